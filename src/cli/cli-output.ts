@@ -1,0 +1,36 @@
+import { PlatformError, StoreUnavailableError } from '../errors.js';
+import { redactFields } from '../logger.js';
+
+/** Exit codes shared by every command. */
+export const EXIT = { ok: 0, failed: 1, badConfig: 2 } as const;
+
+/** Writes one line to stdout. */
+export function out(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(redactFields(value), null, 2)}\n`);
+}
+
+/**
+ * Prints `error` as one line on stderr (no stack trace, no secrets) and returns
+ * the exit code: 2 for configuration errors, 1 otherwise.
+ */
+export function reportError(error: unknown): number {
+  if (error instanceof PlatformError) {
+    const prefix = error instanceof StoreUnavailableError ? `${error.store}: ` : '';
+    process.stderr.write(`error: ${prefix}${String(redactFields(error.message))}\n`);
+    return error.code === 'CONFIG_INVALID' ? EXIT.badConfig : EXIT.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${String(redactFields(message)).split('\n')[0]}\n`);
+  return EXIT.failed;
+}
+
+/** Formats a table of rows (all strings) with padded columns. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

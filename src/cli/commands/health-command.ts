@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import type { StoreName } from '../../errors.js';
+import { createLogger } from '../../logger.js';
+import { createPlatform, STORE_NAMES, type PlatformHealth } from '../../platform.js';
+import { startLocalStack } from '../../testing/start-local-stack.js';
+import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
+
+export function formatHealth(health: PlatformHealth): string {
+  return table(
+    ['store', 'status', 'latency', 'version', 'url / error'],
+    health.stores.map((s) => [s.store, s.status, s.latencyMs === undefined ? '-' : `${s.latencyMs.toFixed(1)} ms`, s.version ?? '-', s.error ?? s.url]),
+  );
+}
+
+export function parseStores(value: string | undefined): StoreName[] {
+  if (!value) return [...STORE_NAMES];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!STORE_NAMES.includes(n as StoreName)) throw new Error(`unknown store "${n}" (expected ${STORE_NAMES.join(', ')})`);
+  return names as StoreName[];
+}
+
+/** `platform-data health`: per-store up/down, latency and version; exit 0 only when all are up. */
+export function registerHealthCommand(program: Command): void {
+  program
+    .command('health')
+    .description('check every store: up/down, latency, server version')
+    .option('--json', 'print JSON')
+    .option('--only <stores>', 'comma-separated subset: postgres,mongo,qdrant,redis')
+    .option('--local', 'start the local stack first and check it')
+    .action(async (options: { json?: boolean; only?: string; local?: boolean }) => {
+      let code: number = EXIT.ok;
+      try {
+        const stores = parseStores(options.only);
+        await using stack = options.local ? await startLocalStack({ stores, log: options.json ? () => undefined : undefined }) : undefined;
+        const config = loadConfig({ ...process.env, ...(stack?.env() ?? {}) });
+        await using platform = createPlatform(config, { stores, logger: createLogger('silent') });
+        // Connect what answers; health() reports the rest as down without throwing.
+        await Promise.allSettled(stores.map((s) => platform.connection(s).start()));
+        const health = await platform.health();
+        if (options.json) printJson(health);
+        else out(formatHealth(health));
+        code = health.status === 'up' ? EXIT.ok : EXIT.failed;
+        if (!options.json) {
+          for (const s of health.stores) if (s.status === 'down') process.stderr.write(`error: ${s.store} is down: ${s.error ?? 'no answer'}\n`);
+        }
+      } catch (error) {
+        code = reportError(error);
+      }
+      process.exitCode = code;
+    });
+}

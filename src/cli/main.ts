@@ -1,0 +1,25 @@
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { registerHealthCommand } from './commands/health-command.js';
+import { registerStackCommand } from './commands/stack-command.js';
+
+/** Builds the `platform-data` command line (commander). */
+export function buildProgram(): Command {
+  const program = new Command('platform-data')
+    .description('Bootstrap, check and demo the platform-data stores (PostgreSQL, MongoDB, Qdrant, Redis)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerHealthCommand(program);
+  registerStackCommand(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    const code = (error as { exitCode?: number }).exitCode;
+    process.exitCode = typeof code === 'number' ? code : 1;
+  }
+}

@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { z } from 'zod';
+import { ConfigError, type IssueDetail } from './errors.js';
+import { redactUrl } from './redact-url.js';
+import { Secret } from './secret.js';
+
+/** Log levels, most verbose first. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One AES-256 key of the encryption key ring. */
+export interface EncryptionKey {
+  readonly id: string;
+  readonly key: Secret<Buffer>;
+}
+
+export interface Config {
+  readonly environment: 'development' | 'test' | 'production';
+  readonly logLevel: LogLevel;
+  readonly postgres: {
+    /** Owner connection: migrations, provisioning, administrative work. */
+    readonly url: string;
+    /** Application-role connection used by repositories (no BYPASSRLS, owns no table). */
+    readonly appUrl: string;
+    readonly poolSize: number;
+    readonly statementTimeoutMs: number;
+  };
+  readonly mongo: { readonly uri: string; readonly poolSize: number };
+  readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
+  readonly redis: { readonly url: string; readonly keyPrefix: string };
+  /** Bound on connecting to / pinging any store before StoreUnavailableError. */
+  readonly connectTimeoutMs: number;
+  readonly encryption: {
+    readonly keys: readonly EncryptionKey[];
+    readonly activeKeyId: string;
+    /** True when no key ring was configured and an ephemeral key was generated (never in production). */
+    readonly ephemeral: boolean;
+  };
+  readonly auth: {
+    readonly bcryptCost: number;
+    readonly lockoutThreshold: number;
+    readonly lockoutSeconds: number;
+    readonly refreshReuseGraceSeconds: number;
+    readonly sessionTtlSeconds: number;
+    readonly accessTokenTtlSeconds: number;
+    readonly minimumAge: number;
+  };
+  readonly retention: { readonly auditDays: number; readonly analyticsDays: number };
+}
+
+/** Defaults match docker-compose.yml. */
+export const CONFIG_DEFAULTS = {
+  DATABASE_URL: 'postgres://platform:platform@127.0.0.1:5432/platform',
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/platform?directConnection=true',
+  QDRANT_URL: 'http://127.0.0.1:6333',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  REDIS_KEY_PREFIX: 'pd:',
+  APP_ROLE: 'platform_app',
+} as const;
+
+const int = (min: number, max: number, def: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min).max(max).default(def);
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z
+    .string()
+    .refine((v) => {
+      try {
+        return schemes.includes(new URL(v).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    }, `must be a URL with scheme ${schemes.join(' or ')}`);
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PLATFORM_ENV: z.enum(['development', 'test', 'production']).optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).default(CONFIG_DEFAULTS.DATABASE_URL),
+  DATABASE_APP_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
+  PG_POOL_SIZE: int(1, 1000, 20),
+  PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
+  MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
+  MONGO_POOL_SIZE: int(1, 1000, 20),
+  QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),
+  QDRANT_API_KEY: z.string().min(1).optional(),
+  QDRANT_COLLECTION_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{0,48}$/, 'must be at most 48 characters of a-z, 0-9, "_", "-"')
+    .default('platform_'),
+  REDIS_URL: urlWithScheme(['redis', 'rediss']).default(CONFIG_DEFAULTS.REDIS_URL),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9:_-]{1,32}$/, 'must be 1-32 characters of a-z, 0-9, ":", "_", "-"')
+    .default(CONFIG_DEFAULTS.REDIS_KEY_PREFIX),
+  STORE_CONNECT_TIMEOUT_MS: int(100, 120_000, 5_000),
+  PLATFORM_ENCRYPTION_KEYS: z.string().optional(),
+  PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: z.string().optional(),
+  BCRYPT_COST: int(4, 15, 12),
+  LOCKOUT_THRESHOLD: int(1, 100, 5),
+  LOCKOUT_SECONDS: int(1, 86_400 * 30, 900),
+  REFRESH_REUSE_GRACE_SECONDS: int(0, 300, 10),
+  SESSION_TTL_SECONDS: int(60, 86_400 * 365, 86_400 * 30),
+  ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400, 900),
+  MINIMUM_AGE: int(0, 21, 13),
+  AUDIT_RETENTION_DAYS: int(1, 3650, 90),
+  ANALYTICS_RETENTION_DAYS: int(1, 3650, 365),
+});
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** Parses `id:base64key,id:base64key` (each key 32 bytes). */
+function parseKeyRing(raw: string, issues: IssueDetail[]): EncryptionKey[] {
+  const keys: EncryptionKey[] = [];
+  for (const [index, entry] of raw.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    const sep = entry.indexOf(':');
+    const id = sep > 0 ? entry.slice(0, sep) : '';
+    const material = sep > 0 ? Buffer.from(entry.slice(sep + 1), 'base64') : Buffer.alloc(0);
+    if (!KEY_ID.test(id)) {
+      issues.push({ path: 'PLATFORM_ENCRYPTION_KEYS', message: `entry ${index + 1}: expected "<id>:<base64 key>"` });
+    } else if (material.length !== 32) {
+      issues.push({ path: 'PLATFORM_ENCRYPTION_KEYS', message: `key "${id}": must decode to 32 bytes (AES-256)` });
+    } else if (keys.some((k) => k.id === id)) {
+      issues.push({ path: 'PLATFORM_ENCRYPTION_KEYS', message: `key id "${id}" appears twice` });
+    } else {
+      keys.push({ id, key: new Secret(material) });
+    }
+  }
+  return keys;
+}
+
+function withUser(url: string, user: string): string {
+  const parsed = new URL(url);
+  parsed.username = user;
+  parsed.password = '';
+  return parsed.toString();
+}
+
+/**
+ * Builds the configuration from environment variables.
+ *
+ * @example
+ * const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/app' });
+ * @throws ConfigError listing every invalid variable at once (values redacted).
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  // Empty strings mean "unset", as shells and .env files commonly produce them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  const issues: IssueDetail[] = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code }));
+  const e = parsed.success ? parsed.data : undefined;
+  const environment =
+    (cleaned.PLATFORM_ENV as Config['environment'] | undefined) ??
+    (cleaned.NODE_ENV === 'production' ? 'production' : cleaned.NODE_ENV === 'test' ? 'test' : 'development');
+
+  let keys: EncryptionKey[] = [];
+  let ephemeral = false;
+  if (cleaned.PLATFORM_ENCRYPTION_KEYS) {
+    keys = parseKeyRing(cleaned.PLATFORM_ENCRYPTION_KEYS, issues);
+  } else if (environment === 'production') {
+    issues.push({ path: 'PLATFORM_ENCRYPTION_KEYS', message: 'required in production' });
+  } else {
+    keys = [{ id: 'ephemeral', key: new Secret(randomBytes(32)) }];
+    ephemeral = true;
+  }
+  const activeKeyId = cleaned.PLATFORM_ENCRYPTION_ACTIVE_KEY_ID ?? keys.at(-1)?.id ?? '';
+  if (keys.length > 0 && !keys.some((k) => k.id === activeKeyId)) {
+    issues.push({ path: 'PLATFORM_ENCRYPTION_ACTIVE_KEY_ID', message: `no key with id "${activeKeyId}" in the ring` });
+  }
+  if (issues.length > 0 || !e) throw new ConfigError(issues);
+
+  const config: Config = {
+    environment,
+    logLevel: e.LOG_LEVEL,
+    postgres: {
+      url: e.DATABASE_URL,
+      appUrl: e.DATABASE_APP_URL ?? withUser(e.DATABASE_URL, CONFIG_DEFAULTS.APP_ROLE),
+      poolSize: e.PG_POOL_SIZE,
+      statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
+    },
+    mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
+    qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    connectTimeoutMs: e.STORE_CONNECT_TIMEOUT_MS,
+    encryption: { keys, activeKeyId, ephemeral },
+    auth: {
+      bcryptCost: e.BCRYPT_COST,
+      lockoutThreshold: e.LOCKOUT_THRESHOLD,
+      lockoutSeconds: e.LOCKOUT_SECONDS,
+      refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
+      sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      minimumAge: e.MINIMUM_AGE,
+    },
+    retention: { auditDays: e.AUDIT_RETENTION_DAYS, analyticsDays: e.ANALYTICS_RETENTION_DAYS },
+  };
+  return Object.freeze(Object.assign(config, {
+    toJSON: () => redactConfig(config),
+    [inspect.custom]: () => redactConfig(config),
+  }));
+}
+
+/** A printable copy of `config` with every secret (URL passwords, keys) redacted. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  return {
+    environment: config.environment,
+    logLevel: config.logLevel,
+    postgres: { ...config.postgres, url: redactUrl(config.postgres.url), appUrl: redactUrl(config.postgres.appUrl) },
+    mongo: { ...config.mongo, uri: redactUrl(config.mongo.uri) },
+    qdrant: { url: redactUrl(config.qdrant.url), apiKey: config.qdrant.apiKey ? '[redacted]' : undefined, collectionPrefix: config.qdrant.collectionPrefix },
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    connectTimeoutMs: config.connectTimeoutMs,
+    encryption: {
+      keys: config.encryption.keys.map((k) => ({ id: k.id, key: '[redacted]' })),
+      activeKeyId: config.encryption.activeKeyId,
+      ephemeral: config.encryption.ephemeral,
+    },
+    auth: config.auth,
+    retention: config.retention,
+  };
+}

@@ -1,0 +1,12 @@
+import 'reflect-metadata';
+export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
+export type { Config, EncryptionKey, LogLevel } from './config.js';
+export * from './errors.js';
+export { redactUrl } from './redact-url.js';
+export { Secret } from './secret.js';
+export { createLogger } from './logger.js';
+export type { Logger, LogFields } from './logger.js';
+export { CONFIG, LOGGER } from './tokens.js';
+export type { StoreConnection, StoreHealth } from './store-connection.js';
+export { PostgresConnection } from './postgres/postgres-connection.js';
+export { mapPostgresError } from './postgres/map-postgres-error.js';

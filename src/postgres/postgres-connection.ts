@@ -1,0 +1,123 @@
+import { inject, injectable } from 'tsyringe';
+import { createPool, sql, type DatabasePool } from 'slonik';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { PlatformError, StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { redactUrl } from '../redact-url.js';
+import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import { CONFIG, LOGGER } from '../tokens.js';
+import { withTimeout } from '../with-timeout.js';
+import { mapPostgresError } from './map-postgres-error.js';
+import { postgresTypeParsers } from './postgres-type-parsers.js';
+import { createResultParserInterceptor } from './result-parser-interceptor.js';
+
+/**
+ * PostgreSQL through Slonik. Two pools: `ownerPool` (the migrating owner role,
+ * used for migrations, provisioning and maintenance) and `appPool` (the
+ * application role: no BYPASSRLS, owns no table — what repositories use).
+ */
+@injectable()
+export class PostgresConnection implements StoreConnection {
+  readonly store = 'postgres' as const;
+  #owner: DatabasePool | undefined;
+  #app: DatabasePool | undefined;
+  #stopped = false;
+
+  constructor(
+    @inject(CONFIG) private readonly config: Config,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  get redactedUrl(): string {
+    return redactUrl(this.config.postgres.url);
+  }
+
+  /** The owner pool. @throws PlatformError when not started */
+  get ownerPool(): DatabasePool {
+    if (!this.#owner) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    return this.#owner;
+  }
+
+  /** The application-role pool (row-level security applies). @throws PlatformError when not started */
+  get appPool(): DatabasePool {
+    if (!this.#app) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    return this.#app;
+  }
+
+  async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
+    return createPool(url, {
+      maxPoolSize,
+      connectionTimeout: this.config.connectTimeoutMs,
+      connectionRetryLimit: 0,
+      statementTimeout: this.config.postgres.statementTimeoutMs,
+      idleTimeout: 10_000,
+      captureStackTrace: false,
+      interceptors: [createResultParserInterceptor()],
+      typeParsers: postgresTypeParsers,
+    });
+  }
+
+  /** @throws StoreUnavailableError when the server does not answer within the connect timeout */
+  async start(): Promise<void> {
+    if (this.#owner) return;
+    this.#stopped = false;
+    try {
+      this.#owner = await this.#createPool(this.config.postgres.url, Math.min(5, this.config.postgres.poolSize));
+      this.#app = await this.#createPool(this.config.postgres.appUrl, this.config.postgres.poolSize);
+    } catch (error) {
+      await this.stop();
+      throw this.#unavailable(error);
+    }
+    await this.ping().catch(async (error: unknown) => {
+      await this.stop();
+      throw error;
+    });
+    this.logger.debug('postgres connected', { url: this.redactedUrl });
+  }
+
+  #unavailable(error: unknown): PlatformError {
+    const mapped = mapPostgresError(error, this.redactedUrl);
+    return mapped instanceof StoreUnavailableError
+      ? mapped
+      : new StoreUnavailableError('postgres', mapped.message, { url: this.redactedUrl, cause: error });
+  }
+
+  /** @throws StoreUnavailableError */
+  async ping(): Promise<void> {
+    const pool = this.ownerPool;
+    await withTimeout(
+      pool.query(sql.unsafe`SELECT 1`),
+      this.config.connectTimeoutMs,
+      () => new StoreUnavailableError('postgres', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
+    ).catch((error: unknown) => {
+      throw this.#unavailable(error);
+    });
+  }
+
+  async health(): Promise<StoreHealth> {
+    const started = performance.now();
+    try {
+      if (!this.#owner) throw new StoreUnavailableError('postgres', 'not started', { url: this.redactedUrl });
+      const version = await withTimeout(
+        this.ownerPool.oneFirst(sql.type(z.object({ server_version: z.string() }))`SHOW server_version`),
+        this.config.connectTimeoutMs,
+        () => new StoreUnavailableError('postgres', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
+      );
+      const latencyMs = performance.now() - started;
+      const state = this.appPool.state();
+      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state } };
+    } catch (error) {
+      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const pools = [this.#app, this.#owner].filter((p): p is DatabasePool => p !== undefined);
+    this.#app = undefined;
+    this.#owner = undefined;
+    await Promise.allSettled(pools.map((p) => p.end()));
+  }
+}

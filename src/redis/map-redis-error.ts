@@ -1,0 +1,30 @@
+import { PlatformError, StoreUnavailableError } from '../errors.js';
+
+interface RedisLikeError {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+}
+
+const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|Command timed out|connect ETIMEDOUT|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|enableOfflineQueue/i;
+
+/**
+ * Maps ioredis errors: connection failures, command timeouts, retries
+ * exhausted and LOADING/MASTERDOWN replies → StoreUnavailableError; other
+ * server replies (ReplyError: WRONGTYPE, NOSCRIPT, OOM …) → PlatformError with
+ * code `REDIS_<PREFIX>` (e.g. `REDIS_WRONGTYPE`).
+ */
+export function mapRedisError(error: unknown, url?: string): PlatformError {
+  if (error instanceof PlatformError) return error;
+  const e = (error ?? {}) as RedisLikeError;
+  const name = typeof e.name === 'string' ? e.name : '';
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (name === 'MaxRetriesPerRequestError' || UNAVAILABLE.test(message) || (typeof e.code === 'string' && e.code.startsWith('E'))) {
+    return new StoreUnavailableError('redis', message.split('\n')[0]?.slice(0, 200) ?? 'unavailable', { url, cause: error });
+  }
+  if (name === 'ReplyError') {
+    const prefix = /^([A-Z]+)\b/.exec(message)?.[1] ?? 'ERR';
+    return new PlatformError(`REDIS_${prefix}`, message.slice(0, 300), { cause: error });
+  }
+  return new PlatformError('REDIS_ERROR', message.slice(0, 300), { cause: error });
+}

@@ -1,0 +1,8 @@
+import type { InjectionToken } from 'tsyringe';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+
+/** DI tokens. Resolve them from `platform.container` or inject them with `@inject(TOKEN)`. */
+export const CONFIG: InjectionToken<Config> = Symbol.for('platform-data.Config');
+export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger');
+export const LIFECYCLE: InjectionToken<import('./lifecycle.js').Lifecycle> = Symbol.for('platform-data.Lifecycle');

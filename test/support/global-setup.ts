@@ -1,0 +1,28 @@
+import type { TestProject } from 'vitest/node';
+import { startLocalStack } from '../../src/testing/start-local-stack.js';
+import type { StoreName } from '../../src/errors.js';
+import type { StackBackend } from '../../src/testing/start-local-stack.js';
+import { dropTestDatabases, prepareTemplateDatabase } from './postgres-template.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: {
+      urls: Record<StoreName, string | undefined>;
+      backends: Record<StoreName, StackBackend>;
+      /** A database already migrated, to clone per test file (undefined until migrations exist). */
+      postgresTemplate: string | undefined;
+    };
+  }
+}
+
+/** Starts the stores once for the whole run; test files get isolated resources from test/support/test-env.ts. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const stack = await startLocalStack();
+  const admin = stack.urls.postgres;
+  const postgresTemplate = admin ? await prepareTemplateDatabase(admin) : undefined;
+  project.provide('stack', { urls: { ...stack.urls }, backends: { ...stack.backends }, postgresTemplate });
+  return async () => {
+    if (admin) await dropTestDatabases(admin).catch(() => undefined);
+    await stack.stop();
+  };
+}

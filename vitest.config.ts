@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Two cores: two workers keep the machine responsive; files are isolated by resources, not by process count.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
