@@ -39,15 +39,43 @@ export class PostgresConnection implements StoreConnection {
     return this.#owner;
   }
 
-  /** The application-role pool (row-level security applies). @throws PlatformError when not started */
+  /**
+   * The application-role pool (row-level security applies).
+   * @throws PlatformError `NOT_STARTED`, or `APP_ROLE_MISSING` when the application role could not log in at start (run migrations, then `connectAppPool()`)
+   */
   get appPool(): DatabasePool {
-    if (!this.#app) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    if (!this.#owner) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    if (!this.#app) {
+      throw new PlatformError('APP_ROLE_MISSING', 'The application role cannot log in yet: run `platform-data db migrate` (or bootstrap), then connectAppPool()');
+    }
+    return this.#app;
+  }
+
+  /**
+   * Connects the application-role pool if it is not connected yet. Slonik's
+   * createPool opens a connection (to look up type OIDs), so before the first
+   * migration has created the role this fails; `start()` tolerates that.
+   * @throws StoreUnavailableError when the role exists but the server is unreachable
+   */
+  async connectAppPool(): Promise<DatabasePool> {
+    if (this.#app) return this.#app;
+    this.ownerPool;
+    try {
+      this.#app = await this.#createPool(this.config.postgres.appUrl, this.config.postgres.poolSize);
+    } catch (error) {
+      const mapped = this.#unavailable(error);
+      throw /role .* does not exist|password authentication failed/.test(mapped.message)
+        ? new PlatformError('APP_ROLE_MISSING', 'The application role cannot log in: run `platform-data db migrate` first', { cause: error })
+        : mapped;
+    }
     return this.#app;
   }
 
   async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
     return createPool(url, {
       maxPoolSize,
+      // No warm-up: the application role may not exist until the first migration has run.
+      minPoolSize: 0,
       connectionTimeout: this.config.connectTimeoutMs,
       connectionRetryLimit: 0,
       statementTimeout: this.config.postgres.statementTimeoutMs,
@@ -64,11 +92,14 @@ export class PostgresConnection implements StoreConnection {
     this.#stopped = false;
     try {
       this.#owner = await this.#createPool(this.config.postgres.url, Math.min(5, this.config.postgres.poolSize));
-      this.#app = await this.#createPool(this.config.postgres.appUrl, this.config.postgres.poolSize);
     } catch (error) {
       await this.stop();
       throw this.#unavailable(error);
     }
+    await this.connectAppPool().catch((error: unknown) => {
+      if (!(error instanceof PlatformError && error.code === 'APP_ROLE_MISSING')) throw error;
+      this.logger.debug('postgres application role cannot log in yet (migrations pending)');
+    });
     await this.ping().catch(async (error: unknown) => {
       await this.stop();
       throw error;
@@ -105,8 +136,8 @@ export class PostgresConnection implements StoreConnection {
         () => new StoreUnavailableError('postgres', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
       );
       const latencyMs = performance.now() - started;
-      const state = this.appPool.state();
-      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state } };
+      const state = this.#app?.state();
+      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state ?? 'not connected (migrations pending?)' } };
     } catch (error) {
       return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
     }

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startLocalStack } from '../../src/testing/start-local-stack.js';
 import type { StoreName } from '../../src/errors.js';
@@ -17,6 +19,11 @@ declare module 'vitest' {
 
 /** Starts the stores once for the whole run; test files get isolated resources from test/support/test-env.ts. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The CLI tests run the built bin; the native tsc build takes about a second.
+  execFileSync(fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url)), ['-p', 'tsconfig.build.json'], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    stdio: 'inherit',
+  });
   const stack = await startLocalStack();
   const admin = stack.urls.postgres;
   const postgresTemplate = admin ? await prepareTemplateDatabase(admin) : undefined;

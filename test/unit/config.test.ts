@@ -1,0 +1,76 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS, ConfigError, loadConfig, redactConfig } from '../../src/index.js';
+import { testKeyRing } from '../support/test-env.js';
+
+describe('loadConfig', () => {
+  it('applies the docker-compose defaults', () => {
+    const config = loadConfig({});
+    expect(config.postgres.url).toBe(CONFIG_DEFAULTS.DATABASE_URL);
+    expect(config.postgres.poolSize).toBe(20);
+    expect(config.postgres.appUrl).toBe('postgres://platform_app@127.0.0.1:5432/platform');
+    expect(config.mongo.uri).toBe(CONFIG_DEFAULTS.MONGODB_URI);
+    expect(config.qdrant.url).toBe(CONFIG_DEFAULTS.QDRANT_URL);
+    expect(config.redis.url).toBe(CONFIG_DEFAULTS.REDIS_URL);
+    expect(config.connectTimeoutMs).toBe(5_000);
+    expect(config.auth.bcryptCost).toBe(12);
+    expect(config.auth.refreshReuseGraceSeconds).toBe(10);
+    expect(config.retention.auditDays).toBe(90);
+    expect(config.encryption.ephemeral).toBe(true);
+  });
+
+  it('reads and coerces variables', () => {
+    const config = loadConfig({ PG_POOL_SIZE: '7', LOG_LEVEL: 'debug', REDIS_KEY_PREFIX: 'app:', QDRANT_API_KEY: 'qk', PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a', 'b']) });
+    expect(config.postgres.poolSize).toBe(7);
+    expect(config.logLevel).toBe('debug');
+    expect(config.redis.keyPrefix).toBe('app:');
+    expect(config.qdrant.apiKey?.reveal()).toBe('qk');
+    expect(config.encryption.keys.map((k) => k.id)).toEqual(['a', 'b']);
+    expect(config.encryption.activeKeyId).toBe('b');
+  });
+
+  it('reports every invalid variable at once in one ConfigError', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        DATABASE_URL: 'mysql://u:hunter2@db/x',
+        PG_POOL_SIZE: 'lots',
+        LOG_LEVEL: 'chatty',
+        REDIS_URL: 'not a url',
+        STORE_CONNECT_TIMEOUT_MS: '-5',
+        PLATFORM_ENCRYPTION_KEYS: 'k1:c2hvcnQ=',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const issues = (error as ConfigError).issues.map((i) => i.path).sort();
+    expect(issues).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'PG_POOL_SIZE', 'PLATFORM_ENCRYPTION_KEYS', 'REDIS_URL', 'STORE_CONNECT_TIMEOUT_MS']);
+    expect((error as ConfigError).code).toBe('CONFIG_INVALID');
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it('requires a key ring in production and an active key that exists', () => {
+    expect(() => loadConfig({ PLATFORM_ENV: 'production' })).toThrow(/PLATFORM_ENCRYPTION_KEYS: required in production/);
+    expect(() => loadConfig({ PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a']), PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'zz' })).toThrow(ConfigError);
+  });
+
+  it('redacts every secret in printouts', () => {
+    const ring = testKeyRing(['a']);
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://owner:s3cr3t-pg@db:5432/app',
+      MONGODB_URI: 'mongodb://m:s3cr3t-mongo@mongo:27017/app',
+      REDIS_URL: 'redis://:s3cr3t-redis@cache:6379/0',
+      QDRANT_API_KEY: 's3cr3t-qdrant',
+      PLATFORM_ENCRYPTION_KEYS: ring,
+    });
+    const material = ring.split(':')[1] ?? '';
+    for (const printed of [JSON.stringify(config), inspect(config, { depth: 10 }), JSON.stringify(redactConfig(config)), String(config.qdrant.apiKey)]) {
+      expect(printed).not.toMatch(/s3cr3t/);
+      expect(printed).not.toContain(material);
+    }
+    expect(JSON.stringify(config)).toContain('postgres://owner:***@db:5432/app');
+    // The values themselves are still usable.
+    expect(config.postgres.url).toContain('s3cr3t-pg');
+  });
+});
