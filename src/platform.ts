@@ -14,7 +14,7 @@ import { RedisConnection } from './redis/redis-connection.js';
 import { registerRedis } from './redis/register-redis.js';
 import { registerFlows } from './flows/register-flows.js';
 import type { StoreConnection, StoreHealth } from './store-connection.js';
-import { CONFIG, LIFECYCLE, LOGGER } from './tokens.js';
+import { CONFIG, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
 
 export const STORE_NAMES: readonly StoreName[] = ['postgres', 'mongo', 'qdrant', 'redis'];
 
@@ -88,10 +88,23 @@ export class Platform implements AsyncDisposable {
     this.#state = 'started';
   }
 
-  /** Per-store health; never throws. */
+  /**
+   * Per-store health: up/down, latency, server version and whether the store
+   * is provisioned (pending migrations, missing collections or indexes).
+   * `status` is `up` only when every store is up and provisioned. Never throws.
+   */
   async health(): Promise<PlatformHealth> {
-    const stores = await Promise.all(this.stores.map((s) => this.connection(s).health()));
-    return { status: stores.every((s) => s.status === 'up') ? 'up' : 'down', stores };
+    const provisioners = this.container.isRegistered(PROVISIONER, true) ? this.container.resolveAll(PROVISIONER) : [];
+    const stores = await Promise.all(
+      this.stores.map(async (s): Promise<StoreHealth> => {
+        const health = await this.connection(s).health();
+        const provisioner = provisioners.find((p) => p.store === s);
+        if (health.status !== 'up' || !provisioner) return health;
+        const pending = await provisioner.pending().catch((error: unknown) => [`cannot inspect: ${error instanceof Error ? error.message : String(error)}`]);
+        return { ...health, provisioned: pending.length === 0, pending };
+      }),
+    );
+    return { status: stores.every((s) => s.status === 'up' && s.provisioned !== false) ? 'up' : 'down', stores };
   }
 
   /** Flushes services (stop hooks), then closes every connection. Idempotent. */

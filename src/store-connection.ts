@@ -9,6 +9,10 @@ export interface StoreHealth {
   readonly url: string;
   /** Set when down: one line, no secrets. */
   readonly error?: string;
+  /** Whether provisioning is complete (undefined when the store is down or has no provisioner). */
+  readonly provisioned?: boolean;
+  /** What provisioning would still do (pending migrations, missing collections or indexes). */
+  readonly pending?: readonly string[];
   /** Store-specific facts (pool state, memory, pending migrations …). */
   readonly details?: Record<string, unknown>;
 }

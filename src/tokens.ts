@@ -6,3 +6,5 @@ import type { Logger } from './logger.js';
 export const CONFIG: InjectionToken<Config> = Symbol.for('platform-data.Config');
 export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger');
 export const LIFECYCLE: InjectionToken<import('./lifecycle.js').Lifecycle> = Symbol.for('platform-data.Lifecycle');
+/** Multi-registration token: every store registers its StoreProvisioner under it. */
+export const PROVISIONER: InjectionToken<import('./store-provisioner.js').StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');

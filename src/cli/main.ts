@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
+import { registerBootstrapCommand } from './commands/bootstrap-command.js';
 import { registerHealthCommand } from './commands/health-command.js';
 import { registerStackCommand } from './commands/stack-command.js';
 
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
     .description('Bootstrap, check and demo the platform-data stores (PostgreSQL, MongoDB, Qdrant, Redis)')
     .showHelpAfterError()
     .exitOverride();
+  registerBootstrapCommand(program);
   registerHealthCommand(program);
   registerStackCommand(program);
   return program;

@@ -8,8 +8,15 @@ import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
 
 export function formatHealth(health: PlatformHealth): string {
   return table(
-    ['store', 'status', 'latency', 'version', 'url / error'],
-    health.stores.map((s) => [s.store, s.status, s.latencyMs === undefined ? '-' : `${s.latencyMs.toFixed(1)} ms`, s.version ?? '-', s.error ?? s.url]),
+    ['store', 'status', 'latency', 'version', 'provisioned', 'url / error'],
+    health.stores.map((s) => [
+      s.store,
+      s.status,
+      s.latencyMs === undefined ? '-' : `${s.latencyMs.toFixed(1)} ms`,
+      s.version ?? '-',
+      s.provisioned === undefined ? '-' : s.provisioned ? 'yes' : `no (${(s.pending ?? []).slice(0, 3).join(', ')}${(s.pending?.length ?? 0) > 3 ? ', …' : ''})`,
+      s.error ?? s.url,
+    ]),
   );
 }
 
@@ -43,7 +50,10 @@ export function registerHealthCommand(program: Command): void {
         else out(formatHealth(health));
         code = health.status === 'up' ? EXIT.ok : EXIT.failed;
         if (!options.json) {
-          for (const s of health.stores) if (s.status === 'down') process.stderr.write(`error: ${s.store} is down: ${s.error ?? 'no answer'}\n`);
+          for (const s of health.stores) {
+            if (s.status === 'down') process.stderr.write(`error: ${s.store} is down: ${s.error ?? 'no answer'}\n`);
+            else if (s.provisioned === false) process.stderr.write(`error: ${s.store} is not provisioned: run platform-data bootstrap\n`);
+          }
         }
       } catch (error) {
         code = reportError(error);
