@@ -137,7 +137,7 @@ function parseCondition(value: JsonValue, where: string): Condition {
       throw QdrantError.validation([`${where}: At least one field condition must be specified`]);
     }
     if (['geo_bounding_box', 'geo_radius', 'geo_polygon'].some((c) => value[c] !== undefined && value[c] !== null)) {
-      throw QdrantError.unsupported('Geo filtering');
+      throw QdrantError.unsupported('geo filtering');
     }
     const range = value['range'] === undefined || value['range'] === null ? undefined : parseBounds(value['range'], `${where}.range`);
     const count = value['values_count'] === undefined || value['values_count'] === null ? undefined : parseBounds(value['values_count'], `${where}.values_count`);
@@ -180,7 +180,7 @@ function parseCondition(value: JsonValue, where: string): Condition {
     const filter = parseFilter(value, where);
     if (filter !== undefined) return { kind: 'filter', filter };
   }
-  if (value['geo_bounding_box'] !== undefined || value['text'] !== undefined) throw QdrantError.unsupported('This condition');
+  if (value['geo_bounding_box'] !== undefined || value['text'] !== undefined) throw QdrantError.unsupported('this condition');
   throw fail(where, 'Expected some form of condition, which can be a field condition (like {"key": ..., "match": ... }), or some other mentioned in the documentation');
 }
 

@@ -47,6 +47,6 @@ export class QdrantError extends Error {
 
   /** 400, used for request shapes the stand-in deliberately does not implement. */
   static unsupported(feature: string): QdrantError {
-    return QdrantError.badInput(`${feature} is not supported by the Qdrant stand-in`);
+    return QdrantError.badInput(`the Qdrant stand-in does not support ${feature}`);
   }
 }
