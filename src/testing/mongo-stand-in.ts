@@ -1,0 +1,203 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { CommandHandlers } from './mongo/command-handlers.js';
+import type { ServerState } from './mongo/command-context.js';
+import { CursorRegistry } from './mongo/cursor-registry.js';
+import { DatabaseCatalog } from './mongo/database-catalog.js';
+import { SnapshotFile } from './mongo/snapshot-file.js';
+import { TtlMonitor } from './mongo/ttl-monitor.js';
+import { OP_QUERY, WireCodec } from './mongo/wire-codec.js';
+
+export interface MongoStandInOptions {
+  /**
+   * Interface to listen on.
+   * @default '127.0.0.1'
+   */
+  readonly host?: string;
+  /**
+   * TCP port; 0 picks a free one.
+   * @default 0
+   */
+  readonly port?: number;
+  /**
+   * File to persist data in: loaded on start when it exists, written on
+   * `stop()` and every `snapshotIntervalMs`.
+   * @example { snapshotPath: '.data/mongo-stand-in.bson' }
+   */
+  readonly snapshotPath?: string;
+  /**
+   * How often to write the snapshot while running (only with `snapshotPath`); 0 = only on stop.
+   * @default 0
+   */
+  readonly snapshotIntervalMs?: number;
+  /**
+   * How often the TTL monitor deletes expired documents. mongod sweeps every
+   * 60 s (`ttlMonitorSleepSecs`); the stand-in defaults to 1 s so tests of
+   * TTL indexes finish quickly.
+   * @default 1000
+   */
+  readonly ttlMonitorIntervalMs?: number;
+}
+
+/**
+ * An in-memory MongoDB server for tests and demos, speaking the real wire
+ * protocol on a real TCP socket, so the real `mongodb` driver and mongoose
+ * talk to it unchanged. It impersonates a standalone MongoDB 7.0 (wire
+ * version 21): no replica set, hence no transactions (code 20) and no change
+ * streams. Queries, updates and aggregation use mingo; see docs/testing.md
+ * for the supported surface.
+ *
+ * Never imported by the library itself; ship it under `platform-data/testing`.
+ *
+ * @example
+ * ```ts
+ * await using mongo = await MongoStandIn.start();
+ * await mongoose.connect(mongo.uri);
+ * ```
+ */
+export class MongoStandIn {
+  /** Connection string, e.g. `mongodb://127.0.0.1:27017/`. */
+  readonly uri: string;
+  readonly host: string;
+  readonly port: number;
+
+  readonly #server: Server;
+  readonly #catalog: DatabaseCatalog;
+  readonly #cursors: CursorRegistry;
+  readonly #handlers: CommandHandlers;
+  readonly #sockets = new Set<Socket>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #snapshotPath: string | undefined;
+  readonly #startedAt = Date.now();
+  #nextConnectionId = 1;
+  #totalConnections = 0;
+  #stopping: Promise<void> | undefined;
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(server: Server, catalog: DatabaseCatalog, host: string, port: number, snapshotPath: string | undefined) {
+    this.#server = server;
+    this.#catalog = catalog;
+    this.#cursors = new CursorRegistry();
+    this.#handlers = new CommandHandlers(catalog, this.#cursors);
+    this.host = host;
+    this.port = port;
+    this.#snapshotPath = snapshotPath;
+    const uriHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    this.uri = `mongodb://${uriHost}:${port}/`;
+  }
+
+  /**
+   * Starts listening (and loads the snapshot when configured).
+   * @throws Error when the port is taken or the snapshot file is not a stand-in snapshot.
+   */
+  static async start(options: MongoStandInOptions = {}): Promise<MongoStandIn> {
+    const host = options.host ?? '127.0.0.1';
+    const catalog = new DatabaseCatalog();
+    if (options.snapshotPath) await SnapshotFile.load(options.snapshotPath, catalog);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const standIn = new MongoStandIn(server, catalog, host, port, options.snapshotPath);
+    server.on('connection', (socket) => standIn.#accept(socket));
+    standIn.#every(options.ttlMonitorIntervalMs ?? 1000, () => {
+      TtlMonitor.sweep(catalog);
+      standIn.#cursors.sweepIdle(Date.now());
+    });
+    if (options.snapshotPath && options.snapshotIntervalMs && options.snapshotIntervalMs > 0) {
+      standIn.#every(options.snapshotIntervalMs, () => {
+        void standIn.saveSnapshot().catch(() => undefined);
+      });
+    }
+    return standIn;
+  }
+
+  /** Writes the snapshot now (no-op without `snapshotPath`). */
+  saveSnapshot(): Promise<void> {
+    const path = this.#snapshotPath;
+    if (!path) return Promise.resolve();
+    // Saves run one after another so an older snapshot never lands after a newer one.
+    const next = this.#saving.catch(() => undefined).then(() => SnapshotFile.save(path, this.#catalog));
+    this.#saving = next;
+    return next;
+  }
+
+  /** Runs the TTL monitor once, now; returns how many documents it deleted. */
+  expireNow(): number {
+    return TtlMonitor.sweep(this.#catalog);
+  }
+
+  /** Deletes all databases (keeps the server running). */
+  reset(): void {
+    this.#cursors.clear();
+    this.#catalog.clear();
+  }
+
+  /** Closes every connection and the listener, then writes the snapshot. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  async #stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+    await this.saveSnapshot();
+  }
+
+  #every(intervalMs: number, fn: () => void): void {
+    const timer = setInterval(fn, intervalMs);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.#sockets.add(socket);
+    this.#totalConnections++;
+    const connectionId = this.#nextConnectionId++;
+    const codec = new WireCodec();
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      let requests;
+      try {
+        requests = codec.push(chunk);
+      } catch {
+        // Malformed framing or BSON (WireProtocolError, BSONError): mongod drops such connections too.
+        socket.destroy();
+        return;
+      }
+      for (const request of requests) {
+        const state: ServerState = {
+          host: this.host,
+          port: this.port,
+          startedAt: this.#startedAt,
+          connectionId,
+          currentConnections: this.#sockets.size,
+          totalConnections: this.#totalConnections,
+        };
+        // Handled synchronously: each command is atomic with respect to every other connection.
+        const reply = this.#handlers.execute(request.database, request.command, state);
+        if (request.moreToCome) continue;
+        const bytes = request.opCode === OP_QUERY ? codec.encodeOpReply(request.requestId, reply) : codec.encodeOpMsg(request.requestId, reply);
+        socket.write(bytes);
+      }
+    });
+  }
+}

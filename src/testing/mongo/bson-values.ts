@@ -1,0 +1,222 @@
+import { BSON, Binary, BSONRegExp, Decimal128, Double, Int32, Long, ObjectId, Timestamp, type Document } from 'bson';
+
+/** Values held in stored documents: decoded BSON (see `DESERIALIZE_OPTIONS`). */
+export type BsonValue = unknown;
+
+/** Marker for "field absent", distinct from an explicit `null`. */
+export const MISSING = Symbol('missing');
+
+/**
+ * Helpers over BSON-faithful values: cloning, canonical keys for index maps,
+ * mongod-style printing, and the number-only "query view" handed to mingo.
+ */
+export const BsonValues = {
+  isPlainObject(value: unknown): value is Document {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+    const proto: unknown = Object.getPrototypeOf(value);
+    return proto === Object.prototype || proto === null;
+  },
+
+  /** Deep copy of arrays and plain objects; BSON class instances are immutable and shared. */
+  clone<T>(value: T): T {
+    if (Array.isArray(value)) return value.map((v: unknown) => BsonValues.clone(v)) as T;
+    if (value instanceof Date) return new Date(value.getTime()) as T;
+    if (BsonValues.isPlainObject(value)) {
+      const out: Document = {};
+      for (const [k, v] of Object.entries(value)) out[k] = BsonValues.clone(v);
+      return out as T;
+    }
+    return value;
+  },
+
+  /**
+   * A string that is equal for two values exactly when mongod's index key
+   * comparison says they are equal: 1, 1.0 and NumberLong(1) collide; a
+   * missing field and `null` collide; embedded documents compare field by
+   * field in order.
+   */
+  canonicalKey(value: unknown): string {
+    if (value === MISSING || value === null || value === undefined) return 'n';
+    if (typeof value === 'number') return numberKey(value);
+    if (typeof value === 'bigint') return `N${value.toString()}`;
+    if (typeof value === 'string') return `s${JSON.stringify(value)}`;
+    if (typeof value === 'boolean') return value ? 'T' : 'F';
+    if (value instanceof Date) return `d${value.getTime()}`;
+    if (value instanceof RegExp) return `r/${value.source}/${value.flags}`;
+    if (Array.isArray(value)) return `a[${value.map((v: unknown) => BsonValues.canonicalKey(v)).join(',')}]`;
+    if (value instanceof ObjectId) return `o${value.toHexString()}`;
+    if (value instanceof Timestamp) return `t${value.toString()}`;
+    if (value instanceof Long) return `N${value.toString()}`;
+    if (value instanceof Int32 || value instanceof Double) return numberKey(value.valueOf());
+    if (value instanceof Decimal128) {
+      const n = Number(value.toString());
+      return Number.isFinite(n) ? numberKey(n) : `D${value.toString()}`;
+    }
+    if (value instanceof Binary) return `B${value.sub_type}:${Buffer.from(value.buffer).toString('base64')}`;
+    if (value instanceof BSONRegExp) return `r/${value.pattern}/${value.options}`;
+    if (BsonValues.isPlainObject(value)) {
+      return `{${Object.entries(value)
+        .map(([k, v]) => `${JSON.stringify(k)}:${BsonValues.canonicalKey(v)}`)
+        .join(',')}}`;
+    }
+    return `x${String(value)}`;
+  },
+
+  /** mongod's shell-like rendering used in E11000 messages: `{ name: "x" }`. */
+  format(value: unknown): string {
+    if (value === MISSING || value === undefined || value === null) return 'null';
+    if (typeof value === 'string') return JSON.stringify(value);
+    if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+    if (value instanceof Date) return `new Date(${value.getTime()})`;
+    if (value instanceof ObjectId) return `ObjectId('${value.toHexString()}')`;
+    if (value instanceof Long) return value.toString();
+    if (Array.isArray(value)) return `[ ${value.map((v: unknown) => BsonValues.format(v)).join(', ')} ]`;
+    if (BsonValues.isPlainObject(value)) {
+      const entries = Object.entries(value);
+      if (entries.length === 0) return '{}';
+      return `{ ${entries.map(([k, v]) => `${k}: ${BsonValues.format(v)}`).join(', ')} }`;
+    }
+    return String(value);
+  },
+
+  /**
+   * mingo compares only JS primitives, Dates and same-class objects, so Long
+   * and Decimal128 are turned into numbers for matching and sorting. Returns
+   * the input itself when it holds none (the common case: no copy).
+   */
+  toQueryView<T>(value: T): T {
+    if (value === null || typeof value !== 'object') return value;
+    // Stored documents are never mutated (updates replace them), so a view can be cached per object.
+    const cached = viewCache.get(value);
+    if (cached !== undefined) return cached as T;
+    const view = needsView(value) ? convertView(value) : value;
+    viewCache.set(value, view);
+    return view as T;
+  },
+
+  /**
+   * After an update or pipeline ran on a query view, put back the stored
+   * document's int64 and Decimal128 values: unchanged ones exactly as stored
+   * (no precision lost), changed int64 ones as int64 while still integral
+   * (Long + int is Long in mongod).
+   */
+  restoreBsonTypes(original: unknown, updated: unknown): unknown {
+    if (original instanceof Long && typeof updated === 'number') {
+      if (updated === original.toNumber()) return original;
+      return Number.isInteger(updated) ? Long.fromNumber(updated) : updated;
+    }
+    if (original instanceof Decimal128 && typeof updated === 'number' && updated === Number(original.toString())) {
+      return original;
+    }
+    if (BsonValues.isPlainObject(original) && BsonValues.isPlainObject(updated)) {
+      for (const key of Object.keys(updated)) {
+        if (key in original) updated[key] = BsonValues.restoreBsonTypes(original[key], updated[key]);
+      }
+    } else if (Array.isArray(original) && Array.isArray(updated)) {
+      for (let i = 0; i < updated.length && i < original.length; i++) {
+        updated[i] = BsonValues.restoreBsonTypes(original[i], updated[i]);
+      }
+    }
+    return updated;
+  },
+
+  /**
+   * Values reached by a dotted path, with mongod's array expansion: arrays
+   * met on the way are traversed element by element (numeric components
+   * index into them), a terminal array contributes each element.
+   * Returns `[MISSING]` when nothing is reached.
+   */
+  valuesAtPath(doc: unknown, path: string): unknown[] {
+    const out: unknown[] = [];
+    collect(doc, path.split('.'), 0, out, true);
+    return out.length === 0 ? [MISSING] : out;
+  },
+
+  /** The value at a dotted path without array expansion, or `MISSING`. */
+  getPath(doc: unknown, path: string): unknown {
+    let current: unknown = doc;
+    for (const part of path.split('.')) {
+      if (Array.isArray(current) && /^\d+$/.test(part)) current = current[Number(part)];
+      else if (BsonValues.isPlainObject(current) && Object.hasOwn(current, part)) current = current[part];
+      else return MISSING;
+    }
+    return current === undefined ? MISSING : current;
+  },
+
+  /** Sets a dotted path, creating embedded documents on the way. */
+  setPath(doc: Document, path: string, value: unknown): void {
+    const parts = path.split('.');
+    let current: Document = doc;
+    for (const part of parts.slice(0, -1)) {
+      const next: unknown = current[part];
+      if (!BsonValues.isPlainObject(next)) current[part] = {};
+      current = current[part] as Document;
+    }
+    current[parts[parts.length - 1]!] = value;
+  },
+
+  /** Byte-level equality of two documents (field order and BSON types included). */
+  sameDocument(a: Document, b: Document): boolean {
+    return Buffer.from(serialize(a)).equals(Buffer.from(serialize(b)));
+  },
+};
+
+function serialize(doc: Document): Uint8Array {
+  return BSON.serialize(doc);
+}
+
+const viewCache = new WeakMap<object, unknown>();
+
+function numberKey(n: number): string {
+  if (Number.isNaN(n)) return 'NNaN';
+  if (Object.is(n, -0)) return 'N0';
+  if (Number.isInteger(n)) return `N${BigInt(n).toString()}`;
+  return `N${String(n)}`;
+}
+
+function collect(value: unknown, parts: string[], index: number, out: unknown[], expandTerminal: boolean): void {
+  if (index === parts.length) {
+    if (Array.isArray(value) && expandTerminal) {
+      if (value.length === 0) out.push(undefined);
+      else for (const v of value) out.push(v);
+    } else {
+      out.push(value);
+    }
+    return;
+  }
+  const part = parts[index]!;
+  if (Array.isArray(value)) {
+    if (/^\d+$/.test(part) && Number(part) < value.length) {
+      collect(value[Number(part)], parts, index + 1, out, expandTerminal);
+      return;
+    }
+    for (const element of value) {
+      if (BsonValues.isPlainObject(element)) collect(element, parts, index, out, expandTerminal);
+    }
+    return;
+  }
+  if (BsonValues.isPlainObject(value) && Object.hasOwn(value, part)) {
+    collect(value[part], parts, index + 1, out, expandTerminal);
+  }
+}
+
+function needsView(value: unknown): boolean {
+  if (value instanceof Long || value instanceof Decimal128) return true;
+  if (Array.isArray(value)) return value.some(needsView);
+  if (BsonValues.isPlainObject(value)) {
+    for (const key in value) if (needsView(value[key])) return true;
+  }
+  return false;
+}
+
+function convertView(value: unknown): unknown {
+  if (value instanceof Long) return value.toNumber();
+  if (value instanceof Decimal128) return Number(value.toString());
+  if (Array.isArray(value)) return value.map(convertView);
+  if (BsonValues.isPlainObject(value)) {
+    const out: Document = {};
+    for (const [k, v] of Object.entries(value)) out[k] = convertView(v);
+    return out;
+  }
+  return value;
+}

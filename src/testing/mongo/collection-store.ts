@@ -1,0 +1,148 @@
+import { ObjectId, UUID, type Document } from 'bson';
+import { BsonJsonSchema } from './bson-json-schema.js';
+import { BsonValues } from './bson-values.js';
+import { CommandError } from './command-error.js';
+import { IndexManager } from './index-manager.js';
+import { MingoAdapter } from './mingo-adapter.js';
+
+/** Collection options kept as given to `create` (and reported by listCollections). */
+export type CollectionOptions = Document;
+
+/**
+ * The documents of one collection, in natural (insertion) order, keyed by the
+ * canonical form of `_id`. Every mutator is synchronous and checks everything
+ * (validator, unique indexes) before changing anything, so each write is
+ * atomic with respect to other connections.
+ */
+export class CollectionStore {
+  readonly database: string;
+  readonly name: string;
+  readonly uuid = new UUID();
+  readonly indexes: IndexManager;
+  #options: CollectionOptions;
+  #validator: ((doc: Document) => boolean) | undefined;
+  readonly #docs = new Map<string, Document>();
+
+  constructor(database: string, name: string, options: CollectionOptions = {}) {
+    this.database = database;
+    this.name = name;
+    this.indexes = new IndexManager(this.namespace);
+    this.#options = {};
+    this.setOptions(options);
+  }
+
+  get namespace(): string {
+    return `${this.database}.${this.name}`;
+  }
+
+  get options(): CollectionOptions {
+    return this.#options;
+  }
+
+  get count(): number {
+    return this.#docs.size;
+  }
+
+  /** Replaces the validator settings (create / collMod). */
+  setOptions(options: CollectionOptions): void {
+    const validator: unknown = options.validator;
+    this.#validator = BsonValues.isPlainObject(validator) && Object.keys(validator).length > 0 ? MingoAdapter.matcher(validator) : undefined;
+    this.#options = options;
+  }
+
+  /** Snapshot of the documents in natural order (the stored objects; never mutate them). */
+  documents(): Document[] {
+    return [...this.#docs.values()];
+  }
+
+  /**
+   * The documents a filter can match: a direct `_id` lookup when the filter
+   * pins `_id` to one value (the common by-id read/update), else all.
+   */
+  candidates(filter: Document): Document[] {
+    const id: unknown = filter._id;
+    if (id === undefined || id instanceof RegExp || Array.isArray(id)) return this.documents();
+    if (BsonValues.isPlainObject(id) && Object.keys(id).some((k) => k.startsWith('$'))) return this.documents();
+    const found = this.findById(id);
+    return found ? [found] : [];
+  }
+
+  findById(id: unknown): Document | undefined {
+    return this.#docs.get(BsonValues.canonicalKey(id));
+  }
+
+  /**
+   * Inserts one document (an `_id` is generated when missing and put first).
+   * @throws CommandError 121 (validator), 11000 (unique index), 2 (bad _id).
+   */
+  insert(input: Document, options: { bypassValidation?: boolean } = {}): Document {
+    const doc = '_id' in input ? moveIdFirst(input) : { _id: new ObjectId(), ...input };
+    if (Array.isArray(doc._id)) throw new CommandError('BadValue', "can't use an array for _id");
+    if (doc._id instanceof RegExp) throw new CommandError('BadValue', "can't use a regex for _id");
+    if (!options.bypassValidation) this.#validate(doc, undefined);
+    const key = BsonValues.canonicalKey(doc._id);
+    if (this.#docs.has(key)) {
+      throw IndexManager.duplicateKeyError(this.namespace, '_id_', { _id: 1 }, ['_id'], [doc._id]);
+    }
+    this.indexes.check(doc);
+    this.indexes.apply(undefined, doc);
+    this.#docs.set(key, doc);
+    return doc;
+  }
+
+  /**
+   * Replaces a stored document by its updated version (same `_id`, same
+   * position in natural order).
+   * @throws CommandError 66 (changed _id), 121, 11000.
+   */
+  replace(previous: Document, next: Document, options: { bypassValidation?: boolean } = {}): void {
+    const key = BsonValues.canonicalKey(previous._id);
+    if (!('_id' in next)) next = { _id: previous._id, ...next };
+    if (BsonValues.canonicalKey(next._id) !== key) {
+      throw new CommandError('ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
+    }
+    next = moveIdFirst(next);
+    if (!options.bypassValidation) this.#validate(next, previous);
+    this.indexes.check(next);
+    this.indexes.apply(previous, next);
+    this.#docs.set(key, next);
+  }
+
+  delete(doc: Document): boolean {
+    const key = BsonValues.canonicalKey(doc._id);
+    const stored = this.#docs.get(key);
+    if (!stored) return false;
+    this.indexes.apply(stored, undefined);
+    this.#docs.delete(key);
+    return true;
+  }
+
+  #validate(doc: Document, previous: Document | undefined): void {
+    if (!this.#validator) return;
+    const level: unknown = this.#options.validationLevel ?? 'strict';
+    const action: unknown = this.#options.validationAction ?? 'error';
+    if (level === 'off' || action === 'warn') return;
+    // 'moderate' leaves documents that were already invalid alone.
+    if (level === 'moderate' && previous && !this.#validator(previous)) return;
+    if (this.#validator(doc)) return;
+    const schema = (this.#options.validator as Document).$jsonSchema as Document | undefined;
+    throw new CommandError('DocumentValidationFailure', 'Document failed validation', {
+      errInfo: {
+        failingDocumentId: doc._id,
+        details: schema
+          ? {
+              operatorName: '$jsonSchema',
+              ...(typeof schema.title === 'string' ? { title: schema.title } : {}),
+              schemaRulesNotSatisfied: BsonJsonSchema.describeLastErrors(),
+            }
+          : { operatorName: '$expr', specifiedAs: this.#options.validator, reason: 'expression did not match' },
+      },
+    });
+  }
+}
+
+function moveIdFirst(doc: Document): Document {
+  if (Object.keys(doc)[0] === '_id') return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest };
+}

@@ -1,0 +1,59 @@
+import type { Document } from 'bson';
+
+/** Server error codes the stand-in answers with, named as in mongod's error_codes.yml. */
+export const ERROR_CODES = {
+  InternalError: 1,
+  BadValue: 2,
+  FailedToParse: 9,
+  TypeMismatch: 14,
+  IllegalOperation: 20,
+  NamespaceNotFound: 26,
+  IndexNotFound: 27,
+  CursorNotFound: 43,
+  NamespaceExists: 48,
+  CommandNotFound: 59,
+  ImmutableField: 66,
+  CannotCreateIndex: 67,
+  InvalidOptions: 72,
+  InvalidNamespace: 73,
+  IndexOptionsConflict: 85,
+  IndexKeySpecsConflict: 86,
+  CommandNotSupported: 115,
+  DocumentValidationFailure: 121,
+  InvalidIndexSpecificationOption: 197,
+  NotImplemented: 238,
+  Location40324: 40324,
+  Location40573: 40573,
+  DuplicateKey: 11000,
+} as const;
+
+export type ErrorCodeName = keyof typeof ERROR_CODES;
+
+/**
+ * A command failure, turned into `{ok: 0, errmsg, code, codeName, ...extra}`
+ * for the reply (or into a `writeErrors[]` entry for write commands).
+ */
+export class CommandError extends Error {
+  readonly code: number;
+  readonly codeName: string;
+  /** Extra reply fields, e.g. `keyPattern`/`keyValue` for 11000 or `errInfo` for 121. */
+  readonly extra: Document;
+
+  constructor(codeName: ErrorCodeName, message: string, extra: Document = {}) {
+    super(message);
+    this.name = 'CommandError';
+    this.code = ERROR_CODES[codeName];
+    // Location codes have no name in mongod; it reports "Location<code>".
+    this.codeName = codeName;
+    this.extra = extra;
+  }
+
+  toReply(): Document {
+    return { ok: 0, errmsg: this.message, code: this.code, codeName: this.codeName, ...this.extra };
+  }
+
+  /** The `writeErrors[]` entry for the write at `index` of a batch. */
+  toWriteError(index: number): Document {
+    return { index, code: this.code, errmsg: this.message, ...this.extra };
+  }
+}

@@ -1,0 +1,242 @@
+import type { Document } from 'bson';
+import { Aggregator, Query, update as mingoUpdate, ProcessingMode } from 'mingo';
+import type { AnyObject, Options } from 'mingo/types';
+import { BsonJsonSchema } from './bson-json-schema.js';
+import { BsonValues } from './bson-values.js';
+import { CommandError } from './command-error.js';
+
+export interface SelectOptions {
+  readonly sort?: Document | undefined;
+  readonly skip?: number | undefined;
+  readonly limit?: number | undefined;
+  readonly collation?: Document | undefined;
+  readonly variables?: Document | undefined;
+}
+
+export interface UpdateContext {
+  /** The query that selected the document: gives positional `$` its meaning. */
+  readonly filter: Document;
+  readonly arrayFilters?: Document[] | undefined;
+  /** True when the update builds an upserted document (`$setOnInsert` applies). */
+  readonly isInsert: boolean;
+  readonly variables?: Document | undefined;
+}
+
+/**
+ * The one place that calls mingo, closing its known gaps against mongod:
+ * Long/Decimal128 are compared as numbers through a query view, projected
+ * fields keep the document's order with `_id` first, `$setOnInsert` is
+ * applied here, and mingo's errors become mongod-style command errors.
+ */
+export class MingoAdapter {
+  static options(extra: { collation?: Document | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {}): Partial<Options> {
+    return {
+      jsonSchemaValidator: (schema: AnyObject) => BsonJsonSchema.compile(schema),
+      ...(extra.collation ? { collation: extra.collation as unknown as Options['collation'] } : {}),
+      ...(extra.variables ? { variables: extra.variables } : {}),
+      ...(extra.resolver ? { collectionResolver: extra.resolver } : {}),
+    };
+  }
+
+  /** A reusable predicate for a filter (also used for validators and partial indexes). */
+  static matcher(filter: Document, extra?: { variables?: Document | undefined }): (doc: Document) => boolean {
+    const query = translate(() => new Query(BsonValues.toQueryView(filter), MingoAdapter.options(extra)), 'BadValue');
+    return (doc: Document) => translate(() => query.test(BsonValues.toQueryView(doc)), 'BadValue');
+  }
+
+  /** Documents matching `filter`, sorted/skipped/limited; returns the stored objects themselves. */
+  static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
+    const views = docs.map((d) => BsonValues.toQueryView(d));
+    const back = new Map<Document, Document>();
+    views.forEach((view, i) => {
+      if (view !== docs[i]) back.set(view, docs[i]!);
+    });
+    const query = translate(
+      () => new Query(BsonValues.toQueryView(filter), MingoAdapter.options({ collation: options.collation, variables: options.variables })),
+      'BadValue',
+    );
+    let selected = translate(() => {
+      let cursor = query.find<Document>(views);
+      const sort = normaliseSort(options.sort);
+      if (sort.spec) cursor = cursor.sort(sort.spec);
+      let result = cursor.all();
+      if (sort.reverse) result = result.reverse();
+      return result;
+    }, 'BadValue');
+    const skip = options.skip ?? 0;
+    if (skip > 0) selected = selected.slice(skip);
+    if (options.limit !== undefined && options.limit > 0) selected = selected.slice(0, options.limit);
+    return selected.map((v) => back.get(v) ?? v);
+  }
+
+  /**
+   * A find-style projection. Included fields keep the document's order (mongod
+   * walks the document), computed fields follow; `_id` stays first.
+   */
+  static project(doc: Document, projection: Document | undefined): Document {
+    if (!projection || Object.keys(projection).length === 0) return doc;
+    const [projected] = translate(
+      () => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], projection).all(),
+      'BadValue',
+    );
+    return BsonValues.restoreBsonTypes(doc, reorderLike(doc, projected ?? {})) as Document;
+  }
+
+  /**
+   * Applies an update (operators, replacement or pipeline) to a copy of `doc`
+   * and returns the copy; `doc` is never mutated.
+   */
+  static applyUpdate(doc: Document, update: Document | Document[], context: UpdateContext): Document {
+    const view = BsonValues.clone(BsonValues.toQueryView(doc));
+    let result: Document;
+    if (Array.isArray(update)) {
+      const [out] = translate(
+        () => new Aggregator(update, { ...MingoAdapter.options({ variables: context.variables }), processingMode: ProcessingMode.CLONE_INPUT }).run([view]),
+        'BadValue',
+      );
+      result = out ?? {};
+    } else if (isOperatorUpdate(update)) {
+      const modifier: Document = {};
+      for (const [op, spec] of Object.entries(update)) {
+        if (!op.startsWith('$')) {
+          throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
+        }
+        if (op === '$setOnInsert') {
+          if (context.isInsert) modifier.$set = { ...(modifier.$set as Document | undefined), ...(spec as Document) };
+          continue;
+        }
+        if (op === '$set' && modifier.$set) {
+          modifier.$set = { ...(spec as Document), ...(modifier.$set as Document) };
+          continue;
+        }
+        modifier[op] = spec;
+      }
+      if (Object.keys(modifier).length > 0) {
+        translate(
+          () =>
+            mingoUpdate(view, BsonValues.toQueryView(modifier), context.arrayFilters, BsonValues.toQueryView(context.filter), {
+              cloneMode: 'deep',
+              // mingo refuses any write to _id; an upsert may legitimately set it ($setOnInsert: {_id}).
+              queryOptions: { ...MingoAdapter.options({ variables: context.variables }), ...(context.isInsert ? { idKey: '\u0000upsert-id' } : {}) },
+            }),
+          'FailedToParse',
+        );
+      }
+      result = view;
+    } else {
+      // A replacement takes its values verbatim: no view, no Long restoration.
+      const replacement: Document = { _id: doc._id, ...BsonValues.clone(update) };
+      if (replacement._id === undefined) delete replacement._id;
+      return stripUndefined(replacement);
+    }
+    return BsonValues.restoreBsonTypes(doc, stripUndefined(result)) as Document;
+  }
+
+  /** Runs a pipeline; `resolver` supplies other collections of the database for `$lookup` & co. */
+  static aggregate(docs: readonly Document[], pipeline: Document[], extra: { resolver: (name: string) => Document[]; collation?: Document | undefined; variables?: Document | undefined }): Document[] {
+    for (const stage of pipeline) {
+      const name = Object.keys(stage)[0];
+      if (name === '$out' || name === '$merge') {
+        throw new CommandError('NotImplemented', `${name} is not supported by the MongoDB stand-in`);
+      }
+    }
+    const views = docs.map((d) => BsonValues.toQueryView(d));
+    const aggregator = translate(
+      () =>
+        new Aggregator(pipeline.map((s) => BsonValues.toQueryView(s)), {
+          ...MingoAdapter.options({
+            collation: extra.collation,
+            variables: extra.variables,
+            resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
+          }),
+          processingMode: ProcessingMode.CLONE_INPUT,
+        }),
+      'Location40324',
+    );
+    const out = translate(() => aggregator.run<Document>(views), 'BadValue');
+    return out.map((d) => idFirst(stripUndefined(d)));
+  }
+}
+
+/** Real operators mingo lacks (text and geo search need server-side indexes). */
+const UNSUPPORTED_QUERY_OPERATORS = new Set(['$text', '$near', '$nearSphere', '$geoWithin', '$geoIntersects']);
+
+function isOperatorUpdate(update: Document): boolean {
+  const keys = Object.keys(update);
+  return keys.length > 0 && keys.some((k) => k.startsWith('$'));
+}
+
+function normaliseSort(sort: Document | undefined): { spec: Record<string, 1 | -1> | undefined; reverse: boolean } {
+  if (!sort) return { spec: undefined, reverse: false };
+  const spec: Record<string, 1 | -1> = {};
+  let reverse = false;
+  for (const [key, dir] of Object.entries(sort)) {
+    if (key === '$natural') {
+      reverse = Number(dir) < 0;
+      continue;
+    }
+    if (dir !== null && typeof dir === 'object') {
+      throw new CommandError('BadValue', `$meta sort by '${JSON.stringify(dir)}' is not supported by the MongoDB stand-in`);
+    }
+    const n = Number(dir);
+    if (n !== 1 && n !== -1) throw new CommandError('BadValue', `Illegal key in $sort specification: ${key}: ${String(dir)}`);
+    spec[key] = n;
+  }
+  return { spec: Object.keys(spec).length > 0 ? spec : undefined, reverse };
+}
+
+/** Orders `projected` by `original`'s field order (recursively); extra (computed) fields go last. */
+function reorderLike(original: Document, projected: Document): Document {
+  const out: Document = {};
+  for (const key of Object.keys(original)) {
+    if (!(key in projected) || projected[key] === undefined) continue;
+    const o: unknown = original[key];
+    const p: unknown = projected[key];
+    out[key] = BsonValues.isPlainObject(o) && BsonValues.isPlainObject(p) ? reorderLike(o, p) : p;
+  }
+  for (const [key, value] of Object.entries(projected)) {
+    if (!(key in out) && value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function idFirst(doc: Document): Document {
+  if (!('_id' in doc) || Object.keys(doc)[0] === '_id') return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest };
+}
+
+function stripUndefined(doc: Document): Document {
+  for (const [key, value] of Object.entries(doc)) {
+    if (value === undefined) delete doc[key];
+    else if (BsonValues.isPlainObject(value)) stripUndefined(value);
+  }
+  return doc;
+}
+
+function translate<T>(fn: () => T, fallback: 'BadValue' | 'FailedToParse' | 'Location40324'): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof CommandError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/Unknown update operator: '(\$\w+)'/.test(message)) {
+      const op = /'(\$\w+)'/.exec(message)?.[1] ?? '';
+      throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
+    }
+    const immutable = /^(Performing an update on the path '.*' would modify the immutable field '_id')\.?$/.exec(message);
+    if (immutable) throw new CommandError('ImmutableField', immutable[1]!);
+    const unknownQueryOp = /unknown (?:query|top level) operator:? (\$\w+)/i.exec(message);
+    if (unknownQueryOp) {
+      const op = unknownQueryOp[1]!;
+      if (UNSUPPORTED_QUERY_OPERATORS.has(op)) throw new CommandError('NotImplemented', `${op} is not supported by the MongoDB stand-in`);
+      throw new CommandError('BadValue', `${/top level/i.test(message) ? 'unknown top level operator' : 'unknown operator'}: ${op}`);
+    }
+    const unknownStage = /unregistered pipeline operator (\$\w+)/i.exec(message);
+    if (unknownStage?.[1] === '$changeStream') {
+      throw new CommandError('Location40573', 'The $changeStream stage is only supported on replica sets');
+    }
+    if (unknownStage) throw new CommandError('Location40324', `Unrecognized pipeline stage name: '${unknownStage[1]}'`);
+    throw new CommandError(fallback === 'Location40324' ? 'BadValue' : fallback, message);
+  }
+}

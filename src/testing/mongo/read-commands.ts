@@ -1,0 +1,142 @@
+import { Long, type Document } from 'bson';
+import { compare } from 'mingo/util';
+import { BsonValues, MISSING } from './bson-values.js';
+import { collectionName, type CommandHandler } from './command-context.js';
+import { CommandError } from './command-error.js';
+import { MingoAdapter } from './mingo-adapter.js';
+
+/** find, getMore, killCursors, count, distinct and aggregate. */
+export const readCommands: Record<string, CommandHandler> = {
+  find(context) {
+    const name = collectionName(context);
+    const cmd = context.command;
+    const namespace = `${context.database}.${name}`;
+    let limit = optionalNumber(cmd.limit, 'limit');
+    let singleBatch = cmd.singleBatch === true;
+    if (limit !== undefined && limit < 0) {
+      // Legacy negative limit: one batch of |limit| documents.
+      limit = -limit;
+      singleBatch = true;
+    }
+    const skip = optionalNumber(cmd.skip, 'skip');
+    if (skip !== undefined && skip < 0) throw new CommandError('BadValue', 'skip value must be non-negative');
+    const store = context.catalog.get(context.database, name);
+    const docs = store
+      ? MingoAdapter.select(store.candidates(filterOf(cmd.filter)), filterOf(cmd.filter), {
+          sort: cmd.sort as Document | undefined,
+          skip,
+          limit,
+          collation: cmd.collation as Document | undefined,
+          variables: cmd.let as Document | undefined,
+        })
+      : [];
+    const projection = cmd.projection as Document | undefined;
+    if (projection) MingoAdapter.project({}, projection); // surfaces an invalid projection now, not mid-cursor
+    const batch = context.cursors.open(namespace, docs, {
+      batchSize: optionalNumber(cmd.batchSize, 'batchSize'),
+      singleBatch,
+      transform: projection ? (doc) => MingoAdapter.project(doc, projection) : undefined,
+    });
+    return { cursor: { firstBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
+  },
+
+  getMore(context) {
+    const id: unknown = context.command.getMore;
+    if (!(id instanceof Long)) throw new CommandError('TypeMismatch', "BSON field 'getMore.getMore' is the wrong type, expected type 'long'");
+    const collection: unknown = context.command.collection;
+    if (typeof collection !== 'string') throw new CommandError('FailedToParse', "BSON field 'getMore.collection' is missing but a required field");
+    const namespace = `${context.database}.${collection}`;
+    const batch = context.cursors.getMore(id, namespace, optionalNumber(context.command.batchSize, 'batchSize'));
+    return { cursor: { nextBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
+  },
+
+  killCursors(context) {
+    const ids: unknown = context.command.cursors;
+    if (!Array.isArray(ids)) throw new CommandError('FailedToParse', "BSON field 'killCursors.cursors' is missing but a required field");
+    const { killed, notFound } = context.cursors.kill(ids.filter((id): id is Long => id instanceof Long));
+    return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+  },
+
+  count(context) {
+    const name = collectionName(context);
+    const store = context.catalog.get(context.database, name);
+    if (!store) return { n: 0, ok: 1 };
+    const query = filterOf(context.command.query);
+    const skip = optionalNumber(context.command.skip, 'skip') ?? 0;
+    const limit = Math.abs(optionalNumber(context.command.limit, 'limit') ?? 0);
+    let n = Object.keys(query).length === 0 ? store.count : MingoAdapter.select(store.documents(), query, { collation: context.command.collation as Document | undefined }).length;
+    n = Math.max(0, n - skip);
+    if (limit > 0) n = Math.min(n, limit);
+    return { n, ok: 1 };
+  },
+
+  distinct(context) {
+    const name = collectionName(context);
+    const key: unknown = context.command.key;
+    if (typeof key !== 'string') throw new CommandError('FailedToParse', "BSON field 'distinct.key' is missing but a required field");
+    const store = context.catalog.get(context.database, name);
+    if (!store) return { values: [], ok: 1 };
+    const docs = MingoAdapter.select(store.documents(), filterOf(context.command.query), { collation: context.command.collation as Document | undefined });
+    const seen = new Map<string, unknown>();
+    for (const doc of docs) {
+      for (const value of BsonValues.valuesAtPath(doc, key)) {
+        if (value === MISSING || value === undefined) continue;
+        const canonical = BsonValues.canonicalKey(value);
+        if (!seen.has(canonical)) seen.set(canonical, value);
+      }
+    }
+    const values = [...seen.values()].sort((a, b) => compare(BsonValues.toQueryView(a), BsonValues.toQueryView(b)));
+    return { values, ok: 1 };
+  },
+
+  aggregate(context) {
+    const cmd = context.command;
+    const target: unknown = cmd.aggregate;
+    const pipeline: unknown = cmd.pipeline;
+    if (!Array.isArray(pipeline)) throw new CommandError('TypeMismatch', "BSON field 'aggregate.pipeline' is the wrong type, expected type 'array'");
+    if (cmd.explain === true) throw new CommandError('NotImplemented', 'explain is not supported by the MongoDB stand-in');
+    const cursorOption: unknown = cmd.cursor;
+    if (!BsonValues.isPlainObject(cursorOption)) {
+      throw new CommandError('FailedToParse', "The 'cursor' option is required, except for aggregate with the explain argument");
+    }
+    const name = typeof target === 'string' ? target : '$cmd.aggregate';
+    if (typeof target !== 'string' && target !== 1) throw new CommandError('InvalidNamespace', `collection name has invalid type ${typeof target}`);
+    const store = typeof target === 'string' ? context.catalog.get(context.database, target) : undefined;
+    let stages = pipeline as Document[];
+    let docs = store ? store.documents() : [];
+    const first = stages[0];
+    if (first && BsonValues.isPlainObject(first.$match) && Object.keys(first).length === 1) {
+      docs = MingoAdapter.select(docs, first.$match, { collation: cmd.collation as Document | undefined, variables: cmd.let as Document | undefined });
+      stages = stages.slice(1);
+    }
+    const results = stages.length === 0 ? docs : MingoAdapter.aggregate(docs, stages, {
+      resolver: (other) => context.catalog.get(context.database, other)?.documents() ?? [],
+      collation: cmd.collation as Document | undefined,
+      variables: cmd.let as Document | undefined,
+    });
+    // mingo saw int64 values as numbers; give documents that still carry their
+    // stored _id their int64 fields back (covers $match/$sort/$project/$addFields pipelines).
+    if (store && stages.length > 0) {
+      for (const doc of results) {
+        const stored = '_id' in doc ? store.findById(doc._id) : undefined;
+        if (stored) BsonValues.restoreBsonTypes(stored, doc);
+      }
+    }
+    const namespace = `${context.database}.${name}`;
+    const batch = context.cursors.open(namespace, results, { batchSize: optionalNumber(cursorOption.batchSize, 'cursor.batchSize') });
+    return { cursor: { firstBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
+  },
+};
+
+function filterOf(value: unknown): Document {
+  if (value === undefined || value === null) return {};
+  if (!BsonValues.isPlainObject(value)) throw new CommandError('TypeMismatch', "BSON field 'filter' is the wrong type, expected type 'object'");
+  return value;
+}
+
+function optionalNumber(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return value;
+  if (value instanceof Long) return value.toNumber();
+  throw new CommandError('TypeMismatch', `BSON field '${field}' is the wrong type '${typeof value}', expected types '[long, int, decimal, double]'`);
+}
