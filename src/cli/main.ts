@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { registerBootstrapCommand } from './commands/bootstrap-command.js';
+import { registerDbCommand } from './commands/db-command.js';
 import { registerHealthCommand } from './commands/health-command.js';
 import { registerStackCommand } from './commands/stack-command.js';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerBootstrapCommand(program);
+  registerDbCommand(program);
   registerHealthCommand(program);
   registerStackCommand(program);
   return program;

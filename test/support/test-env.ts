@@ -44,7 +44,10 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     );
     dbUrl = databaseUrl(stack.urls.postgres, name);
     env.DATABASE_URL = dbUrl;
-    env.DATABASE_APP_URL = databaseUrl(stack.urls.postgres, name, 'platform_app');
+    // platform_app shares the admin's password where the server wants one (see migrate-template.ts).
+    const appUrl = new URL(databaseUrl(stack.urls.postgres, name, 'platform_app'));
+    appUrl.password = new URL(stack.urls.postgres).password;
+    env.DATABASE_APP_URL = appUrl.toString();
   }
   if (stack.urls.mongo) {
     const url = new URL(stack.urls.mongo);

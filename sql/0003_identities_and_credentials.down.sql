@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS organization_security_settings;
+DROP TABLE IF EXISTS password_history;
+DROP TABLE IF EXISTS mfa_recovery_codes;
+DROP TABLE IF EXISTS user_mfa;
+DROP TABLE IF EXISTS verification_tokens;
+DROP TABLE IF EXISTS integration_tokens;
+DROP TABLE IF EXISTS identities;
+DROP TYPE IF EXISTS verification_purpose;
+DROP TYPE IF EXISTS identity_provider;

@@ -1,0 +1,300 @@
+import { isIP } from 'node:net';
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { withTenant } from '../with-tenant.js';
+import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+/** A user as repositories return it. The password hash is only on {@link UserCredentials}. */
+export interface UserRecord {
+  readonly id: string;
+  readonly email: string;
+  readonly displayName: string | null;
+  readonly status: UserStatus;
+  readonly emailVerifiedAt: Date | null;
+  readonly failedLoginCount: number;
+  readonly lockedUntil: Date | null;
+  readonly mustChangePassword: boolean;
+  readonly lastLoginAt: Date | null;
+  readonly lastLoginIp: string | null;
+  readonly termsVersion: string | null;
+  readonly termsAcceptedAt: Date | null;
+  readonly privacyVersion: string | null;
+  readonly privacyAcceptedAt: Date | null;
+  readonly marketingConsentVersion: string | null;
+  readonly marketingConsentAt: Date | null;
+  readonly ageConfirmedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly deletedAt: Date | null;
+}
+
+/** What the login flow needs: the user plus the stored bcrypt hash. */
+export interface UserCredentials {
+  readonly user: UserRecord;
+  readonly passwordHash: string | null;
+}
+
+const shape = {
+  id: z.uuid(),
+  email: z.string(),
+  display_name: z.string().nullable(),
+  status: z.enum(USER_STATUSES),
+  email_verified_at: z.date().nullable(),
+  failed_login_count: z.number(),
+  locked_until: z.date().nullable(),
+  must_change_password: z.boolean(),
+  last_login_at: z.date().nullable(),
+  last_login_ip: z.string().nullable(),
+  terms_version: z.string().nullable(),
+  terms_accepted_at: z.date().nullable(),
+  privacy_version: z.string().nullable(),
+  privacy_accepted_at: z.date().nullable(),
+  marketing_consent_version: z.string().nullable(),
+  marketing_consent_at: z.date().nullable(),
+  age_confirmed_at: z.date().nullable(),
+  created_at: z.date(),
+  updated_at: z.date(),
+  deleted_at: z.date().nullable(),
+};
+type RawRow = z.infer<z.ZodObject<typeof shape>>;
+
+function toRecord(r: RawRow): UserRecord {
+  return {
+    id: r.id,
+    email: r.email,
+    displayName: r.display_name,
+    status: r.status,
+    emailVerifiedAt: r.email_verified_at,
+    failedLoginCount: r.failed_login_count,
+    lockedUntil: r.locked_until,
+    mustChangePassword: r.must_change_password,
+    lastLoginAt: r.last_login_at,
+    lastLoginIp: r.last_login_ip,
+    termsVersion: r.terms_version,
+    termsAcceptedAt: r.terms_accepted_at,
+    privacyVersion: r.privacy_version,
+    privacyAcceptedAt: r.privacy_accepted_at,
+    marketingConsentVersion: r.marketing_consent_version,
+    marketingConsentAt: r.marketing_consent_at,
+    ageConfirmedAt: r.age_confirmed_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deletedAt: r.deleted_at,
+  };
+}
+
+const recordRow = z.object(shape).transform(toRecord);
+const credentialsRow = z.object({ ...shape, password_hash: z.string().nullable() }).transform((r): UserCredentials => ({ user: toRecord(r), passwordHash: r.password_hash }));
+const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
+const lockoutRow = z.object({ failed_login_count: z.number(), locked_until: z.date().nullable() }).transform((r) => ({ failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until }));
+
+const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
+  u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
+  u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
+  u.created_at, u.updated_at, u.deleted_at`;
+
+const emailInput = z.email().max(320).transform((e) => e.toLowerCase());
+const versionInput = z.string().min(1).max(50);
+const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+
+const createInput = z
+  .object({
+    email: emailInput,
+    displayName: z.string().trim().min(1).max(200).optional(),
+    /** A bcrypt hash from PasswordHasher; omit for passwordless (OAuth-only) accounts. */
+    passwordHash: z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash').optional(),
+    status: z.enum(USER_STATUSES).default('pending_verification'),
+    termsVersion: versionInput.optional(),
+    privacyVersion: versionInput.optional(),
+    marketingConsentVersion: versionInput.optional(),
+    /** COPPA: the person confirmed they meet the minimum age. */
+    ageConfirmed: z.boolean().default(false),
+  })
+  .strict();
+export type CreateUserInput = z.input<typeof createInput>;
+
+const profileInput = z
+  .object({
+    displayName: z.string().trim().min(1).max(200).nullable().optional(),
+    /** `null` withdraws marketing consent. */
+    marketingConsentVersion: versionInput.nullable().optional(),
+  })
+  .strict();
+export type UpdateUserProfileInput = z.input<typeof profileInput>;
+
+const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().min(1).max(100), lockSeconds: z.number().int().min(1).max(86_400 * 30) });
+
+/**
+ * Users (a global table: one user spans organizations).
+ *
+ * Pools: sign-up, lookups by email or id, and lockout/login bookkeeping are
+ * pre-tenant auth paths on the owner pool (docs/schema.md, "Pre-tenant auth
+ * paths"); reading and editing one's own profile and listing the members of
+ * the current organization are tenant work on the application pool.
+ */
+@injectable()
+export class UserRepository {
+  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+
+  /**
+   * Signs a user up. Consent versions are stamped with the current time.
+   * @throws ValidationError naming the invalid field (`email`, `passwordHash`, `status`, …)
+   * @throws ConflictError `users_email_key` when the email (case-insensitively) is taken
+   */
+  async create(input: CreateUserInput): Promise<UserRecord> {
+    const d = parseInput(createInput, input);
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.one(sql.type(recordRow)`
+        WITH u AS (
+          INSERT INTO users (email, display_name, password_hash, status, password_changed_at,
+                             terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
+                             marketing_consent_version, marketing_consent_at, age_confirmed_at)
+          VALUES (${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
+                  ${d.passwordHash === undefined ? null : sql.fragment`now()`},
+                  ${d.termsVersion ?? null}, ${d.termsVersion === undefined ? null : sql.fragment`now()`},
+                  ${d.privacyVersion ?? null}, ${d.privacyVersion === undefined ? null : sql.fragment`now()`},
+                  ${d.marketingConsentVersion ?? null}, ${d.marketingConsentVersion === undefined ? null : sql.fragment`now()`},
+                  ${d.ageConfirmed ? sql.fragment`now()` : null})
+          RETURNING *)
+        SELECT ${COLUMNS} FROM u`),
+    );
+  }
+
+  /**
+   * The user with this email (case-insensitive) and their password hash, for login.
+   * @throws ValidationError naming `email`
+   */
+  async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
+    const value = parseInput(emailInput, email, 'email');
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(credentialsRow)`SELECT ${COLUMNS}, u.password_hash FROM users u WHERE u.email = ${value}`),
+    );
+    return row ?? undefined;
+  }
+
+  /** @throws ValidationError naming `id` */
+  async getById(id: string): Promise<UserRecord | undefined> {
+    const userId = parseInput(z.uuid(), id, 'id');
+    const row = await withMappedErrors(() => this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${userId}`));
+    return row ?? undefined;
+  }
+
+  /** The current user. @throws NotFoundError when the user no longer exists */
+  async getCurrent(ctx: TenantContext): Promise<UserRecord> {
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) => tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${ctx.userId}`));
+    if (!row) throw new NotFoundError('user', ctx.userId);
+    return row;
+  }
+
+  /**
+   * Self-service profile edit of the current user.
+   * @throws ValidationError naming the invalid field; NotFoundError when the user is gone or deleted
+   */
+  async updateProfile(ctx: TenantContext, input: UpdateUserProfileInput): Promise<UserRecord> {
+    const d = parseInput(profileInput, input);
+    const consent =
+      d.marketingConsentVersion === undefined
+        ? sql.fragment``
+        : sql.fragment`, marketing_consent_version = ${d.marketingConsentVersion}, marketing_consent_at = ${d.marketingConsentVersion === null ? null : sql.fragment`now()`}`;
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`
+        WITH u AS (
+          UPDATE users SET display_name = ${d.displayName === undefined ? sql.fragment`display_name` : d.displayName} ${consent}
+          WHERE id = ${ctx.userId} AND deleted_at IS NULL
+          RETURNING *)
+        SELECT ${COLUMNS} FROM u`),
+    );
+    if (!row) throw new NotFoundError('user', ctx.userId);
+    return row;
+  }
+
+  /**
+   * Counts a failed login and locks the account at the threshold, in one
+   * UPDATE that is exact under concurrency (docs/security.md, "Lockout").
+   * A running lock is never extended. Pass `LockoutPolicy`'s threshold and lockSeconds.
+   * @returns the new count and lock, or `undefined` for an unknown user
+   * @throws ValidationError naming the invalid field
+   */
+  async recordFailedLogin(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<{ failedLoginCount: number; lockedUntil: Date | null } | undefined> {
+    const d = parseInput(lockoutInput, { userId, ...policy });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(lockoutRow)`
+        UPDATE users SET
+          failed_login_count = CASE WHEN locked_until <= now() THEN 1 ELSE failed_login_count + 1 END,
+          locked_until = CASE
+            WHEN locked_until > now() THEN locked_until
+            WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_login_count + 1 END) >= ${d.threshold}
+              THEN now() + make_interval(secs => ${d.lockSeconds})
+            ELSE NULL END
+        WHERE id = ${d.userId}
+        RETURNING failed_login_count, locked_until`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * Resets the failure count and records the login, unless a lock is still running.
+   * @returns false when the account is locked (nothing was changed)
+   * @throws ValidationError naming `userId` / `ip`
+   */
+  async recordSuccessfulLogin(userId: string, ip?: string): Promise<boolean> {
+    const d = parseInput(z.object({ userId: z.uuid(), ip: ipInput.optional() }), { userId, ip });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now(), last_login_ip = ${d.ip ?? null}::inet
+        WHERE id = ${d.userId} AND (locked_until IS NULL OR locked_until <= now())
+        RETURNING id`),
+    );
+    return row !== null;
+  }
+
+  /**
+   * Sets the account status (verification, suspension, administrative lock).
+   * `active` also stamps `email_verified_at` the first time.
+   * @throws ValidationError naming `userId` / `status`; NotFoundError for an unknown user
+   */
+  async setStatus(userId: string, status: UserStatus): Promise<UserRecord> {
+    const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
+        WITH u AS (
+          UPDATE users SET status = ${d.status},
+            email_verified_at = CASE WHEN ${d.status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,
+            deleted_at = CASE WHEN ${d.status}::text = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
+          WHERE id = ${d.userId}
+          RETURNING *)
+        SELECT ${COLUMNS} FROM u`),
+    );
+    if (!row) throw new NotFoundError('user', d.userId);
+    return row;
+  }
+
+  /**
+   * Members of the current organization (live users), oldest first.
+   * @throws ValidationError naming `page.*`
+   */
+  async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.any(sql.type(listRow)`
+        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`u.created_at`)} AS sort_us
+        FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = ${ctx.organizationId}
+        WHERE u.deleted_at IS NULL
+          ${position ? sql.fragment`AND (u.created_at, u.id) > (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
+        ORDER BY u.created_at, u.id
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+}

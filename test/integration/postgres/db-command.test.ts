@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../../support/postgres-template.js';
+import { runCli } from '../../support/run-cli.js';
+
+const admin = inject('stack').urls.postgres;
+const name = `${TEST_DB_PREFIX}${RUN_ID}_cli_${randomBytes(4).toString('hex')}`;
+
+afterAll(async () => {
+  if (admin) await withAdmin(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+});
+
+describe.skipIf(!admin)('platform-data db (built CLI)', () => {
+  it('migrate on an empty database, then status, validate and check exit 0; migrate again is a no-op', async () => {
+    if (!admin) return;
+    await withAdmin(admin, (c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0`));
+    const env = { DATABASE_URL: databaseUrl(admin, name), BCRYPT_COST: '4', PLATFORM_ENV: 'test' };
+
+    const migrate = await runCli(['db', 'migrate'], { env });
+    expect(migrate.stderr).toBe('');
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toMatch(/^applied 0001_roles_and_extensions$/m);
+    for (const command of ['status', 'validate', 'check']) {
+      const result = await runCli(['db', command], { env });
+      expect({ command, code: result.code, stderr: result.stderr }).toEqual({ command, code: 0, stderr: '' });
+    }
+    expect((await runCli(['db', 'migrate'], { env })).stdout.trim()).toBe('database is up to date');
+
+    // Seed: the generated password is printed exactly once; a second run changes nothing.
+    const first = await runCli(['db', 'seed'], { env: { ...env, PLATFORM_ADMIN_PASSWORD: '' } });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/admin password \(shown once, store it now\): \S{20,}/);
+    const second = await runCli(['db', 'seed'], { env });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('already exists (password unchanged)');
+    expect(second.stdout).not.toContain('password (shown once');
+
+    const refused = await runCli(['db', 'reset'], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe('error: db reset drops all data: re-run with --force');
+    const production = await runCli(['db', 'reset', '--force'], { env: { ...env, PLATFORM_ENV: 'production', PLATFORM_ENCRYPTION_KEYS: `k:${randomBytes(32).toString('base64')}` } });
+    expect(production.code).toBe(1);
+    expect(production.stderr.trim()).toBe('error: db reset is refused in production');
+  });
+});

@@ -1,0 +1,58 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
+import { createPlatform, type Platform } from '../../src/platform.js';
+import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
+import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
+import type { MembershipRole } from '../../src/tenancy/membership-role.js';
+import { createTestEnv, type TestEnv } from './test-env.js';
+
+/** A started postgres-only platform on this file's own database, plus seeding helpers (owner pool, bypasses RLS). */
+export interface PostgresHarness {
+  readonly t: TestEnv;
+  readonly platform: Platform;
+  readonly postgres: PostgresConnection;
+  /** Creates an organization and returns its id. */
+  org(): Promise<string>;
+  /** Creates an active user and returns its id. */
+  user(): Promise<string>;
+  /** Creates a membership (user in organization) and returns a tenant context for it. */
+  member(organizationId: string, userId: string, role?: MembershipRole): Promise<TenantContext>;
+  /** A fresh organization with one owner, as a tenant context. */
+  tenant(): Promise<TenantContext>;
+  stop(): Promise<void>;
+}
+
+export async function startPostgresHarness(overrides: Record<string, string> = {}): Promise<PostgresHarness> {
+  const t = await createTestEnv(overrides);
+  const platform = createPlatform(t.config, { stores: ['postgres'] });
+  await platform.start();
+  const postgres = platform.resolve(PostgresConnection);
+  const org = async () => {
+    const id = randomUUID();
+    await postgres.ownerPool.query(sql.unsafe`INSERT INTO organizations (id, name, slug) VALUES (${id}, 'Org', ${`o-${id}`})`);
+    return id;
+  };
+  const user = async () => {
+    const id = randomUUID();
+    await postgres.ownerPool.query(sql.unsafe`INSERT INTO users (id, email, status) VALUES (${id}, ${`u-${id}@example.test`}, 'active')`);
+    return id;
+  };
+  const member = async (organizationId: string, userId: string, role: MembershipRole = 'owner') => {
+    await postgres.ownerPool.query(sql.unsafe`INSERT INTO memberships (organization_id, user_id, role) VALUES (${organizationId}, ${userId}, ${role})`);
+    return createTenantContext({ organizationId, userId, role, scopes: [] });
+  };
+  return {
+    t,
+    platform,
+    postgres,
+    org,
+    user,
+    member,
+    tenant: async () => member(await org(), await user()),
+    stop: async () => {
+      await platform.stop();
+      await t.cleanup();
+    },
+  };
+}
