@@ -1,7 +1,21 @@
 import type { DependencyContainer } from 'tsyringe';
+import { CacheAside } from './cache-aside.js';
+import { JobQueues } from './job-queues.js';
+import { LoginThrottle } from './login-throttle.js';
+import { RateLimiter } from './rate-limiter.js';
 import { RedisConnection } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
+import { SessionCache } from './session-cache.js';
+import { VoiceCache } from './voice-cache.js';
 
-/** Registers the Redis connection and its services in `container`. */
+/** Registers the Redis connection and its services in `container` (singletons: they hold no per-request state). */
 export function registerRedis(container: DependencyContainer): void {
   container.registerSingleton(RedisConnection);
+  container.registerSingleton(RedisKeys);
+  container.registerSingleton(SessionCache);
+  container.registerSingleton(RateLimiter);
+  container.registerSingleton(LoginThrottle);
+  container.registerSingleton(CacheAside);
+  container.registerSingleton(VoiceCache);
+  container.registerSingleton(JobQueues);
 }

@@ -1,0 +1,282 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { inject, injectable } from 'tsyringe';
+import { PlatformError, ValidationError } from '../errors.js';
+import type { Lifecycle } from '../lifecycle.js';
+import type { Logger } from '../logger.js';
+import { LIFECYCLE, LOGGER } from '../tokens.js';
+import { mapRedisError } from './map-redis-error.js';
+import { RedisConnection } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
+
+export const QUEUE_NAMES = ['ingestion', 'erasure'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** Ingestion of one knowledge-document version (the knowledge flow may widen this interface by declaration merging). */
+export interface IngestionJobData {
+  readonly organizationId: string;
+  readonly documentId: string;
+  readonly version: number;
+}
+
+/** One erasure request recorded in Postgres (the erasure flow may widen this interface by declaration merging). */
+export interface ErasureJobData {
+  readonly organizationId: string;
+  readonly requestId: string;
+}
+
+export interface JobPayloads {
+  ingestion: IngestionJobData;
+  erasure: ErasureJobData;
+}
+
+export interface EnqueueOptions {
+  /**
+   * Deterministic id derived from durable state (e.g. `<documentId>-v<version>`),
+   * so enqueueing twice, or again from a reconciler, runs the job once. No `:`.
+   */
+  readonly jobId: string;
+  /** Total attempts before the job lands in the dead-letter view (default 5). */
+  readonly attempts?: number;
+  /** First retry delay; doubles each attempt (default 1000 ms). */
+  readonly backoffMs?: number;
+  readonly delayMs?: number;
+}
+
+/** What a processor sees: our own shape, so flows never depend on BullMQ types. */
+export interface JobContext<N extends QueueName> {
+  readonly queue: N;
+  readonly jobId: string;
+  readonly data: JobPayloads[N];
+  /** 1 for the first run. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** Aborted when the worker is force-closed (BullMQ cancellation). */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Must be idempotent: BullMQ delivers at least once (a stalled job runs again on another worker). */
+export type JobProcessor<N extends QueueName> = (job: JobContext<N>) => Promise<void>;
+
+export interface WorkerOptions {
+  readonly concurrency?: number;
+  /** Lock on an active job; a worker that dies loses it after this long and the job is re-queued (default 30 s). */
+  readonly lockDurationMs?: number;
+  /** How often workers look for stalled jobs (default 30 s). */
+  readonly stalledIntervalMs?: number;
+  /** Stalls tolerated before a job is failed (default 1). */
+  readonly maxStalledCount?: number;
+}
+
+export interface WorkerHandle {
+  readonly queue: QueueName;
+  /** Waits for active jobs unless `force`. Idempotent. */
+  close(force?: boolean): Promise<void>;
+}
+
+/** A job that exhausted its attempts (or failed unrecoverably). */
+export interface DeadLetterEntry<N extends QueueName> {
+  readonly jobId: string;
+  readonly data: JobPayloads[N];
+  readonly failedReason: string;
+  readonly attemptsMade: number;
+  readonly failedAt: Date | undefined;
+}
+
+/**
+ * Re-creates the jobs of a queue from durable state (Postgres/MongoDB): scans
+ * for work not done and calls `enqueue` with the same deterministic ids, so
+ * re-running it after a Redis loss, or at any time, is safe.
+ */
+export type JobReconciler<N extends QueueName> = (enqueue: (data: JobPayloads[N], jobId: string) => Promise<void>) => Promise<void>;
+
+// Completed jobs are kept so a duplicate add within this window is ignored by BullMQ; past it, processors' idempotency covers.
+const KEEP_COMPLETED = { age: 7 * 86_400, count: 10_000 };
+const KEEP_FAILED = { age: 30 * 86_400 };
+
+/**
+ * The BullMQ queues `ingestion` and `erasure`. Every queue's keys carry the
+ * `{q:<name>}` hash tag (BullMQ's Lua scripts touch several keys of a queue,
+ * which must share a Cluster slot) under `REDIS_KEY_PREFIX`. Redis should run
+ * with `maxmemory-policy noeviction` (see `checkRedisForQueues`).
+ */
+@injectable()
+export class JobQueues {
+  readonly #queues = new Map<QueueName, Queue>();
+  readonly #workers = new Set<Worker>();
+  readonly #reconcilers = new Map<QueueName, JobReconciler<QueueName>>();
+  #connection: Redis | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    @inject(RedisConnection) private readonly redis: RedisConnection,
+    @inject(RedisKeys) private readonly keys: RedisKeys,
+    @inject(LIFECYCLE) private readonly lifecycle: Lifecycle,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  #queue<N extends QueueName>(name: N): Queue {
+    if (this.#closing) throw new PlatformError('CLOSED', 'JobQueues is closed');
+    if (!QUEUE_NAMES.includes(name)) throw new ValidationError([{ path: 'queue', message: `unknown queue "${String(name)}"` }]);
+    let queue = this.#queues.get(name);
+    if (!queue) {
+      if (!this.#connection) {
+        this.#connection = this.redis.createBlockingConnection();
+        this.lifecycle.onStop('job-queues', () => this.close());
+      }
+      queue = new Queue(name, { connection: this.#connection, prefix: this.keys.queuePrefix(name) });
+      queue.on('error', (error: Error) => this.logger.warn('queue error', { queue: name, error }));
+      this.#queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Adds a job; a job with the same `jobId` that still exists (waiting,
+   * active, delayed, completed within 7 days, failed within 30) is not added again.
+   * @returns the job id.
+   * @throws ValidationError for a `jobId` containing `:`; StoreUnavailableError.
+   */
+  async enqueue<N extends QueueName>(name: N, data: JobPayloads[N], options: EnqueueOptions): Promise<string> {
+    if (!/^[^:\s]{1,200}$/.test(options.jobId)) throw new ValidationError([{ path: 'jobId', message: 'must be 1-200 characters without ":" or whitespace' }]);
+    const job = await this.#queue(name)
+      .add(name, data, {
+        jobId: options.jobId,
+        attempts: options.attempts ?? 5,
+        backoff: { type: 'exponential', delay: options.backoffMs ?? 1_000 },
+        delay: options.delayMs,
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
+      })
+      .catch(fail);
+    return job.id ?? options.jobId;
+  }
+
+  /**
+   * Starts a worker; it is closed by `Platform.stop()` (LIFECYCLE hook) or by the returned handle.
+   * @throws StoreUnavailableError
+   */
+  async startWorker<N extends QueueName>(name: N, processor: JobProcessor<N>, options: WorkerOptions = {}): Promise<WorkerHandle> {
+    this.#queue(name);
+    const connection = this.#connection;
+    if (!connection) throw new PlatformError('NOT_STARTED', 'no queue connection');
+    const worker = new Worker(
+      name,
+      async (job: Job, _token?: string, signal?: AbortSignal) => {
+        await processor({
+          queue: name,
+          jobId: job.id ?? '',
+          data: job.data as JobPayloads[N],
+          attempt: job.attemptsMade + 1,
+          maxAttempts: job.opts.attempts ?? 1,
+          signal,
+        });
+      },
+      {
+        connection,
+        prefix: this.keys.queuePrefix(name),
+        concurrency: options.concurrency ?? 1,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: options.maxStalledCount ?? 1,
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
+        autorun: false,
+      },
+    );
+    worker.on('error', (error: Error) => this.logger.warn('worker error', { queue: name, error }));
+    worker.on('failed', (job: Job | undefined, error: Error) => this.logger.debug('job attempt failed', { queue: name, jobId: job?.id, attempt: job?.attemptsMade, error }));
+    this.#workers.add(worker);
+    void worker.run().catch((error: unknown) => this.logger.error('worker stopped', { queue: name, error }));
+    await worker.waitUntilReady().catch(fail);
+    let closing: Promise<void> | undefined;
+    const close = (force = false) =>
+      (closing ??= worker.close(force).finally(() => {
+        this.#workers.delete(worker);
+      }));
+    this.lifecycle.onStop(`worker:${name}`, () => close());
+    return { queue: name, close };
+  }
+
+  /**
+   * The dead-letter view: jobs that exhausted their attempts, newest first.
+   * @throws StoreUnavailableError
+   */
+  async failedJobs<N extends QueueName>(name: N, page: { offset?: number; limit?: number } = {}): Promise<Array<DeadLetterEntry<N>>> {
+    const offset = page.offset ?? 0;
+    const jobs = await this.#queue(name)
+      .getFailed(offset, offset + (page.limit ?? 100) - 1)
+      .catch(fail);
+    return jobs.map((job) => ({
+      jobId: job.id ?? '',
+      data: job.data as JobPayloads[N],
+      failedReason: job.failedReason,
+      attemptsMade: job.attemptsMade,
+      failedAt: job.finishedOn === undefined ? undefined : new Date(job.finishedOn),
+    }));
+  }
+
+  /**
+   * Moves dead-lettered jobs back to waiting (all, or the given ids), with a fresh set of attempts.
+   * @returns how many were retried.
+   * @throws StoreUnavailableError
+   */
+  async retryFailed(name: QueueName, jobIds?: readonly string[]): Promise<number> {
+    const queue = this.#queue(name);
+    const ids = jobIds ?? (await this.failedJobs(name, { limit: 10_000 })).map((j) => j.jobId);
+    let retried = 0;
+    for (const id of ids) {
+      const job = await queue.getJob(id).catch(fail);
+      if (job && (await job.isFailed())) {
+        await job.retry('failed', { resetAttemptsMade: true }).catch(fail);
+        retried++;
+      }
+    }
+    return retried;
+  }
+
+  /** Job counts per state (waiting, active, delayed, completed, failed …). @throws StoreUnavailableError */
+  async counts(name: QueueName): Promise<Record<string, number>> {
+    return this.#queue(name).getJobCounts().catch(fail);
+  }
+
+  /** Registers the durable scan that re-creates `name`'s jobs (supplied by the knowledge/erasure flows). */
+  registerReconciler<N extends QueueName>(name: N, reconciler: JobReconciler<N>): void {
+    this.#reconcilers.set(name, reconciler as unknown as JobReconciler<QueueName>);
+  }
+
+  /**
+   * Runs the registered reconcilers (all, or one queue's), enqueueing with the
+   * default retry options. Safe any time: ids are deterministic.
+   * @returns how many enqueue calls each reconciler made.
+   */
+  async reconcile(name?: QueueName): Promise<Partial<Record<QueueName, number>>> {
+    const result: Partial<Record<QueueName, number>> = {};
+    for (const [queue, reconciler] of this.#reconcilers) {
+      if (name !== undefined && queue !== name) continue;
+      let count = 0;
+      await reconciler(async (data, jobId) => {
+        await this.enqueue(queue, data, { jobId });
+        count++;
+      });
+      result[queue] = count;
+    }
+    return result;
+  }
+
+  /** Closes workers (waiting for active jobs), queues and the queue connection. Idempotent. */
+  async close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#workers].map((w) => w.close()));
+      await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
+      const connection = this.#connection;
+      this.#connection = undefined;
+      if (connection) await connection.quit().catch(() => connection.disconnect());
+    })();
+    return this.#closing;
+  }
+}
+
+function fail(error: unknown): never {
+  throw mapRedisError(error);
+}

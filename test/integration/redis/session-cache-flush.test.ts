@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config.js';
+import { StoreUnavailableError } from '../../../src/errors.js';
+import { createPlatform, type Platform } from '../../../src/platform.js';
+import { RedisConnection } from '../../../src/redis/redis-connection.js';
+import { SessionCache } from '../../../src/redis/session-cache.js';
+import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
+import { createTestEnv } from '../../support/test-env.js';
+
+// FLUSHALL would wipe other test files' keys on the shared Redis: this file runs its own redis-server.
+let stack: LocalStack;
+let platform: Platform;
+let sessions: SessionCache;
+
+/** What a flow does on a miss: Postgres (here a map) decides, then repopulates. */
+const postgres = new Map<string, { userId: string; expiresAt: number; revokedAt: number | null }>();
+
+async function validateLikeAFlow(userId: string, sessionId: string): Promise<'valid' | 'rejected'> {
+  const cached = await sessions.validate({ userId, sessionId });
+  if (cached.status === 'hit') return 'valid';
+  if (cached.status === 'revoked') return 'rejected';
+  const epoch = await sessions.readEpoch(userId);
+  const row = postgres.get(sessionId);
+  if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return 'rejected';
+  await sessions.put({ sessionId, userId, organizationId: null, expiresAt: row.expiresAt, revocationEpoch: epoch });
+  return 'valid';
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack({ stores: ['redis'], localServers: false, containers: false, env: {}, log: () => undefined });
+  if (!stack.urls.redis) throw new Error(`no private redis-server: ${stack.stores.redis.detail}`);
+  const env = await createTestEnv();
+  platform = createPlatform(loadConfig({ ...env.env, REDIS_URL: stack.urls.redis }), { stores: ['redis'] });
+  await platform.start();
+  sessions = platform.resolve(SessionCache);
+});
+afterAll(async () => {
+  await platform?.stop();
+  await stack?.stop();
+});
+
+describe('SessionCache after FLUSHALL', () => {
+  it('returns miss (never hit) for revoked sessions; live sessions are repopulated; revoked stay rejected', async () => {
+    const userId = randomUUID();
+    const live = randomUUID();
+    const revoked = randomUUID();
+    const allRevokedUser = randomUUID();
+    const allRevokedSession = randomUUID();
+    const expiresAt = Date.now() + 3_600_000;
+    postgres.set(live, { userId, expiresAt, revokedAt: null });
+    postgres.set(revoked, { userId, expiresAt, revokedAt: null });
+    postgres.set(allRevokedSession, { userId: allRevokedUser, expiresAt, revokedAt: null });
+    for (const [sid, row] of postgres) expect(await validateLikeAFlow(row.userId, sid)).toBe('valid');
+
+    // Revoke: Postgres first, then Redis.
+    postgres.get(revoked)!.revokedAt = Date.now();
+    await sessions.revokeSession({ userId, sessionId: revoked, sessionExpiresAt: expiresAt });
+    postgres.get(allRevokedSession)!.revokedAt = Date.now();
+    await sessions.revokeAllForUser(allRevokedUser);
+
+    await platform.resolve(RedisConnection).client.flushall();
+
+    expect((await sessions.validate({ userId, sessionId: revoked })).status).toBe('miss');
+    expect((await sessions.validate({ userId: allRevokedUser, sessionId: allRevokedSession })).status).toBe('miss');
+    expect(await validateLikeAFlow(userId, revoked)).toBe('rejected');
+    expect(await validateLikeAFlow(allRevokedUser, allRevokedSession)).toBe('rejected');
+    expect(await validateLikeAFlow(userId, live)).toBe('valid');
+    expect((await sessions.validate({ userId, sessionId: live })).status).toBe('hit');
+
+    // After the flush the epoch restarts from the server clock, so a revoke-all still beats records cached before it.
+    const epoch = await sessions.revokeAllForUser(userId);
+    expect(epoch).toBeGreaterThan(Date.now() - 60_000);
+    expect((await sessions.validate({ userId, sessionId: live })).status).toBe('revoked');
+  });
+});
+
+describe('SessionCache with Redis down', () => {
+  it('fails fast with StoreUnavailableError, so the flow can fall back to Postgres', async () => {
+    await stack.stop();
+    const started = Date.now();
+    const error = await sessions.validate({ userId: 'u-down', sessionId: 's-down' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
