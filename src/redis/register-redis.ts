@@ -5,6 +5,8 @@ import { LoginThrottle } from './login-throttle.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisProvisioner } from './redis-provisioner.js';
+import { PROVISIONER } from '../tokens.js';
 import { SessionCache } from './session-cache.js';
 import { VoiceCache } from './voice-cache.js';
 
@@ -18,4 +20,6 @@ export function registerRedis(container: DependencyContainer): void {
   container.registerSingleton(CacheAside);
   container.registerSingleton(VoiceCache);
   container.registerSingleton(JobQueues);
+  container.registerSingleton(RedisProvisioner);
+  container.register(PROVISIONER, { useToken: RedisProvisioner });
 }

@@ -1,0 +1,53 @@
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ProvisionStep, StoreProvisioner } from '../store-provisioner.js';
+import { CONFIG, LOGGER } from '../tokens.js';
+import { Migrator } from './migrator.js';
+import { PostgresConnection } from './postgres-connection.js';
+
+/**
+ * PostgreSQL provisioning: pending migrations (under the migrator's advisory
+ * lock, so concurrent bootstraps apply each file once), the audit log's
+ * upcoming monthly partitions, then the application-role pool.
+ */
+@injectable()
+export class PostgresProvisioner implements StoreProvisioner {
+  readonly store = 'postgres' as const;
+
+  constructor(
+    @inject(CONFIG) private readonly config: Config,
+    @inject(LOGGER) private readonly logger: Logger,
+    @inject(PostgresConnection) private readonly connection: PostgresConnection,
+  ) {}
+
+  async provision(onStep: (step: ProvisionStep) => void = () => undefined): Promise<ProvisionStep[]> {
+    const steps: ProvisionStep[] = [];
+    const record = (step: Omit<ProvisionStep, 'store'>) => {
+      const full = { store: this.store, ...step };
+      steps.push(full);
+      onStep(full);
+    };
+    {
+      await using migrator = new Migrator({ url: this.config.postgres.url, logger: this.logger });
+      const { applied } = await migrator.up();
+      if (applied.length === 0) record({ step: 'migrations', changed: false, detail: 'up to date' });
+      for (const name of applied) record({ step: `migration ${name}`, changed: true, detail: 'applied' });
+    }
+    const created = await this.connection.ownerPool.oneFirst(
+      sql.type(z.object({ created: z.number() }))`SELECT audit_log_ensure_partitions(3) AS created`,
+    );
+    record({ step: 'audit log partitions', changed: created > 0, detail: created > 0 ? `${created} created` : 'present' });
+    await this.connection.connectAppPool();
+    record({ step: 'application role pool', changed: false, detail: 'connected' });
+    return steps;
+  }
+
+  async pending(): Promise<string[]> {
+    await using migrator = new Migrator({ url: this.config.postgres.url, logger: this.logger });
+    const status = await migrator.status();
+    return status.filter((s) => s.state !== 'applied').map((s) => `migration ${s.version} ${s.name} ${s.state}`);
+  }
+}
