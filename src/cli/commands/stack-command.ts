@@ -15,6 +15,11 @@ export function registerStackCommand(program: Command): void {
     .option('--show-secrets', 'print URLs with their passwords')
     .option('--snapshot-dir <dir>', 'keep stand-in data in this directory across restarts')
     .action(async (options: { json?: boolean; only?: string; showSecrets?: boolean; snapshotDir?: string }) => {
+      // Listen before anything is printed: a SIGTERM right after the URLs appear must still stop the stack cleanly.
+      const signalled = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
       try {
         const running = await startLocalStack({ stores: parseStores(options.only), snapshotDir: options.snapshotDir, log: options.json ? () => undefined : undefined });
         const show = (url: string | undefined) => (url === undefined ? null : options.showSecrets ? url : redactUrl(url));
@@ -22,10 +27,7 @@ export function registerStackCommand(program: Command): void {
         if (options.json) out(JSON.stringify({ urls, backends: running.backends }));
         else for (const [store, url] of Object.entries(urls)) out(`${store.padEnd(8)} ${running.backends[store as keyof typeof running.backends].padEnd(17)} ${url ?? '-'}`);
         out(options.json ? '' : 'stack is up; Ctrl-C to stop');
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', () => resolve());
-          process.once('SIGTERM', () => resolve());
-        });
+        await signalled;
         await running.stop();
         process.exitCode = EXIT.ok;
       } catch (error) {
