@@ -1,7 +1,19 @@
 import type { DependencyContainer } from 'tsyringe';
+import { AnalyticsRepository } from './analytics-repository.js';
+import { ConversationRepository } from './conversation-repository.js';
+import { KnowledgeChunkRepository } from './knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from './knowledge-document-repository.js';
+import { MessageRepository } from './message-repository.js';
 import { MongoConnection } from './mongo-connection.js';
+import { MongoProvisioner } from './mongo-provisioner.js';
 
 /** Registers the MongoDB connection and repositories in `container`. */
 export function registerMongo(container: DependencyContainer): void {
   container.registerSingleton(MongoConnection);
+  container.registerSingleton(MongoProvisioner);
+  container.registerSingleton(ConversationRepository);
+  container.registerSingleton(MessageRepository);
+  container.registerSingleton(KnowledgeDocumentRepository);
+  container.registerSingleton(KnowledgeChunkRepository);
+  container.registerSingleton(AnalyticsRepository);
 }

@@ -1,7 +1,11 @@
 import type { DependencyContainer } from 'tsyringe';
+import { EmbeddingIndex } from './embedding-index.js';
 import { QdrantConnection } from './qdrant-connection.js';
+import { QdrantProvisioner } from './qdrant-provisioner.js';
 
-/** Registers the Qdrant connection and the embedding index in `container`. */
+/** Registers the Qdrant connection, provisioner and embedding index in `container`. */
 export function registerQdrant(container: DependencyContainer): void {
   container.registerSingleton(QdrantConnection);
+  container.registerSingleton(QdrantProvisioner);
+  container.registerSingleton(EmbeddingIndex);
 }

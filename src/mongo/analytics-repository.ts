@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { parseInput } from '../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
+import { authorize } from '../tenancy/permission-policy.js';
+import { requireTenantContext } from '../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../tenancy/tenant-context.js';
+import { mongoId } from './mongo-inputs.js';
+import { MongoConnection } from './mongo-connection.js';
+import { mongoModels, type AnalyticsEventRecord, type MongoModels } from './mongo-models.js';
+import { iterateMongo, runMongo } from './run-mongo.js';
+import { allowCrossTenant } from './tenant-plugin.js';
+
+export interface AnalyticsEvent {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly userId: string | null;
+  readonly type: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly createdAt: Date;
+}
+
+export interface RecordAnalyticsEventInput {
+  /** e.g. `conversation.created`. */
+  readonly type: string;
+  readonly properties?: Record<string, unknown>;
+  /** Default: the context's user; `null` for an event of the organization itself. */
+  readonly userId?: string | null;
+  /** Default: now. */
+  readonly at?: Date;
+}
+
+export interface DailyCount {
+  /** `YYYY-MM-DD` in UTC. */
+  readonly day: string;
+  readonly count: number;
+}
+
+const recordSchema = z
+  .object({
+    type: z.string().trim().min(1).max(100).regex(/^[a-zA-Z0-9_.:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"'),
+    properties: z
+      .record(z.string(), z.unknown())
+      .default({})
+      // Field names starting with "$" or containing "." are operators / paths to MongoDB.
+      .refine((p) => Object.keys(p).every((k) => !k.startsWith('$') && !k.includes('.')), 'keys must not start with "$" or contain "."')
+      .refine((p) => JSON.stringify(p).length <= 16_384, 'must serialise to at most 16 KiB'),
+    userId: mongoId.nullable().optional(),
+    at: z.date().optional(),
+  })
+  .strict();
+const countSchema = z
+  .object({ type: z.string().min(1).max(100).optional(), from: z.date(), to: z.date() })
+  .strict()
+  .refine((v) => v.from < v.to, { path: ['to'], message: 'must be after from' });
+
+export function toAnalyticsEvent(r: AnalyticsEventRecord): AnalyticsEvent {
+  return { id: r._id, organizationId: r.organizationId, userId: r.userId ?? null, type: r.type, properties: r.properties, createdAt: r.createdAt };
+}
+
+/** Product analytics events; expired by a TTL index after `retention.analyticsDays`. */
+@injectable()
+export class AnalyticsRepository {
+  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+
+  get #models(): MongoModels {
+    return mongoModels(this.mongo.connection);
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    return runMongo(operation, this.mongo.redactedUrl);
+  }
+
+  /** @throws ValidationError */
+  async record(ctx: TenantContext, input: RecordAnalyticsEventInput): Promise<AnalyticsEvent> {
+    const { organizationId, userId } = requireTenantContext(ctx);
+    authorize(ctx, 'analytics:write');
+    const data = parseInput(recordSchema, input);
+    return this.#run(async () => {
+      const doc = await this.#models.AnalyticsEvent.create({
+        _id: randomUUID(),
+        organizationId,
+        userId: data.userId === undefined ? userId : data.userId,
+        type: data.type,
+        properties: data.properties,
+        createdAt: data.at ?? new Date(),
+      });
+      return toAnalyticsEvent(doc.toObject());
+    });
+  }
+
+  /** Events per UTC day in [from, to), optionally of one type; days without events are absent. @throws ValidationError */
+  async countPerDay(ctx: TenantContext, options: { type?: string; from: Date; to: Date }): Promise<DailyCount[]> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'analytics:read');
+    const o = parseInput(countSchema, options);
+    const match: Record<string, unknown> = { organizationId, createdAt: { $gte: o.from, $lt: o.to } };
+    if (o.type) match.type = o.type;
+    const rows = await this.#run(() =>
+      this.#models.AnalyticsEvent.aggregate<{ _id: string; count: number }>([
+        { $match: match },
+        { $group: { _id: { $dateToString: { format: '%Y-%m-%d', date: '$createdAt' } }, count: { $sum: 1 } } },
+        { $sort: { _id: 1 } },
+      ]).exec(),
+    );
+    return rows.map((r) => ({ day: r._id, count: r.count }));
+  }
+
+  // ---- admin ----
+
+  /** Every event about `userId` in every organization, streamed. @throws TenantAccessError without a real AdminScope */
+  listAllForUser(scope: AdminScope, userId: string): AsyncIterable<AnalyticsEvent> {
+    assertAdminScope(scope);
+    const id = parseInput(mongoId, userId, 'userId');
+    const models = this.#models;
+    return iterateMongo(async function* () {
+      const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventRecord[]>(), scope).cursor();
+      for await (const row of cursor) yield toAnalyticsEvent(row as AnalyticsEventRecord);
+    }, this.mongo.redactedUrl);
+  }
+
+  /** @throws TenantAccessError without a real AdminScope */
+  async deleteAllForUser(scope: AdminScope, userId: string): Promise<number> {
+    assertAdminScope(scope);
+    const id = parseInput(mongoId, userId, 'userId');
+    return this.#run(async () => (await allowCrossTenant(this.#models.AnalyticsEvent.deleteMany({ userId: id }), scope).exec()).deletedCount);
+  }
+
+  /** @throws TenantAccessError without a real AdminScope */
+  async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
+    assertAdminScope(scope);
+    const org = parseInput(mongoId, organizationId, 'organizationId');
+    return this.#run(async () => (await this.#models.AnalyticsEvent.deleteMany({ organizationId: org }).exec()).deletedCount);
+  }
+}

@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { parseInput } from '../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
+import { authorize } from '../tenancy/permission-policy.js';
+import { requireTenantContext } from '../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../tenancy/tenant-context.js';
+import { mongoId, pageLimit } from './mongo-inputs.js';
+import { MongoConnection } from './mongo-connection.js';
+import { MESSAGE_ROLES, mongoModels, type ConversationRecord, type MessageRecord, type MongoModels } from './mongo-models.js';
+import { iterateMongo, runMongo } from './run-mongo.js';
+import { allowCrossTenant } from './tenant-plugin.js';
+
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+export interface Message {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly conversationId: string;
+  /** 1, 2, 3 … per conversation, handed out atomically by the conversation document. */
+  readonly seq: number;
+  readonly role: MessageRole;
+  readonly content: string;
+  readonly tokenCount: number;
+  readonly createdAt: Date;
+}
+
+export interface AppendMessageInput {
+  readonly role: MessageRole;
+  readonly content: string;
+  readonly tokenCount?: number;
+}
+
+export interface MessagePage {
+  /** Oldest first (display order). */
+  readonly messages: readonly Message[];
+  /** Pass as `before` for the next (older) page; undefined when no older message exists. */
+  readonly nextBefore: number | undefined;
+}
+
+const appendSchema = z
+  .object({
+    role: z.enum(MESSAGE_ROLES),
+    // Well below MongoDB's 16 MB document limit, leaving room for the other fields.
+    content: z.string().max(1_000_000, 'must be at most 1,000,000 characters'),
+    tokenCount: z.number().int('must be an integer').min(0).max(10_000_000).default(0),
+  })
+  .strict();
+const pageSchema = z.object({ before: z.number().int().min(1).optional(), limit: pageLimit(200, 50) }).strict();
+
+export function toMessage(r: MessageRecord): Message {
+  return {
+    id: r._id,
+    organizationId: r.organizationId,
+    conversationId: r.conversationId,
+    seq: r.seq,
+    role: r.role,
+    content: r.content,
+    tokenCount: r.tokenCount,
+    createdAt: r.createdAt,
+  };
+}
+
+/** Messages, one document each (never an array inside the conversation). */
+@injectable()
+export class MessageRepository {
+  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+
+  get #models(): MongoModels {
+    return mongoModels(this.mongo.connection);
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    return runMongo(operation, this.mongo.redactedUrl);
+  }
+
+  /**
+   * Appends a message. One single-document update on the conversation hands
+   * out the sequence number (`$inc lastSeq`) and updates messageCount,
+   * tokenCount and lastMessageAt together; the message is then inserted with
+   * that seq. No transaction: if the insert fails after the update, the
+   * sequence has a gap and the counters are one ahead — never two messages
+   * with one seq (unique index), never a lost counter update under concurrency.
+   *
+   * @throws ValidationError, NotFoundError (no such conversation in this organization),
+   *   ConflictError (the conversation is archived)
+   */
+  async append(ctx: TenantContext, conversationId: string, input: AppendMessageInput): Promise<Message> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'conversations:write');
+    const id = parseInput(mongoId, conversationId, 'conversationId');
+    const data = parseInput(appendSchema, input);
+    return this.#run(async () => {
+      const { Conversation, Message } = this.#models;
+      const now = new Date();
+      const conversation = await Conversation.findOneAndUpdate(
+        { organizationId, _id: id, status: 'active' },
+        // $max: concurrent appends may finish out of order; lastMessageAt never goes back.
+        { $inc: { lastSeq: 1, messageCount: 1, tokenCount: data.tokenCount }, $max: { lastMessageAt: now } },
+        { returnDocument: 'after', projection: { lastSeq: 1 } },
+      )
+        .lean<Pick<ConversationRecord, '_id' | 'lastSeq'>>()
+        .exec();
+      if (!conversation) {
+        const exists = await Conversation.exists({ organizationId, _id: id }).exec();
+        if (exists) throw new ConflictError(`Conversation ${id} is archived`, { store: 'mongo' });
+        throw new NotFoundError('conversation', id);
+      }
+      const doc = await Message.create({
+        _id: randomUUID(),
+        organizationId,
+        conversationId: id,
+        seq: conversation.lastSeq,
+        role: data.role,
+        content: data.content,
+        tokenCount: data.tokenCount,
+        createdAt: now,
+      });
+      return toMessage(doc.toObject());
+    });
+  }
+
+  /**
+   * Newest page first: the `limit` messages with seq < `before` (or the
+   * latest ones), returned oldest first.
+   *
+   * @throws ValidationError; an unknown or foreign conversation yields an empty page
+   */
+  async pageBackwards(ctx: TenantContext, conversationId: string, options: { before?: number; limit?: number } = {}): Promise<MessagePage> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'conversations:read');
+    const id = parseInput(mongoId, conversationId, 'conversationId');
+    const o = parseInput(pageSchema, options);
+    const filter: Record<string, unknown> = { organizationId, conversationId: id };
+    if (o.before !== undefined) filter.seq = { $lt: o.before };
+    const rows = await this.#run(() => this.#models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageRecord[]>().exec());
+    const page = rows.slice(0, o.limit).reverse();
+    return { messages: page.map(toMessage), nextBefore: rows.length > o.limit ? page[0]?.seq : undefined };
+  }
+
+  /** Number of messages stored for a conversation (a check against the conversation's counter). */
+  async countByConversation(ctx: TenantContext, conversationId: string): Promise<number> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'conversations:read');
+    const id = parseInput(mongoId, conversationId, 'conversationId');
+    return this.#run(() => this.#models.Message.countDocuments({ organizationId, conversationId: id }).exec());
+  }
+
+  // ---- admin ----
+
+  /**
+   * Every message in `userId`'s conversations (all organizations), streamed
+   * conversation by conversation, oldest first. A cross-tenant scan of
+   * conversations, then indexed reads per conversation.
+   *
+   * @throws TenantAccessError without a real AdminScope
+   */
+  listAllForUser(scope: AdminScope, userId: string): AsyncIterable<Message> {
+    assertAdminScope(scope);
+    const id = parseInput(mongoId, userId, 'userId');
+    const models = this.#models;
+    return iterateMongo(async function* () {
+      const conversations = allowCrossTenant(
+        models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).sort({ organizationId: 1, _id: 1 }).lean<Pick<ConversationRecord, '_id' | 'organizationId'>[]>(),
+        scope,
+      ).cursor();
+      for await (const c of conversations) {
+        const { _id, organizationId } = c as Pick<ConversationRecord, '_id' | 'organizationId'>;
+        const messages = models.Message.find({ organizationId, conversationId: _id }).sort({ seq: 1 }).lean<MessageRecord[]>().cursor();
+        for await (const m of messages) yield toMessage(m as MessageRecord);
+      }
+    }, this.mongo.redactedUrl);
+  }
+
+  /** @throws TenantAccessError without a real AdminScope */
+  async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
+    assertAdminScope(scope);
+    const org = parseInput(mongoId, organizationId, 'organizationId');
+    return this.#run(async () => (await this.#models.Message.deleteMany({ organizationId: org }).exec()).deletedCount);
+  }
+}

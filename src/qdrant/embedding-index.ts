@@ -1,0 +1,189 @@
+import type { Schemas } from '@qdrant/js-client-rest';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { parseInput } from '../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
+import { authorize } from '../tenancy/permission-policy.js';
+import { requireTenantContext } from '../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../tenancy/tenant-context.js';
+import { CONFIG } from '../tokens.js';
+import { knowledgeCollectionName } from './knowledge-collection.js';
+import { knowledgePointId } from './knowledge-point-id.js';
+import { QdrantConnection } from './qdrant-connection.js';
+import { runQdrant } from './run-qdrant.js';
+
+/** One chunk's vector. */
+export interface EmbeddingPoint {
+  readonly documentId: string;
+  readonly version: number;
+  readonly ordinal: number;
+  readonly vector: readonly number[] | Float32Array;
+}
+
+/** A search hit; the chunk text is hydrated from MongoDB by (documentId, version, ordinal). */
+export interface EmbeddingHit {
+  readonly pointId: string;
+  readonly score: number;
+  readonly documentId: string;
+  readonly version: number;
+  readonly ordinal: number;
+}
+
+export interface EmbeddingSearchOptions {
+  /** 1–1000, default 10. */
+  readonly limit?: number;
+  /** Only these documents (still within the caller's organization). */
+  readonly documentIds?: readonly string[];
+  /** Drop hits scoring below this (Cosine: -1 … 1). */
+  readonly scoreThreshold?: number;
+}
+
+/** The payload stored with each point. No text: texts live in MongoDB. */
+interface PointPayload {
+  organizationId: string;
+  documentId: string;
+  version: number;
+  ordinal: number;
+}
+
+export const DEFAULT_UPSERT_BATCH_SIZE = 128;
+
+const id = z.string().trim().min(1).max(200);
+const version = z.number().int('must be an integer').min(1);
+const vector = z.array(z.number().refine(Number.isFinite, 'must be finite')).min(1, 'must not be empty').max(65_536);
+const pointSchema = z.object({ documentId: id, version, ordinal: z.number().int().min(0), vector }).strict();
+const searchSchema = z
+  .object({
+    limit: z.number().int().min(1).max(1000).default(10),
+    documentIds: z.array(id).min(1).max(10_000).optional(),
+    scoreThreshold: z.number().min(-1).max(1).optional(),
+  })
+  .strict();
+
+function toArray(v: readonly number[] | Float32Array): number[] {
+  return Array.from(v);
+}
+
+function organizationFilter(organizationId: string): Schemas['FieldCondition'] {
+  return { key: 'organizationId', match: { value: organizationId } };
+}
+
+/**
+ * Chunk embeddings in Qdrant. Every read and write is scoped to the caller's
+ * organization: points carry it in their payload, and every search, count
+ * and delete has it as a `must` condition. There is no method without a
+ * TenantContext (or, for deleteByOrganization, an AdminScope).
+ */
+@injectable()
+export class EmbeddingIndex {
+  constructor(
+    @inject(QdrantConnection) private readonly qdrant: QdrantConnection,
+    @inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  get collectionName(): string {
+    return knowledgeCollectionName(this.config.qdrant.collectionPrefix);
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    return runQdrant(operation, this.qdrant.redactedUrl);
+  }
+
+  /**
+   * Upserts points in batches (`wait: true`, so a returned call means
+   * searchable). Ids are deterministic, so repeating a batch after a crash
+   * overwrites the same points.
+   *
+   * @throws ValidationError (bad point, or a vector of the wrong size for the collection), NotFoundError (collection not provisioned), StoreUnavailableError
+   */
+  async upsert(ctx: TenantContext, points: readonly EmbeddingPoint[], options: { batchSize?: number } = {}): Promise<{ upserted: number; batches: number }> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:write');
+    const batchSize = parseInput(z.number().int().min(1).max(10_000).default(DEFAULT_UPSERT_BATCH_SIZE), options.batchSize, 'batchSize');
+    const parsed = points.map((p, i) => parseInput(pointSchema, { ...p, vector: toArray(p.vector) }, `points.${i}`));
+    let batches = 0;
+    for (let start = 0; start < parsed.length; start += batchSize) {
+      const batch = parsed.slice(start, start + batchSize).map((p) => ({
+        id: knowledgePointId(organizationId, p.documentId, p.version, p.ordinal),
+        vector: p.vector,
+        payload: { organizationId, documentId: p.documentId, version: p.version, ordinal: p.ordinal } satisfies PointPayload,
+      }));
+      await this.#run(() => this.qdrant.client.upsert(this.collectionName, { wait: true, points: batch }));
+      batches++;
+    }
+    return { upserted: parsed.length, batches };
+  }
+
+  /**
+   * Deletes a document's points, all versions or all but `exceptVersion`
+   * (after a new version is indexed, the old one goes).
+   */
+  async deleteByDocument(ctx: TenantContext, documentId: string, options: { exceptVersion?: number } = {}): Promise<void> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:write');
+    const docId = parseInput(id, documentId, 'documentId');
+    const except = options.exceptVersion === undefined ? undefined : parseInput(version, options.exceptVersion, 'exceptVersion');
+    const filter: Schemas['Filter'] = {
+      must: [organizationFilter(organizationId), { key: 'documentId', match: { value: docId } }],
+      ...(except === undefined ? {} : { must_not: [{ key: 'version', match: { value: except } }] }),
+    };
+    await this.#run(() => this.qdrant.client.delete(this.collectionName, { wait: true, filter }));
+  }
+
+  /**
+   * Nearest chunks of the caller's organization. The organization condition
+   * is always a `must`; a hit whose payload names another organization
+   * (impossible unless the server ignored the filter) is dropped, not returned.
+   *
+   * @throws ValidationError, NotFoundError (collection not provisioned), StoreUnavailableError
+   */
+  async search(ctx: TenantContext, query: readonly number[] | Float32Array, options: EmbeddingSearchOptions = {}): Promise<EmbeddingHit[]> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:read');
+    const v = parseInput(vector, toArray(query), 'vector');
+    const o = parseInput(searchSchema, options);
+    const must: Schemas['Condition'][] = [organizationFilter(organizationId)];
+    if (o.documentIds) must.push({ key: 'documentId', match: { any: [...o.documentIds] } });
+    const result = await this.#run(() =>
+      this.qdrant.client.query(this.collectionName, {
+        query: v,
+        filter: { must },
+        limit: o.limit,
+        ...(o.scoreThreshold === undefined ? {} : { score_threshold: o.scoreThreshold }),
+        with_payload: ['organizationId', 'documentId', 'version', 'ordinal'],
+      }),
+    );
+    return result.points.flatMap((p) => {
+      const payload = (p.payload ?? {}) as Partial<PointPayload>;
+      if (payload.organizationId !== organizationId || typeof payload.documentId !== 'string') return [];
+      return [{ pointId: String(p.id), score: p.score, documentId: payload.documentId, version: Number(payload.version), ordinal: Number(payload.ordinal) }];
+    });
+  }
+
+  /** Points stored for a document (one version, or all), counted exactly. */
+  async countByDocument(ctx: TenantContext, documentId: string, options: { version?: number } = {}): Promise<number> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:read');
+    const docId = parseInput(id, documentId, 'documentId');
+    const must: Schemas['Condition'][] = [organizationFilter(organizationId), { key: 'documentId', match: { value: docId } }];
+    if (options.version !== undefined) must.push({ key: 'version', match: { value: parseInput(version, options.version, 'version') } });
+    const { count } = await this.#run(() => this.qdrant.client.count(this.collectionName, { filter: { must }, exact: true }));
+    return count;
+  }
+
+  /** Every point of one organization (organization deletion). @throws TenantAccessError without a real AdminScope */
+  async deleteByOrganization(scope: AdminScope, organizationId: string): Promise<void> {
+    assertAdminScope(scope);
+    const org = parseInput(id, organizationId, 'organizationId');
+    await this.#run(() => this.qdrant.client.delete(this.collectionName, { wait: true, filter: { must: [organizationFilter(org)] } }));
+  }
+
+  /** Points of one organization (for verification after deletion). @throws TenantAccessError without a real AdminScope */
+  async countByOrganization(scope: AdminScope, organizationId: string): Promise<number> {
+    assertAdminScope(scope);
+    const org = parseInput(id, organizationId, 'organizationId');
+    const { count } = await this.#run(() => this.qdrant.client.count(this.collectionName, { filter: { must: [organizationFilter(org)] }, exact: true }));
+    return count;
+  }
+}

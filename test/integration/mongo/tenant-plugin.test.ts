@@ -1,0 +1,131 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TenantAccessError } from '../../../src/errors.js';
+import { ConversationRepository } from '../../../src/mongo/conversation-repository.js';
+import { AnalyticsRepository } from '../../../src/mongo/analytics-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
+import { mongoModels, type MongoModels } from '../../../src/mongo/mongo-models.js';
+import { allowCrossTenant } from '../../../src/mongo/tenant-plugin.js';
+import { AdminScope } from '../../../src/tenancy/admin-scope.js';
+import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
+import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+
+describe('tenant plugin', () => {
+  let m: MongoTestPlatform;
+  let models: MongoModels;
+  /** Collection operations mongoose handed to the driver (its debug hook sits right before the driver call). */
+  const sent: string[] = [];
+  beforeAll(async () => {
+    m = await startMongoPlatform();
+    const connection = m.platform.resolve(MongoConnection).connection;
+    connection.set('debug', (collection: string, method: string) => {
+      sent.push(`${collection}.${method}`);
+    });
+    models = mongoModels(connection);
+  });
+  afterAll(async () => {
+    await m?.close();
+  });
+
+  async function refusedBeforeTheServer(run: () => Promise<unknown>): Promise<TenantAccessError> {
+    sent.length = 0;
+    const error = await run().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TenantAccessError);
+    expect(sent).toEqual([]);
+    return error as TenantAccessError;
+  }
+
+  it('refuses every query, update, delete, count, distinct and aggregate without organizationId — nothing reaches the server', async () => {
+    const { Conversation, Message, AnalyticsEvent } = models;
+    await refusedBeforeTheServer(() => Conversation.find({ userId: 'u' }).exec());
+    await refusedBeforeTheServer(() => Conversation.findOne({ _id: 'x' }).exec());
+    await refusedBeforeTheServer(() => Conversation.findById('x').exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne({ _id: 'x' }, { $set: { title: 't' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateMany({}, { $set: { title: 't' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.findOneAndUpdate({ _id: 'x' }, { $set: { title: 't' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.findOneAndDelete({ _id: 'x' }).exec());
+    await refusedBeforeTheServer(() => Conversation.replaceOne({ _id: 'x' }, { title: 't' }).exec());
+    await refusedBeforeTheServer(() => Message.deleteMany({ conversationId: 'x' }).exec());
+    await refusedBeforeTheServer(() => Message.deleteOne({}).exec());
+    await refusedBeforeTheServer(() => Message.countDocuments({}).exec());
+    await refusedBeforeTheServer(() => Message.estimatedDocumentCount().exec());
+    await refusedBeforeTheServer(() => Message.distinct('role').exec());
+    await refusedBeforeTheServer(() => Conversation.exists({ userId: 'u' }).exec());
+    await refusedBeforeTheServer(() => AnalyticsEvent.aggregate([{ $match: { type: 'x' } }]).exec());
+    await refusedBeforeTheServer(() => AnalyticsEvent.aggregate([{ $group: { _id: '$organizationId' } }]).exec());
+    await refusedBeforeTheServer(() => Message.bulkWrite([{ deleteMany: { filter: { conversationId: 'x' } } }]));
+    await refusedBeforeTheServer(() => Message.insertMany([{ _id: 'm', conversationId: 'c', seq: 1, role: 'user', content: 'x', tokenCount: 0, createdAt: new Date() }]));
+  });
+
+  it('refuses filters that do not pin a single organization', async () => {
+    const { Conversation, AnalyticsEvent } = models;
+    await refusedBeforeTheServer(() => Conversation.find({ organizationId: { $in: ['a', 'b'] } }).exec());
+    await refusedBeforeTheServer(() => Conversation.find({ organizationId: { $ne: 'a' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.find({ organizationId: { $exists: true } }).exec());
+    await refusedBeforeTheServer(() => Conversation.find({ $or: [{ organizationId: 'a' }, { organizationId: 'b' }] }).exec());
+    await refusedBeforeTheServer(() => Conversation.find({ organizationId: '' }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne({ organizationId: 'a' }, { $set: { organizationId: 'b' } }).exec());
+    await refusedBeforeTheServer(() =>
+      AnalyticsEvent.aggregate([{ $match: { organizationId: 'a' } }, { $lookup: { from: 'messages', localField: 'x', foreignField: 'y', as: 'z' } }]).exec(),
+    );
+  });
+
+  it('lets pinned queries through, { $eq } included', async () => {
+    sent.length = 0;
+    expect(await models.Conversation.find({ organizationId: 'a' }).exec()).toEqual([]);
+    expect(await models.Conversation.countDocuments({ organizationId: { $eq: 'a' } }).exec()).toBe(0);
+    expect(sent).toEqual(['conversations.find', 'conversations.countDocuments']);
+  });
+
+  it('a loaded document cannot be saved into another organization', async () => {
+    const ctx = tenant();
+    const created = await m.platform.resolve(ConversationRepository).create(ctx, { title: 'mine' });
+    const doc = await models.Conversation.findOne({ organizationId: ctx.organizationId, _id: created.id }).exec();
+    doc!.organizationId = tenant().organizationId;
+    await refusedBeforeTheServer(() => doc!.save());
+  });
+
+  it('repositories refuse to run without a tenant context', async () => {
+    const conversations = m.platform.resolve(ConversationRepository);
+    await refusedBeforeTheServer(() => conversations.listByUser(undefined as unknown as TenantContext));
+    await refusedBeforeTheServer(() => conversations.get({ userId: 'u' } as unknown as TenantContext, 'x'));
+  });
+
+  it('repositories check the role/scope policy and name the missing permission, before the server', async () => {
+    const conversations = m.platform.resolve(ConversationRepository);
+    const documents = m.platform.resolve(KnowledgeDocumentRepository);
+    const analytics = m.platform.resolve(AnalyticsRepository);
+    const org = tenant().organizationId;
+    const viewer = tenant(org, 'viewer');
+    const member = tenant(org, 'member');
+    expect((await refusedBeforeTheServer(() => conversations.create(viewer, { title: 't' }))).permission).toBe('conversations:write');
+    expect((await conversations.listByUser(viewer)).items).toEqual([]);
+    expect((await refusedBeforeTheServer(() => documents.upsert(member, { source: 's', title: 't', content: 'c' }))).permission).toBe('knowledge:write');
+    expect((await documents.list(member)).items).toEqual([]);
+    expect((await refusedBeforeTheServer(() => analytics.countPerDay(member, { from: new Date(0), to: new Date() }))).permission).toBe('analytics:read');
+    // An API-key context narrows its role: an admin key scoped to knowledge:read cannot write conversations.
+    const key = createTenantContext({ organizationId: org, userId: member.userId, role: 'admin', scopes: ['knowledge:read'] });
+    expect((await refusedBeforeTheServer(() => conversations.create(key, { title: 't' }))).permission).toBe('conversations:write');
+  });
+
+  it('cross-tenant admin operations need a real AdminScope', async () => {
+    const analytics = m.platform.resolve(AnalyticsRepository);
+    const a = tenant();
+    const b = tenant();
+    await analytics.record(a, { type: 'login' });
+    await analytics.record(b, { type: 'login', userId: a.userId });
+    const forged = { actor: 'me', reason: 'because' } as unknown as AdminScope;
+    await refusedBeforeTheServer(() => analytics.deleteAllForUser(forged, a.userId));
+    expect(() => allowCrossTenant(models.AnalyticsEvent.find({}), forged)).toThrow(TenantAccessError);
+    const scope = AdminScope.create({ actor: 'test', reason: 'gdpr export' });
+    const events = [];
+    for await (const e of analytics.listAllForUser(scope, a.userId)) events.push(e);
+    expect(events.map((e) => e.organizationId).sort()).toEqual([a.organizationId, b.organizationId].sort());
+    expect(await analytics.deleteAllForUser(scope, a.userId)).toBe(2);
+    expect(await analytics.countPerDay(a, { from: new Date(0), to: new Date(Date.now() + 1000) })).toEqual([]);
+  });
+});
