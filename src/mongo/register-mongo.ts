@@ -1,3 +1,4 @@
+import { PROVISIONER } from '../tokens.js';
 import type { DependencyContainer } from 'tsyringe';
 import { AnalyticsRepository } from './analytics-repository.js';
 import { ConversationRepository } from './conversation-repository.js';
@@ -11,6 +12,7 @@ import { MongoProvisioner } from './mongo-provisioner.js';
 export function registerMongo(container: DependencyContainer): void {
   container.registerSingleton(MongoConnection);
   container.registerSingleton(MongoProvisioner);
+  container.register(PROVISIONER, { useToken: MongoProvisioner });
   container.registerSingleton(ConversationRepository);
   container.registerSingleton(MessageRepository);
   container.registerSingleton(KnowledgeDocumentRepository);
