@@ -1,0 +1,155 @@
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { noRows } from './no-rows.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+/** A membership of a user as the sign-in flows need it: which organization, under which role. */
+export interface AccountMembership {
+  readonly organizationId: string;
+  readonly organizationName: string;
+  readonly organizationSlug: string;
+  readonly role: MembershipRole;
+  readonly joinedAt: Date;
+}
+
+const membershipRow = z
+  .object({ organization_id: z.uuid(), name: z.string(), slug: z.string(), role: z.enum(MEMBERSHIP_ROLES), created_at: z.date() })
+  .transform(
+    (r): AccountMembership => ({ organizationId: r.organization_id, organizationName: r.name, organizationSlug: r.slug, role: r.role, joinedAt: r.created_at }),
+  );
+
+const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const hashInput = z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash');
+const depthInput = z.number().int().min(0).max(24);
+
+/**
+ * Pre-tenant account queries of the session flows that the aggregate
+ * repositories do not offer (yet): a user's memberships across organizations
+ * at sign-in (before any organization is chosen, so no `TenantContext` can
+ * exist), password changes with history, and the compensation of a failed
+ * sign-up. All on the owner pool; callers authenticate first (docs/schema.md,
+ * "Pre-tenant auth paths").
+ *
+ * Why a separate repository: `UserRepository` and `MembershipRepository`
+ * belong to another part of the package; these methods are meant to move
+ * there, unchanged, when their owner adopts them.
+ */
+@injectable()
+export class AccountRepository {
+  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+
+  /**
+   * The user's memberships in live (not soft-deleted) organizations, oldest first.
+   * @throws ValidationError naming `userId`
+   */
+  async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.any(sql.type(membershipRow)`
+        SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
+        FROM memberships m JOIN organizations o ON o.id = m.organization_id
+        WHERE m.user_id = ${id} AND o.deleted_at IS NULL
+        ORDER BY m.created_at, m.organization_id`),
+    );
+  }
+
+  /**
+   * The user's membership in one live organization, or `undefined`.
+   * @throws ValidationError naming `userId` / `organizationId`
+   */
+  async findMembership(userId: string, organizationId: string): Promise<AccountMembership | undefined> {
+    const d = parseInput(z.object({ userId: z.uuid(), organizationId: z.uuid() }), { userId, organizationId });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(membershipRow)`
+        SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
+        FROM memberships m JOIN organizations o ON o.id = m.organization_id
+        WHERE m.user_id = ${d.userId} AND m.organization_id = ${d.organizationId} AND o.deleted_at IS NULL`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * The current password hash (if any) followed by the `depth` most recent
+   * previous ones, newest first: what the policy's `reused` rule compares.
+   * @throws ValidationError naming `userId` / `depth`
+   */
+  async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
+    const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.anyFirst(sql.type(z.object({ password_hash: z.string() }))`
+        (SELECT password_hash FROM users WHERE id = ${d.userId} AND password_hash IS NOT NULL)
+        UNION ALL
+        (SELECT password_hash FROM password_history WHERE user_id = ${d.userId} ORDER BY created_at DESC LIMIT ${d.depth})`),
+    );
+  }
+
+  /**
+   * Sets a new password: the old hash moves to `password_history` (trimmed to
+   * `historyDepth` rows), `password_changed_at` is stamped, the
+   * must-change flag and any lockout are cleared — all in one transaction
+   * under the user's row lock, so two concurrent changes cannot interleave
+   * their history writes.
+   * @returns false for an unknown user
+   * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth`
+   */
+  async changePassword(userId: string, passwordHash: string, historyDepth: number): Promise<boolean> {
+    const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.transaction(async (tx) => {
+        const current = await tx.maybeOne(sql.type(z.object({ password_hash: z.string().nullable() }))`
+          SELECT password_hash FROM users WHERE id = ${d.userId} FOR UPDATE`);
+        if (!current) return false;
+        if (current.password_hash !== null && d.historyDepth > 0) {
+          await tx.query(sql.type(noRows)`INSERT INTO password_history (user_id, password_hash) VALUES (${d.userId}, ${current.password_hash})`);
+        }
+        await tx.query(sql.type(noRows)`
+          DELETE FROM password_history WHERE user_id = ${d.userId} AND id NOT IN (
+            SELECT id FROM password_history WHERE user_id = ${d.userId} ORDER BY created_at DESC, id LIMIT ${d.historyDepth})`);
+        await tx.query(sql.type(noRows)`
+          UPDATE users SET password_hash = ${d.passwordHash}, password_changed_at = now(), must_change_password = false,
+                           failed_login_count = 0, locked_until = NULL
+          WHERE id = ${d.userId}`);
+        return true;
+      }),
+    );
+  }
+
+  /**
+   * Replaces a hash by a rehash of the same password (cost raised) with a
+   * compare-and-set, so a password change racing the rehash is never undone.
+   * No history entry: the password did not change.
+   * @returns true when the hash was replaced
+   * @throws ValidationError naming `userId` / `currentHash` / `newHash`
+   */
+  async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
+    const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE users SET password_hash = ${d.newHash} WHERE id = ${d.userId} AND password_hash = ${d.currentHash} RETURNING id`),
+    );
+    return row !== null;
+  }
+
+  /**
+   * Compensates a sign-up whose organization could not be created: deletes
+   * the user only while it has no membership and no session, so it can never
+   * remove a real account.
+   * @returns true when the user was deleted
+   * @throws ValidationError naming `userId`
+   */
+  async deleteOrphanUser(userId: string): Promise<boolean> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        DELETE FROM users u WHERE u.id = ${id}
+          AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)
+          AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
+        RETURNING u.id`),
+    );
+    return row !== null;
+  }
+}

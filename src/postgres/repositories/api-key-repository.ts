@@ -1,0 +1,244 @@
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { NotFoundError, TokenError } from '../../errors.js';
+import { generateApiKey, hashToken, parseApiKey, tokensEqual } from '../../security/secret-token.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { withTenant } from '../with-tenant.js';
+import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly createdBy: string | null;
+  readonly name: string;
+  /** Public lookup part of the key (`pd_<prefix>_…`); safe to show and log. */
+  readonly prefix: string;
+  readonly scopes: readonly string[];
+  /** Requests per minute the rate limiter allows this key; null = the platform default. */
+  readonly rateLimitPerMinute: number | null;
+  /** Extra requests allowed in a burst above the steady rate; null = none / default. */
+  readonly rateLimitBurst: number | null;
+  readonly lastUsedAt: Date | null;
+  readonly expiresAt: Date | null;
+  readonly createdAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+const shape = {
+  id: z.uuid(),
+  organization_id: z.uuid(),
+  created_by: z.uuid().nullable(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(z.string()),
+  rate_limit_per_minute: z.number().nullable(),
+  rate_limit_burst: z.number().nullable(),
+  last_used_at: z.date().nullable(),
+  expires_at: z.date().nullable(),
+  created_at: z.date(),
+  revoked_at: z.date().nullable(),
+};
+type RawRow = z.infer<z.ZodObject<typeof shape>>;
+
+function toRecord(r: RawRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    createdBy: r.created_by,
+    name: r.name,
+    prefix: r.prefix,
+    scopes: r.scopes,
+    rateLimitPerMinute: r.rate_limit_per_minute,
+    rateLimitBurst: r.rate_limit_burst,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+const recordRow = z.object(shape).transform(toRecord);
+const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
+const secretRow = z.object({ ...shape, secret_hash: z.instanceof(Buffer), expired: z.boolean() });
+
+const COLUMNS = sql.fragment`id, organization_id, created_by, name, prefix, scopes, rate_limit_per_minute, rate_limit_burst,
+  last_used_at, expires_at, created_at, revoked_at`;
+
+/** Same grammar as TenantContext scopes, e.g. `knowledge:read`, `admin:*`. */
+const scopeInput = z.string().max(100).regex(/^[a-z][a-z0-9_-]*(?::[a-z0-9_*-]+)*$/, 'must look like "resource:action"');
+const limitsShape = {
+  rateLimitPerMinute: z.number().int().min(1).max(1_000_000).nullable().optional(),
+  rateLimitBurst: z.number().int().min(1).max(1_000_000).nullable().optional(),
+};
+const createInput = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    scopes: z.array(scopeInput).max(100).default([]),
+    ...limitsShape,
+    expiresAt: z.date().refine((d) => d.getTime() > Date.now(), 'must be in the future').optional(),
+  })
+  .strict();
+export type CreateApiKeyInput = z.input<typeof createInput>;
+
+const updateInput = z.object({ scopes: z.array(scopeInput).max(100).optional(), ...limitsShape }).strict();
+export type UpdateApiKeyInput = z.input<typeof updateInput>;
+
+/** The hash compared when a prefix is unknown, so a miss costs what a hit costs. */
+const DUMMY_HASH = hashToken('platform-data:unknown-api-key');
+
+/**
+ * API keys `pd_<prefix>_<secret>`: the public prefix is stored and indexed, the
+ * secret only as SHA-256.
+ *
+ * Pools: management (`create`, `get`, `list`, `update`, `revoke`) is tenant
+ * work through `withTenant`; `findByPrefix`, `verify` and `touchLastUsed`
+ * authenticate a request that carries only the key, so they run on the owner
+ * pool (docs/schema.md, "Pre-tenant auth paths").
+ */
+@injectable()
+export class ApiKeyRepository {
+  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+
+  /**
+   * Creates a key in `ctx.organizationId`, owned by `ctx.userId`.
+   * @returns the full key — shown once, never stored — and its row
+   * @throws ValidationError naming the invalid field (`name`, `scopes.0`, `rateLimitPerMinute`, `expiresAt` …)
+   */
+  async create(ctx: TenantContext, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
+    const data = parseInput(createInput, input);
+    const generated = generateApiKey();
+    const apiKey = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.one(sql.type(recordRow)`
+        INSERT INTO api_keys (organization_id, created_by, name, prefix, secret_hash, scopes, rate_limit_per_minute, rate_limit_burst, expires_at)
+        VALUES (${ctx.organizationId}, ${ctx.userId}, ${data.name}, ${generated.prefix}, ${sql.binary(generated.secretHash)},
+                ${sql.array(data.scopes, 'text')}, ${data.rateLimitPerMinute ?? null}, ${data.rateLimitBurst ?? null},
+                ${data.expiresAt ? sql.timestamp(data.expiresAt) : null})
+        RETURNING ${COLUMNS}`),
+    );
+    return { key: generated.key, apiKey };
+  }
+
+  /**
+   * The key with this public prefix (any state), or `undefined`.
+   * @throws ValidationError naming `prefix`
+   */
+  async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
+    const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE prefix = ${value}`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * Authenticates a presented key: prefix lookup, constant-time comparison of
+   * the secret's hash, then revocation and expiry. Unknown prefix and wrong
+   * secret give the same error (and a comparison of the same cost).
+   * @throws TokenError `invalid` (malformed, unknown or wrong secret), `revoked`, `expired`; the key is never echoed
+   */
+  async verify(key: string): Promise<ApiKeyRecord> {
+    const parsed = parseApiKey(key);
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(secretRow)`
+        SELECT ${COLUMNS}, secret_hash, coalesce(expires_at <= now(), false) AS expired
+        FROM api_keys WHERE prefix = ${parsed.prefix}`),
+    );
+    const matches = tokensEqual(parsed.secretHash, row?.secret_hash ?? DUMMY_HASH);
+    if (!row || !matches) throw new TokenError('invalid', 'Invalid API key');
+    if (row.revoked_at !== null) throw new TokenError('revoked', 'API key is revoked');
+    if (row.expired) throw new TokenError('expired', 'API key has expired');
+    const { secret_hash: _hash, expired: _expired, ...rest } = row;
+    return toRecord(rest);
+  }
+
+  /**
+   * Records use of a key, at most once per `minIntervalSeconds` (default 60),
+   * so authenticating every request does not write every time.
+   * @returns true when the row was written
+   * @throws ValidationError naming `id` / `minIntervalSeconds`
+   */
+  async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
+    const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE api_keys SET last_used_at = now()
+        WHERE id = ${input.id}
+          AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => ${input.minIntervalSeconds}))
+        RETURNING id`),
+    );
+    return row !== null;
+  }
+
+  /**
+   * @throws ValidationError naming `id`
+   * @throws NotFoundError when no such key exists in the organization
+   */
+  async get(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
+    const keyId = parseInput(z.uuid(), id, 'id');
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE id = ${keyId}`),
+    );
+    if (!row) throw new NotFoundError('api key', keyId);
+    return row;
+  }
+
+  /**
+   * The organization's keys, oldest first.
+   * @throws ValidationError naming `page.*`
+   */
+  async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<ApiKeyRecord>> {
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.any(sql.type(listRow)`
+        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
+        FROM api_keys
+        WHERE organization_id = ${ctx.organizationId}
+          ${position ? sql.fragment`AND (created_at, id) > (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
+        ORDER BY created_at, id
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+
+  /**
+   * Changes scopes and rate-limit settings; omitted fields keep their value, `null` clears a limit.
+   * @throws ValidationError naming the invalid field
+   * @throws NotFoundError when no such key exists in the organization
+   */
+  async update(ctx: TenantContext, id: string, patch: UpdateApiKeyInput): Promise<ApiKeyRecord> {
+    const keyId = parseInput(z.uuid(), id, 'id');
+    const data = parseInput(updateInput, patch);
+    const sets = [
+      data.scopes === undefined ? undefined : sql.fragment`scopes = ${sql.array(data.scopes, 'text')}`,
+      data.rateLimitPerMinute === undefined ? undefined : sql.fragment`rate_limit_per_minute = ${data.rateLimitPerMinute}`,
+      data.rateLimitBurst === undefined ? undefined : sql.fragment`rate_limit_burst = ${data.rateLimitBurst}`,
+    ].filter((f) => f !== undefined);
+    if (sets.length === 0) return this.get(ctx, keyId);
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`
+        UPDATE api_keys SET ${sql.join(sets, sql.fragment`, `)} WHERE id = ${keyId} RETURNING ${COLUMNS}`),
+    );
+    if (!row) throw new NotFoundError('api key', keyId);
+    return row;
+  }
+
+  /**
+   * Revokes a key of the organization (idempotent: the first revocation time is kept).
+   * @throws ValidationError naming `id`
+   * @throws NotFoundError when no such key exists in the organization
+   */
+  async revoke(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
+    const keyId = parseInput(z.uuid(), id, 'id');
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`
+        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${keyId} RETURNING ${COLUMNS}`),
+    );
+    if (!row) throw new NotFoundError('api key', keyId);
+    return row;
+  }
+}

@@ -1,0 +1,242 @@
+import { isIP } from 'node:net';
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { CONFIG } from '../../tokens.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { withTenant } from '../with-tenant.js';
+import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { noRows } from './no-rows.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+/** Largest serialized `details` accepted: an audit row is a record, not a document store. */
+export const MAX_AUDIT_DETAILS_BYTES = 16_384;
+
+/** Keys of `details` that may name a user as the subject of an event (pseudonymised too). */
+export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as const;
+/** Keys of `details` removed on pseudonymisation: they identify a person directly. */
+export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
+
+const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+
+/** An audit event as recorded by the application. */
+export const auditEventInputSchema = z
+  .object({
+    eventType: z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/, 'must be lowercase dotted, e.g. "auth.login.failed"'),
+    organizationId: z.uuid().nullable().optional(),
+    actorUserId: z.uuid().nullable().optional(),
+    ip: ipInput.nullable().optional(),
+    userAgent: z.string().max(1000).nullable().optional(),
+    /** 0 (routine) to 100 (certain attack); ≥ 70 counts as high risk. */
+    riskScore: z.number().int().min(0).max(100).default(0),
+    details: z
+      .record(z.string(), z.json())
+      .refine((d) => Buffer.byteLength(JSON.stringify(d), 'utf8') <= MAX_AUDIT_DETAILS_BYTES, `must serialize to at most ${MAX_AUDIT_DETAILS_BYTES} bytes`)
+      .default({}),
+    /** When it happened; default: when it was recorded (a batching writer stamps it at `record()`). */
+    occurredAt: z.date().optional(),
+  })
+  .strict();
+export type AuditEventInput = z.input<typeof auditEventInputSchema>;
+export type AuditEvent = z.output<typeof auditEventInputSchema>;
+
+export interface AuditRecord {
+  readonly id: string;
+  readonly createdAt: Date;
+  readonly eventType: string;
+  readonly organizationId: string | null;
+  readonly actorUserId: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly riskScore: number;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+const shape = {
+  id: z.uuid(),
+  created_at: z.date(),
+  event_type: z.string(),
+  organization_id: z.uuid().nullable(),
+  actor_user_id: z.uuid().nullable(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  risk_score: z.number(),
+  details: z.record(z.string(), z.unknown()),
+};
+const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
+  item: {
+    id: r.id,
+    createdAt: r.created_at,
+    eventType: r.event_type,
+    organizationId: r.organization_id,
+    actorUserId: r.actor_user_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    riskScore: r.risk_score,
+    details: r.details,
+  } satisfies AuditRecord,
+  position: { us: r.sort_us, id: r.id },
+}));
+
+const queryInput = z
+  .object({
+    actorUserId: z.uuid().optional(),
+    eventTypes: z.array(z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/)).min(1).max(50).optional(),
+    from: z.date().optional(),
+    to: z.date().optional(),
+    minRiskScore: z.number().int().min(0).max(100).optional(),
+  })
+  .strict()
+  .default({});
+export type AuditQuery = z.input<typeof queryInput>;
+
+const countRow = z.object({ count: z.number() });
+
+/**
+ * The audit log (monthly partitions of `audit_log`).
+ *
+ * Pools: `query` reads the current organization's events through `withTenant`.
+ * `append` is the batching writer's sink and runs on the owner pool: one batch
+ * mixes organizations and organization-less events (failed logins for unknown
+ * emails), which the application role's insert policy cannot accept in one
+ * statement. Retention and pseudonymisation are maintenance (owner pool).
+ */
+@injectable()
+export class AuditRepository {
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  /**
+   * Validates events; what {@link append} and the writer's `record()` run first.
+   * @throws ValidationError naming the field, prefixed `events.<index>` when `index` is given
+   */
+  validate(event: AuditEventInput, index?: number): AuditEvent {
+    return parseInput(auditEventInputSchema, event, index === undefined ? undefined : `events.${index}`);
+  }
+
+  /**
+   * Writes events with ONE multi-row INSERT (`unnest` of column arrays, so the
+   * statement text and its parameter count are the same for any batch size).
+   * @returns how many rows were written
+   * @throws ValidationError naming `events.<i>.<field>` (nothing is written then)
+   */
+  async append(events: readonly AuditEventInput[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const valid = events.map((e, i) => this.validate(e, i));
+    const now = new Date().toISOString();
+    const tuples = valid.map((e) => [
+      e.occurredAt?.toISOString() ?? now,
+      e.eventType,
+      e.organizationId ?? null,
+      e.actorUserId ?? null,
+      e.ip ?? null,
+      e.userAgent ?? null,
+      e.riskScore,
+      JSON.stringify(e.details),
+    ]);
+    await withMappedErrors(() =>
+      this.postgres.ownerPool.query(sql.type(noRows)`
+        INSERT INTO audit_log (created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
+        SELECT * FROM ${sql.unnest(tuples, ['timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`),
+    );
+    return valid.length;
+  }
+
+  /**
+   * The current organization's events, newest first, filtered by actor, types,
+   * time range (`from` inclusive, `to` exclusive) and minimum risk.
+   * @throws ValidationError naming `filter.<field>` or `page.<field>`
+   */
+  async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
+    const f = parseInput(queryInput, filter, 'filter');
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const conditions = [
+      sql.fragment`organization_id = ${ctx.organizationId}`,
+      f.actorUserId === undefined ? undefined : sql.fragment`actor_user_id = ${f.actorUserId}`,
+      f.eventTypes === undefined ? undefined : sql.fragment`event_type = ANY(${sql.array(f.eventTypes, 'text')})`,
+      f.from === undefined ? undefined : sql.fragment`created_at >= ${sql.timestamp(f.from)}`,
+      f.to === undefined ? undefined : sql.fragment`created_at < ${sql.timestamp(f.to)}`,
+      f.minRiskScore === undefined ? undefined : sql.fragment`risk_score >= ${f.minRiskScore}`,
+      position === undefined ? undefined : sql.fragment`(created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})`,
+    ].filter((c) => c !== undefined);
+    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.any(sql.type(listRow)`
+        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+               ${sortMicros(sql.fragment`created_at`)} AS sort_us
+        FROM audit_log
+        WHERE ${sql.join(conditions, sql.fragment` AND `)}
+        ORDER BY created_at DESC, id DESC
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+
+  /**
+   * GDPR erasure for the audit trail: every event naming `userId` — as actor, or
+   * under one of {@link AUDIT_SUBJECT_KEYS} in `details` — gets one random
+   * pseudonym (the same for all of them, so a sequence of events stays
+   * readable; no mapping is kept, so it cannot be reversed), and loses its ip,
+   * user agent and the {@link AUDIT_PII_KEYS} of `details`.
+   * Scans `details` of every partition: rare, and cheaper than an index kept for it.
+   * @returns how many events were pseudonymised
+   * @throws ValidationError naming `userId`
+   */
+  async pseudonymiseUser(userId: string): Promise<number> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
+    const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(countRow)`
+        WITH pseudonym AS (SELECT gen_random_uuid() AS value),
+        changed AS (
+          UPDATE audit_log a SET
+            actor_user_id = CASE WHEN a.actor_user_id = ${id} THEN p.value ELSE a.actor_user_id END,
+            ip = NULL,
+            user_agent = NULL,
+            details = coalesce((
+              SELECT jsonb_object_agg(e.key,
+                       CASE WHEN e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text) THEN to_jsonb(p.value::text) ELSE e.value END)
+              FROM jsonb_each(a.details) e
+              WHERE NOT (e.key = ANY(${piiKeys}))
+            ), '{}'::jsonb)
+          FROM pseudonym p
+          WHERE a.actor_user_id = ${id}
+             OR EXISTS (SELECT 1 FROM jsonb_each(a.details) e WHERE e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text))
+          RETURNING 1
+        )
+        SELECT count(*)::int AS count FROM changed`),
+    );
+  }
+
+  /**
+   * Creates the partitions for this month and `monthsAhead` following ones (idempotent).
+   * @returns how many partitions were created
+   * @throws ValidationError naming `monthsAhead` (0–36)
+   */
+  async ensurePartitions(monthsAhead = 3): Promise<number> {
+    const months = parseInput(z.number().int().min(0).max(36), monthsAhead, 'monthsAhead');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ created: z.number() }))`
+        SELECT audit_log_ensure_partitions(${months}::int) AS created`),
+    );
+  }
+
+  /**
+   * Retention: drops monthly partitions entirely older than `days` (default `retention.auditDays`).
+   * @returns the names of the dropped partitions
+   * @throws ValidationError naming `days`
+   */
+  async dropPartitionsOlderThan(days: number = this.config.retention.auditDays): Promise<readonly string[]> {
+    const d = parseInput(z.number().int().min(1).max(36_500), days, 'days');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.anyFirst(sql.type(z.object({ name: z.string() }))`
+        SELECT audit_log_drop_partitions(${d}::int) AS name`),
+    );
+  }
+}

@@ -1,0 +1,165 @@
+import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { z } from 'zod';
+import { PlatformError } from '../../errors.js';
+import type { Lifecycle } from '../../lifecycle.js';
+import type { Logger } from '../../logger.js';
+import { LIFECYCLE, LOGGER } from '../../tokens.js';
+import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
+import { parseInput } from './parse-input.js';
+
+export interface AuditWriterOptions {
+  /** Events held in memory at most; when full, `record()` waits for a flush instead of dropping. */
+  readonly maxQueue: number;
+  /** Events per INSERT; reaching it triggers a flush at once. */
+  readonly maxBatch: number;
+  /** A non-empty queue is flushed at the latest this long after its first event. */
+  readonly flushIntervalMs: number;
+}
+
+export const DEFAULT_AUDIT_WRITER_OPTIONS: AuditWriterOptions = Object.freeze({ maxQueue: 10_000, maxBatch: 500, flushIntervalMs: 250 });
+
+const optionsSchema = z
+  .object({
+    maxQueue: z.number().int().min(1).max(1_000_000),
+    maxBatch: z.number().int().min(1).max(10_000),
+    flushIntervalMs: z.number().int().min(1).max(60_000),
+  })
+  .strict()
+  .refine((o) => o.maxBatch <= o.maxQueue, { message: 'must not exceed maxQueue', path: ['maxBatch'] });
+
+/** DI token of the writer's options; `registerPostgres` registers the defaults, register your own value to override. */
+export const AUDIT_WRITER_OPTIONS: InjectionToken<AuditWriterOptions> = Symbol.for('platform-data.AuditWriterOptions');
+
+export interface AuditWriterStats {
+  /** INSERT statements that succeeded (one per flushed batch). */
+  readonly flushes: number;
+  readonly written: number;
+  /** INSERTs that failed; their events were put back at the head of the queue. */
+  readonly failures: number;
+  readonly queued: number;
+}
+
+/**
+ * Batching audit writer: `record()` validates and queues, a flush writes up to
+ * `maxBatch` events with ONE multi-row INSERT ({@link AuditRepository.append}).
+ *
+ * - Bounded: at `maxQueue` events `record()` awaits a flush (back-pressure), never drops.
+ * - Timely: a queue is flushed `flushIntervalMs` after its first event, or at once at `maxBatch`.
+ * - Durable on a clean stop: a LIFECYCLE stop hook flushes everything before the pools close.
+ * - A failed INSERT puts its events back at the head of the queue (order kept) and is retried
+ *   by the next flush; `record()` callers waiting on a full queue see the error.
+ *
+ * @example
+ * const audit = platform.resolve(AuditWriter);
+ * await audit.record({ eventType: 'auth.login.succeeded', organizationId, actorUserId, riskScore: 10 });
+ */
+@injectable()
+export class AuditWriter {
+  readonly #options: AuditWriterOptions;
+  #queue: AuditEvent[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #inflight: Promise<void> | undefined;
+  #closed = false;
+  #stats = { flushes: 0, written: 0, failures: 0 };
+
+  /** @throws ValidationError naming the invalid option (`options.maxBatch` …) */
+  constructor(
+    @inject(AuditRepository) private readonly repository: AuditRepository,
+    @inject(LIFECYCLE) lifecycle: Lifecycle,
+    @inject(LOGGER) private readonly logger: Logger,
+    @inject(AUDIT_WRITER_OPTIONS) options: AuditWriterOptions,
+  ) {
+    this.#options = parseInput(optionsSchema, options, 'options');
+    lifecycle.onStop('audit-writer', () => this.close());
+  }
+
+  get stats(): AuditWriterStats {
+    return { ...this.#stats, queued: this.#queue.length };
+  }
+
+  /**
+   * Queues an event (stamped with the current time unless `occurredAt` is set).
+   * Resolves once queued — not once written; call {@link flush} to wait for that.
+   * @throws ValidationError naming the invalid field (risk score outside 0–100, bad ip …), before queuing
+   * @throws PlatformError `AUDIT_WRITER_CLOSED` after the writer was closed
+   * @throws the store's error when the queue is full and the flush it waits for fails
+   */
+  async record(event: AuditEventInput): Promise<void> {
+    const valid = this.repository.validate(event);
+    const stamped: AuditEvent = valid.occurredAt === undefined ? { ...valid, occurredAt: new Date() } : valid;
+    this.#assertOpen();
+    while (this.#queue.length >= this.#options.maxQueue) {
+      await this.#flushBatch();
+      this.#assertOpen();
+    }
+    this.#queue.push(stamped);
+    if (this.#queue.length >= this.#options.maxBatch) {
+      this.#flushBatch().catch((error: unknown) => this.#logFailure(error));
+    } else {
+      this.#schedule();
+    }
+  }
+
+  /**
+   * Writes everything queued so far (several INSERTs when more than `maxBatch` are queued).
+   * @throws the store's error (mapped) when an INSERT fails; the events stay queued
+   */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#inflight) await this.#flushBatch();
+  }
+
+  /** Stops the timer, refuses new events and flushes the rest. Idempotent; the LIFECYCLE stop hook. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PlatformError('AUDIT_WRITER_CLOSED', 'The audit writer is closed (the platform is stopping)');
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0 || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.flush().catch((error: unknown) => {
+        this.#logFailure(error);
+        this.#schedule();
+      });
+    }, this.#options.flushIntervalMs);
+    // A pending audit flush must not keep a process alive; a clean stop flushes through the hook.
+    this.#timer.unref();
+  }
+
+  /** One INSERT of up to maxBatch events; flushes are serialised so batches keep their order. */
+  #flushBatch(): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    if (this.#queue.length === 0) return Promise.resolve();
+    const batch = this.#queue.splice(0, this.#options.maxBatch);
+    const run = (async () => {
+      try {
+        await this.repository.append(batch);
+        this.#stats.flushes += 1;
+        this.#stats.written += batch.length;
+      } catch (error) {
+        this.#stats.failures += 1;
+        this.#queue.unshift(...batch);
+        throw error;
+      } finally {
+        this.#inflight = undefined;
+        if (this.#queue.length > 0) this.#schedule();
+      }
+    })();
+    this.#inflight = run;
+    return run;
+  }
+
+  #logFailure(error: unknown): void {
+    this.logger.error('audit flush failed; events kept for the next flush', {
+      error: error instanceof Error ? error.message : String(error),
+      queued: this.#queue.length,
+    });
+  }
+}

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors.js';
+import { SecretBox } from '../../security/secret-box.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { withTenant } from '../with-tenant.js';
+import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { parseInput } from './parse-input.js';
+import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+/** A user's grant for one integration in one organization, without its tokens. */
+export interface IntegrationTokenRecord {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly userId: string;
+  readonly integration: string;
+  readonly hasRefreshToken: boolean;
+  readonly expiresAt: Date | null;
+  readonly scopes: readonly string[];
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** The record plus its decrypted tokens. */
+export interface IntegrationTokenSecrets extends IntegrationTokenRecord {
+  readonly accessToken: string;
+  readonly refreshToken: string | null;
+}
+
+const shape = {
+  id: z.uuid(),
+  organization_id: z.uuid(),
+  user_id: z.uuid(),
+  integration: z.string(),
+  has_refresh_token: z.boolean(),
+  expires_at: z.date().nullable(),
+  scopes: z.array(z.string()),
+  created_at: z.date(),
+  updated_at: z.date(),
+};
+type RawRow = z.infer<z.ZodObject<typeof shape>>;
+function toRecord(r: RawRow): IntegrationTokenRecord {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    userId: r.user_id,
+    integration: r.integration,
+    hasRefreshToken: r.has_refresh_token,
+    expiresAt: r.expires_at,
+    scopes: r.scopes,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+const recordRow = z.object(shape).transform(toRecord);
+const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
+const secretRow = z.object({ ...shape, access_token_encrypted: z.instanceof(Buffer), refresh_token_encrypted: z.instanceof(Buffer).nullable() });
+
+const COLUMNS = sql.fragment`id, organization_id, user_id, integration, refresh_token_encrypted IS NOT NULL AS has_refresh_token,
+  expires_at, scopes, created_at, updated_at`;
+
+const integrationInput = z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of a-z, 0-9, "_", "-"');
+const tokenInput = z.string().min(1).max(8192);
+const saveInput = z
+  .object({
+    integration: integrationInput,
+    accessToken: tokenInput,
+    refreshToken: tokenInput.nullable().optional(),
+    expiresAt: z.date().nullable().optional(),
+    scopes: z.array(z.string().min(1).max(200)).max(200).default([]),
+  })
+  .strict();
+export type SaveIntegrationTokenInput = z.input<typeof saveInput>;
+
+function aad(id: string, column: 'access_token' | 'refresh_token'): string {
+  return `integration_tokens:${id}:${column}`;
+}
+
+/**
+ * Per-user, per-organization tokens of third-party integrations (GitHub,
+ * Slack …); access and refresh tokens SecretBox-encrypted
+ * (AAD `integration_tokens:<id>:access_token|refresh_token`).
+ *
+ * Pools: the user's own operations go through `withTenant` (the policy needs
+ * both the organization and the user). `expiringWithin`,
+ * `deleteExpiredOlderThan` and `reencryptAll` are background jobs across
+ * tenants and run on the owner pool.
+ */
+@injectable()
+export class IntegrationTokenRepository {
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(SecretBox) private readonly box: SecretBox,
+  ) {}
+
+  /**
+   * Stores (or replaces) the tokens of `ctx.userId` for an integration in `ctx.organizationId`.
+   * @throws ValidationError naming the invalid field (`integration`, `accessToken`, `scopes.3` …)
+   */
+  async save(ctx: TenantContext, input: SaveIntegrationTokenInput): Promise<IntegrationTokenRecord> {
+    const data = parseInput(saveInput, input);
+    return withTenant(this.postgres.appPool, ctx, async (tx) => {
+      // The AAD names the row id, so an existing row's id must be known before encrypting.
+      const existing = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM integration_tokens
+        WHERE organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId} AND integration = ${data.integration}
+        FOR UPDATE`);
+      if (existing) return this.#update(tx, existing.id, data);
+      const id = randomUUID();
+      const inserted = await tx.maybeOne(sql.type(recordRow)`
+        INSERT INTO integration_tokens (id, organization_id, user_id, integration, access_token_encrypted, refresh_token_encrypted, expires_at, scopes)
+        VALUES (${id}, ${ctx.organizationId}, ${ctx.userId}, ${data.integration}, ${sql.binary(this.box.encrypt(data.accessToken, aad(id, 'access_token')))},
+                ${data.refreshToken ? sql.binary(this.box.encrypt(data.refreshToken, aad(id, 'refresh_token'))) : null},
+                ${data.expiresAt ? sql.timestamp(data.expiresAt) : null}, ${sql.array(data.scopes, 'text')})
+        ON CONFLICT ON CONSTRAINT integration_tokens_org_user_integration_key DO NOTHING
+        RETURNING ${COLUMNS}`);
+      if (inserted) return inserted;
+      // A concurrent save inserted first: update its row instead.
+      const raced = await tx.one(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM integration_tokens
+        WHERE organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId} AND integration = ${data.integration}
+        FOR UPDATE`);
+      return this.#update(tx, raced.id, data);
+    });
+  }
+
+  #update(tx: DatabaseTransactionConnection, id: string, data: z.output<typeof saveInput>): Promise<IntegrationTokenRecord> {
+    return tx.one(sql.type(recordRow)`
+      UPDATE integration_tokens SET
+        access_token_encrypted = ${sql.binary(this.box.encrypt(data.accessToken, aad(id, 'access_token')))},
+        refresh_token_encrypted = ${data.refreshToken ? sql.binary(this.box.encrypt(data.refreshToken, aad(id, 'refresh_token'))) : null},
+        expires_at = ${data.expiresAt ? sql.timestamp(data.expiresAt) : null},
+        scopes = ${sql.array(data.scopes, 'text')}
+      WHERE id = ${id}
+      RETURNING ${COLUMNS}`);
+  }
+
+  /**
+   * The current user's tokens for an integration, decrypted.
+   * @throws ValidationError naming `integration`
+   * @throws NotFoundError when none are stored
+   * @throws CryptoError when a ciphertext does not authenticate
+   */
+  async get(ctx: TenantContext, integration: string): Promise<IntegrationTokenSecrets> {
+    const name = parseInput(integrationInput, integration, 'integration');
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(secretRow)`
+        SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens
+        WHERE organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId} AND integration = ${name}`),
+    );
+    if (!row) throw new NotFoundError('integration token', name);
+    return this.#decrypt(row);
+  }
+
+  #decrypt(row: z.infer<typeof secretRow>): IntegrationTokenSecrets {
+    const { access_token_encrypted: access, refresh_token_encrypted: refresh, ...rest } = row;
+    return {
+      ...toRecord(rest),
+      accessToken: this.box.decryptString(access, aad(row.id, 'access_token')),
+      refreshToken: refresh ? this.box.decryptString(refresh, aad(row.id, 'refresh_token')) : null,
+    };
+  }
+
+  /**
+   * The current user's integrations in the organization, oldest first, without tokens.
+   * @throws ValidationError naming `page.*`
+   */
+  async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<IntegrationTokenRecord>> {
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.any(sql.type(listRow)`
+        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM integration_tokens
+        WHERE organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId}
+          ${position ? sql.fragment`AND (created_at, id) > (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
+        ORDER BY created_at, id
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+
+  /**
+   * Removes the current user's tokens for an integration (disconnect).
+   * @returns true when a row was removed
+   * @throws ValidationError naming `integration`
+   */
+  async delete(ctx: TenantContext, integration: string): Promise<boolean> {
+    const name = parseInput(integrationInput, integration, 'integration');
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        DELETE FROM integration_tokens
+        WHERE organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId} AND integration = ${name}
+        RETURNING id`),
+    );
+    return row !== null;
+  }
+
+  /**
+   * Tokens of every tenant expiring within `minutes` (and not yet expired) that
+   * have a refresh token, soonest first, decrypted for the refresh job.
+   * @throws ValidationError naming `minutes` / `limit`
+   */
+  async expiringWithin(minutes = 5, limit = 100): Promise<readonly IntegrationTokenSecrets[]> {
+    const input = parseInput(z.object({ minutes: z.number().int().min(1).max(1440), limit: z.number().int().min(1).max(1000) }), { minutes, limit });
+    const rows = await withMappedErrors(() =>
+      this.postgres.ownerPool.any(sql.type(secretRow)`
+        SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens
+        WHERE expires_at > now() AND expires_at <= now() + make_interval(mins => ${input.minutes})
+          AND refresh_token_encrypted IS NOT NULL
+        ORDER BY expires_at, id
+        LIMIT ${input.limit}`),
+    );
+    return rows.map((r) => this.#decrypt(r));
+  }
+
+  /**
+   * Deletes tokens that expired more than `days` ago (never refreshed, so dead).
+   * @returns how many rows were deleted
+   * @throws ValidationError naming `days`
+   */
+  async deleteExpiredOlderThan(days = 30): Promise<number> {
+    const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+        WITH deleted AS (DELETE FROM integration_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1)
+        SELECT count(*)::int AS count FROM deleted`),
+    );
+  }
+
+  /**
+   * Key rotation: re-encrypts every token not under the active key, in batches.
+   * @returns rows rewritten, and ids of rows skipped because a ciphertext does not authenticate
+   * @throws ValidationError naming `batchSize`
+   */
+  async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
+    return reencryptColumns(this.postgres.ownerPool, this.box, {
+      table: 'integration_tokens',
+      columns: [
+        { column: 'access_token_encrypted', aad: (id) => aad(id, 'access_token') },
+        { column: 'refresh_token_encrypted', aad: (id) => aad(id, 'refresh_token') },
+      ],
+      batchSize,
+    });
+  }
+}

@@ -1,0 +1,365 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import { NotFoundError, TokenError } from '../../errors.js';
+import { SecretBox } from '../../security/secret-box.js';
+import { generateSecretToken, hashToken, tokenMatchesHash } from '../../security/secret-token.js';
+import { CONFIG } from '../../tokens.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { noRows } from './no-rows.js';
+import { parseInput } from './parse-input.js';
+import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+export interface RefreshTokenRecord {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly organizationId: string;
+  readonly familyId: string;
+  readonly parentId: string | null;
+  readonly replacedBy: string | null;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly rotatedAt: Date | null;
+  readonly revokedAt: Date | null;
+  readonly revokedReason: string | null;
+}
+
+/** A refresh token in plaintext — returned once, never stored — and its row. */
+export interface IssuedRefreshToken {
+  readonly token: string;
+  readonly refreshToken: RefreshTokenRecord;
+}
+
+export interface RotatedRefreshToken extends IssuedRefreshToken {
+  /**
+   * True when this call lost a concurrent refresh of the same token inside the
+   * grace window and received the winner's token (the same `token` and row).
+   */
+  readonly replayed: boolean;
+}
+
+const shape = {
+  id: z.uuid(),
+  session_id: z.uuid(),
+  user_id: z.uuid(),
+  organization_id: z.uuid(),
+  family_id: z.uuid(),
+  parent_id: z.uuid().nullable(),
+  replaced_by: z.uuid().nullable(),
+  created_at: z.date(),
+  expires_at: z.date(),
+  rotated_at: z.date().nullable(),
+  revoked_at: z.date().nullable(),
+  revoked_reason: z.string().nullable(),
+};
+type RawRow = z.infer<z.ZodObject<typeof shape>>;
+
+function toRecord(r: RawRow): RefreshTokenRecord {
+  return {
+    id: r.id,
+    sessionId: r.session_id,
+    userId: r.user_id,
+    organizationId: r.organization_id,
+    familyId: r.family_id,
+    parentId: r.parent_id,
+    replacedBy: r.replaced_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    rotatedAt: r.rotated_at,
+    revokedAt: r.revoked_at,
+    revokedReason: r.revoked_reason,
+  };
+}
+
+const recordRow = z.object(shape).transform(toRecord);
+
+const lockedRow = z.object({
+  ...shape,
+  token_hash: z.instanceof(Buffer),
+  replacement_token_encrypted: z.instanceof(Buffer).nullable(),
+  within_grace: z.boolean(),
+  expired: z.boolean(),
+  session_revoked: z.boolean(),
+  session_expired: z.boolean(),
+  access_token_jti: z.string(),
+});
+type LockedRow = z.infer<typeof lockedRow>;
+
+const COLUMNS = sql.fragment`id, session_id, user_id, organization_id, family_id, parent_id, replaced_by,
+  created_at, expires_at, rotated_at, revoked_at, revoked_reason`;
+
+const tokenInput = z.string().min(1).max(512);
+const reasonInput = z.string().min(1).max(200);
+const issueInput = z.object({ sessionId: z.uuid(), familyId: z.uuid().optional() }).strict();
+
+/** Column the grace-window ciphertext lives in; part of its AAD. */
+const REPLACEMENT_COLUMN = 'replacement_token_encrypted';
+
+/** AAD binding a parent's stored replacement token to that parent row and column. */
+function replacementAad(parentId: string): string {
+  return `refresh_tokens:${parentId}:${REPLACEMENT_COLUMN}`;
+}
+
+type RotationOutcome =
+  | { kind: 'rotated'; result: RotatedRefreshToken }
+  | { kind: 'failed'; error: TokenError };
+
+/**
+ * Refresh tokens: opaque random secrets of which only the SHA-256 is stored,
+ * grouped in families (one per login), rotated on every use.
+ *
+ * Pool: the owner pool. A refresh request carries nothing but the token, so the
+ * lookup happens before any tenant is known; the token hash is the credential
+ * (see docs/schema.md, "Pre-tenant auth paths").
+ *
+ * Concurrent refreshes: `rotate` locks the presented token's row
+ * (`SELECT … FOR UPDATE`), so concurrent rotations of one token serialise. The
+ * winner stores the child's plaintext SecretBox-encrypted on the parent row
+ * (AAD `refresh_tokens:<parent id>:replacement_token_encrypted`); a loser
+ * arriving within `auth.refreshReuseGraceSeconds` decrypts and receives the
+ * same child token, so exactly one lineage continues. Why encrypt-and-store
+ * rather than derive the child deterministically (e.g. HMAC of the parent):
+ * a derivation lets anyone holding one leaked old token plus the key compute
+ * every later token offline, without ever presenting a token the server could
+ * flag; the stored ciphertext needs the key *and* the database *and* falls
+ * inside a window of seconds, after which it is erased.
+ *
+ * @example
+ * const { token } = await refreshTokens.issue(session.id);
+ * const next = await refreshTokens.rotate(token); // next.token replaces token
+ */
+@injectable()
+export class RefreshTokenRepository {
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(SecretBox) private readonly box: SecretBox,
+    @inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  /**
+   * Issues a new refresh token for an active session, in a new family or (when
+   * `familyId` is given) in an existing, unrevoked family of that session.
+   * It expires after `auth.sessionTtlSeconds`, never after its session.
+   * @throws ValidationError naming `sessionId` / `familyId`
+   * @throws NotFoundError when the session (or the family within it) does not exist
+   * @throws TokenError `revoked` / `expired` when the session or family is no longer usable
+   */
+  async issue(sessionId: string, familyId?: string): Promise<IssuedRefreshToken> {
+    const input = parseInput(issueInput, { sessionId, familyId });
+    const token = generateSecretToken();
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.transaction(async (tx) => {
+        const session = await tx.maybeOne(sql.type(
+          z.object({ user_id: z.uuid(), organization_id: z.uuid(), revoked: z.boolean(), expired: z.boolean() }),
+        )`
+          SELECT user_id, organization_id, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
+          FROM sessions WHERE id = ${input.sessionId} FOR SHARE`);
+        if (!session) throw new NotFoundError('session', input.sessionId);
+        if (session.revoked) throw new TokenError('revoked', 'Session is revoked');
+        if (session.expired) throw new TokenError('expired', 'Session has expired');
+        if (input.familyId !== undefined) {
+          const family = await tx.maybeOne(sql.type(z.object({ revoked: z.boolean() }))`
+            SELECT bool_or(revoked_at IS NOT NULL) AS revoked FROM refresh_tokens
+            WHERE family_id = ${input.familyId} AND session_id = ${input.sessionId}
+            HAVING count(*) > 0`);
+          if (!family) throw new NotFoundError('refresh token family', input.familyId);
+          if (family.revoked) throw new TokenError('revoked', 'Refresh token family is revoked');
+        }
+        const refreshToken = await this.#insert(tx, {
+          id: randomUUID(),
+          sessionId: input.sessionId,
+          familyId: input.familyId ?? randomUUID(),
+          parentId: null,
+          token,
+        });
+        return { token, refreshToken };
+      }),
+    );
+  }
+
+  /**
+   * Exchanges a refresh token for its successor.
+   *
+   * - active → marked rotated, a child in the same family is returned;
+   * - rotated less than `auth.refreshReuseGraceSeconds` ago → the child the
+   *   winner received (`replayed: true`), so a client racing itself keeps one lineage;
+   * - rotated earlier → reuse: the family and its session are revoked (committed), then
+   *   {@link RefreshTokenReusedError} is thrown for the flow to audit as high risk.
+   *
+   * @throws ValidationError naming `token` when it is empty or over 512 characters
+   * @throws TokenError `invalid` (unknown), `revoked` (token, family or session revoked),
+   *   `expired` (token or session), `reused` (a plain TokenError when the grace
+   *   ciphertext is gone; {@link RefreshTokenReusedError} on detected reuse)
+   * @throws CryptoError when the grace ciphertext cannot be decrypted (key removed from the ring)
+   */
+  async rotate(token: string): Promise<RotatedRefreshToken> {
+    const presented = parseInput(tokenInput, token, 'token');
+    const hash = hashToken(presented);
+    const outcome = await withMappedErrors(() =>
+      this.postgres.ownerPool.transaction((tx) => this.#rotateLocked(tx, hash)),
+    );
+    // Thrown only now, after commit: throwing inside would roll back the family revocation.
+    if (outcome.kind === 'failed') throw outcome.error;
+    return outcome.result;
+  }
+
+  async #rotateLocked(tx: DatabaseTransactionConnection, hash: Buffer): Promise<RotationOutcome> {
+    const grace = this.config.auth.refreshReuseGraceSeconds;
+    const row = await tx.maybeOne(sql.type(lockedRow)`
+      SELECT rt.id, rt.session_id, rt.user_id, rt.organization_id, rt.family_id, rt.parent_id, rt.replaced_by,
+             rt.created_at, rt.expires_at, rt.rotated_at, rt.revoked_at, rt.revoked_reason,
+             rt.token_hash, rt.replacement_token_encrypted,
+             coalesce(rt.rotated_at > now() - make_interval(secs => ${grace}), false) AS within_grace,
+             rt.expires_at <= now() AS expired,
+             s.revoked_at IS NOT NULL AS session_revoked,
+             s.expires_at <= now() AS session_expired,
+             s.access_token_jti
+      FROM refresh_tokens rt
+      JOIN sessions s ON s.id = rt.session_id
+      WHERE rt.token_hash = ${sql.binary(hash)}
+      FOR UPDATE OF rt`);
+    if (!row) return { kind: 'failed', error: new TokenError('invalid', 'Unknown refresh token') };
+    if (row.revoked_at !== null || row.session_revoked) {
+      return { kind: 'failed', error: new TokenError('revoked', 'Refresh token is revoked') };
+    }
+    if (row.rotated_at !== null) return this.#alreadyRotated(tx, row);
+    if (row.expired || row.session_expired) {
+      return { kind: 'failed', error: new TokenError('expired', 'Refresh token has expired') };
+    }
+
+    const childToken = generateSecretToken();
+    const child = await this.#insert(tx, {
+      id: randomUUID(),
+      sessionId: row.session_id,
+      familyId: row.family_id,
+      parentId: row.id,
+      token: childToken,
+    });
+    const ciphertext = this.box.encrypt(childToken, replacementAad(row.id));
+    await tx.query(sql.type(noRows)`
+      UPDATE refresh_tokens
+      SET rotated_at = now(), replaced_by = ${child.id}, replacement_token_encrypted = ${sql.binary(ciphertext)}
+      WHERE id = ${row.id}`);
+    // Erase grace ciphertexts of this family whose window has passed: they must not outlive it.
+    await tx.query(sql.type(noRows)`
+      UPDATE refresh_tokens SET replacement_token_encrypted = NULL
+      WHERE family_id = ${row.family_id} AND id <> ${row.id}
+        AND replacement_token_encrypted IS NOT NULL
+        AND rotated_at <= now() - make_interval(secs => ${grace})`);
+    return { kind: 'rotated', result: { token: childToken, refreshToken: child, replayed: false } };
+  }
+
+  async #alreadyRotated(tx: DatabaseTransactionConnection, row: LockedRow): Promise<RotationOutcome> {
+    if (row.within_grace) {
+      if (row.replacement_token_encrypted === null || row.replaced_by === null) {
+        // Inside the window but nothing to hand over (purged early or grace 0): refuse without punishing.
+        return { kind: 'failed', error: new TokenError('reused', 'Refresh token was already rotated') };
+      }
+      const childToken = this.box.decryptString(row.replacement_token_encrypted, replacementAad(row.id));
+      const child = await tx.one(sql.type(z.object({ ...shape, token_hash: z.instanceof(Buffer) }))`
+        SELECT ${COLUMNS}, token_hash FROM refresh_tokens WHERE id = ${row.replaced_by}`);
+      // Defence in depth: the ciphertext must decrypt to exactly the child the row points at.
+      if (!tokenMatchesHash(childToken, child.token_hash)) {
+        return { kind: 'failed', error: new TokenError('invalid', 'Refresh token replacement does not match') };
+      }
+      const { token_hash: _hash, ...childRow } = child;
+      return { kind: 'rotated', result: { token: childToken, refreshToken: toRecord(childRow), replayed: true } };
+    }
+    const revoked = await tx.oneFirst(sql.type(z.object({ count: z.number() }))`
+      WITH revoked AS (
+        UPDATE refresh_tokens
+        SET revoked_at = now(), revoked_reason = 'reuse_detected', replacement_token_encrypted = NULL
+        WHERE family_id = ${row.family_id} AND revoked_at IS NULL
+        RETURNING 1
+      )
+      SELECT count(*)::int AS count FROM revoked`);
+    const session = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+      UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reuse'
+      WHERE id = ${row.session_id} AND revoked_at IS NULL
+      RETURNING id`);
+    return {
+      kind: 'failed',
+      error: new RefreshTokenReusedError({
+        familyId: row.family_id,
+        sessionId: row.session_id,
+        userId: row.user_id,
+        organizationId: row.organization_id,
+        revokedTokens: revoked,
+        sessionRevoked: session !== null,
+        accessTokenJti: row.access_token_jti,
+      }),
+    };
+  }
+
+  async #insert(
+    tx: DatabaseTransactionConnection,
+    input: { id: string; sessionId: string; familyId: string; parentId: string | null; token: string },
+  ): Promise<RefreshTokenRecord> {
+    const ttl = this.config.auth.sessionTtlSeconds;
+    return tx.one(sql.type(recordRow)`
+      INSERT INTO refresh_tokens (id, session_id, user_id, organization_id, token_hash, family_id, parent_id, expires_at)
+      SELECT ${input.id}, s.id, s.user_id, s.organization_id, ${sql.binary(hashToken(input.token))},
+             ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), s.expires_at)
+      FROM sessions s WHERE s.id = ${input.sessionId}
+      RETURNING ${COLUMNS}`);
+  }
+
+  /**
+   * Revokes every unrevoked token of a family (logout of one device).
+   * @returns how many tokens were revoked
+   * @throws ValidationError naming `familyId` / `reason`
+   */
+  async revokeFamily(familyId: string, reason: string): Promise<number> {
+    const input = parseInput(z.object({ familyId: z.uuid(), reason: reasonInput }), { familyId, reason });
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+        WITH revoked AS (
+          UPDATE refresh_tokens
+          SET revoked_at = now(), revoked_reason = ${input.reason}, replacement_token_encrypted = NULL
+          WHERE family_id = ${input.familyId} AND revoked_at IS NULL
+          RETURNING 1
+        )
+        SELECT count(*)::int AS count FROM revoked`),
+    );
+  }
+
+  /**
+   * Erases grace-window ciphertexts whose window has passed (rotation already
+   * does this per family; this catches families that never rotate again).
+   * @returns how many ciphertexts were erased
+   */
+  async purgeGraceSecrets(): Promise<number> {
+    const grace = this.config.auth.refreshReuseGraceSeconds;
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+        WITH purged AS (
+          UPDATE refresh_tokens SET replacement_token_encrypted = NULL
+          WHERE replacement_token_encrypted IS NOT NULL
+            AND rotated_at <= now() - make_interval(secs => ${grace})
+          RETURNING 1
+        )
+        SELECT count(*)::int AS count FROM purged`),
+    );
+  }
+
+  /**
+   * Deletes tokens that expired more than `days` ago (their families can no
+   * longer be refreshed, so reuse detection no longer needs them).
+   * @returns how many rows were deleted
+   * @throws ValidationError naming `days`
+   */
+  async deleteExpiredOlderThan(days = 30): Promise<number> {
+    const d = parseInput(z.number().int().min(1).max(3650), days, 'days');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+        WITH deleted AS (
+          DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1
+        )
+        SELECT count(*)::int AS count FROM deleted`),
+    );
+  }
+}

@@ -1,0 +1,252 @@
+import { isIP } from 'node:net';
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { CONFIG } from '../../tokens.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { withTenant } from '../with-tenant.js';
+import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { noRows } from './no-rows.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+export interface SessionRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly organizationId: string;
+  readonly accessTokenJti: string;
+  readonly device: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly createdAt: Date;
+  readonly lastSeenAt: Date;
+  readonly expiresAt: Date;
+  readonly revokedAt: Date | null;
+  readonly revokedReason: string | null;
+}
+
+/** What a revocation returns: enough to evict caches and deny the access token. */
+export interface RevokedSession {
+  readonly id: string;
+  readonly userId: string;
+  readonly organizationId: string;
+  readonly accessTokenJti: string;
+  readonly expiresAt: Date;
+}
+
+const shape = {
+  id: z.uuid(),
+  user_id: z.uuid(),
+  organization_id: z.uuid(),
+  access_token_jti: z.string(),
+  device: z.string().nullable(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  created_at: z.date(),
+  last_seen_at: z.date(),
+  expires_at: z.date(),
+  revoked_at: z.date().nullable(),
+  revoked_reason: z.string().nullable(),
+};
+type RawRow = z.infer<z.ZodObject<typeof shape>>;
+
+function toRecord(r: RawRow): SessionRecord {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    organizationId: r.organization_id,
+    accessTokenJti: r.access_token_jti,
+    device: r.device,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    revokedReason: r.revoked_reason,
+  };
+}
+
+const recordRow = z.object(shape).transform(toRecord);
+const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
+const revokedRow = z
+  .object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() })
+  .transform((r): RevokedSession => ({ id: r.id, userId: r.user_id, organizationId: r.organization_id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at }));
+
+// ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
+const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+
+const createInput = z
+  .object({
+    accessTokenJti: z.string().min(1).max(128),
+    device: z.string().max(200).optional(),
+    ip: ipInput.optional(),
+    userAgent: z.string().max(1000).optional(),
+    /** Lifetime in seconds; default `auth.sessionTtlSeconds`. */
+    ttlSeconds: z.number().int().min(60).max(86_400 * 365).optional(),
+  })
+  .strict();
+export type CreateSessionInput = z.input<typeof createInput>;
+
+const reasonInput = z.string().min(1).max(200);
+
+const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
+  created_at, last_seen_at, expires_at, revoked_at, revoked_reason`;
+
+/**
+ * Sessions, the durable record behind the Redis session cache.
+ *
+ * Pools: `create` and `listForOrganization` are tenant work and run on the
+ * application pool through `withTenant`. `get`, `touch`, `revoke`,
+ * `revokeAllForUser` and `listActiveForUser` serve the auth paths (validating a
+ * request that only carries a session id or jti, logging out, suspending a
+ * user across every organization) and run on the owner pool; callers
+ * authorise them first (see docs/schema.md, "Pre-tenant auth paths").
+ */
+@injectable()
+export class SessionRepository {
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  /**
+   * Creates a session for `ctx.userId` in `ctx.organizationId`.
+   * @throws ValidationError naming the invalid field (`accessTokenJti`, `ip`, `device`, `userAgent`, `ttlSeconds`)
+   * @throws ConflictError `sessions_access_token_jti_key` when the jti is already used
+   */
+  async create(ctx: TenantContext, input: CreateSessionInput): Promise<SessionRecord> {
+    const data = parseInput(createInput, input);
+    const ttl = data.ttlSeconds ?? this.config.auth.sessionTtlSeconds;
+    return withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.one(sql.type(recordRow)`
+        INSERT INTO sessions (user_id, organization_id, access_token_jti, device, ip, user_agent, expires_at)
+        VALUES (${ctx.userId}, ${ctx.organizationId}, ${data.accessTokenJti}, ${data.device ?? null},
+                ${data.ip ?? null}::inet, ${data.userAgent ?? null}, now() + make_interval(secs => ${ttl}))
+        RETURNING ${COLUMNS}`),
+    );
+  }
+
+  /**
+   * The session, revoked or not, or `undefined`.
+   * @throws ValidationError naming `id`
+   */
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const sessionId = parseInput(z.uuid(), id, 'id');
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM sessions WHERE id = ${sessionId}`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * The session holding access-token `jti`, or `undefined`.
+   * @throws ValidationError naming `jti`
+   */
+  async getByJti(jti: string): Promise<SessionRecord | undefined> {
+    const value = parseInput(z.string().min(1).max(128), jti, 'jti');
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM sessions WHERE access_token_jti = ${value}`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * Records activity on an active session. Throttled: the row is written only when
+   * `last_seen_at` is older than `minIntervalSeconds` (default 60), so the hot
+   * validation path costs at most one write per session per minute.
+   * @returns true when the row was written
+   * @throws ValidationError naming `id` / `minIntervalSeconds`
+   */
+  async touch(id: string, minIntervalSeconds = 60): Promise<boolean> {
+    const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE sessions SET last_seen_at = now()
+        WHERE id = ${input.id} AND revoked_at IS NULL AND expires_at > now()
+          AND last_seen_at <= now() - make_interval(secs => ${input.minIntervalSeconds})
+        RETURNING id`),
+    );
+    return row !== null;
+  }
+
+  /**
+   * Revokes one session and its refresh tokens in one transaction.
+   * @returns the revoked session, or `undefined` when it does not exist or was already revoked
+   * @throws ValidationError naming `id` / `reason`
+   */
+  async revoke(id: string, reason: string): Promise<RevokedSession | undefined> {
+    const input = parseInput(z.object({ id: z.uuid(), reason: reasonInput }), { id, reason });
+    const rows = await this.#revokeWhere(sql.fragment`id = ${input.id}`, input.reason);
+    return rows[0];
+  }
+
+  /**
+   * Revokes every active session of a user in every organization (logout
+   * everywhere, suspension), with their refresh tokens, in one transaction.
+   * @returns the sessions revoked by this call (ids and jtis for the Redis denylist)
+   * @throws ValidationError naming `userId` / `reason`
+   */
+  async revokeAllForUser(userId: string, reason: string): Promise<readonly RevokedSession[]> {
+    const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
+    return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason);
+  }
+
+  async #revokeWhere(condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.transaction(async (tx) => {
+        const revoked = await tx.any(sql.type(revokedRow)`
+          UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
+          WHERE ${condition} AND revoked_at IS NULL
+          RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
+        if (revoked.length > 0) {
+          await tx.query(sql.type(noRows)`
+            UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
+            WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
+        }
+        return revoked;
+      }),
+    );
+  }
+
+  /**
+   * Active (unrevoked, unexpired) sessions of a user across organizations, newest first.
+   * @throws ValidationError naming `userId` or `page.*`
+   */
+  async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const rows = await withMappedErrors(() =>
+      this.postgres.ownerPool.any(sql.type(listRow)`
+        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
+        FROM sessions
+        WHERE user_id = ${id} AND revoked_at IS NULL AND expires_at > now()
+          ${position ? sql.fragment`AND (created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
+        ORDER BY created_at DESC, id DESC
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+
+  /**
+   * Sessions of the current organization (active and revoked), oldest first.
+   * @throws ValidationError naming `page.*`
+   */
+  async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
+    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.any(sql.type(listRow)`
+        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
+        FROM sessions
+        WHERE organization_id = ${ctx.organizationId}
+          ${position ? sql.fragment`AND (created_at, id) > (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
+        ORDER BY created_at, id
+        LIMIT ${limit + 1}`),
+    );
+    return toKeysetPage(rows, limit);
+  }
+}

@@ -1,0 +1,133 @@
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { TokenError } from '../../errors.js';
+import { generateSecretToken, hashToken } from '../../security/secret-token.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { noRows } from './no-rows.js';
+import { parseInput } from './parse-input.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+import { withUserScope } from './with-user-scope.js';
+
+export const VERIFICATION_PURPOSES = ['email_verification', 'password_reset', 'magic_link'] as const;
+export type VerificationPurpose = (typeof VERIFICATION_PURPOSES)[number];
+
+/** Lifetimes: long enough to reach the inbox, short where the token grants a login or a password. */
+export const VERIFICATION_TTL_SECONDS: Readonly<Record<VerificationPurpose, number>> = {
+  email_verification: 24 * 3600,
+  password_reset: 3600,
+  magic_link: 15 * 60,
+};
+
+export interface VerificationTokenRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly purpose: VerificationPurpose;
+  readonly expiresAt: Date;
+  readonly consumedAt: Date | null;
+  readonly createdAt: Date;
+}
+
+const recordRow = z
+  .object({
+    id: z.uuid(),
+    user_id: z.uuid(),
+    purpose: z.enum(VERIFICATION_PURPOSES),
+    expires_at: z.date(),
+    consumed_at: z.date().nullable(),
+    created_at: z.date(),
+  })
+  .transform(
+    (r): VerificationTokenRecord => ({
+      id: r.id,
+      userId: r.user_id,
+      purpose: r.purpose,
+      expiresAt: r.expires_at,
+      consumedAt: r.consumed_at,
+      createdAt: r.created_at,
+    }),
+  );
+
+const COLUMNS = sql.fragment`id, user_id, purpose, expires_at, consumed_at, created_at`;
+const purposeInput = z.enum(VERIFICATION_PURPOSES);
+const createInput = z.object({ userId: z.uuid(), purpose: purposeInput }).strict();
+const consumeInput = z.object({ purpose: purposeInput, token: z.string().min(1).max(512) }).strict();
+
+/**
+ * One-time tokens for email verification (24 h), password reset (1 h) and
+ * magic links (15 min). Only the SHA-256 of a token is stored.
+ *
+ * Pools: `create` runs on the application pool scoped to the user
+ * (`withUserScope`); `consume` is the link being clicked — nothing but the
+ * token is known — so it runs on the owner pool, where the token hash is the
+ * credential (docs/schema.md, "Pre-tenant auth paths").
+ */
+@injectable()
+export class VerificationTokenRepository {
+  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+
+  /**
+   * Creates a token for `purpose`, superseding (deleting) the user's unconsumed
+   * tokens of the same purpose, so only the latest email's link works.
+   * @returns the plaintext token (send it, never store it) and its row
+   * @throws ValidationError naming `userId` / `purpose`
+   * @throws ConflictError when the user does not exist (foreign key)
+   */
+  async create(userId: string, purpose: VerificationPurpose): Promise<{ token: string; verificationToken: VerificationTokenRecord }> {
+    const input = parseInput(createInput, { userId, purpose });
+    const token = generateSecretToken();
+    const ttl = VERIFICATION_TTL_SECONDS[input.purpose];
+    const verificationToken = await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
+      await tx.query(sql.type(noRows)`
+        DELETE FROM verification_tokens
+        WHERE user_id = ${input.userId} AND purpose = ${input.purpose} AND consumed_at IS NULL`);
+      return tx.one(sql.type(recordRow)`
+        INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at)
+        VALUES (${input.userId}, ${input.purpose}, ${sql.binary(hashToken(token))}, now() + make_interval(secs => ${ttl}))
+        RETURNING ${COLUMNS}`);
+    });
+    return { token, verificationToken };
+  }
+
+  /**
+   * Consumes a token: ONE atomic `UPDATE … WHERE consumed_at IS NULL AND
+   * expires_at > now()`, so of concurrent consumers exactly one wins.
+   * @throws ValidationError naming `purpose` / `token`
+   * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
+   */
+  async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
+    const input = parseInput(consumeInput, { purpose, token });
+    const hash = sql.binary(hashToken(input.token));
+    const consumed = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
+        UPDATE verification_tokens SET consumed_at = now()
+        WHERE token_hash = ${hash} AND purpose = ${input.purpose} AND consumed_at IS NULL AND expires_at > now()
+        RETURNING ${COLUMNS}`),
+    );
+    if (consumed) return consumed;
+    // Only the failure path reads again, to say why; the token is 256 random bits, so this reveals nothing guessable.
+    const existing = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
+        SELECT ${COLUMNS} FROM verification_tokens WHERE token_hash = ${hash} AND purpose = ${input.purpose}`),
+    );
+    if (!existing) throw new TokenError('invalid', 'Unknown verification token');
+    if (existing.consumedAt !== null) throw new TokenError('consumed', 'Verification token was already used');
+    throw new TokenError('expired', 'Verification token has expired');
+  }
+
+  /**
+   * Deletes tokens that expired more than `days` ago.
+   * @returns how many rows were deleted
+   * @throws ValidationError naming `days`
+   */
+  async deleteExpiredOlderThan(days = 7): Promise<number> {
+    const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
+    return withMappedErrors(() =>
+      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+        WITH deleted AS (
+          DELETE FROM verification_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1
+        )
+        SELECT count(*)::int AS count FROM deleted`),
+    );
+  }
+}

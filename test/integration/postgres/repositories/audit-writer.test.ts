@@ -1,0 +1,142 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { sql } from 'slonik';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { z } from 'zod';
+import { PlatformError, StoreUnavailableError, ValidationError } from '../../../../src/errors.js';
+import { createPlatform } from '../../../../src/platform.js';
+import { AuditRepository, type AuditEventInput } from '../../../../src/postgres/repositories/audit-repository.js';
+import { AUDIT_WRITER_OPTIONS, AuditWriter, type AuditWriterOptions } from '../../../../src/postgres/repositories/audit-writer.js';
+import { createLogger } from '../../../../src/logger.js';
+import { Lifecycle } from '../../../../src/lifecycle.js';
+import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+
+const hasPostgres = inject('stack').urls.postgres !== undefined;
+
+describe.skipIf(!hasPostgres)('AuditWriter', () => {
+  let h: PostgresHarness;
+  let repo: AuditRepository;
+
+  const countType = async (eventType: string) =>
+    h.postgres.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_log WHERE event_type = ${eventType}`);
+  const writer = (options: AuditWriterOptions, lifecycle = new Lifecycle()) => new AuditWriter(repo, lifecycle, createLogger('silent'), options);
+
+  beforeAll(async () => {
+    h = await startPostgresHarness();
+    repo = h.platform.resolve(AuditRepository);
+  });
+  afterAll(async () => h?.stop());
+
+  it('is a platform singleton with the default options', () => {
+    const w = h.platform.resolve(AuditWriter);
+    expect(h.platform.resolve(AuditWriter)).toBe(w);
+    expect(w.stats).toEqual({ flushes: 0, written: 0, failures: 0, queued: 0 });
+  });
+
+  it('5 000 events: every row written, one INSERT per flush, queue never above its bound', async () => {
+    const options = { maxQueue: 1_000, maxBatch: 250, flushIntervalMs: 20 };
+    const w = writer(options);
+    const pool = h.postgres.ownerPool;
+    const query = vi.spyOn(pool, 'query');
+    const append = vi.spyOn(repo, 'append');
+    let maxQueued = 0;
+    append.mockImplementation(async function (this: AuditRepository, events) {
+      maxQueued = Math.max(maxQueued, w.stats.queued + events.length);
+      return AuditRepository.prototype.append.call(repo, events);
+    });
+    try {
+      const orgId = randomUUID();
+      await Promise.all(
+        Array.from({ length: 5_000 }, (_, i) =>
+          w.record({ eventType: 'test.bulk', organizationId: orgId, riskScore: i % 101, details: { i }, ip: i % 2 ? '10.0.0.1' : null }),
+        ),
+      );
+      await w.flush();
+      const inserts = query.mock.calls.filter(([q]) => q.sql.includes('INSERT INTO audit_log')).length;
+      expect(await countType('test.bulk')).toBe(5_000);
+      expect(w.stats).toMatchObject({ written: 5_000, failures: 0, queued: 0 });
+      expect(w.stats.flushes).toBe(inserts);
+      expect(inserts).toBe(append.mock.calls.length);
+      expect(inserts).toBeGreaterThanOrEqual(20);
+      expect(append.mock.calls.every(([events]) => events.length <= 250)).toBe(true);
+      expect(maxQueued).toBeLessThanOrEqual(1_000);
+      const distinct = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(DISTINCT (details->>'i'))::int AS n FROM audit_log WHERE event_type = 'test.bulk'`);
+      expect(distinct).toBe(5_000);
+    } finally {
+      query.mockRestore();
+      append.mockRestore();
+    }
+  });
+
+  it('flushes on the interval without an explicit flush', async () => {
+    const w = writer({ maxQueue: 100, maxBatch: 100, flushIntervalMs: 10 });
+    await w.record({ eventType: 'test.timer' });
+    await vi.waitFor(async () => expect(await countType('test.timer')).toBe(1), { timeout: 2_000, interval: 20 });
+    expect(w.stats.flushes).toBe(1);
+  });
+
+  it('validates before queuing: risk score 0–100, ip, event type, details size', async () => {
+    const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 1_000 });
+    await expect(w.record({ eventType: 'x.y', riskScore: 101 })).rejects.toMatchObject({ fields: ['riskScore'] });
+    await expect(w.record({ eventType: 'x.y', riskScore: -1 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(w.record({ eventType: 'x.y', riskScore: 5.5 })).rejects.toMatchObject({ fields: ['riskScore'] });
+    await expect(w.record({ eventType: 'x.y', ip: 'localhost' })).rejects.toMatchObject({ fields: ['ip'] });
+    await expect(w.record({ eventType: 'Bad Type' })).rejects.toMatchObject({ fields: ['eventType'] });
+    await expect(w.record({ eventType: 'x.y', organizationId: 'org-1' })).rejects.toMatchObject({ fields: ['organizationId'] });
+    await expect(w.record({ eventType: 'x.y', details: { blob: 'x'.repeat(20_000) } })).rejects.toMatchObject({ fields: ['details'] });
+    expect(w.stats.queued).toBe(0);
+    expect(() => writer({ maxQueue: 10, maxBatch: 20, flushIntervalMs: 1 })).toThrow(ValidationError);
+  });
+
+  it('a failed INSERT keeps its events, in order, for the next flush; a full queue waits', async () => {
+    const w = writer({ maxQueue: 4, maxBatch: 4, flushIntervalMs: 60_000 });
+    const append = vi.spyOn(repo, 'append').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'down'));
+    try {
+      for (let i = 0; i < 3; i++) await w.record({ eventType: 'test.retry', details: { i } });
+      await expect(w.flush()).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(w.stats).toMatchObject({ failures: 1, queued: 3, written: 0 });
+      await w.record({ eventType: 'test.retry', details: { i: 3 } }); // reaches maxBatch: flushes in the background
+      await w.record({ eventType: 'test.retry', details: { i: 4 } }); // waits if the queue is still full
+      await w.flush();
+      expect(w.stats).toMatchObject({ failures: 1, queued: 0, written: 5 });
+      const order = await h.postgres.ownerPool.anyFirst(sql.type(z.object({ i: z.number() }))`
+        SELECT (details->>'i')::int AS i FROM audit_log WHERE event_type = 'test.retry' ORDER BY created_at, (details->>'i')::int`);
+      expect(order).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      append.mockRestore();
+    }
+  });
+
+  it('platform.stop() flushes everything queued (nothing lost on a clean stop)', async () => {
+    const platform = createPlatform(h.t.config, { stores: ['postgres'] });
+    platform.container.register(AUDIT_WRITER_OPTIONS, { useValue: { maxQueue: 10_000, maxBatch: 10_000, flushIntervalMs: 60_000 } });
+    await platform.start();
+    const w = platform.resolve(AuditWriter);
+    const events: AuditEventInput[] = Array.from({ length: 1_234 }, (_, i) => ({ eventType: 'test.stop', riskScore: 1, details: { i } }));
+    for (const e of events) await w.record(e);
+    expect(w.stats.queued).toBe(1_234);
+    await platform.stop();
+    await expect(w.record({ eventType: 'test.stop' })).rejects.toMatchObject({ code: 'AUDIT_WRITER_CLOSED' });
+    expect(await countType('test.stop')).toBe(1_234);
+    // Read through a separate connection too: the rows are committed, not just visible to one pool.
+    const client = new pg.Client({ connectionString: h.t.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE event_type = 'test.stop'`);
+      expect(rows[0]?.n).toBe(1_234);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('closed writers refuse events', async () => {
+    const lifecycle = new Lifecycle();
+    const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 1_000 }, lifecycle);
+    await w.record({ eventType: 'test.closed' });
+    expect(await lifecycle.runStopHooks()).toEqual([]);
+    expect(await countType('test.closed')).toBe(1);
+    await expect(w.record({ eventType: 'test.closed' })).rejects.toBeInstanceOf(PlatformError);
+  });
+});

@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import { ConflictError, TokenError, ValidationError } from '../../../../src/errors.js';
+import { VerificationTokenRepository, type VerificationPurpose } from '../../../../src/postgres/repositories/verification-token-repository.js';
+import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+
+const hasPostgres = inject('stack').urls.postgres !== undefined;
+
+describe.skipIf(!hasPostgres)('VerificationTokenRepository', () => {
+  let h: PostgresHarness;
+  let repo: VerificationTokenRepository;
+  let userId: string;
+
+  beforeAll(async () => {
+    h = await startPostgresHarness();
+    repo = h.platform.resolve(VerificationTokenRepository);
+    userId = await h.user();
+  });
+  afterAll(async () => h?.stop());
+
+  it.each([
+    ['email_verification', 24 * 3600],
+    ['password_reset', 3600],
+    ['magic_link', 900],
+  ] as const)('%s tokens live %i s and store only a hash', async (purpose: VerificationPurpose, ttl: number) => {
+    const { token, verificationToken } = await repo.create(userId, purpose);
+    const lifetime = (verificationToken.expiresAt.getTime() - verificationToken.createdAt.getTime()) / 1000;
+    expect(Math.abs(lifetime - ttl)).toBeLessThan(2);
+    const dump = await h.postgres.ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
+      SELECT row_to_json(v)::text AS t FROM verification_tokens v WHERE id = ${verificationToken.id}`);
+    expect(dump).not.toContain(token);
+    const consumed = await repo.consume(purpose, token);
+    expect(consumed).toMatchObject({ id: verificationToken.id, userId, purpose });
+    expect(consumed.consumedAt).toBeInstanceOf(Date);
+  });
+
+  it('concurrent consumes: exactly one wins, the others learn it was consumed', async () => {
+    const { token } = await repo.create(userId, 'password_reset');
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => repo.consume('password_reset', token)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const reasons = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as TokenError).reason] : []));
+    expect(reasons).toEqual(Array(49).fill('consumed'));
+  });
+
+  it('refuses expired, unknown and wrong-purpose tokens; a new token supersedes the old one', async () => {
+    const expired = await repo.create(userId, 'magic_link');
+    await h.postgres.ownerPool.query(sql.unsafe`UPDATE verification_tokens SET expires_at = now() - interval '1 second' WHERE id = ${expired.verificationToken.id}`);
+    await expect(repo.consume('magic_link', expired.token)).rejects.toMatchObject({ reason: 'expired' });
+    await expect(repo.consume('magic_link', 'x'.repeat(43))).rejects.toMatchObject({ reason: 'invalid' });
+    const reset = await repo.create(userId, 'password_reset');
+    await expect(repo.consume('magic_link', reset.token)).rejects.toMatchObject({ reason: 'invalid' });
+    const newer = await repo.create(userId, 'password_reset');
+    await expect(repo.consume('password_reset', reset.token)).rejects.toMatchObject({ reason: 'invalid' });
+    await expect(repo.consume('password_reset', newer.token)).resolves.toMatchObject({ userId });
+    expect(await repo.deleteExpiredOlderThan(0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('validates input before SQL', async () => {
+    await expect(repo.create('not-a-uuid', 'magic_link')).rejects.toMatchObject({ fields: ['userId'] });
+    await expect(repo.create(userId, 'sms' as VerificationPurpose)).rejects.toMatchObject({ fields: ['purpose'] });
+    await expect(repo.consume('magic_link', '')).rejects.toBeInstanceOf(ValidationError);
+    await expect(repo.consume('magic_link', 'y'.repeat(513))).rejects.toMatchObject({ fields: ['token'] });
+    await expect(repo.create(randomUUID(), 'magic_link')).rejects.toBeInstanceOf(ConflictError);
+  });
+});
