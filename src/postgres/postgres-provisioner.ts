@@ -40,6 +40,13 @@ export class PostgresProvisioner implements StoreProvisioner {
       sql.type(z.object({ created: z.number() }))`SELECT audit_log_ensure_partitions(3) AS created`,
     );
     record({ step: 'audit log partitions', changed: created > 0, detail: created > 0 ? `${created} created` : 'present' });
+    // Where the server authenticates by password, the application role gets the one in DATABASE_APP_URL.
+    const appUrl = new URL(this.config.postgres.appUrl);
+    if (appUrl.password) {
+      const role = decodeURIComponent(appUrl.username);
+      await this.connection.ownerPool.query(sql.unsafe`ALTER ROLE ${sql.identifier([role])} PASSWORD ${sql.literalValue(decodeURIComponent(appUrl.password))}`);
+      record({ step: 'application role password', changed: false, detail: 'set from DATABASE_APP_URL' });
+    }
     await this.connection.connectAppPool();
     record({ step: 'application role pool', changed: false, detail: 'connected' });
     return steps;
