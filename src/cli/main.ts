@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
+import { registerDemoCommand } from './commands/demo-command.js';
 import { registerBootstrapCommand } from './commands/bootstrap-command.js';
 import { registerDbCommand } from './commands/db-command.js';
 import { registerHealthCommand } from './commands/health-command.js';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerBootstrapCommand(program);
+  registerDemoCommand(program);
   registerDbCommand(program);
   registerHealthCommand(program);
   registerStackCommand(program);

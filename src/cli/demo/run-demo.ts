@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../../config.js';
+import { PlatformError, RateLimitedError, TokenError, ValidationError } from '../../errors.js';
+import { createLogger, type Logger } from '../../logger.js';
+import { createPlatform, type Platform } from '../../platform.js';
+import { bootstrapPlatform } from '../../flows/bootstrap-platform.js';
+import { AuthService } from '../../flows/auth-service.js';
+import { ApiKeyAuthenticator } from '../../flows/api-key-authenticator.js';
+import { SignUpService } from '../../flows/sign-up-service.js';
+import { ConversationRepository } from '../../mongo/conversation-repository.js';
+import { MessageRepository } from '../../mongo/message-repository.js';
+import { ApiKeyRepository } from '../../postgres/repositories/api-key-repository.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
+import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { IntegrationTokenRepository } from '../../postgres/repositories/integration-token-repository.js';
+import { MembershipRepository } from '../../postgres/repositories/membership-repository.js';
+import { UserRepository } from '../../postgres/repositories/user-repository.js';
+import { PasswordHasher } from '../../security/password-hasher.js';
+import { startLocalStack, type LocalStack } from '../../testing/start-local-stack.js';
+import { formatHealth } from '../commands/health-command.js';
+import { formatBootstrap } from '../commands/bootstrap-command.js';
+import { runDemoKnowledge } from './run-demo-knowledge.js';
+import { runDemoErasure } from './run-demo-erasure.js';
+
+export interface DemoOptions {
+  /** Receives each line of the story (default: stdout). */
+  readonly print?: (line: string) => void;
+  /** Leave the stack running and return it (the caller stops it). */
+  readonly keep?: boolean;
+  /** Environment (default: process.env); URLs set here are used instead of the local stack's. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where stand-ins keep their data with `keep` (default: none). */
+  readonly snapshotDir?: string;
+}
+
+/** Every plaintext secret the story used, so tests can prove none is stored or logged. */
+export interface DemoSecrets {
+  readonly passwords: string[];
+  readonly refreshTokens: string[];
+  readonly apiKeys: string[];
+  readonly integrationTokens: string[];
+}
+
+export interface DemoResult {
+  readonly ok: boolean;
+  readonly secrets: DemoSecrets;
+  readonly stack: LocalStack | undefined;
+  /** The environment the demo ran with (URLs, key ring): lets a test inspect the stores afterwards. */
+  readonly env: Record<string, string>;
+  readonly organizationId: string;
+  readonly erasedUserId: string;
+  readonly ms: number;
+}
+
+const DOCS_DIR = fileURLToPath(new URL('../../../docs/demo-knowledge/', import.meta.url));
+
+/** A database of its own on a local server, so the demo never writes into `postgres`. */
+async function demoDatabase(adminUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', ['platform_demo']);
+    if (exists.rowCount === 0) await client.query('CREATE DATABASE platform_demo').catch((e: { code?: string }) => {
+      if (e.code !== '42P04') throw e; // created by a concurrent run
+    });
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = '/platform_demo';
+  return url.toString();
+}
+
+/**
+ * The whole story, on the local stack: organization and owner, a member, login,
+ * refresh, a replayed refresh token, an encrypted integration token, an API key
+ * and its rate limit, a conversation, knowledge ingestion and semantic search,
+ * the audit trail, an erasure across all four stores, and the health table.
+ *
+ * @throws PlatformError when a step does not behave as the story expects
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const started = performance.now();
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const env = options.env ?? process.env;
+  const step = (n: number, title: string) => print(`\n${n}. ${title}`);
+  const say = (line: string) => print(`   ${line}`);
+  const secrets: DemoSecrets = { passwords: [], refreshTokens: [], apiKeys: [], integrationTokens: [] };
+  const run = randomBytes(3).toString('hex');
+
+  step(1, 'Local stack');
+  const stack = await startLocalStack({ env, snapshotDir: options.snapshotDir, log: (l) => say(l.replace(/^\[stack\] /, '')) });
+  let platform: Platform | undefined;
+  try {
+    const stackEnv = stack.env();
+    if (!stackEnv.DATABASE_URL) throw new PlatformError('DEMO_FAILED', `no PostgreSQL: ${stack.stores.postgres.detail}`);
+    if (stack.backends.postgres !== 'env' && stack.backends.postgres !== 'testcontainers') {
+      stackEnv.DATABASE_URL = await demoDatabase(stackEnv.DATABASE_URL);
+    }
+    const appUrl = new URL(stackEnv.DATABASE_URL);
+    appUrl.username = 'platform_app';
+    const demoEnv: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')),
+      ...stackEnv,
+      DATABASE_APP_URL: env.DATABASE_APP_URL ?? appUrl.toString(),
+      PLATFORM_ENCRYPTION_KEYS: env.PLATFORM_ENCRYPTION_KEYS ?? `demo${run}:${randomBytes(32).toString('base64')}`,
+      REDIS_KEY_PREFIX: `demo${run}:`,
+      QDRANT_COLLECTION_PREFIX: `demo${run}_`,
+      // A short grace window, so the replayed refresh token below is caught without waiting 10 s.
+      REFRESH_REUSE_GRACE_SECONDS: '1',
+      LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
+    };
+    const mongoUrl = new URL(demoEnv.MONGODB_URI ?? '');
+    mongoUrl.pathname = `/platform_demo_${run}`;
+    demoEnv.MONGODB_URI = mongoUrl.toString();
+    const config = loadConfig(demoEnv);
+    const logLines: string[] = [];
+    const logger: Logger = createLogger(config.logLevel, (line) => {
+      logLines.push(line);
+      process.stderr.write(`${line}\n`);
+    });
+    platform = createPlatform(config, { logger });
+
+    step(2, 'Bootstrap (idempotent: a second run changes nothing)');
+    const results = await bootstrapPlatform(platform, { waitMs: 30_000 });
+    for (const line of formatBootstrap(results).split('\n')) say(line);
+    const failed = results.filter((r) => r.status === 'failed');
+    if (failed.length > 0) throw new PlatformError('DEMO_FAILED', `bootstrap failed: ${failed.map((f) => `${f.store}: ${f.error}`).join('; ')}`);
+    await platform.start();
+
+    step(3, 'An organization and its owner (password policy, bcrypt)');
+    const signUp = platform.resolve(SignUpService);
+    const ownerEmail = `ada.${run}@acme.example`;
+    const weak = 'password123';
+    try {
+      await signUp.signUp({ email: ownerEmail, password: weak, organizationName: `Acme ${run}`, emailVerified: true });
+      throw new PlatformError('DEMO_FAILED', 'a common password was accepted');
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      say(`"${weak}" refused: ${error.issues.map((i) => i.code ?? i.message).join(', ')}`);
+    }
+    const ownerPassword = `Lovelace-${randomBytes(6).toString('base64url')}!9`;
+    secrets.passwords.push(ownerPassword);
+    const { user: owner, organization } = await signUp.signUp({
+      email: ownerEmail,
+      password: ownerPassword,
+      displayName: 'Ada',
+      organizationName: `Acme ${run}`,
+      termsVersion: '2026-01',
+      privacyVersion: '2026-01',
+      ageConfirmed: true,
+      emailVerified: true,
+    });
+    say(`organization ${organization.slug} (${organization.tier}, ${organization.credits} credits), owner ${owner.email}`);
+
+    step(4, 'Invite a member');
+    const auth = platform.resolve(AuthService);
+    const ownerLogin = await auth.login(ownerEmail, ownerPassword, { ip: '203.0.113.7', userAgent: 'demo/1.0' });
+    secrets.refreshTokens.push(ownerLogin.refreshToken);
+    const memberEmail = `grace.${run}@acme.example`;
+    const memberPassword = `Hopper-${randomBytes(6).toString('base64url')}!7`;
+    secrets.passwords.push(memberPassword);
+    const member = await platform.resolve(UserRepository).create({
+      email: memberEmail,
+      displayName: 'Grace',
+      passwordHash: await platform.resolve(PasswordHasher).hash(memberPassword),
+      status: 'active',
+      termsVersion: '2026-01',
+      privacyVersion: '2026-01',
+      ageConfirmed: true,
+    });
+    await platform.resolve(MembershipRepository).add(ownerLogin.context, { userId: member.id, role: 'member' });
+    say(`${member.email} joined as member`);
+
+    step(5, 'Log in: session row in PostgreSQL, cache entry in Redis');
+    const login = await auth.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' });
+    secrets.refreshTokens.push(login.refreshToken);
+    const validated = await auth.validate({ userId: member.id, sessionId: login.sessionId });
+    say(`session ${login.sessionId.slice(0, 8)}… valid until ${login.expiresAt.toISOString()}; validate answered from ${validated.source}`);
+
+    step(6, 'Refresh: the refresh token rotates');
+    const refreshed = await auth.refresh(login.refreshToken, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0' });
+    secrets.refreshTokens.push(refreshed.refreshToken);
+    say('old token spent, a new one issued in the same family');
+
+    step(7, 'Replay the old refresh token after the grace window');
+    await new Promise((r) => setTimeout(r, 1_200));
+    try {
+      await auth.refresh(login.refreshToken, { ip: '192.0.2.66', userAgent: 'curl/8' });
+      throw new PlatformError('DEMO_FAILED', 'a replayed refresh token was accepted');
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      say(`refused (${error.reason}); the whole family is revoked`);
+    }
+    try {
+      await auth.validate({ userId: member.id, sessionId: login.sessionId });
+      throw new PlatformError('DEMO_FAILED', 'the session of a reused family is still valid');
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      say('the session is revoked in PostgreSQL and Redis');
+    }
+
+    step(8, 'An encrypted integration token');
+    const githubToken = `ghp_${randomBytes(18).toString('hex')}`;
+    secrets.integrationTokens.push(githubToken);
+    const tokens = platform.resolve(IntegrationTokenRepository);
+    await tokens.save(ownerLogin.context, { integration: 'github', accessToken: githubToken, scopes: ['repo:read'] });
+    const back = await tokens.get(ownerLogin.context, 'github');
+    say(`stored AES-256-GCM encrypted (key ${config.encryption.activeKeyId}); decrypts back: ${back.accessToken === githubToken}`);
+
+    step(9, 'An API key and its rate limit');
+    const { key, apiKey } = await platform.resolve(ApiKeyRepository).create(ownerLogin.context, {
+      name: 'ci',
+      scopes: ['knowledge:read'],
+      rateLimitPerMinute: 5,
+    });
+    secrets.apiKeys.push(key);
+    const authenticator = platform.resolve(ApiKeyAuthenticator);
+    let allowed = 0;
+    let limited: RateLimitedError | undefined;
+    for (let i = 0; i < 8 && !limited; i++) {
+      try {
+        await authenticator.authenticate(key);
+        allowed++;
+      } catch (error) {
+        if (!(error instanceof RateLimitedError)) throw error;
+        limited = error;
+      }
+    }
+    if (!limited) throw new PlatformError('DEMO_FAILED', 'the API key was never rate limited');
+    say(`key ${apiKey.prefix}… (secret shown once, only its hash stored): ${allowed} calls allowed, then limited (retry in ${Math.ceil(limited.retryAfterMs / 1000)} s)`);
+
+    step(10, 'A conversation with messages (MongoDB)');
+    const ownerContext = ownerLogin.context;
+    const conversation = await platform.resolve(ConversationRepository).create(ownerContext, { title: 'Refund question' });
+    const messages = platform.resolve(MessageRepository);
+    await messages.append(ownerContext, conversation.id, { role: 'user', content: 'Can we get a refund for unused credits?' });
+    await messages.append(ownerContext, conversation.id, { role: 'assistant', content: 'Yes: unused credits are refunded in full within thirty days.' });
+    const afterMessages = await platform.resolve(ConversationRepository).get(ownerContext, conversation.id);
+    say(`"${afterMessages.title}": ${afterMessages.messageCount} messages, counters updated atomically`);
+
+    step(11, 'Knowledge: ingest documents, then semantic search (Qdrant + MongoDB)');
+    const files = (await readdir(DOCS_DIR)).filter((f) => f.endsWith('.md')).sort();
+    const documents = await Promise.all(files.map(async (f) => ({ source: `demo/${f}`, title: f.replace(/\.md$/, ''), content: await readFile(`${DOCS_DIR}${f}`, 'utf8') })));
+    await runDemoKnowledge(platform, ownerContext, documents, say);
+
+    step(12, 'The audit trail');
+    await platform.resolve(AuditWriter).flush();
+    const audit = await platform.resolve(AuditRepository).query(ownerContext, {}, { limit: 12 });
+    for (const event of audit.items) say(`${event.createdAt.toISOString().slice(11, 19)}  risk ${String(event.riskScore).padStart(3)}  ${event.eventType}`);
+
+    step(13, 'Erase the member across all four stores');
+    await runDemoErasure(platform, { userId: member.id, organizationId: organization.id, ownerContext }, say);
+
+    step(14, 'Health');
+    for (const line of formatHealth(await platform.health()).split('\n')) say(line);
+    const leaked = logLines.filter((line) => [...secrets.passwords, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.integrationTokens].some((s) => line.includes(s)));
+    if (leaked.length > 0) throw new PlatformError('DEMO_FAILED', 'a secret appeared in the logs');
+    const ms = performance.now() - started;
+    print(`\nDone in ${(ms / 1000).toFixed(1)} s.`);
+    return { ok: true, secrets, stack: options.keep ? stack : undefined, env: demoEnv, organizationId: organization.id, erasedUserId: member.id, ms };
+  } finally {
+    await platform?.stop();
+    if (!options.keep) await stack.stop();
+  }
+}
