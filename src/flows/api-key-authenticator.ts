@@ -1,0 +1,77 @@
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { RateLimitedError, TokenError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { parseInput } from '../parse-input.js';
+import { ApiKeyRepository, type ApiKeyRecord } from '../postgres/repositories/api-key-repository.js';
+import { RateLimiter, type RateLimitResult } from '../redis/rate-limiter.js';
+import type { MembershipRole } from '../tenancy/membership-role.js';
+import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
+import { LOGGER } from '../tokens.js';
+import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+
+/**
+ * The role every API key acts with. Decision: a fixed role rather than the
+ * creator's current membership role, because
+ * - a key's power must not change when its creator is promoted, demoted or
+ *   leaves (a demoted admin's old key silently keeping admin rights, or an
+ *   owner's CI key breaking when they step down, are both worse);
+ * - no membership lookup per request (the hot path is one row by prefix);
+ * - `developer` is what integrations need (knowledge, conversations,
+ *   personas, analytics) and excludes member management, billing and
+ *   deletion. The key's scopes narrow it further (`authorize` requires the
+ *   role AND a scope), never widen it.
+ */
+export const API_KEY_ROLE: MembershipRole = 'developer';
+
+const WINDOW_MS = 60_000;
+
+/** An authenticated API key: the tenant context to act in, and the rate-limit state to report (`X-RateLimit-*`). */
+export interface ApiKeyAuthentication {
+  readonly context: TenantContext;
+  readonly apiKey: ApiKeyRecord;
+  readonly rateLimit: RateLimitResult;
+}
+
+/**
+ * Authenticates `pd_<prefix>_<secret>` keys: parse → lookup by prefix →
+ * constant-time hash comparison → not revoked / expired (all in
+ * `ApiKeyRepository.verify`, on the owner pool) → the key's own rate limit
+ * (Redis sliding-window log) → a {@link TenantContext} with the key's scopes.
+ *
+ * Rate limit per key: `rate_limit_per_minute` (or the platform default) plus
+ * `rate_limit_burst` units per trailing 60 s — the most a token bucket with
+ * that rate and burst capacity could admit in any minute, enforced exactly.
+ * Verification comes before the limiter, so garbage keys cannot drain a real
+ * key's budget (throttle unauthenticated callers per IP in front of this).
+ */
+@injectable()
+export class ApiKeyAuthenticator {
+  constructor(
+    @inject(ApiKeyRepository) private readonly apiKeys: ApiKeyRepository,
+    @inject(RateLimiter) private readonly limiter: RateLimiter,
+    @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * @throws ValidationError naming `key` when it is empty or oversized (the key is never echoed)
+   * @throws TokenError `invalid` (malformed, unknown prefix, wrong secret — one answer for all), `revoked`, `expired`
+   * @throws RateLimitedError with `retryAfterMs` and `limit` when the key is over its limit
+   */
+  async authenticate(key: string): Promise<ApiKeyAuthentication> {
+    const presented = parseInput(z.string().min(1).max(256), key, 'key');
+    const apiKey = await this.apiKeys.verify(presented);
+    if (apiKey.createdBy === null) {
+      // The creator's user row is gone (erasure): nobody answers for the key any more.
+      throw new TokenError('revoked', 'API key has no owner');
+    }
+    const limit = (apiKey.rateLimitPerMinute ?? this.options.apiKeyDefaultRateLimitPerMinute) + (apiKey.rateLimitBurst ?? 0);
+    const rateLimit = await this.limiter.consumeForApiKey(apiKey.organizationId, apiKey.id, { limit, windowMs: WINDOW_MS });
+    if (!rateLimit.allowed) throw new RateLimitedError('API key rate limit exceeded', rateLimit.retryAfterMs, rateLimit.limit);
+    // Best effort and throttled to one write a minute: a failed touch must not fail the request.
+    void this.apiKeys.touchLastUsed(apiKey.id).catch((error: unknown) => this.logger.warn('api key last-used update failed', { apiKeyId: apiKey.id, error }));
+    const context = createTenantContext({ organizationId: apiKey.organizationId, userId: apiKey.createdBy, role: API_KEY_ROLE, scopes: [...apiKey.scopes] });
+    return { context, apiKey, rateLimit };
+  }
+}

@@ -1,0 +1,76 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { loadConfig } from '../../../src/config.js';
+import { AUTH_NOTIFIER, type AuthMessage, type AuthNotifier } from '../../../src/flows/auth-notifier.js';
+import { AuthService } from '../../../src/flows/auth-service.js';
+import { SignUpService } from '../../../src/flows/sign-up-service.js';
+import { createPlatform, type Platform } from '../../../src/platform.js';
+import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js';
+import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
+import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
+import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+
+export const hasStores = inject('stack').urls.postgres !== undefined && inject('stack').urls.redis !== undefined;
+
+/** A password every default policy accepts. */
+export const PASSWORD = 'Quartz-Lantern-47-river';
+
+/** Captures the links the verification flows send. */
+export class CapturingNotifier implements AuthNotifier {
+  readonly sent: Array<AuthMessage & { kind: 'password_reset' | 'email_verification' }> = [];
+  async passwordReset(message: AuthMessage): Promise<void> {
+    this.sent.push({ ...message, kind: 'password_reset' });
+  }
+  async emailVerification(message: AuthMessage): Promise<void> {
+    this.sent.push({ ...message, kind: 'email_verification' });
+  }
+}
+
+export interface FlowHarness {
+  readonly t: TestEnv;
+  readonly platform: Platform;
+  readonly auth: AuthService;
+  readonly notifier: CapturingNotifier;
+  /** Signs up an active user with {@link PASSWORD} and its own organization. */
+  user(options?: { verified?: boolean }): Promise<{ email: string; userId: string; organizationId: string }>;
+  /** Audit events of an organization (after flushing the writer). */
+  auditEvents(ctx: TenantContext, minRiskScore?: number): Promise<readonly AuditRecord[]>;
+  stop(): Promise<void>;
+}
+
+/** A started postgres + redis platform on this file's own database and key prefix. */
+export async function startFlowHarness(overrides: Record<string, string> = {}): Promise<FlowHarness> {
+  const t = await createTestEnv();
+  const platform = createPlatform(loadConfig({ ...t.env, ...overrides }), { stores: ['postgres', 'redis'] });
+  const notifier = new CapturingNotifier();
+  platform.container.registerInstance(AUTH_NOTIFIER, notifier);
+  await platform.start();
+  return {
+    t,
+    platform,
+    auth: platform.resolve(AuthService),
+    notifier,
+    user: async (options = {}) => {
+      const email = `user-${randomUUID().slice(0, 8)}@example.test`;
+      const { user, organization } = await platform.resolve(SignUpService).signUp({
+        email,
+        password: PASSWORD,
+        organizationName: 'Acme',
+        emailVerified: options.verified ?? true,
+      });
+      return { email, userId: user.id, organizationId: organization.id };
+    },
+    auditEvents: async (ctx, minRiskScore) => {
+      await platform.resolve(AuditWriter).flush();
+      const page = await platform.resolve(AuditRepository).query(ctx, minRiskScore === undefined ? {} : { minRiskScore }, { limit: 100 });
+      return page.items;
+    },
+    stop: async () => {
+      await platform.stop();
+      await t.cleanup();
+    },
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
+import { VerificationService } from '../../../src/flows/verification-service.js';
+import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+
+describe.skipIf(!hasStores)('VerificationService', () => {
+  let h: FlowHarness;
+  let verification: VerificationService;
+
+  beforeAll(async () => {
+    h = await startFlowHarness();
+    verification = h.platform.resolve(VerificationService);
+  });
+  afterAll(async () => h?.stop());
+
+  it('answers a reset request the same for known and unknown emails, and mails only the known', async () => {
+    const u = await h.user();
+    const before = h.notifier.sent.length;
+    const known = await verification.requestPasswordReset(u.email, { ip: '203.0.113.20' });
+    const unknown = await verification.requestPasswordReset(`ghost-${randomUUID().slice(0, 6)}@example.test`, { ip: '203.0.113.20' });
+    expect(known).toEqual(unknown);
+    await verification.settled();
+    const sent = h.notifier.sent.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ kind: 'password_reset', userId: u.userId, email: u.email });
+  });
+
+  it('resets once: policy and history enforced, every session revoked, the new password works', async () => {
+    const u = await h.user();
+    const session = await h.auth.login(u.email, PASSWORD, {});
+    await verification.requestPasswordReset(u.email);
+    await verification.settled();
+    const token = h.notifier.sent.filter((m) => m.userId === u.userId).at(-1)!.token;
+
+    // Too weak: refused before the token is spent.
+    await expect(verification.resetPassword(token, 'short')).rejects.toMatchObject({ fields: ['newPassword'] });
+    const newPassword = 'Granite-Meadow-82-sky';
+    expect(await verification.resetPassword(token, newPassword)).toEqual({ userId: u.userId, revokedSessions: 1 });
+    await expect(verification.resetPassword(token, 'Another-Valid-93-pass')).rejects.toMatchObject({ reason: 'consumed' });
+    await expect(h.auth.validate({ userId: u.userId, sessionId: session.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
+    await expect(h.auth.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await h.auth.login(u.email, newPassword, {});
+
+    // History: the previous password may not come back.
+    await verification.requestPasswordReset(u.email);
+    await verification.settled();
+    const second = h.notifier.sent.filter((m) => m.userId === u.userId).at(-1)!.token;
+    const reused = await verification.resetPassword(second, PASSWORD).catch((e: unknown) => e);
+    expect(reused).toBeInstanceOf(ValidationError);
+    expect((reused as ValidationError).issues.map((i) => i.code)).toContain('reused');
+    await expect(verification.resetPassword('x'.repeat(43), newPassword)).rejects.toMatchObject({ reason: 'invalid' });
+  });
+
+  it('verifies an email and activates the account', async () => {
+    const u = await h.user({ verified: false });
+    await verification.requestEmailVerification(u.userId);
+    const token = h.notifier.sent.filter((m) => m.userId === u.userId && m.kind === 'email_verification').at(-1)!.token;
+    const user = await verification.verifyEmail(token);
+    expect(user.status).toBe('active');
+    expect(user.emailVerifiedAt).toBeInstanceOf(Date);
+    await h.auth.login(u.email, PASSWORD, {});
+  });
+
+  it('rate-limits reset requests per IP, whatever the email', async () => {
+    const limit = 20;
+    const ip = '198.51.100.77';
+    const results = await Promise.allSettled(Array.from({ length: limit + 5 }, (_, i) => verification.requestPasswordReset(`n${i}@example.test`, { ip })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(limit);
+    expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError)).toHaveLength(5);
+    await verification.settled();
+  });
+});
