@@ -1,0 +1,62 @@
+import type { BenchRow } from './bench-result.js';
+import type { InterleavedResult } from './interleaved-runner.js';
+
+/** What a row is, before it is measured. */
+export interface RowSpec {
+  readonly name: string;
+  readonly unit: string;
+  readonly oursLabel: string;
+  readonly baselineLabel: string;
+  readonly metric?: 'throughput' | 'p50';
+  readonly goal?: string;
+  readonly goalMinRatio?: number;
+  readonly backend: string;
+  readonly note?: string;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** A measured row: ratio is "higher is better for ours" whichever the metric. */
+export function measuredRow(spec: RowSpec, result: InterleavedResult): BenchRow {
+  const metric = spec.metric ?? 'throughput';
+  const raw = metric === 'throughput' ? result.ours.opsPerSec / result.baseline.opsPerSec : result.baseline.p50Ms / result.ours.p50Ms;
+  const ratio = Number.isFinite(raw) ? round(raw, 3) : null;
+  const side = (s: InterleavedResult['ours']) => ({ opsPerSec: round(s.opsPerSec, 1), p50Ms: round(s.p50Ms, 4), p99Ms: round(s.p99Ms, 4), ops: s.ops });
+  return {
+    name: spec.name,
+    unit: spec.unit,
+    oursLabel: spec.oursLabel,
+    baselineLabel: spec.baselineLabel,
+    ours: side(result.ours),
+    baseline: side(result.baseline),
+    ratio,
+    metric,
+    goal: spec.goal ?? null,
+    goalMinRatio: spec.goalMinRatio ?? null,
+    met: spec.goalMinRatio === undefined || ratio === null ? null : ratio >= spec.goalMinRatio,
+    backend: spec.backend,
+    note: spec.note ?? null,
+  };
+}
+
+/** A row that could not be measured in this run, with the reason. */
+export function unavailableRow(spec: RowSpec, reason: string): BenchRow {
+  return {
+    name: spec.name,
+    unit: spec.unit,
+    oursLabel: spec.oursLabel,
+    baselineLabel: spec.baselineLabel,
+    ours: null,
+    baseline: null,
+    ratio: null,
+    metric: spec.metric ?? 'throughput',
+    goal: spec.goal ?? null,
+    goalMinRatio: spec.goalMinRatio ?? null,
+    met: null,
+    backend: spec.backend,
+    note: reason,
+  };
+}

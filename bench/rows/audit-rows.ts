@@ -1,0 +1,50 @@
+import { AuditRepository, type AuditEventInput } from '../../src/postgres/repositories/audit-repository.js';
+import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
+import type { BenchRow } from '../bench-result.js';
+import { measuredRow } from '../bench-row.js';
+import type { BenchContext } from '../bench-context.js';
+import { runInterleaved } from '../interleaved-runner.js';
+
+const CONCURRENCY = 4;
+/** Events each caller records before awaiting a flush: what a busy request loop produces between flushes. */
+const EVENTS_PER_OP = 250;
+
+/**
+ * Row 4: events per second through the batching AuditWriter (record × N, then
+ * flush — so every counted event is on disk) vs AuditRepository.append of one
+ * event at a time (one INSERT per event, same validation and SQL path).
+ */
+export async function auditRow(ctx: BenchContext): Promise<BenchRow> {
+  const writer = ctx.platform.resolve(AuditWriter);
+  const repository = ctx.platform.resolve(AuditRepository);
+  let n = 0;
+  const event = (): AuditEventInput => {
+    n += 1;
+    return { eventType: 'auth.login.succeeded', ip: '203.0.113.7', userAgent: 'bench/1.0', riskScore: n % 100, details: { attempt: n } };
+  };
+  ctx.log('  audit writes');
+  const result = await runInterleaved(
+    async () => {
+      for (let i = 0; i < EVENTS_PER_OP; i += 1) await writer.record(event());
+      await writer.flush();
+      return EVENTS_PER_OP;
+    },
+    async () => {
+      await repository.append([event()]);
+    },
+    { ...ctx.timing, concurrency: CONCURRENCY },
+  );
+  return measuredRow(
+    {
+      name: 'audit writes',
+      unit: 'event',
+      oursLabel: `AuditWriter: ${EVENTS_PER_OP} × record() then flush() per call (multi-row INSERTs)`,
+      baselineLabel: 'AuditRepository.append([event]): one INSERT per event',
+      goal: '≥ 10×',
+      goalMinRatio: 10,
+      backend: ctx.backends.postgres,
+      note: `${CONCURRENCY} callers per side; ours' latency columns are per ${EVENTS_PER_OP}-event call`,
+    },
+    result,
+  );
+}

@@ -1,0 +1,73 @@
+import { SessionCache } from '../../src/redis/session-cache.js';
+import type { Platform } from '../../src/platform.js';
+import type { BenchRow } from '../bench-result.js';
+import { measuredRow, type RowSpec } from '../bench-row.js';
+import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
+import { benchEmail } from '../bench-database.js';
+import { runInterleaved } from '../interleaved-runner.js';
+import { sessionId, sessionUserId } from './session-rows.js';
+
+const compact = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1_000} k`);
+
+/** How a user is looked up by email in the growth row. */
+export type UserLookup = (platform: Platform) => (email: string) => Promise<unknown>;
+
+/** Row 8 (users): p50 of a lookup by email at `largeUsers` vs `smallUsers`, interleaved across two databases. */
+export async function userGrowthRow(ctx: BenchContext, lookup: UserLookup, lookupLabel: string, note?: string): Promise<BenchRow> {
+  const spec: RowSpec = {
+    name: `growth: user by email, ${compact(ctx.largeUsers)} vs ${compact(ctx.smallUsers)} users`,
+    unit: 'lookup',
+    oursLabel: `${lookupLabel} on ${compact(ctx.largeUsers)} users`,
+    baselineLabel: `the same on ${compact(ctx.smallUsers)} users`,
+    metric: 'p50',
+    goal: 'p50 ≤ 1.3× apart (≥ 0.77×)',
+    goalMinRatio: 1 / 1.3,
+    backend: ctx.backends.postgres,
+    ...(note ? { note } : {}),
+  };
+  const large = lookup(ctx.platform);
+  const small = lookup(ctx.smallPlatform);
+  const nextLarge = keyCycle(sampleIds(ctx.largeUsers, 20_000, 3).map(benchEmail));
+  const nextSmall = keyCycle(sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail));
+  ctx.log(`  ${spec.name}`);
+  const result = await runInterleaved(
+    async () => {
+      if (!(await large(nextLarge()))) throw new Error('bench: user not found (large)');
+    },
+    async () => {
+      if (!(await small(nextSmall()))) throw new Error('bench: user not found (small)');
+    },
+    { ...ctx.timing, concurrency: 4 },
+  );
+  return measuredRow(spec, result);
+}
+
+/** Row 8 (sessions): p50 of SessionCache.validate with `large` vs `small` cached sessions (two key prefixes). */
+export async function sessionGrowthRow(ctx: BenchContext, largePlatform: Platform, large: number, smallPlatform: Platform, small: number): Promise<BenchRow> {
+  const spec: RowSpec = {
+    name: `growth: session validate, ${compact(large)} vs ${compact(small)} sessions`,
+    unit: 'validate',
+    oursLabel: `SessionCache.validate (hit) among ${compact(large)} cached sessions`,
+    baselineLabel: `the same among ${compact(small)}`,
+    metric: 'p50',
+    backend: ctx.backends.redis,
+    note: 'informational (no goal in the issue); both key sets live in the same Redis',
+  };
+  const a = largePlatform.resolve(SessionCache);
+  const b = smallPlatform.resolve(SessionCache);
+  const nextA = keyCycle(sampleIds(large, 20_000, 5));
+  const nextB = keyCycle(sampleIds(small, 20_000, 5));
+  ctx.log(`  ${spec.name}`);
+  const result = await runInterleaved(
+    async () => {
+      const n = nextA();
+      if ((await a.validate({ userId: sessionUserId(n), sessionId: sessionId(n) })).status !== 'hit') throw new Error('bench: expected hit');
+    },
+    async () => {
+      const n = nextB();
+      if ((await b.validate({ userId: sessionUserId(n), sessionId: sessionId(n) })).status !== 'hit') throw new Error('bench: expected hit');
+    },
+    { ...ctx.timing, concurrency: 16 },
+  );
+  return measuredRow(spec, result);
+}

@@ -1,0 +1,203 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
+import { RedisKeys } from '../../src/redis/redis-keys.js';
+import { SessionCache, type CachedSessionInput } from '../../src/redis/session-cache.js';
+import { runScript } from '../../src/redis/scripts/redis-script.js';
+import { VALIDATE_SESSION } from '../../src/redis/scripts/session-scripts.js';
+import type { Platform } from '../../src/platform.js';
+import type { BenchRow } from '../bench-result.js';
+import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
+import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
+import { runInterleaved } from '../interleaved-runner.js';
+
+const REDIS_CONCURRENCY = 16;
+const SEED_BATCH = 10_000;
+/** Seeded records expire on their own, so a killed run leaves nothing behind for long. */
+const SEED_TTL_MS = 30 * 60 * 1000;
+
+export const sessionUserId = (n: number): string => `bench-user-${n}`;
+export const sessionId = (n: number): string => `bench-session-${n}`;
+
+/**
+ * Writes `count` session records the way SessionCache.put stores them (key
+ * from RedisKeys, JSON of the cached-session schema), pipelined: put() runs a
+ * Lua script per record, far too slow for a million; validate() is then
+ * checked to answer `hit` on a sample before anything is measured.
+ */
+export async function seedSessions(platform: Platform, redis: Redis, count: number): Promise<void> {
+  const keys = platform.resolve(RedisKeys);
+  const expiresAt = Date.now() + 2 * 60 * 60 * 1000;
+  for (let start = 1; start <= count; start += SEED_BATCH) {
+    const pipeline = redis.pipeline();
+    for (let n = start; n < Math.min(start + SEED_BATCH, count + 1); n += 1) {
+      const record: CachedSessionInput = {
+        sessionId: sessionId(n),
+        userId: sessionUserId(n),
+        organizationId: null,
+        expiresAt,
+        revocationEpoch: 0,
+        roles: ['member'],
+        scopes: ['knowledge:read'],
+        mfaVerified: false,
+      };
+      pipeline.set(keys.sessionRecord(record.userId, record.sessionId), JSON.stringify(record), 'PX', SEED_TTL_MS);
+    }
+    await pipeline.exec();
+  }
+  const cache = platform.resolve(SessionCache);
+  for (const n of [1, count, Math.ceil(count / 2)]) {
+    const result = await cache.validate({ userId: sessionUserId(n), sessionId: sessionId(n) });
+    if (result.status !== 'hit') throw new Error(`bench: seeded session ${n} does not validate as a hit (${result.status}); the record format changed`);
+  }
+}
+
+/** Deletes every key under `prefix` (SCAN + UNLINK, bounded by the key count). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  for (let i = 0; i < 100_000; i += 1) {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+    if (found.length > 0) deleted += await redis.unlink(...found);
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  return deleted;
+}
+
+/** The columns SessionRepository.get reads, so the baseline moves the same bytes. */
+const SESSION_BY_ID = `SELECT id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
+  created_at, last_seen_at, expires_at, revoked_at, revoked_reason FROM sessions WHERE id = $1`;
+
+/** Row 3: validate (hit) through SessionCache vs a bare GET; and the miss path vs one Postgres query. */
+export async function sessionRows(ctx: BenchContext, seeded: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const cache = ctx.platform.resolve(SessionCache);
+  const keys = ctx.platform.resolve(RedisKeys);
+  const bare = new Redis(ctx.redisUrl, { lazyConnect: true });
+  const pgPool = new pg.Pool({ connectionString: ctx.db.ownerUrl, max: 5 });
+  try {
+    await bare.connect();
+    const ids = sampleIds(seeded, 20_000, 11);
+    const nextOurs = keyCycle(ids);
+    const nextBase = keyCycle(ids);
+    const hitSpec: RowSpec = {
+      name: 'session validate (Redis hit)',
+      unit: 'validate',
+      oursLabel: 'SessionCache.validate (Lua: denylist, record, expiry, epoch + zod parse)',
+      baselineLabel: 'bare ioredis GET of the record key',
+      goal: '≥ 0.6×',
+      goalMinRatio: 0.6,
+      backend: ctx.backends.redis,
+      note: `${seeded.toLocaleString('en')} cached sessions; ${REDIS_CONCURRENCY} concurrent callers on one connection each side`,
+    };
+    ctx.log(`  ${hitSpec.name}`);
+    const hit = await runInterleaved(
+      async () => {
+        const n = nextOurs();
+        const r = await cache.validate({ userId: sessionUserId(n), sessionId: sessionId(n) });
+        if (r.status !== 'hit') throw new Error(`bench: expected a hit, got ${r.status}`);
+      },
+      async () => {
+        const n = nextBase();
+        if ((await bare.get(keys.sessionRecord(sessionUserId(n), sessionId(n)))) === null) throw new Error('bench: bare GET missed');
+      },
+      { ...ctx.timing, concurrency: REDIS_CONCURRENCY },
+    );
+    rows.push(measuredRow(hitSpec, hit));
+
+    const missSpec: RowSpec = {
+      name: 'session validate (miss → Postgres)',
+      unit: 'validate',
+      oursLabel: 'SessionCache.validate (miss) + readEpoch + SessionRepository.get(id)',
+      baselineLabel: 'the Postgres query alone (raw pg, named prepared)',
+      backend: `${ctx.backends.redis}; ${ctx.backends.postgres}`,
+      note: 'informational: what a cache miss adds to the Postgres read; put() is left out so every call stays a miss.',
+    };
+    const repository = ctx.platform.resolve(SessionRepository);
+    const { rows: sessions } = await pgPool.query<{ id: string; user_id: string }>('SELECT id, user_id FROM sessions ORDER BY id LIMIT 20000');
+    if (sessions.length === 0) {
+      rows.push(unavailableRow(missSpec, 'no sessions seeded in Postgres'));
+      return rows;
+    }
+    const nextMissOurs = keyCycle(sessions);
+    const nextMissBase = keyCycle(sessions);
+    ctx.log(`  ${missSpec.name}`);
+    const miss = await runInterleaved(
+      async () => {
+        const s = nextMissOurs();
+        const r = await cache.validate({ userId: s.user_id, sessionId: s.id });
+        if (r.status !== 'miss') throw new Error(`bench: expected a miss, got ${r.status}`);
+        await cache.readEpoch(s.user_id);
+        if (!(await repository.get(s.id))) throw new Error('bench: session row not found');
+      },
+      async () => {
+        const s = nextMissBase();
+        await pgPool.query({ name: 'bench_session_by_id', text: SESSION_BY_ID, values: [s.id] });
+      },
+      { ...ctx.timing, concurrency: 4 },
+    );
+    rows.push(measuredRow(missSpec, miss));
+  } finally {
+    bare.disconnect();
+    await pgPool.end();
+  }
+  return rows;
+}
+
+/**
+ * Where validate's time goes: the Lua script alone (server side: TIME, EXISTS,
+ * GETs, cjson decode) against a bare GET, and the full validate against the
+ * script alone (client side: reply check, JSON.parse, zod).
+ */
+export async function sessionProfile(ctx: BenchContext, seeded: number): Promise<BenchRow[]> {
+  const cache = ctx.platform.resolve(SessionCache);
+  const keys = ctx.platform.resolve(RedisKeys);
+  const bare = new Redis(ctx.redisUrl, { lazyConnect: true });
+  const scriptClient = new Redis(ctx.redisUrl, { lazyConnect: true });
+  const rows: BenchRow[] = [];
+  try {
+    await Promise.all([bare.connect(), scriptClient.connect()]);
+    const ids = sampleIds(seeded, 20_000, 13);
+    const script = (n: number) =>
+      runScript(
+        scriptClient,
+        VALIDATE_SESSION,
+        [keys.sessionEpoch(sessionUserId(n)), keys.sessionRecord(sessionUserId(n), sessionId(n)), keys.sessionDenylist(sessionUserId(n), '-')],
+        ['sid', '0', keys.sessionRecordPrefix(sessionUserId(n))],
+      );
+    const options = { ...ctx.timing, concurrency: REDIS_CONCURRENCY };
+    {
+      const a = keyCycle(ids);
+      const b = keyCycle(ids);
+      ctx.log('  profile: validate script alone');
+      const result = await runInterleaved(
+        async () => void (await script(a())),
+        async () => {
+          const n = b();
+          await bare.get(keys.sessionRecord(sessionUserId(n), sessionId(n)));
+        },
+        options,
+      );
+      rows.push(measuredRow({ name: 'profile: session validate script alone', unit: 'validate', oursLabel: 'EVALSHA validateSession, reply unparsed', baselineLabel: 'bare ioredis GET', backend: ctx.backends.redis }, result));
+    }
+    {
+      const a = keyCycle(ids);
+      const b = keyCycle(ids);
+      ctx.log('  profile: validate client-side work');
+      const result = await runInterleaved(
+        async () => {
+          const n = a();
+          await cache.validate({ userId: sessionUserId(n), sessionId: sessionId(n) });
+        },
+        async () => void (await script(b())),
+        options,
+      );
+      rows.push(measuredRow({ name: 'profile: session validate client-side work', unit: 'validate', oursLabel: 'SessionCache.validate', baselineLabel: 'the same script call, reply unparsed', backend: ctx.backends.redis }, result));
+    }
+  } finally {
+    bare.disconnect();
+    scriptClient.disconnect();
+  }
+  return rows;
+}

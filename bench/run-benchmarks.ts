@@ -1,0 +1,275 @@
+/**
+ * `npm run bench [-- --quick] [-- --out FILE] [-- --no-docs]`
+ *
+ * Runs every benchmark row on the local stack (startLocalStack), in its own
+ * PostgreSQL databases and Redis key prefixes, writes bench/results/latest.json
+ * (or --out) and regenerates the results block of docs/benchmarks.md.
+ */
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.js';
+import { createPlatform, type Platform } from '../src/platform.js';
+import { AuditRepository } from '../src/postgres/repositories/audit-repository.js';
+import { startLocalStack } from '../src/testing/start-local-stack.js';
+import type { StoreName } from '../src/errors.js';
+import type { BenchReport, BenchRow, Ceilings } from './bench-result.js';
+import type { BenchContext } from './bench-context.js';
+import { createBenchDatabase, dropBenchDatabase, seedTenants, seedUsers, withClient } from './bench-database.js';
+import { unavailableRow } from './bench-row.js';
+import { machineBasics, measureCeilings, postgresVersion } from './machine-info.js';
+import { renderResults, spliceResults } from './render-benchmarks-markdown.js';
+import { repoRoot } from './repo-root.js';
+import { sessionGrowthRow, userGrowthRow } from './rows/growth-rows.js';
+import { auditRow } from './rows/audit-rows.js';
+import { knowledgeRow } from './rows/knowledge-rows.js';
+import { loginRow } from './rows/login-rows.js';
+import { repositoryUserLookup, userRepositoryRows } from './rows/user-repository-rows.js';
+import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/session-rows.js';
+import { tenantProfile, tenantRows } from './rows/tenant-rows.js';
+import { userLookupProfile } from './rows/user-lookup-profile.js';
+
+interface Sizes {
+  readonly largeUsers: number;
+  readonly smallUsers: number;
+  readonly orgs: number;
+  readonly membersPerOrg: number;
+  readonly smallSessions: number;
+  readonly largeSessions: number;
+}
+
+const FULL: Sizes = { largeUsers: 1_000_000, smallUsers: 10_000, orgs: 1_000, membersPerOrg: 20, smallSessions: 10_000, largeSessions: 1_000_000 };
+const QUICK: Sizes = { largeUsers: 100_000, smallUsers: 10_000, orgs: 200, membersPerOrg: 10, smallSessions: 10_000, largeSessions: 100_000 };
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+async function redisVersion(url: string): Promise<string> {
+  const client = new Redis(url, { lazyConnect: true });
+  try {
+    await client.connect();
+    return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Runs a group of rows; a failure becomes a row that says so instead of ending the run. */
+async function guarded(name: string, fallback: () => BenchRow[], fn: () => Promise<BenchRow[]>): Promise<BenchRow[]> {
+  try {
+    return await fn();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`${name} failed: ${message}`);
+    return fallback().map((r) => ({ ...r, ours: null, baseline: null, ratio: null, met: null, note: `failed in this run: ${message}` }));
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      docs: { type: 'string' },
+      'no-docs': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  const root = repoRoot();
+  const outFile = resolve(root, values.out ?? 'bench/results/latest.json');
+  const docsFile = values['no-docs'] ? undefined : resolve(root, values.docs ?? 'docs/benchmarks.md');
+  const sizes = quick ? QUICK : FULL;
+  const timing = quick
+    ? { concurrency: 8, rounds: 4, sliceMs: 150, warmupMs: 150, maxOpsPerSlice: 200_000 }
+    : { concurrency: 8, rounds: 8, sliceMs: 800, warmupMs: 1_000, maxOpsPerSlice: 2_000_000 };
+  const started = performance.now();
+  const basics = machineBasics();
+  const runId = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const stack = await startLocalStack({ stores: ['postgres', 'redis', 'qdrant'], log: (line) => log(line) });
+    cleanups.push(() => stack.stop());
+    const adminUrl = stack.urls.postgres;
+    const redisUrl = stack.urls.redis;
+    if (!adminUrl || !redisUrl) throw new Error(`bench needs PostgreSQL and Redis: ${stack.stores.postgres.detail}; ${stack.stores.redis.detail}`);
+    const [pgVersion, rVersion] = await Promise.all([postgresVersion(adminUrl), redisVersion(redisUrl)]);
+    const backends = {
+      postgres: `PostgreSQL ${pgVersion} (${stack.backends.postgres})`,
+      redis: `Redis ${rVersion} (${stack.backends.redis})`,
+      qdrant: stack.backends.qdrant === 'stand-in' ? 'Qdrant REST stand-in (in-process, not a real Qdrant)' : `Qdrant (${stack.backends.qdrant})`,
+      qdrantUrl: stack.urls.qdrant,
+    };
+
+    log('ceilings: pgbench and redis-benchmark');
+    const ceilings: Ceilings = await measureCeilings({ adminUrl, redisUrl, scratchDatabase: `pd_bench_${runId}_pgbench`, quick });
+    log(`ceilings: pgbench ${ceilings.pgbenchSelectTps ?? '—'} TPS, redis GET ${ceilings.redisGetRps ?? '—'}/s`);
+
+    const mainName = `pd_bench_${runId}_main`;
+    const smallName = `pd_bench_${runId}_small`;
+    cleanups.push(() => dropBenchDatabase(adminUrl, mainName));
+    cleanups.push(() => dropBenchDatabase(adminUrl, smallName));
+    log(`databases ${mainName}, ${smallName}: migrating`);
+    const [db, smallDb] = await Promise.all([createBenchDatabase(adminUrl, mainName), createBenchDatabase(adminUrl, smallName)]);
+    let t = performance.now();
+    await Promise.all([seedUsers(db.ownerUrl, 1, sizes.largeUsers), seedUsers(smallDb.ownerUrl, 1, sizes.smallUsers)]);
+    log(`seeded ${sizes.largeUsers.toLocaleString('en')} + ${sizes.smallUsers.toLocaleString('en')} users in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    await seedTenants(db.ownerUrl, sizes.orgs, sizes.membersPerOrg);
+    const sessionsInPostgres = await withClient(db.ownerUrl, async (c) => {
+      const r = await c.query(
+        `INSERT INTO sessions (user_id, organization_id, access_token_jti, expires_at)
+         SELECT user_id, organization_id, 'bench-jti-' || id, now() + interval '1 day' FROM memberships`,
+      );
+      await c.query('VACUUM ANALYZE sessions');
+      return r.rowCount ?? 0;
+    });
+
+    const baseEnv: Record<string, string> = {
+      LOG_LEVEL: 'silent',
+      PLATFORM_ENV: 'test',
+      PG_POOL_SIZE: '8',
+      // A realistic cost for the login row (12, the default, is ≈ 240 ms per hash here: too few samples).
+      BCRYPT_COST: '10',
+      REDIS_URL: redisUrl,
+      ...(stack.urls.qdrant ? { QDRANT_URL: stack.urls.qdrant } : {}),
+    };
+    const platforms: Platform[] = [];
+    cleanups.push(() => Promise.allSettled(platforms.map((p) => p.stop())));
+    const platformFor = async (overrides: Record<string, string>, stores: readonly StoreName[]): Promise<Platform> => {
+      const platform = createPlatform(loadConfig({ ...baseEnv, ...overrides }), { stores });
+      platforms.push(platform);
+      await platform.start();
+      return platform;
+    };
+    const redisPrefix = `bench${runId}:`;
+    const largeRedisPrefix = `bench${runId}L:`;
+    const prefixClient = new Redis(redisUrl, { lazyConnect: true });
+    await prefixClient.connect();
+    cleanups.push(async () => {
+      await Promise.all([deletePrefix(prefixClient, redisPrefix), deletePrefix(prefixClient, largeRedisPrefix)]);
+      prefixClient.disconnect();
+    });
+    const platform = await platformFor({ DATABASE_URL: db.ownerUrl, DATABASE_APP_URL: db.appUrl, REDIS_KEY_PREFIX: redisPrefix }, ['postgres', 'redis']);
+    // The audit table is partitioned by month; make sure this month has its partition, as the retention job would.
+    await platform.resolve(AuditRepository).ensurePartitions(1).catch(() => undefined);
+    const smallPlatform = await platformFor({ DATABASE_URL: smallDb.ownerUrl, DATABASE_APP_URL: smallDb.appUrl }, ['postgres']);
+    const largeRedisPlatform = await platformFor({ REDIS_KEY_PREFIX: largeRedisPrefix }, ['redis']);
+    t = performance.now();
+    await seedSessions(platform, prefixClient, sizes.smallSessions);
+    await seedSessions(largeRedisPlatform, prefixClient, sizes.largeSessions);
+    log(`cached ${sizes.smallSessions.toLocaleString('en')} + ${sizes.largeSessions.toLocaleString('en')} sessions in Redis in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+    const ctx: BenchContext = {
+      quick,
+      timing,
+      db,
+      smallDb,
+      largeUsers: sizes.largeUsers,
+      smallUsers: sizes.smallUsers,
+      orgs: sizes.orgs,
+      membersPerOrg: sizes.membersPerOrg,
+      sessionsInPostgres,
+      platform,
+      smallPlatform,
+      redisUrl,
+      redisPrefix,
+      backends,
+      platformFor,
+      log,
+    };
+
+    const rows: BenchRow[] = [];
+    log('rows');
+    rows.push(
+      ...(await guarded('user repository rows', () => [
+        unavailableRow({ name: 'user by email vs raw pg', unit: 'lookup', oursLabel: 'UserRepository.findCredentialsByEmail', baselineLabel: 'raw pg, named prepared', goal: '≥ 0.85×', goalMinRatio: 0.85, backend: backends.postgres }, ''),
+        unavailableRow({ name: 'user by email vs Drizzle', unit: 'lookup', oursLabel: 'UserRepository.findCredentialsByEmail', baselineLabel: 'Drizzle .prepare()', goal: '≥ 1.0×', goalMinRatio: 1, backend: backends.postgres }, ''),
+      ], () => userRepositoryRows(ctx))),
+    );
+    rows.push(
+      ...(await guarded('session rows', () => [
+        unavailableRow({ name: 'session validate (Redis hit)', unit: 'validate', oursLabel: 'SessionCache.validate', baselineLabel: 'bare ioredis GET', goal: '≥ 0.6×', goalMinRatio: 0.6, backend: backends.redis }, ''),
+        unavailableRow({ name: 'session validate (miss → Postgres)', unit: 'validate', oursLabel: 'miss path', baselineLabel: 'one Postgres query', backend: backends.postgres }, ''),
+      ], () => sessionRows(ctx, sizes.smallSessions))),
+    );
+    rows.push(
+      ...(await guarded('audit row', () => [
+        unavailableRow({ name: 'audit writes', unit: 'event', oursLabel: 'AuditWriter', baselineLabel: 'one INSERT per event', goal: '≥ 10×', goalMinRatio: 10, backend: backends.postgres }, ''),
+      ], async () => [await auditRow(ctx)])),
+    );
+    rows.push(
+      ...(await guarded('login row', () => [
+        unavailableRow({ name: 'login throughput', unit: 'login', oursLabel: 'AuthService.login', baselineLabel: 'bcrypt compare alone', goal: '≥ 0.9×', goalMinRatio: 0.9, backend: backends.postgres }, ''),
+      ], async () => [await loginRow(ctx)])),
+    );
+    rows.push(
+      ...(await guarded('tenant rows', () => [
+        unavailableRow({ name: 'tenant read with RLS', unit: 'read', oursLabel: 'withTenant(appPool)', baselineLabel: 'owner, RLS bypassed', goal: '≤ 1.15× the cost (≥ 0.87×)', goalMinRatio: 0.87, backend: backends.postgres }, ''),
+      ], () => tenantRows(ctx))),
+    );
+    rows.push(
+      ...(await guarded('knowledge row', () => [
+        unavailableRow({ name: 'knowledge ingestion (Qdrant upserts)', unit: 'chunk', oursLabel: 'EmbeddingIndex.upsert batched', baselineLabel: 'one upsert per chunk', backend: backends.qdrant }, ''),
+      ], async () => [await knowledgeRow(ctx, runId)])),
+    );
+    rows.push(
+      ...(await guarded('user growth', () => [
+        unavailableRow({ name: 'growth: user by email', unit: 'lookup', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', goal: 'p50 ≤ 1.3× apart (≥ 0.77×)', goalMinRatio: 1 / 1.3, backend: backends.postgres }, ''),
+      ], async () => [await userGrowthRow(ctx, repositoryUserLookup, 'UserRepository.findCredentialsByEmail')])),
+    );
+    rows.push(
+      ...(await guarded('session growth', () => [
+        unavailableRow({ name: 'growth: session validate', unit: 'validate', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', backend: backends.redis }, ''),
+      ], async () => [await sessionGrowthRow(ctx, largeRedisPlatform, sizes.largeSessions, platform, sizes.smallSessions)])),
+    );
+    log('profile');
+    const profile = [
+      ...(await guarded('user lookup profile', () => [], () => userLookupProfile(ctx))),
+      ...(await guarded('tenant profile', () => [], () => tenantProfile(ctx))),
+      ...(await guarded('session profile', () => [], () => sessionProfile(ctx, sizes.smallSessions))),
+    ];
+
+    const report: BenchReport = {
+      mode: quick ? 'quick' : 'full',
+      durationSeconds: Math.round((performance.now() - started) / 1000),
+      machine: { ...basics, postgres: pgVersion, redis: rVersion, date: new Date().toISOString(), ceilings },
+      rows,
+      profile,
+    };
+    await mkdir(dirname(outFile), { recursive: true });
+    await writeFile(outFile, `${JSON.stringify(report, null, 2)}\n`);
+    log(`wrote ${outFile}`);
+    if (docsFile) {
+      const existing = await readFile(docsFile, 'utf8').catch(() => '# Benchmarks\n');
+      await writeFile(docsFile, spliceResults(existing, renderResults(report)));
+      log(`updated ${docsFile}`);
+    }
+    for (const r of [...rows, ...profile]) {
+      const status = r.ours === null ? `n/a (${r.note ?? ''})` : `ratio ${r.ratio ?? '—'}${r.met === null ? '' : r.met ? ' met' : ' MISSED'}`;
+      log(`${r.name.padEnd(48)} ${status}`);
+    }
+  } finally {
+    await cleanup();
+    log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
+

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchReport, BenchRow } from '../../bench/bench-result.js';
+import { ROOT } from '../support/run-cli.js';
+
+const run = promisify(execFile);
+const TSC = join(ROOT, 'node_modules/.bin/tsc');
+const OUT = join(ROOT, 'bench/results', `ci-${randomBytes(4).toString('hex')}.tmp.json`);
+
+/** Rows the issue asks for; each must be measured or say why not. */
+const REQUIRED_ROWS = [
+  'user by email vs raw pg',
+  'user by email vs Drizzle',
+  'session validate (Redis hit)',
+  'session validate (miss → Postgres)',
+  'audit writes',
+  'login throughput',
+  'tenant read with RLS',
+  'knowledge ingestion',
+  'growth: user by email',
+  'growth: session validate',
+];
+
+function isSide(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return ['opsPerSec', 'p50Ms', 'p99Ms'].every((k) => typeof s[k] === 'number' && Number.isFinite(s[k]) && (s[k] as number) >= 0);
+}
+
+function checkRow(row: BenchRow): void {
+  expect(row.name).toEqual(expect.any(String));
+  expect(row.unit).toEqual(expect.any(String));
+  expect(row.backend.length).toBeGreaterThan(0);
+  if (row.ours === null || row.baseline === null) {
+    // Not measured: there must be an explicit reason.
+    expect(row.note, row.name).toMatch(/\S/);
+    expect(row.ratio).toBeNull();
+    expect(row.met).toBeNull();
+  } else {
+    expect(isSide(row.ours), `${row.name}: ours`).toBe(true);
+    expect(isSide(row.baseline), `${row.name}: baseline`).toBe(true);
+    expect(row.ratio, row.name).toEqual(expect.any(Number));
+    if (row.goalMinRatio !== null) expect(row.met, row.name).toBe(row.ratio !== null && row.ratio >= row.goalMinRatio);
+  }
+}
+
+// Runs the suite (`--quick`) so it cannot rot; asserts the shape of the report, never speed.
+describe('benchmarks (quick)', () => {
+  afterAll(async () => {
+    await rm(OUT, { force: true });
+  });
+
+  it('writes a report with every row measured or explained', async () => {
+    await run(TSC, ['-p', 'bench/tsconfig.json'], { cwd: ROOT });
+    await run(process.execPath, [join(ROOT, 'dist-bench/bench/run-benchmarks.js'), '--quick', '--no-docs', '--out', OUT], {
+      cwd: ROOT,
+      timeout: 170_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const report = JSON.parse(await readFile(OUT, 'utf8')) as BenchReport;
+    expect(report.mode).toBe('quick');
+    const m = report.machine;
+    expect(m.cpus).toBeGreaterThan(0);
+    for (const key of ['cpuModel', 'node', 'os', 'postgres', 'redis', 'date'] as const) expect(m[key], key).toMatch(/\S/);
+    expect(m.memoryGb).toBeGreaterThan(0);
+    for (const name of REQUIRED_ROWS) {
+      expect(report.rows.some((r) => r.name.startsWith(name)), `row "${name}"`).toBe(true);
+    }
+    for (const row of [...report.rows, ...report.profile]) checkRow(row);
+    // A row that failed at run time is a defect of the suite, not a "not available" piece.
+    expect(report.rows.filter((r) => r.note?.startsWith('failed in this run')).map((r) => `${r.name}: ${r.note}`)).toEqual([]);
+  }, 200_000);
+});
