@@ -76,6 +76,11 @@ export class PostgresConnection implements StoreConnection {
       maxPoolSize,
       // No warm-up: the application role may not exist until the first migration has run.
       minPoolSize: 0,
+      // Slonik's default reset is `DISCARD ALL` on every release: a second round trip per query, and it
+      // drops named prepared statements. Nothing here leaves session state behind — tenant settings are
+      // transaction-local (`set_config(…, true)` in withTenant) and timeouts are connection options —
+      // so connections go back to the pool as they are (see the tenancy test on pooled connections).
+      resetConnection: async () => undefined,
       connectionTimeout: this.config.connectTimeoutMs,
       connectionRetryLimit: 0,
       statementTimeout: this.config.postgres.statementTimeoutMs,

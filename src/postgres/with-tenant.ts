@@ -23,7 +23,7 @@ export async function withTenant<T>(
   try {
     return await pool.transaction(async (connection) => {
       await connection.one(
-        sql.type(settingsRow)`
+        sql.prepared('pd_set_tenant', settingsRow)`
           SELECT set_config('platform.organization_id', ${ctx.organizationId}, true) AS organization_id,
                  set_config('platform.user_id', ${ctx.userId}, true) AS user_id`,
       );

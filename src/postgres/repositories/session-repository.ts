@@ -136,7 +136,7 @@ export class SessionRepository {
   async get(id: string): Promise<SessionRecord | undefined> {
     const sessionId = parseInput(z.uuid(), id, 'id');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM sessions WHERE id = ${sessionId}`),
+      this.postgres.ownerPool.maybeOne(sql.prepared('pd_session_by_id', recordRow)`SELECT ${COLUMNS} FROM sessions WHERE id = ${sessionId}`),
     );
     return row ?? undefined;
   }
@@ -148,7 +148,7 @@ export class SessionRepository {
   async getByJti(jti: string): Promise<SessionRecord | undefined> {
     const value = parseInput(z.string().min(1).max(128), jti, 'jti');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM sessions WHERE access_token_jti = ${value}`),
+      this.postgres.ownerPool.maybeOne(sql.prepared('pd_session_by_jti', recordRow)`SELECT ${COLUMNS} FROM sessions WHERE access_token_jti = ${value}`),
     );
     return row ?? undefined;
   }

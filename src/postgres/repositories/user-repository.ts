@@ -177,7 +177,7 @@ export class UserRepository {
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
     const value = parseInput(emailInput, email, 'email');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(credentialsRow)`SELECT ${COLUMNS}, u.password_hash FROM users u WHERE u.email = ${value}`),
+      this.postgres.ownerPool.maybeOne(sql.prepared('pd_user_credentials_by_email', credentialsRow)`SELECT ${COLUMNS}, u.password_hash FROM users u WHERE u.email = ${value}`),
     );
     return row ?? undefined;
   }
