@@ -12,9 +12,10 @@ import { QdrantConnection } from './qdrant/qdrant-connection.js';
 import { registerQdrant } from './qdrant/register-qdrant.js';
 import { RedisConnection } from './redis/redis-connection.js';
 import { registerRedis } from './redis/register-redis.js';
+import type { Embedder } from './flows/embedder.js';
 import { registerFlows } from './flows/register-flows.js';
 import type { StoreConnection, StoreHealth } from './store-connection.js';
-import { CONFIG, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
+import { CONFIG, EMBEDDER, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
 
 export const STORE_NAMES: readonly StoreName[] = ['postgres', 'mongo', 'qdrant', 'redis'];
 
@@ -23,6 +24,12 @@ export interface PlatformOptions {
   readonly stores?: readonly StoreName[];
   /** Logger to use (default: JSON lines on stderr at `config.logLevel`). */
   readonly logger?: Logger;
+  /**
+   * The embedding model behind knowledge ingestion and search (default: the
+   * deterministic HashingEmbedder, dimension 256 — for tests and demos). Its
+   * dimension sizes the Qdrant collection.
+   */
+  readonly embedder?: Embedder;
 }
 
 export interface PlatformHealth {
@@ -60,6 +67,7 @@ export class Platform implements AsyncDisposable {
     registerQdrant(this.container);
     registerRedis(this.container);
     registerFlows(this.container);
+    if (options.embedder) this.container.registerInstance(EMBEDDER, options.embedder);
   }
 
   /** Resolves anything registered: connections, repositories, flows. */

@@ -8,3 +8,5 @@ export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger')
 export const LIFECYCLE: InjectionToken<import('./lifecycle.js').Lifecycle> = Symbol.for('platform-data.Lifecycle');
 /** Multi-registration token: every store registers its StoreProvisioner under it. */
 export const PROVISIONER: InjectionToken<import('./store-provisioner.js').StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');
+/** The application's Embedder (default: HashingEmbedder, dimension 256); set it with `createPlatform(config, { embedder })`. */
+export const EMBEDDER: InjectionToken<import('./flows/embedder.js').Embedder> = Symbol.for('platform-data.Embedder');

@@ -1,3 +1,5 @@
+import type { InjectionToken } from 'tsyringe';
+
 /**
  * Splits a document's text into chunks for embedding. Small on purpose, so a
  * library splitter (e.g. LangChain's RecursiveCharacterTextSplitter, whose
@@ -8,3 +10,6 @@ export interface TextSplitter {
   /** Non-empty chunks in document order; neighbouring chunks may overlap. */
   split(text: string): Promise<string[]>;
 }
+
+/** DI token of the TextSplitter the ingestion pipeline uses (default: LangchainTextSplitter with its defaults). */
+export const TEXT_SPLITTER: InjectionToken<TextSplitter> = Symbol.for('platform-data.TextSplitter');

@@ -1,0 +1,314 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/errors.js';
+import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
+import type { Embedder } from '../../../src/flows/embedder.js';
+import { HashingEmbedder } from '../../../src/flows/hashing-embedder.js';
+import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../../src/flows/knowledge-search.js';
+import { LangchainTextSplitter } from '../../../src/flows/langchain-text-splitter.js';
+import { QdrantStoreProvisioner } from '../../../src/flows/qdrant-store-provisioner.js';
+import { TEXT_SPLITTER } from '../../../src/flows/text-splitter.js';
+import { KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { createPlatform, type Platform, type PlatformOptions } from '../../../src/platform.js';
+import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
+import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
+import { JobQueues } from '../../../src/redis/job-queues.js';
+import { RedisConnection } from '../../../src/redis/redis-connection.js';
+import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
+import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+
+const DEMO_DIR = new URL('../../../docs/demo-knowledge/', import.meta.url);
+const DEMO = readdirSync(DEMO_DIR)
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => ({ source: `demo-knowledge/${f}`, title: f.replace(/\.md$/, ''), content: readFileSync(new URL(f, DEMO_DIR), 'utf8') }));
+
+/**
+ * Every worker in this file checks for stalled jobs often: BullMQ throttles the check queue-wide
+ * for the interval of the worker that ran it last, so one default (30 s) worker would delay the crash test.
+ */
+const FAST_STALL_CHECK = { stalledIntervalMs: 300 } as const;
+
+function tenant(organizationId: string = randomUUID()): TenantContext {
+  return createTenantContext({ organizationId, userId: randomUUID(), role: 'admin', scopes: [] });
+}
+
+/** A platform on this file's stores, with a small splitter so the demo documents make several chunks each. */
+function knowledgePlatform(t: TestEnv, options: PlatformOptions = {}): Platform {
+  const platform = createPlatform(t.config, options);
+  platform.container.register(TEXT_SPLITTER, { useValue: new LangchainTextSplitter({ chunkSize: 40, chunkOverlap: 8 }) });
+  return platform;
+}
+
+describe('knowledge ingestion and semantic search', () => {
+  let t: TestEnv;
+  let platform: Platform;
+  let ingestion: KnowledgeIngestion;
+  let search: KnowledgeSearch;
+  let index: EmbeddingIndex;
+  let chunks: KnowledgeChunkRepository;
+  let documents: KnowledgeDocumentRepository;
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    platform = knowledgePlatform(t);
+    const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
+    expect(results.map((r) => `${r.store}:${r.status}${r.error ? ` ${r.error}` : ''}`).sort()).toEqual(['mongo:provisioned', 'postgres:provisioned', 'qdrant:provisioned', 'redis:provisioned']);
+    ingestion = platform.resolve(KnowledgeIngestion);
+    search = platform.resolve(KnowledgeSearch);
+    index = platform.resolve(EmbeddingIndex);
+    chunks = platform.resolve(KnowledgeChunkRepository);
+    documents = platform.resolve(KnowledgeDocumentRepository);
+  });
+  afterAll(async () => {
+    await platform?.resolve(JobQueues).close();
+    const redis = platform?.resolve(RedisConnection);
+    const leftovers = await redis?.client.keys(`${t.config.redis.keyPrefix}*`);
+    if (leftovers?.length) await redis?.client.del(...leftovers);
+    await platform?.resolve(QdrantConnection).client.deleteCollection(index.collectionName).catch(() => undefined);
+    await platform?.stop();
+    await t?.cleanup();
+  });
+
+  /** Ingests, runs a worker until every new version is settled, and returns the results. */
+  async function ingestAll(ctx: TenantContext, docs: ReadonlyArray<{ source: string; title: string; content: string }>): Promise<IngestDocumentResult[]> {
+    const results: IngestDocumentResult[] = [];
+    for (const d of docs) results.push(await ingestion.ingestDocument(ctx, d));
+    const worker = await ingestion.startIngestionWorker({ ...FAST_STALL_CHECK, concurrency: 2 });
+    try {
+      const waited = await ingestion.waitForIndexing(ctx, results.map((r) => ({ id: r.document.id, version: r.document.version })), { timeoutMs: 25_000 });
+      expect(waited.unsettled.map((d) => `${d.source}:${d.status}:${d.error ?? ''}`)).toEqual([]);
+      expect(waited.failed).toEqual([]);
+    } finally {
+      await worker.close();
+    }
+    return results;
+  }
+
+  it('bootstrap provisions Qdrant with the embedder dimension, and health reports it provisioned', async () => {
+    const info = await platform.resolve(QdrantConnection).client.getCollection(index.collectionName);
+    expect((info.config.params.vectors as { size: number }).size).toBe(256);
+    const health = await platform.health();
+    expect(health.stores.find((s) => s.store === 'qdrant')).toMatchObject({ status: 'up', provisioned: true, pending: [] });
+  });
+
+  it('ingests the demo documents and search finds the right passage, best first, with titles and scores', async () => {
+    const ctx = tenant();
+    const results = await ingestAll(ctx, DEMO);
+    expect(results.every((r) => r.created && r.changed && r.jobId === ingestionJobId(r.document.id, 1))).toBe(true);
+    const indexed = await documents.getMany(ctx, results.map((r) => r.document.id));
+    expect(indexed.every((d) => d.status === 'indexed' && d.chunkCount >= 2)).toBe(true);
+
+    const hits = await search.semanticSearch(ctx, 'how many business days until a refund arrives?', { limit: 3 });
+    expect(hits[0]).toMatchObject({ title: 'refund-policy' });
+    expect(hits[0]?.text).toContain('five to ten business days');
+    expect(hits.map((h) => h.score)).toEqual([...hits.map((h) => h.score)].sort((a, b) => b - a));
+
+    const lockout = await search.semanticSearch(ctx, 'account locked after failed sign-in attempts', { limit: 1 });
+    expect(lockout[0]?.title).toBe('security-practices');
+    expect(lockout[0]?.text).toContain('locked for fifteen minutes');
+
+    const onlyOnboarding = results.find((r) => r.document.source.endsWith('onboarding-guide.md'))!.document.id;
+    const filtered = await search.semanticSearch(ctx, 'refund', { limit: 10, documentIds: [onlyOnboarding] });
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(new Set(filtered.map((h) => h.documentId))).toEqual(new Set([onlyOnboarding]));
+    expect(await search.semanticSearch(ctx, 'refund', { scoreThreshold: 0.99 })).toEqual([]);
+  });
+
+  it('re-ingesting the same content makes no version, no job and no new points; a new version leaves no old points or chunks', async () => {
+    const ctx = tenant();
+    const [first] = await ingestAll(ctx, [DEMO[0]!]);
+    const id = first!.document.id;
+    const before = await index.countByDocument(ctx, id);
+    expect(before).toBe((await documents.get(ctx, id)).chunkCount);
+
+    const again = await ingestion.ingestDocument(ctx, DEMO[0]!);
+    expect(again).toMatchObject({ created: false, changed: false, jobId: undefined });
+    expect(again.document.version).toBe(1);
+    expect(await index.countByDocument(ctx, id)).toBe(before);
+
+    const changed = { ...DEMO[0]!, content: `${DEMO[0]!.content}\n\nVersion two adds a paragraph about quarterly invoices and purchase orders for enterprise buyers.` };
+    const [second] = await ingestAll(ctx, [changed]);
+    expect(second).toMatchObject({ created: false, changed: true, jobId: ingestionJobId(id, 2) });
+    const doc = await documents.get(ctx, id);
+    expect(doc).toMatchObject({ version: 2, status: 'indexed' });
+    expect(await index.countByDocument(ctx, id, { version: 1 })).toBe(0);
+    expect(await chunks.countByDocument(ctx, id, { version: 1 })).toBe(0);
+    expect(await index.countByDocument(ctx, id, { version: 2 })).toBe(doc.chunkCount);
+    expect(await chunks.countByDocument(ctx, id, { version: 2 })).toBe(doc.chunkCount);
+    const hits = await search.semanticSearch(ctx, 'quarterly invoices purchase orders', { limit: 1 });
+    expect(hits[0]?.text).toContain('quarterly invoices');
+    expect(await ingestion.checkConsistency(ctx, id)).toMatchObject({ consistent: true });
+  });
+
+  it('a worker killed after the Qdrant upsert and before the chunks are saved: a new worker ends with exactly one copy of each chunk and point', async () => {
+    const ctx = tenant();
+    // A second process on the same stores whose chunk writes never return: it dies mid-job.
+    const crashed = knowledgePlatform(t);
+    await crashed.start();
+    const realChunks = crashed.resolve(KnowledgeChunkRepository);
+    let reachedChunks!: () => void;
+    const reached = new Promise<void>((r) => (reachedChunks = r));
+    crashed.container.register(KnowledgeChunkRepository, {
+      useValue: new Proxy(realChunks, {
+        get(target, prop) {
+          if (prop === 'replaceForDocument') {
+            return () => {
+              reachedChunks();
+              return new Promise(() => undefined);
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    });
+    const crashedIngestion = crashed.resolve(KnowledgeIngestion);
+    const { document, jobId } = await crashedIngestion.ingestDocument(ctx, DEMO[1]!);
+    // A short lock, so the job is up for grabs soon after the worker dies.
+    const dying = await crashedIngestion.startIngestionWorker({ ...FAST_STALL_CHECK, lockDurationMs: 1_000 });
+    await reached;
+    const pointsWritten = await index.countByDocument(ctx, document.id);
+    expect(pointsWritten).toBeGreaterThan(1);
+    expect(await chunks.countByDocument(ctx, document.id)).toBe(0);
+    expect((await documents.get(ctx, document.id)).status).toBe('indexing');
+    await dying.close(true);
+    await crashed.stop();
+
+    // The job is still "active" with a lock nobody renews; a new worker's stalled check hands it back.
+    const worker = await ingestion.startIngestionWorker({ ...FAST_STALL_CHECK, lockDurationMs: 5_000 });
+    try {
+      const waited = await ingestion.waitForIndexing(ctx, [{ id: document.id, version: 1 }], { timeoutMs: 20_000 });
+      expect(waited.indexed.map((d) => d.id)).toEqual([document.id]);
+    } finally {
+      await worker.close();
+    }
+    const doc = await documents.get(ctx, document.id);
+    expect(doc.chunkCount).toBe(pointsWritten);
+    expect(await index.countByDocument(ctx, document.id)).toBe(doc.chunkCount);
+    expect(await chunks.countByDocument(ctx, document.id)).toBe(doc.chunkCount);
+    const report = await ingestion.checkConsistency(ctx, document.id);
+    expect(report.documents[0]).toMatchObject({ consistent: true, mongoChunks: doc.chunkCount, qdrantPoints: doc.chunkCount });
+    expect(jobId).toBe(ingestionJobId(document.id, 1));
+  });
+
+  it("a search for organization A never returns organization B's chunks", async () => {
+    const a = tenant();
+    const b = tenant();
+    const secret = { source: 'b/secret.md', title: 'B only', content: 'Project Nightingale launch codes are stored in the blue vault under the harbour.' };
+    await ingestAll(b, [secret]);
+    await ingestAll(a, [{ source: 'a/notes.md', title: 'A notes', content: 'Our harbour office opens at nine; the blue meeting room is on the second floor.' }]);
+    const fromB = await search.semanticSearch(b, secret.content, { limit: 10 });
+    expect(fromB[0]?.title).toBe('B only');
+    const fromA = await search.semanticSearch(a, secret.content, { limit: 100 });
+    expect(fromA.length).toBeGreaterThan(0);
+    expect(fromA.every((h) => h.title === 'A notes')).toBe(true);
+    // Even naming B's document explicitly does not cross the boundary.
+    expect(await search.semanticSearch(a, secret.content, { documentIds: [fromB[0]!.documentId] })).toEqual([]);
+  });
+
+  it('the reconciler re-enqueues a document stuck in pending (its job lost), and JobQueues.reconcile runs it', async () => {
+    const ctx = tenant();
+    // Stored but never enqueued: what a lost job (Redis flush, crash before enqueue) leaves behind.
+    const { document } = await documents.upsert(ctx, { source: 'stuck.md', title: 'Stuck', content: 'A stuck document about the lighthouse keeper and his telescope.' });
+    expect((await ingestion.reconcileKnowledge([ctx.organizationId], { stuckAfterMs: 60_000 })).enqueued).toEqual([]);
+    const result = await ingestion.reconcileKnowledge(async () => [ctx.organizationId], { stuckAfterMs: 0 });
+    expect(result.organizations).toBe(1);
+    expect(result.enqueued).toEqual([
+      expect.objectContaining({ organizationId: ctx.organizationId, documentId: document.id, version: 1, status: 'pending', jobId: expect.stringMatching(new RegExp(`^${document.id}-v1-s`)) }),
+    ]);
+    const queues = platform.resolve(JobQueues);
+    ingestion.registerReconciler([ctx.organizationId], { stuckAfterMs: 0 });
+    // Same durable state, same job id: BullMQ keeps one job.
+    expect(await queues.reconcile('ingestion')).toEqual({ ingestion: 1 });
+    const worker = await ingestion.startIngestionWorker(FAST_STALL_CHECK);
+    try {
+      const waited = await ingestion.waitForIndexing(ctx, [{ id: document.id, version: 1 }], { timeoutMs: 20_000 });
+      expect(waited.indexed).toHaveLength(1);
+    } finally {
+      await worker.close();
+    }
+    expect((await search.semanticSearch(ctx, 'lighthouse telescope', { limit: 1 }))[0]?.title).toBe('Stuck');
+  });
+
+  it('reindex re-indexes every document of the organization under a new job id', async () => {
+    const ctx = tenant();
+    const [r] = await ingestAll(ctx, [DEMO[2]!]);
+    const run = await ingestion.reindex(ctx, 'test1');
+    expect(run.documents).toEqual([{ id: r!.document.id, version: 1, jobId: ingestionJobId(r!.document.id, 1, 'rtest1') }]);
+    expect((await documents.get(ctx, r!.document.id)).status).toBe('pending');
+    const worker = await ingestion.startIngestionWorker(FAST_STALL_CHECK);
+    try {
+      expect((await ingestion.waitForIndexing(ctx, run.documents, { timeoutMs: 20_000 })).indexed).toHaveLength(1);
+    } finally {
+      await worker.close();
+    }
+    expect((await ingestion.checkConsistency(ctx)).consistent).toBe(true);
+  });
+
+  it('the consistency check reports a document whose points went missing', async () => {
+    const ctx = tenant();
+    const [r] = await ingestAll(ctx, [DEMO[3]!]);
+    expect(await ingestion.checkConsistency(ctx)).toMatchObject({ consistent: true, documents: [expect.objectContaining({ documentId: r!.document.id, consistent: true })] });
+    await index.deleteByDocument(ctx, r!.document.id);
+    const report = await ingestion.checkConsistency(ctx);
+    expect(report.consistent).toBe(false);
+    expect(report.documents[0]).toMatchObject({ qdrantPoints: 0, consistent: false, problem: expect.stringContaining('0 points in Qdrant') });
+  });
+
+  it('a failing embedder marks the document failed with a redacted reason, and the retry indexes it', async () => {
+    let calls = 0;
+    const inner = new HashingEmbedder();
+    const flaky: Embedder = {
+      dimension: 256,
+      embed: async (texts) => {
+        if (calls++ === 0) throw new Error('upstream 503 for https://user:hunter2@embeddings.example/v1 api_key=sk-live-123');
+        return inner.embed(texts);
+      },
+    };
+    const p = knowledgePlatform(t, { embedder: flaky });
+    await p.start();
+    try {
+      const flakyIngestion = p.resolve(KnowledgeIngestion);
+      const ctx = tenant();
+      const { document } = await flakyIngestion.ingestDocument(ctx, { source: 'flaky.md', title: 'Flaky', content: 'Embeddings sometimes fail on the first try.' });
+      const worker = await flakyIngestion.startIngestionWorker(FAST_STALL_CHECK);
+      try {
+        const deadline = Date.now() + 10_000;
+        let failed = await p.resolve(KnowledgeDocumentRepository).get(ctx, document.id);
+        while (failed.status !== 'failed' && failed.status !== 'indexed' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+          failed = await p.resolve(KnowledgeDocumentRepository).get(ctx, document.id);
+        }
+        expect(failed.status).toBe('failed');
+        expect(failed.error).toContain('upstream 503');
+        expect(failed.error).toContain('attempt 1 of 5');
+        expect(failed.error).not.toContain('hunter2');
+        expect(failed.error).not.toContain('sk-live-123');
+        const waited = await flakyIngestion.waitForIndexing(ctx, [{ id: document.id, version: 1 }], { timeoutMs: 20_000 });
+        expect(waited.indexed.map((d) => d.error)).toEqual([null]);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('an embedder of another dimension is refused by the provisioner with a ConfigError, never mixed in', async () => {
+    const p = createPlatform(t.config, { stores: ['qdrant'], embedder: new HashingEmbedder({ dimension: 64 }) });
+    await p.start();
+    try {
+      const provisioner = p.resolve(QdrantStoreProvisioner);
+      await expect(provisioner.provision()).rejects.toBeInstanceOf(ConfigError);
+      expect(await provisioner.pending()).toEqual([expect.stringContaining('vector size 256, embedder has 64')]);
+      const [result] = await bootstrapPlatform(p, { waitMs: 5_000 });
+      expect(result).toMatchObject({ store: 'qdrant', status: 'failed', error: expect.stringContaining('re-create the collection and reindex') });
+    } finally {
+      await p.stop();
+    }
+  });
+});
