@@ -157,3 +157,13 @@ export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flow
 export type { LoginRiskSignals } from './flows/login-risk.js';
 export { AccountRepository } from './postgres/repositories/account-repository.js';
 export type { AccountMembership } from './postgres/repositories/account-repository.js';
+export { EMBEDDER } from './tokens.js';
+export { TEXT_SPLITTER } from './flows/text-splitter.js';
+export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/langchain-text-splitter.js';
+export type { LangchainTextSplitterOptions } from './flows/langchain-text-splitter.js';
+export { KnowledgeIngestion, KNOWLEDGE_INGESTION_OPTIONS, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId, ingestionWorkerContext, INGESTION_WORKER_USER_ID } from './flows/knowledge-ingestion.js';
+export type { KnowledgeIngestionOptions, IngestDocumentInput, IngestDocumentResult, OrganizationIdsProvider, ReconcileKnowledgeOptions, ReconcileKnowledgeResult, KnowledgeDocumentRef, WaitForIndexingOptions, WaitForIndexingResult, ReindexResult, DocumentConsistency, ConsistencyReport } from './flows/knowledge-ingestion.js';
+export { KnowledgeSearch } from './flows/knowledge-search.js';
+export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge-search.js';
+export { QdrantStoreProvisioner } from './flows/qdrant-store-provisioner.js';
+export { DEFAULT_EMBEDDING_DIMENSION } from './flows/register-knowledge.js';
