@@ -4,7 +4,10 @@ import { registerDemoCommand } from './commands/demo-command.js';
 import { registerBootstrapCommand } from './commands/bootstrap-command.js';
 import { registerDbCommand } from './commands/db-command.js';
 import { registerHealthCommand } from './commands/health-command.js';
+import { registerKnowledgeCommand } from './commands/knowledge-command.js';
 import { registerStackCommand } from './commands/stack-command.js';
+import { registerUserCommand } from './commands/user-command.js';
+import { registerOrgCommand } from './commands/org-command.js';
 
 /** Builds the `platform-data` command line (commander). */
 export function buildProgram(): Command {
@@ -16,7 +19,10 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerDbCommand(program);
   registerHealthCommand(program);
+  registerKnowledgeCommand(program);
   registerStackCommand(program);
+  registerUserCommand(program);
+  registerOrgCommand(program);
   return program;
 }
 

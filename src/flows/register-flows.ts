@@ -1,6 +1,36 @@
 import type { DependencyContainer } from 'tsyringe';
+import { AccountRepository } from '../postgres/repositories/account-repository.js';
+import { LockoutPolicy } from '../security/lockout-policy.js';
+import { PasswordHasher } from '../security/password-hasher.js';
+import { PasswordPolicy } from '../security/password-policy.js';
+import { ApiKeyAuthenticator } from './api-key-authenticator.js';
+import { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS } from './auth-flow-options.js';
+import { AUTH_NOTIFIER, DiscardingAuthNotifier } from './auth-notifier.js';
+import { AuthService } from './auth-service.js';
+import { OAuthSignIn } from './oauth-sign-in.js';
+import { registerKnowledge } from './register-knowledge.js';
+import { registerPrivacyFlows } from './register-privacy-flows.js';
+import { SessionIssuer } from './session-issuer.js';
+import { SessionRevoker } from './session-revoker.js';
+import { SignUpService } from './sign-up-service.js';
+import { VerificationService } from './verification-service.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
-  void container;
+  // Singletons: the hasher caches its dummy hash, the verification service tracks background work.
+  container.registerSingleton(PasswordHasher);
+  container.registerSingleton(PasswordPolicy);
+  container.registerSingleton(LockoutPolicy);
+  container.registerSingleton(AccountRepository);
+  container.register(AUTH_FLOW_OPTIONS, { useValue: DEFAULT_AUTH_FLOW_OPTIONS });
+  container.registerSingleton(AUTH_NOTIFIER, DiscardingAuthNotifier);
+  container.registerSingleton(SessionRevoker);
+  container.registerSingleton(SessionIssuer);
+  container.registerSingleton(AuthService);
+  container.registerSingleton(SignUpService);
+  container.registerSingleton(OAuthSignIn);
+  container.registerSingleton(ApiKeyAuthenticator);
+  container.registerSingleton(VerificationService);
+  registerPrivacyFlows(container);
+  registerKnowledge(container);
 }

@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../src/errors.js';
+import { ageInYears, ConsentService } from '../../../src/flows/consent-service.js';
+import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
+import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
+
+let h: PostgresHarness;
+let consent: ConsentService;
+
+beforeAll(async () => {
+  h = await startPostgresHarness({ MINIMUM_AGE: '13' });
+  consent = h.platform.resolve(ConsentService);
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+const yearsAgo = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear() - n, 0, 1));
+const email = () => `c-${Math.random().toString(36).slice(2)}@example.test`;
+
+function paths(error: unknown): string[] {
+  return error instanceof ValidationError ? error.issues.map((i) => i.path) : [];
+}
+
+describe('COPPA and consent', () => {
+  it('refuses a user under the minimum age without guardian consent, naming guardianConsent', async () => {
+    const error = await consent.createUser({ email: email(), birthDate: yearsAgo(10) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(paths(error)).toEqual(['guardianConsent']);
+  });
+
+  it('refuses a user with neither a birth date nor an age confirmation, naming ageConfirmed', async () => {
+    expect(paths(await consent.createUser({ email: email() }).catch((e: unknown) => e))).toEqual(['ageConfirmed']);
+  });
+
+  it('creates a minor with verified guardian consent: no age confirmation, a guardian event without guardian identity', async () => {
+    const { user, consents } = await consent.createUser({ email: email(), birthDate: yearsAgo(10), guardianConsent: { granted: true, method: 'signed_form', reference: 'case-42' }, termsVersion: 't1' });
+    expect(user.ageConfirmedAt).toBeNull();
+    expect(consents.map((c) => c.kind)).toEqual(['terms', 'guardian']);
+    expect(consents[1]?.details).toEqual({ method: 'signed_form', reference: 'case-42' });
+  });
+
+  it('keeps the history of grants and withdrawals and the current consent on the user', async () => {
+    const { user } = await consent.createUser({ email: email(), birthDate: yearsAgo(30), termsVersion: 't1', privacyVersion: 'p1', marketingConsentVersion: 'm1' });
+    expect(user.ageConfirmedAt).not.toBeNull();
+    await consent.recordConsent(user.id, { kind: 'marketing', granted: false, source: 'settings' });
+    await consent.recordConsent(user.id, { kind: 'terms', version: 't2', granted: true, source: 'settings' });
+    const history = await consent.history(user.id);
+    expect(history.map((e) => `${e.kind}:${e.version ?? '-'}:${e.granted}`)).toEqual(['terms:t1:true', 'privacy:p1:true', 'marketing:m1:true', 'age_confirmation:-:true', 'marketing:-:false', 'terms:t2:true']);
+    const current = await h.platform.resolve(UserRepository).getById(user.id);
+    expect(current).toMatchObject({ marketingConsentVersion: null, marketingConsentAt: null, termsVersion: 't2' });
+    expect(paths(await consent.recordConsent(user.id, { kind: 'privacy', granted: true }).catch((e: unknown) => e))).toEqual(['version']);
+  });
+
+  it('computes whole years on the UTC calendar', () => {
+    expect(ageInYears(new Date(Date.UTC(2010, 5, 15)), new Date(Date.UTC(2023, 5, 14)))).toBe(12);
+    expect(ageInYears(new Date(Date.UTC(2010, 5, 15)), new Date(Date.UTC(2023, 5, 15)))).toBe(13);
+  });
+});
