@@ -14,6 +14,7 @@ import { RedisConnection } from './redis/redis-connection.js';
 import { registerRedis } from './redis/register-redis.js';
 import type { Embedder } from './flows/embedder.js';
 import { registerFlows } from './flows/register-flows.js';
+import { registerSecurity } from './security/register-security.js';
 import type { StoreConnection, StoreHealth } from './store-connection.js';
 import { CONFIG, EMBEDDER, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
 
@@ -62,6 +63,7 @@ export class Platform implements AsyncDisposable {
     this.container.registerInstance(CONFIG, config);
     this.container.registerInstance(LOGGER, options.logger ?? createLogger(config.logLevel));
     this.container.registerInstance(LIFECYCLE, new Lifecycle());
+    registerSecurity(this.container);
     registerPostgres(this.container);
     registerMongo(this.container);
     registerQdrant(this.container);

@@ -1,8 +1,4 @@
 import type { DependencyContainer } from 'tsyringe';
-import { AccountRepository } from '../postgres/repositories/account-repository.js';
-import { LockoutPolicy } from '../security/lockout-policy.js';
-import { PasswordHasher } from '../security/password-hasher.js';
-import { PasswordPolicy } from '../security/password-policy.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS } from './auth-flow-options.js';
 import { AUTH_NOTIFIER, DiscardingAuthNotifier } from './auth-notifier.js';
@@ -17,11 +13,7 @@ import { VerificationService } from './verification-service.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
-  // Singletons: the hasher caches its dummy hash, the verification service tracks background work.
-  container.registerSingleton(PasswordHasher);
-  container.registerSingleton(PasswordPolicy);
-  container.registerSingleton(LockoutPolicy);
-  container.registerSingleton(AccountRepository);
+  // Singletons: the verification service tracks background work; the rest hold no per-call state.
   container.register(AUTH_FLOW_OPTIONS, { useValue: DEFAULT_AUTH_FLOW_OPTIONS });
   container.registerSingleton(AUTH_NOTIFIER, DiscardingAuthNotifier);
   container.registerSingleton(SessionRevoker);

@@ -1,3 +1,4 @@
+import { OrganizationDataCounter } from './organization-data-counter.js';
 import { PROVISIONER } from '../tokens.js';
 import type { DependencyContainer } from 'tsyringe';
 import { AnalyticsRepository } from './analytics-repository.js';
@@ -18,4 +19,5 @@ export function registerMongo(container: DependencyContainer): void {
   container.registerSingleton(KnowledgeDocumentRepository);
   container.registerSingleton(KnowledgeChunkRepository);
   container.registerSingleton(AnalyticsRepository);
+  container.registerSingleton(OrganizationDataCounter);
 }

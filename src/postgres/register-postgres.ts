@@ -1,9 +1,12 @@
 import type { DependencyContainer } from 'tsyringe';
-import { SecretBox } from '../security/secret-box.js';
 import { PROVISIONER } from '../tokens.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresProvisioner } from './postgres-provisioner.js';
+import { AccountRepository } from './repositories/account-repository.js';
+import { ConsentRepository } from './repositories/consent-repository.js';
+import { ErasureRequestRepository } from './repositories/erasure-request-repository.js';
 import { MembershipRepository } from './repositories/membership-repository.js';
+import { SubjectDataRepository } from './repositories/subject-data-repository.js';
 import { OrganizationRepository } from './repositories/organization-repository.js';
 import { UserRepository } from './repositories/user-repository.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
@@ -22,13 +25,15 @@ import { VerificationTokenRepository } from './repositories/verification-token-r
 /** Registers the PostgreSQL connection and repositories in `container`. */
 export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(PostgresConnection);
-  // One key ring per platform, shared by every repository that encrypts.
-  container.registerSingleton(SecretBox);
   container.registerSingleton(PostgresProvisioner);
   container.register(PROVISIONER, { useToken: PostgresProvisioner });
   container.registerSingleton(OrganizationRepository);
   container.registerSingleton(UserRepository);
   container.registerSingleton(MembershipRepository);
+  container.registerSingleton(AccountRepository);
+  container.registerSingleton(ConsentRepository);
+  container.registerSingleton(ErasureRequestRepository);
+  container.registerSingleton(SubjectDataRepository);
   container.registerSingleton(SessionRepository);
   container.registerSingleton(RefreshTokenRepository);
   container.registerSingleton(VerificationTokenRepository);

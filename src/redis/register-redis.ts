@@ -8,6 +8,7 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisProvisioner } from './redis-provisioner.js';
 import { PROVISIONER } from '../tokens.js';
 import { SessionCache } from './session-cache.js';
+import { TaggedKeyScanner } from './tagged-key-scanner.js';
 import { VoiceCache } from './voice-cache.js';
 
 /** Registers the Redis connection and its services in `container` (singletons: they hold no per-request state). */
@@ -19,6 +20,7 @@ export function registerRedis(container: DependencyContainer): void {
   container.registerSingleton(LoginThrottle);
   container.registerSingleton(CacheAside);
   container.registerSingleton(VoiceCache);
+  container.registerSingleton(TaggedKeyScanner);
   container.registerSingleton(JobQueues);
   container.registerSingleton(RedisProvisioner);
   container.register(PROVISIONER, { useToken: RedisProvisioner });
