@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
+import { registerWorkerCommand } from './commands/worker-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
 import { registerBootstrapCommand } from './commands/bootstrap-command.js';
 import { registerDbCommand } from './commands/db-command.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerBootstrapCommand(program);
   registerDemoCommand(program);
+  registerWorkerCommand(program);
   registerDbCommand(program);
   registerHealthCommand(program);
   registerKnowledgeCommand(program);

@@ -4,6 +4,7 @@ import { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS } from './auth-flow-option
 import { AUTH_NOTIFIER, DiscardingAuthNotifier } from './auth-notifier.js';
 import { AuthService } from './auth-service.js';
 import { OAuthSignIn } from './oauth-sign-in.js';
+import { QueueWorkers } from './queue-workers.js';
 import { registerKnowledge } from './register-knowledge.js';
 import { registerPrivacyFlows } from './register-privacy-flows.js';
 import { SessionIssuer } from './session-issuer.js';
@@ -25,4 +26,5 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(VerificationService);
   registerPrivacyFlows(container);
   registerKnowledge(container);
+  container.registerSingleton(QueueWorkers);
 }

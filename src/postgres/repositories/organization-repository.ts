@@ -2,6 +2,7 @@ import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../errors.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
@@ -116,6 +117,26 @@ export class OrganizationRepository {
         return organization;
       }),
     );
+  }
+
+  /**
+   * Ids of every live (not soft-deleted) organization, in id order, a page at
+   * a time: for reconcilers and maintenance that walk all tenants.
+   * @throws TenantAccessError without an AdminScope
+   */
+  async *listActiveIds(scope: AdminScope, pageSize = 500): AsyncGenerator<string> {
+    assertAdminScope(scope);
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const ids = await withMappedErrors(() =>
+        this.postgres.ownerPool.anyFirst(
+          sql.type(z.object({ id: z.uuid() }))`SELECT id FROM organizations WHERE deleted_at IS NULL AND id > ${after} ORDER BY id LIMIT ${pageSize}`,
+        ),
+      );
+      yield* ids;
+      if (ids.length < pageSize) return;
+      after = ids.at(-1) ?? after;
+    }
   }
 
   /**

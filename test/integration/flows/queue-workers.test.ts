@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
+import { KNOWLEDGE_INGESTION_OPTIONS, KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
+import { QueueWorkers } from '../../../src/flows/queue-workers.js';
+import { SignUpService } from '../../../src/flows/sign-up-service.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { createPlatform, type Platform } from '../../../src/platform.js';
+import { RedisConnection } from '../../../src/redis/redis-connection.js';
+import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
+import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+
+describe('QueueWorkers', () => {
+  let t: TestEnv;
+  let platform: Platform;
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    platform = createPlatform(t.config);
+    // Every pending document counts as stuck at once, so the reconciler acts immediately.
+    platform.container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: { stuckAfterMs: 0 } });
+    const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
+    expect(results.every((r) => r.status === 'provisioned')).toBe(true);
+  });
+  afterAll(async () => {
+    await platform?.stop();
+    await t?.cleanup();
+  });
+
+  it('re-creates an ingestion job lost with Redis from MongoDB state, walking organizations from PostgreSQL', async () => {
+    const { user, organization } = await platform.resolve(SignUpService).signUp({
+      email: `owner-${t.id}@example.com`,
+      password: 'Correct-Horse-Battery-9',
+      organizationName: 'Workers',
+      ageConfirmed: true,
+      emailVerified: true,
+    });
+    const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner' });
+    const ingested = await platform.resolve(KnowledgeIngestion).ingestDocument(ctx, { source: 'lost.md', title: 'Lost', content: 'A document whose job was lost when Redis restarted.' });
+    expect(ingested.jobId).toBeDefined();
+
+    // Redis loses everything of this platform (its key prefix is unique to this test file).
+    const redis = platform.resolve(RedisConnection).client;
+    const keys = await redis.keys(`${t.config.redis.keyPrefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.unlink(...keys);
+
+    const first = await platform.resolve(QueueWorkers).start({ reconcileEveryMs: 0 });
+    expect(first.ingestion).toBe(1);
+    const documents = platform.resolve(KnowledgeDocumentRepository);
+    const deadline = Date.now() + 30_000;
+    let status = (await documents.get(ctx, ingested.document.id))?.status;
+    while (status !== 'indexed' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = (await documents.get(ctx, ingested.document.id))?.status;
+    }
+    expect(status).toBe('indexed');
+    await platform.resolve(QueueWorkers).stop();
+  }, 60_000);
+});
