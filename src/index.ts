@@ -182,3 +182,5 @@ export type { SoleOwnership, RowCounts } from './postgres/repositories/subject-d
 export { TaggedKeyScanner } from './redis/tagged-key-scanner.js';
 export type { KeyTag } from './redis/tagged-key-scanner.js';
 export { OrganizationDataCounter } from './mongo/organization-data-counter.js';
+export { QueueWorkers } from './flows/queue-workers.js';
+export type { QueueWorkersOptions } from './flows/queue-workers.js';
