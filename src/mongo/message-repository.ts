@@ -44,7 +44,7 @@ const appendSchema = z
   .object({
     role: z.enum(MESSAGE_ROLES),
     // Well below MongoDB's 16 MB document limit, leaving room for the other fields.
-    content: z.string().max(1_000_000, 'must be at most 1,000,000 characters'),
+    content: z.string().min(1, 'must not be empty').max(1_000_000, 'must be at most 1,000,000 characters'),
     tokenCount: z.number().int('must be an integer').min(0).max(10_000_000).default(0),
   })
   .strict();

@@ -44,7 +44,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
  * errors pass through unchanged.
  *
  * SQLSTATE → class: 23505 → ConflictError (constraint), 23503/23514/23P01 →
- * ConflictError (constraint), 23502/22P02/22001/22007/22008/22023 → ValidationError,
+ * ConflictError (constraint), 23502/22P02/22001/22007/22008/22023/22021 → ValidationError,
  * 42501 (incl. row-level security WITH CHECK) → TenantAccessError,
  * class 08, 57P01–57P03, 53300, 3D000, 28xxx and socket errors → StoreUnavailableError,
  * 40001/40P01 → ConflictError (`serialization_failure` / `deadlock_detected`, retryable).
@@ -73,7 +73,7 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
   if (error instanceof NotNullIntegrityConstraintViolationError || code === '23502') {
     return new ValidationError([{ path: column ?? '', message: 'is required', code: '23502' }], { cause: error });
   }
-  if (code === '22P02' || code === '22001' || code === '22007' || code === '22008' || code === '22023' || code === '22003') {
+  if (code === '22P02' || code === '22001' || code === '22007' || code === '22008' || code === '22023' || code === '22003' || code === '22021') {
     return new ValidationError([{ path: column ?? '', message, code }], { cause: error });
   }
   if (code === '42501') {

@@ -1,0 +1,222 @@
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { PlatformError } from '../../src/errors.js';
+import { AUTH_NOTIFIER, type AuthMessage, type AuthNotifier } from '../../src/flows/auth-notifier.js';
+import { SignUpService } from '../../src/flows/sign-up-service.js';
+import type { Logger } from '../../src/logger.js';
+import { createPlatform, type Platform } from '../../src/platform.js';
+import type { StoreName } from '../../src/errors.js';
+import { freePort } from '../../src/testing/free-port.js';
+import { probeTcp } from '../../src/testing/probe-tcp.js';
+import { createTestEnv, type TestEnv } from '../support/test-env.js';
+
+const stack = inject('stack');
+/** True when this run has the stores a reliability file needs. */
+export const hasStores = (...stores: StoreName[]): boolean => stores.every((s) => stack.urls[s] !== undefined);
+
+/** A password every default policy accepts. */
+export const PASSWORD = 'Quartz-Lantern-47-river';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Captures the links the verification flows send (they carry secrets). */
+export class CapturingNotifier implements AuthNotifier {
+  readonly sent: AuthMessage[] = [];
+  async passwordReset(message: AuthMessage): Promise<void> {
+    this.sent.push(message);
+  }
+  async emailVerification(message: AuthMessage): Promise<void> {
+    this.sent.push(message);
+  }
+}
+
+export interface Harness {
+  readonly t: TestEnv;
+  readonly platform: Platform;
+  readonly notifier: CapturingNotifier;
+  /** Signs up an active user with {@link PASSWORD} and its own organization. */
+  user(): Promise<{ email: string; userId: string; organizationId: string }>;
+  stop(): Promise<void>;
+}
+
+/** A started platform on this file's own database, Mongo database, Qdrant prefix and Redis prefix. */
+export async function startHarness(options: { stores?: readonly StoreName[]; env?: Record<string, string>; logger?: Logger } = {}): Promise<Harness> {
+  const t = await createTestEnv();
+  const platform = createPlatform(loadConfig({ ...t.env, ...options.env }), {
+    stores: options.stores ?? ['postgres', 'redis'],
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const notifier = new CapturingNotifier();
+  platform.container.registerInstance(AUTH_NOTIFIER, notifier);
+  await platform.start();
+  return {
+    t,
+    platform,
+    notifier,
+    user: async () => {
+      const email = `rel-${randomUUID().slice(0, 12)}@example.test`;
+      const { user, organization } = await platform.resolve(SignUpService).signUp({ email, password: PASSWORD, organizationName: 'Reliability', emailVerified: true });
+      return { email, userId: user.id, organizationId: organization.id };
+    },
+    stop: async () => {
+      await platform.stop();
+      await t.cleanup();
+    },
+  };
+}
+
+/** Settles `work` and classifies: the value, or the error (which must be a PlatformError, else the test fails). */
+export async function outcome<T>(work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: PlatformError }> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    if (error instanceof PlatformError) return { ok: false, error };
+    throw error;
+  }
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+// ---------------------------------------------------------------------------
+// A private redis-server on a chosen port, so a test can stop it and start a
+// new one on the same port (FLUSHALL and shutdown would hurt the shared one).
+
+export interface PrivateRedis {
+  readonly port: number;
+  readonly url: string;
+  /** Stops the server (SIGKILL: an abrupt crash, not a graceful shutdown). Idempotent. */
+  stop(): Promise<void>;
+}
+
+async function redisAnswers(port: number): Promise<boolean> {
+  return probeTcp('127.0.0.1', port, { send: 'PING\r\n', timeoutMs: 500 }).then((r) => r.startsWith('+PONG'), () => false);
+}
+
+/** Starts redis-server on `port` (default: a free one). @throws Error when it does not answer within 5 s */
+export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
+  const p = port ?? (await freePort());
+  const child: ChildProcess = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; i < 100 && !(await redisAnswers(p)); i++) {
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  if (!(await redisAnswers(p))) {
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not start on port ${p}`);
+  }
+  return {
+    port: p,
+    url: `redis://127.0.0.1:${p}/0`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Figures: each file records what it measured; docs/reliability.md gets a
+// generated section rendered from every file's JSON (test-results/reliability/).
+
+export interface Figure {
+  /** What was checked, e.g. "100 concurrent refreshes of one token". */
+  readonly check: string;
+  /** What was measured, e.g. "1 rotation, 99 replays". */
+  readonly measured: string;
+}
+
+const ROOT = new URL('../../', import.meta.url);
+const RESULTS_DIR = fileURLToPath(new URL('test-results/reliability/', ROOT));
+const DOC = fileURLToPath(new URL('docs/reliability.md', ROOT));
+const LOCK = fileURLToPath(new URL('test-results/reliability/.render-lock', ROOT));
+const BEGIN = '<!-- generated:reliability-figures -->';
+const END = '<!-- /generated:reliability-figures -->';
+/** Suites in the order the document lists them. */
+const SUITES = ['concurrency', 'faults', 'hostile-input', 'secrets-at-rest', 'timing', 'soak'] as const;
+export type SuiteName = (typeof SUITES)[number];
+
+/** Collects a file's figures; `flush()` (in afterAll) writes its JSON and re-renders the document section. */
+export class Figures {
+  readonly #suite: SuiteName;
+  readonly #figures = new Map<string, Figure>();
+  constructor(suite: SuiteName) {
+    this.#suite = suite;
+  }
+
+  /** Records (or replaces) one figure; `key` orders the figures of the suite. */
+  set(key: string, figure: Figure): void {
+    this.#figures.set(key, figure);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#figures.size === 0) return;
+    await mkdir(RESULTS_DIR, { recursive: true });
+    const sorted = Object.fromEntries([...this.#figures.entries()].sort(([a], [b]) => a.localeCompare(b)));
+    // Merge with the figures of earlier runs of this file, so running one test (-t) keeps the others' figures.
+    const path = `${RESULTS_DIR}${this.#suite}.json`;
+    const previous = await readFile(path, 'utf8').then((text) => JSON.parse(text) as Record<string, Figure>, () => ({}));
+    const merged = Object.fromEntries(Object.entries({ ...previous, ...sorted }).sort(([a], [b]) => a.localeCompare(b)));
+    await writeFile(`${path}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
+    await rename(`${path}.tmp`, path);
+    await renderReliabilityDoc();
+  }
+}
+
+/** Takes a directory lock (mkdir is atomic), bounded: files render one at a time. */
+async function withRenderLock(fn: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await mkdir(LOCK);
+      try {
+        await fn();
+      } finally {
+        await rmdir(LOCK).catch(() => undefined);
+      }
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await sleep(50);
+    }
+  }
+  // A lock left by a killed run: render anyway (rendering is idempotent).
+  await rmdir(LOCK).catch(() => undefined);
+  await fn();
+}
+
+/** Rewrites the generated section of docs/reliability.md from test-results/reliability/*.json. Deterministic: no dates, sorted keys. */
+export async function renderReliabilityDoc(): Promise<void> {
+  await withRenderLock(async () => {
+    const present = new Set(await readdir(RESULTS_DIR).catch(() => [] as string[]));
+    const lines: string[] = [BEGIN, ''];
+    for (const suite of SUITES) {
+      if (!present.has(`${suite}.json`)) continue;
+      const figures = JSON.parse(await readFile(`${RESULTS_DIR}${suite}.json`, 'utf8')) as Record<string, Figure>;
+      lines.push(`**${suite}** (\`test/reliability/${suite}.test.ts\`)`, '', '| check | measured |', '|---|---|');
+      for (const key of Object.keys(figures).sort()) {
+        const f = figures[key]!;
+        lines.push(`| ${f.check.replaceAll('|', '\\|')} | ${f.measured.replaceAll('|', '\\|')} |`);
+      }
+      lines.push('');
+    }
+    lines.push(END);
+    const doc = await readFile(DOC, 'utf8').catch(() => '');
+    const start = doc.indexOf(BEGIN);
+    const end = doc.indexOf(END);
+    if (start < 0 || end < start) return; // the document has no marked section: leave it alone
+    const next = `${doc.slice(0, start)}${lines.join('\n')}${doc.slice(end + END.length)}`;
+    if (next !== doc) {
+      await writeFile(`${DOC}.tmp`, next);
+      await rename(`${DOC}.tmp`, DOC);
+    }
+  });
+}
