@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
 import { AccountRepository } from '../postgres/repositories/account-repository.js';
 import { AuditWriter } from '../postgres/repositories/audit-writer.js';
+import { ConsentService, type CreateUserWithConsentInput } from './consent-service.js';
 import { OrganizationRepository, type OrganizationRecord } from '../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { PasswordHasher } from '../security/password-hasher.js';
@@ -22,7 +23,10 @@ const signUpInput = z
     termsVersion: z.string().min(1).max(50).optional(),
     privacyVersion: z.string().min(1).max(50).optional(),
     marketingConsentVersion: z.string().min(1).max(50).optional(),
+    /** COPPA: confirm the minimum age, or give a birth date (never stored) — under the minimum age guardian consent is required. */
     ageConfirmed: z.boolean().optional(),
+    birthDate: z.date().optional(),
+    guardianConsent: z.unknown().optional(),
     /** Create the user `active` (e.g. seeded demo accounts, or an invitation that proved the email). Default: `pending_verification`. */
     emailVerified: z.boolean().default(false),
   })
@@ -64,6 +68,7 @@ export class SignUpService {
     @inject(PasswordHasher) private readonly hasher: PasswordHasher,
     @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
     @inject(AuditWriter) private readonly audit: AuditWriter,
+    @inject(ConsentService) private readonly consent: ConsentService,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -74,8 +79,10 @@ export class SignUpService {
   async signUp(input: SignUpInput): Promise<SignUpResult> {
     const d = parseInput(signUpInput, input);
     await this.policy.assert(d.password, { email: d.email });
+    // The age rule is checked before anything is written; createUser checks it again and records the consents.
+    this.consent.checkAge({ birthDate: d.birthDate, ageConfirmed: d.ageConfirmed, guardianConsent: d.guardianConsent });
     const passwordHash = await this.hasher.hash(d.password);
-    const user = await this.users.create({
+    const { user } = await this.consent.createUser({
       email: d.email,
       passwordHash,
       status: 'pending_verification',
@@ -84,6 +91,8 @@ export class SignUpService {
       ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),
       ...(d.marketingConsentVersion === undefined ? {} : { marketingConsentVersion: d.marketingConsentVersion }),
       ...(d.ageConfirmed === undefined ? {} : { ageConfirmed: d.ageConfirmed }),
+      ...(d.birthDate === undefined ? {} : { birthDate: d.birthDate }),
+      ...(d.guardianConsent === undefined ? {} : { guardianConsent: d.guardianConsent as CreateUserWithConsentInput['guardianConsent'] }),
     });
     let organization: OrganizationRecord;
     try {

@@ -202,7 +202,7 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile inp
         const before = await snapshot();
         let result;
         try {
-          result = await signUp.signUp({ email, password: PASSWORD, organizationName: `Org ${text}`, displayName: `Name ${text}`, emailVerified: true });
+          result = await signUp.signUp({ email, password: PASSWORD, organizationName: `Org ${text}`, displayName: `Name ${text}`, ageConfirmed: true, emailVerified: true });
         } catch (error) {
           if (!(error instanceof ValidationError)) {
             cases.push(JSON.stringify(text));

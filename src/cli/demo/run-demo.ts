@@ -136,7 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const ownerEmail = `ada.${run}@acme.example`;
     const weak = 'password123';
     try {
-      await signUp.signUp({ email: ownerEmail, password: weak, organizationName: `Acme ${run}`, emailVerified: true });
+      await signUp.signUp({ email: ownerEmail, password: weak, organizationName: `Acme ${run}`, ageConfirmed: true, emailVerified: true });
       throw new PlatformError('DEMO_FAILED', 'a common password was accepted');
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;

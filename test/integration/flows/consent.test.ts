@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
 import { ageInYears, ConsentService } from '../../../src/flows/consent-service.js';
+import { SignUpService } from '../../../src/flows/sign-up-service.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
 
@@ -28,6 +29,18 @@ describe('COPPA and consent', () => {
     const error = await consent.createUser({ email: email(), birthDate: yearsAgo(10) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect(paths(error)).toEqual(['guardianConsent']);
+  });
+
+  it('self-service sign-up applies the same rule before writing anything, and records the consents it was given', async () => {
+    const signUp = h.platform.resolve(SignUpService);
+    const child = email();
+    const base = { password: 'Correct-Horse-Battery-9', organizationName: 'Kids Club' };
+    expect(paths(await signUp.signUp({ ...base, email: child, birthDate: yearsAgo(10) }).catch((e: unknown) => e))).toEqual(['guardianConsent']);
+    expect(paths(await signUp.signUp({ ...base, email: child }).catch((e: unknown) => e))).toEqual(['ageConfirmed']);
+    expect(await h.platform.resolve(UserRepository).findCredentialsByEmail(child)).toBeUndefined();
+    const adult = await signUp.signUp({ ...base, email: email(), ageConfirmed: true, termsVersion: '2026-01' });
+    const kinds = (await consent.history(adult.user.id)).map((e) => e.kind).sort();
+    expect(kinds).toEqual(['age_confirmation', 'terms']);
   });
 
   it('refuses a user with neither a birth date nor an age confirmation, naming ageConfirmed', async () => {

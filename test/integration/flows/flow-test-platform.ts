@@ -57,6 +57,7 @@ export async function startFlowHarness(overrides: Record<string, string> = {}): 
         email,
         password: PASSWORD,
         organizationName: 'Acme',
+        ageConfirmed: true,
         emailVerified: options.verified ?? true,
       });
       return { email, userId: user.id, organizationId: organization.id };
