@@ -237,10 +237,7 @@ export class KnowledgeIngestion {
   async #process(job: JobContext<'ingestion'>): Promise<ProcessOutcome> {
     const { organizationId, documentId, version } = job.data;
     const ctx = ingestionWorkerContext(organizationId);
-    const document = await this.documents.get(ctx, documentId).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    });
+    const document = await this.#current(ctx, documentId);
     if (!document) return 'deleted';
     if (document.version !== version) return 'superseded';
     if (document.status === 'indexed') return 'already-indexed';
@@ -264,11 +261,6 @@ export class KnowledgeIngestion {
     }
     const texts = await this.splitter.split(document.content);
 
-    // Same version indexed before with a splitter that gave more chunks (a reindex after a
-    // config change): ordinals past the new end would survive the overwrite. The index has
-    // no delete-by-ordinal, so start this document's points over; the retry path stays correct.
-    if ((await this.index.countByDocument(ctx, documentId, { version })) > texts.length) await this.index.deleteByDocument(ctx, documentId);
-
     const { embedBatchSize, upsertBatchSize } = this.#options;
     for (let start = 0; start < texts.length; start += embedBatchSize) {
       signal?.throwIfAborted();
@@ -280,28 +272,48 @@ export class KnowledgeIngestion {
       // Deterministic point ids (organization, document, version, ordinal): a retry overwrites, never duplicates.
       await this.index.upsert(ctx, vectors.map((vector, i) => ({ documentId, version, ordinal: start + i, vector })), { batchSize: upsertBatchSize });
     }
+    // The same version split into fewer chunks than last time (a reindex after a splitter
+    // change): ordinals 0…n-1 were just overwritten, so only the tail past the new end goes.
+    // Deleting the whole document first would make it vanish from search until the upsert.
+    await this.index.deleteOrdinalsFrom(ctx, documentId, version, texts.length);
     signal?.throwIfAborted();
+    // Also drops chunk ordinals past the new end (same reason as above).
     await this.chunks.replaceForDocument(ctx, documentId, version, texts.map((text) => ({ text, tokenCount: estimateTokenCount(text) })));
 
-    // Clean up relative to the version the document has NOW: if a newer version arrived
-    // meanwhile, this keeps its points and removes ours, instead of deleting the newer ones.
-    const current = await this.documents.get(ctx, documentId).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    });
-    if (!current) {
-      // Deleted while we worked: whatever we just wrote would be orphaned.
-      await this.index.deleteByDocument(ctx, documentId);
-      await this.chunks.deleteByDocument(ctx, documentId);
-      return 'deleted';
-    }
-    await this.index.deleteByDocument(ctx, documentId, { exceptVersion: current.version });
-    await this.chunks.deleteOtherVersions(ctx, documentId, current.version);
+    const current = await this.#current(ctx, documentId);
+    if (!current) return this.#dropDeleted(ctx, documentId);
+    // Only versions BELOW the one read just now, never "all but it": this read may already be
+    // stale (a newer version stored and indexed since), and versions only grow, so anything
+    // below a version that was current at some point is obsolete — including ours when a newer
+    // version came first, so a slow worker removes its own late writes.
+    await this.index.deleteVersionsBelow(ctx, documentId, current.version);
+    await this.chunks.deleteVersionsBelow(ctx, documentId, current.version);
     if (current.version !== version) return 'superseded';
     // Cheap proof before claiming "indexed": a failed write or a racing cleanup shows up here and the job retries.
     const points = await this.index.countByDocument(ctx, documentId, { version });
-    if (points !== texts.length) throw new PlatformError('KNOWLEDGE_INCONSISTENT', `document ${documentId} v${version}: ${points} points in Qdrant, ${texts.length} chunks`);
+    if (points !== texts.length) {
+      // A newer version's worker removed ours after our read: nothing to retry.
+      const now = await this.#current(ctx, documentId);
+      if (!now) return this.#dropDeleted(ctx, documentId);
+      if (now.version !== version) return 'superseded';
+      throw new PlatformError('KNOWLEDGE_INCONSISTENT', `document ${documentId} v${version}: ${points} points in Qdrant, ${texts.length} chunks`);
+    }
     return (await this.documents.setStatus(ctx, documentId, 'indexed', { version, chunkCount: texts.length })) ? 'indexed' : 'superseded';
+  }
+
+  /** The document was deleted while we worked: whatever we wrote would be orphaned. */
+  async #dropDeleted(ctx: TenantContext, documentId: string): Promise<'deleted'> {
+    await this.index.deleteByDocument(ctx, documentId);
+    await this.chunks.deleteByDocument(ctx, documentId);
+    return 'deleted';
+  }
+
+  /** The document as stored now, or undefined when it was deleted. */
+  #current(ctx: TenantContext, documentId: string): Promise<KnowledgeDocument | undefined> {
+    return this.documents.get(ctx, documentId).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
   }
 
   /**

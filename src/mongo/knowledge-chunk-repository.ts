@@ -70,7 +70,7 @@ export class KnowledgeChunkRepository {
    * Makes the chunks of (documentId, version) exactly `chunks` (ordinal =
    * position): upserts by deterministic id, then removes ordinals beyond the
    * new length. Running it twice, or after a crash half-way, ends in the same
-   * state. Other versions are untouched (see deleteOtherVersions).
+   * state. Other versions are untouched (see deleteVersionsBelow).
    *
    * @throws ValidationError, ConflictError (a chunk id exists in another organization)
    */
@@ -102,18 +102,42 @@ export class KnowledgeChunkRepository {
         });
         await KnowledgeChunk.bulkWrite(ops, { ordered: false });
       }
-      const removed = (await KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: v, ordinal: { $gte: list.length } }).exec()).deletedCount;
+      const removed = await this.#deleteOrdinalsFrom(organizationId, docId, v, list.length);
       return { written: list.length, removed };
     });
   }
 
-  /** Removes every chunk of `documentId` whose version is not `keepVersion`. @returns how many */
-  async deleteOtherVersions(ctx: TenantContext, documentId: string, keepVersion: number): Promise<number> {
+  /**
+   * Removes the chunks of one document version from ordinal `fromOrdinal` on
+   * (the tail of a version re-split into fewer chunks); `replaceForDocument`
+   * already does this after writing. @returns how many
+   */
+  async deleteOrdinalsFrom(ctx: TenantContext, documentId: string, documentVersion: number, fromOrdinal: number): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'knowledge:write');
     const docId = parseInput(mongoId, documentId, 'documentId');
-    const keep = parseInput(version, keepVersion, 'keepVersion');
-    return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $ne: keep } }).exec()).deletedCount);
+    const v = parseInput(version, documentVersion, 'version');
+    const from = parseInput(z.number().int('must be an integer').min(0), fromOrdinal, 'fromOrdinal');
+    return this.#run(() => this.#deleteOrdinalsFrom(organizationId, docId, v, from));
+  }
+
+  async #deleteOrdinalsFrom(organizationId: string, documentId: string, documentVersion: number, fromOrdinal: number): Promise<number> {
+    const filter = { organizationId, documentId, version: documentVersion, ordinal: { $gte: fromOrdinal } };
+    return (await this.#models.KnowledgeChunk.deleteMany(filter).exec()).deletedCount;
+  }
+
+  /**
+   * Removes the chunks of `documentId` of every version below `belowVersion`.
+   * Versions only grow, so a worker with an outdated idea of the current
+   * version removes only obsolete chunks, never those of a newer version
+   * another worker is writing. @returns how many
+   */
+  async deleteVersionsBelow(ctx: TenantContext, documentId: string, belowVersion: number): Promise<number> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:write');
+    const docId = parseInput(mongoId, documentId, 'documentId');
+    const below = parseInput(version, belowVersion, 'belowVersion');
+    return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount);
   }
 
   /** Removes every chunk of `documentId`. @returns how many */

@@ -51,8 +51,9 @@ export const DEFAULT_UPSERT_BATCH_SIZE = 128;
 
 const id = z.string().trim().min(1).max(200);
 const version = z.number().int('must be an integer').min(1);
+const ordinal = z.number().int('must be an integer').min(0);
 const vector = z.array(z.number().refine(Number.isFinite, 'must be finite')).min(1, 'must not be empty').max(65_536);
-const pointSchema = z.object({ documentId: id, version, ordinal: z.number().int().min(0), vector }).strict();
+const pointSchema = z.object({ documentId: id, version, ordinal, vector }).strict();
 const searchSchema = z
   .object({
     limit: z.number().int().min(1).max(1000).default(10),
@@ -67,6 +68,10 @@ function toArray(v: readonly number[] | Float32Array): number[] {
 
 function organizationFilter(organizationId: string): Schemas['FieldCondition'] {
   return { key: 'organizationId', match: { value: organizationId } };
+}
+
+function documentFilter(documentId: string): Schemas['FieldCondition'] {
+  return { key: 'documentId', match: { value: documentId } };
 }
 
 /**
@@ -115,20 +120,48 @@ export class EmbeddingIndex {
     return { upserted: parsed.length, batches };
   }
 
-  /**
-   * Deletes a document's points, all versions or all but `exceptVersion`
-   * (after a new version is indexed, the old one goes).
-   */
-  async deleteByDocument(ctx: TenantContext, documentId: string, options: { exceptVersion?: number } = {}): Promise<void> {
+  /** Deletes every point of a document, all versions (the document itself was deleted). */
+  async deleteByDocument(ctx: TenantContext, documentId: string): Promise<void> {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'knowledge:write');
     const docId = parseInput(id, documentId, 'documentId');
-    const except = options.exceptVersion === undefined ? undefined : parseInput(version, options.exceptVersion, 'exceptVersion');
-    const filter: Schemas['Filter'] = {
-      must: [organizationFilter(organizationId), { key: 'documentId', match: { value: docId } }],
-      ...(except === undefined ? {} : { must_not: [{ key: 'version', match: { value: except } }] }),
-    };
-    await this.#run(() => this.qdrant.client.delete(this.collectionName, { wait: true, filter }));
+    await this.#delete({ must: [organizationFilter(organizationId), documentFilter(docId)] });
+  }
+
+  /**
+   * Deletes a document's points of every version below `belowVersion`.
+   * Versions only grow, so "below" is safe under concurrency where "all but
+   * one" is not: a worker holding an outdated idea of the current version
+   * can only remove versions that are already obsolete, never a newer one
+   * being written by another worker at the same moment.
+   */
+  async deleteVersionsBelow(ctx: TenantContext, documentId: string, belowVersion: number): Promise<void> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:write');
+    const docId = parseInput(id, documentId, 'documentId');
+    const below = parseInput(version, belowVersion, 'belowVersion');
+    await this.#delete({ must: [organizationFilter(organizationId), documentFilter(docId), { key: 'version', range: { lt: below } }] });
+  }
+
+  /**
+   * Deletes the points of one document version from ordinal `fromOrdinal`
+   * on: the tail left over when the same version is split into fewer chunks
+   * (a reindex after a splitter change). Ordinals below stay, so a search
+   * during a reindex still finds the document.
+   */
+  async deleteOrdinalsFrom(ctx: TenantContext, documentId: string, documentVersion: number, fromOrdinal: number): Promise<void> {
+    const { organizationId } = requireTenantContext(ctx);
+    authorize(ctx, 'knowledge:write');
+    const docId = parseInput(id, documentId, 'documentId');
+    const v = parseInput(version, documentVersion, 'version');
+    const from = parseInput(ordinal, fromOrdinal, 'fromOrdinal');
+    await this.#delete({
+      must: [organizationFilter(organizationId), documentFilter(docId), { key: 'version', match: { value: v } }, { key: 'ordinal', range: { gte: from } }],
+    });
+  }
+
+  #delete(filter: Schemas['Filter']): Promise<unknown> {
+    return this.#run(() => this.qdrant.client.delete(this.collectionName, { wait: true, filter }));
   }
 
   /**
@@ -166,7 +199,7 @@ export class EmbeddingIndex {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'knowledge:read');
     const docId = parseInput(id, documentId, 'documentId');
-    const must: Schemas['Condition'][] = [organizationFilter(organizationId), { key: 'documentId', match: { value: docId } }];
+    const must: Schemas['Condition'][] = [organizationFilter(organizationId), documentFilter(docId)];
     if (options.version !== undefined) must.push({ key: 'version', match: { value: parseInput(version, options.version, 'version') } });
     const { count } = await this.#run(() => this.qdrant.client.count(this.collectionName, { filter: { must }, exact: true }));
     return count;

@@ -29,7 +29,11 @@ export function knowledgeCollectionName(prefix: string): string {
  * one place to change and Qdrant stays small.
  *
  * `organizationId` is a tenant index (`is_tenant: true`): Qdrant co-locates
- * each tenant's points and every search filters on it.
+ * each tenant's points and every search filters on it. `version` is an
+ * integer index (match and range) because the pipeline's cleanup deletes by
+ * `version < n`: with it the planner can estimate and serve that condition
+ * from the index, and a server in strict mode (`unindexed_filtering_update:
+ * false`) accepts the delete at all.
  */
 export function knowledgeCollection(prefix: string, dimension: number): QdrantCollectionSpec {
   return {
@@ -39,6 +43,7 @@ export function knowledgeCollection(prefix: string, dimension: number): QdrantCo
     payloadIndexes: [
       { field: 'organizationId', schema: { type: 'keyword', is_tenant: true } },
       { field: 'documentId', schema: { type: 'keyword' } },
+      { field: 'version', schema: { type: 'integer', lookup: true, range: true } },
     ],
   };
 }

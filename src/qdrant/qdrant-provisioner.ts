@@ -47,8 +47,9 @@ function checkDimension(dimension: number): void {
 
 /**
  * Ensures the knowledge collection: created if missing (Cosine, vector size =
- * the embedder's dimension), payload indexes on `organizationId` (tenant) and
- * `documentId`. Idempotent, and concurrent runs are fine (a 409 on create means
+ * the embedder's dimension), payload indexes on `organizationId` (tenant),
+ * `documentId` and `version` (integer); an index missing from a collection
+ * made by an older release is created on the next run. Idempotent, and concurrent runs are fine (a 409 on create means
  * someone else created it). The dimension is a parameter because it belongs to
  * the embedder the application configures, not to this store.
  */

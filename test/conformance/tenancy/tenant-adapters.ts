@@ -309,7 +309,17 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
         return n;
       },
       hydrate: (w, s) => w.platform.resolve(KnowledgeChunkRepository).hydrate(w.a, [idOf(s, 'chunk')]),
-      deleteOtherVersions: (w, s) => w.platform.resolve(KnowledgeChunkRepository).deleteOtherVersions(w.a, idOf(s, 'document'), 99),
+      // B's chunk is version 1, ordinal 0: both would remove it if the organization were not part of the filter.
+      deleteVersionsBelow: async (w, s) => {
+        const n = await w.platform.resolve(KnowledgeChunkRepository).deleteVersionsBelow(w.a, idOf(s, 'document'), 99);
+        expect(n).toBe(0);
+        return n;
+      },
+      deleteOrdinalsFrom: async (w, s) => {
+        const n = await w.platform.resolve(KnowledgeChunkRepository).deleteOrdinalsFrom(w.a, idOf(s, 'document'), 1, 0);
+        expect(n).toBe(0);
+        return n;
+      },
       deleteByDocument: (w, s) => w.platform.resolve(KnowledgeChunkRepository).deleteByDocument(w.a, idOf(s, 'document')),
       // Chunk ids derive from the document id: writing B's document id as A must not overwrite B's chunk.
       replaceForDocument: (w, s) => w.platform.resolve(KnowledgeChunkRepository).replaceForDocument(w.a, idOf(s, 'document'), 1, [{ text: 'A text' }]),
@@ -338,6 +348,9 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
         return n;
       },
       deleteByDocument: (w, s) => w.platform.resolve(EmbeddingIndex).deleteByDocument(w.a, idOf(s, 'document')),
+      // B's point is version 1, ordinal 0: both filters match it but for the organization.
+      deleteVersionsBelow: (w, s) => w.platform.resolve(EmbeddingIndex).deleteVersionsBelow(w.a, idOf(s, 'document'), 99),
+      deleteOrdinalsFrom: (w, s) => w.platform.resolve(EmbeddingIndex).deleteOrdinalsFrom(w.a, idOf(s, 'document'), 1, 0),
       upsert: (w) => w.platform.resolve(EmbeddingIndex).upsert(w.a, [{ documentId: 'a-doc', version: 1, ordinal: 0, vector }]),
     },
   },

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import type { InjectionToken } from 'tsyringe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
@@ -193,6 +194,175 @@ describe('knowledge ingestion and semantic search', () => {
     const report = await ingestion.checkConsistency(ctx, document.id);
     expect(report.documents[0]).toMatchObject({ consistent: true, mongoChunks: doc.chunkCount, qdrantPoints: doc.chunkCount });
     expect(jobId).toBe(ingestionJobId(document.id, 1));
+  });
+
+  /** Runs one version's job in this process, outside BullMQ: the tests below need to choose exactly when each step happens. */
+  function runJob(on: KnowledgeIngestion, organizationId: string, documentId: string, version: number): Promise<void> {
+    return on.processIngestionJob({ queue: 'ingestion', jobId: `${documentId}-v${version}-direct`, data: { organizationId, documentId, version }, attempt: 1, maxAttempts: 1, signal: undefined });
+  }
+
+  /**
+   * A platform on the same stores whose `method` of `token`'s instance stops at call number `callNo`
+   * (after the real call returned, or before it when `before`) until `release()` is called.
+   */
+  function pausedPlatform<T extends object>(token: InjectionToken<T>, method: keyof T & string, callNo: number, when: 'before' | 'after'): { platform: Platform; reached: Promise<void>; release: () => void } {
+    const p = knowledgePlatform(t);
+    let onReached!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((r) => (onReached = r));
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const real = p.resolve(token);
+    p.container.register(token, {
+      useValue: new Proxy(real, {
+        get(target, prop) {
+          const value: unknown = Reflect.get(target, prop, target);
+          if (typeof value !== 'function') return value;
+          const fn = (value as (...a: unknown[]) => Promise<unknown>).bind(target);
+          if (prop !== method) return fn;
+          return async (...args: unknown[]) => {
+            const n = ++calls;
+            if (n === callNo && when === 'before') {
+              onReached();
+              await gate;
+            }
+            const result = await fn(...args);
+            if (n === callNo && when === 'after') {
+              onReached();
+              await gate;
+            }
+            return result;
+          };
+        },
+      }),
+    });
+    return { platform: p, reached, release };
+  }
+
+  const KEEPER = 'The lighthouse keeper logs every passing ship, its flag, its heading and the weather at the time. The log is read by the harbour master every Monday morning. Storms are recorded separately, with wind speed and the height of the waves at the pier. ';
+  const V1 = `${KEEPER}Version one talks about the old brass telescope and the paper logbook kept in the lamp room.`;
+  const V2 = `${KEEPER}Version two replaces the telescope with radar and a digital log that the harbour office reads live.`;
+
+  it('a slow version-1 worker that read the document before version 2 existed never deletes version 2 (v2 processed fully, then v1 cleans up)', async () => {
+    const ctx = tenant();
+    // Version 1's worker stops right after its cleanup read the document (still at version 1): the read is stale from here on.
+    // `get` call 2 is that read (call 1 is the job's check for a stale job).
+    const slow = pausedPlatform(KnowledgeDocumentRepository, 'get', 2, 'after');
+    await slow.platform.start();
+    try {
+      const { document } = await documents.upsert(ctx, { source: 'race.md', title: 'Race', content: V1 });
+      const v1Run = runJob(slow.platform.resolve(KnowledgeIngestion), ctx.organizationId, document.id, 1);
+      await slow.reached;
+      expect(await index.countByDocument(ctx, document.id, { version: 1 })).toBeGreaterThan(0);
+
+      // Version 2 arrives and is indexed completely while version 1 waits.
+      expect((await documents.upsert(ctx, { source: 'race.md', title: 'Race', content: V2 })).document.version).toBe(2);
+      await runJob(ingestion, ctx.organizationId, document.id, 2);
+      const v2 = await documents.get(ctx, document.id);
+      expect(v2).toMatchObject({ version: 2, status: 'indexed' });
+      expect(v2.chunkCount).toBeGreaterThan(1);
+
+      // Now version 1's cleanup runs.
+      slow.release();
+      const v1Outcome = await v1Run.then(
+        () => 'done',
+        (error: unknown) => error,
+      );
+      expect(await index.countByDocument(ctx, document.id, { version: 2 })).toBe(v2.chunkCount);
+      expect(await chunks.countByDocument(ctx, document.id, { version: 2 })).toBe(v2.chunkCount);
+      expect(await index.countByDocument(ctx, document.id, { version: 1 })).toBe(0);
+      expect(await chunks.countByDocument(ctx, document.id, { version: 1 })).toBe(0);
+      expect(await documents.get(ctx, document.id)).toMatchObject({ version: 2, status: 'indexed', chunkCount: v2.chunkCount });
+      expect(await ingestion.checkConsistency(ctx, document.id)).toMatchObject({ consistent: true });
+      expect((await search.semanticSearch(ctx, 'radar digital log', { limit: 1 }))[0]?.text).toContain('radar');
+      // Superseded, not failed: version 1's job has nothing left to do and must not be retried.
+      expect(v1Outcome).toBe('done');
+    } finally {
+      slow.release();
+      await slow.platform.stop();
+    }
+  });
+
+  it('a version-1 worker whose writes land after version 2 was indexed removes its own points and chunks, and only those', async () => {
+    const ctx = tenant();
+    // Version 1's worker stops before its first Qdrant upsert.
+    const slow = pausedPlatform(EmbeddingIndex, 'upsert', 1, 'before');
+    await slow.platform.start();
+    try {
+      const { document } = await documents.upsert(ctx, { source: 'late.md', title: 'Late', content: V1 });
+      const v1Run = runJob(slow.platform.resolve(KnowledgeIngestion), ctx.organizationId, document.id, 1);
+      await slow.reached;
+      await documents.upsert(ctx, { source: 'late.md', title: 'Late', content: V2 });
+      await runJob(ingestion, ctx.organizationId, document.id, 2);
+      const v2 = await documents.get(ctx, document.id);
+      expect(v2).toMatchObject({ version: 2, status: 'indexed' });
+
+      slow.release();
+      await v1Run;
+      expect(await index.countByDocument(ctx, document.id, { version: 1 })).toBe(0);
+      expect(await chunks.countByDocument(ctx, document.id, { version: 1 })).toBe(0);
+      expect(await index.countByDocument(ctx, document.id, { version: 2 })).toBe(v2.chunkCount);
+      expect(await chunks.countByDocument(ctx, document.id, { version: 2 })).toBe(v2.chunkCount);
+      expect(await documents.get(ctx, document.id)).toMatchObject({ version: 2, status: 'indexed' });
+      expect(await ingestion.checkConsistency(ctx, document.id)).toMatchObject({ consistent: true });
+    } finally {
+      slow.release();
+      await slow.platform.stop();
+    }
+  });
+
+  it('a reindex of the same version with fewer chunks leaves no stale ordinals, and the document never has zero points or chunks meanwhile', async () => {
+    const ctx = tenant();
+    const [r] = await ingestAll(ctx, [DEMO[0]!]);
+    const id = r!.document.id;
+    const before = (await documents.get(ctx, id)).chunkCount;
+
+    // Same stores, a coarser splitter; every call the pipeline makes to Qdrant or the chunks is followed by a count of both.
+    const coarse = createPlatform(t.config);
+    coarse.container.register(TEXT_SPLITTER, { useValue: new LangchainTextSplitter({ chunkSize: 160, chunkOverlap: 8 }) });
+    const seen: Array<{ call: string; points: number; chunks: number }> = [];
+    const observe = <T extends object>(token: InjectionToken<T>, name: string): void => {
+      const real = coarse.resolve(token);
+      coarse.container.register(token, {
+        useValue: new Proxy(real, {
+          get(target, prop) {
+            const value: unknown = Reflect.get(target, prop, target);
+            if (typeof value !== 'function') return value;
+            const fn = (value as (...a: unknown[]) => unknown).bind(target);
+            return async (...args: unknown[]) => {
+              const result = await fn(...args);
+              seen.push({ call: `${name}.${String(prop)}`, points: await index.countByDocument(ctx, id), chunks: await chunks.countByDocument(ctx, id) });
+              return result;
+            };
+          },
+        }),
+      });
+    };
+    observe(EmbeddingIndex, 'EmbeddingIndex');
+    observe(KnowledgeChunkRepository, 'KnowledgeChunkRepository');
+    await coarse.start();
+    try {
+      const coarseIngestion = coarse.resolve(KnowledgeIngestion);
+      const run = await coarseIngestion.reindex(ctx, 'coarser');
+      const worker = await coarseIngestion.startIngestionWorker(FAST_STALL_CHECK);
+      try {
+        expect((await coarseIngestion.waitForIndexing(ctx, run.documents, { timeoutMs: 20_000 })).indexed).toHaveLength(1);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await coarse.stop();
+    }
+    const after = await documents.get(ctx, id);
+    expect(after).toMatchObject({ version: 1, status: 'indexed' });
+    expect(after.chunkCount).toBeLessThan(before);
+    expect(after.chunkCount).toBeGreaterThan(0);
+    // Ordinals 0 … n-1 have one deterministic id each: a count of n means nothing past the new end survived.
+    expect(await index.countByDocument(ctx, id, { version: 1 })).toBe(after.chunkCount);
+    expect(await chunks.countByDocument(ctx, id, { version: 1 })).toBe(after.chunkCount);
+    expect(await ingestion.checkConsistency(ctx, id)).toMatchObject({ consistent: true });
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.filter((s) => s.points === 0 || s.chunks === 0)).toEqual([]);
   });
 
   it("a search for organization A never returns organization B's chunks", async () => {

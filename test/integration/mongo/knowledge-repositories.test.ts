@@ -84,7 +84,7 @@ describe('knowledge and analytics repositories', () => {
     expect(await documents.findStuck(ctx, { olderThan: new Date(Date.now() - 60_000) })).toEqual([]);
   });
 
-  it('replaces chunks idempotently with deterministic ids, hydrates in the given order, drops other versions', async () => {
+  it('replaces chunks idempotently with deterministic ids, hydrates in the given order, drops older versions only', async () => {
     const ctx = tenant();
     const doc = (await documents.upsert(ctx, { source: 'c.md', title: 'C', content: 'c' })).document;
     const texts = Array.from({ length: 6 }, (_, i) => ({ text: `chunk ${i}`, tokenCount: 2 }));
@@ -103,10 +103,28 @@ describe('knowledge and analytics repositories', () => {
     expect(hydrated[0]).toMatchObject({ documentId: doc.id, version: 1, ordinal: 3, organizationId: ctx.organizationId });
     expect(await chunks.hydrate(tenant(), order)).toEqual([]);
 
-    expect(await chunks.deleteOtherVersions(ctx, doc.id, 2)).toBe(4);
-    expect(await chunks.countByDocument(ctx, doc.id)).toBe(1);
-    expect(await chunks.deleteOtherVersions(tenant(), doc.id, 99)).toBe(0);
-    expect(await chunks.countByDocument(ctx, doc.id)).toBe(1);
+    // Only versions below the one named: version 3 (a newer one being written) would survive a cleanup for 2.
+    await chunks.replaceForDocument(ctx, doc.id, 3, [{ text: 'v3 a' }, { text: 'v3 b' }]);
+    expect(await chunks.deleteVersionsBelow(tenant(), doc.id, 99)).toBe(0);
+    expect(await chunks.deleteVersionsBelow(ctx, doc.id, 2)).toBe(4);
+    expect(await chunks.countByDocument(ctx, doc.id, { version: 2 })).toBe(1);
+    expect(await chunks.countByDocument(ctx, doc.id, { version: 3 })).toBe(2);
+    expect(await chunks.deleteVersionsBelow(ctx, doc.id, 2)).toBe(0);
+    await expect(chunks.deleteVersionsBelow(ctx, doc.id, 0)).rejects.toMatchObject({ fields: ['belowVersion'] });
+  });
+
+  it('deleteOrdinalsFrom removes the tail of one version only', async () => {
+    const ctx = tenant();
+    const doc = (await documents.upsert(ctx, { source: 'tail.md', title: 'T', content: 't' })).document;
+    const texts = (n: number) => Array.from({ length: n }, (_, i) => ({ text: `chunk ${i}` }));
+    await chunks.replaceForDocument(ctx, doc.id, 1, texts(5));
+    await chunks.replaceForDocument(ctx, doc.id, 2, texts(5));
+    expect(await chunks.deleteOrdinalsFrom(tenant(), doc.id, 1, 0)).toBe(0);
+    expect(await chunks.deleteOrdinalsFrom(ctx, doc.id, 1, 3)).toBe(2);
+    expect((await chunks.hydrate(ctx, [0, 1, 2, 3, 4].map((o) => knowledgeChunkId(doc.id, 1, o)))).map((c) => c.ordinal)).toEqual([0, 1, 2]);
+    expect(await chunks.countByDocument(ctx, doc.id, { version: 2 })).toBe(5);
+    expect(await chunks.deleteOrdinalsFrom(ctx, doc.id, 1, 3)).toBe(0);
+    await expect(chunks.deleteOrdinalsFrom(ctx, doc.id, 1, -1)).rejects.toMatchObject({ fields: ['fromOrdinal'] });
   });
 
   it('records analytics and counts per UTC day', async () => {

@@ -49,6 +49,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
       [`collection ${t.config.qdrant.collectionPrefix}knowledge_chunks`, true],
       [`payload index ${index.collectionName}.organizationId`, true],
       [`payload index ${index.collectionName}.documentId`, true],
+      [`payload index ${index.collectionName}.version`, true],
     ]);
     const second = await provisioner.provision(DIM);
     expect(second.filter((s) => s.changed)).toEqual([]);
@@ -56,6 +57,19 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     const info = await platform.resolve(QdrantConnection).client.getCollection(index.collectionName);
     expect(info.payload_schema?.organizationId).toMatchObject({ data_type: 'keyword', params: { is_tenant: true } });
     expect(info.payload_schema?.documentId).toMatchObject({ data_type: 'keyword' });
+    expect(info.payload_schema?.version).toMatchObject({ data_type: 'integer' });
+  });
+
+  it('adds the version index to a collection made before it existed, and reports it pending until then', async () => {
+    await provisioner.provision(DIM);
+    const client = platform.resolve(QdrantConnection).client;
+    await client.deletePayloadIndex(index.collectionName, 'version', { wait: true });
+    expect(await provisioner.pending(DIM)).toEqual([`payload index ${index.collectionName}.version missing`]);
+    const steps = await provisioner.provision(DIM);
+    expect(steps.filter((s) => s.changed)).toEqual([
+      { store: 'qdrant', step: `payload index ${index.collectionName}.version`, changed: true, detail: 'created (integer)' },
+    ]);
+    expect(await provisioner.pending(DIM)).toEqual([]);
   });
 
   it('refuses a dimension that differs from the existing collection with a ConfigError naming both sizes', async () => {
@@ -125,26 +139,45 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     await expect(index.upsert(viewer, [{ documentId: docA1, version: 1, ordinal: 9, vector: vec(0) }])).rejects.toMatchObject({ permission: 'knowledge:write' });
   });
 
-  it('deleteByDocument keeps exceptVersion and never touches another organization', async () => {
+  it('deleteVersionsBelow, deleteOrdinalsFrom and deleteByDocument delete only what they name, never in another organization', async () => {
     await provisioner.provision(DIM);
     const a = tenant();
     const b = tenant();
     const doc = randomUUID();
+    const other = randomUUID();
+    const points = (documentId: string) =>
+      [1, 2, 3].flatMap((version) => [0, 1, 2, 3].map((ordinal) => ({ documentId, version, ordinal, vector: vec((version + ordinal) % DIM) })));
     // The same document id in two organizations: distinct points (the organization is part of the id).
-    for (const ctx of [a, b]) {
-      await index.upsert(ctx, [
-        { documentId: doc, version: 1, ordinal: 0, vector: vec(3) },
-        { documentId: doc, version: 1, ordinal: 1, vector: vec(4) },
-        { documentId: doc, version: 2, ordinal: 0, vector: vec(5) },
-      ]);
-    }
-    await index.deleteByDocument(a, doc, { exceptVersion: 2 });
-    expect(await index.countByDocument(a, doc)).toBe(1);
-    expect(await index.countByDocument(a, doc, { version: 2 })).toBe(1);
-    expect(await index.countByDocument(b, doc)).toBe(3);
+    for (const ctx of [a, b]) await index.upsert(ctx, points(doc));
+    await index.upsert(a, points(other));
+
+    // Below 2: version 1 goes; 2 and the newer 3 stay.
+    await index.deleteVersionsBelow(a, doc, 2);
+    expect(await index.countByDocument(a, doc, { version: 1 })).toBe(0);
+    expect(await index.countByDocument(a, doc, { version: 2 })).toBe(4);
+    expect(await index.countByDocument(a, doc, { version: 3 })).toBe(4);
+    // The tail of version 2 from ordinal 2; version 3's ordinals 2 and 3 stay.
+    await index.deleteOrdinalsFrom(a, doc, 2, 2);
+    expect(await index.countByDocument(a, doc, { version: 2 })).toBe(2);
+    expect(await index.countByDocument(a, doc, { version: 3 })).toBe(4);
+    const stored = await platform.resolve(QdrantConnection).client.retrieve(index.collectionName, {
+      ids: [0, 1, 2, 3].map((o) => knowledgePointId(a.organizationId, doc, 2, o)),
+      with_payload: ['ordinal'],
+    });
+    expect(stored.map((p) => p.payload?.ordinal).sort()).toEqual([0, 1]);
+    expect(await index.countByDocument(b, doc)).toBe(12);
+    expect(await index.countByDocument(a, other)).toBe(12);
+
+    await expect(index.deleteVersionsBelow(a, doc, 0)).rejects.toMatchObject({ fields: ['belowVersion'] });
+    await expect(index.deleteOrdinalsFrom(a, doc, 1, -1)).rejects.toMatchObject({ fields: ['fromOrdinal'] });
+    const viewer = createTenantContext({ organizationId: a.organizationId, userId: randomUUID(), role: 'viewer', scopes: [] });
+    await expect(index.deleteVersionsBelow(viewer, doc, 9)).rejects.toMatchObject({ permission: 'knowledge:write' });
+    await expect(index.deleteOrdinalsFrom(viewer, doc, 3, 0)).rejects.toMatchObject({ permission: 'knowledge:write' });
+
     await index.deleteByDocument(a, doc);
     expect(await index.countByDocument(a, doc)).toBe(0);
-    expect(await index.countByDocument(b, doc)).toBe(3);
+    expect(await index.countByDocument(a, other)).toBe(12);
+    expect(await index.countByDocument(b, doc)).toBe(12);
 
     const forged = { actor: 'x', reason: 'y' } as unknown as AdminScope;
     await expect(index.deleteByOrganization(forged, b.organizationId)).rejects.toBeInstanceOf(TenantAccessError);
