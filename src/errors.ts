@@ -115,6 +115,19 @@ export class AccountStateError extends PlatformError {
   }
 }
 
+/**
+ * A second-factor code (TOTP or recovery code) was refused. Counted like a wrong
+ * password (lockout and throttle) when it happens during sign-in.
+ * `replayed`: a valid TOTP code whose time step was already used.
+ */
+export class InvalidMfaCodeError extends PlatformError {
+  readonly reason: 'invalid' | 'replayed';
+  constructor(reason: InvalidMfaCodeError['reason']) {
+    super('MFA_CODE_INVALID', reason === 'replayed' ? 'This code was already used; wait for the next one' : 'Invalid verification code');
+    this.reason = reason;
+  }
+}
+
 /** A rate limit or throttle refused the call. */
 export class RateLimitedError extends PlatformError {
   readonly retryAfterMs: number;

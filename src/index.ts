@@ -135,9 +135,28 @@ export type { PersonaRecord, PersonaPreference, VoiceCacheEntry, CreatePersonaIn
 export type { KeysetPage, KeysetPageInput } from './postgres/repositories/keyset-page.js';
 export type { ReencryptResult } from './postgres/repositories/reencrypt-columns.js';
 export { AuthService } from './flows/auth-service.js';
-export type { LoginResult, RefreshResult, ValidatedSession } from './flows/auth-service.js';
+export type {
+  LoginResult,
+  SignedInResult,
+  MfaChallengeResult,
+  MfaEnrollmentRequiredResult,
+  EnrolledSignInResult,
+  PasswordChanged,
+  RefreshResult,
+  ValidatedSession,
+} from './flows/auth-service.js';
+export { ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth-service.js';
+export { expectSignedIn } from './flows/expect-signed-in.js';
+export { MfaService } from './flows/mfa-service.js';
+export type { MfaProof, TotpEnrollment, TotpEnabled } from './flows/mfa-service.js';
+export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organization-security.js';
+export { StrictestPasswordPolicy } from './flows/strictest-password-policy.js';
+export type { UserPasswordPolicy } from './flows/strictest-password-policy.js';
+export { isIpAllowed } from './security/is-ip-allowed.js';
+export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './postgres/repositories/mfa-challenge-repository.js';
+export type { MfaChallengeRecord, MfaChallengePurpose } from './postgres/repositories/mfa-challenge-repository.js';
 export { SessionIssuer } from './flows/session-issuer.js';
-export type { SignInResult, SessionOrganization } from './flows/session-issuer.js';
+export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
 export { SessionRevoker } from './flows/session-revoker.js';
 export { SignUpService, slugFor } from './flows/sign-up-service.js';
 export type { SignUpInput, SignUpResult } from './flows/sign-up-service.js';

@@ -65,7 +65,7 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
     const rawSpec: RowSpec = {
       name: 'user by email vs raw pg',
       unit: 'lookup',
-      oursLabel: 'UserRepository.findCredentialsByEmail (Slonik, owner pool)',
+      oursLabel: 'UserRepository.findCredentialsByEmail (hot path: preparedOne, raw pg named statement + zod)',
       baselineLabel: 'raw pg, the same SQL as a named prepared statement',
       goal: '≥ 0.85×',
       goalMinRatio: 0.85,
@@ -93,7 +93,7 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
     const drizzleSpec: RowSpec = {
       name: 'user by email vs Drizzle',
       unit: 'lookup',
-      oursLabel: 'UserRepository.findCredentialsByEmail (Slonik, owner pool)',
+      oursLabel: 'UserRepository.findCredentialsByEmail (hot path: preparedOne, raw pg named statement + zod)',
       baselineLabel: 'Drizzle ORM 0.45 select().where(eq).prepare() on the same 21 columns',
       goal: '≥ 1.0×',
       goalMinRatio: 1,

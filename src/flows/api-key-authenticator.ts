@@ -9,6 +9,8 @@ import type { MembershipRole } from '../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import { clientContextSchema } from './client-context.js';
+import { OrganizationSecurity } from './organization-security.js';
 
 /**
  * The role every API key acts with. Decision: a fixed role rather than the
@@ -50,21 +52,39 @@ export class ApiKeyAuthenticator {
   constructor(
     @inject(ApiKeyRepository) private readonly apiKeys: ApiKeyRepository,
     @inject(RateLimiter) private readonly limiter: RateLimiter,
+    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
     @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   /**
-   * @throws ValidationError naming `key` when it is empty or oversized (the key is never echoed)
+   * @param client the caller's address, when the transport knows it: then the
+   *   organization's IP allow-list applies (settings memoised per process for
+   *   up to 30 s). Without it the allow-list is not checked, as before.
+   * @throws ValidationError naming `key` when it is empty or oversized (the key is never echoed), or `client.*`
    * @throws TokenError `invalid` (malformed, unknown prefix, wrong secret — one answer for all), `revoked`, `expired`
+   * @throws TenantAccessError (`permission: 'ip_allow_list'`, audited at risk 80) when `client.ip` is outside the organization's allow-list
    * @throws RateLimitedError with `retryAfterMs` and `limit` when the key is over its limit
    */
-  async authenticate(key: string): Promise<ApiKeyAuthentication> {
+  async authenticate(key: string, client?: { readonly ip?: string; readonly userAgent?: string }): Promise<ApiKeyAuthentication> {
     const presented = parseInput(z.string().min(1).max(256), key, 'key');
+    const caller = parseInput(clientContextSchema, client ?? {}, 'client');
     const apiKey = await this.apiKeys.verify(presented);
     if (apiKey.createdBy === null) {
       // The creator's user row is gone (erasure): nobody answers for the key any more.
       throw new TokenError('revoked', 'API key has no owner');
+    }
+    if (caller.ip !== undefined) {
+      // After verification, so an unauthenticated caller learns nothing about the organization's list.
+      const settings = await this.security.recent(apiKey.organizationId);
+      await this.security.assertIpAllowed(settings, {
+        organizationId: apiKey.organizationId,
+        ip: caller.ip,
+        userAgent: caller.userAgent,
+        actorUserId: apiKey.createdBy,
+        via: 'api_key',
+        apiKeyId: apiKey.id,
+      });
     }
     const limit = (apiKey.rateLimitPerMinute ?? this.options.apiKeyDefaultRateLimitPerMinute) + (apiKey.rateLimitBurst ?? 0);
     const rateLimit = await this.limiter.consumeForApiKey(apiKey.organizationId, apiKey.id, { limit, windowMs: WINDOW_MS });

@@ -1,29 +1,82 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { AccountStateError, InvalidCredentialsError, StoreUnavailableError, TokenError } from '../errors.js';
+import { AccountStateError, InvalidCredentialsError, InvalidMfaCodeError, StoreUnavailableError, TokenError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
 import { AccountRepository } from '../postgres/repositories/account-repository.js';
 import { AuditWriter } from '../postgres/repositories/audit-writer.js';
 import type { AuditEventInput } from '../postgres/repositories/audit-repository.js';
+import { MfaChallengeRepository, type MfaChallengeRecord } from '../postgres/repositories/mfa-challenge-repository.js';
+import { PasswordHistoryRepository } from '../postgres/repositories/password-history-repository.js';
 import { RefreshTokenRepository } from '../postgres/repositories/refresh-token-repository.js';
 import { RefreshTokenReusedError } from '../postgres/repositories/refresh-token-reused-error.js';
 import { SessionRepository, type SessionRecord } from '../postgres/repositories/session-repository.js';
-import { UserRepository, type UserCredentials, type UserRecord } from '../postgres/repositories/user-repository.js';
+import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { LoginThrottle } from '../redis/login-throttle.js';
 import { SessionCache, type CachedSession, type SessionRef } from '../redis/session-cache.js';
 import { LockoutPolicy } from '../security/lockout-policy.js';
 import { PasswordHasher } from '../security/password-hasher.js';
+import { PasswordPolicy, type PasswordCheckContext, type PasswordPolicyInput } from '../security/password-policy.js';
 import { MEMBERSHIP_ROLES } from '../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { REFRESH_REUSE_RISK, scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
+import { MfaService, mfaProofSchema, totpCodeInput, type MfaProof } from './mfa-service.js';
+import { activeUntil, OrganizationSecurity } from './organization-security.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
+import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 
-export type LoginResult = SignInResult;
+/** A finished sign-in: the session exists. Contains the refresh token: hand it to the client, never log it. */
+export type SignedInResult = SignInResult & { readonly status: 'signed_in' };
+
+/**
+ * The password was right and the user has MFA enabled: no session yet. Send
+ * `challengeToken` back with a code to {@link AuthService.completeMfaLogin}
+ * before `expiresAt` (5 minutes). The token is single-use and shown once.
+ */
+export interface MfaChallengeResult {
+  readonly status: 'mfa_required';
+  readonly challengeToken: string;
+  readonly expiresAt: Date;
+  readonly methods: readonly ['totp', 'recovery_code'];
+}
+
+/**
+ * The password was right, the organization requires MFA and the user has none
+ * yet: no session. With `challengeToken`, call `MfaService.beginTotpEnrollment({ challengeToken })`,
+ * then {@link AuthService.completeMfaEnrollment} with the first code (5 minutes).
+ */
+export interface MfaEnrollmentRequiredResult {
+  readonly status: 'mfa_enrollment_required';
+  readonly challengeToken: string;
+  readonly expiresAt: Date;
+}
+
+/** What `login` returns; narrow on `status` (`signed_in` carries the session, as before MFA existed). */
+export type LoginResult = SignedInResult | MfaChallengeResult | MfaEnrollmentRequiredResult;
+
+/** A sign-in finished by enrolling MFA: the session, and the recovery codes (shown once). */
+export type EnrolledSignInResult = SignedInResult & { readonly recoveryCodes: readonly string[] };
+
+/** What `changePassword` reports. */
+export interface PasswordChanged {
+  /** Other sessions of the user revoked (the calling one stays). */
+  readonly revokedSessions: number;
+}
+
+/**
+ * Activity on a session is written back (Postgres `last_seen_at`, and the
+ * cached record's inactivity deadline) at most once per this interval per
+ * session and process: the inactivity timeout may end a session up to this
+ * much early (docs/sessions.md, "Organization security settings").
+ */
+export const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
+/** Bounds the per-process activity memo (session id → next write-back time). */
+const ACTIVITY_MEMO_MAX_ENTRIES = 50_000;
+const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
 
 /** What `refresh` returns: the session continues; the refresh token is replaced. */
 export interface RefreshResult {
@@ -44,6 +97,11 @@ export interface ValidatedSession {
   readonly sessionId: string;
   readonly userId: string;
   readonly organizationId: string;
+  /**
+   * When the session ends unless it is used again: the earlier of its absolute
+   * expiry and the organization's inactivity deadline (which activity slides,
+   * with up to `ACTIVITY_WRITE_INTERVAL_MS` of imprecision).
+   */
   readonly expiresAt: Date;
   readonly context: TenantContext;
   /** Where the answer came from: Redis (hot path) or Postgres (miss, repopulated). */
@@ -60,6 +118,9 @@ const sessionRefInput = z.union([
   z.object({ userId: z.uuid(), jti: jtiInput }).strict(),
 ]);
 const suspendInput = z.object({ userId: z.uuid(), reason: z.string().trim().min(1).max(180) }).strict();
+const challengeTokenInput = z.string().min(1).max(512);
+// Extra fields are allowed so a ValidatedSession can be passed as it is.
+const ownSessionInput = z.object({ userId: z.uuid(), sessionId: z.uuid() });
 
 /**
  * Password sign-in and the session lifecycle: login, refresh, validate
@@ -68,8 +129,10 @@ const suspendInput = z.object({ userId: z.uuid(), reason: z.string().trim().min(
  *
  * @example
  * const auth = platform.resolve(AuthService);
- * const { sessionId, accessTokenJti, refreshToken, user } = await auth.login(email, password, { ip, userAgent });
- * const session = await auth.validate({ userId: user.id, sessionId });
+ * let result = await auth.login(email, password, { ip, userAgent });
+ * if (result.status === 'mfa_required') result = await auth.completeMfaLogin(result.challengeToken, { code }, { ip, userAgent });
+ * if (result.status !== 'signed_in') return offerEnrollment(result.challengeToken); // mfa_enrollment_required
+ * const session = await auth.validate({ userId: result.user.id, sessionId: result.sessionId });
  */
 @injectable()
 export class AuthService {
@@ -85,20 +148,33 @@ export class AuthService {
     @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
+    @inject(MfaService) private readonly mfa: MfaService,
+    @inject(MfaChallengeRepository) private readonly challenges: MfaChallengeRepository,
+    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
+    @inject(StrictestPasswordPolicy) private readonly strictest: StrictestPasswordPolicy,
+    @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
+    @inject(PasswordHistoryRepository) private readonly passwordHistory: PasswordHistoryRepository,
     @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
+  /** Session id → when this process next writes its activity back (see {@link ACTIVITY_WRITE_INTERVAL_MS}). */
+  readonly #activityMemo = new Map<string, number>();
+
   /**
    * Password sign-in: throttle → lookup → bcrypt (dummy for unknown users) →
-   * lockout bookkeeping → account state → rehash → session → audit.
+   * account state → organization rules (membership, IP allow-list) ∥ MFA state → [MFA due: challenge, stop] →
+   * lockout bookkeeping ∥ risk inputs → session ∥ throttle reset ∥ rehash → audit.
+   * The throttle check stays before the lookup, so a throttled attacker costs Postgres nothing.
    *
    * @param context.organizationId the organization to sign in to (default: the oldest membership)
    * @throws ValidationError naming `email` / `password` / `context.*` (never echoing the password)
    * @throws RateLimitedError (with `retryAfterMs`) when the account or IP is throttled
    * @throws InvalidCredentialsError for an unknown email or a wrong password — identical in both cases
    * @throws AccountStateError `locked` / `suspended` / `deleted` / `pending_verification` / `password_change_required`, only after a correct password
-   * @throws TenantAccessError when the user belongs to no (such) organization
+   * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`, audited)
+   *   when the client's IP is outside the organization's allow-list — only after a correct password
+   * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
    */
   async login(email: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
     const { organizationId, ...clientInput } = context;
@@ -119,23 +195,35 @@ export class AuthService {
     const hash = credentials?.passwordHash ?? null;
     const matches = credentials && hash !== null ? await this.hasher.verify(input.password, hash) : await this.hasher.verifyDummy(input.password);
     if (!matches || !credentials || hash === null) {
-      await this.#recordFailure(credentials, attempt, client);
+      await this.#recordFailure(credentials?.user.id, attempt, client, credentials ? 'wrong_password' : 'unknown_account');
       throw new InvalidCredentialsError();
     }
 
     // From here on the password was right, so the account state may be told.
     const user = credentials.user;
     this.#assertMaySignIn(user);
-    if (!(await this.users.recordSuccessfulLogin(user.id, client.ip))) {
+    // The organization's rules that need no second factor (membership, IP allow-list), and whether one is due.
+    const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client, input.organizationId, 'login'), this.mfa.isEnabled(user.id)]);
+    if (mfaEnabled || target.settings.mfaRequired) {
+      // No session and no counter reset yet: resetting the lockout here would let someone holding
+      // the password alternate password and code guesses forever. completeMfaLogin resets on success.
+      await this.#rehashIfNeeded(user.id, input.password, hash);
+      return this.#challenge(user, target.membership.organizationId, mfaEnabled ? 'sign_in' : 'enrollment', client);
+    }
+    // Independent reads, one round-trip time: the lockout gate, and the sessions that exist before this
+    // one (the risk score's known IPs and devices — read before issue() creates the new session).
+    const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#loginRisk(user, client)]);
+    if (!unlocked) {
       // A concurrent failure series locked the account after our lookup.
       const latest = await this.users.getById(user.id);
       throw new AccountStateError('locked', latest?.lockedUntil ?? undefined);
     }
-    await this.throttle.reset({ email: input.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error }));
-    await this.#rehashIfNeeded(user.id, input.password, hash);
-
-    const risk = await this.#loginRisk(user, client);
-    const result = await this.issuer.issue(user, client, input.organizationId);
+    // From here the sign-in is accepted: the throttle reset and a rehash never fail it, so they run beside the session issue.
+    const [result] = await Promise.all([
+      this.issuer.issue(user, client, input.organizationId, { target }),
+      this.throttle.reset({ email: input.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
+      this.#rehashIfNeeded(user.id, input.password, hash),
+    ]);
     await this.#audit({
       eventType: 'auth.login.succeeded',
       organizationId: result.organization.id,
@@ -145,7 +233,118 @@ export class AuthService {
       riskScore: risk.score,
       details: { sessionId: result.sessionId, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
     });
-    return result;
+    return { status: 'signed_in', ...result };
+  }
+
+  /**
+   * Second step of a sign-in that returned `mfa_required`: checks a TOTP code
+   * (each time step accepted once, atomically) or consumes a recovery code,
+   * then issues the session. A wrong or replayed code counts like a wrong
+   * password (Redis throttle + Postgres lockout) and against the challenge
+   * (closed after 5 wrong codes).
+   * @throws ValidationError naming `challengeToken` / `code` / `recoveryCode` / `context.*`
+   * @throws TokenError `invalid` / `consumed` / `expired` for the challenge
+   * @throws InvalidMfaCodeError `invalid` / `replayed`
+   * @throws RateLimitedError; AccountStateError (e.g. `locked` after too many wrong codes); TenantAccessError (IP allow-list, membership ended)
+   */
+  async completeMfaLogin(challengeToken: string, proof: MfaProof, context: ClientContext = {}): Promise<SignedInResult> {
+    const input = parseInput(z.object({ challengeToken: challengeTokenInput, proof: mfaProofSchema, context: clientContextSchema }), {
+      challengeToken,
+      proof,
+      context,
+    });
+    const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'sign_in', input.context);
+    let method: 'totp' | 'recovery_code';
+    try {
+      method = await this.mfa.verify(user.id, input.proof);
+    } catch (error) {
+      if (error instanceof InvalidMfaCodeError) await this.#recordMfaFailure(user, challenge, attempt, input.context, error.reason);
+      throw error;
+    }
+    return this.#finishMfaSignIn(user, challenge, input.context, method);
+  }
+
+  /**
+   * Second step of a sign-in that returned `mfa_enrollment_required`, after
+   * `MfaService.beginTotpEnrollment({ challengeToken })`: the first code
+   * enables TOTP, then the session is issued. Wrong codes count like wrong
+   * passwords. Policy: a user of an organization that requires MFA enrols at
+   * their first sign-in with the password alone (docs/sessions.md).
+   * @returns the session and the recovery codes (shown once)
+   * @throws ValidationError naming `challengeToken` / `code` / `context.*`
+   * @throws TokenError for the challenge; InvalidMfaCodeError; NotFoundError when enrolment was not begun
+   * @throws RateLimitedError; AccountStateError; TenantAccessError
+   */
+  async completeMfaEnrollment(challengeToken: string, code: string, context: ClientContext = {}): Promise<EnrolledSignInResult> {
+    const input = parseInput(z.object({ challengeToken: challengeTokenInput, code: totpCodeInput, context: clientContextSchema }), {
+      challengeToken,
+      code,
+      context,
+    });
+    const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'enrollment', input.context);
+    let recoveryCodes: readonly string[];
+    try {
+      recoveryCodes = (await this.mfa.enableWithCode(user.id, input.code)).recoveryCodes;
+    } catch (error) {
+      if (error instanceof InvalidMfaCodeError) await this.#recordMfaFailure(user, challenge, attempt, input.context, error.reason);
+      throw error;
+    }
+    await this.#audit({ eventType: 'auth.mfa.enabled', organizationId: challenge.organizationId, actorUserId: user.id, details: { method: 'totp', atSignIn: true } });
+    const result = await this.#finishMfaSignIn(user, challenge, input.context, 'totp_enrollment');
+    return { ...result, recoveryCodes };
+  }
+
+  /**
+   * Changes the signed-in user's password: the session must be live, the
+   * current password right (a wrong one counts like a failed sign-in), the new
+   * one must meet the strictest policy of the user's organizations and not
+   * repeat the current or a recent one. Clears `must_change_password`, then
+   * revokes every OTHER session of the user (the calling one stays).
+   * @param session the caller's session (e.g. the `ValidatedSession` of this request)
+   * @throws ValidationError naming `session.*` / `currentPassword` / `newPassword` (issues carry the broken rules as codes)
+   * @throws TokenError when the session is not live; InvalidCredentialsError for a wrong current password; RateLimitedError
+   */
+  async changePassword(
+    session: { readonly userId: string; readonly sessionId: string },
+    currentPassword: string,
+    newPassword: string,
+    context: ClientContext = {},
+  ): Promise<PasswordChanged> {
+    const input = parseInput(
+      z.object({ session: ownSessionInput, currentPassword: passwordInput, newPassword: z.string().min(1).max(1024), context: clientContextSchema }),
+      { session, currentPassword, newPassword, context },
+    );
+    const client = input.context;
+    const live = await this.validate({ userId: input.session.userId, sessionId: input.session.sessionId });
+    const user = await this.users.getById(live.userId);
+    if (!user) throw new TokenError('revoked', 'Session is not valid');
+    const attempt = { email: user.email, ...(client.ip === undefined ? {} : { ip: client.ip }) };
+    await this.#throttleCheck(attempt);
+
+    const credentials = await this.users.findCredentialsByEmail(user.email);
+    const hash = credentials?.passwordHash ?? null;
+    const matches = hash !== null ? await this.hasher.verify(input.currentPassword, hash) : await this.hasher.verifyDummy(input.currentPassword);
+    if (!matches || hash === null) {
+      await this.#recordFailure(user.id, attempt, client, 'wrong_current_password', { organizationId: live.organizationId });
+      throw new InvalidCredentialsError();
+    }
+
+    const { options, historyDepth } = await this.strictest.forUser(user.id);
+    const history = await this.passwordHistory.recent(user.id, historyDepth);
+    // The current password counts as used: "changing" to it would change nothing.
+    await this.#assertNewPassword(input.newPassword, { email: user.email, previousHashes: [hash, ...history] }, options);
+    await this.accounts.changePassword(user.id, await this.hasher.hash(input.newPassword), historyDepth);
+    const revokedSessions = await this.#revokeOtherSessions(user.id, live.sessionId);
+    await this.#audit({
+      eventType: 'auth.password.changed',
+      organizationId: live.organizationId,
+      actorUserId: user.id,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent ?? null,
+      riskScore: 20,
+      details: { sessionId: live.sessionId, revokedSessions },
+    });
+    return { revokedSessions };
   }
 
   /**
@@ -161,6 +360,9 @@ export class AuthService {
       const rotated = await this.refreshTokens.rotate(input.refreshToken);
       const session = await this.sessions.get(rotated.refreshToken.sessionId);
       if (!session) throw new TokenError('revoked', 'Session no longer exists');
+      // An idle session must not be revived by its refresh token.
+      const settings = await this.security.recent(session.organizationId);
+      if (session.lastSeenAt.getTime() + settings.inactivityTimeoutMinutes * 60_000 <= Date.now()) throw new TokenError('expired', 'Session ended after inactivity');
       return {
         sessionId: session.id,
         userId: session.userId,
@@ -198,10 +400,15 @@ export class AuthService {
       this.logger.warn('session cache unavailable; validating against Postgres', { error });
       return this.#validateFromPostgres(r, false);
     }
-    if (cached.status === 'revoked') throw new TokenError(cached.reason === 'expired' ? 'expired' : 'revoked', 'Session is not valid');
+    // `expired` on a record is usually its inactivity deadline, which a lost write-back may have left
+    // short: Postgres (absolute expiry, last_seen_at) decides, and throws `expired` when it agrees.
+    if (cached.status === 'revoked' && cached.reason !== 'expired') throw new TokenError('revoked', 'Session is not valid');
     if (cached.status === 'hit' && (r.sessionId === undefined || cached.session.sessionId === r.sessionId)) {
       const accepted = fromCache(cached.session);
-      if (accepted) return accepted;
+      if (accepted) {
+        this.#noteActivity(cached.session);
+        return accepted;
+      }
     }
     return this.#validateFromPostgres(r, true);
   }
@@ -259,17 +466,33 @@ export class AuthService {
     const epoch = repopulate ? await this.cache.readEpoch(ref.userId).catch(() => undefined) : undefined;
     const session = ref.sessionId === undefined ? await this.sessions.getByJti(ref.jti) : await this.sessions.get(ref.sessionId);
     const live = this.#assertLive(session, ref);
-    const membership = await this.accounts.findMembership(live.userId, live.organizationId);
+    const [membership, settings] = await Promise.all([this.accounts.findMembership(live.userId, live.organizationId), this.security.recent(live.organizationId)]);
+    const now = Date.now();
+    if (live.lastSeenAt.getTime() + settings.inactivityTimeoutMinutes * 60_000 <= now) throw new TokenError('expired', 'Session ended after inactivity');
     if (!membership) throw new TokenError('revoked', 'Membership has ended');
+    // This request is activity: recorded off the answer's path, at most once per interval by this process
+    // (the memo) and once a minute overall (the UPDATE's own condition) — a FLUSHALL storm costs no write storm.
+    const nextWrite = this.#activityMemo.get(live.id);
+    if (nextWrite === undefined || now >= nextWrite) {
+      this.#rememberActivity(live.id, now + ACTIVITY_WRITE_INTERVAL_MS);
+      void this.sessions.touch(live.id).catch((error: unknown) => this.logger.warn('session last-seen update failed', { sessionId: live.id, error }));
+    }
+    const deadline = activeUntil(live.expiresAt, settings, now);
     const context = createTenantContext({ organizationId: live.organizationId, userId: live.userId, role: membership.role, scopes: [] });
-    const accepted: ValidatedSession = { sessionId: live.id, userId: live.userId, organizationId: live.organizationId, expiresAt: live.expiresAt, context, source: 'postgres' };
+    const accepted: ValidatedSession = {
+      sessionId: live.id,
+      userId: live.userId,
+      organizationId: live.organizationId,
+      expiresAt: new Date(deadline),
+      context,
+      source: 'postgres',
+    };
     if (epoch === undefined) return accepted;
 
-    const expiresAt = live.expiresAt.getTime();
     const outcome = await this.cache
       .put(
-        { sessionId: live.id, userId: live.userId, organizationId: live.organizationId, expiresAt, revocationEpoch: epoch, roles: [membership.role] },
-        { jti: live.accessTokenJti, expiresAt },
+        { sessionId: live.id, userId: live.userId, organizationId: live.organizationId, expiresAt: deadline, revocationEpoch: epoch, roles: [membership.role] },
+        { jti: live.accessTokenJti, expiresAt: live.expiresAt.getTime() },
       )
       .catch((error: unknown) => {
         this.logger.warn('session cache repopulation failed', { error });
@@ -303,25 +526,193 @@ export class AuthService {
     if (user.mustChangePassword) throw new AccountStateError('password_change_required');
   }
 
-  async #recordFailure(credentials: UserCredentials | undefined, attempt: { email: string; ip?: string }, client: ParsedClientContext): Promise<void> {
+  async #recordFailure(
+    userId: string | undefined,
+    attempt: { email: string; ip?: string },
+    client: ParsedClientContext,
+    reason: 'wrong_password' | 'unknown_account' | 'wrong_current_password' | 'wrong_mfa_code' | 'replayed_mfa_code',
+    extra: { organizationId?: string; details?: Record<string, unknown>; alongside?: Promise<unknown> } = {},
+  ): Promise<void> {
     const [counts, lock] = await Promise.all([
       this.throttle.recordFailure(attempt).catch((error: unknown) => {
         this.logger.warn('login throttle unavailable; failure not counted in Redis', { error });
         return undefined;
       }),
-      credentials ? this.users.recordFailedLogin(credentials.user.id, this.lockout) : undefined,
+      userId === undefined ? undefined : this.users.recordFailedLogin(userId, this.lockout),
+      extra.alongside,
     ]);
     const failures = lock?.failedLoginCount ?? counts?.ip ?? counts?.account ?? 1;
     await this.#audit({
-      eventType: 'auth.login.failed',
-      organizationId: null,
-      actorUserId: credentials?.user.id ?? null,
+      eventType: reason === 'wrong_mfa_code' || reason === 'replayed_mfa_code' ? 'auth.login.mfa_failed' : 'auth.login.failed',
+      organizationId: extra.organizationId ?? null,
+      actorUserId: userId ?? null,
       ip: client.ip ?? null,
       userAgent: client.userAgent ?? null,
       riskScore: scoreFailedLoginRisk(failures),
       // The audit log is internal, so it may say why; the caller's error never does.
-      details: { reason: credentials ? 'wrong_password' : 'unknown_account', failures, locked: lock?.lockedUntil != null },
+      details: { reason, failures, locked: lock?.lockedUntil != null, ...extra.details },
     });
+  }
+
+  async #recordMfaFailure(
+    user: UserRecord,
+    challenge: MfaChallengeRecord,
+    attempt: { email: string; ip?: string },
+    client: ParsedClientContext,
+    reason: InvalidMfaCodeError['reason'],
+  ): Promise<void> {
+    const maxAttempts = this.options.mfaChallengeMaxAttempts ?? DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS;
+    await this.#recordFailure(user.id, attempt, client, reason === 'replayed' ? 'replayed_mfa_code' : 'wrong_mfa_code', {
+      organizationId: challenge.organizationId,
+      details: { challengeId: challenge.id, purpose: challenge.purpose },
+      alongside: this.challenges.recordFailedAttempt(challenge.id, maxAttempts),
+    });
+  }
+
+  async #throttleCheck(attempt: { email: string; ip?: string }): Promise<void> {
+    await this.throttle.check(attempt).catch((error: unknown) => {
+      // Fail open on a Redis outage only: the Postgres lockout stays the exact per-account bound.
+      if (error instanceof StoreUnavailableError) return this.logger.warn('login throttle unavailable; relying on the Postgres lockout', { error });
+      throw error;
+    });
+  }
+
+  async #challenge(
+    user: UserRecord,
+    organizationId: string,
+    purpose: 'sign_in' | 'enrollment',
+    client: ParsedClientContext,
+  ): Promise<MfaChallengeResult | MfaEnrollmentRequiredResult> {
+    const { token, challenge } = await this.challenges.create(user.id, organizationId, purpose);
+    await this.#audit({
+      eventType: 'auth.login.mfa_challenged',
+      organizationId,
+      actorUserId: user.id,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent ?? null,
+      details: { challengeId: challenge.id, purpose },
+    });
+    return purpose === 'sign_in'
+      ? { status: 'mfa_required', challengeToken: token, expiresAt: challenge.expiresAt, methods: ['totp', 'recovery_code'] }
+      : { status: 'mfa_enrollment_required', challengeToken: token, expiresAt: challenge.expiresAt };
+  }
+
+  /** The challenge, its user, and the throttle/account checks every second-factor attempt passes first. */
+  async #openChallenge(
+    token: string,
+    purpose: 'sign_in' | 'enrollment',
+    client: ParsedClientContext,
+  ): Promise<{ challenge: MfaChallengeRecord; user: UserRecord; attempt: { email: string; ip?: string } }> {
+    const challenge = await this.challenges.findActive(token, purpose);
+    const user = await this.users.getById(challenge.userId);
+    if (!user) throw new TokenError('invalid', 'Unknown MFA challenge');
+    const attempt = { email: user.email, ...(client.ip === undefined ? {} : { ip: client.ip }) };
+    await this.#throttleCheck(attempt);
+    // Re-checked: the account may have been locked (wrong codes) or suspended since the password step.
+    this.#assertMaySignIn(user);
+    return { challenge, user, attempt };
+  }
+
+  async #finishMfaSignIn(
+    user: UserRecord,
+    challenge: MfaChallengeRecord,
+    client: ParsedClientContext,
+    method: 'totp' | 'recovery_code' | 'totp_enrollment',
+  ): Promise<SignedInResult> {
+    // Single use: of two completions racing with two valid codes, one gets the session.
+    if (!(await this.challenges.consume(challenge.id))) throw new TokenError('consumed', 'MFA challenge was already used');
+    const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#loginRisk(user, client)]);
+    if (!unlocked) {
+      const latest = await this.users.getById(user.id);
+      throw new AccountStateError('locked', latest?.lockedUntil ?? undefined);
+    }
+    const [result] = await Promise.all([
+      // Resolved again for THIS client: the IP allow-list applies to the address that finishes the sign-in.
+      this.issuer.issue(user, client, challenge.organizationId, { via: 'mfa', mfaVerified: true }),
+      this.throttle.reset({ email: user.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
+    ]);
+    await this.#audit({
+      eventType: 'auth.login.succeeded',
+      organizationId: result.organization.id,
+      actorUserId: user.id,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent ?? null,
+      riskScore: risk.score,
+      details: { sessionId: result.sessionId, mfa: method, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
+    });
+    if (method === 'recovery_code') {
+      await this.#audit({ eventType: 'auth.mfa.recovery_code_used', organizationId: result.organization.id, actorUserId: user.id, riskScore: 40, details: {} });
+    }
+    return { status: 'signed_in', ...result };
+  }
+
+  async #assertNewPassword(password: string, context: PasswordCheckContext, options: PasswordPolicyInput): Promise<void> {
+    try {
+      await this.policy.assert(password, context, options);
+    } catch (error) {
+      // The policy reports under `password`; this method's field is `newPassword`.
+      if (error instanceof ValidationError) throw new ValidationError(error.issues.map((i) => ({ ...i, path: 'newPassword' })));
+      throw error;
+    }
+  }
+
+  /** Revokes every active session of the user except `keepSessionId` (Postgres, then Redis, per session). */
+  async #revokeOtherSessions(userId: string, keepSessionId: string): Promise<number> {
+    let revoked = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.sessions.listActiveForUser(userId, { limit: 100, ...(after === undefined ? {} : { after }) });
+      const others = page.items.filter((s) => s.id !== keepSessionId);
+      const results = await Promise.all(others.map((s) => this.revoker.revokeSession(s.id, 'password_changed')));
+      revoked += results.filter(Boolean).length;
+      after = page.nextCursor;
+    } while (after !== undefined);
+    return revoked;
+  }
+
+  /**
+   * Hot path: at most once per {@link ACTIVITY_WRITE_INTERVAL_MS} per session
+   * and process, write the activity back in the background. Costs a map
+   * lookup per hit; the answer never waits for it.
+   */
+  #noteActivity(session: CachedSession): void {
+    const now = Date.now();
+    const next = this.#activityMemo.get(session.sessionId);
+    if (next !== undefined && now < next) return;
+    this.#rememberActivity(session.sessionId, now + ACTIVITY_WRITE_INTERVAL_MS);
+    void this.#slide(session, now).catch((error: unknown) => this.logger.warn('session activity write-back failed', { sessionId: session.sessionId, error }));
+  }
+
+  /**
+   * Moves the cached record's inactivity deadline to now + the timeout and
+   * stamps `last_seen_at`, unless another process did within the interval
+   * (the deadline says so). The put carries the record's original epoch, so a
+   * revocation since is never undone (marker → `revoked`, epoch → `stale`).
+   */
+  async #slide(session: CachedSession, now: number): Promise<void> {
+    if (session.organizationId === null) return;
+    const settings = await this.security.recent(session.organizationId);
+    const inactivityMs = settings.inactivityTimeoutMinutes * 60_000;
+    if (session.expiresAt - now > inactivityMs - ACTIVITY_WRITE_INTERVAL_MS) {
+      this.#rememberActivity(session.sessionId, session.expiresAt - inactivityMs + ACTIVITY_WRITE_INTERVAL_MS);
+      return;
+    }
+    const row = await this.sessions.get(session.sessionId);
+    if (!row || row.revokedAt !== null || row.expiresAt.getTime() <= now) return;
+    const deadline = activeUntil(row.expiresAt, settings, now);
+    // At the absolute end the deadline cannot move: nothing to write.
+    if (Math.abs(deadline - session.expiresAt) < 1000) return;
+    await this.sessions.touch(row.id, Math.floor(ACTIVITY_WRITE_INTERVAL_MS / 2000));
+    await this.cache.put({ ...session, expiresAt: deadline }, { jti: row.accessTokenJti, expiresAt: row.expiresAt.getTime() });
+  }
+
+  #rememberActivity(sessionId: string, nextWriteAt: number): void {
+    this.#activityMemo.delete(sessionId);
+    this.#activityMemo.set(sessionId, nextWriteAt);
+    if (this.#activityMemo.size > ACTIVITY_MEMO_MAX_ENTRIES) {
+      const oldest = this.#activityMemo.keys().next();
+      if (!oldest.done) this.#activityMemo.delete(oldest.value);
+    }
   }
 
   async #rehashIfNeeded(userId: string, password: string, hash: string): Promise<void> {

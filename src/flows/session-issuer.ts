@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
+import type { Config } from '../config.js';
 import { AccountStateError, TenantAccessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { AccountRepository, type AccountMembership } from '../postgres/repositories/account-repository.js';
 import { RefreshTokenRepository } from '../postgres/repositories/refresh-token-repository.js';
+import type { SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
 import { SessionRepository } from '../postgres/repositories/session-repository.js';
 import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { SessionCache } from '../redis/session-cache.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { LOGGER } from '../tokens.js';
+import { CONFIG, LOGGER } from '../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
+import { activeUntil, OrganizationSecurity } from './organization-security.js';
 import { SessionRevoker } from './session-revoker.js';
 
 /** An organization the signed-in user belongs to. */
@@ -37,6 +40,25 @@ export interface SignInResult {
   readonly context: TenantContext;
 }
 
+/**
+ * Where a sign-in lands: the membership chosen, every membership, and that
+ * organization's security settings (already checked against the client's IP).
+ */
+export interface SignInTarget {
+  readonly membership: AccountMembership;
+  readonly memberships: readonly AccountMembership[];
+  readonly settings: SecuritySettings;
+}
+
+export interface IssueOptions {
+  /** A target resolved (and IP-checked) earlier in the same sign-in, with the same client; resolved here when omitted. */
+  readonly target?: SignInTarget;
+  /** The sign-in passed a second factor (kept on the cached record). */
+  readonly mfaVerified?: boolean;
+  /** For the audit event of an IP refusal. */
+  readonly via?: 'login' | 'mfa';
+}
+
 /** Statuses that may hold a session at all (pending_verification is the login policy's call, made before). */
 const LIVE_STATUSES: ReadonlySet<UserRecord['status']> = new Set(['active', 'pending_verification']);
 
@@ -58,15 +80,20 @@ export class SessionIssuer {
     @inject(AccountRepository) private readonly accounts: AccountRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
+    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
+    @inject(CONFIG) private readonly config: Config,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   /**
+   * Picks the organization and applies its sign-in rules that do not depend
+   * on the second factor: membership, then the IP allow-list (read fresh from
+   * Postgres, so a tightened list applies to the next sign-in).
    * @param organizationId the organization to act in; default the user's oldest membership
-   * @throws TenantAccessError when the user belongs to no (such) organization
-   * @throws AccountStateError when the account was suspended/locked/deleted while the session was being created
+   * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`)
+   *   when the client's IP is outside the organization's allow-list (audited, risk 80)
    */
-  async issue(user: UserRecord, client: ParsedClientContext, organizationId?: string): Promise<SignInResult> {
+  async resolveTarget(user: UserRecord, client: ParsedClientContext, organizationId?: string, via: 'login' | 'mfa' = 'login'): Promise<SignInTarget> {
     const memberships = await this.accounts.listMemberships(user.id);
     const membership = organizationId === undefined ? memberships[0] : memberships.find((m) => m.organizationId === organizationId);
     if (!membership) {
@@ -74,46 +101,74 @@ export class SessionIssuer {
         permission: 'organization:read',
       });
     }
+    const settings = await this.security.current(membership.organizationId);
+    await this.security.assertIpAllowed(settings, { organizationId: membership.organizationId, ip: client.ip, userAgent: client.userAgent, actorUserId: user.id, via });
+    return { membership, memberships, settings };
+  }
+
+  /**
+   * Creates the session. Its absolute expiry is capped by the organization's
+   * `session_timeout_minutes`; the cached record expires at the inactivity
+   * deadline (`inactivity_timeout_minutes` from now), which `validate` slides.
+   * @param organizationId the organization to act in; default the user's oldest membership
+   * @throws TenantAccessError when the user belongs to no (such) organization, or the IP is not allowed (see {@link resolveTarget})
+   * @throws AccountStateError when the account was suspended/locked/deleted while the session was being created
+   */
+  async issue(user: UserRecord, client: ParsedClientContext, organizationId?: string, options: IssueOptions = {}): Promise<SignInResult> {
+    // Read the epoch before the Postgres write: a revoke-all landing in between moves the
+    // epoch, and the cache then refuses this record as stale (validate repopulates).
+    // The two reads are independent, so they share one round-trip time.
+    const [{ membership, memberships, settings }, epoch] = await Promise.all([
+      options.target ?? this.resolveTarget(user, client, organizationId, options.via),
+      this.cache.readEpoch(user.id).catch((error: unknown) => {
+        this.logger.warn('session cache unavailable at sign-in; the first validation will load from Postgres', { error });
+        return undefined;
+      }),
+    ]);
     const context = createTenantContext({ organizationId: membership.organizationId, userId: user.id, role: membership.role, scopes: [] });
 
-    // Read before the Postgres write: a revoke-all landing in between moves the
-    // epoch, and the cache then refuses this record as stale (validate repopulates).
-    const epoch = await this.cache.readEpoch(user.id).catch((error: unknown) => {
-      this.logger.warn('session cache unavailable at sign-in; the first validation will load from Postgres', { error });
-      return undefined;
-    });
     const session = await this.sessions.create(context, {
       accessTokenJti: randomUUID(),
+      // The organization may only shorten the platform's lifetime, never extend it.
+      ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
       ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
       ...(client.ip === undefined ? {} : { ip: client.ip }),
       ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
     });
-    const issued = await this.refreshTokens.issue(session.id);
 
-    // A suspension that read no session yet (we had not created it) would miss
-    // this one: re-read the status now that the row is committed. Either we see
-    // the new status, or the suspension's revoke-all runs after our commit and
-    // revokes the row itself.
-    const current = await this.users.getById(user.id);
+    // Three independent steps once the session row is committed, run together:
+    // - the refresh token (its own transaction, checks the session row);
+    // - the status re-read: a suspension that read no session yet (we had not
+    //   created it) would miss this one. Either we see the new status, or the
+    //   suspension's revoke-all runs after our commit and revokes the row itself;
+    // - the cache write-through. It may land before the re-read answers: nobody
+    //   holds the session id or jti until we return, and if the re-read refuses
+    //   the sign-in, revokeSession below runs after the write and replaces the
+    //   record with a revocation marker (and revokes the refresh token).
+    const [issued, current] = await Promise.all([
+      this.refreshTokens.issue(session.id),
+      this.users.getById(user.id),
+      epoch === undefined
+        ? undefined
+        : this.cache
+            .put(
+              {
+                sessionId: session.id,
+                userId: user.id,
+                organizationId: membership.organizationId,
+                // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
+                expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
+                revocationEpoch: epoch,
+                roles: [membership.role],
+                mfaVerified: options.mfaVerified === true,
+              },
+              { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
+            )
+            .catch((error: unknown) => this.logger.warn('session cache write-through failed; validation will load from Postgres', { error })),
+    ]);
     if (!current || !LIVE_STATUSES.has(current.status)) {
       await this.revoker.revokeSession(session.id, 'account_state_changed');
       throw new AccountStateError(current?.status === 'suspended' ? 'suspended' : current?.status === 'locked' ? 'locked' : 'deleted');
-    }
-
-    if (epoch !== undefined) {
-      await this.cache
-        .put(
-          {
-            sessionId: session.id,
-            userId: user.id,
-            organizationId: membership.organizationId,
-            expiresAt: session.expiresAt.getTime(),
-            revocationEpoch: epoch,
-            roles: [membership.role],
-          },
-          { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
-        )
-        .catch((error: unknown) => this.logger.warn('session cache write-through failed; validation will load from Postgres', { error }));
     }
 
     return {

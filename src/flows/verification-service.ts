@@ -6,18 +6,17 @@ import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
 import { AccountRepository } from '../postgres/repositories/account-repository.js';
 import { AuditWriter } from '../postgres/repositories/audit-writer.js';
-import { SecuritySettingsRepository } from '../postgres/repositories/security-settings-repository.js';
 import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository, type VerificationPurpose } from '../postgres/repositories/verification-token-repository.js';
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { PasswordHasher } from '../security/password-hasher.js';
 import { PasswordPolicy, type PasswordPolicyInput } from '../security/password-policy.js';
-import { BCRYPT_MAX_PASSWORD_BYTES } from '../security/password-hasher.js';
 import { LIFECYCLE, LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import { AUTH_NOTIFIER, type AuthNotifier } from './auth-notifier.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { SessionRevoker } from './session-revoker.js';
+import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 
 /** The same answer whether or not the email has an account. */
 export interface EmailRequestAccepted {
@@ -44,7 +43,7 @@ export class VerificationService {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(AccountRepository) private readonly accounts: AccountRepository,
-    @inject(SecuritySettingsRepository) private readonly securitySettings: SecuritySettingsRepository,
+    @inject(StrictestPasswordPolicy) private readonly strictest: StrictestPasswordPolicy,
     @inject(VerificationTokenRepository) private readonly tokens: VerificationTokenRepository,
     @inject(PasswordHasher) private readonly hasher: PasswordHasher,
     @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
@@ -95,7 +94,7 @@ export class VerificationService {
     const consumed = await this.tokens.consume('password_reset', d.token);
     const user = await this.users.getById(consumed.userId);
     if (!user || user.status === 'deleted' || user.status === 'suspended') throw new TokenError('invalid', 'Reset token is no longer valid');
-    const { options, historyDepth } = await this.#strictestPolicy(user.id);
+    const { options, historyDepth } = await this.strictest.forUser(user.id);
     const previousHashes = await this.accounts.recentPasswordHashes(user.id, historyDepth);
     await this.#assertPassword(d.newPassword, { email: user.email, previousHashes }, options);
     await this.accounts.changePassword(user.id, await this.hasher.hash(d.newPassword), historyDepth);
@@ -139,28 +138,6 @@ export class VerificationService {
     const { token, verificationToken } = await this.tokens.create(user.id, purpose);
     const message = { userId: user.id, email: user.email, token, expiresAt: verificationToken.expiresAt };
     await (purpose === 'password_reset' ? this.notifier.passwordReset(message) : this.notifier.emailVerification(message));
-  }
-
-  /**
-   * One password serves every organization of the user, so it must satisfy the
-   * strictest of their policies (longest minimum, every required class, deepest history).
-   */
-  async #strictestPolicy(userId: string): Promise<{ options: PasswordPolicyInput; historyDepth: number }> {
-    const memberships = await this.accounts.listMemberships(userId);
-    const all = await Promise.all(memberships.map((m) => this.securitySettings.getForOrganization(m.organizationId)));
-    if (all.length === 0) return { options: {}, historyDepth: this.options.passwordHistoryDepth };
-    const minLength = Math.min(BCRYPT_MAX_PASSWORD_BYTES, Math.max(...all.map((s) => s.passwordMinLength)));
-    return {
-      options: {
-        minLength,
-        maxLength: Math.max(64, minLength),
-        requireLowercase: all.some((s) => s.passwordRequireLowercase),
-        requireUppercase: all.some((s) => s.passwordRequireUppercase),
-        requireDigit: all.some((s) => s.passwordRequireDigit),
-        requireSymbol: all.some((s) => s.passwordRequireSymbol),
-      },
-      historyDepth: Math.max(...all.map((s) => s.passwordHistoryCount)),
-    };
   }
 
   async #assertPassword(password: string, context: { email?: string; previousHashes?: readonly string[] }, options: PasswordPolicyInput = {}): Promise<void> {

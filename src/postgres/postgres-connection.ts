@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { inject, injectable } from 'tsyringe';
 import { createPool, sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
@@ -9,19 +10,26 @@ import type { StoreConnection, StoreHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapPostgresError } from './map-postgres-error.js';
+import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
+import type { PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
 
 /**
  * PostgreSQL through Slonik. Two pools: `ownerPool` (the migrating owner role,
  * used for migrations, provisioning and maintenance) and `appPool` (the
  * application role: no BYPASSRLS, owns no table — what repositories use).
+ *
+ * Plus a small raw `pg` pool, also as the owner role, behind
+ * {@link preparedOne}: the hot path for the few pre-tenant auth reads that run
+ * on every sign-in or cache miss (docs/architecture.md, "Hot paths").
  */
 @injectable()
 export class PostgresConnection implements StoreConnection {
   readonly store = 'postgres' as const;
   #owner: DatabasePool | undefined;
   #app: DatabasePool | undefined;
+  #hot: pg.Pool | undefined;
   #stopped = false;
 
   constructor(
@@ -91,12 +99,59 @@ export class PostgresConnection implements StoreConnection {
     });
   }
 
+  /**
+   * Runs a named prepared statement on the hot-path pool and validates the row
+   * with the statement's schema. Same role, timeouts, type parsers
+   * (timestamptz → Date, int8 → number) and error mapping as the owner pool;
+   * what it skips is Slonik's per-query machinery (query context, interceptor
+   * loops, its own pool wrapper) and re-planning an unnamed statement per call.
+   *
+   * @returns the parsed row, or `undefined` when there is none
+   * @throws PlatformError `NOT_STARTED`; `RESULT_INVALID` when the row does not match the schema; `POSTGRES_ERROR` for more than one row
+   * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
+   */
+  async preparedOne<S extends z.ZodType>(statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S> | undefined> {
+    const pool = this.#hot;
+    if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    let rows: unknown[];
+    try {
+      rows = (await pool.query({ name: statement.name, text: statement.text, values })).rows;
+    } catch (error) {
+      throw mapPostgresError(error, this.redactedUrl);
+    }
+    if (rows.length === 0) return undefined;
+    if (rows.length > 1) throw new PlatformError('POSTGRES_ERROR', `${statement.name} returned ${rows.length} rows, expected at most one`);
+    const parsed = statement.schema.safeParse(rows[0]);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
+      throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });
+    }
+    return parsed.data;
+  }
+
+  #createHotPool(): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: this.config.postgres.url,
+      // As small as the owner pool: it only serves a few single-row reads, and each caller holds a connection for one round trip.
+      max: Math.min(5, this.config.postgres.poolSize),
+      connectionTimeoutMillis: this.config.connectTimeoutMs,
+      statement_timeout: this.config.postgres.statementTimeoutMs,
+      idleTimeoutMillis: 10_000,
+      types: pgTypeOverrides,
+    });
+    // An idle connection the server drops (restart, idle kill) is an 'error' event; unhandled it would end the process.
+    pool.on('error', (error) => this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }));
+    return pool;
+  }
+
   /** @throws StoreUnavailableError when the server does not answer within the connect timeout */
   async start(): Promise<void> {
     if (this.#owner) return;
     this.#stopped = false;
     try {
       this.#owner = await this.#createPool(this.config.postgres.url, Math.min(5, this.config.postgres.poolSize));
+      // Connects lazily: no round trip here, and nothing to close if start fails below.
+      this.#hot = this.#createHotPool();
     } catch (error) {
       await this.stop();
       throw this.#unavailable(error);
@@ -142,7 +197,9 @@ export class PostgresConnection implements StoreConnection {
       );
       const latencyMs = performance.now() - started;
       const state = this.#app?.state();
-      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state ?? 'not connected (migrations pending?)' } };
+      const hot = this.#hot;
+      const hotPath = hot ? { total: hot.totalCount, idle: hot.idleCount, waiting: hot.waitingCount } : 'not started';
+      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state ?? 'not connected (migrations pending?)', hotPath } };
     } catch (error) {
       return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
     }
@@ -152,8 +209,10 @@ export class PostgresConnection implements StoreConnection {
     if (this.#stopped) return;
     this.#stopped = true;
     const pools = [this.#app, this.#owner].filter((p): p is DatabasePool => p !== undefined);
+    const hot = this.#hot;
     this.#app = undefined;
     this.#owner = undefined;
-    await Promise.allSettled(pools.map((p) => p.end()));
+    this.#hot = undefined;
+    await Promise.allSettled([...pools.map((p) => p.end()), ...(hot ? [hot.end()] : [])]);
   }
 }

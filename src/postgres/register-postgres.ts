@@ -14,6 +14,7 @@ import { AuditRepository } from './repositories/audit-repository.js';
 import { AUDIT_WRITER_OPTIONS, AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
 import { IdentityRepository } from './repositories/identity-repository.js';
 import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
@@ -44,6 +45,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(IdentityRepository);
   container.registerSingleton(IntegrationTokenRepository);
   container.registerSingleton(MfaRepository);
+  container.registerSingleton(MfaChallengeRepository);
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);

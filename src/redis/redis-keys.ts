@@ -25,7 +25,7 @@ export interface RedisKeySpec {
  * ({@link renderKeySchemaMarkdown}) and a test checks the two agree.
  */
 export const REDIS_KEY_SCHEMA: readonly RedisKeySpec[] = [
-  { name: 'session.record', pattern: '{user:<userId>}:sess:<sessionId>', type: 'string', ttl: 'remaining session life (≤ SESSION_TTL_SECONDS)', owner: 'SessionCache', purpose: 'cached session record (JSON, no token values) or a revocation marker' },
+  { name: 'session.record', pattern: '{user:<userId>}:sess:<sessionId>', type: 'string', ttl: 'remaining session life (≤ SESSION_TTL_SECONDS)', owner: 'SessionCache', purpose: 'cached session record (expiry and epoch header, then JSON; no token values) or a revocation marker (JSON)' },
   { name: 'session.accessToken', pattern: '{user:<userId>}:at:<jti>', type: 'string', ttl: 'remaining access-token life', owner: 'SessionCache', purpose: 'access-token jti → session id, for validate by jti' },
   { name: 'session.denylist', pattern: '{user:<userId>}:deny:<jti>', type: 'string', ttl: 'remaining access-token life', owner: 'SessionCache', purpose: 'revoked access-token jti' },
   { name: 'session.epoch', pattern: '{user:<userId>}:epoch', type: 'string', ttl: 'SESSION_TTL_SECONDS, renewed by each revokeAllForUser', owner: 'SessionCache', purpose: "user's revocation epoch (monotonic: max(previous + 1, server ms))" },

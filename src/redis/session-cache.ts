@@ -1,21 +1,14 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { ValidationError } from '../errors.js';
+import { PlatformError, ValidationError } from '../errors.js';
 import { CONFIG } from '../tokens.js';
 import { mapRedisError } from './map-redis-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { runScript } from './scripts/redis-script.js';
-import {
-  PUT_SESSION,
-  REVOKE_ALL_SESSIONS,
-  REVOKE_SESSION,
-  SessionPutResult,
-  SessionRevokedReason,
-  SessionValidateStatus,
-  VALIDATE_SESSION,
-} from './scripts/session-scripts.js';
+import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from './scripts/session-scripts.js';
+import { sessionRecordCodec } from './session-record-codec.js';
 
 /**
  * What Redis keeps of a session. Never a token value, hash or secret: only
@@ -51,13 +44,11 @@ export type SessionValidation =
 export type SessionPutOutcome = 'stored' | 'revoked' | 'stale';
 
 const REASONS: Record<number, RevokedReason> = {
-  [SessionRevokedReason.Session]: 'revoked',
-  [SessionRevokedReason.Epoch]: 'epoch',
-  [SessionRevokedReason.Denylisted]: 'denylisted',
-  [SessionRevokedReason.Expired]: 'expired',
+  [SessionValidateReply.RevokedMarker]: 'revoked',
+  [SessionValidateReply.RevokedEpoch]: 'epoch',
+  [SessionValidateReply.Denylisted]: 'denylisted',
+  [SessionValidateReply.Expired]: 'expired',
 };
-
-const validateReply = z.tuple([z.number(), z.number()]).or(z.tuple([z.number(), z.number(), z.string()]));
 
 /**
  * The session cache in front of Postgres.
@@ -101,6 +92,7 @@ export class SessionCache {
 
   /**
    * One round trip: denylist → record (by session id, or via the jti pointer) → expiry → epoch.
+   * The hit is checked structurally ({@link sessionRecordCodec}), not with zod: `put` validated it on the way in.
    * @throws StoreUnavailableError when Redis is down (callers may fall back to Postgres).
    */
   async validate(ref: SessionRef): Promise<SessionValidation> {
@@ -116,14 +108,17 @@ export class SessionCache {
       ],
       [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
     );
-    const [status, reason, raw] = validateReply.parse(reply);
-    if (status === SessionValidateStatus.Revoked) return { status: 'revoked', reason: REASONS[reason] ?? 'revoked' };
-    if (status !== SessionValidateStatus.Hit || raw === undefined) return { status: 'miss' };
-    // A record that no longer matches the schema (older release, corruption) is a miss: Postgres decides.
-    const parsed = cachedSessionSchema.safeParse(safeJson(raw));
-    if (!parsed.success || parsed.data.userId !== ref.userId) return { status: 'miss' };
-    if (ref.sessionId !== undefined && parsed.data.sessionId !== ref.sessionId) return { status: 'miss' };
-    return { status: 'hit', session: parsed.data };
+    if (typeof reply === 'number') {
+      if (reply === SessionValidateReply.Miss) return { status: 'miss' };
+      // An unknown positive code can only mean "revoked" from a newer script: never a hit.
+      return { status: 'revoked', reason: REASONS[reply] ?? 'revoked' };
+    }
+    if (typeof reply !== 'string') throw new PlatformError('REDIS_UNEXPECTED_REPLY', `${VALIDATE_SESSION.name} answered ${typeof reply}`);
+    // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
+    const session = sessionRecordCodec.decode(reply);
+    if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
+    if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
+    return { status: 'hit', session };
   }
 
   /** The user's current revocation epoch (0 when unknown). Read it before reading the session from Postgres. */
@@ -157,7 +152,7 @@ export class SessionCache {
         this.keys.sessionIndex(session.userId),
         this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
       ],
-      [JSON.stringify(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
+      [sessionRecordCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
     );
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }
@@ -210,14 +205,6 @@ export class SessionCache {
 
 function revocationMarker(sessionId: string | null): string {
   return JSON.stringify({ revoked: true, sessionId });
-}
-
-function safeJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
 }
 
 function clamp(value: number, min: number, max: number): number {

@@ -22,6 +22,7 @@ import { LockoutPolicy } from '../../src/security/lockout-policy.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../support/postgres-template.js';
 import { Figures, hasStores, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
 
 const figures = new Figures('concurrency');
 const admin = inject('stack').urls.postgres;
@@ -68,7 +69,7 @@ describe.skipIf(!hasStores('postgres', 'redis'))('concurrency: exact outcomes', 
 
   it('100 concurrent refreshes of one refresh token rotate it exactly once (AuthService.refresh)', async () => {
     const u = await h.user();
-    const s = await auth.login(u.email, PASSWORD, {});
+    const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
     const results = await Promise.allSettled(Array.from({ length: 100 }, () => auth.refresh(s.refreshToken, {})));
     const fulfilled = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const rejected = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));

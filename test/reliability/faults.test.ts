@@ -23,6 +23,7 @@ import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { Figures, hasStores, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
+import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
 
 const figures = new Figures('faults');
 /** Bound on connecting/pinging in this file: a stopped store must be reported within about this long. */
@@ -125,7 +126,7 @@ describe.skipIf(!hasStores('postgres'))('Redis: FLUSHALL during validation traff
     const sessions: Array<{ userId: string; sessionId: string; jti: string; live: boolean }> = [];
     for (const u of users) {
       for (let k = 0; k < 2; k++) {
-        const s = await auth.login(u.email, PASSWORD, {});
+        const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
         sessions.push({ userId: u.userId, sessionId: s.sessionId, jti: s.accessTokenJti, live: true });
       }
     }
@@ -236,7 +237,7 @@ describe.skipIf(!hasStores('postgres'))('Redis: FLUSHALL during validation traff
     expect(lastSecond.every((c) => c.ok)).toBe(true);
     // The session flow falls back to Postgres while Redis is down, and the cache works again afterwards.
     const u = await h.user();
-    const s = await auth.login(u.email, PASSWORD, {});
+    const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
     expect((await auth.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
   });
 });

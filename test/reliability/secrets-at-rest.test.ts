@@ -30,6 +30,7 @@ import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { CapturingNotifier, Figures, hasStores } from './reliability-support.js';
+import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
 
 const figures = new Figures('secrets-at-rest');
 
@@ -121,7 +122,7 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at 
     const wrong = `Wrong-${randomBytes(9).toString('base64url')}`;
     add('wrong password attempt', wrong);
     await auth.login(email, wrong, { ip: '198.51.100.20' }).catch(() => undefined);
-    const login = await auth.login(email, password, { ip: '198.51.100.20' });
+    const login = expectSignedIn(await auth.login(email, password, { ip: '198.51.100.20' }));
     add('refresh token', login.refreshToken);
     add('refresh token', (await auth.refresh(login.refreshToken, {})).refreshToken);
     await verification.requestPasswordReset(email, {});
@@ -131,7 +132,7 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at 
     const newPassword = `New-${randomBytes(9).toString('base64url')}-y7`;
     add('password', newPassword);
     await verification.resetPassword(resetToken, newPassword);
-    add('refresh token', (await auth.login(email, newPassword, {})).refreshToken);
+    add('refresh token', (expectSignedIn(await auth.login(email, newPassword, {}))).refreshToken);
 
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner', scopes: [] });
     const totp = platform.resolve(Totp);

@@ -13,6 +13,7 @@ import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { Figures, hasStores, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
 
 const figures = new Figures('soak');
 const OPERATIONS = 2000;
@@ -78,7 +79,7 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a bou
     let wrongAnswers = 0;
     // One login per user first, so validations always have a session to ask about.
     for (const u of users) {
-      const s = await auth.login(u.email, PASSWORD, {});
+      const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
       u.sessions.push({ sessionId: s.sessionId, jti: s.accessTokenJti });
       logins.set(u.userId, 1);
       sent.login++;
@@ -93,7 +94,7 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a bou
         const kind = i % 10 === 0 ? 'login' : i % 10 <= 4 ? 'validate' : i % 10 <= 7 ? 'append' : 'search';
         try {
           if (kind === 'login') {
-            const s = await auth.login(u.email, PASSWORD, {});
+            const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
             u.sessions.push({ sessionId: s.sessionId, jti: s.accessTokenJti });
             logins.set(u.userId, (logins.get(u.userId) ?? 0) + 1);
           } else if (kind === 'validate') {

@@ -24,6 +24,7 @@ import { formatHealth } from '../commands/health-command.js';
 import { formatBootstrap } from '../commands/bootstrap-command.js';
 import { runDemoKnowledge } from './run-demo-knowledge.js';
 import { runDemoErasure } from './run-demo-erasure.js';
+import { expectSignedIn } from '../../flows/expect-signed-in.js';
 
 export interface DemoOptions {
   /** Receives each line of the story (default: stdout). */
@@ -158,7 +159,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     step(4, 'Invite a member');
     const auth = platform.resolve(AuthService);
-    const ownerLogin = await auth.login(ownerEmail, ownerPassword, { ip: '203.0.113.7', userAgent: 'demo/1.0' });
+    const ownerLogin = expectSignedIn(await auth.login(ownerEmail, ownerPassword, { ip: '203.0.113.7', userAgent: 'demo/1.0' }));
     secrets.refreshTokens.push(ownerLogin.refreshToken);
     const memberEmail = `grace.${run}@acme.example`;
     const memberPassword = `Hopper-${randomBytes(6).toString('base64url')}!7`;
@@ -176,7 +177,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     say(`${member.email} joined as member`);
 
     step(5, 'Log in: session row in PostgreSQL, cache entry in Redis');
-    const login = await auth.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' });
+    const login = expectSignedIn(await auth.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' }));
     secrets.refreshTokens.push(login.refreshToken);
     const validated = await auth.validate({ userId: member.id, sessionId: login.sessionId });
     say(`session ${login.sessionId.slice(0, 8)}… valid until ${login.expiresAt.toISOString()}; validate answered from ${validated.source}`);

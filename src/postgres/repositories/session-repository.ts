@@ -6,6 +6,7 @@ import type { Config } from '../../config.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -95,6 +96,11 @@ const reasonInput = z.string().min(1).max(200);
 const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
   created_at, last_seen_at, expires_at, revoked_at, revoked_reason`;
 
+// The cache-miss path of every validation: named statements on the hot-path pool (docs/architecture.md, "Hot paths").
+// COLUMNS has no parameters, so its text is plain SQL.
+const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM sessions WHERE id = $1`, recordRow);
+const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM sessions WHERE access_token_jti = $1`, recordRow);
+
 /**
  * Sessions, the durable record behind the Redis session cache.
  *
@@ -135,10 +141,7 @@ export class SessionRepository {
    */
   async get(id: string): Promise<SessionRecord | undefined> {
     const sessionId = parseInput(z.uuid(), id, 'id');
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.prepared('pd_session_by_id', recordRow)`SELECT ${COLUMNS} FROM sessions WHERE id = ${sessionId}`),
-    );
-    return row ?? undefined;
+    return this.postgres.preparedOne(SESSION_BY_ID, [sessionId]);
   }
 
   /**
@@ -147,10 +150,7 @@ export class SessionRepository {
    */
   async getByJti(jti: string): Promise<SessionRecord | undefined> {
     const value = parseInput(z.string().min(1).max(128), jti, 'jti');
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.prepared('pd_session_by_jti', recordRow)`SELECT ${COLUMNS} FROM sessions WHERE access_token_jti = ${value}`),
-    );
-    return row ?? undefined;
+    return this.postgres.preparedOne(SESSION_BY_JTI, [value]);
   }
 
   /**

@@ -46,6 +46,7 @@ function userRowCounts(userId: string) {
       UNION ALL SELECT 'identities', (SELECT count(*) FROM identities WHERE user_id = ${userId})::int
       UNION ALL SELECT 'integration_tokens', (SELECT count(*) FROM integration_tokens WHERE user_id = ${userId})::int
       UNION ALL SELECT 'verification_tokens', (SELECT count(*) FROM verification_tokens WHERE user_id = ${userId})::int
+      UNION ALL SELECT 'mfa_challenges', (SELECT count(*) FROM mfa_challenges WHERE user_id = ${userId})::int
       UNION ALL SELECT 'user_mfa', (SELECT count(*) FROM user_mfa WHERE user_id = ${userId})::int
       UNION ALL SELECT 'mfa_recovery_codes', (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ${userId})::int
       UNION ALL SELECT 'password_history', (SELECT count(*) FROM password_history WHERE user_id = ${userId})::int
@@ -149,6 +150,7 @@ export class SubjectDataRepository {
         await del('refresh_tokens', sql.fragment`user_id = ${id}`);
         await del('sessions', sql.fragment`user_id = ${id}`);
         await del('verification_tokens', sql.fragment`user_id = ${id}`);
+        await del('mfa_challenges', sql.fragment`user_id = ${id}`);
         await del('identities', sql.fragment`user_id = ${id}`);
         await del('mfa_recovery_codes', sql.fragment`user_id = ${id}`);
         await del('user_mfa', sql.fragment`user_id = ${id}`);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from './parse-input.js';
@@ -102,6 +103,11 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.sta
   u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
   u.created_at, u.updated_at, u.deleted_at`;
 
+/** Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL. */
+const CREDENTIALS_BY_EMAIL = preparedStatement('pd_user_credentials_by_email', `SELECT ${COLUMNS.sql}, u.password_hash FROM users u WHERE u.email = $1`, credentialsRow);
+/** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
+const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM users u WHERE u.id = $1`, recordRow);
+
 const emailInput = z.email().max(320).transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -176,17 +182,13 @@ export class UserRepository {
    */
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
     const value = parseInput(emailInput, email, 'email');
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.prepared('pd_user_credentials_by_email', credentialsRow)`SELECT ${COLUMNS}, u.password_hash FROM users u WHERE u.email = ${value}`),
-    );
-    return row ?? undefined;
+    return this.postgres.preparedOne(CREDENTIALS_BY_EMAIL, [value]);
   }
 
   /** @throws ValidationError naming `id` */
   async getById(id: string): Promise<UserRecord | undefined> {
     const userId = parseInput(z.uuid(), id, 'id');
-    const row = await withMappedErrors(() => this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${userId}`));
-    return row ?? undefined;
+    return this.postgres.preparedOne(USER_BY_ID, [userId]);
   }
 
   /** The current user. @throws NotFoundError when the user no longer exists */

@@ -1,23 +1,20 @@
 import { defineRedisScript } from './redis-script.js';
 import { SERVER_TIME_LUA } from './server-time.js';
 
-/** First element of the `validateSession` reply. */
-export enum SessionValidateStatus {
+/**
+ * Integer replies of `validateSession` (a hit is the record itself, a string).
+ * Positive codes say why the session is revoked.
+ */
+export enum SessionValidateReply {
+  /** Redis does not know the session: load it from Postgres. */
   Miss = 0,
-  Hit = 1,
-  Revoked = 2,
-}
-
-/** Second element of the `validateSession` reply when the status is `Revoked`. */
-export enum SessionRevokedReason {
-  None = 0,
   /** The record is a revocation marker written by `revokeSession`/`revokeAllForUser`. */
-  Session = 1,
+  RevokedMarker = 1,
   /** The record's `revocationEpoch` is below the user's current epoch. */
-  Epoch = 2,
+  RevokedEpoch = 2,
   /** The access token's jti is on the denylist. */
   Denylisted = 3,
-  /** The record's `expiresAt` has passed. */
+  /** The record's `expiresAt` has passed (server clock). */
   Expired = 4,
 }
 
@@ -36,7 +33,7 @@ export const VALIDATE_SESSION = defineRedisScript({
   keys: [
     { name: 'epochKey', description: "the user's revocation epoch (missing = 0)" },
     { name: 'lookupKey', description: "mode 'sid': the session record; mode 'jti': the access-token pointer (value = session id)" },
-    { name: 'denyKey', description: "the jti's denylist entry (read only when ARGV[2] = '1')" },
+    { name: 'denyKey', description: "the jti's denylist entry (consulted only when ARGV[2] = '1')" },
   ],
   argv: [
     { name: 'mode', description: "'sid' or 'jti'" },
@@ -44,32 +41,44 @@ export const VALIDATE_SESSION = defineRedisScript({
     { name: 'recordKeyPrefix', description: "mode 'jti': record key = recordKeyPrefix .. pointer value (same {user:<id>} hash tag, hence same slot)" },
   ],
   returns: [
-    '{0, 0}          miss (no record / pointer, or an undecodable record): load from Postgres',
-    '{1, 0, record}  hit: the record JSON',
-    '{2, reason}     revoked: reason 1 = revocation marker, 2 = epoch, 3 = jti denylisted, 4 = expired',
+    'record  hit: the stored record (s1|expiresAt|revocationEpoch|JSON)',
+    '0       miss (no record / pointer, or an unreadable record): load from Postgres',
+    '1..4    revoked: 1 = revocation marker, 2 = epoch, 3 = jti denylisted, 4 = expired',
   ].join('\n'),
   errors: '',
+  // Record, epoch and denylist entry come from one MGET (one redis.call instead of three). Records in the
+  // current format carry expiry and epoch in a fixed header, so the hot path needs no cjson.decode; JSON
+  // values (revocation markers, records of older releases) are still decoded.
   body: `
 ${SERVER_TIME_LUA}
-if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {2, 3} end
 local recordKey = KEYS[2]
 if ARGV[1] == 'jti' then
   local sid = redis.call('GET', KEYS[2])
-  if not sid then return {0, 0} end
+  if not sid then
+    if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 3 end
+    return 0
+  end
   recordKey = ARGV[3] .. sid
 end
-local raw = redis.call('GET', recordKey)
-if not raw then return {0, 0} end
-local ok, rec = pcall(cjson.decode, raw)
-if not ok or type(rec) ~= 'table' then return {0, 0} end
-if rec.revoked == true then return {2, 1} end
-local expiresAt = tonumber(rec.expiresAt)
-local recordEpoch = tonumber(rec.revocationEpoch)
-if not expiresAt or not recordEpoch then return {0, 0} end
-if expiresAt <= now then return {2, 4} end
-local epoch = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if recordEpoch < epoch then return {2, 2} end
-return {1, 0, raw}
+local v = redis.call('MGET', recordKey, KEYS[1], KEYS[3])
+if ARGV[2] == '1' and v[3] then return 3 end
+local raw = v[1]
+if not raw then return 0 end
+local expiresAt, recordEpoch = string.match(raw, '^s1|(%d+)|(%d+)|')
+if expiresAt then
+  expiresAt = tonumber(expiresAt)
+  recordEpoch = tonumber(recordEpoch)
+else
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' then return 0 end
+  if rec.revoked == true then return 1 end
+  expiresAt = tonumber(rec.expiresAt)
+  recordEpoch = tonumber(rec.revocationEpoch)
+  if not expiresAt or not recordEpoch then return 0 end
+end
+if expiresAt <= now then return 4 end
+if recordEpoch < (tonumber(v[2] or '0') or 0) then return 2 end
+return raw
 `,
 });
 
@@ -83,7 +92,7 @@ export const PUT_SESSION = defineRedisScript({
     { name: 'pointerKey', description: 'access-token pointer jti → session id (written when ARGV[5] > 0)' },
   ],
   argv: [
-    { name: 'record', description: 'record JSON (its revocationEpoch = ARGV[3])' },
+    { name: 'record', description: 'the record, s1|expiresAt|revocationEpoch|JSON (its revocationEpoch = ARGV[3])' },
     { name: 'recordTtlMs', description: 'record TTL: remaining session life' },
     { name: 'observedEpoch', description: 'the epoch the caller read before reading Postgres' },
     { name: 'sessionId', description: 'member added to the index' },
@@ -95,7 +104,8 @@ export const PUT_SESSION = defineRedisScript({
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tonumber(ARGV[3]) < current then return -1 end
 local existing = redis.call('GET', KEYS[2])
-if existing then
+-- Only a JSON value ('{' = 123) can be a revocation marker; records carry the s1| header.
+if existing and string.byte(existing, 1) == 123 then
   local ok, rec = pcall(cjson.decode, existing)
   if ok and type(rec) == 'table' and rec.revoked == true then return 0 end
 end

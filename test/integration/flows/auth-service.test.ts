@@ -10,6 +10,7 @@ import { LoginThrottle } from '../../../src/redis/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { hasStores, PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };
 
@@ -26,7 +27,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
   describe('login', () => {
     it('creates a Postgres session, a refresh token and a cache entry, and audits it', async () => {
       const u = await h.user();
-      const result = await h.auth.login(u.email.toUpperCase(), PASSWORD, client);
+      const result = expectSignedIn(await h.auth.login(u.email.toUpperCase(), PASSWORD, client));
       expect(result).toMatchObject({ user: { id: u.userId }, organization: { id: u.organizationId, role: 'owner' } });
       expect(result.organizations.map((o) => o.id)).toEqual([u.organizationId]);
       expect(result.refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -77,7 +78,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
       const { default: bcrypt } = await import('bcrypt');
       const oldHash = await bcrypt.hash(PASSWORD, 5);
       await pg.ownerPool.query(sql.unsafe`UPDATE users SET password_hash = ${oldHash} WHERE id = ${u.userId}`);
-      await h.auth.login(u.email, PASSWORD, client);
+      expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       const stored = await pg.ownerPool.oneFirst(sql.type(z.object({ h: z.string() }))`SELECT password_hash AS h FROM users WHERE id = ${u.userId}`);
       expect(stored).toMatch(/^\$2b\$04\$/);
     });
@@ -90,7 +91,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
       const belowResults = await Promise.allSettled(Array.from({ length: threshold - 1 }, () => h.auth.login(below.email, 'Wrong-password-123', client)));
       expect(belowResults.every((r) => r.status === 'rejected' && r.reason instanceof InvalidCredentialsError)).toBe(true);
       expect(await users.getById(below.userId)).toMatchObject({ failedLoginCount: threshold - 1, lockedUntil: null });
-      await h.auth.login(below.email, PASSWORD, client);
+      expectSignedIn(await h.auth.login(below.email, PASSWORD, client));
       expect((await users.getById(below.userId))?.failedLoginCount).toBe(0);
 
       const at = await h.user();
@@ -118,9 +119,9 @@ describe.skipIf(!hasStores)('AuthService', () => {
 
     it('scores a new IP and device higher than a known one', async () => {
       const u = await h.user();
-      const first = await h.auth.login(u.email, PASSWORD, client);
-      await h.auth.login(u.email, PASSWORD, client);
-      await h.auth.login(u.email, PASSWORD, { ip: '192.0.2.99', userAgent: 'other', deviceId: 'device-new' });
+      const first = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+      expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+      expectSignedIn(await h.auth.login(u.email, PASSWORD, { ip: '192.0.2.99', userAgent: 'other', deviceId: 'device-new' }));
       const events = (await h.auditEvents(first.context)).filter((e) => e.eventType === 'auth.login.succeeded');
       const known = events.find((e) => e.ip === client.ip && e.details.newIp === false);
       const fresh = events.find((e) => e.ip === '192.0.2.99');
@@ -132,7 +133,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
   describe('refresh', () => {
     it('rotates; 100 concurrent refreshes of one token continue exactly one lineage', async () => {
       const u = await h.user();
-      const s = await h.auth.login(u.email, PASSWORD, client);
+      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       const results = await Promise.all(Array.from({ length: 100 }, () => h.auth.refresh(s.refreshToken, client)));
       expect(new Set(results.map((r) => r.refreshToken)).size).toBe(1);
       expect(results.filter((r) => !r.replayed)).toHaveLength(1);
@@ -146,7 +147,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
 
     it('revokes family and session on reuse outside the grace window, with a high-risk audit event', async () => {
       const u = await h.user();
-      const s = await h.auth.login(u.email, PASSWORD, client);
+      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       const rotated = await h.auth.refresh(s.refreshToken, client);
       expect((await h.auth.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
       await pg.ownerPool.query(sql.unsafe`UPDATE refresh_tokens SET rotated_at = now() - interval '1 hour' WHERE session_id = ${s.sessionId} AND rotated_at IS NOT NULL`);
@@ -177,7 +178,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
   describe('validate and revoke', () => {
     it('repopulates from Postgres on a miss and rejects revoked, foreign and unknown sessions', async () => {
       const u = await h.user();
-      const s = await h.auth.login(u.email, PASSWORD, client);
+      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       const keys = h.platform.resolve(RedisKeys);
       await h.platform.resolve(RedisConnection).client.del(keys.sessionRecord(u.userId, s.sessionId));
       expect((await h.auth.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('postgres');
@@ -194,7 +195,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
     for (const cache of ['warm', 'cold'] as const) {
       it(`never accepts a session after its revoke returned, with 50 validations racing (${cache} cache)`, async () => {
         const u = await h.user();
-        const s = await h.auth.login(u.email, PASSWORD, client);
+        const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
         if (cache === 'cold') await h.platform.resolve(RedisConnection).client.del(h.platform.resolve(RedisKeys).sessionRecord(u.userId, s.sessionId));
         let revokeReturned = false;
         const outcomes: Array<{ startedAfterRevoke: boolean; accepted: boolean }> = [];
@@ -232,7 +233,7 @@ describe.skipIf(!hasStores)('AuthService', () => {
 
     it('logoutEverywhere revokes every session of the user, also while validations race', async () => {
       const u = await h.user();
-      const sessions = await Promise.all([1, 2, 3].map((d) => h.auth.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` })));
+      const sessions = (await Promise.all([1, 2, 3].map((d) => h.auth.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` })))).map(expectSignedIn);
       let returned = false;
       const late: boolean[] = [];
       const racing = Array.from({ length: 30 }, async (_, i) => {
@@ -254,13 +255,13 @@ describe.skipIf(!hasStores)('AuthService', () => {
         await expect(h.auth.validate({ userId: u.userId, jti: s.accessTokenJti })).rejects.toMatchObject({ reason: 'revoked' });
       }
       // A new login after logout everywhere works and is cached.
-      const fresh = await h.auth.login(u.email, PASSWORD, client);
+      const fresh = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       expect((await h.auth.validate({ userId: u.userId, sessionId: fresh.sessionId })).source).toBe('cache');
     });
 
     it('suspendUser sets the status and revokes all sessions at once', async () => {
       const u = await h.user();
-      const s = await h.auth.login(u.email, PASSWORD, client);
+      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
       expect(await h.auth.suspendUser(u.userId, 'abuse report')).toBe(1);
       expect((await h.platform.resolve(UserRepository).getById(u.userId))?.status).toBe('suspended');
       await expect(h.auth.validate({ userId: u.userId, sessionId: s.sessionId })).rejects.toMatchObject({ reason: 'revoked' });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
 import { hasStores, PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
 
 // FLUSHALL would wipe other files' keys on the shared Redis: this file runs its own redis-server.
 describe.skipIf(!hasStores)('session flows after FLUSHALL', () => {
@@ -23,9 +24,9 @@ describe.skipIf(!hasStores)('session flows after FLUSHALL', () => {
     const client = { ip: '203.0.113.9', userAgent: 'vitest' };
     const a = await h.user();
     const b = await h.user();
-    const live = await h.auth.login(a.email, PASSWORD, client);
-    const loggedOut = await h.auth.login(a.email, PASSWORD, client);
-    const everywhere = await h.auth.login(b.email, PASSWORD, client);
+    const live = expectSignedIn(await h.auth.login(a.email, PASSWORD, client));
+    const loggedOut = expectSignedIn(await h.auth.login(a.email, PASSWORD, client));
+    const everywhere = expectSignedIn(await h.auth.login(b.email, PASSWORD, client));
     for (const s of [live, loggedOut, everywhere]) expect((await h.auth.validate({ userId: s.user.id, sessionId: s.sessionId })).source).toBe('cache');
     await h.auth.logout(loggedOut.sessionId);
     await h.auth.logoutEverywhere(b.userId);
@@ -59,7 +60,7 @@ describe.skipIf(!hasStores)('session flows after FLUSHALL', () => {
 
   it('validates against Postgres while Redis is down', async () => {
     const u = await h.user();
-    const s = await h.auth.login(u.email, PASSWORD, {});
+    const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
     await stack.stop();
     const v = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
     expect(v.source).toBe('postgres');

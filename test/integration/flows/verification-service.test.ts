@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
 import { VerificationService } from '../../../src/flows/verification-service.js';
 import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
 
 describe.skipIf(!hasStores)('VerificationService', () => {
   let h: FlowHarness;
@@ -29,7 +30,7 @@ describe.skipIf(!hasStores)('VerificationService', () => {
 
   it('resets once: policy and history enforced, every session revoked, the new password works', async () => {
     const u = await h.user();
-    const session = await h.auth.login(u.email, PASSWORD, {});
+    const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
     await verification.requestPasswordReset(u.email);
     await verification.settled();
     const token = h.notifier.sent.filter((m) => m.userId === u.userId).at(-1)!.token;
@@ -41,7 +42,7 @@ describe.skipIf(!hasStores)('VerificationService', () => {
     await expect(verification.resetPassword(token, 'Another-Valid-93-pass')).rejects.toMatchObject({ reason: 'consumed' });
     await expect(h.auth.validate({ userId: u.userId, sessionId: session.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
     await expect(h.auth.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
-    await h.auth.login(u.email, newPassword, {});
+    expectSignedIn(await h.auth.login(u.email, newPassword, {}));
 
     // History: the previous password may not come back.
     await verification.requestPasswordReset(u.email);
@@ -60,7 +61,7 @@ describe.skipIf(!hasStores)('VerificationService', () => {
     const user = await verification.verifyEmail(token);
     expect(user.status).toBe('active');
     expect(user.emailVerifiedAt).toBeInstanceOf(Date);
-    await h.auth.login(u.email, PASSWORD, {});
+    expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
   });
 
   it('rate-limits reset requests per IP, whatever the email', async () => {

@@ -1,0 +1,17 @@
+import { PlatformError } from '../errors.js';
+import type { LoginResult, SignedInResult } from './auth-service.js';
+
+/**
+ * For callers that do not offer a second factor (scripts, demos, tests):
+ * the session of a `login` result, or a `PlatformError` `MFA_REQUIRED` when
+ * the sign-in needs MFA (the caller should handle `mfa_required` /
+ * `mfa_enrollment_required` instead of using this).
+ *
+ * @example
+ * const { sessionId, refreshToken } = expectSignedIn(await auth.login(email, password, client));
+ * @throws PlatformError `MFA_REQUIRED`
+ */
+export function expectSignedIn(result: LoginResult): SignedInResult {
+  if (result.status === 'signed_in') return result;
+  throw new PlatformError('MFA_REQUIRED', `The sign-in needs a second factor (${result.status}); this caller cannot complete it`);
+}

@@ -1,0 +1,50 @@
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { parseInput } from '../parse-input.js';
+import { AccountRepository } from '../postgres/repositories/account-repository.js';
+import { SecuritySettingsRepository } from '../postgres/repositories/security-settings-repository.js';
+import { BCRYPT_MAX_PASSWORD_BYTES } from '../security/password-hasher.js';
+import type { PasswordPolicyInput } from '../security/password-policy.js';
+import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+
+/** The password rules one user's new password must meet, and how many previous passwords it may not repeat. */
+export interface UserPasswordPolicy {
+  readonly options: PasswordPolicyInput;
+  readonly historyDepth: number;
+}
+
+/**
+ * One password serves every organization of the user, so it must satisfy the
+ * strictest of their policies: the longest minimum, every character class any
+ * of them requires, the deepest history. A user in no organization gets the
+ * package defaults and `AuthFlowOptions.passwordHistoryDepth`. Shared by
+ * password reset and password change, so both apply the same rule.
+ */
+@injectable()
+export class StrictestPasswordPolicy {
+  constructor(
+    @inject(AccountRepository) private readonly accounts: AccountRepository,
+    @inject(SecuritySettingsRepository) private readonly securitySettings: SecuritySettingsRepository,
+    @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
+  ) {}
+
+  /** @throws ValidationError naming `userId` */
+  async forUser(userId: string): Promise<UserPasswordPolicy> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const memberships = await this.accounts.listMemberships(id);
+    const all = await Promise.all(memberships.map((m) => this.securitySettings.getForOrganization(m.organizationId)));
+    if (all.length === 0) return { options: {}, historyDepth: this.options.passwordHistoryDepth };
+    const minLength = Math.min(BCRYPT_MAX_PASSWORD_BYTES, Math.max(...all.map((s) => s.passwordMinLength)));
+    return {
+      options: {
+        minLength,
+        maxLength: Math.max(64, minLength),
+        requireLowercase: all.some((s) => s.passwordRequireLowercase),
+        requireUppercase: all.some((s) => s.passwordRequireUppercase),
+        requireDigit: all.some((s) => s.passwordRequireDigit),
+        requireSymbol: all.some((s) => s.passwordRequireSymbol),
+      },
+      historyDepth: Math.max(...all.map((s) => s.passwordHistoryCount)),
+    };
+  }
+}
