@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { ErasureFlow } from '../../flows/erasure-flow.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { ValidationError } from '../../errors.js';
-import { EXIT, out, printJson, reportError } from '../cli-output.js';
-import { formatRequest, runErasureToCompletion, startCliPlatform } from './user-command.js';
+import { reportError } from '../cli-output.js';
+import { finishErasure } from './finish-erasure.js';
+import { startCliPlatform } from './start-cli-platform.js';
+import { seconds } from './user-command.js';
 
 /**
  * `platform-data org delete <id> --confirm <slug> [--wait]`: deletes an
@@ -23,8 +25,7 @@ export function registerOrgCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (organizationId: string, options: { confirm: string; reason: string; wait?: boolean; timeout: string; json?: boolean }) => {
       try {
-        const timeout = Number(options.timeout);
-        if (!Number.isFinite(timeout) || timeout <= 0) throw new Error(`--timeout must be a positive number of seconds, got "${options.timeout}"`);
+        const timeout = seconds(options.timeout);
         await using platform = await startCliPlatform();
         const flow = platform.resolve(ErasureFlow);
         const organization = await platform.resolve(OrganizationRepository).getById(organizationId);
@@ -33,19 +34,7 @@ export function registerOrgCommand(program: Command): void {
           throw new ValidationError([{ path: 'confirm', message: `does not match the organization's slug` }]);
         }
         const request = await flow.deleteOrganization(organizationId, { reason: options.reason, requestedBy: 'cli' });
-        if (!options.wait) {
-          if (options.json) printJson({ request });
-          else out(`${formatRequest(request)}\nqueued: a worker running the erasure queue finishes it (or re-run with --wait)`);
-          process.exitCode = EXIT.ok;
-          return;
-        }
-        const result = await runErasureToCompletion(flow, request, timeout, () => flow.verifyOrganizationDeleted(organizationId));
-        if (options.json) printJson(result);
-        else {
-          out(formatRequest(result.request));
-          out(result.remaining.length === 0 ? 'verified: nothing remains in any store' : `REMAINING: ${result.remaining.map((r) => `${r.store}/${r.kind}=${r.count}`).join(', ')}`);
-        }
-        process.exitCode = result.remaining.length === 0 ? EXIT.ok : EXIT.failed;
+        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () => flow.verifyOrganizationDeleted(organizationId));
       } catch (error) {
         process.exitCode = reportError(error);
       }

@@ -1,49 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
-import { ErasureFlow, type ErasureRemainder } from '../../flows/erasure-flow.js';
+import { ErasureFlow } from '../../flows/erasure-flow.js';
 import { UserExporter } from '../../flows/user-exporter.js';
-import { createLogger } from '../../logger.js';
-import { createPlatform, type Platform } from '../../platform.js';
-import type { ErasureRequestRecord } from '../../postgres/repositories/erasure-request-repository.js';
-import { EXIT, out, printJson, reportError } from '../cli-output.js';
+import { EXIT, reportError } from '../cli-output.js';
+import { finishErasure } from './finish-erasure.js';
+import { startCliPlatform } from './start-cli-platform.js';
 
-/** Starts a platform on the environment's stores (all four: export and erasure span them). */
-export async function startCliPlatform(): Promise<Platform> {
-  const platform = createPlatform(loadConfig(process.env), { logger: createLogger('silent') });
-  try {
-    await platform.start();
-  } catch (error) {
-    await platform.stop();
-    throw error;
-  }
-  return platform;
-}
-
-/** Runs the erasure worker in this process until `request` completes, then verifies. */
-export async function runErasureToCompletion(
-  flow: ErasureFlow,
-  request: ErasureRequestRecord,
-  timeoutSeconds: number,
-  verify: () => Promise<ErasureRemainder[]>,
-): Promise<{ request: ErasureRequestRecord; remaining: ErasureRemainder[] }> {
-  const worker = await flow.startWorker();
-  try {
-    await flow.reconcile();
-    const done = await flow.waitFor(request.id, { timeoutMs: timeoutSeconds * 1000, intervalMs: 200 });
-    return { request: done, remaining: await verify() };
-  } finally {
-    await worker.close();
-  }
-}
-
-export function formatRequest(request: ErasureRequestRecord): string {
-  const steps = request.steps.map((s) => `${s.step}:${s.status}`).join(' ');
-  return `request ${request.id} (${request.subjectType} ${request.subjectId}) ${request.status} — ${steps}`;
-}
-
-function seconds(value: string): number {
+export function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--timeout must be a positive number of seconds, got "${value}"`);
   return n;
@@ -94,19 +58,7 @@ export function registerUserCommand(program: Command): void {
         await using platform = await startCliPlatform();
         const flow = platform.resolve(ErasureFlow);
         const request = await flow.eraseUser(userId, { reason: options.reason, requestedBy: 'cli' });
-        if (!options.wait) {
-          if (options.json) printJson({ request });
-          else out(`${formatRequest(request)}\nqueued: a worker running the erasure queue finishes it (or re-run with --wait)`);
-          process.exitCode = EXIT.ok;
-          return;
-        }
-        const result = await runErasureToCompletion(flow, request, timeout, () => flow.verifyErased(userId));
-        if (options.json) printJson(result);
-        else {
-          out(formatRequest(result.request));
-          out(result.remaining.length === 0 ? 'verified: nothing remains in any store' : `REMAINING: ${result.remaining.map((r) => `${r.store}/${r.kind}=${r.count}`).join(', ')}`);
-        }
-        process.exitCode = result.remaining.length === 0 ? EXIT.ok : EXIT.failed;
+        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () => flow.verifyErased(userId));
       } catch (error) {
         process.exitCode = reportError(error);
       }

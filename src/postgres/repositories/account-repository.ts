@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 /** A membership of a user as the sign-in flows need it: which organization, under which role. */

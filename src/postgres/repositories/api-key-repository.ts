@@ -7,7 +7,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export interface ApiKeyRecord {

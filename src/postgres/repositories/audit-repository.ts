@@ -9,7 +9,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 /** Largest serialized `details` accepted: an audit row is a record, not a document store. */

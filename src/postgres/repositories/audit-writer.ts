@@ -5,7 +5,7 @@ import type { Lifecycle } from '../../lifecycle.js';
 import type { Logger } from '../../logger.js';
 import { LIFECYCLE, LOGGER } from '../../tokens.js';
 import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 
 export interface AuditWriterOptions {
   /** Events held in memory at most; when full, `record()` waits for a flush instead of dropping. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
 

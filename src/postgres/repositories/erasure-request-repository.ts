@@ -5,7 +5,7 @@ import { NotFoundError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export const ERASURE_SUBJECT_TYPES = ['user', 'organization'] as const;

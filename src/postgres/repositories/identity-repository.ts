@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';

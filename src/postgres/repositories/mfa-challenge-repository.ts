@@ -5,7 +5,7 @@ import { TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
 

@@ -6,7 +6,7 @@ import { hashRecoveryCode } from '../../security/recovery-codes.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withUserScope } from './with-user-scope.js';
 

@@ -3,7 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withUserScope } from './with-user-scope.js';
 
 /** Most hashes ever kept per user (the largest `password_history_count` a policy may set). */

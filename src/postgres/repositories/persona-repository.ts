@@ -7,7 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export interface PersonaRecord {

@@ -2,7 +2,7 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { CryptoError } from '../../errors.js';
 import type { SecretBox } from '../../security/secret-box.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export interface ReencryptResult {

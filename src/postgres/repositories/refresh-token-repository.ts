@@ -9,7 +9,7 @@ import { generateSecretToken, hashToken, tokenMatchesHash } from '../../security
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 

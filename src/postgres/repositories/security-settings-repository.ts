@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 /** An organization's security policy. Organizations without a row get {@link DEFAULT_SECURITY_SETTINGS}. */

@@ -6,7 +6,7 @@ import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js'
 import { PostgresConnection } from '../postgres-connection.js';
 import { AUDIT_SUBJECT_KEYS } from './audit-repository.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 /** An organization the user is the only owner of: erasure refuses until ownership is handed over. */

@@ -8,7 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
-import { parseInput } from './parse-input.js';
+import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
