@@ -126,8 +126,15 @@ export class AuditRepository {
    * @throws ValidationError naming `events.<i>.<field>` (nothing is written then)
    */
   async append(events: readonly AuditEventInput[]): Promise<number> {
-    if (events.length === 0) return 0;
-    const valid = events.map((e, i) => this.validate(e, i));
+    return this.appendValidated(events.map((e, i) => this.validate(e, i)));
+  }
+
+  /**
+   * {@link append} for events that already went through {@link validate} (the
+   * batching writer validates on `record()`, so a flush does not parse twice).
+   */
+  async appendValidated(valid: readonly AuditEvent[]): Promise<number> {
+    if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
       e.occurredAt?.toISOString() ?? now,

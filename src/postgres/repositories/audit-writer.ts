@@ -140,7 +140,7 @@ export class AuditWriter {
     const batch = this.#queue.splice(0, this.#options.maxBatch);
     const run = (async () => {
       try {
-        await this.repository.append(batch);
+        await this.repository.appendValidated(batch);
         this.#stats.flushes += 1;
         this.#stats.written += batch.length;
       } catch (error) {

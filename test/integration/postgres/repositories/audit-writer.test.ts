@@ -39,11 +39,11 @@ describe.skipIf(!hasPostgres)('AuditWriter', () => {
     const w = writer(options);
     const pool = h.postgres.ownerPool;
     const query = vi.spyOn(pool, 'query');
-    const append = vi.spyOn(repo, 'append');
+    const append = vi.spyOn(repo, 'appendValidated');
     let maxQueued = 0;
     append.mockImplementation(async function (this: AuditRepository, events) {
       maxQueued = Math.max(maxQueued, w.stats.queued + events.length);
-      return AuditRepository.prototype.append.call(repo, events);
+      return AuditRepository.prototype.appendValidated.call(repo, events);
     });
     try {
       const orgId = randomUUID();
@@ -92,7 +92,7 @@ describe.skipIf(!hasPostgres)('AuditWriter', () => {
 
   it('a failed INSERT keeps its events, in order, for the next flush; a full queue waits', async () => {
     const w = writer({ maxQueue: 4, maxBatch: 4, flushIntervalMs: 60_000 });
-    const append = vi.spyOn(repo, 'append').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'down'));
+    const append = vi.spyOn(repo, 'appendValidated').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'down'));
     try {
       for (let i = 0; i < 3; i++) await w.record({ eventType: 'test.retry', details: { i } });
       await expect(w.flush()).rejects.toBeInstanceOf(StoreUnavailableError);
