@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { uniqueDatabaseName, useMongoDatabase, type MongoTarget } from './mongo-target.js';
 
 /** Server-level behaviour: handshake, catalog commands, validators, errors, transactions, concurrency, BSON fidelity. */
 
@@ -8,21 +8,14 @@ const { MongoClient, MongoServerError, Long, ObjectId } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 type Document = mongoose.mongo.Document;
 
+const mongo = useMongoDatabase('conf_server');
 let target: MongoTarget;
 let client: InstanceType<typeof MongoClient>;
 let db: Db;
-const dbName = uniqueDatabaseName('conf_server');
+let dbName: string;
 
-beforeAll(async () => {
-  target = await mongoTarget();
-  client = await new MongoClient(target.uri).connect();
-  db = client.db(dbName);
-});
-
-afterAll(async () => {
-  await db?.dropDatabase().catch(() => undefined);
-  await client?.close();
-  await target?.stop();
+beforeAll(() => {
+  ({ target, client, db, dbName } = mongo);
 });
 
 describe('handshake and diagnostics', () => {

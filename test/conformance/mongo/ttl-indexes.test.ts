@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useMongoDatabase, type MongoTarget } from './mongo-target.js';
 
 /**
  * TTL indexes really delete documents. mongod's TTL monitor runs every 60 s,
@@ -11,22 +11,15 @@ import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-targe
 const { MongoClient } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 
+const mongo = useMongoDatabase('conf_ttl');
 let target: MongoTarget;
 let client: InstanceType<typeof MongoClient>;
 let db: Db;
-const dbName = uniqueDatabaseName('conf_ttl');
+let dbName: string;
 const TTL_TIMEOUT_MS = 150_000;
 
-beforeAll(async () => {
-  target = await mongoTarget();
-  client = await new MongoClient(target.uri).connect();
-  db = client.db(dbName);
-});
-
-afterAll(async () => {
-  await db?.dropDatabase().catch(() => undefined);
-  await client?.close();
-  await target?.stop();
+beforeAll(() => {
+  ({ target, client, db, dbName } = mongo);
 });
 
 async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {

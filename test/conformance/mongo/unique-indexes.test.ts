@@ -1,27 +1,20 @@
 import mongoose, { Schema } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useMongoDatabase, type MongoTarget } from './mongo-target.js';
 
 /** Unique, compound, partial and sparse indexes, and the errors mongod gives for them. */
 
 const { MongoClient, MongoServerError, MongoBulkWriteError } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 
+const mongo = useMongoDatabase('conf_unique');
 let target: MongoTarget;
 let client: InstanceType<typeof MongoClient>;
 let db: Db;
-const dbName = uniqueDatabaseName('conf_unique');
+let dbName: string;
 
-beforeAll(async () => {
-  target = await mongoTarget();
-  client = await new MongoClient(target.uri).connect();
-  db = client.db(dbName);
-});
-
-afterAll(async () => {
-  await db?.dropDatabase().catch(() => undefined);
-  await client?.close();
-  await target?.stop();
+beforeAll(() => {
+  ({ target, client, db, dbName } = mongo);
 });
 
 describe('unique index', () => {
