@@ -1,26 +1,20 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, expectQdrantError, uniqueCollection } from './qdrant-conformance-kit.js';
-import { qdrantTarget, type QdrantTarget } from './qdrant-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
+import type { QdrantTarget } from './qdrant-target.js';
 
 let target: QdrantTarget;
 let client: QdrantClient;
-const created: string[] = [];
+const qdrant = useQdrantTarget();
 
 function name(prefix: string): string {
   const n = uniqueCollection(prefix);
-  created.push(n);
+  qdrant.track(n);
   return n;
 }
 
-beforeAll(async () => {
-  target = await qdrantTarget();
-  client = clientFor(target);
-});
-
-afterAll(async () => {
-  for (const n of created) await client.deleteCollection(n).catch(() => undefined);
-  await target.stop();
+beforeAll(() => {
+  ({ target, client } = qdrant);
 });
 
 describe('collections', () => {

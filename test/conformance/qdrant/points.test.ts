@@ -1,15 +1,15 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, expectQdrantError, uniqueCollection } from './qdrant-conformance-kit.js';
-import { qdrantTarget, type QdrantTarget } from './qdrant-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
+import type { QdrantTarget } from './qdrant-target.js';
 
 let target: QdrantTarget;
 let client: QdrantClient;
-const created: string[] = [];
+const qdrant = useQdrantTarget();
 
 async function collection(prefix: string, distance: 'Cosine' | 'Euclid' | 'Dot' = 'Euclid'): Promise<string> {
   const n = uniqueCollection(prefix);
-  created.push(n);
+  qdrant.track(n);
   await client.createCollection(n, { vectors: { size: 4, distance } });
   return n;
 }
@@ -18,14 +18,8 @@ function byId<T extends { id: unknown }>(records: T[]): T[] {
   return [...records].sort((a, b) => String(a.id).localeCompare(String(b.id)));
 }
 
-beforeAll(async () => {
-  target = await qdrantTarget();
-  client = clientFor(target);
-});
-
-afterAll(async () => {
-  for (const n of created) await client.deleteCollection(n).catch(() => undefined);
-  await target.stop();
+beforeAll(() => {
+  ({ target, client } = qdrant);
 });
 
 describe('points', () => {

@@ -1,11 +1,11 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, expectQdrantError, uniqueCollection } from './qdrant-conformance-kit.js';
-import { qdrantTarget, type QdrantTarget } from './qdrant-target.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
+import type { QdrantTarget } from './qdrant-target.js';
 
 let target: QdrantTarget;
 let client: QdrantClient;
-const created: string[] = [];
+const qdrant = useQdrantTarget();
 
 type Distance = 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
 
@@ -21,7 +21,7 @@ const POINTS = [
 
 async function seeded(prefix: string, distance: Distance): Promise<string> {
   const n = uniqueCollection(prefix);
-  created.push(n);
+  qdrant.track(n);
   await client.createCollection(n, { vectors: { size: 4, distance } });
   await client.upsert(n, { wait: true, points: POINTS });
   return n;
@@ -33,14 +33,8 @@ function cosine(a: number[], b: number[]): number {
   return dot / (norm(a) * norm(b));
 }
 
-beforeAll(async () => {
-  target = await qdrantTarget();
-  client = clientFor(target);
-});
-
-afterAll(async () => {
-  for (const n of created) await client.deleteCollection(n).catch(() => undefined);
-  await target.stop();
+beforeAll(() => {
+  ({ target, client } = qdrant);
 });
 
 describe('query', () => {
@@ -113,7 +107,7 @@ describe('query', () => {
 
   it('returns stored Cosine vectors normalized', async () => {
     const c = uniqueCollection('conf_q_norm');
-    created.push(c);
+    qdrant.track(c);
     await client.createCollection(c, { vectors: { size: 4, distance: 'Cosine' } });
     await client.upsert(c, { wait: true, points: [{ id: 1, vector: [3, 4, 0, 0] }] });
     const { points } = await client.query(c, { query: [1, 1, 0, 0], with_vector: true });
@@ -152,7 +146,7 @@ describe('query', () => {
 
   it('searches a named vector with `using`', async () => {
     const c = uniqueCollection('conf_q_named');
-    created.push(c);
+    qdrant.track(c);
     await client.createCollection(c, { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
     await client.upsert(c, {
       wait: true,
