@@ -148,7 +148,7 @@ export type {
 export { ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth-service.js';
 export { expectSignedIn } from './flows/expect-signed-in.js';
 export { MfaService } from './flows/mfa-service.js';
-export type { MfaProof, TotpEnrollment, TotpEnabled } from './flows/mfa-service.js';
+export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organization-security.js';
 export { StrictestPasswordPolicy } from './flows/strictest-password-policy.js';
 export type { UserPasswordPolicy } from './flows/strictest-password-policy.js';
@@ -161,7 +161,7 @@ export { SessionRevoker } from './flows/session-revoker.js';
 export { SignUpService, slugFor } from './flows/sign-up-service.js';
 export type { SignUpInput, SignUpResult } from './flows/sign-up-service.js';
 export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/oauth-sign-in.js';
-export type { OAuthProfile, OAuthSignInResult, OAuthSignInProvider } from './flows/oauth-sign-in.js';
+export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/oauth-sign-in.js';
 export { ApiKeyAuthenticator, API_KEY_ROLE } from './flows/api-key-authenticator.js';
 export type { ApiKeyAuthentication } from './flows/api-key-authenticator.js';
 export { VerificationService } from './flows/verification-service.js';

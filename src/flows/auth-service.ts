@@ -23,7 +23,7 @@ import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { REFRESH_REUSE_RISK, scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
-import { MfaService, mfaProofSchema, totpCodeInput, type MfaProof } from './mfa-service.js';
+import { MfaService, mfaProofSchema, secondFactorDue, totpCodeInput, type MfaChallengeResult, type MfaEnrollmentRequiredResult, type MfaProof } from './mfa-service.js';
 import { activeUntil, OrganizationSecurity } from './organization-security.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
@@ -32,28 +32,8 @@ import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 /** A finished sign-in: the session exists. Contains the refresh token: hand it to the client, never log it. */
 export type SignedInResult = SignInResult & { readonly status: 'signed_in' };
 
-/**
- * The password was right and the user has MFA enabled: no session yet. Send
- * `challengeToken` back with a code to {@link AuthService.completeMfaLogin}
- * before `expiresAt` (5 minutes). The token is single-use and shown once.
- */
-export interface MfaChallengeResult {
-  readonly status: 'mfa_required';
-  readonly challengeToken: string;
-  readonly expiresAt: Date;
-  readonly methods: readonly ['totp', 'recovery_code'];
-}
-
-/**
- * The password was right, the organization requires MFA and the user has none
- * yet: no session. With `challengeToken`, call `MfaService.beginTotpEnrollment({ challengeToken })`,
- * then {@link AuthService.completeMfaEnrollment} with the first code (5 minutes).
- */
-export interface MfaEnrollmentRequiredResult {
-  readonly status: 'mfa_enrollment_required';
-  readonly challengeToken: string;
-  readonly expiresAt: Date;
-}
+// Defined beside the challenge they describe (shared with OAuth sign-in); re-exported for existing importers.
+export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './mfa-service.js';
 
 /** What `login` returns; narrow on `status` (`signed_in` carries the session, as before MFA existed). */
 export type LoginResult = SignedInResult | MfaChallengeResult | MfaEnrollmentRequiredResult;
@@ -204,11 +184,12 @@ export class AuthService {
     this.#assertMaySignIn(user);
     // The organization's rules that need no second factor (membership, IP allow-list), and whether one is due.
     const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client, input.organizationId, 'login'), this.mfa.isEnabled(user.id)]);
-    if (mfaEnabled || target.settings.mfaRequired) {
+    const due = secondFactorDue(mfaEnabled, target.settings);
+    if (due !== undefined) {
       // No session and no counter reset yet: resetting the lockout here would let someone holding
       // the password alternate password and code guesses forever. completeMfaLogin resets on success.
       await this.#rehashIfNeeded(user.id, input.password, hash);
-      return this.#challenge(user, target.membership.organizationId, mfaEnabled ? 'sign_in' : 'enrollment', client);
+      return this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client);
     }
     // Independent reads, one round-trip time: the lockout gate, and the sessions that exist before this
     // one (the risk score's known IPs and devices — read before issue() creates the new session).
@@ -575,26 +556,6 @@ export class AuthService {
       if (error instanceof StoreUnavailableError) return this.logger.warn('login throttle unavailable; relying on the Postgres lockout', { error });
       throw error;
     });
-  }
-
-  async #challenge(
-    user: UserRecord,
-    organizationId: string,
-    purpose: 'sign_in' | 'enrollment',
-    client: ParsedClientContext,
-  ): Promise<MfaChallengeResult | MfaEnrollmentRequiredResult> {
-    const { token, challenge } = await this.challenges.create(user.id, organizationId, purpose);
-    await this.#audit({
-      eventType: 'auth.login.mfa_challenged',
-      organizationId,
-      actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
-      details: { challengeId: challenge.id, purpose },
-    });
-    return purpose === 'sign_in'
-      ? { status: 'mfa_required', challengeToken: token, expiresAt: challenge.expiresAt, methods: ['totp', 'recovery_code'] }
-      : { status: 'mfa_enrollment_required', challengeToken: token, expiresAt: challenge.expiresAt };
   }
 
   /** The challenge, its user, and the throttle/account checks every second-factor attempt passes first. */

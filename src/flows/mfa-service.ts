@@ -1,21 +1,65 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ConflictError, InvalidMfaCodeError, NotFoundError } from '../errors.js';
+import { ConflictError, InvalidMfaCodeError, NotFoundError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
 import { AuditWriter } from '../postgres/repositories/audit-writer.js';
 import type { AuditEventInput } from '../postgres/repositories/audit-repository.js';
-import { MfaChallengeRepository } from '../postgres/repositories/mfa-challenge-repository.js';
+import { AccountRepository } from '../postgres/repositories/account-repository.js';
+import { MfaChallengeRepository, type MfaChallengePurpose } from '../postgres/repositories/mfa-challenge-repository.js';
 import { MfaRepository } from '../postgres/repositories/mfa-repository.js';
-import { UserRepository } from '../postgres/repositories/user-repository.js';
+import type { SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
+import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
+import { LoginThrottle } from '../redis/login-throttle.js';
 import { generateRecoveryCodes } from '../security/recovery-codes.js';
 import { Totp } from '../security/totp.js';
 import { tenantContextSchema, type TenantContext } from '../tenancy/tenant-context.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import type { ParsedClientContext } from './client-context.js';
+import { OrganizationSecurity } from './organization-security.js';
 
 /** A second factor as the client presents it: a code from the authenticator app, or one recovery code. */
 export type MfaProof = { readonly code: string } | { readonly recoveryCode: string };
+
+/**
+ * A first factor was right (password, or an OAuth provider) and the user has
+ * MFA enabled: no session yet. Send `challengeToken` back with a code to
+ * `AuthService.completeMfaLogin` before `expiresAt` (5 minutes). The token is
+ * single-use and shown once.
+ */
+export interface MfaChallengeResult {
+  readonly status: 'mfa_required';
+  readonly challengeToken: string;
+  readonly expiresAt: Date;
+  readonly methods: readonly ['totp', 'recovery_code'];
+}
+
+/**
+ * A first factor was right, the organization requires MFA and the user has
+ * none yet: no session. With `challengeToken`, call `MfaService.beginTotpEnrollment({ challengeToken })`,
+ * then `AuthService.completeMfaEnrollment` with the first code (5 minutes).
+ */
+export interface MfaEnrollmentRequiredResult {
+  readonly status: 'mfa_enrollment_required';
+  readonly challengeToken: string;
+  readonly expiresAt: Date;
+}
+
+/** What disabling TOTP reports. */
+export interface TotpDisabled {
+  readonly disabledAt: Date;
+}
+
+/**
+ * The second-factor decision every sign-in makes (password and OAuth alike):
+ * `sign_in` when the user has TOTP enabled, `enrollment` when the organization
+ * requires MFA and the user has none, `undefined` when no second factor is due.
+ */
+export function secondFactorDue(mfaEnabled: boolean, settings: Pick<SecuritySettings, 'mfaRequired'>): MfaChallengePurpose | undefined {
+  if (mfaEnabled) return 'sign_in';
+  return settings.mfaRequired ? 'enrollment' : undefined;
+}
 
 /** What `beginTotpEnrollment` returns once: show the URI as a QR code; never log either value. */
 export interface TotpEnrollment {
@@ -57,6 +101,9 @@ export class MfaService {
     @inject(MfaRepository) private readonly mfa: MfaRepository,
     @inject(MfaChallengeRepository) private readonly challenges: MfaChallengeRepository,
     @inject(UserRepository) private readonly users: UserRepository,
+    @inject(AccountRepository) private readonly accounts: AccountRepository,
+    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
+    @inject(LoginThrottle) private readonly throttle: LoginThrottle,
     @inject(Totp) private readonly totp: Totp,
     @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
@@ -144,6 +191,102 @@ export class MfaService {
     const recovery = generateRecoveryCodes();
     await this.mfa.replaceRecoveryCodes(userId, recovery.hashes);
     return { enabledAt, recoveryCodes: recovery.codes };
+  }
+
+  /**
+   * Creates the sign-in or enrolment challenge a first factor ends with when
+   * {@link secondFactorDue} says so (shared by `AuthService.login` and
+   * `OAuthSignIn`): the user's other open challenges are deleted, only the
+   * token's hash is stored, and `auth.login.mfa_challenged` is audited.
+   * @param details extra audit details (e.g. `{ via: 'oauth', provider }`)
+   * @returns the token (shown once; never log it) and its expiry — no session
+   */
+  async startSignInChallenge(
+    user: UserRecord,
+    organizationId: string,
+    purpose: MfaChallengePurpose,
+    client: ParsedClientContext,
+    details: Record<string, unknown> = {},
+  ): Promise<MfaChallengeResult | MfaEnrollmentRequiredResult> {
+    const { token, challenge } = await this.challenges.create(user.id, organizationId, purpose);
+    await this.#audit({
+      eventType: 'auth.login.mfa_challenged',
+      organizationId,
+      actorUserId: user.id,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent ?? null,
+      details: { ...details, challengeId: challenge.id, purpose },
+    });
+    return purpose === 'sign_in'
+      ? { status: 'mfa_required', challengeToken: token, expiresAt: challenge.expiresAt, methods: ['totp', 'recovery_code'] }
+      : { status: 'mfa_enrollment_required', challengeToken: token, expiresAt: challenge.expiresAt };
+  }
+
+  /**
+   * Turns TOTP off for the signed-in user, who proves the second factor again
+   * (a current code or an unused recovery code): the secret and every recovery
+   * code are deleted. Refused while any organization of the user requires MFA.
+   * Wrong codes count in the sign-in throttle (Redis), not the account lockout.
+   * @throws ValidationError naming `ctx.*` / `proof.code` / `proof.recoveryCode`
+   * @throws NotFoundError when MFA is not enabled
+   * @throws ConflictError `mfa_required_by_organization`
+   * @throws InvalidMfaCodeError `invalid` / `replayed`; RateLimitedError
+   */
+  async disableTotp(ctx: TenantContext, proof: MfaProof): Promise<TotpDisabled> {
+    const input = parseInput(z.object({ ctx: tenantContextSchema, proof: mfaProofSchema }), { ctx, proof });
+    const c = input.ctx;
+    await this.#assertEnabled(c.userId);
+    const memberships = await this.accounts.listMemberships(c.userId);
+    const settings = await Promise.all(memberships.map((m) => this.security.current(m.organizationId)));
+    if (settings.some((s) => s.mfaRequired)) {
+      throw new ConflictError('An organization of this user requires MFA; it cannot be disabled', { store: 'postgres', constraint: 'mfa_required_by_organization' });
+    }
+    const method = await this.#verifySignedIn(c, input.proof);
+    await this.mfa.disable(c.userId);
+    await this.#audit({ eventType: 'auth.mfa.disabled', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 40, details: { method } });
+    return { disabledAt: new Date() };
+  }
+
+  /**
+   * Replaces the signed-in user's recovery codes after a valid TOTP code: the
+   * old codes stop working at once; the new ones are returned once (hashes stored).
+   * @throws ValidationError naming `ctx.*` / `code`
+   * @throws NotFoundError when MFA is not enabled
+   * @throws InvalidMfaCodeError `invalid` / `replayed`; RateLimitedError
+   */
+  async regenerateRecoveryCodes(ctx: TenantContext, code: string): Promise<{ readonly recoveryCodes: readonly string[] }> {
+    const input = parseInput(z.object({ ctx: tenantContextSchema, code: totpCodeInput }), { ctx, code });
+    const c = input.ctx;
+    await this.#assertEnabled(c.userId);
+    await this.#verifySignedIn(c, { code: input.code });
+    const recovery = generateRecoveryCodes();
+    await this.mfa.replaceRecoveryCodes(c.userId, recovery.hashes);
+    await this.#audit({ eventType: 'auth.mfa.recovery_codes_regenerated', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 20, details: {} });
+    return { recoveryCodes: recovery.codes };
+  }
+
+  async #assertEnabled(userId: string): Promise<void> {
+    if (!(await this.isEnabled(userId))) throw new NotFoundError('mfa', userId);
+  }
+
+  /** {@link verify} for a signed-in user, behind the sign-in throttle (a stolen session must not guess codes freely). */
+  async #verifySignedIn(c: TenantContext, proof: MfaProof): Promise<'totp' | 'recovery_code'> {
+    const user = await this.users.getById(c.userId);
+    if (!user) throw new NotFoundError('user', c.userId);
+    const attempt = { email: user.email };
+    await this.throttle.check(attempt).catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) return this.logger.warn('login throttle unavailable; MFA check not throttled', { error });
+      throw error;
+    });
+    try {
+      return await this.verify(c.userId, proof);
+    } catch (error) {
+      if (error instanceof InvalidMfaCodeError) {
+        await this.throttle.recordFailure(attempt).catch((e: unknown) => this.logger.warn('login throttle unavailable; failure not counted', { error: e }));
+        await this.#audit({ eventType: 'auth.mfa.verification_failed', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 30, details: { reason: error.reason } });
+      }
+      throw error;
+    }
   }
 
   async #subjectUserId(subject: TenantContext | { readonly challengeToken: string }): Promise<string> {

@@ -8,8 +8,10 @@ import { IdentityRepository, type IdentityProvider } from '../postgres/repositor
 import { OrganizationRepository } from '../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { LOGGER } from '../tokens.js';
+import type { LoginResult } from './auth-service.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
-import { SessionIssuer, type SignInResult } from './session-issuer.js';
+import { MfaService, secondFactorDue } from './mfa-service.js';
+import { SessionIssuer } from './session-issuer.js';
 import { slugFor } from './sign-up-service.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
@@ -33,10 +35,15 @@ const profileInput = z
 /** What the application extracted from the provider's verified ID token / userinfo. */
 export type OAuthProfile = z.input<typeof profileInput>;
 
-export interface OAuthSignInResult extends SignInResult {
-  /** How the user was found: an existing identity, an identity linked now to an existing account, or a new account. */
-  readonly outcome: 'signed_in' | 'linked' | 'created';
-}
+/** How the user was found: an existing identity, an identity linked now to an existing account, or a new account. */
+export type OAuthSignInOutcome = 'signed_in' | 'linked' | 'created';
+
+/**
+ * The same union as password `login` (`signed_in` with the session, or
+ * `mfa_required` / `mfa_enrollment_required` with a challenge and NO session),
+ * plus how the user was found.
+ */
+export type OAuthSignInResult = LoginResult & { readonly outcome: OAuthSignInOutcome };
 
 /**
  * OAuth / OpenID sign-in. Call it after the application has verified the
@@ -51,7 +58,11 @@ export interface OAuthSignInResult extends SignInResult {
  *    someone who pre-registered the victim's email keep a password on it;
  * 3. otherwise a new account (active when the email is verified) with a
  *    personal organization is created and the identity linked. Provider
- *    tokens are encrypted by the identity repository (SecretBox, AAD per row).
+ *    tokens are encrypted by the identity repository (SecretBox, AAD per row);
+ * 4. then the same second-factor decision as password sign-in: TOTP enabled →
+ *    `mfa_required`, organization requires MFA → `mfa_enrollment_required`,
+ *    both with a challenge and no session (finish with `AuthService.completeMfaLogin`
+ *    / `completeMfaEnrollment`). The lockout counter is reset only with a session.
  */
 @injectable()
 export class OAuthSignIn {
@@ -60,6 +71,7 @@ export class OAuthSignIn {
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
+    @inject(MfaService) private readonly mfa: MfaService,
     @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -68,6 +80,8 @@ export class OAuthSignIn {
    * @throws ValidationError naming the field (`provider`, `providerUserId`, `email` — required to create an account …)
    * @throws ConflictError when the email belongs to an account that may not be linked (see the rules)
    * @throws AccountStateError when the account is suspended, locked or deleted
+   * @throws TenantAccessError when the user belongs to no organization, or the IP is outside its allow-list
+   * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
    */
   async signIn(profile: OAuthProfile, context: ClientContext = {}): Promise<OAuthSignInResult> {
     const p = parseInput(profileInput, profile);
@@ -83,8 +97,15 @@ export class OAuthSignIn {
         ...(p.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: p.tokenExpiresAt }),
       });
     }
+    const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client), this.mfa.isEnabled(user.id)]);
+    const due = secondFactorDue(mfaEnabled, target.settings);
+    if (due !== undefined) {
+      // The provider is the first factor only; like a password, it neither resets the lockout nor issues a session.
+      const challenge = await this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client, { via: 'oauth', provider: p.provider, outcome });
+      return { ...challenge, outcome };
+    }
     await this.users.recordSuccessfulLogin(user.id, client.ip);
-    const result = await this.issuer.issue(user, client);
+    const result = await this.issuer.issue(user, client, undefined, { target });
     await this.audit
       .record({
         eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
@@ -97,10 +118,10 @@ export class OAuthSignIn {
         details: { provider: p.provider, sessionId: result.sessionId },
       })
       .catch((error: unknown) => this.logger.error('audit event not recorded', { eventType: 'auth.oauth', error }));
-    return { ...result, outcome };
+    return { status: 'signed_in', ...result, outcome };
   }
 
-  async #resolveUser(p: z.output<typeof profileInput>): Promise<{ user: UserRecord; outcome: OAuthSignInResult['outcome'] }> {
+  async #resolveUser(p: z.output<typeof profileInput>): Promise<{ user: UserRecord; outcome: OAuthSignInOutcome }> {
     const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
     if (identity) {
       const user = await this.users.getById(identity.userId);

@@ -155,14 +155,16 @@ describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at 
     await platform.resolve(IntegrationTokenRepository).save(ctx, { integration: 'slack', accessToken: integration.access, refreshToken: integration.refresh, scopes: ['chat:write'] });
     const oauth = { access: `ya29.${randomBytes(24).toString('base64url')}`, refresh: `1//${randomBytes(24).toString('base64url')}` };
     add('OAuth token', oauth.access, oauth.refresh);
-    const signedIn = await platform.resolve(OAuthSignIn).signIn({
-      provider: 'google',
-      providerUserId: `g-${randomUUID()}`,
-      email: `oauth-${randomUUID().slice(0, 8)}@example.test`,
-      emailVerified: true,
-      accessToken: oauth.access,
-      refreshToken: oauth.refresh,
-    });
+    const signedIn = expectSignedIn(
+      await platform.resolve(OAuthSignIn).signIn({
+        provider: 'google',
+        providerUserId: `g-${randomUUID()}`,
+        email: `oauth-${randomUUID().slice(0, 8)}@example.test`,
+        emailVerified: true,
+        accessToken: oauth.access,
+        refreshToken: oauth.refresh,
+      }),
+    );
     add('refresh token', signedIn.refreshToken);
 
     // Ordinary data beside the secrets, so every store has content to scan.

@@ -3,11 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccountStateError, ConflictError } from '../../../src/errors.js';
+import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
+import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { MfaService } from '../../../src/flows/mfa-service.js';
 import { OAuthSignIn } from '../../../src/flows/oauth-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
-import { hasStores, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
+import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
+import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
+import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 
 describe.skipIf(!hasStores)('OAuthSignIn', () => {
   let h: FlowHarness;
@@ -26,7 +31,7 @@ describe.skipIf(!hasStores)('OAuthSignIn', () => {
   it('creates an account with a personal organization, then signs the same identity in', async () => {
     const email = `new-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
-    const created = await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, displayName: 'Ada', accessToken: 'ya29.secret-access', refreshToken: '1//secret-refresh' });
+    const created = expectSignedIn(await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, displayName: 'Ada', accessToken: 'ya29.secret-access', refreshToken: '1//secret-refresh' }));
     expect(created).toMatchObject({ outcome: 'created', user: { email, status: 'active' }, organization: { role: 'owner' } });
     expect((await h.auth.validate({ userId: created.user.id, sessionId: created.sessionId })).context.role).toBe('owner');
     // Provider tokens are stored encrypted, readable through the repository.
@@ -35,7 +40,7 @@ describe.skipIf(!hasStores)('OAuthSignIn', () => {
     expect(raw).not.toContain('secret-access');
     expect(await identities.getTokens(created.user.id, 'google')).toMatchObject({ accessToken: 'ya29.secret-access', refreshToken: '1//secret-refresh' });
 
-    const again = await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, accessToken: 'ya29.rotated' });
+    const again = expectSignedIn(await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, accessToken: 'ya29.rotated' }));
     expect(again).toMatchObject({ outcome: 'signed_in', user: { id: created.user.id } });
     expect(again.sessionId).not.toBe(created.sessionId);
     expect((await identities.getTokens(created.user.id, 'google')).accessToken).toBe('ya29.rotated');
@@ -47,7 +52,7 @@ describe.skipIf(!hasStores)('OAuthSignIn', () => {
     expect(refused).toBeInstanceOf(ConflictError);
     expect(await identities.listForUser(u.userId)).toHaveLength(0);
 
-    const linked = await oauth.signIn({ provider: 'microsoft', providerUserId: sub(), email: u.email.toUpperCase(), emailVerified: true });
+    const linked = expectSignedIn(await oauth.signIn({ provider: 'microsoft', providerUserId: sub(), email: u.email.toUpperCase(), emailVerified: true }));
     expect(linked).toMatchObject({ outcome: 'linked', user: { id: u.userId }, organization: { id: u.organizationId } });
     expect((await identities.listForUser(u.userId)).map((i) => i.provider)).toEqual(['microsoft']);
     const events = await h.auditEvents(linked.context);
@@ -74,8 +79,73 @@ describe.skipIf(!hasStores)('OAuthSignIn', () => {
     const email = `race-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
     const results = await Promise.allSettled([1, 2].map(() => oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true })));
-    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => expectSignedIn(r.value));
     expect(ok.length).toBeGreaterThanOrEqual(1);
     expect(new Set(ok.map((r) => r.user.id)).size).toBe(1);
+  });
+  describe('second factor', () => {
+    const totp = new Totp();
+    const client = { ip: '203.0.113.9', userAgent: 'vitest' };
+    const sessionCount = (userId: string) =>
+      h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}`);
+
+    /** A verified user with TOTP enabled (the current step is spent by the confirmation). */
+    async function enrolledUser() {
+      const u = await h.user();
+      const mfa = h.platform.resolve(MfaService);
+      const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+      const { secret } = await mfa.beginTotpEnrollment(session.context);
+      await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+      const nextCode = () => totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
+      return { ...u, secret, nextCode };
+    }
+
+    it('an MFA-enabled user signing in with Google gets mfa_required and no session until the code is given', async () => {
+      const u = await enrolledUser();
+      const providerUserId = sub();
+      const before = await sessionCount(u.userId);
+      const linked = await oauth.signIn({ provider: 'google', providerUserId, email: u.email, emailVerified: true }, client);
+      expect(linked).toMatchObject({ status: 'mfa_required', outcome: 'linked', methods: ['totp', 'recovery_code'] });
+      expect(linked).not.toHaveProperty('sessionId');
+      expect(linked).not.toHaveProperty('refreshToken');
+      if (linked.status !== 'mfa_required') throw new Error('unreachable');
+
+      const result = await oauth.signIn({ provider: 'google', providerUserId, email: u.email, emailVerified: true }, client);
+      expect(result).toMatchObject({ status: 'mfa_required', outcome: 'signed_in' });
+      if (result.status !== 'mfa_required') throw new Error('unreachable');
+      expect(await sessionCount(u.userId)).toBe(before);
+      // The newer challenge superseded the first; a wrong code gives nothing.
+      await expect(h.auth.completeMfaLogin(linked.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'invalid' });
+      const wrong = String((Number(await u.nextCode()) + 1) % 1_000_000).padStart(6, '0');
+      await expect(h.auth.completeMfaLogin(result.challengeToken, { code: wrong }, client)).rejects.toBeInstanceOf(InvalidMfaCodeError);
+      expect(await sessionCount(u.userId)).toBe(before);
+
+      const session = await h.auth.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client);
+      expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
+      await expect(h.auth.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
+      expect(await sessionCount(u.userId)).toBe(before + 1);
+      const challenged = (await h.auditEvents(session.context)).filter((e) => e.eventType === 'auth.login.mfa_challenged');
+      expect(challenged.some((e) => e.details['via'] === 'oauth' && e.details['provider'] === 'google')).toBe(true);
+    });
+
+    it('an organization requiring MFA makes OAuth sign-in enrol first', async () => {
+      const u = await h.user();
+      const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
+      await h.platform.resolve(SecuritySettingsRepository).update(owner, { mfaRequired: true });
+      const result = await oauth.signIn({ provider: 'microsoft', providerUserId: sub(), email: u.email, emailVerified: true }, client);
+      expect(result).toMatchObject({ status: 'mfa_enrollment_required', outcome: 'linked' });
+      if (result.status !== 'mfa_enrollment_required') throw new Error('unreachable');
+      expect(await sessionCount(u.userId)).toBe(0);
+      const { secret } = await h.platform.resolve(MfaService).beginTotpEnrollment({ challengeToken: result.challengeToken });
+      const enrolled = await h.auth.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
+      expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
+      expect(enrolled.recoveryCodes).toHaveLength(10);
+    });
+
+    it('expectSignedIn refuses an OAuth result that needs a second factor', async () => {
+      const u = await enrolledUser();
+      const result = await oauth.signIn({ provider: 'apple', providerUserId: sub(), email: u.email, emailVerified: true }, client);
+      expect(() => expectSignedIn(result)).toThrow(expect.objectContaining({ code: 'MFA_REQUIRED' }));
+    });
   });
 });
