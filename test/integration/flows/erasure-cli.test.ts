@@ -2,24 +2,19 @@ import 'reflect-metadata';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ErasureFlow } from '../../../src/flows/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { runCli } from '../../support/run-cli.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { createOrganization, dropRedisKeys, seedUserEverywhere, startPrivacyPlatform } from '../../support/privacy-fixture.js';
+import type { TestEnv } from '../../support/test-env.js';
+import { createOrganization, seedUserEverywhere, usePrivacyPlatform } from '../../support/privacy-fixture.js';
 
 let t: TestEnv;
 let platform: Platform;
+const privacy = usePrivacyPlatform();
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  platform = await startPrivacyPlatform(t.config);
-});
-afterAll(async () => {
-  if (platform) await dropRedisKeys(platform);
-  await platform?.stop();
-  await t?.cleanup();
+  ({ t, platform } = privacy);
 });
 
 describe('platform-data user / org commands', () => {

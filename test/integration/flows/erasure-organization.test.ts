@@ -1,27 +1,22 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ERASURE_FLOW_OPTIONS, ERASURE_STEPS, ErasureFlow } from '../../../src/flows/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/session-cache.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { dropRedisKeys, seedUserEverywhere, startPrivacyPlatform } from '../../support/privacy-fixture.js';
+import type { TestEnv } from '../../support/test-env.js';
+import { seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
 
 let t: TestEnv;
 let platform: Platform;
+const privacy = usePrivacyPlatform();
 let flow: ErasureFlow;
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  platform = await startPrivacyPlatform(t.config);
+  ({ t, platform } = privacy);
   flow = platform.resolve(ErasureFlow);
-});
-afterAll(async () => {
-  if (platform) await dropRedisKeys(platform);
-  await platform?.stop();
-  await t?.cleanup();
 });
 
 describe('deleteOrganization', () => {

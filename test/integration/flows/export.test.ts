@@ -1,22 +1,17 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../../src/errors.js';
 import { UserExporter, type ExportManifest } from '../../../src/flows/user-exporter.js';
 import type { Platform } from '../../../src/platform.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { dropRedisKeys, seedUserEverywhere, startPrivacyPlatform } from '../../support/privacy-fixture.js';
+import type { TestEnv } from '../../support/test-env.js';
+import { seedUserEverywhere, usePrivacyPlatform } from '../../support/privacy-fixture.js';
 
 let t: TestEnv;
 let platform: Platform;
+const privacy = usePrivacyPlatform();
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  platform = await startPrivacyPlatform(t.config);
-});
-afterAll(async () => {
-  if (platform) await dropRedisKeys(platform);
-  await platform?.stop();
-  await t?.cleanup();
+  ({ t, platform } = privacy);
 });
 
 interface Line {
