@@ -8,6 +8,8 @@ import { CONFIG, LOGGER } from '../tokens.js';
 import { Migrator } from './migrator.js';
 import { PostgresConnection } from './postgres-connection.js';
 
+const CLEAN_ANSWER_MS = 60_000;
+
 /**
  * PostgreSQL provisioning: pending migrations (under the migrator's advisory
  * lock, so concurrent bootstraps apply each file once), the audit log's
@@ -16,6 +18,7 @@ import { PostgresConnection } from './postgres-connection.js';
 @injectable()
 export class PostgresProvisioner implements StoreProvisioner {
   readonly store = 'postgres' as const;
+  #cleanUntil = 0;
 
   constructor(
     @inject(CONFIG) private readonly config: Config,
@@ -52,9 +55,18 @@ export class PostgresProvisioner implements StoreProvisioner {
     return steps;
   }
 
+  /**
+   * Pending migrations. A clean answer is remembered for a minute: readiness
+   * probes call this through `health()` every few seconds, and each check
+   * opens a connection and hashes every file of sql/, while applied
+   * migrations only go away by an operator's `db down`.
+   */
   async pending(): Promise<string[]> {
+    if (Date.now() < this.#cleanUntil) return [];
     await using migrator = new Migrator({ url: this.config.postgres.url, logger: this.logger });
     const status = await migrator.status();
-    return status.filter((s) => s.state !== 'applied').map((s) => `migration ${s.version} ${s.name} ${s.state}`);
+    const pending = status.filter((s) => s.state !== 'applied').map((s) => `migration ${s.version} ${s.name} ${s.state}`);
+    if (pending.length === 0) this.#cleanUntil = Date.now() + CLEAN_ANSWER_MS;
+    return pending;
   }
 }
