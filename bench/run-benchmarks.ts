@@ -3,7 +3,8 @@
  *
  * Runs every benchmark row on the local stack (startLocalStack), in its own
  * PostgreSQL databases and Redis key prefixes, writes bench/results/latest.json
- * (or --out) and regenerates the results block of docs/benchmarks.md.
+ * (or --out) and regenerates the results block of docs/benchmarks.md. A
+ * `--quick` run writes test-results/bench-quick.json and leaves the docs alone.
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
@@ -81,8 +82,9 @@ async function main(): Promise<void> {
   });
   const quick = values.quick === true;
   const root = repoRoot();
-  const outFile = resolve(root, values.out ?? 'bench/results/latest.json');
-  const docsFile = values['no-docs'] ? undefined : resolve(root, values.docs ?? 'docs/benchmarks.md');
+  // A quick run is a shape check with noisy figures: it never replaces the full run's results or docs.
+  const outFile = resolve(root, values.out ?? (quick ? 'test-results/bench-quick.json' : 'bench/results/latest.json'));
+  const docsFile = values['no-docs'] || (quick && values.docs === undefined) ? undefined : resolve(root, values.docs ?? 'docs/benchmarks.md');
   const sizes = quick ? QUICK : FULL;
   const timing = quick
     ? { concurrency: 8, rounds: 4, sliceMs: 150, warmupMs: 150, maxOpsPerSlice: 200_000 }

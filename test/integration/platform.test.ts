@@ -75,7 +75,8 @@ describe('platform', () => {
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).store).toBe(store);
       expect((error as Error).message).not.toContain('hunter2');
-      expect(Date.now() - started).toBeLessThan(5_000);
+      // Bounded by the configured timeout (not the drivers' ~30 s defaults), with room for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(15_000);
       await platform.stop();
     });
   }
@@ -95,7 +96,8 @@ describe('platform', () => {
         const started = Date.now();
         const error = await platform.start().then(() => undefined, (e: unknown) => e);
         expect(error).toBeInstanceOf(StoreUnavailableError);
-        expect(Date.now() - started).toBeLessThan(5_000);
+        // Bounded by the configured timeout (not the drivers' ~30 s defaults), with room for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(15_000);
         await platform.stop();
       } finally {
         await hole.close();

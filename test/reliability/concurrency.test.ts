@@ -21,8 +21,9 @@ import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { LockoutPolicy } from '../../src/security/lockout-policy.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../support/postgres-template.js';
-import { Figures, hasStores, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
 import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('concurrency');
 const admin = inject('stack').urls.postgres;
@@ -38,7 +39,7 @@ function isSerial(ok: ReadonlyArray<{ amount: number; remaining: number }>, star
   return true;
 }
 
-describe.skipIf(!hasStores('postgres', 'redis'))('concurrency: exact outcomes', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcomes', () => {
   let h: Harness;
   let auth: AuthService;
   let pgc: PostgresConnection;
@@ -189,7 +190,7 @@ describe.skipIf(!hasStores('postgres', 'redis'))('concurrency: exact outcomes', 
     expect(refused.length).toBeGreaterThan(0);
   });
 
-  it.skipIf(!admin)('Migrator.up() x4 on an empty database applies each file exactly once', async () => {
+  it('Migrator.up() x4 on an empty database applies each file exactly once', async () => {
     const url = await emptyDatabase();
     const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).map((f) => f.slice(0, -4)).sort();
     const migrators = Array.from({ length: 4 }, () => new Migrator({ url }));
@@ -211,7 +212,7 @@ describe.skipIf(!hasStores('postgres', 'redis'))('concurrency: exact outcomes', 
     }
   });
 
-  it.skipIf(!admin)('bootstrapPlatform x2 at once on an empty database provisions once (ledger rows = files)', async () => {
+  it('bootstrapPlatform x2 at once on an empty database provisions once (ledger rows = files)', async () => {
     const url = await emptyDatabase();
     const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f));
     const appUrl = new URL(databaseUrl(admin!, new URL(url).pathname.slice(1), 'platform_app'));

@@ -22,8 +22,9 @@ import { createTenantContext, type TenantContext } from '../../src/tenancy/tenan
 import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { Figures, hasStores, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
+import { Figures, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
 import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('faults');
 /** Bound on connecting/pinging in this file: a stopped store must be reported within about this long. */
@@ -34,7 +35,7 @@ function ownerContext(u: { userId: string; organizationId: string }): TenantCont
   return createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner', scopes: [] });
 }
 
-describe.skipIf(!hasStores('postgres', 'redis'))('PostgreSQL: backends terminated mid-transaction', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: backends terminated mid-transaction', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
@@ -106,7 +107,7 @@ describe.skipIf(!hasStores('postgres', 'redis'))('PostgreSQL: backends terminate
   });
 });
 
-describe.skipIf(!hasStores('postgres'))('Redis: FLUSHALL during validation traffic, then a crash and a restart', () => {
+describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation traffic, then a crash and a restart', () => {
   let redis: PrivateRedis;
   let h: Harness;
   let auth: AuthService;

@@ -21,7 +21,8 @@ import { PersonaRepository } from '../../src/postgres/repositories/persona-repos
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
-import { Figures, hasStores, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('hostile-input');
 const RUNS = 60;
@@ -89,7 +90,7 @@ const badLimit = fc.oneof(
 
 const as = <T>(v: unknown): T => v as T;
 
-describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile input: typed errors only, nothing written', () => {
+describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile input: typed errors only, nothing written', () => {
   let h: Harness;
   let ctx: TenantContext;
   let conversationId: string;

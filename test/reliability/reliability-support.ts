@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -16,8 +16,6 @@ import { probeTcp } from '../../src/testing/probe-tcp.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 
 const stack = inject('stack');
-/** True when this run has the stores a reliability file needs. */
-export const hasStores = (...stores: StoreName[]): boolean => stores.every((s) => stack.urls[s] !== undefined);
 
 /** A password every default policy accepts. */
 export const PASSWORD = 'Quartz-Lantern-47-river';
@@ -125,8 +123,9 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
 }
 
 // ---------------------------------------------------------------------------
-// Figures: each file records what it measured; docs/reliability.md gets a
-// generated section rendered from every file's JSON (test-results/reliability/).
+// Figures: each file records what it measured under test-results/reliability/.
+// Tests never write tracked files: `npm run docs:figures` copies the figures
+// into docs/reliability.md when someone chooses to (scripts/docs-figures.ts).
 
 export interface Figure {
   /** What was checked, e.g. "100 concurrent refreshes of one token". */
@@ -137,15 +136,9 @@ export interface Figure {
 
 const ROOT = new URL('../../', import.meta.url);
 const RESULTS_DIR = fileURLToPath(new URL('test-results/reliability/', ROOT));
-const DOC = fileURLToPath(new URL('docs/reliability.md', ROOT));
-const LOCK = fileURLToPath(new URL('test-results/reliability/.render-lock', ROOT));
-const BEGIN = '<!-- generated:reliability-figures -->';
-const END = '<!-- /generated:reliability-figures -->';
-/** Suites in the order the document lists them. */
-const SUITES = ['concurrency', 'faults', 'hostile-input', 'secrets-at-rest', 'timing', 'soak'] as const;
-export type SuiteName = (typeof SUITES)[number];
+export type SuiteName = 'concurrency' | 'faults' | 'hostile-input' | 'secrets-at-rest' | 'timing' | 'soak';
 
-/** Collects a file's figures; `flush()` (in afterAll) writes its JSON and re-renders the document section. */
+/** Collects a file's figures; `flush()` (in afterAll) writes its JSON under test-results/reliability/. */
 export class Figures {
   readonly #suite: SuiteName;
   readonly #figures = new Map<string, Figure>();
@@ -168,55 +161,5 @@ export class Figures {
     const merged = Object.fromEntries(Object.entries({ ...previous, ...sorted }).sort(([a], [b]) => a.localeCompare(b)));
     await writeFile(`${path}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
     await rename(`${path}.tmp`, path);
-    await renderReliabilityDoc();
   }
-}
-
-/** Takes a directory lock (mkdir is atomic), bounded: files render one at a time. */
-async function withRenderLock(fn: () => Promise<void>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await mkdir(LOCK);
-      try {
-        await fn();
-      } finally {
-        await rmdir(LOCK).catch(() => undefined);
-      }
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      await sleep(50);
-    }
-  }
-  // A lock left by a killed run: render anyway (rendering is idempotent).
-  await rmdir(LOCK).catch(() => undefined);
-  await fn();
-}
-
-/** Rewrites the generated section of docs/reliability.md from test-results/reliability/*.json. Deterministic: no dates, sorted keys. */
-export async function renderReliabilityDoc(): Promise<void> {
-  await withRenderLock(async () => {
-    const present = new Set(await readdir(RESULTS_DIR).catch(() => [] as string[]));
-    const lines: string[] = [BEGIN, ''];
-    for (const suite of SUITES) {
-      if (!present.has(`${suite}.json`)) continue;
-      const figures = JSON.parse(await readFile(`${RESULTS_DIR}${suite}.json`, 'utf8')) as Record<string, Figure>;
-      lines.push(`**${suite}** (\`test/reliability/${suite}.test.ts\`)`, '', '| check | measured |', '|---|---|');
-      for (const key of Object.keys(figures).sort()) {
-        const f = figures[key]!;
-        lines.push(`| ${f.check.replaceAll('|', '\\|')} | ${f.measured.replaceAll('|', '\\|')} |`);
-      }
-      lines.push('');
-    }
-    lines.push(END);
-    const doc = await readFile(DOC, 'utf8').catch(() => '');
-    const start = doc.indexOf(BEGIN);
-    const end = doc.indexOf(END);
-    if (start < 0 || end < start) return; // the document has no marked section: leave it alone
-    const next = `${doc.slice(0, start)}${lines.join('\n')}${doc.slice(end + END.length)}`;
-    if (next !== doc) {
-      await writeFile(`${DOC}.tmp`, next);
-      await rename(`${DOC}.tmp`, DOC);
-    }
-  });
 }

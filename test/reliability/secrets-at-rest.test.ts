@@ -29,8 +29,9 @@ import { generateRecoveryCodes } from '../../src/security/recovery-codes.js';
 import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { CapturingNotifier, Figures, hasStores } from './reliability-support.js';
+import { CapturingNotifier, Figures } from './reliability-support.js';
 import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('secrets-at-rest');
 
@@ -71,7 +72,7 @@ interface Finding {
   readonly secret: string;
 }
 
-describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at rest: none in any store or log', () => {
+describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at rest: none in any store or log', () => {
   let t: TestEnv;
   let platform: Platform;
   let demo: DemoResult | undefined;

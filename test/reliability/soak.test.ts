@@ -12,8 +12,9 @@ import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
-import { Figures, hasStores, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
 import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('soak');
 const OPERATIONS = 2000;
@@ -30,7 +31,7 @@ interface SoakUser {
   readonly sessions: Array<{ sessionId: string; jti: string }>;
 }
 
-describe.skipIf(!hasStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a bounded mixed workload loses and duplicates nothing', () => {
+describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a bounded mixed workload loses and duplicates nothing', () => {
   let h: Harness;
   const users: SoakUser[] = [];
 

@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError } from '../../src/errors.js';
 import { AuthService } from '../../src/flows/auth-service.js';
-import { Figures, hasStores, median, startHarness, type Harness } from './reliability-support.js';
+import { Figures, median, startHarness, type Harness } from './reliability-support.js';
+import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('timing');
 const SAMPLES = 15;
 const WARM_UP = 2;
 
-describe.skipIf(!hasStores('postgres', 'redis'))('timing: login does not tell unknown emails from wrong passwords', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('timing: login does not tell unknown emails from wrong passwords', () => {
   let h: Harness;
 
   beforeAll(async () => {

@@ -7,9 +7,10 @@ import { PostgresConnection } from '../../../src/postgres/postgres-connection.js
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { authorize } from '../../../src/tenancy/permission-policy.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { hasStores, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
-describe.skipIf(!hasStores)('ApiKeyAuthenticator', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () => {
   let h: FlowHarness;
   let authenticator: ApiKeyAuthenticator;
   let keys: ApiKeyRepository;

@@ -9,12 +9,13 @@ import { UserRepository } from '../../../src/postgres/repositories/user-reposito
 import { LoginThrottle } from '../../../src/redis/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { hasStores, PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { requireStores } from '../../support/require-stores.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };
 
-describe.skipIf(!hasStores)('AuthService', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('AuthService', () => {
   let h: FlowHarness;
   let pg: PostgresConnection;
 

@@ -7,13 +7,14 @@ import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Harbor-Violet-83-meadow';
 const THIRD_PASSWORD = 'Copper-Thistle-29-canyon';
 
-describe.skipIf(!hasStores)('AuthService.changePassword', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('AuthService.changePassword', () => {
   let h: FlowHarness;
   let pg: PostgresConnection;
 

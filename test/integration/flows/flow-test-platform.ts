@@ -11,7 +11,6 @@ import { AuditRepository, type AuditRecord } from '../../../src/postgres/reposit
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 
-export const hasStores = inject('stack').urls.postgres !== undefined && inject('stack').urls.redis !== undefined;
 
 /** A password every default policy accepts. */
 export const PASSWORD = 'Quartz-Lantern-47-river';

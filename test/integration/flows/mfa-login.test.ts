@@ -10,7 +10,8 @@ import { PostgresConnection } from '../../../src/postgres/postgres-connection.js
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
@@ -20,7 +21,7 @@ function challengeOf(result: LoginResult): MfaChallengeResult {
   return result;
 }
 
-describe.skipIf(!hasStores)('MFA at sign-in', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
   let h: FlowHarness;
   let pg: PostgresConnection;
   let mfa: MfaService;

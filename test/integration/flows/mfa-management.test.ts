@@ -6,12 +6,13 @@ import { MfaService } from '../../../src/flows/mfa-service.js';
 import { MfaRepository } from '../../../src/postgres/repositories/mfa-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
 const client = { ip: '203.0.113.8', userAgent: 'vitest' };
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
 
-describe.skipIf(!hasStores)('MFA management (signed in)', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)', () => {
   let h: FlowHarness;
   let mfa: MfaService;
   let repo: MfaRepository;

@@ -12,9 +12,10 @@ import { IdentityRepository } from '../../../src/postgres/repositories/identity-
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
-describe.skipIf(!hasStores)('OAuthSignIn', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
   let h: FlowHarness;
   let oauth: OAuthSignIn;
   let identities: IdentityRepository;

@@ -11,12 +11,13 @@ import { SessionRepository } from '../../../src/postgres/repositories/session-re
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { requireStores } from '../../support/require-stores.js';
 
 const inside = { ip: '198.51.100.9', userAgent: 'vitest' };
 const outside = { ip: '203.0.113.7', userAgent: 'vitest' };
 
-describe.skipIf(!hasStores)('organization security settings at sign-in', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('organization security settings at sign-in', () => {
   let h: FlowHarness;
   let pg: PostgresConnection;
 

@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
 import { VerificationService } from '../../../src/flows/verification-service.js';
-import { hasStores, PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { requireStores } from '../../support/require-stores.js';
 
-describe.skipIf(!hasStores)('VerificationService', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () => {
   let h: FlowHarness;
   let verification: VerificationService;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { requireStores } from '../../support/require-stores.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../../support/postgres-template.js';
 import { runCli } from '../../support/run-cli.js';
 
@@ -10,7 +11,7 @@ afterAll(async () => {
   if (admin) await withAdmin(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 });
 
-describe.skipIf(!admin)('platform-data db (built CLI)', () => {
+describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () => {
   it('migrate on an empty database, then status, validate and check exit 0; migrate again is a no-op', async () => {
     if (!admin) return;
     await withAdmin(admin, (c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0`));

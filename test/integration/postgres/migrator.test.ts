@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { requireStores } from '../../support/require-stores.js';
 import { MigrationError } from '../../../src/postgres/migration-error.js';
 import { DEFAULT_MIGRATIONS_DIRECTORY, Migrator } from '../../../src/postgres/migrator.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../../support/postgres-template.js';
@@ -56,7 +57,7 @@ afterAll(async () => {
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!admin)('Migrator', () => {
+describe.skipIf(!requireStores('postgres'))('Migrator', () => {
   it('migrates an empty database; status, validate and check are clean; a second up applies nothing', async () => {
     const url = await emptyDatabase();
     await using migrator = new Migrator({ url });

@@ -10,13 +10,13 @@ import { createResultParserInterceptor } from '../../../src/postgres/result-pars
 import { withTenant } from '../../../src/postgres/with-tenant.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { requireStores } from '../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
 const countRow = z.object({ n: z.number() });
 const nameRow = z.object({ name: z.string() });
 
-describe.skipIf(!hasPostgres)('tenancy in PostgreSQL (row-level security as platform_app)', () => {
+describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level security as platform_app)', () => {
   let t: TestEnv;
   let postgres: PostgresConnection;
   let owner: DatabasePool;

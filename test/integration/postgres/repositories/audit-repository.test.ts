@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('AuditRepository', () => {
+describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
   let h: PostgresHarness;
   let audit: AuditRepository;
   let ctx: TenantContext;

@@ -11,10 +11,10 @@ import { AUDIT_WRITER_OPTIONS, AuditWriter, type AuditWriterOptions } from '../.
 import { createLogger } from '../../../../src/logger.js';
 import { Lifecycle } from '../../../../src/lifecycle.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('AuditWriter', () => {
+describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
   let h: PostgresHarness;
   let repo: AuditRepository;
 

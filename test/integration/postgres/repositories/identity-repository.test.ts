@@ -9,11 +9,11 @@ import { createPlatform } from '../../../../src/platform.js';
 import { IdentityRepository, type IdentityProvider } from '../../../../src/postgres/repositories/identity-repository.js';
 import { SecretBox } from '../../../../src/security/secret-box.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 const secrets = z.object({ id: z.uuid(), access_token_encrypted: z.instanceof(Buffer).nullable(), refresh_token_encrypted: z.instanceof(Buffer).nullable() });
 
-describe.skipIf(!hasPostgres)('IdentityRepository', () => {
+describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
   let h: PostgresHarness;
   let identities: IdentityRepository;
 

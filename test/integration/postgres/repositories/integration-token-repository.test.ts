@@ -10,11 +10,11 @@ import { IntegrationTokenRepository } from '../../../../src/postgres/repositorie
 import { SecretBox } from '../../../../src/security/secret-box.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 const secrets = z.object({ access_token_encrypted: z.instanceof(Buffer), refresh_token_encrypted: z.instanceof(Buffer).nullable() });
 
-describe.skipIf(!hasPostgres)('IntegrationTokenRepository', () => {
+describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => {
   let h: PostgresHarness;
   let repo: IntegrationTokenRepository;
   let ctx: TenantContext;

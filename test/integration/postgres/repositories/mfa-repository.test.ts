@@ -11,11 +11,11 @@ import { generateRecoveryCodes } from '../../../../src/security/recovery-codes.j
 import { SecretBox } from '../../../../src/security/secret-box.js';
 import { Totp } from '../../../../src/security/totp.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 const secretRow = z.object({ totp_secret_encrypted: z.instanceof(Buffer) });
 
-describe.skipIf(!hasPostgres)('MfaRepository', () => {
+describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
   let h: PostgresHarness;
   let mfa: MfaRepository;
   const totp = new Totp();

@@ -10,8 +10,8 @@ import { UserRepository } from '../../../../src/postgres/repositories/user-repos
 import { createTenantContext, type TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import type { MembershipRole } from '../../../../src/tenancy/membership-role.js';
 import { createTestEnv, type TestEnv } from '../../../support/test-env.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 const HASH = `$2b$04$${'a'.repeat(53)}`;
 const unique = () => randomBytes(4).toString('hex');
 
@@ -24,7 +24,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-describe.skipIf(!hasPostgres)('organization, user and membership repositories', () => {
+describe.skipIf(!requireStores('postgres'))('organization, user and membership repositories', () => {
   let t: TestEnv;
   let postgres: PostgresConnection;
   let users: UserRepository;

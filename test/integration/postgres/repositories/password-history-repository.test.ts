@@ -5,10 +5,10 @@ import { ConflictError } from '../../../../src/errors.js';
 import { PasswordHistoryRepository } from '../../../../src/postgres/repositories/password-history-repository.js';
 import { PasswordHasher } from '../../../../src/security/password-hasher.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('PasswordHistoryRepository', () => {
+describe.skipIf(!requireStores('postgres'))('PasswordHistoryRepository', () => {
   let h: PostgresHarness;
   let history: PasswordHistoryRepository;
   const hasher = new PasswordHasher({ auth: { bcryptCost: 4 } });

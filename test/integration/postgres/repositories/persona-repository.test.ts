@@ -6,11 +6,11 @@ import { ConflictError, NotFoundError } from '../../../../src/errors.js';
 import { PersonaRepository } from '../../../../src/postgres/repositories/persona-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 const key = (text: string) => createHash('sha256').update(text).digest('hex');
 
-describe.skipIf(!hasPostgres)('PersonaRepository', () => {
+describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
   let h: PostgresHarness;
   let personas: PersonaRepository;
   let ctx: TenantContext;

@@ -9,8 +9,8 @@ import { RefreshTokenReusedError } from '../../../../src/postgres/repositories/r
 import { SessionRepository } from '../../../../src/postgres/repositories/session-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
 const rawRow = z.object({
   id: z.uuid(),
@@ -20,7 +20,7 @@ const rawRow = z.object({
   revoked_at: z.date().nullable(),
 });
 
-describe.skipIf(!hasPostgres)('RefreshTokenRepository', () => {
+describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
   let h: PostgresHarness;
   let tokens: RefreshTokenRepository;
   let sessions: SessionRepository;
@@ -180,7 +180,7 @@ describe.skipIf(!hasPostgres)('RefreshTokenRepository', () => {
   });
 });
 
-describe.skipIf(!hasPostgres)('RefreshTokenRepository with a zero grace window', () => {
+describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository with a zero grace window', () => {
   let h: PostgresHarness;
 
   beforeAll(async () => {

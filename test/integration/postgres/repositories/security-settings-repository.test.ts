@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_SECURITY_SETTINGS, SecuritySettingsRepository } from '../../../../src/postgres/repositories/security-settings-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('SecuritySettingsRepository', () => {
+describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => {
   let h: PostgresHarness;
   let settings: SecuritySettingsRepository;
   let ctx: TenantContext;

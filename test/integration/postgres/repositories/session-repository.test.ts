@@ -8,10 +8,10 @@ import { RefreshTokenRepository } from '../../../../src/postgres/repositories/re
 import { SessionRepository } from '../../../../src/postgres/repositories/session-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('SessionRepository', () => {
+describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
   let h: PostgresHarness;
   let sessions: SessionRepository;
   let ctx: TenantContext;

@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { ConflictError, TokenError, ValidationError } from '../../../../src/errors.js';
 import { VerificationTokenRepository, type VerificationPurpose } from '../../../../src/postgres/repositories/verification-token-repository.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { requireStores } from '../../../support/require-stores.js';
 
-const hasPostgres = inject('stack').urls.postgres !== undefined;
 
-describe.skipIf(!hasPostgres)('VerificationTokenRepository', () => {
+describe.skipIf(!requireStores('postgres'))('VerificationTokenRepository', () => {
   let h: PostgresHarness;
   let repo: VerificationTokenRepository;
   let userId: string;
