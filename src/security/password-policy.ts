@@ -1,7 +1,7 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { CryptoError, ValidationError, type IssueDetail } from '../errors.js';
-import { COMMON_PASSWORDS } from './common-passwords.js';
+import { commonPasswords } from './common-passwords.js';
 import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher, passwordEncodingProblem } from './password-hasher.js';
 
 /** Every rule a password can break; `ValidationError.issues[].code` carries these. */
@@ -57,19 +57,16 @@ export interface PasswordCheckResult {
   readonly violations: readonly PasswordViolation[];
 }
 
-let commonPasswords: ReadonlySet<string> | undefined;
-
 /**
  * True when the password, ignoring case, is on the shipped list of common breached passwords,
  * or is such a password followed only by digits and symbols (`Summer2024!`, `dragon99`).
  */
 export function isCommonPassword(password: string): boolean {
-  // Built on first use: ~24k entries are not worth parsing for processes that never check a password.
-  commonPasswords ??= new Set(COMMON_PASSWORDS.split('\n').filter(Boolean));
+  const list = commonPasswords();
   const normalized = password.normalize('NFKC').toLowerCase();
-  if (commonPasswords.has(normalized)) return true;
+  if (list.has(normalized)) return true;
   const stem = normalized.replace(/[^\p{L}]+$/u, '');
-  return stem.length >= 4 && stem !== normalized && commonPasswords.has(stem);
+  return stem.length >= 4 && stem !== normalized && list.has(stem);
 }
 
 /**

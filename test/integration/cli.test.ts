@@ -14,7 +14,7 @@ function oldNode(): string | undefined {
 }
 
 describe('platform-data CLI', () => {
-  it('health with an unreachable DATABASE_URL exits non-zero well before a driver's default 30 s timeout, naming the store, without password or stack trace', async () => {
+  it('health with an unreachable DATABASE_URL exits non-zero well before the drivers default 30 s timeouts, naming the store, without password or stack trace', async () => {
     const result = await runCli(['health', '--only', 'postgres'], { env: { DATABASE_URL: 'postgres://x:hunter2@127.0.0.1:1/x' } });
     expect(result.code).toBe(1);
     // Bounded, not fast: drivers default to ~30 s; 20 s holds on a fully loaded 2-core machine (speed is in bench/).
