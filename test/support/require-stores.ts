@@ -2,6 +2,22 @@ import { inject } from 'vitest';
 import type { StoreName } from '../../src/errors.js';
 
 /**
+ * What to do when a file needs `stores` and the run has `urls`: `run`, or
+ * `skip` with the line to print, or `fail` with the error to throw (CI).
+ */
+export function storeVerdict(
+  urls: Readonly<Record<StoreName, string | undefined>>,
+  stores: readonly StoreName[],
+  caller: string,
+  ci: boolean,
+): { action: 'run' } | { action: 'skip' | 'fail'; message: string } {
+  const missing = stores.filter((s) => urls[s] === undefined);
+  if (missing.length === 0) return { action: 'run' };
+  const reason = `needs ${missing.join(', ')}, which this run could not start (see the [stack] lines above)`;
+  return ci ? { action: 'fail', message: `CI=true: ${caller} ${reason}` } : { action: 'skip', message: `[skip] ${caller}: skipped, ${reason}` };
+}
+
+/**
  * True when this run has every store in `stores`. A missing store never
  * passes quietly: with `CI=true` it throws (the file fails, naming the store);
  * elsewhere it prints one line saying what is skipped and why, then the caller
@@ -10,12 +26,10 @@ import type { StoreName } from '../../src/errors.js';
  * @throws Error in CI when a store is missing
  */
 export function requireStores(...stores: StoreName[]): boolean {
-  const stack = inject('stack');
-  const missing = stores.filter((s) => stack.urls[s] === undefined);
-  if (missing.length === 0) return true;
   const caller = new Error().stack?.split('\n')[2]?.trim().replace(/^at\s+/, '') ?? 'a test file';
-  const reason = `needs ${missing.join(', ')}, which this run could not start (see the [stack] lines above)`;
-  if (process.env.CI) throw new Error(`CI=true: ${caller} ${reason}`);
-  process.stderr.write(`[skip] ${caller}: skipped, ${reason}\n`);
+  const verdict = storeVerdict(inject('stack').urls, stores, caller, Boolean(process.env.CI));
+  if (verdict.action === 'run') return true;
+  if (verdict.action === 'fail') throw new Error(verdict.message);
+  process.stderr.write(`${verdict.message}\n`);
   return false;
 }
