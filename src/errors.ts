@@ -16,9 +16,65 @@ export interface IssueDetail {
   readonly code?: string;
 }
 
-export class PlatformError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+/**
+ * Every code a {@link PlatformError} can carry: a closed set, so a caller can
+ * `switch` on `error.code` exhaustively and a new code is a reviewed change to
+ * this list. Each subclass narrows `code` to its own member(s).
+ */
+export const PLATFORM_ERROR_CODES = [
+  // one per subclass
+  'CONFIG_INVALID',
+  'VALIDATION_FAILED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'STORE_UNAVAILABLE',
+  'TENANT_ACCESS_DENIED',
+  'INVALID_CREDENTIALS',
+  'ACCOUNT_STATE',
+  'MFA_CODE_INVALID',
+  'MFA_REQUIRED',
+  'RATE_LIMITED',
+  'TOKEN_INVALID',
+  'CRYPTO_FAILED',
+  // migrations (MigrationError)
+  'MIGRATION_FAILED',
+  'MIGRATION_CHECKSUM_MISMATCH',
+  'MIGRATION_OUT_OF_ORDER',
+  'MIGRATION_FILE_MISSING',
+  'MIGRATION_NO_DOWN',
+  'MIGRATION_INVALID_FILES',
+  // a store answered something the package does not map to a class above
+  'POSTGRES_ERROR',
+  'MONGO_ERROR',
+  'QDRANT_ERROR',
+  'REDIS_ERROR',
+  'REDIS_REPLY',
+  'REDIS_UNEXPECTED_REPLY',
+  'RESULT_INVALID',
+  'STATEMENT_TIMEOUT',
+  'APP_ROLE_MISSING',
+  'SCRIPT_ARITY',
+  'SCRIPT_MISSING',
+  // lifecycle
+  'NOT_STARTED',
+  'CLOSED',
+  'AUDIT_WRITER_CLOSED',
+  'NO_PROVISIONER',
+  // flows
+  'ERASURE_TIMEOUT',
+  'EMBEDDER_MISMATCH',
+  'KNOWLEDGE_CONTENT_NOT_INLINE',
+  'KNOWLEDGE_INCONSISTENT',
+  // CLI
+  'RESET_REFUSED',
+  'DEMO_FAILED',
+] as const;
+
+export type PlatformErrorCode = (typeof PLATFORM_ERROR_CODES)[number];
+
+export class PlatformError<C extends PlatformErrorCode = PlatformErrorCode> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -26,7 +82,7 @@ export class PlatformError extends Error {
 }
 
 /** Invalid configuration; `issues` lists every invalid variable at once. */
-export class ConfigError extends PlatformError {
+export class ConfigError extends PlatformError<'CONFIG_INVALID'> {
   readonly issues: readonly IssueDetail[];
   constructor(issues: readonly IssueDetail[], options?: { cause?: unknown }) {
     super(
@@ -39,7 +95,7 @@ export class ConfigError extends PlatformError {
 }
 
 /** Input rejected by a schema; `fields` names every offending field. */
-export class ValidationError extends PlatformError {
+export class ValidationError extends PlatformError<'VALIDATION_FAILED'> {
   readonly issues: readonly IssueDetail[];
   constructor(issues: readonly IssueDetail[], options?: { cause?: unknown; message?: string }) {
     super(
@@ -54,7 +110,7 @@ export class ValidationError extends PlatformError {
   }
 }
 
-export class NotFoundError extends PlatformError {
+export class NotFoundError extends PlatformError<'NOT_FOUND'> {
   readonly entity: string;
   readonly id: string | undefined;
   constructor(entity: string, id?: string, options?: { cause?: unknown }) {
@@ -65,7 +121,7 @@ export class NotFoundError extends PlatformError {
 }
 
 /** A uniqueness / exclusion / business-rule conflict. `constraint` names the constraint or index. */
-export class ConflictError extends PlatformError {
+export class ConflictError extends PlatformError<'CONFLICT'> {
   readonly store: StoreName | undefined;
   readonly constraint: string | undefined;
   constructor(message: string, details: { store?: StoreName; constraint?: string; cause?: unknown } = {}) {
@@ -76,7 +132,7 @@ export class ConflictError extends PlatformError {
 }
 
 /** A store cannot be reached or did not answer in time. `url` is already redacted. */
-export class StoreUnavailableError extends PlatformError {
+export class StoreUnavailableError extends PlatformError<'STORE_UNAVAILABLE'> {
   readonly store: StoreName;
   readonly url: string | undefined;
   constructor(store: StoreName, message: string, details: { url?: string; cause?: unknown } = {}) {
@@ -89,7 +145,7 @@ export class StoreUnavailableError extends PlatformError {
 }
 
 /** The caller's tenant context does not allow the operation. `permission` names what was missing. */
-export class TenantAccessError extends PlatformError {
+export class TenantAccessError extends PlatformError<'TENANT_ACCESS_DENIED'> {
   readonly permission: string | undefined;
   constructor(message: string, details: { permission?: string; cause?: unknown } = {}) {
     super('TENANT_ACCESS_DENIED', message, { cause: details.cause });
@@ -98,14 +154,14 @@ export class TenantAccessError extends PlatformError {
 }
 
 /** Login failed. Deliberately the same for unknown email and wrong password. */
-export class InvalidCredentialsError extends PlatformError {
+export class InvalidCredentialsError extends PlatformError<'INVALID_CREDENTIALS'> {
   constructor() {
     super('INVALID_CREDENTIALS', 'Invalid email or password');
   }
 }
 
 /** The account cannot sign in (locked, suspended, unverified, …). Only raised after a correct password. */
-export class AccountStateError extends PlatformError {
+export class AccountStateError extends PlatformError<'ACCOUNT_STATE'> {
   readonly state: 'locked' | 'suspended' | 'pending_verification' | 'deleted' | 'password_change_required';
   readonly until: Date | undefined;
   constructor(state: AccountStateError['state'], until?: Date) {
@@ -120,7 +176,7 @@ export class AccountStateError extends PlatformError {
  * password (lockout and throttle) when it happens during sign-in.
  * `replayed`: a valid TOTP code whose time step was already used.
  */
-export class InvalidMfaCodeError extends PlatformError {
+export class InvalidMfaCodeError extends PlatformError<'MFA_CODE_INVALID'> {
   readonly reason: 'invalid' | 'replayed';
   constructor(reason: InvalidMfaCodeError['reason']) {
     super('MFA_CODE_INVALID', reason === 'replayed' ? 'This code was already used; wait for the next one' : 'Invalid verification code');
@@ -129,7 +185,7 @@ export class InvalidMfaCodeError extends PlatformError {
 }
 
 /** A rate limit or throttle refused the call. */
-export class RateLimitedError extends PlatformError {
+export class RateLimitedError extends PlatformError<'RATE_LIMITED'> {
   readonly retryAfterMs: number;
   readonly limit: number | undefined;
   constructor(message: string, retryAfterMs: number, limit?: number) {
@@ -140,7 +196,7 @@ export class RateLimitedError extends PlatformError {
 }
 
 /** A session, refresh token, verification token or API key is invalid, expired, consumed or revoked. */
-export class TokenError extends PlatformError {
+export class TokenError extends PlatformError<'TOKEN_INVALID'> {
   readonly reason: 'invalid' | 'expired' | 'revoked' | 'reused' | 'consumed';
   constructor(reason: TokenError['reason'], message?: string) {
     super('TOKEN_INVALID', message ?? `Token ${reason}`);
@@ -149,7 +205,7 @@ export class TokenError extends PlatformError {
 }
 
 /** Failure of a cryptographic operation (e.g. a ciphertext that does not authenticate). */
-export class CryptoError extends PlatformError {
+export class CryptoError extends PlatformError<'CRYPTO_FAILED'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CRYPTO_FAILED', message, options);
   }

@@ -19,7 +19,7 @@ export { mapMongoError } from './mongo/map-mongo-error.js';
 export { QdrantConnection } from './qdrant/qdrant-connection.js';
 export { mapQdrantError } from './qdrant/map-qdrant-error.js';
 export { RedisConnection } from './redis/redis-connection.js';
-export { mapRedisError } from './redis/map-redis-error.js';
+export { mapRedisError, RedisReplyError } from './redis/map-redis-error.js';
 export { bootstrapPlatform, provisionersOf } from './flows/bootstrap-platform.js';
 export type { BootstrapOptions, StoreBootstrapResult } from './flows/bootstrap-platform.js';
 export { createHealthHandler } from './create-health-handler.js';

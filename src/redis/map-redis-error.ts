@@ -6,13 +6,22 @@ interface RedisLikeError {
   message?: unknown;
 }
 
+/** Redis answered a command with an error reply; `reply` is the reply's prefix (`WRONGTYPE`, `NOSCRIPT`, `OOM`, `ERR` …). */
+export class RedisReplyError extends PlatformError<'REDIS_REPLY'> {
+  readonly reply: string;
+  constructor(message: string, reply: string, cause: unknown) {
+    super('REDIS_REPLY', message, { cause });
+    this.reply = reply;
+  }
+}
+
 const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|Command timed out|connect ETIMEDOUT|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|enableOfflineQueue/i;
 
 /**
  * Maps ioredis errors: connection failures, command timeouts, retries
  * exhausted and LOADING/MASTERDOWN replies → StoreUnavailableError; other
  * server replies (ReplyError: WRONGTYPE, NOSCRIPT, OOM …) → PlatformError with
- * code `REDIS_<PREFIX>` (e.g. `REDIS_WRONGTYPE`).
+ * code `REDIS_REPLY` whose `reply` names the server's error prefix (e.g. `WRONGTYPE`).
  */
 export function mapRedisError(error: unknown, url?: string): PlatformError {
   if (error instanceof PlatformError) return error;
@@ -23,8 +32,7 @@ export function mapRedisError(error: unknown, url?: string): PlatformError {
     return new StoreUnavailableError('redis', message.split('\n')[0]?.slice(0, 200) ?? 'unavailable', { url, cause: error });
   }
   if (name === 'ReplyError') {
-    const prefix = /^([A-Z]+)\b/.exec(message)?.[1] ?? 'ERR';
-    return new PlatformError(`REDIS_${prefix}`, message.slice(0, 300), { cause: error });
+    return new RedisReplyError(message.slice(0, 300), /^([A-Z]+)\b/.exec(message)?.[1] ?? 'ERR', error);
   }
   return new PlatformError('REDIS_ERROR', message.slice(0, 300), { cause: error });
 }
