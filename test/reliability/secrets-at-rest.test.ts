@@ -92,7 +92,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
       return true;
     }) as typeof process.stderr.write;
     try {
-      demo = await runDemo({ env: { ...t.env, LOG_LEVEL: 'debug' }, print: (line) => captured.push(line) });
+      // keep: the scan below reads what the story stored (without it, the demo removes its own data at the end).
+      demo = await runDemo({ env: { ...t.env, LOG_LEVEL: 'debug' }, keep: true, print: (line) => captured.push(line) });
     } finally {
       process.stderr.write = write;
     }
@@ -193,6 +194,13 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
   }, 120_000);
 
   afterAll(async () => {
+    await demo?.stack?.stop();
+    // The demo ran with keep (so the scan could read its data): remove its Redis keys here.
+    const prefix = demo?.env.REDIS_KEY_PREFIX;
+    if (platform && prefix) {
+      const redis = platform.resolve(RedisConnection).client;
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.unlink(...keys);
+    }
     await platform?.resolve(JobQueues).close().catch(() => undefined);
     await platform?.stop();
     await t?.cleanup();

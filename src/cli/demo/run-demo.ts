@@ -25,6 +25,9 @@ import { formatBootstrap } from '../commands/bootstrap-command.js';
 import { runDemoKnowledge } from './run-demo-knowledge.js';
 import { runDemoErasure } from './run-demo-erasure.js';
 import { expectSignedIn } from '../../flows/expect-signed-in.js';
+import { MongoConnection } from '../../mongo/mongo-connection.js';
+import { QdrantConnection } from '../../qdrant/qdrant-connection.js';
+import { RedisConnection } from '../../redis/redis-connection.js';
 
 export interface DemoOptions {
   /** Receives each line of the story (default: stdout). */
@@ -58,21 +61,55 @@ export interface DemoResult {
 
 const DOCS_DIR = fileURLToPath(new URL('../../../docs/demo-knowledge/', import.meta.url));
 
-/** A database of its own on a local server, so the demo never writes into `postgres`. */
-async function demoDatabase(adminUrl: string): Promise<string> {
+/**
+ * A database of this run's own on a local server (`platform_demo_<run>`), so the
+ * demo never writes into `postgres` and never meets a database an earlier run
+ * (or another version of the package) left behind. Dropped at the end unless `keep`.
+ */
+async function createDemoDatabase(adminUrl: string, run: string): Promise<string> {
+  const name = `platform_demo_${run}`;
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', ['platform_demo']);
-    if (exists.rowCount === 0) await client.query('CREATE DATABASE platform_demo').catch((e: { code?: string }) => {
-      if (e.code !== '42P04') throw e; // created by a concurrent run
-    });
+    await client.query(`CREATE DATABASE ${name}`);
   } finally {
     await client.end();
   }
   const url = new URL(adminUrl);
-  url.pathname = '/platform_demo';
+  url.pathname = `/${name}`;
   return url.toString();
+}
+
+async function dropDemoDatabase(adminUrl: string, run: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS platform_demo_${run} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Removes what the story wrote under this run's names in stores it did not create: Redis keys (BullMQ's too), the MongoDB database, Qdrant collections. */
+async function removeDemoData(platform: Platform, env: Record<string, string>): Promise<void> {
+  const redis = platform.resolve(RedisConnection).client;
+  const qdrant = platform.resolve(QdrantConnection).client;
+  const prefix = env.REDIS_KEY_PREFIX;
+  const collectionPrefix = env.QDRANT_COLLECTION_PREFIX;
+  await Promise.allSettled([
+    (async () => {
+      if (!prefix) return;
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) {
+        if (keys.length > 0) await redis.unlink(...keys);
+      }
+    })(),
+    platform.resolve(MongoConnection).connection.dropDatabase(),
+    (async () => {
+      if (!collectionPrefix) return;
+      const { collections } = await qdrant.getCollections();
+      for (const { name } of collections) if (name.startsWith(collectionPrefix)) await qdrant.deleteCollection(name);
+    })(),
+  ]);
 }
 
 /**
@@ -95,15 +132,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   step(1, 'Local stack');
   const stack = await startLocalStack({ env, snapshotDir: options.snapshotDir, log: (l) => say(l.replace(/^\[stack\] /, '')) });
   let platform: Platform | undefined;
+  let adminUrl: string | undefined;
+  let demoEnv: Record<string, string> | undefined;
   try {
     const stackEnv = stack.env();
     if (!stackEnv.DATABASE_URL) throw new PlatformError('DEMO_FAILED', `no PostgreSQL: ${stack.stores.postgres.detail}`);
     if (stack.backends.postgres !== 'env' && stack.backends.postgres !== 'testcontainers') {
-      stackEnv.DATABASE_URL = await demoDatabase(stackEnv.DATABASE_URL);
+      adminUrl = stackEnv.DATABASE_URL;
+      stackEnv.DATABASE_URL = await createDemoDatabase(adminUrl, run);
+      say(`PostgreSQL database of this run: platform_demo_${run} (dropped at the end unless --keep)`);
     }
     const appUrl = new URL(stackEnv.DATABASE_URL);
     appUrl.username = 'platform_app';
-    const demoEnv: Record<string, string> = {
+    demoEnv = {
       ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')),
       ...stackEnv,
       DATABASE_APP_URL: env.DATABASE_APP_URL ?? appUrl.toString(),
@@ -264,7 +305,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     print(`\nDone in ${(ms / 1000).toFixed(1)} s.`);
     return { ok: true, secrets, stack: options.keep ? stack : undefined, env: demoEnv, organizationId: organization.id, erasedUserId: member.id, ms };
   } finally {
+    if (!options.keep && platform && demoEnv) await removeDemoData(platform, demoEnv);
     await platform?.stop();
+    if (!options.keep && adminUrl) await dropDemoDatabase(adminUrl, run).catch(() => undefined);
     if (!options.keep) await stack.stop();
   }
 }
