@@ -25,6 +25,8 @@ export interface Config {
     readonly appUrl: string;
     readonly poolSize: number;
     readonly statementTimeoutMs: number;
+    /** Client-side bound on every PostgreSQL call (default: statement timeout + 1 s); above the statement timeout, so the server's own cancel answers first. */
+    readonly queryTimeoutMs: number;
   };
   readonly mongo: { readonly uri: string; readonly poolSize: number };
   readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
@@ -81,6 +83,7 @@ const envSchema = z.object({
   DATABASE_APP_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   PG_POOL_SIZE: int(1, 1000, 20),
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
+  PG_QUERY_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(200).max(3_601_000).optional(),
   MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
   MONGO_POOL_SIZE: int(1, 1000, 20),
   QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),
@@ -170,6 +173,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (keys.length > 0 && !keys.some((k) => k.id === activeKeyId)) {
     issues.push({ path: 'PLATFORM_ENCRYPTION_ACTIVE_KEY_ID', message: `no key with id "${activeKeyId}" in the ring` });
   }
+  if (e?.PG_QUERY_TIMEOUT_MS !== undefined && e.PG_QUERY_TIMEOUT_MS <= e.PG_STATEMENT_TIMEOUT_MS) {
+    issues.push({ path: 'PG_QUERY_TIMEOUT_MS', message: `must be above PG_STATEMENT_TIMEOUT_MS (${e.PG_STATEMENT_TIMEOUT_MS}), so the server cancels a slow statement before the client gives up on the connection` });
+  }
   if (issues.length > 0 || !e) throw new ConfigError(issues);
 
   const config: Config = {
@@ -180,6 +186,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       appUrl: e.DATABASE_APP_URL ?? withUser(e.DATABASE_URL, CONFIG_DEFAULTS.APP_ROLE),
       poolSize: e.PG_POOL_SIZE,
       statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS ?? e.PG_STATEMENT_TIMEOUT_MS + 1_000,
     },
     mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
     qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },

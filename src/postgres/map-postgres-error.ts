@@ -1,6 +1,9 @@
 import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
   CheckIntegrityConstraintViolationError,
   ConnectionError,
+  IdleTransactionTimeoutError,
   ForeignKeyIntegrityConstraintViolationError,
   NotNullIntegrityConstraintViolationError,
   SchemaValidationError,
@@ -87,9 +90,16 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
     });
   }
   if (
+    // By class first: Slonik wraps a terminated backend (pg_terminate_backend, a restart, a dropped
+    // socket) in these, and they carry no SQLSTATE. The message patterns below are only for the raw
+    // pg driver and pg-pool errors, which have neither a class nor a code (pg-pool's connect timeout is
+    // `Error('timeout expired')`, also through Slonik's pools).
     error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError ||
+    error instanceof IdleTransactionTimeoutError ||
     (code !== undefined && (code.startsWith('08') || code.startsWith('28') || ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) || NETWORK_CODES.has(code))) ||
-    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(message)
+    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|^timeout expired$/i.test(message)
   ) {
     return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error });
   }

@@ -9,6 +9,7 @@ import { redactUrl } from '../redact-url.js';
 import type { StoreConnection, StoreHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
+import { boundPool } from './bound-pool.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
@@ -80,7 +81,7 @@ export class PostgresConnection implements StoreConnection {
   }
 
   async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
-    return createPool(url, {
+    const pool = await createPool(url, {
       maxPoolSize,
       // No warm-up: the application role may not exist until the first migration has run.
       minPoolSize: 0,
@@ -97,6 +98,12 @@ export class PostgresConnection implements StoreConnection {
       interceptors: [createResultParserInterceptor()],
       typeParsers: postgresTypeParsers,
     });
+    return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
+  }
+
+  /** A call the server did not answer within `PG_QUERY_TIMEOUT_MS` (a frozen server or network keeps the connection open and silent). */
+  #noAnswer(): StoreUnavailableError {
+    return new StoreUnavailableError('postgres', `no answer within ${this.config.postgres.queryTimeoutMs} ms (PG_QUERY_TIMEOUT_MS)`, { url: this.redactedUrl });
   }
 
   /**
@@ -136,12 +143,16 @@ export class PostgresConnection implements StoreConnection {
       max: Math.min(5, this.config.postgres.poolSize),
       connectionTimeoutMillis: this.config.connectTimeoutMs,
       statement_timeout: this.config.postgres.statementTimeoutMs,
+      // pg's own client-side bound, a little after ours (see below): it frees the client (the pool then
+      // discards it) once our bound has already answered the caller.
+      query_timeout: this.config.postgres.queryTimeoutMs + 500,
+      keepAlive: true,
       idleTimeoutMillis: 10_000,
       types: pgTypeOverrides,
     });
     // An idle connection the server drops (restart, idle kill) is an 'error' event; unhandled it would end the process.
     pool.on('error', (error) => this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }));
-    return pool;
+    return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
   }
 
   /** @throws StoreUnavailableError when the server does not answer within the connect timeout */

@@ -14,6 +14,8 @@ export interface EmbeddedPostgres {
   readonly port: number;
   /** `SHOW server_version`. */
   readonly version: string;
+  /** The postmaster's process id (fault tests freeze it and its backends with SIGSTOP). */
+  readonly pid: number;
   /** Stops the server and removes its data directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -184,7 +186,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
         }
         await cleanup();
       })());
-    return { url, port, version, stop };
+    return { url, port, version, pid: server.pid ?? 0, stop };
   } catch (error) {
     child?.kill('SIGKILL');
     await cleanup();
