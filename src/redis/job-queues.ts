@@ -1,13 +1,14 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inject, injectable } from 'tsyringe';
-import { PlatformError, ValidationError } from '../errors.js';
+import { PlatformError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { LIFECYCLE, LOGGER } from '../tokens.js';
 import { mapRedisError } from './map-redis-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { withTimeout } from '../with-timeout.js';
 
 export const QUEUE_NAMES = ['ingestion', 'erasure'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -139,16 +140,20 @@ export class JobQueues {
    */
   async enqueue<N extends QueueName>(name: N, data: JobPayloads[N], options: EnqueueOptions): Promise<string> {
     if (!/^[^:\s]{1,200}$/.test(options.jobId)) throw new ValidationError([{ path: 'jobId', message: 'must be 1-200 characters without ":" or whitespace' }]);
-    const job = await this.#queue(name)
-      .add(name, data, {
-        jobId: options.jobId,
-        attempts: options.attempts ?? 5,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 1_000 },
-        delay: options.delayMs,
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
-      })
-      .catch(fail);
+    // BullMQ's connection retries forever (maxRetriesPerRequest: null), so an outage would hold the caller
+    // for as long as it lasts: bound it. An add that lands after the bound is harmless — a retry with the
+    // same jobId is not added twice.
+    const bound = this.redis.commandTimeoutMs;
+    const adding = this.#queue(name).add(name, data, {
+      jobId: options.jobId,
+      attempts: options.attempts ?? 5,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 1_000 },
+      delay: options.delayMs,
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+    });
+    adding.catch(() => undefined);
+    const job = await withTimeout(adding, bound, () => new StoreUnavailableError('redis', `enqueue: no answer within ${bound} ms`)).catch(fail);
     return job.id ?? options.jobId;
   }
 

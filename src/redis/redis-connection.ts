@@ -56,7 +56,7 @@ export class RedisConnection implements StoreConnection {
     return {
       lazyConnect: true,
       connectTimeout: timeout,
-      commandTimeout: Math.max(timeout, 2_000),
+      commandTimeout: this.commandTimeoutMs,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
@@ -89,6 +89,11 @@ export class RedisConnection implements StoreConnection {
    * A new connection for blocking commands and BullMQ (`maxRetriesPerRequest: null`),
    * closed by `stop()`.
    */
+  /** Bound on one command (ioredis `commandTimeout`): max(STORE_CONNECT_TIMEOUT_MS, 2 s). Callers of the blocking connection apply it themselves. */
+  get commandTimeoutMs(): number {
+    return Math.max(this.config.connectTimeoutMs, 2_000);
+  }
+
   createBlockingConnection(): Redis {
     const connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null, connectTimeout: this.config.connectTimeoutMs });
     connection.on('error', (error: unknown) => this.logger.debug('redis (blocking) connection error', { error: this.#unavailable(error).message }));

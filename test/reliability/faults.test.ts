@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError, StoreUnavailableError, TokenError } from '../../src/errors.js';
+import { JobQueues } from '../../src/redis/job-queues.js';
 import { AuthService, type ValidatedSession } from '../../src/flows/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
@@ -240,6 +241,22 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     const u = await h.user();
     const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
     expect((await auth.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
+  });
+
+  it('enqueue during an outage answers StoreUnavailableError within the command bound + 1 s (issue 16: it waited 6–33 s), and a retry with the same jobId after recovery adds one job', async () => {
+    const queues = h.platform.resolve(JobQueues);
+    const job = { organizationId: randomUUID(), documentId: randomUUID(), version: 1 };
+    const jobId = `${job.documentId}-v1`;
+    await redis.stop();
+    const started = performance.now();
+    const error = await queues.enqueue('ingestion', job, { jobId }).then(() => undefined, (e: unknown) => e);
+    const ms = performance.now() - started;
+    redis = await startPrivateRedis(redis.port);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    // The bound: ioredis' command timeout, max(STORE_CONNECT_TIMEOUT_MS, 2 s).
+    expect(ms).toBeLessThan(Math.max(CONNECT_TIMEOUT_MS, 2_000) + 1_000);
+    await expect.poll(() => queues.enqueue('ingestion', job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+    expect(await queues.enqueue('ingestion', job, { jobId })).toBe(jobId);
   });
 });
 
