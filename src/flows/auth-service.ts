@@ -338,19 +338,18 @@ export class AuthService {
   async refresh(refreshToken: string, context: ClientContext = {}): Promise<RefreshResult> {
     const input = parseInput(z.object({ refreshToken: refreshTokenInput, context: clientContextSchema }), { refreshToken, context });
     try {
+      // One transaction: the rotation, the session it belongs to and the inactivity check. Nothing is read
+      // after the commit, so no failure can reach a client whose token was already spent (issue 16: a
+      // failed read after the commit turned a retry after the grace window into a reuse verdict).
       const rotated = await this.refreshTokens.rotate(input.refreshToken);
-      const session = await this.sessions.get(rotated.refreshToken.sessionId);
-      if (!session) throw new TokenError('revoked', 'Session no longer exists');
-      // An idle session must not be revived by its refresh token.
-      const settings = await this.security.recent(session.organizationId);
-      if (session.lastSeenAt.getTime() + settings.inactivityTimeoutMinutes * 60_000 <= Date.now()) throw new TokenError('expired', 'Session ended after inactivity');
+      const record = rotated.refreshToken;
       return {
-        sessionId: session.id,
-        userId: session.userId,
-        organizationId: session.organizationId,
-        accessTokenJti: session.accessTokenJti,
+        sessionId: record.sessionId,
+        userId: record.userId,
+        organizationId: record.organizationId,
+        accessTokenJti: rotated.session.accessTokenJti,
         refreshToken: rotated.token,
-        expiresAt: session.expiresAt,
+        expiresAt: rotated.session.expiresAt,
         replayed: rotated.replayed,
       };
     } catch (error) {

@@ -40,6 +40,8 @@ export interface RotatedRefreshToken extends IssuedRefreshToken {
    * grace window and received the winner's token (the same `token` and row).
    */
   readonly replayed: boolean;
+  /** The session the token belongs to, read under the same lock as the rotation (so a caller needs no second read that could fail after the commit). */
+  readonly session: { readonly accessTokenJti: string; readonly expiresAt: Date };
 }
 
 const shape = {
@@ -85,6 +87,8 @@ const lockedRow = z.object({
   expired: z.boolean(),
   session_revoked: z.boolean(),
   session_expired: z.boolean(),
+  session_idle: z.boolean(),
+  session_expires_at: z.date(),
   access_token_jti: z.string(),
 });
 type LockedRow = z.infer<typeof lockedRow>;
@@ -95,6 +99,13 @@ const COLUMNS = sql.fragment`id, session_id, user_id, organization_id, family_id
 const tokenInput = z.string().min(1).max(512);
 const reasonInput = z.string().min(1).max(200);
 const issueInput = z.object({ sessionId: z.uuid(), familyId: z.uuid().optional() }).strict();
+
+/** `organization_security_settings.inactivity_timeout_minutes`' column default (sql/0003), for organizations without a row. */
+const DEFAULT_INACTIVITY_MINUTES = 1440;
+
+function sessionOf(row: LockedRow): RotatedRefreshToken['session'] {
+  return { accessTokenJti: row.access_token_jti, expiresAt: row.session_expires_at };
+}
 
 /** Column the grace-window ciphertext lives in; part of its AAD. */
 const REPLACEMENT_COLUMN = 'replacement_token_encrypted';
@@ -217,9 +228,12 @@ export class RefreshTokenRepository {
              rt.expires_at <= now() AS expired,
              s.revoked_at IS NOT NULL AS session_revoked,
              s.expires_at <= now() AS session_expired,
+             s.last_seen_at + make_interval(mins => coalesce(oss.inactivity_timeout_minutes, ${DEFAULT_INACTIVITY_MINUTES})) <= now() AS session_idle,
+             s.expires_at AS session_expires_at,
              s.access_token_jti
       FROM refresh_tokens rt
       JOIN sessions s ON s.id = rt.session_id
+      LEFT JOIN organization_security_settings oss ON oss.organization_id = rt.organization_id
       WHERE rt.token_hash = ${sql.binary(hash)}
       FOR UPDATE OF rt`);
     if (!row) return { kind: 'failed', error: new TokenError('invalid', 'Unknown refresh token') };
@@ -230,6 +244,8 @@ export class RefreshTokenRepository {
     if (row.expired || row.session_expired) {
       return { kind: 'failed', error: new TokenError('expired', 'Refresh token has expired') };
     }
+    // An idle session must not be revived by its refresh token; checked before rotating, so a refusal spends nothing.
+    if (row.session_idle) return { kind: 'failed', error: new TokenError('expired', 'Session ended after inactivity') };
 
     const childToken = generateSecretToken();
     const child = await this.#insert(tx, {
@@ -250,7 +266,7 @@ export class RefreshTokenRepository {
       WHERE family_id = ${row.family_id} AND id <> ${row.id}
         AND replacement_token_encrypted IS NOT NULL
         AND rotated_at <= now() - make_interval(secs => ${grace})`);
-    return { kind: 'rotated', result: { token: childToken, refreshToken: child, replayed: false } };
+    return { kind: 'rotated', result: { token: childToken, refreshToken: child, replayed: false, session: sessionOf(row) } };
   }
 
   async #alreadyRotated(tx: DatabaseTransactionConnection, row: LockedRow): Promise<RotationOutcome> {
@@ -267,7 +283,7 @@ export class RefreshTokenRepository {
         return { kind: 'failed', error: new TokenError('invalid', 'Refresh token replacement does not match') };
       }
       const { token_hash: _hash, ...childRow } = child;
-      return { kind: 'rotated', result: { token: childToken, refreshToken: toRecord(childRow), replayed: true } };
+      return { kind: 'rotated', result: { token: childToken, refreshToken: toRecord(childRow), replayed: true, session: sessionOf(row) } };
     }
     const revoked = await tx.oneFirst(sql.type(z.object({ count: z.number() }))`
       WITH revoked AS (

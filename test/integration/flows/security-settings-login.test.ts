@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
+import { z } from 'zod';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidCredentialsError, TenantAccessError, TokenError } from '../../../src/errors.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
@@ -101,6 +102,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       expect(error).toMatchObject({ reason: 'expired' });
       await expect(h.auth.validate({ userId: u.userId, jti: s.accessTokenJti })).rejects.toMatchObject({ reason: 'expired' });
       // Nor can its refresh token revive it.
+      await expect(h.auth.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
+      // Issue 16: the refusal is decided inside the rotation's transaction, so it spends nothing (it used to
+      // rotate, commit, then answer `expired` — a later retry of the same token was a reuse verdict).
+      const spent = await pg.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id = ${s.sessionId} AND (rotated_at IS NOT NULL OR revoked_at IS NOT NULL)`);
+      expect(spent).toBe(0);
       await expect(h.auth.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
     });
 
