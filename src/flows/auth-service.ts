@@ -201,19 +201,13 @@ export class AuthService {
     }
     // From here the sign-in is accepted: the throttle reset and a rehash never fail it, so they run beside the session issue.
     const [result] = await Promise.all([
-      this.issuer.issue(user, client, input.organizationId, { target }),
+      this.issuer.issue(user, client, input.organizationId, {
+        target,
+        audit: (sessionId, organizationId) => [loginSucceeded(user, client, risk, organizationId, { sessionId })],
+      }),
       this.throttle.reset({ email: input.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
       this.#rehashIfNeeded(user.id, input.password, hash),
     ]);
-    await this.#audit({
-      eventType: 'auth.login.succeeded',
-      organizationId: result.organization.id,
-      actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
-      riskScore: risk.score,
-      details: { sessionId: result.sessionId, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
-    });
     return { status: 'signed_in', ...result };
   }
 
@@ -588,21 +582,18 @@ export class AuthService {
     }
     const [result] = await Promise.all([
       // Resolved again for THIS client: the IP allow-list applies to the address that finishes the sign-in.
-      this.issuer.issue(user, client, challenge.organizationId, { via: 'mfa', mfaVerified: true }),
+      this.issuer.issue(user, client, challenge.organizationId, {
+        via: 'mfa',
+        mfaVerified: true,
+        audit: (sessionId, organizationId) => [
+          loginSucceeded(user, client, risk, organizationId, { sessionId, mfa: method }),
+          ...(method === 'recovery_code'
+            ? [{ eventType: 'auth.mfa.recovery_code_used', organizationId, actorUserId: user.id, riskScore: 40, details: {} } satisfies AuditEventInput]
+            : []),
+        ],
+      }),
       this.throttle.reset({ email: user.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
     ]);
-    await this.#audit({
-      eventType: 'auth.login.succeeded',
-      organizationId: result.organization.id,
-      actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
-      riskScore: risk.score,
-      details: { sessionId: result.sessionId, mfa: method, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
-    });
-    if (method === 'recovery_code') {
-      await this.#audit({ eventType: 'auth.mfa.recovery_code_used', organizationId: result.organization.id, actorUserId: user.id, riskScore: 40, details: {} });
-    }
     return { status: 'signed_in', ...result };
   }
 
@@ -723,6 +714,25 @@ export class AuthService {
     // Auditing must not turn a correct answer into an error for the caller; a lost event is logged loudly.
     await this.audit.record(event).catch((error: unknown) => this.logger.error('audit event not recorded', { eventType: event.eventType, error }));
   }
+}
+
+/** `auth.login.succeeded`, written in the new session's transaction (SessionIssuer). */
+function loginSucceeded(
+  user: UserRecord,
+  client: ParsedClientContext,
+  risk: { score: number; newIp: boolean; newDevice: boolean },
+  organizationId: string,
+  details: { sessionId: string; mfa?: string },
+): AuditEventInput {
+  return {
+    eventType: 'auth.login.succeeded',
+    organizationId,
+    actorUserId: user.id,
+    ip: client.ip ?? null,
+    userAgent: client.userAgent ?? null,
+    riskScore: risk.score,
+    details: { ...details, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
+  };
 }
 
 function fromCache(session: CachedSession): ValidatedSession | undefined {

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { AccountStateError, ConflictError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
-import { AuditWriter } from '../postgres/repositories/audit-writer.js';
 import { IdentityRepository, type IdentityProvider } from '../postgres/repositories/identity-repository.js';
 import { OrganizationRepository } from '../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
@@ -72,7 +71,6 @@ export class OAuthSignIn {
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(MfaService) private readonly mfa: MfaService,
-    @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -105,19 +103,22 @@ export class OAuthSignIn {
       return { ...challenge, outcome };
     }
     await this.users.recordSuccessfulLogin(user.id, client.ip);
-    const result = await this.issuer.issue(user, client, undefined, { target });
-    await this.audit
-      .record({
-        eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
-        organizationId: result.organization.id,
-        actorUserId: user.id,
-        ip: client.ip ?? null,
-        userAgent: client.userAgent ?? null,
-        // Linking a new login method to an existing account deserves a look.
-        riskScore: outcome === 'linked' ? 40 : 0,
-        details: { provider: p.provider, sessionId: result.sessionId },
-      })
-      .catch((error: unknown) => this.logger.error('audit event not recorded', { eventType: 'auth.oauth', error }));
+    const result = await this.issuer.issue(user, client, undefined, {
+      target,
+      // In the session's transaction: the event exists exactly when the session does.
+      audit: (sessionId, organizationId) => [
+        {
+          eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
+          organizationId,
+          actorUserId: user.id,
+          ip: client.ip ?? null,
+          userAgent: client.userAgent ?? null,
+          // Linking a new login method to an existing account deserves a look.
+          riskScore: outcome === 'linked' ? 40 : 0,
+          details: { provider: p.provider, sessionId },
+        },
+      ],
+    });
     return { status: 'signed_in', ...result, outcome };
   }
 

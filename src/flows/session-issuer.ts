@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AccountStateError, TenantAccessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { AccountRepository, type AccountMembership } from '../postgres/repositories/account-repository.js';
+import { AuditRepository, type AuditEventInput } from '../postgres/repositories/audit-repository.js';
 import { RefreshTokenRepository } from '../postgres/repositories/refresh-token-repository.js';
 import type { SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
 import { SessionRepository } from '../postgres/repositories/session-repository.js';
-import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
+import type { UserRecord } from '../postgres/repositories/user-repository.js';
 import { SessionCache } from '../redis/session-cache.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
 import { activeUntil, OrganizationSecurity } from './organization-security.js';
-import { SessionRevoker } from './session-revoker.js';
 
 /** An organization the signed-in user belongs to. */
 export interface SessionOrganization {
@@ -57,6 +59,12 @@ export interface IssueOptions {
   readonly mfaVerified?: boolean;
   /** For the audit event of an IP refusal. */
   readonly via?: 'login' | 'mfa';
+  /**
+   * The sign-in's security events (e.g. `auth.login.succeeded`), given the new
+   * session's id: written in the session's transaction, so they exist exactly
+   * when the session does.
+   */
+  readonly audit?: (sessionId: string, organizationId: string) => readonly AuditEventInput[];
 }
 
 /** Statuses that may hold a session at all (pending_verification is the login policy's call, made before). */
@@ -68,18 +76,17 @@ function toOrganization(m: AccountMembership): SessionOrganization {
 
 /**
  * Creates a session after the caller authenticated the user (password login,
- * OAuth): Postgres row (source of truth) → refresh token (hash stored) →
- * Redis record (write-through). Shared by {@link AuthService} and {@link OAuthSignIn}.
+ * OAuth): one Postgres transaction (status check, session row, refresh token
+ * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link AuthService} and {@link OAuthSignIn}.
  */
 @injectable()
 export class SessionIssuer {
   constructor(
     @inject(SessionRepository) private readonly sessions: SessionRepository,
     @inject(RefreshTokenRepository) private readonly refreshTokens: RefreshTokenRepository,
-    @inject(UserRepository) private readonly users: UserRepository,
+    @inject(AuditRepository) private readonly auditLog: AuditRepository,
     @inject(AccountRepository) private readonly accounts: AccountRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
-    @inject(SessionRevoker) private readonly revoker: SessionRevoker,
     @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
     @inject(CONFIG) private readonly config: Config,
     @inject(LOGGER) private readonly logger: Logger,
@@ -127,48 +134,49 @@ export class SessionIssuer {
     ]);
     const context = createTenantContext({ organizationId: membership.organizationId, userId: user.id, role: membership.role, scopes: [] });
 
-    const session = await this.sessions.create(context, {
-      accessTokenJti: randomUUID(),
-      // The organization may only shorten the platform's lifetime, never extend it.
-      ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
-      ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
-      ...(client.ip === undefined ? {} : { ip: client.ip }),
-      ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
-    });
+    // One transaction under the new session's tenant context: the user's status (FOR SHARE, so a
+    // suspension either committed before — we see it and create nothing — or waits for our commit and
+    // its revoke-all then sees this session), the session row, its refresh token and the sign-in's
+    // audit events. An error to the caller means none of them exists (issue 16: a PostgreSQL failure
+    // between separate writes left live sessions without a refresh token that validate accepted).
+    const [session, { issued, current }] = await this.sessions.createWith(
+      context,
+      {
+        accessTokenJti: randomUUID(),
+        // The organization may only shorten the platform's lifetime, never extend it.
+        ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
+        ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
+        ...(client.ip === undefined ? {} : { ip: client.ip }),
+        ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
+      },
+      async (tx, created) => {
+        const status = await tx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`SELECT status FROM users WHERE id = ${user.id} FOR SHARE`);
+        if (status === null || !LIVE_STATUSES.has(status as UserRecord['status'])) {
+          throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
+        }
+        const events = options.audit?.(created.id, membership.organizationId) ?? [];
+        const [token] = await Promise.all([this.refreshTokens.issueWithin(tx, created.id), events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined]);
+        return { issued: token, current: { ...user, status: status as UserRecord['status'] } };
+      },
+    );
 
-    // Three independent steps once the session row is committed, run together:
-    // - the refresh token (its own transaction, checks the session row);
-    // - the status re-read: a suspension that read no session yet (we had not
-    //   created it) would miss this one. Either we see the new status, or the
-    //   suspension's revoke-all runs after our commit and revokes the row itself;
-    // - the cache write-through. It may land before the re-read answers: nobody
-    //   holds the session id or jti until we return, and if the re-read refuses
-    //   the sign-in, revokeSession below runs after the write and replaces the
-    //   record with a revocation marker (and revokes the refresh token).
-    const [issued, current] = await Promise.all([
-      this.refreshTokens.issue(session.id),
-      this.users.getById(user.id),
-      epoch === undefined
-        ? undefined
-        : this.cache
-            .put(
-              {
-                sessionId: session.id,
-                userId: user.id,
-                organizationId: membership.organizationId,
-                // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
-                expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
-                revocationEpoch: epoch,
-                roles: [membership.role],
-                mfaVerified: options.mfaVerified === true,
-              },
-              { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
-            )
-            .catch((error: unknown) => this.logger.warn('session cache write-through failed; validation will load from Postgres', { error })),
-    ]);
-    if (!current || !LIVE_STATUSES.has(current.status)) {
-      await this.revoker.revokeSession(session.id, 'account_state_changed');
-      throw new AccountStateError(current?.status === 'suspended' ? 'suspended' : current?.status === 'locked' ? 'locked' : 'deleted');
+    // After the commit, only the cache write-through, which may fail: validation then loads from Postgres.
+    if (epoch !== undefined) {
+      await this.cache
+        .put(
+          {
+            sessionId: session.id,
+            userId: user.id,
+            organizationId: membership.organizationId,
+            // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
+            expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
+            revocationEpoch: epoch,
+            roles: [membership.role],
+            mfaVerified: options.mfaVerified === true,
+          },
+          { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
+        )
+        .catch((error: unknown) => this.logger.warn('session cache write-through failed; validation will load from Postgres', { error }));
     }
 
     return {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { sql } from 'slonik';
+import { sql, type CommonQueryMethods } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -134,6 +134,21 @@ export class AuditRepository {
    * batching writer validates on `record()`, so a flush does not parse twice).
    */
   async appendValidated(valid: readonly AuditEvent[]): Promise<number> {
+    return withMappedErrors(() => this.#insert(this.postgres.ownerPool, valid));
+  }
+
+  /**
+   * Writes `events` in the caller's transaction `tx`: a security event is then
+   * durable exactly when the change it records is (no batching window, no loss
+   * on a crash, no duplicate on a retry of the transaction). Under a tenant
+   * context, each event's organization must be the context's (row-level security).
+   * @throws ValidationError naming `events.<i>.<field>`
+   */
+  async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
+    return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
+  }
+
+  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[]): Promise<number> {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
@@ -146,11 +161,9 @@ export class AuditRepository {
       e.riskScore,
       JSON.stringify(e.details),
     ]);
-    await withMappedErrors(() =>
-      this.postgres.ownerPool.query(sql.type(noRows)`
-        INSERT INTO audit_log (created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-        SELECT * FROM ${sql.unnest(tuples, ['timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`),
-    );
+    await connection.query(sql.type(noRows)`
+      INSERT INTO audit_log (created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
+      SELECT * FROM ${sql.unnest(tuples, ['timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`);
     return valid.length;
   }
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -124,15 +124,32 @@ export class SessionRepository {
    * @throws ConflictError `sessions_access_token_jti_key` when the jti is already used
    */
   async create(ctx: TenantContext, input: CreateSessionInput): Promise<SessionRecord> {
+    const [session] = await this.createWith(ctx, input, async () => undefined);
+    return session;
+  }
+
+  /**
+   * {@link create}, plus `within(tx, session)` in the same transaction (under the
+   * same tenant context): what must exist together with the session or not at
+   * all — its refresh token, the sign-in's audit event. An error in `within`
+   * rolls the session back.
+   * @throws ValidationError naming the invalid field; whatever `within` throws
+   */
+  async createWith<T>(
+    ctx: TenantContext,
+    input: CreateSessionInput,
+    within: (tx: DatabaseTransactionConnection, session: SessionRecord) => Promise<T>,
+  ): Promise<[SessionRecord, T]> {
     const data = parseInput(createInput, input);
     const ttl = data.ttlSeconds ?? this.config.auth.sessionTtlSeconds;
-    return withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.one(sql.type(recordRow)`
+    return withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const session = await tx.one(sql.type(recordRow)`
         INSERT INTO sessions (user_id, organization_id, access_token_jti, device, ip, user_agent, expires_at)
         VALUES (${ctx.userId}, ${ctx.organizationId}, ${data.accessTokenJti}, ${data.device ?? null},
                 ${data.ip ?? null}::inet, ${data.userAgent ?? null}, now() + make_interval(secs => ${ttl}))
-        RETURNING ${COLUMNS}`),
-    );
+        RETURNING ${COLUMNS}`);
+      return [session, await within(tx, session)];
+    });
   }
 
   /**
