@@ -202,6 +202,8 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     methods: {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
+      createWith: (w) =>
+        w.platform.resolve(SessionRepository).createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, async () => undefined),
     },
   },
   UserRepository: {

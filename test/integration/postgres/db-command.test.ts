@@ -42,5 +42,6 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
     const production = await runCli(['db', 'reset', '--force'], { env: { ...env, PLATFORM_ENV: 'production', PLATFORM_ENCRYPTION_KEYS: `k:${randomBytes(32).toString('base64')}` } });
     expect(production.code).toBe(1);
     expect(production.stderr.trim()).toBe('error: db reset is refused in production');
-  });
+    // Ten CLI processes in a row: each starts Node and loads the package, which takes seconds on a loaded machine.
+  }, 240_000);
 });
