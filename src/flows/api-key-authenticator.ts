@@ -11,6 +11,7 @@ import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema } from './client-context.js';
 import { OrganizationSecurity } from './organization-security.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /**
  * The role every API key acts with. Decision: a fixed role rather than the
@@ -48,6 +49,7 @@ export interface ApiKeyAuthentication {
  * key's budget (throttle unauthenticated callers per IP in front of this).
  */
 @injectable()
+@accessControlled
 export class ApiKeyAuthenticator {
   constructor(
     @inject(ApiKeyRepository) private readonly apiKeys: ApiKeyRepository,
@@ -66,6 +68,7 @@ export class ApiKeyAuthenticator {
    * @throws TenantAccessError (`permission: 'ip_allow_list'`, audited at risk 80) when `client.ip` is outside the organization's allow-list
    * @throws RateLimitedError with `retryAfterMs` and `limit` when the key is over its limit
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async authenticate(key: string, client?: { readonly ip?: string; readonly userAgent?: string }): Promise<ApiKeyAuthentication> {
     const presented = parseInput(z.string().min(1).max(256), key, 'key');
     const caller = parseInput(clientContextSchema, client ?? {}, 'client');

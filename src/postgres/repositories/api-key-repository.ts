@@ -9,6 +9,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface ApiKeyRecord {
   readonly id: string;
@@ -100,6 +101,7 @@ const DUMMY_HASH = hashToken('platform-data:unknown-api-key');
  * pool (docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class ApiKeyRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -108,6 +110,7 @@ export class ApiKeyRepository {
    * @returns the full key — shown once, never stored — and its row
    * @throws ValidationError naming the invalid field (`name`, `scopes.0`, `rateLimitPerMinute`, `expiresAt` …)
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async create(ctx: TenantContext, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
     const data = parseInput(createInput, input);
     const generated = generateApiKey();
@@ -126,6 +129,7 @@ export class ApiKeyRepository {
    * The key with this public prefix (any state), or `undefined`.
    * @throws ValidationError naming `prefix`
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
     const row = await withMappedErrors(() =>
@@ -140,6 +144,7 @@ export class ApiKeyRepository {
    * secret give the same error (and a comparison of the same cost).
    * @throws TokenError `invalid` (malformed, unknown or wrong secret), `revoked`, `expired`; the key is never echoed
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async verify(key: string): Promise<ApiKeyRecord> {
     const parsed = parseApiKey(key);
     const row = await withMappedErrors(() =>
@@ -161,6 +166,7 @@ export class ApiKeyRepository {
    * @returns true when the row was written
    * @throws ValidationError naming `id` / `minIntervalSeconds`
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
@@ -177,6 +183,7 @@ export class ApiKeyRepository {
    * @throws ValidationError naming `id`
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async get(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -190,6 +197,7 @@ export class ApiKeyRepository {
    * The organization's keys, oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<ApiKeyRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
@@ -210,6 +218,7 @@ export class ApiKeyRepository {
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async update(ctx: TenantContext, id: string, patch: UpdateApiKeyInput): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const data = parseInput(updateInput, patch);
@@ -232,6 +241,7 @@ export class ApiKeyRepository {
    * @throws ValidationError naming `id`
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async revoke(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>

@@ -8,6 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** `memberships.profile`: per-organization stats and preferences of a member. */
 export const membershipProfileSchema = z
@@ -69,6 +70,7 @@ function requireManager(ctx: TenantContext, touchesOwner: boolean): void {
  * pool through `withTenant`.
  */
 @injectable()
+@accessControlled
 export class MembershipRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -77,6 +79,7 @@ export class MembershipRepository {
    * @throws ValidationError naming the invalid field; TenantAccessError when `ctx.role` may not do it
    * @throws ConflictError `memberships_organization_user_key` (already a member) or `memberships_user_id_fkey` (unknown user)
    */
+  @declareAccess({ requires: 'members:manage' })
   async add(ctx: TenantContext, input: AddMembershipInput): Promise<MembershipRecord> {
     const d = parseInput(addInput, input);
     requireManager(ctx, d.role === 'owner');
@@ -89,6 +92,7 @@ export class MembershipRepository {
   }
 
   /** The membership of `userId` in the current organization. @throws ValidationError naming `userId` */
+  @declareAccess({ requires: 'members:read' })
   async get(ctx: TenantContext, userId: string): Promise<MembershipRecord | undefined> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -102,6 +106,7 @@ export class MembershipRepository {
    * @throws ValidationError naming `userId` / `role`; TenantAccessError; NotFoundError for a non-member
    * @throws ConflictError `memberships_last_owner`
    */
+  @declareAccess({ requires: 'members:manage' })
   async changeRole(ctx: TenantContext, userId: string, role: MembershipRole): Promise<MembershipRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), role: z.enum(MEMBERSHIP_ROLES) }), { userId, role });
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
@@ -120,6 +125,7 @@ export class MembershipRepository {
    * @returns false when the user was not a member
    * @throws TenantAccessError; ConflictError `memberships_last_owner` for the last owner
    */
+  @declareAccess({ requires: 'members:read' })
   async remove(ctx: TenantContext, userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
@@ -136,6 +142,7 @@ export class MembershipRepository {
    * Counts activity in the member's profile atomically (no read-modify-write).
    * @throws ValidationError naming `messages`
    */
+  @declareAccess({ requires: 'conversations:write' })
   async recordActivity(ctx: TenantContext, messages = 1): Promise<MembershipProfile | undefined> {
     const n = parseInput(z.number().int().min(0).max(1_000_000), messages, 'messages');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -153,6 +160,7 @@ export class MembershipRepository {
    * Members of the current organization, oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'members:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
@@ -169,6 +177,7 @@ export class MembershipRepository {
   }
 
   /** Every membership of the current user, across organizations (row-level security allows one's own). */
+  @declareAccess({ ownAccount: true })
   async listForCurrentUser(ctx: TenantContext): Promise<readonly MembershipRecord[]> {
     return withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(recordRow)`SELECT ${COLUMNS} FROM memberships WHERE user_id = ${ctx.userId} ORDER BY created_at, id`),
