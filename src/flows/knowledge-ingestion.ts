@@ -126,7 +126,13 @@ export const INGESTION_WORKER_USER_ID = deterministicUuid('platform-data:knowled
  * nothing but that organization's knowledge.
  */
 export function ingestionWorkerContext(organizationId: string): TenantContext {
-  return createTenantContext({ organizationId, userId: INGESTION_WORKER_USER_ID, role: 'developer', scopes: ['knowledge:read', 'knowledge:write'] });
+  return createTenantContext({
+    organizationId,
+    userId: INGESTION_WORKER_USER_ID,
+    role: 'developer',
+    scopes: ['knowledge:read', 'knowledge:write'],
+    actor: { kind: 'systemJob', name: 'knowledge-ingestion' },
+  });
 }
 
 const SAFE_JOB_ID_PART = /^[A-Za-z0-9_.-]{1,120}$/;
