@@ -1,37 +1,23 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { RateLimitedError, TokenError } from '../errors.js';
+import { RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
-import { ApiKeyRepository, type ApiKeyRecord } from '../postgres/repositories/api-key-repository.js';
+import { ApiKeyRepository, type VerifiedApiKey } from '../postgres/repositories/api-key-repository.js';
 import { RateLimiter, type RateLimitResult } from '../redis/rate-limiter.js';
-import type { MembershipRole } from '../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema } from './client-context.js';
 import { OrganizationSecurity } from './organization-security.js';
-
-/**
- * The role every API key acts with. Decision: a fixed role rather than the
- * creator's current membership role, because
- * - a key's power must not change when its creator is promoted, demoted or
- *   leaves (a demoted admin's old key silently keeping admin rights, or an
- *   owner's CI key breaking when they step down, are both worse);
- * - no membership lookup per request (the hot path is one row by prefix);
- * - `developer` is what integrations need (knowledge, conversations,
- *   personas, analytics) and excludes member management, billing and
- *   deletion. The key's scopes narrow it further (`authorize` requires the
- *   role AND a scope), never widen it.
- */
-export const API_KEY_ROLE: MembershipRole = 'developer';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 const WINDOW_MS = 60_000;
 
 /** An authenticated API key: the tenant context to act in, and the rate-limit state to report (`X-RateLimit-*`). */
 export interface ApiKeyAuthentication {
   readonly context: TenantContext;
-  readonly apiKey: ApiKeyRecord;
+  readonly apiKey: VerifiedApiKey;
   readonly rateLimit: RateLimitResult;
 }
 
@@ -39,7 +25,8 @@ export interface ApiKeyAuthentication {
  * Authenticates `pd_<prefix>_<secret>` keys: parse → lookup by prefix →
  * constant-time hash comparison → not revoked / expired (all in
  * `ApiKeyRepository.verify`, on the owner pool) → the key's own rate limit
- * (Redis sliding-window log) → a {@link TenantContext} with the key's scopes.
+ * (Redis sliding-window log) → a {@link TenantContext} with the creator's
+ * current membership role, narrowed by the key's scopes (actor `apiKey`).
  *
  * Rate limit per key: `rate_limit_per_minute` (or the platform default) plus
  * `rate_limit_burst` units per trailing 60 s — the most a token bucket with
@@ -48,6 +35,7 @@ export interface ApiKeyAuthentication {
  * key's budget (throttle unauthenticated callers per IP in front of this).
  */
 @injectable()
+@accessControlled
 export class ApiKeyAuthenticator {
   constructor(
     @inject(ApiKeyRepository) private readonly apiKeys: ApiKeyRepository,
@@ -66,14 +54,12 @@ export class ApiKeyAuthenticator {
    * @throws TenantAccessError (`permission: 'ip_allow_list'`, audited at risk 80) when `client.ip` is outside the organization's allow-list
    * @throws RateLimitedError with `retryAfterMs` and `limit` when the key is over its limit
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async authenticate(key: string, client?: { readonly ip?: string; readonly userAgent?: string }): Promise<ApiKeyAuthentication> {
     const presented = parseInput(z.string().min(1).max(256), key, 'key');
     const caller = parseInput(clientContextSchema, client ?? {}, 'client');
+    // Also refuses a key whose creator was erased, removed from the organization or suspended.
     const apiKey = await this.apiKeys.verify(presented);
-    if (apiKey.createdBy === null) {
-      // The creator's user row is gone (erasure): nobody answers for the key any more.
-      throw new TokenError('revoked', 'API key has no owner');
-    }
     if (caller.ip !== undefined) {
       // After verification, so an unauthenticated caller learns nothing about the organization's list.
       const settings = await this.security.recent(apiKey.organizationId);
@@ -91,7 +77,14 @@ export class ApiKeyAuthenticator {
     if (!rateLimit.allowed) throw new RateLimitedError('API key rate limit exceeded', rateLimit.retryAfterMs, rateLimit.limit);
     // Best effort and throttled to one write a minute: a failed touch must not fail the request.
     void this.apiKeys.touchLastUsed(apiKey.id).catch((error: unknown) => this.logger.warn('api key last-used update failed', { apiKeyId: apiKey.id, error }));
-    const context = createTenantContext({ organizationId: apiKey.organizationId, userId: apiKey.createdBy, role: API_KEY_ROLE, scopes: [...apiKey.scopes] });
+    // The creator's CURRENT role, narrowed by the key's scopes: a key never has more than its creator has now.
+    const context = createTenantContext({
+      organizationId: apiKey.organizationId,
+      userId: apiKey.createdBy,
+      role: apiKey.creatorRole,
+      scopes: [...apiKey.scopes],
+      actor: { kind: 'apiKey', keyId: apiKey.id, creatorUserId: apiKey.createdBy, scopes: [...apiKey.scopes] },
+    });
     return { context, apiKey, rateLimit };
   }
 }

@@ -28,6 +28,7 @@ import { activeUntil, OrganizationSecurity } from './organization-security.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** A finished sign-in: the session exists. Contains the refresh token: hand it to the client, never log it. */
 export type SignedInResult = SignInResult & { readonly status: 'signed_in' };
@@ -115,6 +116,7 @@ const ownSessionInput = z.object({ userId: z.uuid(), sessionId: z.uuid() });
  * const session = await auth.validate({ userId: result.user.id, sessionId: result.sessionId });
  */
 @injectable()
+@accessControlled
 export class AuthService {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -156,6 +158,7 @@ export class AuthService {
    *   when the client's IP is outside the organization's allow-list — only after a correct password
    * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async login(email: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
     const { organizationId, ...clientInput } = context;
     const input = parseInput(
@@ -222,6 +225,7 @@ export class AuthService {
    * @throws InvalidMfaCodeError `invalid` / `replayed`
    * @throws RateLimitedError; AccountStateError (e.g. `locked` after too many wrong codes); TenantAccessError (IP allow-list, membership ended)
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async completeMfaLogin(challengeToken: string, proof: MfaProof, context: ClientContext = {}): Promise<SignedInResult> {
     const input = parseInput(z.object({ challengeToken: challengeTokenInput, proof: mfaProofSchema, context: clientContextSchema }), {
       challengeToken,
@@ -250,6 +254,7 @@ export class AuthService {
    * @throws TokenError for the challenge; InvalidMfaCodeError; NotFoundError when enrolment was not begun
    * @throws RateLimitedError; AccountStateError; TenantAccessError
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async completeMfaEnrollment(challengeToken: string, code: string, context: ClientContext = {}): Promise<EnrolledSignInResult> {
     const input = parseInput(z.object({ challengeToken: challengeTokenInput, code: totpCodeInput, context: clientContextSchema }), {
       challengeToken,
@@ -279,6 +284,7 @@ export class AuthService {
    * @throws ValidationError naming `session.*` / `currentPassword` / `newPassword` (issues carry the broken rules as codes)
    * @throws TokenError when the session is not live; InvalidCredentialsError for a wrong current password; RateLimitedError
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async changePassword(
     session: { readonly userId: string; readonly sessionId: string },
     currentPassword: string,
@@ -329,6 +335,7 @@ export class AuthService {
    * @throws ValidationError naming `refreshToken` / `context.*`
    * @throws TokenError `invalid` / `revoked` / `expired` / `reused`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async refresh(refreshToken: string, context: ClientContext = {}): Promise<RefreshResult> {
     const input = parseInput(z.object({ refreshToken: refreshTokenInput, context: clientContextSchema }), { refreshToken, context });
     try {
@@ -362,6 +369,7 @@ export class AuthService {
    * @throws ValidationError naming `userId` / `sessionId` / `jti`
    * @throws TokenError `revoked` / `expired` / `invalid` (unknown session, or it belongs to someone else)
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async validate(ref: SessionRef): Promise<ValidatedSession> {
     const r = parseInput(sessionRefInput, ref) as SessionRef;
     // With a jti, ask by jti: the pointer proves which session the token belongs to, and the denylist is consulted.
@@ -392,6 +400,7 @@ export class AuthService {
    * @returns false when no such session exists
    * @throws ValidationError naming `sessionId`; StoreUnavailableError when Redis stays down after the Postgres revoke
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async logout(sessionId: string): Promise<boolean> {
     return this.revoker.revokeSession(sessionId, 'logout');
   }
@@ -401,6 +410,7 @@ export class AuthService {
    * @returns how many sessions were revoked
    * @throws ValidationError naming `userId`; StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async logoutEverywhere(userId: string): Promise<number> {
     return this.revoker.revokeAllForUser(userId, 'logout_everywhere');
   }
@@ -409,6 +419,7 @@ export class AuthService {
    * Revokes one session for a reason (admin action, security response).
    * @throws ValidationError naming `sessionId` / `reason`; StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async revokeSession(sessionId: string, reason: string): Promise<boolean> {
     return this.revoker.revokeSession(sessionId, reason);
   }
@@ -421,6 +432,7 @@ export class AuthService {
    * @returns the number of sessions revoked
    * @throws ValidationError naming `userId` / `reason`; NotFoundError for an unknown user; StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async suspendUser(userId: string, reason: string, actor?: { userId?: string; organizationId?: string }): Promise<number> {
     const d = parseInput(suspendInput, { userId, reason });
     const user = await this.users.setStatus(d.userId, 'suspended');

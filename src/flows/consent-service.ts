@@ -6,6 +6,7 @@ import { parseInput } from '../parse-input.js';
 import { ConsentRepository, type ConsentEvent, type ConsentInput } from '../postgres/repositories/consent-repository.js';
 import { UserRepository, type CreateUserInput, type UserRecord } from '../postgres/repositories/user-repository.js';
 import { CONFIG } from '../tokens.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** How a guardian's consent was verified (COPPA's accepted methods); no guardian name or email is stored. */
 export const GUARDIAN_CONSENT_METHODS = ['signed_form', 'payment_card', 'video_call', 'government_id', 'knowledge_based', 'email_plus'] as const;
@@ -48,6 +49,7 @@ export function ageInYears(birthDate: Date, now: Date = new Date()): number {
  * consent given at sign-up is also written to the consent history.
  */
 @injectable()
+@accessControlled
 export class ConsentService {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -60,6 +62,7 @@ export class ConsentService {
    * @returns whether the person is a minor (then guardian consent was given)
    * @throws ValidationError naming `guardianConsent` (under the minimum age without it) or `ageConfirmed` (no birth date and no confirmation)
    */
+  @declareAccess({ preTenant: 'validation only; touches no store' })
   checkAge(input: { birthDate?: Date; ageConfirmed?: boolean; guardianConsent?: unknown }): { minor: boolean } {
     const minimumAge = this.config.auth.minimumAge;
     if (input.birthDate === undefined) {
@@ -79,6 +82,7 @@ export class ConsentService {
    * Creates a user under the age rule and records the consents given.
    * @throws ValidationError naming the field (`guardianConsent`, `ageConfirmed`, `birthDate`, `email` …); ConflictError `users_email_key`
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async createUser(input: CreateUserWithConsentInput): Promise<{ user: UserRecord; consents: readonly ConsentEvent[] }> {
     const { birthDate, guardianConsent, source, ageConfirmed, ...rest } = input;
     const extras = parseInput(signUpExtras, { birthDate, guardianConsent, source });
@@ -102,11 +106,13 @@ export class ConsentService {
    * Records a grant or withdrawal (and updates the current consent on the user).
    * @throws ValidationError naming the field; NotFoundError for an unknown user
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; the user\'s own consent' })
   recordConsent(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     return this.consents.record(userId, input);
   }
 
   /** The user's consent history, oldest first. */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; the user\'s own history' })
   history(userId: string): Promise<readonly ConsentEvent[]> {
     return this.consents.history(userId);
   }

@@ -26,6 +26,7 @@ import { AdminScope } from '../tenancy/admin-scope.js';
 import { LOGGER } from '../tokens.js';
 import { SessionRevoker } from './session-revoker.js';
 import type { StoreName } from '../errors.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 declare module '../redis/job-queues.js' {
   interface ErasureJobData {
@@ -114,6 +115,7 @@ function errorText(error: unknown): string {
  * What each step does is documented in docs/privacy.md.
  */
 @injectable()
+@accessControlled
 export class ErasureFlow {
   constructor(
     @inject(ErasureRequestRepository) private readonly requests: ErasureRequestRepository,
@@ -155,6 +157,7 @@ export class ErasureFlow {
    * @throws ValidationError naming `userId` / `reason`; NotFoundError for a user never seen
    * @throws ConflictError `memberships_last_owner` naming the organizations the user alone owns
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (GDPR erasure)' })
   async eraseUser(userId: string, options: EraseOptions): Promise<ErasureRequestRecord> {
     const id = parseInput(uuid, userId, 'userId');
     const o = parseInput(eraseInput, options);
@@ -176,6 +179,7 @@ export class ErasureFlow {
    * Idempotent while a request is open. The members' user accounts stay.
    * @throws ValidationError; NotFoundError for an organization never seen
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (organization deletion)' })
   async deleteOrganization(organizationId: string, options: EraseOptions): Promise<ErasureRequestRecord> {
     const id = parseInput(uuid, organizationId, 'organizationId');
     const o = parseInput(eraseInput, options);
@@ -318,6 +322,7 @@ export class ErasureFlow {
   }
 
   /** The queue processor: one step of one request. Exported through {@link startWorker}. */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async process(job: JobContext<'erasure'>): Promise<void> {
     const scope = this.#scope(`erasure request ${job.data.requestId}`);
     const request = await this.requests.get(scope, job.data.requestId);
@@ -336,6 +341,7 @@ export class ErasureFlow {
    * reconciler. Call {@link reconcile} after start-up to resume open requests.
    * @throws StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     this.#registerReconciler();
     return this.queues.startWorker('erasure', (job) => this.process(job), options);
@@ -363,6 +369,7 @@ export class ErasureFlow {
    * crash, a Redis flush, or on a schedule). Safe any time.
    * @returns how many steps were (re-)enqueued
    */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async reconcile(): Promise<number> {
     this.#registerReconciler();
     return (await this.queues.reconcile('erasure')).erasure ?? 0;
@@ -372,6 +379,7 @@ export class ErasureFlow {
    * The request's current state.
    * @throws ValidationError; NotFoundError
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async status(requestId: string): Promise<ErasureRequestRecord> {
     return this.requests.get(this.#scope('erasure status'), parseInput(uuid, requestId, 'requestId'));
   }
@@ -380,6 +388,7 @@ export class ErasureFlow {
    * Polls until the request is completed.
    * @throws PlatformError `ERASURE_TIMEOUT` naming the unfinished steps when `timeoutMs` passes
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async waitFor(requestId: string, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<ErasureRequestRecord> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
@@ -400,6 +409,7 @@ export class ErasureFlow {
    * @returns remainders per store and kind; empty means erased
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async verifyErased(userId: string): Promise<ErasureRemainder[]> {
     const id = parseInput(uuid, userId, 'userId');
     const scope = this.#scope('erasure verification', 'erasure-verifier');
@@ -432,6 +442,7 @@ export class ErasureFlow {
    * @returns remainders per store and kind; empty means deleted
    * @throws ValidationError naming `organizationId`
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async verifyOrganizationDeleted(organizationId: string): Promise<ErasureRemainder[]> {
     const id = parseInput(uuid, organizationId, 'organizationId');
     const scope = this.#scope('organization deletion verification', 'erasure-verifier');

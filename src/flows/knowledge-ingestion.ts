@@ -8,13 +8,13 @@ import { KnowledgeDocumentRepository, type KnowledgeDocument, type KnowledgeDocu
 import { parseInput } from '../parse-input.js';
 import { EmbeddingIndex } from '../qdrant/embedding-index.js';
 import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../redis/job-queues.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { EMBEDDER, LOGGER } from '../tokens.js';
 import type { Embedder } from './embedder.js';
 import { estimateTokenCount } from './estimate-token-count.js';
 import { TEXT_SPLITTER, type TextSplitter } from './text-splitter.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface KnowledgeIngestionOptions {
   /** Texts per `Embedder.embed` call (default 64): bounds request size and memory for remote models. */
@@ -126,7 +126,13 @@ export const INGESTION_WORKER_USER_ID = deterministicUuid('platform-data:knowled
  * nothing but that organization's knowledge.
  */
 export function ingestionWorkerContext(organizationId: string): TenantContext {
-  return createTenantContext({ organizationId, userId: INGESTION_WORKER_USER_ID, role: 'developer', scopes: ['knowledge:read', 'knowledge:write'] });
+  return createTenantContext({
+    organizationId,
+    userId: INGESTION_WORKER_USER_ID,
+    role: 'developer',
+    scopes: ['knowledge:read', 'knowledge:write'],
+    actor: { kind: 'systemJob', name: 'knowledge-ingestion' },
+  });
 }
 
 const SAFE_JOB_ID_PART = /^[A-Za-z0-9_.-]{1,120}$/;
@@ -172,6 +178,7 @@ type ProcessOutcome = 'indexed' | 'deleted' | 'superseded' | 'already-indexed';
  * multi-document transaction.
  */
 @injectable()
+@accessControlled
 export class KnowledgeIngestion {
   readonly #options: KnowledgeIngestionOptions;
 
@@ -196,9 +203,9 @@ export class KnowledgeIngestion {
    *
    * @throws ValidationError, TenantAccessError (needs knowledge:write), ConflictError, StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async ingestDocument(ctx: TenantContext, input: IngestDocumentInput): Promise<IngestDocumentResult> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const data = parseInput(ingestSchema, input);
     const { document, created, changed } = await this.documents.upsert(ctx, data);
     if (!changed && document.status === 'indexed') return { document, created, changed, jobId: undefined };
@@ -217,6 +224,7 @@ export class KnowledgeIngestion {
    * Starts an ingestion worker in this process (closed by `platform.stop()` or the handle).
    * @throws StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   startIngestionWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     return this.queues.startWorker('ingestion', (job) => this.processIngestionJob(job), options);
   }
@@ -228,6 +236,7 @@ export class KnowledgeIngestion {
    *
    * @throws whatever a step threw, after marking the document `failed` with the reason (so BullMQ retries)
    */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async processIngestionJob(job: JobContext<'ingestion'>): Promise<void> {
     const started = performance.now();
     const outcome = await this.#process(job);
@@ -323,6 +332,7 @@ export class KnowledgeIngestion {
    *
    * @throws ValidationError, TenantAccessError, StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async waitForIndexing(ctx: TenantContext, refs: readonly KnowledgeDocumentRef[], options: WaitForIndexingOptions = {}): Promise<WaitForIndexingResult> {
     const deadline = Date.now() + (options.timeoutMs ?? 120_000);
     const pollMs = options.pollMs ?? 200;
@@ -353,9 +363,9 @@ export class KnowledgeIngestion {
    * @param run names this run in the job ids (e.g. a timestamp); re-using it enqueues nothing new
    * @throws ValidationError, TenantAccessError (needs knowledge:write), StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async reindex(ctx: TenantContext, run: string): Promise<ReindexResult> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const suffix = `r${run}`;
     ingestionJobId('x', 1, suffix);
     const documents: Array<KnowledgeDocumentRef & { jobId: string }> = [];
@@ -381,6 +391,7 @@ export class KnowledgeIngestion {
    *
    * @throws StoreUnavailableError
    */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async reconcileKnowledge(organizationIds: OrganizationIdsProvider, options: ReconcileKnowledgeOptions = {}): Promise<ReconcileKnowledgeResult> {
     const enqueued: Array<ReconcileKnowledgeResult['enqueued'][number]> = [];
     const organizations = await this.#scan(organizationIds, options, async (organizationId, doc, jobId) => {
@@ -391,6 +402,7 @@ export class KnowledgeIngestion {
   }
 
   /** Registers {@link reconcileKnowledge} with `JobQueues.reconcile()` for the `ingestion` queue. */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   registerReconciler(organizationIds: OrganizationIdsProvider, options: ReconcileKnowledgeOptions = {}): void {
     this.queues.registerReconciler('ingestion', async (enqueue) => {
       await this.#scan(organizationIds, options, (organizationId, doc, jobId) => enqueue({ organizationId, documentId: doc.id, version: doc.version }, jobId));
@@ -428,9 +440,9 @@ export class KnowledgeIngestion {
    * @param documentId one document, or every document of the organization
    * @throws NotFoundError for an unknown documentId; TenantAccessError (needs knowledge:read); StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async checkConsistency(ctx: TenantContext, documentId?: string): Promise<ConsistencyReport> {
     requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const documents: DocumentConsistency[] = [];
     const check = async (doc: KnowledgeDocument): Promise<DocumentConsistency> => {
       const [mongoChunks, qdrantPoints] = await Promise.all([this.chunks.countByDocument(ctx, doc.id), this.index.countByDocument(ctx, doc.id)]);

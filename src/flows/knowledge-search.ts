@@ -5,11 +5,11 @@ import { KnowledgeChunkRepository, knowledgeChunkId } from '../mongo/knowledge-c
 import { KnowledgeDocumentRepository } from '../mongo/knowledge-document-repository.js';
 import { parseInput } from '../parse-input.js';
 import { EmbeddingIndex } from '../qdrant/embedding-index.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { EMBEDDER } from '../tokens.js';
 import type { Embedder } from './embedder.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface SemanticSearchOptions {
   /** 1–100, default 5. */
@@ -45,6 +45,7 @@ const optionsSchema = z
  * the number of hits — keeping Qdrant's order and scores.
  */
 @injectable()
+@accessControlled
 export class KnowledgeSearch {
   constructor(
     @inject(EmbeddingIndex) private readonly index: EmbeddingIndex,
@@ -61,9 +62,9 @@ export class KnowledgeSearch {
    * const hits = await search.semanticSearch(ctx, 'how long do refunds take?', { limit: 3 });
    * @throws ValidationError (empty query, bad options), TenantAccessError (needs knowledge:read), NotFoundError (collection not provisioned), StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async semanticSearch(ctx: TenantContext, query: string, options: SemanticSearchOptions = {}): Promise<SemanticSearchHit[]> {
     requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const text = parseInput(querySchema, query, 'query');
     const o = parseInput(optionsSchema, options);
     const [vector] = await this.embedder.embed([text]);

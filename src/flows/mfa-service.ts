@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ConflictError, InvalidMfaCodeError, NotFoundError, StoreUnavailableError } from '../errors.js';
+import { ConflictError, InvalidMfaCodeError, NotFoundError, StoreUnavailableError, TenantAccessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
 import { AuditWriter } from '../postgres/repositories/audit-writer.js';
@@ -13,11 +13,12 @@ import { UserRepository, type UserRecord } from '../postgres/repositories/user-r
 import { LoginThrottle } from '../redis/login-throttle.js';
 import { generateRecoveryCodes } from '../security/recovery-codes.js';
 import { Totp } from '../security/totp.js';
-import { tenantContextSchema, type TenantContext } from '../tenancy/tenant-context.js';
+import { isTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
 import type { ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from './organization-security.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** A second factor as the client presents it: a code from the authenticator app, or one recovery code. */
 export type MfaProof = { readonly code: string } | { readonly recoveryCode: string };
@@ -96,6 +97,7 @@ const DEFAULT_TOTP_ISSUER = 'platform-data';
  *   requests race; a recovery code is consumed by one atomic UPDATE.
  */
 @injectable()
+@accessControlled
 export class MfaService {
   constructor(
     @inject(MfaRepository) private readonly mfa: MfaRepository,
@@ -119,6 +121,7 @@ export class MfaService {
    * @throws TokenError `invalid` / `consumed` / `expired` for a bad challenge token
    * @throws ConflictError `mfa_already_enabled` when MFA is already on
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first; takes the user\'s own context or a sign-in challenge token' })
   async beginTotpEnrollment(subject: TenantContext | { readonly challengeToken: string }): Promise<TotpEnrollment> {
     const userId = await this.#subjectUserId(subject);
     const user = await this.users.getById(userId);
@@ -137,8 +140,9 @@ export class MfaService {
    * @throws InvalidMfaCodeError when the code does not match
    * @throws NotFoundError when no enrolment was started; ConflictError `mfa_already_enabled`
    */
+  @declareAccess({ ownAccount: true })
   async confirmTotpEnrollment(ctx: TenantContext, code: string): Promise<TotpEnabled> {
-    const c = parseInput(tenantContextSchema, ctx, 'ctx');
+    const c = ctx;
     const enabled = await this.enableWithCode(c.userId, code);
     await this.#audit({ eventType: 'auth.mfa.enabled', organizationId: c.organizationId, actorUserId: c.userId, details: { method: 'totp' } });
     return enabled;
@@ -148,6 +152,7 @@ export class MfaService {
    * Whether the user must pass a second factor at sign-in (TOTP confirmed).
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async isEnabled(userId: string): Promise<boolean> {
     return (await this.mfa.status(userId)).enabledAt !== null;
   }
@@ -158,6 +163,7 @@ export class MfaService {
    * @throws ValidationError naming `code` / `recoveryCode`
    * @throws InvalidMfaCodeError `invalid` (wrong code, unknown or used recovery code) / `replayed`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async verify(userId: string, proof: MfaProof): Promise<'totp' | 'recovery_code'> {
     const p = parseInput(mfaProofSchema, proof);
     if ('recoveryCode' in p) {
@@ -180,6 +186,7 @@ export class MfaService {
    * @throws InvalidMfaCodeError when the code does not match
    * @throws NotFoundError when no enrolment was started; ConflictError `mfa_already_enabled`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async enableWithCode(userId: string, code: string): Promise<TotpEnabled> {
     const c = parseInput(totpCodeInput, code, 'code');
     const stored = await this.mfa.getSecret(userId);
@@ -201,6 +208,7 @@ export class MfaService {
    * @param details extra audit details (e.g. `{ via: 'oauth', provider }`)
    * @returns the token (shown once; never log it) and its expiry — no session
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async startSignInChallenge(
     user: UserRecord,
     organizationId: string,
@@ -232,9 +240,10 @@ export class MfaService {
    * @throws ConflictError `mfa_required_by_organization`
    * @throws InvalidMfaCodeError `invalid` / `replayed`; RateLimitedError
    */
+  @declareAccess({ ownAccount: true })
   async disableTotp(ctx: TenantContext, proof: MfaProof): Promise<TotpDisabled> {
-    const input = parseInput(z.object({ ctx: tenantContextSchema, proof: mfaProofSchema }), { ctx, proof });
-    const c = input.ctx;
+    const input = { proof: parseInput(mfaProofSchema, proof, 'proof') };
+    const c = ctx;
     await this.#assertEnabled(c.userId);
     const memberships = await this.accounts.listMemberships(c.userId);
     const settings = await Promise.all(memberships.map((m) => this.security.current(m.organizationId)));
@@ -254,9 +263,10 @@ export class MfaService {
    * @throws NotFoundError when MFA is not enabled
    * @throws InvalidMfaCodeError `invalid` / `replayed`; RateLimitedError
    */
+  @declareAccess({ ownAccount: true })
   async regenerateRecoveryCodes(ctx: TenantContext, code: string): Promise<{ readonly recoveryCodes: readonly string[] }> {
-    const input = parseInput(z.object({ ctx: tenantContextSchema, code: totpCodeInput }), { ctx, code });
-    const c = input.ctx;
+    const input = { code: parseInput(totpCodeInput, code, 'code') };
+    const c = ctx;
     await this.#assertEnabled(c.userId);
     await this.#verifySignedIn(c, { code: input.code });
     const recovery = generateRecoveryCodes();
@@ -295,7 +305,8 @@ export class MfaService {
       const challenge = await this.challenges.findActive(challengeToken, 'enrollment');
       return challenge.userId;
     }
-    return parseInput(tenantContextSchema, subject, 'ctx').userId;
+    if (!isTenantContext(subject) || subject.actor.kind !== 'user') throw new TenantAccessError('A TenantContext of the user in person is required', { permission: 'own_account' });
+    return subject.userId;
   }
 
   async #audit(event: AuditEventInput): Promise<void> {

@@ -12,6 +12,7 @@ import { clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
 import { slugFor } from './sign-up-service.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
 export const OAUTH_SIGN_IN_PROVIDERS = ['google', 'microsoft', 'facebook', 'apple', 'discord'] as const satisfies readonly IdentityProvider[];
@@ -64,6 +65,7 @@ export type OAuthSignInResult = LoginResult & { readonly outcome: OAuthSignInOut
  *    / `completeMfaEnrollment`). The lockout counter is reset only with a session.
  */
 @injectable()
+@accessControlled
 export class OAuthSignIn {
   constructor(
     @inject(IdentityRepository) private readonly identities: IdentityRepository,
@@ -81,6 +83,7 @@ export class OAuthSignIn {
    * @throws TenantAccessError when the user belongs to no organization, or the IP is outside its allow-list
    * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async signIn(profile: OAuthProfile, context: ClientContext = {}): Promise<OAuthSignInResult> {
     const p = parseInput(profileInput, profile);
     const client = parseInput(clientContextSchema, context, 'context');

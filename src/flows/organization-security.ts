@@ -5,6 +5,7 @@ import { AuditWriter } from '../postgres/repositories/audit-writer.js';
 import { SecuritySettingsRepository, type SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
 import { isIpAllowed } from '../security/is-ip-allowed.js';
 import { LOGGER } from '../tokens.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** How long the hot paths (validate, API keys) may act on settings read earlier by this process. */
 export const SECURITY_SETTINGS_MEMO_MS = 30_000;
@@ -34,6 +35,7 @@ export interface IpCheck {
  * {@link SECURITY_SETTINGS_MEMO_MS} (sign-in always reads Postgres).
  */
 @injectable()
+@accessControlled
 export class OrganizationSecurity {
   readonly #memo = new Map<string, { readonly settings: SecuritySettings; readonly loadedAt: number }>();
 
@@ -47,6 +49,7 @@ export class OrganizationSecurity {
    * The organization's settings read from Postgres now (defaults when never set).
    * @throws ValidationError naming `organizationId`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async current(organizationId: string): Promise<SecuritySettings> {
     const settings = await this.settings.getForOrganization(organizationId);
     this.#remember(organizationId, settings);
@@ -57,6 +60,7 @@ export class OrganizationSecurity {
    * The settings as this process last read them, if younger than {@link SECURITY_SETTINGS_MEMO_MS}; else {@link current}.
    * @throws ValidationError naming `organizationId`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async recent(organizationId: string): Promise<SecuritySettings> {
     const memo = this.#memo.get(organizationId);
     if (memo && Date.now() - memo.loadedAt < SECURITY_SETTINGS_MEMO_MS) return memo.settings;
@@ -68,6 +72,7 @@ export class OrganizationSecurity {
    * after recording a high-risk audit event.
    * @throws TenantAccessError with `permission: 'ip_allow_list'`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async assertIpAllowed(settings: SecuritySettings, check: IpCheck): Promise<void> {
     if (isIpAllowed(check.ip, settings.ipAllowList)) return;
     await this.audit

@@ -7,6 +7,7 @@ import { LIFECYCLE, LOGGER } from '../tokens.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { ErasureFlow } from './erasure-flow.js';
 import { KnowledgeIngestion } from './knowledge-ingestion.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface QueueWorkersOptions {
   /** Which workers to run (default: both). */
@@ -24,6 +25,7 @@ export interface QueueWorkersOptions {
  * The knowledge reconciler walks every live organization from PostgreSQL.
  */
 @injectable()
+@accessControlled
 export class QueueWorkers {
   readonly #handles: WorkerHandle[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -40,6 +42,7 @@ export class QueueWorkers {
   }
 
   /** Starts the workers and the reconcile loop; returns what the first reconcile enqueued. */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async start(options: QueueWorkersOptions = {}): Promise<Partial<Record<'ingestion' | 'erasure', number>>> {
     const queues = options.queues ?? ['ingestion', 'erasure'];
     const concurrency = options.concurrency ?? 2;
@@ -71,6 +74,7 @@ export class QueueWorkers {
   }
 
   /** Stops the reconcile loop and closes the workers (active jobs finish first). Idempotent. */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;

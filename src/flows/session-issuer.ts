@@ -16,6 +16,7 @@ import { createTenantContext, type TenantContext } from '../tenancy/tenant-conte
 import { CONFIG, LOGGER } from '../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
 import { activeUntil, OrganizationSecurity } from './organization-security.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** An organization the signed-in user belongs to. */
 export interface SessionOrganization {
@@ -80,6 +81,7 @@ function toOrganization(m: AccountMembership): SessionOrganization {
  * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link AuthService} and {@link OAuthSignIn}.
  */
 @injectable()
+@accessControlled
 export class SessionIssuer {
   constructor(
     @inject(SessionRepository) private readonly sessions: SessionRepository,
@@ -100,6 +102,7 @@ export class SessionIssuer {
    * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`)
    *   when the client's IP is outside the organization's allow-list (audited, risk 80)
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async resolveTarget(user: UserRecord, client: ParsedClientContext, organizationId?: string, via: 'login' | 'mfa' = 'login'): Promise<SignInTarget> {
     const memberships = await this.accounts.listMemberships(user.id);
     const membership = organizationId === undefined ? memberships[0] : memberships.find((m) => m.organizationId === organizationId);
@@ -121,6 +124,7 @@ export class SessionIssuer {
    * @throws TenantAccessError when the user belongs to no (such) organization, or the IP is not allowed (see {@link resolveTarget})
    * @throws AccountStateError when the account was suspended/locked/deleted while the session was being created
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async issue(user: UserRecord, client: ParsedClientContext, organizationId?: string, options: IssueOptions = {}): Promise<SignInResult> {
     // Read the epoch before the Postgres write: a revoke-all landing in between moves the
     // epoch, and the cache then refuses this record as stale (validate repopulates).

@@ -5,6 +5,7 @@ import { parseInput } from '../parse-input.js';
 import { SessionRepository, type RevokedSession } from '../postgres/repositories/session-repository.js';
 import { SessionCache } from '../redis/session-cache.js';
 import { LOGGER } from '../tokens.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 const reasonInput = z.string().trim().min(1).max(200);
 
@@ -24,6 +25,7 @@ const reasonInput = z.string().trim().min(1).max(200);
  * retry (the methods are idempotent).
  */
 @injectable()
+@accessControlled
 export class SessionRevoker {
   constructor(
     @inject(SessionRepository) private readonly sessions: SessionRepository,
@@ -37,6 +39,7 @@ export class SessionRevoker {
    * @returns false when no such session exists
    * @throws ValidationError naming `sessionId` / `reason`; StoreUnavailableError when Redis stays down (Postgres is already revoked)
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeSession(sessionId: string, reason: string): Promise<boolean> {
     const d = parseInput(z.object({ sessionId: z.uuid(), reason: reasonInput }), { sessionId, reason });
     const revoked: RevokedSession | undefined = (await this.sessions.revoke(d.sessionId, d.reason)) ?? (await this.sessions.get(d.sessionId));
@@ -50,6 +53,7 @@ export class SessionRevoker {
    * @returns how many sessions this call revoked in Postgres
    * @throws ValidationError naming `userId` / `reason`; StoreUnavailableError when Redis stays down
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeAllForUser(userId: string, reason: string): Promise<number> {
     const d = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
     const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason);
@@ -62,6 +66,7 @@ export class SessionRevoker {
    * The Redis half for a session already revoked in Postgres (e.g. by refresh-token reuse detection).
    * @throws StoreUnavailableError when Redis stays down
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async evictSession(session: Pick<RevokedSession, 'id' | 'userId' | 'accessTokenJti' | 'expiresAt'>): Promise<void> {
     const expiresAt = session.expiresAt.getTime();
     await this.#twice('revokeSession', () =>

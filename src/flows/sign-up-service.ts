@@ -11,6 +11,7 @@ import { UserRepository, type UserRecord } from '../postgres/repositories/user-r
 import { PasswordHasher } from '../security/password-hasher.js';
 import { PasswordPolicy } from '../security/password-policy.js';
 import { LOGGER } from '../tokens.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 const signUpInput = z
   .object({
@@ -60,6 +61,7 @@ export function slugFor(name: string): string {
  * again while it is still an orphan, so the email is not left blocked.
  */
 @injectable()
+@accessControlled
 export class SignUpService {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -76,6 +78,7 @@ export class SignUpService {
    * @throws ValidationError naming the field (`email`, `password` with the broken rules as codes, `organizationSlug` …)
    * @throws ConflictError `users_email_key` (email taken) or `organizations_slug_key` (slug taken)
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async signUp(input: SignUpInput): Promise<SignUpResult> {
     const d = parseInput(signUpInput, input);
     await this.policy.assert(d.password, { email: d.email });

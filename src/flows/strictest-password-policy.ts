@@ -6,6 +6,7 @@ import { SecuritySettingsRepository } from '../postgres/repositories/security-se
 import { BCRYPT_MAX_PASSWORD_BYTES } from '../security/password-hasher.js';
 import type { PasswordPolicyInput } from '../security/password-policy.js';
 import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** The password rules one user's new password must meet, and how many previous passwords it may not repeat. */
 export interface UserPasswordPolicy {
@@ -21,6 +22,7 @@ export interface UserPasswordPolicy {
  * password reset and password change, so both apply the same rule.
  */
 @injectable()
+@accessControlled
 export class StrictestPasswordPolicy {
   constructor(
     @inject(AccountRepository) private readonly accounts: AccountRepository,
@@ -29,6 +31,7 @@ export class StrictestPasswordPolicy {
   ) {}
 
   /** @throws ValidationError naming `userId` */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async forUser(userId: string): Promise<UserPasswordPolicy> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const memberships = await this.accounts.listMemberships(id);

@@ -8,6 +8,7 @@ import { parseInput } from '../parse-input.js';
 import { SubjectDataRepository } from '../postgres/repositories/subject-data-repository.js';
 import { TaggedKeyScanner } from '../redis/tagged-key-scanner.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** One line of an export: what it is, which store it came from, and the item. */
 export interface ExportLine {
@@ -39,6 +40,7 @@ export interface ExportManifest {
  * repositories' export queries never select them).
  */
 @injectable()
+@accessControlled
 export class UserExporter {
   constructor(
     @inject(SubjectDataRepository) private readonly subjects: SubjectDataRepository,
@@ -52,6 +54,7 @@ export class UserExporter {
    * Streams the export as JSON lines (each string is one line, without the newline).
    * @throws ValidationError naming `userId`; NotFoundError when no profile exists (erased or never created)
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (GDPR export)' })
   async *exportUser(userId: string, options: { requestedBy?: string } = {}): AsyncGenerator<string> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const scope = AdminScope.create({ actor: options.requestedBy ?? 'export', reason: 'GDPR export' });

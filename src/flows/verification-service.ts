@@ -17,6 +17,7 @@ import { AUTH_NOTIFIER, type AuthNotifier } from './auth-notifier.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { SessionRevoker } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** The same answer whether or not the email has an account. */
 export interface EmailRequestAccepted {
@@ -37,6 +38,7 @@ const tokenInput = z.string().min(1).max(512);
  * nor the response time says whether the email has an account.
  */
 @injectable()
+@accessControlled
 export class VerificationService {
   readonly #pending = new Set<Promise<void>>();
 
@@ -63,6 +65,7 @@ export class VerificationService {
    * @throws ValidationError naming `email` / `context.*`
    * @throws RateLimitedError when the client IP asked too often (same for known and unknown emails)
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async requestPasswordReset(email: string, context: ClientContext = {}): Promise<EmailRequestAccepted> {
     const d = parseInput(z.object({ email: z.email().max(320), context: clientContextSchema }), { email, context });
     await this.#limitIp(d.context.ip, 'password_reset');
@@ -88,6 +91,7 @@ export class VerificationService {
    * @throws ValidationError naming `token` / `newPassword` (issues carry the broken rules as codes)
    * @throws TokenError `invalid` / `consumed` / `expired`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async resetPassword(token: string, newPassword: string): Promise<{ userId: string; revokedSessions: number }> {
     const d = parseInput(z.object({ token: tokenInput, newPassword: z.string().min(1).max(1024) }), { token, newPassword });
     await this.#assertPassword(d.newPassword, {});
@@ -107,6 +111,7 @@ export class VerificationService {
    * Sends an email-verification link to a user whose email is unverified (no-op otherwise).
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async requestEmailVerification(userId: string): Promise<EmailRequestAccepted> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const user = await this.users.getById(id);
@@ -118,6 +123,7 @@ export class VerificationService {
    * Consumes an email-verification token and activates a pending account.
    * @throws ValidationError naming `token`; TokenError `invalid` / `consumed` / `expired`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async verifyEmail(token: string): Promise<UserRecord> {
     const t = parseInput(tokenInput, token, 'token');
     const consumed = await this.tokens.consume('email_verification', t);
@@ -130,6 +136,7 @@ export class VerificationService {
   }
 
   /** Resolves when every background request has finished (platform stop awaits it; tests use it). */
+  @declareAccess({ systemJob: 'tests and shutdown wait for queued notifications' })
   async settled(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }

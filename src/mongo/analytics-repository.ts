@@ -3,7 +3,6 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
@@ -11,6 +10,7 @@ import { MongoConnection } from './mongo-connection.js';
 import { mongoModels, type AnalyticsEventRecord, type MongoModels } from './mongo-models.js';
 import { iterateMongo, runMongo } from './run-mongo.js';
 import { allowCrossTenant } from './tenant-plugin.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface AnalyticsEvent {
   readonly id: string;
@@ -61,6 +61,7 @@ export function toAnalyticsEvent(r: AnalyticsEventRecord): AnalyticsEvent {
 
 /** Product analytics events; expired by a TTL index after `retention.analyticsDays`. */
 @injectable()
+@accessControlled
 export class AnalyticsRepository {
   constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
 
@@ -73,9 +74,9 @@ export class AnalyticsRepository {
   }
 
   /** @throws ValidationError */
+  @declareAccess({ requires: 'analytics:write' })
   async record(ctx: TenantContext, input: RecordAnalyticsEventInput): Promise<AnalyticsEvent> {
     const { organizationId, userId } = requireTenantContext(ctx);
-    authorize(ctx, 'analytics:write');
     const data = parseInput(recordSchema, input);
     return this.#run(async () => {
       const doc = await this.#models.AnalyticsEvent.create({
@@ -91,9 +92,9 @@ export class AnalyticsRepository {
   }
 
   /** Events per UTC day in [from, to), optionally of one type; days without events are absent. @throws ValidationError */
+  @declareAccess({ requires: 'analytics:read' })
   async countPerDay(ctx: TenantContext, options: { type?: string; from: Date; to: Date }): Promise<DailyCount[]> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'analytics:read');
     const o = parseInput(countSchema, options);
     const match: Record<string, unknown> = { organizationId, createdAt: { $gte: o.from, $lt: o.to } };
     if (o.type) match.type = o.type;
@@ -110,6 +111,7 @@ export class AnalyticsRepository {
   // ---- admin ----
 
   /** Every event about `userId` in every organization, streamed. @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<AnalyticsEvent> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
@@ -121,6 +123,7 @@ export class AnalyticsRepository {
   }
 
   /** @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForUser(scope: AdminScope, userId: string): Promise<number> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
@@ -128,6 +131,7 @@ export class AnalyticsRepository {
   }
 
   /** @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');

@@ -12,6 +12,7 @@ import { MongoConnection } from './mongo-connection.js';
 import { CONVERSATION_STATUSES, mongoModels, type ConversationRecord, type MongoModels } from './mongo-models.js';
 import { iterateMongo, runMongo } from './run-mongo.js';
 import { allowCrossTenant } from './tenant-plugin.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
@@ -87,6 +88,7 @@ export function toConversation(r: ConversationRecord): Conversation {
  * one that does not exist (NotFoundError), so ids leak nothing.
  */
 @injectable()
+@accessControlled
 export class ConversationRepository {
   constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
 
@@ -99,9 +101,9 @@ export class ConversationRepository {
   }
 
   /** Starts a conversation owned by the context's user. @throws ValidationError */
+  @declareAccess({ requires: 'conversations:write' })
   async create(ctx: TenantContext, input: { title: string; personaId?: string }): Promise<Conversation> {
     const { organizationId, userId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:write');
     const data = parseInput(createSchema, input);
     return this.#run(async () => {
       const now = new Date();
@@ -123,9 +125,9 @@ export class ConversationRepository {
   }
 
   /** @throws NotFoundError (also for another organization's id) */
+  @declareAccess({ requires: 'conversations:read' })
   async get(ctx: TenantContext, id: string): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:read');
     const conversationId = parseInput(mongoId, id, 'id');
     const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationRecord>().exec());
     if (!found) throw new NotFoundError('conversation', conversationId);
@@ -139,9 +141,9 @@ export class ConversationRepository {
    *
    * @throws ValidationError for a bad limit or cursor
    */
+  @declareAccess({ requires: 'conversations:read' })
   async listByUser(ctx: TenantContext, options: ListConversationsOptions = {}): Promise<ConversationPage> {
     const { organizationId, userId: self } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:read');
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId, userId: o.userId ?? self };
     if (o.status) filter.status = o.status;
@@ -171,11 +173,13 @@ export class ConversationRepository {
   }
 
   /** @throws ValidationError, NotFoundError */
+  @declareAccess({ requires: 'conversations:write' })
   async rename(ctx: TenantContext, id: string, newTitle: string): Promise<Conversation> {
     return this.#update(ctx, id, { title: parseInput(title, newTitle, 'title') });
   }
 
   /** Archived conversations refuse new messages. @throws NotFoundError */
+  @declareAccess({ requires: 'conversations:write' })
   async archive(ctx: TenantContext, id: string): Promise<Conversation> {
     return this.#update(ctx, id, { status: 'archived' });
   }
@@ -188,9 +192,9 @@ export class ConversationRepository {
    *
    * @returns false when there was no such conversation in this organization
    */
+  @declareAccess({ requires: 'conversations:write' })
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:write');
     const conversationId = parseInput(mongoId, id, 'id');
     return this.#run(async () => {
       const { Conversation, Message } = this.#models;
@@ -211,6 +215,7 @@ export class ConversationRepository {
    *
    * @throws TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<Conversation> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
@@ -227,6 +232,7 @@ export class ConversationRepository {
    *
    * @throws TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async deleteAllForUser(scope: AdminScope, userId: string): Promise<{ conversations: number; messages: number }> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
@@ -246,6 +252,7 @@ export class ConversationRepository {
   }
 
   /** Deletes every conversation of an organization with its messages. @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<{ conversations: number; messages: number }> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');

@@ -2,13 +2,13 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
 import { MongoConnection } from './mongo-connection.js';
 import { mongoModels, type KnowledgeChunkRecord, type MongoModels } from './mongo-models.js';
 import { runMongo } from './run-mongo.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface KnowledgeChunk {
   /** `${documentId}:${version}:${ordinal}`. */
@@ -55,6 +55,7 @@ export function toKnowledgeChunk(r: KnowledgeChunkRecord): KnowledgeChunk {
 
 /** Chunk texts of knowledge documents; Qdrant holds only their vectors, search hydrates texts from here. */
 @injectable()
+@accessControlled
 export class KnowledgeChunkRepository {
   constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
 
@@ -74,6 +75,7 @@ export class KnowledgeChunkRepository {
    *
    * @throws ValidationError, ConflictError (a chunk id exists in another organization)
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async replaceForDocument(
     ctx: TenantContext,
     documentId: string,
@@ -81,7 +83,6 @@ export class KnowledgeChunkRepository {
     chunks: readonly KnowledgeChunkInput[],
   ): Promise<{ written: number; removed: number }> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(mongoId, documentId, 'documentId');
     const v = parseInput(version, documentVersion, 'version');
     const list = parseInput(chunksSchema, chunks, 'chunks');
@@ -112,9 +113,9 @@ export class KnowledgeChunkRepository {
    * (the tail of a version re-split into fewer chunks); `replaceForDocument`
    * already does this after writing. @returns how many
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteOrdinalsFrom(ctx: TenantContext, documentId: string, documentVersion: number, fromOrdinal: number): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(mongoId, documentId, 'documentId');
     const v = parseInput(version, documentVersion, 'version');
     const from = parseInput(z.number().int('must be an integer').min(0), fromOrdinal, 'fromOrdinal');
@@ -132,26 +133,26 @@ export class KnowledgeChunkRepository {
    * version removes only obsolete chunks, never those of a newer version
    * another worker is writing. @returns how many
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteVersionsBelow(ctx: TenantContext, documentId: string, belowVersion: number): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(mongoId, documentId, 'documentId');
     const below = parseInput(version, belowVersion, 'belowVersion');
     return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount);
   }
 
   /** Removes every chunk of `documentId`. @returns how many */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteByDocument(ctx: TenantContext, documentId: string): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(mongoId, documentId, 'documentId');
     return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId }).exec()).deletedCount);
   }
 
   /** Chunks stored for a document (one version, or all). */
+  @declareAccess({ requires: 'knowledge:read' })
   async countByDocument(ctx: TenantContext, documentId: string, options: { version?: number } = {}): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const docId = parseInput(mongoId, documentId, 'documentId');
     const filter: Record<string, unknown> = { organizationId, documentId: docId };
     if (options.version !== undefined) filter.version = parseInput(version, options.version, 'version');
@@ -163,9 +164,9 @@ export class KnowledgeChunkRepository {
    * results keep Qdrant's ranking); ids unknown here (or another
    * organization's) are skipped.
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async hydrate(ctx: TenantContext, ids: readonly string[]): Promise<KnowledgeChunk[]> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
     const rows = await this.#run(() => this.#models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkRecord[]>().exec());
@@ -177,6 +178,7 @@ export class KnowledgeChunkRepository {
   }
 
   /** @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');

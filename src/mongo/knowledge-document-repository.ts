@@ -5,13 +5,13 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { deterministicUuid } from '../deterministic-uuid.js';
 import { parseInput } from '../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { mongoId, pageLimit } from './mongo-inputs.js';
 import { MongoConnection } from './mongo-connection.js';
 import { KNOWLEDGE_DOCUMENT_STATUSES, mongoModels, type KnowledgeDocumentRecord, type MongoModels } from './mongo-models.js';
 import { runMongo } from './run-mongo.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export type KnowledgeDocumentStatus = (typeof KNOWLEDGE_DOCUMENT_STATUSES)[number];
 
@@ -111,6 +111,7 @@ const UPSERT_ATTEMPTS = 5;
 
 /** Knowledge documents: the durable record the ingestion pipeline and its reconciler work from. */
 @injectable()
+@accessControlled
 export class KnowledgeDocumentRepository {
   constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
 
@@ -130,9 +131,9 @@ export class KnowledgeDocumentRepository {
    *
    * @throws ValidationError, ConflictError (the id belongs to another organization, or the document kept changing)
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async upsert(ctx: TenantContext, input: UpsertKnowledgeDocumentInput): Promise<UpsertKnowledgeDocumentResult> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const data = parseInput(upsertSchema, input);
     const id = data.id ?? knowledgeDocumentId(organizationId, data.source);
     const contentHash = data.contentHash ?? createHash('sha256').update(data.content ?? '', 'utf8').digest('hex');
@@ -187,9 +188,9 @@ export class KnowledgeDocumentRepository {
    * @returns false when the document does not exist here or is no longer at `options.version`
    * @throws ValidationError
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async setStatus(ctx: TenantContext, id: string, status: KnowledgeDocumentStatus, options: SetKnowledgeStatusOptions = {}): Promise<boolean> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const documentId = parseInput(mongoId, id, 'id');
     const s = parseInput(statusSchema, status, 'status');
     const o = parseInput(statusOptionsSchema, options);
@@ -202,9 +203,9 @@ export class KnowledgeDocumentRepository {
   }
 
   /** @throws NotFoundError (also for another organization's id) */
+  @declareAccess({ requires: 'knowledge:read' })
   async get(ctx: TenantContext, id: string): Promise<KnowledgeDocument> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const documentId = parseInput(mongoId, id, 'id');
     const found = await this.#run(() => this.#models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentRecord>().exec());
     if (!found) throw new NotFoundError('knowledge document', documentId);
@@ -212,9 +213,9 @@ export class KnowledgeDocumentRepository {
   }
 
   /** Several documents in one query (titles for search results); unknown ids are skipped. */
+  @declareAccess({ requires: 'knowledge:read' })
   async getMany(ctx: TenantContext, ids: readonly string[]): Promise<KnowledgeDocument[]> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
     const rows = await this.#run(() =>
@@ -224,12 +225,12 @@ export class KnowledgeDocumentRepository {
   }
 
   /** Ordered by id, keyset-paginated with `after`; content is not loaded. @throws ValidationError */
+  @declareAccess({ requires: 'knowledge:read' })
   async list(
     ctx: TenantContext,
     options: { status?: KnowledgeDocumentStatus; limit?: number; after?: string } = {},
   ): Promise<{ items: KnowledgeDocument[]; nextAfter: string | undefined }> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId };
     if (o.status) filter.status = o.status;
@@ -246,9 +247,9 @@ export class KnowledgeDocumentRepository {
    * job, a crashed worker), oldest first, for the reconciler to re-enqueue.
    * Per organization: the reconciler walks organizations from PostgreSQL.
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async findStuck(ctx: TenantContext, options: { olderThan: Date; limit?: number }): Promise<KnowledgeDocument[]> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const o = parseInput(stuckSchema, options);
     const rows = await this.#run(() =>
       this.#models.KnowledgeDocument.find({ organizationId, status: { $in: ['pending', 'indexing'] }, updatedAt: { $lt: o.olderThan } }, { content: 0 })
@@ -261,14 +262,15 @@ export class KnowledgeDocumentRepository {
   }
 
   /** @returns false when there was no such document here. Chunks and points are the caller's (a flow's) to remove. */
+  @declareAccess({ requires: 'knowledge:write' })
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const documentId = parseInput(mongoId, id, 'id');
     return this.#run(async () => (await this.#models.KnowledgeDocument.deleteOne({ organizationId, _id: documentId }).exec()).deletedCount === 1);
   }
 
   /** @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { parseInput } from '../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { mongoId, pageLimit } from './mongo-inputs.js';
@@ -12,6 +11,7 @@ import { MongoConnection } from './mongo-connection.js';
 import { MESSAGE_ROLES, mongoModels, type ConversationRecord, type MessageRecord, type MongoModels } from './mongo-models.js';
 import { iterateMongo, runMongo } from './run-mongo.js';
 import { allowCrossTenant } from './tenant-plugin.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
@@ -65,6 +65,7 @@ export function toMessage(r: MessageRecord): Message {
 
 /** Messages, one document each (never an array inside the conversation). */
 @injectable()
+@accessControlled
 export class MessageRepository {
   constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
 
@@ -87,9 +88,9 @@ export class MessageRepository {
    * @throws ValidationError, NotFoundError (no such conversation in this organization),
    *   ConflictError (the conversation is archived)
    */
+  @declareAccess({ requires: 'conversations:write' })
   async append(ctx: TenantContext, conversationId: string, input: AppendMessageInput): Promise<Message> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:write');
     const id = parseInput(mongoId, conversationId, 'conversationId');
     const data = parseInput(appendSchema, input);
     return this.#run(async () => {
@@ -128,9 +129,9 @@ export class MessageRepository {
    *
    * @throws ValidationError; an unknown or foreign conversation yields an empty page
    */
+  @declareAccess({ requires: 'conversations:read' })
   async pageBackwards(ctx: TenantContext, conversationId: string, options: { before?: number; limit?: number } = {}): Promise<MessagePage> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:read');
     const id = parseInput(mongoId, conversationId, 'conversationId');
     const o = parseInput(pageSchema, options);
     const filter: Record<string, unknown> = { organizationId, conversationId: id };
@@ -141,9 +142,9 @@ export class MessageRepository {
   }
 
   /** Number of messages stored for a conversation (a check against the conversation's counter). */
+  @declareAccess({ requires: 'conversations:read' })
   async countByConversation(ctx: TenantContext, conversationId: string): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'conversations:read');
     const id = parseInput(mongoId, conversationId, 'conversationId');
     return this.#run(() => this.#models.Message.countDocuments({ organizationId, conversationId: id }).exec());
   }
@@ -157,6 +158,7 @@ export class MessageRepository {
    *
    * @throws TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<Message> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
@@ -175,6 +177,7 @@ export class MessageRepository {
   }
 
   /** @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { parseInput } from '../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../tenancy/tenant-context.js';
 import { CONFIG } from '../tokens.js';
@@ -12,6 +11,7 @@ import { knowledgeCollectionName } from './knowledge-collection.js';
 import { knowledgePointId } from './knowledge-point-id.js';
 import { QdrantConnection } from './qdrant-connection.js';
 import { runQdrant } from './run-qdrant.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** One chunk's vector. */
 export interface EmbeddingPoint {
@@ -81,6 +81,7 @@ function documentFilter(documentId: string): Schemas['FieldCondition'] {
  * TenantContext (or, for deleteByOrganization, an AdminScope).
  */
 @injectable()
+@accessControlled
 export class EmbeddingIndex {
   constructor(
     @inject(QdrantConnection) private readonly qdrant: QdrantConnection,
@@ -102,9 +103,9 @@ export class EmbeddingIndex {
    *
    * @throws ValidationError (bad point, or a vector of the wrong size for the collection), NotFoundError (collection not provisioned), StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async upsert(ctx: TenantContext, points: readonly EmbeddingPoint[], options: { batchSize?: number } = {}): Promise<{ upserted: number; batches: number }> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const batchSize = parseInput(z.number().int().min(1).max(10_000).default(DEFAULT_UPSERT_BATCH_SIZE), options.batchSize, 'batchSize');
     const parsed = points.map((p, i) => parseInput(pointSchema, { ...p, vector: toArray(p.vector) }, `points.${i}`));
     let batches = 0;
@@ -121,9 +122,9 @@ export class EmbeddingIndex {
   }
 
   /** Deletes every point of a document, all versions (the document itself was deleted). */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteByDocument(ctx: TenantContext, documentId: string): Promise<void> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(id, documentId, 'documentId');
     await this.#delete({ must: [organizationFilter(organizationId), documentFilter(docId)] });
   }
@@ -135,9 +136,9 @@ export class EmbeddingIndex {
    * can only remove versions that are already obsolete, never a newer one
    * being written by another worker at the same moment.
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteVersionsBelow(ctx: TenantContext, documentId: string, belowVersion: number): Promise<void> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(id, documentId, 'documentId');
     const below = parseInput(version, belowVersion, 'belowVersion');
     await this.#delete({ must: [organizationFilter(organizationId), documentFilter(docId), { key: 'version', range: { lt: below } }] });
@@ -149,9 +150,9 @@ export class EmbeddingIndex {
    * (a reindex after a splitter change). Ordinals below stay, so a search
    * during a reindex still finds the document.
    */
+  @declareAccess({ requires: 'knowledge:write' })
   async deleteOrdinalsFrom(ctx: TenantContext, documentId: string, documentVersion: number, fromOrdinal: number): Promise<void> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:write');
     const docId = parseInput(id, documentId, 'documentId');
     const v = parseInput(version, documentVersion, 'version');
     const from = parseInput(ordinal, fromOrdinal, 'fromOrdinal');
@@ -171,9 +172,9 @@ export class EmbeddingIndex {
    *
    * @throws ValidationError, NotFoundError (collection not provisioned), StoreUnavailableError
    */
+  @declareAccess({ requires: 'knowledge:read' })
   async search(ctx: TenantContext, query: readonly number[] | Float32Array, options: EmbeddingSearchOptions = {}): Promise<EmbeddingHit[]> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const v = parseInput(vector, toArray(query), 'vector');
     const o = parseInput(searchSchema, options);
     const must: Schemas['Condition'][] = [organizationFilter(organizationId)];
@@ -195,9 +196,9 @@ export class EmbeddingIndex {
   }
 
   /** Points stored for a document (one version, or all), counted exactly. */
+  @declareAccess({ requires: 'knowledge:read' })
   async countByDocument(ctx: TenantContext, documentId: string, options: { version?: number } = {}): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
-    authorize(ctx, 'knowledge:read');
     const docId = parseInput(id, documentId, 'documentId');
     const must: Schemas['Condition'][] = [organizationFilter(organizationId), documentFilter(docId)];
     if (options.version !== undefined) must.push({ key: 'version', match: { value: parseInput(version, options.version, 'version') } });
@@ -206,6 +207,7 @@ export class EmbeddingIndex {
   }
 
   /** Every point of one organization (organization deletion). @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async deleteByOrganization(scope: AdminScope, organizationId: string): Promise<void> {
     assertAdminScope(scope);
     const org = parseInput(id, organizationId, 'organizationId');
@@ -213,6 +215,7 @@ export class EmbeddingIndex {
   }
 
   /** Points of one organization (for verification after deletion). @throws TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async countByOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(id, organizationId, 'organizationId');

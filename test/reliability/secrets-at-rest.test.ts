@@ -102,6 +102,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     add('demo refresh token', ...demo.secrets.refreshTokens);
     add('demo API key', ...demo.secrets.apiKeys);
     add('demo integration token', ...demo.secrets.integrationTokens);
+    add('demo invitation token', ...demo.secrets.invitationTokens);
 
     // 2. What the demo does not cover: verification and reset tokens, a wrong password, TOTP, recovery codes, OAuth tokens.
     platform = createPlatform(loadConfig({ ...t.env, LOG_LEVEL: 'debug' }), { logger: createLogger('debug', (line) => logs.push(line)) });

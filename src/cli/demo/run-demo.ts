@@ -46,6 +46,7 @@ export interface DemoSecrets {
   readonly refreshTokens: string[];
   readonly apiKeys: string[];
   readonly integrationTokens: string[];
+  readonly invitationTokens: string[];
 }
 
 export interface DemoResult {
@@ -126,7 +127,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const env = options.env ?? process.env;
   const step = (n: number, title: string) => print(`\n${n}. ${title}`);
   const say = (line: string) => print(`   ${line}`);
-  const secrets: DemoSecrets = { passwords: [], refreshTokens: [], apiKeys: [], integrationTokens: [] };
+  const secrets: DemoSecrets = { passwords: [], refreshTokens: [], apiKeys: [], integrationTokens: [], invitationTokens: [] };
   const run = randomBytes(3).toString('hex');
 
   step(1, 'Local stack');
@@ -214,8 +215,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       privacyVersion: '2026-01',
       ageConfirmed: true,
     });
-    await platform.resolve(MembershipRepository).add(ownerLogin.context, { userId: member.id, role: 'member' });
-    say(`${member.email} joined as member`);
+    // Membership by consent: the organization invites, the user accepts with the token sent to them.
+    const memberships = platform.resolve(MembershipRepository);
+    const { token: invitationToken } = await memberships.add(ownerLogin.context, { userId: member.id, role: 'member' });
+    secrets.invitationTokens.push(invitationToken);
+    await memberships.acceptInvitation(invitationToken);
+    say(`${member.email} was invited and accepted: member`);
 
     step(5, 'Log in: session row in PostgreSQL, cache entry in Redis');
     const login = expectSignedIn(await auth.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' }));
@@ -299,7 +304,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     step(14, 'Health');
     for (const line of formatHealth(await platform.health()).split('\n')) say(line);
-    const leaked = logLines.filter((line) => [...secrets.passwords, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.integrationTokens].some((s) => line.includes(s)));
+    const leaked = logLines.filter((line) => [...secrets.passwords, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.integrationTokens, ...secrets.invitationTokens].some((s) => line.includes(s)));
     if (leaked.length > 0) throw new PlatformError('DEMO_FAILED', 'a secret appeared in the logs');
     const ms = performance.now() - started;
     print(`\nDone in ${(ms / 1000).toFixed(1)} s.`);

@@ -6,6 +6,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** A membership of a user as the sign-in flows need it: which organization, under which role. */
 export interface AccountMembership {
@@ -39,6 +40,7 @@ const depthInput = z.number().int().min(0).max(24);
  * there, unchanged, when their owner adopts them.
  */
 @injectable()
+@accessControlled
 export class AccountRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -46,6 +48,7 @@ export class AccountRepository {
    * The user's memberships in live (not soft-deleted) organizations, oldest first.
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withMappedErrors(() =>
@@ -61,6 +64,7 @@ export class AccountRepository {
    * The user's membership in one live organization, or `undefined`.
    * @throws ValidationError naming `userId` / `organizationId`
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async findMembership(userId: string, organizationId: string): Promise<AccountMembership | undefined> {
     const d = parseInput(z.object({ userId: z.uuid(), organizationId: z.uuid() }), { userId, organizationId });
     const row = await withMappedErrors(() =>
@@ -77,6 +81,7 @@ export class AccountRepository {
    * previous ones, newest first: what the policy's `reused` rule compares.
    * @throws ValidationError naming `userId` / `depth`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
     const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
     return withMappedErrors(() =>
@@ -96,6 +101,7 @@ export class AccountRepository {
    * @returns false for an unknown user
    * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async changePassword(userId: string, passwordHash: string, historyDepth: number): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
     return withMappedErrors(() =>
@@ -125,6 +131,7 @@ export class AccountRepository {
    * @returns true when the hash was replaced
    * @throws ValidationError naming `userId` / `currentHash` / `newHash`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
     const row = await withMappedErrors(() =>
@@ -141,6 +148,7 @@ export class AccountRepository {
    * @returns true when the user was deleted
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async deleteOrphanUser(userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withMappedErrors(() =>

@@ -1,7 +1,10 @@
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { NotFoundError, TokenError } from '../../errors.js';
+import { NotFoundError, TenantAccessError, TokenError } from '../../errors.js';
+import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
+import { PERMISSION_MATRIX } from '../../tenancy/permission-matrix.js';
+import { isAllowed, PERMISSIONS, permissionsOfScopes, ROLE_PERMISSIONS } from '../../tenancy/permission-policy.js';
 import { generateApiKey, hashToken, parseApiKey, tokensEqual } from '../../security/secret-token.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -9,6 +12,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface ApiKeyRecord {
   readonly id: string;
@@ -63,10 +67,27 @@ function toRecord(r: RawRow): ApiKeyRecord {
 
 const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
-const secretRow = z.object({ ...shape, secret_hash: z.instanceof(Buffer), expired: z.boolean() });
+const secretRow = z.object({
+  ...shape,
+  secret_hash: z.instanceof(Buffer),
+  expired: z.boolean(),
+  creator_role: z.enum(MEMBERSHIP_ROLES).nullable(),
+  creator_status: z.string().nullable(),
+});
+
+/** A verified key and the role its creator holds in the key's organization NOW: the key acts with that role, narrowed by its scopes. */
+export interface VerifiedApiKey extends ApiKeyRecord {
+  readonly createdBy: string;
+  readonly creatorRole: MembershipRole;
+}
+
+/** Creator states that disable a key. `locked` (a temporary sign-in lockout) does not, or failed logins by anyone could switch a key off. */
+const DISABLED_CREATOR_STATUSES = new Set(['suspended', 'deleted']);
 
 const COLUMNS = sql.fragment`id, organization_id, created_by, name, prefix, scopes, rate_limit_per_minute, rate_limit_burst,
   last_used_at, expires_at, created_at, revoked_at`;
+const KEY_COLUMNS = sql.fragment`k.id, k.organization_id, k.created_by, k.name, k.prefix, k.scopes, k.rate_limit_per_minute, k.rate_limit_burst,
+  k.last_used_at, k.expires_at, k.created_at, k.revoked_at`;
 
 /** Same grammar as TenantContext scopes, e.g. `knowledge:read`, `admin:*`. */
 const scopeInput = z.string().max(100).regex(/^[a-z][a-z0-9_-]*(?::[a-z0-9_*-]+)*$/, 'must look like "resource:action"');
@@ -87,6 +108,48 @@ export type CreateApiKeyInput = z.input<typeof createInput>;
 const updateInput = z.object({ scopes: z.array(scopeInput).max(100).optional(), ...limitsShape }).strict();
 export type UpdateApiKeyInput = z.input<typeof updateInput>;
 
+/**
+ * A caller can hand out no more than it holds itself: every permission the
+ * requested scopes reach must be one the caller has and one a key may hold;
+ * an API key acting must name scopes (an unscoped key would act with its
+ * creator's whole role) unless it is itself unscoped.
+ * @throws TenantAccessError naming the first permission out of reach
+ */
+function assertScopesWithin(ctx: TenantContext, scopes: readonly string[]): void {
+  const reached = scopes.length === 0 ? PERMISSIONS.filter((p) => PERMISSION_MATRIX[p].apiKey && ROLE_PERMISSIONS[ctx.role].has(p)) : permissionsOfScopes(scopes);
+  const beyond = reached.find((p) => !PERMISSION_MATRIX[p].apiKey || !isAllowed(ctx, p));
+  if (beyond !== undefined) {
+    throw new TenantAccessError(`The key's scopes would reach ${beyond}, which the caller cannot grant`, { permission: beyond });
+  }
+}
+
+/** Would `requested` (undefined = unchanged; on create, the default) allow more than `own` (null = the platform default)? */
+function widerRate(requested: number | null | undefined, own: number | null, creating: boolean): boolean {
+  const r = requested === undefined && creating ? null : requested;
+  if (r === undefined) return false;
+  if (own === null) return r !== null; // the repository does not know the default: only the default is surely not wider
+  return r === null || r > own;
+}
+
+/**
+ * An API key managing keys cannot hand out a higher rate limit or burst than its own.
+ * @throws TenantAccessError `api_keys:rate_limit`
+ */
+async function assertLimitsWithin(
+  tx: DatabaseTransactionConnection,
+  ctx: TenantContext,
+  data: { rateLimitPerMinute?: number | null; rateLimitBurst?: number | null },
+  creating: boolean,
+): Promise<void> {
+  if (ctx.actor.kind !== 'apiKey') return;
+  const own = await tx.maybeOne(sql.type(z.object({ rate_limit_per_minute: z.number().nullable(), rate_limit_burst: z.number().nullable() }))`
+    SELECT rate_limit_per_minute, rate_limit_burst FROM api_keys WHERE id = ${ctx.actor.keyId}`);
+  const widerBurst = data.rateLimitBurst !== undefined && (data.rateLimitBurst ?? 0) > (own?.rate_limit_burst ?? 0);
+  if (!own || widerRate(data.rateLimitPerMinute, own.rate_limit_per_minute, creating) || widerBurst) {
+    throw new TenantAccessError('An API key cannot set a rate limit above its own', { permission: 'api_keys:rate_limit' });
+  }
+}
+
 /** The hash compared when a prefix is unknown, so a miss costs what a hit costs. */
 const DUMMY_HASH = hashToken('platform-data:unknown-api-key');
 
@@ -100,6 +163,7 @@ const DUMMY_HASH = hashToken('platform-data:unknown-api-key');
  * pool (docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class ApiKeyRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -108,17 +172,20 @@ export class ApiKeyRepository {
    * @returns the full key — shown once, never stored — and its row
    * @throws ValidationError naming the invalid field (`name`, `scopes.0`, `rateLimitPerMinute`, `expiresAt` …)
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async create(ctx: TenantContext, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyRecord }> {
     const data = parseInput(createInput, input);
+    assertScopesWithin(ctx, data.scopes);
     const generated = generateApiKey();
-    const apiKey = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.one(sql.type(recordRow)`
+    const apiKey = await withTenant(this.postgres.appPool, ctx, async (tx) => {
+      await assertLimitsWithin(tx, ctx, data, true);
+      return tx.one(sql.type(recordRow)`
         INSERT INTO api_keys (organization_id, created_by, name, prefix, secret_hash, scopes, rate_limit_per_minute, rate_limit_burst, expires_at)
         VALUES (${ctx.organizationId}, ${ctx.userId}, ${data.name}, ${generated.prefix}, ${sql.binary(generated.secretHash)},
                 ${sql.array(data.scopes, 'text')}, ${data.rateLimitPerMinute ?? null}, ${data.rateLimitBurst ?? null},
                 ${data.expiresAt ? sql.timestamp(data.expiresAt) : null})
-        RETURNING ${COLUMNS}`),
-    );
+        RETURNING ${COLUMNS}`);
+    });
     return { key: generated.key, apiKey };
   }
 
@@ -126,6 +193,7 @@ export class ApiKeyRepository {
    * The key with this public prefix (any state), or `undefined`.
    * @throws ValidationError naming `prefix`
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
     const row = await withMappedErrors(() =>
@@ -136,23 +204,36 @@ export class ApiKeyRepository {
 
   /**
    * Authenticates a presented key: prefix lookup, constant-time comparison of
-   * the secret's hash, then revocation and expiry. Unknown prefix and wrong
-   * secret give the same error (and a comparison of the same cost).
-   * @throws TokenError `invalid` (malformed, unknown or wrong secret), `revoked`, `expired`; the key is never echoed
+   * the secret's hash, then revocation and expiry, then the creator: a key whose
+   * creator was erased, removed from the organization or suspended is
+   * refused. One round trip (the creator's membership and status are joined).
+   * Unknown prefix and wrong secret give the same error (and a comparison of
+   * the same cost).
+   * @returns the key and its creator's current role, which the key acts with
+   * @throws TokenError `invalid` (malformed, unknown or wrong secret), `revoked` (also: creator gone, no longer a member, suspended), `expired`; the key is never echoed
    */
-  async verify(key: string): Promise<ApiKeyRecord> {
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
+  async verify(key: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(key);
     const row = await withMappedErrors(() =>
       this.postgres.ownerPool.maybeOne(sql.type(secretRow)`
-        SELECT ${COLUMNS}, secret_hash, coalesce(expires_at <= now(), false) AS expired
-        FROM api_keys WHERE prefix = ${parsed.prefix}`),
+        SELECT ${KEY_COLUMNS}, k.secret_hash, coalesce(k.expires_at <= now(), false) AS expired,
+               m.role::text AS creator_role, u.status::text AS creator_status
+        FROM api_keys k
+        LEFT JOIN memberships m ON m.organization_id = k.organization_id AND m.user_id = k.created_by
+        LEFT JOIN users u ON u.id = k.created_by
+        WHERE k.prefix = ${parsed.prefix}`),
     );
     const matches = tokensEqual(parsed.secretHash, row?.secret_hash ?? DUMMY_HASH);
     if (!row || !matches) throw new TokenError('invalid', 'Invalid API key');
     if (row.revoked_at !== null) throw new TokenError('revoked', 'API key is revoked');
     if (row.expired) throw new TokenError('expired', 'API key has expired');
-    const { secret_hash: _hash, expired: _expired, ...rest } = row;
-    return toRecord(rest);
+    const { secret_hash: _hash, expired: _expired, creator_role: creatorRole, creator_status: creatorStatus, ...rest } = row;
+    // Nobody answers for the key any more: its creator was erased, left the organization or is suspended.
+    if (rest.created_by === null || creatorRole === null || creatorStatus === null || DISABLED_CREATOR_STATUSES.has(creatorStatus)) {
+      throw new TokenError('revoked', "API key's creator no longer holds rights in the organization");
+    }
+    return { ...toRecord(rest), createdBy: rest.created_by, creatorRole };
   }
 
   /**
@@ -161,6 +242,7 @@ export class ApiKeyRepository {
    * @returns true when the row was written
    * @throws ValidationError naming `id` / `minIntervalSeconds`
    */
+  @declareAccess({ preTenant: 'authenticates a presented API key' })
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
@@ -177,6 +259,7 @@ export class ApiKeyRepository {
    * @throws ValidationError naming `id`
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async get(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -190,6 +273,7 @@ export class ApiKeyRepository {
    * The organization's keys, oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<ApiKeyRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
@@ -210,19 +294,22 @@ export class ApiKeyRepository {
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async update(ctx: TenantContext, id: string, patch: UpdateApiKeyInput): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const data = parseInput(updateInput, patch);
+    if (data.scopes !== undefined) assertScopesWithin(ctx, data.scopes);
     const sets = [
       data.scopes === undefined ? undefined : sql.fragment`scopes = ${sql.array(data.scopes, 'text')}`,
       data.rateLimitPerMinute === undefined ? undefined : sql.fragment`rate_limit_per_minute = ${data.rateLimitPerMinute}`,
       data.rateLimitBurst === undefined ? undefined : sql.fragment`rate_limit_burst = ${data.rateLimitBurst}`,
     ].filter((f) => f !== undefined);
     if (sets.length === 0) return this.get(ctx, keyId);
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(recordRow)`
-        UPDATE api_keys SET ${sql.join(sets, sql.fragment`, `)} WHERE id = ${keyId} RETURNING ${COLUMNS}`),
-    );
+    const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
+      await assertLimitsWithin(tx, ctx, data, false);
+      return tx.maybeOne(sql.type(recordRow)`
+        UPDATE api_keys SET ${sql.join(sets, sql.fragment`, `)} WHERE id = ${keyId} RETURNING ${COLUMNS}`);
+    });
     if (!row) throw new NotFoundError('api key', keyId);
     return row;
   }
@@ -232,6 +319,7 @@ export class ApiKeyRepository {
    * @throws ValidationError naming `id`
    * @throws NotFoundError when no such key exists in the organization
    */
+  @declareAccess({ requires: 'api_keys:manage' })
   async revoke(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>

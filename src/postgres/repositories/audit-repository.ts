@@ -11,6 +11,7 @@ import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicro
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Largest serialized `details` accepted: an audit row is a record, not a document store. */
 export const MAX_AUDIT_DETAILS_BYTES = 16_384;
@@ -105,6 +106,7 @@ const countRow = z.object({ count: z.number() });
  * statement. Retention and pseudonymisation are maintenance (owner pool).
  */
 @injectable()
+@accessControlled
 export class AuditRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -115,6 +117,7 @@ export class AuditRepository {
    * Validates events; what {@link append} and the writer's `record()` run first.
    * @throws ValidationError naming the field, prefixed `events.<index>` when `index` is given
    */
+  @declareAccess({ preTenant: 'validation only; touches no store' })
   validate(event: AuditEventInput, index?: number): AuditEvent {
     return parseInput(auditEventInputSchema, event, index === undefined ? undefined : `events.${index}`);
   }
@@ -125,6 +128,7 @@ export class AuditRepository {
    * @returns how many rows were written
    * @throws ValidationError naming `events.<i>.<field>` (nothing is written then)
    */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async append(events: readonly AuditEventInput[]): Promise<number> {
     return this.appendValidated(events.map((e, i) => this.validate(e, i)));
   }
@@ -133,6 +137,7 @@ export class AuditRepository {
    * {@link append} for events that already went through {@link validate} (the
    * batching writer validates on `record()`, so a flush does not parse twice).
    */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async appendValidated(valid: readonly AuditEvent[]): Promise<number> {
     return withMappedErrors(() => this.#insert(this.postgres.ownerPool, valid));
   }
@@ -144,6 +149,7 @@ export class AuditRepository {
    * context, each event's organization must be the context's (row-level security).
    * @throws ValidationError naming `events.<i>.<field>`
    */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
     return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
   }
@@ -172,6 +178,7 @@ export class AuditRepository {
    * time range (`from` inclusive, `to` exclusive) and minimum risk.
    * @throws ValidationError naming `filter.<field>` or `page.<field>`
    */
+  @declareAccess({ requires: 'audit:read' })
   async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
@@ -207,6 +214,7 @@ export class AuditRepository {
    * @returns how many events were pseudonymised
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ systemJob: 'erasure of a user' })
   async pseudonymiseUser(userId: string): Promise<number> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
@@ -239,6 +247,7 @@ export class AuditRepository {
    * @returns how many partitions were created
    * @throws ValidationError naming `monthsAhead` (0–36)
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async ensurePartitions(monthsAhead = 3): Promise<number> {
     const months = parseInput(z.number().int().min(0).max(36), monthsAhead, 'monthsAhead');
     return withMappedErrors(() =>
@@ -252,6 +261,7 @@ export class AuditRepository {
    * @returns the names of the dropped partitions
    * @throws ValidationError naming `days`
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async dropPartitionsOlderThan(days: number = this.config.retention.auditDays): Promise<readonly string[]> {
     const d = parseInput(z.number().int().min(1).max(36_500), days, 'days');
     return withMappedErrors(() =>

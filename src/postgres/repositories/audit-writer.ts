@@ -6,6 +6,7 @@ import type { Logger } from '../../logger.js';
 import { LIFECYCLE, LOGGER } from '../../tokens.js';
 import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
 import { parseInput } from '../../parse-input.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface AuditWriterOptions {
   /** Events held in memory at most; when full, `record()` waits for a flush instead of dropping. */
@@ -54,6 +55,7 @@ export interface AuditWriterStats {
  * await audit.record({ eventType: 'auth.login.succeeded', organizationId, actorUserId, riskScore: 10 });
  */
 @injectable()
+@accessControlled
 export class AuditWriter {
   readonly #options: AuditWriterOptions;
   #queue: AuditEvent[] = [];
@@ -84,6 +86,7 @@ export class AuditWriter {
    * @throws PlatformError `AUDIT_WRITER_CLOSED` after the writer was closed
    * @throws the store's error when the queue is full and the flush it waits for fails
    */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async record(event: AuditEventInput): Promise<void> {
     const valid = this.repository.validate(event);
     const stamped: AuditEvent = valid.occurredAt === undefined ? { ...valid, occurredAt: new Date() } : valid;
@@ -104,11 +107,13 @@ export class AuditWriter {
    * Writes everything queued so far (several INSERTs when more than `maxBatch` are queued).
    * @throws the store's error (mapped) when an INSERT fails; the events stay queued
    */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async flush(): Promise<void> {
     while (this.#queue.length > 0 || this.#inflight) await this.#flushBatch();
   }
 
   /** Stops the timer, refuses new events and flushes the rest. Idempotent; the LIFECYCLE stop hook. */
+  @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);

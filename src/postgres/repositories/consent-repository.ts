@@ -7,6 +7,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const CONSENT_KINDS = ['terms', 'privacy', 'marketing', 'age_confirmation', 'guardian'] as const;
 export type ConsentKind = (typeof CONSENT_KINDS)[number];
@@ -62,6 +63,7 @@ export type ConsentInput = z.input<typeof consentInputSchema>;
  * not update; reading one's own history is user-scoped (row-level security).
  */
 @injectable()
+@accessControlled
 export class ConsentRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -69,6 +71,7 @@ export class ConsentRepository {
    * Appends a consent event and updates the current consent columns.
    * @throws ValidationError naming the field; NotFoundError for an unknown user
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; ConsentService records the user\'s own consent' })
   async record(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const d = parseInput(consentInputSchema, input);
@@ -88,6 +91,7 @@ export class ConsentRepository {
   }
 
   /** The user's consent history, oldest first (user-scoped: row-level security allows only their own). */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; ConsentService reads the user\'s own history' })
   async history(userId: string): Promise<readonly ConsentEvent[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, id, (tx) => tx.any(sql.type(eventRow)`SELECT ${COLUMNS} FROM consent_events WHERE user_id = ${id} ORDER BY recorded_at, id`));

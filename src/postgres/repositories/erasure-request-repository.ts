@@ -7,6 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const ERASURE_SUBJECT_TYPES = ['user', 'organization'] as const;
 export type ErasureSubjectType = (typeof ERASURE_SUBJECT_TYPES)[number];
@@ -104,6 +105,7 @@ function clip(message: string): string {
  * method takes an {@link AdminScope} (its actor is stored as `requested_by`).
  */
 @injectable()
+@accessControlled
 export class ErasureRequestRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -114,6 +116,7 @@ export class ErasureRequestRepository {
    * @returns the request and whether this call created it
    * @throws ValidationError naming the invalid field; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async open(scope: AdminScope, input: OpenErasureRequestInput): Promise<{ request: ErasureRequestRecord; created: boolean }> {
     assertAdminScope(scope);
     const d = parseInput(openInput, input);
@@ -146,6 +149,7 @@ export class ErasureRequestRepository {
   }
 
   /** @throws ValidationError naming `id`; NotFoundError; TenantAccessError without a real AdminScope */
+  @declareAccess({ adminScope: true })
   async get(scope: AdminScope, id: string): Promise<ErasureRequestRecord> {
     assertAdminScope(scope);
     const requestId = parseInput(z.uuid(), id, 'id');
@@ -156,6 +160,7 @@ export class ErasureRequestRepository {
    * The newest request about a subject (open or finished), or `undefined`.
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async latestForSubject(scope: AdminScope, subjectType: ErasureSubjectType, subjectId: string): Promise<ErasureRequestRecord | undefined> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ subjectType: z.enum(ERASURE_SUBJECT_TYPES), subjectId: z.uuid() }), { subjectType, subjectId });
@@ -172,6 +177,7 @@ export class ErasureRequestRepository {
    * what the reconciler resumes.
    * @throws TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async listOpen(scope: AdminScope, limit = 500): Promise<readonly ErasureRequestRecord[]> {
     assertAdminScope(scope);
     const n = parseInput(z.number().int().min(1).max(10_000), limit, 'limit');
@@ -191,6 +197,7 @@ export class ErasureRequestRepository {
    * @returns the attempt number, or `undefined` when the step is already done (nothing changed)
    * @throws NotFoundError for an unknown request or step
    */
+  @declareAccess({ adminScope: true })
   async startStep(scope: AdminScope, requestId: string, step: string): Promise<number | undefined> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
@@ -214,6 +221,7 @@ export class ErasureRequestRepository {
    * Records a step as done with what it removed (idempotent: a done step stays as first recorded).
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async finishStep(scope: AdminScope, requestId: string, step: string, result: Record<string, number | string | boolean> = {}): Promise<void> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, result: z.record(z.string(), z.union([z.number(), z.string().max(200), z.boolean()])) }), {
@@ -233,6 +241,7 @@ export class ErasureRequestRepository {
    * turns `failed`: still open, so the reconciler retries it later.
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async failStep(scope: AdminScope, requestId: string, step: string, error: string, final: boolean): Promise<void> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
@@ -254,6 +263,7 @@ export class ErasureRequestRepository {
    * @returns true when the request is completed (now or before)
    * @throws TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async completeIfDone(scope: AdminScope, requestId: string): Promise<boolean> {
     assertAdminScope(scope);
     const id = parseInput(z.uuid(), requestId, 'requestId');

@@ -9,6 +9,7 @@ import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const IDENTITY_PROVIDERS = ['google', 'microsoft', 'facebook', 'apple', 'discord', 'github'] as const;
 export type IdentityProvider = (typeof IDENTITY_PROVIDERS)[number];
@@ -106,6 +107,7 @@ function aad(id: string, column: 'access_token' | 'refresh_token'): string {
  * a person, not to an organization. `reencryptAll` is maintenance (owner).
  */
 @injectable()
+@accessControlled
 export class IdentityRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -118,6 +120,7 @@ export class IdentityRepository {
    * @throws ConflictError `identities_provider_user_key` (account linked to someone) or
    *   `identities_user_provider_key` (user already has an account of that provider)
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async link(userId: string, input: LinkIdentityInput): Promise<IdentityRecord> {
     const user = parseInput(z.uuid(), userId, 'userId');
     const data = parseInput(linkInput, input);
@@ -137,6 +140,7 @@ export class IdentityRepository {
    * The identity for a provider account, or `undefined` (OAuth sign-in lookup).
    * @throws ValidationError naming `provider` / `providerUserId`
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async findByProvider(provider: IdentityProvider, providerUserId: string): Promise<IdentityRecord | undefined> {
     const input = parseInput(z.object({ provider: providerInput, providerUserId: providerUserIdInput }), { provider, providerUserId });
     const row = await withMappedErrors(() =>
@@ -150,6 +154,7 @@ export class IdentityRepository {
    * The user's linked identities, oldest first, without tokens (a user has at most one per provider).
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async listForUser(userId: string): Promise<readonly IdentityRecord[]> {
     const user = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, user, (tx) =>
@@ -163,6 +168,7 @@ export class IdentityRepository {
    * @throws NotFoundError when the user has no identity of that provider
    * @throws CryptoError when a ciphertext does not authenticate (moved between rows, tampered, key missing)
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async getTokens(userId: string, provider: IdentityProvider): Promise<ProviderTokens> {
     const input = parseInput(z.object({ userId: z.uuid(), provider: providerInput }), { userId, provider });
     const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
@@ -183,6 +189,7 @@ export class IdentityRepository {
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when the user has no identity of that provider
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async updateTokens(userId: string, provider: IdentityProvider, tokens: UpdateProviderTokensInput): Promise<IdentityRecord> {
     const input = parseInput(z.object({ userId: z.uuid(), provider: providerInput }), { userId, provider });
     const data = parseInput(tokensInput, tokens);
@@ -208,6 +215,7 @@ export class IdentityRepository {
    * @returns true when an identity was removed
    * @throws ValidationError naming `userId` / `provider`
    */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async unlink(userId: string, provider: IdentityProvider): Promise<boolean> {
     const input = parseInput(z.object({ userId: z.uuid(), provider: providerInput }), { userId, provider });
     const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
@@ -222,6 +230,7 @@ export class IdentityRepository {
    * @returns rows rewritten, and ids of rows skipped because a ciphertext does not authenticate
    * @throws ValidationError naming `batchSize`
    */
+  @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
     return reencryptColumns(this.postgres.ownerPool, this.box, {
       table: 'identities',

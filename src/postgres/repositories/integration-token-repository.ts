@@ -11,6 +11,7 @@ import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicro
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** A user's grant for one integration in one organization, without its tokens. */
 export interface IntegrationTokenRecord {
@@ -91,6 +92,7 @@ function aad(id: string, column: 'access_token' | 'refresh_token'): string {
  * tenants and run on the owner pool.
  */
 @injectable()
+@accessControlled
 export class IntegrationTokenRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -101,6 +103,7 @@ export class IntegrationTokenRepository {
    * Stores (or replaces) the tokens of `ctx.userId` for an integration in `ctx.organizationId`.
    * @throws ValidationError naming the invalid field (`integration`, `accessToken`, `scopes.3` …)
    */
+  @declareAccess({ requires: 'integrations:manage' })
   async save(ctx: TenantContext, input: SaveIntegrationTokenInput): Promise<IntegrationTokenRecord> {
     const data = parseInput(saveInput, input);
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
@@ -145,6 +148,7 @@ export class IntegrationTokenRepository {
    * @throws NotFoundError when none are stored
    * @throws CryptoError when a ciphertext does not authenticate
    */
+  @declareAccess({ requires: 'integrations:manage' })
   async get(ctx: TenantContext, integration: string): Promise<IntegrationTokenSecrets> {
     const name = parseInput(integrationInput, integration, 'integration');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -169,6 +173,7 @@ export class IntegrationTokenRepository {
    * The current user's integrations in the organization, oldest first, without tokens.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'integrations:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<IntegrationTokenRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
@@ -188,6 +193,7 @@ export class IntegrationTokenRepository {
    * @returns true when a row was removed
    * @throws ValidationError naming `integration`
    */
+  @declareAccess({ requires: 'integrations:manage' })
   async delete(ctx: TenantContext, integration: string): Promise<boolean> {
     const name = parseInput(integrationInput, integration, 'integration');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -204,6 +210,7 @@ export class IntegrationTokenRepository {
    * have a refresh token, soonest first, decrypted for the refresh job.
    * @throws ValidationError naming `minutes` / `limit`
    */
+  @declareAccess({ systemJob: 'token refresher of the application' })
   async expiringWithin(minutes = 5, limit = 100): Promise<readonly IntegrationTokenSecrets[]> {
     const input = parseInput(z.object({ minutes: z.number().int().min(1).max(1440), limit: z.number().int().min(1).max(1000) }), { minutes, limit });
     const rows = await withMappedErrors(() =>
@@ -222,6 +229,7 @@ export class IntegrationTokenRepository {
    * @returns how many rows were deleted
    * @throws ValidationError naming `days`
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 30): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>
@@ -236,6 +244,7 @@ export class IntegrationTokenRepository {
    * @returns rows rewritten, and ids of rows skipped because a ciphertext does not authenticate
    * @throws ValidationError naming `batchSize`
    */
+  @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
     return reencryptColumns(this.postgres.ownerPool, this.box, {
       table: 'integration_tokens',

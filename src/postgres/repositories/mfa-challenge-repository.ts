@@ -8,6 +8,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const MFA_CHALLENGE_PURPOSES = ['sign_in', 'enrollment'] as const;
 export type MfaChallengePurpose = (typeof MFA_CHALLENGE_PURPOSES)[number];
@@ -72,6 +73,7 @@ const createInput = z
  * (docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class MfaChallengeRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -83,6 +85,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `userId` / `organizationId` / `purpose` / `ttlSeconds`
    * @throws ConflictError when the user or organization does not exist (foreign key)
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async create(
     userId: string,
     organizationId: string,
@@ -107,6 +110,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `token` / `purpose`
    * @throws TokenError `invalid` (unknown, or another purpose), `consumed`, `expired`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async findActive(token: string, purpose: MfaChallengePurpose): Promise<MfaChallengeRecord> {
     const input = parseInput(z.object({ token: tokenInput, purpose: z.enum(MFA_CHALLENGE_PURPOSES) }), { token, purpose });
     const row = await withMappedErrors(() =>
@@ -125,6 +129,7 @@ export class MfaChallengeRepository {
    * @returns the new count, or `undefined` when the challenge was already closed
    * @throws ValidationError naming `id` / `maxAttempts`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async recordFailedAttempt(id: string, maxAttempts: number): Promise<{ failedAttempts: number; closed: boolean } | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), maxAttempts: z.number().int().min(1).max(100) }), { id, maxAttempts });
     const row = await withMappedErrors(() =>
@@ -144,6 +149,7 @@ export class MfaChallengeRepository {
    * @returns true for the winner
    * @throws ValidationError naming `id`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
     const row = await withMappedErrors(() =>
@@ -160,6 +166,7 @@ export class MfaChallengeRepository {
    * @returns how many rows were deleted
    * @throws ValidationError naming `days`
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 1): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>

@@ -9,6 +9,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface MfaStatus {
   /** A TOTP secret is stored (enrolment started). */
@@ -52,6 +53,7 @@ function aad(userId: string): string {
  * happens before an organization is chosen. `reencryptAll` is maintenance (owner).
  */
 @injectable()
+@accessControlled
 export class MfaRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -63,6 +65,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId` / `secret`
    * @throws ConflictError `mfa_already_enabled` when MFA is enabled (disable it first)
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async enroll(userId: string, secret: string): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), secret: secretInput }), { userId, secret });
     const ciphertext = sql.binary(this.box.encrypt(input.secret, aad(input.userId)));
@@ -81,6 +84,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId`
    * @throws CryptoError when the ciphertext does not authenticate
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async getSecret(userId: string): Promise<TotpSecret | undefined> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withUserScope(this.postgres.appPool, id, (tx) =>
@@ -96,6 +100,7 @@ export class MfaRepository {
    * same code, exactly one gets `true`.
    * @throws ValidationError naming `userId` / `timeStep`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async recordTimeStep(userId: string, timeStep: number): Promise<boolean> {
     const input = parseInput(z.object({ userId: z.uuid(), timeStep: stepInput }), { userId, timeStep });
     const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
@@ -112,6 +117,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId` / `timeStep`
    * @throws NotFoundError when the user is not enrolled
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async enable(userId: string, timeStep: number): Promise<Date> {
     const input = parseInput(z.object({ userId: z.uuid(), timeStep: stepInput }), { userId, timeStep });
     const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
@@ -129,6 +135,7 @@ export class MfaRepository {
    * @returns true when MFA was enrolled
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async disable(userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, id, async (tx) => {
@@ -142,6 +149,7 @@ export class MfaRepository {
    * Replaces the user's recovery codes with new ones (hashes from `generateRecoveryCodes`).
    * @throws ValidationError naming `userId` / `hashes.<i>`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async replaceRecoveryCodes(userId: string, hashes: readonly Buffer[]): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), hashes: hashesInput }), { userId, hashes });
     await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
@@ -158,6 +166,7 @@ export class MfaRepository {
    * @returns true when the code was valid and unused (and is now used)
    * @throws ValidationError naming `userId`, or `recoveryCode` when the input cannot be a code
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async useRecoveryCode(userId: string, code: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const hash = hashRecoveryCode(parseInput(z.string().max(64), code, 'recoveryCode'));
@@ -174,6 +183,7 @@ export class MfaRepository {
    * Enrolment state and how many recovery codes are left.
    * @throws ValidationError naming `userId`
    */
+  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
   async status(userId: string): Promise<MfaStatus> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, id, (tx) =>
@@ -190,6 +200,7 @@ export class MfaRepository {
    * @returns rows rewritten, and ids of rows skipped because a ciphertext does not authenticate
    * @throws ValidationError naming `batchSize`
    */
+  @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
     return reencryptColumns(this.postgres.ownerPool, this.box, {
       table: 'user_mfa',

@@ -10,6 +10,7 @@ import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicro
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const ORGANIZATION_TIERS = ['free', 'pro', 'enterprise'] as const;
 export type OrganizationTier = (typeof ORGANIZATION_TIERS)[number];
@@ -95,6 +96,7 @@ export type UpdateOrganizationInput = z.input<typeof updateInput>;
  * `listForCurrentUser`, the organizations the current user belongs to).
  */
 @injectable()
+@accessControlled
 export class OrganizationRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -103,6 +105,7 @@ export class OrganizationRepository {
    * @throws ValidationError naming the invalid field (`name`, `slug`, `tier`, `settings.*`, `ownerUserId`)
    * @throws ConflictError `organizations_slug_key` for a taken slug, `memberships_user_id_fkey` for an unknown owner
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async create(input: CreateOrganizationInput): Promise<OrganizationRecord> {
     const data = parseInput(createInput, input);
     return withMappedErrors(() =>
@@ -124,6 +127,7 @@ export class OrganizationRepository {
    * a time: for reconcilers and maintenance that walk all tenants.
    * @throws TenantAccessError without an AdminScope
    */
+  @declareAccess({ adminScope: true })
   async *listActiveIds(scope: AdminScope, pageSize = 500): AsyncGenerator<string> {
     assertAdminScope(scope);
     let after = '00000000-0000-0000-0000-000000000000';
@@ -143,6 +147,7 @@ export class OrganizationRepository {
    * Any organization by id, deleted or not (operators, pre-tenant flows).
    * @throws ValidationError naming `id`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getById(id: string): Promise<OrganizationRecord | undefined> {
     const organizationId = parseInput(z.uuid(), id, 'id');
     const row = await withMappedErrors(() => this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
@@ -153,6 +158,7 @@ export class OrganizationRepository {
    * The current organization.
    * @throws NotFoundError when it does not exist (or was hard-deleted)
    */
+  @declareAccess({ requires: 'organization:read' })
   async getCurrent(ctx: TenantContext): Promise<OrganizationRecord> {
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${ctx.organizationId}`),
@@ -166,6 +172,7 @@ export class OrganizationRepository {
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when the organization is gone or soft-deleted
    */
+  @declareAccess({ requires: 'organization:write' })
   async update(ctx: TenantContext, input: UpdateOrganizationInput): Promise<OrganizationRecord> {
     const data = parseInput(updateInput, input);
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -188,6 +195,7 @@ export class OrganizationRepository {
    * @throws ValidationError naming `amount`
    * @throws ConflictError `organizations_credits_non_negative` when the balance is too low
    */
+  @declareAccess({ requires: 'billing:spend' })
   async debitCredits(ctx: TenantContext, amount: number): Promise<number> {
     const value = parseInput(amountInput, amount, 'amount');
     const remaining = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -207,6 +215,7 @@ export class OrganizationRepository {
    * @returns the new balance
    * @throws ValidationError naming `amount`; NotFoundError when the organization is gone
    */
+  @declareAccess({ requires: 'billing:manage' })
   async addCredits(ctx: TenantContext, amount: number): Promise<number> {
     const value = parseInput(amountInput, amount, 'amount');
     const balance = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -221,6 +230,7 @@ export class OrganizationRepository {
    * Marks the current organization deleted (rows stay until the deletion flow erases them).
    * @returns false when it was already deleted
    */
+  @declareAccess({ requires: 'organization:delete' })
   async softDelete(ctx: TenantContext): Promise<boolean> {
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
@@ -233,6 +243,7 @@ export class OrganizationRepository {
    * Live organizations the current user belongs to, oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ ownAccount: true })
   async listForCurrentUser(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<OrganizationRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);

@@ -5,6 +5,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Most hashes ever kept per user (the largest `password_history_count` a policy may set). */
 export const MAX_PASSWORD_HISTORY = 24;
@@ -19,6 +20,7 @@ const keepInput = z.number().int().min(0).max(MAX_PASSWORD_HISTORY);
  * Pool: the application pool scoped to the user (`withUserScope`).
  */
 @injectable()
+@accessControlled
 export class PasswordHistoryRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -27,6 +29,7 @@ export class PasswordHistoryRepository {
    * @throws ValidationError naming `userId`, `passwordHash` (not bcrypt) or `keep`
    * @throws ConflictError when the user does not exist (foreign key)
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async add(userId: string, passwordHash: string, keep: number = MAX_PASSWORD_HISTORY): Promise<void> {
     const input = parseInput(
       z.object({ userId: z.uuid(), passwordHash: z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash'), keep: keepInput }),
@@ -48,6 +51,7 @@ export class PasswordHistoryRepository {
    * The newest `limit` hashes, newest first.
    * @throws ValidationError naming `userId` / `limit`
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async recent(userId: string, limit: number): Promise<readonly string[]> {
     const input = parseInput(z.object({ userId: z.uuid(), limit: keepInput }), { userId, limit });
     if (input.limit === 0) return [];

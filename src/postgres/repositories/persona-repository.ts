@@ -9,6 +9,7 @@ import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicro
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface PersonaRecord {
   readonly id: string;
@@ -163,6 +164,7 @@ export type VoiceCacheEntryInput = z.input<typeof voiceInput>;
  * Deleting a persona is soft (`deleted_at`), freeing its name for reuse.
  */
 @injectable()
+@accessControlled
 export class PersonaRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -170,6 +172,7 @@ export class PersonaRepository {
    * @throws ValidationError naming the invalid field
    * @throws ConflictError `personas_organization_name_key` when a live persona has that name (case-insensitive)
    */
+  @declareAccess({ requires: 'personas:write' })
   async create(ctx: TenantContext, input: CreatePersonaInput): Promise<PersonaRecord> {
     const data = parseInput(createInput, input);
     return withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -184,6 +187,7 @@ export class PersonaRepository {
    * @throws ValidationError naming `id`
    * @throws NotFoundError when no live persona has that id in the organization
    */
+  @declareAccess({ requires: 'personas:read' })
   async get(ctx: TenantContext, id: string): Promise<PersonaRecord> {
     const personaId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -197,6 +201,7 @@ export class PersonaRepository {
    * Live personas of the organization, oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'personas:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<PersonaRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
@@ -217,6 +222,7 @@ export class PersonaRepository {
    * @throws NotFoundError when no live persona has that id
    * @throws ConflictError `personas_organization_name_key` on a duplicate name
    */
+  @declareAccess({ requires: 'personas:write' })
   async update(ctx: TenantContext, id: string, patch: UpdatePersonaInput): Promise<PersonaRecord> {
     const personaId = parseInput(z.uuid(), id, 'id');
     const data = parseInput(updateInput, patch);
@@ -241,6 +247,7 @@ export class PersonaRepository {
    * @returns true when a live persona was deleted
    * @throws ValidationError naming `id`
    */
+  @declareAccess({ requires: 'personas:write' })
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
     const personaId = parseInput(z.uuid(), id, 'id');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
@@ -256,6 +263,7 @@ export class PersonaRepository {
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when no live persona has that id
    */
+  @declareAccess({ requires: 'personas:write' })
   async setPreference(ctx: TenantContext, personaId: string, input: PersonaPreferenceInput): Promise<PersonaPreference> {
     const id = parseInput(z.uuid(), personaId, 'personaId');
     const data = parseInput(preferenceInput, input);
@@ -279,6 +287,7 @@ export class PersonaRepository {
   }
 
   /** The current user's preferences in the organization, for live personas. */
+  @declareAccess({ requires: 'personas:read' })
   async listPreferences(ctx: TenantContext): Promise<readonly PersonaPreference[]> {
     return withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(preferenceRow)`
@@ -294,6 +303,7 @@ export class PersonaRepository {
    * @throws ValidationError naming the invalid field
    * @throws ConflictError `voice_cache_entries_persona_fkey` when the persona is not in the organization
    */
+  @declareAccess({ requires: 'personas:write' })
   async putVoiceCacheEntry(ctx: TenantContext, input: VoiceCacheEntryInput): Promise<VoiceCacheEntry> {
     const data = parseInput(voiceInput, input);
     return withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -314,6 +324,7 @@ export class PersonaRepository {
    * @returns the entry, or `undefined` on a miss
    * @throws ValidationError naming `cacheKey`
    */
+  @declareAccess({ requires: 'personas:read' })
   async hitVoiceCacheEntry(ctx: TenantContext, cacheKey: string): Promise<VoiceCacheEntry | undefined> {
     const key = parseInput(voiceInput.shape.cacheKey, cacheKey, 'cacheKey');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
@@ -330,6 +341,7 @@ export class PersonaRepository {
    * Deletes expired voice-cache metadata of every tenant (the caller removes the audio it pointed to).
    * @returns the removed entries' storage URIs
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredVoiceCacheEntries(limit = 1000): Promise<readonly string[]> {
     const n = parseInput(z.number().int().min(1).max(100_000), limit, 'limit');
     return withMappedErrors(() =>

@@ -12,6 +12,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface RefreshTokenRecord {
   readonly id: string;
@@ -144,6 +145,7 @@ type RotationOutcome =
  * const next = await refreshTokens.rotate(token); // next.token replaces token
  */
 @injectable()
+@accessControlled
 export class RefreshTokenRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -159,6 +161,7 @@ export class RefreshTokenRepository {
    * @throws NotFoundError when the session (or the family within it) does not exist
    * @throws TokenError `revoked` / `expired` when the session or family is no longer usable
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async issue(sessionId: string, familyId?: string): Promise<IssuedRefreshToken> {
     const input = parseInput(issueInput, { sessionId, familyId });
     const token = generateSecretToken();
@@ -197,6 +200,7 @@ export class RefreshTokenRepository {
    * `tx` (the caller's transaction, e.g. {@link SessionRepository.createWith}),
    * so the session and its token commit together or not at all.
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async issueWithin(tx: DatabaseTransactionConnection, sessionId: string): Promise<IssuedRefreshToken> {
     const id = parseInput(z.uuid(), sessionId, 'sessionId');
     const token = generateSecretToken();
@@ -219,6 +223,7 @@ export class RefreshTokenRepository {
    *   ciphertext is gone; {@link RefreshTokenReusedError} on detected reuse)
    * @throws CryptoError when the grace ciphertext cannot be decrypted (key removed from the ring)
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async rotate(token: string): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
@@ -341,6 +346,7 @@ export class RefreshTokenRepository {
    * @returns how many tokens were revoked
    * @throws ValidationError naming `familyId` / `reason`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeFamily(familyId: string, reason: string): Promise<number> {
     const input = parseInput(z.object({ familyId: z.uuid(), reason: reasonInput }), { familyId, reason });
     return withMappedErrors(() =>
@@ -360,6 +366,7 @@ export class RefreshTokenRepository {
    * does this per family; this catches families that never rotate again).
    * @returns how many ciphertexts were erased
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async purgeGraceSecrets(): Promise<number> {
     const grace = this.config.auth.refreshReuseGraceSeconds;
     return withMappedErrors(() =>
@@ -380,6 +387,7 @@ export class RefreshTokenRepository {
    * @returns how many rows were deleted
    * @throws ValidationError naming `days`
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 30): Promise<number> {
     const d = parseInput(z.number().int().min(1).max(3650), days, 'days');
     return withMappedErrors(() =>

@@ -7,6 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization's security policy. Organizations without a row get {@link DEFAULT_SECURITY_SETTINGS}. */
 export interface SecuritySettings {
@@ -136,10 +137,12 @@ const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, pa
  * context exists, and run on the owner pool (read-only).
  */
 @injectable()
+@accessControlled
 export class SecuritySettingsRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
   /** The current organization's settings (defaults when never changed). */
+  @declareAccess({ requires: 'settings:read' })
   async get(ctx: TenantContext): Promise<SecuritySettings> {
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${ctx.organizationId}`),
@@ -151,6 +154,7 @@ export class SecuritySettingsRepository {
    * The settings of any organization (login-time policy checks), defaults when never changed.
    * @throws ValidationError naming `organizationId`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
     const row = await withMappedErrors(() =>
@@ -165,6 +169,7 @@ export class SecuritySettingsRepository {
    * @throws ValidationError naming the invalid field (`passwordMinLength`, `ipAllowList.2` …)
    * @throws ConflictError naming the check constraint when the stored combination is invalid
    */
+  @declareAccess({ requires: 'settings:manage' })
   async update(ctx: TenantContext, patch: SecuritySettingsPatch): Promise<SecuritySettings> {
     const data = parseInput(securitySettingsPatchSchema, patch);
     const entries = (Object.keys(COLUMN_OF) as Array<keyof SecuritySettings>).flatMap((field) => {
@@ -193,6 +198,7 @@ export class SecuritySettingsRepository {
    * empty (or never set), else `ip <<= ANY(ip_allow_list)` — decided in SQL.
    * @throws ValidationError naming `organizationId` / `ip`
    */
+  @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async isIpAllowed(organizationId: string, ip: string): Promise<boolean> {
     const input = parseInput(
       z.object({ organizationId: z.uuid(), ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address') }),

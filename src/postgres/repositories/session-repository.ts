@@ -12,6 +12,7 @@ import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicro
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface SessionRecord {
   readonly id: string;
@@ -112,6 +113,7 @@ const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.
  * authorise them first (see docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class SessionRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
@@ -123,6 +125,7 @@ export class SessionRepository {
    * @throws ValidationError naming the invalid field (`accessTokenJti`, `ip`, `device`, `userAgent`, `ttlSeconds`)
    * @throws ConflictError `sessions_access_token_jti_key` when the jti is already used
    */
+  @declareAccess({ ownAccount: true })
   async create(ctx: TenantContext, input: CreateSessionInput): Promise<SessionRecord> {
     const [session] = await this.createWith(ctx, input, async () => undefined);
     return session;
@@ -135,6 +138,7 @@ export class SessionRepository {
    * rolls the session back.
    * @throws ValidationError naming the invalid field; whatever `within` throws
    */
+  @declareAccess({ ownAccount: true })
   async createWith<T>(
     ctx: TenantContext,
     input: CreateSessionInput,
@@ -156,6 +160,7 @@ export class SessionRepository {
    * The session, revoked or not, or `undefined`.
    * @throws ValidationError naming `id`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async get(id: string): Promise<SessionRecord | undefined> {
     const sessionId = parseInput(z.uuid(), id, 'id');
     return this.postgres.preparedOne(SESSION_BY_ID, [sessionId]);
@@ -165,6 +170,7 @@ export class SessionRepository {
    * The session holding access-token `jti`, or `undefined`.
    * @throws ValidationError naming `jti`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async getByJti(jti: string): Promise<SessionRecord | undefined> {
     const value = parseInput(z.string().min(1).max(128), jti, 'jti');
     return this.postgres.preparedOne(SESSION_BY_JTI, [value]);
@@ -177,6 +183,7 @@ export class SessionRepository {
    * @returns true when the row was written
    * @throws ValidationError naming `id` / `minIntervalSeconds`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async touch(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
@@ -194,6 +201,7 @@ export class SessionRepository {
    * @returns the revoked session, or `undefined` when it does not exist or was already revoked
    * @throws ValidationError naming `id` / `reason`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revoke(id: string, reason: string): Promise<RevokedSession | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), reason: reasonInput }), { id, reason });
     const rows = await this.#revokeWhere(sql.fragment`id = ${input.id}`, input.reason);
@@ -206,6 +214,7 @@ export class SessionRepository {
    * @returns the sessions revoked by this call (ids and jtis for the Redis denylist)
    * @throws ValidationError naming `userId` / `reason`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeAllForUser(userId: string, reason: string): Promise<readonly RevokedSession[]> {
     const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
     return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason);
@@ -232,6 +241,7 @@ export class SessionRepository {
    * Active (unrevoked, unexpired) sessions of a user across organizations, newest first.
    * @throws ValidationError naming `userId` or `page.*`
    */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
@@ -252,6 +262,7 @@ export class SessionRepository {
    * Sessions of the current organization (active and revoked), oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'sessions:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);

@@ -8,6 +8,7 @@ import { AUDIT_SUBJECT_KEYS } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization the user is the only owner of: erasure refuses until ownership is handed over. */
 export interface SoleOwnership {
@@ -90,6 +91,7 @@ function toCounts(rows: readonly z.infer<typeof countsRow>[]): RowCounts {
  * idempotent: a second run finds nothing and changes nothing.
  */
 @injectable()
+@accessControlled
 export class SubjectDataRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -98,6 +100,7 @@ export class SubjectDataRepository {
    * their memberships block the user row just the same).
    * @throws ValidationError naming `userId`; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async soleOwnerships(scope: AdminScope, userId: string): Promise<readonly SoleOwnership[]> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
@@ -117,6 +120,7 @@ export class SubjectDataRepository {
   }
 
   /** Rows that still name the user, per table (empty = nothing left). @throws ValidationError; TenantAccessError */
+  @declareAccess({ adminScope: true })
   async countUserRows(scope: AdminScope, userId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
@@ -135,6 +139,7 @@ export class SubjectDataRepository {
    * @throws ConflictError `memberships_last_owner` when the user is still the only owner of an organization
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async deleteUser(scope: AdminScope, userId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
@@ -173,6 +178,7 @@ export class SubjectDataRepository {
    * @returns false when there is no such organization
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async markOrganizationDeleted(scope: AdminScope, organizationId: string): Promise<boolean> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
@@ -188,6 +194,7 @@ export class SubjectDataRepository {
    * @returns the sessions revoked by this call, for the Redis session cache
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async revokeOrganizationSessions(
     scope: AdminScope,
     organizationId: string,
@@ -217,6 +224,7 @@ export class SubjectDataRepository {
   }
 
   /** Rows of the organization's tenant tables, per table (empty = deleted). @throws ValidationError; TenantAccessError */
+  @declareAccess({ adminScope: true })
   async countOrganizationRows(scope: AdminScope, organizationId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
@@ -229,6 +237,7 @@ export class SubjectDataRepository {
    * @returns rows deleted per table (empty on a re-run)
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async deleteOrganization(scope: AdminScope, organizationId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
@@ -249,6 +258,7 @@ export class SubjectDataRepository {
    * history and audit events naming them (as actor or subject).
    * @throws ValidationError; TenantAccessError without a real AdminScope
    */
+  @declareAccess({ adminScope: true })
   async exportUser(scope: AdminScope, userId: string): Promise<readonly ExportedRow[]> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');

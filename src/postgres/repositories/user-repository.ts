@@ -10,6 +10,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -149,6 +150,7 @@ const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().mi
  * the current organization are tenant work on the application pool.
  */
 @injectable()
+@accessControlled
 export class UserRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -157,6 +159,7 @@ export class UserRepository {
    * @throws ValidationError naming the invalid field (`email`, `passwordHash`, `status`, …)
    * @throws ConflictError `users_email_key` when the email (case-insensitively) is taken
    */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async create(input: CreateUserInput): Promise<UserRecord> {
     const d = parseInput(createInput, input);
     return withMappedErrors(() =>
@@ -180,18 +183,21 @@ export class UserRepository {
    * The user with this email (case-insensitive) and their password hash, for login.
    * @throws ValidationError naming `email`
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
     const value = parseInput(emailInput, email, 'email');
     return this.postgres.preparedOne(CREDENTIALS_BY_EMAIL, [value]);
   }
 
   /** @throws ValidationError naming `id` */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async getById(id: string): Promise<UserRecord | undefined> {
     const userId = parseInput(z.uuid(), id, 'id');
     return this.postgres.preparedOne(USER_BY_ID, [userId]);
   }
 
   /** The current user. @throws NotFoundError when the user no longer exists */
+  @declareAccess({ ownAccount: true })
   async getCurrent(ctx: TenantContext): Promise<UserRecord> {
     const row = await withTenant(this.postgres.appPool, ctx, (tx) => tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${ctx.userId}`));
     if (!row) throw new NotFoundError('user', ctx.userId);
@@ -202,6 +208,7 @@ export class UserRepository {
    * Self-service profile edit of the current user.
    * @throws ValidationError naming the invalid field; NotFoundError when the user is gone or deleted
    */
+  @declareAccess({ ownAccount: true })
   async updateProfile(ctx: TenantContext, input: UpdateUserProfileInput): Promise<UserRecord> {
     const d = parseInput(profileInput, input);
     const consent =
@@ -227,6 +234,7 @@ export class UserRepository {
    * @returns the new count and lock, or `undefined` for an unknown user
    * @throws ValidationError naming the invalid field
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordFailedLogin(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<{ failedLoginCount: number; lockedUntil: Date | null } | undefined> {
     const d = parseInput(lockoutInput, { userId, ...policy });
     const row = await withMappedErrors(() =>
@@ -249,6 +257,7 @@ export class UserRepository {
    * @returns false when the account is locked (nothing was changed)
    * @throws ValidationError naming `userId` / `ip`
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordSuccessfulLogin(userId: string, ip?: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), ip: ipInput.optional() }), { userId, ip });
     const row = await withMappedErrors(() =>
@@ -265,6 +274,7 @@ export class UserRepository {
    * `active` also stamps `email_verified_at` the first time.
    * @throws ValidationError naming `userId` / `status`; NotFoundError for an unknown user
    */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async setStatus(userId: string, status: UserStatus): Promise<UserRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
     const row = await withMappedErrors(() =>
@@ -285,6 +295,7 @@ export class UserRepository {
    * Members of the current organization (live users), oldest first.
    * @throws ValidationError naming `page.*`
    */
+  @declareAccess({ requires: 'members:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);

@@ -8,6 +8,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const VERIFICATION_PURPOSES = ['email_verification', 'password_reset', 'magic_link'] as const;
 export type VerificationPurpose = (typeof VERIFICATION_PURPOSES)[number];
@@ -63,6 +64,7 @@ const consumeInput = z.object({ purpose: purposeInput, token: z.string().min(1).
  * credential (docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class VerificationTokenRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -73,6 +75,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `userId` / `purpose`
    * @throws ConflictError when the user does not exist (foreign key)
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async create(userId: string, purpose: VerificationPurpose): Promise<{ token: string; verificationToken: VerificationTokenRecord }> {
     const input = parseInput(createInput, { userId, purpose });
     const token = generateSecretToken();
@@ -95,6 +98,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `purpose` / `token`
    * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
    */
+  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
   async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
     const input = parseInput(consumeInput, { purpose, token });
     const hash = sql.binary(hashToken(input.token));
@@ -120,6 +124,7 @@ export class VerificationTokenRepository {
    * @returns how many rows were deleted
    * @throws ValidationError naming `days`
    */
+  @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 7): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>

@@ -122,9 +122,10 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
   MembershipRepository: {
     async seed(w) {
       const member = await w.memberOfB('member');
-      return { ids: { member, organization: w.b.organizationId }, markers: [] };
+      const { invitation } = await w.platform.resolve(MembershipRepository).add(w.b, { userId: await w.freshUser(), role: 'viewer' });
+      return { ids: { member, invitation: invitation.id, organization: w.b.organizationId }, markers: [] };
     },
-    snapshot: (w) => w.platform.resolve(MembershipRepository).list(w.b),
+    snapshot: async (w) => [await w.platform.resolve(MembershipRepository).list(w.b), await w.platform.resolve(MembershipRepository).listInvitations(w.b)],
     methods: {
       get: (w, s) => w.platform.resolve(MembershipRepository).get(w.a, idOf(s, 'member')),
       list: (w) => w.platform.resolve(MembershipRepository).list(w.a),
@@ -133,6 +134,8 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       recordActivity: (w) => w.platform.resolve(MembershipRepository).recordActivity(w.a, 3),
       remove: (w, s) => w.platform.resolve(MembershipRepository).remove(w.a, idOf(s, 'member')),
       add: async (w) => w.platform.resolve(MembershipRepository).add(w.a, { userId: await w.freshUser(), role: 'member' }),
+      listInvitations: (w) => w.platform.resolve(MembershipRepository).listInvitations(w.a),
+      revokeInvitation: (w, s) => w.platform.resolve(MembershipRepository).revokeInvitation(w.a, idOf(s, 'invitation')),
     },
   },
   OrganizationRepository: {
@@ -202,8 +205,7 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     methods: {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
-      createWith: (w) =>
-        w.platform.resolve(SessionRepository).createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, async () => undefined),
+      createWith: (w) => w.platform.resolve(SessionRepository).createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, async () => undefined),
     },
   },
   UserRepository: {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitedError, TokenError } from '../../../src/errors.js';
-import { API_KEY_ROLE, ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { authorize } from '../../../src/tenancy/permission-policy.js';
@@ -25,10 +25,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
   });
   afterAll(async () => h?.stop());
 
-  it('returns a tenant context with the key scopes under the fixed developer role', async () => {
+  it('returns a tenant context with the key scopes under the creator\'s current role', async () => {
     const { key, apiKey } = await keys.create(owner, { name: 'ci', scopes: ['knowledge:read', 'knowledge:write'] });
     const auth = await authenticator.authenticate(key);
-    expect(auth.context).toMatchObject({ organizationId: owner.organizationId, userId: owner.userId, role: API_KEY_ROLE, scopes: ['knowledge:read', 'knowledge:write'] });
+    expect(auth.context).toMatchObject({ organizationId: owner.organizationId, userId: owner.userId, role: 'owner', scopes: ['knowledge:read', 'knowledge:write'] });
+    expect(auth.context.actor).toEqual({ kind: 'apiKey', keyId: apiKey.id, creatorUserId: owner.userId, scopes: ['knowledge:read', 'knowledge:write'] });
     expect(auth.apiKey.id).toBe(apiKey.id);
     expect(() => authorize(auth.context, 'knowledge:write')).not.toThrow();
     // Scopes narrow: an owner's key still cannot manage members.

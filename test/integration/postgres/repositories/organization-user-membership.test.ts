@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../../src/errors.js';
 import { createLogger } from '../../../../src/logger.js';
 import { PostgresConnection } from '../../../../src/postgres/postgres-connection.js';
+import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
 import { MembershipRepository } from '../../../../src/postgres/repositories/membership-repository.js';
 import { OrganizationRepository } from '../../../../src/postgres/repositories/organization-repository.js';
 import { UserRepository } from '../../../../src/postgres/repositories/user-repository.js';
@@ -37,7 +38,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     await postgres.start();
     users = new UserRepository(postgres);
     organizations = new OrganizationRepository(postgres);
-    memberships = new MembershipRepository(postgres);
+    memberships = new MembershipRepository(postgres, new AuditRepository(postgres, t.config));
   });
   afterAll(async () => {
     await postgres?.stop();
@@ -46,6 +47,9 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
 
   const newUser = (prefix = 'u') => users.create({ email: `${prefix}-${unique()}@Example.test`, passwordHash: HASH, status: 'active', termsVersion: '2026-01', ageConfirmed: true });
   const ctxFor = (organizationId: string, userId: string, role: MembershipRole) => createTenantContext({ organizationId, userId, role });
+
+  /** Invites and accepts at once: membership by consent. */
+  const join = async (ctx: TenantContext, userId: string, role: MembershipRole) => memberships.acceptInvitation((await memberships.add(ctx, { userId, role })).token);
 
   async function newOrganization(credits = 0): Promise<{ ctx: TenantContext; organizationId: string; ownerId: string }> {
     const owner = await newUser('owner');
@@ -107,7 +111,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
   it('memberships: roles are enforced, the last owner is kept, and lists page by keyset', async () => {
     const { ctx, organizationId, ownerId } = await newOrganization();
     const members = await Promise.all([newUser(), newUser(), newUser(), newUser()]);
-    for (const m of members) await memberships.add(ctx, { userId: m.id, role: 'member' });
+    for (const m of members) await join(ctx, m.id, 'member');
     const [adminUser, member] = members;
     if (!adminUser || !member) throw new Error('setup');
     await memberships.changeRole(ctx, adminUser.id, 'admin');
@@ -152,7 +156,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
   it('a user sees their organizations across tenants, and never another tenant’s members', async () => {
     const a = await newOrganization();
     const b = await newOrganization();
-    await memberships.add(b.ctx, { userId: a.ownerId, role: 'viewer' });
+    await join(b.ctx, a.ownerId, 'viewer');
     const mine = await organizations.listForCurrentUser(a.ctx);
     expect(mine.items.map((o) => o.id).sort()).toEqual([a.organizationId, b.organizationId].sort());
     const membersOfA = await users.listForOrganization(a.ctx);
