@@ -163,7 +163,7 @@ export { SessionIssuer } from './flows/session-issuer.js';
 export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
 export { SessionRevoker } from './flows/session-revoker.js';
 export { SignUpService, slugFor } from './flows/sign-up-service.js';
-export type { SignUpInput, SignUpResult } from './flows/sign-up-service.js';
+export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/sign-up-service.js';
 export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/oauth-sign-in.js';
 export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/oauth-sign-in.js';
 export { ApiKeyAuthenticator, API_KEY_ROLE } from './flows/api-key-authenticator.js';

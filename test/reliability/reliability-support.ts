@@ -66,7 +66,7 @@ export async function startHarness(options: { stores?: readonly StoreName[]; env
     notifier,
     user: async () => {
       const email = `rel-${randomUUID().slice(0, 12)}@example.test`;
-      const { user, organization } = await platform.resolve(SignUpService).signUp({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
+      const { user, organization } = await platform.resolve(SignUpService).createAccount({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
       return { email, userId: user.id, organizationId: organization.id };
     },
     stop: async () => {

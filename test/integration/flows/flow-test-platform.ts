@@ -59,7 +59,7 @@ export async function startFlowHarness(overrides: Record<string, string> = {}): 
     notifier,
     user: async (options = {}) => {
       const email = `user-${randomUUID().slice(0, 8)}@example.test`;
-      const { user, organization } = await platform.resolve(SignUpService).signUp({
+      const { user, organization } = await platform.resolve(SignUpService).createAccount({
         email,
         password: PASSWORD,
         organizationName: 'Acme',
