@@ -76,6 +76,8 @@ export { authorize, isAllowed, PERMISSIONS, ROLE_PERMISSIONS } from './tenancy/p
 export type { Permission } from './tenancy/permission-policy.js';
 export { OrganizationRepository } from './postgres/repositories/organization-repository.js';
 export { UserRepository } from './postgres/repositories/user-repository.js';
+export { LoginAttemptRepository } from './postgres/repositories/login-attempt-repository.js';
+export type { LoginAttemptReservation } from './postgres/repositories/login-attempt-repository.js';
 export { MembershipRepository } from './postgres/repositories/membership-repository.js';
 export { requireTenantContext } from './tenancy/require-tenant-context.js';
 export { deterministicUuid } from './deterministic-uuid.js';
@@ -140,6 +142,8 @@ export type { PersonaRecord, PersonaPreference, VoiceCacheEntry, CreatePersonaIn
 export type { KeysetPage, KeysetPageInput } from './postgres/repositories/keyset-page.js';
 export type { ReencryptResult } from './postgres/repositories/reencrypt-columns.js';
 export { AuthService } from './flows/auth-service.js';
+export { PasswordGate } from './flows/password-gate.js';
+export type { PasswordVerdict, LockoutState } from './flows/password-gate.js';
 export type {
   LoginResult,
   SignedInResult,
@@ -164,7 +168,7 @@ export { SessionIssuer } from './flows/session-issuer.js';
 export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
 export { SessionRevoker } from './flows/session-revoker.js';
 export { SignUpService, slugFor } from './flows/sign-up-service.js';
-export type { SignUpInput, SignUpResult } from './flows/sign-up-service.js';
+export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/sign-up-service.js';
 export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/oauth-sign-in.js';
 export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/oauth-sign-in.js';
 export { ApiKeyAuthenticator } from './flows/api-key-authenticator.js';
@@ -174,7 +178,7 @@ export type { EmailRequestAccepted } from './flows/verification-service.js';
 export { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth-flow-options.js';
 export type { AuthFlowOptions } from './flows/auth-flow-options.js';
 export { AUTH_NOTIFIER, DiscardingAuthNotifier } from './flows/auth-notifier.js';
-export type { AuthNotifier, AuthMessage } from './flows/auth-notifier.js';
+export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth-notifier.js';
 export { clientContextSchema } from './flows/client-context.js';
 export type { ClientContext } from './flows/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/login-risk.js';

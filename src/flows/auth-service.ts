@@ -15,6 +15,7 @@ import { UserRepository, type UserRecord } from '../postgres/repositories/user-r
 import { LoginThrottle } from '../redis/login-throttle.js';
 import { SessionCache, type CachedSession, type SessionRef } from '../redis/session-cache.js';
 import { LockoutPolicy } from '../security/lockout-policy.js';
+import { PasswordGate, type LockoutState } from './password-gate.js';
 import { PasswordHasher } from '../security/password-hasher.js';
 import { PasswordPolicy, type PasswordCheckContext, type PasswordPolicyInput } from '../security/password-policy.js';
 import { MEMBERSHIP_ROLES } from '../tenancy/membership-role.js';
@@ -127,6 +128,7 @@ export class AuthService {
     @inject(LoginThrottle) private readonly throttle: LoginThrottle,
     @inject(PasswordHasher) private readonly hasher: PasswordHasher,
     @inject(LockoutPolicy) private readonly lockout: LockoutPolicy,
+    @inject(PasswordGate) private readonly gate: PasswordGate,
     @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
@@ -152,8 +154,9 @@ export class AuthService {
    * @param context.organizationId the organization to sign in to (default: the oldest membership)
    * @throws ValidationError naming `email` / `password` / `context.*` (never echoing the password)
    * @throws RateLimitedError (with `retryAfterMs`) when the account or IP is throttled
-   * @throws InvalidCredentialsError for an unknown email or a wrong password — identical in both cases
-   * @throws AccountStateError `locked` / `suspended` / `deleted` / `pending_verification` / `password_change_required`, only after a correct password
+   * @throws InvalidCredentialsError for an unknown email, a wrong password, or an account the lockout has locked
+   *   (whatever the password: OWASP ASVS v4 2.2.1, NIST SP 800-63B 5.2.2) — identical in every case
+   * @throws AccountStateError `locked` (administrative) / `suspended` / `deleted` / `pending_verification` / `password_change_required`, only after a correct password
    * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`, audited)
    *   when the client's IP is outside the organization's allow-list — only after a correct password
    * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
@@ -175,15 +178,16 @@ export class AuthService {
     });
 
     const credentials = await this.users.findCredentialsByEmail(input.email);
-    const hash = credentials?.passwordHash ?? null;
-    const matches = credentials && hash !== null ? await this.hasher.verify(input.password, hash) : await this.hasher.verifyDummy(input.password);
-    if (!matches || !credentials || hash === null) {
-      await this.#recordFailure(credentials?.user.id, attempt, client, credentials ? 'wrong_password' : 'unknown_account');
+    // The lockout's attempt is reserved before bcrypt; a locked account answers like a wrong password.
+    const verdict = await this.gate.verify(credentials, input.password);
+    if (!verdict.ok || !credentials) {
+      await this.#recordFailure(credentials?.user.id, attempt, client, verdict.ok ? 'unknown_account' : verdict.reason, verdict.ok ? {} : { counted: verdict });
       throw new InvalidCredentialsError();
     }
 
-    // From here on the password was right, so the account state may be told.
+    // From here on the password was right, so the account state may be told (a running lockout excepted).
     const user = credentials.user;
+    const hash = verdict.passwordHash;
     this.#assertMaySignIn(user);
     // The organization's rules that need no second factor (membership, IP allow-list), and whether one is due.
     const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client, input.organizationId, 'login'), this.mfa.isEnabled(user.id)]);
@@ -197,11 +201,8 @@ export class AuthService {
     // Independent reads, one round-trip time: the lockout gate, and the sessions that exist before this
     // one (the risk score's known IPs and devices — read before issue() creates the new session).
     const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#loginRisk(user, client)]);
-    if (!unlocked) {
-      // A concurrent failure series locked the account after our lookup.
-      const latest = await this.users.getById(user.id);
-      throw new AccountStateError('locked', latest?.lockedUntil ?? undefined);
-    }
+    // A concurrent failure series locked the account after our attempt: answered like a wrong password.
+    if (!unlocked) throw new InvalidCredentialsError();
     // From here the sign-in is accepted: the throttle reset and a rehash never fail it, so they run beside the session issue.
     const [result] = await Promise.all([
       this.issuer.issue(user, client, input.organizationId, {
@@ -223,7 +224,7 @@ export class AuthService {
    * @throws ValidationError naming `challengeToken` / `code` / `recoveryCode` / `context.*`
    * @throws TokenError `invalid` / `consumed` / `expired` for the challenge
    * @throws InvalidMfaCodeError `invalid` / `replayed`
-   * @throws RateLimitedError; AccountStateError (e.g. `locked` after too many wrong codes); TenantAccessError (IP allow-list, membership ended)
+   * @throws RateLimitedError; InvalidCredentialsError once wrong codes have locked the account; AccountStateError (e.g. `suspended`); TenantAccessError (IP allow-list, membership ended)
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async completeMfaLogin(challengeToken: string, proof: MfaProof, context: ClientContext = {}): Promise<SignedInResult> {
@@ -302,13 +303,12 @@ export class AuthService {
     const attempt = { email: user.email, ...(client.ip === undefined ? {} : { ip: client.ip }) };
     await this.#throttleCheck(attempt);
 
-    const credentials = await this.users.findCredentialsByEmail(user.email);
-    const hash = credentials?.passwordHash ?? null;
-    const matches = hash !== null ? await this.hasher.verify(input.currentPassword, hash) : await this.hasher.verifyDummy(input.currentPassword);
-    if (!matches || hash === null) {
-      await this.#recordFailure(user.id, attempt, client, 'wrong_current_password', { organizationId: live.organizationId });
+    const verdict = await this.gate.verify(await this.users.findCredentialsByEmail(user.email), input.currentPassword);
+    if (!verdict.ok) {
+      await this.#recordFailure(user.id, attempt, client, 'wrong_current_password', { organizationId: live.organizationId, counted: verdict });
       throw new InvalidCredentialsError();
     }
+    const hash = verdict.passwordHash;
 
     const { options, historyDepth } = await this.strictest.forUser(user.id);
     const history = await this.passwordHistory.recent(user.id, historyDepth);
@@ -507,7 +507,8 @@ export class AuthService {
     if (user.status === 'deleted' || user.deletedAt !== null) throw new AccountStateError('deleted');
     if (user.status === 'suspended') throw new AccountStateError('suspended');
     if (user.status === 'locked') throw new AccountStateError('locked');
-    if (this.lockout.isLocked(user.lockedUntil)) throw new AccountStateError('locked', user.lockedUntil ?? undefined);
+    // A running lockout is told to nobody but the owner (AuthNotifier.accountLocked): no password oracle.
+    if (this.lockout.isLocked(user.lockedUntil)) throw new InvalidCredentialsError();
     if (user.status === 'pending_verification' && this.options.requireVerifiedEmail) throw new AccountStateError('pending_verification');
     if (user.mustChangePassword) throw new AccountStateError('password_change_required');
   }
@@ -516,15 +517,16 @@ export class AuthService {
     userId: string | undefined,
     attempt: { email: string; ip?: string },
     client: ParsedClientContext,
-    reason: 'wrong_password' | 'unknown_account' | 'wrong_current_password' | 'wrong_mfa_code' | 'replayed_mfa_code',
-    extra: { organizationId?: string; details?: Record<string, unknown>; alongside?: Promise<unknown> } = {},
+    reason: 'wrong_password' | 'unknown_account' | 'locked' | 'wrong_current_password' | 'wrong_mfa_code' | 'replayed_mfa_code',
+    extra: { organizationId?: string; details?: Record<string, unknown>; alongside?: Promise<unknown>; counted?: Partial<LockoutState> } = {},
   ): Promise<void> {
     const [counts, lock] = await Promise.all([
       this.throttle.recordFailure(attempt).catch((error: unknown) => {
         this.logger.warn('login throttle unavailable; failure not counted in Redis', { error });
         return undefined;
       }),
-      userId === undefined ? undefined : this.users.recordFailedLogin(userId, this.lockout),
+      // A password check (PasswordGate) has counted already; other failures are counted here.
+      extra.counted ?? (userId === undefined ? undefined : this.gate.countFailure({ id: userId, email: attempt.email })),
       extra.alongside,
     ]);
     const failures = lock?.failedLoginCount ?? counts?.ip ?? counts?.account ?? 1;
@@ -588,10 +590,7 @@ export class AuthService {
     // Single use: of two completions racing with two valid codes, one gets the session.
     if (!(await this.challenges.consume(challenge.id))) throw new TokenError('consumed', 'MFA challenge was already used');
     const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#loginRisk(user, client)]);
-    if (!unlocked) {
-      const latest = await this.users.getById(user.id);
-      throw new AccountStateError('locked', latest?.lockedUntil ?? undefined);
-    }
+    if (!unlocked) throw new InvalidCredentialsError();
     const [result] = await Promise.all([
       // Resolved again for THIS client: the IP allow-list applies to the address that finishes the sign-in.
       this.issuer.issue(user, client, challenge.organizationId, {

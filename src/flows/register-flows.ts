@@ -11,6 +11,7 @@ import { registerKnowledge } from './register-knowledge.js';
 import { registerPrivacyFlows } from './register-privacy-flows.js';
 import { SessionIssuer } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
+import { PasswordGate } from './password-gate.js';
 import { SignUpService } from './sign-up-service.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 import { VerificationService } from './verification-service.js';
@@ -26,6 +27,7 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(MfaService);
   container.registerSingleton(SessionRevoker);
   container.registerSingleton(SessionIssuer);
+  container.registerSingleton(PasswordGate);
   container.registerSingleton(AuthService);
   container.registerSingleton(SignUpService);
   container.registerSingleton(OAuthSignIn);

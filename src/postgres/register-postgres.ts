@@ -9,6 +9,7 @@ import { MembershipRepository } from './repositories/membership-repository.js';
 import { SubjectDataRepository } from './repositories/subject-data-repository.js';
 import { OrganizationRepository } from './repositories/organization-repository.js';
 import { UserRepository } from './repositories/user-repository.js';
+import { LoginAttemptRepository } from './repositories/login-attempt-repository.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
 import { AuditRepository } from './repositories/audit-repository.js';
 import { AUDIT_WRITER_OPTIONS, AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
@@ -30,6 +31,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.register(PROVISIONER, { useToken: PostgresProvisioner });
   container.registerSingleton(OrganizationRepository);
   container.registerSingleton(UserRepository);
+  container.registerSingleton(LoginAttemptRepository);
   container.registerSingleton(MembershipRepository);
   container.registerSingleton(AccountRepository);
   container.registerSingleton(ConsentRepository);

@@ -186,7 +186,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       fc.record({ email: fc.constant('ok-user@example.test'), password: fc.oneof(operatorValue, fc.constant('p'.repeat(5_000))), organizationName: fc.constant('Org') }),
       fc.record({ email: fc.constant('ok-user@example.test'), password: fc.constant(PASSWORD), organizationName: fc.constant('Org'), displayName: fc.oneof(operatorValue.filter((v) => v !== undefined), fc.constant('D'.repeat(1_000))) }),
     );
-    await property('signUp', invalid, (input) => rejectsTyped(() => signUp.signUp(as<Parameters<SignUpService['signUp']>[0]>({ ...input, emailVerified: true })), [ValidationError, ConflictError]));
+    await property('signUp', invalid, (input) => rejectsTyped(() => signUp.signUp(as<Parameters<SignUpService['signUp']>[0]>({ ...input, ageConfirmed: true })), [ValidationError, ConflictError]));
   });
 
   it('sign-up and profile text with SQL metacharacters and unicode edge cases: stored verbatim or refused with ValidationError, never an untyped error', async () => {
@@ -203,7 +203,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         const before = await snapshot();
         let result;
         try {
-          result = await signUp.signUp({ email, password: PASSWORD, organizationName: `Org ${text}`, displayName: `Name ${text}`, ageConfirmed: true, emailVerified: true });
+          result = await signUp.createAccount({ email, password: PASSWORD, organizationName: `Org ${text}`, displayName: `Name ${text}`, ageConfirmed: true, emailVerified: true });
         } catch (error) {
           if (!(error instanceof ValidationError)) {
             cases.push(JSON.stringify(text));

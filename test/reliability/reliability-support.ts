@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import { AUTH_NOTIFIER, type AuthMessage, type AuthNotifier } from '../../src/flows/auth-notifier.js';
+import { AUTH_NOTIFIER, type AccountNotice, type AuthMessage, type AuthNotifier } from '../../src/flows/auth-notifier.js';
 import { SignUpService } from '../../src/flows/sign-up-service.js';
 import type { Logger } from '../../src/logger.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -30,6 +30,14 @@ export class CapturingNotifier implements AuthNotifier {
   }
   async emailVerification(message: AuthMessage): Promise<void> {
     this.sent.push(message);
+  }
+  /** Owner notices carry no secret: counted only. */
+  readonly notices: AccountNotice[] = [];
+  async accountLocked(notice: AccountNotice): Promise<void> {
+    this.notices.push(notice);
+  }
+  async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
+    this.notices.push(notice);
   }
 }
 
@@ -58,7 +66,7 @@ export async function startHarness(options: { stores?: readonly StoreName[]; env
     notifier,
     user: async () => {
       const email = `rel-${randomUUID().slice(0, 12)}@example.test`;
-      const { user, organization } = await platform.resolve(SignUpService).signUp({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
+      const { user, organization } = await platform.resolve(SignUpService).createAccount({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
       return { email, userId: user.id, organizationId: organization.id };
     },
     stop: async () => {

@@ -116,7 +116,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const password = `Pw-${randomBytes(9).toString('base64url')}-x9`;
     const email = `secret-${randomUUID().slice(0, 8)}@example.test`;
     add('password', password);
-    const { user, organization } = await platform.resolve(SignUpService).signUp({ email, password, organizationName: 'Secrets', ageConfirmed: true });
+    const { user, organization } = await platform.resolve(SignUpService).createAccount({ email, password, organizationName: 'Secrets', ageConfirmed: true });
     await verification.requestEmailVerification(user.id);
     await verification.settled();
     const verifyToken = notifier.sent.at(-1)!.token;

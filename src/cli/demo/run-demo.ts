@@ -179,7 +179,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const ownerEmail = `ada.${run}@acme.example`;
     const weak = 'password123';
     try {
-      await signUp.signUp({ email: ownerEmail, password: weak, organizationName: `Acme ${run}`, ageConfirmed: true, emailVerified: true });
+      await signUp.createAccount({ email: ownerEmail, password: weak, organizationName: `Acme ${run}`, ageConfirmed: true, emailVerified: true });
       throw new PlatformError('DEMO_FAILED', 'a common password was accepted');
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
@@ -187,7 +187,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     }
     const ownerPassword = `Lovelace-${randomBytes(6).toString('base64url')}!9`;
     secrets.passwords.push(ownerPassword);
-    const { user: owner, organization } = await signUp.signUp({
+    const { user: owner, organization } = await signUp.createAccount({
       email: ownerEmail,
       password: ownerPassword,
       displayName: 'Ada',

@@ -38,8 +38,10 @@ describe('COPPA and consent', () => {
     expect(paths(await signUp.signUp({ ...base, email: child, birthDate: yearsAgo(10) }).catch((e: unknown) => e))).toEqual(['guardianConsent']);
     expect(paths(await signUp.signUp({ ...base, email: child }).catch((e: unknown) => e))).toEqual(['ageConfirmed']);
     expect(await h.platform.resolve(UserRepository).findCredentialsByEmail(child)).toBeUndefined();
-    const adult = await signUp.signUp({ ...base, email: email(), ageConfirmed: true, termsVersion: '2026-01' });
-    const kinds = (await consent.history(adult.user.id)).map((e) => e.kind).sort();
+    const adultEmail = email();
+    expect(await signUp.signUp({ ...base, email: adultEmail, ageConfirmed: true, termsVersion: '2026-01' })).toEqual({ accepted: true });
+    const adult = await h.platform.resolve(UserRepository).findCredentialsByEmail(adultEmail);
+    const kinds = (await consent.history(adult!.user.id)).map((e) => e.kind).sort();
     expect(kinds).toEqual(['age_confirmation', 'terms']);
   });
 

@@ -28,7 +28,7 @@ describe('QueueWorkers', () => {
   });
 
   it('re-creates an ingestion job lost with Redis from MongoDB state, walking organizations from PostgreSQL', async () => {
-    const { user, organization } = await platform.resolve(SignUpService).signUp({
+    const { user, organization } = await platform.resolve(SignUpService).createAccount({
       email: `owner-${t.id}@example.com`,
       password: 'Correct-Horse-Battery-9',
       organizationName: 'Workers',

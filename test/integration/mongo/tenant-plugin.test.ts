@@ -74,6 +74,60 @@ describe('tenant plugin', () => {
     );
   });
 
+  // Issue 15, "What was seen" 5: each of these crossed or moved the boundary before the plugin became an allow-list.
+  it('checks pipelines recursively: cross-collection and writing stages are refused at any depth, unknown stages too', async () => {
+    const { AnalyticsEvent } = models;
+    const pinned = { $match: { organizationId: 'a' } };
+    const lookup = { $lookup: { from: 'analytics_events', pipeline: [{ $match: { organizationId: 'b' } }], as: 'other' } };
+    for (const stage of [
+      { $facet: { leak: [lookup] } },
+      { $facet: { leak: [{ $unionWith: { coll: 'analytics_events', pipeline: [{ $match: { organizationId: 'b' } }] } }] } },
+      { $facet: { outer: [{ $facet: { inner: [{ $graphLookup: { from: 'analytics_events', startWith: '$x', connectFromField: 'x', connectToField: 'y', as: 'z' } }] } }] } },
+      { $lookup: { from: 'messages', localField: 'organizationId', foreignField: 'organizationId', as: 'm' } },
+      { $unionWith: 'messages' },
+      { $out: 'stolen' },
+      { $merge: { into: 'conversations' } },
+      { $facet: { write: [{ $merge: { into: 'conversations' } }] } },
+      { $collStats: {} },
+      { $someFutureStage: {} },
+    ]) {
+      await refusedBeforeTheServer(() => AnalyticsEvent.aggregate([pinned, stage as never]).exec());
+    }
+  });
+
+  it('refuses every update that touches organizationId: any operator, pipeline updates, bulkWrite, replacements; unknown operators too', async () => {
+    const { Conversation, KnowledgeChunk } = models;
+    const f = { organizationId: 'a', _id: 'x' };
+    // Mongoose 9 sends pipeline-style updates only with `updatePipeline: true`; the plugin refuses them either way.
+    for (const op of ['$set', '$setOnInsert', '$min', '$max', '$inc', '$mul', '$unset', '$currentDate', '$rename']) {
+      await refusedBeforeTheServer(() => Conversation.updateOne(f, { [op]: { organizationId: 'b' } }).exec());
+    }
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, { $rename: { title: 'organizationId' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, { $set: { 'organizationId.x': 1 } }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, { $unknownOp: { title: 'x' } } as never).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $set: { organizationId: 'b' } }], { updatePipeline: true }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateMany(f, [{ $addFields: { organizationId: 'b' } }], { updatePipeline: true }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $unset: 'organizationId' }], { updatePipeline: true }).exec());
+    await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $replaceWith: { $mergeObjects: ['$$ROOT', { organizationId: 'b' }] } }], { updatePipeline: true }).exec());
+    await refusedBeforeTheServer(() => Conversation.findOneAndUpdate(f, { $max: { organizationId: 'zzz' } }).exec());
+    await refusedBeforeTheServer(() => Conversation.replaceOne(f, { _id: 'x', organizationId: 'b', title: 't' }).exec());
+    await refusedBeforeTheServer(() => Conversation.replaceOne(f, { _id: 'x', title: 't' }).exec());
+    await refusedBeforeTheServer(() => Conversation.findOneAndReplace(f, { _id: 'x', organizationId: 'b', title: 't' }).exec());
+    await refusedBeforeTheServer(() => Conversation.bulkWrite([{ updateOne: { filter: f, update: [{ $set: { organizationId: 'b' } }] as never } }]));
+    await refusedBeforeTheServer(() => Conversation.bulkWrite([{ updateMany: { filter: f, update: { $min: { organizationId: 'b' } } } }]));
+    await refusedBeforeTheServer(() => KnowledgeChunk.bulkWrite([{ replaceOne: { filter: f, replacement: { _id: 'x', organizationId: 'b' } as never } }]));
+  });
+
+  it('lets updates that leave organizationId alone through', async () => {
+    const ctx = tenant();
+    const created = await m.platform.resolve(ConversationRepository).create(ctx, { title: 'before' });
+    const f = { organizationId: ctx.organizationId, _id: created.id };
+    expect((await models.Conversation.updateOne(f, { $set: { title: 'after' }, $max: { messageCount: 3 } }).exec()).modifiedCount).toBe(1);
+    expect((await m.platform.resolve(ConversationRepository).get(ctx, created.id)).title).toBe('after');
+    const facet = await models.Conversation.aggregate([{ $match: { organizationId: ctx.organizationId } }, { $facet: { n: [{ $count: 'n' }] } }]).exec();
+    expect(facet).toEqual([{ n: [{ n: 1 }] }]);
+  });
+
   it('lets pinned queries through, { $eq } included', async () => {
     sent.length = 0;
     expect(await models.Conversation.find({ organizationId: 'a' }).exec()).toEqual([]);

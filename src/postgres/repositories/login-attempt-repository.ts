@@ -1,0 +1,79 @@
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { parseInput } from '../../parse-input.js';
+import { PostgresConnection } from '../postgres-connection.js';
+import { noRows } from './no-rows.js';
+import { withMappedErrors } from './with-mapped-errors.js';
+
+/**
+ * One password evaluation the account's lockout budget allowed. It is already
+ * counted as a failure; a correct password gives it back (`refund`).
+ */
+export interface LoginAttemptReservation {
+  readonly userId: string;
+  /** The failure count including this attempt. */
+  readonly failedLoginCount: number;
+  /** Set when this attempt was the last one the budget allowed: the lock it started. */
+  readonly lockedUntil: Date | null;
+  /** The lock's exact value (epoch microseconds), so `refund` lifts only the lock this attempt started. */
+  readonly lockMicros: number | null;
+}
+
+const reservationRow = z.object({ id: z.uuid(), failed_login_count: z.number(), locked_until: z.date().nullable(), lock_us: z.number().nullable() }).transform(
+  (r): LoginAttemptReservation => ({ userId: r.id, failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until, lockMicros: r.lock_us }),
+);
+const reserveInput = z.object({ userId: z.uuid(), threshold: z.number().int().min(1).max(100), lockSeconds: z.number().int().min(1).max(86_400 * 30) });
+const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nullable() });
+
+/**
+ * The lockout's budget of password evaluations, taken before bcrypt runs
+ * (docs/security.md, "Lockout"). One UPDATE serialised on the user's row lock
+ * reserves an attempt, so N parallel sign-ins evaluate at most `threshold`
+ * passwords between two locks: the rest find the lock already set.
+ *
+ * A pre-tenant auth path on the owner pool (docs/schema.md, "Pre-tenant auth paths").
+ */
+@injectable()
+export class LoginAttemptRepository {
+  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+
+  /**
+   * Counts one attempt as a failure before the password is checked, and starts
+   * the lock when it is the `threshold`-th; after an expired lock the count
+   * starts again at 1.
+   * @returns the reservation, or `undefined` when the account is locked (nothing counted) or unknown
+   * @throws ValidationError naming the invalid field
+   */
+  async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
+    const d = parseInput(reserveInput, { userId, ...policy });
+    const row = await withMappedErrors(() =>
+      this.postgres.ownerPool.maybeOne(sql.type(reservationRow)`
+        WITH u AS (
+          UPDATE users SET
+            failed_login_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END,
+            locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END) >= ${d.threshold}
+              THEN now() + make_interval(secs => ${d.lockSeconds}) ELSE NULL END
+          WHERE id = ${d.userId} AND (locked_until IS NULL OR locked_until <= now())
+          RETURNING id, failed_login_count, locked_until)
+        SELECT id, failed_login_count, locked_until, (extract(epoch FROM locked_until) * 1000000)::int8 AS lock_us FROM u`),
+    );
+    return row ?? undefined;
+  }
+
+  /**
+   * Gives a reservation back after a correct password: one failure less, and
+   * the lock lifted if this attempt started it (a lock a later attempt started stays).
+   * @throws ValidationError naming the invalid field
+   */
+  async refund(reservation: Pick<LoginAttemptReservation, 'userId' | 'lockMicros'>): Promise<void> {
+    const d = parseInput(refundInput, { userId: reservation.userId, lockMicros: reservation.lockMicros });
+    await withMappedErrors(() =>
+      this.postgres.ownerPool.query(sql.type(noRows)`
+        UPDATE users SET
+          failed_login_count = greatest(failed_login_count - 1, 0),
+          locked_until = CASE WHEN (extract(epoch FROM locked_until) * 1000000)::int8 = ${d.lockMicros}::int8 THEN NULL ELSE locked_until END
+        WHERE id = ${d.userId}`),
+    );
+  }
+}
