@@ -6,6 +6,7 @@ import { LockoutPolicy } from '../security/lockout-policy.js';
 import { PasswordHasher } from '../security/password-hasher.js';
 import { LOGGER } from '../tokens.js';
 import { AUTH_NOTIFIER, type AuthNotifier } from './auth-notifier.js';
+import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** The account's lockout state after a failure was counted (or found). */
 export interface LockoutState {
@@ -34,6 +35,7 @@ export type PasswordVerdict =
  * - the owner is told through `AuthNotifier.accountLocked` when a failure locks the account.
  */
 @injectable()
+@accessControlled
 export class PasswordGate {
   constructor(
     @inject(LoginAttemptRepository) private readonly attempts: LoginAttemptRepository,
@@ -49,6 +51,7 @@ export class PasswordGate {
    * A failure is already counted in PostgreSQL when this returns.
    * @throws ValidationError (password over bcrypt's 72 bytes); StoreUnavailableError
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async verify(credentials: UserCredentials | undefined, password: string): Promise<PasswordVerdict> {
     if (!credentials) {
       await this.hasher.verifyDummy(password);
@@ -76,6 +79,7 @@ export class PasswordGate {
    * @returns the new state, or `undefined` for an unknown user
    * @throws ValidationError; StoreUnavailableError
    */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async countFailure(user: { readonly id: string; readonly email: string }): Promise<LockoutState | undefined> {
     const state = await this.users.recordFailedLogin(user.id, this.lockout);
     // Exactly the threshold: the failure that started the lock (later ones during it count on).

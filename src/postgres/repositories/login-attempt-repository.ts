@@ -5,6 +5,7 @@ import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /**
  * One password evaluation the account's lockout budget allowed. It is already
@@ -35,6 +36,7 @@ const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nu
  * A pre-tenant auth path on the owner pool (docs/schema.md, "Pre-tenant auth paths").
  */
 @injectable()
+@accessControlled
 export class LoginAttemptRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
@@ -45,6 +47,7 @@ export class LoginAttemptRepository {
    * @returns the reservation, or `undefined` when the account is locked (nothing counted) or unknown
    * @throws ValidationError naming the invalid field
    */
+  @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
     const d = parseInput(reserveInput, { userId, ...policy });
     const row = await withMappedErrors(() =>
@@ -66,6 +69,7 @@ export class LoginAttemptRepository {
    * the lock lifted if this attempt started it (a lock a later attempt started stays).
    * @throws ValidationError naming the invalid field
    */
+  @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async refund(reservation: Pick<LoginAttemptReservation, 'userId' | 'lockMicros'>): Promise<void> {
     const d = parseInput(refundInput, { userId: reservation.userId, lockMicros: reservation.lockMicros });
     await withMappedErrors(() =>
