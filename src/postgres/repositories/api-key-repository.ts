@@ -129,7 +129,7 @@ export class ApiKeyRepository {
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE prefix = ${value}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.api_key_by_prefix(${value})`),
     );
     return row ?? undefined;
   }
@@ -143,9 +143,9 @@ export class ApiKeyRepository {
   async verify(key: string): Promise<ApiKeyRecord> {
     const parsed = parseApiKey(key);
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(secretRow)`
+      this.postgres.appPool.maybeOne(sql.type(secretRow)`
         SELECT ${COLUMNS}, secret_hash, coalesce(expires_at <= now(), false) AS expired
-        FROM api_keys WHERE prefix = ${parsed.prefix}`),
+        FROM platform_auth.api_key_by_prefix(${parsed.prefix})`),
     );
     const matches = tokensEqual(parsed.secretHash, row?.secret_hash ?? DUMMY_HASH);
     if (!row || !matches) throw new TokenError('invalid', 'Invalid API key');
@@ -164,11 +164,8 @@ export class ApiKeyRepository {
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE api_keys SET last_used_at = now()
-        WHERE id = ${input.id}
-          AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => ${input.minIntervalSeconds}))
-        RETURNING id`),
+      this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM platform_auth.touch_api_key(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
     return row !== null;
   }
