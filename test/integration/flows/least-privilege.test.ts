@@ -4,6 +4,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
+import { MfaService } from '../../../src/flows/mfa-service.js';
+import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
 import { AUTH_NOTIFIER } from '../../../src/flows/auth-notifier.js';
 import { AuthService } from '../../../src/flows/auth-service.js';
@@ -96,6 +98,17 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const refreshed = await auth.refresh(session.refreshToken, client);
     expect(refreshed.refreshToken).not.toBe(session.refreshToken);
     const ctx = session.context;
+
+    // MFA: enrol TOTP, then a password sign-in ends in a challenge that a code completes.
+    const mfa = platform.resolve(MfaService);
+    const totp = new Totp();
+    const { secret } = await mfa.beginTotpEnrollment(ctx);
+    await mfa.confirmTotpEnrollment(ctx, await totp.generate(secret));
+    const challenged = await auth.login(email, PASSWORD, client);
+    if (challenged.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenged.status}`);
+    const nextCode = await totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
+    const mfaSession = await auth.completeMfaLogin(challenged.challengeToken, { code: nextCode }, client);
+    expect(mfaSession).toMatchObject({ status: 'signed_in', user: { id: user.id } });
 
     // API keys, memberships (a second signed-up user), personas, audit.
     const { key } = await platform.resolve(ApiKeyRepository).create(ctx, { name: 'ci', scopes: ['knowledge:read'] });
