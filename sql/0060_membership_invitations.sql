@@ -43,4 +43,9 @@ CREATE POLICY membership_invitations_insert ON membership_invitations FOR INSERT
   WITH CHECK (organization_id = platform_current_organization_id());
 CREATE POLICY membership_invitations_delete ON membership_invitations FOR DELETE
   USING (organization_id = platform_current_organization_id());
+-- Answering: the invited user, in the inviting organization's scope (the token names both).
+CREATE POLICY membership_invitations_answer ON membership_invitations FOR UPDATE
+  USING (organization_id = platform_current_organization_id() AND user_id = platform_current_user_id())
+  WITH CHECK (organization_id = platform_current_organization_id() AND user_id = platform_current_user_id());
 GRANT SELECT, INSERT, DELETE ON membership_invitations TO platform_app;
+GRANT UPDATE (answer, answered_at) ON membership_invitations TO platform_app;

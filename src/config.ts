@@ -19,8 +19,12 @@ export interface Config {
   readonly environment: 'development' | 'test' | 'production';
   readonly logLevel: LogLevel;
   readonly postgres: {
-    /** Owner connection: migrations, provisioning, administrative work. */
-    readonly url: string;
+    /**
+     * Owner connection: migrations, provisioning (bootstrap) and audit-partition DDL only.
+     * `undefined` when only `DATABASE_APP_URL` is configured: the application then runs
+     * on the application role alone (docs/security.md, "Least privilege at run time").
+     */
+    readonly url: string | undefined;
     /** Application-role connection used by repositories (no BYPASSRLS, owns no table). */
     readonly appUrl: string;
     readonly poolSize: number;
@@ -79,7 +83,7 @@ const envSchema = z.object({
   NODE_ENV: z.string().optional(),
   PLATFORM_ENV: z.enum(['development', 'test', 'production']).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).default(CONFIG_DEFAULTS.DATABASE_URL),
+  DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   DATABASE_APP_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   PG_POOL_SIZE: int(1, 1000, 20),
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
@@ -182,8 +186,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     environment,
     logLevel: e.LOG_LEVEL,
     postgres: {
-      url: e.DATABASE_URL,
-      appUrl: e.DATABASE_APP_URL ?? withUser(e.DATABASE_URL, CONFIG_DEFAULTS.APP_ROLE),
+      // With DATABASE_APP_URL alone there is no owner: run time needs none.
+      url: e.DATABASE_URL ?? (e.DATABASE_APP_URL === undefined ? CONFIG_DEFAULTS.DATABASE_URL : undefined),
+      appUrl: e.DATABASE_APP_URL ?? withUser(e.DATABASE_URL ?? CONFIG_DEFAULTS.DATABASE_URL, CONFIG_DEFAULTS.APP_ROLE),
       poolSize: e.PG_POOL_SIZE,
       statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
       queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS ?? e.PG_STATEMENT_TIMEOUT_MS + 1_000,
@@ -210,12 +215,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   }));
 }
 
+/**
+ * The owner URL, for the commands that need it (migrate, provision, bootstrap, audit-partition DDL).
+ * @throws ConfigError naming `DATABASE_URL` when only `DATABASE_APP_URL` is configured
+ */
+export function ownerDatabaseUrl(config: Config, purpose: string): string {
+  if (config.postgres.url === undefined) {
+    throw new ConfigError([{ path: 'DATABASE_URL', message: `required for ${purpose} (the owner role); the application itself runs on DATABASE_APP_URL alone` }]);
+  }
+  return config.postgres.url;
+}
+
 /** A printable copy of `config` with every secret (URL passwords, keys) redacted. */
 export function redactConfig(config: Config): Record<string, unknown> {
   return {
     environment: config.environment,
     logLevel: config.logLevel,
-    postgres: { ...config.postgres, url: redactUrl(config.postgres.url), appUrl: redactUrl(config.postgres.appUrl) },
+    postgres: { ...config.postgres, url: config.postgres.url === undefined ? undefined : redactUrl(config.postgres.url), appUrl: redactUrl(config.postgres.appUrl) },
     mongo: { ...config.mongo, uri: redactUrl(config.mongo.uri) },
     qdrant: { url: redactUrl(config.qdrant.url), apiKey: config.qdrant.apiKey ? '[redacted]' : undefined, collectionPrefix: config.qdrant.collectionPrefix },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { inject, injectable } from 'tsyringe';
 import { createPool, sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import type { Config } from '../config.js';
+import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
@@ -17,13 +17,15 @@ import type { PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
 
 /**
- * PostgreSQL through Slonik. Two pools: `ownerPool` (the migrating owner role,
- * used for migrations, provisioning and maintenance) and `appPool` (the
- * application role: no BYPASSRLS, owns no table — what repositories use).
+ * PostgreSQL through Slonik. Two pools: `appPool` (the application role: no
+ * BYPASSRLS, owns no table — what every repository uses) and, only when
+ * `DATABASE_URL` is configured, `ownerPool` (the migrating owner role, for
+ * migrations, provisioning and audit-partition DDL).
  *
- * Plus a small raw `pg` pool, also as the owner role, behind
+ * Plus a small raw `pg` pool, also as the application role, behind
  * {@link preparedOne}: the hot path for the few pre-tenant auth reads that run
- * on every sign-in or cache miss (docs/architecture.md, "Hot paths").
+ * on every sign-in or cache miss (docs/architecture.md, "Hot paths"); they
+ * call the narrow `platform_auth` functions (docs/security.md, "Least privilege at run time").
  */
 @injectable()
 export class PostgresConnection implements StoreConnection {
@@ -31,6 +33,7 @@ export class PostgresConnection implements StoreConnection {
   #owner: DatabasePool | undefined;
   #app: DatabasePool | undefined;
   #hot: pg.Pool | undefined;
+  #started = false;
   #stopped = false;
 
   constructor(
@@ -39,11 +42,15 @@ export class PostgresConnection implements StoreConnection {
   ) {}
 
   get redactedUrl(): string {
-    return redactUrl(this.config.postgres.url);
+    return redactUrl(this.config.postgres.url ?? this.config.postgres.appUrl);
   }
 
-  /** The owner pool. @throws PlatformError when not started */
+  /**
+   * The owner pool (migrations, provisioning, audit-partition DDL).
+   * @throws PlatformError when not started; ConfigError naming `DATABASE_URL` when no owner URL is configured
+   */
   get ownerPool(): DatabasePool {
+    ownerDatabaseUrl(this.config, 'owner work (migrations, provisioning, audit partitions)');
     if (!this.#owner) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     return this.#owner;
   }
@@ -53,7 +60,7 @@ export class PostgresConnection implements StoreConnection {
    * @throws PlatformError `NOT_STARTED`, or `APP_ROLE_MISSING` when the application role could not log in at start (run migrations, then `connectAppPool()`)
    */
   get appPool(): DatabasePool {
-    if (!this.#owner) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    if (!this.#started) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     if (!this.#app) {
       throw new PlatformError('APP_ROLE_MISSING', 'The application role cannot log in yet: run `platform-data db migrate` (or bootstrap), then connectAppPool()');
     }
@@ -68,7 +75,7 @@ export class PostgresConnection implements StoreConnection {
    */
   async connectAppPool(): Promise<DatabasePool> {
     if (this.#app) return this.#app;
-    this.ownerPool;
+    if (!this.#started) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     try {
       this.#app = await this.#createPool(this.config.postgres.appUrl, this.config.postgres.poolSize);
     } catch (error) {
@@ -109,7 +116,7 @@ export class PostgresConnection implements StoreConnection {
   /**
    * Runs a named prepared statement on the hot-path pool and validates the row
    * with the statement's schema. Same role, timeouts, type parsers
-   * (timestamptz → Date, int8 → number) and error mapping as the owner pool;
+   * (timestamptz → Date, int8 → number) and error mapping as the application pool;
    * what it skips is Slonik's per-query machinery (query context, interceptor
    * loops, its own pool wrapper) and re-planning an unnamed statement per call.
    *
@@ -138,8 +145,8 @@ export class PostgresConnection implements StoreConnection {
 
   #createHotPool(): pg.Pool {
     const pool = new pg.Pool({
-      connectionString: this.config.postgres.url,
-      // As small as the owner pool: it only serves a few single-row reads, and each caller holds a connection for one round trip.
+      connectionString: this.config.postgres.appUrl,
+      // Small: it only serves a few single-row reads, and each caller holds a connection for one round trip.
       max: Math.min(5, this.config.postgres.poolSize),
       connectionTimeoutMillis: this.config.connectTimeoutMs,
       statement_timeout: this.config.postgres.statementTimeoutMs,
@@ -157,18 +164,24 @@ export class PostgresConnection implements StoreConnection {
 
   /** @throws StoreUnavailableError when the server does not answer within the connect timeout */
   async start(): Promise<void> {
-    if (this.#owner) return;
+    if (this.#started) return;
+    this.#started = true;
     this.#stopped = false;
+    const ownerUrl = this.config.postgres.url;
     try {
-      this.#owner = await this.#createPool(this.config.postgres.url, Math.min(5, this.config.postgres.poolSize));
+      if (ownerUrl !== undefined) this.#owner = await this.#createPool(ownerUrl, Math.min(5, this.config.postgres.poolSize));
       // Connects lazily: no round trip here, and nothing to close if start fails below.
       this.#hot = this.#createHotPool();
     } catch (error) {
       await this.stop();
       throw this.#unavailable(error);
     }
-    await this.connectAppPool().catch((error: unknown) => {
-      if (!(error instanceof PlatformError && error.code === 'APP_ROLE_MISSING')) throw error;
+    await this.connectAppPool().catch(async (error: unknown) => {
+      // Without an owner nobody can run the migrations that create the role: nothing to wait for.
+      if (!(error instanceof PlatformError && error.code === 'APP_ROLE_MISSING') || ownerUrl === undefined) {
+        await this.stop();
+        throw error;
+      }
       this.logger.debug('postgres application role cannot log in yet (migrations pending)');
     });
     await this.ping().catch(async (error: unknown) => {
@@ -187,7 +200,7 @@ export class PostgresConnection implements StoreConnection {
 
   /** @throws StoreUnavailableError */
   async ping(): Promise<void> {
-    const pool = this.ownerPool;
+    const pool = this.#pingPool();
     await withTimeout(
       pool.query(sql.unsafe`SELECT 1`),
       this.config.connectTimeoutMs,
@@ -200,9 +213,9 @@ export class PostgresConnection implements StoreConnection {
   async health(): Promise<StoreHealth> {
     const started = performance.now();
     try {
-      if (!this.#owner) throw new StoreUnavailableError('postgres', 'not started', { url: this.redactedUrl });
+      if (!this.#started) throw new StoreUnavailableError('postgres', 'not started', { url: this.redactedUrl });
       const version = await withTimeout(
-        this.ownerPool.oneFirst(sql.type(z.object({ server_version: z.string() }))`SHOW server_version`),
+        this.#pingPool().oneFirst(sql.type(z.object({ server_version: z.string() }))`SHOW server_version`),
         this.config.connectTimeoutMs,
         () => new StoreUnavailableError('postgres', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
       );
@@ -216,9 +229,15 @@ export class PostgresConnection implements StoreConnection {
     }
   }
 
+  /** The owner pool when configured (it answers before the application role exists), else the application pool. */
+  #pingPool(): DatabasePool {
+    return this.#owner ?? this.appPool;
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#started = false;
     const pools = [this.#app, this.#owner].filter((p): p is DatabasePool => p !== undefined);
     const hot = this.#hot;
     this.#app = undefined;

@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
+import { ownerDatabaseUrl, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProvisionStep, StoreProvisioner } from '../store-provisioner.js';
 import { CONFIG, LOGGER } from '../tokens.js';
@@ -34,7 +34,7 @@ export class PostgresProvisioner implements StoreProvisioner {
       onStep(full);
     };
     {
-      await using migrator = new Migrator({ url: this.config.postgres.url, logger: this.logger });
+      await using migrator = new Migrator({ url: ownerDatabaseUrl(this.config, 'provisioning (migrations)'), logger: this.logger });
       const { applied } = await migrator.up();
       if (applied.length === 0) record({ step: 'migrations', changed: false, detail: 'up to date' });
       for (const name of applied) record({ step: `migration ${name}`, changed: true, detail: 'applied' });
@@ -63,7 +63,8 @@ export class PostgresProvisioner implements StoreProvisioner {
    */
   async pending(): Promise<string[]> {
     if (Date.now() < this.#cleanUntil) return [];
-    await using migrator = new Migrator({ url: this.config.postgres.url, logger: this.logger });
+    // Reading the ledger needs no owner: the application role may read it (sql/0070).
+    await using migrator = new Migrator({ url: this.config.postgres.url ?? this.config.postgres.appUrl, logger: this.logger });
     const status = await migrator.status();
     const pending = status.filter((s) => s.state !== 'applied').map((s) => `migration ${s.version} ${s.name} ${s.state}`);
     if (pending.length === 0) this.#cleanUntil = Date.now() + CLEAN_ANSWER_MS;

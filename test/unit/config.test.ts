@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, ConfigError, loadConfig, redactConfig } from '../../src/index.js';
+import { ownerDatabaseUrl } from '../../src/config.js';
 import { testKeyRing } from '../support/test-env.js';
 
 describe('loadConfig', () => {
@@ -17,6 +18,23 @@ describe('loadConfig', () => {
     expect(config.auth.refreshReuseGraceSeconds).toBe(10);
     expect(config.retention.auditDays).toBe(90);
     expect(config.encryption.ephemeral).toBe(true);
+  });
+
+  it('needs no owner URL when DATABASE_APP_URL is set; owner work then names DATABASE_URL in a ConfigError', () => {
+    const app = 'postgres://platform_app:app-secret@db.internal:5432/platform';
+    const config = loadConfig({ DATABASE_APP_URL: app });
+    expect(config.postgres.url).toBeUndefined();
+    expect(config.postgres.appUrl).toBe(app);
+    expect(JSON.stringify(config)).not.toContain('app-secret');
+    expect(() => ownerDatabaseUrl(config, 'migrations')).toThrow(ConfigError);
+    try {
+      ownerDatabaseUrl(config, 'migrations');
+    } catch (error) {
+      expect((error as ConfigError).issues).toEqual([expect.objectContaining({ path: 'DATABASE_URL', message: expect.stringContaining('migrations') })]);
+    }
+    // Both set: the owner is there for the commands that need it.
+    const both = loadConfig({ DATABASE_URL: 'postgres://owner@db.internal/platform', DATABASE_APP_URL: app });
+    expect(ownerDatabaseUrl(both, 'migrations')).toBe('postgres://owner@db.internal/platform');
   });
 
   it('reads and coerces variables', () => {

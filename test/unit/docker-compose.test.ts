@@ -20,7 +20,7 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['mongo', 'postgres', 'qdrant', 'redis']);
     const config = loadConfig({});
     const expectedPorts: Record<string, string> = {
-      postgres: new URL(config.postgres.url).port,
+      postgres: new URL(config.postgres.url ?? '').port,
       mongo: new URL(config.mongo.uri).port,
       qdrant: new URL(config.qdrant.url).port,
       redis: new URL(config.redis.url).port,

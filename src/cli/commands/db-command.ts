@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import pg from 'pg';
-import { loadConfig, type Config } from '../../config.js';
+import { loadConfig, ownerDatabaseUrl, type Config } from '../../config.js';
 import { PlatformError, ValidationError } from '../../errors.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
 import { Migrator } from '../../postgres/migrator.js';
@@ -24,16 +24,17 @@ function action<A extends unknown[]>(body: (config: Config, ...args: A) => Promi
 }
 
 async function withOwnerClient<T>(config: Config, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.postgres.url, connectionTimeoutMillis: config.connectTimeoutMs });
+  const url = ownerDatabaseUrl(config, 'this db command');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: config.connectTimeoutMs });
   try {
     await client.connect();
   } catch (error) {
-    throw mapPostgresError(error, redactUrl(config.postgres.url));
+    throw mapPostgresError(error, redactUrl(url));
   }
   try {
     return await fn(client);
   } catch (error) {
-    throw mapPostgresError(error, redactUrl(config.postgres.url));
+    throw mapPostgresError(error, redactUrl(url));
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -112,7 +113,7 @@ export async function seedDatabase(config: Config, env: Readonly<Record<string, 
  */
 export function registerDbCommand(program: Command): void {
   const db = program.command('db').description('PostgreSQL migrations, drift check, reset and seed (uses DATABASE_URL, the owner role)');
-  const migrator = (config: Config) => new Migrator({ url: config.postgres.url });
+  const migrator = (config: Config) => new Migrator({ url: ownerDatabaseUrl(config, 'migrations') });
 
   db.command('migrate')
     .description('apply every pending migration (safe to run twice or from several processes at once)')

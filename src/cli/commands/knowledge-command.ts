@@ -11,6 +11,7 @@ import { KnowledgeSearch } from '../../flows/knowledge-search.js';
 import { createLogger } from '../../logger.js';
 import { createPlatform, type Platform } from '../../platform.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
+import { scopedPool } from '../../postgres/with-scope.js';
 import { PostgresConnection } from '../../postgres/postgres-connection.js';
 import { MEMBERSHIP_ROLES } from '../../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
@@ -37,7 +38,8 @@ export async function cliTenantContext(platform: Platform, options: TenantOption
   const userId = options.user === undefined ? undefined : z.uuid().safeParse(options.user);
   if (userId && !userId.success) throw new ValidationError([{ path: '--user', message: 'must be a user id (UUID)' }]);
   const postgres = platform.resolve(PostgresConnection);
-  const row = await postgres.ownerPool
+  // Organization scope: row-level security shows this organization's memberships only (no owner credentials needed).
+  const row = await scopedPool(postgres.appPool, { organizationId: organizationId.data })
     .maybeOne(
       sql.type(z.object({ user_id: z.string(), role: z.enum(MEMBERSHIP_ROLES) }))`
         SELECT m.user_id, m.role

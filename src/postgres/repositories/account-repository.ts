@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -52,7 +53,7 @@ export class AccountRepository {
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.any(sql.type(membershipRow)`
+      scopedPool(this.postgres.appPool, { userId: id }).any(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
         WHERE m.user_id = ${id} AND o.deleted_at IS NULL
@@ -68,7 +69,7 @@ export class AccountRepository {
   async findMembership(userId: string, organizationId: string): Promise<AccountMembership | undefined> {
     const d = parseInput(z.object({ userId: z.uuid(), organizationId: z.uuid() }), { userId, organizationId });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(membershipRow)`
+      scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
         WHERE m.user_id = ${d.userId} AND m.organization_id = ${d.organizationId} AND o.deleted_at IS NULL`),
@@ -85,7 +86,7 @@ export class AccountRepository {
   async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
     const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
     return withMappedErrors(() =>
-      this.postgres.ownerPool.anyFirst(sql.type(z.object({ password_hash: z.string() }))`
+      scopedPool(this.postgres.appPool, { userId: d.userId }).anyFirst(sql.type(z.object({ password_hash: z.string() }))`
         (SELECT password_hash FROM users WHERE id = ${d.userId} AND password_hash IS NOT NULL)
         UNION ALL
         (SELECT password_hash FROM password_history WHERE user_id = ${d.userId} ORDER BY created_at DESC LIMIT ${d.depth})`),
@@ -105,7 +106,7 @@ export class AccountRepository {
   async changePassword(userId: string, passwordHash: string, historyDepth: number): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { userId: d.userId }).transaction(async (tx) => {
         const current = await tx.maybeOne(sql.type(z.object({ password_hash: z.string().nullable() }))`
           SELECT password_hash FROM users WHERE id = ${d.userId} FOR UPDATE`);
         if (!current) return false;
@@ -135,7 +136,7 @@ export class AccountRepository {
   async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+      scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET password_hash = ${d.newHash} WHERE id = ${d.userId} AND password_hash = ${d.currentHash} RETURNING id`),
     );
     return row !== null;
@@ -152,7 +153,7 @@ export class AccountRepository {
   async deleteOrphanUser(userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+      scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         DELETE FROM users u WHERE u.id = ${id}
           AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)
           AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)

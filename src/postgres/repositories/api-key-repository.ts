@@ -197,7 +197,7 @@ export class ApiKeyRepository {
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE prefix = ${value}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.api_key_by_prefix(${value})`),
     );
     return row ?? undefined;
   }
@@ -216,13 +216,14 @@ export class ApiKeyRepository {
   async verify(key: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(key);
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(secretRow)`
+      // Both lookups are pre-tenant (the key's organization is not known yet): narrow
+      // SECURITY DEFINER functions (sql/0070); the creator's role and status only
+      // for the holder of the whole key (its secret's hash).
+      this.postgres.appPool.maybeOne(sql.type(secretRow)`
         SELECT ${KEY_COLUMNS}, k.secret_hash, coalesce(k.expires_at <= now(), false) AS expired,
-               m.role::text AS creator_role, u.status::text AS creator_status
-        FROM api_keys k
-        LEFT JOIN memberships m ON m.organization_id = k.organization_id AND m.user_id = k.created_by
-        LEFT JOIN users u ON u.id = k.created_by
-        WHERE k.prefix = ${parsed.prefix}`),
+               c.creator_role, c.creator_status
+        FROM platform_auth.api_key_by_prefix(${parsed.prefix}) k
+        LEFT JOIN platform_auth.api_key_creator(${parsed.prefix}, ${sql.binary(parsed.secretHash)}) c ON true`),
     );
     const matches = tokensEqual(parsed.secretHash, row?.secret_hash ?? DUMMY_HASH);
     if (!row || !matches) throw new TokenError('invalid', 'Invalid API key');
@@ -246,11 +247,8 @@ export class ApiKeyRepository {
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE api_keys SET last_used_at = now()
-        WHERE id = ${input.id}
-          AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => ${input.minIntervalSeconds}))
-        RETURNING id`),
+      this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM platform_auth.touch_api_key(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
     return row !== null;
   }

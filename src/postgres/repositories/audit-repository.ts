@@ -6,6 +6,7 @@ import type { Config } from '../../config.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -139,7 +140,7 @@ export class AuditRepository {
    */
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async appendValidated(valid: readonly AuditEvent[]): Promise<number> {
-    return withMappedErrors(() => this.#insert(this.postgres.ownerPool, valid));
+    return withMappedErrors(() => this.#insert(this.postgres.appPool, valid));
   }
 
   /**
@@ -220,7 +221,7 @@ export class AuditRepository {
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(countRow)`
+      scopedPool(this.postgres.appPool, { adminActor: 'erasure' }).oneFirst(sql.type(countRow)`
         WITH pseudonym AS (SELECT gen_random_uuid() AS value),
         changed AS (
           UPDATE audit_log a SET

@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -76,7 +77,7 @@ export class ConsentRepository {
     const id = parseInput(z.uuid(), userId, 'userId');
     const d = parseInput(consentInputSchema, input);
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { userId: id }).transaction(async (tx) => {
         const exists = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`SELECT id FROM users WHERE id = ${id} FOR UPDATE`);
         if (exists === null) throw new NotFoundError('user', id);
         const event = await tx.one(sql.type(eventRow)`

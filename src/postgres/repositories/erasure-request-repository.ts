@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -121,7 +122,7 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const d = parseInput(openInput, input);
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const inserted = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
           INSERT INTO erasure_requests (subject_type, subject_id, reason, requested_by)
           VALUES (${d.subjectType}, ${d.subjectId}, ${d.reason}, ${scope.actor})
@@ -153,7 +154,7 @@ export class ErasureRequestRepository {
   async get(scope: AdminScope, id: string): Promise<ErasureRequestRecord> {
     assertAdminScope(scope);
     const requestId = parseInput(z.uuid(), id, 'id');
-    return withMappedErrors(() => this.#load(this.postgres.ownerPool, requestId));
+    return withMappedErrors(() => this.#load(scopedPool(this.postgres.appPool, { adminActor: scope.actor }), requestId));
   }
 
   /**
@@ -165,10 +166,10 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const d = parseInput(z.object({ subjectType: z.enum(ERASURE_SUBJECT_TYPES), subjectId: z.uuid() }), { subjectType, subjectId });
     return withMappedErrors(async () => {
-      const id = await this.postgres.ownerPool.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
+      const id = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM erasure_requests WHERE subject_type = ${d.subjectType} AND subject_id = ${d.subjectId}
         ORDER BY requested_at DESC, id DESC LIMIT 1`);
-      return id === null ? undefined : this.#load(this.postgres.ownerPool, id);
+      return id === null ? undefined : this.#load(scopedPool(this.postgres.appPool, { adminActor: scope.actor }), id);
     });
   }
 
@@ -182,10 +183,10 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const n = parseInput(z.number().int().min(1).max(10_000), limit, 'limit');
     return withMappedErrors(async () => {
-      const requests = await this.postgres.ownerPool.any(sql.type(requestRow)`
+      const requests = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(requestRow)`
         SELECT ${REQUEST_COLUMNS} FROM erasure_requests WHERE status <> 'completed' ORDER BY requested_at, id LIMIT ${n}`);
       if (requests.length === 0) return [];
-      const steps = await this.postgres.ownerPool.any(sql.type(stepRow)`
+      const steps = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(stepRow)`
         SELECT ${STEP_COLUMNS} FROM erasure_steps WHERE request_id = ANY(${sql.array(requests.map((r) => r.id), 'uuid')}) ORDER BY request_id, ordinal`);
       const byRequest = Map.groupBy(steps, (s) => s.requestId);
       return requests.map((r) => toRecord(r, (byRequest.get(r.id) ?? []).map((s) => s.step)));
@@ -202,7 +203,7 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const current = await tx.maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_STEP_STATUSES) }))`
           SELECT status FROM erasure_steps WHERE request_id = ${d.requestId} AND step = ${d.step} FOR UPDATE`);
         if (current === null) throw new NotFoundError('erasure step', `${d.requestId}/${d.step}`);
@@ -230,7 +231,7 @@ export class ErasureRequestRepository {
       result,
     });
     await withMappedErrors(() =>
-      this.postgres.ownerPool.query(sql.type(noRows)`
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).query(sql.type(noRows)`
         UPDATE erasure_steps SET status = 'done', finished_at = now(), last_error = NULL, result = ${sql.jsonb(d.result)}
         WHERE request_id = ${d.requestId} AND step = ${d.step} AND status <> 'done'`),
     );
@@ -247,7 +248,7 @@ export class ErasureRequestRepository {
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
     const message = clip(error);
     await withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         await tx.query(sql.type(noRows)`
           UPDATE erasure_steps SET status = ${final ? 'failed' : 'pending'}, last_error = ${message}
           WHERE request_id = ${d.requestId} AND step = ${d.step} AND status <> 'done'`);
@@ -268,7 +269,7 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const id = parseInput(z.uuid(), requestId, 'requestId');
     return withMappedErrors(async () => {
-      const status = await this.postgres.ownerPool.maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }))`
+      const status = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }))`
         WITH done AS (
           UPDATE erasure_requests r SET status = 'completed', finished_at = now(), last_error = NULL
           WHERE r.id = ${id} AND r.status <> 'completed'

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -144,8 +145,8 @@ export class IdentityRepository {
   async findByProvider(provider: IdentityProvider, providerUserId: string): Promise<IdentityRecord | undefined> {
     const input = parseInput(z.object({ provider: providerInput, providerUserId: providerUserIdInput }), { provider, providerUserId });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
-        SELECT ${COLUMNS} FROM identities WHERE provider = ${input.provider} AND provider_user_id = ${input.providerUserId}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`
+        SELECT ${COLUMNS} FROM platform_auth.identity_by_provider(${input.provider}, ${input.providerUserId})`),
     );
     return row ?? undefined;
   }
@@ -232,7 +233,7 @@ export class IdentityRepository {
    */
   @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
-    return reencryptColumns(this.postgres.ownerPool, this.box, {
+    return reencryptColumns(scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE), this.box, {
       table: 'identities',
       columns: [
         { column: 'access_token_encrypted', aad: (id) => aad(id, 'access_token') },

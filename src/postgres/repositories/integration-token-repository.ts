@@ -6,6 +6,7 @@ import { NotFoundError } from '../../errors.js';
 import { SecretBox } from '../../security/secret-box.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
@@ -214,7 +215,7 @@ export class IntegrationTokenRepository {
   async expiringWithin(minutes = 5, limit = 100): Promise<readonly IntegrationTokenSecrets[]> {
     const input = parseInput(z.object({ minutes: z.number().int().min(1).max(1440), limit: z.number().int().min(1).max(1000) }), { minutes, limit });
     const rows = await withMappedErrors(() =>
-      this.postgres.ownerPool.any(sql.type(secretRow)`
+      scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).any(sql.type(secretRow)`
         SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens
         WHERE expires_at > now() AND expires_at <= now() + make_interval(mins => ${input.minutes})
           AND refresh_token_encrypted IS NOT NULL
@@ -233,7 +234,7 @@ export class IntegrationTokenRepository {
   async deleteExpiredOlderThan(days = 30): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+      scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (DELETE FROM integration_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1)
         SELECT count(*)::int AS count FROM deleted`),
     );
@@ -246,7 +247,7 @@ export class IntegrationTokenRepository {
    */
   @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
-    return reencryptColumns(this.postgres.ownerPool, this.box, {
+    return reencryptColumns(scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE), this.box, {
       table: 'integration_tokens',
       columns: [
         { column: 'access_token_encrypted', aad: (id) => aad(id, 'access_token') },

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { withScope } from '../with-scope.js';
 
 /**
  * One password evaluation the account's lockout budget allowed. It is already
@@ -50,8 +50,9 @@ export class LoginAttemptRepository {
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
     const d = parseInput(reserveInput, { userId, ...policy });
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(reservationRow)`
+    // On the application role, in the user's own scope (sql/0070: users' sign-in bookkeeping columns).
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
+      tx.maybeOne(sql.type(reservationRow)`
         WITH u AS (
           UPDATE users SET
             failed_login_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END,
@@ -72,8 +73,8 @@ export class LoginAttemptRepository {
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async refund(reservation: Pick<LoginAttemptReservation, 'userId' | 'lockMicros'>): Promise<void> {
     const d = parseInput(refundInput, { userId: reservation.userId, lockMicros: reservation.lockMicros });
-    await withMappedErrors(() =>
-      this.postgres.ownerPool.query(sql.type(noRows)`
+    await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
+      tx.query(sql.type(noRows)`
         UPDATE users SET
           failed_login_count = greatest(failed_login_count - 1, 0),
           locked_until = CASE WHEN (extract(epoch FROM locked_until) * 1000000)::int8 = ${d.lockMicros}::int8 THEN NULL ELSE locked_until END

@@ -13,6 +13,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { withScope } from '../with-scope.js';
 
 /** `memberships.profile`: per-organization stats and preferences of a member. */
 export const membershipProfileSchema = z
@@ -203,8 +204,14 @@ export class MembershipRepository {
     then: (tx: DatabaseTransactionConnection, open: z.infer<typeof openInvitationRow>) => Promise<T>,
   ): Promise<T> {
     const hash = hashToken(parseInput(tokenInput, token, 'token'));
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+    // Pre-tenant: the token names the organization and the invited user (a narrow
+    // SECURITY DEFINER lookup, sql/0070); the answer runs in that scope on the application role.
+    const target = await withMappedErrors(() =>
+      this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
+        SELECT organization_id, user_id FROM platform_auth.invitation_by_token(${sql.binary(hash)})`),
+    );
+    if (!target) throw new TokenError('invalid', 'Invalid invitation');
+    return withScope(this.postgres.appPool, { organizationId: target.organization_id, userId: target.user_id }, async (tx) => {
         const open = await tx.maybeOne(sql.type(openInvitationRow)`
           SELECT ${INVITATION_COLUMNS}, profile, expires_at <= now() AS expired
           FROM membership_invitations WHERE token_hash = ${sql.binary(hash)} FOR UPDATE`);
@@ -217,8 +224,7 @@ export class MembershipRepository {
           { eventType: `membership.invitation_${answer}`, organizationId: open.organization_id, actorUserId: open.user_id, details: { invitationId: open.id, role: open.role } },
         ]);
         return result;
-      }),
-    );
+    });
   }
 
   /**

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -114,8 +115,8 @@ export class MfaChallengeRepository {
   async findActive(token: string, purpose: MfaChallengePurpose): Promise<MfaChallengeRecord> {
     const input = parseInput(z.object({ token: tokenInput, purpose: z.enum(MFA_CHALLENGE_PURPOSES) }), { token, purpose });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
-        SELECT ${COLUMNS} FROM mfa_challenges WHERE token_hash = ${sql.binary(hashToken(input.token))} AND purpose = ${input.purpose}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`
+        SELECT ${COLUMNS} FROM platform_auth.mfa_challenge(${input.purpose}, ${sql.binary(hashToken(input.token))})`),
     );
     if (!row) throw new TokenError('invalid', 'Unknown MFA challenge');
     if (row.consumedAt !== null) throw new TokenError('consumed', 'MFA challenge was already used');
@@ -133,12 +134,8 @@ export class MfaChallengeRepository {
   async recordFailedAttempt(id: string, maxAttempts: number): Promise<{ failedAttempts: number; closed: boolean } | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), maxAttempts: z.number().int().min(1).max(100) }), { id, maxAttempts });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ failed_attempts: z.number(), closed: z.boolean() }))`
-        UPDATE mfa_challenges SET
-          failed_attempts = failed_attempts + 1,
-          consumed_at = CASE WHEN failed_attempts + 1 >= ${input.maxAttempts} THEN now() ELSE NULL END
-        WHERE id = ${input.id} AND consumed_at IS NULL
-        RETURNING failed_attempts, consumed_at IS NOT NULL AS closed`),
+      this.postgres.appPool.maybeOne(sql.type(z.object({ failed_attempts: z.number(), closed: z.boolean() }))`
+        SELECT failed_attempts, closed FROM platform_auth.fail_mfa_challenge(${input.id}, ${input.maxAttempts})`),
     );
     return row ? { failedAttempts: row.failed_attempts, closed: row.closed } : undefined;
   }
@@ -153,10 +150,8 @@ export class MfaChallengeRepository {
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE mfa_challenges SET consumed_at = now()
-        WHERE id = ${challengeId} AND consumed_at IS NULL AND expires_at > now()
-        RETURNING id`),
+      this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM platform_auth.consume_mfa_challenge(${challengeId}) AS c(id)`),
     );
     return row !== null;
   }
@@ -170,7 +165,7 @@ export class MfaChallengeRepository {
   async deleteExpiredOlderThan(days = 1): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+      scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (DELETE FROM mfa_challenges WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1)
         SELECT count(*)::int AS count FROM deleted`),
     );

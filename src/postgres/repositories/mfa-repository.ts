@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import { hashRecoveryCode } from '../../security/recovery-codes.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
@@ -202,7 +203,7 @@ export class MfaRepository {
    */
   @declareAccess({ systemJob: 'key rotation run by the operator' })
   async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
-    return reencryptColumns(this.postgres.ownerPool, this.box, {
+    return reencryptColumns(scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE), this.box, {
       table: 'user_mfa',
       idColumn: 'user_id',
       columns: [{ column: 'totp_secret_encrypted', aad }],

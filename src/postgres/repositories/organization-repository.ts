@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -5,6 +6,7 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -108,11 +110,13 @@ export class OrganizationRepository {
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async create(input: CreateOrganizationInput): Promise<OrganizationRecord> {
     const data = parseInput(createInput, input);
+    // The id is chosen here so the transaction can run in the new organization's scope (sql/0070).
+    const id = randomUUID();
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { organizationId: id }).transaction(async (tx) => {
         const organization = await tx.one(sql.type(recordRow)`
-          INSERT INTO organizations (name, slug, tier, credits, settings)
-          VALUES (${data.name}, ${data.slug}, ${data.tier}, ${data.credits}, ${sql.jsonb(data.settings)})
+          INSERT INTO organizations (id, name, slug, tier, credits, settings)
+          VALUES (${id}, ${data.name}, ${data.slug}, ${data.tier}, ${data.credits}, ${sql.jsonb(data.settings)})
           RETURNING ${COLUMNS}`);
         await tx.query(sql.type(noRows)`
           INSERT INTO memberships (organization_id, user_id, role) VALUES (${organization.id}, ${data.ownerUserId}, 'owner')`);
@@ -133,7 +137,7 @@ export class OrganizationRepository {
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
       const ids = await withMappedErrors(() =>
-        this.postgres.ownerPool.anyFirst(
+        scopedPool(this.postgres.appPool, { adminActor: scope.actor }).anyFirst(
           sql.type(z.object({ id: z.uuid() }))`SELECT id FROM organizations WHERE deleted_at IS NULL AND id > ${after} ORDER BY id LIMIT ${pageSize}`,
         ),
       );
@@ -150,7 +154,7 @@ export class OrganizationRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getById(id: string): Promise<OrganizationRecord | undefined> {
     const organizationId = parseInput(z.uuid(), id, 'id');
-    const row = await withMappedErrors(() => this.postgres.ownerPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
+    const row = await withMappedErrors(() => scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
     return row ?? undefined;
   }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -345,7 +346,7 @@ export class PersonaRepository {
   async deleteExpiredVoiceCacheEntries(limit = 1000): Promise<readonly string[]> {
     const n = parseInput(z.number().int().min(1).max(100_000), limit, 'limit');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.anyFirst(sql.type(z.object({ storage_uri: z.string() }))`
+      scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).anyFirst(sql.type(z.object({ storage_uri: z.string() }))`
         DELETE FROM voice_cache_entries WHERE id IN (
           SELECT id FROM voice_cache_entries WHERE expires_at <= now() ORDER BY expires_at LIMIT ${n}
         ) RETURNING storage_uri`),

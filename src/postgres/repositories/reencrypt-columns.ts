@@ -32,10 +32,10 @@ export interface ReencryptSpec {
  * envelope header (byte 1 = its length, then the id), so rows already on the
  * active key are never fetched.
  *
- * Runs on the pool given (the owner pool: maintenance spans tenants).
+ * Runs on the pool given (the application pool in admin scope: maintenance spans tenants).
  * @throws ValidationError naming `batchSize`
  */
-export async function reencryptColumns(pool: DatabasePool, box: SecretBox, spec: ReencryptSpec): Promise<ReencryptResult> {
+export async function reencryptColumns(pool: Pick<DatabasePool, 'transaction'>, box: SecretBox, spec: ReencryptSpec): Promise<ReencryptResult> {
   const batchSize = parseInput(z.number().int().min(1).max(10_000), spec.batchSize, 'batchSize');
   const table = sql.identifier([spec.table]);
   const idColumn = sql.identifier([spec.idColumn ?? 'id']);

@@ -13,6 +13,7 @@ import { parseInput } from '../../parse-input.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { MAINTENANCE_SCOPE, withScope } from '../with-scope.js';
 
 export interface RefreshTokenRecord {
   readonly id: string;
@@ -165,34 +166,36 @@ export class RefreshTokenRepository {
   async issue(sessionId: string, familyId?: string): Promise<IssuedRefreshToken> {
     const input = parseInput(issueInput, { sessionId, familyId });
     const token = generateSecretToken();
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
-        const session = await tx.maybeOne(sql.type(
-          z.object({ user_id: z.uuid(), organization_id: z.uuid(), revoked: z.boolean(), expired: z.boolean() }),
-        )`
-          SELECT user_id, organization_id, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
-          FROM sessions WHERE id = ${input.sessionId} FOR SHARE`);
-        if (!session) throw new NotFoundError('session', input.sessionId);
-        if (session.revoked) throw new TokenError('revoked', 'Session is revoked');
-        if (session.expired) throw new TokenError('expired', 'Session has expired');
-        if (input.familyId !== undefined) {
-          const family = await tx.maybeOne(sql.type(z.object({ revoked: z.boolean() }))`
-            SELECT bool_or(revoked_at IS NOT NULL) AS revoked FROM refresh_tokens
-            WHERE family_id = ${input.familyId} AND session_id = ${input.sessionId}
-            HAVING count(*) > 0`);
-          if (!family) throw new NotFoundError('refresh token family', input.familyId);
-          if (family.revoked) throw new TokenError('revoked', 'Refresh token family is revoked');
-        }
-        const refreshToken = await this.#insert(tx, {
-          id: randomUUID(),
-          sessionId: input.sessionId,
-          familyId: input.familyId ?? randomUUID(),
-          parentId: null,
-          token,
-        });
-        return { token, refreshToken };
-      }),
+    const owner = await withMappedErrors(() =>
+      this.postgres.appPool.maybeOneFirst(sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.session_by_id(${input.sessionId})`),
     );
+    if (owner === null) throw new NotFoundError('session', input.sessionId);
+    return withScope(this.postgres.appPool, { userId: owner }, async (tx) => {
+      const session = await tx.maybeOne(sql.type(
+        z.object({ user_id: z.uuid(), organization_id: z.uuid(), revoked: z.boolean(), expired: z.boolean() }),
+      )`
+        SELECT user_id, organization_id, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
+        FROM sessions WHERE id = ${input.sessionId} FOR SHARE`);
+      if (!session) throw new NotFoundError('session', input.sessionId);
+      if (session.revoked) throw new TokenError('revoked', 'Session is revoked');
+      if (session.expired) throw new TokenError('expired', 'Session has expired');
+      if (input.familyId !== undefined) {
+        const family = await tx.maybeOne(sql.type(z.object({ revoked: z.boolean() }))`
+          SELECT bool_or(revoked_at IS NOT NULL) AS revoked FROM refresh_tokens
+          WHERE family_id = ${input.familyId} AND session_id = ${input.sessionId}
+          HAVING count(*) > 0`);
+        if (!family) throw new NotFoundError('refresh token family', input.familyId);
+        if (family.revoked) throw new TokenError('revoked', 'Refresh token family is revoked');
+      }
+      const refreshToken = await this.#insert(tx, {
+        id: randomUUID(),
+        sessionId: input.sessionId,
+        familyId: input.familyId ?? randomUUID(),
+        parentId: null,
+        token,
+      });
+      return { token, refreshToken };
+    });
   }
 
   /**
@@ -227,9 +230,13 @@ export class RefreshTokenRepository {
   async rotate(token: string): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
-    const outcome = await withMappedErrors(() =>
-      this.postgres.ownerPool.transaction((tx) => this.#rotateLocked(tx, hash)),
+    // Whose token is it? Then the rotation runs in that tenant's scope (an unknown hash: in none, and finds nothing).
+    const owner = await withMappedErrors(() =>
+      this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
+        SELECT organization_id, user_id FROM platform_auth.refresh_token_owner(${sql.binary(hash)})`),
     );
+    const scope = owner ? { organizationId: owner.organization_id, userId: owner.user_id } : {};
+    const outcome = await withScope(this.postgres.appPool, scope, (tx) => this.#rotateLocked(tx, hash));
     // Thrown only now, after commit: throwing inside would roll back the family revocation.
     if (outcome.kind === 'failed') throw outcome.error;
     return outcome.result;
@@ -349,8 +356,12 @@ export class RefreshTokenRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeFamily(familyId: string, reason: string): Promise<number> {
     const input = parseInput(z.object({ familyId: z.uuid(), reason: reasonInput }), { familyId, reason });
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+    const owner = await withMappedErrors(() =>
+      this.postgres.appPool.maybeOneFirst(sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.refresh_family_owner(${input.familyId}) AS f(user_id)`),
+    );
+    if (owner === null) return 0;
+    return withScope(this.postgres.appPool, { userId: owner }, (tx) =>
+      tx.oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH revoked AS (
           UPDATE refresh_tokens
           SET revoked_at = now(), revoked_reason = ${input.reason}, replacement_token_encrypted = NULL
@@ -369,8 +380,8 @@ export class RefreshTokenRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async purgeGraceSecrets(): Promise<number> {
     const grace = this.config.auth.refreshReuseGraceSeconds;
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+    return withScope(this.postgres.appPool, MAINTENANCE_SCOPE, (tx) =>
+      tx.oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH purged AS (
           UPDATE refresh_tokens SET replacement_token_encrypted = NULL
           WHERE replacement_token_encrypted IS NOT NULL
@@ -390,8 +401,8 @@ export class RefreshTokenRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 30): Promise<number> {
     const d = parseInput(z.number().int().min(1).max(3650), days, 'days');
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+    return withScope(this.postgres.appPool, MAINTENANCE_SCOPE, (tx) =>
+      tx.oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (
           DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1
         )

@@ -4,6 +4,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -158,7 +159,7 @@ export class SecuritySettingsRepository {
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`),
+      scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`),
     );
     return row ?? DEFAULT_SECURITY_SETTINGS;
   }
@@ -205,7 +206,7 @@ export class SecuritySettingsRepository {
       { organizationId, ip },
     );
     return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ allowed: z.boolean() }))`
+      scopedPool(this.postgres.appPool, { organizationId: input.organizationId }).oneFirst(sql.type(z.object({ allowed: z.boolean() }))`
         SELECT coalesce((
           SELECT cardinality(ip_allow_list) = 0 OR ${input.ip}::inet <<= ANY(ip_allow_list)
           FROM organization_security_settings WHERE organization_id = ${input.organizationId}

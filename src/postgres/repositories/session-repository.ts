@@ -7,6 +7,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
+import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -99,18 +100,19 @@ const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, dev
 
 // The cache-miss path of every validation: named statements on the hot-path pool (docs/architecture.md, "Hot paths").
 // COLUMNS has no parameters, so its text is plain SQL.
-const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM sessions WHERE id = $1`, recordRow);
-const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM sessions WHERE access_token_jti = $1`, recordRow);
+const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, recordRow);
+const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_jti($1)`, recordRow);
 
 /**
  * Sessions, the durable record behind the Redis session cache.
  *
- * Pools: `create` and `listForOrganization` are tenant work and run on the
- * application pool through `withTenant`. `get`, `touch`, `revoke`,
- * `revokeAllForUser` and `listActiveForUser` serve the auth paths (validating a
- * request that only carries a session id or jti, logging out, suspending a
- * user across every organization) and run on the owner pool; callers
- * authorise them first (see docs/schema.md, "Pre-tenant auth paths").
+ * All on the application role: `create` and `listForOrganization` are tenant
+ * work (`withTenant`). `get`, `touch`, `revoke`, `revokeAllForUser` and
+ * `listActiveForUser` serve the auth paths (validating a request that only
+ * carries a session id or jti, logging out, suspending a user across every
+ * organization): `get` and `touch` call `platform_auth` functions, the others
+ * run in the session owner's user scope; callers authorise them first
+ * (docs/security.md, "Least privilege at run time").
  */
 @injectable()
 @accessControlled
@@ -187,11 +189,8 @@ export class SessionRepository {
   async touch(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE sessions SET last_seen_at = now()
-        WHERE id = ${input.id} AND revoked_at IS NULL AND expires_at > now()
-          AND last_seen_at <= now() - make_interval(secs => ${input.minIntervalSeconds})
-        RETURNING id`),
+      this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        SELECT id FROM platform_auth.touch_session(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
     return row !== null;
   }
@@ -204,7 +203,9 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revoke(id: string, reason: string): Promise<RevokedSession | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), reason: reasonInput }), { id, reason });
-    const rows = await this.#revokeWhere(sql.fragment`id = ${input.id}`, input.reason);
+    const session = await this.get(input.id);
+    if (!session) return undefined;
+    const rows = await this.#revokeWhere(session.userId, sql.fragment`id = ${input.id}`, input.reason);
     return rows[0];
   }
 
@@ -217,24 +218,23 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeAllForUser(userId: string, reason: string): Promise<readonly RevokedSession[]> {
     const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
-    return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason);
+    return this.#revokeWhere(input.userId, sql.fragment`user_id = ${input.userId}`, input.reason);
   }
 
-  async #revokeWhere(condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
-        const revoked = await tx.any(sql.type(revokedRow)`
-          UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
-          WHERE ${condition} AND revoked_at IS NULL
-          RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
-        if (revoked.length > 0) {
-          await tx.query(sql.type(noRows)`
-            UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
-            WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
-        }
-        return revoked;
-      }),
-    );
+  /** In the user's own scope: their sessions in every organization, nobody else's. */
+  async #revokeWhere(userId: string, condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
+    return withScope(this.postgres.appPool, { userId }, async (tx) => {
+      const revoked = await tx.any(sql.type(revokedRow)`
+        UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
+        WHERE ${condition} AND revoked_at IS NULL
+        RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
+      if (revoked.length > 0) {
+        await tx.query(sql.type(noRows)`
+          UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
+          WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
+      }
+      return revoked;
+    });
   }
 
   /**
@@ -246,8 +246,8 @@ export class SessionRepository {
     const id = parseInput(z.uuid(), userId, 'userId');
     const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
     const position = after === undefined ? undefined : decodeKeysetCursor(after);
-    const rows = await withMappedErrors(() =>
-      this.postgres.ownerPool.any(sql.type(listRow)`
+    const rows = await withScope(this.postgres.appPool, { userId: id }, (tx) =>
+      tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
         FROM sessions
         WHERE user_id = ${id} AND revoked_at IS NULL AND expires_at > now()

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConflictError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { scopedPool } from '../with-scope.js';
 import { AUDIT_SUBJECT_KEYS } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
@@ -105,7 +106,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.any(sql.type(
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(
         z.object({ organization_id: z.uuid(), slug: z.string(), other_members: z.number() }).transform(
           (r): SoleOwnership => ({ organizationId: r.organization_id, slug: r.slug, otherMembers: r.other_members }),
         ),
@@ -124,7 +125,7 @@ export class SubjectDataRepository {
   async countUserRows(scope: AdminScope, userId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
-    return toCounts(await withMappedErrors(() => this.postgres.ownerPool.any(userRowCounts(id))));
+    return toCounts(await withMappedErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(userRowCounts(id))));
   }
 
   /**
@@ -144,7 +145,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const counts: Record<string, number> = {};
         const del = async (table: string, condition: ReturnType<typeof sql.fragment>) => {
           counts[table] = await tx.oneFirst(sql.type(z.object({ count: z.number() }))`
@@ -183,7 +184,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
     const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE organizations SET deleted_at = coalesce(deleted_at, now()) WHERE id = ${id} RETURNING id`),
     );
     return row !== null;
@@ -203,7 +204,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const d = parseInput(z.object({ organizationId: uuid, reason: z.string().min(1).max(200) }), { organizationId, reason });
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const revoked = await tx.any(sql.type(
           z.object({ id: z.uuid(), user_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() }).transform((r) => ({
             id: r.id,
@@ -228,7 +229,7 @@ export class SubjectDataRepository {
   async countOrganizationRows(scope: AdminScope, organizationId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
-    return toCounts(await withMappedErrors(() => this.postgres.ownerPool.any(organizationRowCounts(id))));
+    return toCounts(await withMappedErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(organizationRowCounts(id))));
   }
 
   /**
@@ -242,7 +243,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.transaction(async (tx: DatabaseTransactionConnection) => {
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx: DatabaseTransactionConnection) => {
         const before = toCounts(await tx.any(organizationRowCounts(id)));
         await tx.query(sql.type(z.object({ id: z.uuid() }))`DELETE FROM organizations WHERE id = ${id} RETURNING id`);
         return before;
@@ -264,7 +265,7 @@ export class SubjectDataRepository {
     const id = parseInput(uuid, userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.any(sql.type(exportRow)`
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(exportRow)`
         SELECT 'profile' AS kind, jsonb_build_object(
             'id', u.id, 'email', u.email, 'displayName', u.display_name, 'status', u.status, 'emailVerifiedAt', u.email_verified_at,
             'lastLoginAt', u.last_login_at, 'lastLoginIp', host(u.last_login_ip), 'termsVersion', u.terms_version,

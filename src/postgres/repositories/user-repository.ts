@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
@@ -6,10 +7,10 @@ import { NotFoundError } from '../../errors.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
+import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
@@ -105,9 +106,9 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.sta
   u.created_at, u.updated_at, u.deleted_at`;
 
 /** Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL. */
-const CREDENTIALS_BY_EMAIL = preparedStatement('pd_user_credentials_by_email', `SELECT ${COLUMNS.sql}, u.password_hash FROM users u WHERE u.email = $1`, credentialsRow);
+const CREDENTIALS_BY_EMAIL = preparedStatement('pd_user_credentials_by_email', `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`, credentialsRow);
 /** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
-const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM users u WHERE u.id = $1`, recordRow);
+const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.user_by_id($1) u`, recordRow);
 
 const emailInput = z.email().max(320).transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
@@ -144,10 +145,11 @@ const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().mi
 /**
  * Users (a global table: one user spans organizations).
  *
- * Pools: sign-up, lookups by email or id, and lockout/login bookkeeping are
- * pre-tenant auth paths on the owner pool (docs/schema.md, "Pre-tenant auth
- * paths"); reading and editing one's own profile and listing the members of
- * the current organization are tenant work on the application pool.
+ * Everything runs as the application role (docs/security.md, "Least privilege
+ * at run time"): lookups by email or id call the `platform_auth` functions;
+ * sign-up and lockout/login bookkeeping run in the user's own scope; reading
+ * and editing one's own profile and listing the members of the current
+ * organization are tenant work.
  */
 @injectable()
 @accessControlled
@@ -162,13 +164,15 @@ export class UserRepository {
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async create(input: CreateUserInput): Promise<UserRecord> {
     const d = parseInput(createInput, input);
-    return withMappedErrors(() =>
-      this.postgres.ownerPool.one(sql.type(recordRow)`
+    // The id is chosen here so the insert can run in that user's own scope (sql/0070).
+    const id = randomUUID();
+    return withScope(this.postgres.appPool, { userId: id }, (tx) =>
+      tx.one(sql.type(recordRow)`
         WITH u AS (
-          INSERT INTO users (email, display_name, password_hash, status, password_changed_at,
+          INSERT INTO users (id, email, display_name, password_hash, status, password_changed_at,
                              terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
                              marketing_consent_version, marketing_consent_at, age_confirmed_at)
-          VALUES (${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
+          VALUES (${id}, ${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
                   ${d.passwordHash === undefined ? null : sql.fragment`now()`},
                   ${d.termsVersion ?? null}, ${d.termsVersion === undefined ? null : sql.fragment`now()`},
                   ${d.privacyVersion ?? null}, ${d.privacyVersion === undefined ? null : sql.fragment`now()`},
@@ -237,8 +241,8 @@ export class UserRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordFailedLogin(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<{ failedLoginCount: number; lockedUntil: Date | null } | undefined> {
     const d = parseInput(lockoutInput, { userId, ...policy });
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(lockoutRow)`
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
+      tx.maybeOne(sql.type(lockoutRow)`
         UPDATE users SET
           failed_login_count = CASE WHEN locked_until <= now() THEN 1 ELSE failed_login_count + 1 END,
           locked_until = CASE
@@ -260,8 +264,8 @@ export class UserRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordSuccessfulLogin(userId: string, ip?: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), ip: ipInput.optional() }), { userId, ip });
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
+      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now(), last_login_ip = ${d.ip ?? null}::inet
         WHERE id = ${d.userId} AND (locked_until IS NULL OR locked_until <= now())
         RETURNING id`),
@@ -277,8 +281,8 @@ export class UserRepository {
   @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
   async setStatus(userId: string, status: UserStatus): Promise<UserRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
-    const row = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`
         WITH u AS (
           UPDATE users SET status = ${d.status},
             email_verified_at = CASE WHEN ${d.status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,

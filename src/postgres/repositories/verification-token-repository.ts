@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
@@ -103,16 +104,14 @@ export class VerificationTokenRepository {
     const input = parseInput(consumeInput, { purpose, token });
     const hash = sql.binary(hashToken(input.token));
     const consumed = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
-        UPDATE verification_tokens SET consumed_at = now()
-        WHERE token_hash = ${hash} AND purpose = ${input.purpose} AND consumed_at IS NULL AND expires_at > now()
-        RETURNING ${COLUMNS}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`
+        SELECT ${COLUMNS} FROM platform_auth.consume_verification_token(${input.purpose}, ${hash})`),
     );
     if (consumed) return consumed;
     // Only the failure path reads again, to say why; the token is 256 random bits, so this reveals nothing guessable.
     const existing = await withMappedErrors(() =>
-      this.postgres.ownerPool.maybeOne(sql.type(recordRow)`
-        SELECT ${COLUMNS} FROM verification_tokens WHERE token_hash = ${hash} AND purpose = ${input.purpose}`),
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`
+        SELECT ${COLUMNS} FROM platform_auth.verification_token(${input.purpose}, ${hash})`),
     );
     if (!existing) throw new TokenError('invalid', 'Unknown verification token');
     if (existing.consumedAt !== null) throw new TokenError('consumed', 'Verification token was already used');
@@ -128,7 +127,7 @@ export class VerificationTokenRepository {
   async deleteExpiredOlderThan(days = 7): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
     return withMappedErrors(() =>
-      this.postgres.ownerPool.oneFirst(sql.type(z.object({ count: z.number() }))`
+      scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (
           DELETE FROM verification_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1
         )

@@ -1,0 +1,223 @@
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config.js';
+import { ConfigError } from '../../../src/errors.js';
+import { MfaService } from '../../../src/flows/mfa-service.js';
+import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
+import { AUTH_NOTIFIER } from '../../../src/flows/auth-notifier.js';
+import { AuthService } from '../../../src/flows/auth-service.js';
+import { ErasureFlow } from '../../../src/flows/erasure-flow.js';
+import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../../src/flows/knowledge-search.js';
+import { QdrantStoreProvisioner } from '../../../src/flows/qdrant-store-provisioner.js';
+import { SignUpService } from '../../../src/flows/sign-up-service.js';
+import { UserExporter } from '../../../src/flows/user-exporter.js';
+import { VerificationService } from '../../../src/flows/verification-service.js';
+import { MongoProvisioner } from '../../../src/mongo/mongo-provisioner.js';
+import { createPlatform, type Platform } from '../../../src/platform.js';
+import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
+import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
+import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js';
+import { MembershipRepository } from '../../../src/postgres/repositories/membership-repository.js';
+import { PersonaRepository } from '../../../src/postgres/repositories/persona-repository.js';
+import { requireStores } from '../../support/require-stores.js';
+import { dropRedisKeys } from '../../support/privacy-fixture.js';
+import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { CapturingNotifier, PASSWORD } from './flow-test-platform.js';
+
+/** The catalog query of docs/security.md, "Least privilege at run time". */
+function auditQuery(): string {
+  const doc = readFileSync(new URL('../../../docs/security.md', import.meta.url), 'utf8');
+  return /## Least privilege at run time[\s\S]*?```sql\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+}
+
+const client = { ip: '203.0.113.9', userAgent: 'vitest', deviceId: 'lp-1' };
+
+describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least privilege at run time', () => {
+  let t: TestEnv;
+  let platform: Platform;
+  const notifier = new CapturingNotifier();
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    // No owner credentials anywhere in the configuration: only the application role's URL.
+    const { DATABASE_URL: _owner, ...env } = t.env;
+    const config = loadConfig(env);
+    expect(config.postgres.url).toBeUndefined();
+    expect(JSON.stringify(config)).not.toContain(new URL(t.env.DATABASE_URL ?? '').username + '@');
+    // PostgreSQL comes migrated from the template (by the owner, outside this process); MongoDB and
+    // Qdrant are provisioned here, with the default embedder's dimension, as bootstrap would.
+    platform = createPlatform(config);
+    platform.container.registerInstance(AUTH_NOTIFIER, notifier);
+    await platform.start();
+    await platform.resolve(MongoProvisioner).provision();
+    await platform.resolve(QdrantStoreProvisioner).provision();
+  });
+  afterAll(async () => {
+    if (platform) {
+      await dropRedisKeys(platform);
+      await platform.stop();
+    }
+    await t?.cleanup();
+  });
+
+  it('has no owner pool: owner work is a ConfigError naming DATABASE_URL', () => {
+    const error = (() => {
+      try {
+        return platform.resolve(PostgresConnection).ownerPool;
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['DATABASE_URL']);
+  });
+
+  it('serves every flow on the application role alone', async () => {
+    const email = `lp-${t.id}@example.test`.toLowerCase();
+    // Sign-up (user + organization + owner membership) and e-mail verification.
+    const { user, organization } = await platform.resolve(SignUpService).createAccount({
+      email, password: PASSWORD, organizationName: 'Least', ageConfirmed: true, emailVerified: false,
+    });
+    const verification = platform.resolve(VerificationService);
+    await verification.requestEmailVerification(user.id);
+    await verification.settled();
+    const token = notifier.sent.filter((m) => m.userId === user.id && m.kind === 'email_verification').at(-1)?.token ?? '';
+    expect((await verification.verifyEmail(token)).status).toBe('active');
+
+    // Login (case-insensitive email), validate, refresh, logout.
+    const auth = platform.resolve(AuthService);
+    const session = expectSignedIn(await auth.login(email.toUpperCase(), PASSWORD, client));
+    expect(session.organization.id).toBe(organization.id);
+    await expect(auth.validate({ userId: user.id, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
+    const refreshed = await auth.refresh(session.refreshToken, client);
+    expect(refreshed.refreshToken).not.toBe(session.refreshToken);
+    const ctx = session.context;
+
+    // MFA: enrol TOTP, then a password sign-in ends in a challenge that a code completes.
+    const mfa = platform.resolve(MfaService);
+    const totp = new Totp();
+    const { secret } = await mfa.beginTotpEnrollment(ctx);
+    await mfa.confirmTotpEnrollment(ctx, await totp.generate(secret));
+    const challenged = await auth.login(email, PASSWORD, client);
+    if (challenged.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenged.status}`);
+    const nextCode = await totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
+    const mfaSession = await auth.completeMfaLogin(challenged.challengeToken, { code: nextCode }, client);
+    expect(mfaSession).toMatchObject({ status: 'signed_in', user: { id: user.id } });
+
+    // API keys, memberships (a second signed-up user), personas, audit.
+    const { key } = await platform.resolve(ApiKeyRepository).create(ctx, { name: 'ci', scopes: ['knowledge:read'] });
+    await expect(platform.resolve(ApiKeyAuthenticator).authenticate(key)).resolves.toBeDefined();
+    const other = await platform.resolve(SignUpService).createAccount({
+      email: `lp2-${t.id}@example.test`.toLowerCase(), password: PASSWORD, organizationName: 'Other', ageConfirmed: true, emailVerified: true,
+    });
+    const invited = await platform.resolve(MembershipRepository).add(ctx, { userId: other.user.id, role: 'member' });
+    await platform.resolve(MembershipRepository).acceptInvitation(invited.token);
+    expect((await platform.resolve(MembershipRepository).list(ctx)).items).toHaveLength(2);
+    await platform.resolve(PersonaRepository).create(ctx, { name: 'Ada' });
+    expect((await platform.resolve(PersonaRepository).list(ctx)).items.map((p) => p.name)).toEqual(['Ada']);
+    await platform.resolve(AuditWriter).flush();
+    const events = (await platform.resolve(AuditRepository).query(ctx, {}, { limit: 100 })).items.map((e) => e.eventType);
+    expect(events).toContain('auth.login.succeeded');
+
+    // Knowledge ingestion and search.
+    const ingestion = platform.resolve(KnowledgeIngestion);
+    const doc = await ingestion.ingestDocument(ctx, { source: 'faq', title: 'Refunds', content: 'Refunds arrive within five business days.' });
+    const worker = await ingestion.startIngestionWorker({ stalledIntervalMs: 300 });
+    try {
+      const waited = await ingestion.waitForIndexing(ctx, [{ id: doc.document.id, version: doc.document.version }], { timeoutMs: 25_000 });
+      expect(waited.failed).toEqual([]);
+      expect(waited.unsettled).toEqual([]);
+    } finally {
+      await worker.close();
+    }
+    expect((await platform.resolve(KnowledgeSearch).semanticSearch(ctx, 'refund', { limit: 1 })).length).toBe(1);
+
+    // Logout; export; then erasure: the second user's own organization, then the user.
+    expect(await auth.logout(refreshed.sessionId)).toBe(true);
+    await expect(auth.validate({ userId: user.id, sessionId: session.sessionId })).rejects.toBeDefined();
+    const lines: string[] = [];
+    for await (const line of platform.resolve(UserExporter).exportUser(user.id)) lines.push(line);
+    expect(lines.some((l) => l.includes(email))).toBe(true);
+    const erasure = platform.resolve(ErasureFlow);
+    const eraser = await erasure.startWorker();
+    try {
+      const organizationRequest = await erasure.deleteOrganization(other.organization.id, { reason: 'least-privilege test' });
+      expect((await erasure.waitFor(organizationRequest.id, { timeoutMs: 20_000 })).status).toBe('completed');
+      const userRequest = await erasure.eraseUser(other.user.id, { reason: 'least-privilege test' });
+      expect((await erasure.waitFor(userRequest.id, { timeoutMs: 20_000 })).status).toBe('completed');
+      expect(await erasure.verifyErased(other.user.id)).toEqual([]);
+      expect(await erasure.verifyOrganizationDeleted(other.organization.id)).toEqual([]);
+    } finally {
+      await eraser.close();
+    }
+  });
+});
+
+/**
+ * PostgreSQL manual, CREATE FUNCTION, "Writing SECURITY DEFINER Functions Safely":
+ * fix search_path (pg_temp last), revoke EXECUTE from PUBLIC; the owner must not be
+ * a superuser or bypass row-level security, or the function grants more than it names.
+ */
+describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
+  let t: TestEnv;
+  let db: pg.Client;
+  beforeAll(async () => {
+    t = await createTestEnv();
+    db = new pg.Client({ connectionString: t.databaseUrl });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await t?.cleanup();
+  });
+
+  it('are SECURITY DEFINER, with a fixed search_path, owned by a NOLOGIN non-superuser without BYPASSRLS, not executable by PUBLIC', async () => {
+    const { rows: functions } = await db.query<{ name: string; owner: string }>(`
+      SELECT p.proname AS name, p.proowner::regrole::text AS owner FROM pg_proc p WHERE p.pronamespace = 'platform_auth'::regnamespace`);
+    expect(functions.map((f) => f.name)).toEqual(expect.arrayContaining(['user_credentials', 'user_by_id', 'session_by_id', 'session_by_jti', 'api_key_by_prefix', 'refresh_token_owner', 'verification_token', 'mfa_challenge', 'identity_by_provider']));
+    expect(new Set(functions.map((f) => f.owner))).toEqual(new Set(['platform_auth']));
+    // The audit query docs/security.md shows: every function breaking a rule of the manual's section.
+    const query = auditQuery();
+    expect(query).toContain('prosecdef');
+    expect((await db.query(query)).rows).toEqual([]);
+  });
+
+  it('the audit query catches a function that breaks the rules', async () => {
+    // A SECURITY DEFINER function without a fixed search_path, executable by PUBLIC (the default): must be reported.
+    await db.query(`CREATE FUNCTION platform_auth.unsafe_probe() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`);
+    try {
+      const query = auditQuery();
+      expect((await db.query<{ function: string }>(query)).rows.map((r) => r.function)).toEqual(['platform_auth.unsafe_probe()']);
+    } finally {
+      await db.query(`DROP FUNCTION platform_auth.unsafe_probe()`);
+    }
+  });
+
+  it('cannot be called by a role other than platform_app', async () => {
+    const role = `lp_probe_${t.id}`.slice(0, 60);
+    await db.query(`CREATE ROLE ${role} NOLOGIN`);
+    try {
+      await db.query('BEGIN');
+      await db.query(`GRANT USAGE ON SCHEMA platform_auth TO ${role}`);
+      await db.query(`SET LOCAL ROLE ${role}`);
+      await expect(db.query(`SELECT * FROM platform_auth.user_credentials('x@example.test')`)).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await db.query('ROLLBACK');
+      await db.query(`DROP ROLE ${role}`);
+    }
+  });
+
+  it('leaves platform_app without superuser, BYPASSRLS or ownership of anything in the database', async () => {
+    const { rows } = await db.query<{ super: boolean; bypass: boolean; owned: number }>(`
+      SELECT r.rolsuper AS super, r.rolbypassrls AS bypass,
+             (SELECT count(*)::int FROM pg_class c WHERE c.relowner = r.oid) + (SELECT count(*)::int FROM pg_proc p WHERE p.proowner = r.oid) AS owned
+      FROM pg_roles r WHERE r.rolname = 'platform_app'`);
+    expect(rows).toEqual([{ super: false, bypass: false, owned: 0 }]);
+  });
+});
