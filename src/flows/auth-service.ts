@@ -371,7 +371,8 @@ export class AuthService {
       cached = await this.cache.validate(cacheRef);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.logger.warn('session cache unavailable; validating against Postgres', { error });
+      // Debug only: during an outage this is every request (the breaker logs when it opens and closes).
+      this.logger.debug('session cache unavailable; validating against Postgres', { error });
       return this.#validateFromPostgres(r, false);
     }
     // `expired` on a record is usually its inactivity deadline, which a lost write-back may have left
@@ -390,7 +391,8 @@ export class AuthService {
   /**
    * Ends one session (the caller's own).
    * @returns false when no such session exists
-   * @throws ValidationError naming `sessionId`; StoreUnavailableError when Redis stays down after the Postgres revoke
+   * Answers once PostgreSQL committed, also while Redis is down: the Redis half is replayed before Redis answers validations again.
+   * @throws ValidationError naming `sessionId`; StoreUnavailableError when PostgreSQL is unavailable
    */
   async logout(sessionId: string): Promise<boolean> {
     return this.revoker.revokeSession(sessionId, 'logout');
@@ -687,14 +689,14 @@ export class AuthService {
   }
 
   async #onReuse(error: RefreshTokenReusedError, client: ParsedClientContext): Promise<void> {
-    // Postgres already revoked family and session (committed by the repository); now Redis.
-    const session = await this.sessions.get(error.sessionId);
+    // Postgres already revoked family and session and queued the Redis half (committed by the repository); now Redis.
     try {
       await this.revoker.evictSession({
         id: error.sessionId,
         userId: error.userId,
         accessTokenJti: error.accessTokenJti,
-        expiresAt: session?.expiresAt ?? new Date(Date.now() + 1000),
+        expiresAt: error.sessionExpiresAt,
+        cacheRevocationId: error.cacheRevocationId,
       });
     } catch (evictError) {
       this.logger.error('refresh-token reuse: Redis eviction failed; Postgres is revoked', { sessionId: error.sessionId, error: evictError });

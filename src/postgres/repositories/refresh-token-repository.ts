@@ -11,6 +11,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
+import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
 export interface RefreshTokenRecord {
@@ -149,6 +150,7 @@ export class RefreshTokenRepository {
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(SecretBox) private readonly box: SecretBox,
     @inject(CONFIG) private readonly config: Config,
+    @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
   ) {}
 
   /**
@@ -309,6 +311,10 @@ export class RefreshTokenRepository {
       UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reuse'
       WHERE id = ${row.session_id} AND revoked_at IS NULL
       RETURNING id`);
+    // The Redis half is queued with the revocation, so a process that dies before evicting leaves it for the replay.
+    const [queued] = await this.cacheRevocations.queueWithin(tx, [
+      { userId: row.user_id, sessionId: row.session_id, accessTokenJti: row.access_token_jti, expiresAt: row.session_expires_at },
+    ]);
     return {
       kind: 'failed',
       error: new RefreshTokenReusedError({
@@ -319,6 +325,8 @@ export class RefreshTokenRepository {
         revokedTokens: revoked,
         sessionRevoked: session !== null,
         accessTokenJti: row.access_token_jti,
+        sessionExpiresAt: row.session_expires_at,
+        cacheRevocationId: queued!.id,
       }),
     };
   }

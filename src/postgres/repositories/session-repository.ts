@@ -10,6 +10,7 @@ import { preparedStatement } from '../prepared-statement.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
+import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 
@@ -35,6 +36,8 @@ export interface RevokedSession {
   readonly organizationId: string;
   readonly accessTokenJti: string;
   readonly expiresAt: Date;
+  /** Its Redis half, queued in `session_cache_revocations` by the revoking transaction; delete it once Redis took the revocation. */
+  readonly cacheRevocationId: number;
 }
 
 const shape = {
@@ -72,9 +75,7 @@ function toRecord(r: RawRow): SessionRecord {
 
 const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
-const revokedRow = z
-  .object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() })
-  .transform((r): RevokedSession => ({ id: r.id, userId: r.user_id, organizationId: r.organization_id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at }));
+const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
 const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
@@ -116,6 +117,7 @@ export class SessionRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(CONFIG) private readonly config: Config,
+    @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
   ) {}
 
   /**
@@ -211,6 +213,7 @@ export class SessionRepository {
     return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason);
   }
 
+  /** Revokes, and queues each session's Redis half in the same transaction. */
   async #revokeWhere(condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
     return withMappedErrors(() =>
       this.postgres.ownerPool.transaction(async (tx) => {
@@ -223,7 +226,21 @@ export class SessionRepository {
             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
             WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
         }
-        return revoked;
+        const queued = await this.cacheRevocations.queueWithin(
+          tx,
+          revoked.map((r) => ({ userId: r.user_id, sessionId: r.id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at })),
+        );
+        const queuedId = new Map(queued.map((q) => [q.sessionId, q.id]));
+        return revoked.map(
+          (r): RevokedSession => ({
+            id: r.id,
+            userId: r.user_id,
+            organizationId: r.organization_id,
+            accessTokenJti: r.access_token_jti,
+            expiresAt: r.expires_at,
+            cacheRevocationId: queuedId.get(r.id)!,
+          }),
+        );
       }),
     );
   }
