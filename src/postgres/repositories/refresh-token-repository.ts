@@ -10,9 +10,15 @@ import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { withMappedErrors } from './with-mapped-errors.js';
+
+export interface RotateOptions {
+  /** The audit events of a detected reuse; written in the transaction that revokes the family, so they commit with it. */
+  readonly reuseEvents?: (reuse: RefreshTokenReusedError) => readonly AuditEventInput[];
+}
 
 export interface RefreshTokenRecord {
   readonly id: string;
@@ -151,6 +157,7 @@ export class RefreshTokenRepository {
     @inject(SecretBox) private readonly box: SecretBox,
     @inject(CONFIG) private readonly config: Config,
     @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -220,12 +227,20 @@ export class RefreshTokenRepository {
    *   `expired` (token or session), `reused` (a plain TokenError when the grace
    *   ciphertext is gone; {@link RefreshTokenReusedError} on detected reuse)
    * @throws CryptoError when the grace ciphertext cannot be decrypted (key removed from the ring)
+   * @param options.reuseEvents audit events of a detected reuse, written in the transaction that revokes the family
    */
-  async rotate(token: string): Promise<RotatedRefreshToken> {
+  async rotate(token: string, options: RotateOptions = {}): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
     const outcome = await withMappedErrors(() =>
-      this.postgres.ownerPool.transaction((tx) => this.#rotateLocked(tx, hash)),
+      this.postgres.ownerPool.transaction(async (tx) => {
+        const o = await this.#rotateLocked(tx, hash);
+        // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
+        if (o.kind === 'failed' && o.error instanceof RefreshTokenReusedError && options.reuseEvents) {
+          await this.audit.appendWithin(tx, options.reuseEvents(o.error));
+        }
+        return o;
+      }),
     );
     // Thrown only now, after commit: throwing inside would roll back the family revocation.
     if (outcome.kind === 'failed') throw outcome.error;
