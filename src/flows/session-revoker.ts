@@ -2,6 +2,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
+import type { AuditEventInput } from '../postgres/repositories/audit-repository.js';
 import { SessionCacheRevocationRepository, type CacheRevocationInput } from '../postgres/repositories/session-cache-revocation-repository.js';
 import { SessionRepository, type RevokedSession } from '../postgres/repositories/session-repository.js';
 import { SessionCache } from '../redis/session-cache.js';
@@ -9,6 +10,21 @@ import { SessionCacheBreaker } from '../redis/session-cache-breaker.js';
 import { LOGGER } from '../tokens.js';
 
 const reasonInput = z.string().trim().min(1).max(200);
+
+/**
+ * `auth.session.revoked`, one per session, written in the revoking transaction
+ * (logout, logout everywhere, suspension, password change or reset, erasure): a
+ * revocation that committed always has its event. The subject is `details.userId`
+ * (pseudonymised on erasure); the actor is not known at this layer.
+ */
+function sessionRevoked(session: RevokedSession, reason: string): AuditEventInput {
+  return {
+    eventType: 'auth.session.revoked',
+    organizationId: session.organizationId,
+    riskScore: 0,
+    details: { sessionId: session.id, userId: session.userId, reason },
+  };
+}
 
 /** How many queued revocations one replay round reads. */
 const REPLAY_BATCH = 500;
@@ -25,6 +41,8 @@ export type SessionToEvict = Pick<RevokedSession, 'id' | 'userId' | 'accessToken
  * Redis, which already says revoked, or by Postgres, which already says
  * revoked — and a repopulation that read Postgres before the revoke is refused
  * by the marker / epoch (see `SessionCache.put`).
+ *
+ * Each revoked session gets an `auth.session.revoked` audit event in the revoking transaction.
  *
  * **Redis down does not fail a revocation.** The revoking transaction also
  * queues the Redis half in `session_cache_revocations` (migration 0065); the
@@ -55,7 +73,9 @@ export class SessionRevoker {
    */
   async revokeSession(sessionId: string, reason: string): Promise<boolean> {
     const d = parseInput(z.object({ sessionId: z.uuid(), reason: reasonInput }), { sessionId, reason });
-    const revoked: SessionToEvict | undefined = (await this.sessions.revoke(d.sessionId, d.reason)) ?? (await this.sessions.get(d.sessionId));
+    const revoked: SessionToEvict | undefined =
+      (await this.sessions.revoke(d.sessionId, d.reason, { events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)) })) ??
+      (await this.sessions.get(d.sessionId));
     if (!revoked) return false;
     await this.evictSession(revoked);
     return true;
@@ -68,7 +88,7 @@ export class SessionRevoker {
    */
   async revokeAllForUser(userId: string, reason: string): Promise<number> {
     const d = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
-    const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason);
+    const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason, { events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)) });
     // The epoch covers every record of the user, cached or cached later from a stale read; the queued
     // per-session rows are what a replay applies if Redis does not take it.
     await this.#applyOrQueue(

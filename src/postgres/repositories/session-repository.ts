@@ -9,6 +9,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { parseInput } from '../../parse-input.js';
@@ -27,6 +28,11 @@ export interface SessionRecord {
   readonly expiresAt: Date;
   readonly revokedAt: Date | null;
   readonly revokedReason: string | null;
+}
+
+export interface RevokeOptions {
+  /** Audit events of the revocation (given what was revoked; not called when nothing was), written in its transaction. */
+  readonly events?: (revoked: readonly RevokedSession[]) => readonly AuditEventInput[];
 }
 
 /** What a revocation returns: enough to evict caches and deny the access token. */
@@ -118,6 +124,7 @@ export class SessionRepository {
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(CONFIG) private readonly config: Config,
     @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -196,9 +203,9 @@ export class SessionRepository {
    * @returns the revoked session, or `undefined` when it does not exist or was already revoked
    * @throws ValidationError naming `id` / `reason`
    */
-  async revoke(id: string, reason: string): Promise<RevokedSession | undefined> {
+  async revoke(id: string, reason: string, options: RevokeOptions = {}): Promise<RevokedSession | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), reason: reasonInput }), { id, reason });
-    const rows = await this.#revokeWhere(sql.fragment`id = ${input.id}`, input.reason);
+    const rows = await this.#revokeWhere(sql.fragment`id = ${input.id}`, input.reason, options);
     return rows[0];
   }
 
@@ -208,13 +215,13 @@ export class SessionRepository {
    * @returns the sessions revoked by this call (ids and jtis for the Redis denylist)
    * @throws ValidationError naming `userId` / `reason`
    */
-  async revokeAllForUser(userId: string, reason: string): Promise<readonly RevokedSession[]> {
+  async revokeAllForUser(userId: string, reason: string, options: RevokeOptions = {}): Promise<readonly RevokedSession[]> {
     const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
-    return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason);
+    return this.#revokeWhere(sql.fragment`user_id = ${input.userId}`, input.reason, options);
   }
 
-  /** Revokes, and queues each session's Redis half in the same transaction. */
-  async #revokeWhere(condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
+  /** Revokes, and queues each session's Redis half and writes the audit events in the same transaction. */
+  async #revokeWhere(condition: ReturnType<typeof sql.fragment>, reason: string, options: RevokeOptions): Promise<readonly RevokedSession[]> {
     return withMappedErrors(() =>
       this.postgres.ownerPool.transaction(async (tx) => {
         const revoked = await tx.any(sql.type(revokedRow)`
@@ -231,7 +238,7 @@ export class SessionRepository {
           revoked.map((r) => ({ userId: r.user_id, sessionId: r.id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at })),
         );
         const queuedId = new Map(queued.map((q) => [q.sessionId, q.id]));
-        return revoked.map(
+        const result = revoked.map(
           (r): RevokedSession => ({
             id: r.id,
             userId: r.user_id,
@@ -241,6 +248,9 @@ export class SessionRepository {
             cacheRevocationId: queuedId.get(r.id)!,
           }),
         );
+        const events = result.length > 0 ? (options.events?.(result) ?? []) : [];
+        if (events.length > 0) await this.audit.appendWithin(tx, events);
+        return result;
       }),
     );
   }
