@@ -34,7 +34,16 @@ export interface Config {
   };
   readonly mongo: { readonly uri: string; readonly poolSize: number };
   readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
-  readonly redis: { readonly url: string; readonly keyPrefix: string };
+  readonly redis: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    /** Bound on one Redis command (ioredis `commandTimeout`); a command that meets it fails with StoreUnavailableError. */
+    readonly commandTimeoutMs: number;
+    /** Consecutive session-cache failures that open the circuit breaker (validations then go straight to PostgreSQL). */
+    readonly breakerFailureThreshold: number;
+    /** How long an open breaker sends validations to PostgreSQL before it probes Redis again. */
+    readonly breakerCooldownMs: number;
+  };
   /** Bound on connecting to / pinging any store before StoreUnavailableError. */
   readonly connectTimeoutMs: number;
   readonly encryption: {
@@ -101,6 +110,9 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9:_-]{1,32}$/, 'must be 1-32 characters of a-z, 0-9, ":", "_", "-"')
     .default(CONFIG_DEFAULTS.REDIS_KEY_PREFIX),
+  REDIS_COMMAND_TIMEOUT_MS: int(50, 120_000, 2_000),
+  REDIS_BREAKER_FAILURE_THRESHOLD: int(1, 1_000, 3),
+  REDIS_BREAKER_COOLDOWN_MS: int(100, 600_000, 5_000),
   STORE_CONNECT_TIMEOUT_MS: int(100, 120_000, 5_000),
   PLATFORM_ENCRYPTION_KEYS: z.string().optional(),
   PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: z.string().optional(),
@@ -195,7 +207,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
     qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: {
+      url: e.REDIS_URL,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+      commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      breakerFailureThreshold: e.REDIS_BREAKER_FAILURE_THRESHOLD,
+      breakerCooldownMs: e.REDIS_BREAKER_COOLDOWN_MS,
+    },
     connectTimeoutMs: e.STORE_CONNECT_TIMEOUT_MS,
     encryption: { keys, activeKeyId, ephemeral },
     auth: {

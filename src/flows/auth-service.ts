@@ -342,7 +342,7 @@ export class AuthService {
       // One transaction: the rotation, the session it belongs to and the inactivity check. Nothing is read
       // after the commit, so no failure can reach a client whose token was already spent (issue 16: a
       // failed read after the commit turned a retry after the grace window into a reuse verdict).
-      const rotated = await this.refreshTokens.rotate(input.refreshToken);
+      const rotated = await this.refreshTokens.rotate(input.refreshToken, { reuseEvents: (reuse) => [reuseDetected(reuse, input.context)] });
       const record = rotated.refreshToken;
       return {
         sessionId: record.sessionId,
@@ -354,7 +354,7 @@ export class AuthService {
         replayed: rotated.replayed,
       };
     } catch (error) {
-      if (error instanceof RefreshTokenReusedError) await this.#onReuse(error, input.context);
+      if (error instanceof RefreshTokenReusedError) await this.#onReuse(error);
       throw error;
     }
   }
@@ -379,7 +379,8 @@ export class AuthService {
       cached = await this.cache.validate(cacheRef);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.logger.warn('session cache unavailable; validating against Postgres', { error });
+      // Debug only: during an outage this is every request (the breaker logs when it opens and closes).
+      this.logger.debug('session cache unavailable; validating against Postgres', { error });
       return this.#validateFromPostgres(r, false);
     }
     // `expired` on a record is usually its inactivity deadline, which a lost write-back may have left
@@ -398,7 +399,8 @@ export class AuthService {
   /**
    * Ends one session (the caller's own).
    * @returns false when no such session exists
-   * @throws ValidationError naming `sessionId`; StoreUnavailableError when Redis stays down after the Postgres revoke
+   * Answers once PostgreSQL committed, also while Redis is down: the Redis half is replayed before Redis answers validations again.
+   * @throws ValidationError naming `sessionId`; StoreUnavailableError when PostgreSQL is unavailable
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async logout(sessionId: string): Promise<boolean> {
@@ -697,34 +699,38 @@ export class AuthService {
     return { score, newIp, newDevice };
   }
 
-  async #onReuse(error: RefreshTokenReusedError, client: ParsedClientContext): Promise<void> {
-    // Postgres already revoked family and session (committed by the repository); now Redis.
-    const session = await this.sessions.get(error.sessionId);
+  async #onReuse(error: RefreshTokenReusedError): Promise<void> {
+    // Postgres already revoked family and session, queued the Redis half and wrote the audit event (one transaction); now Redis.
     try {
       await this.revoker.evictSession({
         id: error.sessionId,
         userId: error.userId,
         accessTokenJti: error.accessTokenJti,
-        expiresAt: session?.expiresAt ?? new Date(Date.now() + 1000),
+        expiresAt: error.sessionExpiresAt,
+        cacheRevocationId: error.cacheRevocationId,
       });
     } catch (evictError) {
       this.logger.error('refresh-token reuse: Redis eviction failed; Postgres is revoked', { sessionId: error.sessionId, error: evictError });
     }
-    await this.#audit({
-      eventType: 'auth.refresh.reuse_detected',
-      organizationId: error.organizationId,
-      actorUserId: error.userId,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
-      riskScore: REFRESH_REUSE_RISK,
-      details: { sessionId: error.sessionId, familyId: error.familyId, revokedTokens: error.revokedTokens, sessionRevoked: error.sessionRevoked },
-    });
   }
 
   async #audit(event: AuditEventInput): Promise<void> {
     // Auditing must not turn a correct answer into an error for the caller; a lost event is logged loudly.
     await this.audit.record(event).catch((error: unknown) => this.logger.error('audit event not recorded', { eventType: event.eventType, error }));
   }
+}
+
+/** `auth.refresh.reuse_detected`, written in the transaction that revokes the family (RefreshTokenRepository.rotate). */
+function reuseDetected(error: RefreshTokenReusedError, client: ParsedClientContext): AuditEventInput {
+  return {
+    eventType: 'auth.refresh.reuse_detected',
+    organizationId: error.organizationId,
+    actorUserId: error.userId,
+    ip: client.ip ?? null,
+    userAgent: client.userAgent ?? null,
+    riskScore: REFRESH_REUSE_RISK,
+    details: { sessionId: error.sessionId, familyId: error.familyId, revokedTokens: error.revokedTokens, sessionRevoked: error.sessionRevoked },
+  };
 }
 
 /** `auth.login.succeeded`, written in the new session's transaction (SessionIssuer). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { inject, injectable, type InjectionToken } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError, PlatformError } from '../errors.js';
@@ -23,7 +24,8 @@ import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } fro
 import { LoginThrottle } from '../redis/login-throttle.js';
 import { TaggedKeyScanner } from '../redis/tagged-key-scanner.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
-import { LOGGER } from '../tokens.js';
+import type { Lifecycle } from '../lifecycle.js';
+import { LIFECYCLE, LOGGER } from '../tokens.js';
 import { SessionRevoker } from './session-revoker.js';
 import type { StoreName } from '../errors.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
@@ -65,9 +67,16 @@ export interface ErasureFlowOptions {
   readonly backoffMs: number;
   /** Observation point between a step's effects and its bookkeeping (tests use it to simulate a crash there). */
   readonly onStep?: (event: ErasureStepEvent) => void | Promise<void>;
+  /**
+   * Lease on a running step, renewed by a heartbeat every third of it; a worker killed mid-step
+   * loses the step this long after its last heartbeat. Default 15 000 ms.
+   */
+  readonly leaseMs?: number;
+  /** How often a started worker sweeps for steps nobody holds (expired lease, or pending this long). Default 5 000 ms. */
+  readonly sweepEveryMs?: number;
 }
 
-export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000 };
+export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000, leaseMs: 15_000, sweepEveryMs: 5_000 };
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 
 /** Something still held about a subject after erasure: which store, what, how many. */
@@ -136,7 +145,15 @@ export class ErasureFlow {
     @inject(JobQueues) private readonly queues: JobQueues,
     @inject(ERASURE_FLOW_OPTIONS) private readonly options: ErasureFlowOptions,
     @inject(LOGGER) private readonly logger: Logger,
+    @inject(LIFECYCLE) private readonly lifecycle: Lifecycle,
   ) {}
+
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #sweeping = false;
+
+  get #leaseMs(): number {
+    return this.options.leaseMs ?? DEFAULT_ERASURE_FLOW_OPTIONS.leaseMs!;
+  }
 
   #scope(reason: string, actor = 'erasure-worker'): AdminScope {
     return AdminScope.create({ actor, reason });
@@ -229,13 +246,29 @@ export class ErasureFlow {
   }
 
   /**
-   * Runs one step unless it is already done, recording the attempt and the outcome.
-   * @returns false when the step was already done
+   * Runs one step under a lease unless it is done or another worker holds it,
+   * recording the attempt and the outcome. A heartbeat renews the lease while
+   * the step runs; it stops at the first renewal that fails (the step may then
+   * be taken over: every step is idempotent).
+   * @returns `done` / `leased` when nothing ran, `ran` after the step was recorded done
    */
-  async #runStep(request: ErasureRequestRecord, step: ErasureStep, final = false): Promise<boolean> {
+  async #runStep(request: ErasureRequestRecord, step: ErasureStep, final = false): Promise<'ran' | 'done' | 'leased'> {
     const scope = this.#scope(`erasure request ${request.id}`);
-    const attempt = await this.requests.startStep(scope, request.id, step);
-    if (attempt === undefined) return false;
+    // One owner per run, so a sweep and a queue delivery in the same process exclude each other too.
+    const lease = { owner: randomUUID(), ms: this.#leaseMs };
+    const claim = await this.requests.startStep(scope, request.id, step, lease);
+    if (claim.kind !== 'claimed') return claim.kind;
+    const attempt = claim.attempt;
+    const heartbeat = setInterval(() => {
+      void this.requests.renewLease(scope, request.id, step, lease).then(
+        (held) => held || clearInterval(heartbeat),
+        (error: unknown) => {
+          clearInterval(heartbeat);
+          this.logger.warn('erasure: lease heartbeat failed; the step may be taken over', { requestId: request.id, step, error });
+        },
+      );
+    }, Math.max(50, Math.floor(lease.ms / 3)));
+    heartbeat.unref();
     let result: Record<string, number | string | boolean>;
     try {
       result = await this.#apply(scope, request, step);
@@ -244,10 +277,12 @@ export class ErasureFlow {
     } catch (error) {
       await this.requests.failStep(scope, request.id, step, errorText(error), final).catch((e: unknown) => this.logger.error('erasure: cannot record failure', { error: e }));
       throw error;
+    } finally {
+      clearInterval(heartbeat);
     }
     this.logger.info('erasure step done', { requestId: request.id, subjectType: request.subjectType, step, attempt, result });
     await this.options.onStep?.({ requestId: request.id, step, phase: 'recorded' });
-    return true;
+    return 'ran';
   }
 
   async #apply(scope: AdminScope, request: ErasureRequestRecord, step: ErasureStep): Promise<Record<string, number | string | boolean>> {
@@ -331,20 +366,84 @@ export class ErasureFlow {
     const wanted = stepOf(job.data.step) ?? stepOf(first?.step);
     // Steps run strictly in order: a job for a later step (a reconciler race) hands over to the first unfinished one.
     if (wanted !== undefined && first !== undefined && first.step === wanted) {
-      await this.#runStep(request, wanted, job.attempt >= job.maxAttempts);
+      // Another worker holds the step: it enqueues the next one when done (or loses the lease to a sweep).
+      if ((await this.#runStep(request, wanted, job.attempt >= job.maxAttempts)) === 'leased') return;
     }
     await this.#enqueueNext(scope, request.id);
   }
 
   /**
-   * Starts an `erasure` worker (closed by `Platform.stop()`) and registers the
-   * reconciler. Call {@link reconcile} after start-up to resume open requests.
+   * Starts an `erasure` worker (closed by `Platform.stop()`), registers the
+   * reconciler and starts the sweep: at once and every `sweepEveryMs`, every
+   * open request whose current step nobody holds — `running` with an expired
+   * lease (its worker was killed), or `pending`/`failed` for longer than a
+   * lease (its job was lost, stalled or dead-lettered) — has that step run
+   * here, then continues through the queue. So a restarted worker finishes
+   * an interrupted erasure within about one lease + one sweep interval.
    * @throws StoreUnavailableError
    */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   async startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     this.#registerReconciler();
-    return this.queues.startWorker('erasure', (job) => this.process(job), options);
+    const handle = await this.queues.startWorker('erasure', (job) => this.process(job), options);
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => void this.#sweepOnce(), this.options.sweepEveryMs ?? DEFAULT_ERASURE_FLOW_OPTIONS.sweepEveryMs!);
+      this.#sweeper.unref();
+      this.lifecycle.onStop('erasure sweep', async () => this.#stopSweeping());
+      void this.#sweepOnce();
+    }
+    return {
+      queue: handle.queue,
+      close: async (force?: boolean) => {
+        this.#stopSweeping();
+        await handle.close(force);
+      },
+    };
+  }
+
+  /**
+   * One sweep (see {@link startWorker}): runs the current step of every open request nobody holds.
+   * @returns how many steps it ran
+   * @throws StoreUnavailableError
+   */
+  @declareAccess({ systemJob: 'queue worker or reconciler' })
+  async sweep(): Promise<number> {
+    const scope = this.#scope('erasure sweep', 'erasure-sweeper');
+    const now = Date.now();
+    let ran = 0;
+    for (const request of await this.requests.listOpen(scope)) {
+      const index = request.steps.findIndex((s) => s.status !== 'done');
+      const current = request.steps[index];
+      const step = stepOf(current?.step);
+      if (!current || !step) continue;
+      if (current.status === 'running' && (current.leaseExpiresAt?.getTime() ?? 0) > now) continue;
+      const lastActivity = Math.max(request.requestedAt.getTime(), current.startedAt?.getTime() ?? 0, request.steps[index - 1]?.finishedAt?.getTime() ?? 0);
+      if (current.status !== 'running' && now - lastActivity < this.#leaseMs) continue;
+      try {
+        if ((await this.#runStep(request, step)) === 'ran') ran++;
+        await this.#enqueueNext(scope, request.id);
+      } catch (error) {
+        this.logger.warn('erasure sweep: step failed; retried by the queue or the next sweep', { requestId: request.id, step, error });
+      }
+    }
+    return ran;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      await this.sweep();
+    } catch (error) {
+      this.logger.warn('erasure sweep failed', { error });
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  #stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #registerReconciler(): void {

@@ -2,12 +2,36 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { parseInput } from '../parse-input.js';
+import type { AuditEventInput } from '../postgres/repositories/audit-repository.js';
+import { SessionCacheRevocationRepository, type CacheRevocationInput } from '../postgres/repositories/session-cache-revocation-repository.js';
 import { SessionRepository, type RevokedSession } from '../postgres/repositories/session-repository.js';
 import { SessionCache } from '../redis/session-cache.js';
+import { SessionCacheBreaker } from '../redis/session-cache-breaker.js';
 import { LOGGER } from '../tokens.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 const reasonInput = z.string().trim().min(1).max(200);
+
+/**
+ * `auth.session.revoked`, one per session, written in the revoking transaction
+ * (logout, logout everywhere, suspension, password change or reset, erasure): a
+ * revocation that committed always has its event. The subject is `details.userId`
+ * (pseudonymised on erasure); the actor is not known at this layer.
+ */
+function sessionRevoked(session: RevokedSession, reason: string): AuditEventInput {
+  return {
+    eventType: 'auth.session.revoked',
+    organizationId: session.organizationId,
+    riskScore: 0,
+    details: { sessionId: session.id, userId: session.userId, reason },
+  };
+}
+
+/** How many queued revocations one replay round reads. */
+const REPLAY_BATCH = 500;
+
+/** A session to evict from Redis; `cacheRevocationId` when its revocation was queued in the revoking transaction. */
+export type SessionToEvict = Pick<RevokedSession, 'id' | 'userId' | 'accessTokenJti' | 'expiresAt'> & { readonly cacheRevocationId?: number };
 
 /**
  * Revocation in the one order that cannot leave a revoked session valid:
@@ -19,30 +43,42 @@ const reasonInput = z.string().trim().min(1).max(200);
  * revoked — and a repopulation that read Postgres before the revoke is refused
  * by the marker / epoch (see `SessionCache.put`).
  *
- * Redis failing after the Postgres write is retried once and then thrown: the
- * session is revoked at the source, but a still-cached record could answer
- * `hit` until its TTL, so the caller must learn the revoke is incomplete and
- * retry (the methods are idempotent).
+ * Each revoked session gets an `auth.session.revoked` audit event in the revoking transaction.
+ *
+ * **Redis down does not fail a revocation.** The revoking transaction also
+ * queues the Redis half in `session_cache_revocations` (migration 0065); the
+ * row is deleted once Redis took it. When Redis does not take it (down,
+ * frozen, breaker open), the method still answers success — Postgres has
+ * committed — and tells the {@link SessionCacheBreaker}, which keeps Redis out
+ * of validation until {@link replayPending} has applied every queued row
+ * (installed as the breaker's replay by this class). So no cached record
+ * accepts the session afterwards, even when Redis returns with its old data.
  */
 @injectable()
 @accessControlled
 export class SessionRevoker {
   constructor(
     @inject(SessionRepository) private readonly sessions: SessionRepository,
+    @inject(SessionCacheRevocationRepository) private readonly queued: SessionCacheRevocationRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
+    @inject(SessionCacheBreaker) private readonly breaker: SessionCacheBreaker,
     @inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    breaker.setReplay(() => this.replayPending());
+  }
 
   /**
    * Revokes one session (logout, admin revoke). Idempotent: revoking an
    * already revoked session re-applies the Redis half.
    * @returns false when no such session exists
-   * @throws ValidationError naming `sessionId` / `reason`; StoreUnavailableError when Redis stays down (Postgres is already revoked)
+   * @throws ValidationError naming `sessionId` / `reason`; StoreUnavailableError when PostgreSQL is unavailable (never for Redis)
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeSession(sessionId: string, reason: string): Promise<boolean> {
     const d = parseInput(z.object({ sessionId: z.uuid(), reason: reasonInput }), { sessionId, reason });
-    const revoked: RevokedSession | undefined = (await this.sessions.revoke(d.sessionId, d.reason)) ?? (await this.sessions.get(d.sessionId));
+    const revoked: SessionToEvict | undefined =
+      (await this.sessions.revoke(d.sessionId, d.reason, { events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)) })) ??
+      (await this.sessions.get(d.sessionId));
     if (!revoked) return false;
     await this.evictSession(revoked);
     return true;
@@ -51,41 +87,76 @@ export class SessionRevoker {
   /**
    * Revokes every session of a user in every organization (logout everywhere, suspension, password reset).
    * @returns how many sessions this call revoked in Postgres
-   * @throws ValidationError naming `userId` / `reason`; StoreUnavailableError when Redis stays down
+   * @throws ValidationError naming `userId` / `reason`; StoreUnavailableError when PostgreSQL is unavailable
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeAllForUser(userId: string, reason: string): Promise<number> {
     const d = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
-    const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason);
-    // The epoch covers every record of the user, cached or cached later from a stale read.
-    await this.#twice('revokeAllForUser', () => this.cache.revokeAllForUser(d.userId));
+    const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason, { events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)) });
+    // The epoch covers every record of the user, cached or cached later from a stale read; the queued
+    // per-session rows are what a replay applies if Redis does not take it.
+    await this.#applyOrQueue(
+      () => this.cache.revokeAllForUser(d.userId),
+      revoked.map((s) => s.cacheRevocationId),
+      [],
+    );
     return revoked.length;
   }
 
   /**
-   * The Redis half for a session already revoked in Postgres (e.g. by refresh-token reuse detection).
-   * @throws StoreUnavailableError when Redis stays down
+   * The Redis half for a session already revoked in Postgres (e.g. by refresh-token reuse detection);
+   * queued for replay when Redis does not take it (unless `cacheRevocationId` says it is queued already).
+   * @throws StoreUnavailableError only when Redis failed and PostgreSQL could not queue the replay either
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
-  async evictSession(session: Pick<RevokedSession, 'id' | 'userId' | 'accessTokenJti' | 'expiresAt'>): Promise<void> {
-    const expiresAt = session.expiresAt.getTime();
-    await this.#twice('revokeSession', () =>
-      this.cache.revokeSession({
-        userId: session.userId,
-        sessionId: session.id,
-        sessionExpiresAt: expiresAt,
-        // The access token carries the session's jti and lives as long as the session.
-        accessToken: { jti: session.accessTokenJti, expiresAt },
-      }),
+  async evictSession(session: SessionToEvict): Promise<void> {
+    const revocation = { userId: session.userId, sessionId: session.id, accessTokenJti: session.accessTokenJti, expiresAt: session.expiresAt };
+    await this.#applyOrQueue(
+      () => this.#apply(revocation),
+      session.cacheRevocationId === undefined ? [] : [session.cacheRevocationId],
+      session.cacheRevocationId === undefined ? [revocation] : [],
     );
   }
 
-  async #twice<T>(what: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      this.logger.warn('session revocation in Redis failed; retrying once', { operation: what, error });
-      return work();
+  /**
+   * Applies every queued revocation to Redis, oldest first, and deletes the
+   * rows. The session-cache breaker runs this before Redis answers again.
+   * @throws StoreUnavailableError when Redis or PostgreSQL fails (rows stay queued)
+   */
+  @declareAccess({ systemJob: 'the session-cache breaker, before Redis answers again' })
+  async replayPending(): Promise<void> {
+    for (;;) {
+      const batch = await this.queued.pending(REPLAY_BATCH);
+      if (batch.length === 0) return;
+      for (const revocation of batch) await this.#apply(revocation);
+      await this.queued.complete(batch.map((r) => r.id));
+      this.logger.info('session revocations replayed into Redis', { count: batch.length });
+      if (batch.length < REPLAY_BATCH) return;
     }
+  }
+
+  /** Runs the Redis half; on success deletes the queued rows, on failure queues `unqueued` and holds Redis back until the replay. */
+  async #applyOrQueue(work: () => Promise<unknown>, queuedIds: readonly number[], unqueued: readonly CacheRevocationInput[]): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.logger.warn('session revocation not applied to Redis; queued for replay before Redis answers again', { error });
+      if (unqueued.length > 0) await this.queued.queue(unqueued);
+      this.breaker.revocationPending();
+      return;
+    }
+    // A row left behind is replayed once more later: harmless.
+    await this.queued.complete(queuedIds).catch((error: unknown) => this.logger.warn('queued session revocations not deleted', { error }));
+  }
+
+  async #apply(revocation: CacheRevocationInput): Promise<void> {
+    const expiresAt = revocation.expiresAt.getTime();
+    // The access token carries the session's jti and lives as long as the session.
+    await this.cache.revokeSession({
+      userId: revocation.userId,
+      sessionId: revocation.sessionId,
+      sessionExpiresAt: expiresAt,
+      accessToken: { jti: revocation.accessTokenJti, expiresAt },
+    });
   }
 }

@@ -21,6 +21,7 @@ import { PasswordHistoryRepository } from './repositories/password-history-repos
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
 import { PersonaRepository } from './repositories/persona-repository.js';
 import { RefreshTokenRepository } from './repositories/refresh-token-repository.js';
+import { SessionCacheRevocationRepository } from './repositories/session-cache-revocation-repository.js';
 import { SessionRepository } from './repositories/session-repository.js';
 import { VerificationTokenRepository } from './repositories/verification-token-repository.js';
 
@@ -38,6 +39,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(ErasureRequestRepository);
   container.registerSingleton(SubjectDataRepository);
   container.registerSingleton(SessionRepository);
+  container.registerSingleton(SessionCacheRevocationRepository);
   container.registerSingleton(RefreshTokenRepository);
   container.registerSingleton(VerificationTokenRepository);
   container.registerSingleton(ApiKeyRepository);

@@ -85,15 +85,15 @@ export class RedisConnection implements StoreConnection {
     await this.ping();
   }
 
+  /** Bound on one command (ioredis `commandTimeout`): REDIS_COMMAND_TIMEOUT_MS. Callers of the blocking connection apply it themselves. */
+  get commandTimeoutMs(): number {
+    return this.config.redis.commandTimeoutMs;
+  }
+
   /**
    * A new connection for blocking commands and BullMQ (`maxRetriesPerRequest: null`),
    * closed by `stop()`.
    */
-  /** Bound on one command (ioredis `commandTimeout`): max(STORE_CONNECT_TIMEOUT_MS, 2 s). Callers of the blocking connection apply it themselves. */
-  get commandTimeoutMs(): number {
-    return Math.max(this.config.connectTimeoutMs, 2_000);
-  }
-
   createBlockingConnection(): Redis {
     const connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null, connectTimeout: this.config.connectTimeoutMs });
     connection.on('error', (error: unknown) => this.logger.debug('redis (blocking) connection error', { error: this.#unavailable(error).message }));

@@ -8,6 +8,7 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisProvisioner } from './redis-provisioner.js';
 import { PROVISIONER } from '../tokens.js';
 import { SessionCache } from './session-cache.js';
+import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { TaggedKeyScanner } from './tagged-key-scanner.js';
 import { VoiceCache } from './voice-cache.js';
 
@@ -15,6 +16,7 @@ import { VoiceCache } from './voice-cache.js';
 export function registerRedis(container: DependencyContainer): void {
   container.registerSingleton(RedisConnection);
   container.registerSingleton(RedisKeys);
+  container.registerSingleton(SessionCacheBreaker);
   container.registerSingleton(SessionCache);
   container.registerSingleton(RateLimiter);
   container.registerSingleton(LoginThrottle);

@@ -6,6 +6,7 @@ import { CONFIG } from '../tokens.js';
 import { mapRedisError } from './map-redis-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { runScript } from './scripts/redis-script.js';
 import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from './scripts/session-scripts.js';
 import { sessionRecordCodec } from './session-record-codec.js';
@@ -73,6 +74,11 @@ const REASONS: Record<number, RevokedReason> = {
  *   `SESSION_TTL_SECONDS`, the epoch key's TTL, so no record outlives the
  *   epoch that may invalidate it.
  *
+ * - Every call goes through the {@link SessionCacheBreaker}: while it is open,
+ *   `validate`, `readEpoch` and `put` fail at once with StoreUnavailableError
+ *   (validate against Postgres), and before it closes the revocations Redis
+ *   missed are replayed.
+ *
  * Residual window, accepted: a revocation marker lost (flush/eviction) in the
  * milliseconds between a concurrent loader's Postgres read and its `put`
  * could re-cache that session until its record TTL; flows bound this by
@@ -84,6 +90,7 @@ export class SessionCache {
     @inject(RedisConnection) private readonly redis: RedisConnection,
     @inject(RedisKeys) private readonly keys: RedisKeys,
     @inject(CONFIG) private readonly config: Config,
+    @inject(SessionCacheBreaker) private readonly breaker: SessionCacheBreaker,
   ) {}
 
   get #maxSessionMs(): number {
@@ -98,7 +105,7 @@ export class SessionCache {
   async validate(ref: SessionRef): Promise<SessionValidation> {
     const jti = ref.jti;
     const byJti = ref.sessionId === undefined;
-    const reply = await runScript(
+    const reply = await this.breaker.read(() => runScript(
       this.redis.client,
       VALIDATE_SESSION,
       [
@@ -107,7 +114,7 @@ export class SessionCache {
         this.keys.sessionDenylist(ref.userId, jti ?? '-'),
       ],
       [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
-    );
+    ));
     if (typeof reply === 'number') {
       if (reply === SessionValidateReply.Miss) return { status: 'miss' };
       // An unknown positive code can only mean "revoked" from a newer script: never a hit.
@@ -123,7 +130,7 @@ export class SessionCache {
 
   /** The user's current revocation epoch (0 when unknown). Read it before reading the session from Postgres. */
   async readEpoch(userId: string): Promise<number> {
-    const value = await this.redis.client.get(this.keys.sessionEpoch(userId)).catch(rethrow);
+    const value = await this.breaker.read(() => this.redis.client.get(this.keys.sessionEpoch(userId)).catch(rethrow));
     return value === null ? 0 : Number(value);
   }
 
@@ -143,7 +150,7 @@ export class SessionCache {
     const ttlMs = Math.min(Math.floor(session.expiresAt - now), this.#maxSessionMs);
     if (ttlMs <= 0) return 'stale';
     const pointerTtlMs = accessToken ? Math.max(0, Math.min(Math.floor(accessToken.expiresAt - now), ttlMs)) : 0;
-    const reply = await runScript(
+    const reply = await this.breaker.read(() => runScript(
       this.redis.client,
       PUT_SESSION,
       [
@@ -153,7 +160,7 @@ export class SessionCache {
         this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
       ],
       [sessionRecordCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
-    );
+    ));
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }
 
@@ -173,7 +180,7 @@ export class SessionCache {
     const now = Date.now();
     const markerTtlMs = clamp((input.sessionExpiresAt ?? now + this.#maxSessionMs) - now, 1_000, this.#maxSessionMs);
     const denyTtlMs = input.accessToken ? Math.max(0, Math.ceil(input.accessToken.expiresAt - now)) : 0;
-    await runScript(
+    await this.breaker.revoke(() => runScript(
       this.redis.client,
       REVOKE_SESSION,
       [
@@ -183,7 +190,7 @@ export class SessionCache {
         this.keys.sessionAccessToken(input.userId, input.accessToken?.jti ?? '-'),
       ],
       [markerTtlMs, denyTtlMs, input.sessionId, revocationMarker(input.sessionId), input.accessToken ? '1' : '0'],
-    );
+    ));
   }
 
   /**
@@ -193,12 +200,12 @@ export class SessionCache {
    * @throws StoreUnavailableError
    */
   async revokeAllForUser(userId: string): Promise<number> {
-    const reply = await runScript(
+    const reply = await this.breaker.revoke(() => runScript(
       this.redis.client,
       REVOKE_ALL_SESSIONS,
       [this.keys.sessionEpoch(userId), this.keys.sessionIndex(userId)],
       [this.#maxSessionMs, this.keys.sessionRecordPrefix(userId), revocationMarker(null)],
-    );
+    ));
     return z.tuple([z.number(), z.number()]).parse(reply)[0];
   }
 }

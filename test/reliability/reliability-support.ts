@@ -101,6 +101,9 @@ export interface PrivateRedis {
   readonly url: string;
   /** Stops the server (SIGKILL: an abrupt crash, not a graceful shutdown). Idempotent. */
   stop(): Promise<void>;
+  /** SIGSTOP: the TCP port stays open, nothing answers (a frozen or partitioned server); `thaw()` resumes it with its data. */
+  freeze(): void;
+  thaw(): void;
 }
 
 async function redisAnswers(port: number): Promise<boolean> {
@@ -127,6 +130,8 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },
+    freeze: () => child.kill('SIGSTOP'),
+    thaw: () => child.kill('SIGCONT'),
   };
 }
 

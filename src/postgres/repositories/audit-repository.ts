@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { inject, injectable } from 'tsyringe';
@@ -40,6 +41,11 @@ export const auditEventInputSchema = z
       .default({}),
     /** When it happened; default: when it was recorded (a batching writer stamps it at `record()`). */
     occurredAt: z.date().optional(),
+    /**
+     * The event's id; default: a new one. With `occurredAt` it is the row's key, so writing the same
+     * event twice (a flush retried after an answer was lost) stores it once (`ON CONFLICT DO NOTHING`).
+     */
+    id: z.uuid().optional(),
   })
   .strict();
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
@@ -126,7 +132,8 @@ export class AuditRepository {
   /**
    * Writes events with ONE multi-row INSERT (`unnest` of column arrays, so the
    * statement text and its parameter count are the same for any batch size).
-   * @returns how many rows were written
+   * Events that carry an `id` and `occurredAt` already stored are skipped.
+   * @returns how many rows were written (skipped duplicates not counted)
    * @throws ValidationError naming `events.<i>.<field>` (nothing is written then)
    */
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
@@ -159,6 +166,7 @@ export class AuditRepository {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
+      e.id ?? randomUUID(),
       e.occurredAt?.toISOString() ?? now,
       e.eventType,
       e.organizationId ?? null,
@@ -168,10 +176,12 @@ export class AuditRepository {
       e.riskScore,
       JSON.stringify(e.details),
     ]);
-    await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`);
-    return valid.length;
+    // (id, created_at) is the primary key: an event written again (a retried flush) is skipped, not duplicated.
+    const result = await connection.query(sql.type(noRows)`
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
+      ON CONFLICT (id, created_at) DO NOTHING`);
+    return result.rowCount;
   }
 
   /**

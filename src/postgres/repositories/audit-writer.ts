@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { inject, injectable, type InjectionToken } from 'tsyringe';
 import { z } from 'zod';
 import { PlatformError } from '../../errors.js';
@@ -48,7 +49,14 @@ export interface AuditWriterStats {
  * - Timely: a queue is flushed `flushIntervalMs` after its first event, or at once at `maxBatch`.
  * - Durable on a clean stop: a LIFECYCLE stop hook flushes everything before the pools close.
  * - A failed INSERT puts its events back at the head of the queue (order kept) and is retried
- *   by the next flush; `record()` callers waiting on a full queue see the error.
+ *   by the next flush; `record()` callers waiting on a full queue see the error. Each event
+ *   carries its id from `record()`, so a retry of an INSERT that did commit (its answer lost)
+ *   writes nothing twice.
+ * - **Loss window**: events are in memory for up to `flushIntervalMs` (250 ms) or `maxBatch`
+ *   events; a SIGKILL or OOM in that window loses them. So security events of a change
+ *   (sign-in, refresh-token reuse) are written in the change's own transaction
+ *   ({@link AuditRepository.appendWithin}); this writer is for high-volume events where
+ *   that window is acceptable.
  *
  * @example
  * const audit = platform.resolve(AuditWriter);
@@ -80,7 +88,7 @@ export class AuditWriter {
   }
 
   /**
-   * Queues an event (stamped with the current time unless `occurredAt` is set).
+   * Queues an event (stamped with the current time unless `occurredAt` is set, and an id unless `id` is).
    * Resolves once queued — not once written; call {@link flush} to wait for that.
    * @throws ValidationError naming the invalid field (risk score outside 0–100, bad ip …), before queuing
    * @throws PlatformError `AUDIT_WRITER_CLOSED` after the writer was closed
@@ -89,7 +97,8 @@ export class AuditWriter {
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async record(event: AuditEventInput): Promise<void> {
     const valid = this.repository.validate(event);
-    const stamped: AuditEvent = valid.occurredAt === undefined ? { ...valid, occurredAt: new Date() } : valid;
+    // Stamped once here, so every retry of the flush writes the same (id, created_at) key and a row lands once.
+    const stamped: AuditEvent = { ...valid, occurredAt: valid.occurredAt ?? new Date(), id: valid.id ?? randomUUID() };
     this.#assertOpen();
     while (this.#queue.length >= this.#options.maxQueue) {
       await this.#flushBatch();

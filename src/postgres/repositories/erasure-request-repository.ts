@@ -25,6 +25,8 @@ export interface ErasureStepRecord {
   readonly startedAt: Date | null;
   readonly finishedAt: Date | null;
   readonly lastError: string | null;
+  /** While `running`: when the holder's lease ends unless its heartbeat renews it (then any worker may take the step over). */
+  readonly leaseExpiresAt: Date | null;
   /** Counts of what the step removed; never personal data. */
   readonly result: Readonly<Record<string, unknown>>;
 }
@@ -65,6 +67,7 @@ const stepRow = z
     finished_at: z.date().nullable(),
     last_error: z.string().nullable(),
     result: z.record(z.string(), z.unknown()),
+    lease_expires_at: z.date().nullable(),
   })
   .transform((r) => ({
     requestId: r.request_id,
@@ -77,11 +80,24 @@ const stepRow = z
       finishedAt: r.finished_at,
       lastError: r.last_error,
       result: r.result,
+      leaseExpiresAt: r.lease_expires_at,
     } satisfies ErasureStepRecord,
   }));
 
 const REQUEST_COLUMNS = sql.fragment`id, subject_type, subject_id, reason, requested_by, status, requested_at, finished_at, last_error`;
-const STEP_COLUMNS = sql.fragment`request_id, step, ordinal, status, attempts, started_at, finished_at, last_error, result`;
+const STEP_COLUMNS = sql.fragment`request_id, step, ordinal, status, attempts, started_at, finished_at, last_error, result, lease_expires_at`;
+
+/** Who runs a step and for how long without a heartbeat. */
+export interface StepLease {
+  /** A random id of the worker process. */
+  readonly owner: string;
+  readonly ms: number;
+}
+
+/** What {@link ErasureRequestRepository.startStep} did: the step is now ours (attempt n), was done, or another worker holds a live lease. */
+export type StepClaim = { readonly kind: 'claimed'; readonly attempt: number } | { readonly kind: 'done' } | { readonly kind: 'leased' };
+
+const leaseInput = z.object({ owner: z.string().min(1).max(100), ms: z.number().int().min(100).max(3_600_000) });
 
 const STEP_NAME = z.string().regex(/^[a-z][a-z_]{0,39}$/, 'must be lowercase letters and "_"');
 const openInput = z
@@ -194,28 +210,50 @@ export class ErasureRequestRepository {
   }
 
   /**
-   * Marks a step running and counts the attempt (the request becomes `running`).
-   * @returns the attempt number, or `undefined` when the step is already done (nothing changed)
-   * @throws NotFoundError for an unknown request or step
+   * Claims a step: marks it running under `lease` and counts the attempt (the
+   * request becomes `running`) — unless it is done, or `running` under another
+   * owner's lease that has not expired.
+   * @throws NotFoundError for an unknown request or step; ValidationError
    */
   @declareAccess({ adminScope: true })
-  async startStep(scope: AdminScope, requestId: string, step: string): Promise<number | undefined> {
+  async startStep(scope: AdminScope, requestId: string, step: string, lease: StepLease): Promise<StepClaim> {
     assertAdminScope(scope);
-    const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
+    const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, lease: leaseInput }), { requestId, step, lease });
     return withMappedErrors(() =>
-      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
-        const current = await tx.maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_STEP_STATUSES) }))`
-          SELECT status FROM erasure_steps WHERE request_id = ${d.requestId} AND step = ${d.step} FOR UPDATE`);
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx): Promise<StepClaim> => {
+        const current = await tx.maybeOne(sql.type(z.object({ status: z.enum(ERASURE_STEP_STATUSES), leased: z.boolean() }))`
+          SELECT status, (status = 'running' AND lease_owner <> ${d.lease.owner} AND lease_expires_at > now()) AS leased
+          FROM erasure_steps WHERE request_id = ${d.requestId} AND step = ${d.step} FOR UPDATE`);
         if (current === null) throw new NotFoundError('erasure step', `${d.requestId}/${d.step}`);
-        if (current === 'done') return undefined;
-        const attempts = await tx.oneFirst(sql.type(z.object({ attempts: z.number() }))`
-          UPDATE erasure_steps SET status = 'running', attempts = attempts + 1, started_at = now(), last_error = NULL
+        if (current.status === 'done') return { kind: 'done' };
+        if (current.leased) return { kind: 'leased' };
+        const attempt = await tx.oneFirst(sql.type(z.object({ attempts: z.number() }))`
+          UPDATE erasure_steps SET status = 'running', attempts = attempts + 1, started_at = now(), last_error = NULL,
+            lease_owner = ${d.lease.owner}, lease_expires_at = now() + make_interval(secs => ${d.lease.ms / 1000})
           WHERE request_id = ${d.requestId} AND step = ${d.step} RETURNING attempts`);
         await tx.query(sql.type(noRows)`
           UPDATE erasure_requests SET status = 'running', last_error = NULL WHERE id = ${d.requestId} AND status <> 'completed'`);
-        return attempts;
+        return { kind: 'claimed', attempt };
       }),
     );
+  }
+
+  /**
+   * The heartbeat: extends the lease while its owner still holds the running step.
+   * @returns false when the step is no longer ours (done, failed, or taken over after the lease expired)
+   * @throws ValidationError; TenantAccessError without a real AdminScope
+   */
+  @declareAccess({ adminScope: true })
+  async renewLease(scope: AdminScope, requestId: string, step: string, lease: StepLease): Promise<boolean> {
+    assertAdminScope(scope);
+    const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, lease: leaseInput }), { requestId, step, lease });
+    const row = await withMappedErrors(() =>
+      scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOne(sql.type(z.object({ step: z.string() }))`
+        UPDATE erasure_steps SET lease_expires_at = now() + make_interval(secs => ${d.lease.ms / 1000})
+        WHERE request_id = ${d.requestId} AND step = ${d.step} AND status = 'running' AND lease_owner = ${d.lease.owner}
+        RETURNING step`),
+    );
+    return row !== null;
   }
 
   /**
@@ -232,7 +270,8 @@ export class ErasureRequestRepository {
     });
     await withMappedErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).query(sql.type(noRows)`
-        UPDATE erasure_steps SET status = 'done', finished_at = now(), last_error = NULL, result = ${sql.jsonb(d.result)}
+        UPDATE erasure_steps SET status = 'done', finished_at = now(), last_error = NULL, result = ${sql.jsonb(d.result)},
+          lease_owner = NULL, lease_expires_at = NULL
         WHERE request_id = ${d.requestId} AND step = ${d.step} AND status <> 'done'`),
     );
   }
@@ -250,7 +289,7 @@ export class ErasureRequestRepository {
     await withMappedErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         await tx.query(sql.type(noRows)`
-          UPDATE erasure_steps SET status = ${final ? 'failed' : 'pending'}, last_error = ${message}
+          UPDATE erasure_steps SET status = ${final ? 'failed' : 'pending'}, last_error = ${message}, lease_owner = NULL, lease_expires_at = NULL
           WHERE request_id = ${d.requestId} AND step = ${d.step} AND status <> 'done'`);
         await tx.query(sql.type(noRows)`
           UPDATE erasure_requests SET last_error = ${message} ${final ? sql.fragment`, status = 'failed'` : sql.fragment``}

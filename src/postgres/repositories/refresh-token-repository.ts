@@ -10,10 +10,17 @@ import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
+import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { MAINTENANCE_SCOPE, withScope } from '../with-scope.js';
+
+export interface RotateOptions {
+  /** The audit events of a detected reuse; written in the transaction that revokes the family, so they commit with it. */
+  readonly reuseEvents?: (reuse: RefreshTokenReusedError) => readonly AuditEventInput[];
+}
 
 export interface RefreshTokenRecord {
   readonly id: string;
@@ -152,6 +159,8 @@ export class RefreshTokenRepository {
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(SecretBox) private readonly box: SecretBox,
     @inject(CONFIG) private readonly config: Config,
+    @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -225,9 +234,10 @@ export class RefreshTokenRepository {
    *   `expired` (token or session), `reused` (a plain TokenError when the grace
    *   ciphertext is gone; {@link RefreshTokenReusedError} on detected reuse)
    * @throws CryptoError when the grace ciphertext cannot be decrypted (key removed from the ring)
+   * @param options.reuseEvents audit events of a detected reuse, written in the transaction that revokes the family
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
-  async rotate(token: string): Promise<RotatedRefreshToken> {
+  async rotate(token: string, options: RotateOptions = {}): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
     // Whose token is it? Then the rotation runs in that tenant's scope (an unknown hash: in none, and finds nothing).
@@ -236,7 +246,14 @@ export class RefreshTokenRepository {
         SELECT organization_id, user_id FROM platform_auth.refresh_token_owner(${sql.binary(hash)})`),
     );
     const scope = owner ? { organizationId: owner.organization_id, userId: owner.user_id } : {};
-    const outcome = await withScope(this.postgres.appPool, scope, (tx) => this.#rotateLocked(tx, hash));
+    const outcome = await withScope(this.postgres.appPool, scope, async (tx) => {
+      const o = await this.#rotateLocked(tx, hash);
+      // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
+      if (o.kind === 'failed' && o.error instanceof RefreshTokenReusedError && options.reuseEvents) {
+        await this.audit.appendWithin(tx, options.reuseEvents(o.error));
+      }
+      return o;
+    });
     // Thrown only now, after commit: throwing inside would roll back the family revocation.
     if (outcome.kind === 'failed') throw outcome.error;
     return outcome.result;
@@ -321,6 +338,10 @@ export class RefreshTokenRepository {
       UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reuse'
       WHERE id = ${row.session_id} AND revoked_at IS NULL
       RETURNING id`);
+    // The Redis half is queued with the revocation, so a process that dies before evicting leaves it for the replay.
+    const [queued] = await this.cacheRevocations.queueWithin(tx, [
+      { userId: row.user_id, sessionId: row.session_id, accessTokenJti: row.access_token_jti, expiresAt: row.session_expires_at },
+    ]);
     return {
       kind: 'failed',
       error: new RefreshTokenReusedError({
@@ -331,6 +352,8 @@ export class RefreshTokenRepository {
         revokedTokens: revoked,
         sessionRevoked: session !== null,
         accessTokenJti: row.access_token_jti,
+        sessionExpiresAt: row.session_expires_at,
+        cacheRevocationId: queued!.id,
       }),
     };
   }

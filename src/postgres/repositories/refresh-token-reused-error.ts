@@ -17,6 +17,10 @@ export class RefreshTokenReusedError extends TokenError {
   readonly sessionRevoked: boolean;
   /** The access-token jti of the revoked session, for the Redis denylist. */
   readonly accessTokenJti: string;
+  /** When the session would have expired (how long the Redis marker must live). */
+  readonly sessionExpiresAt: Date;
+  /** The Redis half queued in the revoking transaction (session_cache_revocations); the flow deletes it once Redis took it. */
+  readonly cacheRevocationId: number;
 
   constructor(details: {
     familyId: string;
@@ -26,6 +30,8 @@ export class RefreshTokenReusedError extends TokenError {
     revokedTokens: number;
     sessionRevoked: boolean;
     accessTokenJti: string;
+    sessionExpiresAt: Date;
+    cacheRevocationId: number;
   }) {
     super('reused', 'Refresh token reuse detected: the token family and its session were revoked');
     this.familyId = details.familyId;
@@ -35,5 +41,7 @@ export class RefreshTokenReusedError extends TokenError {
     this.revokedTokens = details.revokedTokens;
     this.sessionRevoked = details.sessionRevoked;
     this.accessTokenJti = details.accessTokenJti;
+    this.sessionExpiresAt = details.sessionExpiresAt;
+    this.cacheRevocationId = details.cacheRevocationId;
   }
 }

@@ -10,7 +10,9 @@ import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
+import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -30,6 +32,11 @@ export interface SessionRecord {
   readonly revokedReason: string | null;
 }
 
+export interface RevokeOptions {
+  /** Audit events of the revocation (given what was revoked; not called when nothing was), written in its transaction. */
+  readonly events?: (revoked: readonly RevokedSession[]) => readonly AuditEventInput[];
+}
+
 /** What a revocation returns: enough to evict caches and deny the access token. */
 export interface RevokedSession {
   readonly id: string;
@@ -37,6 +44,8 @@ export interface RevokedSession {
   readonly organizationId: string;
   readonly accessTokenJti: string;
   readonly expiresAt: Date;
+  /** Its Redis half, queued in `session_cache_revocations` by the revoking transaction; delete it once Redis took the revocation. */
+  readonly cacheRevocationId: number;
 }
 
 const shape = {
@@ -74,9 +83,7 @@ function toRecord(r: RawRow): SessionRecord {
 
 const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
-const revokedRow = z
-  .object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() })
-  .transform((r): RevokedSession => ({ id: r.id, userId: r.user_id, organizationId: r.organization_id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at }));
+const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
 const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
@@ -120,6 +127,8 @@ export class SessionRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(CONFIG) private readonly config: Config,
+    @inject(SessionCacheRevocationRepository) private readonly cacheRevocations: SessionCacheRevocationRepository,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -201,11 +210,11 @@ export class SessionRepository {
    * @throws ValidationError naming `id` / `reason`
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
-  async revoke(id: string, reason: string): Promise<RevokedSession | undefined> {
+  async revoke(id: string, reason: string, options: RevokeOptions = {}): Promise<RevokedSession | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), reason: reasonInput }), { id, reason });
     const session = await this.get(input.id);
     if (!session) return undefined;
-    const rows = await this.#revokeWhere(session.userId, sql.fragment`id = ${input.id}`, input.reason);
+    const rows = await this.#revokeWhere(session.userId, sql.fragment`id = ${input.id}`, input.reason, options);
     return rows[0];
   }
 
@@ -216,24 +225,44 @@ export class SessionRepository {
    * @throws ValidationError naming `userId` / `reason`
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
-  async revokeAllForUser(userId: string, reason: string): Promise<readonly RevokedSession[]> {
+  async revokeAllForUser(userId: string, reason: string, options: RevokeOptions = {}): Promise<readonly RevokedSession[]> {
     const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
-    return this.#revokeWhere(input.userId, sql.fragment`user_id = ${input.userId}`, input.reason);
+    return this.#revokeWhere(input.userId, sql.fragment`user_id = ${input.userId}`, input.reason, options);
   }
 
-  /** In the user's own scope: their sessions in every organization, nobody else's. */
-  async #revokeWhere(userId: string, condition: ReturnType<typeof sql.fragment>, reason: string): Promise<readonly RevokedSession[]> {
+  /**
+   * In the user's own scope (their sessions in every organization, nobody else's): revokes, and queues each
+   * session's Redis half and writes the audit events in the same transaction.
+   */
+  async #revokeWhere(userId: string, condition: ReturnType<typeof sql.fragment>, reason: string, options: RevokeOptions): Promise<readonly RevokedSession[]> {
     return withScope(this.postgres.appPool, { userId }, async (tx) => {
-      const revoked = await tx.any(sql.type(revokedRow)`
-        UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
-        WHERE ${condition} AND revoked_at IS NULL
-        RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
-      if (revoked.length > 0) {
-        await tx.query(sql.type(noRows)`
-          UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
-          WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
-      }
-      return revoked;
+        const revoked = await tx.any(sql.type(revokedRow)`
+          UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
+          WHERE ${condition} AND revoked_at IS NULL
+          RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
+        if (revoked.length > 0) {
+          await tx.query(sql.type(noRows)`
+            UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
+            WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
+        }
+        const queued = await this.cacheRevocations.queueWithin(
+          tx,
+          revoked.map((r) => ({ userId: r.user_id, sessionId: r.id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at })),
+        );
+        const queuedId = new Map(queued.map((q) => [q.sessionId, q.id]));
+        const result = revoked.map(
+          (r): RevokedSession => ({
+            id: r.id,
+            userId: r.user_id,
+            organizationId: r.organization_id,
+            accessTokenJti: r.access_token_jti,
+            expiresAt: r.expires_at,
+            cacheRevocationId: queuedId.get(r.id)!,
+          }),
+        );
+        const events = result.length > 0 ? (options.events?.(result) ?? []) : [];
+        if (events.length > 0) await this.audit.appendWithin(tx, events);
+        return result;
     });
   }
 

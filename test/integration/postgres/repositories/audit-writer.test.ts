@@ -111,6 +111,31 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     }
   });
 
+  it('a flush whose INSERT committed but whose answer was lost is retried without a duplicate row (issue 16, item 9)', async () => {
+    const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 60_000 });
+    const real = repo.appendValidated.bind(repo);
+    // The INSERT commits, then the connection dies before the answer: the writer sees an error and keeps the events.
+    const append = vi.spyOn(repo, 'appendValidated').mockImplementationOnce(async (events) => {
+      await real(events);
+      throw new StoreUnavailableError('postgres', 'connection lost after commit');
+    });
+    try {
+      for (let i = 0; i < 3; i++) await w.record({ eventType: 'test.lost_answer', details: { i } });
+      await expect(w.flush()).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(w.stats).toMatchObject({ failures: 1, queued: 3 });
+      await w.flush();
+      expect(w.stats.queued).toBe(0);
+      expect(await countType('test.lost_answer')).toBe(3);
+      // The same event appended twice directly (same id and time) is stored once too.
+      const event = { eventType: 'test.same_id', id: randomUUID(), occurredAt: new Date() };
+      expect(await repo.append([event])).toBe(1);
+      expect(await repo.append([event])).toBe(0);
+      expect(await countType('test.same_id')).toBe(1);
+    } finally {
+      append.mockRestore();
+    }
+  });
+
   it('platform.stop() flushes everything queued (nothing lost on a clean stop)', async () => {
     const platform = createPlatform(h.t.config, { stores: ['postgres'] });
     platform.container.register(AUDIT_WRITER_OPTIONS, { useValue: { maxQueue: 10_000, maxBatch: 10_000, flushIntervalMs: 60_000 } });
