@@ -7,7 +7,9 @@ import type { Config } from '../../config.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
-import { scopedPool } from '../with-scope.js';
+import { scopedPool, type PostgresScope } from '../with-scope.js';
+
+const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-writer' });
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -147,7 +149,10 @@ export class AuditRepository {
    */
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async appendValidated(valid: readonly AuditEvent[]): Promise<number> {
-    return withMappedErrors(() => this.#insert(this.postgres.appPool, valid));
+    // In an admin scope named after the writer: the batch spans organizations, and `ON CONFLICT` (the
+    // de-duplication of a retried flush) needs the new rows to be visible to the writer (PostgreSQL checks
+    // INSERT … ON CONFLICT rows against the SELECT policies too).
+    return withMappedErrors(() => scopedPool(this.postgres.appPool, AUDIT_WRITER_SCOPE).transaction((tx) => this.#insert(tx, valid, { dedupe: true })));
   }
 
   /**
@@ -159,10 +164,12 @@ export class AuditRepository {
    */
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
-    return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
+    // Fresh ids in the change's own transaction: a retry of the transaction rolls them back with it, so
+    // there is nothing to de-duplicate (and no SELECT visibility needed, e.g. in a user's own scope).
+    return this.#insert(tx, events.map((e, i) => this.validate(e, i)), { dedupe: false });
   }
 
-  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[]): Promise<number> {
+  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[], options: { readonly dedupe: boolean }): Promise<number> {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
@@ -180,7 +187,7 @@ export class AuditRepository {
     const result = await connection.query(sql.type(noRows)`
       INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
       SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
-      ON CONFLICT (id, created_at) DO NOTHING`);
+      ${options.dedupe ? sql.fragment`ON CONFLICT (id, created_at) DO NOTHING` : sql.fragment``}`);
     return result.rowCount;
   }
 
