@@ -34,7 +34,7 @@ export const PERMISSION_MATRIX = {
   'audit:read': { roles: MANAGERS, apiKey: true, allows: "read the organization's audit log" },
   'sessions:read': { roles: MANAGERS, apiKey: false, allows: "list the organization's sessions" },
   'api_keys:manage': { roles: ['owner', 'admin', 'developer'], apiKey: true, allows: 'create, list, change and revoke API keys (never wider than the caller)' },
-  'integrations:manage': { roles: ['owner', 'admin', 'developer'], apiKey: true, allows: 'store, read and delete integration tokens' },
+  'integrations:manage': { roles: WRITERS, apiKey: true, allows: "store, read and delete one's own integration tokens (per user and organization)" },
   'personas:read': { roles: ALL, apiKey: true, allows: 'read personas and voice cache' },
   'personas:write': { roles: WRITERS, apiKey: true, allows: 'create, change, delete personas; set preferences; fill the voice cache' },
   'conversations:read': { roles: ALL, apiKey: true, allows: 'read conversations and messages' },

@@ -31,7 +31,8 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
       SELECT row_to_json(k)::text AS t FROM api_keys k WHERE id = ${apiKey.id}`);
     expect(dump).not.toContain(secret);
     expect(await keys.findByPrefix(apiKey.prefix)).toEqual(apiKey);
-    expect(await keys.verify(key)).toEqual(apiKey);
+    // With the role its creator holds now, which the key acts with.
+    expect(await keys.verify(key)).toEqual({ ...apiKey, creatorRole: ctx.role });
   });
 
   it('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys', async () => {
