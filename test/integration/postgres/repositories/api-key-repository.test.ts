@@ -31,8 +31,8 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
       SELECT row_to_json(k)::text AS t FROM api_keys k WHERE id = ${apiKey.id}`);
     expect(dump).not.toContain(secret);
     expect(await keys.findByPrefix(apiKey.prefix)).toEqual(apiKey);
-    // A key acts with its creator's current role (narrowed by its scopes): here the owner who created it.
-    expect(await keys.verify(key)).toEqual({ ...apiKey, createdBy: ctx.userId, creatorRole: 'owner' });
+    // With the role its creator holds now, which the key acts with.
+    expect(await keys.verify(key)).toEqual({ ...apiKey, creatorRole: ctx.role });
   });
 
   it('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys', async () => {
