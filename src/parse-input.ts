@@ -1,17 +1,24 @@
 import type { z } from 'zod';
 import { ValidationError } from './errors.js';
+import { inputPolicyIssues } from './input-policy.js';
+
+const joinPath = (...parts: ReadonlyArray<string | undefined>): string => parts.filter((p) => p !== undefined && p !== '').join('.');
 
 /**
- * Parses a repository input with `schema`.
+ * Parses a repository or flow input with `schema`, after the text and shape
+ * policy every input shares (`inputPolicyIssues`: no NUL, no lone surrogate,
+ * bounded depth and size), so every store sees the same rules.
  *
  * @throws ValidationError naming every offending field (dotted path, prefixed with `prefix` when given).
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix?: string): z.output<S> {
+  const policy = inputPolicyIssues(input);
+  if (policy.length > 0) throw new ValidationError(policy.map((i) => ({ ...i, path: joinPath(prefix, i.path) })));
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new ValidationError(
     result.error.issues.map((i) => ({
-      path: [prefix, ...i.path.map(String)].filter((p) => p !== undefined && p !== '').join('.'),
+      path: joinPath(prefix, ...i.path.map(String)),
       message: i.message,
       code: i.code,
     })),

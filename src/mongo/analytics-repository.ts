@@ -11,6 +11,7 @@ import { mongoModels, type AnalyticsEventRecord, type MongoModels } from './mong
 import { iterateMongo, runMongo } from './run-mongo.js';
 import { allowCrossTenant } from './tenant-plugin.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { jsonObjectInput } from '../input-policy.js';
 
 export interface AnalyticsEvent {
   readonly id: string;
@@ -40,12 +41,8 @@ export interface DailyCount {
 const recordSchema = z
   .object({
     type: z.string().trim().min(1).max(100).regex(/^[a-zA-Z0-9_.:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"'),
-    properties: z
-      .record(z.string(), z.unknown())
-      .default({})
-      // Field names starting with "$" or containing "." are operators / paths to MongoDB.
-      .refine((p) => Object.keys(p).every((k) => !k.startsWith('$') && !k.includes('.')), 'keys must not start with "$" or contain "."')
-      .refine((p) => JSON.stringify(p).length <= 16_384, 'must serialise to at most 16 KiB'),
+    // Field names starting with "$" or containing "." are operators / paths to MongoDB.
+    properties: jsonObjectInput(16_384, { mongoKeys: true, anyValues: true }).default({}),
     userId: mongoId.nullable().optional(),
     at: z.date().optional(),
   })

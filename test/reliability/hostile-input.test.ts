@@ -89,6 +89,8 @@ const badLimit = fc.oneof(
 );
 
 const as = <T>(v: unknown): T => v as T;
+/** What the shared text policy refuses in every store (src/input-policy.ts). */
+const breaksTextPolicy = (text: string): boolean => text.includes('\u0000') || !text.isWellFormed();
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile input: typed errors only, nothing written', () => {
   let h: Harness;
@@ -200,6 +202,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       fc.asyncProperty(fc.oneof(fc.constantFrom(...NASTY), fc.string({ unit: codeUnit, minLength: 1, maxLength: 30 })), async (text) => {
         runs++;
         const email = `meta-${stored + refused}-${Date.now().toString(36)}@example.test`;
+        const forbidden = breaksTextPolicy(text);
         const before = await snapshot();
         let result;
         try {
@@ -214,10 +217,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
           return;
         }
         stored++;
+        // NUL and lone surrogates are refused (ValidationError), never stored or replaced with U+FFFD.
+        expect(forbidden, `${JSON.stringify(text)} was stored`).toBe(false);
         const back = await users.getById(result.user.id);
-        // PostgreSQL stores UTF-8: a lone surrogate cannot be represented, the driver sends U+FFFD instead.
-        expect(back?.displayName).toBe(`Name ${text}`.trim().toWellFormed());
-        expect(result.organization.name).toBe(`Org ${text}`.trim().toWellFormed());
+        expect(back?.displayName).toBe(`Name ${text}`.trim());
+        expect(result.organization.name).toBe(`Org ${text}`.trim());
       }),
       { numRuns: RUNS, seed: 42, endOnFailure: true },
     );
@@ -321,7 +325,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     expect(next.seq).toBe((await messages.countByConversation(ctx, conversationId)));
   });
 
-  it('message content: oversized is refused, edge-case unicode is stored and read back, seq stays gapless', async () => {
+  it('message content: oversized, NUL and lone surrogates are refused, other edge-case unicode is stored and read back verbatim, seq stays gapless', async () => {
     const messages = h.platform.resolve(MessageRepository);
     await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content: 'x'.repeat(1_000_001) }), [ValidationError]);
     const start = (await messages.countByConversation(ctx, conversationId));
@@ -330,15 +334,63 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.constantFrom(...NASTY.filter((n) => n !== '')), fc.string({ unit: codeUnit, minLength: 1, maxLength: 60 })), async (content) => {
         runs++;
+        if (breaksTextPolicy(content)) {
+          // The same text policy as PostgreSQL: MongoDB gets no NUL and no lone surrogate either.
+          await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content }), [ValidationError]);
+          return;
+        }
         const m = await messages.append(ctx, conversationId, { role: 'user', content });
         appended++;
         expect(m.seq).toBe(start + appended);
         const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
-        // BSON strings are UTF-8: a lone surrogate comes back as U+FFFD, everything else verbatim (NUL included).
-        expect(back.messages[0]?.content).toBe(content.toWellFormed());
+        expect(back.messages[0]?.content).toBe(content);
       }),
       { numRuns: RUNS, seed: 99, endOnFailure: true },
     );
-    figures.set('c-messages', { check: `${RUNS} messages with NUL / lone surrogates / RTL / emoji; one of 1,000,001 characters`, measured: 'oversized refused (ValidationError); the rest read back verbatim (lone surrogates as U+FFFD); seq gapless' });
+    figures.set('c-messages', { check: `${RUNS} messages with NUL / lone surrogates / RTL / emoji; one of 1,000,001 characters`, measured: 'oversized, NUL and lone surrogates refused (ValidationError); the rest read back verbatim; seq gapless' });
+  });
+
+  // Issue 15, "What was seen" 7: 5,000-deep objects threw an untyped RangeError; lone surrogates became U+FFFD in
+  // PostgreSQL, NUL and lone surrogates were stored verbatim in MongoDB, persona traits gave a generic POSTGRES_ERROR.
+  it('one text and shape policy for every store: deep nesting, NUL and lone surrogates in JSON inputs → ValidationError (never RangeError)', async () => {
+    const analytics = h.platform.resolve(AnalyticsRepository);
+    const personas = h.platform.resolve(PersonaRepository);
+    const conversations = h.platform.resolve(ConversationRepository);
+    const persona = await personas.create(ctx, { name: 'policy target' });
+    const nest = (depth: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = { leaf: true };
+      for (let i = 0; i < depth; i++) value = { a: value };
+      return value;
+    };
+    const inputs: Array<[string, (json: Record<string, unknown>) => Promise<unknown>]> = [
+      ['analytics properties (MongoDB)', (json) => analytics.record(ctx, { type: 'evt', properties: json })],
+      ['persona traits (PostgreSQL)', (json) => personas.create(ctx, { name: 'p', traits: json })],
+      ['persona traits update (PostgreSQL)', (json) => personas.update(ctx, persona.id, { traits: json })],
+      ['persona preference settings (PostgreSQL)', (json) => personas.setPreference(ctx, persona.id, { settings: json })],
+    ];
+    const deep = fc.oneof(fc.constant(5_000), fc.integer({ min: 40, max: 20_000 }));
+    const badText = fc.constantFrom('\u0000', 'a\u0000b', '\uD800', 'x\uDFFFy', '\uDC00\uD800');
+    const bad = fc.oneof(
+      deep.map(nest),
+      badText.map((t) => ({ note: t })),
+      badText.map((t) => ({ [t]: 1 })),
+      badText.map((t) => ({ list: [1, { deeper: [t] }] })),
+    );
+    await property('json-policy', bad, async (json) => {
+      for (const [, write] of inputs) await rejectsTyped(() => write(json), [ValidationError]);
+      // Plain text fields on both stores follow the same rule.
+      const text = (json as Record<string, unknown>).note;
+      if (typeof text === 'string') await rejectsTyped(() => conversations.create(ctx, { title: text }), [ValidationError]);
+    });
+    // The documented bound (INPUT_LIMITS.maxDepth = 32, counted from the input object): just past it is refused, just under it passes.
+    await rejectsTyped(() => analytics.record(ctx, { type: 'evt', properties: nest(32) }), [ValidationError]);
+    expect((await analytics.record(ctx, { type: 'evt', properties: nest(30) })).type).toBe('evt');
+    const refused = await personas.create(ctx, { name: 'p', traits: nest(5_000) }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues.map((i) => i.code)).toEqual(['too_deep']);
+    figures.set('d-json-policy', {
+      check: `${RUNS} JSON inputs nested 40–20,000 deep (5,000 included) or carrying NUL / lone surrogates, into analytics properties, persona traits and settings, conversation titles`,
+      measured: 'all refused with ValidationError (too_deep / nul_character / lone_surrogate); no RangeError, no POSTGRES_ERROR',
+    });
   });
 });

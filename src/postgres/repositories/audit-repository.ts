@@ -16,6 +16,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { jsonObjectInput } from '../../input-policy.js';
 
 /** Largest serialized `details` accepted: an audit row is a record, not a document store. */
 export const MAX_AUDIT_DETAILS_BYTES = 16_384;
@@ -37,10 +38,7 @@ export const auditEventInputSchema = z
     userAgent: z.string().max(1000).nullable().optional(),
     /** 0 (routine) to 100 (certain attack); ≥ 70 counts as high risk. */
     riskScore: z.number().int().min(0).max(100).default(0),
-    details: z
-      .record(z.string(), z.json())
-      .refine((d) => Buffer.byteLength(JSON.stringify(d), 'utf8') <= MAX_AUDIT_DETAILS_BYTES, `must serialize to at most ${MAX_AUDIT_DETAILS_BYTES} bytes`)
-      .default({}),
+    details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
     /** When it happened; default: when it was recorded (a batching writer stamps it at `record()`). */
     occurredAt: z.date().optional(),
     /**

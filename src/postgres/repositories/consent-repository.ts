@@ -9,6 +9,7 @@ import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { jsonObjectInput } from '../../input-policy.js';
 
 export const CONSENT_KINDS = ['terms', 'privacy', 'marketing', 'age_confirmation', 'guardian'] as const;
 export type ConsentKind = (typeof CONSENT_KINDS)[number];
@@ -49,7 +50,7 @@ export const consentInputSchema = z
     granted: z.boolean(),
     source: z.string().regex(/^[a-z][a-z0-9_-]{0,49}$/, 'must be a short lowercase word, e.g. "signup"').default('unspecified'),
     /** No personal data of third parties (for guardian consent: method and reference only). */
-    details: z.record(z.string(), z.json()).refine((d) => JSON.stringify(d).length <= 4096, 'must serialize to at most 4096 characters').default({}),
+    details: jsonObjectInput(4096).default({}),
   })
   .strict()
   .refine((c) => !(c.granted && ['terms', 'privacy', 'marketing'].includes(c.kind) && c.version === undefined), { path: ['version'], message: 'is required when granting terms, privacy or marketing consent' });

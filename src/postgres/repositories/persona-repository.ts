@@ -11,6 +11,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withMappedErrors } from './with-mapped-errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { jsonObjectInput } from '../../input-policy.js';
 
 export interface PersonaRecord {
   readonly id: string;
@@ -128,9 +129,7 @@ const VOICE_COLUMNS = sql.fragment`id, organization_id, persona_id, encode(cache
   byte_size, duration_ms, hit_count, last_accessed_at, expires_at, created_at`;
 
 const MAX_JSON_BYTES = 32_768;
-const jsonObject = z
-  .record(z.string(), z.json())
-  .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_JSON_BYTES, `must serialize to at most ${MAX_JSON_BYTES} bytes`);
+const jsonObject = jsonObjectInput(MAX_JSON_BYTES);
 const personaFields = {
   name: z.string().trim().min(1).max(100),
   description: z.string().max(2000).nullable(),
