@@ -225,13 +225,17 @@ export class RefreshTokenRepository {
   async rotate(token: string): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
-    // Whose token is it? Then the rotation runs in that tenant's scope (an unknown hash: in none, and finds nothing).
-    const owner = await withMappedErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
-        SELECT organization_id, user_id FROM platform_auth.refresh_token_owner(${sql.binary(hash)})`),
+    const outcome = await withMappedErrors(() =>
+      this.postgres.appPool.transaction(async (tx) => {
+        // The token's own tenant scope, named by its hash, in the same round trip that sets it
+        // (an unknown hash sets none, and the rotation then finds nothing).
+        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string() }))`
+          SELECT set_config('platform.organization_id', o.organization_id::text, true) AS organization_id,
+                 set_config('platform.user_id', o.user_id::text, true) AS user_id
+          FROM platform_auth.refresh_token_owner(${sql.binary(hash)}) o`);
+        return this.#rotateLocked(tx, hash);
+      }),
     );
-    const scope = owner ? { organizationId: owner.organization_id, userId: owner.user_id } : {};
-    const outcome = await withScope(this.postgres.appPool, scope, (tx) => this.#rotateLocked(tx, hash));
     // Thrown only now, after commit: throwing inside would roll back the family revocation.
     if (outcome.kind === 'failed') throw outcome.error;
     return outcome.result;

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -43,9 +45,13 @@ describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE
     const users = platform.resolve(UserRepository);
     const user = await users.create({ email: `LP-${t.id}@Example.test`, passwordHash: `$2b$04$${'a'.repeat(53)}`, status: 'active', ageConfirmed: true });
     const credentials = await users.findCredentialsByEmail(`lp-${t.id}@example.TEST`);
-    expect(credentials).toMatchObject({ id: user.id, passwordHash: `$2b$04$${'a'.repeat(53)}` });
-    // The hot-path read by id never carries the hash.
-    expect(await users.getById(user.id)).not.toHaveProperty('passwordHash', expect.any(String));
+    expect(credentials).toMatchObject({ user: { id: user.id }, passwordHash: `$2b$04$${'a'.repeat(53)}` });
+    // The function behind the hot-path read by id blanks the hash (only sign-in by email returns it).
+    expect(await users.getById(user.id)).toMatchObject({ id: user.id });
+    const app = platform.resolve(PostgresConnection).appPool;
+    expect(await app.oneFirst(sql.type(z.object({ password_hash: z.string().nullable() }))`SELECT password_hash FROM platform_auth.user_by_id(${user.id})`)).toBeNull();
+    // And the application role cannot read the table around the functions: no scope, no rows.
+    expect(await app.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM users`)).toBe(0);
     await expect(users.create({ email: `lp-${t.id}@example.test`, status: 'active' })).rejects.toMatchObject({ constraint: 'users_email_key' });
 
     const organization = await platform.resolve(OrganizationRepository).create({ name: 'LP', slug: `lp-${t.id.replace(/_/g, '-')}`.slice(0, 40), ownerUserId: user.id });
