@@ -66,9 +66,9 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
   return deleted;
 }
 
-/** The columns SessionRepository.get reads, so the baseline moves the same bytes. */
+/** The statement SessionRepository.get sends (through the platform_auth function), so the baseline moves the same bytes. */
 const SESSION_BY_ID = `SELECT id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
-  created_at, last_seen_at, expires_at, revoked_at, revoked_reason FROM sessions WHERE id = $1`;
+  created_at, last_seen_at, expires_at, revoked_at, revoked_reason FROM platform_auth.session_by_id($1)`;
 
 /** Row 3: validate (hit) through SessionCache vs a bare GET; and the miss path vs one Postgres query. */
 export async function sessionRows(ctx: BenchContext, seeded: number): Promise<BenchRow[]> {

@@ -11,14 +11,14 @@ import { benchEmail } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 import type { UserLookup } from './growth-rows.js';
 
-/** PostgresConnection's owner pool has min(5, PG_POOL_SIZE) connections: baselines get the same, and as many callers. */
+/** PostgresConnection's hot-path pool has min(5, PG_POOL_SIZE) connections: baselines get the same, and as many callers. */
 const POOL_SIZE = 5;
 
 /** The exact statement UserRepository.findCredentialsByEmail sends, for the raw pg baseline. */
 const CREDENTIALS_BY_EMAIL = `SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
   u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
   u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
-  u.created_at, u.updated_at, u.deleted_at, u.password_hash FROM users u WHERE u.email = $1`;
+  u.created_at, u.updated_at, u.deleted_at, u.password_hash FROM platform_auth.user_credentials($1) u`;
 
 /** Drizzle's view of the same 21 columns. */
 const users = pgTable('users', {
@@ -56,7 +56,7 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
   const repository = ctx.platform.resolve(UserRepository);
   const emails = sampleIds(ctx.largeUsers, 20_000, 17).map(benchEmail);
   const rows: BenchRow[] = [];
-  const note = `${ctx.largeUsers.toLocaleString('en')} users; ${POOL_SIZE} connections and ${POOL_SIZE} callers per side (the owner pool's size)`;
+  const note = `${ctx.largeUsers.toLocaleString('en')} users; ${POOL_SIZE} connections and ${POOL_SIZE} callers per side (the hot-path pool's size)`;
   const ours = async (email: string) => {
     if (!(await repository.findCredentialsByEmail(email))) throw new Error('bench: user not found (repository)');
   };

@@ -240,20 +240,22 @@ export class RefreshTokenRepository {
   async rotate(token: string, options: RotateOptions = {}): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
-    // Whose token is it? Then the rotation runs in that tenant's scope (an unknown hash: in none, and finds nothing).
-    const owner = await withMappedErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
-        SELECT organization_id, user_id FROM platform_auth.refresh_token_owner(${sql.binary(hash)})`),
+    const outcome = await withMappedErrors(() =>
+      this.postgres.appPool.transaction(async (tx) => {
+        // The token's own tenant scope, named by its hash, in the same round trip that sets it
+        // (an unknown hash sets none, and the rotation then finds nothing).
+        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string() }))`
+          SELECT set_config('platform.organization_id', o.organization_id::text, true) AS organization_id,
+                 set_config('platform.user_id', o.user_id::text, true) AS user_id
+          FROM platform_auth.refresh_token_owner(${sql.binary(hash)}) o`);
+        const o = await this.#rotateLocked(tx, hash);
+        // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
+        if (o.kind === 'failed' && o.error instanceof RefreshTokenReusedError && options.reuseEvents) {
+          await this.audit.appendWithin(tx, options.reuseEvents(o.error));
+        }
+        return o;
+      }),
     );
-    const scope = owner ? { organizationId: owner.organization_id, userId: owner.user_id } : {};
-    const outcome = await withScope(this.postgres.appPool, scope, async (tx) => {
-      const o = await this.#rotateLocked(tx, hash);
-      // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
-      if (o.kind === 'failed' && o.error instanceof RefreshTokenReusedError && options.reuseEvents) {
-        await this.audit.appendWithin(tx, options.reuseEvents(o.error));
-      }
-      return o;
-    });
     // Thrown only now, after commit: throwing inside would roll back the family revocation.
     if (outcome.kind === 'failed') throw outcome.error;
     return outcome.result;

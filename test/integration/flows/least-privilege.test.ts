@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -29,12 +27,6 @@ import { requireStores } from '../../support/require-stores.js';
 import { dropRedisKeys } from '../../support/privacy-fixture.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { CapturingNotifier, PASSWORD } from './flow-test-platform.js';
-
-/** The catalog query of docs/security.md, "Least privilege at run time". */
-function auditQuery(): string {
-  const doc = readFileSync(new URL('../../../docs/security.md', import.meta.url), 'utf8');
-  return /## Least privilege at run time[\s\S]*?```sql\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
-}
 
 const client = { ip: '203.0.113.9', userAgent: 'vitest', deviceId: 'lp-1' };
 
@@ -76,6 +68,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     })();
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['DATABASE_URL']);
+  });
+
+  it('reports health, migrations included, without the owner', async () => {
+    const postgres = (await platform.health()).stores.find((s) => s.store === 'postgres');
+    expect(postgres).toMatchObject({ status: 'up', provisioned: true, pending: [] });
   });
 
   it('serves every flow on the application role alone', async () => {
@@ -156,68 +153,5 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     } finally {
       await eraser.close();
     }
-  });
-});
-
-/**
- * PostgreSQL manual, CREATE FUNCTION, "Writing SECURITY DEFINER Functions Safely":
- * fix search_path (pg_temp last), revoke EXECUTE from PUBLIC; the owner must not be
- * a superuser or bypass row-level security, or the function grants more than it names.
- */
-describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
-  let t: TestEnv;
-  let db: pg.Client;
-  beforeAll(async () => {
-    t = await createTestEnv();
-    db = new pg.Client({ connectionString: t.databaseUrl });
-    await db.connect();
-  });
-  afterAll(async () => {
-    await db?.end();
-    await t?.cleanup();
-  });
-
-  it('are SECURITY DEFINER, with a fixed search_path, owned by a NOLOGIN non-superuser without BYPASSRLS, not executable by PUBLIC', async () => {
-    const { rows: functions } = await db.query<{ name: string; owner: string }>(`
-      SELECT p.proname AS name, p.proowner::regrole::text AS owner FROM pg_proc p WHERE p.pronamespace = 'platform_auth'::regnamespace`);
-    expect(functions.map((f) => f.name)).toEqual(expect.arrayContaining(['user_credentials', 'user_by_id', 'session_by_id', 'session_by_jti', 'api_key_by_prefix', 'refresh_token_owner', 'verification_token', 'mfa_challenge', 'identity_by_provider']));
-    expect(new Set(functions.map((f) => f.owner))).toEqual(new Set(['platform_auth']));
-    // The audit query docs/security.md shows: every function breaking a rule of the manual's section.
-    const query = auditQuery();
-    expect(query).toContain('prosecdef');
-    expect((await db.query(query)).rows).toEqual([]);
-  });
-
-  it('the audit query catches a function that breaks the rules', async () => {
-    // A SECURITY DEFINER function without a fixed search_path, executable by PUBLIC (the default): must be reported.
-    await db.query(`CREATE FUNCTION platform_auth.unsafe_probe() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`);
-    try {
-      const query = auditQuery();
-      expect((await db.query<{ function: string }>(query)).rows.map((r) => r.function)).toEqual(['platform_auth.unsafe_probe()']);
-    } finally {
-      await db.query(`DROP FUNCTION platform_auth.unsafe_probe()`);
-    }
-  });
-
-  it('cannot be called by a role other than platform_app', async () => {
-    const role = `lp_probe_${t.id}`.slice(0, 60);
-    await db.query(`CREATE ROLE ${role} NOLOGIN`);
-    try {
-      await db.query('BEGIN');
-      await db.query(`GRANT USAGE ON SCHEMA platform_auth TO ${role}`);
-      await db.query(`SET LOCAL ROLE ${role}`);
-      await expect(db.query(`SELECT * FROM platform_auth.user_credentials('x@example.test')`)).rejects.toMatchObject({ code: '42501' });
-    } finally {
-      await db.query('ROLLBACK');
-      await db.query(`DROP ROLE ${role}`);
-    }
-  });
-
-  it('leaves platform_app without superuser, BYPASSRLS or ownership of anything in the database', async () => {
-    const { rows } = await db.query<{ super: boolean; bypass: boolean; owned: number }>(`
-      SELECT r.rolsuper AS super, r.rolbypassrls AS bypass,
-             (SELECT count(*)::int FROM pg_class c WHERE c.relowner = r.oid) + (SELECT count(*)::int FROM pg_proc p WHERE p.proowner = r.oid) AS owned
-      FROM pg_roles r WHERE r.rolname = 'platform_app'`);
-    expect(rows).toEqual([{ super: false, bypass: false, owned: 0 }]);
   });
 });
