@@ -50,7 +50,7 @@ export class MingoAdapter {
 
   /** A reusable predicate for a filter (also used for validators and partial indexes). */
   static matcher(filter: Document, extra?: { variables?: Document | undefined }): (doc: Document) => boolean {
-    const query = translate(() => new Query(QueryOperators.prepare(BsonValues.toQueryView(filter)), MingoAdapter.options(extra)), 'BadValue');
+    const query = translate(() => new Query(BsonValues.toQueryView(QueryOperators.prepare(filter)), MingoAdapter.options(extra)), 'BadValue');
     return (doc: Document) => translate(() => query.test(BsonValues.toQueryView(doc)), 'BadValue');
   }
 
@@ -62,7 +62,7 @@ export class MingoAdapter {
    */
   static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
     const fold = options.collation?.foldsForMatching ? options.collation : undefined;
-    const prepared = QueryOperators.prepare(BsonValues.toQueryView(filter));
+    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter));
     const query = translate(
       () => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })),
       'BadValue',

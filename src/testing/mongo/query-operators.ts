@@ -1,4 +1,4 @@
-import type { Document } from 'bson';
+import { Decimal128, Double, Long, type Document } from 'bson';
 import { Context } from 'mingo';
 import type { Any, Options } from 'mingo/types';
 import { matchesBsonType } from './bson-json-schema.js';
@@ -27,24 +27,104 @@ function $type(selector: string, value: Any): (obj: Any) => boolean {
   };
 }
 
-/** The stand-in's `$type`, under a name of its own: mingo's context lets its built-in operators win. */
+/** A filter operand kept out of the number-only query view (views would round it). */
+class ExactOperand {
+  readonly values: readonly unknown[];
+
+  constructor(values: readonly unknown[]) {
+    this.values = values;
+  }
+}
+
+/** Equality/`$in` with int64 or Decimal128 operands, decided on the stored values exactly (mongod compares numbers by exact value). */
+function $exactIn(selector: string, operand: Any): (obj: Any) => boolean {
+  const wanted = (operand as ExactOperand).values.map((v) => NumericKey.of(v) ?? `k${BsonValues.canonicalKey(v)}`);
+  return (obj: Any) => {
+    const doc = BsonValues.originalOf(obj);
+    return BsonValues.valuesAtPath(doc, selector).some((v) => wanted.includes(NumericKey.of(v) ?? `k${BsonValues.canonicalKey(v)}`));
+  };
+}
+
+/** The stand-in's operators, under names of their own: mingo's context lets its built-in operators win. */
 const TYPE_OPERATOR = '$__standInType';
+const EXACT_IN_OPERATOR = '$__standInExactIn';
 
 /** Query operators added to mingo's. */
-export const QUERY_CONTEXT = Context.init({ query: { [TYPE_OPERATOR]: $type } as unknown as Record<string, (selector: string, value: Any, options: Options) => (obj: Any) => boolean> });
+export const QUERY_CONTEXT = Context.init({
+  query: { [TYPE_OPERATOR]: $type, [EXACT_IN_OPERATOR]: $exactIn } as unknown as Record<string, (selector: string, value: Any, options: Options) => (obj: Any) => boolean>,
+});
+
+/** An exact, type-independent key for a numeric value: equal keys ⇔ equal numbers (mongod's numeric equality). */
+const NumericKey = {
+  of(value: unknown): string | undefined {
+    if (value instanceof Long) return normalise(value.toBigInt(), 0);
+    if (value instanceof Decimal128) {
+      const text = value.toString();
+      const match = /^(-?)(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/.exec(text);
+      if (!match) return `D${text}`; // NaN / Infinity
+      const fraction = match[3] ?? '';
+      return normalise(BigInt(`${match[1]}${match[2]}${fraction}`), Number(match[4] ?? 0) - fraction.length);
+    }
+    const n = value instanceof Double ? value.value : typeof value === 'number' ? value : undefined;
+    if (n === undefined) return undefined;
+    if (!Number.isFinite(n)) return Number.isNaN(n) ? 'DNaN' : n > 0 ? 'DInfinity' : 'D-Infinity';
+    if (Number.isInteger(n)) return normalise(BigInt(n), 0);
+    // The double's exact binary value m·2^k written in decimal: m·5^-k · 10^k.
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, n);
+    const bits = view.getBigUint64(0);
+    const exponentBits = Number((bits >> 52n) & 0x7ffn);
+    let mantissa = bits & ((1n << 52n) - 1n);
+    if (exponentBits !== 0) mantissa |= 1n << 52n;
+    const k = (exponentBits === 0 ? 1 : exponentBits) - 1075;
+    const sign = n < 0 ? -1n : 1n;
+    return normalise(sign * mantissa * 5n ** BigInt(-k), k);
+  },
+};
+
+function normalise(coefficient: bigint, exponent: number): string {
+  if (coefficient === 0n) return 'N0';
+  let c = coefficient;
+  let e = exponent;
+  while (c % 10n === 0n) {
+    c /= 10n;
+    e += 1;
+  }
+  return `N${c}e${e}`;
+}
+
+function needsExact(value: unknown): boolean {
+  return value instanceof Decimal128 || (value instanceof Long && (value.greaterThan(Long.fromNumber(Number.MAX_SAFE_INTEGER)) || value.lessThan(Long.fromNumber(Number.MIN_SAFE_INTEGER))));
+}
+
+/** `{f: X}`, `{$eq: X}`, `{$ne: X}`, `{$in: [...]}`, `{$nin: [...]}` with an int64/Decimal128 X, as exact operators; else undefined. */
+function exactCondition(condition: unknown): Document | undefined {
+  if (needsExact(condition)) return { [EXACT_IN_OPERATOR]: new ExactOperand([condition]) };
+  if (!BsonValues.isPlainObject(condition)) return undefined;
+  const keys = Object.keys(condition);
+  if (keys.length !== 1) return undefined;
+  const [op] = keys as [string];
+  const arg: unknown = condition[op];
+  const list = op === '$eq' || op === '$ne' ? [arg] : (op === '$in' || op === '$nin') && Array.isArray(arg) ? (arg as unknown[]) : undefined;
+  if (!list || !list.some(needsExact) || list.some((v) => v instanceof RegExp)) return undefined;
+  const exact = { [EXACT_IN_OPERATOR]: new ExactOperand(list) };
+  return op === '$ne' || op === '$nin' ? { $not: exact } : exact;
+}
 
 /** Filter rewrites applied before mingo sees a filter. */
 export const QueryOperators = {
   /**
    * Rewrites `{$regex, $options}` whose options hold `x` (PCRE extended: white
    * space and `#` comments in the pattern are ignored), which JavaScript's
-   * RegExp cannot compile, and `$type` to the BSON-faithful operator; refuses
-   * `$where`. Returns the input itself when nothing changes.
+   * RegExp cannot compile, `$type` to the BSON-faithful operator, and
+   * equality/`$in` against int64 beyond 2^53 or Decimal128 to exact
+   * comparison; refuses `$where`. Call it on the stored-type filter, before
+   * making its query view. Returns the input itself when nothing changes.
    * @throws CommandError 2 for `$where`, as a mongod with scripting disabled answers.
    */
-  prepare<T>(filter: T): T {
+  prepare<T>(filter: T, inElemMatch = false): T {
     if (Array.isArray(filter)) {
-      const mapped = filter.map((v: unknown) => QueryOperators.prepare(v));
+      const mapped = filter.map((v: unknown) => QueryOperators.prepare(v, inElemMatch));
       return (mapped.some((v, i) => v !== filter[i]) ? mapped : filter) as T;
     }
     if (!BsonValues.isPlainObject(filter)) return filter;
@@ -61,8 +141,15 @@ export const QueryOperators = {
         out[key] = value; // aggregation expressions have their own $type
         continue;
       }
+      // Inside $elemMatch the operator sees element views, whose numbers are already rounded.
+      const exact = !inElemMatch && !key.startsWith('$') ? exactCondition(value) : undefined;
+      if (exact) {
+        out[key] = exact;
+        changed = true;
+        continue;
+      }
       const name = key === '$type' ? TYPE_OPERATOR : key;
-      out[name] = QueryOperators.prepare(value);
+      out[name] = QueryOperators.prepare(value, inElemMatch || key === '$elemMatch');
       if (name !== key || out[name] !== value) changed = true;
     }
     return (changed ? out : filter) as T;

@@ -169,6 +169,25 @@ describe('numeric types keep their BSON type', () => {
     expect(String(doc?.price)).toBe('10.99');
   });
 
+  it('Decimal128 and int64 compare by exact value in filters', async () => {
+    // Manual: reference/bson-type-comparison-order → "numeric types … compared by value"; core/shell-types
+    // (Decimal128('0.1') is not the double 0.1). A double 10.99 is 10.9900000000000002131628…, so it differs from Decimal128('10.99').
+    const c = fresh();
+    await c.insertMany([
+      { _id: 'dec', p: Decimal128.fromString('10.99') },
+      { _id: 'dbl', p: 10.99 },
+      { _id: 'big', p: Long.fromString('9007199254740993') },
+      { _id: 'big-1', p: Long.fromString('9007199254740992') },
+    ] as Document[]);
+    const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
+    expect(await ids({ p: Decimal128.fromString('10.99') })).toEqual(['dec']);
+    expect(await ids({ p: Decimal128.fromString('10.990') })).toEqual(['dec']);
+    expect(await ids({ p: { $in: [Decimal128.fromString('10.99'), Long.fromString('9007199254740993')] } })).toEqual(['big', 'dec']);
+    expect(await ids({ p: Long.fromString('9007199254740993') })).toEqual(['big']);
+    expect(await ids({ p: { $ne: Long.fromString('9007199254740993') } })).toEqual(['big-1', 'dbl', 'dec']);
+    expect(await ids({ p: Decimal128.fromString('9007199254740992') })).toEqual(['big-1']);
+  });
+
   it('$sum of Decimal128 values is an exact Decimal128', async () => {
     // Manual: reference/operator/aggregation/sum → result type follows the widest input type.
     const c = fresh();
