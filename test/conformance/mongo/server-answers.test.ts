@@ -286,6 +286,8 @@ describe('projection', () => {
     const c = fresh();
     await c.insertOne({ _id: 1, grades: [80, 85, 90, 95], name: 'x' } as Document);
     expect(await c.findOne({ grades: { $gte: 85 } }, { projection: { 'grades.$': 1 } })).toEqual({ _id: 1, grades: [85] });
+    expect(await c.findOne({ _id: 1, grades: { $gt: 90 } } as Document, { projection: { 'grades.$': 1, name: 1 } })).toEqual({ _id: 1, grades: [95], name: 'x' });
+    expect(await c.findOne({ _id: 1 } as Document, { projection: { grades: { $slice: [1, 2] } } })).toEqual({ _id: 1, grades: [85, 90], name: 'x' });
   });
 
   it('mixing inclusion and exclusion fails with 31254', async () => {
@@ -317,6 +319,18 @@ describe('BSON comparison order', () => {
     expect((await c.find().sort({ x: 1 }).toArray()).map((d) => String(d._id))).toEqual(['null', 'number', 'string', 'oid', 'bool', 'date']);
   });
 
+  it('range operators compare within one type bracket only', async () => {
+    // Manual: reference/bson-type-comparison-order → "comparison operators only perform comparisons on documents
+    // where the BSON type of the target field matches the type of the query operand" (numbers form one bracket).
+    const c = fresh();
+    await c.insertMany([{ _id: 'int', v: 5 }, { _id: 'long', v: Long.fromNumber(7) }, { _id: 'string', v: 'z' }, { _id: 'null', v: null }, { _id: 'date', v: new Date(0) }] as Document[]);
+    const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
+    expect(await ids({ v: { $gt: 1 } })).toEqual(['int', 'long']);
+    expect(await ids({ v: { $lt: 'zz' } })).toEqual(['string']);
+    expect(await ids({ v: { $gte: null } })).toEqual(['null']);
+    expect(await ids({ v: { $gt: new Date(-1) } })).toEqual(['date']);
+  });
+
   it('$type distinguishes objectId, int and long', async () => {
     // Manual: reference/operator/query/type.
     const c = fresh();
@@ -326,6 +340,8 @@ describe('BSON comparison order', () => {
     expect(await c.countDocuments({ v: { $type: 'long' } })).toBe(1);
     expect(await c.countDocuments({ v: { $type: 'number' } })).toBe(3);
     expect(await c.countDocuments({ v: { $type: 7 } })).toBe(1);
+    expect(await c.countDocuments({ v: { $not: { $type: 'long' } } })).toBe(3);
+    expect(await c.countDocuments({ $or: [{ v: { $type: 'double' } }, { v: { $type: 'objectId' } }] })).toBe(2);
   });
 });
 
