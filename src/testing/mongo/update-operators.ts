@@ -1,6 +1,7 @@
 import { Decimal128, Double, Long, Timestamp, type Document } from 'bson';
 import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
+import { DecimalValue } from './decimal-value.js';
 
 /** Operators this module applies itself (BSON-typed), when their path has no positional part. */
 const TYPED = new Set(['$inc', '$mul', '$addToSet', '$currentDate']);
@@ -259,41 +260,4 @@ function addToSet(current: unknown, arg: unknown): unknown[] {
     out.push(BsonValues.clone(value));
   }
   return out;
-}
-
-/** An exact decimal (coefficient × 10^exponent), enough for Decimal128 `$inc`/`$mul`. */
-class DecimalValue {
-  readonly coefficient: bigint;
-  readonly exponent: number;
-
-  private constructor(coefficient: bigint, exponent: number) {
-    this.coefficient = coefficient;
-    this.exponent = exponent;
-  }
-
-  /** A double converts with 15 significant digits, as mongod's Decimal128(double) does. */
-  static of(value: unknown): DecimalValue {
-    if (value instanceof Long) return new DecimalValue(value.toBigInt(), 0);
-    const text = value instanceof Decimal128 ? value.toString() : kindOf(value) === 'int' ? String(toNumber(value)) : toNumber(value).toPrecision(15);
-    const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
-    if (!match) throw new CommandError('BadValue', `cannot do exact arithmetic on ${text} in the MongoDB stand-in`);
-    const fraction = match[3] ?? '';
-    const coefficient = BigInt(`${match[1]}${match[2]}${fraction}`);
-    return new DecimalValue(coefficient, Number(match[4] ?? 0) - fraction.length);
-  }
-
-  add(other: DecimalValue): DecimalValue {
-    const exponent = Math.min(this.exponent, other.exponent);
-    const scale = (d: DecimalValue): bigint => d.coefficient * 10n ** BigInt(d.exponent - exponent);
-    return new DecimalValue(scale(this) + scale(other), exponent);
-  }
-
-  multiply(other: DecimalValue): DecimalValue {
-    return new DecimalValue(this.coefficient * other.coefficient, this.exponent + other.exponent);
-  }
-
-  toDecimal128(): Decimal128 {
-    const text = `${this.coefficient.toString()}E${this.exponent}`;
-    return Decimal128.fromStringWithRounding(text);
-  }
 }
