@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
-import { Binary, BSONRegExp, Code, Decimal128, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document } from 'bson';
+import { Binary, BSONRegExp, Code, Decimal128, Double, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document } from 'bson';
 import { BsonValues } from './bson-values.js';
 
 /**
@@ -23,19 +23,72 @@ export class BsonJsonSchema {
     };
   }
 
-  /** An approximation of mongod's `errInfo.details.schemaRulesNotSatisfied`. */
+  /**
+   * mongod's `errInfo.details.schemaRulesNotSatisfied` for the last failure
+   * (MongoDB manual, "Schema Validation" → "View the details of a failed
+   * validation"): every failing rule, `required` with `missingProperties`,
+   * property rules grouped under `properties.propertiesNotSatisfied`.
+   */
   static describeLastErrors(): Document[] {
-    return BsonJsonSchema.lastErrors.map((e) => ({
-      operatorName: e.keyword,
-      ...(e.instancePath ? { propertyName: e.instancePath.slice(1).replaceAll('/', '.') } : {}),
-      specifiedAs: { [e.keyword]: e.schema as unknown },
-      reason: e.message ?? 'schema rule not satisfied',
-    }));
+    const out: Document[] = [];
+    const byProperty = new Map<string, Document[]>();
+    for (const e of BsonJsonSchema.lastErrors) {
+      if (e.keyword === 'required' && e.instancePath === '') {
+        const existing = out.find((r) => r.operatorName === 'required');
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        if (existing) (existing.missingProperties as string[]).push(missing);
+        else out.push({ operatorName: 'required', specifiedAs: { required: e.schema as unknown }, missingProperties: [missing] });
+        continue;
+      }
+      const [property, ...rest] = e.instancePath.slice(1).split('/');
+      const detail: Document = {
+        operatorName: e.keyword,
+        specifiedAs: { [e.keyword]: e.schema as unknown },
+        reason: REASONS[e.keyword] ?? 'schema rule not satisfied',
+        ...(e.data !== undefined ? { consideredValue: e.data as unknown } : {}),
+        ...(e.keyword === 'bsonType' || e.keyword === 'type' ? { consideredType: typeName(e.data) } : {}),
+      };
+      if (!property) {
+        out.push(detail);
+        continue;
+      }
+      const key = rest.length > 0 ? `${property}.${rest.join('.')}` : property;
+      byProperty.set(key, [...(byProperty.get(key) ?? []), detail]);
+    }
+    if (byProperty.size > 0) {
+      out.push({
+        operatorName: 'properties',
+        propertiesNotSatisfied: [...byProperty].map(([propertyName, details]) => ({ propertyName, details })),
+      });
+    }
+    return out;
   }
 }
 
+/** mongod's `reason` texts per keyword. */
+const REASONS: Readonly<Record<string, string>> = {
+  bsonType: 'type did not match',
+  type: 'type did not match',
+  minimum: 'comparison failed',
+  maximum: 'comparison failed',
+  exclusiveMinimum: 'comparison failed',
+  exclusiveMaximum: 'comparison failed',
+  enum: 'value was not found in enum',
+  minLength: 'specified string length was not satisfied',
+  maxLength: 'specified string length was not satisfied',
+  pattern: 'regular expression did not match',
+  minItems: 'array did not match specified length',
+  maxItems: 'array did not match specified length',
+  additionalProperties: 'additional properties are not allowed',
+};
+
+function typeName(value: unknown): string {
+  const known = ['double', 'int', 'long', 'decimal', 'string', 'object', 'array', 'binData', 'objectId', 'bool', 'date', 'null', 'regex', 'timestamp'];
+  return known.find((t) => matchesBsonType(t, value)) ?? 'unknown';
+}
+
 function createAjv(): Ajv {
-  const ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, addUsedSchema: false });
+  const ajv = new Ajv({ strict: false, allErrors: true, verbose: true, validateSchema: false, addUsedSchema: false });
   ajv.addKeyword({
     keyword: 'bsonType',
     schemaType: ['string', 'array'],
@@ -48,18 +101,19 @@ function createAjv(): Ajv {
   return ajv;
 }
 
-function matchesBsonType(type: string, value: unknown): boolean {
+/** Whether a stored (BSON-faithful) value has the named BSON type; a JS number is an int32 when integral and in range. */
+export function matchesBsonType(type: string, value: unknown): boolean {
   switch (type) {
     case 'double':
-      return typeof value === 'number';
+      return value instanceof Double || (typeof value === 'number' && !isInt32(value));
     case 'int':
-      return typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
+      return typeof value === 'number' && isInt32(value);
     case 'long':
       return value instanceof Long || typeof value === 'bigint';
     case 'decimal':
       return value instanceof Decimal128;
     case 'number':
-      return typeof value === 'number' || value instanceof Long || value instanceof Decimal128 || typeof value === 'bigint';
+      return typeof value === 'number' || value instanceof Double || value instanceof Long || value instanceof Decimal128 || typeof value === 'bigint';
     case 'string':
       return typeof value === 'string';
     case 'object':
@@ -91,4 +145,8 @@ function matchesBsonType(type: string, value: unknown): boolean {
     default:
       return false;
   }
+}
+
+function isInt32(value: number): boolean {
+  return Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 && !Object.is(value, -0);
 }

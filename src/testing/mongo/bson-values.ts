@@ -80,8 +80,8 @@ export const BsonValues = {
   },
 
   /**
-   * mingo compares only JS primitives, Dates and same-class objects, so Long
-   * and Decimal128 are turned into numbers for matching and sorting. Returns
+   * mingo compares only JS primitives, Dates and same-class objects, so Long,
+   * Decimal128 and Double are turned into numbers for matching. Returns
    * the input itself when it holds none (the common case: no copy).
    */
   toQueryView<T>(value: T): T {
@@ -91,7 +91,19 @@ export const BsonValues = {
     if (cached !== undefined) return cached as T;
     const view = needsView(value) ? convertView(value) : value;
     viewCache.set(value, view);
+    if (view !== null && typeof view === 'object') originals.set(view, value);
     return view as T;
+  },
+
+  /** The stored value a query view was made from (the view itself when it needed no conversion). */
+  originalOf<T>(view: T): T {
+    if (view === null || typeof view !== 'object') return view;
+    return (originals.get(view) as T | undefined) ?? view;
+  },
+
+  /** Makes `originalOf(view)` answer `original` (for views made elsewhere, e.g. folded by a collation). */
+  linkView(view: object, original: object): void {
+    originals.set(view, original);
   },
 
   /**
@@ -108,6 +120,7 @@ export const BsonValues = {
     if (original instanceof Decimal128 && typeof updated === 'number' && updated === Number(original.toString())) {
       return original;
     }
+    if (original instanceof Double && typeof updated === 'number' && Object.is(updated, original.value)) return original;
     if (BsonValues.isPlainObject(original) && BsonValues.isPlainObject(updated)) {
       for (const key of Object.keys(updated)) {
         if (key in original) updated[key] = BsonValues.restoreBsonTypes(original[key], updated[key]);
@@ -166,6 +179,7 @@ function serialize(doc: Document): Uint8Array {
 }
 
 const viewCache = new WeakMap<object, unknown>();
+const originals = new WeakMap<object, unknown>();
 
 function numberKey(n: number): string {
   if (Number.isNaN(n)) return 'NNaN';
@@ -201,7 +215,7 @@ function collect(value: unknown, parts: string[], index: number, out: unknown[],
 }
 
 function needsView(value: unknown): boolean {
-  if (value instanceof Long || value instanceof Decimal128) return true;
+  if (value instanceof Long || value instanceof Decimal128 || value instanceof Double) return true;
   if (Array.isArray(value)) return value.some(needsView);
   if (BsonValues.isPlainObject(value)) {
     for (const key in value) if (needsView(value[key])) return true;
@@ -212,6 +226,7 @@ function needsView(value: unknown): boolean {
 function convertView(value: unknown): unknown {
   if (value instanceof Long) return value.toNumber();
   if (value instanceof Decimal128) return Number(value.toString());
+  if (value instanceof Double) return value.value;
   if (Array.isArray(value)) return value.map(convertView);
   if (BsonValues.isPlainObject(value)) {
     const out: Document = {};

@@ -1,9 +1,12 @@
-import { ObjectId, UUID, type Document } from 'bson';
+import { BSON, ObjectId, UUID, type Document } from 'bson';
 import { BsonJsonSchema } from './bson-json-schema.js';
 import { BsonValues } from './bson-values.js';
 import { CommandError } from './command-error.js';
 import { IndexManager } from './index-manager.js';
 import { MingoAdapter } from './mingo-adapter.js';
+
+/** mongod's BSONObjMaxUserSize. */
+const MAX_USER_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
 /** Collection options kept as given to `create` (and reported by listCollections). */
 export type CollectionOptions = Document;
@@ -67,6 +70,23 @@ export class CollectionStore {
     return found ? [found] : [];
   }
 
+  /**
+   * Checks a command's `hint` (an index name or key pattern).
+   * @throws CommandError 2 when no such index exists, as mongod's planner does.
+   */
+  checkHint(hint: unknown): void {
+    if (hint === undefined || hint === null) return;
+    if (BsonValues.isPlainObject(hint) && Object.keys(hint).length === 0) return;
+    if (BsonValues.isPlainObject(hint) && '$natural' in hint) return;
+    const found = this.indexes.list().some((spec) => (typeof hint === 'string' ? spec.name === hint : BsonValues.canonicalKey(spec.key) === BsonValues.canonicalKey(hint)));
+    if (!found) throw new CommandError('BadValue', 'planner returned error :: caused by :: hint provided does not correspond to an existing index');
+  }
+
+  /** The collection's default collation (`create {collation}`), if any. */
+  get collation(): unknown {
+    return this.#options.collation;
+  }
+
   findById(id: unknown): Document | undefined {
     return this.#docs.get(BsonValues.canonicalKey(id));
   }
@@ -79,6 +99,8 @@ export class CollectionStore {
     const doc = '_id' in input ? moveIdFirst(input) : { _id: new ObjectId(), ...input };
     if (Array.isArray(doc._id)) throw new CommandError('BadValue', "can't use an array for _id");
     if (doc._id instanceof RegExp) throw new CommandError('BadValue', "can't use a regex for _id");
+    const size = BSON.calculateObjectSize(doc);
+    if (size > MAX_USER_DOCUMENT_BYTES) throw new CommandError('BadValue', `object to insert too large. size in bytes: ${size}, max size: ${MAX_USER_DOCUMENT_BYTES}`);
     if (!options.bypassValidation) this.#validate(doc, undefined);
     const key = BsonValues.canonicalKey(doc._id);
     if (this.#docs.has(key)) {
@@ -87,7 +109,23 @@ export class CollectionStore {
     this.indexes.check(doc);
     this.indexes.apply(undefined, doc);
     this.#docs.set(key, doc);
+    this.#enforceCap();
     return doc;
+  }
+
+  /** A capped collection drops its oldest documents beyond `max` documents or `size` bytes. */
+  #enforceCap(): void {
+    if (this.#options.capped !== true) return;
+    const max = Number(this.#options.max ?? 0);
+    const size = Number(this.#options.size ?? 0);
+    let bytes = size > 0 ? this.documents().reduce((sum, d) => sum + BSON.calculateObjectSize(d), 0) : 0;
+    for (const oldest of this.#docs.values()) {
+      const overCount = max > 0 && this.#docs.size > max;
+      const overSize = size > 0 && bytes > size;
+      if ((!overCount && !overSize) || this.#docs.size <= 1) return;
+      bytes -= BSON.calculateObjectSize(oldest);
+      this.delete(oldest);
+    }
   }
 
   /**
@@ -102,6 +140,9 @@ export class CollectionStore {
       throw new CommandError('ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
     }
     next = moveIdFirst(next);
+    if (BSON.calculateObjectSize(next) > MAX_USER_DOCUMENT_BYTES) {
+      throw new CommandError('Location17419', `Resulting document after update is larger than ${MAX_USER_DOCUMENT_BYTES}`);
+    }
     if (!options.bypassValidation) this.#validate(next, previous);
     this.indexes.check(next);
     this.indexes.apply(previous, next);

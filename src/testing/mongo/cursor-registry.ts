@@ -12,7 +12,6 @@ interface OpenCursor {
   readonly namespace: string;
   readonly docs: readonly Document[];
   position: number;
-  readonly transform: ((doc: Document) => Document) | undefined;
   lastUsed: number;
 }
 
@@ -34,8 +33,8 @@ export class CursorRegistry {
    * Returns the first batch; keeps the rest under a new cursor id unless all
    * fits or `singleBatch` is set.
    */
-  open(namespace: string, docs: readonly Document[], options: { batchSize?: number | undefined; singleBatch?: boolean | undefined; transform?: ((doc: Document) => Document) | undefined }): Batch {
-    const cursor: OpenCursor = { namespace, docs, position: 0, transform: options.transform, lastUsed: Date.now() };
+  open(namespace: string, docs: readonly Document[], options: { batchSize?: number | undefined; singleBatch?: boolean | undefined}): Batch {
+    const cursor: OpenCursor = { namespace, docs, position: 0, lastUsed: Date.now() };
     const batch = take(cursor, options.batchSize ?? DEFAULT_FIRST_BATCH);
     if (options.singleBatch || cursor.position >= docs.length) return { batch, id: Long.ZERO };
     const id = newCursorId();
@@ -94,8 +93,7 @@ function take(cursor: OpenCursor, limit: number): Document[] {
   const batch: Document[] = [];
   let bytes = 0;
   while (batch.length < limit && cursor.position < cursor.docs.length) {
-    const raw = cursor.docs[cursor.position]!;
-    const doc = cursor.transform ? cursor.transform(raw) : raw;
+    const doc = cursor.docs[cursor.position]!;
     const size = BSON.calculateObjectSize(doc);
     if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
     batch.push(doc);

@@ -19,7 +19,8 @@ export const indexCommands: Record<string, CommandHandler> = {
     const toBuild: IndexSpec[] = [];
     for (const raw of requested) {
       if (!BsonValues.isPlainObject(raw)) throw new CommandError('TypeMismatch', "BSON field 'createIndexes.indexes' must be an array of objects");
-      const { spec, isNew } = store.indexes.prepare(raw);
+      // An index without its own collation inherits the collection's default (manual: "Collation and Index Use").
+      const { spec, isNew } = store.indexes.prepare(store.collation !== undefined && !('collation' in raw) ? { ...raw, collation: store.collation } : raw);
       if (!isNew) continue;
       const clash = toBuild.find((s) => s.name === spec.name);
       if (clash) {

@@ -1,5 +1,6 @@
 import type { Document } from 'bson';
 import { BsonValues, MISSING } from './bson-values.js';
+import { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 import { MingoAdapter } from './mingo-adapter.js';
 
@@ -17,6 +18,8 @@ interface IndexEntry {
   partial: ((doc: Document) => boolean) | undefined;
   /** Unique indexes only: canonical key → owner (`_id` canonical key). */
   owners: Map<string, string> | undefined;
+  /** A strength-1/2 collation folds string keys (so 'Ann' and 'ann' collide). */
+  collation: Collation | undefined;
 }
 
 interface KeyTuple {
@@ -224,6 +227,7 @@ function createEntry(spec: IndexSpec): IndexEntry {
     fields: Object.keys(spec.key),
     partial: BsonValues.isPlainObject(partialFilter) ? MingoAdapter.matcher(partialFilter) : undefined,
     owners: spec.unique === true ? new Map() : undefined,
+    collation: Collation.of(spec.collation),
   };
 }
 
@@ -241,7 +245,7 @@ function keysFor(entry: IndexEntry, doc: Document): KeyTuple[] {
   const seen = new Set<string>();
   const out: KeyTuple[] = [];
   for (const values of tuples) {
-    const key = values.map((v) => BsonValues.canonicalKey(v)).join('|');
+    const key = values.map((v) => BsonValues.canonicalKey(entry.collation?.foldsForMatching ? entry.collation.foldDeep(v) : v)).join('|');
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ key, values });

@@ -2,14 +2,20 @@ import type { Document } from 'bson';
 import { Aggregator, Query, update as mingoUpdate, ProcessingMode } from 'mingo';
 import type { AnyObject, Options } from 'mingo/types';
 import { BsonJsonSchema } from './bson-json-schema.js';
+import { BsonOrder } from './bson-order.js';
 import { BsonValues } from './bson-values.js';
+import type { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
+import { FindProjection } from './find-projection.js';
+import { PipelineGuard } from './pipeline-guard.js';
+import { QUERY_CONTEXT, QueryOperators } from './query-operators.js';
+import { UpdateOperators } from './update-operators.js';
 
 export interface SelectOptions {
   readonly sort?: Document | undefined;
   readonly skip?: number | undefined;
   readonly limit?: number | undefined;
-  readonly collation?: Document | undefined;
+  readonly collation?: Collation | undefined;
   readonly variables?: Document | undefined;
 }
 
@@ -29,10 +35,14 @@ export interface UpdateContext {
  * applied here, and mingo's errors become mongod-style command errors.
  */
 export class MingoAdapter {
-  static options(extra: { collation?: Document | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {}): Partial<Options> {
+  static options(extra: { collation?: Collation | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {}): Partial<Options> {
     return {
-      jsonSchemaValidator: (schema: AnyObject) => BsonJsonSchema.compile(schema),
-      ...(extra.collation ? { collation: extra.collation as unknown as Options['collation'] } : {}),
+      context: QUERY_CONTEXT,
+      jsonSchemaValidator: (schema: AnyObject) => {
+        const validate = BsonJsonSchema.compile(schema);
+        return (doc: unknown) => validate(BsonValues.originalOf(doc));
+      },
+      ...(extra.collation ? { collation: extra.collation.spec as unknown as Options['collation'] } : {}),
       ...(extra.variables ? { variables: extra.variables } : {}),
       ...(extra.resolver ? { collectionResolver: extra.resolver } : {}),
     };
@@ -40,46 +50,63 @@ export class MingoAdapter {
 
   /** A reusable predicate for a filter (also used for validators and partial indexes). */
   static matcher(filter: Document, extra?: { variables?: Document | undefined }): (doc: Document) => boolean {
-    const query = translate(() => new Query(BsonValues.toQueryView(filter), MingoAdapter.options(extra)), 'BadValue');
+    const query = translate(() => new Query(BsonValues.toQueryView(QueryOperators.prepare(filter)), MingoAdapter.options(extra)), 'BadValue');
     return (doc: Document) => translate(() => query.test(BsonValues.toQueryView(doc)), 'BadValue');
   }
 
-  /** Documents matching `filter`, sorted/skipped/limited; returns the stored objects themselves. */
+  /**
+   * Documents matching `filter`, sorted/skipped/limited; returns the stored
+   * objects themselves. Under a collation of strength 1 or 2 strings match
+   * folded (case- and, at 1, diacritic-insensitive); sorting follows mongod's
+   * BSON order (see BsonOrder) with the collation's string order.
+   */
   static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
-    const views = docs.map((d) => BsonValues.toQueryView(d));
-    const back = new Map<Document, Document>();
-    views.forEach((view, i) => {
-      if (view !== docs[i]) back.set(view, docs[i]!);
-    });
+    const fold = options.collation?.foldsForMatching ? options.collation : undefined;
+    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter));
     const query = translate(
-      () => new Query(BsonValues.toQueryView(filter), MingoAdapter.options({ collation: options.collation, variables: options.variables })),
+      () => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })),
       'BadValue',
     );
-    let selected = translate(() => {
-      let cursor = query.find<Document>(views);
-      const sort = normaliseSort(options.sort);
-      if (sort.spec) cursor = cursor.sort(sort.spec);
-      let result = cursor.all();
-      if (sort.reverse) result = result.reverse();
-      return result;
-    }, 'BadValue');
+    let selected = translate(
+      () =>
+        docs.filter((doc) => {
+          let view = BsonValues.toQueryView(doc);
+          if (fold) {
+            view = fold.foldDeep(view);
+            BsonValues.linkView(view, doc);
+          }
+          return query.test(view);
+        }),
+      'BadValue',
+    );
+    const sort = normaliseSort(options.sort);
+    if (sort.spec) selected = BsonOrder.sort(selected, sort.spec, options.collation);
+    if (sort.reverse) selected = selected.reverse();
     const skip = options.skip ?? 0;
     if (skip > 0) selected = selected.slice(skip);
     if (options.limit !== undefined && options.limit > 0) selected = selected.slice(0, options.limit);
-    return selected.map((v) => back.get(v) ?? v);
+    return selected;
   }
 
   /**
    * A find-style projection. Included fields keep the document's order (mongod
-   * walks the document), computed fields follow; `_id` stays first.
+   * walks the document), computed fields follow; `_id` stays first. `$slice`
+   * and the positional `field.$` are applied by FindProjection.
    */
-  static project(doc: Document, projection: Document | undefined): Document {
+  static project(doc: Document, projection: Document | undefined, filter: Document = {}): Document {
     if (!projection || Object.keys(projection).length === 0) return doc;
-    const [projected] = translate(
-      () => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], projection).all(),
-      'BadValue',
-    );
-    return BsonValues.restoreBsonTypes(doc, reorderLike(doc, projected ?? {})) as Document;
+    const plan = FindProjection.plan(projection);
+    let projected: Document;
+    if (Object.keys(plan.rest).length === 0) {
+      projected = BsonValues.clone(doc);
+    } else {
+      const [out] = translate(
+        () => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(),
+        'BadValue',
+      );
+      projected = BsonValues.restoreBsonTypes(doc, reorderLike(doc, out ?? {})) as Document;
+    }
+    return FindProjection.finish(doc, projected, plan, (candidate) => MingoAdapter.matcher(filter)(candidate));
   }
 
   /**
@@ -88,19 +115,22 @@ export class MingoAdapter {
    */
   static applyUpdate(doc: Document, update: Document | Document[], context: UpdateContext): Document {
     const view = BsonValues.clone(BsonValues.toQueryView(doc));
-    let result: Document;
     if (Array.isArray(update)) {
       const [out] = translate(
         () => new Aggregator(update, { ...MingoAdapter.options({ variables: context.variables }), processingMode: ProcessingMode.CLONE_INPUT }).run([view]),
         'BadValue',
       );
-      result = out ?? {};
-    } else if (isOperatorUpdate(update)) {
-      const modifier: Document = {};
-      for (const [op, spec] of Object.entries(update)) {
+      return BsonValues.restoreBsonTypes(doc, stripUndefined(out ?? {})) as Document;
+    }
+    if (isOperatorUpdate(update)) {
+      for (const op of Object.keys(update)) {
         if (!op.startsWith('$')) {
           throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
         }
+      }
+      const prepared = UpdateOperators.prepare(doc, update);
+      const modifier: Document = {};
+      for (const [op, spec] of Object.entries(prepared.rest)) {
         if (op === '$setOnInsert') {
           if (context.isInsert) modifier.$set = { ...(modifier.$set as Document | undefined), ...(spec as Document) };
           continue;
@@ -114,7 +144,8 @@ export class MingoAdapter {
       if (Object.keys(modifier).length > 0) {
         translate(
           () =>
-            mingoUpdate(view, BsonValues.toQueryView(modifier), context.arrayFilters, BsonValues.toQueryView(context.filter), {
+            // Values to store go in as given (typed); only operators that compare see numbers.
+            mingoUpdate(view, modifierView(modifier), context.arrayFilters, UpdateOperators.usesPositional(update) ? BsonValues.toQueryView(context.filter) : undefined, {
               cloneMode: 'deep',
               // mingo refuses any write to _id; an upsert may legitimately set it ($setOnInsert: {_id}).
               queryOptions: { ...MingoAdapter.options({ variables: context.variables }), ...(context.isInsert ? { idKey: '\u0000upsert-id' } : {}) },
@@ -122,24 +153,19 @@ export class MingoAdapter {
           'FailedToParse',
         );
       }
-      result = view;
-    } else {
-      // A replacement takes its values verbatim: no view, no Long restoration.
-      const replacement: Document = { _id: doc._id, ...BsonValues.clone(update) };
-      if (replacement._id === undefined) delete replacement._id;
-      return stripUndefined(replacement);
+      const restored = BsonValues.restoreBsonTypes(doc, stripUndefined(view)) as Document;
+      UpdateOperators.applyTyped(restored, prepared.typed);
+      return restored;
     }
-    return BsonValues.restoreBsonTypes(doc, stripUndefined(result)) as Document;
+    // A replacement takes its values verbatim: no view, no Long restoration.
+    const replacement: Document = { _id: doc._id, ...BsonValues.clone(update) };
+    if (replacement._id === undefined) delete replacement._id;
+    return stripUndefined(replacement);
   }
 
   /** Runs a pipeline; `resolver` supplies other collections of the database for `$lookup` & co. */
-  static aggregate(docs: readonly Document[], pipeline: Document[], extra: { resolver: (name: string) => Document[]; collation?: Document | undefined; variables?: Document | undefined }): Document[] {
-    for (const stage of pipeline) {
-      const name = Object.keys(stage)[0];
-      if (name === '$out' || name === '$merge') {
-        throw new CommandError('NotImplemented', `${name} is not supported by the MongoDB stand-in`);
-      }
-    }
+  static aggregate(docs: readonly Document[], pipeline: Document[], extra: { resolver: (name: string) => Document[]; collation?: Collation | undefined; variables?: Document | undefined }): Document[] {
+    PipelineGuard.check(docs, pipeline, extra.collation);
     const views = docs.map((d) => BsonValues.toQueryView(d));
     const aggregator = translate(
       () =>
@@ -160,6 +186,18 @@ export class MingoAdapter {
 
 /** Real operators mingo lacks (text and geo search need server-side indexes). */
 const UNSUPPORTED_QUERY_OPERATORS = new Set(['$text', '$near', '$nearSphere', '$geoWithin', '$geoIntersects']);
+
+/** Operators whose arguments mingo compares get number views; the rest keep their BSON types. */
+const COMPARING_OPERATORS = new Set(['$min', '$max', '$pull', '$pullAll']);
+
+function modifierView(modifier: Document): Document {
+  const out: Document = {};
+  for (const [op, spec] of Object.entries(modifier)) {
+    const sorts = op === '$push' && BsonValues.isPlainObject(spec) && Object.values(spec).some((v) => BsonValues.isPlainObject(v) && '$sort' in v);
+    out[op] = COMPARING_OPERATORS.has(op) || sorts ? BsonValues.toQueryView(spec) : spec;
+  }
+  return out;
+}
 
 function isOperatorUpdate(update: Document): boolean {
   const keys = Object.keys(update);

@@ -1,8 +1,10 @@
-import { Long, type Document } from 'bson';
-import { compare } from 'mingo/util';
+import { Double, Long, type Document } from 'bson';
+import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
+import { Collation } from './collation.js';
 import { collectionName, type CommandHandler } from './command-context.js';
 import { CommandError } from './command-error.js';
+import { FindProjection } from './find-projection.js';
 import { MingoAdapter } from './mingo-adapter.js';
 
 /** find, getMore, killCursors, count, distinct and aggregate. */
@@ -21,21 +23,24 @@ export const readCommands: Record<string, CommandHandler> = {
     const skip = optionalNumber(cmd.skip, 'skip');
     if (skip !== undefined && skip < 0) throw new CommandError('BadValue', 'skip value must be non-negative');
     const store = context.catalog.get(context.database, name);
+    store?.checkHint(cmd.hint);
+    const filter = filterOf(cmd.filter);
     const docs = store
-      ? MingoAdapter.select(store.candidates(filterOf(cmd.filter)), filterOf(cmd.filter), {
+      ? MingoAdapter.select(store.candidates(filter), filter, {
           sort: cmd.sort as Document | undefined,
           skip,
           limit,
-          collation: cmd.collation as Document | undefined,
+          collation: Collation.of(cmd.collation, store.collation),
           variables: cmd.let as Document | undefined,
         })
       : [];
     const projection = cmd.projection as Document | undefined;
-    if (projection) MingoAdapter.project({}, projection); // surfaces an invalid projection now, not mid-cursor
-    const batch = context.cursors.open(namespace, docs, {
+    if (projection) FindProjection.plan(projection); // surfaces an invalid projection now, not mid-cursor
+    // Projected eagerly: a positional projection that finds no element fails the find itself.
+    const projected = projection ? docs.map((doc) => MingoAdapter.project(doc, projection, filter)) : docs;
+    const batch = context.cursors.open(namespace, projected, {
       batchSize: optionalNumber(cmd.batchSize, 'batchSize'),
       singleBatch,
-      transform: projection ? (doc) => MingoAdapter.project(doc, projection) : undefined,
     });
     return { cursor: { firstBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
   },
@@ -62,9 +67,11 @@ export const readCommands: Record<string, CommandHandler> = {
     const store = context.catalog.get(context.database, name);
     if (!store) return { n: 0, ok: 1 };
     const query = filterOf(context.command.query);
+    store.checkHint(context.command.hint);
+    const collation = Collation.of(context.command.collation, store.collation);
     const skip = optionalNumber(context.command.skip, 'skip') ?? 0;
     const limit = Math.abs(optionalNumber(context.command.limit, 'limit') ?? 0);
-    let n = Object.keys(query).length === 0 ? store.count : MingoAdapter.select(store.documents(), query, { collation: context.command.collation as Document | undefined }).length;
+    let n = Object.keys(query).length === 0 ? store.count : MingoAdapter.select(store.documents(), query, { collation }).length;
     n = Math.max(0, n - skip);
     if (limit > 0) n = Math.min(n, limit);
     return { n, ok: 1 };
@@ -76,16 +83,17 @@ export const readCommands: Record<string, CommandHandler> = {
     if (typeof key !== 'string') throw new CommandError('FailedToParse', "BSON field 'distinct.key' is missing but a required field");
     const store = context.catalog.get(context.database, name);
     if (!store) return { values: [], ok: 1 };
-    const docs = MingoAdapter.select(store.documents(), filterOf(context.command.query), { collation: context.command.collation as Document | undefined });
+    const collation = Collation.of(context.command.collation, store.collation);
+    const docs = MingoAdapter.select(store.documents(), filterOf(context.command.query), { collation });
     const seen = new Map<string, unknown>();
     for (const doc of docs) {
       for (const value of BsonValues.valuesAtPath(doc, key)) {
         if (value === MISSING || value === undefined) continue;
-        const canonical = BsonValues.canonicalKey(value);
+        const canonical = BsonValues.canonicalKey(collation?.foldsForMatching ? collation.foldDeep(value) : value);
         if (!seen.has(canonical)) seen.set(canonical, value);
       }
     }
-    const values = [...seen.values()].sort((a, b) => compare(BsonValues.toQueryView(a), BsonValues.toQueryView(b)));
+    const values = [...seen.values()].sort((a, b) => BsonOrder.compare(a, b, collation));
     return { values, ok: 1 };
   },
 
@@ -102,16 +110,18 @@ export const readCommands: Record<string, CommandHandler> = {
     const name = typeof target === 'string' ? target : '$cmd.aggregate';
     if (typeof target !== 'string' && target !== 1) throw new CommandError('InvalidNamespace', `collection name has invalid type ${typeof target}`);
     const store = typeof target === 'string' ? context.catalog.get(context.database, target) : undefined;
+    store?.checkHint(cmd.hint);
+    const collation = Collation.of(cmd.collation, store?.collation);
     let stages = pipeline as Document[];
     let docs = store ? store.documents() : [];
     const first = stages[0];
     if (first && BsonValues.isPlainObject(first.$match) && Object.keys(first).length === 1) {
-      docs = MingoAdapter.select(docs, first.$match, { collation: cmd.collation as Document | undefined, variables: cmd.let as Document | undefined });
+      docs = MingoAdapter.select(docs, first.$match, { collation, variables: cmd.let as Document | undefined });
       stages = stages.slice(1);
     }
     const results = stages.length === 0 ? docs : MingoAdapter.aggregate(docs, stages, {
       resolver: (other) => context.catalog.get(context.database, other)?.documents() ?? [],
-      collation: cmd.collation as Document | undefined,
+      collation,
       variables: cmd.let as Document | undefined,
     });
     // mingo saw int64 values as numbers; give documents that still carry their
@@ -138,5 +148,6 @@ function optionalNumber(value: unknown, field: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number') return value;
   if (value instanceof Long) return value.toNumber();
+  if (value instanceof Double) return value.value;
   throw new CommandError('TypeMismatch', `BSON field '${field}' is the wrong type '${typeof value}', expected types '[long, int, decimal, double]'`);
 }

@@ -3,7 +3,7 @@ import { BSON, type Document } from 'bson';
 import { CollectionStore } from './collection-store.js';
 import type { DatabaseCatalog } from './database-catalog.js';
 import type { IndexSpec } from './index-manager.js';
-import { DESERIALIZE_OPTIONS } from './wire-codec.js';
+import { decodeDocument } from './wire-codec.js';
 
 const FORMAT = 'platform-data-mongo-stand-in';
 const VERSION = 1;
@@ -55,7 +55,7 @@ export class SnapshotFile {
     let first = true;
     while (offset < data.length) {
       const size = data.readInt32LE(offset);
-      const entry: Document = BSON.deserialize(data.subarray(offset, offset + size), DESERIALIZE_OPTIONS);
+      const entry: Document = decodeDocument(data.subarray(offset, offset + size));
       offset += size;
       if (first) {
         if (entry.format !== FORMAT || entry.version !== VERSION) throw new Error(`${path} is not a MongoDB stand-in snapshot (version ${VERSION})`);

@@ -1,13 +1,11 @@
-import { BSON, type Document } from 'bson';
+import { BSON, Double, Int32, type Document } from 'bson';
 
 /**
  * Framing and (de)serialisation of the MongoDB wire protocol, just the parts a
  * modern driver uses: OP_QUERY for the legacy handshake (answered with
  * OP_REPLY) and OP_MSG for everything else.
  *
- * Documents are decoded BSON-faithfully: int64 values stay `Long` (never
- * promoted to a lossy JS number); int32/double become JS numbers, which the
- * serializer writes back as int32 when integral and as double otherwise.
+ * Documents are decoded BSON-faithfully (see `decodeDocument`).
  */
 
 export const OP_REPLY = 1;
@@ -22,9 +20,9 @@ const HEADER_SIZE = 16;
 /** Largest message accepted, as advertised in the hello reply. */
 export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 
-export const DESERIALIZE_OPTIONS: BSON.DeserializeOptions = {
+const DESERIALIZE_OPTIONS: BSON.DeserializeOptions = {
   promoteLongs: false,
-  promoteValues: true,
+  promoteValues: false,
   promoteBuffers: false,
   bsonRegExp: false,
   useBigInt64: false,
@@ -121,8 +119,35 @@ function decodeMessage(message: Buffer): WireRequest {
 function readDocument(message: Buffer, offset: number): { doc: Document; end: number } {
   const size = message.readInt32LE(offset);
   if (size < 5 || offset + size > message.length) throw new WireProtocolError('truncated BSON document');
-  const doc = BSON.deserialize(message.subarray(offset, offset + size), DESERIALIZE_OPTIONS);
+  const doc = decodeDocument(message.subarray(offset, offset + size));
   return { doc, end: offset + size };
+}
+
+/**
+ * Decodes one BSON document BSON-faithfully: int64 stays `Long`, int32 becomes
+ * a JS number, and a double stays a `Double` exactly when the serializer would
+ * otherwise write it back as int32 (an integral value in int32 range), so
+ * `Double(2)` round-trips as a double.
+ */
+export function decodeDocument(bytes: Uint8Array): Document {
+  return faithful(BSON.deserialize(bytes, DESERIALIZE_OPTIONS)) as Document;
+}
+
+function faithful(value: unknown): unknown {
+  if (value instanceof Int32) return value.value;
+  if (value instanceof Double) {
+    const n = value.value;
+    return Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 && !Object.is(n, -0) ? value : n;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = faithful(value[i]);
+    return value;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const doc = value as Document;
+    for (const key of Object.keys(doc)) doc[key] = faithful(doc[key]);
+  }
+  return value;
 }
 
 function decodeOpMsg(message: Buffer, requestId: number): WireRequest {

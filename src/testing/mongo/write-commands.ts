@@ -1,6 +1,7 @@
 import { ObjectId, type Document } from 'bson';
 import { BsonValues } from './bson-values.js';
 import { collectionName, type CommandContext, type CommandHandler } from './command-context.js';
+import { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 import type { CollectionStore } from './collection-store.js';
 import { MingoAdapter } from './mingo-adapter.js';
@@ -69,9 +70,10 @@ export const writeCommands: Record<string, CommandHandler> = {
         const limit = Number(statement.limit ?? 0);
         if (limit !== 0 && limit !== 1) throw new CommandError('FailedToParse', `The limit field in delete objects must be 0 or 1. Got ${limit}`);
         if (!store) return;
+        store.checkHint(statement.hint);
         const matches = MingoAdapter.select(store.candidates(docOf(statement.q, 'q')), docOf(statement.q, 'q'), {
           limit: limit === 1 ? 1 : undefined,
-          collation: statement.collation as Document | undefined,
+          collation: Collation.of(statement.collation, store.collation),
           variables: context.command.let as Document | undefined,
         });
         for (const doc of matches) if (store.delete(doc)) n++;
@@ -96,10 +98,11 @@ export const writeCommands: Record<string, CommandHandler> = {
     if (remove && cmd.upsert === true) throw new CommandError('FailedToParse', 'Cannot specify both upsert=true and remove=true');
     if (remove && returnNew) throw new CommandError('FailedToParse', 'Cannot specify both new=true and remove=true; \'remove\' always returns the deleted document');
     const store = context.catalog.get(context.database, name);
+    store?.checkHint(cmd.hint);
     const [found] = store
-      ? MingoAdapter.select(store.candidates(query), query, { sort: cmd.sort as Document | undefined, limit: 1, collation: cmd.collation as Document | undefined, variables })
+      ? MingoAdapter.select(store.candidates(query), query, { sort: cmd.sort as Document | undefined, limit: 1, collation: Collation.of(cmd.collation, store.collation), variables })
       : [];
-    const project = (doc: Document | undefined): Document | null => (doc ? MingoAdapter.project(doc, fields) : null);
+    const project = (doc: Document | undefined): Document | null => (doc ? MingoAdapter.project(doc, fields, query) : null);
     if (remove) {
       if (found && store) store.delete(found);
       return { lastErrorObject: { n: found ? 1 : 0 }, value: project(found), ok: 1 };
@@ -135,11 +138,12 @@ function updateStatement(context: CommandContext, name: string, statement: Docum
   if (multi && isReplacement) throw new CommandError('FailedToParse', 'multi update is not supported for replacement-style update');
   const variables = (statement.c ?? context.command.let) as Document | undefined;
   const store = context.catalog.get(context.database, name);
+  store?.checkHint(statement.hint);
   const matches = store
     ? MingoAdapter.select(store.candidates(query), query, {
         limit: multi ? undefined : 1,
         sort: statement.sort as Document | undefined,
-        collation: statement.collation as Document | undefined,
+        collation: Collation.of(statement.collation, store.collation),
         variables,
       })
     : [];
@@ -184,13 +188,15 @@ function upsertSeed(query: Document): Document {
   const seed: Document = {};
   const visit = (filter: Document): void => {
     for (const [key, value] of Object.entries(filter)) {
-      if (key === '$and' && Array.isArray(value)) {
+      if ((key === '$and' || (key === '$or' && Array.isArray(value) && value.length === 1)) && Array.isArray(value)) {
         for (const clause of value) if (BsonValues.isPlainObject(clause)) visit(clause);
         continue;
       }
       if (key.startsWith('$')) continue;
       if (BsonValues.isPlainObject(value) && Object.keys(value).some((k) => k.startsWith('$'))) {
         if ('$eq' in value) BsonValues.setPath(seed, key, BsonValues.clone(value.$eq));
+        // A one-element $in is an equality (mongod rewrites it to $eq).
+        else if (Array.isArray(value.$in) && value.$in.length === 1) BsonValues.setPath(seed, key, BsonValues.clone(value.$in[0] as unknown));
         continue;
       }
       if (value instanceof RegExp) continue;

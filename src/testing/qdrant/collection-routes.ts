@@ -1,4 +1,4 @@
-import type { VectorParams } from './collection-store.js';
+import type { Collection, CollectionStore, VectorParams } from './collection-store.js';
 import { isJsonObject, type JsonObject, type JsonValue } from './json-codec.js';
 import { parseJsonPath } from './json-path.js';
 import { QdrantError } from './qdrant-error.js';
@@ -68,9 +68,11 @@ export const collectionRoutes: readonly Route[] = [
       const sparse = request['sparse_vectors'];
       if (isJsonObject(sparse) && Object.keys(sparse).length > 0) throw QdrantError.unsupported('sparse vectors');
       if (request['init_from'] !== undefined && request['init_from'] !== null) throw QdrantError.unsupported('`init_from`');
+      refuseStrictMode(request);
       const { vectors, namedVectors } = parseVectorsConfig(request['vectors']);
       const metadata = request['metadata'];
-      store.create(params['collection'] ?? '', { vectors, namedVectors, ...(isJsonObject(metadata) ? { metadata } : {}) });
+      const collection = store.create(params['collection'] ?? '', { vectors, namedVectors, ...(isJsonObject(metadata) ? { metadata } : {}) });
+      applyTuning(collection, request);
       return true;
     },
   },
@@ -84,10 +86,16 @@ export const collectionRoutes: readonly Route[] = [
     path: '/collections/{collection}',
     handle: ({ params, store, body }) => {
       const collection = store.get(params['collection'] ?? '');
-      // Tuning parameters (optimizers, HNSW, quantization) have no effect on exact search.
       const request = requireObject(body(), 'UpdateCollection');
+      refuseStrictMode(request);
+      const sparse = request['sparse_vectors'];
+      if (isJsonObject(sparse) && Object.keys(sparse).length > 0) throw QdrantError.unsupported('sparse vectors');
+      const perVector = request['vectors'];
+      if (isJsonObject(perVector) && Object.keys(perVector).length > 0) throw QdrantError.unsupported('per-vector settings in a collection update');
       const metadata = request['metadata'];
       if (isJsonObject(metadata)) collection.metadata = { ...(collection.metadata ?? {}), ...metadata };
+      // Tuning parameters change nothing in exact search, but `GET` reports them as set, like Qdrant.
+      applyTuning(collection, request);
       return true;
     },
   },
@@ -130,14 +138,61 @@ export const collectionRoutes: readonly Route[] = [
   {
     method: 'GET',
     path: '/collections/{collection}/aliases',
-    handle: ({ params, store }) => {
-      store.get(params['collection'] ?? '');
-      return { aliases: [] };
-    },
+    handle: ({ params, store }) => ({ aliases: store.aliases(store.get(params['collection'] ?? '').name) }),
   },
   {
     method: 'GET',
     path: '/aliases',
-    handle: () => ({ aliases: [] }),
+    handle: ({ store }) => ({ aliases: store.aliases() }),
+  },
+  {
+    method: 'POST',
+    path: '/collections/aliases',
+    handle: ({ store, body }) => {
+      const request = requireObject(body(), 'ChangeAliasesOperation');
+      const actions = request['actions'];
+      if (!Array.isArray(actions)) throw QdrantError.format('missing field `actions`');
+      store.changeAliases(actions.map((raw) => parseAliasAction(raw)));
+      return true;
+    },
   },
 ];
+
+function parseAliasAction(raw: JsonValue): Parameters<CollectionStore['changeAliases']>[0][number] {
+  const action = requireObject(raw, 'AliasOperations');
+  const text = (object: JsonObject, field: string): string => {
+    const value = object[field];
+    if (typeof value !== 'string') throw QdrantError.format(`missing field \`${field}\``);
+    return value;
+  };
+  if (isJsonObject(action['create_alias'])) {
+    const spec = action['create_alias'];
+    return { kind: 'create', alias: text(spec, 'alias_name'), collection: text(spec, 'collection_name') };
+  }
+  if (isJsonObject(action['delete_alias'])) return { kind: 'delete', alias: text(action['delete_alias'], 'alias_name') };
+  if (isJsonObject(action['rename_alias'])) {
+    const spec = action['rename_alias'];
+    return { kind: 'rename', from: text(spec, 'old_alias_name'), to: text(spec, 'new_alias_name') };
+  }
+  throw QdrantError.format('data did not match any variant of untagged enum AliasOperations');
+}
+
+/** Strict mode limits requests (unindexed filters, query limits...); the stand-in enforces none of them, so it refuses to enable it. */
+function refuseStrictMode(request: JsonObject): void {
+  const strict = request['strict_mode_config'];
+  if (isJsonObject(strict) && strict['enabled'] === true) throw QdrantError.unsupported('strict mode (`strict_mode_config.enabled: true`)');
+}
+
+/** Records the tuning sections of a create/PATCH request, merged over the current ones. */
+function applyTuning(collection: Collection, request: JsonObject): void {
+  const merge = (current: JsonObject, patch: JsonValue | undefined): JsonObject => (isJsonObject(patch) ? { ...current, ...patch } : current);
+  const tuning = collection.tuning;
+  tuning.hnsw_config = merge(tuning.hnsw_config, request['hnsw_config']);
+  tuning.optimizer_config = merge(tuning.optimizer_config, request['optimizers_config']);
+  tuning.params = merge(tuning.params, request['params']);
+  for (const key of ['shard_number', 'replication_factor', 'write_consistency_factor', 'on_disk_payload']) {
+    if (request[key] !== undefined && request[key] !== null) tuning.params = { ...tuning.params, [key]: request[key] };
+  }
+  const quantization = request['quantization_config'];
+  if (quantization !== undefined) tuning.quantization_config = quantization === null || (isJsonObject(quantization) && 'disabled' in quantization) ? null : quantization;
+}

@@ -39,6 +39,23 @@ export class Collection {
   readonly vectors: ReadonlyMap<string, VectorParams>;
   readonly namedVectors: boolean;
   metadata: JsonObject | undefined;
+  /** Settings given at creation or by PATCH (hnsw, optimizers, params, quantization), reported by `info()`. */
+  readonly tuning: { hnsw_config: JsonObject; optimizer_config: JsonObject; params: JsonObject; quantization_config: JsonValue } = {
+    hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false },
+    optimizer_config: {
+      deleted_threshold: 0.2,
+      vacuum_min_vector_number: 1000,
+      default_segment_number: 0,
+      max_segment_size: null,
+      memmap_threshold: null,
+      indexing_threshold: 10000,
+      flush_interval_sec: 5,
+      max_optimization_threads: null,
+      prevent_unoptimized: null,
+    },
+    params: { shard_number: 1, replication_factor: 1, write_consistency_factor: 1, on_disk_payload: true },
+    quantization_config: null,
+  };
   readonly payloadIndexes = new Map<string, PayloadIndex>();
   #points = new Map<string, StoredPoint>();
   #sorted: StoredPoint[] | undefined;
@@ -171,27 +188,11 @@ export class Collection {
       points_count: this.#points.size,
       segments_count: 2,
       config: {
-        params: {
-          vectors: this.vectorsConfigJson(),
-          shard_number: 1,
-          replication_factor: 1,
-          write_consistency_factor: 1,
-          on_disk_payload: true,
-        },
-        hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false },
-        optimizer_config: {
-          deleted_threshold: 0.2,
-          vacuum_min_vector_number: 1000,
-          default_segment_number: 0,
-          max_segment_size: null,
-          memmap_threshold: null,
-          indexing_threshold: 10000,
-          flush_interval_sec: 5,
-          max_optimization_threads: null,
-          prevent_unoptimized: null,
-        },
+        params: { vectors: this.vectorsConfigJson(), ...this.tuning.params },
+        hnsw_config: this.tuning.hnsw_config,
+        optimizer_config: this.tuning.optimizer_config,
         wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 },
-        quantization_config: null,
+        quantization_config: this.tuning.quantization_config,
         ...(this.metadata ? { metadata: this.metadata } : {}),
       },
       payload_schema: payloadSchema,
@@ -205,18 +206,24 @@ const SNAPSHOT_FORMAT = 'platform-data/qdrant-stand-in@1';
 /** All collections of one stand-in, plus their snapshot form. */
 export class CollectionStore {
   #collections = new Map<string, Collection>();
+  /** alias → collection name. */
+  readonly #aliases = new Map<string, string>();
 
   /** @throws {QdrantError} 409 when the name is taken. */
   create(name: string, definition: CollectionDefinition): Collection {
     if (this.#collections.has(name)) throw QdrantError.alreadyExists(`Collection \`${name}\` already exists!`);
+    if (this.#aliases.has(name)) throw QdrantError.badInput(`Alias \`${name}\` already exists!`);
     const collection = new Collection(name, definition);
     this.#collections.set(name, collection);
     return collection;
   }
 
-  /** @throws {QdrantError} 404 "Not found: Collection `x` doesn't exist!". */
+  /**
+   * A collection by name or alias.
+   * @throws {QdrantError} 404 "Not found: Collection `x` doesn't exist!".
+   */
   get(name: string): Collection {
-    const collection = this.#collections.get(name);
+    const collection = this.#collections.get(name) ?? this.#collections.get(this.#aliases.get(name) ?? '');
     if (collection === undefined) throw QdrantError.collectionNotFound(name);
     return collection;
   }
@@ -225,8 +232,41 @@ export class CollectionStore {
     return this.#collections.has(name);
   }
 
+  /** Deletes a collection (by name, not alias) and the aliases pointing at it. */
   delete(name: string): boolean {
+    for (const [alias, target] of this.#aliases) if (target === name) this.#aliases.delete(alias);
     return this.#collections.delete(name);
+  }
+
+  /** Aliases as `GET /aliases` lists them, optionally of one collection. */
+  aliases(collection?: string): Array<{ alias_name: string; collection_name: string }> {
+    return [...this.#aliases]
+      .filter(([, target]) => collection === undefined || target === collection)
+      .map(([alias_name, collection_name]) => ({ alias_name, collection_name }));
+  }
+
+  /**
+   * Applies alias actions in order, all or nothing (Qdrant's `POST /collections/aliases`).
+   * @throws {QdrantError} 404 for a missing collection or alias.
+   */
+  changeAliases(actions: ReadonlyArray<{ kind: 'create'; alias: string; collection: string } | { kind: 'delete'; alias: string } | { kind: 'rename'; from: string; to: string }>): void {
+    const next = new Map(this.#aliases);
+    for (const action of actions) {
+      if (action.kind === 'create') {
+        if (!this.#collections.has(action.collection)) throw QdrantError.collectionNotFound(action.collection);
+        if (this.#collections.has(action.alias)) throw QdrantError.alreadyExists(`Collection \`${action.alias}\` already exists!`);
+        next.set(action.alias, action.collection);
+      } else if (action.kind === 'delete') {
+        if (!next.delete(action.alias)) throw QdrantError.notFound(`Alias \`${action.alias}\` doesn't exist!`);
+      } else {
+        const target = next.get(action.from);
+        if (target === undefined) throw QdrantError.notFound(`Alias \`${action.from}\` doesn't exist!`);
+        next.delete(action.from);
+        next.set(action.to, target);
+      }
+    }
+    this.#aliases.clear();
+    for (const [alias, target] of next) this.#aliases.set(alias, target);
   }
 
   names(): string[] {

@@ -63,8 +63,9 @@ function fail(where: string, message: string): QdrantError {
   return QdrantError.format(`${where}: ${message}`);
 }
 
+/** Match values are strings, integers or booleans (Qdrant's `ValueVariants`); a float is a format error. */
 function isScalar(value: JsonValue | undefined): value is Scalar {
-  return typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
+  return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value)) || typeof value === 'bigint' || typeof value === 'boolean';
 }
 
 function parseScalarList(value: JsonValue | undefined, where: string): Scalar[] {

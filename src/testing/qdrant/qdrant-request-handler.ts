@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { batchUpdateRoute } from './batch-update-route.js';
 import { collectionRoutes } from './collection-routes.js';
 import type { CollectionStore } from './collection-store.js';
 import { parseJsonBody, stringifyJson, type JsonValue } from './json-codec.js';
@@ -8,6 +9,7 @@ import { pointRoutes } from './point-routes.js';
 import { QdrantError } from './qdrant-error.js';
 import { queryRoutes } from './query-routes.js';
 import { RawResponse, type Route, type RouteContext } from './route.js';
+import { unsupportedRoutes } from './unsupported-routes.js';
 
 export interface QdrantRequestHandlerOptions {
   readonly store: CollectionStore;
@@ -106,7 +108,7 @@ async function readBody(request: IncomingMessage): Promise<string> {
  * Qdrant's status code and text on failure, 401 plain text without a valid key.
  */
 export function createQdrantRequestHandler(options: QdrantRequestHandlerOptions): (request: IncomingMessage, response: ServerResponse) => void {
-  const routes = compile([...serviceRoutes(options.version), ...collectionRoutes, ...pointRoutes, ...queryRoutes]);
+  const routes = compile([...serviceRoutes(options.version), ...collectionRoutes, ...pointRoutes, batchUpdateRoute, ...queryRoutes, ...unsupportedRoutes]);
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const started = performance.now();

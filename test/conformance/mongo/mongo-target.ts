@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { MongoStandIn } from '../../../src/testing/mongo-stand-in.js';
 
 export interface MongoTarget {
@@ -66,4 +66,28 @@ export function useMongoDatabase(prefix: string): MongoDatabaseFixture {
     get db() { return get().db; },
     get dbName() { return get().dbName; },
   };
+}
+
+/**
+ * For a feature the stand-in refuses on purpose: against a real server, run
+ * `realAnswer` (the real server's answer); against the stand-in, assert the
+ * refusal (a command error with `code` whose message says "not supported by
+ * the MongoDB stand-in"). Either way the test checks something that can fail.
+ */
+export async function realAnswerOrRefusal(
+  target: MongoTarget,
+  call: () => Promise<unknown>,
+  realAnswer: (result: unknown) => void,
+  refusalCode = 115,
+): Promise<void> {
+  if (target.backend === 'real') {
+    realAnswer(await call());
+    return;
+  }
+  const error: unknown = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(mongoose.mongo.MongoServerError);
+  expect(error).toMatchObject({ code: refusalCode, message: expect.stringContaining('not supported by the MongoDB stand-in') as unknown });
 }

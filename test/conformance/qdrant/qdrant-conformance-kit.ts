@@ -80,3 +80,16 @@ export function useQdrantTarget(): QdrantFixture {
     },
   };
 }
+
+/**
+ * For a feature the stand-in refuses on purpose: against a real server, run
+ * `realAnswer` on the call's result; against the stand-in, assert the refusal
+ * (HTTP 400 with Qdrant's JSON error body naming the unsupported feature).
+ */
+export async function realAnswerOrRefusal(target: QdrantTarget, call: () => Promise<unknown>, realAnswer: (result: unknown) => void): Promise<void> {
+  if (target.backend === 'real') {
+    realAnswer(await call());
+    return;
+  }
+  expect(await expectQdrantError(call(), 400)).toContain('the Qdrant stand-in does not support');
+}

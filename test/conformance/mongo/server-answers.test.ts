@@ -1,0 +1,398 @@
+import mongoose from 'mongoose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { realAnswerOrRefusal, useMongoDatabase, type MongoTarget } from './mongo-target.js';
+
+/**
+ * The answers a real mongod gives to what ordinary applications do, one case
+ * per difference found in the stand-in (issue 18). Each case names the page of
+ * the MongoDB manual (https://www.mongodb.com/docs/manual/…) or the mongod
+ * source it transcribes. Runs unchanged against a real server (MONGODB_URI).
+ */
+
+const { MongoServerError, Long, Decimal128, Double, ObjectId, Timestamp } = mongoose.mongo;
+type Db = mongoose.mongo.Db;
+type Document = mongoose.mongo.Document;
+
+const mongo = useMongoDatabase('conf_answers');
+let target: MongoTarget;
+let db: Db;
+let counter = 0;
+
+beforeAll(() => {
+  ({ target, db } = mongo);
+});
+
+/** A fresh collection per case. */
+function fresh(): mongoose.mongo.Collection {
+  counter += 1;
+  return db.collection(`c${counter}`);
+}
+
+async function serverError(call: Promise<unknown>): Promise<InstanceType<typeof MongoServerError>> {
+  const error: unknown = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(MongoServerError);
+  return error as InstanceType<typeof MongoServerError>;
+}
+
+/** Reads without promoting BSON numbers, so int32/int64/double/decimal stay distinguishable. */
+const RAW = { promoteValues: false, promoteLongs: false } as const;
+
+describe('upsert seeds the new document from the equality fields, then applies the update', () => {
+  // Manual: reference/method/db.collection.updateOne → "Upsert with operator expressions"
+  // ("the update creates a base document from the equality clauses in the <query> parameter, then applies the expressions from the <update> parameter").
+  it('updateOne with a range condition keeps $set and $setOnInsert', async () => {
+    const c = fresh();
+    const result = await c.updateOne({ k: 1, n: { $gt: 5 } }, { $set: { f: 1 }, $setOnInsert: { created: true } }, { upsert: true });
+    expect(result.upsertedCount).toBe(1);
+    const doc = await c.findOne({}, { projection: { _id: 0 } });
+    expect(doc).toEqual({ k: 1, f: 1, created: true });
+  });
+
+  it('a one-element $in seeds like an equality; a wider $in does not', async () => {
+    const c = fresh();
+    await c.updateOne({ k: { $in: [2] }, n: { $in: [1, 2] } }, { $set: { f: 2 } }, { upsert: true });
+    expect(await c.findOne({}, { projection: { _id: 0 } })).toEqual({ k: 2, f: 2 });
+  });
+
+  it('findOneAndUpdate with upsert returns the seeded and updated document', async () => {
+    const c = fresh();
+    const doc = await c.findOneAndUpdate({ k: 3, n: { $lt: 0 } }, { $inc: { count: 1 } }, { upsert: true, returnDocument: 'after', projection: { _id: 0 } });
+    expect(doc).toEqual({ k: 3, count: 1 });
+  });
+});
+
+describe('collation applies to matching, counting, grouping and unique indexes', () => {
+  // Manual: reference/collation → "strength 2: secondary level of comparison … base characters and diacritics"; case is ignored.
+  const people = [{ name: 'Ann' }, { name: 'ann' }, { name: 'Bob' }];
+  const caseInsensitive = { locale: 'en', strength: 2 };
+
+  it('find and countDocuments match case-insensitively at strength 2', async () => {
+    const c = fresh();
+    await c.insertMany(people.map((p) => ({ ...p })));
+    expect(await c.countDocuments({ name: 'ANN' }, { collation: caseInsensitive })).toBe(2);
+    expect(await c.find({ name: 'ann' }, { collation: caseInsensitive }).toArray()).toHaveLength(2);
+    expect(await c.countDocuments({ name: 'ANN' })).toBe(0);
+  });
+
+  it('strength 1 also ignores diacritics', async () => {
+    const c = fresh();
+    await c.insertMany([{ name: 'résumé' }, { name: 'Resume' }, { name: 'other' }]);
+    expect(await c.countDocuments({ name: 'resume' }, { collation: { locale: 'fr', strength: 1 } })).toBe(2);
+  });
+
+  it("a collection's default collation is used when the command has none", async () => {
+    // Manual: reference/method/db.createCollection → "collation: Specifies the default collation for the collection".
+    counter += 1;
+    const c = await db.createCollection(`c${counter}`, { collation: caseInsensitive });
+    await c.insertMany(people.map((p) => ({ ...p })));
+    expect(await c.countDocuments({ name: 'ANN' })).toBe(2);
+    expect(await c.countDocuments({ name: 'ANN' }, { collation: { locale: 'simple' } })).toBe(0);
+  });
+
+  it('$group under a collation groups strings that compare equal', async () => {
+    // Manual: reference/command/aggregate → "collation … for string comparison … $group".
+    const c = fresh();
+    await c.insertMany(people.map((p) => ({ ...p })));
+    await realAnswerOrRefusal(
+      target,
+      () => c.aggregate([{ $group: { _id: '$name', n: { $sum: 1 } } }], { collation: caseInsensitive }).toArray(),
+      (groups) => expect((groups as Document[]).map((g) => g.n as number).sort()).toEqual([1, 2]),
+    );
+  });
+
+  it('a strength-2 unique index refuses a value that differs only by case (E11000)', async () => {
+    // Manual: core/index-unique + reference/collation: index keys compare under the index collation.
+    const c = fresh();
+    await c.createIndex({ name: 1 }, { unique: true, collation: caseInsensitive });
+    await c.insertOne({ name: 'Ann' });
+    const error = await serverError(c.insertOne({ name: 'ann' }));
+    expect(error.code).toBe(11000);
+  });
+});
+
+describe('numeric types keep their BSON type', () => {
+  // Manual: reference/bson-types → "Numeric types" and reference/operator/update/inc.
+  it('a double with an integral value stays a double', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, d: new Double(2), i: 2 } as Document);
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.d).toBeInstanceOf(Double);
+    expect(await c.countDocuments({ d: { $type: 'double' } })).toBe(1);
+    expect(await c.countDocuments({ i: { $type: 'int' } })).toBe(1);
+  });
+
+  it('$inc past the int32 maximum gives an int64 (mongod SafeNum promotion)', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, n: 2147483647 } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $inc: { n: 1 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.n).toBeInstanceOf(Long);
+    expect(String(doc?.n)).toBe('2147483648');
+    expect(await c.countDocuments({ n: { $type: 'long' } })).toBe(1);
+  });
+
+  it('$mul that overflows int32 gives an int64', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, n: 65536 } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $mul: { n: 65536 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(String(doc?.n)).toBe('4294967296');
+    expect(doc?.n).toBeInstanceOf(Long);
+  });
+
+  it('$inc that overflows int64 fails with BadValue (2)', async () => {
+    // mongod src/mongo/db/update/arithmetic_node.cpp: "Failed to apply $inc operations to current value".
+    const c = fresh();
+    await c.insertOne({ _id: 1, n: Long.MAX_VALUE } as Document);
+    const error = await serverError(c.updateOne({ _id: 1 } as Document, { $inc: { n: 1 } }));
+    expect(error.code).toBe(2);
+    expect(error.message).toContain('Failed to apply $inc operations');
+  });
+
+  it('$inc keeps int64 values above 2^53 exact', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, n: Long.fromString('9007199254740993') } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $inc: { n: 2 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(String(doc?.n)).toBe('9007199254740995');
+  });
+
+  it('$inc on Decimal128 stays an exact Decimal128', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, price: Decimal128.fromString('5.50') } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $inc: { price: Decimal128.fromString('5.49') } });
+    const doc = await c.findOne({ _id: 1 } as Document);
+    expect(doc?.price).toBeInstanceOf(Decimal128);
+    expect(String(doc?.price)).toBe('10.99');
+  });
+
+  it('Decimal128 and int64 compare by exact value in filters', async () => {
+    // Manual: reference/bson-type-comparison-order → "numeric types … compared by value"; core/shell-types
+    // (Decimal128('0.1') is not the double 0.1). A double 10.99 is 10.9900000000000002131628…, so it differs from Decimal128('10.99').
+    const c = fresh();
+    await c.insertMany([
+      { _id: 'dec', p: Decimal128.fromString('10.99') },
+      { _id: 'dbl', p: 10.99 },
+      { _id: 'big', p: Long.fromString('9007199254740993') },
+      { _id: 'big-1', p: Long.fromString('9007199254740992') },
+    ] as Document[]);
+    const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
+    expect(await ids({ p: Decimal128.fromString('10.99') })).toEqual(['dec']);
+    expect(await ids({ p: Decimal128.fromString('10.990') })).toEqual(['dec']);
+    expect(await ids({ p: { $in: [Decimal128.fromString('10.99'), Long.fromString('9007199254740993')] } })).toEqual(['big', 'dec']);
+    expect(await ids({ p: Long.fromString('9007199254740993') })).toEqual(['big']);
+    expect(await ids({ p: { $ne: Long.fromString('9007199254740993') } })).toEqual(['big-1', 'dbl', 'dec']);
+    expect(await ids({ p: Decimal128.fromString('9007199254740992') })).toEqual(['big-1']);
+  });
+
+  it('$sum of Decimal128 values is an exact Decimal128', async () => {
+    // Manual: reference/operator/aggregation/sum → result type follows the widest input type.
+    const c = fresh();
+    await c.insertMany(['1.1', '2.2'].map((v) => ({ v: Decimal128.fromString(v) })));
+    await realAnswerOrRefusal(
+      target,
+      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }]).toArray(),
+      (rows) => expect(String((rows as Document[])[0]?.total)).toBe('3.3'),
+    );
+  });
+
+  it('$sum of int64 values is an int64', async () => {
+    const c = fresh();
+    await c.insertMany([{ v: Long.fromNumber(2) }, { v: Long.fromNumber(3) }]);
+    await realAnswerOrRefusal(
+      target,
+      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }], { promoteLongs: false }).toArray(),
+      (rows) => expect((rows as Document[])[0]?.total).toEqual(Long.fromNumber(5)),
+    );
+  });
+});
+
+describe('update operators on values of the wrong type fail', () => {
+  // mongod src/mongo/db/update/{arithmetic,push,add_to_set,pop,pull}_node.cpp.
+  it('$inc and $mul on a string fail with TypeMismatch (14)', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, s: 'x' } as Document);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $inc: { s: 1 } }))).code).toBe(14);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $mul: { s: 2 } }))).code).toBe(14);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $inc: { n: 'one' } } as Document))).code).toBe(14);
+    expect(await c.findOne({ _id: 1 } as Document)).toEqual({ _id: 1, s: 'x' });
+  });
+
+  it('$push and $addToSet onto a non-array fail with BadValue (2)', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, tags: 'a' } as Document);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $push: { tags: 'b' } } as Document))).code).toBe(2);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $addToSet: { tags: 'b' } } as Document))).code).toBe(2);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $pull: { tags: 'a' } } as Document))).code).toBe(2);
+  });
+
+  it('$pop on a non-array fails with TypeMismatch (14); $set through a scalar with PathNotViable (28)', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, tags: 'a', n: 1 } as Document);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $pop: { tags: 1 } } as Document))).code).toBe(14);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $set: { 'n.x': 1 } }))).code).toBe(28);
+  });
+
+  it('two operators on the same path conflict (ConflictingUpdateOperators, 40)', async () => {
+    // Manual: reference/operator/update → "you cannot update the same field with multiple operators".
+    const c = fresh();
+    await c.insertOne({ _id: 1, a: 1 } as Document);
+    const error = await serverError(c.updateOne({ _id: 1 } as Document, { $set: { a: 2 }, $inc: { a: 1 } }));
+    expect(error.code).toBe(40);
+    expect((await serverError(c.updateOne({ _id: 1 } as Document, { $set: { 'a.b': 2 }, $unset: { a: '' } }))).code).toBe(40);
+  });
+
+  it('$addToSet compares embedded documents field by field, in order', async () => {
+    // Manual: reference/operator/update/addToSet → "field order matters" for documents.
+    const c = fresh();
+    await c.insertOne({ _id: 1, arr: [{ a: 1, b: 2 }] } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $addToSet: { arr: { b: 2, a: 1 } } } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $addToSet: { arr: { a: 1, b: 2 } } } as Document);
+    expect((await c.findOne({ _id: 1 } as Document))?.arr).toEqual([{ a: 1, b: 2 }, { b: 2, a: 1 }]);
+  });
+
+  it('$currentDate with $type timestamp stores a Timestamp', async () => {
+    // Manual: reference/operator/update/currentDate.
+    const c = fresh();
+    await c.insertOne({ _id: 1 } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $currentDate: { ts: { $type: 'timestamp' }, at: true } } as Document);
+    const doc = await c.findOne({ _id: 1 } as Document);
+    expect(doc?.ts).toBeInstanceOf(Timestamp);
+    expect(doc?.at).toBeInstanceOf(Date);
+  });
+
+  it('an update that grows a document past 16 MiB fails with 17419', async () => {
+    // mongod src/mongo/db/update/update_driver.cpp / document size check: "Resulting document after update is larger than 16777216".
+    const c = fresh();
+    await c.insertOne({ _id: 1, pad: 'y'.repeat(1000) } as Document);
+    const error = await serverError(c.updateOne({ _id: 1 } as Document, { $set: { big: 'x'.repeat(16 * 1024 * 1024 - 500) } }));
+    expect(error.code).toBe(17419);
+  });
+});
+
+describe('projection', () => {
+  // Manual: reference/operator/projection/slice, reference/operator/projection/positional, "Projection Restrictions".
+  it('a $slice-only projection keeps every other field', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, a: [1, 2, 3, 4], b: 'kept' } as Document);
+    expect(await c.findOne({ _id: 1 } as Document, { projection: { a: { $slice: 2 } } })).toEqual({ _id: 1, a: [1, 2], b: 'kept' });
+    expect(await c.findOne({ _id: 1 } as Document, { projection: { a: { $slice: -1 } } })).toEqual({ _id: 1, a: [4], b: 'kept' });
+  });
+
+  it('the positional projection returns the first matching element', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, grades: [80, 85, 90, 95], name: 'x' } as Document);
+    expect(await c.findOne({ grades: { $gte: 85 } }, { projection: { 'grades.$': 1 } })).toEqual({ _id: 1, grades: [85] });
+    expect(await c.findOne({ _id: 1, grades: { $gt: 90 } } as Document, { projection: { 'grades.$': 1, name: 1 } })).toEqual({ _id: 1, grades: [95], name: 'x' });
+    expect(await c.findOne({ _id: 1 } as Document, { projection: { grades: { $slice: [1, 2] } } })).toEqual({ _id: 1, grades: [85, 90], name: 'x' });
+  });
+
+  it('mixing inclusion and exclusion fails with 31254', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 1, a: 1, b: 2 } as Document);
+    expect((await serverError(c.find({}, { projection: { a: 1, b: 0 } }).toArray())).code).toBe(31254);
+  });
+});
+
+describe('BSON comparison order', () => {
+  // Manual: reference/bson-type-comparison-order.
+  it('sorts an array field by its smallest element ascending and largest descending', async () => {
+    const c = fresh();
+    await c.insertMany([{ _id: 'A', v: [1, 10] }, { _id: 'B', v: 5 }, { _id: 'C', v: [3, 4] }] as Document[]);
+    expect((await c.find().sort({ v: 1 }).toArray()).map((d) => String(d._id))).toEqual(['A', 'C', 'B']);
+    expect((await c.find().sort({ v: -1 }).toArray()).map((d) => String(d._id))).toEqual(['A', 'B', 'C']);
+  });
+
+  it('orders mixed types: null < numbers < strings < ObjectId < booleans < dates', async () => {
+    const c = fresh();
+    await c.insertMany([
+      { _id: 'date', x: new Date(0) },
+      { _id: 'bool', x: true },
+      { _id: 'oid', x: new ObjectId() },
+      { _id: 'string', x: 'a' },
+      { _id: 'number', x: 1 },
+      { _id: 'null', x: null },
+    ] as Document[]);
+    expect((await c.find().sort({ x: 1 }).toArray()).map((d) => String(d._id))).toEqual(['null', 'number', 'string', 'oid', 'bool', 'date']);
+  });
+
+  it('range operators compare within one type bracket only', async () => {
+    // Manual: reference/bson-type-comparison-order → "comparison operators only perform comparisons on documents
+    // where the BSON type of the target field matches the type of the query operand" (numbers form one bracket).
+    const c = fresh();
+    await c.insertMany([{ _id: 'int', v: 5 }, { _id: 'long', v: Long.fromNumber(7) }, { _id: 'string', v: 'z' }, { _id: 'null', v: null }, { _id: 'date', v: new Date(0) }] as Document[]);
+    const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
+    expect(await ids({ v: { $gt: 1 } })).toEqual(['int', 'long']);
+    expect(await ids({ v: { $lt: 'zz' } })).toEqual(['string']);
+    expect(await ids({ v: { $gte: null } })).toEqual(['null']);
+    expect(await ids({ v: { $gt: new Date(-1) } })).toEqual(['date']);
+  });
+
+  it('$type distinguishes objectId, int and long', async () => {
+    // Manual: reference/operator/query/type.
+    const c = fresh();
+    await c.insertMany([{ v: new ObjectId() }, { v: 1 }, { v: Long.fromNumber(1) }, { v: 1.5 }]);
+    expect(await c.countDocuments({ v: { $type: 'objectId' } })).toBe(1);
+    expect(await c.countDocuments({ v: { $type: 'int' } })).toBe(1);
+    expect(await c.countDocuments({ v: { $type: 'long' } })).toBe(1);
+    expect(await c.countDocuments({ v: { $type: 'number' } })).toBe(3);
+    expect(await c.countDocuments({ v: { $type: 7 } })).toBe(1);
+    expect(await c.countDocuments({ v: { $not: { $type: 'long' } } })).toBe(3);
+    expect(await c.countDocuments({ $or: [{ v: { $type: 'double' } }, { v: { $type: 'objectId' } }] })).toBe(2);
+  });
+});
+
+describe('other commands', () => {
+  it('a validation failure lists every unsatisfied rule (121 errInfo)', async () => {
+    // Manual: core/schema-validation/view-validation-rules → "schemaRulesNotSatisfied".
+    counter += 1;
+    const c = await db.createCollection(`c${counter}`, {
+      validator: { $jsonSchema: { bsonType: 'object', required: ['name'], properties: { age: { bsonType: 'int', minimum: 0 } } } },
+    });
+    const error = await serverError(c.insertOne({ age: 'old' }));
+    expect(error.code).toBe(121);
+    const rules = (error.errInfo?.details as Document).schemaRulesNotSatisfied as Document[];
+    expect(rules.map((r) => r.operatorName as string).sort()).toEqual(['properties', 'required']);
+    expect(rules.find((r) => r.operatorName === 'required')).toMatchObject({ missingProperties: ['name'] });
+    expect(rules.find((r) => r.operatorName === 'properties')).toMatchObject({ propertiesNotSatisfied: [{ propertyName: 'age' }] });
+  });
+
+  it('a capped collection keeps at most `max` documents, dropping the oldest', async () => {
+    // Manual: core/capped-collections → "max".
+    counter += 1;
+    const c = await db.createCollection(`c${counter}`, { capped: true, size: 4096, max: 2 });
+    await c.insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }] as Document[]);
+    expect((await c.find().toArray()).map((d) => Number(d._id))).toEqual([2, 3]);
+  });
+
+  it('a hint naming no index fails with BadValue (2)', async () => {
+    // mongod query planner: "hint provided does not correspond to an existing index".
+    const c = fresh();
+    await c.insertOne({ a: 1 });
+    const error = await serverError(c.find({ a: 1 }, { hint: 'no_such_index' }).toArray());
+    expect(error.code).toBe(2);
+    expect(error.message).toContain('hint provided does not correspond to an existing index');
+  });
+
+  it('$regex honours the x (extended) option', async () => {
+    // Manual: reference/operator/query/regex → option x ignores white space and # comments.
+    const c = fresh();
+    await c.insertMany([{ s: 'abc' }, { s: 'xyz' }]);
+    expect(await c.countDocuments({ s: { $regex: 'a b c # letters', $options: 'x' } })).toBe(1);
+  });
+
+  it('a string $where is evaluated by a real server and refused by the stand-in', async () => {
+    // Manual: reference/operator/query/where.
+    const c = fresh();
+    await c.insertMany([{ a: 1 }, { a: 2 }]);
+    await realAnswerOrRefusal(
+      target,
+      () => c.countDocuments({ $where: 'this.a == 1' }),
+      (n) => expect(n).toBe(1),
+      2,
+    );
+  });
+});
