@@ -1,3 +1,4 @@
+import './require-node-24.js';
 import 'reflect-metadata';
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
 export type { Config, EncryptionKey, LogLevel } from './config.js';

@@ -1,3 +1,4 @@
+import '../require-node-24.js';
 export { startLocalStack } from './start-local-stack.js';
 export type { LocalStack, LocalStackOptions, StackBackend, StackStore } from './start-local-stack.js';
 export { MongoStandIn } from './mongo-stand-in.js';
