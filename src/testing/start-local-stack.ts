@@ -177,7 +177,8 @@ async function startStandIn(store: 'mongo' | 'qdrant', snapshotDir: string | und
   return { backend: 'stand-in', url: server.url, detail: 'Qdrant REST stand-in (in memory)', stop: () => server.stop() };
 }
 
-const ENV_NAMES: Record<StoreName, string> = {
+/** The variable that names each store's URL (README, Configuration). */
+export const STORE_URL_VARIABLES: Readonly<Record<StoreName, string>> = {
   postgres: 'DATABASE_URL',
   mongo: 'MONGODB_URI',
   qdrant: 'QDRANT_URL',
@@ -201,14 +202,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const wanted = options.stores ?? (['postgres', 'mongo', 'qdrant', 'redis'] as const);
   const realOnly = options.realOnly ?? env.PLATFORM_TEST_REAL_ONLY === '1';
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const wantContainers = (options.containers ?? env.PLATFORM_TEST_CONTAINERS !== '0') && wanted.some((s) => !env[ENV_NAMES[s]]);
+  const wantContainers = (options.containers ?? env.PLATFORM_TEST_CONTAINERS !== '0') && wanted.some((s) => !env[STORE_URL_VARIABLES[s]]);
   const containerProblem = wantContainers ? await containerRuntimeProblem(env) : 'containers turned off (PLATFORM_TEST_CONTAINERS=0)';
   const useContainers = containerProblem === undefined;
   const useLocal = options.localServers ?? env.PLATFORM_TEST_LOCAL_SERVERS !== '0';
 
   const resolveStore = async (store: StoreName): Promise<Started> => {
-    const fromEnv = env[ENV_NAMES[store]];
-    if (fromEnv) return { backend: 'env', url: fromEnv, detail: `${ENV_NAMES[store]} from the environment` };
+    const fromEnv = env[STORE_URL_VARIABLES[store]];
+    if (fromEnv) return { backend: 'env', url: fromEnv, detail: `${STORE_URL_VARIABLES[store]} from the environment` };
     const reasons: string[] = [];
     if (useContainers) {
       try {
@@ -283,7 +284,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     urls: Object.fromEntries(all.map((s) => [s, stores[s].url])) as Record<StoreName, string | undefined>,
     backends: Object.fromEntries(all.map((s) => [s, stores[s].backend])) as Record<StoreName, StackBackend>,
     stores: Object.fromEntries(all.map((s) => [s, { backend: stores[s].backend, url: stores[s].url, detail: stores[s].detail }])) as Record<StoreName, StackStore>,
-    env: () => Object.fromEntries(all.filter((s) => stores[s].url).map((s) => [ENV_NAMES[s], stores[s].url as string])),
+    env: () => Object.fromEntries(all.filter((s) => stores[s].url).map((s) => [STORE_URL_VARIABLES[s], stores[s].url as string])),
     stop,
     [Symbol.asyncDispose]: stop,
   };
