@@ -9,6 +9,7 @@ import { appLedgerName, DEFAULT_MIGRATIONS_DIRECTORY, LEDGER_TABLE as LIBRARY_LE
 import { redactUrl } from '../../redact-url.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
+import { refuseInstalledPackageFolder } from './refuse-installed-package-folder.js';
 
 /** `--dir`/`--ledger`: an application's migrations folder and its ledger. */
 interface FolderOptions {
@@ -24,22 +25,6 @@ function migratorFor(config: Config, options: FolderOptions): Migrator {
   if (options.ledger && !options.dir) throw new ValidationError([{ path: '--ledger', message: 'only applies with --dir <folder>' }]);
   if (!options.dir) return new Migrator({ url: config.postgres.url });
   return new Migrator({ url: config.postgres.url, directory: options.dir, ledger: options.ledger ?? appLedgerName(options.dir) });
-}
-
-/**
- * `db create` without --dir would write into the package's own sql/ folder; an
- * installed package lives in node_modules, where a file is lost on the next
- * install and read as the package's own migration. Refused with the command to use.
- * @throws ValidationError when `directory` is inside node_modules
- */
-export function refuseInstalledPackageFolder(directory: string): void {
-  if (!/[\\/]node_modules[\\/]/.test(directory)) return;
-  throw new ValidationError([
-    {
-      path: '--dir',
-      message: "db create without --dir writes into the installed package (node_modules), which is not yours: keep your migrations in your project, e.g. `platform-data db create <name> --dir migrations`, then `platform-data db migrate --dir migrations`",
-    },
-  ]);
 }
 
 const pad = (version: number) => String(version).padStart(4, '0');
