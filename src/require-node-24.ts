@@ -9,4 +9,3 @@ if (major < 24) {
     `platform-data needs Node.js >= 24 (this is ${process.version}): install Node 24 (nvm install 24), or add the node@24 devDependency (npm install --save-dev node@24, approve its install script) so npm scripts and npx use it`,
   );
 }
-export {};
