@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import pg from 'pg';
 import { Migrator } from '../src/postgres/migrator.js';
+import { databaseUrl, withAdmin as withClient } from '../src/testing/postgres-admin.js';
 import { repoRoot } from './repo-root.js';
 
 /** Owner and application-role URLs of one benchmark database. */
@@ -10,25 +10,7 @@ export interface BenchDatabase {
   readonly appUrl: string;
 }
 
-export function databaseUrl(adminUrl: string, database: string, user?: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  if (user) {
-    url.username = user;
-    url.password = '';
-  }
-  return url.toString();
-}
-
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export { databaseUrl, withAdmin as withClient } from '../src/testing/postgres-admin.js';
 
 const DB_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 

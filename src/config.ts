@@ -74,8 +74,14 @@ export const CONFIG_DEFAULTS = {
   APP_ROLE: 'platform_app',
 } as const;
 
-const int = (min: number, max: number, def: number) =>
-  z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min).max(max).default(def);
+/** Every message names the allowed range, so the fix is in the message (`BCRYPT_COST: must be a whole number from 4 to 15, got 99`). */
+const wholeNumber = (min: number, max: number) => {
+  const range = `must be a whole number from ${min} to ${max}`;
+  // The input is already coerced: a word arrives as NaN, which says nothing to the reader.
+  const error = (issue: { input?: unknown }) => (typeof issue.input === 'number' && !Number.isNaN(issue.input) ? `${range}, got ${issue.input}` : range);
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const int = (min: number, max: number, def: number) => wholeNumber(min, max).default(def);
 
 const urlWithScheme = (schemes: readonly string[]) =>
   z
@@ -96,7 +102,7 @@ const envSchema = z.object({
   DATABASE_APP_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   PG_POOL_SIZE: int(1, 1000, 20),
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
-  PG_QUERY_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(200).max(3_601_000).optional(),
+  PG_QUERY_TIMEOUT_MS: wholeNumber(200, 3_601_000).optional(),
   MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
   MONGO_POOL_SIZE: int(1, 1000, 20),
   QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),

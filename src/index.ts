@@ -1,3 +1,4 @@
+import './require-node-24.js';
 import 'reflect-metadata';
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
 export type { Config, EncryptionKey, LogLevel } from './config.js';
@@ -58,7 +59,7 @@ export type { RedisQueueReadiness } from './redis/check-redis-for-queues.js';
 export { REDIS_SCRIPTS, renderScriptsMarkdown } from './redis/scripts/redis-scripts.js';
 export { RedisProvisioner } from './redis/redis-provisioner.js';
 export { PostgresProvisioner } from './postgres/postgres-provisioner.js';
-export { Migrator, DEFAULT_MIGRATIONS_DIRECTORY } from './postgres/migrator.js';
+export { Migrator, DEFAULT_MIGRATIONS_DIRECTORY, appLedgerName } from './postgres/migrator.js';
 export type { MigratorOptions, MigrationStatus, AppliedMigration, ChecksumMismatch, DriftReport } from './postgres/migrator.js';
 export { MigrationError } from './postgres/migration-error.js';
 export { withTenant } from './postgres/with-tenant.js';

@@ -1,7 +1,8 @@
-import { PlatformError, StoreUnavailableError } from '../errors.js';
+import { PlatformError, StoreUnavailableError, type StoreName } from '../errors.js';
 import { redactFields } from '../logger.js';
+import { STORE_URL_VARIABLES } from '../testing/start-local-stack.js';
 
-/** Exit codes shared by every command. */
+/** Exit codes shared by every command (README, "Exit codes"): 0 ok, 1 a store or an operation failed, 2 usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, badConfig: 2 } as const;
 
 /** Writes one line to stdout. */
@@ -13,15 +14,22 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(redactFields(value), null, 2)}\n`);
 }
 
+/** The next step when `store` cannot be reached. */
+export function storeHint(store: StoreName): string {
+  return `check ${STORE_URL_VARIABLES[store]}, or start local stores with \`platform-data stack up\``;
+}
+
 /**
  * Prints `error` as one line on stderr (no stack trace, no secrets) and returns
- * the exit code: 2 for configuration errors, 1 otherwise.
+ * the exit code: 2 for configuration and bad input (an option, an argument or an
+ * environment variable the caller must change), 1 otherwise.
  */
 export function reportError(error: unknown): number {
   if (error instanceof PlatformError) {
     const prefix = error instanceof StoreUnavailableError ? `${error.store}: ` : '';
-    process.stderr.write(`error: ${prefix}${String(redactFields(error.message))}\n`);
-    return error.code === 'CONFIG_INVALID' ? EXIT.badConfig : EXIT.failed;
+    const hint = error instanceof StoreUnavailableError ? ` (${storeHint(error.store)})` : '';
+    process.stderr.write(`error: ${prefix}${String(redactFields(error.message))}${hint}\n`);
+    return error.code === 'CONFIG_INVALID' || error.code === 'VALIDATION_FAILED' ? EXIT.badConfig : EXIT.failed;
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${String(redactFields(message)).split('\n')[0]}\n`);

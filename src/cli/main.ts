@@ -9,6 +9,7 @@ import { registerKnowledgeCommand } from './commands/knowledge-command.js';
 import { registerStackCommand } from './commands/stack-command.js';
 import { registerUserCommand } from './commands/user-command.js';
 import { registerOrgCommand } from './commands/org-command.js';
+import { EXIT } from './cli-output.js';
 
 /** Builds the `platform-data` command line (commander). */
 export function buildProgram(): Command {
@@ -33,7 +34,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
+    // commander has printed its message; an unknown option or a missing argument is a usage error (2), help and --version exit 0.
     const code = (error as { exitCode?: number }).exitCode;
-    process.exitCode = typeof code === 'number' ? code : 1;
+    process.exitCode = typeof code === 'number' && code !== 0 ? EXIT.badConfig : (code ?? EXIT.failed);
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
@@ -28,12 +28,19 @@ const LOCK_KEY = '7211903412305117';
 const UP_FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 const DOWN_FILE = /^(\d{4})_([a-z0-9_]+)\.down\.sql$/;
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const LEDGER_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface MigratorOptions {
   /** Owner connection URL of the database to migrate. */
   readonly url: string;
   /** Folder of `NNNN_name.sql` / `NNNN_name.down.sql` files (default: the package's `sql/`). */
   readonly directory?: string;
+  /**
+   * Table that records what this folder applied (default `platform_migrations`,
+   * the package's own). An application's folder gets a ledger of its own
+   * (see {@link appLedgerName}), so its numbering never meets the package's.
+   */
+  readonly ledger?: string;
   readonly logger?: Logger;
 }
 
@@ -78,6 +85,16 @@ export interface DriftReport {
   readonly differences: readonly string[];
 }
 
+/**
+ * The default ledger of an application's migrations folder: `app_` and the
+ * folder's name in snake_case (`migrations` → `app_migrations`), so two
+ * folders keep two ledgers and neither meets the package's `platform_migrations`.
+ */
+export function appLedgerName(directory: string): string {
+  const base = basename(resolve(directory)).toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  return `app_${base || 'migrations'}`.slice(0, 63);
+}
+
 const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Line endings are normalised so a checkout with CRLF does not look like tampering. */
@@ -113,6 +130,7 @@ function lineOf(text: string, position: unknown): number | undefined {
 export class Migrator implements AsyncDisposable {
   readonly #url: string;
   readonly #directory: string;
+  readonly #ledger: string;
   readonly #logger: Logger;
   #client: pg.Client | undefined;
   #connecting: Promise<pg.Client> | undefined;
@@ -120,11 +138,20 @@ export class Migrator implements AsyncDisposable {
   constructor(options: MigratorOptions) {
     this.#url = options.url;
     this.#directory = options.directory ?? DEFAULT_MIGRATIONS_DIRECTORY;
+    this.#ledger = options.ledger ?? LEDGER_TABLE;
+    if (!LEDGER_NAME.test(this.#ledger)) {
+      throw new MigrationError('MIGRATION_INVALID_FILES', `ledger table name "${this.#ledger}" must be a-z, 0-9 and "_", starting with a letter or "_", at most 63 characters`);
+    }
     this.#logger = options.logger ?? silentLogger;
   }
 
   get directory(): string {
     return this.#directory;
+  }
+
+  /** The ledger table of this folder. */
+  get ledger(): string {
+    return this.#ledger;
   }
 
   /**
@@ -202,14 +229,14 @@ export class Migrator implements AsyncDisposable {
   }
 
   async #ledgerExists(client: pg.Client): Promise<boolean> {
-    const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [`public.${LEDGER_TABLE}`]);
+    const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [`public.${this.#ledger}`]);
     return rows[0]?.exists ?? false;
   }
 
   async #readLedger(client: pg.Client): Promise<AppliedMigration[]> {
     if (!(await this.#ledgerExists(client))) return [];
     const { rows } = await client.query<{ version: number; name: string; checksum: string; applied_at: Date; execution_ms: number }>(
-      `SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} ORDER BY version`,
+      `SELECT version, name, checksum, applied_at, execution_ms FROM ${this.#ledger} ORDER BY version`,
     );
     return rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms }));
   }
@@ -274,7 +301,7 @@ export class Migrator implements AsyncDisposable {
     // The ledger is created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide on pg_type.
     const ledger = await this.#locked(client, async () => {
       await client.query(`
-        CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
+        CREATE TABLE IF NOT EXISTS ${this.#ledger} (
           version       integer PRIMARY KEY,
           name          text NOT NULL,
           checksum      text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),
@@ -305,13 +332,13 @@ export class Migrator implements AsyncDisposable {
   /** Applies `file` unless another migrator did meanwhile; true when this call applied it. */
   async #applyOne(client: pg.Client, file: MigrationFile): Promise<boolean> {
     const alreadyApplied = async (): Promise<boolean> => {
-      const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${LEDGER_TABLE} WHERE version = $1`, [file.version]);
+      const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
       const row = rows[0];
       if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
       return row !== undefined;
     };
     const record = (ms: number) =>
-      client.query(`INSERT INTO ${LEDGER_TABLE} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [file.version, file.name, file.checksum, Math.round(ms)]);
+      client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [file.version, file.name, file.checksum, Math.round(ms)]);
 
     if (!file.noTransaction) {
       return this.#locked(client, async () => {
@@ -369,7 +396,7 @@ export class Migrator implements AsyncDisposable {
   async #revertLatest(client: pg.Client, byVersion: ReadonlyMap<number, MigrationFile>): Promise<string | undefined> {
     const latest = async () => {
       const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
-        `SELECT version, name, checksum FROM ${LEDGER_TABLE} ORDER BY version DESC LIMIT 1`,
+        `SELECT version, name, checksum FROM ${this.#ledger} ORDER BY version DESC LIMIT 1`,
       );
       const row = rows[0];
       if (!row) return undefined;
@@ -379,7 +406,7 @@ export class Migrator implements AsyncDisposable {
       if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
       return { file, down: file.down };
     };
-    const forget = (version: number) => client.query(`DELETE FROM ${LEDGER_TABLE} WHERE version = $1`, [version]);
+    const forget = (version: number) => client.query(`DELETE FROM ${this.#ledger} WHERE version = $1`, [version]);
 
     // Peek outside the lock only to learn whether the newest down runs in a transaction.
     const peek = await latest();
@@ -461,7 +488,12 @@ export class Migrator implements AsyncDisposable {
       throw mapPostgresError(error);
     }
     try {
-      await using scratch = new Migrator({ url: scratchUrl.toString(), directory: this.#directory });
+      // An application's folder is applied after the package's, so its scratch schema starts from the package's.
+      if (this.#ledger !== LEDGER_TABLE) {
+        await using base = new Migrator({ url: scratchUrl.toString() });
+        await base.up();
+      }
+      await using scratch = new Migrator({ url: scratchUrl.toString(), directory: this.#directory, ledger: this.#ledger });
       await scratch.up();
       const expected = await readSchemaSnapshot(await scratch.#connect());
       const actual = await readSchemaSnapshot(client);

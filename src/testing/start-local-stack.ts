@@ -7,6 +7,7 @@ import type { StoreName } from '../errors.js';
 import { redactUrl } from '../redact-url.js';
 import { freePort } from './free-port.js';
 import { startEmbeddedPostgres } from './start-embedded-postgres.js';
+import { importOptionalPeer } from './import-optional-peer.js';
 import { probeTcp } from './probe-tcp.js';
 
 
@@ -57,20 +58,23 @@ export interface LocalStackOptions {
 
 type Started = StackStore & { stop?: () => Promise<void> };
 
-/** Is a container runtime reachable? Cheap file/env checks first, so machines without one answer in milliseconds. */
-async function containerRuntimeAnswers(env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+/**
+ * Is a container runtime reachable? Cheap file/env checks first, so machines
+ * without one answer in milliseconds. Answers undefined when it is, else why not.
+ */
+async function containerRuntimeProblem(env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
   const hints = [env.DOCKER_HOST, env.TESTCONTAINERS_HOST_OVERRIDE].some(Boolean) ||
     ['/var/run/docker.sock', join(homedir(), '.docker/run/docker.sock'), join(homedir(), '.testcontainers.properties'), `/run/user/${userInfo().uid}/podman/podman.sock`].some((p) => existsSync(p));
-  if (!hints) return false;
+  if (!hints) return 'no container runtime';
   try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
+    const { getContainerRuntimeClient } = await importOptionalPeer('testcontainers', () => import('testcontainers'));
     await Promise.race([
       getContainerRuntimeClient(),
       new Promise((_, reject) => setTimeout(() => reject(new Error('container runtime probe timed out')), 5_000).unref()),
     ]);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return `container runtime unusable: ${(error as Error).message.split('\n')[0]}`;
   }
 }
 
@@ -140,22 +144,22 @@ async function startRedisServer(binary: string): Promise<Started> {
 async function startContainer(store: StoreName): Promise<Started> {
   switch (store) {
     case 'postgres': {
-      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+      const { PostgreSqlContainer } = await importOptionalPeer('@testcontainers/postgresql', () => import('@testcontainers/postgresql'));
       const c = await new PostgreSqlContainer('postgres:16-alpine').start();
       return { backend: 'testcontainers', url: c.getConnectionUri(), detail: 'testcontainers postgres:16-alpine', stop: async () => void (await c.stop()) };
     }
     case 'mongo': {
-      const { MongoDBContainer } = await import('@testcontainers/mongodb');
+      const { MongoDBContainer } = await importOptionalPeer('@testcontainers/mongodb', () => import('@testcontainers/mongodb'));
       const c = await new MongoDBContainer('mongo:7').start();
       return { backend: 'testcontainers', url: `${c.getConnectionString()}?directConnection=true`, detail: 'testcontainers mongo:7 (replica set)', stop: async () => void (await c.stop()) };
     }
     case 'qdrant': {
-      const { QdrantContainer } = await import('@testcontainers/qdrant');
+      const { QdrantContainer } = await importOptionalPeer('@testcontainers/qdrant', () => import('@testcontainers/qdrant'));
       const c = await new QdrantContainer('qdrant/qdrant:v1.15.0').start();
       return { backend: 'testcontainers', url: `http://${c.getRestHostAddress()}`, detail: 'testcontainers qdrant', stop: async () => void (await c.stop()) };
     }
     case 'redis': {
-      const { RedisContainer } = await import('@testcontainers/redis');
+      const { RedisContainer } = await importOptionalPeer('@testcontainers/redis', () => import('@testcontainers/redis'));
       const c = await new RedisContainer('redis:7-alpine').start();
       return { backend: 'testcontainers', url: c.getConnectionUrl(), detail: 'testcontainers redis:7-alpine', stop: async () => void (await c.stop()) };
     }
@@ -173,7 +177,8 @@ async function startStandIn(store: 'mongo' | 'qdrant', snapshotDir: string | und
   return { backend: 'stand-in', url: server.url, detail: 'Qdrant REST stand-in (in memory)', stop: () => server.stop() };
 }
 
-const ENV_NAMES: Record<StoreName, string> = {
+/** The variable that names each store's URL (README, Configuration). */
+export const STORE_URL_VARIABLES: Readonly<Record<StoreName, string>> = {
   postgres: 'DATABASE_URL',
   mongo: 'MONGODB_URI',
   qdrant: 'QDRANT_URL',
@@ -197,12 +202,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const wanted = options.stores ?? (['postgres', 'mongo', 'qdrant', 'redis'] as const);
   const realOnly = options.realOnly ?? env.PLATFORM_TEST_REAL_ONLY === '1';
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const useContainers = (options.containers ?? env.PLATFORM_TEST_CONTAINERS !== '0') && wanted.some((s) => !env[ENV_NAMES[s]]) && (await containerRuntimeAnswers(env));
+  const wantContainers = (options.containers ?? env.PLATFORM_TEST_CONTAINERS !== '0') && wanted.some((s) => !env[STORE_URL_VARIABLES[s]]);
+  const containerProblem = wantContainers ? await containerRuntimeProblem(env) : 'containers turned off (PLATFORM_TEST_CONTAINERS=0)';
+  const useContainers = containerProblem === undefined;
   const useLocal = options.localServers ?? env.PLATFORM_TEST_LOCAL_SERVERS !== '0';
 
   const resolveStore = async (store: StoreName): Promise<Started> => {
-    const fromEnv = env[ENV_NAMES[store]];
-    if (fromEnv) return { backend: 'env', url: fromEnv, detail: `${ENV_NAMES[store]} from the environment` };
+    const fromEnv = env[STORE_URL_VARIABLES[store]];
+    if (fromEnv) return { backend: 'env', url: fromEnv, detail: `${STORE_URL_VARIABLES[store]} from the environment` };
     const reasons: string[] = [];
     if (useContainers) {
       try {
@@ -211,7 +218,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         reasons.push(`testcontainers failed: ${(error as Error).message.split('\n')[0]}`);
       }
     } else {
-      reasons.push('no container runtime');
+      reasons.push(containerProblem ?? 'no container runtime');
     }
     if (store === 'postgres') {
       const machineUrl = env.PLATFORM_TEST_LOCAL_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -277,7 +284,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     urls: Object.fromEntries(all.map((s) => [s, stores[s].url])) as Record<StoreName, string | undefined>,
     backends: Object.fromEntries(all.map((s) => [s, stores[s].backend])) as Record<StoreName, StackBackend>,
     stores: Object.fromEntries(all.map((s) => [s, { backend: stores[s].backend, url: stores[s].url, detail: stores[s].detail }])) as Record<StoreName, StackStore>,
-    env: () => Object.fromEntries(all.filter((s) => stores[s].url).map((s) => [ENV_NAMES[s], stores[s].url as string])),
+    env: () => Object.fromEntries(all.filter((s) => stores[s].url).map((s) => [STORE_URL_VARIABLES[s], stores[s].url as string])),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -31,7 +31,8 @@ describe('platform-data CLI', () => {
     expect(result.ms - startup).toBeLessThan(20_000);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^error: postgres is down/);
+    // The cause (the driver's connect error, not a bare "not started") and the next step.
+    expect(lines[0]).toMatch(/^error: postgres is down: .*ECONNREFUSED.*\(check DATABASE_URL, or start local stores with `platform-data stack up`\)$/);
     expect(result.stdout + result.stderr).not.toContain('hunter2');
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
@@ -54,6 +55,15 @@ describe('platform-data CLI', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('PG_POOL_SIZE');
     expect(result.stderr).toContain('LOG_LEVEL');
+  });
+
+  it('a bad option, an unknown store or an out-of-range variable exits 2 (usage or configuration) with one line naming it', async () => {
+    const unknownOption = await runCli(['health', '--no-such-option']);
+    expect(unknownOption.code).toBe(2);
+    const unknownStore = await runCli(['health', '--only', 'postgres,foo']);
+    expect({ code: unknownStore.code, stderr: unknownStore.stderr.trim() }).toEqual({ code: 2, stderr: 'error: Invalid input: --only: unknown store "foo" (expected postgres, mongo, qdrant, redis)' });
+    const range = await runCli(['health'], { env: { BCRYPT_COST: '99' } });
+    expect({ code: range.code, stderr: range.stderr.trim() }).toEqual({ code: 2, stderr: 'error: Invalid configuration: BCRYPT_COST: must be a whole number from 4 to 15, got 99' });
   });
 
   const node20 = oldNode();

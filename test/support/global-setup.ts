@@ -1,19 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { startLocalStack, type LocalStackOptions } from '../../src/testing/start-local-stack.js';
-import type { StoreName } from '../../src/errors.js';
-import type { StackBackend } from '../../src/testing/start-local-stack.js';
-import { dropTestDatabases, prepareTemplateDatabase } from './postgres-template.js';
+import { startTestStack, type TestStackInfo, type TestStackOptions } from '../../src/testing/start-test-stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    stack: {
-      urls: Record<StoreName, string | undefined>;
-      backends: Record<StoreName, StackBackend>;
-      /** A database already migrated, to clone per test file (undefined until migrations exist). */
-      postgresTemplate: string | undefined;
-    };
+    /** The run's stores and migrated template database, as an application's suite gets them (docs/testing-applications.md). */
+    stack: TestStackInfo;
   }
 }
 
@@ -23,7 +16,7 @@ export default function setup(project: TestProject): Promise<() => Promise<void>
 }
 
 /** The shared body of the global setups: build dist/, start the stack, migrate a template database, provide it. */
-export async function setupStack(project: TestProject, options: LocalStackOptions = {}): Promise<() => Promise<void>> {
+export async function setupStack(project: TestProject, options: TestStackOptions = {}): Promise<() => Promise<void>> {
   // The CLI tests run the built bin; the native tsc build takes about a second.
   // tsc emits even when it reports type errors, so a type error fails `npm run typecheck`/`prepare`, not every test.
   try {
@@ -34,12 +27,7 @@ export async function setupStack(project: TestProject, options: LocalStackOption
   } catch (error) {
     process.stderr.write(`[setup] tsc reported errors (dist/ was still emitted):\n${String((error as { stdout?: Buffer }).stdout ?? '')}\n`);
   }
-  const stack = await startLocalStack(options);
-  const admin = stack.urls.postgres;
-  const postgresTemplate = admin ? await prepareTemplateDatabase(admin) : undefined;
-  project.provide('stack', { urls: { ...stack.urls }, backends: { ...stack.backends }, postgresTemplate });
-  return async () => {
-    if (admin) await dropTestDatabases(admin).catch(() => undefined);
-    await stack.stop();
-  };
+  const stack = await startTestStack(options);
+  project.provide('stack', stack.info);
+  return () => stack.stop();
 }

@@ -12,11 +12,11 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (bin/platform-data.js) with Node `nodeBinary` (default: this process's Node 24). */
-export function runCli(args: readonly string[], options: { env?: Record<string, string | undefined>; nodeBinary?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], options: { env?: Record<string, string | undefined>; nodeBinary?: string; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(options.nodeBinary ?? process.execPath, [BIN, ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: { ...process.env, LOG_LEVEL: 'silent', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -68,6 +68,23 @@ describe('loadConfig', () => {
     expect((error as Error).message).not.toContain('hunter2');
   });
 
+  it('names the allowed range of a number out of range, negative, fractional or not a number (the bounds are the schema\'s own)', () => {
+    const issues = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+      }
+      return [];
+    };
+    expect(issues({ PG_POOL_SIZE: '-3', BCRYPT_COST: '99', LOCKOUT_THRESHOLD: '2.5', LOCKOUT_SECONDS: 'abc' })).toEqual([
+      'PG_POOL_SIZE: must be a whole number from 1 to 1000, got -3',
+      'BCRYPT_COST: must be a whole number from 4 to 15, got 99',
+      'LOCKOUT_THRESHOLD: must be a whole number from 1 to 100, got 2.5',
+      'LOCKOUT_SECONDS: must be a whole number from 1 to 2592000',
+    ]);
+  });
+
   it('requires a key ring in production and an active key that exists', () => {
     expect(() => loadConfig({ PLATFORM_ENV: 'production' })).toThrow(/PLATFORM_ENCRYPTION_KEYS: required in production/);
     expect(() => loadConfig({ PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a']), PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'zz' })).toThrow(ConfigError);

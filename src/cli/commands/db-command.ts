@@ -1,13 +1,31 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pg from 'pg';
 import { loadConfig, ownerDatabaseUrl, type Config } from '../../config.js';
 import { PlatformError, ValidationError } from '../../errors.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
-import { Migrator } from '../../postgres/migrator.js';
+import { appLedgerName, DEFAULT_MIGRATIONS_DIRECTORY, LEDGER_TABLE as LIBRARY_LEDGER, Migrator } from '../../postgres/migrator.js';
 import { redactUrl } from '../../redact-url.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
+import { refuseInstalledPackageFolder } from './refuse-installed-package-folder.js';
+
+/** `--dir`/`--ledger`: an application's migrations folder and its ledger. */
+interface FolderOptions {
+  readonly dir?: string;
+  readonly ledger?: string;
+}
+
+const DIR_HELP = "the application's migrations folder (default: only the package's own migrations)";
+const LEDGER_HELP = 'ledger table of --dir (default: app_<folder name>, e.g. app_migrations)';
+
+/** The migrator of the folder the options name: the application's with its own ledger, else the package's. */
+function migratorFor(config: Config, options: FolderOptions): Migrator {
+  if (options.ledger && !options.dir) throw new ValidationError([{ path: '--ledger', message: 'only applies with --dir <folder>' }]);
+  if (!options.dir) return new Migrator({ url: ownerDatabaseUrl(config, 'migrations') });
+  return new Migrator({ url: ownerDatabaseUrl(config, 'migrations'), directory: options.dir, ledger: options.ledger ?? appLedgerName(options.dir) });
+}
 
 const pad = (version: number) => String(version).padStart(4, '0');
 const when = (date: Date | undefined) => (date ? date.toISOString() : '-');
@@ -113,14 +131,22 @@ export async function seedDatabase(config: Config, env: Readonly<Record<string, 
  */
 export function registerDbCommand(program: Command): void {
   const db = program.command('db').description('PostgreSQL migrations, drift check, reset and seed (uses DATABASE_URL, the owner role)');
-  const migrator = (config: Config) => new Migrator({ url: ownerDatabaseUrl(config, 'migrations') });
-
   db.command('migrate')
-    .description('apply every pending migration (safe to run twice or from several processes at once)')
+    .description("apply every pending migration (safe to run twice or from several processes at once); with --dir the package's first, then the folder's")
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config) => {
-        await using m = migrator(config);
-        const { applied } = await m.up();
+      action(async (config, options: FolderOptions) => {
+        const migrators = [new Migrator({ url: ownerDatabaseUrl(config, 'migrations') }), ...(options.dir ? [migratorFor(config, options)] : [])];
+        const applied: string[] = [];
+        try {
+          for (const m of migrators) {
+            const prefix = m.ledger === LIBRARY_LEDGER ? '' : `${m.ledger}: `;
+            applied.push(...(await m.up()).applied.map((id) => `${prefix}${id}`));
+          }
+        } finally {
+          await Promise.all(migrators.map((m) => m.close()));
+        }
         out(applied.length === 0 ? 'database is up to date' : applied.map((id) => `applied ${id}`).join('\n'));
         return EXIT.ok;
       }),
@@ -129,11 +155,13 @@ export function registerDbCommand(program: Command): void {
   db.command('down')
     .description('revert the newest applied migration(s) with their down files')
     .argument('[n]', 'how many migrations to revert', '1')
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config, n: string) => {
+      action(async (config, n: string, options: FolderOptions) => {
         const count = Number(n);
         if (!Number.isInteger(count) || count < 1) throw new ValidationError([{ path: 'n', message: `must be a positive whole number, got "${n}"` }]);
-        await using m = migrator(config);
+        await using m = migratorFor(config, options);
         const { reverted } = await m.down(count);
         out(reverted.length === 0 ? 'nothing to revert' : reverted.map((id) => `reverted ${id}`).join('\n'));
         return EXIT.ok;
@@ -143,9 +171,11 @@ export function registerDbCommand(program: Command): void {
   db.command('status')
     .description('every migration and whether it is applied, pending, changed or missing (exit 1 on changed/missing)')
     .option('--json', 'print JSON')
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config, options: { json?: boolean }) => {
-        await using m = migrator(config);
+      action(async (config, options: FolderOptions & { json?: boolean }) => {
+        await using m = migratorFor(config, options);
         const rows = await m.status();
         if (options.json) printJson(rows);
         else out(table(['version', 'name', 'state', 'applied at'], rows.map((r) => [pad(r.version), r.name, r.state, when(r.appliedAt)])));
@@ -156,9 +186,11 @@ export function registerDbCommand(program: Command): void {
   db.command('history')
     .description('the migration ledger, oldest first')
     .option('--json', 'print JSON')
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config, options: { json?: boolean }) => {
-        await using m = migrator(config);
+      action(async (config, options: FolderOptions & { json?: boolean }) => {
+        await using m = migratorFor(config, options);
         const rows = await m.history();
         if (options.json) printJson(rows);
         else {
@@ -169,11 +201,13 @@ export function registerDbCommand(program: Command): void {
     );
 
   db.command('create')
-    .description('write the next-numbered NNNN_<name>.sql and .down.sql stubs into the package sql/ folder')
+    .description('write the next-numbered NNNN_<name>.sql and .down.sql stubs into --dir (an application folder); without --dir into the package sql/ folder of a checkout, never into node_modules')
     .argument('<name>', 'snake_case name')
-    .option('--dir <directory>', 'migrations folder (default: the package sql/ folder)')
+    .option('--dir <directory>', 'migrations folder (created if missing)')
     .action(async (name: string, options: { dir?: string }) => {
       try {
+        if (!options.dir) refuseInstalledPackageFolder(DEFAULT_MIGRATIONS_DIRECTORY);
+        else await mkdir(options.dir, { recursive: true });
         // No database needed: a placeholder URL keeps Migrator's one constructor.
         const m = new Migrator({ url: 'postgres://localhost/unused', directory: options.dir });
         const { up, down } = await m.create(name);
@@ -186,9 +220,11 @@ export function registerDbCommand(program: Command): void {
 
   db.command('validate')
     .description('check that applied migration files are unchanged (SHA-256 against the ledger)')
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config) => {
-        await using m = migrator(config);
+      action(async (config, options: FolderOptions) => {
+        await using m = migratorFor(config, options);
         const mismatches = await m.validate();
         if (mismatches.length === 0) {
           out('all applied migrations match their files');
@@ -200,10 +236,12 @@ export function registerDbCommand(program: Command): void {
     );
 
   db.command('check')
-    .description('compare the live schema with one built from the migrations in a scratch database (drift)')
+    .description("compare the live schema with one built from the migrations in a scratch database (drift); with --dir the package's and then the folder's")
+    .option('--dir <directory>', DIR_HELP)
+    .option('--ledger <table>', LEDGER_HELP)
     .action(
-      action(async (config) => {
-        await using m = migrator(config);
+      action(async (config, options: FolderOptions) => {
+        await using m = migratorFor(config, options);
         const report = await m.check();
         if (report.clean) {
           out('no drift: the schema matches the migrations');
@@ -226,7 +264,7 @@ export function registerDbCommand(program: Command): void {
           // Recreating the schema drops the ledger and extensions too, so the migrations rebuild exactly what they describe.
           await client.query(`DROP SCHEMA public CASCADE; CREATE SCHEMA public;`);
         });
-        await using m = migrator(config);
+        await using m = new Migrator({ url: ownerDatabaseUrl(config, 'migrations') });
         const { applied } = await m.up();
         out(`reset: dropped schema public and applied ${applied.length} migration(s)`);
         return EXIT.ok;

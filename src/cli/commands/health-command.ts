@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
-import type { StoreName } from '../../errors.js';
+import { ValidationError, type StoreName } from '../../errors.js';
 import { createLogger } from '../../logger.js';
 import { createPlatform, STORE_NAMES, type PlatformHealth } from '../../platform.js';
 import { startLocalStack } from '../../testing/start-local-stack.js';
-import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
+import { EXIT, out, printJson, reportError, storeHint, table } from '../cli-output.js';
 
 export function formatHealth(health: PlatformHealth): string {
   return table(
@@ -23,7 +23,9 @@ export function formatHealth(health: PlatformHealth): string {
 export function parseStores(value: string | undefined): StoreName[] {
   if (!value) return [...STORE_NAMES];
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const n of names) if (!STORE_NAMES.includes(n as StoreName)) throw new Error(`unknown store "${n}" (expected ${STORE_NAMES.join(', ')})`);
+  for (const n of names) {
+    if (!STORE_NAMES.includes(n as StoreName)) throw new ValidationError([{ path: '--only', message: `unknown store "${n}" (expected ${STORE_NAMES.join(', ')})` }]);
+  }
   return names as StoreName[];
 }
 
@@ -43,15 +45,21 @@ export function registerHealthCommand(program: Command): void {
         // A health check answers faster than the library's connect bound (3 s unless STORE_CONNECT_TIMEOUT_MS says otherwise).
         const config = loadConfig({ STORE_CONNECT_TIMEOUT_MS: '3000', ...process.env, ...(stack?.env() ?? {}) });
         await using platform = createPlatform(config, { stores, logger: createLogger('silent') });
-        // Connect what answers; health() reports the rest as down without throwing.
-        await Promise.allSettled(stores.map((s) => platform.connection(s).start()));
-        const health = await platform.health();
+        // Connect what answers; health() reports the rest as down without throwing, and the
+        // connect error (refused, unknown host, auth failed, …) replaces its bare "not started".
+        const started = await Promise.allSettled(stores.map((s) => platform.connection(s).start()));
+        const causes = new Map(stores.flatMap((s, i) => {
+          const result = started[i];
+          return result?.status === 'rejected' ? [[s, result.reason instanceof Error ? result.reason.message : String(result.reason)] as const] : [];
+        }));
+        const checked = await platform.health();
+        const health = { ...checked, stores: checked.stores.map((s) => (s.status === 'down' && causes.has(s.store) ? { ...s, error: causes.get(s.store) } : s)) };
         if (options.json) printJson(health);
         else out(formatHealth(health));
         code = health.status === 'up' ? EXIT.ok : EXIT.failed;
         if (!options.json) {
           for (const s of health.stores) {
-            if (s.status === 'down') process.stderr.write(`error: ${s.store} is down: ${s.error ?? 'no answer'}\n`);
+            if (s.status === 'down') process.stderr.write(`error: ${s.store} is down: ${s.error ?? 'no answer'} (${storeHint(s.store)})\n`);
             else if (s.provisioned === false) process.stderr.write(`error: ${s.store} is not provisioned: run platform-data bootstrap\n`);
           }
         }

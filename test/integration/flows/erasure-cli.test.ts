@@ -38,7 +38,7 @@ describe('platform-data user / org commands', () => {
     const org = await createOrganization(platform);
     await seedUserEverywhere(platform, org);
     const refused = await runCli(['org', 'delete', org.id, '--confirm', 'not-the-slug', '--wait'], { env: t.env });
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/confirm/);
     expect(await platform.resolve(ErasureFlow).verifyOrganizationDeleted(org.id)).not.toEqual([]);
 

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { requireStores } from '../../support/require-stores.js';
 import { MigrationError } from '../../../src/postgres/migration-error.js';
-import { DEFAULT_MIGRATIONS_DIRECTORY, Migrator } from '../../../src/postgres/migrator.js';
+import { appLedgerName, DEFAULT_MIGRATIONS_DIRECTORY, Migrator } from '../../../src/postgres/migrator.js';
+import { refuseInstalledPackageFolder } from '../../../src/cli/commands/refuse-installed-package-folder.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../../support/postgres-template.js';
 
 const admin = inject('stack').urls.postgres;
@@ -208,5 +209,41 @@ describe.skipIf(!requireStores('postgres'))('Migrator', () => {
     expect(down).toBe(join(dir, `${next}_add_widgets.down.sql`));
     expect((await migrator.files()).at(-1)).toMatchObject({ name: 'add_widgets', noTransaction: false });
     await expect(migrator.create('Add-Widgets')).rejects.toMatchObject({ code: 'MIGRATION_INVALID_FILES' });
+  });
+});
+
+describe('application migrations (their own folder and ledger)', () => {
+  it('names the ledger after the folder and refuses a name that is not an identifier', () => {
+    expect(appLedgerName('migrations')).toBe('app_migrations');
+    expect(appLedgerName('/srv/app/Billing-SQL/')).toBe('app_billing_sql');
+    expect(() => new Migrator({ url: 'postgres://localhost/x', ledger: 'x; DROP TABLE users' })).toThrow(MigrationError);
+  });
+
+  it('db create refuses the package folder inside node_modules, and only there', () => {
+    expect(() => refuseInstalledPackageFolder('/srv/app/node_modules/platform-data/sql/')).toThrow(/--dir migrations/);
+    expect(() => refuseInstalledPackageFolder('/work/platform-data/sql/')).not.toThrow();
+  });
+
+  it.skipIf(!requireStores('postgres'))('keeps a version 0001 of the package and one of the app apart, and reverts only the app', async () => {
+    const url = await emptyDatabase();
+    const library = await emptyDirectory();
+    const app = await emptyDirectory();
+    await writeFile(join(library, '0001_library.sql'), 'CREATE TABLE library_things (id int PRIMARY KEY);');
+    await writeFile(join(app, '0001_widgets.sql'), 'CREATE TABLE widgets (id int PRIMARY KEY, thing int REFERENCES library_things (id));');
+    await writeFile(join(app, '0001_widgets.down.sql'), 'DROP TABLE widgets;');
+    await using libraryMigrator = new Migrator({ url, directory: library });
+    await using appMigrator = new Migrator({ url, directory: app, ledger: 'app_widgets' });
+
+    expect((await libraryMigrator.up()).applied).toEqual(['0001_library']);
+    expect((await appMigrator.up()).applied).toEqual(['0001_widgets']);
+    expect((await appMigrator.status()).map((s) => s.state)).toEqual(['applied']);
+    // Neither ledger sees the other's file as missing.
+    expect(await libraryMigrator.validate()).toEqual([]);
+    expect(await appMigrator.validate()).toEqual([]);
+    expect(await query(url, `SELECT version, name FROM app_widgets`)).toEqual([{ version: 1, name: 'widgets' }]);
+
+    expect((await appMigrator.down(1)).reverted).toEqual(['0001_widgets']);
+    expect(await query(url, `SELECT to_regclass('widgets') AS t`)).toEqual([{ t: null }]);
+    expect((await libraryMigrator.status()).map((s) => `${s.name}:${s.state}`)).toEqual(['library:applied']);
   });
 });

@@ -1,0 +1,2 @@
+-- Reverts 0001_profiles.
+DROP TABLE profiles;
