@@ -7,8 +7,8 @@ import { ApiKeyRepository, type ApiKeyRecord } from '../postgres/repositories/ap
 import { RateLimiter, type RateLimitResult } from '../redis/rate-limiter.js';
 import type { MembershipRole } from '../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { LOGGER } from '../tokens.js';
-import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import { AUTH_FLOW_OPTIONS, LOGGER } from '../tokens.js';
+import type { AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema } from './client-context.js';
 import { OrganizationSecurity } from './organization-security.js';
 

@@ -1,4 +1,4 @@
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError, PlatformError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -23,7 +23,7 @@ import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } fro
 import { LoginThrottle } from '../redis/login-throttle.js';
 import { TaggedKeyScanner } from '../redis/tagged-key-scanner.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
-import { LOGGER } from '../tokens.js';
+import { ERASURE_FLOW_OPTIONS, LOGGER } from '../tokens.js';
 import { SessionRevoker } from './session-revoker.js';
 import type { StoreName } from '../errors.js';
 
@@ -67,7 +67,6 @@ export interface ErasureFlowOptions {
 }
 
 export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000 };
-export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 
 /** Something still held about a subject after erasure: which store, what, how many. */
 export interface ErasureRemainder {

@@ -1,4 +1,4 @@
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { deterministicUuid } from '../deterministic-uuid.js';
 import { NotFoundError, PlatformError, ValidationError } from '../errors.js';
@@ -11,10 +11,10 @@ import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } fro
 import { authorize } from '../tenancy/permission-policy.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { EMBEDDER, LOGGER } from '../tokens.js';
+import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../tokens.js';
 import type { Embedder } from './embedder.js';
 import { estimateTokenCount } from './estimate-token-count.js';
-import { TEXT_SPLITTER, type TextSplitter } from './text-splitter.js';
+import type { TextSplitter } from './text-splitter.js';
 
 export interface KnowledgeIngestionOptions {
   /** Texts per `Embedder.embed` call (default 64): bounds request size and memory for remote models. */
@@ -37,8 +37,6 @@ export const DEFAULT_KNOWLEDGE_INGESTION_OPTIONS: KnowledgeIngestionOptions = Ob
   stuckAfterMs: 15 * 60_000,
 });
 
-/** Register a partial object here (merged over the defaults) to tune the pipeline. */
-export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngestionOptions>> = Symbol.for('platform-data.KnowledgeIngestionOptions');
 
 export interface IngestDocumentInput {
   /** Where it came from (path, URL): with the organization, it determines the document id. */

@@ -14,8 +14,8 @@ import { LoginThrottle } from '../redis/login-throttle.js';
 import { generateRecoveryCodes } from '../security/recovery-codes.js';
 import { Totp } from '../security/totp.js';
 import { tenantContextSchema, type TenantContext } from '../tenancy/tenant-context.js';
-import { LOGGER } from '../tokens.js';
-import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import { AUTH_FLOW_OPTIONS, LOGGER } from '../tokens.js';
+import type { AuthFlowOptions } from './auth-flow-options.js';
 import type { ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from './organization-security.js';
 

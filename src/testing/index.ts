@@ -3,3 +3,5 @@ export type { LocalStack, LocalStackOptions, StackBackend, StackStore } from './
 export { MongoStandIn } from './mongo-stand-in.js';
 export { QdrantStandIn } from './qdrant-stand-in.js';
 export { freePort } from './free-port.js';
+export type { MongoStandInOptions } from './mongo-stand-in.js';
+export type { QdrantStandInOptions } from './qdrant-stand-in.js';

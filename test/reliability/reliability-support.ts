@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import { AUTH_NOTIFIER, type AuthMessage, type AuthNotifier } from '../../src/flows/auth-notifier.js';
+import type { AuthMessage, AuthNotifier } from '../../src/flows/auth-notifier.js';
 import { SignUpService } from '../../src/flows/sign-up-service.js';
 import type { Logger } from '../../src/logger.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -14,6 +14,7 @@ import type { StoreName } from '../../src/errors.js';
 import { freePort } from '../../src/testing/free-port.js';
 import { probeTcp } from '../../src/testing/probe-tcp.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { AUTH_NOTIFIER } from '../../src/tokens.js';
 
 const stack = inject('stack');
 

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import type { StoreName } from '../../errors.js';
 import { createLogger } from '../../logger.js';
-import { createPlatform, STORE_NAMES, type PlatformHealth } from '../../platform.js';
+import { createPlatform, type PlatformHealth } from '../../platform.js';
+import { STORE_NAMES } from '../../platform-options.js';
 import { startLocalStack } from '../../testing/start-local-stack.js';
 import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
 

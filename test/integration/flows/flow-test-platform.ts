@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import { AUTH_NOTIFIER, type AuthMessage, type AuthNotifier } from '../../../src/flows/auth-notifier.js';
+import type { AuthMessage, AuthNotifier } from '../../../src/flows/auth-notifier.js';
 import { AuthService } from '../../../src/flows/auth-service.js';
 import { SignUpService } from '../../../src/flows/sign-up-service.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -10,6 +10,7 @@ import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js'
 import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { AUTH_NOTIFIER } from '../../../src/tokens.js';
 
 
 /** A password every default policy accepts. */
