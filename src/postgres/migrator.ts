@@ -1,33 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import { MigrationError } from './migration-error.js';
 import { mapPostgresError } from './map-postgres-error.js';
-import { diffSchemaSnapshots, readSchemaSnapshot } from './schema-snapshot.js';
-import { splitSqlStatements } from './split-sql-statements.js';
+import { MigrationError } from './migration-error.js';
+import { inMigrationLock, runLockedStep, type MigrationStep } from './migrator/locked-migration-run.js';
+import { checksumMismatches, MigrationLedger, refuseMismatches, type AppliedMigration, type ChecksumMismatch } from './migrator/migration-ledger.js';
+import { readMigrationFiles, type MigrationFile } from './migrator/migration-source.js';
+import { scaffoldMigration } from './migrator/scaffold-migration.js';
+import { checkSchemaDrift, type DriftReport } from './schema-drift.js';
+import { readSchemaSnapshot } from './schema-snapshot.js';
 
 /** The package's `sql/` folder: `../../sql` from both `src/postgres/` and `dist/postgres/`. */
 export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', import.meta.url));
-
-/** First-line marker of a file that must run outside a transaction (e.g. `CREATE INDEX CONCURRENTLY`). */
-export const NO_TRANSACTION_MARKER = '-- platform-data:no-transaction';
-
-export const LEDGER_TABLE = 'platform_migrations';
-
-/**
- * Key of the advisory lock every migrator takes, transaction-scoped for
- * normal files; a fixed constant so any version of this package serialises
- * with any other on the same database.
- */
-const LOCK_KEY = '7211903412305117';
-
-const UP_FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
-const DOWN_FILE = /^(\d{4})_([a-z0-9_]+)\.down\.sql$/;
-const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 export interface MigratorOptions {
   /** Owner connection URL of the database to migrate. */
@@ -35,25 +20,6 @@ export interface MigratorOptions {
   /** Folder of `NNNN_name.sql` / `NNNN_name.down.sql` files (default: the package's `sql/`). */
   readonly directory?: string;
   readonly logger?: Logger;
-}
-
-export interface MigrationFile {
-  readonly version: number;
-  readonly name: string;
-  /** `NNNN_name`, the file name without `.sql`. */
-  readonly id: string;
-  readonly checksum: string;
-  readonly sql: string;
-  readonly noTransaction: boolean;
-  readonly down: { readonly sql: string; readonly noTransaction: boolean } | undefined;
-}
-
-export interface AppliedMigration {
-  readonly version: number;
-  readonly name: string;
-  readonly checksum: string;
-  readonly appliedAt: Date;
-  readonly executionMs: number;
 }
 
 export interface MigrationStatus {
@@ -64,46 +30,19 @@ export interface MigrationStatus {
   readonly appliedAt: Date | undefined;
 }
 
-export interface ChecksumMismatch {
-  readonly version: number;
-  readonly name: string;
-  readonly problem: 'changed' | 'missing';
-  readonly appliedChecksum: string;
-  readonly fileChecksum: string | undefined;
-}
-
-export interface DriftReport {
-  /** True when the live schema equals one built from zero by the migration files. */
-  readonly clean: boolean;
-  readonly differences: readonly string[];
-}
-
 const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Line endings are normalised so a checkout with CRLF does not look like tampering. */
-function checksumOf(text: string): string {
-  return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
-}
-
-function isNoTransaction(text: string): boolean {
-  return text.split('\n', 1)[0]?.trim() === NO_TRANSACTION_MARKER;
-}
-
-/** 1-based line of a 1-based character position in `text`. */
-function lineOf(text: string, position: unknown): number | undefined {
-  const pos = typeof position === 'string' ? Number.parseInt(position, 10) : undefined;
-  if (pos === undefined || !Number.isFinite(pos)) return undefined;
-  return text.slice(0, pos - 1).split('\n').length;
-}
 
 /**
  * Applies the numbered SQL files of a folder to one PostgreSQL database and
  * records each in the ledger `platform_migrations` with its SHA-256 checksum.
+ * The parts live in `migrator/`: the file source, the ledger, the one locked
+ * run path of up and down, and scaffolding; the drift check sits beside the
+ * schema snapshot (`schema-drift.ts`).
  *
  * Each file runs in its own transaction under `pg_advisory_xact_lock`, and
  * the ledger is re-read under that lock, so any number of migrators may run
  * at once: each file is applied exactly once and the others skip it. A file
- * whose first line is {@link NO_TRANSACTION_MARKER} runs statement by
+ * whose first line is `-- platform-data:no-transaction` runs statement by
  * statement under the session-level form of the same lock.
  *
  * @example
@@ -131,52 +70,8 @@ export class Migrator implements AsyncDisposable {
    * Reads and checks the migration files (names, numbering, no duplicates).
    * @throws MigrationError `MIGRATION_INVALID_FILES`
    */
-  async files(): Promise<MigrationFile[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#directory);
-    } catch (error) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `cannot read migrations directory ${this.#directory}`, { cause: error });
-    }
-    const ups = new Map<number, { name: string; file: string }>();
-    const downs = new Map<number, { name: string; file: string }>();
-    for (const file of names.sort()) {
-      if (!file.endsWith('.sql')) continue;
-      const down = DOWN_FILE.exec(file);
-      const up = down ? undefined : UP_FILE.exec(file);
-      const match = down ?? up;
-      if (!match) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${file}: expected NNNN_snake_case_name.sql or NNNN_snake_case_name.down.sql`);
-      }
-      const version = Number.parseInt(match[1] ?? '', 10);
-      const target = down ? downs : ups;
-      if (target.has(version)) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `two ${down ? 'down ' : ''}migrations numbered ${match[1]}`, { versions: [version] });
-      }
-      target.set(version, { name: match[2] ?? '', file });
-    }
-    const result: MigrationFile[] = [];
-    for (const [version, up] of [...ups].sort(([a], [b]) => a - b)) {
-      const sql = await readFile(join(this.#directory, up.file), 'utf8');
-      const downEntry = downs.get(version);
-      if (downEntry && downEntry.name !== up.name) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${downEntry.file} does not match ${up.file}`, { versions: [version] });
-      }
-      const downSql = downEntry ? await readFile(join(this.#directory, downEntry.file), 'utf8') : undefined;
-      result.push({
-        version,
-        name: up.name,
-        id: up.file.slice(0, -'.sql'.length),
-        checksum: checksumOf(sql),
-        sql,
-        noTransaction: isNoTransaction(sql),
-        down: downSql === undefined ? undefined : { sql: downSql, noTransaction: isNoTransaction(downSql) },
-      });
-    }
-    for (const version of downs.keys()) {
-      if (!ups.has(version)) throw new MigrationError('MIGRATION_INVALID_FILES', `down migration ${version} has no up file`, { versions: [version] });
-    }
-    return result;
+  files(): Promise<MigrationFile[]> {
+    return readMigrationFiles(this.#directory);
   }
 
   async #connect(): Promise<pg.Client> {
@@ -201,66 +96,9 @@ export class Migrator implements AsyncDisposable {
     }
   }
 
-  async #ledgerExists(client: pg.Client): Promise<boolean> {
-    const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [`public.${LEDGER_TABLE}`]);
-    return rows[0]?.exists ?? false;
-  }
-
-  async #readLedger(client: pg.Client): Promise<AppliedMigration[]> {
-    if (!(await this.#ledgerExists(client))) return [];
-    const { rows } = await client.query<{ version: number; name: string; checksum: string; applied_at: Date; execution_ms: number }>(
-      `SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} ORDER BY version`,
-    );
-    return rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms }));
-  }
-
-  /** Runs `fn` in a transaction holding the migration lock. */
-  async #locked<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
-    await client.query('BEGIN');
-    try {
-      await client.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [LOCK_KEY]);
-      const result = await fn();
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  }
-
-  static #mismatches(files: readonly MigrationFile[], ledger: readonly AppliedMigration[]): ChecksumMismatch[] {
-    const byVersion = new Map(files.map((f) => [f.version, f]));
-    const result: ChecksumMismatch[] = [];
-    for (const applied of ledger) {
-      const file = byVersion.get(applied.version);
-      if (!file) result.push({ version: applied.version, name: applied.name, problem: 'missing', appliedChecksum: applied.checksum, fileChecksum: undefined });
-      else if (file.checksum !== applied.checksum) {
-        result.push({ version: applied.version, name: applied.name, problem: 'changed', appliedChecksum: applied.checksum, fileChecksum: file.checksum });
-      }
-    }
-    return result;
-  }
-
-  static #refuseOnMismatch(mismatches: readonly ChecksumMismatch[]): void {
-    if (mismatches.length === 0) return;
-    const missing = mismatches.filter((m) => m.problem === 'missing');
-    const describe = mismatches.map((m) => `${String(m.version).padStart(4, '0')}_${m.name} (${m.problem})`).join(', ');
-    throw new MigrationError(
-      missing.length === mismatches.length ? 'MIGRATION_FILE_MISSING' : 'MIGRATION_CHECKSUM_MISMATCH',
-      `applied migrations no longer match their files: ${describe}; migrations are append-only — add a new file instead`,
-      { versions: mismatches.map((m) => m.version) },
-    );
-  }
-
-  #failure(file: MigrationFile, direction: 'up' | 'down', script: string, error: unknown): MigrationError {
-    const pgError = error as { message?: unknown; position?: unknown };
-    const line = lineOf(script, pgError.position);
-    const fileName = `${file.id}${direction === 'down' ? '.down' : ''}.sql`;
-    const message = typeof pgError.message === 'string' ? pgError.message : String(error);
-    return new MigrationError('MIGRATION_FAILED', `${fileName}${line === undefined ? '' : ` line ${line}`}: ${message}`, {
-      versions: [file.version],
-      cause: error,
-    });
+  async #ledger(): Promise<{ client: pg.Client; ledger: MigrationLedger }> {
+    const client = await this.#connect();
+    return { client, ledger: new MigrationLedger(client) };
   }
 
   /**
@@ -270,21 +108,13 @@ export class Migrator implements AsyncDisposable {
    */
   async up(): Promise<{ applied: string[] }> {
     const files = await this.files();
-    const client = await this.#connect();
-    // The ledger is created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide on pg_type.
-    const ledger = await this.#locked(client, async () => {
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
-          version       integer PRIMARY KEY,
-          name          text NOT NULL,
-          checksum      text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),
-          applied_at    timestamptz NOT NULL DEFAULT now(),
-          execution_ms  integer NOT NULL
-        )`);
-      return this.#readLedger(client);
+    const { client, ledger } = await this.#ledger();
+    const applied = await inMigrationLock(client, async () => {
+      await ledger.create();
+      return ledger.read();
     });
-    Migrator.#refuseOnMismatch(Migrator.#mismatches(files, ledger));
-    const appliedVersions = new Set(ledger.map((m) => m.version));
+    refuseMismatches(checksumMismatches(files, applied));
+    const appliedVersions = new Set(applied.map((m) => m.version));
     const highest = Math.max(0, ...appliedVersions);
     const pending = files.filter((f) => !appliedVersions.has(f.version));
     const outOfOrder = pending.filter((f) => f.version < highest);
@@ -295,56 +125,21 @@ export class Migrator implements AsyncDisposable {
         { versions: outOfOrder.map((f) => f.version) },
       );
     }
-    const applied: string[] = [];
+    const result: string[] = [];
     for (const file of pending) {
-      if (await this.#applyOne(client, file)) applied.push(file.id);
-    }
-    return { applied };
-  }
-
-  /** Applies `file` unless another migrator did meanwhile; true when this call applied it. */
-  async #applyOne(client: pg.Client, file: MigrationFile): Promise<boolean> {
-    const alreadyApplied = async (): Promise<boolean> => {
-      const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${LEDGER_TABLE} WHERE version = $1`, [file.version]);
-      const row = rows[0];
-      if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
-      return row !== undefined;
-    };
-    const record = (ms: number) =>
-      client.query(`INSERT INTO ${LEDGER_TABLE} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [file.version, file.name, file.checksum, Math.round(ms)]);
-
-    if (!file.noTransaction) {
-      return this.#locked(client, async () => {
-        if (await alreadyApplied()) return false;
-        const started = performance.now();
-        try {
-          await client.query(file.sql);
-        } catch (error) {
-          throw this.#failure(file, 'up', file.sql, error);
-        }
-        await record(performance.now() - started);
-        this.#logger.info('migration applied', { migration: file.id, ms: Math.round(performance.now() - started) });
-        return true;
+      // Another migrator may have applied it since the ledger was read: decided again under the lock.
+      const next = async (): Promise<MigrationStep | undefined> => {
+        const row = await ledger.find(file.version);
+        if (row) refuseMismatches(checksumMismatches([file], [row]));
+        return row ? undefined : { file, direction: 'up', script: file };
+      };
+      const step = await runLockedStep(client, file.noTransaction, next, async (s, ms) => {
+        await ledger.record(s.file, ms);
+        this.#logger.info(`migration applied${file.noTransaction ? ' (no transaction)' : ''}`, { migration: file.id, ms: Math.round(ms) });
       });
+      if (step) result.push(file.id);
     }
-
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      if (await alreadyApplied()) return false;
-      const started = performance.now();
-      for (const statement of splitSqlStatements(file.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(file, 'up', statement, error);
-        }
-      }
-      await record(performance.now() - started);
-      this.#logger.info('migration applied (no transaction)', { migration: file.id, ms: Math.round(performance.now() - started) });
-      return true;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
+    return { applied: result };
   }
 
   /**
@@ -354,73 +149,32 @@ export class Migrator implements AsyncDisposable {
   async down(n = 1): Promise<{ reverted: string[] }> {
     if (!Number.isInteger(n) || n < 1) throw new MigrationError('MIGRATION_FAILED', `down needs a positive whole number of migrations, got ${n}`);
     const files = await this.files();
-    const byVersion = new Map(files.map((f) => [f.version, f]));
-    const client = await this.#connect();
+    const { client, ledger } = await this.#ledger();
+    const latest = async (): Promise<MigrationStep | undefined> => {
+      const row = await ledger.latest();
+      if (!row) return undefined;
+      refuseMismatches(checksumMismatches(files, [row]));
+      const file = files.find((f) => f.version === row.version)!;
+      if (!file.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file.id} has no down file: reverting it is not safe`, { versions: [row.version] });
+      return { file, direction: 'down', script: file.down };
+    };
     const reverted: string[] = [];
-    for (let i = 0; i < n; i++) {
-      if (!(await this.#ledgerExists(client))) break;
-      const done = await this.#revertLatest(client, byVersion);
-      if (!done) break;
-      reverted.push(done);
+    while (reverted.length < n && (await ledger.exists())) {
+      // Peeked outside the lock only to learn whether the newest down runs in a transaction.
+      const peek = await latest();
+      if (!peek) break;
+      const step = await runLockedStep(client, peek.script.noTransaction, latest, (s) => ledger.forget(s.file.version));
+      if (!step) break;
+      this.#logger.info(`migration reverted${step.script.noTransaction ? ' (no transaction)' : ''}`, { migration: step.file.id });
+      reverted.push(step.file.id);
     }
     return { reverted };
-  }
-
-  async #revertLatest(client: pg.Client, byVersion: ReadonlyMap<number, MigrationFile>): Promise<string | undefined> {
-    const latest = async () => {
-      const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
-        `SELECT version, name, checksum FROM ${LEDGER_TABLE} ORDER BY version DESC LIMIT 1`,
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      const file = byVersion.get(row.version);
-      if (!file) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
-      else if (file.checksum !== row.checksum) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
-      if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
-      return { file, down: file.down };
-    };
-    const forget = (version: number) => client.query(`DELETE FROM ${LEDGER_TABLE} WHERE version = $1`, [version]);
-
-    // Peek outside the lock only to learn whether the newest down runs in a transaction.
-    const peek = await latest();
-    if (!peek) return undefined;
-    if (!peek.down.noTransaction) {
-      return this.#locked(client, async () => {
-        const target = await latest();
-        if (!target) return undefined;
-        try {
-          await client.query(target.down.sql);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', target.down.sql, error);
-        }
-        await forget(target.file.version);
-        this.#logger.info('migration reverted', { migration: target.file.id });
-        return target.file.id;
-      });
-    }
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      const target = await latest();
-      if (!target) return undefined;
-      for (const statement of splitSqlStatements(target.down.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', statement, error);
-        }
-      }
-      await forget(target.file.version);
-      this.#logger.info('migration reverted (no transaction)', { migration: target.file.id });
-      return target.file.id;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
   }
 
   /** Every migration file and every ledger entry, with its state. */
   async status(): Promise<MigrationStatus[]> {
     const files = await this.files();
-    const ledger = await this.#readLedger(await this.#connect());
+    const ledger = await (await this.#ledger()).ledger.read();
     const applied = new Map(ledger.map((m) => [m.version, m]));
     const rows: MigrationStatus[] = files.map((f) => {
       const a = applied.get(f.version);
@@ -433,45 +187,33 @@ export class Migrator implements AsyncDisposable {
 
   /** The ledger, oldest first (empty when nothing was ever applied). */
   async history(): Promise<AppliedMigration[]> {
-    const ledger = await this.#readLedger(await this.#connect());
+    const ledger = await (await this.#ledger()).ledger.read();
     return ledger.sort((a, b) => a.appliedAt.getTime() - b.appliedAt.getTime() || a.version - b.version);
   }
 
   /** Applied migrations whose file changed or vanished since (empty = valid). */
   async validate(): Promise<ChecksumMismatch[]> {
     const files = await this.files();
-    return Migrator.#mismatches(files, await this.#readLedger(await this.#connect()));
+    return checksumMismatches(files, await (await this.#ledger()).ledger.read());
   }
 
   /**
-   * Compares the live schema with one built from zero: creates a scratch
-   * database, applies every file to it, compares both catalogs (tables,
+   * Compares the live schema with one built from zero by these files: tables,
    * columns and types, indexes, constraints, policies, triggers, enums,
-   * functions, grants) and drops the scratch database.
+   * functions, grants (see `checkSchemaDrift`).
    * @throws StoreUnavailableError, or PlatformError when the owner may not create databases (needs CREATEDB)
    */
   async check(): Promise<DriftReport> {
-    const client = await this.#connect();
-    const scratchName = `platform_check_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-    const scratchUrl = new URL(this.#url);
-    scratchUrl.pathname = `/${scratchName}`;
-    try {
-      await client.query(`CREATE DATABASE ${scratchName} TEMPLATE template0`);
-    } catch (error) {
-      throw mapPostgresError(error);
-    }
-    try {
-      await using scratch = new Migrator({ url: scratchUrl.toString(), directory: this.#directory });
-      await scratch.up();
-      const expected = await readSchemaSnapshot(await scratch.#connect());
-      const actual = await readSchemaSnapshot(client);
-      const differences = diffSchemaSnapshots(expected, actual);
-      return { clean: differences.length === 0, differences };
-    } finally {
-      await client.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`).catch((error: unknown) => {
-        this.#logger.warn('could not drop scratch database', { database: scratchName, error });
-      });
-    }
+    return checkSchemaDrift(
+      await this.#connect(),
+      this.#url,
+      async (scratchUrl) => {
+        await using scratch = new Migrator({ url: scratchUrl, directory: this.#directory });
+        await scratch.up();
+        return await readSchemaSnapshot(await scratch.#connect()); // awaited before `scratch` is disposed
+      },
+      this.#logger,
+    );
   }
 
   /**
@@ -479,21 +221,7 @@ export class Migrator implements AsyncDisposable {
    * @throws MigrationError `MIGRATION_INVALID_FILES` for a name that is not snake_case
    */
   async create(name: string): Promise<{ up: string; down: string }> {
-    if (!NAME.test(name)) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `migration name "${name}" must be snake_case: a-z, 0-9 and "_", starting with a letter`);
-    }
-    const files = await this.files();
-    const version = String(Math.max(0, ...files.map((f) => f.version)) + 1).padStart(4, '0');
-    if (version.length > 4) throw new MigrationError('MIGRATION_INVALID_FILES', 'migration numbers are exhausted (9999)');
-    const up = join(this.#directory, `${version}_${name}.sql`);
-    const down = join(this.#directory, `${version}_${name}.down.sql`);
-    await writeFile(
-      up,
-      `-- ${version} ${name}\n-- What this changes and why. Applied files are immutable: fix mistakes in a new migration.\n-- (Put ${NO_TRANSACTION_MARKER} alone on the first line for CREATE INDEX CONCURRENTLY.)\n\n`,
-      { flag: 'wx' },
-    );
-    await writeFile(down, `-- Reverts ${version}_${name}. Delete this file if reverting would lose data that cannot be rebuilt.\n\n`, { flag: 'wx' });
-    return { up, down };
+    return scaffoldMigration(this.#directory, await this.files(), name);
   }
 
   /** Closes the connection; the migrator may be used again afterwards (it reconnects). */
