@@ -333,7 +333,6 @@ export function renderReport(surface: EntrySurface, dtsRoot: string): string {
   return lines.join('\n');
 }
 
-
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const API_DIRECTORY = join(ROOT, 'api');
 

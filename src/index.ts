@@ -39,8 +39,24 @@ export { RefreshTokenReusedError } from './postgres/repositories/refresh-token-r
 export { PasswordHasher, BCRYPT_MAX_PASSWORD_BYTES, DEFAULT_BCRYPT_COST } from './security/password-hasher.js';
 export type { PasswordHasherConfig } from './security/password-hasher.js';
 export { PasswordPolicy, isCommonPassword, passwordPolicyOptionsSchema, PASSWORD_RULES } from './security/password-policy.js';
-export type { PasswordRule, PasswordPolicyOptions, PasswordPolicyInput, PasswordCheckContext, PasswordCheckResult, PasswordViolation } from './security/password-policy.js';
-export { generateSecretToken, hashToken, tokensEqual, tokenMatchesHash, generateApiKey, parseApiKey, SECRET_TOKEN_BYTES, API_KEY_SCHEME } from './security/secret-token.js';
+export type {
+  PasswordRule,
+  PasswordPolicyOptions,
+  PasswordPolicyInput,
+  PasswordCheckContext,
+  PasswordCheckResult,
+  PasswordViolation,
+} from './security/password-policy.js';
+export {
+  generateSecretToken,
+  hashToken,
+  tokensEqual,
+  tokenMatchesHash,
+  generateApiKey,
+  parseApiKey,
+  SECRET_TOKEN_BYTES,
+  API_KEY_SCHEME,
+} from './security/secret-token.js';
 export type { GeneratedApiKey, ParsedApiKey } from './security/secret-token.js';
 export { SecretBox, SECRET_BOX_VERSION } from './security/secret-box.js';
 export type { SecretBoxConfig } from './security/secret-box.js';

@@ -8,7 +8,16 @@ import type { ErasureStepEvent } from './flows/erasure-flow.js';
 import type { TextSplitter } from './flows/text-splitter.js';
 import type { Logger } from './logger.js';
 import { parseInput } from './parse-input.js';
-import { AUDIT_WRITER_OPTIONS, AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, EMBEDDER, ERASURE_FLOW_OPTIONS, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from './tokens.js';
+import {
+  AUDIT_WRITER_OPTIONS,
+  AUTH_FLOW_OPTIONS,
+  AUTH_NOTIFIER,
+  EMBEDDER,
+  ERASURE_FLOW_OPTIONS,
+  KNOWLEDGE_INGESTION_OPTIONS,
+  LOGGER,
+  TEXT_SPLITTER,
+} from './tokens.js';
 
 export const STORE_NAMES: readonly StoreName[] = ['postgres', 'mongo', 'qdrant', 'redis'];
 
@@ -59,7 +68,13 @@ export const platformOptionsSchema = z
       .optional(),
     /** Knowledge ingestion batching and retries, merged over DEFAULT_KNOWLEDGE_INGESTION_OPTIONS. */
     knowledgeIngestion: z
-      .object({ embedBatchSize: count(10_000), upsertBatchSize: count(10_000), attempts: count(100), backoffMs: count(3_600_000), stuckAfterMs: count(7 * 86_400_000) })
+      .object({
+        embedBatchSize: count(10_000),
+        upsertBatchSize: count(10_000),
+        attempts: count(100),
+        backoffMs: count(3_600_000),
+        stuckAfterMs: count(7 * 86_400_000),
+      })
       .partial()
       .strict()
       .optional(),

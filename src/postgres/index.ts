@@ -12,7 +12,13 @@ export type { KeysetPage, KeysetPageInput } from './repositories/keyset-page.js'
 export type { ReencryptResult } from './repositories/reencrypt-columns.js';
 
 export { OrganizationRepository, ORGANIZATION_TIERS, organizationSettingsSchema } from './repositories/organization-repository.js';
-export type { OrganizationRecord, OrganizationTier, OrganizationSettings, CreateOrganizationInput, UpdateOrganizationInput } from './repositories/organization-repository.js';
+export type {
+  OrganizationRecord,
+  OrganizationTier,
+  OrganizationSettings,
+  CreateOrganizationInput,
+  UpdateOrganizationInput,
+} from './repositories/organization-repository.js';
 export { UserRepository, USER_STATUSES } from './repositories/user-repository.js';
 export type { UserRecord, UserStatus, UserCredentials, CreateUserInput, UpdateUserProfileInput } from './repositories/user-repository.js';
 export { MembershipRepository, membershipProfileSchema } from './repositories/membership-repository.js';

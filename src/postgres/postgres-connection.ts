@@ -68,6 +68,7 @@ export class PostgresConnection implements StoreConnection {
    */
   async connectAppPool(): Promise<DatabasePool> {
     if (this.#app) return this.#app;
+    // oxlint-disable-next-line no-unused-expressions -- the getter throws when start() has not created the owner pool
     this.ownerPool;
     try {
       this.#app = await this.#createPool(this.config.postgres.appUrl, this.config.postgres.poolSize);

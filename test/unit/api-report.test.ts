@@ -25,7 +25,17 @@ describe('API report', () => {
 
   it('keeps internals out of every entry (the CLI and the docs scripts import them by module path)', () => {
     const exported = new Set(current.surfaces.flatMap((s) => [...s.exported.keys()]));
-    for (const name of ['renderScriptsMarkdown', 'renderKeySchemaMarkdown', 'slugFor', 'ageInYears', 'INGESTION_WORKER_USER_ID', 'registerPostgres', 'runMongo', 'runQdrant', 'withMappedErrors']) {
+    for (const name of [
+      'renderScriptsMarkdown',
+      'renderKeySchemaMarkdown',
+      'slugFor',
+      'ageInYears',
+      'INGESTION_WORKER_USER_ID',
+      'registerPostgres',
+      'runMongo',
+      'runQdrant',
+      'withMappedErrors',
+    ]) {
       expect(exported.has(name), name).toBe(false);
     }
   });

@@ -13,7 +13,12 @@ function entrySource(specifier: string): URL {
   return new URL(target.default.replace('./dist/', 'src/').replace(/\.js$/, '.ts'), ROOT);
 }
 
-const documents = ['README.md', ...readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const documents = [
+  'README.md',
+  ...readdirSync(new URL('docs/', ROOT))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const imports = documents.flatMap((doc) =>
   [...readFileSync(new URL(doc, ROOT), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].flatMap((block) =>
     [...block[1]!.matchAll(/import\s*\{([^}]*)\}\s*from\s*'(platform-data(?:\/[\w-]+)?)'/g)].map((m) => ({

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, createPlatform, DEFAULT_AUTH_FLOW_OPTIONS, ERASURE_FLOW_OPTIONS, loadConfig, ValidationError, type AuthNotifier } from '../../src/index.js';
+import {
+  AUTH_FLOW_OPTIONS,
+  AUTH_NOTIFIER,
+  createPlatform,
+  DEFAULT_AUTH_FLOW_OPTIONS,
+  ERASURE_FLOW_OPTIONS,
+  loadConfig,
+  ValidationError,
+  type AuthNotifier,
+} from '../../src/index.js';
 
 // createPlatform connects nothing, so these run without any store.
 const config = loadConfig({});

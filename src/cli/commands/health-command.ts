@@ -42,7 +42,7 @@ export function registerHealthCommand(program: Command): void {
         const stores = parseStores(options.only);
         await using stack = options.local ? await startLocalStack({ stores, log: options.json ? () => undefined : undefined }) : undefined;
         // A health check answers faster than the library's connect bound (3 s unless STORE_CONNECT_TIMEOUT_MS says otherwise).
-        const config = loadConfig({ STORE_CONNECT_TIMEOUT_MS: '3000', ...process.env, ...(stack?.env() ?? {}) });
+        const config = loadConfig({ STORE_CONNECT_TIMEOUT_MS: '3000', ...process.env, ...stack?.env() });
         await using platform = createPlatform(config, { stores, logger: createLogger('silent') });
         // Connect what answers; health() reports the rest as down without throwing.
         await Promise.allSettled(stores.map((s) => platform.connection(s).start()));

@@ -28,7 +28,13 @@ interface LedgerRow {
   execution_ms: number;
 }
 
-const toApplied = (r: LedgerRow): AppliedMigration => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms });
+const toApplied = (r: LedgerRow): AppliedMigration => ({
+  version: r.version,
+  name: r.name,
+  checksum: r.checksum,
+  appliedAt: r.applied_at,
+  executionMs: r.execution_ms,
+});
 
 /** The table `platform_migrations`: one row per applied migration with the checksum of the file as applied. */
 export class MigrationLedger {
@@ -63,12 +69,16 @@ export class MigrationLedger {
   }
 
   async find(version: number): Promise<AppliedMigration | undefined> {
-    const { rows } = await this.#client.query<LedgerRow>(`SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} WHERE version = $1`, [version]);
+    const { rows } = await this.#client.query<LedgerRow>(`SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} WHERE version = $1`, [
+      version,
+    ]);
     return rows[0] && toApplied(rows[0]);
   }
 
   async latest(): Promise<AppliedMigration | undefined> {
-    const { rows } = await this.#client.query<LedgerRow>(`SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} ORDER BY version DESC LIMIT 1`);
+    const { rows } = await this.#client.query<LedgerRow>(
+      `SELECT version, name, checksum, applied_at, execution_ms FROM ${LEDGER_TABLE} ORDER BY version DESC LIMIT 1`,
+    );
     return rows[0] && toApplied(rows[0]);
   }
 
@@ -92,7 +102,9 @@ export function checksumMismatches(files: readonly MigrationFile[], ledger: read
   return ledger.flatMap((applied): ChecksumMismatch[] => {
     const file = byVersion.get(applied.version);
     if (file?.checksum === applied.checksum) return [];
-    return [{ version: applied.version, name: applied.name, problem: file ? 'changed' : 'missing', appliedChecksum: applied.checksum, fileChecksum: file?.checksum }];
+    return [
+      { version: applied.version, name: applied.name, problem: file ? 'changed' : 'missing', appliedChecksum: applied.checksum, fileChecksum: file?.checksum },
+    ];
   });
 }
 
