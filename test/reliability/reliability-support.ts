@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import type { AuthMessage, AuthNotifier } from '../../src/flows/auth-notifier.js';
 import { SignUpService } from '../../src/flows/sign-up-service.js';
 import type { Logger } from '../../src/logger.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -15,24 +14,14 @@ import { freePort } from '../../src/testing/free-port.js';
 import { probeTcp } from '../../src/testing/probe-tcp.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { AUTH_NOTIFIER } from '../../src/tokens.js';
+import { CapturingNotifier, PASSWORD } from '../support/auth-fixtures.js';
+
+// Shared with every harness; re-exported so the test files importing them from here stay as they are.
+export { CapturingNotifier, PASSWORD };
 
 const stack = inject('stack');
 
-/** A password every default policy accepts. */
-export const PASSWORD = 'Quartz-Lantern-47-river';
-
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Captures the links the verification flows send (they carry secrets). */
-export class CapturingNotifier implements AuthNotifier {
-  readonly sent: AuthMessage[] = [];
-  async passwordReset(message: AuthMessage): Promise<void> {
-    this.sent.push(message);
-  }
-  async emailVerification(message: AuthMessage): Promise<void> {
-    this.sent.push(message);
-  }
-}
 
 export interface Harness {
   readonly t: TestEnv;
