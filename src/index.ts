@@ -1,36 +1,63 @@
 import './require-node-24.js';
+/**
+ * `platform-data`: the platform (createPlatform, options, health), config,
+ * errors, DI tokens, security primitives, tenancy, and the cross-store flows
+ * (auth, knowledge, privacy). Store-specific connections, repositories and
+ * their types are in `platform-data/postgres`, `/mongo`, `/qdrant`, `/redis`;
+ * the migrator in `platform-data/migrator`; the local stack in
+ * `platform-data/testing`. See docs/architecture.md, "Public API".
+ */
 import 'reflect-metadata';
+
+// The platform and its options
+export { createPlatform, Platform } from './platform.js';
+export type { PlatformHealth } from './platform.js';
+export { platformOptionsSchema, STORE_NAMES } from './platform-options.js';
+export type { PlatformOptions } from './platform-options.js';
+export { Lifecycle } from './lifecycle.js';
+export { createHealthHandler } from './create-health-handler.js';
+export { bootstrapPlatform } from './flows/bootstrap-platform.js';
+export type { BootstrapOptions, StoreBootstrapResult } from './flows/bootstrap-platform.js';
+export type { StoreConnection, StoreHealth } from './store-connection.js';
+export type { ProvisionStep, StoreProvisioner } from './store-provisioner.js';
+export * from './tokens.js';
+
+// Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
 export type { Config, EncryptionKey, LogLevel } from './config.js';
-export * from './errors.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
-export { CONFIG, LOGGER } from './tokens.js';
-export type { StoreConnection, StoreHealth } from './store-connection.js';
-export { PostgresConnection } from './postgres/postgres-connection.js';
-export { mapPostgresError } from './postgres/map-postgres-error.js';
-export { createPlatform, Platform, STORE_NAMES } from './platform.js';
-export type { PlatformHealth, PlatformOptions } from './platform.js';
-export { Lifecycle } from './lifecycle.js';
-export { LIFECYCLE } from './tokens.js';
-export { MongoConnection } from './mongo/mongo-connection.js';
-export { mapMongoError } from './mongo/map-mongo-error.js';
-export { QdrantConnection } from './qdrant/qdrant-connection.js';
-export { mapQdrantError } from './qdrant/map-qdrant-error.js';
-export { RedisConnection } from './redis/redis-connection.js';
-export { mapRedisError, RedisReplyError } from './redis/map-redis-error.js';
-export { bootstrapPlatform, provisionersOf } from './flows/bootstrap-platform.js';
-export type { BootstrapOptions, StoreBootstrapResult } from './flows/bootstrap-platform.js';
-export { createHealthHandler } from './create-health-handler.js';
-export type { ProvisionStep, StoreProvisioner } from './store-provisioner.js';
-export { PROVISIONER } from './tokens.js';
-export { PasswordHasher, BCRYPT_MAX_PASSWORD_BYTES, DEFAULT_BCRYPT_COST, passwordEncodingProblem } from './security/password-hasher.js';
+export { deterministicUuid } from './deterministic-uuid.js';
+
+// Errors: every class a caller of this entry may catch (MigrationError is in platform-data/migrator)
+export * from './errors.js';
+export { RedisReplyError } from './redis/map-redis-error.js';
+export { RefreshTokenReusedError } from './postgres/repositories/refresh-token-reused-error.js';
+
+// Security primitives
+export { PasswordHasher, BCRYPT_MAX_PASSWORD_BYTES, DEFAULT_BCRYPT_COST } from './security/password-hasher.js';
 export type { PasswordHasherConfig } from './security/password-hasher.js';
 export { PasswordPolicy, isCommonPassword, passwordPolicyOptionsSchema, PASSWORD_RULES } from './security/password-policy.js';
-export type { PasswordRule, PasswordPolicyOptions, PasswordPolicyInput, PasswordCheckContext, PasswordCheckResult, PasswordViolation } from './security/password-policy.js';
-export { generateSecretToken, hashToken, tokensEqual, tokenMatchesHash, generateApiKey, parseApiKey, SECRET_TOKEN_BYTES, API_KEY_SCHEME } from './security/secret-token.js';
+export type {
+  PasswordRule,
+  PasswordPolicyOptions,
+  PasswordPolicyInput,
+  PasswordCheckContext,
+  PasswordCheckResult,
+  PasswordViolation,
+} from './security/password-policy.js';
+export {
+  generateSecretToken,
+  hashToken,
+  tokensEqual,
+  tokenMatchesHash,
+  generateApiKey,
+  parseApiKey,
+  SECRET_TOKEN_BYTES,
+  API_KEY_SCHEME,
+} from './security/secret-token.js';
 export type { GeneratedApiKey, ParsedApiKey } from './security/secret-token.js';
 export { SecretBox, SECRET_BOX_VERSION } from './security/secret-box.js';
 export type { SecretBoxConfig } from './security/secret-box.js';
@@ -40,29 +67,9 @@ export { generateRecoveryCodes, hashRecoveryCode, matchRecoveryCode, normalizeRe
 export type { RecoveryCodes } from './security/recovery-codes.js';
 export { LockoutPolicy } from './security/lockout-policy.js';
 export type { LockoutPolicyConfig } from './security/lockout-policy.js';
-export { RedisKeys, REDIS_KEY_SCHEMA, renderKeySchemaMarkdown } from './redis/redis-keys.js';
-export type { RedisKey, RedisKeySpec } from './redis/redis-keys.js';
-export { SessionCache, cachedSessionSchema } from './redis/session-cache.js';
-export type { CachedSession, CachedSessionInput, SessionRef, SessionValidation, SessionPutOutcome, RevokedReason } from './redis/session-cache.js';
-export { RateLimiter } from './redis/rate-limiter.js';
-export type { RateLimitOptions, RateLimitResult } from './redis/rate-limiter.js';
-export { LoginThrottle } from './redis/login-throttle.js';
-export type { LoginThrottlePolicy, LoginAttempt, LoginFailureCounts } from './redis/login-throttle.js';
-export { CacheAside } from './redis/cache-aside.js';
-export type { CacheAsideOptions } from './redis/cache-aside.js';
-export { VoiceCache, VOICE_CACHE_TTL_SECONDS } from './redis/voice-cache.js';
-export type { VoiceRequest } from './redis/voice-cache.js';
-export { JobQueues, QUEUE_NAMES } from './redis/job-queues.js';
-export type { QueueName, JobPayloads, IngestionJobData, ErasureJobData, EnqueueOptions, JobContext, JobProcessor, WorkerOptions, WorkerHandle, DeadLetterEntry, JobReconciler } from './redis/job-queues.js';
-export { checkRedisForQueues } from './redis/check-redis-for-queues.js';
-export type { RedisQueueReadiness } from './redis/check-redis-for-queues.js';
-export { REDIS_SCRIPTS, renderScriptsMarkdown } from './redis/scripts/redis-scripts.js';
-export { RedisProvisioner } from './redis/redis-provisioner.js';
-export { PostgresProvisioner } from './postgres/postgres-provisioner.js';
-export { Migrator, DEFAULT_MIGRATIONS_DIRECTORY, appLedgerName } from './postgres/migrator.js';
-export type { MigratorOptions, MigrationStatus, AppliedMigration, ChecksumMismatch, DriftReport } from './postgres/migrator.js';
-export { MigrationError } from './postgres/migration-error.js';
-export { withTenant } from './postgres/with-tenant.js';
+export { isIpAllowed } from './security/is-ip-allowed.js';
+
+// Tenancy
 export { createTenantContext, isTenantContext, tenantContextSchema } from './tenancy/tenant-context.js';
 export type { Actor, ActorKind } from './tenancy/actor.js';
 export { PERMISSION_MATRIX } from './tenancy/permission-matrix.js';
@@ -70,81 +77,15 @@ export type { PermissionRule } from './tenancy/permission-matrix.js';
 export { accessControlled, accessDeclarationsOf, declareAccess } from './tenancy/declare-access.js';
 export type { AccessDeclaration, AccessKind } from './tenancy/declare-access.js';
 export type { TenantContext, TenantContextInput } from './tenancy/tenant-context.js';
+export { requireTenantContext } from './tenancy/require-tenant-context.js';
 export { MEMBERSHIP_ROLES } from './tenancy/membership-role.js';
 export type { MembershipRole } from './tenancy/membership-role.js';
 export { AdminScope, assertAdminScope } from './tenancy/admin-scope.js';
 export { authorize, isAllowed, PERMISSIONS, ROLE_PERMISSIONS } from './tenancy/permission-policy.js';
 export type { Permission } from './tenancy/permission-policy.js';
-export { OrganizationRepository } from './postgres/repositories/organization-repository.js';
-export { UserRepository } from './postgres/repositories/user-repository.js';
-export { LoginAttemptRepository } from './postgres/repositories/login-attempt-repository.js';
-export type { LoginAttemptReservation } from './postgres/repositories/login-attempt-repository.js';
-export { MembershipRepository } from './postgres/repositories/membership-repository.js';
-export { requireTenantContext } from './tenancy/require-tenant-context.js';
-export { deterministicUuid } from './deterministic-uuid.js';
-export { ConversationRepository } from './mongo/conversation-repository.js';
-export type { Conversation, ConversationPage, ConversationStatus, ListConversationsOptions } from './mongo/conversation-repository.js';
-export { MessageRepository } from './mongo/message-repository.js';
-export type { Message, MessageRole, MessagePage, AppendMessageInput } from './mongo/message-repository.js';
-export { KnowledgeDocumentRepository, knowledgeDocumentId } from './mongo/knowledge-document-repository.js';
-export type { KnowledgeDocument, KnowledgeDocumentStatus, UpsertKnowledgeDocumentInput, UpsertKnowledgeDocumentResult, SetKnowledgeStatusOptions } from './mongo/knowledge-document-repository.js';
-export { KnowledgeChunkRepository, knowledgeChunkId } from './mongo/knowledge-chunk-repository.js';
-export type { KnowledgeChunk, KnowledgeChunkInput } from './mongo/knowledge-chunk-repository.js';
-export { AnalyticsRepository } from './mongo/analytics-repository.js';
-export type { AnalyticsEvent, RecordAnalyticsEventInput, DailyCount } from './mongo/analytics-repository.js';
-export { MongoProvisioner } from './mongo/mongo-provisioner.js';
-export type { MongoCollectionStatus } from './mongo/mongo-provisioner.js';
-export { mongoCollectionSpecs } from './mongo/mongo-collection-specs.js';
-export type { MongoCollectionSpec, MongoIndexSpec } from './mongo/mongo-collection-specs.js';
-export { MONGO_COLLECTIONS, mongoModels } from './mongo/mongo-models.js';
-export { tenantPlugin, allowCrossTenant } from './mongo/tenant-plugin.js';
-export { QdrantProvisioner } from './qdrant/qdrant-provisioner.js';
-export type { QdrantCollectionStatus } from './qdrant/qdrant-provisioner.js';
-export { EmbeddingIndex, DEFAULT_UPSERT_BATCH_SIZE } from './qdrant/embedding-index.js';
-export type { EmbeddingPoint, EmbeddingHit, EmbeddingSearchOptions } from './qdrant/embedding-index.js';
-export { knowledgeCollection, knowledgeCollectionName } from './qdrant/knowledge-collection.js';
-export type { QdrantCollectionSpec } from './qdrant/knowledge-collection.js';
-export { knowledgePointId } from './qdrant/knowledge-point-id.js';
-export type { Embedder } from './flows/embedder.js';
-export { HashingEmbedder } from './flows/hashing-embedder.js';
-export type { HashingEmbedderOptions } from './flows/hashing-embedder.js';
-export type { TextSplitter } from './flows/text-splitter.js';
-export { estimateTokenCount } from './flows/estimate-token-count.js';
-export { RefreshTokenRepository } from './postgres/repositories/refresh-token-repository.js';
-export { RefreshTokenReusedError } from './postgres/repositories/refresh-token-reused-error.js';
-export { SessionRepository } from './postgres/repositories/session-repository.js';
-export { VerificationTokenRepository } from './postgres/repositories/verification-token-repository.js';
-export { ApiKeyRepository } from './postgres/repositories/api-key-repository.js';
-export { AuditRepository } from './postgres/repositories/audit-repository.js';
-export { AuditWriter } from './postgres/repositories/audit-writer.js';
-export { IdentityRepository } from './postgres/repositories/identity-repository.js';
-export { IntegrationTokenRepository } from './postgres/repositories/integration-token-repository.js';
-export { MfaRepository } from './postgres/repositories/mfa-repository.js';
-export { PasswordHistoryRepository } from './postgres/repositories/password-history-repository.js';
-export { SecuritySettingsRepository } from './postgres/repositories/security-settings-repository.js';
-export { PersonaRepository } from './postgres/repositories/persona-repository.js';
-export { AUDIT_WRITER_OPTIONS, DEFAULT_AUDIT_WRITER_OPTIONS } from './postgres/repositories/audit-writer.js';
-export { VERIFICATION_PURPOSES, VERIFICATION_TTL_SECONDS } from './postgres/repositories/verification-token-repository.js';
-export { IDENTITY_PROVIDERS } from './postgres/repositories/identity-repository.js';
-export { DEFAULT_SECURITY_SETTINGS } from './postgres/repositories/security-settings-repository.js';
-export { MAX_PASSWORD_HISTORY } from './postgres/repositories/password-history-repository.js';
-export { auditEventInputSchema } from './postgres/repositories/audit-repository.js';
-export type { RefreshTokenRecord, IssuedRefreshToken, RotatedRefreshToken } from './postgres/repositories/refresh-token-repository.js';
-export type { SessionRecord, RevokedSession, CreateSessionInput } from './postgres/repositories/session-repository.js';
-export type { VerificationPurpose, VerificationTokenRecord } from './postgres/repositories/verification-token-repository.js';
-export type { ApiKeyRecord, VerifiedApiKey, CreateApiKeyInput, UpdateApiKeyInput } from './postgres/repositories/api-key-repository.js';
-export type { AuditEventInput, AuditRecord, AuditQuery } from './postgres/repositories/audit-repository.js';
-export type { AuditWriterOptions, AuditWriterStats } from './postgres/repositories/audit-writer.js';
-export type { IdentityRecord, IdentityProvider, ProviderTokens, LinkIdentityInput } from './postgres/repositories/identity-repository.js';
-export type { IntegrationTokenRecord, IntegrationTokenSecrets, SaveIntegrationTokenInput } from './postgres/repositories/integration-token-repository.js';
-export type { MfaStatus, TotpSecret } from './postgres/repositories/mfa-repository.js';
-export type { SecuritySettings, SecuritySettingsPatch } from './postgres/repositories/security-settings-repository.js';
-export type { PersonaRecord, PersonaPreference, VoiceCacheEntry, CreatePersonaInput, UpdatePersonaInput, PersonaPreferenceInput, VoiceCacheEntryInput } from './postgres/repositories/persona-repository.js';
-export type { KeysetPage, KeysetPageInput } from './postgres/repositories/keyset-page.js';
-export type { ReencryptResult } from './postgres/repositories/reencrypt-columns.js';
-export { AuthService } from './flows/auth-service.js';
-export { PasswordGate } from './flows/password-gate.js';
-export type { PasswordVerdict, LockoutState } from './flows/password-gate.js';
+
+// Auth flows
+export { AuthService, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth-service.js';
 export type {
   LoginResult,
   SignedInResult,
@@ -155,61 +96,69 @@ export type {
   RefreshResult,
   ValidatedSession,
 } from './flows/auth-service.js';
-export { ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth-service.js';
 export { expectSignedIn } from './flows/expect-signed-in.js';
 export { MfaService } from './flows/mfa-service.js';
 export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organization-security.js';
+export type { IpCheck } from './flows/organization-security.js';
 export { StrictestPasswordPolicy } from './flows/strictest-password-policy.js';
 export type { UserPasswordPolicy } from './flows/strictest-password-policy.js';
-export { isIpAllowed } from './security/is-ip-allowed.js';
-export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './postgres/repositories/mfa-challenge-repository.js';
-export type { MfaChallengeRecord, MfaChallengePurpose } from './postgres/repositories/mfa-challenge-repository.js';
 export { SessionIssuer } from './flows/session-issuer.js';
 export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
 export { SessionRevoker } from './flows/session-revoker.js';
-export { SignUpService, slugFor } from './flows/sign-up-service.js';
+export { SignUpService } from './flows/sign-up-service.js';
 export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/sign-up-service.js';
+export { PasswordGate } from './flows/password-gate.js';
+export type { PasswordVerdict, LockoutState } from './flows/password-gate.js';
 export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/oauth-sign-in.js';
 export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/oauth-sign-in.js';
 export { ApiKeyAuthenticator } from './flows/api-key-authenticator.js';
 export type { ApiKeyAuthentication } from './flows/api-key-authenticator.js';
 export { VerificationService } from './flows/verification-service.js';
 export type { EmailRequestAccepted } from './flows/verification-service.js';
-export { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth-flow-options.js';
+export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth-flow-options.js';
 export type { AuthFlowOptions } from './flows/auth-flow-options.js';
-export { AUTH_NOTIFIER, DiscardingAuthNotifier } from './flows/auth-notifier.js';
+export { DiscardingAuthNotifier } from './flows/auth-notifier.js';
 export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth-notifier.js';
 export { clientContextSchema } from './flows/client-context.js';
-export type { ClientContext } from './flows/client-context.js';
+export type { ClientContext, ParsedClientContext } from './flows/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/login-risk.js';
 export type { LoginRiskSignals } from './flows/login-risk.js';
-export { AccountRepository } from './postgres/repositories/account-repository.js';
-export type { AccountMembership } from './postgres/repositories/account-repository.js';
-export { EMBEDDER } from './tokens.js';
-export { TEXT_SPLITTER } from './flows/text-splitter.js';
+
+// Knowledge flows
+export type { Embedder } from './flows/embedder.js';
+export { HashingEmbedder } from './flows/hashing-embedder.js';
+export type { HashingEmbedderOptions } from './flows/hashing-embedder.js';
+export type { TextSplitter } from './flows/text-splitter.js';
 export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/langchain-text-splitter.js';
 export type { LangchainTextSplitterOptions } from './flows/langchain-text-splitter.js';
-export { KnowledgeIngestion, KNOWLEDGE_INGESTION_OPTIONS, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId, ingestionWorkerContext, INGESTION_WORKER_USER_ID } from './flows/knowledge-ingestion.js';
-export type { KnowledgeIngestionOptions, IngestDocumentInput, IngestDocumentResult, OrganizationIdsProvider, ReconcileKnowledgeOptions, ReconcileKnowledgeResult, KnowledgeDocumentRef, WaitForIndexingOptions, WaitForIndexingResult, ReindexResult, DocumentConsistency, ConsistencyReport } from './flows/knowledge-ingestion.js';
+export { estimateTokenCount } from './flows/estimate-token-count.js';
+export { KnowledgeIngestion, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId } from './flows/knowledge-ingestion.js';
+export type {
+  KnowledgeIngestionOptions,
+  IngestDocumentInput,
+  IngestDocumentResult,
+  OrganizationIdsProvider,
+  ReconcileKnowledgeOptions,
+  ReconcileKnowledgeResult,
+  KnowledgeDocumentRef,
+  WaitForIndexingOptions,
+  WaitForIndexingResult,
+  ReindexResult,
+  DocumentConsistency,
+  ConsistencyReport,
+} from './flows/knowledge-ingestion.js';
 export { KnowledgeSearch } from './flows/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge-search.js';
 export { QdrantStoreProvisioner } from './flows/qdrant-store-provisioner.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/register-knowledge.js';
-export { ErasureFlow, ERASURE_STEPS, ERASURE_FLOW_OPTIONS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/erasure-flow.js';
+export { QueueWorkers } from './flows/queue-workers.js';
+export type { QueueWorkersOptions } from './flows/queue-workers.js';
+
+// Privacy flows
+export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/erasure-flow.js';
 export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/erasure-flow.js';
 export { UserExporter } from './flows/user-exporter.js';
 export type { ExportLine, ExportManifest } from './flows/user-exporter.js';
-export { ConsentService, ageInYears, GUARDIAN_CONSENT_METHODS } from './flows/consent-service.js';
+export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/consent-service.js';
 export type { CreateUserWithConsentInput } from './flows/consent-service.js';
-export { ConsentRepository, CONSENT_KINDS } from './postgres/repositories/consent-repository.js';
-export type { ConsentEvent, ConsentInput, ConsentKind } from './postgres/repositories/consent-repository.js';
-export { ErasureRequestRepository } from './postgres/repositories/erasure-request-repository.js';
-export type { ErasureRequestRecord, ErasureStepRecord, ErasureSubjectType } from './postgres/repositories/erasure-request-repository.js';
-export { SubjectDataRepository } from './postgres/repositories/subject-data-repository.js';
-export type { SoleOwnership, RowCounts } from './postgres/repositories/subject-data-repository.js';
-export { TaggedKeyScanner } from './redis/tagged-key-scanner.js';
-export type { KeyTag } from './redis/tagged-key-scanner.js';
-export { OrganizationDataCounter } from './mongo/organization-data-counter.js';
-export { QueueWorkers } from './flows/queue-workers.js';
-export type { QueueWorkersOptions } from './flows/queue-workers.js';

@@ -3,7 +3,7 @@ import { container as rootContainer, type DependencyContainer, type InjectionTok
 import type { Config } from './config.js';
 import type { StoreName } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger } from './logger.js';
 import { MongoConnection } from './mongo/mongo-connection.js';
 import { registerMongo } from './mongo/register-mongo.js';
 import { PostgresConnection } from './postgres/postgres-connection.js';
@@ -12,26 +12,11 @@ import { QdrantConnection } from './qdrant/qdrant-connection.js';
 import { registerQdrant } from './qdrant/register-qdrant.js';
 import { RedisConnection } from './redis/redis-connection.js';
 import { registerRedis } from './redis/register-redis.js';
-import type { Embedder } from './flows/embedder.js';
 import { registerFlows } from './flows/register-flows.js';
 import { registerSecurity } from './security/register-security.js';
 import type { StoreConnection, StoreHealth } from './store-connection.js';
-import { CONFIG, EMBEDDER, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
-
-export const STORE_NAMES: readonly StoreName[] = ['postgres', 'mongo', 'qdrant', 'redis'];
-
-export interface PlatformOptions {
-  /** Which stores to connect (default: all four). */
-  readonly stores?: readonly StoreName[];
-  /** Logger to use (default: JSON lines on stderr at `config.logLevel`). */
-  readonly logger?: Logger;
-  /**
-   * The embedding model behind knowledge ingestion and search (default: the
-   * deterministic HashingEmbedder, dimension 256 — for tests and demos). Its
-   * dimension sizes the Qdrant collection.
-   */
-  readonly embedder?: Embedder;
-}
+import { applyPlatformOptions, STORE_NAMES, type PlatformOptions } from './platform-options.js';
+import { CONFIG, LIFECYCLE, LOGGER, PROVISIONER } from './tokens.js';
 
 export interface PlatformHealth {
   readonly status: 'up' | 'down';
@@ -56,12 +41,13 @@ export class Platform implements AsyncDisposable {
   #state: 'new' | 'started' | 'stopped' = 'new';
   #stopping: Promise<void> | undefined;
 
+  /** @throws ValidationError naming every invalid option (see `platformOptionsSchema`) */
   constructor(config: Config, options: PlatformOptions = {}) {
     this.config = config;
     this.stores = options.stores ?? STORE_NAMES;
     this.container = rootContainer.createChildContainer();
     this.container.registerInstance(CONFIG, config);
-    this.container.registerInstance(LOGGER, options.logger ?? createLogger(config.logLevel));
+    this.container.registerInstance(LOGGER, createLogger(config.logLevel));
     this.container.registerInstance(LIFECYCLE, new Lifecycle());
     registerSecurity(this.container);
     registerPostgres(this.container);
@@ -69,7 +55,7 @@ export class Platform implements AsyncDisposable {
     registerQdrant(this.container);
     registerRedis(this.container);
     registerFlows(this.container);
-    if (options.embedder) this.container.registerInstance(EMBEDDER, options.embedder);
+    applyPlatformOptions(this.container, options);
   }
 
   /** Resolves anything registered: connections, repositories, flows. */

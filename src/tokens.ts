@@ -1,12 +1,43 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
+import type { AuthFlowOptions } from './flows/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth-notifier.js';
+import type { Embedder } from './flows/embedder.js';
+import type { ErasureFlowOptions } from './flows/erasure-flow.js';
+import type { KnowledgeIngestionOptions } from './flows/knowledge-ingestion.js';
+import type { TextSplitter } from './flows/text-splitter.js';
+import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
+import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
+import type { StoreProvisioner } from './store-provisioner.js';
 
-/** DI tokens. Resolve them from `platform.container` or inject them with `@inject(TOKEN)`. */
+/*
+ * Every DI token of the package, in one place. Resolve them from
+ * `platform.container` or inject them with `@inject(TOKEN)`. The options
+ * tokens are set from `createPlatform(config, options)` (PlatformOptions,
+ * validated); `platform.container.register(TOKEN, …)` after creation replaces
+ * a registration without validation (docs/architecture.md, "Options").
+ *
+ * The imports above are type-only (erased at run time), so this root file
+ * loads nothing from the folders whose types it names.
+ */
+
 export const CONFIG: InjectionToken<Config> = Symbol.for('platform-data.Config');
 export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger');
-export const LIFECYCLE: InjectionToken<import('./lifecycle.js').Lifecycle> = Symbol.for('platform-data.Lifecycle');
+export const LIFECYCLE: InjectionToken<Lifecycle> = Symbol.for('platform-data.Lifecycle');
 /** Multi-registration token: every store registers its StoreProvisioner under it. */
-export const PROVISIONER: InjectionToken<import('./store-provisioner.js').StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');
+export const PROVISIONER: InjectionToken<StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');
 /** The application's Embedder (default: HashingEmbedder, dimension 256); set it with `createPlatform(config, { embedder })`. */
-export const EMBEDDER: InjectionToken<import('./flows/embedder.js').Embedder> = Symbol.for('platform-data.Embedder');
+export const EMBEDDER: InjectionToken<Embedder> = Symbol.for('platform-data.Embedder');
+/** The TextSplitter the ingestion pipeline uses (default: LangchainTextSplitter with its defaults). */
+export const TEXT_SPLITTER: InjectionToken<TextSplitter> = Symbol.for('platform-data.TextSplitter');
+/** The audit writer's options (default: DEFAULT_AUDIT_WRITER_OPTIONS); set them with `createPlatform(config, { auditWriter })`. */
+export const AUDIT_WRITER_OPTIONS: InjectionToken<AuditWriterOptions> = Symbol.for('platform-data.AuditWriterOptions');
+/** A partial object merged over DEFAULT_KNOWLEDGE_INGESTION_OPTIONS; set it with `createPlatform(config, { knowledgeIngestion })`. */
+export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngestionOptions>> = Symbol.for('platform-data.KnowledgeIngestionOptions');
+/** The auth flows' options (default: DEFAULT_AUTH_FLOW_OPTIONS); set them with `createPlatform(config, { authFlows })`. */
+export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');
+/** Delivers verification and reset e-mails (default: DiscardingAuthNotifier); set it with `createPlatform(config, { authNotifier })`. */
+export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
+/** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
+export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');

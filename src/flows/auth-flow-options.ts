@@ -1,4 +1,3 @@
-import type { InjectionToken } from 'tsyringe';
 import { z } from 'zod';
 
 /**
@@ -31,5 +30,3 @@ export const DEFAULT_AUTH_FLOW_OPTIONS: AuthFlowOptions = Object.freeze({
   passwordHistoryDepth: 5,
   emailRequestsPerHourPerIp: 20,
 });
-
-export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');

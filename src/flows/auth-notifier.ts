@@ -1,4 +1,4 @@
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import type { Logger } from '../logger.js';
 import { LOGGER } from '../tokens.js';
 
@@ -43,8 +43,6 @@ export interface AuthNotifier {
    */
   signUpWithExistingEmail(notice: AccountNotice): Promise<void>;
 }
-
-export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
 
 /**
  * The default notifier: delivers nothing and logs that a message was dropped

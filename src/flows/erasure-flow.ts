@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError, PlatformError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -25,7 +25,7 @@ import { LoginThrottle } from '../redis/login-throttle.js';
 import { TaggedKeyScanner } from '../redis/tagged-key-scanner.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
 import type { Lifecycle } from '../lifecycle.js';
-import { LIFECYCLE, LOGGER } from '../tokens.js';
+import { ERASURE_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../tokens.js';
 import { SessionRevoker } from './session-revoker.js';
 import type { StoreName } from '../errors.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
@@ -77,7 +77,6 @@ export interface ErasureFlowOptions {
 }
 
 export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000, leaseMs: 15_000, sweepEveryMs: 5_000 };
-export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 
 /** Something still held about a subject after erasure: which store, what, how many. */
 export interface ErasureRemainder {

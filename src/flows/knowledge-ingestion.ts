@@ -1,4 +1,4 @@
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { deterministicUuid } from '../deterministic-uuid.js';
 import { NotFoundError, PlatformError, ValidationError } from '../errors.js';
@@ -10,10 +10,10 @@ import { EmbeddingIndex } from '../qdrant/embedding-index.js';
 import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../redis/job-queues.js';
 import { requireTenantContext } from '../tenancy/require-tenant-context.js';
 import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { EMBEDDER, LOGGER } from '../tokens.js';
+import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../tokens.js';
 import type { Embedder } from './embedder.js';
 import { estimateTokenCount } from './estimate-token-count.js';
-import { TEXT_SPLITTER, type TextSplitter } from './text-splitter.js';
+import type { TextSplitter } from './text-splitter.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface KnowledgeIngestionOptions {
@@ -37,8 +37,6 @@ export const DEFAULT_KNOWLEDGE_INGESTION_OPTIONS: KnowledgeIngestionOptions = Ob
   stuckAfterMs: 15 * 60_000,
 });
 
-/** Register a partial object here (merged over the defaults) to tune the pipeline. */
-export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngestionOptions>> = Symbol.for('platform-data.KnowledgeIngestionOptions');
 
 export interface IngestDocumentInput {
   /** Where it came from (path, URL): with the organization, it determines the document id. */

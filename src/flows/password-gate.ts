@@ -5,7 +5,8 @@ import { UserRepository, type UserCredentials } from '../postgres/repositories/u
 import { LockoutPolicy } from '../security/lockout-policy.js';
 import { PasswordHasher } from '../security/password-hasher.js';
 import { LOGGER } from '../tokens.js';
-import { AUTH_NOTIFIER, type AuthNotifier } from './auth-notifier.js';
+import { type AuthNotifier } from './auth-notifier.js';
+import { AUTH_NOTIFIER } from '../tokens.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 /** The account's lockout state after a failure was counted (or found). */

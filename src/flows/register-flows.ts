@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
-import { AUTH_FLOW_OPTIONS, DEFAULT_AUTH_FLOW_OPTIONS } from './auth-flow-options.js';
-import { AUTH_NOTIFIER, DiscardingAuthNotifier } from './auth-notifier.js';
+import { DEFAULT_AUTH_FLOW_OPTIONS } from './auth-flow-options.js';
+import { DiscardingAuthNotifier } from './auth-notifier.js';
 import { AuthService } from './auth-service.js';
 import { MfaService } from './mfa-service.js';
 import { OAuthSignIn } from './oauth-sign-in.js';
@@ -15,6 +15,7 @@ import { PasswordGate } from './password-gate.js';
 import { SignUpService } from './sign-up-service.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 import { VerificationService } from './verification-service.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {

@@ -1,11 +1,10 @@
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
-import { EMBEDDER, PROVISIONER } from '../tokens.js';
+import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, PROVISIONER, TEXT_SPLITTER } from '../tokens.js';
 import { HashingEmbedder } from './hashing-embedder.js';
-import { KNOWLEDGE_INGESTION_OPTIONS, KnowledgeIngestion } from './knowledge-ingestion.js';
+import { KnowledgeIngestion } from './knowledge-ingestion.js';
 import { KnowledgeSearch } from './knowledge-search.js';
 import { LangchainTextSplitter } from './langchain-text-splitter.js';
 import { QdrantStoreProvisioner } from './qdrant-store-provisioner.js';
-import { TEXT_SPLITTER } from './text-splitter.js';
 
 /** Dimension of the default embedder (the deterministic HashingEmbedder). */
 export const DEFAULT_EMBEDDING_DIMENSION = 256;

@@ -1,4 +1,3 @@
-import type { InjectionToken } from 'tsyringe';
 
 /**
  * Splits a document's text into chunks for embedding. Small on purpose, so a
@@ -11,5 +10,3 @@ export interface TextSplitter {
   split(text: string): Promise<string[]>;
 }
 
-/** DI token of the TextSplitter the ingestion pipeline uses (default: LangchainTextSplitter with its defaults). */
-export const TEXT_SPLITTER: InjectionToken<TextSplitter> = Symbol.for('platform-data.TextSplitter');

@@ -11,9 +11,9 @@ import { VerificationTokenRepository, type VerificationPurpose } from '../postgr
 import { RateLimiter } from '../redis/rate-limiter.js';
 import { PasswordHasher } from '../security/password-hasher.js';
 import { PasswordPolicy, type PasswordPolicyInput } from '../security/password-policy.js';
-import { LIFECYCLE, LOGGER } from '../tokens.js';
-import { AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
-import { AUTH_NOTIFIER, type AuthNotifier } from './auth-notifier.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LIFECYCLE, LOGGER } from '../tokens.js';
+import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthNotifier } from './auth-notifier.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { SessionRevoker } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';

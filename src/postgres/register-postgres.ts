@@ -1,5 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
-import { PROVISIONER } from '../tokens.js';
+import { AUDIT_WRITER_OPTIONS, PROVISIONER } from '../tokens.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresProvisioner } from './postgres-provisioner.js';
 import { AccountRepository } from './repositories/account-repository.js';
@@ -12,7 +12,7 @@ import { UserRepository } from './repositories/user-repository.js';
 import { LoginAttemptRepository } from './repositories/login-attempt-repository.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
 import { AuditRepository } from './repositories/audit-repository.js';
-import { AUDIT_WRITER_OPTIONS, AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
+import { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
 import { IdentityRepository } from './repositories/identity-repository.js';
 import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';

@@ -4,7 +4,7 @@ interface ApiLikeError {
   name?: unknown;
   status?: unknown;
   message?: unknown;
-  data?: { status?: { error?: unknown } } | unknown;
+  data?: unknown;
   cause?: unknown;
 }
 

@@ -1,9 +1,8 @@
 import { inject, injectable } from 'tsyringe';
-import type { Config } from '../config.js';
 import { ValidationError } from '../errors.js';
 import { CONFIG } from '../tokens.js';
 
-/** The part of {@link Config} the policy reads; a full `Config` satisfies it. */
+/** The part of `Config` the policy reads; a full `Config` satisfies it. */
 export interface LockoutPolicyConfig {
   readonly auth: { readonly lockoutThreshold: number; readonly lockoutSeconds: number };
 }

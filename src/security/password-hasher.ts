@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { inject, injectable } from 'tsyringe';
-import type { Config } from '../config.js';
 import { CryptoError, ValidationError } from '../errors.js';
 import { CONFIG } from '../tokens.js';
 
@@ -11,7 +10,7 @@ export const BCRYPT_MAX_PASSWORD_BYTES = 72;
 /** Default work factor when none is configured (≈ 240 ms per hash on the reference 2-core machine). */
 export const DEFAULT_BCRYPT_COST = 12;
 
-/** The part of {@link Config} the hasher reads; a full `Config` satisfies it. */
+/** The part of `Config` the hasher reads; a full `Config` satisfies it. */
 export interface PasswordHasherConfig {
   readonly auth: { readonly bcryptCost: number };
 }

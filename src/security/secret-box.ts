@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
-import type { Config, EncryptionKey } from '../config.js';
+import type { EncryptionKey } from '../config.js';
 import { ConfigError, CryptoError, ValidationError } from '../errors.js';
 import { CONFIG } from '../tokens.js';
 
@@ -11,7 +11,7 @@ const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
-/** The part of {@link Config} the box reads; a full `Config` satisfies it. */
+/** The part of `Config` the box reads; a full `Config` satisfies it. */
 export interface SecretBoxConfig {
   readonly encryption: { readonly keys: readonly EncryptionKey[]; readonly activeKeyId: string };
 }

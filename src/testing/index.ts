@@ -8,3 +8,5 @@ export { startTestStack, migrateTemplate, TEMPLATE_DATABASE_PREFIX, TEST_DATABAS
 export type { TestStack, TestStackInfo, TestStackOptions, AppMigrations } from './start-test-stack.js';
 export { createTestEnvironment, testKeyRing } from './create-test-environment.js';
 export type { TestEnvironment, TestEnvironmentOptions } from './create-test-environment.js';
+export type { MongoStandInOptions } from './mongo-stand-in.js';
+export type { QdrantStandInOptions } from './qdrant-stand-in.js';

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPlatform, loadConfig, PostgresConnection, StoreUnavailableError } from '../../src/index.js';
+import { createPlatform, loadConfig, StoreUnavailableError } from '../../src/index.js';
+import { PostgresConnection } from '../../src/postgres/index.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 
 /** A TCP server that accepts connections and never answers. */

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERASURE_FLOW_OPTIONS, ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/erasure-flow.js';
+import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/erasure-flow.js';
+import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import type { TestEnv } from '../support/test-env.js';
 import { seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../support/privacy-fixture.js';

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import { AUTH_NOTIFIER, type AccountNotice, type AuthMessage, type AuthNotifier } from '../../src/flows/auth-notifier.js';
 import { SignUpService } from '../../src/flows/sign-up-service.js';
 import type { Logger } from '../../src/logger.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -14,32 +13,15 @@ import type { StoreName } from '../../src/errors.js';
 import { freePort } from '../../src/testing/free-port.js';
 import { probeTcp } from '../../src/testing/probe-tcp.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { AUTH_NOTIFIER } from '../../src/tokens.js';
+import { CapturingNotifier, PASSWORD } from '../support/auth-fixtures.js';
+
+// Shared with every harness; re-exported so the test files importing them from here stay as they are.
+export { CapturingNotifier, PASSWORD };
 
 const stack = inject('stack');
 
-/** A password every default policy accepts. */
-export const PASSWORD = 'Quartz-Lantern-47-river';
-
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Captures the links the verification flows send (they carry secrets). */
-export class CapturingNotifier implements AuthNotifier {
-  readonly sent: AuthMessage[] = [];
-  async passwordReset(message: AuthMessage): Promise<void> {
-    this.sent.push(message);
-  }
-  async emailVerification(message: AuthMessage): Promise<void> {
-    this.sent.push(message);
-  }
-  /** Owner notices carry no secret: counted only. */
-  readonly notices: AccountNotice[] = [];
-  async accountLocked(notice: AccountNotice): Promise<void> {
-    this.notices.push(notice);
-  }
-  async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
-    this.notices.push(notice);
-  }
-}
 
 export interface Harness {
   readonly t: TestEnv;

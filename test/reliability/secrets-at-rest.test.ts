@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, type DemoResult } from '../../src/cli/demo/run-demo.js';
 import { loadConfig } from '../../src/config.js';
 import { ApiKeyAuthenticator } from '../../src/flows/api-key-authenticator.js';
-import { AUTH_NOTIFIER } from '../../src/flows/auth-notifier.js';
 import { AuthService } from '../../src/flows/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge-ingestion.js';
@@ -32,6 +31,7 @@ import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { CapturingNotifier, Figures } from './reliability-support.js';
 import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
+import { AUTH_NOTIFIER } from '../../src/tokens.js';
 
 const figures = new Figures('secrets-at-rest');
 

@@ -10,7 +10,8 @@ import { KnowledgeChunkRepository } from '../../src/mongo/knowledge-chunk-reposi
 import { KnowledgeDocumentRepository } from '../../src/mongo/knowledge-document-repository.js';
 import { MessageRepository } from '../../src/mongo/message-repository.js';
 import { MongoProvisioner } from '../../src/mongo/mongo-provisioner.js';
-import { createPlatform, type Platform, type PlatformOptions } from '../../src/platform.js';
+import { createPlatform, type Platform } from '../../src/platform.js';
+import type { PlatformOptions } from '../../src/platform-options.js';
 import { createTestEnv, type TestEnv } from './test-env.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';

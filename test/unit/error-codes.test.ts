@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as api from '../../src/index.js';
+import * as migratorApi from '../../src/postgres/migrator/index.js';
 import { PLATFORM_ERROR_CODES, PlatformError, type PlatformErrorCode } from '../../src/errors.js';
 import { mapRedisError } from '../../src/redis/map-redis-error.js';
 
@@ -15,7 +16,7 @@ describe('closed error codes', () => {
   });
 
   it('every exported error class carries a code from the closed list', () => {
-    const exported = Object.entries(api as Record<string, unknown>)
+    const exported = Object.entries({ ...api, ...migratorApi } as Record<string, unknown>)
       .filter(([, v]) => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof PlatformError)
       .map(([name]) => name);
     const samples: Record<string, PlatformError> = {

@@ -33,7 +33,7 @@ export function registerBootstrapCommand(program: Command): void {
         const waitMs = Number(options.wait) * 1000;
         if (!Number.isFinite(waitMs) || waitMs < 0) throw new Error(`--wait must be a number of seconds, got "${options.wait}"`);
         await using stack = options.local ? await startLocalStack({ stores, log: options.json ? () => undefined : undefined }) : undefined;
-        const config = loadConfig({ ...process.env, ...(stack?.env() ?? {}) });
+        const config = loadConfig({ ...process.env, ...stack?.env() });
         await using platform = createPlatform(config, { stores, logger: createLogger('silent') });
         const results = await bootstrapPlatform(platform, {
           waitMs,

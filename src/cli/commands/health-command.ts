@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { ValidationError, type StoreName } from '../../errors.js';
 import { createLogger } from '../../logger.js';
-import { createPlatform, STORE_NAMES, type PlatformHealth } from '../../platform.js';
+import { createPlatform, type PlatformHealth } from '../../platform.js';
+import { STORE_NAMES } from '../../platform-options.js';
 import { startLocalStack } from '../../testing/start-local-stack.js';
 import { EXIT, out, printJson, reportError, storeHint, table } from '../cli-output.js';
 
@@ -43,7 +44,7 @@ export function registerHealthCommand(program: Command): void {
         const stores = parseStores(options.only);
         await using stack = options.local ? await startLocalStack({ stores, log: options.json ? () => undefined : undefined }) : undefined;
         // A health check answers faster than the library's connect bound (3 s unless STORE_CONNECT_TIMEOUT_MS says otherwise).
-        const config = loadConfig({ STORE_CONNECT_TIMEOUT_MS: '3000', ...process.env, ...(stack?.env() ?? {}) });
+        const config = loadConfig({ STORE_CONNECT_TIMEOUT_MS: '3000', ...process.env, ...stack?.env() });
         await using platform = createPlatform(config, { stores, logger: createLogger('silent') });
         // Connect what answers; health() reports the rest as down without throwing, and the
         // connect error (refused, unknown host, auth failed, …) replaces its bare "not started".

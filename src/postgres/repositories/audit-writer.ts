@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { PlatformError } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
 import type { Logger } from '../../logger.js';
-import { LIFECYCLE, LOGGER } from '../../tokens.js';
+import { AUDIT_WRITER_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -29,8 +29,6 @@ const optionsSchema = z
   .strict()
   .refine((o) => o.maxBatch <= o.maxQueue, { message: 'must not exceed maxQueue', path: ['maxBatch'] });
 
-/** DI token of the writer's options; `registerPostgres` registers the defaults, register your own value to override. */
-export const AUDIT_WRITER_OPTIONS: InjectionToken<AuditWriterOptions> = Symbol.for('platform-data.AuditWriterOptions');
 
 export interface AuditWriterStats {
   /** INSERT statements that succeeded (one per flushed batch). */

@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ERASURE_FLOW_OPTIONS, ERASURE_STEPS, ErasureFlow } from '../../../src/flows/erasure-flow.js';
+import { ERASURE_STEPS, ErasureFlow } from '../../../src/flows/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/session-cache.js';
 import type { TestEnv } from '../../support/test-env.js';
 import { seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
+import { ERASURE_FLOW_OPTIONS } from '../../../src/tokens.js';
 
 let t: TestEnv;
 let platform: Platform;

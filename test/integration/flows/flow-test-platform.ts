@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import { AUTH_NOTIFIER, type AccountLockedNotice, type AccountNotice, type AuthMessage, type AuthNotifier } from '../../../src/flows/auth-notifier.js';
 import { AuthService } from '../../../src/flows/auth-service.js';
 import { SignUpService } from '../../../src/flows/sign-up-service.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -10,28 +9,11 @@ import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js'
 import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { AUTH_NOTIFIER } from '../../../src/tokens.js';
+import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
 
-
-/** A password every default policy accepts. */
-export const PASSWORD = 'Quartz-Lantern-47-river';
-
-/** Captures the links the verification flows send, and the notices to account owners. */
-export class CapturingNotifier implements AuthNotifier {
-  readonly sent: Array<AuthMessage & { kind: 'password_reset' | 'email_verification' }> = [];
-  readonly notices: Array<(AccountNotice & { kind: 'sign_up_with_existing_email' }) | (AccountLockedNotice & { kind: 'account_locked' })> = [];
-  async passwordReset(message: AuthMessage): Promise<void> {
-    this.sent.push({ ...message, kind: 'password_reset' });
-  }
-  async emailVerification(message: AuthMessage): Promise<void> {
-    this.sent.push({ ...message, kind: 'email_verification' });
-  }
-  async accountLocked(notice: AccountLockedNotice): Promise<void> {
-    this.notices.push({ ...notice, kind: 'account_locked' });
-  }
-  async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
-    this.notices.push({ ...notice, kind: 'sign_up_with_existing_email' });
-  }
-}
+// Shared with every harness; re-exported so the test files importing them from here stay as they are.
+export { CapturingNotifier, PASSWORD };
 
 export interface FlowHarness {
   readonly t: TestEnv;

@@ -11,16 +11,17 @@ import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '.
 import { KnowledgeSearch } from '../../../src/flows/knowledge-search.js';
 import { LangchainTextSplitter } from '../../../src/flows/langchain-text-splitter.js';
 import { QdrantStoreProvisioner } from '../../../src/flows/qdrant-store-provisioner.js';
-import { TEXT_SPLITTER } from '../../../src/flows/text-splitter.js';
 import { KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
 import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
-import { createPlatform, type Platform, type PlatformOptions } from '../../../src/platform.js';
+import { createPlatform, type Platform } from '../../../src/platform.js';
+import type { PlatformOptions } from '../../../src/platform-options.js';
 import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { TEXT_SPLITTER } from '../../../src/tokens.js';
 
 const DEMO_DIR = new URL('../../../docs/demo-knowledge/', import.meta.url);
 const DEMO = readdirSync(DEMO_DIR)

@@ -5,7 +5,7 @@ import { ConfigError } from '../../../src/errors.js';
 import { MfaService } from '../../../src/flows/mfa-service.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
-import { AUTH_NOTIFIER } from '../../../src/flows/auth-notifier.js';
+import { AUTH_NOTIFIER } from '../../../src/tokens.js';
 import { AuthService } from '../../../src/flows/auth-service.js';
 import { ErasureFlow } from '../../../src/flows/erasure-flow.js';
 import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
-import { KNOWLEDGE_INGESTION_OPTIONS, KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
+import { KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
 import { QueueWorkers } from '../../../src/flows/queue-workers.js';
 import { SignUpService } from '../../../src/flows/sign-up-service.js';
 import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
@@ -9,6 +9,7 @@ import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { KNOWLEDGE_INGESTION_OPTIONS } from '../../../src/tokens.js';
 
 describe('QueueWorkers', () => {
   let t: TestEnv;

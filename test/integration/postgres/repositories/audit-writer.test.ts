@@ -7,11 +7,12 @@ import { z } from 'zod';
 import { PlatformError, StoreUnavailableError, ValidationError } from '../../../../src/errors.js';
 import { createPlatform } from '../../../../src/platform.js';
 import { AuditRepository, type AuditEventInput } from '../../../../src/postgres/repositories/audit-repository.js';
-import { AUDIT_WRITER_OPTIONS, AuditWriter, type AuditWriterOptions } from '../../../../src/postgres/repositories/audit-writer.js';
+import { AuditWriter, type AuditWriterOptions } from '../../../../src/postgres/repositories/audit-writer.js';
 import { createLogger } from '../../../../src/logger.js';
 import { Lifecycle } from '../../../../src/lifecycle.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { AUDIT_WRITER_OPTIONS } from '../../../../src/tokens.js';
 
 
 describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {

@@ -1,0 +1,29 @@
+/**
+ * `platform-data/mongo`: the MongoDB connection, provisioning, the tenant
+ * plugin and the repositories with every type they take and return.
+ */
+export { MongoConnection } from './mongo-connection.js';
+export { MongoProvisioner } from './mongo-provisioner.js';
+export type { MongoCollectionStatus } from './mongo-provisioner.js';
+export { mongoCollectionSpecs } from './mongo-collection-specs.js';
+export type { MongoCollectionSpec, MongoIndexSpec } from './mongo-collection-specs.js';
+export type { MongoCollectionName } from './mongo-models.js';
+export { mapMongoError } from './map-mongo-error.js';
+export { tenantPlugin, allowCrossTenant } from './tenant-plugin.js';
+export { ConversationRepository } from './conversation-repository.js';
+export type { Conversation, ConversationPage, ConversationStatus, ListConversationsOptions } from './conversation-repository.js';
+export { MessageRepository } from './message-repository.js';
+export type { Message, MessageRole, MessagePage, AppendMessageInput } from './message-repository.js';
+export { KnowledgeDocumentRepository, knowledgeDocumentId } from './knowledge-document-repository.js';
+export type {
+  KnowledgeDocument,
+  KnowledgeDocumentStatus,
+  UpsertKnowledgeDocumentInput,
+  UpsertKnowledgeDocumentResult,
+  SetKnowledgeStatusOptions,
+} from './knowledge-document-repository.js';
+export { KnowledgeChunkRepository, knowledgeChunkId } from './knowledge-chunk-repository.js';
+export type { KnowledgeChunk, KnowledgeChunkInput } from './knowledge-chunk-repository.js';
+export { AnalyticsRepository } from './analytics-repository.js';
+export type { AnalyticsEvent, RecordAnalyticsEventInput, DailyCount } from './analytics-repository.js';
+export { OrganizationDataCounter } from './organization-data-counter.js';

@@ -1,0 +1,118 @@
+import type { DependencyContainer } from 'tsyringe';
+import { z } from 'zod';
+import type { StoreName } from './errors.js';
+import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth-notifier.js';
+import type { Embedder } from './flows/embedder.js';
+import type { ErasureStepEvent } from './flows/erasure-flow.js';
+import type { TextSplitter } from './flows/text-splitter.js';
+import type { Logger } from './logger.js';
+import { parseInput } from './parse-input.js';
+import {
+  AUDIT_WRITER_OPTIONS,
+  AUTH_FLOW_OPTIONS,
+  AUTH_NOTIFIER,
+  EMBEDDER,
+  ERASURE_FLOW_OPTIONS,
+  KNOWLEDGE_INGESTION_OPTIONS,
+  LOGGER,
+  TEXT_SPLITTER,
+} from './tokens.js';
+
+export const STORE_NAMES: readonly StoreName[] = ['postgres', 'mongo', 'qdrant', 'redis'];
+
+/** An object with these methods (an interface the application implements; its behaviour is the application's). */
+const implementing = <T>(name: string, methods: readonly string[]) =>
+  z.custom<T>(
+    (v) => typeof v === 'object' && v !== null && methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    `must be a ${name} (an object with ${methods.join(', ')})`,
+  );
+
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/**
+ * What `createPlatform(config, options)` accepts. Every field is optional; an
+ * options object is merged over the defaults of its service, so
+ * `{ authFlows: { requireVerifiedEmail: false } }` changes one knob.
+ */
+export const platformOptionsSchema = z
+  .object({
+    /** Which stores to connect (default: all four). */
+    stores: z
+      .array(z.enum(STORE_NAMES as [StoreName, ...StoreName[]]))
+      .min(1)
+      .refine((s) => new Set(s).size === s.length, 'must not repeat a store')
+      .readonly()
+      .optional(),
+    /** Logger to use (default: JSON lines on stderr at `config.logLevel`). */
+    logger: implementing<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
+    /**
+     * The embedding model behind knowledge ingestion and search (default: the
+     * deterministic HashingEmbedder, dimension 256 — for tests and demos). Its
+     * dimension sizes the Qdrant collection.
+     */
+    embedder: implementing<Embedder>('Embedder', ['embed'])
+      .refine((e) => Number.isInteger(e.dimension) && e.dimension > 0, 'dimension must be a positive integer')
+      .optional(),
+    /** How documents are cut into chunks (default: LangchainTextSplitter with its defaults). */
+    textSplitter: implementing<TextSplitter>('TextSplitter', ['split']).optional(),
+    /** Delivers verification and password-reset e-mails (default: DiscardingAuthNotifier, which logs and drops them). */
+    authNotifier: implementing<AuthNotifier>('AuthNotifier', ['passwordReset', 'emailVerification']).optional(),
+    /** Auth flow policy knobs, merged over DEFAULT_AUTH_FLOW_OPTIONS. */
+    authFlows: authFlowOptionsSchema.partial().optional(),
+    /** Audit writer batching, merged over DEFAULT_AUDIT_WRITER_OPTIONS. */
+    auditWriter: z
+      .object({ maxQueue: count(1_000_000), maxBatch: count(10_000), flushIntervalMs: count(60_000) })
+      .partial()
+      .strict()
+      .optional(),
+    /** Knowledge ingestion batching and retries, merged over DEFAULT_KNOWLEDGE_INGESTION_OPTIONS. */
+    knowledgeIngestion: z
+      .object({
+        embedBatchSize: count(10_000),
+        upsertBatchSize: count(10_000),
+        attempts: count(100),
+        backoffMs: count(3_600_000),
+        stuckAfterMs: count(7 * 86_400_000),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    /** Erasure step retries, merged over DEFAULT_ERASURE_FLOW_OPTIONS. */
+    erasureFlow: z
+      .object({
+        attempts: count(100),
+        backoffMs: count(3_600_000),
+        /** Observation point between a step's effects and its bookkeeping (tests use it to simulate a crash there). */
+        onStep: z.custom<(event: ErasureStepEvent) => void | Promise<void>>((v) => typeof v === 'function', 'must be a function').optional(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type PlatformOptions = z.input<typeof platformOptionsSchema>;
+
+/**
+ * Validates `options` and registers what it sets over the defaults the store
+ * folders and flows registered.
+ *
+ * @throws ValidationError naming every invalid option (`options.authFlows.passwordHistoryDepth` …)
+ */
+export function applyPlatformOptions(container: DependencyContainer, options: PlatformOptions): void {
+  const o = parseInput(platformOptionsSchema, options, 'options');
+  if (o.logger) container.registerInstance(LOGGER, o.logger);
+  if (o.embedder) container.registerInstance(EMBEDDER, o.embedder);
+  if (o.textSplitter) container.registerInstance(TEXT_SPLITTER, o.textSplitter);
+  if (o.authNotifier) container.registerInstance(AUTH_NOTIFIER, o.authNotifier);
+  if (o.authFlows) container.register(AUTH_FLOW_OPTIONS, { useValue: mergeOver<AuthFlowOptions>(DEFAULT_AUTH_FLOW_OPTIONS, o.authFlows) });
+  if (o.auditWriter) container.register(AUDIT_WRITER_OPTIONS, { useValue: mergeOver(container.resolve(AUDIT_WRITER_OPTIONS), o.auditWriter) });
+  if (o.knowledgeIngestion) container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: o.knowledgeIngestion });
+  if (o.erasureFlow) container.register(ERASURE_FLOW_OPTIONS, { useValue: mergeOver(container.resolve(ERASURE_FLOW_OPTIONS), o.erasureFlow) });
+}
+
+function mergeOver<T extends object>(defaults: T, patch: Partial<T>): T {
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  return Object.freeze({ ...defaults, ...defined });
+}

@@ -1,0 +1,75 @@
+/**
+ * `platform-data/postgres`: the PostgreSQL connection, provisioning, tenant
+ * transactions and the repositories with every type they take and return.
+ */
+export { PostgresConnection } from './postgres-connection.js';
+export { PostgresProvisioner } from './postgres-provisioner.js';
+export { mapPostgresError } from './map-postgres-error.js';
+export { withTenant } from './with-tenant.js';
+export { preparedStatement } from './prepared-statement.js';
+export type { PreparedStatement } from './prepared-statement.js';
+export type { KeysetPage, KeysetPageInput } from './repositories/keyset-page.js';
+export type { ReencryptResult } from './repositories/reencrypt-columns.js';
+
+export { OrganizationRepository, ORGANIZATION_TIERS, organizationSettingsSchema } from './repositories/organization-repository.js';
+export type {
+  OrganizationRecord,
+  OrganizationTier,
+  OrganizationSettings,
+  CreateOrganizationInput,
+  UpdateOrganizationInput,
+} from './repositories/organization-repository.js';
+export { UserRepository, USER_STATUSES } from './repositories/user-repository.js';
+export type { UserRecord, UserStatus, UserCredentials, CreateUserInput, UpdateUserProfileInput } from './repositories/user-repository.js';
+export { MembershipRepository, membershipProfileSchema } from './repositories/membership-repository.js';
+export type { MembershipRecord, MembershipProfile, AddMembershipInput } from './repositories/membership-repository.js';
+export { AccountRepository } from './repositories/account-repository.js';
+export type { AccountMembership } from './repositories/account-repository.js';
+export { SessionRepository } from './repositories/session-repository.js';
+export type { SessionRecord, RevokedSession, CreateSessionInput } from './repositories/session-repository.js';
+export { RefreshTokenRepository } from './repositories/refresh-token-repository.js';
+export type { RefreshTokenRecord, IssuedRefreshToken, RotatedRefreshToken } from './repositories/refresh-token-repository.js';
+export { VerificationTokenRepository, VERIFICATION_PURPOSES, VERIFICATION_TTL_SECONDS } from './repositories/verification-token-repository.js';
+export type { VerificationPurpose, VerificationTokenRecord } from './repositories/verification-token-repository.js';
+export { ApiKeyRepository } from './repositories/api-key-repository.js';
+export type { ApiKeyRecord, VerifiedApiKey, CreateApiKeyInput, UpdateApiKeyInput } from './repositories/api-key-repository.js';
+export { LoginAttemptRepository } from './repositories/login-attempt-repository.js';
+export type { LoginAttemptReservation } from './repositories/login-attempt-repository.js';
+export { AuditRepository, auditEventInputSchema } from './repositories/audit-repository.js';
+export type { AuditEvent, AuditEventInput, AuditRecord, AuditQuery } from './repositories/audit-repository.js';
+export { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
+export type { AuditWriterOptions, AuditWriterStats } from './repositories/audit-writer.js';
+export { IdentityRepository, IDENTITY_PROVIDERS } from './repositories/identity-repository.js';
+export type { IdentityRecord, IdentityProvider, ProviderTokens, LinkIdentityInput, UpdateProviderTokensInput } from './repositories/identity-repository.js';
+export { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+export type { IntegrationTokenRecord, IntegrationTokenSecrets, SaveIntegrationTokenInput } from './repositories/integration-token-repository.js';
+export { MfaRepository } from './repositories/mfa-repository.js';
+export type { MfaStatus, TotpSecret } from './repositories/mfa-repository.js';
+export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './repositories/mfa-challenge-repository.js';
+export type { MfaChallengeRecord, MfaChallengePurpose } from './repositories/mfa-challenge-repository.js';
+export { PasswordHistoryRepository, MAX_PASSWORD_HISTORY } from './repositories/password-history-repository.js';
+export { SecuritySettingsRepository, DEFAULT_SECURITY_SETTINGS } from './repositories/security-settings-repository.js';
+export type { SecuritySettings, SecuritySettingsPatch } from './repositories/security-settings-repository.js';
+export { PersonaRepository } from './repositories/persona-repository.js';
+export type {
+  PersonaRecord,
+  PersonaPreference,
+  VoiceCacheEntry,
+  CreatePersonaInput,
+  UpdatePersonaInput,
+  PersonaPreferenceInput,
+  VoiceCacheEntryInput,
+} from './repositories/persona-repository.js';
+export { ConsentRepository, CONSENT_KINDS } from './repositories/consent-repository.js';
+export type { ConsentEvent, ConsentInput, ConsentKind } from './repositories/consent-repository.js';
+export { ErasureRequestRepository } from './repositories/erasure-request-repository.js';
+export type {
+  ErasureRequestRecord,
+  ErasureStepRecord,
+  ErasureSubjectType,
+  ErasureRequestStatus,
+  ErasureStepStatus,
+  OpenErasureRequestInput,
+} from './repositories/erasure-request-repository.js';
+export { SubjectDataRepository } from './repositories/subject-data-repository.js';
+export type { SoleOwnership, RowCounts, ExportedRow } from './repositories/subject-data-repository.js';
