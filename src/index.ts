@@ -106,6 +106,7 @@ export type { UserPasswordPolicy } from './flows/strictest-password-policy.js';
 export { SessionIssuer } from './flows/session-issuer.js';
 export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
 export { SessionRevoker } from './flows/session-revoker.js';
+export type { SessionToEvict } from './flows/session-revoker.js';
 export { SignUpService } from './flows/sign-up-service.js';
 export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/sign-up-service.js';
 export { PasswordGate } from './flows/password-gate.js';

@@ -73,3 +73,9 @@ export type {
 } from './repositories/erasure-request-repository.js';
 export { SubjectDataRepository } from './repositories/subject-data-repository.js';
 export type { SoleOwnership, RowCounts, ExportedRow } from './repositories/subject-data-repository.js';
+export { SessionCacheRevocationRepository } from './repositories/session-cache-revocation-repository.js';
+export type { CacheRevocation, CacheRevocationInput } from './repositories/session-cache-revocation-repository.js';
+export type { MembershipInvitation, MembershipInvitationRecord } from './repositories/membership-repository.js';
+export type { RevokeOptions } from './repositories/session-repository.js';
+export type { RotateOptions } from './repositories/refresh-token-repository.js';
+export type { StepLease, StepClaim } from './repositories/erasure-request-repository.js';

@@ -35,3 +35,5 @@ export { checkRedisForQueues } from './check-redis-for-queues.js';
 export type { RedisQueueReadiness } from './check-redis-for-queues.js';
 export { TaggedKeyScanner } from './tagged-key-scanner.js';
 export type { KeyTag } from './tagged-key-scanner.js';
+export { SessionCacheBreaker } from './session-cache-breaker.js';
+export type { SessionCacheBreakerState, RevocationReplay } from './session-cache-breaker.js';

@@ -1,4 +1,4 @@
-import type { AuthMessage, AuthNotifier } from 'platform-data';
+import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from 'platform-data';
 
 /**
  * Delivers verification and password-reset links. This one keeps them in
@@ -14,6 +14,17 @@ export class OutboxNotifier implements AuthNotifier {
 
   async passwordReset(message: AuthMessage): Promise<void> {
     this.sent.push({ ...message, kind: 'password_reset' });
+  }
+
+  /** Tells an account's owner that a sign-up used their address (sign-up itself answers the same either way). */
+  async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
+    // e.g. mail notice.email: "someone tried to sign up with your address; sign in or reset your password"
+    void notice;
+  }
+
+  /** Tells an account's owner that repeated wrong passwords locked it for a while. */
+  async accountLocked(notice: AccountLockedNotice): Promise<void> {
+    void notice;
   }
 
   /** The newest token sent to `email` for `kind`. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appLedgerName, Migrator } from 'platform-data';
+import { appLedgerName, Migrator } from 'platform-data/migrator';
 import { createTestEnvironment, type TestEnvironment } from 'platform-data/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startApp, type App } from '../src/app.ts';

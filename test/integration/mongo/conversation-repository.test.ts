@@ -73,7 +73,7 @@ describe('ConversationRepository and MessageRepository', () => {
 
   it('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
     const ctx = tenant();
-    const other = createTenantContext({ ...ctx, userId: crypto.randomUUID() });
+    const other = createTenantContext({ ...ctx, actor: undefined, userId: crypto.randomUUID() });
     const made = [];
     for (let i = 0; i < 7; i++) made.push(await conversations.create(ctx, { title: `c${i}` }));
     await conversations.create(other, { title: 'someone else' });
@@ -133,7 +133,7 @@ describe('ConversationRepository and MessageRepository', () => {
     const scope = AdminScope.create({ actor: 'test', reason: 'gdpr' });
     const a = tenant();
     const sameUserInB = createTenantContext({ organizationId: crypto.randomUUID(), userId: a.userId, role: 'member', scopes: [] });
-    const colleague = createTenantContext({ ...a, userId: crypto.randomUUID() });
+    const colleague = createTenantContext({ ...a, actor: undefined, userId: crypto.randomUUID() });
     for (const ctx of [a, sameUserInB, colleague]) {
       const c = await conversations.create(ctx, { title: 't' });
       await messages.append(ctx, c.id, { role: 'user', content: `from ${ctx.userId}` });
