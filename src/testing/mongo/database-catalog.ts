@@ -1,4 +1,3 @@
-import type { Document } from 'bson';
 import { CollectionStore, type CollectionOptions } from './collection-store.js';
 import { CommandError } from './command-error.js';
 

@@ -50,7 +50,7 @@ function parseUpsert(collection: Collection, request: JsonObject): PendingPoint[
     } else if (isJsonObject(rawVectors)) {
       const names = Object.entries(rawVectors);
       vectorCount = ids.length;
-      for (const [name, list] of names) {
+      for (const [, list] of names) {
         if (!Array.isArray(list) || list.length !== ids.length) throw QdrantError.badInput('Number of ids, vectors and payloads must match');
       }
       for (let i = 0; i < ids.length; i += 1) {
