@@ -1,11 +1,11 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
-import type { AuthFlowOptions } from './flows/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth-notifier.js';
-import type { Embedder } from './flows/embedder.js';
-import type { ErasureFlowOptions } from './flows/erasure-flow.js';
-import type { KnowledgeIngestionOptions } from './flows/knowledge-ingestion.js';
-import type { TextSplitter } from './flows/text-splitter.js';
+import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { Embedder } from './flows/knowledge/embedder.js';
+import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
+import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
+import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { AuthService } from '../../src/flows/auth/auth-service.js';
 import type { Platform } from '../../src/platform.js';
 import { PasswordHasher } from '../../src/security/password-hasher.js';
 import type { BenchRow } from '../bench-result.js';

@@ -5,8 +5,8 @@ import { JobQueues, type WorkerHandle } from '../redis/job-queues.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
 import { LIFECYCLE, LOGGER } from '../tokens.js';
 import type { Lifecycle } from '../lifecycle.js';
-import { ErasureFlow } from './erasure-flow.js';
-import { KnowledgeIngestion } from './knowledge-ingestion.js';
+import { ErasureFlow } from './privacy/erasure-flow.js';
+import { KnowledgeIngestion } from './knowledge/knowledge-ingestion.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface QueueWorkersOptions {

@@ -3,7 +3,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PlatformError } from '../../src/errors.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { AuthService } from '../../src/flows/auth/auth-service.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { requireStores } from '../support/require-stores.js';
 import { Figures, PASSWORD, sleep, startHarness, type Harness } from './reliability-support.js';

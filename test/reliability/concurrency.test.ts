@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { ConflictError, InvalidCredentialsError, RateLimitedError } from '../../src/errors.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { AuthService } from '../../src/flows/auth/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { createPlatform } from '../../src/platform.js';
 import { DEFAULT_MIGRATIONS_DIRECTORY, Migrator } from '../../src/postgres/migrator.js';
@@ -22,7 +22,7 @@ import { LockoutPolicy } from '../../src/security/lockout-policy.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../support/postgres-template.js';
 import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('concurrency');

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError, StoreUnavailableError, TokenError } from '../../src/errors.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
-import { AuthService, type ValidatedSession } from '../../src/flows/auth-service.js';
+import { AuthService, type ValidatedSession } from '../../src/flows/auth/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -24,7 +24,7 @@ import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { Figures, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('faults');

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenError } from '../../src/errors.js';
-import { AuthService, type ValidatedSession } from '../../src/flows/auth-service.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
-import { OrganizationSecurity } from '../../src/flows/organization-security.js';
+import { AuthService, type ValidatedSession } from '../../src/flows/auth/auth-service.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
+import { OrganizationSecurity } from '../../src/flows/organizations/organization-security.js';
 import { AccountRepository } from '../../src/postgres/repositories/account-repository.js';
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { SessionCacheBreaker } from '../../src/redis/session-cache-breaker.js';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError } from '../../src/errors.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { AuthService } from '../../src/flows/auth/auth-service.js';
 import { Figures, median, startHarness, type Harness } from './reliability-support.js';
 import { requireStores } from '../support/require-stores.js';
 

@@ -10,7 +10,7 @@ import { LoginThrottle } from '../../../src/redis/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };

@@ -3,7 +3,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidCredentialsError, TokenError, ValidationError } from '../../../src/errors.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';

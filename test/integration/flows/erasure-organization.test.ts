@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ERASURE_STEPS, ErasureFlow } from '../../../src/flows/erasure-flow.js';
+import { ERASURE_STEPS, ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/session-cache.js';

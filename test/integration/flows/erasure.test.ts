@@ -3,7 +3,7 @@ import { sql } from 'slonik';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/erasure-flow.js';
+import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/privacy/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/session-cache.js';

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InvalidMfaCodeError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/mfa-service.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { MfaRepository } from '../../../src/postgres/repositories/mfa-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
 import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
 
 // FLUSHALL would wipe other files' keys on the shared Redis: this file runs its own redis-server.

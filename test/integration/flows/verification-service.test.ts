@@ -2,9 +2,9 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
-import { VerificationService } from '../../../src/flows/verification-service.js';
+import { VerificationService } from '../../../src/flows/auth/verification-service.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () => {

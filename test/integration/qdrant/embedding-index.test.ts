@@ -189,7 +189,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
 
 describe('EmbeddingIndex with the HashingEmbedder', () => {
   it('finds the passage that shares words with the query, for its own organization only', async () => {
-    const { HashingEmbedder } = await import('../../../src/flows/hashing-embedder.js');
+    const { HashingEmbedder } = await import('../../../src/flows/knowledge/hashing-embedder.js');
     const t = await createTestEnv();
     await using platform = createPlatform(t.config, { stores: ['qdrant'] });
     await platform.start();

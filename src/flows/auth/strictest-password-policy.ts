@@ -1,13 +1,13 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { parseInput } from '../parse-input.js';
-import { AccountRepository } from '../postgres/repositories/account-repository.js';
-import { SecuritySettingsRepository } from '../postgres/repositories/security-settings-repository.js';
-import { BCRYPT_MAX_PASSWORD_BYTES } from '../security/password-hasher.js';
-import type { PasswordPolicyInput } from '../security/password-policy.js';
+import { parseInput } from '../../parse-input.js';
+import { AccountRepository } from '../../postgres/repositories/account-repository.js';
+import { SecuritySettingsRepository } from '../../postgres/repositories/security-settings-repository.js';
+import { BCRYPT_MAX_PASSWORD_BYTES } from '../../security/password-hasher.js';
+import type { PasswordPolicyInput } from '../../security/password-policy.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
-import { AUTH_FLOW_OPTIONS } from '../tokens.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** The password rules one user's new password must meet, and how many previous passwords it may not repeat. */
 export interface UserPasswordPolicy {

@@ -1,20 +1,20 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { deterministicUuid } from '../deterministic-uuid.js';
-import { NotFoundError, PlatformError, ValidationError } from '../errors.js';
-import { redactFields, type Logger } from '../logger.js';
-import { KnowledgeChunkRepository } from '../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository, type KnowledgeDocument, type KnowledgeDocumentStatus } from '../mongo/knowledge-document-repository.js';
-import { parseInput } from '../parse-input.js';
-import { EmbeddingIndex } from '../qdrant/embedding-index.js';
-import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../redis/job-queues.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../tokens.js';
+import { deterministicUuid } from '../../deterministic-uuid.js';
+import { NotFoundError, PlatformError, ValidationError } from '../../errors.js';
+import { redactFields, type Logger } from '../../logger.js';
+import { KnowledgeChunkRepository } from '../../mongo/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository, type KnowledgeDocument, type KnowledgeDocumentStatus } from '../../mongo/knowledge-document-repository.js';
+import { parseInput } from '../../parse-input.js';
+import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../../redis/job-queues.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
+import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../../tokens.js';
 import type { Embedder } from './embedder.js';
 import { estimateTokenCount } from './estimate-token-count.js';
 import type { TextSplitter } from './text-splitter.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface KnowledgeIngestionOptions {
   /** Texts per `Embedder.embed` call (default 64): bounds request size and memory for remote models. */

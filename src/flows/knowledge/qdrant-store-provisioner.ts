@@ -1,7 +1,7 @@
 import { inject, injectable } from 'tsyringe';
-import { QdrantProvisioner } from '../qdrant/qdrant-provisioner.js';
-import type { ProvisionStep, StoreProvisioner } from '../store-provisioner.js';
-import { EMBEDDER } from '../tokens.js';
+import { QdrantProvisioner } from '../../qdrant/qdrant-provisioner.js';
+import type { ProvisionStep, StoreProvisioner } from '../../store-provisioner.js';
+import { EMBEDDER } from '../../tokens.js';
 import type { Embedder } from './embedder.js';
 
 /**

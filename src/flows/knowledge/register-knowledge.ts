@@ -1,5 +1,5 @@
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
-import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, PROVISIONER, TEXT_SPLITTER } from '../tokens.js';
+import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, PROVISIONER, TEXT_SPLITTER } from '../../tokens.js';
 import { HashingEmbedder } from './hashing-embedder.js';
 import { KnowledgeIngestion } from './knowledge-ingestion.js';
 import { KnowledgeSearch } from './knowledge-search.js';

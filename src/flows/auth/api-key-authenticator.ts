@@ -1,16 +1,16 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { RateLimitedError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { parseInput } from '../parse-input.js';
-import { ApiKeyRepository, type VerifiedApiKey } from '../postgres/repositories/api-key-repository.js';
-import { RateLimiter, type RateLimitResult } from '../redis/rate-limiter.js';
-import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { AUTH_FLOW_OPTIONS, LOGGER } from '../tokens.js';
+import { RateLimitedError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { ApiKeyRepository, type VerifiedApiKey } from '../../postgres/repositories/api-key-repository.js';
+import { RateLimiter, type RateLimitResult } from '../../redis/rate-limiter.js';
+import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
+import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
 import { clientContextSchema } from './client-context.js';
-import { OrganizationSecurity } from './organization-security.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { OrganizationSecurity } from '../organizations/organization-security.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 const WINDOW_MS = 60_000;
 

@@ -1,15 +1,15 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { PlatformError } from '../errors.js';
-import { KnowledgeChunkRepository, knowledgeChunkId } from '../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../mongo/knowledge-document-repository.js';
-import { parseInput } from '../parse-input.js';
-import { EmbeddingIndex } from '../qdrant/embedding-index.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
-import { EMBEDDER } from '../tokens.js';
+import { PlatformError } from '../../errors.js';
+import { KnowledgeChunkRepository, knowledgeChunkId } from '../../mongo/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../mongo/knowledge-document-repository.js';
+import { parseInput } from '../../parse-input.js';
+import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { EMBEDDER } from '../../tokens.js';
 import type { Embedder } from './embedder.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface SemanticSearchOptions {
   /** 1–100, default 5. */

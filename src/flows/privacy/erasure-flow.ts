@@ -1,36 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { NotFoundError, PlatformError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { AnalyticsRepository } from '../mongo/analytics-repository.js';
-import { ConversationRepository } from '../mongo/conversation-repository.js';
-import { KnowledgeChunkRepository } from '../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../mongo/message-repository.js';
-import { OrganizationDataCounter } from '../mongo/organization-data-counter.js';
-import { parseInput } from '../parse-input.js';
-import { AuditRepository } from '../postgres/repositories/audit-repository.js';
+import { NotFoundError, PlatformError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { AnalyticsRepository } from '../../mongo/analytics-repository.js';
+import { ConversationRepository } from '../../mongo/conversation-repository.js';
+import { KnowledgeChunkRepository } from '../../mongo/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../mongo/knowledge-document-repository.js';
+import { MessageRepository } from '../../mongo/message-repository.js';
+import { OrganizationDataCounter } from '../../mongo/organization-data-counter.js';
+import { parseInput } from '../../parse-input.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import {
   ErasureRequestRepository,
   type ErasureRequestRecord,
   type ErasureSubjectType,
-} from '../postgres/repositories/erasure-request-repository.js';
-import { OrganizationRepository } from '../postgres/repositories/organization-repository.js';
-import { refuseSoleOwnership, SubjectDataRepository } from '../postgres/repositories/subject-data-repository.js';
-import { UserRepository } from '../postgres/repositories/user-repository.js';
-import { EmbeddingIndex } from '../qdrant/embedding-index.js';
-import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../redis/job-queues.js';
-import { LoginThrottle } from '../redis/login-throttle.js';
-import { TaggedKeyScanner } from '../redis/tagged-key-scanner.js';
-import { AdminScope } from '../tenancy/admin-scope.js';
-import type { Lifecycle } from '../lifecycle.js';
-import { ERASURE_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../tokens.js';
-import { SessionRevoker } from './session-revoker.js';
-import type { StoreName } from '../errors.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+} from '../../postgres/repositories/erasure-request-repository.js';
+import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
+import { refuseSoleOwnership, SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
+import { UserRepository } from '../../postgres/repositories/user-repository.js';
+import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../../redis/job-queues.js';
+import { LoginThrottle } from '../../redis/login-throttle.js';
+import { TaggedKeyScanner } from '../../redis/tagged-key-scanner.js';
+import { AdminScope } from '../../tenancy/admin-scope.js';
+import type { Lifecycle } from '../../lifecycle.js';
+import { ERASURE_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
+import { SessionRevoker } from '../auth/session-revoker.js';
+import type { StoreName } from '../../errors.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
-declare module '../redis/job-queues.js' {
+declare module '../../redis/job-queues.js' {
   interface ErasureJobData {
     /**
      * The step this job runs (job id `<requestId>-<step>`); absent: the first

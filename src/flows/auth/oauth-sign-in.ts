@@ -1,18 +1,18 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { AccountStateError, ConflictError, ValidationError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { parseInput } from '../parse-input.js';
-import { IdentityRepository, type IdentityProvider } from '../postgres/repositories/identity-repository.js';
-import { OrganizationRepository } from '../postgres/repositories/organization-repository.js';
-import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
-import { LOGGER } from '../tokens.js';
+import { AccountStateError, ConflictError, ValidationError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { IdentityRepository, type IdentityProvider } from '../../postgres/repositories/identity-repository.js';
+import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
+import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
+import { LOGGER } from '../../tokens.js';
 import type { LoginResult } from './auth-service.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
 import { slugFor } from './sign-up-service.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
 export const OAUTH_SIGN_IN_PROVIDERS = ['google', 'microsoft', 'facebook', 'apple', 'discord'] as const satisfies readonly IdentityProvider[];

@@ -1,23 +1,23 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { RateLimitedError, TokenError, ValidationError } from '../errors.js';
-import type { Lifecycle } from '../lifecycle.js';
-import type { Logger } from '../logger.js';
-import { parseInput } from '../parse-input.js';
-import { AccountRepository } from '../postgres/repositories/account-repository.js';
-import { AuditWriter } from '../postgres/repositories/audit-writer.js';
-import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
-import { VerificationTokenRepository, type VerificationPurpose } from '../postgres/repositories/verification-token-repository.js';
-import { RateLimiter } from '../redis/rate-limiter.js';
-import { PasswordHasher } from '../security/password-hasher.js';
-import { PasswordPolicy, type PasswordPolicyInput } from '../security/password-policy.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LIFECYCLE, LOGGER } from '../tokens.js';
+import { RateLimitedError, TokenError, ValidationError } from '../../errors.js';
+import type { Lifecycle } from '../../lifecycle.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { AccountRepository } from '../../postgres/repositories/account-repository.js';
+import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
+import { VerificationTokenRepository, type VerificationPurpose } from '../../postgres/repositories/verification-token-repository.js';
+import { RateLimiter } from '../../redis/rate-limiter.js';
+import { PasswordHasher } from '../../security/password-hasher.js';
+import { PasswordPolicy, type PasswordPolicyInput } from '../../security/password-policy.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
 import type { AuthNotifier } from './auth-notifier.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { SessionRevoker } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** The same answer whether or not the email has an account. */
 export interface EmailRequestAccepted {

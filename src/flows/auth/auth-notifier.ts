@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import type { Logger } from '../logger.js';
-import { LOGGER } from '../tokens.js';
+import type { Logger } from '../../logger.js';
+import { LOGGER } from '../../tokens.js';
 
 /** A one-time link to deliver to the account's email address. */
 export interface AuthMessage {

@@ -1,13 +1,13 @@
 import { inject, injectable } from 'tsyringe';
-import type { Logger } from '../logger.js';
-import { LoginAttemptRepository } from '../postgres/repositories/login-attempt-repository.js';
-import { UserRepository, type UserCredentials } from '../postgres/repositories/user-repository.js';
-import { LockoutPolicy } from '../security/lockout-policy.js';
-import { PasswordHasher } from '../security/password-hasher.js';
-import { LOGGER } from '../tokens.js';
+import type { Logger } from '../../logger.js';
+import { LoginAttemptRepository } from '../../postgres/repositories/login-attempt-repository.js';
+import { UserRepository, type UserCredentials } from '../../postgres/repositories/user-repository.js';
+import { LockoutPolicy } from '../../security/lockout-policy.js';
+import { PasswordHasher } from '../../security/password-hasher.js';
+import { LOGGER } from '../../tokens.js';
 import { type AuthNotifier } from './auth-notifier.js';
-import { AUTH_NOTIFIER } from '../tokens.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { AUTH_NOTIFIER } from '../../tokens.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** The account's lockout state after a failure was counted (or found). */
 export interface LockoutState {

@@ -2,21 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { AccountStateError, TenantAccessError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { AccountRepository, type AccountMembership } from '../postgres/repositories/account-repository.js';
-import { AuditRepository, type AuditEventInput } from '../postgres/repositories/audit-repository.js';
-import { RefreshTokenRepository } from '../postgres/repositories/refresh-token-repository.js';
-import type { SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
-import { SessionRepository } from '../postgres/repositories/session-repository.js';
-import type { UserRecord } from '../postgres/repositories/user-repository.js';
-import { SessionCache } from '../redis/session-cache.js';
-import { createTenantContext, type TenantContext } from '../tenancy/tenant-context.js';
-import { CONFIG, LOGGER } from '../tokens.js';
+import type { Config } from '../../config.js';
+import { AccountStateError, TenantAccessError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { AccountRepository, type AccountMembership } from '../../postgres/repositories/account-repository.js';
+import { AuditRepository, type AuditEventInput } from '../../postgres/repositories/audit-repository.js';
+import { RefreshTokenRepository } from '../../postgres/repositories/refresh-token-repository.js';
+import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
+import { SessionRepository } from '../../postgres/repositories/session-repository.js';
+import type { UserRecord } from '../../postgres/repositories/user-repository.js';
+import { SessionCache } from '../../redis/session-cache.js';
+import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
+import { CONFIG, LOGGER } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
-import { activeUntil, OrganizationSecurity } from './organization-security.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { activeUntil, OrganizationSecurity } from '../organizations/organization-security.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization the signed-in user belongs to. */
 export interface SessionOrganization {

@@ -1,12 +1,12 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { ValidationError } from '../errors.js';
-import { parseInput } from '../parse-input.js';
-import { ConsentRepository, type ConsentEvent, type ConsentInput } from '../postgres/repositories/consent-repository.js';
-import { UserRepository, type CreateUserInput, type UserRecord } from '../postgres/repositories/user-repository.js';
-import { CONFIG } from '../tokens.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import type { Config } from '../../config.js';
+import { ValidationError } from '../../errors.js';
+import { parseInput } from '../../parse-input.js';
+import { ConsentRepository, type ConsentEvent, type ConsentInput } from '../../postgres/repositories/consent-repository.js';
+import { UserRepository, type CreateUserInput, type UserRecord } from '../../postgres/repositories/user-repository.js';
+import { CONFIG } from '../../tokens.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** How a guardian's consent was verified (COPPA's accepted methods); no guardian name or email is stored. */
 export const GUARDIAN_CONSENT_METHODS = ['signed_form', 'payment_card', 'video_call', 'government_id', 'knowledge_based', 'email_plus'] as const;

@@ -1,21 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Logger } from '../logger.js';
-import { parseInput } from '../parse-input.js';
-import { AccountRepository } from '../postgres/repositories/account-repository.js';
-import { ConflictError } from '../errors.js';
-import type { AuditEventInput } from '../postgres/repositories/audit-repository.js';
-import { AuditWriter } from '../postgres/repositories/audit-writer.js';
-import { ConsentService, type CreateUserWithConsentInput } from './consent-service.js';
-import { OrganizationRepository, type OrganizationRecord } from '../postgres/repositories/organization-repository.js';
-import { UserRepository, type UserRecord } from '../postgres/repositories/user-repository.js';
-import { PasswordHasher } from '../security/password-hasher.js';
-import { PasswordPolicy } from '../security/password-policy.js';
-import { LOGGER } from '../tokens.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { AccountRepository } from '../../postgres/repositories/account-repository.js';
+import { ConflictError } from '../../errors.js';
+import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
+import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { ConsentService, type CreateUserWithConsentInput } from '../privacy/consent-service.js';
+import { OrganizationRepository, type OrganizationRecord } from '../../postgres/repositories/organization-repository.js';
+import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
+import { PasswordHasher } from '../../security/password-hasher.js';
+import { PasswordPolicy } from '../../security/password-policy.js';
+import { LOGGER } from '../../tokens.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { type AuthNotifier } from './auth-notifier.js';
-import { AUTH_NOTIFIER } from '../tokens.js';
+import { AUTH_NOTIFIER } from '../../tokens.js';
 import { VerificationService, type EmailRequestAccepted } from './verification-service.js';
 
 const accountFields = {

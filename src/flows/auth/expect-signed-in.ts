@@ -1,4 +1,4 @@
-import { PlatformError } from '../errors.js';
+import { PlatformError } from '../../errors.js';
 import type { LoginResult, SignedInResult } from './auth-service.js';
 
 /**

@@ -1,11 +1,11 @@
 import { inject, injectable } from 'tsyringe';
-import { TenantAccessError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { AuditWriter } from '../postgres/repositories/audit-writer.js';
-import { SecuritySettingsRepository, type SecuritySettings } from '../postgres/repositories/security-settings-repository.js';
-import { isIpAllowed } from '../security/is-ip-allowed.js';
-import { LOGGER } from '../tokens.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { TenantAccessError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { SecuritySettingsRepository, type SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
+import { isIpAllowed } from '../../security/is-ip-allowed.js';
+import { LOGGER } from '../../tokens.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** How long the hot paths (validate, API keys) may act on settings read earlier by this process. */
 export const SECURITY_SETTINGS_MEMO_MS = 30_000;
