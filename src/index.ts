@@ -85,17 +85,17 @@ export { authorize, isAllowed, PERMISSIONS, ROLE_PERMISSIONS } from './tenancy/p
 export type { Permission } from './tenancy/permission-policy.js';
 
 // Auth flows
-export { AuthService, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/auth-service.js';
-export type {
-  LoginResult,
-  SignedInResult,
-  MfaChallengeResult,
-  MfaEnrollmentRequiredResult,
-  EnrolledSignInResult,
-  PasswordChanged,
-  RefreshResult,
-  ValidatedSession,
-} from './flows/auth/auth-service.js';
+export { PasswordSignIn } from './flows/auth/password-sign-in.js';
+export type { LoginResult, SignedInResult } from './flows/auth/password-sign-in.js';
+export { MfaSignIn } from './flows/auth/mfa-sign-in.js';
+export type { EnrolledSignInResult } from './flows/auth/mfa-sign-in.js';
+export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './flows/auth/mfa-service.js';
+export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/session-validator.js';
+export type { ValidatedSession } from './flows/auth/session-validator.js';
+export { RefreshRotation } from './flows/auth/refresh-rotation.js';
+export type { RefreshResult } from './flows/auth/refresh-rotation.js';
+export { PasswordChange } from './flows/auth/password-change.js';
+export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
 export { MfaService } from './flows/auth/mfa-service.js';
 export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';

@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, ValidationError } from '../../src/errors.js';
 import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.js';
-import { AuthService } from '../../src/flows/auth/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
+import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../src/flows/auth/session-validator.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
 import { AnalyticsRepository } from '../../src/mongo/analytics-repository.js';
@@ -159,21 +162,27 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
 
   it('login: hostile emails and passwords (incl. NoSQL operators) → ValidationError / InvalidCredentialsError / RateLimitedError', async () => {
     const { InvalidCredentialsError, RateLimitedError } = await import('../../src/errors.js');
-    const auth = h.platform.resolve(AuthService);
+    const revoker = h.platform.resolve(SessionRevoker);
+    const rotation = h.platform.resolve(RefreshRotation);
+    const signIn = h.platform.resolve(PasswordSignIn);
+    const validator = h.platform.resolve(SessionValidator);
     await property('login', fc.tuple(hostile, hostile), ([email, password]) =>
-      rejectsTyped(() => auth.login(as<string>(email), as<string>(password), {}), [ValidationError, InvalidCredentialsError, RateLimitedError]),
+      rejectsTyped(() => signIn.login(as<string>(email), as<string>(password), {}), [ValidationError, InvalidCredentialsError, RateLimitedError]),
     );
   });
 
   it('refresh, validate, logout, API-key authentication: hostile tokens and ids → typed errors', async () => {
     const { TokenError, RateLimitedError } = await import('../../src/errors.js');
-    const auth = h.platform.resolve(AuthService);
+    const revoker = h.platform.resolve(SessionRevoker);
+    const rotation = h.platform.resolve(RefreshRotation);
+    const signIn = h.platform.resolve(PasswordSignIn);
+    const validator = h.platform.resolve(SessionValidator);
     const apiKeys = h.platform.resolve(ApiKeyAuthenticator);
     await property('tokens', fc.tuple(hostile, badUuid, hostile), async ([token, id, jti]) => {
-      await rejectsTyped(() => auth.refresh(as<string>(token), {}), [ValidationError, TokenError]);
-      await rejectsTyped(() => auth.validate(as<{ userId: string; sessionId: string }>({ userId: id, sessionId: id })), [ValidationError]);
-      await rejectsTyped(() => auth.validate(as<{ userId: string; jti: string }>({ userId: ctx.userId, jti })), [ValidationError, TokenError]);
-      await rejectsTyped(() => auth.logout(as<string>(id)), [ValidationError]);
+      await rejectsTyped(() => rotation.refresh(as<string>(token), {}), [ValidationError, TokenError]);
+      await rejectsTyped(() => validator.validate(as<{ userId: string; sessionId: string }>({ userId: id, sessionId: id })), [ValidationError]);
+      await rejectsTyped(() => validator.validate(as<{ userId: string; jti: string }>({ userId: ctx.userId, jti })), [ValidationError, TokenError]);
+      await rejectsTyped(() => revoker.logout(as<string>(id)), [ValidationError]);
       await rejectsTyped(() => apiKeys.authenticate(as<string>(token)), [ValidationError, TokenError, RateLimitedError]);
     });
   });

@@ -78,7 +78,7 @@ function toOrganization(m: AccountMembership): SessionOrganization {
 /**
  * Creates a session after the caller authenticated the user (password login,
  * OAuth): one Postgres transaction (status check, session row, refresh token
- * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link AuthService} and {@link OAuthSignIn}.
+ * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
  */
 @injectable()
 @accessControlled

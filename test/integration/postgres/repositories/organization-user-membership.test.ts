@@ -36,7 +36,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     t = await createTestEnv();
     postgres = new PostgresConnection(t.config, createLogger('silent'));
     await postgres.start();
-    users = new UserRepository(postgres);
+    users = new UserRepository(postgres, new AuditRepository(postgres, t.config));
     organizations = new OrganizationRepository(postgres);
     memberships = new MembershipRepository(postgres, new AuditRepository(postgres, t.config));
   });
