@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { PostgresScope } from './with-scope.js';
 
 /** The part of `pg`'s connection a submittable uses (the same calls pg's own Query and pg-cursor make). */
 interface WireConnection {
@@ -23,15 +24,16 @@ interface PgQuery {
 }
 const PgQueryClass = pg.Query as unknown as new (config: { name: string; text: string; values: unknown[] }, values: undefined, callback: Callback) => PgQuery;
 
-/** Sets the tenant for the current transaction only (is_local = true): the same settings withTenant() makes. */
-export const TENANT_SETTINGS_STATEMENT = {
-  name: 'pd_tenant_settings',
-  text: `SELECT set_config('platform.organization_id', $1, true), set_config('platform.user_id', $2, true)`,
+/** Sets the scope for the current transaction only (is_local = true): the settings withTenant()/withScope() make ('' = unset). */
+export const SCOPE_SETTINGS_STATEMENT = {
+  name: 'pd_scope_settings',
+  text: `SELECT set_config('platform.organization_id', $1, true), set_config('platform.user_id', $2, true), set_config('platform.admin_actor', $3, true)`,
 } as const;
 
+
 /**
- * A `pg` submittable that runs a named prepared statement with the tenant set,
- * in ONE round trip and one transaction:
+ * A `pg` submittable that runs a named prepared statement with the tenant (or
+ * another scope) set, in ONE round trip and one transaction:
  *
  *   Parse/Bind/Execute `set_config(…, true)` · Parse (first time) / Bind /
  *   Describe / Execute the read · Sync
@@ -50,20 +52,20 @@ export const TENANT_SETTINGS_STATEMENT = {
  * and pg-query-stream do the same); the read's responses are handed to a real
  * `pg.Query`, so rows are parsed by the client's type parsers as usual.
  */
-export class TenantScopedQuery {
+export class ScopedPipelineQuery {
   /** Set by `client.query(submittable, callback)`. */
   callback: Callback | undefined;
   readonly #inner: PgQuery;
   readonly #name: string;
   readonly #text: string;
-  readonly #settings: readonly [string, string];
+  readonly #settings: readonly [string, string, string];
   #settingsDone = false;
   #error: Error | undefined;
   #result: pg.QueryResult | undefined;
   #connection: WireConnection | undefined;
 
-  constructor(organizationId: string, userId: string, statement: { name: string; text: string }, values: unknown[]) {
-    this.#settings = [organizationId, userId];
+  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[]) {
+    this.#settings = [scope.organizationId ?? '', scope.userId ?? '', scope.adminActor ?? ''];
     this.#name = statement.name;
     this.#text = statement.text;
     this.#inner = new PgQueryClass({ name: statement.name, text: statement.text, values }, undefined, (error, result) => {
@@ -77,7 +79,7 @@ export class TenantScopedQuery {
     this.#connection = connection;
     const previous = connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name];
     if (previous !== undefined && previous !== this.#text) return new Error(`Prepared statements must be unique - '${this.#name}' was used for a different statement`);
-    const { name, text } = TENANT_SETTINGS_STATEMENT;
+    const { name, text } = SCOPE_SETTINGS_STATEMENT;
     connection.stream.cork?.();
     try {
       if (connection.parsedStatements[name] === undefined) {
@@ -150,7 +152,7 @@ export class TenantScopedQuery {
       return;
     }
     // Both statements are now parsed on this connection (pg records this itself only for the query object's own name).
-    for (const statement of [TENANT_SETTINGS_STATEMENT.name, this.#name]) {
+    for (const statement of [SCOPE_SETTINGS_STATEMENT.name, this.#name]) {
       const text = connection.submittedNamedStatements[statement];
       if (text !== undefined) {
         connection.parsedStatements[statement] = text;
@@ -163,7 +165,7 @@ export class TenantScopedQuery {
   #forgetSubmitted(): void {
     const connection = this.#connection;
     if (!connection) return;
-    delete connection.submittedNamedStatements[TENANT_SETTINGS_STATEMENT.name];
+    delete connection.submittedNamedStatements[SCOPE_SETTINGS_STATEMENT.name];
     delete connection.submittedNamedStatements[this.#name];
   }
 }
