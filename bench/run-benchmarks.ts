@@ -29,6 +29,7 @@ import { sessionGrowthRow, userGrowthRow } from './rows/growth-rows.js';
 import { auditRow } from './rows/audit-rows.js';
 import { auditGrowthRow, seedAuditHistory } from './rows/audit-growth-row.js';
 import { knowledgeRow } from './rows/knowledge-rows.js';
+import { semanticSearchRow } from './rows/semantic-search-row.js';
 import { loginProfileRow, loginRow } from './rows/login-rows.js';
 import { repositoryUserLookup, userRepositoryRows } from './rows/user-repository-rows.js';
 import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/session-rows.js';
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    const stack = await startLocalStack({ stores: ['postgres', 'redis', 'qdrant'], log: (line) => log(line) });
+    const stack = await startLocalStack({ stores: ['postgres', 'redis', 'qdrant', 'mongo'], log: (line) => log(line) });
     cleanups.push(() => stack.stop());
     const adminUrl = stack.urls.postgres;
     const redisUrl = stack.urls.redis;
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     const prefixClient = new Redis(redisUrl, { lazyConnect: true });
     await prefixClient.connect();
     cleanups.push(async () => {
-      await Promise.all([deletePrefix(prefixClient, redisPrefix), deletePrefix(prefixClient, largeRedisPrefix)]);
+      await Promise.all([deletePrefix(prefixClient, redisPrefix), deletePrefix(prefixClient, largeRedisPrefix), deletePrefix(prefixClient, `bench${runId}S:`)]);
       prefixClient.disconnect();
     });
     let auditHistory: { large: { rows: number; orgs: string[] }; small: { rows: number; orgs: string[] } } | undefined;
@@ -244,6 +245,11 @@ async function main(): Promise<void> {
       ...(await guarded('knowledge row', () => [
         unavailableRow({ name: 'knowledge ingestion (Qdrant upserts)', unit: 'chunk', oursLabel: 'EmbeddingIndex.upsert batched', baselineLabel: 'one upsert per chunk', backend: backends.qdrant }, ''),
       ], async () => [await knowledgeRow(ctx, runId)])),
+    );
+    rows.push(
+      ...(await guarded('semantic search row', () => [
+        unavailableRow({ name: 'semantic search end to end vs the Qdrant query alone', unit: 'search', oursLabel: 'KnowledgeSearch.semanticSearch', baselineLabel: 'EmbeddingIndex.search alone', metric: 'p50', goal: '≥ 0.6× (p50)', goalMinRatio: 0.6, backend: backends.qdrant }, ''),
+      ], async () => [await semanticSearchRow(ctx, runId, stack.urls.mongo)])),
     );
     rows.push(
       ...(await guarded('user growth', () => [
