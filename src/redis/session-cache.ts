@@ -8,7 +8,7 @@ import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { runScript } from './scripts/redis-script.js';
-import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from './scripts/session-scripts.js';
+import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION, missEpoch } from './scripts/session-scripts.js';
 import { sessionRecordCodec } from './session-record-codec.js';
 
 /**
@@ -39,7 +39,13 @@ export type RevokedReason = 'revoked' | 'epoch' | 'denylisted' | 'expired';
 
 export type SessionValidation =
   | { readonly status: 'hit'; readonly session: CachedSession }
-  | { readonly status: 'miss' }
+  /**
+   * `epoch`: the user's revocation epoch, read by the same script that found the miss — what
+   * `readEpoch` would answer at that moment, so a loader can pass it to `put` as `revocationEpoch`
+   * without another round trip. Absent when the miss was decided on this side (a record of another
+   * shape or another user): call `readEpoch` then.
+   */
+  | { readonly status: 'miss'; readonly epoch?: number }
   | { readonly status: 'revoked'; readonly reason: RevokedReason };
 
 export type SessionPutOutcome = 'stored' | 'revoked' | 'stale';
@@ -61,8 +67,8 @@ const REASONS: Record<number, RevokedReason> = {
  *   and `expires_at`) and, if it is live, `put` it. That is why a FLUSHALL,
  *   an eviction or a restart can only slow requests down, never accept a
  *   revoked session: every revocation is written to Postgres first.
- * - Repopulating: call `readEpoch(userId)` **before** reading Postgres and pass
- *   that value as `revocationEpoch`. A `revokeAllForUser` that lands between
+ * - Repopulating: pass the epoch a `miss` carries (or, when it has none, call
+ *   `readEpoch(userId)` **before** reading Postgres) as `revocationEpoch`. A `revokeAllForUser` that lands between
  *   the Postgres read and the `put` advances the epoch, so the stale record is
  *   refused (`stale`) or, if written, answered `revoked`.
  * - Revoking: update Postgres first, then call `revokeSession` /
@@ -116,6 +122,7 @@ export class SessionCache {
       [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
     ));
     if (typeof reply === 'number') {
+      if (reply < 0) return { status: 'miss', epoch: missEpoch(reply) };
       if (reply === SessionValidateReply.Miss) return { status: 'miss' };
       // An unknown positive code can only mean "revoked" from a newer script: never a hit.
       return { status: 'revoked', reason: REASONS[reply] ?? 'revoked' };

@@ -10,6 +10,43 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool, type PostgresScope } from '../with-scope.js';
 
 const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-writer' });
+/**
+ * The batch INSERT of appendValidated: one array per column, so the text (a named prepared statement,
+ * parsed once per connection) is the same for any batch size. (id, created_at) is the primary key: an
+ * event written again (a retried flush) is skipped, not duplicated.
+ */
+/** The nine column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
+function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
+  const now = new Date().toISOString();
+  const ids: string[] = [];
+  const createdAt: string[] = [];
+  const types: string[] = [];
+  const orgs: (string | null)[] = [];
+  const actors: (string | null)[] = [];
+  const ips: (string | null)[] = [];
+  const agents: (string | null)[] = [];
+  const risks: number[] = [];
+  const details: string[] = [];
+  for (const e of valid) {
+    ids.push(e.id ?? randomUUID());
+    createdAt.push(e.occurredAt?.toISOString() ?? now);
+    types.push(e.eventType);
+    orgs.push(e.organizationId ?? null);
+    actors.push(e.actorUserId ?? null);
+    ips.push(e.ip ?? null);
+    agents.push(e.userAgent ?? null);
+    risks.push(e.riskScore);
+    details.push(JSON.stringify(e.details));
+  }
+  return [ids, createdAt, types, orgs, actors, ips, agents, risks, details];
+}
+
+const APPEND_DEDUPED = {
+  name: 'pd_audit_append_deduped',
+  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::int2[], $9::jsonb[])
+    ON CONFLICT (id, created_at) DO NOTHING`,
+} as const;
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -150,7 +187,10 @@ export class AuditRepository {
     // In an admin scope named after the writer: the batch spans organizations, and `ON CONFLICT` (the
     // de-duplication of a retried flush) needs the new rows to be visible to the writer (PostgreSQL checks
     // INSERT … ON CONFLICT rows against the SELECT policies too).
-    return withMappedErrors(() => scopedPool(this.postgres.appPool, AUDIT_WRITER_SCOPE).transaction((tx) => this.#insert(tx, valid, { dedupe: true })));
+    // One round trip (PostgresConnection.scopedCommand): the scope's settings and the INSERT travel as one
+    // pipeline that PostgreSQL runs as one implicit transaction, committed before this resolves.
+    if (valid.length === 0) return 0;
+    return this.postgres.scopedCommand(AUDIT_WRITER_SCOPE, APPEND_DEDUPED, auditColumns(valid));
   }
 
   /**
@@ -164,10 +204,10 @@ export class AuditRepository {
   async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
     // Fresh ids in the change's own transaction: a retry of the transaction rolls them back with it, so
     // there is nothing to de-duplicate (and no SELECT visibility needed, e.g. in a user's own scope).
-    return this.#insert(tx, events.map((e, i) => this.validate(e, i)), { dedupe: false });
+    return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
   }
 
-  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[], options: { readonly dedupe: boolean }): Promise<number> {
+  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[]): Promise<number> {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
@@ -181,11 +221,9 @@ export class AuditRepository {
       e.riskScore,
       JSON.stringify(e.details),
     ]);
-    // (id, created_at) is the primary key: an event written again (a retried flush) is skipped, not duplicated.
     const result = await connection.query(sql.type(noRows)`
       INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
-      ${options.dedupe ? sql.fragment`ON CONFLICT (id, created_at) DO NOTHING` : sql.fragment``}`);
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`);
     return result.rowCount;
   }
 
