@@ -1,4 +1,4 @@
-import { EmbeddingIndex, type EmbeddingPoint } from '../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex, type EmbeddingPoint } from '../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../src/qdrant/qdrant-provisioner.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';

@@ -6,7 +6,7 @@ import type { ProvisionStep, StoreProvisioner } from '../store-provisioner.js';
 import { CONFIG } from '../tokens.js';
 import { knowledgeCollection, type QdrantCollectionSpec, type QdrantPayloadIndexSpec } from './knowledge-collection.js';
 import { QdrantConnection } from './qdrant-connection.js';
-import { runQdrant } from './run-qdrant.js';
+import { withQdrantErrors } from './map-qdrant-error.js';
 
 /** What provisioning would still have to do for one collection. */
 export interface QdrantCollectionStatus {
@@ -68,7 +68,7 @@ export class QdrantProvisioner {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runQdrant(operation, this.qdrant.redactedUrl);
+    return withQdrantErrors(operation, this.qdrant.redactedUrl);
   }
 
   async #info(name: string): Promise<Schemas['CollectionInfo'] | undefined> {

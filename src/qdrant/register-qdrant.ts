@@ -1,5 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
-import { EmbeddingIndex } from './embedding-index.js';
+import { EmbeddingIndex } from './repositories/embedding-index.js';
 import { QdrantConnection } from './qdrant-connection.js';
 import { QdrantProvisioner } from './qdrant-provisioner.js';
 

@@ -5,7 +5,7 @@ import { PlatformError, StoreUnavailableError, ValidationError } from '../errors
 import type { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { LIFECYCLE, LOGGER } from '../tokens.js';
-import { mapRedisError } from './map-redis-error.js';
+import { withRedisErrors } from './map-redis-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { withTimeout } from '../with-timeout.js';
@@ -153,7 +153,7 @@ export class JobQueues {
       removeOnFail: KEEP_FAILED,
     });
     adding.catch(() => undefined);
-    const job = await withTimeout(adding, bound, () => new StoreUnavailableError('redis', `enqueue: no answer within ${bound} ms`)).catch(fail);
+    const job = await withRedisErrors(() => withTimeout(adding, bound, () => new StoreUnavailableError('redis', `enqueue: no answer within ${bound} ms`)));
     return job.id ?? options.jobId;
   }
 
@@ -193,7 +193,7 @@ export class JobQueues {
     worker.on('failed', (job: Job | undefined, error: Error) => this.logger.debug('job attempt failed', { queue: name, jobId: job?.id, attempt: job?.attemptsMade, error }));
     this.#workers.add(worker);
     void worker.run().catch((error: unknown) => this.logger.error('worker stopped', { queue: name, error }));
-    await worker.waitUntilReady().catch(fail);
+    await withRedisErrors(() => worker.waitUntilReady());
     let closing: Promise<void> | undefined;
     const close = (force = false) =>
       (closing ??= worker.close(force).finally(() => {
@@ -209,9 +209,7 @@ export class JobQueues {
    */
   async failedJobs<N extends QueueName>(name: N, page: { offset?: number; limit?: number } = {}): Promise<Array<DeadLetterEntry<N>>> {
     const offset = page.offset ?? 0;
-    const jobs = await this.#queue(name)
-      .getFailed(offset, offset + (page.limit ?? 100) - 1)
-      .catch(fail);
+    const jobs = await withRedisErrors(() => this.#queue(name).getFailed(offset, offset + (page.limit ?? 100) - 1));
     return jobs.map((job) => ({
       jobId: job.id ?? '',
       data: job.data as JobPayloads[N],
@@ -231,9 +229,9 @@ export class JobQueues {
     const ids = jobIds ?? (await this.failedJobs(name, { limit: 10_000 })).map((j) => j.jobId);
     let retried = 0;
     for (const id of ids) {
-      const job = await queue.getJob(id).catch(fail);
+      const job = await withRedisErrors(() => queue.getJob(id));
       if (job && (await job.isFailed())) {
-        await job.retry('failed', { resetAttemptsMade: true }).catch(fail);
+        await withRedisErrors(() => job.retry('failed', { resetAttemptsMade: true }));
         retried++;
       }
     }
@@ -242,7 +240,7 @@ export class JobQueues {
 
   /** Job counts per state (waiting, active, delayed, completed, failed …). @throws StoreUnavailableError */
   async counts(name: QueueName): Promise<Record<string, number>> {
-    return this.#queue(name).getJobCounts().catch(fail);
+    return withRedisErrors(() => this.#queue(name).getJobCounts());
   }
 
   /** Registers the durable scan that re-creates `name`'s jobs (supplied by the knowledge/erasure flows). */
@@ -280,8 +278,4 @@ export class JobQueues {
     })();
     return this.#closing;
   }
-}
-
-function fail(error: unknown): never {
-  throw mapRedisError(error);
 }

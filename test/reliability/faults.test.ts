@@ -11,14 +11,14 @@ import { PlatformError, StoreUnavailableError, TokenError } from '../../src/erro
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { AuthService, type ValidatedSession } from '../../src/flows/auth/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { withTenant } from '../../src/postgres/with-tenant.js';
-import { EmbeddingIndex } from '../../src/qdrant/embedding-index.js';
-import { RateLimiter } from '../../src/redis/rate-limiter.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
+import { RateLimiter } from '../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
-import { SessionCache } from '../../src/redis/session-cache.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';

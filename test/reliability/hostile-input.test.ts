@@ -8,10 +8,10 @@ import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.
 import { AuthService } from '../../src/flows/auth/auth-service.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
-import { AnalyticsRepository } from '../../src/mongo/analytics-repository.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { KnowledgeDocumentRepository } from '../../src/mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { AnalyticsRepository } from '../../src/mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { KnowledgeDocumentRepository } from '../../src/mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { MongoConnection } from '../../src/mongo/mongo-connection.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';

@@ -12,8 +12,8 @@ import { RefreshTokenRepository } from '../../postgres/repositories/refresh-toke
 import { RefreshTokenReusedError } from '../../postgres/repositories/refresh-token-reused-error.js';
 import { SessionRepository, type SessionRecord } from '../../postgres/repositories/session-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../redis/login-throttle.js';
-import { SessionCache, type CachedSession, type SessionRef } from '../../redis/session-cache.js';
+import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
+import { SessionCache, type CachedSession, type SessionRef } from '../../redis/repositories/session-cache.js';
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
 import { PasswordHasher } from '../../security/password-hasher.js';

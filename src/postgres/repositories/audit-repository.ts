@@ -14,7 +14,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
 
@@ -150,7 +150,7 @@ export class AuditRepository {
     // In an admin scope named after the writer: the batch spans organizations, and `ON CONFLICT` (the
     // de-duplication of a retried flush) needs the new rows to be visible to the writer (PostgreSQL checks
     // INSERT … ON CONFLICT rows against the SELECT policies too).
-    return withMappedErrors(() => scopedPool(this.postgres.appPool, AUDIT_WRITER_SCOPE).transaction((tx) => this.#insert(tx, valid, { dedupe: true })));
+    return withPostgresErrors(() => scopedPool(this.postgres.appPool, AUDIT_WRITER_SCOPE).transaction((tx) => this.#insert(tx, valid, { dedupe: true })));
   }
 
   /**
@@ -235,7 +235,7 @@ export class AuditRepository {
     const id = parseInput(z.uuid(), userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: 'erasure' }).oneFirst(sql.type(countRow)`
         WITH pseudonym AS (SELECT gen_random_uuid() AS value),
         changed AS (
@@ -266,7 +266,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async ensurePartitions(monthsAhead = 3): Promise<number> {
     const months = parseInput(z.number().int().min(0).max(36), monthsAhead, 'monthsAhead');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.oneFirst(sql.type(z.object({ created: z.number() }))`
         SELECT audit_log_ensure_partitions(${months}::int) AS created`),
     );
@@ -280,7 +280,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async dropPartitionsOlderThan(days: number = this.config.retention.auditDays): Promise<readonly string[]> {
     const d = parseInput(z.number().int().min(1).max(36_500), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.anyFirst(sql.type(z.object({ name: z.string() }))`
         SELECT audit_log_drop_partitions(${d}::int) AS name`),
     );

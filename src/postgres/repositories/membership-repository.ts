@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { authorize } from '../../tenancy/permission-policy.js';
 import { AuditRepository } from './audit-repository.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -206,7 +206,7 @@ export class MembershipRepository {
     const hash = hashToken(parseInput(tokenInput, token, 'token'));
     // Pre-tenant: the token names the organization and the invited user (a narrow
     // SECURITY DEFINER lookup, sql/0070); the answer runs in that scope on the application role.
-    const target = await withMappedErrors(() =>
+    const target = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
         SELECT organization_id, user_id FROM platform_auth.invitation_by_token(${sql.binary(hash)})`),
     );

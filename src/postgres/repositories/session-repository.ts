@@ -14,7 +14,7 @@ import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface SessionRecord {
@@ -197,7 +197,7 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async touch(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM platform_auth.touch_session(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );

@@ -11,11 +11,11 @@ import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '.
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
 import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
 import { QdrantStoreProvisioner } from '../../../src/flows/knowledge/qdrant-store-provisioner.js';
-import { KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import type { PlatformOptions } from '../../../src/platform-options.js';
-import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';

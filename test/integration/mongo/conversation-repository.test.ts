@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { ConversationRepository, type Conversation } from '../../../src/mongo/conversation-repository.js';
-import { MessageRepository, type Message } from '../../../src/mongo/message-repository.js';
+import { ConversationRepository, type Conversation } from '../../../src/mongo/repositories/conversation-repository.js';
+import { MessageRepository, type Message } from '../../../src/mongo/repositories/message-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { AnalyticsRepository } from '../../../src/mongo/analytics-repository.js';
-import { knowledgeChunkId, KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
+import { knowledgeChunkId, KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
 

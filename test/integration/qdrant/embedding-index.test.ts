@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { knowledgePointId } from '../../../src/qdrant/knowledge-point-id.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { cachedSessionSchema, type CachedSession } from '../../../src/redis/session-cache.js';
-import { sessionRecordCodec } from '../../../src/redis/session-record-codec.js';
+import { cachedSessionSchema, type CachedSession } from '../../../src/redis/repositories/session-cache.js';
+import { sessionRecordCodec } from '../../../src/redis/repositories/session-record-codec.js';
 
 const record: CachedSession = {
   sessionId: 's-1',

@@ -1,14 +1,14 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { PlatformError, ValidationError } from '../errors.js';
-import { CONFIG } from '../tokens.js';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import type { Config } from '../../config.js';
+import { PlatformError, ValidationError } from '../../errors.js';
+import { CONFIG } from '../../tokens.js';
+import { withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys } from '../redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
-import { runScript } from './scripts/redis-script.js';
-import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from './scripts/session-scripts.js';
+import { runScript } from '../scripts/redis-script.js';
+import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from '../scripts/session-scripts.js';
 import { sessionRecordCodec } from './session-record-codec.js';
 
 /**
@@ -130,7 +130,7 @@ export class SessionCache {
 
   /** The user's current revocation epoch (0 when unknown). Read it before reading the session from Postgres. */
   async readEpoch(userId: string): Promise<number> {
-    const value = await this.breaker.read(() => this.redis.client.get(this.keys.sessionEpoch(userId)).catch(rethrow));
+    const value = await this.breaker.read(() => withRedisErrors(() => this.redis.client.get(this.keys.sessionEpoch(userId))));
     return value === null ? 0 : Number(value);
   }
 
@@ -216,8 +216,4 @@ function revocationMarker(sessionId: string | null): string {
 
 function clamp(value: number, min: number, max: number): number {
   return Math.min(Math.max(Math.ceil(value), min), max);
-}
-
-function rethrow(error: unknown): never {
-  throw mapRedisError(error);
 }

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.js';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { authorize } from '../../tenancy/permission-policy.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { mongoId, pageLimit } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { CONVERSATION_STATUSES, mongoModels, type ConversationRecord, type MongoModels } from './mongo-models.js';
-import { iterateMongo, runMongo } from './run-mongo.js';
-import { allowCrossTenant } from './tenant-plugin.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { CONVERSATION_STATUSES, mongoModels, type ConversationDocument, type MongoModels } from '../mongo-models.js';
+import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { allowCrossTenant } from '../tenant-plugin.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
@@ -52,7 +52,7 @@ const listSchema = z
   .strict();
 
 /** Keyset cursor: the (lastMessageAt, _id) of the last row of a page, base64url JSON. */
-function encodeCursor(c: ConversationRecord): string {
+function encodeCursor(c: ConversationDocument): string {
   return Buffer.from(JSON.stringify([c.lastMessageAt.getTime(), c._id])).toString('base64url');
 }
 
@@ -66,7 +66,7 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
   throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by listByUser' }]);
 }
 
-export function toConversation(r: ConversationRecord): Conversation {
+export function toConversation(r: ConversationDocument): Conversation {
   return {
     id: r._id,
     organizationId: r.organizationId,
@@ -97,7 +97,7 @@ export class ConversationRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /** Starts a conversation owned by the context's user. @throws ValidationError */
@@ -129,7 +129,7 @@ export class ConversationRepository {
   async get(ctx: TenantContext, id: string): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
     const conversationId = parseInput(mongoId, id, 'id');
-    const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationRecord>().exec());
+    const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationDocument>().exec());
     if (!found) throw new NotFoundError('conversation', conversationId);
     return toConversation(found);
   }
@@ -152,20 +152,20 @@ export class ConversationRepository {
       filter.$or = [{ lastMessageAt: { $lt: at } }, { lastMessageAt: at, _id: { $lt: id } }];
     }
     const rows = await this.#run(() =>
-      this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationRecord[]>().exec(),
+      this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
     );
     const page = rows.slice(0, o.limit);
     const last = page.at(-1);
     return { items: page.map(toConversation), nextCursor: rows.length > o.limit && last ? encodeCursor(last) : undefined };
   }
 
-  async #update(ctx: TenantContext, id: string, set: Partial<ConversationRecord>): Promise<Conversation> {
+  async #update(ctx: TenantContext, id: string, set: Partial<ConversationDocument>): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'conversations:write');
     const conversationId = parseInput(mongoId, id, 'id');
     const updated = await this.#run(() =>
       this.#models.Conversation.findOneAndUpdate({ organizationId, _id: conversationId }, { $set: set }, { returnDocument: 'after' })
-        .lean<ConversationRecord>()
+        .lean<ConversationDocument>()
         .exec(),
     );
     if (!updated) throw new NotFoundError('conversation', conversationId);
@@ -220,9 +220,9 @@ export class ConversationRepository {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#models;
-    return iterateMongo(async function* () {
-      const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationRecord[]>(), scope).cursor();
-      for await (const row of cursor) yield toConversation(row as ConversationRecord);
+    return iterateWithMongoErrors(async function* () {
+      const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(), scope).cursor();
+      for await (const row of cursor) yield toConversation(row as ConversationDocument);
     }, this.mongo.redactedUrl);
   }
 
@@ -238,7 +238,7 @@ export class ConversationRepository {
     const id = parseInput(mongoId, userId, 'userId');
     return this.#run(async () => {
       const { Conversation, Message } = this.#models;
-      const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationRecord, '_id' | 'organizationId'>[]>(), scope).exec();
+      const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(), scope).exec();
       const byOrganization = Map.groupBy(owned, (c) => c.organizationId);
       let messages = 0;
       let conversations = 0;
