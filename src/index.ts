@@ -151,7 +151,6 @@ export type {
 } from './flows/knowledge/knowledge-ingestion.js';
 export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
-export { QdrantStoreProvisioner } from './flows/knowledge/qdrant-store-provisioner.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
 export type { QueueWorkersOptions } from './flows/queue-workers.js';

@@ -41,7 +41,7 @@ export async function startPrivacyPlatform(config: Config, options: PlatformOpti
   const platform = createPlatform(config, options);
   await platform.start();
   await platform.resolve(MongoProvisioner).provision();
-  await platform.resolve(QdrantProvisioner).provision(DIM);
+  await platform.resolve(QdrantProvisioner).forDimension(DIM).provision();
   return platform;
 }
 

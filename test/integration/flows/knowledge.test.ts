@@ -10,7 +10,7 @@ import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.j
 import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
 import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
-import { QdrantStoreProvisioner } from '../../../src/flows/knowledge/qdrant-store-provisioner.js';
+import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
 import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -473,7 +473,7 @@ describe('knowledge ingestion and semantic search', () => {
     const p = createPlatform(t.config, { stores: ['qdrant'], embedder: new HashingEmbedder({ dimension: 64 }) });
     await p.start();
     try {
-      const provisioner = p.resolve(QdrantStoreProvisioner);
+      const provisioner = p.resolve(QdrantProvisioner);
       await expect(provisioner.provision()).rejects.toBeInstanceOf(ConfigError);
       expect(await provisioner.pending()).toEqual([expect.stringContaining('vector size 256, embedder has 64')]);
       const [result] = await bootstrapPlatform(p, { waitMs: 5_000 });
