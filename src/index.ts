@@ -25,6 +25,7 @@ export * from './tokens.js';
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
 export type { Config, EncryptionKey, LogLevel } from './config.js';
+export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';

@@ -11,12 +11,13 @@ export type { MongoCollectionName } from './mongo-models.js';
 export { mapMongoError } from './map-mongo-error.js';
 export { tenantPlugin, allowCrossTenant } from './tenant-plugin.js';
 export { ConversationRepository } from './repositories/conversation-repository.js';
-export type { Conversation, ConversationPage, ConversationStatus, ListConversationsOptions } from './repositories/conversation-repository.js';
+export type { Conversation, ConversationStatus, ListConversationsOptions } from './repositories/conversation-repository.js';
 export { MessageRepository } from './repositories/message-repository.js';
-export type { Message, MessageRole, MessagePage, AppendMessageInput } from './repositories/message-repository.js';
+export type { Message, MessageRole, AppendMessageInput } from './repositories/message-repository.js';
 export { KnowledgeDocumentRepository, knowledgeDocumentId } from './repositories/knowledge-document-repository.js';
 export type {
   KnowledgeDocument,
+  ListKnowledgeDocumentsOptions,
   KnowledgeDocumentStatus,
   UpsertKnowledgeDocumentInput,
   UpsertKnowledgeDocumentResult,

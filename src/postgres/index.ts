@@ -8,7 +8,6 @@ export { mapPostgresError } from './map-postgres-error.js';
 export { withTenant } from './with-tenant.js';
 export { preparedStatement } from './prepared-statement.js';
 export type { PreparedStatement } from './prepared-statement.js';
-export type { KeysetPage, KeysetPageInput } from './repositories/keyset-page.js';
 export type { ReencryptResult } from './repositories/reencrypt-columns.js';
 
 export { OrganizationRepository, ORGANIZATION_TIERS, organizationSettingsSchema } from './repositories/organization-repository.js';

@@ -261,7 +261,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       const l = as<number>(limit);
       await rejectsTyped(() => conversations.listByUser(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { limit: l }), [ValidationError]);
-      if (!(Number.isSafeInteger(l) && l >= 1)) await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { before: l }), [ValidationError]);
+      await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { cursor: String(l) }), [ValidationError]);
       await rejectsTyped(() => apiKeys.list(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => audit.query(ctx, {}, { limit: l }), [ValidationError]);
       await rejectsTyped(() => users.listForOrganization(ctx, { limit: l }), [ValidationError]);
@@ -298,7 +298,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       if (typeof text === 'string') await rejectsTyped(() => conversations.get(ctx, text), [ValidationError, NotFoundError]);
     });
     const page = await messages.pageBackwards(ctx, conversationId);
-    expect(page.messages.map((m) => m.content)).toEqual(['hello']);
+    expect(page.items.map((m) => m.content)).toEqual(['hello']);
   });
 
   it('a cursor crafted to carry an operator is refused', async () => {
@@ -343,7 +343,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         appended++;
         expect(m.seq).toBe(start + appended);
         const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
-        expect(back.messages[0]?.content).toBe(content);
+        expect(back.items[0]?.content).toBe(content);
       }),
       { numRuns: RUNS, seed: 99, endOnFailure: true },
     );

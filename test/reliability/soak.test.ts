@@ -143,12 +143,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
       for (const conversationId of u.conversations) {
         const expected = appends.get(conversationId) ?? 0;
         const seqs: number[] = [];
-        let before: number | undefined;
+        let cursor: string | undefined;
         for (let page = 0; page < 100; page++) {
-          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(before === undefined ? {} : { before }) });
-          seqs.unshift(...p.messages.map((m) => m.seq));
-          before = p.nextBefore;
-          if (before === undefined) break;
+          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(cursor === undefined ? {} : { cursor }) });
+          seqs.unshift(...p.items.map((m) => m.seq));
+          cursor = p.nextCursor;
+          if (cursor === undefined) break;
         }
         const conversation = await conversations.get(u.ctx, conversationId);
         lost += Math.max(0, expected - seqs.length);

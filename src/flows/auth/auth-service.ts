@@ -625,7 +625,7 @@ export class AuthService {
     let revoked = 0;
     let after: string | undefined;
     do {
-      const page = await this.sessions.listActiveForUser(userId, { limit: 100, ...(after === undefined ? {} : { after }) });
+      const page = await this.sessions.listActiveForUser(userId, { limit: 100, ...(after === undefined ? {} : { cursor: after }) });
       const others = page.items.filter((s) => s.id !== keepSessionId);
       const results = await Promise.all(others.map((s) => this.revoker.revokeSession(s.id, 'password_changed')));
       revoked += results.filter(Boolean).length;

@@ -369,12 +369,12 @@ export class KnowledgeIngestion {
     const documents: Array<KnowledgeDocumentRef & { jobId: string }> = [];
     let after: string | undefined;
     do {
-      const page = await this.documents.list(ctx, { limit: 500, ...(after ? { after } : {}) });
+      const page = await this.documents.list(ctx, { limit: 500, ...(after ? { cursor: after } : {}) });
       for (const doc of page.items) {
         if (!(await this.documents.setStatus(ctx, doc.id, 'pending', { version: doc.version }))) continue;
         documents.push({ id: doc.id, version: doc.version, jobId: await this.#enqueue(organizationId, doc.id, doc.version, suffix) });
       }
-      after = page.nextAfter;
+      after = page.nextCursor;
     } while (after);
     return { documents };
   }
@@ -422,9 +422,9 @@ export class KnowledgeIngestion {
       for (const doc of stuck) await enqueue(organizationId, doc, ingestionJobId(doc.id, doc.version, `s${doc.updatedAt.getTime().toString(36)}`));
       let after: string | undefined;
       do {
-        const page = await this.documents.list(ctx, { status: 'failed', limit: 500, ...(after ? { after } : {}) });
+        const page = await this.documents.list(ctx, { status: 'failed', limit: 500, ...(after ? { cursor: after } : {}) });
         for (const doc of page.items) await enqueue(organizationId, doc, ingestionJobId(doc.id, doc.version));
-        after = page.nextAfter;
+        after = page.nextCursor;
       } while (after);
     }
     return organizations;
@@ -457,9 +457,9 @@ export class KnowledgeIngestion {
     } else {
       let after: string | undefined;
       do {
-        const page = await this.documents.list(ctx, { limit: 100, ...(after ? { after } : {}) });
+        const page = await this.documents.list(ctx, { limit: 100, ...(after ? { cursor: after } : {}) });
         documents.push(...(await Promise.all(page.items.map(check))));
-        after = page.nextAfter;
+        after = page.nextCursor;
       } while (after);
     }
     return { consistent: documents.every((d) => d.consistent), documents };

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { authorize } from '../../tenancy/permission-policy.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
-import { mongoId, pageLimit } from './mongo-inputs.js';
+import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
 import { CONVERSATION_STATUSES, mongoModels, type ConversationDocument, type MongoModels } from '../mongo-models.js';
 import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
@@ -30,41 +31,18 @@ export interface Conversation {
   readonly updatedAt: Date;
 }
 
-export interface ConversationPage {
-  readonly items: readonly Conversation[];
-  /** Pass as `cursor` to get the next page; undefined on the last page. */
-  readonly nextCursor: string | undefined;
-}
-
-export interface ListConversationsOptions {
+/** A page of {@link KeysetPageInput} (`limit` 1–100, default 20) plus the filters. */
+export interface ListConversationsOptions extends KeysetPageInput {
   /** Whose conversations (default: the context's user). */
   readonly userId?: string;
   readonly status?: ConversationStatus;
-  /** 1–100, default 20. */
-  readonly limit?: number;
-  readonly cursor?: string;
 }
 
 const title = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
 const createSchema = z.object({ title, personaId: mongoId.optional() }).strict();
-const listSchema = z
-  .object({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional(), limit: pageLimit(100, 20), cursor: z.string().max(500).optional() })
-  .strict();
-
-/** Keyset cursor: the (lastMessageAt, _id) of the last row of a page, base64url JSON. */
-function encodeCursor(c: ConversationDocument): string {
-  return Buffer.from(JSON.stringify([c.lastMessageAt.getTime(), c._id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { at: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof at === 'number' && Number.isFinite(at) && typeof id === 'string') return { at: new Date(at), id };
-  } catch {
-    // fall through
-  }
-  throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by listByUser' }]);
-}
+const listSchema = keysetPageInput(100, 20).extend({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional() }).strict();
+/** Keyset position: (lastMessageAt in ms, _id) of the last row of a page. */
+const position = z.tuple([z.number().int().nonnegative(), z.string()]);
 
 export function toConversation(r: ConversationDocument): Conversation {
   return {
@@ -108,6 +86,9 @@ export class ConversationRepository {
     return this.#run(async () => {
       const now = new Date();
       const doc = await this.#models.Conversation.create({
+        // One instant for both: mongoose's timestamps would stamp createdAt a moment
+        // after `now`, leaving lastMessageAt earlier than createdAt (issue 19).
+        createdAt: now,
         _id: randomUUID(),
         organizationId,
         userId,
@@ -142,21 +123,20 @@ export class ConversationRepository {
    * @throws ValidationError for a bad limit or cursor
    */
   @declareAccess({ requires: 'conversations:read' })
-  async listByUser(ctx: TenantContext, options: ListConversationsOptions = {}): Promise<ConversationPage> {
+  async listByUser(ctx: TenantContext, options: ListConversationsOptions = {}): Promise<KeysetPage<Conversation>> {
     const { organizationId, userId: self } = requireTenantContext(ctx);
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId, userId: o.userId ?? self };
     if (o.status) filter.status = o.status;
     if (o.cursor) {
-      const { at, id } = decodeCursor(o.cursor);
+      const [ms, id] = decodeMongoCursor(o.cursor, position);
+      const at = new Date(ms);
       filter.$or = [{ lastMessageAt: { $lt: at } }, { lastMessageAt: at, _id: { $lt: id } }];
     }
     const rows = await this.#run(() =>
       this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
     );
-    const page = rows.slice(0, o.limit);
-    const last = page.at(-1);
-    return { items: page.map(toConversation), nextCursor: rows.length > o.limit && last ? encodeCursor(last) : undefined };
+    return toKeysetPage(rows, o.limit, toConversation, (last) => encodeMongoCursor([last.lastMessageAt.getTime(), last._id]));
   }
 
   async #update(ctx: TenantContext, id: string, set: Partial<ConversationDocument>): Promise<Conversation> {

@@ -7,7 +7,8 @@ import { parseInput } from '../../parse-input.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
-import { mongoId, pageLimit } from './mongo-inputs.js';
+import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { decodeMongoCursor, encodeMongoCursor, mongoId, pageLimit } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
 import { KNOWLEDGE_DOCUMENT_STATUSES, mongoModels, type KnowledgeDocumentDocument, type MongoModels } from '../mongo-models.js';
 import { withMongoErrors } from '../map-mongo-error.js';
@@ -31,6 +32,11 @@ export interface KnowledgeDocument {
   readonly contentRef: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/** A page of {@link KeysetPageInput} (`limit` 1–500, default 50), optionally of one status. */
+export interface ListKnowledgeDocumentsOptions extends KeysetPageInput {
+  readonly status?: KnowledgeDocumentStatus;
 }
 
 export interface UpsertKnowledgeDocumentInput {
@@ -80,7 +86,9 @@ const statusSchema = z.enum(KNOWLEDGE_DOCUMENT_STATUSES);
 const statusOptionsSchema = z
   .object({ version: z.number().int().min(1).optional(), error: z.string().max(4000).optional(), chunkCount: z.number().int().min(0).optional() })
   .strict();
-const listSchema = z.object({ status: statusSchema.optional(), limit: pageLimit(500, 50), after: mongoId.optional() }).strict();
+const listSchema = keysetPageInput(500, 50).extend({ status: statusSchema.optional() }).strict();
+/** Keyset position: the _id of the last document of a page. */
+const position = z.tuple([z.string()]);
 const stuckSchema = z.object({ olderThan: z.date(), limit: pageLimit(1000, 100) }).strict();
 
 /** The id `upsert` derives when none is given: stable per (organization, source). */
@@ -224,22 +232,18 @@ export class KnowledgeDocumentRepository {
     return rows.map(toKnowledgeDocument);
   }
 
-  /** Ordered by id, keyset-paginated with `after`; content is not loaded. @throws ValidationError */
+  /** Ordered by id, keyset-paginated (`limit` 1–500, default 50); content is not loaded. @throws ValidationError */
   @declareAccess({ requires: 'knowledge:read' })
-  async list(
-    ctx: TenantContext,
-    options: { status?: KnowledgeDocumentStatus; limit?: number; after?: string } = {},
-  ): Promise<{ items: KnowledgeDocument[]; nextAfter: string | undefined }> {
+  async list(ctx: TenantContext, options: ListKnowledgeDocumentsOptions = {}): Promise<KeysetPage<KnowledgeDocument>> {
     const { organizationId } = requireTenantContext(ctx);
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId };
     if (o.status) filter.status = o.status;
-    if (o.after) filter._id = { $gt: o.after };
+    if (o.cursor !== undefined) filter._id = { $gt: decodeMongoCursor(o.cursor, position)[0] };
     const rows = await this.#run(() =>
       this.#models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentDocument[]>().exec(),
     );
-    const page = rows.slice(0, o.limit);
-    return { items: page.map(toKnowledgeDocument), nextAfter: rows.length > o.limit ? page.at(-1)?._id : undefined };
+    return toKeysetPage(rows, o.limit, toKnowledgeDocument, (last) => encodeMongoCursor([last._id]));
   }
 
   /**

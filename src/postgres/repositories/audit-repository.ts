@@ -197,8 +197,8 @@ export class AuditRepository {
   @declareAccess({ requires: 'audit:read' })
   async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const conditions = [
       sql.fragment`organization_id = ${ctx.organizationId}`,
       f.actorUserId === undefined ? undefined : sql.fragment`actor_user_id = ${f.actorUserId}`,

@@ -234,8 +234,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:manage' })
   async listInvitations(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipInvitationRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(invitationListRow)`
         SELECT ${INVITATION_COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -338,8 +338,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

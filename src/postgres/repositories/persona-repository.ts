@@ -203,8 +203,8 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<PersonaRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM personas

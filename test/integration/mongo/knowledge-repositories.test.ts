@@ -72,9 +72,9 @@ describe('knowledge and analytics repositories', () => {
     const first = await documents.list(ctx, { limit: 3 });
     expect(first.items).toHaveLength(3);
     expect(first.items.every((d) => d.content === null)).toBe(true);
-    const second = await documents.list(ctx, { limit: 3, after: first.nextAfter });
+    const second = await documents.list(ctx, { limit: 3, cursor: first.nextCursor });
     expect(second.items).toHaveLength(2);
-    expect(second.nextAfter).toBeUndefined();
+    expect(second.nextCursor).toBeUndefined();
     const ids = [...first.items, ...second.items].map((d) => d.id);
     expect(ids).toEqual([...ids].sort());
     await documents.setStatus(ctx, ids[0]!, 'indexed', { chunkCount: 1 });
