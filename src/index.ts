@@ -150,6 +150,8 @@ export type {
   DocumentConsistency,
   ConsistencyReport,
 } from './flows/knowledge/knowledge-ingestion.js';
+export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
 export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
@@ -159,6 +161,8 @@ export type { QueueWorkersOptions } from './flows/queue-workers.js';
 // Privacy flows
 export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
 export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
+export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';
 export type { ExportLine, ExportManifest } from './flows/privacy/user-exporter.js';
 export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/privacy/consent-service.js';

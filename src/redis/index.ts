@@ -17,12 +17,9 @@ export { CacheAside } from './repositories/cache-aside.js';
 export type { CacheAsideOptions } from './repositories/cache-aside.js';
 export { VoiceCache, VOICE_CACHE_TTL_SECONDS } from './repositories/voice-cache.js';
 export type { VoiceRequest } from './repositories/voice-cache.js';
-export { JobQueues, QUEUE_NAMES } from './job-queues.js';
+export { JobQueues, defineQueue } from './job-queues.js';
 export type {
-  QueueName,
-  JobPayloads,
-  IngestionJobData,
-  ErasureJobData,
+  QueueDefinition,
   EnqueueOptions,
   JobContext,
   JobProcessor,

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError, StoreUnavailableError, TokenError } from '../../src/errors.js';
+import { INGESTION_QUEUE } from '../../src/flows/knowledge/ingestion-queue.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { AuthService, type ValidatedSession } from '../../src/flows/auth/auth-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
@@ -252,14 +253,14 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     const jobId = `${job.documentId}-v1`;
     await redis.stop();
     const started = performance.now();
-    const error = await queues.enqueue('ingestion', job, { jobId }).then(() => undefined, (e: unknown) => e);
+    const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => undefined, (e: unknown) => e);
     const ms = performance.now() - started;
     redis = await startPrivateRedis(redis.port);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     // The bound: ioredis' command timeout, REDIS_COMMAND_TIMEOUT_MS (2 s by default).
     expect(ms).toBeLessThan(h.platform.resolve(RedisConnection).commandTimeoutMs + 1_000);
-    await expect.poll(() => queues.enqueue('ingestion', job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
-    expect(await queues.enqueue('ingestion', job, { jobId })).toBe(jobId);
+    await expect.poll(() => queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+    expect(await queues.enqueue(INGESTION_QUEUE, job, { jobId })).toBe(jobId);
   });
 });
 

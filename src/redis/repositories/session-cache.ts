@@ -9,26 +9,10 @@ import { RedisKeys } from '../redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { runScript } from '../scripts/redis-script.js';
 import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION } from '../scripts/session-scripts.js';
-import { sessionRecordCodec } from './session-record-codec.js';
+import { cachedSessionCodec, cachedSessionSchema, type CachedSession, type CachedSessionInput } from './cached-session-codec.js';
 
-/**
- * What Redis keeps of a session. Never a token value, hash or secret: only
- * identifiers and the facts a request needs to be authorized.
- */
-export const cachedSessionSchema = z.object({
-  sessionId: z.string(),
-  userId: z.string(),
-  organizationId: z.string().nullable(),
-  /** Epoch milliseconds. */
-  expiresAt: z.number(),
-  /** The user's revocation epoch observed (via `readEpoch`) before the session row was read from Postgres. */
-  revocationEpoch: z.number().int().nonnegative(),
-  roles: z.array(z.string()).default([]),
-  scopes: z.array(z.string()).default([]),
-  mfaVerified: z.boolean().default(false),
-});
-export type CachedSession = z.output<typeof cachedSessionSchema>;
-export type CachedSessionInput = z.input<typeof cachedSessionSchema>;
+export { cachedSessionSchema } from './cached-session-codec.js';
+export type { CachedSession, CachedSessionInput } from './cached-session-codec.js';
 
 /** Which session to validate: the user (from the token's subject) and a session id and/or an access-token jti. */
 export type SessionRef =
@@ -99,7 +83,7 @@ export class SessionCache {
 
   /**
    * One round trip: denylist → record (by session id, or via the jti pointer) → expiry → epoch.
-   * The hit is checked structurally ({@link sessionRecordCodec}), not with zod: `put` validated it on the way in.
+   * The hit is decoded by {@link cachedSessionCodec} (header, then `cachedSessionSchema`).
    * @throws StoreUnavailableError when Redis is down (callers may fall back to Postgres).
    */
   async validate(ref: SessionRef): Promise<SessionValidation> {
@@ -122,7 +106,7 @@ export class SessionCache {
     }
     if (typeof reply !== 'string') throw new PlatformError('REDIS_UNEXPECTED_REPLY', `${VALIDATE_SESSION.name} answered ${typeof reply}`);
     // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
-    const session = sessionRecordCodec.decode(reply);
+    const session = cachedSessionCodec.decode(reply);
     if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
     if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
     return { status: 'hit', session };
@@ -159,7 +143,7 @@ export class SessionCache {
         this.keys.sessionIndex(session.userId),
         this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
       ],
-      [sessionRecordCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
+      [cachedSessionCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
     ));
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }

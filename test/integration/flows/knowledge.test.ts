@@ -10,6 +10,7 @@ import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.j
 import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
 import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
+import { INGESTION_QUEUE } from '../../../src/flows/knowledge/ingestion-queue.js';
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
 import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
@@ -394,7 +395,7 @@ describe('knowledge ingestion and semantic search', () => {
     const queues = platform.resolve(JobQueues);
     ingestion.registerReconciler([ctx.organizationId], { stuckAfterMs: 0 });
     // Same durable state, same job id: BullMQ keeps one job.
-    expect(await queues.reconcile('ingestion')).toEqual({ ingestion: 1 });
+    expect(await queues.reconcile(INGESTION_QUEUE)).toEqual({ ingestion: 1 });
     const worker = await ingestion.startIngestionWorker(FAST_STALL_CHECK);
     try {
       const waited = await ingestion.waitForIndexing(ctx, [{ id: document.id, version: 1 }], { timeoutMs: 20_000 });
