@@ -245,7 +245,7 @@ export class JobQueues {
 
   /** Registers the durable scan that re-creates `name`'s jobs (supplied by the knowledge/erasure flows). */
   registerReconciler<T extends object>(queue: QueueDefinition<T>, reconciler: JobReconciler<T>): void {
-    this.#reconcilers.set(queue.name, reconciler as unknown as JobReconciler<object>);
+    this.#reconcilers.set(queue.name, reconciler);
   }
 
   /**

@@ -115,7 +115,7 @@ export class AnalyticsRepository {
     const models = this.#models;
     return iterateWithMongoErrors(async function* () {
       const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventDocument[]>(), scope).cursor();
-      for await (const row of cursor) yield toAnalyticsEvent(row as AnalyticsEventDocument);
+      for await (const row of cursor) yield toAnalyticsEvent(row);
     }, this.mongo.redactedUrl);
   }
 

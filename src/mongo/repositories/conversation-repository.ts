@@ -202,7 +202,7 @@ export class ConversationRepository {
     const models = this.#models;
     return iterateWithMongoErrors(async function* () {
       const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(), scope).cursor();
-      for await (const row of cursor) yield toConversation(row as ConversationDocument);
+      for await (const row of cursor) yield toConversation(row);
     }, this.mongo.redactedUrl);
   }
 

@@ -166,9 +166,9 @@ export class MessageRepository {
         scope,
       ).cursor();
       for await (const c of conversations) {
-        const { _id, organizationId } = c as Pick<ConversationDocument, '_id' | 'organizationId'>;
+        const { _id, organizationId } = c;
         const messages = models.Message.find({ organizationId, conversationId: _id }).sort({ seq: 1 }).lean<MessageDocument[]>().cursor();
-        for await (const m of messages) yield toMessage(m as MessageDocument);
+        for await (const m of messages) yield toMessage(m);
       }
     }, this.mongo.redactedUrl);
   }
