@@ -25,6 +25,7 @@ export * from './tokens.js';
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
 export type { Config, EncryptionKey, LogLevel } from './config.js';
+export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';
@@ -149,9 +150,10 @@ export type {
   DocumentConsistency,
   ConsistencyReport,
 } from './flows/knowledge/knowledge-ingestion.js';
+export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
 export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
-export { QdrantStoreProvisioner } from './flows/knowledge/qdrant-store-provisioner.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
 export type { QueueWorkersOptions } from './flows/queue-workers.js';
@@ -159,6 +161,8 @@ export type { QueueWorkersOptions } from './flows/queue-workers.js';
 // Privacy flows
 export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
 export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
+export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';
 export type { ExportLine, ExportManifest } from './flows/privacy/user-exporter.js';
 export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/privacy/consent-service.js';

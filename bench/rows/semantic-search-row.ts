@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
-import { EmbeddingIndex } from '../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';

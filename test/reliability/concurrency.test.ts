@@ -16,7 +16,7 @@ import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { OrganizationRepository } from '../../src/postgres/repositories/organization-repository.js';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
-import { RateLimiter } from '../../src/redis/rate-limiter.js';
+import { RateLimiter } from '../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { LockoutPolicy } from '../../src/security/lockout-policy.js';
@@ -121,7 +121,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(evaluated.every((e) => e.locked === e.failures >= threshold)).toBe(true);
     expect(user?.lockedUntil?.getTime()).toBeGreaterThan(Date.now());
     // The right password is refused while locked (after the throttle is out of the way), like a wrong one.
-    const { LoginThrottle } = await import('../../src/redis/login-throttle.js');
+    const { LoginThrottle } = await import('../../src/redis/repositories/login-throttle.js');
     await h.platform.resolve(LoginThrottle).reset({ email: u.email });
     await expect(signIn.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
   });

@@ -11,10 +11,10 @@ import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
 import { SessionValidator } from '../../src/flows/auth/session-validator.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
-import { AnalyticsRepository } from '../../src/mongo/analytics-repository.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { KnowledgeDocumentRepository } from '../../src/mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { AnalyticsRepository } from '../../src/mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { KnowledgeDocumentRepository } from '../../src/mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { MongoConnection } from '../../src/mongo/mongo-connection.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';
@@ -270,7 +270,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       const l = as<number>(limit);
       await rejectsTyped(() => conversations.listByUser(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { limit: l }), [ValidationError]);
-      if (!(Number.isSafeInteger(l) && l >= 1)) await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { before: l }), [ValidationError]);
+      await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { cursor: String(l) }), [ValidationError]);
       await rejectsTyped(() => apiKeys.list(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => audit.query(ctx, {}, { limit: l }), [ValidationError]);
       await rejectsTyped(() => users.listForOrganization(ctx, { limit: l }), [ValidationError]);
@@ -307,7 +307,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       if (typeof text === 'string') await rejectsTyped(() => conversations.get(ctx, text), [ValidationError, NotFoundError]);
     });
     const page = await messages.pageBackwards(ctx, conversationId);
-    expect(page.messages.map((m) => m.content)).toEqual(['hello']);
+    expect(page.items.map((m) => m.content)).toEqual(['hello']);
   });
 
   it('a cursor crafted to carry an operator is refused', async () => {
@@ -352,7 +352,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         appended++;
         expect(m.seq).toBe(start + appended);
         const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
-        expect(back.messages[0]?.content).toBe(content);
+        expect(back.items[0]?.content).toBe(content);
       }),
       { numRuns: RUNS, seed: 99, endOnFailure: true },
     );

@@ -8,7 +8,7 @@ import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { OrganizationSecurity } from '../../src/flows/organizations/organization-security.js';
 import { AccountRepository } from '../../src/postgres/repositories/account-repository.js';
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
-import { SessionCacheBreaker } from '../../src/redis/session-cache-breaker.js';
+import { SessionCacheBreaker } from '../../src/redis/repositories/session-cache-breaker.js';
 import { requireStores } from '../support/require-stores.js';
 import { Figures, PASSWORD, outcome, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
 

@@ -7,8 +7,8 @@ import { SessionValidator } from '../../src/flows/auth/session-validator.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
@@ -145,12 +145,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
       for (const conversationId of u.conversations) {
         const expected = appends.get(conversationId) ?? 0;
         const seqs: number[] = [];
-        let before: number | undefined;
+        let cursor: string | undefined;
         for (let page = 0; page < 100; page++) {
-          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(before === undefined ? {} : { before }) });
-          seqs.unshift(...p.messages.map((m) => m.seq));
-          before = p.nextBefore;
-          if (before === undefined) break;
+          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(cursor === undefined ? {} : { cursor }) });
+          seqs.unshift(...p.items.map((m) => m.seq));
+          cursor = p.nextCursor;
+          if (cursor === undefined) break;
         }
         const conversation = await conversations.get(u.ctx, conversationId);
         lost += Math.max(0, expected - seqs.length);

@@ -10,7 +10,7 @@ import { MfaChallengeRepository, type MfaChallengePurpose } from '../../postgres
 import { MfaRepository } from '../../postgres/repositories/mfa-repository.js';
 import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../redis/login-throttle.js';
+import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { generateRecoveryCodes } from '../../security/recovery-codes.js';
 import { Totp } from '../../security/totp.js';
 import { isTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';

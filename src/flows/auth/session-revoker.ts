@@ -6,8 +6,8 @@ import type { AuditEventInput } from '../../postgres/repositories/audit-reposito
 import { SessionCacheRevocationRepository, type CacheRevocationInput } from '../../postgres/repositories/session-cache-revocation-repository.js';
 import { SessionRepository, type RevokedSession } from '../../postgres/repositories/session-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
-import { SessionCache } from '../../redis/session-cache.js';
-import { SessionCacheBreaker } from '../../redis/session-cache-breaker.js';
+import { SessionCache } from '../../redis/repositories/session-cache.js';
+import { SessionCacheBreaker } from '../../redis/repositories/session-cache-breaker.js';
 import { LOGGER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 

@@ -5,7 +5,7 @@ import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
 import { SessionRepository, type SessionRecord } from '../../postgres/repositories/session-repository.js';
-import { SessionCache, type CachedSession, type SessionRef } from '../../redis/session-cache.js';
+import { SessionCache, type CachedSession, type SessionRef } from '../../redis/repositories/session-cache.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { MEMBERSHIP_ROLES } from '../../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';

@@ -5,7 +5,7 @@ import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
 import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { SessionRepository } from '../../postgres/repositories/session-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../redis/login-throttle.js';
+import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';

@@ -8,7 +8,7 @@ import { AccountRepository } from '../../postgres/repositories/account-repositor
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository, type VerificationPurpose } from '../../postgres/repositories/verification-token-repository.js';
-import { RateLimiter } from '../../redis/rate-limiter.js';
+import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { PasswordPolicy, type PasswordPolicyInput } from '../../security/password-policy.js';
 import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';

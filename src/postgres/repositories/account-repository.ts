@@ -6,7 +6,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 
@@ -56,7 +56,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).any(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -72,7 +72,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async findMembership(userId: string, organizationId: string): Promise<AccountMembership | undefined> {
     const d = parseInput(z.object({ userId: z.uuid(), organizationId: z.uuid() }), { userId, organizationId });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -89,7 +89,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
     const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).anyFirst(sql.type(z.object({ password_hash: z.string() }))`
         (SELECT password_hash FROM users WHERE id = ${d.userId} AND password_hash IS NOT NULL)
         UNION ALL
@@ -110,7 +110,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async changePassword(userId: string, passwordHash: string, historyDepth: number, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).transaction(async (tx) => {
         const current = await tx.maybeOne(sql.type(z.object({ password_hash: z.string().nullable() }))`
           SELECT password_hash FROM users WHERE id = ${d.userId} FOR UPDATE`);
@@ -141,7 +141,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET password_hash = ${d.newHash} WHERE id = ${d.userId} AND password_hash = ${d.currentHash} RETURNING id`),
     );
@@ -158,7 +158,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async deleteOrphanUser(userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         DELETE FROM users u WHERE u.id = ${id}
           AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)

@@ -320,8 +320,8 @@ export class UserRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     // One SQL text for the first and the following pages (the cursor is a nullable parameter), so it can be
     // a named prepared statement: PostgreSQL then plans the row-level-security-expanded query once per
     // connection instead of on every call (docs/benchmarks.md, "tenant read with RLS").

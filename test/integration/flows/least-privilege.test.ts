@@ -15,7 +15,7 @@ import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { KnowledgeIngestion } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
-import { QdrantStoreProvisioner } from '../../../src/flows/knowledge/qdrant-store-provisioner.js';
+import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { UserExporter } from '../../../src/flows/privacy/user-exporter.js';
 import { VerificationService } from '../../../src/flows/auth/verification-service.js';
@@ -52,7 +52,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     platform.container.registerInstance(AUTH_NOTIFIER, notifier);
     await platform.start();
     await platform.resolve(MongoProvisioner).provision();
-    await platform.resolve(QdrantStoreProvisioner).provision();
+    await platform.resolve(QdrantProvisioner).provision();
   });
   afterAll(async () => {
     if (platform) {

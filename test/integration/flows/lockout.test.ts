@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidCredentialsError, PlatformError, RateLimitedError } from '../../../src/errors.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { PasswordHasher } from '../../../src/security/password-hasher.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 import { requireStores } from '../../support/require-stores.js';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AccountStateError, InvalidCredentialsError, RateLimitedError, TokenError, ValidationError } from '../../../src/errors.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';

@@ -1,14 +1,14 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { mongoModels, type KnowledgeChunkRecord, type MongoModels } from './mongo-models.js';
-import { runMongo } from './run-mongo.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { mongoModels, type KnowledgeChunkDocument, type MongoModels } from '../mongo-models.js';
+import { withMongoErrors } from '../map-mongo-error.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface KnowledgeChunk {
   /** `${documentId}:${version}:${ordinal}`. */
@@ -40,7 +40,7 @@ export function knowledgeChunkId(documentId: string, version: number, ordinal: n
   return `${documentId}:${version}:${ordinal}`;
 }
 
-export function toKnowledgeChunk(r: KnowledgeChunkRecord): KnowledgeChunk {
+export function toKnowledgeChunk(r: KnowledgeChunkDocument): KnowledgeChunk {
   return {
     id: r._id,
     organizationId: r.organizationId,
@@ -64,7 +64,7 @@ export class KnowledgeChunkRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /**
@@ -169,7 +169,7 @@ export class KnowledgeChunkRepository {
     const { organizationId } = requireTenantContext(ctx);
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
-    const rows = await this.#run(() => this.#models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkRecord[]>().exec());
+    const rows = await this.#run(() => this.#models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkDocument[]>().exec());
     const byId = new Map(rows.map((r) => [r._id, r]));
     return list.flatMap((id) => {
       const row = byId.get(id);

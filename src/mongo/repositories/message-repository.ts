@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../errors.js';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
-import { mongoId, pageLimit } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { MESSAGE_ROLES, mongoModels, type ConversationRecord, type MessageRecord, type MongoModels } from './mongo-models.js';
-import { iterateMongo, runMongo } from './run-mongo.js';
-import { allowCrossTenant } from './tenant-plugin.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { MESSAGE_ROLES, mongoModels, type ConversationDocument, type MessageDocument, type MongoModels } from '../mongo-models.js';
+import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { allowCrossTenant } from '../tenant-plugin.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
@@ -33,13 +34,6 @@ export interface AppendMessageInput {
   readonly tokenCount?: number;
 }
 
-export interface MessagePage {
-  /** Oldest first (display order). */
-  readonly messages: readonly Message[];
-  /** Pass as `before` for the next (older) page; undefined when no older message exists. */
-  readonly nextBefore: number | undefined;
-}
-
 const appendSchema = z
   .object({
     role: z.enum(MESSAGE_ROLES),
@@ -48,9 +42,11 @@ const appendSchema = z
     tokenCount: z.number().int('must be an integer').min(0).max(10_000_000).default(0),
   })
   .strict();
-const pageSchema = z.object({ before: z.number().int().min(1).optional(), limit: pageLimit(200, 50) }).strict();
+const pageSchema = keysetPageInput(200, 50);
+/** Keyset position: the seq of the oldest message of a page. */
+const position = z.tuple([z.number().int().min(1)]);
 
-export function toMessage(r: MessageRecord): Message {
+export function toMessage(r: MessageDocument): Message {
   return {
     id: r._id,
     organizationId: r.organizationId,
@@ -74,7 +70,7 @@ export class MessageRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /**
@@ -102,7 +98,7 @@ export class MessageRepository {
         { $inc: { lastSeq: 1, messageCount: 1, tokenCount: data.tokenCount }, $max: { lastMessageAt: now } },
         { returnDocument: 'after', projection: { lastSeq: 1 } },
       )
-        .lean<Pick<ConversationRecord, '_id' | 'lastSeq'>>()
+        .lean<Pick<ConversationDocument, '_id' | 'lastSeq'>>()
         .exec();
       if (!conversation) {
         const exists = await Conversation.exists({ organizationId, _id: id }).exec();
@@ -124,21 +120,22 @@ export class MessageRepository {
   }
 
   /**
-   * Newest page first: the `limit` messages with seq < `before` (or the
-   * latest ones), returned oldest first.
+   * Newest page first: the latest `limit` messages (1–200, default 50), or
+   * those older than the page `cursor` came from; each page's items are
+   * oldest first (display order), and `nextCursor` leads to older messages.
    *
    * @throws ValidationError; an unknown or foreign conversation yields an empty page
    */
   @declareAccess({ requires: 'conversations:read' })
-  async pageBackwards(ctx: TenantContext, conversationId: string, options: { before?: number; limit?: number } = {}): Promise<MessagePage> {
+  async pageBackwards(ctx: TenantContext, conversationId: string, options: KeysetPageInput = {}): Promise<KeysetPage<Message>> {
     const { organizationId } = requireTenantContext(ctx);
     const id = parseInput(mongoId, conversationId, 'conversationId');
     const o = parseInput(pageSchema, options);
     const filter: Record<string, unknown> = { organizationId, conversationId: id };
-    if (o.before !== undefined) filter.seq = { $lt: o.before };
-    const rows = await this.#run(() => this.#models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageRecord[]>().exec());
-    const page = rows.slice(0, o.limit).reverse();
-    return { messages: page.map(toMessage), nextBefore: rows.length > o.limit ? page[0]?.seq : undefined };
+    if (o.cursor !== undefined) filter.seq = { $lt: decodeMongoCursor(o.cursor, position)[0] };
+    const rows = await this.#run(() => this.#models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageDocument[]>().exec());
+    const page = toKeysetPage(rows, o.limit, toMessage, (oldest) => encodeMongoCursor([oldest.seq]));
+    return { items: page.items.toReversed(), nextCursor: page.nextCursor };
   }
 
   /** Number of messages stored for a conversation (a check against the conversation's counter). */
@@ -163,15 +160,15 @@ export class MessageRepository {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#models;
-    return iterateMongo(async function* () {
+    return iterateWithMongoErrors(async function* () {
       const conversations = allowCrossTenant(
-        models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).sort({ organizationId: 1, _id: 1 }).lean<Pick<ConversationRecord, '_id' | 'organizationId'>[]>(),
+        models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).sort({ organizationId: 1, _id: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(),
         scope,
       ).cursor();
       for await (const c of conversations) {
-        const { _id, organizationId } = c as Pick<ConversationRecord, '_id' | 'organizationId'>;
-        const messages = models.Message.find({ organizationId, conversationId: _id }).sort({ seq: 1 }).lean<MessageRecord[]>().cursor();
-        for await (const m of messages) yield toMessage(m as MessageRecord);
+        const { _id, organizationId } = c;
+        const messages = models.Message.find({ organizationId, conversationId: _id }).sort({ seq: 1 }).lean<MessageDocument[]>().cursor();
+        for await (const m of messages) yield toMessage(m);
       }
     }, this.mongo.redactedUrl);
   }

@@ -1,13 +1,13 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { RateLimitedError } from '../errors.js';
-import { CONFIG } from '../tokens.js';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
-import { runScript } from './scripts/redis-script.js';
-import { COUNTER_INCREMENT } from './scripts/rate-limit-scripts.js';
+import type { Config } from '../../config.js';
+import { RateLimitedError } from '../../errors.js';
+import { CONFIG } from '../../tokens.js';
+import { mapRedisError, withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys } from '../redis-keys.js';
+import { runScript } from '../scripts/redis-script.js';
+import { COUNTER_INCREMENT } from '../scripts/rate-limit-scripts.js';
 
 export interface LoginThrottlePolicy {
   /** Failures per account within the window before sign-in is refused without checking the password. */
@@ -77,9 +77,7 @@ export class LoginThrottle {
   async check(attempt: LoginAttempt): Promise<void> {
     const pipeline = this.redis.client.pipeline().get(this.keys.loginAccount(attempt.email)).pttl(this.keys.loginAccount(attempt.email));
     if (attempt.ip !== undefined) pipeline.get(this.keys.loginIp(attempt.ip)).pttl(this.keys.loginIp(attempt.ip));
-    const results = await pipeline.exec().catch((error: unknown) => {
-      throw mapRedisError(error);
-    });
+    const results = await withRedisErrors(() => pipeline.exec());
     const values = (results ?? []).map(([error, value]) => {
       if (error) throw mapRedisError(error);
       return value;
@@ -109,8 +107,6 @@ export class LoginThrottle {
    * @throws StoreUnavailableError
    */
   async reset(attempt: Pick<LoginAttempt, 'email'>): Promise<void> {
-    await this.redis.client.del(this.keys.loginAccount(attempt.email)).catch((error: unknown) => {
-      throw mapRedisError(error);
-    });
+    await withRedisErrors(() => this.redis.client.del(this.keys.loginAccount(attempt.email)));
   }
 }

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { mongoModels, type AnalyticsEventRecord, type MongoModels } from './mongo-models.js';
-import { iterateMongo, runMongo } from './run-mongo.js';
-import { allowCrossTenant } from './tenant-plugin.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
-import { jsonObjectInput } from '../input-policy.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { mongoModels, type AnalyticsEventDocument, type MongoModels } from '../mongo-models.js';
+import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { allowCrossTenant } from '../tenant-plugin.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { jsonObjectInput } from '../../input-policy.js';
 
 export interface AnalyticsEvent {
   readonly id: string;
@@ -52,7 +52,7 @@ const countSchema = z
   .strict()
   .refine((v) => v.from < v.to, { path: ['to'], message: 'must be after from' });
 
-export function toAnalyticsEvent(r: AnalyticsEventRecord): AnalyticsEvent {
+export function toAnalyticsEvent(r: AnalyticsEventDocument): AnalyticsEvent {
   return { id: r._id, organizationId: r.organizationId, userId: r.userId ?? null, type: r.type, properties: r.properties, createdAt: r.createdAt };
 }
 
@@ -67,7 +67,7 @@ export class AnalyticsRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /** @throws ValidationError */
@@ -113,9 +113,9 @@ export class AnalyticsRepository {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#models;
-    return iterateMongo(async function* () {
-      const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventRecord[]>(), scope).cursor();
-      for await (const row of cursor) yield toAnalyticsEvent(row as AnalyticsEventRecord);
+    return iterateWithMongoErrors(async function* () {
+      const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventDocument[]>(), scope).cursor();
+      for await (const row of cursor) yield toAnalyticsEvent(row);
     }, this.mongo.redactedUrl);
   }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import { withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys } from '../redis-keys.js';
 
 export interface VoiceRequest {
   readonly text: string;
@@ -33,13 +33,13 @@ export class VoiceCache {
 
   /** @throws StoreUnavailableError */
   async get(organizationId: string, contentHash: string): Promise<Buffer | undefined> {
-    const bytes = await this.redis.client.getBuffer(this.keys.voice(organizationId, contentHash)).catch(fail);
+    const bytes = await withRedisErrors(() => this.redis.client.getBuffer(this.keys.voice(organizationId, contentHash)));
     return bytes ?? undefined;
   }
 
   /** @throws StoreUnavailableError; ValidationError for a malformed hash. */
   async put(organizationId: string, contentHash: string, audio: Buffer, ttlSeconds = VOICE_CACHE_TTL_SECONDS): Promise<void> {
-    await this.redis.client.set(this.keys.voice(organizationId, contentHash), audio, 'EX', ttlSeconds).catch(fail);
+    await withRedisErrors(() => this.redis.client.set(this.keys.voice(organizationId, contentHash), audio, 'EX', ttlSeconds));
   }
 
   /** Returns cached audio or synthesizes, caches and returns it. */
@@ -54,10 +54,6 @@ export class VoiceCache {
 
   /** @throws StoreUnavailableError */
   async delete(organizationId: string, contentHash: string): Promise<void> {
-    await this.redis.client.del(this.keys.voice(organizationId, contentHash)).catch(fail);
+    await withRedisErrors(() => this.redis.client.del(this.keys.voice(organizationId, contentHash)));
   }
-}
-
-function fail(error: unknown): never {
-  throw mapRedisError(error);
 }

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { deterministicUuid } from '../deterministic-uuid.js';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
-import { mongoId, pageLimit } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { KNOWLEDGE_DOCUMENT_STATUSES, mongoModels, type KnowledgeDocumentRecord, type MongoModels } from './mongo-models.js';
-import { runMongo } from './run-mongo.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { deterministicUuid } from '../../deterministic-uuid.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { decodeMongoCursor, encodeMongoCursor, mongoId, pageLimit } from './mongo-inputs.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { KNOWLEDGE_DOCUMENT_STATUSES, mongoModels, type KnowledgeDocumentDocument, type MongoModels } from '../mongo-models.js';
+import { withMongoErrors } from '../map-mongo-error.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export type KnowledgeDocumentStatus = (typeof KNOWLEDGE_DOCUMENT_STATUSES)[number];
 
@@ -31,6 +32,11 @@ export interface KnowledgeDocument {
   readonly contentRef: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/** A page of {@link KeysetPageInput} (`limit` 1–500, default 50), optionally of one status. */
+export interface ListKnowledgeDocumentsOptions extends KeysetPageInput {
+  readonly status?: KnowledgeDocumentStatus;
 }
 
 export interface UpsertKnowledgeDocumentInput {
@@ -80,7 +86,9 @@ const statusSchema = z.enum(KNOWLEDGE_DOCUMENT_STATUSES);
 const statusOptionsSchema = z
   .object({ version: z.number().int().min(1).optional(), error: z.string().max(4000).optional(), chunkCount: z.number().int().min(0).optional() })
   .strict();
-const listSchema = z.object({ status: statusSchema.optional(), limit: pageLimit(500, 50), after: mongoId.optional() }).strict();
+const listSchema = keysetPageInput(500, 50).extend({ status: statusSchema.optional() }).strict();
+/** Keyset position: the _id of the last document of a page. */
+const position = z.tuple([z.string()]);
 const stuckSchema = z.object({ olderThan: z.date(), limit: pageLimit(1000, 100) }).strict();
 
 /** The id `upsert` derives when none is given: stable per (organization, source). */
@@ -88,7 +96,7 @@ export function knowledgeDocumentId(organizationId: string, source: string): str
   return deterministicUuid(`knowledge-document:${organizationId}:${source}`);
 }
 
-export function toKnowledgeDocument(r: KnowledgeDocumentRecord): KnowledgeDocument {
+export function toKnowledgeDocument(r: KnowledgeDocumentDocument): KnowledgeDocument {
   return {
     id: r._id,
     organizationId: r.organizationId,
@@ -120,7 +128,7 @@ export class KnowledgeDocumentRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /**
@@ -141,7 +149,7 @@ export class KnowledgeDocumentRepository {
     return this.#run(async () => {
       const { KnowledgeDocument } = this.#models;
       for (let attempt = 0; attempt < UPSERT_ATTEMPTS; attempt++) {
-        const current = await KnowledgeDocument.findOne({ organizationId, _id: id }).lean<KnowledgeDocumentRecord>().exec();
+        const current = await KnowledgeDocument.findOne({ organizationId, _id: id }).lean<KnowledgeDocumentDocument>().exec();
         if (!current) {
           try {
             const doc = await KnowledgeDocument.create({ _id: id, organizationId, ...fields, version: 1, status: 'pending', error: null, chunkCount: 0 });
@@ -161,7 +169,7 @@ export class KnowledgeDocumentRepository {
             { $set: { title: fields.title, source: fields.source } },
             { returnDocument: 'after' },
           )
-            .lean<KnowledgeDocumentRecord>()
+            .lean<KnowledgeDocumentDocument>()
             .exec();
           if (renamed) return { document: toKnowledgeDocument(renamed), created: false, changed: false };
           continue;
@@ -171,7 +179,7 @@ export class KnowledgeDocumentRepository {
           { $set: { ...fields, status: 'pending', error: null, chunkCount: 0 }, $inc: { version: 1 } },
           { returnDocument: 'after' },
         )
-          .lean<KnowledgeDocumentRecord>()
+          .lean<KnowledgeDocumentDocument>()
           .exec();
         if (next) return { document: toKnowledgeDocument(next), created: false, changed: true };
       }
@@ -195,7 +203,7 @@ export class KnowledgeDocumentRepository {
     const s = parseInput(statusSchema, status, 'status');
     const o = parseInput(statusOptionsSchema, options);
     if (s === 'failed' && !o.error) throw new ValidationError([{ path: 'error', message: 'is required when status is failed' }]);
-    const set: Partial<KnowledgeDocumentRecord> = { status: s, error: s === 'failed' ? (o.error ?? null) : null };
+    const set: Partial<KnowledgeDocumentDocument> = { status: s, error: s === 'failed' ? (o.error ?? null) : null };
     if (o.chunkCount !== undefined) set.chunkCount = o.chunkCount;
     const filter: Record<string, unknown> = { organizationId, _id: documentId };
     if (o.version !== undefined) filter.version = o.version;
@@ -207,7 +215,7 @@ export class KnowledgeDocumentRepository {
   async get(ctx: TenantContext, id: string): Promise<KnowledgeDocument> {
     const { organizationId } = requireTenantContext(ctx);
     const documentId = parseInput(mongoId, id, 'id');
-    const found = await this.#run(() => this.#models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentRecord>().exec());
+    const found = await this.#run(() => this.#models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentDocument>().exec());
     if (!found) throw new NotFoundError('knowledge document', documentId);
     return toKnowledgeDocument(found);
   }
@@ -219,27 +227,23 @@ export class KnowledgeDocumentRepository {
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
     const rows = await this.#run(() =>
-      this.#models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 }).lean<KnowledgeDocumentRecord[]>().exec(),
+      this.#models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 }).lean<KnowledgeDocumentDocument[]>().exec(),
     );
     return rows.map(toKnowledgeDocument);
   }
 
-  /** Ordered by id, keyset-paginated with `after`; content is not loaded. @throws ValidationError */
+  /** Ordered by id, keyset-paginated (`limit` 1–500, default 50); content is not loaded. @throws ValidationError */
   @declareAccess({ requires: 'knowledge:read' })
-  async list(
-    ctx: TenantContext,
-    options: { status?: KnowledgeDocumentStatus; limit?: number; after?: string } = {},
-  ): Promise<{ items: KnowledgeDocument[]; nextAfter: string | undefined }> {
+  async list(ctx: TenantContext, options: ListKnowledgeDocumentsOptions = {}): Promise<KeysetPage<KnowledgeDocument>> {
     const { organizationId } = requireTenantContext(ctx);
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId };
     if (o.status) filter.status = o.status;
-    if (o.after) filter._id = { $gt: o.after };
+    if (o.cursor !== undefined) filter._id = { $gt: decodeMongoCursor(o.cursor, position)[0] };
     const rows = await this.#run(() =>
-      this.#models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentRecord[]>().exec(),
+      this.#models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentDocument[]>().exec(),
     );
-    const page = rows.slice(0, o.limit);
-    return { items: page.map(toKnowledgeDocument), nextAfter: rows.length > o.limit ? page.at(-1)?._id : undefined };
+    return toKeysetPage(rows, o.limit, toKnowledgeDocument, (last) => encodeMongoCursor([last._id]));
   }
 
   /**
@@ -255,7 +259,7 @@ export class KnowledgeDocumentRepository {
       this.#models.KnowledgeDocument.find({ organizationId, status: { $in: ['pending', 'indexing'] }, updatedAt: { $lt: o.olderThan } }, { content: 0 })
         .sort({ updatedAt: 1 })
         .limit(o.limit)
-        .lean<KnowledgeDocumentRecord[]>()
+        .lean<KnowledgeDocumentDocument[]>()
         .exec(),
     );
     return rows.map(toKnowledgeDocument);

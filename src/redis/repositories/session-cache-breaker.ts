@@ -1,10 +1,10 @@
 import { inject, injectable } from 'tsyringe';
-import type { Config } from '../config.js';
-import { StoreUnavailableError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { CONFIG, LOGGER } from '../tokens.js';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
+import type { Config } from '../../config.js';
+import { StoreUnavailableError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { CONFIG, LOGGER } from '../../tokens.js';
+import { mapRedisError } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
 
 /** `closed`: Redis answers. `open`: Redis is kept out of the session path until the cool-down ends. `replaying`: one caller probes Redis and replays pending revocations. */
 export type SessionCacheBreakerState = 'closed' | 'open' | 'replaying';

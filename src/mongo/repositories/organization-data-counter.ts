@@ -1,10 +1,10 @@
 import { inject, injectable } from 'tsyringe';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import { mongoId } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { mongoModels } from './mongo-models.js';
-import { runMongo } from './run-mongo.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { mongoModels } from '../mongo-models.js';
+import { withMongoErrors } from '../map-mongo-error.js';
 
 /**
  * Counts one organization's documents in every tenant collection, for
@@ -23,7 +23,7 @@ export class OrganizationDataCounter {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
     const models = Object.values(mongoModels(this.mongo.connection));
-    const counts = await runMongo(
+    const counts = await withMongoErrors(
       () => Promise.all(models.map(async (m) => [m.collection.collectionName, await m.countDocuments({ organizationId: org }).exec()] as const)),
       this.mongo.redactedUrl,
     );

@@ -1,8 +1,8 @@
 import { inject, injectable } from 'tsyringe';
-import { ValidationError } from '../errors.js';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import { ValidationError } from '../../errors.js';
+import { withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys } from '../redis-keys.js';
 
 /** Whose keys: a user's `{user:<id>}` tag or a tenant's `{org:<id>}` tag (docs/sessions.md, key schema). */
 export type KeyTag = { readonly user: string } | { readonly organization: string };
@@ -43,15 +43,11 @@ export class TaggedKeyScanner {
     const match = this.pattern(tag);
     const found = new Set<string>();
     let cursor = '0';
-    try {
-      do {
-        const [next, batch] = await this.redis.client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-        for (const key of batch) found.add(key);
-        cursor = next;
-      } while (cursor !== '0');
-    } catch (error) {
-      throw mapRedisError(error);
-    }
+    do {
+      const [next, batch] = await withRedisErrors(() => this.redis.client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
+      for (const key of batch) found.add(key);
+      cursor = next;
+    } while (cursor !== '0');
     return [...found].sort();
   }
 
@@ -63,11 +59,7 @@ export class TaggedKeyScanner {
   async deleteAll(tag: KeyTag): Promise<number> {
     const keys = await this.list(tag);
     let removed = 0;
-    try {
-      for (let i = 0; i < keys.length; i += SCAN_COUNT) removed += await this.redis.client.unlink(...keys.slice(i, i + SCAN_COUNT));
-    } catch (error) {
-      throw mapRedisError(error);
-    }
+    for (let i = 0; i < keys.length; i += SCAN_COUNT) removed += await withRedisErrors(() => this.redis.client.unlink(...keys.slice(i, i + SCAN_COUNT)));
     return removed;
   }
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys, type RedisKey } from './redis-keys.js';
-import { runScript } from './scripts/redis-script.js';
-import { RateLimitDecision, SLIDING_WINDOW_CONSUME } from './scripts/rate-limit-scripts.js';
+import { ValidationError } from '../../errors.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys, type RedisKey } from '../redis-keys.js';
+import { runScript } from '../scripts/redis-script.js';
+import { RateLimitDecision, SLIDING_WINDOW_CONSUME } from '../scripts/rate-limit-scripts.js';
 
 export interface RateLimitOptions {
   /** Units allowed per window. */

@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.js';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { authorize } from '../tenancy/permission-policy.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
-import { mongoId, pageLimit } from './mongo-inputs.js';
-import { MongoConnection } from './mongo-connection.js';
-import { CONVERSATION_STATUSES, mongoModels, type ConversationRecord, type MongoModels } from './mongo-models.js';
-import { iterateMongo, runMongo } from './run-mongo.js';
-import { allowCrossTenant } from './tenant-plugin.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import { NotFoundError } from '../../errors.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { authorize } from '../../tenancy/permission-policy.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
+import { MongoConnection } from '../mongo-connection.js';
+import { CONVERSATION_STATUSES, mongoModels, type ConversationDocument, type MongoModels } from '../mongo-models.js';
+import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { allowCrossTenant } from '../tenant-plugin.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
@@ -30,43 +31,20 @@ export interface Conversation {
   readonly updatedAt: Date;
 }
 
-export interface ConversationPage {
-  readonly items: readonly Conversation[];
-  /** Pass as `cursor` to get the next page; undefined on the last page. */
-  readonly nextCursor: string | undefined;
-}
-
-export interface ListConversationsOptions {
+/** A page of {@link KeysetPageInput} (`limit` 1–100, default 20) plus the filters. */
+export interface ListConversationsOptions extends KeysetPageInput {
   /** Whose conversations (default: the context's user). */
   readonly userId?: string;
   readonly status?: ConversationStatus;
-  /** 1–100, default 20. */
-  readonly limit?: number;
-  readonly cursor?: string;
 }
 
 const title = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
 const createSchema = z.object({ title, personaId: mongoId.optional() }).strict();
-const listSchema = z
-  .object({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional(), limit: pageLimit(100, 20), cursor: z.string().max(500).optional() })
-  .strict();
+const listSchema = keysetPageInput(100, 20).extend({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional() }).strict();
+/** Keyset position: (lastMessageAt in ms, _id) of the last row of a page. */
+const position = z.tuple([z.number().int().nonnegative(), z.string()]);
 
-/** Keyset cursor: the (lastMessageAt, _id) of the last row of a page, base64url JSON. */
-function encodeCursor(c: ConversationRecord): string {
-  return Buffer.from(JSON.stringify([c.lastMessageAt.getTime(), c._id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { at: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof at === 'number' && Number.isFinite(at) && typeof id === 'string') return { at: new Date(at), id };
-  } catch {
-    // fall through
-  }
-  throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by listByUser' }]);
-}
-
-export function toConversation(r: ConversationRecord): Conversation {
+export function toConversation(r: ConversationDocument): Conversation {
   return {
     id: r._id,
     organizationId: r.organizationId,
@@ -97,7 +75,7 @@ export class ConversationRepository {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runMongo(operation, this.mongo.redactedUrl);
+    return withMongoErrors(operation, this.mongo.redactedUrl);
   }
 
   /** Starts a conversation owned by the context's user. @throws ValidationError */
@@ -108,6 +86,9 @@ export class ConversationRepository {
     return this.#run(async () => {
       const now = new Date();
       const doc = await this.#models.Conversation.create({
+        // One instant for both: mongoose's timestamps would stamp createdAt a moment
+        // after `now`, leaving lastMessageAt earlier than createdAt (issue 19).
+        createdAt: now,
         _id: randomUUID(),
         organizationId,
         userId,
@@ -129,7 +110,7 @@ export class ConversationRepository {
   async get(ctx: TenantContext, id: string): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
     const conversationId = parseInput(mongoId, id, 'id');
-    const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationRecord>().exec());
+    const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationDocument>().exec());
     if (!found) throw new NotFoundError('conversation', conversationId);
     return toConversation(found);
   }
@@ -142,30 +123,29 @@ export class ConversationRepository {
    * @throws ValidationError for a bad limit or cursor
    */
   @declareAccess({ requires: 'conversations:read' })
-  async listByUser(ctx: TenantContext, options: ListConversationsOptions = {}): Promise<ConversationPage> {
+  async listByUser(ctx: TenantContext, options: ListConversationsOptions = {}): Promise<KeysetPage<Conversation>> {
     const { organizationId, userId: self } = requireTenantContext(ctx);
     const o = parseInput(listSchema, options);
     const filter: Record<string, unknown> = { organizationId, userId: o.userId ?? self };
     if (o.status) filter.status = o.status;
     if (o.cursor) {
-      const { at, id } = decodeCursor(o.cursor);
+      const [ms, id] = decodeMongoCursor(o.cursor, position);
+      const at = new Date(ms);
       filter.$or = [{ lastMessageAt: { $lt: at } }, { lastMessageAt: at, _id: { $lt: id } }];
     }
     const rows = await this.#run(() =>
-      this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationRecord[]>().exec(),
+      this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
     );
-    const page = rows.slice(0, o.limit);
-    const last = page.at(-1);
-    return { items: page.map(toConversation), nextCursor: rows.length > o.limit && last ? encodeCursor(last) : undefined };
+    return toKeysetPage(rows, o.limit, toConversation, (last) => encodeMongoCursor([last.lastMessageAt.getTime(), last._id]));
   }
 
-  async #update(ctx: TenantContext, id: string, set: Partial<ConversationRecord>): Promise<Conversation> {
+  async #update(ctx: TenantContext, id: string, set: Partial<ConversationDocument>): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'conversations:write');
     const conversationId = parseInput(mongoId, id, 'id');
     const updated = await this.#run(() =>
       this.#models.Conversation.findOneAndUpdate({ organizationId, _id: conversationId }, { $set: set }, { returnDocument: 'after' })
-        .lean<ConversationRecord>()
+        .lean<ConversationDocument>()
         .exec(),
     );
     if (!updated) throw new NotFoundError('conversation', conversationId);
@@ -220,9 +200,9 @@ export class ConversationRepository {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#models;
-    return iterateMongo(async function* () {
-      const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationRecord[]>(), scope).cursor();
-      for await (const row of cursor) yield toConversation(row as ConversationRecord);
+    return iterateWithMongoErrors(async function* () {
+      const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(), scope).cursor();
+      for await (const row of cursor) yield toConversation(row);
     }, this.mongo.redactedUrl);
   }
 
@@ -238,7 +218,7 @@ export class ConversationRepository {
     const id = parseInput(mongoId, userId, 'userId');
     return this.#run(async () => {
       const { Conversation, Message } = this.#models;
-      const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationRecord, '_id' | 'organizationId'>[]>(), scope).exec();
+      const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(), scope).exec();
       const byOrganization = Map.groupBy(owned, (c) => c.organizationId);
       let messages = 0;
       let conversations = 0;

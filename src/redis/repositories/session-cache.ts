@@ -1,34 +1,18 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { PlatformError, ValidationError } from '../errors.js';
-import { CONFIG } from '../tokens.js';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import type { Config } from '../../config.js';
+import { PlatformError, ValidationError } from '../../errors.js';
+import { CONFIG } from '../../tokens.js';
+import { withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisKeys } from '../redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
-import { runScript } from './scripts/redis-script.js';
-import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION, missEpoch } from './scripts/session-scripts.js';
-import { sessionRecordCodec } from './session-record-codec.js';
+import { runScript } from '../scripts/redis-script.js';
+import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION, missEpoch } from '../scripts/session-scripts.js';
+import { cachedSessionCodec, cachedSessionSchema, type CachedSession, type CachedSessionInput } from './cached-session-codec.js';
 
-/**
- * What Redis keeps of a session. Never a token value, hash or secret: only
- * identifiers and the facts a request needs to be authorized.
- */
-export const cachedSessionSchema = z.object({
-  sessionId: z.string(),
-  userId: z.string(),
-  organizationId: z.string().nullable(),
-  /** Epoch milliseconds. */
-  expiresAt: z.number(),
-  /** The user's revocation epoch observed (via `readEpoch`) before the session row was read from Postgres. */
-  revocationEpoch: z.number().int().nonnegative(),
-  roles: z.array(z.string()).default([]),
-  scopes: z.array(z.string()).default([]),
-  mfaVerified: z.boolean().default(false),
-});
-export type CachedSession = z.output<typeof cachedSessionSchema>;
-export type CachedSessionInput = z.input<typeof cachedSessionSchema>;
+export { cachedSessionSchema } from './cached-session-codec.js';
+export type { CachedSession, CachedSessionInput } from './cached-session-codec.js';
 
 /** Which session to validate: the user (from the token's subject) and a session id and/or an access-token jti. */
 export type SessionRef =
@@ -105,7 +89,7 @@ export class SessionCache {
 
   /**
    * One round trip: denylist → record (by session id, or via the jti pointer) → expiry → epoch.
-   * The hit is checked structurally ({@link sessionRecordCodec}), not with zod: `put` validated it on the way in.
+   * The hit is decoded by {@link cachedSessionCodec} (header, then `cachedSessionSchema`).
    * @throws StoreUnavailableError when Redis is down (callers may fall back to Postgres).
    */
   async validate(ref: SessionRef): Promise<SessionValidation> {
@@ -129,7 +113,7 @@ export class SessionCache {
     }
     if (typeof reply !== 'string') throw new PlatformError('REDIS_UNEXPECTED_REPLY', `${VALIDATE_SESSION.name} answered ${typeof reply}`);
     // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
-    const session = sessionRecordCodec.decode(reply);
+    const session = cachedSessionCodec.decode(reply);
     if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
     if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
     return { status: 'hit', session };
@@ -137,7 +121,7 @@ export class SessionCache {
 
   /** The user's current revocation epoch (0 when unknown). Read it before reading the session from Postgres. */
   async readEpoch(userId: string): Promise<number> {
-    const value = await this.breaker.read(() => this.redis.client.get(this.keys.sessionEpoch(userId)).catch(rethrow));
+    const value = await this.breaker.read(() => withRedisErrors(() => this.redis.client.get(this.keys.sessionEpoch(userId))));
     return value === null ? 0 : Number(value);
   }
 
@@ -166,7 +150,7 @@ export class SessionCache {
         this.keys.sessionIndex(session.userId),
         this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
       ],
-      [sessionRecordCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
+      [cachedSessionCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
     ));
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }
@@ -223,8 +207,4 @@ function revocationMarker(sessionId: string | null): string {
 
 function clamp(value: number, min: number, max: number): number {
   return Math.min(Math.max(Math.ceil(value), min), max);
-}
-
-function rethrow(error: unknown): never {
-  throw mapRedisError(error);
 }

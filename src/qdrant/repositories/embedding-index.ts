@@ -1,17 +1,17 @@
 import type { Schemas } from '@qdrant/js-client-rest';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { parseInput } from '../parse-input.js';
-import { assertAdminScope, type AdminScope } from '../tenancy/admin-scope.js';
-import { requireTenantContext } from '../tenancy/require-tenant-context.js';
-import type { TenantContext } from '../tenancy/tenant-context.js';
-import { CONFIG } from '../tokens.js';
-import { knowledgeCollectionName } from './knowledge-collection.js';
-import { knowledgePointId } from './knowledge-point-id.js';
-import { QdrantConnection } from './qdrant-connection.js';
-import { runQdrant } from './run-qdrant.js';
-import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
+import type { Config } from '../../config.js';
+import { parseInput } from '../../parse-input.js';
+import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
+import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
+import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { CONFIG } from '../../tokens.js';
+import { knowledgeCollectionName } from '../knowledge-collection.js';
+import { knowledgePointId } from '../knowledge-point-id.js';
+import { QdrantConnection } from '../qdrant-connection.js';
+import { withQdrantErrors } from '../map-qdrant-error.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** One chunk's vector. */
 export interface EmbeddingPoint {
@@ -93,7 +93,7 @@ export class EmbeddingIndex {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runQdrant(operation, this.qdrant.redactedUrl);
+    return withQdrantErrors(operation, this.qdrant.redactedUrl);
   }
 
   /**

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { mapRedisError } from './map-redis-error.js';
-import { RedisConnection } from './redis-connection.js';
-import type { RedisKey } from './redis-keys.js';
-import { CACHE_READ_OR_LOCK, CACHE_WRITE_IF_LOCK_HELD, CacheReadOrLockResult, RELEASE_LOCK } from './scripts/cache-scripts.js';
-import { runScript } from './scripts/redis-script.js';
+import { withRedisErrors } from '../map-redis-error.js';
+import { RedisConnection } from '../redis-connection.js';
+import type { RedisKey } from '../redis-keys.js';
+import { CACHE_READ_OR_LOCK, CACHE_WRITE_IF_LOCK_HELD, CacheReadOrLockResult, RELEASE_LOCK } from '../scripts/cache-scripts.js';
+import { runScript } from '../scripts/redis-script.js';
 
 export interface CacheAsideOptions {
   /** How long a loader may hold the stampede lock (default 5000 ms). */
@@ -63,7 +63,7 @@ export class CacheAside {
 
   /** Removes the entry (call after writing the source of truth) and any in-flight load's lock. @throws StoreUnavailableError */
   async invalidate(key: RedisKey): Promise<void> {
-    await this.redis.client.del(key, `${key}:lock`).catch(fail);
+    await withRedisErrors(() => this.redis.client.del(key, `${key}:lock`));
   }
 
   async #loadAndStore<T>(key: RedisKey, lockKey: string, token: string, ttlSeconds: number, loader: () => Promise<T>): Promise<T> {
@@ -95,8 +95,4 @@ function decode<T>(raw: string, schema: z.ZodType<T> | undefined): { found: true
   if (!schema) return { found: true, value: value as T };
   const parsed = schema.safeParse(value);
   return parsed.success ? { found: true, value: parsed.data } : { found: false };
-}
-
-function fail(error: unknown): never {
-  throw mapRedisError(error);
 }
