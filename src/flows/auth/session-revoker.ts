@@ -126,7 +126,7 @@ export class SessionRevoker {
     let revoked = 0;
     let after: string | undefined;
     do {
-      const page = await this.sessions.listActiveForUser(d.userId, { limit: 100, ...(after === undefined ? {} : { after }) });
+      const page = await this.sessions.listActiveForUser(d.userId, { limit: 100, ...(after === undefined ? {} : { cursor: after }) });
       const others = page.items.filter((s) => s.id !== d.keepSessionId);
       const results = await Promise.all(others.map((s) => this.revokeSession(s.id, d.reason)));
       revoked += results.filter(Boolean).length;
