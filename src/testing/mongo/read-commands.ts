@@ -1,6 +1,7 @@
 import { Double, Long, type Document } from 'bson';
 import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
+import { ChangeStreams } from './change-streams.js';
 import { Collation } from './collation.js';
 import { collectionName, type CommandHandler } from './command-context.js';
 import { CommandError } from './command-error.js';
@@ -51,15 +52,19 @@ export const readCommands: Record<string, CommandHandler> = {
     const collection: unknown = context.command.collection;
     if (typeof collection !== 'string') throw new CommandError('FailedToParse', "BSON field 'getMore.collection' is missing but a required field");
     const namespace = `${context.database}.${collection}`;
-    const batch = context.cursors.getMore(id, namespace, optionalNumber(context.command.batchSize, 'batchSize'));
+    const batchSize = optionalNumber(context.command.batchSize, 'batchSize');
+    if (context.replicaSet?.streams.has(id)) return context.replicaSet.streams.getMore(id, namespace, batchSize, context.command.maxTimeMS, context.attempt > 0);
+    const batch = context.cursors.getMore(id, namespace, batchSize);
     return { cursor: { nextBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
   },
 
   killCursors(context) {
     const ids: unknown = context.command.cursors;
     if (!Array.isArray(ids)) throw new CommandError('FailedToParse', "BSON field 'killCursors.cursors' is missing but a required field");
-    const { killed, notFound } = context.cursors.kill(ids.filter((id): id is Long => id instanceof Long));
-    return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+    const longs = ids.filter((id): id is Long => id instanceof Long);
+    const streams = context.replicaSet?.streams.kill(longs) ?? [];
+    const { killed, notFound } = context.cursors.kill(longs.filter((id) => !streams.includes(id)));
+    return { cursorsKilled: [...streams, ...killed], cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
   },
 
   count(context) {
@@ -109,6 +114,9 @@ export const readCommands: Record<string, CommandHandler> = {
     }
     const name = typeof target === 'string' ? target : '$cmd.aggregate';
     if (typeof target !== 'string' && target !== 1) throw new CommandError('InvalidNamespace', `collection name has invalid type ${typeof target}`);
+    if (context.replicaSet && ChangeStreams.opens(pipeline as Document[])) {
+      return context.replicaSet.streams.open(context.database, target, pipeline as Document[], optionalNumber(cursorOption.batchSize, 'cursor.batchSize'));
+    }
     const store = typeof target === 'string' ? context.catalog.get(context.database, target) : undefined;
     store?.checkHint(cmd.hint);
     const collation = Collation.of(cmd.collation, store?.collation);
