@@ -9,7 +9,7 @@ import { realAnswerOrRefusal, useMongoDatabase, type MongoTarget } from './mongo
  * source it transcribes. Runs unchanged against a real server (MONGODB_URI).
  */
 
-const { MongoServerError, Long, Decimal128, Double, ObjectId, Timestamp } = mongoose.mongo;
+const { MongoServerError, Long, Decimal128, Double, Int32, ObjectId, Timestamp } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 type Document = mongoose.mongo.Document;
 
@@ -192,20 +192,39 @@ describe('numeric types keep their BSON type', () => {
     // Manual: reference/operator/aggregation/sum → result type follows the widest input type.
     const c = fresh();
     await c.insertMany(['1.1', '2.2'].map((v) => ({ v: Decimal128.fromString(v) })));
-    await realAnswerOrRefusal(
-      target,
-      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }]).toArray(),
-      (rows) => expect(String((rows as Document[])[0]?.total)).toBe('3.3'),
-    );
+    const [row] = await c.aggregate([{ $group: { _id: null, total: { $sum: '$v' }, mean: { $avg: '$v' } } }]).toArray();
+    expect(row?.total).toBeInstanceOf(Decimal128);
+    expect(String(row?.total)).toBe('3.3');
+    // Manual, aggregation/avg: Decimal128 input gives a Decimal128 average; exact quotients keep the dividend's exponent (IEEE 754 decimal).
+    expect(String(row?.mean)).toBe('1.65');
   });
 
-  it('$sum of int64 values is an int64', async () => {
+  it('$sum of int64 values is an int64; int32 totals past 2^31-1 become int64; doubles stay double', async () => {
+    // Manual, aggregation/sum "Result Type": int overflow → long, long overflow → double, any double → double.
+    const c = fresh();
+    await c.insertMany([
+      { l: Long.fromNumber(2), i: 2147483647, f: 1.5, s: 'x' },
+      { l: Long.fromNumber(3), i: 1, f: 1.5 },
+    ]);
+    const [row] = await c
+      .aggregate([{ $group: { _id: null, l: { $sum: '$l' }, i: { $sum: '$i' }, f: { $sum: '$f' }, s: { $sum: '$s' }, avgS: { $avg: '$s' }, avgL: { $avg: '$l' } } }], RAW)
+      .toArray();
+    expect(row?.l).toEqual(Long.fromNumber(5));
+    expect(row?.i).toEqual(Long.fromNumber(2147483648));
+    expect(row?.f).toEqual(new Double(3));
+    // Non-numeric values are ignored: $sum of none is 0 (int), $avg of none is null; $avg of integers is a double.
+    expect(row?.s).toEqual(new Int32(0));
+    expect(row?.avgS).toBeNull();
+    expect(row?.avgL).toEqual(new Double(2.5));
+  });
+
+  it('refuses stages after such a $group that drop its _id (the stand-in could not keep the exact type)', async () => {
     const c = fresh();
     await c.insertMany([{ v: Long.fromNumber(2) }, { v: Long.fromNumber(3) }]);
     await realAnswerOrRefusal(
       target,
-      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }], { promoteLongs: false }).toArray(),
-      (rows) => expect((rows as Document[])[0]?.total).toEqual(Long.fromNumber(5)),
+      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }, { $project: { _id: 0, total: 1 } }], { promoteLongs: false }).toArray(),
+      (rows) => expect(rows).toEqual([{ total: Long.fromNumber(5) }]),
     );
   });
 });
