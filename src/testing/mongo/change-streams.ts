@@ -60,6 +60,7 @@ export class ChangeStreams {
     for (const key of Object.keys(spec)) {
       if (!SPEC_FIELDS.has(key)) throw new CommandError('Location40415', `BSON field '$changeStream.${key}' is an unknown field.`);
     }
+    if (spec.showExpandedEvents === true) throw new CommandError('CommandNotSupported', 'showExpandedEvents (DDL change events) is not supported by the MongoDB stand-in');
     const fullDocument = typeof spec.fullDocument === 'string' ? spec.fullDocument : 'default';
     const beforeChange = typeof spec.fullDocumentBeforeChange === 'string' ? spec.fullDocumentBeforeChange : 'off';
     if (!FULL_DOCUMENT.has(fullDocument)) throw new CommandError('BadValue', `'${fullDocument}' is not a valid value for $changeStream.fullDocument`);

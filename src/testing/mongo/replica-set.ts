@@ -90,6 +90,11 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
 
   #route(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const lsid: unknown = command.lsid;
+    const readConcern: unknown = command.readConcern;
+    // Snapshot reads outside a transaction (snapshot sessions, atClusterTime) would need the stand-in to keep old versions.
+    if (BsonValues.isPlainObject(readConcern) && (readConcern.atClusterTime !== undefined || (readConcern.level === 'snapshot' && command.autocommit !== false))) {
+      throw new CommandError('CommandNotSupported', 'snapshot reads outside a transaction (readConcern level snapshot, atClusterTime) are not supported by the MongoDB stand-in');
+    }
     if (command.autocommit === false || name === 'commitTransaction' || name === 'abortTransaction') {
       if (!BsonValues.isPlainObject(lsid)) throw new CommandError('InvalidOptions', 'Transactions require a logical session id (lsid)');
       return this.#transactional(name, lsid, command, run);

@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase } from './mongo-target.js';
+import { realAnswerOrRefusal, useMongoDatabase } from './mongo-target.js';
 
 /**
  * Replica-set behaviour: sessions, multi-document transactions and change
@@ -380,6 +380,85 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
       expect(await resumed.next()).toMatchObject({ fullDocument: { n: 3 } });
     } finally {
       await resumed.close();
+    }
+  });
+  // "Executing a watch helper on a MongoClient results in notifications for changes to all collections in all databases in the cluster."
+  it('a client stream sees every database', async () => {
+    const other = client.db(`${db.databaseName}_cluster`);
+    const stream = await opened(client.watch([{ $match: { 'ns.db': { $in: [db.databaseName, other.databaseName] } } }], { maxAwaitTimeMS: 100 }));
+    try {
+      await db.collection('cluster_0').insertOne({ x: 1 });
+      await other.collection('cluster_1').insertOne({ y: 2 });
+      expect(await stream.next()).toMatchObject({ operationType: 'insert', ns: { db: db.databaseName, coll: 'cluster_0' } });
+      expect(await stream.next()).toMatchObject({ operationType: 'insert', ns: { db: other.databaseName, coll: 'cluster_1' } });
+    } finally {
+      await stream.close();
+      await other.dropDatabase();
+    }
+  });
+
+  // "Test projection in change stream returns expected fields"
+  it('applies a $project stage to the events', async () => {
+    const coll = await freshCollection('project');
+    const stream = await opened(coll.watch([{ $project: { optype: '$operationType', ns: 1, newField: 'value' } }], { maxAwaitTimeMS: 100 }));
+    try {
+      await coll.insertOne({ _id: 1, a: 1 } as Document);
+      const event = (await stream.next()) as Document;
+      expect(event).toMatchObject({ optype: 'insert', ns: { db: db.databaseName, coll: coll.collectionName }, newField: 'value' });
+      expect(event.fullDocument).toBeUndefined();
+    } finally {
+      await stream.close();
+    }
+  });
+
+  // Manual, "Change Streams with Document Pre- and Post-Images": with changeStreamPreAndPostImages enabled,
+  // fullDocumentBeforeChange: 'whenAvailable' gives the document before an update or delete.
+  it('gives pre-images when the collection records them', async () => {
+    const name = `images_${++collectionCounter}`;
+    await db.createCollection(name, { changeStreamPreAndPostImages: { enabled: true } });
+    const coll = db.collection(name);
+    await coll.insertOne({ _id: 1, v: 1 } as Document);
+    const stream = await opened(coll.watch([], { fullDocumentBeforeChange: 'whenAvailable', fullDocument: 'whenAvailable', maxAwaitTimeMS: 100 }));
+    try {
+      await coll.updateOne({ _id: 1 } as Document, { $set: { v: 2 } });
+      await coll.deleteOne({ _id: 1 } as Document);
+      expect(await stream.next()).toMatchObject({ operationType: 'update', fullDocumentBeforeChange: { _id: 1, v: 1 }, fullDocument: { _id: 1, v: 2 } });
+      expect(await stream.next()).toMatchObject({ operationType: 'delete', fullDocumentBeforeChange: { _id: 1, v: 2 } });
+    } finally {
+      await stream.close();
+    }
+  });
+});
+
+describe('replica-set features the stand-in refuses (docs/testing.md, divergence ledger)', () => {
+  // Manual, "Read Concern snapshot": outside a transaction, reads of a snapshot session all see one point in time.
+  it('snapshot sessions', async () => {
+    const coll = await freshCollection('snap');
+    await coll.insertOne({ _id: 1 } as Document);
+    const session = client.startSession({ snapshot: true });
+    try {
+      await realAnswerOrRefusal(
+        mongo.target,
+        () => coll.find({}, { session }).toArray(),
+        (rows) => expect(rows).toEqual([{ _id: 1 }]),
+      );
+    } finally {
+      await session.endSession();
+    }
+  });
+
+  // Manual, "$changeStream → showExpandedEvents": DDL events (create, createIndexes, …).
+  it('showExpandedEvents', async () => {
+    const coll = await freshCollection('expanded');
+    const stream = coll.watch([], { showExpandedEvents: true, maxAwaitTimeMS: 100 });
+    try {
+      await realAnswerOrRefusal(
+        mongo.target,
+        () => stream.tryNext(),
+        (event) => expect(event).toBeNull(),
+      );
+    } finally {
+      await stream.close();
     }
   });
 });
