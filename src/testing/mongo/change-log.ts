@@ -27,7 +27,7 @@ export interface LoggedChange {
 }
 
 /** How many changes are kept (a capped oplog); resuming from an older token fails with 286. */
-const CAPACITY = 100_000;
+const CAPACITY = 10_000;
 const TOKEN_PATTERN = /^82([0-9A-F]{16})04$/;
 
 /**
