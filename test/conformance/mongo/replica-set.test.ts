@@ -44,6 +44,16 @@ async function failure(promise: Promise<unknown>): Promise<InstanceType<typeof M
   return error as InstanceType<typeof MongoServerError>;
 }
 
+/** Runs `fn` with `count` new sessions, ending them afterwards. */
+async function withSessions(count: number, fn: (...sessions: mongoose.mongo.ClientSession[]) => Promise<void>): Promise<void> {
+  const sessions = Array.from({ length: count }, () => client.startSession());
+  try {
+    await fn(...sessions);
+  } finally {
+    await Promise.all(sessions.map((s) => s.endSession()));
+  }
+}
+
 /** Opens a change stream now: its aggregate has run when this resolves (tryNext sends it). */
 async function opened(stream: ChangeStream): Promise<ChangeStream> {
   expect(await stream.tryNext()).toBeNull();
@@ -66,9 +76,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   // isolation.yml "one transaction"
   it('a transaction sees its own insert; other sessions and unsessioned reads do not until commit', async () => {
     const coll = await freshCollection('iso');
-    const s0 = client.startSession();
-    const s1 = client.startSession();
-    try {
+    await withSessions(2, async (s0, s1) => {
       s0.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
       expect(await coll.find({ _id: 1 } as Document, { session: s0 }).toArray()).toEqual([{ _id: 1 }]);
@@ -77,18 +85,13 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       await s0.commitTransaction();
       expect(await coll.find({ _id: 1 } as Document, { session: s1 }).toArray()).toEqual([{ _id: 1 }]);
       expect(await coll.find({ _id: 1 } as Document).toArray()).toEqual([{ _id: 1 }]);
-    } finally {
-      await s0.endSession();
-      await s1.endSession();
-    }
+    });
   });
 
   // isolation.yml "two transactions": a transaction started before another's commit keeps its snapshot.
   it('a concurrent transaction keeps reading its snapshot after the other commits', async () => {
     const coll = await freshCollection('iso2');
-    const s0 = client.startSession();
-    const s1 = client.startSession();
-    try {
+    await withSessions(2, async (s0, s1) => {
       s0.startTransaction();
       s1.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
@@ -97,17 +100,13 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(await coll.find({ _id: 1 } as Document, { session: s1 }).toArray()).toEqual([]);
       expect(await coll.find({ _id: 1 } as Document).toArray()).toEqual([{ _id: 1 }]);
       await s1.commitTransaction();
-    } finally {
-      await s0.endSession();
-      await s1.endSession();
-    }
+    });
   });
 
   // abort.yml "abort": nothing of an aborted transaction remains; the session can start another.
   it('abortTransaction discards the writes', async () => {
     const coll = await freshCollection('abort');
-    const session = client.startSession();
-    try {
+    await withSessions(1, async (session) => {
       session.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session });
       await session.abortTransaction();
@@ -115,17 +114,13 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       await coll.insertOne({ _id: 1 } as Document, { session });
       await session.abortTransaction();
       expect(await coll.find().toArray()).toEqual([]);
-    } finally {
-      await session.endSession();
-    }
+    });
   });
 
   // errors.yml "write conflict commit" / "write conflict abort"
   it('a second transaction writing the same document gets WriteConflict (112, TransientTransactionError); its commit then gets NoSuchTransaction', async () => {
     const coll = await freshCollection('conflict');
-    const s0 = client.startSession();
-    const s1 = client.startSession();
-    try {
+    await withSessions(2, async (s0, s1) => {
       s0.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
       s1.startTransaction();
@@ -138,17 +133,13 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(commit).toMatchObject({ codeName: 'NoSuchTransaction' });
       expect(commit.hasErrorLabel('TransientTransactionError')).toBe(true);
       expect(await coll.find().toArray()).toEqual([{ _id: 1 }]);
-    } finally {
-      await s0.endSession();
-      await s1.endSession();
-    }
+    });
   });
 
   // abort.yml "abort ignores TransactionAborted": a duplicate key aborts the server-side transaction.
   it('a duplicate key inside a transaction is E11000 without TransientTransactionError; the next statement gets NoSuchTransaction', async () => {
     const coll = await freshCollection('dup');
-    const session = client.startSession();
-    try {
+    await withSessions(1, async (session) => {
       session.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session });
       const duplicate: unknown = await coll.insertOne({ _id: 1 } as Document, { session }).catch((e: unknown) => e);
@@ -159,23 +150,18 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(next.hasErrorLabel('TransientTransactionError')).toBe(true);
       await session.abortTransaction();
       expect(await coll.find().toArray()).toEqual([]);
-    } finally {
-      await session.endSession();
-    }
+    });
   });
 
   // count.yml: count is not allowed in a transaction (OperationNotSupportedInTransaction).
   it('refuses count inside a transaction with OperationNotSupportedInTransaction', async () => {
     const coll = await freshCollection('count');
-    const session = client.startSession();
-    try {
+    await withSessions(1, async (session) => {
       session.startTransaction();
       const error = await failure(coll.estimatedDocumentCount({ session } as never).then(() => db.command({ count: coll.collectionName }, { session })));
       expect(error).toMatchObject({ code: 263, codeName: 'OperationNotSupportedInTransaction' });
       await session.abortTransaction().catch(() => undefined);
-    } finally {
-      await session.endSession();
-    }
+    });
   });
 
   // Manual, "Production Considerations → In-progress Transactions and Write Conflicts": a write outside
@@ -183,8 +169,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   it('a write outside any transaction to a document a transaction holds waits for the commit', async () => {
     const coll = await freshCollection('wait');
     await coll.insertOne({ _id: 1, n: 0 } as Document);
-    const session = client.startSession();
-    try {
+    await withSessions(1, async (session) => {
       session.startTransaction();
       await coll.updateOne({ _id: 1 } as Document, { $inc: { n: 1 } }, { session });
       let finished = false;
@@ -194,9 +179,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       await session.commitTransaction();
       await outside;
       expect(await coll.findOne({ _id: 1 } as Document)).toEqual({ _id: 1, n: 11 });
-    } finally {
-      await session.endSession();
-    }
+    });
   });
 });
 
