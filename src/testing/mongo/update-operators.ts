@@ -1,10 +1,11 @@
 import { Decimal128, Double, Long, Timestamp, type Document } from 'bson';
+import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
 import { DecimalValue } from './decimal-value.js';
 
 /** Operators this module applies itself (BSON-typed), when their path has no positional part. */
-const TYPED = new Set(['$inc', '$mul', '$addToSet', '$currentDate']);
+const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate']);
 
 export interface PreparedUpdate {
   /** What is left for mingo (positional paths and the operators mingo gets right). */
@@ -17,7 +18,8 @@ export interface PreparedUpdate {
  * The part of update semantics mingo does not model: conflicting paths (40),
  * type errors against the current document (14, 2, 28), and BSON-typed
  * arithmetic for `$inc`/`$mul` (int32 overflow promotes to int64, int64
- * overflow fails, Decimal128 stays exact), `$addToSet` with field-order-aware
+ * overflow fails, Decimal128 stays exact), `$min`/`$max` in BSON order keeping
+ * the operand's type, `$addToSet` with field-order-aware
  * equality and `$currentDate` timestamps. Rules from the MongoDB manual's
  * update-operator pages and mongod's `update/arithmetic_node.cpp`.
  */
@@ -60,6 +62,9 @@ export const UpdateOperators = {
       if (op === '$inc') next = current === undefined ? arg : arithmetic('$inc', current, arg, doc);
       else if (op === '$mul') next = current === undefined ? zeroLike(arg) : arithmetic('$mul', current, arg, doc);
       else if (op === '$currentDate') next = currentDate(arg);
+      // Manual, update/min and update/max: BSON comparison order across types; the operand is stored as given.
+      else if (op === '$min') next = current === undefined || BsonOrder.compare(arg, current) < 0 ? arg : current;
+      else if (op === '$max') next = current === undefined || BsonOrder.compare(arg, current) > 0 ? arg : current;
       else next = addToSet(current, arg);
       if (Array.isArray(parent)) {
         const index = Number(key);

@@ -188,6 +188,24 @@ describe('numeric types keep their BSON type', () => {
     expect(await ids({ p: Decimal128.fromString('9007199254740992') })).toEqual(['big-1']);
   });
 
+  it('$min and $max compare in BSON order and store the operand with its type', async () => {
+    // Manual: reference/operator/update/min and max ("compares … using the BSON comparison order"; a missing field is set).
+    const c = fresh();
+    await c.insertOne({ _id: 1, lo: 5, hi: 5, big: Long.fromString('9007199254740993'), s: 7 } as Document);
+    await c.updateOne({ _id: 1 } as Document, {
+      $min: { lo: Decimal128.fromString('4.5'), big: Long.fromString('9007199254740992'), s: 'text', fresh: Long.fromNumber(1) },
+      $max: { hi: Long.fromNumber(6) },
+    } as Document);
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(String(doc?.lo)).toBe('4.5');
+    expect(doc?.lo).toBeInstanceOf(Decimal128);
+    expect(doc?.hi).toEqual(Long.fromNumber(6));
+    expect(doc?.big).toEqual(Long.fromString('9007199254740992'));
+    // Numbers sort before strings, so $min keeps the number.
+    expect(doc?.s).toEqual(new Int32(7));
+    expect(doc?.fresh).toEqual(Long.fromNumber(1));
+  });
+
   it('$sum of Decimal128 values is an exact Decimal128', async () => {
     // Manual: reference/operator/aggregation/sum → result type follows the widest input type.
     const c = fresh();
