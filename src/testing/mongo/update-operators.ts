@@ -28,7 +28,7 @@ export const UpdateOperators = {
    * Validates `update` against `doc` and splits it.
    * @throws CommandError 40, 14, 2 or 28 before anything is changed.
    */
-  prepare(doc: Document, update: Document): PreparedUpdate {
+  prepare(doc: Document, update: Document, resolvePositional?: (path: string) => string[]): PreparedUpdate {
     checkConflicts(update);
     const rest: Document = {};
     const typed: Array<[string, string, unknown]> = [];
@@ -39,8 +39,10 @@ export const UpdateOperators = {
       const kept: Document = {};
       for (const [path, arg] of Object.entries(spec)) {
         checkArgument(op, path, arg);
-        if (!isPositional(path)) checkTarget(doc, op, path);
-        if (TYPED.has(op) && !isPositional(path)) typed.push([op, path, arg]);
+        // A positional path (`a.$`, `a.$[]`, `a.$[x]`) is checked and, for typed operators, applied at each element it names.
+        const targets = !isPositional(path) ? [path] : resolvePositional && op !== '$setOnInsert' ? resolvePositional(path) : undefined;
+        for (const target of targets ?? []) checkTarget(doc, op, target);
+        if (TYPED.has(op) && targets) for (const target of targets) typed.push([op, target, arg]);
         else kept[path] = arg;
       }
       if (Object.keys(kept).length > 0) rest[op] = kept;

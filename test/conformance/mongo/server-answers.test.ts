@@ -273,6 +273,24 @@ describe('update operators on values of the wrong type fail', () => {
     expect((await serverError(c.updateOne({ _id: 1 } as Document, { $set: { 'n.x': 1 } }))).code).toBe(28);
   });
 
+  it('operators on positional paths keep BSON types and fail on wrong types like plain paths', async () => {
+    // Manual: update/positional, update/positional-all, update/positional-filtered; mongod's arithmetic_node.cpp (SafeNum
+    // promotion) and push_node.cpp apply to each element a positional path names.
+    const c = fresh();
+    await c.insertOne({ _id: 1, items: [{ sku: 'a', qty: 2147483647, price: Decimal128.fromString('1.10'), name: 'x', tags: 't' }, { sku: 'b', qty: 1 }] } as Document);
+    await c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $inc: { 'items.$.qty': 1, 'items.$.price': Decimal128.fromString('0.01') } } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $inc: { 'items.$[x].qty': 10 } } as Document, { arrayFilters: [{ 'x.sku': 'b' }] });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.items[0].qty).toEqual(Long.fromNumber(2147483648));
+    expect(String(doc?.items[0].price)).toBe('1.11');
+    expect(doc?.items[1].qty).toEqual(new Int32(11));
+    expect((await serverError(c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $inc: { 'items.$.name': 1 } } as Document))).code).toBe(14);
+    expect((await serverError(c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $push: { 'items.$.tags': 'u' } } as Document))).code).toBe(2);
+    // Manual, update/positional: the query must match an array element for `$` to point at.
+    const unmatched = await serverError(c.updateOne({ _id: 1 } as Document, { $inc: { 'items.$.qty': 1 } } as Document));
+    expect(unmatched).toMatchObject({ code: 2, message: 'The positional operator did not find the match needed from the query.' });
+  });
+
   it('two operators on the same path conflict (ConflictingUpdateOperators, 40)', async () => {
     // Manual: reference/operator/update → "you cannot update the same field with multiple operators".
     const c = fresh();
