@@ -85,7 +85,8 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
    */
   route(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const reply = this.#route(name, database, command, run);
-    return 'operationTime' in reply ? reply : { ...reply, operationTime: this.changes.now() };
+    const concernError = reply.ok === 1 ? unsatisfiableWriteConcern(command.writeConcern) : undefined;
+    return { ...reply, ...(concernError ? { writeConcernError: concernError } : {}), ...('operationTime' in reply ? {} : { operationTime: this.changes.now() }) };
   }
 
   #route(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
@@ -311,6 +312,22 @@ function applyNet(target: CollectionStore, local: CollectionStore, keys: Map<str
     else if (doc) target.insert(doc, { bypassValidation: true });
     else if (previous) target.delete(previous);
   }
+}
+
+/**
+ * The writeConcernError a one-member replica set reports after applying a
+ * write whose `w` it cannot satisfy: more than one member (100), or a tag
+ * mode its configuration lacks (79).
+ */
+function unsatisfiableWriteConcern(writeConcern: unknown): Document | undefined {
+  if (!BsonValues.isPlainObject(writeConcern)) return undefined;
+  const w: unknown = writeConcern.w instanceof Long ? writeConcern.w.toNumber() : writeConcern.w;
+  const errInfo = { writeConcern: { ...writeConcern, provenance: 'clientSupplied' } };
+  if (typeof w === 'number' && w > 1) return { code: 100, codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
+  if (typeof w === 'string' && w !== 'majority') {
+    return { code: 79, codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${w}' found in replica set configuration`, errInfo };
+  }
+  return undefined;
 }
 
 function noSuchTransaction(txnNumber: Long, txn: Transaction | undefined): CommandError {

@@ -183,6 +183,18 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 });
 
+describe('write concern on a replica set', () => {
+  // Server answer seen in the PHP and Java drivers' tests (writeConcernError 100 "Not enough data-bearing nodes",
+  // UnsatisfiableWriteConcern) and the CRUD spec's write-concern tests: the write is applied, the concern reported unmet.
+  it('w above the number of members applies the write and reports writeConcernError 100', async () => {
+    const coll = await freshCollection('wc');
+    const error: unknown = await coll.insertOne({ _id: 1 } as Document, { writeConcern: { w: 10 } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(mongoose.mongo.MongoWriteConcernError);
+    expect(error).toMatchObject({ code: 100, codeName: 'UnsatisfiableWriteConcern' });
+    expect(await coll.find().toArray()).toEqual([{ _id: 1 }]);
+  });
+});
+
 describe('mongoose on a replica set', () => {
   // mongoose docs, "Transactions": connection.transaction() wraps session.withTransaction, which retries on TransientTransactionError.
   it('connection.transaction() commits, rolls back on a thrown error, and concurrent transactions on one document both land', async () => {
