@@ -30,7 +30,8 @@ export interface StoreWrite {
  * change streams). `beforeWrite` may throw to refuse the write before anything changes.
  */
 export interface StoreObserver {
-  beforeWrite(store: CollectionStore, key: string, id: unknown): void;
+  /** `next` is the document about to be stored (undefined for a delete). */
+  beforeWrite(store: CollectionStore, key: string, id: unknown, next: Document | undefined): void;
   afterWrite(store: CollectionStore, write: StoreWrite): void;
 }
 
@@ -145,7 +146,7 @@ export class CollectionStore {
     if (size > MAX_USER_DOCUMENT_BYTES) throw new CommandError('BadValue', `object to insert too large. size in bytes: ${size}, max size: ${MAX_USER_DOCUMENT_BYTES}`);
     if (!options.bypassValidation) this.#validate(doc, undefined);
     const key = BsonValues.canonicalKey(doc._id);
-    this.observer?.beforeWrite(this, key, doc._id);
+    this.observer?.beforeWrite(this, key, doc._id, doc);
     if (this.#docs.has(key)) {
       throw IndexManager.duplicateKeyError(this.namespace, '_id_', { _id: 1 }, ['_id'], [doc._id]);
     }
@@ -179,7 +180,7 @@ export class CollectionStore {
    */
   replace(previous: Document, next: Document, options: { bypassValidation?: boolean; kind?: 'update' | 'replace'; update?: Document | Document[] } = {}): void {
     const key = BsonValues.canonicalKey(previous._id);
-    this.observer?.beforeWrite(this, key, previous._id);
+    this.observer?.beforeWrite(this, key, previous._id, next);
     if (!('_id' in next)) next = { _id: previous._id, ...next };
     if (BsonValues.canonicalKey(next._id) !== key) {
       throw new CommandError('ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
@@ -200,7 +201,7 @@ export class CollectionStore {
     const key = BsonValues.canonicalKey(doc._id);
     const stored = this.#docs.get(key);
     if (!stored) return false;
-    this.observer?.beforeWrite(this, key, stored._id);
+    this.observer?.beforeWrite(this, key, stored._id, undefined);
     this.indexes.apply(stored, undefined);
     this.#docs.delete(key);
     this.observer?.afterWrite(this, { kind: 'delete', key, id: stored._id, previous: stored, next: undefined });

@@ -128,10 +128,11 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
 
   // ---- StoreObserver for the shared catalog's collections ----
 
-  beforeWrite(store: CollectionStore, key: string): void {
+  beforeWrite(store: CollectionStore, key: string, _id: unknown, next: Document | undefined): void {
     for (const txn of this.#activeTransactions()) if (txn !== this.#committing) txn.preserve(store);
     if (this.#committing) return;
-    const holder = this.#activeTransactions().find((txn) => txn.holds(store.namespace, key));
+    const unique = next ? store.indexes.uniqueKeys(next) : [];
+    const holder = this.#activeTransactions().find((txn) => txn.holds(store.namespace, key) || txn.holdsUniqueKey(store.namespace, unique));
     if (!holder) return;
     if (this.#inCommand && this.#writesInCommand === 0) throw new Deferral(holder.ended);
     holder.end('aborted');
@@ -145,9 +146,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
 
   // ---- ConflictPolicy for transactions ----
 
-  checkWrite(txn: Transaction, namespace: string, key: string): void {
+  checkWrite(txn: Transaction, namespace: string, key: string, uniqueKeys: readonly string[]): void {
     if ((this.#lastWrite.get(`${namespace}\0${key}`) ?? 0) > txn.snapshotClock) throw writeConflict();
-    if (this.#activeTransactions().some((other) => other !== txn && other.holds(namespace, key))) throw writeConflict();
+    const others = this.#activeTransactions().filter((other) => other !== txn);
+    if (others.some((other) => other.holds(namespace, key) || other.holdsUniqueKey(namespace, uniqueKeys))) throw writeConflict();
   }
 
   #plain(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {

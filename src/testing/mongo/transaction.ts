@@ -12,8 +12,11 @@ export function writeConflict(): CommandError {
 
 /** Decides whether a transaction may write a document (the replica-set mode checks other writers). */
 export interface ConflictPolicy {
-  /** @throws CommandError 112 when the document was committed after `since` or is held by another transaction. */
-  checkWrite(txn: Transaction, namespace: string, key: string): void;
+  /**
+   * @throws CommandError 112 when the document was committed after the transaction's snapshot, or another
+   * transaction holds it or one of its unique-index keys.
+   */
+  checkWrite(txn: Transaction, namespace: string, key: string, uniqueKeys: readonly string[]): void;
 }
 
 interface Touched {
@@ -37,6 +40,8 @@ export class Transaction implements StoreObserver {
   readonly catalog: TransactionCatalog;
   /** namespace → canonical `_id` key → `_id`. */
   readonly writes = new Map<string, Map<string, unknown>>();
+  /** namespace → unique-index keys its written documents take. */
+  readonly uniqueKeys = new Map<string, Set<string>>();
   readonly ops: Array<{ readonly store: CollectionStore; readonly write: StoreWrite }> = [];
   /** Resolves when the transaction commits or aborts (writes waiting on it then re-run). */
   readonly ended: Promise<void>;
@@ -71,16 +76,25 @@ export class Transaction implements StoreObserver {
     return this.writes.get(namespace)?.has(key) ?? false;
   }
 
+  holdsUniqueKey(namespace: string, keys: readonly string[]): boolean {
+    const held = this.uniqueKeys.get(namespace);
+    return held !== undefined && keys.some((k) => held.has(k));
+  }
+
   /** Keeps the collection as it is now, unless the transaction already has its copy (called before a base write). */
   preserve(store: CollectionStore): void {
     this.catalog.adopt(store, true);
   }
 
-  beforeWrite(store: CollectionStore, key: string, id: unknown): void {
-    this.#policy.checkWrite(this, store.namespace, key);
+  beforeWrite(store: CollectionStore, key: string, id: unknown, next: Document | undefined): void {
+    const unique = next ? store.indexes.uniqueKeys(next) : [];
+    this.#policy.checkWrite(this, store.namespace, key, unique);
     let keys = this.writes.get(store.namespace);
     if (!keys) this.writes.set(store.namespace, (keys = new Map()));
     keys.set(key, id);
+    let held = this.uniqueKeys.get(store.namespace);
+    if (!held) this.uniqueKeys.set(store.namespace, (held = new Set()));
+    for (const k of unique) held.add(k);
   }
 
   afterWrite(store: CollectionStore, write: StoreWrite): void {

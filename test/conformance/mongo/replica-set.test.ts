@@ -136,6 +136,48 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
     });
   });
 
+  // mongodb/mongo jstests/core/txns/transactions_write_conflicts_unique_indexes.js ("T1StartsFirstAndWins"): two
+  // transactions writing one unique-index value under different _ids conflict at the second write.
+  it('transactions writing the same unique-index value conflict at the second write; the first wins', async () => {
+    const cases: Array<{ init: Document[]; t1: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; t2: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; expected: Document[] }> = [
+      { init: [], t1: (c, session) => c.insertOne({ _id: 1, x: 1 } as Document, { session }), t2: (c, session) => c.insertOne({ _id: 2, x: 1 } as Document, { session }), expected: [{ _id: 1, x: 1 }] },
+      {
+        init: [{ _id: 1, x: 1 }, { _id: 2, x: 2 }],
+        t1: (c, session) => c.updateOne({ _id: 1 } as Document, { $set: { x: 3 } }, { session }),
+        t2: (c, session) => c.updateOne({ _id: 2 } as Document, { $set: { x: 3 } }, { session }),
+        expected: [{ _id: 1, x: 3 }, { _id: 2, x: 2 }],
+      },
+      {
+        init: [],
+        t1: (c, session) => c.updateOne({ _id: 1 } as Document, { $set: { x: 1 } }, { session, upsert: true }),
+        t2: (c, session) => c.updateOne({ _id: 2 } as Document, { $set: { x: 1 } }, { session, upsert: true }),
+        expected: [{ _id: 1, x: 1 }],
+      },
+      {
+        init: [{ _id: 1, x: 1 }, { _id: 2, x: 2 }, { _id: 3, x: 3 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
+        t1: (c, session) => c.updateMany({ _id: { $lte: 3 } } as Document, { $inc: { x: 4 } }, { session }),
+        t2: (c, session) => c.updateMany({ _id: { $gte: 4 } } as Document, { $inc: { x: -4 } }, { session }),
+        expected: [{ _id: 1, x: 5 }, { _id: 2, x: 6 }, { _id: 3, x: 7 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
+      },
+    ];
+    for (const { init, t1, t2, expected } of cases) {
+      const coll = await freshCollection('uniq');
+      await coll.createIndex({ x: 1 }, { unique: true });
+      if (init.length > 0) await coll.insertMany(init);
+      await withSessions(2, async (s1, s2) => {
+        s1.startTransaction();
+        s2.startTransaction();
+        await t1(coll, s1);
+        const conflict = await failure(t2(coll, s2));
+        expect(conflict).toMatchObject({ code: 112, codeName: 'WriteConflict' });
+        expect(conflict.hasErrorLabel('TransientTransactionError')).toBe(true);
+        await s1.commitTransaction();
+        await s2.abortTransaction();
+      });
+      expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(expected);
+    }
+  });
+
   // abort.yml "abort ignores TransactionAborted": a duplicate key aborts the server-side transaction.
   it('a duplicate key inside a transaction is E11000 without TransientTransactionError; the next statement gets NoSuchTransaction', async () => {
     const coll = await freshCollection('dup');
