@@ -139,7 +139,12 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   }
 
   afterWrite(store: CollectionStore, write: StoreWrite): void {
-    this.#lastWrite.set(`${store.namespace}\0${write.key}`, ++this.#clock);
+    const clock = ++this.#clock;
+    this.#lastWrite.set(`${store.namespace}\0${write.key}`, clock);
+    // Unique-index values taken or released count as written too (a transaction that snapshotted before may not take them).
+    for (const doc of [write.previous, write.next]) {
+      if (doc) for (const unique of store.indexes.uniqueKeys(doc)) this.#lastWrite.set(`${store.namespace}\0${unique}`, clock);
+    }
     this.#writesInCommand++;
     if (!this.#committing) this.#log(store, write, undefined);
   }
@@ -147,7 +152,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   // ---- ConflictPolicy for transactions ----
 
   checkWrite(txn: Transaction, namespace: string, key: string, uniqueKeys: readonly string[]): void {
-    if ((this.#lastWrite.get(`${namespace}\0${key}`) ?? 0) > txn.snapshotClock) throw writeConflict();
+    for (const written of [key, ...uniqueKeys]) if ((this.#lastWrite.get(`${namespace}\0${written}`) ?? 0) > txn.snapshotClock) throw writeConflict();
     const others = this.#activeTransactions().filter((other) => other !== txn);
     if (others.some((other) => other.holds(namespace, key) || other.holdsUniqueKey(namespace, uniqueKeys))) throw writeConflict();
   }

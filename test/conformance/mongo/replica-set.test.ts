@@ -136,8 +136,8 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
     });
   });
 
-  // mongodb/mongo jstests/core/txns/transactions_write_conflicts_unique_indexes.js ("T1StartsFirstAndWins"): two
-  // transactions writing one unique-index value under different _ids conflict at the second write.
+  // mongodb/mongo jstests/core/txns/transactions_write_conflicts_unique_indexes.js (both orderings of
+  // jstests/core/txns/libs/write_conflicts.js): writers of one unique-index value under different _ids conflict.
   it('transactions writing the same unique-index value conflict at the second write; the first wins', async () => {
     const cases: Array<{ init: Document[]; t1: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; t2: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; expected: Document[] }> = [
       { init: [], t1: (c, session) => c.insertOne({ _id: 1, x: 1 } as Document, { session }), t2: (c, session) => c.insertOne({ _id: 2, x: 1 } as Document, { session }), expected: [{ _id: 1, x: 1 }] },
@@ -175,6 +175,21 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
         await s2.abortTransaction();
       });
       expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(expected);
+
+      // "T2StartsSecondAndWins": T1 takes its snapshot (a find), T2 writes and commits, then T1's write conflicts.
+      const again = await freshCollection('uniq');
+      await again.createIndex({ x: 1 }, { unique: true });
+      if (init.length > 0) await again.insertMany(init);
+      await withSessions(2, async (s1, s2) => {
+        s1.startTransaction();
+        s2.startTransaction();
+        await again.find({}, { session: s1 }).toArray();
+        await t2(again, s2);
+        await s2.commitTransaction();
+        const conflict = await failure(t1(again, s1));
+        expect(conflict).toMatchObject({ code: 112, codeName: 'WriteConflict' });
+        expect((await failure(s1.commitTransaction())).codeName).toBe('NoSuchTransaction');
+      });
     }
   });
 
