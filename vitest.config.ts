@@ -28,6 +28,17 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup-embedded.ts'],
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'redis-cluster',
+          // The Redis suites and the session flows again, on a real 3-master + 3-replica Redis Cluster.
+          include: ['test/integration/redis/**/*.test.ts', 'test/integration/flows/auth-service.test.ts', 'test/integration/flows/lockout.test.ts'],
+          // Runs its own single redis-server to flush and stop it; the cluster's failover has its own test.
+          exclude: ['test/integration/redis/session-cache-flush.test.ts'],
+          globalSetup: ['test/support/global-setup-redis-cluster.ts'],
+        },
+      },
     ],
   },
 });
