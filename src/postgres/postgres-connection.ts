@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { inject, injectable } from 'tsyringe';
-import { createPool, sql, type DatabasePool } from 'slonik';
+import { createPool, sql, type DatabasePool, type Interceptor } from 'slonik';
 import { z } from 'zod';
 import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
@@ -15,6 +15,16 @@ import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
 import type { PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
+
+/**
+ * PgBouncer 1.18 in transaction mode has no named prepared statements (support came in 1.21): a
+ * `sql.prepared(…)` name would be parsed on one server connection and bound on another
+ * ("prepared statement … does not exist"). Dropping the name sends the same text unnamed.
+ */
+const unnamedStatementsInterceptor: Interceptor = {
+  name: 'platform-data/unnamed-statements',
+  transformQuery: (_context, query) => (query.name === undefined ? query : { ...query, name: undefined }),
+};
 
 /**
  * PostgreSQL through Slonik. Two pools: `appPool` (the application role: no
@@ -87,7 +97,13 @@ export class PostgresConnection implements StoreConnection {
     return this.#app;
   }
 
+  /** True when `url` goes through a transaction-pooling PgBouncer (`PG_POOLER=transaction` applies to the application role's URL only). */
+  #pooled(url: string): boolean {
+    return this.config.postgres.pooler === 'transaction' && url === this.config.postgres.appUrl;
+  }
+
   async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
+    const pooled = this.#pooled(url);
     const pool = await createPool(url, {
       maxPoolSize,
       // No warm-up: the application role may not exist until the first migration has run.
@@ -99,10 +115,13 @@ export class PostgresConnection implements StoreConnection {
       resetConnection: async () => undefined,
       connectionTimeout: this.config.connectTimeoutMs,
       connectionRetryLimit: 0,
-      statementTimeout: this.config.postgres.statementTimeoutMs,
+      // Behind PgBouncer 1.18 a `statement_timeout` startup parameter is refused or dropped: the server-side
+      // timeout then comes from the role (`ALTER ROLE … SET statement_timeout`, docs/scaling.md); PG_QUERY_TIMEOUT_MS still bounds the client.
+      statementTimeout: pooled ? 'DISABLE_TIMEOUT' : this.config.postgres.statementTimeoutMs,
+      ...(pooled ? { idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' as const } : {}),
       idleTimeout: 10_000,
       captureStackTrace: false,
-      interceptors: [createResultParserInterceptor()],
+      interceptors: pooled ? [unnamedStatementsInterceptor, createResultParserInterceptor()] : [createResultParserInterceptor()],
       typeParsers: postgresTypeParsers,
     });
     return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
@@ -129,7 +148,9 @@ export class PostgresConnection implements StoreConnection {
     if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     let rows: unknown[];
     try {
-      rows = (await pool.query({ name: statement.name, text: statement.text, values })).rows;
+      // Behind a transaction pooler the next call may land on a server connection that never saw the Parse: unnamed.
+      const named = this.config.postgres.pooler !== 'transaction';
+      rows = (await pool.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })).rows;
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }
@@ -149,7 +170,7 @@ export class PostgresConnection implements StoreConnection {
       // Small: it only serves a few single-row reads, and each caller holds a connection for one round trip.
       max: Math.min(5, this.config.postgres.poolSize),
       connectionTimeoutMillis: this.config.connectTimeoutMs,
-      statement_timeout: this.config.postgres.statementTimeoutMs,
+      ...(this.config.postgres.pooler === 'transaction' ? {} : { statement_timeout: this.config.postgres.statementTimeoutMs }),
       // pg's own client-side bound, a little after ours (see below): it frees the client (the pool then
       // discards it) once our bound has already answered the caller.
       query_timeout: this.config.postgres.queryTimeoutMs + 500,

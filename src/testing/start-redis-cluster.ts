@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { portIsFree } from './free-port.js';
 import { probeTcp } from './probe-tcp.js';
 
 const run = promisify(execFile);
@@ -42,19 +42,10 @@ export interface LocalRedisCluster extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 async function choosePorts(count: number, [first, last]: readonly [number, number]): Promise<number[]> {
   const ports: number[] = [];
   for (let p = first; p <= last && ports.length < count; p++) {
-    if ((await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
+    if ((await portIsFree(p)) && (await portIsFree(p + 10_000))) ports.push(p);
   }
   if (ports.length < count) throw new Error(`start-redis-cluster: ${count} free ports (and their bus ports +10000) needed in ${first}-${last}, found ${ports.length}`);
   return ports;
