@@ -37,6 +37,11 @@ export interface Config {
      * pools (PgBouncer 1.18 supports neither); the owner pool (`DATABASE_URL`) is meant to be direct.
      */
     readonly pooler: 'none' | 'transaction';
+    /**
+     * Application-role URL of a streaming standby (`DATABASE_REPLICA_URL`), for the reads that
+     * tolerate replication lag (`PostgresConnection.lagTolerantPool`); undefined = every read on the primary.
+     */
+    readonly replicaUrl: string | undefined;
   };
   readonly mongo: { readonly uri: string; readonly poolSize: number };
   readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
@@ -119,6 +124,7 @@ const envSchema = z.object({
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
   PG_QUERY_TIMEOUT_MS: wholeNumber(200, 3_601_000).optional(),
   PG_POOLER: z.enum(['none', 'transaction']).default('none'),
+  DATABASE_REPLICA_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
   MONGO_POOL_SIZE: int(1, 1000, 20),
   QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),
@@ -255,6 +261,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
       queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS ?? e.PG_STATEMENT_TIMEOUT_MS + 1_000,
       pooler: e.PG_POOLER,
+      replicaUrl: e.DATABASE_REPLICA_URL,
     },
     mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
     qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },
@@ -301,7 +308,12 @@ export function redactConfig(config: Config): Record<string, unknown> {
   return {
     environment: config.environment,
     logLevel: config.logLevel,
-    postgres: { ...config.postgres, url: config.postgres.url === undefined ? undefined : redactUrl(config.postgres.url), appUrl: redactUrl(config.postgres.appUrl) },
+    postgres: {
+      ...config.postgres,
+      url: config.postgres.url === undefined ? undefined : redactUrl(config.postgres.url),
+      appUrl: redactUrl(config.postgres.appUrl),
+      replicaUrl: config.postgres.replicaUrl === undefined ? undefined : redactUrl(config.postgres.replicaUrl),
+    },
     mongo: { ...config.mongo, uri: redactUrl(config.mongo.uri) },
     qdrant: { url: redactUrl(config.qdrant.url), apiKey: config.qdrant.apiKey ? '[redacted]' : undefined, collectionPrefix: config.qdrant.collectionPrefix },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },

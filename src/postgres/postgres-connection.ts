@@ -6,7 +6,7 @@ import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { boundPool } from './bound-pool.js';
@@ -43,6 +43,7 @@ export class PostgresConnection implements StoreConnection {
   #owner: DatabasePool | undefined;
   #app: DatabasePool | undefined;
   #hot: pg.Pool | undefined;
+  #replica: DatabasePool | undefined;
   #started = false;
   #stopped = false;
 
@@ -127,6 +128,30 @@ export class PostgresConnection implements StoreConnection {
     return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
   }
 
+  /**
+   * Runs a read that tolerates replication lag on the streaming standby
+   * (`DATABASE_REPLICA_URL`), or on the primary when no standby is configured,
+   * it could not be connected, or it fails as unavailable (then the read is
+   * repeated on the primary, so a lost standby costs latency, not answers).
+   * Which reads go here is a short, named list (docs/scaling.md): today
+   * `AuditRepository.query`, whose events reach PostgreSQL through the batching
+   * AuditWriter and so are never read-your-writes anyway.
+   *
+   * @throws what `read` throws on the primary (mapPostgresError's classes)
+   */
+  async readLagTolerant<T>(read: (pool: DatabasePool) => Promise<T>): Promise<T> {
+    const replica = this.#replica;
+    if (replica) {
+      try {
+        return await read(replica);
+      } catch (error) {
+        if (!(mapPostgresError(error) instanceof StoreUnavailableError)) throw error;
+        this.logger.warn('postgres standby unavailable; reading from the primary', { error: mapPostgresError(error).message });
+      }
+    }
+    return read(this.appPool);
+  }
+
   /** A call the server did not answer within `PG_QUERY_TIMEOUT_MS` (a frozen server or network keeps the connection open and silent). */
   #noAnswer(): StoreUnavailableError {
     return new StoreUnavailableError('postgres', `no answer within ${this.config.postgres.queryTimeoutMs} ms (PG_QUERY_TIMEOUT_MS)`, { url: this.redactedUrl });
@@ -209,6 +234,14 @@ export class PostgresConnection implements StoreConnection {
       await this.stop();
       throw error;
     });
+    const replicaUrl = this.config.postgres.replicaUrl;
+    if (replicaUrl !== undefined) {
+      // A standby that cannot be reached does not stop the platform: its reads go to the primary.
+      this.#replica = await this.#createPool(replicaUrl, this.config.postgres.poolSize).catch((error: unknown) => {
+        this.logger.warn('postgres standby not connected; lag-tolerant reads use the primary', { error: this.#unavailable(error).message });
+        return undefined;
+      });
+    }
     this.logger.debug('postgres connected', { url: this.redactedUrl });
   }
 
@@ -244,10 +277,48 @@ export class PostgresConnection implements StoreConnection {
       const state = this.#app?.state();
       const hot = this.#hot;
       const hotPath = hot ? { total: hot.totalCount, idle: hot.idleCount, waiting: hot.waitingCount } : 'not started';
-      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state ?? 'not connected (migrations pending?)', hotPath } };
+      const nodes = this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction' ? await this.#nodes() : undefined;
+      return {
+        store: 'postgres',
+        status: 'up',
+        latencyMs,
+        version,
+        url: this.redactedUrl,
+        details: { appPool: state ?? 'not connected (migrations pending?)', hotPath },
+        ...(nodes ? { nodes } : {}),
+      };
     } catch (error) {
-      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
+      // Which server is down, and whether another answers (a standby promoted): the nodes say it.
+      const nodes = this.#started && (this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction') ? await this.#nodes() : undefined;
+      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message, ...(nodes ? { nodes } : {}) };
     }
+  }
+
+  /** Each server's role: the primary (or what answers as such), the pooler in front of it, the standby with its replay lag. */
+  async #nodes(): Promise<StoreNodeHealth[]> {
+    const address = (url: string) => new URL(url).host;
+    const role = sql.type(z.object({ standby: z.boolean(), lag_ms: z.number().nullable() }))`
+      SELECT pg_is_in_recovery() AS standby,
+             CASE WHEN pg_is_in_recovery() THEN (extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 END AS lag_ms`;
+    const probe = async (pool: DatabasePool | undefined, url: string, expected: 'primary' | 'standby'): Promise<StoreNodeHealth> => {
+      try {
+        if (!pool) throw new StoreUnavailableError('postgres', 'not connected', { url: redactUrl(url) });
+        const r = await withTimeout(pool.one(role), this.config.connectTimeoutMs, () => new StoreUnavailableError('postgres', 'no answer', { url: redactUrl(url) }));
+        const actual = r.standby ? 'standby' : 'primary';
+        const lag = r.lag_ms === null ? '' : `, last replayed transaction ${Math.max(0, r.lag_ms).toFixed(0)} ms ago`;
+        return { address: address(url), role: actual, status: 'up', detail: actual === expected ? `in recovery: ${r.standby}${lag}` : `expected ${expected}, answers as ${actual}${lag}` };
+      } catch (error) {
+        return { address: address(url), role: expected, status: 'down', detail: this.#unavailable(error).message };
+      }
+    };
+    const nodes: StoreNodeHealth[] = [];
+    const primaryUrl = this.config.postgres.url ?? this.config.postgres.appUrl;
+    if (this.config.postgres.pooler === 'transaction') {
+      nodes.push({ address: address(this.config.postgres.appUrl), role: 'pooler', status: this.#app ? 'up' : 'down', detail: 'transaction pooling (PG_POOLER=transaction): application role' });
+    }
+    nodes.push(await probe(this.#owner ?? this.#app, primaryUrl, 'primary'));
+    if (this.config.postgres.replicaUrl !== undefined) nodes.push(await probe(this.#replica, this.config.postgres.replicaUrl, 'standby'));
+    return nodes;
   }
 
   /** The owner pool when configured (it answers before the application role exists), else the application pool. */
@@ -259,8 +330,9 @@ export class PostgresConnection implements StoreConnection {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#started = false;
-    const pools = [this.#app, this.#owner].filter((p): p is DatabasePool => p !== undefined);
+    const pools = [this.#app, this.#owner, this.#replica].filter((p): p is DatabasePool => p !== undefined);
     const hot = this.#hot;
+    this.#replica = undefined;
     this.#app = undefined;
     this.#owner = undefined;
     this.#hot = undefined;
