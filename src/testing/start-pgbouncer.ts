@@ -43,9 +43,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function startPgBouncer(options: PgBouncerOptions): Promise<LocalPgBouncer> {
   const binary = options.binary ?? '/usr/sbin/pgbouncer';
   const port = await freePortIn(options.portRange ?? [6432, 6440]);
-  const dir = await mkdtemp(join(tmpdir(), 'pd-pgbouncer-'));
-  const users = options.users ?? { postgres: '', platform_app: '' };
   const asRoot = userInfo().uid === 0;
+  // As root the server runs as `postgres`, which cannot enter a private TMPDIR (e.g. under /root): /tmp then.
+  const dir = await mkdtemp(join(asRoot ? '/tmp' : tmpdir(), 'pd-pgbouncer-'));
+  const users = options.users ?? { postgres: '', platform_app: '' };
   const quote = (v: string) => `"${v.replace(/"/g, '""')}"`;
   const ini = (server: string) => {
     const [host, serverPort] = [server.slice(0, server.lastIndexOf(':')), server.slice(server.lastIndexOf(':') + 1)];

@@ -45,10 +45,11 @@ export async function startPostgresPair(options: PostgresPairOptions = {}): Prom
   const range = options.portRange ?? [5500, 5599];
   const primaryPort = await freePortIn(range);
   const standbyPort = await freePortIn([primaryPort + 1, range[1]]);
-  const root = await mkdtemp(join(tmpdir(), 'pd-pg-pair-'));
+  const asRoot = userInfo().uid === 0;
+  // As root the servers run as `postgres`, which cannot enter a private TMPDIR (e.g. under /root): /tmp then.
+  const root = await mkdtemp(join(asRoot ? '/tmp' : tmpdir(), 'pd-pg-pair-'));
   const primaryDir = join(root, 'primary');
   const standbyDir = join(root, 'standby');
-  const asRoot = userInfo().uid === 0;
   let uid: number | undefined;
   let gid: number | undefined;
   if (asRoot) {
