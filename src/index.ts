@@ -18,13 +18,13 @@ export { Lifecycle } from './lifecycle.js';
 export { createHealthHandler } from './create-health-handler.js';
 export { bootstrapPlatform } from './flows/bootstrap-platform.js';
 export type { BootstrapOptions, StoreBootstrapResult } from './flows/bootstrap-platform.js';
-export type { StoreConnection, StoreHealth } from './store-connection.js';
+export type { StoreConnection, StoreHealth, StoreNodeHealth } from './store-connection.js';
 export type { ProvisionStep, StoreProvisioner } from './store-provisioner.js';
 export * from './tokens.js';
 
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
-export type { Config, EncryptionKey, LogLevel } from './config.js';
+export type { Config, EncryptionKey, LogLevel, RedisNodeAddress } from './config.js';
 export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';

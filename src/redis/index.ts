@@ -3,6 +3,8 @@
  * session cache, rate limiting, caches and job queues.
  */
 export { RedisConnection } from './redis-connection.js';
+export type { RedisClient } from './redis-connection.js';
+export { scanKeys, unlinkKeys } from './scan-keys.js';
 export { RedisProvisioner } from './redis-provisioner.js';
 export { mapRedisError } from './map-redis-error.js';
 export { RedisKeys, REDIS_KEY_SCHEMA } from './redis-keys.js';

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { inject, injectable } from 'tsyringe';
 import { PlatformError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { Lifecycle } from '../lifecycle.js';
@@ -104,7 +104,7 @@ export class JobQueues {
   readonly #queues = new Map<string, Queue>();
   readonly #workers = new Set<Worker>();
   readonly #reconcilers = new Map<string, JobReconciler<object>>();
-  #connection: Redis | undefined;
+  #connection: RedisClient | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(

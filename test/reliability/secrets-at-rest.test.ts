@@ -25,6 +25,7 @@ import { PersonaRepository } from '../../src/postgres/repositories/persona-repos
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
+import { scanKeys, unlinkKeys } from '../../src/redis/scan-keys.js';
 import { generateRecoveryCodes } from '../../src/security/recovery-codes.js';
 import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
@@ -202,7 +203,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const prefix = demo?.env.REDIS_KEY_PREFIX;
     if (platform && prefix) {
       const redis = platform.resolve(RedisConnection).client;
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.unlink(...keys);
+      for await (const keys of scanKeys(redis, `${prefix}*`)) await unlinkKeys(redis, keys);
     }
     await platform?.resolve(JobQueues).close().catch(() => undefined);
     await platform?.stop();

@@ -30,6 +30,7 @@ import { expectSignedIn } from '../../flows/auth/expect-signed-in.js';
 import { MongoConnection } from '../../mongo/mongo-connection.js';
 import { QdrantConnection } from '../../qdrant/qdrant-connection.js';
 import { RedisConnection } from '../../redis/redis-connection.js';
+import { scanKeys, unlinkKeys } from '../../redis/scan-keys.js';
 
 export interface DemoOptions {
   /** Receives each line of the story (default: stdout). */
@@ -102,9 +103,7 @@ async function removeDemoData(platform: Platform, env: Record<string, string>): 
   await Promise.allSettled([
     (async () => {
       if (!prefix) return;
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) {
-        if (keys.length > 0) await redis.unlink(...keys);
-      }
+      for await (const keys of scanKeys(redis, `${prefix}*`)) await unlinkKeys(redis, keys);
     })(),
     platform.resolve(MongoConnection).connection.dropDatabase(),
     (async () => {

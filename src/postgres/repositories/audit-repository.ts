@@ -246,14 +246,17 @@ export class AuditRepository {
       f.minRiskScore === undefined ? undefined : sql.fragment`risk_score >= ${f.minRiskScore}`,
       position === undefined ? undefined : sql.fragment`(created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})`,
     ].filter((c) => c !== undefined);
-    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.any(sql.type(listRow)`
-        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
-               ${sortMicros(sql.fragment`created_at`)} AS sort_us
-        FROM audit_log
-        WHERE ${sql.join(conditions, sql.fragment` AND `)}
-        ORDER BY created_at DESC, id DESC
-        LIMIT ${limit + 1}`),
+    // Lag-tolerant: events arrive through the batching AuditWriter, so this read never promised read-your-writes (docs/scaling.md).
+    const rows = await this.postgres.readLagTolerant((pool) =>
+      withTenant(pool, ctx, (tx) =>
+        tx.any(sql.type(listRow)`
+          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+                 ${sortMicros(sql.fragment`created_at`)} AS sort_us
+          FROM audit_log
+          WHERE ${sql.join(conditions, sql.fragment` AND `)}
+          ORDER BY created_at DESC, id DESC
+          LIMIT ${limit + 1}`),
+      ),
     );
     return toKeysetPage(rows, limit);
   }

@@ -75,10 +75,11 @@ export class LoginThrottle {
    * @throws RateLimitedError with `retryAfterMs` when the account or the IP is over its limit; StoreUnavailableError.
    */
   async check(attempt: LoginAttempt): Promise<void> {
-    const pipeline = this.redis.client.pipeline().get(this.keys.loginAccount(attempt.email)).pttl(this.keys.loginAccount(attempt.email));
-    if (attempt.ip !== undefined) pipeline.get(this.keys.loginIp(attempt.ip)).pttl(this.keys.loginIp(attempt.ip));
-    const results = await withRedisErrors(() => pipeline.exec());
-    const values = (results ?? []).map(([error, value]) => {
+    // One pipeline per key: the account and IP keys live in different Cluster slots, and a
+    // cluster pipeline must stay within one slot (ioredis refuses it otherwise); in parallel, still one round trip.
+    const keys = attempt.ip === undefined ? [this.keys.loginAccount(attempt.email)] : [this.keys.loginAccount(attempt.email), this.keys.loginIp(attempt.ip)];
+    const results = await withRedisErrors(() => Promise.all(keys.map((key) => this.redis.client.pipeline().get(key).pttl(key).exec())));
+    const values = results.flatMap((r) => r ?? []).map(([error, value]) => {
       if (error) throw mapRedisError(error);
       return value;
     });

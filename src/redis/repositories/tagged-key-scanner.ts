@@ -3,6 +3,7 @@ import { ValidationError } from '../../errors.js';
 import { withRedisErrors } from '../map-redis-error.js';
 import { RedisConnection } from '../redis-connection.js';
 import { RedisKeys } from '../redis-keys.js';
+import { scanKeys, unlinkKeys } from '../scan-keys.js';
 
 /** Whose keys: a user's `{user:<id>}` tag or a tenant's `{org:<id>}` tag (docs/sessions.md, key schema). */
 export type KeyTag = { readonly user: string } | { readonly organization: string };
@@ -38,16 +39,13 @@ export class TaggedKeyScanner {
     return `${escapeGlob(this.keys.prefix)}{${kind}:${id}}:*`;
   }
 
-  /** Every key with the tag (a full SCAN; the tag hashes to one Cluster slot, so on a cluster run it against that slot's node). @throws StoreUnavailableError */
+  /** Every key with the tag (a full SCAN of every master on a cluster; the tag hashes to one slot, so one of them holds them all). @throws StoreUnavailableError */
   async list(tag: KeyTag): Promise<string[]> {
     const match = this.pattern(tag);
     const found = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, batch] = await withRedisErrors(() => this.redis.client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT));
-      for (const key of batch) found.add(key);
-      cursor = next;
-    } while (cursor !== '0');
+    await withRedisErrors(async () => {
+      for await (const batch of scanKeys(this.redis.client, match, SCAN_COUNT)) for (const key of batch) found.add(key);
+    });
     return [...found].sort();
   }
 
@@ -59,7 +57,7 @@ export class TaggedKeyScanner {
   async deleteAll(tag: KeyTag): Promise<number> {
     const keys = await this.list(tag);
     let removed = 0;
-    for (let i = 0; i < keys.length; i += SCAN_COUNT) removed += await withRedisErrors(() => this.redis.client.unlink(...keys.slice(i, i + SCAN_COUNT)));
+    for (let i = 0; i < keys.length; i += SCAN_COUNT) removed += await withRedisErrors(() => unlinkKeys(this.redis.client, keys.slice(i, i + SCAN_COUNT)));
     return removed;
   }
 }

@@ -5,6 +5,7 @@ import { checkRedisForQueues } from '../../../src/redis/check-redis-for-queues.j
 import { JobQueues, defineQueue, type JobContext } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTestEnv } from '../../support/test-env.js';
+import { deleteKeys, listKeys } from '../../support/redis-admin.js';
 
 let platform: Platform;
 let queues: JobQueues;
@@ -20,8 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Queue keys have no TTL by design: remove this file's keys from the shared Redis.
   await queues?.close();
-  const leftovers = await redis?.client.keys(`${platform.config.redis.keyPrefix}*`);
-  if (leftovers?.length) await redis.client.del(...leftovers);
+  if (redis) await deleteKeys(redis.client, `${platform.config.redis.keyPrefix}*`);
   await platform?.stop();
 });
 
@@ -58,7 +58,7 @@ describe('JobQueues', () => {
     await new Promise((r) => setTimeout(r, 200));
     await worker.close();
     expect(await redis.client.lrange(key, 0, -1)).toEqual(['d1-v1:d1']);
-    const queueKeys = await redis.client.keys(`${platform.config.redis.keyPrefix}{q:documents}:documents:*`);
+    const queueKeys = await listKeys(redis.client, `${platform.config.redis.keyPrefix}{q:documents}:documents:*`);
     expect(queueKeys.length).toBeGreaterThan(0);
   });
 
