@@ -7,6 +7,7 @@ import type { Embedder } from './flows/knowledge/embedder.js';
 import type { ErasureStepEvent } from './flows/privacy/erasure-flow.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Logger } from './logger.js';
+import type { MaintenanceOptions } from './flows/operations/maintenance.js';
 import { parseInput } from './parse-input.js';
 import {
   AUDIT_WRITER_OPTIONS,
@@ -16,6 +17,7 @@ import {
   ERASURE_FLOW_OPTIONS,
   KNOWLEDGE_INGESTION_OPTIONS,
   LOGGER,
+  MAINTENANCE_OPTIONS,
   TEXT_SPLITTER,
 } from './tokens.js';
 
@@ -29,6 +31,7 @@ const implementing = <T>(name: string, methods: readonly string[]) =>
   );
 
 const count = (max: number) => z.number().int().min(1).max(max);
+const days = z.number().int().min(0).max(3650);
 
 /**
  * What `createPlatform(config, options)` accepts. Every field is optional; an
@@ -89,6 +92,28 @@ export const platformOptionsSchema = z
       .partial()
       .strict()
       .optional(),
+    /** Scheduled maintenance, merged over `config.maintenance` (the MAINTENANCE_* and *_RETENTION_DAYS variables). */
+    maintenance: z
+      .object({
+        everySeconds: z.number().int().min(60).max(604_800),
+        cron: z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern of 5 or 6 fields'),
+        batchSize: count(10_000),
+        maxBatchesPerJob: count(100_000),
+        auditRetentionDays: count(3650),
+        auditMonthsAhead: z.number().int().min(0).max(36),
+        endedSessionDays: days,
+        rotatedRefreshTokenDays: count(3650),
+        verificationTokenDays: days,
+        integrationTokenDays: days,
+        invitationDays: days,
+        historyDays: count(3650),
+        removeVoiceAudio: z
+          .custom<NonNullable<MaintenanceOptions['removeVoiceAudio']>>((v) => typeof v === 'function', 'must be a function')
+          .optional(),
+      })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -109,6 +134,7 @@ export function applyPlatformOptions(container: DependencyContainer, options: Pl
   if (o.authFlows) container.register(AUTH_FLOW_OPTIONS, { useValue: mergeOver<AuthFlowOptions>(DEFAULT_AUTH_FLOW_OPTIONS, o.authFlows) });
   if (o.auditWriter) container.register(AUDIT_WRITER_OPTIONS, { useValue: mergeOver(container.resolve(AUDIT_WRITER_OPTIONS), o.auditWriter) });
   if (o.knowledgeIngestion) container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: o.knowledgeIngestion });
+  if (o.maintenance) container.register(MAINTENANCE_OPTIONS, { useValue: o.maintenance });
   if (o.erasureFlow) container.register(ERASURE_FLOW_OPTIONS, { useValue: mergeOver(container.resolve(ERASURE_FLOW_OPTIONS), o.erasureFlow) });
 }
 

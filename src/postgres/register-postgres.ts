@@ -15,6 +15,7 @@ import { AuditRepository } from './repositories/audit-repository.js';
 import { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
 import { IdentityRepository } from './repositories/identity-repository.js';
 import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+import { MaintenanceRepository } from './repositories/maintenance-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
@@ -48,6 +49,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(AuditWriter);
   container.registerSingleton(IdentityRepository);
   container.registerSingleton(IntegrationTokenRepository);
+  container.registerSingleton(MaintenanceRepository);
   container.registerSingleton(MfaRepository);
   container.registerSingleton(MfaChallengeRepository);
   container.registerSingleton(PasswordHistoryRepository);

@@ -10,7 +10,7 @@ import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { withTimeout } from '../with-timeout.js';
 
-export const QUEUE_NAMES = ['ingestion', 'erasure'] as const;
+export const QUEUE_NAMES = ['ingestion', 'erasure', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /** Ingestion of one knowledge-document version (the knowledge flow may widen this interface by declaration merging). */
@@ -26,9 +26,27 @@ export interface ErasureJobData {
   readonly requestId: string;
 }
 
+/** One scheduled maintenance pass: which jobs (all when absent). */
+export interface MaintenanceJobData {
+  readonly jobs?: readonly string[];
+}
+
 export interface JobPayloads {
   ingestion: IngestionJobData;
   erasure: ErasureJobData;
+  maintenance: MaintenanceJobData;
+}
+
+/** When a job scheduler adds its jobs: every `everyMs`, or on a cron `pattern` (UTC). */
+export type JobSchedule = { readonly everyMs: number } | { readonly pattern: string };
+
+/** A job scheduler as Redis holds it. */
+export interface JobScheduleInfo {
+  readonly id: string;
+  readonly everyMs: number | undefined;
+  readonly pattern: string | undefined;
+  /** When the next job is due. */
+  readonly next: Date | undefined;
 }
 
 export interface EnqueueOptions {
@@ -238,6 +256,36 @@ export class JobQueues {
       }
     }
     return retried;
+  }
+
+  /**
+   * Creates or replaces the job scheduler `schedulerId` of a queue (BullMQ job
+   * schedulers): one scheduler per id however many processes upsert it, so
+   * every worker may call this at start and each period still yields one job.
+   * @throws ValidationError for a `schedulerId` containing `:`; StoreUnavailableError
+   */
+  async upsertSchedule<N extends QueueName>(name: N, schedulerId: string, schedule: JobSchedule, data: JobPayloads[N]): Promise<void> {
+    if (!/^[^:\s]{1,200}$/.test(schedulerId)) throw new ValidationError([{ path: 'schedulerId', message: 'must be 1-200 characters without ":" or whitespace' }]);
+    const repeat = 'pattern' in schedule ? { pattern: schedule.pattern, tz: 'UTC' } : { every: schedule.everyMs };
+    const bound = this.redis.commandTimeoutMs;
+    const upserting = this.#queue(name).upsertJobScheduler(schedulerId, repeat, {
+      name,
+      data,
+      opts: { attempts: 1, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED },
+    });
+    upserting.catch(() => undefined);
+    await withTimeout(upserting, bound, () => new StoreUnavailableError('redis', `upsert schedule: no answer within ${bound} ms`)).catch(fail);
+  }
+
+  /** The job schedulers of a queue. @throws StoreUnavailableError */
+  async schedules(name: QueueName): Promise<JobScheduleInfo[]> {
+    const list = await this.#queue(name).getJobSchedulers().catch(fail);
+    return list.map((s) => ({
+      id: s.key,
+      everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
+      pattern: s.pattern ?? undefined,
+      next: s.next === undefined ? undefined : new Date(s.next),
+    }));
   }
 
   /** Job counts per state (waiting, active, delayed, completed, failed …). @throws StoreUnavailableError */
