@@ -24,7 +24,7 @@ export * from './tokens.js';
 
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
-export type { Config, EncryptionKey, LogLevel } from './config.js';
+export type { Config, EncryptionKey, LogLevel, MaintenanceConfig } from './config.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';
@@ -154,7 +154,9 @@ export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge
 export { QdrantStoreProvisioner } from './flows/knowledge/qdrant-store-provisioner.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
-export type { QueueWorkersOptions } from './flows/queue-workers.js';
+export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
+export { Maintenance, MAINTENANCE_JOBS } from './flows/operations/maintenance.js';
+export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from './flows/operations/maintenance.js';
 
 // Privacy flows
 export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';

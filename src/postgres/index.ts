@@ -42,6 +42,8 @@ export type { AuditWriterOptions, AuditWriterStats } from './repositories/audit-
 export { IdentityRepository, IDENTITY_PROVIDERS } from './repositories/identity-repository.js';
 export type { IdentityRecord, IdentityProvider, ProviderTokens, LinkIdentityInput, UpdateProviderTokensInput } from './repositories/identity-repository.js';
 export { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+export { MaintenanceRepository, MAINTENANCE_SWEEPS } from './repositories/maintenance-repository.js';
+export type { MaintenanceRunRecord, MaintenanceSweep, SweepBatchResult } from './repositories/maintenance-repository.js';
 export type { IntegrationTokenRecord, IntegrationTokenSecrets, SaveIntegrationTokenInput } from './repositories/integration-token-repository.js';
 export { MfaRepository } from './repositories/mfa-repository.js';
 export type { MfaStatus, TotpSecret } from './repositories/mfa-repository.js';

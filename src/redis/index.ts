@@ -30,6 +30,9 @@ export type {
   WorkerHandle,
   DeadLetterEntry,
   JobReconciler,
+  MaintenanceJobData,
+  JobSchedule,
+  JobScheduleInfo,
 } from './job-queues.js';
 export { checkRedisForQueues } from './check-redis-for-queues.js';
 export type { RedisQueueReadiness } from './check-redis-for-queues.js';
