@@ -8,6 +8,7 @@ import type { ErasureStepEvent } from './flows/privacy/erasure-flow.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Logger } from './logger.js';
 import type { MaintenanceOptions } from './flows/operations/maintenance.js';
+import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, type IntegrationTokenRefresher } from './postgres/repositories/integration-token-repository.js';
 import { parseInput } from './parse-input.js';
 import {
   AUDIT_WRITER_OPTIONS,
@@ -17,6 +18,7 @@ import {
   ERASURE_FLOW_OPTIONS,
   KNOWLEDGE_INGESTION_OPTIONS,
   LOGGER,
+  INTEGRATION_TOKEN_OPTIONS,
   MAINTENANCE_OPTIONS,
   TEXT_SPLITTER,
 } from './tokens.js';
@@ -92,6 +94,22 @@ export const platformOptionsSchema = z
       .partial()
       .strict()
       .optional(),
+    /**
+     * Refresh on read of integration tokens, merged over DEFAULT_INTEGRATION_TOKEN_OPTIONS:
+     * `refreshers` by integration name (each calls the provider's token endpoint).
+     */
+    integrationTokens: z
+      .object({
+        refreshers: z.record(
+          z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be an integration name: 1-64 characters of a-z, 0-9, "_", "-"'),
+          z.custom<IntegrationTokenRefresher>((v) => typeof v === 'function', 'must be a function (request) => Promise<tokens>'),
+        ),
+        refreshWithinSeconds: count(86_400),
+        refreshTimeoutMs: count(60_000),
+      })
+      .partial()
+      .strict()
+      .optional(),
     /** Scheduled maintenance, merged over `config.maintenance` (the MAINTENANCE_* and *_RETENTION_DAYS variables). */
     maintenance: z
       .object({
@@ -134,6 +152,7 @@ export function applyPlatformOptions(container: DependencyContainer, options: Pl
   if (o.authFlows) container.register(AUTH_FLOW_OPTIONS, { useValue: mergeOver<AuthFlowOptions>(DEFAULT_AUTH_FLOW_OPTIONS, o.authFlows) });
   if (o.auditWriter) container.register(AUDIT_WRITER_OPTIONS, { useValue: mergeOver(container.resolve(AUDIT_WRITER_OPTIONS), o.auditWriter) });
   if (o.knowledgeIngestion) container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: o.knowledgeIngestion });
+  if (o.integrationTokens) container.register(INTEGRATION_TOKEN_OPTIONS, { useValue: mergeOver(DEFAULT_INTEGRATION_TOKEN_OPTIONS, o.integrationTokens) });
   if (o.maintenance) container.register(MAINTENANCE_OPTIONS, { useValue: o.maintenance });
   if (o.erasureFlow) container.register(ERASURE_FLOW_OPTIONS, { useValue: mergeOver(container.resolve(ERASURE_FLOW_OPTIONS), o.erasureFlow) });
 }

@@ -10,6 +10,7 @@ import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
+import type { IntegrationTokenOptions } from './postgres/repositories/integration-token-repository.js';
 import type { StoreProvisioner } from './store-provisioner.js';
 
 /*
@@ -44,3 +45,5 @@ export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 /** A partial object merged over `config.maintenance`; set it with `createPlatform(config, { maintenance })`. */
 export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
+/** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
+export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');
