@@ -49,6 +49,16 @@ export const auditEventInputSchema = z
   })
   .strict();
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
+
+/**
+ * An event of a change made by `ctx` in its organization: the acting user
+ * (for an API key, its creator), and in `details` how they acted (`via`:
+ * user, apiKey or systemJob; `apiKeyId` for a key) next to `details`.
+ */
+export function tenantAuditEvent(ctx: TenantContext, eventType: string, details: Record<string, unknown>, riskScore = 0): AuditEventInput {
+  const via = ctx.actor.kind === 'apiKey' ? { via: 'apiKey', apiKeyId: ctx.actor.keyId } : { via: ctx.actor.kind };
+  return { eventType, organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore, details: { ...details, ...via } };
+}
 export type AuditEvent = z.output<typeof auditEventInputSchema>;
 
 export interface AuditRecord {
