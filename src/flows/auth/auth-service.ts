@@ -22,7 +22,7 @@ import { MEMBERSHIP_ROLES } from '../../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
-import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
+import { clientAuditFields, clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { REFRESH_REUSE_RISK, scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { MfaService, mfaProofSchema, secondFactorDue, totpCodeInput, type MfaChallengeResult, type MfaEnrollmentRequiredResult, type MfaProof } from './mfa-service.js';
 import { activeUntil, OrganizationSecurity } from '../organizations/organization-security.js';
@@ -536,8 +536,7 @@ export class AuthService {
       eventType: reason === 'wrong_mfa_code' || reason === 'replayed_mfa_code' ? 'auth.login.mfa_failed' : 'auth.login.failed',
       organizationId: extra.organizationId ?? null,
       actorUserId: userId ?? null,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
+      ...clientAuditFields(client),
       riskScore: scoreFailedLoginRisk(failures),
       // The audit log is internal, so it may say why; the caller's error never does.
       details: { reason, failures, locked: lock?.lockedUntil != null, ...extra.details },
@@ -745,8 +744,7 @@ function loginSucceeded(
     eventType: 'auth.login.succeeded',
     organizationId,
     actorUserId: user.id,
-    ip: client.ip ?? null,
-    userAgent: client.userAgent ?? null,
+    ...clientAuditFields(client),
     riskScore: risk.score,
     details: { ...details, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
   };

@@ -27,6 +27,8 @@ export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as
 export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
 
 const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const countryInput = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"');
+const regionInput = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"');
 
 /** An audit event as recorded by the application. */
 export const auditEventInputSchema = z
@@ -36,6 +38,10 @@ export const auditEventInputSchema = z
     actorUserId: z.uuid().nullable().optional(),
     ip: ipInput.nullable().optional(),
     userAgent: z.string().max(1000).nullable().optional(),
+    /** ISO 3166-1 alpha-2 country of the request ("DE"), as the application resolved it (no lookup here). */
+    country: countryInput.nullable().optional(),
+    /** ISO 3166-2 subdivision of the request ("DE-BY"), as the application resolved it. */
+    region: regionInput.nullable().optional(),
     /** 0 (routine) to 100 (certain attack); ≥ 70 counts as high risk. */
     riskScore: z.number().int().min(0).max(100).default(0),
     details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
@@ -69,6 +75,10 @@ export interface AuditRecord {
   readonly actorUserId: string | null;
   readonly ip: string | null;
   readonly userAgent: string | null;
+  /** ISO 3166-1 alpha-2 country, when the application supplied it. */
+  readonly country: string | null;
+  /** ISO 3166-2 subdivision, when the application supplied it. */
+  readonly region: string | null;
   readonly riskScore: number;
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -81,6 +91,8 @@ const shape = {
   actor_user_id: z.uuid().nullable(),
   ip: z.string().nullable(),
   user_agent: z.string().nullable(),
+  country: z.string().nullable(),
+  region: z.string().nullable(),
   risk_score: z.number(),
   details: z.record(z.string(), z.unknown()),
 };
@@ -93,6 +105,8 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
     actorUserId: r.actor_user_id,
     ip: r.ip,
     userAgent: r.user_agent,
+    country: r.country,
+    region: r.region,
     riskScore: r.risk_score,
     details: r.details,
   } satisfies AuditRecord,
@@ -188,13 +202,15 @@ export class AuditRepository {
       e.actorUserId ?? null,
       e.ip ?? null,
       e.userAgent ?? null,
+      e.country ?? null,
+      e.region ?? null,
       e.riskScore,
       JSON.stringify(e.details),
     ]);
     // (id, created_at) is the primary key: an event written again (a retried flush) is skipped, not duplicated.
     const result = await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb'])}
       ${options.dedupe ? sql.fragment`ON CONFLICT (id, created_at) DO NOTHING` : sql.fragment``}`);
     return result.rowCount;
   }
@@ -220,7 +236,7 @@ export class AuditRepository {
     ].filter((c) => c !== undefined);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
-        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details,
                ${sortMicros(sql.fragment`created_at`)} AS sort_us
         FROM audit_log
         WHERE ${sql.join(conditions, sql.fragment` AND `)}
@@ -253,6 +269,8 @@ export class AuditRepository {
             actor_user_id = CASE WHEN a.actor_user_id = ${id} THEN p.value ELSE a.actor_user_id END,
             ip = NULL,
             user_agent = NULL,
+            country = NULL,
+            region = NULL,
             details = coalesce((
               SELECT jsonb_object_agg(e.key,
                        CASE WHEN e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text) THEN to_jsonb(p.value::text) ELSE e.value END)

@@ -1,5 +1,8 @@
 import 'reflect-metadata';
+import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ConflictError } from '../../../src/errors.js';
 import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
@@ -7,7 +10,7 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 
 // Audit trail completeness (issue 20; OWASP ASVS 4.0.3 V7.2.2 "all authentication decisions are logged" and
 // V7.1.3 "security relevant events", OWASP Logging Cheat Sheet "which events to log": permission and role
@@ -132,5 +135,45 @@ describe('audit trail of security-relevant changes', () => {
     const trail = await events(ctx, 'organization.deleted');
     expect(trail).toHaveLength(1);
     expect(trail[0]).toMatchObject({ actorUserId: userId, organizationId, riskScore: 50 });
+  });
+});
+
+describe('audit location (country/region from the ClientContext; no lookup)', () => {
+  let h: FlowHarness;
+  beforeAll(async () => {
+    h = await startFlowHarness();
+  }, 60_000);
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('records the country and region the application supplied on sign-in events, and nothing when it supplied none', async () => {
+    const u = await h.user();
+    const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
+    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.4', country: 'DE', region: 'DE-BY' });
+    await expect(h.auth.login(u.email, 'wrong-password-entirely', { ip: '198.51.100.4', country: 'FR' })).rejects.toBeDefined();
+    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.4' });
+    const events = [...(await h.auditEvents(ctx))].reverse().filter((e) => e.eventType === 'auth.login.succeeded');
+    expect(events.map((e) => [e.country, e.region])).toEqual([
+      ['DE', 'DE-BY'],
+      [null, null],
+    ]);
+    // A failed sign-in names no organization (it is not known yet), so it is read with the owner role.
+    const failed = await h.platform.resolve(PostgresConnection).ownerPool.any(sql.type(z.object({ country: z.string().nullable(), region: z.string().nullable() }))`
+      SELECT country, region FROM audit_log WHERE event_type = 'auth.login.failed' AND actor_user_id = ${u.userId}`);
+    expect(failed).toEqual([{ country: 'FR', region: null }]);
+    // Codes are validated: ISO 3166-1 alpha-2 / ISO 3166-2, never free text.
+    await expect(h.auth.login(u.email, PASSWORD, { country: 'Germany' })).rejects.toMatchObject({ fields: ['context.country'] });
+    await expect(h.platform.resolve(AuditRepository).append([{ eventType: 'x.y', region: 'Bavaria' }])).rejects.toMatchObject({ fields: ['events.0.region'] });
+  });
+
+  it('erasure pseudonymisation clears the location with the address', async () => {
+    const u = await h.user();
+    const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
+    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.9', country: 'NL', region: 'NL-NH' });
+    expect(await h.platform.resolve(AuditRepository).pseudonymiseUser(u.userId)).toBeGreaterThan(0);
+    const events = await h.auditEvents(ctx);
+    expect(events.length).toBeGreaterThan(0);
+    for (const e of events) expect([e.ip, e.country, e.region]).toEqual([null, null, null]);
   });
 });
