@@ -24,7 +24,7 @@ export * from './tokens.js';
 
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
-export type { Config, EncryptionKey, LogLevel, RedisNodeAddress } from './config.js';
+export type { Config, EncryptionKey, LogLevel, MaintenanceConfig, RedisNodeAddress } from './config.js';
 export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
@@ -152,11 +152,15 @@ export type {
 } from './flows/knowledge/knowledge-ingestion.js';
 export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
 export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
+export { MAINTENANCE_QUEUE } from './flows/operations/maintenance-queue.js';
+export type { MaintenanceJobData } from './flows/operations/maintenance-queue.js';
 export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
-export type { QueueWorkersOptions } from './flows/queue-workers.js';
+export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
+export { Maintenance, MAINTENANCE_JOBS } from './flows/operations/maintenance.js';
+export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from './flows/operations/maintenance.js';
 
 // Privacy flows
 export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';

@@ -4,11 +4,13 @@ import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
 import type { AuthNotifier } from './flows/auth/auth-notifier.js';
 import type { Embedder } from './flows/knowledge/embedder.js';
 import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
+import type { MaintenanceOptions } from './flows/operations/maintenance.js';
 import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
+import type { IntegrationTokenOptions } from './postgres/repositories/integration-token-repository.js';
 import type { StoreProvisioner } from './store-provisioner.js';
 
 /*
@@ -47,3 +49,7 @@ export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('pl
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
+/** A partial object merged over `config.maintenance`; set it with `createPlatform(config, { maintenance })`. */
+export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
+/** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
+export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');

@@ -12,6 +12,7 @@ import { SignInBookkeeping } from './auth/sign-in-bookkeeping.js';
 import { OAuthSignIn } from './auth/oauth-sign-in.js';
 import { OrganizationSecurity } from './organizations/organization-security.js';
 import { QueueWorkers } from './queue-workers.js';
+import { Maintenance } from './operations/maintenance.js';
 import { registerKnowledge } from './knowledge/register-knowledge.js';
 import { registerPrivacyFlows } from './privacy/register-privacy-flows.js';
 import { SessionIssuer } from './auth/session-issuer.js';
@@ -20,7 +21,7 @@ import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER } from '../tokens.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, MAINTENANCE_OPTIONS } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -47,5 +48,7 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(VerificationService);
   registerPrivacyFlows(container);
   registerKnowledge(container);
+  container.register(MAINTENANCE_OPTIONS, { useValue: {} });
+  container.registerSingleton(Maintenance);
   container.registerSingleton(QueueWorkers);
 }

@@ -29,6 +29,8 @@ export type {
   WorkerHandle,
   DeadLetterEntry,
   JobReconciler,
+  JobSchedule,
+  JobScheduleInfo,
 } from './job-queues.js';
 export { checkRedisForQueues } from './check-redis-for-queues.js';
 export type { RedisQueueReadiness } from './check-redis-for-queues.js';

@@ -29,6 +29,18 @@ export function defineQueue<T extends object>(name: string): QueueDefinition<T> 
   return { name };
 }
 
+/** When a job scheduler adds its jobs: every `everyMs`, or on a cron `pattern` (UTC). */
+export type JobSchedule = { readonly everyMs: number } | { readonly pattern: string };
+
+/** A job scheduler as Redis holds it. */
+export interface JobScheduleInfo {
+  readonly id: string;
+  readonly everyMs: number | undefined;
+  readonly pattern: string | undefined;
+  /** When the next job is due. */
+  readonly next: Date | undefined;
+}
+
 export interface EnqueueOptions {
   /**
    * Deterministic id derived from durable state (e.g. `<documentId>-v<version>`),
@@ -236,6 +248,37 @@ export class JobQueues {
       }
     }
     return retried;
+  }
+
+  /**
+   * Creates or replaces the job scheduler `schedulerId` of a queue (BullMQ job
+   * schedulers): one scheduler per id however many processes upsert it, so
+   * every worker may call this at start and each period still yields one job.
+   * @throws ValidationError for a `schedulerId` containing `:`; StoreUnavailableError
+   */
+  async upsertSchedule<T extends object>(queue: QueueDefinition<T>, schedulerId: string, schedule: JobSchedule, data: T): Promise<void> {
+    const { name } = queue;
+    if (!/^[^:\s]{1,200}$/.test(schedulerId)) throw new ValidationError([{ path: 'schedulerId', message: 'must be 1-200 characters without ":" or whitespace' }]);
+    const repeat = 'pattern' in schedule ? { pattern: schedule.pattern, tz: 'UTC' } : { every: schedule.everyMs };
+    const bound = this.redis.commandTimeoutMs;
+    const upserting = this.#queue(name).upsertJobScheduler(schedulerId, repeat, {
+      name,
+      data,
+      opts: { attempts: 1, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED },
+    });
+    upserting.catch(() => undefined);
+    await withRedisErrors(() => withTimeout(upserting, bound, () => new StoreUnavailableError('redis', `upsert schedule: no answer within ${bound} ms`)));
+  }
+
+  /** The job schedulers of a queue. @throws StoreUnavailableError */
+  async schedules(queue: QueueDefinition<object>): Promise<JobScheduleInfo[]> {
+    const list = await withRedisErrors(() => this.#queue(queue.name).getJobSchedulers());
+    return list.map((s) => ({
+      id: s.key,
+      everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
+      pattern: s.pattern ?? undefined,
+      next: s.next === undefined ? undefined : new Date(s.next),
+    }));
   }
 
   /** Job counts per state (waiting, active, delayed, completed, failed …). @throws StoreUnavailableError */

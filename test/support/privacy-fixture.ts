@@ -166,7 +166,8 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
       conversations: [conversation.id],
       messages: [m1.id, m2.id],
       analytics: [event.id],
-      auditEvents: 2,
+      // The two appended above, and `api_key.created` written with the key.
+      auditEvents: 3,
       identityProviderUserId,
       apiKeyPrefix: apiKey.apiKey.prefix,
       personaId,

@@ -16,7 +16,7 @@ import { Totp } from '../../security/totp.js';
 import { isTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
-import type { ParsedClientContext } from './client-context.js';
+import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -225,8 +225,7 @@ export class MfaService {
       eventType: 'auth.login.mfa_challenged',
       organizationId,
       actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
+      ...clientAuditFields(client),
       details: { ...details, challengeId: challenge.id, purpose },
     });
     return purpose === 'sign_in'

@@ -8,7 +8,7 @@ import { OrganizationRepository } from '../../postgres/repositories/organization
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
 import type { LoginResult } from './password-sign-in.js';
-import { clientContextSchema, type ClientContext } from './client-context.js';
+import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
 import { slugFor } from './sign-up-service.js';
@@ -114,8 +114,7 @@ export class OAuthSignIn {
           eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
           organizationId,
           actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
+          ...clientAuditFields(client),
           // Linking a new login method to an existing account deserves a look.
           riskScore: outcome === 'linked' ? 40 : 0,
           details: { provider: p.provider, sessionId },

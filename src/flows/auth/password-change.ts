@@ -7,7 +7,7 @@ import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { ownSessionInput, passwordInput } from './auth-inputs.js';
-import { clientContextSchema, type ClientContext } from './client-context.js';
+import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { PasswordGate } from './password-gate.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionValidator } from './session-validator.js';
@@ -76,8 +76,7 @@ export class PasswordChange {
           eventType: 'auth.password.changed',
           organizationId: live.organizationId,
           actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
+          ...clientAuditFields(client),
           riskScore: 20,
           details: { sessionId: live.sessionId },
         },

@@ -10,7 +10,7 @@ import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
-import type { ParsedClientContext } from './client-context.js';
+import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
 import type { SignInResult } from './session-issuer.js';
@@ -120,8 +120,7 @@ export class SignInBookkeeping {
       eventType: reason === 'wrong_mfa_code' || reason === 'replayed_mfa_code' ? 'auth.login.mfa_failed' : 'auth.login.failed',
       organizationId: extra.organizationId ?? null,
       actorUserId: userId ?? null,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
+      ...clientAuditFields(client),
       riskScore: scoreFailedLoginRisk(failures),
       // The audit log is internal, so it may say why; the caller's error never does.
       details: { reason, failures, locked: lock?.lockedUntil != null, ...extra.details },
@@ -152,8 +151,7 @@ export class SignInBookkeeping {
       eventType: 'auth.login.succeeded',
       organizationId,
       actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
+      ...clientAuditFields(client),
       riskScore: risk.score,
       details: { sessionId, ...details, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
     });

@@ -15,7 +15,7 @@ const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-wri
  * parsed once per connection) is the same for any batch size. (id, created_at) is the primary key: an
  * event written again (a retried flush) is skipped, not duplicated.
  */
-/** The nine column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
+/** The eleven column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
 function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const now = new Date().toISOString();
   const ids: string[] = [];
@@ -25,6 +25,8 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const actors: (string | null)[] = [];
   const ips: (string | null)[] = [];
   const agents: (string | null)[] = [];
+  const countries: (string | null)[] = [];
+  const regions: (string | null)[] = [];
   const risks: number[] = [];
   const details: string[] = [];
   for (const e of valid) {
@@ -35,16 +37,18 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
     actors.push(e.actorUserId ?? null);
     ips.push(e.ip ?? null);
     agents.push(e.userAgent ?? null);
+    countries.push(e.country ?? null);
+    regions.push(e.region ?? null);
     risks.push(e.riskScore);
     details.push(JSON.stringify(e.details));
   }
-  return [ids, createdAt, types, orgs, actors, ips, agents, risks, details];
+  return [ids, createdAt, types, orgs, actors, ips, agents, countries, regions, risks, details];
 }
 
 const APPEND_DEDUPED = {
   name: 'pd_audit_append_deduped',
-  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::int2[], $9::jsonb[])
+  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::jsonb[])
     ON CONFLICT (id, created_at) DO NOTHING`,
 } as const;
 import { withTenant } from '../with-tenant.js';
@@ -64,6 +68,8 @@ export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as
 export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
 
 const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const countryInput = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"');
+const regionInput = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"');
 
 /** An audit event as recorded by the application. */
 export const auditEventInputSchema = z
@@ -73,6 +79,10 @@ export const auditEventInputSchema = z
     actorUserId: z.uuid().nullable().optional(),
     ip: ipInput.nullable().optional(),
     userAgent: z.string().max(1000).nullable().optional(),
+    /** ISO 3166-1 alpha-2 country of the request ("DE"), as the application resolved it (no lookup here). */
+    country: countryInput.nullable().optional(),
+    /** ISO 3166-2 subdivision of the request ("DE-BY"), as the application resolved it. */
+    region: regionInput.nullable().optional(),
     /** 0 (routine) to 100 (certain attack); ≥ 70 counts as high risk. */
     riskScore: z.number().int().min(0).max(100).default(0),
     details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
@@ -86,6 +96,16 @@ export const auditEventInputSchema = z
   })
   .strict();
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
+
+/**
+ * An event of a change made by `ctx` in its organization: the acting user
+ * (for an API key, its creator), and in `details` how they acted (`via`:
+ * user, apiKey or systemJob; `apiKeyId` for a key) next to `details`.
+ */
+export function tenantAuditEvent(ctx: TenantContext, eventType: string, details: Record<string, unknown>, riskScore = 0): AuditEventInput {
+  const via = ctx.actor.kind === 'apiKey' ? { via: 'apiKey', apiKeyId: ctx.actor.keyId } : { via: ctx.actor.kind };
+  return { eventType, organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore, details: { ...details, ...via } };
+}
 export type AuditEvent = z.output<typeof auditEventInputSchema>;
 
 export interface AuditRecord {
@@ -96,6 +116,10 @@ export interface AuditRecord {
   readonly actorUserId: string | null;
   readonly ip: string | null;
   readonly userAgent: string | null;
+  /** ISO 3166-1 alpha-2 country, when the application supplied it. */
+  readonly country: string | null;
+  /** ISO 3166-2 subdivision, when the application supplied it. */
+  readonly region: string | null;
   readonly riskScore: number;
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -108,6 +132,8 @@ const shape = {
   actor_user_id: z.uuid().nullable(),
   ip: z.string().nullable(),
   user_agent: z.string().nullable(),
+  country: z.string().nullable(),
+  region: z.string().nullable(),
   risk_score: z.number(),
   details: z.record(z.string(), z.unknown()),
 };
@@ -120,6 +146,8 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
     actorUserId: r.actor_user_id,
     ip: r.ip,
     userAgent: r.user_agent,
+    country: r.country,
+    region: r.region,
     riskScore: r.risk_score,
     details: r.details,
   } satisfies AuditRecord,
@@ -218,12 +246,14 @@ export class AuditRepository {
       e.actorUserId ?? null,
       e.ip ?? null,
       e.userAgent ?? null,
+      e.country ?? null,
+      e.region ?? null,
       e.riskScore,
       JSON.stringify(e.details),
     ]);
     const result = await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}`);
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb'])}`);
     return result.rowCount;
   }
 
@@ -250,7 +280,7 @@ export class AuditRepository {
     const rows = await this.postgres.readLagTolerant((pool) =>
       withTenant(pool, ctx, (tx) =>
         tx.any(sql.type(listRow)`
-          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details,
                  ${sortMicros(sql.fragment`created_at`)} AS sort_us
           FROM audit_log
           WHERE ${sql.join(conditions, sql.fragment` AND `)}
@@ -284,6 +314,8 @@ export class AuditRepository {
             actor_user_id = CASE WHEN a.actor_user_id = ${id} THEN p.value ELSE a.actor_user_id END,
             ip = NULL,
             user_agent = NULL,
+            country = NULL,
+            region = NULL,
             details = coalesce((
               SELECT jsonb_object_agg(e.key,
                        CASE WHEN e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text) THEN to_jsonb(p.value::text) ELSE e.value END)

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
@@ -100,7 +101,10 @@ export type UpdateOrganizationInput = z.input<typeof updateInput>;
 @injectable()
 @accessControlled
 export class OrganizationRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * Creates an organization, its owner membership and default security settings in one transaction.
@@ -236,10 +240,12 @@ export class OrganizationRepository {
    */
   @declareAccess({ requires: 'organization:delete' })
   async softDelete(ctx: TenantContext): Promise<boolean> {
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE organizations SET deleted_at = now() WHERE id = ${ctx.organizationId} AND deleted_at IS NULL RETURNING id`),
-    );
+    const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const deleted = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE organizations SET deleted_at = now() WHERE id = ${ctx.organizationId} AND deleted_at IS NULL RETURNING id`);
+      if (deleted) await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'organization.deleted', { organizationId: ctx.organizationId }, 50)]);
+      return deleted;
+    });
     return row !== null;
   }
 

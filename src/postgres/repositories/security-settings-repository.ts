@@ -3,6 +3,7 @@ import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
@@ -140,7 +141,10 @@ const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, pa
 @injectable()
 @accessControlled
 export class SecuritySettingsRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /** The current organization's settings (defaults when never changed). */
   @declareAccess({ requires: 'settings:read' })
@@ -186,12 +190,24 @@ export class SecuritySettingsRepository {
     const columns = sql.join([sql.identifier(['organization_id']), ...entries.map((e) => e.column)], sql.fragment`, `);
     const values = sql.join([sql.fragment`${ctx.organizationId}`, ...entries.map((e) => e.expression)], sql.fragment`, `);
     const updates = sql.join(entries.map((e) => sql.fragment`${e.column} = EXCLUDED.${e.column}`), sql.fragment`, `);
-    return withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.one(sql.type(settingsRow)`
+    return withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const before = await tx.maybeOne(sql.type(settingsRow)`
+        SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${ctx.organizationId} FOR UPDATE`);
+      const after = await tx.one(sql.type(settingsRow)`
         INSERT INTO organization_security_settings (${columns}) VALUES (${values})
         ON CONFLICT (organization_id) DO UPDATE SET ${updates}
-        RETURNING ${COLUMNS}`),
-    );
+        RETURNING ${COLUMNS}`);
+      // Before and after of each changed setting (none of them is a secret); weakening ones weigh more.
+      const changes = Object.fromEntries(
+        (Object.keys(COLUMN_OF) as Array<keyof SecuritySettings>)
+          .filter((field) => JSON.stringify(before?.[field] ?? null) !== JSON.stringify(after[field]))
+          .map((field) => [field, { from: before?.[field] ?? null, to: after[field] }]),
+      );
+      if (Object.keys(changes).length > 0) {
+        await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'organization.security_settings_changed', { changes }, 30)]);
+      }
+      return after;
+    });
   }
 
   /**

@@ -308,7 +308,7 @@ export class SubjectDataRepository {
         FROM consent_events c WHERE c.user_id = ${id}
         UNION ALL
         SELECT 'audit_event', jsonb_build_object('id', a.id, 'eventType', a.event_type, 'organizationId', a.organization_id,
-            'actorUserId', a.actor_user_id, 'ip', host(a.ip), 'userAgent', a.user_agent, 'riskScore', a.risk_score,
+            'actorUserId', a.actor_user_id, 'ip', host(a.ip), 'userAgent', a.user_agent, 'country', a.country, 'region', a.region, 'riskScore', a.risk_score,
             'details', a.details, 'createdAt', a.created_at), 9, a.created_at
         FROM audit_log a WHERE a.actor_user_id = ${id}
            OR EXISTS (SELECT 1 FROM jsonb_each(a.details) e WHERE e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text))

@@ -37,7 +37,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     postgres = new PostgresConnection(t.config, createLogger('silent'));
     await postgres.start();
     users = new UserRepository(postgres, new AuditRepository(postgres, t.config));
-    organizations = new OrganizationRepository(postgres);
+    organizations = new OrganizationRepository(postgres, new AuditRepository(postgres, t.config));
     memberships = new MembershipRepository(postgres, new AuditRepository(postgres, t.config));
   });
   afterAll(async () => {
