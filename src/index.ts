@@ -122,6 +122,17 @@ export type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
 export { DiscardingAuthNotifier } from './flows/auth/auth-notifier.js';
 export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth/auth-notifier.js';
 export { clientContextSchema } from './flows/auth/client-context.js';
+// Passkeys, passwordless sign-in and email change (issue 23)
+export { PasskeyService } from './flows/auth/passkey-service.js';
+export { PasskeySignIn } from './flows/auth/passkey-sign-in.js';
+export { PasskeyCeremony, registrationResponseSchema, authenticationResponseSchema } from './flows/auth/passkey-ceremony.js';
+export type { VerifiedAssertion } from './flows/auth/passkey-ceremony.js';
+export { FirstFactorSignIn } from './flows/auth/first-factor-sign-in.js';
+export type { FirstFactorSignInResult, FirstFactorMethod } from './flows/auth/first-factor-sign-in.js';
+export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './flows/auth/identity-flow-options.js';
+export type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
+export { DiscardingIdentityNotifier } from './flows/auth/identity-notifier.js';
+export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './flows/auth/identity-notifier.js';
 export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
 export type { LoginRiskSignals } from './flows/auth/login-risk.js';

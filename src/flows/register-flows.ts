@@ -20,7 +20,13 @@ import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER } from '../tokens.js';
+import { FirstFactorSignIn } from './auth/first-factor-sign-in.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from './auth/identity-flow-options.js';
+import { DiscardingIdentityNotifier } from './auth/identity-notifier.js';
+import { PasskeyCeremony } from './auth/passkey-ceremony.js';
+import { PasskeyService } from './auth/passkey-service.js';
+import { PasskeySignIn } from './auth/passkey-sign-in.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -45,6 +51,13 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(OAuthSignIn);
   container.registerSingleton(ApiKeyAuthenticator);
   container.registerSingleton(VerificationService);
+  // Passkeys, passwordless sign-in, email change (issue 23).
+  container.register(IDENTITY_FLOW_OPTIONS, { useValue: DEFAULT_IDENTITY_FLOW_OPTIONS });
+  container.registerSingleton(IDENTITY_NOTIFIER, DiscardingIdentityNotifier);
+  container.registerSingleton(FirstFactorSignIn);
+  container.registerSingleton(PasskeyCeremony);
+  container.registerSingleton(PasskeyService);
+  container.registerSingleton(PasskeySignIn);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

@@ -16,6 +16,7 @@ import { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-
 import { IdentityRepository } from './repositories/identity-repository.js';
 import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
+import { PasskeyRepository } from './repositories/passkey-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
@@ -50,6 +51,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(IntegrationTokenRepository);
   container.registerSingleton(MfaRepository);
   container.registerSingleton(MfaChallengeRepository);
+  container.registerSingleton(PasskeyRepository);
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
