@@ -30,7 +30,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
 
   async function signedInUser(): Promise<{ ctx: TenantContext; userId: string; email: string }> {
     const u = await h.user();
-    const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
+    const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
     return { ctx: session.context, userId: u.userId, email: u.email };
   }
 
@@ -85,7 +85,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect(options.allowCredentials ?? []).toEqual([]);
     const result = expectSignedIn(await signIn.finishSignIn(authenticator.assert(options), { ip: '203.0.113.50' }));
     expect(result.user.id).toBe(userId);
-    const session = await h.auth.validate({ userId, sessionId: result.sessionId });
+    const session = await h.validator.validate({ userId, sessionId: result.sessionId });
     expect(session.userId).toBe(userId);
     const [stored] = await passkeys.list(ctx);
     expect(stored!.lastUsedAt).toBeInstanceOf(Date);
