@@ -127,6 +127,8 @@ export { PasskeyService } from './flows/auth/passkey-service.js';
 export { PasskeySignIn } from './flows/auth/passkey-sign-in.js';
 export { PasskeyCeremony, registrationResponseSchema, authenticationResponseSchema } from './flows/auth/passkey-ceremony.js';
 export type { VerifiedAssertion } from './flows/auth/passkey-ceremony.js';
+export { PasswordlessSignIn } from './flows/auth/passwordless-sign-in.js';
+export type { EmailSignInMethod } from './flows/auth/passwordless-sign-in.js';
 export { FirstFactorSignIn } from './flows/auth/first-factor-sign-in.js';
 export type { FirstFactorSignInResult, FirstFactorMethod } from './flows/auth/first-factor-sign-in.js';
 export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './flows/auth/identity-flow-options.js';

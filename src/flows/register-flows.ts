@@ -26,6 +26,7 @@ import { DiscardingIdentityNotifier } from './auth/identity-notifier.js';
 import { PasskeyCeremony } from './auth/passkey-ceremony.js';
 import { PasskeyService } from './auth/passkey-service.js';
 import { PasskeySignIn } from './auth/passkey-sign-in.js';
+import { PasswordlessSignIn } from './auth/passwordless-sign-in.js';
 import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
@@ -58,6 +59,7 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(PasskeyCeremony);
   container.registerSingleton(PasskeyService);
   container.registerSingleton(PasskeySignIn);
+  container.registerSingleton(PasswordlessSignIn);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

@@ -17,6 +17,7 @@ import { IdentityRepository } from './repositories/identity-repository.js';
 import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
 import { PasskeyRepository } from './repositories/passkey-repository.js';
+import { EmailSignInCodeRepository } from './repositories/email-sign-in-code-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
@@ -52,6 +53,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(MfaRepository);
   container.registerSingleton(MfaChallengeRepository);
   container.registerSingleton(PasskeyRepository);
+  container.registerSingleton(EmailSignInCodeRepository);
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
