@@ -129,6 +129,8 @@ export { PasskeyCeremony, registrationResponseSchema, authenticationResponseSche
 export type { VerifiedAssertion } from './flows/auth/passkey-ceremony.js';
 export { PasswordlessSignIn } from './flows/auth/passwordless-sign-in.js';
 export type { EmailSignInMethod } from './flows/auth/passwordless-sign-in.js';
+export { EmailChangeService } from './flows/auth/email-change-service.js';
+export type { EmailChangeRequested, EmailChangeConfirmed } from './flows/auth/email-change-service.js';
 export { FirstFactorSignIn } from './flows/auth/first-factor-sign-in.js';
 export type { FirstFactorSignInResult, FirstFactorMethod } from './flows/auth/first-factor-sign-in.js';
 export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './flows/auth/identity-flow-options.js';

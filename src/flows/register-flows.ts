@@ -27,6 +27,7 @@ import { PasskeyCeremony } from './auth/passkey-ceremony.js';
 import { PasskeyService } from './auth/passkey-service.js';
 import { PasskeySignIn } from './auth/passkey-sign-in.js';
 import { PasswordlessSignIn } from './auth/passwordless-sign-in.js';
+import { EmailChangeService } from './auth/email-change-service.js';
 import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
@@ -60,6 +61,7 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(PasskeyService);
   container.registerSingleton(PasskeySignIn);
   container.registerSingleton(PasswordlessSignIn);
+  container.registerSingleton(EmailChangeService);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

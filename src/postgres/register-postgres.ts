@@ -18,6 +18,7 @@ import { IntegrationTokenRepository } from './repositories/integration-token-rep
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
 import { PasskeyRepository } from './repositories/passkey-repository.js';
 import { EmailSignInCodeRepository } from './repositories/email-sign-in-code-repository.js';
+import { EmailChangeRepository } from './repositories/email-change-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
@@ -54,6 +55,7 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(MfaChallengeRepository);
   container.registerSingleton(PasskeyRepository);
   container.registerSingleton(EmailSignInCodeRepository);
+  container.registerSingleton(EmailChangeRepository);
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
