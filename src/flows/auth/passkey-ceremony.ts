@@ -114,7 +114,7 @@ export class PasskeyCeremony {
     let verified: VerifiedRegistrationResponse;
     try {
       verified = await verifyRegistrationResponse({
-        response: r as RegistrationResponseJSON,
+        response: r,
         expectedChallenge: challenge,
         expectedOrigin: webauthn.origins,
         expectedRPID: webauthn.rpId,
@@ -151,7 +151,7 @@ export class PasskeyCeremony {
     let info: Awaited<ReturnType<typeof verifyAuthenticationResponse>>['authenticationInfo'];
     try {
       const verified = await verifyAuthenticationResponse({
-        response: r as AuthenticationResponseJSON,
+        response: r,
         expectedChallenge: challenge,
         expectedOrigin: webauthn.origins,
         expectedRPID: webauthn.rpId,

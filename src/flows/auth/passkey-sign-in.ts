@@ -19,25 +19,15 @@ import { SessionIssuer, type SignInResult } from './session-issuer.js';
 const HOUR_MS = 3_600_000;
 const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
 
-function passkeyAudit(client: ParsedClientContext, organizationId: string | null, via: 'sign_in' | 'second_factor') {
-  return (passkey: PasskeyRecord, outcome: 'used' | 'counter_regression'): readonly AuditEventInput[] => [
+function passkeyAudit(client: ParsedClientContext, chosenOrganizationId: string | null, via: 'sign_in' | 'second_factor') {
+  return (passkey: PasskeyRecord, outcome: 'used' | 'counter_regression'): readonly AuditEventInput[] => {
     // Before an organization is chosen, the event goes to the organization the passkey was registered in.
-    ...events(passkey, outcome, organizationId ?? passkey.organizationId),
-  ];
-  function events(passkey: PasskeyRecord, outcome: 'used' | 'counter_regression', organizationId: string | null): AuditEventInput[] {
-    return [outcome === 'used'
-      ? { eventType: 'auth.passkey.used', organizationId, actorUserId: passkey.userId, ip: client.ip ?? null, userAgent: client.userAgent ?? null, details: { passkeyId: passkey.id, via } }
-      : {
-          // §6.1.1: a counter that does not grow means two copies of the private key may exist.
-          eventType: 'auth.passkey.counter_regression',
-          organizationId,
-          actorUserId: passkey.userId,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
-          riskScore: 90,
-          details: { passkeyId: passkey.id, storedCount: passkey.signCount, via },
-        }];
-  }
+    const base = { organizationId: chosenOrganizationId ?? passkey.organizationId, actorUserId: passkey.userId, ip: client.ip ?? null, userAgent: client.userAgent ?? null };
+    return outcome === 'used'
+      ? [{ ...base, eventType: 'auth.passkey.used', details: { passkeyId: passkey.id, via } }]
+      : // §6.1.1: a counter that does not grow means two copies of the private key may exist.
+        [{ ...base, eventType: 'auth.passkey.counter_regression', riskScore: 90, details: { passkeyId: passkey.id, storedCount: passkey.signCount, via } }];
+  };
 }
 
 /**

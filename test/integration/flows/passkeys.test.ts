@@ -94,6 +94,22 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     await expect(signIn.finishSignIn(replay)).rejects.toMatchObject({ reason: 'consumed' });
   });
 
+  it('of concurrent uses of one challenge exactly one passes (single use, §13.4.3), and the counter ends at the winner’s value', async () => {
+    const { ctx } = await signedInUser();
+    const authenticator = await registered(ctx);
+    const options = await signIn.beginSignIn();
+    const assertion = authenticator.assert(options);
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => signIn.finishSignIn(assertion)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof TokenError)).toBe(true);
+    // Two fresh challenges signed with the SAME counter, raced: the compare-and-set lets one through.
+    const [o1, o2] = [await signIn.beginSignIn(), await signIn.beginSignIn()];
+    const next = authenticator.counter + 1;
+    const raced = await Promise.allSettled([signIn.finishSignIn(authenticator.assert(o1, { counter: next })), signIn.finishSignIn(authenticator.assert(o2, { counter: next }))]);
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(raced.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as PasskeyError).reason)).toEqual(['counter_regression']);
+  });
+
   it('rejects and audits a signature counter that did not grow (§6.1.1: a possibly cloned authenticator)', async () => {
     const { ctx } = await signedInUser();
     const authenticator = await registered(ctx);
