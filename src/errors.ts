@@ -36,6 +36,7 @@ export const PLATFORM_ERROR_CODES = [
   'RATE_LIMITED',
   'TOKEN_INVALID',
   'CRYPTO_FAILED',
+  'PASSKEY_REJECTED',
   // migrations (MigrationError)
   'MIGRATION_FAILED',
   'MIGRATION_CHECKSUM_MISMATCH',
@@ -224,5 +225,20 @@ export class TokenError extends PlatformError<'TOKEN_INVALID'> {
 export class CryptoError extends PlatformError<'CRYPTO_FAILED'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CRYPTO_FAILED', message, options);
+  }
+}
+
+/**
+ * A WebAuthn ceremony response was refused (the challenge itself fails with {@link TokenError}):
+ * - `verification_failed` — signature, origin, RP ID, flags or attestation did not verify (WebAuthn L2 §7.1 / §7.2);
+ * - `unknown_credential` — no passkey with that credential id (or not one of this user's);
+ * - `counter_regression` — the signature counter did not increase: a possibly cloned authenticator (§6.1.1), audited;
+ * - `already_registered` — the credential id is registered already (§7.1 step 22).
+ */
+export class PasskeyError extends PlatformError<'PASSKEY_REJECTED'> {
+  readonly reason: 'verification_failed' | 'unknown_credential' | 'counter_regression' | 'already_registered';
+  constructor(reason: PasskeyError['reason'], options?: { cause?: unknown }) {
+    super('PASSKEY_REJECTED', `Passkey rejected: ${reason}`, options);
+    this.reason = reason;
   }
 }

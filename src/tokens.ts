@@ -2,6 +2,8 @@ import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
 import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
 import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
+import type { IdentityNotifier } from './flows/auth/identity-notifier.js';
 import type { Embedder } from './flows/knowledge/embedder.js';
 import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
 import type { MaintenanceOptions } from './flows/operations/maintenance.js';
@@ -47,6 +49,10 @@ export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngest
 export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');
 /** Delivers verification and reset e-mails (default: DiscardingAuthNotifier); set it with `createPlatform(config, { authNotifier })`. */
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
+/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); register your own value to change them. */
+export const IDENTITY_FLOW_OPTIONS: InjectionToken<IdentityFlowOptions> = Symbol.for('platform-data.IdentityFlowOptions');
+/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier). */
+export const IDENTITY_NOTIFIER: InjectionToken<IdentityNotifier> = Symbol.for('platform-data.IdentityNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 /** A partial object merged over `config.maintenance`; set it with `createPlatform(config, { maintenance })`. */

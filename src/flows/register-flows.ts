@@ -21,7 +21,15 @@ import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, MAINTENANCE_OPTIONS } from '../tokens.js';
+import { FirstFactorSignIn } from './auth/first-factor-sign-in.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from './auth/identity-flow-options.js';
+import { DiscardingIdentityNotifier } from './auth/identity-notifier.js';
+import { PasskeyCeremony } from './auth/passkey-ceremony.js';
+import { PasskeyService } from './auth/passkey-service.js';
+import { PasskeySignIn } from './auth/passkey-sign-in.js';
+import { PasswordlessSignIn } from './auth/passwordless-sign-in.js';
+import { EmailChangeService } from './auth/email-change-service.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, MAINTENANCE_OPTIONS } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -46,6 +54,15 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(OAuthSignIn);
   container.registerSingleton(ApiKeyAuthenticator);
   container.registerSingleton(VerificationService);
+  // Passkeys, passwordless sign-in, email change (issue 23).
+  container.register(IDENTITY_FLOW_OPTIONS, { useValue: DEFAULT_IDENTITY_FLOW_OPTIONS });
+  container.registerSingleton(IDENTITY_NOTIFIER, DiscardingIdentityNotifier);
+  container.registerSingleton(FirstFactorSignIn);
+  container.registerSingleton(PasskeyCeremony);
+  container.registerSingleton(PasskeyService);
+  container.registerSingleton(PasskeySignIn);
+  container.registerSingleton(PasswordlessSignIn);
+  container.registerSingleton(EmailChangeService);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.register(MAINTENANCE_OPTIONS, { useValue: {} });

@@ -32,6 +32,7 @@ describe('closed error codes', () => {
       RateLimitedError: new api.RateLimitedError('slow down', 1000),
       TokenError: new api.TokenError('expired'),
       CryptoError: new api.CryptoError('bad tag'),
+      PasskeyError: new api.PasskeyError('counter_regression'),
     };
     // A new exported error class must be added here, so its code is checked too.
     expect(exported.filter((name) => !(name in samples)).sort()).toEqual(['MigrationError', 'RedisReplyError', 'RefreshTokenReusedError']);
