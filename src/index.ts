@@ -125,6 +125,12 @@ export { clientContextSchema } from './flows/auth/client-context.js';
 export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
 export type { LoginRiskSignals } from './flows/auth/login-risk.js';
+export { AccessTokens } from './flows/auth/access-tokens.js';
+export type { AccessTokenSubject, SignedAccessToken, VerifiedAccessToken } from './flows/auth/access-tokens.js';
+export { SigningKeyRing } from './flows/auth/signing-key-ring.js';
+export type { ActiveSigningKey, JsonWebKeySet, PublicJwk, VerificationKey } from './flows/auth/signing-key-ring.js';
+export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './flows/auth/signing-key-options.js';
+export type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
 
 // Knowledge flows
 export type { Embedder } from './flows/knowledge/embedder.js';

@@ -6,6 +6,7 @@ import type { Embedder } from './flows/knowledge/embedder.js';
 import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
 import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
+import type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
@@ -41,3 +42,5 @@ export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('pl
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
+/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); register your own value before resolving AccessTokens. */
+export const SIGNING_KEY_OPTIONS: InjectionToken<SigningKeyOptions> = Symbol.for('platform-data.SigningKeyOptions');

@@ -15,7 +15,10 @@ import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER } from '../tokens.js';
+import { AccessTokens } from './auth/access-tokens.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from './auth/signing-key-options.js';
+import { SigningKeyRing } from './auth/signing-key-ring.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, SIGNING_KEY_OPTIONS } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -34,6 +37,10 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(OAuthSignIn);
   container.registerSingleton(ApiKeyAuthenticator);
   container.registerSingleton(VerificationService);
+  // The key ring caches keys per process: one per container.
+  container.register(SIGNING_KEY_OPTIONS, { useValue: DEFAULT_SIGNING_KEY_OPTIONS });
+  container.registerSingleton(SigningKeyRing);
+  container.registerSingleton(AccessTokens);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

@@ -39,7 +39,8 @@ export async function discoverAccessClasses(): Promise<DiscoveredAccessClass[]> 
   const found: DiscoveredAccessClass[] = [];
   for (const [folder, include] of FOLDERS) {
     const dir = join(SRC, folder);
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts') && include(f)).sort()) {
+    // Recursive: flows live in per-domain subfolders (src/flows/auth/, organizations/ …).
+    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && include(f)).sort()) {
       const text = readFileSync(join(dir, name), 'utf8');
       const classes = [...text.matchAll(/^export class ([A-Z][A-Za-z0-9]*)/gm)].map((m) => m[1] ?? '');
       if (classes.length === 0) continue;
