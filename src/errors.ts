@@ -65,6 +65,7 @@ export const PLATFORM_ERROR_CODES = [
   'EMBEDDER_MISMATCH',
   'KNOWLEDGE_CONTENT_NOT_INLINE',
   'KNOWLEDGE_INCONSISTENT',
+  'DNS_LOOKUP_FAILED',
   // CLI
   'RESET_REFUSED',
   'DEMO_FAILED',
@@ -208,5 +209,14 @@ export class TokenError extends PlatformError<'TOKEN_INVALID'> {
 export class CryptoError extends PlatformError<'CRYPTO_FAILED'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CRYPTO_FAILED', message, options);
+  }
+}
+
+/** The application's DNS lookup (domain verification) failed or exceeded its time bound; `recordName` is the name looked up. */
+export class DnsLookupError extends PlatformError<'DNS_LOOKUP_FAILED'> {
+  readonly recordName: string;
+  constructor(recordName: string, options?: { cause?: unknown }) {
+    super('DNS_LOOKUP_FAILED', `DNS lookup of ${recordName} failed`, options);
+    this.recordName = recordName;
   }
 }

@@ -6,6 +6,8 @@ import { AuthService } from './auth/auth-service.js';
 import { MfaService } from './auth/mfa-service.js';
 import { OAuthSignIn } from './auth/oauth-sign-in.js';
 import { OrganizationSecurity } from './organizations/organization-security.js';
+import { OrganizationDomains } from './organizations/organization-domains.js';
+import { SsoConnections } from './organizations/sso-connections.js';
 import { QueueWorkers } from './queue-workers.js';
 import { registerKnowledge } from './knowledge/register-knowledge.js';
 import { registerPrivacyFlows } from './privacy/register-privacy-flows.js';
@@ -41,6 +43,8 @@ export function registerFlows(container: DependencyContainer): void {
   container.register(SIGNING_KEY_OPTIONS, { useValue: DEFAULT_SIGNING_KEY_OPTIONS });
   container.registerSingleton(SigningKeyRing);
   container.registerSingleton(AccessTokens);
+  container.registerSingleton(OrganizationDomains);
+  container.registerSingleton(SsoConnections);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

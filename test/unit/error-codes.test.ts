@@ -32,6 +32,7 @@ describe('closed error codes', () => {
       RateLimitedError: new api.RateLimitedError('slow down', 1000),
       TokenError: new api.TokenError('expired'),
       CryptoError: new api.CryptoError('bad tag'),
+      DnsLookupError: new api.DnsLookupError('_platform-data-challenge.example.com'),
     };
     // A new exported error class must be added here, so its code is checked too.
     expect(exported.filter((name) => !(name in samples)).sort()).toEqual(['MigrationError', 'RedisReplyError', 'RefreshTokenReusedError']);
