@@ -135,6 +135,11 @@ export { SigningKeyRing } from './flows/auth/signing-key-ring.js';
 export type { ActiveSigningKey, JsonWebKeySet, PublicJwk, VerificationKey } from './flows/auth/signing-key-ring.js';
 export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './flows/auth/signing-key-options.js';
 export type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+export { OutboxAuthNotifier, AUTH_OUTBOX_TOPICS } from './flows/auth/outbox-auth-notifier.js';
+export { OutboxRelay, signWebhook } from './flows/operations/outbox-relay.js';
+export type { OutboxRound } from './flows/operations/outbox-relay.js';
+export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './flows/operations/outbox-relay-options.js';
+export type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
 
 // Knowledge flows
 export type { Embedder } from './flows/knowledge/embedder.js';

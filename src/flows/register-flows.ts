@@ -8,6 +8,9 @@ import { OAuthSignIn } from './auth/oauth-sign-in.js';
 import { OrganizationSecurity } from './organizations/organization-security.js';
 import { OrganizationDomains } from './organizations/organization-domains.js';
 import { SsoConnections } from './organizations/sso-connections.js';
+import { OutboxRelay } from './operations/outbox-relay.js';
+import { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER } from './operations/outbox-relay-options.js';
+import { OutboxAuthNotifier } from './auth/outbox-auth-notifier.js';
 import { QueueWorkers } from './queue-workers.js';
 import { registerKnowledge } from './knowledge/register-knowledge.js';
 import { registerPrivacyFlows } from './privacy/register-privacy-flows.js';
@@ -20,7 +23,7 @@ import { VerificationService } from './auth/verification-service.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { DEFAULT_SIGNING_KEY_OPTIONS } from './auth/signing-key-options.js';
 import { SigningKeyRing } from './auth/signing-key-ring.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, SIGNING_KEY_OPTIONS } from '../tokens.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, OUTBOX_EMAIL_SENDER, OUTBOX_RELAY_OPTIONS, SIGNING_KEY_OPTIONS } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -45,6 +48,11 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(AccessTokens);
   container.registerSingleton(OrganizationDomains);
   container.registerSingleton(SsoConnections);
+  container.register(OUTBOX_RELAY_OPTIONS, { useValue: DEFAULT_OUTBOX_RELAY_OPTIONS });
+  container.register(OUTBOX_EMAIL_SENDER, { useValue: NO_OUTBOX_EMAIL_SENDER });
+  // One relay loop per container; OutboxAuthNotifier is opt-in (register it under AUTH_NOTIFIER).
+  container.registerSingleton(OutboxRelay);
+  container.registerSingleton(OutboxAuthNotifier);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.registerSingleton(QueueWorkers);

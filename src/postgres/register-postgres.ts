@@ -25,6 +25,7 @@ import { SessionCacheRevocationRepository } from './repositories/session-cache-r
 import { SessionRepository } from './repositories/session-repository.js';
 import { VerificationTokenRepository } from './repositories/verification-token-repository.js';
 import { SigningKeyRepository } from './repositories/signing-key-repository.js';
+import { OutboxRepository } from './repositories/outbox-repository.js';
 
 /** Registers the PostgreSQL connection and repositories in `container`. */
 export function registerPostgres(container: DependencyContainer): void {
@@ -55,4 +56,5 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
   container.registerSingleton(SigningKeyRepository);
+  container.registerSingleton(OutboxRepository);
 }
