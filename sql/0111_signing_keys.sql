@@ -27,5 +27,5 @@ CREATE TABLE signing_keys (
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((true)) WHERE retired_at IS NULL;
 
 GRANT SELECT, INSERT ON signing_keys TO platform_app;
-GRANT UPDATE (retired_at, publish_until) ON signing_keys TO platform_app;
+GRANT UPDATE (retired_at, publish_until, private_key) ON signing_keys TO platform_app;
 GRANT DELETE ON signing_keys TO platform_app;

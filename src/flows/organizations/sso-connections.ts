@@ -6,7 +6,9 @@ import { NotFoundError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../../postgres/postgres-connection.js';
 import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
+import { reencryptColumns, type ReencryptResult } from '../../postgres/repositories/reencrypt-columns.js';
 import { withMappedErrors } from '../../postgres/repositories/with-mapped-errors.js';
+import { MAINTENANCE_SCOPE, scopedPool } from '../../postgres/with-scope.js';
 import { withTenant } from '../../postgres/with-tenant.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -256,5 +258,19 @@ export class SsoConnections {
       clientId: row.oidc_client_id,
       clientSecret: row.oidc_client_secret === null ? null : this.box.decryptString(row.oidc_client_secret, aad(id)),
     };
+  }
+
+  /**
+   * Key rotation: re-encrypts every OIDC client secret not under the SecretBox's active key, in batches.
+   * @returns rows rewritten, and ids of rows skipped because a ciphertext does not authenticate
+   * @throws ValidationError naming `batchSize`
+   */
+  @declareAccess({ systemJob: 'key rotation run by the operator' })
+  async reencryptAll(batchSize = 500): Promise<ReencryptResult> {
+    return reencryptColumns(scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE), this.box, {
+      table: 'sso_connections',
+      columns: [{ column: 'oidc_client_secret', aad }],
+      batchSize,
+    });
   }
 }

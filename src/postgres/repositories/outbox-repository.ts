@@ -203,6 +203,19 @@ export class OutboxRepository {
     return result.rowCount === 1;
   }
 
+  /**
+   * Retention: deletes messages delivered more than `olderThanSeconds` ago (their payloads too).
+   * @returns how many were deleted
+   */
+  @declareAccess({ systemJob: 'retention of delivered outbox messages' })
+  async deleteDelivered(olderThanSeconds = 7 * 86_400): Promise<number> {
+    const age = parseInput(z.number().int().min(0).max(3_650 * 86_400), olderThanSeconds, 'olderThanSeconds');
+    const result = await withScope(this.postgres.appPool, RELAY_SCOPE, (tx) =>
+      tx.query(sql.type(noRows)`DELETE FROM outbox_messages WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => ${age})`),
+    );
+    return result.rowCount;
+  }
+
   #decode(r: z.output<typeof messageRow>): OutboxMessage {
     return {
       id: r.id,

@@ -2,6 +2,7 @@ import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
+import { SecretBox } from '../../security/secret-box.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
@@ -87,7 +88,10 @@ const ROTATION_LOCK = sql.fragment`hashtextextended('platform.signing_keys.rotat
 @injectable()
 @accessControlled
 export class SigningKeyRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(SecretBox) private readonly box: SecretBox,
+  ) {}
 
   /** Every key that signs or still verifies (active, or retired and published until later than now), newest first. */
   @declareAccess({ preTenant: 'token verification and the public JWKS: no caller is known yet' })
@@ -146,5 +150,34 @@ export class SigningKeyRepository {
       this.postgres.appPool.query(sql.type(noRows)`DELETE FROM signing_keys WHERE publish_until < now() - make_interval(secs => ${grace})`),
     );
     return result.rowCount;
+  }
+
+  /**
+   * SecretBox key rotation: re-encrypts every private key not under the active key (AAD
+   * `signing_keys:<kid>:private_key`). A key that does not decrypt is left as it is and named.
+   * @returns how many were rewritten, and the kids that failed
+   */
+  @declareAccess({ systemJob: 'key rotation run by the operator' })
+  async reencryptAll(): Promise<{ readonly rewritten: number; readonly failedKids: readonly string[] }> {
+    return withMappedErrors(() =>
+      this.postgres.appPool.transaction(async (tx) => {
+        const rows = await tx.any(sql.type(z.object({ kid: z.string(), private_key: z.instanceof(Buffer) }))`
+          SELECT kid, private_key FROM signing_keys ORDER BY kid FOR UPDATE`);
+        let rewritten = 0;
+        const failedKids: string[] = [];
+        for (const row of rows.filter((r) => this.box.needsReencrypt(r.private_key))) {
+          let envelope: Buffer;
+          try {
+            envelope = this.box.reencrypt(row.private_key, `signing_keys:${row.kid}:private_key`);
+          } catch {
+            failedKids.push(row.kid);
+            continue;
+          }
+          await tx.query(sql.type(noRows)`UPDATE signing_keys SET private_key = ${sql.binary(envelope)} WHERE kid = ${row.kid}`);
+          rewritten++;
+        }
+        return { rewritten, failedKids };
+      }),
+    );
   }
 }

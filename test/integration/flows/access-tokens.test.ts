@@ -9,7 +9,10 @@ import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/flows/auth/signing-key-options.js';
 import { SIGNING_KEY_OPTIONS } from '../../../src/tokens.js';
 import { SigningKeyRing, type PublicJwk } from '../../../src/flows/auth/signing-key-ring.js';
+import { loadConfig } from '../../../src/config.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
+import { SigningKeyRepository } from '../../../src/postgres/repositories/signing-key-repository.js';
+import { testKeyRing } from '../../support/test-env.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCacheBreaker } from '../../../src/redis/session-cache-breaker.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
@@ -204,6 +207,25 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
       expect((await tokens.verifyAccessToken(signed.token)).kid).toBe(signed.kid);
     } finally {
       await es.stop();
+    }
+  });
+
+  it('re-encrypts the private keys under a new SecretBox key; tokens signed before still verify, new ones sign', async () => {
+    const signed = await tokens.signAccessToken(await signIn());
+    // Rotate the SecretBox ring: the old key stays (to decrypt), k2 becomes active.
+    const env = { ...h.t.env, PLATFORM_ENCRYPTION_KEYS: `${h.t.env.PLATFORM_ENCRYPTION_KEYS},${testKeyRing(['k2'])}`, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' };
+    const rotated = createPlatform(loadConfig(env), { stores: ['postgres', 'redis'] });
+    await rotated.start();
+    try {
+      const result = await rotated.resolve(SigningKeyRepository).reencryptAll();
+      expect(result.failedKids).toEqual([]);
+      expect(result.rewritten).toBeGreaterThan(0);
+      expect(await rotated.resolve(SigningKeyRepository).reencryptAll()).toEqual({ rewritten: 0, failedKids: [] });
+      expect((await rotated.resolve(AccessTokens).verifyAccessToken(signed.token)).kid).toBe(signed.kid);
+      const again = await rotated.resolve(AccessTokens).signAccessToken(await signIn());
+      expect((await tokens.verifyAccessToken(again.token)).kid).toBe(again.kid);
+    } finally {
+      await rotated.stop();
     }
   });
 });

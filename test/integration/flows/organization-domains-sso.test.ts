@@ -10,6 +10,9 @@ import { AccountRepository } from '../../../src/postgres/repositories/account-re
 import { MembershipRepository } from '../../../src/postgres/repositories/membership-repository.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { loadConfig } from '../../../src/config.js';
+import { createPlatform } from '../../../src/platform.js';
+import { testKeyRing } from '../../support/test-env.js';
 import { requireStores } from '../../support/require-stores.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
@@ -148,5 +151,23 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect(await sso.findSsoConnectionForEmail(`alice@${d.domain}`)).toBeNull();
     await expect(sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'plain', issuer: 'http://idp.example.test', clientId: 'c' })).rejects.toBeInstanceOf(ValidationError);
     await expect(sso.createSsoConnection(ctx, { protocol: 'saml', name: 'bad', metadataXml: '<html/>', entityId: 'e', acsUrl: 'https://a.example/acs' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('re-encrypts OIDC client secrets under a new SecretBox key; the credentials still read back', async () => {
+    const ctx = await owner();
+    const secret = `rotate-me-${tag()}`;
+    const c = await sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'Entra', issuer: 'https://login.example.test/tenant/v2.0', clientId: 'entra', clientSecret: secret });
+    const env = { ...h.t.env, PLATFORM_ENCRYPTION_KEYS: `${h.t.env.PLATFORM_ENCRYPTION_KEYS},${testKeyRing(['k2'])}`, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' };
+    const rotated = createPlatform(loadConfig(env), { stores: ['postgres', 'redis'] });
+    await rotated.start();
+    try {
+      const result = await rotated.resolve(SsoConnections).reencryptAll(1);
+      expect(result.failedIds).toEqual([]);
+      expect(result.rewritten).toBeGreaterThan(0);
+      expect(await rotated.resolve(SsoConnections).reencryptAll()).toEqual({ rewritten: 0, failedIds: [] });
+      expect((await rotated.resolve(SsoConnections).clientCredentials(c.id)).clientSecret).toBe(secret);
+    } finally {
+      await rotated.stop();
+    }
   });
 });

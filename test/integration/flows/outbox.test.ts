@@ -191,4 +191,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
       SELECT row_to_json(o)::text AS t FROM outbox_messages o WHERE idempotency_key = ${mail?.idempotencyKey ?? ''}`);
     expect(raw).not.toContain(String(mail?.payload.token));
   });
+
+  it('deletes delivered messages after the retention age, never pending or dead ones', async () => {
+    const id = randomUUID();
+    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1), hook(randomUUID(), 1, { idempotencyKey: `pending-${id}`, payload: { url, body: {} } })]));
+    await relay.runOnce(); // both delivered
+    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)])); // stays pending
+    const count = (status: string) => h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM outbox_messages WHERE status = ${status} AND aggregate_id = ${id}`);
+    expect(await outbox.deleteDelivered(3_600)).toBe(0); // younger than an hour
+    expect(await outbox.deleteDelivered(0)).toBeGreaterThanOrEqual(2);
+    expect(await count('delivered')).toBe(0);
+    expect(await count('pending')).toBe(1);
+  });
 });
