@@ -122,7 +122,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('docs/enterprise-identity.m
   });
   afterAll(async () => t?.cleanup());
 
-  it('the TypeScript blocks, run in order as one module, sign and verify tokens, verify a domain, auto-join and route SSO', async () => {
+  it('the TypeScript blocks, run in order as one module, sign and verify tokens, verify a domain, auto-join, route SSO and relay the outbox', async () => {
     const blocks = codeBlocks(await read('docs/enterprise-identity.md'));
     expect(blocks.map((b) => b.lang).filter((l) => l !== 'ts')).toEqual([]);
     const dir = join(ROOT, 'test-results/docs-blocks');
