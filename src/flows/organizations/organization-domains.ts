@@ -51,7 +51,7 @@ export type TxtLookup = (name: string) => Promise<readonly string[]>;
 /** What `joinByVerifiedDomain` did. */
 export type DomainJoinResult =
   | { readonly joined: true; readonly organizationId: string; readonly role: AutoJoinRole }
-  | { readonly joined: false; readonly reason: 'no_verified_domain' | 'auto_join_off' | 'email_not_verified' | 'already_member' };
+  | { readonly joined: false; readonly reason: 'no_verified_domain' | 'auto_join_off' | 'email_not_verified' | 'account_not_active' | 'already_member' };
 
 /** How long the application's DNS lookup may take before `verifyDomain` gives up. */
 export const DNS_LOOKUP_TIMEOUT_MS = 10_000;
@@ -224,6 +224,8 @@ export class OrganizationDomains {
     );
     if (!user || user.status === 'deleted') throw new NotFoundError('user', id);
     if (user.email_verified_at === null) return { joined: false, reason: 'email_not_verified' };
+    // A suspended or locked account gains no organization behind the operator's back.
+    if (user.status !== 'active') return { joined: false, reason: 'account_not_active' };
     const domain = emailDomain(user.email);
     const verified = await withMappedErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(verifiedRow)`SELECT organization_id, domain_id, auto_join_role FROM platform_auth.verified_domain(${domain})`),

@@ -101,6 +101,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     // An unverified address proves nothing about the mailbox.
     expect(await domains.joinByVerifiedDomain(await userAt(d.domain, false))).toEqual({ joined: false, reason: 'email_not_verified' });
     expect(await domains.joinByVerifiedDomain(await userAt(`elsewhere-${tag()}.example`, true))).toEqual({ joined: false, reason: 'no_verified_domain' });
+    const suspended = await userAt(d.domain, true);
+    await h.auth.suspendUser(suspended, 'auto-join test');
+    expect(await domains.joinByVerifiedDomain(suspended)).toEqual({ joined: false, reason: 'account_not_active' });
     const joined = (await h.auditEvents(ctx)).filter((e) => e.eventType === 'organization.domain.auto_joined');
     expect(joined).toHaveLength(1);
     expect(joined[0]?.details).toMatchObject({ role: 'viewer', userId: before });
