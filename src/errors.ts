@@ -68,6 +68,7 @@ export const PLATFORM_ERROR_CODES = [
   'KNOWLEDGE_INCONSISTENT',
   'MAINTENANCE_FAILED',
   'INTEGRATION_REFRESH_FAILED',
+  'DNS_LOOKUP_FAILED',
   // CLI
   'RESET_REFUSED',
   'DEMO_FAILED',
@@ -240,5 +241,14 @@ export class PasskeyError extends PlatformError<'PASSKEY_REJECTED'> {
   constructor(reason: PasskeyError['reason'], options?: { cause?: unknown }) {
     super('PASSKEY_REJECTED', `Passkey rejected: ${reason}`, options);
     this.reason = reason;
+  }
+}
+
+/** The application's DNS lookup (domain verification) failed or exceeded its time bound; `recordName` is the name looked up. */
+export class DnsLookupError extends PlatformError<'DNS_LOOKUP_FAILED'> {
+  readonly recordName: string;
+  constructor(recordName: string, options?: { cause?: unknown }) {
+    super('DNS_LOOKUP_FAILED', `DNS lookup of ${recordName} failed`, options);
+    this.recordName = recordName;
   }
 }

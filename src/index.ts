@@ -102,6 +102,10 @@ export { MfaService } from './flows/auth/mfa-service.js';
 export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
 export type { IpCheck } from './flows/organizations/organization-security.js';
+export { OrganizationDomains, AUTO_JOIN_ROLES, CONSUMER_EMAIL_DOMAINS, DNS_LOOKUP_TIMEOUT_MS, domainChallengeRecordName, domainChallengeRecordValue } from './flows/organizations/organization-domains.js';
+export type { AutoJoinRole, DomainJoinResult, OrganizationDomain, TxtLookup } from './flows/organizations/organization-domains.js';
+export { SsoConnections, ssoConnectionInputSchema } from './flows/organizations/sso-connections.js';
+export type { SsoClientCredentials, SsoConnection, SsoConnectionInput, SsoRoute } from './flows/organizations/sso-connections.js';
 export { StrictestPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export type { UserPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export { SessionIssuer } from './flows/auth/session-issuer.js';
@@ -141,6 +145,17 @@ export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './
 export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
 export type { LoginRiskSignals } from './flows/auth/login-risk.js';
+export { AccessTokens } from './flows/auth/access-tokens.js';
+export type { AccessTokenSubject, SignedAccessToken, VerifiedAccessToken } from './flows/auth/access-tokens.js';
+export { SigningKeyRing } from './flows/auth/signing-key-ring.js';
+export type { ActiveSigningKey, JsonWebKeySet, PublicJwk, VerificationKey } from './flows/auth/signing-key-ring.js';
+export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './flows/auth/signing-key-options.js';
+export type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+export { OutboxAuthNotifier, AUTH_OUTBOX_TOPICS } from './flows/auth/outbox-auth-notifier.js';
+export { OutboxRelay, signWebhook } from './flows/operations/outbox-relay.js';
+export type { OutboxRound } from './flows/operations/outbox-relay.js';
+export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './flows/operations/outbox-relay-options.js';
+export type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
 
 // Knowledge flows
 export type { Embedder } from './flows/knowledge/embedder.js';

@@ -9,6 +9,8 @@ import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
 import type { MaintenanceOptions } from './flows/operations/maintenance.js';
 import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
+import type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+import type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
@@ -59,3 +61,9 @@ export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.f
 export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
 /** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
 export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');
+/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); register your own value before resolving AccessTokens. */
+export const SIGNING_KEY_OPTIONS: InjectionToken<SigningKeyOptions> = Symbol.for('platform-data.SigningKeyOptions');
+/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); register your own value before resolving OutboxRelay. */
+export const OUTBOX_RELAY_OPTIONS: InjectionToken<OutboxRelayOptions> = Symbol.for('platform-data.OutboxRelayOptions');
+/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is registered). */
+export const OUTBOX_EMAIL_SENDER: InjectionToken<OutboxEmailSender> = Symbol.for('platform-data.OutboxEmailSender');

@@ -96,3 +96,7 @@ export type { MembershipInvitation, MembershipInvitationRecord } from './reposit
 export type { RevokeOptions } from './repositories/session-repository.js';
 export type { RotateOptions } from './repositories/refresh-token-repository.js';
 export type { StepLease, StepClaim } from './repositories/erasure-request-repository.js';
+export { SigningKeyRepository, SIGNING_ALGORITHMS } from './repositories/signing-key-repository.js';
+export type { NewSigningKey, SigningAlgorithm, StoredSigningKey } from './repositories/signing-key-repository.js';
+export { OutboxRepository, MAX_OUTBOX_PAYLOAD_BYTES, outboxMessageInputSchema } from './repositories/outbox-repository.js';
+export type { OutboxMessage, OutboxMessageInput } from './repositories/outbox-repository.js';

@@ -28,6 +28,8 @@ import { RefreshTokenRepository } from './repositories/refresh-token-repository.
 import { SessionCacheRevocationRepository } from './repositories/session-cache-revocation-repository.js';
 import { SessionRepository } from './repositories/session-repository.js';
 import { VerificationTokenRepository } from './repositories/verification-token-repository.js';
+import { SigningKeyRepository } from './repositories/signing-key-repository.js';
+import { OutboxRepository } from './repositories/outbox-repository.js';
 
 /** Registers the PostgreSQL connection and repositories in `container`. */
 export function registerPostgres(container: DependencyContainer): void {
@@ -62,4 +64,6 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
+  container.registerSingleton(SigningKeyRepository);
+  container.registerSingleton(OutboxRepository);
 }

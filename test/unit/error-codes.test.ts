@@ -33,6 +33,7 @@ describe('closed error codes', () => {
       TokenError: new api.TokenError('expired'),
       CryptoError: new api.CryptoError('bad tag'),
       PasskeyError: new api.PasskeyError('counter_regression'),
+      DnsLookupError: new api.DnsLookupError('_platform-data-challenge.example.com'),
     };
     // A new exported error class must be added here, so its code is checked too.
     expect(exported.filter((name) => !(name in samples)).sort()).toEqual(['MigrationError', 'RedisReplyError', 'RefreshTokenReusedError']);
