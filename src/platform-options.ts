@@ -1,11 +1,11 @@
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { StoreName } from './errors.js';
-import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth-notifier.js';
-import type { Embedder } from './flows/embedder.js';
-import type { ErasureStepEvent } from './flows/erasure-flow.js';
-import type { TextSplitter } from './flows/text-splitter.js';
+import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { Embedder } from './flows/knowledge/embedder.js';
+import type { ErasureStepEvent } from './flows/privacy/erasure-flow.js';
+import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Logger } from './logger.js';
 import { parseInput } from './parse-input.js';
 import {

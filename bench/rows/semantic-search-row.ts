@@ -1,14 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
-import { KnowledgeIngestion } from '../../src/flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../src/flows/knowledge-search.js';
-import { EmbeddingIndex } from '../../src/qdrant/embedding-index.js';
+import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { EMBEDDER } from '../../src/tokens.js';
-import type { Embedder } from '../../src/flows/embedder.js';
+import type { Embedder } from '../../src/flows/knowledge/embedder.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
-import { SessionCache, type CachedSession } from '../../src/redis/session-cache.js';
-import { sessionRecordCodec } from '../../src/redis/session-record-codec.js';
+import { SessionCache, type CachedSession } from '../../src/redis/repositories/session-cache.js';
+import { cachedSessionCodec } from '../../src/redis/repositories/cached-session-codec.js';
 import { runScript } from '../../src/redis/scripts/redis-script.js';
 import { VALIDATE_SESSION } from '../../src/redis/scripts/session-scripts.js';
 import type { Platform } from '../../src/platform.js';
@@ -22,7 +22,7 @@ export const sessionId = (n: number): string => `bench-session-${n}`;
 
 /**
  * Writes `count` session records the way SessionCache.put stores them (key
- * from RedisKeys, value from sessionRecordCodec), pipelined: put() runs a
+ * from RedisKeys, value from cachedSessionCodec), pipelined: put() runs a
  * Lua script per record, far too slow for a million; validate() is then
  * checked to answer `hit` on a sample before anything is measured.
  */
@@ -42,7 +42,7 @@ export async function seedSessions(platform: Platform, redis: Redis, count: numb
         scopes: ['knowledge:read'],
         mfaVerified: false,
       };
-      pipeline.set(keys.sessionRecord(record.userId, record.sessionId), sessionRecordCodec.encode(record), 'PX', SEED_TTL_MS);
+      pipeline.set(keys.sessionRecord(record.userId, record.sessionId), cachedSessionCodec.encode(record), 'PX', SEED_TTL_MS);
     }
     await pipeline.exec();
   }

@@ -5,8 +5,10 @@ import { JobQueues, type WorkerHandle } from '../redis/job-queues.js';
 import { AdminScope } from '../tenancy/admin-scope.js';
 import { LIFECYCLE, LOGGER } from '../tokens.js';
 import type { Lifecycle } from '../lifecycle.js';
-import { ErasureFlow } from './erasure-flow.js';
-import { KnowledgeIngestion } from './knowledge-ingestion.js';
+import { ErasureFlow } from './privacy/erasure-flow.js';
+import { KnowledgeIngestion } from './knowledge/knowledge-ingestion.js';
+import { INGESTION_QUEUE } from './knowledge/ingestion-queue.js';
+import { ERASURE_QUEUE } from './privacy/erasure-queue.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
 export interface QueueWorkersOptions {
@@ -65,7 +67,7 @@ export class QueueWorkers {
     const result: Partial<Record<'ingestion' | 'erasure', number>> = {};
     for (const queue of queues) {
       try {
-        Object.assign(result, await this.queues.reconcile(queue));
+        Object.assign(result, await this.queues.reconcile(queue === 'ingestion' ? INGESTION_QUEUE : ERASURE_QUEUE));
       } catch (error) {
         this.logger.warn('reconcile failed; retried on the next round', { queue, error });
       }

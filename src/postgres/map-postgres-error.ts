@@ -108,3 +108,17 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
   }
   return new PlatformError('POSTGRES_ERROR', message, { cause: error });
 }
+
+/**
+ * Awaits `work` and maps whatever it throws through {@link mapPostgresError},
+ * so owner-pool methods surface the same errors as `withTenant` ones. The one
+ * wrapper of this folder; every store has its `with<Store>Errors`.
+ * @throws PlatformError subclasses from mapPostgresError
+ */
+export async function withPostgresErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}

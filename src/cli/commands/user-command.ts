@@ -1,8 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { ErasureFlow } from '../../flows/erasure-flow.js';
-import { UserExporter } from '../../flows/user-exporter.js';
+import { ErasureFlow } from '../../flows/privacy/erasure-flow.js';
+import { UserExporter } from '../../flows/privacy/user-exporter.js';
 import { EXIT, reportError } from '../cli-output.js';
 import { finishErasure } from './finish-erasure.js';
 import { startCliPlatform } from './start-cli-platform.js';

@@ -51,7 +51,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
 
@@ -235,8 +235,8 @@ export class AuditRepository {
   @declareAccess({ requires: 'audit:read' })
   async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const conditions = [
       sql.fragment`organization_id = ${ctx.organizationId}`,
       f.actorUserId === undefined ? undefined : sql.fragment`actor_user_id = ${f.actorUserId}`,
@@ -246,14 +246,17 @@ export class AuditRepository {
       f.minRiskScore === undefined ? undefined : sql.fragment`risk_score >= ${f.minRiskScore}`,
       position === undefined ? undefined : sql.fragment`(created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})`,
     ].filter((c) => c !== undefined);
-    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.any(sql.type(listRow)`
-        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
-               ${sortMicros(sql.fragment`created_at`)} AS sort_us
-        FROM audit_log
-        WHERE ${sql.join(conditions, sql.fragment` AND `)}
-        ORDER BY created_at DESC, id DESC
-        LIMIT ${limit + 1}`),
+    // Lag-tolerant: events arrive through the batching AuditWriter, so this read never promised read-your-writes (docs/scaling.md).
+    const rows = await this.postgres.readLagTolerant((pool) =>
+      withTenant(pool, ctx, (tx) =>
+        tx.any(sql.type(listRow)`
+          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+                 ${sortMicros(sql.fragment`created_at`)} AS sort_us
+          FROM audit_log
+          WHERE ${sql.join(conditions, sql.fragment` AND `)}
+          ORDER BY created_at DESC, id DESC
+          LIMIT ${limit + 1}`),
+      ),
     );
     return toKeysetPage(rows, limit);
   }
@@ -273,7 +276,7 @@ export class AuditRepository {
     const id = parseInput(z.uuid(), userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: 'erasure' }).oneFirst(sql.type(countRow)`
         WITH pseudonym AS (SELECT gen_random_uuid() AS value),
         changed AS (
@@ -304,7 +307,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async ensurePartitions(monthsAhead = 3): Promise<number> {
     const months = parseInput(z.number().int().min(0).max(36), monthsAhead, 'monthsAhead');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.oneFirst(sql.type(z.object({ created: z.number() }))`
         SELECT audit_log_ensure_partitions(${months}::int) AS created`),
     );
@@ -318,7 +321,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async dropPartitionsOlderThan(days: number = this.config.retention.auditDays): Promise<readonly string[]> {
     const d = parseInput(z.number().int().min(1).max(36_500), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.anyFirst(sql.type(z.object({ name: z.string() }))`
         SELECT audit_log_drop_partitions(${d}::int) AS name`),
     );

@@ -12,6 +12,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -166,7 +167,10 @@ const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().mi
 @injectable()
 @accessControlled
 export class UserRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * Signs a user up. Consent versions are stamped with the current time.
@@ -287,22 +291,25 @@ export class UserRepository {
 
   /**
    * Sets the account status (verification, suspension, administrative lock).
-   * `active` also stamps `email_verified_at` the first time.
-   * @throws ValidationError naming `userId` / `status`; NotFoundError for an unknown user
+   * `active` also stamps `email_verified_at` the first time. `options.events`
+   * (e.g. `auth.user.suspended`) are written in the same transaction.
+   * @throws ValidationError naming `userId` / `status` / `events.<i>.*`; NotFoundError for an unknown user (no event written)
    */
   @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
-  async setStatus(userId: string, status: UserStatus): Promise<UserRecord> {
+  async setStatus(userId: string, status: UserStatus, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<UserRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
-    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
-      tx.maybeOne(sql.type(recordRow)`
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, async (tx) => {
+      const updated = await tx.maybeOne(sql.type(recordRow)`
         WITH u AS (
           UPDATE users SET status = ${d.status},
             email_verified_at = CASE WHEN ${d.status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,
             deleted_at = CASE WHEN ${d.status}::text = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
           WHERE id = ${d.userId}
           RETURNING *)
-        SELECT ${COLUMNS} FROM u`),
-    );
+        SELECT ${COLUMNS} FROM u`);
+      if (updated && options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
+      return updated;
+    });
     if (!row) throw new NotFoundError('user', d.userId);
     return row;
   }
@@ -313,8 +320,8 @@ export class UserRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     // One SQL text for the first and the following pages (the cursor is a nullable parameter), so it can be
     // a named prepared statement: PostgreSQL then plans the row-level-security-expanded query once per
     // connection instead of on every call (docs/benchmarks.md, "tenant read with RLS").

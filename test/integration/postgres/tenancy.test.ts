@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { createPool, sql, type DatabasePool } from 'slonik';
+import { createPool, sql, type DatabasePool, type Interceptor, type Query } from 'slonik';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../src/errors.js';
@@ -103,7 +103,17 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
   });
 
   it('never carries the tenant into the next transaction on a pooled connection', async () => {
-    const single = await createPool(t.config.postgres.appUrl, { maxPoolSize: 1, interceptors: [createResultParserInterceptor()] });
+    // In the pgbouncer project the URL is PgBouncer's (transaction pooling): the pool is then built as the package
+    // builds it there (no startup timeouts, unnamed statements), and the same server backend must not carry the tenant either.
+    const pooled = t.config.postgres.pooler === 'transaction';
+    const single = await createPool(t.config.postgres.appUrl, {
+      maxPoolSize: 1,
+      interceptors: [
+        ...(pooled ? [{ name: 'unnamed', transformQuery: (_: unknown, q: Query) => ({ ...q, name: undefined }) } as Interceptor] : []),
+        createResultParserInterceptor(),
+      ],
+      ...(pooled ? { statementTimeout: 'DISABLE_TIMEOUT', idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' } as const : {}),
+    });
     try {
       const pid = sql.type(z.object({ pid: z.number() }))`SELECT pg_backend_pid() AS pid`;
       const inside = await withTenant(single, ctxA, async (tx) => ({

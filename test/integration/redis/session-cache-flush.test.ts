@@ -4,7 +4,7 @@ import { loadConfig } from '../../../src/config.js';
 import { StoreUnavailableError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { SessionCache } from '../../../src/redis/session-cache.js';
+import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
 import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
 import { createTestEnv } from '../../support/test-env.js';
 

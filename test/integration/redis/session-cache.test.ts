@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { SessionCache, type CachedSessionInput } from '../../../src/redis/session-cache.js';
+import { SessionCache, type CachedSessionInput } from '../../../src/redis/repositories/session-cache.js';
 import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;
