@@ -22,7 +22,11 @@ interface PgQuery {
   handleCommandComplete(message: unknown, connection: WireConnection): void;
   handleReadyForQuery(connection: WireConnection): void;
 }
-const PgQueryClass = pg.Query as unknown as new (config: { name: string; text: string; values: unknown[] }, values: undefined, callback: Callback) => PgQuery;
+const PgQueryClass = pg.Query as unknown as new (
+  config: { name: string; text: string; values: unknown[]; types: pg.CustomTypesConfig },
+  values: undefined,
+  callback: Callback,
+) => PgQuery;
 
 /** Sets the scope for the current transaction only (is_local = true): the settings withTenant()/withScope() make ('' = unset). */
 export const SCOPE_SETTINGS_STATEMENT = {
@@ -64,11 +68,15 @@ export class ScopedPipelineQuery {
   #result: pg.QueryResult | undefined;
   #connection: WireConnection | undefined;
 
-  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[]) {
+  /**
+   * @param types the pool's type parsers: pg's Client hands its own only to its own Query objects, so a
+   *   submittable must bring them (else int8 and timestamptz come back as pg's defaults).
+   */
+  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], types: pg.CustomTypesConfig) {
     this.#settings = [scope.organizationId ?? '', scope.userId ?? '', scope.adminActor ?? ''];
     this.#name = statement.name;
     this.#text = statement.text;
-    this.#inner = new PgQueryClass({ name: statement.name, text: statement.text, values }, undefined, (error, result) => {
+    this.#inner = new PgQueryClass({ name: statement.name, text: statement.text, values, types }, undefined, (error, result) => {
       if (error) this.#error = error;
       else this.#result = result;
     });
