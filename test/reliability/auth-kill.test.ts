@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import { PlatformError } from '../../src/errors.js';
 import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
 import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../src/flows/auth/session-validator.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
@@ -23,6 +26,7 @@ import { Figures, PASSWORD, sleep, startPrivatePostgres, startPrivateRedis, type
 // Private servers on this task's ports (PostgreSQL 5700-5749, Redis 6420-6429): they are crashed, frozen and restarted.
 const PG_PORT = 5701;
 const REDIS_PORT = 6421;
+const PROXY_PORT = 6422;
 const CALLERS = 4;
 const ROUNDS = 3;
 const QUERY_TIMEOUT_MS = 1_500;
@@ -80,13 +84,19 @@ async function killRound(env: Record<string, string>, users: ReadonlyArray<{ ema
   // A trailing partial line is a write the kill cut: it was not received.
   for (const line of output.split('\n').slice(0, -1)) {
     const [kind, a, b, c] = line.split(' ');
-    if (kind === 'B') open.set(b!, { op: a!, ...(c === undefined ? {} : { sessionId: c }) });
-    else if (kind === 'L') (round.received.add(b!), open.delete(a!));
-    else if (kind === 'R') (round.refreshesReceived.set(b!, (round.refreshesReceived.get(b!) ?? 0) + 1), open.delete(a!));
-    else if (kind === 'O') (round.loggedOut.add(b!), open.delete(a!));
-    else if (kind === 'E') {
+    if (kind === 'B') {
+      open.set(b!, { op: a!, ...(c === undefined ? {} : { sessionId: c }) });
+      continue;
+    }
+    if (kind === 'L') round.received.add(b!);
+    if (kind === 'R') round.refreshesReceived.set(b!, (round.refreshesReceived.get(b!) ?? 0) + 1);
+    if (kind === 'O') round.loggedOut.add(b!);
+    if (kind === 'E') {
+      // E <op> <caller> <class> <code>
       round.errors++;
-      if (b === 'UNTYPED') round.untyped++;
+      if (c === 'UNTYPED') round.untyped++;
+      open.delete(b!);
+    } else {
       open.delete(a!);
     }
   }
@@ -164,4 +174,143 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
     // (the answer died with the process: no token for it ever left, so nothing can present it).
     expect(unreceived.length).toBeLessThanOrEqual(loginsInFlight);
   }, 120_000);
+
+  it('PostgreSQL frozen, then restarted, under in-process traffic: every call answers within PG_QUERY_TIMEOUT_MS + 1 s (+ measured timer lag), errors typed, nothing half-written', async () => {
+    const signIn = platform.resolve(PasswordSignIn);
+    const rotation = platform.resolve(RefreshRotation);
+    const revoker = platform.resolve(SessionRevoker);
+    const calls: Array<{ op: string; ms: number; error?: string }> = [];
+    const held = new Set<string>();
+    let stop = false;
+    // How late a 100 ms timer fires right now: on a loaded machine every await is late by about as much.
+    let maxLag = 0;
+    const lagProbe = (async () => {
+      while (!stop) {
+        const t0 = performance.now();
+        await sleep(100);
+        maxLag = Math.max(maxLag, performance.now() - t0 - 100);
+      }
+    })();
+    const timed = async <T>(op: string, work: () => Promise<T>): Promise<T | undefined> => {
+      const t0 = performance.now();
+      try {
+        const value = await work();
+        calls.push({ op, ms: performance.now() - t0 });
+        return value;
+      } catch (error) {
+        calls.push({ op, ms: performance.now() - t0, error: error instanceof PlatformError ? error.constructor.name : `UNTYPED ${String(error)}` });
+        await sleep(50);
+        return undefined;
+      }
+    };
+    const caller = async (u: { email: string }) => {
+      while (!stop) {
+        const login = await timed('login', () => signIn.login(u.email, PASSWORD, {}));
+        if (!login || login.status !== 'signed_in') continue;
+        held.add(login.sessionId);
+        const refreshed = await timed('refresh', () => rotation.refresh(login.refreshToken, {}));
+        if (refreshed && (await timed('logout', () => revoker.logout(login.sessionId))) !== undefined) held.delete(login.sessionId);
+      }
+    };
+    const traffic = Promise.all(users.map(caller));
+    await sleep(1_000);
+    await pg.freeze();
+    await sleep(3_000);
+    await pg.thaw();
+    await sleep(1_000);
+    await pg.restart();
+    await sleep(2_000);
+    stop = true;
+    await traffic;
+    await lagProbe;
+
+    const bound = QUERY_TIMEOUT_MS + 1_000 + maxLag;
+    const slowest = Math.max(...calls.map((c) => c.ms));
+    const failed = calls.filter((c) => c.error !== undefined);
+    const untyped = failed.filter((c) => c.error!.startsWith('UNTYPED'));
+    const owner = platform.resolve(PostgresConnection).ownerPool;
+    const missing = await owner.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM sessions s
+      WHERE s.user_id = ANY(${sql.array(users.map((u) => u.userId), 'uuid')})
+        AND (SELECT count(*) FROM audit_log a WHERE a.event_type = 'auth.login.succeeded' AND a.details->>'sessionId' = s.id::text) <> 1`);
+    figures.set('a4-pg-freeze-restart-traffic', {
+      check: `${CALLERS} callers (login, refresh, logout) against private PostgreSQL 15: frozen (SIGSTOP) 3 s, thawed, then restarted (immediate shutdown + start); PG_QUERY_TIMEOUT_MS ${QUERY_TIMEOUT_MS}`,
+      measured: `calls ${calls.length}, failed ${failed.length} (${[...new Set(failed.map((c) => c.error))].join('/') || 'none'}), untyped ${untyped.length}; slowest ${Math.round(slowest)} ms against a bound of ${Math.round(bound)} ms (query timeout + 1 s + timer lag ${Math.round(maxLag)} ms); sessions without exactly one auth.login.succeeded ${missing}`,
+    });
+    expect(untyped).toEqual([]);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(slowest).toBeLessThan(bound);
+    expect(missing).toBe(0);
+  }, 120_000);
+
+  it('Redis partitioned from process A while A logs out: process B, which still reaches Redis and its old data, stops accepting the session', async () => {
+    // A reaches Redis through a proxy that the test cuts (connections dropped, new ones refused): a partition
+    // between A and Redis only. Redis keeps the session cached as valid; B talks to Redis directly.
+    const proxy = await startCuttableProxy(PROXY_PORT, REDIS_PORT);
+    const a = createPlatform(loadConfig({ ...env, REDIS_URL: `redis://127.0.0.1:${PROXY_PORT}/0` }), { stores: ['postgres', 'redis'] });
+    const b = createPlatform(loadConfig(env), { stores: ['postgres', 'redis'] });
+    await a.start();
+    await b.start();
+    try {
+      const validatorB = b.resolve(SessionValidator);
+      const u = users[0]!;
+      const session = expectSignedIn(await a.resolve(PasswordSignIn).login(u.email, PASSWORD, {}));
+      const ref = { userId: u.userId, jti: session.accessTokenJti };
+      expect((await validatorB.validate(ref)).source).toBe('cache');
+      proxy.cut();
+      const t0 = performance.now();
+      // A's Redis half fails and is queued in PostgreSQL; logout still answers success once PostgreSQL committed.
+      const loggedOut = await a.resolve(SessionRevoker).logout(session.sessionId);
+      const logoutMs = performance.now() - t0;
+      const verdict = () => validatorB.validate(ref).then(() => 'ACCEPTED', (e: unknown) => (e instanceof PlatformError ? e.code : 'UNTYPED'));
+      // Past the residual window (a queued row older than REDIS_COMMAND_TIMEOUT_MS + 1 s, seen within one check interval).
+      await sleep(500 + 1_000 + 1_000);
+      const during = await verdict();
+      proxy.heal();
+      const after = await verdict();
+      await sleep(500);
+      const later = await verdict();
+      const queued = await platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM session_cache_revocations`);
+      figures.set('a5-redis-partition-two-processes', {
+        check: 'two platforms: A reaches Redis through a proxy the test cuts (partition A–Redis; Redis keeps the session cached as valid), B reaches Redis directly; A logs out',
+        measured: `A's logout answered ${loggedOut} in ${Math.round(logoutMs)} ms; B 2.5 s later, Redis still holding the old record: ${during}; right after the partition heals: ${after}; 500 ms later: ${later}; revocations still queued: ${queued}`,
+      });
+      expect(loggedOut).toBe(true);
+      expect([during, after, later]).toEqual(['TOKEN_INVALID', 'TOKEN_INVALID', 'TOKEN_INVALID']);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await proxy.close();
+    }
+  }, 60_000);
 });
+
+/** A TCP proxy to `target` on `port` whose `cut()` drops every connection and refuses new ones until `heal()`. */
+async function startCuttableProxy(port: number, target: number): Promise<{ cut(): void; heal(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    cut: () => {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    heal: () => {
+      open = true;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
