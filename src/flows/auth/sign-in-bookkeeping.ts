@@ -123,6 +123,8 @@ export class SignInBookkeeping {
       ip: client.ip ?? null,
       userAgent: client.userAgent ?? null,
       riskScore: scoreFailedLoginRisk(failures),
+      outcome: 'failure',
+      failureReason: reason,
       // The audit log is internal, so it may say why; the caller's error never does.
       details: { reason, failures, locked: lock?.lockedUntil != null, ...extra.details },
     };
@@ -155,6 +157,7 @@ export class SignInBookkeeping {
       ip: client.ip ?? null,
       userAgent: client.userAgent ?? null,
       riskScore: risk.score,
+      outcome: 'success',
       details: { sessionId, ...details, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
     });
     // From here the sign-in is accepted: the throttle reset never fails it, so it runs beside the session issue.

@@ -41,13 +41,18 @@ export const auditEventInputSchema = z
     details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
     /** When it happened; default: when it was recorded (a batching writer stamps it at `record()`). */
     occurredAt: z.date().optional(),
+    /** Whether the action succeeded or failed (issue 20, seeds auth_db / CAP Platform); omitted for events that are neither. */
+    outcome: z.enum(['success', 'failure']).optional(),
+    /** Why a failure failed (e.g. `wrong_password`); only with `outcome: 'failure'`. */
+    failureReason: z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/, 'must be lowercase, e.g. "wrong_password"').optional(),
     /**
      * The event's id; default: a new one. With `occurredAt` it is the row's key, so writing the same
      * event twice (a flush retried after an answer was lost) stores it once (`ON CONFLICT DO NOTHING`).
      */
     id: z.uuid().optional(),
   })
-  .strict();
+  .strict()
+  .refine((e) => e.failureReason === undefined || e.outcome === 'failure', { message: 'needs outcome "failure"', path: ['failureReason'] });
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
 export type AuditEvent = z.output<typeof auditEventInputSchema>;
 
@@ -61,6 +66,9 @@ export interface AuditRecord {
   readonly userAgent: string | null;
   readonly riskScore: number;
   readonly details: Readonly<Record<string, unknown>>;
+  /** `success` / `failure`, or null for events that are neither (and rows written before migration 0080). */
+  readonly outcome: 'success' | 'failure' | null;
+  readonly failureReason: string | null;
 }
 
 const shape = {
@@ -73,6 +81,8 @@ const shape = {
   user_agent: z.string().nullable(),
   risk_score: z.number(),
   details: z.record(z.string(), z.unknown()),
+  outcome: z.enum(['success', 'failure']).nullable(),
+  failure_reason: z.string().nullable(),
 };
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
   item: {
@@ -85,6 +95,8 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
     userAgent: r.user_agent,
     riskScore: r.risk_score,
     details: r.details,
+    outcome: r.outcome,
+    failureReason: r.failure_reason,
   } satisfies AuditRecord,
   position: { us: r.sort_us, id: r.id },
 }));
@@ -180,11 +192,13 @@ export class AuditRepository {
       e.userAgent ?? null,
       e.riskScore,
       JSON.stringify(e.details),
+      e.outcome ?? null,
+      e.failureReason ?? null,
     ]);
     // (id, created_at) is the primary key: an event written again (a retried flush) is skipped, not duplicated.
     const result = await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details, outcome, failure_reason)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb', 'text', 'text'])}
       ${options.dedupe ? sql.fragment`ON CONFLICT (id, created_at) DO NOTHING` : sql.fragment``}`);
     return result.rowCount;
   }
@@ -210,7 +224,7 @@ export class AuditRepository {
     ].filter((c) => c !== undefined);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
-        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+        SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details, outcome, failure_reason,
                ${sortMicros(sql.fragment`created_at`)} AS sort_us
         FROM audit_log
         WHERE ${sql.join(conditions, sql.fragment` AND `)}
