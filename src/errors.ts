@@ -34,7 +34,12 @@ export const PLATFORM_ERROR_CODES = [
   'MFA_CODE_INVALID',
   'MFA_REQUIRED',
   'RATE_LIMITED',
+  // TokenError: one code per reason (TOKEN_ERROR_CODES)
   'TOKEN_INVALID',
+  'TOKEN_EXPIRED',
+  'TOKEN_REVOKED',
+  'TOKEN_REUSED',
+  'TOKEN_CONSUMED',
   'CRYPTO_FAILED',
   'PASSKEY_REJECTED',
   // migrations (MigrationError)
@@ -213,11 +218,29 @@ export class RateLimitedError extends PlatformError<'RATE_LIMITED'> {
   }
 }
 
-/** A session, refresh token, verification token or API key is invalid, expired, consumed or revoked. */
-export class TokenError extends PlatformError<'TOKEN_INVALID'> {
-  readonly reason: 'invalid' | 'expired' | 'revoked' | 'reused' | 'consumed';
-  constructor(reason: TokenError['reason'], message?: string) {
-    super('TOKEN_INVALID', message ?? `Token ${reason}`);
+/**
+ * The code of each reason a token is refused, so a client can act on the code
+ * alone: `TOKEN_EXPIRED` → refresh or sign in again; `TOKEN_REVOKED` → signed
+ * out (logout, suspension, password change); `TOKEN_REUSED` → a rotated refresh
+ * token came back (theft suspected: the family is revoked); `TOKEN_CONSUMED` →
+ * a single-use token (verification link, MFA challenge) was already used;
+ * `TOKEN_INVALID` → unknown, malformed or someone else's.
+ */
+export const TOKEN_ERROR_CODES = {
+  invalid: 'TOKEN_INVALID',
+  expired: 'TOKEN_EXPIRED',
+  revoked: 'TOKEN_REVOKED',
+  reused: 'TOKEN_REUSED',
+  consumed: 'TOKEN_CONSUMED',
+} as const satisfies Record<string, PlatformErrorCode>;
+export type TokenErrorReason = keyof typeof TOKEN_ERROR_CODES;
+export type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[TokenErrorReason];
+
+/** A session, refresh token, verification token or API key is invalid, expired, consumed, revoked or reused; `code` says which ({@link TOKEN_ERROR_CODES}). */
+export class TokenError extends PlatformError<TokenErrorCode> {
+  readonly reason: TokenErrorReason;
+  constructor(reason: TokenErrorReason, message?: string) {
+    super(TOKEN_ERROR_CODES[reason], message ?? `Token ${reason}`);
     this.reason = reason;
   }
 }

@@ -95,6 +95,8 @@ export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/sessi
 export type { ValidatedSession } from './flows/auth/session-validator.js';
 export { RefreshRotation } from './flows/auth/refresh-rotation.js';
 export type { RefreshResult } from './flows/auth/refresh-rotation.js';
+export { SignInBookkeeping } from './flows/auth/sign-in-bookkeeping.js';
+export type { SignInAttempt, SignInFailureReason, SignInFailureOptions, LoginSucceededEvent } from './flows/auth/sign-in-bookkeeping.js';
 export { PasswordChange } from './flows/auth/password-change.js';
 export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
