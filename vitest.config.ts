@@ -28,6 +28,33 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup-embedded.ts'],
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'redis-cluster',
+          // The Redis suites and the session flows again, on a real 3-master + 3-replica Redis Cluster.
+          include: ['test/integration/redis/**/*.test.ts', 'test/integration/flows/auth-service.test.ts'],
+          // Runs its own single redis-server to flush and stop it; the cluster's failover has its own test.
+          exclude: ['test/integration/redis/session-cache-flush.test.ts'],
+          globalSetup: ['test/support/global-setup-redis-cluster.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'pgbouncer',
+          // The PostgreSQL suites and the session flows again, the application role through PgBouncer (transaction pooling).
+          // The files that exercise what a transaction pooler can break: tenant settings on a reused server
+          // backend, the hot path's prepared statements, row locks in refresh rotation, batched audit writes.
+          include: [
+            'test/integration/postgres/tenancy.test.ts',
+            'test/integration/postgres/least-privilege.test.ts',
+            'test/integration/postgres/repositories/{session,refresh-token,audit-writer,organization-user-membership}*.test.ts',
+            'test/integration/flows/auth-service.test.ts',
+          ],
+          globalSetup: ['test/support/global-setup-pgbouncer.ts'],
+        },
+      },
     ],
   },
 });

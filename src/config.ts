@@ -31,11 +31,25 @@ export interface Config {
     readonly statementTimeoutMs: number;
     /** Client-side bound on every PostgreSQL call (default: statement timeout + 1 s); above the statement timeout, so the server's own cancel answers first. */
     readonly queryTimeoutMs: number;
+    /**
+     * `transaction` when `DATABASE_APP_URL` points at a transaction-pooling PgBouncer (`PG_POOLER`):
+     * no named prepared statements and no `statement_timeout` startup parameter on the application
+     * pools (PgBouncer 1.18 supports neither); the owner pool (`DATABASE_URL`) is meant to be direct.
+     */
+    readonly pooler: 'none' | 'transaction';
+    /**
+     * Application-role URL of a streaming standby (`DATABASE_REPLICA_URL`), for the reads that
+     * tolerate replication lag (`PostgresConnection.lagTolerantPool`); undefined = every read on the primary.
+     */
+    readonly replicaUrl: string | undefined;
   };
   readonly mongo: { readonly uri: string; readonly poolSize: number };
   readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
   readonly redis: {
+    /** Single-node URL; with `clusterNodes` only its credentials, TLS (`rediss:`) and database-less form apply. */
     readonly url: string;
+    /** Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES=host:port,…`); undefined = one node at `url`. */
+    readonly clusterNodes: readonly RedisNodeAddress[] | undefined;
     readonly keyPrefix: string;
     /** Bound on one Redis command (ioredis `commandTimeout`); a command that meets it fails with StoreUnavailableError. */
     readonly commandTimeoutMs: number;
@@ -92,6 +106,12 @@ export interface MaintenanceConfig {
   readonly historyDays: number;
 }
 
+/** One node of a Redis Cluster seed list. */
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
 /** Defaults match docker-compose.yml. */
 export const CONFIG_DEFAULTS = {
   DATABASE_URL: 'postgres://platform:platform@127.0.0.1:5432/platform',
@@ -131,6 +151,8 @@ const envSchema = z.object({
   PG_POOL_SIZE: int(1, 1000, 20),
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000, 30_000),
   PG_QUERY_TIMEOUT_MS: wholeNumber(200, 3_601_000).optional(),
+  PG_POOLER: z.enum(['none', 'transaction']).default('none'),
+  DATABASE_REPLICA_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
   MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
   MONGO_POOL_SIZE: int(1, 1000, 20),
   QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),
@@ -144,6 +166,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9:_-]{1,32}$/, 'must be 1-32 characters of a-z, 0-9, ":", "_", "-"')
     .default(CONFIG_DEFAULTS.REDIS_KEY_PREFIX),
+  REDIS_CLUSTER_NODES: z.string().optional(),
   REDIS_COMMAND_TIMEOUT_MS: int(50, 120_000, 2_000),
   REDIS_BREAKER_FAILURE_THRESHOLD: int(1, 1_000, 3),
   REDIS_BREAKER_COOLDOWN_MS: int(100, 600_000, 5_000),
@@ -177,6 +200,28 @@ const envSchema = z.object({
 });
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+// A host name, an IPv4 address or a bracketed IPv6 address, then a port.
+const NODE = /^(?<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]):(?<port>\d{1,5})$/;
+
+/** Parses `host:port,host:port` (at least one node; ports 1-65535; no duplicates). */
+function parseClusterNodes(raw: string, issues: IssueDetail[]): RedisNodeAddress[] {
+  const nodes: RedisNodeAddress[] = [];
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) issues.push({ path: 'REDIS_CLUSTER_NODES', message: 'expected "host:port,host:port…"' });
+  for (const [index, entry] of entries.entries()) {
+    const match = NODE.exec(entry);
+    const port = Number(match?.groups?.port);
+    if (!match?.groups?.host || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      issues.push({ path: 'REDIS_CLUSTER_NODES', message: `entry ${index + 1}: expected "host:port" with a port from 1 to 65535` });
+      continue;
+    }
+    const host = match.groups.host.replace(/^\[|\]$/g, '');
+    if (nodes.some((n) => n.host === host && n.port === port)) issues.push({ path: 'REDIS_CLUSTER_NODES', message: `entry ${index + 1}: ${entry} appears twice` });
+    else nodes.push({ host, port });
+  }
+  return nodes;
+}
 
 /** Parses `id:base64key,id:base64key` (each key 32 bytes). */
 function parseKeyRing(raw: string, issues: IssueDetail[]): EncryptionKey[] {
@@ -241,6 +286,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (e?.PG_QUERY_TIMEOUT_MS !== undefined && e.PG_QUERY_TIMEOUT_MS <= e.PG_STATEMENT_TIMEOUT_MS) {
     issues.push({ path: 'PG_QUERY_TIMEOUT_MS', message: `must be above PG_STATEMENT_TIMEOUT_MS (${e.PG_STATEMENT_TIMEOUT_MS}), so the server cancels a slow statement before the client gives up on the connection` });
   }
+  const clusterNodes = cleaned.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterNodes(cleaned.REDIS_CLUSTER_NODES, issues);
+  // Redis Cluster has database 0 only (SELECT is refused: https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/).
+  if (clusterNodes !== undefined && e !== undefined && !['', '0'].includes(new URL(e.REDIS_URL).pathname.replace(/^\//, ''))) {
+    issues.push({ path: 'REDIS_URL', message: 'must name database 0 (or none) when REDIS_CLUSTER_NODES is set: a Redis Cluster has only database 0' });
+  }
   if (issues.length > 0 || !e) throw new ConfigError(issues);
 
   const config: Config = {
@@ -253,11 +303,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       poolSize: e.PG_POOL_SIZE,
       statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
       queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS ?? e.PG_STATEMENT_TIMEOUT_MS + 1_000,
+      pooler: e.PG_POOLER,
+      replicaUrl: e.DATABASE_REPLICA_URL,
     },
     mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
     qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },
     redis: {
       url: e.REDIS_URL,
+      clusterNodes: clusterNodes && Object.freeze(clusterNodes),
       keyPrefix: e.REDIS_KEY_PREFIX,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       breakerFailureThreshold: e.REDIS_BREAKER_FAILURE_THRESHOLD,
@@ -311,7 +364,12 @@ export function redactConfig(config: Config): Record<string, unknown> {
   return {
     environment: config.environment,
     logLevel: config.logLevel,
-    postgres: { ...config.postgres, url: config.postgres.url === undefined ? undefined : redactUrl(config.postgres.url), appUrl: redactUrl(config.postgres.appUrl) },
+    postgres: {
+      ...config.postgres,
+      url: config.postgres.url === undefined ? undefined : redactUrl(config.postgres.url),
+      appUrl: redactUrl(config.postgres.appUrl),
+      replicaUrl: config.postgres.replicaUrl === undefined ? undefined : redactUrl(config.postgres.replicaUrl),
+    },
     mongo: { ...config.mongo, uri: redactUrl(config.mongo.uri) },
     qdrant: { url: redactUrl(config.qdrant.url), apiKey: config.qdrant.apiKey ? '[redacted]' : undefined, collectionPrefix: config.qdrant.collectionPrefix },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },

@@ -18,13 +18,14 @@ export { Lifecycle } from './lifecycle.js';
 export { createHealthHandler } from './create-health-handler.js';
 export { bootstrapPlatform } from './flows/bootstrap-platform.js';
 export type { BootstrapOptions, StoreBootstrapResult } from './flows/bootstrap-platform.js';
-export type { StoreConnection, StoreHealth } from './store-connection.js';
+export type { StoreConnection, StoreHealth, StoreNodeHealth } from './store-connection.js';
 export type { ProvisionStep, StoreProvisioner } from './store-provisioner.js';
 export * from './tokens.js';
 
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
-export type { Config, EncryptionKey, LogLevel, MaintenanceConfig } from './config.js';
+export type { Config, EncryptionKey, LogLevel, MaintenanceConfig, RedisNodeAddress } from './config.js';
+export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';
@@ -85,17 +86,17 @@ export { authorize, isAllowed, PERMISSIONS, ROLE_PERMISSIONS } from './tenancy/p
 export type { Permission } from './tenancy/permission-policy.js';
 
 // Auth flows
-export { AuthService, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/auth-service.js';
-export type {
-  LoginResult,
-  SignedInResult,
-  MfaChallengeResult,
-  MfaEnrollmentRequiredResult,
-  EnrolledSignInResult,
-  PasswordChanged,
-  RefreshResult,
-  ValidatedSession,
-} from './flows/auth/auth-service.js';
+export { PasswordSignIn } from './flows/auth/password-sign-in.js';
+export type { LoginResult, SignedInResult } from './flows/auth/password-sign-in.js';
+export { MfaSignIn } from './flows/auth/mfa-sign-in.js';
+export type { EnrolledSignInResult } from './flows/auth/mfa-sign-in.js';
+export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './flows/auth/mfa-service.js';
+export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/session-validator.js';
+export type { ValidatedSession } from './flows/auth/session-validator.js';
+export { RefreshRotation } from './flows/auth/refresh-rotation.js';
+export type { RefreshResult } from './flows/auth/refresh-rotation.js';
+export { PasswordChange } from './flows/auth/password-change.js';
+export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
 export { MfaService } from './flows/auth/mfa-service.js';
 export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
@@ -149,9 +150,12 @@ export type {
   DocumentConsistency,
   ConsistencyReport,
 } from './flows/knowledge/knowledge-ingestion.js';
+export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
+export { MAINTENANCE_QUEUE } from './flows/operations/maintenance-queue.js';
+export type { MaintenanceJobData } from './flows/operations/maintenance-queue.js';
 export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
 export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
-export { QdrantStoreProvisioner } from './flows/knowledge/qdrant-store-provisioner.js';
 export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
 export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
@@ -161,6 +165,8 @@ export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from '.
 // Privacy flows
 export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
 export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
+export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';
 export type { ExportLine, ExportManifest } from './flows/privacy/user-exporter.js';
 export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/privacy/consent-service.js';

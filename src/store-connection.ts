@@ -1,5 +1,16 @@
 import type { StoreName } from './errors.js';
 
+/** One server behind a store connection, when there is more than one (Redis Cluster, a PostgreSQL standby, a pooler). */
+export interface StoreNodeHealth {
+  /** `host:port`. */
+  readonly address: string;
+  /** Redis Cluster `master`/`replica`; PostgreSQL `primary`/`standby`; `pooler` for PgBouncer. */
+  readonly role: 'master' | 'replica' | 'primary' | 'standby' | 'pooler';
+  readonly status: 'up' | 'down';
+  /** One line: slots served, replication lag, pool mode, or the error when down. */
+  readonly detail?: string;
+}
+
 export interface StoreHealth {
   readonly store: StoreName;
   readonly status: 'up' | 'down';
@@ -15,6 +26,8 @@ export interface StoreHealth {
   readonly pending?: readonly string[];
   /** Store-specific facts (pool state, memory, pending migrations …). */
   readonly details?: Record<string, unknown>;
+  /** Each server's role and state, when the store is more than one server (set only then). */
+  readonly nodes?: readonly StoreNodeHealth[];
 }
 
 /** The face every store connection shows: connect, ping, health, close. */

@@ -29,6 +29,12 @@ export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger')
 export const LIFECYCLE: InjectionToken<Lifecycle> = Symbol.for('platform-data.Lifecycle');
 /** Multi-registration token: every store registers its StoreProvisioner under it. */
 export const PROVISIONER: InjectionToken<StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');
+/**
+ * Vector size of the knowledge collection: the knowledge flows register it as
+ * the EMBEDDER's dimension, so the qdrant folder knows the number without
+ * knowing the embedder.
+ */
+export const EMBEDDING_DIMENSION: InjectionToken<number> = Symbol.for('platform-data.EmbeddingDimension');
 /** The application's Embedder (default: HashingEmbedder, dimension 256); set it with `createPlatform(config, { embedder })`. */
 export const EMBEDDER: InjectionToken<Embedder> = Symbol.for('platform-data.Embedder');
 /** The TextSplitter the ingestion pipeline uses (default: LangchainTextSplitter with its defaults). */

@@ -7,6 +7,8 @@ import { LIFECYCLE, LOGGER } from '../tokens.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { ErasureFlow } from './privacy/erasure-flow.js';
 import { KnowledgeIngestion } from './knowledge/knowledge-ingestion.js';
+import { INGESTION_QUEUE } from './knowledge/ingestion-queue.js';
+import { ERASURE_QUEUE } from './privacy/erasure-queue.js';
 import { Maintenance } from './operations/maintenance.js';
 import { accessControlled, declareAccess } from '../tenancy/declare-access.js';
 
@@ -76,7 +78,7 @@ export class QueueWorkers {
         continue;
       }
       try {
-        Object.assign(result, await this.queues.reconcile(queue));
+        Object.assign(result, await this.queues.reconcile(queue === 'ingestion' ? INGESTION_QUEUE : ERASURE_QUEUE));
       } catch (error) {
         this.logger.warn('reconcile failed; retried on the next round', { queue, error });
       }

@@ -6,9 +6,9 @@ export { PostgresConnection } from './postgres-connection.js';
 export { PostgresProvisioner } from './postgres-provisioner.js';
 export { mapPostgresError } from './map-postgres-error.js';
 export { withTenant } from './with-tenant.js';
+export type { PostgresScope } from './with-scope.js';
 export { preparedStatement } from './prepared-statement.js';
 export type { PreparedStatement } from './prepared-statement.js';
-export type { KeysetPage, KeysetPageInput } from './repositories/keyset-page.js';
 export type { ReencryptResult } from './repositories/reencrypt-columns.js';
 
 export { OrganizationRepository, ORGANIZATION_TIERS, organizationSettingsSchema } from './repositories/organization-repository.js';

@@ -110,6 +110,20 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
   return new PlatformError('POSTGRES_ERROR', message, { cause: error });
 }
 
+/**
+ * Awaits `work` and maps whatever it throws through {@link mapPostgresError},
+ * so owner-pool methods surface the same errors as `withTenant` ones. The one
+ * wrapper of this folder; every store has its `with<Store>Errors`.
+ * @throws PlatformError subclasses from mapPostgresError
+ */
+export async function withPostgresErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
 function unavailableReason(code: string | undefined, message: string): StoreUnavailableReason | undefined {
   if (code === '3D000') return 'database_missing';
   if (code?.startsWith('28')) return 'auth_failed';

@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { inject, injectable } from 'tsyringe';
-import { createPool, sql, type DatabasePool } from 'slonik';
+import { createPool, sql, type DatabasePool, type Interceptor } from 'slonik';
 import { z } from 'zod';
 import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { boundPool } from './bound-pool.js';
@@ -15,6 +15,19 @@ import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
 import type { PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
+import { ScopedPipelineQuery } from './scoped-pipeline-query.js';
+import type { PostgresScope } from './with-scope.js';
+import type { TenantContext } from '../tenancy/tenant-context.js';
+
+/**
+ * PgBouncer 1.18 in transaction mode has no named prepared statements (support came in 1.21): a
+ * `sql.prepared(…)` name would be parsed on one server connection and bound on another
+ * ("prepared statement … does not exist"). Dropping the name sends the same text unnamed.
+ */
+const unnamedStatementsInterceptor: Interceptor = {
+  name: 'platform-data/unnamed-statements',
+  transformQuery: (_context, query) => (query.name === undefined ? query : { ...query, name: undefined }),
+};
 
 /**
  * PostgreSQL through Slonik. Two pools: `appPool` (the application role: no
@@ -33,6 +46,7 @@ export class PostgresConnection implements StoreConnection {
   #owner: DatabasePool | undefined;
   #app: DatabasePool | undefined;
   #hot: pg.Pool | undefined;
+  #replica: DatabasePool | undefined;
   #started = false;
   #stopped = false;
 
@@ -87,7 +101,13 @@ export class PostgresConnection implements StoreConnection {
     return this.#app;
   }
 
+  /** True when `url` goes through a transaction-pooling PgBouncer (`PG_POOLER=transaction` applies to the application role's URL only). */
+  #pooled(url: string): boolean {
+    return this.config.postgres.pooler === 'transaction' && url === this.config.postgres.appUrl;
+  }
+
   async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
+    const pooled = this.#pooled(url);
     const pool = await createPool(url, {
       maxPoolSize,
       // No warm-up: the application role may not exist until the first migration has run.
@@ -99,13 +119,40 @@ export class PostgresConnection implements StoreConnection {
       resetConnection: async () => undefined,
       connectionTimeout: this.config.connectTimeoutMs,
       connectionRetryLimit: 0,
-      statementTimeout: this.config.postgres.statementTimeoutMs,
+      // Behind PgBouncer 1.18 a `statement_timeout` startup parameter is refused or dropped: the server-side
+      // timeout then comes from the role (`ALTER ROLE … SET statement_timeout`, docs/scaling.md); PG_QUERY_TIMEOUT_MS still bounds the client.
+      statementTimeout: pooled ? 'DISABLE_TIMEOUT' : this.config.postgres.statementTimeoutMs,
+      ...(pooled ? { idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' as const } : {}),
       idleTimeout: 10_000,
       captureStackTrace: false,
-      interceptors: [createResultParserInterceptor()],
+      interceptors: pooled ? [unnamedStatementsInterceptor, createResultParserInterceptor()] : [createResultParserInterceptor()],
       typeParsers: postgresTypeParsers,
     });
     return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
+  }
+
+  /**
+   * Runs a read that tolerates replication lag on the streaming standby
+   * (`DATABASE_REPLICA_URL`), or on the primary when no standby is configured,
+   * it could not be connected, or it fails as unavailable (then the read is
+   * repeated on the primary, so a lost standby costs latency, not answers).
+   * Which reads go here is a short, named list (docs/scaling.md): today
+   * `AuditRepository.query`, whose events reach PostgreSQL through the batching
+   * AuditWriter and so are never read-your-writes anyway.
+   *
+   * @throws what `read` throws on the primary (mapPostgresError's classes)
+   */
+  async readLagTolerant<T>(read: (pool: DatabasePool) => Promise<T>): Promise<T> {
+    const replica = this.#replica;
+    if (replica) {
+      try {
+        return await read(replica);
+      } catch (error) {
+        if (!(mapPostgresError(error) instanceof StoreUnavailableError)) throw error;
+        this.logger.warn('postgres standby unavailable; reading from the primary', { error: mapPostgresError(error).message });
+      }
+    }
+    return read(this.appPool);
   }
 
   /** A call the server did not answer within `PG_QUERY_TIMEOUT_MS` (a frozen server or network keeps the connection open and silent). */
@@ -129,13 +176,60 @@ export class PostgresConnection implements StoreConnection {
     if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     let rows: unknown[];
     try {
-      rows = (await pool.query({ name: statement.name, text: statement.text, values })).rows;
+      // Behind a transaction pooler the next call may land on a server connection that never saw the Parse: unnamed.
+      const named = this.config.postgres.pooler !== 'transaction';
+      rows = (await pool.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })).rows;
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }
     if (rows.length === 0) return undefined;
     if (rows.length > 1) throw new PlatformError('POSTGRES_ERROR', `${statement.name} returned ${rows.length} rows, expected at most one`);
-    const parsed = statement.schema.safeParse(rows[0]);
+    return this.#parseRow(statement, rows[0]);
+  }
+
+  /**
+   * Runs a named prepared read with the tenant set, in one round trip: the
+   * tenant settings and the read travel as one pipeline ending in one Sync,
+   * which PostgreSQL runs as one implicit transaction (src/postgres/scoped-pipeline-query.ts).
+   * Same guarantee as {@link withTenant}: row-level security on the application
+   * role confines the read to `ctx`, and the settings end with the transaction.
+   * Every row is validated with the statement's schema.
+   *
+   * For hot single-statement reads; anything that writes, or needs more than one
+   * statement, uses withTenant().
+   * @throws PlatformError `NOT_STARTED`; `RESULT_INVALID` when a row does not match the schema
+   * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
+   */
+  async tenantQuery<S extends z.ZodType>(ctx: TenantContext, statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S>[]> {
+    const { rows } = await this.#pipelined({ organizationId: ctx.organizationId, userId: ctx.userId }, statement, values);
+    return rows.map((row) => this.#parseRow(statement, row));
+  }
+
+  /**
+   * {@link tenantQuery} for a statement that returns no rows to validate
+   * (e.g. an INSERT … ON CONFLICT DO NOTHING) under any scope: the settings and
+   * the statement commit together at the pipeline's Sync, before this resolves.
+   * Ids in `scope` must already be validated.
+   * @returns the statement's row count
+   * @throws PlatformError `NOT_STARTED`; errors of mapPostgresError
+   */
+  async scopedCommand(scope: PostgresScope, statement: { readonly name: string; readonly text: string }, values: unknown[]): Promise<number> {
+    return (await this.#pipelined(scope, statement, values)).rowCount ?? 0;
+  }
+
+  async #pipelined(scope: PostgresScope, statement: { readonly name: string; readonly text: string }, values: unknown[]): Promise<pg.QueryResult> {
+    const pool = this.#hot;
+    if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    try {
+      // pg.Pool.query hands a submittable to a client and discards that client if the query failed.
+      return await pool.query(new ScopedPipelineQuery(scope, statement, values) as unknown as pg.QueryConfig);
+    } catch (error) {
+      throw mapPostgresError(error, this.redactedUrl);
+    }
+  }
+
+  #parseRow<S extends z.ZodType>(statement: PreparedStatement<S>, row: unknown): z.output<S> {
+    const parsed = statement.schema.safeParse(row);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
       throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });
@@ -149,7 +243,7 @@ export class PostgresConnection implements StoreConnection {
       // Small: it only serves a few single-row reads, and each caller holds a connection for one round trip.
       max: Math.min(5, this.config.postgres.poolSize),
       connectionTimeoutMillis: this.config.connectTimeoutMs,
-      statement_timeout: this.config.postgres.statementTimeoutMs,
+      ...(this.config.postgres.pooler === 'transaction' ? {} : { statement_timeout: this.config.postgres.statementTimeoutMs }),
       // pg's own client-side bound, a little after ours (see below): it frees the client (the pool then
       // discards it) once our bound has already answered the caller.
       query_timeout: this.config.postgres.queryTimeoutMs + 500,
@@ -188,6 +282,14 @@ export class PostgresConnection implements StoreConnection {
       await this.stop();
       throw error;
     });
+    const replicaUrl = this.config.postgres.replicaUrl;
+    if (replicaUrl !== undefined) {
+      // A standby that cannot be reached does not stop the platform: its reads go to the primary.
+      this.#replica = await this.#createPool(replicaUrl, this.config.postgres.poolSize).catch((error: unknown) => {
+        this.logger.warn('postgres standby not connected; lag-tolerant reads use the primary', { error: this.#unavailable(error).message });
+        return undefined;
+      });
+    }
     this.logger.debug('postgres connected', { url: this.redactedUrl });
   }
 
@@ -223,10 +325,48 @@ export class PostgresConnection implements StoreConnection {
       const state = this.#app?.state();
       const hot = this.#hot;
       const hotPath = hot ? { total: hot.totalCount, idle: hot.idleCount, waiting: hot.waitingCount } : 'not started';
-      return { store: 'postgres', status: 'up', latencyMs, version, url: this.redactedUrl, details: { appPool: state ?? 'not connected (migrations pending?)', hotPath } };
+      const nodes = this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction' ? await this.#nodes() : undefined;
+      return {
+        store: 'postgres',
+        status: 'up',
+        latencyMs,
+        version,
+        url: this.redactedUrl,
+        details: { appPool: state ?? 'not connected (migrations pending?)', hotPath },
+        ...(nodes ? { nodes } : {}),
+      };
     } catch (error) {
-      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
+      // Which server is down, and whether another answers (a standby promoted): the nodes say it.
+      const nodes = this.#started && (this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction') ? await this.#nodes() : undefined;
+      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message, ...(nodes ? { nodes } : {}) };
     }
+  }
+
+  /** Each server's role: the primary (or what answers as such), the pooler in front of it, the standby with its replay lag. */
+  async #nodes(): Promise<StoreNodeHealth[]> {
+    const address = (url: string) => new URL(url).host;
+    const role = sql.type(z.object({ standby: z.boolean(), lag_ms: z.number().nullable() }))`
+      SELECT pg_is_in_recovery() AS standby,
+             CASE WHEN pg_is_in_recovery() THEN (extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 END AS lag_ms`;
+    const probe = async (pool: DatabasePool | undefined, url: string, expected: 'primary' | 'standby'): Promise<StoreNodeHealth> => {
+      try {
+        if (!pool) throw new StoreUnavailableError('postgres', 'not connected', { url: redactUrl(url) });
+        const r = await withTimeout(pool.one(role), this.config.connectTimeoutMs, () => new StoreUnavailableError('postgres', 'no answer', { url: redactUrl(url) }));
+        const actual = r.standby ? 'standby' : 'primary';
+        const lag = r.lag_ms === null ? '' : `, last replayed transaction ${Math.max(0, r.lag_ms).toFixed(0)} ms ago`;
+        return { address: address(url), role: actual, status: 'up', detail: actual === expected ? `in recovery: ${r.standby}${lag}` : `expected ${expected}, answers as ${actual}${lag}` };
+      } catch (error) {
+        return { address: address(url), role: expected, status: 'down', detail: this.#unavailable(error).message };
+      }
+    };
+    const nodes: StoreNodeHealth[] = [];
+    const primaryUrl = this.config.postgres.url ?? this.config.postgres.appUrl;
+    if (this.config.postgres.pooler === 'transaction') {
+      nodes.push({ address: address(this.config.postgres.appUrl), role: 'pooler', status: this.#app ? 'up' : 'down', detail: 'transaction pooling (PG_POOLER=transaction): application role' });
+    }
+    nodes.push(await probe(this.#owner ?? this.#app, primaryUrl, 'primary'));
+    if (this.config.postgres.replicaUrl !== undefined) nodes.push(await probe(this.#replica, this.config.postgres.replicaUrl, 'standby'));
+    return nodes;
   }
 
   /** The owner pool when configured (it answers before the application role exists), else the application pool. */
@@ -238,8 +378,9 @@ export class PostgresConnection implements StoreConnection {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#started = false;
-    const pools = [this.#app, this.#owner].filter((p): p is DatabasePool => p !== undefined);
+    const pools = [this.#app, this.#owner, this.#replica].filter((p): p is DatabasePool => p !== undefined);
     const hot = this.#hot;
+    this.#replica = undefined;
     this.#app = undefined;
     this.#owner = undefined;
     this.#hot = undefined;

@@ -1,10 +1,10 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { inject, injectable } from 'tsyringe';
 import type { Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapRedisError } from './map-redis-error.js';
@@ -19,6 +19,33 @@ function parseInfo(info: string): Record<string, string> {
   return out;
 }
 
+/** What every Redis user of the package talks to: one node (`Redis`) or a Redis Cluster (`Cluster`), per `REDIS_CLUSTER_NODES`. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * One line of `CLUSTER NODES` (https://redis.io/docs/latest/commands/cluster-nodes/):
+ * `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent> <pong-recv> <config-epoch> <link-state> <slot> …`.
+ */
+export function parseClusterNodes(text: string): StoreNodeHealth[] {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const addresses = new Map<string, string>();
+  const rows = lines.map((line) => {
+    const [id = '', endpoint = '', flags = '', master = '-', , , , link = '', ...slots] = line.split(' ');
+    const address = endpoint.split('@')[0] ?? endpoint;
+    addresses.set(id, address);
+    return { flags: flags.split(','), master, link, slots, address };
+  });
+  return rows
+    .filter((r) => !r.flags.includes('handshake') && !r.flags.includes('noaddr'))
+    .map((r): StoreNodeHealth => {
+      const failing = r.flags.includes('fail') || r.flags.includes('fail?') || (!r.flags.includes('myself') && r.link !== 'connected');
+      const role = r.flags.includes('master') ? 'master' : 'replica';
+      const detail = role === 'master' ? `slots ${r.slots.join(' ') || 'none'}` : `replica of ${addresses.get(r.master) ?? r.master}`;
+      return { address: r.address, role, status: failing ? 'down' : 'up', detail: failing ? `${detail} (${r.flags.filter((f) => f.startsWith('fail')).join(',') || r.link})` : detail };
+    })
+    .sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
+}
+
 /**
  * Redis through ioredis. `client` fails fast when Redis is down (no offline
  * queue, bounded command timeout) so callers get StoreUnavailableError instead
@@ -28,8 +55,8 @@ function parseInfo(info: string): Record<string, string> {
 @injectable()
 export class RedisConnection implements StoreConnection {
   readonly store = 'redis' as const;
-  #client: Redis | undefined;
-  readonly #extra = new Set<Redis>();
+  #client: RedisClient | undefined;
+  readonly #extra = new Set<RedisClient>();
 
   constructor(
     @inject(CONFIG) private readonly config: Config,
@@ -37,7 +64,13 @@ export class RedisConnection implements StoreConnection {
   ) {}
 
   get redactedUrl(): string {
-    return redactUrl(this.config.redis.url);
+    const nodes = this.config.redis.clusterNodes;
+    return nodes ? `redis-cluster://${nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')}` : redactUrl(this.config.redis.url);
+  }
+
+  /** True when `REDIS_CLUSTER_NODES` is set: `client` is an ioredis `Cluster`. */
+  get isCluster(): boolean {
+    return this.config.redis.clusterNodes !== undefined;
   }
 
   /** The key prefix every key of this package starts with. */
@@ -46,7 +79,7 @@ export class RedisConnection implements StoreConnection {
   }
 
   /** @throws PlatformError when not started */
-  get client(): Redis {
+  get client(): RedisClient {
     if (!this.#client) throw new PlatformError('NOT_STARTED', 'RedisConnection is not started');
     return this.#client;
   }
@@ -63,6 +96,46 @@ export class RedisConnection implements StoreConnection {
     };
   }
 
+  /** Credentials and TLS of REDIS_URL, which apply to every node of a cluster. */
+  #nodeOptions(): RedisOptions {
+    const url = new URL(this.config.redis.url);
+    return {
+      username: url.username ? decodeURIComponent(url.username) : undefined,
+      password: url.password ? decodeURIComponent(url.password) : undefined,
+      tls: url.protocol === 'rediss:' ? {} : undefined,
+      connectTimeout: this.config.connectTimeoutMs,
+    };
+  }
+
+  /**
+   * The one factory of Redis clients: a `Redis` on REDIS_URL, or a `Cluster` on
+   * REDIS_CLUSTER_NODES with the same per-node options. On a cluster, a command
+   * whose master is gone fails within the command bound (no offline queue wait
+   * past it), so the session path falls back to PostgreSQL while the replica is promoted.
+   */
+  #create(options: RedisOptions, clusterOptions: Omit<ClusterOptions, 'redisOptions'> = {}): RedisClient {
+    const nodes = this.config.redis.clusterNodes;
+    if (!nodes) return new Redis(this.config.redis.url, options);
+    return new Cluster(
+      nodes.map((n) => ({ host: n.host, port: n.port })),
+      {
+        lazyConnect: options.lazyConnect,
+        enableOfflineQueue: options.enableOfflineQueue ?? true,
+        // Reads from masters only: a replica may lag behind a revocation (docs/scaling.md).
+        scaleReads: 'master',
+        slotsRefreshTimeout: this.config.connectTimeoutMs,
+        // MOVED/ASK and CLUSTERDOWN during a failover: a few quick retries, then the caller's error path.
+        maxRedirections: 16,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        retryDelayOnTryAgain: 100,
+        clusterRetryStrategy: (times) => Math.min(100 * 2 ** times, 2_000),
+        ...clusterOptions,
+        redisOptions: { ...this.#nodeOptions(), ...options, lazyConnect: false },
+      },
+    );
+  }
+
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapRedisError(error, this.redactedUrl);
     return mapped instanceof StoreUnavailableError
@@ -73,7 +146,7 @@ export class RedisConnection implements StoreConnection {
   /** @throws StoreUnavailableError */
   async start(): Promise<void> {
     if (this.#client) return;
-    const client = new Redis(this.config.redis.url, this.#options());
+    const client = this.#create(this.#options());
     // ioredis rejects connect() with a bare "Connection is closed."; the socket error before it names the cause.
     let socketError: NodeJS.ErrnoException | undefined;
     client.on('error', (error: NodeJS.ErrnoException) => {
@@ -102,8 +175,8 @@ export class RedisConnection implements StoreConnection {
    * A new connection for blocking commands and BullMQ (`maxRetriesPerRequest: null`),
    * closed by `stop()`.
    */
-  createBlockingConnection(): Redis {
-    const connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null, connectTimeout: this.config.connectTimeoutMs });
+  createBlockingConnection(): RedisClient {
+    const connection = this.#create({ maxRetriesPerRequest: null, connectTimeout: this.config.connectTimeoutMs });
     connection.on('error', (error: unknown) => this.logger.debug('redis (blocking) connection error', { error: this.#unavailable(error).message }));
     this.#extra.add(connection);
     connection.once('end', () => this.#extra.delete(connection));
@@ -125,21 +198,31 @@ export class RedisConnection implements StoreConnection {
       const raw = await withTimeout(this.client.info(), this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }));
       const latencyMs = performance.now() - started;
       const info = parseInfo(raw);
+      const cluster = this.#client instanceof Cluster ? await this.#clusterHealth(this.#client) : undefined;
       return {
         store: 'redis',
-        status: 'up',
+        status: cluster && cluster.state !== 'ok' ? 'down' : 'up',
         latencyMs,
         version: info.redis_version,
         url: this.redactedUrl,
-        details: { usedMemory: Number(info.used_memory ?? 0), maxmemoryPolicy: info.maxmemory_policy },
+        ...(cluster && cluster.state !== 'ok' ? { error: `cluster_state:${cluster.state}` } : {}),
+        details: { usedMemory: Number(info.used_memory ?? 0), maxmemoryPolicy: info.maxmemory_policy, ...(cluster ? { clusterState: cluster.state } : {}) },
+        ...(cluster ? { nodes: cluster.nodes } : {}),
       };
     } catch (error) {
       return { store: 'redis', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message };
     }
   }
 
+  /** `CLUSTER INFO` and `CLUSTER NODES` as one reachable node sees them. */
+  async #clusterHealth(cluster: Cluster): Promise<{ state: string; nodes: StoreNodeHealth[] }> {
+    const bound = <T>(p: Promise<T>) => withTimeout(p, this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }));
+    const [info, nodes] = await Promise.all([bound(cluster.cluster('INFO')), bound(cluster.cluster('NODES'))]);
+    return { state: parseInfo(String(info)).cluster_state ?? 'unknown', nodes: parseClusterNodes(String(nodes)) };
+  }
+
   async stop(): Promise<void> {
-    const clients = [this.#client, ...this.#extra].filter((c): c is Redis => c !== undefined);
+    const clients = [this.#client, ...this.#extra].filter((c): c is RedisClient => c !== undefined);
     this.#client = undefined;
     this.#extra.clear();
     await Promise.allSettled(clients.map(async (c) => {

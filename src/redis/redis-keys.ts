@@ -36,7 +36,7 @@ export const REDIS_KEY_SCHEMA: readonly RedisKeySpec[] = [
   { name: 'login.account', pattern: 'lt:acct:<sha256(lower(email))>', type: 'string', ttl: 'throttle window (LOCKOUT_SECONDS)', owner: 'LoginThrottle', purpose: 'failed sign-ins per account (email hashed)' },
   { name: 'login.ip', pattern: 'lt:ip:<sha256(ip)>', type: 'string', ttl: 'throttle window (LOCKOUT_SECONDS)', owner: 'LoginThrottle', purpose: 'failed sign-ins per client IP (hashed)' },
   { name: 'cache.org', pattern: '{org:<organizationId>}:cache:<name>', type: 'string', ttl: 'chosen by the caller of getOrLoad', owner: 'CacheAside', purpose: 'tenant cache entry (JSON)' },
-  { name: 'cache.global', pattern: 'cache:<name>', type: 'string', ttl: 'chosen by the caller of getOrLoad', owner: 'CacheAside', purpose: 'cross-tenant cache entry (JSON)' },
+  { name: 'cache.global', pattern: '{cache:<name>}', type: 'string', ttl: 'chosen by the caller of getOrLoad', owner: 'CacheAside', purpose: 'cross-tenant cache entry (JSON)' },
   { name: 'cache.lock', pattern: '<cache entry key>:lock', type: 'string', ttl: 'lock TTL (default 5 s)', owner: 'CacheAside', purpose: 'stampede lock (value = holder token)' },
   { name: 'voice.audio', pattern: '{org:<organizationId>}:voice:<sha256(text, voice, format)>', type: 'bytes', ttl: 'default 7 days', owner: 'VoiceCache', purpose: 'synthesized audio bytes (metadata lives in Postgres)' },
   { name: 'queue', pattern: '{q:<queue>}:<queue>:*', type: 'bullmq', ttl: 'none (BullMQ-owned; finished jobs trimmed by age/count)', owner: 'JobQueues', purpose: 'BullMQ queues ingestion and erasure' },
@@ -132,7 +132,8 @@ export class RedisKeys {
   /** A cache entry of one tenant, or a cross-tenant one when `organizationId` is undefined. */
   cache(name: string, organizationId?: string): RedisKey {
     const n = this.#id('name', name);
-    return this.#key(organizationId === undefined ? `cache:${n}` : `${this.#org(organizationId)}:cache:${n}`);
+    // A global entry tags itself, so it and its `:lock` key share a Cluster slot (cacheReadOrLock touches both).
+    return this.#key(organizationId === undefined ? `{cache:${n}}` : `${this.#org(organizationId)}:cache:${n}`);
   }
 
   voice(organizationId: string, contentHash: string): RedisKey {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import mongoose from 'mongoose';
 import { loadConfig, type Config } from '../config.js';
+import { scanKeys, unlinkKeys } from '../redis/scan-keys.js';
 import { databaseUrl, withAdmin } from './postgres-admin.js';
 import { TEST_DATABASE_PREFIX, type TestStackInfo } from './start-test-stack.js';
 
@@ -40,18 +41,17 @@ export function testKeyRing(ids: readonly string[] = ['k1']): string {
 
 const CLEANUP_TIMEOUT_MS = 5_000;
 
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: CLEANUP_TIMEOUT_MS, commandTimeout: CLEANUP_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function deleteRedisKeys(config: Config): Promise<void> {
+  const options = { lazyConnect: true, connectTimeout: CLEANUP_TIMEOUT_MS, commandTimeout: CLEANUP_TIMEOUT_MS, maxRetriesPerRequest: 0 } as const;
+  const nodes = config.redis.clusterNodes;
+  const client = nodes
+    ? new Cluster([...nodes], { lazyConnect: true, redisOptions: { ...options, lazyConnect: false }, clusterRetryStrategy: () => null })
+    : new Redis(config.redis.url, { ...options, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    let cursor = '0';
-    do {
-      // The prefix is [a-zA-Z0-9:_-] (config.ts), so it holds no glob character.
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    // The prefix is [a-zA-Z0-9:_-] (config.ts), so it holds no glob character.
+    for await (const keys of scanKeys(client, `${config.redis.keyPrefix}*`, 1000)) await unlinkKeys(client, keys);
   } finally {
     client.disconnect();
   }
@@ -115,6 +115,14 @@ export async function createTestEnvironment(stack: TestStackInfo, options: TestE
   }
   if (stack.urls.qdrant) env.QDRANT_URL = stack.urls.qdrant;
   if (stack.urls.redis) env.REDIS_URL = stack.urls.redis;
+  if (stack.redisClusterNodes) env.REDIS_CLUSTER_NODES = stack.redisClusterNodes;
+  if (stack.postgresPooler && env.DATABASE_APP_URL) {
+    // The owner (migrations, advisory locks, DDL) stays direct; the application role goes through the pooler.
+    const pooled = new URL(env.DATABASE_APP_URL);
+    pooled.host = stack.postgresPooler;
+    env.DATABASE_APP_URL = pooled.toString();
+    env.PG_POOLER = 'transaction';
+  }
   Object.assign(env, options.overrides);
   // Checked before anything is created, so a bad override leaves nothing behind.
   const config = loadConfig(env);
@@ -125,7 +133,7 @@ export async function createTestEnvironment(stack: TestStackInfo, options: TestE
     (cleaning ??= Promise.allSettled([
       admin && ownerUrl ? withAdmin(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)) : undefined,
       env.MONGODB_URI ? dropMongoDatabase(env.MONGODB_URI) : undefined,
-      env.REDIS_URL ? deleteRedisKeys(env.REDIS_URL, config.redis.keyPrefix) : undefined,
+      env.REDIS_URL || env.REDIS_CLUSTER_NODES ? deleteRedisKeys(config) : undefined,
       env.QDRANT_URL ? deleteQdrantCollections(env.QDRANT_URL, config.qdrant.collectionPrefix, config.qdrant.apiKey?.reveal()) : undefined,
     ]).then(() => undefined));
   return {

@@ -10,3 +10,9 @@ export { createTestEnvironment, testKeyRing } from './create-test-environment.js
 export type { TestEnvironment, TestEnvironmentOptions } from './create-test-environment.js';
 export type { MongoStandInOptions } from './mongo-stand-in.js';
 export type { QdrantStandInOptions } from './qdrant-stand-in.js';
+export { startRedisCluster } from './start-redis-cluster.js';
+export type { LocalRedisCluster, RedisClusterOptions } from './start-redis-cluster.js';
+export { startPgBouncer } from './start-pgbouncer.js';
+export type { LocalPgBouncer, PgBouncerOptions } from './start-pgbouncer.js';
+export { startPostgresPair } from './start-postgres-pair.js';
+export type { LocalPostgresPair, PostgresPairOptions } from './start-postgres-pair.js';

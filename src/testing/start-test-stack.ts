@@ -20,6 +20,10 @@ export interface TestStackInfo {
   readonly backends: Readonly<Record<StoreName, StackBackend>>;
   /** The migrated template database every test database is cloned from (undefined without PostgreSQL). */
   readonly postgresTemplate: string | undefined;
+  /** `REDIS_CLUSTER_NODES` for every test environment, when the run's Redis is a cluster ({@link startRedisCluster}). */
+  readonly redisClusterNodes?: string;
+  /** `DATABASE_APP_URL`'s server, when the application role goes through a transaction-pooling PgBouncer (`host:port`). */
+  readonly postgresPooler?: string;
 }
 
 export interface AppMigrations {
@@ -32,6 +36,10 @@ export interface AppMigrations {
 export interface TestStackOptions extends LocalStackOptions {
   /** The application's own migrations, applied to the template after the package's. */
   readonly migrations?: AppMigrations;
+  /** A Redis Cluster's seed nodes (`host:port,…`): test environments get `REDIS_CLUSTER_NODES` instead of the stack's single Redis. */
+  readonly redisClusterNodes?: string;
+  /** A transaction-pooling PgBouncer in front of the stack's PostgreSQL (`host:port`): test environments send the application role through it (`PG_POOLER=transaction`). */
+  readonly postgresPooler?: string;
 }
 
 export interface TestStack extends AsyncDisposable {
@@ -114,7 +122,14 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   let stopping: Promise<void> | undefined;
   const stopOnce = () => (stopping ??= stop());
   return {
-    info: { runId, urls: { ...stack.urls }, backends: { ...stack.backends }, postgresTemplate },
+    info: {
+      runId,
+      urls: { ...stack.urls },
+      backends: { ...stack.backends },
+      postgresTemplate,
+      ...(options.redisClusterNodes ? { redisClusterNodes: options.redisClusterNodes } : {}),
+      ...(options.postgresPooler ? { postgresPooler: options.postgresPooler } : {}),
+    },
     stop: stopOnce,
     [Symbol.asyncDispose]: stopOnce,
   };

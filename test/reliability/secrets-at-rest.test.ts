@@ -6,15 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, type DemoResult } from '../../src/cli/demo/run-demo.js';
 import { loadConfig } from '../../src/config.js';
 import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.js';
-import { AuthService } from '../../src/flows/auth/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
 import { OAuthSignIn } from '../../src/flows/auth/oauth-sign-in.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
 import { VerificationService } from '../../src/flows/auth/verification-service.js';
 import { createLogger } from '../../src/logger.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { MongoConnection } from '../../src/mongo/mongo-connection.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';
@@ -24,6 +25,7 @@ import { PersonaRepository } from '../../src/postgres/repositories/persona-repos
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
+import { scanKeys, unlinkKeys } from '../../src/redis/scan-keys.js';
 import { generateRecoveryCodes } from '../../src/security/recovery-codes.js';
 import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
@@ -111,7 +113,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const boot = await bootstrapPlatform(platform, { waitMs: 10_000 });
     if (boot.some((b) => b.status !== 'provisioned')) throw new Error(`bootstrap: ${JSON.stringify(boot.map((b) => [b.store, b.status, b.error]))}`);
     await platform.start();
-    const auth = platform.resolve(AuthService);
+    const rotation = platform.resolve(RefreshRotation);
+    const signIn = platform.resolve(PasswordSignIn);
     const verification = platform.resolve(VerificationService);
     const password = `Pw-${randomBytes(9).toString('base64url')}-x9`;
     const email = `secret-${randomUUID().slice(0, 8)}@example.test`;
@@ -124,10 +127,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     await verification.verifyEmail(verifyToken);
     const wrong = `Wrong-${randomBytes(9).toString('base64url')}`;
     add('wrong password attempt', wrong);
-    await auth.login(email, wrong, { ip: '198.51.100.20' }).catch(() => undefined);
-    const login = expectSignedIn(await auth.login(email, password, { ip: '198.51.100.20' }));
+    await signIn.login(email, wrong, { ip: '198.51.100.20' }).catch(() => undefined);
+    const login = expectSignedIn(await signIn.login(email, password, { ip: '198.51.100.20' }));
     add('refresh token', login.refreshToken);
-    add('refresh token', (await auth.refresh(login.refreshToken, {})).refreshToken);
+    add('refresh token', (await rotation.refresh(login.refreshToken, {})).refreshToken);
     await verification.requestPasswordReset(email, {});
     await verification.settled();
     const resetToken = notifier.sent.at(-1)!.token;
@@ -135,7 +138,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const newPassword = `New-${randomBytes(9).toString('base64url')}-y7`;
     add('password', newPassword);
     await verification.resetPassword(resetToken, newPassword);
-    add('refresh token', (expectSignedIn(await auth.login(email, newPassword, {}))).refreshToken);
+    add('refresh token', (expectSignedIn(await signIn.login(email, newPassword, {}))).refreshToken);
 
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner', scopes: [] });
     const totp = platform.resolve(Totp);
@@ -200,7 +203,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const prefix = demo?.env.REDIS_KEY_PREFIX;
     if (platform && prefix) {
       const redis = platform.resolve(RedisConnection).client;
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.unlink(...keys);
+      for await (const keys of scanKeys(redis, `${prefix}*`)) await unlinkKeys(redis, keys);
     }
     await platform?.resolve(JobQueues).close().catch(() => undefined);
     await platform?.stop();

@@ -8,7 +8,8 @@ import { startLocalStack } from '../../testing/start-local-stack.js';
 import { EXIT, out, printJson, reportError, storeHint, table } from '../cli-output.js';
 
 export function formatHealth(health: PlatformHealth): string {
-  return table(
+  const nodes = health.stores.flatMap((s) => (s.nodes ?? []).map((n) => [s.store, n.role, n.status, n.address, n.detail ?? '']));
+  const stores = table(
     ['store', 'status', 'latency', 'version', 'provisioned', 'url / error'],
     health.stores.map((s) => [
       s.store,
@@ -19,6 +20,8 @@ export function formatHealth(health: PlatformHealth): string {
       s.error ?? s.url,
     ]),
   );
+  // With a Redis Cluster, a PostgreSQL standby or a pooler: each server's role (master/replica, primary/standby, pooler).
+  return nodes.length === 0 ? stores : `${stores}\n\n${table(['store', 'role', 'status', 'node', 'detail'], nodes)}`;
 }
 
 export function parseStores(value: string | undefined): StoreName[] {

@@ -4,7 +4,7 @@ import { RateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
 import { ApiKeyRepository, type VerifiedApiKey } from '../../postgres/repositories/api-key-repository.js';
-import { RateLimiter, type RateLimitResult } from '../../redis/rate-limiter.js';
+import { RateLimiter, type RateLimitResult } from '../../redis/repositories/rate-limiter.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';

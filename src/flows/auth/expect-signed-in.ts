@@ -1,5 +1,5 @@
 import { PlatformError } from '../../errors.js';
-import type { LoginResult, SignedInResult } from './auth-service.js';
+import type { LoginResult, SignedInResult } from './password-sign-in.js';
 
 /**
  * For callers that do not offer a second factor (scripts, demos, tests):
@@ -8,7 +8,7 @@ import type { LoginResult, SignedInResult } from './auth-service.js';
  * `mfa_enrollment_required` instead of using this).
  *
  * @example
- * const { sessionId, refreshToken } = expectSignedIn(await auth.login(email, password, client));
+ * const { sessionId, refreshToken } = expectSignedIn(await signIn.login(email, password, client));
  * @throws PlatformError `MFA_REQUIRED`
  */
 export function expectSignedIn<R extends LoginResult>(result: R): Extract<R, SignedInResult> {

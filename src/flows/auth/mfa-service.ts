@@ -10,13 +10,13 @@ import { MfaChallengeRepository, type MfaChallengePurpose } from '../../postgres
 import { MfaRepository } from '../../postgres/repositories/mfa-repository.js';
 import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../redis/login-throttle.js';
+import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { generateRecoveryCodes } from '../../security/recovery-codes.js';
 import { Totp } from '../../security/totp.js';
 import { isTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
-import type { ParsedClientContext } from './client-context.js';
+import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -26,7 +26,7 @@ export type MfaProof = { readonly code: string } | { readonly recoveryCode: stri
 /**
  * A first factor was right (password, or an OAuth provider) and the user has
  * MFA enabled: no session yet. Send `challengeToken` back with a code to
- * `AuthService.completeMfaLogin` before `expiresAt` (5 minutes). The token is
+ * `MfaSignIn.completeMfaLogin` before `expiresAt` (5 minutes). The token is
  * single-use and shown once.
  */
 export interface MfaChallengeResult {
@@ -39,7 +39,7 @@ export interface MfaChallengeResult {
 /**
  * A first factor was right, the organization requires MFA and the user has
  * none yet: no session. With `challengeToken`, call `MfaService.beginTotpEnrollment({ challengeToken })`,
- * then `AuthService.completeMfaEnrollment` with the first code (5 minutes).
+ * then `MfaSignIn.completeMfaEnrollment` with the first code (5 minutes).
  */
 export interface MfaEnrollmentRequiredResult {
   readonly status: 'mfa_enrollment_required';
@@ -85,7 +85,7 @@ const DEFAULT_TOTP_ISSUER = 'platform-data';
 
 /**
  * TOTP enrolment and second-factor checks. The sign-in half (challenges,
- * lockout, the session) is `AuthService.completeMfaLogin`; this class owns
+ * lockout, the session) is `MfaSignIn.completeMfaLogin`; this class owns
  * what touches the secret and the recovery codes.
  *
  * - Enrolment: `beginTotpEnrollment` stores a new secret encrypted (not yet
@@ -116,12 +116,12 @@ export class MfaService {
    * Starts (or restarts, while not yet confirmed) a TOTP enrolment for the
    * signed-in user (`TenantContext`), or for a user whose sign-in returned
    * `mfa_enrollment_required` (`{ challengeToken }`; finish that one with
-   * `AuthService.completeMfaEnrollment`).
+   * `MfaSignIn.completeMfaEnrollment`).
    * @throws ValidationError naming `ctx.*` / `challengeToken`
    * @throws TokenError `invalid` / `consumed` / `expired` for a bad challenge token
    * @throws ConflictError `mfa_already_enabled` when MFA is already on
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first; takes the user\'s own context or a sign-in challenge token' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first; takes the user\'s own context or a sign-in challenge token' })
   async beginTotpEnrollment(subject: TenantContext | { readonly challengeToken: string }): Promise<TotpEnrollment> {
     const userId = await this.#subjectUserId(subject);
     const user = await this.users.getById(userId);
@@ -142,17 +142,14 @@ export class MfaService {
    */
   @declareAccess({ ownAccount: true })
   async confirmTotpEnrollment(ctx: TenantContext, code: string): Promise<TotpEnabled> {
-    const c = ctx;
-    const enabled = await this.enableWithCode(c.userId, code);
-    await this.#audit({ eventType: 'auth.mfa.enabled', organizationId: c.organizationId, actorUserId: c.userId, details: { method: 'totp' } });
-    return enabled;
+    return this.enableWithCode(ctx.userId, code, { organizationId: ctx.organizationId });
   }
 
   /**
    * Whether the user must pass a second factor at sign-in (TOTP confirmed).
    * @throws ValidationError naming `userId`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async isEnabled(userId: string): Promise<boolean> {
     return (await this.mfa.status(userId)).enabledAt !== null;
   }
@@ -163,7 +160,7 @@ export class MfaService {
    * @throws ValidationError naming `code` / `recoveryCode`
    * @throws InvalidMfaCodeError `invalid` (wrong code, unknown or used recovery code) / `replayed`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async verify(userId: string, proof: MfaProof): Promise<'totp' | 'recovery_code'> {
     const p = parseInput(mfaProofSchema, proof);
     if ('recoveryCode' in p) {
@@ -181,13 +178,14 @@ export class MfaService {
   }
 
   /**
-   * Confirms a started enrolment with its first code and issues recovery codes.
+   * Confirms a started enrolment with its first code and issues recovery codes;
+   * writes `auth.mfa.enabled` for `audit.organizationId`.
    * @throws ValidationError naming `code`
    * @throws InvalidMfaCodeError when the code does not match
    * @throws NotFoundError when no enrolment was started; ConflictError `mfa_already_enabled`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
-  async enableWithCode(userId: string, code: string): Promise<TotpEnabled> {
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  async enableWithCode(userId: string, code: string, audit: { readonly organizationId: string; readonly atSignIn?: boolean }): Promise<TotpEnabled> {
     const c = parseInput(totpCodeInput, code, 'code');
     const stored = await this.mfa.getSecret(userId);
     if (!stored) throw new NotFoundError('mfa enrolment', userId);
@@ -197,12 +195,18 @@ export class MfaService {
     const enabledAt = await this.mfa.enable(userId, result.timeStep);
     const recovery = generateRecoveryCodes();
     await this.mfa.replaceRecoveryCodes(userId, recovery.hashes);
+    await this.#audit({
+      eventType: 'auth.mfa.enabled',
+      organizationId: audit.organizationId,
+      actorUserId: userId,
+      details: { method: 'totp', ...(audit.atSignIn === true ? { atSignIn: true } : {}) },
+    });
     return { enabledAt, recoveryCodes: recovery.codes };
   }
 
   /**
    * Creates the sign-in or enrolment challenge a first factor ends with when
-   * {@link secondFactorDue} says so (shared by `AuthService.login` and
+   * {@link secondFactorDue} says so (shared by `PasswordSignIn.login` and
    * `OAuthSignIn`): the user's other open challenges are deleted, only the
    * token's hash is stored, and `auth.login.mfa_challenged` is audited.
    * @param details extra audit details (e.g. `{ via: 'oauth', provider }`)
@@ -221,8 +225,7 @@ export class MfaService {
       eventType: 'auth.login.mfa_challenged',
       organizationId,
       actorUserId: user.id,
-      ip: client.ip ?? null,
-      userAgent: client.userAgent ?? null,
+      ...clientAuditFields(client),
       details: { ...details, challengeId: challenge.id, purpose },
     });
     return purpose === 'sign_in'

@@ -7,8 +7,8 @@ import { IdentityRepository, type IdentityProvider } from '../../postgres/reposi
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
-import type { LoginResult } from './auth-service.js';
-import { clientContextSchema, type ClientContext } from './client-context.js';
+import type { LoginResult } from './password-sign-in.js';
+import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
 import { slugFor } from './sign-up-service.js';
@@ -61,7 +61,7 @@ export type OAuthSignInResult = LoginResult & { readonly outcome: OAuthSignInOut
  *    tokens are encrypted by the identity repository (SecretBox, AAD per row);
  * 4. then the same second-factor decision as password sign-in: TOTP enabled →
  *    `mfa_required`, organization requires MFA → `mfa_enrollment_required`,
- *    both with a challenge and no session (finish with `AuthService.completeMfaLogin`
+ *    both with a challenge and no session (finish with `MfaSignIn.completeMfaLogin`
  *    / `completeMfaEnrollment`). The lockout counter is reset only with a session.
  */
 @injectable()
@@ -114,8 +114,7 @@ export class OAuthSignIn {
           eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
           organizationId,
           actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
+          ...clientAuditFields(client),
           // Linking a new login method to an existing account deserves a look.
           riskScore: outcome === 'linked' ? 40 : 0,
           details: { provider: p.provider, sessionId },

@@ -11,7 +11,7 @@ import { RefreshTokenRepository } from '../../postgres/repositories/refresh-toke
 import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
 import { SessionRepository } from '../../postgres/repositories/session-repository.js';
 import type { UserRecord } from '../../postgres/repositories/user-repository.js';
-import { SessionCache } from '../../redis/session-cache.js';
+import { SessionCache } from '../../redis/repositories/session-cache.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG, LOGGER } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
@@ -78,7 +78,7 @@ function toOrganization(m: AccountMembership): SessionOrganization {
 /**
  * Creates a session after the caller authenticated the user (password login,
  * OAuth): one Postgres transaction (status check, session row, refresh token
- * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link AuthService} and {@link OAuthSignIn}.
+ * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
  */
 @injectable()
 @accessControlled

@@ -5,8 +5,9 @@ import { parseInput } from '../../parse-input.js';
 import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { SessionCacheRevocationRepository, type CacheRevocationInput } from '../../postgres/repositories/session-cache-revocation-repository.js';
 import { SessionRepository, type RevokedSession } from '../../postgres/repositories/session-repository.js';
-import { SessionCache } from '../../redis/session-cache.js';
-import { SessionCacheBreaker } from '../../redis/session-cache-breaker.js';
+import { UserRepository } from '../../postgres/repositories/user-repository.js';
+import { SessionCache } from '../../redis/repositories/session-cache.js';
+import { SessionCacheBreaker } from '../../redis/repositories/session-cache-breaker.js';
 import { LOGGER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -62,9 +63,76 @@ export class SessionRevoker {
     @inject(SessionCacheRevocationRepository) private readonly queued: SessionCacheRevocationRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
     @inject(SessionCacheBreaker) private readonly breaker: SessionCacheBreaker,
+    @inject(UserRepository) private readonly users: UserRepository,
     @inject(LOGGER) private readonly logger: Logger,
   ) {
     breaker.setReplay(() => this.replayPending());
+  }
+
+  /**
+   * Ends one session (the caller's own).
+   * Answers once PostgreSQL committed, also while Redis is down: the Redis half is replayed before Redis answers validations again.
+   * @returns false when no such session exists
+   * @throws ValidationError naming `sessionId`; StoreUnavailableError when PostgreSQL is unavailable
+   */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
+  async logout(sessionId: string): Promise<boolean> {
+    return this.revokeSession(sessionId, 'logout');
+  }
+
+  /**
+   * Ends every session of the user in every organization.
+   * @returns how many sessions were revoked
+   * @throws ValidationError naming `userId`; StoreUnavailableError when PostgreSQL is unavailable
+   */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  async logoutEverywhere(userId: string): Promise<number> {
+    return this.revokeAllForUser(userId, 'logout_everywhere');
+  }
+
+  /**
+   * Suspends an account: the status and its `auth.user.suspended` event in one
+   * transaction (so no new sign-in succeeds — a sign-in racing this re-checks
+   * the status in its own transaction), then every session revoked (PostgreSQL,
+   * then Redis), each with its `auth.session.revoked` event. Callers authorise the admin first.
+   * @returns the number of sessions revoked
+   * @throws ValidationError naming `userId` / `reason`; NotFoundError for an unknown user; StoreUnavailableError
+   */
+  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  async suspendUser(userId: string, reason: string, actor?: { userId?: string; organizationId?: string }): Promise<number> {
+    const d = parseInput(z.object({ userId: z.uuid(), reason: z.string().trim().min(1).max(180) }).strict(), { userId, reason });
+    const user = await this.users.setStatus(d.userId, 'suspended', {
+      events: [
+        {
+          eventType: 'auth.user.suspended',
+          organizationId: actor?.organizationId ?? null,
+          actorUserId: actor?.userId ?? null,
+          riskScore: 50,
+          details: { targetUserId: d.userId, reason: d.reason },
+        },
+      ],
+    });
+    return this.revokeAllForUser(user.id, `suspended: ${d.reason}`);
+  }
+
+  /**
+   * Revokes every active session of the user except `keepSessionId` (password change: the caller's session stays).
+   * @returns how many sessions this call revoked
+   * @throws ValidationError naming `userId` / `keepSessionId` / `reason`; StoreUnavailableError when PostgreSQL is unavailable
+   */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
+  async revokeOtherSessions(userId: string, keepSessionId: string, reason: string): Promise<number> {
+    const d = parseInput(z.object({ userId: z.uuid(), keepSessionId: z.uuid(), reason: reasonInput }), { userId, keepSessionId, reason });
+    let revoked = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.sessions.listActiveForUser(d.userId, { limit: 100, ...(after === undefined ? {} : { cursor: after }) });
+      const others = page.items.filter((s) => s.id !== d.keepSessionId);
+      const results = await Promise.all(others.map((s) => this.revokeSession(s.id, d.reason)));
+      revoked += results.filter(Boolean).length;
+      after = page.nextCursor;
+    } while (after !== undefined);
+    return revoked;
   }
 
   /**

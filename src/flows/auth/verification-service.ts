@@ -8,7 +8,7 @@ import { AccountRepository } from '../../postgres/repositories/account-repositor
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository, type VerificationPurpose } from '../../postgres/repositories/verification-token-repository.js';
-import { RateLimiter } from '../../redis/rate-limiter.js';
+import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { PasswordPolicy, type PasswordPolicyInput } from '../../security/password-policy.js';
 import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';
@@ -65,7 +65,7 @@ export class VerificationService {
    * @throws ValidationError naming `email` / `context.*`
    * @throws RateLimitedError when the client IP asked too often (same for known and unknown emails)
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async requestPasswordReset(email: string, context: ClientContext = {}): Promise<EmailRequestAccepted> {
     const d = parseInput(z.object({ email: z.email().max(320), context: clientContextSchema }), { email, context });
     await this.#limitIp(d.context.ip, 'password_reset');
@@ -91,19 +91,19 @@ export class VerificationService {
    * @throws ValidationError naming `token` / `newPassword` (issues carry the broken rules as codes)
    * @throws TokenError `invalid` / `consumed` / `expired`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async resetPassword(token: string, newPassword: string): Promise<{ userId: string; revokedSessions: number }> {
     const d = parseInput(z.object({ token: tokenInput, newPassword: z.string().min(1).max(1024) }), { token, newPassword });
     await this.#assertPassword(d.newPassword, {});
     const consumed = await this.tokens.consume('password_reset', d.token);
     const user = await this.users.getById(consumed.userId);
     if (!user || user.status === 'deleted' || user.status === 'suspended') throw new TokenError('invalid', 'Reset token is no longer valid');
-    const { options, historyDepth } = await this.strictest.forUser(user.id);
-    const previousHashes = await this.accounts.recentPasswordHashes(user.id, historyDepth);
-    await this.#assertPassword(d.newPassword, { email: user.email, previousHashes }, options);
-    await this.accounts.changePassword(user.id, await this.hasher.hash(d.newPassword), historyDepth);
+    const { historyDepth } = await this.strictest.assertNewPassword(user, d.newPassword);
+    await this.accounts.changePassword(user.id, await this.hasher.hash(d.newPassword), historyDepth, {
+      events: [{ eventType: 'auth.password.reset', actorUserId: user.id, riskScore: 30, details: {} }],
+    });
+    // Each revoked session has its own `auth.session.revoked` event, written with the revocation.
     const revokedSessions = await this.revoker.revokeAllForUser(user.id, 'password_reset');
-    await this.#audit({ eventType: 'auth.password.reset', actorUserId: user.id, riskScore: 30, details: { revokedSessions } });
     return { userId: user.id, revokedSessions };
   }
 
@@ -111,7 +111,7 @@ export class VerificationService {
    * Sends an email-verification link to a user whose email is unverified (no-op otherwise).
    * @throws ValidationError naming `userId`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async requestEmailVerification(userId: string): Promise<EmailRequestAccepted> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const user = await this.users.getById(id);
@@ -123,7 +123,7 @@ export class VerificationService {
    * Consumes an email-verification token and activates a pending account.
    * @throws ValidationError naming `token`; TokenError `invalid` / `consumed` / `expired`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async verifyEmail(token: string): Promise<UserRecord> {
     const t = parseInput(tokenInput, token, 'token');
     const consumed = await this.tokens.consume('email_verification', t);

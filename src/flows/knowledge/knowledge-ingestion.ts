@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { deterministicUuid } from '../../deterministic-uuid.js';
 import { NotFoundError, PlatformError, ValidationError } from '../../errors.js';
 import { redactFields, type Logger } from '../../logger.js';
-import { KnowledgeChunkRepository } from '../../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository, type KnowledgeDocument, type KnowledgeDocumentStatus } from '../../mongo/knowledge-document-repository.js';
+import { KnowledgeChunkRepository } from '../../mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository, type KnowledgeDocument, type KnowledgeDocumentStatus } from '../../mongo/repositories/knowledge-document-repository.js';
 import { parseInput } from '../../parse-input.js';
-import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../qdrant/repositories/embedding-index.js';
 import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../../redis/job-queues.js';
+import { INGESTION_QUEUE, type IngestionJobData } from './ingestion-queue.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../../tokens.js';
@@ -214,7 +215,7 @@ export class KnowledgeIngestion {
 
   async #enqueue(organizationId: string, documentId: string, version: number, suffix?: string): Promise<string> {
     const jobId = ingestionJobId(documentId, version, suffix);
-    await this.queues.enqueue('ingestion', { organizationId, documentId, version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
+    await this.queues.enqueue(INGESTION_QUEUE, { organizationId, documentId, version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
     return jobId;
   }
 
@@ -224,7 +225,7 @@ export class KnowledgeIngestion {
    */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   startIngestionWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return this.queues.startWorker('ingestion', (job) => this.processIngestionJob(job), options);
+    return this.queues.startWorker(INGESTION_QUEUE, (job) => this.processIngestionJob(job), options);
   }
 
   /**
@@ -235,13 +236,13 @@ export class KnowledgeIngestion {
    * @throws whatever a step threw, after marking the document `failed` with the reason (so BullMQ retries)
    */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
-  async processIngestionJob(job: JobContext<'ingestion'>): Promise<void> {
+  async processIngestionJob(job: JobContext<IngestionJobData>): Promise<void> {
     const started = performance.now();
     const outcome = await this.#process(job);
     this.logger.debug('ingestion job done', { jobId: job.jobId, outcome, ms: Math.round(performance.now() - started) });
   }
 
-  async #process(job: JobContext<'ingestion'>): Promise<ProcessOutcome> {
+  async #process(job: JobContext<IngestionJobData>): Promise<ProcessOutcome> {
     const { organizationId, documentId, version } = job.data;
     const ctx = ingestionWorkerContext(organizationId);
     const document = await this.#current(ctx, documentId);
@@ -337,7 +338,7 @@ export class KnowledgeIngestion {
     for (;;) {
       const docs = new Map((await this.documents.getMany(ctx, [...new Set(refs.map((r) => r.id))])).map((d) => [d.id, d]));
       const failedIds = refs.some((r) => docs.get(r.id)?.status === 'failed')
-        ? new Set((await this.queues.failedJobs('ingestion', { limit: 10_000 })).map((j) => `${j.data.documentId}:${j.data.version}`))
+        ? new Set((await this.queues.failedJobs(INGESTION_QUEUE, { limit: 10_000 })).map((j) => `${j.data.documentId}:${j.data.version}`))
         : new Set<string>();
       const result = { indexed: [] as KnowledgeDocument[], failed: [] as KnowledgeDocument[], superseded: [] as KnowledgeDocumentRef[], unsettled: [] as KnowledgeDocument[] };
       for (const ref of refs) {
@@ -369,12 +370,12 @@ export class KnowledgeIngestion {
     const documents: Array<KnowledgeDocumentRef & { jobId: string }> = [];
     let after: string | undefined;
     do {
-      const page = await this.documents.list(ctx, { limit: 500, ...(after ? { after } : {}) });
+      const page = await this.documents.list(ctx, { limit: 500, ...(after ? { cursor: after } : {}) });
       for (const doc of page.items) {
         if (!(await this.documents.setStatus(ctx, doc.id, 'pending', { version: doc.version }))) continue;
         documents.push({ id: doc.id, version: doc.version, jobId: await this.#enqueue(organizationId, doc.id, doc.version, suffix) });
       }
-      after = page.nextAfter;
+      after = page.nextCursor;
     } while (after);
     return { documents };
   }
@@ -393,7 +394,7 @@ export class KnowledgeIngestion {
   async reconcileKnowledge(organizationIds: OrganizationIdsProvider, options: ReconcileKnowledgeOptions = {}): Promise<ReconcileKnowledgeResult> {
     const enqueued: Array<ReconcileKnowledgeResult['enqueued'][number]> = [];
     const organizations = await this.#scan(organizationIds, options, async (organizationId, doc, jobId) => {
-      await this.queues.enqueue('ingestion', { organizationId, documentId: doc.id, version: doc.version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
+      await this.queues.enqueue(INGESTION_QUEUE, { organizationId, documentId: doc.id, version: doc.version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
       enqueued.push({ organizationId, documentId: doc.id, version: doc.version, status: doc.status, jobId });
     });
     return { organizations, enqueued };
@@ -402,7 +403,7 @@ export class KnowledgeIngestion {
   /** Registers {@link reconcileKnowledge} with `JobQueues.reconcile()` for the `ingestion` queue. */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   registerReconciler(organizationIds: OrganizationIdsProvider, options: ReconcileKnowledgeOptions = {}): void {
-    this.queues.registerReconciler('ingestion', async (enqueue) => {
+    this.queues.registerReconciler(INGESTION_QUEUE, async (enqueue) => {
       await this.#scan(organizationIds, options, (organizationId, doc, jobId) => enqueue({ organizationId, documentId: doc.id, version: doc.version }, jobId));
     });
   }
@@ -422,9 +423,9 @@ export class KnowledgeIngestion {
       for (const doc of stuck) await enqueue(organizationId, doc, ingestionJobId(doc.id, doc.version, `s${doc.updatedAt.getTime().toString(36)}`));
       let after: string | undefined;
       do {
-        const page = await this.documents.list(ctx, { status: 'failed', limit: 500, ...(after ? { after } : {}) });
+        const page = await this.documents.list(ctx, { status: 'failed', limit: 500, ...(after ? { cursor: after } : {}) });
         for (const doc of page.items) await enqueue(organizationId, doc, ingestionJobId(doc.id, doc.version));
-        after = page.nextAfter;
+        after = page.nextCursor;
       } while (after);
     }
     return organizations;
@@ -457,9 +458,9 @@ export class KnowledgeIngestion {
     } else {
       let after: string | undefined;
       do {
-        const page = await this.documents.list(ctx, { limit: 100, ...(after ? { after } : {}) });
+        const page = await this.documents.list(ctx, { limit: 100, ...(after ? { cursor: after } : {}) });
         documents.push(...(await Promise.all(page.items.map(check))));
-        after = page.nextAfter;
+        after = page.nextCursor;
       } while (after);
     }
     return { consistent: documents.every((d) => d.consistent), documents };

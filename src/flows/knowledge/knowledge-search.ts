@@ -1,10 +1,10 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { PlatformError } from '../../errors.js';
-import { KnowledgeChunkRepository, knowledgeChunkId } from '../../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../mongo/knowledge-document-repository.js';
+import { KnowledgeChunkRepository, knowledgeChunkId } from '../../mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../mongo/repositories/knowledge-document-repository.js';
 import { parseInput } from '../../parse-input.js';
-import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../qdrant/repositories/embedding-index.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { EMBEDDER } from '../../tokens.js';

@@ -14,6 +14,7 @@ import {
   type MaintenanceSweep,
 } from '../../postgres/repositories/maintenance-repository.js';
 import { JobQueues, type WorkerHandle } from '../../redis/job-queues.js';
+import { MAINTENANCE_QUEUE } from './maintenance-queue.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { CONFIG, LOGGER, MAINTENANCE_OPTIONS } from '../../tokens.js';
 
@@ -194,7 +195,7 @@ export class Maintenance {
   @declareAccess({ systemJob: 'maintenance scheduler of `platform-data worker`' })
   async ensureSchedule(): Promise<void> {
     const o = this.#options;
-    await this.queues.upsertSchedule('maintenance', SCHEDULER_ID, o.cron ? { pattern: o.cron } : { everyMs: o.everySeconds * 1000 }, {});
+    await this.queues.upsertSchedule(MAINTENANCE_QUEUE, SCHEDULER_ID, o.cron ? { pattern: o.cron } : { everyMs: o.everySeconds * 1000 }, {});
   }
 
   /**
@@ -205,7 +206,7 @@ export class Maintenance {
   @declareAccess({ systemJob: 'maintenance scheduler of `platform-data worker`' })
   async startWorker(): Promise<WorkerHandle> {
     await this.ensureSchedule();
-    return this.queues.startWorker('maintenance', async (job) => {
+    return this.queues.startWorker(MAINTENANCE_QUEUE, async (job) => {
       const jobs = job.data.jobs?.filter((j): j is MaintenanceJob => (MAINTENANCE_JOBS as readonly string[]).includes(j));
       const results = await this.run(jobs && jobs.length > 0 ? jobs : undefined);
       const failed = results.filter((r) => r.status === 'failed');

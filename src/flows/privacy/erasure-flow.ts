@@ -3,12 +3,12 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError, PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { AnalyticsRepository } from '../../mongo/analytics-repository.js';
-import { ConversationRepository } from '../../mongo/conversation-repository.js';
-import { KnowledgeChunkRepository } from '../../mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../mongo/message-repository.js';
-import { OrganizationDataCounter } from '../../mongo/organization-data-counter.js';
+import { AnalyticsRepository } from '../../mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../mongo/repositories/conversation-repository.js';
+import { KnowledgeChunkRepository } from '../../mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../mongo/repositories/message-repository.js';
+import { OrganizationDataCounter } from '../../mongo/repositories/organization-data-counter.js';
 import { parseInput } from '../../parse-input.js';
 import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import {
@@ -19,28 +19,17 @@ import {
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { refuseSoleOwnership, SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
-import { EmbeddingIndex } from '../../qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../qdrant/repositories/embedding-index.js';
 import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../../redis/job-queues.js';
-import { LoginThrottle } from '../../redis/login-throttle.js';
-import { TaggedKeyScanner } from '../../redis/tagged-key-scanner.js';
+import { ERASURE_QUEUE, type ErasureJobData } from './erasure-queue.js';
+import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
+import { TaggedKeyScanner } from '../../redis/repositories/tagged-key-scanner.js';
 import { AdminScope } from '../../tenancy/admin-scope.js';
 import type { Lifecycle } from '../../lifecycle.js';
 import { ERASURE_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { SessionRevoker } from '../auth/session-revoker.js';
 import type { StoreName } from '../../errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-
-declare module '../../redis/job-queues.js' {
-  interface ErasureJobData {
-    /**
-     * The step this job runs (job id `<requestId>-<step>`); absent: the first
-     * unfinished one. `organizationId` is the organization being deleted, or
-     * `''` for a user erasure — the user's id never travels through Redis, the
-     * processor reads the subject from the request row in Postgres.
-     */
-    readonly step?: string;
-  }
-}
 
 /**
  * The steps, in order, for both kinds of subject. Sessions go first so the
@@ -238,7 +227,7 @@ export class ErasureFlow {
       return;
     }
     await this.queues.enqueue(
-      'erasure',
+      ERASURE_QUEUE,
       { organizationId: request.subjectType === 'organization' ? request.subjectId : '', requestId, step },
       { jobId: jobIdOf(requestId, step), attempts: this.options.attempts, backoffMs: this.options.backoffMs },
     );
@@ -357,7 +346,7 @@ export class ErasureFlow {
 
   /** The queue processor: one step of one request. Exported through {@link startWorker}. */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
-  async process(job: JobContext<'erasure'>): Promise<void> {
+  async process(job: JobContext<ErasureJobData>): Promise<void> {
     const scope = this.#scope(`erasure request ${job.data.requestId}`);
     const request = await this.requests.get(scope, job.data.requestId);
     if (request.status === 'completed') return;
@@ -384,7 +373,7 @@ export class ErasureFlow {
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   async startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
     this.#registerReconciler();
-    const handle = await this.queues.startWorker('erasure', (job) => this.process(job), options);
+    const handle = await this.queues.startWorker(ERASURE_QUEUE, (job) => this.process(job), options);
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => void this.#sweepOnce(), this.options.sweepEveryMs ?? DEFAULT_ERASURE_FLOW_OPTIONS.sweepEveryMs!);
       this.#sweeper.unref();
@@ -446,7 +435,7 @@ export class ErasureFlow {
   }
 
   #registerReconciler(): void {
-    this.queues.registerReconciler('erasure', async (enqueue) => {
+    this.queues.registerReconciler(ERASURE_QUEUE, async (enqueue) => {
       const scope = this.#scope('erasure reconciler', 'erasure-reconciler');
       for (const request of await this.requests.listOpen(scope)) {
         const step = stepOf(request.steps.find((s) => s.status !== 'done')?.step);
@@ -456,7 +445,7 @@ export class ErasureFlow {
         }
         const jobId = jobIdOf(request.id, step);
         // A dead-lettered job keeps its id for 30 days, so enqueue alone would be a no-op: revive it instead.
-        if ((await this.queues.retryFailed('erasure', [jobId])) > 0) continue;
+        if ((await this.queues.retryFailed(ERASURE_QUEUE, [jobId])) > 0) continue;
         await enqueue({ organizationId: request.subjectType === 'organization' ? request.subjectId : '', requestId: request.id, step }, jobId);
       }
     });
@@ -470,7 +459,7 @@ export class ErasureFlow {
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   async reconcile(): Promise<number> {
     this.#registerReconciler();
-    return (await this.queues.reconcile('erasure')).erasure ?? 0;
+    return (await this.queues.reconcile(ERASURE_QUEUE))[ERASURE_QUEUE.name] ?? 0;
   }
 
   /**

@@ -1,12 +1,12 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
-import { AnalyticsRepository } from '../../mongo/analytics-repository.js';
-import { ConversationRepository } from '../../mongo/conversation-repository.js';
-import { MessageRepository } from '../../mongo/message-repository.js';
+import { AnalyticsRepository } from '../../mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../mongo/repositories/conversation-repository.js';
+import { MessageRepository } from '../../mongo/repositories/message-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
-import { TaggedKeyScanner } from '../../redis/tagged-key-scanner.js';
+import { TaggedKeyScanner } from '../../redis/repositories/tagged-key-scanner.js';
 import { AdminScope } from '../../tenancy/admin-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 

@@ -12,7 +12,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface ApiKeyRecord {
@@ -204,7 +204,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.api_key_by_prefix(${value})`),
     );
     return row ?? undefined;
@@ -223,7 +223,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async verify(key: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(key);
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       // Both lookups are pre-tenant (the key's organization is not known yet): narrow
       // SECURITY DEFINER functions (sql/0070); the creator's role and status only
       // for the holder of the whole key (its secret's hash).
@@ -254,7 +254,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM platform_auth.touch_api_key(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
@@ -281,8 +281,8 @@ export class ApiKeyRepository {
    */
   @declareAccess({ requires: 'api_keys:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<ApiKeyRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

@@ -15,7 +15,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** A user's grant for one integration in one organization, without its tokens. */
@@ -341,8 +341,8 @@ export class IntegrationTokenRepository {
    */
   @declareAccess({ requires: 'integrations:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<IntegrationTokenRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM integration_tokens
@@ -379,7 +379,7 @@ export class IntegrationTokenRepository {
   @declareAccess({ systemJob: 'token refresher of the application' })
   async expiringWithin(minutes = 5, limit = 100): Promise<readonly IntegrationTokenSecrets[]> {
     const input = parseInput(z.object({ minutes: z.number().int().min(1).max(1440), limit: z.number().int().min(1).max(1000) }), { minutes, limit });
-    const rows = await withMappedErrors(() =>
+    const rows = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).any(sql.type(secretRow)`
         SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens
         WHERE expires_at > now() AND expires_at <= now() + make_interval(mins => ${input.minutes})
@@ -398,7 +398,7 @@ export class IntegrationTokenRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 30): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (DELETE FROM integration_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1)
         SELECT count(*)::int AS count FROM deleted`),

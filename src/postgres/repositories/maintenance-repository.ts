@@ -5,7 +5,7 @@ import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, withScope } from '../with-scope.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 
 /**
  * The row sweeps of scheduled maintenance, each a bounded DELETE of rows
@@ -183,7 +183,7 @@ export class MaintenanceRepository {
   @declareAccess({ systemJob: 'maintenance runner' })
   async withJobLock<T>(job: string, work: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }> {
     const name = parseInput(jobName, job, 'job');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.appPool.connect(async (connection) => {
         const locked = await connection.oneFirst(sql.type(z.object({ locked: z.boolean() }))`
           SELECT pg_try_advisory_lock(${LOCK_CLASS}::int, hashtext(${name})) AS locked`);

@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { authorize } from '../../tenancy/permission-policy.js';
 import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -206,7 +206,7 @@ export class MembershipRepository {
     const hash = hashToken(parseInput(tokenInput, token, 'token'));
     // Pre-tenant: the token names the organization and the invited user (a narrow
     // SECURITY DEFINER lookup, sql/0070); the answer runs in that scope on the application role.
-    const target = await withMappedErrors(() =>
+    const target = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
         SELECT organization_id, user_id FROM platform_auth.invitation_by_token(${sql.binary(hash)})`),
     );
@@ -234,8 +234,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:manage' })
   async listInvitations(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipInvitationRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(invitationListRow)`
         SELECT ${INVITATION_COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -349,8 +349,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

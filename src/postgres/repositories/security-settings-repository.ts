@@ -8,7 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization's security policy. Organizations without a row get {@link DEFAULT_SECURITY_SETTINGS}. */
@@ -162,7 +162,7 @@ export class SecuritySettingsRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`),
     );
     return row ?? DEFAULT_SECURITY_SETTINGS;
@@ -221,7 +221,7 @@ export class SecuritySettingsRepository {
       z.object({ organizationId: z.uuid(), ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address') }),
       { organizationId, ip },
     );
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId: input.organizationId }).oneFirst(sql.type(z.object({ allowed: z.boolean() }))`
         SELECT coalesce((
           SELECT cardinality(ip_allow_list) = 0 OR ${input.ip}::inet <<= ANY(ip_allow_list)

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connection.js';
 import { PlatformError } from '../../errors.js';
-import { mapRedisError } from '../map-redis-error.js';
+import { withRedisErrors } from '../map-redis-error.js';
 
 /** One documented input of a script (a KEYS or ARGV slot). */
 export interface ScriptSlot {
@@ -57,7 +57,7 @@ export function defineRedisScript(spec: RedisScriptSpec): RedisScript {
 type ScriptCommand = (...args: Array<string | number | Buffer>) => Promise<unknown>;
 
 // Which scripts were already defined on which client: defineCommand is per client instance.
-const defined = new WeakMap<Redis, Set<string>>();
+const defined = new WeakMap<RedisClient, Set<string>>();
 
 /**
  * Runs `script` on `client` through ioredis `defineCommand`, i.e. EVALSHA
@@ -66,7 +66,7 @@ const defined = new WeakMap<Redis, Set<string>>();
  *
  * @throws StoreUnavailableError when Redis cannot be reached; PlatformError `REDIS_*` for server errors.
  */
-export async function runScript(client: Redis, script: RedisScript, keys: readonly string[], argv: ReadonlyArray<string | number>): Promise<unknown> {
+export async function runScript(client: RedisClient, script: RedisScript, keys: readonly string[], argv: ReadonlyArray<string | number>): Promise<unknown> {
   if (keys.length !== script.keys.length || argv.length !== script.argv.length) {
     throw new PlatformError('SCRIPT_ARITY', `${script.name} expects ${script.keys.length} keys and ${script.argv.length} arguments`);
   }
@@ -81,9 +81,5 @@ export async function runScript(client: Redis, script: RedisScript, keys: readon
   }
   const command = (client as unknown as Record<string, ScriptCommand>)[script.commandName];
   if (!command) throw new PlatformError('SCRIPT_MISSING', `${script.name} could not be defined`);
-  try {
-    return await command.call(client, ...keys, ...argv);
-  } catch (error) {
-    throw mapRedisError(error);
-  }
+  return withRedisErrors(() => command.call(client, ...keys, ...argv));
 }

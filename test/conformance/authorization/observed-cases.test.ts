@@ -102,7 +102,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
 
     const suspended = await member('developer');
     const suspendedKey = await repo(ApiKeyRepository).create(suspended, { name: 'ci' });
-    await h.auth.suspendUser(suspended.userId, 'observed case 3');
+    await h.revoker.suspendUser(suspended.userId, 'observed case 3');
     const error = await repo(ApiKeyAuthenticator).authenticate(suspendedKey.key).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TokenError);
     expect(error).toMatchObject({ reason: 'revoked' });

@@ -150,9 +150,9 @@ describe('audit location (country/region from the ClientContext; no lookup)', ()
   it('records the country and region the application supplied on sign-in events, and nothing when it supplied none', async () => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
-    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.4', country: 'DE', region: 'DE-BY' });
-    await expect(h.auth.login(u.email, 'wrong-password-entirely', { ip: '198.51.100.4', country: 'FR' })).rejects.toBeDefined();
-    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.4' });
+    await h.signIn.login(u.email, PASSWORD, { ip: '198.51.100.4', country: 'DE', region: 'DE-BY' });
+    await expect(h.signIn.login(u.email, 'wrong-password-entirely', { ip: '198.51.100.4', country: 'FR' })).rejects.toBeDefined();
+    await h.signIn.login(u.email, PASSWORD, { ip: '198.51.100.4' });
     const events = [...(await h.auditEvents(ctx))].reverse().filter((e) => e.eventType === 'auth.login.succeeded');
     expect(events.map((e) => [e.country, e.region])).toEqual([
       ['DE', 'DE-BY'],
@@ -163,14 +163,14 @@ describe('audit location (country/region from the ClientContext; no lookup)', ()
       SELECT country, region FROM audit_log WHERE event_type = 'auth.login.failed' AND actor_user_id = ${u.userId}`);
     expect(failed).toEqual([{ country: 'FR', region: null }]);
     // Codes are validated: ISO 3166-1 alpha-2 / ISO 3166-2, never free text.
-    await expect(h.auth.login(u.email, PASSWORD, { country: 'Germany' })).rejects.toMatchObject({ fields: ['context.country'] });
+    await expect(h.signIn.login(u.email, PASSWORD, { country: 'Germany' })).rejects.toMatchObject({ fields: ['context.country'] });
     await expect(h.platform.resolve(AuditRepository).append([{ eventType: 'x.y', region: 'Bavaria' }])).rejects.toMatchObject({ fields: ['events.0.region'] });
   });
 
   it('erasure pseudonymisation clears the location with the address', async () => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
-    await h.auth.login(u.email, PASSWORD, { ip: '198.51.100.9', country: 'NL', region: 'NL-NH' });
+    await h.signIn.login(u.email, PASSWORD, { ip: '198.51.100.9', country: 'NL', region: 'NL-NH' });
     expect(await h.platform.resolve(AuditRepository).pseudonymiseUser(u.userId)).toBeGreaterThan(0);
     const events = await h.auditEvents(ctx);
     expect(events.length).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../../src/erro
 import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/privacy/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
-import { SessionCache } from '../../../src/redis/session-cache.js';
+import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
 import type { TestEnv } from '../../support/test-env.js';
 import { addMember, createOrganization, createUser, seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
 import { ERASURE_FLOW_OPTIONS } from '../../../src/tokens.js';

@@ -52,7 +52,7 @@ describe('Maintenance', () => {
 
   it('soak: refresh_tokens stops growing once ended families past retention are swept (it grew every round before)', async () => {
     const { email } = await h.user();
-    const keeper = await h.auth.login(email, PASSWORD);
+    const keeper = await h.signIn.login(email, PASSWORD);
     if (keeper.status !== 'signed_in') throw new Error('expected a session');
     let token = keeper.refreshToken;
     const maintenance = h.platform.resolve(Maintenance);
@@ -60,13 +60,13 @@ describe('Maintenance', () => {
     const after: number[] = [];
     const jobs = ['sessions', 'refresh-token-families', 'rotated-refresh-tokens'] as const;
     for (let round = 0; round < 4; round++) {
-      token = (await h.auth.refresh(token)).refreshToken; // the long-lived session rotates once a round
+      token = (await h.rotation.refresh(token)).refreshToken; // the long-lived session rotates once a round
       for (let i = 0; i < 3; i++) {
-        const s = await h.auth.login(email, PASSWORD);
+        const s = await h.signIn.login(email, PASSWORD);
         if (s.status !== 'signed_in') throw new Error('expected a session');
         let t = s.refreshToken;
-        for (let r = 0; r < 2; r++) t = (await h.auth.refresh(t)).refreshToken;
-        await h.auth.logout(s.sessionId);
+        for (let r = 0; r < 2; r++) t = (await h.rotation.refresh(t)).refreshToken;
+        await h.revoker.logout(s.sessionId);
       }
       before.push(await count('refresh_tokens'));
       // Days pass: the logged-out sessions ended 8 days ago (retention 7), the keeper's rotated tokens are 31 days old (retention 30).
@@ -83,14 +83,14 @@ describe('Maintenance', () => {
     expect(after).toEqual([1, 1, 1, 1]);
     expect(await count('sessions', 'revoked_at IS NULL')).toBeGreaterThanOrEqual(1);
     // The live session still refreshes after its rotated ancestors were pruned.
-    await expect(h.auth.refresh(token)).resolves.toMatchObject({ sessionId: keeper.sessionId });
+    await expect(h.rotation.refresh(token)).resolves.toMatchObject({ sessionId: keeper.sessionId });
   }, 120_000);
 
   it('keeps what ended within the retention: a logout of today survives the sweep', async () => {
     const { email } = await h.user();
-    const s = await h.auth.login(email, PASSWORD);
+    const s = await h.signIn.login(email, PASSWORD);
     if (s.status !== 'signed_in') throw new Error('expected a session');
-    await h.auth.logout(s.sessionId);
+    await h.revoker.logout(s.sessionId);
     await h.platform.resolve(Maintenance).run(['sessions', 'refresh-token-families']);
     expect(await count('sessions', `id = '${s.sessionId}'`)).toBe(1);
     expect(await count('refresh_tokens', `session_id = '${s.sessionId}'`)).toBeGreaterThanOrEqual(1);

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitedError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTestEnv } from '../../support/test-env.js';
+import { listKeys } from '../../support/redis-admin.js';
 
 let platform: Platform;
 let throttle: LoginThrottle;
@@ -41,7 +42,7 @@ describe('LoginThrottle', () => {
 
   it('never puts the email or IP in a key', async () => {
     await throttle.recordFailure({ email: 'secret-person@example.com', ip: '192.0.2.77' });
-    const keys = await platform.resolve(RedisConnection).client.keys(`${platform.config.redis.keyPrefix}*`);
+    const keys = await listKeys(platform.resolve(RedisConnection).client, `${platform.config.redis.keyPrefix}*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
       expect(key).not.toMatch(/secret-person|example\.com|192\.0\.2/);

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
+import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
+import { startRedisCluster } from '../../src/testing/start-redis-cluster.js';
+import type { Platform } from '../../src/platform.js';
+import type { BenchRow } from '../bench-result.js';
+import { measuredRow, type RowSpec } from '../bench-row.js';
+import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
+import { benchEmail } from '../bench-database.js';
+import { runInterleaved } from '../interleaved-runner.js';
+
+const CONCURRENCY = 16;
+const POOL_CALLERS = 8;
+
+/** Caches the same `count` sessions through SessionCache.put on each platform (a cluster pipeline cannot span slots: one put per session). */
+async function seed(platforms: readonly Platform[], count: number): Promise<Array<{ userId: string; sessionId: string }>> {
+  const sessions = Array.from({ length: count }, () => ({ userId: randomUUID(), sessionId: randomUUID() }));
+  const expiresAt = Date.now() + 30 * 60 * 1000;
+  for (const platform of platforms) {
+    const cache = platform.resolve(SessionCache);
+    for (let i = 0; i < sessions.length; i += 500) {
+      await Promise.all(sessions.slice(i, i + 500).map((s) => cache.put({ ...s, organizationId: null, expiresAt, revocationEpoch: 0, roles: ['member'] })));
+    }
+  }
+  return sessions;
+}
+
+/**
+ * The scale-out rows (docs/scaling.md): session validate on a real 3-master +
+ * 3-replica Redis Cluster vs the one-node Redis, and user-by-email through
+ * PgBouncer (transaction pooling) vs direct. Each starts its servers from the
+ * machine's packages for the row and stops them after.
+ */
+export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  {
+    await using cluster = await startRedisCluster();
+    const onCluster = await ctx.platformFor({ REDIS_CLUSTER_NODES: cluster.clusterNodesEnv, REDIS_KEY_PREFIX: `${ctx.redisPrefix}c:` }, ['redis']);
+    const single = await ctx.platformFor({ REDIS_KEY_PREFIX: `${ctx.redisPrefix}s:` }, ['redis']);
+    const sessions = await seed([onCluster, single], ctx.quick ? 2_000 : 20_000);
+    const [a, b] = [keyCycle(sessions), keyCycle(sessions)];
+    const [clusterCache, singleCache] = [onCluster.resolve(SessionCache), single.resolve(SessionCache)];
+    const spec: RowSpec = {
+      name: 'session validate: Redis Cluster vs one node',
+      unit: 'validate',
+      oursLabel: 'SessionCache.validate on a 3-master + 3-replica Redis Cluster (ioredis Cluster)',
+      baselineLabel: 'SessionCache.validate on one Redis node',
+      goal: '≥ 0.9×',
+      goalMinRatio: 0.9,
+      backend: `redis-server 7 cluster on loopback (startRedisCluster) vs ${ctx.backends.redis}`,
+      note: `${sessions.length.toLocaleString('en')} cached sessions; ${CONCURRENCY} concurrent callers each side`,
+    };
+    ctx.log(`  ${spec.name}`);
+    const result = await runInterleaved(
+      async () => {
+        if ((await clusterCache.validate(a())).status !== 'hit') throw new Error('bench: cluster validate missed');
+      },
+      async () => {
+        if ((await singleCache.validate(b())).status !== 'hit') throw new Error('bench: single-node validate missed');
+      },
+      { ...ctx.timing, concurrency: CONCURRENCY },
+    );
+    rows.push(measuredRow(spec, result));
+    await onCluster.stop();
+  }
+  {
+    const server = new URL(ctx.db.appUrl).host;
+    await using bouncer = await startPgBouncer({ server, poolSize: POOL_CALLERS });
+    const pooledUrl = new URL(ctx.db.appUrl);
+    pooledUrl.host = bouncer.address;
+    const pooled = await ctx.platformFor({ DATABASE_URL: ctx.db.ownerUrl, DATABASE_APP_URL: pooledUrl.toString(), PG_POOLER: 'transaction' }, ['postgres']);
+    const [viaBouncer, direct] = [pooled.resolve(UserRepository), ctx.platform.resolve(UserRepository)];
+    const emails = sampleIds(ctx.largeUsers, 20_000, 23).map(benchEmail);
+    const [c, d] = [keyCycle(emails), keyCycle(emails)];
+    const spec: RowSpec = {
+      name: 'user by email: through PgBouncer vs direct',
+      unit: 'lookup',
+      oursLabel: 'UserRepository.findCredentialsByEmail via PgBouncer 1.18, transaction pooling (unnamed statements)',
+      baselineLabel: 'UserRepository.findCredentialsByEmail direct (named prepared statement)',
+      backend: `PgBouncer 1.18 → ${ctx.backends.postgres}`,
+      note: `informational: what the pooler hop and unnamed statements cost; ${POOL_CALLERS} callers each side, PgBouncer pool ${POOL_CALLERS}`,
+    };
+    ctx.log(`  ${spec.name}`);
+    const result = await runInterleaved(
+      async () => {
+        if (!(await viaBouncer.findCredentialsByEmail(c()))) throw new Error('bench: user not found via PgBouncer');
+      },
+      async () => {
+        if (!(await direct.findCredentialsByEmail(d()))) throw new Error('bench: user not found direct');
+      },
+      { ...ctx.timing, concurrency: POOL_CALLERS },
+    );
+    rows.push(measuredRow(spec, result));
+    await pooled.stop();
+  }
+  return rows;
+}
