@@ -6,7 +6,7 @@ import { CollectionStore, type StoreObserver, type StoreWrite } from './collecti
 import { CommandError } from './command-error.js';
 import type { DatabaseCatalog } from './database-catalog.js';
 import { Deferral } from './deferral.js';
-import { Transaction, writeConflict, type ConflictPolicy } from './transaction.js';
+import { OverlayCatalog, Transaction, writeConflict, type ConflictPolicy } from './transaction.js';
 
 /** mongod's transactionLifetimeLimitSeconds default: older transactions are aborted by the server. */
 export const TRANSACTION_LIFETIME_MS = 60_000;
@@ -158,6 +158,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   }
 
   #plain(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
+    if (this.#activeTransactions().length > 0) {
+      if (DDL.has(name)) this.#waitForTransactionsUsing(name, database, command);
+      if (RETRYABLE_WRITES.has(name)) this.#dryRun(run);
+    }
     if (DDL.has(name)) this.#preserveForDdl(name, database, command);
     const dropping = name === 'dropDatabase' ? this.#catalog.collections(database).map((s) => s.name) : [];
     this.#inCommand = true;
@@ -170,6 +174,39 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     }
     if (reply.ok === 1) this.#logDdl(name, database, command, reply, dropping);
     return reply;
+  }
+
+  /**
+   * Runs a write on copies first: if it would touch a document (or unique-index
+   * value) a transaction holds, it waits (Deferral) before changing anything,
+   * as mongod's write waits for the transaction to end.
+   */
+  #dryRun(run: (catalog: DatabaseCatalog) => Document): void {
+    const active = this.#activeTransactions();
+    const checker: StoreObserver = {
+      beforeWrite: (store, key, _id, next) => {
+        const unique = next ? store.indexes.uniqueKeys(next) : [];
+        const holder = active.find((txn) => txn.holds(store.namespace, key) || txn.holdsUniqueKey(store.namespace, unique));
+        if (holder) throw new Deferral(holder.ended);
+      },
+      afterWrite: () => undefined,
+    };
+    try {
+      run(new OverlayCatalog(this.#catalog, checker));
+    } catch (error) {
+      if (error instanceof Deferral) throw error;
+      // Any other failure is the real run's to report.
+    }
+  }
+
+  /** DDL on a collection a transaction uses waits for it (mongod: the DDL's exclusive lock queues behind the transaction's). */
+  #waitForTransactionsUsing(name: string, database: string, command: Document): void {
+    const namespaces =
+      name === 'dropDatabase'
+        ? this.#catalog.collections(database).map((s) => s.namespace)
+        : [name === 'renameCollection' ? String(command.renameCollection) : `${database}.${String(command[name])}`];
+    const holder = this.#activeTransactions().find((txn) => namespaces.some((ns) => txn.catalog.accessed.has(ns)));
+    if (holder) throw new Deferral(holder.ended);
   }
 
   #transactional(name: string, lsid: Document, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {

@@ -37,7 +37,7 @@ export class Transaction implements StoreObserver {
   /** The base write clock when the transaction started: its snapshot. */
   readonly snapshotClock: number;
   readonly startedAt = Date.now();
-  readonly catalog: TransactionCatalog;
+  readonly catalog: OverlayCatalog;
   /** namespace → canonical `_id` key → `_id`. */
   readonly writes = new Map<string, Map<string, unknown>>();
   /** namespace → unique-index keys its written documents take. */
@@ -54,7 +54,7 @@ export class Transaction implements StoreObserver {
     this.txnNumber = txnNumber;
     this.snapshotClock = snapshotClock;
     this.#policy = policy;
-    this.catalog = new TransactionCatalog(base, this);
+    this.catalog = new OverlayCatalog(base, this);
     this.ended = new Promise((resolve) => (this.#resolveEnded = resolve));
   }
 
@@ -103,31 +103,35 @@ export class Transaction implements StoreObserver {
 }
 
 /**
- * What commands inside a transaction see: the transaction's copies of the
- * collections, each copied from the shared catalog on first use (or kept
- * from before a concurrent write, so every read sees the snapshot).
+ * Private copies of the shared catalog's collections, each copied on first
+ * use (or handed in earlier by `adopt`), whose writes `observer` sees: what
+ * commands inside a transaction see, and the scratch a write runs on first
+ * to learn whether it must wait for a transaction.
  */
-export class TransactionCatalog extends DatabaseCatalog {
+export class OverlayCatalog extends DatabaseCatalog {
   readonly #base: DatabaseCatalog;
-  readonly #txn: Transaction;
+  readonly #observer: StoreObserver;
   readonly #touched = new Map<string, Touched>();
+  /** Namespaces commands used (not those only kept for the snapshot). */
+  readonly accessed = new Set<string>();
 
-  constructor(base: DatabaseCatalog, txn: Transaction) {
+  constructor(base: DatabaseCatalog, observer: StoreObserver) {
     super();
     this.#base = base;
-    this.#txn = txn;
+    this.#observer = observer;
   }
 
-  /** Copies `store` into the transaction unless it already has that collection. */
+  /** Copies `store` in unless this catalog already has that collection. */
   adopt(store: CollectionStore, existed: boolean): void {
     if (this.#touched.has(store.namespace)) return;
     const copy = existed ? store.copy() : store;
-    copy.observer = this.#txn;
+    copy.observer = this.#observer;
     this.#touched.set(store.namespace, { store: copy, existed });
   }
 
   override get(database: string, name: string): CollectionStore | undefined {
     const namespace = `${database}.${name}`;
+    this.accessed.add(namespace);
     const touched = this.#touched.get(namespace);
     if (touched) return touched.store;
     const base = this.#base.get(database, name);

@@ -240,6 +240,44 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 });
 
+describe('operations outside transactions meet a transaction (MongoDB manual, "Production Considerations")', () => {
+  // "In-progress Transactions and Write Conflicts": a write outside the transaction to a document the transaction
+  // modified waits until the transaction ends — also a multi-document write that reaches it after other documents.
+  it('a multi-document write waits for the transaction holding one of its documents, then applies to all', async () => {
+    const coll = await freshCollection('multi');
+    await coll.insertMany([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }] as Document[]);
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      await coll.updateOne({ _id: 3 } as Document, { $inc: { n: 10 } }, { session });
+      let finished = false;
+      const outside = coll.updateMany({}, { $inc: { n: 1 } }).then(() => (finished = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(finished).toBe(false);
+      expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }]);
+      await session.commitTransaction();
+      await outside;
+    });
+    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 1 }, { _id: 2, n: 1 }, { _id: 3, n: 11 }]);
+  });
+
+  // "DDL Operations": a DDL operation on a collection a transaction uses waits for the transaction's lock.
+  it('dropping a collection a transaction has read waits until the transaction ends', async () => {
+    const coll = await freshCollection('ddl');
+    await coll.insertOne({ _id: 1 } as Document);
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      expect(await coll.find({}, { session }).toArray()).toEqual([{ _id: 1 }]);
+      let dropped = false;
+      const drop = coll.drop().then(() => (dropped = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(dropped).toBe(false);
+      await session.commitTransaction();
+      await drop;
+    });
+    expect(await db.listCollections({ name: coll.collectionName }).toArray()).toEqual([]);
+  });
+});
+
 describe('write concern on a replica set', () => {
   // Server answer seen in the PHP and Java drivers' tests (writeConcernError 100 "Not enough data-bearing nodes",
   // UnsatisfiableWriteConcern) and the CRUD spec's write-concern tests: the write is applied, the concern reported unmet.
