@@ -35,8 +35,8 @@ interface Session {
  * written, or that was committed after the snapshot, fails at once with
  * WriteConflict (112, TransientTransactionError); a write outside any
  * transaction to a document a transaction holds waits until that
- * transaction ends, as mongod's does (if the command already wrote other
- * documents it cannot wait, and aborts the holder instead).
+ * transaction ends, as mongod's does (it is tried on copies first, so it
+ * waits before changing anything); the TTL monitor skips such documents.
  */
 export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   readonly setName: string;
@@ -134,7 +134,9 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     const unique = next ? store.indexes.uniqueKeys(next) : [];
     const holder = this.#activeTransactions().find((txn) => txn.holds(store.namespace, key) || txn.holdsUniqueKey(store.namespace, unique));
     if (!holder) return;
-    if (this.#inCommand && this.#writesInCommand === 0) throw new Deferral(holder.ended);
+    // Outside commands (the TTL monitor) the write is skipped and tried again on a later pass.
+    if (!this.#inCommand || this.#writesInCommand === 0) throw new Deferral(holder.ended);
+    // Unreachable after #dryRun; kept so a write never half-applies: the holder loses instead.
     holder.end('aborted');
   }
 
