@@ -6,7 +6,7 @@ import { CollectionStore, type StoreObserver, type StoreWrite } from './collecti
 import { CommandError } from './command-error.js';
 import type { DatabaseCatalog } from './database-catalog.js';
 import { Deferral } from './deferral.js';
-import { OverlayCatalog, Transaction, writeConflict, type ConflictPolicy } from './transaction.js';
+import { applyNet, noSuchTransaction, notInTransaction, OverlayCatalog, Transaction, unsatisfiableWriteConcern, writeConflict, type ConflictPolicy } from './transaction.js';
 
 /** mongod's transactionLifetimeLimitSeconds default: older transactions are aborted by the server. */
 export const TRANSACTION_LIFETIME_MS = 60_000;
@@ -37,6 +37,10 @@ interface Session {
  * transaction to a document a transaction holds waits until that
  * transaction ends, as mongod's does (it is tried on copies first, so it
  * waits before changing anything); the TTL monitor skips such documents.
+ *
+ * One class (a little over 300 lines) on purpose: the session table, the
+ * conflict checks and the store observer share the write clock and the set
+ * of active transactions.
  */
 export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   readonly setName: string;
@@ -148,7 +152,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
       if (doc) for (const unique of store.indexes.uniqueKeys(doc)) this.#lastWrite.set(`${store.namespace}\0${unique}`, clock);
     }
     this.#writesInCommand++;
-    if (!this.#committing) this.#log(store, write, undefined);
+    if (!this.#committing) this.changes.recordWrite(store, write, undefined);
   }
 
   // ---- ConflictPolicy for transactions ----
@@ -174,7 +178,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     } finally {
       this.#inCommand = false;
     }
-    if (reply.ok === 1) this.#logDdl(name, database, command, reply, dropping);
+    if (reply.ok === 1) this.changes.recordCommand(name, database, command, reply, dropping);
     return reply;
   }
 
@@ -273,7 +277,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     } finally {
       this.#committing = undefined;
     }
-    for (const { store, write } of txn.ops) this.#log(store, write, { lsid: txn.lsid, txnNumber: txn.txnNumber });
+    for (const { store, write } of txn.ops) this.changes.recordWrite(store, write, { lsid: txn.lsid, txnNumber: txn.txnNumber });
     txn.end('committed');
     return { ok: 1 };
   }
@@ -320,70 +324,4 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     for (const txn of this.#activeTransactions()) for (const store of stores) txn.preserve(store);
   }
 
-  #log(store: CollectionStore, write: StoreWrite, txn: { lsid: Document; txnNumber: Long } | undefined): void {
-    const images: unknown = store.options.changeStreamPreAndPostImages;
-    this.changes.record({
-      kind: write.kind,
-      db: store.database,
-      coll: store.name,
-      id: write.id,
-      previous: write.previous,
-      next: write.next,
-      update: write.update,
-      imagesRecorded: BsonValues.isPlainObject(images) && images.enabled === true,
-      txn,
-    });
-  }
-
-  #logDdl(name: string, database: string, command: Document, reply: Document, dropping: string[]): void {
-    if (name === 'drop' && typeof reply.ns === 'string') this.changes.record({ kind: 'drop', db: database, coll: String(command.drop) });
-    if (name === 'dropDatabase') {
-      for (const coll of dropping) this.changes.record({ kind: 'drop', db: database, coll });
-      this.changes.record({ kind: 'dropDatabase', db: database });
-    }
-    if (name === 'renameCollection') {
-      const [fromDb = '', ...fromRest] = String(command.renameCollection).split('.');
-      const [toDb = '', ...toRest] = String(command.to).split('.');
-      this.changes.record({ kind: 'rename', db: fromDb, coll: fromRest.join('.'), to: { db: toDb, coll: toRest.join('.') } });
-    }
-  }
-}
-
-/** Makes `target` hold the transaction's final version of every document it wrote. */
-function applyNet(target: CollectionStore, local: CollectionStore, keys: Map<string, unknown> | undefined): void {
-  for (const key of keys?.keys() ?? []) {
-    const doc = local.findByKey(key);
-    const previous = target.findByKey(key);
-    if (doc && previous) target.replace(previous, doc, { bypassValidation: true });
-    else if (doc) target.insert(doc, { bypassValidation: true });
-    else if (previous) target.delete(previous);
-  }
-}
-
-/**
- * The writeConcernError a one-member replica set reports after applying a
- * write whose `w` it cannot satisfy: more than one member (100), or a tag
- * mode its configuration lacks (79).
- */
-function unsatisfiableWriteConcern(writeConcern: unknown): Document | undefined {
-  if (!BsonValues.isPlainObject(writeConcern)) return undefined;
-  const w: unknown = writeConcern.w instanceof Long ? writeConcern.w.toNumber() : writeConcern.w;
-  const errInfo = { writeConcern: { ...writeConcern, provenance: 'clientSupplied' } };
-  if (typeof w === 'number' && w > 1) return { code: 100, codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
-  if (typeof w === 'string' && w !== 'majority') {
-    return { code: 79, codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${w}' found in replica set configuration`, errInfo };
-  }
-  return undefined;
-}
-
-function noSuchTransaction(txnNumber: Long, txn: Transaction | undefined): CommandError {
-  const message =
-    txn && txn.txnNumber.equals(txnNumber)
-      ? `Transaction with { txnNumber: ${txnNumber.toString()} } has been aborted.`
-      : `Given transaction number ${txnNumber.toString()} does not match any in-progress transactions.${txn ? ` The active transaction number is ${txn.txnNumber.toString()}` : ''}`;
-  return new CommandError('NoSuchTransaction', message, { errorLabels: ['TransientTransactionError'] });
-}
-
-function notInTransaction(name: string): CommandError {
-  return new CommandError('OperationNotSupportedInTransaction', `Cannot run '${name}' in a multi-document transaction.`);
 }

@@ -1,4 +1,5 @@
-import type { Document, Long } from 'bson';
+import { Long, type Document } from 'bson';
+import { BsonValues } from './bson-values.js';
 import type { CollectionOptions, CollectionStore, StoreObserver, StoreWrite } from './collection-store.js';
 import { CommandError } from './command-error.js';
 import { DatabaseCatalog } from './database-catalog.js';
@@ -156,4 +157,43 @@ export class OverlayCatalog extends DatabaseCatalog {
   touched(): Touched[] {
     return [...this.#touched.values()];
   }
+}
+
+/** Makes `target` hold the transaction's final version of every document it wrote. */
+export function applyNet(target: CollectionStore, local: CollectionStore, keys: Map<string, unknown> | undefined): void {
+  for (const key of keys?.keys() ?? []) {
+    const doc = local.findByKey(key);
+    const previous = target.findByKey(key);
+    if (doc && previous) target.replace(previous, doc, { bypassValidation: true });
+    else if (doc) target.insert(doc, { bypassValidation: true });
+    else if (previous) target.delete(previous);
+  }
+}
+
+/**
+ * The writeConcernError a one-member replica set reports after applying a
+ * write whose `w` it cannot satisfy: more than one member (100), or a tag
+ * mode its configuration lacks (79).
+ */
+export function unsatisfiableWriteConcern(writeConcern: unknown): Document | undefined {
+  if (!BsonValues.isPlainObject(writeConcern)) return undefined;
+  const w: unknown = writeConcern.w instanceof Long ? writeConcern.w.toNumber() : writeConcern.w;
+  const errInfo = { writeConcern: { ...writeConcern, provenance: 'clientSupplied' } };
+  if (typeof w === 'number' && w > 1) return { code: 100, codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
+  if (typeof w === 'string' && w !== 'majority') {
+    return { code: 79, codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${w}' found in replica set configuration`, errInfo };
+  }
+  return undefined;
+}
+
+export function noSuchTransaction(txnNumber: Long, txn: Transaction | undefined): CommandError {
+  const message =
+    txn && txn.txnNumber.equals(txnNumber)
+      ? `Transaction with { txnNumber: ${txnNumber.toString()} } has been aborted.`
+      : `Given transaction number ${txnNumber.toString()} does not match any in-progress transactions.${txn ? ` The active transaction number is ${txn.txnNumber.toString()}` : ''}`;
+  return new CommandError('NoSuchTransaction', message, { errorLabels: ['TransientTransactionError'] });
+}
+
+export function notInTransaction(name: string): CommandError {
+  return new CommandError('OperationNotSupportedInTransaction', `Cannot run '${name}' in a multi-document transaction.`);
 }
