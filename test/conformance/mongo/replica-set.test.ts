@@ -160,10 +160,14 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
         expected: [{ _id: 1, x: 5 }, { _id: 2, x: 6 }, { _id: 3, x: 7 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
       },
     ];
-    for (const { init, t1, t2, expected } of cases) {
+    const seeded = async (init: Document[]): Promise<mongoose.mongo.Collection> => {
       const coll = await freshCollection('uniq');
       await coll.createIndex({ x: 1 }, { unique: true });
       if (init.length > 0) await coll.insertMany(init);
+      return coll;
+    };
+    for (const { init, t1, t2, expected } of cases) {
+      const coll = await seeded(init);
       await withSessions(2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
@@ -177,9 +181,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(expected);
 
       // "T2StartsSecondAndWins": T1 takes its snapshot (a find), T2 writes and commits, then T1's write conflicts.
-      const again = await freshCollection('uniq');
-      await again.createIndex({ x: 1 }, { unique: true });
-      if (init.length > 0) await again.insertMany(init);
+      const again = await seeded(init);
       await withSessions(2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
