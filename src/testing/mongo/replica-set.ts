@@ -12,7 +12,7 @@ import { applyNet, noSuchTransaction, notInTransaction, OverlayCatalog, Transact
 export const TRANSACTION_LIFETIME_MS = 60_000;
 
 /** Commands mongod runs inside a multi-document transaction (manual: "Transactions → Operations"). */
-const ALLOWED_IN_TRANSACTION = new Set(['find', 'getMore', 'killCursors', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify', 'create', 'bulkWrite', 'hello', 'isMaster', 'ismaster', 'ping']);
+const ALLOWED_IN_TRANSACTION = new Set(['find', 'getMore', 'killCursors', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify', 'create', 'createIndexes', 'bulkWrite', 'hello', 'isMaster', 'ismaster', 'ping']);
 /** Commands that change a collection without a per-document write; transactions keep their snapshot of it first. */
 const DDL = new Set(['drop', 'renameCollection', 'dropDatabase', 'collMod', 'createIndexes', 'dropIndexes']);
 const RETRYABLE_WRITES = new Set(['insert', 'update', 'delete', 'findAndModify', 'bulkWrite']);
@@ -102,7 +102,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     }
     if (command.autocommit === false || name === 'commitTransaction' || name === 'abortTransaction') {
       if (!BsonValues.isPlainObject(lsid)) throw new CommandError('InvalidOptions', 'Transactions require a logical session id (lsid)');
-      return this.#transactional(name, lsid, command, run);
+      return this.#transactional(name, database, lsid, command, run);
     }
     if (command.startTransaction !== undefined) throw new CommandError('InvalidOptions', 'startTransaction requires autocommit: false');
     if (name === 'endSessions' || name === 'killSessions') this.#endSessions(command[name]);
@@ -215,7 +215,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     if (holder) throw new Deferral(holder.ended);
   }
 
-  #transactional(name: string, lsid: Document, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
+  #transactional(name: string, database: string, lsid: Document, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const txnNumber: unknown = command.txnNumber;
     if (!(txnNumber instanceof Long)) throw new CommandError('InvalidOptions', "'autocommit' field requires a transaction number to also be specified");
     const session = this.#session(lsid);
@@ -234,6 +234,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     const txn = session.txn;
     if (!txn || !txn.txnNumber.equals(txnNumber) || !txn.active) throw noSuchTransaction(txnNumber, txn);
     if (!ALLOWED_IN_TRANSACTION.has(name)) throw notInTransaction(name);
+    // Manual, "Create Collections and Indexes in a Transaction": only on a collection the transaction creates.
+    if (name === 'createIndexes' && this.#catalog.get(database, String(command.createIndexes)) && !txn.created(`${database}.${String(command.createIndexes)}`)) {
+      throw new CommandError('OperationNotSupportedInTransaction', `Cannot create new indexes on existing collection ${database}.${String(command.createIndexes)} in a multi-document transaction.`);
+    }
     if (name === 'aggregate' && Array.isArray(command.pipeline) && (command.pipeline as Document[]).some((s) => '$changeStream' in s || '$out' in s || '$merge' in s)) {
       throw new CommandError('OperationNotSupportedInTransaction', 'Operation not permitted in transaction :: caused by :: $changeStream, $out and $merge cannot be used in a transaction');
     }
@@ -261,8 +265,13 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     if (!txn || !txn.txnNumber.equals(txnNumber) || !txn.active) throw noSuchTransaction(txnNumber, txn);
     const plan = txn.catalog.touched().filter(({ store, existed }) => !existed || txn.writes.has(store.namespace));
     try {
-      // Dry run on copies first, so a unique-key clash with a concurrent commit changes nothing.
-      for (const { store } of plan) applyNet(this.#catalog.get(store.database, store.name)?.copy() ?? new CollectionStore(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
+      for (const { store, existed } of plan) {
+        const base = this.#catalog.get(store.database, store.name);
+        // A collection the transaction created that someone else created meanwhile: the transaction loses.
+        if (!existed && base) throw writeConflict();
+        // Dry run on copies first, so a unique-key clash with a concurrent commit changes nothing.
+        if (existed) applyNet(base?.copy() ?? new CollectionStore(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
+      }
     } catch (error) {
       txn.end('aborted');
       if (error instanceof CommandError && error.code === 11000) throw writeConflict();
@@ -270,9 +279,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     }
     this.#committing = txn;
     try {
-      for (const { store } of plan) {
-        const target = this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options);
-        applyNet(target, store, txn.writes.get(store.namespace));
+      for (const { store, existed } of plan) {
+        // Created in the transaction: installed whole, with the indexes built in it.
+        if (!existed) this.#catalog.install(store.copy());
+        else applyNet(this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
       }
     } finally {
       this.#committing = undefined;

@@ -77,6 +77,11 @@ export class Transaction implements StoreObserver {
     return this.writes.get(namespace)?.has(key) ?? false;
   }
 
+  /** True when the transaction created this collection. */
+  created(namespace: string): boolean {
+    return this.catalog.touched().some(({ store, existed }) => !existed && store.namespace === namespace);
+  }
+
   holdsUniqueKey(namespace: string, keys: readonly string[]): boolean {
     const held = this.uniqueKeys.get(namespace);
     return held !== undefined && keys.some((k) => held.has(k));

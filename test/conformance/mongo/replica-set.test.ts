@@ -223,6 +223,30 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
     });
   });
 
+  // create-index.yml "create index on a non-existing collection" / "… on a collection created within the same transaction"
+  it('creates a collection and its index inside a transaction, visible only after commit', async () => {
+    const indexNames = async (name: string): Promise<string[]> => (await db.collection(name).listIndexes().toArray().catch(() => [])).map((i) => String(i.name));
+    for (const createFirst of [false, true]) {
+      const name = `txn_index_${++collectionCounter}`;
+      await withSessions(1, async (session) => {
+        session.startTransaction();
+        if (createFirst) await db.createCollection(name, { session });
+        await db.collection(name).createIndex({ x: 1 }, { name: 't_1', session });
+        expect(await indexNames(name)).not.toContain('t_1');
+        await session.commitTransaction();
+      });
+      expect(await indexNames(name)).toContain('t_1');
+    }
+    // Manual, "Create Collections and Indexes in a Transaction": not on a collection that already existed.
+    const existing = await freshCollection('txn_index_existing');
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      const error = await failure(existing.createIndex({ x: 1 }, { session }));
+      expect(error).toMatchObject({ code: 263, codeName: 'OperationNotSupportedInTransaction' });
+      await session.abortTransaction().catch(() => undefined);
+    });
+  });
+
   // Manual, "Production Considerations → In-progress Transactions and Write Conflicts": a write outside
   // the transaction to a document the transaction modified waits until the transaction ends.
   it('a write outside any transaction to a document a transaction holds waits for the commit', async () => {
