@@ -48,7 +48,6 @@ export default defineConfig({
           // backend, the hot path's prepared statements, row locks in refresh rotation, batched audit writes.
           include: [
             'test/integration/postgres/tenancy.test.ts',
-            'test/integration/postgres/least-privilege.test.ts',
             'test/integration/postgres/repositories/{session,refresh-token,audit-writer,organization-user-membership}*.test.ts',
             'test/integration/flows/auth-service.test.ts',
           ],
