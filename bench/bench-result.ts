@@ -19,6 +19,8 @@ export interface BenchRow {
   readonly baseline: SideResult | null;
   /** Higher is better for us: throughput ours ÷ baseline, or (metric `p50`) p50 baseline ÷ p50 ours. */
   readonly ratio: number | null;
+  /** Each repetition's ratio (the row's `ratio` is their median); absent in reports older than repetitions. */
+  readonly ratioRuns?: readonly number[];
   readonly metric: 'throughput' | 'p50';
   /** Human-readable goal, e.g. "≥ 0.85×"; null when the row is informational. */
   readonly goal: string | null;
@@ -55,6 +57,10 @@ export interface MachineInfo {
 export interface BenchReport {
   readonly mode: 'full' | 'quick';
   readonly durationSeconds: number;
+  /** Repetitions of every row's measurement (median and spread over them). */
+  readonly repeats?: number;
+  /** 1-minute load average when the rows ended (the start's is in `machine`). */
+  readonly loadAverageAtEnd?: number;
   readonly machine: MachineInfo;
   readonly rows: readonly BenchRow[];
   /** Decomposition of the Postgres lookup cost (see docs/benchmarks.md). */

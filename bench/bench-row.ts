@@ -22,8 +22,12 @@ function round(value: number, digits: number): number {
 /** A measured row: ratio is "higher is better for ours" whichever the metric. */
 export function measuredRow(spec: RowSpec, result: InterleavedResult): BenchRow {
   const metric = spec.metric ?? 'throughput';
-  const raw = metric === 'throughput' ? result.ours.opsPerSec / result.baseline.opsPerSec : result.baseline.p50Ms / result.ours.p50Ms;
-  const ratio = Number.isFinite(raw) ? round(raw, 3) : null;
+  const ratioOf = (r: { ours: InterleavedResult['ours']; baseline: InterleavedResult['baseline'] }) =>
+    metric === 'throughput' ? r.ours.opsPerSec / r.baseline.opsPerSec : r.baseline.p50Ms / r.ours.p50Ms;
+  const runs = (result.runs.length > 0 ? result.runs : [result]).map(ratioOf).filter(Number.isFinite).map((r) => round(r, 3));
+  const sorted = [...runs].sort((a, b) => a - b);
+  // The median of the repetitions' ratios (the lower middle one for an even count: the conservative pick).
+  const ratio = sorted.length === 0 ? null : (sorted[Math.floor((sorted.length - 1) / 2)] ?? null);
   const side = (s: InterleavedResult['ours']) => ({ opsPerSec: round(s.opsPerSec, 1), p50Ms: round(s.p50Ms, 4), p99Ms: round(s.p99Ms, 4), ops: s.ops });
   return {
     name: spec.name,
@@ -33,6 +37,7 @@ export function measuredRow(spec: RowSpec, result: InterleavedResult): BenchRow 
     ours: side(result.ours),
     baseline: side(result.baseline),
     ratio,
+    ratioRuns: runs,
     metric,
     goal: spec.goal ?? null,
     goalMinRatio: spec.goalMinRatio ?? null,

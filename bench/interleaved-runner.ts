@@ -15,11 +15,19 @@ export interface InterleavedOptions {
   readonly warmupMs: number;
   /** Upper bound on operations per slice (keeps slow or runaway loops bounded). */
   readonly maxOpsPerSlice?: number;
+  /**
+   * Independent repetitions of the whole measurement (warm-up + rounds), back to back (default 1).
+   * The row's ratio is the median of the repetitions' ratios and their range is its spread.
+   */
+  readonly repeats?: number;
 }
 
 export interface InterleavedResult {
+  /** Over every measured slice of every repetition. */
   readonly ours: SideResult;
   readonly baseline: SideResult;
+  /** Each repetition on its own (one entry when `repeats` is 1). */
+  readonly runs: readonly { readonly ours: SideResult; readonly baseline: SideResult }[];
 }
 
 interface Accumulator {
@@ -75,14 +83,26 @@ function summarise(acc: Accumulator): SideResult {
  */
 export async function runInterleaved(ours: Operation, baseline: Operation, options: InterleavedOptions): Promise<InterleavedResult> {
   const maxOps = options.maxOpsPerSlice ?? 1_000_000;
-  const acc = { ours: { units: 0, ops: 0, elapsedMs: 0, latencies: [] } as Accumulator, baseline: { units: 0, ops: 0, elapsedMs: 0, latencies: [] } as Accumulator };
-  await runSlice(ours, options.concurrency, options.warmupMs, maxOps, undefined);
-  await runSlice(baseline, options.concurrency, options.warmupMs, maxOps, undefined);
-  for (let round = 0; round < options.rounds; round += 1) {
-    const order = round % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
-    for (const side of order) {
-      await runSlice(side === 'ours' ? ours : baseline, options.concurrency, options.sliceMs, maxOps, acc[side]);
+  const fresh = (): Accumulator => ({ units: 0, ops: 0, elapsedMs: 0, latencies: [] });
+  const all = { ours: fresh(), baseline: fresh() };
+  const runs: { ours: SideResult; baseline: SideResult }[] = [];
+  for (let repeat = 0; repeat < Math.max(1, options.repeats ?? 1); repeat += 1) {
+    const acc = { ours: fresh(), baseline: fresh() };
+    await runSlice(ours, options.concurrency, options.warmupMs, maxOps, undefined);
+    await runSlice(baseline, options.concurrency, options.warmupMs, maxOps, undefined);
+    for (let round = 0; round < options.rounds; round += 1) {
+      const order = round % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
+      for (const side of order) {
+        await runSlice(side === 'ours' ? ours : baseline, options.concurrency, options.sliceMs, maxOps, acc[side]);
+      }
+    }
+    runs.push({ ours: summarise(acc.ours), baseline: summarise(acc.baseline) });
+    for (const side of ['ours', 'baseline'] as const) {
+      all[side].units += acc[side].units;
+      all[side].ops += acc[side].ops;
+      all[side].elapsedMs += acc[side].elapsedMs;
+      for (const l of acc[side].latencies) if (all[side].latencies.length < MAX_SAMPLES_PER_SIDE) all[side].latencies.push(l);
     }
   }
-  return { ours: summarise(acc.ours), baseline: summarise(acc.baseline) };
+  return { ours: summarise(all.ours), baseline: summarise(all.baseline), runs };
 }

@@ -22,7 +22,9 @@ function table(rows: readonly BenchRow[]): string[] {
     '|---|---|---|---|---|---|---|',
   ];
   rows.forEach((r, i) => {
-    const ratio = r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×${r.metric === 'p50' ? ' (p50)' : ''}`;
+    const runs = r.ratioRuns ?? [];
+    const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)})` : '';
+    const ratio = r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×${r.metric === 'p50' ? ' p50' : ''}${spread}`;
     lines.push(`| ${i + 1} | ${r.name} | ${side(r.ours)} | ${side(r.baseline)} | ${ratio} | ${r.goal ?? '—'} | ${met(r)} |`);
   });
   return lines;
@@ -42,13 +44,13 @@ export function renderResults(report: BenchReport): string {
   const lines = [
     TABLE_START,
     '',
-    `Run: \`${report.mode}\` on ${m.date}, ${report.durationSeconds} s. Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, PostgreSQL ${m.postgres}, Redis ${m.redis}; 1-minute load average at start ${m.loadAverage1m}.`,
+    `Run: \`${report.mode}\` on ${m.date}, ${report.durationSeconds} s, each row measured ${report.repeats ?? 1}× back to back. Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, PostgreSQL ${m.postgres}, Redis ${m.redis}; 1-minute load average at start ${m.loadAverage1m}${report.loadAverageAtEnd === undefined ? '' : `, at the end of the rows ${report.loadAverageAtEnd}`}.`,
     '',
     `Ceilings in the same run: ${c.pgbenchSelectTps === null ? 'pgbench —' : `\`${c.pgbenchCommand}\` = **${c.pgbenchSelectTps.toLocaleString('en')} TPS**`}; ${c.redisGetRps === null ? 'redis-benchmark —' : `\`${c.redisBenchmarkCommand}\` = **${c.redisGetRps.toLocaleString('en')} GET/s**`}${c.note ? ` (${c.note})` : ''}.`,
     '',
     ...table(report.rows),
     '',
-    'Ratio: ours ÷ baseline throughput, or for `(p50)` rows baseline p50 ÷ ours p50 — above 1 is better for ours either way.',
+    'Ratio: ours ÷ baseline throughput, or for `p50` rows baseline p50 ÷ ours p50 — above 1 is better for ours either way. With repetitions, the ratio is the median of the repetitions\' ratios and the range in brackets is their spread (lowest–highest); the ops/s and latency columns are over all repetitions.',
     '',
     ...details(report.rows),
     '',

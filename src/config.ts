@@ -76,6 +76,34 @@ export interface Config {
     readonly minimumAge: number;
   };
   readonly retention: { readonly auditDays: number; readonly analyticsDays: number };
+  /** Scheduled maintenance (docs/operations.md, "Scheduled maintenance"). */
+  readonly maintenance: MaintenanceConfig;
+}
+
+/** When maintenance runs, how much each statement deletes, and how long ended rows are kept. */
+export interface MaintenanceConfig {
+  /** Period of the BullMQ job scheduler `platform-data worker` keeps (ignored when `cron` is set). */
+  readonly everySeconds: number;
+  /** A cron pattern (5 or 6 fields, UTC) instead of `everySeconds`. */
+  readonly cron: string | undefined;
+  /** Rows per DELETE statement (one short transaction each). */
+  readonly batchSize: number;
+  /** Statements per job and run at most; the rest waits for the next run. */
+  readonly maxBatchesPerJob: number;
+  /** Audit-log partitions created ahead, in months. */
+  readonly auditMonthsAhead: number;
+  /** Ended sessions and refresh-token families are kept this many days after they end. */
+  readonly endedSessionDays: number;
+  /** Rotated refresh tokens of live families are kept this many days (reuse of an older one is refused as unknown). */
+  readonly rotatedRefreshTokenDays: number;
+  /** Consumed or expired verification tokens and MFA challenges are kept this many days. */
+  readonly verificationTokenDays: number;
+  /** Integration tokens expired (never refreshed) this many days are deleted. */
+  readonly integrationTokenDays: number;
+  /** Answered or expired invitations are kept this many days. */
+  readonly invitationDays: number;
+  /** The maintenance_runs history is kept this many days. */
+  readonly historyDays: number;
 }
 
 /** One node of a Redis Cluster seed list. */
@@ -154,6 +182,21 @@ const envSchema = z.object({
   MINIMUM_AGE: int(0, 21, 13),
   AUDIT_RETENTION_DAYS: int(1, 3650, 90),
   ANALYTICS_RETENTION_DAYS: int(1, 3650, 365),
+  MAINTENANCE_EVERY_SECONDS: int(60, 604_800, 3_600),
+  MAINTENANCE_CRON: z
+    .string()
+    .trim()
+    .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern of 5 or 6 fields, e.g. "17 3 * * *"')
+    .optional(),
+  MAINTENANCE_BATCH_SIZE: int(1, 10_000, 1_000),
+  MAINTENANCE_MAX_BATCHES: int(1, 100_000, 1_000),
+  AUDIT_PARTITIONS_AHEAD_MONTHS: int(0, 36, 3),
+  ENDED_SESSION_RETENTION_DAYS: int(0, 3650, 7),
+  ROTATED_REFRESH_TOKEN_RETENTION_DAYS: int(1, 3650, 30),
+  VERIFICATION_TOKEN_RETENTION_DAYS: int(0, 3650, 7),
+  INTEGRATION_TOKEN_RETENTION_DAYS: int(0, 3650, 30),
+  INVITATION_RETENTION_DAYS: int(0, 3650, 30),
+  MAINTENANCE_HISTORY_DAYS: int(1, 3650, 30),
 });
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -285,6 +328,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       minimumAge: e.MINIMUM_AGE,
     },
     retention: { auditDays: e.AUDIT_RETENTION_DAYS, analyticsDays: e.ANALYTICS_RETENTION_DAYS },
+    maintenance: {
+      everySeconds: e.MAINTENANCE_EVERY_SECONDS,
+      cron: e.MAINTENANCE_CRON,
+      batchSize: e.MAINTENANCE_BATCH_SIZE,
+      maxBatchesPerJob: e.MAINTENANCE_MAX_BATCHES,
+      auditMonthsAhead: e.AUDIT_PARTITIONS_AHEAD_MONTHS,
+      endedSessionDays: e.ENDED_SESSION_RETENTION_DAYS,
+      rotatedRefreshTokenDays: e.ROTATED_REFRESH_TOKEN_RETENTION_DAYS,
+      verificationTokenDays: e.VERIFICATION_TOKEN_RETENTION_DAYS,
+      integrationTokenDays: e.INTEGRATION_TOKEN_RETENTION_DAYS,
+      invitationDays: e.INVITATION_RETENTION_DAYS,
+      historyDays: e.MAINTENANCE_HISTORY_DAYS,
+    },
   };
   return Object.freeze(Object.assign(config, {
     toJSON: () => redactConfig(config),
@@ -325,5 +381,6 @@ export function redactConfig(config: Config): Record<string, unknown> {
     },
     auth: config.auth,
     retention: config.retention,
+    maintenance: config.maintenance,
   };
 }

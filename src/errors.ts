@@ -65,6 +65,8 @@ export const PLATFORM_ERROR_CODES = [
   'EMBEDDER_MISMATCH',
   'KNOWLEDGE_CONTENT_NOT_INLINE',
   'KNOWLEDGE_INCONSISTENT',
+  'MAINTENANCE_FAILED',
+  'INTEGRATION_REFRESH_FAILED',
   // CLI
   'RESET_REFUSED',
   'DEMO_FAILED',
@@ -135,14 +137,28 @@ export class ConflictError extends PlatformError<'CONFLICT'> {
 export class StoreUnavailableError extends PlatformError<'STORE_UNAVAILABLE'> {
   readonly store: StoreName;
   readonly url: string | undefined;
-  constructor(store: StoreName, message: string, details: { url?: string; cause?: unknown } = {}) {
+  /**
+   * Why, when the store's error mapper could tell: `database_missing` and `auth_failed` are
+   * permanent (waiting does not help: {@link permanent}), the others may pass.
+   */
+  readonly reason: StoreUnavailableReason | undefined;
+  constructor(store: StoreName, message: string, details: { url?: string; cause?: unknown; reason?: StoreUnavailableReason } = {}) {
     super('STORE_UNAVAILABLE', `${store} unavailable${details.url ? ` at ${details.url}` : ''}: ${message}`, {
       cause: details.cause,
     });
     this.store = store;
     this.url = details.url;
+    this.reason = details.reason;
+  }
+
+  /** True when retrying cannot succeed without a change by the operator (a missing database, refused credentials). */
+  get permanent(): boolean {
+    return this.reason === 'database_missing' || this.reason === 'auth_failed';
   }
 }
+
+/** Causes a store's error mapper tells apart (see {@link StoreUnavailableError.reason}). */
+export type StoreUnavailableReason = 'refused' | 'unknown_host' | 'auth_failed' | 'database_missing' | 'timeout';
 
 /** The caller's tenant context does not allow the operation. `permission` names what was missing. */
 export class TenantAccessError extends PlatformError<'TENANT_ACCESS_DENIED'> {

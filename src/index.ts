@@ -24,7 +24,8 @@ export * from './tokens.js';
 
 // Configuration and logging
 export { loadConfig, redactConfig, CONFIG_DEFAULTS, LOG_LEVELS } from './config.js';
-export type { Config, EncryptionKey, LogLevel, RedisNodeAddress } from './config.js';
+export type { Config, EncryptionKey, LogLevel, MaintenanceConfig, RedisNodeAddress } from './config.js';
+export type { KeysetPage, KeysetPageInput } from './keyset-page.js';
 export { redactUrl } from './redact-url.js';
 export { Secret } from './secret.js';
 export { createLogger } from './logger.js';
@@ -85,56 +86,56 @@ export { authorize, isAllowed, PERMISSIONS, ROLE_PERMISSIONS } from './tenancy/p
 export type { Permission } from './tenancy/permission-policy.js';
 
 // Auth flows
-export { AuthService, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth-service.js';
-export type {
-  LoginResult,
-  SignedInResult,
-  MfaChallengeResult,
-  MfaEnrollmentRequiredResult,
-  EnrolledSignInResult,
-  PasswordChanged,
-  RefreshResult,
-  ValidatedSession,
-} from './flows/auth-service.js';
-export { expectSignedIn } from './flows/expect-signed-in.js';
-export { MfaService } from './flows/mfa-service.js';
-export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/mfa-service.js';
-export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organization-security.js';
-export type { IpCheck } from './flows/organization-security.js';
-export { StrictestPasswordPolicy } from './flows/strictest-password-policy.js';
-export type { UserPasswordPolicy } from './flows/strictest-password-policy.js';
-export { SessionIssuer } from './flows/session-issuer.js';
-export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/session-issuer.js';
-export { SessionRevoker } from './flows/session-revoker.js';
-export type { SessionToEvict } from './flows/session-revoker.js';
-export { SignUpService } from './flows/sign-up-service.js';
-export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/sign-up-service.js';
-export { PasswordGate } from './flows/password-gate.js';
-export type { PasswordVerdict, LockoutState } from './flows/password-gate.js';
-export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/oauth-sign-in.js';
-export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/oauth-sign-in.js';
-export { ApiKeyAuthenticator } from './flows/api-key-authenticator.js';
-export type { ApiKeyAuthentication } from './flows/api-key-authenticator.js';
-export { VerificationService } from './flows/verification-service.js';
-export type { EmailRequestAccepted } from './flows/verification-service.js';
-export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth-flow-options.js';
-export type { AuthFlowOptions } from './flows/auth-flow-options.js';
-export { DiscardingAuthNotifier } from './flows/auth-notifier.js';
-export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth-notifier.js';
-export { clientContextSchema } from './flows/client-context.js';
-export type { ClientContext, ParsedClientContext } from './flows/client-context.js';
-export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/login-risk.js';
-export type { LoginRiskSignals } from './flows/login-risk.js';
+export { PasswordSignIn } from './flows/auth/password-sign-in.js';
+export type { LoginResult, SignedInResult } from './flows/auth/password-sign-in.js';
+export { MfaSignIn } from './flows/auth/mfa-sign-in.js';
+export type { EnrolledSignInResult } from './flows/auth/mfa-sign-in.js';
+export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './flows/auth/mfa-service.js';
+export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/session-validator.js';
+export type { ValidatedSession } from './flows/auth/session-validator.js';
+export { RefreshRotation } from './flows/auth/refresh-rotation.js';
+export type { RefreshResult } from './flows/auth/refresh-rotation.js';
+export { PasswordChange } from './flows/auth/password-change.js';
+export type { PasswordChanged } from './flows/auth/password-change.js';
+export { expectSignedIn } from './flows/auth/expect-signed-in.js';
+export { MfaService } from './flows/auth/mfa-service.js';
+export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
+export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
+export type { IpCheck } from './flows/organizations/organization-security.js';
+export { StrictestPasswordPolicy } from './flows/auth/strictest-password-policy.js';
+export type { UserPasswordPolicy } from './flows/auth/strictest-password-policy.js';
+export { SessionIssuer } from './flows/auth/session-issuer.js';
+export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/auth/session-issuer.js';
+export { SessionRevoker } from './flows/auth/session-revoker.js';
+export type { SessionToEvict } from './flows/auth/session-revoker.js';
+export { SignUpService } from './flows/auth/sign-up-service.js';
+export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/auth/sign-up-service.js';
+export { PasswordGate } from './flows/auth/password-gate.js';
+export type { PasswordVerdict, LockoutState } from './flows/auth/password-gate.js';
+export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/auth/oauth-sign-in.js';
+export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/auth/oauth-sign-in.js';
+export { ApiKeyAuthenticator } from './flows/auth/api-key-authenticator.js';
+export type { ApiKeyAuthentication } from './flows/auth/api-key-authenticator.js';
+export { VerificationService } from './flows/auth/verification-service.js';
+export type { EmailRequestAccepted } from './flows/auth/verification-service.js';
+export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth/auth-flow-options.js';
+export type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
+export { DiscardingAuthNotifier } from './flows/auth/auth-notifier.js';
+export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth/auth-notifier.js';
+export { clientContextSchema } from './flows/auth/client-context.js';
+export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
+export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
+export type { LoginRiskSignals } from './flows/auth/login-risk.js';
 
 // Knowledge flows
-export type { Embedder } from './flows/embedder.js';
-export { HashingEmbedder } from './flows/hashing-embedder.js';
-export type { HashingEmbedderOptions } from './flows/hashing-embedder.js';
-export type { TextSplitter } from './flows/text-splitter.js';
-export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/langchain-text-splitter.js';
-export type { LangchainTextSplitterOptions } from './flows/langchain-text-splitter.js';
-export { estimateTokenCount } from './flows/estimate-token-count.js';
-export { KnowledgeIngestion, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId } from './flows/knowledge-ingestion.js';
+export type { Embedder } from './flows/knowledge/embedder.js';
+export { HashingEmbedder } from './flows/knowledge/hashing-embedder.js';
+export type { HashingEmbedderOptions } from './flows/knowledge/hashing-embedder.js';
+export type { TextSplitter } from './flows/knowledge/text-splitter.js';
+export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/knowledge/langchain-text-splitter.js';
+export type { LangchainTextSplitterOptions } from './flows/knowledge/langchain-text-splitter.js';
+export { estimateTokenCount } from './flows/knowledge/estimate-token-count.js';
+export { KnowledgeIngestion, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId } from './flows/knowledge/knowledge-ingestion.js';
 export type {
   KnowledgeIngestionOptions,
   IngestDocumentInput,
@@ -148,18 +149,25 @@ export type {
   ReindexResult,
   DocumentConsistency,
   ConsistencyReport,
-} from './flows/knowledge-ingestion.js';
-export { KnowledgeSearch } from './flows/knowledge-search.js';
-export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge-search.js';
-export { QdrantStoreProvisioner } from './flows/qdrant-store-provisioner.js';
-export { DEFAULT_EMBEDDING_DIMENSION } from './flows/register-knowledge.js';
+} from './flows/knowledge/knowledge-ingestion.js';
+export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
+export { MAINTENANCE_QUEUE } from './flows/operations/maintenance-queue.js';
+export type { MaintenanceJobData } from './flows/operations/maintenance-queue.js';
+export { KnowledgeSearch } from './flows/knowledge/knowledge-search.js';
+export type { SemanticSearchOptions, SemanticSearchHit } from './flows/knowledge/knowledge-search.js';
+export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledge.js';
 export { QueueWorkers } from './flows/queue-workers.js';
-export type { QueueWorkersOptions } from './flows/queue-workers.js';
+export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
+export { Maintenance, MAINTENANCE_JOBS } from './flows/operations/maintenance.js';
+export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from './flows/operations/maintenance.js';
 
 // Privacy flows
-export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/erasure-flow.js';
-export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/erasure-flow.js';
-export { UserExporter } from './flows/user-exporter.js';
-export type { ExportLine, ExportManifest } from './flows/user-exporter.js';
-export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/consent-service.js';
-export type { CreateUserWithConsentInput } from './flows/consent-service.js';
+export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
+export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
+export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
+export { UserExporter } from './flows/privacy/user-exporter.js';
+export type { ExportLine, ExportManifest } from './flows/privacy/user-exporter.js';
+export { ConsentService, GUARDIAN_CONSENT_METHODS } from './flows/privacy/consent-service.js';
+export type { CreateUserWithConsentInput } from './flows/privacy/consent-service.js';

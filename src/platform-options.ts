@@ -1,12 +1,14 @@
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { StoreName } from './errors.js';
-import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth-notifier.js';
-import type { Embedder } from './flows/embedder.js';
-import type { ErasureStepEvent } from './flows/erasure-flow.js';
-import type { TextSplitter } from './flows/text-splitter.js';
+import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { Embedder } from './flows/knowledge/embedder.js';
+import type { ErasureStepEvent } from './flows/privacy/erasure-flow.js';
+import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Logger } from './logger.js';
+import type { MaintenanceOptions } from './flows/operations/maintenance.js';
+import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, type IntegrationTokenRefresher } from './postgres/repositories/integration-token-repository.js';
 import { parseInput } from './parse-input.js';
 import {
   AUDIT_WRITER_OPTIONS,
@@ -16,6 +18,8 @@ import {
   ERASURE_FLOW_OPTIONS,
   KNOWLEDGE_INGESTION_OPTIONS,
   LOGGER,
+  INTEGRATION_TOKEN_OPTIONS,
+  MAINTENANCE_OPTIONS,
   TEXT_SPLITTER,
 } from './tokens.js';
 
@@ -29,6 +33,7 @@ const implementing = <T>(name: string, methods: readonly string[]) =>
   );
 
 const count = (max: number) => z.number().int().min(1).max(max);
+const days = z.number().int().min(0).max(3650);
 
 /**
  * What `createPlatform(config, options)` accepts. Every field is optional; an
@@ -89,6 +94,44 @@ export const platformOptionsSchema = z
       .partial()
       .strict()
       .optional(),
+    /**
+     * Refresh on read of integration tokens, merged over DEFAULT_INTEGRATION_TOKEN_OPTIONS:
+     * `refreshers` by integration name (each calls the provider's token endpoint).
+     */
+    integrationTokens: z
+      .object({
+        refreshers: z.record(
+          z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be an integration name: 1-64 characters of a-z, 0-9, "_", "-"'),
+          z.custom<IntegrationTokenRefresher>((v) => typeof v === 'function', 'must be a function (request) => Promise<tokens>'),
+        ),
+        refreshWithinSeconds: count(86_400),
+        refreshTimeoutMs: count(60_000),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    /** Scheduled maintenance, merged over `config.maintenance` (the MAINTENANCE_* and *_RETENTION_DAYS variables). */
+    maintenance: z
+      .object({
+        everySeconds: z.number().int().min(60).max(604_800),
+        cron: z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern of 5 or 6 fields'),
+        batchSize: count(10_000),
+        maxBatchesPerJob: count(100_000),
+        auditRetentionDays: count(3650),
+        auditMonthsAhead: z.number().int().min(0).max(36),
+        endedSessionDays: days,
+        rotatedRefreshTokenDays: count(3650),
+        verificationTokenDays: days,
+        integrationTokenDays: days,
+        invitationDays: days,
+        historyDays: count(3650),
+        removeVoiceAudio: z
+          .custom<NonNullable<MaintenanceOptions['removeVoiceAudio']>>((v) => typeof v === 'function', 'must be a function')
+          .optional(),
+      })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -109,6 +152,8 @@ export function applyPlatformOptions(container: DependencyContainer, options: Pl
   if (o.authFlows) container.register(AUTH_FLOW_OPTIONS, { useValue: mergeOver<AuthFlowOptions>(DEFAULT_AUTH_FLOW_OPTIONS, o.authFlows) });
   if (o.auditWriter) container.register(AUDIT_WRITER_OPTIONS, { useValue: mergeOver(container.resolve(AUDIT_WRITER_OPTIONS), o.auditWriter) });
   if (o.knowledgeIngestion) container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: o.knowledgeIngestion });
+  if (o.integrationTokens) container.register(INTEGRATION_TOKEN_OPTIONS, { useValue: mergeOver(DEFAULT_INTEGRATION_TOKEN_OPTIONS, o.integrationTokens) });
+  if (o.maintenance) container.register(MAINTENANCE_OPTIONS, { useValue: o.maintenance });
   if (o.erasureFlow) container.register(ERASURE_FLOW_OPTIONS, { useValue: mergeOver(container.resolve(ERASURE_FLOW_OPTIONS), o.erasureFlow) });
 }
 

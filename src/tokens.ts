@@ -1,14 +1,16 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
-import type { AuthFlowOptions } from './flows/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth-notifier.js';
-import type { Embedder } from './flows/embedder.js';
-import type { ErasureFlowOptions } from './flows/erasure-flow.js';
-import type { KnowledgeIngestionOptions } from './flows/knowledge-ingestion.js';
-import type { TextSplitter } from './flows/text-splitter.js';
+import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
+import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { Embedder } from './flows/knowledge/embedder.js';
+import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
+import type { MaintenanceOptions } from './flows/operations/maintenance.js';
+import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
+import type { TextSplitter } from './flows/knowledge/text-splitter.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
+import type { IntegrationTokenOptions } from './postgres/repositories/integration-token-repository.js';
 import type { StoreProvisioner } from './store-provisioner.js';
 
 /*
@@ -27,6 +29,12 @@ export const LOGGER: InjectionToken<Logger> = Symbol.for('platform-data.Logger')
 export const LIFECYCLE: InjectionToken<Lifecycle> = Symbol.for('platform-data.Lifecycle');
 /** Multi-registration token: every store registers its StoreProvisioner under it. */
 export const PROVISIONER: InjectionToken<StoreProvisioner> = Symbol.for('platform-data.StoreProvisioner');
+/**
+ * Vector size of the knowledge collection: the knowledge flows register it as
+ * the EMBEDDER's dimension, so the qdrant folder knows the number without
+ * knowing the embedder.
+ */
+export const EMBEDDING_DIMENSION: InjectionToken<number> = Symbol.for('platform-data.EmbeddingDimension');
 /** The application's Embedder (default: HashingEmbedder, dimension 256); set it with `createPlatform(config, { embedder })`. */
 export const EMBEDDER: InjectionToken<Embedder> = Symbol.for('platform-data.Embedder');
 /** The TextSplitter the ingestion pipeline uses (default: LangchainTextSplitter with its defaults). */
@@ -41,3 +49,7 @@ export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('pl
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
+/** A partial object merged over `config.maintenance`; set it with `createPlatform(config, { maintenance })`. */
+export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
+/** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
+export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');

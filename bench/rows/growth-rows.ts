@@ -1,4 +1,4 @@
-import { SessionCache } from '../../src/redis/session-cache.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, type RowSpec } from '../bench-row.js';

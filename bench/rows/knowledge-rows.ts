@@ -1,4 +1,4 @@
-import { EmbeddingIndex, type EmbeddingPoint } from '../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex, type EmbeddingPoint } from '../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../src/qdrant/qdrant-provisioner.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
@@ -27,7 +27,7 @@ export async function knowledgeRow(ctx: BenchContext, runId: string): Promise<Be
   if (!ctx.backends.qdrantUrl) return unavailableRow(spec, 'no Qdrant and no stand-in in this run');
   const platform = await ctx.platformFor({ QDRANT_COLLECTION_PREFIX: `bench${runId}_` }, ['qdrant']);
   const index = platform.resolve(EmbeddingIndex);
-  await platform.resolve(QdrantProvisioner).provision(DIMENSION);
+  await platform.resolve(QdrantProvisioner).forDimension(DIMENSION).provision();
   try {
     const tenant = createTenantContext({ organizationId: '00000000-0000-4000-8000-000000000001', userId: '00000000-0000-4000-8000-000000000002', role: 'owner' });
     let doc = 0;

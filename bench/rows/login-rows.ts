@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import type { Platform } from '../../src/platform.js';
 import { PasswordHasher } from '../../src/security/password-hasher.js';
 import type { BenchRow } from '../bench-result.js';
@@ -38,20 +38,20 @@ function memberEmails(ctx: BenchContext, half: 0 | 1): string[] {
 }
 
 async function measureLogin(ctx: BenchContext, platform: Platform, spec: RowSpec, emails: string[], timing: InterleavedOptions): Promise<BenchRow> {
-  let auth: AuthService;
+  let signIn: PasswordSignIn;
   try {
-    auth = platform.resolve(AuthService);
+    signIn = platform.resolve(PasswordSignIn);
   } catch (error) {
-    return unavailableRow(spec, `not yet available: AuthService cannot be resolved (${(error as Error).message})`);
+    return unavailableRow(spec, `not yet available: PasswordSignIn cannot be resolved (${(error as Error).message})`);
   }
   const hasher = platform.resolve(PasswordHasher);
   const hash = await hasher.hash(PASSWORD);
   await withClient(ctx.db.ownerUrl, (c) => c.query(`UPDATE users SET password_hash = $1, password_changed_at = now() WHERE email = ANY($2::citext[])`, [hash, [...new Set(emails)]]));
-  await auth.login(emails[0] ?? benchEmail(1), PASSWORD);
+  await signIn.login(emails[0] ?? benchEmail(1), PASSWORD);
   const a = keyCycle(emails);
   ctx.log(`  ${spec.name}`);
   const result = await runInterleaved(
-    async () => void (await auth.login(a(), PASSWORD)),
+    async () => void (await signIn.login(a(), PASSWORD)),
     async () => {
       if (!(await hasher.verify(PASSWORD, hash))) throw new Error('bench: verify failed');
     },
@@ -61,7 +61,7 @@ async function measureLogin(ctx: BenchContext, platform: Platform, spec: RowSpec
 }
 
 /**
- * Row 6: AuthService.login (throttle check, lookup, bcrypt verify, lockout
+ * Row 6: PasswordSignIn.login (throttle check, lookup, bcrypt verify, lockout
  * bookkeeping, session issue in Postgres + Redis, audit) vs
  * PasswordHasher.verify alone, both at the default BCRYPT_COST — the cost
  * the goal is about — on a platform configured with it.
@@ -71,10 +71,10 @@ export async function loginRow(ctx: BenchContext): Promise<BenchRow> {
   const spec: RowSpec = {
     name: 'login throughput',
     unit: 'login',
-    oursLabel: 'AuthService.login (throttle, lookup, bcrypt verify, session issue, audit)',
+    oursLabel: 'PasswordSignIn.login (throttle, lookup, bcrypt verify, session issue, audit)',
     baselineLabel: `PasswordHasher.verify alone (bcrypt compare, cost ${cost})`,
-    goal: '≥ 0.9×',
-    goalMinRatio: 0.9,
+    goal: '≥ 0.97×',
+    goalMinRatio: 0.97,
     backend: `${ctx.backends.postgres}; ${ctx.backends.redis}`,
     note: `bcrypt cost ${cost} (the default); ${CONCURRENCY} callers per side; longer slices than the other rows (see the profile row at cost 10 for the same path with cheaper hashing)`,
   };
@@ -94,7 +94,7 @@ export async function loginProfileRow(ctx: BenchContext): Promise<BenchRow> {
   const spec: RowSpec = {
     name: `profile: login at bcrypt cost ${cost}`,
     unit: 'login',
-    oursLabel: 'AuthService.login, as row 6',
+    oursLabel: 'PasswordSignIn.login, as row 6',
     baselineLabel: `PasswordHasher.verify alone (bcrypt compare, cost ${cost})`,
     backend: `${ctx.backends.postgres}; ${ctx.backends.redis}`,
     note: `informational: cheaper hashing magnifies the rest of login; ${CONCURRENCY} callers per side`,

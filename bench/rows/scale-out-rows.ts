@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
-import { SessionCache } from '../../src/redis/session-cache.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
 import { startLocalStack } from '../../src/testing/start-local-stack.js';
 import { startRedisCluster } from '../../src/testing/start-redis-cluster.js';

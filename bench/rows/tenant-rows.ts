@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
@@ -10,7 +11,18 @@ import { keyCycle, type BenchContext } from '../bench-context.js';
 import { withClient } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
-const memberRow = z.object({ user_id: z.string(), role: z.string(), email: z.string(), display_name: z.string().nullable() });
+/** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner. */
+const BARE_MEMBERS = `SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
+  u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
+  u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
+  u.created_at, u.updated_at, u.deleted_at, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
+   FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = $1::uuid
+   WHERE u.deleted_at IS NULL
+     AND ($2::int8 IS NULL OR (u.created_at, u.id) > (to_timestamp(0) + $2::int8 * interval '1 microsecond', $3::uuid))
+   ORDER BY u.created_at, u.id
+   LIMIT $4::int4`;
+
+const idRow = z.object({ id: z.string(), email: z.string() });
 
 /** Below the owner pool's size (min(5, PG_POOL_SIZE)), so neither side queues for a connection. */
 const CONCURRENCY = 4;
@@ -35,20 +47,20 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
   const bareSpec: RowSpec = {
     name: 'tenant read with RLS vs bare owner read',
     unit: 'read',
-    oursLabel: 'withTenant(appPool) read, as above',
-    baselineLabel: 'the read alone as owner: no transaction, no set_config',
+    oursLabel: 'UserRepository.listForOrganization on the app role: tenant settings + named read pipelined before one Sync (one round trip, one implicit transaction), RLS applies, rows validated with zod',
+    baselineLabel: 'the same SQL as a bare owner query: raw pg named prepared statement, no transaction, no settings, no validation',
+    goal: '≥ 0.75×',
+    goalMinRatio: 0.75,
     backend: ctx.backends.postgres,
-    note: 'informational: includes withTenant()\'s BEGIN / set_config / COMMIT round trips, not only RLS',
+    note: `${CONCURRENCY} callers; hot-path pool of min(5, PG_POOL_SIZE) connections vs a raw pg pool of 5`,
   };
   const connection = ctx.platform.resolve(PostgresConnection);
-  let appPool;
   try {
-    appPool = await connection.connectAppPool();
+    await connection.connectAppPool();
   } catch (error) {
     const reason = `app role cannot connect: ${(error as Error).message}`;
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const ownerPool = connection.ownerPool;
   const bypass = await withClient(ctx.db.ownerUrl, async (c) =>
     (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
   );
@@ -61,13 +73,6 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
   );
   if (owners.length === 0) return [unavailableRow(spec, 'no tenants seeded'), unavailableRow(bareSpec, 'no tenants seeded')];
   const contexts: TenantContext[] = owners.map((o) => createTenantContext({ organizationId: o.organization_id, userId: o.user_id, role: 'owner' }));
-  const read = (orgId: string) =>
-    sql.type(memberRow)`
-      SELECT m.user_id, m.role, u.email, u.display_name
-      FROM memberships m JOIN users u ON u.id = m.user_id
-      WHERE m.organization_id = ${orgId}
-      ORDER BY m.created_at, m.id
-      LIMIT 50`;
   const expect = (n: number) => {
     if (n !== ctx.membersPerOrg) throw new Error(`bench: tenant read returned ${n} rows, expected ${ctx.membersPerOrg}`);
   };
@@ -93,84 +98,75 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     rows.push(measuredRow(spec, result));
   }
   {
-    const nextOurs = keyCycle(contexts);
-    const nextBase = keyCycle(contexts);
-    ctx.log(`  ${bareSpec.name}`);
-    const result = await runInterleaved(
-      async () => {
-        const t = nextOurs();
-        expect((await withTenant(appPool, t, (tx) => tx.any(read(t.organizationId)))).length);
-      },
-      async () => {
-        expect((await ownerPool.any(read(nextBase().organizationId))).length);
-      },
-      { ...ctx.timing, concurrency: CONCURRENCY },
-    );
-    rows.push(measuredRow(bareSpec, result));
+    const users = ctx.platform.resolve(UserRepository);
+    const bare = new pg.Pool({ connectionString: ctx.db.ownerUrl, max: 5 });
+    try {
+      const nextOurs = keyCycle(contexts);
+      const nextBase = keyCycle(contexts);
+      ctx.log(`  ${bareSpec.name}`);
+      const result = await runInterleaved(
+        async () => {
+          expect((await users.listForOrganization(nextOurs(), { limit: 50 })).items.length);
+        },
+        async () => {
+          const t = nextBase();
+          expect((await bare.query({ name: 'bench_bare_members', text: BARE_MEMBERS, values: [t.organizationId, null, null, 51] })).rows.length);
+        },
+        { ...ctx.timing, concurrency: CONCURRENCY },
+      );
+      rows.push(measuredRow(bareSpec, result));
+    } finally {
+      await bare.end();
+    }
   }
   return rows;
 }
 
 /**
- * The RLS row again on private Slonik pools configured as proposed for
- * PostgresConnection (no `DISCARD ALL` on release) with the read as a named
- * prepared statement: PostgreSQL then plans the policy-expanded query once per
- * connection instead of on every call, which is where most of the RLS cost is.
+ * Where the tenant read's time went: the same statement through withTenant()
+ * on the Slonik application pool (BEGIN, set_config, the read, COMMIT: four
+ * round trips, what listForOrganization did before) against the pipelined
+ * tenantQuery (one round trip) that it uses now. Both on the app role, RLS on.
  */
 export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
-  const { createPool } = await import('slonik');
-  const { createResultParserInterceptor } = await import('../../src/postgres/result-parser-interceptor.js');
-  const { postgresTypeParsers } = await import('../../src/postgres/postgres-type-parsers.js');
-  const make = (url: string) =>
-    createPool(url, {
-      maxPoolSize: CONCURRENCY,
-      captureStackTrace: false,
-      interceptors: [createResultParserInterceptor()],
-      typeParsers: postgresTypeParsers,
-      resetConnection: async () => undefined,
-    });
-  const [app, owner] = await Promise.all([make(ctx.db.appUrl), make(ctx.db.ownerUrl)]);
-  try {
-    const owners = await withClient(ctx.db.ownerUrl, async (c) =>
-      (await c.query<{ organization_id: string; user_id: string }>(`SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`)).rows,
-    );
-    const contexts = owners.map((o) => createTenantContext({ organizationId: o.organization_id, userId: o.user_id, role: 'owner' }));
-    const read = (orgId: string) =>
-      sql.prepared('bench_tenant_members', memberRow)`
-        SELECT m.user_id, m.role, u.email, u.display_name
-        FROM memberships m JOIN users u ON u.id = m.user_id
-        WHERE m.organization_id = ${orgId}
-        ORDER BY m.created_at, m.id
-        LIMIT 50`;
-    const a = keyCycle(contexts);
-    const b = keyCycle(contexts);
-    ctx.log('  profile: tenant read, proposed pool settings');
-    const result = await runInterleaved(
-      async () => {
-        const t = a();
-        await withTenant(app, t, (tx) => tx.any(read(t.organizationId)));
+  const connection = ctx.platform.resolve(PostgresConnection);
+  const app = await connection.connectAppPool();
+  const users = ctx.platform.resolve(UserRepository);
+  const owners = await withClient(ctx.db.ownerUrl, async (c) =>
+    (await c.query<{ organization_id: string; user_id: string }>(`SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`)).rows,
+  );
+  const contexts = owners.map((o) => createTenantContext({ organizationId: o.organization_id, userId: o.user_id, role: 'owner' }));
+  const a = keyCycle(contexts);
+  const b = keyCycle(contexts);
+  ctx.log('  profile: tenant read, one pipelined round trip vs withTenant');
+  const result = await runInterleaved(
+    async () => void (await users.listForOrganization(a(), { limit: 50 })),
+    async () => {
+      const t = b();
+      await withTenant(app, t, (tx) =>
+        tx.any(sql.prepared('bench_members_with_tenant', idRow)`
+          SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
+            u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
+            u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
+            u.created_at, u.updated_at, u.deleted_at, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
+          FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = ${t.organizationId}
+          WHERE u.deleted_at IS NULL
+          ORDER BY u.created_at, u.id
+          LIMIT 51`),
+      );
+    },
+    { ...ctx.timing, concurrency: CONCURRENCY },
+  );
+  return [
+    measuredRow(
+      {
+        name: 'profile: tenant read, pipelined vs withTenant',
+        unit: 'read',
+        oursLabel: 'UserRepository.listForOrganization (tenantQuery: settings + read, one Sync, one round trip)',
+        baselineLabel: 'withTenant(app pool) + the same statement, sql.prepared (BEGIN, set_config, read, COMMIT: four round trips; the previous implementation)',
+        backend: ctx.backends.postgres,
       },
-      async () => {
-        const t = b();
-        await withTenant(owner, t, (tx) => tx.any(read(t.organizationId)));
-      },
-      { ...ctx.timing, concurrency: CONCURRENCY },
-    );
-    return [
-      measuredRow(
-        {
-          name: 'profile: tenant read with RLS, prepared + no DISCARD ALL',
-          unit: 'read',
-          oursLabel: 'withTenant(app pool) with sql.prepared read; pools with resetConnection no-op',
-          baselineLabel: 'the same on an owner pool (RLS bypassed)',
-          goal: '≤ 1.15× the cost (≥ 0.87×)',
-          goalMinRatio: 0.87,
-          backend: ctx.backends.postgres,
-        },
-        result,
-      ),
-    ];
-  } finally {
-    await Promise.allSettled([app.end(), owner.end()]);
-  }
+      result,
+    ),
+  ];
 }

@@ -10,8 +10,13 @@ export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** Prints `value` as JSON (secrets redacted), fractional figures rounded to 0.1 (`2785.1167799999994` → `2785.1`). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(redactFields(value), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(redactFields(value), roundFigures, 2)}\n`);
+}
+
+function roundFigures(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && Number.isFinite(value) && !Number.isInteger(value) ? Math.round(value * 10) / 10 : value;
 }
 
 /** The next step when `store` cannot be reached. */

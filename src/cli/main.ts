@@ -9,6 +9,7 @@ import { registerKnowledgeCommand } from './commands/knowledge-command.js';
 import { registerStackCommand } from './commands/stack-command.js';
 import { registerUserCommand } from './commands/user-command.js';
 import { registerOrgCommand } from './commands/org-command.js';
+import { registerMaintenanceCommand } from './commands/maintenance-command.js';
 import { EXIT } from './cli-output.js';
 
 /** Builds the `platform-data` command line (commander). */
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerStackCommand(program);
   registerUserCommand(program);
   registerOrgCommand(program);
+  registerMaintenanceCommand(program);
   return program;
 }
 

@@ -10,6 +10,8 @@ export interface StoreBootstrapResult {
   readonly changed: boolean;
   readonly steps: readonly ProvisionStep[];
   readonly error?: string;
+  /** The error of a failed store (not serialised: `error` is its message). */
+  readonly cause?: unknown;
   readonly ms: number;
 }
 
@@ -45,7 +47,8 @@ export async function bootstrapPlatform(platform: Platform, options: BootstrapOp
             await platform.connection(store).start();
             break;
           } catch (error) {
-            if (!(error instanceof StoreUnavailableError) || Date.now() + 200 > deadline) throw error;
+            // A missing database or refused credentials do not pass by waiting: fail at once.
+            if (!(error instanceof StoreUnavailableError) || error.permanent || Date.now() + 200 > deadline) throw error;
             emit({ store, phase: 'waiting', message: error.message });
             await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 3_000, Math.max(0, deadline - Date.now()))));
           }
@@ -62,7 +65,9 @@ export async function bootstrapPlatform(platform: Platform, options: BootstrapOp
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         emit({ store, phase: 'failed', message });
-        return { store, status: 'failed', changed: steps.some((s) => s.changed), steps, error: message, ms: performance.now() - started };
+        const result = { store, status: 'failed' as const, changed: steps.some((s) => s.changed), steps, error: message, ms: performance.now() - started };
+        // Non-enumerable, so JSON output stays as it was.
+        return Object.defineProperty(result, 'cause', { value: error, enumerable: false });
       }
     }),
   );

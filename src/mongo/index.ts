@@ -10,20 +10,21 @@ export type { MongoCollectionSpec, MongoIndexSpec } from './mongo-collection-spe
 export type { MongoCollectionName } from './mongo-models.js';
 export { mapMongoError } from './map-mongo-error.js';
 export { tenantPlugin, allowCrossTenant } from './tenant-plugin.js';
-export { ConversationRepository } from './conversation-repository.js';
-export type { Conversation, ConversationPage, ConversationStatus, ListConversationsOptions } from './conversation-repository.js';
-export { MessageRepository } from './message-repository.js';
-export type { Message, MessageRole, MessagePage, AppendMessageInput } from './message-repository.js';
-export { KnowledgeDocumentRepository, knowledgeDocumentId } from './knowledge-document-repository.js';
+export { ConversationRepository } from './repositories/conversation-repository.js';
+export type { Conversation, ConversationStatus, ListConversationsOptions } from './repositories/conversation-repository.js';
+export { MessageRepository } from './repositories/message-repository.js';
+export type { Message, MessageRole, AppendMessageInput } from './repositories/message-repository.js';
+export { KnowledgeDocumentRepository, knowledgeDocumentId } from './repositories/knowledge-document-repository.js';
 export type {
   KnowledgeDocument,
+  ListKnowledgeDocumentsOptions,
   KnowledgeDocumentStatus,
   UpsertKnowledgeDocumentInput,
   UpsertKnowledgeDocumentResult,
   SetKnowledgeStatusOptions,
-} from './knowledge-document-repository.js';
-export { KnowledgeChunkRepository, knowledgeChunkId } from './knowledge-chunk-repository.js';
-export type { KnowledgeChunk, KnowledgeChunkInput } from './knowledge-chunk-repository.js';
-export { AnalyticsRepository } from './analytics-repository.js';
-export type { AnalyticsEvent, RecordAnalyticsEventInput, DailyCount } from './analytics-repository.js';
-export { OrganizationDataCounter } from './organization-data-counter.js';
+} from './repositories/knowledge-document-repository.js';
+export { KnowledgeChunkRepository, knowledgeChunkId } from './repositories/knowledge-chunk-repository.js';
+export type { KnowledgeChunk, KnowledgeChunkInput } from './repositories/knowledge-chunk-repository.js';
+export { AnalyticsRepository } from './repositories/analytics-repository.js';
+export type { AnalyticsEvent, RecordAnalyticsEventInput, DailyCount } from './repositories/analytics-repository.js';
+export { OrganizationDataCounter } from './repositories/organization-data-counter.js';

@@ -61,3 +61,25 @@ export function mapMongoError(error: unknown, url?: string): PlatformError {
   }
   return new PlatformError('MONGO_ERROR', message.slice(0, 500), { cause: error });
 }
+
+/**
+ * Runs one repository operation and maps whatever it throws (driver, mongoose,
+ * tenant plugin) through {@link mapMongoError}, so callers only ever see
+ * PlatformError subclasses. The one wrapper of this folder; every store has its `with<Store>Errors`.
+ */
+export async function withMongoErrors<T>(work: () => Promise<T>, url?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapMongoError(error, url);
+  }
+}
+
+/** The async-iterable counterpart of {@link withMongoErrors}, for cursors. */
+export async function* iterateWithMongoErrors<T>(source: () => AsyncIterable<T>, url?: string): AsyncGenerator<T> {
+  try {
+    yield* source();
+  } catch (error) {
+    throw mapMongoError(error, url);
+  }
+}

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import mongoose, { type Connection } from 'mongoose';
 import { inject, injectable } from 'tsyringe';
 import type { Config } from '../config.js';
@@ -45,6 +46,10 @@ export class MongoConnection implements StoreConnection {
   async start(): Promise<void> {
     if (this.#connection) return;
     const timeout = this.config.connectTimeoutMs;
+    // The driver waits out server selection on a refused port; a refused TCP connect to every seed answers at once.
+    if (await allSeedsRefuse(this.config.mongo.uri, timeout)) {
+      throw new StoreUnavailableError('mongo', 'connection refused by every host of the URI (ECONNREFUSED)', { url: this.redactedUrl, reason: 'refused' });
+    }
     const connection = mongoose.createConnection(this.config.mongo.uri, {
       maxPoolSize: this.config.mongo.poolSize,
       serverSelectionTimeoutMS: timeout,
@@ -97,4 +102,38 @@ export class MongoConnection implements StoreConnection {
     this.#connection = undefined;
     await connection?.close(true).catch(() => undefined);
   }
+}
+
+/** The seed list of a `mongodb://` URI (none for `mongodb+srv://`, which DNS resolves). */
+function seedsOf(uri: string): Array<{ host: string; port: number }> {
+  const match = /^mongodb:\/\/(?:[^@/]*@)?([^/?]+)/.exec(uri);
+  if (!match?.[1]) return [];
+  return match[1].split(',').flatMap((seed) => {
+    const parsed = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(seed.trim());
+    if (!parsed?.[1]) return [];
+    return [{ host: parsed[1].replace(/^\[|\]$/g, ''), port: parsed[2] ? Number(parsed[2]) : 27017 }];
+  });
+}
+
+/** True only when every seed answered a TCP connect with a refusal (anything else leaves the verdict to the driver). */
+async function allSeedsRefuse(uri: string, timeoutMs: number): Promise<boolean> {
+  const seeds = seedsOf(uri);
+  if (seeds.length === 0) return false;
+  const refused = await Promise.all(
+    seeds.map(
+      ({ host, port }) =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect({ host, port });
+          const finish = (value: boolean) => {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve(value);
+          };
+          const timer = setTimeout(() => finish(false), Math.min(timeoutMs, 1_000));
+          socket.once('connect', () => finish(false));
+          socket.once('error', (error: NodeJS.ErrnoException) => finish(error.code === 'ECONNREFUSED'));
+        }),
+    ),
+  );
+  return refused.every(Boolean);
 }

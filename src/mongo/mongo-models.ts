@@ -16,7 +16,14 @@ export const CONVERSATION_STATUSES = ['active', 'archived'] as const;
 export const MESSAGE_ROLES = ['user', 'assistant', 'system', 'tool'] as const;
 export const KNOWLEDGE_DOCUMENT_STATUSES = ['pending', 'indexing', 'indexed', 'failed'] as const;
 
-export interface ConversationRecord {
+/*
+ * The stored shapes: `<Entity>Document` is what a collection holds (`_id`,
+ * internal counters), mapped by each repository's `to<Entity>()` into the
+ * public shape it returns (`Conversation`, `Message` …). "Record" is kept for
+ * the PostgreSQL repositories' public row shapes (`UserRecord`), never for a
+ * stored MongoDB document.
+ */
+export interface ConversationDocument {
   _id: string;
   organizationId: string;
   userId: string;
@@ -32,7 +39,7 @@ export interface ConversationRecord {
   updatedAt: Date;
 }
 
-export interface MessageRecord {
+export interface MessageDocument {
   _id: string;
   organizationId: string;
   conversationId: string;
@@ -43,7 +50,7 @@ export interface MessageRecord {
   createdAt: Date;
 }
 
-export interface KnowledgeDocumentRecord {
+export interface KnowledgeDocumentDocument {
   _id: string;
   organizationId: string;
   source: string;
@@ -60,7 +67,7 @@ export interface KnowledgeDocumentRecord {
   updatedAt: Date;
 }
 
-export interface KnowledgeChunkRecord {
+export interface KnowledgeChunkDocument {
   /** `${documentId}:${version}:${ordinal}` — deterministic, so a retried save overwrites instead of duplicating. */
   _id: string;
   organizationId: string;
@@ -72,7 +79,7 @@ export interface KnowledgeChunkRecord {
   createdAt: Date;
 }
 
-export interface AnalyticsEventRecord {
+export interface AnalyticsEventDocument {
   _id: string;
   organizationId: string;
   userId?: string | null;
@@ -82,11 +89,11 @@ export interface AnalyticsEventRecord {
 }
 
 export interface MongoModels {
-  readonly Conversation: Model<ConversationRecord>;
-  readonly Message: Model<MessageRecord>;
-  readonly KnowledgeDocument: Model<KnowledgeDocumentRecord>;
-  readonly KnowledgeChunk: Model<KnowledgeChunkRecord>;
-  readonly AnalyticsEvent: Model<AnalyticsEventRecord>;
+  readonly Conversation: Model<ConversationDocument>;
+  readonly Message: Model<MessageDocument>;
+  readonly KnowledgeDocument: Model<KnowledgeDocumentDocument>;
+  readonly KnowledgeChunk: Model<KnowledgeChunkDocument>;
+  readonly AnalyticsEvent: Model<AnalyticsEventDocument>;
 }
 
 // Ids are strings chosen by the repositories (UUIDs or deterministic keys), so
@@ -95,8 +102,8 @@ export interface MongoModels {
 // provisioner, never here (autoIndex is off; the TTL depends on config).
 const base = { versionKey: false, id: false, strict: 'throw' } as const;
 
-function conversationSchema(): Schema<ConversationRecord> {
-  return new Schema<ConversationRecord>(
+function conversationSchema(): Schema<ConversationDocument> {
+  return new Schema<ConversationDocument>(
     {
       _id: { type: String, required: true },
       organizationId: { type: String, required: true },
@@ -113,8 +120,8 @@ function conversationSchema(): Schema<ConversationRecord> {
   );
 }
 
-function messageSchema(): Schema<MessageRecord> {
-  return new Schema<MessageRecord>(
+function messageSchema(): Schema<MessageDocument> {
+  return new Schema<MessageDocument>(
     {
       _id: { type: String, required: true },
       organizationId: { type: String, required: true },
@@ -129,8 +136,8 @@ function messageSchema(): Schema<MessageRecord> {
   );
 }
 
-function knowledgeDocumentSchema(): Schema<KnowledgeDocumentRecord> {
-  return new Schema<KnowledgeDocumentRecord>(
+function knowledgeDocumentSchema(): Schema<KnowledgeDocumentDocument> {
+  return new Schema<KnowledgeDocumentDocument>(
     {
       _id: { type: String, required: true },
       organizationId: { type: String, required: true },
@@ -148,8 +155,8 @@ function knowledgeDocumentSchema(): Schema<KnowledgeDocumentRecord> {
   );
 }
 
-function knowledgeChunkSchema(): Schema<KnowledgeChunkRecord> {
-  return new Schema<KnowledgeChunkRecord>(
+function knowledgeChunkSchema(): Schema<KnowledgeChunkDocument> {
+  return new Schema<KnowledgeChunkDocument>(
     {
       _id: { type: String, required: true },
       organizationId: { type: String, required: true },
@@ -164,8 +171,8 @@ function knowledgeChunkSchema(): Schema<KnowledgeChunkRecord> {
   );
 }
 
-function analyticsEventSchema(): Schema<AnalyticsEventRecord> {
-  return new Schema<AnalyticsEventRecord>(
+function analyticsEventSchema(): Schema<AnalyticsEventDocument> {
+  return new Schema<AnalyticsEventDocument>(
     {
       _id: { type: String, required: true },
       organizationId: { type: String, required: true },

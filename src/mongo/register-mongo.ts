@@ -1,11 +1,11 @@
-import { OrganizationDataCounter } from './organization-data-counter.js';
+import { OrganizationDataCounter } from './repositories/organization-data-counter.js';
 import { PROVISIONER } from '../tokens.js';
 import type { DependencyContainer } from 'tsyringe';
-import { AnalyticsRepository } from './analytics-repository.js';
-import { ConversationRepository } from './conversation-repository.js';
-import { KnowledgeChunkRepository } from './knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from './knowledge-document-repository.js';
-import { MessageRepository } from './message-repository.js';
+import { AnalyticsRepository } from './repositories/analytics-repository.js';
+import { ConversationRepository } from './repositories/conversation-repository.js';
+import { KnowledgeChunkRepository } from './repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from './repositories/knowledge-document-repository.js';
+import { MessageRepository } from './repositories/message-repository.js';
 import { MongoConnection } from './mongo-connection.js';
 import { MongoProvisioner } from './mongo-provisioner.js';
 

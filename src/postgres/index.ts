@@ -6,9 +6,9 @@ export { PostgresConnection } from './postgres-connection.js';
 export { PostgresProvisioner } from './postgres-provisioner.js';
 export { mapPostgresError } from './map-postgres-error.js';
 export { withTenant } from './with-tenant.js';
+export type { PostgresScope } from './with-scope.js';
 export { preparedStatement } from './prepared-statement.js';
 export type { PreparedStatement } from './prepared-statement.js';
-export type { KeysetPage, KeysetPageInput } from './repositories/keyset-page.js';
 export type { ReencryptResult } from './repositories/reencrypt-columns.js';
 
 export { OrganizationRepository, ORGANIZATION_TIERS, organizationSettingsSchema } from './repositories/organization-repository.js';
@@ -41,8 +41,19 @@ export { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-
 export type { AuditWriterOptions, AuditWriterStats } from './repositories/audit-writer.js';
 export { IdentityRepository, IDENTITY_PROVIDERS } from './repositories/identity-repository.js';
 export type { IdentityRecord, IdentityProvider, ProviderTokens, LinkIdentityInput, UpdateProviderTokensInput } from './repositories/identity-repository.js';
-export { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
-export type { IntegrationTokenRecord, IntegrationTokenSecrets, SaveIntegrationTokenInput } from './repositories/integration-token-repository.js';
+export { IntegrationTokenRepository, DEFAULT_INTEGRATION_TOKEN_OPTIONS } from './repositories/integration-token-repository.js';
+export { MaintenanceRepository, MAINTENANCE_SWEEPS } from './repositories/maintenance-repository.js';
+export type { MaintenanceRunRecord, MaintenanceSweep, SweepBatchResult } from './repositories/maintenance-repository.js';
+export type {
+  IntegrationTokenRecord,
+  IntegrationTokenSecrets,
+  SaveIntegrationTokenInput,
+  IntegrationTokenOptions,
+  IntegrationTokenReader,
+  IntegrationTokenRefresher,
+  IntegrationTokenRefreshRequest,
+  IntegrationTokenRefreshResult,
+} from './repositories/integration-token-repository.js';
 export { MfaRepository } from './repositories/mfa-repository.js';
 export type { MfaStatus, TotpSecret } from './repositories/mfa-repository.js';
 export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './repositories/mfa-challenge-repository.js';

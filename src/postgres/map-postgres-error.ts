@@ -14,6 +14,7 @@ import {
   ConflictError,
   PlatformError,
   StoreUnavailableError,
+  type StoreUnavailableReason,
   TenantAccessError,
   ValidationError,
 } from '../errors.js';
@@ -101,10 +102,33 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
     (code !== undefined && (code.startsWith('08') || code.startsWith('28') || ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) || NETWORK_CODES.has(code))) ||
     /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|^timeout expired$/i.test(message)
   ) {
-    return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error });
+    return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error, reason: unavailableReason(code, message) });
   }
   if (error instanceof StatementTimeoutError || code === '57014') {
     return new PlatformError('STATEMENT_TIMEOUT', 'Statement timed out or was cancelled', { cause: error });
   }
   return new PlatformError('POSTGRES_ERROR', message, { cause: error });
+}
+
+/**
+ * Awaits `work` and maps whatever it throws through {@link mapPostgresError},
+ * so owner-pool methods surface the same errors as `withTenant` ones. The one
+ * wrapper of this folder; every store has its `with<Store>Errors`.
+ * @throws PlatformError subclasses from mapPostgresError
+ */
+export async function withPostgresErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+function unavailableReason(code: string | undefined, message: string): StoreUnavailableReason | undefined {
+  if (code === '3D000') return 'database_missing';
+  if (code?.startsWith('28')) return 'auth_failed';
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return 'refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown_host';
+  if (code === 'ETIMEDOUT' || /timeout/i.test(message)) return 'timeout';
+  return undefined;
 }

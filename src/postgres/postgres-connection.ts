@@ -15,6 +15,9 @@ import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
 import type { PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
+import { ScopedPipelineQuery } from './scoped-pipeline-query.js';
+import type { PostgresScope } from './with-scope.js';
+import type { TenantContext } from '../tenancy/tenant-context.js';
 
 /**
  * PgBouncer 1.18 in transaction mode has no named prepared statements (support came in 1.21): a
@@ -181,7 +184,52 @@ export class PostgresConnection implements StoreConnection {
     }
     if (rows.length === 0) return undefined;
     if (rows.length > 1) throw new PlatformError('POSTGRES_ERROR', `${statement.name} returned ${rows.length} rows, expected at most one`);
-    const parsed = statement.schema.safeParse(rows[0]);
+    return this.#parseRow(statement, rows[0]);
+  }
+
+  /**
+   * Runs a named prepared read with the tenant set, in one round trip: the
+   * tenant settings and the read travel as one pipeline ending in one Sync,
+   * which PostgreSQL runs as one implicit transaction (src/postgres/scoped-pipeline-query.ts).
+   * Same guarantee as {@link withTenant}: row-level security on the application
+   * role confines the read to `ctx`, and the settings end with the transaction.
+   * Every row is validated with the statement's schema.
+   *
+   * For hot single-statement reads; anything that writes, or needs more than one
+   * statement, uses withTenant().
+   * @throws PlatformError `NOT_STARTED`; `RESULT_INVALID` when a row does not match the schema
+   * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
+   */
+  async tenantQuery<S extends z.ZodType>(ctx: TenantContext, statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S>[]> {
+    const { rows } = await this.#pipelined({ organizationId: ctx.organizationId, userId: ctx.userId }, statement, values);
+    return rows.map((row) => this.#parseRow(statement, row));
+  }
+
+  /**
+   * {@link tenantQuery} for a statement that returns no rows to validate
+   * (e.g. an INSERT … ON CONFLICT DO NOTHING) under any scope: the settings and
+   * the statement commit together at the pipeline's Sync, before this resolves.
+   * Ids in `scope` must already be validated.
+   * @returns the statement's row count
+   * @throws PlatformError `NOT_STARTED`; errors of mapPostgresError
+   */
+  async scopedCommand(scope: PostgresScope, statement: { readonly name: string; readonly text: string }, values: unknown[]): Promise<number> {
+    return (await this.#pipelined(scope, statement, values)).rowCount ?? 0;
+  }
+
+  async #pipelined(scope: PostgresScope, statement: { readonly name: string; readonly text: string }, values: unknown[]): Promise<pg.QueryResult> {
+    const pool = this.#hot;
+    if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    try {
+      // pg.Pool.query hands a submittable to a client and discards that client if the query failed.
+      return await pool.query(new ScopedPipelineQuery(scope, statement, values) as unknown as pg.QueryConfig);
+    } catch (error) {
+      throw mapPostgresError(error, this.redactedUrl);
+    }
+  }
+
+  #parseRow<S extends z.ZodType>(statement: PreparedStatement<S>, row: unknown): z.output<S> {
+    const parsed = statement.schema.safeParse(row);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
       throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });

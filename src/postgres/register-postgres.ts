@@ -1,5 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
-import { AUDIT_WRITER_OPTIONS, PROVISIONER } from '../tokens.js';
+import { AUDIT_WRITER_OPTIONS, INTEGRATION_TOKEN_OPTIONS, PROVISIONER } from '../tokens.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresProvisioner } from './postgres-provisioner.js';
 import { AccountRepository } from './repositories/account-repository.js';
@@ -14,7 +14,8 @@ import { ApiKeyRepository } from './repositories/api-key-repository.js';
 import { AuditRepository } from './repositories/audit-repository.js';
 import { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
 import { IdentityRepository } from './repositories/identity-repository.js';
-import { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+import { MaintenanceRepository } from './repositories/maintenance-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
@@ -47,7 +48,9 @@ export function registerPostgres(container: DependencyContainer): void {
   container.register(AUDIT_WRITER_OPTIONS, { useValue: DEFAULT_AUDIT_WRITER_OPTIONS });
   container.registerSingleton(AuditWriter);
   container.registerSingleton(IdentityRepository);
+  container.register(INTEGRATION_TOKEN_OPTIONS, { useValue: DEFAULT_INTEGRATION_TOKEN_OPTIONS });
   container.registerSingleton(IntegrationTokenRepository);
+  container.registerSingleton(MaintenanceRepository);
   container.registerSingleton(MfaRepository);
   container.registerSingleton(MfaChallengeRepository);
   container.registerSingleton(PasswordHistoryRepository);

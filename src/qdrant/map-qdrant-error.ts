@@ -36,3 +36,12 @@ export function mapQdrantError(error: unknown, url?: string): PlatformError {
   }
   return new PlatformError('QDRANT_ERROR', text.slice(0, 500), { cause: error });
 }
+
+/** Runs one Qdrant operation, mapping whatever it throws through {@link mapQdrantError}. The one wrapper of this folder; every store has its `with<Store>Errors`. */
+export async function withQdrantErrors<T>(work: () => Promise<T>, url?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapQdrantError(error, url);
+  }
+}

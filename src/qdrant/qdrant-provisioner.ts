@@ -3,10 +3,10 @@ import { inject, injectable } from 'tsyringe';
 import type { Config } from '../config.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import type { ProvisionStep, StoreProvisioner } from '../store-provisioner.js';
-import { CONFIG } from '../tokens.js';
+import { CONFIG, EMBEDDING_DIMENSION } from '../tokens.js';
 import { knowledgeCollection, type QdrantCollectionSpec, type QdrantPayloadIndexSpec } from './knowledge-collection.js';
 import { QdrantConnection } from './qdrant-connection.js';
-import { runQdrant } from './run-qdrant.js';
+import { withQdrantErrors } from './map-qdrant-error.js';
 
 /** What provisioning would still have to do for one collection. */
 export interface QdrantCollectionStatus {
@@ -50,25 +50,28 @@ function checkDimension(dimension: number): void {
  * the embedder's dimension), payload indexes on `organizationId` (tenant),
  * `documentId` and `version` (integer); an index missing from a collection
  * made by an older release is created on the next run. Idempotent, and concurrent runs are fine (a 409 on create means
- * someone else created it). The dimension is a parameter because it belongs to
- * the embedder the application configures, not to this store.
+ * someone else created it). The dimension comes in through the
+ * EMBEDDING_DIMENSION token because it belongs to the embedder the application
+ * configures (the knowledge flows register it), not to this store; it is what
+ * `bootstrapPlatform` and `platform.health()` find under the PROVISIONER token.
  */
 @injectable()
-export class QdrantProvisioner {
+export class QdrantProvisioner implements StoreProvisioner {
   readonly store = 'qdrant' as const;
 
   constructor(
     @inject(QdrantConnection) private readonly qdrant: QdrantConnection,
     @inject(CONFIG) private readonly config: Config,
+    @inject(EMBEDDING_DIMENSION) private readonly dimension: number,
   ) {}
 
-  /** The collection spec for `dimension`. */
-  spec(dimension: number): QdrantCollectionSpec {
+  /** The collection spec for `dimension` (default: the embedder's). */
+  spec(dimension: number = this.dimension): QdrantCollectionSpec {
     return knowledgeCollection(this.config.qdrant.collectionPrefix, dimension);
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return runQdrant(operation, this.qdrant.redactedUrl);
+    return withQdrantErrors(operation, this.qdrant.redactedUrl);
   }
 
   async #info(name: string): Promise<Schemas['CollectionInfo'] | undefined> {
@@ -77,11 +80,17 @@ export class QdrantProvisioner {
   }
 
   /**
+   * Creates the knowledge collection with the embedder's dimension and its payload indexes.
    * @throws ConfigError when the existing collection has another vector size or
-   *   distance (naming both sizes) — never silently mixed;
+   *   distance (naming both sizes) — never silently mixed (a different embedder:
+   *   see docs/knowledge.md, "Changing the embedding model");
    *   ValidationError for a bad dimension; StoreUnavailableError
    */
-  async provision(dimension: number, onStep?: (step: ProvisionStep) => void): Promise<ProvisionStep[]> {
+  provision(onStep?: (step: ProvisionStep) => void): Promise<ProvisionStep[]> {
+    return this.#provision(this.dimension, onStep);
+  }
+
+  async #provision(dimension: number, onStep?: (step: ProvisionStep) => void): Promise<ProvisionStep[]> {
     checkDimension(dimension);
     const spec = this.spec(dimension);
     const steps: ProvisionStep[] = [];
@@ -159,23 +168,27 @@ export class QdrantProvisioner {
     };
   }
 
-  /** Human-readable list of what provision(dimension) would still do or refuse; empty when provisioned. */
-  async pending(dimension?: number): Promise<string[]> {
+  /** Human-readable list of what provision() would still do or refuse (missing collection or indexes, another vector size); empty when provisioned. */
+  pending(): Promise<string[]> {
+    return this.#pending(this.dimension);
+  }
+
+  async #pending(dimension: number): Promise<string[]> {
     const s = await this.status(dimension);
     if (!s.exists) return [`collection ${s.name} missing`];
     return [
-      ...(dimension !== undefined && s.vectorSize !== dimension ? [`collection ${s.name} has vector size ${String(s.vectorSize)}, embedder has ${dimension}`] : []),
+      ...(s.vectorSize !== dimension ? [`collection ${s.name} has vector size ${String(s.vectorSize)}, embedder has ${dimension}`] : []),
       ...s.missingPayloadIndexes.map((f) => `payload index ${s.name}.${f} missing`),
       ...s.outdatedPayloadIndexes.map((f) => `payload index ${s.name}.${f} outdated`),
     ];
   }
 
-  /** This provisioner bound to an embedder dimension, in the shape a bootstrap iterates over. */
+  /** This provisioner bound to another dimension than the embedder's (a second embedder, a migration to a new model). */
   forDimension(dimension: number): StoreProvisioner {
     return {
       store: 'qdrant',
-      provision: (onStep) => this.provision(dimension, onStep),
-      pending: () => this.pending(dimension),
+      provision: (onStep) => this.#provision(dimension, onStep),
+      pending: () => this.#pending(dimension),
     };
   }
 }

@@ -1,4 +1,4 @@
-import { mapRedisError } from './map-redis-error.js';
+import { withRedisErrors } from './map-redis-error.js';
 import type { RedisConnection } from './redis-connection.js';
 
 export interface RedisQueueReadiness {
@@ -18,9 +18,7 @@ export interface RedisQueueReadiness {
  * @throws StoreUnavailableError when Redis cannot be reached.
  */
 export async function checkRedisForQueues(connection: RedisConnection): Promise<RedisQueueReadiness> {
-  const info = await connection.client.info().catch((error: unknown) => {
-    throw mapRedisError(error);
-  });
+  const info = await withRedisErrors(() => connection.client.info());
   const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
   const maxmemoryPolicy = field('maxmemory_policy');
   const version = field('redis_version');

@@ -36,3 +36,12 @@ export function mapRedisError(error: unknown, url?: string): PlatformError {
   }
   return new PlatformError('REDIS_ERROR', message.slice(0, 300), { cause: error });
 }
+
+/** Runs one Redis operation, mapping whatever it throws through {@link mapRedisError}. The one wrapper of this folder; every store has its `with<Store>Errors`. */
+export async function withRedisErrors<T>(work: () => Promise<T>, url?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapRedisError(error, url);
+  }
+}

@@ -147,11 +147,19 @@ export class RedisConnection implements StoreConnection {
   async start(): Promise<void> {
     if (this.#client) return;
     const client = this.#create(this.#options());
-    client.on('error', (error: unknown) => this.logger.debug('redis connection error', { error: this.#unavailable(error).message }));
+    // ioredis rejects connect() with a bare "Connection is closed."; the socket error before it names the cause.
+    let socketError: NodeJS.ErrnoException | undefined;
+    client.on('error', (error: NodeJS.ErrnoException) => {
+      socketError ??= error;
+      this.logger.debug('redis connection error', { error: this.#unavailable(error).message });
+    });
     try {
       await withTimeout(client.connect(), this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }));
     } catch (error) {
       client.disconnect();
+      if (socketError?.code === 'ECONNREFUSED') {
+        throw new StoreUnavailableError('redis', `connection refused (${socketError.message})`, { url: this.redactedUrl, cause: socketError, reason: 'refused' });
+      }
       throw this.#unavailable(error);
     }
     this.#client = client;

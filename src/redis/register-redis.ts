@@ -1,16 +1,16 @@
 import type { DependencyContainer } from 'tsyringe';
-import { CacheAside } from './cache-aside.js';
+import { CacheAside } from './repositories/cache-aside.js';
 import { JobQueues } from './job-queues.js';
-import { LoginThrottle } from './login-throttle.js';
-import { RateLimiter } from './rate-limiter.js';
+import { LoginThrottle } from './repositories/login-throttle.js';
+import { RateLimiter } from './repositories/rate-limiter.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisProvisioner } from './redis-provisioner.js';
 import { PROVISIONER } from '../tokens.js';
-import { SessionCache } from './session-cache.js';
-import { SessionCacheBreaker } from './session-cache-breaker.js';
-import { TaggedKeyScanner } from './tagged-key-scanner.js';
-import { VoiceCache } from './voice-cache.js';
+import { SessionCache } from './repositories/session-cache.js';
+import { SessionCacheBreaker } from './repositories/session-cache-breaker.js';
+import { TaggedKeyScanner } from './repositories/tagged-key-scanner.js';
+import { VoiceCache } from './repositories/voice-cache.js';
 
 /** Registers the Redis connection and its services in `container` (singletons: they hold no per-request state). */
 export function registerRedis(container: DependencyContainer): void {

@@ -1,12 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Document } from 'bson';
 import { CommandHandlers } from './mongo/command-handlers.js';
 import type { ServerState } from './mongo/command-context.js';
 import { CursorRegistry } from './mongo/cursor-registry.js';
 import { DatabaseCatalog } from './mongo/database-catalog.js';
 import { SnapshotFile } from './mongo/snapshot-file.js';
 import { TtlMonitor } from './mongo/ttl-monitor.js';
-import { OP_QUERY, WireCodec } from './mongo/wire-codec.js';
+import { ReplicaSetMode } from './mongo/replica-set.js';
+import { OP_QUERY, WireCodec, type WireRequest } from './mongo/wire-codec.js';
 
 export interface MongoStandInOptions {
   /**
@@ -37,15 +39,25 @@ export interface MongoStandInOptions {
    * @default 1000
    */
   readonly ttlMonitorIntervalMs?: number;
+  /**
+   * Run as a one-member replica set of this name (primary only): `hello`
+   * reports `setName`/`hosts`/`primary`, and sessions, retryable writes,
+   * multi-document transactions and change streams work. Without it the
+   * stand-in is a standalone server, which refuses transactions (code 20)
+   * and change streams (40573) like a standalone mongod.
+   * @example { replicaSet: 'rs0' }
+   */
+  readonly replicaSet?: string;
 }
 
 /**
  * An in-memory MongoDB server for tests and demos, speaking the real wire
  * protocol on a real TCP socket, so the real `mongodb` driver and mongoose
- * talk to it unchanged. It impersonates a standalone MongoDB 7.0 (wire
- * version 21): no replica set, hence no transactions (code 20) and no change
- * streams. Queries, updates and aggregation use mingo; see docs/testing.md
- * for the supported surface.
+ * talk to it unchanged. It impersonates MongoDB 7.0 (wire version 21):
+ * a standalone server by default (no transactions, code 20; no change
+ * streams), or with `replicaSet` a one-member replica set with sessions,
+ * multi-document transactions and change streams. Queries, updates and
+ * aggregation use mingo; see docs/testing.md for the supported surface.
  *
  * Never imported by the library itself; ship it under `platform-data/testing`.
  *
@@ -60,11 +72,14 @@ export class MongoStandIn {
   readonly uri: string;
   readonly host: string;
   readonly port: number;
+  /** The replica set's name, or undefined for a standalone stand-in. */
+  readonly replicaSet: string | undefined;
 
   readonly #server: Server;
   readonly #catalog: DatabaseCatalog;
   readonly #cursors: CursorRegistry;
   readonly #handlers: CommandHandlers;
+  readonly #replicaSetMode: ReplicaSetMode | undefined;
   readonly #sockets = new Set<Socket>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #snapshotPath: string | undefined;
@@ -74,16 +89,18 @@ export class MongoStandIn {
   #stopping: Promise<void> | undefined;
   #saving: Promise<void> = Promise.resolve();
 
-  private constructor(server: Server, catalog: DatabaseCatalog, host: string, port: number, snapshotPath: string | undefined) {
+  private constructor(server: Server, catalog: DatabaseCatalog, host: string, port: number, options: MongoStandInOptions) {
     this.#server = server;
     this.#catalog = catalog;
     this.#cursors = new CursorRegistry();
-    this.#handlers = new CommandHandlers(catalog, this.#cursors);
     this.host = host;
     this.port = port;
-    this.#snapshotPath = snapshotPath;
+    this.#snapshotPath = options.snapshotPath;
     const uriHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
     this.uri = `mongodb://${uriHost}:${port}/`;
+    this.replicaSet = options.replicaSet;
+    this.#replicaSetMode = options.replicaSet === undefined ? undefined : new ReplicaSetMode(catalog, options.replicaSet, `${uriHost}:${port}`);
+    this.#handlers = new CommandHandlers(catalog, this.#cursors, this.#replicaSetMode);
   }
 
   /**
@@ -92,6 +109,7 @@ export class MongoStandIn {
    */
   static async start(options: MongoStandInOptions = {}): Promise<MongoStandIn> {
     const host = options.host ?? '127.0.0.1';
+    if (options.replicaSet !== undefined && !/^[\w.-]+$/.test(options.replicaSet)) throw new Error(`replicaSet must be a non-empty name of letters, digits, '.', '_' or '-'; got '${options.replicaSet}'`);
     const catalog = new DatabaseCatalog();
     if (options.snapshotPath) await SnapshotFile.load(options.snapshotPath, catalog);
     const server = createServer();
@@ -103,11 +121,12 @@ export class MongoStandIn {
       });
     });
     const { port } = server.address() as AddressInfo;
-    const standIn = new MongoStandIn(server, catalog, host, port, options.snapshotPath);
+    const standIn = new MongoStandIn(server, catalog, host, port, options);
     server.on('connection', (socket) => standIn.#accept(socket));
     standIn.#every(options.ttlMonitorIntervalMs ?? 1000, () => {
       TtlMonitor.sweep(catalog);
       standIn.#cursors.sweepIdle(Date.now());
+      standIn.#replicaSetMode?.expire(Date.now());
     });
     if (options.snapshotPath && options.snapshotIntervalMs && options.snapshotIntervalMs > 0) {
       standIn.#every(options.snapshotIntervalMs, () => {
@@ -134,6 +153,7 @@ export class MongoStandIn {
 
   /** Deletes all databases (keeps the server running). */
   reset(): void {
+    this.#replicaSetMode?.clear();
     this.#cursors.clear();
     this.#catalog.clear();
   }
@@ -172,6 +192,9 @@ export class MongoStandIn {
     this.#totalConnections++;
     const connectionId = this.#nextConnectionId++;
     const codec = new WireCodec();
+    // Replies leave in request order; a command that waits (see Deferral) holds back the ones after it.
+    let queue: Promise<void> = Promise.resolve();
+    let waiting = 0;
     socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
@@ -184,20 +207,40 @@ export class MongoStandIn {
         return;
       }
       for (const request of requests) {
-        const state: ServerState = {
-          host: this.host,
-          port: this.port,
-          startedAt: this.#startedAt,
-          connectionId,
-          currentConnections: this.#sockets.size,
-          totalConnections: this.#totalConnections,
-        };
-        // Handled synchronously: each command is atomic with respect to every other connection.
-        const reply = this.#handlers.execute(request.database, request.command, state);
-        if (request.moreToCome) continue;
-        const bytes = request.opCode === OP_QUERY ? codec.encodeOpReply(request.requestId, reply) : codec.encodeOpMsg(request.requestId, reply);
-        socket.write(bytes);
+        if (waiting > 0) {
+          waiting++;
+          queue = queue.then(() => this.#handle(socket, codec, request, connectionId)).finally(() => waiting--);
+          continue;
+        }
+        const pending = this.#handle(socket, codec, request, connectionId);
+        if (pending) {
+          waiting++;
+          queue = pending.catch(() => void socket.destroy()).finally(() => waiting--);
+        }
       }
     });
+  }
+
+  /** Runs one request and writes its reply; returns a promise only when the command waits. */
+  #handle(socket: Socket, codec: WireCodec, request: WireRequest, connectionId: number): Promise<void> | undefined {
+    const state: ServerState = {
+      host: this.host,
+      port: this.port,
+      startedAt: this.#startedAt,
+      connectionId,
+      currentConnections: this.#sockets.size,
+      totalConnections: this.#totalConnections,
+    };
+    // Handled synchronously: each command is atomic with respect to every other connection.
+    const reply = this.#handlers.execute(request.database, request.command, state);
+    const send = (document: Document): void => {
+      if (request.moreToCome || socket.destroyed) return;
+      socket.write(request.opCode === OP_QUERY ? codec.encodeOpReply(request.requestId, document) : codec.encodeOpMsg(request.requestId, document));
+    };
+    if (!(reply instanceof Promise)) {
+      send(reply);
+      return undefined;
+    }
+    return reply.then(send);
   }
 }

@@ -24,19 +24,12 @@ export interface QdrantStandInOptions {
   readonly snapshotPath?: string;
 }
 
-// The client warns unless the server's major.minor is within one minor of its own.
-const FALLBACK_VERSION = '1.19.0';
-
-async function installedClientVersion(): Promise<string> {
-  try {
-    const entry = new URL(import.meta.resolve('@qdrant/js-client-rest'));
-    // dist/esm/index.js → package root
-    const manifest = JSON.parse(await readFile(new URL('../../package.json', entry), 'utf8')) as { version?: unknown };
-    return typeof manifest.version === 'string' ? manifest.version : FALLBACK_VERSION;
-  } catch {
-    return FALLBACK_VERSION;
-  }
-}
+/**
+ * The Qdrant release whose REST answers the stand-in is held to (its OpenAPI
+ * document and the conformance suite, docs/testing.md) — reported by `GET /`
+ * as a real server reports its own version, whatever client is installed.
+ */
+const QDRANT_STAND_IN_SERVER_VERSION = '1.19.0';
 
 async function loadStore(snapshotPath: string | undefined): Promise<CollectionStore> {
   if (snapshotPath === undefined) return new CollectionStore();
@@ -81,8 +74,7 @@ export class QdrantStandIn {
   static async start(options: QdrantStandInOptions = {}): Promise<QdrantStandIn> {
     const host = options.host ?? '127.0.0.1';
     const store = await loadStore(options.snapshotPath);
-    const version = await installedClientVersion();
-    const server = createServer(createQdrantRequestHandler({ store, version, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }));
+    const server = createServer(createQdrantRequestHandler({ store, version: QDRANT_STAND_IN_SERVER_VERSION, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, host, () => {

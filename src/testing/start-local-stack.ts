@@ -52,6 +52,13 @@ export interface LocalStackOptions {
   readonly localServers?: boolean;
   /** Directory for stand-in snapshots (so data survives a restart); default: none (memory only). */
   readonly snapshotDir?: string;
+  /**
+   * The MongoDB stand-in runs as a one-member replica set of this name, with
+   * transactions and change streams, like docker-compose's MongoDB (`rs0`);
+   * `false` starts it as a standalone server instead.
+   * @default 'rs0'
+   */
+  readonly mongoReplicaSet?: string | false;
   /** Receives one line per store (default: stderr). Pass `() => {}` to silence. */
   readonly log?: (line: string) => void;
 }
@@ -166,11 +173,15 @@ async function startContainer(store: StoreName): Promise<Started> {
   }
 }
 
-async function startStandIn(store: 'mongo' | 'qdrant', snapshotDir: string | undefined): Promise<Started> {
+async function startStandIn(store: 'mongo' | 'qdrant', snapshotDir: string | undefined, replicaSet: string | false): Promise<Started> {
   if (store === 'mongo') {
     const { MongoStandIn } = await import('./mongo-stand-in.js');
-    const server = await MongoStandIn.start(snapshotDir ? { snapshotPath: join(snapshotDir, 'mongo.snapshot') } : {});
-    return { backend: 'stand-in', url: server.uri, detail: 'MongoDB wire stand-in (in memory)', stop: () => server.stop() };
+    const server = await MongoStandIn.start({
+      ...(snapshotDir ? { snapshotPath: join(snapshotDir, 'mongo.snapshot') } : {}),
+      ...(replicaSet === false ? {} : { replicaSet }),
+    });
+    const mode = replicaSet === false ? 'standalone' : `replica set ${replicaSet}`;
+    return { backend: 'stand-in', url: server.uri, detail: `MongoDB wire stand-in (in memory, ${mode})`, stop: () => server.stop() };
   }
   const { QdrantStandIn } = await import('./qdrant-stand-in.js');
   const server = await QdrantStandIn.start(snapshotDir ? { snapshotPath: join(snapshotDir, 'qdrant.snapshot.json') } : {});
@@ -248,7 +259,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (store === 'mongo' || store === 'qdrant') {
       if (realOnly) return { backend: 'unavailable', url: undefined, detail: `PLATFORM_TEST_REAL_ONLY=1 refuses the stand-in (${reasons.join('; ')})` };
       try {
-        return await startStandIn(store, options.snapshotDir);
+        return await startStandIn(store, options.snapshotDir, options.mongoReplicaSet ?? 'rs0');
       } catch (error) {
         reasons.push(`stand-in failed: ${(error as Error).message.split('\n')[0]}`);
       }

@@ -86,7 +86,7 @@ describe('consumer project (packed tarball, outside the repository)', () => {
     timings.suite = suite.ms;
     const report = JSON.parse(await readFile(join(project, 'test-results/vitest.json'), 'utf8').catch(() => '{}')) as { numPassedTests?: number; numFailedTests?: number };
     expect({ code: suite.code, failed: report.numFailedTests }, tail(suite)).toEqual({ code: 0, failed: 0 });
-    expect(report.numPassedTests).toBe(3);
+    expect(report.numPassedTests).toBe(4);
 
     // db create without --dir would write into node_modules: refused (exit 2) with the command to use.
     const cli = join(project, 'node_modules/.bin/platform-data');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ interface CodeBlock {
   /** Set by a `<!-- file: path -->` line right above the fence: the block is that file, verbatim. */
   readonly file: string | undefined;
   readonly line: number;
+  /** Set by a `<!-- not run: reason -->` line right above the fence (e.g. it needs Docker). */
+  readonly notRun?: string;
 }
 
 /** The fenced code blocks of a Markdown text, in order. */
@@ -25,7 +27,8 @@ export function codeBlocks(markdown: string): CodeBlock[] {
     const end = lines.indexOf('```', i + 1);
     if (end < 0) throw new Error(`unclosed code block at line ${i + 1}`);
     const marker = /^<!-- file: (\S+) -->$/.exec(lines[i - 1] ?? '');
-    blocks.push({ lang: open[1] ?? '', code: lines.slice(i + 1, end).join('\n'), file: marker?.[1], line: i + 1 });
+    const notRun = /^<!-- not run: (.+) -->$/.exec(lines[i - 1] ?? '');
+    blocks.push({ lang: open[1] ?? '', code: lines.slice(i + 1, end).join('\n'), file: marker?.[1], line: i + 1, ...(notRun ? { notRun: notRun[1] } : {}) });
     i = end;
   }
   return blocks;
@@ -68,49 +71,116 @@ describe('docs/testing-applications.md', () => {
   });
 });
 
-describe.skipIf(!requireStores('postgres', 'redis'))('docs/getting-started.md runs', () => {
+/** Every Markdown file an application team reads. */
+async function docFiles(): Promise<string[]> {
+  return ['README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+}
+
+/** Blocks that are pictures or printed output, not code: nothing to run. */
+const TEXT_LANGS = new Set(['', 'text', 'mermaid']);
+
+/**
+ * The TypeScript blocks of one document as modules: a block that starts with
+ * `import` starts a new module, a block without imports continues the one
+ * before (a guide builds one program step by step).
+ */
+function tsModules(blocks: readonly CodeBlock[]): CodeBlock[][] {
+  const modules: CodeBlock[][] = [];
+  for (const block of blocks.filter((b) => b.lang === 'ts' && !b.file)) {
+    if (/^import\s/m.test(block.code.split('\n').find((l) => l.trim() && !l.startsWith('//')) ?? '') || modules.length === 0) modules.push([block]);
+    else (modules.at(-1) as CodeBlock[]).push(block);
+  }
+  return modules;
+}
+
+describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every code block in README.md and docs/ runs', () => {
   let t: TestEnv;
-  let blocks: CodeBlock[];
   let scratch: string;
+  const docs: Array<{ doc: string; blocks: CodeBlock[] }> = [];
   beforeAll(async () => {
     t = await createTestEnv();
-    blocks = codeBlocks(await read('docs/getting-started.md'));
     scratch = await mkdtemp(join(tmpdir(), 'platform-data-docs-'));
+    for (const doc of await docFiles()) docs.push({ doc, blocks: codeBlocks(await read(doc)) });
   });
   afterAll(async () => {
-    await t.cleanup();
-    await rm(scratch, { recursive: true, force: true });
+    await t?.cleanup();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('has only ts, sh and json blocks', () => {
-    expect(blocks.map((b) => b.lang).filter((l) => !['ts', 'sh', 'json'].includes(l))).toEqual([]);
+  it('every block is text, a file shown verbatim, or in a language this suite runs; "not run" only with a reason', () => {
+    const unknown = docs.flatMap(({ doc, blocks }) =>
+      blocks.filter((b) => !TEXT_LANGS.has(b.lang) && !b.file && !b.notRun && !['ts', 'sh', 'sql', 'json'].includes(b.lang)).map((b) => `${doc}:${b.line} ${b.lang}`),
+    );
+    expect(unknown).toEqual([]);
+    for (const { blocks } of docs) for (const b of blocks.filter((x) => x.notRun !== undefined)) expect(b.notRun?.length).toBeGreaterThan(10);
   });
 
-  it('the TypeScript blocks, run in order as one module against a database of their own, sign up, verify, log in, validate and log out', async () => {
+  it('blocks marked with a file show that file unchanged', async () => {
+    for (const { doc, blocks } of docs)
+      for (const block of blocks.filter((b) => b.file)) expect(block.code, `${doc}:${block.line}`).toBe((await read(block.file as string)).trimEnd());
+  });
+
+  it('the TypeScript blocks run, in order, as modules against databases of their own', async () => {
     const dir = join(ROOT, 'test-results/docs-blocks');
     await mkdir(dir, { recursive: true });
-    // Inside the package, so `import … from 'platform-data'` resolves to this checkout's dist/ (built by the global setup).
-    const file = join(dir, 'getting-started.ts');
-    await writeFile(file, blocks.filter((b) => b.lang === 'ts').map((b) => `// docs/getting-started.md line ${b.line}\n${b.code}`).join('\n\n'));
-    const result = await runNode(file, t.env);
-    expect(result, result.output).toMatchObject({ code: 0 });
+    let ran = 0;
+    for (const { doc, blocks } of docs) {
+      for (const [index, module] of tsModules(blocks.filter((b) => !b.notRun)).entries()) {
+        // Inside the package, so `import … from 'platform-data'` resolves to this checkout's dist/ (built by the global setup).
+        const file = join(dir, `${doc.replace(/\W+/g, '-')}-${index}.ts`);
+        // A block may leave a server listening (the health handler): give it a moment, then end the process.
+        const exit = "setTimeout(() => process.exit(0), 2000).unref();";
+        await writeFile(file, module.map((b) => `// ${doc} line ${b.line}\n${b.code}`).join('\n\n') + `\n\n${exit}\n`);
+        const result = await runNode(file, { ...t.env, PORT: '0' });
+        expect({ doc, line: module[0]?.line, code: result.code }, result.output).toEqual({ doc, line: module[0]?.line, code: 0 });
+        ran++;
+      }
+    }
+    expect(ran).toBeGreaterThanOrEqual(5);
   });
 
-  it('the allowScripts approval it shows is the example application’s', async () => {
+  it('the SQL blocks are valid against the migrated schema (PREPAREd as the owner, rolled back)', async () => {
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      let n = 0;
+      for (const { doc, blocks } of docs)
+        for (const block of blocks.filter((b) => b.lang === 'sql' && !b.notRun)) {
+          await client.query('BEGIN');
+          try {
+            await client.query(`PREPARE doc_block_${n++} AS ${block.code.replace(/;\s*$/, '')}`);
+          } catch (error) {
+            throw new Error(`${doc}:${block.line}: ${(error as Error).message}`);
+          } finally {
+            await client.query('ROLLBACK');
+          }
+        }
+      expect(n).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('the JSON blocks are the example application’s install-script approvals', async () => {
     const manifest = JSON.parse(await read('examples/consumer-app/package.json')) as unknown;
-    for (const block of blocks.filter((b) => b.lang === 'json')) expect(manifest).toMatchObject(JSON.parse(block.code) as object);
+    for (const { blocks } of docs) for (const block of blocks.filter((b) => b.lang === 'json' && !b.notRun)) expect(manifest).toMatchObject(JSON.parse(block.code) as object);
   });
 
   it('every shell line runs: platform-data commands against the built CLI; npm install is what test/consumer does', async () => {
     const consumerTest = await read('test/consumer/consumer-app.test.ts');
-    for (const line of blocks.filter((b) => b.lang === 'sh').flatMap((b) => b.code.split('\n')).filter(Boolean)) {
-      if (line === 'npm install platform-data') {
-        expect(consumerTest).toContain("'npm', ['install'");
-        continue;
+    for (const { doc, blocks } of docs) {
+      for (const raw of blocks.filter((b) => b.lang === 'sh' && !b.notRun).flatMap((b) => b.code.split('\n'))) {
+        const line = raw.replace(/\s+#.*$/, '').trim();
+        if (!line) continue;
+        if (line === 'npm install platform-data') {
+          expect(consumerTest).toContain("'npm', ['install'");
+          continue;
+        }
+        expect(line, doc).toMatch(/^npx platform-data /);
+        const result = await runCli(line.replace(/^npx platform-data /, '').split(/\s+/), { env: t.env, cwd: scratch });
+        expect({ doc, line, code: result.code }, result.stdout + result.stderr).toEqual({ doc, line, code: 0 });
       }
-      expect(line).toMatch(/^npx platform-data /);
-      const result = await runCli(line.replace(/^npx platform-data /, '').split(' '), { env: t.env, cwd: scratch });
-      expect({ line, code: result.code }, result.stdout + result.stderr).toEqual({ line, code: 0 });
     }
   });
 });

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { ConflictError, InvalidCredentialsError, RateLimitedError } from '../../src/errors.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { createPlatform } from '../../src/platform.js';
 import { DEFAULT_MIGRATIONS_DIRECTORY, Migrator } from '../../src/postgres/migrator.js';
@@ -15,14 +16,14 @@ import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { OrganizationRepository } from '../../src/postgres/repositories/organization-repository.js';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
-import { RateLimiter } from '../../src/redis/rate-limiter.js';
+import { RateLimiter } from '../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { LockoutPolicy } from '../../src/security/lockout-policy.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../support/postgres-template.js';
 import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('concurrency');
@@ -41,13 +42,15 @@ function isSerial(ok: ReadonlyArray<{ amount: number; remaining: number }>, star
 
 describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcomes', () => {
   let h: Harness;
-  let auth: AuthService;
+  let rotation: RefreshRotation;
+  let signIn: PasswordSignIn;
   let pgc: PostgresConnection;
   const emptyDatabases: string[] = [];
 
   beforeAll(async () => {
     h = await startHarness();
-    auth = h.platform.resolve(AuthService);
+    rotation = h.platform.resolve(RefreshRotation);
+    signIn = h.platform.resolve(PasswordSignIn);
     pgc = h.platform.resolve(PostgresConnection);
   });
   afterAll(async () => {
@@ -68,10 +71,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     return databaseUrl(admin, name);
   }
 
-  it('100 concurrent refreshes of one refresh token rotate it exactly once (AuthService.refresh)', async () => {
+  it('100 concurrent refreshes of one refresh token rotate it exactly once (RefreshRotation.refresh)', async () => {
     const u = await h.user();
-    const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
-    const results = await Promise.allSettled(Array.from({ length: 100 }, () => auth.refresh(s.refreshToken, {})));
+    const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
+    const results = await Promise.allSettled(Array.from({ length: 100 }, () => rotation.refresh(s.refreshToken, {})));
     const fulfilled = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const rejected = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     const winners = fulfilled.filter((r) => !r.replayed);
@@ -88,14 +91,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(new Set(fulfilled.map((r) => r.refreshToken)).size).toBe(1);
     expect(rows).toEqual({ total: 2, rotated: 1, live: 1 });
     // The successor works once more; the original is spent.
-    const next = await auth.refresh(winners[0]!.refreshToken, {});
+    const next = await rotation.refresh(winners[0]!.refreshToken, {});
     expect(next.replayed).toBe(false);
   });
 
-  it('50 parallel wrong passwords: at most the threshold are evaluated and counted, the lock starts at exactly the threshold (AuthService.login)', async () => {
+  it('50 parallel wrong passwords: at most the threshold are evaluated and counted, the lock starts at exactly the threshold (PasswordSignIn.login)', async () => {
     const threshold = h.platform.config.auth.lockoutThreshold;
     const u = await h.user();
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.login(u.email, 'Wrong-password-123', {})));
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => signIn.login(u.email, 'Wrong-password-123', {})));
     const invalid = results.filter((r) => r.status === 'rejected' && r.reason instanceof InvalidCredentialsError).length;
     const throttled = results.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError).length;
     expect(invalid + throttled).toBe(50);
@@ -118,9 +121,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(evaluated.every((e) => e.locked === e.failures >= threshold)).toBe(true);
     expect(user?.lockedUntil?.getTime()).toBeGreaterThan(Date.now());
     // The right password is refused while locked (after the throttle is out of the way), like a wrong one.
-    const { LoginThrottle } = await import('../../src/redis/login-throttle.js');
+    const { LoginThrottle } = await import('../../src/redis/repositories/login-throttle.js');
     await h.platform.resolve(LoginThrottle).reset({ email: u.email });
-    await expect(auth.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(signIn.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
   });
 
   it('50 parallel failures straight at the lockout statement: counts 1..50, locked at the threshold, the lock never moves (UserRepository)', async () => {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/erasure-flow.js';
+import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/privacy/erasure-flow.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import type { TestEnv } from '../support/test-env.js';

@@ -8,23 +8,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError, StoreUnavailableError, TokenError } from '../../src/errors.js';
+import { INGESTION_QUEUE } from '../../src/flows/knowledge/ingestion-queue.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
-import { AuthService, type ValidatedSession } from '../../src/flows/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator, type ValidatedSession } from '../../src/flows/auth/session-validator.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { withTenant } from '../../src/postgres/with-tenant.js';
-import { EmbeddingIndex } from '../../src/qdrant/embedding-index.js';
-import { RateLimiter } from '../../src/redis/rate-limiter.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
+import { RateLimiter } from '../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
-import { SessionCache } from '../../src/redis/session-cache.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { Figures, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('faults');
@@ -113,12 +116,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: backends termi
 describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation traffic, then a crash and a restart', () => {
   let redis: PrivateRedis;
   let h: Harness;
-  let auth: AuthService;
+  let revoker: SessionRevoker;
+  let signIn: PasswordSignIn;
+  let validator: SessionValidator;
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
     h = await startHarness({ env: { REDIS_URL: redis.url, STORE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS), REDIS_BREAKER_COOLDOWN_MS: String(BREAKER_COOLDOWN_MS) } });
-    auth = h.platform.resolve(AuthService);
+    revoker = h.platform.resolve(SessionRevoker);
+    signIn = h.platform.resolve(PasswordSignIn);
+    validator = h.platform.resolve(SessionValidator);
   });
   afterAll(async () => {
     await h?.stop();
@@ -130,17 +137,17 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     const sessions: Array<{ userId: string; sessionId: string; jti: string; live: boolean }> = [];
     for (const u of users) {
       for (let k = 0; k < 2; k++) {
-        const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
+        const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
         sessions.push({ userId: u.userId, sessionId: s.sessionId, jti: s.accessTokenJti, live: true });
       }
     }
     // Revoke: one session of users 0-3 (logout), every session of users 6-7 (logout everywhere).
     for (const s of sessions.filter((_, i) => i % 2 === 0 && i < 8)) {
-      await auth.logout(s.sessionId);
+      await revoker.logout(s.sessionId);
       s.live = false;
     }
     for (const u of users.slice(6)) {
-      await auth.logoutEverywhere(u.userId);
+      await revoker.logoutEverywhere(u.userId);
       for (const s of sessions) if (s.userId === u.userId) s.live = false;
     }
     const client = h.platform.resolve(RedisConnection).client;
@@ -156,7 +163,7 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
         if (n % 75 === 37) flushes.push(client.flushall());
         const s = sessions[(n * 7) % sessions.length]!;
         const ref = n % 2 === 0 ? { userId: s.userId, sessionId: s.sessionId } : { userId: s.userId, jti: s.jti };
-        const result = await auth.validate(ref).then(
+        const result = await validator.validate(ref).then(
           (v: ValidatedSession) => v,
           (e: unknown) => {
             if (e instanceof TokenError) return e;
@@ -242,8 +249,8 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     expect(lastSecond.every((c) => c.ok)).toBe(true);
     // The session flow falls back to Postgres while Redis is down, and the cache works again afterwards.
     const u = await h.user();
-    const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
-    expect((await auth.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
+    const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
+    expect((await validator.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
   });
 
   it('enqueue during an outage answers StoreUnavailableError within the command bound + 1 s (issue 16: it waited 6–33 s), and a retry with the same jobId after recovery adds one job', async () => {
@@ -252,14 +259,14 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     const jobId = `${job.documentId}-v1`;
     await redis.stop();
     const started = performance.now();
-    const error = await queues.enqueue('ingestion', job, { jobId }).then(() => undefined, (e: unknown) => e);
+    const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => undefined, (e: unknown) => e);
     const ms = performance.now() - started;
     redis = await startPrivateRedis(redis.port);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     // The bound: ioredis' command timeout, REDIS_COMMAND_TIMEOUT_MS (2 s by default).
     expect(ms).toBeLessThan(h.platform.resolve(RedisConnection).commandTimeoutMs + 1_000);
-    await expect.poll(() => queues.enqueue('ingestion', job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
-    expect(await queues.enqueue('ingestion', job, { jobId })).toBe(jobId);
+    await expect.poll(() => queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+    expect(await queues.enqueue(INGESTION_QUEUE, job, { jobId })).toBe(jobId);
   });
 });
 

@@ -4,14 +4,17 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, ValidationError } from '../../src/errors.js';
-import { ApiKeyAuthenticator } from '../../src/flows/api-key-authenticator.js';
-import { AuthService } from '../../src/flows/auth-service.js';
-import { KnowledgeSearch } from '../../src/flows/knowledge-search.js';
-import { SignUpService } from '../../src/flows/sign-up-service.js';
-import { AnalyticsRepository } from '../../src/mongo/analytics-repository.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { KnowledgeDocumentRepository } from '../../src/mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
+import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../src/flows/auth/session-validator.js';
+import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
+import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
+import { AnalyticsRepository } from '../../src/mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { KnowledgeDocumentRepository } from '../../src/mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { MongoConnection } from '../../src/mongo/mongo-connection.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';
@@ -159,21 +162,27 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
 
   it('login: hostile emails and passwords (incl. NoSQL operators) → ValidationError / InvalidCredentialsError / RateLimitedError', async () => {
     const { InvalidCredentialsError, RateLimitedError } = await import('../../src/errors.js');
-    const auth = h.platform.resolve(AuthService);
+    const revoker = h.platform.resolve(SessionRevoker);
+    const rotation = h.platform.resolve(RefreshRotation);
+    const signIn = h.platform.resolve(PasswordSignIn);
+    const validator = h.platform.resolve(SessionValidator);
     await property('login', fc.tuple(hostile, hostile), ([email, password]) =>
-      rejectsTyped(() => auth.login(as<string>(email), as<string>(password), {}), [ValidationError, InvalidCredentialsError, RateLimitedError]),
+      rejectsTyped(() => signIn.login(as<string>(email), as<string>(password), {}), [ValidationError, InvalidCredentialsError, RateLimitedError]),
     );
   });
 
   it('refresh, validate, logout, API-key authentication: hostile tokens and ids → typed errors', async () => {
     const { TokenError, RateLimitedError } = await import('../../src/errors.js');
-    const auth = h.platform.resolve(AuthService);
+    const revoker = h.platform.resolve(SessionRevoker);
+    const rotation = h.platform.resolve(RefreshRotation);
+    const signIn = h.platform.resolve(PasswordSignIn);
+    const validator = h.platform.resolve(SessionValidator);
     const apiKeys = h.platform.resolve(ApiKeyAuthenticator);
     await property('tokens', fc.tuple(hostile, badUuid, hostile), async ([token, id, jti]) => {
-      await rejectsTyped(() => auth.refresh(as<string>(token), {}), [ValidationError, TokenError]);
-      await rejectsTyped(() => auth.validate(as<{ userId: string; sessionId: string }>({ userId: id, sessionId: id })), [ValidationError]);
-      await rejectsTyped(() => auth.validate(as<{ userId: string; jti: string }>({ userId: ctx.userId, jti })), [ValidationError, TokenError]);
-      await rejectsTyped(() => auth.logout(as<string>(id)), [ValidationError]);
+      await rejectsTyped(() => rotation.refresh(as<string>(token), {}), [ValidationError, TokenError]);
+      await rejectsTyped(() => validator.validate(as<{ userId: string; sessionId: string }>({ userId: id, sessionId: id })), [ValidationError]);
+      await rejectsTyped(() => validator.validate(as<{ userId: string; jti: string }>({ userId: ctx.userId, jti })), [ValidationError, TokenError]);
+      await rejectsTyped(() => revoker.logout(as<string>(id)), [ValidationError]);
       await rejectsTyped(() => apiKeys.authenticate(as<string>(token)), [ValidationError, TokenError, RateLimitedError]);
     });
   });
@@ -261,7 +270,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       const l = as<number>(limit);
       await rejectsTyped(() => conversations.listByUser(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { limit: l }), [ValidationError]);
-      if (!(Number.isSafeInteger(l) && l >= 1)) await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { before: l }), [ValidationError]);
+      await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { cursor: String(l) }), [ValidationError]);
       await rejectsTyped(() => apiKeys.list(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => audit.query(ctx, {}, { limit: l }), [ValidationError]);
       await rejectsTyped(() => users.listForOrganization(ctx, { limit: l }), [ValidationError]);
@@ -298,7 +307,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       if (typeof text === 'string') await rejectsTyped(() => conversations.get(ctx, text), [ValidationError, NotFoundError]);
     });
     const page = await messages.pageBackwards(ctx, conversationId);
-    expect(page.messages.map((m) => m.content)).toEqual(['hello']);
+    expect(page.items.map((m) => m.content)).toEqual(['hello']);
   });
 
   it('a cursor crafted to carry an operator is refused', async () => {
@@ -343,7 +352,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         appended++;
         expect(m.seq).toBe(start + appended);
         const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
-        expect(back.messages[0]?.content).toBe(content);
+        expect(back.items[0]?.content).toBe(content);
       }),
       { numRuns: RUNS, seed: 99, endOnFailure: true },
     );

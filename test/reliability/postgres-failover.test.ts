@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { startPgBouncer, type LocalPgBouncer } from '../../src/testing/start-pgbouncer.js';
 import { startPostgresPair, type LocalPostgresPair } from '../../src/testing/start-postgres-pair.js';
@@ -57,7 +57,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
       ['standby', 'up', pair.standbyAddress],
     ]);
     const u = await h.user();
-    const signedIn = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+    const signedIn = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     // The standby replays the primary's WAL: the sign-in event shows there within a bounded wait.
     let found = false;
@@ -80,10 +80,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
 
   it('primary lost: sign-in fails typed and bounded; after promotion and a PgBouncer re-point it works again', async () => {
     const u = await h.user();
-    expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+    expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pair.crashPrimary();
     const failedAt = performance.now();
-    const error = await h.auth.login(u.email, PASSWORD, client).then(() => undefined, (e: unknown) => e);
+    const error = await h.signIn.login(u.email, PASSWORD, client).then(() => undefined, (e: unknown) => e);
     const failMs = performance.now() - failedAt;
     expect(error).toBeInstanceOf(StoreUnavailableError);
     // Bounded by the configured timeouts (2 s connect / 3 s query), generous for a loaded machine.
@@ -96,7 +96,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
     let attempts = 0;
     while (!signedIn && performance.now() - promotedAt < 60_000) {
       attempts++;
-      signedIn = await h.auth.login(u.email, PASSWORD, client).then(
+      signedIn = await h.signIn.login(u.email, PASSWORD, client).then(
         () => true,
         (e: unknown) => {
           // During the switch every failure is typed; nothing hangs past the bounds.

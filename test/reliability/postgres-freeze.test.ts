@@ -33,7 +33,7 @@ async function elapsed<T>(run: () => Promise<T>): Promise<{ ms: number; error: u
     await run();
     return { ms: performance.now() - started, error: undefined };
   } catch (error) {
-    // As every repository does (withMappedErrors): driver errors become the package's classes.
+    // As every repository does (withPostgresErrors): driver errors become the package's classes.
     return { ms: performance.now() - started, error: mapPostgresError(error) };
   }
 }

@@ -3,11 +3,12 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster as ClusterClient, Redis, type Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, TokenError } from '../../src/errors.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { startRedisCluster, type LocalRedisCluster } from '../../src/testing/start-redis-cluster.js';
+import { INGESTION_QUEUE } from '../../src/flows/knowledge/ingestion-queue.js';
 import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from '../integration/flows/flow-test-platform.js';
 import { requireStores } from '../support/require-stores.js';
 
@@ -71,15 +72,15 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     }
     expect(onVictim.length).toBe(3);
     const [liveUser, loggedOutUser, everywhereUser] = onVictim as [typeof onVictim[0], typeof onVictim[0], typeof onVictim[0]];
-    const live = expectSignedIn(await h.auth.login(liveUser.email, PASSWORD, client));
-    const loggedOut = expectSignedIn(await h.auth.login(loggedOutUser.email, PASSWORD, client));
-    const revokedDuring = expectSignedIn(await h.auth.login(everywhereUser.email, PASSWORD, client));
-    await h.auth.logout(loggedOut.sessionId);
-    expect((await h.auth.validate({ userId: live.user.id, sessionId: live.sessionId })).source).toBe('cache');
+    const live = expectSignedIn(await h.signIn.login(liveUser.email, PASSWORD, client));
+    const loggedOut = expectSignedIn(await h.signIn.login(loggedOutUser.email, PASSWORD, client));
+    const revokedDuring = expectSignedIn(await h.signIn.login(everywhereUser.email, PASSWORD, client));
+    await h.revoker.logout(loggedOut.sessionId);
+    expect((await h.validator.validate({ userId: live.user.id, sessionId: live.sessionId })).source).toBe('cache');
 
     // Jobs acknowledged and replicated before the failure.
     const before = Array.from({ length: 20 }, (_, i) => `pre-${i}`);
-    for (const id of before) await queues.enqueue('ingestion', { organizationId: liveUser.organizationId, documentId: id, version: 1 }, { jobId: id });
+    for (const id of before) await queues.enqueue(INGESTION_QUEUE, { organizationId: liveUser.organizationId, documentId: id, version: 1 }, { jobId: id });
     const deadline = Date.now() + 10_000;
     while (!(await replicated(victim))) {
       if (Date.now() > deadline) throw new Error(`the replica of ${victim} did not catch up within 10 s`);
@@ -93,7 +94,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     const validations = (async () => {
       while (running) {
         const t = Date.now();
-        await h.auth.validate({ userId: live.user.id, sessionId: live.sessionId }).then(
+        await h.validator.validate({ userId: live.user.id, sessionId: live.sessionId }).then(
           (v) => {
             outcomes.liveOk++;
             if (v.source === 'postgres') outcomes.fromPostgres++;
@@ -102,7 +103,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
         );
         for (const [s, since] of [[loggedOut, 0], [revokedDuring, revokedAfter]] as const) {
           const started = Date.now();
-          const accepted = await h.auth.validate({ userId: s.user.id, sessionId: s.sessionId }).then(() => true, (error: unknown) => !(error instanceof TokenError));
+          const accepted = await h.validator.validate({ userId: s.user.id, sessionId: s.sessionId }).then(() => true, (error: unknown) => !(error instanceof TokenError));
           // A validation that started after the revoke returned must refuse (one racing the revoke may go either way).
           if (accepted && started > since) outcomes.revokedAccepted.push(`${s.sessionId} at +${started - t} ms`);
         }
@@ -113,7 +114,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     const enqueues = (async () => {
       while (running) {
         const id = `during-${n++}`;
-        await queues.enqueue('ingestion', { organizationId: liveUser.organizationId, documentId: id, version: 1 }, { jobId: id }).then(
+        await queues.enqueue(INGESTION_QUEUE, { organizationId: liveUser.organizationId, documentId: id, version: 1 }, { jobId: id }).then(
           () => outcomes.enqueued.push(id),
           (error: unknown) => {
             // Refused to the caller (typed): the caller still holds it; the reconciler re-creates it from durable state.
@@ -130,7 +131,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     await cluster.killNode(victim);
     // Revoked while the slot has no master: PostgreSQL commits; the Redis half is replayed when Redis answers again.
     await sleep(500);
-    await h.auth.logoutEverywhere(everywhereUser.userId);
+    await h.revoker.logoutEverywhere(everywhereUser.userId);
     revokedAfter = Date.now();
     await cluster.waitHealthy(30_000);
     const failoverMs = performance.now() - killedAt;
@@ -147,11 +148,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     // After the failover the cache answers again, and still refuses the revoked sessions.
     let source = '';
     for (let i = 0; i < 50 && source !== 'cache'; i++) {
-      source = (await h.auth.validate({ userId: live.user.id, sessionId: live.sessionId })).source;
+      source = (await h.validator.validate({ userId: live.user.id, sessionId: live.sessionId })).source;
       if (source !== 'cache') await sleep(100);
     }
     expect(source).toBe('cache');
-    for (const s of [loggedOut, revokedDuring]) await expect(h.auth.validate({ userId: s.user.id, sessionId: s.sessionId })).rejects.toBeInstanceOf(TokenError);
+    for (const s of [loggedOut, revokedDuring]) await expect(h.validator.validate({ userId: s.user.id, sessionId: s.sessionId })).rejects.toBeInstanceOf(TokenError);
 
     // Jobs: every replicated one survived in Redis; the rest come back from the durable list through the reconciler.
     const survived = new Set<string>();
@@ -159,12 +160,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
     for (const id of [...before, ...outcomes.enqueued]) if ((await redis.exists(`${keys.queuePrefix('ingestion')}:ingestion:${id}`)) === 1) survived.add(id);
     for (const id of before) expect(survived.has(id), `job ${id} lost`).toBe(true);
     const durable = [...before, ...outcomes.enqueued];
-    queues.registerReconciler('ingestion', async (enqueue) => {
+    queues.registerReconciler(INGESTION_QUEUE, async (enqueue) => {
       for (const id of durable) await enqueue({ organizationId: liveUser.organizationId, documentId: id, version: 1 }, id);
     });
-    await queues.reconcile('ingestion');
+    await queues.reconcile(INGESTION_QUEUE);
     const processed = new Set<string>();
-    const worker = await queues.startWorker('ingestion', async (job) => void processed.add(job.jobId), { concurrency: 4 });
+    const worker = await queues.startWorker(INGESTION_QUEUE, async (job) => void processed.add(job.jobId), { concurrency: 4 });
     const until = Date.now() + 30_000;
     while (durable.some((id) => !processed.has(id)) && Date.now() < until) await sleep(100);
     await worker.close();

@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenError } from '../../src/errors.js';
-import { AuthService, type ValidatedSession } from '../../src/flows/auth-service.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
-import { OrganizationSecurity } from '../../src/flows/organization-security.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator, type ValidatedSession } from '../../src/flows/auth/session-validator.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
+import { OrganizationSecurity } from '../../src/flows/organizations/organization-security.js';
 import { AccountRepository } from '../../src/postgres/repositories/account-repository.js';
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
-import { SessionCacheBreaker } from '../../src/redis/session-cache-breaker.js';
+import { SessionCacheBreaker } from '../../src/redis/repositories/session-cache-breaker.js';
 import { requireStores } from '../support/require-stores.js';
 import { Figures, PASSWORD, outcome, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
 
@@ -47,7 +49,9 @@ function expected(s: Tracked, started: number, ended: number): boolean | undefin
 describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logout during the outage, Redis back with its old data', () => {
   let redis: PrivateRedis;
   let h: Harness;
-  let auth: AuthService;
+  let revoker: SessionRevoker;
+  let signIn: PasswordSignIn;
+  let validator: SessionValidator;
   let sessions: Tracked[];
 
   beforeAll(async () => {
@@ -61,17 +65,19 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
         STORE_CONNECT_TIMEOUT_MS: '1000',
       },
     });
-    auth = h.platform.resolve(AuthService);
+    revoker = h.platform.resolve(SessionRevoker);
+    signIn = h.platform.resolve(PasswordSignIn);
+    validator = h.platform.resolve(SessionValidator);
     const users = await Promise.all(Array.from({ length: 4 }, () => h.user()));
     sessions = [];
     for (const u of users) {
       for (let k = 0; k < 4; k++) {
-        const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
+        const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
         sessions.push({ userId: u.userId, sessionId: s.sessionId });
       }
     }
     // Every session cached in Redis before the outage: the "old data" Redis comes back with.
-    for (const s of sessions) expect((await auth.validate(ref(s))).source).toBe('cache');
+    for (const s of sessions) expect((await validator.validate(ref(s))).source).toBe('cache');
   }, 120_000);
   afterAll(async () => {
     redis?.thaw();
@@ -88,7 +94,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
       while (performance.now() < until) {
         const s = pool[n++ % pool.length]!;
         const started = performance.now();
-        const r = await outcome(() => auth.validate({ userId: s.userId, sessionId: s.sessionId }));
+        const r = await outcome(() => validator.validate({ userId: s.userId, sessionId: s.sessionId }));
         const ended = performance.now();
         stats.slowest = Math.max(stats.slowest, ended - started);
         stats.calls++;
@@ -107,7 +113,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     return { ...stats, opsPerSecond: Math.round(stats.calls / ((performance.now() - started) / 1000)) };
   }
 
-  /** What validation costs with no Redis at all: the PostgreSQL reads of AuthService's fallback, same concurrency. */
+  /** What validation costs with no Redis at all: the PostgreSQL reads of SessionValidator's fallback, same concurrency. */
   async function postgresOnly(ms: number): Promise<number> {
     const repo = h.platform.resolve(SessionRepository);
     const accounts = h.platform.resolve(AccountRepository);
@@ -140,7 +146,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
       await sleep(COMMAND_TIMEOUT_MS * 3);
       for (const v of victims) {
         v.logoutStartedAt = performance.now();
-        const r = await outcome(() => auth.logout(v.sessionId));
+        const r = await outcome(() => revoker.logout(v.sessionId));
         v.revokedAt = performance.now();
         logouts.push({ ok: r.ok && r.value, ms: v.revokedAt - v.logoutStartedAt });
       }
@@ -151,7 +157,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     redis.thaw();
 
     // Redis is back with every record cached before the outage, including the victims' "live" ones.
-    await expect.poll(async () => (await auth.validate(ref(sessions[1]!))).source, { timeout: COOLDOWN_MS * 3 + 5_000, interval: 100 }).toBe('cache');
+    await expect.poll(async () => (await validator.validate(ref(sessions[1]!))).source, { timeout: COOLDOWN_MS * 3 + 5_000, interval: 100 }).toBe('cache');
     expect(breaker.state).toBe('closed');
     const after = await traffic(1_500, sessions);
     // The machine is shared: the better of two PostgreSQL-only runs, so load elsewhere does not flatter the ratio.
@@ -178,7 +184,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     for (const l of logouts) expect(l.ms).toBeLessThan(CALL_BOUND_MS);
     // The victims' pre-outage records were in Redis when it thawed; the replay revoked them before Redis answered.
     for (const v of victims) {
-      const r = await outcome(() => auth.validate(ref(v)));
+      const r = await outcome(() => validator.validate(ref(v)));
       expect(r.ok).toBe(false);
     }
     expect(after.cache).toBeGreaterThan(0);
@@ -190,7 +196,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     const down = await traffic(2 * COOLDOWN_MS, live);
     redis = await startPrivateRedis(redis.port);
     const restarted = performance.now();
-    await expect.poll(async () => (await auth.validate(ref(live[0]!))).source, { timeout: COOLDOWN_MS * 3 + 5_000, interval: 100 }).toBe('cache');
+    await expect.poll(async () => (await validator.validate(ref(live[0]!))).source, { timeout: COOLDOWN_MS * 3 + 5_000, interval: 100 }).toBe('cache');
     const recoveredMs = performance.now() - restarted;
     figures.set('c3-redis-breaker-kill', {
       check: `redis-server SIGKILLed for ${(2 * COOLDOWN_MS) / 1000} s under ${CONCURRENCY} concurrent validators, restarted empty on the same port`,

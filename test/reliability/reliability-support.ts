@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import { SignUpService } from '../../src/flows/sign-up-service.js';
+import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
 import type { Logger } from '../../src/logger.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import type { StoreName } from '../../src/errors.js';

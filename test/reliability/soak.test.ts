@@ -2,18 +2,19 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { SessionValidator } from '../../src/flows/auth/session-validator.js';
 import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
-import { KnowledgeIngestion } from '../../src/flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../src/flows/knowledge-search.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
-import { expectSignedIn } from '../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 
 const figures = new Figures('soak');
@@ -70,7 +71,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
   });
 
   it(`${OPERATIONS} operations (logins, validations, message appends, searches), ${CONCURRENCY} at a time: counts match what was sent`, async () => {
-    const auth = h.platform.resolve(AuthService);
+    const signIn = h.platform.resolve(PasswordSignIn);
+    const validator = h.platform.resolve(SessionValidator);
     const messages = h.platform.resolve(MessageRepository);
     const search = h.platform.resolve(KnowledgeSearch);
     const sent = { login: 0, validate: 0, append: 0, search: 0 };
@@ -80,7 +82,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
     let wrongAnswers = 0;
     // One login per user first, so validations always have a session to ask about.
     for (const u of users) {
-      const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
+      const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
       u.sessions.push({ sessionId: s.sessionId, jti: s.accessTokenJti });
       logins.set(u.userId, 1);
       sent.login++;
@@ -95,12 +97,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
         const kind = i % 10 === 0 ? 'login' : i % 10 <= 4 ? 'validate' : i % 10 <= 7 ? 'append' : 'search';
         try {
           if (kind === 'login') {
-            const s = expectSignedIn(await auth.login(u.email, PASSWORD, {}));
+            const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
             u.sessions.push({ sessionId: s.sessionId, jti: s.accessTokenJti });
             logins.set(u.userId, (logins.get(u.userId) ?? 0) + 1);
           } else if (kind === 'validate') {
             const s = u.sessions[i % u.sessions.length]!;
-            const v = await auth.validate(i % 2 === 0 ? { userId: u.userId, sessionId: s.sessionId } : { userId: u.userId, jti: s.jti });
+            const v = await validator.validate(i % 2 === 0 ? { userId: u.userId, sessionId: s.sessionId } : { userId: u.userId, jti: s.jti });
             if (v.sessionId !== s.sessionId || v.organizationId !== u.organizationId) wrongAnswers++;
           } else if (kind === 'append') {
             const conversationId = u.conversations[i % 2]!;
@@ -143,12 +145,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
       for (const conversationId of u.conversations) {
         const expected = appends.get(conversationId) ?? 0;
         const seqs: number[] = [];
-        let before: number | undefined;
+        let cursor: string | undefined;
         for (let page = 0; page < 100; page++) {
-          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(before === undefined ? {} : { before }) });
-          seqs.unshift(...p.messages.map((m) => m.seq));
-          before = p.nextBefore;
-          if (before === undefined) break;
+          const p = await messages.pageBackwards(u.ctx, conversationId, { limit: 200, ...(cursor === undefined ? {} : { cursor }) });
+          seqs.unshift(...p.items.map((m) => m.seq));
+          cursor = p.nextCursor;
+          if (cursor === undefined) break;
         }
         const conversation = await conversations.get(u.ctx, conversationId);
         lost += Math.max(0, expected - seqs.length);

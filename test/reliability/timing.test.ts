@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError } from '../../src/errors.js';
-import { AuthService } from '../../src/flows/auth-service.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import { Figures, median, startHarness, type Harness } from './reliability-support.js';
 import { requireStores } from '../support/require-stores.js';
 
@@ -24,11 +24,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('timing: login does not tel
 
   it(`median time of an unknown email vs a known email with a wrong password: ratio within 0.8–1.25 (${SAMPLES} interleaved samples each, bcrypt cost 12)`, async () => {
     expect(h.platform.config.auth.bcryptCost).toBe(12);
-    const auth = h.platform.resolve(AuthService);
+    const signIn = h.platform.resolve(PasswordSignIn);
     const known = await h.user();
     const attempt = async (email: string): Promise<number> => {
       const started = performance.now();
-      const error = await auth.login(email, 'Wrong-password-123', {}).catch((e: unknown) => e);
+      const error = await signIn.login(email, 'Wrong-password-123', {}).catch((e: unknown) => e);
       const ms = performance.now() - started;
       // Both must fail the same way, or the comparison is meaningless (e.g. a throttle answering early).
       expect(error).toBeInstanceOf(InvalidCredentialsError);

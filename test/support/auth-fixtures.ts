@@ -1,4 +1,4 @@
-import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../src/flows/auth-notifier.js';
+import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../src/flows/auth/auth-notifier.js';
 
 /** A password every default policy accepts (12+ characters, not in the breached list, no personal data). */
 export const PASSWORD = 'Quartz-Lantern-47-river';

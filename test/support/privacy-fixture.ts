@@ -4,11 +4,11 @@ import { afterAll, beforeAll } from 'vitest';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Config } from '../../src/config.js';
-import { AnalyticsRepository } from '../../src/mongo/analytics-repository.js';
-import { ConversationRepository } from '../../src/mongo/conversation-repository.js';
-import { KnowledgeChunkRepository } from '../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../src/mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../src/mongo/message-repository.js';
+import { AnalyticsRepository } from '../../src/mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
+import { KnowledgeChunkRepository } from '../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../src/mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { MongoProvisioner } from '../../src/mongo/mongo-provisioner.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import type { PlatformOptions } from '../../src/platform-options.js';
@@ -22,15 +22,15 @@ import { MfaRepository } from '../../src/postgres/repositories/mfa-repository.js
 import { RefreshTokenRepository } from '../../src/postgres/repositories/refresh-token-repository.js';
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { VerificationTokenRepository } from '../../src/postgres/repositories/verification-token-repository.js';
-import { EmbeddingIndex } from '../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
 import { QdrantProvisioner } from '../../src/qdrant/qdrant-provisioner.js';
-import { CacheAside } from '../../src/redis/cache-aside.js';
+import { CacheAside } from '../../src/redis/repositories/cache-aside.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
-import { LoginThrottle } from '../../src/redis/login-throttle.js';
-import { RateLimiter } from '../../src/redis/rate-limiter.js';
+import { LoginThrottle } from '../../src/redis/repositories/login-throttle.js';
+import { RateLimiter } from '../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
-import { SessionCache } from '../../src/redis/session-cache.js';
+import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import type { MembershipRole } from '../../src/tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 
@@ -41,7 +41,7 @@ export async function startPrivacyPlatform(config: Config, options: PlatformOpti
   const platform = createPlatform(config, options);
   await platform.start();
   await platform.resolve(MongoProvisioner).provision();
-  await platform.resolve(QdrantProvisioner).provision(DIM);
+  await platform.resolve(QdrantProvisioner).forDimension(DIM).provision();
   return platform;
 }
 
@@ -166,7 +166,8 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
       conversations: [conversation.id],
       messages: [m1.id, m2.id],
       analytics: [event.id],
-      auditEvents: 2,
+      // The two appended above, and `api_key.created` written with the key.
+      auditEvents: 3,
       identityProviderUserId,
       apiKeyPrefix: apiKey.apiKey.prefix,
       personaId,

@@ -32,9 +32,9 @@ describe('API report', () => {
       'ageInYears',
       'INGESTION_WORKER_USER_ID',
       'registerPostgres',
-      'runMongo',
-      'runQdrant',
-      'withMappedErrors',
+      'withMongoErrors',
+      'withQdrantErrors',
+      'withPostgresErrors',
     ]) {
       expect(exported.has(name), name).toBe(false);
     }

@@ -1,5 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { AUTH_NOTIFIER, AuthService, createPlatform, expectSignedIn, PlatformError, VerificationService, type Config, type Platform } from 'platform-data';
+import {
+  AUTH_NOTIFIER,
+  createPlatform,
+  expectSignedIn,
+  PasswordSignIn,
+  PlatformError,
+  SessionRevoker,
+  SessionValidator,
+  VerificationService,
+  type Config,
+  type Platform,
+} from 'platform-data';
 import { signAccessToken, verifyAccessToken } from './access-token.ts';
 import { OutboxNotifier } from './outbox-notifier.ts';
 import { signUp } from './sign-up.ts';
@@ -43,7 +54,9 @@ export async function startApp(config: Config, options: { port?: number; tokenSe
   const notifier = new OutboxNotifier();
   platform.container.registerInstance(AUTH_NOTIFIER, notifier);
   await platform.start();
-  const auth = platform.resolve(AuthService);
+  const revoker = platform.resolve(SessionRevoker);
+  const signIn = platform.resolve(PasswordSignIn);
+  const validator = platform.resolve(SessionValidator);
 
   const routes: Record<string, (req: IncomingMessage) => Promise<[number, unknown]>> = {
     'POST /sign-up': async (req) => {
@@ -57,17 +70,17 @@ export async function startApp(config: Config, options: { port?: number; tokenSe
     },
     'POST /login': async (req) => {
       const { email = '', password = '' } = await body(req);
-      const session = expectSignedIn(await auth.login(email, password, { ip: req.socket.remoteAddress }));
+      const session = expectSignedIn(await signIn.login(email, password, { ip: req.socket.remoteAddress }));
       return [200, { accessToken: signAccessToken({ userId: session.user.id, jti: session.accessTokenJti }, options.tokenSecret), sessionId: session.sessionId }];
     },
     'GET /me': async (req) => {
       const claims = verifyAccessToken((req.headers.authorization ?? '').replace(/^Bearer /, ''), options.tokenSecret);
       if (!claims) return [401, { error: 'TOKEN_INVALID' }];
-      const session = await auth.validate(claims);
+      const session = await validator.validate(claims);
       return [200, { userId: session.userId, organizationId: session.organizationId, sessionId: session.sessionId }];
     },
     'POST /logout': async (req) => {
-      await auth.logout((await body(req)).sessionId ?? '');
+      await revoker.logout((await body(req)).sessionId ?? '');
       return [204, null];
     },
   };

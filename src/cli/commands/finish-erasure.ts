@@ -1,4 +1,4 @@
-import type { ErasureFlow, ErasureRemainder } from '../../flows/erasure-flow.js';
+import type { ErasureFlow, ErasureRemainder } from '../../flows/privacy/erasure-flow.js';
 import type { ErasureRequestRecord } from '../../postgres/repositories/erasure-request-repository.js';
 import { EXIT, out, printJson } from '../cli-output.js';
 

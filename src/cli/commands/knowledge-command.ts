@@ -6,8 +6,8 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { NotFoundError, ValidationError, type StoreName } from '../../errors.js';
-import { KnowledgeIngestion, type IngestDocumentResult, type KnowledgeDocumentRef, type WaitForIndexingResult } from '../../flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../flows/knowledge-search.js';
+import { KnowledgeIngestion, type IngestDocumentResult, type KnowledgeDocumentRef, type WaitForIndexingResult } from '../../flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../flows/knowledge/knowledge-search.js';
 import { createLogger } from '../../logger.js';
 import { createPlatform, type Platform } from '../../platform.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
@@ -58,9 +58,18 @@ export async function cliTenantContext(platform: Platform, options: TenantOption
   return createTenantContext({ organizationId: organizationId.data, userId: row.user_id, role: row.role, scopes: [] });
 }
 
-/** Every .md/.markdown/.txt file under `paths` (files taken as given, folders walked recursively), sorted, without duplicates. */
-export async function collectKnowledgeFiles(paths: readonly string[]): Promise<string[]> {
+/** What an import will read, and what it found in the folders but will not read. */
+export interface KnowledgeFiles {
+  /** Every .md/.markdown/.txt file under the folders, and every file named directly; sorted, without duplicates. */
+  readonly files: string[];
+  /** Files inside the folders with another extension: reported, never dropped silently. */
+  readonly skipped: string[];
+}
+
+/** The files under `paths` (files taken as given, folders walked recursively). */
+export async function collectKnowledgeFiles(paths: readonly string[]): Promise<KnowledgeFiles> {
   const files = new Set<string>();
+  const skipped = new Set<string>();
   for (const p of paths) {
     const info = await stat(p).catch(() => undefined);
     if (!info) throw new ValidationError([{ path: p, message: 'no such file or folder' }]);
@@ -69,10 +78,19 @@ export async function collectKnowledgeFiles(paths: readonly string[]): Promise<s
       continue;
     }
     for (const entry of await readdir(p, { recursive: true, withFileTypes: true })) {
-      if (entry.isFile() && KNOWLEDGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) files.add(path.resolve(entry.parentPath, entry.name));
+      if (!entry.isFile()) continue;
+      const file = path.resolve(entry.parentPath, entry.name);
+      (KNOWLEDGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()) ? files : skipped).add(file);
     }
   }
-  return [...files].sort();
+  return { files: [...files].sort(), skipped: [...skipped].filter((f) => !files.has(f)).sort() };
+}
+
+/** One line naming the skipped files (the first five, relative to the working directory). */
+function skippedLine(skipped: readonly string[]): string {
+  const names = skipped.slice(0, 5).map((f) => path.relative(process.cwd(), f));
+  const more = skipped.length > names.length ? `, and ${skipped.length - names.length} more` : '';
+  return `skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} that ${skipped.length === 1 ? 'is' : 'are'} not .md/.markdown/.txt: ${names.join(', ')}${more}`;
 }
 
 /** A Markdown file's first `# heading`, else the file name without extension. */
@@ -144,8 +162,9 @@ export function registerKnowledgeCommand(program: Command): void {
     .action(async (paths: string[], options: TenantOptions & { timeout: string; json?: boolean }) => {
       await withPlatform(['postgres', 'mongo', 'qdrant', 'redis'], async (platform) => {
         const timeoutMs = parseTimeout(options.timeout);
-        const files = await collectKnowledgeFiles(paths);
-        if (files.length === 0) throw new ValidationError([{ path: 'path', message: 'no .md or .txt files found' }]);
+        const { files, skipped } = await collectKnowledgeFiles(paths);
+        if (skipped.length > 0 && !options.json) process.stderr.write(`${skippedLine(skipped)}\n`);
+        if (files.length === 0) throw new ValidationError([{ path: 'path', message: 'no .md, .markdown or .txt files found' }]);
         const ctx = await cliTenantContext(platform, options);
         const ingestion = platform.resolve(KnowledgeIngestion);
         const bar = progressBar(!options.json);
@@ -166,6 +185,7 @@ export function registerKnowledgeCommand(program: Command): void {
         const waited = await indexInProcess(platform, ctx, toIndex, timeoutMs, progressBar(!options.json));
         const counts = {
           files: files.length,
+          skipped: skipped.length,
           created: results.filter((r) => r.created).length,
           updated: results.filter((r) => !r.created && r.changed).length,
           unchanged: results.filter((r) => !r.changed).length,
@@ -178,6 +198,7 @@ export function registerKnowledgeCommand(program: Command): void {
           printJson({
             ...counts,
             documents: results.map((r) => ({ id: r.document.id, source: r.document.source, title: r.document.title, version: r.document.version, changed: r.changed })),
+            skippedFiles: skipped.map((f) => path.relative(process.cwd(), f).split(path.sep).join('/')),
             errors: waited.failed.map((d) => ({ id: d.id, source: d.source, error: d.error })),
           });
         } else {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ErasureFlow } from '../../flows/erasure-flow.js';
+import { ErasureFlow } from '../../flows/privacy/erasure-flow.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { ValidationError } from '../../errors.js';
 import { reportError } from '../cli-output.js';

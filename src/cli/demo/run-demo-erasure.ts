@@ -1,5 +1,5 @@
 import { PlatformError } from '../../errors.js';
-import { ErasureFlow } from '../../flows/erasure-flow.js';
+import { ErasureFlow } from '../../flows/privacy/erasure-flow.js';
 import type { Platform } from '../../platform.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 

@@ -1,6 +1,6 @@
 import { PlatformError } from '../../errors.js';
-import { KnowledgeIngestion, type IngestDocumentInput } from '../../flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../flows/knowledge-search.js';
+import { KnowledgeIngestion, type IngestDocumentInput } from '../../flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../flows/knowledge/knowledge-search.js';
 import type { Platform } from '../../platform.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 

@@ -7,11 +7,13 @@ import { PlatformError, RateLimitedError, TokenError, ValidationError } from '..
 import { createLogger, type Logger } from '../../logger.js';
 import { createPlatform, type Platform } from '../../platform.js';
 import { bootstrapPlatform } from '../../flows/bootstrap-platform.js';
-import { AuthService } from '../../flows/auth-service.js';
-import { ApiKeyAuthenticator } from '../../flows/api-key-authenticator.js';
-import { SignUpService } from '../../flows/sign-up-service.js';
-import { ConversationRepository } from '../../mongo/conversation-repository.js';
-import { MessageRepository } from '../../mongo/message-repository.js';
+import { PasswordSignIn } from '../../flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../flows/auth/refresh-rotation.js';
+import { SessionValidator } from '../../flows/auth/session-validator.js';
+import { ApiKeyAuthenticator } from '../../flows/auth/api-key-authenticator.js';
+import { SignUpService } from '../../flows/auth/sign-up-service.js';
+import { ConversationRepository } from '../../mongo/repositories/conversation-repository.js';
+import { MessageRepository } from '../../mongo/repositories/message-repository.js';
 import { ApiKeyRepository } from '../../postgres/repositories/api-key-repository.js';
 import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
@@ -24,7 +26,7 @@ import { formatHealth } from '../commands/health-command.js';
 import { formatBootstrap } from '../commands/bootstrap-command.js';
 import { runDemoKnowledge } from './run-demo-knowledge.js';
 import { runDemoErasure } from './run-demo-erasure.js';
-import { expectSignedIn } from '../../flows/expect-signed-in.js';
+import { expectSignedIn } from '../../flows/auth/expect-signed-in.js';
 import { MongoConnection } from '../../mongo/mongo-connection.js';
 import { QdrantConnection } from '../../qdrant/qdrant-connection.js';
 import { RedisConnection } from '../../redis/redis-connection.js';
@@ -199,8 +201,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     say(`organization ${organization.slug} (${organization.tier}, ${organization.credits} credits), owner ${owner.email}`);
 
     step(4, 'Invite a member');
-    const auth = platform.resolve(AuthService);
-    const ownerLogin = expectSignedIn(await auth.login(ownerEmail, ownerPassword, { ip: '203.0.113.7', userAgent: 'demo/1.0' }));
+    const rotation = platform.resolve(RefreshRotation);
+    const signIn = platform.resolve(PasswordSignIn);
+    const validator = platform.resolve(SessionValidator);
+    const ownerLogin = expectSignedIn(await signIn.login(ownerEmail, ownerPassword, { ip: '203.0.113.7', userAgent: 'demo/1.0' }));
     secrets.refreshTokens.push(ownerLogin.refreshToken);
     const memberEmail = `grace.${run}@acme.example`;
     const memberPassword = `Hopper-${randomBytes(6).toString('base64url')}!7`;
@@ -222,27 +226,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     say(`${member.email} was invited and accepted: member`);
 
     step(5, 'Log in: session row in PostgreSQL, cache entry in Redis');
-    const login = expectSignedIn(await auth.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' }));
+    const login = expectSignedIn(await signIn.login(memberEmail, memberPassword, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0', deviceId: 'laptop-1' }));
     secrets.refreshTokens.push(login.refreshToken);
-    const validated = await auth.validate({ userId: member.id, sessionId: login.sessionId });
+    const validated = await validator.validate({ userId: member.id, sessionId: login.sessionId });
     say(`session ${login.sessionId.slice(0, 8)}… valid until ${login.expiresAt.toISOString()}; validate answered from ${validated.source}`);
 
     step(6, 'Refresh: the refresh token rotates');
-    const refreshed = await auth.refresh(login.refreshToken, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0' });
+    const refreshed = await rotation.refresh(login.refreshToken, { ip: '198.51.100.4', userAgent: 'demo-browser/2.0' });
     secrets.refreshTokens.push(refreshed.refreshToken);
     say('old token spent, a new one issued in the same family');
 
     step(7, 'Replay the old refresh token after the grace window');
     await new Promise((r) => setTimeout(r, 1_200));
     try {
-      await auth.refresh(login.refreshToken, { ip: '192.0.2.66', userAgent: 'curl/8' });
+      await rotation.refresh(login.refreshToken, { ip: '192.0.2.66', userAgent: 'curl/8' });
       throw new PlatformError('DEMO_FAILED', 'a replayed refresh token was accepted');
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       say(`refused (${error.reason}); the whole family is revoked`);
     }
     try {
-      await auth.validate({ userId: member.id, sessionId: login.sessionId });
+      await validator.validate({ userId: member.id, sessionId: login.sessionId });
       throw new PlatformError('DEMO_FAILED', 'the session of a reused family is still valid');
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;

@@ -6,8 +6,9 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 
 /** A membership of a user as the sign-in flows need it: which organization, under which role. */
 export interface AccountMembership {
@@ -43,7 +44,10 @@ const depthInput = z.number().int().min(0).max(24);
 @injectable()
 @accessControlled
 export class AccountRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * The user's memberships in live (not soft-deleted) organizations, oldest first.
@@ -52,7 +56,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).any(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -68,7 +72,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async findMembership(userId: string, organizationId: string): Promise<AccountMembership | undefined> {
     const d = parseInput(z.object({ userId: z.uuid(), organizationId: z.uuid() }), { userId, organizationId });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(membershipRow)`
         SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
         FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -82,10 +86,10 @@ export class AccountRepository {
    * previous ones, newest first: what the policy's `reused` rule compares.
    * @throws ValidationError naming `userId` / `depth`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
     const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).anyFirst(sql.type(z.object({ password_hash: z.string() }))`
         (SELECT password_hash FROM users WHERE id = ${d.userId} AND password_hash IS NOT NULL)
         UNION ALL
@@ -98,14 +102,15 @@ export class AccountRepository {
    * `historyDepth` rows), `password_changed_at` is stamped, the
    * must-change flag and any lockout are cleared — all in one transaction
    * under the user's row lock, so two concurrent changes cannot interleave
-   * their history writes.
-   * @returns false for an unknown user
-   * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth`
+   * their history writes. `options.events` (e.g. `auth.password.changed`) are
+   * written in the same transaction: they exist exactly when the change does.
+   * @returns false for an unknown user (no event written)
+   * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth` / `events.<i>.*`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
-  async changePassword(userId: string, passwordHash: string, historyDepth: number): Promise<boolean> {
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  async changePassword(userId: string, passwordHash: string, historyDepth: number, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).transaction(async (tx) => {
         const current = await tx.maybeOne(sql.type(z.object({ password_hash: z.string().nullable() }))`
           SELECT password_hash FROM users WHERE id = ${d.userId} FOR UPDATE`);
@@ -120,6 +125,7 @@ export class AccountRepository {
           UPDATE users SET password_hash = ${d.passwordHash}, password_changed_at = now(), must_change_password = false,
                            failed_login_count = 0, locked_until = NULL
           WHERE id = ${d.userId}`);
+        if (options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
         return true;
       }),
     );
@@ -132,10 +138,10 @@ export class AccountRepository {
    * @returns true when the hash was replaced
    * @throws ValidationError naming `userId` / `currentHash` / `newHash`
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET password_hash = ${d.newHash} WHERE id = ${d.userId} AND password_hash = ${d.currentHash} RETURNING id`),
     );
@@ -152,7 +158,7 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async deleteOrphanUser(userId: string): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         DELETE FROM users u WHERE u.id = ${id}
           AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)

@@ -7,11 +7,12 @@ import { PERMISSION_MATRIX } from '../../tenancy/permission-matrix.js';
 import { isAllowed, PERMISSIONS, permissionsOfScopes, ROLE_PERMISSIONS } from '../../tenancy/permission-policy.js';
 import { generateApiKey, hashToken, parseApiKey, tokensEqual } from '../../security/secret-token.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface ApiKeyRecord {
@@ -165,7 +166,10 @@ const DUMMY_HASH = hashToken('platform-data:unknown-api-key');
 @injectable()
 @accessControlled
 export class ApiKeyRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * Creates a key in `ctx.organizationId`, owned by `ctx.userId`.
@@ -179,12 +183,16 @@ export class ApiKeyRepository {
     const generated = generateApiKey();
     const apiKey = await withTenant(this.postgres.appPool, ctx, async (tx) => {
       await assertLimitsWithin(tx, ctx, data, true);
-      return tx.one(sql.type(recordRow)`
+      const created = await tx.one(sql.type(recordRow)`
         INSERT INTO api_keys (organization_id, created_by, name, prefix, secret_hash, scopes, rate_limit_per_minute, rate_limit_burst, expires_at)
         VALUES (${ctx.organizationId}, ${ctx.userId}, ${data.name}, ${generated.prefix}, ${sql.binary(generated.secretHash)},
                 ${sql.array(data.scopes, 'text')}, ${data.rateLimitPerMinute ?? null}, ${data.rateLimitBurst ?? null},
                 ${data.expiresAt ? sql.timestamp(data.expiresAt) : null})
         RETURNING ${COLUMNS}`);
+      await this.audit.appendWithin(tx, [
+        tenantAuditEvent(ctx, 'api_key.created', { keyId: created.id, prefix: created.prefix, name: created.name, scopes: [...created.scopes] }, 20),
+      ]);
+      return created;
     });
     return { key: generated.key, apiKey };
   }
@@ -196,7 +204,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async findByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
     const value = parseInput(z.string().regex(/^[A-Za-z0-9_]{8,32}$/), prefix, 'prefix');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.api_key_by_prefix(${value})`),
     );
     return row ?? undefined;
@@ -215,7 +223,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async verify(key: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(key);
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       // Both lookups are pre-tenant (the key's organization is not known yet): narrow
       // SECURITY DEFINER functions (sql/0070); the creator's role and status only
       // for the holder of the whole key (its secret's hash).
@@ -246,7 +254,7 @@ export class ApiKeyRepository {
   @declareAccess({ preTenant: 'authenticates a presented API key' })
   async touchLastUsed(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM platform_auth.touch_api_key(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
@@ -273,8 +281,8 @@ export class ApiKeyRepository {
    */
   @declareAccess({ requires: 'api_keys:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<ApiKeyRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -305,8 +313,13 @@ export class ApiKeyRepository {
     if (sets.length === 0) return this.get(ctx, keyId);
     const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
       await assertLimitsWithin(tx, ctx, data, false);
-      return tx.maybeOne(sql.type(recordRow)`
+      const updated = await tx.maybeOne(sql.type(recordRow)`
         UPDATE api_keys SET ${sql.join(sets, sql.fragment`, `)} WHERE id = ${keyId} RETURNING ${COLUMNS}`);
+      if (updated) {
+        const changed = Object.keys(data).filter((k) => data[k as keyof typeof data] !== undefined);
+        await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'api_key.updated', { keyId, changed, scopes: [...updated.scopes] }, 20)]);
+      }
+      return updated;
     });
     if (!row) throw new NotFoundError('api key', keyId);
     return row;
@@ -320,10 +333,13 @@ export class ApiKeyRepository {
   @declareAccess({ requires: 'api_keys:manage' })
   async revoke(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(recordRow)`
-        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${keyId} RETURNING ${COLUMNS}`),
-    );
+    const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const newly = await tx.maybeOne(sql.type(recordRow)`
+        UPDATE api_keys SET revoked_at = now() WHERE id = ${keyId} AND revoked_at IS NULL RETURNING ${COLUMNS}`);
+      // Only the revocation itself is an event; repeating it changes nothing.
+      if (newly) await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'api_key.revoked', { keyId, prefix: newly.prefix, name: newly.name }, 20)]);
+      return newly ?? tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE id = ${keyId}`);
+    });
     if (!row) throw new NotFoundError('api key', keyId);
     return row;
   }

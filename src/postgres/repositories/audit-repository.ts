@@ -10,11 +10,52 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool, type PostgresScope } from '../with-scope.js';
 
 const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-writer' });
+/**
+ * The batch INSERT of appendValidated: one array per column, so the text (a named prepared statement,
+ * parsed once per connection) is the same for any batch size. (id, created_at) is the primary key: an
+ * event written again (a retried flush) is skipped, not duplicated.
+ */
+/** The eleven column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
+function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
+  const now = new Date().toISOString();
+  const ids: string[] = [];
+  const createdAt: string[] = [];
+  const types: string[] = [];
+  const orgs: (string | null)[] = [];
+  const actors: (string | null)[] = [];
+  const ips: (string | null)[] = [];
+  const agents: (string | null)[] = [];
+  const countries: (string | null)[] = [];
+  const regions: (string | null)[] = [];
+  const risks: number[] = [];
+  const details: string[] = [];
+  for (const e of valid) {
+    ids.push(e.id ?? randomUUID());
+    createdAt.push(e.occurredAt?.toISOString() ?? now);
+    types.push(e.eventType);
+    orgs.push(e.organizationId ?? null);
+    actors.push(e.actorUserId ?? null);
+    ips.push(e.ip ?? null);
+    agents.push(e.userAgent ?? null);
+    countries.push(e.country ?? null);
+    regions.push(e.region ?? null);
+    risks.push(e.riskScore);
+    details.push(JSON.stringify(e.details));
+  }
+  return [ids, createdAt, types, orgs, actors, ips, agents, countries, regions, risks, details];
+}
+
+const APPEND_DEDUPED = {
+  name: 'pd_audit_append_deduped',
+  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::jsonb[])
+    ON CONFLICT (id, created_at) DO NOTHING`,
+} as const;
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
 
@@ -27,6 +68,8 @@ export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as
 export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
 
 const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const countryInput = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"');
+const regionInput = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"');
 
 /** An audit event as recorded by the application. */
 export const auditEventInputSchema = z
@@ -36,6 +79,10 @@ export const auditEventInputSchema = z
     actorUserId: z.uuid().nullable().optional(),
     ip: ipInput.nullable().optional(),
     userAgent: z.string().max(1000).nullable().optional(),
+    /** ISO 3166-1 alpha-2 country of the request ("DE"), as the application resolved it (no lookup here). */
+    country: countryInput.nullable().optional(),
+    /** ISO 3166-2 subdivision of the request ("DE-BY"), as the application resolved it. */
+    region: regionInput.nullable().optional(),
     /** 0 (routine) to 100 (certain attack); ≥ 70 counts as high risk. */
     riskScore: z.number().int().min(0).max(100).default(0),
     details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
@@ -49,6 +96,16 @@ export const auditEventInputSchema = z
   })
   .strict();
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
+
+/**
+ * An event of a change made by `ctx` in its organization: the acting user
+ * (for an API key, its creator), and in `details` how they acted (`via`:
+ * user, apiKey or systemJob; `apiKeyId` for a key) next to `details`.
+ */
+export function tenantAuditEvent(ctx: TenantContext, eventType: string, details: Record<string, unknown>, riskScore = 0): AuditEventInput {
+  const via = ctx.actor.kind === 'apiKey' ? { via: 'apiKey', apiKeyId: ctx.actor.keyId } : { via: ctx.actor.kind };
+  return { eventType, organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore, details: { ...details, ...via } };
+}
 export type AuditEvent = z.output<typeof auditEventInputSchema>;
 
 export interface AuditRecord {
@@ -59,6 +116,10 @@ export interface AuditRecord {
   readonly actorUserId: string | null;
   readonly ip: string | null;
   readonly userAgent: string | null;
+  /** ISO 3166-1 alpha-2 country, when the application supplied it. */
+  readonly country: string | null;
+  /** ISO 3166-2 subdivision, when the application supplied it. */
+  readonly region: string | null;
   readonly riskScore: number;
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -71,6 +132,8 @@ const shape = {
   actor_user_id: z.uuid().nullable(),
   ip: z.string().nullable(),
   user_agent: z.string().nullable(),
+  country: z.string().nullable(),
+  region: z.string().nullable(),
   risk_score: z.number(),
   details: z.record(z.string(), z.unknown()),
 };
@@ -83,6 +146,8 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
     actorUserId: r.actor_user_id,
     ip: r.ip,
     userAgent: r.user_agent,
+    country: r.country,
+    region: r.region,
     riskScore: r.risk_score,
     details: r.details,
   } satisfies AuditRecord,
@@ -150,7 +215,10 @@ export class AuditRepository {
     // In an admin scope named after the writer: the batch spans organizations, and `ON CONFLICT` (the
     // de-duplication of a retried flush) needs the new rows to be visible to the writer (PostgreSQL checks
     // INSERT … ON CONFLICT rows against the SELECT policies too).
-    return withMappedErrors(() => scopedPool(this.postgres.appPool, AUDIT_WRITER_SCOPE).transaction((tx) => this.#insert(tx, valid, { dedupe: true })));
+    // One round trip (PostgresConnection.scopedCommand): the scope's settings and the INSERT travel as one
+    // pipeline that PostgreSQL runs as one implicit transaction, committed before this resolves.
+    if (valid.length === 0) return 0;
+    return this.postgres.scopedCommand(AUDIT_WRITER_SCOPE, APPEND_DEDUPED, auditColumns(valid));
   }
 
   /**
@@ -164,10 +232,10 @@ export class AuditRepository {
   async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
     // Fresh ids in the change's own transaction: a retry of the transaction rolls them back with it, so
     // there is nothing to de-duplicate (and no SELECT visibility needed, e.g. in a user's own scope).
-    return this.#insert(tx, events.map((e, i) => this.validate(e, i)), { dedupe: false });
+    return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
   }
 
-  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[], options: { readonly dedupe: boolean }): Promise<number> {
+  async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[]): Promise<number> {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
@@ -178,14 +246,14 @@ export class AuditRepository {
       e.actorUserId ?? null,
       e.ip ?? null,
       e.userAgent ?? null,
+      e.country ?? null,
+      e.region ?? null,
       e.riskScore,
       JSON.stringify(e.details),
     ]);
-    // (id, created_at) is the primary key: an event written again (a retried flush) is skipped, not duplicated.
     const result = await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'int2', 'jsonb'])}
-      ${options.dedupe ? sql.fragment`ON CONFLICT (id, created_at) DO NOTHING` : sql.fragment``}`);
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb'])}`);
     return result.rowCount;
   }
 
@@ -197,8 +265,8 @@ export class AuditRepository {
   @declareAccess({ requires: 'audit:read' })
   async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const conditions = [
       sql.fragment`organization_id = ${ctx.organizationId}`,
       f.actorUserId === undefined ? undefined : sql.fragment`actor_user_id = ${f.actorUserId}`,
@@ -212,7 +280,7 @@ export class AuditRepository {
     const rows = await this.postgres.readLagTolerant((pool) =>
       withTenant(pool, ctx, (tx) =>
         tx.any(sql.type(listRow)`
-          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, risk_score, details,
+          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details,
                  ${sortMicros(sql.fragment`created_at`)} AS sort_us
           FROM audit_log
           WHERE ${sql.join(conditions, sql.fragment` AND `)}
@@ -238,7 +306,7 @@ export class AuditRepository {
     const id = parseInput(z.uuid(), userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: 'erasure' }).oneFirst(sql.type(countRow)`
         WITH pseudonym AS (SELECT gen_random_uuid() AS value),
         changed AS (
@@ -246,6 +314,8 @@ export class AuditRepository {
             actor_user_id = CASE WHEN a.actor_user_id = ${id} THEN p.value ELSE a.actor_user_id END,
             ip = NULL,
             user_agent = NULL,
+            country = NULL,
+            region = NULL,
             details = coalesce((
               SELECT jsonb_object_agg(e.key,
                        CASE WHEN e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text) THEN to_jsonb(p.value::text) ELSE e.value END)
@@ -269,7 +339,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async ensurePartitions(monthsAhead = 3): Promise<number> {
     const months = parseInput(z.number().int().min(0).max(36), monthsAhead, 'monthsAhead');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.oneFirst(sql.type(z.object({ created: z.number() }))`
         SELECT audit_log_ensure_partitions(${months}::int) AS created`),
     );
@@ -283,7 +353,7 @@ export class AuditRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async dropPartitionsOlderThan(days: number = this.config.retention.auditDays): Promise<readonly string[]> {
     const d = parseInput(z.number().int().min(1).max(36_500), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.ownerPool.anyFirst(sql.type(z.object({ name: z.string() }))`
         SELECT audit_log_drop_partitions(${d}::int) AS name`),
     );

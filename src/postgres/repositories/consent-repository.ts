@@ -6,7 +6,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
@@ -77,7 +77,7 @@ export class ConsentRepository {
   async record(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const d = parseInput(consentInputSchema, input);
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).transaction(async (tx) => {
         const exists = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`SELECT id FROM users WHERE id = ${id} FOR UPDATE`);
         if (exists === null) throw new NotFoundError('user', id);

@@ -7,7 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const ERASURE_SUBJECT_TYPES = ['user', 'organization'] as const;
@@ -137,7 +137,7 @@ export class ErasureRequestRepository {
   async open(scope: AdminScope, input: OpenErasureRequestInput): Promise<{ request: ErasureRequestRecord; created: boolean }> {
     assertAdminScope(scope);
     const d = parseInput(openInput, input);
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const inserted = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
           INSERT INTO erasure_requests (subject_type, subject_id, reason, requested_by)
@@ -170,7 +170,7 @@ export class ErasureRequestRepository {
   async get(scope: AdminScope, id: string): Promise<ErasureRequestRecord> {
     assertAdminScope(scope);
     const requestId = parseInput(z.uuid(), id, 'id');
-    return withMappedErrors(() => this.#load(scopedPool(this.postgres.appPool, { adminActor: scope.actor }), requestId));
+    return withPostgresErrors(() => this.#load(scopedPool(this.postgres.appPool, { adminActor: scope.actor }), requestId));
   }
 
   /**
@@ -181,7 +181,7 @@ export class ErasureRequestRepository {
   async latestForSubject(scope: AdminScope, subjectType: ErasureSubjectType, subjectId: string): Promise<ErasureRequestRecord | undefined> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ subjectType: z.enum(ERASURE_SUBJECT_TYPES), subjectId: z.uuid() }), { subjectType, subjectId });
-    return withMappedErrors(async () => {
+    return withPostgresErrors(async () => {
       const id = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM erasure_requests WHERE subject_type = ${d.subjectType} AND subject_id = ${d.subjectId}
         ORDER BY requested_at DESC, id DESC LIMIT 1`);
@@ -198,7 +198,7 @@ export class ErasureRequestRepository {
   async listOpen(scope: AdminScope, limit = 500): Promise<readonly ErasureRequestRecord[]> {
     assertAdminScope(scope);
     const n = parseInput(z.number().int().min(1).max(10_000), limit, 'limit');
-    return withMappedErrors(async () => {
+    return withPostgresErrors(async () => {
       const requests = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(requestRow)`
         SELECT ${REQUEST_COLUMNS} FROM erasure_requests WHERE status <> 'completed' ORDER BY requested_at, id LIMIT ${n}`);
       if (requests.length === 0) return [];
@@ -219,7 +219,7 @@ export class ErasureRequestRepository {
   async startStep(scope: AdminScope, requestId: string, step: string, lease: StepLease): Promise<StepClaim> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, lease: leaseInput }), { requestId, step, lease });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx): Promise<StepClaim> => {
         const current = await tx.maybeOne(sql.type(z.object({ status: z.enum(ERASURE_STEP_STATUSES), leased: z.boolean() }))`
           SELECT status, (status = 'running' AND lease_owner <> ${d.lease.owner} AND lease_expires_at > now()) AS leased
@@ -247,7 +247,7 @@ export class ErasureRequestRepository {
   async renewLease(scope: AdminScope, requestId: string, step: string, lease: StepLease): Promise<boolean> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, lease: leaseInput }), { requestId, step, lease });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOne(sql.type(z.object({ step: z.string() }))`
         UPDATE erasure_steps SET lease_expires_at = now() + make_interval(secs => ${d.lease.ms / 1000})
         WHERE request_id = ${d.requestId} AND step = ${d.step} AND status = 'running' AND lease_owner = ${d.lease.owner}
@@ -268,7 +268,7 @@ export class ErasureRequestRepository {
       step,
       result,
     });
-    await withMappedErrors(() =>
+    await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).query(sql.type(noRows)`
         UPDATE erasure_steps SET status = 'done', finished_at = now(), last_error = NULL, result = ${sql.jsonb(d.result)},
           lease_owner = NULL, lease_expires_at = NULL
@@ -286,7 +286,7 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME }), { requestId, step });
     const message = clip(error);
-    await withMappedErrors(() =>
+    await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         await tx.query(sql.type(noRows)`
           UPDATE erasure_steps SET status = ${final ? 'failed' : 'pending'}, last_error = ${message}, lease_owner = NULL, lease_expires_at = NULL
@@ -307,7 +307,7 @@ export class ErasureRequestRepository {
   async completeIfDone(scope: AdminScope, requestId: string): Promise<boolean> {
     assertAdminScope(scope);
     const id = parseInput(z.uuid(), requestId, 'requestId');
-    return withMappedErrors(async () => {
+    return withPostgresErrors(async () => {
       const status = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }))`
         WITH done AS (
           UPDATE erasure_requests r SET status = 'completed', finished_at = now(), last_error = NULL

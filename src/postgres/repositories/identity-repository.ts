@@ -8,7 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -144,7 +144,7 @@ export class IdentityRepository {
   @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async findByProvider(provider: IdentityProvider, providerUserId: string): Promise<IdentityRecord | undefined> {
     const input = parseInput(z.object({ provider: providerInput, providerUserId: providerUserIdInput }), { provider, providerUserId });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`
         SELECT ${COLUMNS} FROM platform_auth.identity_by_provider(${input.provider}, ${input.providerUserId})`),
     );

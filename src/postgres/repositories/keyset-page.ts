@@ -1,25 +1,16 @@
 import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
+import { keysetPageInput, toKeysetPage as pageOf, type KeysetPage } from '../../keyset-page.js';
 
-/** One page of a keyset-paginated list. `nextCursor` is undefined on the last page. */
-export interface KeysetPage<T> {
-  readonly items: readonly T[];
-  readonly nextCursor: string | undefined;
-}
+// The page shapes are the root's (src/keyset-page.ts), shared by every store; this file adds PostgreSQL's cursor.
+export type { KeysetPage, KeysetPageInput } from '../../keyset-page.js';
 
-export const DEFAULT_PAGE_LIMIT = 50;
-export const MAX_PAGE_LIMIT = 500;
+const DEFAULT_PAGE_LIMIT = 50;
+const MAX_PAGE_LIMIT = 500;
 
-/** `limit` (1–500, default 50) and an opaque `after` cursor from a previous page. */
-export const keysetPageInputSchema = z
-  .object({
-    limit: z.number().int().min(1).max(MAX_PAGE_LIMIT).default(DEFAULT_PAGE_LIMIT),
-    after: z.string().max(200).optional(),
-  })
-  .strict()
-  .default({ limit: DEFAULT_PAGE_LIMIT });
-export type KeysetPageInput = z.input<typeof keysetPageInputSchema>;
+/** `limit` (1–500, default 50) and an opaque `cursor` from a previous page. */
+export const keysetPageInputSchema = keysetPageInput(MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT).default({ limit: DEFAULT_PAGE_LIMIT });
 
 /**
  * Position after which the next page starts: the sort key of the last row
@@ -42,13 +33,13 @@ export function encodeKeysetCursor(position: KeysetPosition): string {
   return Buffer.from(JSON.stringify([position.us, position.id]), 'utf8').toString('base64url');
 }
 
-/** @throws ValidationError naming `page.after` when the cursor was not made by {@link encodeKeysetCursor} */
+/** @throws ValidationError naming `page.cursor` when the cursor was not made by {@link encodeKeysetCursor} */
 export function decodeKeysetCursor(cursor: string): KeysetPosition {
   try {
     const [micros, id] = positionSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
     return { us: micros, id };
   } catch {
-    throw new ValidationError([{ path: 'page.after', message: 'is not a cursor from a previous page' }]);
+    throw new ValidationError([{ path: 'page.cursor', message: 'is not a cursor from a previous page' }]);
   }
 }
 
@@ -63,12 +54,7 @@ export interface PositionedRow<T> {
  * next page exists, which saves a count query.
  */
 export function toKeysetPage<T>(rows: readonly PositionedRow<T>[], limit: number): KeysetPage<T> {
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items: items.map((r) => r.item),
-    nextCursor: rows.length > limit && last !== undefined ? encodeKeysetCursor(last.position) : undefined,
-  };
+  return pageOf(rows, limit, (r) => r.item, (r) => encodeKeysetCursor(r.position));
 }
 
 /** SQL selecting `column` (a timestamptz) as whole microseconds since the epoch: exact in an int8 and a JS number. */

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError, TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { authorize } from '../../tenancy/permission-policy.js';
-import { AuditRepository } from './audit-repository.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -206,7 +206,7 @@ export class MembershipRepository {
     const hash = hashToken(parseInput(tokenInput, token, 'token'));
     // Pre-tenant: the token names the organization and the invited user (a narrow
     // SECURITY DEFINER lookup, sql/0070); the answer runs in that scope on the application role.
-    const target = await withMappedErrors(() =>
+    const target = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ organization_id: z.uuid(), user_id: z.uuid() }))`
         SELECT organization_id, user_id FROM platform_auth.invitation_by_token(${sql.binary(hash)})`),
     );
@@ -234,8 +234,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:manage' })
   async listInvitations(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipInvitationRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(invitationListRow)`
         SELECT ${INVITATION_COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -257,8 +257,12 @@ export class MembershipRepository {
   async revokeInvitation(ctx: TenantContext, id: string): Promise<boolean> {
     const invitationId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        DELETE FROM membership_invitations WHERE organization_id = ${ctx.organizationId} AND id = ${invitationId} RETURNING id`),
+      tx.maybeOne(sql.type(z.object({ id: z.uuid(), user_id: z.uuid() }))`
+        DELETE FROM membership_invitations WHERE organization_id = ${ctx.organizationId} AND id = ${invitationId} AND answer IS NULL
+        RETURNING id, user_id`).then(async (revoked) => {
+        if (revoked) await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'membership.invitation_revoked', { invitationId, targetUserId: revoked.user_id })]);
+        return revoked;
+      }),
     );
     return row !== null;
   }
@@ -287,8 +291,13 @@ export class MembershipRepository {
         SELECT role::text AS role FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${d.userId} FOR UPDATE`);
       if (current === null) throw new NotFoundError('membership', d.userId);
       requireOwnerIf(ctx, current === 'owner' || d.role === 'owner');
-      return tx.one(sql.type(recordRow)`
+      const updated = await tx.one(sql.type(recordRow)`
         UPDATE memberships SET role = ${d.role} WHERE organization_id = ${ctx.organizationId} AND user_id = ${d.userId} RETURNING ${COLUMNS}`);
+      if (current !== d.role) {
+        const risk = current === 'owner' || d.role === 'owner' || d.role === 'admin' ? 30 : 10;
+        await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'membership.role_changed', { targetUserId: d.userId, from: current, to: d.role }, risk)]);
+      }
+      return updated;
     });
   }
 
@@ -310,6 +319,8 @@ export class MembershipRepository {
         requireOwnerIf(ctx, current === 'owner');
       }
       await tx.query(sql.type(z.object({ id: z.uuid() }))`DELETE FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${id} RETURNING id`);
+      const left = id === ctx.userId && ctx.actor.kind === 'user';
+      await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, left ? 'membership.left' : 'membership.removed', { targetUserId: id, role: current }, current === 'owner' ? 30 : 10)]);
       return true;
     });
   }
@@ -338,8 +349,8 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

@@ -7,7 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -86,7 +86,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `userId` / `organizationId` / `purpose` / `ttlSeconds`
    * @throws ConflictError when the user or organization does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async create(
     userId: string,
     organizationId: string,
@@ -111,10 +111,10 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `token` / `purpose`
    * @throws TokenError `invalid` (unknown, or another purpose), `consumed`, `expired`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async findActive(token: string, purpose: MfaChallengePurpose): Promise<MfaChallengeRecord> {
     const input = parseInput(z.object({ token: tokenInput, purpose: z.enum(MFA_CHALLENGE_PURPOSES) }), { token, purpose });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`
         SELECT ${COLUMNS} FROM platform_auth.mfa_challenge(${input.purpose}, ${sql.binary(hashToken(input.token))})`),
     );
@@ -130,10 +130,10 @@ export class MfaChallengeRepository {
    * @returns the new count, or `undefined` when the challenge was already closed
    * @throws ValidationError naming `id` / `maxAttempts`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async recordFailedAttempt(id: string, maxAttempts: number): Promise<{ failedAttempts: number; closed: boolean } | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), maxAttempts: z.number().int().min(1).max(100) }), { id, maxAttempts });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ failed_attempts: z.number(), closed: z.boolean() }))`
         SELECT failed_attempts, closed FROM platform_auth.fail_mfa_challenge(${input.id}, ${input.maxAttempts})`),
     );
@@ -146,10 +146,10 @@ export class MfaChallengeRepository {
    * @returns true for the winner
    * @throws ValidationError naming `id`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/AuthService, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM platform_auth.consume_mfa_challenge(${challengeId}) AS c(id)`),
     );
@@ -164,7 +164,7 @@ export class MfaChallengeRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 1): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (DELETE FROM mfa_challenges WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1)
         SELECT count(*)::int AS count FROM deleted`),

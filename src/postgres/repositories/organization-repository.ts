@@ -5,13 +5,14 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export const ORGANIZATION_TIERS = ['free', 'pro', 'enterprise'] as const;
@@ -100,7 +101,10 @@ export type UpdateOrganizationInput = z.input<typeof updateInput>;
 @injectable()
 @accessControlled
 export class OrganizationRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * Creates an organization, its owner membership and default security settings in one transaction.
@@ -112,7 +116,7 @@ export class OrganizationRepository {
     const data = parseInput(createInput, input);
     // The id is chosen here so the transaction can run in the new organization's scope (sql/0070).
     const id = randomUUID();
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId: id }).transaction(async (tx) => {
         const organization = await tx.one(sql.type(recordRow)`
           INSERT INTO organizations (id, name, slug, tier, credits, settings)
@@ -136,7 +140,7 @@ export class OrganizationRepository {
     assertAdminScope(scope);
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const ids = await withMappedErrors(() =>
+      const ids = await withPostgresErrors(() =>
         scopedPool(this.postgres.appPool, { adminActor: scope.actor }).anyFirst(
           sql.type(z.object({ id: z.uuid() }))`SELECT id FROM organizations WHERE deleted_at IS NULL AND id > ${after} ORDER BY id LIMIT ${pageSize}`,
         ),
@@ -154,7 +158,7 @@ export class OrganizationRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getById(id: string): Promise<OrganizationRecord | undefined> {
     const organizationId = parseInput(z.uuid(), id, 'id');
-    const row = await withMappedErrors(() => scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
+    const row = await withPostgresErrors(() => scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
     return row ?? undefined;
   }
 
@@ -236,10 +240,12 @@ export class OrganizationRepository {
    */
   @declareAccess({ requires: 'organization:delete' })
   async softDelete(ctx: TenantContext): Promise<boolean> {
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE organizations SET deleted_at = now() WHERE id = ${ctx.organizationId} AND deleted_at IS NULL RETURNING id`),
-    );
+    const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const deleted = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+        UPDATE organizations SET deleted_at = now() WHERE id = ${ctx.organizationId} AND deleted_at IS NULL RETURNING id`);
+      if (deleted) await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'organization.deleted', { organizationId: ctx.organizationId }, 50)]);
+      return deleted;
+    });
     return row !== null;
   }
 
@@ -249,8 +255,8 @@ export class OrganizationRepository {
    */
   @declareAccess({ ownAccount: true })
   async listForCurrentUser(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<OrganizationRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

@@ -9,7 +9,7 @@ import { withTenant } from '../with-tenant.js';
 import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
 
@@ -203,8 +203,8 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<PersonaRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM personas
@@ -344,7 +344,7 @@ export class PersonaRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredVoiceCacheEntries(limit = 1000): Promise<readonly string[]> {
     const n = parseInput(z.number().int().min(1).max(100_000), limit, 'limit');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).anyFirst(sql.type(z.object({ storage_uri: z.string() }))`
         DELETE FROM voice_cache_entries WHERE id IN (
           SELECT id FROM voice_cache_entries WHERE expires_at <= now() ORDER BY expires_at LIMIT ${n}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CryptoError } from '../../errors.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 
 export interface ReencryptResult {
   /** Rows rewritten under the active key. */
@@ -53,7 +53,7 @@ export async function reencryptColumns(pool: Pick<DatabasePool, 'transaction'>, 
   const failedIds: string[] = [];
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const batch = await withMappedErrors(() =>
+    const batch = await withPostgresErrors(() =>
       pool.transaction(async (tx) => {
         const rows = await tx.any(sql.type(rowSchema)`
           SELECT ${idColumn} AS id, ${selected} FROM ${table}

@@ -13,7 +13,7 @@ import { parseInput } from '../../parse-input.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { RefreshTokenReusedError } from './refresh-token-reused-error.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { MAINTENANCE_SCOPE, withScope } from '../with-scope.js';
 
@@ -175,7 +175,7 @@ export class RefreshTokenRepository {
   async issue(sessionId: string, familyId?: string): Promise<IssuedRefreshToken> {
     const input = parseInput(issueInput, { sessionId, familyId });
     const token = generateSecretToken();
-    const owner = await withMappedErrors(() =>
+    const owner = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOneFirst(sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.session_by_id(${input.sessionId})`),
     );
     if (owner === null) throw new NotFoundError('session', input.sessionId);
@@ -240,7 +240,7 @@ export class RefreshTokenRepository {
   async rotate(token: string, options: RotateOptions = {}): Promise<RotatedRefreshToken> {
     const presented = parseInput(tokenInput, token, 'token');
     const hash = hashToken(presented);
-    const outcome = await withMappedErrors(() =>
+    const outcome = await withPostgresErrors(() =>
       this.postgres.appPool.transaction(async (tx) => {
         // The token's own tenant scope, named by its hash, in the same round trip that sets it
         // (an unknown hash sets none, and the rotation then finds nothing).
@@ -381,7 +381,7 @@ export class RefreshTokenRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeFamily(familyId: string, reason: string): Promise<number> {
     const input = parseInput(z.object({ familyId: z.uuid(), reason: reasonInput }), { familyId, reason });
-    const owner = await withMappedErrors(() =>
+    const owner = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOneFirst(sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.refresh_family_owner(${input.familyId}) AS f(user_id)`),
     );
     if (owner === null) return 0;

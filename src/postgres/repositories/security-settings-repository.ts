@@ -3,11 +3,12 @@ import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
+import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization's security policy. Organizations without a row get {@link DEFAULT_SECURITY_SETTINGS}. */
@@ -140,7 +141,10 @@ const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, pa
 @injectable()
 @accessControlled
 export class SecuritySettingsRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /** The current organization's settings (defaults when never changed). */
   @declareAccess({ requires: 'settings:read' })
@@ -158,7 +162,7 @@ export class SecuritySettingsRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`),
     );
     return row ?? DEFAULT_SECURITY_SETTINGS;
@@ -186,12 +190,24 @@ export class SecuritySettingsRepository {
     const columns = sql.join([sql.identifier(['organization_id']), ...entries.map((e) => e.column)], sql.fragment`, `);
     const values = sql.join([sql.fragment`${ctx.organizationId}`, ...entries.map((e) => e.expression)], sql.fragment`, `);
     const updates = sql.join(entries.map((e) => sql.fragment`${e.column} = EXCLUDED.${e.column}`), sql.fragment`, `);
-    return withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.one(sql.type(settingsRow)`
+    return withTenant(this.postgres.appPool, ctx, async (tx) => {
+      const before = await tx.maybeOne(sql.type(settingsRow)`
+        SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${ctx.organizationId} FOR UPDATE`);
+      const after = await tx.one(sql.type(settingsRow)`
         INSERT INTO organization_security_settings (${columns}) VALUES (${values})
         ON CONFLICT (organization_id) DO UPDATE SET ${updates}
-        RETURNING ${COLUMNS}`),
-    );
+        RETURNING ${COLUMNS}`);
+      // Before and after of each changed setting (none of them is a secret); weakening ones weigh more.
+      const changes = Object.fromEntries(
+        (Object.keys(COLUMN_OF) as Array<keyof SecuritySettings>)
+          .filter((field) => JSON.stringify(before?.[field] ?? null) !== JSON.stringify(after[field]))
+          .map((field) => [field, { from: before?.[field] ?? null, to: after[field] }]),
+      );
+      if (Object.keys(changes).length > 0) {
+        await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'organization.security_settings_changed', { changes }, 30)]);
+      }
+      return after;
+    });
   }
 
   /**
@@ -205,7 +221,7 @@ export class SecuritySettingsRepository {
       z.object({ organizationId: z.uuid(), ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address') }),
       { organizationId, ip },
     );
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId: input.organizationId }).oneFirst(sql.type(z.object({ allowed: z.boolean() }))`
         SELECT coalesce((
           SELECT cardinality(ip_allow_list) = 0 OR ${input.ip}::inet <<= ANY(ip_allow_list)

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** A session revocation Redis has not confirmed yet. */
@@ -68,7 +68,7 @@ export class SessionCacheRevocationRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: the Redis half of a revocation already committed' })
   async queue(revocations: readonly CacheRevocationInput[]): Promise<readonly CacheRevocation[]> {
-    return withMappedErrors(() => this.postgres.appPool.transaction((tx) => this.queueWithin(tx, revocations)));
+    return withPostgresErrors(() => this.postgres.appPool.transaction((tx) => this.queueWithin(tx, revocations)));
   }
 
   /**
@@ -78,7 +78,7 @@ export class SessionCacheRevocationRepository {
   @declareAccess({ systemJob: 'replay of the revocations Redis did not take' })
   async pending(limit = 500): Promise<readonly CacheRevocation[]> {
     const n = parseInput(z.number().int().min(1).max(10_000), limit);
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       this.postgres.appPool.any(sql.type(row)`
         SELECT id, user_id, session_id, access_token_jti, session_expires_at
         FROM session_cache_revocations ORDER BY id LIMIT ${n}`),
@@ -93,7 +93,7 @@ export class SessionCacheRevocationRepository {
   async complete(ids: readonly number[]): Promise<void> {
     const d = parseInput(idsInput, ids);
     if (d.length === 0) return;
-    await withMappedErrors(() =>
+    await withPostgresErrors(() =>
       this.postgres.appPool.query(sql.type(noRows)`DELETE FROM session_cache_revocations WHERE id = ANY(${sql.array(d, 'int8')})`),
     );
   }

@@ -14,7 +14,7 @@ import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface SessionRecord {
@@ -197,7 +197,7 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async touch(id: string, minIntervalSeconds = 60): Promise<boolean> {
     const input = parseInput(z.object({ id: z.uuid(), minIntervalSeconds: z.number().int().min(0).max(86_400) }), { id, minIntervalSeconds });
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         SELECT id FROM platform_auth.touch_session(${input.id}, ${input.minIntervalSeconds}) AS t(id)`),
     );
@@ -273,8 +273,8 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withScope(this.postgres.appPool, { userId: id }, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -293,8 +293,8 @@ export class SessionRepository {
    */
   @declareAccess({ requires: 'sessions:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

@@ -8,7 +8,7 @@ import { scopedPool } from '../with-scope.js';
 import { AUDIT_SUBJECT_KEYS } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization the user is the only owner of: erasure refuses until ownership is handed over. */
@@ -105,7 +105,7 @@ export class SubjectDataRepository {
   async soleOwnerships(scope: AdminScope, userId: string): Promise<readonly SoleOwnership[]> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(
         z.object({ organization_id: z.uuid(), slug: z.string(), other_members: z.number() }).transform(
           (r): SoleOwnership => ({ organizationId: r.organization_id, slug: r.slug, otherMembers: r.other_members }),
@@ -125,7 +125,7 @@ export class SubjectDataRepository {
   async countUserRows(scope: AdminScope, userId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
-    return toCounts(await withMappedErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(userRowCounts(id))));
+    return toCounts(await withPostgresErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(userRowCounts(id))));
   }
 
   /**
@@ -144,7 +144,7 @@ export class SubjectDataRepository {
   async deleteUser(scope: AdminScope, userId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const counts: Record<string, number> = {};
         const del = async (table: string, condition: ReturnType<typeof sql.fragment>) => {
@@ -183,7 +183,7 @@ export class SubjectDataRepository {
   async markOrganizationDeleted(scope: AdminScope, organizationId: string): Promise<boolean> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
-    const row = await withMappedErrors(() =>
+    const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE organizations SET deleted_at = coalesce(deleted_at, now()) WHERE id = ${id} RETURNING id`),
     );
@@ -203,7 +203,7 @@ export class SubjectDataRepository {
   ): Promise<readonly { id: string; userId: string; accessTokenJti: string; expiresAt: Date }[]> {
     assertAdminScope(scope);
     const d = parseInput(z.object({ organizationId: uuid, reason: z.string().min(1).max(200) }), { organizationId, reason });
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx) => {
         const revoked = await tx.any(sql.type(
           z.object({ id: z.uuid(), user_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() }).transform((r) => ({
@@ -229,7 +229,7 @@ export class SubjectDataRepository {
   async countOrganizationRows(scope: AdminScope, organizationId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
-    return toCounts(await withMappedErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(organizationRowCounts(id))));
+    return toCounts(await withPostgresErrors(() => scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(organizationRowCounts(id))));
   }
 
   /**
@@ -242,7 +242,7 @@ export class SubjectDataRepository {
   async deleteOrganization(scope: AdminScope, organizationId: string): Promise<RowCounts> {
     assertAdminScope(scope);
     const id = parseInput(uuid, organizationId, 'organizationId');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).transaction(async (tx: DatabaseTransactionConnection) => {
         const before = toCounts(await tx.any(organizationRowCounts(id)));
         await tx.query(sql.type(z.object({ id: z.uuid() }))`DELETE FROM organizations WHERE id = ${id} RETURNING id`);
@@ -264,7 +264,7 @@ export class SubjectDataRepository {
     assertAdminScope(scope);
     const id = parseInput(uuid, userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(exportRow)`
         SELECT 'profile' AS kind, jsonb_build_object(
             'id', u.id, 'email', u.email, 'displayName', u.display_name, 'status', u.status, 'emailVerifiedAt', u.email_verified_at,
@@ -308,7 +308,7 @@ export class SubjectDataRepository {
         FROM consent_events c WHERE c.user_id = ${id}
         UNION ALL
         SELECT 'audit_event', jsonb_build_object('id', a.id, 'eventType', a.event_type, 'organizationId', a.organization_id,
-            'actorUserId', a.actor_user_id, 'ip', host(a.ip), 'userAgent', a.user_agent, 'riskScore', a.risk_score,
+            'actorUserId', a.actor_user_id, 'ip', host(a.ip), 'userAgent', a.user_agent, 'country', a.country, 'region', a.region, 'riskScore', a.risk_score,
             'details', a.details, 'createdAt', a.created_at), 9, a.created_at
         FROM audit_log a WHERE a.actor_user_id = ${id}
            OR EXISTS (SELECT 1 FROM jsonb_each(a.details) e WHERE e.key = ANY(${subjectKeys}) AND e.value = to_jsonb(${id}::text))

@@ -9,9 +9,10 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { decodeKeysetCursor, keysetPageInputSchema, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -108,6 +109,18 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.sta
 /** Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL. */
 const CREDENTIALS_BY_EMAIL = preparedStatement('pd_user_credentials_by_email', `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`, credentialsRow);
 /** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
+/** A tenant read (PostgresConnection.tenantQuery): $1 organization, $2/$3 the keyset position or nulls, $4 the limit. */
+const USERS_FOR_ORGANIZATION = preparedStatement(
+  'pd_users_for_organization_v2',
+  `SELECT ${COLUMNS.sql}, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
+   FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = $1::uuid
+   WHERE u.deleted_at IS NULL
+     AND ($2::int8 IS NULL OR (u.created_at, u.id) > (to_timestamp(0) + $2::int8 * interval '1 microsecond', $3::uuid))
+   ORDER BY u.created_at, u.id
+   LIMIT $4::int4`,
+  listRow,
+);
+
 const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.user_by_id($1) u`, recordRow);
 
 const emailInput = z.email().max(320).transform((e) => e.toLowerCase());
@@ -154,7 +167,10 @@ const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().mi
 @injectable()
 @accessControlled
 export class UserRepository {
-  constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
+  constructor(
+    @inject(PostgresConnection) private readonly postgres: PostgresConnection,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
 
   /**
    * Signs a user up. Consent versions are stamped with the current time.
@@ -275,22 +291,25 @@ export class UserRepository {
 
   /**
    * Sets the account status (verification, suspension, administrative lock).
-   * `active` also stamps `email_verified_at` the first time.
-   * @throws ValidationError naming `userId` / `status`; NotFoundError for an unknown user
+   * `active` also stamps `email_verified_at` the first time. `options.events`
+   * (e.g. `auth.user.suspended`) are written in the same transaction.
+   * @throws ValidationError naming `userId` / `status` / `events.<i>.*`; NotFoundError for an unknown user (no event written)
    */
   @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
-  async setStatus(userId: string, status: UserStatus): Promise<UserRecord> {
+  async setStatus(userId: string, status: UserStatus, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<UserRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
-    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
-      tx.maybeOne(sql.type(recordRow)`
+    const row = await withScope(this.postgres.appPool, { userId: d.userId }, async (tx) => {
+      const updated = await tx.maybeOne(sql.type(recordRow)`
         WITH u AS (
           UPDATE users SET status = ${d.status},
             email_verified_at = CASE WHEN ${d.status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,
             deleted_at = CASE WHEN ${d.status}::text = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
           WHERE id = ${d.userId}
           RETURNING *)
-        SELECT ${COLUMNS} FROM u`),
-    );
+        SELECT ${COLUMNS} FROM u`);
+      if (updated && options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
+      return updated;
+    });
     if (!row) throw new NotFoundError('user', d.userId);
     return row;
   }
@@ -301,21 +320,14 @@ export class UserRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
-    const { limit, after } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = after === undefined ? undefined : decodeKeysetCursor(after);
+    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     // One SQL text for the first and the following pages (the cursor is a nullable parameter), so it can be
     // a named prepared statement: PostgreSQL then plans the row-level-security-expanded query once per
     // connection instead of on every call (docs/benchmarks.md, "tenant read with RLS").
-    const us = position?.us ?? null;
-    const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.any(sql.prepared('pd_users_for_organization', listRow)`
-        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`u.created_at`)} AS sort_us
-        FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = ${ctx.organizationId}
-        WHERE u.deleted_at IS NULL
-          AND (${us}::int8 IS NULL OR (u.created_at, u.id) > (to_timestamp(0) + ${us}::int8 * interval '1 microsecond', ${position?.id ?? null}::uuid))
-        ORDER BY u.created_at, u.id
-        LIMIT ${limit + 1}`),
-    );
+    // One round trip: the tenant settings and the read go as one pipeline, one implicit transaction
+    // (PostgresConnection.tenantQuery); RLS on the application role is still what confines the rows.
+    const rows = await this.postgres.tenantQuery(ctx, USERS_FOR_ORGANIZATION, [ctx.organizationId, position?.us ?? null, position?.id ?? null, limit + 1]);
     return toKeysetPage(rows, limit);
   }
 }

@@ -7,7 +7,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
-import { withMappedErrors } from './with-mapped-errors.js';
+import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -76,7 +76,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `userId` / `purpose`
    * @throws ConflictError when the user does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async create(userId: string, purpose: VerificationPurpose): Promise<{ token: string; verificationToken: VerificationTokenRecord }> {
     const input = parseInput(createInput, { userId, purpose });
     const token = generateSecretToken();
@@ -99,17 +99,17 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `purpose` / `token`
    * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
    */
-  @declareAccess({ preTenant: 'password flows of AuthService/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
     const input = parseInput(consumeInput, { purpose, token });
     const hash = sql.binary(hashToken(input.token));
-    const consumed = await withMappedErrors(() =>
+    const consumed = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`
         SELECT ${COLUMNS} FROM platform_auth.consume_verification_token(${input.purpose}, ${hash})`),
     );
     if (consumed) return consumed;
     // Only the failure path reads again, to say why; the token is 256 random bits, so this reveals nothing guessable.
-    const existing = await withMappedErrors(() =>
+    const existing = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`
         SELECT ${COLUMNS} FROM platform_auth.verification_token(${input.purpose}, ${hash})`),
     );
@@ -126,7 +126,7 @@ export class VerificationTokenRepository {
   @declareAccess({ systemJob: 'retention sweep run by the operator or a scheduler' })
   async deleteExpiredOlderThan(days = 7): Promise<number> {
     const d = parseInput(z.number().int().min(0).max(3650), days, 'days');
-    return withMappedErrors(() =>
+    return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, MAINTENANCE_SCOPE).oneFirst(sql.type(z.object({ count: z.number() }))`
         WITH deleted AS (
           DELETE FROM verification_tokens WHERE expires_at < now() - make_interval(days => ${d}) RETURNING 1

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis-connection.js';
 import { PlatformError } from '../../errors.js';
-import { mapRedisError } from '../map-redis-error.js';
+import { withRedisErrors } from '../map-redis-error.js';
 
 /** One documented input of a script (a KEYS or ARGV slot). */
 export interface ScriptSlot {
@@ -81,9 +81,5 @@ export async function runScript(client: RedisClient, script: RedisScript, keys: 
   }
   const command = (client as unknown as Record<string, ScriptCommand>)[script.commandName];
   if (!command) throw new PlatformError('SCRIPT_MISSING', `${script.name} could not be defined`);
-  try {
-    return await command.call(client, ...keys, ...argv);
-  } catch (error) {
-    throw mapRedisError(error);
-  }
+  return withRedisErrors(() => command.call(client, ...keys, ...argv));
 }

@@ -6,7 +6,10 @@ import { SERVER_TIME_LUA } from './server-time.js';
  * Positive codes say why the session is revoked.
  */
 export enum SessionValidateReply {
-  /** Redis does not know the session: load it from Postgres. */
+  /**
+   * Redis does not know the session: load it from Postgres. The script answers a miss as a negative
+   * integer carrying the user's revocation epoch (see {@link missEpoch}); 0 is a miss without it.
+   */
   Miss = 0,
   /** The record is a revocation marker written by `revokeSession`/`revokeAllForUser`. */
   RevokedMarker = 1,
@@ -16,6 +19,11 @@ export enum SessionValidateReply {
   Denylisted = 3,
   /** The record's `expiresAt` has passed (server clock). */
   Expired = 4,
+}
+
+/** The revocation epoch a negative `validateSession` reply (a miss) carries. */
+export function missEpoch(reply: number): number {
+  return -1 - reply;
 }
 
 /** Reply of `putSession`. */
@@ -42,7 +50,7 @@ export const VALIDATE_SESSION = defineRedisScript({
   ],
   returns: [
     'record  hit: the stored record (s1|expiresAt|revocationEpoch|JSON)',
-    '0       miss (no record / pointer, or an unreadable record): load from Postgres',
+    '< 0     miss (no record / pointer, or an unreadable record): load from Postgres; -1 - reply = the user\'s revocation epoch, read atomically with the miss',
     '1..4    revoked: 1 = revocation marker, 2 = epoch, 3 = jti denylisted, 4 = expired',
   ].join('\n'),
   errors: '',
@@ -51,30 +59,32 @@ export const VALIDATE_SESSION = defineRedisScript({
   // values (revocation markers, records of older releases) are still decoded.
   body: `
 ${SERVER_TIME_LUA}
+-- A miss carries the epoch (what readEpoch would answer), so a loader needs no second round trip before Postgres.
+local function miss(epoch) return -1 - (tonumber(epoch or '0') or 0) end
 local recordKey = KEYS[2]
 if ARGV[1] == 'jti' then
   local sid = redis.call('GET', KEYS[2])
   if not sid then
     if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 3 end
-    return 0
+    return miss(redis.call('GET', KEYS[1]))
   end
   recordKey = ARGV[3] .. sid
 end
 local v = redis.call('MGET', recordKey, KEYS[1], KEYS[3])
 if ARGV[2] == '1' and v[3] then return 3 end
 local raw = v[1]
-if not raw then return 0 end
+if not raw then return miss(v[2]) end
 local expiresAt, recordEpoch = string.match(raw, '^s1|(%d+)|(%d+)|')
 if expiresAt then
   expiresAt = tonumber(expiresAt)
   recordEpoch = tonumber(recordEpoch)
 else
   local ok, rec = pcall(cjson.decode, raw)
-  if not ok or type(rec) ~= 'table' then return 0 end
+  if not ok or type(rec) ~= 'table' then return miss(v[2]) end
   if rec.revoked == true then return 1 end
   expiresAt = tonumber(rec.expiresAt)
   recordEpoch = tonumber(rec.revocationEpoch)
-  if not expiresAt or not recordEpoch then return 0 end
+  if not expiresAt or not recordEpoch then return miss(v[2]) end
 end
 if expiresAt <= now then return 4 end
 if recordEpoch < (tonumber(v[2] or '0') or 0) then return 2 end

@@ -178,6 +178,7 @@ function hello(context: CommandContext, variant: 'hello' | 'isMaster'): Document
     minWireVersion: 0,
     maxWireVersion: MAX_WIRE_VERSION,
     readOnly: false,
+    ...(context.replicaSet ? context.replicaSet.helloFields() : {}),
     ok: 1,
   };
 }

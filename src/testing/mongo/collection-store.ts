@@ -11,6 +11,30 @@ const MAX_USER_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /** Collection options kept as given to `create` (and reported by listCollections). */
 export type CollectionOptions = Document;
 
+/** How a stored document changed: `update` and `replace` differ only for change streams. */
+export type WriteKind = 'insert' | 'update' | 'replace' | 'delete';
+
+/** One applied write; `previous`/`next` are the stored documents before and after. */
+export interface StoreWrite {
+  readonly kind: WriteKind;
+  readonly key: string;
+  readonly id: unknown;
+  readonly previous: Document | undefined;
+  readonly next: Document | undefined;
+  /** For `update`: the update document or pipeline that was applied. */
+  readonly update?: Document | Document[] | undefined;
+}
+
+/**
+ * Told about every write to a store (the replica-set mode's transactions and
+ * change streams). `beforeWrite` may throw to refuse the write before anything changes.
+ */
+export interface StoreObserver {
+  /** `next` is the document about to be stored (undefined for a delete). */
+  beforeWrite(store: CollectionStore, key: string, id: unknown, next: Document | undefined): void;
+  afterWrite(store: CollectionStore, write: StoreWrite): void;
+}
+
 /**
  * The documents of one collection, in natural (insertion) order, keyed by the
  * canonical form of `_id`. Every mutator is synchronous and checks everything
@@ -20,15 +44,18 @@ export type CollectionOptions = Document;
 export class CollectionStore {
   readonly database: string;
   readonly name: string;
-  readonly uuid = new UUID();
+  readonly uuid: UUID;
   readonly indexes: IndexManager;
+  /** Set by the replica-set mode; standalone stores have none. */
+  observer: StoreObserver | undefined;
   #options: CollectionOptions;
   #validator: ((doc: Document) => boolean) | undefined;
   readonly #docs = new Map<string, Document>();
 
-  constructor(database: string, name: string, options: CollectionOptions = {}) {
+  constructor(database: string, name: string, options: CollectionOptions = {}, uuid: UUID = new UUID()) {
     this.database = database;
     this.name = name;
+    this.uuid = uuid;
     this.indexes = new IndexManager(this.namespace);
     this.#options = {};
     this.setOptions(options);
@@ -91,6 +118,22 @@ export class CollectionStore {
     return this.#docs.get(BsonValues.canonicalKey(id));
   }
 
+  /** The document stored under a canonical `_id` key. */
+  findByKey(key: string): Document | undefined {
+    return this.#docs.get(key);
+  }
+
+  /**
+   * An independent copy (same uuid, options, indexes and documents, no
+   * observer): a transaction's snapshot. Documents are shared, never mutated.
+   */
+  copy(): CollectionStore {
+    const copy = new CollectionStore(this.database, this.name, this.#options, this.uuid);
+    for (const spec of this.indexes.list().slice(1)) copy.indexes.build(spec, this.#docs.values());
+    for (const [key, doc] of this.#docs) copy.#docs.set(key, doc);
+    return copy;
+  }
+
   /**
    * Inserts one document (an `_id` is generated when missing and put first).
    * @throws CommandError 121 (validator), 11000 (unique index), 2 (bad _id).
@@ -103,12 +146,14 @@ export class CollectionStore {
     if (size > MAX_USER_DOCUMENT_BYTES) throw new CommandError('BadValue', `object to insert too large. size in bytes: ${size}, max size: ${MAX_USER_DOCUMENT_BYTES}`);
     if (!options.bypassValidation) this.#validate(doc, undefined);
     const key = BsonValues.canonicalKey(doc._id);
+    this.observer?.beforeWrite(this, key, doc._id, doc);
     if (this.#docs.has(key)) {
       throw IndexManager.duplicateKeyError(this.namespace, '_id_', { _id: 1 }, ['_id'], [doc._id]);
     }
     this.indexes.check(doc);
     this.indexes.apply(undefined, doc);
     this.#docs.set(key, doc);
+    this.observer?.afterWrite(this, { kind: 'insert', key, id: doc._id, previous: undefined, next: doc });
     this.#enforceCap();
     return doc;
   }
@@ -133,8 +178,9 @@ export class CollectionStore {
    * position in natural order).
    * @throws CommandError 66 (changed _id), 121, 11000.
    */
-  replace(previous: Document, next: Document, options: { bypassValidation?: boolean } = {}): void {
+  replace(previous: Document, next: Document, options: { bypassValidation?: boolean; kind?: 'update' | 'replace'; update?: Document | Document[] } = {}): void {
     const key = BsonValues.canonicalKey(previous._id);
+    this.observer?.beforeWrite(this, key, previous._id, next);
     if (!('_id' in next)) next = { _id: previous._id, ...next };
     if (BsonValues.canonicalKey(next._id) !== key) {
       throw new CommandError('ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
@@ -145,16 +191,20 @@ export class CollectionStore {
     }
     if (!options.bypassValidation) this.#validate(next, previous);
     this.indexes.check(next);
-    this.indexes.apply(previous, next);
+    const stored = this.#docs.get(key);
+    this.indexes.apply(stored, next);
     this.#docs.set(key, next);
+    this.observer?.afterWrite(this, { kind: options.kind ?? 'update', key, id: next._id, previous: stored, next, update: options.update });
   }
 
   delete(doc: Document): boolean {
     const key = BsonValues.canonicalKey(doc._id);
     const stored = this.#docs.get(key);
     if (!stored) return false;
+    this.observer?.beforeWrite(this, key, stored._id, undefined);
     this.indexes.apply(stored, undefined);
     this.#docs.delete(key);
+    this.observer?.afterWrite(this, { kind: 'delete', key, id: stored._id, previous: stored, next: undefined });
     return true;
   }
 

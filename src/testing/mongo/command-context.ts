@@ -2,6 +2,7 @@ import type { Document } from 'bson';
 import { CommandError } from './command-error.js';
 import type { CursorRegistry } from './cursor-registry.js';
 import type { DatabaseCatalog } from './database-catalog.js';
+import type { ReplicaSetMode } from './replica-set.js';
 
 /** What the server tells command handlers about itself and the calling connection. */
 export interface ServerState {
@@ -20,6 +21,10 @@ export interface CommandContext {
   readonly catalog: DatabaseCatalog;
   readonly cursors: CursorRegistry;
   readonly server: ServerState;
+  /** Present when the stand-in runs as a replica set. */
+  readonly replicaSet?: ReplicaSetMode | undefined;
+  /** 0 on the first run; higher when the command is re-run after a Deferral. */
+  readonly attempt: number;
 }
 
 export type CommandHandler = (context: CommandContext) => Document;

@@ -1,4 +1,4 @@
-import { CollectionStore, type CollectionOptions } from './collection-store.js';
+import { CollectionStore, type CollectionOptions, type StoreObserver } from './collection-store.js';
 import { CommandError } from './command-error.js';
 
 /** Options `create` accepts and keeps; anything else is rejected like mongod does (code 40415). */
@@ -10,6 +10,13 @@ const ALLOWED_CREATE_OPTIONS = new Set([
 /** All databases and their collections. A database exists while it has a collection. */
 export class DatabaseCatalog {
   readonly #databases = new Map<string, Map<string, CollectionStore>>();
+  #observer: StoreObserver | undefined;
+
+  /** Watches every write to every collection, present and future (the replica-set mode). */
+  observeWith(observer: StoreObserver): void {
+    this.#observer = observer;
+    for (const store of this.all()) store.observer = observer;
+  }
 
   databaseNames(): string[] {
     return [...this.#databases.entries()].filter(([, colls]) => colls.size > 0).map(([name]) => name);
@@ -45,6 +52,7 @@ export class DatabaseCatalog {
       this.#databases.set(database, colls);
     }
     const store = new CollectionStore(database, name, options);
+    store.observer = this.#observer;
     colls.set(name, store);
     return store;
   }
@@ -56,6 +64,7 @@ export class DatabaseCatalog {
       colls = new Map();
       this.#databases.set(store.database, colls);
     }
+    store.observer = this.#observer;
     colls.set(store.name, store);
   }
 

@@ -33,6 +33,21 @@ export class DecimalValue {
     return new DecimalValue(this.coefficient * other.coefficient, this.exponent + other.exponent);
   }
 
+  /** The quotient, rounded to Decimal128's 34 significant digits by `toDecimal128`. */
+  divide(divisor: bigint): DecimalValue {
+    const scaled = this.coefficient * 10n ** 40n;
+    let coefficient = scaled / divisor;
+    let exponent = this.exponent - 40;
+    // An exact quotient takes the exponent nearest the dividend's (IEEE 754 decimal's preferred exponent).
+    if (scaled % divisor === 0n) {
+      while (exponent < this.exponent && coefficient % 10n === 0n) {
+        coefficient /= 10n;
+        exponent++;
+      }
+    }
+    return new DecimalValue(coefficient, exponent);
+  }
+
   toDecimal128(): Decimal128 {
     const text = `${this.coefficient.toString()}E${this.exponent}`;
     return Decimal128.fromStringWithRounding(text);

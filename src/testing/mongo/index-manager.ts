@@ -184,6 +184,15 @@ export class IndexManager {
     }
   }
 
+  /** The unique-index keys `doc` takes (`<index name>\0<key>`): what two writers of one value contend for. */
+  uniqueKeys(doc: Document): string[] {
+    const out: string[] = [];
+    for (const entry of this.#entries.values()) {
+      if (entry.owners) for (const tuple of keysFor(entry, doc)) out.push(`${entry.spec.name}\0${tuple.key}`);
+    }
+    return out;
+  }
+
   /** Records the change in the unique maps; call only after `check`. */
   apply(previous: Document | undefined, next: Document | undefined): void {
     for (const entry of this.#entries.values()) {

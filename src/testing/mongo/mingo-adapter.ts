@@ -128,7 +128,15 @@ export class MingoAdapter {
           throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
         }
       }
-      const prepared = UpdateOperators.prepare(doc, update);
+      const queryOptions = { ...MingoAdapter.options({ variables: context.variables }), ...(context.isInsert ? { idKey: '\u0000upsert-id' } : {}) };
+      const filterView = UpdateOperators.usesPositional(update) ? BsonValues.toQueryView(context.filter) : undefined;
+      // Which elements a positional path names: mingo sets a marker there on a copy, and the marked paths are read back.
+      const resolvePositional = (path: string): string[] => {
+        const probe = BsonValues.clone(view);
+        translate(() => mingoUpdate(probe, { $set: { [path]: POSITIONAL_MARKER } }, context.arrayFilters, filterView, { cloneMode: 'deep', queryOptions }), 'FailedToParse');
+        return markedPaths(probe, '');
+      };
+      const prepared = UpdateOperators.prepare(doc, update, resolvePositional);
       const modifier: Document = {};
       for (const [op, spec] of Object.entries(prepared.rest)) {
         if (op === '$setOnInsert') {
@@ -145,11 +153,8 @@ export class MingoAdapter {
         translate(
           () =>
             // Values to store go in as given (typed); only operators that compare see numbers.
-            mingoUpdate(view, modifierView(modifier), context.arrayFilters, UpdateOperators.usesPositional(update) ? BsonValues.toQueryView(context.filter) : undefined, {
-              cloneMode: 'deep',
-              // mingo refuses any write to _id; an upsert may legitimately set it ($setOnInsert: {_id}).
-              queryOptions: { ...MingoAdapter.options({ variables: context.variables }), ...(context.isInsert ? { idKey: '\u0000upsert-id' } : {}) },
-            }),
+            // mingo refuses any write to _id; an upsert may legitimately set it ($setOnInsert: {_id}): hence idKey.
+            mingoUpdate(view, modifierView(modifier), context.arrayFilters, filterView, { cloneMode: 'deep', queryOptions }),
           'FailedToParse',
         );
       }
@@ -182,6 +187,15 @@ export class MingoAdapter {
     const out = translate(() => aggregator.run<Document>(views), 'BadValue');
     return out.map((d) => idFirst(stripUndefined(d)));
   }
+}
+
+const POSITIONAL_MARKER = '\u0000positional-target';
+
+/** Dotted paths of every value equal to the positional marker. */
+function markedPaths(value: unknown, prefix: string): string[] {
+  if (value === POSITIONAL_MARKER) return [prefix];
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : BsonValues.isPlainObject(value) ? Object.entries(value) : [];
+  return entries.flatMap(([key, v]) => markedPaths(v, prefix ? `${prefix}.${key}` : key));
 }
 
 /** Real operators mingo lacks (text and geo search need server-side indexes). */
@@ -262,6 +276,8 @@ function translate<T>(fn: () => T, fallback: 'BadValue' | 'FailedToParse' | 'Loc
       const op = /'(\$\w+)'/.exec(message)?.[1] ?? '';
       throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
     }
+    // mongod's update/update_array_node / positional: no array element of the query to point at.
+    if (/include the array field for '\.\$'/.test(message)) throw new CommandError('BadValue', 'The positional operator did not find the match needed from the query.');
     const immutable = /^(Performing an update on the path '.*' would modify the immutable field '_id')\.?$/.exec(message);
     if (immutable) throw new CommandError('ImmutableField', immutable[1]!);
     const unknownQueryOp = /unknown (?:query|top level) operator:? (\$\w+)/i.exec(message);

@@ -1,11 +1,13 @@
-import { Double, Long, type Document } from 'bson';
+import { Decimal128, Double, Long, type Document } from 'bson';
 import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
+import { ChangeStreams } from './change-streams.js';
 import { Collation } from './collation.js';
 import { collectionName, type CommandHandler } from './command-context.js';
 import { CommandError } from './command-error.js';
 import { FindProjection } from './find-projection.js';
 import { MingoAdapter } from './mingo-adapter.js';
+import { TypedAccumulators } from './typed-accumulators.js';
 
 /** find, getMore, killCursors, count, distinct and aggregate. */
 export const readCommands: Record<string, CommandHandler> = {
@@ -51,15 +53,19 @@ export const readCommands: Record<string, CommandHandler> = {
     const collection: unknown = context.command.collection;
     if (typeof collection !== 'string') throw new CommandError('FailedToParse', "BSON field 'getMore.collection' is missing but a required field");
     const namespace = `${context.database}.${collection}`;
-    const batch = context.cursors.getMore(id, namespace, optionalNumber(context.command.batchSize, 'batchSize'));
+    const batchSize = optionalNumber(context.command.batchSize, 'batchSize');
+    if (context.replicaSet?.streams.has(id)) return context.replicaSet.streams.getMore(id, namespace, batchSize, context.command.maxTimeMS, context.attempt > 0);
+    const batch = context.cursors.getMore(id, namespace, batchSize);
     return { cursor: { nextBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
   },
 
   killCursors(context) {
     const ids: unknown = context.command.cursors;
     if (!Array.isArray(ids)) throw new CommandError('FailedToParse', "BSON field 'killCursors.cursors' is missing but a required field");
-    const { killed, notFound } = context.cursors.kill(ids.filter((id): id is Long => id instanceof Long));
-    return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+    const longs = ids.filter((id): id is Long => id instanceof Long);
+    const streams = context.replicaSet?.streams.kill(longs) ?? [];
+    const { killed, notFound } = context.cursors.kill(longs.filter((id) => !streams.includes(id)));
+    return { cursorsKilled: [...streams, ...killed], cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
   },
 
   count(context) {
@@ -109,6 +115,9 @@ export const readCommands: Record<string, CommandHandler> = {
     }
     const name = typeof target === 'string' ? target : '$cmd.aggregate';
     if (typeof target !== 'string' && target !== 1) throw new CommandError('InvalidNamespace', `collection name has invalid type ${typeof target}`);
+    if (context.replicaSet && ChangeStreams.opens(pipeline as Document[])) {
+      return context.replicaSet.streams.open(context.database, target, pipeline as Document[], optionalNumber(cursorOption.batchSize, 'cursor.batchSize'));
+    }
     const store = typeof target === 'string' ? context.catalog.get(context.database, target) : undefined;
     store?.checkHint(cmd.hint);
     const collation = Collation.of(cmd.collation, store?.collation);
@@ -119,11 +128,31 @@ export const readCommands: Record<string, CommandHandler> = {
       docs = MingoAdapter.select(docs, first.$match, { collation, variables: cmd.let as Document | undefined });
       stages = stages.slice(1);
     }
-    const results = stages.length === 0 ? docs : MingoAdapter.aggregate(docs, stages, {
-      resolver: (other) => context.catalog.get(context.database, other)?.documents() ?? [],
+    const options = {
+      resolver: (other: string) => context.catalog.get(context.database, other)?.documents() ?? [],
       collation,
       variables: cmd.let as Document | undefined,
-    });
+    };
+    // A first $group's $sum/$avg over fields keep BSON number types (see TypedAccumulators).
+    const typed = stages[0] && !collation?.foldsForMatching ? TypedAccumulators.rewrite(stages[0]) : undefined;
+    let results: Document[];
+    if (typed) {
+      results = MingoAdapter.aggregate(docs, [typed.stage], options);
+      TypedAccumulators.finish(results, typed.fields, docs);
+      if (stages.length > 1) {
+        // Later stages see number views; groups that keep their _id get their BSON number types back.
+        const groups = new Map(results.map((g) => [BsonValues.canonicalKey(BsonValues.toQueryView(g._id)), g]));
+        results = MingoAdapter.aggregate(results, stages.slice(1), options);
+        const exact = [...groups.values()].some((g) => Object.values(g).some((v) => v instanceof Long || v instanceof Decimal128));
+        for (const doc of results) {
+          const group = '_id' in doc ? groups.get(BsonValues.canonicalKey(doc._id)) : undefined;
+          if (group) BsonValues.restoreBsonTypes(group, doc);
+          else if (exact) throw new CommandError('CommandNotSupported', 'stages after a $group that drop or change its _id, over int64 or Decimal128 totals, are not supported by the MongoDB stand-in');
+        }
+      }
+    } else {
+      results = stages.length === 0 ? docs : MingoAdapter.aggregate(docs, stages, options);
+    }
     // mingo saw int64 values as numbers; give documents that still carry their
     // stored _id their int64 fields back (covers $match/$sort/$project/$addFields pipelines).
     if (store && stages.length > 0) {

@@ -1,10 +1,11 @@
 import { Decimal128, Double, Long, Timestamp, type Document } from 'bson';
+import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
 import { DecimalValue } from './decimal-value.js';
 
 /** Operators this module applies itself (BSON-typed), when their path has no positional part. */
-const TYPED = new Set(['$inc', '$mul', '$addToSet', '$currentDate']);
+const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate']);
 
 export interface PreparedUpdate {
   /** What is left for mingo (positional paths and the operators mingo gets right). */
@@ -17,7 +18,8 @@ export interface PreparedUpdate {
  * The part of update semantics mingo does not model: conflicting paths (40),
  * type errors against the current document (14, 2, 28), and BSON-typed
  * arithmetic for `$inc`/`$mul` (int32 overflow promotes to int64, int64
- * overflow fails, Decimal128 stays exact), `$addToSet` with field-order-aware
+ * overflow fails, Decimal128 stays exact), `$min`/`$max` in BSON order keeping
+ * the operand's type, `$addToSet` with field-order-aware
  * equality and `$currentDate` timestamps. Rules from the MongoDB manual's
  * update-operator pages and mongod's `update/arithmetic_node.cpp`.
  */
@@ -26,7 +28,7 @@ export const UpdateOperators = {
    * Validates `update` against `doc` and splits it.
    * @throws CommandError 40, 14, 2 or 28 before anything is changed.
    */
-  prepare(doc: Document, update: Document): PreparedUpdate {
+  prepare(doc: Document, update: Document, resolvePositional?: (path: string) => string[]): PreparedUpdate {
     checkConflicts(update);
     const rest: Document = {};
     const typed: Array<[string, string, unknown]> = [];
@@ -37,8 +39,10 @@ export const UpdateOperators = {
       const kept: Document = {};
       for (const [path, arg] of Object.entries(spec)) {
         checkArgument(op, path, arg);
-        if (!isPositional(path)) checkTarget(doc, op, path);
-        if (TYPED.has(op) && !isPositional(path)) typed.push([op, path, arg]);
+        // A positional path (`a.$`, `a.$[]`, `a.$[x]`) is checked and, for typed operators, applied at each element it names.
+        const targets = !isPositional(path) ? [path] : resolvePositional && op !== '$setOnInsert' ? resolvePositional(path) : undefined;
+        for (const target of targets ?? []) checkTarget(doc, op, target);
+        if (TYPED.has(op) && targets) for (const target of targets) typed.push([op, target, arg]);
         else kept[path] = arg;
       }
       if (Object.keys(kept).length > 0) rest[op] = kept;
@@ -60,6 +64,9 @@ export const UpdateOperators = {
       if (op === '$inc') next = current === undefined ? arg : arithmetic('$inc', current, arg, doc);
       else if (op === '$mul') next = current === undefined ? zeroLike(arg) : arithmetic('$mul', current, arg, doc);
       else if (op === '$currentDate') next = currentDate(arg);
+      // Manual, update/min and update/max: BSON comparison order across types; the operand is stored as given.
+      else if (op === '$min') next = current === undefined || BsonOrder.compare(arg, current) < 0 ? arg : current;
+      else if (op === '$max') next = current === undefined || BsonOrder.compare(arg, current) > 0 ? arg : current;
       else next = addToSet(current, arg);
       if (Array.isArray(parent)) {
         const index = Number(key);

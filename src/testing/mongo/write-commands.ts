@@ -3,6 +3,7 @@ import { BsonValues } from './bson-values.js';
 import { collectionName, type CommandContext, type CommandHandler } from './command-context.js';
 import { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
+import { Deferral } from './deferral.js';
 import type { CollectionStore } from './collection-store.js';
 import { MingoAdapter } from './mingo-adapter.js';
 
@@ -113,7 +114,7 @@ export const writeCommands: Record<string, CommandHandler> = {
       const next = MingoAdapter.applyUpdate(found, modifier, { filter: query, arrayFilters: cmd.arrayFilters as Document[] | undefined, isInsert: false, variables });
       let stored = found;
       if (!BsonValues.sameDocument(found, next)) {
-        store.replace(found, next, { bypassValidation });
+        store.replace(found, next, { bypassValidation, ...writeKind(modifier) });
         stored = store.findById(found._id) ?? next;
       }
       return { lastErrorObject: { n: 1, updatedExisting: true }, value: project(returnNew ? stored : found), ok: 1 };
@@ -156,7 +157,7 @@ function updateStatement(context: CommandContext, name: string, statement: Docum
   for (const doc of matches) {
     const next = MingoAdapter.applyUpdate(doc, update, { filter: query, arrayFilters: statement.arrayFilters as Document[] | undefined, isInsert: false, variables });
     if (BsonValues.sameDocument(doc, next)) continue;
-    store!.replace(doc, next, { bypassValidation });
+    store!.replace(doc, next, { bypassValidation, ...writeKind(update) });
     nModified++;
   }
   return { n: matches.length, nModified };
@@ -211,6 +212,12 @@ function upsertSeed(query: Document): Document {
   return seed;
 }
 
+/** How change streams report the write: a replacement document or an update (operators or pipeline). */
+function writeKind(update: Document | Document[]): { kind: 'update' | 'replace'; update: Document | Document[] } {
+  const isReplacement = !Array.isArray(update) && !Object.keys(update).some((k) => k.startsWith('$'));
+  return { kind: isReplacement ? 'replace' : 'update', update };
+}
+
 function arrayOf(value: unknown, field: string): Document[] {
   if (!Array.isArray(value)) throw new CommandError('FailedToParse', `BSON field '${field}' is missing but a required field`);
   return value as Document[];
@@ -223,5 +230,6 @@ function docOf(value: unknown, field: string): Document {
 
 function asCommandError(error: unknown): CommandError {
   if (error instanceof CommandError) return error;
+  if (error instanceof Deferral) throw error; // blocked by a transaction: the whole command waits and re-runs
   return new CommandError('InternalError', error instanceof Error ? error.message : String(error));
 }

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
@@ -16,8 +16,8 @@ const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 /** Which files of which folders hold repositories and flows (the tenancy suite's folders, plus flows). */
 const FOLDERS: ReadonlyArray<readonly [string, (file: string) => boolean]> = [
   ['postgres/repositories', () => true],
-  ['mongo', (f) => f.endsWith('-repository.ts')],
-  ['qdrant', (f) => f === 'embedding-index.ts'],
+  ['mongo/repositories', (f) => f.endsWith('-repository.ts')],
+  ['qdrant/repositories', (f) => f === 'embedding-index.ts'],
   ['flows', () => true],
 ];
 
@@ -27,7 +27,6 @@ export const NOT_ACCESS_CONTROLLED: Readonly<Record<string, string>> = {
   DiscardingAuthNotifier: 'the default notifier: drops messages, reaches no store',
   HashingEmbedder: 'a pure function of its input (tests, demo)',
   LangchainTextSplitter: 'a pure function of its input',
-  QdrantStoreProvisioner: 'provisioning with the owner credentials, not run-time tenant work',
 };
 
 /**
@@ -39,7 +38,8 @@ export async function discoverAccessClasses(): Promise<DiscoveredAccessClass[]> 
   const found: DiscoveredAccessClass[] = [];
   for (const [folder, include] of FOLDERS) {
     const dir = join(SRC, folder);
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts') && include(f)).sort()) {
+    // Recursive: flows/ is grouped by domain (flows/auth/ …), and a subfolder added tomorrow is walked too.
+    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && include(basename(f))).sort()) {
       const text = readFileSync(join(dir, name), 'utf8');
       const classes = [...text.matchAll(/^export class ([A-Z][A-Za-z0-9]*)/gm)].map((m) => m[1] ?? '');
       if (classes.length === 0) continue;

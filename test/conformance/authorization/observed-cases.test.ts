@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantAccessError, TokenError } from '../../../src/errors.js';
-import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
-import { StrictestPasswordPolicy } from '../../../src/flows/strictest-password-policy.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
+import { StrictestPasswordPolicy } from '../../../src/flows/auth/strictest-password-policy.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
 import { MembershipRepository } from '../../../src/postgres/repositories/membership-repository.js';
@@ -102,7 +102,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
 
     const suspended = await member('developer');
     const suspendedKey = await repo(ApiKeyRepository).create(suspended, { name: 'ci' });
-    await h.auth.suspendUser(suspended.userId, 'observed case 3');
+    await h.revoker.suspendUser(suspended.userId, 'observed case 3');
     const error = await repo(ApiKeyAuthenticator).authenticate(suspendedKey.key).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TokenError);
     expect(error).toMatchObject({ reason: 'revoked' });

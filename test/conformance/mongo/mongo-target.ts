@@ -17,11 +17,12 @@ export interface MongoTarget {
  * the real server the local stack found (`MONGODB_URI`, testcontainers or a
  * local mongod), otherwise a fresh stand-in on a free port for this file.
  */
-export async function mongoTarget(): Promise<MongoTarget> {
+export async function mongoTarget(options: { replicaSet?: boolean } = {}): Promise<MongoTarget> {
   const stack = inject('stack');
   const real = stack.backends.mongo === 'stand-in' ? undefined : stack.urls.mongo;
   if (real) return { uri: real, backend: 'real', stop: async () => undefined };
-  const standIn = await MongoStandIn.start({ port: 0 });
+  // docker-compose's and testcontainers' MongoDB are replica sets; the stand-in is one only when asked.
+  const standIn = await MongoStandIn.start({ port: 0, ...(options.replicaSet ? { replicaSet: 'rs0' } : {}) });
   return { uri: standIn.uri, backend: 'stand-in', stop: () => standIn.stop() };
 }
 
@@ -43,10 +44,10 @@ export interface MongoDatabaseFixture {
  * open a database named `<prefix>_<random>`, and drop it, close and stop at
  * the end. Read the fields inside tests or hooks (they exist after beforeAll).
  */
-export function useMongoDatabase(prefix: string): MongoDatabaseFixture {
+export function useMongoDatabase(prefix: string, options: { replicaSet?: boolean } = {}): MongoDatabaseFixture {
   let state: MongoDatabaseFixture | undefined;
   beforeAll(async () => {
-    const target = await mongoTarget();
+    const target = await mongoTarget(options);
     const client = await new mongoose.mongo.MongoClient(target.uri).connect();
     const dbName = uniqueDatabaseName(prefix);
     state = { target, client, db: client.db(dbName), dbName };

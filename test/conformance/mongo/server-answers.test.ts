@@ -9,7 +9,7 @@ import { realAnswerOrRefusal, useMongoDatabase, type MongoTarget } from './mongo
  * source it transcribes. Runs unchanged against a real server (MONGODB_URI).
  */
 
-const { MongoServerError, Long, Decimal128, Double, ObjectId, Timestamp } = mongoose.mongo;
+const { MongoServerError, Long, Decimal128, Double, Int32, ObjectId, Timestamp } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 type Document = mongoose.mongo.Document;
 
@@ -188,24 +188,61 @@ describe('numeric types keep their BSON type', () => {
     expect(await ids({ p: Decimal128.fromString('9007199254740992') })).toEqual(['big-1']);
   });
 
+  it('$min and $max compare in BSON order and store the operand with its type', async () => {
+    // Manual: reference/operator/update/min and max ("compares … using the BSON comparison order"; a missing field is set).
+    const c = fresh();
+    await c.insertOne({ _id: 1, lo: 5, hi: 5, big: Long.fromString('9007199254740993'), s: 7 } as Document);
+    await c.updateOne({ _id: 1 } as Document, {
+      $min: { lo: Decimal128.fromString('4.5'), big: Long.fromString('9007199254740992'), s: 'text', fresh: Long.fromNumber(1) },
+      $max: { hi: Long.fromNumber(6) },
+    } as Document);
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(String(doc?.lo)).toBe('4.5');
+    expect(doc?.lo).toBeInstanceOf(Decimal128);
+    expect(doc?.hi).toEqual(Long.fromNumber(6));
+    expect(doc?.big).toEqual(Long.fromString('9007199254740992'));
+    // Numbers sort before strings, so $min keeps the number.
+    expect(doc?.s).toEqual(new Int32(7));
+    expect(doc?.fresh).toEqual(Long.fromNumber(1));
+  });
+
   it('$sum of Decimal128 values is an exact Decimal128', async () => {
     // Manual: reference/operator/aggregation/sum → result type follows the widest input type.
     const c = fresh();
     await c.insertMany(['1.1', '2.2'].map((v) => ({ v: Decimal128.fromString(v) })));
-    await realAnswerOrRefusal(
-      target,
-      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }]).toArray(),
-      (rows) => expect(String((rows as Document[])[0]?.total)).toBe('3.3'),
-    );
+    const [row] = await c.aggregate([{ $group: { _id: null, total: { $sum: '$v' }, mean: { $avg: '$v' } } }]).toArray();
+    expect(row?.total).toBeInstanceOf(Decimal128);
+    expect(String(row?.total)).toBe('3.3');
+    // Manual, aggregation/avg: Decimal128 input gives a Decimal128 average; exact quotients keep the dividend's exponent (IEEE 754 decimal).
+    expect(String(row?.mean)).toBe('1.65');
   });
 
-  it('$sum of int64 values is an int64', async () => {
+  it('$sum of int64 values is an int64; int32 totals past 2^31-1 become int64; doubles stay double', async () => {
+    // Manual, aggregation/sum "Result Type": int overflow → long, long overflow → double, any double → double.
+    const c = fresh();
+    await c.insertMany([
+      { l: Long.fromNumber(2), i: 2147483647, f: 1.5, s: 'x' },
+      { l: Long.fromNumber(3), i: 1, f: 1.5 },
+    ]);
+    const [row] = await c
+      .aggregate([{ $group: { _id: null, l: { $sum: '$l' }, i: { $sum: '$i' }, f: { $sum: '$f' }, s: { $sum: '$s' }, avgS: { $avg: '$s' }, avgL: { $avg: '$l' } } }], RAW)
+      .toArray();
+    expect(row?.l).toEqual(Long.fromNumber(5));
+    expect(row?.i).toEqual(Long.fromNumber(2147483648));
+    expect(row?.f).toEqual(new Double(3));
+    // Non-numeric values are ignored: $sum of none is 0 (int), $avg of none is null; $avg of integers is a double.
+    expect(row?.s).toEqual(new Int32(0));
+    expect(row?.avgS).toBeNull();
+    expect(row?.avgL).toEqual(new Double(2.5));
+  });
+
+  it('refuses stages after such a $group that drop its _id (the stand-in could not keep the exact type)', async () => {
     const c = fresh();
     await c.insertMany([{ v: Long.fromNumber(2) }, { v: Long.fromNumber(3) }]);
     await realAnswerOrRefusal(
       target,
-      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }], { promoteLongs: false }).toArray(),
-      (rows) => expect((rows as Document[])[0]?.total).toEqual(Long.fromNumber(5)),
+      () => c.aggregate([{ $group: { _id: null, total: { $sum: '$v' } } }, { $project: { _id: 0, total: 1 } }], { promoteLongs: false }).toArray(),
+      (rows) => expect(rows).toEqual([{ total: Long.fromNumber(5) }]),
     );
   });
 });
@@ -234,6 +271,24 @@ describe('update operators on values of the wrong type fail', () => {
     await c.insertOne({ _id: 1, tags: 'a', n: 1 } as Document);
     expect((await serverError(c.updateOne({ _id: 1 } as Document, { $pop: { tags: 1 } } as Document))).code).toBe(14);
     expect((await serverError(c.updateOne({ _id: 1 } as Document, { $set: { 'n.x': 1 } }))).code).toBe(28);
+  });
+
+  it('operators on positional paths keep BSON types and fail on wrong types like plain paths', async () => {
+    // Manual: update/positional, update/positional-all, update/positional-filtered; mongod's arithmetic_node.cpp (SafeNum
+    // promotion) and push_node.cpp apply to each element a positional path names.
+    const c = fresh();
+    await c.insertOne({ _id: 1, items: [{ sku: 'a', qty: 2147483647, price: Decimal128.fromString('1.10'), name: 'x', tags: 't' }, { sku: 'b', qty: 1 }] } as Document);
+    await c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $inc: { 'items.$.qty': 1, 'items.$.price': Decimal128.fromString('0.01') } } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $inc: { 'items.$[x].qty': 10 } } as Document, { arrayFilters: [{ 'x.sku': 'b' }] });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.items[0].qty).toEqual(Long.fromNumber(2147483648));
+    expect(String(doc?.items[0].price)).toBe('1.11');
+    expect(doc?.items[1].qty).toEqual(new Int32(11));
+    expect((await serverError(c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $inc: { 'items.$.name': 1 } } as Document))).code).toBe(14);
+    expect((await serverError(c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $push: { 'items.$.tags': 'u' } } as Document))).code).toBe(2);
+    // Manual, update/positional: the query must match an array element for `$` to point at.
+    const unmatched = await serverError(c.updateOne({ _id: 1 } as Document, { $inc: { 'items.$.qty': 1 } } as Document));
+    expect(unmatched).toMatchObject({ code: 2, message: 'The positional operator did not find the match needed from the query.' });
   });
 
   it('two operators on the same path conflict (ConflictingUpdateOperators, 40)', async () => {

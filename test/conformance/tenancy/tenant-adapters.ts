@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { AnalyticsRepository } from '../../../src/mongo/analytics-repository.js';
-import { ConversationRepository } from '../../../src/mongo/conversation-repository.js';
-import { KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
-import { MessageRepository } from '../../../src/mongo/message-repository.js';
+import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
+import { ConversationRepository } from '../../../src/mongo/repositories/conversation-repository.js';
+import { KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
+import { MessageRepository } from '../../../src/mongo/repositories/message-repository.js';
 import type { Platform } from '../../../src/platform.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
@@ -15,11 +15,11 @@ import { PersonaRepository } from '../../../src/postgres/repositories/persona-re
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
-import { RateLimiter } from '../../../src/redis/rate-limiter.js';
+import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
+import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { VoiceCache } from '../../../src/redis/voice-cache.js';
+import { VoiceCache } from '../../../src/redis/repositories/voice-cache.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitedError, TokenError } from '../../../src/errors.js';
-import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { authorize } from '../../../src/tenancy/permission-policy.js';

@@ -3,7 +3,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidCredentialsError, TokenError, ValidationError } from '../../../src/errors.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
@@ -14,7 +14,7 @@ const client = { ip: '203.0.113.7', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Harbor-Violet-83-meadow';
 const THIRD_PASSWORD = 'Copper-Thistle-29-canyon';
 
-describe.skipIf(!requireStores('postgres', 'redis'))('AuthService.changePassword', () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassword', () => {
   let h: FlowHarness;
   let pg: PostgresConnection;
 
@@ -30,31 +30,34 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AuthService.changePassword
 
   it('keeps the calling session, revokes every other one, and audits', async () => {
     const u = await h.user();
-    const [mine, other1, other2] = await Promise.all([1, 2, 3].map(async (d) => expectSignedIn(await h.auth.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` }))));
-    const result = await h.auth.changePassword({ userId: u.userId, sessionId: mine!.sessionId }, PASSWORD, NEW_PASSWORD, client);
+    const [mine, other1, other2] = await Promise.all([1, 2, 3].map(async (d) => expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` }))));
+    const result = await h.passwordChange.changePassword({ userId: u.userId, sessionId: mine!.sessionId }, PASSWORD, NEW_PASSWORD, client);
     expect(result).toEqual({ revokedSessions: 2 });
-    await expect(h.auth.validate({ userId: u.userId, sessionId: mine!.sessionId })).resolves.toMatchObject({ sessionId: mine!.sessionId });
+    await expect(h.validator.validate({ userId: u.userId, sessionId: mine!.sessionId })).resolves.toMatchObject({ sessionId: mine!.sessionId });
     for (const s of [other1!, other2!]) {
-      await expect(h.auth.validate({ userId: u.userId, sessionId: s.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
-      await expect(h.auth.refresh(s.refreshToken)).rejects.toBeInstanceOf(TokenError);
+      await expect(h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
+      await expect(h.rotation.refresh(s.refreshToken)).rejects.toBeInstanceOf(TokenError);
     }
-    await expect(h.auth.login(u.email, PASSWORD, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
-    expect((await h.auth.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');
+    await expect(h.signIn.login(u.email, PASSWORD, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect((await h.signIn.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');
     const events = await h.auditEvents(mine!.context);
-    expect(events.find((e) => e.eventType === 'auth.password.changed')).toMatchObject({ actorUserId: u.userId, details: { revokedSessions: 2, sessionId: mine!.sessionId } });
+    // The change and each revocation carry their own event, written in their own transaction (issue 16).
+    expect(events.find((e) => e.eventType === 'auth.password.changed')).toMatchObject({ actorUserId: u.userId, details: { sessionId: mine!.sessionId } });
+    const revoked = events.filter((e) => e.eventType === 'auth.session.revoked' && e.details.reason === 'password_changed').map((e) => e.details.sessionId);
+    expect(revoked.sort()).toEqual([other1!.sessionId, other2!.sessionId].sort());
   });
 
   it('refuses the current password and one from the history', async () => {
     const u = await h.user();
-    const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
-    const same = await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, PASSWORD, client).catch((e: unknown) => e);
+    const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
+    const same = await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, PASSWORD, client).catch((e: unknown) => e);
     expect(same).toBeInstanceOf(ValidationError);
     expect((same as ValidationError).issues).toContainEqual(expect.objectContaining({ path: 'newPassword', code: 'reused' }));
 
-    await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
-    await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, NEW_PASSWORD, THIRD_PASSWORD, client);
+    await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
+    await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, NEW_PASSWORD, THIRD_PASSWORD, client);
     // PASSWORD is now in password_history (default depth 5): reusing it is refused.
-    const back = await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, THIRD_PASSWORD, PASSWORD, client).catch((e: unknown) => e);
+    const back = await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, THIRD_PASSWORD, PASSWORD, client).catch((e: unknown) => e);
     expect(back).toBeInstanceOf(ValidationError);
     expect((back as ValidationError).issues).toContainEqual(expect.objectContaining({ path: 'newPassword', code: 'reused' }));
     expect((back as Error).message).not.toContain(PASSWORD);
@@ -62,35 +65,35 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AuthService.changePassword
 
   it('counts a wrong current password like a failed sign-in', async () => {
     const u = await h.user();
-    const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
-    await expect(h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, 'Wrong-password-123', NEW_PASSWORD, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
+    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, 'Wrong-password-123', NEW_PASSWORD, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
     expect((await userRow(u.userId)).failed_login_count).toBe(1);
     // Nothing changed.
-    expect((await h.auth.login(u.email, PASSWORD, client)).status).toBe('signed_in');
+    expect((await h.signIn.login(u.email, PASSWORD, client)).status).toBe('signed_in');
   });
 
   it('applies the strictest policy of the user, names the field, and needs a live session', async () => {
     const u = await h.user();
     const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.platform.resolve(SecuritySettingsRepository).update(owner, { passwordMinLength: 30, passwordRequireSymbol: true });
-    const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
-    const weak = await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client).catch((e: unknown) => e);
+    const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
+    const weak = await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client).catch((e: unknown) => e);
     expect(weak).toBeInstanceOf(ValidationError);
     expect((weak as ValidationError).fields).toEqual(['newPassword']);
     expect((weak as ValidationError).issues.map((i) => i.code)).toEqual(expect.arrayContaining(['tooShort']));
-    await expect(h.auth.changePassword({ userId: u.userId, sessionId: 'nope' }, PASSWORD, NEW_PASSWORD)).rejects.toMatchObject({ fields: ['session.sessionId'] });
+    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: 'nope' }, PASSWORD, NEW_PASSWORD)).rejects.toMatchObject({ fields: ['session.sessionId'] });
 
-    await h.auth.logout(s.sessionId);
-    await expect(h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, 'A-much-longer-passphrase-47-with-symbols!', client)).rejects.toMatchObject({ reason: 'revoked' });
+    await h.revoker.logout(s.sessionId);
+    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, 'A-much-longer-passphrase-47-with-symbols!', client)).rejects.toMatchObject({ reason: 'revoked' });
   });
 
   it('clears must_change_password', async () => {
     const u = await h.user();
-    const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+    const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
-    await expect(h.auth.login(u.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
-    await h.auth.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
+    await expect(h.signIn.login(u.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
+    await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
     expect((await userRow(u.userId)).must_change_password).toBe(false);
-    expect((await h.auth.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');
+    expect((await h.signIn.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');
   });
 });

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
-import { ageInYears, ConsentService } from '../../../src/flows/consent-service.js';
-import { SignUpService } from '../../../src/flows/sign-up-service.js';
+import { ageInYears, ConsentService } from '../../../src/flows/privacy/consent-service.js';
+import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
 

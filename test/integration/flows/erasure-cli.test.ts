@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ErasureFlow } from '../../../src/flows/erasure-flow.js';
+import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { runCli } from '../../support/run-cli.js';
 import type { TestEnv } from '../../support/test-env.js';

@@ -3,10 +3,10 @@ import { sql } from 'slonik';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/erasure-flow.js';
+import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/privacy/erasure-flow.js';
 import type { Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
-import { SessionCache } from '../../../src/redis/session-cache.js';
+import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
 import type { TestEnv } from '../../support/test-env.js';
 import { addMember, createOrganization, createUser, seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
 import { ERASURE_FLOW_OPTIONS } from '../../../src/tokens.js';
@@ -48,11 +48,12 @@ describe('eraseUser', () => {
     const pool = platform.resolve(PostgresConnection).ownerPool;
     const audit = await pool.any(sql.type(auditRow)`
       SELECT actor_user_id, host(ip) AS ip, user_agent, event_type, details FROM audit_log WHERE organization_id = ${seeded.organizationId} ORDER BY event_type`);
-    // auth.session.revoked: the erasure's own session revocation, written in its transaction (issue 16), pseudonymised too.
-    expect(audit.map((a) => a.event_type)).toEqual(['auth.login.succeeded', 'auth.session.revoked', 'members.role.changed']);
+    // auth.session.revoked: the erasure's own session revocation, written in its transaction (issue 16), pseudonymised too;
+    // api_key.created: written with the seeded key (issue 20).
+    expect(audit.map((a) => a.event_type)).toEqual(['api_key.created', 'auth.login.succeeded', 'auth.session.revoked', 'members.role.changed']);
     expect(JSON.stringify(audit)).not.toContain(seeded.userId);
     expect(JSON.stringify(audit)).not.toContain(seeded.email);
-    expect(audit[0]).toMatchObject({ ip: null, user_agent: null });
+    expect(audit.find((a) => a.event_type === 'auth.login.succeeded')).toMatchObject({ ip: null, user_agent: null });
     expect(audit.find((a) => a.event_type === 'members.role.changed')?.actor_user_id).toBe(seeded.ownerId);
 
     // Organization-owned data survives: the owner, the knowledge document and its Qdrant point.

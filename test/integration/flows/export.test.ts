@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../../src/errors.js';
-import { UserExporter, type ExportManifest } from '../../../src/flows/user-exporter.js';
+import { UserExporter, type ExportManifest } from '../../../src/flows/privacy/user-exporter.js';
 import type { Platform } from '../../../src/platform.js';
 import type { TestEnv } from '../../support/test-env.js';
 import { seedUserEverywhere, usePrivacyPlatform } from '../../support/privacy-fixture.js';

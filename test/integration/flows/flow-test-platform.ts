@@ -2,8 +2,14 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import { AuthService } from '../../../src/flows/auth-service.js';
-import { SignUpService } from '../../../src/flows/sign-up-service.js';
+
+import { MfaSignIn } from '../../../src/flows/auth/mfa-sign-in.js';
+import { PasswordChange } from '../../../src/flows/auth/password-change.js';
+import { PasswordSignIn } from '../../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../../src/flows/auth/refresh-rotation.js';
+import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
+import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js';
 import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
@@ -18,7 +24,12 @@ export { CapturingNotifier, PASSWORD };
 export interface FlowHarness {
   readonly t: TestEnv;
   readonly platform: Platform;
-  readonly auth: AuthService;
+  readonly signIn: PasswordSignIn;
+  readonly mfaSignIn: MfaSignIn;
+  readonly validator: SessionValidator;
+  readonly rotation: RefreshRotation;
+  readonly passwordChange: PasswordChange;
+  readonly revoker: SessionRevoker;
   readonly notifier: CapturingNotifier;
   /** Signs up an active user with {@link PASSWORD} and its own organization. */
   user(options?: { verified?: boolean }): Promise<{ email: string; userId: string; organizationId: string }>;
@@ -37,7 +48,12 @@ export async function startFlowHarness(overrides: Record<string, string> = {}): 
   return {
     t,
     platform,
-    auth: platform.resolve(AuthService),
+    signIn: platform.resolve(PasswordSignIn),
+    mfaSignIn: platform.resolve(MfaSignIn),
+    validator: platform.resolve(SessionValidator),
+    rotation: platform.resolve(RefreshRotation),
+    passwordChange: platform.resolve(PasswordChange),
+    revoker: platform.resolve(SessionRevoker),
     notifier,
     user: async (options = {}) => {
       const email = `user-${randomUUID().slice(0, 8)}@example.test`;

@@ -5,17 +5,18 @@ import type { InjectionToken } from 'tsyringe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
-import type { Embedder } from '../../../src/flows/embedder.js';
-import { HashingEmbedder } from '../../../src/flows/hashing-embedder.js';
-import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../../src/flows/knowledge-search.js';
-import { LangchainTextSplitter } from '../../../src/flows/langchain-text-splitter.js';
-import { QdrantStoreProvisioner } from '../../../src/flows/qdrant-store-provisioner.js';
-import { KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import type { Embedder } from '../../../src/flows/knowledge/embedder.js';
+import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.js';
+import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
+import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
+import { INGESTION_QUEUE } from '../../../src/flows/knowledge/ingestion-queue.js';
+import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
+import { KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import type { PlatformOptions } from '../../../src/platform-options.js';
-import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
@@ -394,7 +395,7 @@ describe('knowledge ingestion and semantic search', () => {
     const queues = platform.resolve(JobQueues);
     ingestion.registerReconciler([ctx.organizationId], { stuckAfterMs: 0 });
     // Same durable state, same job id: BullMQ keeps one job.
-    expect(await queues.reconcile('ingestion')).toEqual({ ingestion: 1 });
+    expect(await queues.reconcile(INGESTION_QUEUE)).toEqual({ ingestion: 1 });
     const worker = await ingestion.startIngestionWorker(FAST_STALL_CHECK);
     try {
       const waited = await ingestion.waitForIndexing(ctx, [{ id: document.id, version: 1 }], { timeoutMs: 20_000 });
@@ -473,7 +474,7 @@ describe('knowledge ingestion and semantic search', () => {
     const p = createPlatform(t.config, { stores: ['qdrant'], embedder: new HashingEmbedder({ dimension: 64 }) });
     await p.start();
     try {
-      const provisioner = p.resolve(QdrantStoreProvisioner);
+      const provisioner = p.resolve(QdrantProvisioner);
       await expect(provisioner.provision()).rejects.toBeInstanceOf(ConfigError);
       expect(await provisioner.pending()).toEqual([expect.stringContaining('vector size 256, embedder has 64')]);
       const [result] = await bootstrapPlatform(p, { waitMs: 5_000 });

@@ -2,19 +2,23 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
-import { MfaService } from '../../../src/flows/mfa-service.js';
+import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
-import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { AUTH_NOTIFIER } from '../../../src/tokens.js';
-import { AuthService } from '../../../src/flows/auth-service.js';
-import { ErasureFlow } from '../../../src/flows/erasure-flow.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
-import { KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
-import { KnowledgeSearch } from '../../../src/flows/knowledge-search.js';
-import { QdrantStoreProvisioner } from '../../../src/flows/qdrant-store-provisioner.js';
-import { SignUpService } from '../../../src/flows/sign-up-service.js';
-import { UserExporter } from '../../../src/flows/user-exporter.js';
-import { VerificationService } from '../../../src/flows/verification-service.js';
+import { MfaSignIn } from '../../../src/flows/auth/mfa-sign-in.js';
+import { PasswordSignIn } from '../../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../../src/flows/auth/refresh-rotation.js';
+import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
+import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { KnowledgeIngestion } from '../../../src/flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
+import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
+import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
+import { UserExporter } from '../../../src/flows/privacy/user-exporter.js';
+import { VerificationService } from '../../../src/flows/auth/verification-service.js';
 import { MongoProvisioner } from '../../../src/mongo/mongo-provisioner.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -48,7 +52,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     platform.container.registerInstance(AUTH_NOTIFIER, notifier);
     await platform.start();
     await platform.resolve(MongoProvisioner).provision();
-    await platform.resolve(QdrantStoreProvisioner).provision();
+    await platform.resolve(QdrantProvisioner).provision();
   });
   afterAll(async () => {
     if (platform) {
@@ -88,11 +92,15 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     expect((await verification.verifyEmail(token)).status).toBe('active');
 
     // Login (case-insensitive email), validate, refresh, logout.
-    const auth = platform.resolve(AuthService);
-    const session = expectSignedIn(await auth.login(email.toUpperCase(), PASSWORD, client));
+    const mfaSignIn = platform.resolve(MfaSignIn);
+    const revoker = platform.resolve(SessionRevoker);
+    const rotation = platform.resolve(RefreshRotation);
+    const signIn = platform.resolve(PasswordSignIn);
+    const validator = platform.resolve(SessionValidator);
+    const session = expectSignedIn(await signIn.login(email.toUpperCase(), PASSWORD, client));
     expect(session.organization.id).toBe(organization.id);
-    await expect(auth.validate({ userId: user.id, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
-    const refreshed = await auth.refresh(session.refreshToken, client);
+    await expect(validator.validate({ userId: user.id, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
+    const refreshed = await rotation.refresh(session.refreshToken, client);
     expect(refreshed.refreshToken).not.toBe(session.refreshToken);
     const ctx = session.context;
 
@@ -101,10 +109,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const totp = new Totp();
     const { secret } = await mfa.beginTotpEnrollment(ctx);
     await mfa.confirmTotpEnrollment(ctx, await totp.generate(secret));
-    const challenged = await auth.login(email, PASSWORD, client);
+    const challenged = await signIn.login(email, PASSWORD, client);
     if (challenged.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenged.status}`);
     const nextCode = await totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
-    const mfaSession = await auth.completeMfaLogin(challenged.challengeToken, { code: nextCode }, client);
+    const mfaSession = await mfaSignIn.completeMfaLogin(challenged.challengeToken, { code: nextCode }, client);
     expect(mfaSession).toMatchObject({ status: 'signed_in', user: { id: user.id } });
 
     // API keys, memberships (a second signed-up user), personas, audit.
@@ -136,8 +144,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     expect((await platform.resolve(KnowledgeSearch).semanticSearch(ctx, 'refund', { limit: 1 })).length).toBe(1);
 
     // Logout; export; then erasure: the second user's own organization, then the user.
-    expect(await auth.logout(refreshed.sessionId)).toBe(true);
-    await expect(auth.validate({ userId: user.id, sessionId: session.sessionId })).rejects.toBeDefined();
+    expect(await revoker.logout(refreshed.sessionId)).toBe(true);
+    await expect(validator.validate({ userId: user.id, sessionId: session.sessionId })).rejects.toBeDefined();
     const lines: string[] = [];
     for await (const line of platform.resolve(UserExporter).exportUser(user.id)) lines.push(line);
     expect(lines.some((l) => l.includes(email))).toBe(true);

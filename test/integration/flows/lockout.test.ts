@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidCredentialsError, PlatformError, RateLimitedError } from '../../../src/errors.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { PasswordHasher } from '../../../src/security/password-hasher.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 import { requireStores } from '../../support/require-stores.js';
@@ -35,7 +35,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
     expect(threshold).toBe(5);
     const u = await h.user();
     const guesses = Array.from({ length: 200 }, (_, i) => (i === 150 ? PASSWORD : `${WRONG}-${i}`));
-    const results = await Promise.allSettled(guesses.map((g) => h.auth.login(u.email, g, { ip: '198.51.100.40' })));
+    const results = await Promise.allSettled(guesses.map((g) => h.signIn.login(u.email, g, { ip: '198.51.100.40' })));
     expect(evaluated.mock.calls.length).toBeLessThanOrEqual(threshold);
     const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     for (const error of refusals) expect(error instanceof InvalidCredentialsError || error instanceof RateLimitedError, String(error)).toBe(true);
@@ -46,7 +46,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
 
   it('a locked account answers right and wrong passwords alike, evaluates neither, and its owner is told once', async () => {
     const u = await h.user();
-    for (let i = 0; i < threshold; i++) await expect(h.auth.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
+    for (let i = 0; i < threshold; i++) await expect(h.signIn.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
     const locked = await h.platform.resolve(UserRepository).getById(u.userId);
     expect(locked?.lockedUntil?.getTime()).toBeGreaterThan(Date.now());
     evaluated.mockClear();
@@ -55,7 +55,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
     const answers: PlatformError[] = [];
     for (const password of [PASSWORD, WRONG, PASSWORD]) {
       await throttle.reset({ email: u.email });
-      answers.push(await h.auth.login(u.email.toUpperCase(), password, {}).then(() => expect.fail('signed in while locked'), (e: PlatformError) => e));
+      answers.push(await h.signIn.login(u.email.toUpperCase(), password, {}).then(() => expect.fail('signed in while locked'), (e: PlatformError) => e));
     }
     for (const a of answers) expect({ name: a.name, code: a.code, message: a.message }).toEqual({ name: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' });
     expect(evaluated).not.toHaveBeenCalled();
@@ -66,9 +66,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
 
   it('a right password gives its reserved attempt back: the threshold-th attempt, if right, signs in', async () => {
     const u = await h.user();
-    for (let i = 0; i < threshold - 1; i++) await expect(h.auth.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
+    for (let i = 0; i < threshold - 1; i++) await expect(h.signIn.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
     await h.platform.resolve(LoginThrottle).reset({ email: u.email });
-    const signedIn = await h.auth.login(u.email, PASSWORD, {});
+    const signedIn = await h.signIn.login(u.email, PASSWORD, {});
     expect(signedIn.status).toBe('signed_in');
     expect(await h.platform.resolve(UserRepository).getById(u.userId)).toMatchObject({ failedLoginCount: 0, lockedUntil: null });
     expect(h.notifier.notices.filter((n) => n.userId === u.userId)).toEqual([]);

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InvalidMfaCodeError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/mfa-service.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { MfaRepository } from '../../../src/postgres/repositories/mfa-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
@@ -28,7 +28,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
   /** A signed-in user with TOTP enabled; the current step is spent by the confirmation. */
   async function enrolledUser() {
     const u = await h.user();
-    const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+    const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     const { secret } = await mfa.beginTotpEnrollment(session.context);
     const { recoveryCodes } = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
     const codeAt = (steps: number) => totp.generate(secret, new Date(Date.now() + steps * STEP_MS));
@@ -47,7 +47,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect(await repo.status(u.userId)).toMatchObject({ enrolled: false, remainingRecoveryCodes: 0 });
       expect(await repo.useRecoveryCode(u.userId, u.recoveryCodes[0]!)).toBe(false);
       // The password alone signs in again.
-      expect((await h.auth.login(u.email, PASSWORD, client)).status).toBe('signed_in');
+      expect((await h.signIn.login(u.email, PASSWORD, client)).status).toBe('signed_in');
       const events = await h.auditEvents(u.ctx);
       expect(events.find((e) => e.eventType === 'auth.mfa.disabled')).toMatchObject({ actorUserId: u.userId, details: { method: 'totp' } });
       expect(events.some((e) => e.eventType === 'auth.mfa.verification_failed')).toBe(true);
@@ -101,10 +101,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect((await repo.status(u.userId)).remainingRecoveryCodes).toBe(10);
 
       // A new code completes a sign-in; an old one does not.
-      const challenge = await h.auth.login(u.email, PASSWORD, client);
+      const challenge = await h.signIn.login(u.email, PASSWORD, client);
       if (challenge.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenge.status}`);
-      await expect(h.auth.completeMfaLogin(challenge.challengeToken, { recoveryCode: u.recoveryCodes[1]! }, client)).rejects.toMatchObject({ reason: 'invalid' });
-      await expect(h.auth.completeMfaLogin(challenge.challengeToken, { recoveryCode: recoveryCodes[0]! }, client)).resolves.toMatchObject({ status: 'signed_in' });
+      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: u.recoveryCodes[1]! }, client)).rejects.toMatchObject({ reason: 'invalid' });
+      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: recoveryCodes[0]! }, client)).resolves.toMatchObject({ status: 'signed_in' });
       const events = await h.auditEvents(u.ctx);
       expect(events.some((e) => e.eventType === 'auth.mfa.recovery_codes_regenerated' && e.actorUserId === u.userId)).toBe(true);
     });
@@ -114,7 +114,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       await expect(mfa.regenerateRecoveryCodes(u.ctx, u.recoveryCodes[0]!)).rejects.toMatchObject({ fields: ['code'] });
       await expect(mfa.regenerateRecoveryCodes(u.ctx, await u.codeAt(0))).rejects.toMatchObject({ reason: 'replayed' });
       const plain = await h.user();
-      const session = expectSignedIn(await h.auth.login(plain.email, PASSWORD, client));
+      const session = expectSignedIn(await h.signIn.login(plain.email, PASSWORD, client));
       await expect(mfa.regenerateRecoveryCodes(session.context, '123456')).rejects.toBeInstanceOf(NotFoundError);
     });
   });

@@ -4,9 +4,9 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/mfa-service.js';
-import { OAuthSignIn } from '../../../src/flows/oauth-sign-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
@@ -34,7 +34,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     const providerUserId = sub();
     const created = expectSignedIn(await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, displayName: 'Ada', accessToken: 'ya29.secret-access', refreshToken: '1//secret-refresh' }));
     expect(created).toMatchObject({ outcome: 'created', user: { email, status: 'active' }, organization: { role: 'owner' } });
-    expect((await h.auth.validate({ userId: created.user.id, sessionId: created.sessionId })).context.role).toBe('owner');
+    expect((await h.validator.validate({ userId: created.user.id, sessionId: created.sessionId })).context.role).toBe('owner');
     // Provider tokens are stored encrypted, readable through the repository.
     const raw = await h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
       SELECT row_to_json(i)::text AS t FROM identities i WHERE provider_user_id = ${providerUserId}`);
@@ -70,7 +70,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     const u = await h.user();
     const providerUserId = sub();
     await oauth.signIn({ provider: 'facebook', providerUserId, email: u.email, emailVerified: true });
-    await h.auth.suspendUser(u.userId, 'test');
+    await h.revoker.suspendUser(u.userId, 'test');
     await expect(oauth.signIn({ provider: 'facebook', providerUserId, email: u.email, emailVerified: true })).rejects.toBeInstanceOf(AccountStateError);
     await expect(oauth.signIn({ provider: 'github' as 'google', providerUserId: sub(), email: 'x@example.test' })).rejects.toMatchObject({ fields: ['provider'] });
     await expect(oauth.signIn({ provider: 'apple', providerUserId: sub() })).rejects.toMatchObject({ fields: ['email'] });
@@ -94,7 +94,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     async function enrolledUser() {
       const u = await h.user();
       const mfa = h.platform.resolve(MfaService);
-      const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, client));
+      const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       const { secret } = await mfa.beginTotpEnrollment(session.context);
       await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
       const nextCode = () => totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
@@ -116,14 +116,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
       if (result.status !== 'mfa_required') throw new Error('unreachable');
       expect(await sessionCount(u.userId)).toBe(before);
       // The newer challenge superseded the first; a wrong code gives nothing.
-      await expect(h.auth.completeMfaLogin(linked.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'invalid' });
+      await expect(h.mfaSignIn.completeMfaLogin(linked.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'invalid' });
       const wrong = String((Number(await u.nextCode()) + 1) % 1_000_000).padStart(6, '0');
-      await expect(h.auth.completeMfaLogin(result.challengeToken, { code: wrong }, client)).rejects.toBeInstanceOf(InvalidMfaCodeError);
+      await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: wrong }, client)).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect(await sessionCount(u.userId)).toBe(before);
 
-      const session = await h.auth.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client);
+      const session = await h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client);
       expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
-      await expect(h.auth.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
+      await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
       expect(await sessionCount(u.userId)).toBe(before + 1);
       const challenged = (await h.auditEvents(session.context)).filter((e) => e.eventType === 'auth.login.mfa_challenged');
       expect(challenged.some((e) => e.details['via'] === 'oauth' && e.details['provider'] === 'google')).toBe(true);
@@ -138,7 +138,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
       if (result.status !== 'mfa_enrollment_required') throw new Error('unreachable');
       expect(await sessionCount(u.userId)).toBe(0);
       const { secret } = await h.platform.resolve(MfaService).beginTotpEnrollment({ challengeToken: result.challengeToken });
-      const enrolled = await h.auth.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
+      const enrolled = await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
       expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
       expect(enrolled.recoveryCodes).toHaveLength(10);
     });

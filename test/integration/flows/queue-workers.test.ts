@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
-import { KnowledgeIngestion } from '../../../src/flows/knowledge-ingestion.js';
+import { KnowledgeIngestion } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { QueueWorkers } from '../../../src/flows/queue-workers.js';
-import { SignUpService } from '../../../src/flows/sign-up-service.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';

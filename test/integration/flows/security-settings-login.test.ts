@@ -3,8 +3,8 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidCredentialsError, TenantAccessError, TokenError } from '../../../src/errors.js';
-import { ApiKeyAuthenticator } from '../../../src/flows/api-key-authenticator.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { SecuritySettingsRepository, type SecuritySettingsPatch } from '../../../src/postgres/repositories/security-settings-repository.js';
@@ -40,22 +40,22 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
     it('refuses a login from outside the list after the password, audited at high risk', async () => {
       const u = await userWith({ ipAllowList: ['198.51.100.0/24', '2001:db8::/32'] });
       // A wrong password from outside still looks like any wrong password.
-      await expect(h.auth.login(u.email, 'Wrong-password-123', outside)).rejects.toBeInstanceOf(InvalidCredentialsError);
-      const error = await h.auth.login(u.email, PASSWORD, outside).catch((e: unknown) => e);
+      await expect(h.signIn.login(u.email, 'Wrong-password-123', outside)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      const error = await h.signIn.login(u.email, PASSWORD, outside).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TenantAccessError);
       expect(error).toMatchObject({ permission: 'ip_allow_list' });
       // No address known: cannot prove it is inside, refused.
-      await expect(h.auth.login(u.email, PASSWORD, {})).rejects.toMatchObject({ permission: 'ip_allow_list' });
+      await expect(h.signIn.login(u.email, PASSWORD, {})).rejects.toMatchObject({ permission: 'ip_allow_list' });
 
       const highRisk = await h.auditEvents(u.owner, 70);
       const refused = highRisk.filter((e) => e.eventType === 'auth.ip_not_allowed');
       expect(refused).toHaveLength(2);
       expect(refused.find((e) => e.ip === outside.ip)).toMatchObject({ actorUserId: u.userId, riskScore: 80, details: { via: 'login' } });
 
-      expect(expectSignedIn(await h.auth.login(u.email, PASSWORD, inside)).organization.id).toBe(u.organizationId);
-      expect((await h.auth.login(u.email, PASSWORD, { ip: '2001:db8:1::5' })).status).toBe('signed_in');
+      expect(expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside)).organization.id).toBe(u.organizationId);
+      expect((await h.signIn.login(u.email, PASSWORD, { ip: '2001:db8:1::5' })).status).toBe('signed_in');
       // A dual-stack socket's IPv4-mapped form is the IPv4 address.
-      expect((await h.auth.login(u.email, PASSWORD, { ip: '::ffff:198.51.100.20' })).status).toBe('signed_in');
+      expect((await h.signIn.login(u.email, PASSWORD, { ip: '::ffff:198.51.100.20' })).status).toBe('signed_in');
     });
 
     it('refuses an API key presented from outside the list when the caller passes its IP', async () => {
@@ -76,7 +76,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
   describe('session timeouts', () => {
     it('caps the session expiry at the absolute timeout', async () => {
       const u = await userWith({ sessionTimeoutMinutes: 5, inactivityTimeoutMinutes: 5 });
-      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, inside));
+      const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       const remaining = s.expiresAt.getTime() - Date.now();
       expect(remaining).toBeGreaterThan(4 * 60_000);
       expect(remaining).toBeLessThanOrEqual(5 * 60_000 + 1000);
@@ -86,8 +86,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
 
     it('keeps the inactivity deadline in the cached record and rejects an idle session in validate', async () => {
       const u = await userWith({ inactivityTimeoutMinutes: 1 });
-      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, inside));
-      const hit = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+      const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
+      const hit = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       expect(hit.source).toBe('cache');
       // The record ends at the inactivity deadline, long before the absolute expiry.
       expect(hit.expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(60_000);
@@ -97,48 +97,48 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       await pg.ownerPool.query(sql.unsafe`UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE id = ${s.sessionId}`);
       const keys = h.platform.resolve(RedisKeys);
       await h.platform.resolve(RedisConnection).client.del(keys.sessionRecord(u.userId, s.sessionId), keys.sessionAccessToken(u.userId, s.accessTokenJti));
-      const error = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId }).catch((e: unknown) => e);
+      const error = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TokenError);
       expect(error).toMatchObject({ reason: 'expired' });
-      await expect(h.auth.validate({ userId: u.userId, jti: s.accessTokenJti })).rejects.toMatchObject({ reason: 'expired' });
+      await expect(h.validator.validate({ userId: u.userId, jti: s.accessTokenJti })).rejects.toMatchObject({ reason: 'expired' });
       // Nor can its refresh token revive it.
-      await expect(h.auth.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
+      await expect(h.rotation.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
       // Issue 16: the refusal is decided inside the rotation's transaction, so it spends nothing (it used to
       // rotate, commit, then answer `expired` — a later retry of the same token was a reuse verdict).
       const spent = await pg.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
         SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id = ${s.sessionId} AND (rotated_at IS NOT NULL OR revoked_at IS NOT NULL)`);
       expect(spent).toBe(0);
-      await expect(h.auth.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
+      await expect(h.rotation.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
     });
 
     it('a miss repopulates with a deadline from now and records the activity', async () => {
       const u = await userWith({ inactivityTimeoutMinutes: 10 });
-      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, inside));
+      const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       await pg.ownerPool.query(sql.unsafe`UPDATE sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = ${s.sessionId}`);
       const keys = h.platform.resolve(RedisKeys);
       await h.platform.resolve(RedisConnection).client.del(keys.sessionRecord(u.userId, s.sessionId));
-      const fromPg = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+      const fromPg = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       expect(fromPg.source).toBe('postgres');
       expect(fromPg.expiresAt.getTime() - Date.now()).toBeGreaterThan(9 * 60_000);
       await vi.waitFor(async () => {
         const row = await h.platform.resolve(SessionRepository).get(s.sessionId);
         expect(Date.now() - (row?.lastSeenAt.getTime() ?? 0)).toBeLessThan(30_000);
       });
-      const cached = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+      const cached = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       expect(cached.source).toBe('cache');
       expect(Math.abs(cached.expiresAt.getTime() - fromPg.expiresAt.getTime())).toBeLessThan(1000);
     });
 
     it('slides the cached deadline on activity, at most once a minute', async () => {
       const u = await userWith({ inactivityTimeoutMinutes: 2 });
-      const s = expectSignedIn(await h.auth.login(u.email, PASSWORD, inside));
-      const first = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+      const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
+      const first = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       // 90 s later (by this process's clock; Redis still says the record is live): one request slides the deadline.
       const realNow = Date.now.bind(Date);
       vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 90_000);
-      await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+      await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       await vi.waitFor(async () => {
-        const after = await h.auth.validate({ userId: u.userId, sessionId: s.sessionId });
+        const after = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
         expect(after.expiresAt.getTime() - first.expiresAt.getTime()).toBeGreaterThan(80_000);
       });
     });

@@ -2,9 +2,9 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
-import { VerificationService } from '../../../src/flows/verification-service.js';
+import { VerificationService } from '../../../src/flows/auth/verification-service.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
-import { expectSignedIn } from '../../../src/flows/expect-signed-in.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () => {
@@ -31,7 +31,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
 
   it('resets once: policy and history enforced, every session revoked, the new password works', async () => {
     const u = await h.user();
-    const session = expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
+    const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
     await verification.requestPasswordReset(u.email);
     await verification.settled();
     const token = h.notifier.sent.filter((m) => m.userId === u.userId).at(-1)!.token;
@@ -41,9 +41,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
     const newPassword = 'Granite-Meadow-82-sky';
     expect(await verification.resetPassword(token, newPassword)).toEqual({ userId: u.userId, revokedSessions: 1 });
     await expect(verification.resetPassword(token, 'Another-Valid-93-pass')).rejects.toMatchObject({ reason: 'consumed' });
-    await expect(h.auth.validate({ userId: u.userId, sessionId: session.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
-    await expect(h.auth.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
-    expectSignedIn(await h.auth.login(u.email, newPassword, {}));
+    await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
+    await expect(h.signIn.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expectSignedIn(await h.signIn.login(u.email, newPassword, {}));
 
     // History: the previous password may not come back.
     await verification.requestPasswordReset(u.email);
@@ -62,7 +62,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
     const user = await verification.verifyEmail(token);
     expect(user.status).toBe('active');
     expect(user.emailVerifiedAt).toBeInstanceOf(Date);
-    expectSignedIn(await h.auth.login(u.email, PASSWORD, {}));
+    expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
   });
 
   it('rate-limits reset requests per IP, whatever the email', async () => {

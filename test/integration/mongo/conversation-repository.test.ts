@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { ConversationRepository, type Conversation } from '../../../src/mongo/conversation-repository.js';
-import { MessageRepository, type Message } from '../../../src/mongo/message-repository.js';
+import { ConversationRepository, type Conversation } from '../../../src/mongo/repositories/conversation-repository.js';
+import { MessageRepository, type Message } from '../../../src/mongo/repositories/message-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
@@ -25,6 +25,8 @@ describe('ConversationRepository and MessageRepository', () => {
     const created = await conversations.create(ctx, { title: '  Plans  ' });
     expect(created).toMatchObject({ organizationId: ctx.organizationId, userId: ctx.userId, title: 'Plans', status: 'active', messageCount: 0, tokenCount: 0, personaId: null });
     expect(created.createdAt).toBeInstanceOf(Date);
+    // Issue 19: a new conversation's last activity is its creation, never a moment before it.
+    expect(created.lastMessageAt.getTime()).toBe(created.createdAt.getTime());
     expect(Object.getPrototypeOf(created)).toBe(Object.prototype);
     expect(await conversations.get(ctx, created.id)).toEqual(created);
     expect((await conversations.rename(ctx, created.id, 'Renamed')).title).toBe('Renamed');
@@ -57,16 +59,16 @@ describe('ConversationRepository and MessageRepository', () => {
 
     // Page backwards through all 50, 20 at a time.
     const seen: number[] = [];
-    let before: number | undefined;
+    let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await messages.pageBackwards(ctx, c.id, { before, limit: 20 });
-      const seqs = page.messages.map((x) => x.seq);
+      const page = await messages.pageBackwards(ctx, c.id, { cursor, limit: 20 });
+      const seqs = page.items.map((x) => x.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       seen.unshift(...seqs);
-      before = page.nextBefore;
+      cursor = page.nextCursor;
       pages++;
-    } while (before !== undefined);
+    } while (cursor !== undefined);
     expect(pages).toBe(3);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
@@ -110,7 +112,7 @@ describe('ConversationRepository and MessageRepository', () => {
       await expect(conversations.rename(ctx, bConversation.id, 'pwned')).rejects.toBeInstanceOf(NotFoundError);
       await expect(conversations.archive(ctx, bConversation.id)).rejects.toBeInstanceOf(NotFoundError);
       await expect(messages.append(ctx, bConversation.id, { role: 'user', content: 'x' })).rejects.toBeInstanceOf(NotFoundError);
-      expect((await messages.pageBackwards(ctx, bConversation.id)).messages).toEqual([]);
+      expect((await messages.pageBackwards(ctx, bConversation.id)).items).toEqual([]);
       expect(await messages.countByConversation(ctx, bConversation.id)).toBe(0);
       expect(await conversations.delete(ctx, bConversation.id)).toBe(false);
     }

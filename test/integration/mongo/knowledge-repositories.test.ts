@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { AnalyticsRepository } from '../../../src/mongo/analytics-repository.js';
-import { knowledgeChunkId, KnowledgeChunkRepository } from '../../../src/mongo/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
+import { knowledgeChunkId, KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
 
@@ -72,9 +72,9 @@ describe('knowledge and analytics repositories', () => {
     const first = await documents.list(ctx, { limit: 3 });
     expect(first.items).toHaveLength(3);
     expect(first.items.every((d) => d.content === null)).toBe(true);
-    const second = await documents.list(ctx, { limit: 3, after: first.nextAfter });
+    const second = await documents.list(ctx, { limit: 3, cursor: first.nextCursor });
     expect(second.items).toHaveLength(2);
-    expect(second.nextAfter).toBeUndefined();
+    expect(second.nextCursor).toBeUndefined();
     const ids = [...first.items, ...second.items].map((d) => d.id);
     expect(ids).toEqual([...ids].sort());
     await documents.setStatus(ctx, ids[0]!, 'indexed', { chunkCount: 1 });

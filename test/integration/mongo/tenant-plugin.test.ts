@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantAccessError } from '../../../src/errors.js';
-import { ConversationRepository } from '../../../src/mongo/conversation-repository.js';
-import { AnalyticsRepository } from '../../../src/mongo/analytics-repository.js';
-import { KnowledgeDocumentRepository } from '../../../src/mongo/knowledge-document-repository.js';
+import { ConversationRepository } from '../../../src/mongo/repositories/conversation-repository.js';
+import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
+import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
 import { mongoModels, type MongoModels } from '../../../src/mongo/mongo-models.js';
 import { allowCrossTenant } from '../../../src/mongo/tenant-plugin.js';

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { preparedStatement } from '../../../src/postgres/prepared-statement.js';
 import { createResultParserInterceptor } from '../../../src/postgres/result-parser-interceptor.js';
 import { withTenant } from '../../../src/postgres/with-tenant.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
@@ -131,6 +132,64 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     } finally {
       await single.end();
     }
+  });
+
+  describe('tenantQuery: settings and read in one pipeline, one implicit transaction', () => {
+    // PostgreSQL manual, protocol "Extended Query" / "Pipelining": messages up to a Sync run as one implicit
+    // transaction; Sync ends it; after an error the server skips everything up to the Sync.
+    const names = preparedStatement('test_tenant_persona_names', 'SELECT name FROM personas ORDER BY name', nameRow);
+    const probeRow = z.object({ pid: z.number(), s: z.string().nullable(), n: z.number() });
+    const probe = preparedStatement(
+      'test_tenant_probe',
+      `SELECT pg_backend_pid() AS pid, current_setting('platform.organization_id', true) AS s, (SELECT count(*)::int FROM personas) AS n`,
+      probeRow,
+    );
+    const failing = preparedStatement('test_tenant_failing', 'SELECT name FROM personas WHERE 1 / (length(name) - length(name)) = 1', nameRow);
+    let single: PostgresConnection;
+
+    beforeAll(async () => {
+      // One hot-path connection (min(5, PG_POOL_SIZE)), so consecutive calls provably share it.
+      single = new PostgresConnection({ ...t.config, postgres: { ...t.config.postgres, poolSize: 1 } }, createLogger('silent'));
+      await single.start();
+    });
+
+    afterAll(async () => {
+      await single?.stop();
+    });
+
+    it('confines the read to the tenant through row-level security', async () => {
+      expect((await postgres.tenantQuery(ctxA, names, [])).map((r) => r.name)).toEqual(['alpha', 'beta']);
+      expect((await postgres.tenantQuery(ctxB, names, [])).map((r) => r.name)).toEqual(['gamma']);
+    });
+
+    it('a read on the same pool without the tenant setting sees nothing', async () => {
+      // The same statement through preparedOne (no settings) on the application role: RLS leaves no rows.
+      const bare = await single.preparedOne(probe, []);
+      expect(bare).toMatchObject({ n: 0 });
+      expect(bare?.s ?? '').toBe('');
+    });
+
+    it('never carries the tenant to the next statement on the same pooled connection', async () => {
+      const [inside] = await single.tenantQuery(ctxA, probe, []);
+      expect(inside).toMatchObject({ s: orgA, n: 2 });
+      const after = await single.preparedOne(probe, []);
+      expect(after?.pid).toBe(inside?.pid);
+      expect(after?.s ?? '').toBe('');
+      expect(after?.n).toBe(0);
+      // Again after another tenant, the other way round.
+      expect((await single.tenantQuery(ctxB, names, [])).map((r) => r.name)).toEqual(['gamma']);
+      expect((await single.preparedOne(probe, []))?.n).toBe(0);
+    });
+
+    it('a failing read rolls back with its settings and leaves nothing behind', async () => {
+      const error = await single.tenantQuery(ctxA, failing, []).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(String((error as Error).message)).toMatch(/division by zero/);
+      const after = await single.preparedOne(probe, []);
+      expect(after?.s ?? '').toBe('');
+      expect(after?.n).toBe(0);
+      expect((await single.tenantQuery(ctxA, names, [])).map((r) => r.name)).toEqual(['alpha', 'beta']);
+    });
   });
 
   it('the app role cannot switch RLS off, alter tables, or become the owner', async () => {

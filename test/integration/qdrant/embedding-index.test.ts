@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { EmbeddingIndex } from '../../../src/qdrant/embedding-index.js';
+import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { knowledgePointId } from '../../../src/qdrant/knowledge-point-id.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
@@ -43,17 +43,17 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
   });
 
   it('provisions the collection with tenant payload indexes, and the second run changes nothing', async () => {
-    expect(await provisioner.pending(DIM)).toEqual([`collection ${index.collectionName} missing`]);
-    const first = await provisioner.provision(DIM);
+    expect(await provisioner.forDimension(DIM).pending()).toEqual([`collection ${index.collectionName} missing`]);
+    const first = await provisioner.forDimension(DIM).provision();
     expect(first.map((s) => [s.step, s.changed])).toEqual([
       [`collection ${t.config.qdrant.collectionPrefix}knowledge_chunks`, true],
       [`payload index ${index.collectionName}.organizationId`, true],
       [`payload index ${index.collectionName}.documentId`, true],
       [`payload index ${index.collectionName}.version`, true],
     ]);
-    const second = await provisioner.provision(DIM);
+    const second = await provisioner.forDimension(DIM).provision();
     expect(second.filter((s) => s.changed)).toEqual([]);
-    expect(await provisioner.pending(DIM)).toEqual([]);
+    expect(await provisioner.forDimension(DIM).pending()).toEqual([]);
     const info = await platform.resolve(QdrantConnection).client.getCollection(index.collectionName);
     expect(info.payload_schema?.organizationId).toMatchObject({ data_type: 'keyword', params: { is_tenant: true } });
     expect(info.payload_schema?.documentId).toMatchObject({ data_type: 'keyword' });
@@ -61,27 +61,27 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
   });
 
   it('adds the version index to a collection made before it existed, and reports it pending until then', async () => {
-    await provisioner.provision(DIM);
+    await provisioner.forDimension(DIM).provision();
     const client = platform.resolve(QdrantConnection).client;
     await client.deletePayloadIndex(index.collectionName, 'version', { wait: true });
-    expect(await provisioner.pending(DIM)).toEqual([`payload index ${index.collectionName}.version missing`]);
-    const steps = await provisioner.provision(DIM);
+    expect(await provisioner.forDimension(DIM).pending()).toEqual([`payload index ${index.collectionName}.version missing`]);
+    const steps = await provisioner.forDimension(DIM).provision();
     expect(steps.filter((s) => s.changed)).toEqual([
       { store: 'qdrant', step: `payload index ${index.collectionName}.version`, changed: true, detail: 'created (integer)' },
     ]);
-    expect(await provisioner.pending(DIM)).toEqual([]);
+    expect(await provisioner.forDimension(DIM).pending()).toEqual([]);
   });
 
   it('refuses a dimension that differs from the existing collection with a ConfigError naming both sizes', async () => {
-    await provisioner.provision(DIM);
-    const error = await provisioner.provision(DIM * 2).catch((e: unknown) => e);
+    await provisioner.forDimension(DIM).provision();
+    const error = await provisioner.forDimension(DIM * 2).provision().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toMatch(new RegExp(`vector size ${DIM}\\b.*dimension is ${DIM * 2}\\b`));
-    expect(await provisioner.pending(DIM * 2)).toEqual([expect.stringMatching(/vector size 8, embedder has 16/)]);
+    expect(await provisioner.forDimension(DIM * 2).pending()).toEqual([expect.stringMatching(/vector size 8, embedder has 16/)]);
   });
 
   it('upserts in batches with deterministic ids: a re-upsert adds no points', async () => {
-    await provisioner.provision(DIM);
+    await provisioner.forDimension(DIM).provision();
     const ctx = tenant();
     const documentId = randomUUID();
     const points = Array.from({ length: 10 }, (_, ordinal) => ({ documentId, version: 1, ordinal, vector: new Float32Array(vec(ordinal % DIM)) }));
@@ -104,7 +104,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
   });
 
   it('search returns only the caller organization, ranked, filtered by documents and threshold', async () => {
-    await provisioner.provision(DIM);
+    await provisioner.forDimension(DIM).provision();
     const a = tenant();
     const b = tenant();
     const docA1 = randomUUID();
@@ -140,7 +140,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
   });
 
   it('deleteVersionsBelow, deleteOrdinalsFrom and deleteByDocument delete only what they name, never in another organization', async () => {
-    await provisioner.provision(DIM);
+    await provisioner.forDimension(DIM).provision();
     const a = tenant();
     const b = tenant();
     const doc = randomUUID();
@@ -189,12 +189,12 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
 
 describe('EmbeddingIndex with the HashingEmbedder', () => {
   it('finds the passage that shares words with the query, for its own organization only', async () => {
-    const { HashingEmbedder } = await import('../../../src/flows/hashing-embedder.js');
+    const { HashingEmbedder } = await import('../../../src/flows/knowledge/hashing-embedder.js');
     const t = await createTestEnv();
     await using platform = createPlatform(t.config, { stores: ['qdrant'] });
     await platform.start();
     const embedder = new HashingEmbedder();
-    await platform.resolve(QdrantProvisioner).provision(embedder.dimension);
+    await platform.resolve(QdrantProvisioner).forDimension(embedder.dimension).provision();
     const index = platform.resolve(EmbeddingIndex);
     const a = tenant();
     const b = tenant();

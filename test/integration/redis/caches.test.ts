@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { CacheAside } from '../../../src/redis/cache-aside.js';
+import { CacheAside } from '../../../src/redis/repositories/cache-aside.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { VoiceCache } from '../../../src/redis/voice-cache.js';
+import { VoiceCache } from '../../../src/redis/repositories/voice-cache.js';
 import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { checkRedisForQueues } from '../../../src/redis/check-redis-for-queues.js';
-import { JobQueues, type JobContext } from '../../../src/redis/job-queues.js';
+import { JobQueues, defineQueue, type JobContext } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTestEnv } from '../../support/test-env.js';
 import { deleteKeys, listKeys } from '../../support/redis-admin.js';
@@ -33,28 +33,41 @@ async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise
   }
 }
 
+// The store knows no job kind: these queues are this test's own, as the flows define theirs.
+interface DocumentJob {
+  readonly organizationId: string;
+  readonly documentId: string;
+  readonly version: number;
+}
+const documentsQueue = defineQueue<DocumentJob>('documents');
+const requestsQueue = defineQueue<{ readonly organizationId: string; readonly requestId: string }>('requests');
+
 const runs = (name: string) => `${platform.config.redis.keyPrefix}test:${name}`;
 
 describe('JobQueues', () => {
   it('runs a job enqueued twice with the same id once; keys carry the queue hash tag', async () => {
     const key = runs('dedup');
-    const first = await queues.enqueue('ingestion', { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
-    const second = await queues.enqueue('ingestion', { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
+    const first = await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
+    const second = await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
     expect(second).toBe(first);
-    const worker = await queues.startWorker('ingestion', async (job: JobContext<'ingestion'>) => {
+    const worker = await queues.startWorker(documentsQueue, async (job: JobContext<DocumentJob>) => {
       await redis.client.rpush(key, `${job.jobId}:${job.data.documentId}`);
     });
-    await until(async () => (await queues.counts('ingestion')).completed === 1);
-    await queues.enqueue('ingestion', { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
+    await until(async () => (await queues.counts(documentsQueue)).completed === 1);
+    await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
     await new Promise((r) => setTimeout(r, 200));
     await worker.close();
     expect(await redis.client.lrange(key, 0, -1)).toEqual(['d1-v1:d1']);
-    const queueKeys = await listKeys(redis.client, `${platform.config.redis.keyPrefix}{q:ingestion}:ingestion:*`);
+    const queueKeys = await listKeys(redis.client, `${platform.config.redis.keyPrefix}{q:documents}:documents:*`);
     expect(queueKeys.length).toBeGreaterThan(0);
   });
 
+  it('rejects a queue name that cannot sit in a hash tag', () => {
+    for (const name of ['', 'a:b', 'a}b', 'x'.repeat(65)]) expect(() => defineQueue(name)).toThrow(ValidationError);
+  });
+
   it('rejects job ids BullMQ cannot store', async () => {
-    await expect(queues.enqueue('erasure', { organizationId: 'o', requestId: 'r' }, { jobId: 'a:b' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(queues.enqueue(requestsQueue, { organizationId: 'o', requestId: 'r' }, { jobId: 'a:b' })).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('a job survives a worker restart mid-flight and completes exactly once', async () => {
@@ -62,7 +75,7 @@ describe('JobQueues', () => {
     const completed = runs('restart-completed');
     const hang = new Promise<void>(() => undefined);
     const first = await queues.startWorker(
-      'erasure',
+      requestsQueue,
       async (job) => {
         await redis.client.incr(started);
         if (job.attempt === 1) await hang; // the process "dies" mid-job
@@ -70,13 +83,13 @@ describe('JobQueues', () => {
       },
       { lockDurationMs: 1_000, stalledIntervalMs: 500 },
     );
-    await queues.enqueue('erasure', { organizationId: 'o1', requestId: 'req-1' }, { jobId: 'erasure-req-1' });
+    await queues.enqueue(requestsQueue, { organizationId: 'o1', requestId: 'req-1' }, { jobId: 'erasure-req-1' });
     await until(async () => Number(await redis.client.get(started)) === 1);
     await first.close(true);
 
     const finishedBy: string[] = [];
     const second = await queues.startWorker(
-      'erasure',
+      requestsQueue,
       async (job) => {
         await redis.client.incr(started);
         await redis.client.sadd(completed, job.jobId);
@@ -84,7 +97,7 @@ describe('JobQueues', () => {
       },
       { lockDurationMs: 1_000, stalledIntervalMs: 500 },
     );
-    await until(async () => (await queues.counts('erasure')).completed === 1, 15_000);
+    await until(async () => (await queues.counts(requestsQueue)).completed === 1, 15_000);
     await new Promise((r) => setTimeout(r, 600));
     await second.close();
     expect(finishedBy).toEqual(['erasure-req-1']);
@@ -95,35 +108,35 @@ describe('JobQueues', () => {
   it('retries with exponential backoff, then lists the job as dead-lettered; retryFailed runs it again', async () => {
     const attempts: number[] = [];
     let healthy = false;
-    const worker = await queues.startWorker('ingestion', async (job) => {
+    const worker = await queues.startWorker(documentsQueue, async (job) => {
       attempts.push(Date.now());
       if (!healthy) throw new Error(`embedder down (attempt ${job.attempt}/${job.maxAttempts})`);
     });
-    await queues.enqueue('ingestion', { organizationId: 'o1', documentId: 'd9', version: 3 }, { jobId: 'd9-v3', attempts: 3, backoffMs: 100 });
-    await until(async () => (await queues.failedJobs('ingestion')).some((j) => j.jobId === 'd9-v3'));
+    await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd9', version: 3 }, { jobId: 'd9-v3', attempts: 3, backoffMs: 100 });
+    await until(async () => (await queues.failedJobs(documentsQueue)).some((j) => j.jobId === 'd9-v3'));
     expect(attempts).toHaveLength(3);
     const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] ?? t));
     expect(gaps[0]).toBeGreaterThanOrEqual(90); // 100 ms
     expect(gaps[1]).toBeGreaterThanOrEqual(190); // 200 ms
-    const [dead] = (await queues.failedJobs('ingestion')).filter((j) => j.jobId === 'd9-v3');
+    const [dead] = (await queues.failedJobs(documentsQueue)).filter((j) => j.jobId === 'd9-v3');
     expect(dead).toMatchObject({ attemptsMade: 3, data: { documentId: 'd9', version: 3 } });
     expect(dead?.failedReason).toContain('attempt 3/3');
 
     healthy = true;
-    expect(await queues.retryFailed('ingestion', ['d9-v3'])).toBe(1);
-    await until(async () => (await queues.failedJobs('ingestion')).length === 0);
+    expect(await queues.retryFailed(documentsQueue, ['d9-v3'])).toBe(1);
+    await until(async () => (await queues.failedJobs(documentsQueue)).length === 0);
     await until(async () => attempts.length === 4);
     await worker.close();
   });
 
   it('reconcile re-creates jobs from durable state with the same ids', async () => {
     const durable = [{ organizationId: 'o2', requestId: 'r1' }, { organizationId: 'o2', requestId: 'r2' }];
-    queues.registerReconciler('erasure', async (enqueue) => {
+    queues.registerReconciler(requestsQueue, async (enqueue) => {
       for (const row of durable) await enqueue(row, `erasure-${row.requestId}`);
     });
-    expect(await queues.reconcile('erasure')).toEqual({ erasure: 2 });
-    expect(await queues.reconcile('erasure')).toEqual({ erasure: 2 });
-    const counts = await queues.counts('erasure');
+    expect(await queues.reconcile(requestsQueue)).toEqual({ requests: 2 });
+    expect(await queues.reconcile(requestsQueue)).toEqual({ requests: 2 });
+    const counts = await queues.counts(requestsQueue);
     expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBe(2);
   });
 

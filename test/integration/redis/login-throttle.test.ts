@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitedError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTestEnv } from '../../support/test-env.js';
 import { listKeys } from '../../support/redis-admin.js';

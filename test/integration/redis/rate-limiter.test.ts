@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../../src/platform.js';
-import { RateLimiter } from '../../../src/redis/rate-limiter.js';
+import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { ValidationError } from '../../../src/errors.js';

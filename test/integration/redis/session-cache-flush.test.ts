@@ -4,7 +4,7 @@ import { loadConfig } from '../../../src/config.js';
 import { StoreUnavailableError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { SessionCache } from '../../../src/redis/session-cache.js';
+import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
 import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
 import { createTestEnv } from '../../support/test-env.js';
 
@@ -20,7 +20,8 @@ async function validateLikeAFlow(userId: string, sessionId: string): Promise<'va
   const cached = await sessions.validate({ userId, sessionId });
   if (cached.status === 'hit') return 'valid';
   if (cached.status === 'revoked') return 'rejected';
-  const epoch = await sessions.readEpoch(userId);
+  // The epoch the miss carries (read with it, before Postgres); readEpoch only when the miss has none.
+  const epoch = cached.epoch ?? (await sessions.readEpoch(userId));
   const row = postgres.get(sessionId);
   if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return 'rejected';
   await sessions.put({ sessionId, userId, organizationId: null, expiresAt: row.expiresAt, revocationEpoch: epoch });

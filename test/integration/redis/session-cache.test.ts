@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { SessionCache, type CachedSessionInput } from '../../../src/redis/session-cache.js';
+import { SessionCache, type CachedSessionInput } from '../../../src/redis/repositories/session-cache.js';
 import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;
@@ -38,13 +38,13 @@ async function cachedSession(userId = randomUUID(), overrides: Partial<CachedSes
 describe('SessionCache', () => {
   it('validates hit / miss by session id and by jti, with a TTL of the remaining life', async () => {
     const record = await cachedSession();
-    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss' });
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss', epoch: record.revocationEpoch });
     const jti = randomUUID();
     expect(await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 })).toBe('stored');
     const hit = await sessions.validate({ userId: record.userId, sessionId: record.sessionId });
     expect(hit).toMatchObject({ status: 'hit', session: { sessionId: record.sessionId, roles: ['member'], mfaVerified: false } });
     expect(await sessions.validate({ userId: record.userId, jti })).toMatchObject({ status: 'hit', session: { sessionId: record.sessionId } });
-    expect(await sessions.validate({ userId: record.userId, jti: randomUUID() })).toEqual({ status: 'miss' });
+    expect(await sessions.validate({ userId: record.userId, jti: randomUUID() })).toEqual({ status: 'miss', epoch: record.revocationEpoch });
     const keys = platform.resolve(RedisKeys);
     const client = platform.resolve(RedisConnection).client;
     const pttl = await client.pttl(keys.sessionRecord(record.userId, record.sessionId));
@@ -123,12 +123,28 @@ describe('SessionCache', () => {
     expect(await sessions.revokeAllForUser(userId)).toBeGreaterThan(epoch);
   });
 
+  it('a miss carries the epoch readEpoch answers at that moment, also after a revoke-all and by jti', async () => {
+    // The contract a loader relies on (put's observedEpoch must be read before Postgres): the miss's epoch is
+    // read inside the same script, so it equals what readEpoch() would have answered right then.
+    const record = await cachedSession();
+    const before = await sessions.validate({ userId: record.userId, sessionId: record.sessionId });
+    expect(before).toEqual({ status: 'miss', epoch: await sessions.readEpoch(record.userId) });
+    const epoch = await sessions.revokeAllForUser(record.userId);
+    expect(epoch).toBeGreaterThan(0);
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss', epoch });
+    expect(await sessions.validate({ userId: record.userId, jti: randomUUID() })).toEqual({ status: 'miss', epoch });
+    expect(await sessions.readEpoch(record.userId)).toBe(epoch);
+    // A put with the miss's epoch is stored; with the epoch before the revoke-all it is refused as stale.
+    expect(await sessions.put({ ...record, revocationEpoch: epoch - 1 })).toBe('stale');
+    expect(await sessions.put({ ...record, revocationEpoch: epoch })).toBe('stored');
+  });
+
   it('treats an undecodable record as a miss and keeps no token values', async () => {
     const record = await cachedSession();
     const keys = platform.resolve(RedisKeys);
     const client = platform.resolve(RedisConnection).client;
     await client.set(keys.sessionRecord(record.userId, record.sessionId), 'not json', 'EX', 60);
-    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss' });
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss', epoch: record.revocationEpoch });
     await sessions.put({ ...record, ...({ refreshToken: 'rt_secret' } as object) });
     expect(await client.get(keys.sessionRecord(record.userId, record.sessionId))).not.toContain('rt_secret');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HashingEmbedder } from '../../../src/flows/hashing-embedder.js';
+import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LangchainTextSplitter } from '../../../src/flows/langchain-text-splitter.js';
+import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
 
 const words = (n: number, prefix = 'w') => Array.from({ length: n }, (_, i) => `${prefix}${i}`).join(' ');
 const chars = (t: string) => t.length;

@@ -4,13 +4,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createPlatform } from '../../../src/platform.js';
-import { CacheAside } from '../../../src/redis/cache-aside.js';
-import { LoginThrottle } from '../../../src/redis/login-throttle.js';
-import { RateLimiter } from '../../../src/redis/rate-limiter.js';
+import { CacheAside } from '../../../src/redis/repositories/cache-aside.js';
+import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
+import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { REDIS_SCRIPTS } from '../../../src/redis/scripts/redis-scripts.js';
-import { SessionCache } from '../../../src/redis/session-cache.js';
+import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
 
 interface ScriptCall {
   readonly script: string;

@@ -69,7 +69,7 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
     const updated = await keys.update(other, created[0]?.id ?? '', { scopes: ['admin:*'], rateLimitPerMinute: null, rateLimitBurst: 5 });
     expect(updated).toMatchObject({ scopes: ['admin:*'], rateLimitPerMinute: null, rateLimitBurst: 5 });
     const p1 = await keys.list(other, { limit: 2 });
-    const p2 = await keys.list(other, { limit: 2, after: p1.nextCursor });
+    const p2 = await keys.list(other, { limit: 2, cursor: p1.nextCursor });
     expect([...p1.items, ...p2.items].map((k) => k.id)).toEqual(created.map((k) => k.id));
     expect(p2.nextCursor).toBeUndefined();
     await expect(keys.get(ctx, created[0]?.id ?? '')).rejects.toBeInstanceOf(NotFoundError);

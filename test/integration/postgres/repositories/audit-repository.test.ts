@@ -45,7 +45,7 @@ describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
     const rest = [];
     let cursor = all.nextCursor;
     while (cursor) {
-      const page = await audit.query(ctx, {}, { limit: 3, after: cursor });
+      const page = await audit.query(ctx, {}, { limit: 3, cursor });
       rest.push(...page.items);
       cursor = page.nextCursor;
     }

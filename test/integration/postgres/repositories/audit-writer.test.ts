@@ -38,9 +38,10 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
   it('5 000 events: every row written, one INSERT per flush, queue never above its bound', async () => {
     const options = { maxQueue: 1_000, maxBatch: 250, flushIntervalMs: 20 };
     const w = writer(options);
-    // The writer's sink runs on the application pool (no owner at run time: docs/security.md), one
-    // transaction per flush (its own admin scope, then the batch's single INSERT … SELECT FROM unnest).
-    const transaction = vi.spyOn(h.postgres.appPool, 'transaction');
+    // The writer's sink runs as the application role (no owner at run time: docs/security.md), one
+    // transaction per flush: its own admin scope and the batch's single INSERT … SELECT FROM unnest, pipelined
+    // as one implicit transaction (PostgresConnection.scopedCommand).
+    const transaction = vi.spyOn(h.postgres, 'scopedCommand');
     const pool = h.postgres.ownerPool;
     const append = vi.spyOn(repo, 'appendValidated');
     let maxQueued = 0;

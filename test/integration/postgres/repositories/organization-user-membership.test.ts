@@ -36,8 +36,8 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     t = await createTestEnv();
     postgres = new PostgresConnection(t.config, createLogger('silent'));
     await postgres.start();
-    users = new UserRepository(postgres);
-    organizations = new OrganizationRepository(postgres);
+    users = new UserRepository(postgres, new AuditRepository(postgres, t.config));
+    organizations = new OrganizationRepository(postgres, new AuditRepository(postgres, t.config));
     memberships = new MembershipRepository(postgres, new AuditRepository(postgres, t.config));
   });
   afterAll(async () => {
@@ -129,7 +129,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     const seen: string[] = [];
     let after: string | undefined;
     do {
-      const page = await memberships.list(ctx, { limit: 2, after });
+      const page = await memberships.list(ctx, { limit: 2, cursor: after });
       seen.push(...page.items.map((m) => m.userId));
       after = page.nextCursor;
     } while (after);
@@ -146,7 +146,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     const paged: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await users.listForOrganization(ctx, { limit: 1, after: cursor });
+      const page = await users.listForOrganization(ctx, { limit: 1, cursor });
       paged.push(...page.items.map((u) => u.id));
       cursor = page.nextCursor;
     } while (cursor);

@@ -31,7 +31,7 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
     await expect(personas.create(ctx, { name: 'ADA' })).rejects.toMatchObject({ constraint: 'personas_organization_name_key' });
     const more = [await personas.create(ctx, { name: 'Bob' }), await personas.create(ctx, { name: 'Cy' })];
     const p1 = await personas.list(ctx, { limit: 2 });
-    const p2 = await personas.list(ctx, { limit: 2, after: p1.nextCursor });
+    const p2 = await personas.list(ctx, { limit: 2, cursor: p1.nextCursor });
     expect([...p1.items, ...p2.items].map((p) => p.id)).toEqual([ada.id, ...more.map((p) => p.id)]);
     expect(await personas.delete(ctx, ada.id)).toBe(true);
     expect(await personas.delete(ctx, ada.id)).toBe(false);

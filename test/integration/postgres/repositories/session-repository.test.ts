@@ -78,15 +78,15 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
 
     const first = await sessions.listActiveForUser(userId, { limit: 2 });
     expect(first.items).toHaveLength(2);
-    const second = await sessions.listActiveForUser(userId, { limit: 2, after: first.nextCursor });
-    const third = await sessions.listActiveForUser(userId, { limit: 2, after: second.nextCursor });
+    const second = await sessions.listActiveForUser(userId, { limit: 2, cursor: first.nextCursor });
+    const third = await sessions.listActiveForUser(userId, { limit: 2, cursor: second.nextCursor });
     expect(third.nextCursor).toBeUndefined();
     const listed = [...first.items, ...second.items, ...third.items].map((s) => s.id);
     expect(listed).toEqual(created.map((s) => s.id).reverse());
 
     const orgPage = await sessions.listForOrganization(ctxA, { limit: 10 });
     expect(orgPage.items.map((s) => s.organizationId)).toEqual([ctxA.organizationId, ctxA.organizationId]);
-    await expect(sessions.listActiveForUser(userId, { limit: 2, after: 'garbage' })).rejects.toMatchObject({ fields: ['page.after'] });
+    await expect(sessions.listActiveForUser(userId, { limit: 2, cursor: 'garbage' })).rejects.toMatchObject({ fields: ['page.cursor'] });
     await expect(sessions.listActiveForUser(userId, { limit: 0 })).rejects.toMatchObject({ fields: ['page.limit'] });
 
     const revoked = await sessions.revokeAllForUser(userId, 'suspended');

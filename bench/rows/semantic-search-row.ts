@@ -1,0 +1,88 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
+import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
+import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
+import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
+import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
+import { JobQueues } from '../../src/redis/job-queues.js';
+import { createTenantContext } from '../../src/tenancy/tenant-context.js';
+import { EMBEDDER } from '../../src/tokens.js';
+import type { Embedder } from '../../src/flows/knowledge/embedder.js';
+import type { BenchRow } from '../bench-result.js';
+import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
+import { keyCycle, type BenchContext } from '../bench-context.js';
+import { repoRoot } from '../repo-root.js';
+import { runInterleaved } from '../interleaved-runner.js';
+
+const QUERIES = [
+  'how many business days until a refund arrives?',
+  'account locked after failed sign-in attempts',
+  'quarterly invoices purchase orders',
+  'how do I invite a teammate to my organization?',
+  'export my data',
+  'reset my password',
+];
+
+/**
+ * Semantic search end to end (validate, embed the query, Qdrant with the organization filter, hydrate
+ * chunk texts and titles from MongoDB) vs the Qdrant query alone with a precomputed vector, p50.
+ * The demo knowledge (docs/demo-knowledge) is ingested through the real pipeline first.
+ */
+export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoUrl: string | undefined): Promise<BenchRow> {
+  const spec: RowSpec = {
+    name: 'semantic search end to end vs the Qdrant query alone',
+    unit: 'search',
+    oursLabel: 'KnowledgeSearch.semanticSearch (embed with the default HashingEmbedder + Qdrant with the organization filter + MongoDB hydration), limit 5',
+    baselineLabel: 'EmbeddingIndex.search alone with the query vector computed beforehand, limit 5',
+    metric: 'p50',
+    goal: '≥ 0.6× (p50)',
+    goalMinRatio: 0.6,
+    backend: `${ctx.backends.qdrant}; MongoDB: the wire stand-in`,
+    note: 'stand-ins: Qdrant and MongoDB are in-process servers here, so this measures our layers and the request overhead, not real Qdrant or MongoDB work',
+  };
+  if (!ctx.backends.qdrantUrl || !mongoUrl) return unavailableRow(spec, 'no Qdrant or MongoDB (nor a stand-in) in this run');
+  const platform = await ctx.platformFor(
+    { DATABASE_URL: ctx.db.ownerUrl, DATABASE_APP_URL: ctx.db.appUrl, MONGODB_URI: mongoUrl, QDRANT_COLLECTION_PREFIX: `bench${runId}s_`, REDIS_KEY_PREFIX: `bench${runId}S:` },
+    ['postgres', 'redis', 'qdrant', 'mongo'],
+  );
+  const index = platform.resolve(EmbeddingIndex);
+  try {
+    await bootstrapPlatform(platform, { waitMs: 20_000 });
+    const tenant = createTenantContext({ organizationId: '00000000-0000-4000-8000-0000000005e1', userId: '00000000-0000-4000-8000-0000000005e2', role: 'owner' });
+    const ingestion = platform.resolve(KnowledgeIngestion);
+    const directory = join(repoRoot(), 'docs', 'demo-knowledge');
+    const files = (await readdir(directory)).filter((f) => f.endsWith('.md'));
+    const refs = [];
+    for (const f of files) {
+      const { document } = await ingestion.ingestDocument(tenant, { source: `demo-knowledge/${f}`, title: f.replace(/\.md$/, ''), content: await readFile(join(directory, f), 'utf8') });
+      refs.push({ id: document.id, version: document.version });
+    }
+    const worker = await ingestion.startIngestionWorker({ concurrency: 2 });
+    try {
+      const waited = await ingestion.waitForIndexing(tenant, refs, { timeoutMs: 60_000 });
+      if (waited.unsettled.length > 0 || waited.failed.length > 0) throw new Error('bench: demo knowledge did not index');
+    } finally {
+      await worker.close();
+    }
+    const search = platform.resolve(KnowledgeSearch);
+    const embedder = platform.resolve<Embedder>(EMBEDDER);
+    const vectors = (await embedder.embed(QUERIES)).map((v) => Array.from(v));
+    const nextQuery = keyCycle(QUERIES);
+    const nextVector = keyCycle(vectors);
+    ctx.log(`  ${spec.name}`);
+    const result = await runInterleaved(
+      async () => {
+        if ((await search.semanticSearch(tenant, nextQuery(), { limit: 5 })).length === 0) throw new Error('bench: search found nothing');
+      },
+      async () => {
+        if ((await index.search(tenant, nextVector(), { limit: 5 })).length === 0) throw new Error('bench: Qdrant found nothing');
+      },
+      { ...ctx.timing, concurrency: 4 },
+    );
+    return measuredRow(spec, result);
+  } finally {
+    await platform.resolve(JobQueues).close().catch(() => undefined);
+    await platform.resolve(QdrantConnection).client.deleteCollection(index.collectionName).catch(() => undefined);
+  }
+}

@@ -1,0 +1,178 @@
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { AccountStateError, ConflictError, ValidationError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { IdentityRepository, type IdentityProvider } from '../../postgres/repositories/identity-repository.js';
+import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
+import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
+import { LOGGER } from '../../tokens.js';
+import type { LoginResult } from './password-sign-in.js';
+import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
+import { MfaService, secondFactorDue } from './mfa-service.js';
+import { SessionIssuer } from './session-issuer.js';
+import { slugFor } from './sign-up-service.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+
+/** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
+export const OAUTH_SIGN_IN_PROVIDERS = ['google', 'microsoft', 'facebook', 'apple', 'discord'] as const satisfies readonly IdentityProvider[];
+export type OAuthSignInProvider = (typeof OAUTH_SIGN_IN_PROVIDERS)[number];
+
+const profileInput = z
+  .object({
+    provider: z.enum(OAUTH_SIGN_IN_PROVIDERS),
+    /** The provider's stable subject id (`sub`), never the email: emails change and are reassigned. */
+    providerUserId: z.string().min(1).max(255),
+    email: z.email().max(320).optional(),
+    /** Only true when the provider asserted it (`email_verified` claim); it decides linking. */
+    emailVerified: z.boolean().default(false),
+    displayName: z.string().trim().min(1).max(200).optional(),
+    accessToken: z.string().min(1).max(8192).optional(),
+    refreshToken: z.string().min(1).max(8192).optional(),
+    tokenExpiresAt: z.date().optional(),
+  })
+  .strict();
+/** What the application extracted from the provider's verified ID token / userinfo. */
+export type OAuthProfile = z.input<typeof profileInput>;
+
+/** How the user was found: an existing identity, an identity linked now to an existing account, or a new account. */
+export type OAuthSignInOutcome = 'signed_in' | 'linked' | 'created';
+
+/**
+ * The same union as password `login` (`signed_in` with the session, or
+ * `mfa_required` / `mfa_enrollment_required` with a challenge and NO session),
+ * plus how the user was found.
+ */
+export type OAuthSignInResult = LoginResult & { readonly outcome: OAuthSignInOutcome };
+
+/**
+ * OAuth / OpenID sign-in. Call it after the application has verified the
+ * provider's response (state, PKCE, ID-token signature). Rules:
+ *
+ * 1. a known identity (provider + subject) signs its user in;
+ * 2. otherwise, an existing account with the same email is linked **only**
+ *    when the provider asserts the email is verified **and** the account's
+ *    own email is verified — else a `ConflictError`, because linking on an
+ *    unproven email hands the account to whoever controls the provider
+ *    account (takeover), and linking to an unverified local account would let
+ *    someone who pre-registered the victim's email keep a password on it;
+ * 3. otherwise a new account (active when the email is verified) with a
+ *    personal organization is created and the identity linked. Provider
+ *    tokens are encrypted by the identity repository (SecretBox, AAD per row);
+ * 4. then the same second-factor decision as password sign-in: TOTP enabled →
+ *    `mfa_required`, organization requires MFA → `mfa_enrollment_required`,
+ *    both with a challenge and no session (finish with `MfaSignIn.completeMfaLogin`
+ *    / `completeMfaEnrollment`). The lockout counter is reset only with a session.
+ */
+@injectable()
+@accessControlled
+export class OAuthSignIn {
+  constructor(
+    @inject(IdentityRepository) private readonly identities: IdentityRepository,
+    @inject(UserRepository) private readonly users: UserRepository,
+    @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
+    @inject(SessionIssuer) private readonly issuer: SessionIssuer,
+    @inject(MfaService) private readonly mfa: MfaService,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * @throws ValidationError naming the field (`provider`, `providerUserId`, `email` — required to create an account …)
+   * @throws ConflictError when the email belongs to an account that may not be linked (see the rules)
+   * @throws AccountStateError when the account is suspended, locked or deleted
+   * @throws TenantAccessError when the user belongs to no organization, or the IP is outside its allow-list
+   * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
+   */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
+  async signIn(profile: OAuthProfile, context: ClientContext = {}): Promise<OAuthSignInResult> {
+    const p = parseInput(profileInput, profile);
+    const client = parseInput(clientContextSchema, context, 'context');
+    const { user, outcome } = await this.#resolveUser(p);
+    if (user.status === 'suspended') throw new AccountStateError('suspended');
+    if (user.status === 'locked') throw new AccountStateError('locked');
+    if (user.status === 'deleted' || user.deletedAt !== null) throw new AccountStateError('deleted');
+    if (outcome === 'signed_in' && (p.accessToken !== undefined || p.refreshToken !== undefined)) {
+      await this.identities.updateTokens(user.id, p.provider, {
+        ...(p.accessToken === undefined ? {} : { accessToken: p.accessToken }),
+        ...(p.refreshToken === undefined ? {} : { refreshToken: p.refreshToken }),
+        ...(p.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: p.tokenExpiresAt }),
+      });
+    }
+    const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client), this.mfa.isEnabled(user.id)]);
+    const due = secondFactorDue(mfaEnabled, target.settings);
+    if (due !== undefined) {
+      // The provider is the first factor only; like a password, it neither resets the lockout nor issues a session.
+      const challenge = await this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client, { via: 'oauth', provider: p.provider, outcome });
+      return { ...challenge, outcome };
+    }
+    await this.users.recordSuccessfulLogin(user.id, client.ip);
+    const result = await this.issuer.issue(user, client, undefined, {
+      target,
+      // In the session's transaction: the event exists exactly when the session does.
+      audit: (sessionId, organizationId) => [
+        {
+          eventType: outcome === 'signed_in' ? 'auth.oauth.signed_in' : outcome === 'linked' ? 'auth.oauth.linked' : 'auth.oauth.signup',
+          organizationId,
+          actorUserId: user.id,
+          ...clientAuditFields(client),
+          // Linking a new login method to an existing account deserves a look.
+          riskScore: outcome === 'linked' ? 40 : 0,
+          details: { provider: p.provider, sessionId },
+        },
+      ],
+    });
+    return { status: 'signed_in', ...result, outcome };
+  }
+
+  async #resolveUser(p: z.output<typeof profileInput>): Promise<{ user: UserRecord; outcome: OAuthSignInOutcome }> {
+    const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
+    if (identity) {
+      const user = await this.users.getById(identity.userId);
+      if (user) return { user, outcome: 'signed_in' };
+    }
+    if (p.email === undefined) {
+      throw new ValidationError([{ path: 'email', message: 'is required to create or link an account (the provider returned none)' }]);
+    }
+    const existing = await this.users.findCredentialsByEmail(p.email);
+    if (existing) {
+      if (!p.emailVerified) throw new ConflictError('An account with this email exists; the provider did not verify the email, so it cannot be linked', { constraint: 'users_email_key' });
+      if (existing.user.emailVerifiedAt === null) {
+        throw new ConflictError('An account with this email exists but its email is unverified; verify it, then link the provider', { constraint: 'users_email_key' });
+      }
+      await this.#link(existing.user.id, p);
+      return { user: existing.user, outcome: 'linked' };
+    }
+    return this.#create(p, p.email);
+  }
+
+  async #create(p: z.output<typeof profileInput>, email: string): Promise<{ user: UserRecord; outcome: 'created' | 'signed_in' }> {
+    let user: UserRecord;
+    try {
+      user = await this.users.create({ email, status: 'pending_verification', ...(p.displayName === undefined ? {} : { displayName: p.displayName }) });
+    } catch (error) {
+      // A concurrent first sign-in with the same profile created it: continue with theirs.
+      if (error instanceof ConflictError) {
+        const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
+        const user = identity ? await this.users.getById(identity.userId) : undefined;
+        if (user) return { user, outcome: 'signed_in' };
+      }
+      throw error;
+    }
+    if (p.emailVerified) user = await this.users.setStatus(user.id, 'active');
+    await this.#link(user.id, p);
+    const name = p.displayName ?? email.split('@')[0] ?? 'Personal';
+    await this.organizations.create({ name: `${name}'s workspace`.slice(0, 200), slug: slugFor(name), ownerUserId: user.id });
+    return { user, outcome: 'created' };
+  }
+
+  async #link(userId: string, p: z.output<typeof profileInput>): Promise<void> {
+    await this.identities.link(userId, {
+      provider: p.provider,
+      providerUserId: p.providerUserId,
+      ...(p.email === undefined ? {} : { email: p.email }),
+      ...(p.accessToken === undefined ? {} : { accessToken: p.accessToken }),
+      ...(p.refreshToken === undefined ? {} : { refreshToken: p.refreshToken }),
+      ...(p.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: p.tokenExpiresAt }),
+    });
+  }
+}

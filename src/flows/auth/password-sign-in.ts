@@ -1,0 +1,113 @@
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import { InvalidCredentialsError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { parseInput } from '../../parse-input.js';
+import { AccountRepository } from '../../postgres/repositories/account-repository.js';
+import { UserRepository } from '../../postgres/repositories/user-repository.js';
+import { PasswordHasher } from '../../security/password-hasher.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { LOGGER } from '../../tokens.js';
+import { emailInput, passwordInput } from './auth-inputs.js';
+import { clientContextSchema, type ClientContext } from './client-context.js';
+import { MfaService, secondFactorDue, type MfaChallengeResult, type MfaEnrollmentRequiredResult } from './mfa-service.js';
+import { PasswordGate } from './password-gate.js';
+import { SessionIssuer, type SignInResult } from './session-issuer.js';
+import { SignInBookkeeping } from './sign-in-bookkeeping.js';
+
+/** A finished sign-in: the session exists. Contains the refresh token: hand it to the client, never log it. */
+export type SignedInResult = SignInResult & { readonly status: 'signed_in' };
+
+/** What `login` returns; narrow on `status` (`signed_in` carries the session). */
+export type LoginResult = SignedInResult | MfaChallengeResult | MfaEnrollmentRequiredResult;
+
+/**
+ * Password sign-in. The second step of a sign-in that needs MFA is
+ * {@link MfaSignIn}; the session's later life is {@link SessionValidator},
+ * {@link RefreshRotation} and {@link SessionRevoker}. See docs/sessions.md, "Flows".
+ *
+ * @example
+ * let result = await platform.resolve(PasswordSignIn).login(email, password, { ip, userAgent });
+ * if (result.status === 'mfa_required') result = await platform.resolve(MfaSignIn).completeMfaLogin(result.challengeToken, { code }, { ip, userAgent });
+ * if (result.status !== 'signed_in') return offerEnrollment(result.challengeToken); // mfa_enrollment_required
+ * const session = await platform.resolve(SessionValidator).validate({ userId: result.user.id, sessionId: result.sessionId });
+ */
+@injectable()
+@accessControlled
+export class PasswordSignIn {
+  constructor(
+    @inject(UserRepository) private readonly users: UserRepository,
+    @inject(AccountRepository) private readonly accounts: AccountRepository,
+    @inject(PasswordHasher) private readonly hasher: PasswordHasher,
+    @inject(PasswordGate) private readonly gate: PasswordGate,
+    @inject(SignInBookkeeping) private readonly bookkeeping: SignInBookkeeping,
+    @inject(SessionIssuer) private readonly issuer: SessionIssuer,
+    @inject(MfaService) private readonly mfa: MfaService,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Password sign-in: throttle → lookup → bcrypt (dummy for unknown users) →
+   * account state → organization rules (membership, IP allow-list) ∥ MFA state → [MFA due: challenge, stop] →
+   * lockout bookkeeping ∥ risk inputs → session ∥ throttle reset ∥ rehash → audit.
+   * The throttle check stays before the lookup, so a throttled attacker costs Postgres nothing.
+   *
+   * @param context.organizationId the organization to sign in to (default: the oldest membership)
+   * @throws ValidationError naming `email` / `password` / `context.*` (never echoing the password)
+   * @throws RateLimitedError (with `retryAfterMs`) when the account or IP is throttled
+   * @throws InvalidCredentialsError for an unknown email, a wrong password, or an account the lockout has locked
+   *   (whatever the password: OWASP ASVS v4 2.2.1, NIST SP 800-63B 5.2.2) — identical in every case
+   * @throws AccountStateError `locked` (administrative) / `suspended` / `deleted` / `pending_verification` / `password_change_required`, only after a correct password
+   * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`, audited)
+   *   when the client's IP is outside the organization's allow-list — only after a correct password
+   * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async login(email: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
+    const { organizationId, ...clientInput } = context;
+    const input = parseInput(
+      z.object({ email: emailInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }),
+      { email, password, organizationId, context: clientInput },
+    );
+    const client = input.context;
+    const attempt = this.bookkeeping.attemptFor(input.email, client);
+    await this.bookkeeping.checkThrottle(attempt);
+
+    const credentials = await this.users.findCredentialsByEmail(input.email);
+    // The lockout's attempt is reserved before bcrypt; a locked account answers like a wrong password.
+    const verdict = await this.gate.verify(credentials, input.password);
+    if (!verdict.ok || !credentials) {
+      await this.bookkeeping.recordFailure(credentials?.user.id, attempt, client, verdict.ok ? 'unknown_account' : verdict.reason, verdict.ok ? {} : { counted: verdict });
+      throw new InvalidCredentialsError();
+    }
+
+    // From here on the password was right, so the account state may be told (a running lockout excepted).
+    const user = credentials.user;
+    this.bookkeeping.assertMaySignIn(user);
+    // The organization's rules that need no second factor (membership, IP allow-list), and whether one is due.
+    const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client, input.organizationId, 'login'), this.mfa.isEnabled(user.id)]);
+    const due = secondFactorDue(mfaEnabled, target.settings);
+    if (due !== undefined) {
+      // No session and no counter reset yet: resetting the lockout here would let someone holding
+      // the password alternate password and code guesses forever. MfaSignIn resets on success.
+      await this.#rehashIfNeeded(user.id, input.password, verdict.passwordHash);
+      return this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client);
+    }
+    return this.bookkeeping.accept(
+      user,
+      client,
+      (loginSucceeded) => this.issuer.issue(user, client, input.organizationId, { target, audit: (sessionId, orgId) => [loginSucceeded(sessionId, orgId)] }),
+      this.#rehashIfNeeded(user.id, input.password, verdict.passwordHash),
+    );
+  }
+
+  async #rehashIfNeeded(userId: string, password: string, hash: string): Promise<void> {
+    if (!this.hasher.needsRehash(hash)) return;
+    try {
+      await this.accounts.replacePasswordHash(userId, hash, await this.hasher.hash(password));
+    } catch (error) {
+      // The sign-in is valid either way; the next one tries again.
+      this.logger.warn('password rehash failed', { userId, error });
+    }
+  }
+}

@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
+import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import { AccountStateError, TenantAccessError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { AccountRepository, type AccountMembership } from '../../postgres/repositories/account-repository.js';
+import { AuditRepository, type AuditEventInput } from '../../postgres/repositories/audit-repository.js';
+import { RefreshTokenRepository } from '../../postgres/repositories/refresh-token-repository.js';
+import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
+import { SessionRepository } from '../../postgres/repositories/session-repository.js';
+import type { UserRecord } from '../../postgres/repositories/user-repository.js';
+import { SessionCache } from '../../redis/repositories/session-cache.js';
+import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
+import { CONFIG, LOGGER } from '../../tokens.js';
+import type { ParsedClientContext } from './client-context.js';
+import { activeUntil, OrganizationSecurity } from '../organizations/organization-security.js';
+import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+
+/** An organization the signed-in user belongs to. */
+export interface SessionOrganization {
+  readonly id: string;
+  readonly name: string;
+  readonly slug: string;
+  readonly role: AccountMembership['role'];
+}
+
+/** What a successful sign-in (password or OAuth) returns. Contains the refresh token: hand it to the client, never log it. */
+export interface SignInResult {
+  readonly sessionId: string;
+  /** Identifier of the access token (put it in the JWT the application signs as `jti`); not a secret. */
+  readonly accessTokenJti: string;
+  /** Opaque refresh token, shown once; only its SHA-256 is stored. */
+  readonly refreshToken: string;
+  /** When the session (and its access token) expires. */
+  readonly expiresAt: Date;
+  readonly user: UserRecord;
+  /** The organization this session acts in. */
+  readonly organization: SessionOrganization;
+  /** Every organization the user belongs to (to offer a switch). */
+  readonly organizations: readonly SessionOrganization[];
+  readonly context: TenantContext;
+}
+
+/**
+ * Where a sign-in lands: the membership chosen, every membership, and that
+ * organization's security settings (already checked against the client's IP).
+ */
+export interface SignInTarget {
+  readonly membership: AccountMembership;
+  readonly memberships: readonly AccountMembership[];
+  readonly settings: SecuritySettings;
+}
+
+export interface IssueOptions {
+  /** A target resolved (and IP-checked) earlier in the same sign-in, with the same client; resolved here when omitted. */
+  readonly target?: SignInTarget;
+  /** The sign-in passed a second factor (kept on the cached record). */
+  readonly mfaVerified?: boolean;
+  /** For the audit event of an IP refusal. */
+  readonly via?: 'login' | 'mfa';
+  /**
+   * The sign-in's security events (e.g. `auth.login.succeeded`), given the new
+   * session's id: written in the session's transaction, so they exist exactly
+   * when the session does.
+   */
+  readonly audit?: (sessionId: string, organizationId: string) => readonly AuditEventInput[];
+}
+
+/** Statuses that may hold a session at all (pending_verification is the login policy's call, made before). */
+const LIVE_STATUSES: ReadonlySet<UserRecord['status']> = new Set(['active', 'pending_verification']);
+
+function toOrganization(m: AccountMembership): SessionOrganization {
+  return { id: m.organizationId, name: m.organizationName, slug: m.organizationSlug, role: m.role };
+}
+
+/**
+ * Creates a session after the caller authenticated the user (password login,
+ * OAuth): one Postgres transaction (status check, session row, refresh token
+ * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
+ */
+@injectable()
+@accessControlled
+export class SessionIssuer {
+  constructor(
+    @inject(SessionRepository) private readonly sessions: SessionRepository,
+    @inject(RefreshTokenRepository) private readonly refreshTokens: RefreshTokenRepository,
+    @inject(AuditRepository) private readonly auditLog: AuditRepository,
+    @inject(AccountRepository) private readonly accounts: AccountRepository,
+    @inject(SessionCache) private readonly cache: SessionCache,
+    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
+    @inject(CONFIG) private readonly config: Config,
+    @inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Picks the organization and applies its sign-in rules that do not depend
+   * on the second factor: membership, then the IP allow-list (read fresh from
+   * Postgres, so a tightened list applies to the next sign-in).
+   * @param organizationId the organization to act in; default the user's oldest membership
+   * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`)
+   *   when the client's IP is outside the organization's allow-list (audited, risk 80)
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async resolveTarget(user: UserRecord, client: ParsedClientContext, organizationId?: string, via: 'login' | 'mfa' = 'login'): Promise<SignInTarget> {
+    const memberships = await this.accounts.listMemberships(user.id);
+    const membership = organizationId === undefined ? memberships[0] : memberships.find((m) => m.organizationId === organizationId);
+    if (!membership) {
+      throw new TenantAccessError(organizationId === undefined ? 'The user belongs to no organization' : 'The user is not a member of that organization', {
+        permission: 'organization:read',
+      });
+    }
+    const settings = await this.security.current(membership.organizationId);
+    await this.security.assertIpAllowed(settings, { organizationId: membership.organizationId, ip: client.ip, userAgent: client.userAgent, actorUserId: user.id, via });
+    return { membership, memberships, settings };
+  }
+
+  /**
+   * Creates the session. Its absolute expiry is capped by the organization's
+   * `session_timeout_minutes`; the cached record expires at the inactivity
+   * deadline (`inactivity_timeout_minutes` from now), which `validate` slides.
+   * @param organizationId the organization to act in; default the user's oldest membership
+   * @throws TenantAccessError when the user belongs to no (such) organization, or the IP is not allowed (see {@link resolveTarget})
+   * @throws AccountStateError when the account was suspended/locked/deleted while the session was being created
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async issue(user: UserRecord, client: ParsedClientContext, organizationId?: string, options: IssueOptions = {}): Promise<SignInResult> {
+    // Read the epoch before the Postgres write: a revoke-all landing in between moves the
+    // epoch, and the cache then refuses this record as stale (validate repopulates).
+    // The two reads are independent, so they share one round-trip time.
+    const [{ membership, memberships, settings }, epoch] = await Promise.all([
+      options.target ?? this.resolveTarget(user, client, organizationId, options.via),
+      this.cache.readEpoch(user.id).catch((error: unknown) => {
+        this.logger.warn('session cache unavailable at sign-in; the first validation will load from Postgres', { error });
+        return undefined;
+      }),
+    ]);
+    const context = createTenantContext({ organizationId: membership.organizationId, userId: user.id, role: membership.role, scopes: [] });
+
+    // One transaction under the new session's tenant context: the user's status (FOR SHARE, so a
+    // suspension either committed before — we see it and create nothing — or waits for our commit and
+    // its revoke-all then sees this session), the session row, its refresh token and the sign-in's
+    // audit events. An error to the caller means none of them exists (issue 16: a PostgreSQL failure
+    // between separate writes left live sessions without a refresh token that validate accepted).
+    const [session, { issued, current }] = await this.sessions.createWith(
+      context,
+      {
+        accessTokenJti: randomUUID(),
+        // The organization may only shorten the platform's lifetime, never extend it.
+        ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
+        ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
+        ...(client.ip === undefined ? {} : { ip: client.ip }),
+        ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
+      },
+      async (tx, created) => {
+        const status = await tx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`SELECT status FROM users WHERE id = ${user.id} FOR SHARE`);
+        if (status === null || !LIVE_STATUSES.has(status as UserRecord['status'])) {
+          throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
+        }
+        const events = options.audit?.(created.id, membership.organizationId) ?? [];
+        const [token] = await Promise.all([this.refreshTokens.issueWithin(tx, created.id), events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined]);
+        return { issued: token, current: { ...user, status: status as UserRecord['status'] } };
+      },
+    );
+
+    // After the commit, only the cache write-through, which may fail: validation then loads from Postgres.
+    if (epoch !== undefined) {
+      await this.cache
+        .put(
+          {
+            sessionId: session.id,
+            userId: user.id,
+            organizationId: membership.organizationId,
+            // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
+            expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
+            revocationEpoch: epoch,
+            roles: [membership.role],
+            mfaVerified: options.mfaVerified === true,
+          },
+          { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
+        )
+        .catch((error: unknown) => this.logger.warn('session cache write-through failed; validation will load from Postgres', { error }));
+    }
+
+    return {
+      sessionId: session.id,
+      accessTokenJti: session.accessTokenJti,
+      refreshToken: issued.token,
+      expiresAt: session.expiresAt,
+      user: current,
+      organization: toOrganization(membership),
+      organizations: memberships.map(toOrganization),
+      context,
+    };
+  }
+}

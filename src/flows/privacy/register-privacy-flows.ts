@@ -1,0 +1,18 @@
+import type { DependencyContainer } from 'tsyringe';
+import { ConsentService } from './consent-service.js';
+import { DEFAULT_ERASURE_FLOW_OPTIONS, ErasureFlow } from './erasure-flow.js';
+import { UserExporter } from './user-exporter.js';
+import { ERASURE_FLOW_OPTIONS } from '../../tokens.js';
+
+/**
+ * Registers GDPR erasure/export, organization deletion and consent. Kept
+ * apart from registerFlows so the privacy services and their options can be
+ * read (and overridden) in one place; the store-side pieces they use are
+ * registered by their store folders like every other repository.
+ */
+export function registerPrivacyFlows(container: DependencyContainer): void {
+  container.register(ERASURE_FLOW_OPTIONS, { useValue: DEFAULT_ERASURE_FLOW_OPTIONS });
+  container.registerSingleton(ErasureFlow);
+  container.registerSingleton(UserExporter);
+  container.registerSingleton(ConsentService);
+}
