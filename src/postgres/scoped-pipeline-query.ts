@@ -22,7 +22,11 @@ interface PgQuery {
   handleCommandComplete(message: unknown, connection: WireConnection): void;
   handleReadyForQuery(connection: WireConnection): void;
 }
-const PgQueryClass = pg.Query as unknown as new (config: { name: string; text: string; values: unknown[] }, values: undefined, callback: Callback) => PgQuery;
+const PgQueryClass = pg.Query as unknown as new (
+  config: { name?: string; text: string; values: unknown[]; queryMode?: 'extended' },
+  values: undefined,
+  callback: Callback,
+) => PgQuery;
 
 /** Sets the scope for the current transaction only (is_local = true): the settings withTenant()/withScope() make ('' = unset). */
 export const SCOPE_SETTINGS_STATEMENT = {
@@ -57,6 +61,7 @@ export class ScopedPipelineQuery {
   callback: Callback | undefined;
   readonly #inner: PgQuery;
   readonly #name: string;
+  readonly #unnamed: boolean;
   readonly #text: string;
   readonly #settings: readonly [string, string, string];
   #settingsDone = false;
@@ -64,11 +69,19 @@ export class ScopedPipelineQuery {
   #result: pg.QueryResult | undefined;
   #connection: WireConnection | undefined;
 
-  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[]) {
+  /**
+   * @param unnamed behind a transaction-pooling PgBouncer (PG_POOLER=transaction): both statements are
+   *   sent unnamed and parsed every time — the next pipeline may run on another server connection, which
+   *   never saw a named Parse. The pipeline itself ends in one Sync, i.e. one transaction, which the pooler
+   *   keeps on one server connection.
+   */
+  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], unnamed = false) {
     this.#settings = [scope.organizationId ?? '', scope.userId ?? '', scope.adminActor ?? ''];
-    this.#name = statement.name;
+    this.#unnamed = unnamed;
+    this.#name = unnamed ? '' : statement.name;
     this.#text = statement.text;
-    this.#inner = new PgQueryClass({ name: statement.name, text: statement.text, values }, undefined, (error, result) => {
+    const config = unnamed ? { text: statement.text, values, queryMode: 'extended' as const } : { name: statement.name, text: statement.text, values };
+    this.#inner = new PgQueryClass(config, undefined, (error, result) => {
       if (error) this.#error = error;
       else this.#result = result;
     });
@@ -77,12 +90,15 @@ export class ScopedPipelineQuery {
   /** @returns an error, before anything is written, when this connection knows the name with another text (as pg's Query does) */
   submit(connection: WireConnection): Error | null {
     this.#connection = connection;
-    const previous = connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name];
+    const previous = this.#unnamed ? undefined : (connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name]);
     if (previous !== undefined && previous !== this.#text) return new Error(`Prepared statements must be unique - '${this.#name}' was used for a different statement`);
-    const { name, text } = SCOPE_SETTINGS_STATEMENT;
+    const { text } = SCOPE_SETTINGS_STATEMENT;
+    const name = this.#unnamed ? '' : SCOPE_SETTINGS_STATEMENT.name;
     connection.stream.cork?.();
     try {
-      if (connection.parsedStatements[name] === undefined) {
+      if (this.#unnamed) {
+        connection.parse({ name, text, types: [] });
+      } else if (connection.parsedStatements[name] === undefined) {
         connection.parse({ name, text, types: [] });
         connection.submittedNamedStatements[name] = text;
       }
