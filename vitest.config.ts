@@ -33,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'redis-cluster',
           // The Redis suites and the session flows again, on a real 3-master + 3-replica Redis Cluster.
-          include: ['test/integration/redis/**/*.test.ts', 'test/integration/flows/auth-service.test.ts'],
+          include: ['test/integration/redis/**/*.test.ts', 'test/integration/flows/sign-in-sessions.test.ts'],
           // Runs its own single redis-server to flush and stop it; the cluster's failover has its own test.
           exclude: ['test/integration/redis/session-cache-flush.test.ts'],
           globalSetup: ['test/support/global-setup-redis-cluster.ts'],
@@ -48,9 +48,8 @@ export default defineConfig({
           // backend, the hot path's prepared statements, row locks in refresh rotation, batched audit writes.
           include: [
             'test/integration/postgres/tenancy.test.ts',
-            'test/integration/postgres/least-privilege.test.ts',
             'test/integration/postgres/repositories/{session,refresh-token,audit-writer,organization-user-membership}*.test.ts',
-            'test/integration/flows/auth-service.test.ts',
+            'test/integration/flows/sign-in-sessions.test.ts',
           ],
           globalSetup: ['test/support/global-setup-pgbouncer.ts'],
         },

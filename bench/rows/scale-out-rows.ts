@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
+import { startLocalStack } from '../../src/testing/start-local-stack.js';
 import { startRedisCluster } from '../../src/testing/start-redis-cluster.js';
 import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
@@ -35,9 +36,13 @@ async function seed(platforms: readonly Platform[], count: number): Promise<Arra
 export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   {
+    // Both sides private and alike (redis-server 7, no persistence, loopback): the machine's shared Redis would
+    // compare a loaded server with an idle one.
     await using cluster = await startRedisCluster();
+    await using node = await startLocalStack({ stores: ['redis'], localServers: false, containers: false, env: {}, log: () => undefined });
+    if (!node.urls.redis) throw new Error(`bench: no private redis-server: ${node.stores.redis.detail}`);
     const onCluster = await ctx.platformFor({ REDIS_CLUSTER_NODES: cluster.clusterNodesEnv, REDIS_KEY_PREFIX: `${ctx.redisPrefix}c:` }, ['redis']);
-    const single = await ctx.platformFor({ REDIS_KEY_PREFIX: `${ctx.redisPrefix}s:` }, ['redis']);
+    const single = await ctx.platformFor({ REDIS_URL: node.urls.redis, REDIS_KEY_PREFIX: `${ctx.redisPrefix}s:` }, ['redis']);
     const sessions = await seed([onCluster, single], ctx.quick ? 2_000 : 20_000);
     const [a, b] = [keyCycle(sessions), keyCycle(sessions)];
     const [clusterCache, singleCache] = [onCluster.resolve(SessionCache), single.resolve(SessionCache)];
@@ -48,7 +53,7 @@ export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
       baselineLabel: 'SessionCache.validate on one Redis node',
       goal: '≥ 0.9×',
       goalMinRatio: 0.9,
-      backend: `redis-server 7 cluster on loopback (startRedisCluster) vs ${ctx.backends.redis}`,
+      backend: 'redis-server 7.0 on loopback: 3 masters + 3 replicas (startRedisCluster) vs one private node',
       note: `${sessions.length.toLocaleString('en')} cached sessions; ${CONCURRENCY} concurrent callers each side`,
     };
     ctx.log(`  ${spec.name}`);
@@ -62,7 +67,7 @@ export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
       { ...ctx.timing, concurrency: CONCURRENCY },
     );
     rows.push(measuredRow(spec, result));
-    await onCluster.stop();
+    await Promise.all([onCluster.stop(), single.stop()]);
   }
   {
     const server = new URL(ctx.db.appUrl).host;

@@ -23,7 +23,7 @@ interface PgQuery {
   handleReadyForQuery(connection: WireConnection): void;
 }
 const PgQueryClass = pg.Query as unknown as new (
-  config: { name: string; text: string; values: unknown[]; types: pg.CustomTypesConfig },
+  config: { name?: string; text: string; values: unknown[]; types: pg.CustomTypesConfig; queryMode?: 'extended' },
   values: undefined,
   callback: Callback,
 ) => PgQuery;
@@ -61,6 +61,7 @@ export class ScopedPipelineQuery {
   callback: Callback | undefined;
   readonly #inner: PgQuery;
   readonly #name: string;
+  readonly #unnamed: boolean;
   readonly #text: string;
   readonly #settings: readonly [string, string, string];
   #settingsDone = false;
@@ -71,12 +72,18 @@ export class ScopedPipelineQuery {
   /**
    * @param types the pool's type parsers: pg's Client hands its own only to its own Query objects, so a
    *   submittable must bring them (else int8 and timestamptz come back as pg's defaults).
+   * @param unnamed behind a transaction-pooling PgBouncer (PG_POOLER=transaction): both statements are
+   *   sent unnamed and parsed every time — the next pipeline may run on another server connection, which
+   *   never saw a named Parse. The pipeline itself ends in one Sync, i.e. one transaction, which the pooler
+   *   keeps on one server connection.
    */
-  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], types: pg.CustomTypesConfig) {
+  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], types: pg.CustomTypesConfig, unnamed = false) {
     this.#settings = [scope.organizationId ?? '', scope.userId ?? '', scope.adminActor ?? ''];
-    this.#name = statement.name;
+    this.#unnamed = unnamed;
+    this.#name = unnamed ? '' : statement.name;
     this.#text = statement.text;
-    this.#inner = new PgQueryClass({ name: statement.name, text: statement.text, values, types }, undefined, (error, result) => {
+    const config = unnamed ? { text: statement.text, values, types, queryMode: 'extended' as const } : { name: statement.name, text: statement.text, values, types };
+    this.#inner = new PgQueryClass(config, undefined, (error, result) => {
       if (error) this.#error = error;
       else this.#result = result;
     });
@@ -85,12 +92,15 @@ export class ScopedPipelineQuery {
   /** @returns an error, before anything is written, when this connection knows the name with another text (as pg's Query does) */
   submit(connection: WireConnection): Error | null {
     this.#connection = connection;
-    const previous = connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name];
+    const previous = this.#unnamed ? undefined : (connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name]);
     if (previous !== undefined && previous !== this.#text) return new Error(`Prepared statements must be unique - '${this.#name}' was used for a different statement`);
-    const { name, text } = SCOPE_SETTINGS_STATEMENT;
+    const { text } = SCOPE_SETTINGS_STATEMENT;
+    const name = this.#unnamed ? '' : SCOPE_SETTINGS_STATEMENT.name;
     connection.stream.cork?.();
     try {
-      if (connection.parsedStatements[name] === undefined) {
+      if (this.#unnamed) {
+        connection.parse({ name, text, types: [] });
+      } else if (connection.parsedStatements[name] === undefined) {
         connection.parse({ name, text, types: [] });
         connection.submittedNamedStatements[name] = text;
       }

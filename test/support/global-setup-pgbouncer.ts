@@ -25,7 +25,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       containers: false,
       env: { DATABASE_URL: `postgres://postgres@${SERVER}/postgres` },
       postgresPooler: bouncer.address,
-    });
+    }, false);
     return async () => {
       await teardown();
       await bouncer.stop();

@@ -16,7 +16,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`redis-cluster: the Redis Cluster could not start: ${(error as Error).message}`);
   }
   try {
-    const teardown = await setupStack(project, { stores: ['postgres', 'redis'], containers: false, redisClusterNodes: cluster.clusterNodesEnv });
+    const teardown = await setupStack(project, { stores: ['postgres', 'redis'], containers: false, redisClusterNodes: cluster.clusterNodesEnv }, false);
     return async () => {
       await teardown();
       await cluster.stop();

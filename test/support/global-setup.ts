@@ -16,10 +16,11 @@ export default function setup(project: TestProject): Promise<() => Promise<void>
 }
 
 /** The shared body of the global setups: build dist/, start the stack, migrate a template database, provide it. */
-export async function setupStack(project: TestProject, options: TestStackOptions = {}): Promise<() => Promise<void>> {
+export async function setupStack(project: TestProject, options: TestStackOptions = {}, build = true): Promise<() => Promise<void>> {
   // The CLI tests run the built bin; the native tsc build takes about a second.
   // tsc emits even when it reports type errors, so a type error fails `npm run typecheck`/`prepare`, not every test.
-  try {
+  // Projects without CLI tests pass build = false (the main project's setup builds it anyway).
+  if (build) try {
     execFileSync(fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url)), ['-p', 'tsconfig.build.json'], {
       cwd: fileURLToPath(new URL('../../', import.meta.url)),
       stdio: 'pipe',
