@@ -8,7 +8,7 @@ import { redactUrl } from '../redact-url.js';
 import { MigrationError } from './migration-error.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { diffSchemaSnapshots, readSchemaSnapshot } from './schema-snapshot.js';
-import { splitSqlStatements } from './split-sql-statements.js';
+import { inLockedTransaction, runLockedMigration } from './migrator/locked-migration-run.js';
 
 /** The package's `sql/` folder: `../../sql` from both `src/postgres/` and `dist/postgres/`. */
 export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', import.meta.url));
@@ -17,13 +17,6 @@ export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', 
 export const NO_TRANSACTION_MARKER = '-- platform-data:no-transaction';
 
 export const LEDGER_TABLE = 'platform_migrations';
-
-/**
- * Key of the advisory lock every migrator takes, transaction-scoped for
- * normal files; a fixed constant so any version of this package serialises
- * with any other on the same database.
- */
-const LOCK_KEY = '7211903412305117';
 
 const UP_FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 const DOWN_FILE = /^(\d{4})_([a-z0-9_]+)\.down\.sql$/;
@@ -241,20 +234,6 @@ export class Migrator implements AsyncDisposable {
     return rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms }));
   }
 
-  /** Runs `fn` in a transaction holding the migration lock. */
-  async #locked<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
-    await client.query('BEGIN');
-    try {
-      await client.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [LOCK_KEY]);
-      const result = await fn();
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  }
-
   static #mismatches(files: readonly MigrationFile[], ledger: readonly AppliedMigration[]): ChecksumMismatch[] {
     const byVersion = new Map(files.map((f) => [f.version, f]));
     const result: ChecksumMismatch[] = [];
@@ -299,7 +278,7 @@ export class Migrator implements AsyncDisposable {
     const files = await this.files();
     const client = await this.#connect();
     // The ledger is created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide on pg_type.
-    const ledger = await this.#locked(client, async () => {
+    const ledger = await inLockedTransaction(client, async () => {
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.#ledger} (
           version       integer PRIMARY KEY,
@@ -331,47 +310,21 @@ export class Migrator implements AsyncDisposable {
 
   /** Applies `file` unless another migrator did meanwhile; true when this call applied it. */
   async #applyOne(client: pg.Client, file: MigrationFile): Promise<boolean> {
-    const alreadyApplied = async (): Promise<boolean> => {
-      const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
-      const row = rows[0];
-      if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
-      return row !== undefined;
-    };
-    const record = (ms: number) =>
-      client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [file.version, file.name, file.checksum, Math.round(ms)]);
-
-    if (!file.noTransaction) {
-      return this.#locked(client, async () => {
-        if (await alreadyApplied()) return false;
-        const started = performance.now();
-        try {
-          await client.query(file.sql);
-        } catch (error) {
-          throw this.#failure(file, 'up', file.sql, error);
-        }
-        await record(performance.now() - started);
-        this.#logger.info('migration applied', { migration: file.id, ms: Math.round(performance.now() - started) });
-        return true;
-      });
-    }
-
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      if (await alreadyApplied()) return false;
-      const started = performance.now();
-      for (const statement of splitSqlStatements(file.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(file, 'up', statement, error);
-        }
-      }
-      await record(performance.now() - started);
-      this.#logger.info('migration applied (no transaction)', { migration: file.id, ms: Math.round(performance.now() - started) });
-      return true;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
+    const ran = await runLockedMigration(client, {
+      noTransaction: file.noTransaction,
+      target: async () => {
+        const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
+        const row = rows[0];
+        if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+        return row === undefined ? file : undefined;
+      },
+      script: (f) => f,
+      failure: (f, statement, error) => this.#failure(f, 'up', statement, error),
+      record: (f, ms) =>
+        client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [f.version, f.name, f.checksum, Math.round(ms)]),
+    });
+    if (ran) this.#logger.info(file.noTransaction ? 'migration applied (no transaction)' : 'migration applied', { migration: file.id, ms: Math.round(ran.ms) });
+    return ran !== undefined;
   }
 
   /**
@@ -406,42 +359,19 @@ export class Migrator implements AsyncDisposable {
       if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
       return { file, down: file.down };
     };
-    const forget = (version: number) => client.query(`DELETE FROM ${this.#ledger} WHERE version = $1`, [version]);
-
     // Peek outside the lock only to learn whether the newest down runs in a transaction.
     const peek = await latest();
     if (!peek) return undefined;
-    if (!peek.down.noTransaction) {
-      return this.#locked(client, async () => {
-        const target = await latest();
-        if (!target) return undefined;
-        try {
-          await client.query(target.down.sql);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', target.down.sql, error);
-        }
-        await forget(target.file.version);
-        this.#logger.info('migration reverted', { migration: target.file.id });
-        return target.file.id;
-      });
-    }
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      const target = await latest();
-      if (!target) return undefined;
-      for (const statement of splitSqlStatements(target.down.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', statement, error);
-        }
-      }
-      await forget(target.file.version);
-      this.#logger.info('migration reverted (no transaction)', { migration: target.file.id });
-      return target.file.id;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
+    const ran = await runLockedMigration(client, {
+      noTransaction: peek.down.noTransaction,
+      target: latest,
+      script: (t) => t.down,
+      failure: (t, statement, error) => this.#failure(t.file, 'down', statement, error),
+      record: (t) => client.query(`DELETE FROM ${this.#ledger} WHERE version = $1`, [t.file.version]),
+    });
+    if (!ran) return undefined;
+    this.#logger.info(peek.down.noTransaction ? 'migration reverted (no transaction)' : 'migration reverted', { migration: ran.target.file.id });
+    return ran.target.file.id;
   }
 
   /** Every migration file and every ledger entry, with its state. */
