@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -9,17 +9,18 @@ import { MigrationError } from './migration-error.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { diffSchemaSnapshots, readSchemaSnapshot } from './schema-snapshot.js';
 import { inLockedTransaction, runLockedMigration } from './migrator/locked-migration-run.js';
+import { checksumMismatches, refuseOnMismatch, type AppliedMigration, type ChecksumMismatch } from './migrator/migration-ledger.js';
+import { NO_TRANSACTION_MARKER, readMigrationFiles, type MigrationFile } from './migrator/migration-source.js';
+
+export { NO_TRANSACTION_MARKER } from './migrator/migration-source.js';
+export type { MigrationFile } from './migrator/migration-source.js';
+export type { AppliedMigration, ChecksumMismatch } from './migrator/migration-ledger.js';
 
 /** The package's `sql/` folder: `../../sql` from both `src/postgres/` and `dist/postgres/`. */
 export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', import.meta.url));
 
-/** First-line marker of a file that must run outside a transaction (e.g. `CREATE INDEX CONCURRENTLY`). */
-export const NO_TRANSACTION_MARKER = '-- platform-data:no-transaction';
-
 export const LEDGER_TABLE = 'platform_migrations';
 
-const UP_FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
-const DOWN_FILE = /^(\d{4})_([a-z0-9_]+)\.down\.sql$/;
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const LEDGER_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -37,39 +38,12 @@ export interface MigratorOptions {
   readonly logger?: Logger;
 }
 
-export interface MigrationFile {
-  readonly version: number;
-  readonly name: string;
-  /** `NNNN_name`, the file name without `.sql`. */
-  readonly id: string;
-  readonly checksum: string;
-  readonly sql: string;
-  readonly noTransaction: boolean;
-  readonly down: { readonly sql: string; readonly noTransaction: boolean } | undefined;
-}
-
-export interface AppliedMigration {
-  readonly version: number;
-  readonly name: string;
-  readonly checksum: string;
-  readonly appliedAt: Date;
-  readonly executionMs: number;
-}
-
 export interface MigrationStatus {
   readonly version: number;
   readonly name: string;
   /** `changed`: applied, but the file differs from what was applied; `missing`: applied, file gone. */
   readonly state: 'applied' | 'pending' | 'changed' | 'missing';
   readonly appliedAt: Date | undefined;
-}
-
-export interface ChecksumMismatch {
-  readonly version: number;
-  readonly name: string;
-  readonly problem: 'changed' | 'missing';
-  readonly appliedChecksum: string;
-  readonly fileChecksum: string | undefined;
 }
 
 export interface DriftReport {
@@ -89,15 +63,6 @@ export function appLedgerName(directory: string): string {
 }
 
 const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Line endings are normalised so a checkout with CRLF does not look like tampering. */
-function checksumOf(text: string): string {
-  return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
-}
-
-function isNoTransaction(text: string): boolean {
-  return text.split('\n', 1)[0]?.trim() === NO_TRANSACTION_MARKER;
-}
 
 /** 1-based line of a 1-based character position in `text`. */
 function lineOf(text: string, position: unknown): number | undefined {
@@ -152,51 +117,7 @@ export class Migrator implements AsyncDisposable {
    * @throws MigrationError `MIGRATION_INVALID_FILES`
    */
   async files(): Promise<MigrationFile[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#directory);
-    } catch (error) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `cannot read migrations directory ${this.#directory}`, { cause: error });
-    }
-    const ups = new Map<number, { name: string; file: string }>();
-    const downs = new Map<number, { name: string; file: string }>();
-    for (const file of names.sort()) {
-      if (!file.endsWith('.sql')) continue;
-      const down = DOWN_FILE.exec(file);
-      const up = down ? undefined : UP_FILE.exec(file);
-      const match = down ?? up;
-      if (!match) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${file}: expected NNNN_snake_case_name.sql or NNNN_snake_case_name.down.sql`);
-      }
-      const version = Number.parseInt(match[1] ?? '', 10);
-      const target = down ? downs : ups;
-      if (target.has(version)) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `two ${down ? 'down ' : ''}migrations numbered ${match[1]}`, { versions: [version] });
-      }
-      target.set(version, { name: match[2] ?? '', file });
-    }
-    const result: MigrationFile[] = [];
-    for (const [version, up] of [...ups].sort(([a], [b]) => a - b)) {
-      const sql = await readFile(join(this.#directory, up.file), 'utf8');
-      const downEntry = downs.get(version);
-      if (downEntry && downEntry.name !== up.name) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${downEntry.file} does not match ${up.file}`, { versions: [version] });
-      }
-      const downSql = downEntry ? await readFile(join(this.#directory, downEntry.file), 'utf8') : undefined;
-      result.push({
-        version,
-        name: up.name,
-        id: up.file.slice(0, -'.sql'.length),
-        checksum: checksumOf(sql),
-        sql,
-        noTransaction: isNoTransaction(sql),
-        down: downSql === undefined ? undefined : { sql: downSql, noTransaction: isNoTransaction(downSql) },
-      });
-    }
-    for (const version of downs.keys()) {
-      if (!ups.has(version)) throw new MigrationError('MIGRATION_INVALID_FILES', `down migration ${version} has no up file`, { versions: [version] });
-    }
-    return result;
+    return readMigrationFiles(this.#directory);
   }
 
   async #connect(): Promise<pg.Client> {
@@ -234,30 +155,6 @@ export class Migrator implements AsyncDisposable {
     return rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms }));
   }
 
-  static #mismatches(files: readonly MigrationFile[], ledger: readonly AppliedMigration[]): ChecksumMismatch[] {
-    const byVersion = new Map(files.map((f) => [f.version, f]));
-    const result: ChecksumMismatch[] = [];
-    for (const applied of ledger) {
-      const file = byVersion.get(applied.version);
-      if (!file) result.push({ version: applied.version, name: applied.name, problem: 'missing', appliedChecksum: applied.checksum, fileChecksum: undefined });
-      else if (file.checksum !== applied.checksum) {
-        result.push({ version: applied.version, name: applied.name, problem: 'changed', appliedChecksum: applied.checksum, fileChecksum: file.checksum });
-      }
-    }
-    return result;
-  }
-
-  static #refuseOnMismatch(mismatches: readonly ChecksumMismatch[]): void {
-    if (mismatches.length === 0) return;
-    const missing = mismatches.filter((m) => m.problem === 'missing');
-    const describe = mismatches.map((m) => `${String(m.version).padStart(4, '0')}_${m.name} (${m.problem})`).join(', ');
-    throw new MigrationError(
-      missing.length === mismatches.length ? 'MIGRATION_FILE_MISSING' : 'MIGRATION_CHECKSUM_MISMATCH',
-      `applied migrations no longer match their files: ${describe}; migrations are append-only — add a new file instead`,
-      { versions: mismatches.map((m) => m.version) },
-    );
-  }
-
   #failure(file: MigrationFile, direction: 'up' | 'down', script: string, error: unknown): MigrationError {
     const pgError = error as { message?: unknown; position?: unknown };
     const line = lineOf(script, pgError.position);
@@ -289,7 +186,7 @@ export class Migrator implements AsyncDisposable {
         )`);
       return this.#readLedger(client);
     });
-    Migrator.#refuseOnMismatch(Migrator.#mismatches(files, ledger));
+    refuseOnMismatch(checksumMismatches(files, ledger));
     const appliedVersions = new Set(ledger.map((m) => m.version));
     const highest = Math.max(0, ...appliedVersions);
     const pending = files.filter((f) => !appliedVersions.has(f.version));
@@ -315,7 +212,7 @@ export class Migrator implements AsyncDisposable {
       target: async () => {
         const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
         const row = rows[0];
-        if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+        if (row && row.checksum !== file.checksum) refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
         return row === undefined ? file : undefined;
       },
       script: (f) => f,
@@ -354,8 +251,8 @@ export class Migrator implements AsyncDisposable {
       const row = rows[0];
       if (!row) return undefined;
       const file = byVersion.get(row.version);
-      if (!file) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
-      else if (file.checksum !== row.checksum) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+      if (!file) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
+      else if (file.checksum !== row.checksum) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
       if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
       return { file, down: file.down };
     };
@@ -397,7 +294,7 @@ export class Migrator implements AsyncDisposable {
   /** Applied migrations whose file changed or vanished since (empty = valid). */
   async validate(): Promise<ChecksumMismatch[]> {
     const files = await this.files();
-    return Migrator.#mismatches(files, await this.#readLedger(await this.#connect()));
+    return checksumMismatches(files, await this.#readLedger(await this.#connect()));
   }
 
   /**
