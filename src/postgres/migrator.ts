@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -8,25 +8,19 @@ import { redactUrl } from '../redact-url.js';
 import { MigrationError } from './migration-error.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { diffSchemaSnapshots, readSchemaSnapshot } from './schema-snapshot.js';
-import { splitSqlStatements } from './split-sql-statements.js';
+import { inLockedTransaction, runLockedMigration } from './migrator/locked-migration-run.js';
+import { checksumMismatches, refuseOnMismatch, type AppliedMigration, type ChecksumMismatch } from './migrator/migration-ledger.js';
+import { NO_TRANSACTION_MARKER, readMigrationFiles, type MigrationFile } from './migrator/migration-source.js';
+
+export { NO_TRANSACTION_MARKER } from './migrator/migration-source.js';
+export type { MigrationFile } from './migrator/migration-source.js';
+export type { AppliedMigration, ChecksumMismatch } from './migrator/migration-ledger.js';
 
 /** The package's `sql/` folder: `../../sql` from both `src/postgres/` and `dist/postgres/`. */
 export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', import.meta.url));
 
-/** First-line marker of a file that must run outside a transaction (e.g. `CREATE INDEX CONCURRENTLY`). */
-export const NO_TRANSACTION_MARKER = '-- platform-data:no-transaction';
-
 export const LEDGER_TABLE = 'platform_migrations';
 
-/**
- * Key of the advisory lock every migrator takes, transaction-scoped for
- * normal files; a fixed constant so any version of this package serialises
- * with any other on the same database.
- */
-const LOCK_KEY = '7211903412305117';
-
-const UP_FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
-const DOWN_FILE = /^(\d{4})_([a-z0-9_]+)\.down\.sql$/;
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const LEDGER_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -44,39 +38,12 @@ export interface MigratorOptions {
   readonly logger?: Logger;
 }
 
-export interface MigrationFile {
-  readonly version: number;
-  readonly name: string;
-  /** `NNNN_name`, the file name without `.sql`. */
-  readonly id: string;
-  readonly checksum: string;
-  readonly sql: string;
-  readonly noTransaction: boolean;
-  readonly down: { readonly sql: string; readonly noTransaction: boolean } | undefined;
-}
-
-export interface AppliedMigration {
-  readonly version: number;
-  readonly name: string;
-  readonly checksum: string;
-  readonly appliedAt: Date;
-  readonly executionMs: number;
-}
-
 export interface MigrationStatus {
   readonly version: number;
   readonly name: string;
   /** `changed`: applied, but the file differs from what was applied; `missing`: applied, file gone. */
   readonly state: 'applied' | 'pending' | 'changed' | 'missing';
   readonly appliedAt: Date | undefined;
-}
-
-export interface ChecksumMismatch {
-  readonly version: number;
-  readonly name: string;
-  readonly problem: 'changed' | 'missing';
-  readonly appliedChecksum: string;
-  readonly fileChecksum: string | undefined;
 }
 
 export interface DriftReport {
@@ -96,15 +63,6 @@ export function appLedgerName(directory: string): string {
 }
 
 const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Line endings are normalised so a checkout with CRLF does not look like tampering. */
-function checksumOf(text: string): string {
-  return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
-}
-
-function isNoTransaction(text: string): boolean {
-  return text.split('\n', 1)[0]?.trim() === NO_TRANSACTION_MARKER;
-}
 
 /** 1-based line of a 1-based character position in `text`. */
 function lineOf(text: string, position: unknown): number | undefined {
@@ -159,51 +117,7 @@ export class Migrator implements AsyncDisposable {
    * @throws MigrationError `MIGRATION_INVALID_FILES`
    */
   async files(): Promise<MigrationFile[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#directory);
-    } catch (error) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `cannot read migrations directory ${this.#directory}`, { cause: error });
-    }
-    const ups = new Map<number, { name: string; file: string }>();
-    const downs = new Map<number, { name: string; file: string }>();
-    for (const file of names.sort()) {
-      if (!file.endsWith('.sql')) continue;
-      const down = DOWN_FILE.exec(file);
-      const up = down ? undefined : UP_FILE.exec(file);
-      const match = down ?? up;
-      if (!match) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${file}: expected NNNN_snake_case_name.sql or NNNN_snake_case_name.down.sql`);
-      }
-      const version = Number.parseInt(match[1] ?? '', 10);
-      const target = down ? downs : ups;
-      if (target.has(version)) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `two ${down ? 'down ' : ''}migrations numbered ${match[1]}`, { versions: [version] });
-      }
-      target.set(version, { name: match[2] ?? '', file });
-    }
-    const result: MigrationFile[] = [];
-    for (const [version, up] of [...ups].sort(([a], [b]) => a - b)) {
-      const sql = await readFile(join(this.#directory, up.file), 'utf8');
-      const downEntry = downs.get(version);
-      if (downEntry && downEntry.name !== up.name) {
-        throw new MigrationError('MIGRATION_INVALID_FILES', `${downEntry.file} does not match ${up.file}`, { versions: [version] });
-      }
-      const downSql = downEntry ? await readFile(join(this.#directory, downEntry.file), 'utf8') : undefined;
-      result.push({
-        version,
-        name: up.name,
-        id: up.file.slice(0, -'.sql'.length),
-        checksum: checksumOf(sql),
-        sql,
-        noTransaction: isNoTransaction(sql),
-        down: downSql === undefined ? undefined : { sql: downSql, noTransaction: isNoTransaction(downSql) },
-      });
-    }
-    for (const version of downs.keys()) {
-      if (!ups.has(version)) throw new MigrationError('MIGRATION_INVALID_FILES', `down migration ${version} has no up file`, { versions: [version] });
-    }
-    return result;
+    return readMigrationFiles(this.#directory);
   }
 
   async #connect(): Promise<pg.Client> {
@@ -241,44 +155,6 @@ export class Migrator implements AsyncDisposable {
     return rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: r.applied_at, executionMs: r.execution_ms }));
   }
 
-  /** Runs `fn` in a transaction holding the migration lock. */
-  async #locked<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
-    await client.query('BEGIN');
-    try {
-      await client.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [LOCK_KEY]);
-      const result = await fn();
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  }
-
-  static #mismatches(files: readonly MigrationFile[], ledger: readonly AppliedMigration[]): ChecksumMismatch[] {
-    const byVersion = new Map(files.map((f) => [f.version, f]));
-    const result: ChecksumMismatch[] = [];
-    for (const applied of ledger) {
-      const file = byVersion.get(applied.version);
-      if (!file) result.push({ version: applied.version, name: applied.name, problem: 'missing', appliedChecksum: applied.checksum, fileChecksum: undefined });
-      else if (file.checksum !== applied.checksum) {
-        result.push({ version: applied.version, name: applied.name, problem: 'changed', appliedChecksum: applied.checksum, fileChecksum: file.checksum });
-      }
-    }
-    return result;
-  }
-
-  static #refuseOnMismatch(mismatches: readonly ChecksumMismatch[]): void {
-    if (mismatches.length === 0) return;
-    const missing = mismatches.filter((m) => m.problem === 'missing');
-    const describe = mismatches.map((m) => `${String(m.version).padStart(4, '0')}_${m.name} (${m.problem})`).join(', ');
-    throw new MigrationError(
-      missing.length === mismatches.length ? 'MIGRATION_FILE_MISSING' : 'MIGRATION_CHECKSUM_MISMATCH',
-      `applied migrations no longer match their files: ${describe}; migrations are append-only — add a new file instead`,
-      { versions: mismatches.map((m) => m.version) },
-    );
-  }
-
   #failure(file: MigrationFile, direction: 'up' | 'down', script: string, error: unknown): MigrationError {
     const pgError = error as { message?: unknown; position?: unknown };
     const line = lineOf(script, pgError.position);
@@ -299,7 +175,7 @@ export class Migrator implements AsyncDisposable {
     const files = await this.files();
     const client = await this.#connect();
     // The ledger is created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide on pg_type.
-    const ledger = await this.#locked(client, async () => {
+    const ledger = await inLockedTransaction(client, async () => {
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.#ledger} (
           version       integer PRIMARY KEY,
@@ -310,7 +186,7 @@ export class Migrator implements AsyncDisposable {
         )`);
       return this.#readLedger(client);
     });
-    Migrator.#refuseOnMismatch(Migrator.#mismatches(files, ledger));
+    refuseOnMismatch(checksumMismatches(files, ledger));
     const appliedVersions = new Set(ledger.map((m) => m.version));
     const highest = Math.max(0, ...appliedVersions);
     const pending = files.filter((f) => !appliedVersions.has(f.version));
@@ -331,47 +207,21 @@ export class Migrator implements AsyncDisposable {
 
   /** Applies `file` unless another migrator did meanwhile; true when this call applied it. */
   async #applyOne(client: pg.Client, file: MigrationFile): Promise<boolean> {
-    const alreadyApplied = async (): Promise<boolean> => {
-      const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
-      const row = rows[0];
-      if (row && row.checksum !== file.checksum) Migrator.#refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
-      return row !== undefined;
-    };
-    const record = (ms: number) =>
-      client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [file.version, file.name, file.checksum, Math.round(ms)]);
-
-    if (!file.noTransaction) {
-      return this.#locked(client, async () => {
-        if (await alreadyApplied()) return false;
-        const started = performance.now();
-        try {
-          await client.query(file.sql);
-        } catch (error) {
-          throw this.#failure(file, 'up', file.sql, error);
-        }
-        await record(performance.now() - started);
-        this.#logger.info('migration applied', { migration: file.id, ms: Math.round(performance.now() - started) });
-        return true;
-      });
-    }
-
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      if (await alreadyApplied()) return false;
-      const started = performance.now();
-      for (const statement of splitSqlStatements(file.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(file, 'up', statement, error);
-        }
-      }
-      await record(performance.now() - started);
-      this.#logger.info('migration applied (no transaction)', { migration: file.id, ms: Math.round(performance.now() - started) });
-      return true;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
+    const ran = await runLockedMigration(client, {
+      noTransaction: file.noTransaction,
+      target: async () => {
+        const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
+        const row = rows[0];
+        if (row && row.checksum !== file.checksum) refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+        return row === undefined ? file : undefined;
+      },
+      script: (f) => f,
+      failure: (f, statement, error) => this.#failure(f, 'up', statement, error),
+      record: (f, ms) =>
+        client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [f.version, f.name, f.checksum, Math.round(ms)]),
+    });
+    if (ran) this.#logger.info(file.noTransaction ? 'migration applied (no transaction)' : 'migration applied', { migration: file.id, ms: Math.round(ran.ms) });
+    return ran !== undefined;
   }
 
   /**
@@ -401,47 +251,24 @@ export class Migrator implements AsyncDisposable {
       const row = rows[0];
       if (!row) return undefined;
       const file = byVersion.get(row.version);
-      if (!file) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
-      else if (file.checksum !== row.checksum) Migrator.#refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+      if (!file) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
+      else if (file.checksum !== row.checksum) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
       if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
       return { file, down: file.down };
     };
-    const forget = (version: number) => client.query(`DELETE FROM ${this.#ledger} WHERE version = $1`, [version]);
-
     // Peek outside the lock only to learn whether the newest down runs in a transaction.
     const peek = await latest();
     if (!peek) return undefined;
-    if (!peek.down.noTransaction) {
-      return this.#locked(client, async () => {
-        const target = await latest();
-        if (!target) return undefined;
-        try {
-          await client.query(target.down.sql);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', target.down.sql, error);
-        }
-        await forget(target.file.version);
-        this.#logger.info('migration reverted', { migration: target.file.id });
-        return target.file.id;
-      });
-    }
-    await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
-    try {
-      const target = await latest();
-      if (!target) return undefined;
-      for (const statement of splitSqlStatements(target.down.sql)) {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          throw this.#failure(target.file, 'down', statement, error);
-        }
-      }
-      await forget(target.file.version);
-      this.#logger.info('migration reverted (no transaction)', { migration: target.file.id });
-      return target.file.id;
-    } finally {
-      await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [LOCK_KEY]).catch(() => undefined);
-    }
+    const ran = await runLockedMigration(client, {
+      noTransaction: peek.down.noTransaction,
+      target: latest,
+      script: (t) => t.down,
+      failure: (t, statement, error) => this.#failure(t.file, 'down', statement, error),
+      record: (t) => client.query(`DELETE FROM ${this.#ledger} WHERE version = $1`, [t.file.version]),
+    });
+    if (!ran) return undefined;
+    this.#logger.info(peek.down.noTransaction ? 'migration reverted (no transaction)' : 'migration reverted', { migration: ran.target.file.id });
+    return ran.target.file.id;
   }
 
   /** Every migration file and every ledger entry, with its state. */
@@ -467,7 +294,7 @@ export class Migrator implements AsyncDisposable {
   /** Applied migrations whose file changed or vanished since (empty = valid). */
   async validate(): Promise<ChecksumMismatch[]> {
     const files = await this.files();
-    return Migrator.#mismatches(files, await this.#readLedger(await this.#connect()));
+    return checksumMismatches(files, await this.#readLedger(await this.#connect()));
   }
 
   /**

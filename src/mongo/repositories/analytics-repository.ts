@@ -7,8 +7,8 @@ import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
-import { mongoModels, type AnalyticsEventDocument, type MongoModels } from '../mongo-models.js';
-import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { MongoAccess } from './mongo-access.js';
+import type { AnalyticsEventDocument } from '../mongo-models.js';
 import { allowCrossTenant } from '../tenant-plugin.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
@@ -60,14 +60,10 @@ export function toAnalyticsEvent(r: AnalyticsEventDocument): AnalyticsEvent {
 @injectable()
 @accessControlled
 export class AnalyticsRepository {
-  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+  readonly #db: MongoAccess;
 
-  get #models(): MongoModels {
-    return mongoModels(this.mongo.connection);
-  }
-
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return withMongoErrors(operation, this.mongo.redactedUrl);
+  constructor(@inject(MongoConnection) mongo: MongoConnection) {
+    this.#db = new MongoAccess(mongo);
   }
 
   /** @throws ValidationError */
@@ -75,8 +71,8 @@ export class AnalyticsRepository {
   async record(ctx: TenantContext, input: RecordAnalyticsEventInput): Promise<AnalyticsEvent> {
     const { organizationId, userId } = requireTenantContext(ctx);
     const data = parseInput(recordSchema, input);
-    return this.#run(async () => {
-      const doc = await this.#models.AnalyticsEvent.create({
+    return this.#db.run(async () => {
+      const doc = await this.#db.models.AnalyticsEvent.create({
         _id: randomUUID(),
         organizationId,
         userId: data.userId === undefined ? userId : data.userId,
@@ -95,8 +91,8 @@ export class AnalyticsRepository {
     const o = parseInput(countSchema, options);
     const match: Record<string, unknown> = { organizationId, createdAt: { $gte: o.from, $lt: o.to } };
     if (o.type) match.type = o.type;
-    const rows = await this.#run(() =>
-      this.#models.AnalyticsEvent.aggregate<{ _id: string; count: number }>([
+    const rows = await this.#db.run(() =>
+      this.#db.models.AnalyticsEvent.aggregate<{ _id: string; count: number }>([
         { $match: match },
         { $group: { _id: { $dateToString: { format: '%Y-%m-%d', date: '$createdAt' } }, count: { $sum: 1 } } },
         { $sort: { _id: 1 } },
@@ -112,11 +108,11 @@ export class AnalyticsRepository {
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<AnalyticsEvent> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
-    const models = this.#models;
-    return iterateWithMongoErrors(async function* () {
+    const models = this.#db.models;
+    return this.#db.iterate(async function* () {
       const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventDocument[]>(), scope).cursor();
       for await (const row of cursor) yield toAnalyticsEvent(row);
-    }, this.mongo.redactedUrl);
+    });
   }
 
   /** @throws TenantAccessError without a real AdminScope */
@@ -124,7 +120,7 @@ export class AnalyticsRepository {
   async deleteAllForUser(scope: AdminScope, userId: string): Promise<number> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
-    return this.#run(async () => (await allowCrossTenant(this.#models.AnalyticsEvent.deleteMany({ userId: id }), scope).exec()).deletedCount);
+    return this.#db.run(async () => (await allowCrossTenant(this.#db.models.AnalyticsEvent.deleteMany({ userId: id }), scope).exec()).deletedCount);
   }
 
   /** @throws TenantAccessError without a real AdminScope */
@@ -132,6 +128,6 @@ export class AnalyticsRepository {
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
-    return this.#run(async () => (await this.#models.AnalyticsEvent.deleteMany({ organizationId: org }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.AnalyticsEvent.deleteMany({ organizationId: org }).exec()).deletedCount);
   }
 }

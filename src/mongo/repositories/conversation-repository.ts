@@ -10,8 +10,8 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
 import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
-import { CONVERSATION_STATUSES, mongoModels, type ConversationDocument, type MongoModels } from '../mongo-models.js';
-import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { MongoAccess } from './mongo-access.js';
+import { CONVERSATION_STATUSES, type ConversationDocument } from '../mongo-models.js';
 import { allowCrossTenant } from '../tenant-plugin.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -68,14 +68,10 @@ export function toConversation(r: ConversationDocument): Conversation {
 @injectable()
 @accessControlled
 export class ConversationRepository {
-  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+  readonly #db: MongoAccess;
 
-  get #models(): MongoModels {
-    return mongoModels(this.mongo.connection);
-  }
-
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return withMongoErrors(operation, this.mongo.redactedUrl);
+  constructor(@inject(MongoConnection) mongo: MongoConnection) {
+    this.#db = new MongoAccess(mongo);
   }
 
   /** Starts a conversation owned by the context's user. @throws ValidationError */
@@ -83,9 +79,9 @@ export class ConversationRepository {
   async create(ctx: TenantContext, input: { title: string; personaId?: string }): Promise<Conversation> {
     const { organizationId, userId } = requireTenantContext(ctx);
     const data = parseInput(createSchema, input);
-    return this.#run(async () => {
+    return this.#db.run(async () => {
       const now = new Date();
-      const doc = await this.#models.Conversation.create({
+      const doc = await this.#db.models.Conversation.create({
         // One instant for both: mongoose's timestamps would stamp createdAt a moment
         // after `now`, leaving lastMessageAt earlier than createdAt (issue 19).
         createdAt: now,
@@ -110,7 +106,7 @@ export class ConversationRepository {
   async get(ctx: TenantContext, id: string): Promise<Conversation> {
     const { organizationId } = requireTenantContext(ctx);
     const conversationId = parseInput(mongoId, id, 'id');
-    const found = await this.#run(() => this.#models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationDocument>().exec());
+    const found = await this.#db.run(() => this.#db.models.Conversation.findOne({ organizationId, _id: conversationId }).lean<ConversationDocument>().exec());
     if (!found) throw new NotFoundError('conversation', conversationId);
     return toConversation(found);
   }
@@ -133,8 +129,8 @@ export class ConversationRepository {
       const at = new Date(ms);
       filter.$or = [{ lastMessageAt: { $lt: at } }, { lastMessageAt: at, _id: { $lt: id } }];
     }
-    const rows = await this.#run(() =>
-      this.#models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
+    const rows = await this.#db.run(() =>
+      this.#db.models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
     );
     return toKeysetPage(rows, o.limit, toConversation, (last) => encodeMongoCursor([last.lastMessageAt.getTime(), last._id]));
   }
@@ -143,8 +139,8 @@ export class ConversationRepository {
     const { organizationId } = requireTenantContext(ctx);
     authorize(ctx, 'conversations:write');
     const conversationId = parseInput(mongoId, id, 'id');
-    const updated = await this.#run(() =>
-      this.#models.Conversation.findOneAndUpdate({ organizationId, _id: conversationId }, { $set: set }, { returnDocument: 'after' })
+    const updated = await this.#db.run(() =>
+      this.#db.models.Conversation.findOneAndUpdate({ organizationId, _id: conversationId }, { $set: set }, { returnDocument: 'after' })
         .lean<ConversationDocument>()
         .exec(),
     );
@@ -176,8 +172,8 @@ export class ConversationRepository {
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
     const { organizationId } = requireTenantContext(ctx);
     const conversationId = parseInput(mongoId, id, 'id');
-    return this.#run(async () => {
-      const { Conversation, Message } = this.#models;
+    return this.#db.run(async () => {
+      const { Conversation, Message } = this.#db.models;
       const exists = await Conversation.exists({ organizationId, _id: conversationId }).exec();
       if (!exists) return false;
       await Message.deleteMany({ organizationId, conversationId }).exec();
@@ -199,11 +195,11 @@ export class ConversationRepository {
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<Conversation> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
-    const models = this.#models;
-    return iterateWithMongoErrors(async function* () {
+    const models = this.#db.models;
+    return this.#db.iterate(async function* () {
       const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(), scope).cursor();
       for await (const row of cursor) yield toConversation(row);
-    }, this.mongo.redactedUrl);
+    });
   }
 
   /**
@@ -216,8 +212,8 @@ export class ConversationRepository {
   async deleteAllForUser(scope: AdminScope, userId: string): Promise<{ conversations: number; messages: number }> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
-    return this.#run(async () => {
-      const { Conversation, Message } = this.#models;
+    return this.#db.run(async () => {
+      const { Conversation, Message } = this.#db.models;
       const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(), scope).exec();
       const byOrganization = Map.groupBy(owned, (c) => c.organizationId);
       let messages = 0;
@@ -236,9 +232,9 @@ export class ConversationRepository {
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<{ conversations: number; messages: number }> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
-    return this.#run(async () => {
-      const messages = (await this.#models.Message.deleteMany({ organizationId: org }).exec()).deletedCount;
-      const conversations = (await this.#models.Conversation.deleteMany({ organizationId: org }).exec()).deletedCount;
+    return this.#db.run(async () => {
+      const messages = (await this.#db.models.Message.deleteMany({ organizationId: org }).exec()).deletedCount;
+      const conversations = (await this.#db.models.Conversation.deleteMany({ organizationId: org }).exec()).deletedCount;
       return { conversations, messages };
     });
   }

@@ -6,8 +6,8 @@ import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
-import { mongoModels, type KnowledgeChunkDocument, type MongoModels } from '../mongo-models.js';
-import { withMongoErrors } from '../map-mongo-error.js';
+import { MongoAccess } from './mongo-access.js';
+import type { KnowledgeChunkDocument } from '../mongo-models.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface KnowledgeChunk {
@@ -57,14 +57,10 @@ export function toKnowledgeChunk(r: KnowledgeChunkDocument): KnowledgeChunk {
 @injectable()
 @accessControlled
 export class KnowledgeChunkRepository {
-  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+  readonly #db: MongoAccess;
 
-  get #models(): MongoModels {
-    return mongoModels(this.mongo.connection);
-  }
-
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return withMongoErrors(operation, this.mongo.redactedUrl);
+  constructor(@inject(MongoConnection) mongo: MongoConnection) {
+    this.#db = new MongoAccess(mongo);
   }
 
   /**
@@ -86,8 +82,8 @@ export class KnowledgeChunkRepository {
     const docId = parseInput(mongoId, documentId, 'documentId');
     const v = parseInput(version, documentVersion, 'version');
     const list = parseInput(chunksSchema, chunks, 'chunks');
-    return this.#run(async () => {
-      const { KnowledgeChunk } = this.#models;
+    return this.#db.run(async () => {
+      const { KnowledgeChunk } = this.#db.models;
       const createdAt = new Date();
       for (let start = 0; start < list.length; start += WRITE_BATCH) {
         const ops = list.slice(start, start + WRITE_BATCH).map((chunk, i) => {
@@ -119,12 +115,12 @@ export class KnowledgeChunkRepository {
     const docId = parseInput(mongoId, documentId, 'documentId');
     const v = parseInput(version, documentVersion, 'version');
     const from = parseInput(z.number().int('must be an integer').min(0), fromOrdinal, 'fromOrdinal');
-    return this.#run(() => this.#deleteOrdinalsFrom(organizationId, docId, v, from));
+    return this.#db.run(() => this.#deleteOrdinalsFrom(organizationId, docId, v, from));
   }
 
   async #deleteOrdinalsFrom(organizationId: string, documentId: string, documentVersion: number, fromOrdinal: number): Promise<number> {
     const filter = { organizationId, documentId, version: documentVersion, ordinal: { $gte: fromOrdinal } };
-    return (await this.#models.KnowledgeChunk.deleteMany(filter).exec()).deletedCount;
+    return (await this.#db.models.KnowledgeChunk.deleteMany(filter).exec()).deletedCount;
   }
 
   /**
@@ -138,7 +134,7 @@ export class KnowledgeChunkRepository {
     const { organizationId } = requireTenantContext(ctx);
     const docId = parseInput(mongoId, documentId, 'documentId');
     const below = parseInput(version, belowVersion, 'belowVersion');
-    return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount);
   }
 
   /** Removes every chunk of `documentId`. @returns how many */
@@ -146,7 +142,7 @@ export class KnowledgeChunkRepository {
   async deleteByDocument(ctx: TenantContext, documentId: string): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
     const docId = parseInput(mongoId, documentId, 'documentId');
-    return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId }).exec()).deletedCount);
   }
 
   /** Chunks stored for a document (one version, or all). */
@@ -156,7 +152,7 @@ export class KnowledgeChunkRepository {
     const docId = parseInput(mongoId, documentId, 'documentId');
     const filter: Record<string, unknown> = { organizationId, documentId: docId };
     if (options.version !== undefined) filter.version = parseInput(version, options.version, 'version');
-    return this.#run(() => this.#models.KnowledgeChunk.countDocuments(filter).exec());
+    return this.#db.run(() => this.#db.models.KnowledgeChunk.countDocuments(filter).exec());
   }
 
   /**
@@ -169,7 +165,7 @@ export class KnowledgeChunkRepository {
     const { organizationId } = requireTenantContext(ctx);
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
-    const rows = await this.#run(() => this.#models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkDocument[]>().exec());
+    const rows = await this.#db.run(() => this.#db.models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkDocument[]>().exec());
     const byId = new Map(rows.map((r) => [r._id, r]));
     return list.flatMap((id) => {
       const row = byId.get(id);
@@ -182,6 +178,6 @@ export class KnowledgeChunkRepository {
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
-    return this.#run(async () => (await this.#models.KnowledgeChunk.deleteMany({ organizationId: org }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeChunk.deleteMany({ organizationId: org }).exec()).deletedCount);
   }
 }

@@ -10,8 +10,8 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
 import { decodeMongoCursor, encodeMongoCursor, mongoId, pageLimit } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
-import { KNOWLEDGE_DOCUMENT_STATUSES, mongoModels, type KnowledgeDocumentDocument, type MongoModels } from '../mongo-models.js';
-import { withMongoErrors } from '../map-mongo-error.js';
+import { MongoAccess } from './mongo-access.js';
+import { KNOWLEDGE_DOCUMENT_STATUSES, type KnowledgeDocumentDocument } from '../mongo-models.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export type KnowledgeDocumentStatus = (typeof KNOWLEDGE_DOCUMENT_STATUSES)[number];
@@ -121,14 +121,10 @@ const UPSERT_ATTEMPTS = 5;
 @injectable()
 @accessControlled
 export class KnowledgeDocumentRepository {
-  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+  readonly #db: MongoAccess;
 
-  get #models(): MongoModels {
-    return mongoModels(this.mongo.connection);
-  }
-
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return withMongoErrors(operation, this.mongo.redactedUrl);
+  constructor(@inject(MongoConnection) mongo: MongoConnection) {
+    this.#db = new MongoAccess(mongo);
   }
 
   /**
@@ -146,8 +142,8 @@ export class KnowledgeDocumentRepository {
     const id = data.id ?? knowledgeDocumentId(organizationId, data.source);
     const contentHash = data.contentHash ?? createHash('sha256').update(data.content ?? '', 'utf8').digest('hex');
     const fields = { source: data.source, title: data.title, contentHash, content: data.content ?? null, contentRef: data.contentRef ?? null };
-    return this.#run(async () => {
-      const { KnowledgeDocument } = this.#models;
+    return this.#db.run(async () => {
+      const { KnowledgeDocument } = this.#db.models;
       for (let attempt = 0; attempt < UPSERT_ATTEMPTS; attempt++) {
         const current = await KnowledgeDocument.findOne({ organizationId, _id: id }).lean<KnowledgeDocumentDocument>().exec();
         if (!current) {
@@ -207,7 +203,7 @@ export class KnowledgeDocumentRepository {
     if (o.chunkCount !== undefined) set.chunkCount = o.chunkCount;
     const filter: Record<string, unknown> = { organizationId, _id: documentId };
     if (o.version !== undefined) filter.version = o.version;
-    return this.#run(async () => (await this.#models.KnowledgeDocument.updateOne(filter, { $set: set }).exec()).matchedCount === 1);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeDocument.updateOne(filter, { $set: set }).exec()).matchedCount === 1);
   }
 
   /** @throws NotFoundError (also for another organization's id) */
@@ -215,7 +211,7 @@ export class KnowledgeDocumentRepository {
   async get(ctx: TenantContext, id: string): Promise<KnowledgeDocument> {
     const { organizationId } = requireTenantContext(ctx);
     const documentId = parseInput(mongoId, id, 'id');
-    const found = await this.#run(() => this.#models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentDocument>().exec());
+    const found = await this.#db.run(() => this.#db.models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentDocument>().exec());
     if (!found) throw new NotFoundError('knowledge document', documentId);
     return toKnowledgeDocument(found);
   }
@@ -226,8 +222,8 @@ export class KnowledgeDocumentRepository {
     const { organizationId } = requireTenantContext(ctx);
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
-    const rows = await this.#run(() =>
-      this.#models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 }).lean<KnowledgeDocumentDocument[]>().exec(),
+    const rows = await this.#db.run(() =>
+      this.#db.models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 }).lean<KnowledgeDocumentDocument[]>().exec(),
     );
     return rows.map(toKnowledgeDocument);
   }
@@ -240,8 +236,8 @@ export class KnowledgeDocumentRepository {
     const filter: Record<string, unknown> = { organizationId };
     if (o.status) filter.status = o.status;
     if (o.cursor !== undefined) filter._id = { $gt: decodeMongoCursor(o.cursor, position)[0] };
-    const rows = await this.#run(() =>
-      this.#models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentDocument[]>().exec(),
+    const rows = await this.#db.run(() =>
+      this.#db.models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentDocument[]>().exec(),
     );
     return toKeysetPage(rows, o.limit, toKnowledgeDocument, (last) => encodeMongoCursor([last._id]));
   }
@@ -255,8 +251,8 @@ export class KnowledgeDocumentRepository {
   async findStuck(ctx: TenantContext, options: { olderThan: Date; limit?: number }): Promise<KnowledgeDocument[]> {
     const { organizationId } = requireTenantContext(ctx);
     const o = parseInput(stuckSchema, options);
-    const rows = await this.#run(() =>
-      this.#models.KnowledgeDocument.find({ organizationId, status: { $in: ['pending', 'indexing'] }, updatedAt: { $lt: o.olderThan } }, { content: 0 })
+    const rows = await this.#db.run(() =>
+      this.#db.models.KnowledgeDocument.find({ organizationId, status: { $in: ['pending', 'indexing'] }, updatedAt: { $lt: o.olderThan } }, { content: 0 })
         .sort({ updatedAt: 1 })
         .limit(o.limit)
         .lean<KnowledgeDocumentDocument[]>()
@@ -270,7 +266,7 @@ export class KnowledgeDocumentRepository {
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
     const { organizationId } = requireTenantContext(ctx);
     const documentId = parseInput(mongoId, id, 'id');
-    return this.#run(async () => (await this.#models.KnowledgeDocument.deleteOne({ organizationId, _id: documentId }).exec()).deletedCount === 1);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeDocument.deleteOne({ organizationId, _id: documentId }).exec()).deletedCount === 1);
   }
 
   /** @throws TenantAccessError without a real AdminScope */
@@ -278,6 +274,6 @@ export class KnowledgeDocumentRepository {
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
-    return this.#run(async () => (await this.#models.KnowledgeDocument.deleteMany({ organizationId: org }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.KnowledgeDocument.deleteMany({ organizationId: org }).exec()).deletedCount);
   }
 }

@@ -9,8 +9,8 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
 import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
-import { MESSAGE_ROLES, mongoModels, type ConversationDocument, type MessageDocument, type MongoModels } from '../mongo-models.js';
-import { iterateWithMongoErrors, withMongoErrors } from '../map-mongo-error.js';
+import { MongoAccess } from './mongo-access.js';
+import { MESSAGE_ROLES, type ConversationDocument, type MessageDocument } from '../mongo-models.js';
 import { allowCrossTenant } from '../tenant-plugin.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -63,14 +63,10 @@ export function toMessage(r: MessageDocument): Message {
 @injectable()
 @accessControlled
 export class MessageRepository {
-  constructor(@inject(MongoConnection) private readonly mongo: MongoConnection) {}
+  readonly #db: MongoAccess;
 
-  get #models(): MongoModels {
-    return mongoModels(this.mongo.connection);
-  }
-
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return withMongoErrors(operation, this.mongo.redactedUrl);
+  constructor(@inject(MongoConnection) mongo: MongoConnection) {
+    this.#db = new MongoAccess(mongo);
   }
 
   /**
@@ -89,8 +85,8 @@ export class MessageRepository {
     const { organizationId } = requireTenantContext(ctx);
     const id = parseInput(mongoId, conversationId, 'conversationId');
     const data = parseInput(appendSchema, input);
-    return this.#run(async () => {
-      const { Conversation, Message } = this.#models;
+    return this.#db.run(async () => {
+      const { Conversation, Message } = this.#db.models;
       const now = new Date();
       const conversation = await Conversation.findOneAndUpdate(
         { organizationId, _id: id, status: 'active' },
@@ -133,7 +129,7 @@ export class MessageRepository {
     const o = parseInput(pageSchema, options);
     const filter: Record<string, unknown> = { organizationId, conversationId: id };
     if (o.cursor !== undefined) filter.seq = { $lt: decodeMongoCursor(o.cursor, position)[0] };
-    const rows = await this.#run(() => this.#models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageDocument[]>().exec());
+    const rows = await this.#db.run(() => this.#db.models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageDocument[]>().exec());
     const page = toKeysetPage(rows, o.limit, toMessage, (oldest) => encodeMongoCursor([oldest.seq]));
     return { items: page.items.toReversed(), nextCursor: page.nextCursor };
   }
@@ -143,7 +139,7 @@ export class MessageRepository {
   async countByConversation(ctx: TenantContext, conversationId: string): Promise<number> {
     const { organizationId } = requireTenantContext(ctx);
     const id = parseInput(mongoId, conversationId, 'conversationId');
-    return this.#run(() => this.#models.Message.countDocuments({ organizationId, conversationId: id }).exec());
+    return this.#db.run(() => this.#db.models.Message.countDocuments({ organizationId, conversationId: id }).exec());
   }
 
   // ---- admin ----
@@ -159,8 +155,8 @@ export class MessageRepository {
   listAllForUser(scope: AdminScope, userId: string): AsyncIterable<Message> {
     assertAdminScope(scope);
     const id = parseInput(mongoId, userId, 'userId');
-    const models = this.#models;
-    return iterateWithMongoErrors(async function* () {
+    const models = this.#db.models;
+    return this.#db.iterate(async function* () {
       const conversations = allowCrossTenant(
         models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).sort({ organizationId: 1, _id: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(),
         scope,
@@ -170,7 +166,7 @@ export class MessageRepository {
         const messages = models.Message.find({ organizationId, conversationId: _id }).sort({ seq: 1 }).lean<MessageDocument[]>().cursor();
         for await (const m of messages) yield toMessage(m);
       }
-    }, this.mongo.redactedUrl);
+    });
   }
 
   /** @throws TenantAccessError without a real AdminScope */
@@ -178,6 +174,6 @@ export class MessageRepository {
   async deleteAllForOrganization(scope: AdminScope, organizationId: string): Promise<number> {
     assertAdminScope(scope);
     const org = parseInput(mongoId, organizationId, 'organizationId');
-    return this.#run(async () => (await this.#models.Message.deleteMany({ organizationId: org }).exec()).deletedCount);
+    return this.#db.run(async () => (await this.#db.models.Message.deleteMany({ organizationId: org }).exec()).deletedCount);
   }
 }
