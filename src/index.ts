@@ -101,7 +101,7 @@ export { PasswordChange } from './flows/auth/password-change.js';
 export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
 export { MfaService } from './flows/auth/mfa-service.js';
-export type { MfaProof, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
+export type { MfaProof, MfaMethod, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
 export type { IpCheck } from './flows/organizations/organization-security.js';
 export { OrganizationDomains, AUTO_JOIN_ROLES, CONSUMER_EMAIL_DOMAINS, DNS_LOOKUP_TIMEOUT_MS, domainChallengeRecordName, domainChallengeRecordValue } from './flows/organizations/organization-domains.js';

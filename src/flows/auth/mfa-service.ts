@@ -19,9 +19,18 @@ import type { AuthFlowOptions } from './auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import { PasskeyError } from '../../errors.js';
+import { authenticationResponseSchema, PasskeyCeremony, passkeyUseAudit } from './passkey-ceremony.js';
 
-/** A second factor as the client presents it: a code from the authenticator app, or one recovery code. */
-export type MfaProof = { readonly code: string } | { readonly recoveryCode: string };
+/**
+ * A second factor as the client presents it: a code from the authenticator app, one recovery code, or a passkey
+ * assertion answering `PasskeySignIn.beginSecondFactor(challengeToken)` (`credential.toJSON()`).
+ */
+export type MfaProof = { readonly code: string } | { readonly recoveryCode: string } | { readonly passkey: AuthenticationResponseJSON };
+
+/** Which second factor passed. */
+export type MfaMethod = 'totp' | 'recovery_code' | 'passkey';
 
 /**
  * A first factor was right (password, or an OAuth provider) and the user has
@@ -79,7 +88,11 @@ export interface TotpEnabled {
 export const totpCodeInput = z.string().max(16).regex(/^\s*\d{3}\s?\d{3}\s*$/, 'must be the 6-digit code from the authenticator app');
 // Formatting is normalised by the repository (case, hyphens, o→0, i/l→1); this only bounds the input.
 export const recoveryCodeInput = z.string().trim().min(16).max(64);
-export const mfaProofSchema = z.union([z.object({ code: totpCodeInput }).strict(), z.object({ recoveryCode: recoveryCodeInput }).strict()]);
+export const mfaProofSchema = z.union([
+  z.object({ code: totpCodeInput }).strict(),
+  z.object({ recoveryCode: recoveryCodeInput }).strict(),
+  z.object({ passkey: authenticationResponseSchema }).strict(),
+]);
 
 const DEFAULT_TOTP_ISSUER = 'platform-data';
 
@@ -96,6 +109,8 @@ const DEFAULT_TOTP_ISSUER = 'platform-data';
  *   (`MfaRepository.recordTimeStep`), so a code works once even when two
  *   requests race; a recovery code is consumed by one atomic UPDATE.
  */
+// Eleven dependencies: the second factor has three kinds (TOTP, recovery codes, passkeys) and
+// enrolment; each dependency is one of those stores or their policy, none is a second concern.
 @injectable()
 @accessControlled
 export class MfaService {
@@ -110,6 +125,7 @@ export class MfaService {
     @inject(AuditWriter) private readonly audit: AuditWriter,
     @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
     @inject(LOGGER) private readonly logger: Logger,
+    @inject(PasskeyCeremony) private readonly passkeys: PasskeyCeremony,
   ) {}
 
   /**
@@ -163,8 +179,19 @@ export class MfaService {
    * @throws InvalidMfaCodeError `invalid` (wrong code, unknown or used recovery code) / `replayed`
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async verify(userId: string, proof: MfaProof, organizationId?: string): Promise<'totp' | 'recovery_code'> {
+  async verify(userId: string, proof: MfaProof, organizationId?: string): Promise<MfaMethod> {
     const p = parseInput(mfaProofSchema, proof);
+    if ('passkey' in p) {
+      try {
+        // The passkey's challenge is consumed, its counter advanced and its use audited by the ceremony.
+        await this.passkeys.verifyAssertion(p.passkey, userId, passkeyUseAudit({}, null, 'second_factor'));
+      } catch (error) {
+        // Counted like a wrong code by the caller (throttle, lockout, challenge attempts); a counter regression is audited already.
+        if (error instanceof PasskeyError) throw new InvalidMfaCodeError('invalid');
+        throw error;
+      }
+      return 'passkey';
+    }
     if ('recoveryCode' in p) {
       const used = await this.mfa.useRecoveryCode(userId, p.recoveryCode, {
         events: [{ eventType: 'auth.mfa.recovery_code_used', organizationId: organizationId ?? null, actorUserId: userId, riskScore: 40, details: {} }],
@@ -294,7 +321,7 @@ export class MfaService {
   }
 
   /** {@link verify} for a signed-in user, behind the sign-in throttle (a stolen session must not guess codes freely). */
-  async #verifySignedIn(c: TenantContext, proof: MfaProof): Promise<'totp' | 'recovery_code'> {
+  async #verifySignedIn(c: TenantContext, proof: MfaProof): Promise<MfaMethod> {
     const user = await this.users.getById(c.userId);
     if (!user) throw new NotFoundError('user', c.userId);
     const attempt = { email: user.email };

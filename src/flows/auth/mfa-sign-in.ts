@@ -9,7 +9,7 @@ import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
 import type { AuthFlowOptions } from './auth-flow-options.js';
 import { challengeTokenInput } from './auth-inputs.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
-import { MfaService, mfaProofSchema, totpCodeInput, type MfaProof } from './mfa-service.js';
+import { MfaService, mfaProofSchema, totpCodeInput, type MfaMethod, type MfaProof } from './mfa-service.js';
 import type { SignedInResult } from './password-sign-in.js';
 import { SessionIssuer } from './session-issuer.js';
 import { SignInBookkeeping, type SignInAttempt } from './sign-in-bookkeeping.js';
@@ -54,7 +54,7 @@ export class MfaSignIn {
       context,
     });
     const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'sign_in', input.context);
-    let method: 'totp' | 'recovery_code';
+    let method: MfaMethod;
     try {
       // A recovery code spent writes its event in the same transaction (MfaService.verify), session or not.
       method = await this.mfa.verify(user.id, input.proof, challenge.organizationId);
@@ -126,7 +126,7 @@ export class MfaSignIn {
     });
   }
 
-  async #finish(user: UserRecord, challenge: MfaChallengeRecord, client: ParsedClientContext, method: 'totp' | 'recovery_code' | 'totp_enrollment'): Promise<SignedInResult> {
+  async #finish(user: UserRecord, challenge: MfaChallengeRecord, client: ParsedClientContext, method: MfaMethod | 'totp_enrollment'): Promise<SignedInResult> {
     // Single use: of two completions racing with two valid codes, one gets the session.
     if (!(await this.challenges.consume(challenge.id))) throw new TokenError('consumed', 'MFA challenge was already used');
     return this.bookkeeping.accept(user, client, (loginSucceeded) =>

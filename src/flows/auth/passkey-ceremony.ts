@@ -13,6 +13,7 @@ import type { AuditEventInput } from '../../postgres/repositories/audit-reposito
 import { PasskeyRepository, type PasskeyRecord, type WebAuthnCeremony } from '../../postgres/repositories/passkey-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
+import type { ParsedClientContext } from './client-context.js';
 import type { IdentityFlowOptions } from './identity-flow-options.js';
 
 const b64url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
@@ -54,6 +55,18 @@ const clientDataSchema = z.object({ challenge: z.string().min(1).max(512) });
 export interface VerifiedAssertion {
   readonly passkey: PasskeyRecord;
   readonly userVerified: boolean;
+}
+
+/** The audit events of a passkey use (`auth.passkey.used`) or of a counter regression (`auth.passkey.counter_regression`, risk 90). */
+export function passkeyUseAudit(client: ParsedClientContext, chosenOrganizationId: string | null, via: 'sign_in' | 'second_factor') {
+  return (passkey: PasskeyRecord, outcome: 'used' | 'counter_regression'): readonly AuditEventInput[] => {
+    // Before an organization is chosen, the event goes to the organization the passkey was registered in.
+    const base = { organizationId: chosenOrganizationId ?? passkey.organizationId, actorUserId: passkey.userId, ip: client.ip ?? null, userAgent: client.userAgent ?? null };
+    return outcome === 'used'
+      ? [{ ...base, eventType: 'auth.passkey.used', details: { passkeyId: passkey.id, via } }]
+      : // §6.1.1: a counter that does not grow means two copies of the private key may exist.
+        [{ ...base, eventType: 'auth.passkey.counter_regression', riskScore: 90, details: { passkeyId: passkey.id, storedCount: passkey.signCount, via } }];
+  };
 }
 
 /** A ceremony response's challenge, read from its clientDataJSON (§5.8.1) so it can be consumed before anything else. */

@@ -3,32 +3,20 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { AccountStateError, PasskeyError, RateLimitedError, TokenError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
-import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { MfaChallengeRepository } from '../../postgres/repositories/mfa-challenge-repository.js';
-import { PasskeyRepository, type PasskeyRecord } from '../../postgres/repositories/passkey-repository.js';
+import { PasskeyRepository } from '../../postgres/repositories/passkey-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
-import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
+import { clientContextSchema, type ClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
 import type { IdentityFlowOptions } from './identity-flow-options.js';
-import { challengeBytes, PasskeyCeremony } from './passkey-ceremony.js';
+import { challengeBytes, PasskeyCeremony, passkeyUseAudit } from './passkey-ceremony.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 
 const HOUR_MS = 3_600_000;
 const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
-
-function passkeyAudit(client: ParsedClientContext, chosenOrganizationId: string | null, via: 'sign_in' | 'second_factor') {
-  return (passkey: PasskeyRecord, outcome: 'used' | 'counter_regression'): readonly AuditEventInput[] => {
-    // Before an organization is chosen, the event goes to the organization the passkey was registered in.
-    const base = { organizationId: chosenOrganizationId ?? passkey.organizationId, actorUserId: passkey.userId, ip: client.ip ?? null, userAgent: client.userAgent ?? null };
-    return outcome === 'used'
-      ? [{ ...base, eventType: 'auth.passkey.used', details: { passkeyId: passkey.id, via } }]
-      : // §6.1.1: a counter that does not grow means two copies of the private key may exist.
-        [{ ...base, eventType: 'auth.passkey.counter_regression', riskScore: 90, details: { passkeyId: passkey.id, storedCount: passkey.signCount, via } }];
-  };
-}
 
 /**
  * Signing in with a passkey (WebAuthn L2 §7.2): as the only factor
@@ -80,7 +68,7 @@ export class PasskeySignIn {
   async finishSignIn(response: AuthenticationResponseJSON, context: ClientContext & { organizationId?: string } = {}): Promise<FirstFactorSignInResult> {
     const { organizationId, ...rest } = context;
     const input = parseInput(z.object({ organizationId: z.uuid().optional(), context: clientContextSchema }), { organizationId, context: rest });
-    const { passkey, userVerified } = await this.ceremony.verifyAssertion(response, undefined, passkeyAudit(input.context, input.organizationId ?? null, 'sign_in'));
+    const { passkey, userVerified } = await this.ceremony.verifyAssertion(response, undefined, passkeyUseAudit(input.context, input.organizationId ?? null, 'sign_in'));
     const user = await this.users.getById(passkey.userId);
     if (!user) throw new PasskeyError('unknown_credential');
     return this.firstFactor.complete(user, input.context, 'passkey', { organizationId: input.organizationId, mfaSatisfied: userVerified });
@@ -121,7 +109,7 @@ export class PasskeySignIn {
     const client = input.context;
     const mfaChallenge = await this.challenges.findActive(input.challengeToken, 'sign_in');
     try {
-      await this.ceremony.verifyAssertion(response, mfaChallenge.userId, passkeyAudit(client, mfaChallenge.organizationId, 'second_factor'));
+      await this.ceremony.verifyAssertion(response, mfaChallenge.userId, passkeyUseAudit(client, mfaChallenge.organizationId, 'second_factor'));
     } catch (error) {
       if (error instanceof PasskeyError) await this.challenges.recordFailedAttempt(mfaChallenge.id, DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS);
       throw error;

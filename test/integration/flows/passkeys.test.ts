@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, PasskeyError, TokenError } from '../../../src/errors.js';
+import { InvalidMfaCodeError, NotFoundError, PasskeyError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { PasskeyService } from '../../../src/flows/auth/passkey-service.js';
@@ -149,6 +149,21 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect(result.user.id).toBe(a.userId);
     // The MFA challenge is single-use.
     await expect(signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken).catch(() => options2)))).rejects.toBeInstanceOf(TokenError);
+  });
+
+  it('is an MfaProof: MfaSignIn.completeMfaLogin accepts { passkey } and counts a refused one like a wrong code', async () => {
+    const a = await signedInUser();
+    const b = await signedInUser();
+    const keyA = await registered(a.ctx);
+    const keyB = await registered(b.ctx);
+    const user = (await h.platform.resolve(UserRepository).getById(a.userId))!;
+    const challenge = await h.platform.resolve(MfaService).startSignInChallenge(user, a.ctx.organizationId, 'sign_in', {});
+    const wrong = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { passkey: keyB.assert(await signIn.beginSecondFactor(challenge.challengeToken)) }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(InvalidMfaCodeError);
+    const result = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)) });
+    expect(result.user.id).toBe(a.userId);
+    const events = await h.auditEvents(result.context);
+    expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ mfa: 'passkey' });
   });
 
   it('removes a passkey for its owner only; a removed passkey no longer signs in', async () => {
