@@ -34,8 +34,14 @@ export const PLATFORM_ERROR_CODES = [
   'MFA_CODE_INVALID',
   'MFA_REQUIRED',
   'RATE_LIMITED',
+  // TokenError: one code per reason (TOKEN_ERROR_CODES)
   'TOKEN_INVALID',
+  'TOKEN_EXPIRED',
+  'TOKEN_REVOKED',
+  'TOKEN_REUSED',
+  'TOKEN_CONSUMED',
   'CRYPTO_FAILED',
+  'PASSKEY_REJECTED',
   // migrations (MigrationError)
   'MIGRATION_FAILED',
   'MIGRATION_CHECKSUM_MISMATCH',
@@ -67,6 +73,7 @@ export const PLATFORM_ERROR_CODES = [
   'KNOWLEDGE_INCONSISTENT',
   'MAINTENANCE_FAILED',
   'INTEGRATION_REFRESH_FAILED',
+  'DNS_LOOKUP_FAILED',
   // CLI
   'RESET_REFUSED',
   'DEMO_FAILED',
@@ -211,11 +218,29 @@ export class RateLimitedError extends PlatformError<'RATE_LIMITED'> {
   }
 }
 
-/** A session, refresh token, verification token or API key is invalid, expired, consumed or revoked. */
-export class TokenError extends PlatformError<'TOKEN_INVALID'> {
-  readonly reason: 'invalid' | 'expired' | 'revoked' | 'reused' | 'consumed';
-  constructor(reason: TokenError['reason'], message?: string) {
-    super('TOKEN_INVALID', message ?? `Token ${reason}`);
+/**
+ * The code of each reason a token is refused, so a client can act on the code
+ * alone: `TOKEN_EXPIRED` → refresh or sign in again; `TOKEN_REVOKED` → signed
+ * out (logout, suspension, password change); `TOKEN_REUSED` → a rotated refresh
+ * token came back (theft suspected: the family is revoked); `TOKEN_CONSUMED` →
+ * a single-use token (verification link, MFA challenge) was already used;
+ * `TOKEN_INVALID` → unknown, malformed or someone else's.
+ */
+export const TOKEN_ERROR_CODES = {
+  invalid: 'TOKEN_INVALID',
+  expired: 'TOKEN_EXPIRED',
+  revoked: 'TOKEN_REVOKED',
+  reused: 'TOKEN_REUSED',
+  consumed: 'TOKEN_CONSUMED',
+} as const satisfies Record<string, PlatformErrorCode>;
+export type TokenErrorReason = keyof typeof TOKEN_ERROR_CODES;
+export type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[TokenErrorReason];
+
+/** A session, refresh token, verification token or API key is invalid, expired, consumed, revoked or reused; `code` says which ({@link TOKEN_ERROR_CODES}). */
+export class TokenError extends PlatformError<TokenErrorCode> {
+  readonly reason: TokenErrorReason;
+  constructor(reason: TokenErrorReason, message?: string) {
+    super(TOKEN_ERROR_CODES[reason], message ?? `Token ${reason}`);
     this.reason = reason;
   }
 }
@@ -224,5 +249,29 @@ export class TokenError extends PlatformError<'TOKEN_INVALID'> {
 export class CryptoError extends PlatformError<'CRYPTO_FAILED'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CRYPTO_FAILED', message, options);
+  }
+}
+
+/**
+ * A WebAuthn ceremony response was refused (the challenge itself fails with {@link TokenError}):
+ * - `verification_failed` — signature, origin, RP ID, flags or attestation did not verify (WebAuthn L2 §7.1 / §7.2);
+ * - `unknown_credential` — no passkey with that credential id (or not one of this user's);
+ * - `counter_regression` — the signature counter did not increase: a possibly cloned authenticator (§6.1.1), audited;
+ * - `already_registered` — the credential id is registered already (§7.1 step 22).
+ */
+export class PasskeyError extends PlatformError<'PASSKEY_REJECTED'> {
+  readonly reason: 'verification_failed' | 'unknown_credential' | 'counter_regression' | 'already_registered';
+  constructor(reason: PasskeyError['reason'], options?: { cause?: unknown }) {
+    super('PASSKEY_REJECTED', `Passkey rejected: ${reason}`, options);
+    this.reason = reason;
+  }
+}
+
+/** The application's DNS lookup (domain verification) failed or exceeded its time bound; `recordName` is the name looked up. */
+export class DnsLookupError extends PlatformError<'DNS_LOOKUP_FAILED'> {
+  readonly recordName: string;
+  constructor(recordName: string, options?: { cause?: unknown }) {
+    super('DNS_LOOKUP_FAILED', `DNS lookup of ${recordName} failed`, options);
+    this.recordName = recordName;
   }
 }

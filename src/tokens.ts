@@ -2,11 +2,15 @@ import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
 import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
 import type { AuthNotifier } from './flows/auth/auth-notifier.js';
+import type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
+import type { IdentityNotifier } from './flows/auth/identity-notifier.js';
 import type { Embedder } from './flows/knowledge/embedder.js';
 import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
 import type { MaintenanceOptions } from './flows/operations/maintenance.js';
 import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
 import type { TextSplitter } from './flows/knowledge/text-splitter.js';
+import type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+import type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
@@ -47,9 +51,19 @@ export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngest
 export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');
 /** Delivers verification and reset e-mails (default: DiscardingAuthNotifier); set it with `createPlatform(config, { authNotifier })`. */
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
+/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); register your own value to change them. */
+export const IDENTITY_FLOW_OPTIONS: InjectionToken<IdentityFlowOptions> = Symbol.for('platform-data.IdentityFlowOptions');
+/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier). */
+export const IDENTITY_NOTIFIER: InjectionToken<IdentityNotifier> = Symbol.for('platform-data.IdentityNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
 /** A partial object merged over `config.maintenance`; set it with `createPlatform(config, { maintenance })`. */
 export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
 /** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
 export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');
+/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); register your own value before resolving AccessTokens. */
+export const SIGNING_KEY_OPTIONS: InjectionToken<SigningKeyOptions> = Symbol.for('platform-data.SigningKeyOptions');
+/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); register your own value before resolving OutboxRelay. */
+export const OUTBOX_RELAY_OPTIONS: InjectionToken<OutboxRelayOptions> = Symbol.for('platform-data.OutboxRelayOptions');
+/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is registered). */
+export const OUTBOX_EMAIL_SENDER: InjectionToken<OutboxEmailSender> = Symbol.for('platform-data.OutboxEmailSender');

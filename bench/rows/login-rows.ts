@@ -23,7 +23,7 @@ export const DEFAULT_BCRYPT_COST = loadConfig({ PLATFORM_ENV: 'test', LOG_LEVEL:
 function defaultCostTiming(ctx: BenchContext): InterleavedOptions {
   return ctx.quick
     ? { concurrency: CONCURRENCY, rounds: 2, sliceMs: 700, warmupMs: 400 }
-    : { concurrency: CONCURRENCY, rounds: 6, sliceMs: 2_500, warmupMs: 1_500 };
+    : { concurrency: CONCURRENCY, rounds: 6, sliceMs: 2_500, warmupMs: 1_500, repeats: 3 };
 }
 
 /**

@@ -11,6 +11,11 @@ import { SessionValidator } from './auth/session-validator.js';
 import { SignInBookkeeping } from './auth/sign-in-bookkeeping.js';
 import { OAuthSignIn } from './auth/oauth-sign-in.js';
 import { OrganizationSecurity } from './organizations/organization-security.js';
+import { OrganizationDomains } from './organizations/organization-domains.js';
+import { SsoConnections } from './organizations/sso-connections.js';
+import { OutboxRelay } from './operations/outbox-relay.js';
+import { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER } from './operations/outbox-relay-options.js';
+import { OutboxAuthNotifier } from './auth/outbox-auth-notifier.js';
 import { QueueWorkers } from './queue-workers.js';
 import { Maintenance } from './operations/maintenance.js';
 import { registerKnowledge } from './knowledge/register-knowledge.js';
@@ -21,7 +26,18 @@ import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, MAINTENANCE_OPTIONS } from '../tokens.js';
+import { FirstFactorSignIn } from './auth/first-factor-sign-in.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from './auth/identity-flow-options.js';
+import { DiscardingIdentityNotifier } from './auth/identity-notifier.js';
+import { PasskeyCeremony } from './auth/passkey-ceremony.js';
+import { PasskeyService } from './auth/passkey-service.js';
+import { PasskeySignIn } from './auth/passkey-sign-in.js';
+import { PasswordlessSignIn } from './auth/passwordless-sign-in.js';
+import { EmailChangeService } from './auth/email-change-service.js';
+import { AccessTokens } from './auth/access-tokens.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from './auth/signing-key-options.js';
+import { SigningKeyRing } from './auth/signing-key-ring.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, MAINTENANCE_OPTIONS, OUTBOX_EMAIL_SENDER, OUTBOX_RELAY_OPTIONS, SIGNING_KEY_OPTIONS } from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {
@@ -46,6 +62,26 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(OAuthSignIn);
   container.registerSingleton(ApiKeyAuthenticator);
   container.registerSingleton(VerificationService);
+  // Passkeys, passwordless sign-in, email change (issue 23).
+  container.register(IDENTITY_FLOW_OPTIONS, { useValue: DEFAULT_IDENTITY_FLOW_OPTIONS });
+  container.registerSingleton(IDENTITY_NOTIFIER, DiscardingIdentityNotifier);
+  container.registerSingleton(FirstFactorSignIn);
+  container.registerSingleton(PasskeyCeremony);
+  container.registerSingleton(PasskeyService);
+  container.registerSingleton(PasskeySignIn);
+  container.registerSingleton(PasswordlessSignIn);
+  container.registerSingleton(EmailChangeService);
+  // The key ring caches keys per process: one per container.
+  container.register(SIGNING_KEY_OPTIONS, { useValue: DEFAULT_SIGNING_KEY_OPTIONS });
+  container.registerSingleton(SigningKeyRing);
+  container.registerSingleton(AccessTokens);
+  container.registerSingleton(OrganizationDomains);
+  container.registerSingleton(SsoConnections);
+  container.register(OUTBOX_RELAY_OPTIONS, { useValue: DEFAULT_OUTBOX_RELAY_OPTIONS });
+  container.register(OUTBOX_EMAIL_SENDER, { useValue: NO_OUTBOX_EMAIL_SENDER });
+  // One relay loop per container; OutboxAuthNotifier is opt-in (register it under AUTH_NOTIFIER).
+  container.registerSingleton(OutboxRelay);
+  container.registerSingleton(OutboxAuthNotifier);
   registerPrivacyFlows(container);
   registerKnowledge(container);
   container.register(MAINTENANCE_OPTIONS, { useValue: {} });

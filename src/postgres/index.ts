@@ -31,6 +31,12 @@ export { RefreshTokenRepository } from './repositories/refresh-token-repository.
 export type { RefreshTokenRecord, IssuedRefreshToken, RotatedRefreshToken } from './repositories/refresh-token-repository.js';
 export { VerificationTokenRepository, VERIFICATION_PURPOSES, VERIFICATION_TTL_SECONDS } from './repositories/verification-token-repository.js';
 export type { VerificationPurpose, VerificationTokenRecord } from './repositories/verification-token-repository.js';
+export { EmailChangeRepository } from './repositories/email-change-repository.js';
+export type { EmailChangeRecord, EmailChangeLink, EmailChangeConfirmation } from './repositories/email-change-repository.js';
+export { EmailSignInCodeRepository, SIGN_IN_CODE_DIGITS } from './repositories/email-sign-in-code-repository.js';
+export type { SignInCodeCheck } from './repositories/email-sign-in-code-repository.js';
+export { PasskeyRepository, WEBAUTHN_CEREMONIES, AUTHENTICATOR_TRANSPORTS } from './repositories/passkey-repository.js';
+export type { PasskeyRecord, PasskeySummary, NewPasskey, WebAuthnCeremony, AuthenticatorTransport } from './repositories/passkey-repository.js';
 export { ApiKeyRepository } from './repositories/api-key-repository.js';
 export type { ApiKeyRecord, VerifiedApiKey, CreateApiKeyInput, UpdateApiKeyInput } from './repositories/api-key-repository.js';
 export { LoginAttemptRepository } from './repositories/login-attempt-repository.js';
@@ -90,3 +96,7 @@ export type { MembershipInvitation, MembershipInvitationRecord } from './reposit
 export type { RevokeOptions } from './repositories/session-repository.js';
 export type { RotateOptions } from './repositories/refresh-token-repository.js';
 export type { StepLease, StepClaim } from './repositories/erasure-request-repository.js';
+export { SigningKeyRepository, SIGNING_ALGORITHMS } from './repositories/signing-key-repository.js';
+export type { NewSigningKey, SigningAlgorithm, StoredSigningKey } from './repositories/signing-key-repository.js';
+export { OutboxRepository, MAX_OUTBOX_PAYLOAD_BYTES, outboxMessageInputSchema } from './repositories/outbox-repository.js';
+export type { OutboxMessage, OutboxMessageInput } from './repositories/outbox-repository.js';

@@ -222,7 +222,7 @@ export class PostgresConnection implements StoreConnection {
     if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     try {
       // pg.Pool.query hands a submittable to a client and discards that client if the query failed.
-      return await pool.query(new ScopedPipelineQuery(scope, statement, values, this.config.postgres.pooler === 'transaction') as unknown as pg.QueryConfig);
+      return await pool.query(new ScopedPipelineQuery(scope, statement, values, pgTypeOverrides, this.config.postgres.pooler === 'transaction') as unknown as pg.QueryConfig);
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }

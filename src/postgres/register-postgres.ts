@@ -17,6 +17,9 @@ import { IdentityRepository } from './repositories/identity-repository.js';
 import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, IntegrationTokenRepository } from './repositories/integration-token-repository.js';
 import { MaintenanceRepository } from './repositories/maintenance-repository.js';
 import { MfaChallengeRepository } from './repositories/mfa-challenge-repository.js';
+import { PasskeyRepository } from './repositories/passkey-repository.js';
+import { EmailSignInCodeRepository } from './repositories/email-sign-in-code-repository.js';
+import { EmailChangeRepository } from './repositories/email-change-repository.js';
 import { MfaRepository } from './repositories/mfa-repository.js';
 import { PasswordHistoryRepository } from './repositories/password-history-repository.js';
 import { SecuritySettingsRepository } from './repositories/security-settings-repository.js';
@@ -25,6 +28,8 @@ import { RefreshTokenRepository } from './repositories/refresh-token-repository.
 import { SessionCacheRevocationRepository } from './repositories/session-cache-revocation-repository.js';
 import { SessionRepository } from './repositories/session-repository.js';
 import { VerificationTokenRepository } from './repositories/verification-token-repository.js';
+import { SigningKeyRepository } from './repositories/signing-key-repository.js';
+import { OutboxRepository } from './repositories/outbox-repository.js';
 
 /** Registers the PostgreSQL connection and repositories in `container`. */
 export function registerPostgres(container: DependencyContainer): void {
@@ -53,7 +58,12 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(MaintenanceRepository);
   container.registerSingleton(MfaRepository);
   container.registerSingleton(MfaChallengeRepository);
+  container.registerSingleton(PasskeyRepository);
+  container.registerSingleton(EmailSignInCodeRepository);
+  container.registerSingleton(EmailChangeRepository);
   container.registerSingleton(PasswordHistoryRepository);
   container.registerSingleton(SecuritySettingsRepository);
   container.registerSingleton(PersonaRepository);
+  container.registerSingleton(SigningKeyRepository);
+  container.registerSingleton(OutboxRepository);
 }

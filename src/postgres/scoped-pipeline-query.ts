@@ -23,7 +23,7 @@ interface PgQuery {
   handleReadyForQuery(connection: WireConnection): void;
 }
 const PgQueryClass = pg.Query as unknown as new (
-  config: { name?: string; text: string; values: unknown[]; queryMode?: 'extended' },
+  config: { name?: string; text: string; values: unknown[]; types: pg.CustomTypesConfig; queryMode?: 'extended' },
   values: undefined,
   callback: Callback,
 ) => PgQuery;
@@ -70,17 +70,19 @@ export class ScopedPipelineQuery {
   #connection: WireConnection | undefined;
 
   /**
+   * @param types the pool's type parsers: pg's Client hands its own only to its own Query objects, so a
+   *   submittable must bring them (else int8 and timestamptz come back as pg's defaults).
    * @param unnamed behind a transaction-pooling PgBouncer (PG_POOLER=transaction): both statements are
    *   sent unnamed and parsed every time — the next pipeline may run on another server connection, which
    *   never saw a named Parse. The pipeline itself ends in one Sync, i.e. one transaction, which the pooler
    *   keeps on one server connection.
    */
-  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], unnamed = false) {
+  constructor(scope: PostgresScope, statement: { name: string; text: string }, values: unknown[], types: pg.CustomTypesConfig, unnamed = false) {
     this.#settings = [scope.organizationId ?? '', scope.userId ?? '', scope.adminActor ?? ''];
     this.#unnamed = unnamed;
     this.#name = unnamed ? '' : statement.name;
     this.#text = statement.text;
-    const config = unnamed ? { text: statement.text, values, queryMode: 'extended' as const } : { name: statement.name, text: statement.text, values };
+    const config = unnamed ? { text: statement.text, values, types, queryMode: 'extended' as const } : { name: statement.name, text: statement.text, values, types };
     this.#inner = new PgQueryClass(config, undefined, (error, result) => {
       if (error) this.#error = error;
       else this.#result = result;

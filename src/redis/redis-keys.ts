@@ -33,6 +33,7 @@ export const REDIS_KEY_SCHEMA: readonly RedisKeySpec[] = [
   { name: 'rateLimit.apiKey', pattern: '{org:<organizationId>}:rl:ak:<apiKeyId>', type: 'zset', ttl: 'window', owner: 'RateLimiter', purpose: 'sliding-window log per API key' },
   { name: 'rateLimit.user', pattern: '{user:<userId>}:rl:<scope>', type: 'zset', ttl: 'window', owner: 'RateLimiter', purpose: 'sliding-window log per user and scope' },
   { name: 'rateLimit.ip', pattern: 'rl:ip:<scope>:<sha256(ip)>', type: 'zset', ttl: 'window', owner: 'RateLimiter', purpose: 'sliding-window log per client IP (hashed) and scope' },
+  { name: 'rateLimit.email', pattern: 'rl:em:<scope>:<sha256(lower(email))>', type: 'zset', ttl: 'window', owner: 'RateLimiter', purpose: 'sliding-window log per email address (hashed) and scope' },
   { name: 'login.account', pattern: 'lt:acct:<sha256(lower(email))>', type: 'string', ttl: 'throttle window (LOCKOUT_SECONDS)', owner: 'LoginThrottle', purpose: 'failed sign-ins per account (email hashed)' },
   { name: 'login.ip', pattern: 'lt:ip:<sha256(ip)>', type: 'string', ttl: 'throttle window (LOCKOUT_SECONDS)', owner: 'LoginThrottle', purpose: 'failed sign-ins per client IP (hashed)' },
   { name: 'cache.org', pattern: '{org:<organizationId>}:cache:<name>', type: 'string', ttl: 'chosen by the caller of getOrLoad', owner: 'CacheAside', purpose: 'tenant cache entry (JSON)' },
@@ -120,6 +121,9 @@ export class RedisKeys {
   }
   rateLimitIp(ip: string, scope: string): RedisKey {
     return this.#key(`rl:ip:${this.#id('scope', scope)}:${hashForKey(ip)}`);
+  }
+  rateLimitEmail(email: string, scope: string): RedisKey {
+    return this.#key(`rl:em:${this.#id('scope', scope)}:${emailKeyHash(email)}`);
   }
 
   loginAccount(email: string): RedisKey {

@@ -184,3 +184,22 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
     }
   });
 });
+
+describe.skipIf(!requireStores('postgres', 'redis'))('docs/enterprise-identity.md runs', () => {
+  let t: TestEnv;
+  beforeAll(async () => {
+    t = await createTestEnv();
+  });
+  afterAll(async () => t?.cleanup());
+
+  it('the TypeScript blocks, run in order as one module, sign and verify tokens, verify a domain, auto-join, route SSO and relay the outbox', async () => {
+    const blocks = codeBlocks(await read('docs/enterprise-identity.md'));
+    expect(blocks.map((b) => b.lang).filter((l) => l !== 'ts')).toEqual([]);
+    const dir = join(ROOT, 'test-results/docs-blocks');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, 'enterprise-identity.ts');
+    await writeFile(file, blocks.map((b) => `// docs/enterprise-identity.md line ${b.line}\n${b.code}`).join('\n\n'));
+    const result = await runNode(file, t.env);
+    expect(result, result.output).toMatchObject({ code: 0 });
+  });
+});

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -157,4 +157,72 @@ export class Figures {
     await writeFile(`${path}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
     await rename(`${path}.tmp`, path);
   }
+}
+
+// ---------------------------------------------------------------------------
+// A private PostgreSQL 15 server (Debian's binaries, run as the `postgres` user) that
+// survives a restart with its data: for fault tests that restart, freeze or crash it.
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface PrivatePostgres {
+  readonly port: number;
+  /** Owner URL (trust authentication on 127.0.0.1). */
+  readonly url: string;
+  /** Immediate shutdown (like a crash: no checkpoint), then a start on the same port and data. */
+  restart(): Promise<void>;
+  /** SIGSTOP the postmaster and every backend: TCP stays open, nothing answers. */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /** Stops the server and removes its data directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function asPostgres(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('runuser', ['-u', 'postgres', '--', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args[0]} exited ${code}: ${stderr.trim()}`))));
+  });
+}
+
+/** Starts PostgreSQL 15 on `port` (task-assigned private ports keep parallel runs apart). Needs root (runuser) and Debian's postgresql-15. */
+export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {
+  const dir = `/tmp/pd-private-pg-${port}-${randomUUID().slice(0, 8)}`;
+  await mkdir(dir, { recursive: true });
+  execFileSync('chown', ['-R', 'postgres', dir]);
+  await asPostgres([`${PG_BIN}/initdb`, '-D', `${dir}/data`, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const start = () =>
+    asPostgres([`${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, '-l', `${dir}/log`, '-w', '-t', '60', '-o', `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  const halt = () => asPostgres([`${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, '-m', 'immediate', '-w', 'stop']);
+  const signal = async (sig: 'SIGSTOP' | 'SIGCONT') => {
+    const pid = Number((await readFile(`${dir}/data/postmaster.pid`, 'utf8')).split('\n')[0]);
+    try {
+      execFileSync('pkill', [`-${sig.slice(3)}`, '-P', String(pid)]);
+    } catch {
+      // no children
+    }
+    process.kill(pid, sig);
+  };
+  await start();
+  let stopped = false;
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    restart: async () => {
+      await halt();
+      await start();
+    },
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await signal('SIGCONT').catch(() => undefined);
+      await halt().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

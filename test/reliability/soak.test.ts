@@ -11,6 +11,7 @@ import { ConversationRepository } from '../../src/mongo/repositories/conversatio
 import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
+import { SecuritySettingsRepository } from '../../src/postgres/repositories/security-settings-repository.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
@@ -45,6 +46,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
     for (let i = 0; i < USERS; i++) {
       const u = await h.user();
       const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner', scopes: [] });
+      // The schedule validates every session it created (~35 per user): above the default limit of 5 live sessions (issue 20).
+      await h.platform.resolve(SecuritySettingsRepository).update(ctx, { maxConcurrentSessions: 1000 });
       const convs = [(await conversations.create(ctx, { title: `a-${i}` })).id, (await conversations.create(ctx, { title: `b-${i}` })).id];
       const doc = await ingestion.ingestDocument(ctx, {
         source: `soak/${i}.md`,

@@ -1,3 +1,4 @@
+import type { EmailChangeMessage, IdentityNotifier, SignInCodeMessage } from '../../src/flows/auth/identity-notifier.js';
 import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../src/flows/auth/auth-notifier.js';
 
 /** A password every default policy accepts (12+ characters, not in the breached list, no personal data). */
@@ -18,5 +19,21 @@ export class CapturingNotifier implements AuthNotifier {
   }
   async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
     this.notices.push({ ...notice, kind: 'sign_up_with_existing_email' });
+  }
+}
+
+/** Captures what the passwordless and email-change flows send (magic links, codes, email-change links). */
+export class CapturingIdentityNotifier implements IdentityNotifier {
+  readonly links: AuthMessage[] = [];
+  readonly codes: SignInCodeMessage[] = [];
+  readonly emailChanges: EmailChangeMessage[] = [];
+  async magicLink(message: AuthMessage): Promise<void> {
+    this.links.push(message);
+  }
+  async signInCode(message: SignInCodeMessage): Promise<void> {
+    this.codes.push(message);
+  }
+  async emailChange(message: EmailChangeMessage): Promise<void> {
+    this.emailChanges.push(message);
   }
 }

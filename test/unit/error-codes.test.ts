@@ -32,6 +32,8 @@ describe('closed error codes', () => {
       RateLimitedError: new api.RateLimitedError('slow down', 1000),
       TokenError: new api.TokenError('expired'),
       CryptoError: new api.CryptoError('bad tag'),
+      PasskeyError: new api.PasskeyError('counter_regression'),
+      DnsLookupError: new api.DnsLookupError('_platform-data-challenge.example.com'),
     };
     // A new exported error class must be added here, so its code is checked too.
     expect(exported.filter((name) => !(name in samples)).sort()).toEqual(['MigrationError', 'RedisReplyError', 'RefreshTokenReusedError']);
@@ -47,5 +49,21 @@ describe('closed error codes', () => {
     expect(code).toBe('REDIS_REPLY');
     expect(mapped).toBeInstanceOf(api.RedisReplyError);
     expect((mapped as api.RedisReplyError).reply).toBe('WRONGTYPE');
+  });
+});
+
+// Issue 19: `TokenError` had one code whatever the reason, so a client could not tell "sign in again"
+// (expired) from "signed out" (revoked) or "theft suspected" (reused) without reading `reason`.
+describe('TokenError: one code per reason', () => {
+  it('maps each reason to its own code from the closed list', () => {
+    const reasons = Object.keys(api.TOKEN_ERROR_CODES) as api.TokenErrorReason[];
+    expect(reasons.sort()).toEqual(['consumed', 'expired', 'invalid', 'reused', 'revoked']);
+    const codes = reasons.map((r) => new api.TokenError(r).code);
+    expect(new Set(codes).size).toBe(reasons.length);
+    for (const code of codes) expect(PLATFORM_ERROR_CODES as readonly string[]).toContain(code);
+    expect(new api.TokenError('revoked')).toMatchObject({ code: 'TOKEN_REVOKED', reason: 'revoked' });
+    expect(new api.TokenError('expired')).toMatchObject({ code: 'TOKEN_EXPIRED', reason: 'expired' });
+    expect(new api.TokenError('reused')).toMatchObject({ code: 'TOKEN_REUSED', reason: 'reused' });
+    expect(new api.TokenError('invalid')).toMatchObject({ code: 'TOKEN_INVALID', reason: 'invalid' });
   });
 });

@@ -156,15 +156,20 @@ export class MfaService {
 
   /**
    * Checks a second factor of a user with MFA enabled; the flow counts failures.
+   * A recovery code used writes `auth.mfa.recovery_code_used` (risk 40) for
+   * `organizationId` in the transaction that spends it.
    * @returns which factor was used
    * @throws ValidationError naming `code` / `recoveryCode`
    * @throws InvalidMfaCodeError `invalid` (wrong code, unknown or used recovery code) / `replayed`
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async verify(userId: string, proof: MfaProof): Promise<'totp' | 'recovery_code'> {
+  async verify(userId: string, proof: MfaProof, organizationId?: string): Promise<'totp' | 'recovery_code'> {
     const p = parseInput(mfaProofSchema, proof);
     if ('recoveryCode' in p) {
-      if (!(await this.mfa.useRecoveryCode(userId, p.recoveryCode))) throw new InvalidMfaCodeError('invalid');
+      const used = await this.mfa.useRecoveryCode(userId, p.recoveryCode, {
+        events: [{ eventType: 'auth.mfa.recovery_code_used', organizationId: organizationId ?? null, actorUserId: userId, riskScore: 40, details: {} }],
+      });
+      if (!used) throw new InvalidMfaCodeError('invalid');
       return 'recovery_code';
     }
     const stored = await this.mfa.getSecret(userId);
@@ -192,14 +197,18 @@ export class MfaService {
     if (stored.enabledAt !== null) throw new ConflictError('MFA is already enabled', { store: 'postgres', constraint: 'mfa_already_enabled' });
     const result = await this.totp.verify(stored.secret, c, { afterTimeStep: stored.lastUsedStep ?? undefined });
     if (!result.valid) throw new InvalidMfaCodeError(result.reason === 'replayed' ? 'replayed' : 'invalid');
-    const enabledAt = await this.mfa.enable(userId, result.timeStep);
     const recovery = generateRecoveryCodes();
-    await this.mfa.replaceRecoveryCodes(userId, recovery.hashes);
-    await this.#audit({
-      eventType: 'auth.mfa.enabled',
-      organizationId: audit.organizationId,
-      actorUserId: userId,
-      details: { method: 'totp', ...(audit.atSignIn === true ? { atSignIn: true } : {}) },
+    // One transaction: MFA on, the recovery codes, and the event (issue 16: security events commit with their change).
+    const enabledAt = await this.mfa.enable(userId, result.timeStep, {
+      recoveryCodeHashes: recovery.hashes,
+      events: [
+        {
+          eventType: 'auth.mfa.enabled',
+          organizationId: audit.organizationId,
+          actorUserId: userId,
+          details: { method: 'totp', ...(audit.atSignIn === true ? { atSignIn: true } : {}) },
+        },
+      ],
     });
     return { enabledAt, recoveryCodes: recovery.codes };
   }
@@ -254,8 +263,9 @@ export class MfaService {
       throw new ConflictError('An organization of this user requires MFA; it cannot be disabled', { store: 'postgres', constraint: 'mfa_required_by_organization' });
     }
     const method = await this.#verifySignedIn(c, input.proof);
-    await this.mfa.disable(c.userId);
-    await this.#audit({ eventType: 'auth.mfa.disabled', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 40, details: { method } });
+    await this.mfa.disable(c.userId, {
+      events: [{ eventType: 'auth.mfa.disabled', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 40, details: { method } }],
+    });
     return { disabledAt: new Date() };
   }
 
@@ -273,8 +283,9 @@ export class MfaService {
     await this.#assertEnabled(c.userId);
     await this.#verifySignedIn(c, { code: input.code });
     const recovery = generateRecoveryCodes();
-    await this.mfa.replaceRecoveryCodes(c.userId, recovery.hashes);
-    await this.#audit({ eventType: 'auth.mfa.recovery_codes_regenerated', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 20, details: {} });
+    await this.mfa.replaceRecoveryCodes(c.userId, recovery.hashes, {
+      events: [{ eventType: 'auth.mfa.recovery_codes_regenerated', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 20, details: {} }],
+    });
     return { recoveryCodes: recovery.codes };
   }
 
@@ -292,7 +303,7 @@ export class MfaService {
       throw error;
     });
     try {
-      return await this.verify(c.userId, proof);
+      return await this.verify(c.userId, proof, c.organizationId);
     } catch (error) {
       if (error instanceof InvalidMfaCodeError) {
         await this.throttle.recordFailure(attempt).catch((e: unknown) => this.logger.warn('login throttle unavailable; failure not counted', { error: e }));

@@ -2,7 +2,6 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { InvalidMfaCodeError, TokenError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
-import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { MfaChallengeRepository, type MfaChallengeRecord } from '../../postgres/repositories/mfa-challenge-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -57,7 +56,8 @@ export class MfaSignIn {
     const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'sign_in', input.context);
     let method: 'totp' | 'recovery_code';
     try {
-      method = await this.mfa.verify(user.id, input.proof);
+      // A recovery code spent writes its event in the same transaction (MfaService.verify), session or not.
+      method = await this.mfa.verify(user.id, input.proof, challenge.organizationId);
     } catch (error) {
       if (error instanceof InvalidMfaCodeError) await this.#recordFailure(user, challenge, attempt, input.context, error.reason);
       throw error;
@@ -134,12 +134,7 @@ export class MfaSignIn {
       this.issuer.issue(user, client, challenge.organizationId, {
         via: 'mfa',
         mfaVerified: true,
-        audit: (sessionId, organizationId) => [
-          loginSucceeded(sessionId, organizationId, { mfa: method }),
-          ...(method === 'recovery_code'
-            ? [{ eventType: 'auth.mfa.recovery_code_used', organizationId, actorUserId: user.id, riskScore: 40, details: {} } satisfies AuditEventInput]
-            : []),
-        ],
+        audit: (sessionId, organizationId) => [loginSucceeded(sessionId, organizationId, { mfa: method })],
       }),
     );
   }

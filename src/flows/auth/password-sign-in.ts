@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { InvalidCredentialsError } from '../../errors.js';
+import { AccountStateError, InvalidCredentialsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
@@ -57,7 +57,8 @@ export class PasswordSignIn {
    * @throws RateLimitedError (with `retryAfterMs`) when the account or IP is throttled
    * @throws InvalidCredentialsError for an unknown email, a wrong password, or an account the lockout has locked
    *   (whatever the password: OWASP ASVS v4 2.2.1, NIST SP 800-63B 5.2.2) — identical in every case
-   * @throws AccountStateError `locked` (administrative) / `suspended` / `deleted` / `pending_verification` / `password_change_required`, only after a correct password
+   * @throws AccountStateError `locked` (administrative) / `suspended` / `deleted` / `pending_verification` / `password_change_required`
+   *   (also when the organization's `passwordMaxAgeDays` has passed), only after a correct password
    * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`, audited)
    *   when the client's IP is outside the organization's allow-list — only after a correct password
    * @returns `signed_in` with the session; or, when a second factor is due, `mfa_required` / `mfa_enrollment_required` with a challenge and NO session
@@ -86,6 +87,7 @@ export class PasswordSignIn {
     this.bookkeeping.assertMaySignIn(user);
     // The organization's rules that need no second factor (membership, IP allow-list), and whether one is due.
     const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client, input.organizationId, 'login'), this.mfa.isEnabled(user.id)]);
+    await this.#assertPasswordNotExpired(user.id, target.settings.passwordMaxAgeDays);
     const due = secondFactorDue(mfaEnabled, target.settings);
     if (due !== undefined) {
       // No session and no counter reset yet: resetting the lockout here would let someone holding
@@ -99,6 +101,18 @@ export class PasswordSignIn {
       (loginSucceeded) => this.issuer.issue(user, client, input.organizationId, { target, audit: (sessionId, orgId) => [loginSucceeded(sessionId, orgId)] }),
       this.#rehashIfNeeded(user.id, input.password, verdict.passwordHash),
     );
+  }
+
+  /**
+   * The organization's `password_max_age_days`, when it set one: an older password signs in no more, it must be
+   * changed (the same answer as a must-change flag). Opt-in per organization and off by default: NIST SP 800-63B
+   * 5.1.1.2 says verifiers SHOULD NOT require periodic changes, only on evidence of compromise (issue 20).
+   * @throws AccountStateError `password_change_required`
+   */
+  async #assertPasswordNotExpired(userId: string, maxAgeDays: number | null): Promise<void> {
+    if (maxAgeDays === null) return;
+    const changedAt = await this.accounts.passwordChangedAt(userId);
+    if (changedAt !== null && changedAt.getTime() + maxAgeDays * 86_400_000 <= Date.now()) throw new AccountStateError('password_change_required');
   }
 
   async #rehashIfNeeded(userId: string, password: string, hash: string): Promise<void> {

@@ -12,6 +12,7 @@ import type { SecuritySettings } from '../../postgres/repositories/security-sett
 import { SessionRepository } from '../../postgres/repositories/session-repository.js';
 import type { UserRecord } from '../../postgres/repositories/user-repository.js';
 import { SessionCache } from '../../redis/repositories/session-cache.js';
+import { SessionRevoker } from './session-revoker.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG, LOGGER } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
@@ -78,7 +79,10 @@ function toOrganization(m: AccountMembership): SessionOrganization {
 /**
  * Creates a session after the caller authenticated the user (password login,
  * OAuth): one Postgres transaction (status check, session row, refresh token
- * hash, the sign-in's audit events) → Redis record (write-through). Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
+ * hash, the sign-in's audit events, the organization's concurrent-session
+ * limit) → Redis record (write-through). Nine dependencies, with a reason: the
+ * sign-in's transaction is one unit (issue 16), so everything it writes is
+ * reached from here; the revoker only evicts what the limit revoked. Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
  */
 @injectable()
 @accessControlled
@@ -92,6 +96,7 @@ export class SessionIssuer {
     @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
     @inject(CONFIG) private readonly config: Config,
     @inject(LOGGER) private readonly logger: Logger,
+    @inject(SessionRevoker) private readonly revoker: SessionRevoker,
   ) {}
 
   /**
@@ -143,7 +148,11 @@ export class SessionIssuer {
     // its revoke-all then sees this session), the session row, its refresh token and the sign-in's
     // audit events. An error to the caller means none of them exists (issue 16: a PostgreSQL failure
     // between separate writes left live sessions without a refresh token that validate accepted).
-    const [session, { issued, current }] = await this.sessions.createWith(
+    // Keycloak's "User session limits" (Server Administration Guide, "Authentication sessions"/"User session
+    // limits") offers "Deny new session" or "Terminate oldest session"; here the oldest is revoked, so a user who
+    // lost a device can always sign in again (issue 20: allow_concurrent_sessions / max_concurrent_sessions, default 5).
+    const limit = settings.allowConcurrentSessions ? settings.maxConcurrentSessions : 1;
+    const [session, { issued, current, overLimit }] = await this.sessions.createWith(
       context,
       {
         accessTokenJti: randomUUID(),
@@ -154,17 +163,40 @@ export class SessionIssuer {
         ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
       },
       async (tx, created) => {
+        // Serialises sign-ins of this user in this organization: two racing sign-ins cannot both see room under the limit.
+        await tx.query(sql.type(z.object({}))`SELECT FROM pg_advisory_xact_lock(hashtextextended(${`sessions:${user.id}:${membership.organizationId}`}, 0))`);
         const status = await tx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`SELECT status FROM users WHERE id = ${user.id} FOR SHARE`);
         if (status === null || !LIVE_STATUSES.has(status as UserRecord['status'])) {
           throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
         }
         const events = options.audit?.(created.id, membership.organizationId) ?? [];
         const [token] = await Promise.all([this.refreshTokens.issueWithin(tx, created.id), events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined]);
-        return { issued: token, current: { ...user, status: status as UserRecord['status'] } };
+        const reason = 'concurrent_session_limit';
+        const revoked = await this.sessions.revokeOldestWithin(
+          context,
+          tx,
+          { newSessionId: created.id, keepOthers: limit - 1, reason },
+          {
+            events: (sessions) =>
+              sessions.map((s) => ({
+                eventType: 'auth.session.revoked',
+                organizationId: s.organizationId,
+                riskScore: 0,
+                details: { sessionId: s.id, userId: s.userId, reason, newSessionId: created.id },
+              })),
+          },
+        );
+        return { issued: token, current: { ...user, status: status as UserRecord['status'] }, overLimit: revoked };
       },
     );
 
-    // After the commit, only the cache write-through, which may fail: validation then loads from Postgres.
+    // After the commit: the Redis half of the sessions the limit revoked (queued in the transaction, replayed if Redis fails).
+    if (overLimit.length > 0) {
+      await Promise.all(overLimit.map((s) => this.revoker.evictSession(s))).catch((error: unknown) =>
+        this.logger.warn('session limit: Redis eviction failed; the revocations stay queued for replay', { error }),
+      );
+    }
+    // The cache write-through may fail: validation then loads from Postgres.
     if (epoch !== undefined) {
       await this.cache
         .put(

@@ -8,7 +8,9 @@ import { SessionRepository, type RevokedSession } from '../../postgres/repositor
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { SessionCache } from '../../redis/repositories/session-cache.js';
 import { SessionCacheBreaker } from '../../redis/repositories/session-cache-breaker.js';
-import { LOGGER } from '../../tokens.js';
+import type { Config } from '../../config.js';
+import type { Lifecycle } from '../../lifecycle.js';
+import { CONFIG, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 const reasonInput = z.string().trim().min(1).max(200);
@@ -54,6 +56,12 @@ export type SessionToEvict = Pick<RevokedSession, 'id' | 'userId' | 'accessToken
  * of validation until {@link replayPending} has applied every queued row
  * (installed as the breaker's replay by this class). So no cached record
  * accepts the session afterwards, even when Redis returns with its old data.
+ * Other processes learn of such a revocation from PostgreSQL: each process
+ * checks about once a second for a queued row older than a Redis command
+ * timeout + 1 s and then opens its own breaker, so its next read replays the
+ * queue before trusting Redis. Residual window: a partition shorter than that
+ * age + one check interval may let another process's Redis `hit` accept the
+ * session until the check runs (docs/reliability.md).
  */
 @injectable()
 @accessControlled
@@ -65,8 +73,24 @@ export class SessionRevoker {
     @inject(SessionCacheBreaker) private readonly breaker: SessionCacheBreaker,
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(LOGGER) private readonly logger: Logger,
+    @inject(CONFIG) config: Config,
+    @inject(LIFECYCLE) lifecycle: Lifecycle,
   ) {
     breaker.setReplay(() => this.replayPending());
+    // Another process's revocation that Redis did not take is only in PostgreSQL: this process's breaker must
+    // hear of it too, or a Redis that comes back with its old data would answer `hit` here (the multi-process
+    // partition case of issue 16). One indexed EXISTS per interval; a row older than a Redis command timeout
+    // plus a second is one whose Redis half failed.
+    const staleMs = config.redis.commandTimeoutMs + 1_000;
+    const timer = setInterval(() => void this.#watchPending(staleMs), Math.min(1_000, Math.max(250, config.redis.breakerCooldownMs)));
+    timer.unref();
+    lifecycle.onStop('session-revoker', async () => clearInterval(timer));
+  }
+
+  async #watchPending(staleMs: number): Promise<void> {
+    const pending = await this.queued.hasPendingOlderThan(staleMs).catch(() => false);
+    // Opens the breaker: the next read probes Redis and replays every queued revocation before Redis answers again.
+    if (pending && this.breaker.state === 'closed') this.breaker.revocationPending();
   }
 
   /**

@@ -11,6 +11,7 @@ import { MEMBERSHIP_ROLES } from '../../tenancy/membership-role.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { LOGGER } from '../../tokens.js';
 import { activeUntil, OrganizationSecurity } from '../organizations/organization-security.js';
+import { SessionRevoker } from './session-revoker.js';
 
 /**
  * Activity on a session is written back (Postgres `last_seen_at`, and the
@@ -60,6 +61,9 @@ export class SessionValidator {
     @inject(AccountRepository) private readonly accounts: AccountRepository,
     @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
     @inject(LOGGER) private readonly logger: Logger,
+    // Not called here: resolving it installs the breaker's revocation replay and starts the watch for other
+    // processes' queued revocations. A process that only validates must still replay before Redis answers.
+    @inject(SessionRevoker) _revoker: SessionRevoker,
   ) {}
 
   /** Session id → when this process next writes its activity back (see {@link ACTIVITY_WRITE_INTERVAL_MS}). */

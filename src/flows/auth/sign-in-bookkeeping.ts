@@ -122,6 +122,8 @@ export class SignInBookkeeping {
       actorUserId: userId ?? null,
       ...clientAuditFields(client),
       riskScore: scoreFailedLoginRisk(failures),
+      outcome: 'failure',
+      failureReason: reason,
       // The audit log is internal, so it may say why; the caller's error never does.
       details: { reason, failures, locked: lock?.lockedUntil != null, ...extra.details },
     };
@@ -153,6 +155,7 @@ export class SignInBookkeeping {
       actorUserId: user.id,
       ...clientAuditFields(client),
       riskScore: risk.score,
+      outcome: 'success',
       details: { sessionId, ...details, newIp: risk.newIp, newDevice: risk.newDevice, recentFailures: user.failedLoginCount },
     });
     // From here the sign-in is accepted: the throttle reset never fails it, so it runs beside the session issue.

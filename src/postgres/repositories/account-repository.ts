@@ -132,6 +132,20 @@ export class AccountRepository {
   }
 
   /**
+   * When the user's password was last set (`null`: never, e.g. an OAuth-only account).
+   * @throws ValidationError naming `userId`
+   */
+  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  async passwordChangedAt(userId: string): Promise<Date | null> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const row = await withPostgresErrors(() =>
+      scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ password_changed_at: z.date().nullable() }))`
+        SELECT password_changed_at FROM users WHERE id = ${id}`),
+    );
+    return row?.password_changed_at ?? null;
+  }
+
+  /**
    * Replaces a hash by a rehash of the same password (cost raised) with a
    * compare-and-set, so a password change racing the rehash is never undone.
    * No history entry: the password did not change.

@@ -15,7 +15,7 @@ const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-wri
  * parsed once per connection) is the same for any batch size. (id, created_at) is the primary key: an
  * event written again (a retried flush) is skipped, not duplicated.
  */
-/** The eleven column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
+/** The thirteen column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
 function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const now = new Date().toISOString();
   const ids: string[] = [];
@@ -29,6 +29,8 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const regions: (string | null)[] = [];
   const risks: number[] = [];
   const details: string[] = [];
+  const outcomes: (string | null)[] = [];
+  const failureReasons: (string | null)[] = [];
   for (const e of valid) {
     ids.push(e.id ?? randomUUID());
     createdAt.push(e.occurredAt?.toISOString() ?? now);
@@ -41,14 +43,16 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
     regions.push(e.region ?? null);
     risks.push(e.riskScore);
     details.push(JSON.stringify(e.details));
+    outcomes.push(e.outcome ?? null);
+    failureReasons.push(e.failureReason ?? null);
   }
-  return [ids, createdAt, types, orgs, actors, ips, agents, countries, regions, risks, details];
+  return [ids, createdAt, types, orgs, actors, ips, agents, countries, regions, risks, details, outcomes, failureReasons];
 }
 
 const APPEND_DEDUPED = {
   name: 'pd_audit_append_deduped',
-  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
-    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::jsonb[])
+  text: `INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details, outcome, failure_reason)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[], $6::inet[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::jsonb[], $12::text[], $13::text[])
     ON CONFLICT (id, created_at) DO NOTHING`,
 } as const;
 import { withTenant } from '../with-tenant.js';
@@ -88,13 +92,18 @@ export const auditEventInputSchema = z
     details: jsonObjectInput(MAX_AUDIT_DETAILS_BYTES).default({}),
     /** When it happened; default: when it was recorded (a batching writer stamps it at `record()`). */
     occurredAt: z.date().optional(),
+    /** Whether the action succeeded or failed (issue 20, seeds auth_db / CAP Platform); omitted for events that are neither. */
+    outcome: z.enum(['success', 'failure']).optional(),
+    /** Why a failure failed (e.g. `wrong_password`); only with `outcome: 'failure'`. */
+    failureReason: z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/, 'must be lowercase, e.g. "wrong_password"').optional(),
     /**
      * The event's id; default: a new one. With `occurredAt` it is the row's key, so writing the same
      * event twice (a flush retried after an answer was lost) stores it once (`ON CONFLICT DO NOTHING`).
      */
     id: z.uuid().optional(),
   })
-  .strict();
+  .strict()
+  .refine((e) => e.failureReason === undefined || e.outcome === 'failure', { message: 'needs outcome "failure"', path: ['failureReason'] });
 export type AuditEventInput = z.input<typeof auditEventInputSchema>;
 
 /**
@@ -122,6 +131,9 @@ export interface AuditRecord {
   readonly region: string | null;
   readonly riskScore: number;
   readonly details: Readonly<Record<string, unknown>>;
+  /** `success` / `failure`, or null for events that are neither (and rows written before migration 0080). */
+  readonly outcome: 'success' | 'failure' | null;
+  readonly failureReason: string | null;
 }
 
 const shape = {
@@ -136,6 +148,8 @@ const shape = {
   region: z.string().nullable(),
   risk_score: z.number(),
   details: z.record(z.string(), z.unknown()),
+  outcome: z.enum(['success', 'failure']).nullable(),
+  failure_reason: z.string().nullable(),
 };
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
   item: {
@@ -150,6 +164,8 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
     region: r.region,
     riskScore: r.risk_score,
     details: r.details,
+    outcome: r.outcome,
+    failureReason: r.failure_reason,
   } satisfies AuditRecord,
   position: { us: r.sort_us, id: r.id },
 }));
@@ -250,10 +266,12 @@ export class AuditRepository {
       e.region ?? null,
       e.riskScore,
       JSON.stringify(e.details),
+      e.outcome ?? null,
+      e.failureReason ?? null,
     ]);
     const result = await connection.query(sql.type(noRows)`
-      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details)
-      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb'])}`);
+      INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details, outcome, failure_reason)
+      SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb', 'text', 'text'])}`);
     return result.rowCount;
   }
 
@@ -280,7 +298,7 @@ export class AuditRepository {
     const rows = await this.postgres.readLagTolerant((pool) =>
       withTenant(pool, ctx, (tx) =>
         tx.any(sql.type(listRow)`
-          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details,
+          SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details, outcome, failure_reason,
                  ${sortMicros(sql.fragment`created_at`)} AS sort_us
           FROM audit_log
           WHERE ${sql.join(conditions, sql.fragment` AND `)}

@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { sql, type CommonQueryMethods } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../errors.js';
@@ -10,6 +10,7 @@ import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withUserScope } from './with-user-scope.js';
+import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface MfaStatus {
@@ -59,6 +60,7 @@ export class MfaRepository {
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(SecretBox) private readonly box: SecretBox,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -114,69 +116,91 @@ export class MfaRepository {
   }
 
   /**
-   * Enables MFA after the first code was verified, recording that code's step.
-   * @throws ValidationError naming `userId` / `timeStep`
-   * @throws NotFoundError when the user is not enrolled
+   * Enables MFA after the first code was verified, recording that code's step;
+   * in the same transaction, replaces the recovery codes with `options.recoveryCodeHashes`
+   * and writes `options.events` (e.g. `auth.mfa.enabled`): all or nothing.
+   * @throws ValidationError naming `userId` / `timeStep` / `hashes.<i>` / `events.<i>.*`
+   * @throws NotFoundError when the user is not enrolled (nothing written)
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async enable(userId: string, timeStep: number): Promise<Date> {
+  async enable(userId: string, timeStep: number, options: { readonly recoveryCodeHashes?: readonly Buffer[]; readonly events?: readonly AuditEventInput[] } = {}): Promise<Date> {
     const input = parseInput(z.object({ userId: z.uuid(), timeStep: stepInput }), { userId, timeStep });
-    const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
-      tx.maybeOne(sql.type(z.object({ enabled_at: z.date() }))`
+    const hashes = options.recoveryCodeHashes === undefined ? undefined : parseInput(hashesInput, options.recoveryCodeHashes, 'hashes');
+    const row = await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
+      const enabled = await tx.maybeOne(sql.type(z.object({ enabled_at: z.date() }))`
         UPDATE user_mfa SET enabled_at = coalesce(enabled_at, now()), last_used_step = greatest(last_used_step, ${input.timeStep})
         WHERE user_id = ${input.userId}
-        RETURNING enabled_at`),
-    );
+        RETURNING enabled_at`);
+      if (!enabled) return null;
+      if (hashes !== undefined) await this.#replaceRecoveryCodes(tx, input.userId, hashes);
+      await this.#events(tx, options.events);
+      return enabled;
+    });
     if (!row) throw new NotFoundError('mfa enrolment', input.userId);
     return row.enabled_at;
   }
 
   /**
-   * Disables MFA: removes the secret and every recovery code.
+   * Disables MFA: removes the secret and every recovery code, and writes
+   * `options.events` (e.g. `auth.mfa.disabled`) in the same transaction when MFA was enrolled.
    * @returns true when MFA was enrolled
-   * @throws ValidationError naming `userId`
+   * @throws ValidationError naming `userId` / `events.<i>.*`
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async disable(userId: string): Promise<boolean> {
+  async disable(userId: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, id, async (tx) => {
       await tx.query(sql.type(noRows)`DELETE FROM mfa_recovery_codes WHERE user_id = ${id}`);
       const row = await tx.maybeOne(sql.type(userIdRow)`DELETE FROM user_mfa WHERE user_id = ${id} RETURNING user_id`);
+      if (row !== null) await this.#events(tx, options.events);
       return row !== null;
     });
   }
 
   /**
-   * Replaces the user's recovery codes with new ones (hashes from `generateRecoveryCodes`).
-   * @throws ValidationError naming `userId` / `hashes.<i>`
+   * Replaces the user's recovery codes with new ones (hashes from `generateRecoveryCodes`),
+   * writing `options.events` in the same transaction.
+   * @throws ValidationError naming `userId` / `hashes.<i>` / `events.<i>.*`
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async replaceRecoveryCodes(userId: string, hashes: readonly Buffer[]): Promise<void> {
+  async replaceRecoveryCodes(userId: string, hashes: readonly Buffer[], options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), hashes: hashesInput }), { userId, hashes });
     await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
-      await tx.query(sql.type(noRows)`DELETE FROM mfa_recovery_codes WHERE user_id = ${input.userId}`);
-      await tx.query(sql.type(noRows)`
-        INSERT INTO mfa_recovery_codes (user_id, code_hash)
-        SELECT ${input.userId}, code_hash FROM ${sql.unnest(input.hashes.map((h) => [h]), ['bytea'])} AS t(code_hash)`);
+      await this.#replaceRecoveryCodes(tx, input.userId, input.hashes);
+      await this.#events(tx, options.events);
     });
+  }
+
+  async #replaceRecoveryCodes(tx: CommonQueryMethods, userId: string, hashes: readonly Buffer[]): Promise<void> {
+    await tx.query(sql.type(noRows)`DELETE FROM mfa_recovery_codes WHERE user_id = ${userId}`);
+    await tx.query(sql.type(noRows)`
+      INSERT INTO mfa_recovery_codes (user_id, code_hash)
+      SELECT ${userId}, code_hash FROM ${sql.unnest(hashes.map((h) => [h]), ['bytea'])} AS t(code_hash)`);
+  }
+
+  async #events(tx: CommonQueryMethods, events: readonly AuditEventInput[] | undefined): Promise<void> {
+    if (events !== undefined && events.length > 0) await this.audit.appendWithin(tx, events);
   }
 
   /**
    * Uses a recovery code: ONE atomic `UPDATE … WHERE used_at IS NULL`, so a
    * code works once even under concurrency.
+   * `options.events` (e.g. `auth.mfa.recovery_code_used`) are written in the same transaction when the code was used.
    * @returns true when the code was valid and unused (and is now used)
    * @throws ValidationError naming `userId`, or `recoveryCode` when the input cannot be a code
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async useRecoveryCode(userId: string, code: string): Promise<boolean> {
+  async useRecoveryCode(userId: string, code: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const hash = hashRecoveryCode(parseInput(z.string().max(64), code, 'recoveryCode'));
-    const row = await withUserScope(this.postgres.appPool, id, (tx) =>
-      tx.maybeOne(sql.type(userIdRow)`
+    const row = await withUserScope(this.postgres.appPool, id, async (tx) => {
+      const used = await tx.maybeOne(sql.type(userIdRow)`
         UPDATE mfa_recovery_codes SET used_at = now()
         WHERE user_id = ${id} AND code_hash = ${sql.binary(hash)} AND used_at IS NULL
-        RETURNING user_id`),
-    );
+        RETURNING user_id`);
+      if (used !== null) await this.#events(tx, options.events);
+      return used;
+    });
     return row !== null;
   }
 

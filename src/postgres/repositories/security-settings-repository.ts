@@ -28,6 +28,10 @@ export interface SecuritySettings {
   readonly mfaRequired: boolean;
   /** CIDR blocks allowed to sign in; empty = everywhere. Stored as `cidr[]` (host bits cleared). */
   readonly ipAllowList: readonly string[];
+  /** False: one live session per user in the organization (as `maxConcurrentSessions` 1). */
+  readonly allowConcurrentSessions: boolean;
+  /** Live sessions per user in the organization; a sign-in beyond it revokes the oldest (default 5). */
+  readonly maxConcurrentSessions: number;
 }
 
 /** Mirrors the column defaults of `organization_security_settings` (0003). */
@@ -43,6 +47,8 @@ export const DEFAULT_SECURITY_SETTINGS: SecuritySettings = Object.freeze({
   inactivityTimeoutMinutes: 1_440,
   mfaRequired: false,
   ipAllowList: Object.freeze([]) as readonly string[],
+  allowConcurrentSessions: true,
+  maxConcurrentSessions: 5,
 });
 
 /** `address` or `address/prefix`, IPv4 or IPv6. */
@@ -70,6 +76,8 @@ const settingsShape = {
   inactivityTimeoutMinutes: z.number().int().min(1).max(525_600),
   mfaRequired: z.boolean(),
   ipAllowList: z.array(cidrInput).max(500),
+  allowConcurrentSessions: z.boolean(),
+  maxConcurrentSessions: z.number().int().min(1).max(1000),
 };
 export const securitySettingsPatchSchema = z
   .object(settingsShape)
@@ -94,6 +102,8 @@ const COLUMN_OF: Readonly<Record<keyof SecuritySettings, string>> = {
   inactivityTimeoutMinutes: 'inactivity_timeout_minutes',
   mfaRequired: 'mfa_required',
   ipAllowList: 'ip_allow_list',
+  allowConcurrentSessions: 'allow_concurrent_sessions',
+  maxConcurrentSessions: 'max_concurrent_sessions',
 };
 
 const settingsRow = z
@@ -109,6 +119,8 @@ const settingsRow = z
     inactivity_timeout_minutes: z.number(),
     mfa_required: z.boolean(),
     ip_allow_list: z.array(z.string()),
+    allow_concurrent_sessions: z.boolean(),
+    max_concurrent_sessions: z.number(),
   })
   .transform(
     (r): SecuritySettings => ({
@@ -123,12 +135,14 @@ const settingsRow = z
       inactivityTimeoutMinutes: r.inactivity_timeout_minutes,
       mfaRequired: r.mfa_required,
       ipAllowList: r.ip_allow_list,
+      allowConcurrentSessions: r.allow_concurrent_sessions,
+      maxConcurrentSessions: r.max_concurrent_sessions,
     }),
   );
 
 const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, password_require_uppercase, password_require_digit,
   password_require_symbol, password_history_count, password_max_age_days, session_timeout_minutes, inactivity_timeout_minutes,
-  mfa_required, ip_allow_list::text[] AS ip_allow_list`;
+  mfa_required, ip_allow_list::text[] AS ip_allow_list, allow_concurrent_sessions, max_concurrent_sessions`;
 
 /**
  * Per-organization security settings: password policy, session and inactivity

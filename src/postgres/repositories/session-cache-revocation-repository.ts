@@ -86,6 +86,21 @@ export class SessionCacheRevocationRepository {
   }
 
   /**
+   * Whether a revocation has waited longer than `ms`: its Redis half failed
+   * (in the normal path the row lives for one Redis round trip), so Redis may
+   * still accept that session in any process until the replay.
+   * @throws ValidationError naming `ms`; StoreUnavailableError
+   */
+  @declareAccess({ systemJob: 'replay of the revocations Redis did not take' })
+  async hasPendingOlderThan(ms: number): Promise<boolean> {
+    const d = parseInput(z.number().int().min(0).max(86_400_000), ms, 'ms');
+    return withPostgresErrors(() =>
+      this.postgres.appPool.exists(sql.type(z.object({ one: z.number() }))`
+        SELECT 1 AS one FROM session_cache_revocations WHERE created_at < now() - make_interval(secs => ${d / 1000})`),
+    );
+  }
+
+  /**
    * Deletes revocations Redis has taken.
    * @throws ValidationError; StoreUnavailableError
    */

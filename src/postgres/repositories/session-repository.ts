@@ -235,7 +235,37 @@ export class SessionRepository {
    * session's Redis half and writes the audit events in the same transaction.
    */
   async #revokeWhere(userId: string, condition: ReturnType<typeof sql.fragment>, reason: string, options: RevokeOptions): Promise<readonly RevokedSession[]> {
-    return withScope(this.postgres.appPool, { userId }, async (tx) => {
+    return withScope(this.postgres.appPool, { userId }, (tx) => this.#revokeIn(tx, condition, reason, options));
+  }
+
+  /**
+   * In the sign-in's own transaction `tx` (SessionIssuer): revokes the user's
+   * oldest live sessions in the context's organization other than `newSessionId`
+   * so that at most `keepOthers` of them remain beside it, with their refresh tokens,
+   * queued Redis halves and `options.events`. The caller serialises concurrent
+   * sign-ins of the user first (an advisory lock), so the limit holds under races.
+   * @returns the sessions revoked (for the Redis half after the commit)
+   * @throws ValidationError naming `newSessionId` / `keepOthers` / `reason`
+   */
+  @declareAccess({ ownAccount: true })
+  async revokeOldestWithin(
+    ctx: TenantContext,
+    tx: DatabaseTransactionConnection,
+    input: { readonly newSessionId: string; readonly keepOthers: number; readonly reason: string },
+    options: RevokeOptions = {},
+  ): Promise<readonly RevokedSession[]> {
+    const d = parseInput(z.object({ newSessionId: z.uuid(), keepOthers: z.number().int().min(0).max(1000), reason: reasonInput }).strict(), input);
+    return this.#revokeIn(
+      tx,
+      sql.fragment`id IN (SELECT id FROM sessions WHERE user_id = ${ctx.userId} AND organization_id = ${ctx.organizationId} AND id <> ${d.newSessionId}
+                          AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC, id DESC OFFSET ${d.keepOthers})`,
+      d.reason,
+      options,
+    );
+  }
+
+  async #revokeIn(tx: DatabaseTransactionConnection, condition: ReturnType<typeof sql.fragment>, reason: string, options: RevokeOptions): Promise<readonly RevokedSession[]> {
+    {
         const revoked = await tx.any(sql.type(revokedRow)`
           UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
           WHERE ${condition} AND revoked_at IS NULL
@@ -263,7 +293,7 @@ export class SessionRepository {
         const events = result.length > 0 ? (options.events?.(result) ?? []) : [];
         if (events.length > 0) await this.audit.appendWithin(tx, events);
         return result;
-    });
+    }
   }
 
   /**

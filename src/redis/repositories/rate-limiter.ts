@@ -75,6 +75,11 @@ export class RateLimiter {
     return this.consume(this.keys.rateLimitIp(ip, scope), options);
   }
 
+  /** Per email address (lower-cased and hashed in the key) and scope, e.g. `email_sign_in`: whether or not it has an account. */
+  consumeForEmail(email: string, scope: string, options: RateLimitOptions): Promise<RateLimitResult> {
+    return this.consume(this.keys.rateLimitEmail(email, scope), options);
+  }
+
   /** Per user and scope, e.g. `chat`. */
   consumeForUser(userId: string, scope: string, options: RateLimitOptions): Promise<RateLimitResult> {
     return this.consume(this.keys.rateLimitUser(userId, scope), options);

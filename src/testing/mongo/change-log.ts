@@ -1,4 +1,6 @@
 import { Timestamp, type Document } from 'bson';
+import { BsonValues } from './bson-values.js';
+import type { CollectionStore, StoreWrite } from './collection-store.js';
 import { CommandError } from './command-error.js';
 
 /** Change-event kinds the stand-in records (mongod's `operationType`s without showExpandedEvents). */
@@ -58,6 +60,36 @@ export class ChangeLog {
     this.#waiters = new Set();
     for (const wake of waiters) wake();
     return entry;
+  }
+
+  /** Records a document write (`txn` set when a transaction's commit applied it). */
+  recordWrite(store: CollectionStore, write: StoreWrite, txn: { lsid: Document; txnNumber: unknown } | undefined): void {
+    const images: unknown = store.options.changeStreamPreAndPostImages;
+    this.record({
+      kind: write.kind,
+      db: store.database,
+      coll: store.name,
+      id: write.id,
+      previous: write.previous,
+      next: write.next,
+      update: write.update,
+      imagesRecorded: BsonValues.isPlainObject(images) && images.enabled === true,
+      txn,
+    });
+  }
+
+  /** Records what a successful drop, dropDatabase (`dropping`: its collections) or renameCollection changed. */
+  recordCommand(name: string, database: string, command: Document, reply: Document, dropping: readonly string[]): void {
+    if (name === 'drop' && typeof reply.ns === 'string') this.record({ kind: 'drop', db: database, coll: String(command.drop) });
+    if (name === 'dropDatabase') {
+      for (const coll of dropping) this.record({ kind: 'drop', db: database, coll });
+      this.record({ kind: 'dropDatabase', db: database });
+    }
+    if (name === 'renameCollection') {
+      const [fromDb = '', ...fromRest] = String(command.renameCollection).split('.');
+      const [toDb = '', ...toRest] = String(command.to).split('.');
+      this.record({ kind: 'rename', db: fromDb, coll: fromRest.join('.'), to: { db: toDb, coll: toRest.join('.') } });
+    }
   }
 
   /** Changes after `seq`, oldest first. @throws CommandError 286 when `seq` fell off the capped log. */

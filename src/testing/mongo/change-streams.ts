@@ -12,6 +12,7 @@ const ALLOWED_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$un
 const SPEC_FIELDS = new Set(['fullDocument', 'fullDocumentBeforeChange', 'resumeAfter', 'startAfter', 'startAtOperationTime', 'allChangesForCluster', 'showExpandedEvents']);
 const FULL_DOCUMENT = new Set(['default', 'updateLookup', 'whenAvailable', 'required']);
 const BEFORE_CHANGE = new Set(['off', 'whenAvailable', 'required']);
+const INTERNAL_DATABASES = new Set(['admin', 'config', 'local']);
 /** How long an awaitData getMore waits for a change when the driver sends no maxTimeMS (mongod's default). */
 const DEFAULT_AWAIT_MS = 1000;
 
@@ -129,7 +130,7 @@ export class ChangeStreams {
       if (database !== 'admin') throw new CommandError('InvalidOptions', "$changeStream may only be opened on the 'admin' database when allChangesForCluster is true");
       return {};
     }
-    if (database === 'admin' || database === 'config' || database === 'local') {
+    if (INTERNAL_DATABASES.has(database)) {
       throw new CommandError('InvalidNamespace', `$changeStream may not be opened on the internal ${database} database`);
     }
     return { db: database };
@@ -170,9 +171,10 @@ export class ChangeStreams {
   }
 
   #inScope(scope: Scope, change: LoggedChange): boolean {
-    if (scope.db === undefined) return true;
-    if (change.db !== scope.db) return false;
+    // System collections and the internal databases never appear in change streams.
     if (change.coll?.startsWith('system.')) return false;
+    if (scope.db === undefined) return !INTERNAL_DATABASES.has(change.db);
+    if (change.db !== scope.db) return false;
     return scope.coll === undefined || change.kind === 'dropDatabase' || change.coll === scope.coll;
   }
 

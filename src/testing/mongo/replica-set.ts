@@ -6,13 +6,13 @@ import { CollectionStore, type StoreObserver, type StoreWrite } from './collecti
 import { CommandError } from './command-error.js';
 import type { DatabaseCatalog } from './database-catalog.js';
 import { Deferral } from './deferral.js';
-import { Transaction, writeConflict, type ConflictPolicy } from './transaction.js';
+import { applyNet, noSuchTransaction, notInTransaction, OverlayCatalog, Transaction, unsatisfiableWriteConcern, writeConflict, type ConflictPolicy } from './transaction.js';
 
 /** mongod's transactionLifetimeLimitSeconds default: older transactions are aborted by the server. */
 export const TRANSACTION_LIFETIME_MS = 60_000;
 
 /** Commands mongod runs inside a multi-document transaction (manual: "Transactions → Operations"). */
-const ALLOWED_IN_TRANSACTION = new Set(['find', 'getMore', 'killCursors', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify', 'create', 'bulkWrite', 'hello', 'isMaster', 'ismaster', 'ping']);
+const ALLOWED_IN_TRANSACTION = new Set(['find', 'getMore', 'killCursors', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify', 'create', 'createIndexes', 'bulkWrite', 'hello', 'isMaster', 'ismaster', 'ping']);
 /** Commands that change a collection without a per-document write; transactions keep their snapshot of it first. */
 const DDL = new Set(['drop', 'renameCollection', 'dropDatabase', 'collMod', 'createIndexes', 'dropIndexes']);
 const RETRYABLE_WRITES = new Set(['insert', 'update', 'delete', 'findAndModify', 'bulkWrite']);
@@ -35,8 +35,12 @@ interface Session {
  * written, or that was committed after the snapshot, fails at once with
  * WriteConflict (112, TransientTransactionError); a write outside any
  * transaction to a document a transaction holds waits until that
- * transaction ends, as mongod's does (if the command already wrote other
- * documents it cannot wait, and aborts the holder instead).
+ * transaction ends, as mongod's does (it is tried on copies first, so it
+ * waits before changing anything); the TTL monitor skips such documents.
+ *
+ * One class (a little over 300 lines) on purpose: the session table, the
+ * conflict checks and the store observer share the write clock and the set
+ * of active transactions.
  */
 export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   readonly setName: string;
@@ -98,7 +102,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     }
     if (command.autocommit === false || name === 'commitTransaction' || name === 'abortTransaction') {
       if (!BsonValues.isPlainObject(lsid)) throw new CommandError('InvalidOptions', 'Transactions require a logical session id (lsid)');
-      return this.#transactional(name, lsid, command, run);
+      return this.#transactional(name, database, lsid, command, run);
     }
     if (command.startTransaction !== undefined) throw new CommandError('InvalidOptions', 'startTransaction requires autocommit: false');
     if (name === 'endSessions' || name === 'killSessions') this.#endSessions(command[name]);
@@ -134,7 +138,9 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     const unique = next ? store.indexes.uniqueKeys(next) : [];
     const holder = this.#activeTransactions().find((txn) => txn.holds(store.namespace, key) || txn.holdsUniqueKey(store.namespace, unique));
     if (!holder) return;
-    if (this.#inCommand && this.#writesInCommand === 0) throw new Deferral(holder.ended);
+    // Outside commands (the TTL monitor) the write is skipped and tried again on a later pass.
+    if (!this.#inCommand || this.#writesInCommand === 0) throw new Deferral(holder.ended);
+    // Unreachable after #dryRun; kept so a write never half-applies: the holder loses instead.
     holder.end('aborted');
   }
 
@@ -146,7 +152,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
       if (doc) for (const unique of store.indexes.uniqueKeys(doc)) this.#lastWrite.set(`${store.namespace}\0${unique}`, clock);
     }
     this.#writesInCommand++;
-    if (!this.#committing) this.#log(store, write, undefined);
+    if (!this.#committing) this.changes.recordWrite(store, write, undefined);
   }
 
   // ---- ConflictPolicy for transactions ----
@@ -158,6 +164,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   }
 
   #plain(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
+    if (this.#activeTransactions().length > 0) {
+      if (DDL.has(name)) this.#waitForTransactionsUsing(name, database, command);
+      if (RETRYABLE_WRITES.has(name)) this.#dryRun(run);
+    }
     if (DDL.has(name)) this.#preserveForDdl(name, database, command);
     const dropping = name === 'dropDatabase' ? this.#catalog.collections(database).map((s) => s.name) : [];
     this.#inCommand = true;
@@ -168,11 +178,44 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     } finally {
       this.#inCommand = false;
     }
-    if (reply.ok === 1) this.#logDdl(name, database, command, reply, dropping);
+    if (reply.ok === 1) this.changes.recordCommand(name, database, command, reply, dropping);
     return reply;
   }
 
-  #transactional(name: string, lsid: Document, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
+  /**
+   * Runs a write on copies first: if it would touch a document (or unique-index
+   * value) a transaction holds, it waits (Deferral) before changing anything,
+   * as mongod's write waits for the transaction to end.
+   */
+  #dryRun(run: (catalog: DatabaseCatalog) => Document): void {
+    const active = this.#activeTransactions();
+    const checker: StoreObserver = {
+      beforeWrite: (store, key, _id, next) => {
+        const unique = next ? store.indexes.uniqueKeys(next) : [];
+        const holder = active.find((txn) => txn.holds(store.namespace, key) || txn.holdsUniqueKey(store.namespace, unique));
+        if (holder) throw new Deferral(holder.ended);
+      },
+      afterWrite: () => undefined,
+    };
+    try {
+      run(new OverlayCatalog(this.#catalog, checker));
+    } catch (error) {
+      if (error instanceof Deferral) throw error;
+      // Any other failure is the real run's to report.
+    }
+  }
+
+  /** DDL on a collection a transaction uses waits for it (mongod: the DDL's exclusive lock queues behind the transaction's). */
+  #waitForTransactionsUsing(name: string, database: string, command: Document): void {
+    const namespaces =
+      name === 'dropDatabase'
+        ? this.#catalog.collections(database).map((s) => s.namespace)
+        : [name === 'renameCollection' ? String(command.renameCollection) : `${database}.${String(command[name])}`];
+    const holder = this.#activeTransactions().find((txn) => namespaces.some((ns) => txn.catalog.accessed.has(ns)));
+    if (holder) throw new Deferral(holder.ended);
+  }
+
+  #transactional(name: string, database: string, lsid: Document, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const txnNumber: unknown = command.txnNumber;
     if (!(txnNumber instanceof Long)) throw new CommandError('InvalidOptions', "'autocommit' field requires a transaction number to also be specified");
     const session = this.#session(lsid);
@@ -191,6 +234,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     const txn = session.txn;
     if (!txn || !txn.txnNumber.equals(txnNumber) || !txn.active) throw noSuchTransaction(txnNumber, txn);
     if (!ALLOWED_IN_TRANSACTION.has(name)) throw notInTransaction(name);
+    // Manual, "Create Collections and Indexes in a Transaction": only on a collection the transaction creates.
+    if (name === 'createIndexes' && this.#catalog.get(database, String(command.createIndexes)) && !txn.created(`${database}.${String(command.createIndexes)}`)) {
+      throw new CommandError('OperationNotSupportedInTransaction', `Cannot create new indexes on existing collection ${database}.${String(command.createIndexes)} in a multi-document transaction.`);
+    }
     if (name === 'aggregate' && Array.isArray(command.pipeline) && (command.pipeline as Document[]).some((s) => '$changeStream' in s || '$out' in s || '$merge' in s)) {
       throw new CommandError('OperationNotSupportedInTransaction', 'Operation not permitted in transaction :: caused by :: $changeStream, $out and $merge cannot be used in a transaction');
     }
@@ -218,8 +265,13 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     if (!txn || !txn.txnNumber.equals(txnNumber) || !txn.active) throw noSuchTransaction(txnNumber, txn);
     const plan = txn.catalog.touched().filter(({ store, existed }) => !existed || txn.writes.has(store.namespace));
     try {
-      // Dry run on copies first, so a unique-key clash with a concurrent commit changes nothing.
-      for (const { store } of plan) applyNet(this.#catalog.get(store.database, store.name)?.copy() ?? new CollectionStore(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
+      for (const { store, existed } of plan) {
+        const base = this.#catalog.get(store.database, store.name);
+        // A collection the transaction created that someone else created meanwhile: the transaction loses.
+        if (!existed && base) throw writeConflict();
+        // Dry run on copies first, so a unique-key clash with a concurrent commit changes nothing.
+        if (existed) applyNet(base?.copy() ?? new CollectionStore(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
+      }
     } catch (error) {
       txn.end('aborted');
       if (error instanceof CommandError && error.code === 11000) throw writeConflict();
@@ -227,14 +279,15 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     }
     this.#committing = txn;
     try {
-      for (const { store } of plan) {
-        const target = this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options);
-        applyNet(target, store, txn.writes.get(store.namespace));
+      for (const { store, existed } of plan) {
+        // Created in the transaction: installed whole, with the indexes built in it.
+        if (!existed) this.#catalog.install(store.copy());
+        else applyNet(this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
       }
     } finally {
       this.#committing = undefined;
     }
-    for (const { store, write } of txn.ops) this.#log(store, write, { lsid: txn.lsid, txnNumber: txn.txnNumber });
+    for (const { store, write } of txn.ops) this.changes.recordWrite(store, write, { lsid: txn.lsid, txnNumber: txn.txnNumber });
     txn.end('committed');
     return { ok: 1 };
   }
@@ -281,70 +334,4 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     for (const txn of this.#activeTransactions()) for (const store of stores) txn.preserve(store);
   }
 
-  #log(store: CollectionStore, write: StoreWrite, txn: { lsid: Document; txnNumber: Long } | undefined): void {
-    const images: unknown = store.options.changeStreamPreAndPostImages;
-    this.changes.record({
-      kind: write.kind,
-      db: store.database,
-      coll: store.name,
-      id: write.id,
-      previous: write.previous,
-      next: write.next,
-      update: write.update,
-      imagesRecorded: BsonValues.isPlainObject(images) && images.enabled === true,
-      txn,
-    });
-  }
-
-  #logDdl(name: string, database: string, command: Document, reply: Document, dropping: string[]): void {
-    if (name === 'drop' && typeof reply.ns === 'string') this.changes.record({ kind: 'drop', db: database, coll: String(command.drop) });
-    if (name === 'dropDatabase') {
-      for (const coll of dropping) this.changes.record({ kind: 'drop', db: database, coll });
-      this.changes.record({ kind: 'dropDatabase', db: database });
-    }
-    if (name === 'renameCollection') {
-      const [fromDb = '', ...fromRest] = String(command.renameCollection).split('.');
-      const [toDb = '', ...toRest] = String(command.to).split('.');
-      this.changes.record({ kind: 'rename', db: fromDb, coll: fromRest.join('.'), to: { db: toDb, coll: toRest.join('.') } });
-    }
-  }
-}
-
-/** Makes `target` hold the transaction's final version of every document it wrote. */
-function applyNet(target: CollectionStore, local: CollectionStore, keys: Map<string, unknown> | undefined): void {
-  for (const key of keys?.keys() ?? []) {
-    const doc = local.findByKey(key);
-    const previous = target.findByKey(key);
-    if (doc && previous) target.replace(previous, doc, { bypassValidation: true });
-    else if (doc) target.insert(doc, { bypassValidation: true });
-    else if (previous) target.delete(previous);
-  }
-}
-
-/**
- * The writeConcernError a one-member replica set reports after applying a
- * write whose `w` it cannot satisfy: more than one member (100), or a tag
- * mode its configuration lacks (79).
- */
-function unsatisfiableWriteConcern(writeConcern: unknown): Document | undefined {
-  if (!BsonValues.isPlainObject(writeConcern)) return undefined;
-  const w: unknown = writeConcern.w instanceof Long ? writeConcern.w.toNumber() : writeConcern.w;
-  const errInfo = { writeConcern: { ...writeConcern, provenance: 'clientSupplied' } };
-  if (typeof w === 'number' && w > 1) return { code: 100, codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
-  if (typeof w === 'string' && w !== 'majority') {
-    return { code: 79, codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${w}' found in replica set configuration`, errInfo };
-  }
-  return undefined;
-}
-
-function noSuchTransaction(txnNumber: Long, txn: Transaction | undefined): CommandError {
-  const message =
-    txn && txn.txnNumber.equals(txnNumber)
-      ? `Transaction with { txnNumber: ${txnNumber.toString()} } has been aborted.`
-      : `Given transaction number ${txnNumber.toString()} does not match any in-progress transactions.${txn ? ` The active transaction number is ${txn.txnNumber.toString()}` : ''}`;
-  return new CommandError('NoSuchTransaction', message, { errorLabels: ['TransientTransactionError'] });
-}
-
-function notInTransaction(name: string): CommandError {
-  return new CommandError('OperationNotSupportedInTransaction', `Cannot run '${name}' in a multi-document transaction.`);
 }

@@ -1,4 +1,5 @@
-import type { Document, Long } from 'bson';
+import { Long, type Document } from 'bson';
+import { BsonValues } from './bson-values.js';
 import type { CollectionOptions, CollectionStore, StoreObserver, StoreWrite } from './collection-store.js';
 import { CommandError } from './command-error.js';
 import { DatabaseCatalog } from './database-catalog.js';
@@ -37,7 +38,7 @@ export class Transaction implements StoreObserver {
   /** The base write clock when the transaction started: its snapshot. */
   readonly snapshotClock: number;
   readonly startedAt = Date.now();
-  readonly catalog: TransactionCatalog;
+  readonly catalog: OverlayCatalog;
   /** namespace → canonical `_id` key → `_id`. */
   readonly writes = new Map<string, Map<string, unknown>>();
   /** namespace → unique-index keys its written documents take. */
@@ -54,7 +55,7 @@ export class Transaction implements StoreObserver {
     this.txnNumber = txnNumber;
     this.snapshotClock = snapshotClock;
     this.#policy = policy;
-    this.catalog = new TransactionCatalog(base, this);
+    this.catalog = new OverlayCatalog(base, this);
     this.ended = new Promise((resolve) => (this.#resolveEnded = resolve));
   }
 
@@ -74,6 +75,11 @@ export class Transaction implements StoreObserver {
 
   holds(namespace: string, key: string): boolean {
     return this.writes.get(namespace)?.has(key) ?? false;
+  }
+
+  /** True when the transaction created this collection. */
+  created(namespace: string): boolean {
+    return this.catalog.touched().some(({ store, existed }) => !existed && store.namespace === namespace);
   }
 
   holdsUniqueKey(namespace: string, keys: readonly string[]): boolean {
@@ -103,31 +109,35 @@ export class Transaction implements StoreObserver {
 }
 
 /**
- * What commands inside a transaction see: the transaction's copies of the
- * collections, each copied from the shared catalog on first use (or kept
- * from before a concurrent write, so every read sees the snapshot).
+ * Private copies of the shared catalog's collections, each copied on first
+ * use (or handed in earlier by `adopt`), whose writes `observer` sees: what
+ * commands inside a transaction see, and the scratch a write runs on first
+ * to learn whether it must wait for a transaction.
  */
-export class TransactionCatalog extends DatabaseCatalog {
+export class OverlayCatalog extends DatabaseCatalog {
   readonly #base: DatabaseCatalog;
-  readonly #txn: Transaction;
+  readonly #observer: StoreObserver;
   readonly #touched = new Map<string, Touched>();
+  /** Namespaces commands used (not those only kept for the snapshot). */
+  readonly accessed = new Set<string>();
 
-  constructor(base: DatabaseCatalog, txn: Transaction) {
+  constructor(base: DatabaseCatalog, observer: StoreObserver) {
     super();
     this.#base = base;
-    this.#txn = txn;
+    this.#observer = observer;
   }
 
-  /** Copies `store` into the transaction unless it already has that collection. */
+  /** Copies `store` in unless this catalog already has that collection. */
   adopt(store: CollectionStore, existed: boolean): void {
     if (this.#touched.has(store.namespace)) return;
     const copy = existed ? store.copy() : store;
-    copy.observer = this.#txn;
+    copy.observer = this.#observer;
     this.#touched.set(store.namespace, { store: copy, existed });
   }
 
   override get(database: string, name: string): CollectionStore | undefined {
     const namespace = `${database}.${name}`;
+    this.accessed.add(namespace);
     const touched = this.#touched.get(namespace);
     if (touched) return touched.store;
     const base = this.#base.get(database, name);
@@ -152,4 +162,43 @@ export class TransactionCatalog extends DatabaseCatalog {
   touched(): Touched[] {
     return [...this.#touched.values()];
   }
+}
+
+/** Makes `target` hold the transaction's final version of every document it wrote. */
+export function applyNet(target: CollectionStore, local: CollectionStore, keys: Map<string, unknown> | undefined): void {
+  for (const key of keys?.keys() ?? []) {
+    const doc = local.findByKey(key);
+    const previous = target.findByKey(key);
+    if (doc && previous) target.replace(previous, doc, { bypassValidation: true });
+    else if (doc) target.insert(doc, { bypassValidation: true });
+    else if (previous) target.delete(previous);
+  }
+}
+
+/**
+ * The writeConcernError a one-member replica set reports after applying a
+ * write whose `w` it cannot satisfy: more than one member (100), or a tag
+ * mode its configuration lacks (79).
+ */
+export function unsatisfiableWriteConcern(writeConcern: unknown): Document | undefined {
+  if (!BsonValues.isPlainObject(writeConcern)) return undefined;
+  const w: unknown = writeConcern.w instanceof Long ? writeConcern.w.toNumber() : writeConcern.w;
+  const errInfo = { writeConcern: { ...writeConcern, provenance: 'clientSupplied' } };
+  if (typeof w === 'number' && w > 1) return { code: 100, codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
+  if (typeof w === 'string' && w !== 'majority') {
+    return { code: 79, codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${w}' found in replica set configuration`, errInfo };
+  }
+  return undefined;
+}
+
+export function noSuchTransaction(txnNumber: Long, txn: Transaction | undefined): CommandError {
+  const message =
+    txn && txn.txnNumber.equals(txnNumber)
+      ? `Transaction with { txnNumber: ${txnNumber.toString()} } has been aborted.`
+      : `Given transaction number ${txnNumber.toString()} does not match any in-progress transactions.${txn ? ` The active transaction number is ${txn.txnNumber.toString()}` : ''}`;
+  return new CommandError('NoSuchTransaction', message, { errorLabels: ['TransientTransactionError'] });
+}
+
+export function notInTransaction(name: string): CommandError {
+  return new CommandError('OperationNotSupportedInTransaction', `Cannot run '${name}' in a multi-document transaction.`);
 }

@@ -1,5 +1,6 @@
 import { BsonValues, MISSING } from './bson-values.js';
 import type { DatabaseCatalog } from './database-catalog.js';
+import { Deferral } from './deferral.js';
 
 /**
  * mongod's TTL monitor: deletes documents whose TTL-indexed date (the
@@ -24,7 +25,13 @@ export class TtlMonitor {
           const earliest = Math.min(...dates.map((d) => d.getTime()));
           return earliest + seconds * 1000 <= now;
         });
-        if (expired && store.delete(doc)) deleted++;
+        if (!expired) continue;
+        try {
+          if (store.delete(doc)) deleted++;
+        } catch (error) {
+          // A transaction holds the document: mongod's TTL pass skips it and tries again next time.
+          if (!(error instanceof Deferral)) throw error;
+        }
       }
     }
     return deleted;

@@ -25,6 +25,7 @@ const FOLDERS: ReadonlyArray<readonly [string, (file: string) => boolean]> = [
 export const NOT_ACCESS_CONTROLLED: Readonly<Record<string, string>> = {
   RefreshTokenReusedError: 'an error class',
   DiscardingAuthNotifier: 'the default notifier: drops messages, reaches no store',
+  DiscardingIdentityNotifier: 'the default identity notifier: drops messages, reaches no store',
   HashingEmbedder: 'a pure function of its input (tests, demo)',
   LangchainTextSplitter: 'a pure function of its input',
 };

@@ -160,10 +160,14 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
         expected: [{ _id: 1, x: 5 }, { _id: 2, x: 6 }, { _id: 3, x: 7 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
       },
     ];
-    for (const { init, t1, t2, expected } of cases) {
+    const seeded = async (init: Document[]): Promise<mongoose.mongo.Collection> => {
       const coll = await freshCollection('uniq');
       await coll.createIndex({ x: 1 }, { unique: true });
       if (init.length > 0) await coll.insertMany(init);
+      return coll;
+    };
+    for (const { init, t1, t2, expected } of cases) {
+      const coll = await seeded(init);
       await withSessions(2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
@@ -177,9 +181,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(expected);
 
       // "T2StartsSecondAndWins": T1 takes its snapshot (a find), T2 writes and commits, then T1's write conflicts.
-      const again = await freshCollection('uniq');
-      await again.createIndex({ x: 1 }, { unique: true });
-      if (init.length > 0) await again.insertMany(init);
+      const again = await seeded(init);
       await withSessions(2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
@@ -221,6 +223,30 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
     });
   });
 
+  // create-index.yml "create index on a non-existing collection" / "… on a collection created within the same transaction"
+  it('creates a collection and its index inside a transaction, visible only after commit', async () => {
+    const indexNames = async (name: string): Promise<string[]> => (await db.collection(name).listIndexes().toArray().catch(() => [])).map((i) => String(i.name));
+    for (const createFirst of [false, true]) {
+      const name = `txn_index_${++collectionCounter}`;
+      await withSessions(1, async (session) => {
+        session.startTransaction();
+        if (createFirst) await db.createCollection(name, { session });
+        await db.collection(name).createIndex({ x: 1 }, { name: 't_1', session });
+        expect(await indexNames(name)).not.toContain('t_1');
+        await session.commitTransaction();
+      });
+      expect(await indexNames(name)).toContain('t_1');
+    }
+    // Manual, "Create Collections and Indexes in a Transaction": not on a collection that already existed.
+    const existing = await freshCollection('txn_index_existing');
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      const error = await failure(existing.createIndex({ x: 1 }, { session }));
+      expect(error).toMatchObject({ code: 263, codeName: 'OperationNotSupportedInTransaction' });
+      await session.abortTransaction().catch(() => undefined);
+    });
+  });
+
   // Manual, "Production Considerations → In-progress Transactions and Write Conflicts": a write outside
   // the transaction to a document the transaction modified waits until the transaction ends.
   it('a write outside any transaction to a document a transaction holds waits for the commit', async () => {
@@ -237,6 +263,44 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       await outside;
       expect(await coll.findOne({ _id: 1 } as Document)).toEqual({ _id: 1, n: 11 });
     });
+  });
+});
+
+describe('operations outside transactions meet a transaction (MongoDB manual, "Production Considerations")', () => {
+  // "In-progress Transactions and Write Conflicts": a write outside the transaction to a document the transaction
+  // modified waits until the transaction ends — also a multi-document write that reaches it after other documents.
+  it('a multi-document write waits for the transaction holding one of its documents, then applies to all', async () => {
+    const coll = await freshCollection('multi');
+    await coll.insertMany([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }] as Document[]);
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      await coll.updateOne({ _id: 3 } as Document, { $inc: { n: 10 } }, { session });
+      let finished = false;
+      const outside = coll.updateMany({}, { $inc: { n: 1 } }).then(() => (finished = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(finished).toBe(false);
+      expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }]);
+      await session.commitTransaction();
+      await outside;
+    });
+    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 1 }, { _id: 2, n: 1 }, { _id: 3, n: 11 }]);
+  });
+
+  // "DDL Operations": a DDL operation on a collection a transaction uses waits for the transaction's lock.
+  it('dropping a collection a transaction has read waits until the transaction ends', async () => {
+    const coll = await freshCollection('ddl');
+    await coll.insertOne({ _id: 1 } as Document);
+    await withSessions(1, async (session) => {
+      session.startTransaction();
+      expect(await coll.find({}, { session }).toArray()).toEqual([{ _id: 1 }]);
+      let dropped = false;
+      const drop = coll.drop().then(() => (dropped = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(dropped).toBe(false);
+      await session.commitTransaction();
+      await drop;
+    });
+    expect(await db.listCollections({ name: coll.collectionName }).toArray()).toEqual([]);
   });
 });
 

@@ -6,6 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_JOBS, Maintenance, type MaintenanceJobResult } from '../../../src/flows/operations/maintenance.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { MaintenanceRepository } from '../../../src/postgres/repositories/maintenance-repository.js';
+import { QueueWorkers } from '../../../src/flows/queue-workers.js';
+import { JobQueues } from '../../../src/redis/job-queues.js';
+import { MAINTENANCE_QUEUE } from '../../../src/flows/operations/maintenance-queue.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { TenantAccessError } from '../../../src/errors.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
@@ -184,6 +188,29 @@ describe('Maintenance', () => {
       expect(run.finishedAt!.getTime()).toBeGreaterThanOrEqual(run.startedAt.getTime());
     }
   });
+
+  it('platform-data worker keeps one BullMQ job scheduler however many workers start, and its jobs run the pass', async () => {
+    const workers = [createPlatform(h.t.config, { stores: ['postgres', 'redis'] }), createPlatform(h.t.config, { stores: ['postgres', 'redis'] })];
+    try {
+      for (const p of workers) {
+        await p.start();
+        await p.resolve(QueueWorkers).start({ queues: ['maintenance'], reconcileEveryMs: 0 });
+      }
+      const schedules = await workers[0]!.resolve(JobQueues).schedules(MAINTENANCE_QUEUE);
+      expect(schedules).toEqual([expect.objectContaining({ id: 'maintenance', everyMs: 3_600_000 })]);
+      // An `every` scheduler adds its first job at once: a worker runs it and records the pass.
+      const before = Date.now();
+      const queues = workers[0]!.resolve(JobQueues);
+      const deadline = Date.now() + 60_000;
+      while (((await queues.counts(MAINTENANCE_QUEUE)).completed ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      expect((await queues.counts(MAINTENANCE_QUEUE)).completed).toBe(1);
+      const [last] = await workers[0]!.resolve(MaintenanceRepository).runsOf('sessions', 1);
+      expect(last?.status).toBe('succeeded');
+      expect(last!.startedAt.getTime()).toBeGreaterThan(before - 1_000); // this pass's, not an earlier test's
+    } finally {
+      for (const p of workers) await p.stop();
+    }
+  }, 90_000);
 
   describe('two runners at once', () => {
     let second: Platform;

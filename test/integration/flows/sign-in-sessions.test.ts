@@ -155,8 +155,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
 
       const reuse = await h.rotation.refresh(s.refreshToken, { ip: '192.0.2.66' }).catch((e: unknown) => e);
       expect(reuse).toBeInstanceOf(TokenError);
-      expect(reuse).toMatchObject({ reason: 'reused' });
-      await expect(h.rotation.refresh(rotated.refreshToken, client)).rejects.toMatchObject({ reason: 'revoked' });
+      expect(reuse).toMatchObject({ reason: 'reused', code: 'TOKEN_REUSED' });
+      await expect(h.rotation.refresh(rotated.refreshToken, client)).rejects.toMatchObject({ reason: 'revoked', code: 'TOKEN_REVOKED' });
       await expect(h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
       await expect(h.validator.validate({ userId: u.userId, jti: s.accessTokenJti })).rejects.toMatchObject({ reason: 'revoked' });
       const active = await pg.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`

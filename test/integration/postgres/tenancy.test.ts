@@ -162,6 +162,14 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
       expect((await postgres.tenantQuery(ctxB, names, [])).map((r) => r.name)).toEqual(['gamma']);
     });
 
+    it('parses rows with the hot pool\'s type parsers (int8 → number, timestamptz → Date), as preparedOne does', async () => {
+      // The schema refuses pg's defaults (int8 as a string, and a string timestamp): the submittable must bring the pool's parsers.
+      const typed = preparedStatement('test_tenant_typed', 'SELECT count(*) AS n, max(created_at) AS at FROM personas', z.object({ n: z.number(), at: z.date() }));
+      const [row] = await postgres.tenantQuery(ctxA, typed, []);
+      expect(row?.n).toBe(2);
+      expect(row?.at).toBeInstanceOf(Date);
+    });
+
     it('a read on the same pool without the tenant setting sees nothing', async () => {
       // The same statement through preparedOne (no settings) on the application role: RLS leaves no rows.
       const bare = await single.preparedOne(probe, []);
