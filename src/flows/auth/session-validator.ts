@@ -100,12 +100,13 @@ export class SessionValidator {
         return accepted;
       }
     }
-    return this.#fromPostgres(r, true);
+    // A miss carries the user's revocation epoch, read by the same script: no second round trip for it.
+    return this.#fromPostgres(r, true, cached.status === 'miss' ? cached.epoch : undefined);
   }
 
-  async #fromPostgres(ref: SessionRef, repopulate: boolean): Promise<ValidatedSession> {
+  async #fromPostgres(ref: SessionRef, repopulate: boolean, missEpoch?: number): Promise<ValidatedSession> {
     // The epoch is read BEFORE Postgres: a revoke-all between the two makes the put stale.
-    const epoch = repopulate ? await this.cache.readEpoch(ref.userId).catch(() => undefined) : undefined;
+    const epoch = repopulate ? (missEpoch ?? (await this.cache.readEpoch(ref.userId).catch(() => undefined))) : undefined;
     const live = assertLive(await this.#read(ref), ref);
     const [membership, settings] = await Promise.all([this.accounts.findMembership(live.userId, live.organizationId), this.security.recent(live.organizationId)]);
     const now = Date.now();
