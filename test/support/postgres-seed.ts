@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { sql } from 'slonik';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
@@ -55,4 +56,15 @@ export async function startPostgresHarness(overrides: Record<string, string> = {
       await t.cleanup();
     },
   };
+}
+
+/** Runs one statement as the owner on `databaseUrl` (own connection, closed after): for tests that inspect or age rows directly. */
+export async function ownerQuery(databaseUrl: string | undefined, text: string, values: unknown[] = []): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows;
+  } finally {
+    await client.end();
+  }
 }

@@ -95,6 +95,12 @@ const voiceRow = z.object({ storage_uri: z.string() });
 // Advisory-lock class of maintenance jobs (the second key is hashtext(job)); any fixed 32-bit constant unused elsewhere.
 const LOCK_CLASS = 0x6d61_696e;
 
+/** Deletes at most `limit` rows of `table` that are `expired`, locked without waiting (SKIP LOCKED); answers their ids. */
+function batchOf(table: string, expired: ReturnType<typeof sql.fragment>, limit: number) {
+  const t = sql.identifier([table]);
+  return sql.fragment`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE ${expired} LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+}
+
 /** The bounded statement of one sweep: ids of at most `limit` victims, locked without waiting (SKIP LOCKED). */
 function victims(sweep: MaintenanceSweep, cutoff: ReturnType<typeof sql.fragment>, limit: number) {
   switch (sweep) {
@@ -112,33 +118,21 @@ function victims(sweep: MaintenanceSweep, cutoff: ReturnType<typeof sql.fragment
                           AND least(o.revoked_at, o.expires_at) >= ${cutoff})
         LIMIT ${limit} FOR UPDATE OF t SKIP LOCKED) RETURNING id::text`;
     case 'rotated-refresh-tokens':
-      return sql.fragment`DELETE FROM refresh_tokens WHERE id IN (
-        SELECT id FROM refresh_tokens WHERE rotated_at < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('refresh_tokens', sql.fragment`rotated_at < ${cutoff}`, limit);
     case 'verification-tokens':
-      return sql.fragment`DELETE FROM verification_tokens WHERE id IN (
-        SELECT id FROM verification_tokens WHERE least(consumed_at, expires_at) < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('verification_tokens', sql.fragment`least(consumed_at, expires_at) < ${cutoff}`, limit);
     case 'mfa-challenges':
-      return sql.fragment`DELETE FROM mfa_challenges WHERE id IN (
-        SELECT id FROM mfa_challenges WHERE least(consumed_at, expires_at) < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('mfa_challenges', sql.fragment`least(consumed_at, expires_at) < ${cutoff}`, limit);
     case 'integration-tokens':
-      return sql.fragment`DELETE FROM integration_tokens WHERE id IN (
-        SELECT id FROM integration_tokens WHERE expires_at < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('integration_tokens', sql.fragment`expires_at < ${cutoff}`, limit);
     case 'invitations':
-      return sql.fragment`DELETE FROM membership_invitations WHERE id IN (
-        SELECT id FROM membership_invitations WHERE least(answered_at, expires_at) < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('membership_invitations', sql.fragment`least(answered_at, expires_at) < ${cutoff}`, limit);
     case 'voice-cache':
       return sql.fragment`DELETE FROM voice_cache_entries WHERE id IN (
         SELECT id FROM voice_cache_entries WHERE expires_at <= now()
         ORDER BY expires_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING storage_uri`;
     case 'maintenance-runs':
-      return sql.fragment`DELETE FROM maintenance_runs WHERE id IN (
-        SELECT id FROM maintenance_runs WHERE finished_at < ${cutoff}
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id::text`;
+      return batchOf('maintenance_runs', sql.fragment`finished_at < ${cutoff}`, limit);
   }
 }
 

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, ValidationError } from '../../../src/errors.js';
 import { EmailChangeService } from '../../../src/flows/auth/email-change-service.js';
@@ -13,6 +12,7 @@ import { UserRepository } from '../../../src/postgres/repositories/user-reposito
 import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { IDENTITY_NOTIFIER, LOGGER } from '../../../src/tokens.js';
 import { CapturingIdentityNotifier } from '../../support/auth-fixtures.js';
+import { ownerQuery as ownerQueryOn } from '../../support/postgres-seed.js';
 import { requireStores } from '../../support/require-stores.js';
 import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 
@@ -39,15 +39,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     return { ...u, session, ctx: session.context };
   }
 
-  async function ownerQuery(text: string, values: unknown[]): Promise<unknown[]> {
-    const client = new pg.Client({ connectionString: h.t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const ownerQuery = (text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
 
   it('changes the address only after both mailboxes confirm; sessions stay; the old address gets a revert link', async () => {
     const u = await signedIn();

@@ -5,10 +5,10 @@ import { AccountStateError, RateLimitedError, TokenError } from '../../../src/er
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PasswordlessSignIn } from '../../../src/flows/auth/passwordless-sign-in.js';
 import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
-import pg from 'pg';
 import { EmailSignInCodeRepository } from '../../../src/postgres/repositories/email-sign-in-code-repository.js';
 import { IDENTITY_NOTIFIER } from '../../../src/tokens.js';
 import { CapturingIdentityNotifier } from '../../support/auth-fixtures.js';
+import { ownerQuery as ownerQueryOn } from '../../support/postgres-seed.js';
 import { requireStores } from '../../support/require-stores.js';
 import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 
@@ -29,15 +29,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
   });
   afterAll(async () => h?.stop());
 
-  async function ownerQuery(text: string, values: unknown[]): Promise<unknown[]> {
-    const client = new pg.Client({ connectionString: h.t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const ownerQuery = (text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
 
   it('answers the same for known and unknown addresses and mails only the known one', async () => {
     const u = await h.user();
