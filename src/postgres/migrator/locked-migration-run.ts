@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { MigrationError } from '../migration-error.js';
 import { splitSqlStatements } from '../split-sql-statements.js';
 
 /**
@@ -8,14 +10,45 @@ import { splitSqlStatements } from '../split-sql-statements.js';
  */
 const LOCK_KEY = '7211903412305117';
 
+/** How long a migrator waits for another one to finish, by default (a large index build can take minutes). */
+export const DEFAULT_MIGRATION_LOCK_WAIT_MS = 15 * 60_000;
+
+/**
+ * Takes the lock by polling `tryLock` — never by waiting inside the server.
+ * A migrator blocked in `pg_advisory_lock` holds a snapshot (and, in the
+ * transactional path, an open transaction), and `CREATE INDEX CONCURRENTLY`
+ * in the holder's no-transaction file waits for every older snapshot to end:
+ * holder waits for waiter, waiter for holder, and PostgreSQL ends one of them
+ * with "deadlock detected" (manual, CREATE INDEX, "Building Indexes
+ * Concurrently"). Between attempts the waiter holds nothing.
+ * @throws MigrationError `MIGRATION_FAILED` after `waitMs` without the lock
+ */
+async function acquire(tryLock: () => Promise<boolean>, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 1_000)) {
+    if (await tryLock()) return;
+    if (Date.now() >= deadline) throw new MigrationError('MIGRATION_FAILED', `another migrator held the migration lock for more than ${waitMs} ms`);
+    await sleep(pause);
+  }
+}
+
 /**
  * Runs `work` in a transaction holding the migration lock
- * (`pg_advisory_xact_lock`: released by COMMIT or ROLLBACK, never leaked).
+ * (`pg_try_advisory_xact_lock`: released by COMMIT or ROLLBACK, never leaked);
+ * while another migrator holds it, the transaction is rolled back and tried again.
  */
-export async function inLockedTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+export async function inLockedTransaction<T>(client: pg.Client, work: () => Promise<T>, waitMs = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<T> {
+  await acquire(async () => {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [LOCK_KEY]).catch(async (error: unknown) => {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    });
+    if (rows[0]?.locked) return true;
+    await client.query('ROLLBACK');
+    return false;
+  }, waitMs);
   try {
-    await client.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [LOCK_KEY]);
     const result = await work();
     await client.query('COMMIT');
     return result;
@@ -26,8 +59,8 @@ export async function inLockedTransaction<T>(client: pg.Client, work: () => Prom
 }
 
 /** Runs `work` holding the session-scoped migration lock, for files that must run outside a transaction. */
-async function inSessionLock<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
-  await client.query(`SELECT pg_advisory_lock($1::bigint)`, [LOCK_KEY]);
+async function inSessionLock<T>(client: pg.Client, work: () => Promise<T>, waitMs: number): Promise<T> {
+  await acquire(async () => (await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [LOCK_KEY])).rows[0]?.locked === true, waitMs);
   try {
     return await work();
   } finally {
@@ -60,7 +93,7 @@ export interface LockedMigrationRun<T> {
  * run, run it, update the ledger.
  * @returns the target and how long its script ran, or undefined when there was nothing left to do
  */
-export function runLockedMigration<T>(client: pg.Client, run: LockedMigrationRun<T>): Promise<{ target: T; ms: number } | undefined> {
+export function runLockedMigration<T>(client: pg.Client, run: LockedMigrationRun<T>, waitMs = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<{ target: T; ms: number } | undefined> {
   const execute = async (): Promise<{ target: T; ms: number } | undefined> => {
     const target = await run.target();
     if (target === undefined) return undefined;
@@ -77,5 +110,5 @@ export function runLockedMigration<T>(client: pg.Client, run: LockedMigrationRun
     await run.record(target, ms);
     return { target, ms };
   };
-  return run.noTransaction ? inSessionLock(client, execute) : inLockedTransaction(client, execute);
+  return run.noTransaction ? inSessionLock(client, execute, waitMs) : inLockedTransaction(client, execute, waitMs);
 }
