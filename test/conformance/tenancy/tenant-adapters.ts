@@ -111,7 +111,8 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       await w.platform.resolve(IntegrationTokenRepository).save(w.b, { integration: 'slack', accessToken: m });
       return { ids: {}, markers: [m, w.b.organizationId] };
     },
-    snapshot: (w) => w.platform.resolve(IntegrationTokenRepository).get(w.b, 'slack'),
+    // list, not get: get records the read itself (last_used_at, issue 20), so it would change what it snapshots.
+    snapshot: (w) => w.platform.resolve(IntegrationTokenRepository).list(w.b),
     methods: {
       get: (w) => w.platform.resolve(IntegrationTokenRepository).get(w.a, 'slack'),
       list: (w) => w.platform.resolve(IntegrationTokenRepository).list(w.a),
@@ -206,6 +207,13 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
       createWith: (w) => w.platform.resolve(SessionRepository).createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, async () => undefined),
+      // A's sign-in revoking "all other sessions" in its own transaction reaches none of B's.
+      revokeOldestWithin: (w) =>
+        w.platform
+          .resolve(SessionRepository)
+          .createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, (tx, session) =>
+            w.platform.resolve(SessionRepository).revokeOldestWithin(w.a, tx, { newSessionId: session.id, keepOthers: 0, reason: 'concurrent_session_limit' }),
+          ),
     },
   },
   UserRepository: {
