@@ -80,14 +80,14 @@ async function docFiles(): Promise<string[]> {
 const TEXT_LANGS = new Set(['', 'text', 'mermaid']);
 
 /**
- * The TypeScript blocks of one document as modules: a block that starts with
- * `import` starts a new module, a block without imports continues the one
- * before (a guide builds one program step by step).
+ * The TypeScript blocks of one document as modules: a block that creates a
+ * platform (`createPlatform(`) starts a new program, the others continue the
+ * one before (a guide builds one program step by step).
  */
 function tsModules(blocks: readonly CodeBlock[]): CodeBlock[][] {
   const modules: CodeBlock[][] = [];
   for (const block of blocks.filter((b) => b.lang === 'ts' && !b.file)) {
-    if (/^import\s/m.test(block.code.split('\n').find((l) => l.trim() && !l.startsWith('//')) ?? '') || modules.length === 0) modules.push([block]);
+    if (block.code.includes('createPlatform(') || modules.length === 0) modules.push([block]);
     else (modules.at(-1) as CodeBlock[]).push(block);
   }
   return modules;
@@ -182,24 +182,5 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
         expect({ doc, line, code: result.code }, result.stdout + result.stderr).toEqual({ doc, line, code: 0 });
       }
     }
-  });
-});
-
-describe.skipIf(!requireStores('postgres', 'redis'))('docs/enterprise-identity.md runs', () => {
-  let t: TestEnv;
-  beforeAll(async () => {
-    t = await createTestEnv();
-  });
-  afterAll(async () => t?.cleanup());
-
-  it('the TypeScript blocks, run in order as one module, sign and verify tokens, verify a domain, auto-join, route SSO and relay the outbox', async () => {
-    const blocks = codeBlocks(await read('docs/enterprise-identity.md'));
-    expect(blocks.map((b) => b.lang).filter((l) => l !== 'ts')).toEqual([]);
-    const dir = join(ROOT, 'test-results/docs-blocks');
-    await mkdir(dir, { recursive: true });
-    const file = join(dir, 'enterprise-identity.ts');
-    await writeFile(file, blocks.map((b) => `// docs/enterprise-identity.md line ${b.line}\n${b.code}`).join('\n\n'));
-    const result = await runNode(file, t.env);
-    expect(result, result.output).toMatchObject({ code: 0 });
   });
 });
