@@ -16,7 +16,15 @@ async function databaseExists(name: string): Promise<boolean> {
 async function redisKeys(prefix: string): Promise<string[]> {
   const redis = new Redis(stack.urls.redis as string);
   try {
-    const [, keys] = await redis.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 100_000);
+    // Every page of the cursor: one SCAN call looks at COUNT slots only, and the shared server holds
+    // every other test file's keys too (a single page missed this file's key under the full suite).
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, page] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+      keys.push(...page);
+      cursor = next;
+    } while (cursor !== '0');
     return keys;
   } finally {
     redis.disconnect();
