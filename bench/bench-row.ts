@@ -24,7 +24,10 @@ export function measuredRow(spec: RowSpec, result: InterleavedResult): BenchRow 
   const metric = spec.metric ?? 'throughput';
   const ratioOf = (r: { ours: InterleavedResult['ours']; baseline: InterleavedResult['baseline'] }) =>
     metric === 'throughput' ? r.ours.opsPerSec / r.baseline.opsPerSec : r.baseline.p50Ms / r.ours.p50Ms;
-  const runs = (result.runs.length > 0 ? result.runs : [result]).map(ratioOf).filter(Number.isFinite).map((r) => round(r, 3));
+  const runs = (result.runs.length > 0 ? result.runs : [result])
+    .map(ratioOf)
+    .filter(Number.isFinite)
+    .map((r) => round(r, 3));
   const sorted = [...runs].sort((a, b) => a - b);
   // The median of the repetitions' ratios (the lower middle one for an even count: the conservative pick).
   const ratio = sorted.length === 0 ? null : (sorted[Math.floor((sorted.length - 1) / 2)] ?? null);

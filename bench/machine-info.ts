@@ -28,7 +28,10 @@ function findBinary(name: string, extraDirs: readonly string[]): string | undefi
 function postgresBinDirs(): string[] {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return [];
-  return readdirSync(root).sort().reverse().map((v) => join(root, v, 'bin'));
+  return readdirSync(root)
+    .sort()
+    .reverse()
+    .map((v) => join(root, v, 'bin'));
 }
 
 export interface CeilingOptions {
@@ -96,4 +99,3 @@ export async function measureCeilings(options: CeilingOptions): Promise<Ceilings
 export async function postgresVersion(url: string): Promise<string> {
   return withClient(url, async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
 }
-

@@ -17,10 +17,7 @@ function met(row: BenchRow): string {
 }
 
 function table(rows: readonly BenchRow[]): string[] {
-  const lines = [
-    '| # | row | ours: ops/s · p50 / p99 ms | baseline: ops/s · p50 / p99 ms | ratio | goal | met |',
-    '|---|---|---|---|---|---|---|',
-  ];
+  const lines = ['| # | row | ours: ops/s · p50 / p99 ms | baseline: ops/s · p50 / p99 ms | ratio | goal | met |', '|---|---|---|---|---|---|---|'];
   rows.forEach((r, i) => {
     const runs = r.ratioRuns ?? [];
     const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)})` : '';
@@ -50,7 +47,7 @@ export function renderResults(report: BenchReport): string {
     '',
     ...table(report.rows),
     '',
-    'Ratio: ours ÷ baseline throughput, or for `p50` rows baseline p50 ÷ ours p50 — above 1 is better for ours either way. With repetitions, the ratio is the median of the repetitions\' ratios and the range in brackets is their spread (lowest–highest); the ops/s and latency columns are over all repetitions.',
+    "Ratio: ours ÷ baseline throughput, or for `p50` rows baseline p50 ÷ ours p50 — above 1 is better for ours either way. With repetitions, the ratio is the median of the repetitions' ratios and the range in brackets is their spread (lowest–highest); the ops/s and latency columns are over all repetitions.",
     '',
     ...details(report.rows),
     '',

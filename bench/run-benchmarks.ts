@@ -50,8 +50,28 @@ interface Sizes {
   readonly auditOrgs: number;
 }
 
-const FULL: Sizes = { largeUsers: 1_000_000, smallUsers: 10_000, orgs: 1_000, membersPerOrg: 20, smallSessions: 10_000, largeSessions: 1_000_000, largeAudit: 10_000_000, smallAudit: 100_000, auditOrgs: 1_000 };
-const QUICK: Sizes = { largeUsers: 100_000, smallUsers: 10_000, orgs: 200, membersPerOrg: 10, smallSessions: 10_000, largeSessions: 100_000, largeAudit: 0, smallAudit: 0, auditOrgs: 0 };
+const FULL: Sizes = {
+  largeUsers: 1_000_000,
+  smallUsers: 10_000,
+  orgs: 1_000,
+  membersPerOrg: 20,
+  smallSessions: 10_000,
+  largeSessions: 1_000_000,
+  largeAudit: 10_000_000,
+  smallAudit: 100_000,
+  auditOrgs: 1_000,
+};
+const QUICK: Sizes = {
+  largeUsers: 100_000,
+  smallUsers: 10_000,
+  orgs: 200,
+  membersPerOrg: 10,
+  smallSessions: 10_000,
+  largeSessions: 100_000,
+  largeAudit: 0,
+  smallAudit: 0,
+  auditOrgs: 0,
+};
 
 function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -180,19 +200,29 @@ async function main(): Promise<void> {
     let auditHistory: { large: { rows: number; orgs: string[] }; small: { rows: number; orgs: string[] } } | undefined;
     if (sizes.largeAudit > 0) {
       t = performance.now();
-      const [largeOrgs, smallOrgs] = [await seedAuditHistory(db.ownerUrl, sizes.largeAudit, sizes.auditOrgs), await seedAuditHistory(smallDb.ownerUrl, sizes.smallAudit, sizes.auditOrgs)];
+      const [largeOrgs, smallOrgs] = [
+        await seedAuditHistory(db.ownerUrl, sizes.largeAudit, sizes.auditOrgs),
+        await seedAuditHistory(smallDb.ownerUrl, sizes.smallAudit, sizes.auditOrgs),
+      ];
       auditHistory = { large: { rows: sizes.largeAudit, orgs: largeOrgs }, small: { rows: sizes.smallAudit, orgs: smallOrgs } };
-      log(`seeded ${sizes.largeAudit.toLocaleString('en')} + ${sizes.smallAudit.toLocaleString('en')} audit rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      log(
+        `seeded ${sizes.largeAudit.toLocaleString('en')} + ${sizes.smallAudit.toLocaleString('en')} audit rows in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
     }
     const platform = await platformFor({ DATABASE_URL: db.ownerUrl, DATABASE_APP_URL: db.appUrl, REDIS_KEY_PREFIX: redisPrefix }, ['postgres', 'redis']);
     // The audit table is partitioned by month; make sure this month has its partition, as the retention job would.
-    await platform.resolve(AuditRepository).ensurePartitions(1).catch(() => undefined);
+    await platform
+      .resolve(AuditRepository)
+      .ensurePartitions(1)
+      .catch(() => undefined);
     const smallPlatform = await platformFor({ DATABASE_URL: smallDb.ownerUrl, DATABASE_APP_URL: smallDb.appUrl }, ['postgres']);
     const largeRedisPlatform = await platformFor({ REDIS_KEY_PREFIX: largeRedisPrefix }, ['redis']);
     t = performance.now();
     await seedSessions(platform, prefixClient, sizes.smallSessions);
     await seedSessions(largeRedisPlatform, prefixClient, sizes.largeSessions);
-    log(`cached ${sizes.smallSessions.toLocaleString('en')} + ${sizes.largeSessions.toLocaleString('en')} sessions in Redis in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    log(
+      `cached ${sizes.smallSessions.toLocaleString('en')} + ${sizes.largeSessions.toLocaleString('en')} sessions in Redis in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
 
     const ctx: BenchContext = {
       quick,
@@ -216,72 +246,277 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [];
     log('rows');
     rows.push(
-      ...(await guarded('user repository rows', () => [
-        unavailableRow({ name: 'user by email vs raw pg', unit: 'lookup', oursLabel: 'UserRepository.findCredentialsByEmail', baselineLabel: 'raw pg, named prepared', goal: '≥ 0.95×', goalMinRatio: 0.95, backend: backends.postgres }, ''),
-        unavailableRow({ name: 'user by email vs Drizzle', unit: 'lookup', oursLabel: 'UserRepository.findCredentialsByEmail', baselineLabel: 'Drizzle .prepare()', goal: '≥ 1.05×', goalMinRatio: 1.05, backend: backends.postgres }, ''),
-      ], () => userRepositoryRows(ctx))),
+      ...(await guarded(
+        'user repository rows',
+        () => [
+          unavailableRow(
+            {
+              name: 'user by email vs raw pg',
+              unit: 'lookup',
+              oursLabel: 'UserRepository.findCredentialsByEmail',
+              baselineLabel: 'raw pg, named prepared',
+              goal: '≥ 0.95×',
+              goalMinRatio: 0.95,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+          unavailableRow(
+            {
+              name: 'user by email vs Drizzle',
+              unit: 'lookup',
+              oursLabel: 'UserRepository.findCredentialsByEmail',
+              baselineLabel: 'Drizzle .prepare()',
+              goal: '≥ 1.05×',
+              goalMinRatio: 1.05,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        () => userRepositoryRows(ctx),
+      )),
     );
     rows.push(
-      ...(await guarded('session rows', () => [
-        unavailableRow({ name: 'session validate (Redis hit)', unit: 'validate', oursLabel: 'SessionCache.validate', baselineLabel: 'bare ioredis GET', goal: '≥ 0.80×', goalMinRatio: 0.8, backend: backends.redis }, ''),
-        unavailableRow({ name: 'session validate (miss → Postgres)', unit: 'validate', oursLabel: 'miss path', baselineLabel: 'one Postgres query', goal: '≥ 0.70×', goalMinRatio: 0.7, backend: backends.postgres }, ''),
-      ], () => sessionRows(ctx, sizes.smallSessions))),
+      ...(await guarded(
+        'session rows',
+        () => [
+          unavailableRow(
+            {
+              name: 'session validate (Redis hit)',
+              unit: 'validate',
+              oursLabel: 'SessionCache.validate',
+              baselineLabel: 'bare ioredis GET',
+              goal: '≥ 0.80×',
+              goalMinRatio: 0.8,
+              backend: backends.redis,
+            },
+            '',
+          ),
+          unavailableRow(
+            {
+              name: 'session validate (miss → Postgres)',
+              unit: 'validate',
+              oursLabel: 'miss path',
+              baselineLabel: 'one Postgres query',
+              goal: '≥ 0.70×',
+              goalMinRatio: 0.7,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        () => sessionRows(ctx, sizes.smallSessions),
+      )),
     );
     rows.push(
-      ...(await guarded('audit row', () => [
-        unavailableRow({ name: 'audit writes', unit: 'event', oursLabel: 'AuditWriter', baselineLabel: 'one INSERT per event', goal: '≥ 20×', goalMinRatio: 20, backend: backends.postgres }, ''),
-      ], async () => [await auditRow(ctx)])),
+      ...(await guarded(
+        'audit row',
+        () => [
+          unavailableRow(
+            {
+              name: 'audit writes',
+              unit: 'event',
+              oursLabel: 'AuditWriter',
+              baselineLabel: 'one INSERT per event',
+              goal: '≥ 20×',
+              goalMinRatio: 20,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        async () => [await auditRow(ctx)],
+      )),
     );
     rows.push(
-      ...(await guarded('login row', () => [
-        unavailableRow({ name: 'login throughput', unit: 'login', oursLabel: 'PasswordSignIn.login', baselineLabel: 'bcrypt compare alone', goal: '≥ 0.97×', goalMinRatio: 0.97, backend: backends.postgres }, ''),
-      ], async () => [await loginRow(ctx)])),
+      ...(await guarded(
+        'login row',
+        () => [
+          unavailableRow(
+            {
+              name: 'login throughput',
+              unit: 'login',
+              oursLabel: 'PasswordSignIn.login',
+              baselineLabel: 'bcrypt compare alone',
+              goal: '≥ 0.97×',
+              goalMinRatio: 0.97,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        async () => [await loginRow(ctx)],
+      )),
     );
     rows.push(
-      ...(await guarded('tenant rows', () => [
-        unavailableRow({ name: 'tenant read with RLS', unit: 'read', oursLabel: 'withTenant(appPool)', baselineLabel: 'owner, RLS bypassed', goal: '≤ 1.15× the cost (≥ 0.87×)', goalMinRatio: 0.87, backend: backends.postgres }, ''),
-      ], () => tenantRows(ctx))),
+      ...(await guarded(
+        'tenant rows',
+        () => [
+          unavailableRow(
+            {
+              name: 'tenant read with RLS',
+              unit: 'read',
+              oursLabel: 'withTenant(appPool)',
+              baselineLabel: 'owner, RLS bypassed',
+              goal: '≤ 1.15× the cost (≥ 0.87×)',
+              goalMinRatio: 0.87,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        () => tenantRows(ctx),
+      )),
     );
     rows.push(
-      ...(await guarded('knowledge row', () => [
-        unavailableRow({ name: 'knowledge ingestion (Qdrant upserts)', unit: 'chunk', oursLabel: 'EmbeddingIndex.upsert batched', baselineLabel: 'one upsert per chunk', backend: backends.qdrant }, ''),
-      ], async () => [await knowledgeRow(ctx, runId)])),
+      ...(await guarded(
+        'knowledge row',
+        () => [
+          unavailableRow(
+            {
+              name: 'knowledge ingestion (Qdrant upserts)',
+              unit: 'chunk',
+              oursLabel: 'EmbeddingIndex.upsert batched',
+              baselineLabel: 'one upsert per chunk',
+              backend: backends.qdrant,
+            },
+            '',
+          ),
+        ],
+        async () => [await knowledgeRow(ctx, runId)],
+      )),
     );
     rows.push(
-      ...(await guarded('semantic search row', () => [
-        unavailableRow({ name: 'semantic search end to end vs the Qdrant query alone', unit: 'search', oursLabel: 'KnowledgeSearch.semanticSearch', baselineLabel: 'EmbeddingIndex.search alone', metric: 'p50', goal: '≥ 0.6× (p50)', goalMinRatio: 0.6, backend: backends.qdrant }, ''),
-      ], async () => [await semanticSearchRow(ctx, runId, stack.urls.mongo)])),
+      ...(await guarded(
+        'semantic search row',
+        () => [
+          unavailableRow(
+            {
+              name: 'semantic search end to end vs the Qdrant query alone',
+              unit: 'search',
+              oursLabel: 'KnowledgeSearch.semanticSearch',
+              baselineLabel: 'EmbeddingIndex.search alone',
+              metric: 'p50',
+              goal: '≥ 0.6× (p50)',
+              goalMinRatio: 0.6,
+              backend: backends.qdrant,
+            },
+            '',
+          ),
+        ],
+        async () => [await semanticSearchRow(ctx, runId, stack.urls.mongo)],
+      )),
     );
     rows.push(
-      ...(await guarded('user growth', () => [
-        unavailableRow({ name: 'growth: user by email', unit: 'lookup', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', goal: 'p50 ≤ 1.3× apart (≥ 0.77×)', goalMinRatio: 1 / 1.3, backend: backends.postgres }, ''),
-      ], async () => [await userGrowthRow(ctx, repositoryUserLookup, 'UserRepository.findCredentialsByEmail')])),
+      ...(await guarded(
+        'user growth',
+        () => [
+          unavailableRow(
+            {
+              name: 'growth: user by email',
+              unit: 'lookup',
+              oursLabel: 'large',
+              baselineLabel: 'small',
+              metric: 'p50',
+              goal: 'p50 ≤ 1.3× apart (≥ 0.77×)',
+              goalMinRatio: 1 / 1.3,
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        async () => [await userGrowthRow(ctx, repositoryUserLookup, 'UserRepository.findCredentialsByEmail')],
+      )),
     );
     rows.push(
-      ...(await guarded('session growth', () => [
-        unavailableRow({ name: 'growth: session validate', unit: 'validate', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', backend: backends.redis }, ''),
-      ], async () => [await sessionGrowthRow(ctx, largeRedisPlatform, sizes.largeSessions, platform, sizes.smallSessions)])),
+      ...(await guarded(
+        'session growth',
+        () => [
+          unavailableRow(
+            { name: 'growth: session validate', unit: 'validate', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', backend: backends.redis },
+            '',
+          ),
+        ],
+        async () => [await sessionGrowthRow(ctx, largeRedisPlatform, sizes.largeSessions, platform, sizes.smallSessions)],
+      )),
     );
     if (auditHistory) {
       const history = auditHistory;
       rows.push(
-        ...(await guarded('audit growth', () => [
-          unavailableRow({ name: 'growth: audit query for one organization', unit: 'query', oursLabel: 'large', baselineLabel: 'small', metric: 'p50', goal: 'p50 ≤ 1.3× apart (≥ 0.77×)', goalMinRatio: 1 / 1.3, backend: backends.postgres }, ''),
-        ], async () => [await auditGrowthRow(ctx, history.large, history.small)])),
+        ...(await guarded(
+          'audit growth',
+          () => [
+            unavailableRow(
+              {
+                name: 'growth: audit query for one organization',
+                unit: 'query',
+                oursLabel: 'large',
+                baselineLabel: 'small',
+                metric: 'p50',
+                goal: 'p50 ≤ 1.3× apart (≥ 0.77×)',
+                goalMinRatio: 1 / 1.3,
+                backend: backends.postgres,
+              },
+              '',
+            ),
+          ],
+          async () => [await auditGrowthRow(ctx, history.large, history.small)],
+        )),
       );
     }
     rows.push(
-      ...(await guarded('scale-out rows', () => [
-        unavailableRow({ name: 'session validate: Redis Cluster vs one node', unit: 'validate', oursLabel: 'SessionCache.validate on a Redis Cluster', baselineLabel: 'on one node', goal: '≥ 0.9×', goalMinRatio: 0.9, backend: backends.redis }, ''),
-        unavailableRow({ name: 'user by email: through PgBouncer vs direct', unit: 'lookup', oursLabel: 'via PgBouncer', baselineLabel: 'direct', backend: backends.postgres }, ''),
-      ], () => scaleOutRows(ctx))),
+      ...(await guarded(
+        'scale-out rows',
+        () => [
+          unavailableRow(
+            {
+              name: 'session validate: Redis Cluster vs one node',
+              unit: 'validate',
+              oursLabel: 'SessionCache.validate on a Redis Cluster',
+              baselineLabel: 'on one node',
+              goal: '≥ 0.9×',
+              goalMinRatio: 0.9,
+              backend: backends.redis,
+            },
+            '',
+          ),
+          unavailableRow(
+            {
+              name: 'user by email: through PgBouncer vs direct',
+              unit: 'lookup',
+              oursLabel: 'via PgBouncer',
+              baselineLabel: 'direct',
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        () => scaleOutRows(ctx),
+      )),
     );
     log('profile');
     const profile = [
-      ...(await guarded('user lookup profile', () => [], () => userLookupProfile(ctx))),
-      ...(await guarded('tenant profile', () => [], () => tenantProfile(ctx))),
-      ...(await guarded('session profile', () => [], () => sessionProfile(ctx, sizes.smallSessions))),
-      ...(await guarded('login profile', () => [], async () => [await loginProfileRow(ctx)])),
+      ...(await guarded(
+        'user lookup profile',
+        () => [],
+        () => userLookupProfile(ctx),
+      )),
+      ...(await guarded(
+        'tenant profile',
+        () => [],
+        () => tenantProfile(ctx),
+      )),
+      ...(await guarded(
+        'session profile',
+        () => [],
+        () => sessionProfile(ctx, sizes.smallSessions),
+      )),
+      ...(await guarded(
+        'login profile',
+        () => [],
+        async () => [await loginProfileRow(ctx)],
+      )),
     ];
 
     const report: BenchReport = {
@@ -315,4 +550,3 @@ main().catch((error: unknown) => {
   process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });
-

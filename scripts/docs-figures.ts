@@ -22,7 +22,9 @@ const present = new Set(await readdir(RESULTS_DIR).catch(() => [] as string[]));
 const missing = SUITES.filter((suite) => !present.has(`${suite}.json`));
 if (missing.length > 0) {
   // A partial run would drop the missing suites' tables from the document.
-  console.error(`docs:figures: no figures for ${missing.join(', ')} in test-results/reliability/; run the reliability suites first (npx vitest run test/reliability)`);
+  console.error(
+    `docs:figures: no figures for ${missing.join(', ')} in test-results/reliability/; run the reliability suites first (npx vitest run test/reliability)`,
+  );
   process.exit(2);
 }
 const lines: string[] = [BEGIN, ''];

@@ -15,9 +15,7 @@ try {
 const count = (name) => (Number.isInteger(report[name]) ? report[name] : 0);
 const passed = count('numPassedTests');
 // A file that failed to load reports no failed test; count each such file once.
-const brokenFiles = (report.testResults ?? []).filter(
-  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
-);
+const brokenFiles = (report.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'));
 const failed = count('numFailedTests') + brokenFiles.length;
 const skipped = count('numPendingTests') + count('numTodoTests');
 console.log(`tests: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);

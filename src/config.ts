@@ -132,15 +132,16 @@ const wholeNumber = (min: number, max: number) => {
 const int = (min: number, max: number, def: number) => wholeNumber(min, max).default(def);
 
 const urlWithScheme = (schemes: readonly string[]) =>
-  z
-    .string()
-    .refine((v) => {
+  z.string().refine(
+    (v) => {
       try {
         return schemes.includes(new URL(v).protocol.replace(/:$/, ''));
       } catch {
         return false;
       }
-    }, `must be a URL with scheme ${schemes.join(' or ')}`);
+    },
+    `must be a URL with scheme ${schemes.join(' or ')}`,
+  );
 
 const envSchema = z.object({
   NODE_ENV: z.string().optional(),
@@ -207,7 +208,10 @@ const NODE = /^(?<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}
 /** Parses `host:port,host:port` (at least one node; ports 1-65535; no duplicates). */
 function parseClusterNodes(raw: string, issues: IssueDetail[]): RedisNodeAddress[] {
   const nodes: RedisNodeAddress[] = [];
-  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length === 0) issues.push({ path: 'REDIS_CLUSTER_NODES', message: 'expected "host:port,host:port…"' });
   for (const [index, entry] of entries.entries()) {
     const match = NODE.exec(entry);
@@ -217,7 +221,8 @@ function parseClusterNodes(raw: string, issues: IssueDetail[]): RedisNodeAddress
       continue;
     }
     const host = match.groups.host.replace(/^\[|\]$/g, '');
-    if (nodes.some((n) => n.host === host && n.port === port)) issues.push({ path: 'REDIS_CLUSTER_NODES', message: `entry ${index + 1}: ${entry} appears twice` });
+    if (nodes.some((n) => n.host === host && n.port === port))
+      issues.push({ path: 'REDIS_CLUSTER_NODES', message: `entry ${index + 1}: ${entry} appears twice` });
     else nodes.push({ host, port });
   }
   return nodes;
@@ -226,7 +231,11 @@ function parseClusterNodes(raw: string, issues: IssueDetail[]): RedisNodeAddress
 /** Parses `id:base64key,id:base64key` (each key 32 bytes). */
 function parseKeyRing(raw: string, issues: IssueDetail[]): EncryptionKey[] {
   const keys: EncryptionKey[] = [];
-  for (const [index, entry] of raw.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+  for (const [index, entry] of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .entries()) {
     const sep = entry.indexOf(':');
     const id = sep > 0 ? entry.slice(0, sep) : '';
     const material = sep > 0 ? Buffer.from(entry.slice(sep + 1), 'base64') : Buffer.alloc(0);
@@ -261,9 +270,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   // Empty strings mean "unset", as shells and .env files commonly produce them.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
-  const issues: IssueDetail[] = parsed.success
-    ? []
-    : parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code }));
+  const issues: IssueDetail[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code }));
   const e = parsed.success ? parsed.data : undefined;
   const environment =
     (cleaned.PLATFORM_ENV as Config['environment'] | undefined) ??
@@ -284,7 +291,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     issues.push({ path: 'PLATFORM_ENCRYPTION_ACTIVE_KEY_ID', message: `no key with id "${activeKeyId}" in the ring` });
   }
   if (e?.PG_QUERY_TIMEOUT_MS !== undefined && e.PG_QUERY_TIMEOUT_MS <= e.PG_STATEMENT_TIMEOUT_MS) {
-    issues.push({ path: 'PG_QUERY_TIMEOUT_MS', message: `must be above PG_STATEMENT_TIMEOUT_MS (${e.PG_STATEMENT_TIMEOUT_MS}), so the server cancels a slow statement before the client gives up on the connection` });
+    issues.push({
+      path: 'PG_QUERY_TIMEOUT_MS',
+      message: `must be above PG_STATEMENT_TIMEOUT_MS (${e.PG_STATEMENT_TIMEOUT_MS}), so the server cancels a slow statement before the client gives up on the connection`,
+    });
   }
   const clusterNodes = cleaned.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterNodes(cleaned.REDIS_CLUSTER_NODES, issues);
   // Redis Cluster has database 0 only (SELECT is refused: https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/).
@@ -342,10 +352,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       historyDays: e.MAINTENANCE_HISTORY_DAYS,
     },
   };
-  return Object.freeze(Object.assign(config, {
-    toJSON: () => redactConfig(config),
-    [inspect.custom]: () => redactConfig(config),
-  }));
+  return Object.freeze(
+    Object.assign(config, {
+      toJSON: () => redactConfig(config),
+      [inspect.custom]: () => redactConfig(config),
+    }),
+  );
 }
 
 /**
@@ -354,7 +366,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
  */
 export function ownerDatabaseUrl(config: Config, purpose: string): string {
   if (config.postgres.url === undefined) {
-    throw new ConfigError([{ path: 'DATABASE_URL', message: `required for ${purpose} (the owner role); the application itself runs on DATABASE_APP_URL alone` }]);
+    throw new ConfigError([
+      { path: 'DATABASE_URL', message: `required for ${purpose} (the owner role); the application itself runs on DATABASE_APP_URL alone` },
+    ]);
   }
   return config.postgres.url;
 }

@@ -94,11 +94,7 @@ export class PlatformError<C extends PlatformErrorCode = PlatformErrorCode> exte
 export class ConfigError extends PlatformError<'CONFIG_INVALID'> {
   readonly issues: readonly IssueDetail[];
   constructor(issues: readonly IssueDetail[], options?: { cause?: unknown }) {
-    super(
-      'CONFIG_INVALID',
-      `Invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      options,
-    );
+    super('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, options);
     this.issues = issues;
   }
 }
@@ -107,11 +103,7 @@ export class ConfigError extends PlatformError<'CONFIG_INVALID'> {
 export class ValidationError extends PlatformError<'VALIDATION_FAILED'> {
   readonly issues: readonly IssueDetail[];
   constructor(issues: readonly IssueDetail[], options?: { cause?: unknown; message?: string }) {
-    super(
-      'VALIDATION_FAILED',
-      options?.message ?? `Invalid input: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
-      options,
-    );
+    super('VALIDATION_FAILED', options?.message ?? `Invalid input: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, options);
     this.issues = issues;
   }
   get fields(): string[] {

@@ -104,7 +104,14 @@ export { MfaService } from './flows/auth/mfa-service.js';
 export type { MfaProof, MfaMethod, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
 export type { IpCheck } from './flows/organizations/organization-security.js';
-export { OrganizationDomains, AUTO_JOIN_ROLES, CONSUMER_EMAIL_DOMAINS, DNS_LOOKUP_TIMEOUT_MS, domainChallengeRecordName, domainChallengeRecordValue } from './flows/organizations/organization-domains.js';
+export {
+  OrganizationDomains,
+  AUTO_JOIN_ROLES,
+  CONSUMER_EMAIL_DOMAINS,
+  DNS_LOOKUP_TIMEOUT_MS,
+  domainChallengeRecordName,
+  domainChallengeRecordValue,
+} from './flows/organizations/organization-domains.js';
 export type { AutoJoinRole, DomainJoinResult, OrganizationDomain, TxtLookup } from './flows/organizations/organization-domains.js';
 export { SsoConnections, ssoConnectionInputSchema } from './flows/organizations/sso-connections.js';
 export type { SsoClientCredentials, SsoConnection, SsoConnectionInput, SsoRoute } from './flows/organizations/sso-connections.js';

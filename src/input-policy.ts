@@ -60,7 +60,8 @@ export function inputPolicyIssues(value: unknown): IssueDetail[] {
     }
     for (const [key, child] of Object.entries(v)) {
       if (!array) checkText(key, [...item.path, key]);
-      if ((child !== null && typeof child === 'object') || typeof child === 'string') stack.push({ value: child, path: [...item.path, key], depth: item.depth + 1 });
+      if ((child !== null && typeof child === 'object') || typeof child === 'string')
+        stack.push({ value: child, path: [...item.path, key], depth: item.depth + 1 });
     }
   }
   return [...issues.values()];
@@ -84,12 +85,15 @@ export function jsonObjectInput(maxBytes: number, options: { mongoKeys?: boolean
   return z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
     // Checked here too, so the schema is safe even where parseInput did not run first.
     const policy = inputPolicyIssues(value);
-    for (const issue of policy) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path === '' ? [] : issue.path.split('.'), params: { policy: issue.code } });
+    for (const issue of policy)
+      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path === '' ? [] : issue.path.split('.'), params: { policy: issue.code } });
     if (policy.length > 0) return;
     if (options.mongoKeys && Object.keys(value).some((k) => k.startsWith('$') || k.includes('.'))) {
       ctx.addIssue({ code: 'custom', message: 'keys must not start with "$" or contain "."' });
     }
-    if (!options.anyValues && !JSON_VALUE.safeParse(value).success) ctx.addIssue({ code: 'custom', message: 'must hold only JSON values (strings, finite numbers, booleans, null, arrays, objects)' });
-    else if (Buffer.byteLength(JSON.stringify(value), 'utf8') > maxBytes) ctx.addIssue({ code: 'custom', message: `must serialize to at most ${maxBytes} bytes` });
+    if (!options.anyValues && !JSON_VALUE.safeParse(value).success)
+      ctx.addIssue({ code: 'custom', message: 'must hold only JSON values (strings, finite numbers, booleans, null, arrays, objects)' });
+    else if (Buffer.byteLength(JSON.stringify(value), 'utf8') > maxBytes)
+      ctx.addIssue({ code: 'custom', message: `must serialize to at most ${maxBytes} bytes` });
   });
 }

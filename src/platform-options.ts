@@ -114,7 +114,10 @@ export const platformOptionsSchema = z
     maintenance: z
       .object({
         everySeconds: z.number().int().min(60).max(604_800),
-        cron: z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern of 5 or 6 fields'),
+        cron: z
+          .string()
+          .trim()
+          .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern of 5 or 6 fields'),
         batchSize: count(10_000),
         maxBatchesPerJob: count(100_000),
         auditRetentionDays: count(3650),
@@ -125,9 +128,7 @@ export const platformOptionsSchema = z
         integrationTokenDays: days,
         invitationDays: days,
         historyDays: count(3650),
-        removeVoiceAudio: z
-          .custom<NonNullable<MaintenanceOptions['removeVoiceAudio']>>((v) => typeof v === 'function', 'must be a function')
-          .optional(),
+        removeVoiceAudio: z.custom<NonNullable<MaintenanceOptions['removeVoiceAudio']>>((v) => typeof v === 'function', 'must be a function').optional(),
       })
       .partial()
       .strict()

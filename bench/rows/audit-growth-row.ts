@@ -21,7 +21,9 @@ export async function seedAuditHistory(ownerUrl: string, rows: number, orgs: num
   return withClient(ownerUrl, async (c) => {
     await c.query(`SET synchronous_commit = off`);
     await c.query(`SET maintenance_work_mem = '256MB'`);
-    await c.query(`INSERT INTO organizations (name, slug, tier) SELECT 'Audit Org ' || g, 'audit-org-' || g, 'pro' FROM generate_series(1, $1::int) AS g`, [orgs]);
+    await c.query(`INSERT INTO organizations (name, slug, tier) SELECT 'Audit Org ' || g, 'audit-org-' || g, 'pro' FROM generate_series(1, $1::int) AS g`, [
+      orgs,
+    ]);
     const { rows: ids } = await c.query<{ id: string }>(`SELECT id FROM organizations WHERE slug LIKE 'audit-org-%' ORDER BY slug`);
     await c.query(`CREATE TABLE ${HISTORY} (LIKE audit_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
     await c.query(
@@ -42,7 +44,11 @@ export async function seedAuditHistory(ownerUrl: string, rows: number, orgs: num
  * role) on a database with `large` audit rows vs one with `small`, the same number of organizations in both
  * (so each organization's history grows by the same factor as the table).
  */
-export async function auditGrowthRow(ctx: BenchContext, large: { rows: number; orgs: readonly string[] }, small: { rows: number; orgs: readonly string[] }): Promise<BenchRow> {
+export async function auditGrowthRow(
+  ctx: BenchContext,
+  large: { rows: number; orgs: readonly string[] },
+  small: { rows: number; orgs: readonly string[] },
+): Promise<BenchRow> {
   const spec: RowSpec = {
     name: `growth: audit query for one organization, ${compact(large.rows)} vs ${compact(small.rows)} audit rows`,
     unit: 'query',

@@ -29,7 +29,11 @@ export async function knowledgeRow(ctx: BenchContext, runId: string): Promise<Be
   const index = platform.resolve(EmbeddingIndex);
   await platform.resolve(QdrantProvisioner).forDimension(DIMENSION).provision();
   try {
-    const tenant = createTenantContext({ organizationId: '00000000-0000-4000-8000-000000000001', userId: '00000000-0000-4000-8000-000000000002', role: 'owner' });
+    const tenant = createTenantContext({
+      organizationId: '00000000-0000-4000-8000-000000000001',
+      userId: '00000000-0000-4000-8000-000000000002',
+      role: 'owner',
+    });
     let doc = 0;
     const documentPoints = (): EmbeddingPoint[] => {
       doc += 1;
@@ -47,6 +51,9 @@ export async function knowledgeRow(ctx: BenchContext, runId: string): Promise<Be
     );
     return measuredRow(spec, result);
   } finally {
-    await platform.resolve(QdrantConnection).client.deleteCollection(index.collectionName).catch(() => undefined);
+    await platform
+      .resolve(QdrantConnection)
+      .client.deleteCollection(index.collectionName)
+      .catch(() => undefined);
   }
 }

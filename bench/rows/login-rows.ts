@@ -46,7 +46,9 @@ async function measureLogin(ctx: BenchContext, platform: Platform, spec: RowSpec
   }
   const hasher = platform.resolve(PasswordHasher);
   const hash = await hasher.hash(PASSWORD);
-  await withClient(ctx.db.ownerUrl, (c) => c.query(`UPDATE users SET password_hash = $1, password_changed_at = now() WHERE email = ANY($2::citext[])`, [hash, [...new Set(emails)]]));
+  await withClient(ctx.db.ownerUrl, (c) =>
+    c.query(`UPDATE users SET password_hash = $1, password_changed_at = now() WHERE email = ANY($2::citext[])`, [hash, [...new Set(emails)]]),
+  );
   await signIn.login(emails[0] ?? benchEmail(1), PASSWORD);
   const a = keyCycle(emails);
   ctx.log(`  ${spec.name}`);

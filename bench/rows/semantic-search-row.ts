@@ -43,19 +43,33 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
   };
   if (!ctx.backends.qdrantUrl || !mongoUrl) return unavailableRow(spec, 'no Qdrant or MongoDB (nor a stand-in) in this run');
   const platform = await ctx.platformFor(
-    { DATABASE_URL: ctx.db.ownerUrl, DATABASE_APP_URL: ctx.db.appUrl, MONGODB_URI: mongoUrl, QDRANT_COLLECTION_PREFIX: `bench${runId}s_`, REDIS_KEY_PREFIX: `bench${runId}S:` },
+    {
+      DATABASE_URL: ctx.db.ownerUrl,
+      DATABASE_APP_URL: ctx.db.appUrl,
+      MONGODB_URI: mongoUrl,
+      QDRANT_COLLECTION_PREFIX: `bench${runId}s_`,
+      REDIS_KEY_PREFIX: `bench${runId}S:`,
+    },
     ['postgres', 'redis', 'qdrant', 'mongo'],
   );
   const index = platform.resolve(EmbeddingIndex);
   try {
     await bootstrapPlatform(platform, { waitMs: 20_000 });
-    const tenant = createTenantContext({ organizationId: '00000000-0000-4000-8000-0000000005e1', userId: '00000000-0000-4000-8000-0000000005e2', role: 'owner' });
+    const tenant = createTenantContext({
+      organizationId: '00000000-0000-4000-8000-0000000005e1',
+      userId: '00000000-0000-4000-8000-0000000005e2',
+      role: 'owner',
+    });
     const ingestion = platform.resolve(KnowledgeIngestion);
     const directory = join(repoRoot(), 'docs', 'demo-knowledge');
     const files = (await readdir(directory)).filter((f) => f.endsWith('.md'));
     const refs = [];
     for (const f of files) {
-      const { document } = await ingestion.ingestDocument(tenant, { source: `demo-knowledge/${f}`, title: f.replace(/\.md$/, ''), content: await readFile(join(directory, f), 'utf8') });
+      const { document } = await ingestion.ingestDocument(tenant, {
+        source: `demo-knowledge/${f}`,
+        title: f.replace(/\.md$/, ''),
+        content: await readFile(join(directory, f), 'utf8'),
+      });
       refs.push({ id: document.id, version: document.version });
     }
     const worker = await ingestion.startIngestionWorker({ concurrency: 2 });
@@ -82,7 +96,13 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
     );
     return measuredRow(spec, result);
   } finally {
-    await platform.resolve(JobQueues).close().catch(() => undefined);
-    await platform.resolve(QdrantConnection).client.deleteCollection(index.collectionName).catch(() => undefined);
+    await platform
+      .resolve(JobQueues)
+      .close()
+      .catch(() => undefined);
+    await platform
+      .resolve(QdrantConnection)
+      .client.deleteCollection(index.collectionName)
+      .catch(() => undefined);
   }
 }

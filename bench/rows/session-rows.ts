@@ -110,7 +110,8 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
     const missSpec: RowSpec = {
       name: 'session validate (miss → Postgres)',
       unit: 'validate',
-      oursLabel: 'SessionCache.validate (a miss, which now carries the revocation epoch) + SessionRepository.get(id): the validator\'s loader once it takes the epoch from the miss instead of a readEpoch round trip',
+      oursLabel:
+        "SessionCache.validate (a miss, which now carries the revocation epoch) + SessionRepository.get(id): the validator's loader once it takes the epoch from the miss instead of a readEpoch round trip",
       baselineLabel: 'the Postgres query alone (raw pg, named prepared, as the owner)',
       goal: '≥ 0.70×',
       goalMinRatio: 0.7,
@@ -182,7 +183,18 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
         },
         options,
       );
-      rows.push(measuredRow({ name: 'profile: session validate script alone', unit: 'validate', oursLabel: 'EVALSHA validateSession, reply unparsed', baselineLabel: 'bare ioredis GET', backend: ctx.backends.redis }, result));
+      rows.push(
+        measuredRow(
+          {
+            name: 'profile: session validate script alone',
+            unit: 'validate',
+            oursLabel: 'EVALSHA validateSession, reply unparsed',
+            baselineLabel: 'bare ioredis GET',
+            backend: ctx.backends.redis,
+          },
+          result,
+        ),
+      );
     }
     {
       const a = keyCycle(ids);
@@ -196,7 +208,18 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
         async () => void (await script(b())),
         options,
       );
-      rows.push(measuredRow({ name: 'profile: session validate client-side work', unit: 'validate', oursLabel: 'SessionCache.validate', baselineLabel: 'the same script call, reply unparsed', backend: ctx.backends.redis }, result));
+      rows.push(
+        measuredRow(
+          {
+            name: 'profile: session validate client-side work',
+            unit: 'validate',
+            oursLabel: 'SessionCache.validate',
+            baselineLabel: 'the same script call, reply unparsed',
+            backend: ctx.backends.redis,
+          },
+          result,
+        ),
+      );
     }
   } finally {
     bare.disconnect();

@@ -47,7 +47,8 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
   const bareSpec: RowSpec = {
     name: 'tenant read with RLS vs bare owner read',
     unit: 'read',
-    oursLabel: 'UserRepository.listForOrganization on the app role: tenant settings + named read pipelined before one Sync (one round trip, one implicit transaction), RLS applies, rows validated with zod',
+    oursLabel:
+      'UserRepository.listForOrganization on the app role: tenant settings + named read pipelined before one Sync (one round trip, one implicit transaction), RLS applies, rows validated with zod',
     baselineLabel: 'the same SQL as a bare owner query: raw pg named prepared statement, no transaction, no settings, no validation',
     goal: '≥ 0.75×',
     goalMinRatio: 0.75,
@@ -61,15 +62,23 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     const reason = `app role cannot connect: ${(error as Error).message}`;
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const bypass = await withClient(ctx.db.ownerUrl, async (c) =>
-    (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
+  const bypass = await withClient(
+    ctx.db.ownerUrl,
+    async (c) =>
+      (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
   );
   if (!bypass) {
     const reason = 'the owner role is neither SUPERUSER nor BYPASSRLS here, so FORCE ROW LEVEL SECURITY applies to it too: no RLS-free baseline';
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const owners = await withClient(ctx.db.ownerUrl, async (c) =>
-    (await c.query<{ organization_id: string; user_id: string }>(`SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`)).rows,
+  const owners = await withClient(
+    ctx.db.ownerUrl,
+    async (c) =>
+      (
+        await c.query<{ organization_id: string; user_id: string }>(
+          `SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`,
+        )
+      ).rows,
   );
   if (owners.length === 0) return [unavailableRow(spec, 'no tenants seeded'), unavailableRow(bareSpec, 'no tenants seeded')];
   const contexts: TenantContext[] = owners.map((o) => createTenantContext({ organizationId: o.organization_id, userId: o.user_id, role: 'owner' }));
@@ -132,8 +141,14 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
   const connection = ctx.platform.resolve(PostgresConnection);
   const app = await connection.connectAppPool();
   const users = ctx.platform.resolve(UserRepository);
-  const owners = await withClient(ctx.db.ownerUrl, async (c) =>
-    (await c.query<{ organization_id: string; user_id: string }>(`SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`)).rows,
+  const owners = await withClient(
+    ctx.db.ownerUrl,
+    async (c) =>
+      (
+        await c.query<{ organization_id: string; user_id: string }>(
+          `SELECT organization_id, user_id FROM memberships WHERE role = 'owner' ORDER BY organization_id`,
+        )
+      ).rows,
   );
   const contexts = owners.map((o) => createTenantContext({ organizationId: o.organization_id, userId: o.user_id, role: 'owner' }));
   const a = keyCycle(contexts);
@@ -163,7 +178,8 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
         name: 'profile: tenant read, pipelined vs withTenant',
         unit: 'read',
         oursLabel: 'UserRepository.listForOrganization (tenantQuery: settings + read, one Sync, one round trip)',
-        baselineLabel: 'withTenant(app pool) + the same statement, sql.prepared (BEGIN, set_config, read, COMMIT: four round trips; the previous implementation)',
+        baselineLabel:
+          'withTenant(app pool) + the same statement, sql.prepared (BEGIN, set_config, read, COMMIT: four round trips; the previous implementation)',
         backend: ctx.backends.postgres,
       },
       result,

@@ -34,7 +34,9 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
       const b: Operation = async () => void (await baseline(nextBase()));
       ctx.log(`  ${name}`);
       const result = await runInterleaved(a, b, { ...ctx.timing, concurrency: POOL_SIZE });
-      rows.push(measuredRow({ name, unit: 'lookup', oursLabel, baselineLabel: 'raw pg, named prepared statement', backend, ...(note ? { note } : {}) }, result));
+      rows.push(
+        measuredRow({ name, unit: 'lookup', oursLabel, baselineLabel: 'raw pg, named prepared statement', backend, ...(note ? { note } : {}) }, result),
+      );
     } finally {
       await Promise.allSettled([basePool.end(), ours.close()]);
     }
@@ -43,33 +45,79 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
     const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
     return { lookup: make(pool), close: () => pool.end() };
   };
-  const slonikSide = (options: { configured: boolean; keepSessionState: boolean }, make: (pool: DatabasePool) => (email: string) => Promise<unknown>) => async (): Promise<Side> => {
-    const pool = await createPool(url, {
-      maxPoolSize: POOL_SIZE,
-      captureStackTrace: false,
-      ...(options.configured ? { interceptors: [createResultParserInterceptor()], typeParsers: postgresTypeParsers } : {}),
-      // Slonik's default runs `DISCARD ALL` on every release: one more round trip per query, and it drops prepared statements.
-      ...(options.keepSessionState ? { resetConnection: async () => undefined } : {}),
-    });
-    return { lookup: make(pool), close: () => pool.end() };
-  };
+  const slonikSide =
+    (options: { configured: boolean; keepSessionState: boolean }, make: (pool: DatabasePool) => (email: string) => Promise<unknown>) =>
+    async (): Promise<Side> => {
+      const pool = await createPool(url, {
+        maxPoolSize: POOL_SIZE,
+        captureStackTrace: false,
+        ...(options.configured ? { interceptors: [createResultParserInterceptor()], typeParsers: postgresTypeParsers } : {}),
+        // Slonik's default runs `DISCARD ALL` on every release: one more round trip per query, and it drops prepared statements.
+        ...(options.keepSessionState ? { resetConnection: async () => undefined } : {}),
+      });
+      return { lookup: make(pool), close: () => pool.end() };
+    };
   await compare('profile: unnamed statement', 'raw pg, unnamed statement', pgSide(rawPgUnnamed));
-  await compare('profile: zod parse of the row', 'raw pg named + zod parse', pgSide((pool) => {
-    const named = rawPgNamed(pool);
-    return async (email) => benchUserRow.parse(await named(email));
-  }));
-  await compare('profile: Slonik, no interceptors', 'Slonik 49 maybeOne, sql.unsafe, default type parsers', slonikSide({ configured: false, keepSessionState: false }, (pool) => (email) =>
-    pool.maybeOne(sql.unsafe`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`),
-  ));
-  await compare('profile: Slonik as configured', 'Slonik 49 + result-parser interceptor + type parsers, sql.type (PostgresConnection today)', slonikSide({ configured: true, keepSessionState: false }, (pool) => (email) =>
-    pool.maybeOne(sql.type(benchUserRow)`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`),
-  ));
-  await compare('profile: Slonik as configured, no DISCARD ALL', 'as configured + resetConnection no-op, sql.type', slonikSide({ configured: true, keepSessionState: true }, (pool) => (email) =>
-    pool.maybeOne(sql.type(benchUserRow)`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`),
-  ));
-  await compare('profile: proposed fast path', 'as configured + resetConnection no-op + sql.prepared(name, schema)', slonikSide({ configured: true, keepSessionState: true }, (pool) => (email) =>
-    pool.maybeOne(sql.prepared('bench_slonik_user_by_email', benchUserRow)`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`),
-  ), 'sql.prepared with the default reset fails ("prepared statement … does not exist"): DISCARD ALL deallocates it while pg still believes it is parsed');
+  await compare(
+    'profile: zod parse of the row',
+    'raw pg named + zod parse',
+    pgSide((pool) => {
+      const named = rawPgNamed(pool);
+      return async (email) => benchUserRow.parse(await named(email));
+    }),
+  );
+  await compare(
+    'profile: Slonik, no interceptors',
+    'Slonik 49 maybeOne, sql.unsafe, default type parsers',
+    slonikSide(
+      { configured: false, keepSessionState: false },
+      (pool) => (email) =>
+        pool.maybeOne(
+          sql.unsafe`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
+        ),
+    ),
+  );
+  await compare(
+    'profile: Slonik as configured',
+    'Slonik 49 + result-parser interceptor + type parsers, sql.type (PostgresConnection today)',
+    slonikSide(
+      { configured: true, keepSessionState: false },
+      (pool) => (email) =>
+        pool.maybeOne(
+          sql.type(
+            benchUserRow,
+          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
+        ),
+    ),
+  );
+  await compare(
+    'profile: Slonik as configured, no DISCARD ALL',
+    'as configured + resetConnection no-op, sql.type',
+    slonikSide(
+      { configured: true, keepSessionState: true },
+      (pool) => (email) =>
+        pool.maybeOne(
+          sql.type(
+            benchUserRow,
+          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
+        ),
+    ),
+  );
+  await compare(
+    'profile: proposed fast path',
+    'as configured + resetConnection no-op + sql.prepared(name, schema)',
+    slonikSide(
+      { configured: true, keepSessionState: true },
+      (pool) => (email) =>
+        pool.maybeOne(
+          sql.prepared(
+            'bench_slonik_user_by_email',
+            benchUserRow,
+          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
+        ),
+    ),
+    'sql.prepared with the default reset fails ("prepared statement … does not exist"): DISCARD ALL deallocates it while pg still believes it is parsed',
+  );
   await compare('profile: Drizzle .prepare()', 'Drizzle ORM 0.45 select().prepare()', pgSide(drizzlePrepared));
   return rows;
 }

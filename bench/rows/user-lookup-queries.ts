@@ -5,8 +5,7 @@ import pg from 'pg';
 import { z } from 'zod';
 
 /** The columns every side of the user-by-email rows reads, so they move the same bytes. */
-export const USER_COLUMNS =
-  'id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at';
+export const USER_COLUMNS = 'id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at';
 
 export const USER_BY_EMAIL_SQL = `SELECT ${USER_COLUMNS} FROM users WHERE email = $1`;
 
@@ -50,6 +49,10 @@ export function rawPgUnnamed(pool: pg.Pool): (email: string) => Promise<unknown>
 /** Drizzle ORM at its best: `.prepare()` (named statement) on node-postgres. */
 export function drizzlePrepared(pool: pg.Pool): (email: string) => Promise<unknown> {
   const db = drizzle({ client: pool });
-  const statement = db.select().from(drizzleUsers).where(eq(drizzleUsers.email, dsql.placeholder('email'))).prepare('bench_drizzle_user_by_email');
+  const statement = db
+    .select()
+    .from(drizzleUsers)
+    .where(eq(drizzleUsers.email, dsql.placeholder('email')))
+    .prepare('bench_drizzle_user_by_email');
   return async (email) => (await statement.execute({ email }))[0];
 }

@@ -89,7 +89,11 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
       ),
     );
     const db = drizzle({ client: pool });
-    const statement = db.select().from(users).where(eq(users.email, dsql.placeholder('email'))).prepare('bench_drizzle_credentials_by_email');
+    const statement = db
+      .select()
+      .from(users)
+      .where(eq(users.email, dsql.placeholder('email')))
+      .prepare('bench_drizzle_credentials_by_email');
     const drizzleSpec: RowSpec = {
       name: 'user by email vs Drizzle',
       unit: 'lookup',

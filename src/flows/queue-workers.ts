@@ -74,7 +74,9 @@ export class QueueWorkers {
     for (const queue of queues) {
       if (queue === 'maintenance') {
         // The schedule lives in Redis: re-create it after a flush, like the reconcilers re-create jobs.
-        await this.maintenance.ensureSchedule().catch((error: unknown) => this.logger.warn('maintenance schedule not ensured; retried on the next round', { error }));
+        await this.maintenance
+          .ensureSchedule()
+          .catch((error: unknown) => this.logger.warn('maintenance schedule not ensured; retried on the next round', { error }));
         continue;
       }
       try {

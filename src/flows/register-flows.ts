@@ -37,7 +37,16 @@ import { EmailChangeService } from './auth/email-change-service.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { DEFAULT_SIGNING_KEY_OPTIONS } from './auth/signing-key-options.js';
 import { SigningKeyRing } from './auth/signing-key-ring.js';
-import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, MAINTENANCE_OPTIONS, OUTBOX_EMAIL_SENDER, OUTBOX_RELAY_OPTIONS, SIGNING_KEY_OPTIONS } from '../tokens.js';
+import {
+  AUTH_FLOW_OPTIONS,
+  AUTH_NOTIFIER,
+  IDENTITY_FLOW_OPTIONS,
+  IDENTITY_NOTIFIER,
+  MAINTENANCE_OPTIONS,
+  OUTBOX_EMAIL_SENDER,
+  OUTBOX_RELAY_OPTIONS,
+  SIGNING_KEY_OPTIONS,
+} from '../tokens.js';
 
 /** Registers the cross-store flows in `container`. */
 export function registerFlows(container: DependencyContainer): void {

@@ -12,7 +12,14 @@ interface MongoLikeError {
   writeErrors?: unknown;
 }
 
-const NETWORK_ERRORS = new Set(['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoTopologyClosedError', 'MongoNotConnectedError', 'MongoPoolClearedError']);
+const NETWORK_ERRORS = new Set([
+  'MongoServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoTopologyClosedError',
+  'MongoNotConnectedError',
+  'MongoPoolClearedError',
+]);
 
 /** The index name in an E11000 message (`index: name_1 dup key: …`). */
 function duplicateIndex(message: string): string | undefined {
@@ -47,7 +54,13 @@ export function mapMongoError(error: unknown, url?: string): PlatformError {
   const code = typeof e.code === 'number' ? e.code : typeof firstWriteError?.code === 'number' ? firstWriteError.code : undefined;
   if (code === 11000 || code === 11001) {
     const keyPattern = (e.keyPattern ?? {}) as Record<string, unknown>;
-    const index = duplicateIndex(message) ?? (Object.keys(keyPattern).length > 0 ? Object.keys(keyPattern).map((k) => `${k}_${String(keyPattern[k])}`).join('_') : undefined);
+    const index =
+      duplicateIndex(message) ??
+      (Object.keys(keyPattern).length > 0
+        ? Object.keys(keyPattern)
+            .map((k) => `${k}_${String(keyPattern[k])}`)
+            .join('_')
+        : undefined);
     return new ConflictError(`Duplicate key violates index ${index ?? '(unknown)'}`, { store: 'mongo', constraint: index, cause: error });
   }
   if (code === 121) {

@@ -74,22 +74,19 @@ export function mongoCollectionSpecs(config: Pick<Config, 'retention'>): MongoCo
     },
     {
       name: MONGO_COLLECTIONS.knowledgeDocuments,
-      validator: objectSchema(
-        ['_id', 'organizationId', 'source', 'title', 'contentHash', 'version', 'status', 'chunkCount', 'createdAt', 'updatedAt'],
-        {
-          source: STRING,
-          title: { bsonType: 'string' },
-          contentHash: STRING,
-          version: { bsonType: ['int', 'long', 'double'], minimum: 1 },
-          status: { enum: [...KNOWLEDGE_DOCUMENT_STATUSES] },
-          error: OPTIONAL_STRING,
-          chunkCount: NUMBER,
-          content: OPTIONAL_STRING,
-          contentRef: OPTIONAL_STRING,
-          createdAt: DATE,
-          updatedAt: DATE,
-        },
-      ),
+      validator: objectSchema(['_id', 'organizationId', 'source', 'title', 'contentHash', 'version', 'status', 'chunkCount', 'createdAt', 'updatedAt'], {
+        source: STRING,
+        title: { bsonType: 'string' },
+        contentHash: STRING,
+        version: { bsonType: ['int', 'long', 'double'], minimum: 1 },
+        status: { enum: [...KNOWLEDGE_DOCUMENT_STATUSES] },
+        error: OPTIONAL_STRING,
+        chunkCount: NUMBER,
+        content: OPTIONAL_STRING,
+        contentRef: OPTIONAL_STRING,
+        createdAt: DATE,
+        updatedAt: DATE,
+      }),
       indexes: [
         { name: 'org_id', key: { organizationId: 1, _id: 1 } },
         // findStuck: documents left pending/indexing since before a cutoff.

@@ -37,9 +37,7 @@ export class MongoConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapMongoError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError
-      ? mapped
-      : new StoreUnavailableError('mongo', mapped.message, { url: this.redactedUrl, cause: error });
+    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('mongo', mapped.message, { url: this.redactedUrl, cause: error });
   }
 
   /** @throws StoreUnavailableError */
@@ -61,7 +59,11 @@ export class MongoConnection implements StoreConnection {
     // Without a listener, a failed background reconnect would be an unhandled 'error' event.
     connection.on('error', (error: unknown) => this.logger.warn('mongo connection error', { error: this.#unavailable(error).message }));
     try {
-      await withTimeout(connection.asPromise(), timeout + 500, () => new StoreUnavailableError('mongo', `no answer within ${timeout} ms`, { url: this.redactedUrl }));
+      await withTimeout(
+        connection.asPromise(),
+        timeout + 500,
+        () => new StoreUnavailableError('mongo', `no answer within ${timeout} ms`, { url: this.redactedUrl }),
+      );
     } catch (error) {
       await connection.close(true).catch(() => undefined);
       throw this.#unavailable(error);

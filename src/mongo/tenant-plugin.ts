@@ -61,13 +61,46 @@ function deny(model: string, operation: string, why: string): never {
  * sub-pipelines are checked the same way, at any depth.
  */
 const LOCAL_STAGES: ReadonlySet<string> = new Set([
-  '$match', '$project', '$addFields', '$set', '$unset', '$sort', '$limit', '$skip', '$group', '$count', '$unwind',
-  '$sortByCount', '$bucket', '$bucketAuto', '$replaceRoot', '$replaceWith', '$sample', '$redact', '$setWindowFields', '$densify', '$fill',
+  '$match',
+  '$project',
+  '$addFields',
+  '$set',
+  '$unset',
+  '$sort',
+  '$limit',
+  '$skip',
+  '$group',
+  '$count',
+  '$unwind',
+  '$sortByCount',
+  '$bucket',
+  '$bucketAuto',
+  '$replaceRoot',
+  '$replaceWith',
+  '$sample',
+  '$redact',
+  '$setWindowFields',
+  '$densify',
+  '$fill',
 ]);
 
 /** Update operators a tenant update may use, none of them on `organizationId`; any other `$` key is refused. */
 const UPDATE_OPERATORS: ReadonlySet<string> = new Set([
-  '$set', '$setOnInsert', '$unset', '$inc', '$mul', '$min', '$max', '$rename', '$currentDate', '$push', '$pull', '$pullAll', '$addToSet', '$pop', '$bit',
+  '$set',
+  '$setOnInsert',
+  '$unset',
+  '$inc',
+  '$mul',
+  '$min',
+  '$max',
+  '$rename',
+  '$currentDate',
+  '$push',
+  '$pull',
+  '$pullAll',
+  '$addToSet',
+  '$pop',
+  '$bit',
 ]);
 
 /**
@@ -92,7 +125,8 @@ function checkPipeline(model: string, pipeline: unknown, where: string): void {
       for (const [facet, sub] of Object.entries(facets)) checkPipeline(model, sub, `${where} $facet.${facet}`);
       continue;
     }
-    if (!LOCAL_STAGES.has(name)) deny(model, 'aggregate', `${where}: stage ${name} is not allowed on tenant collections (it reads or writes outside the organization, or is unknown)`);
+    if (!LOCAL_STAGES.has(name))
+      deny(model, 'aggregate', `${where}: stage ${name} is not allowed on tenant collections (it reads or writes outside the organization, or is unknown)`);
   }
 }
 

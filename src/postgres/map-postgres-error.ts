@@ -10,14 +10,7 @@ import {
   StatementTimeoutError,
   UniqueIntegrityConstraintViolationError,
 } from 'slonik';
-import {
-  ConflictError,
-  PlatformError,
-  StoreUnavailableError,
-  type StoreUnavailableReason,
-  TenantAccessError,
-  ValidationError,
-} from '../errors.js';
+import { ConflictError, PlatformError, StoreUnavailableError, type StoreUnavailableReason, TenantAccessError, ValidationError } from '../errors.js';
 
 interface PgLikeError {
   code?: unknown;
@@ -58,7 +51,11 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 export function mapPostgresError(error: unknown, url?: string): PlatformError {
   if (error instanceof PlatformError) return error;
   if (error instanceof SchemaValidationError) {
-    return new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${error.issues.map((i) => `${(i.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.')}: ${i.message}`).join('; ')}`, { cause: error });
+    return new PlatformError(
+      'RESULT_INVALID',
+      `Query result does not match its schema: ${error.issues.map((i) => `${(i.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.')}: ${i.message}`).join('; ')}`,
+      { cause: error },
+    );
   }
   const { code, pg } = findCode(error);
   const constraint = typeof pg?.constraint === 'string' ? pg.constraint : undefined;
@@ -99,7 +96,8 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
     error instanceof BackendTerminatedError ||
     error instanceof BackendTerminatedUnexpectedlyError ||
     error instanceof IdleTransactionTimeoutError ||
-    (code !== undefined && (code.startsWith('08') || code.startsWith('28') || ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) || NETWORK_CODES.has(code))) ||
+    (code !== undefined &&
+      (code.startsWith('08') || code.startsWith('28') || ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) || NETWORK_CODES.has(code))) ||
     /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|^timeout expired$/i.test(message)
   ) {
     return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error, reason: unavailableReason(code, message) });

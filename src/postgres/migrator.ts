@@ -58,7 +58,10 @@ export interface DriftReport {
  * folders keep two ledgers and neither meets the package's `platform_migrations`.
  */
 export function appLedgerName(directory: string): string {
-  const base = basename(resolve(directory)).toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  const base = basename(resolve(directory))
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   return `app_${base || 'migrations'}`.slice(0, 63);
 }
 
@@ -98,7 +101,10 @@ export class Migrator implements AsyncDisposable {
     this.#directory = options.directory ?? DEFAULT_MIGRATIONS_DIRECTORY;
     this.#ledger = options.ledger ?? LEDGER_TABLE;
     if (!LEDGER_NAME.test(this.#ledger)) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `ledger table name "${this.#ledger}" must be a-z, 0-9 and "_", starting with a letter or "_", at most 63 characters`);
+      throw new MigrationError(
+        'MIGRATION_INVALID_FILES',
+        `ledger table name "${this.#ledger}" must be a-z, 0-9 and "_", starting with a letter or "_", at most 63 characters`,
+      );
     }
     this.#logger = options.logger ?? silentLogger;
   }
@@ -212,13 +218,19 @@ export class Migrator implements AsyncDisposable {
       target: async () => {
         const { rows } = await client.query<{ checksum: string }>(`SELECT checksum FROM ${this.#ledger} WHERE version = $1`, [file.version]);
         const row = rows[0];
-        if (row && row.checksum !== file.checksum) refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+        if (row && row.checksum !== file.checksum)
+          refuseOnMismatch([{ version: file.version, name: file.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
         return row === undefined ? file : undefined;
       },
       script: (f) => f,
       failure: (f, statement, error) => this.#failure(f, 'up', statement, error),
       record: (f, ms) =>
-        client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [f.version, f.name, f.checksum, Math.round(ms)]),
+        client.query(`INSERT INTO ${this.#ledger} (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)`, [
+          f.version,
+          f.name,
+          f.checksum,
+          Math.round(ms),
+        ]),
     });
     if (ran) this.#logger.info(file.noTransaction ? 'migration applied (no transaction)' : 'migration applied', { migration: file.id, ms: Math.round(ran.ms) });
     return ran !== undefined;
@@ -252,8 +264,10 @@ export class Migrator implements AsyncDisposable {
       if (!row) return undefined;
       const file = byVersion.get(row.version);
       if (!file) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'missing', appliedChecksum: row.checksum, fileChecksum: undefined }]);
-      else if (file.checksum !== row.checksum) refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
-      if (!file?.down) throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
+      else if (file.checksum !== row.checksum)
+        refuseOnMismatch([{ version: row.version, name: row.name, problem: 'changed', appliedChecksum: row.checksum, fileChecksum: file.checksum }]);
+      if (!file?.down)
+        throw new MigrationError('MIGRATION_NO_DOWN', `${file?.id ?? row.version} has no down file: reverting it is not safe`, { versions: [row.version] });
       return { file, down: file.down };
     };
     // Peek outside the lock only to learn whether the newest down runs in a transaction.

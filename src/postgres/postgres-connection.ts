@@ -76,7 +76,10 @@ export class PostgresConnection implements StoreConnection {
   get appPool(): DatabasePool {
     if (!this.#started) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     if (!this.#app) {
-      throw new PlatformError('APP_ROLE_MISSING', 'The application role cannot log in yet: run `platform-data db migrate` (or bootstrap), then connectAppPool()');
+      throw new PlatformError(
+        'APP_ROLE_MISSING',
+        'The application role cannot log in yet: run `platform-data db migrate` (or bootstrap), then connectAppPool()',
+      );
     }
     return this.#app;
   }
@@ -222,7 +225,9 @@ export class PostgresConnection implements StoreConnection {
     if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     try {
       // pg.Pool.query hands a submittable to a client and discards that client if the query failed.
-      return await pool.query(new ScopedPipelineQuery(scope, statement, values, pgTypeOverrides, this.config.postgres.pooler === 'transaction') as unknown as pg.QueryConfig);
+      return await pool.query(
+        new ScopedPipelineQuery(scope, statement, values, pgTypeOverrides, this.config.postgres.pooler === 'transaction') as unknown as pg.QueryConfig,
+      );
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }
@@ -252,7 +257,9 @@ export class PostgresConnection implements StoreConnection {
       types: pgTypeOverrides,
     });
     // An idle connection the server drops (restart, idle kill) is an 'error' event; unhandled it would end the process.
-    pool.on('error', (error) => this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }));
+    pool.on('error', (error) =>
+      this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }),
+    );
     return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
   }
 
@@ -295,9 +302,7 @@ export class PostgresConnection implements StoreConnection {
 
   #unavailable(error: unknown): PlatformError {
     const mapped = mapPostgresError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError
-      ? mapped
-      : new StoreUnavailableError('postgres', mapped.message, { url: this.redactedUrl, cause: error });
+    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('postgres', mapped.message, { url: this.redactedUrl, cause: error });
   }
 
   /** @throws StoreUnavailableError */
@@ -337,8 +342,17 @@ export class PostgresConnection implements StoreConnection {
       };
     } catch (error) {
       // Which server is down, and whether another answers (a standby promoted): the nodes say it.
-      const nodes = this.#started && (this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction') ? await this.#nodes() : undefined;
-      return { store: 'postgres', status: 'down', latencyMs: undefined, version: undefined, url: this.redactedUrl, error: this.#unavailable(error).message, ...(nodes ? { nodes } : {}) };
+      const nodes =
+        this.#started && (this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction') ? await this.#nodes() : undefined;
+      return {
+        store: 'postgres',
+        status: 'down',
+        latencyMs: undefined,
+        version: undefined,
+        url: this.redactedUrl,
+        error: this.#unavailable(error).message,
+        ...(nodes ? { nodes } : {}),
+      };
     }
   }
 
@@ -351,10 +365,19 @@ export class PostgresConnection implements StoreConnection {
     const probe = async (pool: DatabasePool | undefined, url: string, expected: 'primary' | 'standby'): Promise<StoreNodeHealth> => {
       try {
         if (!pool) throw new StoreUnavailableError('postgres', 'not connected', { url: redactUrl(url) });
-        const r = await withTimeout(pool.one(role), this.config.connectTimeoutMs, () => new StoreUnavailableError('postgres', 'no answer', { url: redactUrl(url) }));
+        const r = await withTimeout(
+          pool.one(role),
+          this.config.connectTimeoutMs,
+          () => new StoreUnavailableError('postgres', 'no answer', { url: redactUrl(url) }),
+        );
         const actual = r.standby ? 'standby' : 'primary';
         const lag = r.lag_ms === null ? '' : `, last replayed transaction ${Math.max(0, r.lag_ms).toFixed(0)} ms ago`;
-        return { address: address(url), role: actual, status: 'up', detail: actual === expected ? `in recovery: ${r.standby}${lag}` : `expected ${expected}, answers as ${actual}${lag}` };
+        return {
+          address: address(url),
+          role: actual,
+          status: 'up',
+          detail: actual === expected ? `in recovery: ${r.standby}${lag}` : `expected ${expected}, answers as ${actual}${lag}`,
+        };
       } catch (error) {
         return { address: address(url), role: expected, status: 'down', detail: this.#unavailable(error).message };
       }
@@ -362,7 +385,12 @@ export class PostgresConnection implements StoreConnection {
     const nodes: StoreNodeHealth[] = [];
     const primaryUrl = this.config.postgres.url ?? this.config.postgres.appUrl;
     if (this.config.postgres.pooler === 'transaction') {
-      nodes.push({ address: address(this.config.postgres.appUrl), role: 'pooler', status: this.#app ? 'up' : 'down', detail: 'transaction pooling (PG_POOLER=transaction): application role' });
+      nodes.push({
+        address: address(this.config.postgres.appUrl),
+        role: 'pooler',
+        status: this.#app ? 'up' : 'down',
+        detail: 'transaction pooling (PG_POOLER=transaction): application role',
+      });
     }
     nodes.push(await probe(this.#owner ?? this.#app, primaryUrl, 'primary'));
     if (this.config.postgres.replicaUrl !== undefined) nodes.push(await probe(this.#replica, this.config.postgres.replicaUrl, 'standby'));

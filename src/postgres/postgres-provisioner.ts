@@ -39,9 +39,7 @@ export class PostgresProvisioner implements StoreProvisioner {
       if (applied.length === 0) record({ step: 'migrations', changed: false, detail: 'up to date' });
       for (const name of applied) record({ step: `migration ${name}`, changed: true, detail: 'applied' });
     }
-    const created = await this.connection.ownerPool.oneFirst(
-      sql.type(z.object({ created: z.number() }))`SELECT audit_log_ensure_partitions(3) AS created`,
-    );
+    const created = await this.connection.ownerPool.oneFirst(sql.type(z.object({ created: z.number() }))`SELECT audit_log_ensure_partitions(3) AS created`);
     record({ step: 'audit log partitions', changed: created > 0, detail: created > 0 ? `${created} created` : 'present' });
     // Where the server authenticates by password, the application role gets the one in DATABASE_APP_URL.
     const appUrl = new URL(this.config.postgres.appUrl);

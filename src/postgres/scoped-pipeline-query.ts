@@ -34,7 +34,6 @@ export const SCOPE_SETTINGS_STATEMENT = {
   text: `SELECT set_config('platform.organization_id', $1, true), set_config('platform.user_id', $2, true), set_config('platform.admin_actor', $3, true)`,
 } as const;
 
-
 /**
  * A `pg` submittable that runs a named prepared statement with the tenant (or
  * another scope) set, in ONE round trip and one transaction:
@@ -82,7 +81,9 @@ export class ScopedPipelineQuery {
     this.#unnamed = unnamed;
     this.#name = unnamed ? '' : statement.name;
     this.#text = statement.text;
-    const config = unnamed ? { text: statement.text, values, types, queryMode: 'extended' as const } : { name: statement.name, text: statement.text, values, types };
+    const config = unnamed
+      ? { text: statement.text, values, types, queryMode: 'extended' as const }
+      : { name: statement.name, text: statement.text, values, types };
     this.#inner = new PgQueryClass(config, undefined, (error, result) => {
       if (error) this.#error = error;
       else this.#result = result;
@@ -93,7 +94,8 @@ export class ScopedPipelineQuery {
   submit(connection: WireConnection): Error | null {
     this.#connection = connection;
     const previous = this.#unnamed ? undefined : (connection.parsedStatements[this.#name] ?? connection.submittedNamedStatements[this.#name]);
-    if (previous !== undefined && previous !== this.#text) return new Error(`Prepared statements must be unique - '${this.#name}' was used for a different statement`);
+    if (previous !== undefined && previous !== this.#text)
+      return new Error(`Prepared statements must be unique - '${this.#name}' was used for a different statement`);
     const { text } = SCOPE_SETTINGS_STATEMENT;
     const name = this.#unnamed ? '' : SCOPE_SETTINGS_STATEMENT.name;
     connection.stream.cork?.();

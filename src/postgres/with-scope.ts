@@ -27,11 +27,7 @@ const settingsRow = z.object({ organization_id: z.string(), user_id: z.string(),
  * Ids must already be validated (uuids) by the caller.
  * @throws PlatformError subclasses from mapPostgresError (the transaction is rolled back)
  */
-export async function withScope<T>(
-  pool: DatabasePool,
-  scope: PostgresScope,
-  fn: (connection: DatabaseTransactionConnection) => Promise<T>,
-): Promise<T> {
+export async function withScope<T>(pool: DatabasePool, scope: PostgresScope, fn: (connection: DatabaseTransactionConnection) => Promise<T>): Promise<T> {
   try {
     return await pool.transaction(async (connection) => {
       await connection.one(
@@ -68,10 +64,7 @@ export type ScopedPool = Pick<CommonQueryMethods, (typeof QUERY_METHODS)[number]
  */
 export function scopedPool(pool: DatabasePool, scope: PostgresScope): ScopedPool {
   const methods = Object.fromEntries(
-    QUERY_METHODS.map((name) => [
-      name,
-      (...args: unknown[]) => withScope(pool, scope, (tx) => (tx[name] as (...a: unknown[]) => Promise<unknown>)(...args)),
-    ]),
+    QUERY_METHODS.map((name) => [name, (...args: unknown[]) => withScope(pool, scope, (tx) => (tx[name] as (...a: unknown[]) => Promise<unknown>)(...args))]),
   );
   return { ...methods, transaction: (fn) => withScope(pool, scope, fn) } as ScopedPool;
 }

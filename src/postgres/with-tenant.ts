@@ -15,11 +15,7 @@ const settingsRow = z.object({ organization_id: z.string(), user_id: z.string() 
  * const personas = await withTenant(postgres.appPool, ctx, (tx) => tx.any(sql.type(personaRow)`SELECT * FROM personas`));
  * @throws PlatformError subclasses from mapPostgresError (the transaction is rolled back)
  */
-export async function withTenant<T>(
-  pool: DatabasePool,
-  ctx: TenantContext,
-  fn: (connection: DatabaseTransactionConnection) => Promise<T>,
-): Promise<T> {
+export async function withTenant<T>(pool: DatabasePool, ctx: TenantContext, fn: (connection: DatabaseTransactionConnection) => Promise<T>): Promise<T> {
   try {
     return await pool.transaction(async (connection) => {
       await connection.one(

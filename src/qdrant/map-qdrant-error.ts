@@ -30,8 +30,15 @@ export function mapQdrantError(error: unknown, url?: string): PlatformError {
   if (status === 401 || status === 403) return new StoreUnavailableError('qdrant', `authentication failed (HTTP ${status})`, { url, cause: error });
   if ((status !== undefined && status >= 500) || status === undefined) {
     const causeCode = (e.cause as { code?: unknown } | undefined)?.code;
-    if (status !== undefined || e.name === 'TypeError' || e.name === 'AbortError' || e.name === 'TimeoutError' || typeof causeCode === 'string' || /fetch failed|timeout|ECONNREFUSED/i.test(text)) {
-      return new StoreUnavailableError('qdrant', status ? `HTTP ${status}` : text.split('\n')[0]?.slice(0, 200) ?? 'unavailable', { url, cause: error });
+    if (
+      status !== undefined ||
+      e.name === 'TypeError' ||
+      e.name === 'AbortError' ||
+      e.name === 'TimeoutError' ||
+      typeof causeCode === 'string' ||
+      /fetch failed|timeout|ECONNREFUSED/i.test(text)
+    ) {
+      return new StoreUnavailableError('qdrant', status ? `HTTP ${status}` : (text.split('\n')[0]?.slice(0, 200) ?? 'unavailable'), { url, cause: error });
     }
   }
   return new PlatformError('QDRANT_ERROR', text.slice(0, 500), { cause: error });

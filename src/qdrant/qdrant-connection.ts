@@ -32,9 +32,7 @@ export class QdrantConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapQdrantError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError
-      ? mapped
-      : new StoreUnavailableError('qdrant', mapped.message, { url: this.redactedUrl, cause: error });
+    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('qdrant', mapped.message, { url: this.redactedUrl, cause: error });
   }
 
   async #version(client: QdrantClient): Promise<string> {

@@ -154,7 +154,14 @@ export class QdrantProvisioner implements StoreProvisioner {
     const spec = this.spec(dimension ?? 1);
     const info = await this.#info(spec.name);
     if (!info) {
-      return { name: spec.name, exists: false, vectorSize: undefined, distance: undefined, missingPayloadIndexes: spec.payloadIndexes.map((i) => i.field), outdatedPayloadIndexes: [] };
+      return {
+        name: spec.name,
+        exists: false,
+        vectorSize: undefined,
+        distance: undefined,
+        missingPayloadIndexes: spec.payloadIndexes.map((i) => i.field),
+        outdatedPayloadIndexes: [],
+      };
     }
     const { size, distance } = vectorParams(info);
     const states = spec.payloadIndexes.map((i) => [i.field, indexState(info.payload_schema?.[i.field], i)] as const);

@@ -201,7 +201,9 @@ export class JobQueues {
       },
     );
     worker.on('error', (error: Error) => this.logger.warn('worker error', { queue: name, error }));
-    worker.on('failed', (job: Job | undefined, error: Error) => this.logger.debug('job attempt failed', { queue: name, jobId: job?.id, attempt: job?.attemptsMade, error }));
+    worker.on('failed', (job: Job | undefined, error: Error) =>
+      this.logger.debug('job attempt failed', { queue: name, jobId: job?.id, attempt: job?.attemptsMade, error }),
+    );
     this.#workers.add(worker);
     void worker.run().catch((error: unknown) => this.logger.error('worker stopped', { queue: name, error }));
     await withRedisErrors(() => worker.waitUntilReady());
@@ -258,7 +260,8 @@ export class JobQueues {
    */
   async upsertSchedule<T extends object>(queue: QueueDefinition<T>, schedulerId: string, schedule: JobSchedule, data: T): Promise<void> {
     const { name } = queue;
-    if (!/^[^:\s]{1,200}$/.test(schedulerId)) throw new ValidationError([{ path: 'schedulerId', message: 'must be 1-200 characters without ":" or whitespace' }]);
+    if (!/^[^:\s]{1,200}$/.test(schedulerId))
+      throw new ValidationError([{ path: 'schedulerId', message: 'must be 1-200 characters without ":" or whitespace' }]);
     const repeat = 'pattern' in schedule ? { pattern: schedule.pattern, tz: 'UTC' } : { every: schedule.everyMs };
     const bound = this.redis.commandTimeoutMs;
     const upserting = this.#queue(name).upsertJobScheduler(schedulerId, repeat, {

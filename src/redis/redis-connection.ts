@@ -41,7 +41,12 @@ export function parseClusterNodes(text: string): StoreNodeHealth[] {
       const failing = r.flags.includes('fail') || r.flags.includes('fail?') || (!r.flags.includes('myself') && r.link !== 'connected');
       const role = r.flags.includes('master') ? 'master' : 'replica';
       const detail = role === 'master' ? `slots ${r.slots.join(' ') || 'none'}` : `replica of ${addresses.get(r.master) ?? r.master}`;
-      return { address: r.address, role, status: failing ? 'down' : 'up', detail: failing ? `${detail} (${r.flags.filter((f) => f.startsWith('fail')).join(',') || r.link})` : detail };
+      return {
+        address: r.address,
+        role,
+        status: failing ? 'down' : 'up',
+        detail: failing ? `${detail} (${r.flags.filter((f) => f.startsWith('fail')).join(',') || r.link})` : detail,
+      };
     })
     .sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
 }
@@ -65,7 +70,9 @@ export class RedisConnection implements StoreConnection {
 
   get redactedUrl(): string {
     const nodes = this.config.redis.clusterNodes;
-    return nodes ? `redis-cluster://${nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')}` : redactUrl(this.config.redis.url);
+    return nodes
+      ? `redis-cluster://${nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')}`
+      : redactUrl(this.config.redis.url);
   }
 
   /** True when `REDIS_CLUSTER_NODES` is set: `client` is an ioredis `Cluster`. */
@@ -138,9 +145,7 @@ export class RedisConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapRedisError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError
-      ? mapped
-      : new StoreUnavailableError('redis', mapped.message, { url: this.redactedUrl, cause: error });
+    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('redis', mapped.message, { url: this.redactedUrl, cause: error });
   }
 
   /** @throws StoreUnavailableError */
@@ -154,11 +159,19 @@ export class RedisConnection implements StoreConnection {
       this.logger.debug('redis connection error', { error: this.#unavailable(error).message });
     });
     try {
-      await withTimeout(client.connect(), this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }));
+      await withTimeout(
+        client.connect(),
+        this.config.connectTimeoutMs,
+        () => new StoreUnavailableError('redis', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
+      );
     } catch (error) {
       client.disconnect();
       if (socketError?.code === 'ECONNREFUSED') {
-        throw new StoreUnavailableError('redis', `connection refused (${socketError.message})`, { url: this.redactedUrl, cause: socketError, reason: 'refused' });
+        throw new StoreUnavailableError('redis', `connection refused (${socketError.message})`, {
+          url: this.redactedUrl,
+          cause: socketError,
+          reason: 'refused',
+        });
       }
       throw this.#unavailable(error);
     }
@@ -185,17 +198,23 @@ export class RedisConnection implements StoreConnection {
 
   /** @throws StoreUnavailableError */
   async ping(): Promise<void> {
-    await withTimeout(this.client.ping(), this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl })).catch(
-      (error: unknown) => {
-        throw this.#unavailable(error);
-      },
-    );
+    await withTimeout(
+      this.client.ping(),
+      this.config.connectTimeoutMs,
+      () => new StoreUnavailableError('redis', `no answer within ${this.config.connectTimeoutMs} ms`, { url: this.redactedUrl }),
+    ).catch((error: unknown) => {
+      throw this.#unavailable(error);
+    });
   }
 
   async health(): Promise<StoreHealth> {
     const started = performance.now();
     try {
-      const raw = await withTimeout(this.client.info(), this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }));
+      const raw = await withTimeout(
+        this.client.info(),
+        this.config.connectTimeoutMs,
+        () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }),
+      );
       const latencyMs = performance.now() - started;
       const info = parseInfo(raw);
       const cluster = this.#client instanceof Cluster ? await this.#clusterHealth(this.#client) : undefined;
@@ -216,7 +235,8 @@ export class RedisConnection implements StoreConnection {
 
   /** `CLUSTER INFO` and `CLUSTER NODES` as one reachable node sees them. */
   async #clusterHealth(cluster: Cluster): Promise<{ state: string; nodes: StoreNodeHealth[] }> {
-    const bound = <T>(p: Promise<T>) => withTimeout(p, this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }));
+    const bound = <T>(p: Promise<T>) =>
+      withTimeout(p, this.config.connectTimeoutMs, () => new StoreUnavailableError('redis', 'no answer', { url: this.redactedUrl }));
     const [info, nodes] = await Promise.all([bound(cluster.cluster('INFO')), bound(cluster.cluster('NODES'))]);
     return { state: parseInfo(String(info)).cluster_state ?? 'unknown', nodes: parseClusterNodes(String(nodes)) };
   }
@@ -225,9 +245,11 @@ export class RedisConnection implements StoreConnection {
     const clients = [this.#client, ...this.#extra].filter((c): c is RedisClient => c !== undefined);
     this.#client = undefined;
     this.#extra.clear();
-    await Promise.allSettled(clients.map(async (c) => {
-      if (c.status === 'ready') await c.quit();
-      else c.disconnect();
-    }));
+    await Promise.allSettled(
+      clients.map(async (c) => {
+        if (c.status === 'ready') await c.quit();
+        else c.disconnect();
+      }),
+    );
   }
 }

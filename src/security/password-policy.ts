@@ -5,15 +5,7 @@ import { commonPasswords } from './common-passwords.js';
 import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher, passwordEncodingProblem } from './password-hasher.js';
 
 /** Every rule a password can break; `ValidationError.issues[].code` carries these. */
-export const PASSWORD_RULES = [
-  'encoding',
-  'tooShort',
-  'tooLong',
-  'characterClasses',
-  'containsEmail',
-  'common',
-  'reused',
-] as const;
+export const PASSWORD_RULES = ['encoding', 'tooShort', 'tooLong', 'characterClasses', 'containsEmail', 'common', 'reused'] as const;
 export type PasswordRule = (typeof PASSWORD_RULES)[number];
 
 /**
@@ -163,7 +155,5 @@ function containsEmailLocalPart(password: string, email: string): boolean {
   const local = email.normalize('NFKC').toLowerCase().split('@')[0] ?? '';
   const lowered = password.normalize('NFKC').toLowerCase();
   // "ada+billing@x" → also "ada"; parts shorter than 3 characters would forbid too much by accident.
-  return [local, local.split('+')[0] ?? '']
-    .filter((part) => part.length >= 3)
-    .some((part) => lowered.includes(part));
+  return [local, local.split('+')[0] ?? ''].filter((part) => part.length >= 3).some((part) => lowered.includes(part));
 }

@@ -78,10 +78,7 @@ export class SecretBox {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key(this.#activeKeyId), iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.concat([header, associated]));
-    const body = Buffer.concat([
-      cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext),
-      cipher.final(),
-    ]);
+    const body = Buffer.concat([cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), cipher.final()]);
     return Buffer.concat([header, iv, body, cipher.getAuthTag()]);
   }
 

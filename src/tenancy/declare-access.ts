@@ -45,12 +45,14 @@ function check(declaration: AccessDeclaration, args: readonly unknown[]): void {
   } else if ('ownAccount' in declaration) {
     const ctx = contextIn(args);
     if (!ctx) throw new TenantAccessError('A TenantContext is required', { permission: 'own_account' });
-    if (ctx.actor.kind !== 'user') throw new TenantAccessError(`Only the account's owner in person may do this, not an ${ctx.actor.kind}`, { permission: 'own_account' });
+    if (ctx.actor.kind !== 'user')
+      throw new TenantAccessError(`Only the account's owner in person may do this, not an ${ctx.actor.kind}`, { permission: 'own_account' });
   } else if ('adminScope' in declaration) {
     assertAdminScope(args.find((a) => AdminScope.is(a)));
   } else if ('systemJob' in declaration) {
     const ctx = contextIn(args);
-    if (ctx && ctx.actor.kind !== 'systemJob') throw new TenantAccessError(`Only a system job may do this, not a ${ctx.actor.kind}`, { permission: 'system_job' });
+    if (ctx && ctx.actor.kind !== 'systemJob')
+      throw new TenantAccessError(`Only a system job may do this, not a ${ctx.actor.kind}`, { permission: 'system_job' });
   }
 }
 

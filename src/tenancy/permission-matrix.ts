@@ -26,7 +26,7 @@ export const PERMISSION_MATRIX = {
   'organization:delete': { roles: ['owner'], apiKey: false, allows: 'soft-delete the organization' },
   'billing:manage': { roles: ['owner'], apiKey: false, allows: 'add credits' },
   'billing:spend': { roles: WRITERS, apiKey: true, allows: 'debit credits for usage' },
-  'members:read': { roles: ALL, apiKey: true, allows: 'read memberships and the members\' user rows' },
+  'members:read': { roles: ALL, apiKey: true, allows: "read memberships and the members' user rows" },
   'members:manage': { roles: MANAGERS, apiKey: false, allows: 'invite, re-role and remove members (not owners)' },
   'members:owner': { roles: ['owner'], apiKey: false, allows: 'grant or take away the owner role' },
   'settings:read': { roles: ALL, apiKey: true, allows: 'read security settings' },

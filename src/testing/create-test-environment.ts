@@ -126,7 +126,10 @@ export async function createTestEnvironment(stack: TestStackInfo, options: TestE
   Object.assign(env, options.overrides);
   // Checked before anything is created, so a bad override leaves nothing behind.
   const config = loadConfig(env);
-  if (admin) await withAdmin(admin, (c) => c.query(stack.postgresTemplate ? `CREATE DATABASE ${database} TEMPLATE ${stack.postgresTemplate}` : `CREATE DATABASE ${database}`));
+  if (admin)
+    await withAdmin(admin, (c) =>
+      c.query(stack.postgresTemplate ? `CREATE DATABASE ${database} TEMPLATE ${stack.postgresTemplate}` : `CREATE DATABASE ${database}`),
+    );
 
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>

@@ -109,7 +109,8 @@ export class MongoStandIn {
    */
   static async start(options: MongoStandInOptions = {}): Promise<MongoStandIn> {
     const host = options.host ?? '127.0.0.1';
-    if (options.replicaSet !== undefined && !/^[\w.-]+$/.test(options.replicaSet)) throw new Error(`replicaSet must be a non-empty name of letters, digits, '.', '_' or '-'; got '${options.replicaSet}'`);
+    if (options.replicaSet !== undefined && !/^[\w.-]+$/.test(options.replicaSet))
+      throw new Error(`replicaSet must be a non-empty name of letters, digits, '.', '_' or '-'; got '${options.replicaSet}'`);
     const catalog = new DatabaseCatalog();
     if (options.snapshotPath) await SnapshotFile.load(options.snapshotPath, catalog);
     const server = createServer();

@@ -74,7 +74,9 @@ export class QdrantStandIn {
   static async start(options: QdrantStandInOptions = {}): Promise<QdrantStandIn> {
     const host = options.host ?? '127.0.0.1';
     const store = await loadStore(options.snapshotPath);
-    const server = createServer(createQdrantRequestHandler({ store, version: QDRANT_STAND_IN_SERVER_VERSION, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }));
+    const server = createServer(
+      createQdrantRequestHandler({ store, version: QDRANT_STAND_IN_SERVER_VERSION, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, host, () => {

@@ -66,7 +66,13 @@ async function postgresUser(): Promise<RunAs> {
 async function reachableBinaries(native: { dir: string; version: string }): Promise<string> {
   const target = join('/var/tmp', `platform-data-postgres-${native.version}-${process.arch}`);
   const marker = join(target, '.complete');
-  if (await stat(marker).then(() => true, () => false)) return target;
+  if (
+    await stat(marker).then(
+      () => true,
+      () => false,
+    )
+  )
+    return target;
   const staging = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
   await cp(native.dir, staging, { recursive: true, verbatimSymlinks: true });
   await writeFile(join(staging, '.complete'), `${native.version}\n`);
@@ -76,7 +82,13 @@ async function reachableBinaries(native: { dir: string; version: string }): Prom
   } catch {
     // Another run copied it first; theirs is complete once its marker exists.
     await rm(staging, { recursive: true, force: true });
-    if (!(await stat(marker).then(() => true, () => false))) throw new EmbeddedPostgresError(`could not prepare ${target}`);
+    if (
+      !(await stat(marker).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new EmbeddedPostgresError(`could not prepare ${target}`);
   }
   return target;
 }

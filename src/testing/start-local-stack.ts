@@ -10,16 +10,8 @@ import { startEmbeddedPostgres } from './start-embedded-postgres.js';
 import { importOptionalPeer } from './import-optional-peer.js';
 import { probeTcp } from './probe-tcp.js';
 
-
 /** Where a store of the local stack came from. */
-export type StackBackend =
-  | 'env'
-  | 'testcontainers'
-  | 'local-server'
-  | 'embedded-postgres'
-  | 'redis-server'
-  | 'stand-in'
-  | 'unavailable';
+export type StackBackend = 'env' | 'testcontainers' | 'local-server' | 'embedded-postgres' | 'redis-server' | 'stand-in' | 'unavailable';
 
 export interface StackStore {
   readonly backend: StackBackend;
@@ -70,8 +62,14 @@ type Started = StackStore & { stop?: () => Promise<void> };
  * without one answer in milliseconds. Answers undefined when it is, else why not.
  */
 async function containerRuntimeProblem(env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
-  const hints = [env.DOCKER_HOST, env.TESTCONTAINERS_HOST_OVERRIDE].some(Boolean) ||
-    ['/var/run/docker.sock', join(homedir(), '.docker/run/docker.sock'), join(homedir(), '.testcontainers.properties'), `/run/user/${userInfo().uid}/podman/podman.sock`].some((p) => existsSync(p));
+  const hints =
+    [env.DOCKER_HOST, env.TESTCONTAINERS_HOST_OVERRIDE].some(Boolean) ||
+    [
+      '/var/run/docker.sock',
+      join(homedir(), '.docker/run/docker.sock'),
+      join(homedir(), '.testcontainers.properties'),
+      `/run/user/${userInfo().uid}/podman/podman.sock`,
+    ].some((p) => existsSync(p));
   if (!hints) return 'no container runtime';
   try {
     const { getContainerRuntimeClient } = await importOptionalPeer('testcontainers', () => import('testcontainers'));
@@ -158,7 +156,12 @@ async function startContainer(store: StoreName): Promise<Started> {
     case 'mongo': {
       const { MongoDBContainer } = await importOptionalPeer('@testcontainers/mongodb', () => import('@testcontainers/mongodb'));
       const c = await new MongoDBContainer('mongo:7').start();
-      return { backend: 'testcontainers', url: `${c.getConnectionString()}?directConnection=true`, detail: 'testcontainers mongo:7 (replica set)', stop: async () => void (await c.stop()) };
+      return {
+        backend: 'testcontainers',
+        url: `${c.getConnectionString()}?directConnection=true`,
+        detail: 'testcontainers mongo:7 (replica set)',
+        stop: async () => void (await c.stop()),
+      };
     }
     case 'qdrant': {
       const { QdrantContainer } = await importOptionalPeer('@testcontainers/qdrant', () => import('@testcontainers/qdrant'));
@@ -274,16 +277,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }),
   );
   const all = ['postgres', 'mongo', 'qdrant', 'redis'] as const;
-  const stores = Object.fromEntries(
-    all.map((s) => [s, started[s] ?? { backend: 'unavailable', url: undefined, detail: 'not requested' }]),
-  ) as Record<StoreName, Started>;
+  const stores = Object.fromEntries(all.map((s) => [s, started[s] ?? { backend: 'unavailable', url: undefined, detail: 'not requested' }])) as Record<
+    StoreName,
+    Started
+  >;
   for (const s of wanted) {
     const entry = stores[s];
     log(`[stack] ${s.padEnd(8)} ${entry.backend.padEnd(17)} ${entry.url ? redactUrl(entry.url) : '-'}  (${entry.detail})`);
   }
   let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= Promise.allSettled(all.map((s) => stores[s].stop?.())).then(() => undefined));
+  const stop = () => (stopping ??= Promise.allSettled(all.map((s) => stores[s].stop?.())).then(() => undefined));
   if (realOnly) {
     const refused = wanted.filter((s) => stores[s].backend === 'unavailable');
     if (refused.length > 0) {
@@ -294,7 +297,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   return {
     urls: Object.fromEntries(all.map((s) => [s, stores[s].url])) as Record<StoreName, string | undefined>,
     backends: Object.fromEntries(all.map((s) => [s, stores[s].backend])) as Record<StoreName, StackBackend>,
-    stores: Object.fromEntries(all.map((s) => [s, { backend: stores[s].backend, url: stores[s].url, detail: stores[s].detail }])) as Record<StoreName, StackStore>,
+    stores: Object.fromEntries(all.map((s) => [s, { backend: stores[s].backend, url: stores[s].url, detail: stores[s].detail }])) as Record<
+      StoreName,
+      StackStore
+    >,
     env: () => Object.fromEntries(all.filter((s) => stores[s].url).map((s) => [STORE_URL_VARIABLES[s], stores[s].url as string])),
     stop,
     [Symbol.asyncDispose]: stop,

@@ -69,7 +69,12 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<LocalPg
       '',
     ].join('\n');
   };
-  await writeFile(join(dir, 'userlist.txt'), Object.entries(users).map(([u, p]) => `${quote(u)} ${quote(p)}`).join('\n') + '\n');
+  await writeFile(
+    join(dir, 'userlist.txt'),
+    Object.entries(users)
+      .map(([u, p]) => `${quote(u)} ${quote(p)}`)
+      .join('\n') + '\n',
+  );
   await writeFile(join(dir, 'pgbouncer.ini'), ini(options.server));
   let uid: number | undefined;
   let gid: number | undefined;
@@ -94,7 +99,10 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<LocalPg
     })());
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const up = await probeTcp('127.0.0.1', port, { timeoutMs: 500 }).then(() => true, () => false);
+    const up = await probeTcp('127.0.0.1', port, { timeoutMs: 500 }).then(
+      () => true,
+      () => false,
+    );
     if (up) break;
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop();

@@ -47,7 +47,8 @@ async function choosePorts(count: number, [first, last]: readonly [number, numbe
   for (let p = first; p <= last && ports.length < count; p++) {
     if ((await portIsFree(p)) && (await portIsFree(p + 10_000))) ports.push(p);
   }
-  if (ports.length < count) throw new Error(`start-redis-cluster: ${count} free ports (and their bus ports +10000) needed in ${first}-${last}, found ${ports.length}`);
+  if (ports.length < count)
+    throw new Error(`start-redis-cluster: ${count} free ports (and their bus ports +10000) needed in ${first}-${last}, found ${ports.length}`);
   return ports;
 }
 
@@ -145,16 +146,25 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const child = spawn(
         server,
         [
-          '--port', String(port),
-          '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(dir, 'nodes.conf'),
-          '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2_000),
-          '--dir', dir,
-          '--save', '',
-          '--appendonly', 'no',
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          String(options.nodeTimeoutMs ?? 2_000),
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
           // BullMQ's requirement (docs/operations.md): queue keys must never be evicted.
-          '--maxmemory-policy', 'noeviction',
+          '--maxmemory-policy',
+          'noeviction',
         ],
         { stdio: 'ignore' },
       );
@@ -165,11 +175,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     for (const port of ports) {
       while (!(await answers(port))) {
         const child = children.get(port);
-        if (Date.now() > deadline || child?.exitCode !== null) throw new Error(`start-redis-cluster: redis-server on port ${port} did not start (is ${server} installed?)`);
+        if (Date.now() > deadline || child?.exitCode !== null)
+          throw new Error(`start-redis-cluster: redis-server on port ${port} did not start (is ${server} installed?)`);
         await sleep(50);
       }
     }
-    await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: timeoutMs });
+    await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      timeout: timeoutMs,
+    });
     await waitHealthy();
   } catch (error) {
     await stop();

@@ -76,7 +76,10 @@ describe('benchmarks (quick)', () => {
     for (const key of ['cpuModel', 'node', 'os', 'postgres', 'redis', 'date'] as const) expect(m[key], key).toMatch(/\S/);
     expect(m.memoryGb).toBeGreaterThan(0);
     for (const name of REQUIRED_ROWS) {
-      expect(report.rows.some((r) => r.name.startsWith(name)), `row "${name}"`).toBe(true);
+      expect(
+        report.rows.some((r) => r.name.startsWith(name)),
+        `row "${name}"`,
+      ).toBe(true);
     }
     for (const row of [...report.rows, ...report.profile]) checkRow(row);
     // A row that failed at run time is a defect of the suite, not a "not available" piece.

@@ -84,7 +84,10 @@ describe('consumer project (packed tarball, outside the repository)', () => {
       PLATFORM_TEST_CONTAINERS: '0',
     });
     timings.suite = suite.ms;
-    const report = JSON.parse(await readFile(join(project, 'test-results/vitest.json'), 'utf8').catch(() => '{}')) as { numPassedTests?: number; numFailedTests?: number };
+    const report = JSON.parse(await readFile(join(project, 'test-results/vitest.json'), 'utf8').catch(() => '{}')) as {
+      numPassedTests?: number;
+      numFailedTests?: number;
+    };
     expect({ code: suite.code, failed: report.numFailedTests }, tail(suite)).toEqual({ code: 0, failed: 0 });
     expect(report.numPassedTests).toBe(4);
 

@@ -48,7 +48,12 @@ describe('bootstrap and health', () => {
     expect(first.code, first.stderr).toBe(0);
     const one = JSON.parse(first.stdout) as { changed: boolean; stores: Array<{ store: string; status: string; changed: boolean }> };
     expect(one.changed).toBe(true);
-    expect(one.stores.map((s) => `${s.store}:${s.status}`).sort()).toEqual(['mongo:provisioned', 'postgres:provisioned', 'qdrant:provisioned', 'redis:provisioned']);
+    expect(one.stores.map((s) => `${s.store}:${s.status}`).sort()).toEqual([
+      'mongo:provisioned',
+      'postgres:provisioned',
+      'qdrant:provisioned',
+      'redis:provisioned',
+    ]);
 
     const second = await runCli(['bootstrap'], { env });
     expect(second.code).toBe(0);

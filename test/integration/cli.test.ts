@@ -40,7 +40,12 @@ describe('platform-data CLI', () => {
   it('health of all four stores reports each one and fails when any is down', async () => {
     const startup = await startupMs();
     const result = await runCli(['health', '--json'], {
-      env: { DATABASE_URL: 'postgres://x@127.0.0.1:1/x', MONGODB_URI: 'mongodb://127.0.0.1:1/x?directConnection=true', QDRANT_URL: 'http://127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1' },
+      env: {
+        DATABASE_URL: 'postgres://x@127.0.0.1:1/x',
+        MONGODB_URI: 'mongodb://127.0.0.1:1/x?directConnection=true',
+        QDRANT_URL: 'http://127.0.0.1:1',
+        REDIS_URL: 'redis://127.0.0.1:1',
+      },
     });
     expect(result.code).toBe(1);
     expect(result.ms - startup).toBeLessThan(20_000);
@@ -61,9 +66,15 @@ describe('platform-data CLI', () => {
     const unknownOption = await runCli(['health', '--no-such-option']);
     expect(unknownOption.code).toBe(2);
     const unknownStore = await runCli(['health', '--only', 'postgres,foo']);
-    expect({ code: unknownStore.code, stderr: unknownStore.stderr.trim() }).toEqual({ code: 2, stderr: 'error: Invalid input: --only: unknown store "foo" (expected postgres, mongo, qdrant, redis)' });
+    expect({ code: unknownStore.code, stderr: unknownStore.stderr.trim() }).toEqual({
+      code: 2,
+      stderr: 'error: Invalid input: --only: unknown store "foo" (expected postgres, mongo, qdrant, redis)',
+    });
     const range = await runCli(['health'], { env: { BCRYPT_COST: '99' } });
-    expect({ code: range.code, stderr: range.stderr.trim() }).toEqual({ code: 2, stderr: 'error: Invalid configuration: BCRYPT_COST: must be a whole number from 4 to 15, got 99' });
+    expect({ code: range.code, stderr: range.stderr.trim() }).toEqual({
+      code: 2,
+      stderr: 'error: Invalid configuration: BCRYPT_COST: must be a whole number from 4 to 15, got 99',
+    });
   });
 
   const node20 = oldNode();
@@ -75,7 +86,11 @@ describe('platform-data CLI', () => {
   });
 
   it('stack up --json prints four URLs and four backends, and exits cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'stack', 'up', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', MONGODB_URI: '', QDRANT_URL: '' } });
+    const child = spawn(process.execPath, [BIN, 'stack', 'up', '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', MONGODB_URI: '', QDRANT_URL: '' },
+    });
     let stdout = '';
     const firstLine = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {

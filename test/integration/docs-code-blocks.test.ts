@@ -73,7 +73,13 @@ describe('docs/testing-applications.md', () => {
 
 /** Every Markdown file an application team reads. */
 async function docFiles(): Promise<string[]> {
-  return ['README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  return [
+    'README.md',
+    ...(await readdir(join(ROOT, 'docs')))
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => `docs/${f}`),
+  ];
 }
 
 /** Blocks that are pictures or printed output, not code: nothing to run. */
@@ -109,7 +115,9 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
 
   it('every block is text, a file shown verbatim, or in a language this suite runs; "not run" only with a reason', () => {
     const unknown = docs.flatMap(({ doc, blocks }) =>
-      blocks.filter((b) => !TEXT_LANGS.has(b.lang) && !b.file && !b.notRun && !['ts', 'sh', 'sql', 'json'].includes(b.lang)).map((b) => `${doc}:${b.line} ${b.lang}`),
+      blocks
+        .filter((b) => !TEXT_LANGS.has(b.lang) && !b.file && !b.notRun && !['ts', 'sh', 'sql', 'json'].includes(b.lang))
+        .map((b) => `${doc}:${b.line} ${b.lang}`),
     );
     expect(unknown).toEqual([]);
     for (const { blocks } of docs) for (const b of blocks.filter((x) => x.notRun !== undefined)) expect(b.notRun?.length).toBeGreaterThan(10);
@@ -129,7 +137,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
         // Inside the package, so `import … from 'platform-data'` resolves to this checkout's dist/ (built by the global setup).
         const file = join(dir, `${doc.replace(/\W+/g, '-')}-${index}.ts`);
         // A block may leave a server listening (the health handler): give it a moment, then end the process.
-        const exit = "setTimeout(() => process.exit(0), 2000).unref();";
+        const exit = 'setTimeout(() => process.exit(0), 2000).unref();';
         await writeFile(file, module.map((b) => `// ${doc} line ${b.line}\n${b.code}`).join('\n\n') + `\n\n${exit}\n`);
         const result = await runNode(file, { ...t.env, PORT: '0' });
         expect({ doc, line: module[0]?.line, code: result.code }, result.output).toEqual({ doc, line: module[0]?.line, code: 0 });
@@ -164,7 +172,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
 
   it('the JSON blocks are the example application’s install-script approvals', async () => {
     const manifest = JSON.parse(await read('examples/consumer-app/package.json')) as unknown;
-    for (const { blocks } of docs) for (const block of blocks.filter((b) => b.lang === 'json' && !b.notRun)) expect(manifest).toMatchObject(JSON.parse(block.code) as object);
+    for (const { blocks } of docs)
+      for (const block of blocks.filter((b) => b.lang === 'json' && !b.notRun)) expect(manifest).toMatchObject(JSON.parse(block.code) as object);
   });
 
   it('every shell line runs: platform-data commands against the built CLI; npm install is what test/consumer does', async () => {

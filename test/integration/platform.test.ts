@@ -16,10 +16,11 @@ async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
     port,
-    close: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -72,7 +73,10 @@ describe('platform', () => {
       const config = loadConfig({ ...t.env, ...env, STORE_CONNECT_TIMEOUT_MS: '2000' });
       const platform = createPlatform(config, { stores: [store as 'postgres'] });
       const started = Date.now();
-      const error = await platform.start().then(() => undefined, (e: unknown) => e);
+      const error = await platform.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).store).toBe(store);
       expect((error as Error).message).not.toContain('hunter2');
@@ -95,10 +99,13 @@ describe('platform', () => {
         const config = loadConfig({ ...t.env, ...url, STORE_CONNECT_TIMEOUT_MS: '1500' });
         const platform = createPlatform(config, { stores: [store] });
         const started = Date.now();
-        const error = await platform.start().then(() => undefined, (e: unknown) => e);
+        const error = await platform.start().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(error).toBeInstanceOf(StoreUnavailableError);
         // Bounded by the configured timeout (not the drivers' ~30 s defaults), with room for a loaded machine.
-      expect(Date.now() - started).toBeLessThan(15_000);
+        expect(Date.now() - started).toBeLessThan(15_000);
         await platform.stop();
       } finally {
         await hole.close();

@@ -57,8 +57,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security audit events comm
       while (performance.now() < until) {
         await sleep(KILL_EVERY_MS);
         stats.kills += await pool
-          .oneFirst(sql.type(z.object({ n: z.number() }))`
-            SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = ${dbName} AND pid <> pg_backend_pid()`)
+          .oneFirst(
+            sql.type(z.object({ n: z.number() }))`
+            SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = ${dbName} AND pid <> pg_backend_pid()`,
+          )
           .catch(() => 0);
       }
     };

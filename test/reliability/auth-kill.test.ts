@@ -121,7 +121,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
     await platform.start();
     for (let i = 0; i < CALLERS; i++) {
       const email = `kill-${i}-${Date.now()}@example.test`;
-      const { user } = await platform.resolve(SignUpService).createAccount({ email, password: PASSWORD, organizationName: 'Kill', ageConfirmed: true, emailVerified: true });
+      const { user } = await platform
+        .resolve(SignUpService)
+        .createAccount({ email, password: PASSWORD, organizationName: 'Kill', ageConfirmed: true, emailVerified: true });
       users.push({ email, userId: user.id });
     }
   }, 180_000);
@@ -143,8 +145,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
         (SELECT count(*) FROM audit_log a WHERE a.event_type = 'auth.login.succeeded' AND a.details->>'sessionId' = s.id::text)::int AS logins,
         (SELECT count(*) FROM audit_log a WHERE a.event_type = 'auth.session.revoked' AND a.details->>'sessionId' = s.id::text)::int AS revocations,
         (SELECT count(*) FROM refresh_tokens t WHERE t.session_id = s.id AND t.rotated_at IS NOT NULL)::int AS rotations
-      FROM sessions s WHERE s.user_id = ANY(${sql.array(users.map((u) => u.userId), 'uuid')})`);
-    const reuse = await owner.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_log WHERE event_type = 'auth.refresh.reuse_detected'`);
+      FROM sessions s WHERE s.user_id = ANY(${sql.array(
+        users.map((u) => u.userId),
+        'uuid',
+      )})`);
+    const reuse = await owner.oneFirst(
+      sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_log WHERE event_type = 'auth.refresh.reuse_detected'`,
+    );
 
     const received = new Set(rounds.flatMap((r) => [...r.received]));
     const loggedOut = new Set(rounds.flatMap((r) => [...r.loggedOut]));
@@ -156,9 +163,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
     const unreceived = rows.filter((r) => !received.has(r.id));
     const unreceivedAlive = unreceived.filter((r) => r.revoked_reason === null).length;
     // A committed rotation the caller did not receive is only possible for the refresh it had in flight.
-    const rotationGap = rows.filter((r) => received.has(r.id) && r.rotations - (refreshes.get(r.id) ?? 0) > (inFlight.some((f) => f.op === 'R' && f.sessionId === r.id) ? 1 : 0)).length;
+    const rotationGap = rows.filter(
+      (r) => received.has(r.id) && r.rotations - (refreshes.get(r.id) ?? 0) > (inFlight.some((f) => f.op === 'R' && f.sessionId === r.id) ? 1 : 0),
+    ).length;
     // Logouts only: the organization's session limit (default 5) revokes the oldest sessions at sign-in by itself.
-    const revocationGap = rows.filter((r) => r.revoked_reason === 'logout' && !loggedOut.has(r.id) && !inFlight.some((f) => f.op === 'O' && f.sessionId === r.id)).length;
+    const revocationGap = rows.filter(
+      (r) => r.revoked_reason === 'logout' && !loggedOut.has(r.id) && !inFlight.some((f) => f.op === 'O' && f.sessionId === r.id),
+    ).length;
     const untyped = rounds.reduce((n, r) => n + r.untyped, 0);
     figures.set('a3-sigkill', {
       check: `${ROUNDS} rounds: a child process with ${CALLERS} callers (login, 2 refreshes, every other session logged out) SIGKILLed after 1.5-3 s; private PostgreSQL 15 and Redis`,
@@ -232,7 +243,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
     const owner = platform.resolve(PostgresConnection).ownerPool;
     const missing = await owner.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM sessions s
-      WHERE s.user_id = ANY(${sql.array(users.map((u) => u.userId), 'uuid')})
+      WHERE s.user_id = ANY(${sql.array(
+        users.map((u) => u.userId),
+        'uuid',
+      )})
         AND (SELECT count(*) FROM audit_log a WHERE a.event_type = 'auth.login.succeeded' AND a.details->>'sessionId' = s.id::text) <> 1`);
     figures.set('a4-pg-freeze-restart-traffic', {
       check: `${CALLERS} callers (login, refresh, logout) against private PostgreSQL 15: frozen (SIGSTOP) 3 s, thawed, then restarted (immediate shutdown + start); PG_QUERY_TIMEOUT_MS ${QUERY_TIMEOUT_MS}`,
@@ -263,7 +277,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
       // A's Redis half fails and is queued in PostgreSQL; logout still answers success once PostgreSQL committed.
       const loggedOut = await a.resolve(SessionRevoker).logout(session.sessionId);
       const logoutMs = performance.now() - t0;
-      const verdict = () => validatorB.validate(ref).then(() => 'ACCEPTED', (e: unknown) => (e instanceof PlatformError ? e.code : 'UNTYPED'));
+      const verdict = () =>
+        validatorB.validate(ref).then(
+          () => 'ACCEPTED',
+          (e: unknown) => (e instanceof PlatformError ? e.code : 'UNTYPED'),
+        );
       // Past the residual window (a queued row older than REDIS_COMMAND_TIMEOUT_MS + 1 s, seen within one check interval).
       await sleep(500 + 1_000 + 1_000);
       const during = await verdict();
@@ -271,9 +289,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('auth traffic in a process 
       const after = await verdict();
       await sleep(500);
       const later = await verdict();
-      const queued = await platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM session_cache_revocations`);
+      const queued = await platform
+        .resolve(PostgresConnection)
+        .ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM session_cache_revocations`);
       figures.set('a5-redis-partition-two-processes', {
-        check: 'two platforms: A reaches Redis through a proxy the test cuts (partition A–Redis; Redis keeps the session cached as valid), B reaches Redis directly; A logs out',
+        check:
+          'two platforms: A reaches Redis through a proxy the test cuts (partition A–Redis; Redis keeps the session cached as valid), B reaches Redis directly; A logs out',
         measured: `A's logout answered ${loggedOut} in ${Math.round(logoutMs)} ms; B 2.5 s later, Redis still holding the old record: ${during}; right after the partition heals: ${after}; 500 ms later: ${later}; revocations still queued: ${queued}`,
       });
       expect(loggedOut).toBe(true);

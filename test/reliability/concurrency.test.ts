@@ -150,7 +150,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     const results = await Promise.all(Array.from({ length: 200 }, () => limiter.consumeForUser(userId, 'reliability', { limit: 50, windowMs: 60_000 })));
     const allowed = results.filter((r) => r.allowed);
     const logSize = await h.platform.resolve(RedisConnection).client.zcard(keys.rateLimitUser(userId, 'reliability'));
-    figures.set('d-rate-limit', { check: '200 concurrent `consume` against a limit of 50 per minute', measured: `${allowed.length} admitted, ${results.length - allowed.length} denied; ${logSize} units in the window log` });
+    figures.set('d-rate-limit', {
+      check: '200 concurrent `consume` against a limit of 50 per minute',
+      measured: `${allowed.length} admitted, ${results.length - allowed.length} denied; ${logSize} units in the window log`,
+    });
     expect(allowed).toHaveLength(50);
     expect(allowed.map((r) => r.remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(results.filter((r) => !r.allowed).every((r) => r.retryAfterMs > 0 && r.remaining === 0)).toBe(true);
@@ -196,14 +199,19 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
 
   it('Migrator.up() x4 on an empty database applies each file exactly once', async () => {
     const url = await emptyDatabase();
-    const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).map((f) => f.slice(0, -4)).sort();
+    const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY))
+      .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+      .map((f) => f.slice(0, -4))
+      .sort();
     const migrators = Array.from({ length: 4 }, () => new Migrator({ url }));
     try {
       const results = await Promise.all(migrators.map((m) => m.up()));
       const applied = results.flatMap((r) => r.applied);
       const client = new pg.Client({ connectionString: url });
       await client.connect();
-      const ledger = await client.query<{ n: number; distinct_versions: number }>('SELECT count(*)::int AS n, count(DISTINCT version)::int AS distinct_versions FROM platform_migrations');
+      const ledger = await client.query<{ n: number; distinct_versions: number }>(
+        'SELECT count(*)::int AS n, count(DISTINCT version)::int AS distinct_versions FROM platform_migrations',
+      );
       await client.end();
       figures.set('f-migrate', {
         check: `4 concurrent \`Migrator.up()\` on an empty database (${files.length} files)`,
@@ -229,7 +237,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
       const outcome = results.map((r) => r.map((s) => `${s.store}:${s.status}${s.error ? ` ${s.error}` : ''}`).join());
       const ledger = await platforms[0]!.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(count)`SELECT count(*)::int AS n FROM platform_migrations`);
       const changed = results.filter((r) => r[0]?.changed).length;
-      figures.set('g-bootstrap', { check: `2 concurrent \`bootstrapPlatform\` (postgres) on an empty database (${files.length} files)`, measured: `both ${results.every((r) => r[0]?.status === 'provisioned') ? 'provisioned' : 'NOT provisioned'}; ${ledger} ledger rows` });
+      figures.set('g-bootstrap', {
+        check: `2 concurrent \`bootstrapPlatform\` (postgres) on an empty database (${files.length} files)`,
+        measured: `both ${results.every((r) => r[0]?.status === 'provisioned') ? 'provisioned' : 'NOT provisioned'}; ${ledger} ledger rows`,
+      });
       expect(outcome).toEqual(['postgres:provisioned', 'postgres:provisioned']);
       expect(ledger).toBe(files.length);
       expect(changed).toBeGreaterThanOrEqual(1);

@@ -87,10 +87,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: backends termi
     const perTransaction = await pgc.ownerPool.any(sql.type(z.object({ tx: z.string(), n: z.number() }))`
       SELECT split_part(name, '-', 2) AS tx, count(*)::int AS n FROM personas WHERE organization_id = ${u.organizationId} GROUP BY 1 ORDER BY 1`);
     const rows = new Map(perTransaction.map((r) => [Number(r.tx), r.n]));
-    const countPersonas = () => withTenant(pgc.appPool, ctx, (tx) => tx.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM personas`));
+    const countPersonas = () =>
+      withTenant(pgc.appPool, ctx, (tx) => tx.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM personas`));
     // A query issued within milliseconds of the kill may still be handed an idle connection whose
     // termination notice has not arrived yet: it must fail typed (retryable), never hang or answer wrongly.
-    const immediate = await countPersonas().then((n) => n, (error: unknown) => error);
+    const immediate = await countPersonas().then(
+      (n) => n,
+      (error: unknown) => error,
+    );
     await sleep(100);
     const started = performance.now();
     const next = await countPersonas();
@@ -122,7 +126,9 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    h = await startHarness({ env: { REDIS_URL: redis.url, STORE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS), REDIS_BREAKER_COOLDOWN_MS: String(BREAKER_COOLDOWN_MS) } });
+    h = await startHarness({
+      env: { REDIS_URL: redis.url, STORE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS), REDIS_BREAKER_COOLDOWN_MS: String(BREAKER_COOLDOWN_MS) },
+    });
     revoker = h.platform.resolve(SessionRevoker);
     signIn = h.platform.resolve(PasswordSignIn);
     validator = h.platform.resolve(SessionValidator);
@@ -222,7 +228,10 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     phase = 'restarted';
     // Recovered once a call that started after the restart succeeds; bounded.
     for (let n = 0; n < 150 && !calls.some((c) => c.ok && c.startedAt >= restartedAt); n++) await sleep(20);
-    const recoveredAt = calls.filter((c) => c.ok && c.startedAt >= restartedAt).map((c) => c.startedAt + c.ms).sort((a, b) => a - b)[0];
+    const recoveredAt = calls
+      .filter((c) => c.ok && c.startedAt >= restartedAt)
+      .map((c) => c.startedAt + c.ms)
+      .sort((a, b) => a - b)[0];
     // The session cache answers again one breaker cool-down (plus its probe) after the rate limiter does.
     await sleep(BREAKER_COOLDOWN_MS + 600);
     phase = 'done';
@@ -259,13 +268,25 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     const jobId = `${job.documentId}-v1`;
     await redis.stop();
     const started = performance.now();
-    const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => undefined, (e: unknown) => e);
+    const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const ms = performance.now() - started;
     redis = await startPrivateRedis(redis.port);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     // The bound: ioredis' command timeout, REDIS_COMMAND_TIMEOUT_MS (2 s by default).
     expect(ms).toBeLessThan(h.platform.resolve(RedisConnection).commandTimeoutMs + 1_000);
-    await expect.poll(() => queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     expect(await queues.enqueue(INGESTION_QUEUE, job, { jobId })).toBe(jobId);
   });
 });
@@ -302,7 +323,10 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
   /** Runs `work` and returns how long it took and what it threw. */
   async function timed(work: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
     const started = performance.now();
-    const error = await work().then(() => undefined, (e: unknown) => e);
+    const error = await work().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     return { ms: performance.now() - started, error };
   }
 
@@ -342,7 +366,10 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     const index = platform.resolve(EmbeddingIndex);
     const vector = Array.from({ length: 256 }, (_, i) => Math.sin(i + 1));
     const documentId = randomUUID();
-    await index.upsert(ctx, [0, 1, 2].map((ordinal) => ({ documentId, version: 1, ordinal, vector })));
+    await index.upsert(
+      ctx,
+      [0, 1, 2].map((ordinal) => ({ documentId, version: 1, ordinal, vector })),
+    );
     const url = new URL(qdrant.url);
     await qdrant.stop();
     const down = await Promise.all(Array.from({ length: 5 }, () => timed(() => index.search(ctx, vector, { limit: 3 }))));

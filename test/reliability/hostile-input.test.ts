@@ -129,7 +129,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
              (SELECT count(*) FROM personas)::int AS personas, (SELECT to_regclass('public.users') IS NOT NULL)::int AS users_table`);
     const db = h.platform.resolve(MongoConnection).connection.db!;
     const mongo: Record<string, number> = {};
-    for (const name of ['conversations', 'messages', 'knowledge_documents', 'analytics_events']) mongo[`mongo.${name}`] = await db.collection(name).countDocuments({});
+    for (const name of ['conversations', 'messages', 'knowledge_documents', 'analytics_events'])
+      mongo[`mongo.${name}`] = await db.collection(name).countDocuments({});
     return { ...rows, ...mongo };
   }
 
@@ -142,7 +143,8 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       error = e;
     }
     if (!(error instanceof PlatformError)) throw new Error(`expected a typed error, got ${error === undefined ? 'success' : String(error)}`, { cause: error });
-    if (!allowed.some((cls) => error instanceof cls)) throw new Error(`unexpected ${error.name} (${error.code}): ${error.message.slice(0, 200)}`, { cause: error });
+    if (!allowed.some((cls) => error instanceof cls))
+      throw new Error(`unexpected ${error.name} (${error.code}): ${error.message.slice(0, 200)}`, { cause: error });
     errorClasses.set(error.name, (errorClasses.get(error.name) ?? 0) + 1);
   }
 
@@ -192,12 +194,34 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     const { ConflictError } = await import('../../src/errors.js');
     // Each case breaks at least one rule (email, or an oversized / non-string field), so nothing may be written.
     const invalid = fc.oneof(
-      fc.record({ email: hostile.filter((e) => typeof e !== 'string' || !z.email().safeParse(e).success), password: fc.constant(PASSWORD), organizationName: fc.constant('Org') }),
-      fc.record({ email: fc.constant('ok-user@example.test'), password: fc.constant(PASSWORD), organizationName: fc.oneof(operatorValue, fc.constant('O'.repeat(10_000))) }),
-      fc.record({ email: fc.constant('ok-user@example.test'), password: fc.oneof(operatorValue, fc.constant('p'.repeat(5_000))), organizationName: fc.constant('Org') }),
-      fc.record({ email: fc.constant('ok-user@example.test'), password: fc.constant(PASSWORD), organizationName: fc.constant('Org'), displayName: fc.oneof(operatorValue.filter((v) => v !== undefined), fc.constant('D'.repeat(1_000))) }),
+      fc.record({
+        email: hostile.filter((e) => typeof e !== 'string' || !z.email().safeParse(e).success),
+        password: fc.constant(PASSWORD),
+        organizationName: fc.constant('Org'),
+      }),
+      fc.record({
+        email: fc.constant('ok-user@example.test'),
+        password: fc.constant(PASSWORD),
+        organizationName: fc.oneof(operatorValue, fc.constant('O'.repeat(10_000))),
+      }),
+      fc.record({
+        email: fc.constant('ok-user@example.test'),
+        password: fc.oneof(operatorValue, fc.constant('p'.repeat(5_000))),
+        organizationName: fc.constant('Org'),
+      }),
+      fc.record({
+        email: fc.constant('ok-user@example.test'),
+        password: fc.constant(PASSWORD),
+        organizationName: fc.constant('Org'),
+        displayName: fc.oneof(
+          operatorValue.filter((v) => v !== undefined),
+          fc.constant('D'.repeat(1_000)),
+        ),
+      }),
     );
-    await property('signUp', invalid, (input) => rejectsTyped(() => signUp.signUp(as<Parameters<SignUpService['signUp']>[0]>({ ...input, ageConfirmed: true })), [ValidationError, ConflictError]));
+    await property('signUp', invalid, (input) =>
+      rejectsTyped(() => signUp.signUp(as<Parameters<SignUpService['signUp']>[0]>({ ...input, ageConfirmed: true })), [ValidationError, ConflictError]),
+    );
   });
 
   it('sign-up and profile text with SQL metacharacters and unicode edge cases: stored verbatim or refused with ValidationError, never an untyped error', async () => {
@@ -215,7 +239,14 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         const before = await snapshot();
         let result;
         try {
-          result = await signUp.createAccount({ email, password: PASSWORD, organizationName: `Org ${text}`, displayName: `Name ${text}`, ageConfirmed: true, emailVerified: true });
+          result = await signUp.createAccount({
+            email,
+            password: PASSWORD,
+            organizationName: `Org ${text}`,
+            displayName: `Name ${text}`,
+            ageConfirmed: true,
+            emailVerified: true,
+          });
         } catch (error) {
           if (!(error instanceof ValidationError)) {
             cases.push(JSON.stringify(text));
@@ -235,7 +266,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       { numRuns: RUNS, seed: 42, endOnFailure: true },
     );
     const after = await snapshot();
-    figures.set('b-metachar', { check: 'sign-up with SQL metacharacters / NUL / lone surrogates / RTL / emoji in names', measured: `stored verbatim or refused with ValidationError; users table intact: ${after.users_table === 1 ? 'yes' : 'NO'}` });
+    figures.set('b-metachar', {
+      check: 'sign-up with SQL metacharacters / NUL / lone surrogates / RTL / emoji in names',
+      measured: `stored verbatim or refused with ValidationError; users table intact: ${after.users_table === 1 ? 'yes' : 'NO'}`,
+    });
     expect(after.users_table).toBe(1);
     expect(stored + refused).toBe(RUNS);
   });
@@ -286,26 +320,33 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     const documents = h.platform.resolve(KnowledgeDocumentRepository);
     const analytics = h.platform.resolve(AnalyticsRepository);
     const { NotFoundError } = await import('../../src/errors.js');
-    await property('nosql', fc.tuple(operatorValue.filter((v) => v !== undefined), hostile), async ([op, text]) => {
-      const o = as<string>(op);
-      await rejectsTyped(() => conversations.get(ctx, o), [ValidationError]);
-      await rejectsTyped(() => conversations.rename(ctx, o, 'renamed'), [ValidationError]);
-      await rejectsTyped(() => conversations.rename(ctx, conversationId, o), [ValidationError]);
-      await rejectsTyped(() => conversations.archive(ctx, o), [ValidationError]);
-      await rejectsTyped(() => conversations.delete(ctx, o), [ValidationError]);
-      await rejectsTyped(() => conversations.listByUser(ctx, { userId: o }), [ValidationError]);
-      await rejectsTyped(() => conversations.listByUser(ctx, { cursor: o }), [ValidationError]);
-      await rejectsTyped(() => messages.append(ctx, o, { role: 'user', content: 'x' }), [ValidationError]);
-      await rejectsTyped(() => messages.append(ctx, conversationId, as<{ role: 'user'; content: string }>({ role: op, content: 'x' })), [ValidationError]);
-      await rejectsTyped(() => messages.append(ctx, conversationId, as<{ role: 'user'; content: string }>({ role: 'user', content: op })), [ValidationError]);
-      await rejectsTyped(() => messages.pageBackwards(ctx, o), [ValidationError]);
-      await rejectsTyped(() => documents.get(ctx, o), [ValidationError]);
-      await rejectsTyped(() => documents.getMany(ctx, [o]), [ValidationError]);
-      await rejectsTyped(() => analytics.record(ctx, as<{ type: string }>({ type: op })), [ValidationError]);
-      await rejectsTyped(() => analytics.record(ctx, { type: 'evt', properties: { $set: { admin: true } } }), [ValidationError]);
-      // A hostile string id is just an id that matches nothing.
-      if (typeof text === 'string') await rejectsTyped(() => conversations.get(ctx, text), [ValidationError, NotFoundError]);
-    });
+    await property(
+      'nosql',
+      fc.tuple(
+        operatorValue.filter((v) => v !== undefined),
+        hostile,
+      ),
+      async ([op, text]) => {
+        const o = as<string>(op);
+        await rejectsTyped(() => conversations.get(ctx, o), [ValidationError]);
+        await rejectsTyped(() => conversations.rename(ctx, o, 'renamed'), [ValidationError]);
+        await rejectsTyped(() => conversations.rename(ctx, conversationId, o), [ValidationError]);
+        await rejectsTyped(() => conversations.archive(ctx, o), [ValidationError]);
+        await rejectsTyped(() => conversations.delete(ctx, o), [ValidationError]);
+        await rejectsTyped(() => conversations.listByUser(ctx, { userId: o }), [ValidationError]);
+        await rejectsTyped(() => conversations.listByUser(ctx, { cursor: o }), [ValidationError]);
+        await rejectsTyped(() => messages.append(ctx, o, { role: 'user', content: 'x' }), [ValidationError]);
+        await rejectsTyped(() => messages.append(ctx, conversationId, as<{ role: 'user'; content: string }>({ role: op, content: 'x' })), [ValidationError]);
+        await rejectsTyped(() => messages.append(ctx, conversationId, as<{ role: 'user'; content: string }>({ role: 'user', content: op })), [ValidationError]);
+        await rejectsTyped(() => messages.pageBackwards(ctx, o), [ValidationError]);
+        await rejectsTyped(() => documents.get(ctx, o), [ValidationError]);
+        await rejectsTyped(() => documents.getMany(ctx, [o]), [ValidationError]);
+        await rejectsTyped(() => analytics.record(ctx, as<{ type: string }>({ type: op })), [ValidationError]);
+        await rejectsTyped(() => analytics.record(ctx, { type: 'evt', properties: { $set: { admin: true } } }), [ValidationError]);
+        // A hostile string id is just an id that matches nothing.
+        if (typeof text === 'string') await rejectsTyped(() => conversations.get(ctx, text), [ValidationError, NotFoundError]);
+      },
+    );
     const page = await messages.pageBackwards(ctx, conversationId);
     expect(page.items.map((m) => m.content)).toEqual(['hello']);
   });
@@ -331,32 +372,38 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     const after = await conversations.get(ctx, conversationId);
     expect(after.messageCount).toBe(before.messageCount);
     const next = await messages.append(ctx, conversationId, { role: 'user', content: 'after the empty one' });
-    expect(next.seq).toBe((await messages.countByConversation(ctx, conversationId)));
+    expect(next.seq).toBe(await messages.countByConversation(ctx, conversationId));
   });
 
   it('message content: oversized, NUL and lone surrogates are refused, other edge-case unicode is stored and read back verbatim, seq stays gapless', async () => {
     const messages = h.platform.resolve(MessageRepository);
     await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content: 'x'.repeat(1_000_001) }), [ValidationError]);
-    const start = (await messages.countByConversation(ctx, conversationId));
+    const start = await messages.countByConversation(ctx, conversationId);
     let appended = 0;
     properties++;
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.constantFrom(...NASTY.filter((n) => n !== '')), fc.string({ unit: codeUnit, minLength: 1, maxLength: 60 })), async (content) => {
-        runs++;
-        if (breaksTextPolicy(content)) {
-          // The same text policy as PostgreSQL: MongoDB gets no NUL and no lone surrogate either.
-          await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content }), [ValidationError]);
-          return;
-        }
-        const m = await messages.append(ctx, conversationId, { role: 'user', content });
-        appended++;
-        expect(m.seq).toBe(start + appended);
-        const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
-        expect(back.items[0]?.content).toBe(content);
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.constantFrom(...NASTY.filter((n) => n !== '')), fc.string({ unit: codeUnit, minLength: 1, maxLength: 60 })),
+        async (content) => {
+          runs++;
+          if (breaksTextPolicy(content)) {
+            // The same text policy as PostgreSQL: MongoDB gets no NUL and no lone surrogate either.
+            await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content }), [ValidationError]);
+            return;
+          }
+          const m = await messages.append(ctx, conversationId, { role: 'user', content });
+          appended++;
+          expect(m.seq).toBe(start + appended);
+          const back = await messages.pageBackwards(ctx, conversationId, { limit: 1 });
+          expect(back.items[0]?.content).toBe(content);
+        },
+      ),
       { numRuns: RUNS, seed: 99, endOnFailure: true },
     );
-    figures.set('c-messages', { check: `${RUNS} messages with NUL / lone surrogates / RTL / emoji; one of 1,000,001 characters`, measured: 'oversized, NUL and lone surrogates refused (ValidationError); the rest read back verbatim; seq gapless' });
+    figures.set('c-messages', {
+      check: `${RUNS} messages with NUL / lone surrogates / RTL / emoji; one of 1,000,001 characters`,
+      measured: 'oversized, NUL and lone surrogates refused (ValidationError); the rest read back verbatim; seq gapless',
+    });
   });
 
   // Issue 15, "What was seen" 7: 5,000-deep objects threw an untyped RangeError; lone surrogates became U+FFFD in

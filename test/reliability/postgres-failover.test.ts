@@ -83,7 +83,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
     expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pair.crashPrimary();
     const failedAt = performance.now();
-    const error = await h.signIn.login(u.email, PASSWORD, client).then(() => undefined, (e: unknown) => e);
+    const error = await h.signIn.login(u.email, PASSWORD, client).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const failMs = performance.now() - failedAt;
     expect(error).toBeInstanceOf(StoreUnavailableError);
     // Bounded by the configured timeouts (2 s connect / 3 s query), generous for a loaded machine.
@@ -112,6 +115,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
     const roles = (await h.platform.connection('postgres').health()).nodes ?? [];
     expect(roles.find((n) => n.address === pair.primaryAddress)?.status).toBe('down');
     expect(roles.find((n) => n.address === pair.standbyAddress)?.detail).toMatch(/answers as primary/);
-    process.stderr.write(`[pg-failover] primary crashed: sign-in failed typed after ${failMs.toFixed(0)} ms; promotion + PgBouncer re-point → sign-in works again after ${recoverMs.toFixed(0)} ms (${attempts} attempts)\n`);
+    process.stderr.write(
+      `[pg-failover] primary crashed: sign-in failed typed after ${failMs.toFixed(0)} ms; promotion + PgBouncer re-point → sign-in works again after ${recoverMs.toFixed(0)} ms (${attempts} attempts)\n`,
+    );
   });
 });

@@ -64,7 +64,10 @@ describe('a frozen PostgreSQL server: every call answers within PG_QUERY_TIMEOUT
       STORE_CONNECT_TIMEOUT_MS: '1000',
       LOG_LEVEL: 'error',
     });
-    postgres = new PostgresConnection(config, createLogger('error', () => undefined));
+    postgres = new PostgresConnection(
+      config,
+      createLogger('error', () => undefined),
+    );
     await postgres.start();
     await postgres.ownerPool.query(sql.unsafe`CREATE TABLE freeze_probe (id int PRIMARY KEY)`);
   }, 120_000);

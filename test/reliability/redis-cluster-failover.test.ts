@@ -71,7 +71,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
       if (masterOf(redis, keys.sessionEpoch(u.userId)) === victim) onVictim.push(u);
     }
     expect(onVictim.length).toBe(3);
-    const [liveUser, loggedOutUser, everywhereUser] = onVictim as [typeof onVictim[0], typeof onVictim[0], typeof onVictim[0]];
+    const [liveUser, loggedOutUser, everywhereUser] = onVictim as [(typeof onVictim)[0], (typeof onVictim)[0], (typeof onVictim)[0]];
     const live = expectSignedIn(await h.signIn.login(liveUser.email, PASSWORD, client));
     const loggedOut = expectSignedIn(await h.signIn.login(loggedOutUser.email, PASSWORD, client));
     const revokedDuring = expectSignedIn(await h.signIn.login(everywhereUser.email, PASSWORD, client));
@@ -101,9 +101,15 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
           },
           (error: unknown) => outcomes.liveFailed.push(error),
         );
-        for (const [s, since] of [[loggedOut, 0], [revokedDuring, revokedAfter]] as const) {
+        for (const [s, since] of [
+          [loggedOut, 0],
+          [revokedDuring, revokedAfter],
+        ] as const) {
           const started = Date.now();
-          const accepted = await h.validator.validate({ userId: s.user.id, sessionId: s.sessionId }).then(() => true, (error: unknown) => !(error instanceof TokenError));
+          const accepted = await h.validator.validate({ userId: s.user.id, sessionId: s.sessionId }).then(
+            () => true,
+            (error: unknown) => !(error instanceof TokenError),
+          );
           // A validation that started after the revoke returned must refuse (one racing the revoke may go either way).
           if (accepted && started > since) outcomes.revokedAccepted.push(`${s.sessionId} at +${started - t} ms`);
         }
@@ -152,7 +158,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master ki
       if (source !== 'cache') await sleep(100);
     }
     expect(source).toBe('cache');
-    for (const s of [loggedOut, revokedDuring]) await expect(h.validator.validate({ userId: s.user.id, sessionId: s.sessionId })).rejects.toBeInstanceOf(TokenError);
+    for (const s of [loggedOut, revokedDuring])
+      await expect(h.validator.validate({ userId: s.user.id, sessionId: s.sessionId })).rejects.toBeInstanceOf(TokenError);
 
     // Jobs: every replicated one survived in Redis; the rest come back from the durable list through the reconciler.
     const survived = new Set<string>();

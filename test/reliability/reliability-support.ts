@@ -48,7 +48,9 @@ export async function startHarness(options: { stores?: readonly StoreName[]; env
     notifier,
     user: async () => {
       const email = `rel-${randomUUID().slice(0, 12)}@example.test`;
-      const { user, organization } = await platform.resolve(SignUpService).createAccount({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
+      const { user, organization } = await platform
+        .resolve(SignUpService)
+        .createAccount({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
       return { email, userId: user.id, organizationId: organization.id };
     },
     stop: async () => {
@@ -89,7 +91,10 @@ export interface PrivateRedis {
 }
 
 async function redisAnswers(port: number): Promise<boolean> {
-  return probeTcp('127.0.0.1', port, { send: 'PING\r\n', timeoutMs: 500 }).then((r) => r.startsWith('+PONG'), () => false);
+  return probeTcp('127.0.0.1', port, { send: 'PING\r\n', timeoutMs: 500 }).then(
+    (r) => r.startsWith('+PONG'),
+    () => false,
+  );
 }
 
 /** Starts redis-server on `port` (default: a free one). @throws Error when it does not answer within 5 s */
@@ -152,7 +157,10 @@ export class Figures {
     const sorted = Object.fromEntries([...this.#figures.entries()].sort(([a], [b]) => a.localeCompare(b)));
     // Merge with the figures of earlier runs of this file, so running one test (-t) keeps the others' figures.
     const path = `${RESULTS_DIR}${this.#suite}.json`;
-    const previous = await readFile(path, 'utf8').then((text) => JSON.parse(text) as Record<string, Figure>, () => ({}));
+    const previous = await readFile(path, 'utf8').then(
+      (text) => JSON.parse(text) as Record<string, Figure>,
+      () => ({}),
+    );
     const merged = Object.fromEntries(Object.entries({ ...previous, ...sorted }).sort(([a], [b]) => a.localeCompare(b)));
     await writeFile(`${path}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
     await rename(`${path}.tmp`, path);
@@ -195,7 +203,19 @@ export async function startPrivatePostgres(port: number): Promise<PrivatePostgre
   execFileSync('chown', ['-R', 'postgres', dir]);
   await asPostgres([`${PG_BIN}/initdb`, '-D', `${dir}/data`, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const start = () =>
-    asPostgres([`${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, '-l', `${dir}/log`, '-w', '-t', '60', '-o', `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+    asPostgres([
+      `${PG_BIN}/pg_ctl`,
+      '-D',
+      `${dir}/data`,
+      '-l',
+      `${dir}/log`,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      'start',
+    ]);
   const halt = () => asPostgres([`${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, '-m', 'immediate', '-w', 'stop']);
   const signal = async (sig: 'SIGSTOP' | 'SIGCONT') => {
     const pid = Number((await readFile(`${dir}/data/postmaster.pid`, 'utf8')).split('\n')[0]);

@@ -138,7 +138,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const newPassword = `New-${randomBytes(9).toString('base64url')}-y7`;
     add('password', newPassword);
     await verification.resetPassword(resetToken, newPassword);
-    add('refresh token', (expectSignedIn(await signIn.login(email, newPassword, {}))).refreshToken);
+    add('refresh token', expectSignedIn(await signIn.login(email, newPassword, {})).refreshToken);
 
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner', scopes: [] });
     const totp = platform.resolve(Totp);
@@ -158,7 +158,9 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     await platform.resolve(ApiKeyAuthenticator).authenticate(key);
     const integration = { access: `xoxb-${randomBytes(18).toString('hex')}`, refresh: `xoxe-${randomBytes(18).toString('hex')}` };
     add('integration token', integration.access, integration.refresh);
-    await platform.resolve(IntegrationTokenRepository).save(ctx, { integration: 'slack', accessToken: integration.access, refreshToken: integration.refresh, scopes: ['chat:write'] });
+    await platform
+      .resolve(IntegrationTokenRepository)
+      .save(ctx, { integration: 'slack', accessToken: integration.access, refreshToken: integration.refresh, scopes: ['chat:write'] });
     const oauth = { access: `ya29.${randomBytes(24).toString('base64url')}`, refresh: `1//${randomBytes(24).toString('base64url')}` };
     add('OAuth token', oauth.access, oauth.refresh);
     const signedIn = expectSignedIn(
@@ -177,7 +179,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const conversation = await platform.resolve(ConversationRepository).create(ctx, { title: 'notes' });
     await platform.resolve(MessageRepository).append(ctx, conversation.id, { role: 'user', content: 'how do refunds work?' });
     const ingestion = platform.resolve(KnowledgeIngestion);
-    const doc = await ingestion.ingestDocument(ctx, { source: 'secrets/faq.md', title: 'faq', content: 'Refunds take five to ten business days. Contact support for help.' });
+    const doc = await ingestion.ingestDocument(ctx, {
+      source: 'secrets/faq.md',
+      title: 'faq',
+      content: 'Refunds take five to ten business days. Contact support for help.',
+    });
     const worker = await ingestion.startIngestionWorker({ concurrency: 1 });
     try {
       const waited = await ingestion.waitForIndexing(ctx, [{ id: doc.document.id, version: doc.document.version }], { timeoutMs: 20_000 });
@@ -205,13 +211,18 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
       const redis = platform.resolve(RedisConnection).client;
       for await (const keys of scanKeys(redis, `${prefix}*`)) await unlinkKeys(redis, keys);
     }
-    await platform?.resolve(JobQueues).close().catch(() => undefined);
+    await platform
+      ?.resolve(JobQueues)
+      .close()
+      .catch(() => undefined);
     await platform?.stop();
     await t?.cleanup();
     await figures.flush();
   });
 
-  async function scanAll(needles: ReadonlyArray<{ secret: string; variants: readonly string[] }>): Promise<{ findings: Finding[]; scanned: Record<string, number> }> {
+  async function scanAll(
+    needles: ReadonlyArray<{ secret: string; variants: readonly string[] }>,
+  ): Promise<{ findings: Finding[]; scanned: Record<string, number> }> {
     const findings: Finding[] = [];
     const scanned: Record<string, number> = { tables: 0, rows: 0, collections: 0, documents: 0, points: 0, redisKeys: 0, logLines: logs.length };
     const look = (where: string, text: string) => {
@@ -222,7 +233,9 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     const client = new pg.Client({ connectionString: t.databaseUrl });
     await client.connect();
     try {
-      const tables = await client.query<{ name: string }>(`SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
+      const tables = await client.query<{ name: string }>(
+        `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+      );
       for (const { name } of tables.rows) {
         scanned.tables!++;
         const rows = await client.query<{ r: string }>(`SELECT t::text AS r FROM ${name} t`);
@@ -256,7 +269,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
       if (!prefixes.some((p) => name.startsWith(p))) continue;
       let offset: string | number | undefined | null;
       for (let page = 0; page < 100; page++) {
-        const result = await qdrant.scroll(name, { limit: 256, with_payload: true, with_vector: false, ...(offset === undefined || offset === null ? {} : { offset }) });
+        const result = await qdrant.scroll(name, {
+          limit: 256,
+          with_payload: true,
+          with_vector: false,
+          ...(offset === undefined || offset === null ? {} : { offset }),
+        });
         for (const p of result.points) {
           scanned.points!++;
           look(`qdrant ${name}`, JSON.stringify(p));
@@ -304,7 +322,18 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
   it('no password, refresh token, API key, verification/reset token, TOTP secret, recovery code, OAuth or integration token is stored or logged, in any encoding', async () => {
     const all = [...secrets.entries()].flatMap(([kind, values]) => values.map((secret) => ({ kind, secret, variants: encodings(secret) })));
     expect(demo?.ok).toBe(true);
-    for (const kind of ['demo password', 'demo refresh token', 'demo API key', 'demo integration token', 'TOTP secret', 'OAuth token', 'integration token', 'password reset token', 'email verification token', 'recovery code']) {
+    for (const kind of [
+      'demo password',
+      'demo refresh token',
+      'demo API key',
+      'demo integration token',
+      'TOTP secret',
+      'OAuth token',
+      'integration token',
+      'password reset token',
+      'email verification token',
+      'recovery code',
+    ]) {
       expect(secrets.get(kind)?.length ?? 0, kind).toBeGreaterThan(0);
     }
     const { findings, scanned } = await scanAll(all);

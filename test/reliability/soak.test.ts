@@ -59,7 +59,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
     const worker = await ingestion.startIngestionWorker({ concurrency: 2 });
     try {
       for (const u of users) {
-        const waited = await ingestion.waitForIndexing(u.ctx, [...u.documentIds].map((id) => ({ id, version: 1 })), { timeoutMs: 20_000 });
+        const waited = await ingestion.waitForIndexing(
+          u.ctx,
+          [...u.documentIds].map((id) => ({ id, version: 1 })),
+          { timeoutMs: 20_000 },
+        );
         expect(waited.unsettled).toEqual([]);
       }
     } finally {
@@ -68,7 +72,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
   }, 90_000);
 
   afterAll(async () => {
-    await h?.platform.resolve(JobQueues).close().catch(() => undefined);
+    await h?.platform
+      .resolve(JobQueues)
+      .close()
+      .catch(() => undefined);
     await h?.stop();
     await figures.flush();
   });

@@ -53,7 +53,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('timing: login does not tel
       knownMs.push(k);
     }
     const ratio = median(unknownMs) / median(knownMs);
-    process.stdout.write(`[timing] medians: unknown ${median(unknownMs).toFixed(0)} ms, known+wrong ${median(knownMs).toFixed(0)} ms, ratio ${ratio.toFixed(3)}\n`);
+    process.stdout.write(
+      `[timing] medians: unknown ${median(unknownMs).toFixed(0)} ms, known+wrong ${median(knownMs).toFixed(0)} ms, ratio ${ratio.toFixed(3)}\n`,
+    );
     figures.set('a-login', {
       check: `login: unknown email vs known email + wrong password, bcrypt cost 12, ${SAMPLES} interleaved samples each (after ${WARM_UP} warm-up pairs)`,
       // The ratio itself varies run to run; the document records whether it met the bound.

@@ -20,12 +20,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`pgbouncer: PgBouncer could not start: ${(error as Error).message}`);
   }
   try {
-    const teardown = await setupStack(project, {
-      stores: ['postgres', 'redis'],
-      containers: false,
-      env: { DATABASE_URL: `postgres://postgres@${SERVER}/postgres` },
-      postgresPooler: bouncer.address,
-    }, false);
+    const teardown = await setupStack(
+      project,
+      {
+        stores: ['postgres', 'redis'],
+        containers: false,
+        env: { DATABASE_URL: `postgres://postgres@${SERVER}/postgres` },
+        postgresPooler: bouncer.address,
+      },
+      false,
+    );
     return async () => {
       await teardown();
       await bouncer.stop();

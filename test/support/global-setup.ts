@@ -20,14 +20,15 @@ export async function setupStack(project: TestProject, options: TestStackOptions
   // The CLI tests run the built bin; the native tsc build takes about a second.
   // tsc emits even when it reports type errors, so a type error fails `npm run typecheck`/`prepare`, not every test.
   // Projects without CLI tests pass build = false (the main project's setup builds it anyway).
-  if (build) try {
-    execFileSync(fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url)), ['-p', 'tsconfig.build.json'], {
-      cwd: fileURLToPath(new URL('../../', import.meta.url)),
-      stdio: 'pipe',
-    });
-  } catch (error) {
-    process.stderr.write(`[setup] tsc reported errors (dist/ was still emitted):\n${String((error as { stdout?: Buffer }).stdout ?? '')}\n`);
-  }
+  if (build)
+    try {
+      execFileSync(fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url)), ['-p', 'tsconfig.build.json'], {
+        cwd: fileURLToPath(new URL('../../', import.meta.url)),
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      process.stderr.write(`[setup] tsc reported errors (dist/ was still emitted):\n${String((error as { stdout?: Buffer }).stdout ?? '')}\n`);
+    }
   const stack = await startTestStack(options);
   project.provide('stack', stack.info);
   return () => stack.stop();

@@ -66,12 +66,16 @@ export async function createOrganization(platform: Platform, slug = `o-${randomU
 export async function createUser(platform: Platform): Promise<{ id: string; email: string }> {
   const id = randomUUID();
   const email = `u-${id}@example.test`;
-  await platform.resolve(PostgresConnection).ownerPool.query(sql.unsafe`INSERT INTO users (id, email, display_name, status) VALUES (${id}, ${email}, 'Person', 'active')`);
+  await platform
+    .resolve(PostgresConnection)
+    .ownerPool.query(sql.unsafe`INSERT INTO users (id, email, display_name, status) VALUES (${id}, ${email}, 'Person', 'active')`);
   return { id, email };
 }
 
 export async function addMember(platform: Platform, organizationId: string, userId: string, role: MembershipRole): Promise<TenantContext> {
-  await platform.resolve(PostgresConnection).ownerPool.query(sql.unsafe`INSERT INTO memberships (organization_id, user_id, role) VALUES (${organizationId}, ${userId}, ${role})`);
+  await platform
+    .resolve(PostgresConnection)
+    .ownerPool.query(sql.unsafe`INSERT INTO memberships (organization_id, user_id, role) VALUES (${organizationId}, ${userId}, ${role})`);
   return createTenantContext({ organizationId, userId, role, scopes: [] });
 }
 
@@ -115,10 +119,14 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
   const ctx = await addMember(platform, org.id, user.id, 'member');
   const pool = platform.resolve(PostgresConnection).ownerPool;
 
-  const session = await platform.resolve(SessionRepository).create(ctx, { accessTokenJti: `jti-${randomUUID()}`, ip: '203.0.113.9', userAgent: 'Browser/1.0', device: 'laptop' });
+  const session = await platform
+    .resolve(SessionRepository)
+    .create(ctx, { accessTokenJti: `jti-${randomUUID()}`, ip: '203.0.113.9', userAgent: 'Browser/1.0', device: 'laptop' });
   const refresh = await platform.resolve(RefreshTokenRepository).issue(session.id);
   const identityProviderUserId = `gh-${randomUUID()}`;
-  await platform.resolve(IdentityRepository).link(user.id, { provider: 'github', providerUserId: identityProviderUserId, email: user.email, accessToken: 'gho_provider_access_secret' });
+  await platform
+    .resolve(IdentityRepository)
+    .link(user.id, { provider: 'github', providerUserId: identityProviderUserId, email: user.email, accessToken: 'gho_provider_access_secret' });
   await platform.resolve(MfaRepository).enroll(user.id, 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP');
   const verification = await platform.resolve(VerificationTokenRepository).create(user.id, 'email_verification');
   await platform.resolve(IntegrationTokenRepository).save(ctx, { integration: 'slack', accessToken: 'xoxb-integration-secret', scopes: ['chat:write'] });
@@ -142,13 +150,22 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
   const m2 = await messages.append(ctx, conversation.id, { role: 'assistant', content: 'Somewhere warm.' });
   const event = await platform.resolve(AnalyticsRepository).record(ctx, { type: 'conversation.created', properties: { conversationId: conversation.id } });
 
-  const { document } = await platform.resolve(KnowledgeDocumentRepository).upsert(ownerCtx, { source: 'handbook.md', title: 'Handbook', content: 'Org handbook' });
+  const { document } = await platform
+    .resolve(KnowledgeDocumentRepository)
+    .upsert(ownerCtx, { source: 'handbook.md', title: 'Handbook', content: 'Org handbook' });
   await platform.resolve(KnowledgeChunkRepository).replaceForDocument(ownerCtx, document.id, document.version, [{ text: 'Org handbook', tokenCount: 2 }]);
   await platform.resolve(EmbeddingIndex).upsert(ownerCtx, [{ documentId: document.id, version: document.version, ordinal: 0, vector: vector(1) }]);
 
   const cache = platform.resolve(SessionCache);
   await cache.put(
-    { sessionId: session.id, userId: user.id, organizationId: org.id, roles: ['member'], expiresAt: session.expiresAt.getTime(), revocationEpoch: await cache.readEpoch(user.id) },
+    {
+      sessionId: session.id,
+      userId: user.id,
+      organizationId: org.id,
+      roles: ['member'],
+      expiresAt: session.expiresAt.getTime(),
+      revocationEpoch: await cache.readEpoch(user.id),
+    },
     { jti: session.accessTokenJti, expiresAt: Date.now() + 60_000 },
   );
   await platform.resolve(RateLimiter).consumeForUser(user.id, 'messages', { limit: 10, windowMs: 60_000 });
@@ -173,7 +190,15 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
       personaId,
       documentId: document.id,
     },
-    secrets: [refresh.token, verification.token, apiKey.key, 'gho_provider_access_secret', 'xoxb-integration-secret', 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', session.accessTokenJti],
+    secrets: [
+      refresh.token,
+      verification.token,
+      apiKey.key,
+      'gho_provider_access_secret',
+      'xoxb-integration-secret',
+      'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+      session.accessTokenJti,
+    ],
   };
 }
 

@@ -12,4 +12,3 @@ export async function listKeys(client: RedisClient, match: string): Promise<stri
 export async function deleteKeys(client: RedisClient, match: string): Promise<number> {
   return unlinkKeys(client, await listKeys(client, match));
 }
-

@@ -26,7 +26,11 @@ export function storeVerdict(
  * @throws Error in CI when a store is missing
  */
 export function requireStores(...stores: StoreName[]): boolean {
-  const caller = new Error().stack?.split('\n')[2]?.trim().replace(/^at\s+/, '') ?? 'a test file';
+  const caller =
+    new Error().stack
+      ?.split('\n')[2]
+      ?.trim()
+      .replace(/^at\s+/, '') ?? 'a test file';
   const verdict = storeVerdict(inject('stack').urls, stores, caller, Boolean(process.env.CI));
   if (verdict.action === 'run') return true;
   if (verdict.action === 'fail') throw new Error(verdict.message);

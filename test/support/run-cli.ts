@@ -12,7 +12,10 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (bin/platform-data.js) with Node `nodeBinary` (default: this process's Node 24). */
-export function runCli(args: readonly string[], options: { env?: Record<string, string | undefined>; nodeBinary?: string; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string | undefined>; nodeBinary?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(options.nodeBinary ?? process.execPath, [BIN, ...args], {

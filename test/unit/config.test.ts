@@ -38,7 +38,13 @@ describe('loadConfig', () => {
   });
 
   it('reads and coerces variables', () => {
-    const config = loadConfig({ PG_POOL_SIZE: '7', LOG_LEVEL: 'debug', REDIS_KEY_PREFIX: 'app:', QDRANT_API_KEY: 'qk', PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a', 'b']) });
+    const config = loadConfig({
+      PG_POOL_SIZE: '7',
+      LOG_LEVEL: 'debug',
+      REDIS_KEY_PREFIX: 'app:',
+      QDRANT_API_KEY: 'qk',
+      PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a', 'b']),
+    });
     expect(config.postgres.poolSize).toBe(7);
     expect(config.logLevel).toBe('debug');
     expect(config.redis.keyPrefix).toBe('app:');
@@ -68,7 +74,7 @@ describe('loadConfig', () => {
     expect((error as Error).message).not.toContain('hunter2');
   });
 
-  it('names the allowed range of a number out of range, negative, fractional or not a number (the bounds are the schema\'s own)', () => {
+  it("names the allowed range of a number out of range, negative, fractional or not a number (the bounds are the schema's own)", () => {
     const issues = (env: Record<string, string>) => {
       try {
         loadConfig(env);

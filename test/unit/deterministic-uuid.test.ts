@@ -9,7 +9,13 @@ describe('deterministicUuid', () => {
   });
 
   it('differs by every component of a point id', () => {
-    const ids = new Set([knowledgePointId('o', 'd', 1, 0), knowledgePointId('o', 'd', 1, 1), knowledgePointId('o', 'd', 2, 0), knowledgePointId('o', 'e', 1, 0), knowledgePointId('p', 'd', 1, 0)]);
+    const ids = new Set([
+      knowledgePointId('o', 'd', 1, 0),
+      knowledgePointId('o', 'd', 1, 1),
+      knowledgePointId('o', 'd', 2, 0),
+      knowledgePointId('o', 'e', 1, 0),
+      knowledgePointId('p', 'd', 1, 0),
+    ]);
     expect(ids.size).toBe(5);
   });
 });

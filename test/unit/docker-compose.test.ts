@@ -27,7 +27,10 @@ describe('docker-compose.yml', () => {
     };
     for (const [name, service] of Object.entries(compose.services)) {
       expect(service.healthcheck?.test, name).toBeDefined();
-      expect(service.ports?.map((p) => p.split(':')[0]), name).toContain(expectedPorts[name]);
+      expect(
+        service.ports?.map((p) => p.split(':')[0]),
+        name,
+      ).toContain(expectedPorts[name]);
       const volume = service.volumes?.[0]?.split(':')[0];
       expect(volume && compose.volumes[volume] !== undefined, `${name} named volume`).toBe(true);
     }

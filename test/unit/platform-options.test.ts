@@ -31,7 +31,12 @@ describe('PlatformOptions', () => {
   });
 
   it('registers an application-supplied implementation', () => {
-    const notifier: AuthNotifier = { passwordReset: async () => {}, emailVerification: async () => {}, accountLocked: async () => {}, signUpWithExistingEmail: async () => {} };
+    const notifier: AuthNotifier = {
+      passwordReset: async () => {},
+      emailVerification: async () => {},
+      accountLocked: async () => {},
+      signUpWithExistingEmail: async () => {},
+    };
     expect(createPlatform(config, { authNotifier: notifier }).resolve(AUTH_NOTIFIER)).toBe(notifier);
   });
 

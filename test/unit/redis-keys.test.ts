@@ -15,7 +15,13 @@ function hashTag(key: string): string {
 
 describe('RedisKeys', () => {
   it('prefixes every key and keeps per-user session keys in one slot', () => {
-    const userKeys = [keys.sessionRecord('u1', 's1'), keys.sessionAccessToken('u1', 'j1'), keys.sessionDenylist('u1', 'j1'), keys.sessionEpoch('u1'), keys.sessionIndex('u1')];
+    const userKeys = [
+      keys.sessionRecord('u1', 's1'),
+      keys.sessionAccessToken('u1', 'j1'),
+      keys.sessionDenylist('u1', 'j1'),
+      keys.sessionEpoch('u1'),
+      keys.sessionIndex('u1'),
+    ];
     for (const k of userKeys) {
       expect(k.startsWith('app:')).toBe(true);
       expect(hashTag(k)).toBe('user:u1');

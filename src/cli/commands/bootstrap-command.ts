@@ -23,7 +23,8 @@ export function formatBootstrap(results: readonly StoreBootstrapResult[]): strin
 /** What to do about a failed store, from the cause its error mapper recognised. */
 function nextStep(result: StoreBootstrapResult): string {
   const reason = result.cause instanceof StoreUnavailableError ? result.cause.reason : undefined;
-  if (result.store === 'postgres' && reason === 'database_missing') return 'create it with `platform-data bootstrap --create-database`, or fix the database name in DATABASE_URL';
+  if (result.store === 'postgres' && reason === 'database_missing')
+    return 'create it with `platform-data bootstrap --create-database`, or fix the database name in DATABASE_URL';
   if (reason === 'auth_failed') return `check the user and password in ${STORE_URL_VARIABLES[result.store]}`;
   return storeHint(result.store);
 }
@@ -37,7 +38,7 @@ export function registerBootstrapCommand(program: Command): void {
     .option('--only <stores>', 'comma-separated subset: postgres,mongo,qdrant,redis')
     .option('--wait <seconds>', 'how long to wait for each store', '30')
     .option('--local', 'start the local stack first')
-    .option('--create-database', "create the PostgreSQL database of DATABASE_URL when it is missing (the owner needs CREATEDB)")
+    .option('--create-database', 'create the PostgreSQL database of DATABASE_URL when it is missing (the owner needs CREATEDB)')
     .action(async (options: { json?: boolean; only?: string; wait: string; local?: boolean; createDatabase?: boolean }) => {
       try {
         const stores = parseStores(options.only);
@@ -59,7 +60,8 @@ export function registerBootstrapCommand(program: Command): void {
             ? undefined
             : (e) => {
                 if (e.phase === 'waiting') out(`${e.store.padEnd(8)} waiting: ${e.message ?? ''}`);
-                if (e.phase === 'step' && e.step) out(`${e.store.padEnd(8)} ${e.step.changed ? '+' : '='} ${e.step.step}${e.step.detail ? ` (${e.step.detail})` : ''}`);
+                if (e.phase === 'step' && e.step)
+                  out(`${e.store.padEnd(8)} ${e.step.changed ? '+' : '='} ${e.step.step}${e.step.detail ? ` (${e.step.detail})` : ''}`);
                 if (e.phase === 'step' && e.step?.warning) out(`${e.store.padEnd(8)} ! ${e.step.warning}`);
               },
         });

@@ -178,7 +178,13 @@ export function registerDbCommand(program: Command): void {
         await using m = migratorFor(config, options);
         const rows = await m.status();
         if (options.json) printJson(rows);
-        else out(table(['version', 'name', 'state', 'applied at'], rows.map((r) => [pad(r.version), r.name, r.state, when(r.appliedAt)])));
+        else
+          out(
+            table(
+              ['version', 'name', 'state', 'applied at'],
+              rows.map((r) => [pad(r.version), r.name, r.state, when(r.appliedAt)]),
+            ),
+          );
         return rows.some((r) => r.state === 'changed' || r.state === 'missing') ? EXIT.failed : EXIT.ok;
       }),
     );
@@ -194,14 +200,21 @@ export function registerDbCommand(program: Command): void {
         const rows = await m.history();
         if (options.json) printJson(rows);
         else {
-          out(table(['version', 'name', 'applied at', 'ms', 'checksum'], rows.map((r) => [pad(r.version), r.name, when(r.appliedAt), String(r.executionMs), r.checksum.slice(0, 12)])));
+          out(
+            table(
+              ['version', 'name', 'applied at', 'ms', 'checksum'],
+              rows.map((r) => [pad(r.version), r.name, when(r.appliedAt), String(r.executionMs), r.checksum.slice(0, 12)]),
+            ),
+          );
         }
         return EXIT.ok;
       }),
     );
 
   db.command('create')
-    .description('write the next-numbered NNNN_<name>.sql and .down.sql stubs into --dir (an application folder); without --dir into the package sql/ folder of a checkout, never into node_modules')
+    .description(
+      'write the next-numbered NNNN_<name>.sql and .down.sql stubs into --dir (an application folder); without --dir into the package sql/ folder of a checkout, never into node_modules',
+    )
     .argument('<name>', 'snake_case name')
     .option('--dir <directory>', 'migrations folder (created if missing)')
     .action(async (name: string, options: { dir?: string }) => {
@@ -230,7 +243,8 @@ export function registerDbCommand(program: Command): void {
           out('all applied migrations match their files');
           return EXIT.ok;
         }
-        for (const x of mismatches) process.stderr.write(`error: ${pad(x.version)}_${x.name}: ${x.problem === 'missing' ? 'file is missing' : 'file changed since it was applied'}\n`);
+        for (const x of mismatches)
+          process.stderr.write(`error: ${pad(x.version)}_${x.name}: ${x.problem === 'missing' ? 'file is missing' : 'file changed since it was applied'}\n`);
         return EXIT.failed;
       }),
     );

@@ -36,7 +36,11 @@ export async function finishErasure(
   if (options.json) printJson(result);
   else {
     out(formatRequest(result.request));
-    out(result.remaining.length === 0 ? 'verified: nothing remains in any store' : `REMAINING: ${result.remaining.map((r) => `${r.store}/${r.kind}=${r.count}`).join(', ')}`);
+    out(
+      result.remaining.length === 0
+        ? 'verified: nothing remains in any store'
+        : `REMAINING: ${result.remaining.map((r) => `${r.store}/${r.kind}=${r.count}`).join(', ')}`,
+    );
   }
   return result.remaining.length === 0 ? EXIT.ok : EXIT.failed;
 }

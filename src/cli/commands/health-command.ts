@@ -16,7 +16,11 @@ export function formatHealth(health: PlatformHealth): string {
       s.status,
       s.latencyMs === undefined ? '-' : `${s.latencyMs.toFixed(1)} ms`,
       s.version ?? '-',
-      s.provisioned === undefined ? '-' : s.provisioned ? 'yes' : `no (${(s.pending ?? []).slice(0, 3).join(', ')}${(s.pending?.length ?? 0) > 3 ? ', …' : ''})`,
+      s.provisioned === undefined
+        ? '-'
+        : s.provisioned
+          ? 'yes'
+          : `no (${(s.pending ?? []).slice(0, 3).join(', ')}${(s.pending?.length ?? 0) > 3 ? ', …' : ''})`,
       s.error ?? s.url,
     ]),
   );
@@ -26,9 +30,13 @@ export function formatHealth(health: PlatformHealth): string {
 
 export function parseStores(value: string | undefined): StoreName[] {
   if (!value) return [...STORE_NAMES];
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
-    if (!STORE_NAMES.includes(n as StoreName)) throw new ValidationError([{ path: '--only', message: `unknown store "${n}" (expected ${STORE_NAMES.join(', ')})` }]);
+    if (!STORE_NAMES.includes(n as StoreName))
+      throw new ValidationError([{ path: '--only', message: `unknown store "${n}" (expected ${STORE_NAMES.join(', ')})` }]);
   }
   return names as StoreName[];
 }
@@ -52,12 +60,17 @@ export function registerHealthCommand(program: Command): void {
         // Connect what answers; health() reports the rest as down without throwing, and the
         // connect error (refused, unknown host, auth failed, …) replaces its bare "not started".
         const started = await Promise.allSettled(stores.map((s) => platform.connection(s).start()));
-        const causes = new Map(stores.flatMap((s, i) => {
-          const result = started[i];
-          return result?.status === 'rejected' ? [[s, result.reason instanceof Error ? result.reason.message : String(result.reason)] as const] : [];
-        }));
+        const causes = new Map(
+          stores.flatMap((s, i) => {
+            const result = started[i];
+            return result?.status === 'rejected' ? [[s, result.reason instanceof Error ? result.reason.message : String(result.reason)] as const] : [];
+          }),
+        );
         const checked = await platform.health();
-        const health = { ...checked, stores: checked.stores.map((s) => (s.status === 'down' && causes.has(s.store) ? { ...s, error: causes.get(s.store) } : s)) };
+        const health = {
+          ...checked,
+          stores: checked.stores.map((s) => (s.status === 'down' && causes.has(s.store) ? { ...s, error: causes.get(s.store) } : s)),
+        };
         if (options.json) printJson(health);
         else out(formatHealth(health));
         code = health.status === 'up' ? EXIT.ok : EXIT.failed;

@@ -6,7 +6,12 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { NotFoundError, ValidationError, type StoreName } from '../../errors.js';
-import { KnowledgeIngestion, type IngestDocumentResult, type KnowledgeDocumentRef, type WaitForIndexingResult } from '../../flows/knowledge/knowledge-ingestion.js';
+import {
+  KnowledgeIngestion,
+  type IngestDocumentResult,
+  type KnowledgeDocumentRef,
+  type WaitForIndexingResult,
+} from '../../flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../flows/knowledge/knowledge-search.js';
 import { createLogger } from '../../logger.js';
 import { createPlatform, type Platform } from '../../platform.js';
@@ -101,11 +106,20 @@ export function knowledgeTitle(file: string, content: string): string {
 
 function progressBar(enabled: boolean): cliProgress.SingleBar | undefined {
   if (!enabled || !process.stderr.isTTY) return undefined;
-  return new cliProgress.SingleBar({ stream: process.stderr, format: '{stage} |{bar}| {value}/{total}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  return new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{stage} |{bar}| {value}/{total}', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
 /** Runs an in-process ingestion worker until `refs` are indexed (or failed for good, or the timeout passes). */
-async function indexInProcess(platform: Platform, ctx: TenantContext, refs: readonly KnowledgeDocumentRef[], timeoutMs: number, bar: cliProgress.SingleBar | undefined): Promise<WaitForIndexingResult> {
+async function indexInProcess(
+  platform: Platform,
+  ctx: TenantContext,
+  refs: readonly KnowledgeDocumentRef[],
+  timeoutMs: number,
+  bar: cliProgress.SingleBar | undefined,
+): Promise<WaitForIndexingResult> {
   const ingestion = platform.resolve(KnowledgeIngestion);
   const worker = await ingestion.startIngestionWorker({ concurrency: 2 });
   try {
@@ -197,7 +211,13 @@ export function registerKnowledgeCommand(program: Command): void {
         if (options.json) {
           printJson({
             ...counts,
-            documents: results.map((r) => ({ id: r.document.id, source: r.document.source, title: r.document.title, version: r.document.version, changed: r.changed })),
+            documents: results.map((r) => ({
+              id: r.document.id,
+              source: r.document.source,
+              title: r.document.title,
+              version: r.document.version,
+              changed: r.changed,
+            })),
             skippedFiles: skipped.map((f) => path.relative(process.cwd(), f).split(path.sep).join('/')),
             errors: waited.failed.map((d) => ({ id: d.id, source: d.source, error: d.error })),
           });
@@ -224,7 +244,17 @@ export function registerKnowledgeCommand(program: Command): void {
         if (options.json) printJson(hits);
         else if (hits.length === 0) out('no matching passages');
         else {
-          out(table(['score', 'title', 'chunk', 'text'], hits.map((h) => [h.score.toFixed(3), h.title, String(h.chunkOrdinal), `${h.text.replace(/\s+/g, ' ').slice(0, 90)}${h.text.length > 90 ? '…' : ''}`])));
+          out(
+            table(
+              ['score', 'title', 'chunk', 'text'],
+              hits.map((h) => [
+                h.score.toFixed(3),
+                h.title,
+                String(h.chunkOrdinal),
+                `${h.text.replace(/\s+/g, ' ').slice(0, 90)}${h.text.length > 90 ? '…' : ''}`,
+              ]),
+            ),
+          );
         }
         return EXIT.ok;
       });
@@ -244,7 +274,12 @@ export function registerKnowledgeCommand(program: Command): void {
         const run = await platform.resolve(KnowledgeIngestion).reindex(ctx, Date.now().toString(36));
         const waited = await indexInProcess(platform, ctx, run.documents, timeoutMs, progressBar(!options.json));
         if (options.json) {
-          printJson({ documents: run.documents.length, indexed: waited.indexed.length, failed: waited.failed.map((d) => ({ id: d.id, source: d.source, error: d.error })), pending: waited.unsettled.length });
+          printJson({
+            documents: run.documents.length,
+            indexed: waited.indexed.length,
+            failed: waited.failed.map((d) => ({ id: d.id, source: d.source, error: d.error })),
+            pending: waited.unsettled.length,
+          });
         } else {
           out(`reindexing ${run.documents.length} document${run.documents.length === 1 ? '' : 's'}`);
           for (const line of indexingSummary(waited)) out(line);

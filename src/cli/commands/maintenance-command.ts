@@ -8,10 +8,14 @@ import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
 
 function parseJobs(value: string | undefined): MaintenanceJob[] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new ValidationError([{ path: '--job', message: `must name at least one job (${MAINTENANCE_JOBS.join(', ')})` }]);
   for (const n of names) {
-    if (!(MAINTENANCE_JOBS as readonly string[]).includes(n)) throw new ValidationError([{ path: '--job', message: `unknown job "${n}" (expected ${MAINTENANCE_JOBS.join(', ')})` }]);
+    if (!(MAINTENANCE_JOBS as readonly string[]).includes(n))
+      throw new ValidationError([{ path: '--job', message: `unknown job "${n}" (expected ${MAINTENANCE_JOBS.join(', ')})` }]);
   }
   return names as MaintenanceJob[];
 }
@@ -32,7 +36,12 @@ export function registerMaintenanceCommand(program: Command): void {
         const results = await platform.resolve(Maintenance).run(jobs);
         if (options.json) printJson(results);
         else {
-          out(table(['job', 'status', 'rows', 'batches', 'ms', 'error'], results.map((r) => [r.job, r.status, String(r.rowsAffected), String(r.batches), String(r.ms), r.error ?? ''])));
+          out(
+            table(
+              ['job', 'status', 'rows', 'batches', 'ms', 'error'],
+              results.map((r) => [r.job, r.status, String(r.rowsAffected), String(r.batches), String(r.ms), r.error ?? '']),
+            ),
+          );
         }
         process.exitCode = results.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
       } catch (error) {

@@ -34,7 +34,9 @@ export function registerOrgCommand(program: Command): void {
           throw new ValidationError([{ path: 'confirm', message: `does not match the organization's slug` }]);
         }
         const request = await flow.deleteOrganization(organizationId, { reason: options.reason, requestedBy: 'cli' });
-        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () => flow.verifyOrganizationDeleted(organizationId));
+        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () =>
+          flow.verifyOrganizationDeleted(organizationId),
+        );
       } catch (error) {
         process.exitCode = reportError(error);
       }

@@ -11,7 +11,8 @@ export function refuseInstalledPackageFolder(directory: string): void {
   throw new ValidationError([
     {
       path: '--dir',
-      message: "db create without --dir writes into the installed package (node_modules), which is not yours: keep your migrations in your project, e.g. `platform-data db create <name> --dir migrations`, then `platform-data db migrate --dir migrations`",
+      message:
+        'db create without --dir writes into the installed package (node_modules), which is not yours: keep your migrations in your project, e.g. `platform-data db create <name> --dir migrations`, then `platform-data db migrate --dir migrations`',
     },
   ]);
 }

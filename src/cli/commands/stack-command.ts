@@ -22,15 +22,21 @@ export function registerStackCommand(program: Command): void {
         process.once('SIGTERM', () => resolve());
       });
       try {
-        const running = await startLocalStack({ stores: parseStores(options.only), snapshotDir: options.snapshotDir, log: options.json ? () => undefined : undefined });
+        const running = await startLocalStack({
+          stores: parseStores(options.only),
+          snapshotDir: options.snapshotDir,
+          log: options.json ? () => undefined : undefined,
+        });
         const show = (url: string | undefined) => (url === undefined ? null : options.showSecrets ? url : redactUrl(url));
         const urls = Object.fromEntries(Object.entries(running.urls).map(([k, v]) => [k, show(v)]));
         if (options.env) {
           // Single-quoted for POSIX shells; a URL holds no single quote after URL encoding.
-          for (const [name, url] of Object.entries(running.env())) out(`export ${name}='${url.replaceAll("'", "%27")}'`);
+          for (const [name, url] of Object.entries(running.env())) out(`export ${name}='${url.replaceAll("'", '%27')}'`);
           process.stderr.write('stack is up; Ctrl-C to stop\n');
         } else if (options.json) out(JSON.stringify({ urls, backends: running.backends }));
-        else for (const [store, url] of Object.entries(urls)) out(`${store.padEnd(8)} ${running.backends[store as keyof typeof running.backends].padEnd(17)} ${url ?? '-'}`);
+        else
+          for (const [store, url] of Object.entries(urls))
+            out(`${store.padEnd(8)} ${running.backends[store as keyof typeof running.backends].padEnd(17)} ${url ?? '-'}`);
         if (!options.env) out(options.json ? '' : 'stack is up; Ctrl-C to stop');
         await signalled;
         await running.stop();

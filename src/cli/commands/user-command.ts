@@ -22,7 +22,8 @@ async function claimNewFile(path: string): Promise<FileHandle> {
     return await open(path, 'wx', 0o600);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === 'EEXIST' ? 'exists already; refusing to overwrite it (choose a new file or remove it first)' : `cannot be created (${code ?? 'error'})`;
+    const why =
+      code === 'EEXIST' ? 'exists already; refusing to overwrite it (choose a new file or remove it first)' : `cannot be created (${code ?? 'error'})`;
     throw new ValidationError([{ path: '--out', message: `${path} ${why}` }], { cause: error });
   }
 }
@@ -80,7 +81,9 @@ export function registerUserCommand(program: Command): void {
         await using platform = await startCliPlatform();
         const flow = platform.resolve(ErasureFlow);
         const request = await flow.eraseUser(userId, { reason: options.reason, requestedBy: 'cli' });
-        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () => flow.verifyErased(userId));
+        process.exitCode = await finishErasure(flow, request, { wait: options.wait, json: options.json, timeoutSeconds: timeout }, () =>
+          flow.verifyErased(userId),
+        );
       } catch (error) {
         process.exitCode = reportError(error);
       }

@@ -23,7 +23,8 @@ export function registerWorkerCommand(program: Command): void {
       try {
         const queues = options.queues.split(',').map((q) => q.trim());
         for (const q of queues) {
-          if (!(WORKER_QUEUES as readonly string[]).includes(q)) throw new ValidationError([{ path: '--queues', message: `unknown queue "${q}" (expected ${WORKER_QUEUES.join(', ')})` }]);
+          if (!(WORKER_QUEUES as readonly string[]).includes(q))
+            throw new ValidationError([{ path: '--queues', message: `unknown queue "${q}" (expected ${WORKER_QUEUES.join(', ')})` }]);
         }
         const concurrency = Number(options.concurrency);
         const every = Number(options.reconcileEvery);

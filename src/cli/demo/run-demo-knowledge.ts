@@ -5,13 +5,22 @@ import type { Platform } from '../../platform.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 
 /** Demo step: ingest documents through the queue, wait for the worker, then search. */
-export async function runDemoKnowledge(platform: Platform, ctx: TenantContext, documents: readonly IngestDocumentInput[], say: (line: string) => void): Promise<void> {
+export async function runDemoKnowledge(
+  platform: Platform,
+  ctx: TenantContext,
+  documents: readonly IngestDocumentInput[],
+  say: (line: string) => void,
+): Promise<void> {
   const ingestion = platform.resolve(KnowledgeIngestion);
   const worker = await ingestion.startIngestionWorker({ concurrency: 2 });
   try {
     const results = [];
     for (const document of documents) results.push(await ingestion.ingestDocument(ctx, document));
-    const settled = await ingestion.waitForIndexing(ctx, results.map((r) => ({ id: r.document.id, version: r.document.version })), { timeoutMs: 60_000 });
+    const settled = await ingestion.waitForIndexing(
+      ctx,
+      results.map((r) => ({ id: r.document.id, version: r.document.version })),
+      { timeoutMs: 60_000 },
+    );
     if (settled.indexed.length !== documents.length) {
       throw new PlatformError('DEMO_FAILED', `indexed ${settled.indexed.length} of ${documents.length} documents`);
     }

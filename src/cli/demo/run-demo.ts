@@ -281,7 +281,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       }
     }
     if (!limited) throw new PlatformError('DEMO_FAILED', 'the API key was never rate limited');
-    say(`key ${apiKey.prefix}… (secret shown once, only its hash stored): ${allowed} calls allowed, then limited (retry in ${Math.ceil(limited.retryAfterMs / 1000)} s)`);
+    say(
+      `key ${apiKey.prefix}… (secret shown once, only its hash stored): ${allowed} calls allowed, then limited (retry in ${Math.ceil(limited.retryAfterMs / 1000)} s)`,
+    );
 
     step(10, 'A conversation with messages (MongoDB)');
     const ownerContext = ownerLogin.context;
@@ -294,7 +296,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     step(11, 'Knowledge: ingest documents, then semantic search (Qdrant + MongoDB)');
     const files = (await readdir(DOCS_DIR)).filter((f) => f.endsWith('.md')).sort();
-    const documents = await Promise.all(files.map(async (f) => ({ source: `demo/${f}`, title: f.replace(/\.md$/, ''), content: await readFile(`${DOCS_DIR}${f}`, 'utf8') })));
+    const documents = await Promise.all(
+      files.map(async (f) => ({ source: `demo/${f}`, title: f.replace(/\.md$/, ''), content: await readFile(`${DOCS_DIR}${f}`, 'utf8') })),
+    );
     await runDemoKnowledge(platform, ownerContext, documents, say);
 
     step(12, 'The audit trail');
@@ -307,7 +311,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     step(14, 'Health');
     for (const line of formatHealth(await platform.health()).split('\n')) say(line);
-    const leaked = logLines.filter((line) => [...secrets.passwords, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.integrationTokens, ...secrets.invitationTokens].some((s) => line.includes(s)));
+    const leaked = logLines.filter((line) =>
+      [...secrets.passwords, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.integrationTokens, ...secrets.invitationTokens].some((s) =>
+        line.includes(s),
+      ),
+    );
     if (leaked.length > 0) throw new PlatformError('DEMO_FAILED', 'a secret appeared in the logs');
     const ms = performance.now() - started;
     print(`\nDone in ${(ms / 1000).toFixed(1)} s.`);

@@ -44,7 +44,10 @@ const subjectInput = z.object({
   expiresAt: z.date(),
 });
 /** A compact JWS: three base64url parts (RFC 7515 §7.1); bounded so no megabyte token is parsed. */
-const tokenInput = z.string().max(8_192).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS');
+const tokenInput = z
+  .string()
+  .max(8_192)
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS');
 const claimsSchema = z.object({ sub: z.uuid(), sid: z.uuid(), org: z.uuid(), jti: z.string().min(1).max(200), exp: z.number() });
 
 /** RFC 9068 §2.1: the `typ` of a JWT access token. */

@@ -17,7 +17,12 @@ export const authFlowOptionsSchema = z
     /** Password-reset / verification emails one client IP may request per hour. */
     emailRequestsPerHourPerIp: z.number().int().min(1).max(10_000),
     /** Issuer shown by authenticator apps for TOTP enrolments (the otpauth URI's `issuer`); default `platform-data`. */
-    totpIssuer: z.string().min(1).max(64).regex(/^[^:]+$/, 'must not contain ":"').optional(),
+    totpIssuer: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[^:]+$/, 'must not contain ":"')
+      .optional(),
     /** Wrong second-factor codes one sign-in challenge accepts before it is closed; default 5. */
     mfaChallengeMaxAttempts: z.number().int().min(1).max(20).optional(),
   })

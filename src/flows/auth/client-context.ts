@@ -4,7 +4,11 @@ import { z } from 'zod';
 /** Who is calling, as far as the transport knows: for risk scoring, sessions and the audit log. */
 export const clientContextSchema = z
   .object({
-    ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+    ip: z
+      .string()
+      .max(64)
+      .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address')
+      .optional(),
     userAgent: z.string().max(1000).optional(),
     /** A stable id the client keeps per device (cookie, app install id); new ones raise the login risk. */
     deviceId: z.string().min(1).max(200).optional(),
@@ -13,9 +17,15 @@ export const clientContextSchema = z
      * database, or a CDN header such as CloudFront-Viewer-Country); recorded in the audit log.
      * The package ships no IP-to-location data and looks nothing up.
      */
-    country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"').optional(),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"')
+      .optional(),
     /** ISO 3166-2 subdivision of the request ("DE-BY"), resolved by the application like `country`. */
-    region: z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"').optional(),
+    region: z
+      .string()
+      .regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"')
+      .optional(),
   })
   .strict()
   .default({});

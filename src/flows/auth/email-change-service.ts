@@ -109,7 +109,14 @@ export class EmailChangeService {
     ]);
     if (outcome.status === 'completed') {
       const r = outcome.request;
-      await this.#send({ userId: r.userId, email: r.oldEmail, newEmail: r.newEmail, token: outcome.revertToken, expiresAt: r.revertExpiresAt ?? r.expiresAt, kind: 'revert' });
+      await this.#send({
+        userId: r.userId,
+        email: r.oldEmail,
+        newEmail: r.newEmail,
+        token: outcome.revertToken,
+        expiresAt: r.revertExpiresAt ?? r.expiresAt,
+        kind: 'revert',
+      });
     }
     return { status: outcome.status, newEmail: outcome.request.newEmail };
   }
@@ -148,7 +155,9 @@ export class EmailChangeService {
    */
   @declareAccess({ ownAccount: true })
   async cancel(ctx: TenantContext): Promise<boolean> {
-    return this.requests.cancelOpen(ctx.userId, [{ eventType: 'auth.email_change.cancelled', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: {} }]);
+    return this.requests.cancelOpen(ctx.userId, [
+      { eventType: 'auth.email_change.cancelled', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: {} },
+    ]);
   }
 
   async #send(message: EmailChangeMessage): Promise<void> {

@@ -35,9 +35,17 @@ export const identityFlowOptionsSchema = z
         /** Also require a confirmation from the current address (double confirmation); default true. */
         confirmFromOldAddress: z.boolean(),
         /** How long both links of a request stay valid. */
-        requestTtlSeconds: z.number().int().min(300).max(7 * 86_400),
+        requestTtlSeconds: z
+          .number()
+          .int()
+          .min(300)
+          .max(7 * 86_400),
         /** How long the old address may undo a completed change. */
-        revertWindowSeconds: z.number().int().min(3600).max(90 * 86_400),
+        revertWindowSeconds: z
+          .number()
+          .int()
+          .min(3600)
+          .max(90 * 86_400),
       })
       .strict(),
   })

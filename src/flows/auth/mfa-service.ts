@@ -85,7 +85,10 @@ export interface TotpEnabled {
 }
 
 // Six digits, spaces allowed (apps show "123 456"); anything else cannot be a code.
-export const totpCodeInput = z.string().max(16).regex(/^\s*\d{3}\s?\d{3}\s*$/, 'must be the 6-digit code from the authenticator app');
+export const totpCodeInput = z
+  .string()
+  .max(16)
+  .regex(/^\s*\d{3}\s?\d{3}\s*$/, 'must be the 6-digit code from the authenticator app');
 // Formatting is normalised by the repository (case, hyphens, o→0, i/l→1); this only bounds the input.
 export const recoveryCodeInput = z.string().trim().min(16).max(64);
 export const mfaProofSchema = z.union([
@@ -137,7 +140,7 @@ export class MfaService {
    * @throws TokenError `invalid` / `consumed` / `expired` for a bad challenge token
    * @throws ConflictError `mfa_already_enabled` when MFA is already on
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first; takes the user\'s own context or a sign-in challenge token' })
+  @declareAccess({ preTenant: "MFA flows of MfaService/MfaSignIn, which check the caller first; takes the user's own context or a sign-in challenge token" })
   async beginTotpEnrollment(subject: TenantContext | { readonly challengeToken: string }): Promise<TotpEnrollment> {
     const userId = await this.#subjectUserId(subject);
     const user = await this.users.getById(userId);
@@ -287,7 +290,10 @@ export class MfaService {
     const memberships = await this.accounts.listMemberships(c.userId);
     const settings = await Promise.all(memberships.map((m) => this.security.current(m.organizationId)));
     if (settings.some((s) => s.mfaRequired)) {
-      throw new ConflictError('An organization of this user requires MFA; it cannot be disabled', { store: 'postgres', constraint: 'mfa_required_by_organization' });
+      throw new ConflictError('An organization of this user requires MFA; it cannot be disabled', {
+        store: 'postgres',
+        constraint: 'mfa_required_by_organization',
+      });
     }
     const method = await this.#verifySignedIn(c, input.proof);
     await this.mfa.disable(c.userId, {
@@ -334,7 +340,13 @@ export class MfaService {
     } catch (error) {
       if (error instanceof InvalidMfaCodeError) {
         await this.throttle.recordFailure(attempt).catch((e: unknown) => this.logger.warn('login throttle unavailable; failure not counted', { error: e }));
-        await this.#audit({ eventType: 'auth.mfa.verification_failed', organizationId: c.organizationId, actorUserId: c.userId, riskScore: 30, details: { reason: error.reason } });
+        await this.#audit({
+          eventType: 'auth.mfa.verification_failed',
+          organizationId: c.organizationId,
+          actorUserId: c.userId,
+          riskScore: 30,
+          details: { reason: error.reason },
+        });
       }
       throw error;
     }
@@ -346,7 +358,8 @@ export class MfaService {
       const challenge = await this.challenges.findActive(challengeToken, 'enrollment');
       return challenge.userId;
     }
-    if (!isTenantContext(subject) || subject.actor.kind !== 'user') throw new TenantAccessError('A TenantContext of the user in person is required', { permission: 'own_account' });
+    if (!isTenantContext(subject) || subject.actor.kind !== 'user')
+      throw new TenantAccessError('A TenantContext of the user in person is required', { permission: 'own_account' });
     return subject.userId;
   }
 

@@ -102,7 +102,11 @@ export class OAuthSignIn {
     const due = secondFactorDue(mfaEnabled, target.settings);
     if (due !== undefined) {
       // The provider is the first factor only; like a password, it neither resets the lockout nor issues a session.
-      const challenge = await this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client, { via: 'oauth', provider: p.provider, outcome });
+      const challenge = await this.mfa.startSignInChallenge(user, target.membership.organizationId, due, client, {
+        via: 'oauth',
+        provider: p.provider,
+        outcome,
+      });
       return { ...challenge, outcome };
     }
     await this.users.recordSuccessfulLogin(user.id, client.ip);
@@ -135,9 +139,14 @@ export class OAuthSignIn {
     }
     const existing = await this.users.findCredentialsByEmail(p.email);
     if (existing) {
-      if (!p.emailVerified) throw new ConflictError('An account with this email exists; the provider did not verify the email, so it cannot be linked', { constraint: 'users_email_key' });
+      if (!p.emailVerified)
+        throw new ConflictError('An account with this email exists; the provider did not verify the email, so it cannot be linked', {
+          constraint: 'users_email_key',
+        });
       if (existing.user.emailVerifiedAt === null) {
-        throw new ConflictError('An account with this email exists but its email is unverified; verify it, then link the provider', { constraint: 'users_email_key' });
+        throw new ConflictError('An account with this email exists but its email is unverified; verify it, then link the provider', {
+          constraint: 'users_email_key',
+        });
       }
       await this.#link(existing.user.id, p);
       return { user: existing.user, outcome: 'linked' };

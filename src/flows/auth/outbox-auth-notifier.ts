@@ -62,7 +62,9 @@ export class OutboxAuthNotifier implements AuthNotifier {
   /** Queues the "someone signed up with your address" notice. */
   @declareAccess({ systemJob: 'the auth flows notify after their change committed' })
   async signUpWithExistingEmail(notice: AccountNotice): Promise<void> {
-    await this.#queue(AUTH_OUTBOX_TOPICS.signUpWithExistingEmail, notice.userId, `${AUTH_OUTBOX_TOPICS.signUpWithExistingEmail}:${randomUUID()}`, { to: notice.email });
+    await this.#queue(AUTH_OUTBOX_TOPICS.signUpWithExistingEmail, notice.userId, `${AUTH_OUTBOX_TOPICS.signUpWithExistingEmail}:${randomUUID()}`, {
+      to: notice.email,
+    });
   }
 
   async #queue(topic: string, userId: string, idempotencyKey: string, payload: Record<string, unknown>): Promise<void> {

@@ -16,7 +16,12 @@ import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
 import type { IdentityFlowOptions } from './identity-flow-options.js';
 
-const b64url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+const b64url = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
 const credentialBase = {
   id: b64url(1400),
   rawId: b64url(1400),
@@ -61,7 +66,12 @@ export interface VerifiedAssertion {
 export function passkeyUseAudit(client: ParsedClientContext, chosenOrganizationId: string | null, via: 'sign_in' | 'second_factor') {
   return (passkey: PasskeyRecord, outcome: 'used' | 'counter_regression'): readonly AuditEventInput[] => {
     // Before an organization is chosen, the event goes to the organization the passkey was registered in.
-    const base = { organizationId: chosenOrganizationId ?? passkey.organizationId, actorUserId: passkey.userId, ip: client.ip ?? null, userAgent: client.userAgent ?? null };
+    const base = {
+      organizationId: chosenOrganizationId ?? passkey.organizationId,
+      actorUserId: passkey.userId,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent ?? null,
+    };
     return outcome === 'used'
       ? [{ ...base, eventType: 'auth.passkey.used', details: { passkeyId: passkey.id, via } }]
       : // §6.1.1: a counter that does not grow means two copies of the private key may exist.

@@ -3,7 +3,13 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, PasskeyError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
-import { AUTHENTICATOR_TRANSPORTS, PasskeyRepository, type AuthenticatorTransport, type PasskeyRecord, type PasskeySummary } from '../../postgres/repositories/passkey-repository.js';
+import {
+  AUTHENTICATOR_TRANSPORTS,
+  PasskeyRepository,
+  type AuthenticatorTransport,
+  type PasskeyRecord,
+  type PasskeySummary,
+} from '../../postgres/repositories/passkey-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
@@ -88,7 +94,9 @@ export class PasskeyService {
   async finishRegistration(ctx: TenantContext, response: RegistrationResponseJSON, friendlyName = 'Passkey'): Promise<PasskeySummary> {
     const name = parseInput(z.string().trim().min(1).max(100), friendlyName, 'friendlyName');
     const info = await this.ceremony.verifyRegistration(ctx.userId, response);
-    const transports = (response.response.transports ?? []).filter((t): t is AuthenticatorTransport => (AUTHENTICATOR_TRANSPORTS as readonly string[]).includes(t));
+    const transports = (response.response.transports ?? []).filter((t): t is AuthenticatorTransport =>
+      (AUTHENTICATOR_TRANSPORTS as readonly string[]).includes(t),
+    );
     try {
       const created = await this.passkeys.register(
         {
@@ -104,11 +112,20 @@ export class PasskeyService {
           ...(/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(info.aaguid) ? {} : { aaguid: info.aaguid }),
           friendlyName: name,
         },
-        [{ eventType: 'auth.passkey.registered', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 10, details: { backupEligible: info.credentialDeviceType === 'multiDevice' } }],
+        [
+          {
+            eventType: 'auth.passkey.registered',
+            organizationId: ctx.organizationId,
+            actorUserId: ctx.userId,
+            riskScore: 10,
+            details: { backupEligible: info.credentialDeviceType === 'multiDevice' },
+          },
+        ],
       );
       return summary(created);
     } catch (error) {
-      if (error instanceof ConflictError && error.constraint === 'passkey_credentials_credential_id_key') throw new PasskeyError('already_registered', { cause: error });
+      if (error instanceof ConflictError && error.constraint === 'passkey_credentials_credential_id_key')
+        throw new PasskeyError('already_registered', { cause: error });
       throw error;
     }
   }

@@ -53,7 +53,12 @@ export class PasskeySignIn {
     await this.#limitIp(client.ip);
     const webauthn = this.options.webauthn;
     const { challenge } = await this.passkeys.createChallenge(undefined, 'authentication', webauthn.challengeTtlSeconds);
-    return generateAuthenticationOptions({ rpID: webauthn.rpId, challenge: challengeBytes(challenge), timeout: webauthn.challengeTtlSeconds * 1000, userVerification: webauthn.userVerification });
+    return generateAuthenticationOptions({
+      rpID: webauthn.rpId,
+      challenge: challengeBytes(challenge),
+      timeout: webauthn.challengeTtlSeconds * 1000,
+      userVerification: webauthn.userVerification,
+    });
   }
 
   /**
@@ -68,7 +73,11 @@ export class PasskeySignIn {
   async finishSignIn(response: AuthenticationResponseJSON, context: ClientContext & { organizationId?: string } = {}): Promise<FirstFactorSignInResult> {
     const { organizationId, ...rest } = context;
     const input = parseInput(z.object({ organizationId: z.uuid().optional(), context: clientContextSchema }), { organizationId, context: rest });
-    const { passkey, userVerified } = await this.ceremony.verifyAssertion(response, undefined, passkeyUseAudit(input.context, input.organizationId ?? null, 'sign_in'));
+    const { passkey, userVerified } = await this.ceremony.verifyAssertion(
+      response,
+      undefined,
+      passkeyUseAudit(input.context, input.organizationId ?? null, 'sign_in'),
+    );
     const user = await this.users.getById(passkey.userId);
     if (!user) throw new PasskeyError('unknown_credential');
     return this.firstFactor.complete(user, input.context, 'passkey', { organizationId: input.organizationId, mfaSatisfied: userVerified });
@@ -104,7 +113,11 @@ export class PasskeySignIn {
    * @throws ValidationError; TokenError for either challenge; PasskeyError; AccountStateError; TenantAccessError
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async completeMfaLogin(challengeToken: string, response: AuthenticationResponseJSON, context: ClientContext = {}): Promise<SignInResult & { readonly status: 'signed_in' }> {
+  async completeMfaLogin(
+    challengeToken: string,
+    response: AuthenticationResponseJSON,
+    context: ClientContext = {},
+  ): Promise<SignInResult & { readonly status: 'signed_in' }> {
     const input = parseInput(z.object({ challengeToken: z.string().min(1).max(512), context: clientContextSchema }), { challengeToken, context });
     const client = input.context;
     const mfaChallenge = await this.challenges.findActive(input.challengeToken, 'sign_in');
@@ -123,7 +136,14 @@ export class PasskeySignIn {
       via: 'mfa',
       mfaVerified: true,
       audit: (sessionId, organizationId) => [
-        { eventType: 'auth.login.succeeded', organizationId, actorUserId: user.id, ip: client.ip ?? null, userAgent: client.userAgent ?? null, details: { sessionId, mfa: 'passkey' } },
+        {
+          eventType: 'auth.login.succeeded',
+          organizationId,
+          actorUserId: user.id,
+          ip: client.ip ?? null,
+          userAgent: client.userAgent ?? null,
+          details: { sessionId, mfa: 'passkey' },
+        },
       ],
     });
     return { status: 'signed_in', ...result };

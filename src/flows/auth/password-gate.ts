@@ -63,7 +63,12 @@ export class PasswordGate {
     if (!reservation) {
       // Read again: the lock may have been set after the lookup, by a concurrent attempt.
       const [latest] = await Promise.all([this.users.getById(user.id), this.hasher.verifyDummy(password)]);
-      return { ok: false, reason: 'locked', failedLoginCount: latest?.failedLoginCount ?? user.failedLoginCount, lockedUntil: latest?.lockedUntil ?? user.lockedUntil };
+      return {
+        ok: false,
+        reason: 'locked',
+        failedLoginCount: latest?.failedLoginCount ?? user.failedLoginCount,
+        lockedUntil: latest?.lockedUntil ?? user.lockedUntil,
+      };
     }
     const matches = passwordHash !== null ? await this.hasher.verify(password, passwordHash) : await this.hasher.verifyDummy(password);
     if (matches && passwordHash !== null) {

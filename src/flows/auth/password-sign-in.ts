@@ -66,10 +66,12 @@ export class PasswordSignIn {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async login(email: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
     const { organizationId, ...clientInput } = context;
-    const input = parseInput(
-      z.object({ email: emailInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }),
-      { email, password, organizationId, context: clientInput },
-    );
+    const input = parseInput(z.object({ email: emailInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }), {
+      email,
+      password,
+      organizationId,
+      context: clientInput,
+    });
     const client = input.context;
     const attempt = this.bookkeeping.attemptFor(input.email, client);
     await this.bookkeeping.checkThrottle(attempt);
@@ -78,7 +80,13 @@ export class PasswordSignIn {
     // The lockout's attempt is reserved before bcrypt; a locked account answers like a wrong password.
     const verdict = await this.gate.verify(credentials, input.password);
     if (!verdict.ok || !credentials) {
-      await this.bookkeeping.recordFailure(credentials?.user.id, attempt, client, verdict.ok ? 'unknown_account' : verdict.reason, verdict.ok ? {} : { counted: verdict });
+      await this.bookkeeping.recordFailure(
+        credentials?.user.id,
+        attempt,
+        client,
+        verdict.ok ? 'unknown_account' : verdict.reason,
+        verdict.ok ? {} : { counted: verdict },
+      );
       throw new InvalidCredentialsError();
     }
 

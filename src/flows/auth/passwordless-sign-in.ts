@@ -112,7 +112,15 @@ export class PasswordlessSignIn {
   async signInWithCode(email: string, code: string, context: ClientContext & { organizationId?: string } = {}): Promise<FirstFactorSignInResult> {
     const { organizationId, ...rest } = context;
     const input = parseInput(
-      z.object({ email: emailInput, code: z.string().max(16).regex(/^\s*\d{3}\s?\d{3}\s*$/, 'must be the 6-digit code'), organizationId: z.uuid().optional(), context: clientContextSchema }),
+      z.object({
+        email: emailInput,
+        code: z
+          .string()
+          .max(16)
+          .regex(/^\s*\d{3}\s?\d{3}\s*$/, 'must be the 6-digit code'),
+        organizationId: z.uuid().optional(),
+        context: clientContextSchema,
+      }),
       { email, code, organizationId, context: rest },
     );
     const client = input.context;

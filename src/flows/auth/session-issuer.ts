@@ -117,7 +117,13 @@ export class SessionIssuer {
       });
     }
     const settings = await this.security.current(membership.organizationId);
-    await this.security.assertIpAllowed(settings, { organizationId: membership.organizationId, ip: client.ip, userAgent: client.userAgent, actorUserId: user.id, via });
+    await this.security.assertIpAllowed(settings, {
+      organizationId: membership.organizationId,
+      ip: client.ip,
+      userAgent: client.userAgent,
+      actorUserId: user.id,
+      via,
+    });
     return { membership, memberships, settings };
   }
 
@@ -170,7 +176,10 @@ export class SessionIssuer {
           throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
         }
         const events = options.audit?.(created.id, membership.organizationId) ?? [];
-        const [token] = await Promise.all([this.refreshTokens.issueWithin(tx, created.id), events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined]);
+        const [token] = await Promise.all([
+          this.refreshTokens.issueWithin(tx, created.id),
+          events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined,
+        ]);
         const reason = 'concurrent_session_limit';
         const revoked = await this.sessions.revokeOldestWithin(
           context,

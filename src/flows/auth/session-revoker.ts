@@ -109,7 +109,7 @@ export class SessionRevoker {
    * @returns how many sessions were revoked
    * @throws ValidationError naming `userId`; StoreUnavailableError when PostgreSQL is unavailable
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async logoutEverywhere(userId: string): Promise<number> {
     return this.revokeAllForUser(userId, 'logout_everywhere');
   }
@@ -122,7 +122,7 @@ export class SessionRevoker {
    * @returns the number of sessions revoked
    * @throws ValidationError naming `userId` / `reason`; NotFoundError for an unknown user; StoreUnavailableError
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async suspendUser(userId: string, reason: string, actor?: { userId?: string; organizationId?: string }): Promise<number> {
     const d = parseInput(z.object({ userId: z.uuid(), reason: z.string().trim().min(1).max(180) }).strict(), { userId, reason });
     const user = await this.users.setStatus(d.userId, 'suspended', {

@@ -108,7 +108,10 @@ export class SessionValidator {
     // The epoch is read BEFORE Postgres: a revoke-all between the two makes the put stale.
     const epoch = repopulate ? (missEpoch ?? (await this.cache.readEpoch(ref.userId).catch(() => undefined))) : undefined;
     const live = assertLive(await this.#read(ref), ref);
-    const [membership, settings] = await Promise.all([this.accounts.findMembership(live.userId, live.organizationId), this.security.recent(live.organizationId)]);
+    const [membership, settings] = await Promise.all([
+      this.accounts.findMembership(live.userId, live.organizationId),
+      this.security.recent(live.organizationId),
+    ]);
     const now = Date.now();
     if (live.lastSeenAt.getTime() + settings.inactivityTimeoutMinutes * 60_000 <= now) throw new TokenError('expired', 'Session ended after inactivity');
     if (!membership) throw new TokenError('revoked', 'Membership has ended');

@@ -148,9 +148,15 @@ export class SignUpService {
     });
     let organization: OrganizationRecord;
     try {
-      organization = await this.organizations.create({ name: d.organizationName, slug: d.organizationSlug ?? slugFor(d.organizationName), ownerUserId: user.id });
+      organization = await this.organizations.create({
+        name: d.organizationName,
+        slug: d.organizationSlug ?? slugFor(d.organizationName),
+        ownerUserId: user.id,
+      });
     } catch (error) {
-      await this.accounts.deleteOrphanUser(user.id).catch((cleanup: unknown) => this.logger.error('sign-up compensation failed: orphan user left', { userId: user.id, error: cleanup }));
+      await this.accounts
+        .deleteOrphanUser(user.id)
+        .catch((cleanup: unknown) => this.logger.error('sign-up compensation failed: orphan user left', { userId: user.id, error: cleanup }));
       throw error;
     }
     // setStatus stamps email_verified_at, which create does not.

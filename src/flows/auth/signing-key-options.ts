@@ -10,7 +10,11 @@ export const signingKeyOptionsSchema = z
     /** JWS algorithm of new keys: `EdDSA` (Ed25519, RFC 8037) or `ES256` (P-256, RFC 7518 §3.4). Existing keys keep theirs. */
     algorithm: z.enum(['EdDSA', 'ES256']),
     /** A key older than this is replaced at the next signature (race-safe across processes). */
-    rotateAfterSeconds: z.number().int().min(60).max(365 * 86_400),
+    rotateAfterSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(365 * 86_400),
     /** How long a process uses the key ring it read before reading it again. */
     cacheSeconds: z.number().int().min(1).max(3_600),
     /** Clock skew tolerated on `exp`/`iat`/`nbf` between the signing and the verifying machine. */

@@ -138,7 +138,7 @@ export class SigningKeyRing {
    * @returns the `kid` of the active key afterwards
    * @throws StoreUnavailableError
    */
-  @declareAccess({ systemJob: 'key rotation is the platform\'s own machinery' })
+  @declareAccess({ systemJob: "key rotation is the platform's own machinery" })
   async rotate(minAgeSeconds = 0): Promise<string> {
     const kid = await this.#rotate(minAgeSeconds);
     await this.#load();

@@ -38,7 +38,6 @@ export const DEFAULT_KNOWLEDGE_INGESTION_OPTIONS: KnowledgeIngestionOptions = Ob
   stuckAfterMs: 15 * 60_000,
 });
 
-
 export interface IngestDocumentInput {
   /** Where it came from (path, URL): with the organization, it determines the document id. */
   readonly source: string;
@@ -66,7 +65,13 @@ export interface ReconcileKnowledgeOptions {
 export interface ReconcileKnowledgeResult {
   readonly organizations: number;
   /** One entry per enqueue call (a job that still exists is not duplicated by BullMQ). */
-  readonly enqueued: ReadonlyArray<{ readonly organizationId: string; readonly documentId: string; readonly version: number; readonly status: KnowledgeDocumentStatus; readonly jobId: string }>;
+  readonly enqueued: ReadonlyArray<{
+    readonly organizationId: string;
+    readonly documentId: string;
+    readonly version: number;
+    readonly status: KnowledgeDocumentStatus;
+    readonly jobId: string;
+  }>;
 }
 
 export interface KnowledgeDocumentRef {
@@ -144,7 +149,8 @@ const SAFE_JOB_ID_PART = /^[A-Za-z0-9_.-]{1,120}$/;
  */
 export function ingestionJobId(documentId: string, version: number, suffix?: string): string {
   const base = SAFE_JOB_ID_PART.test(documentId) ? documentId : deterministicUuid(`knowledge-job:${documentId}`);
-  if (suffix !== undefined && !SAFE_JOB_ID_PART.test(suffix)) throw new ValidationError([{ path: 'suffix', message: 'must be 1-120 characters of A-Z a-z 0-9 _ . -' }]);
+  if (suffix !== undefined && !SAFE_JOB_ID_PART.test(suffix))
+    throw new ValidationError([{ path: 'suffix', message: 'must be 1-120 characters of A-Z a-z 0-9 _ . -' }]);
   return `${base}-v${version}${suffix === undefined ? '' : `-${suffix}`}`;
 }
 
@@ -215,7 +221,11 @@ export class KnowledgeIngestion {
 
   async #enqueue(organizationId: string, documentId: string, version: number, suffix?: string): Promise<string> {
     const jobId = ingestionJobId(documentId, version, suffix);
-    await this.queues.enqueue(INGESTION_QUEUE, { organizationId, documentId, version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
+    await this.queues.enqueue(
+      INGESTION_QUEUE,
+      { organizationId, documentId, version },
+      { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs },
+    );
     return jobId;
   }
 
@@ -265,7 +275,10 @@ export class KnowledgeIngestion {
   async #index(ctx: TenantContext, document: KnowledgeDocument, signal: AbortSignal | undefined): Promise<ProcessOutcome> {
     const { id: documentId, version } = document;
     if (document.content === null) {
-      throw new PlatformError('KNOWLEDGE_CONTENT_NOT_INLINE', `knowledge document ${documentId} keeps its content by reference (contentRef); the pipeline indexes inline content only`);
+      throw new PlatformError(
+        'KNOWLEDGE_CONTENT_NOT_INLINE',
+        `knowledge document ${documentId} keeps its content by reference (contentRef); the pipeline indexes inline content only`,
+      );
     }
     const texts = await this.splitter.split(document.content);
 
@@ -274,11 +287,17 @@ export class KnowledgeIngestion {
       signal?.throwIfAborted();
       const batch = texts.slice(start, start + embedBatchSize);
       const vectors = await this.embedder.embed(batch);
-      if (vectors.length !== batch.length) throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned ${vectors.length} vectors for ${batch.length} texts`);
+      if (vectors.length !== batch.length)
+        throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned ${vectors.length} vectors for ${batch.length} texts`);
       const wrong = vectors.findIndex((v) => v.length !== this.embedder.dimension);
-      if (wrong !== -1) throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned a vector of length ${vectors[wrong]?.length} for dimension ${this.embedder.dimension}`);
+      if (wrong !== -1)
+        throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned a vector of length ${vectors[wrong]?.length} for dimension ${this.embedder.dimension}`);
       // Deterministic point ids (organization, document, version, ordinal): a retry overwrites, never duplicates.
-      await this.index.upsert(ctx, vectors.map((vector, i) => ({ documentId, version, ordinal: start + i, vector })), { batchSize: upsertBatchSize });
+      await this.index.upsert(
+        ctx,
+        vectors.map((vector, i) => ({ documentId, version, ordinal: start + i, vector })),
+        { batchSize: upsertBatchSize },
+      );
     }
     // The same version split into fewer chunks than last time (a reindex after a splitter
     // change): ordinals 0…n-1 were just overwritten, so only the tail past the new end goes.
@@ -286,7 +305,12 @@ export class KnowledgeIngestion {
     await this.index.deleteOrdinalsFrom(ctx, documentId, version, texts.length);
     signal?.throwIfAborted();
     // Also drops chunk ordinals past the new end (same reason as above).
-    await this.chunks.replaceForDocument(ctx, documentId, version, texts.map((text) => ({ text, tokenCount: estimateTokenCount(text) })));
+    await this.chunks.replaceForDocument(
+      ctx,
+      documentId,
+      version,
+      texts.map((text) => ({ text, tokenCount: estimateTokenCount(text) })),
+    );
 
     const current = await this.#current(ctx, documentId);
     if (!current) return this.#dropDeleted(ctx, documentId);
@@ -340,7 +364,12 @@ export class KnowledgeIngestion {
       const failedIds = refs.some((r) => docs.get(r.id)?.status === 'failed')
         ? new Set((await this.queues.failedJobs(INGESTION_QUEUE, { limit: 10_000 })).map((j) => `${j.data.documentId}:${j.data.version}`))
         : new Set<string>();
-      const result = { indexed: [] as KnowledgeDocument[], failed: [] as KnowledgeDocument[], superseded: [] as KnowledgeDocumentRef[], unsettled: [] as KnowledgeDocument[] };
+      const result = {
+        indexed: [] as KnowledgeDocument[],
+        failed: [] as KnowledgeDocument[],
+        superseded: [] as KnowledgeDocumentRef[],
+        unsettled: [] as KnowledgeDocument[],
+      };
       for (const ref of refs) {
         const doc = docs.get(ref.id);
         if (!doc || doc.version !== ref.version) result.superseded.push(ref);
@@ -394,7 +423,11 @@ export class KnowledgeIngestion {
   async reconcileKnowledge(organizationIds: OrganizationIdsProvider, options: ReconcileKnowledgeOptions = {}): Promise<ReconcileKnowledgeResult> {
     const enqueued: Array<ReconcileKnowledgeResult['enqueued'][number]> = [];
     const organizations = await this.#scan(organizationIds, options, async (organizationId, doc, jobId) => {
-      await this.queues.enqueue(INGESTION_QUEUE, { organizationId, documentId: doc.id, version: doc.version }, { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs });
+      await this.queues.enqueue(
+        INGESTION_QUEUE,
+        { organizationId, documentId: doc.id, version: doc.version },
+        { jobId, attempts: this.#options.attempts, backoffMs: this.#options.backoffMs },
+      );
       enqueued.push({ organizationId, documentId: doc.id, version: doc.version, status: doc.status, jobId });
     });
     return { organizations, enqueued };
@@ -451,7 +484,16 @@ export class KnowledgeIngestion {
           : doc.status === 'indexed' && mongoChunks !== doc.chunkCount
             ? `indexed with chunkCount ${doc.chunkCount}, but ${mongoChunks} chunks stored`
             : undefined;
-      return { documentId: doc.id, version: doc.version, status: doc.status, chunkCount: doc.chunkCount, mongoChunks, qdrantPoints, consistent: problem === undefined, ...(problem ? { problem } : {}) };
+      return {
+        documentId: doc.id,
+        version: doc.version,
+        status: doc.status,
+        chunkCount: doc.chunkCount,
+        mongoChunks,
+        qdrantPoints,
+        consistent: problem === undefined,
+        ...(problem ? { problem } : {}),
+      };
     };
     if (documentId !== undefined) {
       documents.push(await check(await this.documents.get(ctx, documentId)));

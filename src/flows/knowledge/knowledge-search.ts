@@ -68,7 +68,8 @@ export class KnowledgeSearch {
     const text = parseInput(querySchema, query, 'query');
     const o = parseInput(optionsSchema, options);
     const [vector] = await this.embedder.embed([text]);
-    if (!vector || vector.length !== this.embedder.dimension) throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned no vector of dimension ${this.embedder.dimension} for the query`);
+    if (!vector || vector.length !== this.embedder.dimension)
+      throw new PlatformError('EMBEDDER_MISMATCH', `embedder returned no vector of dimension ${this.embedder.dimension} for the query`);
     const hits = await this.index.search(ctx, vector, {
       limit: o.limit,
       ...(o.documentIds ? { documentIds: o.documentIds } : {}),
@@ -76,7 +77,10 @@ export class KnowledgeSearch {
     });
     if (hits.length === 0) return [];
     const [chunks, documents] = await Promise.all([
-      this.chunks.hydrate(ctx, hits.map((h) => knowledgeChunkId(h.documentId, h.version, h.ordinal))),
+      this.chunks.hydrate(
+        ctx,
+        hits.map((h) => knowledgeChunkId(h.documentId, h.version, h.ordinal)),
+      ),
       this.documents.getMany(ctx, [...new Set(hits.map((h) => h.documentId))]),
     ]);
     const chunkById = new Map(chunks.map((c) => [c.id, c]));

@@ -1,4 +1,3 @@
-
 /**
  * Splits a document's text into chunks for embedding. Small on purpose, so a
  * library splitter (e.g. LangChain's RecursiveCharacterTextSplitter, whose
@@ -9,4 +8,3 @@ export interface TextSplitter {
   /** Non-empty chunks in document order; neighbouring chunks may overlap. */
   split(text: string): Promise<string[]>;
 }
-

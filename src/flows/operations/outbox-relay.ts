@@ -143,7 +143,8 @@ export class OutboxRelay {
     if (secret === undefined) throw new Error('no webhookSecret configured: unsigned webhooks are never sent');
     const { url, body } = webhookPayload.parse(message.payload);
     const target = new URL(url);
-    if (target.protocol !== 'https:' && !(this.#options.allowInsecureWebhookUrls && target.protocol === 'http:')) throw new Error(`webhook URL scheme ${target.protocol} not allowed`);
+    if (target.protocol !== 'https:' && !(this.#options.allowInsecureWebhookUrls && target.protocol === 'http:'))
+      throw new Error(`webhook URL scheme ${target.protocol} not allowed`);
     const text = JSON.stringify({ type: message.topic, timestamp: message.createdAt.toISOString(), data: body });
     const timestamp = Math.floor(Date.now() / 1000);
     const response = await fetch(target, {

@@ -23,9 +23,34 @@ export const domainChallengeRecordValue = (token: string): string => `verificati
  * (WorkOS refuses "common consumer domains, like gmail.com", workos.com/docs/reference/domain-verification).
  */
 export const CONSUMER_EMAIL_DOMAINS: ReadonlySet<string> = new Set([
-  'gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com', 'ymail.com', 'icloud.com',
-  'me.com', 'mac.com', 'aol.com', 'proton.me', 'protonmail.com', 'gmx.com', 'gmx.de', 'web.de', 'mail.com', 'yandex.com',
-  'yandex.ru', 'mail.ru', 'qq.com', '163.com', '126.com', 'zoho.com', 'fastmail.com', 'hey.com', 'tutanota.com',
+  'gmail.com',
+  'googlemail.com',
+  'outlook.com',
+  'hotmail.com',
+  'live.com',
+  'msn.com',
+  'yahoo.com',
+  'ymail.com',
+  'icloud.com',
+  'me.com',
+  'mac.com',
+  'aol.com',
+  'proton.me',
+  'protonmail.com',
+  'gmx.com',
+  'gmx.de',
+  'web.de',
+  'mail.com',
+  'yandex.com',
+  'yandex.ru',
+  'mail.ru',
+  'qq.com',
+  '163.com',
+  '126.com',
+  'zoho.com',
+  'fastmail.com',
+  'hey.com',
+  'tutanota.com',
 ]);
 
 /** Roles an auto-join may grant: never `owner` (a DNS record must not hand over the organization). */
@@ -63,7 +88,12 @@ export const domainInput = z
   .toLowerCase()
   .max(254)
   .transform((d) => d.replace(/\.$/, ''))
-  .pipe(z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a domain name such as example.com').max(253));
+  .pipe(
+    z
+      .string()
+      .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a domain name such as example.com')
+      .max(253),
+  );
 
 const domainRow = z
   .object({
@@ -75,17 +105,15 @@ const domainRow = z
     auto_join_role: z.enum(AUTO_JOIN_ROLES).nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): OrganizationDomain => ({
-      id: r.id,
-      organizationId: r.organization_id,
-      domain: r.domain,
-      challenge: { name: domainChallengeRecordName(r.domain), value: domainChallengeRecordValue(r.verification_token) },
-      verifiedAt: r.verified_at,
-      autoJoinRole: r.auto_join_role,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): OrganizationDomain => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    domain: r.domain,
+    challenge: { name: domainChallengeRecordName(r.domain), value: domainChallengeRecordValue(r.verification_token) },
+    verifiedAt: r.verified_at,
+    autoJoinRole: r.auto_join_role,
+    createdAt: r.created_at,
+  }));
 const COLUMNS = sql.fragment`id, organization_id, domain, verification_token, verified_at, auto_join_role::text AS auto_join_role, created_at`;
 const verifiedRow = z.object({ organization_id: z.uuid(), domain_id: z.uuid(), auto_join_role: z.enum(AUTO_JOIN_ROLES).nullable() });
 const userRow = z.object({ email: z.string(), email_verified_at: z.date().nullable(), status: z.string() });
@@ -93,7 +121,10 @@ const userRow = z.object({ email: z.string(), email_verified_at: z.date().nullab
 /** The domain part of an email address, lowercased (the local part is never used). */
 export function emailDomain(email: string): string {
   const at = email.lastIndexOf('@');
-  return email.slice(at + 1).trim().toLowerCase();
+  return email
+    .slice(at + 1)
+    .trim()
+    .toLowerCase();
 }
 
 /**
@@ -121,13 +152,19 @@ export class OrganizationDomains {
    */
   @declareAccess({ requires: 'settings:manage' })
   async addDomain(ctx: TenantContext, domain: string): Promise<OrganizationDomain> {
-    const d = parseInput(domainInput.refine((v) => !CONSUMER_EMAIL_DOMAINS.has(v), 'is a public mailbox provider; it cannot belong to an organization'), domain, 'domain');
+    const d = parseInput(
+      domainInput.refine((v) => !CONSUMER_EMAIL_DOMAINS.has(v), 'is a public mailbox provider; it cannot belong to an organization'),
+      domain,
+      'domain',
+    );
     const token = randomBytes(24).toString('base64url');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const row = await tx.one(sql.type(domainRow)`
         INSERT INTO organization_domains (organization_id, domain, verification_token)
         VALUES (${ctx.organizationId}, ${d}, ${token}) RETURNING ${COLUMNS}`);
-      await this.auditLog.appendWithin(tx, [{ eventType: 'organization.domain.added', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: { domainId: row.id, domain: d } }]);
+      await this.auditLog.appendWithin(tx, [
+        { eventType: 'organization.domain.added', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: { domainId: row.id, domain: d } },
+      ]);
       return row;
     });
   }
@@ -155,7 +192,11 @@ export class OrganizationDomains {
     if (current.verifiedAt !== null) return current;
     let records: readonly string[];
     try {
-      records = await withTimeout(Promise.resolve().then(() => lookupTxt(current.challenge.name)), DNS_LOOKUP_TIMEOUT_MS, () => new Error(`DNS lookup exceeded ${DNS_LOOKUP_TIMEOUT_MS} ms`));
+      records = await withTimeout(
+        Promise.resolve().then(() => lookupTxt(current.challenge.name)),
+        DNS_LOOKUP_TIMEOUT_MS,
+        () => new Error(`DNS lookup exceeded ${DNS_LOOKUP_TIMEOUT_MS} ms`),
+      );
     } catch (error) {
       throw new DnsLookupError(current.challenge.name, { cause: error });
     }
@@ -166,7 +207,15 @@ export class OrganizationDomains {
         UPDATE organization_domains SET verified_at = now()
         WHERE id = ${id} AND organization_id = ${ctx.organizationId} AND verified_at IS NULL RETURNING ${COLUMNS}`);
       if (!row) return this.#getWithin(tx, ctx, id);
-      await this.auditLog.appendWithin(tx, [{ eventType: 'organization.domain.verified', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 20, details: { domainId: id, domain: row.domain } }]);
+      await this.auditLog.appendWithin(tx, [
+        {
+          eventType: 'organization.domain.verified',
+          organizationId: ctx.organizationId,
+          actorUserId: ctx.userId,
+          riskScore: 20,
+          details: { domainId: id, domain: row.domain },
+        },
+      ]);
       return row;
     });
   }
@@ -181,13 +230,19 @@ export class OrganizationDomains {
     const r = parseInput(z.enum(AUTO_JOIN_ROLES).nullable(), role, 'role');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const before = await this.#getWithin(tx, ctx, id);
-      if (before.verifiedAt === null) throw new ConflictError('Auto-join needs a verified domain', { store: 'postgres', constraint: 'organization_domains_auto_join_check' });
+      if (before.verifiedAt === null)
+        throw new ConflictError('Auto-join needs a verified domain', { store: 'postgres', constraint: 'organization_domains_auto_join_check' });
       const row = await tx.one(sql.type(domainRow)`
         UPDATE organization_domains SET auto_join_role = ${r}::membership_role WHERE id = ${id} RETURNING ${COLUMNS}`);
-      await this.auditLog.appendWithin(tx, [{
-        eventType: 'organization.domain.auto_join_changed', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: r === 'admin' ? 40 : 10,
-        details: { domainId: id, domain: row.domain, from: before.autoJoinRole, to: r },
-      }]);
+      await this.auditLog.appendWithin(tx, [
+        {
+          eventType: 'organization.domain.auto_join_changed',
+          organizationId: ctx.organizationId,
+          actorUserId: ctx.userId,
+          riskScore: r === 'admin' ? 40 : 10,
+          details: { domainId: id, domain: row.domain, from: before.autoJoinRole, to: r },
+        },
+      ]);
       return row;
     });
   }
@@ -203,7 +258,9 @@ export class OrganizationDomains {
       const removed = await tx.maybeOneFirst(sql.type(z.object({ domain: z.string() }))`
         DELETE FROM organization_domains WHERE id = ${id} AND organization_id = ${ctx.organizationId} RETURNING domain`);
       if (removed === null) return false;
-      await this.auditLog.appendWithin(tx, [{ eventType: 'organization.domain.removed', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: { domainId: id, domain: removed } }]);
+      await this.auditLog.appendWithin(tx, [
+        { eventType: 'organization.domain.removed', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: { domainId: id, domain: removed } },
+      ]);
       return true;
     });
   }
@@ -220,7 +277,9 @@ export class OrganizationDomains {
   async joinByVerifiedDomain(userId: string): Promise<DomainJoinResult> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const user = await withPostgresErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(userRow)`SELECT email::text AS email, email_verified_at, status::text AS status FROM platform_auth.user_by_id(${id})`),
+      this.postgres.appPool.maybeOne(
+        sql.type(userRow)`SELECT email::text AS email, email_verified_at, status::text AS status FROM platform_auth.user_by_id(${id})`,
+      ),
     );
     if (!user || user.status === 'deleted') throw new NotFoundError('user', id);
     if (user.email_verified_at === null) return { joined: false, reason: 'email_not_verified' };
@@ -238,10 +297,15 @@ export class OrganizationDomains {
         INSERT INTO memberships (organization_id, user_id, role) VALUES (${verified.organization_id}, ${id}, ${role}::membership_role)
         ON CONFLICT DO NOTHING RETURNING user_id`);
       if (inserted === null) return { joined: false, reason: 'already_member' } as const;
-      await this.auditLog.appendWithin(tx, [{
-        eventType: 'organization.domain.auto_joined', organizationId: verified.organization_id, actorUserId: id, riskScore: role === 'admin' ? 40 : 10,
-        details: { domainId: verified.domain_id, domain, role, userId: id },
-      }]);
+      await this.auditLog.appendWithin(tx, [
+        {
+          eventType: 'organization.domain.auto_joined',
+          organizationId: verified.organization_id,
+          actorUserId: id,
+          riskScore: role === 'admin' ? 40 : 10,
+          details: { domainId: verified.domain_id, domain, role, userId: id },
+        },
+      ]);
       return { joined: true, organizationId: verified.organization_id, role } as const;
     });
   }
@@ -251,7 +315,9 @@ export class OrganizationDomains {
   }
 
   async #getWithin(tx: Parameters<Parameters<typeof withTenant>[2]>[0], ctx: TenantContext, id: string): Promise<OrganizationDomain> {
-    const row = await tx.maybeOne(sql.type(domainRow)`SELECT ${COLUMNS} FROM organization_domains WHERE id = ${id} AND organization_id = ${ctx.organizationId}`);
+    const row = await tx.maybeOne(
+      sql.type(domainRow)`SELECT ${COLUMNS} FROM organization_domains WHERE id = ${id} AND organization_id = ${ctx.organizationId}`,
+    );
     if (!row) throw new NotFoundError('organization domain', id);
     return row;
   }

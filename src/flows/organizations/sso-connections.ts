@@ -65,7 +65,11 @@ export const ssoConnectionInputSchema = z.discriminatedUnion('protocol', [
       protocol: z.literal('saml'),
       name: z.string().trim().min(1).max(100),
       /** The IdP's `EntityDescriptor` (SAML 2.0 Metadata §2.3.2); at most 1 MB. */
-      metadataXml: z.string().min(1).max(1_000_000).refine((x) => /<(\w+:)?EntityDescriptor[\s>]/.test(x), 'must be SAML metadata with an EntityDescriptor'),
+      metadataXml: z
+        .string()
+        .min(1)
+        .max(1_000_000)
+        .refine((x) => /<(\w+:)?EntityDescriptor[\s>]/.test(x), 'must be SAML metadata with an EntityDescriptor'),
       entityId: z.string().min(1).max(1_000),
       /** This service provider's Assertion Consumer Service URL. */
       acsUrl: httpsUrl,
@@ -88,18 +92,16 @@ const connectionRow = z
     saml_acs_url: z.string().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): SsoConnection => ({
-      id: r.id,
-      organizationId: r.organization_id,
-      protocol: r.protocol,
-      name: r.name,
-      enabled: r.enabled,
-      oidc: r.oidc_issuer !== null && r.oidc_client_id !== null ? { issuer: r.oidc_issuer, clientId: r.oidc_client_id, hasClientSecret: r.has_secret } : null,
-      saml: r.saml_entity_id !== null && r.saml_acs_url !== null ? { entityId: r.saml_entity_id, acsUrl: r.saml_acs_url } : null,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): SsoConnection => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    protocol: r.protocol,
+    name: r.name,
+    enabled: r.enabled,
+    oidc: r.oidc_issuer !== null && r.oidc_client_id !== null ? { issuer: r.oidc_issuer, clientId: r.oidc_client_id, hasClientSecret: r.has_secret } : null,
+    saml: r.saml_entity_id !== null && r.saml_acs_url !== null ? { entityId: r.saml_entity_id, acsUrl: r.saml_acs_url } : null,
+    createdAt: r.created_at,
+  }));
 const COLUMNS = sql.fragment`id, organization_id, protocol, name, enabled, oidc_issuer, oidc_client_id, oidc_client_secret IS NOT NULL AS has_secret,
   saml_entity_id, saml_acs_url, created_at`;
 const routeRow = z
@@ -114,21 +116,28 @@ const routeRow = z
     saml_acs_url: z.string().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): SsoRoute => ({
-      connectionId: r.id,
-      organizationId: r.organization_id,
-      protocol: r.protocol,
-      name: r.name,
-      oidcIssuer: r.oidc_issuer,
-      oidcClientId: r.oidc_client_id,
-      samlEntityId: r.saml_entity_id,
-      samlAcsUrl: r.saml_acs_url,
-    }),
-  );
-const credentialsRow = z.object({ organization_id: z.uuid(), oidc_issuer: z.string(), oidc_client_id: z.string(), oidc_client_secret: z.instanceof(Buffer).nullable() });
+  .transform((r): SsoRoute => ({
+    connectionId: r.id,
+    organizationId: r.organization_id,
+    protocol: r.protocol,
+    name: r.name,
+    oidcIssuer: r.oidc_issuer,
+    oidcClientId: r.oidc_client_id,
+    samlEntityId: r.saml_entity_id,
+    samlAcsUrl: r.saml_acs_url,
+  }));
+const credentialsRow = z.object({
+  organization_id: z.uuid(),
+  oidc_issuer: z.string(),
+  oidc_client_id: z.string(),
+  oidc_client_secret: z.instanceof(Buffer).nullable(),
+});
 /** An address as sign-in forms take it: only its domain is used. */
-const emailInput = z.string().trim().max(320).regex(/^[^@\s]+@[^@\s]+$/, 'must be an email address');
+const emailInput = z
+  .string()
+  .trim()
+  .max(320)
+  .regex(/^[^@\s]+@[^@\s]+$/, 'must be an email address');
 
 const aad = (id: string): string => `sso_connections:${id}:oidc_client_secret`;
 
@@ -175,7 +184,15 @@ export class SsoConnections {
               INSERT INTO sso_connections (id, organization_id, protocol, name, saml_entity_id, saml_metadata_xml, saml_acs_url)
               VALUES (${id}, ${ctx.organizationId}, 'saml', ${d.name}, ${d.entityId}, ${d.metadataXml}, ${d.acsUrl})
               RETURNING ${COLUMNS}`);
-      await this.auditLog.appendWithin(tx, [{ eventType: 'organization.sso.created', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 30, details: { connectionId: id, protocol: d.protocol } }]);
+      await this.auditLog.appendWithin(tx, [
+        {
+          eventType: 'organization.sso.created',
+          organizationId: ctx.organizationId,
+          actorUserId: ctx.userId,
+          riskScore: 30,
+          details: { connectionId: id, protocol: d.protocol },
+        },
+      ]);
       return row;
     });
   }
@@ -200,7 +217,15 @@ export class SsoConnections {
       const row = await tx.maybeOne(sql.type(connectionRow)`
         UPDATE sso_connections SET enabled = ${on}, updated_at = now() WHERE id = ${id} AND organization_id = ${ctx.organizationId} RETURNING ${COLUMNS}`);
       if (!row) throw new NotFoundError('SSO connection', id);
-      await this.auditLog.appendWithin(tx, [{ eventType: on ? 'organization.sso.enabled' : 'organization.sso.disabled', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 20, details: { connectionId: id } }]);
+      await this.auditLog.appendWithin(tx, [
+        {
+          eventType: on ? 'organization.sso.enabled' : 'organization.sso.disabled',
+          organizationId: ctx.organizationId,
+          actorUserId: ctx.userId,
+          riskScore: 20,
+          details: { connectionId: id },
+        },
+      ]);
       return row;
     });
   }
@@ -216,7 +241,9 @@ export class SsoConnections {
       const removed = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`
         DELETE FROM sso_connections WHERE id = ${id} AND organization_id = ${ctx.organizationId} RETURNING id`);
       if (removed === null) return false;
-      await this.auditLog.appendWithin(tx, [{ eventType: 'organization.sso.deleted', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 30, details: { connectionId: id } }]);
+      await this.auditLog.appendWithin(tx, [
+        { eventType: 'organization.sso.deleted', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 30, details: { connectionId: id } },
+      ]);
       return true;
     });
   }

@@ -23,16 +23,23 @@ const guardianConsentSchema = z
 const signUpExtras = z
   .object({
     /** Used only to decide the age rule and never stored (data minimisation): only the derived facts are. */
-    birthDate: z.date().refine((d) => d.getTime() < Date.now(), 'must be in the past').optional(),
+    birthDate: z
+      .date()
+      .refine((d) => d.getTime() < Date.now(), 'must be in the past')
+      .optional(),
     guardianConsent: guardianConsentSchema.optional(),
-    source: z.string().regex(/^[a-z][a-z0-9_-]{0,49}$/).default('signup'),
+    source: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,49}$/)
+      .default('signup'),
   })
   .strict();
 
-export type CreateUserWithConsentInput = Omit<CreateUserInput, 'ageConfirmed'> & z.input<typeof signUpExtras> & {
-  /** The person confirmed they meet the minimum age, when no birth date is collected. */
-  readonly ageConfirmed?: boolean;
-};
+export type CreateUserWithConsentInput = Omit<CreateUserInput, 'ageConfirmed'> &
+  z.input<typeof signUpExtras> & {
+    /** The person confirmed they meet the minimum age, when no birth date is collected. */
+    readonly ageConfirmed?: boolean;
+  };
 
 /** Whole years between `birthDate` and `now` (UTC calendar). */
 export function ageInYears(birthDate: Date, now: Date = new Date()): number {
@@ -94,7 +101,13 @@ export class ConsentService {
       ...(rest.marketingConsentVersion ? [{ kind: 'marketing' as const, version: rest.marketingConsentVersion, granted: true }] : []),
       ...(minor ? [] : [{ kind: 'age_confirmation' as const, granted: true, details: { basis: extras.birthDate ? 'birth_date' : 'self_declared' } }]),
       ...(extras.guardianConsent
-        ? [{ kind: 'guardian' as const, granted: true, details: { method: extras.guardianConsent.method, ...(extras.guardianConsent.reference ? { reference: extras.guardianConsent.reference } : {}) } }]
+        ? [
+            {
+              kind: 'guardian' as const,
+              granted: true,
+              details: { method: extras.guardianConsent.method, ...(extras.guardianConsent.reference ? { reference: extras.guardianConsent.reference } : {}) },
+            },
+          ]
         : []),
     ];
     const consents: ConsentEvent[] = [];
@@ -106,13 +119,13 @@ export class ConsentService {
    * Records a grant or withdrawal (and updates the current consent on the user).
    * @throws ValidationError naming the field; NotFoundError for an unknown user
    */
-  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; the user\'s own consent' })
+  @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; the user's own consent" })
   recordConsent(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     return this.consents.record(userId, input);
   }
 
   /** The user's consent history, oldest first. */
-  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; the user\'s own history' })
+  @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; the user's own history" })
   history(userId: string): Promise<readonly ConsentEvent[]> {
     return this.consents.history(userId);
   }

@@ -11,11 +11,7 @@ import { MessageRepository } from '../../mongo/repositories/message-repository.j
 import { OrganizationDataCounter } from '../../mongo/repositories/organization-data-counter.js';
 import { parseInput } from '../../parse-input.js';
 import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
-import {
-  ErasureRequestRepository,
-  type ErasureRequestRecord,
-  type ErasureSubjectType,
-} from '../../postgres/repositories/erasure-request-repository.js';
+import { ErasureRequestRepository, type ErasureRequestRecord, type ErasureSubjectType } from '../../postgres/repositories/erasure-request-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { refuseSoleOwnership, SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
@@ -162,7 +158,7 @@ export class ErasureFlow {
    * @throws ValidationError naming `userId` / `reason`; NotFoundError for a user never seen
    * @throws ConflictError `memberships_last_owner` naming the organizations the user alone owns
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (GDPR erasure)' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's (GDPR erasure)" })
   async eraseUser(userId: string, options: EraseOptions): Promise<ErasureRequestRecord> {
     const id = parseInput(uuid, userId, 'userId');
     const o = parseInput(eraseInput, options);
@@ -184,7 +180,7 @@ export class ErasureFlow {
    * Idempotent while a request is open. The members' user accounts stay.
    * @throws ValidationError; NotFoundError for an organization never seen
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (organization deletion)' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's (organization deletion)" })
   async deleteOrganization(organizationId: string, options: EraseOptions): Promise<ErasureRequestRecord> {
     const id = parseInput(uuid, organizationId, 'organizationId');
     const o = parseInput(eraseInput, options);
@@ -247,15 +243,18 @@ export class ErasureFlow {
     const claim = await this.requests.startStep(scope, request.id, step, lease);
     if (claim.kind !== 'claimed') return claim.kind;
     const attempt = claim.attempt;
-    const heartbeat = setInterval(() => {
-      void this.requests.renewLease(scope, request.id, step, lease).then(
-        (held) => held || clearInterval(heartbeat),
-        (error: unknown) => {
-          clearInterval(heartbeat);
-          this.logger.warn('erasure: lease heartbeat failed; the step may be taken over', { requestId: request.id, step, error });
-        },
-      );
-    }, Math.max(50, Math.floor(lease.ms / 3)));
+    const heartbeat = setInterval(
+      () => {
+        void this.requests.renewLease(scope, request.id, step, lease).then(
+          (held) => held || clearInterval(heartbeat),
+          (error: unknown) => {
+            clearInterval(heartbeat);
+            this.logger.warn('erasure: lease heartbeat failed; the step may be taken over', { requestId: request.id, step, error });
+          },
+        );
+      },
+      Math.max(50, Math.floor(lease.ms / 3)),
+    );
     heartbeat.unref();
     let result: Record<string, number | string | boolean>;
     try {
@@ -263,7 +262,9 @@ export class ErasureFlow {
       await this.options.onStep?.({ requestId: request.id, step, phase: 'applied' });
       await this.requests.finishStep(scope, request.id, step, result);
     } catch (error) {
-      await this.requests.failStep(scope, request.id, step, errorText(error), final).catch((e: unknown) => this.logger.error('erasure: cannot record failure', { error: e }));
+      await this.requests
+        .failStep(scope, request.id, step, errorText(error), final)
+        .catch((e: unknown) => this.logger.error('erasure: cannot record failure', { error: e }));
       throw error;
     } finally {
       clearInterval(heartbeat);
@@ -466,7 +467,7 @@ export class ErasureFlow {
    * The request's current state.
    * @throws ValidationError; NotFoundError
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async status(requestId: string): Promise<ErasureRequestRecord> {
     return this.requests.get(this.#scope('erasure status'), parseInput(uuid, requestId, 'requestId'));
   }
@@ -475,14 +476,16 @@ export class ErasureFlow {
    * Polls until the request is completed.
    * @throws PlatformError `ERASURE_TIMEOUT` naming the unfinished steps when `timeoutMs` passes
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async waitFor(requestId: string, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<ErasureRequestRecord> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
       const request = await this.status(requestId);
       if (request.status === 'completed') return request;
       if (Date.now() > deadline) {
-        const open = request.steps.filter((s) => s.status !== 'done').map((s) => `${s.step} (${s.status}, ${s.attempts} attempts${s.lastError ? `: ${s.lastError}` : ''})`);
+        const open = request.steps
+          .filter((s) => s.status !== 'done')
+          .map((s) => `${s.step} (${s.status}, ${s.attempts} attempts${s.lastError ? `: ${s.lastError}` : ''})`);
         throw new PlatformError('ERASURE_TIMEOUT', `Erasure request ${requestId} not completed; open steps: ${open.join(', ')}`);
       }
       await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
@@ -496,7 +499,7 @@ export class ErasureFlow {
    * @returns remainders per store and kind; empty means erased
    * @throws ValidationError naming `userId`
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async verifyErased(userId: string): Promise<ErasureRemainder[]> {
     const id = parseInput(uuid, userId, 'userId');
     const scope = this.#scope('erasure verification', 'erasure-verifier');
@@ -529,7 +532,7 @@ export class ErasureFlow {
    * @returns remainders per store and kind; empty means deleted
    * @throws ValidationError naming `organizationId`
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async verifyOrganizationDeleted(organizationId: string): Promise<ErasureRemainder[]> {
     const id = parseInput(uuid, organizationId, 'organizationId');
     const scope = this.#scope('organization deletion verification', 'erasure-verifier');

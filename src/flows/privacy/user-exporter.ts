@@ -54,7 +54,7 @@ export class UserExporter {
    * Streams the export as JSON lines (each string is one line, without the newline).
    * @throws ValidationError naming `userId`; NotFoundError when no profile exists (erased or never created)
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s (GDPR export)' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's (GDPR export)" })
   async *exportUser(userId: string, options: { requestedBy?: string } = {}): AsyncGenerator<string> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const scope = AdminScope.create({ actor: options.requestedBy ?? 'export', reason: 'GDPR export' });

@@ -40,7 +40,12 @@ export interface DailyCount {
 
 const recordSchema = z
   .object({
-    type: z.string().trim().min(1).max(100).regex(/^[a-zA-Z0-9_.:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"'),
+    type: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(/^[a-zA-Z0-9_.:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"'),
     // Field names starting with "$" or containing "." are operators / paths to MongoDB.
     properties: jsonObjectInput(16_384, { mongoKeys: true, anyValues: true }).default({}),
     userId: mongoId.nullable().optional(),
@@ -110,7 +115,10 @@ export class AnalyticsRepository {
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#db.models;
     return this.#db.iterate(async function* () {
-      const cursor = allowCrossTenant(models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventDocument[]>(), scope).cursor();
+      const cursor = allowCrossTenant(
+        models.AnalyticsEvent.find({ userId: id }).sort({ organizationId: 1, createdAt: 1 }).lean<AnalyticsEventDocument[]>(),
+        scope,
+      ).cursor();
       for await (const row of cursor) yield toAnalyticsEvent(row);
     });
   }

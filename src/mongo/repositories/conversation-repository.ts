@@ -40,7 +40,9 @@ export interface ListConversationsOptions extends KeysetPageInput {
 
 const title = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
 const createSchema = z.object({ title, personaId: mongoId.optional() }).strict();
-const listSchema = keysetPageInput(100, 20).extend({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional() }).strict();
+const listSchema = keysetPageInput(100, 20)
+  .extend({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional() })
+  .strict();
 /** Keyset position: (lastMessageAt in ms, _id) of the last row of a page. */
 const position = z.tuple([z.number().int().nonnegative(), z.string()]);
 
@@ -130,7 +132,11 @@ export class ConversationRepository {
       filter.$or = [{ lastMessageAt: { $lt: at } }, { lastMessageAt: at, _id: { $lt: id } }];
     }
     const rows = await this.#db.run(() =>
-      this.#db.models.Conversation.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(o.limit + 1).lean<ConversationDocument[]>().exec(),
+      this.#db.models.Conversation.find(filter)
+        .sort({ lastMessageAt: -1, _id: -1 })
+        .limit(o.limit + 1)
+        .lean<ConversationDocument[]>()
+        .exec(),
     );
     return toKeysetPage(rows, o.limit, toConversation, (last) => encodeMongoCursor([last.lastMessageAt.getTime(), last._id]));
   }
@@ -197,7 +203,10 @@ export class ConversationRepository {
     const id = parseInput(mongoId, userId, 'userId');
     const models = this.#db.models;
     return this.#db.iterate(async function* () {
-      const cursor = allowCrossTenant(models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(), scope).cursor();
+      const cursor = allowCrossTenant(
+        models.Conversation.find({ userId: id }).sort({ organizationId: 1, _id: 1 }).lean<ConversationDocument[]>(),
+        scope,
+      ).cursor();
       for await (const row of cursor) yield toConversation(row);
     });
   }
@@ -214,7 +223,10 @@ export class ConversationRepository {
     const id = parseInput(mongoId, userId, 'userId');
     return this.#db.run(async () => {
       const { Conversation, Message } = this.#db.models;
-      const owned = await allowCrossTenant(Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(), scope).exec();
+      const owned = await allowCrossTenant(
+        Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(),
+        scope,
+      ).exec();
       const byOrganization = Map.groupBy(owned, (c) => c.organizationId);
       let messages = 0;
       let conversations = 0;

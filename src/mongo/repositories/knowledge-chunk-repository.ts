@@ -28,9 +28,7 @@ export interface KnowledgeChunkInput {
 }
 
 const version = z.number().int('must be an integer').min(1);
-const chunksSchema = z
-  .array(z.object({ text: z.string().max(1_000_000), tokenCount: z.number().int().min(0).default(0) }).strict())
-  .max(100_000);
+const chunksSchema = z.array(z.object({ text: z.string().max(1_000_000), tokenCount: z.number().int().min(0).default(0) }).strict()).max(100_000);
 
 // One bulkWrite per batch keeps each command far below the 48 MB message limit.
 const WRITE_BATCH = 500;
@@ -134,7 +132,9 @@ export class KnowledgeChunkRepository {
     const { organizationId } = requireTenantContext(ctx);
     const docId = parseInput(mongoId, documentId, 'documentId');
     const below = parseInput(version, belowVersion, 'belowVersion');
-    return this.#db.run(async () => (await this.#db.models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount);
+    return this.#db.run(
+      async () => (await this.#db.models.KnowledgeChunk.deleteMany({ organizationId, documentId: docId, version: { $lt: below } }).exec()).deletedCount,
+    );
   }
 
   /** Removes every chunk of `documentId`. @returns how many */
@@ -165,7 +165,11 @@ export class KnowledgeChunkRepository {
     const { organizationId } = requireTenantContext(ctx);
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
-    const rows = await this.#db.run(() => this.#db.models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } }).lean<KnowledgeChunkDocument[]>().exec());
+    const rows = await this.#db.run(() =>
+      this.#db.models.KnowledgeChunk.find({ organizationId, _id: { $in: [...new Set(list)] } })
+        .lean<KnowledgeChunkDocument[]>()
+        .exec(),
+    );
     const byId = new Map(rows.map((r) => [r._id, r]));
     return list.flatMap((id) => {
       const row = byId.get(id);

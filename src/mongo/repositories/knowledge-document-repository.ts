@@ -79,8 +79,10 @@ const upsertSchema = z
   })
   .strict()
   .superRefine((v, issue) => {
-    if (v.content === undefined && v.contentRef === undefined) issue.addIssue({ code: 'custom', path: ['content'], message: 'content or contentRef is required' });
-    if (v.content === undefined && v.contentHash === undefined) issue.addIssue({ code: 'custom', path: ['contentHash'], message: 'required when content is not given' });
+    if (v.content === undefined && v.contentRef === undefined)
+      issue.addIssue({ code: 'custom', path: ['content'], message: 'content or contentRef is required' });
+    if (v.content === undefined && v.contentHash === undefined)
+      issue.addIssue({ code: 'custom', path: ['contentHash'], message: 'required when content is not given' });
   });
 const statusSchema = z.enum(KNOWLEDGE_DOCUMENT_STATUSES);
 const statusOptionsSchema = z
@@ -140,7 +142,11 @@ export class KnowledgeDocumentRepository {
     const { organizationId } = requireTenantContext(ctx);
     const data = parseInput(upsertSchema, input);
     const id = data.id ?? knowledgeDocumentId(organizationId, data.source);
-    const contentHash = data.contentHash ?? createHash('sha256').update(data.content ?? '', 'utf8').digest('hex');
+    const contentHash =
+      data.contentHash ??
+      createHash('sha256')
+        .update(data.content ?? '', 'utf8')
+        .digest('hex');
     const fields = { source: data.source, title: data.title, contentHash, content: data.content ?? null, contentRef: data.contentRef ?? null };
     return this.#db.run(async () => {
       const { KnowledgeDocument } = this.#db.models;
@@ -179,9 +185,12 @@ export class KnowledgeDocumentRepository {
           .exec();
         if (next) return { document: toKnowledgeDocument(next), created: false, changed: true };
       }
-      throw new ConflictError(`Knowledge document ${id} could not be upserted (id used by another organization, or changed concurrently ${UPSERT_ATTEMPTS} times)`, {
-        store: 'mongo',
-      });
+      throw new ConflictError(
+        `Knowledge document ${id} could not be upserted (id used by another organization, or changed concurrently ${UPSERT_ATTEMPTS} times)`,
+        {
+          store: 'mongo',
+        },
+      );
     });
   }
 
@@ -211,7 +220,9 @@ export class KnowledgeDocumentRepository {
   async get(ctx: TenantContext, id: string): Promise<KnowledgeDocument> {
     const { organizationId } = requireTenantContext(ctx);
     const documentId = parseInput(mongoId, id, 'id');
-    const found = await this.#db.run(() => this.#db.models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentDocument>().exec());
+    const found = await this.#db.run(() =>
+      this.#db.models.KnowledgeDocument.findOne({ organizationId, _id: documentId }).lean<KnowledgeDocumentDocument>().exec(),
+    );
     if (!found) throw new NotFoundError('knowledge document', documentId);
     return toKnowledgeDocument(found);
   }
@@ -223,7 +234,9 @@ export class KnowledgeDocumentRepository {
     const list = parseInput(z.array(mongoId).max(10_000), ids, 'ids');
     if (list.length === 0) return [];
     const rows = await this.#db.run(() =>
-      this.#db.models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 }).lean<KnowledgeDocumentDocument[]>().exec(),
+      this.#db.models.KnowledgeDocument.find({ organizationId, _id: { $in: list } }, { content: 0 })
+        .lean<KnowledgeDocumentDocument[]>()
+        .exec(),
     );
     return rows.map(toKnowledgeDocument);
   }
@@ -237,7 +250,11 @@ export class KnowledgeDocumentRepository {
     if (o.status) filter.status = o.status;
     if (o.cursor !== undefined) filter._id = { $gt: decodeMongoCursor(o.cursor, position)[0] };
     const rows = await this.#db.run(() =>
-      this.#db.models.KnowledgeDocument.find(filter, { content: 0 }).sort({ _id: 1 }).limit(o.limit + 1).lean<KnowledgeDocumentDocument[]>().exec(),
+      this.#db.models.KnowledgeDocument.find(filter, { content: 0 })
+        .sort({ _id: 1 })
+        .limit(o.limit + 1)
+        .lean<KnowledgeDocumentDocument[]>()
+        .exec(),
     );
     return toKeysetPage(rows, o.limit, toKnowledgeDocument, (last) => encodeMongoCursor([last._id]));
   }

@@ -129,7 +129,13 @@ export class MessageRepository {
     const o = parseInput(pageSchema, options);
     const filter: Record<string, unknown> = { organizationId, conversationId: id };
     if (o.cursor !== undefined) filter.seq = { $lt: decodeMongoCursor(o.cursor, position)[0] };
-    const rows = await this.#db.run(() => this.#db.models.Message.find(filter).sort({ seq: -1 }).limit(o.limit + 1).lean<MessageDocument[]>().exec());
+    const rows = await this.#db.run(() =>
+      this.#db.models.Message.find(filter)
+        .sort({ seq: -1 })
+        .limit(o.limit + 1)
+        .lean<MessageDocument[]>()
+        .exec(),
+    );
     const page = toKeysetPage(rows, o.limit, toMessage, (oldest) => encodeMongoCursor([oldest.seq]));
     return { items: page.items.toReversed(), nextCursor: page.nextCursor };
   }
@@ -158,7 +164,9 @@ export class MessageRepository {
     const models = this.#db.models;
     return this.#db.iterate(async function* () {
       const conversations = allowCrossTenant(
-        models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 }).sort({ organizationId: 1, _id: 1 }).lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(),
+        models.Conversation.find({ userId: id }, { _id: 1, organizationId: 1 })
+          .sort({ organizationId: 1, _id: 1 })
+          .lean<Pick<ConversationDocument, '_id' | 'organizationId'>[]>(),
         scope,
       ).cursor();
       for await (const c of conversations) {

@@ -40,10 +40,12 @@ async function acquire(tryLock: () => Promise<boolean>, waitMs: number): Promise
 export async function inLockedTransaction<T>(client: pg.Client, work: () => Promise<T>, waitMs = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<T> {
   await acquire(async () => {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [LOCK_KEY]).catch(async (error: unknown) => {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    });
+    const { rows } = await client
+      .query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [LOCK_KEY])
+      .catch(async (error: unknown) => {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      });
     if (rows[0]?.locked) return true;
     await client.query('ROLLBACK');
     return false;
@@ -60,7 +62,10 @@ export async function inLockedTransaction<T>(client: pg.Client, work: () => Prom
 
 /** Runs `work` holding the session-scoped migration lock, for files that must run outside a transaction. */
 async function inSessionLock<T>(client: pg.Client, work: () => Promise<T>, waitMs: number): Promise<T> {
-  await acquire(async () => (await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [LOCK_KEY])).rows[0]?.locked === true, waitMs);
+  await acquire(
+    async () => (await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [LOCK_KEY])).rows[0]?.locked === true,
+    waitMs,
+  );
   try {
     return await work();
   } finally {
@@ -93,7 +98,11 @@ export interface LockedMigrationRun<T> {
  * run, run it, update the ledger.
  * @returns the target and how long its script ran, or undefined when there was nothing left to do
  */
-export function runLockedMigration<T>(client: pg.Client, run: LockedMigrationRun<T>, waitMs = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<{ target: T; ms: number } | undefined> {
+export function runLockedMigration<T>(
+  client: pg.Client,
+  run: LockedMigrationRun<T>,
+  waitMs = DEFAULT_MIGRATION_LOCK_WAIT_MS,
+): Promise<{ target: T; ms: number } | undefined> {
   const execute = async (): Promise<{ target: T; ms: number } | undefined> => {
     const target = await run.target();
     if (target === undefined) return undefined;

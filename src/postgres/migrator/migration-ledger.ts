@@ -43,4 +43,3 @@ export function refuseOnMismatch(mismatches: readonly ChecksumMismatch[]): void 
     { versions: mismatches.map((m) => m.version) },
   );
 }
-

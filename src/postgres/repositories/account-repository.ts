@@ -21,9 +21,13 @@ export interface AccountMembership {
 
 const membershipRow = z
   .object({ organization_id: z.uuid(), name: z.string(), slug: z.string(), role: z.enum(MEMBERSHIP_ROLES), created_at: z.date() })
-  .transform(
-    (r): AccountMembership => ({ organizationId: r.organization_id, organizationName: r.name, organizationSlug: r.slug, role: r.role, joinedAt: r.created_at }),
-  );
+  .transform((r): AccountMembership => ({
+    organizationId: r.organization_id,
+    organizationName: r.name,
+    organizationSlug: r.slug,
+    role: r.role,
+    joinedAt: r.created_at,
+  }));
 
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const hashInput = z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash');
@@ -108,7 +112,12 @@ export class AccountRepository {
    * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth` / `events.<i>.*`
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
-  async changePassword(userId: string, passwordHash: string, historyDepth: number, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    historyDepth: number,
+    options: { readonly events?: readonly AuditEventInput[] } = {},
+  ): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
     return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).transaction(async (tx) => {

@@ -10,7 +10,15 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -91,7 +99,10 @@ const KEY_COLUMNS = sql.fragment`k.id, k.organization_id, k.created_by, k.name, 
   k.last_used_at, k.expires_at, k.created_at, k.revoked_at`;
 
 /** Same grammar as TenantContext scopes, e.g. `knowledge:read`, `admin:*`. */
-const scopeInput = z.string().max(100).regex(/^[a-z][a-z0-9_-]*(?::[a-z0-9_*-]+)*$/, 'must look like "resource:action"');
+const scopeInput = z
+  .string()
+  .max(100)
+  .regex(/^[a-z][a-z0-9_-]*(?::[a-z0-9_*-]+)*$/, 'must look like "resource:action"');
 const limitsShape = {
   rateLimitPerMinute: z.number().int().min(1).max(1_000_000).nullable().optional(),
   rateLimitBurst: z.number().int().min(1).max(1_000_000).nullable().optional(),
@@ -101,7 +112,10 @@ const createInput = z
     name: z.string().trim().min(1).max(200),
     scopes: z.array(scopeInput).max(100).default([]),
     ...limitsShape,
-    expiresAt: z.date().refine((d) => d.getTime() > Date.now(), 'must be in the future').optional(),
+    expiresAt: z
+      .date()
+      .refine((d) => d.getTime() > Date.now(), 'must be in the future')
+      .optional(),
   })
   .strict();
 export type CreateApiKeyInput = z.input<typeof createInput>;
@@ -117,7 +131,8 @@ export type UpdateApiKeyInput = z.input<typeof updateInput>;
  * @throws TenantAccessError naming the first permission out of reach
  */
 function assertScopesWithin(ctx: TenantContext, scopes: readonly string[]): void {
-  const reached = scopes.length === 0 ? PERMISSIONS.filter((p) => PERMISSION_MATRIX[p].apiKey && ROLE_PERMISSIONS[ctx.role].has(p)) : permissionsOfScopes(scopes);
+  const reached =
+    scopes.length === 0 ? PERMISSIONS.filter((p) => PERMISSION_MATRIX[p].apiKey && ROLE_PERMISSIONS[ctx.role].has(p)) : permissionsOfScopes(scopes);
   const beyond = reached.find((p) => !PERMISSION_MATRIX[p].apiKey || !isAllowed(ctx, p));
   if (beyond !== undefined) {
     throw new TenantAccessError(`The key's scopes would reach ${beyond}, which the caller cannot grant`, { permission: beyond });
@@ -268,9 +283,7 @@ export class ApiKeyRepository {
   @declareAccess({ requires: 'api_keys:manage' })
   async get(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
     const keyId = parseInput(z.uuid(), id, 'id');
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE id = ${keyId}`),
-    );
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) => tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE id = ${keyId}`));
     if (!row) throw new NotFoundError('api key', keyId);
     return row;
   }

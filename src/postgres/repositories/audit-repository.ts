@@ -56,7 +56,15 @@ const APPEND_DEDUPED = {
     ON CONFLICT (id, created_at) DO NOTHING`,
 } as const;
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -71,7 +79,10 @@ export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as
 /** Keys of `details` removed on pseudonymisation: they identify a person directly. */
 export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
 
-const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = z
+  .string()
+  .max(64)
+  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
 const countryInput = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"');
 const regionInput = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"');
 
@@ -95,7 +106,10 @@ export const auditEventInputSchema = z
     /** Whether the action succeeded or failed (issue 20, seeds auth_db / CAP Platform); omitted for events that are neither. */
     outcome: z.enum(['success', 'failure']).optional(),
     /** Why a failure failed (e.g. `wrong_password`); only with `outcome: 'failure'`. */
-    failureReason: z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/, 'must be lowercase, e.g. "wrong_password"').optional(),
+    failureReason: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.]{0,99}$/, 'must be lowercase, e.g. "wrong_password"')
+      .optional(),
     /**
      * The event's id; default: a new one. With `occurredAt` it is the row's key, so writing the same
      * event twice (a flush retried after an answer was lost) stores it once (`ON CONFLICT DO NOTHING`).
@@ -173,7 +187,11 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({
 const queryInput = z
   .object({
     actorUserId: z.uuid().optional(),
-    eventTypes: z.array(z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/)).min(1).max(50).optional(),
+    eventTypes: z
+      .array(z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/))
+      .min(1)
+      .max(50)
+      .optional(),
     from: z.date().optional(),
     to: z.date().optional(),
     minRiskScore: z.number().int().min(0).max(100).optional(),
@@ -248,7 +266,10 @@ export class AuditRepository {
   async appendWithin(tx: CommonQueryMethods, events: readonly AuditEventInput[]): Promise<number> {
     // Fresh ids in the change's own transaction: a retry of the transaction rolls them back with it, so
     // there is nothing to de-duplicate (and no SELECT visibility needed, e.g. in a user's own scope).
-    return this.#insert(tx, events.map((e, i) => this.validate(e, i)));
+    return this.#insert(
+      tx,
+      events.map((e, i) => this.validate(e, i)),
+    );
   }
 
   async #insert(connection: CommonQueryMethods, valid: readonly AuditEvent[]): Promise<number> {

@@ -29,7 +29,6 @@ const optionsSchema = z
   .strict()
   .refine((o) => o.maxBatch <= o.maxQueue, { message: 'must not exceed maxQueue', path: ['maxBatch'] });
 
-
 export interface AuditWriterStats {
   /** INSERT statements that succeeded (one per flushed batch). */
   readonly flushes: number;

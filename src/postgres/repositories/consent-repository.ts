@@ -36,9 +36,16 @@ const eventRow = z
     details: z.record(z.string(), z.unknown()),
     recorded_at: z.date(),
   })
-  .transform(
-    (r): ConsentEvent => ({ id: r.id, userId: r.user_id, kind: r.kind, version: r.version, granted: r.granted, source: r.source, details: r.details, recordedAt: r.recorded_at }),
-  );
+  .transform((r): ConsentEvent => ({
+    id: r.id,
+    userId: r.user_id,
+    kind: r.kind,
+    version: r.version,
+    granted: r.granted,
+    source: r.source,
+    details: r.details,
+    recordedAt: r.recorded_at,
+  }));
 const COLUMNS = sql.fragment`id, user_id, kind, version, granted, source, details, recorded_at`;
 
 export const consentInputSchema = z
@@ -48,12 +55,18 @@ export const consentInputSchema = z
     version: z.string().trim().min(1).max(50).optional(),
     /** false records a withdrawal. */
     granted: z.boolean(),
-    source: z.string().regex(/^[a-z][a-z0-9_-]{0,49}$/, 'must be a short lowercase word, e.g. "signup"').default('unspecified'),
+    source: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,49}$/, 'must be a short lowercase word, e.g. "signup"')
+      .default('unspecified'),
     /** No personal data of third parties (for guardian consent: method and reference only). */
     details: jsonObjectInput(4096).default({}),
   })
   .strict()
-  .refine((c) => !(c.granted && ['terms', 'privacy', 'marketing'].includes(c.kind) && c.version === undefined), { path: ['version'], message: 'is required when granting terms, privacy or marketing consent' });
+  .refine((c) => !(c.granted && ['terms', 'privacy', 'marketing'].includes(c.kind) && c.version === undefined), {
+    path: ['version'],
+    message: 'is required when granting terms, privacy or marketing consent',
+  });
 export type ConsentInput = z.input<typeof consentInputSchema>;
 
 /**
@@ -73,7 +86,7 @@ export class ConsentRepository {
    * Appends a consent event and updates the current consent columns.
    * @throws ValidationError naming the field; NotFoundError for an unknown user
    */
-  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; ConsentService records the user\'s own consent' })
+  @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService records the user's own consent" })
   async record(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const d = parseInput(consentInputSchema, input);
@@ -93,10 +106,12 @@ export class ConsentRepository {
   }
 
   /** The user's consent history, oldest first (user-scoped: row-level security allows only their own). */
-  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet; ConsentService reads the user\'s own history' })
+  @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService reads the user's own history" })
   async history(userId: string): Promise<readonly ConsentEvent[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    return withUserScope(this.postgres.appPool, id, (tx) => tx.any(sql.type(eventRow)`SELECT ${COLUMNS} FROM consent_events WHERE user_id = ${id} ORDER BY recorded_at, id`));
+    return withUserScope(this.postgres.appPool, id, (tx) =>
+      tx.any(sql.type(eventRow)`SELECT ${COLUMNS} FROM consent_events WHERE user_id = ${id} ORDER BY recorded_at, id`),
+    );
   }
 }
 

@@ -48,23 +48,21 @@ const row = z
     cancelled_at: z.date().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): EmailChangeRecord => ({
-      id: r.id,
-      userId: r.user_id,
-      oldEmail: r.old_email,
-      newEmail: r.new_email,
-      confirmFromOldAddress: r.needs_old,
-      newConfirmedAt: r.new_confirmed_at,
-      oldConfirmedAt: r.old_confirmed_at,
-      expiresAt: r.expires_at,
-      completedAt: r.completed_at,
-      revertExpiresAt: r.revert_expires_at,
-      revertedAt: r.reverted_at,
-      cancelledAt: r.cancelled_at,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): EmailChangeRecord => ({
+    id: r.id,
+    userId: r.user_id,
+    oldEmail: r.old_email,
+    newEmail: r.new_email,
+    confirmFromOldAddress: r.needs_old,
+    newConfirmedAt: r.new_confirmed_at,
+    oldConfirmedAt: r.old_confirmed_at,
+    expiresAt: r.expires_at,
+    completedAt: r.completed_at,
+    revertExpiresAt: r.revert_expires_at,
+    revertedAt: r.reverted_at,
+    cancelledAt: r.cancelled_at,
+    createdAt: r.created_at,
+  }));
 
 const COLUMNS = sql.fragment`id, user_id, old_email::text AS old_email, new_email::text AS new_email, old_token_hash IS NOT NULL AS needs_old,
   new_confirmed_at, old_confirmed_at, expires_at, completed_at, revert_expires_at, reverted_at, cancelled_at, created_at`;
@@ -101,7 +99,19 @@ export class EmailChangeRepository {
     audit: readonly AuditEventInput[] = [],
   ): Promise<{ request: EmailChangeRecord; newToken: string; oldToken: string | undefined }> {
     const d = parseInput(
-      z.object({ userId: z.uuid(), oldEmail: emailInput, newEmail: emailInput, confirmFromOldAddress: z.boolean(), ttlSeconds: z.number().int().min(60).max(30 * 86_400) }).strict(),
+      z
+        .object({
+          userId: z.uuid(),
+          oldEmail: emailInput,
+          newEmail: emailInput,
+          confirmFromOldAddress: z.boolean(),
+          ttlSeconds: z
+            .number()
+            .int()
+            .min(60)
+            .max(30 * 86_400),
+        })
+        .strict(),
       input,
     );
     const newToken = generateSecretToken();
@@ -152,7 +162,16 @@ export class EmailChangeRepository {
     audit: (outcome: EmailChangeConfirmation['status'], request: EmailChangeRecord) => readonly AuditEventInput[],
   ): Promise<EmailChangeConfirmation> {
     const d = parseInput(
-      z.object({ userId: z.uuid(), requestId: z.uuid(), link: z.enum(['new', 'old']), revertWindowSeconds: z.number().int().min(60).max(365 * 86_400) }),
+      z.object({
+        userId: z.uuid(),
+        requestId: z.uuid(),
+        link: z.enum(['new', 'old']),
+        revertWindowSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(365 * 86_400),
+      }),
       { userId, requestId, link, revertWindowSeconds },
     );
     return withUserScope(this.postgres.appPool, d.userId, async (tx) => {
@@ -172,7 +191,8 @@ export class EmailChangeRepository {
       const changed = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET email = ${confirmed.newEmail}, email_verified_at = now()
         WHERE id = ${d.userId} AND email = ${confirmed.oldEmail} RETURNING id`);
-      if (!changed) throw new ConflictError('The account address changed since this request was made', { store: 'postgres', constraint: 'email_changed_meanwhile' });
+      if (!changed)
+        throw new ConflictError('The account address changed since this request was made', { store: 'postgres', constraint: 'email_changed_meanwhile' });
       const revertToken = generateSecretToken();
       const completed = await tx.one(sql.type(row)`
         UPDATE email_change_requests SET completed_at = now(), revert_token_hash = ${sql.binary(hashToken(revertToken))},

@@ -162,7 +162,10 @@ export class ErasureRequestRepository {
     const request = await tx.maybeOne(sql.type(requestRow)`SELECT ${REQUEST_COLUMNS} FROM erasure_requests WHERE id = ${id}`);
     if (!request) throw new NotFoundError('erasure request', id);
     const steps = await tx.any(sql.type(stepRow)`SELECT ${STEP_COLUMNS} FROM erasure_steps WHERE request_id = ${id} ORDER BY ordinal`);
-    return toRecord(request, steps.map((s) => s.step));
+    return toRecord(
+      request,
+      steps.map((s) => s.step),
+    );
   }
 
   /** @throws ValidationError naming `id`; NotFoundError; TenantAccessError without a real AdminScope */
@@ -203,9 +206,17 @@ export class ErasureRequestRepository {
         SELECT ${REQUEST_COLUMNS} FROM erasure_requests WHERE status <> 'completed' ORDER BY requested_at, id LIMIT ${n}`);
       if (requests.length === 0) return [];
       const steps = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(stepRow)`
-        SELECT ${STEP_COLUMNS} FROM erasure_steps WHERE request_id = ANY(${sql.array(requests.map((r) => r.id), 'uuid')}) ORDER BY request_id, ordinal`);
+        SELECT ${STEP_COLUMNS} FROM erasure_steps WHERE request_id = ANY(${sql.array(
+          requests.map((r) => r.id),
+          'uuid',
+        )}) ORDER BY request_id, ordinal`);
       const byRequest = Map.groupBy(steps, (s) => s.requestId);
-      return requests.map((r) => toRecord(r, (byRequest.get(r.id) ?? []).map((s) => s.step)));
+      return requests.map((r) =>
+        toRecord(
+          r,
+          (byRequest.get(r.id) ?? []).map((s) => s.step),
+        ),
+      );
     });
   }
 
@@ -263,11 +274,14 @@ export class ErasureRequestRepository {
   @declareAccess({ adminScope: true })
   async finishStep(scope: AdminScope, requestId: string, step: string, result: Record<string, number | string | boolean> = {}): Promise<void> {
     assertAdminScope(scope);
-    const d = parseInput(z.object({ requestId: z.uuid(), step: STEP_NAME, result: z.record(z.string(), z.union([z.number(), z.string().max(200), z.boolean()])) }), {
-      requestId,
-      step,
-      result,
-    });
+    const d = parseInput(
+      z.object({ requestId: z.uuid(), step: STEP_NAME, result: z.record(z.string(), z.union([z.number(), z.string().max(200), z.boolean()])) }),
+      {
+        requestId,
+        step,
+        result,
+      },
+    );
     await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).query(sql.type(noRows)`
         UPDATE erasure_steps SET status = 'done', finished_at = now(), last_error = NULL, result = ${sql.jsonb(d.result)},
@@ -308,7 +322,9 @@ export class ErasureRequestRepository {
     assertAdminScope(scope);
     const id = parseInput(z.uuid(), requestId, 'requestId');
     return withPostgresErrors(async () => {
-      const status = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }))`
+      const status = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(
+        z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }),
+      )`
         WITH done AS (
           UPDATE erasure_requests r SET status = 'completed', finished_at = now(), last_error = NULL
           WHERE r.id = ${id} AND r.status <> 'completed'

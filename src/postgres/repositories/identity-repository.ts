@@ -48,20 +48,18 @@ const recordRow = z
     created_at: z.date(),
     updated_at: z.date(),
   })
-  .transform(
-    (r): IdentityRecord => ({
-      id: r.id,
-      userId: r.user_id,
-      provider: r.provider,
-      providerUserId: r.provider_user_id,
-      email: r.email,
-      hasAccessToken: r.has_access_token,
-      hasRefreshToken: r.has_refresh_token,
-      tokenExpiresAt: r.token_expires_at,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    }),
-  );
+  .transform((r): IdentityRecord => ({
+    id: r.id,
+    userId: r.user_id,
+    provider: r.provider,
+    providerUserId: r.provider_user_id,
+    email: r.email,
+    hasAccessToken: r.has_access_token,
+    hasRefreshToken: r.has_refresh_token,
+    tokenExpiresAt: r.token_expires_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }));
 const secretRow = z.object({
   id: z.uuid(),
   access_token_encrypted: z.instanceof(Buffer).nullable(),
@@ -199,9 +197,15 @@ export class IdentityRepository {
         SELECT id FROM identities WHERE user_id = ${input.userId} AND provider = ${input.provider} FOR UPDATE`);
       if (!current) return null;
       const sets = [
-        data.accessToken === undefined ? undefined : sql.fragment`access_token_encrypted = ${data.accessToken === null ? null : sql.binary(this.box.encrypt(data.accessToken, aad(current.id, 'access_token')))}`,
-        data.refreshToken === undefined ? undefined : sql.fragment`refresh_token_encrypted = ${data.refreshToken === null ? null : sql.binary(this.box.encrypt(data.refreshToken, aad(current.id, 'refresh_token')))}`,
-        data.tokenExpiresAt === undefined ? undefined : sql.fragment`token_expires_at = ${data.tokenExpiresAt === null ? null : sql.timestamp(data.tokenExpiresAt)}`,
+        data.accessToken === undefined
+          ? undefined
+          : sql.fragment`access_token_encrypted = ${data.accessToken === null ? null : sql.binary(this.box.encrypt(data.accessToken, aad(current.id, 'access_token')))}`,
+        data.refreshToken === undefined
+          ? undefined
+          : sql.fragment`refresh_token_encrypted = ${data.refreshToken === null ? null : sql.binary(this.box.encrypt(data.refreshToken, aad(current.id, 'refresh_token')))}`,
+        data.tokenExpiresAt === undefined
+          ? undefined
+          : sql.fragment`token_expires_at = ${data.tokenExpiresAt === null ? null : sql.timestamp(data.tokenExpiresAt)}`,
       ].filter((s) => s !== undefined);
       const assignments = sets.length > 0 ? sets : [sql.fragment`updated_at = now()`];
       return tx.one(sql.type(recordRow)`

@@ -12,7 +12,15 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -74,7 +82,11 @@ export interface IntegrationTokenOptions {
   readonly refreshTimeoutMs: number;
 }
 
-export const DEFAULT_INTEGRATION_TOKEN_OPTIONS: IntegrationTokenOptions = Object.freeze({ refreshers: {}, refreshWithinSeconds: 300, refreshTimeoutMs: 10_000 });
+export const DEFAULT_INTEGRATION_TOKEN_OPTIONS: IntegrationTokenOptions = Object.freeze({
+  refreshers: {},
+  refreshWithinSeconds: 300,
+  refreshTimeoutMs: 10_000,
+});
 
 /** The record plus its decrypted tokens. */
 export interface IntegrationTokenSecrets extends IntegrationTokenRecord {
@@ -149,7 +161,11 @@ const saveInput = z
 // The reading client (a ClientContext: extra keys such as deviceId are ignored).
 const readerInput = z
   .object({
-    ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+    ip: z
+      .string()
+      .max(64)
+      .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address')
+      .optional(),
     userAgent: z.string().max(1000).optional(),
   })
   .default({});
@@ -263,11 +279,15 @@ export class IntegrationTokenRepository {
     let failure: string | undefined;
     const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
       const where = sql.fragment`organization_id = ${ctx.organizationId} AND user_id = ${ctx.userId} AND integration = ${name}`;
-      const current = await tx.maybeOne(sql.type(secretRow)`SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens WHERE ${where}`);
+      const current = await tx.maybeOne(
+        sql.type(secretRow)`SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens WHERE ${where}`,
+      );
       if (!current) return null;
       if (refresher && this.#due(current)) {
         // Under the row lock, read again: a concurrent reader may have refreshed while this one waited.
-        const locked = await tx.one(sql.type(secretRow)`SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens WHERE id = ${current.id} FOR UPDATE`);
+        const locked = await tx.one(
+          sql.type(secretRow)`SELECT ${COLUMNS}, access_token_encrypted, refresh_token_encrypted FROM integration_tokens WHERE id = ${current.id} FOR UPDATE`,
+        );
         if (this.#due(locked)) failure = await this.#refresh(tx, ctx, locked, refresher);
       }
       return tx.one(sql.type(secretRow)`
@@ -287,13 +307,24 @@ export class IntegrationTokenRepository {
   }
 
   /** Calls the refresher and stores its answer, or records and audits the failure; @returns the failure's message, if any. */
-  async #refresh(tx: DatabaseTransactionConnection, ctx: TenantContext, row: z.infer<typeof secretRow>, refresher: IntegrationTokenRefresher): Promise<string | undefined> {
+  async #refresh(
+    tx: DatabaseTransactionConnection,
+    ctx: TenantContext,
+    row: z.infer<typeof secretRow>,
+    refresher: IntegrationTokenRefresher,
+  ): Promise<string | undefined> {
     const current = this.#decrypt(row);
     const bound = this.options.refreshTimeoutMs;
     let result: z.output<typeof refreshResultInput>;
     try {
       const answer = await withTimeout(
-        refresher({ organizationId: current.organizationId, userId: current.userId, integration: current.integration, refreshToken: current.refreshToken ?? '', scopes: current.scopes }),
+        refresher({
+          organizationId: current.organizationId,
+          userId: current.userId,
+          integration: current.integration,
+          refreshToken: current.refreshToken ?? '',
+          scopes: current.scopes,
+        }),
         bound,
         () => new Error(`the refresher did not answer within ${bound} ms`),
       );

@@ -54,7 +54,12 @@ export interface PositionedRow<T> {
  * next page exists, which saves a count query.
  */
 export function toKeysetPage<T>(rows: readonly PositionedRow<T>[], limit: number): KeysetPage<T> {
-  return pageOf(rows, limit, (r) => r.item, (r) => encodeKeysetCursor(r.position));
+  return pageOf(
+    rows,
+    limit,
+    (r) => r.item,
+    (r) => encodeKeysetCursor(r.position),
+  );
 }
 
 /** SQL selecting `column` (a timestamptz) as whole microseconds since the epoch: exact in an int8 and a JS number. */

@@ -21,10 +21,18 @@ export interface LoginAttemptReservation {
   readonly lockMicros: number | null;
 }
 
-const reservationRow = z.object({ id: z.uuid(), failed_login_count: z.number(), locked_until: z.date().nullable(), lock_us: z.number().nullable() }).transform(
-  (r): LoginAttemptReservation => ({ userId: r.id, failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until, lockMicros: r.lock_us }),
-);
-const reserveInput = z.object({ userId: z.uuid(), threshold: z.number().int().min(1).max(100), lockSeconds: z.number().int().min(1).max(86_400 * 30) });
+const reservationRow = z
+  .object({ id: z.uuid(), failed_login_count: z.number(), locked_until: z.date().nullable(), lock_us: z.number().nullable() })
+  .transform((r): LoginAttemptReservation => ({ userId: r.id, failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until, lockMicros: r.lock_us }));
+const reserveInput = z.object({
+  userId: z.uuid(),
+  threshold: z.number().int().min(1).max(100),
+  lockSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400 * 30),
+});
 const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nullable() });
 
 /**

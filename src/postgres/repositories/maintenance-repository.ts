@@ -67,19 +67,17 @@ const runRow = z
     batches: z.number(),
     error: z.string().nullable(),
   })
-  .transform(
-    (r): MaintenanceRunRecord => ({
-      id: String(r.id),
-      job: r.job,
-      runner: r.runner,
-      status: r.status,
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      rowsAffected: r.rows_affected,
-      batches: r.batches,
-      error: r.error,
-    }),
-  );
+  .transform((r): MaintenanceRunRecord => ({
+    id: String(r.id),
+    job: r.job,
+    runner: r.runner,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    rowsAffected: r.rows_affected,
+    batches: r.batches,
+    error: r.error,
+  }));
 const RUN_COLUMNS = sql.fragment`id, job, runner, status, started_at, finished_at, rows_affected, batches, error`;
 
 const jobName = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, "-"');

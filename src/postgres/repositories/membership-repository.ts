@@ -10,7 +10,15 @@ import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { withScope } from '../with-scope.js';
@@ -60,7 +68,12 @@ const addInput = z
     role: z.enum(MEMBERSHIP_ROLES).default('member'),
     profile: membershipProfileSchema.default({}),
     /** How long the invitation stays open; default 7 days. */
-    expiresInSeconds: z.number().int().min(60).max(30 * 86_400).default(7 * 86_400),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(7 * 86_400),
   })
   .strict();
 export type AddMembershipInput = z.input<typeof addInput>;
@@ -95,19 +108,17 @@ const invitationShape = {
   answered_at: z.date().nullable(),
   created_at: z.date(),
 };
-const invitationRow = z.object(invitationShape).transform(
-  (r): MembershipInvitationRecord => ({
-    id: r.id,
-    organizationId: r.organization_id,
-    userId: r.user_id,
-    invitedBy: r.invited_by,
-    role: r.role,
-    expiresAt: r.expires_at,
-    answer: r.answer,
-    answeredAt: r.answered_at,
-    createdAt: r.created_at,
-  }),
-);
+const invitationRow = z.object(invitationShape).transform((r): MembershipInvitationRecord => ({
+  id: r.id,
+  organizationId: r.organization_id,
+  userId: r.user_id,
+  invitedBy: r.invited_by,
+  role: r.role,
+  expiresAt: r.expires_at,
+  answer: r.answer,
+  answeredAt: r.answered_at,
+  createdAt: r.created_at,
+}));
 const invitationListRow = z
   .object({ ...invitationShape, sort_us: z.number() })
   .transform((r) => ({ item: invitationRow.parse(r), position: { us: r.sort_us, id: r.id } }));
@@ -162,7 +173,12 @@ export class MembershipRepository {
                 now() + make_interval(secs => ${d.expiresInSeconds}))
         RETURNING ${INVITATION_COLUMNS}`);
       await this.audit.appendWithin(tx, [
-        { eventType: 'membership.invited', organizationId: ctx.organizationId, actorUserId: ctx.userId, details: { invitationId: row.id, targetUserId: d.userId, role: d.role } },
+        {
+          eventType: 'membership.invited',
+          organizationId: ctx.organizationId,
+          actorUserId: ctx.userId,
+          details: { invitationId: row.id, targetUserId: d.userId, role: d.role },
+        },
       ]);
       return row;
     });
@@ -212,18 +228,23 @@ export class MembershipRepository {
     );
     if (!target) throw new TokenError('invalid', 'Invalid invitation');
     return withScope(this.postgres.appPool, { organizationId: target.organization_id, userId: target.user_id }, async (tx) => {
-        const open = await tx.maybeOne(sql.type(openInvitationRow)`
+      const open = await tx.maybeOne(sql.type(openInvitationRow)`
           SELECT ${INVITATION_COLUMNS}, profile, expires_at <= now() AS expired
           FROM membership_invitations WHERE token_hash = ${sql.binary(hash)} FOR UPDATE`);
-        if (!open) throw new TokenError('invalid', 'Invalid invitation');
-        if (open.answer !== null) throw new TokenError('consumed', 'The invitation was already answered');
-        if (open.expired) throw new TokenError('expired', 'The invitation has expired');
-        await tx.query(sql.type(z.object({}))`UPDATE membership_invitations SET answer = ${answer}, answered_at = now() WHERE id = ${open.id}`);
-        const result = await then(tx, open);
-        await this.audit.appendWithin(tx, [
-          { eventType: `membership.invitation_${answer}`, organizationId: open.organization_id, actorUserId: open.user_id, details: { invitationId: open.id, role: open.role } },
-        ]);
-        return result;
+      if (!open) throw new TokenError('invalid', 'Invalid invitation');
+      if (open.answer !== null) throw new TokenError('consumed', 'The invitation was already answered');
+      if (open.expired) throw new TokenError('expired', 'The invitation has expired');
+      await tx.query(sql.type(z.object({}))`UPDATE membership_invitations SET answer = ${answer}, answered_at = now() WHERE id = ${open.id}`);
+      const result = await then(tx, open);
+      await this.audit.appendWithin(tx, [
+        {
+          eventType: `membership.invitation_${answer}`,
+          organizationId: open.organization_id,
+          actorUserId: open.user_id,
+          details: { invitationId: open.id, role: open.role },
+        },
+      ]);
+      return result;
     });
   }
 
@@ -257,12 +278,17 @@ export class MembershipRepository {
   async revokeInvitation(ctx: TenantContext, id: string): Promise<boolean> {
     const invitationId = parseInput(z.uuid(), id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
-      tx.maybeOne(sql.type(z.object({ id: z.uuid(), user_id: z.uuid() }))`
+      tx
+        .maybeOne(
+          sql.type(z.object({ id: z.uuid(), user_id: z.uuid() }))`
         DELETE FROM membership_invitations WHERE organization_id = ${ctx.organizationId} AND id = ${invitationId} AND answer IS NULL
-        RETURNING id, user_id`).then(async (revoked) => {
-        if (revoked) await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'membership.invitation_revoked', { invitationId, targetUserId: revoked.user_id })]);
-        return revoked;
-      }),
+        RETURNING id, user_id`,
+        )
+        .then(async (revoked) => {
+          if (revoked)
+            await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, 'membership.invitation_revoked', { invitationId, targetUserId: revoked.user_id })]);
+          return revoked;
+        }),
     );
     return row !== null;
   }
@@ -318,9 +344,13 @@ export class MembershipRepository {
         authorize(ctx, 'members:manage');
         requireOwnerIf(ctx, current === 'owner');
       }
-      await tx.query(sql.type(z.object({ id: z.uuid() }))`DELETE FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${id} RETURNING id`);
+      await tx.query(
+        sql.type(z.object({ id: z.uuid() }))`DELETE FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${id} RETURNING id`,
+      );
       const left = id === ctx.userId && ctx.actor.kind === 'user';
-      await this.audit.appendWithin(tx, [tenantAuditEvent(ctx, left ? 'membership.left' : 'membership.removed', { targetUserId: id, role: current }, current === 'owner' ? 30 : 10)]);
+      await this.audit.appendWithin(tx, [
+        tenantAuditEvent(ctx, left ? 'membership.left' : 'membership.removed', { targetUserId: id, role: current }, current === 'owner' ? 30 : 10),
+      ]);
       return true;
     });
   }

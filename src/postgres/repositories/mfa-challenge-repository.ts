@@ -39,18 +39,16 @@ const recordRow = z
     consumed_at: z.date().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): MfaChallengeRecord => ({
-      id: r.id,
-      userId: r.user_id,
-      organizationId: r.organization_id,
-      purpose: r.purpose,
-      failedAttempts: r.failed_attempts,
-      expiresAt: r.expires_at,
-      consumedAt: r.consumed_at,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): MfaChallengeRecord => ({
+    id: r.id,
+    userId: r.user_id,
+    organizationId: r.organization_id,
+    purpose: r.purpose,
+    failedAttempts: r.failed_attempts,
+    expiresAt: r.expires_at,
+    consumedAt: r.consumed_at,
+    createdAt: r.created_at,
+  }));
 
 const COLUMNS = sql.fragment`id, user_id, organization_id, purpose, failed_attempts, expires_at, consumed_at, created_at`;
 const tokenInput = z.string().min(1).max(512);

@@ -39,7 +39,10 @@ const userIdRow = z.object({ user_id: z.uuid() });
 // Base32 (RFC 4648) as otplib produces it; 26+ characters = at least 128 bits.
 const secretInput = z.string().regex(/^[A-Z2-7]{26,128}=*$/, 'must be a Base32 TOTP secret of at least 128 bits');
 const stepInput = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const hashesInput = z.array(z.instanceof(Buffer).refine((b) => b.length === 32, 'must be a 32-byte SHA-256')).min(1).max(100);
+const hashesInput = z
+  .array(z.instanceof(Buffer).refine((b) => b.length === 32, 'must be a 32-byte SHA-256'))
+  .min(1)
+  .max(100);
 
 function aad(userId: string): string {
   return `user_mfa:${userId}:totp_secret`;
@@ -123,7 +126,11 @@ export class MfaRepository {
    * @throws NotFoundError when the user is not enrolled (nothing written)
    */
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
-  async enable(userId: string, timeStep: number, options: { readonly recoveryCodeHashes?: readonly Buffer[]; readonly events?: readonly AuditEventInput[] } = {}): Promise<Date> {
+  async enable(
+    userId: string,
+    timeStep: number,
+    options: { readonly recoveryCodeHashes?: readonly Buffer[]; readonly events?: readonly AuditEventInput[] } = {},
+  ): Promise<Date> {
     const input = parseInput(z.object({ userId: z.uuid(), timeStep: stepInput }), { userId, timeStep });
     const hashes = options.recoveryCodeHashes === undefined ? undefined : parseInput(hashesInput, options.recoveryCodeHashes, 'hashes');
     const row = await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
@@ -175,7 +182,10 @@ export class MfaRepository {
     await tx.query(sql.type(noRows)`DELETE FROM mfa_recovery_codes WHERE user_id = ${userId}`);
     await tx.query(sql.type(noRows)`
       INSERT INTO mfa_recovery_codes (user_id, code_hash)
-      SELECT ${userId}, code_hash FROM ${sql.unnest(hashes.map((h) => [h]), ['bytea'])} AS t(code_hash)`);
+      SELECT ${userId}, code_hash FROM ${sql.unnest(
+        hashes.map((h) => [h]),
+        ['bytea'],
+      )} AS t(code_hash)`);
   }
 
   async #events(tx: CommonQueryMethods, events: readonly AuditEventInput[] | undefined): Promise<void> {

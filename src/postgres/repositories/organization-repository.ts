@@ -9,7 +9,15 @@ import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -24,7 +32,10 @@ export type OrganizationTier = (typeof ORGANIZATION_TIERS)[number];
  */
 export const organizationSettingsSchema = z
   .object({
-    locale: z.string().regex(/^[a-z]{2}(?:-[A-Z]{2})?$/, 'must look like "en" or "en-US"').optional(),
+    locale: z
+      .string()
+      .regex(/^[a-z]{2}(?:-[A-Z]{2})?$/, 'must look like "en" or "en-US"')
+      .optional(),
     timezone: z.string().min(1).max(64).optional(),
     maxMembers: z.number().int().min(1).max(1_000_000).optional(),
     defaultPersonaId: z.uuid().optional(),
@@ -60,14 +71,28 @@ const shape = {
 type RawRow = z.infer<z.ZodObject<typeof shape>>;
 
 function toRecord(r: RawRow): OrganizationRecord {
-  return { id: r.id, name: r.name, slug: r.slug, tier: r.tier, credits: r.credits, settings: r.settings, createdAt: r.created_at, updatedAt: r.updated_at, deletedAt: r.deleted_at };
+  return {
+    id: r.id,
+    name: r.name,
+    slug: r.slug,
+    tier: r.tier,
+    credits: r.credits,
+    settings: r.settings,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deletedAt: r.deleted_at,
+  };
 }
 
 const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
 const COLUMNS = sql.fragment`id, name, slug::text AS slug, tier::text AS tier, credits, settings, created_at, updated_at, deleted_at`;
 
-const slugInput = z.string().min(1).max(63).regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and inner hyphens');
+const slugInput = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and inner hyphens');
 const nameInput = z.string().trim().min(1).max(200);
 const amountInput = z.number().int().min(1).max(1_000_000_000);
 
@@ -158,7 +183,9 @@ export class OrganizationRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getById(id: string): Promise<OrganizationRecord | undefined> {
     const organizationId = parseInput(z.uuid(), id, 'id');
-    const row = await withPostgresErrors(() => scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`));
+    const row = await withPostgresErrors(() =>
+      scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`),
+    );
     return row ?? undefined;
   }
 

@@ -141,7 +141,10 @@ export class OutboxRepository {
       if (heads.length === 0) return [];
       return tx.any(sql.type(messageRow)`
         UPDATE outbox_messages SET attempts = attempts + 1, locked_until = now() + make_interval(secs => ${o.leaseMs / 1000})
-        WHERE id = ANY(${sql.array(heads.map((h) => h.id), 'int8')}) AND status = 'pending'
+        WHERE id = ANY(${sql.array(
+          heads.map((h) => h.id),
+          'int8',
+        )}) AND status = 'pending'
         RETURNING ${COLUMNS}`);
     });
     return rows.toSorted((a, b) => a.id - b.id).map((r) => this.#decode(r));
@@ -173,7 +176,11 @@ export class OutboxRepository {
   async markDead(id: number, error: string): Promise<void> {
     const i = parseInput(idInput, id, 'id');
     await withScope(this.postgres.appPool, RELAY_SCOPE, (tx) =>
-      tx.query(sql.type(noRows)`UPDATE outbox_messages SET status = 'dead', locked_until = NULL, last_error = ${errorText(error)} WHERE id = ${i} AND status = 'pending'`),
+      tx.query(
+        sql.type(
+          noRows,
+        )`UPDATE outbox_messages SET status = 'dead', locked_until = NULL, last_error = ${errorText(error)} WHERE id = ${i} AND status = 'pending'`,
+      ),
     );
   }
 
@@ -198,7 +205,11 @@ export class OutboxRepository {
   async requeue(scope: AdminScope, id: number): Promise<boolean> {
     const i = parseInput(idInput, id, 'id');
     const result = await withScope(this.postgres.appPool, { adminActor: scope.actor }, (tx) =>
-      tx.query(sql.type(noRows)`UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL WHERE id = ${i} AND status = 'dead'`),
+      tx.query(
+        sql.type(
+          noRows,
+        )`UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL WHERE id = ${i} AND status = 'dead'`,
+      ),
     );
     return result.rowCount === 1;
   }
@@ -209,7 +220,15 @@ export class OutboxRepository {
    */
   @declareAccess({ systemJob: 'retention of delivered outbox messages' })
   async deleteDelivered(olderThanSeconds = 7 * 86_400): Promise<number> {
-    const age = parseInput(z.number().int().min(0).max(3_650 * 86_400), olderThanSeconds, 'olderThanSeconds');
+    const age = parseInput(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(3_650 * 86_400),
+      olderThanSeconds,
+      'olderThanSeconds',
+    );
     const result = await withScope(this.postgres.appPool, RELAY_SCOPE, (tx) =>
       tx.query(sql.type(noRows)`DELETE FROM outbox_messages WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => ${age})`),
     );

@@ -73,23 +73,21 @@ const row = z
     last_used_at: z.date().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): PasskeyRecord => ({
-      id: r.id,
-      userId: r.user_id,
-      organizationId: r.organization_id,
-      credentialId: r.credential_id,
-      publicKey: new Uint8Array(r.public_key),
-      signCount: r.sign_count,
-      transports: r.transports.filter((t): t is AuthenticatorTransport => (AUTHENTICATOR_TRANSPORTS as readonly string[]).includes(t)),
-      backupEligible: r.backup_eligible,
-      backedUp: r.backed_up,
-      aaguid: r.aaguid,
-      friendlyName: r.friendly_name,
-      lastUsedAt: r.last_used_at,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): PasskeyRecord => ({
+    id: r.id,
+    userId: r.user_id,
+    organizationId: r.organization_id,
+    credentialId: r.credential_id,
+    publicKey: new Uint8Array(r.public_key),
+    signCount: r.sign_count,
+    transports: r.transports.filter((t): t is AuthenticatorTransport => (AUTHENTICATOR_TRANSPORTS as readonly string[]).includes(t)),
+    backupEligible: r.backup_eligible,
+    backedUp: r.backed_up,
+    aaguid: r.aaguid,
+    friendlyName: r.friendly_name,
+    lastUsedAt: r.last_used_at,
+    createdAt: r.created_at,
+  }));
 
 const challengeRow = z.object({ id: z.uuid(), user_id: z.uuid().nullable(), consumed_at: z.date().nullable() });
 
@@ -141,10 +139,11 @@ export class PasskeyRepository {
    */
   @declareAccess({ preTenant: 'passkey flows (PasskeyService/PasskeySignIn), which check the caller first' })
   async createChallenge(userId: string | undefined, ceremony: WebAuthnCeremony, ttlSeconds: number): Promise<{ challenge: string; expiresAt: Date }> {
-    const input = parseInput(
-      z.object({ userId: z.uuid().optional(), ceremony: z.enum(WEBAUTHN_CEREMONIES), ttlSeconds: z.number().int().min(1).max(3600) }),
-      { userId, ceremony, ttlSeconds },
-    );
+    const input = parseInput(z.object({ userId: z.uuid().optional(), ceremony: z.enum(WEBAUTHN_CEREMONIES), ttlSeconds: z.number().int().min(1).max(3600) }), {
+      userId,
+      ceremony,
+      ttlSeconds,
+    });
     if (input.ceremony === 'registration' && input.userId === undefined) parseInput(z.uuid(), userId, 'userId');
     const challenge = randomBytes(CHALLENGE_BYTES).toString('base64url');
     const expiresAt = new Date(Date.now() + input.ttlSeconds * 1000);

@@ -31,10 +31,11 @@ export class PasswordHistoryRepository {
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
   async add(userId: string, passwordHash: string, keep: number = MAX_PASSWORD_HISTORY): Promise<void> {
-    const input = parseInput(
-      z.object({ userId: z.uuid(), passwordHash: z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash'), keep: keepInput }),
-      { userId, passwordHash, keep },
-    );
+    const input = parseInput(z.object({ userId: z.uuid(), passwordHash: z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash'), keep: keepInput }), {
+      userId,
+      passwordHash,
+      keep,
+    });
     await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
       await tx.query(sql.type(noRows)`INSERT INTO password_history (user_id, password_hash) VALUES (${input.userId}, ${input.passwordHash})`);
       await tx.query(sql.type(noRows)`

@@ -6,7 +6,15 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -81,16 +89,14 @@ const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
 const preferenceRow = z
   .object({ persona_id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), settings: json, is_default: z.boolean(), updated_at: z.date() })
-  .transform(
-    (r): PersonaPreference => ({
-      personaId: r.persona_id,
-      userId: r.user_id,
-      organizationId: r.organization_id,
-      settings: r.settings,
-      isDefault: r.is_default,
-      updatedAt: r.updated_at,
-    }),
-  );
+  .transform((r): PersonaPreference => ({
+    personaId: r.persona_id,
+    userId: r.user_id,
+    organizationId: r.organization_id,
+    settings: r.settings,
+    isDefault: r.is_default,
+    updatedAt: r.updated_at,
+  }));
 const voiceRow = z
   .object({
     id: z.uuid(),
@@ -106,22 +112,20 @@ const voiceRow = z
     expires_at: z.date().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): VoiceCacheEntry => ({
-      id: r.id,
-      organizationId: r.organization_id,
-      personaId: r.persona_id,
-      cacheKey: r.cache_key,
-      storageUri: r.storage_uri,
-      contentType: r.content_type,
-      byteSize: r.byte_size,
-      durationMs: r.duration_ms,
-      hitCount: r.hit_count,
-      lastAccessedAt: r.last_accessed_at,
-      expiresAt: r.expires_at,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): VoiceCacheEntry => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    personaId: r.persona_id,
+    cacheKey: r.cache_key,
+    storageUri: r.storage_uri,
+    contentType: r.content_type,
+    byteSize: r.byte_size,
+    durationMs: r.duration_ms,
+    hitCount: r.hit_count,
+    lastAccessedAt: r.last_accessed_at,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+  }));
 
 const COLUMNS = sql.fragment`id, organization_id, name, description, traits, voice, created_by, created_at, updated_at`;
 const PREFERENCE_COLUMNS = sql.fragment`persona_id, user_id, organization_id, settings, is_default, updated_at`;

@@ -47,7 +47,10 @@ export async function reencryptColumns(pool: Pick<DatabasePool, 'transaction'>, 
     }),
     sql.fragment` OR `,
   );
-  const selected = sql.join(spec.columns.map(({ column }) => sql.identifier([column])), sql.fragment`, `);
+  const selected = sql.join(
+    spec.columns.map(({ column }) => sql.identifier([column])),
+    sql.fragment`, `,
+  );
   const rowSchema = z.object({ id: z.uuid() }).catchall(z.instanceof(Buffer).nullable());
   let rewritten = 0;
   const failedIds: string[] = [];

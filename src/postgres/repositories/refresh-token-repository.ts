@@ -124,9 +124,7 @@ function replacementAad(parentId: string): string {
   return `refresh_tokens:${parentId}:${REPLACEMENT_COLUMN}`;
 }
 
-type RotationOutcome =
-  | { kind: 'rotated'; result: RotatedRefreshToken }
-  | { kind: 'failed'; error: TokenError };
+type RotationOutcome = { kind: 'rotated'; result: RotatedRefreshToken } | { kind: 'failed'; error: TokenError };
 
 /**
  * Refresh tokens: opaque random secrets of which only the SHA-256 is stored,
@@ -180,9 +178,7 @@ export class RefreshTokenRepository {
     );
     if (owner === null) throw new NotFoundError('session', input.sessionId);
     return withScope(this.postgres.appPool, { userId: owner }, async (tx) => {
-      const session = await tx.maybeOne(sql.type(
-        z.object({ user_id: z.uuid(), organization_id: z.uuid(), revoked: z.boolean(), expired: z.boolean() }),
-      )`
+      const session = await tx.maybeOne(sql.type(z.object({ user_id: z.uuid(), organization_id: z.uuid(), revoked: z.boolean(), expired: z.boolean() }))`
         SELECT user_id, organization_id, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
         FROM sessions WHERE id = ${input.sessionId} FOR SHARE`);
       if (!session) throw new NotFoundError('session', input.sessionId);
@@ -382,7 +378,9 @@ export class RefreshTokenRepository {
   async revokeFamily(familyId: string, reason: string): Promise<number> {
     const input = parseInput(z.object({ familyId: z.uuid(), reason: reasonInput }), { familyId, reason });
     const owner = await withPostgresErrors(() =>
-      this.postgres.appPool.maybeOneFirst(sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.refresh_family_owner(${input.familyId}) AS f(user_id)`),
+      this.postgres.appPool.maybeOneFirst(
+        sql.type(z.object({ user_id: z.uuid() }))`SELECT user_id FROM platform_auth.refresh_family_owner(${input.familyId}) AS f(user_id)`,
+      ),
     );
     if (owner === null) return 0;
     return withScope(this.postgres.appPool, { userId: owner }, (tx) =>

@@ -83,10 +83,10 @@ export const securitySettingsPatchSchema = z
   .object(settingsShape)
   .partial()
   .strict()
-  .refine(
-    (p) => p.inactivityTimeoutMinutes === undefined || p.sessionTimeoutMinutes === undefined || p.inactivityTimeoutMinutes <= p.sessionTimeoutMinutes,
-    { message: 'must not exceed sessionTimeoutMinutes', path: ['inactivityTimeoutMinutes'] },
-  );
+  .refine((p) => p.inactivityTimeoutMinutes === undefined || p.sessionTimeoutMinutes === undefined || p.inactivityTimeoutMinutes <= p.sessionTimeoutMinutes, {
+    message: 'must not exceed sessionTimeoutMinutes',
+    path: ['inactivityTimeoutMinutes'],
+  });
 export type SecuritySettingsPatch = z.input<typeof securitySettingsPatchSchema>;
 
 /** camelCase field → column; also the whitelist of what an update may set. */
@@ -122,23 +122,21 @@ const settingsRow = z
     allow_concurrent_sessions: z.boolean(),
     max_concurrent_sessions: z.number(),
   })
-  .transform(
-    (r): SecuritySettings => ({
-      passwordMinLength: r.password_min_length,
-      passwordRequireLowercase: r.password_require_lowercase,
-      passwordRequireUppercase: r.password_require_uppercase,
-      passwordRequireDigit: r.password_require_digit,
-      passwordRequireSymbol: r.password_require_symbol,
-      passwordHistoryCount: r.password_history_count,
-      passwordMaxAgeDays: r.password_max_age_days,
-      sessionTimeoutMinutes: r.session_timeout_minutes,
-      inactivityTimeoutMinutes: r.inactivity_timeout_minutes,
-      mfaRequired: r.mfa_required,
-      ipAllowList: r.ip_allow_list,
-      allowConcurrentSessions: r.allow_concurrent_sessions,
-      maxConcurrentSessions: r.max_concurrent_sessions,
-    }),
-  );
+  .transform((r): SecuritySettings => ({
+    passwordMinLength: r.password_min_length,
+    passwordRequireLowercase: r.password_require_lowercase,
+    passwordRequireUppercase: r.password_require_uppercase,
+    passwordRequireDigit: r.password_require_digit,
+    passwordRequireSymbol: r.password_require_symbol,
+    passwordHistoryCount: r.password_history_count,
+    passwordMaxAgeDays: r.password_max_age_days,
+    sessionTimeoutMinutes: r.session_timeout_minutes,
+    inactivityTimeoutMinutes: r.inactivity_timeout_minutes,
+    mfaRequired: r.mfa_required,
+    ipAllowList: r.ip_allow_list,
+    allowConcurrentSessions: r.allow_concurrent_sessions,
+    maxConcurrentSessions: r.max_concurrent_sessions,
+  }));
 
 const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, password_require_uppercase, password_require_digit,
   password_require_symbol, password_history_count, password_max_age_days, session_timeout_minutes, inactivity_timeout_minutes,
@@ -177,7 +175,9 @@ export class SecuritySettingsRepository {
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
     const row = await withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`),
+      scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(
+        sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`,
+      ),
     );
     return row ?? DEFAULT_SECURITY_SETTINGS;
   }
@@ -203,7 +203,10 @@ export class SecuritySettingsRepository {
     if (entries.length === 0) return this.get(ctx);
     const columns = sql.join([sql.identifier(['organization_id']), ...entries.map((e) => e.column)], sql.fragment`, `);
     const values = sql.join([sql.fragment`${ctx.organizationId}`, ...entries.map((e) => e.expression)], sql.fragment`, `);
-    const updates = sql.join(entries.map((e) => sql.fragment`${e.column} = EXCLUDED.${e.column}`), sql.fragment`, `);
+    const updates = sql.join(
+      entries.map((e) => sql.fragment`${e.column} = EXCLUDED.${e.column}`),
+      sql.fragment`, `,
+    );
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const before = await tx.maybeOne(sql.type(settingsRow)`
         SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${ctx.organizationId} FOR UPDATE`);
@@ -232,7 +235,13 @@ export class SecuritySettingsRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async isIpAllowed(organizationId: string, ip: string): Promise<boolean> {
     const input = parseInput(
-      z.object({ organizationId: z.uuid(), ip: z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address') }),
+      z.object({
+        organizationId: z.uuid(),
+        ip: z
+          .string()
+          .max(64)
+          .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address'),
+      }),
       { organizationId, ip },
     );
     return withPostgresErrors(() =>

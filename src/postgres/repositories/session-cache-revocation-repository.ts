@@ -27,7 +27,13 @@ const row = z
     access_token_jti: z.string(),
     session_expires_at: z.date(),
   })
-  .transform((r): CacheRevocation => ({ id: r.id, userId: r.user_id, sessionId: r.session_id, accessTokenJti: r.access_token_jti, expiresAt: r.session_expires_at }));
+  .transform((r): CacheRevocation => ({
+    id: r.id,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    accessTokenJti: r.access_token_jti,
+    expiresAt: r.session_expires_at,
+  }));
 
 const idsInput = z.array(z.number().int().positive()).max(10_000);
 const revocationInput = z.object({ userId: z.uuid(), sessionId: z.uuid(), accessTokenJti: z.string().min(1).max(200), expiresAt: z.date() });

@@ -9,7 +9,15 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, microsToTimestamp, sortMicros, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import {
+  decodeKeysetCursor,
+  keysetPageInputSchema,
+  microsToTimestamp,
+  sortMicros,
+  toKeysetPage,
+  type KeysetPage,
+  type KeysetPageInput,
+} from './keyset-page.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
@@ -86,7 +94,10 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ 
 const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
-const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = z
+  .string()
+  .max(64)
+  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
 
 const createInput = z
   .object({
@@ -95,7 +106,12 @@ const createInput = z
     ip: ipInput.optional(),
     userAgent: z.string().max(1000).optional(),
     /** Lifetime in seconds; default `auth.sessionTtlSeconds`. */
-    ttlSeconds: z.number().int().min(60).max(86_400 * 365).optional(),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(86_400 * 365)
+      .optional(),
   })
   .strict();
 export type CreateSessionInput = z.input<typeof createInput>;
@@ -264,35 +280,41 @@ export class SessionRepository {
     );
   }
 
-  async #revokeIn(tx: DatabaseTransactionConnection, condition: ReturnType<typeof sql.fragment>, reason: string, options: RevokeOptions): Promise<readonly RevokedSession[]> {
+  async #revokeIn(
+    tx: DatabaseTransactionConnection,
+    condition: ReturnType<typeof sql.fragment>,
+    reason: string,
+    options: RevokeOptions,
+  ): Promise<readonly RevokedSession[]> {
     {
-        const revoked = await tx.any(sql.type(revokedRow)`
+      const revoked = await tx.any(sql.type(revokedRow)`
           UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
           WHERE ${condition} AND revoked_at IS NULL
           RETURNING id, user_id, organization_id, access_token_jti, expires_at`);
-        if (revoked.length > 0) {
-          await tx.query(sql.type(noRows)`
+      if (revoked.length > 0) {
+        await tx.query(sql.type(noRows)`
             UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = ${reason}, replacement_token_encrypted = NULL
-            WHERE session_id = ANY(${sql.array(revoked.map((s) => s.id), 'uuid')}) AND revoked_at IS NULL`);
-        }
-        const queued = await this.cacheRevocations.queueWithin(
-          tx,
-          revoked.map((r) => ({ userId: r.user_id, sessionId: r.id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at })),
-        );
-        const queuedId = new Map(queued.map((q) => [q.sessionId, q.id]));
-        const result = revoked.map(
-          (r): RevokedSession => ({
-            id: r.id,
-            userId: r.user_id,
-            organizationId: r.organization_id,
-            accessTokenJti: r.access_token_jti,
-            expiresAt: r.expires_at,
-            cacheRevocationId: queuedId.get(r.id)!,
-          }),
-        );
-        const events = result.length > 0 ? (options.events?.(result) ?? []) : [];
-        if (events.length > 0) await this.audit.appendWithin(tx, events);
-        return result;
+            WHERE session_id = ANY(${sql.array(
+              revoked.map((s) => s.id),
+              'uuid',
+            )}) AND revoked_at IS NULL`);
+      }
+      const queued = await this.cacheRevocations.queueWithin(
+        tx,
+        revoked.map((r) => ({ userId: r.user_id, sessionId: r.id, accessTokenJti: r.access_token_jti, expiresAt: r.expires_at })),
+      );
+      const queuedId = new Map(queued.map((q) => [q.sessionId, q.id]));
+      const result = revoked.map((r): RevokedSession => ({
+        id: r.id,
+        userId: r.user_id,
+        organizationId: r.organization_id,
+        accessTokenJti: r.access_token_jti,
+        expiresAt: r.expires_at,
+        cacheRevocationId: queuedId.get(r.id)!,
+      }));
+      const events = result.length > 0 ? (options.events?.(result) ?? []) : [];
+      if (events.length > 0) await this.audit.appendWithin(tx, events);
+      return result;
     }
   }
 

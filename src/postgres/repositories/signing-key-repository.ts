@@ -43,24 +43,30 @@ const keyRow = z
     retired_at: z.date().nullable(),
     publish_until: z.date().nullable(),
   })
-  .transform(
-    (r): StoredSigningKey => ({
-      kid: r.kid,
-      algorithm: r.algorithm,
-      publicJwk: r.public_jwk,
-      privateKey: r.private_key,
-      createdAt: r.created_at,
-      retiredAt: r.retired_at,
-      publishUntil: r.publish_until,
-    }),
-  );
+  .transform((r): StoredSigningKey => ({
+    kid: r.kid,
+    algorithm: r.algorithm,
+    publicJwk: r.public_jwk,
+    privateKey: r.private_key,
+    createdAt: r.created_at,
+    retiredAt: r.retired_at,
+    publishUntil: r.publish_until,
+  }));
 
 const rotateInput = z
   .object({
     /** An active key younger than this is kept (another process rotated a moment ago). */
-    minAgeSeconds: z.number().int().min(0).max(10 * 365 * 86_400),
+    minAgeSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(10 * 365 * 86_400),
     /** How long the retired key stays published: the longest a token it signed may still be valid. */
-    publishRetiredForSeconds: z.number().int().min(1).max(30 * 86_400),
+    publishRetiredForSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400),
   })
   .strict();
 const newKeyInput = z
@@ -112,7 +118,7 @@ export class SigningKeyRepository {
    * @returns the active key after the call, and whether this call created it
    * @throws ValidationError naming the field; ConflictError (`signing_keys_one_active`) cannot happen under the lock
    */
-  @declareAccess({ systemJob: 'key rotation is the platform\'s own machinery' })
+  @declareAccess({ systemJob: "key rotation is the platform's own machinery" })
   async rotate(
     options: z.input<typeof rotateInput>,
     create: () => Promise<NewSigningKey>,
@@ -143,9 +149,17 @@ export class SigningKeyRepository {
    * Deletes keys whose publication ended more than `graceSeconds` ago (they verify nothing any more).
    * @returns how many were deleted
    */
-  @declareAccess({ systemJob: 'retention of dead keys is the platform\'s own machinery' })
+  @declareAccess({ systemJob: "retention of dead keys is the platform's own machinery" })
   async deleteDead(graceSeconds = 86_400): Promise<number> {
-    const grace = parseInput(z.number().int().min(0).max(365 * 86_400), graceSeconds, 'graceSeconds');
+    const grace = parseInput(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(365 * 86_400),
+      graceSeconds,
+      'graceSeconds',
+    );
     const result = await withPostgresErrors(() =>
       this.postgres.appPool.query(sql.type(noRows)`DELETE FROM signing_keys WHERE publish_until < now() - make_interval(secs => ${grace})`),
     );

@@ -107,9 +107,9 @@ export class SubjectDataRepository {
     const id = parseInput(uuid, userId, 'userId');
     return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(
-        z.object({ organization_id: z.uuid(), slug: z.string(), other_members: z.number() }).transform(
-          (r): SoleOwnership => ({ organizationId: r.organization_id, slug: r.slug, otherMembers: r.other_members }),
-        ),
+        z
+          .object({ organization_id: z.uuid(), slug: z.string(), other_members: z.number() })
+          .transform((r): SoleOwnership => ({ organizationId: r.organization_id, slug: r.slug, otherMembers: r.other_members })),
       )`
         SELECT m.organization_id, o.slug::text AS slug,
                (SELECT count(*) FROM memberships x WHERE x.organization_id = m.organization_id AND x.user_id <> ${id})::int AS other_members
@@ -320,8 +320,8 @@ export class SubjectDataRepository {
 /** @throws ConflictError listing the organizations the user alone owns */
 export function refuseSoleOwnership(userId: string, owned: readonly SoleOwnership[]): void {
   if (owned.length === 0) return;
-  throw new ConflictError(
-    `User ${userId} is the only owner of ${owned.map((o) => o.slug).join(', ')}: transfer ownership or delete the organization first`,
-    { store: 'postgres', constraint: 'memberships_last_owner' },
-  );
+  throw new ConflictError(`User ${userId} is the only owner of ${owned.map((o) => o.slug).join(', ')}: transfer ownership or delete the organization first`, {
+    store: 'postgres',
+    constraint: 'memberships_last_owner',
+  });
 }

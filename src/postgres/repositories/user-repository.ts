@@ -97,9 +97,13 @@ function toRecord(r: RawRow): UserRecord {
 }
 
 const recordRow = z.object(shape).transform(toRecord);
-const credentialsRow = z.object({ ...shape, password_hash: z.string().nullable() }).transform((r): UserCredentials => ({ user: toRecord(r), passwordHash: r.password_hash }));
+const credentialsRow = z
+  .object({ ...shape, password_hash: z.string().nullable() })
+  .transform((r): UserCredentials => ({ user: toRecord(r), passwordHash: r.password_hash }));
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
-const lockoutRow = z.object({ failed_login_count: z.number(), locked_until: z.date().nullable() }).transform((r) => ({ failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until }));
+const lockoutRow = z
+  .object({ failed_login_count: z.number(), locked_until: z.date().nullable() })
+  .transform((r) => ({ failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until }));
 
 const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
   u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
@@ -107,7 +111,11 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.sta
   u.created_at, u.updated_at, u.deleted_at`;
 
 /** Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL. */
-const CREDENTIALS_BY_EMAIL = preparedStatement('pd_user_credentials_by_email', `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`, credentialsRow);
+const CREDENTIALS_BY_EMAIL = preparedStatement(
+  'pd_user_credentials_by_email',
+  `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`,
+  credentialsRow,
+);
 /** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
 /** A tenant read (PostgresConnection.tenantQuery): $1 organization, $2/$3 the keyset position or nulls, $4 the limit. */
 const USERS_FOR_ORGANIZATION = preparedStatement(
@@ -123,10 +131,16 @@ const USERS_FOR_ORGANIZATION = preparedStatement(
 
 const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.user_by_id($1) u`, recordRow);
 
-const emailInput = z.email().max(320).transform((e) => e.toLowerCase());
+const emailInput = z
+  .email()
+  .max(320)
+  .transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-const ipInput = z.string().max(64).refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = z
+  .string()
+  .max(64)
+  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
 
 const createInput = z
   .object({
@@ -153,7 +167,15 @@ const profileInput = z
   .strict();
 export type UpdateUserProfileInput = z.input<typeof profileInput>;
 
-const lockoutInput = z.object({ userId: z.uuid(), threshold: z.number().int().min(1).max(100), lockSeconds: z.number().int().min(1).max(86_400 * 30) });
+const lockoutInput = z.object({
+  userId: z.uuid(),
+  threshold: z.number().int().min(1).max(100),
+  lockSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400 * 30),
+});
 
 /**
  * Users (a global table: one user spans organizations).
@@ -219,7 +241,9 @@ export class UserRepository {
   /** The current user. @throws NotFoundError when the user no longer exists */
   @declareAccess({ ownAccount: true })
   async getCurrent(ctx: TenantContext): Promise<UserRecord> {
-    const row = await withTenant(this.postgres.appPool, ctx, (tx) => tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${ctx.userId}`));
+    const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
+      tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${ctx.userId}`),
+    );
     if (!row) throw new NotFoundError('user', ctx.userId);
     return row;
   }
@@ -255,7 +279,10 @@ export class UserRepository {
    * @throws ValidationError naming the invalid field
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async recordFailedLogin(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<{ failedLoginCount: number; lockedUntil: Date | null } | undefined> {
+  async recordFailedLogin(
+    userId: string,
+    policy: { threshold: number; lockSeconds: number },
+  ): Promise<{ failedLoginCount: number; lockedUntil: Date | null } | undefined> {
     const d = parseInput(lockoutInput, { userId, ...policy });
     const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
       tx.maybeOne(sql.type(lockoutRow)`
@@ -295,7 +322,7 @@ export class UserRepository {
    * (e.g. `auth.user.suspended`) are written in the same transaction.
    * @throws ValidationError naming `userId` / `status` / `events.<i>.*`; NotFoundError for an unknown user (no event written)
    */
-  @declareAccess({ systemJob: 'operator action of the application, not a tenant\'s' })
+  @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async setStatus(userId: string, status: UserStatus, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<UserRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
     const row = await withScope(this.postgres.appPool, { userId: d.userId }, async (tx) => {

@@ -39,16 +39,14 @@ const recordRow = z
     consumed_at: z.date().nullable(),
     created_at: z.date(),
   })
-  .transform(
-    (r): VerificationTokenRecord => ({
-      id: r.id,
-      userId: r.user_id,
-      purpose: r.purpose,
-      expiresAt: r.expires_at,
-      consumedAt: r.consumed_at,
-      createdAt: r.created_at,
-    }),
-  );
+  .transform((r): VerificationTokenRecord => ({
+    id: r.id,
+    userId: r.user_id,
+    purpose: r.purpose,
+    expiresAt: r.expires_at,
+    consumedAt: r.consumed_at,
+    createdAt: r.created_at,
+  }));
 
 const COLUMNS = sql.fragment`id, user_id, purpose, expires_at, consumed_at, created_at`;
 const purposeInput = z.enum(VERIFICATION_PURPOSES);

@@ -16,10 +16,6 @@ import { withScope } from '../with-scope.js';
  * `userId` must already be validated (a uuid) by the caller.
  * @throws PlatformError subclasses from mapPostgresError (the transaction is rolled back)
  */
-export async function withUserScope<T>(
-  pool: DatabasePool,
-  userId: string,
-  fn: (connection: DatabaseTransactionConnection) => Promise<T>,
-): Promise<T> {
+export async function withUserScope<T>(pool: DatabasePool, userId: string, fn: (connection: DatabaseTransactionConnection) => Promise<T>): Promise<T> {
   return withScope(pool, { userId }, fn);
 }

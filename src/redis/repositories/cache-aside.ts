@@ -47,7 +47,9 @@ export class CacheAside {
     let skipValue = false;
     for (;;) {
       const token = randomUUID();
-      const [state, raw] = readOrLockReply.parse(await runScript(this.redis.client, CACHE_READ_OR_LOCK, [key, lockKey], [token, lockTtlMs, skipValue ? '1' : '0']));
+      const [state, raw] = readOrLockReply.parse(
+        await runScript(this.redis.client, CACHE_READ_OR_LOCK, [key, lockKey], [token, lockTtlMs, skipValue ? '1' : '0']),
+      );
       if (state === CacheReadOrLockResult.Found) {
         const cached = decode(raw, schema);
         if (cached.found) return cached.value;

@@ -79,17 +79,22 @@ export class LoginThrottle {
     // cluster pipeline must stay within one slot (ioredis refuses it otherwise); in parallel, still one round trip.
     const keys = attempt.ip === undefined ? [this.keys.loginAccount(attempt.email)] : [this.keys.loginAccount(attempt.email), this.keys.loginIp(attempt.ip)];
     const results = await withRedisErrors(() => Promise.all(keys.map((key) => this.redis.client.pipeline().get(key).pttl(key).exec())));
-    const values = results.flatMap((r) => r ?? []).map(([error, value]) => {
-      if (error) throw mapRedisError(error);
-      return value;
-    });
-    const blocked = (count: unknown, pttl: unknown, limit: number): number | undefined =>
-      Number(count ?? 0) >= limit ? Math.max(1, Number(pttl)) : undefined;
+    const values = results
+      .flatMap((r) => r ?? [])
+      .map(([error, value]) => {
+        if (error) throw mapRedisError(error);
+        return value;
+      });
+    const blocked = (count: unknown, pttl: unknown, limit: number): number | undefined => (Number(count ?? 0) >= limit ? Math.max(1, Number(pttl)) : undefined);
     const account = blocked(values[0], values[1], this.policy.accountLimit);
     const ip = attempt.ip === undefined ? undefined : blocked(values[2], values[3], this.policy.ipLimit);
     if (account !== undefined || ip !== undefined) {
       // One message for both, so the response does not tell an attacker which limit tripped.
-      throw new RateLimitedError('Too many failed sign-in attempts', Math.max(account ?? 0, ip ?? 0), account !== undefined ? this.policy.accountLimit : this.policy.ipLimit);
+      throw new RateLimitedError(
+        'Too many failed sign-in attempts',
+        Math.max(account ?? 0, ip ?? 0),
+        account !== undefined ? this.policy.accountLimit : this.policy.ipLimit,
+      );
     }
   }
 

@@ -92,7 +92,10 @@ export class SessionCacheBreaker {
       return result;
     } catch (error) {
       if (error instanceof StoreUnavailableError && ++this.#failures >= this.config.redis.breakerFailureThreshold && this.#state === 'closed') {
-        this.logger.warn('session cache breaker opened: validations go to PostgreSQL', { failures: this.#failures, cooldownMs: this.config.redis.breakerCooldownMs });
+        this.logger.warn('session cache breaker opened: validations go to PostgreSQL', {
+          failures: this.#failures,
+          cooldownMs: this.config.redis.breakerCooldownMs,
+        });
         this.#open();
       }
       throw error;

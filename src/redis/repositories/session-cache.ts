@@ -8,7 +8,15 @@ import { RedisConnection } from '../redis-connection.js';
 import { RedisKeys } from '../redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { runScript } from '../scripts/redis-script.js';
-import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult, SessionValidateReply, VALIDATE_SESSION, missEpoch } from '../scripts/session-scripts.js';
+import {
+  PUT_SESSION,
+  REVOKE_ALL_SESSIONS,
+  REVOKE_SESSION,
+  SessionPutResult,
+  SessionValidateReply,
+  VALIDATE_SESSION,
+  missEpoch,
+} from '../scripts/session-scripts.js';
 import { cachedSessionCodec, cachedSessionSchema, type CachedSession, type CachedSessionInput } from './cached-session-codec.js';
 
 export { cachedSessionSchema } from './cached-session-codec.js';
@@ -95,16 +103,18 @@ export class SessionCache {
   async validate(ref: SessionRef): Promise<SessionValidation> {
     const jti = ref.jti;
     const byJti = ref.sessionId === undefined;
-    const reply = await this.breaker.read(() => runScript(
-      this.redis.client,
-      VALIDATE_SESSION,
-      [
-        this.keys.sessionEpoch(ref.userId),
-        ref.sessionId === undefined ? this.keys.sessionAccessToken(ref.userId, ref.jti) : this.keys.sessionRecord(ref.userId, ref.sessionId),
-        this.keys.sessionDenylist(ref.userId, jti ?? '-'),
-      ],
-      [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
-    ));
+    const reply = await this.breaker.read(() =>
+      runScript(
+        this.redis.client,
+        VALIDATE_SESSION,
+        [
+          this.keys.sessionEpoch(ref.userId),
+          ref.sessionId === undefined ? this.keys.sessionAccessToken(ref.userId, ref.jti) : this.keys.sessionRecord(ref.userId, ref.sessionId),
+          this.keys.sessionDenylist(ref.userId, jti ?? '-'),
+        ],
+        [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
+      ),
+    );
     if (typeof reply === 'number') {
       if (reply < 0) return { status: 'miss', epoch: missEpoch(reply) };
       if (reply === SessionValidateReply.Miss) return { status: 'miss' };
@@ -141,17 +151,19 @@ export class SessionCache {
     const ttlMs = Math.min(Math.floor(session.expiresAt - now), this.#maxSessionMs);
     if (ttlMs <= 0) return 'stale';
     const pointerTtlMs = accessToken ? Math.max(0, Math.min(Math.floor(accessToken.expiresAt - now), ttlMs)) : 0;
-    const reply = await this.breaker.read(() => runScript(
-      this.redis.client,
-      PUT_SESSION,
-      [
-        this.keys.sessionEpoch(session.userId),
-        this.keys.sessionRecord(session.userId, session.sessionId),
-        this.keys.sessionIndex(session.userId),
-        this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
-      ],
-      [cachedSessionCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
-    ));
+    const reply = await this.breaker.read(() =>
+      runScript(
+        this.redis.client,
+        PUT_SESSION,
+        [
+          this.keys.sessionEpoch(session.userId),
+          this.keys.sessionRecord(session.userId, session.sessionId),
+          this.keys.sessionIndex(session.userId),
+          this.keys.sessionAccessToken(session.userId, accessToken?.jti ?? '-'),
+        ],
+        [cachedSessionCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
+      ),
+    );
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }
 
@@ -171,17 +183,19 @@ export class SessionCache {
     const now = Date.now();
     const markerTtlMs = clamp((input.sessionExpiresAt ?? now + this.#maxSessionMs) - now, 1_000, this.#maxSessionMs);
     const denyTtlMs = input.accessToken ? Math.max(0, Math.ceil(input.accessToken.expiresAt - now)) : 0;
-    await this.breaker.revoke(() => runScript(
-      this.redis.client,
-      REVOKE_SESSION,
-      [
-        this.keys.sessionRecord(input.userId, input.sessionId),
-        this.keys.sessionIndex(input.userId),
-        this.keys.sessionDenylist(input.userId, input.accessToken?.jti ?? '-'),
-        this.keys.sessionAccessToken(input.userId, input.accessToken?.jti ?? '-'),
-      ],
-      [markerTtlMs, denyTtlMs, input.sessionId, revocationMarker(input.sessionId), input.accessToken ? '1' : '0'],
-    ));
+    await this.breaker.revoke(() =>
+      runScript(
+        this.redis.client,
+        REVOKE_SESSION,
+        [
+          this.keys.sessionRecord(input.userId, input.sessionId),
+          this.keys.sessionIndex(input.userId),
+          this.keys.sessionDenylist(input.userId, input.accessToken?.jti ?? '-'),
+          this.keys.sessionAccessToken(input.userId, input.accessToken?.jti ?? '-'),
+        ],
+        [markerTtlMs, denyTtlMs, input.sessionId, revocationMarker(input.sessionId), input.accessToken ? '1' : '0'],
+      ),
+    );
   }
 
   /**
@@ -191,12 +205,14 @@ export class SessionCache {
    * @throws StoreUnavailableError
    */
   async revokeAllForUser(userId: string): Promise<number> {
-    const reply = await this.breaker.revoke(() => runScript(
-      this.redis.client,
-      REVOKE_ALL_SESSIONS,
-      [this.keys.sessionEpoch(userId), this.keys.sessionIndex(userId)],
-      [this.#maxSessionMs, this.keys.sessionRecordPrefix(userId), revocationMarker(null)],
-    ));
+    const reply = await this.breaker.revoke(() =>
+      runScript(
+        this.redis.client,
+        REVOKE_ALL_SESSIONS,
+        [this.keys.sessionEpoch(userId), this.keys.sessionIndex(userId)],
+        [this.#maxSessionMs, this.keys.sessionRecordPrefix(userId), revocationMarker(null)],
+      ),
+    );
     return z.tuple([z.number(), z.number()]).parse(reply)[0];
   }
 }

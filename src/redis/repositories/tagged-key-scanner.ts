@@ -35,7 +35,8 @@ export class TaggedKeyScanner {
   /** The MATCH pattern for a tag. @throws ValidationError for an id that cannot be in a key */
   pattern(tag: KeyTag): string {
     const [kind, id] = 'user' in tag ? ['user', tag.user] : ['org', tag.organization];
-    if (!ID.test(id)) throw new ValidationError([{ path: kind === 'user' ? 'userId' : 'organizationId', message: 'must be 1-200 characters of A-Z a-z 0-9 _ . @ -' }]);
+    if (!ID.test(id))
+      throw new ValidationError([{ path: kind === 'user' ? 'userId' : 'organizationId', message: 'must be 1-200 characters of A-Z a-z 0-9 _ . @ -' }]);
     return `${escapeGlob(this.keys.prefix)}{${kind}:${id}}:*`;
   }
 

@@ -28,7 +28,9 @@ export class VoiceCache {
 
   /** sha256 over an unambiguous encoding of text, voice and format. */
   static contentHash(request: VoiceRequest): string {
-    return createHash('sha256').update(JSON.stringify([request.text, request.voice, request.format]), 'utf8').digest('hex');
+    return createHash('sha256')
+      .update(JSON.stringify([request.text, request.voice, request.format]), 'utf8')
+      .digest('hex');
   }
 
   /** @throws StoreUnavailableError */
@@ -43,7 +45,12 @@ export class VoiceCache {
   }
 
   /** Returns cached audio or synthesizes, caches and returns it. */
-  async getOrSynthesize(organizationId: string, request: VoiceRequest, synthesize: (request: VoiceRequest) => Promise<Buffer>, ttlSeconds = VOICE_CACHE_TTL_SECONDS): Promise<{ audio: Buffer; contentHash: string; cached: boolean }> {
+  async getOrSynthesize(
+    organizationId: string,
+    request: VoiceRequest,
+    synthesize: (request: VoiceRequest) => Promise<Buffer>,
+    ttlSeconds = VOICE_CACHE_TTL_SECONDS,
+  ): Promise<{ audio: Buffer; contentHash: string; cached: boolean }> {
     const contentHash = VoiceCache.contentHash(request);
     const cached = await this.get(organizationId, contentHash);
     if (cached) return { audio: cached, contentHash, cached: true };

@@ -50,7 +50,7 @@ export const VALIDATE_SESSION = defineRedisScript({
   ],
   returns: [
     'record  hit: the stored record (s1|expiresAt|revocationEpoch|JSON)',
-    '< 0     miss (no record / pointer, or an unreadable record): load from Postgres; -1 - reply = the user\'s revocation epoch, read atomically with the miss',
+    "< 0     miss (no record / pointer, or an unreadable record): load from Postgres; -1 - reply = the user's revocation epoch, read atomically with the miss",
     '1..4    revoked: 1 = revocation marker, 2 = epoch, 3 = jti denylisted, 4 = expired',
   ].join('\n'),
   errors: '',

@@ -136,7 +136,7 @@ export const adminCommands: Record<string, CommandHandler> = {
   },
 
   renameCollection(context) {
-    if (context.database !== 'admin') throw new CommandError('IllegalOperation' , 'renameCollection may only be run against the admin database.');
+    if (context.database !== 'admin') throw new CommandError('IllegalOperation', 'renameCollection may only be run against the admin database.');
     const from: unknown = context.command.renameCollection;
     const to: unknown = context.command.to;
     if (typeof from !== 'string' || typeof to !== 'string') throw new CommandError('InvalidNamespace', 'Invalid source or target namespace');

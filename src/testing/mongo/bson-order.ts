@@ -53,7 +53,11 @@ export const BsonOrder = {
   sort<T extends Document>(docs: T[], spec: Readonly<Record<string, 1 | -1>>, collation?: Collation): T[] {
     const fields = Object.entries(spec);
     const keys = new Map<T, unknown[]>();
-    for (const doc of docs) keys.set(doc, fields.map(([path, dir]) => sortKey(doc, path, dir, collation)));
+    for (const doc of docs)
+      keys.set(
+        doc,
+        fields.map(([path, dir]) => sortKey(doc, path, dir, collation)),
+      );
     return docs
       .map((doc, index) => ({ doc, index }))
       .sort((x, y) => {
@@ -91,7 +95,8 @@ const RANK = {
 function rank(value: unknown): number {
   if (value === EMPTY_ARRAY_KEY) return RANK.emptyArray;
   if (value === MISSING || value === null || value === undefined) return RANK.null;
-  if (typeof value === 'number' || value instanceof Long || value instanceof Decimal128 || value instanceof Int32 || value instanceof Double) return RANK.number;
+  if (typeof value === 'number' || value instanceof Long || value instanceof Decimal128 || value instanceof Int32 || value instanceof Double)
+    return RANK.number;
   if (typeof value === 'string') return RANK.string;
   if (typeof value === 'boolean') return RANK.boolean;
   if (Array.isArray(value)) return RANK.array;

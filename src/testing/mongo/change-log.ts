@@ -95,7 +95,8 @@ export class ChangeLog {
   /** Changes after `seq`, oldest first. @throws CommandError 286 when `seq` fell off the capped log. */
   after(seq: number): LoggedChange[] {
     const first = this.#entries[0];
-    if (first && seq < first.seq - 1) throw new CommandError('ChangeStreamHistoryLost', 'Resume of change stream was not possible, as the resume point may no longer be in the oplog.');
+    if (first && seq < first.seq - 1)
+      throw new CommandError('ChangeStreamHistoryLost', 'Resume of change stream was not possible, as the resume point may no longer be in the oplog.');
     const start = first ? Math.max(0, seq - first.seq + 1) : 0;
     return this.#entries.slice(start);
   }
@@ -135,7 +136,8 @@ export class ChangeLog {
 
   /** The first change at or after a cluster time (its increment is the sequence number). */
   static seqAtOrAfter(time: unknown): number {
-    if (!(time instanceof Timestamp)) throw new CommandError('TypeMismatch', "BSON field '$changeStream.startAtOperationTime' is the wrong type, expected type 'timestamp'");
+    if (!(time instanceof Timestamp))
+      throw new CommandError('TypeMismatch', "BSON field '$changeStream.startAtOperationTime' is the wrong type, expected type 'timestamp'");
     return time.getLowBitsUnsigned() - 1;
   }
 }

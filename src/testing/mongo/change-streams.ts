@@ -9,7 +9,15 @@ import { describeUpdate } from './update-description.js';
 
 /** Stages mongod allows after `$changeStream` (manual: "Modify Change Stream Output"). */
 const ALLOWED_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$unset', '$replaceRoot', '$replaceWith', '$redact']);
-const SPEC_FIELDS = new Set(['fullDocument', 'fullDocumentBeforeChange', 'resumeAfter', 'startAfter', 'startAtOperationTime', 'allChangesForCluster', 'showExpandedEvents']);
+const SPEC_FIELDS = new Set([
+  'fullDocument',
+  'fullDocumentBeforeChange',
+  'resumeAfter',
+  'startAfter',
+  'startAtOperationTime',
+  'allChangesForCluster',
+  'showExpandedEvents',
+]);
 const FULL_DOCUMENT = new Set(['default', 'updateLookup', 'whenAvailable', 'required']);
 const BEFORE_CHANGE = new Set(['off', 'whenAvailable', 'required']);
 const INTERNAL_DATABASES = new Set(['admin', 'config', 'local']);
@@ -57,15 +65,17 @@ export class ChangeStreams {
   /** The aggregate command's reply for a `$changeStream` pipeline. */
   open(database: string, target: unknown, pipeline: readonly Document[], batchSize: number | undefined): Document {
     const spec: unknown = pipeline[0]!.$changeStream;
-    if (!BsonValues.isPlainObject(spec)) throw new CommandError('TypeMismatch', "the $changeStream stage must be specified as an object");
+    if (!BsonValues.isPlainObject(spec)) throw new CommandError('TypeMismatch', 'the $changeStream stage must be specified as an object');
     for (const key of Object.keys(spec)) {
       if (!SPEC_FIELDS.has(key)) throw new CommandError('Location40415', `BSON field '$changeStream.${key}' is an unknown field.`);
     }
-    if (spec.showExpandedEvents === true) throw new CommandError('CommandNotSupported', 'showExpandedEvents (DDL change events) is not supported by the MongoDB stand-in');
+    if (spec.showExpandedEvents === true)
+      throw new CommandError('CommandNotSupported', 'showExpandedEvents (DDL change events) is not supported by the MongoDB stand-in');
     const fullDocument = typeof spec.fullDocument === 'string' ? spec.fullDocument : 'default';
     const beforeChange = typeof spec.fullDocumentBeforeChange === 'string' ? spec.fullDocumentBeforeChange : 'off';
     if (!FULL_DOCUMENT.has(fullDocument)) throw new CommandError('BadValue', `'${fullDocument}' is not a valid value for $changeStream.fullDocument`);
-    if (!BEFORE_CHANGE.has(beforeChange)) throw new CommandError('BadValue', `'${beforeChange}' is not a valid value for $changeStream.fullDocumentBeforeChange`);
+    if (!BEFORE_CHANGE.has(beforeChange))
+      throw new CommandError('BadValue', `'${beforeChange}' is not a valid value for $changeStream.fullDocumentBeforeChange`);
     const stages = pipeline.slice(1);
     for (const stage of stages) {
       const name = Object.keys(stage)[0] ?? '';
@@ -127,7 +137,8 @@ export class ChangeStreams {
   #scope(database: string, target: unknown, cluster: boolean): Scope {
     if (typeof target === 'string') return { db: database, coll: target };
     if (cluster) {
-      if (database !== 'admin') throw new CommandError('InvalidOptions', "$changeStream may only be opened on the 'admin' database when allChangesForCluster is true");
+      if (database !== 'admin')
+        throw new CommandError('InvalidOptions', "$changeStream may only be opened on the 'admin' database when allChangesForCluster is true");
       return {};
     }
     if (INTERNAL_DATABASES.has(database)) {

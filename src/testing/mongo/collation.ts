@@ -32,7 +32,7 @@ export class Collation {
     const spec = requested ?? collectionDefault;
     if (spec === undefined || spec === null) return undefined;
     if (!BsonValues.isPlainObject(spec) || typeof spec.locale !== 'string') {
-      throw new CommandError('BadValue', "Missing expected field \"locale\"");
+      throw new CommandError('BadValue', 'Missing expected field "locale"');
     }
     if (spec.locale === 'simple') return undefined;
     return new Collation(spec);

@@ -105,7 +105,9 @@ export class CollectionStore {
     if (hint === undefined || hint === null) return;
     if (BsonValues.isPlainObject(hint) && Object.keys(hint).length === 0) return;
     if (BsonValues.isPlainObject(hint) && '$natural' in hint) return;
-    const found = this.indexes.list().some((spec) => (typeof hint === 'string' ? spec.name === hint : BsonValues.canonicalKey(spec.key) === BsonValues.canonicalKey(hint)));
+    const found = this.indexes
+      .list()
+      .some((spec) => (typeof hint === 'string' ? spec.name === hint : BsonValues.canonicalKey(spec.key) === BsonValues.canonicalKey(hint)));
     if (!found) throw new CommandError('BadValue', 'planner returned error :: caused by :: hint provided does not correspond to an existing index');
   }
 
@@ -143,7 +145,8 @@ export class CollectionStore {
     if (Array.isArray(doc._id)) throw new CommandError('BadValue', "can't use an array for _id");
     if (doc._id instanceof RegExp) throw new CommandError('BadValue', "can't use a regex for _id");
     const size = BSON.calculateObjectSize(doc);
-    if (size > MAX_USER_DOCUMENT_BYTES) throw new CommandError('BadValue', `object to insert too large. size in bytes: ${size}, max size: ${MAX_USER_DOCUMENT_BYTES}`);
+    if (size > MAX_USER_DOCUMENT_BYTES)
+      throw new CommandError('BadValue', `object to insert too large. size in bytes: ${size}, max size: ${MAX_USER_DOCUMENT_BYTES}`);
     if (!options.bypassValidation) this.#validate(doc, undefined);
     const key = BsonValues.canonicalKey(doc._id);
     this.observer?.beforeWrite(this, key, doc._id, doc);

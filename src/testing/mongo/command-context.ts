@@ -31,9 +31,26 @@ export type CommandHandler = (context: CommandContext) => Document;
 
 /** Arguments every command may carry; they are not command options. */
 export const GENERIC_ARGUMENTS = new Set([
-  '$db', 'lsid', '$clusterTime', '$readPreference', 'readConcern', 'writeConcern', 'comment', 'maxTimeMS',
-  'apiVersion', 'apiStrict', 'apiDeprecationErrors', '$audit', '$client', 'txnNumber', 'autocommit',
-  'startTransaction', 'stmtId', 'stmtIds', 'mayBypassWriteBlocking', 'bypassDocumentValidation',
+  '$db',
+  'lsid',
+  '$clusterTime',
+  '$readPreference',
+  'readConcern',
+  'writeConcern',
+  'comment',
+  'maxTimeMS',
+  'apiVersion',
+  'apiStrict',
+  'apiDeprecationErrors',
+  '$audit',
+  '$client',
+  'txnNumber',
+  'autocommit',
+  'startTransaction',
+  'stmtId',
+  'stmtIds',
+  'mayBypassWriteBlocking',
+  'bypassDocumentValidation',
 ]);
 
 /** The collection name a command targets (its first field's value). */

@@ -10,9 +10,7 @@ import { readCommands } from './read-commands.js';
 import type { ReplicaSetMode } from './replica-set.js';
 import { writeCommands } from './write-commands.js';
 
-const HANDLERS: ReadonlyMap<string, CommandHandler> = new Map(
-  Object.entries({ ...adminCommands, ...readCommands, ...writeCommands, ...indexCommands }),
-);
+const HANDLERS: ReadonlyMap<string, CommandHandler> = new Map(Object.entries({ ...adminCommands, ...readCommands, ...writeCommands, ...indexCommands }));
 
 /** Lower-case aliases mongod accepts for a few commands. */
 const ALIASES: Readonly<Record<string, string>> = { buildinfo: 'buildInfo', findandmodify: 'findAndModify' };

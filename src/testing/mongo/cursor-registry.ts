@@ -33,7 +33,7 @@ export class CursorRegistry {
    * Returns the first batch; keeps the rest under a new cursor id unless all
    * fits or `singleBatch` is set.
    */
-  open(namespace: string, docs: readonly Document[], options: { batchSize?: number | undefined; singleBatch?: boolean | undefined}): Batch {
+  open(namespace: string, docs: readonly Document[], options: { batchSize?: number | undefined; singleBatch?: boolean | undefined }): Batch {
     const cursor: OpenCursor = { namespace, docs, position: 0, lastUsed: Date.now() };
     const batch = take(cursor, options.batchSize ?? DEFAULT_FIRST_BATCH);
     if (options.singleBatch || cursor.position >= docs.length) return { batch, id: Long.ZERO };

@@ -3,8 +3,19 @@ import { CommandError } from './command-error.js';
 
 /** Options `create` accepts and keeps; anything else is rejected like mongod does (code 40415). */
 const ALLOWED_CREATE_OPTIONS = new Set([
-  'capped', 'size', 'max', 'validator', 'validationLevel', 'validationAction', 'collation', 'storageEngine',
-  'indexOptionDefaults', 'changeStreamPreAndPostImages', 'comment', 'autoIndexId', 'flags',
+  'capped',
+  'size',
+  'max',
+  'validator',
+  'validationLevel',
+  'validationAction',
+  'collation',
+  'storageEngine',
+  'indexOptionDefaults',
+  'changeStreamPreAndPostImages',
+  'comment',
+  'autoIndexId',
+  'flags',
 ]);
 
 /** All databases and their collections. A database exists while it has a collection. */

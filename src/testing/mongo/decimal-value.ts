@@ -15,7 +15,12 @@ export class DecimalValue {
   static of(value: unknown): DecimalValue {
     if (value instanceof Long) return new DecimalValue(value.toBigInt(), 0);
     const n = typeof value === 'number' ? value : value instanceof Double ? value.value : undefined;
-    const text = value instanceof Decimal128 ? value.toString() : n !== undefined && Number.isSafeInteger(n) && !(value instanceof Double) ? String(n) : Number(n).toPrecision(15);
+    const text =
+      value instanceof Decimal128
+        ? value.toString()
+        : n !== undefined && Number.isSafeInteger(n) && !(value instanceof Double)
+          ? String(n)
+          : Number(n).toPrecision(15);
     const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
     if (!match) throw new CommandError('BadValue', `cannot do exact arithmetic on ${text} in the MongoDB stand-in`);
     const fraction = match[3] ?? '';

@@ -60,7 +60,10 @@ export const FindProjection = {
       const array = BsonValues.getPath(doc, path);
       const index = Array.isArray(array) ? array.findIndex((element) => matches(withPath(doc, path, [element]))) : -1;
       if (index < 0) {
-        throw new CommandError('BadValue', "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array");
+        throw new CommandError(
+          'BadValue',
+          "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array",
+        );
       }
       BsonValues.setPath(projected, path, [(array as unknown[])[index]]);
     }

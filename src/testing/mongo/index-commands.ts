@@ -83,4 +83,3 @@ export const indexCommands: Record<string, CommandHandler> = {
     return { nIndexesWas: was, ok: 1 };
   },
 };
-

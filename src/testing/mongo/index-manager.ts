@@ -8,9 +8,29 @@ import { MingoAdapter } from './mingo-adapter.js';
 export type IndexSpec = Document & { v: number; key: Document; name: string };
 
 /** Options that make two otherwise equal index specs different (mongod compares these). */
-const SIGNIFICANT_OPTIONS = ['unique', 'sparse', 'partialFilterExpression', 'expireAfterSeconds', 'collation', 'hidden', 'weights', 'default_language', '2dsphereIndexVersion'] as const;
+const SIGNIFICANT_OPTIONS = [
+  'unique',
+  'sparse',
+  'partialFilterExpression',
+  'expireAfterSeconds',
+  'collation',
+  'hidden',
+  'weights',
+  'default_language',
+  '2dsphereIndexVersion',
+] as const;
 /** Options accepted and echoed back by listIndexes. */
-const KNOWN_OPTIONS = new Set<string>([...SIGNIFICANT_OPTIONS, 'background', 'language_override', 'textIndexVersion', 'bits', 'min', 'max', 'wildcardProjection', 'storageEngine']);
+const KNOWN_OPTIONS = new Set<string>([
+  ...SIGNIFICANT_OPTIONS,
+  'background',
+  'language_override',
+  'textIndexVersion',
+  'bits',
+  'min',
+  'max',
+  'wildcardProjection',
+  'storageEngine',
+]);
 
 interface IndexEntry {
   spec: IndexSpec;
@@ -76,7 +96,10 @@ export class IndexManager {
     for (const [option, value] of Object.entries(raw)) {
       if (option === 'key' || option === 'name' || option === 'v' || option === 'ns') continue;
       if (!KNOWN_OPTIONS.has(option)) {
-        throw new CommandError('InvalidIndexSpecificationOption', `The field '${option}' is not valid for an index specification. Specification: ${BsonValues.format(raw)}`);
+        throw new CommandError(
+          'InvalidIndexSpecificationOption',
+          `The field '${option}' is not valid for an index specification. Specification: ${BsonValues.format(raw)}`,
+        );
       }
       if (option === 'background') continue;
       if ((option === 'unique' || option === 'sparse') && value === false) continue;
@@ -165,7 +188,10 @@ export class IndexManager {
         return result;
       }
     }
-    throw new CommandError('IndexNotFound', `cannot find index ${typeof nameOrKey === 'string' ? nameOrKey : BsonValues.format(nameOrKey)} for ns ${this.#namespace}`);
+    throw new CommandError(
+      'IndexNotFound',
+      `cannot find index ${typeof nameOrKey === 'string' ? nameOrKey : BsonValues.format(nameOrKey)} for ns ${this.#namespace}`,
+    );
   }
 
   /**
@@ -221,11 +247,10 @@ export class IndexManager {
       const v = values[i];
       keyValue[field] = v === MISSING || v === undefined ? null : v;
     });
-    return new CommandError(
-      'DuplicateKey',
-      `E11000 duplicate key error collection: ${namespace} index: ${indexName} dup key: ${BsonValues.format(keyValue)}`,
-      { keyPattern, keyValue },
-    );
+    return new CommandError('DuplicateKey', `E11000 duplicate key error collection: ${namespace} index: ${indexName} dup key: ${BsonValues.format(keyValue)}`, {
+      keyPattern,
+      keyValue,
+    });
   }
 }
 

@@ -35,7 +35,9 @@ export interface UpdateContext {
  * applied here, and mingo's errors become mongod-style command errors.
  */
 export class MingoAdapter {
-  static options(extra: { collation?: Collation | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {}): Partial<Options> {
+  static options(
+    extra: { collation?: Collation | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {},
+  ): Partial<Options> {
     return {
       context: QUERY_CONTEXT,
       jsonSchemaValidator: (schema: AnyObject) => {
@@ -63,10 +65,7 @@ export class MingoAdapter {
   static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
     const fold = options.collation?.foldsForMatching ? options.collation : undefined;
     const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter));
-    const query = translate(
-      () => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })),
-      'BadValue',
-    );
+    const query = translate(() => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })), 'BadValue');
     let selected = translate(
       () =>
         docs.filter((doc) => {
@@ -100,10 +99,7 @@ export class MingoAdapter {
     if (Object.keys(plan.rest).length === 0) {
       projected = BsonValues.clone(doc);
     } else {
-      const [out] = translate(
-        () => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(),
-        'BadValue',
-      );
+      const [out] = translate(() => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(), 'BadValue');
       projected = BsonValues.restoreBsonTypes(doc, reorderLike(doc, out ?? {})) as Document;
     }
     return FindProjection.finish(doc, projected, plan, (candidate) => MingoAdapter.matcher(filter)(candidate));
@@ -133,7 +129,10 @@ export class MingoAdapter {
       // Which elements a positional path names: mingo sets a marker there on a copy, and the marked paths are read back.
       const resolvePositional = (path: string): string[] => {
         const probe = BsonValues.clone(view);
-        translate(() => mingoUpdate(probe, { $set: { [path]: POSITIONAL_MARKER } }, context.arrayFilters, filterView, { cloneMode: 'deep', queryOptions }), 'FailedToParse');
+        translate(
+          () => mingoUpdate(probe, { $set: { [path]: POSITIONAL_MARKER } }, context.arrayFilters, filterView, { cloneMode: 'deep', queryOptions }),
+          'FailedToParse',
+        );
         return markedPaths(probe, '');
       };
       const prepared = UpdateOperators.prepare(doc, update, resolvePositional);
@@ -169,19 +168,26 @@ export class MingoAdapter {
   }
 
   /** Runs a pipeline; `resolver` supplies other collections of the database for `$lookup` & co. */
-  static aggregate(docs: readonly Document[], pipeline: Document[], extra: { resolver: (name: string) => Document[]; collation?: Collation | undefined; variables?: Document | undefined }): Document[] {
+  static aggregate(
+    docs: readonly Document[],
+    pipeline: Document[],
+    extra: { resolver: (name: string) => Document[]; collation?: Collation | undefined; variables?: Document | undefined },
+  ): Document[] {
     PipelineGuard.check(docs, pipeline, extra.collation);
     const views = docs.map((d) => BsonValues.toQueryView(d));
     const aggregator = translate(
       () =>
-        new Aggregator(pipeline.map((s) => BsonValues.toQueryView(s)), {
-          ...MingoAdapter.options({
-            collation: extra.collation,
-            variables: extra.variables,
-            resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
-          }),
-          processingMode: ProcessingMode.CLONE_INPUT,
-        }),
+        new Aggregator(
+          pipeline.map((s) => BsonValues.toQueryView(s)),
+          {
+            ...MingoAdapter.options({
+              collation: extra.collation,
+              variables: extra.variables,
+              resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
+            }),
+            processingMode: ProcessingMode.CLONE_INPUT,
+          },
+        ),
       'Location40324',
     );
     const out = translate(() => aggregator.run<Document>(views), 'BadValue');
@@ -194,7 +200,11 @@ const POSITIONAL_MARKER = '\u0000positional-target';
 /** Dotted paths of every value equal to the positional marker. */
 function markedPaths(value: unknown, prefix: string): string[] {
   if (value === POSITIONAL_MARKER) return [prefix];
-  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : BsonValues.isPlainObject(value) ? Object.entries(value) : [];
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((v, i) => [String(i), v])
+    : BsonValues.isPlainObject(value)
+      ? Object.entries(value)
+      : [];
   return entries.flatMap(([key, v]) => markedPaths(v, prefix ? `${prefix}.${key}` : key));
 }
 
@@ -277,7 +287,8 @@ function translate<T>(fn: () => T, fallback: 'BadValue' | 'FailedToParse' | 'Loc
       throw new CommandError('FailedToParse', `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`);
     }
     // mongod's update/update_array_node / positional: no array element of the query to point at.
-    if (/include the array field for '\.\$'/.test(message)) throw new CommandError('BadValue', 'The positional operator did not find the match needed from the query.');
+    if (/include the array field for '\.\$'/.test(message))
+      throw new CommandError('BadValue', 'The positional operator did not find the match needed from the query.');
     const immutable = /^(Performing an update on the path '.*' would modify the immutable field '_id')\.?$/.exec(message);
     if (immutable) throw new CommandError('ImmutableField', immutable[1]!);
     const unknownQueryOp = /unknown (?:query|top level) operator:? (\$\w+)/i.exec(message);

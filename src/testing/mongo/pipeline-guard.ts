@@ -4,7 +4,17 @@ import type { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 
 /** Stages whose string comparisons a strength-1/2 collation would change (mingo compares binary). */
-const COLLATION_SENSITIVE_STAGES = new Set(['$match', '$group', '$bucket', '$bucketAuto', '$sortByCount', '$lookup', '$graphLookup', '$setWindowFields', '$unionWith']);
+const COLLATION_SENSITIVE_STAGES = new Set([
+  '$match',
+  '$group',
+  '$bucket',
+  '$bucketAuto',
+  '$sortByCount',
+  '$lookup',
+  '$graphLookup',
+  '$setWindowFields',
+  '$unionWith',
+]);
 const ARITHMETIC_ACCUMULATORS = new Set(['$sum', '$avg']);
 
 /**
@@ -20,11 +30,21 @@ export const PipelineGuard = {
       const name = Object.keys(stage)[0] ?? '';
       if (name === '$out' || name === '$merge') throw notSupported(`${name}`);
       const spec: unknown = stage[name];
-      if (collation?.foldsForMatching && COLLATION_SENSITIVE_STAGES.has(name) && !(name === '$group' && BsonValues.isPlainObject(spec) && isConstant(spec._id))) {
+      if (
+        collation?.foldsForMatching &&
+        COLLATION_SENSITIVE_STAGES.has(name) &&
+        !(name === '$group' && BsonValues.isPlainObject(spec) && isConstant(spec._id))
+      ) {
         throw notSupported(`${name} under a collation of strength ${collation.strength}`);
       }
       for (const path of arithmeticFieldPaths(spec)) {
-        if (docs.some((doc) => BsonValues.valuesAtPath(doc, path).some((v) => (v as { _bsontype?: string } | null)?._bsontype === 'Long' || (v as { _bsontype?: string } | null)?._bsontype === 'Decimal128'))) {
+        if (
+          docs.some((doc) =>
+            BsonValues.valuesAtPath(doc, path).some(
+              (v) => (v as { _bsontype?: string } | null)?._bsontype === 'Long' || (v as { _bsontype?: string } | null)?._bsontype === 'Decimal128',
+            ),
+          )
+        ) {
           throw notSupported(`$sum/$avg over int64 or Decimal128 values (field '${path}')`);
         }
       }

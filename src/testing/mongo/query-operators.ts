@@ -7,8 +7,24 @@ import { CommandError } from './command-error.js';
 
 /** `$type` numbers and aliases (MongoDB manual, "$type"). */
 const TYPE_ALIASES: Readonly<Record<number, string>> = {
-  1: 'double', 2: 'string', 3: 'object', 4: 'array', 5: 'binData', 6: 'undefined', 7: 'objectId', 8: 'bool', 9: 'date',
-  10: 'null', 11: 'regex', 13: 'javascript', 16: 'int', 17: 'timestamp', 18: 'long', 19: 'decimal', [-1]: 'minKey', 127: 'maxKey',
+  1: 'double',
+  2: 'string',
+  3: 'object',
+  4: 'array',
+  5: 'binData',
+  6: 'undefined',
+  7: 'objectId',
+  8: 'bool',
+  9: 'date',
+  10: 'null',
+  11: 'regex',
+  13: 'javascript',
+  16: 'int',
+  17: 'timestamp',
+  18: 'long',
+  19: 'decimal',
+  [-1]: 'minKey',
+  127: 'maxKey',
 };
 const TYPE_NAMES = new Set([...Object.values(TYPE_ALIASES), 'number']);
 
@@ -51,7 +67,10 @@ const EXACT_IN_OPERATOR = '$__standInExactIn';
 
 /** Query operators added to mingo's. */
 export const QUERY_CONTEXT = Context.init({
-  query: { [TYPE_OPERATOR]: $type, [EXACT_IN_OPERATOR]: $exactIn } as unknown as Record<string, (selector: string, value: Any, options: Options) => (obj: Any) => boolean>,
+  query: { [TYPE_OPERATOR]: $type, [EXACT_IN_OPERATOR]: $exactIn } as unknown as Record<
+    string,
+    (selector: string, value: Any, options: Options) => (obj: Any) => boolean
+  >,
 });
 
 /** An exact, type-independent key for a numeric value: equal keys ⇔ equal numbers (mongod's numeric equality). */
@@ -94,7 +113,10 @@ function normalise(coefficient: bigint, exponent: number): string {
 }
 
 function needsExact(value: unknown): boolean {
-  return value instanceof Decimal128 || (value instanceof Long && (value.greaterThan(Long.fromNumber(Number.MAX_SAFE_INTEGER)) || value.lessThan(Long.fromNumber(Number.MIN_SAFE_INTEGER))));
+  return (
+    value instanceof Decimal128 ||
+    (value instanceof Long && (value.greaterThan(Long.fromNumber(Number.MAX_SAFE_INTEGER)) || value.lessThan(Long.fromNumber(Number.MIN_SAFE_INTEGER))))
+  );
 }
 
 /** `{f: X}`, `{$eq: X}`, `{$ne: X}`, `{$in: [...]}`, `{$nin: [...]}` with an int64/Decimal128 X, as exact operators; else undefined. */
@@ -135,7 +157,10 @@ export const QueryOperators = {
     const out: Document = {};
     for (const [key, value] of Object.entries(filter)) {
       if (key === '$where') {
-        throw new CommandError('BadValue', '$where is not supported by the MongoDB stand-in (no server-side JavaScript): no globalScriptEngine in $where parsing');
+        throw new CommandError(
+          'BadValue',
+          '$where is not supported by the MongoDB stand-in (no server-side JavaScript): no globalScriptEngine in $where parsing',
+        );
       }
       if (key === '$expr') {
         out[key] = value; // aggregation expressions have their own $type

@@ -54,7 +54,8 @@ export const readCommands: Record<string, CommandHandler> = {
     if (typeof collection !== 'string') throw new CommandError('FailedToParse', "BSON field 'getMore.collection' is missing but a required field");
     const namespace = `${context.database}.${collection}`;
     const batchSize = optionalNumber(context.command.batchSize, 'batchSize');
-    if (context.replicaSet?.streams.has(id)) return context.replicaSet.streams.getMore(id, namespace, batchSize, context.command.maxTimeMS, context.attempt > 0);
+    if (context.replicaSet?.streams.has(id))
+      return context.replicaSet.streams.getMore(id, namespace, batchSize, context.command.maxTimeMS, context.attempt > 0);
     const batch = context.cursors.getMore(id, namespace, batchSize);
     return { cursor: { nextBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
   },
@@ -147,7 +148,11 @@ export const readCommands: Record<string, CommandHandler> = {
         for (const doc of results) {
           const group = '_id' in doc ? groups.get(BsonValues.canonicalKey(doc._id)) : undefined;
           if (group) BsonValues.restoreBsonTypes(group, doc);
-          else if (exact) throw new CommandError('CommandNotSupported', 'stages after a $group that drop or change its _id, over int64 or Decimal128 totals, are not supported by the MongoDB stand-in');
+          else if (exact)
+            throw new CommandError(
+              'CommandNotSupported',
+              'stages after a $group that drop or change its _id, over int64 or Decimal128 totals, are not supported by the MongoDB stand-in',
+            );
         }
       }
     } else {

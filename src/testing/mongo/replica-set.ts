@@ -6,13 +6,39 @@ import { CollectionStore, type StoreObserver, type StoreWrite } from './collecti
 import { CommandError } from './command-error.js';
 import type { DatabaseCatalog } from './database-catalog.js';
 import { Deferral } from './deferral.js';
-import { applyNet, noSuchTransaction, notInTransaction, OverlayCatalog, Transaction, unsatisfiableWriteConcern, writeConflict, type ConflictPolicy } from './transaction.js';
+import {
+  applyNet,
+  noSuchTransaction,
+  notInTransaction,
+  OverlayCatalog,
+  Transaction,
+  unsatisfiableWriteConcern,
+  writeConflict,
+  type ConflictPolicy,
+} from './transaction.js';
 
 /** mongod's transactionLifetimeLimitSeconds default: older transactions are aborted by the server. */
 export const TRANSACTION_LIFETIME_MS = 60_000;
 
 /** Commands mongod runs inside a multi-document transaction (manual: "Transactions → Operations"). */
-const ALLOWED_IN_TRANSACTION = new Set(['find', 'getMore', 'killCursors', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify', 'create', 'createIndexes', 'bulkWrite', 'hello', 'isMaster', 'ismaster', 'ping']);
+const ALLOWED_IN_TRANSACTION = new Set([
+  'find',
+  'getMore',
+  'killCursors',
+  'aggregate',
+  'distinct',
+  'insert',
+  'update',
+  'delete',
+  'findAndModify',
+  'create',
+  'createIndexes',
+  'bulkWrite',
+  'hello',
+  'isMaster',
+  'ismaster',
+  'ping',
+]);
 /** Commands that change a collection without a per-document write; transactions keep their snapshot of it first. */
 const DDL = new Set(['drop', 'renameCollection', 'dropDatabase', 'collMod', 'createIndexes', 'dropIndexes']);
 const RETRYABLE_WRITES = new Set(['insert', 'update', 'delete', 'findAndModify', 'bulkWrite']);
@@ -90,15 +116,25 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   route(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const reply = this.#route(name, database, command, run);
     const concernError = reply.ok === 1 ? unsatisfiableWriteConcern(command.writeConcern) : undefined;
-    return { ...reply, ...(concernError ? { writeConcernError: concernError } : {}), ...('operationTime' in reply ? {} : { operationTime: this.changes.now() }) };
+    return {
+      ...reply,
+      ...(concernError ? { writeConcernError: concernError } : {}),
+      ...('operationTime' in reply ? {} : { operationTime: this.changes.now() }),
+    };
   }
 
   #route(name: string, database: string, command: Document, run: (catalog: DatabaseCatalog) => Document): Document {
     const lsid: unknown = command.lsid;
     const readConcern: unknown = command.readConcern;
     // Snapshot reads outside a transaction (snapshot sessions, atClusterTime) would need the stand-in to keep old versions.
-    if (BsonValues.isPlainObject(readConcern) && (readConcern.atClusterTime !== undefined || (readConcern.level === 'snapshot' && command.autocommit !== false))) {
-      throw new CommandError('CommandNotSupported', 'snapshot reads outside a transaction (readConcern level snapshot, atClusterTime) are not supported by the MongoDB stand-in');
+    if (
+      BsonValues.isPlainObject(readConcern) &&
+      (readConcern.atClusterTime !== undefined || (readConcern.level === 'snapshot' && command.autocommit !== false))
+    ) {
+      throw new CommandError(
+        'CommandNotSupported',
+        'snapshot reads outside a transaction (readConcern level snapshot, atClusterTime) are not supported by the MongoDB stand-in',
+      );
     }
     if (command.autocommit === false || name === 'commitTransaction' || name === 'abortTransaction') {
       if (!BsonValues.isPlainObject(lsid)) throw new CommandError('InvalidOptions', 'Transactions require a logical session id (lsid)');
@@ -223,7 +259,10 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     if (name === 'abortTransaction') return this.#abort(session, txnNumber);
     if (command.startTransaction === true) {
       if (session.txnNumber && txnNumber.lessThanOrEqual(session.txnNumber)) {
-        throw new CommandError('TransactionTooOld', `Cannot start transaction ${txnNumber.toString()} on session because a newer transaction ${session.txnNumber.toString()} has already started`);
+        throw new CommandError(
+          'TransactionTooOld',
+          `Cannot start transaction ${txnNumber.toString()} on session because a newer transaction ${session.txnNumber.toString()} has already started`,
+        );
       }
       if (!ALLOWED_IN_TRANSACTION.has(name)) throw notInTransaction(name);
       session.txn?.end('aborted');
@@ -235,11 +274,25 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     if (!txn || !txn.txnNumber.equals(txnNumber) || !txn.active) throw noSuchTransaction(txnNumber, txn);
     if (!ALLOWED_IN_TRANSACTION.has(name)) throw notInTransaction(name);
     // Manual, "Create Collections and Indexes in a Transaction": only on a collection the transaction creates.
-    if (name === 'createIndexes' && this.#catalog.get(database, String(command.createIndexes)) && !txn.created(`${database}.${String(command.createIndexes)}`)) {
-      throw new CommandError('OperationNotSupportedInTransaction', `Cannot create new indexes on existing collection ${database}.${String(command.createIndexes)} in a multi-document transaction.`);
+    if (
+      name === 'createIndexes' &&
+      this.#catalog.get(database, String(command.createIndexes)) &&
+      !txn.created(`${database}.${String(command.createIndexes)}`)
+    ) {
+      throw new CommandError(
+        'OperationNotSupportedInTransaction',
+        `Cannot create new indexes on existing collection ${database}.${String(command.createIndexes)} in a multi-document transaction.`,
+      );
     }
-    if (name === 'aggregate' && Array.isArray(command.pipeline) && (command.pipeline as Document[]).some((s) => '$changeStream' in s || '$out' in s || '$merge' in s)) {
-      throw new CommandError('OperationNotSupportedInTransaction', 'Operation not permitted in transaction :: caused by :: $changeStream, $out and $merge cannot be used in a transaction');
+    if (
+      name === 'aggregate' &&
+      Array.isArray(command.pipeline) &&
+      (command.pipeline as Document[]).some((s) => '$changeStream' in s || '$out' in s || '$merge' in s)
+    ) {
+      throw new CommandError(
+        'OperationNotSupportedInTransaction',
+        'Operation not permitted in transaction :: caused by :: $changeStream, $out and $merge cannot be used in a transaction',
+      );
     }
     let reply: Document;
     try {
@@ -282,7 +335,12 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
       for (const { store, existed } of plan) {
         // Created in the transaction: installed whole, with the indexes built in it.
         if (!existed) this.#catalog.install(store.copy());
-        else applyNet(this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options), store, txn.writes.get(store.namespace));
+        else
+          applyNet(
+            this.#catalog.get(store.database, store.name) ?? this.#catalog.create(store.database, store.name, store.options),
+            store,
+            txn.writes.get(store.namespace),
+          );
       }
     } finally {
       this.#committing = undefined;
@@ -333,5 +391,4 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
           : [this.#catalog.get(database, String(command[name]))].filter((s) => s !== undefined);
     for (const txn of this.#activeTransactions()) for (const store of stores) txn.preserve(store);
   }
-
 }

@@ -21,9 +21,7 @@ export class SnapshotFile {
   static async save(path: string, catalog: DatabaseCatalog): Promise<void> {
     const parts: Uint8Array[] = [BSON.serialize({ format: FORMAT, version: VERSION, savedAt: new Date() })];
     for (const store of catalog.all()) {
-      parts.push(
-        BSON.serialize({ kind: 'collection', db: store.database, name: store.name, options: store.options, indexes: store.indexes.list().slice(1) }),
-      );
+      parts.push(BSON.serialize({ kind: 'collection', db: store.database, name: store.name, options: store.options, indexes: store.indexes.list().slice(1) }));
       for (const doc of store.documents()) parts.push(BSON.serialize({ kind: 'document', doc }));
     }
     // A unique temp name per save: a periodic save may overlap the final one.

@@ -6,9 +6,13 @@ import { DatabaseCatalog } from './database-catalog.js';
 
 /** mongod's answer to a transaction touching a document another writer holds or changed since its snapshot. */
 export function writeConflict(): CommandError {
-  return new CommandError('WriteConflict', 'Caused by :: Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.', {
-    errorLabels: ['TransientTransactionError'],
-  });
+  return new CommandError(
+    'WriteConflict',
+    'Caused by :: Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.',
+    {
+      errorLabels: ['TransientTransactionError'],
+    },
+  );
 }
 
 /** Decides whether a transaction may write a document (the replica-set mode checks other writers). */
@@ -155,7 +159,10 @@ export class OverlayCatalog extends DatabaseCatalog {
   }
 
   override collections(database: string): CollectionStore[] {
-    const names = new Set([...this.#base.collections(database).map((s) => s.name), ...[...this.#touched.values()].filter((t) => t.store.database === database).map((t) => t.store.name)]);
+    const names = new Set([
+      ...this.#base.collections(database).map((s) => s.name),
+      ...[...this.#touched.values()].filter((t) => t.store.database === database).map((t) => t.store.name),
+    ]);
     return [...names].map((name) => this.get(database, name)!);
   }
 

@@ -33,7 +33,14 @@ export const TypedAccumulators = {
     for (const [name, accumulator] of Object.entries(spec)) {
       const entries = BsonValues.isPlainObject(accumulator) ? Object.entries(accumulator) : [];
       const [op, arg] = entries[0] ?? [];
-      if (name !== '_id' && entries.length === 1 && (op === '$sum' || op === '$avg') && typeof arg === 'string' && arg.startsWith('$') && !arg.startsWith('$$')) {
+      if (
+        name !== '_id' &&
+        entries.length === 1 &&
+        (op === '$sum' || op === '$avg') &&
+        typeof arg === 'string' &&
+        arg.startsWith('$') &&
+        !arg.startsWith('$$')
+      ) {
         fields.set(name, { op, path: arg.slice(1) });
         group[name] = { $push: '$_id' };
       } else {
@@ -103,6 +110,9 @@ function average(values: readonly unknown[]): unknown {
     const total = numbers.reduce<DecimalValue>((acc, v) => acc.add(DecimalValue.of(v)), DecimalValue.of(0));
     return total.divide(BigInt(numbers.length)).toDecimal128();
   }
-  const total = kind === 'double' ? numbers.reduce<number>((acc, v) => acc + asNumber(v), 0) : Number(numbers.reduce<bigint>((acc, v) => acc + (v instanceof Long ? v.toBigInt() : BigInt(v as number)), 0n));
+  const total =
+    kind === 'double'
+      ? numbers.reduce<number>((acc, v) => acc + asNumber(v), 0)
+      : Number(numbers.reduce<bigint>((acc, v) => acc + (v instanceof Long ? v.toBigInt() : BigInt(v as number)), 0n));
   return new Double(total / numbers.length);
 }

@@ -53,7 +53,11 @@ function diffValues(before: unknown, after: unknown, path: string, out: UpdateDe
 }
 
 function sameType(a: unknown, b: unknown): boolean {
-  return Array.isArray(a) === Array.isArray(b) && typeof a === typeof b && (a as { _bsontype?: string } | null)?._bsontype === (b as { _bsontype?: string } | null)?._bsontype;
+  return (
+    Array.isArray(a) === Array.isArray(b) &&
+    typeof a === typeof b &&
+    (a as { _bsontype?: string } | null)?._bsontype === (b as { _bsontype?: string } | null)?._bsontype
+  );
 }
 
 /** The field paths an operator update names, positional segments as `*`; appending operators add `path.*`. */

@@ -34,7 +34,10 @@ export const UpdateOperators = {
     const typed: Array<[string, string, unknown]> = [];
     for (const [op, spec] of Object.entries(update)) {
       if (!BsonValues.isPlainObject(spec)) {
-        throw new CommandError('FailedToParse', `Modifiers operate on fields but we found type ${typeName(spec)} instead. For example: {$mod: {<field>: ...}} not {${op}: ${BsonValues.format(spec)}}`);
+        throw new CommandError(
+          'FailedToParse',
+          `Modifiers operate on fields but we found type ${typeName(spec)} instead. For example: {$mod: {<field>: ...}} not {${op}: ${BsonValues.format(spec)}}`,
+        );
       }
       const kept: Document = {};
       for (const [path, arg] of Object.entries(spec)) {
@@ -108,7 +111,8 @@ function checkArgument(op: string, path: string, arg: unknown): void {
     throw new CommandError('TypeMismatch', `Cannot ${verb} with non-numeric argument: {${path}: ${BsonValues.format(arg)}}`);
   }
   if (op === '$currentDate') {
-    const ok = arg === true || arg === false || (BsonValues.isPlainObject(arg) && (arg.$type === 'date' || arg.$type === 'timestamp') && Object.keys(arg).length === 1);
+    const ok =
+      arg === true || arg === false || (BsonValues.isPlainObject(arg) && (arg.$type === 'date' || arg.$type === 'timestamp') && Object.keys(arg).length === 1);
     if (!ok) throw new CommandError('BadValue', `The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}`);
   }
 }
@@ -133,12 +137,16 @@ function checkTarget(doc: Document, op: string, path: string): void {
     case '$inc':
     case '$mul':
       if (!isNumeric(current)) {
-        throw new CommandError('TypeMismatch', `Cannot apply ${op} to a value of non-numeric type. ${id} has the field '${parts[parts.length - 1]!}' of non-numeric type ${typeName(current)}`);
+        throw new CommandError(
+          'TypeMismatch',
+          `Cannot apply ${op} to a value of non-numeric type. ${id} has the field '${parts[parts.length - 1]!}' of non-numeric type ${typeName(current)}`,
+        );
       }
       return;
     case '$push':
     case '$addToSet':
-      if (!Array.isArray(current)) throw new CommandError('BadValue', `The field '${path}' must be an array but is of type ${typeName(current)} in document ${id}`);
+      if (!Array.isArray(current))
+        throw new CommandError('BadValue', `The field '${path}' must be an array but is of type ${typeName(current)} in document ${id}`);
       return;
     case '$pull':
     case '$pullAll':
@@ -220,7 +228,10 @@ function arithmetic(op: '$inc' | '$mul', current: unknown, arg: unknown, doc: Do
   const r = op === '$inc' ? x + y : x * y;
   if (kind === 'int' && r >= -(2n ** 31n) && r < 2n ** 31n) return Number(r);
   if (r < INT64_MIN || r > INT64_MAX) {
-    throw new CommandError('BadValue', `Failed to apply ${op} operations to current value ((NumberLong)${toBigInt(current).toString()}) for document {_id: ${BsonValues.format(doc._id)}}`);
+    throw new CommandError(
+      'BadValue',
+      `Failed to apply ${op} operations to current value ((NumberLong)${toBigInt(current).toString()}) for document {_id: ${BsonValues.format(doc._id)}}`,
+    );
   }
   return Long.fromBigInt(r);
 }
@@ -257,7 +268,8 @@ function currentDate(arg: unknown): unknown {
 
 function addToSet(current: unknown, arg: unknown): unknown[] {
   const values: unknown[] = BsonValues.isPlainObject(arg) && Object.keys(arg)[0] === '$each' ? (arg.$each as unknown[]) : [arg];
-  if (!Array.isArray(values)) throw new CommandError('TypeMismatch', `The argument to $each in $addToSet must be an array but it was of type ${typeName(values)}`);
+  if (!Array.isArray(values))
+    throw new CommandError('TypeMismatch', `The argument to $each in $addToSet must be an array but it was of type ${typeName(values)}`);
   const out = Array.isArray(current) ? [...(current as unknown[])] : [];
   const keys = new Set(out.map((v) => BsonValues.canonicalKey(v)));
   for (const value of values) {

@@ -111,9 +111,7 @@ function decodeMessage(message: Buffer): WireRequest {
   const opCode = message.readInt32LE(12);
   if (opCode === OP_MSG) return decodeOpMsg(message, requestId);
   if (opCode === OP_QUERY) return decodeOpQuery(message, requestId);
-  throw new WireProtocolError(
-    opCode === OP_COMPRESSED ? 'OP_COMPRESSED received although no compressor was negotiated' : `unsupported opCode ${opCode}`,
-  );
+  throw new WireProtocolError(opCode === OP_COMPRESSED ? 'OP_COMPRESSED received although no compressor was negotiated' : `unsupported opCode ${opCode}`);
 }
 
 function readDocument(message: Buffer, offset: number): { doc: Document; end: number } {

@@ -97,11 +97,17 @@ export const writeCommands: Record<string, CommandHandler> = {
     if (remove && update !== undefined) throw new CommandError('FailedToParse', 'Cannot specify both an update and remove=true');
     if (!remove && update === undefined) throw new CommandError('FailedToParse', 'Either an update or remove=true must be specified');
     if (remove && cmd.upsert === true) throw new CommandError('FailedToParse', 'Cannot specify both upsert=true and remove=true');
-    if (remove && returnNew) throw new CommandError('FailedToParse', 'Cannot specify both new=true and remove=true; \'remove\' always returns the deleted document');
+    if (remove && returnNew)
+      throw new CommandError('FailedToParse', "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document");
     const store = context.catalog.get(context.database, name);
     store?.checkHint(cmd.hint);
     const [found] = store
-      ? MingoAdapter.select(store.candidates(query), query, { sort: cmd.sort as Document | undefined, limit: 1, collation: Collation.of(cmd.collation, store.collation), variables })
+      ? MingoAdapter.select(store.candidates(query), query, {
+          sort: cmd.sort as Document | undefined,
+          limit: 1,
+          collation: Collation.of(cmd.collation, store.collation),
+          variables,
+        })
       : [];
     const project = (doc: Document | undefined): Document | null => (doc ? MingoAdapter.project(doc, fields, query) : null);
     if (remove) {
@@ -111,7 +117,12 @@ export const writeCommands: Record<string, CommandHandler> = {
     const modifier = update as Document | Document[];
     const bypassValidation = cmd.bypassDocumentValidation === true;
     if (found && store) {
-      const next = MingoAdapter.applyUpdate(found, modifier, { filter: query, arrayFilters: cmd.arrayFilters as Document[] | undefined, isInsert: false, variables });
+      const next = MingoAdapter.applyUpdate(found, modifier, {
+        filter: query,
+        arrayFilters: cmd.arrayFilters as Document[] | undefined,
+        isInsert: false,
+        variables,
+      });
       let stored = found;
       if (!BsonValues.sameDocument(found, next)) {
         store.replace(found, next, { bypassValidation, ...writeKind(modifier) });
@@ -127,7 +138,12 @@ export const writeCommands: Record<string, CommandHandler> = {
   },
 };
 
-function updateStatement(context: CommandContext, name: string, statement: Document, bypassValidation: boolean): { n: number; nModified: number; upsertedId?: unknown } {
+function updateStatement(
+  context: CommandContext,
+  name: string,
+  statement: Document,
+  bypassValidation: boolean,
+): { n: number; nModified: number; upsertedId?: unknown } {
   const query = docOf(statement.q ?? {}, 'q');
   const modifier: unknown = statement.u;
   if (modifier === undefined || modifier === null || typeof modifier !== 'object') {
@@ -155,7 +171,12 @@ function updateStatement(context: CommandContext, name: string, statement: Docum
   }
   let nModified = 0;
   for (const doc of matches) {
-    const next = MingoAdapter.applyUpdate(doc, update, { filter: query, arrayFilters: statement.arrayFilters as Document[] | undefined, isInsert: false, variables });
+    const next = MingoAdapter.applyUpdate(doc, update, {
+      filter: query,
+      arrayFilters: statement.arrayFilters as Document[] | undefined,
+      isInsert: false,
+      variables,
+    });
     if (BsonValues.sameDocument(doc, next)) continue;
     store!.replace(doc, next, { bypassValidation, ...writeKind(update) });
     nModified++;

@@ -35,7 +35,11 @@ export const batchUpdateRoute: Route = {
       const [name, body] = Object.entries(operation)[0] ?? [];
       const target = name === undefined ? undefined : OPERATIONS[name];
       if (target === undefined || body === undefined) {
-        throw QdrantError.format(`operations[${index}]: unknown variant \`${name ?? ''}\`, expected one of ${Object.keys(OPERATIONS).map((o) => `\`${o}\``).join(', ')}`);
+        throw QdrantError.format(
+          `operations[${index}]: unknown variant \`${name ?? ''}\`, expected one of ${Object.keys(OPERATIONS)
+            .map((o) => `\`${o}\``)
+            .join(', ')}`,
+        );
       }
       const route = pointRoutes.find((r) => r.method === target.method && r.path === target.path);
       if (route === undefined) throw new Error(`batch operation ${name} has no point route`);

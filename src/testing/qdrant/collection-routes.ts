@@ -25,9 +25,7 @@ function parseVectorParams(raw: JsonValue, where: string): VectorParams {
   const distance = config['distance'];
   if (distance === undefined) throw QdrantError.format('missing field `distance`');
   if (!isDistance(distance)) {
-    throw QdrantError.format(
-      `unknown variant \`${String(distance)}\`, expected one of ${DISTANCES.map((d) => `\`${d}\``).join(', ')}`,
-    );
+    throw QdrantError.format(`unknown variant \`${String(distance)}\`, expected one of ${DISTANCES.map((d) => `\`${d}\``).join(', ')}`);
   }
   return { size, distance, config };
 }
@@ -49,7 +47,7 @@ function parseFieldSchema(raw: JsonValue | undefined): { dataType: string; param
   if (isJsonObject(raw) && typeof raw['type'] === 'string' && PAYLOAD_SCHEMA_TYPES.includes(raw['type'])) {
     return { dataType: raw['type'], params: raw };
   }
-  if (raw === undefined || raw === null) throw QdrantError.badInput('Can\'t auto-detect field type, please specify `field_schema` in the request');
+  if (raw === undefined || raw === null) throw QdrantError.badInput("Can't auto-detect field type, please specify `field_schema` in the request");
   throw QdrantError.format('data did not match any variant of untagged enum PayloadFieldSchema');
 }
 
@@ -194,5 +192,6 @@ function applyTuning(collection: Collection, request: JsonObject): void {
     if (request[key] !== undefined && request[key] !== null) tuning.params = { ...tuning.params, [key]: request[key] };
   }
   const quantization = request['quantization_config'];
-  if (quantization !== undefined) tuning.quantization_config = quantization === null || (isJsonObject(quantization) && 'disabled' in quantization) ? null : quantization;
+  if (quantization !== undefined)
+    tuning.quantization_config = quantization === null || (isJsonObject(quantization) && 'disabled' in quantization) ? null : quantization;
 }

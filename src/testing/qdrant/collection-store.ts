@@ -249,7 +249,11 @@ export class CollectionStore {
    * Applies alias actions in order, all or nothing (Qdrant's `POST /collections/aliases`).
    * @throws {QdrantError} 404 for a missing collection or alias.
    */
-  changeAliases(actions: ReadonlyArray<{ kind: 'create'; alias: string; collection: string } | { kind: 'delete'; alias: string } | { kind: 'rename'; from: string; to: string }>): void {
+  changeAliases(
+    actions: ReadonlyArray<
+      { kind: 'create'; alias: string; collection: string } | { kind: 'delete'; alias: string } | { kind: 'rename'; from: string; to: string }
+    >,
+  ): void {
     const next = new Map(this.#aliases);
     for (const action of actions) {
       if (action.kind === 'create') {
@@ -313,7 +317,8 @@ export class CollectionStore {
       if (!isJsonObject(raw) || typeof raw['name'] !== 'string' || !isJsonObject(raw['vectors'])) throw new Error('Malformed collection in snapshot');
       const vectors = new Map<string, VectorParams>();
       for (const [name, config] of Object.entries(raw['vectors'])) {
-        if (!isJsonObject(config) || typeof config['size'] !== 'number' || !isDistance(config['distance'])) throw new Error('Malformed vector config in snapshot');
+        if (!isJsonObject(config) || typeof config['size'] !== 'number' || !isDistance(config['distance']))
+          throw new Error('Malformed vector config in snapshot');
         vectors.set(name, { size: config['size'], distance: config['distance'], config });
       }
       const metadata = raw['metadata'];
@@ -336,7 +341,11 @@ export class CollectionStore {
         const id: PointId = point['id'].includes('-') ? point['id'] : BigInt(point['id']);
         const pointVectors = new Map<string, Float32Array>();
         for (const [name, values] of Object.entries(point['vectors'])) {
-          if (Array.isArray(values)) pointVectors.set(name, Float32Array.from(values, (v) => Number(v)));
+          if (Array.isArray(values))
+            pointVectors.set(
+              name,
+              Float32Array.from(values, (v) => Number(v)),
+            );
         }
         collection.putPoint({ id, vectors: pointVectors, payload: point['payload'], version: typeof point['version'] === 'number' ? point['version'] : 0 });
       }

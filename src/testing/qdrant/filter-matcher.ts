@@ -130,7 +130,10 @@ function parseConditionList(value: JsonValue | undefined, where: string): Condit
 
 function parseCondition(value: JsonValue, where: string): Condition {
   if (!isJsonObject(value)) {
-    throw fail(where, 'Expected some form of condition, which can be a field condition (like {"key": ..., "match": ... }), or some other mentioned in the documentation');
+    throw fail(
+      where,
+      'Expected some form of condition, which can be a field condition (like {"key": ..., "match": ... }), or some other mentioned in the documentation',
+    );
   }
   if (typeof value['key'] === 'string') {
     const key = value['key'];
@@ -141,7 +144,8 @@ function parseCondition(value: JsonValue, where: string): Condition {
       throw QdrantError.unsupported('geo filtering');
     }
     const range = value['range'] === undefined || value['range'] === null ? undefined : parseBounds(value['range'], `${where}.range`);
-    const count = value['values_count'] === undefined || value['values_count'] === null ? undefined : parseBounds(value['values_count'], `${where}.values_count`);
+    const count =
+      value['values_count'] === undefined || value['values_count'] === null ? undefined : parseBounds(value['values_count'], `${where}.values_count`);
     return {
       kind: 'field',
       key,
@@ -182,7 +186,10 @@ function parseCondition(value: JsonValue, where: string): Condition {
     if (filter !== undefined) return { kind: 'filter', filter };
   }
   if (value['geo_bounding_box'] !== undefined || value['text'] !== undefined) throw QdrantError.unsupported('this condition');
-  throw fail(where, 'Expected some form of condition, which can be a field condition (like {"key": ..., "match": ... }), or some other mentioned in the documentation');
+  throw fail(
+    where,
+    'Expected some form of condition, which can be a field condition (like {"key": ..., "match": ... }), or some other mentioned in the documentation',
+  );
 }
 
 /**
@@ -223,7 +230,10 @@ function scalarEquals(payloadValue: JsonValue, wanted: Scalar): boolean {
 
 // What Qdrant's default `word` tokenizer with `lowercase: true` produces.
 function tokens(text: string): string[] {
-  return text.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter((t) => t !== '');
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}_]+/u)
+    .filter((t) => t !== '');
 }
 
 function matchValue(match: Match, value: JsonValue, textIndexed: boolean): boolean {
@@ -303,9 +313,7 @@ function checkCondition(condition: Condition, target: FilterTarget, context: Fil
     case 'nested': {
       const containers = valuesAtPath(target.payload, condition.path, false) ?? [];
       const elements = containers.flatMap((v) => (Array.isArray(v) ? v : []));
-      return elements.some((element) =>
-        matchesFilter(condition.filter, { id: undefined, payload: element, vectorNames: new Set() }, context),
-      );
+      return elements.some((element) => matchesFilter(condition.filter, { id: undefined, payload: element, vectorNames: new Set() }, context));
     }
     case 'filter':
       return matchesFilter(condition.filter, target, context);
@@ -324,4 +332,3 @@ export function matchesFilter(filter: Filter | undefined, target: FilterTarget, 
   }
   return true;
 }
-

@@ -21,8 +21,7 @@ const bigintReviver: ContextReviver = (_key, value, context) => {
   return value;
 };
 
-const bigintReplacer = (_key: string, value: unknown): unknown =>
-  typeof value === 'bigint' ? (JSON as JsonWithRaw).rawJSON(value.toString()) : value;
+const bigintReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? (JSON as JsonWithRaw).rawJSON(value.toString()) : value);
 
 export function isJsonObject(value: JsonValue | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -2,10 +2,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from './json-codec.js';
 import { QdrantError } from './qdrant-error.js';
 
 /** One step of a Qdrant payload key such as `a.b[].c` or `list[0]`. */
-export type JsonPathItem =
-  | { readonly kind: 'key'; readonly key: string }
-  | { readonly kind: 'index'; readonly index: number }
-  | { readonly kind: 'wildcard' };
+export type JsonPathItem = { readonly kind: 'key'; readonly key: string } | { readonly kind: 'index'; readonly index: number } | { readonly kind: 'wildcard' };
 
 const KEY_CHAR = /[\p{L}\p{N}_-]/u;
 

@@ -9,9 +9,7 @@ const HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const SIMPLE = /^[0-9a-f]{32}$/;
 
 function invalid(shown: string): QdrantError {
-  return QdrantError.format(
-    `value ${shown} is not a valid point ID, valid values are either an unsigned integer or a UUID`,
-  );
+  return QdrantError.format(`value ${shown} is not a valid point ID, valid values are either an unsigned integer or a UUID`);
 }
 
 /** Accepts the UUID spellings the `uuid` crate parses: hyphenated, simple, braced and URN. */

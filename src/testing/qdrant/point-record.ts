@@ -29,12 +29,7 @@ export function vectorOutput(collection: Collection, point: StoredPoint, selecto
 }
 
 /** A `Record` (retrieve / scroll result): `id`, then `payload` and `vector` when asked for. */
-export function pointRecord(
-  collection: Collection,
-  point: StoredPoint,
-  payload: PayloadSelector,
-  vector: VectorSelector,
-): Record<string, unknown> {
+export function pointRecord(collection: Collection, point: StoredPoint, payload: PayloadSelector, vector: VectorSelector): Record<string, unknown> {
   const selectedPayload = selectPayload(point.payload, payload);
   const selectedVector = vectorOutput(collection, point, vector);
   return {

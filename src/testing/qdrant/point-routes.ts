@@ -87,9 +87,7 @@ function selectPoints(collection: Collection, request: JsonObject, requireExisti
   if (request['filter'] !== undefined && request['filter'] !== null) {
     const filter = parseFilter(request['filter']);
     const context = collection.filterContext();
-    return collection
-      .sortedPoints()
-      .filter((p) => matchesFilter(filter, { id: p.id, payload: p.payload, vectorNames: new Set(p.vectors.keys()) }, context));
+    return collection.sortedPoints().filter((p) => matchesFilter(filter, { id: p.id, payload: p.payload, vectorNames: new Set(p.vectors.keys()) }, context));
   }
   throw QdrantError.format('data did not match any variant of untagged enum PointsSelector');
 }
@@ -203,8 +201,7 @@ export const pointRoutes: readonly Route[] = [
   {
     method: 'POST',
     path: '/collections/{collection}/points/payload/clear',
-    handle: (context) =>
-      rewritePayloads(context, (collection, request) => selectPoints(collection, request, false).map((point) => [point, {}])),
+    handle: (context) => rewritePayloads(context, (collection, request) => selectPoints(collection, request, false).map((point) => [point, {}])),
   },
   {
     method: 'PUT',

@@ -61,7 +61,10 @@ function serviceRoutes(version: string): Route[] {
 function findRoute(routes: readonly CompiledRoute[], method: string, path: string): { route: Route; params: Record<string, string> } | undefined {
   let parts: string[];
   try {
-    parts = path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    parts = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => decodeURIComponent(s));
   } catch {
     return undefined;
   }
@@ -144,8 +147,7 @@ export function createQdrantRequestHandler(options: QdrantRequestHandlerOptions)
       send(200, 'application/json', stringifyJson({ result, status: 'ok', time: elapsed() }));
     } catch (error) {
       const status = error instanceof QdrantError ? error.status : 500;
-      const message =
-        error instanceof QdrantError ? error.message : `Service internal error: ${error instanceof Error ? error.message : String(error)}`;
+      const message = error instanceof QdrantError ? error.message : `Service internal error: ${error instanceof Error ? error.message : String(error)}`;
       send(status, 'application/json', stringifyJson({ status: { error: message }, time: elapsed() }));
     }
   };

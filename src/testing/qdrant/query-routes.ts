@@ -16,9 +16,7 @@ const QUERY_KINDS = ['recommend', 'discover', 'context', 'order_by', 'fusion', '
 
 function matching(collection: Collection, filter: Filter | undefined): StoredPoint[] {
   const context = collection.filterContext();
-  return collection
-    .sortedPoints()
-    .filter((p) => matchesFilter(filter, { id: p.id, payload: p.payload, vectorNames: new Set(p.vectors.keys()) }, context));
+  return collection.sortedPoints().filter((p) => matchesFilter(filter, { id: p.id, payload: p.payload, vectorNames: new Set(p.vectors.keys()) }, context));
 }
 
 type QueryInput = { readonly kind: 'none' } | { readonly kind: 'vector'; readonly values: number[] } | { readonly kind: 'id'; readonly id: PointId };
@@ -77,7 +75,11 @@ function runQuery(collection: Collection, raw: JsonValue): { points: unknown[] }
 
   if (input.kind === 'none') {
     // Without a query Qdrant scrolls in id order and reports a score of 0.
-    return { points: matching(collection, filter).slice(offset, offset + limit).map((p) => scoredPoint(p, 0)) };
+    return {
+      points: matching(collection, filter)
+        .slice(offset, offset + limit)
+        .map((p) => scoredPoint(p, 0)),
+    };
   }
   const params = collection.vectorParams(using);
   let values: number[];

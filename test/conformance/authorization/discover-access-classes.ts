@@ -40,7 +40,9 @@ export async function discoverAccessClasses(): Promise<DiscoveredAccessClass[]> 
   for (const [folder, include] of FOLDERS) {
     const dir = join(SRC, folder);
     // Recursive: flows/ is grouped by domain (flows/auth/ …), and a subfolder added tomorrow is walked too.
-    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && include(basename(f))).sort()) {
+    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && include(basename(f)))
+      .sort()) {
       const text = readFileSync(join(dir, name), 'utf8');
       const classes = [...text.matchAll(/^export class ([A-Z][A-Za-z0-9]*)/gm)].map((m) => m[1] ?? '');
       if (classes.length === 0) continue;

@@ -23,7 +23,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
   let h: FlowHarness;
   let owner: TenantContext;
   const denied = async (call: Promise<unknown>, permission: string) => {
-    const error = await call.then(() => undefined, (e: unknown) => e);
+    const error = await call.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(TenantAccessError);
     expect(error).toMatchObject({ permission });
   };
@@ -59,7 +62,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
     await denied(repo(OrganizationRepository).softDelete(viewer), 'organization:delete');
 
     expect(await repo(SecuritySettingsRepository).get(owner)).toEqual(settingsBefore);
-    expect(await repo(OrganizationRepository).getCurrent(owner)).toMatchObject({ credits: orgBefore.credits, tier: orgBefore.tier, deletedAt: orgBefore.deletedAt });
+    expect(await repo(OrganizationRepository).getCurrent(owner)).toMatchObject({
+      credits: orgBefore.credits,
+      tier: orgBefore.tier,
+      deletedAt: orgBefore.deletedAt,
+    });
     expect((await repo(ApiKeyRepository).get(owner, ownersKey.apiKey.id)).revokedAt).toBeNull();
   });
 
@@ -73,7 +80,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
     const asNarrow = (await repo(ApiKeyAuthenticator).authenticate(narrow.key)).context;
     expect(asNarrow).toMatchObject({ role: 'developer', actor: { kind: 'apiKey', keyId: narrow.apiKey.id } });
     await denied(repo(ApiKeyRepository).create(asNarrow, { name: 'unscoped' }), 'api_keys:manage');
-    await denied(repo(ApiKeyRepository).update(asNarrow, narrow.apiKey.id, { scopes: ['knowledge:*', 'api_keys:*'], rateLimitPerMinute: 1_000_000 }), 'api_keys:manage');
+    await denied(
+      repo(ApiKeyRepository).update(asNarrow, narrow.apiKey.id, { scopes: ['knowledge:*', 'api_keys:*'], rateLimitPerMinute: 1_000_000 }),
+      'api_keys:manage',
+    );
 
     // A key that may manage keys still hands out no more than it holds.
     const manager = await repo(ApiKeyRepository).create(developer, { name: 'rotator', scopes: ['api_keys:manage', 'knowledge:read'], rateLimitPerMinute: 100 });
@@ -103,7 +113,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
     const suspended = await member('developer');
     const suspendedKey = await repo(ApiKeyRepository).create(suspended, { name: 'ci' });
     await h.revoker.suspendUser(suspended.userId, 'observed case 3');
-    const error = await repo(ApiKeyAuthenticator).authenticate(suspendedKey.key).catch((e: unknown) => e);
+    const error = await repo(ApiKeyAuthenticator)
+      .authenticate(suspendedKey.key)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TokenError);
     expect(error).toMatchObject({ reason: 'revoked' });
   });
@@ -129,8 +141,19 @@ describe.skipIf(!requireStores('postgres', 'redis'))('observed authorization cas
     expect(await repo(MembershipRepository).acceptInvitation(again.token)).toMatchObject({ userId: victim.userId, role: 'viewer' });
     expect((await repo(StrictestPasswordPolicy).forUser(victim.userId)).options.minLength).toBe(72);
     const ids = [invitation.id, again.invitation.id];
-    const events = (await repo(AuditRepository).query(owner, { eventTypes: ['membership.invited', 'membership.invitation_declined', 'membership.invitation_accepted'] }, { limit: 100 })).items;
-    expect(events.filter((e) => ids.includes(String(e.details.invitationId))).map((e) => e.eventType).sort()).toEqual(['membership.invitation_accepted', 'membership.invitation_declined', 'membership.invited', 'membership.invited']);
+    const events = (
+      await repo(AuditRepository).query(
+        owner,
+        { eventTypes: ['membership.invited', 'membership.invitation_declined', 'membership.invitation_accepted'] },
+        { limit: 100 },
+      )
+    ).items;
+    expect(
+      events
+        .filter((e) => ids.includes(String(e.details.invitationId)))
+        .map((e) => e.eventType)
+        .sort(),
+    ).toEqual(['membership.invitation_accepted', 'membership.invitation_declined', 'membership.invited', 'membership.invited']);
     await repo(SecuritySettingsRepository).update(owner, { passwordMinLength: 12 });
   });
 });

@@ -19,7 +19,13 @@ export function renderAccessDeclarationsMarkdown(classes: readonly DiscoveredAcc
         const key = `${accessKindOf(d)}|${describeDeclaration(d)}`;
         groups.set(key, [...(groups.get(key) ?? []), method]);
       }
-      return [...groups].map(([key, methods]) => `| \`${className}\` | ${methods.sort().map((m) => `\`${m}\``).join(', ')} | ${key.split('|')[1] ?? ''} |`);
+      return [...groups].map(
+        ([key, methods]) =>
+          `| \`${className}\` | ${methods
+            .sort()
+            .map((m) => `\`${m}\``)
+            .join(', ')} | ${key.split('|')[1] ?? ''} |`,
+      );
     });
   return ['| class | methods | access |', '|---|---|---|', ...rows].join('\n');
 }

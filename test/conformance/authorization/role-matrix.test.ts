@@ -59,7 +59,8 @@ type Caller = { readonly label: string; readonly ctx: TenantContext; readonly al
 /** Expected answers come from the matrix itself, not from `isAllowed`. */
 function callers(role: MembershipRole): Caller[] {
   const holds = (p: Permission) => (PERMISSION_MATRIX[p].roles as readonly string[]).includes(role);
-  const key = (scopes: string[]) => createTenantContext({ organizationId: ORG, userId: USER, role, scopes, actor: { kind: 'apiKey', keyId: randomUUID(), creatorUserId: USER, scopes } });
+  const key = (scopes: string[]) =>
+    createTenantContext({ organizationId: ORG, userId: USER, role, scopes, actor: { kind: 'apiKey', keyId: randomUUID(), creatorUserId: USER, scopes } });
   return [
     { label: `${role} in person`, ctx: createTenantContext({ organizationId: ORG, userId: USER, role }), allowed: holds },
     ...PERMISSIONS.map((scope) => ({
@@ -108,23 +109,34 @@ describe.each(MEMBERSHIP_ROLES.map((r) => [r] as const))('role %s: allowed or re
 
 describe('the other kinds of declaration', () => {
   const owner = createTenantContext({ organizationId: ORG, userId: USER, role: 'owner' });
-  const ownersKey = createTenantContext({ organizationId: ORG, userId: USER, role: 'owner', actor: { kind: 'apiKey', keyId: randomUUID(), creatorUserId: USER, scopes: [] } });
+  const ownersKey = createTenantContext({
+    organizationId: ORG,
+    userId: USER,
+    role: 'owner',
+    actor: { kind: 'apiKey', keyId: randomUUID(), creatorUserId: USER, scopes: [] },
+  });
 
-  it.each(byKind('ownAccount').map((m) => [`${m.className}.${m.method}`, m] as const))('%s: the user in person only; never an API key, never without a context', async (_n, { cls, method }) => {
-    for (const args of [[ownersKey], [], [{ ...owner }]]) {
+  it.each(byKind('ownAccount').map((m) => [`${m.className}.${m.method}`, m] as const))(
+    '%s: the user in person only; never an API key, never without a context',
+    async (_n, { cls, method }) => {
+      for (const args of [[ownersKey], [], [{ ...owner }]]) {
+        const { instance, touched } = poisonedInstance(cls);
+        expect(await outcome(() => instance[method]?.(...args))).toMatchObject({ code: 'TENANT_ACCESS_DENIED' });
+        expect(touched()).toBe(false);
+      }
+      const { instance } = poisonedInstance(cls);
+      expect(await outcome(() => instance[method]?.(owner))).not.toBeInstanceOf(TenantAccessError);
+    },
+  );
+
+  it.each(byKind('adminScope').map((m) => [`${m.className}.${m.method}`, m] as const))(
+    '%s: refused without an AdminScope, even to an owner',
+    async (_n, { cls, method }) => {
       const { instance, touched } = poisonedInstance(cls);
-      expect(await outcome(() => instance[method]?.(...args))).toMatchObject({ code: 'TENANT_ACCESS_DENIED' });
+      expect(await outcome(() => instance[method]?.(owner, randomUUID()))).toMatchObject({ code: 'TENANT_ACCESS_DENIED', permission: 'admin' });
       expect(touched()).toBe(false);
-    }
-    const { instance } = poisonedInstance(cls);
-    expect(await outcome(() => instance[method]?.(owner))).not.toBeInstanceOf(TenantAccessError);
-  });
-
-  it.each(byKind('adminScope').map((m) => [`${m.className}.${m.method}`, m] as const))('%s: refused without an AdminScope, even to an owner', async (_n, { cls, method }) => {
-    const { instance, touched } = poisonedInstance(cls);
-    expect(await outcome(() => instance[method]?.(owner, randomUUID()))).toMatchObject({ code: 'TENANT_ACCESS_DENIED', permission: 'admin' });
-    expect(touched()).toBe(false);
-  });
+    },
+  );
 
   it.each(byKind('systemJob').map((m) => [`${m.className}.${m.method}`, m] as const))('%s: refused to a tenant caller', async (_n, { cls, method }) => {
     const { instance, touched } = poisonedInstance(cls);

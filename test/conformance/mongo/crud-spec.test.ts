@@ -31,49 +31,67 @@ async function seeded(documents: Document[]): Promise<mongoose.mongo.Collection>
 const RAW = { promoteValues: false, promoteLongs: false, promoteBuffers: false } as const;
 
 describe('updateWithPipelines.yml', () => {
-  const initial = [{ _id: 1, x: 1, y: 1, t: { u: { v: 1 } } }, { _id: 2, x: 2, y: 1 }];
+  const initial = [
+    { _id: 1, x: 1, y: 1, t: { u: { v: 1 } } },
+    { _id: 2, x: 2, y: 1 },
+  ];
 
   it('UpdateOne using pipelines', async () => {
     const c = await seeded(initial);
     const result = await c.updateOne({ _id: 1 } as Document, [{ $replaceRoot: { newRoot: '$t' } }, { $addFields: { foo: 1 } }]);
     expect(result).toMatchObject({ matchedCount: 1, modifiedCount: 1, upsertedCount: 0 });
-    expect(await c.find().toArray()).toEqual([{ _id: 1, u: { v: 1 }, foo: 1 }, { _id: 2, x: 2, y: 1 }]);
+    expect(await c.find().toArray()).toEqual([
+      { _id: 1, u: { v: 1 }, foo: 1 },
+      { _id: 2, x: 2, y: 1 },
+    ]);
   });
 
   it('UpdateMany using pipelines', async () => {
     const c = await seeded(initial);
     const result = await c.updateMany({}, [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }]);
     expect(result).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 0 });
-    expect(await c.find().toArray()).toEqual([{ _id: 1, x: 1, foo: 1 }, { _id: 2, x: 2, foo: 1 }]);
+    expect(await c.find().toArray()).toEqual([
+      { _id: 1, x: 1, foo: 1 },
+      { _id: 2, x: 2, foo: 1 },
+    ]);
   });
 
   it('FindOneAndUpdate using pipelines', async () => {
     const c = await seeded(initial);
     await c.findOneAndUpdate({ _id: 1 } as Document, [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }]);
-    expect(await c.find().toArray()).toEqual([{ _id: 1, x: 1, foo: 1 }, { _id: 2, x: 2, y: 1 }]);
+    expect(await c.find().toArray()).toEqual([
+      { _id: 1, x: 1, foo: 1 },
+      { _id: 2, x: 2, y: 1 },
+    ]);
   });
 
   it('UpdateOne in bulk write using pipelines', async () => {
     const c = await seeded(initial);
-    const result = await c.bulkWrite([{ updateOne: { filter: { _id: 1 } as Document, update: [{ $replaceRoot: { newRoot: '$t' } }, { $addFields: { foo: 1 } }] } }]);
+    const result = await c.bulkWrite([
+      { updateOne: { filter: { _id: 1 } as Document, update: [{ $replaceRoot: { newRoot: '$t' } }, { $addFields: { foo: 1 } }] } },
+    ]);
     expect(result).toMatchObject({ matchedCount: 1, modifiedCount: 1, upsertedCount: 0 });
-    expect(await c.find().toArray()).toEqual([{ _id: 1, u: { v: 1 }, foo: 1 }, { _id: 2, x: 2, y: 1 }]);
+    expect(await c.find().toArray()).toEqual([
+      { _id: 1, u: { v: 1 }, foo: 1 },
+      { _id: 2, x: 2, y: 1 },
+    ]);
   });
 
   it('UpdateMany in bulk write using pipelines', async () => {
     const c = await seeded(initial);
     const result = await c.bulkWrite([{ updateMany: { filter: {}, update: [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }] } }]);
     expect(result).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 0 });
-    expect(await c.find().toArray()).toEqual([{ _id: 1, x: 1, foo: 1 }, { _id: 2, x: 2, foo: 1 }]);
+    expect(await c.find().toArray()).toEqual([
+      { _id: 1, x: 1, foo: 1 },
+      { _id: 2, x: 2, foo: 1 },
+    ]);
   });
 });
 
 describe('find.yml', () => {
   it('find with multiple batches works', async () => {
     const c = await seeded([11, 22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 1, x })));
-    expect(await c.find({ _id: { $gt: 1 } } as Document, { batchSize: 2 }).toArray()).toEqual(
-      [22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 2, x })),
-    );
+    expect(await c.find({ _id: { $gt: 1 } } as Document, { batchSize: 2 }).toArray()).toEqual([22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 2, x })));
   });
 });
 

@@ -62,10 +62,18 @@ export function useMongoDatabase(prefix: string, options: { replicaSet?: boolean
     return state;
   };
   return {
-    get target() { return get().target; },
-    get client() { return get().client; },
-    get db() { return get().db; },
-    get dbName() { return get().dbName; },
+    get target() {
+      return get().target;
+    },
+    get client() {
+      return get().client;
+    },
+    get db() {
+      return get().db;
+    },
+    get dbName() {
+      return get().dbName;
+    },
   };
 }
 

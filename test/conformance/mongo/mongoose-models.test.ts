@@ -64,7 +64,10 @@ describe('mongoose models', () => {
   });
 
   it('creates documents with defaults and reads them back', async () => {
-    const [a, g] = await Orgs.create([{ name: 'Acme', plan: 'pro' }, { name: 'Globex', plan: 'free' }]);
+    const [a, g] = await Orgs.create([
+      { name: 'Acme', plan: 'pro' },
+      { name: 'Globex', plan: 'free' },
+    ]);
     acme = a!._id;
     globex = g!._id;
     const created = await Users.create({ email: 'ada@acme.test', name: 'Ada', age: 36, orgId: acme, tags: ['admin', 'dev'] });
@@ -85,7 +88,11 @@ describe('mongoose models', () => {
   });
 
   it('finds with filter, sort, skip, limit and projection', async () => {
-    const page = await Users.find({ age: { $gte: 20 } }, { name: 1, age: 1 }).sort({ age: -1 }).skip(1).limit(2).lean();
+    const page = await Users.find({ age: { $gte: 20 } }, { name: 1, age: 1 })
+      .sort({ age: -1 })
+      .skip(1)
+      .limit(2)
+      .lean();
     expect(page.map((u) => u.name)).toEqual(['Ada', 'Ed']);
     // mongod keeps document order for included fields, _id first.
     expect(Object.keys(page[0]!)).toEqual(['_id', 'name', 'age']);
@@ -95,9 +102,14 @@ describe('mongoose models', () => {
     expect(excluded).toMatchObject({ email: 'bob@acme.test', name: 'Bob', age: 25, loginCount: 0 });
     const byTag = await Users.find({ tags: 'ops' }).sort({ name: 1 }).lean();
     expect(byTag.map((u) => u.name)).toEqual(['Cy', 'Ed']);
-    const byIn = await Users.find({ name: { $in: ['Di', 'Bob', 'Zed'] } }).sort({ name: -1 }).select('name -_id').lean();
+    const byIn = await Users.find({ name: { $in: ['Di', 'Bob', 'Zed'] } })
+      .sort({ name: -1 })
+      .select('name -_id')
+      .lean();
     expect(byIn).toEqual([{ name: 'Di' }, { name: 'Bob' }]);
-    const regex = await Users.find({ email: /@globex\.test$/ }).sort({ age: 1 }).lean();
+    const regex = await Users.find({ email: /@globex\.test$/ })
+      .sort({ age: 1 })
+      .lean();
     expect(regex.map((u) => u.name)).toEqual(['Di', 'Cy']);
   });
 
@@ -230,7 +242,10 @@ describe('mongoose models', () => {
   });
 
   it('populates references with a second query', async () => {
-    const users = await Users.find({ orgId: { $exists: true } }).sort({ name: 1 }).populate<{ orgId: Org }>('orgId').lean();
+    const users = await Users.find({ orgId: { $exists: true } })
+      .sort({ name: 1 })
+      .populate<{ orgId: Org }>('orgId')
+      .lean();
     expect(users.map((u) => [u.name, u.orgId.name])).toEqual([
       ['Ada', 'Acme'],
       ['Bob', 'Acme'],
@@ -285,7 +300,9 @@ describe('cursors', () => {
   it('batches aggregate cursors too', async () => {
     const Items = conn.model('Item');
     const seen: number[] = [];
-    for await (const doc of Items.aggregate<{ n: number }>([{ $match: { n: { $gte: 50 } } }, { $sort: { n: -1 } }, { $project: { _id: 0, n: 1 } }]).cursor({ batchSize: 30 })) {
+    for await (const doc of Items.aggregate<{ n: number }>([{ $match: { n: { $gte: 50 } } }, { $sort: { n: -1 } }, { $project: { _id: 0, n: 1 } }]).cursor({
+      batchSize: 30,
+    })) {
       seen.push(doc.n);
     }
     expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => 249 - i));

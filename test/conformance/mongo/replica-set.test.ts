@@ -139,13 +139,29 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   // mongodb/mongo jstests/core/txns/transactions_write_conflicts_unique_indexes.js (both orderings of
   // jstests/core/txns/libs/write_conflicts.js): writers of one unique-index value under different _ids conflict.
   it('transactions writing the same unique-index value conflict at the second write; the first wins', async () => {
-    const cases: Array<{ init: Document[]; t1: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; t2: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>; expected: Document[] }> = [
-      { init: [], t1: (c, session) => c.insertOne({ _id: 1, x: 1 } as Document, { session }), t2: (c, session) => c.insertOne({ _id: 2, x: 1 } as Document, { session }), expected: [{ _id: 1, x: 1 }] },
+    const cases: Array<{
+      init: Document[];
+      t1: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>;
+      t2: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>;
+      expected: Document[];
+    }> = [
       {
-        init: [{ _id: 1, x: 1 }, { _id: 2, x: 2 }],
+        init: [],
+        t1: (c, session) => c.insertOne({ _id: 1, x: 1 } as Document, { session }),
+        t2: (c, session) => c.insertOne({ _id: 2, x: 1 } as Document, { session }),
+        expected: [{ _id: 1, x: 1 }],
+      },
+      {
+        init: [
+          { _id: 1, x: 1 },
+          { _id: 2, x: 2 },
+        ],
         t1: (c, session) => c.updateOne({ _id: 1 } as Document, { $set: { x: 3 } }, { session }),
         t2: (c, session) => c.updateOne({ _id: 2 } as Document, { $set: { x: 3 } }, { session }),
-        expected: [{ _id: 1, x: 3 }, { _id: 2, x: 2 }],
+        expected: [
+          { _id: 1, x: 3 },
+          { _id: 2, x: 2 },
+        ],
       },
       {
         init: [],
@@ -154,10 +170,24 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
         expected: [{ _id: 1, x: 1 }],
       },
       {
-        init: [{ _id: 1, x: 1 }, { _id: 2, x: 2 }, { _id: 3, x: 3 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
+        init: [
+          { _id: 1, x: 1 },
+          { _id: 2, x: 2 },
+          { _id: 3, x: 3 },
+          { _id: 4, x: 10 },
+          { _id: 5, x: 11 },
+          { _id: 6, x: 12 },
+        ],
         t1: (c, session) => c.updateMany({ _id: { $lte: 3 } } as Document, { $inc: { x: 4 } }, { session }),
         t2: (c, session) => c.updateMany({ _id: { $gte: 4 } } as Document, { $inc: { x: -4 } }, { session }),
-        expected: [{ _id: 1, x: 5 }, { _id: 2, x: 6 }, { _id: 3, x: 7 }, { _id: 4, x: 10 }, { _id: 5, x: 11 }, { _id: 6, x: 12 }],
+        expected: [
+          { _id: 1, x: 5 },
+          { _id: 2, x: 6 },
+          { _id: 3, x: 7 },
+          { _id: 4, x: 10 },
+          { _id: 5, x: 11 },
+          { _id: 6, x: 12 },
+        ],
       },
     ];
     const seeded = async (init: Document[]): Promise<mongoose.mongo.Collection> => {
@@ -225,7 +255,14 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
 
   // create-index.yml "create index on a non-existing collection" / "… on a collection created within the same transaction"
   it('creates a collection and its index inside a transaction, visible only after commit', async () => {
-    const indexNames = async (name: string): Promise<string[]> => (await db.collection(name).listIndexes().toArray().catch(() => [])).map((i) => String(i.name));
+    const indexNames = async (name: string): Promise<string[]> =>
+      (
+        await db
+          .collection(name)
+          .listIndexes()
+          .toArray()
+          .catch(() => [])
+      ).map((i) => String(i.name));
     for (const createFirst of [false, true]) {
       const name = `txn_index_${++collectionCounter}`;
       await withSessions(1, async (session) => {
@@ -271,7 +308,11 @@ describe('operations outside transactions meet a transaction (MongoDB manual, "P
   // modified waits until the transaction ends — also a multi-document write that reaches it after other documents.
   it('a multi-document write waits for the transaction holding one of its documents, then applies to all', async () => {
     const coll = await freshCollection('multi');
-    await coll.insertMany([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }] as Document[]);
+    await coll.insertMany([
+      { _id: 1, n: 0 },
+      { _id: 2, n: 0 },
+      { _id: 3, n: 0 },
+    ] as Document[]);
     await withSessions(1, async (session) => {
       session.startTransaction();
       await coll.updateOne({ _id: 3 } as Document, { $inc: { n: 10 } }, { session });
@@ -279,11 +320,19 @@ describe('operations outside transactions meet a transaction (MongoDB manual, "P
       const outside = coll.updateMany({}, { $inc: { n: 1 } }).then(() => (finished = true));
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(finished).toBe(false);
-      expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 0 }, { _id: 2, n: 0 }, { _id: 3, n: 0 }]);
+      expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([
+        { _id: 1, n: 0 },
+        { _id: 2, n: 0 },
+        { _id: 3, n: 0 },
+      ]);
       await session.commitTransaction();
       await outside;
     });
-    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, n: 1 }, { _id: 2, n: 1 }, { _id: 3, n: 11 }]);
+    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 1, n: 1 },
+      { _id: 2, n: 1 },
+      { _id: 3, n: 11 },
+    ]);
   });
 
   // "DDL Operations": a DDL operation on a collection a transaction uses waits for the transaction's lock.
@@ -323,7 +372,10 @@ describe('mongoose on a replica set', () => {
     try {
       const Account = conn.model('Account', new Schema({ owner: String, balance: Number }), `accounts_${++collectionCounter}`);
       await Account.createCollection();
-      const [ada, bob] = await Account.create([{ owner: 'ada', balance: 100 }, { owner: 'bob', balance: 0 }]);
+      const [ada, bob] = await Account.create([
+        { owner: 'ada', balance: 100 },
+        { owner: 'bob', balance: 0 },
+      ]);
       await conn.transaction(async (session) => {
         await Account.updateOne({ _id: ada!._id }, { $inc: { balance: -30 } }, { session });
         expect((await Account.findById(ada!._id).lean())?.balance).toBe(100);

@@ -192,10 +192,13 @@ describe('numeric types keep their BSON type', () => {
     // Manual: reference/operator/update/min and max ("compares … using the BSON comparison order"; a missing field is set).
     const c = fresh();
     await c.insertOne({ _id: 1, lo: 5, hi: 5, big: Long.fromString('9007199254740993'), s: 7 } as Document);
-    await c.updateOne({ _id: 1 } as Document, {
-      $min: { lo: Decimal128.fromString('4.5'), big: Long.fromString('9007199254740992'), s: 'text', fresh: Long.fromNumber(1) },
-      $max: { hi: Long.fromNumber(6) },
-    } as Document);
+    await c.updateOne(
+      { _id: 1 } as Document,
+      {
+        $min: { lo: Decimal128.fromString('4.5'), big: Long.fromString('9007199254740992'), s: 'text', fresh: Long.fromNumber(1) },
+        $max: { hi: Long.fromNumber(6) },
+      } as Document,
+    );
     const doc = await c.findOne({ _id: 1 } as Document, RAW);
     expect(String(doc?.lo)).toBe('4.5');
     expect(doc?.lo).toBeInstanceOf(Decimal128);
@@ -225,7 +228,10 @@ describe('numeric types keep their BSON type', () => {
       { l: Long.fromNumber(3), i: 1, f: 1.5 },
     ]);
     const [row] = await c
-      .aggregate([{ $group: { _id: null, l: { $sum: '$l' }, i: { $sum: '$i' }, f: { $sum: '$f' }, s: { $sum: '$s' }, avgS: { $avg: '$s' }, avgL: { $avg: '$l' } } }], RAW)
+      .aggregate(
+        [{ $group: { _id: null, l: { $sum: '$l' }, i: { $sum: '$i' }, f: { $sum: '$f' }, s: { $sum: '$s' }, avgS: { $avg: '$s' }, avgL: { $avg: '$l' } } }],
+        RAW,
+      )
       .toArray();
     expect(row?.l).toEqual(Long.fromNumber(5));
     expect(row?.i).toEqual(Long.fromNumber(2147483648));
@@ -277,7 +283,13 @@ describe('update operators on values of the wrong type fail', () => {
     // Manual: update/positional, update/positional-all, update/positional-filtered; mongod's arithmetic_node.cpp (SafeNum
     // promotion) and push_node.cpp apply to each element a positional path names.
     const c = fresh();
-    await c.insertOne({ _id: 1, items: [{ sku: 'a', qty: 2147483647, price: Decimal128.fromString('1.10'), name: 'x', tags: 't' }, { sku: 'b', qty: 1 }] } as Document);
+    await c.insertOne({
+      _id: 1,
+      items: [
+        { sku: 'a', qty: 2147483647, price: Decimal128.fromString('1.10'), name: 'x', tags: 't' },
+        { sku: 'b', qty: 1 },
+      ],
+    } as Document);
     await c.updateOne({ _id: 1, 'items.sku': 'a' } as Document, { $inc: { 'items.$.qty': 1, 'items.$.price': Decimal128.fromString('0.01') } } as Document);
     await c.updateOne({ _id: 1 } as Document, { $inc: { 'items.$[x].qty': 10 } } as Document, { arrayFilters: [{ 'x.sku': 'b' }] });
     const doc = await c.findOne({ _id: 1 } as Document, RAW);
@@ -306,7 +318,10 @@ describe('update operators on values of the wrong type fail', () => {
     await c.insertOne({ _id: 1, arr: [{ a: 1, b: 2 }] } as Document);
     await c.updateOne({ _id: 1 } as Document, { $addToSet: { arr: { b: 2, a: 1 } } } as Document);
     await c.updateOne({ _id: 1 } as Document, { $addToSet: { arr: { a: 1, b: 2 } } } as Document);
-    expect((await c.findOne({ _id: 1 } as Document))?.arr).toEqual([{ a: 1, b: 2 }, { b: 2, a: 1 }]);
+    expect((await c.findOne({ _id: 1 } as Document))?.arr).toEqual([
+      { a: 1, b: 2 },
+      { b: 2, a: 1 },
+    ]);
   });
 
   it('$currentDate with $type timestamp stores a Timestamp', async () => {
@@ -341,7 +356,11 @@ describe('projection', () => {
     const c = fresh();
     await c.insertOne({ _id: 1, grades: [80, 85, 90, 95], name: 'x' } as Document);
     expect(await c.findOne({ grades: { $gte: 85 } }, { projection: { 'grades.$': 1 } })).toEqual({ _id: 1, grades: [85] });
-    expect(await c.findOne({ _id: 1, grades: { $gt: 90 } } as Document, { projection: { 'grades.$': 1, name: 1 } })).toEqual({ _id: 1, grades: [95], name: 'x' });
+    expect(await c.findOne({ _id: 1, grades: { $gt: 90 } } as Document, { projection: { 'grades.$': 1, name: 1 } })).toEqual({
+      _id: 1,
+      grades: [95],
+      name: 'x',
+    });
     expect(await c.findOne({ _id: 1 } as Document, { projection: { grades: { $slice: [1, 2] } } })).toEqual({ _id: 1, grades: [85, 90], name: 'x' });
   });
 
@@ -356,7 +375,11 @@ describe('BSON comparison order', () => {
   // Manual: reference/bson-type-comparison-order.
   it('sorts an array field by its smallest element ascending and largest descending', async () => {
     const c = fresh();
-    await c.insertMany([{ _id: 'A', v: [1, 10] }, { _id: 'B', v: 5 }, { _id: 'C', v: [3, 4] }] as Document[]);
+    await c.insertMany([
+      { _id: 'A', v: [1, 10] },
+      { _id: 'B', v: 5 },
+      { _id: 'C', v: [3, 4] },
+    ] as Document[]);
     expect((await c.find().sort({ v: 1 }).toArray()).map((d) => String(d._id))).toEqual(['A', 'C', 'B']);
     expect((await c.find().sort({ v: -1 }).toArray()).map((d) => String(d._id))).toEqual(['A', 'B', 'C']);
   });
@@ -378,7 +401,13 @@ describe('BSON comparison order', () => {
     // Manual: reference/bson-type-comparison-order → "comparison operators only perform comparisons on documents
     // where the BSON type of the target field matches the type of the query operand" (numbers form one bracket).
     const c = fresh();
-    await c.insertMany([{ _id: 'int', v: 5 }, { _id: 'long', v: Long.fromNumber(7) }, { _id: 'string', v: 'z' }, { _id: 'null', v: null }, { _id: 'date', v: new Date(0) }] as Document[]);
+    await c.insertMany([
+      { _id: 'int', v: 5 },
+      { _id: 'long', v: Long.fromNumber(7) },
+      { _id: 'string', v: 'z' },
+      { _id: 'null', v: null },
+      { _id: 'date', v: new Date(0) },
+    ] as Document[]);
     const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
     expect(await ids({ v: { $gt: 1 } })).toEqual(['int', 'long']);
     expect(await ids({ v: { $lt: 'zz' } })).toEqual(['string']);

@@ -203,7 +203,12 @@ describe('concurrency', () => {
       await coll.createIndex({ worker: 1 }, { unique: true });
       await Promise.all(Array.from({ length: 500 }, (_, i) => coll.insertOne({ _id: i, worker: i })));
       expect(await coll.countDocuments()).toBe(500);
-      const ids = (await coll.find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray()).map((d) => d._id);
+      const ids = (
+        await coll
+          .find({}, { projection: { _id: 1 } })
+          .sort({ _id: 1 })
+          .toArray()
+      ).map((d) => d._id);
       expect(ids).toEqual(Array.from({ length: 500 }, (_, i) => i));
       // Racing increments on one document are not lost.
       await coll.insertOne({ _id: 10_000, worker: 10_000, n: 0 } as never);
@@ -224,7 +229,15 @@ describe('BSON fidelity', () => {
     const coll = db.collection('types');
     const big = Long.fromString('9007199254740993'); // 2^53 + 1: not representable as a double
     const when = new Date('2024-02-29T12:34:56.789Z');
-    await coll.insertOne({ _id: 'doc', big, small: Long.fromNumber(5), dec: mongoose.mongo.Decimal128.fromString('1.10'), when, bin: new mongoose.mongo.Binary(Buffer.from([1, 2, 3])), nested: { z: 1, a: 2 } } as never);
+    await coll.insertOne({
+      _id: 'doc',
+      big,
+      small: Long.fromNumber(5),
+      dec: mongoose.mongo.Decimal128.fromString('1.10'),
+      when,
+      bin: new mongoose.mongo.Binary(Buffer.from([1, 2, 3])),
+      nested: { z: 1, a: 2 },
+    } as never);
     const raw = await coll.findOne({ _id: 'doc' } as never, { promoteLongs: false });
     expect(raw?.big).toBeInstanceOf(Long);
     expect((raw?.big as InstanceType<typeof Long>).toString()).toBe('9007199254740993');

@@ -25,7 +25,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const client = await new mongoose.mongo.MongoClient(target.uri).connect();
-  await client.db(dbName).dropDatabase().catch(() => undefined);
+  await client
+    .db(dbName)
+    .dropDatabase()
+    .catch(() => undefined);
   await client.close();
   await target?.stop();
 });

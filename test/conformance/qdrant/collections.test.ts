@@ -55,9 +55,7 @@ describe('collections', () => {
   it('answers 404 for a missing collection', async () => {
     const c = uniqueCollection('conf_missing');
     expect(await expectQdrantError(client.getCollection(c), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
-    expect(await expectQdrantError(client.upsert(c, { points: [{ id: 1, vector: [1, 2, 3, 4] }] }), 404)).toBe(
-      `Not found: Collection \`${c}\` doesn't exist!`,
-    );
+    expect(await expectQdrantError(client.upsert(c, { points: [{ id: 1, vector: [1, 2, 3, 4] }] }), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
     expect(await expectQdrantError(client.query(c, { query: [1, 2, 3, 4] }), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
   });
 

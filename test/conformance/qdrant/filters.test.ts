@@ -14,7 +14,13 @@ const PAYLOADS: Array<Record<string, unknown>> = [
   { city: 'Paris', price: 20, tags: ['b'], owner: { name: 'bob', age: 40 }, note: null },
   { city: 'London', price: 30.5, tags: [], owner: { name: 'cid', age: 50 } },
   { city: 'Berlin', price: 40, tags: ['c', 'd', 'e'], discount: null },
-  { city: 'Rome', items: [{ sku: 'x', qty: 1 }, { sku: 'y', qty: 5 }] },
+  {
+    city: 'Rome',
+    items: [
+      { sku: 'x', qty: 1 },
+      { sku: 'y', qty: 5 },
+    ],
+  },
   { items: [{ sku: 'x', qty: 5 }], flag: true },
 ];
 
@@ -96,14 +102,26 @@ describe('filters', () => {
         {
           nested: {
             key: 'items',
-            filter: { must: [{ key: 'sku', match: { value: 'x' } }, { key: 'qty', range: { gte: 5 } }] },
+            filter: {
+              must: [
+                { key: 'sku', match: { value: 'x' } },
+                { key: 'qty', range: { gte: 5 } },
+              ],
+            },
           },
         },
       ],
     };
     expect(await ids(filter)).toEqual([6]);
     // Without `nested`, conditions may be met by different elements.
-    expect(await ids({ must: [{ key: 'items[].sku', match: { value: 'x' } }, { key: 'items[].qty', range: { gte: 5 } }] })).toEqual([5, 6]);
+    expect(
+      await ids({
+        must: [
+          { key: 'items[].sku', match: { value: 'x' } },
+          { key: 'items[].qty', range: { gte: 5 } },
+        ],
+      }),
+    ).toEqual([5, 6]);
   });
 
   it('full-text match on an unindexed field', async () => {
@@ -113,7 +131,12 @@ describe('filters', () => {
   it('nested boolean clauses', async () => {
     const filter: Filter = {
       must: [
-        { should: [{ key: 'city', match: { value: 'Berlin' } }, { key: 'city', match: { value: 'London' } }] },
+        {
+          should: [
+            { key: 'city', match: { value: 'Berlin' } },
+            { key: 'city', match: { value: 'London' } },
+          ],
+        },
         { must_not: [{ has_id: [4] }] },
       ],
     };

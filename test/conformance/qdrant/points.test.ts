@@ -37,7 +37,14 @@ describe('points', () => {
 
     await client.upsert(c, {
       wait: true,
-      batch: { ids: [3, 4], vectors: [[0, 0, 0, 1], [5, 6, 7, 8]], payloads: [{ name: 'three' }, null] },
+      batch: {
+        ids: [3, 4],
+        vectors: [
+          [0, 0, 0, 1],
+          [5, 6, 7, 8],
+        ],
+        payloads: [{ name: 'three' }, null],
+      },
     });
 
     const records = byId(await client.retrieve(c, { ids: [1, 2, 3, 4, 99], with_vector: true }));
@@ -58,7 +65,7 @@ describe('points', () => {
     expect(record).toEqual({ id: 7, payload: { c: 3 }, vector: [2, 2, 2, 2] });
   });
 
-  it('rejects a vector of the wrong size with Qdrant\'s text', async () => {
+  it("rejects a vector of the wrong size with Qdrant's text", async () => {
     const c = await collection('conf_dim');
     const message = await expectQdrantError(client.upsert(c, { wait: true, points: [{ id: 1, vector: [1, 2, 3] }] }), 400);
     expect(message).toBe('Wrong input: Vector dimension error: expected dim: 4, got 3');
@@ -139,7 +146,13 @@ describe('points', () => {
 
   it('bumps a point version when it changes', async () => {
     const c = await collection('conf_version');
-    await client.upsert(c, { wait: true, points: [{ id: 1, vector: [1, 0, 0, 0] }, { id: 2, vector: [0, 1, 0, 0] }] });
+    await client.upsert(c, {
+      wait: true,
+      points: [
+        { id: 1, vector: [1, 0, 0, 0] },
+        { id: 2, vector: [0, 1, 0, 0] },
+      ],
+    });
     const before = await client.query(c, { query: [1, 0, 0, 0], limit: 2 });
     const v1 = before.points.find((p) => p.id === 1)?.version ?? -1;
     await client.setPayload(c, { payload: { touched: true }, points: [1], wait: true });

@@ -165,9 +165,7 @@ describe('query', () => {
 
   it('rejects a query vector of the wrong size and a zero limit', async () => {
     const c = await seeded('conf_q_errors', 'Cosine');
-    expect(await expectQdrantError(client.query(c, { query: [1, 0, 0] }), 400)).toBe(
-      'Wrong input: Vector dimension error: expected dim: 4, got 3',
-    );
+    expect(await expectQdrantError(client.query(c, { query: [1, 0, 0] }), 400)).toBe('Wrong input: Vector dimension error: expected dim: 4, got 3');
     expect(await expectQdrantError(client.query(c, { query: [1, 0, 0, 0], limit: 0 }), 422)).toBe(
       'Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]',
     );

@@ -121,7 +121,10 @@ describe('collection settings', () => {
     await realAnswerOrRefusal(
       target,
       async () => {
-        await client.createCollection(name, { vectors: { size: 4, distance: 'Dot' }, strict_mode_config: { enabled: true, unindexed_filtering_retrieve: false } });
+        await client.createCollection(name, {
+          vectors: { size: 4, distance: 'Dot' },
+          strict_mode_config: { enabled: true, unindexed_filtering_retrieve: false },
+        });
         return expectQdrantError(client.count(name, { filter: { must: [{ key: 'city', match: { value: 'Berlin' } }] } }), 400);
       },
       (text) => expect(String(text)).toMatch(/index/i),

@@ -36,7 +36,9 @@ export function discoverTenantRepositories(): DiscoveredTenantRepository[] {
   for (const [store, folder] of FOLDERS) {
     const dir = join(SRC, folder);
     // Recursive: repositories sit in each store's repositories/ folder, and nothing in a subfolder escapes the walk.
-    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).sort()) {
+    for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .sort()) {
       const text = readFileSync(join(dir, name), 'utf8');
       const classes = [...text.matchAll(/^export class ([A-Z][A-Za-z0-9]*)[^{]*\{/gm)];
       classes.forEach((c, i) => {

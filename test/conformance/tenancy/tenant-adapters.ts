@@ -82,7 +82,9 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
   AuditRepository: {
     async seed(w) {
       const m = marker('audit');
-      await w.platform.resolve(AuditRepository).append([{ eventType: 'test.seeded', organizationId: w.b.organizationId, actorUserId: w.b.userId, details: { note: m } }]);
+      await w.platform
+        .resolve(AuditRepository)
+        .append([{ eventType: 'test.seeded', organizationId: w.b.organizationId, actorUserId: w.b.userId, details: { note: m } }]);
       return { ids: {}, markers: [m, w.b.organizationId] };
     },
     snapshot: (w) => w.platform.resolve(AuditRepository).query(w.b),
@@ -176,7 +178,9 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       delete: (w, s) => w.platform.resolve(PersonaRepository).delete(w.a, idOf(s, 'persona')),
       // The same cache key in A is A's own entry (the key is unique per organization), never B's.
       putVoiceCacheEntry: (w) =>
-        w.platform.resolve(PersonaRepository).putVoiceCacheEntry(w.a, { cacheKey: 'b'.repeat(64), storageUri: 's3://voices/a', contentType: 'audio/mpeg', byteSize: 1 }),
+        w.platform
+          .resolve(PersonaRepository)
+          .putVoiceCacheEntry(w.a, { cacheKey: 'b'.repeat(64), storageUri: 's3://voices/a', contentType: 'audio/mpeg', byteSize: 1 }),
       create: (w) => w.platform.resolve(PersonaRepository).create(w.a, { name: 'A persona' }),
     },
   },
@@ -238,12 +242,17 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     },
     snapshot: async (w) => {
       const events: unknown[] = [];
-      for await (const e of w.platform.resolve(AnalyticsRepository).listAllForUser(AdminScope.create({ actor: 'tenancy-suite', reason: 'snapshot of B' }), w.b.userId)) events.push(e);
+      for await (const e of w.platform
+        .resolve(AnalyticsRepository)
+        .listAllForUser(AdminScope.create({ actor: 'tenancy-suite', reason: 'snapshot of B' }), w.b.userId))
+        events.push(e);
       return events;
     },
     methods: {
       countPerDay: async (w) => {
-        const days = await w.platform.resolve(AnalyticsRepository).countPerDay(w.a, { type: 'b.seeded', from: new Date(Date.now() - DAY), to: new Date(Date.now() + DAY) });
+        const days = await w.platform
+          .resolve(AnalyticsRepository)
+          .countPerDay(w.a, { type: 'b.seeded', from: new Date(Date.now() - DAY), to: new Date(Date.now() + DAY) });
         expect(days).toEqual([]);
         return days;
       },
@@ -300,7 +309,8 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       setStatus: (w, s) => w.platform.resolve(KnowledgeDocumentRepository).setStatus(w.a, idOf(s, 'document'), 'failed'),
       delete: (w, s) => w.platform.resolve(KnowledgeDocumentRepository).delete(w.a, idOf(s, 'document')),
       // B's id in A: a different document of A's, or a refusal — never B's document.
-      upsert: (w, s) => w.platform.resolve(KnowledgeDocumentRepository).upsert(w.a, { id: idOf(s, 'document'), source: 'a.md', title: 'A doc', content: 'A text' }),
+      upsert: (w, s) =>
+        w.platform.resolve(KnowledgeDocumentRepository).upsert(w.a, { id: idOf(s, 'document'), source: 'a.md', title: 'A doc', content: 'A text' }),
     },
   },
   KnowledgeChunkRepository: {
@@ -408,7 +418,9 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       get: (w, s) => w.platform.resolve(VoiceCache).get(w.a.organizationId, idOf(s, 'hash')),
       delete: (w, s) => w.platform.resolve(VoiceCache).delete(w.a.organizationId, idOf(s, 'hash')),
       getOrSynthesize: async (w) => {
-        const result = await w.platform.resolve(VoiceCache).getOrSynthesize(w.a.organizationId, { text: 'hello', voice: 'alto', format: 'mp3' }, async () => Buffer.from('A audio'));
+        const result = await w.platform
+          .resolve(VoiceCache)
+          .getOrSynthesize(w.a.organizationId, { text: 'hello', voice: 'alto', format: 'mp3' }, async () => Buffer.from('A audio'));
         expect(result.cached).toBe(false);
         return result;
       },

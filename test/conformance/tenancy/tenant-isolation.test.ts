@@ -25,13 +25,25 @@ describe('tenant repository discovery', () => {
     expect([...stores].sort()).toEqual(['mongo', 'postgres', 'qdrant', 'redis']);
     // A floor, so a broken scan cannot pass by finding nothing.
     expect(discovered.map((r) => r.className)).toEqual(
-      expect.arrayContaining(['OrganizationRepository', 'MembershipRepository', 'SessionRepository', 'ConversationRepository', 'MessageRepository', 'KnowledgeDocumentRepository', 'EmbeddingIndex', 'VoiceCache']),
+      expect.arrayContaining([
+        'OrganizationRepository',
+        'MembershipRepository',
+        'SessionRepository',
+        'ConversationRepository',
+        'MessageRepository',
+        'KnowledgeDocumentRepository',
+        'EmbeddingIndex',
+        'VoiceCache',
+      ]),
     );
   });
 
   it.each(discovered.map((r) => [r.className, r] as const))('%s has an adapter covering every tenant method', (_name, repository) => {
     const adapter = TENANT_ADAPTERS[repository.className];
-    expect(adapter, `no tenancy adapter for ${repository.className} (${repository.file}): add one to test/conformance/tenancy/tenant-adapters.ts`).toBeDefined();
+    expect(
+      adapter,
+      `no tenancy adapter for ${repository.className} (${repository.file}): add one to test/conformance/tenancy/tenant-adapters.ts`,
+    ).toBeDefined();
     const missing = repository.methods.filter((m) => !(m in (adapter?.methods ?? {})));
     expect(missing, `${repository.className} methods without a tenancy check`).toEqual([]);
   });
@@ -96,7 +108,11 @@ describe.each(discovered.filter((r) => TENANT_ADAPTERS[r.className]).map((r) => 
       expect(seed.markers.length + Object.keys(seed.ids).length).toBeGreaterThan(0);
       const before = visible(await adapter.snapshot(world, seed));
       // The seed is visible to B itself, or the check below would prove nothing.
-      if (adapter.snapshotShowsSeed !== false) expect([...seed.markers, ...Object.values(seed.ids)].some((m) => before.includes(m)), `B's snapshot shows its own seed`).toBe(true);
+      if (adapter.snapshotShowsSeed !== false)
+        expect(
+          [...seed.markers, ...Object.values(seed.ids)].some((m) => before.includes(m)),
+          `B's snapshot shows its own seed`,
+        ).toBe(true);
       for (const method of repository.methods) {
         const call = adapter.methods[method];
         if (!call) throw new Error(`no adapter method ${method}`);

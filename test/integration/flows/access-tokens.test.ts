@@ -57,7 +57,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     const u = await h.user();
     return expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ip: '203.0.113.9' }));
   };
-  const keyCount = () => h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM signing_keys`);
+  const keyCount = () =>
+    h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM signing_keys`);
 
   it('creates one first key when two processes sign at once (race-safe), and both sign with it', async () => {
     const other = second.resolve(AccessTokens);
@@ -76,7 +77,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     // RFC 9068 §2.1: typ "at+jwt"; RFC 7515 §4.1.4: kid names the key.
     expect(header(signed.token)).toEqual({ alg: 'EdDSA', kid: signed.kid, typ: 'at+jwt' });
     const claims = JSON.parse(b64(signed.token.split('.')[1] ?? '').toString('utf8')) as Record<string, unknown>;
-    expect(claims).toMatchObject({ sub: s.user.id, sid: s.sessionId, org: s.organization.id, jti: s.accessTokenJti, iss: 'platform-data', aud: 'platform-data' });
+    expect(claims).toMatchObject({
+      sub: s.user.id,
+      sid: s.sessionId,
+      org: s.organization.id,
+      jti: s.accessTokenJti,
+      iss: 'platform-data',
+      aud: 'platform-data',
+    });
     // Never past the configured lifetime (ACCESS_TOKEN_TTL_SECONDS, default 900) nor the session.
     expect((claims.exp as number) - (claims.iat as number)).toBeLessThanOrEqual(h.t.config.auth.accessTokenTtlSeconds);
 
@@ -113,7 +121,15 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     const hs = Buffer.from(JSON.stringify({ alg: 'HS256', kid: signed.kid, typ: 'at+jwt' })).toString('base64url');
     const otherKid = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: 'AAAAAAAAAAAAAAAAAAAAAA', typ: 'at+jwt' })).toString('base64url');
     const wrongTyp = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: signed.kid, typ: 'JWT' })).toString('base64url');
-    for (const bad of [`${hh}.${forged}.${s}`, `${none}.${p}.${s}`, `${hs}.${p}.${s}`, `${otherKid}.${p}.${s}`, `${wrongTyp}.${p}.${s}`, `${hh}.${p}.${s.slice(0, -4)}AAAA`, 'a.b.c']) {
+    for (const bad of [
+      `${hh}.${forged}.${s}`,
+      `${none}.${p}.${s}`,
+      `${hs}.${p}.${s}`,
+      `${otherKid}.${p}.${s}`,
+      `${wrongTyp}.${p}.${s}`,
+      `${hh}.${p}.${s.slice(0, -4)}AAAA`,
+      'a.b.c',
+    ]) {
       const error = await tokens.verifyAccessToken(bad).catch((e: unknown) => e);
       expect(error, bad.slice(0, 40)).toBeInstanceOf(TokenError);
       expect(error).toMatchObject({ reason: 'invalid' });

@@ -25,10 +25,15 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
   });
   afterAll(async () => h?.stop());
 
-  it('returns a tenant context with the key scopes under the creator\'s current role', async () => {
+  it("returns a tenant context with the key scopes under the creator's current role", async () => {
     const { key, apiKey } = await keys.create(owner, { name: 'ci', scopes: ['knowledge:read', 'knowledge:write'] });
     const auth = await authenticator.authenticate(key);
-    expect(auth.context).toMatchObject({ organizationId: owner.organizationId, userId: owner.userId, role: 'owner', scopes: ['knowledge:read', 'knowledge:write'] });
+    expect(auth.context).toMatchObject({
+      organizationId: owner.organizationId,
+      userId: owner.userId,
+      role: 'owner',
+      scopes: ['knowledge:read', 'knowledge:write'],
+    });
     expect(auth.context.actor).toEqual({ kind: 'apiKey', keyId: apiKey.id, creatorUserId: owner.userId, scopes: ['knowledge:read', 'knowledge:write'] });
     expect(auth.apiKey.id).toBe(apiKey.id);
     expect(() => authorize(auth.context, 'knowledge:write')).not.toThrow();
@@ -39,7 +44,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
   it('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys without echoing them', async () => {
     const { key, apiKey } = await keys.create(owner, { name: 'k' });
     const wrong = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
-    const errors = await Promise.all([wrong, `pd_${'0'.repeat(16)}_${'A'.repeat(43)}`, 'garbage'].map((k) => authenticator.authenticate(k).catch((e: unknown) => e)));
+    const errors = await Promise.all(
+      [wrong, `pd_${'0'.repeat(16)}_${'A'.repeat(43)}`, 'garbage'].map((k) => authenticator.authenticate(k).catch((e: unknown) => e)),
+    );
     for (const e of errors) {
       expect(e).toBeInstanceOf(TokenError);
       expect(e).toMatchObject({ reason: 'invalid' });
@@ -49,7 +56,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
     await keys.revoke(owner, apiKey.id);
     await expect(authenticator.authenticate(key)).rejects.toMatchObject({ reason: 'revoked' });
     const expiring = await keys.create(owner, { name: 'soon', expiresAt: new Date(Date.now() + 60_000) });
-    await h.platform.resolve(PostgresConnection).ownerPool.query(sql.unsafe`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = ${expiring.apiKey.id}`);
+    await h.platform
+      .resolve(PostgresConnection)
+      .ownerPool.query(sql.unsafe`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = ${expiring.apiKey.id}`);
     await expect(authenticator.authenticate(expiring.key)).rejects.toMatchObject({ reason: 'expired' });
   });
 

@@ -44,7 +44,11 @@ describe('audit trail of security-relevant changes', () => {
     await keys.revoke(owner, apiKey.id);
     const trail = await events(owner, 'api_key.created', 'api_key.updated', 'api_key.revoked');
     expect(trail.map((e) => e.eventType)).toEqual(['api_key.created', 'api_key.updated', 'api_key.revoked']);
-    expect(trail[0]).toMatchObject({ actorUserId: owner.userId, organizationId: owner.organizationId, details: { keyId: apiKey.id, name: 'ci', scopes: ['knowledge:read'], via: 'user' } });
+    expect(trail[0]).toMatchObject({
+      actorUserId: owner.userId,
+      organizationId: owner.organizationId,
+      details: { keyId: apiKey.id, name: 'ci', scopes: ['knowledge:read'], via: 'user' },
+    });
     expect(trail[1]).toMatchObject({ details: { keyId: apiKey.id, changed: ['scopes'], scopes: ['knowledge:read', 'knowledge:write'] } });
     expect(trail[2]).toMatchObject({ details: { keyId: apiKey.id } });
     expect(JSON.stringify(trail)).not.toContain(key.split('_').at(-1));
@@ -159,7 +163,9 @@ describe('audit location (country/region from the ClientContext; no lookup)', ()
       [null, null],
     ]);
     // A failed sign-in names no organization (it is not known yet), so it is read with the owner role.
-    const failed = await h.platform.resolve(PostgresConnection).ownerPool.any(sql.type(z.object({ country: z.string().nullable(), region: z.string().nullable() }))`
+    const failed = await h.platform.resolve(PostgresConnection).ownerPool.any(sql.type(
+      z.object({ country: z.string().nullable(), region: z.string().nullable() }),
+    )`
       SELECT country, region FROM audit_log WHERE event_type = 'auth.login.failed' AND actor_user_id = ${u.userId}`);
     expect(failed).toEqual([{ country: 'FR', region: null }]);
     // Codes are validated: ISO 3166-1 alpha-2 / ISO 3166-2, never free text.

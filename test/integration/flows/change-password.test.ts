@@ -30,7 +30,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
 
   it('keeps the calling session, revokes every other one, and audits', async () => {
     const u = await h.user();
-    const [mine, other1, other2] = await Promise.all([1, 2, 3].map(async (d) => expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` }))));
+    const [mine, other1, other2] = await Promise.all(
+      [1, 2, 3].map(async (d) => expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` }))),
+    );
     const result = await h.passwordChange.changePassword({ userId: u.userId, sessionId: mine!.sessionId }, PASSWORD, NEW_PASSWORD, client);
     expect(result).toEqual({ revokedSessions: 2 });
     await expect(h.validator.validate({ userId: u.userId, sessionId: mine!.sessionId })).resolves.toMatchObject({ sessionId: mine!.sessionId });
@@ -66,7 +68,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
   it('counts a wrong current password like a failed sign-in', async () => {
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, 'Wrong-password-123', NEW_PASSWORD, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(
+      h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, 'Wrong-password-123', NEW_PASSWORD, client),
+    ).rejects.toBeInstanceOf(InvalidCredentialsError);
     expect((await userRow(u.userId)).failed_login_count).toBe(1);
     // Nothing changed.
     expect((await h.signIn.login(u.email, PASSWORD, client)).status).toBe('signed_in');
@@ -81,10 +85,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     expect(weak).toBeInstanceOf(ValidationError);
     expect((weak as ValidationError).fields).toEqual(['newPassword']);
     expect((weak as ValidationError).issues.map((i) => i.code)).toEqual(expect.arrayContaining(['tooShort']));
-    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: 'nope' }, PASSWORD, NEW_PASSWORD)).rejects.toMatchObject({ fields: ['session.sessionId'] });
+    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: 'nope' }, PASSWORD, NEW_PASSWORD)).rejects.toMatchObject({
+      fields: ['session.sessionId'],
+    });
 
     await h.revoker.logout(s.sessionId);
-    await expect(h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, 'A-much-longer-passphrase-47-with-symbols!', client)).rejects.toMatchObject({ reason: 'revoked' });
+    await expect(
+      h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, 'A-much-longer-passphrase-47-with-symbols!', client),
+    ).rejects.toMatchObject({ reason: 'revoked' });
   });
 
   it('clears must_change_password', async () => {

@@ -50,19 +50,37 @@ describe('COPPA and consent', () => {
   });
 
   it('creates a minor with verified guardian consent: no age confirmation, a guardian event without guardian identity', async () => {
-    const { user, consents } = await consent.createUser({ email: email(), birthDate: yearsAgo(10), guardianConsent: { granted: true, method: 'signed_form', reference: 'case-42' }, termsVersion: 't1' });
+    const { user, consents } = await consent.createUser({
+      email: email(),
+      birthDate: yearsAgo(10),
+      guardianConsent: { granted: true, method: 'signed_form', reference: 'case-42' },
+      termsVersion: 't1',
+    });
     expect(user.ageConfirmedAt).toBeNull();
     expect(consents.map((c) => c.kind)).toEqual(['terms', 'guardian']);
     expect(consents[1]?.details).toEqual({ method: 'signed_form', reference: 'case-42' });
   });
 
   it('keeps the history of grants and withdrawals and the current consent on the user', async () => {
-    const { user } = await consent.createUser({ email: email(), birthDate: yearsAgo(30), termsVersion: 't1', privacyVersion: 'p1', marketingConsentVersion: 'm1' });
+    const { user } = await consent.createUser({
+      email: email(),
+      birthDate: yearsAgo(30),
+      termsVersion: 't1',
+      privacyVersion: 'p1',
+      marketingConsentVersion: 'm1',
+    });
     expect(user.ageConfirmedAt).not.toBeNull();
     await consent.recordConsent(user.id, { kind: 'marketing', granted: false, source: 'settings' });
     await consent.recordConsent(user.id, { kind: 'terms', version: 't2', granted: true, source: 'settings' });
     const history = await consent.history(user.id);
-    expect(history.map((e) => `${e.kind}:${e.version ?? '-'}:${e.granted}`)).toEqual(['terms:t1:true', 'privacy:p1:true', 'marketing:m1:true', 'age_confirmation:-:true', 'marketing:-:false', 'terms:t2:true']);
+    expect(history.map((e) => `${e.kind}:${e.version ?? '-'}:${e.granted}`)).toEqual([
+      'terms:t1:true',
+      'privacy:p1:true',
+      'marketing:m1:true',
+      'age_confirmation:-:true',
+      'marketing:-:false',
+      'terms:t2:true',
+    ]);
     const current = await h.platform.resolve(UserRepository).getById(user.id);
     expect(current).toMatchObject({ marketingConsentVersion: null, marketingConsentAt: null, termsVersion: 't2' });
     expect(paths(await consent.recordConsent(user.id, { kind: 'privacy', granted: true }).catch((e: unknown) => e))).toEqual(['version']);

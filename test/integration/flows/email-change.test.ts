@@ -64,7 +64,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     const [revert] = linksFor(u.userId, 'revert');
     expect(revert!.email).toBe(u.email);
     expect((await h.auditEvents(u.ctx)).map((e) => e.eventType)).toContain('auth.email_change.requested');
-    expect(await ownerQuery(`SELECT count(*)::int AS n FROM audit_log WHERE actor_user_id = $1 AND event_type = 'auth.email_change.completed'`, [u.userId])).toEqual([{ n: 1 }]);
+    expect(
+      await ownerQuery(`SELECT count(*)::int AS n FROM audit_log WHERE actor_user_id = $1 AND event_type = 'auth.email_change.completed'`, [u.userId]),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('reverts from the old address within the window: address restored, every session revoked; once only', async () => {

@@ -26,7 +26,14 @@ describe('deleteOrganization', () => {
     const other = await seedUserEverywhere(platform);
     const before = await flow.verifyOrganizationDeleted(doomed.organizationId);
     expect(before.map((r) => `${r.store}:${r.kind}`)).toEqual(
-      expect.arrayContaining(['postgres:organizations', 'postgres:memberships', 'mongo:conversations', 'mongo:knowledge_documents', 'qdrant:points', 'redis:organization-tagged keys']),
+      expect.arrayContaining([
+        'postgres:organizations',
+        'postgres:memberships',
+        'mongo:conversations',
+        'mongo:knowledge_documents',
+        'qdrant:points',
+        'redis:organization-tagged keys',
+      ]),
     );
 
     const worker = await flow.startWorker();

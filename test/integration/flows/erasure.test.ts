@@ -21,14 +21,29 @@ beforeAll(async () => {
   flow = platform.resolve(ErasureFlow);
 });
 
-const auditRow = z.object({ actor_user_id: z.uuid().nullable(), ip: z.string().nullable(), user_agent: z.string().nullable(), event_type: z.string(), details: z.record(z.string(), z.unknown()) });
+const auditRow = z.object({
+  actor_user_id: z.uuid().nullable(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  event_type: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
 
 describe('eraseUser', () => {
   it('erases the user from all four stores, pseudonymises the audit log and leaves organization data alone', async () => {
     const seeded = await seedUserEverywhere(platform);
     const before = await flow.verifyErased(seeded.userId);
     expect(before.map((r) => `${r.store}:${r.kind}`)).toEqual(
-      expect.arrayContaining(['postgres:users', 'postgres:memberships', 'postgres:sessions', 'postgres:audit_log', 'mongo:conversations', 'mongo:messages', 'mongo:analytics_events', 'redis:user-tagged keys']),
+      expect.arrayContaining([
+        'postgres:users',
+        'postgres:memberships',
+        'postgres:sessions',
+        'postgres:audit_log',
+        'mongo:conversations',
+        'mongo:messages',
+        'mongo:analytics_events',
+        'redis:user-tagged keys',
+      ]),
     );
 
     const worker = await flow.startWorker();
@@ -58,8 +73,15 @@ describe('eraseUser', () => {
 
     // Organization-owned data survives: the owner, the knowledge document and its Qdrant point.
     const remaining = await flow.verifyOrganizationDeleted(seeded.organizationId);
-    expect(remaining).toEqual(expect.arrayContaining([{ store: 'qdrant', kind: 'points', count: 1 }, { store: 'postgres', kind: 'memberships', count: 1 }]));
-    const keyCreators = await pool.anyFirst(sql.type(z.object({ created_by: z.uuid().nullable() }))`SELECT created_by FROM api_keys WHERE organization_id = ${seeded.organizationId}`);
+    expect(remaining).toEqual(
+      expect.arrayContaining([
+        { store: 'qdrant', kind: 'points', count: 1 },
+        { store: 'postgres', kind: 'memberships', count: 1 },
+      ]),
+    );
+    const keyCreators = await pool.anyFirst(
+      sql.type(z.object({ created_by: z.uuid().nullable() }))`SELECT created_by FROM api_keys WHERE organization_id = ${seeded.organizationId}`,
+    );
     expect(keyCreators).toEqual([null]);
 
     // A revoked session cannot come back from the cache.
@@ -96,57 +118,60 @@ class SimulatedCrash extends Error {
 const CRASH_POINTS = ERASURE_STEPS.flatMap((step) => (['applied', 'recorded'] as const).map((phase) => ({ step, phase })));
 
 describe('eraseUser after a crash at every step', () => {
-  it.each(CRASH_POINTS)('killed after step $step ($phase) — a fresh platform resumes via the reconciler and finishes', async ({ step, phase }: { step: ErasureStep; phase: 'applied' | 'recorded' }) => {
-    const seeded = await seedUserEverywhere(platform);
+  it.each(CRASH_POINTS)(
+    'killed after step $step ($phase) — a fresh platform resumes via the reconciler and finishes',
+    async ({ step, phase }: { step: ErasureStep; phase: 'applied' | 'recorded' }) => {
+      const seeded = await seedUserEverywhere(platform);
 
-    // Process 1: dies at the crash point. One attempt per job, so nothing but the reconciler can revive the work.
-    let crashed = false;
-    const dying: ErasureFlowOptions = {
-      attempts: 1,
-      backoffMs: 10,
-      onStep: (event) => {
-        if (event.step === step && event.phase === phase) {
-          crashed = true;
-          throw new SimulatedCrash(`simulated crash after ${step} (${phase})`);
+      // Process 1: dies at the crash point. One attempt per job, so nothing but the reconciler can revive the work.
+      let crashed = false;
+      const dying: ErasureFlowOptions = {
+        attempts: 1,
+        backoffMs: 10,
+        onStep: (event) => {
+          if (event.step === step && event.phase === phase) {
+            crashed = true;
+            throw new SimulatedCrash(`simulated crash after ${step} (${phase})`);
+          }
+        },
+      };
+      const first = await startPrivacyPlatform(t.config);
+      let requestId: string;
+      try {
+        first.container.register(ERASURE_FLOW_OPTIONS, { useValue: dying });
+        const firstFlow = first.resolve(ErasureFlow);
+        // The sessions step runs inline in eraseUser; the others on the worker.
+        if (step !== 'sessions') await firstFlow.startWorker();
+        requestId = (await firstFlow.eraseUser(seeded.userId, { reason: `crash test ${step} ${phase}` })).id;
+        const deadline = Date.now() + 15_000;
+        while (!crashed) {
+          if (Date.now() > deadline) throw new Error('the crash point was never reached');
+          await new Promise((r) => setTimeout(r, 20));
         }
-      },
-    };
-    const first = await startPrivacyPlatform(t.config);
-    let requestId: string;
-    try {
-      first.container.register(ERASURE_FLOW_OPTIONS, { useValue: dying });
-      const firstFlow = first.resolve(ErasureFlow);
-      // The sessions step runs inline in eraseUser; the others on the worker.
-      if (step !== 'sessions') await firstFlow.startWorker();
-      requestId = (await firstFlow.eraseUser(seeded.userId, { reason: `crash test ${step} ${phase}` })).id;
-      const deadline = Date.now() + 15_000;
-      while (!crashed) {
-        if (Date.now() > deadline) throw new Error('the crash point was never reached');
-        await new Promise((r) => setTimeout(r, 20));
+        // Let BullMQ record the failed attempt before the "process" goes away.
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        await first.stop();
       }
-      // Let BullMQ record the failed attempt before the "process" goes away.
-      await new Promise((r) => setTimeout(r, 100));
-    } finally {
-      await first.stop();
-    }
-    const interrupted = await flow.status(requestId);
-    expect(interrupted.status).not.toBe('completed');
-    // Until the Postgres step has run, the user row (at least) is still there.
-    if (step !== 'postgres') expect(await flow.verifyErased(seeded.userId)).not.toEqual([]);
+      const interrupted = await flow.status(requestId);
+      expect(interrupted.status).not.toBe('completed');
+      // Until the Postgres step has run, the user row (at least) is still there.
+      if (step !== 'postgres') expect(await flow.verifyErased(seeded.userId)).not.toEqual([]);
 
-    // Process 2: a fresh platform with default options resumes from Postgres.
-    const second = await startPrivacyPlatform(t.config);
-    try {
-      const secondFlow = second.resolve(ErasureFlow);
-      await secondFlow.startWorker();
-      await secondFlow.reconcile();
-      const done = await secondFlow.waitFor(requestId, { timeoutMs: 20_000 });
-      expect(done.steps.every((s) => s.status === 'done')).toBe(true);
-      const crashedStep = done.steps.find((s) => s.step === step);
-      expect(crashedStep?.attempts).toBe(phase === 'applied' ? 2 : 1);
-      expect(await secondFlow.verifyErased(seeded.userId)).toEqual([]);
-    } finally {
-      await second.stop();
-    }
-  });
+      // Process 2: a fresh platform with default options resumes from Postgres.
+      const second = await startPrivacyPlatform(t.config);
+      try {
+        const secondFlow = second.resolve(ErasureFlow);
+        await secondFlow.startWorker();
+        await secondFlow.reconcile();
+        const done = await secondFlow.waitFor(requestId, { timeoutMs: 20_000 });
+        expect(done.steps.every((s) => s.status === 'done')).toBe(true);
+        const crashedStep = done.steps.find((s) => s.step === step);
+        expect(crashedStep?.attempts).toBe(phase === 'applied' ? 2 : 1);
+        expect(await secondFlow.verifyErased(seeded.userId)).toEqual([]);
+      } finally {
+        await second.stop();
+      }
+    },
+  );
 });

@@ -27,7 +27,10 @@ describe('platform-data knowledge CLI', { timeout: 120_000 }, () => {
   afterAll(async () => {
     await using platform = createPlatform(h.t.config, { stores: ['qdrant', 'redis'] });
     await platform.start();
-    await platform.resolve(QdrantConnection).client.deleteCollection(knowledgeCollectionName(h.t.config.qdrant.collectionPrefix)).catch(() => undefined);
+    await platform
+      .resolve(QdrantConnection)
+      .client.deleteCollection(knowledgeCollectionName(h.t.config.qdrant.collectionPrefix))
+      .catch(() => undefined);
     const redis = platform.resolve(RedisConnection).client;
     const keys = await redis.keys(`${h.t.config.redis.keyPrefix}*`);
     if (keys.length) await redis.del(...keys);

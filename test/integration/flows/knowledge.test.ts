@@ -59,7 +59,12 @@ describe('knowledge ingestion and semantic search', () => {
     t = await createTestEnv();
     platform = knowledgePlatform(t);
     const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
-    expect(results.map((r) => `${r.store}:${r.status}${r.error ? ` ${r.error}` : ''}`).sort()).toEqual(['mongo:provisioned', 'postgres:provisioned', 'qdrant:provisioned', 'redis:provisioned']);
+    expect(results.map((r) => `${r.store}:${r.status}${r.error ? ` ${r.error}` : ''}`).sort()).toEqual([
+      'mongo:provisioned',
+      'postgres:provisioned',
+      'qdrant:provisioned',
+      'redis:provisioned',
+    ]);
     ingestion = platform.resolve(KnowledgeIngestion);
     search = platform.resolve(KnowledgeSearch);
     index = platform.resolve(EmbeddingIndex);
@@ -71,7 +76,10 @@ describe('knowledge ingestion and semantic search', () => {
     const redis = platform?.resolve(RedisConnection);
     const leftovers = await redis?.client.keys(`${t.config.redis.keyPrefix}*`);
     if (leftovers?.length) await redis?.client.del(...leftovers);
-    await platform?.resolve(QdrantConnection).client.deleteCollection(index.collectionName).catch(() => undefined);
+    await platform
+      ?.resolve(QdrantConnection)
+      .client.deleteCollection(index.collectionName)
+      .catch(() => undefined);
     await platform?.stop();
     await t?.cleanup();
   });
@@ -82,7 +90,11 @@ describe('knowledge ingestion and semantic search', () => {
     for (const d of docs) results.push(await ingestion.ingestDocument(ctx, d));
     const worker = await ingestion.startIngestionWorker({ ...FAST_STALL_CHECK, concurrency: 2 });
     try {
-      const waited = await ingestion.waitForIndexing(ctx, results.map((r) => ({ id: r.document.id, version: r.document.version })), { timeoutMs: 25_000 });
+      const waited = await ingestion.waitForIndexing(
+        ctx,
+        results.map((r) => ({ id: r.document.id, version: r.document.version })),
+        { timeoutMs: 25_000 },
+      );
       expect(waited.unsettled.map((d) => `${d.source}:${d.status}:${d.error ?? ''}`)).toEqual([]);
       expect(waited.failed).toEqual([]);
     } finally {
@@ -102,7 +114,10 @@ describe('knowledge ingestion and semantic search', () => {
     const ctx = tenant();
     const results = await ingestAll(ctx, DEMO);
     expect(results.every((r) => r.created && r.changed && r.jobId === ingestionJobId(r.document.id, 1))).toBe(true);
-    const indexed = await documents.getMany(ctx, results.map((r) => r.document.id));
+    const indexed = await documents.getMany(
+      ctx,
+      results.map((r) => r.document.id),
+    );
     expect(indexed.every((d) => d.status === 'indexed' && d.chunkCount >= 2)).toBe(true);
 
     const hits = await search.semanticSearch(ctx, 'how many business days until a refund arrives?', { limit: 3 });
@@ -133,7 +148,10 @@ describe('knowledge ingestion and semantic search', () => {
     expect(again.document.version).toBe(1);
     expect(await index.countByDocument(ctx, id)).toBe(before);
 
-    const changed = { ...DEMO[0]!, content: `${DEMO[0]!.content}\n\nVersion two adds a paragraph about quarterly invoices and purchase orders for enterprise buyers.` };
+    const changed = {
+      ...DEMO[0]!,
+      content: `${DEMO[0]!.content}\n\nVersion two adds a paragraph about quarterly invoices and purchase orders for enterprise buyers.`,
+    };
     const [second] = await ingestAll(ctx, [changed]);
     expect(second).toMatchObject({ created: false, changed: true, jobId: ingestionJobId(id, 2) });
     const doc = await documents.get(ctx, id);
@@ -200,14 +218,26 @@ describe('knowledge ingestion and semantic search', () => {
 
   /** Runs one version's job in this process, outside BullMQ: the tests below need to choose exactly when each step happens. */
   function runJob(on: KnowledgeIngestion, organizationId: string, documentId: string, version: number): Promise<void> {
-    return on.processIngestionJob({ queue: 'ingestion', jobId: `${documentId}-v${version}-direct`, data: { organizationId, documentId, version }, attempt: 1, maxAttempts: 1, signal: undefined });
+    return on.processIngestionJob({
+      queue: 'ingestion',
+      jobId: `${documentId}-v${version}-direct`,
+      data: { organizationId, documentId, version },
+      attempt: 1,
+      maxAttempts: 1,
+      signal: undefined,
+    });
   }
 
   /**
    * A platform on the same stores whose `method` of `token`'s instance stops at call number `callNo`
    * (after the real call returned, or before it when `before`) until `release()` is called.
    */
-  function pausedPlatform<T extends object>(token: InjectionToken<T>, method: keyof T & string, callNo: number, when: 'before' | 'after'): { platform: Platform; reached: Promise<void>; release: () => void } {
+  function pausedPlatform<T extends object>(
+    token: InjectionToken<T>,
+    method: keyof T & string,
+    callNo: number,
+    when: 'before' | 'after',
+  ): { platform: Platform; reached: Promise<void>; release: () => void } {
     const p = knowledgePlatform(t);
     let onReached!: () => void;
     let release!: () => void;
@@ -241,7 +271,8 @@ describe('knowledge ingestion and semantic search', () => {
     return { platform: p, reached, release };
   }
 
-  const KEEPER = 'The lighthouse keeper logs every passing ship, its flag, its heading and the weather at the time. The log is read by the harbour master every Monday morning. Storms are recorded separately, with wind speed and the height of the waves at the pier. ';
+  const KEEPER =
+    'The lighthouse keeper logs every passing ship, its flag, its heading and the weather at the time. The log is read by the harbour master every Monday morning. Storms are recorded separately, with wind speed and the height of the waves at the pier. ';
   const V1 = `${KEEPER}Version one talks about the old brass telescope and the paper logbook kept in the lamp room.`;
   const V2 = `${KEEPER}Version two replaces the telescope with radar and a digital log that the harbour office reads live.`;
 
@@ -372,7 +403,9 @@ describe('knowledge ingestion and semantic search', () => {
     const b = tenant();
     const secret = { source: 'b/secret.md', title: 'B only', content: 'Project Nightingale launch codes are stored in the blue vault under the harbour.' };
     await ingestAll(b, [secret]);
-    await ingestAll(a, [{ source: 'a/notes.md', title: 'A notes', content: 'Our harbour office opens at nine; the blue meeting room is on the second floor.' }]);
+    await ingestAll(a, [
+      { source: 'a/notes.md', title: 'A notes', content: 'Our harbour office opens at nine; the blue meeting room is on the second floor.' },
+    ]);
     const fromB = await search.semanticSearch(b, secret.content, { limit: 10 });
     expect(fromB[0]?.title).toBe('B only');
     const fromA = await search.semanticSearch(a, secret.content, { limit: 100 });
@@ -385,12 +418,22 @@ describe('knowledge ingestion and semantic search', () => {
   it('the reconciler re-enqueues a document stuck in pending (its job lost), and JobQueues.reconcile runs it', async () => {
     const ctx = tenant();
     // Stored but never enqueued: what a lost job (Redis flush, crash before enqueue) leaves behind.
-    const { document } = await documents.upsert(ctx, { source: 'stuck.md', title: 'Stuck', content: 'A stuck document about the lighthouse keeper and his telescope.' });
+    const { document } = await documents.upsert(ctx, {
+      source: 'stuck.md',
+      title: 'Stuck',
+      content: 'A stuck document about the lighthouse keeper and his telescope.',
+    });
     expect((await ingestion.reconcileKnowledge([ctx.organizationId], { stuckAfterMs: 60_000 })).enqueued).toEqual([]);
     const result = await ingestion.reconcileKnowledge(async () => [ctx.organizationId], { stuckAfterMs: 0 });
     expect(result.organizations).toBe(1);
     expect(result.enqueued).toEqual([
-      expect.objectContaining({ organizationId: ctx.organizationId, documentId: document.id, version: 1, status: 'pending', jobId: expect.stringMatching(new RegExp(`^${document.id}-v1-s`)) }),
+      expect.objectContaining({
+        organizationId: ctx.organizationId,
+        documentId: document.id,
+        version: 1,
+        status: 'pending',
+        jobId: expect.stringMatching(new RegExp(`^${document.id}-v1-s`)),
+      }),
     ]);
     const queues = platform.resolve(JobQueues);
     ingestion.registerReconciler([ctx.organizationId], { stuckAfterMs: 0 });
@@ -424,7 +467,10 @@ describe('knowledge ingestion and semantic search', () => {
   it('the consistency check reports a document whose points went missing', async () => {
     const ctx = tenant();
     const [r] = await ingestAll(ctx, [DEMO[3]!]);
-    expect(await ingestion.checkConsistency(ctx)).toMatchObject({ consistent: true, documents: [expect.objectContaining({ documentId: r!.document.id, consistent: true })] });
+    expect(await ingestion.checkConsistency(ctx)).toMatchObject({
+      consistent: true,
+      documents: [expect.objectContaining({ documentId: r!.document.id, consistent: true })],
+    });
     await index.deleteByDocument(ctx, r!.document.id);
     const report = await ingestion.checkConsistency(ctx);
     expect(report.consistent).toBe(false);
@@ -446,7 +492,11 @@ describe('knowledge ingestion and semantic search', () => {
     try {
       const flakyIngestion = p.resolve(KnowledgeIngestion);
       const ctx = tenant();
-      const { document } = await flakyIngestion.ingestDocument(ctx, { source: 'flaky.md', title: 'Flaky', content: 'Embeddings sometimes fail on the first try.' });
+      const { document } = await flakyIngestion.ingestDocument(ctx, {
+        source: 'flaky.md',
+        title: 'Flaky',
+        content: 'Embeddings sometimes fail on the first try.',
+      });
       const worker = await flakyIngestion.startIngestionWorker(FAST_STALL_CHECK);
       try {
         const deadline = Date.now() + 10_000;

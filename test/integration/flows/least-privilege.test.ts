@@ -83,7 +83,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const email = `lp-${t.id}@example.test`.toLowerCase();
     // Sign-up (user + organization + owner membership) and e-mail verification.
     const { user, organization } = await platform.resolve(SignUpService).createAccount({
-      email, password: PASSWORD, organizationName: 'Least', ageConfirmed: true, emailVerified: false,
+      email,
+      password: PASSWORD,
+      organizationName: 'Least',
+      ageConfirmed: true,
+      emailVerified: false,
     });
     const verification = platform.resolve(VerificationService);
     await verification.requestEmailVerification(user.id);
@@ -119,7 +123,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const { key } = await platform.resolve(ApiKeyRepository).create(ctx, { name: 'ci', scopes: ['knowledge:read'] });
     await expect(platform.resolve(ApiKeyAuthenticator).authenticate(key)).resolves.toBeDefined();
     const other = await platform.resolve(SignUpService).createAccount({
-      email: `lp2-${t.id}@example.test`.toLowerCase(), password: PASSWORD, organizationName: 'Other', ageConfirmed: true, emailVerified: true,
+      email: `lp2-${t.id}@example.test`.toLowerCase(),
+      password: PASSWORD,
+      organizationName: 'Other',
+      ageConfirmed: true,
+      emailVerified: true,
     });
     const invited = await platform.resolve(MembershipRepository).add(ctx, { userId: other.user.id, role: 'member' });
     await platform.resolve(MembershipRepository).acceptInvitation(invited.token);

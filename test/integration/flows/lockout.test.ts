@@ -55,13 +55,25 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
     const answers: PlatformError[] = [];
     for (const password of [PASSWORD, WRONG, PASSWORD]) {
       await throttle.reset({ email: u.email });
-      answers.push(await h.signIn.login(u.email.toUpperCase(), password, {}).then(() => expect.fail('signed in while locked'), (e: PlatformError) => e));
+      answers.push(
+        await h.signIn.login(u.email.toUpperCase(), password, {}).then(
+          () => expect.fail('signed in while locked'),
+          (e: PlatformError) => e,
+        ),
+      );
     }
-    for (const a of answers) expect({ name: a.name, code: a.code, message: a.message }).toEqual({ name: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' });
+    for (const a of answers)
+      expect({ name: a.name, code: a.code, message: a.message }).toEqual({
+        name: 'InvalidCredentialsError',
+        code: 'INVALID_CREDENTIALS',
+        message: 'Invalid email or password',
+      });
     expect(evaluated).not.toHaveBeenCalled();
     // Nothing counted while locked, and the lock did not move.
     expect(await h.platform.resolve(UserRepository).getById(u.userId)).toMatchObject({ failedLoginCount: threshold, lockedUntil: locked?.lockedUntil });
-    expect(h.notifier.notices.filter((n) => n.userId === u.userId)).toEqual([{ kind: 'account_locked', userId: u.userId, email: u.email, lockedUntil: locked?.lockedUntil }]);
+    expect(h.notifier.notices.filter((n) => n.userId === u.userId)).toEqual([
+      { kind: 'account_locked', userId: u.userId, email: u.email, lockedUntil: locked?.lockedUntil },
+    ]);
   });
 
   it('a right password gives its reserved attempt back: the threshold-th attempt, if right, signs in', async () => {

@@ -124,7 +124,9 @@ describe('Maintenance', () => {
       (${o}, ${hash()}, 's3://audio/live', 'audio/mpeg', 10, now() + interval '1 day'),
       (${o}, ${hash()}, 's3://audio/forever', 'audio/mpeg', 10, NULL)`);
 
-    const results = byJob(await h.platform.resolve(Maintenance).run(['verification-tokens', 'mfa-challenges', 'integration-tokens', 'invitations', 'voice-cache']));
+    const results = byJob(
+      await h.platform.resolve(Maintenance).run(['verification-tokens', 'mfa-challenges', 'integration-tokens', 'invitations', 'voice-cache']),
+    );
     expect(results.get('verification-tokens')).toMatchObject({ status: 'succeeded', rowsAffected: 2 });
     expect(results.get('mfa-challenges')).toMatchObject({ status: 'succeeded', rowsAffected: 1 });
     expect(results.get('integration-tokens')).toMatchObject({ status: 'succeeded', rowsAffected: 1 });
@@ -132,10 +134,15 @@ describe('Maintenance', () => {
     expect(results.get('voice-cache')).toMatchObject({ status: 'succeeded', rowsAffected: 1 });
     expect(await count('verification_tokens', `user_id = ${u}`)).toBe(2);
     expect(await count('mfa_challenges', `user_id = ${u}`)).toBe(1);
-    expect(await owner.ownerPool.anyFirst(sql.unsafe`SELECT integration FROM integration_tokens WHERE user_id = ${userId} ORDER BY integration`)).toEqual(['forever', 'recent']);
+    expect(await owner.ownerPool.anyFirst(sql.unsafe`SELECT integration FROM integration_tokens WHERE user_id = ${userId} ORDER BY integration`)).toEqual([
+      'forever',
+      'recent',
+    ]);
     expect(await count('membership_invitations', `user_id = ${u} AND answer = 'accepted'`)).toBe(1);
     expect(await count('membership_invitations', `user_id = ${u}`)).toBe(1);
-    expect(await owner.ownerPool.anyFirst(sql.unsafe`SELECT storage_uri FROM voice_cache_entries WHERE organization_id = ${organizationId} ORDER BY storage_uri`)).toEqual(['s3://audio/forever', 's3://audio/live']);
+    expect(
+      await owner.ownerPool.anyFirst(sql.unsafe`SELECT storage_uri FROM voice_cache_entries WHERE organization_id = ${organizationId} ORDER BY storage_uri`),
+    ).toEqual(['s3://audio/forever', 's3://audio/live']);
 
     // Idempotent: a second pass finds nothing more.
     const again = await h.platform.resolve(Maintenance).run(['verification-tokens', 'mfa-challenges', 'integration-tokens', 'invitations', 'voice-cache']);
@@ -145,7 +152,9 @@ describe('Maintenance', () => {
   it('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async () => {
     const { userId } = await h.user();
     for (let i = 0; i < 25; i++) {
-      await exec(`INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`);
+      await exec(
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+      );
     }
     const small = createPlatform(h.t.config, { stores: ['postgres'], maintenance: { batchSize: 10 } });
     await small.start();
@@ -225,7 +234,9 @@ describe('Maintenance', () => {
     it('run each job once: one runner does it, the other skips it, and the rows are deleted once', async () => {
       const { userId } = await h.user();
       for (let i = 0; i < 5; i++) {
-        await exec(`INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`);
+        await exec(
+          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        );
       }
       const [a, b] = await Promise.all([h.platform.resolve(Maintenance).run(), second.resolve(Maintenance).run()]);
       for (const job of MAINTENANCE_JOBS) {
@@ -238,7 +249,9 @@ describe('Maintenance', () => {
 
     it('a job whose lock another runner holds is skipped and its rows left alone', async () => {
       const { userId } = await h.user();
-      await exec(`INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`);
+      await exec(
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+      );
       // Another runner mid-job: the same session-level advisory lock, held on a connection of the test.
       await owner.ownerPool.connect(async (connection) => {
         await connection.query(sql.unsafe`SELECT pg_advisory_lock(${0x6d61_696e}::int, hashtext('verification-tokens'))`);

@@ -73,7 +73,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
     await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
     const events = await h.auditEvents(session.context);
-    expect(events.find((e) => e.eventType === 'auth.login.succeeded' && e.details['sessionId'] === session.sessionId)).toMatchObject({ details: { mfa: 'totp' } });
+    expect(events.find((e) => e.eventType === 'auth.login.succeeded' && e.details['sessionId'] === session.sessionId)).toMatchObject({
+      details: { mfa: 'totp' },
+    });
     expect(events.some((e) => e.eventType === 'auth.login.mfa_challenged')).toBe(true);
     // The challenge is single use.
     await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'consumed' });
@@ -104,7 +106,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
   it('uses each recovery code once', async () => {
     const u = await enrolledUser();
     const [first, second] = u.recoveryCodes;
-    const signedIn = await h.mfaSignIn.completeMfaLogin(challengeOf(await h.signIn.login(u.email, PASSWORD, client)).challengeToken, { recoveryCode: first! }, client);
+    const signedIn = await h.mfaSignIn.completeMfaLogin(
+      challengeOf(await h.signIn.login(u.email, PASSWORD, client)).challengeToken,
+      { recoveryCode: first! },
+      client,
+    );
     expect(signedIn.status).toBe('signed_in');
     const again = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
     // Typed differently (upper case, no hyphens): still the same, already used code.

@@ -84,7 +84,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).fields[0]).toMatch(/^proof/);
       // A copy of a context (here with another user id) is not a context: refused before anything is read.
-      await expect(mfa.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({ code: 'TENANT_ACCESS_DENIED', permission: 'own_account' });
+      await expect(mfa.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({
+        code: 'TENANT_ACCESS_DENIED',
+        permission: 'own_account',
+      });
     });
   });
 
@@ -103,8 +106,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       // A new code completes a sign-in; an old one does not.
       const challenge = await h.signIn.login(u.email, PASSWORD, client);
       if (challenge.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenge.status}`);
-      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: u.recoveryCodes[1]! }, client)).rejects.toMatchObject({ reason: 'invalid' });
-      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: recoveryCodes[0]! }, client)).resolves.toMatchObject({ status: 'signed_in' });
+      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: u.recoveryCodes[1]! }, client)).rejects.toMatchObject({
+        reason: 'invalid',
+      });
+      await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { recoveryCode: recoveryCodes[0]! }, client)).resolves.toMatchObject({
+        status: 'signed_in',
+      });
       const events = await h.auditEvents(u.ctx);
       expect(events.some((e) => e.eventType === 'auth.mfa.recovery_codes_regenerated' && e.actorUserId === u.userId)).toBe(true);
     });

@@ -32,7 +32,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
   it('creates an account with a personal organization, then signs the same identity in', async () => {
     const email = `new-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
-    const created = expectSignedIn(await oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true, displayName: 'Ada', accessToken: 'ya29.secret-access', refreshToken: '1//secret-refresh' }));
+    const created = expectSignedIn(
+      await oauth.signIn({
+        provider: 'google',
+        providerUserId,
+        email,
+        emailVerified: true,
+        displayName: 'Ada',
+        accessToken: 'ya29.secret-access',
+        refreshToken: '1//secret-refresh',
+      }),
+    );
     expect(created).toMatchObject({ outcome: 'created', user: { email, status: 'active' }, organization: { role: 'owner' } });
     expect((await h.validator.validate({ userId: created.user.id, sessionId: created.sessionId })).context.role).toBe('owner');
     // Provider tokens are stored encrypted, readable through the repository.
@@ -72,7 +82,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     await oauth.signIn({ provider: 'facebook', providerUserId, email: u.email, emailVerified: true });
     await h.revoker.suspendUser(u.userId, 'test');
     await expect(oauth.signIn({ provider: 'facebook', providerUserId, email: u.email, emailVerified: true })).rejects.toBeInstanceOf(AccountStateError);
-    await expect(oauth.signIn({ provider: 'github' as 'google', providerUserId: sub(), email: 'x@example.test' })).rejects.toMatchObject({ fields: ['provider'] });
+    await expect(oauth.signIn({ provider: 'github' as 'google', providerUserId: sub(), email: 'x@example.test' })).rejects.toMatchObject({
+      fields: ['provider'],
+    });
     await expect(oauth.signIn({ provider: 'apple', providerUserId: sub() })).rejects.toMatchObject({ fields: ['email'] });
   });
 
@@ -88,7 +100,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     const totp = new Totp();
     const client = { ip: '203.0.113.9', userAgent: 'vitest' };
     const sessionCount = (userId: string) =>
-      h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}`);
+      h.platform
+        .resolve(PostgresConnection)
+        .ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}`);
 
     /** A verified user with TOTP enabled (the current step is spent by the confirmation). */
     async function enrolledUser() {

@@ -17,7 +17,8 @@ import { requireStores } from '../../support/require-stores.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
 
-const SAML_METADATA = '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.test/saml"><md:IDPSSODescriptor/></md:EntityDescriptor>';
+const SAML_METADATA =
+  '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.test/saml"><md:IDPSSODescriptor/></md:EntityDescriptor>';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and SSO connections', () => {
   let h: FlowHarness;
@@ -37,7 +38,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     return createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
   };
   const userAt = async (domain: string, verified: boolean) => {
-    const { user } = await h.platform.resolve(SignUpService).createAccount({ email: `u-${tag()}@${domain}`, password: PASSWORD, organizationName: 'Own', ageConfirmed: true, emailVerified: verified });
+    const { user } = await h.platform
+      .resolve(SignUpService)
+      .createAccount({ email: `u-${tag()}@${domain}`, password: PASSWORD, organizationName: 'Own', ageConfirmed: true, emailVerified: verified });
     return user.id;
   };
   /** The application's DNS callback, answering what the customer published. */
@@ -116,7 +119,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     await h.platform.resolve(MembershipRepository).acceptInvitation(token);
     const member = createTenantContext({ organizationId: ctx.organizationId, userId: u.userId, role: 'member' });
     await expect(domains.addDomain(member, `m-${tag()}.example`)).rejects.toMatchObject({ permission: 'settings:manage' });
-    await expect(sso.createSsoConnection(member, { protocol: 'oidc', name: 'x', issuer: 'https://idp.example.test', clientId: 'c' })).rejects.toBeInstanceOf(TenantAccessError);
+    await expect(sso.createSsoConnection(member, { protocol: 'oidc', name: 'x', issuer: 'https://idp.example.test', clientId: 'c' })).rejects.toBeInstanceOf(
+      TenantAccessError,
+    );
     expect(await domains.listDomains(member)).toEqual([]);
   });
 
@@ -124,8 +129,20 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     const ctx = await owner();
     const d = await domains.addDomain(ctx, `sso-${tag()}.example`);
     const secret = `oidc-secret-${tag()}`;
-    const oidc = await sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'Okta', issuer: 'https://acme.okta.example', clientId: 'client-1', clientSecret: secret });
-    const saml = await sso.createSsoConnection(ctx, { protocol: 'saml', name: 'ADFS', metadataXml: SAML_METADATA, entityId: 'https://idp.example.test/saml', acsUrl: 'https://app.example.test/sso/acs' });
+    const oidc = await sso.createSsoConnection(ctx, {
+      protocol: 'oidc',
+      name: 'Okta',
+      issuer: 'https://acme.okta.example',
+      clientId: 'client-1',
+      clientSecret: secret,
+    });
+    const saml = await sso.createSsoConnection(ctx, {
+      protocol: 'saml',
+      name: 'ADFS',
+      metadataXml: SAML_METADATA,
+      entityId: 'https://idp.example.test/saml',
+      acsUrl: 'https://app.example.test/sso/acs',
+    });
     expect(oidc.oidc).toEqual({ issuer: 'https://acme.okta.example', clientId: 'client-1', hasClientSecret: true });
     expect(JSON.stringify(await sso.listSsoConnections(ctx))).not.toContain(secret);
     const raw = await h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
@@ -152,14 +169,24 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     await expect(sso.setSsoConnectionEnabled(other, oidc.id, true)).rejects.toBeInstanceOf(NotFoundError);
     expect(await sso.deleteSsoConnection(ctx, saml.id)).toBe(true);
     expect(await sso.findSsoConnectionForEmail(`alice@${d.domain}`)).toBeNull();
-    await expect(sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'plain', issuer: 'http://idp.example.test', clientId: 'c' })).rejects.toBeInstanceOf(ValidationError);
-    await expect(sso.createSsoConnection(ctx, { protocol: 'saml', name: 'bad', metadataXml: '<html/>', entityId: 'e', acsUrl: 'https://a.example/acs' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'plain', issuer: 'http://idp.example.test', clientId: 'c' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(
+      sso.createSsoConnection(ctx, { protocol: 'saml', name: 'bad', metadataXml: '<html/>', entityId: 'e', acsUrl: 'https://a.example/acs' }),
+    ).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('re-encrypts OIDC client secrets under a new SecretBox key; the credentials still read back', async () => {
     const ctx = await owner();
     const secret = `rotate-me-${tag()}`;
-    const c = await sso.createSsoConnection(ctx, { protocol: 'oidc', name: 'Entra', issuer: 'https://login.example.test/tenant/v2.0', clientId: 'entra', clientSecret: secret });
+    const c = await sso.createSsoConnection(ctx, {
+      protocol: 'oidc',
+      name: 'Entra',
+      issuer: 'https://login.example.test/tenant/v2.0',
+      clientId: 'entra',
+      clientSecret: secret,
+    });
     const env = { ...h.t.env, PLATFORM_ENCRYPTION_KEYS: `${h.t.env.PLATFORM_ENCRYPTION_KEYS},${testKeyRing(['k2'])}`, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' };
     const rotated = createPlatform(loadConfig(env), { stores: ['postgres', 'redis'] });
     await rotated.start();

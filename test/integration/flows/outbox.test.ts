@@ -60,7 +60,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
     h = await startFlowHarness();
     h.platform.container.register(OUTBOX_RELAY_OPTIONS, {
-      useValue: { ...DEFAULT_OUTBOX_RELAY_OPTIONS, backoffBaseMs: 0, backoffMaxMs: 0, maxAttempts: 3, webhookSecret: SECRET, allowInsecureWebhookUrls: true, deliveryTimeoutMs: 2_000, leaseMs: 5_000 },
+      useValue: {
+        ...DEFAULT_OUTBOX_RELAY_OPTIONS,
+        backoffBaseMs: 0,
+        backoffMaxMs: 0,
+        maxAttempts: 3,
+        webhookSecret: SECRET,
+        allowInsecureWebhookUrls: true,
+        deliveryTimeoutMs: 2_000,
+        leaseMs: 5_000,
+      },
     });
     h.platform.container.register(OUTBOX_EMAIL_SENDER, { useValue: mailer });
     h.platform.container.registerSingleton(AUTH_NOTIFIER, OutboxAuthNotifier);
@@ -114,7 +123,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
 
   it('refuses a tenant transaction writing another organization’s message (row-level security), and a reused idempotency key', async () => {
     const other = await h.user();
-    await expect(withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(randomUUID(), 1, { organizationId: other.organizationId })]))).rejects.toBeInstanceOf(TenantAccessError);
+    await expect(
+      withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(randomUUID(), 1, { organizationId: other.organizationId })])),
+    ).rejects.toBeInstanceOf(TenantAccessError);
     const id = randomUUID();
     await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
     await expect(withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]))).rejects.toBeInstanceOf(ConflictError);
@@ -133,7 +144,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     const ts = String(r?.headers['webhook-timestamp']);
     expect(msgId).toBe(`invoice.updated:${id}:1`);
     // Receiver side, from the spec: HMAC-SHA256(base64-decoded secret, "id.timestamp.body"), base64, "v1," prefix.
-    const expected = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${msgId}.${ts}.${r?.body}`).digest('base64');
+    const expected = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64'))
+      .update(`${msgId}.${ts}.${r?.body}`)
+      .digest('base64');
     expect(r?.headers['webhook-signature']).toBe(`v1,${expected}`);
     expect(JSON.parse(r?.body ?? '{}')).toMatchObject({ type: 'invoice.updated', data: { secretMarker: `m-${id}` } });
   });
@@ -194,10 +207,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
 
   it('deletes delivered messages after the retention age, never pending or dead ones', async () => {
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1), hook(randomUUID(), 1, { idempotencyKey: `pending-${id}`, payload: { url, body: {} } })]));
+    await withTenant(pool(), ctx, (tx) =>
+      outbox.appendWithin(tx, [hook(id, 1), hook(randomUUID(), 1, { idempotencyKey: `pending-${id}`, payload: { url, body: {} } })]),
+    );
     await relay.runOnce(); // both delivered
     await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)])); // stays pending
-    const count = (status: string) => h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
+    const count = (status: string) =>
+      h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM outbox_messages WHERE status = ${status} AND aggregate_id = ${id}`);
     expect(await outbox.deleteDelivered(3_600)).toBe(0); // younger than an hour
     expect(await outbox.deleteDelivered(0)).toBeGreaterThanOrEqual(2);

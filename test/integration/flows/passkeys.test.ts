@@ -50,7 +50,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect(Buffer.from(options.user.id, 'base64url')).toHaveLength(16);
     const response = authenticator.register(options);
     const created = await passkeys.finishRegistration(ctx, response, 'Laptop');
-    expect(created).toMatchObject({ credentialId: authenticator.id, friendlyName: 'Laptop', backupEligible: true, backedUp: true, transports: ['internal', 'hybrid'], lastUsedAt: null });
+    expect(created).toMatchObject({
+      credentialId: authenticator.id,
+      friendlyName: 'Laptop',
+      backupEligible: true,
+      backedUp: true,
+      transports: ['internal', 'hybrid'],
+      lastUsedAt: null,
+    });
     expect(await passkeys.list(ctx)).toEqual([created]);
     // The challenge was used: the same response again is refused (§13.4.3).
     await expect(passkeys.finishRegistration(ctx, response)).rejects.toMatchObject({ reason: 'consumed' });
@@ -105,9 +112,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     // Two fresh challenges signed with the SAME counter, raced: the compare-and-set lets one through.
     const [o1, o2] = [await signIn.beginSignIn(), await signIn.beginSignIn()];
     const next = authenticator.counter + 1;
-    const raced = await Promise.allSettled([signIn.finishSignIn(authenticator.assert(o1, { counter: next })), signIn.finishSignIn(authenticator.assert(o2, { counter: next }))]);
+    const raced = await Promise.allSettled([
+      signIn.finishSignIn(authenticator.assert(o1, { counter: next })),
+      signIn.finishSignIn(authenticator.assert(o2, { counter: next })),
+    ]);
     expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect(raced.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as PasskeyError).reason)).toEqual(['counter_regression']);
+    expect(raced.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as PasskeyError).reason)).toEqual([
+      'counter_regression',
+    ]);
   });
 
   it('rejects and audits a signature counter that did not grow (§6.1.1: a possibly cloned authenticator)', async () => {
@@ -126,7 +138,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
   it('rejects a tampered signature and an unknown credential', async () => {
     const { ctx } = await signedInUser();
     const authenticator = await registered(ctx);
-    await expect(signIn.finishSignIn(authenticator.assert(await signIn.beginSignIn(), { tamper: true }))).rejects.toMatchObject({ reason: 'verification_failed' });
+    await expect(signIn.finishSignIn(authenticator.assert(await signIn.beginSignIn(), { tamper: true }))).rejects.toMatchObject({
+      reason: 'verification_failed',
+    });
     const stranger = new SoftwareAuthenticator({ rpId, origin: origins[0]! });
     stranger.userHandle = authenticator.userHandle;
     await expect(signIn.finishSignIn(stranger.assert(await signIn.beginSignIn()))).rejects.toMatchObject({ reason: 'unknown_credential' });
@@ -148,7 +162,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     const result = await signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(options2));
     expect(result.user.id).toBe(a.userId);
     // The MFA challenge is single-use.
-    await expect(signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken).catch(() => options2)))).rejects.toBeInstanceOf(TokenError);
+    await expect(
+      signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken).catch(() => options2))),
+    ).rejects.toBeInstanceOf(TokenError);
   });
 
   it('is an MfaProof: MfaSignIn.completeMfaLogin accepts { passkey } and counts a refused one like a wrong code', async () => {
@@ -158,9 +174,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     const keyB = await registered(b.ctx);
     const user = (await h.platform.resolve(UserRepository).getById(a.userId))!;
     const challenge = await h.platform.resolve(MfaService).startSignInChallenge(user, a.ctx.organizationId, 'sign_in', {});
-    const wrong = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { passkey: keyB.assert(await signIn.beginSecondFactor(challenge.challengeToken)) }).catch((e: unknown) => e);
+    const wrong = await h.mfaSignIn
+      .completeMfaLogin(challenge.challengeToken, { passkey: keyB.assert(await signIn.beginSecondFactor(challenge.challengeToken)) })
+      .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(InvalidMfaCodeError);
-    const result = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)) });
+    const result = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, {
+      passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)),
+    });
     expect(result.user.id).toBe(a.userId);
     const events = await h.auditEvents(result.context);
     expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ mfa: 'passkey' });

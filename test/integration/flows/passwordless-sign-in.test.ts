@@ -51,7 +51,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     expect(result.user.id).toBe(u.userId);
     await expect(passwordless.signInWithLink(token)).rejects.toMatchObject({ reason: 'consumed' });
     // Stored as SHA-256 only (ARCHITECTURE rule 5): the row is found by the digest of the token.
-    expect(await ownerQuery(`SELECT count(*)::int AS n FROM verification_tokens WHERE user_id = $1 AND purpose = 'magic_link' AND token_hash = sha256(convert_to($2, 'UTF8'))`, [u.userId, token])).toEqual([{ n: 1 }]);
+    expect(
+      await ownerQuery(
+        `SELECT count(*)::int AS n FROM verification_tokens WHERE user_id = $1 AND purpose = 'magic_link' AND token_hash = sha256(convert_to($2, 'UTF8'))`,
+        [u.userId, token],
+      ),
+    ).toEqual([{ n: 1 }]);
     const events = await h.auditEvents(result.context);
     expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ method: 'magic_link' });
   });
@@ -83,7 +88,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     // Used once.
     await expect(passwordless.signInWithCode(u.email, code, { ip: freshIp() })).rejects.toBeInstanceOf(TokenError);
     // Stored as SHA-256(salt ‖ code) only.
-    expect(await ownerQuery(`SELECT count(*)::int AS n FROM email_sign_in_codes WHERE user_id = $1 AND code_hash = sha256(code_salt || convert_to($2, 'UTF8'))`, [u.userId, code])).toEqual([{ n: 1 }]);
+    expect(
+      await ownerQuery(`SELECT count(*)::int AS n FROM email_sign_in_codes WHERE user_id = $1 AND code_hash = sha256(code_salt || convert_to($2, 'UTF8'))`, [
+        u.userId,
+        code,
+      ]),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('closes a code after 5 wrong guesses (NIST SP 800-63B 5.2.2): then even the right one fails', async () => {
@@ -109,7 +119,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     const perAddress = await Promise.allSettled(Array.from({ length: 7 }, () => passwordless.requestEmailSignIn(ghost, 'link', { ip: freshIp() })));
     expect(perAddress.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError)).toHaveLength(2);
     const ip = freshIp();
-    const perIp = await Promise.allSettled(Array.from({ length: 32 }, (_, i) => passwordless.requestEmailSignIn(`n${i}-${randomUUID().slice(0, 6)}@example.test`, 'code', { ip })));
+    const perIp = await Promise.allSettled(
+      Array.from({ length: 32 }, (_, i) => passwordless.requestEmailSignIn(`n${i}-${randomUUID().slice(0, 6)}@example.test`, 'code', { ip })),
+    );
     expect(perIp.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError)).toHaveLength(2);
     await passwordless.settled();
   });

@@ -37,7 +37,9 @@ describe('QueueWorkers', () => {
       emailVerified: true,
     });
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner' });
-    const ingested = await platform.resolve(KnowledgeIngestion).ingestDocument(ctx, { source: 'lost.md', title: 'Lost', content: 'A document whose job was lost when Redis restarted.' });
+    const ingested = await platform
+      .resolve(KnowledgeIngestion)
+      .ingestDocument(ctx, { source: 'lost.md', title: 'Lost', content: 'A document whose job was lost when Redis restarted.' });
     expect(ingested.jobId).toBeDefined();
 
     // Redis loses everything of this platform (its key prefix is unique to this test file).

@@ -37,7 +37,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('session flows after FLUSHA
     const racing = Array.from({ length: 40 }, async (_, i) => {
       await sleep(i % 10);
       const s = [live, loggedOut, everywhere][i % 3]!;
-      const ok = await h.validator.validate({ userId: s.user.id, sessionId: s.sessionId }).then(() => true, () => false);
+      const ok = await h.validator.validate({ userId: s.user.id, sessionId: s.sessionId }).then(
+        () => true,
+        () => false,
+      );
       expect(ok).toBe(s === live);
     });
     await Promise.all([...racing, sleep(4).then(() => redis.flushall())]);

@@ -41,10 +41,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sign-in policies', () => {
     for (const old of sessions.slice(0, 2)) {
       await expect(h.validator.validate({ userId: u.userId, jti: old.accessTokenJti })).rejects.toMatchObject({ code: 'TOKEN_REVOKED' });
     }
-    for (const recent of sessions.slice(2)) expect((await h.validator.validate({ userId: u.userId, jti: recent.accessTokenJti })).sessionId).toBe(recent.sessionId);
+    for (const recent of sessions.slice(2))
+      expect((await h.validator.validate({ userId: u.userId, jti: recent.accessTokenJti })).sessionId).toBe(recent.sessionId);
     const events = await h.auditEvents(u.ctx);
     const limited = events.filter((e) => e.eventType === 'auth.session.revoked' && e.details.reason === 'concurrent_session_limit');
-    expect(limited.map((e) => e.details.sessionId).sort()).toEqual(sessions.slice(0, 2).map((s) => s.sessionId).sort());
+    expect(limited.map((e) => e.details.sessionId).sort()).toEqual(
+      sessions
+        .slice(0, 2)
+        .map((s) => s.sessionId)
+        .sort(),
+    );
   });
 
   it('allow_concurrent_sessions false: one session; and the limit holds under concurrent sign-ins', async () => {
@@ -90,8 +96,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sign-in policies', () => {
     expect(failed).toEqual({ outcome: 'failure', failure_reason: 'wrong_password' });
     // Backward compatible: an event without the new fields is still accepted.
     expect(h.platform.resolve(AuditRepository).validate({ eventType: 'app.custom', details: {} }, 0)).toMatchObject({ eventType: 'app.custom' });
-    await expect(async () => h.platform.resolve(AuditRepository).validate({ eventType: 'app.custom', failureReason: 'x' }, 0)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    const indexes = await owner.anyFirst(sql.type(z.object({ indexdef: z.string() }))`SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_log' AND indexname = 'audit_log_event_type_created_idx'`);
+    await expect(async () => h.platform.resolve(AuditRepository).validate({ eventType: 'app.custom', failureReason: 'x' }, 0)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    const indexes = await owner.anyFirst(
+      sql.type(
+        z.object({ indexdef: z.string() }),
+      )`SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_log' AND indexname = 'audit_log_event_type_created_idx'`,
+    );
     expect(indexes[0]).toContain('(event_type, created_at DESC)');
   });
 });

@@ -108,7 +108,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       await expect(h.signIn.login(at.email, 'Wrong-password-123', client)).rejects.toBeInstanceOf(InvalidCredentialsError);
 
       const burst = await h.user();
-      const results = await Promise.allSettled(Array.from({ length: 50 }, () => h.signIn.login(burst.email, 'Wrong-password-123', { ...client, ip: '198.51.100.2' })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, () => h.signIn.login(burst.email, 'Wrong-password-123', { ...client, ip: '198.51.100.2' })),
+      );
       for (const r of results) {
         expect(r.status).toBe('rejected');
         if (r.status === 'rejected') expect(r.reason instanceof InvalidCredentialsError || r.reason instanceof RateLimitedError).toBe(true);
@@ -151,7 +153,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       const rotated = await h.rotation.refresh(s.refreshToken, client);
       expect((await h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
-      await pg.ownerPool.query(sql.unsafe`UPDATE refresh_tokens SET rotated_at = now() - interval '1 hour' WHERE session_id = ${s.sessionId} AND rotated_at IS NOT NULL`);
+      await pg.ownerPool.query(
+        sql.unsafe`UPDATE refresh_tokens SET rotated_at = now() - interval '1 hour' WHERE session_id = ${s.sessionId} AND rotated_at IS NOT NULL`,
+      );
 
       const reuse = await h.rotation.refresh(s.refreshToken, { ip: '192.0.2.66' }).catch((e: unknown) => e);
       expect(reuse).toBeInstanceOf(TokenError);
@@ -241,7 +245,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
         await sleep(i % 15);
         const after = returned;
         const s = sessions[i % 3]!;
-        const ok = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId }).then(() => true, () => false);
+        const ok = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId }).then(
+          () => true,
+          () => false,
+        );
         if (after) late.push(ok);
       });
       const revokeAll = (async () => {

@@ -39,7 +39,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
 
     const forNew = await signUp.signUp({ ...base, email: fresh });
     const answers = [];
-    for (const email of [existing.email, existing.email.toUpperCase(), existing.email.replace(/^./, (c) => c.toUpperCase())]) answers.push(await signUp.signUp({ ...base, email }));
+    for (const email of [existing.email, existing.email.toUpperCase(), existing.email.replace(/^./, (c) => c.toUpperCase())])
+      answers.push(await signUp.signUp({ ...base, email }));
     expect(forNew).toEqual({ accepted: true });
     for (const a of answers) expect(a).toEqual(forNew);
 
@@ -55,7 +56,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
   it('refuses a weak password alike for a new and an existing address (ValidationError, same fields)', async () => {
     const existing = await h.user();
     const errors: unknown[] = [];
-    for (const email of [existing.email, `weak-${randomUUID().slice(0, 8)}@example.test`]) errors.push(await signUp.signUp({ ...base, email, password: 'password123' }).catch((e: unknown) => e));
+    for (const email of [existing.email, `weak-${randomUUID().slice(0, 8)}@example.test`])
+      errors.push(await signUp.signUp({ ...base, email, password: 'password123' }).catch((e: unknown) => e));
     for (const e of errors) expect(e).toBeInstanceOf(ValidationError);
     const [a, b] = errors as ValidationError[];
     expect(a?.issues.map((i) => i.code)).toEqual(b?.issues.map((i) => i.code));
@@ -67,7 +69,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     expect(error).toBeInstanceOf(ConflictError);
     expect((error as ConflictError).constraint).toBe('users_email_key');
     // Self-service cannot ask for the trusted options.
-    const refused = (await signUp.signUp({ ...base, email: 'x@example.test', emailVerified: true } as Parameters<SignUpService['signUp']>[0]).catch((e: unknown) => e)) as PlatformError;
+    const refused = (await signUp
+      .signUp({ ...base, email: 'x@example.test', emailVerified: true } as Parameters<SignUpService['signUp']>[0])
+      .catch((e: unknown) => e)) as PlatformError;
     expect(refused).toBeInstanceOf(ValidationError);
   });
 });

@@ -23,7 +23,15 @@ describe('ConversationRepository and MessageRepository', () => {
   it('creates, gets, renames and archives a conversation as plain objects', async () => {
     const ctx = tenant();
     const created = await conversations.create(ctx, { title: '  Plans  ' });
-    expect(created).toMatchObject({ organizationId: ctx.organizationId, userId: ctx.userId, title: 'Plans', status: 'active', messageCount: 0, tokenCount: 0, personaId: null });
+    expect(created).toMatchObject({
+      organizationId: ctx.organizationId,
+      userId: ctx.userId,
+      title: 'Plans',
+      status: 'active',
+      messageCount: 0,
+      tokenCount: 0,
+      personaId: null,
+    });
     expect(created.createdAt).toBeInstanceOf(Date);
     // Issue 19: a new conversation's last activity is its creation, never a moment before it.
     expect(created.lastMessageAt.getTime()).toBe(created.createdAt.getTime());

@@ -31,7 +31,11 @@ describe('knowledge and analytics repositories', () => {
     expect(again).toMatchObject({ created: false, changed: false, document: { id: first.document.id, version: 1 } });
     expect(await documents.setStatus(ctx, first.document.id, 'indexed', { version: 1, chunkCount: 3 })).toBe(true);
     const next = await documents.upsert(ctx, { source: 'docs/a.md', title: 'A2', content: 'alpha beta' });
-    expect(next).toMatchObject({ created: false, changed: true, document: { id: first.document.id, version: 2, status: 'pending', title: 'A2', chunkCount: 0 } });
+    expect(next).toMatchObject({
+      created: false,
+      changed: true,
+      document: { id: first.document.id, version: 2, status: 'pending', title: 'A2', chunkCount: 0 },
+    });
     // A worker still holding version 1 cannot mark version 2.
     expect(await documents.setStatus(ctx, first.document.id, 'indexed', { version: 1, chunkCount: 3 })).toBe(false);
     expect(await documents.setStatus(ctx, first.document.id, 'failed', { version: 2, error: 'embedder down' })).toBe(true);
@@ -121,7 +125,14 @@ describe('knowledge and analytics repositories', () => {
     await chunks.replaceForDocument(ctx, doc.id, 2, texts(5));
     expect(await chunks.deleteOrdinalsFrom(tenant(), doc.id, 1, 0)).toBe(0);
     expect(await chunks.deleteOrdinalsFrom(ctx, doc.id, 1, 3)).toBe(2);
-    expect((await chunks.hydrate(ctx, [0, 1, 2, 3, 4].map((o) => knowledgeChunkId(doc.id, 1, o)))).map((c) => c.ordinal)).toEqual([0, 1, 2]);
+    expect(
+      (
+        await chunks.hydrate(
+          ctx,
+          [0, 1, 2, 3, 4].map((o) => knowledgeChunkId(doc.id, 1, o)),
+        )
+      ).map((c) => c.ordinal),
+    ).toEqual([0, 1, 2]);
     expect(await chunks.countByDocument(ctx, doc.id, { version: 2 })).toBe(5);
     expect(await chunks.deleteOrdinalsFrom(ctx, doc.id, 1, 3)).toBe(0);
     await expect(chunks.deleteOrdinalsFrom(ctx, doc.id, 1, -1)).rejects.toMatchObject({ fields: ['fromOrdinal'] });

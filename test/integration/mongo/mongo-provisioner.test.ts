@@ -26,7 +26,12 @@ describe('MongoProvisioner', () => {
 
     const first = await provisioner.provision();
     expect(first.filter((s) => s.changed).map((s) => s.step)).toEqual(
-      expect.arrayContaining(['collection conversations', 'collection messages', 'index messages.org_conversation_seq', 'index analytics_events.createdAt_ttl']),
+      expect.arrayContaining([
+        'collection conversations',
+        'collection messages',
+        'index messages.org_conversation_seq',
+        'index analytics_events.createdAt_ttl',
+      ]),
     );
     expect(await provisioner.pending()).toEqual([]);
 
@@ -77,7 +82,19 @@ describe('MongoProvisioner', () => {
     await provisioner.provision();
     const { Conversation, Message } = mongoModels(m.platform.resolve(MongoConnection).connection);
     const now = new Date();
-    const good = { _id: 'c1', organizationId: 'o', userId: 'u', title: 't', status: 'active', messageCount: 0, tokenCount: 0, lastSeq: 0, lastMessageAt: now, createdAt: now, updatedAt: now };
+    const good = {
+      _id: 'c1',
+      organizationId: 'o',
+      userId: 'u',
+      title: 't',
+      status: 'active',
+      messageCount: 0,
+      tokenCount: 0,
+      lastSeq: 0,
+      lastMessageAt: now,
+      createdAt: now,
+      updatedAt: now,
+    };
     await Conversation.collection.insertOne({ ...good } as never);
     for (const bad of [
       { ...good, _id: 'c2', status: 'deleted' },
@@ -88,7 +105,9 @@ describe('MongoProvisioner', () => {
       const error = await Conversation.collection.insertOne(bad as never).catch((e: unknown) => e);
       expect(mapMongoError(error)).toBeInstanceOf(ValidationError);
     }
-    const error = await Message.collection.insertOne({ _id: 'm', organizationId: 'o', conversationId: 'c1', seq: 0, role: 'user', content: 'x', tokenCount: 0, createdAt: now } as never).catch((e: unknown) => e);
+    const error = await Message.collection
+      .insertOne({ _id: 'm', organizationId: 'o', conversationId: 'c1', seq: 0, role: 'user', content: 'x', tokenCount: 0, createdAt: now } as never)
+      .catch((e: unknown) => e);
     expect(mapMongoError(error)).toBeInstanceOf(ValidationError);
   });
 });

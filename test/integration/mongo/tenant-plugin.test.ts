@@ -58,7 +58,9 @@ describe('tenant plugin', () => {
     await refusedBeforeTheServer(() => AnalyticsEvent.aggregate([{ $match: { type: 'x' } }]).exec());
     await refusedBeforeTheServer(() => AnalyticsEvent.aggregate([{ $group: { _id: '$organizationId' } }]).exec());
     await refusedBeforeTheServer(() => Message.bulkWrite([{ deleteMany: { filter: { conversationId: 'x' } } }]));
-    await refusedBeforeTheServer(() => Message.insertMany([{ _id: 'm', conversationId: 'c', seq: 1, role: 'user', content: 'x', tokenCount: 0, createdAt: new Date() }]));
+    await refusedBeforeTheServer(() =>
+      Message.insertMany([{ _id: 'm', conversationId: 'c', seq: 1, role: 'user', content: 'x', tokenCount: 0, createdAt: new Date() }]),
+    );
   });
 
   it('refuses filters that do not pin a single organization', async () => {
@@ -82,7 +84,13 @@ describe('tenant plugin', () => {
     for (const stage of [
       { $facet: { leak: [lookup] } },
       { $facet: { leak: [{ $unionWith: { coll: 'analytics_events', pipeline: [{ $match: { organizationId: 'b' } }] } }] } },
-      { $facet: { outer: [{ $facet: { inner: [{ $graphLookup: { from: 'analytics_events', startWith: '$x', connectFromField: 'x', connectToField: 'y', as: 'z' } }] } }] } },
+      {
+        $facet: {
+          outer: [
+            { $facet: { inner: [{ $graphLookup: { from: 'analytics_events', startWith: '$x', connectFromField: 'x', connectToField: 'y', as: 'z' } }] } },
+          ],
+        },
+      },
       { $lookup: { from: 'messages', localField: 'organizationId', foreignField: 'organizationId', as: 'm' } },
       { $unionWith: 'messages' },
       { $out: 'stolen' },
@@ -108,7 +116,9 @@ describe('tenant plugin', () => {
     await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $set: { organizationId: 'b' } }], { updatePipeline: true }).exec());
     await refusedBeforeTheServer(() => Conversation.updateMany(f, [{ $addFields: { organizationId: 'b' } }], { updatePipeline: true }).exec());
     await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $unset: 'organizationId' }], { updatePipeline: true }).exec());
-    await refusedBeforeTheServer(() => Conversation.updateOne(f, [{ $replaceWith: { $mergeObjects: ['$$ROOT', { organizationId: 'b' }] } }], { updatePipeline: true }).exec());
+    await refusedBeforeTheServer(() =>
+      Conversation.updateOne(f, [{ $replaceWith: { $mergeObjects: ['$$ROOT', { organizationId: 'b' }] } }], { updatePipeline: true }).exec(),
+    );
     await refusedBeforeTheServer(() => Conversation.findOneAndUpdate(f, { $max: { organizationId: 'zzz' } }).exec());
     await refusedBeforeTheServer(() => Conversation.replaceOne(f, { _id: 'x', organizationId: 'b', title: 't' }).exec());
     await refusedBeforeTheServer(() => Conversation.replaceOne(f, { _id: 'x', title: 't' }).exec());

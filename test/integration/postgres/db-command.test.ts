@@ -39,7 +39,9 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
     const refused = await runCli(['db', 'reset'], { env });
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toBe('error: db reset drops all data: re-run with --force');
-    const production = await runCli(['db', 'reset', '--force'], { env: { ...env, PLATFORM_ENV: 'production', PLATFORM_ENCRYPTION_KEYS: `k:${randomBytes(32).toString('base64')}` } });
+    const production = await runCli(['db', 'reset', '--force'], {
+      env: { ...env, PLATFORM_ENV: 'production', PLATFORM_ENCRYPTION_KEYS: `k:${randomBytes(32).toString('base64')}` },
+    });
     expect(production.code).toBe(1);
     expect(production.stderr.trim()).toBe('error: db reset is refused in production');
     // Ten CLI processes in a row: each starts Node and loads the package, which takes seconds on a loaded machine.

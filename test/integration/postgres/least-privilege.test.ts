@@ -49,12 +49,16 @@ describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE
     // The function behind the hot-path read by id blanks the hash (only sign-in by email returns it).
     expect(await users.getById(user.id)).toMatchObject({ id: user.id });
     const app = platform.resolve(PostgresConnection).appPool;
-    expect(await app.oneFirst(sql.type(z.object({ password_hash: z.string().nullable() }))`SELECT password_hash FROM platform_auth.user_by_id(${user.id})`)).toBeNull();
+    expect(
+      await app.oneFirst(sql.type(z.object({ password_hash: z.string().nullable() }))`SELECT password_hash FROM platform_auth.user_by_id(${user.id})`),
+    ).toBeNull();
     // And the application role cannot read the table around the functions: no scope, no rows.
     expect(await app.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM users`)).toBe(0);
     await expect(users.create({ email: `lp-${t.id}@example.test`, status: 'active' })).rejects.toMatchObject({ constraint: 'users_email_key' });
 
-    const organization = await platform.resolve(OrganizationRepository).create({ name: 'LP', slug: `lp-${t.id.replace(/_/g, '-')}`.slice(0, 40), ownerUserId: user.id });
+    const organization = await platform
+      .resolve(OrganizationRepository)
+      .create({ name: 'LP', slug: `lp-${t.id.replace(/_/g, '-')}`.slice(0, 40), ownerUserId: user.id });
     expect((await platform.resolve(AccountRepository).listMemberships(user.id)).map((m) => m.organizationId)).toEqual([organization.id]);
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner', scopes: [] });
     const sessions = platform.resolve(SessionRepository);
@@ -92,7 +96,19 @@ describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
   it('are SECURITY DEFINER, with a fixed search_path, owned by a NOLOGIN non-superuser without BYPASSRLS, not executable by PUBLIC', async () => {
     const { rows: functions } = await db.query<{ name: string; owner: string }>(`
       SELECT p.proname AS name, p.proowner::regrole::text AS owner FROM pg_proc p WHERE p.pronamespace = 'platform_auth'::regnamespace`);
-    expect(functions.map((f) => f.name)).toEqual(expect.arrayContaining(['user_credentials', 'user_by_id', 'session_by_id', 'session_by_jti', 'api_key_by_prefix', 'refresh_token_owner', 'verification_token', 'mfa_challenge', 'identity_by_provider']));
+    expect(functions.map((f) => f.name)).toEqual(
+      expect.arrayContaining([
+        'user_credentials',
+        'user_by_id',
+        'session_by_id',
+        'session_by_jti',
+        'api_key_by_prefix',
+        'refresh_token_owner',
+        'verification_token',
+        'mfa_challenge',
+        'identity_by_provider',
+      ]),
+    );
     expect(new Set(functions.map((f) => f.owner))).toEqual(new Set(['platform_auth']));
     // The audit query docs/security.md shows: every function breaking a rule of the manual's section.
     const query = auditQuery();

@@ -47,7 +47,11 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
   }
 }
 
-const upFiles = async () => (await readdir(DEFAULT_MIGRATIONS_DIRECTORY)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).map((f) => f.slice(0, -4)).sort();
+const upFiles = async () =>
+  (await readdir(DEFAULT_MIGRATIONS_DIRECTORY))
+    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .map((f) => f.slice(0, -4))
+    .sort();
 
 afterAll(async () => {
   if (admin) {

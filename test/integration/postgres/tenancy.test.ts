@@ -13,7 +13,6 @@ import { createTenantContext, type TenantContext } from '../../../src/tenancy/te
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { requireStores } from '../../support/require-stores.js';
 
-
 const countRow = z.object({ n: z.number() });
 const nameRow = z.object({ name: z.string() });
 
@@ -83,9 +82,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     const namesB = await withTenant(app, ctxB, (tx) => tx.manyFirst(sql.type(nameRow)`SELECT name FROM personas ORDER BY name`));
     expect(namesB).toEqual(['gamma']);
 
-    const changed = await withTenant(app, ctxA, (tx) =>
-      tx.query(sql.unsafe`UPDATE personas SET name = 'stolen' WHERE organization_id = ${orgB}`),
-    );
+    const changed = await withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`UPDATE personas SET name = 'stolen' WHERE organization_id = ${orgB}`));
     expect(changed.rowCount).toBe(0);
     const deleted = await withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`DELETE FROM personas WHERE organization_id = ${orgB}`));
     expect(deleted.rowCount).toBe(0);
@@ -112,7 +109,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
         ...(pooled ? [{ name: 'unnamed', transformQuery: (_: unknown, q: Query) => ({ ...q, name: undefined }) } as Interceptor] : []),
         createResultParserInterceptor(),
       ],
-      ...(pooled ? { statementTimeout: 'DISABLE_TIMEOUT', idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' } as const : {}),
+      ...(pooled ? ({ statementTimeout: 'DISABLE_TIMEOUT', idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' } as const) : {}),
     });
     try {
       const pid = sql.type(z.object({ pid: z.number() }))`SELECT pg_backend_pid() AS pid`;
@@ -162,9 +159,13 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
       expect((await postgres.tenantQuery(ctxB, names, [])).map((r) => r.name)).toEqual(['gamma']);
     });
 
-    it('parses rows with the hot pool\'s type parsers (int8 → number, timestamptz → Date), as preparedOne does', async () => {
+    it("parses rows with the hot pool's type parsers (int8 → number, timestamptz → Date), as preparedOne does", async () => {
       // The schema refuses pg's defaults (int8 as a string, and a string timestamp): the submittable must bring the pool's parsers.
-      const typed = preparedStatement('test_tenant_typed', 'SELECT count(*) AS n, max(created_at) AS at FROM personas', z.object({ n: z.number(), at: z.date() }));
+      const typed = preparedStatement(
+        'test_tenant_typed',
+        'SELECT count(*) AS n, max(created_at) AS at FROM personas',
+        z.object({ n: z.number(), at: z.date() }),
+      );
       const [row] = await postgres.tenantQuery(ctxA, typed, []);
       expect(row?.n).toBe(2);
       expect(row?.at).toBeInstanceOf(Date);
@@ -250,9 +251,12 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     const owners = await owner.oneFirst(sql.type(countRow)`SELECT count(*)::int AS n FROM memberships WHERE organization_id = ${orgA} AND role = 'owner'`);
     expect(owners).toBe(1);
 
-    const lastOwner = await owner.oneFirst(sql.type(z.object({ user_id: z.string() }))`SELECT user_id FROM memberships WHERE organization_id = ${orgA} AND role = 'owner'`);
-    await expect(withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`DELETE FROM memberships WHERE user_id = ${lastOwner} AND organization_id = ${orgA}`)))
-      .rejects.toMatchObject({ constraint: 'memberships_last_owner' });
+    const lastOwner = await owner.oneFirst(
+      sql.type(z.object({ user_id: z.string() }))`SELECT user_id FROM memberships WHERE organization_id = ${orgA} AND role = 'owner'`,
+    );
+    await expect(
+      withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`DELETE FROM memberships WHERE user_id = ${lastOwner} AND organization_id = ${orgA}`)),
+    ).rejects.toMatchObject({ constraint: 'memberships_last_owner' });
   });
 
   it('deleting an organization cascades past the owner rule; credits never go negative', async () => {
@@ -275,7 +279,9 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     const left = await owner.oneFirst(sql.type(countRow)`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'audit_log'::regclass`);
     expect(left).toBeGreaterThanOrEqual(5);
     // The app role may write its own organization's events but not run maintenance.
-    await withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`INSERT INTO audit_log (event_type, organization_id, risk_score) VALUES ('persona.created', ${orgA}, 10)`));
+    await withTenant(app, ctxA, (tx) =>
+      tx.query(sql.unsafe`INSERT INTO audit_log (event_type, organization_id, risk_score) VALUES ('persona.created', ${orgA}, 10)`),
+    );
     await expect(withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`SELECT audit_log_drop_partitions(1)`))).rejects.toBeInstanceOf(TenantAccessError);
   });
 });

@@ -74,7 +74,10 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
 
   it('refuses a dimension that differs from the existing collection with a ConfigError naming both sizes', async () => {
     await provisioner.forDimension(DIM).provision();
-    const error = await provisioner.forDimension(DIM * 2).provision().catch((e: unknown) => e);
+    const error = await provisioner
+      .forDimension(DIM * 2)
+      .provision()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toMatch(new RegExp(`vector size ${DIM}\\b.*dimension is ${DIM * 2}\\b`));
     expect(await provisioner.forDimension(DIM * 2).pending()).toEqual([expect.stringMatching(/vector size 8, embedder has 16/)]);
@@ -89,7 +92,9 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     expect(await index.countByDocument(ctx, documentId)).toBe(10);
     expect(await index.upsert(ctx, points)).toEqual({ upserted: 10, batches: 1 });
     expect(await index.countByDocument(ctx, documentId)).toBe(10);
-    const stored = await platform.resolve(QdrantConnection).client.retrieve(index.collectionName, { ids: [knowledgePointId(ctx.organizationId, documentId, 1, 4)], with_payload: true });
+    const stored = await platform
+      .resolve(QdrantConnection)
+      .client.retrieve(index.collectionName, { ids: [knowledgePointId(ctx.organizationId, documentId, 1, 4)], with_payload: true });
     expect(stored[0]?.payload).toEqual({ organizationId: ctx.organizationId, documentId, version: 1, ordinal: 4 });
   });
 
@@ -136,7 +141,9 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     // A viewer may search but not write.
     const viewer = createTenantContext({ organizationId: a.organizationId, userId: randomUUID(), role: 'viewer', scopes: [] });
     expect(await index.search(viewer, vec(0), { limit: 1 })).toHaveLength(1);
-    await expect(index.upsert(viewer, [{ documentId: docA1, version: 1, ordinal: 9, vector: vec(0) }])).rejects.toMatchObject({ permission: 'knowledge:write' });
+    await expect(index.upsert(viewer, [{ documentId: docA1, version: 1, ordinal: 9, vector: vec(0) }])).rejects.toMatchObject({
+      permission: 'knowledge:write',
+    });
   });
 
   it('deleteVersionsBelow, deleteOrdinalsFrom and deleteByDocument delete only what they name, never in another organization', async () => {
@@ -198,10 +205,17 @@ describe('EmbeddingIndex with the HashingEmbedder', () => {
     const index = platform.resolve(EmbeddingIndex);
     const a = tenant();
     const b = tenant();
-    const passages = ['Refunds are issued within 14 days for annual plans.', 'Two-factor authentication is in the security settings.', 'The API rate limit is 600 requests per minute.'];
+    const passages = [
+      'Refunds are issued within 14 days for annual plans.',
+      'Two-factor authentication is in the security settings.',
+      'The API rate limit is 600 requests per minute.',
+    ];
     const documentId = randomUUID();
     const vectors = await embedder.embed(passages);
-    await index.upsert(a, vectors.map((vector, ordinal) => ({ documentId, version: 1, ordinal, vector })));
+    await index.upsert(
+      a,
+      vectors.map((vector, ordinal) => ({ documentId, version: 1, ordinal, vector })),
+    );
     await index.upsert(b, [{ documentId: randomUUID(), version: 1, ordinal: 0, vector: embedder.embedOne('refunds for annual plans') }]);
     const hits = await index.search(a, embedder.embedOne('refunds for annual plans'), { limit: 3 });
     expect(hits.map((h) => h.ordinal)).toHaveLength(3);

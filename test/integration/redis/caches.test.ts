@@ -74,10 +74,15 @@ describe('CacheAside', () => {
     const key = keys.cache('settings', 'org-race');
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
-    const slow = cache.getOrLoad(key, 60, async () => {
-      await gate;
-      return { plan: 'stale', seats: 0 };
-    }, settings);
+    const slow = cache.getOrLoad(
+      key,
+      60,
+      async () => {
+        await gate;
+        return { plan: 'stale', seats: 0 };
+      },
+      settings,
+    );
     await new Promise((r) => setTimeout(r, 50));
     await cache.invalidate(key);
     release();

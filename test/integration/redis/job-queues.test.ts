@@ -130,7 +130,10 @@ describe('JobQueues', () => {
   });
 
   it('reconcile re-creates jobs from durable state with the same ids', async () => {
-    const durable = [{ organizationId: 'o2', requestId: 'r1' }, { organizationId: 'o2', requestId: 'r2' }];
+    const durable = [
+      { organizationId: 'o2', requestId: 'r1' },
+      { organizationId: 'o2', requestId: 'r2' },
+    ];
     queues.registerReconciler(requestsQueue, async (enqueue) => {
       for (const row of durable) await enqueue(row, `erasure-${row.requestId}`);
     });

@@ -21,11 +21,12 @@ afterAll(() => platform?.stop());
 
 describe('RateLimiter (sliding-window log)', () => {
   it('allows exactly the limit out of 200 concurrent calls', async () => {
-    const results = await Promise.all(
-      Array.from({ length: 200 }, () => limiter.consumeForApiKey('org1', 'key-concurrent', { limit: 50, windowMs: 60_000 })),
-    );
+    const results = await Promise.all(Array.from({ length: 200 }, () => limiter.consumeForApiKey('org1', 'key-concurrent', { limit: 50, windowMs: 60_000 })));
     expect(results.filter((r) => r.allowed)).toHaveLength(50);
-    const remaining = results.filter((r) => r.allowed).map((r) => r.remaining).sort((a, b) => a - b);
+    const remaining = results
+      .filter((r) => r.allowed)
+      .map((r) => r.remaining)
+      .sort((a, b) => a - b);
     expect(remaining).toEqual(Array.from({ length: 50 }, (_, i) => i));
     for (const denied of results.filter((r) => !r.allowed)) {
       expect(denied.remaining).toBe(0);

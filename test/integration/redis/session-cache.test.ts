@@ -65,7 +65,12 @@ describe('SessionCache', () => {
     const record = await cachedSession();
     const jti = randomUUID();
     await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 });
-    await sessions.revokeSession({ userId: record.userId, sessionId: record.sessionId, sessionExpiresAt: record.expiresAt, accessToken: { jti, expiresAt: Date.now() + 60_000 } });
+    await sessions.revokeSession({
+      userId: record.userId,
+      sessionId: record.sessionId,
+      sessionExpiresAt: record.expiresAt,
+      accessToken: { jti, expiresAt: Date.now() + 60_000 },
+    });
     expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'revoked', reason: 'revoked' });
     expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti })).toEqual({ status: 'revoked', reason: 'denylisted' });
     expect(await sessions.validate({ userId: record.userId, jti })).toEqual({ status: 'revoked', reason: 'denylisted' });
@@ -113,7 +118,9 @@ describe('SessionCache', () => {
     expect(await sessions.put(staleLoad)).toBe('stale');
     // Even if a stale record were written directly, its epoch is below the user's.
     const keys = platform.resolve(RedisKeys);
-    await platform.resolve(RedisConnection).client.set(keys.sessionRecord(userId, staleLoad.sessionId), JSON.stringify({ ...staleLoad, roles: [], scopes: [], mfaVerified: false }), 'PX', 60_000);
+    await platform
+      .resolve(RedisConnection)
+      .client.set(keys.sessionRecord(userId, staleLoad.sessionId), JSON.stringify({ ...staleLoad, roles: [], scopes: [], mfaVerified: false }), 'PX', 60_000);
     expect(await sessions.validate({ userId, sessionId: staleLoad.sessionId })).toEqual({ status: 'revoked', reason: 'epoch' });
     // A fresh login after the revoke reads the new epoch and works.
     const fresh = await cachedSession(userId);

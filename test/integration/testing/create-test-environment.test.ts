@@ -57,7 +57,9 @@ async function writeEverywhere(t: TestEnvironment, email: string): Promise<void>
   const mongo = await mongoose.createConnection(t.env.MONGODB_URI as string, { serverSelectionTimeoutMS: 5_000 }).asPromise();
   await mongo.db!.collection('probe').insertOne({ email });
   await mongo.close();
-  await new QdrantClient({ url: t.env.QDRANT_URL as string, checkCompatibility: false }).createCollection(`${t.qdrantCollectionPrefix}probe`, { vectors: { size: 4, distance: 'Cosine' } });
+  await new QdrantClient({ url: t.env.QDRANT_URL as string, checkCompatibility: false }).createCollection(`${t.qdrantCollectionPrefix}probe`, {
+    vectors: { size: 4, distance: 'Cosine' },
+  });
 }
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('createTestEnvironment (platform-data/testing)', () => {

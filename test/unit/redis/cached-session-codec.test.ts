@@ -40,7 +40,14 @@ describe('cachedSessionCodec', () => {
       scopes: [],
       mfaVerified: false,
     });
-    for (const bad of [{ revoked: true, sessionId: 's-1' }, { ...record, revocationEpoch: -1 }, { ...record, roles: [1] }, { ...record, mfaVerified: 'yes' }, [], null]) {
+    for (const bad of [
+      { revoked: true, sessionId: 's-1' },
+      { ...record, revocationEpoch: -1 },
+      { ...record, roles: [1] },
+      { ...record, mfaVerified: 'yes' },
+      [],
+      null,
+    ]) {
       expect(cachedSessionCodec.decode(JSON.stringify(bad))).toBeUndefined();
     }
   });

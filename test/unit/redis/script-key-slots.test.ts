@@ -113,7 +113,11 @@ describe('Lua scripts on a Redis Cluster', () => {
         const keys = new RedisKeys(loadConfig({ REDIS_KEY_PREFIX: keyPrefix }));
         const base = `${keys.queuePrefix(queue)}:${queue}`;
         // The key names BullMQ 6 builds from `${prefix}:${queue}:<suffix>` (its Lua scripts touch several at once).
-        const slots = new Set(['wait', 'active', 'meta', 'id', 'events', 'delayed', 'completed', 'failed', 'stalled', jobId, `${jobId}:lock`].map((s) => calculateSlot(`${base}:${s}`)));
+        const slots = new Set(
+          ['wait', 'active', 'meta', 'id', 'events', 'delayed', 'completed', 'failed', 'stalled', jobId, `${jobId}:lock`].map((s) =>
+            calculateSlot(`${base}:${s}`),
+          ),
+        );
         expect(slots.size).toBe(1);
       }),
     );

@@ -31,9 +31,7 @@ describe('PasswordPolicy', () => {
 
   it('requires the configured character classes (defaults: lower, upper, digit) and names the missing ones', async () => {
     const result = await policy.check('alllowercaseword');
-    expect(result.violations).toEqual([
-      { rule: 'characterClasses', message: 'Password must contain an upper-case letter, a digit' },
-    ]);
+    expect(result.violations).toEqual([{ rule: 'characterClasses', message: 'Password must contain an upper-case letter, a digit' }]);
     expect(await rules('alllowercaseword', {}, { requireUppercase: false, requireDigit: false })).toEqual([]);
     expect(await rules('Quokka lamp velvet 7')).toEqual([]);
     expect(await rules('QuokkaLampVelvet7', {}, { requireSymbol: true })).toEqual(['characterClasses']);
@@ -77,9 +75,7 @@ describe('PasswordPolicy', () => {
   });
 
   it('lists every violated rule at once, and assert throws ValidationError naming password', async () => {
-    const error = await policy
-      .assert('ada', { email: 'ada@example.com', previousHashes: [await hasher.hash('ada')] })
-      .catch((e: unknown) => e);
+    const error = await policy.assert('ada', { email: 'ada@example.com', previousHashes: [await hasher.hash('ada')] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     const validation = error as ValidationError;
     expect(validation.fields).toEqual(['password']);

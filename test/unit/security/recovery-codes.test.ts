@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
-import {
-  generateRecoveryCodes,
-  hashRecoveryCode,
-  matchRecoveryCode,
-  normalizeRecoveryCode,
-} from '../../../src/security/recovery-codes.js';
+import { generateRecoveryCodes, hashRecoveryCode, matchRecoveryCode, normalizeRecoveryCode } from '../../../src/security/recovery-codes.js';
 import { tokensEqual } from '../../../src/security/secret-token.js';
 
 describe('recovery codes', () => {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenError, ValidationError } from '../../../src/errors.js';
-import {
-  generateApiKey,
-  generateSecretToken,
-  hashToken,
-  parseApiKey,
-  tokenMatchesHash,
-  tokensEqual,
-} from '../../../src/security/secret-token.js';
+import { generateApiKey, generateSecretToken, hashToken, parseApiKey, tokenMatchesHash, tokensEqual } from '../../../src/security/secret-token.js';
 
 describe('secret tokens', () => {
   it('generates base64url tokens of at least 32 bytes, all distinct', () => {

@@ -9,7 +9,6 @@ import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
   let h: PostgresHarness;
   let keys: ApiKeyRepository;
@@ -25,7 +24,13 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
   it('creates a key shown once; stores prefix and hash only; verifies it', async () => {
     const { key, apiKey } = await keys.create(ctx, { name: 'ci', scopes: ['knowledge:read'], rateLimitPerMinute: 600, rateLimitBurst: 50 });
     expect(key).toMatch(/^pd_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    expect(apiKey).toMatchObject({ organizationId: ctx.organizationId, createdBy: ctx.userId, scopes: ['knowledge:read'], rateLimitPerMinute: 600, rateLimitBurst: 50 });
+    expect(apiKey).toMatchObject({
+      organizationId: ctx.organizationId,
+      createdBy: ctx.userId,
+      scopes: ['knowledge:read'],
+      rateLimitPerMinute: 600,
+      rateLimitBurst: 50,
+    });
     const secret = key.split('_').slice(2).join('_');
     const dump = await h.postgres.ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
       SELECT row_to_json(k)::text AS t FROM api_keys k WHERE id = ${apiKey.id}`);

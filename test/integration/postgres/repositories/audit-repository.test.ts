@@ -8,7 +8,6 @@ import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
   let h: PostgresHarness;
   let audit: AuditRepository;
@@ -70,13 +69,32 @@ describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
     const victim = randomUUID();
     const bystander = randomUUID();
     await audit.append([
-      { eventType: 'auth.login.succeeded', organizationId: ctx.organizationId, actorUserId: victim, ip: '198.51.100.1', userAgent: 'UA', details: { email: 'v@example.test', keep: 1 } },
+      {
+        eventType: 'auth.login.succeeded',
+        organizationId: ctx.organizationId,
+        actorUserId: victim,
+        ip: '198.51.100.1',
+        userAgent: 'UA',
+        details: { email: 'v@example.test', keep: 1 },
+      },
       { eventType: 'auth.password.changed', organizationId: ctx.organizationId, actorUserId: victim },
-      { eventType: 'admin.user.suspended', organizationId: ctx.organizationId, actorUserId: bystander, details: { targetUserId: victim, email: 'v@example.test' } },
+      {
+        eventType: 'admin.user.suspended',
+        organizationId: ctx.organizationId,
+        actorUserId: bystander,
+        details: { targetUserId: victim, email: 'v@example.test' },
+      },
       { eventType: 'auth.login.succeeded', organizationId: ctx.organizationId, actorUserId: bystander, ip: '198.51.100.2' },
     ]);
     expect(await audit.pseudonymiseUser(victim)).toBe(3);
-    const rows = await h.postgres.ownerPool.any(sql.type(z.object({ actor_user_id: z.string().nullable(), ip: z.string().nullable(), user_agent: z.string().nullable(), details: z.record(z.string(), z.unknown()) }))`
+    const rows = await h.postgres.ownerPool.any(sql.type(
+      z.object({
+        actor_user_id: z.string().nullable(),
+        ip: z.string().nullable(),
+        user_agent: z.string().nullable(),
+        details: z.record(z.string(), z.unknown()),
+      }),
+    )`
       SELECT actor_user_id::text, host(ip) AS ip, user_agent, details FROM audit_log
       WHERE event_type IN ('auth.login.succeeded', 'auth.password.changed', 'admin.user.suspended') AND organization_id = ${ctx.organizationId}
         AND (actor_user_id <> ${ctx.userId} OR actor_user_id IS NULL)`);

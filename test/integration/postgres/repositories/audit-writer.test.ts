@@ -14,7 +14,6 @@ import { startPostgresHarness, type PostgresHarness } from '../../../support/pos
 import { requireStores } from '../../../support/require-stores.js';
 import { AUDIT_WRITER_OPTIONS } from '../../../../src/tokens.js';
 
-
 describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
   let h: PostgresHarness;
   let repo: AuditRepository;

@@ -30,7 +30,14 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     const userId = await h.user();
     const access = `ya29.${randomBytes(24).toString('hex')}`;
     const refresh = `1//${randomBytes(24).toString('hex')}`;
-    const linked = await identities.link(userId, { provider: 'google', providerUserId: 'g-123', email: 'a@example.test', accessToken: access, refreshToken: refresh, tokenExpiresAt: new Date(Date.now() + 3600_000) });
+    const linked = await identities.link(userId, {
+      provider: 'google',
+      providerUserId: 'g-123',
+      email: 'a@example.test',
+      accessToken: access,
+      refreshToken: refresh,
+      tokenExpiresAt: new Date(Date.now() + 3600_000),
+    });
     expect(linked).toMatchObject({ userId, provider: 'google', providerUserId: 'g-123', hasAccessToken: true, hasRefreshToken: true });
     expect(JSON.stringify(linked)).not.toContain(access);
     expect(await identities.findByProvider('google', 'g-123')).toEqual(linked);
@@ -52,11 +59,18 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
   });
 
   it('binds ciphertexts to their row and column (AAD)', async () => {
-    const a = await identities.link(await h.user(), { provider: 'github', providerUserId: `gh-${randomUUID()}`, accessToken: 'token-a', refreshToken: 'refresh-a' });
+    const a = await identities.link(await h.user(), {
+      provider: 'github',
+      providerUserId: `gh-${randomUUID()}`,
+      accessToken: 'token-a',
+      refreshToken: 'refresh-a',
+    });
     const bUser = await h.user();
     const b = await identities.link(bUser, { provider: 'github', providerUserId: `gh-${randomUUID()}`, accessToken: 'token-b', refreshToken: 'refresh-b' });
     const rowA = await raw(a.id);
-    await h.postgres.ownerPool.query(sql.unsafe`UPDATE identities SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted ?? Buffer.alloc(0))} WHERE id = ${b.id}`);
+    await h.postgres.ownerPool.query(
+      sql.unsafe`UPDATE identities SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted ?? Buffer.alloc(0))} WHERE id = ${b.id}`,
+    );
     await expect(identities.getTokens(bUser, 'github')).rejects.toBeInstanceOf(CryptoError);
     // Column swap within one row fails as well.
     const rowB = await raw(b.id);
@@ -69,7 +83,9 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     const userId = await h.user();
     const providerUserId = `d-${randomUUID()}`;
     await identities.link(userId, { provider: 'discord', providerUserId });
-    await expect(identities.link(await h.user(), { provider: 'discord', providerUserId })).rejects.toMatchObject({ constraint: 'identities_provider_user_key' });
+    await expect(identities.link(await h.user(), { provider: 'discord', providerUserId })).rejects.toMatchObject({
+      constraint: 'identities_provider_user_key',
+    });
     const other = await identities.link(userId, { provider: 'discord', providerUserId: `x-${randomUUID()}` }).catch((e: unknown) => e);
     expect(other).toBeInstanceOf(ConflictError);
     expect((other as ConflictError).constraint).toBe('identities_user_provider_key');
@@ -81,9 +97,16 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
 
   it('reencryptAll moves every token to the active key', async () => {
     const userId = await h.user();
-    const linked = await identities.link(userId, { provider: 'microsoft', providerUserId: `m-${randomUUID()}`, accessToken: 'rotate-me', refreshToken: 'and-me' });
+    const linked = await identities.link(userId, {
+      provider: 'microsoft',
+      providerUserId: `m-${randomUUID()}`,
+      accessToken: 'rotate-me',
+      refreshToken: 'and-me',
+    });
     const ring = `${h.t.env.PLATFORM_ENCRYPTION_KEYS ?? ''},k2:${randomBytes(32).toString('base64')}`;
-    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), { stores: ['postgres'] });
+    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), {
+      stores: ['postgres'],
+    });
     await rotated.start();
     try {
       const repo = rotated.resolve(IdentityRepository);

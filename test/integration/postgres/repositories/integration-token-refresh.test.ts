@@ -29,7 +29,12 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
     calls.push(request);
     await sleep(300);
     if (behaviour === 'fail') throw new Error('provider answered 400 invalid_grant');
-    return { accessToken: `new-access-${calls.length}`, refreshToken: `new-refresh-${calls.length}`, expiresAt: new Date(Date.now() + 3_600_000), tokenType: 'Bearer' };
+    return {
+      accessToken: `new-access-${calls.length}`,
+      refreshToken: `new-refresh-${calls.length}`,
+      expiresAt: new Date(Date.now() + 3_600_000),
+      tokenType: 'Bearer',
+    };
   };
   const expireIn = (id: string, interval: string) =>
     h.postgres.ownerPool.query(sql.unsafe`UPDATE integration_tokens SET expires_at = now() + ${interval}::interval WHERE id = ${id}`);
@@ -56,7 +61,13 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
   it('stores token type and issue time, and records each read with the client IP and user agent', async () => {
     const repo = a.resolve(IntegrationTokenRepository);
     const issuedAt = new Date(Date.now() - 60_000);
-    const saved = await repo.save(ctx, { integration: 'github', accessToken: 'gh-a', tokenType: 'Bearer', issuedAt, expiresAt: new Date(Date.now() + 3_600_000) });
+    const saved = await repo.save(ctx, {
+      integration: 'github',
+      accessToken: 'gh-a',
+      tokenType: 'Bearer',
+      issuedAt,
+      expiresAt: new Date(Date.now() + 3_600_000),
+    });
     expect(saved).toMatchObject({ tokenType: 'Bearer', lastUsedAt: null });
     expect(saved.issuedAt?.getTime()).toBe(issuedAt.getTime());
     const read = await repo.get(ctx, 'github', { ip: '203.0.113.7', userAgent: 'ProSprint/1.0' });
@@ -79,7 +90,9 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
     expect((await repo.expiringWithin(5)).map((t) => t.id)).toContain(saved.id);
     calls.length = 0;
     const read = await repo.get(ctx, 'prosprint');
-    expect(calls).toEqual([{ organizationId: ctx.organizationId, userId: ctx.userId, integration: 'prosprint', refreshToken: 'old-refresh', scopes: ['tasks:read'] }]);
+    expect(calls).toEqual([
+      { organizationId: ctx.organizationId, userId: ctx.userId, integration: 'prosprint', refreshToken: 'old-refresh', scopes: ['tasks:read'] },
+    ]);
     expect(read).toMatchObject({ accessToken: 'new-access-1', refreshToken: 'new-refresh-1', tokenType: 'Bearer', refreshError: null });
     expect(read.refreshedAt).toBeInstanceOf(Date);
     expect(read.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 50 * 60_000);
@@ -114,7 +127,10 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
       expect(read).toMatchObject({ accessToken: 'still-valid', refreshError: 'provider answered 400 invalid_grant' });
       expect(read.refreshFailedAt).toBeInstanceOf(Date);
       const events = await a.resolve(AuditRepository).query(ctx, { eventTypes: ['integration_token.refresh_failed'] });
-      expect(events.items[0]).toMatchObject({ actorUserId: ctx.userId, details: { integration: 'prosprint', tokenId: saved.id, error: 'provider answered 400 invalid_grant' } });
+      expect(events.items[0]).toMatchObject({
+        actorUserId: ctx.userId,
+        details: { integration: 'prosprint', tokenId: saved.id, error: 'provider answered 400 invalid_grant' },
+      });
 
       await expireIn(saved.id, '-1 minute');
       await expect(repo.get(ctx, 'prosprint')).rejects.toMatchObject({ code: 'INTEGRATION_REFRESH_FAILED' });

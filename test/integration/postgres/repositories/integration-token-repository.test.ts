@@ -33,7 +33,13 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
 
   it('saves encrypted tokens, replaces them on save, decrypts them for their owner only', async () => {
     const access = `ghp_${randomBytes(20).toString('hex')}`;
-    const saved = await repo.save(ctx, { integration: 'github', accessToken: access, refreshToken: 'ghr_refresh', scopes: ['repo'], expiresAt: new Date(Date.now() + 3600_000) });
+    const saved = await repo.save(ctx, {
+      integration: 'github',
+      accessToken: access,
+      refreshToken: 'ghr_refresh',
+      scopes: ['repo'],
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
     expect(saved).toMatchObject({ integration: 'github', hasRefreshToken: true, scopes: ['repo'] });
     const row = await raw(saved.id);
     expect(row.access_token_encrypted.includes(Buffer.from(access))).toBe(false);
@@ -54,7 +60,9 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
     const a = await repo.save(ctx, { integration: 'slack', accessToken: 'xoxb-a' });
     const b = await repo.save(ctx, { integration: 'linear', accessToken: 'lin-b' });
     const rowA = await raw(a.id);
-    await h.postgres.ownerPool.query(sql.unsafe`UPDATE integration_tokens SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted)} WHERE id = ${b.id}`);
+    await h.postgres.ownerPool.query(
+      sql.unsafe`UPDATE integration_tokens SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted)} WHERE id = ${b.id}`,
+    );
     await expect(repo.get(ctx, 'linear')).rejects.toBeInstanceOf(CryptoError);
     await repo.delete(ctx, 'linear');
   });
@@ -84,7 +92,9 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
 
     const saved = await repo.save(ctx, { integration: 'rotate', accessToken: 'rot-a', refreshToken: 'rot-r' });
     const ring = `${h.t.env.PLATFORM_ENCRYPTION_KEYS ?? ''},k2:${randomBytes(32).toString('base64')}`;
-    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), { stores: ['postgres'] });
+    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), {
+      stores: ['postgres'],
+    });
     await rotated.start();
     try {
       const rotatedRepo = rotated.resolve(IntegrationTokenRepository);

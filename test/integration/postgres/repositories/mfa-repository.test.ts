@@ -82,14 +82,18 @@ describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
     const b = await h.user();
     await mfa.enroll(a, totp.generateSecret());
     await mfa.enroll(b, totp.generateSecret());
-    await h.postgres.ownerPool.query(sql.unsafe`UPDATE user_mfa SET totp_secret_encrypted = ${sql.binary((await raw(a)).totp_secret_encrypted)} WHERE user_id = ${b}`);
+    await h.postgres.ownerPool.query(
+      sql.unsafe`UPDATE user_mfa SET totp_secret_encrypted = ${sql.binary((await raw(a)).totp_secret_encrypted)} WHERE user_id = ${b}`,
+    );
     await expect(mfa.getSecret(b)).rejects.toBeInstanceOf(CryptoError);
 
     const c = await h.user();
     const secret = totp.generateSecret();
     await mfa.enroll(c, secret);
     const ring = `${h.t.env.PLATFORM_ENCRYPTION_KEYS ?? ''},k2:${randomBytes(32).toString('base64')}`;
-    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), { stores: ['postgres'] });
+    const rotated = createPlatform(loadConfig({ ...h.t.env, PLATFORM_ENCRYPTION_KEYS: ring, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' }), {
+      stores: ['postgres'],
+    });
     await rotated.start();
     try {
       const result = await rotated.resolve(MfaRepository).reencryptAll();

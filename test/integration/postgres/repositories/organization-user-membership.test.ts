@@ -45,11 +45,13 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     await t?.cleanup();
   });
 
-  const newUser = (prefix = 'u') => users.create({ email: `${prefix}-${unique()}@Example.test`, passwordHash: HASH, status: 'active', termsVersion: '2026-01', ageConfirmed: true });
+  const newUser = (prefix = 'u') =>
+    users.create({ email: `${prefix}-${unique()}@Example.test`, passwordHash: HASH, status: 'active', termsVersion: '2026-01', ageConfirmed: true });
   const ctxFor = (organizationId: string, userId: string, role: MembershipRole) => createTenantContext({ organizationId, userId, role });
 
   /** Invites and accepts at once: membership by consent. */
-  const join = async (ctx: TenantContext, userId: string, role: MembershipRole) => memberships.acceptInvitation((await memberships.add(ctx, { userId, role })).token);
+  const join = async (ctx: TenantContext, userId: string, role: MembershipRole) =>
+    memberships.acceptInvitation((await memberships.add(ctx, { userId, role })).token);
 
   async function newOrganization(credits = 0): Promise<{ ctx: TenantContext; organizationId: string; ownerId: string }> {
     const owner = await newUser('owner');

@@ -7,7 +7,6 @@ import { PasswordHasher } from '../../../../src/security/password-hasher.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('PasswordHistoryRepository', () => {
   let h: PostgresHarness;
   let history: PasswordHistoryRepository;

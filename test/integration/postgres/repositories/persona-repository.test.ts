@@ -24,7 +24,13 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
 
   it('creates, reads, updates, lists by keyset and soft-deletes personas', async () => {
     const ada = await personas.create(ctx, { name: 'Ada', traits: { tone: 'precise', warmth: 0.4 }, voice: 'en-GB-1' });
-    expect(ada).toMatchObject({ organizationId: ctx.organizationId, name: 'Ada', traits: { tone: 'precise', warmth: 0.4 }, voice: 'en-GB-1', createdBy: ctx.userId });
+    expect(ada).toMatchObject({
+      organizationId: ctx.organizationId,
+      name: 'Ada',
+      traits: { tone: 'precise', warmth: 0.4 },
+      voice: 'en-GB-1',
+      createdBy: ctx.userId,
+    });
     expect(await personas.get(ctx, ada.id)).toEqual(ada);
     const updated = await personas.update(ctx, ada.id, { description: 'Analyst', traits: { tone: 'kind' } });
     expect(updated).toMatchObject({ description: 'Analyst', traits: { tone: 'kind' }, voice: 'en-GB-1' });
@@ -62,17 +68,34 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
 
   it('records voice cache metadata, counts hits, expires entries', async () => {
     const persona = await personas.create(ctx, { name: `V-${randomUUID()}`, voice: 'alloy' });
-    const entry = await personas.putVoiceCacheEntry(ctx, { personaId: persona.id, cacheKey: key('hello'), storageUri: 'redis://tts/abc', contentType: 'audio/mpeg', byteSize: 1234, durationMs: 900 });
+    const entry = await personas.putVoiceCacheEntry(ctx, {
+      personaId: persona.id,
+      cacheKey: key('hello'),
+      storageUri: 'redis://tts/abc',
+      contentType: 'audio/mpeg',
+      byteSize: 1234,
+      durationMs: 900,
+    });
     expect(entry).toMatchObject({ cacheKey: key('hello'), hitCount: 0, byteSize: 1234 });
     expect((await personas.hitVoiceCacheEntry(ctx, key('hello')))?.hitCount).toBe(1);
     expect((await personas.hitVoiceCacheEntry(ctx, key('hello')))?.hitCount).toBe(2);
     expect(await personas.hitVoiceCacheEntry(ctx, key('missing'))).toBeUndefined();
     const other = await h.tenant();
     expect(await personas.hitVoiceCacheEntry(other, key('hello'))).toBeUndefined();
-    await expect(personas.putVoiceCacheEntry(other, { personaId: persona.id, cacheKey: key('x'), storageUri: 's', contentType: 'audio/mpeg', byteSize: 1 })).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      personas.putVoiceCacheEntry(other, { personaId: persona.id, cacheKey: key('x'), storageUri: 's', contentType: 'audio/mpeg', byteSize: 1 }),
+    ).rejects.toBeInstanceOf(ConflictError);
 
-    await personas.putVoiceCacheEntry(ctx, { cacheKey: key('old'), storageUri: 'redis://tts/old', contentType: 'audio/mpeg', byteSize: 1, expiresAt: new Date(Date.now() + 60_000) });
-    await h.postgres.ownerPool.query(sql.unsafe`UPDATE voice_cache_entries SET expires_at = now() - interval '1 second' WHERE cache_key = decode(${key('old')}, 'hex')`);
+    await personas.putVoiceCacheEntry(ctx, {
+      cacheKey: key('old'),
+      storageUri: 'redis://tts/old',
+      contentType: 'audio/mpeg',
+      byteSize: 1,
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    await h.postgres.ownerPool.query(
+      sql.unsafe`UPDATE voice_cache_entries SET expires_at = now() - interval '1 second' WHERE cache_key = decode(${key('old')}, 'hex')`,
+    );
     expect(await personas.hitVoiceCacheEntry(ctx, key('old'))).toBeUndefined();
     expect(await personas.deleteExpiredVoiceCacheEntries()).toEqual(['redis://tts/old']);
   });
@@ -82,7 +105,11 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
     await expect(personas.create(ctx, { name: 'x'.repeat(101) })).rejects.toMatchObject({ fields: ['name'] });
     await expect(personas.create(ctx, { name: 'ok', traits: { big: 'x'.repeat(40_000) } })).rejects.toMatchObject({ fields: ['traits'] });
     await expect(personas.get(ctx, 'nope')).rejects.toMatchObject({ fields: ['id'] });
-    await expect(personas.putVoiceCacheEntry(ctx, { cacheKey: 'abc', storageUri: 's', contentType: 'a', byteSize: 1 })).rejects.toMatchObject({ fields: ['cacheKey'] });
-    await expect(personas.putVoiceCacheEntry(ctx, { cacheKey: key('n'), storageUri: 's', contentType: 'a', byteSize: -1 })).rejects.toMatchObject({ fields: ['byteSize'] });
+    await expect(personas.putVoiceCacheEntry(ctx, { cacheKey: 'abc', storageUri: 's', contentType: 'a', byteSize: 1 })).rejects.toMatchObject({
+      fields: ['cacheKey'],
+    });
+    await expect(personas.putVoiceCacheEntry(ctx, { cacheKey: key('n'), storageUri: 's', contentType: 'a', byteSize: -1 })).rejects.toMatchObject({
+      fields: ['byteSize'],
+    });
   });
 });

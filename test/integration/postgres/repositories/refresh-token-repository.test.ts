@@ -11,7 +11,6 @@ import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 const rawRow = z.object({
   id: z.uuid(),
   token_hash: z.instanceof(Buffer),
@@ -115,7 +114,15 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     const error = await tokens.rotate(token).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RefreshTokenReusedError);
     expect(error).toBeInstanceOf(TokenError);
-    expect(error).toMatchObject({ reason: 'reused', familyId: refreshToken.familyId, sessionId, userId: ctx.userId, organizationId: ctx.organizationId, revokedTokens: 2, sessionRevoked: true });
+    expect(error).toMatchObject({
+      reason: 'reused',
+      familyId: refreshToken.familyId,
+      sessionId,
+      userId: ctx.userId,
+      organizationId: ctx.organizationId,
+      revokedTokens: 2,
+      sessionRevoked: true,
+    });
     const rows = await family(refreshToken.familyId);
     expect(rows.every((r) => r.revoked_at !== null && r.replacement_token_encrypted === null)).toBe(true);
     expect((await sessions.get(sessionId))?.revokedReason).toBe('refresh_token_reuse');

@@ -6,7 +6,6 @@ import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => {
   let h: PostgresHarness;
   let settings: SecuritySettingsRepository;
@@ -52,7 +51,9 @@ describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => 
     await expect(settings.update(ctx, { passwordHistoryCount: 25 })).rejects.toMatchObject({ fields: ['passwordHistoryCount'] });
     await expect(settings.update(ctx, { ipAllowList: ['10.0.0.0/8', '10.0.0.0/33'] })).rejects.toMatchObject({ fields: ['ipAllowList.1'] });
     await expect(settings.update(ctx, { ipAllowList: ["1.2.3.4'; DROP TABLE users; --"] })).rejects.toMatchObject({ fields: ['ipAllowList.0'] });
-    await expect(settings.update(ctx, { sessionTimeoutMinutes: 10, inactivityTimeoutMinutes: 20 })).rejects.toMatchObject({ fields: ['inactivityTimeoutMinutes'] });
+    await expect(settings.update(ctx, { sessionTimeoutMinutes: 10, inactivityTimeoutMinutes: 20 })).rejects.toMatchObject({
+      fields: ['inactivityTimeoutMinutes'],
+    });
     await expect(settings.update(ctx, { mfaRequired: 'yes' as unknown as boolean })).rejects.toMatchObject({ fields: ['mfaRequired'] });
     await expect(settings.update(ctx, { unknownSetting: 1 } as never)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     await expect(settings.isIpAllowed(ctx.organizationId, 'localhost')).rejects.toMatchObject({ fields: ['ip'] });

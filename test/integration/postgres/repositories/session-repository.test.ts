@@ -10,7 +10,6 @@ import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
   let h: PostgresHarness;
   let sessions: SessionRepository;

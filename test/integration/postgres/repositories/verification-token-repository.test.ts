@@ -8,7 +8,6 @@ import { VerificationTokenRepository, type VerificationPurpose } from '../../../
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
 
-
 describe.skipIf(!requireStores('postgres'))('VerificationTokenRepository', () => {
   let h: PostgresHarness;
   let repo: VerificationTokenRepository;
@@ -47,7 +46,9 @@ describe.skipIf(!requireStores('postgres'))('VerificationTokenRepository', () =>
 
   it('refuses expired, unknown and wrong-purpose tokens; a new token supersedes the old one', async () => {
     const expired = await repo.create(userId, 'magic_link');
-    await h.postgres.ownerPool.query(sql.unsafe`UPDATE verification_tokens SET expires_at = now() - interval '1 second' WHERE id = ${expired.verificationToken.id}`);
+    await h.postgres.ownerPool.query(
+      sql.unsafe`UPDATE verification_tokens SET expires_at = now() - interval '1 second' WHERE id = ${expired.verificationToken.id}`,
+    );
     await expect(repo.consume('magic_link', expired.token)).rejects.toMatchObject({ reason: 'expired' });
     await expect(repo.consume('magic_link', 'x'.repeat(43))).rejects.toMatchObject({ reason: 'invalid' });
     const reset = await repo.create(userId, 'password_reset');
