@@ -65,16 +65,35 @@ export interface SeedResult {
   readonly generatedPassword: string | undefined;
   readonly organizationSlug: string;
   readonly organizationCreated: boolean;
+  readonly memberEmail: string;
+  readonly memberCreated: boolean;
+  /** The member's generated password, set only when the member was created here: print it once. */
+  readonly memberPassword: string | undefined;
+  /** Names of the starter personas created by this run (none when they exist already). */
+  readonly personasCreated: readonly string[];
 }
 
 /**
- * Creates the admin user, the demo organization and the admin's owner
- * membership unless they exist. Idempotent and safe to run concurrently (every
- * insert is ON CONFLICT DO NOTHING); an existing admin's password is never changed.
+ * The demo organization's starter personas (seed guide NeuraFormAI: an
+ * organization starts with a few assistants to pick from, not an empty list).
+ */
+const STARTER_PERSONAS = [
+  { name: 'Assistant', description: 'A concise, friendly general assistant.', traits: { tone: 'friendly', verbosity: 'concise' } },
+  { name: 'Support Agent', description: 'Answers customer questions from the knowledge base, cites its sources.', traits: { tone: 'patient', cites: true } },
+  { name: 'Tutor', description: 'Explains step by step and checks understanding.', traits: { tone: 'encouraging', style: 'socratic' } },
+] as const;
+
+/**
+ * Creates the admin user, the demo organization with the admin as owner, a
+ * member account (role `member`, seed guides CAP Platform / Farout: a
+ * non-admin account to try permissions with) and the starter personas, unless
+ * they exist. Idempotent and safe to run concurrently (every insert is ON
+ * CONFLICT DO NOTHING); an existing account's password is never changed.
  * @throws ValidationError when PLATFORM_ADMIN_PASSWORD is too short or too long for bcrypt
  */
 export async function seedDatabase(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<SeedResult> {
   const adminEmail = (env.PLATFORM_ADMIN_EMAIL || 'admin@example.com').toLowerCase();
+  const memberEmail = (env.PLATFORM_MEMBER_EMAIL || 'member@example.com').toLowerCase();
   const organizationSlug = 'demo';
   const given = env.PLATFORM_ADMIN_PASSWORD || undefined;
   if (given !== undefined && given.length < 12) {
@@ -115,8 +134,41 @@ export async function seedDatabase(config: Config, env: Readonly<Record<string, 
          ON CONFLICT (organization_id) DO NOTHING`,
         [organizationSlug],
       );
+      let memberPassword: string | undefined = randomBytes(18).toString('base64url');
+      const member = await client.query(
+        `INSERT INTO users (email, display_name, password_hash, status, email_verified_at, password_changed_at)
+         VALUES ($1, 'Demo Member', $2, 'active', now(), now())
+         ON CONFLICT (email) DO NOTHING`,
+        [memberEmail, await new PasswordHasher(config).hash(memberPassword)],
+      );
+      if (member.rowCount !== 1) memberPassword = undefined;
+      await client.query(
+        `INSERT INTO memberships (organization_id, user_id, role)
+         SELECT o.id, u.id, 'member' FROM organizations o, users u WHERE o.slug = $1 AND u.email = $2
+         ON CONFLICT (organization_id, user_id) DO NOTHING`,
+        [organizationSlug, memberEmail],
+      );
+      const personas = await client.query<{ name: string }>(
+        `INSERT INTO personas (organization_id, name, description, traits, created_by)
+         SELECT o.id, p.name, p.description, p.traits, u.id
+         FROM organizations o, users u, jsonb_to_recordset($3::jsonb) AS p(name text, description text, traits jsonb)
+         WHERE o.slug = $1 AND u.email = $2
+         ON CONFLICT (organization_id, lower(name)) WHERE deleted_at IS NULL DO NOTHING
+         RETURNING name`,
+        [organizationSlug, adminEmail, JSON.stringify(STARTER_PERSONAS)],
+      );
       await client.query('COMMIT');
-      return { adminEmail, adminCreated, generatedPassword, organizationSlug, organizationCreated: org.rowCount === 1 };
+      return {
+        adminEmail,
+        adminCreated,
+        generatedPassword,
+        organizationSlug,
+        organizationCreated: org.rowCount === 1,
+        memberEmail,
+        memberCreated: memberPassword !== undefined,
+        memberPassword,
+        personasCreated: personas.rows.map((r) => r.name),
+      };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -286,13 +338,18 @@ export function registerDbCommand(program: Command): void {
     );
 
   db.command('seed')
-    .description('create the admin user (PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD or a generated one printed once) and a demo organization; idempotent')
+    .description(
+      'create the admin user (PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD or a generated one printed once), a demo organization, a member account (PLATFORM_MEMBER_EMAIL) and starter personas; idempotent',
+    )
     .action(
       action(async (config) => {
         const result = await seedDatabase(config, process.env);
         out(`admin ${result.adminEmail}: ${result.adminCreated ? 'created' : 'already exists (password unchanged)'}`);
         if (result.generatedPassword) out(`admin password (shown once, store it now): ${result.generatedPassword}`);
         out(`organization ${result.organizationSlug}: ${result.organizationCreated ? 'created' : 'already exists'}`);
+        out(`member ${result.memberEmail}: ${result.memberCreated ? 'created (role member)' : 'already exists (password unchanged)'}`);
+        if (result.memberPassword) out(`member password (shown once, store it now): ${result.memberPassword}`);
+        out(`personas: ${result.personasCreated.length > 0 ? `created ${result.personasCreated.join(', ')}` : 'already exist'}`);
         return EXIT.ok;
       }),
     );

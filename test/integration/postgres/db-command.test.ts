@@ -31,10 +31,16 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
     const first = await runCli(['db', 'seed'], { env: { ...env, PLATFORM_ADMIN_PASSWORD: '' } });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/admin password \(shown once, store it now\): \S{20,}/);
+    // Seed guides: a member account beside the owner (CAP Platform, Farout) and starter personas (NeuraFormAI).
+    expect(first.stdout).toMatch(/^member member@example\.com: created \(role member\)$/m);
+    expect(first.stdout).toMatch(/member password \(shown once, store it now\): \S{20,}/);
+    expect(first.stdout).toMatch(/^personas: created Assistant, Support Agent, Tutor$/m);
     const second = await runCli(['db', 'seed'], { env });
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('already exists (password unchanged)');
     expect(second.stdout).not.toContain('password (shown once');
+    expect(second.stdout).toMatch(/^member member@example\.com: already exists \(password unchanged\)$/m);
+    expect(second.stdout).toMatch(/^personas: already exist$/m);
 
     const refused = await runCli(['db', 'reset'], { env });
     expect(refused.code).toBe(1);
