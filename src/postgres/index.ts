@@ -42,7 +42,7 @@ export type { ApiKeyRecord, VerifiedApiKey, CreateApiKeyInput, UpdateApiKeyInput
 export { LoginAttemptRepository } from './repositories/login-attempt-repository.js';
 export type { LoginAttemptReservation } from './repositories/login-attempt-repository.js';
 export { AuditRepository, auditEventInputSchema } from './repositories/audit-repository.js';
-export type { AuditEvent, AuditEventInput, AuditRecord, AuditQuery } from './repositories/audit-repository.js';
+export type { AuditEvent, AuditEventInput, AuditRecord, AuditQuery, AuditReadOptions } from './repositories/audit-repository.js';
 export { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
 export type { AuditWriterOptions, AuditWriterStats } from './repositories/audit-writer.js';
 export { IdentityRepository, IDENTITY_PROVIDERS } from './repositories/identity-repository.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -200,6 +200,17 @@ const queryInput = z
   .default({});
 export type AuditQuery = z.input<typeof queryInput>;
 
+/** How {@link AuditRepository.query} reads. */
+export interface AuditReadOptions {
+  /**
+   * See every event this process recorded before the call: the container's
+   * `AuditWriter` flushes its queue first, and the read goes to the primary
+   * (never a lagging standby). Costs a flush; default false (the lag-tolerant read).
+   */
+  readonly readYourWrites?: boolean;
+}
+const readOptionsInput = z.object({ readYourWrites: z.boolean().optional() }).strict().default({});
+
 const countRow = z.object({ count: z.number() });
 
 /**
@@ -214,10 +225,20 @@ const countRow = z.object({ count: z.number() });
 @injectable()
 @accessControlled
 export class AuditRepository {
+  readonly #flushPending = new Set<() => Promise<void>>();
+
   constructor(
     @inject(PostgresConnection) private readonly postgres: PostgresConnection,
     @inject(CONFIG) private readonly config: Config,
   ) {}
+
+  /**
+   * Called by each `AuditWriter` over this repository (one per container): what `query(…, { readYourWrites: true })` runs before reading.
+   */
+  @declareAccess({ systemJob: 'wiring: the AuditWriter of the same container registers its flush' })
+  flushBeforeReadYourWrites(flush: () => Promise<void>): void {
+    this.#flushPending.add(flush);
+  }
 
   /**
    * Validates events; what {@link append} and the writer's `record()` run first.
@@ -302,8 +323,9 @@ export class AuditRepository {
    * @throws ValidationError naming `filter.<field>` or `page.<field>`
    */
   @declareAccess({ requires: 'audit:read' })
-  async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput): Promise<KeysetPage<AuditRecord>> {
+  async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput, options?: AuditReadOptions): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
+    const { readYourWrites } = parseInput(readOptionsInput, options, 'options');
     const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
     const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     const conditions = [
@@ -315,8 +337,12 @@ export class AuditRepository {
       f.minRiskScore === undefined ? undefined : sql.fragment`risk_score >= ${f.minRiskScore}`,
       position === undefined ? undefined : sql.fragment`(created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})`,
     ].filter((c) => c !== undefined);
-    // Lag-tolerant: events arrive through the batching AuditWriter, so this read never promised read-your-writes (docs/scaling.md).
-    const rows = await this.postgres.readLagTolerant((pool) =>
+    if (readYourWrites) await Promise.all([...this.#flushPending].map((flush) => flush()));
+    // Lag-tolerant unless asked: events arrive through the batching AuditWriter, so the default read never promised
+    // read-your-writes (docs/scaling.md); with `readYourWrites` the writer has flushed and the primary answers.
+    const read = <T>(work: (pool: DatabasePool) => Promise<T>): Promise<T> =>
+      readYourWrites ? work(this.postgres.appPool) : this.postgres.readLagTolerant(work);
+    const rows = await read((pool) =>
       withTenant(pool, ctx, (tx) =>
         tx.any(sql.type(listRow)`
           SELECT id, created_at, event_type, organization_id, actor_user_id, host(ip) AS ip, user_agent, country, region, risk_score, details, outcome, failure_reason,

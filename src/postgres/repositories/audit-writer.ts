@@ -78,6 +78,7 @@ export class AuditWriter {
   ) {
     this.#options = parseInput(optionsSchema, options, 'options');
     lifecycle.onStop('audit-writer', () => this.close());
+    repository.flushBeforeReadYourWrites(() => this.flush());
   }
 
   get stats(): AuditWriterStats {

@@ -81,6 +81,19 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     await vi.waitFor(() => expect(w.stats.flushes).toBe(1), { timeout: 2_000, interval: 5 });
   });
 
+  it('query with readYourWrites sees what was just recorded (the writer flushes first); the default read does not wait for it (issue 19)', async () => {
+    const w = writer({ maxQueue: 100, maxBatch: 100, flushIntervalMs: 60_000 });
+    const ctx = await h.tenant();
+    await w.record({ eventType: 'test.read_your_writes', organizationId: ctx.organizationId, details: {} });
+    const lagging = await repo.query(ctx, { eventTypes: ['test.read_your_writes'] });
+    expect(lagging.items).toEqual([]); // still queued: the interval is a minute away
+    const fresh = await repo.query(ctx, { eventTypes: ['test.read_your_writes'] }, undefined, { readYourWrites: true });
+    expect(fresh.items.map((e) => e.eventType)).toEqual(['test.read_your_writes']);
+    expect(w.stats.flushes).toBe(1);
+    await expect(repo.query(ctx, {}, undefined, { readYourWrites: 'yes' } as never)).rejects.toBeInstanceOf(ValidationError);
+    await w.close();
+  });
+
   it('validates before queuing: risk score 0–100, ip, event type, details size', async () => {
     const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 1_000 });
     await expect(w.record({ eventType: 'x.y', riskScore: 101 })).rejects.toMatchObject({ fields: ['riskScore'] });
