@@ -52,6 +52,16 @@ describe('import boundaries (docs/architecture.md)', () => {
     expect(violations((_, from, to) => from === 'flows' && ['cli', 'testing'].includes(to))).toEqual([]);
   });
 
+  it('flows/ never imports a driver: cross-store logic depends on repositories (architecture rule 10)', () => {
+    const DRIVERS = /^(?:import|export)\s+(?:type\s+)?[^'";]*?from\s+'(slonik|pg|mongoose|mongodb|ioredis|bullmq|@qdrant\/js-client-rest)'/gm;
+    const found = readdirSync(join(SRC, 'flows'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => [...readFileSync(join(SRC, 'flows', f), 'utf8').matchAll(DRIVERS)].map((m) => `flows/${f} → ${m[1]}`));
+    expect(found).toEqual([]);
+    // The store folders' connections are drivers too: flows reach data through repositories only.
+    expect(violations((_, from, to) => from === 'flows' && /-connection\.ts$/.test(to) && STORES.includes(folderOf(to)))).toEqual([]);
+  });
+
   it('the library never imports testing/ (only cli/ does, for the local stack)', () => {
     expect(violations((_, from, to) => to === 'testing' && !['testing', 'cli'].includes(from))).toEqual([]);
   });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -170,8 +169,7 @@ export class SessionIssuer {
       },
       async (tx, created) => {
         // Serialises sign-ins of this user in this organization: two racing sign-ins cannot both see room under the limit.
-        await tx.query(sql.type(z.object({}))`SELECT FROM pg_advisory_xact_lock(hashtextextended(${`sessions:${user.id}:${membership.organizationId}`}, 0))`);
-        const status = await tx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`SELECT status FROM users WHERE id = ${user.id} FOR SHARE`);
+        const status = await this.sessions.lockSignInsWithin(context, tx);
         if (status === null || !LIVE_STATUSES.has(status as UserRecord['status'])) {
           throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
         }

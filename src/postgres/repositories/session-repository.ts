@@ -255,6 +255,20 @@ export class SessionRepository {
   }
 
   /**
+   * In the sign-in's own transaction `tx` (SessionIssuer): serialises sign-ins of
+   * the context's user in its organization (an advisory lock held until `tx` ends,
+   * so two racing sign-ins cannot both see room under the session limit) and reads
+   * the user's status under a share lock (a suspension racing the sign-in commits
+   * first and is seen, or waits for it).
+   * @returns the user's status, or null when the user row is gone
+   */
+  @declareAccess({ ownAccount: true })
+  async lockSignInsWithin(ctx: TenantContext, tx: DatabaseTransactionConnection): Promise<string | null> {
+    await tx.query(sql.type(z.object({}))`SELECT FROM pg_advisory_xact_lock(hashtextextended(${`sessions:${ctx.userId}:${ctx.organizationId}`}, 0))`);
+    return tx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`SELECT status FROM users WHERE id = ${ctx.userId} FOR SHARE`);
+  }
+
+  /**
    * In the sign-in's own transaction `tx` (SessionIssuer): revokes the user's
    * oldest live sessions in the context's organization other than `newSessionId`
    * so that at most `keepOthers` of them remain beside it, with their refresh tokens,
