@@ -100,3 +100,7 @@ export { SigningKeyRepository, SIGNING_ALGORITHMS } from './repositories/signing
 export type { NewSigningKey, SigningAlgorithm, StoredSigningKey } from './repositories/signing-key-repository.js';
 export { OutboxRepository, MAX_OUTBOX_PAYLOAD_BYTES, outboxMessageInputSchema } from './repositories/outbox-repository.js';
 export type { OutboxMessage, OutboxMessageInput } from './repositories/outbox-repository.js';
+export { OrganizationDomainRepository } from './repositories/organization-domain-repository.js';
+export type { DomainJoinUser, VerifiedDomain } from './repositories/organization-domain-repository.js';
+export { SsoConnectionRepository } from './repositories/sso-connection-repository.js';
+export type { NewSsoConnection } from './repositories/sso-connection-repository.js';

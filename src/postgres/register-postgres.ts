@@ -30,6 +30,8 @@ import { SessionRepository } from './repositories/session-repository.js';
 import { VerificationTokenRepository } from './repositories/verification-token-repository.js';
 import { SigningKeyRepository } from './repositories/signing-key-repository.js';
 import { OutboxRepository } from './repositories/outbox-repository.js';
+import { OrganizationDomainRepository } from './repositories/organization-domain-repository.js';
+import { SsoConnectionRepository } from './repositories/sso-connection-repository.js';
 
 /** Registers the PostgreSQL connection and repositories in `container`. */
 export function registerPostgres(container: DependencyContainer): void {
@@ -66,4 +68,6 @@ export function registerPostgres(container: DependencyContainer): void {
   container.registerSingleton(PersonaRepository);
   container.registerSingleton(SigningKeyRepository);
   container.registerSingleton(OutboxRepository);
+  container.registerSingleton(OrganizationDomainRepository);
+  container.registerSingleton(SsoConnectionRepository);
 }

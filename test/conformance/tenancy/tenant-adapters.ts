@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
 import { ConversationRepository } from '../../../src/mongo/repositories/conversation-repository.js';
@@ -13,6 +13,8 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
 import { PersonaRepository } from '../../../src/postgres/repositories/persona-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
+import { OrganizationDomainRepository } from '../../../src/postgres/repositories/organization-domain-repository.js';
+import { SsoConnectionRepository } from '../../../src/postgres/repositories/sso-connection-repository.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
@@ -182,6 +184,48 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
           .resolve(PersonaRepository)
           .putVoiceCacheEntry(w.a, { cacheKey: 'b'.repeat(64), storageUri: 's3://voices/a', contentType: 'audio/mpeg', byteSize: 1 }),
       create: (w) => w.platform.resolve(PersonaRepository).create(w.a, { name: 'A persona' }),
+    },
+  },
+  OrganizationDomainRepository: {
+    async seed(w) {
+      const domain = `b-only-${randomUUID()}.example.com`;
+      // The column's CHECK (sql/0110): 32 base64url characters, as OrganizationDomains.addDomain makes them.
+      const token = randomBytes(24).toString('base64url');
+      const d = await w.platform.resolve(OrganizationDomainRepository).create(w.b, domain, token);
+      return { ids: { domain: d.id }, markers: [domain, token] };
+    },
+    snapshot: (w) => w.platform.resolve(OrganizationDomainRepository).list(w.b),
+    methods: {
+      create: (w) => w.platform.resolve(OrganizationDomainRepository).create(w.a, `a-${randomUUID()}.example.com`, randomBytes(24).toString('base64url')),
+      list: (w) => w.platform.resolve(OrganizationDomainRepository).list(w.a),
+      get: (w, s) => w.platform.resolve(OrganizationDomainRepository).get(w.a, idOf(s, 'domain')),
+      markVerified: (w, s) => w.platform.resolve(OrganizationDomainRepository).markVerified(w.a, idOf(s, 'domain')),
+      setAutoJoin: (w, s) => w.platform.resolve(OrganizationDomainRepository).setAutoJoin(w.a, idOf(s, 'domain'), 'admin'),
+      remove: async (w, s) => {
+        expect(await w.platform.resolve(OrganizationDomainRepository).remove(w.a, idOf(s, 'domain'))).toBe(false);
+        return false;
+      },
+    },
+  },
+  SsoConnectionRepository: {
+    async seed(w) {
+      const name = marker('sso');
+      const secret = marker('secret');
+      const c = await w.platform
+        .resolve(SsoConnectionRepository)
+        .create(w.b, { protocol: 'oidc', name, issuer: 'https://idp.b.example', clientId: marker('client'), clientSecret: secret });
+      return { ids: { connection: c.id }, markers: [name, secret, c.oidc?.clientId ?? name] };
+    },
+    snapshot: (w) => w.platform.resolve(SsoConnectionRepository).list(w.b),
+    methods: {
+      create: (w) =>
+        w.platform.resolve(SsoConnectionRepository).create(w.a, { protocol: 'oidc', name: 'A SSO', issuer: 'https://idp.a.example', clientId: 'a-client' }),
+      list: (w) => w.platform.resolve(SsoConnectionRepository).list(w.a),
+      setEnabled: (w, s) => w.platform.resolve(SsoConnectionRepository).setEnabled(w.a, idOf(s, 'connection'), false),
+      delete: async (w, s) => {
+        expect(await w.platform.resolve(SsoConnectionRepository).delete(w.a, idOf(s, 'connection'))).toBe(false);
+        return false;
+      },
     },
   },
   SecuritySettingsRepository: {
