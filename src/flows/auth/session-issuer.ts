@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
-import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { AccountStateError, TenantAccessError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
