@@ -56,15 +56,7 @@ const APPEND_DEDUPED = {
     ON CONFLICT (id, created_at) DO NOTHING`,
 } as const;
 import { withTenant } from '../with-tenant.js';
-import {
-  decodeKeysetCursor,
-  keysetPageInputSchema,
-  microsToTimestamp,
-  sortMicros,
-  toKeysetPage,
-  type KeysetPage,
-  type KeysetPageInput,
-} from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -326,8 +318,7 @@ export class AuditRepository {
   async query(ctx: TenantContext, filter?: AuditQuery, page?: KeysetPageInput, options?: AuditReadOptions): Promise<KeysetPage<AuditRecord>> {
     const f = parseInput(queryInput, filter, 'filter');
     const { readYourWrites } = parseInput(readOptionsInput, options, 'options');
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const conditions = [
       sql.fragment`organization_id = ${ctx.organizationId}`,
       f.actorUserId === undefined ? undefined : sql.fragment`actor_user_id = ${f.actorUserId}`,

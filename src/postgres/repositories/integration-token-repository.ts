@@ -12,15 +12,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import {
-  decodeKeysetCursor,
-  keysetPageInputSchema,
-  microsToTimestamp,
-  sortMicros,
-  toKeysetPage,
-  type KeysetPage,
-  type KeysetPageInput,
-} from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -372,8 +364,7 @@ export class IntegrationTokenRepository {
    */
   @declareAccess({ requires: 'integrations:manage' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<IntegrationTokenRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM integration_tokens

@@ -1,7 +1,8 @@
 import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
-import { keysetPageInput, toKeysetPage as pageOf, type KeysetPage } from '../../keyset-page.js';
+import { keysetPageInput, toKeysetPage as pageOf, type KeysetPage, type KeysetPageInput } from '../../keyset-page.js';
+import { parseInput } from '../../parse-input.js';
 
 // The page shapes are the root's (src/keyset-page.ts), shared by every store; this file adds PostgreSQL's cursor.
 export type { KeysetPage, KeysetPageInput } from '../../keyset-page.js';
@@ -31,6 +32,16 @@ const positionSchema = z.tuple([z.number().int().nonnegative(), z.uuid()]);
  */
 export function encodeKeysetCursor(position: KeysetPosition): string {
   return Buffer.from(JSON.stringify([position.us, position.id]), 'utf8').toString('base64url');
+}
+
+/**
+ * A list's page input, validated, with its cursor decoded: `position` is where
+ * the page starts (undefined for the first page).
+ * @throws ValidationError naming `page.*`
+ */
+export function parseKeysetPage(page: KeysetPageInput | undefined): { limit: number; position: KeysetPosition | undefined } {
+  const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
+  return { limit, position: cursor === undefined ? undefined : decodeKeysetCursor(cursor) };
 }
 
 /** @throws ValidationError naming `page.cursor` when the cursor was not made by {@link encodeKeysetCursor} */

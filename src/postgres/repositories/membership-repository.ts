@@ -10,15 +10,7 @@ import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
-import {
-  decodeKeysetCursor,
-  keysetPageInputSchema,
-  microsToTimestamp,
-  sortMicros,
-  toKeysetPage,
-  type KeysetPage,
-  type KeysetPageInput,
-} from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { withScope } from '../with-scope.js';
@@ -255,8 +247,7 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:manage' })
   async listInvitations(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipInvitationRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(invitationListRow)`
         SELECT ${INVITATION_COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -379,8 +370,7 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<MembershipRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

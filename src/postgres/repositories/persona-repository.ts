@@ -6,15 +6,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import {
-  decodeKeysetCursor,
-  keysetPageInputSchema,
-  microsToTimestamp,
-  sortMicros,
-  toKeysetPage,
-  type KeysetPage,
-  type KeysetPageInput,
-} from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
@@ -207,8 +199,7 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:read' })
   async list(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<PersonaRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us FROM personas

@@ -9,15 +9,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import {
-  decodeKeysetCursor,
-  keysetPageInputSchema,
-  microsToTimestamp,
-  sortMicros,
-  toKeysetPage,
-  type KeysetPage,
-  type KeysetPageInput,
-} from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
@@ -339,8 +331,7 @@ export class SessionRepository {
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withScope(this.postgres.appPool, { userId: id }, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
@@ -359,8 +350,7 @@ export class SessionRepository {
    */
   @declareAccess({ requires: 'sessions:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     const rows = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.any(sql.type(listRow)`
         SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us

@@ -9,7 +9,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { decodeKeysetCursor, keysetPageInputSchema, toKeysetPage, type KeysetPage, type KeysetPageInput } from './keyset-page.js';
+import { type KeysetPage, type KeysetPageInput, parseKeysetPage, toKeysetPage } from './keyset-page.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
@@ -347,8 +347,7 @@ export class UserRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async listForOrganization(ctx: TenantContext, page?: KeysetPageInput): Promise<KeysetPage<UserRecord>> {
-    const { limit, cursor } = parseInput(keysetPageInputSchema, page, 'page');
-    const position = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+    const { limit, position } = parseKeysetPage(page);
     // One SQL text for the first and the following pages (the cursor is a nullable parameter), so it can be
     // a named prepared statement: PostgreSQL then plans the row-level-security-expanded query once per
     // connection instead of on every call (docs/benchmarks.md, "tenant read with RLS").
