@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pg from 'pg';
+import { z } from 'zod';
 import { loadConfig, ownerDatabaseUrl, type Config } from '../../config.js';
 import { PlatformError, ValidationError } from '../../errors.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
@@ -89,7 +90,7 @@ const STARTER_PERSONAS = [
  * non-admin account to try permissions with) and the starter personas, unless
  * they exist. Idempotent and safe to run concurrently (every insert is ON
  * CONFLICT DO NOTHING); an existing account's password is never changed.
- * @throws ValidationError when PLATFORM_ADMIN_PASSWORD is too short or too long for bcrypt
+ * @throws ValidationError when PLATFORM_ADMIN_PASSWORD is too short, or an email is malformed or both name one address
  */
 export async function seedDatabase(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<SeedResult> {
   const adminEmail = (env.PLATFORM_ADMIN_EMAIL || 'admin@example.com').toLowerCase();
@@ -99,6 +100,13 @@ export async function seedDatabase(config: Config, env: Readonly<Record<string, 
   if (given !== undefined && given.length < 12) {
     throw new ValidationError([{ path: 'PLATFORM_ADMIN_PASSWORD', message: 'must be at least 12 characters' }]);
   }
+  for (const [path, email] of [
+    ['PLATFORM_ADMIN_EMAIL', adminEmail],
+    ['PLATFORM_MEMBER_EMAIL', memberEmail],
+  ] as const) {
+    if (!z.email().safeParse(email).success) throw new ValidationError([{ path, message: `must be an email address, got "${email}"` }]);
+  }
+  if (adminEmail === memberEmail) throw new ValidationError([{ path: 'PLATFORM_MEMBER_EMAIL', message: 'must differ from PLATFORM_ADMIN_EMAIL' }]);
   return withOwnerClient(config, async (client) => {
     const existing = await client.query(`SELECT 1 FROM users WHERE email = $1`, [adminEmail]);
     let generatedPassword: string | undefined;
