@@ -53,6 +53,23 @@ describe('SessionCache', () => {
     expect(await client.pttl(keys.sessionAccessToken(record.userId, jti))).toBeLessThanOrEqual(60_000);
   });
 
+  it('by session id and jti, answers a hit only when the jti points to that session', async () => {
+    // The access token proves which session it belongs to through its pointer (SessionCache.validate's contract).
+    const record = await cachedSession();
+    const jti = randomUUID();
+    await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 });
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti })).toMatchObject({ status: 'hit' });
+    const otherJti = randomUUID();
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti: otherJti })).toEqual({
+      status: 'miss',
+      epoch: record.revocationEpoch,
+    });
+    const other = await cachedSession(record.userId);
+    await sessions.put(other, { jti: otherJti, expiresAt: Date.now() + 60_000 });
+    expect((await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti: otherJti })).status).toBe('miss');
+    expect(await sessions.validate({ userId: record.userId, sessionId: other.sessionId, jti: otherJti })).toMatchObject({ status: 'hit' });
+  });
+
   it('reports an expired record as revoked (expired), never as a hit', async () => {
     const record = await cachedSession(undefined, { expiresAt: Date.now() + 300 });
     await sessions.put(record);
