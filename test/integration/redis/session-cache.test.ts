@@ -22,7 +22,7 @@ afterAll(async () => {
   await other?.stop();
 });
 
-async function cachedSession(userId = randomUUID(), overrides: Partial<CachedSessionInput> = {}): Promise<CachedSessionInput> {
+async function cachedSession(userId: string = randomUUID(), overrides: Partial<CachedSessionInput> = {}): Promise<CachedSessionInput> {
   const record: CachedSessionInput = {
     sessionId: randomUUID(),
     userId,
