@@ -13,6 +13,7 @@ import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';
 import { repoRoot } from '../repo-root.js';
+import { startStandInProcess, type StandInProcess } from '../start-stand-in-process.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
 const QUERIES = [
@@ -39,14 +40,38 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
     goal: '≥ 0.6× (p50)',
     goalMinRatio: 0.6,
     backend: `${ctx.backends.qdrant}; MongoDB: the wire stand-in`,
-    note: 'stand-ins: Qdrant and MongoDB are in-process servers here, so this measures our layers and the request overhead, not real Qdrant or MongoDB work',
+    note: 'stand-ins: Qdrant and MongoDB are stand-in servers here, so this measures our layers and the request overhead, not real Qdrant or MongoDB work',
   };
   if (!ctx.backends.qdrantUrl || !mongoUrl) return unavailableRow(spec, 'no Qdrant or MongoDB (nor a stand-in) in this run');
+  // Real servers run in processes of their own: so do the stand-ins for this row when they can, else the
+  // run's in-process ones serve it (and the note says so), their work then sharing the client's event loop.
+  let own: StandInProcess | undefined;
+  if (ctx.backends.qdrant.includes('stand-in')) {
+    own = await startStandInProcess().catch((error: unknown) => {
+      ctx.log(`  stand-in process failed (${(error as Error).message}); using the in-process stand-ins`);
+      return undefined;
+    });
+  }
+  try {
+    const where = own ? 'the stand-ins ran in a process of their own' : 'the stand-ins (if any) ran in the benchmark process';
+    return await measure(
+      ctx,
+      runId,
+      { ...spec, note: `${spec.note ?? ''}; ${where}; 4 callers per side` },
+      { mongoUrl: own?.mongoUrl ?? mongoUrl, qdrantUrl: own?.qdrantUrl ?? ctx.backends.qdrantUrl },
+    );
+  } finally {
+    await own?.[Symbol.asyncDispose]();
+  }
+}
+
+async function measure(ctx: BenchContext, runId: string, spec: RowSpec, urls: { mongoUrl: string; qdrantUrl: string }): Promise<BenchRow> {
   const platform = await ctx.platformFor(
     {
       DATABASE_URL: ctx.db.ownerUrl,
       DATABASE_APP_URL: ctx.db.appUrl,
-      MONGODB_URI: mongoUrl,
+      MONGODB_URI: urls.mongoUrl,
+      QDRANT_URL: urls.qdrantUrl,
       QDRANT_COLLECTION_PREFIX: `bench${runId}s_`,
       REDIS_KEY_PREFIX: `bench${runId}S:`,
     },
@@ -104,5 +129,7 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
       .resolve(QdrantConnection)
       .client.deleteCollection(index.collectionName)
       .catch(() => undefined);
+    // Before its stand-ins go away (Platform.stop is idempotent; the run's cleanup calls it again).
+    await platform.stop().catch(() => undefined);
   }
 }
