@@ -7,7 +7,7 @@ import { measuredRow } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved, type Operation } from '../interleaved-runner.js';
-import { benchUserRow, drizzlePrepared, rawPgNamed, rawPgUnnamed } from './user-lookup-queries.js';
+import { USER_BY_EMAIL_VIA_FUNCTION_SQL, benchUserRow, drizzlePrepared, rawPgNamed, rawPgUnnamed } from './user-lookup-queries.js';
 
 const POOL_SIZE = 8;
 
@@ -41,10 +41,12 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
       await Promise.allSettled([basePool.end(), ours.close()]);
     }
   };
-  const pgSide = (make: (pool: pg.Pool) => (email: string) => Promise<unknown>) => async (): Promise<Side> => {
-    const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
-    return { lookup: make(pool), close: () => pool.end() };
-  };
+  const pgSide =
+    (make: (pool: pg.Pool) => (email: string) => Promise<unknown>, connectionString = url) =>
+    async (): Promise<Side> => {
+      const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
+      return { lookup: make(pool), close: () => pool.end() };
+    };
   const slonikSide =
     (options: { configured: boolean; keepSessionState: boolean }, make: (pool: DatabasePool) => (email: string) => Promise<unknown>) =>
     async (): Promise<Side> => {
@@ -119,6 +121,17 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
     'sql.prepared with the default reset fails ("prepared statement … does not exist"): DISCARD ALL deallocates it while pg still believes it is parsed',
   );
   await compare('profile: Drizzle .prepare()', 'Drizzle ORM 0.45 select().prepare()', pgSide(drizzlePrepared));
+  // Like with like: UserRepository must read through the least-privilege function on the application role
+  // (sql/0070), while the Drizzle row reads the table directly as the owner. This row prices that difference alone.
+  await compare(
+    'profile: least-privilege lookup (platform_auth function, application role)',
+    'raw pg named, the same columns FROM platform_auth.user_credentials($1) as the application role',
+    pgSide(
+      (pool) => async (email) => (await pool.query({ name: 'bench_user_credentials_fn', text: USER_BY_EMAIL_VIA_FUNCTION_SQL, values: [email] })).rows[0],
+      ctx.db.appUrl,
+    ),
+    'the baseline reads the users table directly as the owner, as the Drizzle row does',
+  );
   return rows;
 }
 

@@ -9,6 +9,9 @@ export const USER_COLUMNS = 'id, email, display_name, password_hash, status, ema
 
 export const USER_BY_EMAIL_SQL = `SELECT ${USER_COLUMNS} FROM users WHERE email = $1`;
 
+/** The same columns through the least-privilege function the application role must use (sql/0070). */
+export const USER_BY_EMAIL_VIA_FUNCTION_SQL = `SELECT ${USER_COLUMNS} FROM platform_auth.user_credentials($1)`;
+
 export const benchUserRow = z.object({
   id: z.string(),
   email: z.string(),
