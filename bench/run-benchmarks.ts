@@ -35,6 +35,7 @@ import { repositoryUserLookup, userRepositoryRows } from './rows/user-repository
 import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/session-rows.js';
 import { tenantProfile, tenantRows } from './rows/tenant-rows.js';
 import { pgBouncerRow, redisClusterRow } from './rows/scale-out-rows.js';
+import { replicaReadRow } from './rows/replica-read-row.js';
 import { userLookupProfile } from './rows/user-lookup-profile.js';
 
 interface Sizes {
@@ -502,6 +503,24 @@ async function main(): Promise<void> {
           ),
         ],
         async () => [await pgBouncerRow(ctx)],
+      )),
+    );
+    rows.push(
+      ...(await guarded(
+        'replica row',
+        () => [
+          unavailableRow(
+            {
+              name: 'replica reads under concurrent primary writes',
+              unit: 'query',
+              oursLabel: 'AuditRepository.query on the standby',
+              baselineLabel: 'on the primary',
+              backend: backends.postgres,
+            },
+            '',
+          ),
+        ],
+        async () => [await replicaReadRow(ctx)],
       )),
     );
     log('profile');

@@ -11,20 +11,11 @@ import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
+import { portRange } from './port-range.js';
 
 const CONCURRENCY = 16;
 const POOL_CALLERS = 8;
 const PGBOUNCER_BINARY = '/usr/sbin/pgbouncer';
-
-/**
- * Ports of the servers these rows start, `first-last` (env `BENCH_REDIS_CLUSTER_PORTS`, `BENCH_PGBOUNCER_PORTS`):
- * ranges no test project uses (they take 7000-7099 and 6432-6440), so a full run does not collide with a test run.
- * A cluster node also needs its bus port (+10000).
- */
-function portRange(variable: string, fallback: readonly [number, number]): readonly [number, number] {
-  const match = /^(\d+)-(\d+)$/.exec(process.env[variable] ?? '');
-  return match ? [Number(match[1]), Number(match[2])] : fallback;
-}
 
 async function executable(path: string): Promise<boolean> {
   return access(path, constants.X_OK).then(

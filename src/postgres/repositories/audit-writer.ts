@@ -111,7 +111,7 @@ export class AuditWriter {
     }
     this.#queue.push(stamped);
     if (this.#queue.length >= this.#options.maxBatch) {
-      for (const run of this.#startBatches()) run.catch((error: unknown) => this.#logFailure(error));
+      this.#startBatches((error) => this.#logFailure(error));
     } else {
       this.#schedule();
     }
@@ -155,10 +155,9 @@ export class AuditWriter {
   /**
    * Starts INSERTs of up to maxBatch events each while fewer than `flushConcurrency` are in flight.
    * Each event has its own id and time, so batches need no order among themselves; a failed batch
-   * goes back to the head of the queue.
+   * goes back to the head of the queue. `onError` observes a batch nobody awaits (started by `record()`).
    */
-  #startBatches(): Promise<void>[] {
-    const started: Promise<void>[] = [];
+  #startBatches(onError?: (error: unknown) => void): void {
     while (this.#queue.length > 0 && this.#inflight.size < this.#options.flushConcurrency) {
       const batch = this.#queue.splice(0, this.#options.maxBatch);
       const run: Promise<void> = this.#write(batch).finally(() => {
@@ -166,9 +165,8 @@ export class AuditWriter {
         if (this.#queue.length > 0) this.#schedule();
       });
       this.#inflight.add(run);
-      started.push(run);
+      if (onError) run.catch(onError);
     }
-    return started;
   }
 
   /** Starts what it may, then waits for one INSERT in flight to settle (rejects with its error). */
