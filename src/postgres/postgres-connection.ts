@@ -204,7 +204,19 @@ export class PostgresConnection implements StoreConnection {
    * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
    */
   async tenantQuery<S extends z.ZodType>(ctx: TenantContext, statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S>[]> {
-    const { rows } = await this.#pipelined({ organizationId: ctx.organizationId, userId: ctx.userId }, statement, values);
+    return this.scopedQuery({ organizationId: ctx.organizationId, userId: ctx.userId }, statement, values);
+  }
+
+  /**
+   * {@link tenantQuery} under any scope, e.g. a user's own scope before an
+   * organization is chosen (sign-in): the settings and the named read in one
+   * round trip and one implicit transaction, every row validated. Ids in
+   * `scope` must already be validated.
+   * @throws PlatformError `NOT_STARTED`; `RESULT_INVALID` when a row does not match the schema
+   * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
+   */
+  async scopedQuery<S extends z.ZodType>(scope: PostgresScope, statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S>[]> {
+    const { rows } = await this.#pipelined(scope, statement, values);
     return rows.map((row) => this.#parseRow(statement, row));
   }
 

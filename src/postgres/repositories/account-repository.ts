@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
@@ -28,6 +29,15 @@ const membershipRow = z
     role: r.role,
     joinedAt: r.created_at,
   }));
+
+const MEMBERSHIPS_OF_USER = preparedStatement(
+  'pd_memberships_of_user',
+  `SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
+   FROM memberships m JOIN organizations o ON o.id = m.organization_id
+   WHERE m.user_id = $1::uuid AND o.deleted_at IS NULL
+   ORDER BY m.created_at, m.organization_id`,
+  membershipRow,
+);
 
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const hashInput = z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash');
@@ -60,13 +70,8 @@ export class AccountRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    return withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { userId: id }).any(sql.type(membershipRow)`
-        SELECT m.organization_id, o.name, o.slug::text AS slug, m.role::text AS role, m.created_at
-        FROM memberships m JOIN organizations o ON o.id = m.organization_id
-        WHERE m.user_id = ${id} AND o.deleted_at IS NULL
-        ORDER BY m.created_at, m.organization_id`),
-    );
+    // Every sign-in reads this: the user's scope and the read in one round trip (PostgresConnection.scopedQuery).
+    return this.postgres.scopedQuery({ userId: id }, MEMBERSHIPS_OF_USER, [id]);
   }
 
   /**

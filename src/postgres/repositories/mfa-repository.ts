@@ -1,10 +1,11 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError, PlatformError } from '../../errors.js';
 import { hashRecoveryCode } from '../../security/recovery-codes.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
@@ -33,6 +34,14 @@ export interface TotpSecret {
 const statusRow = z
   .object({ enrolled: z.boolean(), enabled_at: z.date().nullable(), last_used_step: z.number().nullable(), remaining: z.number() })
   .transform((r): MfaStatus => ({ enrolled: r.enrolled, enabledAt: r.enabled_at, lastUsedStep: r.last_used_step, remainingRecoveryCodes: r.remaining }));
+const MFA_STATUS = preparedStatement(
+  'pd_mfa_status',
+  `SELECT m.user_id IS NOT NULL AS enrolled, m.enabled_at, m.last_used_step,
+          (SELECT count(*)::int FROM mfa_recovery_codes c WHERE c.user_id = $1::uuid AND c.used_at IS NULL) AS remaining
+   FROM (SELECT 1) AS one
+   LEFT JOIN user_mfa m ON m.user_id = $1::uuid`,
+  statusRow,
+);
 const secretRow = z.object({ totp_secret_encrypted: z.instanceof(Buffer), enabled_at: z.date().nullable(), last_used_step: z.number().nullable() });
 const userIdRow = z.object({ user_id: z.uuid() });
 
@@ -221,13 +230,10 @@ export class MfaRepository {
   @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
   async status(userId: string): Promise<MfaStatus> {
     const id = parseInput(z.uuid(), userId, 'userId');
-    return withUserScope(this.postgres.appPool, id, (tx) =>
-      tx.one(sql.type(statusRow)`
-        SELECT m.user_id IS NOT NULL AS enrolled, m.enabled_at, m.last_used_step,
-               (SELECT count(*)::int FROM mfa_recovery_codes c WHERE c.user_id = ${id} AND c.used_at IS NULL) AS remaining
-        FROM (SELECT 1) AS one
-        LEFT JOIN user_mfa m ON m.user_id = ${id}`),
-    );
+    // Every sign-in reads this: the user's scope and the read in one round trip (PostgresConnection.scopedQuery).
+    const [row] = await this.postgres.scopedQuery({ userId: id }, MFA_STATUS, [id]);
+    if (!row) throw new PlatformError('POSTGRES_ERROR', `${MFA_STATUS.name} returned no row`);
+    return row;
   }
 
   /**

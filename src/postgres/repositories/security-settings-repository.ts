@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
@@ -142,6 +143,13 @@ const COLUMNS = sql.fragment`password_min_length, password_require_lowercase, pa
   password_require_symbol, password_history_count, password_max_age_days, session_timeout_minutes, inactivity_timeout_minutes,
   mfa_required, ip_allow_list::text[] AS ip_allow_list, allow_concurrent_sessions, max_concurrent_sessions`;
 
+/** COLUMNS has no parameters, so its text is plain SQL. */
+const SETTINGS_OF_ORGANIZATION = preparedStatement(
+  'pd_security_settings_of_organization',
+  `SELECT ${COLUMNS.sql} FROM organization_security_settings WHERE organization_id = $1::uuid`,
+  settingsRow,
+);
+
 /**
  * Per-organization security settings: password policy, session and inactivity
  * timeouts, MFA requirement, IP allow-list (`cidr[]`).
@@ -174,11 +182,8 @@ export class SecuritySettingsRepository {
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
     const id = parseInput(z.uuid(), organizationId, 'organizationId');
-    const row = await withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { organizationId: id }).maybeOne(
-        sql.type(settingsRow)`SELECT ${COLUMNS} FROM organization_security_settings WHERE organization_id = ${id}`,
-      ),
-    );
+    // Every sign-in reads this: the organization's scope and the read in one round trip (PostgresConnection.scopedQuery).
+    const [row] = await this.postgres.scopedQuery({ organizationId: id }, SETTINGS_OF_ORGANIZATION, [id]);
     return row ?? DEFAULT_SECURITY_SETTINGS;
   }
 
