@@ -1,11 +1,10 @@
-import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { noRows } from './no-rows.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { withScope } from '../with-scope.js';
+import { preparedStatement } from '../prepared-statement.js';
 
 /**
  * One password evaluation the account's lockout budget allowed. It is already
@@ -35,6 +34,30 @@ const reserveInput = z.object({
 });
 const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nullable() });
 
+/** $1 user, $2 threshold, $3 lock seconds. */
+const RESERVE = preparedStatement(
+  'pd_login_attempt_reserve',
+  `WITH u AS (
+     UPDATE users SET
+       failed_login_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END,
+       locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END) >= $2::int4
+         THEN now() + make_interval(secs => $3::int4) ELSE NULL END
+     WHERE id = $1::uuid AND (locked_until IS NULL OR locked_until <= now())
+     RETURNING id, failed_login_count, locked_until)
+   SELECT id, failed_login_count, locked_until, (extract(epoch FROM locked_until) * 1000000)::int8 AS lock_us FROM u`,
+  reservationRow,
+);
+
+/** $1 user, $2 the lock's epoch microseconds or null. */
+const REFUND = preparedStatement(
+  'pd_login_attempt_refund',
+  `UPDATE users SET
+     failed_login_count = greatest(failed_login_count - 1, 0),
+     locked_until = CASE WHEN (extract(epoch FROM locked_until) * 1000000)::int8 = $2::int8 THEN NULL ELSE locked_until END
+   WHERE id = $1::uuid`,
+  noRows,
+);
+
 /**
  * The lockout's budget of password evaluations, taken before bcrypt runs
  * (docs/security.md, "Lockout"). One UPDATE serialised on the user's row lock
@@ -58,18 +81,9 @@ export class LoginAttemptRepository {
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
     const d = parseInput(reserveInput, { userId, ...policy });
-    // On the application role, in the user's own scope (sql/0070: users' sign-in bookkeeping columns).
-    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
-      tx.maybeOne(sql.type(reservationRow)`
-        WITH u AS (
-          UPDATE users SET
-            failed_login_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END,
-            locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_count + 1 END) >= ${d.threshold}
-              THEN now() + make_interval(secs => ${d.lockSeconds}) ELSE NULL END
-          WHERE id = ${d.userId} AND (locked_until IS NULL OR locked_until <= now())
-          RETURNING id, failed_login_count, locked_until)
-        SELECT id, failed_login_count, locked_until, (extract(epoch FROM locked_until) * 1000000)::int8 AS lock_us FROM u`),
-    );
+    // On the application role, in the user's own scope (sql/0070: users' sign-in bookkeeping columns); the scope
+    // and the one UPDATE in one round trip, committed at its Sync (PostgresConnection.scopedQuery).
+    const [row] = await this.postgres.scopedQuery({ userId: d.userId }, RESERVE, [d.userId, d.threshold, d.lockSeconds]);
     return row ?? undefined;
   }
 
@@ -81,12 +95,6 @@ export class LoginAttemptRepository {
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async refund(reservation: Pick<LoginAttemptReservation, 'userId' | 'lockMicros'>): Promise<void> {
     const d = parseInput(refundInput, { userId: reservation.userId, lockMicros: reservation.lockMicros });
-    await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
-      tx.query(sql.type(noRows)`
-        UPDATE users SET
-          failed_login_count = greatest(failed_login_count - 1, 0),
-          locked_until = CASE WHEN (extract(epoch FROM locked_until) * 1000000)::int8 = ${d.lockMicros}::int8 THEN NULL ELSE locked_until END
-        WHERE id = ${d.userId}`),
-    );
+    await this.postgres.scopedCommand({ userId: d.userId }, REFUND, [d.userId, d.lockMicros]);
   }
 }
