@@ -129,6 +129,13 @@ const USERS_FOR_ORGANIZATION = preparedStatement(
   listRow,
 );
 
+/** $1 user, $2 the client's ip or null. */
+const RECORD_SUCCESSFUL_LOGIN = {
+  name: 'pd_user_record_successful_login',
+  text: `UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now(), last_login_ip = $2::inet
+   WHERE id = $1::uuid AND (locked_until IS NULL OR locked_until <= now())`,
+} as const;
+
 const USER_BY_ID = preparedStatement('pd_user_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.user_by_id($1) u`, recordRow);
 
 const emailInput = z
@@ -307,13 +314,8 @@ export class UserRepository {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordSuccessfulLogin(userId: string, ip?: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), ip: ipInput.optional() }), { userId, ip });
-    const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
-      tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now(), last_login_ip = ${d.ip ?? null}::inet
-        WHERE id = ${d.userId} AND (locked_until IS NULL OR locked_until <= now())
-        RETURNING id`),
-    );
-    return row !== null;
+    // Every sign-in: the user's scope and the one UPDATE in one round trip, committed at its Sync (scopedCommand).
+    return (await this.postgres.scopedCommand({ userId: d.userId }, RECORD_SUCCESSFUL_LOGIN, [d.userId, d.ip ?? null])) > 0;
   }
 
   /**
