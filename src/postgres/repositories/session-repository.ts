@@ -117,6 +117,17 @@ const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, dev
 // COLUMNS has no parameters, so its text is plain SQL.
 const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, recordRow);
 const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_jti($1)`, recordRow);
+/** $1 user, $2/$3 the keyset position (epoch microseconds, id) or nulls, $4 the limit. */
+const ACTIVE_SESSIONS_OF_USER = preparedStatement(
+  'pd_active_sessions_of_user',
+  `SELECT ${COLUMNS.sql}, (extract(epoch FROM created_at) * 1000000)::int8 AS sort_us
+   FROM sessions
+   WHERE user_id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
+     AND ($2::int8 IS NULL OR (created_at, id) < (to_timestamp(0) + $2::int8 * interval '1 microsecond', $3::uuid))
+   ORDER BY created_at DESC, id DESC
+   LIMIT $4::int4`,
+  listRow,
+);
 
 /**
  * Sessions, the durable record behind the Redis session cache.
@@ -332,15 +343,8 @@ export class SessionRepository {
   async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const { limit, position } = parseKeysetPage(page);
-    const rows = await withScope(this.postgres.appPool, { userId: id }, (tx) =>
-      tx.any(sql.type(listRow)`
-        SELECT ${COLUMNS}, ${sortMicros(sql.fragment`created_at`)} AS sort_us
-        FROM sessions
-        WHERE user_id = ${id} AND revoked_at IS NULL AND expires_at > now()
-          ${position ? sql.fragment`AND (created_at, id) < (${microsToTimestamp(position.us)}, ${position.id})` : sql.fragment``}
-        ORDER BY created_at DESC, id DESC
-        LIMIT ${limit + 1}`),
-    );
+    // Every sign-in reads this (the risk score's known devices): the user's scope and the read in one round trip.
+    const rows = await this.postgres.scopedQuery({ userId: id }, ACTIVE_SESSIONS_OF_USER, [id, position?.us ?? null, position?.id ?? null, limit + 1]);
     return toKeysetPage(rows, limit);
   }
 
