@@ -1,14 +1,14 @@
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { StoreName } from './errors.js';
-import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './flows/auth/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth/auth-notifier.js';
-import type { Embedder } from './flows/knowledge/embedder.js';
-import type { ErasureStepEvent } from './flows/privacy/erasure-flow.js';
-import type { TextSplitter } from './flows/knowledge/text-splitter.js';
+import { authFlowOptionsSchema, DEFAULT_AUTH_FLOW_OPTIONS, type AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthNotifier } from './auth-notifier.js';
+import type { Embedder } from './embedder.js';
+import type { ErasureStepEvent } from './erasure-flow-options.js';
+import type { TextSplitter } from './text-splitter.js';
 import type { Logger } from './logger.js';
-import type { MaintenanceOptions } from './flows/operations/maintenance.js';
-import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, type IntegrationTokenRefresher } from './postgres/repositories/integration-token-repository.js';
+import type { MaintenanceOptions } from './maintenance-options.js';
+import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, type IntegrationTokenRefresher } from './integration-token-options.js';
 import { parseInput } from './parse-input.js';
 import {
   AUDIT_WRITER_OPTIONS,

@@ -1,20 +1,20 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
-import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth/auth-notifier.js';
-import type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
-import type { IdentityNotifier } from './flows/auth/identity-notifier.js';
-import type { Embedder } from './flows/knowledge/embedder.js';
-import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
-import type { MaintenanceOptions } from './flows/operations/maintenance.js';
-import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
-import type { TextSplitter } from './flows/knowledge/text-splitter.js';
-import type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
-import type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
+import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthNotifier } from './auth-notifier.js';
+import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityNotifier } from './identity-notifier.js';
+import type { Embedder } from './embedder.js';
+import type { ErasureFlowOptions } from './erasure-flow-options.js';
+import type { MaintenanceOptions } from './maintenance-options.js';
+import type { KnowledgeIngestionOptions } from './knowledge-ingestion-options.js';
+import type { TextSplitter } from './text-splitter.js';
+import type { SigningKeyOptions } from './signing-key-options.js';
+import type { OutboxEmailSender, OutboxRelayOptions } from './outbox-relay-options.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
-import type { IntegrationTokenOptions } from './postgres/repositories/integration-token-repository.js';
+import type { AuditWriterOptions } from './audit-writer-options.js';
+import type { IntegrationTokenOptions } from './integration-token-options.js';
 import type { StoreProvisioner } from './store-provisioner.js';
 
 /*
@@ -24,8 +24,9 @@ import type { StoreProvisioner } from './store-provisioner.js';
  * validated); `platform.container.register(TOKEN, …)` after creation replaces
  * a registration without validation (docs/architecture.md, "Options").
  *
- * The imports above are type-only (erased at run time), so this root file
- * loads nothing from the folders whose types it names.
+ * Every type a token carries is a root contract (the options and the
+ * interfaces the application implements live in root files), so this file,
+ * imported by every folder, imports no folder (test/unit/import-boundaries.test.ts).
  */
 
 export const CONFIG: InjectionToken<Config> = Symbol.for('platform-data.Config');

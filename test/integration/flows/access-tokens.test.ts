@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { TokenError } from '../../../src/errors.js';
 import { AccessTokens } from '../../../src/flows/auth/access-tokens.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/flows/auth/signing-key-options.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/signing-key-options.js';
 import { SIGNING_KEY_OPTIONS } from '../../../src/tokens.js';
 import { SigningKeyRing, type PublicJwk } from '../../../src/flows/auth/signing-key-ring.js';
 import { loadConfig } from '../../../src/config.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { OutboxMessage } from '../../postgres/repositories/outbox-repository.js';
+import type { OutboxMessage } from './outbox-message.js';
 
 /** Delivers an outbox email (the application's mailer). Throw to retry; the message's `idempotencyKey` identifies repeats. */
 export interface OutboxEmailSender {
