@@ -52,9 +52,9 @@ export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngest
 export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');
 /** Delivers verification and reset e-mails (default: DiscardingAuthNotifier); set it with `createPlatform(config, { authNotifier })`. */
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
-/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); register your own value to change them. */
+/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); set them with `createPlatform(config, { identityFlows })`. */
 export const IDENTITY_FLOW_OPTIONS: InjectionToken<IdentityFlowOptions> = Symbol.for('platform-data.IdentityFlowOptions');
-/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier). */
+/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier); set it with `createPlatform(config, { identityNotifier })`. */
 export const IDENTITY_NOTIFIER: InjectionToken<IdentityNotifier> = Symbol.for('platform-data.IdentityNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
@@ -62,9 +62,9 @@ export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.f
 export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
 /** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
 export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');
-/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); register your own value before resolving AccessTokens. */
+/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); set them with `createPlatform(config, { signingKeys })`. */
 export const SIGNING_KEY_OPTIONS: InjectionToken<SigningKeyOptions> = Symbol.for('platform-data.SigningKeyOptions');
-/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); register your own value before resolving OutboxRelay. */
+/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); set them with `createPlatform(config, { outboxRelay })`. */
 export const OUTBOX_RELAY_OPTIONS: InjectionToken<OutboxRelayOptions> = Symbol.for('platform-data.OutboxRelayOptions');
-/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is registered). */
+/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is set with `createPlatform(config, { outboxEmailSender })`). */
 export const OUTBOX_EMAIL_SENDER: InjectionToken<OutboxEmailSender> = Symbol.for('platform-data.OutboxEmailSender');
