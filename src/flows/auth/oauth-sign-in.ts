@@ -11,7 +11,7 @@ import type { LoginResult } from './password-sign-in.js';
 import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
-import { slugFor } from './sign-up-service.js';
+import { slugFor } from './account-creation.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */

@@ -40,7 +40,7 @@ export class StrictestPasswordPolicy {
    * @returns the history depth to keep when the password is stored
    * @throws ValidationError naming `newPassword` (issues carry the broken rules as codes)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async assertNewPassword(user: { readonly id: string; readonly email: string }, newPassword: string): Promise<UserPasswordPolicy> {
     const rules = await this.forUser(user.id);
     const previousHashes = await this.accounts.recentPasswordHashes(user.id, rules.historyDepth);
@@ -55,7 +55,7 @@ export class StrictestPasswordPolicy {
   }
 
   /** @throws ValidationError naming `userId` */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async forUser(userId: string): Promise<UserPasswordPolicy> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const memberships = await this.accounts.listMemberships(id);

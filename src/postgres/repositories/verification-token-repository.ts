@@ -74,7 +74,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `userId` / `purpose`
    * @throws ConflictError when the user does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async create(userId: string, purpose: VerificationPurpose): Promise<{ token: string; verificationToken: VerificationTokenRecord }> {
     const input = parseInput(createInput, { userId, purpose });
     const token = generateSecretToken();
@@ -97,7 +97,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `purpose` / `token`
    * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
     const input = parseInput(consumeInput, { purpose, token });
     const hash = sql.binary(hashToken(input.token));
