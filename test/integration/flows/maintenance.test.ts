@@ -151,9 +151,10 @@ describe('Maintenance', () => {
 
   it('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async () => {
     const { userId } = await h.user();
+    // Consumed tokens: a user has at most one unconsumed token per purpose (sql/0093).
     for (let i = 0; i < 25; i++) {
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
     }
     const small = createPlatform(h.t.config, { stores: ['postgres'], maintenance: { batchSize: 10 } });
@@ -235,7 +236,7 @@ describe('Maintenance', () => {
       const { userId } = await h.user();
       for (let i = 0; i < 5; i++) {
         await exec(
-          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
         );
       }
       const [a, b] = await Promise.all([h.platform.resolve(Maintenance).run(), second.resolve(Maintenance).run()]);
@@ -250,7 +251,7 @@ describe('Maintenance', () => {
     it('a job whose lock another runner holds is skipped and its rows left alone', async () => {
       const { userId } = await h.user();
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
       // Another runner mid-job: the same session-level advisory lock, held on a connection of the test.
       await owner.ownerPool.connect(async (connection) => {

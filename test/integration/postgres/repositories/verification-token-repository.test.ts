@@ -44,6 +44,21 @@ describe.skipIf(!requireStores('postgres'))('VerificationTokenRepository', () =>
     expect(reasons).toEqual(Array(49).fill('consumed'));
   });
 
+  it('concurrent creates for one user and purpose leave exactly one live token, the one a returned link carries', async () => {
+    // Several rounds on fresh users: one round can pass by luck of scheduling, five in a row of eight truly parallel
+    // requests (each its own pooled connection and transaction) do not, with the former delete-then-insert.
+    for (let round = 0; round < 5; round++) {
+      const user = await h.user();
+      const created = await Promise.all(Array.from({ length: 8 }, () => repo.create(user, 'magic_link')));
+      const live = await h.postgres.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM verification_tokens WHERE user_id = ${user} AND purpose = 'magic_link' AND consumed_at IS NULL`);
+      expect({ round, live }).toEqual({ round, live: 1 });
+      const outcomes = await Promise.allSettled(created.map((c) => repo.consume('magic_link', c.token)));
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      expect(outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as TokenError).reason] : []))).toEqual(Array(7).fill('invalid'));
+    }
+  });
+
   it('refuses expired, unknown and wrong-purpose tokens; a new token supersedes the old one', async () => {
     const expired = await repo.create(userId, 'magic_link');
     await h.postgres.ownerPool.query(
