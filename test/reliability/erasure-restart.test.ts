@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/privacy/erasure-flow.js';
+import { ErasureFlow } from '../../src/flows/privacy/erasure-flow.js';
+import { type ErasureFlowOptions, type ErasureStepEvent } from '../../src/erasure-flow-options.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
 import type { Platform } from '../../src/platform.js';
 import type { TestEnv } from '../support/test-env.js';

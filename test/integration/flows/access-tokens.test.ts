@@ -6,8 +6,7 @@ import { z } from 'zod';
 import { TokenError } from '../../../src/errors.js';
 import { AccessTokens } from '../../../src/flows/auth/access-tokens.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/flows/auth/signing-key-options.js';
-import { SIGNING_KEY_OPTIONS } from '../../../src/tokens.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/signing-key-options.js';
 import { SigningKeyRing, type PublicJwk } from '../../../src/flows/auth/signing-key-ring.js';
 import { loadConfig } from '../../../src/config.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -205,8 +204,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
   });
 
   it('signs ES256 when configured; node:crypto verifies the R||S signature from the P-256 JWK', async () => {
-    const es = createPlatform(h.t.config, { stores: ['postgres', 'redis'] });
-    es.container.register(SIGNING_KEY_OPTIONS, { useValue: { ...DEFAULT_SIGNING_KEY_OPTIONS, algorithm: 'ES256' } });
+    const es = createPlatform(h.t.config, { stores: ['postgres', 'redis'], signingKeys: { algorithm: 'ES256' } });
     await es.start();
     try {
       await es.resolve(SigningKeyRing).rotate();

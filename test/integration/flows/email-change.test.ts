@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCredentialsError, ValidationError } from '../../../src/errors.js';
 import { EmailChangeService } from '../../../src/flows/auth/email-change-service.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/flows/auth/identity-flow-options.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/identity-flow-options.js';
 import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
 import type { Logger } from '../../../src/logger.js';
 import { EmailChangeRepository } from '../../../src/postgres/repositories/email-change-repository.js';

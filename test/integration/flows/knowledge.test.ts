@@ -5,7 +5,7 @@ import type { InjectionToken } from 'tsyringe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
-import type { Embedder } from '../../../src/flows/knowledge/embedder.js';
+import type { Embedder } from '../../../src/embedder.js';
 import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.js';
 import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';

@@ -5,7 +5,7 @@ import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { PasskeyService } from '../../../src/flows/auth/passkey-service.js';
 import { PasskeySignIn } from '../../../src/flows/auth/passkey-sign-in.js';
-import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/flows/auth/identity-flow-options.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/identity-flow-options.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';

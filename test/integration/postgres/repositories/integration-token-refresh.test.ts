@@ -4,11 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createPlatform, type Platform } from '../../../../src/platform.js';
 import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
-import {
-  IntegrationTokenRepository,
-  type IntegrationTokenRefreshRequest,
-  type IntegrationTokenRefresher,
-} from '../../../../src/postgres/repositories/integration-token-repository.js';
+import { IntegrationTokenRepository } from '../../../../src/postgres/repositories/integration-token-repository.js';
+import { type IntegrationTokenRefreshRequest, type IntegrationTokenRefresher } from '../../../../src/integration-token-options.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
