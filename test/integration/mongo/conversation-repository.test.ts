@@ -1,26 +1,22 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { ConversationRepository, type Conversation } from '../../../src/mongo/repositories/conversation-repository.js';
 import { MessageRepository, type Message } from '../../../src/mongo/repositories/message-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+import { tenant } from '../../support/mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
 
 describe('ConversationRepository and MessageRepository', () => {
-  let m: MongoTestPlatform;
   let conversations: ConversationRepository;
   let messages: MessageRepository;
-  beforeAll(async () => {
-    m = await startMongoPlatform();
+  test.beforeAll(async ({ mongo: m }) => {
     conversations = m.platform.resolve(ConversationRepository);
     messages = m.platform.resolve(MessageRepository);
   });
-  afterAll(async () => {
-    await m?.close();
-  });
 
-  it('creates, gets, renames and archives a conversation as plain objects', async () => {
+  test('creates, gets, renames and archives a conversation as plain objects', async () => {
     const ctx = tenant();
     const created = await conversations.create(ctx, { title: '  Plans  ' });
     expect(created).toMatchObject({
@@ -42,7 +38,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(messages.append(ctx, created.id, { role: 'user', content: 'hi' })).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('rejects bad input with a ValidationError naming the field', async () => {
+  test('rejects bad input with a ValidationError naming the field', async () => {
     const ctx = tenant();
     const error = await conversations.create(ctx, { title: '' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
@@ -52,7 +48,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect((bad as ValidationError).fields.sort()).toEqual(['role', 'tokenCount']);
   });
 
-  it('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
+  test('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'busy' });
     const appended = await Promise.all(
@@ -81,7 +77,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
-  it('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
+  test('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
     const ctx = tenant();
     const other = createTenantContext({ ...ctx, actor: undefined, userId: crypto.randomUUID() });
     const made = [];
@@ -107,7 +103,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(conversations.listByUser(ctx, { cursor: 'nonsense' })).rejects.toMatchObject({ fields: ['cursor'] });
   });
 
-  it('organization A never sees or touches organization B', async () => {
+  test('organization A never sees or touches organization B', async () => {
     const a = tenant();
     const b = tenant();
     const bConversation = await conversations.create(b, { title: 'secret' });
@@ -129,7 +125,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await messages.countByConversation(b, bConversation.id)).toBe(1);
   });
 
-  it('deletes a conversation together with its messages', async () => {
+  test('deletes a conversation together with its messages', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'doomed' });
     for (let i = 0; i < 5; i++) await messages.append(ctx, c.id, { role: 'user', content: `${i}` });
@@ -139,7 +135,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await conversations.delete(ctx, c.id)).toBe(false);
   });
 
-  it('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
+  test('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
     const scope = AdminScope.create({ actor: 'test', reason: 'gdpr' });
     const a = tenant();
     const sameUserInB = createTenantContext({ organizationId: crypto.randomUUID(), userId: a.userId, role: 'member', scopes: [] });
