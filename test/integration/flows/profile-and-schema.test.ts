@@ -1,7 +1,16 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConflictError, InvalidCredentialsError, ValidationError } from '../../../src/errors.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
+import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
+import { OrganizationDomains } from '../../../src/flows/organizations/organization-domains.js';
+import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
+import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
+import { z } from 'zod';
 import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { PasswordHasher } from '../../../src/security/password-hasher.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
@@ -145,5 +154,76 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).fields).toEqual(['identifier']);
+  });
+
+  it('keeps the provider handle on the identity (Discord username and discriminator), refreshed at each sign-in', async () => {
+    const oauth = h.platform.resolve(OAuthSignIn);
+    const identities = h.platform.resolve(IdentityRepository);
+    const providerUserId = `discord-${randomUUID()}`;
+    const email = `d-${tag()}@example.test`;
+    // Discord's user object: `username`, and `discriminator` "0" once migrated to unique usernames (discord.com/developers/docs/resources/user).
+    const first = expectSignedIn(
+      await oauth.signIn({ provider: 'discord', providerUserId, email, emailVerified: true, providerUsername: 'Wumpus', providerDiscriminator: '1234' }),
+    );
+    expect(await identities.findByProvider('discord', providerUserId)).toMatchObject({ providerUsername: 'Wumpus', providerDiscriminator: '1234' });
+    await oauth.signIn({ provider: 'discord', providerUserId, email, emailVerified: true, providerUsername: 'wumpus', providerDiscriminator: '0' });
+    const [identity] = await identities.listForUser(first.user.id);
+    expect(identity).toMatchObject({ provider: 'discord', providerUserId, providerUsername: 'wumpus', providerDiscriminator: '0' });
+    await expect(oauth.signIn({ provider: 'discord', providerUserId, email, providerDiscriminator: '12345' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it("shows the organization's earliest verified domain as its primaryDomain, in every read of it", async () => {
+    const u = await h.user();
+    const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
+    const domains = h.platform.resolve(OrganizationDomains);
+    const organizations = h.platform.resolve(OrganizationRepository);
+    const dns = (records: Record<string, string[]>) => async (name: string) => records[name] ?? [];
+    expect((await organizations.getCurrent(ctx)).primaryDomain).toBeNull();
+    const first = await domains.addDomain(ctx, `first-${tag()}.example`);
+    const second = await domains.addDomain(ctx, `second-${tag()}.example`);
+    // A claim is not a domain of the organization until verified.
+    expect((await organizations.getCurrent(ctx)).primaryDomain).toBeNull();
+    await domains.verifyDomain(ctx, second.id, dns({ [second.challenge.name]: [second.challenge.value] }));
+    await domains.verifyDomain(ctx, first.id, dns({ [first.challenge.name]: [first.challenge.value] }));
+    expect((await organizations.getCurrent(ctx)).primaryDomain).toBe(second.domain);
+    // Also where the organization is read outside its own context (the user's list, a pre-tenant read).
+    const listed = (await organizations.listForCurrentUser(ctx)).items.find((o) => o.id === u.organizationId);
+    expect(listed?.primaryDomain).toBe(second.domain);
+    expect((await organizations.getById(u.organizationId))?.primaryDomain).toBe(second.domain);
+    await domains.removeDomain(ctx, second.id);
+    expect((await organizations.getCurrent(ctx)).primaryDomain).toBe(first.domain);
+  });
+
+  it('has the lookup indexes of users and organizations, valid, and the planner uses them for the lists they serve', async () => {
+    const owner = h.platform.resolve(PostgresConnection).ownerPool;
+    const indexes = await owner.any(sql.type(z.object({ name: z.string(), valid: z.boolean(), definition: z.string() }))`
+      SELECT c.relname AS name, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS definition
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relname IN ('users_username_key', 'users_last_login_at_idx', 'users_status_idx', 'organizations_tier_idx') ORDER BY 1`);
+    expect(indexes.map((i) => [i.name, i.valid])).toEqual([
+      ['organizations_tier_idx', true],
+      ['users_last_login_at_idx', true],
+      ['users_status_idx', true],
+      ['users_username_key', true],
+    ]);
+    // A population where each list is selective (most users active and recently signed in, most organizations
+    // free), then fresh statistics: the planner must pick the index over scanning the table.
+    await owner.query(sql.unsafe`
+      INSERT INTO users (email, status, last_login_at)
+      SELECT 'bulk-' || g || '-' || gen_random_uuid() || '@example.test', 'active', now() - (g % 30) * interval '1 day'
+      FROM generate_series(1, 5000) g`);
+    await owner.query(sql.unsafe`
+      INSERT INTO organizations (name, slug) SELECT 'Bulk ' || g, 'bulk-' || g || '-' || substr(md5(random()::text), 1, 8) FROM generate_series(1, 3000) g`);
+    await owner.query(sql.unsafe`ANALYZE users`);
+    await owner.query(sql.unsafe`ANALYZE organizations`);
+    const plan = async (query: ReturnType<typeof sql.unsafe>) => JSON.stringify(await owner.any(query));
+    const plans = {
+      dormant: await plan(sql.unsafe`EXPLAIN (FORMAT JSON) SELECT id FROM users WHERE deleted_at IS NULL AND last_login_at < now() - interval '90 days'`),
+      suspended: await plan(sql.unsafe`EXPLAIN (FORMAT JSON) SELECT id FROM users WHERE status = 'suspended'`),
+      paying: await plan(sql.unsafe`EXPLAIN (FORMAT JSON) SELECT id FROM organizations WHERE tier = 'enterprise' AND deleted_at IS NULL`),
+    };
+    expect(plans.dormant).toContain('users_last_login_at_idx');
+    expect(plans.suspended).toContain('users_status_idx');
+    expect(plans.paying).toContain('organizations_tier_idx');
   });
 });
