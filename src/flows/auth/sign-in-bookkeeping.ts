@@ -15,8 +15,9 @@ import { scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
 import type { SignInResult } from './session-issuer.js';
 
-/** One sign-in attempt as the throttle counts it: per account (email) and per client IP. */
+/** One sign-in attempt as the throttle counts it: per account (as named: email or username) and per client IP. */
 export interface SignInAttempt {
+  /** The account as the sign-in named it: an email, or a username (password sign-in accepts both). */
   readonly email: string;
   readonly ip?: string;
 }
@@ -161,7 +162,10 @@ export class SignInBookkeeping {
     // From here the sign-in is accepted: the throttle reset never fails it, so it runs beside the session issue.
     const [result] = await Promise.all([
       issue(loginSucceeded),
-      this.throttle.reset({ email: user.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
+      // Both names of the account: a sign-in by username counted its failures under the username.
+      Promise.all([user.email, ...(user.username === null ? [] : [user.username])].map((account) => this.throttle.reset({ email: account }))).catch(
+        (error: unknown) => this.logger.warn('login throttle reset failed', { error }),
+      ),
       alongside,
     ]);
     return { status: 'signed_in', ...result };

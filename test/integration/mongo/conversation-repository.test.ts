@@ -7,6 +7,7 @@ import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { tenant } from '../../support/mongo-test-platform.js';
 import { test } from '../../support/fixtures.js';
+import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
 
 describe('ConversationRepository and MessageRepository', () => {
   let conversations: ConversationRepository;
@@ -46,6 +47,67 @@ describe('ConversationRepository and MessageRepository', () => {
     const c = await conversations.create(ctx, { title: 'x' });
     const bad = await messages.append(ctx, c.id, { role: 'robot' as 'user', content: 'x', tokenCount: -1 }).catch((e: unknown) => e);
     expect((bad as ValidationError).fields.sort()).toEqual(['role', 'tokenCount']);
+  });
+
+  test('keeps a summary and metadata on the conversation, set at creation or later, and validates both', async () => {
+    const ctx = tenant();
+    const created = await conversations.create(ctx, { title: 'Support', metadata: { channel: 'web', tags: ['billing'] } });
+    expect(created).toMatchObject({ summary: null, metadata: { channel: 'web', tags: ['billing'] } });
+    const annotated = await conversations.annotate(ctx, created.id, { summary: '  The customer asks about invoices.  ' });
+    expect(annotated).toMatchObject({ summary: 'The customer asks about invoices.', metadata: { channel: 'web', tags: ['billing'] } });
+    expect(await conversations.get(ctx, created.id)).toEqual(annotated);
+    const replaced = await conversations.annotate(ctx, created.id, { summary: null, metadata: { channel: 'api' } });
+    expect(replaced).toMatchObject({ summary: null, metadata: { channel: 'api' } });
+    // Another organization's id is no conversation.
+    await expect(conversations.annotate(tenant(), created.id, { summary: 'x' })).rejects.toBeInstanceOf(NotFoundError);
+
+    const refused = async (input: Parameters<ConversationRepository['annotate']>[2]) =>
+      ((await conversations.annotate(ctx, created.id, input).catch((e: unknown) => e)) as ValidationError).fields;
+    expect(await refused({ summary: '' })).toEqual(['summary']);
+    expect(await refused({ summary: 'x'.repeat(10_001) })).toEqual(['summary']);
+    expect(await refused({ metadata: { $where: 'sleep(1000)' } })).toEqual(['metadata']);
+    expect(await refused({ metadata: { blob: 'x'.repeat(9_000) } })).toEqual(['metadata']);
+    expect(await refused({ metadata: { at: new Date() } as Record<string, unknown> })).toEqual(['metadata']);
+    expect(await conversations.get(ctx, created.id)).toEqual(replaced);
+  });
+
+  test('stores typed metadata on a message (model, prompt/completion tokens, latency) and refuses anything else', async ({ mongo: m }) => {
+    const ctx = tenant();
+    const c = await conversations.create(ctx, { title: 'Metered' });
+    const plain = await messages.append(ctx, c.id, { role: 'user', content: 'Hello?' });
+    expect(plain.metadata).toBeNull();
+    const metadata = { model: 'gpt-4o-2024-08-06', promptTokens: 12, completionTokens: 30, latencyMs: 840 };
+    const reply = await messages.append(ctx, c.id, { role: 'assistant', content: 'Hi!', tokenCount: 42, metadata });
+    expect(reply.metadata).toEqual(metadata);
+    expect((await messages.pageBackwards(ctx, c.id)).items.map((m) => m.metadata)).toEqual([null, metadata]);
+
+    const refused = async (bad: Record<string, unknown>) =>
+      (
+        (await messages
+          .append(ctx, c.id, { role: 'assistant', content: 'x', metadata: bad as NonNullable<Message['metadata']> })
+          .catch((e: unknown) => e)) as ValidationError
+      ).fields;
+    expect(await refused({ promptTokens: -1 })).toEqual(['metadata.promptTokens']);
+    expect(await refused({ completionTokens: 1.5 })).toEqual(['metadata.completionTokens']);
+    expect(await refused({ latencyMs: 'fast' })).toEqual(['metadata.latencyMs']);
+    expect(await refused({ model: '' })).toEqual(['metadata.model']);
+    expect(await refused({ temperature: 0.2 })).toEqual(['metadata']);
+    expect(await messages.countByConversation(ctx, c.id)).toBe(2);
+
+    // The collection's validator holds the same shape for writers that bypass the repository (MongoDB error 121).
+    const db = m.platform.resolve(MongoConnection).connection.db!;
+    const raw = {
+      _id: crypto.randomUUID(),
+      organizationId: ctx.organizationId,
+      conversationId: c.id,
+      seq: 99,
+      role: 'assistant',
+      content: 'x',
+      tokenCount: 0,
+      createdAt: new Date(),
+    };
+    await expect(db.collection('messages').insertOne({ ...raw, metadata: { promptTokens: 'twelve' } } as never)).rejects.toMatchObject({ code: 121 });
+    await expect(db.collection('messages').insertOne({ ...raw, metadata: { seed: 7 } } as never)).rejects.toMatchObject({ code: 121 });
   });
 
   test('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
