@@ -184,6 +184,8 @@ const createInput = z
     marketingConsentVersion: versionInput.optional(),
     /** COPPA: the person confirmed they meet the minimum age. */
     ageConfirmed: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (e.g. a seeded administrator's generated one). */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type CreateUserInput = z.input<typeof createInput>;
@@ -258,13 +260,13 @@ export class UserRepository {
         WITH u AS (
           INSERT INTO users (id, email, display_name, password_hash, status, password_changed_at,
                              terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
-                             marketing_consent_version, marketing_consent_at, age_confirmed_at)
+                             marketing_consent_version, marketing_consent_at, age_confirmed_at, must_change_password)
           VALUES (${id}, ${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
                   ${d.passwordHash === undefined ? null : sql.fragment`now()`},
                   ${d.termsVersion ?? null}, ${d.termsVersion === undefined ? null : sql.fragment`now()`},
                   ${d.privacyVersion ?? null}, ${d.privacyVersion === undefined ? null : sql.fragment`now()`},
                   ${d.marketingConsentVersion ?? null}, ${d.marketingConsentVersion === undefined ? null : sql.fragment`now()`},
-                  ${d.ageConfirmed ? sql.fragment`now()` : null})
+                  ${d.ageConfirmed ? sql.fragment`now()` : null}, ${d.mustChangePassword})
           RETURNING *)
         SELECT ${COLUMNS} FROM u`),
     );

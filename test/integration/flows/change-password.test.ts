@@ -97,7 +97,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
-    await expect(h.signIn.login(u.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
+    await expect(h.signIn.login(u.email, PASSWORD, client)).resolves.toMatchObject({ status: 'password_change_required' });
     await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
     expect((await userRow(u.userId)).must_change_password).toBe(false);
     expect((await h.signIn.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');

@@ -68,7 +68,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
       SELECT coalesce(string_agg(row_to_json(c)::text, ''), '') AS t FROM mfa_challenges c WHERE user_id = ${u.userId}`);
     expect(dump).not.toContain(challenge.challengeToken);
 
-    const session = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client);
+    const session = expectSignedIn(await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client));
     expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
     await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
     const events = await h.auditEvents(session.context);
@@ -161,7 +161,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: '123456' }, client)).rejects.toMatchObject({ reason: 'invalid' });
 
     const { secret } = await mfa.beginTotpEnrollment({ challengeToken: result.challengeToken });
-    const enrolled = await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
+    const enrolled = expectSignedIn(await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client));
     expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
     expect(enrolled.recoveryCodes).toHaveLength(10);
     await expect(h.validator.validate({ userId: u.userId, sessionId: enrolled.sessionId })).resolves.toBeDefined();

@@ -134,7 +134,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
       await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: wrong }, client)).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect(await sessionCount(h, u.userId)).toBe(before);
 
-      const session = await h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client);
+      const session = expectSignedIn(await h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client));
       expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
       await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
       expect(await sessionCount(h, u.userId)).toBe(before + 1);

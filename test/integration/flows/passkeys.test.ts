@@ -158,7 +158,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     // Another user's passkey does not pass, and counts against the challenge.
     await expect(signIn.completeMfaLogin(challenge.challengeToken, keyB.assert(options))).rejects.toBeInstanceOf(PasskeyError);
     const options2 = await signIn.beginSecondFactor(challenge.challengeToken);
-    const result = await signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(options2));
+    const result = expectSignedIn(await signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(options2)));
     expect(result.user.id).toBe(a.userId);
     // The MFA challenge is single-use.
     await expect(
@@ -177,9 +177,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
       .completeMfaLogin(challenge.challengeToken, { passkey: keyB.assert(await signIn.beginSecondFactor(challenge.challengeToken)) })
       .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(InvalidMfaCodeError);
-    const result = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, {
-      passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)),
-    });
+    const result = expectSignedIn(
+      await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, {
+        passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)),
+      }),
+    );
     expect(result.user.id).toBe(a.userId);
     const events = await h.auditEvents(result.context);
     expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ mfa: 'passkey' });

@@ -70,7 +70,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       await expect(h.signIn.login(suspended.email, PASSWORD, client)).rejects.toMatchObject({ state: 'suspended' });
       const mustChange = await h.user();
       await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${mustChange.userId}`);
-      await expect(h.signIn.login(mustChange.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
+      // A required change answers with a ticket and no session (test/integration/flows/required-password-change.test.ts).
+      await expect(h.signIn.login(mustChange.email, PASSWORD, client)).resolves.toMatchObject({ status: 'password_change_required', reason: 'must_change' });
     });
 
     test('rehashes a password whose bcrypt cost differs from the configured one', async ({ flow: h }) => {
