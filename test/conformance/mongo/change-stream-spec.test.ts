@@ -341,3 +341,27 @@ describe('resume tokens and clusterTime (MongoDB manual, "Change Events" and "Re
     }
   });
 });
+
+describe("updateDescription as mongod's update log writes it (src/mongo/db/update/*_node.cpp, v2_log_builder.cpp)", () => {
+  // ModifierNode::logUpdate logs the whole field an operator names ($pull, $pullAll, $pop: the new array);
+  // PushNode logs a pure append as `arr.<index>`; UnsetNode on an array index logs `arr.<i>: null`, elsewhere a removal;
+  // a $set that creates missing parents logs the topmost created field (logCreatedField); $rename is an unset plus a set.
+  const cases: Array<[string, Document, Document, Document]> = [
+    ['$pull', { $pull: { arr: 2 } }, { arr: [1, 3] }, { removedFields: [] }],
+    ['$pullAll', { $pullAll: { arr: [1, 3] } }, { arr: [2, 2] }, { removedFields: [] }],
+    ['$pop', { $pop: { arr: 1 } }, { arr: [1, 2, 3] }, { removedFields: [] }],
+    ['$rename', { $rename: { a: 'b' } }, { b: 1 }, { removedFields: ['a'] }],
+    ['$unset of an array index', { $unset: { 'arr.0': '' } }, { 'arr.0': null }, { removedFields: [] }],
+    ['$push (an append)', { $push: { arr: 9 } }, { 'arr.4': 9 }, { removedFields: [] }],
+    ['$set creating parents', { $set: { 'nested.y.z': 1 } }, { 'nested.y': { z: 1 } }, { removedFields: [] }],
+    ['$unset of a field', { $unset: { 'nested.x': '' } }, {}, { removedFields: ['nested.x'] }],
+  ];
+  it.each(cases)('%s', async (_name, update, updatedFields, rest) => {
+    const coll = await freshCollection([{ _id: 1, arr: [1, 2, 3, 2], a: 1, nested: { x: 1 } }]);
+    await watching(coll, [], {}, async (stream) => {
+      await coll.updateOne({ _id: 1 } as Document, update);
+      const event = (await stream.next()) as Document;
+      expect(event.updateDescription).toEqual({ updatedFields, truncatedArrays: [], ...rest });
+    });
+  });
+});
