@@ -474,3 +474,115 @@ describe('other commands', () => {
     );
   });
 });
+
+describe('comparisons under a collation, and $regex beside one', () => {
+  // Manual: reference/collation ("strength 3 … tertiary level … case and letter variants") and reference/bson-type-comparison-order
+  // ("MongoDB uses the collation … for string comparisons"): $gt/$lt compare strings in the collation's (ICU) order at every strength.
+  it('range operators on strings follow the collation at strength 3 (the default), not code points', async () => {
+    const c = fresh();
+    await c.insertMany(['a', 'B', 'b', 'c', 'é', 'f', 'Z'].map((s) => ({ _id: s, s })) as Document[]);
+    const ids = async (filter: Document, collation?: mongoose.mongo.CollationOptions): Promise<string[]> =>
+      (await c.find(filter, collation ? { collation } : {}).toArray()).map((d) => String(d._id)).sort();
+    // ICU (en): a < b < B < c < e < é < f < z < Z; binary: B < Z < a < b < c < f < é.
+    expect(await ids({ s: { $gte: 'b', $lt: 'c' } }, { locale: 'en' })).toEqual(['B', 'b']);
+    expect(await ids({ s: { $gt: 'd', $lt: 'g' } }, { locale: 'en' })).toEqual(['f', 'é']);
+    expect(await ids({ s: { $gte: 'b', $lt: 'c' } })).toEqual(['b']);
+    expect(await ids({ s: { $gt: 'd', $lt: 'g' } })).toEqual(['f']);
+    // Strength 1 ignores case and diacritics in ranges too: 'é' ≤ 'e'.
+    expect(await ids({ s: { $lte: 'e' } }, { locale: 'en', strength: 1 })).toEqual(['B', 'a', 'b', 'c', 'é']);
+  });
+
+  it('$regex ignores a case-insensitive collation', async () => {
+    // Manual: core/index-case-insensitive → "the $regex operator is not collation-aware".
+    const c = fresh();
+    await c.insertMany([{ s: 'apple' }, { s: 'Apple' }, { s: 'APPLE pie' }]);
+    const collation = { locale: 'en', strength: 2 };
+    expect(await c.countDocuments({ s: { $regex: '^app' } }, { collation })).toBe(1);
+    expect(await c.countDocuments({ s: /^APP/ }, { collation })).toBe(1);
+    expect(await c.countDocuments({ s: { $regex: '^app', $options: 'i' } }, { collation })).toBe(3);
+    expect(await c.countDocuments({ s: { $not: /^app/ } }, { collation })).toBe(2);
+    // Equality beside it still folds case.
+    expect(await c.countDocuments({ s: 'APPLE' }, { collation })).toBe(2);
+  });
+});
+
+describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipeline arithmetic', () => {
+  // Manual: reference/bson-type-comparison-order → numbers of different types compare by their exact value;
+  // 2^53 + 1 is not a double, and the double 0.1 is 0.1000000000000000055511151231257827… > Decimal128('0.1').
+  it('range operators compare exact values', async () => {
+    const c = fresh();
+    await c.insertMany([
+      { _id: 'big', v: Long.fromString('9007199254740993') },
+      { _id: 'big-1', v: Long.fromString('9007199254740992') },
+      { _id: 'dec', v: Decimal128.fromString('0.1') },
+      { _id: 'dbl', v: 0.1 },
+    ] as Document[]);
+    const ids = async (filter: Document): Promise<string[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => String(d._id));
+    expect(await ids({ v: { $gt: Long.fromString('9007199254740992') } })).toEqual(['big']);
+    expect(await ids({ v: { $gt: 9007199254740992 } })).toEqual(['big']);
+    expect(await ids({ v: { $lt: 0.1 } })).toEqual(['dec']);
+    expect(await ids({ v: { $gte: Decimal128.fromString('0.1'), $lt: 1 } })).toEqual(['dbl', 'dec']);
+    expect(await ids({ v: { $gt: Decimal128.fromString('0.1'), $lt: 1 } })).toEqual(['dbl']);
+  });
+
+  it('$elemMatch compares the elements exactly', async () => {
+    const c = fresh();
+    await c.insertMany([
+      { _id: 1, a: [Long.fromString('9007199254740993')], items: [{ p: Decimal128.fromString('0.1') }] },
+      { _id: 2, a: [Long.fromString('9007199254740992')], items: [{ p: 0.1 }] },
+    ] as Document[]);
+    const ids = async (filter: Document): Promise<number[]> => (await c.find(filter).sort({ _id: 1 }).toArray()).map((d) => Number(d._id));
+    expect(await ids({ a: { $elemMatch: { $gt: Long.fromString('9007199254740992') } } })).toEqual([1]);
+    expect(await ids({ a: { $elemMatch: { $eq: Long.fromString('9007199254740992') } } })).toEqual([2]);
+    expect(await ids({ items: { $elemMatch: { p: { $lt: 0.1 } } } })).toEqual([1]);
+    expect(await ids({ items: { $elemMatch: { p: Decimal128.fromString('0.1') } } })).toEqual([1]);
+  });
+
+  it('$expr over such values: exact on a real server, refused by the stand-in (115)', async () => {
+    const c = fresh();
+    await c.insertMany([
+      { _id: 1, a: Long.fromString('9007199254740993'), b: Long.fromString('9007199254740992') },
+      { _id: 2, a: Long.fromString('9007199254740992'), b: Long.fromString('9007199254740992') },
+    ] as Document[]);
+    await realAnswerOrRefusal(
+      target,
+      () => c.find({ $expr: { $gt: ['$a', '$b'] } }).toArray(),
+      (rows) => expect((rows as Document[]).map((d) => Number(d._id))).toEqual([1]),
+    );
+    // Within 2^53 the stand-in answers.
+    expect(await c.countDocuments({ $expr: { $eq: ['$_id', 1] } })).toBe(1);
+  });
+
+  it('pipeline arithmetic over such values: typed on a real server, refused by the stand-in (115)', async () => {
+    // Manual: reference/operator/aggregation/add → "adding a long and a decimal gives a decimal" (result type follows the widest operand).
+    const c = fresh();
+    await c.insertOne({ _id: 1, price: Decimal128.fromString('10.10'), qty: Long.fromString('9007199254740993') } as Document);
+    await realAnswerOrRefusal(
+      target,
+      () =>
+        c
+          .aggregate([{ $project: { total: { $add: ['$price', Decimal128.fromString('0.01')] }, next: { $add: ['$qty', 1] } } }], { promoteLongs: false })
+          .toArray(),
+      (rows) => {
+        const [row] = rows as Document[];
+        expect(String(row?.total)).toBe('10.11');
+        expect(row?.next).toEqual(Long.fromString('9007199254740994'));
+      },
+    );
+    await realAnswerOrRefusal(
+      target,
+      () => c.updateOne({ _id: 1 } as Document, [{ $set: { price: { $multiply: ['$price', 2] } } }]),
+      async () => expect(String((await c.findOne({ _id: 1 } as Document))?.price)).toBe('20.20'),
+    );
+  });
+
+  it('$max and $min compare a Decimal128 with a double exactly', async () => {
+    // Manual: reference/operator/update/max → compares by the BSON comparison order (exact numeric value).
+    const c = fresh();
+    await c.insertOne({ _id: 1, hi: Decimal128.fromString('0.1'), lo: Decimal128.fromString('0.1') } as Document);
+    await c.updateOne({ _id: 1 } as Document, { $max: { hi: 0.1 }, $min: { lo: 0.1 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.hi).toEqual(new Double(0.1));
+    expect(doc?.lo).toBeInstanceOf(Decimal128);
+  });
+});
