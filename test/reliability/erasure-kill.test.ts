@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ErasureFlow } from '../../src/flows/privacy/erasure-flow.js';
-import type { Platform } from '../../src/platform.js';
 import type { TestEnv } from '../support/test-env.js';
-import { seedUserEverywhere, usePrivacyPlatform } from '../support/privacy-fixture.js';
-import { Figures, sleep } from './reliability-support.js';
+import { seedUserEverywhere } from '../support/privacy-fixture.js';
+import { test } from '../support/fixtures.js';
+import { sleep } from '../support/sleep.js';
+import { Figures } from './reliability-support.js';
 
 // Issue 16, item 4 and "Done when": erasure worker killed repeatedly at random points, then
 // "erasure finishes ≤ 60 s after a worker restart". erasure-restart.test.ts simulates the kills inside one
@@ -23,14 +24,7 @@ const SWEEP_EVERY_MS = 1_000;
 const SEED = 1616;
 
 const figures = new Figures('faults');
-afterAll(() => figures.flush());
-
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
-beforeAll(() => {
-  ({ t, platform } = privacy);
-});
+test.afterAll(() => figures.flush());
 
 function rng(seed: number): () => number {
   let x = seed;
@@ -46,7 +40,7 @@ interface Worker {
   kill(): Promise<void>;
 }
 
-async function startWorker(killAt: number): Promise<Worker> {
+async function startWorker(t: TestEnv, killAt: number): Promise<Worker> {
   const child = spawn(process.execPath, [CHILD, String(killAt), String(LEASE_MS), String(SWEEP_EVERY_MS)], {
     env: { ...process.env, ...t.env, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,7 +68,9 @@ async function startWorker(killAt: number): Promise<Worker> {
 }
 
 describe('erasure worker processes SIGKILLed inside a step, repeatedly', () => {
-  it(`${KILLS} kills at seeded points, then a restarted worker process reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async () => {
+  test(`${KILLS} kills at seeded points, then a restarted worker process reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async ({
+    privacy: { t, platform },
+  }) => {
     const random = rng(SEED);
     const seeded = await seedUserEverywhere(platform);
     const flow = platform.resolve(ErasureFlow);
@@ -82,7 +78,7 @@ describe('erasure worker processes SIGKILLed inside a step, repeatedly', () => {
     let requestId: string | undefined;
 
     for (let kill = 0; kill < KILLS; kill++) {
-      const worker = await startWorker(Math.floor(random() * 3));
+      const worker = await startWorker(t, Math.floor(random() * 3));
       requestId ??= (await flow.eraseUser(seeded.userId, { reason: 'reliability: worker processes killed' })).id;
       // The child reaches its kill point (a lease expiry + one sweep after the previous kill at most), or the erasure ends first.
       const reached = await Promise.race([worker.killPoint, flow.waitFor(requestId, { timeoutMs: 30_000, intervalMs: 100 }).then(() => undefined)]);
@@ -96,7 +92,7 @@ describe('erasure worker processes SIGKILLed inside a step, repeatedly', () => {
     expect((await flow.status(requestId!)).status).not.toBe('completed');
 
     const started = performance.now();
-    const worker = await startWorker(-1);
+    const worker = await startWorker(t, -1);
     try {
       await flow.waitFor(requestId!, { timeoutMs: RESTART_TO_ERASED_MS, intervalMs: 100 });
       const remainders = await flow.verifyErased(seeded.userId);

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -14,6 +13,7 @@ import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { avatarUrlInput, languageInput, personNameInput, timezoneInput, usernameInput } from './profile-inputs.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -167,10 +167,7 @@ const emailInput = z
   .transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 
 const createInput = z
   .object({
