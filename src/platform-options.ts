@@ -124,11 +124,15 @@ export const platformOptionsSchema = z
       .partial()
       .strict()
       .optional(),
-    /** Erasure step retries, merged over DEFAULT_ERASURE_FLOW_OPTIONS. */
+    /** Erasure step retries, leases and sweep, merged over DEFAULT_ERASURE_FLOW_OPTIONS. */
     erasureFlow: z
       .object({
         attempts: count(100),
         backoffMs: count(3_600_000),
+        /** Lease on a running step (ms, renewed every third of it): a killed worker's step is taken over this long after its last heartbeat. */
+        leaseMs: z.number().int().min(300).max(3_600_000),
+        /** How often a started worker sweeps for steps nobody holds (ms). */
+        sweepEveryMs: z.number().int().min(100).max(3_600_000),
         /** Observation point between a step's effects and its bookkeeping (tests use it to simulate a crash there). */
         onStep: z.custom<(event: ErasureStepEvent) => void | Promise<void>>((v) => typeof v === 'function', 'must be a function').optional(),
       })

@@ -68,7 +68,7 @@ export type {
 export { MfaRepository } from './repositories/mfa-repository.js';
 export type { MfaStatus, TotpSecret } from './repositories/mfa-repository.js';
 export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './repositories/mfa-challenge-repository.js';
-export type { MfaChallengeRecord, MfaChallengePurpose } from './repositories/mfa-challenge-repository.js';
+export type { MfaChallengeRecord, MfaChallengePurpose, MfaChallengeFlags } from './repositories/mfa-challenge-repository.js';
 export { PasswordHistoryRepository, MAX_PASSWORD_HISTORY } from './repositories/password-history-repository.js';
 export { SecuritySettingsRepository, DEFAULT_SECURITY_SETTINGS } from './repositories/security-settings-repository.js';
 export type { SecuritySettings, SecuritySettingsPatch } from './repositories/security-settings-repository.js';

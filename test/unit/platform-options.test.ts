@@ -62,6 +62,16 @@ describe('PlatformOptions', () => {
     expect(paths.sort()).toEqual(['options.authFlows.passwordHistoryDepth', 'options.embedder', 'options.knowledgeIngestion.embedBatchSize', 'options.stores']);
   });
 
+  it('takes the erasure step lease and sweep interval, within their ranges', () => {
+    expect(createPlatform(config, { erasureFlow: { leaseMs: 5_000, sweepEveryMs: 1_000 } }).resolve(ERASURE_FLOW_OPTIONS)).toMatchObject({
+      attempts: 5,
+      leaseMs: 5_000,
+      sweepEveryMs: 1_000,
+    });
+    const paths = validationPaths(() => createPlatform(config, { erasureFlow: { leaseMs: 10, sweepEveryMs: 0.5 } }));
+    expect(paths.sort()).toEqual(['options.erasureFlow.leaseMs', 'options.erasureFlow.sweepEveryMs']);
+  });
+
   it('refuses unknown keys and objects that do not implement the interface', () => {
     const paths = validationPaths(() => createPlatform(config, { authNotifier: {} as AuthNotifier, auditWriter: { maxBatchSize: 5 } as never }));
     expect(paths.sort()).toEqual(['options.auditWriter', 'options.authNotifier']);

@@ -32,6 +32,8 @@ export interface AccountCreationInput {
   readonly birthDate?: Date | undefined;
   readonly guardianConsent?: unknown;
   readonly emailVerified: boolean;
+  /** The password must be changed at the first sign-in. */
+  readonly mustChangePassword: boolean;
 }
 
 /** `Acme Corp!` → `acme-corp-7f3a`: readable, and the suffix makes collisions unlikely. */
@@ -84,6 +86,7 @@ export class AccountCreation {
       email: d.email,
       passwordHash,
       status: 'pending_verification',
+      mustChangePassword: d.mustChangePassword,
       ...(d.displayName === undefined ? {} : { displayName: d.displayName }),
       ...(d.termsVersion === undefined ? {} : { termsVersion: d.termsVersion }),
       ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),

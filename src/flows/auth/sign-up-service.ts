@@ -35,6 +35,8 @@ const createAccountInput = z
     organizationSlug: z.string().min(1).max(63).optional(),
     /** Create the user `active` (e.g. seeded demo accounts, or an invitation that proved the email). Default: `pending_verification`. */
     emailVerified: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (a seeded administrator's): the sign-in answers with a ticket. */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type SignUpInput = z.input<typeof signUpInput>;
@@ -72,7 +74,7 @@ export class SignUpService {
     const d = parseInput(signUpInput, input);
     let created: CreatedAccount;
     try {
-      created = await this.creation.create({ ...d, emailVerified: false });
+      created = await this.creation.create({ ...d, emailVerified: false, mustChangePassword: false });
     } catch (error) {
       if (!(error instanceof ConflictError && error.constraint === 'users_email_key')) throw error;
       await this.#tellExistingOwner(d.email);

@@ -3,7 +3,6 @@ import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import type { IntegrationTokenOptions, IntegrationTokenRefresher } from '../../integration-token-options.js';
 import { z } from 'zod';
-import { isIP } from 'node:net';
 import { NotFoundError, PlatformError } from '../../errors.js';
 import { INTEGRATION_TOKEN_OPTIONS } from '../../tokens.js';
 import { withTimeout } from '../../with-timeout.js';
@@ -18,6 +17,7 @@ import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 /** A user's grant for one integration in one organization, without its tokens. */
 export interface IntegrationTokenRecord {
@@ -118,11 +118,7 @@ const saveInput = z
 // The reading client (a ClientContext: extra keys such as deviceId are ignored).
 const readerInput = z
   .object({
-    ip: z
-      .string()
-      .max(64)
-      .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address')
-      .optional(),
+    ip: ipAddressSchema.optional(),
     userAgent: z.string().max(1000).optional(),
   })
   .default({});
