@@ -1,12 +1,11 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { TokenError, ValidationError } from '../../errors.js';
+import { TokenError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository } from '../../postgres/repositories/verification-token-repository.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
-import { PasswordPolicy } from '../../security/password-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { verificationTokenInput } from './email-verification.js';
 import { SessionRevoker } from './session-revoker.js';
@@ -24,7 +23,6 @@ export class PasswordReset {
     @inject(VerificationTokenRepository) private readonly tokens: VerificationTokenRepository,
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(AccountRepository) private readonly accounts: AccountRepository,
-    @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
     @inject(StrictestPasswordPolicy) private readonly strictest: StrictestPasswordPolicy,
     @inject(PasswordHasher) private readonly hasher: PasswordHasher,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
@@ -46,13 +44,7 @@ export class PasswordReset {
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async resetPassword(token: string, newPassword: string): Promise<{ userId: string; revokedSessions: number }> {
     const d = parseInput(z.object({ token: verificationTokenInput, newPassword: z.string().min(1).max(1024) }), { token, newPassword });
-    try {
-      await this.policy.assert(d.newPassword, {});
-    } catch (error) {
-      // The policy reports under `password`; this method's field is `newPassword`.
-      if (error instanceof ValidationError) throw new ValidationError(error.issues.map((i) => ({ ...i, path: 'newPassword' })));
-      throw error;
-    }
+    await this.strictest.assertDefaultRules(d.newPassword);
     const consumed = await this.tokens.consume('password_reset', d.token);
     const user = await this.users.getById(consumed.userId);
     if (!user || user.status === 'deleted' || user.status === 'suspended') throw new TokenError('invalid', 'Reset token is no longer valid');
