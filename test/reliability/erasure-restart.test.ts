@@ -2,8 +2,6 @@ import 'reflect-metadata';
 import { describe, expect } from 'vitest';
 import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/privacy/erasure-flow.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
-import type { Platform } from '../../src/platform.js';
-import type { TestEnv } from '../support/test-env.js';
 import { seedUserEverywhere, startPrivacyPlatform } from '../support/privacy-fixture.js';
 import { Figures } from './reliability-support.js';
 import { sleep } from '../support/sleep.js';
