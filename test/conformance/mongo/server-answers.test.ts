@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import { describe, expect } from 'vitest';
-import { realAnswerOrRefusal, type MongoTarget } from './mongo-target.js';
+import { realAnswerOrRefusal } from './mongo-target.js';
 import { test } from '../../support/fixtures.js';
 
 /**

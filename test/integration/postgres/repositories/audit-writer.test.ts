@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { describe, expect, inject, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, StoreUnavailableError, ValidationError } from '../../../../src/errors.js';
 import { createPlatform } from '../../../../src/platform.js';
