@@ -9,7 +9,7 @@ import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
@@ -35,8 +35,15 @@ export interface SignInFailureOptions {
   readonly counted?: Partial<LockoutState>;
 }
 
-/** Builds the `auth.login.succeeded` event for the new session (details: `sessionId`, and `mfa` when a second factor finished it). */
-export type LoginSucceededEvent = (sessionId: string, organizationId: string, details?: { readonly mfa?: string }) => AuditEventInput;
+/**
+ * Builds the `auth.login.succeeded` event for the new session (details: `sessionId`, `mfa` when a second factor
+ * finished it, `via: 'password_change'` when a required password change did).
+ */
+export type LoginSucceededEvent = (
+  sessionId: string,
+  organizationId: string,
+  details?: { readonly mfa?: string | boolean; readonly via?: 'password_change' },
+) => AuditEventInput;
 
 /**
  * The bookkeeping every sign-in path shares (password, second factor,
@@ -81,7 +88,9 @@ export class SignInBookkeeping {
 
   /**
    * The account-state rules, told only after a correct password (a running lockout excepted: no password oracle).
-   * @throws AccountStateError `deleted` / `suspended` / `locked` / `pending_verification` / `password_change_required`
+   * A required password change is not refused here: the password sign-in answers it with a ticket
+   * (`PasswordChangeTickets`), after the second factor when one is due.
+   * @throws AccountStateError `deleted` / `suspended` / `locked` / `pending_verification`
    * @throws InvalidCredentialsError while the lockout runs
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
@@ -92,7 +101,6 @@ export class SignInBookkeeping {
     // A running lockout is told to nobody but the owner (AuthNotifier.accountLocked).
     if (this.lockout.isLocked(user.lockedUntil)) throw new InvalidCredentialsError();
     if (user.status === 'pending_verification' && this.options.requireVerifiedEmail) throw new AccountStateError('pending_verification');
-    if (user.mustChangePassword) throw new AccountStateError('password_change_required');
   }
 
   /**
@@ -147,6 +155,26 @@ export class SignInBookkeeping {
     issue: (loginSucceeded: LoginSucceededEvent) => Promise<SignInResult>,
     alongside?: Promise<unknown>,
   ): Promise<SignInResult & { readonly status: 'signed_in' }> {
+    return { status: 'signed_in', ...(await this.#accepted(user, client, issue, alongside)) };
+  }
+
+  /**
+   * {@link accept} for a sign-in whose credentials were right but whose password must be changed first: the same
+   * steps (lockout race, risk inputs, throttle reset — the same cost and timing as a sign-in), ending in
+   * `issueTicket` instead of a session.
+   * @throws InvalidCredentialsError when the lockout won the race; whatever `issueTicket` throws
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async acceptForPasswordChange<T>(user: UserRecord, client: ParsedClientContext, issueTicket: () => Promise<T>, alongside?: Promise<unknown>): Promise<T> {
+    return this.#accepted(user, client, issueTicket, alongside);
+  }
+
+  async #accepted<T>(
+    user: UserRecord,
+    client: ParsedClientContext,
+    issue: (loginSucceeded: LoginSucceededEvent) => Promise<T>,
+    alongside: Promise<unknown> | undefined,
+  ): Promise<T> {
     // Independent, one round-trip time: the lockout gate, and the sessions before this one (risk inputs).
     const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#risk(user, client)]);
     if (!unlocked) throw new InvalidCredentialsError();
@@ -168,7 +196,7 @@ export class SignInBookkeeping {
       ),
       alongside,
     ]);
-    return { status: 'signed_in', ...result };
+    return result;
   }
 
   async #risk(user: UserRecord, client: ParsedClientContext): Promise<{ score: number; newIp: boolean; newDevice: boolean }> {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -14,6 +13,7 @@ import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { avatarUrlInput, languageInput, personNameInput, timezoneInput, usernameInput } from './profile-inputs.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -167,10 +167,7 @@ const emailInput = z
   .transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 
 const createInput = z
   .object({
@@ -184,6 +181,8 @@ const createInput = z
     marketingConsentVersion: versionInput.optional(),
     /** COPPA: the person confirmed they meet the minimum age. */
     ageConfirmed: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (e.g. a seeded administrator's generated one). */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type CreateUserInput = z.input<typeof createInput>;
@@ -258,13 +257,13 @@ export class UserRepository {
         WITH u AS (
           INSERT INTO users (id, email, display_name, password_hash, status, password_changed_at,
                              terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
-                             marketing_consent_version, marketing_consent_at, age_confirmed_at)
+                             marketing_consent_version, marketing_consent_at, age_confirmed_at, must_change_password)
           VALUES (${id}, ${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
                   ${d.passwordHash === undefined ? null : sql.fragment`now()`},
                   ${d.termsVersion ?? null}, ${d.termsVersion === undefined ? null : sql.fragment`now()`},
                   ${d.privacyVersion ?? null}, ${d.privacyVersion === undefined ? null : sql.fragment`now()`},
                   ${d.marketingConsentVersion ?? null}, ${d.marketingConsentVersion === undefined ? null : sql.fragment`now()`},
-                  ${d.ageConfirmed ? sql.fragment`now()` : null})
+                  ${d.ageConfirmed ? sql.fragment`now()` : null}, ${d.mustChangePassword})
           RETURNING *)
         SELECT ${COLUMNS} FROM u`),
     );

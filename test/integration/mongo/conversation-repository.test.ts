@@ -1,27 +1,23 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { ConversationRepository, type Conversation } from '../../../src/mongo/repositories/conversation-repository.js';
 import { MessageRepository, type Message } from '../../../src/mongo/repositories/message-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+import { tenant } from '../../support/mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
 import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
 
 describe('ConversationRepository and MessageRepository', () => {
-  let m: MongoTestPlatform;
   let conversations: ConversationRepository;
   let messages: MessageRepository;
-  beforeAll(async () => {
-    m = await startMongoPlatform();
+  test.beforeAll(async ({ mongo: m }) => {
     conversations = m.platform.resolve(ConversationRepository);
     messages = m.platform.resolve(MessageRepository);
   });
-  afterAll(async () => {
-    await m?.close();
-  });
 
-  it('creates, gets, renames and archives a conversation as plain objects', async () => {
+  test('creates, gets, renames and archives a conversation as plain objects', async () => {
     const ctx = tenant();
     const created = await conversations.create(ctx, { title: '  Plans  ' });
     expect(created).toMatchObject({
@@ -43,7 +39,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(messages.append(ctx, created.id, { role: 'user', content: 'hi' })).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('rejects bad input with a ValidationError naming the field', async () => {
+  test('rejects bad input with a ValidationError naming the field', async () => {
     const ctx = tenant();
     const error = await conversations.create(ctx, { title: '' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
@@ -53,7 +49,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect((bad as ValidationError).fields.sort()).toEqual(['role', 'tokenCount']);
   });
 
-  it('keeps a summary and metadata on the conversation, set at creation or later, and validates both', async () => {
+  test('keeps a summary and metadata on the conversation, set at creation or later, and validates both', async () => {
     const ctx = tenant();
     const created = await conversations.create(ctx, { title: 'Support', metadata: { channel: 'web', tags: ['billing'] } });
     expect(created).toMatchObject({ summary: null, metadata: { channel: 'web', tags: ['billing'] } });
@@ -75,7 +71,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await conversations.get(ctx, created.id)).toEqual(replaced);
   });
 
-  it('stores typed metadata on a message (model, prompt/completion tokens, latency) and refuses anything else', async () => {
+  test('stores typed metadata on a message (model, prompt/completion tokens, latency) and refuses anything else', async ({ mongo: m }) => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'Metered' });
     const plain = await messages.append(ctx, c.id, { role: 'user', content: 'Hello?' });
@@ -114,7 +110,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(db.collection('messages').insertOne({ ...raw, metadata: { seed: 7 } } as never)).rejects.toMatchObject({ code: 121 });
   });
 
-  it('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
+  test('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'busy' });
     const appended = await Promise.all(
@@ -143,7 +139,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
-  it('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
+  test('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
     const ctx = tenant();
     const other = createTenantContext({ ...ctx, actor: undefined, userId: crypto.randomUUID() });
     const made = [];
@@ -169,7 +165,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(conversations.listByUser(ctx, { cursor: 'nonsense' })).rejects.toMatchObject({ fields: ['cursor'] });
   });
 
-  it('organization A never sees or touches organization B', async () => {
+  test('organization A never sees or touches organization B', async () => {
     const a = tenant();
     const b = tenant();
     const bConversation = await conversations.create(b, { title: 'secret' });
@@ -191,7 +187,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await messages.countByConversation(b, bConversation.id)).toBe(1);
   });
 
-  it('deletes a conversation together with its messages', async () => {
+  test('deletes a conversation together with its messages', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'doomed' });
     for (let i = 0; i < 5; i++) await messages.append(ctx, c.id, { role: 'user', content: `${i}` });
@@ -201,7 +197,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await conversations.delete(ctx, c.id)).toBe(false);
   });
 
-  it('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
+  test('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
     const scope = AdminScope.create({ actor: 'test', reason: 'gdpr' });
     const a = tenant();
     const sameUserInB = createTenantContext({ organizationId: crypto.randomUUID(), userId: a.userId, role: 'member', scopes: [] });

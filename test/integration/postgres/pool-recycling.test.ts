@@ -1,43 +1,44 @@
 import 'reflect-metadata';
-import { sql } from 'slonik';
-import { afterEach, describe, expect, it } from 'vitest';
+import { sql, type DatabasePool } from 'slonik';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
+import { sleep } from '../../support/sleep.js';
 
 const backendPid = sql.type(z.object({ pid: z.number() }))`SELECT pg_backend_pid() AS pid`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Connection recycling (PG_POOL_MAX_LIFETIME_SECONDS) and validation of idle connections on checkout
  * (PG_POOL_IDLE_VALIDATION): a backend's pid (pg_backend_pid(), PostgreSQL manual §9.26) names the
  * server connection a pooled call ran on.
  */
-describe.skipIf(!requireStores('postgres'))('PostgreSQL pools: connection lifetime and idle validation', () => {
-  let h: PostgresHarness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+// Each its own database and platform: the pool settings are read at start. One connection per pool, so a reuse is visible.
+const recycled = test.extend('envOverrides', { scope: 'file' }, { PG_POOL_SIZE: '1', PG_POOL_MAX_LIFETIME_SECONDS: '2', PG_POOL_IDLE_VALIDATION: 'off' });
+const unlimited = test.extend('envOverrides', { scope: 'file' }, { PG_POOL_SIZE: '1', PG_POOL_MAX_LIFETIME_SECONDS: '0', PG_POOL_IDLE_VALIDATION: 'off' });
+const validated = test.extend('envOverrides', { scope: 'file' }, { PG_POOL_SIZE: '1', PG_POOL_IDLE_VALIDATION: 'on', PG_POOL_IDLE_VALIDATION_AFTER_MS: '0' });
 
-  it.each([
-    { lifetime: '2', replaced: true },
-    { lifetime: '0', replaced: false },
-  ])('PG_POOL_MAX_LIFETIME_SECONDS=$lifetime: a connection past its lifetime is replaced ($replaced), a younger one reused', async ({ lifetime, replaced }) => {
-    h = await startPostgresHarness({ PG_POOL_SIZE: '1', PG_POOL_MAX_LIFETIME_SECONDS: lifetime, PG_POOL_IDLE_VALIDATION: 'off' });
-    const app = h.postgres.appPool;
+describe.skipIf(!requireStores('postgres'))('PostgreSQL pools: connection lifetime and idle validation', () => {
+  const reuseThenWait = async (app: DatabasePool): Promise<{ first: number; later: number }> => {
     const first = await app.oneFirst(backendPid);
     expect(await app.oneFirst(backendPid)).toBe(first);
     // Past the lifetime and Slonik's +10 % jitter, well within the pool's 10 s idle timeout.
     await sleep(2_500);
-    const later = await app.oneFirst(backendPid);
-    if (replaced) expect(later).not.toBe(first);
-    else expect(later).toBe(first);
+    return { first, later: await app.oneFirst(backendPid) };
+  };
+
+  recycled('PG_POOL_MAX_LIFETIME_SECONDS=2: a connection past its lifetime is replaced, a younger one reused', async ({ postgres: h }) => {
+    const { first, later } = await reuseThenWait(h.postgres.appPool);
+    expect(later).not.toBe(first);
   });
 
-  it('never hands a caller an idle connection the server has closed: the check replaces it, on both pools', async () => {
-    h = await startPostgresHarness({ PG_POOL_SIZE: '1', PG_POOL_IDLE_VALIDATION: 'on', PG_POOL_IDLE_VALIDATION_AFTER_MS: '0' });
+  unlimited('PG_POOL_MAX_LIFETIME_SECONDS=0: the same connection serves after the same wait', async ({ postgres: h }) => {
+    const { first, later } = await reuseThenWait(h.postgres.appPool);
+    expect(later).toBe(first);
+  });
+
+  validated('never hands a caller an idle connection the server has closed: the check replaces it, on both pools', async ({ postgres: h }) => {
     const ctx = await h.tenant();
     const users = h.platform.resolve(UserRepository);
     const app = h.postgres.appPool;
