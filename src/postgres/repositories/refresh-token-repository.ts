@@ -97,6 +97,7 @@ const lockedRow = z.object({
   session_revoked: z.boolean(),
   session_expired: z.boolean(),
   session_idle: z.boolean(),
+  session_unconfirmed: z.boolean(),
   session_expires_at: z.date(),
   access_token_jti: z.string(),
 });
@@ -268,6 +269,7 @@ export class RefreshTokenRepository {
              s.revoked_at IS NOT NULL AS session_revoked,
              s.expires_at <= now() AS session_expired,
              s.last_seen_at + make_interval(mins => coalesce(oss.inactivity_timeout_minutes, ${DEFAULT_INACTIVITY_MINUTES})) <= now() AS session_idle,
+             s.confirmed_at IS NULL AS session_unconfirmed,
              s.expires_at AS session_expires_at,
              s.access_token_jti
       FROM refresh_tokens rt
@@ -285,6 +287,11 @@ export class RefreshTokenRepository {
     }
     // An idle session must not be revived by its refresh token; checked before rotating, so a refusal spends nothing.
     if (row.session_idle) return { kind: 'failed', error: new TokenError('expired', 'Session ended after inactivity') };
+    // The first refresh of a new session confirms it (sql/0092), in this transaction: it gets its absolute expiry.
+    if (row.session_unconfirmed) {
+      row.session_expires_at = await tx.oneFirst(sql.type(z.object({ expires_at: z.date() }))`
+        SELECT expires_at FROM platform_auth.confirm_session(${row.session_id})`);
+    }
 
     const childToken = generateSecretToken();
     const child = await this.#insert(tx, {
@@ -364,7 +371,7 @@ export class RefreshTokenRepository {
     return tx.one(sql.type(recordRow)`
       INSERT INTO refresh_tokens (id, session_id, user_id, organization_id, token_hash, family_id, parent_id, expires_at)
       SELECT ${input.id}, s.id, s.user_id, s.organization_id, ${sql.binary(hashToken(input.token))},
-             ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), s.expires_at)
+             ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), coalesce(s.absolute_expires_at, s.expires_at))
       FROM sessions s WHERE s.id = ${input.sessionId}
       RETURNING ${COLUMNS}`);
   }
