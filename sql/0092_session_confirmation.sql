@@ -11,6 +11,10 @@
 --   absolute_expires_at:   the expiry confirmation gives; NULL means expires_at (rows from before 0092).
 -- platform_auth.confirm_session(id): confirms a live unconfirmed session and returns it; any other session is
 --   returned as it is (already confirmed, revoked, expired: the caller decides); no row for an unknown id.
+-- platform_auth.confirm_session_of_refresh_token(token_hash): confirms the live unconfirmed session of an unrevoked,
+--   unexpired refresh token; returns its id, or nothing (no such token, or nothing to confirm). A refresh calls it
+--   before it locks the token, so it takes the session's row lock first — the order a revocation takes them
+--   (session, then tokens): the two cannot deadlock.
 -- Errors: none expected; a half-built index left by a crash is INVALID, dropped by the down file, rebuilt here.
 
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS confirmed_at timestamptz DEFAULT now();
@@ -31,6 +35,19 @@ CREATE OR REPLACE FUNCTION platform_auth.confirm_session(p_id uuid) RETURNS SETO
 ALTER FUNCTION platform_auth.confirm_session(uuid) OWNER TO platform_auth;
 REVOKE ALL ON FUNCTION platform_auth.confirm_session(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION platform_auth.confirm_session(uuid) TO platform_app;
+
+CREATE OR REPLACE FUNCTION platform_auth.confirm_session_of_refresh_token(p_token_hash bytea) RETURNS SETOF uuid
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS $$
+    UPDATE public.sessions s SET confirmed_at = now(), expires_at = coalesce(s.absolute_expires_at, s.expires_at)
+    FROM public.refresh_tokens t
+    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL AND t.expires_at > now() AND s.id = t.session_id
+      AND s.confirmed_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > now()
+    RETURNING s.id
+  $$;
+ALTER FUNCTION platform_auth.confirm_session_of_refresh_token(bytea) OWNER TO platform_auth;
+REVOKE ALL ON FUNCTION platform_auth.confirm_session_of_refresh_token(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION platform_auth.confirm_session_of_refresh_token(bytea) TO platform_app;
 
 -- The maintenance sweep deletes unconfirmed sessions as soon as their window has passed.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_unconfirmed_idx ON sessions (expires_at) WHERE confirmed_at IS NULL;

@@ -97,7 +97,6 @@ const lockedRow = z.object({
   session_revoked: z.boolean(),
   session_expired: z.boolean(),
   session_idle: z.boolean(),
-  session_unconfirmed: z.boolean(),
   session_expires_at: z.date(),
   access_token_jti: z.string(),
 });
@@ -241,9 +240,12 @@ export class RefreshTokenRepository {
       this.postgres.appPool.transaction(async (tx) => {
         // The token's own tenant scope, named by its hash, in the same round trip that sets it
         // (an unknown hash sets none, and the rotation then finds nothing).
-        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string() }))`
+        // Same statement: the first refresh of a new session confirms it (sql/0092: its absolute expiry), before the
+        // token's row is locked below — session first, then token, the lock order of a revocation (no deadlock).
+        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string(), confirmed: z.number() }))`
           SELECT set_config('platform.organization_id', o.organization_id::text, true) AS organization_id,
-                 set_config('platform.user_id', o.user_id::text, true) AS user_id
+                 set_config('platform.user_id', o.user_id::text, true) AS user_id,
+                 (SELECT count(*)::int FROM platform_auth.confirm_session_of_refresh_token(${sql.binary(hash)})) AS confirmed
           FROM platform_auth.refresh_token_owner(${sql.binary(hash)}) o`);
         const o = await this.#rotateLocked(tx, hash);
         // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
@@ -269,7 +271,6 @@ export class RefreshTokenRepository {
              s.revoked_at IS NOT NULL AS session_revoked,
              s.expires_at <= now() AS session_expired,
              s.last_seen_at + make_interval(mins => coalesce(oss.inactivity_timeout_minutes, ${DEFAULT_INACTIVITY_MINUTES})) <= now() AS session_idle,
-             s.confirmed_at IS NULL AS session_unconfirmed,
              s.expires_at AS session_expires_at,
              s.access_token_jti
       FROM refresh_tokens rt
@@ -287,11 +288,6 @@ export class RefreshTokenRepository {
     }
     // An idle session must not be revived by its refresh token; checked before rotating, so a refusal spends nothing.
     if (row.session_idle) return { kind: 'failed', error: new TokenError('expired', 'Session ended after inactivity') };
-    // The first refresh of a new session confirms it (sql/0092), in this transaction: it gets its absolute expiry.
-    if (row.session_unconfirmed) {
-      row.session_expires_at = await tx.oneFirst(sql.type(z.object({ expires_at: z.date() }))`
-        SELECT expires_at FROM platform_auth.confirm_session(${row.session_id})`);
-    }
 
     const childToken = generateSecretToken();
     const child = await this.#insert(tx, {

@@ -116,6 +116,18 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(await row(refreshed.s.sessionId)).not.toBeNull();
   });
 
+  it('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { s } = await signIn();
+      const [refresh, logout] = await Promise.allSettled([h.rotation.refresh(s.refreshToken, client), h.revoker.logout(s.sessionId)]);
+      expect(logout).toMatchObject({ status: 'fulfilled', value: true });
+      // The refresh either won (then the logout revoked its successor) or saw the revocation.
+      outcomes.push(refresh.status === 'fulfilled' ? 'rotated' : refresh.reason instanceof TokenError ? refresh.reason.reason : String(refresh.reason));
+    }
+    expect(outcomes.filter((o) => o !== 'rotated' && o !== 'revoked')).toEqual([]);
+  });
+
   it('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async () => {
     const u = await h.user();
     await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
