@@ -160,10 +160,20 @@ export class SessionValidator {
    * The first use of a session found unconfirmed in the cache: confirm it in PostgreSQL (the UPDATE's condition
    * makes one of two concurrent confirmations, in any processes, the writer; the other reads the confirmed row),
    * then cache the record as confirmed with its new expiry. The answer stays the cache's (one more round trip
-   * to each store, once per session).
+   * to each store, once per session). With PostgreSQL unreachable the hit is answered unconfirmed (retried next time).
    */
   async #confirmFirstUse(ref: SessionRef, session: CachedSession, accepted: ValidatedSession): Promise<ValidatedSession> {
-    const live = assertLive(await this.#confirm(session.sessionId), ref);
+    let confirmed: SessionRecord | undefined;
+    try {
+      confirmed = await this.#confirm(session.sessionId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      // PostgreSQL unreachable: the cached record is still the answer (as for any hit); the session stays
+      // unconfirmed, with its window as its end, and the next validation or refresh confirms it.
+      this.logger.warn('session confirmation deferred: Postgres unavailable', { sessionId: session.sessionId, error });
+      return accepted;
+    }
+    const live = assertLive(confirmed, ref);
     const now = Date.now();
     const settings = await this.security.recent(accepted.organizationId);
     const deadline = activeUntil(live.expiresAt, settings, now);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { TokenError } from '../../../src/errors.js';
+import { StoreUnavailableError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
 import { Maintenance } from '../../../src/flows/operations/maintenance.js';
@@ -65,6 +65,20 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
       expect((await h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
       expect(confirm).toHaveBeenCalledTimes(1);
       expect((await row(s.sessionId))!.confirmed_at).toEqual(confirmed.confirmed_at);
+    } finally {
+      confirm.mockRestore();
+    }
+  });
+
+  it('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async () => {
+    const { u, s } = await signIn();
+    const confirm = vi.spyOn(h.platform.resolve(SessionRepository), 'confirm').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'test: refused'));
+    try {
+      await expect(h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).resolves.toMatchObject({ source: 'cache' });
+      expect((await row(s.sessionId))!.confirmed_at).toBeNull();
+      await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
+      expect(confirm).toHaveBeenCalledTimes(2);
+      expect((await row(s.sessionId))!.confirmed_at).not.toBeNull();
     } finally {
       confirm.mockRestore();
     }
