@@ -15,7 +15,7 @@ import { generateRecoveryCodes } from '../../security/recovery-codes.js';
 import { Totp } from '../../security/totp.js';
 import { isTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';

@@ -6,7 +6,7 @@ import { MfaChallengeRepository, type MfaChallengeRecord } from '../../postgres/
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { challengeTokenInput } from './auth-inputs.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { MfaService, mfaProofSchema, totpCodeInput, type MfaMethod, type MfaProof } from './mfa-service.js';

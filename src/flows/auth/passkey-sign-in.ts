@@ -11,7 +11,7 @@ import { accessControlled, declareAccess } from '../../tenancy/declare-access.js
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 import type { SecondFactorResult } from './mfa-sign-in.js';
 import { challengeBytes, PasskeyCeremony, passkeyUseAudit } from './passkey-ceremony.js';
 import { PasswordChangeTickets } from './password-change-tickets.js';

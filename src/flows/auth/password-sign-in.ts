@@ -8,7 +8,7 @@ import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { LOGGER } from '../../tokens.js';
-import { emailInput, passwordInput } from './auth-inputs.js';
+import { passwordInput, signInIdentifierInput } from './auth-inputs.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue, type MfaChallengeResult, type MfaEnrollmentRequiredResult } from './mfa-service.js';
 import { PasswordChangeTickets, type PasswordChangeRequiredResult } from './password-change-tickets.js';
@@ -50,15 +50,17 @@ export class PasswordSignIn {
   ) {}
 
   /**
-   * Password sign-in: throttle → lookup → bcrypt (dummy for unknown users) →
+   * Password sign-in with an email or a username (`identifier`): throttle → lookup → bcrypt (dummy for unknown users) →
    * account state → organization rules (membership, IP allow-list) ∥ MFA state → [MFA due: challenge, stop] →
    * lockout bookkeeping ∥ risk inputs → session ∥ throttle reset ∥ rehash → audit.
    * The throttle check stays before the lookup, so a throttled attacker costs Postgres nothing.
    *
    * @param context.organizationId the organization to sign in to (default: the oldest membership)
-   * @throws ValidationError naming `email` / `password` / `context.*` (never echoing the password)
+   * @param identifier the account's email, or its username (case-insensitive either way); an unknown username
+   *   answers exactly like an unknown email (same error, same dummy bcrypt: no enumeration)
+   * @throws ValidationError naming `identifier` (neither an email nor a well-formed username) / `password` / `context.*` (never echoing the password)
    * @throws RateLimitedError (with `retryAfterMs`) when the account or IP is throttled
-   * @throws InvalidCredentialsError for an unknown email, a wrong password, or an account the lockout has locked
+   * @throws InvalidCredentialsError for an unknown email or username, a wrong password, or an account the lockout has locked
    *   (whatever the password: OWASP ASVS v4 2.2.1, NIST SP 800-63B 5.2.2) — identical in every case
    * @throws AccountStateError `locked` (administrative) / `suspended` / `deleted` / `pending_verification`, only after a correct password
    * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`, audited)
@@ -68,19 +70,24 @@ export class PasswordSignIn {
    *   `password_change_required` with a ticket for `PasswordChange.completeRequiredChange` and NO session (after the second factor when one is due)
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async login(email: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
+  async login(identifier: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
     const { organizationId, ...clientInput } = context;
-    const input = parseInput(z.object({ email: emailInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }), {
-      email,
-      password,
-      organizationId,
-      context: clientInput,
-    });
+    const input = parseInput(
+      z.object({ identifier: signInIdentifierInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }),
+      {
+        identifier,
+        password,
+        organizationId,
+        context: clientInput,
+      },
+    );
     const client = input.context;
-    const attempt = this.bookkeeping.attemptFor(input.email, client);
+    const account = input.identifier;
+    const attempt = this.bookkeeping.attemptFor(account.value, client);
     await this.bookkeeping.checkThrottle(attempt);
 
-    const credentials = await this.users.findCredentialsByEmail(input.email);
+    const credentials =
+      account.kind === 'email' ? await this.users.findCredentialsByEmail(account.value) : await this.users.findCredentialsByUsername(account.value);
     // The lockout's attempt is reserved before bcrypt; a locked account answers like a wrong password.
     const verdict = await this.gate.verify(credentials, input.password);
     if (!verdict.ok || !credentials) {

@@ -9,14 +9,15 @@ import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
 import type { SignInResult } from './session-issuer.js';
 
-/** One sign-in attempt as the throttle counts it: per account (email) and per client IP. */
+/** One sign-in attempt as the throttle counts it: per account (as named: email or username) and per client IP. */
 export interface SignInAttempt {
+  /** The account as the sign-in named it: an email, or a username (password sign-in accepts both). */
   readonly email: string;
   readonly ip?: string;
 }
@@ -189,7 +190,10 @@ export class SignInBookkeeping {
     // From here the sign-in is accepted: the throttle reset never fails it, so it runs beside the session issue.
     const [result] = await Promise.all([
       issue(loginSucceeded),
-      this.throttle.reset({ email: user.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
+      // Both names of the account: a sign-in by username counted its failures under the username.
+      Promise.all([user.email, ...(user.username === null ? [] : [user.username])].map((account) => this.throttle.reset({ email: account }))).catch(
+        (error: unknown) => this.logger.warn('login throttle reset failed', { error }),
+      ),
       alongside,
     ]);
     return result;

@@ -14,7 +14,7 @@ import { PasswordHasher } from '../../security/password-hasher.js';
 import { PasswordPolicy } from '../../security/password-policy.js';
 import { LOGGER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { type AuthNotifier } from './auth-notifier.js';
+import { type AuthNotifier } from '../../auth-notifier.js';
 import { AUTH_NOTIFIER } from '../../tokens.js';
 import { VerificationService, type EmailRequestAccepted } from './verification-service.js';
 

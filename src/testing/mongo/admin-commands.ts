@@ -108,6 +108,15 @@ export const adminCommands: Record<string, CommandHandler> = {
     for (const [key, value] of Object.entries(changes)) {
       if (key === 'validator' || key === 'validationLevel' || key === 'validationAction') {
         options[key] = value;
+      } else if (key === 'changeStreamPreAndPostImages') {
+        // Manual, collMod → changeStreamPreAndPostImages: {enabled: <boolean>}; later writes record (or stop recording) images.
+        if (!BsonValues.isPlainObject(value) || typeof value.enabled !== 'boolean') {
+          throw new CommandError(
+            'TypeMismatch',
+            "BSON field 'collMod.changeStreamPreAndPostImages' is the wrong type, expected type 'object' with a boolean 'enabled'",
+          );
+        }
+        options[key] = { enabled: value.enabled };
       } else if (key === 'index' && BsonValues.isPlainObject(value)) {
         const target = (value.name ?? value.keyPattern) as string | Document | undefined;
         if (target === undefined) throw new CommandError('InvalidOptions', 'must specify either index name or key pattern');

@@ -136,12 +136,13 @@ export const BsonValues = {
   /**
    * Values reached by a dotted path, with mongod's array expansion: arrays
    * met on the way are traversed element by element (numeric components
-   * index into them), a terminal array contributes each element.
+   * index into them), a terminal array contributes each element (or itself,
+   * with `expandTerminal` false).
    * Returns `[MISSING]` when nothing is reached.
    */
-  valuesAtPath(doc: unknown, path: string): unknown[] {
+  valuesAtPath(doc: unknown, path: string, expandTerminal = true): unknown[] {
     const out: unknown[] = [];
-    collect(doc, path.split('.'), 0, out, true);
+    collect(doc, path.split('.'), 0, out, expandTerminal);
     return out.length === 0 ? [MISSING] : out;
   },
 

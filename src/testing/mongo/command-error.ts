@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   NotImplemented: 238,
   NoSuchTransaction: 251,
   TransactionCommitted: 256,
+  InvalidResumeToken: 260,
   OperationNotSupportedInTransaction: 263,
   ChangeStreamFatalError: 280,
   ChangeStreamHistoryLost: 286,
@@ -41,7 +42,12 @@ export const ERROR_CODES = {
   Location40415: 40415,
   Location40573: 40573,
   Location40602: 40602,
+  Location40647: 40647,
+  Location40649: 40649,
   Location40674: 40674,
+  Location50795: 50795,
+  Location50870: 50870,
+  Location51057: 51057,
   DuplicateKey: 11000,
 } as const;
 

@@ -51,33 +51,32 @@ export class MingoAdapter {
   }
 
   /** A reusable predicate for a filter (also used for validators and partial indexes). */
-  static matcher(filter: Document, extra?: { variables?: Document | undefined }): (doc: Document) => boolean {
-    const query = translate(() => new Query(BsonValues.toQueryView(QueryOperators.prepare(filter)), MingoAdapter.options(extra)), 'BadValue');
-    return (doc: Document) => translate(() => query.test(BsonValues.toQueryView(doc)), 'BadValue');
+  static matcher(filter: Document, extra: { variables?: Document | undefined; collation?: Collation | undefined } = {}): (doc: Document) => boolean {
+    const fold = extra.collation?.foldsForMatching ? extra.collation : undefined;
+    const context = { collation: extra.collation, compile: (nested: Document) => MingoAdapter.matcher(nested, extra) };
+    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter, context));
+    const query = translate(() => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: extra.variables })), 'BadValue');
+    return (doc: Document) =>
+      translate(() => {
+        let view = BsonValues.toQueryView(doc);
+        if (fold) {
+          view = fold.foldDeep(view);
+          BsonValues.linkView(view, doc);
+        }
+        return query.test(view);
+      }, 'BadValue');
   }
 
   /**
    * Documents matching `filter`, sorted/skipped/limited; returns the stored
    * objects themselves. Under a collation of strength 1 or 2 strings match
-   * folded (case- and, at 1, diacritic-insensitive); sorting follows mongod's
-   * BSON order (see BsonOrder) with the collation's string order.
+   * folded (case- and, at 1, diacritic-insensitive); ranges compare strings
+   * under the collation; sorting follows mongod's BSON order (see BsonOrder)
+   * with the collation's string order.
    */
   static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
-    const fold = options.collation?.foldsForMatching ? options.collation : undefined;
-    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter));
-    const query = translate(() => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })), 'BadValue');
-    let selected = translate(
-      () =>
-        docs.filter((doc) => {
-          let view = BsonValues.toQueryView(doc);
-          if (fold) {
-            view = fold.foldDeep(view);
-            BsonValues.linkView(view, doc);
-          }
-          return query.test(view);
-        }),
-      'BadValue',
-    );
+    const matches = MingoAdapter.matcher(filter, { collation: options.collation, variables: options.variables });
+    let selected = docs.filter((doc) => matches(doc));
     const sort = normaliseSort(options.sort);
     if (sort.spec) selected = BsonOrder.sort(selected, sort.spec, options.collation);
     if (sort.reverse) selected = selected.reverse();
@@ -112,6 +111,7 @@ export class MingoAdapter {
   static applyUpdate(doc: Document, update: Document | Document[], context: UpdateContext): Document {
     const view = BsonValues.clone(BsonValues.toQueryView(doc));
     if (Array.isArray(update)) {
+      PipelineGuard.checkExpressions([doc], update, 'a pipeline update');
       const [out] = translate(
         () => new Aggregator(update, { ...MingoAdapter.options({ variables: context.variables }), processingMode: ProcessingMode.CLONE_INPUT }).run([view]),
         'BadValue',
