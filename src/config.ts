@@ -83,6 +83,11 @@ export interface Config {
     readonly lockoutSeconds: number;
     readonly refreshReuseGraceSeconds: number;
     readonly sessionTtlSeconds: number;
+    /**
+     * A new session lives this long until its first validation or refresh confirms it (then it gets its full
+     * lifetime): the bound on the life of a session whose answer never reached the caller (docs/sessions.md).
+     */
+    readonly sessionConfirmWindowSeconds: number;
     readonly accessTokenTtlSeconds: number;
     readonly minimumAge: number;
   };
@@ -193,6 +198,7 @@ const envSchema = z.object({
   LOCKOUT_SECONDS: int(1, 86_400 * 30, 900),
   REFRESH_REUSE_GRACE_SECONDS: int(0, 300, 10),
   SESSION_TTL_SECONDS: int(60, 86_400 * 365, 86_400 * 30),
+  SESSION_CONFIRM_WINDOW_SECONDS: int(1, 86_400, 600),
   ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400, 900),
   MINIMUM_AGE: int(0, 21, 13),
   AUDIT_RETENTION_DAYS: int(1, 3650, 90),
@@ -350,6 +356,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       lockoutSeconds: e.LOCKOUT_SECONDS,
       refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      sessionConfirmWindowSeconds: e.SESSION_CONFIRM_WINDOW_SECONDS,
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       minimumAge: e.MINIMUM_AGE,
     },
