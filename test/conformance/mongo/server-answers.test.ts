@@ -303,6 +303,27 @@ describe('update operators on values of the wrong type fail', () => {
     expect(unmatched).toMatchObject({ code: 2, message: 'The positional operator did not find the match needed from the query.' });
   });
 
+  it('$rename, $push $each, $pullAll and $bit refuse bad arguments and targets with BadValue (2)', async () => {
+    // mongod src/mongo/db/update/rename_node.cpp (must be a string, must differ, not on the same path, not through an array),
+    // push_node.cpp ($each must be an array), pull_all_node.cpp (array argument), bit_node.cpp (integral target only).
+    const c = fresh();
+    await c.insertOne({ _id: 1, a: 1, arr: [1, 2], d: 1.5, n: 5 } as Document);
+    const code = async (update: Document): Promise<number> => (await serverError(c.updateOne({ _id: 1 } as Document, update))).code as number;
+    expect(await code({ $rename: { a: 'a' } })).toBe(2);
+    expect(await code({ $rename: { a: 5 } })).toBe(2);
+    expect(await code({ $rename: { a: 'a.b' } })).toBe(2);
+    expect(await code({ $rename: { 'arr.0': 'b' } })).toBe(2);
+    expect(await code({ $push: { arr: { $each: 'x' } } })).toBe(2);
+    expect(await code({ $pullAll: { arr: 1 } })).toBe(2);
+    expect(await code({ $bit: { d: { and: 1 } } })).toBe(2);
+    expect(await c.findOne({ _id: 1 } as Document)).toEqual({ _id: 1, a: 1, arr: [1, 2], d: 1.5, n: 5 });
+    await c.updateOne({ _id: 1 } as Document, { $bit: { n: { and: 4 } }, $mul: { fresh: 2.5 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.n).toEqual(new Int32(4));
+    // Manual, update/mul: a missing field is set to zero of the multiplier's numeric type.
+    expect(doc?.fresh).toEqual(new Double(0));
+  });
+
   it('two operators on the same path conflict (ConflictingUpdateOperators, 40)', async () => {
     // Manual: reference/operator/update → "you cannot update the same field with multiple operators".
     const c = fresh();
@@ -496,6 +517,50 @@ describe('comparisons under a collation, and $regex beside one', () => {
     expect(await ids({ s: { $gt: 'd', $lt: 'g' } })).toEqual(['f']);
     // Strength 1 ignores case and diacritics in ranges too: 'é' ≤ 'e'.
     expect(await ids({ s: { $lte: 'e' } }, { locale: 'en', strength: 1 })).toEqual(['B', 'a', 'b', 'c', 'é']);
+  });
+
+  it('numericOrdering and alternate shifted order ranges and sorts; string equality under them is refused by the stand-in', async () => {
+    // Manual: reference/collation → numericOrdering ("compare numeric strings as numbers"), alternate "shifted" (whitespace and
+    // punctuation are ignorable at strengths 1–3).
+    const c = fresh();
+    await c.insertMany(['2', '10', '9', 'a-b', 'ab', 'ac'].map((s) => ({ _id: s, s })) as Document[]);
+    const numeric = { locale: 'en', numericOrdering: true };
+    expect((await c.find({ s: { $gt: '9', $lt: 'a' } }, { collation: numeric }).toArray()).map((d) => d._id)).toEqual(['10']);
+    expect(
+      (
+        await c
+          .find({ s: { $lt: 'a' } }, { collation: numeric })
+          .sort({ s: 1 })
+          .toArray()
+      ).map((d) => d._id),
+    ).toEqual(['2', '9', '10']);
+    const shifted = { locale: 'en', alternate: 'shifted' as const };
+    expect((await c.find({ s: { $gte: 'ab', $lte: 'ab' } }, { collation: shifted }).toArray()).map((d) => String(d._id)).sort()).toEqual(['a-b', 'ab']);
+    await realAnswerOrRefusal(
+      target,
+      () => c.find({ s: '10' }, { collation: numeric }).toArray(),
+      (rows) => expect(rows).toEqual([{ _id: '10', s: '10' }]),
+    );
+    await realAnswerOrRefusal(
+      target,
+      () => c.find({ s: 'ab' }, { collation: shifted }).toArray(),
+      (rows) => expect((rows as Document[]).map((d) => String(d._id)).sort()).toEqual(['a-b', 'ab']),
+    );
+  });
+
+  it('collation options Intl cannot express (backwards, strength 4/5) are refused by the stand-in', async () => {
+    // Manual: reference/collation → backwards ("strings with diacritics sort from back of the string", French).
+    const c = fresh();
+    await c.insertMany(['côté', 'coté', 'côte', 'cote'].map((s) => ({ s })));
+    await realAnswerOrRefusal(
+      target,
+      () =>
+        c
+          .find({}, { collation: { locale: 'fr', backwards: true }, projection: { _id: 0 } })
+          .sort({ s: 1 })
+          .toArray(),
+      (rows) => expect((rows as Document[]).map((d) => d.s as string)).toEqual(['cote', 'côte', 'coté', 'côté']),
+    );
   });
 
   it('$regex ignores a case-insensitive collation', async () => {
