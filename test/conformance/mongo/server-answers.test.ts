@@ -657,3 +657,75 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(doc?.lo).toBeInstanceOf(Decimal128);
   });
 });
+
+describe('aggregation sorts, groups and late $match stages like mongod', () => {
+  it('$sort in a pipeline uses the BSON comparison order (mixed types; arrays by their smallest/largest element)', async () => {
+    // Manual: reference/bson-type-comparison-order and reference/operator/aggregation/sort ("ascending sort compares the smallest
+    // element of an array, descending the largest; an empty array sorts before null").
+    const c = fresh();
+    await c.insertMany([
+      { _id: 'date', x: new Date(0), arr: [3, 4] },
+      { _id: 'bool', x: true },
+      { _id: 'oid', x: new ObjectId(), arr: [] },
+      { _id: 'string', x: 'a', arr: [1, 10] },
+      { _id: 'number', x: 1, arr: 5 },
+      { _id: 'null', x: null },
+    ] as Document[]);
+    const order = async (pipeline: Document[]): Promise<string[]> => (await c.aggregate(pipeline).toArray()).map((d) => String(d._id));
+    expect(await order([{ $sort: { x: 1 } }])).toEqual(['null', 'number', 'string', 'oid', 'bool', 'date']);
+    expect(await order([{ $project: { x: 1 } }, { $sort: { x: -1 } }])).toEqual(['date', 'bool', 'oid', 'string', 'number', 'null']);
+    expect(await order([{ $sort: { arr: -1, _id: 1 } }])).toEqual(['string', 'number', 'date', 'bool', 'null', 'oid']);
+  });
+
+  it("a first $group's $min, $max, $first and $last keep the values' BSON types and compare exactly", async () => {
+    // Manual: aggregation/min, max ("ignores null and missing values", BSON comparison order), first and last.
+    const c = fresh();
+    await c.insertMany([
+      { _id: 1, g: 'a', v: Long.fromString('9007199254740993') },
+      { _id: 2, g: 'a', v: Long.fromString('9007199254740992') },
+      { _id: 3, g: 'a' },
+      { _id: 4, g: 'b', v: Decimal128.fromString('0.1') },
+      { _id: 5, g: 'b', v: 0.1 },
+    ] as Document[]);
+    const rows = await c
+      .aggregate(
+        [
+          { $sort: { _id: 1 } },
+          { $group: { _id: '$g', lo: { $min: '$v' }, hi: { $max: '$v' }, first: { $first: '$v' }, last: { $last: '$v' } } },
+          { $sort: { _id: 1 } },
+        ],
+        { promoteLongs: false },
+      )
+      .toArray();
+    expect(rows[0]).toEqual({
+      _id: 'a',
+      lo: Long.fromString('9007199254740992'),
+      hi: Long.fromString('9007199254740993'),
+      first: Long.fromString('9007199254740993'),
+      last: null,
+    });
+    expect(rows[1]?.lo).toBeInstanceOf(Decimal128);
+    expect(rows[1]?.hi).toBe(0.1);
+  });
+
+  it('a $match after reshaping stages over such values: exact on a real server, refused by the stand-in (115)', async () => {
+    const c = fresh();
+    await c.insertMany([
+      { _id: 1, v: Long.fromString('9007199254740993') },
+      { _id: 2, v: Long.fromString('9007199254740992') },
+    ] as Document[]);
+    await realAnswerOrRefusal(
+      target,
+      () => c.aggregate([{ $project: { v: 1 } }, { $match: { v: { $gt: Long.fromString('9007199254740992') } } }]).toArray(),
+      (rows) => expect((rows as Document[]).map((d) => Number(d._id))).toEqual([1]),
+    );
+  });
+
+  it('a later $match compares strings under the collation', async () => {
+    // Manual: reference/command/aggregate → collation applies to every stage's string comparisons.
+    const c = fresh();
+    await c.insertMany([{ name: 'Ann' }, { name: 'ann' }, { name: 'Bob' }]);
+    const rows = await c.aggregate([{ $project: { _id: 0, name: 1 } }, { $match: { name: 'ANN' } }], { collation: { locale: 'en', strength: 2 } }).toArray();
+    expect(rows).toHaveLength(2);
+  });
+});
