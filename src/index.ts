@@ -89,7 +89,9 @@ export type { Permission } from './tenancy/permission-policy.js';
 export { PasswordSignIn } from './flows/auth/password-sign-in.js';
 export type { LoginResult, SignedInResult } from './flows/auth/password-sign-in.js';
 export { MfaSignIn } from './flows/auth/mfa-sign-in.js';
-export type { EnrolledSignInResult } from './flows/auth/mfa-sign-in.js';
+export type { EnrolledSignInResult, SecondFactorResult } from './flows/auth/mfa-sign-in.js';
+export { PasswordChangeTickets, PASSWORD_CHANGE_TICKET_TTL_SECONDS } from './flows/auth/password-change-tickets.js';
+export type { PasswordChangeRequiredResult, PasswordChangeReason } from './flows/auth/password-change-tickets.js';
 export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './flows/auth/mfa-service.js';
 export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/session-validator.js';
 export type { ValidatedSession } from './flows/auth/session-validator.js';
@@ -101,7 +103,7 @@ export { PasswordChange } from './flows/auth/password-change.js';
 export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
 export { MfaService } from './flows/auth/mfa-service.js';
-export type { MfaProof, MfaMethod, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
+export type { MfaProof, MfaMethod, SecondFactorPurpose, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
 export type { IpCheck } from './flows/organizations/organization-security.js';
 export {
@@ -131,10 +133,10 @@ export { ApiKeyAuthenticator } from './flows/auth/api-key-authenticator.js';
 export type { ApiKeyAuthentication } from './flows/auth/api-key-authenticator.js';
 export { VerificationService } from './flows/auth/verification-service.js';
 export type { EmailRequestAccepted } from './flows/auth/verification-service.js';
-export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth/auth-flow-options.js';
-export type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
-export { DiscardingAuthNotifier } from './flows/auth/auth-notifier.js';
-export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth/auth-notifier.js';
+export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './auth-flow-options.js';
+export type { AuthFlowOptions } from './auth-flow-options.js';
+export { DiscardingAuthNotifier } from './flows/auth/discarding-auth-notifier.js';
+export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './auth-notifier.js';
 export { clientContextSchema } from './flows/auth/client-context.js';
 // Passkeys, passwordless sign-in and email change (issue 23)
 export { PasskeyService } from './flows/auth/passkey-service.js';
@@ -147,10 +149,10 @@ export { EmailChangeService } from './flows/auth/email-change-service.js';
 export type { EmailChangeRequested, EmailChangeConfirmed } from './flows/auth/email-change-service.js';
 export { FirstFactorSignIn } from './flows/auth/first-factor-sign-in.js';
 export type { FirstFactorSignInResult, FirstFactorMethod } from './flows/auth/first-factor-sign-in.js';
-export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './flows/auth/identity-flow-options.js';
-export type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
-export { DiscardingIdentityNotifier } from './flows/auth/identity-notifier.js';
-export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './flows/auth/identity-notifier.js';
+export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './identity-flow-options.js';
+export type { IdentityFlowOptions } from './identity-flow-options.js';
+export { DiscardingIdentityNotifier } from './flows/auth/discarding-identity-notifier.js';
+export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './identity-notifier.js';
 export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
 export type { LoginRiskSignals } from './flows/auth/login-risk.js';
@@ -158,25 +160,26 @@ export { AccessTokens } from './flows/auth/access-tokens.js';
 export type { AccessTokenSubject, SignedAccessToken, VerifiedAccessToken } from './flows/auth/access-tokens.js';
 export { SigningKeyRing } from './flows/auth/signing-key-ring.js';
 export type { ActiveSigningKey, JsonWebKeySet, PublicJwk, VerificationKey } from './flows/auth/signing-key-ring.js';
-export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './flows/auth/signing-key-options.js';
-export type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './signing-key-options.js';
+export type { SigningKeyOptions } from './signing-key-options.js';
 export { OutboxAuthNotifier, AUTH_OUTBOX_TOPICS } from './flows/auth/outbox-auth-notifier.js';
 export { OutboxRelay, signWebhook } from './flows/operations/outbox-relay.js';
 export type { OutboxRound } from './flows/operations/outbox-relay.js';
-export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './flows/operations/outbox-relay-options.js';
-export type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
+export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './outbox-relay-options.js';
+export type { OutboxEmailSender, OutboxRelayOptions } from './outbox-relay-options.js';
 
 // Knowledge flows
-export type { Embedder } from './flows/knowledge/embedder.js';
+export type { Embedder } from './embedder.js';
 export { HashingEmbedder } from './flows/knowledge/hashing-embedder.js';
 export type { HashingEmbedderOptions } from './flows/knowledge/hashing-embedder.js';
-export type { TextSplitter } from './flows/knowledge/text-splitter.js';
+export type { TextSplitter } from './text-splitter.js';
 export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/knowledge/langchain-text-splitter.js';
 export type { LangchainTextSplitterOptions } from './flows/knowledge/langchain-text-splitter.js';
 export { estimateTokenCount } from './flows/knowledge/estimate-token-count.js';
-export { KnowledgeIngestion, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId } from './flows/knowledge/knowledge-ingestion.js';
+export { KnowledgeIngestion, ingestionJobId } from './flows/knowledge/knowledge-ingestion.js';
+export { DEFAULT_KNOWLEDGE_INGESTION_OPTIONS } from './knowledge-ingestion-options.js';
+export type { KnowledgeIngestionOptions } from './knowledge-ingestion-options.js';
 export type {
-  KnowledgeIngestionOptions,
   IngestDocumentInput,
   IngestDocumentResult,
   OrganizationIdsProvider,
@@ -199,11 +202,14 @@ export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledg
 export { QueueWorkers } from './flows/queue-workers.js';
 export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
 export { Maintenance, MAINTENANCE_JOBS } from './flows/operations/maintenance.js';
-export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from './flows/operations/maintenance.js';
+export type { MaintenanceJob, MaintenanceJobResult } from './flows/operations/maintenance.js';
+export type { MaintenanceOptions } from './maintenance-options.js';
 
 // Privacy flows
-export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
-export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ErasureFlow } from './flows/privacy/erasure-flow.js';
+export { ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './erasure-flow-options.js';
+export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent } from './erasure-flow-options.js';
+export type { ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
 export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
 export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';

@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
-import { DEFAULT_AUTH_FLOW_OPTIONS } from './auth/auth-flow-options.js';
-import { DiscardingAuthNotifier } from './auth/auth-notifier.js';
+import { DEFAULT_AUTH_FLOW_OPTIONS } from '../auth-flow-options.js';
+import { DiscardingAuthNotifier } from './auth/discarding-auth-notifier.js';
 import { MfaService } from './auth/mfa-service.js';
 import { MfaSignIn } from './auth/mfa-sign-in.js';
 import { PasswordChange } from './auth/password-change.js';
@@ -14,7 +14,7 @@ import { OrganizationSecurity } from './organizations/organization-security.js';
 import { OrganizationDomains } from './organizations/organization-domains.js';
 import { SsoConnections } from './organizations/sso-connections.js';
 import { OutboxRelay } from './operations/outbox-relay.js';
-import { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER } from './operations/outbox-relay-options.js';
+import { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER } from '../outbox-relay-options.js';
 import { OutboxAuthNotifier } from './auth/outbox-auth-notifier.js';
 import { QueueWorkers } from './queue-workers.js';
 import { Maintenance } from './operations/maintenance.js';
@@ -27,15 +27,15 @@ import { SignUpService } from './auth/sign-up-service.js';
 import { StrictestPasswordPolicy } from './auth/strictest-password-policy.js';
 import { VerificationService } from './auth/verification-service.js';
 import { FirstFactorSignIn } from './auth/first-factor-sign-in.js';
-import { DEFAULT_IDENTITY_FLOW_OPTIONS } from './auth/identity-flow-options.js';
-import { DiscardingIdentityNotifier } from './auth/identity-notifier.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../identity-flow-options.js';
+import { DiscardingIdentityNotifier } from './auth/discarding-identity-notifier.js';
 import { PasskeyCeremony } from './auth/passkey-ceremony.js';
 import { PasskeyService } from './auth/passkey-service.js';
 import { PasskeySignIn } from './auth/passkey-sign-in.js';
 import { PasswordlessSignIn } from './auth/passwordless-sign-in.js';
 import { EmailChangeService } from './auth/email-change-service.js';
 import { AccessTokens } from './auth/access-tokens.js';
-import { DEFAULT_SIGNING_KEY_OPTIONS } from './auth/signing-key-options.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from '../signing-key-options.js';
 import { SigningKeyRing } from './auth/signing-key-ring.js';
 import {
   AUTH_FLOW_OPTIONS,

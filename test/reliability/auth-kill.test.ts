@@ -18,7 +18,10 @@ import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { requireStores } from '../support/require-stores.js';
 import { testKeyRing } from '../support/test-env.js';
-import { Figures, PASSWORD, sleep, startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from './reliability-support.js';
+import { Figures, startPrivatePostgres, type PrivatePostgres } from './reliability-support.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
 
 // Issue 16, "Done when": under a fault suite that SIGKILLs the process mid-traffic and compares committed
 // changes with their audit events — 0 missing security audit events, 0 sessions alive without the caller

@@ -1,16 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pg from 'pg';
-import { z } from 'zod';
 import { loadConfig, ownerDatabaseUrl, type Config } from '../../config.js';
 import { PlatformError, ValidationError } from '../../errors.js';
 import { mapPostgresError } from '../../postgres/map-postgres-error.js';
 import { appLedgerName, DEFAULT_MIGRATIONS_DIRECTORY, LEDGER_TABLE as LIBRARY_LEDGER, Migrator } from '../../postgres/migrator.js';
 import { redactUrl } from '../../redact-url.js';
-import { PasswordHasher } from '../../security/password-hasher.js';
 import { EXIT, out, printJson, reportError, table } from '../cli-output.js';
 import { refuseInstalledPackageFolder } from './refuse-installed-package-folder.js';
+import { seedDatabase } from './seed-database.js';
 
 /** `--dir`/`--ledger`: an application's migrations folder and its ledger. */
 interface FolderOptions {
@@ -57,131 +55,6 @@ async function withOwnerClient<T>(config: Config, fn: (client: pg.Client) => Pro
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-export interface SeedResult {
-  readonly adminEmail: string;
-  readonly adminCreated: boolean;
-  /** Set only when the password was generated here: print it once, store it nowhere. */
-  readonly generatedPassword: string | undefined;
-  readonly organizationSlug: string;
-  readonly organizationCreated: boolean;
-  readonly memberEmail: string;
-  readonly memberCreated: boolean;
-  /** The member's generated password, set only when the member was created here: print it once. */
-  readonly memberPassword: string | undefined;
-  /** Names of the starter personas created by this run (none when they exist already). */
-  readonly personasCreated: readonly string[];
-}
-
-/**
- * The demo organization's starter personas (seed guide NeuraFormAI: an
- * organization starts with a few assistants to pick from, not an empty list).
- */
-const STARTER_PERSONAS = [
-  { name: 'Assistant', description: 'A concise, friendly general assistant.', traits: { tone: 'friendly', verbosity: 'concise' } },
-  { name: 'Support Agent', description: 'Answers customer questions from the knowledge base, cites its sources.', traits: { tone: 'patient', cites: true } },
-  { name: 'Tutor', description: 'Explains step by step and checks understanding.', traits: { tone: 'encouraging', style: 'socratic' } },
-] as const;
-
-/**
- * Creates the admin user, the demo organization with the admin as owner, a
- * member account (role `member`, seed guides CAP Platform / Farout: a
- * non-admin account to try permissions with) and the starter personas, unless
- * they exist. Idempotent and safe to run concurrently (every insert is ON
- * CONFLICT DO NOTHING); an existing account's password is never changed.
- * @throws ValidationError when PLATFORM_ADMIN_PASSWORD is too short, or an email is malformed or both name one address
- */
-export async function seedDatabase(config: Config, env: Readonly<Record<string, string | undefined>>): Promise<SeedResult> {
-  const adminEmail = (env.PLATFORM_ADMIN_EMAIL || 'admin@example.com').toLowerCase();
-  const memberEmail = (env.PLATFORM_MEMBER_EMAIL || 'member@example.com').toLowerCase();
-  const organizationSlug = 'demo';
-  const given = env.PLATFORM_ADMIN_PASSWORD || undefined;
-  if (given !== undefined && given.length < 12) {
-    throw new ValidationError([{ path: 'PLATFORM_ADMIN_PASSWORD', message: 'must be at least 12 characters' }]);
-  }
-  for (const [path, email] of [
-    ['PLATFORM_ADMIN_EMAIL', adminEmail],
-    ['PLATFORM_MEMBER_EMAIL', memberEmail],
-  ] as const) {
-    if (!z.email().safeParse(email).success) throw new ValidationError([{ path, message: `must be an email address, got "${email}"` }]);
-  }
-  if (adminEmail === memberEmail) throw new ValidationError([{ path: 'PLATFORM_MEMBER_EMAIL', message: 'must differ from PLATFORM_ADMIN_EMAIL' }]);
-  return withOwnerClient(config, async (client) => {
-    const existing = await client.query(`SELECT 1 FROM users WHERE email = $1`, [adminEmail]);
-    let generatedPassword: string | undefined;
-    let adminCreated = false;
-    await client.query('BEGIN');
-    try {
-      if (existing.rowCount === 0) {
-        const password = given ?? randomBytes(18).toString('base64url');
-        const hash = await new PasswordHasher(config).hash(password);
-        const inserted = await client.query(
-          `INSERT INTO users (email, display_name, password_hash, status, email_verified_at, password_changed_at)
-           VALUES ($1, 'Administrator', $2, 'active', now(), now())
-           ON CONFLICT (email) DO NOTHING`,
-          [adminEmail, hash],
-        );
-        adminCreated = inserted.rowCount === 1;
-        if (adminCreated && given === undefined) generatedPassword = password;
-      }
-      const org = await client.query(
-        `INSERT INTO organizations (name, slug, tier, credits) VALUES ('Demo Organization', $1, 'pro', 1000)
-         ON CONFLICT (slug) DO NOTHING`,
-        [organizationSlug],
-      );
-      await client.query(
-        `INSERT INTO memberships (organization_id, user_id, role)
-         SELECT o.id, u.id, 'owner' FROM organizations o, users u WHERE o.slug = $1 AND u.email = $2
-         ON CONFLICT (organization_id, user_id) DO NOTHING`,
-        [organizationSlug, adminEmail],
-      );
-      await client.query(
-        `INSERT INTO organization_security_settings (organization_id)
-         SELECT id FROM organizations WHERE slug = $1
-         ON CONFLICT (organization_id) DO NOTHING`,
-        [organizationSlug],
-      );
-      let memberPassword: string | undefined = randomBytes(18).toString('base64url');
-      const member = await client.query(
-        `INSERT INTO users (email, display_name, password_hash, status, email_verified_at, password_changed_at)
-         VALUES ($1, 'Demo Member', $2, 'active', now(), now())
-         ON CONFLICT (email) DO NOTHING`,
-        [memberEmail, await new PasswordHasher(config).hash(memberPassword)],
-      );
-      if (member.rowCount !== 1) memberPassword = undefined;
-      await client.query(
-        `INSERT INTO memberships (organization_id, user_id, role)
-         SELECT o.id, u.id, 'member' FROM organizations o, users u WHERE o.slug = $1 AND u.email = $2
-         ON CONFLICT (organization_id, user_id) DO NOTHING`,
-        [organizationSlug, memberEmail],
-      );
-      const personas = await client.query<{ name: string }>(
-        `INSERT INTO personas (organization_id, name, description, traits, created_by)
-         SELECT o.id, p.name, p.description, p.traits, u.id
-         FROM organizations o, users u, jsonb_to_recordset($3::jsonb) AS p(name text, description text, traits jsonb)
-         WHERE o.slug = $1 AND u.email = $2
-         ON CONFLICT (organization_id, lower(name)) WHERE deleted_at IS NULL DO NOTHING
-         RETURNING name`,
-        [organizationSlug, adminEmail, JSON.stringify(STARTER_PERSONAS)],
-      );
-      await client.query('COMMIT');
-      return {
-        adminEmail,
-        adminCreated,
-        generatedPassword,
-        organizationSlug,
-        organizationCreated: org.rowCount === 1,
-        memberEmail,
-        memberCreated: memberPassword !== undefined,
-        memberPassword,
-        personasCreated: personas.rows.map((r) => r.name),
-      };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  });
 }
 
 /**
@@ -347,12 +220,14 @@ export function registerDbCommand(program: Command): void {
 
   db.command('seed')
     .description(
-      'create the admin user (PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD or a generated one printed once), a demo organization, a member account (PLATFORM_MEMBER_EMAIL) and starter personas; idempotent',
+      'create the admin user (PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD or a generated one printed once; changed at the first sign-in), a demo organization, a member account (PLATFORM_MEMBER_EMAIL) and starter personas, through the repositories; idempotent',
     )
     .action(
       action(async (config) => {
         const result = await seedDatabase(config, process.env);
-        out(`admin ${result.adminEmail}: ${result.adminCreated ? 'created' : 'already exists (password unchanged)'}`);
+        out(
+          `admin ${result.adminEmail}: ${result.adminCreated ? 'created (must change the password at the first sign-in)' : 'already exists (password unchanged)'}`,
+        );
         if (result.generatedPassword) out(`admin password (shown once, store it now): ${result.generatedPassword}`);
         out(`organization ${result.organizationSlug}: ${result.organizationCreated ? 'created' : 'already exists'}`);
         out(`member ${result.memberEmail}: ${result.memberCreated ? 'created (role member)' : 'already exists (password unchanged)'}`);

@@ -3,7 +3,7 @@ import { AccountStateError } from '../../errors.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import type { ParsedClientContext } from './client-context.js';
 import { MfaService, secondFactorDue, type MfaChallengeResult, type MfaEnrollmentRequiredResult } from './mfa-service.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';

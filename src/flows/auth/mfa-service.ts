@@ -6,7 +6,7 @@ import { parseInput } from '../../parse-input.js';
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
 import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
-import { MfaChallengeRepository, type MfaChallengePurpose } from '../../postgres/repositories/mfa-challenge-repository.js';
+import { MfaChallengeRepository, MFA_CHALLENGE_TTL_SECONDS, type MfaChallengePurpose } from '../../postgres/repositories/mfa-challenge-repository.js';
 import { MfaRepository } from '../../postgres/repositories/mfa-repository.js';
 import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
@@ -15,7 +15,7 @@ import { generateRecoveryCodes } from '../../security/recovery-codes.js';
 import { Totp } from '../../security/totp.js';
 import { isTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -66,7 +66,10 @@ export interface TotpDisabled {
  * `sign_in` when the user has TOTP enabled, `enrollment` when the organization
  * requires MFA and the user has none, `undefined` when no second factor is due.
  */
-export function secondFactorDue(mfaEnabled: boolean, settings: Pick<SecuritySettings, 'mfaRequired'>): MfaChallengePurpose | undefined {
+/** The challenges a due second factor starts (a `password_change` ticket is `PasswordChangeTickets`'). */
+export type SecondFactorPurpose = Exclude<MfaChallengePurpose, 'password_change'>;
+
+export function secondFactorDue(mfaEnabled: boolean, settings: Pick<SecuritySettings, 'mfaRequired'>): SecondFactorPurpose | undefined {
   if (mfaEnabled) return 'sign_in';
   return settings.mfaRequired ? 'enrollment' : undefined;
 }
@@ -249,17 +252,19 @@ export class MfaService {
    * `OAuthSignIn`): the user's other open challenges are deleted, only the
    * token's hash is stored, and `auth.login.mfa_challenged` is audited.
    * @param details extra audit details (e.g. `{ via: 'oauth', provider }`)
+   * @param flags.passwordChangeDue the password must be changed after the second factor (the challenge ends in a ticket)
    * @returns the token (shown once; never log it) and its expiry — no session
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async startSignInChallenge(
     user: UserRecord,
     organizationId: string,
-    purpose: MfaChallengePurpose,
+    purpose: SecondFactorPurpose,
     client: ParsedClientContext,
     details: Record<string, unknown> = {},
+    flags: { readonly passwordChangeDue?: boolean } = {},
   ): Promise<MfaChallengeResult | MfaEnrollmentRequiredResult> {
-    const { token, challenge } = await this.challenges.create(user.id, organizationId, purpose);
+    const { token, challenge } = await this.challenges.create(user.id, organizationId, purpose, MFA_CHALLENGE_TTL_SECONDS, flags);
     await this.#audit({
       eventType: 'auth.login.mfa_challenged',
       organizationId,

@@ -11,9 +11,11 @@ import { accessControlled, declareAccess } from '../../tenancy/declare-access.js
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
+import type { SecondFactorResult } from './mfa-sign-in.js';
 import { challengeBytes, PasskeyCeremony, passkeyUseAudit } from './passkey-ceremony.js';
-import { SessionIssuer, type SignInResult } from './session-issuer.js';
+import { PasswordChangeTickets } from './password-change-tickets.js';
+import { SessionIssuer } from './session-issuer.js';
 
 const HOUR_MS = 3_600_000;
 const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
@@ -40,6 +42,7 @@ export class PasskeySignIn {
     @inject(FirstFactorSignIn) private readonly firstFactor: FirstFactorSignIn,
     @inject(RateLimiter) private readonly limiter: RateLimiter,
     @inject(IDENTITY_FLOW_OPTIONS) private readonly options: IdentityFlowOptions,
+    @inject(PasswordChangeTickets) private readonly tickets: PasswordChangeTickets,
   ) {}
 
   /**
@@ -109,15 +112,12 @@ export class PasskeySignIn {
   /**
    * Second step of a sign-in that returned `mfa_required`, with a passkey of
    * that user instead of a TOTP code: a refused passkey counts against the MFA
-   * challenge (closed after 5), and the challenge is used once.
+   * challenge (closed after 5), and the challenge is used once. Ends in a password-change ticket instead of a
+   * session when the password sign-in found the password must be changed (as `MfaSignIn.completeMfaLogin`).
    * @throws ValidationError; TokenError for either challenge; PasskeyError; AccountStateError; TenantAccessError
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async completeMfaLogin(
-    challengeToken: string,
-    response: AuthenticationResponseJSON,
-    context: ClientContext = {},
-  ): Promise<SignInResult & { readonly status: 'signed_in' }> {
+  async completeMfaLogin(challengeToken: string, response: AuthenticationResponseJSON, context: ClientContext = {}): Promise<SecondFactorResult> {
     const input = parseInput(z.object({ challengeToken: z.string().min(1).max(512), context: clientContextSchema }), { challengeToken, context });
     const client = input.context;
     const mfaChallenge = await this.challenges.findActive(input.challengeToken, 'sign_in');
@@ -132,6 +132,10 @@ export class PasskeySignIn {
     if (!user || user.status === 'deleted') throw new AccountStateError('deleted');
     if (user.status === 'suspended' || user.status === 'locked') throw new AccountStateError(user.status);
     if (!(await this.users.recordSuccessfulLogin(user.id, client.ip))) throw new AccountStateError('locked', user.lockedUntil ?? undefined);
+    if (mfaChallenge.passwordChangeDue) {
+      const reason = user.mustChangePassword ? 'must_change' : 'max_age';
+      return this.tickets.issue(user, mfaChallenge.organizationId, client, { reason, mfaVerified: true });
+    }
     const result = await this.issuer.issue(user, client, mfaChallenge.organizationId, {
       via: 'mfa',
       mfaVerified: true,

@@ -12,8 +12,8 @@ import { accessControlled, declareAccess } from '../../tenancy/declare-access.js
 import { IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
-import type { IdentityNotifier } from './identity-notifier.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
+import type { IdentityNotifier } from '../../identity-notifier.js';
 import type { EmailRequestAccepted } from './verification-service.js';
 
 const ACCEPTED: EmailRequestAccepted = Object.freeze({ accepted: true });

@@ -14,7 +14,7 @@ import { PasswordHasher } from '../../security/password-hasher.js';
 import { PasswordPolicy } from '../../security/password-policy.js';
 import { LOGGER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { type AuthNotifier } from './auth-notifier.js';
+import { type AuthNotifier } from '../../auth-notifier.js';
 import { AUTH_NOTIFIER } from '../../tokens.js';
 import { VerificationService, type EmailRequestAccepted } from './verification-service.js';
 
@@ -40,6 +40,8 @@ const createAccountInput = z
     organizationSlug: z.string().min(1).max(63).optional(),
     /** Create the user `active` (e.g. seeded demo accounts, or an invitation that proved the email). Default: `pending_verification`. */
     emailVerified: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (a seeded administrator's): the sign-in answers with a ticket. */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type SignUpInput = z.input<typeof signUpInput>;
@@ -107,7 +109,7 @@ export class SignUpService {
     const d = parseInput(signUpInput, input);
     let created: CreatedAccount;
     try {
-      created = await this.#create({ ...d, emailVerified: false });
+      created = await this.#create({ ...d, emailVerified: false, mustChangePassword: false });
     } catch (error) {
       if (!(error instanceof ConflictError && error.constraint === 'users_email_key')) throw error;
       await this.#tellExistingOwner(d.email);
@@ -138,6 +140,7 @@ export class SignUpService {
       email: d.email,
       passwordHash,
       status: 'pending_verification',
+      mustChangePassword: d.mustChangePassword,
       ...(d.displayName === undefined ? {} : { displayName: d.displayName }),
       ...(d.termsVersion === undefined ? {} : { termsVersion: d.termsVersion }),
       ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),

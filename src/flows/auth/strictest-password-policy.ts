@@ -6,7 +6,7 @@ import { SecuritySettingsRepository } from '../../postgres/repositories/security
 import { BCRYPT_MAX_PASSWORD_BYTES } from '../../security/password-hasher.js';
 import { PasswordPolicy, type PasswordPolicyInput } from '../../security/password-policy.js';
 import { ValidationError } from '../../errors.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 

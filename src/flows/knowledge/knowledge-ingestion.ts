@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import { DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, type KnowledgeIngestionOptions } from '../../knowledge-ingestion-options.js';
 import { z } from 'zod';
 import { deterministicUuid } from '../../deterministic-uuid.js';
 import { NotFoundError, PlatformError, ValidationError } from '../../errors.js';
@@ -12,31 +13,10 @@ import { INGESTION_QUEUE, type IngestionJobData } from './ingestion-queue.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { EMBEDDER, KNOWLEDGE_INGESTION_OPTIONS, LOGGER, TEXT_SPLITTER } from '../../tokens.js';
-import type { Embedder } from './embedder.js';
+import type { Embedder } from '../../embedder.js';
 import { estimateTokenCount } from './estimate-token-count.js';
-import type { TextSplitter } from './text-splitter.js';
+import type { TextSplitter } from '../../text-splitter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-
-export interface KnowledgeIngestionOptions {
-  /** Texts per `Embedder.embed` call (default 64): bounds request size and memory for remote models. */
-  readonly embedBatchSize: number;
-  /** Points per Qdrant upsert request (default 128). */
-  readonly upsertBatchSize: number;
-  /** Attempts per job before it lands in the dead-letter view (default 5). */
-  readonly attempts: number;
-  /** First retry delay, doubling each attempt (default 1000 ms). */
-  readonly backoffMs: number;
-  /** A pending/indexing document untouched this long is re-enqueued by the reconciler (default 15 minutes). */
-  readonly stuckAfterMs: number;
-}
-
-export const DEFAULT_KNOWLEDGE_INGESTION_OPTIONS: KnowledgeIngestionOptions = Object.freeze({
-  embedBatchSize: 64,
-  upsertBatchSize: 128,
-  attempts: 5,
-  backoffMs: 1_000,
-  stuckAfterMs: 15 * 60_000,
-});
 
 export interface IngestDocumentInput {
   /** Where it came from (path, URL): with the organization, it determines the document id. */

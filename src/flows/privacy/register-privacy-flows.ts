@@ -1,6 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { ConsentService } from './consent-service.js';
-import { DEFAULT_ERASURE_FLOW_OPTIONS, ErasureFlow } from './erasure-flow.js';
+import { DEFAULT_ERASURE_FLOW_OPTIONS } from '../../erasure-flow-options.js';
+import { ErasureFlow } from './erasure-flow.js';
 import { UserExporter } from './user-exporter.js';
 import { ERASURE_FLOW_OPTIONS } from '../../tokens.js';
 

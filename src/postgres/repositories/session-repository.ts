@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -16,6 +15,7 @@ import { SessionCacheRevocationRepository } from './session-cache-revocation-rep
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 export interface SessionRecord {
   readonly id: string;
@@ -86,10 +86,7 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ 
 const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 
 const createInput = z
   .object({

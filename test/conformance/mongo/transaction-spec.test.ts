@@ -1,6 +1,9 @@
 import mongoose from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
+
+// docker-compose's and testcontainers' MongoDB are replica sets; the stand-in is one only when asked.
+test.override('mongoReplicaSet', true);
 
 /**
  * Multi-document transactions: the server-side outcomes of
@@ -16,16 +19,9 @@ type Document = mongoose.mongo.Document;
 type Collection = mongoose.mongo.Collection;
 type ClientSession = mongoose.mongo.ClientSession;
 
-const mongo = useMongoDatabase('conf_txn', { replicaSet: true });
-let db: Db;
-
-beforeAll(() => {
-  ({ db } = mongo);
-});
-
 let counter = 0;
 /** The file's `initialData` in a fresh collection. */
-async function initialData(documents: Document[]): Promise<Collection> {
+async function initialData(db: Db, documents: Document[]): Promise<Collection> {
   const name = `txn_${++counter}`;
   await db.createCollection(name);
   const coll = db.collection(name);
@@ -33,7 +29,7 @@ async function initialData(documents: Document[]): Promise<Collection> {
   return coll;
 }
 
-async function withSession(fn: (session: ClientSession) => Promise<void>): Promise<void> {
+async function withSession(db: Db, fn: (session: ClientSession) => Promise<void>): Promise<void> {
   const session = db.client.startSession();
   try {
     await fn(session);
@@ -45,9 +41,9 @@ async function withSession(fn: (session: ClientSession) => Promise<void>): Promi
 const ids = (n: number): Document[] => Array.from({ length: n }, (_, i) => ({ _id: i + 1 }));
 
 describe('insert.yml', () => {
-  it('"insert"', async () => {
-    const coll = await initialData([]);
-    await withSession(async (session) => {
+  test('"insert"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, []);
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect((await coll.insertOne({ _id: 1 } as Document, { session })).insertedId).toBe(1);
       expect((await coll.insertMany([{ _id: 2 }, { _id: 3 }] as Document[], { session })).insertedIds).toEqual({ 0: 2, 1: 3 });
@@ -60,10 +56,10 @@ describe('insert.yml', () => {
     expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(ids(5));
   });
 
-  it('"insert with session1"', async () => {
-    const coll = await initialData([]);
-    await withSession(async (session0) => {
-      await withSession(async (session1) => {
+  test('"insert with session1"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, []);
+    await withSession(db, async (session0) => {
+      await withSession(db, async (session1) => {
         session0.startTransaction();
         await coll.insertOne({ _id: 1 } as Document, { session: session0 });
         session1.startTransaction();
@@ -75,10 +71,10 @@ describe('insert.yml', () => {
     expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(ids(2));
   });
 
-  it('"collection writeConcern ignored for insert" (w: majority on the collection and the transaction)', async () => {
-    const coll = await initialData([]);
+  test('"collection writeConcern ignored for insert" (w: majority on the collection and the transaction)', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, []);
     const majority = db.collection(coll.collectionName, { writeConcern: { w: 'majority' } });
-    await withSession(async (session) => {
+    await withSession(db, async (session) => {
       session.startTransaction({ writeConcern: { w: 'majority' } });
       await majority.insertOne({ _id: 1 } as Document, { session });
       await majority.insertMany([{ _id: 2 }, { _id: 3 }] as Document[], { session });
@@ -89,9 +85,9 @@ describe('insert.yml', () => {
 });
 
 describe('update.yml, delete.yml', () => {
-  it('"update"', async () => {
-    const coll = await initialData(ids(3));
-    await withSession(async (session) => {
+  test('"update"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(3));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect(await coll.updateOne({ _id: 4 } as Document, { $inc: { x: 1 } }, { upsert: true, session })).toMatchObject({
         matchedCount: 0,
@@ -110,9 +106,9 @@ describe('update.yml, delete.yml', () => {
     expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1 }, { _id: 2 }, { _id: 3, z: 1 }, { _id: 4, y: 1, z: 1 }]);
   });
 
-  it('"delete"', async () => {
-    const coll = await initialData(ids(5));
-    await withSession(async (session) => {
+  test('"delete"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(5));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect((await coll.deleteOne({ _id: 1 } as Document, { session })).deletedCount).toBe(1);
       expect((await coll.deleteMany({ _id: { $lte: 3 } } as Document, { session })).deletedCount).toBe(2);
@@ -124,9 +120,9 @@ describe('update.yml, delete.yml', () => {
 });
 
 describe('findOneAndUpdate.yml, findOneAndDelete.yml, findOneAndReplace.yml', () => {
-  it('"findOneAndUpdate" (two commits, then an abort)', async () => {
-    const coll = await initialData(ids(3));
-    await withSession(async (session) => {
+  test('"findOneAndUpdate" (two commits, then an abort)', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(3));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect(await coll.findOneAndUpdate({ _id: 3 } as Document, { $inc: { x: 1 } }, { returnDocument: 'before', session })).toEqual({ _id: 3 });
       expect(await coll.findOneAndUpdate({ _id: 4 } as Document, { $inc: { x: 1 } }, { upsert: true, returnDocument: 'after', session })).toEqual({
@@ -144,9 +140,9 @@ describe('findOneAndUpdate.yml, findOneAndDelete.yml, findOneAndReplace.yml', ()
     expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1 }, { _id: 2 }, { _id: 3, x: 2 }, { _id: 4, x: 1 }]);
   });
 
-  it('"findOneAndDelete"', async () => {
-    const coll = await initialData(ids(3));
-    await withSession(async (session) => {
+  test('"findOneAndDelete"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(3));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect(await coll.findOneAndDelete({ _id: 3 } as Document, { session })).toEqual({ _id: 3 });
       expect(await coll.findOneAndDelete({ _id: 4 } as Document, { session })).toBeNull();
@@ -155,9 +151,9 @@ describe('findOneAndUpdate.yml, findOneAndDelete.yml, findOneAndReplace.yml', ()
     expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual(ids(2));
   });
 
-  it('"findOneAndReplace"', async () => {
-    const coll = await initialData(ids(3));
-    await withSession(async (session) => {
+  test('"findOneAndReplace"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(3));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect(await coll.findOneAndReplace({ _id: 3 } as Document, { x: 1 }, { returnDocument: 'before', session })).toEqual({ _id: 3 });
       expect(await coll.findOneAndReplace({ _id: 4 } as Document, { x: 1 }, { upsert: true, returnDocument: 'after', session })).toEqual({ _id: 4, x: 1 });
@@ -168,9 +164,9 @@ describe('findOneAndUpdate.yml, findOneAndDelete.yml, findOneAndReplace.yml', ()
 });
 
 describe('reads.yml', () => {
-  it('"find" (batchSize 3, twice), "aggregate" and "distinct" inside a transaction', async () => {
-    const coll = await initialData(ids(4));
-    await withSession(async (session) => {
+  test('"find" (batchSize 3, twice), "aggregate" and "distinct" inside a transaction', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(4));
+    await withSession(db, async (session) => {
       session.startTransaction();
       expect(await coll.find({}, { batchSize: 3, session }).toArray()).toEqual(ids(4));
       expect(await coll.find({}, { batchSize: 3, session }).toArray()).toEqual(ids(4));
@@ -180,8 +176,8 @@ describe('reads.yml', () => {
     });
   });
 
-  it('"collection readConcern without transaction" (majority)', async () => {
-    const coll = await initialData(ids(4));
+  test('"collection readConcern without transaction" (majority)', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(4));
     expect(
       await db
         .collection(coll.collectionName, { readConcern: { level: 'majority' } })
@@ -192,9 +188,9 @@ describe('reads.yml', () => {
 });
 
 describe('commit.yml', () => {
-  it('"multiple commits in a row": a committed transaction can be committed again', async () => {
-    const coll = await initialData([]);
-    await withSession(async (session) => {
+  test('"multiple commits in a row": a committed transaction can be committed again', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, []);
+    await withSession(db, async (session) => {
       session.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session });
       await session.commitTransaction();
@@ -204,9 +200,11 @@ describe('commit.yml', () => {
     expect(await coll.find().toArray()).toEqual([{ _id: 1 }]);
   });
 
-  it('"write concern error on commit": w 10 commits the writes and reports writeConcernError 100, without transient labels', async () => {
-    const coll = await initialData([]);
-    await withSession(async (session) => {
+  test('"write concern error on commit": w 10 commits the writes and reports writeConcernError 100, without transient labels', async ({
+    mongoDatabase: { db },
+  }) => {
+    const coll = await initialData(db, []);
+    await withSession(db, async (session) => {
       session.startTransaction({ writeConcern: { w: 10 } });
       await coll.insertOne({ _id: 1 } as Document, { session });
       const error: unknown = await session.commitTransaction().then(

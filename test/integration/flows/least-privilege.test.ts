@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
@@ -30,17 +30,16 @@ import { PersonaRepository } from '../../../src/postgres/repositories/persona-re
 import { requireStores } from '../../support/require-stores.js';
 import { dropRedisKeys } from '../../support/privacy-fixture.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { CapturingNotifier, PASSWORD } from './flow-test-platform.js';
+import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.9', userAgent: 'vitest', deviceId: 'lp-1' };
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least privilege at run time', () => {
-  let t: TestEnv;
   let platform: Platform;
   const notifier = new CapturingNotifier();
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     // No owner credentials anywhere in the configuration: only the application role's URL.
     const { DATABASE_URL: _owner, ...env } = t.env;
     const config = loadConfig(env);
@@ -54,15 +53,14 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     await platform.resolve(MongoProvisioner).provision();
     await platform.resolve(QdrantProvisioner).provision();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     if (platform) {
       await dropRedisKeys(platform);
       await platform.stop();
     }
-    await t?.cleanup();
   });
 
-  it('has no owner pool: owner work is a ConfigError naming DATABASE_URL', () => {
+  test('has no owner pool: owner work is a ConfigError naming DATABASE_URL', () => {
     const error = (() => {
       try {
         return platform.resolve(PostgresConnection).ownerPool;
@@ -74,12 +72,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['DATABASE_URL']);
   });
 
-  it('reports health, migrations included, without the owner', async () => {
+  test('reports health, migrations included, without the owner', async () => {
     const postgres = (await platform.health()).stores.find((s) => s.store === 'postgres');
     expect(postgres).toMatchObject({ status: 'up', provisioned: true, pending: [] });
   });
 
-  it('serves every flow on the application role alone', async () => {
+  test('serves every flow on the application role alone', async ({ testEnv: t }) => {
     const email = `lp-${t.id}@example.test`.toLowerCase();
     // Sign-up (user + organization + owner membership) and e-mail verification.
     const { user, organization } = await platform.resolve(SignUpService).createAccount({

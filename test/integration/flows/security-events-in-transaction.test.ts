@@ -1,13 +1,14 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { Totp } from '../../../src/security/totp.js';
 import { requireStores } from '../../support/require-stores.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.30', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Another-Quartz-Lantern-91';
@@ -19,15 +20,12 @@ const NEW_PASSWORD = 'Another-Quartz-Lantern-91';
  * exists exactly when the change does — no batching window, no loss on SIGKILL.
  */
 describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in the transaction of their change', () => {
-  let h: FlowHarness;
   let owner: PostgresConnection['ownerPool'];
   const totp = new Totp();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     owner = h.platform.resolve(PostgresConnection).ownerPool;
   });
-  afterAll(async () => h?.stop());
 
   const xid = z.object({ x: z.string() });
   const eventXmins = (eventType: string, userId: string) =>
@@ -35,7 +33,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
       SELECT xmin::text AS x FROM audit_log
       WHERE event_type = ${eventType} AND (actor_user_id = ${userId} OR details->>'userId' = ${userId} OR details->>'targetUserId' = ${userId})`);
 
-  it('password change, logout, suspension', async () => {
+  test('password change, logout, suspension', async ({ flow: h }) => {
     const u = await h.user();
     const [mine, other] = await Promise.all([1, 2].map(async () => expectSignedIn(await h.signIn.login(u.email, PASSWORD, client))));
     await h.passwordChange.changePassword({ userId: u.userId, sessionId: mine!.sessionId }, PASSWORD, NEW_PASSWORD, client);
@@ -53,7 +51,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
     expect(await eventXmins('auth.user.suspended', u.userId)).toEqual([suspendedXmin]);
   });
 
-  it('MFA enabled, recovery code used, recovery codes regenerated, disabled', async () => {
+  test('MFA enabled, recovery code used, recovery codes regenerated, disabled', async ({ flow: h }) => {
     const mfa = h.platform.resolve(MfaService);
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));

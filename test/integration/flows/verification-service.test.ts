@@ -1,23 +1,21 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { InvalidCredentialsError, RateLimitedError, ValidationError } from '../../../src/errors.js';
 import { VerificationService } from '../../../src/flows/auth/verification-service.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () => {
-  let h: FlowHarness;
   let verification: VerificationService;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     verification = h.platform.resolve(VerificationService);
   });
-  afterAll(async () => h?.stop());
 
-  it('answers a reset request the same for known and unknown emails, and mails only the known', async () => {
+  test('answers a reset request the same for known and unknown emails, and mails only the known', async ({ flow: h }) => {
     const u = await h.user();
     const before = h.notifier.sent.length;
     const known = await verification.requestPasswordReset(u.email, { ip: '203.0.113.20' });
@@ -29,7 +27,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
     expect(sent[0]).toMatchObject({ kind: 'password_reset', userId: u.userId, email: u.email });
   });
 
-  it('resets once: policy and history enforced, every session revoked, the new password works', async () => {
+  test('resets once: policy and history enforced, every session revoked, the new password works', async ({ flow: h }) => {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
     await verification.requestPasswordReset(u.email);
@@ -55,7 +53,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
     await expect(verification.resetPassword('x'.repeat(43), newPassword)).rejects.toMatchObject({ reason: 'invalid' });
   });
 
-  it('verifies an email and activates the account', async () => {
+  test('verifies an email and activates the account', async ({ flow: h }) => {
     const u = await h.user({ verified: false });
     await verification.requestEmailVerification(u.userId);
     const token = h.notifier.sent.filter((m) => m.userId === u.userId && m.kind === 'email_verification').at(-1)!.token;
@@ -65,7 +63,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('VerificationService', () =
     expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
   });
 
-  it('rate-limits reset requests per IP, whatever the email', async () => {
+  test('rate-limits reset requests per IP, whatever the email', async () => {
     const limit = 20;
     const ip = '198.51.100.77';
     const results = await Promise.allSettled(Array.from({ length: limit + 5 }, (_, i) => verification.requestPasswordReset(`n${i}@example.test`, { ip })));

@@ -6,7 +6,7 @@ import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import type { MembershipRole } from '../../src/tenancy/membership-role.js';
-import { createTestEnv, type TestEnv } from './test-env.js';
+import type { TestEnv } from './test-env.js';
 
 /** A started postgres-only platform on this file's own database, plus seeding helpers (owner pool, bypasses RLS). */
 export interface PostgresHarness {
@@ -21,11 +21,10 @@ export interface PostgresHarness {
   member(organizationId: string, userId: string, role?: MembershipRole): Promise<TenantContext>;
   /** A fresh organization with one owner, as a tenant context. */
   tenant(): Promise<TenantContext>;
-  stop(): Promise<void>;
 }
 
-export async function startPostgresHarness(overrides: Record<string, string> = {}): Promise<PostgresHarness> {
-  const t = await createTestEnv(overrides);
+/** Starts a postgres-only platform on the test environment `t` (its own database); the caller stops `platform`. */
+export async function startPostgresHarness(t: TestEnv): Promise<PostgresHarness> {
   const platform = createPlatform(t.config, { stores: ['postgres'] });
   await platform.start();
   const postgres = platform.resolve(PostgresConnection);
@@ -51,10 +50,6 @@ export async function startPostgresHarness(overrides: Record<string, string> = {
     user,
     member,
     tenant: async () => member(await org(), await user()),
-    stop: async () => {
-      await platform.stop();
-      await t.cleanup();
-    },
   };
 }
 
