@@ -163,6 +163,57 @@ describe('findOneAndUpdate.yml, findOneAndDelete.yml, findOneAndReplace.yml', ()
   });
 });
 
+describe('"collection writeConcern ignored for …" (update.yml, delete.yml, findOneAnd*.yml) and "collection writeConcern without transaction" (insert.yml)', () => {
+  // A collection and a transaction with w: majority: the statements inside the transaction carry no write concern, the commit does.
+  const cases: Array<[string, number, (coll: Collection, session: ClientSession) => Promise<void>]> = [
+    [
+      'update',
+      3,
+      async (coll, session) => {
+        expect(await coll.updateOne({ _id: 4 } as Document, { $inc: { x: 1 } }, { upsert: true, session })).toMatchObject({ upsertedCount: 1, upsertedId: 4 });
+        expect(await coll.replaceOne({ x: 1 }, { y: 1 }, { session })).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
+        expect(await coll.updateMany({ _id: { $gte: 3 } } as Document, { $set: { z: 1 } }, { session })).toMatchObject({ matchedCount: 2, modifiedCount: 2 });
+      },
+    ],
+    [
+      'delete',
+      5,
+      async (coll, session) => {
+        expect((await coll.deleteOne({ _id: 1 } as Document, { session })).deletedCount).toBe(1);
+        expect((await coll.deleteMany({ _id: { $lte: 3 } } as Document, { session })).deletedCount).toBe(2);
+      },
+    ],
+    [
+      'findOneAndUpdate',
+      3,
+      async (coll, session) =>
+        void expect(await coll.findOneAndUpdate({ _id: 3 } as Document, { $inc: { x: 1 } }, { returnDocument: 'before', session })).toEqual({ _id: 3 }),
+    ],
+    ['findOneAndDelete', 3, async (coll, session) => void expect(await coll.findOneAndDelete({ _id: 3 } as Document, { session })).toEqual({ _id: 3 })],
+    [
+      'findOneAndReplace',
+      3,
+      async (coll, session) =>
+        void expect(await coll.findOneAndReplace({ _id: 3 } as Document, { x: 1 }, { returnDocument: 'before', session })).toEqual({ _id: 3 }),
+    ],
+  ];
+  test.for(cases)('"collection writeConcern ignored for %s"', async ([, initial, run], { mongoDatabase: { db } }) => {
+    const coll = await initialData(db, ids(initial));
+    const majority = db.collection(coll.collectionName, { writeConcern: { w: 'majority' } });
+    await withSession(db, async (session) => {
+      session.startTransaction({ writeConcern: { w: 'majority' } });
+      await run(majority, session);
+      await session.commitTransaction();
+    });
+  });
+
+  test('"collection writeConcern without transaction"', async ({ mongoDatabase: { db } }) => {
+    const coll = await initialData(db, []);
+    await db.collection(coll.collectionName, { writeConcern: { w: 'majority' } }).insertOne({ _id: 1 } as Document);
+    expect(await coll.find().toArray()).toEqual([{ _id: 1 }]);
+  });
+});
+
 describe('reads.yml', () => {
   test('"find" (batchSize 3, twice), "aggregate" and "distinct" inside a transaction', async ({ mongoDatabase: { db } }) => {
     const coll = await initialData(db, ids(4));
