@@ -478,8 +478,8 @@ describe('other commands', () => {
 describe('comparisons under a collation, and $regex beside one', () => {
   // Manual: reference/collation ("strength 3 … tertiary level … case and letter variants") and reference/bson-type-comparison-order
   // ("MongoDB uses the collation … for string comparisons"): $gt/$lt compare strings in the collation's (ICU) order at every strength.
-  it('range operators on strings follow the collation at strength 3 (the default), not code points', async () => {
-    const c = fresh();
+  test('range operators on strings follow the collation at strength 3 (the default), not code points', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany(['a', 'B', 'b', 'c', 'é', 'f', 'Z'].map((s) => ({ _id: s, s })) as Document[]);
     const ids = async (filter: Document, collation?: mongoose.mongo.CollationOptions): Promise<string[]> =>
       (await c.find(filter, collation ? { collation } : {}).toArray()).map((d) => String(d._id)).sort();
@@ -492,9 +492,9 @@ describe('comparisons under a collation, and $regex beside one', () => {
     expect(await ids({ s: { $lte: 'e' } }, { locale: 'en', strength: 1 })).toEqual(['B', 'a', 'b', 'c', 'é']);
   });
 
-  it('$regex ignores a case-insensitive collation', async () => {
+  test('$regex ignores a case-insensitive collation', async ({ mongoDatabase: { db } }) => {
     // Manual: core/index-case-insensitive → "the $regex operator is not collation-aware".
-    const c = fresh();
+    const c = fresh(db);
     await c.insertMany([{ s: 'apple' }, { s: 'Apple' }, { s: 'APPLE pie' }]);
     const collation = { locale: 'en', strength: 2 };
     expect(await c.countDocuments({ s: { $regex: '^app' } }, { collation })).toBe(1);
@@ -509,8 +509,8 @@ describe('comparisons under a collation, and $regex beside one', () => {
 describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipeline arithmetic', () => {
   // Manual: reference/bson-type-comparison-order → numbers of different types compare by their exact value;
   // 2^53 + 1 is not a double, and the double 0.1 is 0.1000000000000000055511151231257827… > Decimal128('0.1').
-  it('range operators compare exact values', async () => {
-    const c = fresh();
+  test('range operators compare exact values', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 'big', v: Long.fromString('9007199254740993') },
       { _id: 'big-1', v: Long.fromString('9007199254740992') },
@@ -525,8 +525,8 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await ids({ v: { $gt: Decimal128.fromString('0.1'), $lt: 1 } })).toEqual(['dbl']);
   });
 
-  it('$elemMatch compares the elements exactly', async () => {
-    const c = fresh();
+  test('$elemMatch compares the elements exactly', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 1, a: [Long.fromString('9007199254740993')], items: [{ p: Decimal128.fromString('0.1') }] },
       { _id: 2, a: [Long.fromString('9007199254740992')], items: [{ p: 0.1 }] },
@@ -538,8 +538,8 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await ids({ items: { $elemMatch: { p: Decimal128.fromString('0.1') } } })).toEqual([1]);
   });
 
-  it('$expr over such values: exact on a real server, refused by the stand-in (115)', async () => {
-    const c = fresh();
+  test('$expr over such values: exact on a real server, refused by the stand-in (115)', async ({ mongoDatabase: { db, target } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 1, a: Long.fromString('9007199254740993'), b: Long.fromString('9007199254740992') },
       { _id: 2, a: Long.fromString('9007199254740992'), b: Long.fromString('9007199254740992') },
@@ -553,9 +553,9 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await c.countDocuments({ $expr: { $eq: ['$_id', 1] } })).toBe(1);
   });
 
-  it('pipeline arithmetic over such values: typed on a real server, refused by the stand-in (115)', async () => {
+  test('pipeline arithmetic over such values: typed on a real server, refused by the stand-in (115)', async ({ mongoDatabase: { db, target } }) => {
     // Manual: reference/operator/aggregation/add → "adding a long and a decimal gives a decimal" (result type follows the widest operand).
-    const c = fresh();
+    const c = fresh(db);
     await c.insertOne({ _id: 1, price: Decimal128.fromString('10.10'), qty: Long.fromString('9007199254740993') } as Document);
     await realAnswerOrRefusal(
       target,
@@ -576,9 +576,9 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     );
   });
 
-  it('$max and $min compare a Decimal128 with a double exactly', async () => {
+  test('$max and $min compare a Decimal128 with a double exactly', async ({ mongoDatabase: { db } }) => {
     // Manual: reference/operator/update/max → compares by the BSON comparison order (exact numeric value).
-    const c = fresh();
+    const c = fresh(db);
     await c.insertOne({ _id: 1, hi: Decimal128.fromString('0.1'), lo: Decimal128.fromString('0.1') } as Document);
     await c.updateOne({ _id: 1 } as Document, { $max: { hi: 0.1 }, $min: { lo: 0.1 } });
     const doc = await c.findOne({ _id: 1 } as Document, RAW);
