@@ -20,10 +20,12 @@ import type { Logger } from './logger.js';
 import type { MaintenanceOptions } from './maintenance-options.js';
 import { DEFAULT_INTEGRATION_TOKEN_OPTIONS, type IntegrationTokenRefresher } from './integration-token-options.js';
 import { parseInput } from './parse-input.js';
+import type { Config } from './config.js';
 import {
   AUDIT_WRITER_OPTIONS,
   AUTH_FLOW_OPTIONS,
   AUTH_NOTIFIER,
+  CONFIG,
   EMBEDDER,
   ERASURE_FLOW_OPTIONS,
   IDENTITY_FLOW_OPTIONS,
@@ -78,6 +80,15 @@ export const platformOptionsSchema = z
     textSplitter: implementing<TextSplitter>('TextSplitter', ['split']).optional(),
     /** Delivers verification and password-reset e-mails (default: DiscardingAuthNotifier, which logs and drops them). */
     authNotifier: implementing<AuthNotifier>('AuthNotifier', ['passwordReset', 'emailVerification']).optional(),
+    /**
+     * Session lifetimes, merged over the configuration: `confirmWindowSeconds` overrides SESSION_CONFIRM_WINDOW_SECONDS
+     * (how long a new session lives until its first validation or refresh confirms it; default 600).
+     */
+    sessions: z
+      .object({ confirmWindowSeconds: z.number().int().min(1).max(86_400) })
+      .partial()
+      .strict()
+      .optional(),
     /** Auth flow policy knobs, merged over DEFAULT_AUTH_FLOW_OPTIONS. */
     authFlows: authFlowOptionsSchema.partial().optional(),
     /** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier, which logs and drops them). */
@@ -108,7 +119,7 @@ export const platformOptionsSchema = z
     outboxEmailSender: implementing<OutboxEmailSender>('OutboxEmailSender', ['send']).optional(),
     /** Audit writer batching, merged over DEFAULT_AUDIT_WRITER_OPTIONS. */
     auditWriter: z
-      .object({ maxQueue: count(1_000_000), maxBatch: count(10_000), flushIntervalMs: count(60_000) })
+      .object({ maxQueue: count(1_000_000), maxBatch: count(10_000), flushIntervalMs: count(60_000), flushConcurrency: count(4) })
       .partial()
       .strict()
       .optional(),
@@ -192,6 +203,10 @@ export type PlatformOptions = z.input<typeof platformOptionsSchema>;
 export function applyPlatformOptions(container: DependencyContainer, options: PlatformOptions): void {
   const o = parseInput(platformOptionsSchema, options, 'options');
   if (o.logger) container.registerInstance(LOGGER, o.logger);
+  if (o.sessions?.confirmWindowSeconds !== undefined) {
+    const config = container.resolve<Config>(CONFIG);
+    container.registerInstance(CONFIG, { ...config, auth: { ...config.auth, sessionConfirmWindowSeconds: o.sessions.confirmWindowSeconds } });
+  }
   if (o.embedder) container.registerInstance(EMBEDDER, o.embedder);
   if (o.textSplitter) container.registerInstance(TEXT_SPLITTER, o.textSplitter);
   if (o.authNotifier) container.registerInstance(AUTH_NOTIFIER, o.authNotifier);

@@ -31,7 +31,7 @@ import { scanKeys, unlinkKeys } from '../../src/redis/scan-keys.js';
 import { generateRecoveryCodes } from '../../src/security/recovery-codes.js';
 import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { type TestEnv } from '../support/test-env.js';
 import { Figures } from './reliability-support.js';
 import { CapturingNotifier } from '../support/auth-fixtures.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';

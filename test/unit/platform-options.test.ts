@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AUTH_FLOW_OPTIONS,
   AUTH_NOTIFIER,
+  CONFIG,
   createPlatform,
   DEFAULT_AUTH_FLOW_OPTIONS,
   DEFAULT_IDENTITY_FLOW_OPTIONS,
@@ -38,6 +39,18 @@ describe('PlatformOptions', () => {
     const platform = createPlatform(config, { authFlows: { requireVerifiedEmail: false }, erasureFlow: { attempts: 2 } });
     expect(platform.resolve(AUTH_FLOW_OPTIONS)).toEqual({ ...DEFAULT_AUTH_FLOW_OPTIONS, requireVerifiedEmail: false });
     expect(platform.resolve(ERASURE_FLOW_OPTIONS)).toMatchObject({ attempts: 2, backoffMs: 1_000 });
+  });
+
+  it('sessions.confirmWindowSeconds overrides SESSION_CONFIRM_WINDOW_SECONDS (default 600) and is validated', () => {
+    expect(config.auth.sessionConfirmWindowSeconds).toBe(600);
+    expect(loadConfig({ SESSION_CONFIRM_WINDOW_SECONDS: '30' }).auth.sessionConfirmWindowSeconds).toBe(30);
+    expect(() => loadConfig({ SESSION_CONFIRM_WINDOW_SECONDS: '0' })).toThrow(/SESSION_CONFIRM_WINDOW_SECONDS/);
+    const platform = createPlatform(config, { sessions: { confirmWindowSeconds: 5 } });
+    expect(platform.config.auth.sessionConfirmWindowSeconds).toBe(5);
+    expect(platform.resolve(CONFIG).auth.sessionConfirmWindowSeconds).toBe(5);
+    // The caller's configuration object is not changed.
+    expect(config.auth.sessionConfirmWindowSeconds).toBe(600);
+    expect(validationPaths(() => createPlatform(config, { sessions: { confirmWindowSeconds: 0 } }))).toEqual(['options.sessions.confirmWindowSeconds']);
   });
 
   it('registers an application-supplied implementation', () => {

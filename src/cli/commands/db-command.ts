@@ -63,7 +63,9 @@ async function withOwnerClient<T>(config: Config, fn: (client: pg.Client) => Pro
  * Exit codes: 0 ok, 1 failed / drift / mismatch, 2 bad configuration.
  */
 export function registerDbCommand(program: Command): void {
-  const db = program.command('db').description('PostgreSQL migrations, drift check, reset and seed (uses DATABASE_URL, the owner role)');
+  const db = program
+    .command('db')
+    .description('PostgreSQL migrations, drift check, reset and seed (DATABASE_URL, the owner role; seed works as the application: DATABASE_APP_URL)');
   db.command('migrate')
     .description("apply every pending migration (safe to run twice or from several processes at once); with --dir the package's first, then the folder's")
     .option('--dir <directory>', DIR_HELP)

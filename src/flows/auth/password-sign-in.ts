@@ -30,6 +30,7 @@ export type LoginResult = SignedInResult | MfaChallengeResult | MfaEnrollmentReq
  * @example
  * let result = await platform.resolve(PasswordSignIn).login(email, password, { ip, userAgent });
  * if (result.status === 'mfa_required') result = await platform.resolve(MfaSignIn).completeMfaLogin(result.challengeToken, { code }, { ip, userAgent });
+ * if (result.status === 'password_change_required') return askNewPassword(result.passwordChangeTicket); // → PasswordChange.completeRequiredChange
  * if (result.status !== 'signed_in') return offerEnrollment(result.challengeToken); // mfa_enrollment_required
  * const session = await platform.resolve(SessionValidator).validate({ userId: result.user.id, sessionId: result.sessionId });
  */

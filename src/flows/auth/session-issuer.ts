@@ -32,8 +32,13 @@ export interface SignInResult {
   readonly accessTokenJti: string;
   /** Opaque refresh token, shown once; only its SHA-256 is stored. */
   readonly refreshToken: string;
-  /** When the session (and its access token) expires. */
+  /**
+   * When the session (and its access token) expires — provided it is used (validated or refreshed) before
+   * `confirmBy`; a session never used by then ends at `confirmBy` (docs/sessions.md, "Confirmation on first use").
+   */
   readonly expiresAt: Date;
+  /** The end of the confirmation window: SESSION_CONFIRM_WINDOW_SECONDS after the sign-in. */
+  readonly confirmBy: Date;
   readonly user: UserRecord;
   /** The organization this session acts in. */
   readonly organization: SessionOrganization;
@@ -162,6 +167,9 @@ export class SessionIssuer {
         accessTokenJti: randomUUID(),
         // The organization may only shorten the platform's lifetime, never extend it.
         ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
+        // Unconfirmed until its first use: a session whose answer never reached the caller (the process died
+        // after the commit) ends with this window instead of living its full lifetime (issue 16).
+        confirmWindowSeconds: this.config.auth.sessionConfirmWindowSeconds,
         ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
         ...(client.ip === undefined ? {} : { ip: client.ip }),
         ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
@@ -211,10 +219,12 @@ export class SessionIssuer {
             userId: user.id,
             organizationId: membership.organizationId,
             // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
+            // Unconfirmed, the session's expiry is still its confirmation window, so the record ends with it.
             expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
             revocationEpoch: epoch,
             roles: [membership.role],
             mfaVerified: options.mfaVerified === true,
+            confirmed: session.confirmedAt !== null,
           },
           { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
         )
@@ -225,7 +235,8 @@ export class SessionIssuer {
       sessionId: session.id,
       accessTokenJti: session.accessTokenJti,
       refreshToken: issued.token,
-      expiresAt: session.expiresAt,
+      expiresAt: session.absoluteExpiresAt,
+      confirmBy: session.expiresAt,
       user: current,
       organization: toOrganization(membership),
       organizations: memberships.map(toOrganization),

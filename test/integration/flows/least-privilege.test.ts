@@ -29,7 +29,6 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { PersonaRepository } from '../../../src/postgres/repositories/persona-repository.js';
 import { requireStores } from '../../support/require-stores.js';
 import { dropRedisKeys } from '../../support/privacy-fixture.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
 import { test } from '../../support/fixtures.js';
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, TokenError, ValidationError } from '../../../../src/errors.js';
 import { VerificationTokenRepository, type VerificationPurpose } from '../../../../src/postgres/repositories/verification-token-repository.js';
