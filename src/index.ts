@@ -187,23 +187,23 @@ export type { TextSplitter } from './text-splitter.js';
 export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/knowledge/langchain-text-splitter.js';
 export type { LangchainTextSplitterOptions } from './flows/knowledge/langchain-text-splitter.js';
 export { estimateTokenCount } from './flows/knowledge/estimate-token-count.js';
-export { KnowledgeIngestion, ingestionJobId } from './flows/knowledge/knowledge-ingestion.js';
+export { KnowledgeIngestion } from './flows/knowledge/knowledge-ingestion.js';
+export { IngestionJobProcessor } from './flows/knowledge/ingestion-job-processor.js';
+export { KnowledgeReconciler } from './flows/knowledge/knowledge-reconciler.js';
+export { KnowledgeConsistencyCheck } from './flows/knowledge/knowledge-consistency-check.js';
 export { DEFAULT_KNOWLEDGE_INGESTION_OPTIONS } from './knowledge-ingestion-options.js';
 export type { KnowledgeIngestionOptions } from './knowledge-ingestion-options.js';
 export type {
   IngestDocumentInput,
   IngestDocumentResult,
-  OrganizationIdsProvider,
-  ReconcileKnowledgeOptions,
-  ReconcileKnowledgeResult,
   KnowledgeDocumentRef,
   WaitForIndexingOptions,
   WaitForIndexingResult,
   ReindexResult,
-  DocumentConsistency,
-  ConsistencyReport,
 } from './flows/knowledge/knowledge-ingestion.js';
-export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { OrganizationIdsProvider, ReconcileKnowledgeOptions, ReconcileKnowledgeResult } from './flows/knowledge/knowledge-reconciler.js';
+export type { DocumentConsistency, ConsistencyReport } from './flows/knowledge/knowledge-consistency-check.js';
+export { INGESTION_QUEUE, ingestionJobId } from './flows/knowledge/ingestion-queue.js';
 export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
 export { MAINTENANCE_QUEUE } from './flows/operations/maintenance-queue.js';
 export type { MaintenanceJobData } from './flows/operations/maintenance-queue.js';
