@@ -126,7 +126,9 @@ export type { SsoClientCredentials, SsoConnection, SsoConnectionInput, SsoRoute 
 export { StrictestPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export type { UserPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export { SessionIssuer } from './flows/auth/session-issuer.js';
-export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/auth/session-issuer.js';
+export { SignInTargetResolver } from './flows/auth/sign-in-target-resolver.js';
+export type { SignInResult, SessionOrganization, IssueOptions } from './flows/auth/session-issuer.js';
+export type { SignInTarget } from './flows/auth/sign-in-target-resolver.js';
 export { SessionRevoker } from './flows/auth/session-revoker.js';
 export type { SessionToEvict } from './flows/auth/session-revoker.js';
 export { SignUpService } from './flows/auth/sign-up-service.js';

@@ -24,6 +24,7 @@ import { Maintenance } from './operations/maintenance.js';
 import { registerKnowledge } from './knowledge/register-knowledge.js';
 import { registerPrivacyFlows } from './privacy/register-privacy-flows.js';
 import { SessionIssuer } from './auth/session-issuer.js';
+import { SignInTargetResolver } from './auth/sign-in-target-resolver.js';
 import { SessionRevoker } from './auth/session-revoker.js';
 import { PasswordGate } from './auth/password-gate.js';
 import { SignUpService } from './auth/sign-up-service.js';
@@ -68,6 +69,7 @@ export function registerFlows(container: DependencyContainer): void {
   container.registerSingleton(MfaEnrollment);
   container.registerSingleton(MfaManagement);
   container.registerSingleton(SessionRevoker);
+  container.registerSingleton(SignInTargetResolver);
   container.registerSingleton(SessionIssuer);
   container.registerSingleton(PasswordGate);
   container.registerSingleton(SignInBookkeeping);

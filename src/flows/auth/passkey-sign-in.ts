@@ -26,6 +26,10 @@ const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
  * asked before and nothing enumerates accounts), or as the second factor of
  * a sign-in that returned `mfa_required`.
  *
+ * Nine dependencies, with a reason: the two uses share the ceremony, the stored passkeys and
+ * the throttle; the first-factor use ends like every first factor (user, first-factor sign-in,
+ * required-change ticket), the second-factor use in its challenge and the issuer.
+ *
  * @example
  * const options = await passkeySignIn.beginSignIn({ ip });       // → navigator.credentials.get({ publicKey: options })
  * const result = await passkeySignIn.finishSignIn(assertion.toJSON(), { ip });

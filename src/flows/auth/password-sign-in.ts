@@ -27,6 +27,10 @@ export type LoginResult = SignedInResult | MfaChallengeResult | MfaEnrollmentReq
  * {@link MfaSignIn}; the session's later life is {@link SessionValidator},
  * {@link RefreshRotation} and {@link SessionRevoker}. See docs/sessions.md, "Flows".
  *
+ * Nine dependencies, with a reason: one per step of a password sign-in (the user lookup, the
+ * hash check and rehash, the password gate, the shared bookkeeping, the MFA decision, the
+ * required-change ticket, the session), each already its own service; none is a second concern.
+ *
  * @example
  * let result = await platform.resolve(PasswordSignIn).login(email, password, { ip, userAgent });
  * if (result.status === 'mfa_required') result = await platform.resolve(MfaSignIn).completeMfaLogin(result.challengeToken, { code }, { ip, userAgent });

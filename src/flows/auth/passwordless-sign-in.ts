@@ -35,6 +35,10 @@ export type EmailSignInMethod = 'link' | 'code';
  * does the lookup and delivery after answering; a code for an unknown address
  * is refused exactly like a wrong code.
  *
+ * Nine dependencies, with a reason: the two credentials live in two stores (link tokens,
+ * codes), delivery runs after answering (notifier, lifecycle, logger), and the rest is the
+ * user lookup, the throttle, the options and the shared first-factor ending.
+ *
  * @example
  * await passwordless.requestEmailSignIn(email, 'code', { ip });
  * const result = await passwordless.signInWithCode(email, codeFromUser, { ip });
