@@ -6,7 +6,7 @@ import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
+import { storeUnavailable, type StoreConnection, type StoreHealth, type StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { boundPool } from './bound-pool.js';
@@ -318,7 +318,7 @@ export class PostgresConnection implements StoreConnection {
 
   #unavailable(error: unknown): PlatformError {
     const mapped = mapPostgresError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('postgres', mapped.message, { url: this.redactedUrl, cause: error });
+    return storeUnavailable('postgres', mapped, this.redactedUrl, error);
   }
 
   /** @throws StoreUnavailableError */

@@ -26,6 +26,17 @@ function migratorFor(config: Config, options: FolderOptions): Migrator {
   return new Migrator({ url: ownerDatabaseUrl(config, 'migrations'), directory: options.dir, ledger: options.ledger ?? appLedgerName(options.dir) });
 }
 
+/** A `db` sub-command over a migrations folder: `--dir` and `--ledger` (see {@link migratorFor}). */
+function folderCommand(db: Command, name: string, description: string): Command {
+  return db.command(name).description(description).option('--dir <directory>', DIR_HELP).option('--ledger <table>', LEDGER_HELP);
+}
+
+/** `--json` prints the rows as they are, else as a table. */
+function printRows<R>(json: boolean | undefined, rows: readonly R[], header: readonly string[], cells: (row: R) => string[]): void {
+  if (json) printJson(rows);
+  else out(table(header, rows.map(cells)));
+}
+
 const pad = (version: number) => String(version).padStart(4, '0');
 const when = (date: Date | undefined) => (date ? date.toISOString() : '-');
 
@@ -66,32 +77,29 @@ export function registerDbCommand(program: Command): void {
   const db = program
     .command('db')
     .description('PostgreSQL migrations, drift check, reset and seed (DATABASE_URL, the owner role; seed works as the application: DATABASE_APP_URL)');
-  db.command('migrate')
-    .description("apply every pending migration (safe to run twice or from several processes at once); with --dir the package's first, then the folder's")
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
-    .action(
-      action(async (config, options: FolderOptions) => {
-        const migrators = [new Migrator({ url: ownerDatabaseUrl(config, 'migrations') }), ...(options.dir ? [migratorFor(config, options)] : [])];
-        const applied: string[] = [];
-        try {
-          for (const m of migrators) {
-            const prefix = m.ledger === LIBRARY_LEDGER ? '' : `${m.ledger}: `;
-            applied.push(...(await m.up()).applied.map((id) => `${prefix}${id}`));
-          }
-        } finally {
-          await Promise.all(migrators.map((m) => m.close()));
+  folderCommand(
+    db,
+    'migrate',
+    "apply every pending migration (safe to run twice or from several processes at once); with --dir the package's first, then the folder's",
+  ).action(
+    action(async (config, options: FolderOptions) => {
+      const migrators = [new Migrator({ url: ownerDatabaseUrl(config, 'migrations') }), ...(options.dir ? [migratorFor(config, options)] : [])];
+      const applied: string[] = [];
+      try {
+        for (const m of migrators) {
+          const prefix = m.ledger === LIBRARY_LEDGER ? '' : `${m.ledger}: `;
+          applied.push(...(await m.up()).applied.map((id) => `${prefix}${id}`));
         }
-        out(applied.length === 0 ? 'database is up to date' : applied.map((id) => `applied ${id}`).join('\n'));
-        return EXIT.ok;
-      }),
-    );
+      } finally {
+        await Promise.all(migrators.map((m) => m.close()));
+      }
+      out(applied.length === 0 ? 'database is up to date' : applied.map((id) => `applied ${id}`).join('\n'));
+      return EXIT.ok;
+    }),
+  );
 
-  db.command('down')
-    .description('revert the newest applied migration(s) with their down files')
+  folderCommand(db, 'down', 'revert the newest applied migration(s) with their down files')
     .argument('[n]', 'how many migrations to revert', '1')
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
     .action(
       action(async (config, n: string, options: FolderOptions) => {
         const count = Number(n);
@@ -103,45 +111,30 @@ export function registerDbCommand(program: Command): void {
       }),
     );
 
-  db.command('status')
-    .description('every migration and whether it is applied, pending, changed or missing (exit 1 on changed/missing)')
+  folderCommand(db, 'status', 'every migration and whether it is applied, pending, changed or missing (exit 1 on changed/missing)')
     .option('--json', 'print JSON')
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
     .action(
       action(async (config, options: FolderOptions & { json?: boolean }) => {
         await using m = migratorFor(config, options);
         const rows = await m.status();
-        if (options.json) printJson(rows);
-        else
-          out(
-            table(
-              ['version', 'name', 'state', 'applied at'],
-              rows.map((r) => [pad(r.version), r.name, r.state, when(r.appliedAt)]),
-            ),
-          );
+        printRows(options.json, rows, ['version', 'name', 'state', 'applied at'], (r) => [pad(r.version), r.name, r.state, when(r.appliedAt)]);
         return rows.some((r) => r.state === 'changed' || r.state === 'missing') ? EXIT.failed : EXIT.ok;
       }),
     );
 
-  db.command('history')
-    .description('the migration ledger, oldest first')
+  folderCommand(db, 'history', 'the migration ledger, oldest first')
     .option('--json', 'print JSON')
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
     .action(
       action(async (config, options: FolderOptions & { json?: boolean }) => {
         await using m = migratorFor(config, options);
         const rows = await m.history();
-        if (options.json) printJson(rows);
-        else {
-          out(
-            table(
-              ['version', 'name', 'applied at', 'ms', 'checksum'],
-              rows.map((r) => [pad(r.version), r.name, when(r.appliedAt), String(r.executionMs), r.checksum.slice(0, 12)]),
-            ),
-          );
-        }
+        printRows(options.json, rows, ['version', 'name', 'applied at', 'ms', 'checksum'], (r) => [
+          pad(r.version),
+          r.name,
+          when(r.appliedAt),
+          String(r.executionMs),
+          r.checksum.slice(0, 12),
+        ]);
         return EXIT.ok;
       }),
     );
@@ -166,41 +159,37 @@ export function registerDbCommand(program: Command): void {
       }
     });
 
-  db.command('validate')
-    .description('check that applied migration files are unchanged (SHA-256 against the ledger)')
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
-    .action(
-      action(async (config, options: FolderOptions) => {
-        await using m = migratorFor(config, options);
-        const mismatches = await m.validate();
-        if (mismatches.length === 0) {
-          out('all applied migrations match their files');
-          return EXIT.ok;
-        }
-        for (const x of mismatches)
-          process.stderr.write(`error: ${pad(x.version)}_${x.name}: ${x.problem === 'missing' ? 'file is missing' : 'file changed since it was applied'}\n`);
-        return EXIT.failed;
-      }),
-    );
+  folderCommand(db, 'validate', 'check that applied migration files are unchanged (SHA-256 against the ledger)').action(
+    action(async (config, options: FolderOptions) => {
+      await using m = migratorFor(config, options);
+      const mismatches = await m.validate();
+      if (mismatches.length === 0) {
+        out('all applied migrations match their files');
+        return EXIT.ok;
+      }
+      for (const x of mismatches)
+        process.stderr.write(`error: ${pad(x.version)}_${x.name}: ${x.problem === 'missing' ? 'file is missing' : 'file changed since it was applied'}\n`);
+      return EXIT.failed;
+    }),
+  );
 
-  db.command('check')
-    .description("compare the live schema with one built from the migrations in a scratch database (drift); with --dir the package's and then the folder's")
-    .option('--dir <directory>', DIR_HELP)
-    .option('--ledger <table>', LEDGER_HELP)
-    .action(
-      action(async (config, options: FolderOptions) => {
-        await using m = migratorFor(config, options);
-        const report = await m.check();
-        if (report.clean) {
-          out('no drift: the schema matches the migrations');
-          return EXIT.ok;
-        }
-        for (const d of report.differences) process.stderr.write(`drift: ${d}\n`);
-        process.stderr.write(`error: ${report.differences.length} difference(s) between the schema and the migrations\n`);
-        return EXIT.failed;
-      }),
-    );
+  folderCommand(
+    db,
+    'check',
+    "compare the live schema with one built from the migrations in a scratch database (drift); with --dir the package's and then the folder's",
+  ).action(
+    action(async (config, options: FolderOptions) => {
+      await using m = migratorFor(config, options);
+      const report = await m.check();
+      if (report.clean) {
+        out('no drift: the schema matches the migrations');
+        return EXIT.ok;
+      }
+      for (const d of report.differences) process.stderr.write(`drift: ${d}\n`);
+      process.stderr.write(`error: ${report.differences.length} difference(s) between the schema and the migrations\n`);
+      return EXIT.failed;
+    }),
+  );
 
   db.command('reset')
     .description('drop everything in schema public and migrate from zero (refused in production; needs --force)')

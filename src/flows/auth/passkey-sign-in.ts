@@ -10,6 +10,7 @@ import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
+import { loginSucceededAudit } from './login-succeeded-audit.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
 import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 import type { SecondFactorResult } from './mfa-sign-in.js';
@@ -143,16 +144,7 @@ export class PasskeySignIn {
     const result = await this.issuer.issue(user, client, mfaChallenge.organizationId, {
       via: 'mfa',
       mfaVerified: true,
-      audit: (sessionId, organizationId) => [
-        {
-          eventType: 'auth.login.succeeded',
-          organizationId,
-          actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
-          details: { sessionId, mfa: 'passkey' },
-        },
-      ],
+      audit: loginSucceededAudit(user, client, { mfa: 'passkey' }),
     });
     return { status: 'signed_in', ...result };
   }

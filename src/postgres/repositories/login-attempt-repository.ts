@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { lockoutInput } from './lockout-input.js';
 import { noRows } from './no-rows.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { withScope } from '../with-scope.js';
@@ -24,15 +25,6 @@ export interface LoginAttemptReservation {
 const reservationRow = z
   .object({ id: z.uuid(), failed_login_count: z.number(), locked_until: z.date().nullable(), lock_us: z.number().nullable() })
   .transform((r): LoginAttemptReservation => ({ userId: r.id, failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until, lockMicros: r.lock_us }));
-const reserveInput = z.object({
-  userId: z.uuid(),
-  threshold: z.number().int().min(1).max(100),
-  lockSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(86_400 * 30),
-});
 const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nullable() });
 
 /**
@@ -57,7 +49,7 @@ export class LoginAttemptRepository {
    */
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
-    const d = parseInput(reserveInput, { userId, ...policy });
+    const d = parseInput(lockoutInput, { userId, ...policy });
     // On the application role, in the user's own scope (sql/0070: users' sign-in bookkeeping columns).
     const row = await withScope(this.postgres.appPool, { userId: d.userId }, (tx) =>
       tx.maybeOne(sql.type(reservationRow)`

@@ -9,6 +9,7 @@ import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, parseKeysetPage, toKeysetPage } from './keyset-page.js';
+import { lockoutInput } from './lockout-input.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
@@ -214,16 +215,6 @@ const PROFILE_COLUMNS = [
   ['timezone', 'timezone'],
   ['language', 'language'],
 ] as const satisfies ReadonlyArray<readonly [keyof z.output<typeof profileInput>, string]>;
-
-const lockoutInput = z.object({
-  userId: z.uuid(),
-  threshold: z.number().int().min(1).max(100),
-  lockSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(86_400 * 30),
-});
 
 /**
  * Users (a global table: one user spans organizations).
