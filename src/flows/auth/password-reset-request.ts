@@ -9,6 +9,7 @@ import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
+import { backgroundWork, type BackgroundWork } from './background-work.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
 import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 import { VerificationLinks } from './verification-links.js';
@@ -25,7 +26,7 @@ const HOUR_MS = 3_600_000;
 @injectable()
 @accessControlled
 export class PasswordResetRequest {
-  readonly #pending = new Set<Promise<void>>();
+  readonly #background: BackgroundWork;
 
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -33,8 +34,9 @@ export class PasswordResetRequest {
     @inject(VerificationLinks) private readonly links: VerificationLinks,
     @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
     @inject(LIFECYCLE) lifecycle: Lifecycle,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(LOGGER) logger: Logger,
   ) {
+    this.#background = backgroundWork(logger, 'background email request failed');
     lifecycle.onStop('password-reset-request', () => this.settled());
   }
 
@@ -50,7 +52,7 @@ export class PasswordResetRequest {
       const result = await this.limiter.consumeForIp(d.context.ip, 'password_reset', { limit: this.options.emailRequestsPerHourPerIp, windowMs: HOUR_MS });
       if (!result.allowed) throw new RateLimitedError('Too many requests', result.retryAfterMs, result.limit);
     }
-    this.#background(async () => {
+    this.#background.run(async () => {
       const credentials = await this.users.findCredentialsByEmail(d.email);
       // Suspended and deleted accounts get nothing: a reset must not become a way around an admin decision.
       if (!credentials || credentials.user.status === 'suspended' || credentials.user.status === 'deleted') return;
@@ -62,13 +64,6 @@ export class PasswordResetRequest {
   /** Resolves when every background request has finished (platform stop awaits it; tests use it). */
   @declareAccess({ systemJob: 'tests and shutdown wait for queued notifications' })
   async settled(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-  }
-
-  #background(work: () => Promise<void>): void {
-    const run = work()
-      .catch((error: unknown) => this.logger.error('background email request failed', { error }))
-      .finally(() => this.#pending.delete(run));
-    this.#pending.add(run);
+    await this.#background.settled();
   }
 }

@@ -10,6 +10,7 @@ import { VerificationTokenRepository } from '../../postgres/repositories/verific
 import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';
+import { backgroundWork, type BackgroundWork } from './background-work.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
 import type { IdentityFlowOptions } from '../../identity-flow-options.js';
@@ -46,7 +47,7 @@ export type EmailSignInMethod = 'link' | 'code';
 @injectable()
 @accessControlled
 export class PasswordlessSignIn {
-  readonly #pending = new Set<Promise<void>>();
+  readonly #background: BackgroundWork;
 
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -57,8 +58,9 @@ export class PasswordlessSignIn {
     @inject(IDENTITY_NOTIFIER) private readonly notifier: IdentityNotifier,
     @inject(IDENTITY_FLOW_OPTIONS) private readonly options: IdentityFlowOptions,
     @inject(LIFECYCLE) lifecycle: Lifecycle,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(LOGGER) logger: Logger,
   ) {
+    this.#background = backgroundWork(logger, 'background passwordless request failed');
     lifecycle.onStop('passwordless-sign-in', () => this.settled());
   }
 
@@ -71,7 +73,7 @@ export class PasswordlessSignIn {
   async requestEmailSignIn(email: string, method: EmailSignInMethod = 'link', context: ClientContext = {}): Promise<EmailRequestAccepted> {
     const d = parseInput(z.object({ email: emailInput, method: z.enum(['link', 'code']), context: clientContextSchema }), { email, method, context });
     await this.#limit(d.email, d.context, 'email_sign_in');
-    this.#background(async () => {
+    this.#background.run(async () => {
       const credentials = await this.users.findCredentialsByEmail(d.email);
       // Only accounts that could sign in get mail: a link must not become a way around a suspension.
       if (!credentials || credentials.user.status === 'suspended' || credentials.user.status === 'deleted' || credentials.user.status === 'locked') return;
@@ -141,7 +143,7 @@ export class PasswordlessSignIn {
   /** Resolves when every background request has finished (platform stop awaits it; tests use it). */
   @declareAccess({ systemJob: 'tests and shutdown wait for queued notifications' })
   async settled(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#background.settled();
   }
 
   async #limit(email: string, client: ParsedClientContext, scope: string): Promise<void> {
@@ -149,12 +151,5 @@ export class PasswordlessSignIn {
     if (client.ip !== undefined) checks.push(this.limiter.consumeForIp(client.ip, scope, { limit: this.options.emailSignInPerHourPerIp, windowMs: HOUR_MS }));
     const refused = (await Promise.all(checks)).find((r) => !r.allowed);
     if (refused) throw new RateLimitedError('Too many requests', refused.retryAfterMs, refused.limit);
-  }
-
-  #background(work: () => Promise<void>): void {
-    const run = work()
-      .catch((error: unknown) => this.logger.error('background passwordless request failed', { error }))
-      .finally(() => this.#pending.delete(run));
-    this.#pending.add(run);
   }
 }
