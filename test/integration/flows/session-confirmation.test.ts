@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { StoreUnavailableError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
@@ -11,36 +11,39 @@ import { PostgresConnection } from '../../../src/postgres/postgres-connection.js
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
 import { loadConfig } from '../../../src/config.js';
 import { requireStores } from '../../support/require-stores.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { sleep } from '../../support/sleep.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
+import { test } from '../../support/fixtures.js';
 
 // Issue 16: a session committed an instant before a SIGKILL, whose answer died with the process, must not live
 // its full lifetime. A new session is unconfirmed for SESSION_CONFIRM_WINDOW_SECONDS; its first validation or
 // refresh confirms it (one PostgreSQL write) and gives it the absolute lifetime (docs/sessions.md).
 const WINDOW_SECONDS = 2;
 const client = { ip: '203.0.113.21', userAgent: 'vitest' };
+test.override('envOverrides', { SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) });
 
 describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on first use (SESSION_CONFIRM_WINDOW_SECONDS)', () => {
-  let h: FlowHarness;
   let owner: PostgresConnection['ownerPool'];
 
-  beforeAll(async () => {
-    h = await startFlowHarness({ SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) });
+  test.beforeAll(async ({ flow: h }) => {
     owner = h.platform.resolve(PostgresConnection).ownerPool;
   });
-  afterAll(async () => h?.stop());
 
   const row = (id: string) =>
     owner.maybeOne(sql.type(
       z.object({ confirmed_at: z.date().nullable(), expires_at: z.date(), created_at: z.date(), absolute_expires_at: z.date().nullable() }),
     )`
       SELECT confirmed_at, expires_at, created_at, absolute_expires_at FROM sessions WHERE id = ${id}`);
-  const signIn = async () => {
+  const signIn = async (h: FlowHarness) => {
     const u = await h.user();
     return { u, s: expectSignedIn(await h.signIn.login(u.email, PASSWORD, client)) };
   };
 
-  it('a new session is unconfirmed with the window as its expiry; the first validation confirms it once and gives it the full lifetime', async () => {
-    const { u, s } = await signIn();
+  test('a new session is unconfirmed with the window as its expiry; the first validation confirms it once and gives it the full lifetime', async ({
+    flow: h,
+  }) => {
+    const { u, s } = await signIn(h);
     const created = (await row(s.sessionId))!;
     expect(created.confirmed_at).toBeNull();
     expect(created.expires_at.getTime() - created.created_at.getTime()).toBe(WINDOW_SECONDS * 1000);
@@ -70,8 +73,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async () => {
-    const { u, s } = await signIn();
+  test('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async ({ flow: h }) => {
+    const { u, s } = await signIn(h);
     const confirm = vi.spyOn(h.platform.resolve(SessionRepository), 'confirm').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'test: refused'));
     try {
       await expect(h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).resolves.toMatchObject({ source: 'cache' });
@@ -84,8 +87,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('two processes confirm at once: both validations succeed, the row is confirmed once', async () => {
-    const { u, s } = await signIn();
+  test('two processes confirm at once: both validations succeed, the row is confirmed once', async ({ flow: h }) => {
+    const { u, s } = await signIn(h);
     const other = createPlatform(loadConfig({ ...h.t.env, SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) }), { stores: ['postgres', 'redis'] });
     await other.start();
     try {
@@ -102,14 +105,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('the first refresh confirms the session and its family follows it; a session never used is refused after its window and swept', async () => {
-    const refreshed = await signIn();
+  test('the first refresh confirms the session and its family follows it; a session never used is refused after its window and swept', async ({ flow: h }) => {
+    const refreshed = await signIn(h);
     const rotated = await h.rotation.refresh(refreshed.s.refreshToken, client);
     expect(rotated.expiresAt.getTime()).toBe(refreshed.s.expiresAt.getTime());
     expect((await row(refreshed.s.sessionId))!.confirmed_at).not.toBeNull();
 
-    const unused = await signIn();
-    const validated = await signIn();
+    const unused = await signIn(h);
+    const validated = await signIn(h);
     await h.validator.validate({ userId: validated.u.userId, sessionId: validated.s.sessionId });
     await sleep(WINDOW_SECONDS * 1000 + 500);
 
@@ -130,10 +133,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(await row(refreshed.s.sessionId)).not.toBeNull();
   });
 
-  it('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async () => {
+  test('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async ({ flow: h }) => {
     const outcomes: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const { s } = await signIn();
+      const { s } = await signIn(h);
       const [refresh, logout] = await Promise.allSettled([h.rotation.refresh(s.refreshToken, client), h.revoker.logout(s.sessionId)]);
       expect(logout).toMatchObject({ status: 'fulfilled', value: true });
       // The refresh either won (then the logout revoked its successor) or saw the revocation.
@@ -142,7 +145,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(outcomes.filter((o) => o !== 'rotated' && o !== 'revoked')).toEqual([]);
   });
 
-  it('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async () => {
+  test('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async ({ flow: h }) => {
     const u = await h.user();
     await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
     const ticket = await h.signIn.login(u.email, PASSWORD, client);
