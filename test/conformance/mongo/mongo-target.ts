@@ -48,11 +48,11 @@ export interface MongoDatabaseFixture {
 export async function realAnswerOrRefusal(
   target: MongoTarget,
   call: () => Promise<unknown>,
-  realAnswer: (result: unknown) => void,
+  realAnswer: (result: unknown) => void | Promise<void>,
   refusalCode = 115,
 ): Promise<void> {
   if (target.backend === 'real') {
-    realAnswer(await call());
+    await realAnswer(await call());
     return;
   }
   const error: unknown = await call().then(
