@@ -34,7 +34,7 @@ import { loginProfileRow, loginRow } from './rows/login-rows.js';
 import { repositoryUserLookup, userRepositoryRows } from './rows/user-repository-rows.js';
 import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/session-rows.js';
 import { tenantProfile, tenantRows } from './rows/tenant-rows.js';
-import { scaleOutRows } from './rows/scale-out-rows.js';
+import { pgBouncerRow, redisClusterRow } from './rows/scale-out-rows.js';
 import { userLookupProfile } from './rows/user-lookup-profile.js';
 
 interface Sizes {
@@ -465,9 +465,10 @@ async function main(): Promise<void> {
         )),
       );
     }
+    // Each scale-out row on its own: a missing pgbouncer must not discard the Redis Cluster row.
     rows.push(
       ...(await guarded(
-        'scale-out rows',
+        'redis cluster row',
         () => [
           unavailableRow(
             {
@@ -481,6 +482,14 @@ async function main(): Promise<void> {
             },
             '',
           ),
+        ],
+        async () => [await redisClusterRow(ctx)],
+      )),
+    );
+    rows.push(
+      ...(await guarded(
+        'pgbouncer row',
+        () => [
           unavailableRow(
             {
               name: 'user by email: through PgBouncer vs direct',
@@ -492,7 +501,7 @@ async function main(): Promise<void> {
             '',
           ),
         ],
-        () => scaleOutRows(ctx),
+        async () => [await pgBouncerRow(ctx)],
       )),
     );
     log('profile');

@@ -119,7 +119,7 @@ export const platformOptionsSchema = z
     outboxEmailSender: implementing<OutboxEmailSender>('OutboxEmailSender', ['send']).optional(),
     /** Audit writer batching, merged over DEFAULT_AUDIT_WRITER_OPTIONS. */
     auditWriter: z
-      .object({ maxQueue: count(1_000_000), maxBatch: count(10_000), flushIntervalMs: count(60_000) })
+      .object({ maxQueue: count(1_000_000), maxBatch: count(10_000), flushIntervalMs: count(60_000), flushConcurrency: count(4) })
       .partial()
       .strict()
       .optional(),

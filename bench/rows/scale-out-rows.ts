@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { access, constants } from 'node:fs/promises';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
@@ -6,13 +7,31 @@ import { startLocalStack } from '../../src/testing/start-local-stack.js';
 import { startRedisCluster } from '../../src/testing/start-redis-cluster.js';
 import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
-import { measuredRow, type RowSpec } from '../bench-row.js';
+import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
 const CONCURRENCY = 16;
 const POOL_CALLERS = 8;
+const PGBOUNCER_BINARY = '/usr/sbin/pgbouncer';
+
+/**
+ * Ports of the servers these rows start, `first-last` (env `BENCH_REDIS_CLUSTER_PORTS`, `BENCH_PGBOUNCER_PORTS`):
+ * ranges no test project uses (they take 7000-7099 and 6432-6440), so a full run does not collide with a test run.
+ * A cluster node also needs its bus port (+10000).
+ */
+function portRange(variable: string, fallback: readonly [number, number]): readonly [number, number] {
+  const match = /^(\d+)-(\d+)$/.exec(process.env[variable] ?? '');
+  return match ? [Number(match[1]), Number(match[2])] : fallback;
+}
+
+async function executable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
 
 /** Caches the same `count` sessions through SessionCache.put on each platform (a cluster pipeline cannot span slots: one put per session). */
 async function seed(platforms: readonly Platform[], count: number): Promise<Array<{ userId: string; sessionId: string }>> {
@@ -28,17 +47,15 @@ async function seed(platforms: readonly Platform[], count: number): Promise<Arra
 }
 
 /**
- * The scale-out rows (docs/scaling.md): session validate on a real 3-master +
- * 3-replica Redis Cluster vs the one-node Redis, and user-by-email through
- * PgBouncer (transaction pooling) vs direct. Each starts its servers from the
- * machine's packages for the row and stops them after.
+ * Scale-out row (docs/scaling.md): session validate on a real 3-master +
+ * 3-replica Redis Cluster vs the one-node Redis. Starts its servers from the
+ * machine's redis-server for the row and stops them after.
  */
-export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
-  const rows: BenchRow[] = [];
+export async function redisClusterRow(ctx: BenchContext): Promise<BenchRow> {
   {
     // Both sides private and alike (redis-server 7, no persistence, loopback): the machine's shared Redis would
     // compare a loaded server with an idle one.
-    await using cluster = await startRedisCluster();
+    await using cluster = await startRedisCluster({ portRange: portRange('BENCH_REDIS_CLUSTER_PORTS', [7101, 7110]) });
     await using node = await startLocalStack({ stores: ['redis'], localServers: false, containers: false, env: {}, log: () => undefined });
     if (!node.urls.redis) throw new Error(`bench: no private redis-server: ${node.stores.redis.detail}`);
     const onCluster = await ctx.platformFor({ REDIS_CLUSTER_NODES: cluster.clusterNodesEnv, REDIS_KEY_PREFIX: `${ctx.redisPrefix}c:` }, ['redis']);
@@ -66,26 +83,39 @@ export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
       },
       { ...ctx.timing, concurrency: CONCURRENCY },
     );
-    rows.push(measuredRow(spec, result));
     await Promise.all([onCluster.stop(), single.stop()]);
+    return measuredRow(spec, result);
   }
+}
+
+/**
+ * Scale-out row: user-by-email through PgBouncer (transaction pooling) vs
+ * direct, when the machine has Debian's pgbouncer (else the row says so).
+ */
+export async function pgBouncerRow(ctx: BenchContext): Promise<BenchRow> {
+  const spec: RowSpec = {
+    name: 'user by email: through PgBouncer vs direct',
+    unit: 'lookup',
+    oursLabel: 'UserRepository.findCredentialsByEmail via PgBouncer 1.18, transaction pooling (unnamed statements)',
+    baselineLabel: 'UserRepository.findCredentialsByEmail direct (named prepared statement)',
+    backend: `PgBouncer 1.18 → ${ctx.backends.postgres}`,
+    note: `informational: what the pooler hop and unnamed statements cost; ${POOL_CALLERS} callers each side, PgBouncer pool ${POOL_CALLERS}`,
+  };
+  if (!(await executable(PGBOUNCER_BINARY))) return unavailableRow(spec, `no ${PGBOUNCER_BINARY} on this machine (Debian package pgbouncer)`);
   {
     const server = new URL(ctx.db.appUrl).host;
-    await using bouncer = await startPgBouncer({ server, poolSize: POOL_CALLERS });
+    await using bouncer = await startPgBouncer({
+      server,
+      poolSize: POOL_CALLERS,
+      binary: PGBOUNCER_BINARY,
+      portRange: portRange('BENCH_PGBOUNCER_PORTS', [6501, 6502]),
+    });
     const pooledUrl = new URL(ctx.db.appUrl);
     pooledUrl.host = bouncer.address;
     const pooled = await ctx.platformFor({ DATABASE_URL: ctx.db.ownerUrl, DATABASE_APP_URL: pooledUrl.toString(), PG_POOLER: 'transaction' }, ['postgres']);
     const [viaBouncer, direct] = [pooled.resolve(UserRepository), ctx.platform.resolve(UserRepository)];
     const emails = sampleIds(ctx.largeUsers, 20_000, 23).map(benchEmail);
     const [c, d] = [keyCycle(emails), keyCycle(emails)];
-    const spec: RowSpec = {
-      name: 'user by email: through PgBouncer vs direct',
-      unit: 'lookup',
-      oursLabel: 'UserRepository.findCredentialsByEmail via PgBouncer 1.18, transaction pooling (unnamed statements)',
-      baselineLabel: 'UserRepository.findCredentialsByEmail direct (named prepared statement)',
-      backend: `PgBouncer 1.18 → ${ctx.backends.postgres}`,
-      note: `informational: what the pooler hop and unnamed statements cost; ${POOL_CALLERS} callers each side, PgBouncer pool ${POOL_CALLERS}`,
-    };
     ctx.log(`  ${spec.name}`);
     const result = await runInterleaved(
       async () => {
@@ -96,8 +126,7 @@ export async function scaleOutRows(ctx: BenchContext): Promise<BenchRow[]> {
       },
       { ...ctx.timing, concurrency: POOL_CALLERS },
     );
-    rows.push(measuredRow(spec, result));
     await pooled.stop();
+    return measuredRow(spec, result);
   }
-  return rows;
 }

@@ -4,8 +4,6 @@ import { SessionRepository } from '../../src/postgres/repositories/session-repos
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { SessionCache, type CachedSession } from '../../src/redis/repositories/session-cache.js';
 import { cachedSessionCodec } from '../../src/redis/repositories/cached-session-codec.js';
-import { runScript } from '../../src/redis/scripts/redis-script.js';
-import { VALIDATE_SESSION } from '../../src/redis/scripts/session-scripts.js';
 import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
@@ -86,7 +84,7 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
     const hitSpec: RowSpec = {
       name: 'session validate (Redis hit)',
       unit: 'validate',
-      oursLabel: 'SessionCache.validate (Lua: denylist, record, expiry, epoch; structural check of the record)',
+      oursLabel: 'SessionCache.validate by session id (one MGET of record and epoch; marker, expiry, epoch and schema checked in Node)',
       baselineLabel: 'bare ioredis GET of the record key',
       goal: '≥ 0.80×',
       goalMinRatio: 0.8,
@@ -151,33 +149,27 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
 }
 
 /**
- * Where validate's time goes: the Lua script alone (server side: TIME, MGET,
- * header match) against a bare GET, and the full validate against the
- * script alone (client side: reply check, JSON.parse, structural check).
+ * Where validate's time goes: the Redis command alone (server side: the MGET
+ * of record and epoch) against a bare GET, and the full validate against that
+ * command (client side: header, expiry and epoch checks, JSON.parse, schema).
  */
 export async function sessionProfile(ctx: BenchContext, seeded: number): Promise<BenchRow[]> {
   const cache = ctx.platform.resolve(SessionCache);
   const keys = ctx.platform.resolve(RedisKeys);
   const bare = new Redis(ctx.redisUrl, { lazyConnect: true });
-  const scriptClient = new Redis(ctx.redisUrl, { lazyConnect: true });
+  const commandClient = new Redis(ctx.redisUrl, { lazyConnect: true });
   const rows: BenchRow[] = [];
   try {
-    await Promise.all([bare.connect(), scriptClient.connect()]);
+    await Promise.all([bare.connect(), commandClient.connect()]);
     const ids = sampleIds(seeded, 20_000, 13);
-    const script = (n: number) =>
-      runScript(
-        scriptClient,
-        VALIDATE_SESSION,
-        [keys.sessionEpoch(sessionUserId(n)), keys.sessionRecord(sessionUserId(n), sessionId(n)), keys.sessionDenylist(sessionUserId(n), '-')],
-        ['sid', '0', keys.sessionRecordPrefix(sessionUserId(n))],
-      );
+    const command = (n: number) => commandClient.mget(keys.sessionRecord(sessionUserId(n), sessionId(n)), keys.sessionEpoch(sessionUserId(n)));
     const options = { ...ctx.timing, concurrency: REDIS_CONCURRENCY };
     {
       const a = keyCycle(ids);
       const b = keyCycle(ids);
-      ctx.log('  profile: validate script alone');
+      ctx.log('  profile: validate command alone');
       const result = await runInterleaved(
-        async () => void (await script(a())),
+        async () => void (await command(a())),
         async () => {
           const n = b();
           await bare.get(keys.sessionRecord(sessionUserId(n), sessionId(n)));
@@ -187,9 +179,9 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
       rows.push(
         measuredRow(
           {
-            name: 'profile: session validate script alone',
+            name: 'profile: session validate command alone',
             unit: 'validate',
-            oursLabel: 'EVALSHA validateSession, reply unparsed',
+            oursLabel: 'MGET record + epoch (what validate by session id sends), reply unparsed',
             baselineLabel: 'bare ioredis GET',
             backend: ctx.backends.redis,
           },
@@ -206,7 +198,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
           const n = a();
           await cache.validate({ userId: sessionUserId(n), sessionId: sessionId(n) });
         },
-        async () => void (await script(b())),
+        async () => void (await command(b())),
         options,
       );
       rows.push(
@@ -215,7 +207,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
             name: 'profile: session validate client-side work',
             unit: 'validate',
             oursLabel: 'SessionCache.validate',
-            baselineLabel: 'the same script call, reply unparsed',
+            baselineLabel: 'the same MGET, reply unparsed',
             backend: ctx.backends.redis,
           },
           result,
@@ -224,7 +216,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
     }
   } finally {
     bare.disconnect();
-    scriptClient.disconnect();
+    commandClient.disconnect();
   }
   return rows;
 }

@@ -1,7 +1,6 @@
 import { createServer } from 'node:http';
 import { describe, expect } from 'vitest';
 import { createHealthHandler, createPlatform, loadConfig } from '../../src/index.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { databaseUrl, withAdmin, RUN_ID } from '../support/postgres-template.js';
 import { inject } from 'vitest';
 import { runCli } from '../support/run-cli.js';

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect } from 'vitest';
 import { runCli } from '../support/run-cli.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { test } from '../support/fixtures.js';
 
 // CLI items of issues 19 and 20: maintenance, bootstrap's causes and exit codes (README "Exit codes": 0 ok,

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { requireStores } from '../support/require-stores.js';
 import { ROOT, runCli } from '../support/run-cli.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { test } from '../support/fixtures.js';
 
 interface CodeBlock {

@@ -2,7 +2,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { describe, expect } from 'vitest';
 import { createPlatform, loadConfig, StoreUnavailableError } from '../../src/index.js';
 import { PostgresConnection } from '../../src/postgres/index.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { test } from '../support/fixtures.js';
 
 /** A TCP server that accepts connections and never answers. */

@@ -3,8 +3,6 @@ import { describe, expect } from 'vitest';
 import { ErasureFlow } from '../../src/flows/privacy/erasure-flow.js';
 import { type ErasureFlowOptions, type ErasureStepEvent } from '../../src/erasure-flow-options.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
-import type { Platform } from '../../src/platform.js';
-import type { TestEnv } from '../support/test-env.js';
 import { seedUserEverywhere, startPrivacyPlatform } from '../support/privacy-fixture.js';
 import { Figures } from './reliability-support.js';
 import { sleep } from '../support/sleep.js';

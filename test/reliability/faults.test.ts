@@ -25,7 +25,6 @@ import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { Figures } from './reliability-support.js';
 import { PASSWORD } from '../support/auth-fixtures.js';
 import { sleep } from '../support/sleep.js';
@@ -292,14 +291,12 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
 });
 
 describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', () => {
-  let t: TestEnv;
   let dir: string;
   let mongo: MongoStandIn;
   let qdrant: QdrantStandIn;
   let platform: Platform;
 
-  test.beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     dir = await mkdtemp(join(tmpdir(), 'pd-faults-'));
     mongo = await MongoStandIn.start({ snapshotPath: join(dir, 'mongo.bson') });
     qdrant = await QdrantStandIn.start({ snapshotPath: join(dir, 'qdrant.json') });
@@ -316,7 +313,6 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     await platform?.stop();
     await mongo?.stop();
     await qdrant?.stop();
-    await t?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -9,8 +9,9 @@ import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
 import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { challengeTokenInput } from './auth-inputs.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
-import { MfaService, mfaProofSchema, totpCodeInput, type MfaMethod, type MfaProof } from './mfa-service.js';
+import { MfaEnrollment } from './mfa-enrollment.js';
 import { PasswordChangeTickets, type PasswordChangeRequiredResult } from './password-change-tickets.js';
+import { mfaProofSchema, SecondFactorCheck, totpCodeInput, type MfaMethod, type MfaProof } from './second-factor-check.js';
 import type { SignedInResult } from './password-sign-in.js';
 import { SessionIssuer } from './session-issuer.js';
 import { SignInBookkeeping, type SignInAttempt } from './sign-in-bookkeeping.js';
@@ -38,7 +39,8 @@ export class MfaSignIn {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(MfaChallengeRepository) private readonly challenges: MfaChallengeRepository,
-    @inject(MfaService) private readonly mfa: MfaService,
+    @inject(SecondFactorCheck) private readonly check: SecondFactorCheck,
+    @inject(MfaEnrollment) private readonly enrollment: MfaEnrollment,
     @inject(SignInBookkeeping) private readonly bookkeeping: SignInBookkeeping,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(PasswordChangeTickets) private readonly tickets: PasswordChangeTickets,
@@ -65,8 +67,8 @@ export class MfaSignIn {
     const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'sign_in', input.context);
     let method: MfaMethod;
     try {
-      // A recovery code spent writes its event in the same transaction (MfaService.verify), session or not.
-      method = await this.mfa.verify(user.id, input.proof, challenge.organizationId);
+      // A recovery code spent writes its event in the same transaction (SecondFactorCheck.verify), session or not.
+      method = await this.check.verify(user.id, input.proof, challenge.organizationId);
     } catch (error) {
       if (error instanceof InvalidMfaCodeError) await this.#recordFailure(user, challenge, attempt, input.context, error.reason);
       throw error;
@@ -76,7 +78,7 @@ export class MfaSignIn {
 
   /**
    * Second step of a sign-in that returned `mfa_enrollment_required`, after
-   * `MfaService.beginTotpEnrollment({ challengeToken })`: the first code
+   * `MfaEnrollment.beginTotpEnrollment({ challengeToken })`: the first code
    * enables TOTP, then the session is issued. Policy: a user of an
    * organization that requires MFA enrols at their first sign-in with the
    * password alone (docs/sessions.md).
@@ -95,7 +97,7 @@ export class MfaSignIn {
     const { challenge, user, attempt } = await this.#openChallenge(input.challengeToken, 'enrollment', input.context);
     let recoveryCodes: readonly string[];
     try {
-      recoveryCodes = (await this.mfa.enableWithCode(user.id, input.code, { organizationId: challenge.organizationId, atSignIn: true })).recoveryCodes;
+      recoveryCodes = (await this.enrollment.enableWithCode(user.id, input.code, { organizationId: challenge.organizationId, atSignIn: true })).recoveryCodes;
     } catch (error) {
       if (error instanceof InvalidMfaCodeError) await this.#recordFailure(user, challenge, attempt, input.context, error.reason);
       throw error;

@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { AccountStateError, ConflictError, ValidationError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
-import { IdentityRepository, type IdentityProvider, type UpdateProviderTokensInput } from '../../postgres/repositories/identity-repository.js';
+import {
+  IdentityRepository,
+  providerDiscriminatorInput,
+  providerUsernameInput,
+  type IdentityProvider,
+  type UpdateProviderTokensInput,
+} from '../../postgres/repositories/identity-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
@@ -11,7 +17,7 @@ import type { LoginResult } from './password-sign-in.js';
 import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
-import { slugFor } from './sign-up-service.js';
+import { slugFor } from './account-creation.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
@@ -28,12 +34,9 @@ const profileInput = z
     emailVerified: z.boolean().default(false),
     displayName: z.string().trim().min(1).max(200).optional(),
     /** The provider's handle, kept on the identity (e.g. Discord's `username`, GitHub's `login`). */
-    providerUsername: z.string().trim().min(1).max(255).optional(),
+    providerUsername: providerUsernameInput.optional(),
     /** Discord's `discriminator` (`"0"` for migrated accounts). */
-    providerDiscriminator: z
-      .string()
-      .regex(/^[0-9]{1,4}$/, 'must be 1–4 digits')
-      .optional(),
+    providerDiscriminator: providerDiscriminatorInput.optional(),
     accessToken: z.string().min(1).max(8192).optional(),
     refreshToken: z.string().min(1).max(8192).optional(),
     tokenExpiresAt: z.date().optional(),

@@ -27,7 +27,7 @@ const newPasswordInput = z.string().min(1).max(1024);
 
 /**
  * The signed-in user's password change, and the required change a password sign-in answered with a ticket
- * (a forgotten password is `VerificationService.resetPassword`). Ten dependencies, with a reason: both
+ * (a forgotten password is `PasswordReset.resetPassword`). Ten dependencies, with a reason: both
  * changes share the policy, hashing and revocation; the required one also ends in a sign-in (tickets, issuer).
  */
 @injectable()

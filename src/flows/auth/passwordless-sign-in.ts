@@ -14,9 +14,8 @@ import { clientContextSchema, type ClientContext, type ParsedClientContext } fro
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
 import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 import type { IdentityNotifier } from '../../identity-notifier.js';
-import type { EmailRequestAccepted } from './verification-service.js';
+import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 
-const ACCEPTED: EmailRequestAccepted = Object.freeze({ accepted: true });
 const HOUR_MS = 3_600_000;
 const emailInput = z.email().max(320);
 const signInContext = z.object({ organizationId: z.uuid().optional(), context: clientContextSchema });
@@ -81,7 +80,7 @@ export class PasswordlessSignIn {
         await this.notifier.signInCode({ userId: user.id, email: user.email, code, expiresAt });
       }
     });
-    return ACCEPTED;
+    return EMAIL_REQUEST_ACCEPTED;
   }
 
   /**

@@ -15,6 +15,8 @@ const optionsSchema = z
     maxQueue: z.number().int().min(1).max(1_000_000),
     maxBatch: z.number().int().min(1).max(10_000),
     flushIntervalMs: z.number().int().min(1).max(60_000),
+    // At most the hot-path pool's size (5), so a flush burst leaves it a connection.
+    flushConcurrency: z.number().int().min(1).max(4).default(2),
   })
   .strict()
   .refine((o) => o.maxBatch <= o.maxQueue, { message: 'must not exceed maxQueue', path: ['maxBatch'] });
@@ -52,10 +54,10 @@ export interface AuditWriterStats {
 @injectable()
 @accessControlled
 export class AuditWriter {
-  readonly #options: AuditWriterOptions;
+  readonly #options: Required<AuditWriterOptions>;
   #queue: AuditEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #inflight: Promise<void> | undefined;
+  readonly #inflight = new Set<Promise<void>>();
   #closed = false;
   #stats = { flushes: 0, written: 0, failures: 0 };
 
@@ -89,12 +91,12 @@ export class AuditWriter {
     const stamped: AuditEvent = { ...valid, occurredAt: valid.occurredAt ?? new Date(), id: valid.id ?? randomUUID() };
     this.#assertOpen();
     while (this.#queue.length >= this.#options.maxQueue) {
-      await this.#flushBatch();
+      await this.#settleOne();
       this.#assertOpen();
     }
     this.#queue.push(stamped);
     if (this.#queue.length >= this.#options.maxBatch) {
-      this.#flushBatch().catch((error: unknown) => this.#logFailure(error));
+      for (const run of this.#startBatches()) run.catch((error: unknown) => this.#logFailure(error));
     } else {
       this.#schedule();
     }
@@ -106,7 +108,7 @@ export class AuditWriter {
    */
   @declareAccess({ systemJob: 'the audit trail is written by the platform itself, never by a tenant caller' })
   async flush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#inflight) await this.#flushBatch();
+    while (this.#queue.length > 0 || this.#inflight.size > 0) await this.#settleOne();
   }
 
   /** Stops the timer, refuses new events and flushes the rest. Idempotent; the LIFECYCLE stop hook. */
@@ -135,27 +137,41 @@ export class AuditWriter {
     this.#timer.unref();
   }
 
-  /** One INSERT of up to maxBatch events; flushes are serialised so batches keep their order. */
-  #flushBatch(): Promise<void> {
-    if (this.#inflight) return this.#inflight;
-    if (this.#queue.length === 0) return Promise.resolve();
-    const batch = this.#queue.splice(0, this.#options.maxBatch);
-    const run = (async () => {
-      try {
-        await this.repository.appendValidated(batch);
-        this.#stats.flushes += 1;
-        this.#stats.written += batch.length;
-      } catch (error) {
-        this.#stats.failures += 1;
-        this.#queue.unshift(...batch);
-        throw error;
-      } finally {
-        this.#inflight = undefined;
+  /**
+   * Starts INSERTs of up to maxBatch events each while fewer than `flushConcurrency` are in flight.
+   * Each event has its own id and time, so batches need no order among themselves; a failed batch
+   * goes back to the head of the queue.
+   */
+  #startBatches(): Promise<void>[] {
+    const started: Promise<void>[] = [];
+    while (this.#queue.length > 0 && this.#inflight.size < this.#options.flushConcurrency) {
+      const batch = this.#queue.splice(0, this.#options.maxBatch);
+      const run: Promise<void> = this.#write(batch).finally(() => {
+        this.#inflight.delete(run);
         if (this.#queue.length > 0) this.#schedule();
-      }
-    })();
-    this.#inflight = run;
-    return run;
+      });
+      this.#inflight.add(run);
+      started.push(run);
+    }
+    return started;
+  }
+
+  /** Starts what it may, then waits for one INSERT in flight to settle (rejects with its error). */
+  async #settleOne(): Promise<void> {
+    this.#startBatches();
+    if (this.#inflight.size > 0) await Promise.race(this.#inflight);
+  }
+
+  async #write(batch: AuditEvent[]): Promise<void> {
+    try {
+      await this.repository.appendValidated(batch);
+      this.#stats.flushes += 1;
+      this.#stats.written += batch.length;
+    } catch (error) {
+      this.#stats.failures += 1;
+      this.#queue.unshift(...batch);
+      throw error;
+    }
   }
 
   #logFailure(error: unknown): void {

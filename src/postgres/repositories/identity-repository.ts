@@ -82,18 +82,17 @@ const COLUMNS = sql.fragment`id, user_id, provider, provider_user_id, email::tex
 const providerInput = z.enum(IDENTITY_PROVIDERS);
 const providerUserIdInput = z.string().min(1).max(255);
 const providerToken = z.string().min(1).max(8192);
+/** The handle the provider shows (Discord username, GitHub login …). */
+export const providerUsernameInput = z.string().trim().min(1).max(255);
+/** Digits only, 1–4 (Discord: `0001`–`9999`, or `0` after the 2023 username migration). */
+export const providerDiscriminatorInput = z.string().regex(/^[0-9]{1,4}$/, 'must be 1–4 digits');
 const tokensShape = {
   accessToken: providerToken.nullable().optional(),
   refreshToken: providerToken.nullable().optional(),
   tokenExpiresAt: z.date().nullable().optional(),
   /** The provider's current handle; refreshed at each sign-in since the person may rename themselves there. */
-  providerUsername: z.string().trim().min(1).max(255).nullable().optional(),
-  /** Digits only, 1–4 (Discord: `0001`–`9999`, or `0` after the 2023 username migration). */
-  providerDiscriminator: z
-    .string()
-    .regex(/^[0-9]{1,4}$/, 'must be 1–4 digits')
-    .nullable()
-    .optional(),
+  providerUsername: providerUsernameInput.nullable().optional(),
+  providerDiscriminator: providerDiscriminatorInput.nullable().optional(),
 };
 const linkInput = z
   .object({

@@ -100,7 +100,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `userId` / `organizationId` / `purpose` / `ttlSeconds` / `flags.*`
    * @throws ConflictError when the user or organization does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async create(
     userId: string,
     organizationId: string,
@@ -126,7 +126,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `token` / `purpose`
    * @throws TokenError `invalid` (unknown, or another purpose), `consumed`, `expired`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async findActive(token: string, purpose: MfaChallengePurpose): Promise<MfaChallengeRecord> {
     const input = parseInput(z.object({ token: tokenInput, purpose: z.enum(MFA_CHALLENGE_PURPOSES) }), { token, purpose });
     const row = await withPostgresErrors(() =>
@@ -145,7 +145,7 @@ export class MfaChallengeRepository {
    * @returns the new count, or `undefined` when the challenge was already closed
    * @throws ValidationError naming `id` / `maxAttempts`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async recordFailedAttempt(id: string, maxAttempts: number): Promise<{ failedAttempts: number; closed: boolean } | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), maxAttempts: z.number().int().min(1).max(100) }), { id, maxAttempts });
     const row = await withPostgresErrors(() =>
@@ -161,7 +161,7 @@ export class MfaChallengeRepository {
    * @returns true for the winner
    * @throws ValidationError naming `id`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
     const row = await withPostgresErrors(() =>

@@ -36,6 +36,8 @@ export type CachedSessionInput = z.input<typeof cachedSessionSchema>;
  * Revocation markers and records written by older releases are plain JSON
  * (`{…`); the script still decodes those, so a rolling upgrade keeps working.
  */
+const HEADER = /^s1\|(\d+)\|(\d+)\|/;
+
 export const cachedSessionCodec = {
   /** The tag the script matches literally (`^s1|`): bump it when the layout changes. */
   tag: 's1',
@@ -44,6 +46,12 @@ export const cachedSessionCodec = {
   encode(session: CachedSession): string {
     // Integers only, so the script's `%d+` matches; flooring the expiry can only end the record earlier.
     return `s1|${Math.floor(session.expiresAt).toFixed(0)}|${session.revocationEpoch.toFixed(0)}|${JSON.stringify(session)}`;
+  },
+
+  /** Expiry and epoch from an `s1|` header (what validation checks before decoding), or undefined for any other value. */
+  header(raw: string): { readonly expiresAt: number; readonly revocationEpoch: number } | undefined {
+    const match = HEADER.exec(raw);
+    return match ? { expiresAt: Number(match[1]), revocationEpoch: Number(match[2]) } : undefined;
   },
 
   /**

@@ -8,15 +8,7 @@ import { RedisConnection } from '../redis-connection.js';
 import { RedisKeys } from '../redis-keys.js';
 import { SessionCacheBreaker } from './session-cache-breaker.js';
 import { runScript } from '../scripts/redis-script.js';
-import {
-  PUT_SESSION,
-  REVOKE_ALL_SESSIONS,
-  REVOKE_SESSION,
-  SessionPutResult,
-  SessionValidateReply,
-  VALIDATE_SESSION,
-  missEpoch,
-} from '../scripts/session-scripts.js';
+import { PUT_SESSION, READ_SESSION_BY_JTI, REVOKE_ALL_SESSIONS, REVOKE_SESSION, SessionPutResult } from '../scripts/session-scripts.js';
 import { cachedSessionCodec, cachedSessionSchema, type CachedSession, type CachedSessionInput } from './cached-session-codec.js';
 
 export { cachedSessionSchema } from './cached-session-codec.js';
@@ -42,12 +34,19 @@ export type SessionValidation =
 
 export type SessionPutOutcome = 'stored' | 'revoked' | 'stale';
 
-const REASONS: Record<number, RevokedReason> = {
-  [SessionValidateReply.RevokedMarker]: 'revoked',
-  [SessionValidateReply.RevokedEpoch]: 'epoch',
-  [SessionValidateReply.Denylisted]: 'denylisted',
-  [SessionValidateReply.Expired]: 'expired',
-};
+/** What Redis holds for one validation, read atomically (one MGET, or `readSessionByJti`). */
+interface SessionReads {
+  /** The record (`s1|…`), a revocation marker (JSON), or null. */
+  readonly raw: string | null;
+  /** The user's revocation epoch as stored (null = 0). */
+  readonly epoch: string | null;
+  /** The jti is on the denylist. */
+  readonly denied: boolean;
+  /** A hit may be answered: no jti was given, or the jti's pointer names this session. */
+  readonly tokenMatches: boolean;
+}
+
+const readsReply = z.tuple([z.string().nullable(), z.string().nullable(), z.string().nullable()]);
 
 /**
  * The session cache in front of Postgres.
@@ -96,37 +95,42 @@ export class SessionCache {
   }
 
   /**
-   * One round trip: denylist → record (by session id, or via the jti pointer) → expiry → epoch.
-   * The hit is decoded by {@link cachedSessionCodec} (header, then `cachedSessionSchema`).
+   * One round trip. By session id it is one `MGET` of the record, the user's
+   * epoch and (with a jti) the jti's denylist entry and pointer — no Lua, so
+   * Redis does about the work of a GET; by jti alone, `readSessionByJti`
+   * follows the pointer in the same atomic step. The decision is made here:
+   * denylist → record or revocation marker → expiry → epoch → shape
+   * ({@link cachedSessionCodec}). With a jti, a hit also needs the jti's
+   * pointer to name the session (the proof that the token belongs to it).
    * @throws StoreUnavailableError when Redis is down (callers may fall back to Postgres).
    */
   async validate(ref: SessionRef): Promise<SessionValidation> {
-    const jti = ref.jti;
-    const byJti = ref.sessionId === undefined;
-    const reply = await this.breaker.read(() =>
-      runScript(
-        this.redis.client,
-        VALIDATE_SESSION,
-        [
-          this.keys.sessionEpoch(ref.userId),
-          ref.sessionId === undefined ? this.keys.sessionAccessToken(ref.userId, ref.jti) : this.keys.sessionRecord(ref.userId, ref.sessionId),
-          this.keys.sessionDenylist(ref.userId, jti ?? '-'),
-        ],
-        [byJti ? 'jti' : 'sid', jti === undefined ? '0' : '1', this.keys.sessionRecordPrefix(ref.userId)],
-      ),
-    );
-    if (typeof reply === 'number') {
-      if (reply < 0) return { status: 'miss', epoch: missEpoch(reply) };
-      if (reply === SessionValidateReply.Miss) return { status: 'miss' };
-      // An unknown positive code can only mean "revoked" from a newer script: never a hit.
-      return { status: 'revoked', reason: REASONS[reply] ?? 'revoked' };
+    const { userId, sessionId, jti } = ref;
+    const epochKey = this.keys.sessionEpoch(userId);
+    if (sessionId === undefined) {
+      const reply = await this.breaker.read(() =>
+        runScript(
+          this.redis.client,
+          READ_SESSION_BY_JTI,
+          [epochKey, this.keys.sessionAccessToken(userId, ref.jti), this.keys.sessionDenylist(userId, ref.jti)],
+          [this.keys.sessionRecordPrefix(userId)],
+        ),
+      );
+      const parsed = readsReply.safeParse(reply);
+      if (!parsed.success) throw new PlatformError('REDIS_UNEXPECTED_REPLY', `${READ_SESSION_BY_JTI.name} answered ${JSON.stringify(reply)?.slice(0, 100)}`);
+      const [raw, epoch, denied] = parsed.data;
+      return judge(ref, { raw, epoch, denied: denied !== null, tokenMatches: true });
     }
-    if (typeof reply !== 'string') throw new PlatformError('REDIS_UNEXPECTED_REPLY', `${VALIDATE_SESSION.name} answered ${typeof reply}`);
-    // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
-    const session = cachedSessionCodec.decode(reply);
-    if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
-    if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
-    return { status: 'hit', session };
+    const record = this.keys.sessionRecord(userId, sessionId);
+    const client = this.redis.client;
+    if (jti === undefined) {
+      const [raw = null, epoch = null] = await this.breaker.read(() => withRedisErrors(() => client.mget(record, epochKey)));
+      return judge(ref, { raw, epoch, denied: false, tokenMatches: true });
+    }
+    const [raw = null, epoch = null, denied = null, pointer = null] = await this.breaker.read(() =>
+      withRedisErrors(() => client.mget(record, epochKey, this.keys.sessionDenylist(userId, jti), this.keys.sessionAccessToken(userId, jti))),
+    );
+    return judge(ref, { raw, epoch, denied: denied !== null, tokenMatches: pointer === sessionId });
   }
 
   /** The user's current revocation epoch (0 when unknown). Read it before reading the session from Postgres. */
@@ -164,6 +168,7 @@ export class SessionCache {
         [cachedSessionCodec.encode(session), ttlMs, session.revocationEpoch, session.sessionId, pointerTtlMs],
       ),
     );
+    // StaleEpoch, or Expired (the expiry passed by the Redis clock): nothing stored, Postgres stays the answer.
     return reply === SessionPutResult.Stored ? 'stored' : reply === SessionPutResult.Revoked ? 'revoked' : 'stale';
   }
 
@@ -214,6 +219,50 @@ export class SessionCache {
       ),
     );
     return z.tuple([z.number(), z.number()]).parse(reply)[0];
+  }
+}
+
+/**
+ * The validation answer from what Redis holds (the decision `validateSession` used to make in Lua).
+ * Expiry: `putSession` ends a record's TTL at its `expiresAt` by the Redis clock, so a record that is
+ * there has not expired by that clock; the check below adds this process's clock, so a record is never a
+ * hit once either clock says it has expired (`expired` sends the validator to Postgres, which decides).
+ */
+function judge(ref: SessionRef, reads: SessionReads): SessionValidation {
+  const epoch = Number(reads.epoch ?? '0') || 0;
+  if (reads.denied) return { status: 'revoked', reason: 'denylisted' };
+  const raw = reads.raw;
+  if (raw === null) return { status: 'miss', epoch };
+  const header = cachedSessionCodec.header(raw);
+  let expiresAt: number;
+  let recordEpoch: number;
+  if (header) {
+    ({ expiresAt, revocationEpoch: recordEpoch } = header);
+  } else {
+    // Revocation markers, and records of releases before the s1 header, are JSON.
+    const json = parseJson(raw);
+    if (typeof json !== 'object' || json === null) return { status: 'miss', epoch };
+    const value = json as { revoked?: unknown; expiresAt?: unknown; revocationEpoch?: unknown };
+    if (value.revoked === true) return { status: 'revoked', reason: 'revoked' };
+    if (typeof value.expiresAt !== 'number' || typeof value.revocationEpoch !== 'number') return { status: 'miss', epoch };
+    expiresAt = value.expiresAt;
+    recordEpoch = value.revocationEpoch;
+  }
+  if (expiresAt <= Date.now()) return { status: 'revoked', reason: 'expired' };
+  if (recordEpoch < epoch) return { status: 'revoked', reason: 'epoch' };
+  if (!reads.tokenMatches) return { status: 'miss', epoch };
+  // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
+  const session = cachedSessionCodec.decode(raw);
+  if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
+  if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
+  return { status: 'hit', session };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,11 +1,11 @@
 import { CACHE_READ_OR_LOCK, CACHE_WRITE_IF_LOCK_HELD, RELEASE_LOCK } from './cache-scripts.js';
 import { COUNTER_INCREMENT, SLIDING_WINDOW_CONSUME } from './rate-limit-scripts.js';
 import type { RedisScript } from './redis-script.js';
-import { PUT_SESSION, REVOKE_ALL_SESSIONS, REVOKE_SESSION, VALIDATE_SESSION } from './session-scripts.js';
+import { PUT_SESSION, READ_SESSION_BY_JTI, REVOKE_ALL_SESSIONS, REVOKE_SESSION } from './session-scripts.js';
 
 /** Every Lua script of the package (for docs/sessions.md and checks). */
 export const REDIS_SCRIPTS: readonly RedisScript[] = [
-  VALIDATE_SESSION,
+  READ_SESSION_BY_JTI,
   PUT_SESSION,
   REVOKE_SESSION,
   REVOKE_ALL_SESSIONS,

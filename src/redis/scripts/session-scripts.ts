@@ -1,33 +1,10 @@
 import { defineRedisScript } from './redis-script.js';
 import { SERVER_TIME_LUA } from './server-time.js';
 
-/**
- * Integer replies of `validateSession` (a hit is the record itself, a string).
- * Positive codes say why the session is revoked.
- */
-export enum SessionValidateReply {
-  /**
-   * Redis does not know the session: load it from Postgres. The script answers a miss as a negative
-   * integer carrying the user's revocation epoch (see {@link missEpoch}); 0 is a miss without it.
-   */
-  Miss = 0,
-  /** The record is a revocation marker written by `revokeSession`/`revokeAllForUser`. */
-  RevokedMarker = 1,
-  /** The record's `revocationEpoch` is below the user's current epoch. */
-  RevokedEpoch = 2,
-  /** The access token's jti is on the denylist. */
-  Denylisted = 3,
-  /** The record's `expiresAt` has passed (server clock). */
-  Expired = 4,
-}
-
-/** The revocation epoch a negative `validateSession` reply (a miss) carries. */
-export function missEpoch(reply: number): number {
-  return -1 - reply;
-}
-
 /** Reply of `putSession`. */
 export enum SessionPutResult {
+  /** The session's expiry has passed by the server clock: nothing to cache. */
+  Expired = -2,
   /** The epoch moved past the one the caller observed before reading Postgres. */
   StaleEpoch = -1,
   /** A revocation marker is in place; a concurrent load must not resurrect the session. */
@@ -35,60 +12,27 @@ export enum SessionPutResult {
   Stored = 1,
 }
 
-export const VALIDATE_SESSION = defineRedisScript({
-  name: 'validateSession',
-  description: 'validates a cached session in one round trip (denylist, record, expiry, revocation epoch).',
+export const READ_SESSION_BY_JTI = defineRedisScript({
+  name: 'readSessionByJti',
+  description:
+    "reads, atomically, the session an access-token jti points to: its record, the user's revocation epoch and the jti's denylist entry (SessionCache.validate decides on them).",
   keys: [
     { name: 'epochKey', description: "the user's revocation epoch (missing = 0)" },
-    { name: 'lookupKey', description: "mode 'sid': the session record; mode 'jti': the access-token pointer (value = session id)" },
-    { name: 'denyKey', description: "the jti's denylist entry (consulted only when ARGV[2] = '1')" },
+    { name: 'pointerKey', description: 'the access-token pointer (value = session id)' },
+    { name: 'denyKey', description: "the jti's denylist entry" },
   ],
-  argv: [
-    { name: 'mode', description: "'sid' or 'jti'" },
-    { name: 'hasJti', description: "'1' when a jti is given, else '0'" },
-    { name: 'recordKeyPrefix', description: "mode 'jti': record key = recordKeyPrefix .. pointer value (same {user:<id>} hash tag, hence same slot)" },
-  ],
+  argv: [{ name: 'recordKeyPrefix', description: 'record key = recordKeyPrefix .. pointer value (same {user:<id>} hash tag, hence same slot)' }],
   returns: [
-    'record  hit: the stored record (s1|expiresAt|revocationEpoch|JSON)',
-    "< 0     miss (no record / pointer, or an unreadable record): load from Postgres; -1 - reply = the user's revocation epoch, read atomically with the miss",
-    '1..4    revoked: 1 = revocation marker, 2 = epoch, 3 = jti denylisted, 4 = expired',
+    '{record, epoch, denied}: each nil when its key is missing; record is nil when the pointer is',
+    '(record = s1|expiresAt|revocationEpoch|JSON, or a JSON revocation marker)',
   ].join('\n'),
   errors: '',
-  // Record, epoch and denylist entry come from one MGET (one redis.call instead of three). Records in the
-  // current format carry expiry and epoch in a fixed header, so the hot path needs no cjson.decode; JSON
-  // values (revocation markers, records of older releases) are still decoded.
+  // The only session read that needs a script: the record key comes from the pointer's value. A validate by
+  // session id reads the same keys with one MGET, no Lua (SessionCache.validate).
   body: `
-${SERVER_TIME_LUA}
--- A miss carries the epoch (what readEpoch would answer), so a loader needs no second round trip before Postgres.
-local function miss(epoch) return -1 - (tonumber(epoch or '0') or 0) end
-local recordKey = KEYS[2]
-if ARGV[1] == 'jti' then
-  local sid = redis.call('GET', KEYS[2])
-  if not sid then
-    if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 3 end
-    return miss(redis.call('GET', KEYS[1]))
-  end
-  recordKey = ARGV[3] .. sid
-end
-local v = redis.call('MGET', recordKey, KEYS[1], KEYS[3])
-if ARGV[2] == '1' and v[3] then return 3 end
-local raw = v[1]
-if not raw then return miss(v[2]) end
-local expiresAt, recordEpoch = string.match(raw, '^s1|(%d+)|(%d+)|')
-if expiresAt then
-  expiresAt = tonumber(expiresAt)
-  recordEpoch = tonumber(recordEpoch)
-else
-  local ok, rec = pcall(cjson.decode, raw)
-  if not ok or type(rec) ~= 'table' then return miss(v[2]) end
-  if rec.revoked == true then return 1 end
-  expiresAt = tonumber(rec.expiresAt)
-  recordEpoch = tonumber(rec.revocationEpoch)
-  if not expiresAt or not recordEpoch then return miss(v[2]) end
-end
-if expiresAt <= now then return 4 end
-if recordEpoch < (tonumber(v[2] or '0') or 0) then return 2 end
-return raw
+local sid = redis.call('GET', KEYS[2])
+if not sid then return {false, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[3])} end
+return redis.call('MGET', ARGV[1] .. sid, KEYS[1], KEYS[3])
 `,
 });
 
@@ -103,14 +47,17 @@ export const PUT_SESSION = defineRedisScript({
   ],
   argv: [
     { name: 'record', description: 'the record, s1|expiresAt|revocationEpoch|JSON (its revocationEpoch = ARGV[3])' },
-    { name: 'recordTtlMs', description: 'record TTL: remaining session life' },
+    { name: 'recordTtlMs', description: "longest record TTL (SESSION_TTL_SECONDS); the script shortens it to the record's expiresAt by the server clock" },
     { name: 'observedEpoch', description: 'the epoch the caller read before reading Postgres' },
     { name: 'sessionId', description: 'member added to the index' },
-    { name: 'pointerTtlMs', description: "pointer TTL: remaining access-token life; '0' = no pointer" },
+    { name: 'pointerTtlMs', description: "pointer TTL: remaining access-token life (at most the record's); '0' = no pointer" },
   ],
-  returns: '1 stored; 0 refused: revocation marker present; -1 refused: epoch moved past observedEpoch',
+  returns: '1 stored; 0 refused: revocation marker present; -1 refused: epoch moved past observedEpoch; -2 refused: expiresAt has passed (server clock)',
   errors: '',
+  // The record's TTL ends at its expiresAt by the Redis clock, so a record that exists has not expired by that
+  // clock: validate needs no TIME call (it reads the record with a plain MGET) and skewed app servers still agree.
   body: `
+${SERVER_TIME_LUA}
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tonumber(ARGV[3]) < current then return -1 end
 local existing = redis.call('GET', KEYS[2])
@@ -119,10 +66,14 @@ if existing and string.byte(existing, 1) == 123 then
   local ok, rec = pcall(cjson.decode, existing)
   if ok and type(rec) == 'table' and rec.revoked == true then return 0 end
 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+local ttl = tonumber(ARGV[2])
+local expiresAt = tonumber(string.match(ARGV[1], '^s1|(%d+)|'))
+if expiresAt then ttl = math.min(ttl, math.floor(expiresAt - now)) end
+if ttl <= 0 then return -2 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
 redis.call('SADD', KEYS[3], ARGV[4])
-if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
-if tonumber(ARGV[5]) > 0 then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[5]) end
+if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+if tonumber(ARGV[5]) > 0 then redis.call('SET', KEYS[4], ARGV[4], 'PX', math.min(tonumber(ARGV[5]), ttl)) end
 return 1
 `,
 });

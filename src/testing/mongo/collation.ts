@@ -21,7 +21,15 @@ export class Collation {
     this.#caseLevel = spec.caseLevel === true;
     const sensitivity = this.strength === 1 ? (this.#caseLevel ? 'case' : 'base') : this.strength === 2 ? 'accent' : 'variant';
     const caseFirst = spec.caseFirst === 'upper' || spec.caseFirst === 'lower' ? spec.caseFirst : 'false';
-    this.#collator = new Intl.Collator(String(spec.locale), { sensitivity, numeric: spec.numericOrdering === true, caseFirst, usage: 'sort' });
+    // V8's ignorePunctuation is ICU's alternate=shifted with the default maxVariable (punct), mongod's defaults too.
+    const ignorePunctuation = spec.alternate === 'shifted';
+    this.#collator = new Intl.Collator(String(spec.locale), {
+      sensitivity,
+      numeric: spec.numericOrdering === true,
+      caseFirst,
+      ignorePunctuation,
+      usage: 'sort',
+    });
   }
 
   /**
@@ -35,6 +43,16 @@ export class Collation {
       throw new CommandError('BadValue', 'Missing expected field "locale"');
     }
     if (spec.locale === 'simple') return undefined;
+    // What Intl.Collator cannot express is refused rather than silently ignored.
+    const unsupported =
+      typeof spec.strength === 'number' && spec.strength > 3
+        ? `strength ${spec.strength}`
+        : spec.backwards === true
+          ? 'backwards'
+          : spec.maxVariable === 'space'
+            ? "maxVariable 'space'"
+            : undefined;
+    if (unsupported) throw new CommandError('CommandNotSupported', `the collation option ${unsupported} is not supported by the MongoDB stand-in`);
     return new Collation(spec);
   }
 

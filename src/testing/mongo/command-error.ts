@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   OperationNotSupportedInTransaction: 263,
   ChangeStreamFatalError: 280,
   ChangeStreamHistoryLost: 286,
+  Location15976: 15976,
   Location17419: 17419,
   Location31253: 31253,
   Location31254: 31254,

@@ -8,7 +8,7 @@ import type { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 import { FindProjection } from './find-projection.js';
 import { PipelineGuard } from './pipeline-guard.js';
-import { QUERY_CONTEXT, QueryOperators } from './query-operators.js';
+import { expressionPaths, holdsInexactNumber, QUERY_CONTEXT, QueryOperators } from './query-operators.js';
 import { UpdateOperators } from './update-operators.js';
 
 export interface SelectOptions {
@@ -167,32 +167,88 @@ export class MingoAdapter {
     return stripUndefined(replacement);
   }
 
-  /** Runs a pipeline; `resolver` supplies other collections of the database for `$lookup` & co. */
+  /**
+   * Runs a pipeline; `resolver` supplies other collections of the database for
+   * `$lookup` & co. `$match` and `$sort` stages run here (the stand-in's
+   * matcher and mongod's BSON sort order, under the collation); the stages
+   * between them run in mingo.
+   */
   static aggregate(
     docs: readonly Document[],
     pipeline: Document[],
     extra: { resolver: (name: string) => Document[]; collation?: Collation | undefined; variables?: Document | undefined },
   ): Document[] {
     PipelineGuard.check(docs, pipeline, extra.collation);
-    const views = docs.map((d) => BsonValues.toQueryView(d));
-    const aggregator = translate(
-      () =>
-        new Aggregator(
-          pipeline.map((s) => BsonValues.toQueryView(s)),
-          {
-            ...MingoAdapter.options({
-              collation: extra.collation,
-              variables: extra.variables,
-              resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
-            }),
-            processingMode: ProcessingMode.CLONE_INPUT,
-          },
-        ),
-      'Location40324',
-    );
-    const out = translate(() => aggregator.run<Document>(views), 'BadValue');
-    return out.map((d) => idFirst(stripUndefined(d)));
+    let current: Document[] = docs.map((d) => BsonValues.toQueryView(d));
+    // While no mingo stage has run, `current` holds views linked to the stored documents, whose exact numbers the matcher reads.
+    let linked = true;
+    let inexact: boolean | undefined;
+    const refuseInexact = (stage: string, paths: readonly string[]): void => {
+      if (linked || paths.length === 0) return;
+      inexact ??= docs.some((doc) => holdsInexactNumber(doc));
+      if (inexact && docs.some((doc) => paths.some((path) => BsonValues.valuesAtPath(doc, path).some(holdsInexactNumber)))) {
+        throw new CommandError(
+          'CommandNotSupported',
+          `${stage} after stages that reshape documents, over int64 values beyond 2^53 or Decimal128 values (${paths.join(', ')}), is not supported by the MongoDB stand-in`,
+        );
+      }
+    };
+    let segment: Document[] = [];
+    const flush = (): void => {
+      if (segment.length === 0) return;
+      linked = false;
+      const stages = segment;
+      segment = [];
+      const aggregator = translate(
+        () =>
+          new Aggregator(
+            stages.map((s) => BsonValues.toQueryView(s)),
+            {
+              ...MingoAdapter.options({
+                collation: extra.collation,
+                variables: extra.variables,
+                resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
+              }),
+              processingMode: ProcessingMode.CLONE_INPUT,
+            },
+          ),
+        'Location40324',
+      );
+      current = translate(() => aggregator.run<Document>(current), 'BadValue');
+    };
+    for (const stage of pipeline) {
+      const keys = Object.keys(stage);
+      if (keys.length === 1 && keys[0] === '$match' && BsonValues.isPlainObject(stage.$match)) {
+        flush();
+        refuseInexact('$match', filterPaths(stage.$match));
+        const matches = MingoAdapter.matcher(stage.$match, { collation: extra.collation, variables: extra.variables });
+        current = current.filter((doc) => matches(doc));
+      } else if (keys.length === 1 && keys[0] === '$sort' && BsonValues.isPlainObject(stage.$sort)) {
+        flush();
+        const sort = normaliseSort(stage.$sort);
+        if (!sort.spec) throw new CommandError('Location15976', '$sort stage must have at least one sort key');
+        refuseInexact('$sort', Object.keys(sort.spec));
+        current = BsonOrder.sort(current, sort.spec, extra.collation);
+      } else {
+        segment.push(stage);
+      }
+    }
+    flush();
+    // Without a mingo stage the documents are still the cached views of stored ones: hand out copies.
+    return current.map((d) => idFirst(stripUndefined(BsonValues.clone(d))));
   }
+}
+
+/** The field paths a filter tests (top level and under `$and`/`$or`/`$nor`), with `$expr`'s field references. */
+function filterPaths(filter: Document): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$expr') out.push(...expressionPaths(value).filter((p) => p !== ''));
+    else if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
+      for (const f of value) if (BsonValues.isPlainObject(f)) out.push(...filterPaths(f));
+    } else if (!key.startsWith('$')) out.push(key);
+  }
+  return out;
 }
 
 const POSITIONAL_MARKER = '\u0000positional-target';

@@ -5,18 +5,9 @@ import { CommandError } from './command-error.js';
 import { expressionPaths, holdsInexactNumber } from './query-operators.js';
 
 /** Stages whose string comparisons a strength-1/2 collation would change (mingo compares binary). */
-const COLLATION_SENSITIVE_STAGES = new Set([
-  '$match',
-  '$group',
-  '$bucket',
-  '$bucketAuto',
-  '$sortByCount',
-  '$lookup',
-  '$graphLookup',
-  '$setWindowFields',
-  '$unionWith',
-]);
-const ARITHMETIC_ACCUMULATORS = new Set(['$sum', '$avg']);
+const COLLATION_SENSITIVE_STAGES = new Set(['$group', '$bucket', '$bucketAuto', '$sortByCount', '$lookup', '$graphLookup', '$setWindowFields', '$unionWith']);
+/** Accumulators whose result mingo would compute or copy as doubles (a first $group computes them typed, see TypedAccumulators). */
+const TYPED_ACCUMULATORS = new Set(['$sum', '$avg', '$min', '$max', '$first', '$last', '$push', '$addToSet']);
 /**
  * Expression operators whose result mongod computes in the operands' BSON
  * types (and compares exactly), where mingo works in doubles: with int64
@@ -61,9 +52,11 @@ const TYPED_EXPRESSIONS = new Set([
 /**
  * Refuses, with a command error naming the feature, the pipelines whose answer
  * the stand-in would get silently wrong: `$out`/`$merge`, stages that compare
- * strings under a case- or diacritic-insensitive collation (beyond a leading
- * `$match`, which the stand-in applies itself), and `$sum`/`$avg` over int64
- * or Decimal128 fields (mingo's arithmetic is double-only; mongod keeps the type).
+ * strings under a case- or diacritic-insensitive collation (`$match` and
+ * `$sort` are applied by the stand-in itself), accumulators over int64 or
+ * Decimal128 fields beyond a first `$group`'s typed ones, and expressions
+ * over int64 beyond 2^53 or Decimal128 values (mingo's arithmetic is
+ * double-only; mongod keeps the type).
  */
 export const PipelineGuard = {
   /**
@@ -107,7 +100,9 @@ export const PipelineGuard = {
             ),
           )
         ) {
-          throw notSupported(`$sum/$avg over int64 or Decimal128 values (field '${path}')`);
+          throw notSupported(
+            `accumulators over int64 or Decimal128 values (field '${path}'), other than a pipeline's first $group's $sum/$avg/$min/$max/$first/$last,`,
+          );
         }
       }
     }
@@ -138,14 +133,14 @@ function isConstant(value: unknown): boolean {
   return value === null || typeof value === 'number' || typeof value === 'boolean' || (typeof value === 'string' && !value.startsWith('$'));
 }
 
-/** Field paths (`$a.b` → `a.b`) given to `$sum`/`$avg` anywhere in a stage. */
+/** Field paths (`$a.b` → `a.b`) given to the typed accumulators anywhere in a stage. */
 function arithmeticFieldPaths(spec: unknown): string[] {
   const out: string[] = [];
   const visit = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(visit);
     else if (BsonValues.isPlainObject(value)) {
       for (const [key, arg] of Object.entries(value)) {
-        if (ARITHMETIC_ACCUMULATORS.has(key)) {
+        if (TYPED_ACCUMULATORS.has(key)) {
           for (const a of Array.isArray(arg) ? arg : [arg]) if (typeof a === 'string' && a.startsWith('$') && !a.startsWith('$$')) out.push(a.slice(1));
         }
         visit(arg);

@@ -294,6 +294,12 @@ export const QueryOperators = {
 
 /** One field's condition: a value (equality), a regular expression, or an object of operators. */
 function prepareCondition(condition: unknown, context: PrepareContext): unknown {
+  const collation = context.collation?.spec;
+  if ((collation?.numericOrdering === true || collation?.alternate === 'shifted') && comparesStringsForEquality(condition)) {
+    // Equality under these options ("10" = "010", "a-b" = "ab") follows ICU collation elements, which folding does not model.
+    const option = collation.numericOrdering === true ? 'numericOrdering' : "alternate 'shifted'";
+    throw new CommandError('CommandNotSupported', `string equality under a collation with ${option} is not supported by the MongoDB stand-in`);
+  }
   const exact = exactCondition(condition);
   if (exact) return exact;
   const folds = context.collation?.foldsForMatching === true;
@@ -329,6 +335,20 @@ function prepareCondition(condition: unknown, context: PrepareContext): unknown 
     }
   }
   return out;
+}
+
+/** True when a condition tests a string by equality (`{f: 's'}`, `$eq`, `$ne`, `$in`, `$nin`), where ranges and regexes do not. */
+function comparesStringsForEquality(condition: unknown): boolean {
+  if (typeof condition === 'string') return true;
+  if (Array.isArray(condition)) return condition.some((v) => typeof v === 'string');
+  if (!BsonValues.isPlainObject(condition)) return false;
+  return Object.entries(condition).some(([op, arg]) =>
+    op === '$eq' || op === '$ne' || op === '$in' || op === '$nin'
+      ? comparesStringsForEquality(arg)
+      : op === '$not'
+        ? comparesStringsForEquality(arg)
+        : !op.startsWith('$') && comparesStringsForEquality(arg),
+  );
 }
 
 /** An `$elemMatch` spec as a test of one stored element: operators apply to the element, a query to an embedded document. */

@@ -1,4 +1,4 @@
-import { Decimal128, Double, Long, Timestamp, type Document } from 'bson';
+import { Decimal128, Double, Int32, Long, Timestamp, type Document } from 'bson';
 import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
@@ -29,6 +29,9 @@ export const UpdateOperators = {
    * @throws CommandError 40, 14, 2 or 28 before anything is changed.
    */
   prepare(doc: Document, update: Document, resolvePositional?: (path: string) => string[]): PreparedUpdate {
+    // mongod parses each modifier (its init checks the argument) before merging the paths (conflicts, 40).
+    for (const [op, spec] of Object.entries(update))
+      if (BsonValues.isPlainObject(spec)) for (const [path, arg] of Object.entries(spec)) checkArgument(op, path, arg);
     checkConflicts(update);
     const rest: Document = {};
     const typed: Array<[string, string, unknown]> = [];
@@ -41,7 +44,7 @@ export const UpdateOperators = {
       }
       const kept: Document = {};
       for (const [path, arg] of Object.entries(spec)) {
-        checkArgument(op, path, arg);
+        if (op === '$rename') checkRename(doc, path, arg as string);
         // A positional path (`a.$`, `a.$[]`, `a.$[x]`) is checked and, for typed operators, applied at each element it names.
         const targets = !isPositional(path) ? [path] : resolvePositional && op !== '$setOnInsert' ? resolvePositional(path) : undefined;
         for (const target of targets ?? []) checkTarget(doc, op, target);
@@ -105,7 +108,43 @@ function checkConflicts(update: Document): void {
   }
 }
 
+/** mongod update/rename_node.cpp: neither end of a rename may pass through an array. @throws CommandError 2. */
+function checkRename(doc: Document, from: string, to: string): void {
+  for (const [which, path] of [
+    ['source', from],
+    ['destination', to],
+  ] as const) {
+    const parts = path.split('.');
+    let current: unknown = doc;
+    for (const part of parts.slice(0, -1)) {
+      if (!BsonValues.isPlainObject(current) || !Object.hasOwn(current, part)) break;
+      current = current[part];
+      if (Array.isArray(current)) {
+        throw new CommandError(
+          'BadValue',
+          `The ${which} field cannot be an array element, '${path}' in doc with _id: ${BsonValues.format(doc._id)} has an array field called '${part}'`,
+        );
+      }
+    }
+  }
+}
+
+/** mongod's argument checks at parse time (rename_node.cpp, push_node.cpp, pull_all_node.cpp, arithmetic_node.cpp, current_date_node.cpp). */
 function checkArgument(op: string, path: string, arg: unknown): void {
+  if (op === '$rename') {
+    const expr = `${path}: ${BsonValues.format(arg)}`;
+    if (typeof arg !== 'string') throw new CommandError('BadValue', `The 'to' field for $rename must be a string: ${expr}`);
+    if (arg === path) throw new CommandError('BadValue', `The source and target field for $rename must differ: ${expr}`);
+    if (arg.startsWith(`${path}.`) || path.startsWith(`${arg}.`)) {
+      throw new CommandError('BadValue', `The source and target field for $rename must not be on the same path: ${expr}`);
+    }
+    if (isPositional(path)) throw new CommandError('BadValue', `The source field for $rename may not be dynamic: ${path}`);
+    if (isPositional(arg)) throw new CommandError('BadValue', `The destination field for $rename may not be dynamic: ${arg}`);
+  }
+  if (op === '$push' && BsonValues.isPlainObject(arg) && '$each' in arg && !Array.isArray(arg.$each)) {
+    throw new CommandError('BadValue', `The argument to $each in $push must be an array but it was of type: ${typeName(arg.$each)}`);
+  }
+  if (op === '$pullAll' && !Array.isArray(arg)) throw new CommandError('BadValue', `$pullAll requires an array argument but was given a ${typeName(arg)}`);
   if ((op === '$inc' || op === '$mul') && !isNumeric(arg)) {
     const verb = op === '$inc' ? 'increment' : 'multiply';
     throw new CommandError('TypeMismatch', `Cannot ${verb} with non-numeric argument: {${path}: ${BsonValues.format(arg)}}`);
@@ -154,6 +193,15 @@ function checkTarget(doc: Document, op: string, path: string): void {
       return;
     case '$pop':
       if (!Array.isArray(current)) throw new CommandError('TypeMismatch', `Path '${path}' contains an element of non-array type '${typeName(current)}'`);
+      return;
+    case '$bit':
+      // mongod update/bit_node.cpp.
+      if (!(current instanceof Long || current instanceof Int32 || (typeof current === 'number' && typeName(current) === 'int'))) {
+        throw new CommandError(
+          'BadValue',
+          `Cannot apply $bit to a value of non-integral type.${id} has the field ${parts[parts.length - 1]!} of non-integer type ${typeName(current)}`,
+        );
+      }
       return;
     default:
       return;

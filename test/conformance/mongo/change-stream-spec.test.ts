@@ -1,6 +1,9 @@
 import mongoose from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
+
+// docker-compose's and testcontainers' MongoDB are replica sets; the stand-in is one only when asked.
+test.override('mongoReplicaSet', true);
 
 /**
  * Change streams: more cases transcribed from mongodb/specifications
@@ -17,15 +20,8 @@ type Document = mongoose.mongo.Document;
 type ChangeStream = mongoose.mongo.ChangeStream;
 type Collection = mongoose.mongo.Collection;
 
-const mongo = useMongoDatabase('conf_cs', { replicaSet: true });
-let db: Db;
-
-beforeAll(() => {
-  ({ db } = mongo);
-});
-
 let counter = 0;
-async function freshCollection(documents: Document[] = []): Promise<Collection> {
+async function freshCollection(db: Db, documents: Document[] = []): Promise<Collection> {
   const name = `cs_${++counter}`;
   await db.createCollection(name);
   const coll = db.collection(name);
@@ -54,8 +50,8 @@ async function serverError(promise: Promise<unknown>): Promise<InstanceType<type
 }
 
 describe('change-streams.yml', () => {
-  it('"Executing a watch helper on a Collection results in notifications for changes to the specified collection"', async () => {
-    const coll = await freshCollection();
+  test('"Executing a watch helper on a Collection results in notifications for changes to the specified collection"', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     const other = db.collection(`${coll.collectionName}_other`);
     const otherDb = db.client.db(`${db.databaseName}_x`);
     try {
@@ -71,8 +67,10 @@ describe('change-streams.yml', () => {
     }
   });
 
-  it('"The server returns change stream responses in the specified server response format" and "Test wallTime field is set in a change event"', async () => {
-    const coll = await freshCollection();
+  test('"The server returns change stream responses in the specified server response format" and "Test wallTime field is set in a change event"', async ({
+    mongoDatabase: { db },
+  }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [], {}, async (stream) => {
       await coll.insertOne({ x: 1 });
       const event = (await stream.next()) as Document;
@@ -83,8 +81,8 @@ describe('change-streams.yml', () => {
     });
   });
 
-  it('"to field is set in a rename change event" (rename over a dropped target)', async () => {
-    const coll = await freshCollection();
+  test('"to field is set in a rename change event" (rename over a dropped target)', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     const target = `${coll.collectionName}_renamed`;
     await watching(coll, [], {}, async (stream) => {
       await db.dropCollection(target).catch(() => false);
@@ -97,8 +95,8 @@ describe('change-streams.yml', () => {
     });
   });
 
-  it('"Test unknown operationType MUST NOT err" and "Test newField added in response MUST NOT err"', async () => {
-    const coll = await freshCollection();
+  test('"Test unknown operationType MUST NOT err" and "Test newField added in response MUST NOT err"', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [{ $project: { operationType: 'addedInFutureMongoDBVersion', ns: 1 } }], {}, async (stream) => {
       await coll.insertOne({ _id: 1, a: 1 } as Document);
       expect(await stream.next()).toMatchObject({ operationType: 'addedInFutureMongoDBVersion', ns: { db: db.databaseName, coll: coll.collectionName } });
@@ -109,8 +107,8 @@ describe('change-streams.yml', () => {
     });
   });
 
-  it('"Test new structure in ns document MUST NOT err" and "Test modified structure in ns document MUST NOT err"', async () => {
-    const coll = await freshCollection();
+  test('"Test new structure in ns document MUST NOT err" and "Test modified structure in ns document MUST NOT err"', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [{ $project: { operationType: 'insert', 'ns.viewOn': 'db.coll' } }], {}, async (stream) => {
       await coll.insertOne({ _id: 1, a: 1 } as Document);
       expect(await stream.next()).toMatchObject({ operationType: 'insert', ns: { viewOn: 'db.coll' } });
@@ -121,8 +119,8 @@ describe('change-streams.yml', () => {
     });
   });
 
-  it('"Test consecutive resume" (without the fail point): batchSize 1 delivers every event in order', async () => {
-    const coll = await freshCollection();
+  test('"Test consecutive resume" (without the fail point): batchSize 1 delivers every event in order', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [], { batchSize: 1 }, async (stream) => {
       await coll.insertOne({ x: 1 });
       await coll.insertOne({ x: 2 });
@@ -133,8 +131,8 @@ describe('change-streams.yml', () => {
 });
 
 describe('change-streams-clusterTime.yml and change-streams-errors.yml', () => {
-  it('"clusterTime is present"', async () => {
-    const coll = await freshCollection();
+  test('"clusterTime is present"', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [], {}, async (stream) => {
       await coll.insertOne({ _id: 1 } as Document);
       const event = (await stream.next()) as Document;
@@ -143,8 +141,8 @@ describe('change-streams-clusterTime.yml and change-streams-errors.yml', () => {
     });
   });
 
-  it('"Change Stream should error when an invalid aggregation stage is passed in" (40324)', async () => {
-    const coll = await freshCollection();
+  test('"Change Stream should error when an invalid aggregation stage is passed in" (40324)', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     const stream = coll.watch([{ $unsupported: 'foo' }]);
     try {
       expect((await serverError(stream.tryNext())).code).toBe(40324);
@@ -153,8 +151,8 @@ describe('change-streams-clusterTime.yml and change-streams-errors.yml', () => {
     }
   });
 
-  it('"Change Stream should error when _id is projected out" (280)', async () => {
-    const coll = await freshCollection();
+  test('"Change Stream should error when _id is projected out" (280)', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db);
     await watching(coll, [{ $project: { _id: 0 } }], {}, async (stream) => {
       await coll.insertOne({ z: 3 });
       expect((await serverError(stream.next())).code).toBe(280);
@@ -164,8 +162,8 @@ describe('change-streams-clusterTime.yml and change-streams-errors.yml', () => {
 
 describe('change-streams-pre_and_post_images.yml', () => {
   /** One case of the file: collMod sets changeStreamPreAndPostImages, then updateOne {_id: 1} $set {x: 1} is watched. */
-  async function imagesCase(enabled: boolean, options: Document): Promise<Document | InstanceType<typeof MongoServerError>> {
-    const coll = await freshCollection([{ _id: 1 }]);
+  async function imagesCase(db: Db, enabled: boolean, options: Document): Promise<Document | InstanceType<typeof MongoServerError>> {
+    const coll = await freshCollection(db, [{ _id: 1 }]);
     await db.command({ collMod: coll.collectionName, changeStreamPreAndPostImages: { enabled } });
     let result: Document | InstanceType<typeof MongoServerError> | undefined;
     await watching(coll, [], options, async (stream) => {
@@ -240,8 +238,8 @@ describe('change-streams-pre_and_post_images.yml', () => {
       (r) => expect(r).not.toHaveProperty('fullDocumentBeforeChange'),
     ],
   ];
-  it.each(cases)('"%s"', async (_name, enabled, options, check) => {
-    check(await imagesCase(enabled, options));
+  test.for(cases)('"%s"', async ([, enabled, options, check], { mongoDatabase: { db } }) => {
+    check(await imagesCase(db, enabled, options));
   });
 });
 
@@ -250,16 +248,18 @@ describe('resume tokens and clusterTime (MongoDB manual, "Change Events" and "Re
   const timestampHex = (ts: InstanceType<typeof Timestamp>): string =>
     `82${ts.t.toString(16).toUpperCase().padStart(8, '0')}${ts.i.toString(16).toUpperCase().padStart(8, '0')}`;
 
-  async function collectionUuid(coll: Collection): Promise<string> {
+  async function collectionUuid(db: Db, coll: Collection): Promise<string> {
     const [info] = await db.listCollections({ name: coll.collectionName }).toArray();
     const uuid = (info as Document).info.uuid as InstanceType<typeof UUID>;
     return uuid.toHexString(false).toUpperCase();
   }
 
-  it("an event's _id is {_data: hex} starting with its clusterTime, version 2, an event token, then the collection's UUID and {operationType, documentKey}", async () => {
+  test("an event's _id is {_data: hex} starting with its clusterTime, version 2, an event token, then the collection's UUID and {operationType, documentKey}", async ({
+    mongoDatabase: { db },
+  }) => {
     // The manual's example insert token: 8263…01 2B04 2C0100 29 6E 5A1004<uuid> 46 3C"operationType"00 3C"insert"00 46"documentKey"00 46 64"_id"00 64<oid> 00 00 04.
-    const coll = await freshCollection();
-    const uuid = await collectionUuid(coll);
+    const coll = await freshCollection(db);
+    const uuid = await collectionUuid(db, coll);
     await watching(coll, [], {}, async (stream) => {
       const { insertedId } = await coll.insertOne({ a: 1 });
       const event = (await stream.next()) as Document;
@@ -276,10 +276,12 @@ describe('resume tokens and clusterTime (MongoDB manual, "Change Events" and "Re
     });
   });
 
-  it("the events of one transaction share the commit's clusterTime and carry lsid and txnNumber; each has its own token", async () => {
+  test("the events of one transaction share the commit's clusterTime and carry lsid and txnNumber; each has its own token", async ({
+    mongoDatabase: { db },
+  }) => {
     // Manual, "Change Events" → clusterTime: "If the operation is part of a multi-document transaction, the associated
     // change stream notifications will have the same clusterTime value, namely the time when the transaction was committed."
-    const coll = await freshCollection();
+    const coll = await freshCollection(db);
     await watching(coll, [], {}, async (stream) => {
       await coll.insertOne({ before: true });
       const session = db.client.startSession();
@@ -314,9 +316,9 @@ describe('resume tokens and clusterTime (MongoDB manual, "Change Events" and "Re
     });
   });
 
-  it('an invalidate event cannot be resumed with resumeAfter (260) but can be with startAfter', async () => {
+  test('an invalidate event cannot be resumed with resumeAfter (260) but can be with startAfter', async ({ mongoDatabase: { db } }) => {
     // Manual, "Resume a Change Stream" → startAfter: "Unlike resumeAfter, startAfter can resume notifications after an invalidate event".
-    const coll = await freshCollection();
+    const coll = await freshCollection(db);
     let invalidate: Document | undefined;
     await watching(coll, [], {}, async (stream) => {
       await coll.drop();
@@ -356,8 +358,8 @@ describe("updateDescription as mongod's update log writes it (src/mongo/db/updat
     ['$set creating parents', { $set: { 'nested.y.z': 1 } }, { 'nested.y': { z: 1 } }, { removedFields: [] }],
     ['$unset of a field', { $unset: { 'nested.x': '' } }, {}, { removedFields: ['nested.x'] }],
   ];
-  it.each(cases)('%s', async (_name, update, updatedFields, rest) => {
-    const coll = await freshCollection([{ _id: 1, arr: [1, 2, 3, 2], a: 1, nested: { x: 1 } }]);
+  test.for(cases)('%s', async ([, update, updatedFields, rest], { mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, [{ _id: 1, arr: [1, 2, 3, 2], a: 1, nested: { x: 1 } }]);
     await watching(coll, [], {}, async (stream) => {
       await coll.updateOne({ _id: 1 } as Document, update);
       const event = (await stream.next()) as Document;

@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import { describe, expect } from 'vitest';
-import { realAnswerOrRefusal, type MongoTarget } from './mongo-target.js';
+import { realAnswerOrRefusal } from './mongo-target.js';
 import { test } from '../../support/fixtures.js';
 
 /**
@@ -297,6 +297,27 @@ describe('update operators on values of the wrong type fail', () => {
     expect(unmatched).toMatchObject({ code: 2, message: 'The positional operator did not find the match needed from the query.' });
   });
 
+  test('$rename, $push $each, $pullAll and $bit refuse bad arguments and targets with BadValue (2)', async ({ mongoDatabase: { db, target } }) => {
+    // mongod src/mongo/db/update/rename_node.cpp (must be a string, must differ, not on the same path, not through an array),
+    // push_node.cpp ($each must be an array), pull_all_node.cpp (array argument), bit_node.cpp (integral target only).
+    const c = fresh(db);
+    await c.insertOne({ _id: 1, a: 1, arr: [1, 2], d: 1.5, n: 5 } as Document);
+    const code = async (update: Document): Promise<number> => (await serverError(c.updateOne({ _id: 1 } as Document, update))).code as number;
+    expect(await code({ $rename: { a: 'a' } })).toBe(2);
+    expect(await code({ $rename: { a: 5 } })).toBe(2);
+    expect(await code({ $rename: { a: 'a.b' } })).toBe(2);
+    expect(await code({ $rename: { 'arr.0': 'b' } })).toBe(2);
+    expect(await code({ $push: { arr: { $each: 'x' } } })).toBe(2);
+    expect(await code({ $pullAll: { arr: 1 } })).toBe(2);
+    expect(await code({ $bit: { d: { and: 1 } } })).toBe(2);
+    expect(await c.findOne({ _id: 1 } as Document)).toEqual({ _id: 1, a: 1, arr: [1, 2], d: 1.5, n: 5 });
+    await c.updateOne({ _id: 1 } as Document, { $bit: { n: { and: 4 } }, $mul: { fresh: 2.5 } });
+    const doc = await c.findOne({ _id: 1 } as Document, RAW);
+    expect(doc?.n).toEqual(new Int32(4));
+    // Manual, update/mul: a missing field is set to zero of the multiplier's numeric type.
+    expect(doc?.fresh).toEqual(new Double(0));
+  });
+
   test('two operators on the same path conflict (ConflictingUpdateOperators, 40)', async ({ mongoDatabase: { db } }) => {
     // Manual: reference/operator/update → "you cannot update the same field with multiple operators".
     const c = fresh(db);
@@ -478,8 +499,8 @@ describe('other commands', () => {
 describe('comparisons under a collation, and $regex beside one', () => {
   // Manual: reference/collation ("strength 3 … tertiary level … case and letter variants") and reference/bson-type-comparison-order
   // ("MongoDB uses the collation … for string comparisons"): $gt/$lt compare strings in the collation's (ICU) order at every strength.
-  it('range operators on strings follow the collation at strength 3 (the default), not code points', async () => {
-    const c = fresh();
+  test('range operators on strings follow the collation at strength 3 (the default), not code points', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany(['a', 'B', 'b', 'c', 'é', 'f', 'Z'].map((s) => ({ _id: s, s })) as Document[]);
     const ids = async (filter: Document, collation?: mongoose.mongo.CollationOptions): Promise<string[]> =>
       (await c.find(filter, collation ? { collation } : {}).toArray()).map((d) => String(d._id)).sort();
@@ -492,9 +513,55 @@ describe('comparisons under a collation, and $regex beside one', () => {
     expect(await ids({ s: { $lte: 'e' } }, { locale: 'en', strength: 1 })).toEqual(['B', 'a', 'b', 'c', 'é']);
   });
 
-  it('$regex ignores a case-insensitive collation', async () => {
+  test('numericOrdering and alternate shifted order ranges and sorts; string equality under them is refused by the stand-in', async ({
+    mongoDatabase: { db, target },
+  }) => {
+    // Manual: reference/collation → numericOrdering ("compare numeric strings as numbers"), alternate "shifted" (whitespace and
+    // punctuation are ignorable at strengths 1–3).
+    const c = fresh(db);
+    await c.insertMany(['2', '10', '9', 'a-b', 'ab', 'ac'].map((s) => ({ _id: s, s })) as Document[]);
+    const numeric = { locale: 'en', numericOrdering: true };
+    expect((await c.find({ s: { $gt: '9', $lt: 'a' } }, { collation: numeric }).toArray()).map((d) => d._id)).toEqual(['10']);
+    expect(
+      (
+        await c
+          .find({ s: { $lt: 'a' } }, { collation: numeric })
+          .sort({ s: 1 })
+          .toArray()
+      ).map((d) => d._id),
+    ).toEqual(['2', '9', '10']);
+    const shifted = { locale: 'en', alternate: 'shifted' as const };
+    expect((await c.find({ s: { $gte: 'ab', $lte: 'ab' } }, { collation: shifted }).toArray()).map((d) => String(d._id)).sort()).toEqual(['a-b', 'ab']);
+    await realAnswerOrRefusal(
+      target,
+      () => c.find({ s: '10' }, { collation: numeric }).toArray(),
+      (rows) => expect(rows).toEqual([{ _id: '10', s: '10' }]),
+    );
+    await realAnswerOrRefusal(
+      target,
+      () => c.find({ s: 'ab' }, { collation: shifted }).toArray(),
+      (rows) => expect((rows as Document[]).map((d) => String(d._id)).sort()).toEqual(['a-b', 'ab']),
+    );
+  });
+
+  test('collation options Intl cannot express (backwards, strength 4/5) are refused by the stand-in', async ({ mongoDatabase: { db, target } }) => {
+    // Manual: reference/collation → backwards ("strings with diacritics sort from back of the string", French).
+    const c = fresh(db);
+    await c.insertMany(['côté', 'coté', 'côte', 'cote'].map((s) => ({ s })));
+    await realAnswerOrRefusal(
+      target,
+      () =>
+        c
+          .find({}, { collation: { locale: 'fr', backwards: true }, projection: { _id: 0 } })
+          .sort({ s: 1 })
+          .toArray(),
+      (rows) => expect((rows as Document[]).map((d) => d.s as string)).toEqual(['cote', 'côte', 'coté', 'côté']),
+    );
+  });
+
+  test('$regex ignores a case-insensitive collation', async ({ mongoDatabase: { db } }) => {
     // Manual: core/index-case-insensitive → "the $regex operator is not collation-aware".
-    const c = fresh();
+    const c = fresh(db);
     await c.insertMany([{ s: 'apple' }, { s: 'Apple' }, { s: 'APPLE pie' }]);
     const collation = { locale: 'en', strength: 2 };
     expect(await c.countDocuments({ s: { $regex: '^app' } }, { collation })).toBe(1);
@@ -509,8 +576,8 @@ describe('comparisons under a collation, and $regex beside one', () => {
 describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipeline arithmetic', () => {
   // Manual: reference/bson-type-comparison-order → numbers of different types compare by their exact value;
   // 2^53 + 1 is not a double, and the double 0.1 is 0.1000000000000000055511151231257827… > Decimal128('0.1').
-  it('range operators compare exact values', async () => {
-    const c = fresh();
+  test('range operators compare exact values', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 'big', v: Long.fromString('9007199254740993') },
       { _id: 'big-1', v: Long.fromString('9007199254740992') },
@@ -525,8 +592,8 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await ids({ v: { $gt: Decimal128.fromString('0.1'), $lt: 1 } })).toEqual(['dbl']);
   });
 
-  it('$elemMatch compares the elements exactly', async () => {
-    const c = fresh();
+  test('$elemMatch compares the elements exactly', async ({ mongoDatabase: { db } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 1, a: [Long.fromString('9007199254740993')], items: [{ p: Decimal128.fromString('0.1') }] },
       { _id: 2, a: [Long.fromString('9007199254740992')], items: [{ p: 0.1 }] },
@@ -538,8 +605,8 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await ids({ items: { $elemMatch: { p: Decimal128.fromString('0.1') } } })).toEqual([1]);
   });
 
-  it('$expr over such values: exact on a real server, refused by the stand-in (115)', async () => {
-    const c = fresh();
+  test('$expr over such values: exact on a real server, refused by the stand-in (115)', async ({ mongoDatabase: { db, target } }) => {
+    const c = fresh(db);
     await c.insertMany([
       { _id: 1, a: Long.fromString('9007199254740993'), b: Long.fromString('9007199254740992') },
       { _id: 2, a: Long.fromString('9007199254740992'), b: Long.fromString('9007199254740992') },
@@ -553,9 +620,9 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     expect(await c.countDocuments({ $expr: { $eq: ['$_id', 1] } })).toBe(1);
   });
 
-  it('pipeline arithmetic over such values: typed on a real server, refused by the stand-in (115)', async () => {
+  test('pipeline arithmetic over such values: typed on a real server, refused by the stand-in (115)', async ({ mongoDatabase: { db, target } }) => {
     // Manual: reference/operator/aggregation/add → "adding a long and a decimal gives a decimal" (result type follows the widest operand).
-    const c = fresh();
+    const c = fresh(db);
     await c.insertOne({ _id: 1, price: Decimal128.fromString('10.10'), qty: Long.fromString('9007199254740993') } as Document);
     await realAnswerOrRefusal(
       target,
@@ -576,13 +643,85 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     );
   });
 
-  it('$max and $min compare a Decimal128 with a double exactly', async () => {
+  test('$max and $min compare a Decimal128 with a double exactly', async ({ mongoDatabase: { db } }) => {
     // Manual: reference/operator/update/max → compares by the BSON comparison order (exact numeric value).
-    const c = fresh();
+    const c = fresh(db);
     await c.insertOne({ _id: 1, hi: Decimal128.fromString('0.1'), lo: Decimal128.fromString('0.1') } as Document);
     await c.updateOne({ _id: 1 } as Document, { $max: { hi: 0.1 }, $min: { lo: 0.1 } });
     const doc = await c.findOne({ _id: 1 } as Document, RAW);
     expect(doc?.hi).toEqual(new Double(0.1));
     expect(doc?.lo).toBeInstanceOf(Decimal128);
+  });
+});
+
+describe('aggregation sorts, groups and late $match stages like mongod', () => {
+  test('$sort in a pipeline uses the BSON comparison order (mixed types; arrays by their smallest/largest element)', async ({ mongoDatabase: { db } }) => {
+    // Manual: reference/bson-type-comparison-order and reference/operator/aggregation/sort ("ascending sort compares the smallest
+    // element of an array, descending the largest; an empty array sorts before null").
+    const c = fresh(db);
+    await c.insertMany([
+      { _id: 'date', x: new Date(0), arr: [3, 4] },
+      { _id: 'bool', x: true },
+      { _id: 'oid', x: new ObjectId(), arr: [] },
+      { _id: 'string', x: 'a', arr: [1, 10] },
+      { _id: 'number', x: 1, arr: 5 },
+      { _id: 'null', x: null },
+    ] as Document[]);
+    const order = async (pipeline: Document[]): Promise<string[]> => (await c.aggregate(pipeline).toArray()).map((d) => String(d._id));
+    expect(await order([{ $sort: { x: 1 } }])).toEqual(['null', 'number', 'string', 'oid', 'bool', 'date']);
+    expect(await order([{ $project: { x: 1 } }, { $sort: { x: -1 } }])).toEqual(['date', 'bool', 'oid', 'string', 'number', 'null']);
+    expect(await order([{ $sort: { arr: -1, _id: 1 } }])).toEqual(['string', 'number', 'date', 'bool', 'null', 'oid']);
+  });
+
+  test("a first $group's $min, $max, $first and $last keep the values' BSON types and compare exactly", async ({ mongoDatabase: { db } }) => {
+    // Manual: aggregation/min, max ("ignores null and missing values", BSON comparison order), first and last.
+    const c = fresh(db);
+    await c.insertMany([
+      { _id: 1, g: 'a', v: Long.fromString('9007199254740993') },
+      { _id: 2, g: 'a', v: Long.fromString('9007199254740992') },
+      { _id: 3, g: 'a' },
+      { _id: 4, g: 'b', v: Decimal128.fromString('0.1') },
+      { _id: 5, g: 'b', v: 0.1 },
+    ] as Document[]);
+    const rows = await c
+      .aggregate(
+        [
+          { $sort: { _id: 1 } },
+          { $group: { _id: '$g', lo: { $min: '$v' }, hi: { $max: '$v' }, first: { $first: '$v' }, last: { $last: '$v' } } },
+          { $sort: { _id: 1 } },
+        ],
+        { promoteLongs: false },
+      )
+      .toArray();
+    expect(rows[0]).toEqual({
+      _id: 'a',
+      lo: Long.fromString('9007199254740992'),
+      hi: Long.fromString('9007199254740993'),
+      first: Long.fromString('9007199254740993'),
+      last: null,
+    });
+    expect(rows[1]?.lo).toBeInstanceOf(Decimal128);
+    expect(rows[1]?.hi).toBe(0.1);
+  });
+
+  test('a $match after reshaping stages over such values: exact on a real server, refused by the stand-in (115)', async ({ mongoDatabase: { db, target } }) => {
+    const c = fresh(db);
+    await c.insertMany([
+      { _id: 1, v: Long.fromString('9007199254740993') },
+      { _id: 2, v: Long.fromString('9007199254740992') },
+    ] as Document[]);
+    await realAnswerOrRefusal(
+      target,
+      () => c.aggregate([{ $project: { v: 1 } }, { $match: { v: { $gt: Long.fromString('9007199254740992') } } }]).toArray(),
+      (rows) => expect((rows as Document[]).map((d) => Number(d._id))).toEqual([1]),
+    );
+  });
+
+  test('a later $match compares strings under the collation', async ({ mongoDatabase: { db } }) => {
+    // Manual: reference/command/aggregate → collation applies to every stage's string comparisons.
+    const c = fresh(db);
+    await c.insertMany([{ name: 'Ann' }, { name: 'ann' }, { name: 'Bob' }]);
+    const rows = await c.aggregate([{ $project: { _id: 0, name: 1 } }, { $match: { name: 'ANN' } }], { collation: { locale: 'en', strength: 2 } }).toArray();
+    expect(rows).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
 import { describe, expect } from 'vitest';
-import { uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { uniqueDatabaseName } from './mongo-target.js';
 import { test } from '../../support/fixtures.js';
 
 /** Server-level behaviour: handshake, catalog commands, validators, errors, transactions, concurrency, BSON fidelity. */

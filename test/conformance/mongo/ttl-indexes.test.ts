@@ -1,6 +1,5 @@
 import mongoose, { Schema } from 'mongoose';
 import { describe, expect } from 'vitest';
-import { type MongoTarget } from './mongo-target.js';
 import { test } from '../../support/fixtures.js';
 
 /**

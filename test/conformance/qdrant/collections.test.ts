@@ -1,7 +1,5 @@
-import type { QdrantClient } from '@qdrant/js-client-rest';
 import { describe, expect } from 'vitest';
 import { expectQdrantError, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
 import { test } from '../../support/fixtures.js';
 
 function name(qdrant: QdrantFixture, prefix: string): string {

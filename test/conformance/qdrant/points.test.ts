@@ -1,7 +1,6 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { describe, expect } from 'vitest';
 import { expectQdrantError, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
 import { test } from '../../support/fixtures.js';
 
 async function collection(qdrant: QdrantFixture, client: QdrantClient, prefix: string, distance: 'Cosine' | 'Euclid' | 'Dot' = 'Euclid'): Promise<string> {

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { describe, expect } from 'vitest';
 import { PlatformError } from '../../../src/errors.js';
-import type { Platform } from '../../../src/platform.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { addMember, createOrganization, createUser } from '../../support/privacy-fixture.js';
 import { test } from '../../support/fixtures.js';

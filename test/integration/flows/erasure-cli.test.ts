@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
-import type { Platform } from '../../../src/platform.js';
 import { runCli } from '../../support/run-cli.js';
-import type { TestEnv } from '../../support/test-env.js';
 import { createOrganization, seedUserEverywhere } from '../../support/privacy-fixture.js';
 import { test } from '../../support/fixtures.js';
 

@@ -2,8 +2,6 @@ import 'reflect-metadata';
 import { describe, expect } from 'vitest';
 import { NotFoundError } from '../../../src/errors.js';
 import { UserExporter, type ExportManifest } from '../../../src/flows/privacy/user-exporter.js';
-import type { Platform } from '../../../src/platform.js';
-import type { TestEnv } from '../../support/test-env.js';
 import { seedUserEverywhere } from '../../support/privacy-fixture.js';
 import { test } from '../../support/fixtures.js';
 

@@ -21,7 +21,7 @@ import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { type TestEnv } from '../../support/test-env.js';
 import { TEXT_SPLITTER } from '../../../src/tokens.js';
 import { test } from '../../support/fixtures.js';
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { AUTH_NOTIFIER } from '../../../src/tokens.js';
@@ -18,7 +18,7 @@ import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.j
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { UserExporter } from '../../../src/flows/privacy/user-exporter.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
+import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import { MongoProvisioner } from '../../../src/mongo/mongo-provisioner.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -29,7 +29,6 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { PersonaRepository } from '../../../src/postgres/repositories/persona-repository.js';
 import { requireStores } from '../../support/require-stores.js';
 import { dropRedisKeys } from '../../support/privacy-fixture.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
 import { test } from '../../support/fixtures.js';
 
@@ -87,11 +86,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
       ageConfirmed: true,
       emailVerified: false,
     });
-    const verification = platform.resolve(VerificationService);
-    await verification.requestEmailVerification(user.id);
-    await verification.settled();
+    const emailVerification = platform.resolve(EmailVerification);
+    await emailVerification.requestEmailVerification(user.id);
     const token = notifier.sent.filter((m) => m.userId === user.id && m.kind === 'email_verification').at(-1)?.token ?? '';
-    expect((await verification.verifyEmail(token)).status).toBe('active');
+    expect((await emailVerification.verifyEmail(token)).status).toBe('active');
 
     // Login (case-insensitive email), validate, refresh, logout.
     const mfaSignIn = platform.resolve(MfaSignIn);
@@ -107,10 +105,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const ctx = session.context;
 
     // MFA: enrol TOTP, then a password sign-in ends in a challenge that a code completes.
-    const mfa = platform.resolve(MfaService);
+    const enrollment = platform.resolve(MfaEnrollment);
     const totp = new Totp();
-    const { secret } = await mfa.beginTotpEnrollment(ctx);
-    await mfa.confirmTotpEnrollment(ctx, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(ctx);
+    await enrollment.confirmTotpEnrollment(ctx, await totp.generate(secret));
     const challenged = await signIn.login(email, PASSWORD, client);
     if (challenged.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenged.status}`);
     const nextCode = await totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));

@@ -149,9 +149,10 @@ describe('Maintenance', () => {
 
   test('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async ({ flow: h }) => {
     const { userId } = await h.user();
+    // Consumed tokens: a user has at most one unconsumed token per purpose (sql/0093).
     for (let i = 0; i < 25; i++) {
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
     }
     const small = createPlatform(h.t.config, { stores: ['postgres'], maintenance: { batchSize: 10 } });
@@ -233,7 +234,7 @@ describe('Maintenance', () => {
       const { userId } = await h.user();
       for (let i = 0; i < 5; i++) {
         await exec(
-          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
         );
       }
       const [a, b] = await Promise.all([h.platform.resolve(Maintenance).run(), second.resolve(Maintenance).run()]);
@@ -248,7 +249,7 @@ describe('Maintenance', () => {
     test('a job whose lock another runner holds is skipped and its rows left alone', async ({ flow: h }) => {
       const { userId } = await h.user();
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
       // Another runner mid-job: the same session-level advisory lock, held on a connection of the test.
       await owner.ownerPool.connect(async (connection) => {

@@ -7,6 +7,7 @@ import type { MfaChallengeResult } from '../../../src/flows/auth/mfa-service.js'
 import type { LoginResult } from '../../../src/flows/auth/password-sign-in.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
@@ -27,20 +28,22 @@ function challengeOf(result: LoginResult): MfaChallengeResult {
 describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
   let pg: PostgresConnection;
   let mfa: MfaService;
+  let enrollment: MfaEnrollment;
   const totp = new Totp();
 
   test.beforeAll(async ({ flow: h }) => {
     pg = h.platform.resolve(PostgresConnection);
     mfa = h.platform.resolve(MfaService);
+    enrollment = h.platform.resolve(MfaEnrollment);
   });
 
   /** A user with TOTP enabled through the signed-in enrolment; the current step is spent by the confirmation. */
   async function enrolledUser(h: FlowHarness) {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret, otpauthUri } = await mfa.beginTotpEnrollment(session.context);
+    const { secret, otpauthUri } = await enrollment.beginTotpEnrollment(session.context);
     expect(otpauthUri).toMatch(/^otpauth:\/\/totp\//);
-    const enabled = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const enabled = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     expect(enabled.recoveryCodes).toHaveLength(10);
     // The next step's code: inside the ±1 window and newer than the step the confirmation used.
     const nextCode = () => totp.generate(secret, new Date(Date.now() + STEP_MS));
@@ -160,7 +163,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     // An enrolment challenge is not a sign-in challenge.
     await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: '123456' }, client)).rejects.toMatchObject({ reason: 'invalid' });
 
-    const { secret } = await mfa.beginTotpEnrollment({ challengeToken: result.challengeToken });
+    const { secret } = await enrollment.beginTotpEnrollment({ challengeToken: result.challengeToken });
     const enrolled = expectSignedIn(await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client));
     expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
     expect(enrolled.recoveryCodes).toHaveLength(10);

@@ -3,6 +3,8 @@ import { describe, expect } from 'vitest';
 import { ConflictError, InvalidMfaCodeError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaManagement } from '../../../src/flows/auth/mfa-management.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { MfaRepository } from '../../../src/postgres/repositories/mfa-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
@@ -16,11 +18,15 @@ const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
 
 describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)', () => {
   let mfa: MfaService;
+  let management: MfaManagement;
+  let enrollment: MfaEnrollment;
   let repo: MfaRepository;
   const totp = new Totp();
 
   test.beforeAll(async ({ flow: h }) => {
     mfa = h.platform.resolve(MfaService);
+    management = h.platform.resolve(MfaManagement);
+    enrollment = h.platform.resolve(MfaEnrollment);
     repo = h.platform.resolve(MfaRepository);
   });
 
@@ -28,8 +34,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
   async function enrolledUser(h: FlowHarness) {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret } = await mfa.beginTotpEnrollment(session.context);
-    const { recoveryCodes } = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(session.context);
+    const { recoveryCodes } = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     const codeAt = (steps: number) => totp.generate(secret, new Date(Date.now() + steps * STEP_MS));
     const wrongCode = async () => String((Number(await codeAt(1)) + 3) % 1_000_000).padStart(6, '0');
     return { ...u, ctx: session.context, recoveryCodes, codeAt, wrongCode };
@@ -38,10 +44,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
   describe('disableTotp', () => {
     test('requires a valid code, then removes the secret and the recovery codes', async ({ flow: h }) => {
       const u = await enrolledUser(h);
-      await expect(mfa.disableTotp(u.ctx, { code: await u.wrongCode() })).rejects.toBeInstanceOf(InvalidMfaCodeError);
+      await expect(management.disableTotp(u.ctx, { code: await u.wrongCode() })).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect(await mfa.isEnabled(u.userId)).toBe(true);
 
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(1) })).resolves.toMatchObject({ disabledAt: expect.any(Date) });
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(1) })).resolves.toMatchObject({ disabledAt: expect.any(Date) });
       expect(await mfa.isEnabled(u.userId)).toBe(false);
       expect(await repo.status(u.userId)).toMatchObject({ enrolled: false, remainingRecoveryCodes: 0 });
       expect(await repo.useRecoveryCode(u.userId, u.recoveryCodes[0]!)).toBe(false);
@@ -51,26 +57,26 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect(events.find((e) => e.eventType === 'auth.mfa.disabled')).toMatchObject({ actorUserId: u.userId, details: { method: 'totp' } });
       expect(events.some((e) => e.eventType === 'auth.mfa.verification_failed')).toBe(true);
       // Nothing left to disable.
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(1) })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(1) })).rejects.toBeInstanceOf(NotFoundError);
     });
 
     test('accepts an unused recovery code instead of a TOTP code', async ({ flow: h }) => {
       const u = await enrolledUser(h);
-      await mfa.disableTotp(u.ctx, { recoveryCode: u.recoveryCodes[3]! });
+      await management.disableTotp(u.ctx, { recoveryCode: u.recoveryCodes[3]! });
       expect(await repo.status(u.userId)).toMatchObject({ enrolled: false, remainingRecoveryCodes: 0 });
     });
 
     test('refuses a replayed code', async ({ flow: h }) => {
       const u = await enrolledUser(h);
       // The confirmation spent the current step.
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(0) })).rejects.toMatchObject({ reason: 'replayed' });
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(0) })).rejects.toMatchObject({ reason: 'replayed' });
       expect(await mfa.isEnabled(u.userId)).toBe(true);
     });
 
     test('refuses when the organization requires MFA', async ({ flow: h }) => {
       const u = await enrolledUser(h);
       await h.platform.resolve(SecuritySettingsRepository).update(u.ctx, { mfaRequired: true });
-      const error = await mfa.disableTotp(u.ctx, { code: await u.codeAt(1) }).catch((e: unknown) => e);
+      const error = await management.disableTotp(u.ctx, { code: await u.codeAt(1) }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConflictError);
       expect(error).toMatchObject({ constraint: 'mfa_required_by_organization' });
       expect(await mfa.isEnabled(u.userId)).toBe(true);
@@ -79,11 +85,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
 
     test('validates the inputs naming the field', async ({ flow: h }) => {
       const u = await enrolledUser(h);
-      const error = await mfa.disableTotp(u.ctx, { code: 'abc' }).catch((e: unknown) => e);
+      const error = await management.disableTotp(u.ctx, { code: 'abc' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).fields[0]).toMatch(/^proof/);
       // A copy of a context (here with another user id) is not a context: refused before anything is read.
-      await expect(mfa.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({
+      await expect(management.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({
         code: 'TENANT_ACCESS_DENIED',
         permission: 'own_account',
       });
@@ -93,10 +99,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
   describe('regenerateRecoveryCodes', () => {
     test('requires a valid TOTP code, invalidates the old codes and returns new ones once', async ({ flow: h }) => {
       const u = await enrolledUser(h);
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, await u.wrongCode())).rejects.toBeInstanceOf(InvalidMfaCodeError);
+      await expect(management.regenerateRecoveryCodes(u.ctx, await u.wrongCode())).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect((await repo.status(u.userId)).remainingRecoveryCodes).toBe(10);
 
-      const { recoveryCodes } = await mfa.regenerateRecoveryCodes(u.ctx, await u.codeAt(1));
+      const { recoveryCodes } = await management.regenerateRecoveryCodes(u.ctx, await u.codeAt(1));
       expect(recoveryCodes).toHaveLength(10);
       expect(recoveryCodes.filter((c) => u.recoveryCodes.includes(c))).toHaveLength(0);
       expect(await repo.useRecoveryCode(u.userId, u.recoveryCodes[0]!)).toBe(false);
@@ -117,11 +123,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
 
     test('refuses a recovery code, a replayed code, and a user without MFA', async ({ flow: h }) => {
       const u = await enrolledUser(h);
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, u.recoveryCodes[0]!)).rejects.toMatchObject({ fields: ['code'] });
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, await u.codeAt(0))).rejects.toMatchObject({ reason: 'replayed' });
+      await expect(management.regenerateRecoveryCodes(u.ctx, u.recoveryCodes[0]!)).rejects.toMatchObject({ fields: ['code'] });
+      await expect(management.regenerateRecoveryCodes(u.ctx, await u.codeAt(0))).rejects.toMatchObject({ reason: 'replayed' });
       const plain = await h.user();
       const session = expectSignedIn(await h.signIn.login(plain.email, PASSWORD, client));
-      await expect(mfa.regenerateRecoveryCodes(session.context, '123456')).rejects.toBeInstanceOf(NotFoundError);
+      await expect(management.regenerateRecoveryCodes(session.context, '123456')).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
@@ -106,10 +106,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     /** A verified user with TOTP enabled (the current step is spent by the confirmation). */
     async function enrolledUser(h: FlowHarness) {
       const u = await h.user();
-      const mfa = h.platform.resolve(MfaService);
+      const enrollment = h.platform.resolve(MfaEnrollment);
       const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-      const { secret } = await mfa.beginTotpEnrollment(session.context);
-      await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+      const { secret } = await enrollment.beginTotpEnrollment(session.context);
+      await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
       const nextCode = () => totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
       return { ...u, secret, nextCode };
     }
@@ -150,7 +150,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
       expect(result).toMatchObject({ status: 'mfa_enrollment_required', outcome: 'linked' });
       if (result.status !== 'mfa_enrollment_required') throw new Error('unreachable');
       expect(await sessionCount(h, u.userId)).toBe(0);
-      const { secret } = await h.platform.resolve(MfaService).beginTotpEnrollment({ challengeToken: result.challengeToken });
+      const { secret } = await h.platform.resolve(MfaEnrollment).beginTotpEnrollment({ challengeToken: result.challengeToken });
       const enrolled = await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
       expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
       expect(enrolled.recoveryCodes).toHaveLength(10);

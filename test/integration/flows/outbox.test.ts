@@ -7,7 +7,7 @@ import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, TenantAccessError } from '../../../src/errors.js';
 import { OutboxAuthNotifier } from '../../../src/flows/auth/outbox-auth-notifier.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
+import { PasswordResetRequest } from '../../../src/flows/auth/password-reset-request.js';
 import { OutboxRelay } from '../../../src/flows/operations/outbox-relay.js';
 import { DEFAULT_OUTBOX_RELAY_OPTIONS, type OutboxEmailSender } from '../../../src/outbox-relay-options.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -194,8 +194,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
 
   test('the auth notifier writes to the outbox: a password-reset email reaches the mailer through the relay', async ({ flow: h }) => {
     const u = await h.user();
-    await h.platform.resolve(VerificationService).requestPasswordReset(u.email, { ip: '203.0.113.5' });
-    await h.platform.resolve(VerificationService).settled();
+    await h.platform.resolve(PasswordResetRequest).requestPasswordReset(u.email, { ip: '203.0.113.5' });
+    await h.platform.resolve(PasswordResetRequest).settled();
     await drain();
     const mail = mailed.find((m) => m.topic === 'auth.password_reset' && m.aggregateId === u.userId);
     expect(mail?.payload).toMatchObject({ to: u.email, token: expect.any(String) });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { ConflictError, InvalidCredentialsError, ValidationError } from '../../../src/errors.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
@@ -14,8 +14,10 @@ import { z } from 'zod';
 import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { PasswordHasher } from '../../../src/security/password-hasher.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import type { FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const WRONG = 'Wrong-password-123';
 
@@ -24,18 +26,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
   let users: UserRepository;
   const tag = () => Math.random().toString(36).slice(2, 10);
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow }) => {
+    h = flow;
     users = h.platform.resolve(UserRepository);
   });
-  afterAll(async () => h?.stop());
 
   const member = async (): Promise<{ ctx: TenantContext; email: string; userId: string }> => {
     const u = await h.user();
     return { ...u, ctx: createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'member' }) };
   };
 
-  it('stores the profile in canonical form, reads it back, keeps omitted fields and clears null ones', async () => {
+  test('stores the profile in canonical form, reads it back, keeps omitted fields and clears null ones', async () => {
     const { ctx } = await member();
     const updated = await users.updateProfile(ctx, {
       firstName: ' Ada ',
@@ -60,7 +61,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect(next).toMatchObject({ firstName: 'Ada', lastName: 'Lovelace', timezone: 'UTC', language: 'en-US', avatarUrl: null });
   });
 
-  it.each([
+  test.each([
     ['timezone', 'Mars/Olympus'],
     ['timezone', '+01:00'],
     ['language', 'en_US'],
@@ -86,7 +87,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect(await users.getCurrent(ctx)).toEqual(before);
   });
 
-  it('keeps usernames unique case-insensitively and stores them lowercase', async () => {
+  test('keeps usernames unique case-insensitively and stores them lowercase', async () => {
     const name = `Ada.${tag()}`;
     const a = await member();
     const b = await member();
@@ -102,7 +103,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect((await users.updateProfile(b.ctx, { username: name })).username).toBe(name.toLowerCase());
   });
 
-  it('signs in with the username wherever the email works, in any case', async () => {
+  test('signs in with the username wherever the email works, in any case', async () => {
     const u = await member();
     const username = `grace_${tag()}`;
     await users.updateProfile(u.ctx, { username });
@@ -112,7 +113,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect(byEmail).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
   });
 
-  it('answers an unknown username exactly as an unknown email: the same error and the same dummy bcrypt', async () => {
+  test('answers an unknown username exactly as an unknown email: the same error and the same dummy bcrypt', async () => {
     const hasher = h.platform.resolve(PasswordHasher);
     const dummy = vi.spyOn(hasher, 'verifyDummy');
     const real = vi.spyOn(hasher, 'verify');
@@ -135,7 +136,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     }
   });
 
-  it('counts failures by username in the same lockout as by email: the lock then holds for the email too', async () => {
+  test('counts failures by username in the same lockout as by email: the lock then holds for the email too', async () => {
     const u = await member();
     const username = `locked_${tag()}`;
     await users.updateProfile(u.ctx, { username });
@@ -147,7 +148,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     await expect(h.signIn.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
   });
 
-  it('refuses an identifier that is neither an email nor a username, naming it', async () => {
+  test('refuses an identifier that is neither an email nor a username, naming it', async () => {
     const error = await h.signIn.login('not an account!', PASSWORD, {}).then(
       () => expect.fail('accepted'),
       (e: unknown) => e,
@@ -156,7 +157,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect((error as ValidationError).fields).toEqual(['identifier']);
   });
 
-  it('keeps the provider handle on the identity (Discord username and discriminator), refreshed at each sign-in', async () => {
+  test('keeps the provider handle on the identity (Discord username and discriminator), refreshed at each sign-in', async () => {
     const oauth = h.platform.resolve(OAuthSignIn);
     const identities = h.platform.resolve(IdentityRepository);
     const providerUserId = `discord-${randomUUID()}`;
@@ -172,7 +173,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     await expect(oauth.signIn({ provider: 'discord', providerUserId, email, providerDiscriminator: '12345' })).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it("shows the organization's earliest verified domain as its primaryDomain, in every read of it", async () => {
+  test("shows the organization's earliest verified domain as its primaryDomain, in every read of it", async () => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     const domains = h.platform.resolve(OrganizationDomains);
@@ -194,7 +195,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('user profile and username 
     expect((await organizations.getCurrent(ctx)).primaryDomain).toBe(first.domain);
   });
 
-  it('has the lookup indexes of users and organizations, valid, and the planner uses them for the lists they serve', async () => {
+  test('has the lookup indexes of users and organizations, valid, and the planner uses them for the lists they serve', async () => {
     const owner = h.platform.resolve(PostgresConnection).ownerPool;
     const indexes = await owner.any(sql.type(z.object({ name: z.string(), valid: z.boolean(), definition: z.string() }))`
       SELECT c.relname AS name, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS definition

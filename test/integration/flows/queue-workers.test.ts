@@ -8,7 +8,6 @@ import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/kno
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { KNOWLEDGE_INGESTION_OPTIONS } from '../../../src/tokens.js';
 import { test } from '../../support/fixtures.js';
 

@@ -4,7 +4,7 @@ import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { InvalidCredentialsError, TokenError, ValidationError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import type { PasswordChangeRequiredResult } from '../../../src/flows/auth/password-change-tickets.js';
 import type { LoginResult } from '../../../src/flows/auth/password-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -129,13 +129,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
   });
 
   test('with MFA enabled the second factor comes first (NIST SP 800-63B 6.1.2): challenge → ticket → session marked mfa', async ({ flow: h }) => {
-    const mfa = h.platform.resolve(MfaService);
+    const enrollment = h.platform.resolve(MfaEnrollment);
     const totp = new Totp();
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     const first = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret } = await mfa.beginTotpEnrollment(first.context);
-    await mfa.confirmTotpEnrollment(first.context, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(first.context);
+    await enrollment.confirmTotpEnrollment(first.context, await totp.generate(secret));
     await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
 
     const challenge = await h.signIn.login(u.email, PASSWORD, client);

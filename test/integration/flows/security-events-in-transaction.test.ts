@@ -3,7 +3,8 @@ import { sql } from 'slonik';
 import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaManagement } from '../../../src/flows/auth/mfa-management.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { Totp } from '../../../src/security/totp.js';
 import { requireStores } from '../../support/require-stores.js';
@@ -52,11 +53,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
   });
 
   test('MFA enabled, recovery code used, recovery codes regenerated, disabled', async ({ flow: h }) => {
-    const mfa = h.platform.resolve(MfaService);
+    const management = h.platform.resolve(MfaManagement);
+    const enrollment = h.platform.resolve(MfaEnrollment);
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret } = await mfa.beginTotpEnrollment(session.context);
-    const { recoveryCodes } = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(session.context);
+    const { recoveryCodes } = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     const enabledXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM user_mfa WHERE user_id = ${u.userId}`);
     expect(await eventXmins('auth.mfa.enabled', u.userId)).toEqual([enabledXmin]);
 
@@ -66,11 +68,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
     const usedXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM mfa_recovery_codes WHERE user_id = ${u.userId} AND used_at IS NOT NULL`);
     expect(await eventXmins('auth.mfa.recovery_code_used', u.userId)).toEqual([usedXmin]);
 
-    const regenerated = await mfa.regenerateRecoveryCodes(session.context, await totp.generate(secret, new Date(Date.now() + 30_000)));
+    const regenerated = await management.regenerateRecoveryCodes(session.context, await totp.generate(secret, new Date(Date.now() + 30_000)));
     const codesXmins = await owner.anyFirst(sql.type(xid)`SELECT DISTINCT xmin::text AS x FROM mfa_recovery_codes WHERE user_id = ${u.userId}`);
     expect(await eventXmins('auth.mfa.recovery_codes_regenerated', u.userId)).toEqual(codesXmins);
 
-    await mfa.disableTotp(session.context, { recoveryCode: regenerated.recoveryCodes[0]! });
+    await management.disableTotp(session.context, { recoveryCode: regenerated.recoveryCodes[0]! });
     // The rows are deleted with the event's transaction; without a flush of the batching writer, the event is there.
     expect(await eventXmins('auth.mfa.disabled', u.userId)).toHaveLength(1);
   });

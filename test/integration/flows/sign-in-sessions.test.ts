@@ -54,9 +54,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
     });
 
     test('validates input naming the field, without echoing the password', async ({ flow: h }) => {
-      const error = await h.signIn.login('not-an-email', 'secret-pw', client).catch((e: unknown) => e);
+      // Neither an email nor a username (`not-an-email` would be a well-formed username).
+      const error = await h.signIn.login('not an email', 'secret-pw', client).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ValidationError);
-      expect((error as ValidationError).fields).toEqual(['email']);
+      expect((error as ValidationError).fields).toEqual(['identifier']);
       expect((error as Error).message).not.toContain('secret-pw');
       await expect(h.signIn.login('a@example.test', 'x', { ip: 'not-an-ip' })).rejects.toMatchObject({ fields: ['context.ip'] });
     });

@@ -5,7 +5,6 @@ import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
 import { type FlowHarness } from '../../support/flow-harness.js';
@@ -50,7 +49,6 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     expect(h.notifier.notices.filter((n) => n.userId === existing.userId)).toEqual(
       Array.from({ length: 3 }, () => ({ kind: 'sign_up_with_existing_email', userId: existing.userId, email: existing.email })),
     );
-    await h.platform.resolve(VerificationService).settled();
     expect(h.notifier.sent.filter((m) => m.email === fresh).map((m) => m.kind)).toEqual(['email_verification']);
   });
 

@@ -10,7 +10,7 @@ import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { createTestEnv } from '../../support/test-env.js';
 
 const DIM = 8;
 

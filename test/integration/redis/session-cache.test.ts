@@ -21,7 +21,7 @@ test.afterAll(async () => {
   await other?.stop();
 });
 
-async function cachedSession(userId = randomUUID(), overrides: Partial<CachedSessionInput> = {}): Promise<CachedSessionInput> {
+async function cachedSession(userId: string = randomUUID(), overrides: Partial<CachedSessionInput> = {}): Promise<CachedSessionInput> {
   const record: CachedSessionInput = {
     sessionId: randomUUID(),
     userId,
@@ -50,6 +50,23 @@ describe('SessionCache', () => {
     expect(pttl).toBeGreaterThan(3_500_000);
     expect(pttl).toBeLessThanOrEqual(3_600_000);
     expect(await client.pttl(keys.sessionAccessToken(record.userId, jti))).toBeLessThanOrEqual(60_000);
+  });
+
+  test('by session id and jti, answers a hit only when the jti points to that session', async () => {
+    // The access token proves which session it belongs to through its pointer (SessionCache.validate's contract).
+    const record = await cachedSession();
+    const jti = randomUUID();
+    await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 });
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti })).toMatchObject({ status: 'hit' });
+    const otherJti = randomUUID();
+    expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti: otherJti })).toEqual({
+      status: 'miss',
+      epoch: record.revocationEpoch,
+    });
+    const other = await cachedSession(record.userId);
+    await sessions.put(other, { jti: otherJti, expiresAt: Date.now() + 60_000 });
+    expect((await sessions.validate({ userId: record.userId, sessionId: record.sessionId, jti: otherJti })).status).toBe('miss');
+    expect(await sessions.validate({ userId: record.userId, sessionId: other.sessionId, jti: otherJti })).toMatchObject({ status: 'hit' });
   });
 
   test('reports an expired record as revoked (expired), never as a hit', async () => {

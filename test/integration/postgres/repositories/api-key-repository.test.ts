@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { NotFoundError, TokenError } from '../../../../src/errors.js';
 import { ApiKeyRepository } from '../../../../src/postgres/repositories/api-key-repository.js';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { describe, expect, inject, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, StoreUnavailableError, ValidationError } from '../../../../src/errors.js';
 import { createPlatform } from '../../../../src/platform.js';
@@ -69,6 +69,35 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     } finally {
       transaction.mockRestore();
       append.mockRestore();
+    }
+  });
+
+  test('runs up to flushConcurrency INSERTs at once, and flush() resolves only after every one committed', async ({ postgres: h }) => {
+    const w = writer({ maxQueue: 1_000, maxBatch: 100, flushIntervalMs: 60_000, flushConcurrency: 2 });
+    const append = vi.spyOn(repo, 'appendValidated');
+    let inFlight = 0;
+    let maxInFlight = 0;
+    append.mockImplementation(async function (this: AuditRepository, events) {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await AuditRepository.prototype.appendValidated.call(repo, events);
+      } finally {
+        inFlight -= 1;
+      }
+    });
+    try {
+      const orgId = randomUUID();
+      for (let i = 0; i < 450; i++) await w.record({ eventType: 'test.concurrent', organizationId: orgId, riskScore: 1 });
+      await w.flush();
+      // Counted by the owner right after flush() resolved: every batch has committed.
+      expect(await countType(h, 'test.concurrent')).toBe(450);
+      expect(maxInFlight).toBe(2);
+      expect(append.mock.calls.map(([events]) => events.length).sort((a, b) => a - b)).toEqual([50, 100, 100, 100, 100]);
+    } finally {
+      append.mockRestore();
+      await w.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../../src/config.js';
 import { ConflictError, CryptoError, NotFoundError, ValidationError } from '../../../../src/errors.js';

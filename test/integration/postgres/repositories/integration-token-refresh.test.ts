@@ -9,12 +9,11 @@ import { type IntegrationTokenRefreshRequest, type IntegrationTokenRefresher } f
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { sleep } from '../../../support/sleep.js';
 import { test } from '../../../support/fixtures.js';
 
 // Refresh on read (issue 20, seed ProSprint): an OAuth 2.0 refresh (RFC 6749 §6) through the application's
 // refresher, once however many readers ask at the same time, and the usage columns.
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh on read and usage', () => {
   let a: Platform;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { test } from '../../../support/fixtures.js';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../../src/errors.js';
 import { createLogger } from '../../../../src/logger.js';

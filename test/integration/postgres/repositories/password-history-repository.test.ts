@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError } from '../../../../src/errors.js';
 import { PasswordHistoryRepository } from '../../../../src/postgres/repositories/password-history-repository.js';
 import { PasswordHasher } from '../../../../src/security/password-hasher.js';

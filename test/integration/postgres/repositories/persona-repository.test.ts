@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError } from '../../../../src/errors.js';
 import { PersonaRepository } from '../../../../src/postgres/repositories/persona-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';

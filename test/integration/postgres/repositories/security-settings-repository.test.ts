@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject } from 'vitest';
+import { describe, expect } from 'vitest';
 import { DEFAULT_SECURITY_SETTINGS, SecuritySettingsRepository } from '../../../../src/postgres/repositories/security-settings-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../../support/require-stores.js';
