@@ -4,11 +4,13 @@ import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { StoreUnavailableError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { FirstFactorSignIn } from '../../../src/flows/auth/first-factor-sign-in.js';
 import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
 import { Maintenance } from '../../../src/flows/operations/maintenance.js';
 import { createPlatform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
+import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { loadConfig } from '../../../src/config.js';
 import { requireStores } from '../../support/require-stores.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
@@ -148,7 +150,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(outcomes.filter((o) => o !== 'rotated' && o !== 'revoked')).toEqual([]);
   });
 
-  test('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async ({ flow: h }) => {
+  test('every sign-in issues through the same issuer: passwordless/passkey (FirstFactorSignIn) and a required password change end in unconfirmed sessions too', async ({
+    flow: h,
+  }) => {
+    const first = await h.user();
+    const user = (await h.platform.resolve(UserRepository).getById(first.userId))!;
+    const passwordless = await h.platform.resolve(FirstFactorSignIn).complete(user, {}, 'magic_link', { mfaSatisfied: false });
+    if (passwordless.status !== 'signed_in') throw new Error(`expected signed_in, got ${passwordless.status}`);
+    expect((await row(passwordless.sessionId))!.confirmed_at).toBeNull();
+    await h.validator.validate({ userId: first.userId, jti: passwordless.accessTokenJti });
+    expect((await row(passwordless.sessionId))!.confirmed_at).not.toBeNull();
+
     const u = await h.user();
     await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
     const ticket = await h.signIn.login(u.email, PASSWORD, client);
