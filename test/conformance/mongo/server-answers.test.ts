@@ -459,6 +459,31 @@ describe('other commands', () => {
     expect(rules.find((r) => r.operatorName === 'properties')).toMatchObject({ propertiesNotSatisfied: [{ propertyName: 'age' }] });
   });
 
+  test('listIndexes and listCollections report a collation with every option filled in', async ({ mongoDatabase: { db } }) => {
+    // Manual: reference/collation → the options and their defaults (caseLevel false, caseFirst "off", strength 3,
+    // numericOrdering false, alternate "non-ignorable", maxVariable "punct", normalization false, backwards false);
+    // mongod reports them with the ICU collator version "57.1".
+    const full = {
+      locale: 'en',
+      caseLevel: false,
+      caseFirst: 'off',
+      strength: 2,
+      numericOrdering: false,
+      alternate: 'non-ignorable',
+      maxVariable: 'punct',
+      normalization: false,
+      backwards: false,
+      version: '57.1',
+    };
+    counter += 1;
+    const c = await db.createCollection(`c${counter}`, { collation: { locale: 'en', strength: 2 } });
+    await c.createIndex({ name: 1 }, { collation: { locale: 'en', strength: 2 } });
+    const [info] = await db.listCollections({ name: c.collectionName }).toArray();
+    expect((info as Document).options.collation).toEqual(full);
+    const index = (await c.listIndexes().toArray()).find((i) => i.name === 'name_1');
+    expect(index?.collation).toEqual(full);
+  });
+
   test('a capped collection keeps at most `max` documents, dropping the oldest', async ({ mongoDatabase: { db } }) => {
     // Manual: core/capped-collections → "max".
     counter += 1;
