@@ -663,8 +663,8 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     );
     await realAnswerOrRefusal(
       target,
-      () => c.updateOne({ _id: 1 } as Document, [{ $set: { price: { $multiply: ['$price', 2] } } }]),
-      async () => expect(String((await c.findOne({ _id: 1 } as Document))?.price)).toBe('20.20'),
+      () => c.updateOne({ _id: 1 } as Document, [{ $set: { price: { $multiply: ['$price', 2] } } }]).then(() => c.findOne({ _id: 1 } as Document)),
+      (doc) => expect(String((doc as Document | null)?.price)).toBe('20.20'),
     );
   });
 
