@@ -33,3 +33,6 @@ export interface ErasureFlowOptions {
 }
 
 export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000, leaseMs: 15_000, sweepEveryMs: 5_000 };
+
+/** What a step did (counts, flags), recorded on its request. */
+export type ErasureStepResult = Record<string, number | string | boolean>;

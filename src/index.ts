@@ -218,9 +218,13 @@ export type { MaintenanceOptions } from './maintenance-options.js';
 
 // Privacy flows
 export { ErasureFlow } from './flows/privacy/erasure-flow.js';
+export { ErasureVerification } from './flows/privacy/erasure-verification.js';
+export { UserErasureSteps } from './flows/privacy/user-erasure-steps.js';
+export { OrganizationErasureSteps } from './flows/privacy/organization-erasure-steps.js';
 export { ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './erasure-flow-options.js';
-export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent } from './erasure-flow-options.js';
-export type { ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export type { ErasureStep, ErasureStepResult, ErasureFlowOptions, ErasureStepEvent } from './erasure-flow-options.js';
+export type { EraseOptions } from './flows/privacy/erasure-flow.js';
+export type { ErasureRemainder } from './flows/privacy/erasure-verification.js';
 export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
 export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';

@@ -14,8 +14,8 @@ import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
-import { type FlowHarness } from '../../support/flow-harness.js';
 import { test } from '../../support/fixtures.js';
+import type { FlowHarness } from '../../support/flow-harness.js';
 
 const client = { ip: '203.0.113.9', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Lantern-Orchid-47-glacier';
@@ -26,13 +26,15 @@ function ticketOf(result: LoginResult | { readonly status: string }): PasswordCh
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('a required password change at sign-in (ticket, then PasswordChange.completeRequiredChange)', () => {
+  let h: FlowHarness;
   let pg: PostgresConnection;
 
-  test.beforeAll(async ({ flow: h }) => {
+  test.beforeAll(async ({ flow }) => {
+    h = flow;
     pg = h.platform.resolve(PostgresConnection);
   });
 
-  const mustChange = async (h: FlowHarness) => {
+  const mustChange = async () => {
     const u = await h.user();
     await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
     return { ...u, ctx: createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' }) };
@@ -43,7 +45,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     pg.ownerPool.oneFirst(sql.type(z.object({ m: z.boolean() }))`SELECT must_change_password AS m FROM users WHERE id = ${userId}`);
 
   test('answers a ticket and no session after the right password only; the ticket is stored hashed and is no session or refresh token', async ({ flow: h }) => {
-    const u = await mustChange(h);
+    const u = await mustChange();
     // A wrong password answers like any wrong password: the required change is told only after the right one.
     await expect(h.signIn.login(u.email, `${PASSWORD}x`, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
     const result = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
@@ -65,7 +67,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
   });
 
   test('checks the new password as a normal change, keeps the ticket on a refusal, then signs in once and audits', async ({ flow: h }) => {
-    const u = await mustChange(h);
+    const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     const same = await h.passwordChange.completeRequiredChange(passwordChangeTicket, PASSWORD, client).catch((e: unknown) => e);
     expect(same).toBeInstanceOf(ValidationError);
@@ -93,7 +95,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
   });
 
   test('two completions at once: one changes the password and signs in, the other is refused', async ({ flow: h }) => {
-    const u = await mustChange(h);
+    const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     const results = await Promise.allSettled([
       h.passwordChange.completeRequiredChange(passwordChangeTicket, NEW_PASSWORD, client),
@@ -106,7 +108,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
   });
 
   test('an expired ticket is refused', async ({ flow: h }) => {
-    const u = await mustChange(h);
+    const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     await pg.ownerPool.query(sql.unsafe`UPDATE mfa_challenges SET expires_at = now() - interval '1 second' WHERE user_id = ${u.userId}`);
     await expect(h.passwordChange.completeRequiredChange(passwordChangeTicket, NEW_PASSWORD, client)).rejects.toMatchObject({ reason: 'expired' });

@@ -4,29 +4,34 @@ import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { StoreUnavailableError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { FirstFactorSignIn } from '../../../src/flows/auth/first-factor-sign-in.js';
 import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
 import { Maintenance } from '../../../src/flows/operations/maintenance.js';
 import { createPlatform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
+import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { loadConfig } from '../../../src/config.js';
 import { requireStores } from '../../support/require-stores.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
-import { sleep } from '../../support/sleep.js';
-import { type FlowHarness } from '../../support/flow-harness.js';
 import { test } from '../../support/fixtures.js';
+import type { FlowHarness } from '../../support/flow-harness.js';
+import { sleep } from '../../support/sleep.js';
 
 // Issue 16: a session committed an instant before a SIGKILL, whose answer died with the process, must not live
 // its full lifetime. A new session is unconfirmed for SESSION_CONFIRM_WINDOW_SECONDS; its first validation or
 // refresh confirms it (one PostgreSQL write) and gives it the absolute lifetime (docs/sessions.md).
 const WINDOW_SECONDS = 2;
 const client = { ip: '203.0.113.21', userAgent: 'vitest' };
+
 test.override('envOverrides', { SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) });
 
 describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on first use (SESSION_CONFIRM_WINDOW_SECONDS)', () => {
+  let h: FlowHarness;
   let owner: PostgresConnection['ownerPool'];
 
-  test.beforeAll(async ({ flow: h }) => {
+  test.beforeAll(async ({ flow }) => {
+    h = flow;
     owner = h.platform.resolve(PostgresConnection).ownerPool;
   });
 
@@ -35,7 +40,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
       z.object({ confirmed_at: z.date().nullable(), expires_at: z.date(), created_at: z.date(), absolute_expires_at: z.date().nullable() }),
     )`
       SELECT confirmed_at, expires_at, created_at, absolute_expires_at FROM sessions WHERE id = ${id}`);
-  const signIn = async (h: FlowHarness) => {
+  const signIn = async () => {
     const u = await h.user();
     return { u, s: expectSignedIn(await h.signIn.login(u.email, PASSWORD, client)) };
   };
@@ -43,7 +48,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
   test('a new session is unconfirmed with the window as its expiry; the first validation confirms it once and gives it the full lifetime', async ({
     flow: h,
   }) => {
-    const { u, s } = await signIn(h);
+    const { u, s } = await signIn();
     const created = (await row(s.sessionId))!;
     expect(created.confirmed_at).toBeNull();
     expect(created.expires_at.getTime() - created.created_at.getTime()).toBe(WINDOW_SECONDS * 1000);
@@ -74,7 +79,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
   });
 
   test('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async ({ flow: h }) => {
-    const { u, s } = await signIn(h);
+    const { u, s } = await signIn();
     const confirm = vi.spyOn(h.platform.resolve(SessionRepository), 'confirm').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'test: refused'));
     try {
       await expect(h.validator.validate({ userId: u.userId, sessionId: s.sessionId })).resolves.toMatchObject({ source: 'cache' });
@@ -88,7 +93,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
   });
 
   test('two processes confirm at once: both validations succeed, the row is confirmed once', async ({ flow: h }) => {
-    const { u, s } = await signIn(h);
+    const { u, s } = await signIn();
     const other = createPlatform(loadConfig({ ...h.t.env, SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) }), { stores: ['postgres', 'redis'] });
     await other.start();
     try {
@@ -106,13 +111,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
   });
 
   test('the first refresh confirms the session and its family follows it; a session never used is refused after its window and swept', async ({ flow: h }) => {
-    const refreshed = await signIn(h);
+    const refreshed = await signIn();
     const rotated = await h.rotation.refresh(refreshed.s.refreshToken, client);
     expect(rotated.expiresAt.getTime()).toBe(refreshed.s.expiresAt.getTime());
     expect((await row(refreshed.s.sessionId))!.confirmed_at).not.toBeNull();
 
-    const unused = await signIn(h);
-    const validated = await signIn(h);
+    const unused = await signIn();
+    const validated = await signIn();
     await h.validator.validate({ userId: validated.u.userId, sessionId: validated.s.sessionId });
     await sleep(WINDOW_SECONDS * 1000 + 500);
 
@@ -136,7 +141,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
   test('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async ({ flow: h }) => {
     const outcomes: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const { s } = await signIn(h);
+      const { s } = await signIn();
       const [refresh, logout] = await Promise.allSettled([h.rotation.refresh(s.refreshToken, client), h.revoker.logout(s.sessionId)]);
       expect(logout).toMatchObject({ status: 'fulfilled', value: true });
       // The refresh either won (then the logout revoked its successor) or saw the revocation.
@@ -145,7 +150,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(outcomes.filter((o) => o !== 'rotated' && o !== 'revoked')).toEqual([]);
   });
 
-  test('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async ({ flow: h }) => {
+  test('every sign-in issues through the same issuer: passwordless/passkey (FirstFactorSignIn) and a required password change end in unconfirmed sessions too', async ({
+    flow: h,
+  }) => {
+    const first = await h.user();
+    const user = (await h.platform.resolve(UserRepository).getById(first.userId))!;
+    const passwordless = await h.platform.resolve(FirstFactorSignIn).complete(user, {}, 'magic_link', { mfaSatisfied: false });
+    if (passwordless.status !== 'signed_in') throw new Error(`expected signed_in, got ${passwordless.status}`);
+    expect((await row(passwordless.sessionId))!.confirmed_at).toBeNull();
+    await h.validator.validate({ userId: first.userId, jti: passwordless.accessTokenJti });
+    expect((await row(passwordless.sessionId))!.confirmed_at).not.toBeNull();
+
     const u = await h.user();
     await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
     const ticket = await h.signIn.login(u.email, PASSWORD, client);
