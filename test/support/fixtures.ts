@@ -10,6 +10,7 @@ import { startMongoPlatform } from './mongo-test-platform.js';
 import { startPostgresHarness } from './postgres-harness.js';
 import { dropRedisKeys, startPrivacyPlatform } from './privacy-fixture.js';
 import { startPrivateRedis } from './private-redis.js';
+import { assertStores } from './require-stores.js';
 import { createTestEnv } from './test-env.js';
 
 /**
@@ -22,7 +23,8 @@ import { createTestEnv } from './test-env.js';
  * Options are fixtures too; set them once at the top of a file
  * (`test.override('envOverrides', { MINIMUM_AGE: '13' })`), or, for a second set of
  * resources in the same file, extend: `const zeroGrace = test.extend('envOverrides', { scope: 'file' }, {...})`.
- * The gate stays `describe.skipIf(!requireStores(…))` (test/support/require-stores.ts).
+ * The gate stays `describe.skipIf(!requireStores(…))` (test/support/require-stores.ts); a
+ * fixture whose stores the run lacks fails naming them (assertStores), never with a driver error.
  */
 export const test = base
   /** Environment variables laid over the file's isolated environment (createTestEnv's `overrides`). */
@@ -48,24 +50,28 @@ export const test = base
   })
   /** A postgres-only platform on `testEnv`, with seeding helpers (owner pool). */
   .extend('postgres', { scope: 'file' }, async ({ testEnv }, { onCleanup }) => {
+    assertStores('postgres', ['postgres']);
     const harness = await startPostgresHarness(testEnv);
     onCleanup(() => harness.platform.stop());
     return harness;
   })
   /** A platform with `flowStores` (postgres + redis) on `testEnv`, the auth flows resolved, a capturing notifier. */
   .extend('flow', { scope: 'file' }, async ({ testEnv, flowStores }, { onCleanup }) => {
+    assertStores('flow', flowStores);
     const harness = await startFlowHarness(testEnv, flowStores);
     onCleanup(() => harness.platform.stop());
     return harness;
   })
   /** A MongoDB-only platform on `testEnv` (provisioned unless `provisionMongo` is false). */
   .extend('mongo', { scope: 'file' }, async ({ testEnv, provisionMongo }, { onCleanup }) => {
+    assertStores('mongo', ['mongo']);
     const harness = await startMongoPlatform(testEnv, provisionMongo);
     onCleanup(() => harness.platform.stop());
     return harness;
   })
   /** A four-store platform on `testEnv`, MongoDB and Qdrant provisioned; its Redis keys (queues have no TTL) are dropped at the end. */
   .extend('privacy', { scope: 'file' }, async ({ testEnv }, { onCleanup }) => {
+    assertStores('privacy', ['postgres', 'redis', 'mongo', 'qdrant']);
     const platform = await startPrivacyPlatform(testEnv.config);
     onCleanup(async () => {
       await dropRedisKeys(platform);

@@ -34,7 +34,7 @@ export interface PasswordChangeRequiredResult {
 }
 
 /**
- * Password-change tickets (0091): the restricted first step of a sign-in whose
+ * Password-change tickets (0115): the restricted first step of a sign-in whose
  * password must be changed. A ticket is a `password_change` row of
  * `mfa_challenges` — a random 256-bit token of which only the SHA-256 is
  * stored, single use by one UPDATE, 5 minutes — and carries whether the

@@ -12,7 +12,7 @@ import { withPostgresErrors } from '../map-postgres-error.js';
  * whose end (the earlier of revocation/consumption/answer and expiry) lies
  * more than `olderThanDays` in the past:
  * - `sessions` — ended sessions (revoked or expired), and at once (whatever `olderThanDays`) unconfirmed sessions
- *   past their confirmation window — sign-ins whose answer never reached the caller (sql/0092) — except those
+ *   past their confirmation window — sign-ins whose answer never reached the caller (sql/0116) — except those
  *   whose Redis revocation is still queued (sql/0065); their refresh tokens go with them (ON DELETE CASCADE);
  * - `refresh-token-families` — every token of a family none of whose tokens is usable;
  * - `rotated-refresh-tokens` — rotated tokens of live families (reuse of one

@@ -11,11 +11,11 @@ import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
-/** `sign_in` / `enrollment`: a second factor is due; `password_change`: a required password change (0091), granting nothing else. */
+/** `sign_in` / `enrollment`: a second factor is due; `password_change`: a required password change (0115), granting nothing else. */
 export const MFA_CHALLENGE_PURPOSES = ['sign_in', 'enrollment', 'password_change'] as const;
 export type MfaChallengePurpose = (typeof MFA_CHALLENGE_PURPOSES)[number];
 
-/** What the challenge carries to the step after it (0091). */
+/** What the challenge carries to the step after it (0115). */
 export interface MfaChallengeFlags {
   /** On a second-factor challenge: a required password change follows it. */
   readonly passwordChangeDue?: boolean;

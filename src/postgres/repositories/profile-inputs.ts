@@ -7,7 +7,7 @@ import { z } from 'zod';
  * support.discord.com "Usernames and Display Names"), with GitHub's hyphen (and
  * its "cannot begin or end with a hyphen") and a minimum of 3. No `@`, so a
  * username can never be mistaken for an email at sign-in. Mirrored by the
- * `users_username_format` check (sql/0089).
+ * `users_username_format` check (sql/0113).
  */
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{1,30}[a-z0-9]$/;
 

@@ -240,7 +240,7 @@ export class RefreshTokenRepository {
       this.postgres.appPool.transaction(async (tx) => {
         // The token's own tenant scope, named by its hash, in the same round trip that sets it
         // (an unknown hash sets none, and the rotation then finds nothing).
-        // Same statement: the first refresh of a new session confirms it (sql/0092: its absolute expiry), before the
+        // Same statement: the first refresh of a new session confirms it (sql/0116: its absolute expiry), before the
         // token's row is locked below — session first, then token, the lock order of a revocation (no deadlock).
         await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string(), confirmed: z.number() }))`
           SELECT set_config('platform.organization_id', o.organization_id::text, true) AS organization_id,

@@ -29,7 +29,7 @@ export interface SessionRecord {
   readonly lastSeenAt: Date;
   /** When the session ends: its confirmation window while unconfirmed, then its absolute expiry. */
   readonly expiresAt: Date;
-  /** When its first validation or refresh confirmed it (sql/0092); null while unconfirmed. */
+  /** When its first validation or refresh confirmed it (sql/0116); null while unconfirmed. */
   readonly confirmedAt: Date | null;
   /** The expiry confirmation gives (equal to `expiresAt` once confirmed). */
   readonly absoluteExpiresAt: Date;
@@ -209,7 +209,7 @@ export class SessionRepository {
   }
 
   /**
-   * Confirms a new session at its first use (sql/0092): a live unconfirmed session gets its absolute expiry, in
+   * Confirms a new session at its first use (sql/0116): a live unconfirmed session gets its absolute expiry, in
    * one UPDATE that of two concurrent confirmations only one performs. Any other session is returned as it is.
    * @returns the session after the call (check `revokedAt` / `expiresAt` / `confirmedAt`), or `undefined` when unknown
    * @throws ValidationError naming `id`

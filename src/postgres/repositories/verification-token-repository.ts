@@ -69,7 +69,7 @@ export class VerificationTokenRepository {
   /**
    * Creates a token for `purpose`, replacing the user's unconsumed token of the
    * same purpose, so only the latest email's link works. One statement on the
-   * unique partial index of sql/0093 (`INSERT … ON CONFLICT … DO UPDATE`): of
+   * unique partial index of sql/0117 (`INSERT … ON CONFLICT … DO UPDATE`): of
    * concurrent calls for one user and purpose, each replaces the one before,
    * and exactly one live token remains.
    * @returns the plaintext token (send it, never store it) and its row

@@ -16,7 +16,7 @@ export const cachedSessionSchema = z.object({
   scopes: z.array(z.string()).default([]),
   mfaVerified: z.boolean().default(false),
   /**
-   * False for a new session its first use has not confirmed yet (sql/0092): `SessionValidator` confirms it in
+   * False for a new session its first use has not confirmed yet (sql/0116): `SessionValidator` confirms it in
    * PostgreSQL once, then caches `true`. Records of older releases are confirmed sessions.
    */
   confirmed: z.boolean().default(true),

@@ -1,5 +1,5 @@
 import { Binary, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document } from 'bson';
-import { BsonValues, MISSING } from './bson-values.js';
+import { BsonValues, exactNumber, MISSING, type ExactNumber } from './bson-values.js';
 import { Collation } from './collation.js';
 
 /**
@@ -113,44 +113,17 @@ function rank(value: unknown): number {
 function compareNumbers(a: unknown, b: unknown): number {
   if (a instanceof Long && b instanceof Long) return a.compare(b);
   if (needsExactComparison(a) || needsExactComparison(b)) return compareExact(exactNumber(a)!, exactNumber(b)!);
-  const x = (a as number | Long | Int32 | Double).valueOf() as number;
-  const y = (b as number | Long | Int32 | Double).valueOf() as number;
+  const x = asDouble(a);
+  const y = asDouble(b);
   if (Number.isNaN(x) || Number.isNaN(y)) return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : -1) : 1; // NaN sorts below every number
   return x === y ? 0 : x < y ? -1 : 1;
 }
 
-/** A number's exact value (coefficient · 10^exponent), or one of the non-finite values. */
-export type ExactNumber = { readonly coefficient: bigint; readonly exponent: number } | 'NaN' | 'Infinity' | '-Infinity';
-
-/**
- * The exact value of a BSON number (int32, int64, double, Decimal128), so
- * that numbers of different types compare by value as mongod does: a double
- * is its binary value written in decimal, a Decimal128 its own digits.
- * Undefined for a non-number.
- */
-export function exactNumber(value: unknown): ExactNumber | undefined {
-  if (value instanceof Long) return { coefficient: value.toBigInt(), exponent: 0 };
-  if (value instanceof Decimal128) {
-    const text = value.toString();
-    const match = /^(-?)(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/.exec(text);
-    if (!match) return text === 'NaN' ? 'NaN' : text.startsWith('-') ? '-Infinity' : 'Infinity';
-    const fraction = match[3] ?? '';
-    return { coefficient: BigInt(`${match[1]}${match[2]}${fraction}`), exponent: Number(match[4] ?? 0) - fraction.length };
-  }
-  const n = value instanceof Double ? value.value : value instanceof Int32 ? value.value : typeof value === 'number' ? value : undefined;
-  if (n === undefined) return undefined;
-  if (Number.isNaN(n)) return 'NaN';
-  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  if (Number.isInteger(n)) return { coefficient: BigInt(n), exponent: 0 };
-  // The double's exact binary value m·2^k written in decimal: m·5^-k · 10^k (k < 0 here).
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, n);
-  const bits = view.getBigUint64(0);
-  const exponentBits = Number((bits >> 52n) & 0x7ffn);
-  let mantissa = bits & ((1n << 52n) - 1n);
-  if (exponentBits !== 0) mantissa |= 1n << 52n;
-  const k = (exponentBits === 0 ? 1 : exponentBits) - 1075;
-  return { coefficient: (n < 0 ? -1n : 1n) * mantissa * 5n ** BigInt(-k), exponent: k };
+/** A number within a double's exact range as a JS number (bson's Long has no numeric valueOf). */
+function asDouble(value: unknown): number {
+  if (value instanceof Long) return value.toNumber();
+  if (value instanceof Int32 || value instanceof Double) return value.value;
+  return value as number;
 }
 
 function needsExactComparison(value: unknown): boolean {

@@ -56,6 +56,28 @@ export class Collation {
     return new Collation(spec);
   }
 
+  /**
+   * The collation as mongod reports it in listIndexes and listCollections:
+   * every option filled in with ICU's defaults (manual, reference/collation),
+   * `version` the ICU collator version mongod reports. Locale-specific
+   * defaults (e.g. `backwards` for fr_CA) are not filled in.
+   */
+  get described(): Document {
+    const spec = this.spec;
+    return {
+      locale: spec.locale,
+      caseLevel: spec.caseLevel === true,
+      caseFirst: typeof spec.caseFirst === 'string' ? spec.caseFirst : 'off',
+      strength: this.strength,
+      numericOrdering: spec.numericOrdering === true,
+      alternate: typeof spec.alternate === 'string' ? spec.alternate : 'non-ignorable',
+      maxVariable: typeof spec.maxVariable === 'string' ? spec.maxVariable : 'punct',
+      normalization: spec.normalization === true,
+      backwards: spec.backwards === true,
+      version: '57.1',
+    };
+  }
+
   /** True when matching differs from binary comparison (strength 1 or 2). */
   get foldsForMatching(): boolean {
     return this.strength <= 2;

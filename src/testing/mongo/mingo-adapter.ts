@@ -158,7 +158,7 @@ export class MingoAdapter {
         );
       }
       const restored = BsonValues.restoreBsonTypes(doc, stripUndefined(view)) as Document;
-      UpdateOperators.applyTyped(restored, prepared.typed);
+      UpdateOperators.applyTyped(restored, prepared.typed, (filter) => MingoAdapter.matcher(filter, { variables: context.variables }));
       return restored;
     }
     // A replacement takes its values verbatim: no view, no Long restoration.

@@ -2,8 +2,8 @@ import { BSONRegExp, Decimal128, Long, type Document } from 'bson';
 import { Context } from 'mingo';
 import type { Any, Options } from 'mingo/types';
 import { matchesBsonType } from './bson-json-schema.js';
-import { BsonOrder, exactNumber } from './bson-order.js';
-import { BsonValues, MISSING } from './bson-values.js';
+import { BsonOrder } from './bson-order.js';
+import { BsonValues, exactNumber, MISSING } from './bson-values.js';
 import type { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 
@@ -56,10 +56,10 @@ class ExactOperand {
 
 /** Equality/`$in` with int64 or Decimal128 operands, decided on the stored values exactly (mongod compares numbers by exact value). */
 function $exactIn(selector: string, operand: Any): (obj: Any) => boolean {
-  const wanted = (operand as ExactOperand).values.map((v) => NumericKey.of(v) ?? `k${BsonValues.canonicalKey(v)}`);
+  const wanted = (operand as ExactOperand).values.map((v) => BsonValues.canonicalKey(v));
   return (obj: Any) => {
     const doc = BsonValues.originalOf(obj);
-    return BsonValues.valuesAtPath(doc, selector).some((v) => wanted.includes(NumericKey.of(v) ?? `k${BsonValues.canonicalKey(v)}`));
+    return BsonValues.valuesAtPath(doc, selector).some((v) => wanted.includes(BsonValues.canonicalKey(v)));
   };
 }
 
@@ -196,26 +196,6 @@ export const QUERY_CONTEXT = Context.init({
     ...Object.fromEntries(Object.entries(RANGE_OPERATORS).map(([op, name]) => [name, rangeOperator(op)])),
   } as unknown as Record<string, (selector: string, value: Any, options: Options) => (obj: Any) => boolean>,
 });
-
-/** An exact, type-independent key for a numeric value: equal keys ⇔ equal numbers (mongod's numeric equality). */
-const NumericKey = {
-  of(value: unknown): string | undefined {
-    const exact = exactNumber(value);
-    if (exact === undefined) return undefined;
-    return typeof exact === 'string' ? `D${exact}` : normalise(exact.coefficient, exact.exponent);
-  },
-};
-
-function normalise(coefficient: bigint, exponent: number): string {
-  if (coefficient === 0n) return 'N0';
-  let c = coefficient;
-  let e = exponent;
-  while (c % 10n === 0n) {
-    c /= 10n;
-    e += 1;
-  }
-  return `N${c}e${e}`;
-}
 
 function needsExact(value: unknown): boolean {
   return (

@@ -4,8 +4,16 @@ import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
 import { DecimalValue } from './decimal-value.js';
 
-/** Operators this module applies itself (BSON-typed), when their path has no positional part. */
-const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate']);
+/** Operators this module applies itself (BSON-typed, exact comparisons), when their path has no positional part. */
+const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate', '$pull', '$pullAll']);
+
+/** A `$push` with `$sort` is applied here too (mingo would sort rounded numbers). */
+function isTyped(op: string, arg: unknown): boolean {
+  return TYPED.has(op) || (op === '$push' && BsonValues.isPlainObject(arg) && '$each' in arg && '$sort' in arg);
+}
+
+/** Compiles a `$pull` condition into a test of stored values (the stand-in's matcher). */
+export type FilterCompiler = (filter: Document) => (doc: Document) => boolean;
 
 export interface PreparedUpdate {
   /** What is left for mingo (positional paths and the operators mingo gets right). */
@@ -48,7 +56,7 @@ export const UpdateOperators = {
         // A positional path (`a.$`, `a.$[]`, `a.$[x]`) is checked and, for typed operators, applied at each element it names.
         const targets = !isPositional(path) ? [path] : resolvePositional && op !== '$setOnInsert' ? resolvePositional(path) : undefined;
         for (const target of targets ?? []) checkTarget(doc, op, target);
-        if (TYPED.has(op) && targets) for (const target of targets) typed.push([op, target, arg]);
+        if (isTyped(op, arg) && targets) for (const target of targets) typed.push([op, target, arg]);
         else kept[path] = arg;
       }
       if (Object.keys(kept).length > 0) rest[op] = kept;
@@ -62,10 +70,12 @@ export const UpdateOperators = {
   },
 
   /** Applies the typed operators to `doc` in place (a copy the caller owns). */
-  applyTyped(doc: Document, typed: PreparedUpdate['typed']): void {
+  applyTyped(doc: Document, typed: PreparedUpdate['typed'], compile: FilterCompiler): void {
     for (const [op, path, arg] of typed) {
       const { parent, key } = resolveForWrite(doc, path);
       const current: unknown = Array.isArray(parent) ? parent[Number(key)] : (parent as Document)[key];
+      // Manual, update/pull and pullAll: a missing field stays missing.
+      if ((op === '$pull' || op === '$pullAll') && current === undefined) continue;
       let next: unknown;
       if (op === '$inc') next = current === undefined ? arg : arithmetic('$inc', current, arg, doc);
       else if (op === '$mul') next = current === undefined ? zeroLike(arg) : arithmetic('$mul', current, arg, doc);
@@ -73,6 +83,9 @@ export const UpdateOperators = {
       // Manual, update/min and update/max: BSON comparison order across types; the operand is stored as given.
       else if (op === '$min') next = current === undefined || BsonOrder.compare(arg, current) < 0 ? arg : current;
       else if (op === '$max') next = current === undefined || BsonOrder.compare(arg, current) > 0 ? arg : current;
+      else if (op === '$pull') next = pull(current as unknown[], arg, compile);
+      else if (op === '$pullAll') next = (current as unknown[]).filter((e) => !(arg as unknown[]).some((v) => sameValue(e, v)));
+      else if (op === '$push') next = pushSorted(current, arg as Document);
       else next = addToSet(current, arg);
       if (Array.isArray(parent)) {
         const index = Number(key);
@@ -312,6 +325,50 @@ function currentDate(arg: unknown): unknown {
     return new Timestamp({ t: Math.floor(now / 1000), i: timestampIncrement });
   }
   return new Date(now);
+}
+
+/** mongod's value equality: BSON order says equal (numbers by exact value across types; documents field by field, in order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return BsonOrder.compare(a, b) === 0;
+}
+
+/**
+ * Manual, update/pull: a condition with operators applies to each element, a
+ * document without them is a query on embedded documents, any other value
+ * removes the elements equal to it.
+ */
+function pull(current: unknown[], arg: unknown, compile: FilterCompiler): unknown[] {
+  if (!BsonValues.isPlainObject(arg)) return current.filter((e) => !sameValue(e, arg));
+  const keys = Object.keys(arg);
+  if (keys.length > 0 && keys.every((k) => k.startsWith('$') && k !== '$and' && k !== '$or' && k !== '$nor')) {
+    const matches = compile({ v: arg });
+    return current.filter((e) => !matches({ v: e }));
+  }
+  const matches = compile(arg);
+  return current.filter((e) => !(BsonValues.isPlainObject(e) && matches(e)));
+}
+
+/** Manual, update/push: `$each` inserted at `$position`, then `$sort` (BSON order), then `$slice`. */
+function pushSorted(current: unknown, arg: Document): unknown[] {
+  const each = arg.$each as unknown[];
+  const out = Array.isArray(current) ? [...(current as unknown[])] : [];
+  const position = typeof arg.$position === 'number' ? arg.$position : out.length;
+  out.splice(position < 0 ? Math.max(0, out.length + position) : Math.min(position, out.length), 0, ...each.map((v) => BsonValues.clone(v)));
+  const sort: unknown = arg.$sort;
+  let sorted: unknown[];
+  if (sort === 1 || sort === -1) {
+    sorted = out
+      .map((value, index) => ({ value, index }))
+      .sort((x, y) => BsonOrder.compare(x.value, y.value) * sort || x.index - y.index)
+      .map((e) => e.value);
+  } else if (BsonValues.isPlainObject(sort) && Object.values(sort).every((d) => d === 1 || d === -1)) {
+    sorted = BsonOrder.sort(out as Document[], sort as Record<string, 1 | -1>);
+  } else {
+    throw new CommandError('BadValue', 'The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields');
+  }
+  const slice: unknown = arg.$slice;
+  if (typeof slice !== 'number') return sorted;
+  return slice >= 0 ? sorted.slice(0, slice) : sorted.slice(Math.max(0, sorted.length + slice));
 }
 
 function addToSet(current: unknown, arg: unknown): unknown[] {

@@ -459,6 +459,31 @@ describe('other commands', () => {
     expect(rules.find((r) => r.operatorName === 'properties')).toMatchObject({ propertiesNotSatisfied: [{ propertyName: 'age' }] });
   });
 
+  test('listIndexes and listCollections report a collation with every option filled in', async ({ mongoDatabase: { db } }) => {
+    // Manual: reference/collation → the options and their defaults (caseLevel false, caseFirst "off", strength 3,
+    // numericOrdering false, alternate "non-ignorable", maxVariable "punct", normalization false, backwards false);
+    // mongod reports them with the ICU collator version "57.1".
+    const full = {
+      locale: 'en',
+      caseLevel: false,
+      caseFirst: 'off',
+      strength: 2,
+      numericOrdering: false,
+      alternate: 'non-ignorable',
+      maxVariable: 'punct',
+      normalization: false,
+      backwards: false,
+      version: '57.1',
+    };
+    counter += 1;
+    const c = await db.createCollection(`c${counter}`, { collation: { locale: 'en', strength: 2 } });
+    await c.createIndex({ name: 1 }, { collation: { locale: 'en', strength: 2 } });
+    const [info] = await db.listCollections({ name: c.collectionName }).toArray();
+    expect((info as Document).options.collation).toEqual(full);
+    const index = (await c.listIndexes().toArray()).find((i) => i.name === 'name_1');
+    expect(index?.collation).toEqual(full);
+  });
+
   test('a capped collection keeps at most `max` documents, dropping the oldest', async ({ mongoDatabase: { db } }) => {
     // Manual: core/capped-collections → "max".
     counter += 1;
@@ -638,9 +663,51 @@ describe('int64 and Decimal128 in range operators, $elemMatch, $expr and pipelin
     );
     await realAnswerOrRefusal(
       target,
-      () => c.updateOne({ _id: 1 } as Document, [{ $set: { price: { $multiply: ['$price', 2] } } }]),
-      async () => expect(String((await c.findOne({ _id: 1 } as Document))?.price)).toBe('20.20'),
+      () => c.updateOne({ _id: 1 } as Document, [{ $set: { price: { $multiply: ['$price', 2] } } }]).then(() => c.findOne({ _id: 1 } as Document)),
+      (doc) => expect(String((doc as Document | null)?.price)).toBe('20.20'),
     );
+  });
+
+  test('$pull, $pullAll, $addToSet, $push $sort, sorts and unique indexes compare numbers by exact value across types', async ({ mongoDatabase: { db } }) => {
+    // Manual: update/pull ("removes all instances of a value"), update/pullAll, update/addToSet, update/sort, and
+    // reference/bson-type-comparison-order: 1 equals NumberLong(1); Decimal128('0.1') is not the double 0.1; 2^53 + 1 is not 2^53.
+    const c = fresh(db);
+    const big = Long.fromString('9007199254740993');
+    const big1 = Long.fromString('9007199254740992');
+    await c.insertOne({
+      _id: 1,
+      a: [1, 2],
+      d: [Decimal128.fromString('0.1'), 2],
+      b: [big, big1],
+      s: [big, big1],
+      t: [Decimal128.fromString('0.1')],
+    } as Document);
+    await c.updateOne(
+      { _id: 1 } as Document,
+      {
+        $pull: { a: Long.fromNumber(1), d: 0.1 },
+        $pullAll: { b: [big1] },
+        $push: { s: { $each: [], $sort: 1 } },
+        $addToSet: { t: 0.1 },
+      } as Document,
+    );
+    const doc = await c.findOne({ _id: 1 } as Document, { promoteLongs: false });
+    expect(doc?.a).toEqual([2]);
+    expect(doc?.d).toEqual([Decimal128.fromString('0.1'), 2]);
+    expect(doc?.b).toEqual([big]);
+    expect(doc?.s).toEqual([big1, big]);
+    expect(doc?.t).toEqual([Decimal128.fromString('0.1'), 0.1]);
+    const sorted = fresh(db);
+    await sorted.insertMany([
+      { _id: 'long2', v: Long.fromNumber(2) },
+      { _id: 'int3', v: 3 },
+      { _id: 'int1', v: 1 },
+    ] as Document[]);
+    expect((await sorted.find().sort({ v: 1 }).toArray()).map((x) => String(x._id))).toEqual(['int1', 'long2', 'int3']);
+    const unique = fresh(db);
+    await unique.createIndex({ v: 1 }, { unique: true });
+    await unique.insertMany([{ v: Decimal128.fromString('0.1') }, { v: 0.1 }, { v: big }, { v: big1 }]);
+    expect((await serverError(unique.insertOne({ v: Decimal128.fromString('1.0') }).then(() => unique.insertOne({ v: 1 })))).code).toBe(11000);
   });
 
   test('$max and $min compare a Decimal128 with a double exactly', async ({ mongoDatabase: { db } }) => {

@@ -149,7 +149,7 @@ describe('Maintenance', () => {
 
   test('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async ({ flow: h }) => {
     const { userId } = await h.user();
-    // Consumed tokens: a user has at most one unconsumed token per purpose (sql/0093).
+    // Consumed tokens: a user has at most one unconsumed token per purpose (sql/0117).
     for (let i = 0; i < 25; i++) {
       await exec(
         `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,

@@ -14,8 +14,8 @@ import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
-import type { FlowHarness } from '../../support/flow-harness.js';
 import { test } from '../../support/fixtures.js';
+import type { FlowHarness } from '../../support/flow-harness.js';
 
 const client = { ip: '203.0.113.9', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Lantern-Orchid-47-glacier';
@@ -44,7 +44,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
   const mustChangeFlag = (userId: string) =>
     pg.ownerPool.oneFirst(sql.type(z.object({ m: z.boolean() }))`SELECT must_change_password AS m FROM users WHERE id = ${userId}`);
 
-  test('answers a ticket and no session after the right password only; the ticket is stored hashed and is no session or refresh token', async () => {
+  test('answers a ticket and no session after the right password only; the ticket is stored hashed and is no session or refresh token', async ({ flow: h }) => {
     const u = await mustChange();
     // A wrong password answers like any wrong password: the required change is told only after the right one.
     await expect(h.signIn.login(u.email, `${PASSWORD}x`, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
@@ -66,7 +66,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     expect(() => expectSignedIn(result as LoginResult)).toThrow(expect.objectContaining({ state: 'password_change_required' }));
   });
 
-  test('checks the new password as a normal change, keeps the ticket on a refusal, then signs in once and audits', async () => {
+  test('checks the new password as a normal change, keeps the ticket on a refusal, then signs in once and audits', async ({ flow: h }) => {
     const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     const same = await h.passwordChange.completeRequiredChange(passwordChangeTicket, PASSWORD, client).catch((e: unknown) => e);
@@ -94,7 +94,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     });
   });
 
-  test('two completions at once: one changes the password and signs in, the other is refused', async () => {
+  test('two completions at once: one changes the password and signs in, the other is refused', async ({ flow: h }) => {
     const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     const results = await Promise.allSettled([
@@ -107,7 +107,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     expect(await sessionCount(u.userId)).toBe(1);
   });
 
-  test('an expired ticket is refused', async () => {
+  test('an expired ticket is refused', async ({ flow: h }) => {
     const u = await mustChange();
     const { passwordChangeTicket } = ticketOf(await h.signIn.login(u.email, PASSWORD, client));
     await pg.ownerPool.query(sql.unsafe`UPDATE mfa_challenges SET expires_at = now() - interval '1 second' WHERE user_id = ${u.userId}`);
@@ -115,7 +115,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     expect(await mustChangeFlag(u.userId)).toBe(true);
   });
 
-  test('a password past max age: the sessions from before end with the change', async () => {
+  test('a password past max age: the sessions from before end with the change', async ({ flow: h }) => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     const old = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
@@ -128,7 +128,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a required password change
     await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toBeDefined();
   });
 
-  test('with MFA enabled the second factor comes first (NIST SP 800-63B 6.1.2): challenge → ticket → session marked mfa', async () => {
+  test('with MFA enabled the second factor comes first (NIST SP 800-63B 6.1.2): challenge → ticket → session marked mfa', async ({ flow: h }) => {
     const enrollment = h.platform.resolve(MfaEnrollment);
     const totp = new Totp();
     const u = await h.user();

@@ -1,17 +1,22 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { StoreUnavailableError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
+import { FirstFactorSignIn } from '../../../src/flows/auth/first-factor-sign-in.js';
 import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
 import { Maintenance } from '../../../src/flows/operations/maintenance.js';
 import { createPlatform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
+import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { loadConfig } from '../../../src/config.js';
 import { requireStores } from '../../support/require-stores.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
+import type { FlowHarness } from '../../support/flow-harness.js';
+import { sleep } from '../../support/sleep.js';
 
 // Issue 16: a session committed an instant before a SIGKILL, whose answer died with the process, must not live
 // its full lifetime. A new session is unconfirmed for SESSION_CONFIRM_WINDOW_SECONDS; its first validation or
@@ -19,15 +24,16 @@ import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test
 const WINDOW_SECONDS = 2;
 const client = { ip: '203.0.113.21', userAgent: 'vitest' };
 
+test.override('envOverrides', { SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) });
+
 describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on first use (SESSION_CONFIRM_WINDOW_SECONDS)', () => {
   let h: FlowHarness;
   let owner: PostgresConnection['ownerPool'];
 
-  beforeAll(async () => {
-    h = await startFlowHarness({ SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) });
+  test.beforeAll(async ({ flow }) => {
+    h = flow;
     owner = h.platform.resolve(PostgresConnection).ownerPool;
   });
-  afterAll(async () => h?.stop());
 
   const row = (id: string) =>
     owner.maybeOne(sql.type(
@@ -39,7 +45,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     return { u, s: expectSignedIn(await h.signIn.login(u.email, PASSWORD, client)) };
   };
 
-  it('a new session is unconfirmed with the window as its expiry; the first validation confirms it once and gives it the full lifetime', async () => {
+  test('a new session is unconfirmed with the window as its expiry; the first validation confirms it once and gives it the full lifetime', async ({
+    flow: h,
+  }) => {
     const { u, s } = await signIn();
     const created = (await row(s.sessionId))!;
     expect(created.confirmed_at).toBeNull();
@@ -70,7 +78,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async () => {
+  test('PostgreSQL unreachable at the first use: the cached answer stands, the session stays unconfirmed, the next use confirms it', async ({ flow: h }) => {
     const { u, s } = await signIn();
     const confirm = vi.spyOn(h.platform.resolve(SessionRepository), 'confirm').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'test: refused'));
     try {
@@ -84,7 +92,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('two processes confirm at once: both validations succeed, the row is confirmed once', async () => {
+  test('two processes confirm at once: both validations succeed, the row is confirmed once', async ({ flow: h }) => {
     const { u, s } = await signIn();
     const other = createPlatform(loadConfig({ ...h.t.env, SESSION_CONFIRM_WINDOW_SECONDS: String(WINDOW_SECONDS) }), { stores: ['postgres', 'redis'] });
     await other.start();
@@ -102,7 +110,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     }
   });
 
-  it('the first refresh confirms the session and its family follows it; a session never used is refused after its window and swept', async () => {
+  test('the first refresh confirms the session and its family follows it; a session never used is refused after its window and swept', async ({ flow: h }) => {
     const refreshed = await signIn();
     const rotated = await h.rotation.refresh(refreshed.s.refreshToken, client);
     expect(rotated.expiresAt.getTime()).toBe(refreshed.s.expiresAt.getTime());
@@ -130,7 +138,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(await row(refreshed.s.sessionId)).not.toBeNull();
   });
 
-  it('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async () => {
+  test('a logout racing the first refresh of its session: both answer, typed, never a deadlock (session lock first on both paths)', async ({ flow: h }) => {
     const outcomes: string[] = [];
     for (let i = 0; i < 10; i++) {
       const { s } = await signIn();
@@ -142,7 +150,17 @@ describe.skipIf(!requireStores('postgres', 'redis'))('sessions confirmed on firs
     expect(outcomes.filter((o) => o !== 'rotated' && o !== 'revoked')).toEqual([]);
   });
 
-  it('every sign-in issues through the same issuer: a required password change ends in an unconfirmed session too', async () => {
+  test('every sign-in issues through the same issuer: passwordless/passkey (FirstFactorSignIn) and a required password change end in unconfirmed sessions too', async ({
+    flow: h,
+  }) => {
+    const first = await h.user();
+    const user = (await h.platform.resolve(UserRepository).getById(first.userId))!;
+    const passwordless = await h.platform.resolve(FirstFactorSignIn).complete(user, {}, 'magic_link', { mfaSatisfied: false });
+    if (passwordless.status !== 'signed_in') throw new Error(`expected signed_in, got ${passwordless.status}`);
+    expect((await row(passwordless.sessionId))!.confirmed_at).toBeNull();
+    await h.validator.validate({ userId: first.userId, jti: passwordless.accessTokenJti });
+    expect((await row(passwordless.sessionId))!.confirmed_at).not.toBeNull();
+
     const u = await h.user();
     await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
     const ticket = await h.signIn.login(u.email, PASSWORD, client);

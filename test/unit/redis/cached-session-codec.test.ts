@@ -40,7 +40,7 @@ describe('cachedSessionCodec', () => {
       roles: [],
       scopes: [],
       mfaVerified: false,
-      // A record of an older release is a confirmed session (sql/0092).
+      // A record of an older release is a confirmed session (sql/0116).
       confirmed: true,
     });
     for (const bad of [

@@ -1,6 +1,6 @@
 -- platform-data:no-transaction
--- 0092 Sessions confirmed by their first use (issue 16: no live session that no caller holds)
--- Inputs: run by the owner after 0091, outside a transaction under the migrator's session lock (the index is
+-- 0116 Sessions confirmed by their first use (issue 16: no live session that no caller holds)
+-- Inputs: run by the owner after 0115, outside a transaction under the migrator's session lock (the index is
 -- built CONCURRENTLY); every statement is idempotent, so a run interrupted half-way is simply run again.
 -- A new session is created unconfirmed with expires_at = now + SESSION_CONFIRM_WINDOW_SECONDS; its first
 -- validation or refresh confirms it, once, and moves expires_at to absolute_expires_at (its normal lifetime).
@@ -8,7 +8,7 @@
 -- unconfirmed, it ends with its window and the maintenance sweep deletes it.
 --   confirmed_at:          when the first use confirmed the session; NULL while unconfirmed. Existing rows (and
 --                          inserts that do not name it) are confirmed: the default now().
---   absolute_expires_at:   the expiry confirmation gives; NULL means expires_at (rows from before 0092).
+--   absolute_expires_at:   the expiry confirmation gives; NULL means expires_at (rows from before 0116).
 -- platform_auth.confirm_session(id): confirms a live unconfirmed session and returns it; any other session is
 --   returned as it is (already confirmed, revoked, expired: the caller decides); no row for an unknown id.
 -- platform_auth.confirm_session_of_refresh_token(token_hash): confirms the live unconfirmed session of an unrevoked,

@@ -1,4 +1,4 @@
--- 0093 At most one live verification token per user and purpose, enforced by the database
+-- 0117 At most one live verification token per user and purpose, enforced by the database
 -- Inputs: run by the owner after 0088.
 --   VerificationTokenRepository.create used to delete the user's unconsumed tokens of the purpose and
 --   then insert the new one: two concurrent requests (two magic links, two reset requests) could both

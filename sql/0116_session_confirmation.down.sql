@@ -1,5 +1,5 @@
 -- platform-data:no-transaction
--- Reverts 0092. Unconfirmed sessions keep their short expiry (they end with their window, as before the revert).
+-- Reverts 0116. Unconfirmed sessions keep their short expiry (they end with their window, as before the revert).
 DROP INDEX CONCURRENTLY IF EXISTS sessions_unconfirmed_idx;
 DROP FUNCTION IF EXISTS platform_auth.confirm_session_of_refresh_token(bytea);
 DROP FUNCTION IF EXISTS platform_auth.confirm_session(uuid);

@@ -1,4 +1,4 @@
--- 0091 Password-change tickets: a required change finished without a session
+-- 0115 Password-change tickets: a required change finished without a session
 -- Inputs: run by the owner after 0088.
 -- A sign-in whose password is right but must be changed (users.must_change_password,
 -- or the organization's password max age) ends in a ticket instead of a session:

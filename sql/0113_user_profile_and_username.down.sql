@@ -1,4 +1,4 @@
--- Reverts 0089. Profile fields, usernames and provider handles are lost; domains are untouched.
+-- Reverts 0113. Profile fields, usernames and provider handles are lost; domains are untouched.
 DROP FUNCTION IF EXISTS platform_auth.organization_primary_domain(uuid);
 DROP FUNCTION IF EXISTS platform_auth.user_credentials_by_username(text);
 ALTER TABLE identities DROP COLUMN IF EXISTS provider_discriminator, DROP COLUMN IF EXISTS provider_username;

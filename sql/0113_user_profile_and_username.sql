@@ -1,10 +1,10 @@
--- 0089 user profile, username, provider handles, the organization's primary domain
+-- 0113 user profile, username, provider handles, the organization's primary domain
 -- Inputs: run by the owner after 0088.
 -- users: first_name, last_name, avatar_url (https only), timezone (an IANA
 --   name), language (a BCP 47 tag) — validated by UserRepository (Intl), the
 --   checks here only bound length and shape; username: optional, stored
 --   lowercase (3–32 of a-z 0-9 _ . -, a letter or digit at each end, no "..";
---   docs/schema.md, "Usernames"), citext so the unique index built by 0090
+--   docs/schema.md, "Usernames"), citext so the unique index built by 0114
 --   compares case-insensitively even for rows written around the repository.
 --   All self-service: platform_app may update them on the user's own row
 --   (users_update policy of 0002).

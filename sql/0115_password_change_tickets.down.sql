@@ -1,4 +1,4 @@
--- Reverts 0091. Open password-change tickets are deleted: those users sign in again.
+-- Reverts 0115. Open password-change tickets are deleted: those users sign in again.
 DELETE FROM mfa_challenges WHERE purpose = 'password_change';
 ALTER TABLE mfa_challenges DROP COLUMN password_change_due, DROP COLUMN mfa_verified;
 ALTER TABLE mfa_challenges DROP CONSTRAINT mfa_challenges_purpose_check;
