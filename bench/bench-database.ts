@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Migrator } from '../src/postgres/migrator.js';
-import { databaseUrl, withAdmin as withClient } from '../src/testing/postgres-admin.js';
+import { databaseUrl, withAdmin } from '../src/testing/postgres-admin.js';
 import { repoRoot } from './repo-root.js';
 
 /** Owner and application-role URLs of one benchmark database. */
@@ -10,14 +10,14 @@ export interface BenchDatabase {
   readonly appUrl: string;
 }
 
-export { databaseUrl, withAdmin as withClient } from '../src/testing/postgres-admin.js';
+export { databaseUrl, withAdmin } from '../src/testing/postgres-admin.js';
 
 const DB_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Creates a database, applies the package's migrations (src/postgres/migrator.ts) and returns its URLs. */
 export async function createBenchDatabase(adminUrl: string, name: string): Promise<BenchDatabase> {
   if (!DB_NAME.test(name)) throw new Error(`bench: bad database name ${name}`);
-  await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  await withAdmin(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const ownerUrl = databaseUrl(adminUrl, name);
   await using migrator = new Migrator({ url: ownerUrl, directory: join(repoRoot(), 'sql') });
   await migrator.up();
@@ -26,12 +26,12 @@ export async function createBenchDatabase(adminUrl: string, name: string): Promi
 
 export async function dropBenchDatabase(adminUrl: string, name: string): Promise<void> {
   if (!DB_NAME.test(name)) return;
-  await withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  await withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
 
 /** Drops benchmark databases left behind by runs that were killed. */
 export async function dropStaleBenchDatabases(adminUrl: string, prefix: string): Promise<string[]> {
-  return withClient(adminUrl, async (c) => {
+  return withAdmin(adminUrl, async (c) => {
     const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${prefix}%`]);
     for (const { datname } of rows) {
       if (DB_NAME.test(datname)) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
@@ -50,7 +50,7 @@ export function benchEmail(n: number): string {
  * the fastest way to get a million rows with the real indexes and constraints.
  */
 export async function seedUsers(ownerUrl: string, from: number, to: number): Promise<void> {
-  await withClient(ownerUrl, async (c) => {
+  await withAdmin(ownerUrl, async (c) => {
     await c.query(`SET synchronous_commit = off`);
     await c.query(
       `INSERT INTO users (email, display_name, password_hash, status, email_verified_at)
@@ -68,7 +68,7 @@ export async function seedUsers(ownerUrl: string, from: number, to: number): Pro
  * `orgs * membersPerOrg` users; user k*membersPerOrg+1 owns organization k+1.
  */
 export async function seedTenants(ownerUrl: string, orgs: number, membersPerOrg: number): Promise<void> {
-  await withClient(ownerUrl, async (c) => {
+  await withAdmin(ownerUrl, async (c) => {
     await c.query(`SET synchronous_commit = off`);
     await c.query(
       `INSERT INTO organizations (name, slug, tier)

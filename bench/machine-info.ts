@@ -4,7 +4,7 @@ import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Ceilings } from './bench-result.js';
-import { withClient } from './bench-database.js';
+import { withAdmin } from './bench-database.js';
 
 const run = promisify(execFile);
 
@@ -59,7 +59,7 @@ export async function measureCeilings(options: CeilingOptions): Promise<Ceilings
     const env = { ...process.env, PGPASSWORD: decodeURIComponent(admin.password) };
     const connection = ['-h', admin.hostname, '-p', admin.port || '5432', '-U', decodeURIComponent(admin.username) || 'postgres'];
     try {
-      await withClient(options.adminUrl, (c) => c.query(`CREATE DATABASE ${options.scratchDatabase}`));
+      await withAdmin(options.adminUrl, (c) => c.query(`CREATE DATABASE ${options.scratchDatabase}`));
       await run(pgbench, [...connection, '-i', '-q', '-s', String(scale), options.scratchDatabase], { env, timeout: 120_000 });
       const args = ['-S', '-M', 'prepared', '-c', '16', '-j', '2', '-T', String(seconds)];
       const { stdout } = await run(pgbench, [...connection, ...args, options.scratchDatabase], { env, timeout: 60_000 });
@@ -69,7 +69,7 @@ export async function measureCeilings(options: CeilingOptions): Promise<Ceilings
     } catch (error) {
       notes.push(`pgbench failed: ${(error as Error).message.split('\n')[0]}`);
     } finally {
-      await withClient(options.adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${options.scratchDatabase} WITH (FORCE)`)).catch(() => undefined);
+      await withAdmin(options.adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${options.scratchDatabase} WITH (FORCE)`)).catch(() => undefined);
     }
   } else {
     notes.push('pgbench not found');
@@ -97,5 +97,5 @@ export async function measureCeilings(options: CeilingOptions): Promise<Ceilings
 }
 
 export async function postgresVersion(url: string): Promise<string> {
-  return withClient(url, async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
+  return withAdmin(url, async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
 }

@@ -20,7 +20,7 @@ import { startLocalStack } from '../src/testing/start-local-stack.js';
 import type { StoreName } from '../src/errors.js';
 import type { BenchReport, BenchRow, Ceilings } from './bench-result.js';
 import type { BenchContext } from './bench-context.js';
-import { createBenchDatabase, dropBenchDatabase, seedTenants, seedUsers, withClient } from './bench-database.js';
+import { createBenchDatabase, dropBenchDatabase, seedTenants, seedUsers, withAdmin } from './bench-database.js';
 import { unavailableRow } from './bench-row.js';
 import { machineBasics, measureCeilings, postgresVersion } from './machine-info.js';
 import { renderResults, spliceResults } from './render-benchmarks-markdown.js';
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     await Promise.all([seedUsers(db.ownerUrl, 1, sizes.largeUsers), seedUsers(smallDb.ownerUrl, 1, sizes.smallUsers)]);
     log(`seeded ${sizes.largeUsers.toLocaleString('en')} + ${sizes.smallUsers.toLocaleString('en')} users in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     await seedTenants(db.ownerUrl, sizes.orgs, sizes.membersPerOrg);
-    const sessionsInPostgres = await withClient(db.ownerUrl, async (c) => {
+    const sessionsInPostgres = await withAdmin(db.ownerUrl, async (c) => {
       const r = await c.query(
         `INSERT INTO sessions (user_id, organization_id, access_token_jti, expires_at)
          SELECT user_id, organization_id, 'bench-jti-' || id, now() + interval '1 day' FROM memberships`,

@@ -42,6 +42,17 @@ export interface Config {
      * tolerate replication lag (`PostgresConnection.lagTolerantPool`); undefined = every read on the primary.
      */
     readonly replicaUrl: string | undefined;
+    /**
+     * A pooled connection older than this is closed when it comes back to the pool (`PG_POOL_MAX_LIFETIME_SECONDS`,
+     * default 1 h; 0 = no limit): server-side memory (plan and catalog caches) is returned, and after a failover
+     * or DNS change every connection reaches the new server within one lifetime. Slonik spreads it ±10 %.
+     */
+    readonly maxLifetimeSeconds: number;
+    /**
+     * A pooled connection idle for at least this long answers `SELECT 1` before a caller gets it
+     * (`PG_POOL_IDLE_VALIDATION=on`, `PG_POOL_IDLE_VALIDATION_AFTER_MS`, default 1000); undefined = off.
+     */
+    readonly idleValidationAfterMs: number | undefined;
   };
   readonly mongo: { readonly uri: string; readonly poolSize: number };
   readonly qdrant: { readonly url: string; readonly apiKey: Secret | undefined; readonly collectionPrefix: string };
@@ -72,6 +83,11 @@ export interface Config {
     readonly lockoutSeconds: number;
     readonly refreshReuseGraceSeconds: number;
     readonly sessionTtlSeconds: number;
+    /**
+     * A new session lives this long until its first validation or refresh confirms it (then it gets its full
+     * lifetime): the bound on the life of a session whose answer never reached the caller (docs/sessions.md).
+     */
+    readonly sessionConfirmWindowSeconds: number;
     readonly accessTokenTtlSeconds: number;
     readonly minimumAge: number;
   };
@@ -154,6 +170,9 @@ const envSchema = z.object({
   PG_QUERY_TIMEOUT_MS: wholeNumber(200, 3_601_000).optional(),
   PG_POOLER: z.enum(['none', 'transaction']).default('none'),
   DATABASE_REPLICA_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
+  PG_POOL_MAX_LIFETIME_SECONDS: int(0, 604_800, 3_600),
+  PG_POOL_IDLE_VALIDATION: z.enum(['on', 'off']).default('on'),
+  PG_POOL_IDLE_VALIDATION_AFTER_MS: int(0, 600_000, 1_000),
   MONGODB_URI: urlWithScheme(['mongodb', 'mongodb+srv']).default(CONFIG_DEFAULTS.MONGODB_URI),
   MONGO_POOL_SIZE: int(1, 1000, 20),
   QDRANT_URL: urlWithScheme(['http', 'https']).default(CONFIG_DEFAULTS.QDRANT_URL),
@@ -179,6 +198,7 @@ const envSchema = z.object({
   LOCKOUT_SECONDS: int(1, 86_400 * 30, 900),
   REFRESH_REUSE_GRACE_SECONDS: int(0, 300, 10),
   SESSION_TTL_SECONDS: int(60, 86_400 * 365, 86_400 * 30),
+  SESSION_CONFIRM_WINDOW_SECONDS: int(1, 86_400, 600),
   ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400, 900),
   MINIMUM_AGE: int(0, 21, 13),
   AUDIT_RETENTION_DAYS: int(1, 3650, 90),
@@ -315,6 +335,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS ?? e.PG_STATEMENT_TIMEOUT_MS + 1_000,
       pooler: e.PG_POOLER,
       replicaUrl: e.DATABASE_REPLICA_URL,
+      maxLifetimeSeconds: e.PG_POOL_MAX_LIFETIME_SECONDS,
+      idleValidationAfterMs: e.PG_POOL_IDLE_VALIDATION === 'on' ? e.PG_POOL_IDLE_VALIDATION_AFTER_MS : undefined,
     },
     mongo: { uri: e.MONGODB_URI, poolSize: e.MONGO_POOL_SIZE },
     qdrant: { url: e.QDRANT_URL, apiKey: e.QDRANT_API_KEY ? new Secret(e.QDRANT_API_KEY) : undefined, collectionPrefix: e.QDRANT_COLLECTION_PREFIX },
@@ -334,6 +356,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       lockoutSeconds: e.LOCKOUT_SECONDS,
       refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      sessionConfirmWindowSeconds: e.SESSION_CONFIRM_WINDOW_SECONDS,
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       minimumAge: e.MINIMUM_AGE,
     },

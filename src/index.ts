@@ -89,7 +89,9 @@ export type { Permission } from './tenancy/permission-policy.js';
 export { PasswordSignIn } from './flows/auth/password-sign-in.js';
 export type { LoginResult, SignedInResult } from './flows/auth/password-sign-in.js';
 export { MfaSignIn } from './flows/auth/mfa-sign-in.js';
-export type { EnrolledSignInResult } from './flows/auth/mfa-sign-in.js';
+export type { EnrolledSignInResult, SecondFactorResult } from './flows/auth/mfa-sign-in.js';
+export { PasswordChangeTickets, PASSWORD_CHANGE_TICKET_TTL_SECONDS } from './flows/auth/password-change-tickets.js';
+export type { PasswordChangeRequiredResult, PasswordChangeReason } from './flows/auth/password-change-tickets.js';
 export type { MfaChallengeResult, MfaEnrollmentRequiredResult } from './flows/auth/mfa-service.js';
 export { SessionValidator, ACTIVITY_WRITE_INTERVAL_MS } from './flows/auth/session-validator.js';
 export type { ValidatedSession } from './flows/auth/session-validator.js';
@@ -101,7 +103,13 @@ export { PasswordChange } from './flows/auth/password-change.js';
 export type { PasswordChanged } from './flows/auth/password-change.js';
 export { expectSignedIn } from './flows/auth/expect-signed-in.js';
 export { MfaService } from './flows/auth/mfa-service.js';
-export type { MfaProof, MfaMethod, TotpEnrollment, TotpEnabled, TotpDisabled } from './flows/auth/mfa-service.js';
+export { MfaEnrollment } from './flows/auth/mfa-enrollment.js';
+export type { TotpEnrollment, TotpEnabled } from './flows/auth/mfa-enrollment.js';
+export { MfaManagement } from './flows/auth/mfa-management.js';
+export type { TotpDisabled } from './flows/auth/mfa-management.js';
+export { SecondFactorCheck } from './flows/auth/second-factor-check.js';
+export type { MfaProof, MfaMethod } from './flows/auth/second-factor-check.js';
+export type { SecondFactorPurpose } from './flows/auth/mfa-service.js';
 export { OrganizationSecurity, IP_NOT_ALLOWED_RISK, SECURITY_SETTINGS_MEMO_MS } from './flows/organizations/organization-security.js';
 export type { IpCheck } from './flows/organizations/organization-security.js';
 export {
@@ -118,23 +126,30 @@ export type { SsoClientCredentials, SsoConnection, SsoConnectionInput, SsoRoute 
 export { StrictestPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export type { UserPasswordPolicy } from './flows/auth/strictest-password-policy.js';
 export { SessionIssuer } from './flows/auth/session-issuer.js';
-export type { SignInResult, SessionOrganization, SignInTarget, IssueOptions } from './flows/auth/session-issuer.js';
+export { SignInTargetResolver } from './flows/auth/sign-in-target-resolver.js';
+export type { SignInResult, SessionOrganization, IssueOptions } from './flows/auth/session-issuer.js';
+export type { SignInTarget } from './flows/auth/sign-in-target-resolver.js';
 export { SessionRevoker } from './flows/auth/session-revoker.js';
 export type { SessionToEvict } from './flows/auth/session-revoker.js';
 export { SignUpService } from './flows/auth/sign-up-service.js';
-export type { SignUpInput, CreateAccountInput, CreatedAccount } from './flows/auth/sign-up-service.js';
+export type { SignUpInput, CreateAccountInput } from './flows/auth/sign-up-service.js';
+export { AccountCreation } from './flows/auth/account-creation.js';
+export type { AccountCreationInput, CreatedAccount } from './flows/auth/account-creation.js';
 export { PasswordGate } from './flows/auth/password-gate.js';
 export type { PasswordVerdict, LockoutState } from './flows/auth/password-gate.js';
 export { OAuthSignIn, OAUTH_SIGN_IN_PROVIDERS } from './flows/auth/oauth-sign-in.js';
 export type { OAuthProfile, OAuthSignInResult, OAuthSignInOutcome, OAuthSignInProvider } from './flows/auth/oauth-sign-in.js';
 export { ApiKeyAuthenticator } from './flows/auth/api-key-authenticator.js';
 export type { ApiKeyAuthentication } from './flows/auth/api-key-authenticator.js';
-export { VerificationService } from './flows/auth/verification-service.js';
-export type { EmailRequestAccepted } from './flows/auth/verification-service.js';
-export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './flows/auth/auth-flow-options.js';
-export type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
-export { DiscardingAuthNotifier } from './flows/auth/auth-notifier.js';
-export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './flows/auth/auth-notifier.js';
+export { EmailVerification } from './flows/auth/email-verification.js';
+export { VerificationLinks } from './flows/auth/verification-links.js';
+export { PasswordResetRequest } from './flows/auth/password-reset-request.js';
+export { PasswordReset } from './flows/auth/password-reset.js';
+export type { EmailRequestAccepted } from './flows/auth/email-request-accepted.js';
+export { DEFAULT_AUTH_FLOW_OPTIONS, authFlowOptionsSchema } from './auth-flow-options.js';
+export type { AuthFlowOptions } from './auth-flow-options.js';
+export { DiscardingAuthNotifier } from './flows/auth/discarding-auth-notifier.js';
+export type { AuthNotifier, AuthMessage, AccountNotice, AccountLockedNotice } from './auth-notifier.js';
 export { clientContextSchema } from './flows/auth/client-context.js';
 // Passkeys, passwordless sign-in and email change (issue 23)
 export { PasskeyService } from './flows/auth/passkey-service.js';
@@ -147,10 +162,10 @@ export { EmailChangeService } from './flows/auth/email-change-service.js';
 export type { EmailChangeRequested, EmailChangeConfirmed } from './flows/auth/email-change-service.js';
 export { FirstFactorSignIn } from './flows/auth/first-factor-sign-in.js';
 export type { FirstFactorSignInResult, FirstFactorMethod } from './flows/auth/first-factor-sign-in.js';
-export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './flows/auth/identity-flow-options.js';
-export type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
-export { DiscardingIdentityNotifier } from './flows/auth/identity-notifier.js';
-export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './flows/auth/identity-notifier.js';
+export { DEFAULT_IDENTITY_FLOW_OPTIONS, identityFlowOptionsSchema } from './identity-flow-options.js';
+export type { IdentityFlowOptions } from './identity-flow-options.js';
+export { DiscardingIdentityNotifier } from './flows/auth/discarding-identity-notifier.js';
+export type { IdentityNotifier, SignInCodeMessage, EmailChangeMessage } from './identity-notifier.js';
 export type { ClientContext, ParsedClientContext } from './flows/auth/client-context.js';
 export { scoreLoginRisk, scoreFailedLoginRisk, REFRESH_REUSE_RISK } from './flows/auth/login-risk.js';
 export type { LoginRiskSignals } from './flows/auth/login-risk.js';
@@ -158,38 +173,39 @@ export { AccessTokens } from './flows/auth/access-tokens.js';
 export type { AccessTokenSubject, SignedAccessToken, VerifiedAccessToken } from './flows/auth/access-tokens.js';
 export { SigningKeyRing } from './flows/auth/signing-key-ring.js';
 export type { ActiveSigningKey, JsonWebKeySet, PublicJwk, VerificationKey } from './flows/auth/signing-key-ring.js';
-export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './flows/auth/signing-key-options.js';
-export type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
+export { DEFAULT_SIGNING_KEY_OPTIONS, signingKeyOptionsSchema } from './signing-key-options.js';
+export type { SigningKeyOptions } from './signing-key-options.js';
 export { OutboxAuthNotifier, AUTH_OUTBOX_TOPICS } from './flows/auth/outbox-auth-notifier.js';
 export { OutboxRelay, signWebhook } from './flows/operations/outbox-relay.js';
 export type { OutboxRound } from './flows/operations/outbox-relay.js';
-export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './flows/operations/outbox-relay-options.js';
-export type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
+export { DEFAULT_OUTBOX_RELAY_OPTIONS, NO_OUTBOX_EMAIL_SENDER, outboxRelayOptionsSchema } from './outbox-relay-options.js';
+export type { OutboxEmailSender, OutboxRelayOptions } from './outbox-relay-options.js';
 
 // Knowledge flows
-export type { Embedder } from './flows/knowledge/embedder.js';
+export type { Embedder } from './embedder.js';
 export { HashingEmbedder } from './flows/knowledge/hashing-embedder.js';
 export type { HashingEmbedderOptions } from './flows/knowledge/hashing-embedder.js';
-export type { TextSplitter } from './flows/knowledge/text-splitter.js';
+export type { TextSplitter } from './text-splitter.js';
 export { LangchainTextSplitter, DEFAULT_SPLIT_SEPARATORS } from './flows/knowledge/langchain-text-splitter.js';
 export type { LangchainTextSplitterOptions } from './flows/knowledge/langchain-text-splitter.js';
 export { estimateTokenCount } from './flows/knowledge/estimate-token-count.js';
-export { KnowledgeIngestion, DEFAULT_KNOWLEDGE_INGESTION_OPTIONS, ingestionJobId } from './flows/knowledge/knowledge-ingestion.js';
+export { KnowledgeIngestion } from './flows/knowledge/knowledge-ingestion.js';
+export { IngestionJobProcessor } from './flows/knowledge/ingestion-job-processor.js';
+export { KnowledgeReconciler } from './flows/knowledge/knowledge-reconciler.js';
+export { KnowledgeConsistencyCheck } from './flows/knowledge/knowledge-consistency-check.js';
+export { DEFAULT_KNOWLEDGE_INGESTION_OPTIONS } from './knowledge-ingestion-options.js';
+export type { KnowledgeIngestionOptions } from './knowledge-ingestion-options.js';
 export type {
-  KnowledgeIngestionOptions,
   IngestDocumentInput,
   IngestDocumentResult,
-  OrganizationIdsProvider,
-  ReconcileKnowledgeOptions,
-  ReconcileKnowledgeResult,
   KnowledgeDocumentRef,
   WaitForIndexingOptions,
   WaitForIndexingResult,
   ReindexResult,
-  DocumentConsistency,
-  ConsistencyReport,
 } from './flows/knowledge/knowledge-ingestion.js';
-export { INGESTION_QUEUE } from './flows/knowledge/ingestion-queue.js';
+export type { OrganizationIdsProvider, ReconcileKnowledgeOptions, ReconcileKnowledgeResult } from './flows/knowledge/knowledge-reconciler.js';
+export type { DocumentConsistency, ConsistencyReport } from './flows/knowledge/knowledge-consistency-check.js';
+export { INGESTION_QUEUE, ingestionJobId } from './flows/knowledge/ingestion-queue.js';
 export type { IngestionJobData } from './flows/knowledge/ingestion-queue.js';
 export { MAINTENANCE_QUEUE } from './flows/operations/maintenance-queue.js';
 export type { MaintenanceJobData } from './flows/operations/maintenance-queue.js';
@@ -199,11 +215,18 @@ export { DEFAULT_EMBEDDING_DIMENSION } from './flows/knowledge/register-knowledg
 export { QueueWorkers } from './flows/queue-workers.js';
 export type { QueueWorkersOptions, WorkerQueue } from './flows/queue-workers.js';
 export { Maintenance, MAINTENANCE_JOBS } from './flows/operations/maintenance.js';
-export type { MaintenanceJob, MaintenanceJobResult, MaintenanceOptions } from './flows/operations/maintenance.js';
+export type { MaintenanceJob, MaintenanceJobResult } from './flows/operations/maintenance.js';
+export type { MaintenanceOptions } from './maintenance-options.js';
 
 // Privacy flows
-export { ErasureFlow, ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './flows/privacy/erasure-flow.js';
-export type { ErasureStep, ErasureFlowOptions, ErasureStepEvent, ErasureRemainder, EraseOptions } from './flows/privacy/erasure-flow.js';
+export { ErasureFlow } from './flows/privacy/erasure-flow.js';
+export { ErasureVerification } from './flows/privacy/erasure-verification.js';
+export { UserErasureSteps } from './flows/privacy/user-erasure-steps.js';
+export { OrganizationErasureSteps } from './flows/privacy/organization-erasure-steps.js';
+export { ERASURE_STEPS, DEFAULT_ERASURE_FLOW_OPTIONS } from './erasure-flow-options.js';
+export type { ErasureStep, ErasureStepResult, ErasureFlowOptions, ErasureStepEvent } from './erasure-flow-options.js';
+export type { EraseOptions } from './flows/privacy/erasure-flow.js';
+export type { ErasureRemainder } from './flows/privacy/erasure-verification.js';
 export { ERASURE_QUEUE } from './flows/privacy/erasure-queue.js';
 export type { ErasureJobData } from './flows/privacy/erasure-queue.js';
 export { UserExporter } from './flows/privacy/user-exporter.js';

@@ -36,6 +36,7 @@ const CONNECTIONS: Record<StoreName, InjectionToken<StoreConnection>> = {
  */
 export class Platform implements AsyncDisposable {
   readonly container: DependencyContainer;
+  /** The configuration in effect (`PlatformOptions.sessions` applied). */
   readonly config: Config;
   readonly stores: readonly StoreName[];
   #state: 'new' | 'started' | 'stopped' = 'new';
@@ -56,6 +57,7 @@ export class Platform implements AsyncDisposable {
     registerRedis(this.container);
     registerFlows(this.container);
     applyPlatformOptions(this.container, options);
+    this.config = this.container.resolve(CONFIG);
   }
 
   /** Resolves anything registered: connections, repositories, flows. */

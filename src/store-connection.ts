@@ -1,4 +1,13 @@
-import type { StoreName } from './errors.js';
+import { StoreUnavailableError, type PlatformError, type StoreName } from './errors.js';
+
+/**
+ * What a connection reports for a driver error its store's mapper turned into
+ * `mapped`: `mapped` itself when it already says the store is unavailable (it
+ * may carry a reason), else a StoreUnavailableError with its message.
+ */
+export function storeUnavailable(store: StoreName, mapped: PlatformError, url: string, cause: unknown): StoreUnavailableError {
+  return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError(store, mapped.message, { url, cause });
+}
 
 /** One server behind a store connection, when there is more than one (Redis Cluster, a PostgreSQL standby, a pooler). */
 export interface StoreNodeHealth {

@@ -1,20 +1,20 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Config } from './config.js';
-import type { AuthFlowOptions } from './flows/auth/auth-flow-options.js';
-import type { AuthNotifier } from './flows/auth/auth-notifier.js';
-import type { IdentityFlowOptions } from './flows/auth/identity-flow-options.js';
-import type { IdentityNotifier } from './flows/auth/identity-notifier.js';
-import type { Embedder } from './flows/knowledge/embedder.js';
-import type { ErasureFlowOptions } from './flows/privacy/erasure-flow.js';
-import type { MaintenanceOptions } from './flows/operations/maintenance.js';
-import type { KnowledgeIngestionOptions } from './flows/knowledge/knowledge-ingestion.js';
-import type { TextSplitter } from './flows/knowledge/text-splitter.js';
-import type { SigningKeyOptions } from './flows/auth/signing-key-options.js';
-import type { OutboxEmailSender, OutboxRelayOptions } from './flows/operations/outbox-relay-options.js';
+import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthNotifier } from './auth-notifier.js';
+import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityNotifier } from './identity-notifier.js';
+import type { Embedder } from './embedder.js';
+import type { ErasureFlowOptions } from './erasure-flow-options.js';
+import type { MaintenanceOptions } from './maintenance-options.js';
+import type { KnowledgeIngestionOptions } from './knowledge-ingestion-options.js';
+import type { TextSplitter } from './text-splitter.js';
+import type { SigningKeyOptions } from './signing-key-options.js';
+import type { OutboxEmailSender, OutboxRelayOptions } from './outbox-relay-options.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import type { AuditWriterOptions } from './postgres/repositories/audit-writer.js';
-import type { IntegrationTokenOptions } from './postgres/repositories/integration-token-repository.js';
+import type { AuditWriterOptions } from './audit-writer-options.js';
+import type { IntegrationTokenOptions } from './integration-token-options.js';
 import type { StoreProvisioner } from './store-provisioner.js';
 
 /*
@@ -24,8 +24,9 @@ import type { StoreProvisioner } from './store-provisioner.js';
  * validated); `platform.container.register(TOKEN, …)` after creation replaces
  * a registration without validation (docs/architecture.md, "Options").
  *
- * The imports above are type-only (erased at run time), so this root file
- * loads nothing from the folders whose types it names.
+ * Every type a token carries is a root contract (the options and the
+ * interfaces the application implements live in root files), so this file,
+ * imported by every folder, imports no folder (test/unit/import-boundaries.test.ts).
  */
 
 export const CONFIG: InjectionToken<Config> = Symbol.for('platform-data.Config');
@@ -51,9 +52,9 @@ export const KNOWLEDGE_INGESTION_OPTIONS: InjectionToken<Partial<KnowledgeIngest
 export const AUTH_FLOW_OPTIONS: InjectionToken<AuthFlowOptions> = Symbol.for('platform-data.AuthFlowOptions');
 /** Delivers verification and reset e-mails (default: DiscardingAuthNotifier); set it with `createPlatform(config, { authNotifier })`. */
 export const AUTH_NOTIFIER: InjectionToken<AuthNotifier> = Symbol.for('platform-data.AuthNotifier');
-/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); register your own value to change them. */
+/** Options of the passkey, passwordless and email-change flows (default: DEFAULT_IDENTITY_FLOW_OPTIONS); set them with `createPlatform(config, { identityFlows })`. */
 export const IDENTITY_FLOW_OPTIONS: InjectionToken<IdentityFlowOptions> = Symbol.for('platform-data.IdentityFlowOptions');
-/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier). */
+/** Delivers magic links, sign-in codes and email-change links (default: DiscardingIdentityNotifier); set it with `createPlatform(config, { identityNotifier })`. */
 export const IDENTITY_NOTIFIER: InjectionToken<IdentityNotifier> = Symbol.for('platform-data.IdentityNotifier');
 /** The erasure flow's retry options (default: DEFAULT_ERASURE_FLOW_OPTIONS); set them with `createPlatform(config, { erasureFlow })`. */
 export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.for('platform-data.ErasureFlowOptions');
@@ -61,9 +62,9 @@ export const ERASURE_FLOW_OPTIONS: InjectionToken<ErasureFlowOptions> = Symbol.f
 export const MAINTENANCE_OPTIONS: InjectionToken<Partial<MaintenanceOptions>> = Symbol.for('platform-data.MaintenanceOptions');
 /** Refresh on read of integration tokens (default: DEFAULT_INTEGRATION_TOKEN_OPTIONS, no refreshers); set it with `createPlatform(config, { integrationTokens })`. */
 export const INTEGRATION_TOKEN_OPTIONS: InjectionToken<IntegrationTokenOptions> = Symbol.for('platform-data.IntegrationTokenOptions');
-/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); register your own value before resolving AccessTokens. */
+/** The access-token signing keys' policy (default: DEFAULT_SIGNING_KEY_OPTIONS); set them with `createPlatform(config, { signingKeys })`. */
 export const SIGNING_KEY_OPTIONS: InjectionToken<SigningKeyOptions> = Symbol.for('platform-data.SigningKeyOptions');
-/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); register your own value before resolving OutboxRelay. */
+/** The outbox relay's options (default: DEFAULT_OUTBOX_RELAY_OPTIONS); set them with `createPlatform(config, { outboxRelay })`. */
 export const OUTBOX_RELAY_OPTIONS: InjectionToken<OutboxRelayOptions> = Symbol.for('platform-data.OutboxRelayOptions');
-/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is registered). */
+/** The application's mailer for outbox emails (no default: email messages retry and end as dead letters until one is set with `createPlatform(config, { outboxEmailSender })`). */
 export const OUTBOX_EMAIL_SENDER: InjectionToken<OutboxEmailSender> = Symbol.for('platform-data.OutboxEmailSender');

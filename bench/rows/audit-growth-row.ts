@@ -3,7 +3,7 @@ import { createTenantContext, type TenantContext } from '../../src/tenancy/tenan
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';
-import { withClient } from '../bench-database.js';
+import { withAdmin } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
 const compact = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1_000} k`);
@@ -18,7 +18,7 @@ const HISTORY = 'audit_log_bench_history';
  * @returns the organizations' ids
  */
 export async function seedAuditHistory(ownerUrl: string, rows: number, orgs: number): Promise<string[]> {
-  return withClient(ownerUrl, async (c) => {
+  return withAdmin(ownerUrl, async (c) => {
     await c.query(`SET synchronous_commit = off`);
     await c.query(`SET maintenance_work_mem = '256MB'`);
     await c.query(`INSERT INTO organizations (name, slug, tier) SELECT 'Audit Org ' || g, 'audit-org-' || g, 'pro' FROM generate_series(1, $1::int) AS g`, [

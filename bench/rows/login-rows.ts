@@ -5,7 +5,7 @@ import { PasswordHasher } from '../../src/security/password-hasher.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
-import { benchEmail, withClient } from '../bench-database.js';
+import { benchEmail, withAdmin } from '../bench-database.js';
 import { runInterleaved, type InterleavedOptions } from '../interleaved-runner.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -46,7 +46,7 @@ async function measureLogin(ctx: BenchContext, platform: Platform, spec: RowSpec
   }
   const hasher = platform.resolve(PasswordHasher);
   const hash = await hasher.hash(PASSWORD);
-  await withClient(ctx.db.ownerUrl, (c) =>
+  await withAdmin(ctx.db.ownerUrl, (c) =>
     c.query(`UPDATE users SET password_hash = $1, password_changed_at = now() WHERE email = ANY($2::citext[])`, [hash, [...new Set(emails)]]),
   );
   await signIn.login(emails[0] ?? benchEmail(1), PASSWORD);

@@ -8,7 +8,7 @@ import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { EMBEDDER } from '../../src/tokens.js';
-import type { Embedder } from '../../src/flows/knowledge/embedder.js';
+import type { Embedder } from '../../src/embedder.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';

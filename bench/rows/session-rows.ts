@@ -39,6 +39,7 @@ export async function seedSessions(platform: Platform, redis: Redis, count: numb
         roles: ['member'],
         scopes: ['knowledge:read'],
         mfaVerified: false,
+        confirmed: true,
       };
       pipeline.set(keys.sessionRecord(record.userId, record.sessionId), cachedSessionCodec.encode(record), 'PX', SEED_TTL_MS);
     }

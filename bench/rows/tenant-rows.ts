@@ -8,7 +8,7 @@ import { createTenantContext, type TenantContext } from '../../src/tenancy/tenan
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';
-import { withClient } from '../bench-database.js';
+import { withAdmin } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
 /** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner. */
@@ -62,7 +62,7 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     const reason = `app role cannot connect: ${(error as Error).message}`;
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const bypass = await withClient(
+  const bypass = await withAdmin(
     ctx.db.ownerUrl,
     async (c) =>
       (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
@@ -71,7 +71,7 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     const reason = 'the owner role is neither SUPERUSER nor BYPASSRLS here, so FORCE ROW LEVEL SECURITY applies to it too: no RLS-free baseline';
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const owners = await withClient(
+  const owners = await withAdmin(
     ctx.db.ownerUrl,
     async (c) =>
       (
@@ -141,7 +141,7 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
   const connection = ctx.platform.resolve(PostgresConnection);
   const app = await connection.connectAppPool();
   const users = ctx.platform.resolve(UserRepository);
-  const owners = await withClient(
+  const owners = await withAdmin(
     ctx.db.ownerUrl,
     async (c) =>
       (

@@ -11,9 +11,15 @@ export type { MongoCollectionName } from './mongo-models.js';
 export { mapMongoError } from './map-mongo-error.js';
 export { tenantPlugin, allowCrossTenant } from './tenant-plugin.js';
 export { ConversationRepository } from './repositories/conversation-repository.js';
-export type { Conversation, ConversationStatus, ListConversationsOptions } from './repositories/conversation-repository.js';
+export type {
+  Conversation,
+  ConversationStatus,
+  ListConversationsOptions,
+  CreateConversationInput,
+  AnnotateConversationInput,
+} from './repositories/conversation-repository.js';
 export { MessageRepository } from './repositories/message-repository.js';
-export type { Message, MessageRole, AppendMessageInput } from './repositories/message-repository.js';
+export type { Message, MessageRole, AppendMessageInput, MessageMetadata } from './repositories/message-repository.js';
 export { KnowledgeDocumentRepository, knowledgeDocumentId } from './repositories/knowledge-document-repository.js';
 export type {
   KnowledgeDocument,

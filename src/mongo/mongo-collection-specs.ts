@@ -1,5 +1,13 @@
 import type { Config } from '../config.js';
-import { CONVERSATION_STATUSES, KNOWLEDGE_DOCUMENT_STATUSES, MESSAGE_ROLES, MONGO_COLLECTIONS, type MongoCollectionName } from './mongo-models.js';
+import {
+  CONVERSATION_STATUSES,
+  CONVERSATION_SUMMARY_MAX_LENGTH,
+  KNOWLEDGE_DOCUMENT_STATUSES,
+  MESSAGE_ROLES,
+  MODEL_NAME_MAX_LENGTH,
+  MONGO_COLLECTIONS,
+  type MongoCollectionName,
+} from './mongo-models.js';
 
 /** One index as `createIndexes` takes it. */
 export interface MongoIndexSpec {
@@ -48,6 +56,8 @@ export function mongoCollectionSpecs(config: Pick<Config, 'retention'>): MongoCo
           tokenCount: NUMBER,
           lastSeq: NUMBER,
           lastMessageAt: DATE,
+          summary: { bsonType: ['string', 'null'], maxLength: CONVERSATION_SUMMARY_MAX_LENGTH },
+          metadata: { bsonType: 'object' },
           createdAt: DATE,
           updatedAt: DATE,
         },
@@ -65,6 +75,16 @@ export function mongoCollectionSpecs(config: Pick<Config, 'retention'>): MongoCo
         role: { enum: [...MESSAGE_ROLES] },
         content: { bsonType: 'string' },
         tokenCount: NUMBER,
+        metadata: {
+          bsonType: ['object', 'null'],
+          additionalProperties: false,
+          properties: {
+            model: { bsonType: 'string', minLength: 1, maxLength: MODEL_NAME_MAX_LENGTH },
+            promptTokens: NUMBER,
+            completionTokens: NUMBER,
+            latencyMs: NUMBER,
+          },
+        },
         createdAt: DATE,
       }),
       indexes: [

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import { storeUnavailable, type StoreConnection, type StoreHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapMongoError } from './map-mongo-error.js';
@@ -37,7 +37,7 @@ export class MongoConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapMongoError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('mongo', mapped.message, { url: this.redactedUrl, cause: error });
+    return storeUnavailable('mongo', mapped, this.redactedUrl, error);
   }
 
   /** @throws StoreUnavailableError */

@@ -14,6 +14,9 @@ export type MongoCollectionName = (typeof MONGO_COLLECTIONS)[keyof typeof MONGO_
 
 export const CONVERSATION_STATUSES = ['active', 'archived'] as const;
 export const MESSAGE_ROLES = ['user', 'assistant', 'system', 'tool'] as const;
+/** Bounds shared by the repository's input schema and the collection validator. */
+export const CONVERSATION_SUMMARY_MAX_LENGTH = 10_000;
+export const MODEL_NAME_MAX_LENGTH = 200;
 export const KNOWLEDGE_DOCUMENT_STATUSES = ['pending', 'indexing', 'indexed', 'failed'] as const;
 
 /*
@@ -35,8 +38,19 @@ export interface ConversationDocument {
   /** Last message sequence number handed out; separate from messageCount so a deleted message never frees a seq. */
   lastSeq: number;
   lastMessageAt: Date;
+  /** Absent on conversations stored before 0.x: read as null / {}. */
+  summary?: string | null;
+  metadata?: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** What produced a message (an assistant reply, mostly); every field optional. */
+export interface MessageMetadataDocument {
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  latencyMs?: number;
 }
 
 export interface MessageDocument {
@@ -47,6 +61,7 @@ export interface MessageDocument {
   role: (typeof MESSAGE_ROLES)[number];
   content: string;
   tokenCount: number;
+  metadata?: MessageMetadataDocument | null;
   createdAt: Date;
 }
 
@@ -115,6 +130,8 @@ function conversationSchema(): Schema<ConversationDocument> {
       tokenCount: { type: Number, required: true, default: 0, min: 0 },
       lastSeq: { type: Number, required: true, default: 0, min: 0 },
       lastMessageAt: { type: Date, required: true },
+      summary: { type: String, default: null, maxlength: CONVERSATION_SUMMARY_MAX_LENGTH },
+      metadata: { type: Schema.Types.Mixed, default: undefined },
     },
     { ...base, collection: MONGO_COLLECTIONS.conversations, timestamps: true },
   );
@@ -130,6 +147,7 @@ function messageSchema(): Schema<MessageDocument> {
       role: { type: String, enum: MESSAGE_ROLES, required: true },
       content: { type: String, required: true },
       tokenCount: { type: Number, required: true, min: 0 },
+      metadata: { type: Schema.Types.Mixed, default: undefined },
       createdAt: { type: Date, required: true },
     },
     { ...base, collection: MONGO_COLLECTIONS.messages },

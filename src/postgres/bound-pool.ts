@@ -1,3 +1,5 @@
+import { attemptCheckedOut } from './idle-validating-driver-factory.js';
+
 /** Slonik query methods: each is one statement, bounded as a whole. */
 const QUERY_METHODS = new Set(['any', 'anyFirst', 'exists', 'many', 'manyFirst', 'maybeOne', 'maybeOneFirst', 'one', 'oneFirst', 'query']);
 /** Methods that hold a connection for a handler: bounded while waiting for the connection and after the handler settles, and each statement inside is bounded. */
@@ -22,13 +24,26 @@ type Handler = (connection: object) => Promise<unknown>;
  *   a transaction of its own commit later (the one window left is a `COMMIT`
  *   already sent when the bound passes: an ambiguous commit, as with any
  *   network database).
+ *
+ * A call on the pool itself whose connection failed its idle check
+ * (src/postgres/idle-validating-driver-factory.ts: nothing of the caller's ran on it) is tried
+ * again on another connection, up to `staleAttempts` times in all, within the same bound.
  */
-export function boundPool<T extends object>(target: T, ms: number, onTimeout: () => Error): T {
-  return bind(target, ms, onTimeout, undefined);
+export function boundPool<T extends object>(target: T, ms: number, onTimeout: () => Error, staleAttempts = 1): T {
+  return bind(target, ms, onTimeout, undefined, staleAttempts);
+}
+
+/** `run` again while it fails in the idle check of its connection and `mayRetry()` holds, `attempts` times in all. */
+async function retryStale<R>(run: () => Promise<R>, attempts: number, mayRetry: () => boolean = () => true): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await attemptCheckedOut(run);
+    if (result.ok) return result.value;
+    if (!result.inCheck || attempt >= attempts || !mayRetry()) throw result.error;
+  }
 }
 
 /** `state` is the held connection's (undefined for the pool itself, which a timeout never abandons). */
-function bind<T extends object>(target: T, ms: number, onTimeout: () => Error, state: { abandoned: boolean } | undefined): T {
+function bind<T extends object>(target: T, ms: number, onTimeout: () => Error, state: { abandoned: boolean } | undefined, staleAttempts = 1): T {
   return new Proxy(target, {
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
@@ -36,13 +51,33 @@ function bind<T extends object>(target: T, ms: number, onTimeout: () => Error, s
       if (QUERY_METHODS.has(property)) {
         return (...args: unknown[]) => {
           if (state?.abandoned) return Promise.reject(onTimeout());
-          return race(() => (value as (...a: unknown[]) => Promise<unknown>).apply(object, args), ms, onTimeout, state ?? { abandoned: false });
+          const run = () => (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
+          return race(state ? run : () => retryStale(run, staleAttempts), ms, onTimeout, state ?? { abandoned: false });
         };
       }
       if (HANDLER_METHODS.has(property)) {
         return (handler: Handler, ...rest: unknown[]) => {
           if (state?.abandoned) return Promise.reject(onTimeout());
-          return withHandler((wrapped) => (value as (h: Handler, ...r: unknown[]) => Promise<unknown>).call(object, wrapped, ...rest), handler, ms, onTimeout);
+          const open = (wrapped: Handler) => (value as (h: Handler, ...r: unknown[]) => Promise<unknown>).call(object, wrapped, ...rest);
+          if (state) return withHandler(open, handler, ms, onTimeout);
+          // Tried again only while the handler has not run: the check fails before Slonik calls it.
+          return withHandler(
+            (wrapped) => {
+              let ran = false;
+              const marked: Handler = (connection) => {
+                ran = true;
+                return wrapped(connection);
+              };
+              return retryStale(
+                () => open(marked),
+                staleAttempts,
+                () => !ran,
+              );
+            },
+            handler,
+            ms,
+            onTimeout,
+          );
         };
       }
       return value.bind(object);

@@ -43,27 +43,32 @@ export { LoginAttemptRepository } from './repositories/login-attempt-repository.
 export type { LoginAttemptReservation } from './repositories/login-attempt-repository.js';
 export { AuditRepository, auditEventInputSchema } from './repositories/audit-repository.js';
 export type { AuditEvent, AuditEventInput, AuditRecord, AuditQuery, AuditReadOptions } from './repositories/audit-repository.js';
-export { AuditWriter, DEFAULT_AUDIT_WRITER_OPTIONS } from './repositories/audit-writer.js';
-export type { AuditWriterOptions, AuditWriterStats } from './repositories/audit-writer.js';
+export { AuditWriter } from './repositories/audit-writer.js';
+export { DEFAULT_AUDIT_WRITER_OPTIONS } from '../audit-writer-options.js';
+export type { AuditWriterOptions } from '../audit-writer-options.js';
+export type { AuditWriterStats } from './repositories/audit-writer.js';
 export { IdentityRepository, IDENTITY_PROVIDERS } from './repositories/identity-repository.js';
 export type { IdentityRecord, IdentityProvider, ProviderTokens, LinkIdentityInput, UpdateProviderTokensInput } from './repositories/identity-repository.js';
-export { IntegrationTokenRepository, DEFAULT_INTEGRATION_TOKEN_OPTIONS } from './repositories/integration-token-repository.js';
+export { IntegrationTokenRepository } from './repositories/integration-token-repository.js';
+export { DEFAULT_INTEGRATION_TOKEN_OPTIONS } from '../integration-token-options.js';
 export { MaintenanceRepository, MAINTENANCE_SWEEPS } from './repositories/maintenance-repository.js';
 export type { MaintenanceRunRecord, MaintenanceSweep, SweepBatchResult } from './repositories/maintenance-repository.js';
 export type {
   IntegrationTokenRecord,
   IntegrationTokenSecrets,
   SaveIntegrationTokenInput,
-  IntegrationTokenOptions,
   IntegrationTokenReader,
+} from './repositories/integration-token-repository.js';
+export type {
+  IntegrationTokenOptions,
   IntegrationTokenRefresher,
   IntegrationTokenRefreshRequest,
   IntegrationTokenRefreshResult,
-} from './repositories/integration-token-repository.js';
+} from '../integration-token-options.js';
 export { MfaRepository } from './repositories/mfa-repository.js';
 export type { MfaStatus, TotpSecret } from './repositories/mfa-repository.js';
 export { MfaChallengeRepository, MFA_CHALLENGE_PURPOSES, MFA_CHALLENGE_TTL_SECONDS } from './repositories/mfa-challenge-repository.js';
-export type { MfaChallengeRecord, MfaChallengePurpose } from './repositories/mfa-challenge-repository.js';
+export type { MfaChallengeRecord, MfaChallengePurpose, MfaChallengeFlags } from './repositories/mfa-challenge-repository.js';
 export { PasswordHistoryRepository, MAX_PASSWORD_HISTORY } from './repositories/password-history-repository.js';
 export { SecuritySettingsRepository, DEFAULT_SECURITY_SETTINGS } from './repositories/security-settings-repository.js';
 export type { SecuritySettings, SecuritySettingsPatch } from './repositories/security-settings-repository.js';
@@ -99,7 +104,8 @@ export type { StepLease, StepClaim } from './repositories/erasure-request-reposi
 export { SigningKeyRepository, SIGNING_ALGORITHMS } from './repositories/signing-key-repository.js';
 export type { NewSigningKey, SigningAlgorithm, StoredSigningKey } from './repositories/signing-key-repository.js';
 export { OutboxRepository, MAX_OUTBOX_PAYLOAD_BYTES, outboxMessageInputSchema } from './repositories/outbox-repository.js';
-export type { OutboxMessage, OutboxMessageInput } from './repositories/outbox-repository.js';
+export type { OutboxMessage } from '../outbox-message.js';
+export type { OutboxMessageInput } from './repositories/outbox-repository.js';
 export { OrganizationDomainRepository } from './repositories/organization-domain-repository.js';
 export type { DomainJoinUser, VerifiedDomain } from './repositories/organization-domain-repository.js';
 export { SsoConnectionRepository } from './repositories/sso-connection-repository.js';

@@ -21,15 +21,22 @@ interface PgLikeError {
   cause?: unknown;
 }
 
-/** The first SQLSTATE (5 characters) or Node network code found along the cause chain. */
+/**
+ * The first SQLSTATE (5 characters) or Node system-error code (`ECONNREFUSED` …) along the cause
+ * chain: `cause` links (Slonik wraps the driver's error), and the `errors` of an AggregateError
+ * (Node's connect to a host with several addresses fails with one error per address).
+ */
 function findCode(error: unknown): { code: string | undefined; pg: PgLikeError | undefined } {
-  let current: unknown = error;
-  for (let depth = 0; depth < 6 && current && typeof current === 'object'; depth++) {
+  const queue: unknown[] = [error];
+  for (let seen = 0; seen < 12 && queue.length > 0; seen++) {
+    const current = queue.shift();
+    if (!current || typeof current !== 'object') continue;
     const e = current as PgLikeError;
     if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code.startsWith('E'))) {
       return { code: e.code, pg: e };
     }
-    current = e.cause;
+    queue.push(e.cause);
+    if (current instanceof AggregateError) queue.push(...(current.errors as unknown[]));
   }
   return { code: undefined, pg: undefined };
 }
@@ -100,7 +107,7 @@ export function mapPostgresError(error: unknown, url?: string): PlatformError {
       (code.startsWith('08') || code.startsWith('28') || ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) || NETWORK_CODES.has(code))) ||
     /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Query read timeout|^timeout expired$/i.test(message)
   ) {
-    return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error, reason: unavailableReason(code, message) });
+    return new StoreUnavailableError('postgres', message.split('\n')[0] ?? 'unavailable', { url, cause: error, reason: unavailableReason(code) });
   }
   if (error instanceof StatementTimeoutError || code === '57014') {
     return new PlatformError('STATEMENT_TIMEOUT', 'Statement timed out or was cancelled', { cause: error });
@@ -122,11 +129,18 @@ export async function withPostgresErrors<T>(work: () => Promise<T>): Promise<T> 
   }
 }
 
-function unavailableReason(code: string | undefined, message: string): StoreUnavailableReason | undefined {
+/**
+ * Why the store is unavailable, from the code found along the cause chain only — never from message
+ * text, which the driver may word differently (or localise) from one release to the next. An error
+ * with no code says nothing: pg's own connect timeout (`Error('timeout expired')`, no code, no class)
+ * has no reason, while Node's `ETIMEDOUT` is `timeout`.
+ */
+function unavailableReason(code: string | undefined): StoreUnavailableReason | undefined {
+  if (code === undefined) return undefined;
   if (code === '3D000') return 'database_missing';
-  if (code?.startsWith('28')) return 'auth_failed';
-  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return 'refused';
+  if (code.startsWith('28')) return 'auth_failed';
+  if (code === 'ECONNREFUSED') return 'refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown_host';
-  if (code === 'ETIMEDOUT' || /timeout/i.test(message)) return 'timeout';
+  if (code === 'ETIMEDOUT') return 'timeout';
   return undefined;
 }

@@ -1,27 +1,27 @@
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
 import { MigrationError } from './migration-error.js';
 import { mapPostgresError } from './map-postgres-error.js';
-import { diffSchemaSnapshots, readSchemaSnapshot } from './schema-snapshot.js';
+import { readSchemaSnapshot } from './migrator/schema-snapshot.js';
+import { SchemaDriftCheck, type DriftReport } from './migrator/schema-drift-check.js';
+import { MigrationScaffold } from './migrator/migration-scaffold.js';
 import { inLockedTransaction, runLockedMigration } from './migrator/locked-migration-run.js';
 import { checksumMismatches, refuseOnMismatch, type AppliedMigration, type ChecksumMismatch } from './migrator/migration-ledger.js';
-import { NO_TRANSACTION_MARKER, readMigrationFiles, type MigrationFile } from './migrator/migration-source.js';
+import { readMigrationFiles, type MigrationFile } from './migrator/migration-source.js';
 
 export { NO_TRANSACTION_MARKER } from './migrator/migration-source.js';
 export type { MigrationFile } from './migrator/migration-source.js';
 export type { AppliedMigration, ChecksumMismatch } from './migrator/migration-ledger.js';
+export type { DriftReport } from './migrator/schema-drift-check.js';
 
 /** The package's `sql/` folder: `../../sql` from both `src/postgres/` and `dist/postgres/`. */
 export const DEFAULT_MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../sql/', import.meta.url));
 
 export const LEDGER_TABLE = 'platform_migrations';
 
-const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const LEDGER_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface MigratorOptions {
@@ -44,12 +44,6 @@ export interface MigrationStatus {
   /** `changed`: applied, but the file differs from what was applied; `missing`: applied, file gone. */
   readonly state: 'applied' | 'pending' | 'changed' | 'missing';
   readonly appliedAt: Date | undefined;
-}
-
-export interface DriftReport {
-  /** True when the live schema equals one built from zero by the migration files. */
-  readonly clean: boolean;
-  readonly differences: readonly string[];
 }
 
 /**
@@ -319,32 +313,18 @@ export class Migrator implements AsyncDisposable {
    * @throws StoreUnavailableError, or PlatformError when the owner may not create databases (needs CREATEDB)
    */
   async check(): Promise<DriftReport> {
-    const client = await this.#connect();
-    const scratchName = `platform_check_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-    const scratchUrl = new URL(this.#url);
-    scratchUrl.pathname = `/${scratchName}`;
-    try {
-      await client.query(`CREATE DATABASE ${scratchName} TEMPLATE template0`);
-    } catch (error) {
-      throw mapPostgresError(error);
-    }
-    try {
+    const drift = new SchemaDriftCheck(await this.#connect(), this.#url, this.#logger);
+    return drift.run(async (scratchUrl) => {
       // An application's folder is applied after the package's, so its scratch schema starts from the package's.
       if (this.#ledger !== LEDGER_TABLE) {
-        await using base = new Migrator({ url: scratchUrl.toString() });
+        await using base = new Migrator({ url: scratchUrl });
         await base.up();
       }
-      await using scratch = new Migrator({ url: scratchUrl.toString(), directory: this.#directory, ledger: this.#ledger });
+      await using scratch = new Migrator({ url: scratchUrl, directory: this.#directory, ledger: this.#ledger });
       await scratch.up();
-      const expected = await readSchemaSnapshot(await scratch.#connect());
-      const actual = await readSchemaSnapshot(client);
-      const differences = diffSchemaSnapshots(expected, actual);
-      return { clean: differences.length === 0, differences };
-    } finally {
-      await client.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`).catch((error: unknown) => {
-        this.#logger.warn('could not drop scratch database', { database: scratchName, error });
-      });
-    }
+      // Awaited here: `scratch` closes its connection when this block ends.
+      return await readSchemaSnapshot(await scratch.#connect());
+    });
   }
 
   /**
@@ -352,21 +332,7 @@ export class Migrator implements AsyncDisposable {
    * @throws MigrationError `MIGRATION_INVALID_FILES` for a name that is not snake_case
    */
   async create(name: string): Promise<{ up: string; down: string }> {
-    if (!NAME.test(name)) {
-      throw new MigrationError('MIGRATION_INVALID_FILES', `migration name "${name}" must be snake_case: a-z, 0-9 and "_", starting with a letter`);
-    }
-    const files = await this.files();
-    const version = String(Math.max(0, ...files.map((f) => f.version)) + 1).padStart(4, '0');
-    if (version.length > 4) throw new MigrationError('MIGRATION_INVALID_FILES', 'migration numbers are exhausted (9999)');
-    const up = join(this.#directory, `${version}_${name}.sql`);
-    const down = join(this.#directory, `${version}_${name}.down.sql`);
-    await writeFile(
-      up,
-      `-- ${version} ${name}\n-- What this changes and why. Applied files are immutable: fix mistakes in a new migration.\n-- (Put ${NO_TRANSACTION_MARKER} alone on the first line for CREATE INDEX CONCURRENTLY.)\n\n`,
-      { flag: 'wx' },
-    );
-    await writeFile(down, `-- Reverts ${version}_${name}. Delete this file if reverting would lose data that cannot be rebuilt.\n\n`, { flag: 'wx' });
-    return { up, down };
+    return new MigrationScaffold(this.#directory).create(name, await this.files());
   }
 
   /** Closes the connection; the migrator may be used again afterwards (it reconnects). */

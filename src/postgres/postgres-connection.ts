@@ -6,10 +6,12 @@ import { ownerDatabaseUrl, type Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
+import { storeUnavailable, type StoreConnection, type StoreHealth, type StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { boundPool } from './bound-pool.js';
+import { idleValidatingDriverFactory } from './idle-validating-driver-factory.js';
+import { IdleValidatingPgPool } from './idle-validating-pg-pool.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
@@ -111,6 +113,11 @@ export class PostgresConnection implements StoreConnection {
 
   async #createPool(url: string, maxPoolSize: number): Promise<DatabasePool> {
     const pooled = this.#pooled(url);
+    const { maxLifetimeSeconds, idleValidationAfterMs } = this.config.postgres;
+    const driverFactory =
+      idleValidationAfterMs === undefined
+        ? undefined
+        : idleValidatingDriverFactory({ afterMs: idleValidationAfterMs, timeoutMs: this.config.connectTimeoutMs, url: redactUrl(url) });
     const pool = await createPool(url, {
       maxPoolSize,
       // No warm-up: the application role may not exist until the first migration has run.
@@ -127,11 +134,14 @@ export class PostgresConnection implements StoreConnection {
       statementTimeout: pooled ? 'DISABLE_TIMEOUT' : this.config.postgres.statementTimeoutMs,
       ...(pooled ? { idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT' as const } : {}),
       idleTimeout: 10_000,
+      maximumConnectionAge: maxLifetimeSeconds === 0 ? 'DISABLE_TIMEOUT' : maxLifetimeSeconds * 1000,
       captureStackTrace: false,
       interceptors: pooled ? [unnamedStatementsInterceptor, createResultParserInterceptor()] : [createResultParserInterceptor()],
+      ...(driverFactory ? { driverFactory } : {}),
       typeParsers: postgresTypeParsers,
     });
-    return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
+    // Every idle connection may have died at once (a server restart): one more attempt than the pool has connections.
+    return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer(), maxPoolSize + 1);
   }
 
   /**
@@ -255,7 +265,8 @@ export class PostgresConnection implements StoreConnection {
   }
 
   #createHotPool(): pg.Pool {
-    const pool = new pg.Pool({
+    const afterMs = this.config.postgres.idleValidationAfterMs;
+    const options = {
       connectionString: this.config.postgres.appUrl,
       // Small: it only serves a few single-row reads, and each caller holds a connection for one round trip.
       max: Math.min(5, this.config.postgres.poolSize),
@@ -266,8 +277,13 @@ export class PostgresConnection implements StoreConnection {
       query_timeout: this.config.postgres.queryTimeoutMs + 500,
       keepAlive: true,
       idleTimeoutMillis: 10_000,
+      maxLifetimeSeconds: this.config.postgres.maxLifetimeSeconds,
       types: pgTypeOverrides,
-    });
+    };
+    const pool =
+      afterMs === undefined
+        ? new pg.Pool(options)
+        : new IdleValidatingPgPool(options, { afterMs, timeoutMs: this.config.connectTimeoutMs, url: this.redactedUrl });
     // An idle connection the server drops (restart, idle kill) is an 'error' event; unhandled it would end the process.
     pool.on('error', (error) =>
       this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }),
@@ -314,7 +330,7 @@ export class PostgresConnection implements StoreConnection {
 
   #unavailable(error: unknown): PlatformError {
     const mapped = mapPostgresError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('postgres', mapped.message, { url: this.redactedUrl, cause: error });
+    return storeUnavailable('postgres', mapped, this.redactedUrl, error);
   }
 
   /** @throws StoreUnavailableError */

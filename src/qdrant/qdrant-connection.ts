@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth } from '../store-connection.js';
+import { storeUnavailable, type StoreConnection, type StoreHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapQdrantError } from './map-qdrant-error.js';
@@ -32,7 +32,7 @@ export class QdrantConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapQdrantError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('qdrant', mapped.message, { url: this.redactedUrl, cause: error });
+    return storeUnavailable('qdrant', mapped, this.redactedUrl, error);
   }
 
   async #version(client: QdrantClient): Promise<string> {

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { PlatformError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
-import type { StoreConnection, StoreHealth, StoreNodeHealth } from '../store-connection.js';
+import { storeUnavailable, type StoreConnection, type StoreHealth, type StoreNodeHealth } from '../store-connection.js';
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapRedisError } from './map-redis-error.js';
@@ -145,7 +145,7 @@ export class RedisConnection implements StoreConnection {
 
   #unavailable(error: unknown): StoreUnavailableError {
     const mapped = mapRedisError(error, this.redactedUrl);
-    return mapped instanceof StoreUnavailableError ? mapped : new StoreUnavailableError('redis', mapped.message, { url: this.redactedUrl, cause: error });
+    return storeUnavailable('redis', mapped, this.redactedUrl, error);
   }
 
   /** @throws StoreUnavailableError */

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen-on.js';
 import type { Document } from 'bson';
 import { CommandHandlers } from './mongo/command-handlers.js';
 import type { ServerState } from './mongo/command-context.js';
@@ -114,14 +114,7 @@ export class MongoStandIn {
     const catalog = new DatabaseCatalog();
     if (options.snapshotPath) await SnapshotFile.load(options.snapshotPath, catalog);
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
+    const port = await listenOn(server, options.port ?? 0, host);
     const standIn = new MongoStandIn(server, catalog, host, port, options);
     server.on('connection', (socket) => standIn.#accept(socket));
     standIn.#every(options.ttlMonitorIntervalMs ?? 1000, () => {

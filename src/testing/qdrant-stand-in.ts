@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen-on.js';
 import { CollectionStore } from './qdrant/collection-store.js';
 import { stringifyJson } from './qdrant/json-codec.js';
 import { createQdrantRequestHandler } from './qdrant/qdrant-request-handler.js';
@@ -77,14 +77,7 @@ export class QdrantStandIn {
     const server = createServer(
       createQdrantRequestHandler({ store, version: QDRANT_STAND_IN_SERVER_VERSION, ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }) }),
     );
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
+    const port = await listenOn(server, options.port ?? 0, host);
     const shownHost = host.includes(':') ? `[${host}]` : host;
     return new QdrantStandIn(server, store, `http://${shownHost}:${port}`, options.snapshotPath);
   }

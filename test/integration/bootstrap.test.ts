@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createHealthHandler, createPlatform, loadConfig } from '../../src/index.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { databaseUrl, withAdmin, RUN_ID } from '../support/postgres-template.js';
 import { inject } from 'vitest';
 import { runCli } from '../support/run-cli.js';
+import { test } from '../support/fixtures.js';
 
 /** A database with nothing in it, so bootstrap has real work to do. */
 async function emptyDatabase(name: string): Promise<string> {
@@ -15,25 +15,22 @@ async function emptyDatabase(name: string): Promise<string> {
 }
 
 describe('bootstrap and health', () => {
-  let t: TestEnv;
   let env: Record<string, string>;
   const dbName = `pd_test_${RUN_ID}_boot`;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     const url = await emptyDatabase(dbName);
     const app = new URL(url);
     app.username = 'platform_app';
     app.password = new URL(url).password;
     env = { ...t.env, DATABASE_URL: url, DATABASE_APP_URL: app.toString() };
   });
-  afterAll(async () => {
-    await t.cleanup();
+  test.afterAll(async () => {
     const admin = inject('stack').urls.postgres;
     if (admin) await withAdmin(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
   });
 
-  it('health reports an unprovisioned store before bootstrap, and exits 1', async () => {
+  test('health reports an unprovisioned store before bootstrap, and exits 1', async () => {
     const result = await runCli(['health', '--json'], { env });
     const health = JSON.parse(result.stdout) as { status: string; stores: Array<{ store: string; status: string; provisioned?: boolean; pending?: string[] }> };
     expect(result.code).toBe(1);
@@ -43,7 +40,7 @@ describe('bootstrap and health', () => {
     expect(pg?.pending?.length).toBeGreaterThan(0);
   });
 
-  it('bootstrap provisions all four stores; the second run reports no changes; health is then all green', async () => {
+  test('bootstrap provisions all four stores; the second run reports no changes; health is then all green', async () => {
     const first = await runCli(['bootstrap', '--json'], { env });
     expect(first.code, first.stderr).toBe(0);
     const one = JSON.parse(first.stdout) as { changed: boolean; stores: Array<{ store: string; status: string; changed: boolean }> };
@@ -71,7 +68,7 @@ describe('bootstrap and health', () => {
     ]);
   });
 
-  it('bootstrap exits 2 on bad configuration and 1 when a store fails, still reporting the others', async () => {
+  test('bootstrap exits 2 on bad configuration and 1 when a store fails, still reporting the others', async () => {
     const bad = await runCli(['bootstrap'], { env: { ...env, PG_POOL_SIZE: 'x' } });
     expect(bad.code).toBe(2);
     const down = await runCli(['bootstrap', '--json', '--wait', '1'], { env: { ...env, QDRANT_URL: 'http://127.0.0.1:1' } });
@@ -81,7 +78,7 @@ describe('bootstrap and health', () => {
     expect(report.stores.find((s) => s.store === 'postgres')?.status).toBe('provisioned');
   });
 
-  it('createHealthHandler answers 200 with JSON when healthy and 503 when a store is down, without secrets', async () => {
+  test('createHealthHandler answers 200 with JSON when healthy and 503 when a store is down, without secrets', async () => {
     const platform = createPlatform(loadConfig(env));
     await platform.start();
     const server = createServer(createHealthHandler(platform));

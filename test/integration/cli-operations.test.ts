@@ -3,23 +3,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { runCli } from '../support/run-cli.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { test } from '../support/fixtures.js';
 
 // CLI items of issues 19 and 20: maintenance, bootstrap's causes and exit codes (README "Exit codes": 0 ok,
 // 1 a store failed, 2 usage or configuration), export refusing to overwrite, rounded JSON.
 
 describe('platform-data CLI: maintenance, bootstrap causes, exit codes', () => {
-  let t: TestEnv;
-  beforeAll(async () => {
-    t = await createTestEnv();
-  }, 60_000);
-  afterAll(async () => {
-    await t?.cleanup();
-  });
-
-  it('maintenance run --json runs every job once and status shows the last run of each', async () => {
+  test('maintenance run --json runs every job once and status shows the last run of each', async ({ testEnv: t }) => {
     const run = await runCli(['maintenance', 'run', '--json'], { env: t.env });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -34,7 +26,7 @@ describe('platform-data CLI: maintenance, bootstrap causes, exit codes', () => {
     expect(bad.stderr).toContain('unknown job "everything"');
   }, 120_000);
 
-  it('bad option values are usage errors (exit 2) naming the allowed range', async () => {
+  test('bad option values are usage errors (exit 2) naming the allowed range', async ({ testEnv: t }) => {
     const wait = await runCli(['bootstrap', '--wait', 'abc'], { env: t.env });
     expect(wait.code).toBe(2);
     expect(wait.stderr.trim()).toBe('error: Invalid input: --wait: must be a number of seconds from 0 to 3600, got "abc"');
@@ -43,7 +35,9 @@ describe('platform-data CLI: maintenance, bootstrap causes, exit codes', () => {
     expect(worker.stderr).toContain('--concurrency: must be a whole number from 1 to 64, got 0');
   }, 60_000);
 
-  it('bootstrap against a missing database fails at once (no retry until --wait), says what to do, never "no changes"; --create-database creates it', async () => {
+  test('bootstrap against a missing database fails at once (no retry until --wait), says what to do, never "no changes"; --create-database creates it', async ({
+    testEnv: t,
+  }) => {
     const name = `pd_ops_${randomBytes(4).toString('hex')}`;
     const url = new URL(t.databaseUrl!);
     url.pathname = `/${name}`;
@@ -75,7 +69,7 @@ describe('platform-data CLI: maintenance, bootstrap causes, exit codes', () => {
     }
   }, 180_000);
 
-  it('user export --out refuses an existing file with one line and exit 2, leaving the file as it was', async () => {
+  test('user export --out refuses an existing file with one line and exit 2, leaving the file as it was', async ({ testEnv: t }) => {
     const dir = mkdtempSync(join(tmpdir(), 'pd-export-'));
     const file = join(dir, 'existing.jsonl');
     writeFileSync(file, 'keep me\n');

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { requireStores } from '../support/require-stores.js';
 import { ROOT, runCli } from '../support/run-cli.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { test } from '../support/fixtures.js';
 
 interface CodeBlock {
   readonly lang: string;
@@ -52,7 +52,7 @@ function runNode(file: string, env: Record<string, string>): Promise<{ code: num
 }
 
 describe('codeBlocks', () => {
-  it('finds fenced blocks with their language and file marker', () => {
+  test('finds fenced blocks with their language and file marker', () => {
     expect(codeBlocks('text\n<!-- file: a.ts -->\n```ts\nx\ny\n```\n\n```sh\nz\n```\n')).toEqual([
       { lang: 'ts', code: 'x\ny', file: 'a.ts', line: 3 },
       { lang: 'sh', code: 'z', file: undefined, line: 8 },
@@ -61,7 +61,7 @@ describe('codeBlocks', () => {
 });
 
 describe('docs/testing-applications.md', () => {
-  it('shows the files of examples/consumer-app (which CI runs) unchanged, and no other code', async () => {
+  test('shows the files of examples/consumer-app (which CI runs) unchanged, and no other code', async () => {
     const blocks = codeBlocks(await read('docs/testing-applications.md'));
     expect(blocks.length).toBeGreaterThanOrEqual(3);
     for (const block of blocks) {
@@ -100,20 +100,17 @@ function tsModules(blocks: readonly CodeBlock[]): CodeBlock[][] {
 }
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every code block in README.md and docs/ runs', () => {
-  let t: TestEnv;
   let scratch: string;
   const docs: Array<{ doc: string; blocks: CodeBlock[] }> = [];
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'platform-data-docs-'));
     for (const doc of await docFiles()) docs.push({ doc, blocks: codeBlocks(await read(doc)) });
   });
-  afterAll(async () => {
-    await t?.cleanup();
+  test.afterAll(async () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('every block is text, a file shown verbatim, or in a language this suite runs; "not run" only with a reason', () => {
+  test('every block is text, a file shown verbatim, or in a language this suite runs; "not run" only with a reason', () => {
     const unknown = docs.flatMap(({ doc, blocks }) =>
       blocks
         .filter((b) => !TEXT_LANGS.has(b.lang) && !b.file && !b.notRun && !['ts', 'sh', 'sql', 'json'].includes(b.lang))
@@ -123,12 +120,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
     for (const { blocks } of docs) for (const b of blocks.filter((x) => x.notRun !== undefined)) expect(b.notRun?.length).toBeGreaterThan(10);
   });
 
-  it('blocks marked with a file show that file unchanged', async () => {
+  test('blocks marked with a file show that file unchanged', async () => {
     for (const { doc, blocks } of docs)
       for (const block of blocks.filter((b) => b.file)) expect(block.code, `${doc}:${block.line}`).toBe((await read(block.file as string)).trimEnd());
   });
 
-  it('the TypeScript blocks run, in order, as modules against databases of their own', async () => {
+  test('the TypeScript blocks run, in order, as modules against databases of their own', async ({ testEnv: t }) => {
     const dir = join(ROOT, 'test-results/docs-blocks');
     await mkdir(dir, { recursive: true });
     let ran = 0;
@@ -147,7 +144,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
     expect(ran).toBeGreaterThanOrEqual(5);
   });
 
-  it('the SQL blocks are valid against the migrated schema (PREPAREd as the owner, rolled back)', async () => {
+  test('the SQL blocks are valid against the migrated schema (PREPAREd as the owner, rolled back)', async ({ testEnv: t }) => {
     const { Client } = await import('pg');
     const client = new Client({ connectionString: t.databaseUrl });
     await client.connect();
@@ -170,13 +167,13 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('every c
     }
   });
 
-  it('the JSON blocks are the example application’s install-script approvals', async () => {
+  test('the JSON blocks are the example application’s install-script approvals', async () => {
     const manifest = JSON.parse(await read('examples/consumer-app/package.json')) as unknown;
     for (const { blocks } of docs)
       for (const block of blocks.filter((b) => b.lang === 'json' && !b.notRun)) expect(manifest).toMatchObject(JSON.parse(block.code) as object);
   });
 
-  it('every shell line runs: platform-data commands against the built CLI; npm install is what test/consumer does', async () => {
+  test('every shell line runs: platform-data commands against the built CLI; npm install is what test/consumer does', async ({ testEnv: t }) => {
     const consumerTest = await read('test/consumer/consumer-app.test.ts');
     for (const { doc, blocks } of docs) {
       for (const raw of blocks.filter((b) => b.lang === 'sh' && !b.notRun).flatMap((b) => b.code.split('\n'))) {

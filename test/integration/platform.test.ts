@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createPlatform, loadConfig, StoreUnavailableError } from '../../src/index.js';
 import { PostgresConnection } from '../../src/postgres/index.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { test } from '../support/fixtures.js';
 
 /** A TCP server that accepts connections and never answers. */
 async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
@@ -25,15 +25,7 @@ async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 describe('platform', () => {
-  let t: TestEnv;
-  beforeAll(async () => {
-    t = await createTestEnv();
-  });
-  afterAll(async () => {
-    await t.cleanup();
-  });
-
-  it('starts, reports health of PostgreSQL and Redis, and stops idempotently', async () => {
+  test('starts, reports health of PostgreSQL and Redis, and stops idempotently', async ({ testEnv: t }) => {
     const platform = createPlatform(t.config, { stores: ['postgres', 'redis'] });
     await platform.start();
     const health = await platform.health();
@@ -50,7 +42,7 @@ describe('platform', () => {
     expect(after.status).toBe('down');
   });
 
-  it('supports await using', async () => {
+  test('supports await using', async ({ testEnv: t }) => {
     let connection: PostgresConnection | undefined;
     {
       await using platform = createPlatform(t.config, { stores: ['postgres'] });
@@ -69,7 +61,7 @@ describe('platform', () => {
   } as const;
 
   for (const [store, env] of Object.entries(refusedUrls)) {
-    it(`gives StoreUnavailableError for a refused ${store} port within the timeout, without the password`, async () => {
+    test(`gives StoreUnavailableError for a refused ${store} port within the timeout, without the password`, async ({ testEnv: t }) => {
       const config = loadConfig({ ...t.env, ...env, STORE_CONNECT_TIMEOUT_MS: '2000' });
       const platform = createPlatform(config, { stores: [store as 'postgres'] });
       const started = Date.now();
@@ -87,7 +79,7 @@ describe('platform', () => {
   }
 
   for (const store of ['postgres', 'redis', 'mongo', 'qdrant'] as const) {
-    it(`gives StoreUnavailableError for a ${store} port that accepts but never answers`, async () => {
+    test(`gives StoreUnavailableError for a ${store} port that accepts but never answers`, async ({ testEnv: t }) => {
       const hole = await blackHole();
       try {
         const url = {

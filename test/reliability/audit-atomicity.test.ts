@@ -1,13 +1,16 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { PlatformError } from '../../src/errors.js';
 import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { requireStores } from '../support/require-stores.js';
-import { Figures, PASSWORD, sleep, startHarness, type Harness } from './reliability-support.js';
+import { Figures } from './reliability-support.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
+import { test } from '../support/fixtures.js';
 
 // Issue 16, "Done when": 0 missing security audit events, 0 sessions alive that the caller does not hold,
 // 0 untyped errors — here under repeated pg_terminate_backend of every connection of this file's database.
@@ -16,16 +19,10 @@ const KILL_EVERY_MS = 600;
 const CALLERS = 6;
 
 const figures = new Figures('faults');
-afterAll(() => figures.flush());
+test.afterAll(() => figures.flush());
 
 describe.skipIf(!requireStores('postgres', 'redis'))('security audit events commit with their change (backends terminated mid-traffic)', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness();
-  });
-  afterAll(async () => h?.stop());
-
-  it('every committed sign-in has its auth.login.succeeded and every committed logout its auth.session.revoked; errors are typed', async () => {
+  test('every committed sign-in has its auth.login.succeeded and every committed logout its auth.session.revoked; errors are typed', async ({ flow: h }) => {
     const revoker = h.platform.resolve(SessionRevoker);
     const signIn = h.platform.resolve(PasswordSignIn);
     const pool = h.platform.resolve(PostgresConnection).ownerPool;

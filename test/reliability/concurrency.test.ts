@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { ConflictError, InvalidCredentialsError, RateLimitedError } from '../../src/errors.js';
@@ -22,9 +22,11 @@ import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { LockoutPolicy } from '../../src/security/lockout-policy.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
 import { databaseUrl, RUN_ID, TEST_DB_PREFIX, withAdmin } from '../support/postgres-template.js';
-import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures } from './reliability-support.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
+import { test } from '../support/fixtures.js';
 
 const figures = new Figures('concurrency');
 const admin = inject('stack').urls.postgres;
@@ -41,20 +43,17 @@ function isSerial(ok: ReadonlyArray<{ amount: number; remaining: number }>, star
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcomes', () => {
-  let h: Harness;
   let rotation: RefreshRotation;
   let signIn: PasswordSignIn;
   let pgc: PostgresConnection;
   const emptyDatabases: string[] = [];
 
-  beforeAll(async () => {
-    h = await startHarness();
+  test.beforeAll(async ({ flow: h }) => {
     rotation = h.platform.resolve(RefreshRotation);
     signIn = h.platform.resolve(PasswordSignIn);
     pgc = h.platform.resolve(PostgresConnection);
   });
-  afterAll(async () => {
-    await h?.stop();
+  test.afterAll(async () => {
     if (admin) {
       await withAdmin(admin, async (c) => {
         for (const name of emptyDatabases) await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -71,7 +70,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     return databaseUrl(admin, name);
   }
 
-  it('100 concurrent refreshes of one refresh token rotate it exactly once (RefreshRotation.refresh)', async () => {
+  test('100 concurrent refreshes of one refresh token rotate it exactly once (RefreshRotation.refresh)', async ({ flow: h }) => {
     const u = await h.user();
     const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
     const results = await Promise.allSettled(Array.from({ length: 100 }, () => rotation.refresh(s.refreshToken, {})));
@@ -95,7 +94,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(next.replayed).toBe(false);
   });
 
-  it('50 parallel wrong passwords: at most the threshold are evaluated and counted, the lock starts at exactly the threshold (PasswordSignIn.login)', async () => {
+  test('50 parallel wrong passwords: at most the threshold are evaluated and counted, the lock starts at exactly the threshold (PasswordSignIn.login)', async ({
+    flow: h,
+  }) => {
     const threshold = h.platform.config.auth.lockoutThreshold;
     const u = await h.user();
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => signIn.login(u.email, 'Wrong-password-123', {})));
@@ -126,7 +127,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     await expect(signIn.login(u.email, PASSWORD, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
   });
 
-  it('50 parallel failures straight at the lockout statement: counts 1..50, locked at the threshold, the lock never moves (UserRepository)', async () => {
+  test('50 parallel failures straight at the lockout statement: counts 1..50, locked at the threshold, the lock never moves (UserRepository)', async ({
+    flow: h,
+  }) => {
     const policy = h.platform.resolve(LockoutPolicy);
     const u = await h.user();
     const users = h.platform.resolve(UserRepository);
@@ -143,7 +146,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect((await users.getById(u.userId))?.failedLoginCount).toBe(50);
   });
 
-  it('200 concurrent rate-limited calls admit exactly the limit (RateLimiter, limit 50)', async () => {
+  test('200 concurrent rate-limited calls admit exactly the limit (RateLimiter, limit 50)', async ({ flow: h }) => {
     const limiter = h.platform.resolve(RateLimiter);
     const keys = h.platform.resolve(RedisKeys);
     const userId = randomUUID();
@@ -160,7 +163,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(logSize).toBe(50);
   });
 
-  it('100 concurrent credit debits: never negative, the balance equals the start minus the successful debits (OrganizationRepository)', async () => {
+  test('100 concurrent credit debits: never negative, the balance equals the start minus the successful debits (OrganizationRepository)', async ({
+    flow: h,
+  }) => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner', scopes: [] });
     const orgs = h.platform.resolve(OrganizationRepository);
@@ -197,7 +202,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     expect(refused.length).toBeGreaterThan(0);
   });
 
-  it('Migrator.up() x4 on an empty database applies each file exactly once', async () => {
+  test('Migrator.up() x4 on an empty database applies each file exactly once', async () => {
     const url = await emptyDatabase();
     const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY))
       .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
@@ -224,7 +229,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('concurrency: exact outcome
     }
   });
 
-  it('bootstrapPlatform x2 at once on an empty database provisions once (ledger rows = files)', async () => {
+  test('bootstrapPlatform x2 at once on an empty database provisions once (ledger rows = files)', async ({ flow: h }) => {
     const url = await emptyDatabase();
     const files = (await readdir(DEFAULT_MIGRATIONS_DIRECTORY)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f));
     const appUrl = new URL(databaseUrl(admin!, new URL(url).pathname.slice(1), 'platform_app'));

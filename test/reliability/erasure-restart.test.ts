@@ -1,11 +1,12 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErasureFlow, type ErasureFlowOptions, type ErasureStepEvent } from '../../src/flows/privacy/erasure-flow.js';
+import { describe, expect } from 'vitest';
+import { ErasureFlow } from '../../src/flows/privacy/erasure-flow.js';
+import { type ErasureFlowOptions, type ErasureStepEvent } from '../../src/erasure-flow-options.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
-import type { Platform } from '../../src/platform.js';
-import type { TestEnv } from '../support/test-env.js';
-import { seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../support/privacy-fixture.js';
-import { Figures, sleep } from './reliability-support.js';
+import { seedUserEverywhere, startPrivacyPlatform } from '../support/privacy-fixture.js';
+import { Figures } from './reliability-support.js';
+import { sleep } from '../support/sleep.js';
+import { test } from '../support/fixtures.js';
 
 // Issue 16, item 4: after repeated worker kills the step stayed `running` and its job was dead-lettered;
 // the erasure did not finish in 60 s + 150 s. Goal: ≤ 60 s from a worker restart to verifyErased() empty.
@@ -18,14 +19,7 @@ const RESTART_TO_ERASED_MS = 60_000;
 const SEED = 16;
 
 const figures = new Figures('faults');
-afterAll(() => figures.flush());
-
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
-beforeAll(() => {
-  ({ t, platform } = privacy);
-});
+test.afterAll(() => figures.flush());
 
 function rng(seed: number): () => number {
   let x = seed;
@@ -36,7 +30,9 @@ function rng(seed: number): () => number {
 }
 
 describe('erasure worker killed repeatedly at random points', () => {
-  it(`resumes by itself (step leases + sweep): ${KILLS} kills, then a restarted worker reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async () => {
+  test(`resumes by itself (step leases + sweep): ${KILLS} kills, then a restarted worker reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async ({
+    privacy: { platform, t },
+  }) => {
     const random = rng(SEED);
     const seeded = await seedUserEverywhere(platform);
     const flow = platform.resolve(ErasureFlow);

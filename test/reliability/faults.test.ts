@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { PlatformError, StoreUnavailableError, TokenError } from '../../src/errors.js';
@@ -25,30 +25,26 @@ import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import { MongoStandIn } from '../../src/testing/mongo-stand-in.js';
 import { QdrantStandIn } from '../../src/testing/qdrant-stand-in.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { Figures, PASSWORD, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
+import { Figures } from './reliability-support.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
+import { test } from '../support/fixtures.js';
 
 const figures = new Figures('faults');
 /** Bound on connecting/pinging in this file: a stopped store must be reported within about this long. */
 const CONNECT_TIMEOUT_MS = 1_000;
 /** The session cache's breaker keeps Redis out of validation this long after an outage (REDIS_BREAKER_COOLDOWN_MS). */
 const BREAKER_COOLDOWN_MS = 300;
-afterAll(() => figures.flush());
+test.afterAll(() => figures.flush());
 
 function ownerContext(u: { userId: string; organizationId: string }): TenantContext {
   return createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner', scopes: [] });
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: backends terminated mid-transaction', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness();
-  });
-  afterAll(async () => h?.stop());
-
-  it('each transaction is all-or-nothing, the errors are StoreUnavailableError, and the pool serves the next query', async () => {
+  test('each transaction is all-or-nothing, the errors are StoreUnavailableError, and the pool serves the next query', async ({ flow: h }) => {
     const u = await h.user();
     const ctx = ownerContext(u);
     const pgc = h.platform.resolve(PostgresConnection);
@@ -117,28 +113,25 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: backends termi
   });
 });
 
+// This describe flushes, kills and restarts Redis: a redis-server of its own, and so its own environment and platform.
+const onPrivateRedis = test.extend('envOverrides', { scope: 'file' }, async ({ privateRedis }) => ({
+  REDIS_URL: privateRedis.url,
+  STORE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
+  REDIS_BREAKER_COOLDOWN_MS: String(BREAKER_COOLDOWN_MS),
+}));
+
 describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation traffic, then a crash and a restart', () => {
-  let redis: PrivateRedis;
-  let h: Harness;
   let revoker: SessionRevoker;
   let signIn: PasswordSignIn;
   let validator: SessionValidator;
 
-  beforeAll(async () => {
-    redis = await startPrivateRedis();
-    h = await startHarness({
-      env: { REDIS_URL: redis.url, STORE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS), REDIS_BREAKER_COOLDOWN_MS: String(BREAKER_COOLDOWN_MS) },
-    });
+  onPrivateRedis.beforeAll(async ({ flow: h }) => {
     revoker = h.platform.resolve(SessionRevoker);
     signIn = h.platform.resolve(PasswordSignIn);
     validator = h.platform.resolve(SessionValidator);
   });
-  afterAll(async () => {
-    await h?.stop();
-    await redis?.stop();
-  });
 
-  it('FLUSHALL x4 during 300 validations: no live session rejected, no revoked session accepted', async () => {
+  onPrivateRedis('FLUSHALL x4 during 300 validations: no live session rejected, no revoked session accepted', async ({ flow: h }) => {
     const users = await Promise.all(Array.from({ length: 8 }, () => h.user()));
     const sessions: Array<{ userId: string; sessionId: string; jti: string; live: boolean }> = [];
     for (const u of users) {
@@ -196,110 +189,114 @@ describe.skipIf(!requireStores('postgres'))('Redis: FLUSHALL during validation t
     expect(fromPostgres).toBeGreaterThan(0);
   });
 
-  it('a crash mid-traffic gives StoreUnavailableError fast (no hang); a new server on the same port is used again', async () => {
-    const limiter = h.platform.resolve(RateLimiter);
-    const cache = h.platform.resolve(SessionCache);
-    type Call = { startedAt: number; ms: number; ok: boolean; error?: unknown };
-    const calls: Call[] = [];
-    let phase: 'before' | 'down' | 'restarted' | 'done' = 'before';
-    let killedAt = 0;
-    const loop = async (i: number): Promise<void> => {
-      for (let n = 0; n < 5_000 && phase !== 'done'; n++) {
-        const startedAt = performance.now();
-        try {
-          if (n % 2 === 0) await limiter.consumeForUser(`u-${i}`, 'faults', { limit: 1_000_000, windowMs: 60_000 });
-          else await cache.validate({ userId: randomUUID(), sessionId: randomUUID() });
-          calls.push({ startedAt, ms: performance.now() - startedAt, ok: true });
-        } catch (error) {
-          calls.push({ startedAt, ms: performance.now() - startedAt, ok: false, error });
-          await sleep(20);
+  onPrivateRedis(
+    'a crash mid-traffic gives StoreUnavailableError fast (no hang); a new server on the same port is used again',
+    async ({ flow: h, privateRedis: redis }) => {
+      const limiter = h.platform.resolve(RateLimiter);
+      const cache = h.platform.resolve(SessionCache);
+      type Call = { startedAt: number; ms: number; ok: boolean; error?: unknown };
+      const calls: Call[] = [];
+      let phase: 'before' | 'down' | 'restarted' | 'done' = 'before';
+      let killedAt = 0;
+      const loop = async (i: number): Promise<void> => {
+        for (let n = 0; n < 5_000 && phase !== 'done'; n++) {
+          const startedAt = performance.now();
+          try {
+            if (n % 2 === 0) await limiter.consumeForUser(`u-${i}`, 'faults', { limit: 1_000_000, windowMs: 60_000 });
+            else await cache.validate({ userId: randomUUID(), sessionId: randomUUID() });
+            calls.push({ startedAt, ms: performance.now() - startedAt, ok: true });
+          } catch (error) {
+            calls.push({ startedAt, ms: performance.now() - startedAt, ok: false, error });
+            await sleep(20);
+          }
         }
-      }
-    };
-    const loops = Array.from({ length: 6 }, (_, i) => loop(i));
-    await sleep(300);
-    const before = calls.length;
-    killedAt = performance.now();
-    await redis.stop();
-    phase = 'down';
-    await sleep(2_500);
-    redis = await startPrivateRedis(redis.port);
-    const restartedAt = performance.now();
-    phase = 'restarted';
-    // Recovered once a call that started after the restart succeeds; bounded.
-    for (let n = 0; n < 150 && !calls.some((c) => c.ok && c.startedAt >= restartedAt); n++) await sleep(20);
-    const recoveredAt = calls
-      .filter((c) => c.ok && c.startedAt >= restartedAt)
-      .map((c) => c.startedAt + c.ms)
-      .sort((a, b) => a - b)[0];
-    // The session cache answers again one breaker cool-down (plus its probe) after the rate limiter does.
-    await sleep(BREAKER_COOLDOWN_MS + 600);
-    phase = 'done';
-    await Promise.all(loops);
+      };
+      const loops = Array.from({ length: 6 }, (_, i) => loop(i));
+      await sleep(300);
+      const before = calls.length;
+      killedAt = performance.now();
+      await redis.stop();
+      phase = 'down';
+      await sleep(2_500);
+      await redis.start();
+      const restartedAt = performance.now();
+      phase = 'restarted';
+      // Recovered once a call that started after the restart succeeds; bounded.
+      for (let n = 0; n < 150 && !calls.some((c) => c.ok && c.startedAt >= restartedAt); n++) await sleep(20);
+      const recoveredAt = calls
+        .filter((c) => c.ok && c.startedAt >= restartedAt)
+        .map((c) => c.startedAt + c.ms)
+        .sort((a, b) => a - b)[0];
+      // The session cache answers again one breaker cool-down (plus its probe) after the rate limiter does.
+      await sleep(BREAKER_COOLDOWN_MS + 600);
+      phase = 'done';
+      await Promise.all(loops);
 
-    const duringOutage = calls.filter((c) => c.startedAt > killedAt + 50 && c.startedAt < restartedAt - 2_100);
-    const failures = calls.filter((c) => !c.ok);
-    const slowest = Math.max(...failures.map((c) => c.ms));
-    const lastSecond = calls.filter((c) => recoveredAt !== undefined && c.startedAt > recoveredAt + BREAKER_COOLDOWN_MS + 300);
-    figures.set('c-redis-crash', {
-      check: `redis-server SIGKILLed under 6 concurrent callers (STORE_CONNECT_TIMEOUT_MS=${CONNECT_TIMEOUT_MS}), restarted on the same port 2.5 s later`,
-      measured: `every failure a StoreUnavailableError: ${failures.every((c) => c.error instanceof StoreUnavailableError) ? 'yes' : 'NO'}; every failure within 3 s: ${slowest < 3_000 ? 'yes' : 'NO'}; first success after restart within 3 s: ${recoveredAt !== undefined && recoveredAt - restartedAt < 3_000 ? 'yes' : 'NO'}; calls after recovery failing: ${lastSecond.filter((c) => !c.ok).length}`,
-    });
-    expect(before).toBeGreaterThan(0);
-    expect(calls.slice(0, before).every((c) => c.ok)).toBe(true);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.every((c) => !c.ok)).toBe(true);
-    for (const f of failures) expect(f.error).toBeInstanceOf(StoreUnavailableError);
-    // No hang: ioredis' command timeout is REDIS_COMMAND_TIMEOUT_MS (2 s by default); a failure never takes much longer.
-    expect(slowest).toBeLessThan(3_000);
-    expect(recoveredAt).toBeDefined();
-    expect(recoveredAt! - restartedAt).toBeLessThan(3_000);
-    expect(lastSecond.length).toBeGreaterThan(0);
-    expect(lastSecond.every((c) => c.ok)).toBe(true);
-    // The session flow falls back to Postgres while Redis is down, and the cache works again afterwards.
-    const u = await h.user();
-    const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
-    expect((await validator.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
-  });
+      const duringOutage = calls.filter((c) => c.startedAt > killedAt + 50 && c.startedAt < restartedAt - 2_100);
+      const failures = calls.filter((c) => !c.ok);
+      const slowest = Math.max(...failures.map((c) => c.ms));
+      const lastSecond = calls.filter((c) => recoveredAt !== undefined && c.startedAt > recoveredAt + BREAKER_COOLDOWN_MS + 300);
+      figures.set('c-redis-crash', {
+        check: `redis-server SIGKILLed under 6 concurrent callers (STORE_CONNECT_TIMEOUT_MS=${CONNECT_TIMEOUT_MS}), restarted on the same port 2.5 s later`,
+        measured: `every failure a StoreUnavailableError: ${failures.every((c) => c.error instanceof StoreUnavailableError) ? 'yes' : 'NO'}; every failure within 3 s: ${slowest < 3_000 ? 'yes' : 'NO'}; first success after restart within 3 s: ${recoveredAt !== undefined && recoveredAt - restartedAt < 3_000 ? 'yes' : 'NO'}; calls after recovery failing: ${lastSecond.filter((c) => !c.ok).length}`,
+      });
+      expect(before).toBeGreaterThan(0);
+      expect(calls.slice(0, before).every((c) => c.ok)).toBe(true);
+      expect(duringOutage.length).toBeGreaterThan(0);
+      expect(duringOutage.every((c) => !c.ok)).toBe(true);
+      for (const f of failures) expect(f.error).toBeInstanceOf(StoreUnavailableError);
+      // No hang: ioredis' command timeout is REDIS_COMMAND_TIMEOUT_MS (2 s by default); a failure never takes much longer.
+      expect(slowest).toBeLessThan(3_000);
+      expect(recoveredAt).toBeDefined();
+      expect(recoveredAt! - restartedAt).toBeLessThan(3_000);
+      expect(lastSecond.length).toBeGreaterThan(0);
+      expect(lastSecond.every((c) => c.ok)).toBe(true);
+      // The session flow falls back to Postgres while Redis is down, and the cache works again afterwards.
+      const u = await h.user();
+      const s = expectSignedIn(await signIn.login(u.email, PASSWORD, {}));
+      expect((await validator.validate({ userId: u.userId, sessionId: s.sessionId })).source).toBe('cache');
+    },
+  );
 
-  it('enqueue during an outage answers StoreUnavailableError within the command bound + 1 s (issue 16: it waited 6–33 s), and a retry with the same jobId after recovery adds one job', async () => {
-    const queues = h.platform.resolve(JobQueues);
-    const job = { organizationId: randomUUID(), documentId: randomUUID(), version: 1 };
-    const jobId = `${job.documentId}-v1`;
-    await redis.stop();
-    const started = performance.now();
-    const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const ms = performance.now() - started;
-    redis = await startPrivateRedis(redis.port);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    // The bound: ioredis' command timeout, REDIS_COMMAND_TIMEOUT_MS (2 s by default).
-    expect(ms).toBeLessThan(h.platform.resolve(RedisConnection).commandTimeoutMs + 1_000);
-    await expect
-      .poll(
-        () =>
-          queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
-            () => true,
-            () => false,
-          ),
-        { timeout: 10_000 },
-      )
-      .toBe(true);
-    expect(await queues.enqueue(INGESTION_QUEUE, job, { jobId })).toBe(jobId);
-  });
+  onPrivateRedis(
+    'enqueue during an outage answers StoreUnavailableError within the command bound + 1 s (issue 16: it waited 6–33 s), and a retry with the same jobId after recovery adds one job',
+    async ({ flow: h, privateRedis: redis }) => {
+      const queues = h.platform.resolve(JobQueues);
+      const job = { organizationId: randomUUID(), documentId: randomUUID(), version: 1 };
+      const jobId = `${job.documentId}-v1`;
+      await redis.stop();
+      const started = performance.now();
+      const error = await queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const ms = performance.now() - started;
+      await redis.start();
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      // The bound: ioredis' command timeout, REDIS_COMMAND_TIMEOUT_MS (2 s by default).
+      expect(ms).toBeLessThan(h.platform.resolve(RedisConnection).commandTimeoutMs + 1_000);
+      await expect
+        .poll(
+          () =>
+            queues.enqueue(INGESTION_QUEUE, job, { jobId }).then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      expect(await queues.enqueue(INGESTION_QUEUE, job, { jobId })).toBe(jobId);
+    },
+  );
 });
 
 describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', () => {
-  let t: TestEnv;
   let dir: string;
   let mongo: MongoStandIn;
   let qdrant: QdrantStandIn;
   let platform: Platform;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     dir = await mkdtemp(join(tmpdir(), 'pd-faults-'));
     mongo = await MongoStandIn.start({ snapshotPath: join(dir, 'mongo.bson') });
     qdrant = await QdrantStandIn.start({ snapshotPath: join(dir, 'qdrant.json') });
@@ -312,11 +309,10 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     const results = await bootstrapPlatform(platform, { waitMs: 10_000 });
     expect(results.map((r) => `${r.store}:${r.status}`)).toEqual(['mongo:provisioned', 'qdrant:provisioned']);
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await platform?.stop();
     await mongo?.stop();
     await qdrant?.stop();
-    await t?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -330,7 +326,7 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     return { ms: performance.now() - started, error };
   }
 
-  it('MongoDB: StoreUnavailableError within the configured timeout, then recovery with the data', async () => {
+  test('MongoDB: StoreUnavailableError within the configured timeout, then recovery with the data', async () => {
     const ctx = createTenantContext({ organizationId: randomUUID(), userId: randomUUID(), role: 'owner', scopes: [] });
     const conversations = platform.resolve(ConversationRepository);
     const before = await conversations.create(ctx, { title: 'before the outage' });
@@ -361,7 +357,7 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     expect((await conversations.create(ctx, { title: 'after' })).title).toBe('after');
   });
 
-  it('Qdrant: StoreUnavailableError at once, then recovery with the points', async () => {
+  test('Qdrant: StoreUnavailableError at once, then recovery with the points', async () => {
     const ctx = createTenantContext({ organizationId: randomUUID(), userId: randomUUID(), role: 'owner', scopes: [] });
     const index = platform.resolve(EmbeddingIndex);
     const vector = Array.from({ length: 256 }, (_, i) => Math.sin(i + 1));
@@ -396,7 +392,7 @@ describe('MongoDB and Qdrant stand-ins stopped and restarted on the same port', 
     expect(performance.now() - restartedAt).toBeLessThan(5_000);
   });
 
-  it('an ingestion worker killed mid-job leaves exactly one copy of each chunk and point: covered in test/integration/flows/knowledge.test.ts', () => {
+  test('an ingestion worker killed mid-job leaves exactly one copy of each chunk and point: covered in test/integration/flows/knowledge.test.ts', () => {
     // Referenced, not duplicated: "a worker killed after the Qdrant upsert and before the chunks are saved".
     figures.set('f-ingestion-kill', {
       check: 'ingestion worker killed after the Qdrant upsert, before the chunks are saved',

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import fc from 'fast-check';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, ValidationError } from '../../src/errors.js';
 import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.js';
@@ -24,8 +24,11 @@ import { PersonaRepository } from '../../src/postgres/repositories/persona-repos
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
-import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures } from './reliability-support.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
 import { requireStores } from '../support/require-stores.js';
+import { test } from '../support/fixtures.js';
+import type { FlowHarness } from '../support/flow-harness.js';
 
 const figures = new Figures('hostile-input');
 const RUNS = 60;
@@ -95,32 +98,32 @@ const as = <T>(v: unknown): T => v as T;
 /** What the shared text policy refuses in every store (src/input-policy.ts). */
 const breaksTextPolicy = (text: string): boolean => text.includes('\u0000') || !text.isWellFormed();
 
+// Hostile input reaches every store: the platform runs all four.
+test.override('flowStores', ['postgres', 'redis', 'mongo', 'qdrant']);
+
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile input: typed errors only, nothing written', () => {
-  let h: Harness;
   let ctx: TenantContext;
   let conversationId: string;
   const errorClasses = new Map<string, number>();
   let properties = 0;
   let runs = 0;
 
-  beforeAll(async () => {
-    h = await startHarness({ stores: ['postgres', 'redis', 'mongo', 'qdrant'] });
+  test.beforeAll(async ({ flow: h }) => {
     const u = await h.user();
     ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner', scopes: [] });
     conversationId = (await h.platform.resolve(ConversationRepository).create(ctx, { title: 'target' })).id;
     await h.platform.resolve(MessageRepository).append(ctx, conversationId, { role: 'user', content: 'hello' });
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     figures.set('z-summary', {
       check: `${properties} properties × ${RUNS} runs (fast-check), plus fixed hostile cases`,
       measured: `errors seen: ${[...errorClasses.keys()].sort().join(', ') || 'none'}; untyped errors: 0 (a test fails otherwise)`,
     });
-    await h?.stop();
     await figures.flush();
   });
 
   /** Row and document counts of everything a rejected input could have written. */
-  async function snapshot(): Promise<Record<string, number>> {
+  async function snapshot(h: FlowHarness): Promise<Record<string, number>> {
     const pgc = h.platform.resolve(PostgresConnection);
     const rows = await pgc.ownerPool.one(sql.type(z.record(z.string(), z.number()))`
       SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM organizations)::int AS organizations,
@@ -149,9 +152,15 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
   }
 
   /** Runs a property and checks nothing was written by it. */
-  async function property<T>(name: string, arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, options: { writes?: boolean } = {}): Promise<void> {
+  async function property<T>(
+    h: FlowHarness,
+    name: string,
+    arb: fc.Arbitrary<T>,
+    check: (value: T) => Promise<void>,
+    options: { writes?: boolean } = {},
+  ): Promise<void> {
     properties++;
-    const before = await snapshot();
+    const before = await snapshot(h);
     await fc.assert(
       fc.asyncProperty(arb, async (value) => {
         runs++;
@@ -159,28 +168,28 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       }),
       { numRuns: RUNS, seed: 20_240_611, endOnFailure: true },
     );
-    if (!options.writes) expect(await snapshot(), `${name} wrote something`).toEqual(before);
+    if (!options.writes) expect(await snapshot(h), `${name} wrote something`).toEqual(before);
   }
 
-  it('login: hostile emails and passwords (incl. NoSQL operators) → ValidationError / InvalidCredentialsError / RateLimitedError', async () => {
+  test('login: hostile emails and passwords (incl. NoSQL operators) → ValidationError / InvalidCredentialsError / RateLimitedError', async ({ flow: h }) => {
     const { InvalidCredentialsError, RateLimitedError } = await import('../../src/errors.js');
     const revoker = h.platform.resolve(SessionRevoker);
     const rotation = h.platform.resolve(RefreshRotation);
     const signIn = h.platform.resolve(PasswordSignIn);
     const validator = h.platform.resolve(SessionValidator);
-    await property('login', fc.tuple(hostile, hostile), ([email, password]) =>
+    await property(h, 'login', fc.tuple(hostile, hostile), ([email, password]) =>
       rejectsTyped(() => signIn.login(as<string>(email), as<string>(password), {}), [ValidationError, InvalidCredentialsError, RateLimitedError]),
     );
   });
 
-  it('refresh, validate, logout, API-key authentication: hostile tokens and ids → typed errors', async () => {
+  test('refresh, validate, logout, API-key authentication: hostile tokens and ids → typed errors', async ({ flow: h }) => {
     const { TokenError, RateLimitedError } = await import('../../src/errors.js');
     const revoker = h.platform.resolve(SessionRevoker);
     const rotation = h.platform.resolve(RefreshRotation);
     const signIn = h.platform.resolve(PasswordSignIn);
     const validator = h.platform.resolve(SessionValidator);
     const apiKeys = h.platform.resolve(ApiKeyAuthenticator);
-    await property('tokens', fc.tuple(hostile, badUuid, hostile), async ([token, id, jti]) => {
+    await property(h, 'tokens', fc.tuple(hostile, badUuid, hostile), async ([token, id, jti]) => {
       await rejectsTyped(() => rotation.refresh(as<string>(token), {}), [ValidationError, TokenError]);
       await rejectsTyped(() => validator.validate(as<{ userId: string; sessionId: string }>({ userId: id, sessionId: id })), [ValidationError]);
       await rejectsTyped(() => validator.validate(as<{ userId: string; jti: string }>({ userId: ctx.userId, jti })), [ValidationError, TokenError]);
@@ -189,7 +198,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     });
   });
 
-  it('sign-up: hostile fields are refused before anything is written', async () => {
+  test('sign-up: hostile fields are refused before anything is written', async ({ flow: h }) => {
     const signUp = h.platform.resolve(SignUpService);
     const { ConflictError } = await import('../../src/errors.js');
     // Each case breaks at least one rule (email, or an oversized / non-string field), so nothing may be written.
@@ -219,12 +228,14 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         ),
       }),
     );
-    await property('signUp', invalid, (input) =>
+    await property(h, 'signUp', invalid, (input) =>
       rejectsTyped(() => signUp.signUp(as<Parameters<SignUpService['signUp']>[0]>({ ...input, ageConfirmed: true })), [ValidationError, ConflictError]),
     );
   });
 
-  it('sign-up and profile text with SQL metacharacters and unicode edge cases: stored verbatim or refused with ValidationError, never an untyped error', async () => {
+  test('sign-up and profile text with SQL metacharacters and unicode edge cases: stored verbatim or refused with ValidationError, never an untyped error', async ({
+    flow: h,
+  }) => {
     const signUp = h.platform.resolve(SignUpService);
     const users = h.platform.resolve(UserRepository);
     let stored = 0;
@@ -236,7 +247,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
         runs++;
         const email = `meta-${stored + refused}-${Date.now().toString(36)}@example.test`;
         const forbidden = breaksTextPolicy(text);
-        const before = await snapshot();
+        const before = await snapshot(h);
         let result;
         try {
           result = await signUp.createAccount({
@@ -253,7 +264,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
             throw new Error(`sign-up with ${JSON.stringify(text)} threw ${(error as Error).name}: ${(error as Error).message.slice(0, 200)}`, { cause: error });
           }
           refused++;
-          expect(await snapshot()).toEqual(before);
+          expect(await snapshot(h)).toEqual(before);
           return;
         }
         stored++;
@@ -265,7 +276,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       }),
       { numRuns: RUNS, seed: 42, endOnFailure: true },
     );
-    const after = await snapshot();
+    const after = await snapshot(h);
     figures.set('b-metachar', {
       check: 'sign-up with SQL metacharacters / NUL / lone surrogates / RTL / emoji in names',
       measured: `stored verbatim or refused with ValidationError; users table intact: ${after.users_table === 1 ? 'yes' : 'NO'}`,
@@ -274,13 +285,13 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     expect(stored + refused).toBe(RUNS);
   });
 
-  it('invalid UUIDs anywhere an id is taken → ValidationError, nothing read or written', async () => {
+  test('invalid UUIDs anywhere an id is taken → ValidationError, nothing read or written', async ({ flow: h }) => {
     const orgs = h.platform.resolve(OrganizationRepository);
     const sessions = h.platform.resolve(SessionRepository);
     const users = h.platform.resolve(UserRepository);
     const apiKeys = h.platform.resolve(ApiKeyRepository);
     const personas = h.platform.resolve(PersonaRepository);
-    await property('uuids', badUuid, async (id) => {
+    await property(h, 'uuids', badUuid, async (id) => {
       const s = as<string>(id);
       await rejectsTyped(() => orgs.getById(s), [ValidationError]);
       await rejectsTyped(() => users.getById(s), [ValidationError]);
@@ -291,7 +302,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     });
   });
 
-  it('huge, negative and non-numeric page sizes → ValidationError on every list', async () => {
+  test('huge, negative and non-numeric page sizes → ValidationError on every list', async ({ flow: h }) => {
     const conversations = h.platform.resolve(ConversationRepository);
     const messages = h.platform.resolve(MessageRepository);
     const apiKeys = h.platform.resolve(ApiKeyRepository);
@@ -300,7 +311,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     const sessions = h.platform.resolve(SessionRepository);
     const personas = h.platform.resolve(PersonaRepository);
     const search = h.platform.resolve(KnowledgeSearch);
-    await property('pages', badLimit, async (limit) => {
+    await property(h, 'pages', badLimit, async (limit) => {
       const l = as<number>(limit);
       await rejectsTyped(() => conversations.listByUser(ctx, { limit: l }), [ValidationError]);
       await rejectsTyped(() => messages.pageBackwards(ctx, conversationId, { limit: l }), [ValidationError]);
@@ -314,13 +325,14 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     });
   });
 
-  it('MongoDB: operator objects as ids, roles, user ids and cursors → ValidationError; no document changes', async () => {
+  test('MongoDB: operator objects as ids, roles, user ids and cursors → ValidationError; no document changes', async ({ flow: h }) => {
     const conversations = h.platform.resolve(ConversationRepository);
     const messages = h.platform.resolve(MessageRepository);
     const documents = h.platform.resolve(KnowledgeDocumentRepository);
     const analytics = h.platform.resolve(AnalyticsRepository);
     const { NotFoundError } = await import('../../src/errors.js');
     await property(
+      h,
       'nosql',
       fc.tuple(
         operatorValue.filter((v) => v !== undefined),
@@ -351,7 +363,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     expect(page.items.map((m) => m.content)).toEqual(['hello']);
   });
 
-  it('a cursor crafted to carry an operator is refused', async () => {
+  test('a cursor crafted to carry an operator is refused', async ({ flow: h }) => {
     const conversations = h.platform.resolve(ConversationRepository);
     properties++;
     await fc.assert(
@@ -364,7 +376,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     );
   });
 
-  it('an empty message is refused before the sequence number is taken (no seq gap, counters unchanged)', async () => {
+  test('an empty message is refused before the sequence number is taken (no seq gap, counters unchanged)', async ({ flow: h }) => {
     const messages = h.platform.resolve(MessageRepository);
     const conversations = h.platform.resolve(ConversationRepository);
     const before = await conversations.get(ctx, conversationId);
@@ -375,7 +387,9 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
     expect(next.seq).toBe(await messages.countByConversation(ctx, conversationId));
   });
 
-  it('message content: oversized, NUL and lone surrogates are refused, other edge-case unicode is stored and read back verbatim, seq stays gapless', async () => {
+  test('message content: oversized, NUL and lone surrogates are refused, other edge-case unicode is stored and read back verbatim, seq stays gapless', async ({
+    flow: h,
+  }) => {
     const messages = h.platform.resolve(MessageRepository);
     await rejectsTyped(() => messages.append(ctx, conversationId, { role: 'user', content: 'x'.repeat(1_000_001) }), [ValidationError]);
     const start = await messages.countByConversation(ctx, conversationId);
@@ -408,7 +422,9 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
 
   // Issue 15, "What was seen" 7: 5,000-deep objects threw an untyped RangeError; lone surrogates became U+FFFD in
   // PostgreSQL, NUL and lone surrogates were stored verbatim in MongoDB, persona traits gave a generic POSTGRES_ERROR.
-  it('one text and shape policy for every store: deep nesting, NUL and lone surrogates in JSON inputs → ValidationError (never RangeError)', async () => {
+  test('one text and shape policy for every store: deep nesting, NUL and lone surrogates in JSON inputs → ValidationError (never RangeError)', async ({
+    flow: h,
+  }) => {
     const analytics = h.platform.resolve(AnalyticsRepository);
     const personas = h.platform.resolve(PersonaRepository);
     const conversations = h.platform.resolve(ConversationRepository);
@@ -432,7 +448,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('hostile
       badText.map((t) => ({ [t]: 1 })),
       badText.map((t) => ({ list: [1, { deeper: [t] }] })),
     );
-    await property('json-policy', bad, async (json) => {
+    await property(h, 'json-policy', bad, async (json) => {
       for (const [, write] of inputs) await rejectsTyped(() => write(json), [ValidationError]);
       // Plain text fields on both stores follow the same rule.
       const text = (json as Record<string, unknown>).note;

@@ -1,14 +1,16 @@
 import 'reflect-metadata';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
-import { startPgBouncer, type LocalPgBouncer } from '../../src/testing/start-pgbouncer.js';
-import { startPostgresPair, type LocalPostgresPair } from '../../src/testing/start-postgres-pair.js';
+import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
+import { startPostgresPair } from '../../src/testing/start-postgres-pair.js';
 import { migrateTemplate } from '../../src/testing/start-test-stack.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from '../integration/flows/flow-test-platform.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
 import { requireStores } from '../support/require-stores.js';
+import { test as base } from '../support/fixtures.js';
 
 const client = { ip: '198.51.100.7', userAgent: 'vitest pg failover' };
 
@@ -19,37 +21,36 @@ function withDatabase(url: string, database: string, user = 'postgres'): string 
   return u.toString();
 }
 
-// A private primary + streaming standby (PostgreSQL 15 binaries) and a PgBouncer in front, all on private ports.
-describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming standby, replica reads and failover through PgBouncer', () => {
-  let pair: LocalPostgresPair;
-  let bouncer: LocalPgBouncer;
-  let h: FlowHarness;
-
-  beforeAll(async () => {
-    pair = await startPostgresPair();
+// A private primary + streaming standby (PostgreSQL 15 binaries) and a PgBouncer in front, all on private ports: this file's own servers.
+const test = base
+  // oxlint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this pattern; empty: none
+  .extend('pair', { scope: 'file' }, async ({}, { onCleanup }) => {
+    const pair = await startPostgresPair();
+    onCleanup(() => pair.stop());
     const admin = new pg.Client({ connectionString: pair.primaryUrl });
     await admin.connect();
     await admin.query('CREATE DATABASE platform');
     await admin.end();
     await migrateTemplate(withDatabase(pair.primaryUrl, 'platform'));
-    bouncer = await startPgBouncer({ server: pair.primaryAddress });
-    h = await startFlowHarness({
-      DATABASE_URL: withDatabase(pair.primaryUrl, 'platform'),
-      DATABASE_APP_URL: `postgres://platform_app@${bouncer.address}/platform`,
-      PG_POOLER: 'transaction',
-      DATABASE_REPLICA_URL: withDatabase(pair.standbyUrl, 'platform', 'platform_app'),
-      // A dead primary is noticed within these bounds, not after TCP's own timeouts.
-      STORE_CONNECT_TIMEOUT_MS: '2000',
-      PG_STATEMENT_TIMEOUT_MS: '2000',
-    });
+    return pair;
+  })
+  .extend('bouncer', { scope: 'file' }, async ({ pair }, { onCleanup }) => {
+    const bouncer = await startPgBouncer({ server: pair.primaryAddress });
+    onCleanup(() => bouncer.stop());
+    return bouncer;
   });
-  afterAll(async () => {
-    await h?.stop();
-    await bouncer?.stop();
-    await pair?.stop();
-  });
+test.override('envOverrides', ({ pair, bouncer }) => ({
+  DATABASE_URL: withDatabase(pair.primaryUrl, 'platform'),
+  DATABASE_APP_URL: `postgres://platform_app@${bouncer.address}/platform`,
+  PG_POOLER: 'transaction',
+  DATABASE_REPLICA_URL: withDatabase(pair.standbyUrl, 'platform', 'platform_app'),
+  // A dead primary is noticed within these bounds, not after TCP's own timeouts.
+  STORE_CONNECT_TIMEOUT_MS: '2000',
+  PG_STATEMENT_TIMEOUT_MS: '2000',
+}));
 
-  it('health names the pooler, the primary and the standby; audit reads come from the standby', async () => {
+describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming standby, replica reads and failover through PgBouncer', () => {
+  test('health names the pooler, the primary and the standby; audit reads come from the standby', async ({ flow: h, pair, bouncer }) => {
     const health = await h.platform.connection('postgres').health();
     expect(health.nodes?.map((n) => [n.role, n.status, n.address])).toEqual([
       ['pooler', 'up', bouncer.address],
@@ -78,7 +79,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PostgreSQL: streaming stan
     }
   });
 
-  it('primary lost: sign-in fails typed and bounded; after promotion and a PgBouncer re-point it works again', async () => {
+  test('primary lost: sign-in fails typed and bounded; after promotion and a PgBouncer re-point it works again', async ({ flow: h, pair, bouncer }) => {
     const u = await h.user();
     expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pair.crashPrimary();

@@ -1,16 +1,19 @@
 import 'reflect-metadata';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster as ClusterClient, Redis, type Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { StoreUnavailableError, TokenError } from '../../src/errors.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { RedisConnection } from '../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
-import { startRedisCluster, type LocalRedisCluster } from '../../src/testing/start-redis-cluster.js';
+import { startRedisCluster } from '../../src/testing/start-redis-cluster.js';
 import { INGESTION_QUEUE } from '../../src/flows/knowledge/ingestion-queue.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from '../integration/flows/flow-test-platform.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
 import { requireStores } from '../support/require-stores.js';
+import { test as base } from '../support/fixtures.js';
+import type { FlowHarness } from '../support/flow-harness.js';
 
 const client = { ip: '203.0.113.50', userAgent: 'vitest failover' };
 
@@ -37,27 +40,25 @@ async function replicated(master: string): Promise<boolean> {
 }
 
 // Its own cluster (not the redis-cluster project's): killing a master must not disturb other files.
+// oxlint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this pattern; empty: none
+const test = base.extend('cluster', { scope: 'file' }, async ({}, { onCleanup }) => {
+  // cluster-node-timeout 2 s: the replica is promoted about 2-4 s after its master stops answering (Redis Cluster spec, "Replica election").
+  const cluster = await startRedisCluster({ nodeTimeoutMs: 2_000 });
+  onCleanup(() => cluster.stop());
+  return cluster;
+});
+test.override('envOverrides', ({ cluster }) => ({
+  REDIS_CLUSTER_NODES: cluster.clusterNodesEnv,
+  REDIS_COMMAND_TIMEOUT_MS: '500',
+  REDIS_BREAKER_FAILURE_THRESHOLD: '2',
+  REDIS_BREAKER_COOLDOWN_MS: '500',
+}));
+
 describe.skipIf(!requireStores('postgres', 'redis'))('Redis Cluster: a master killed mid-traffic', () => {
-  let cluster: LocalRedisCluster;
-  let h: FlowHarness;
-
-  beforeAll(async () => {
-    // cluster-node-timeout 2 s: the replica is promoted about 2-4 s after its master stops answering (Redis Cluster spec, "Replica election").
-    cluster = await startRedisCluster({ nodeTimeoutMs: 2_000 });
-    h = await startFlowHarness({
-      REDIS_CLUSTER_NODES: cluster.clusterNodesEnv,
-      REDIS_COMMAND_TIMEOUT_MS: '500',
-      REDIS_BREAKER_FAILURE_THRESHOLD: '2',
-      REDIS_BREAKER_COOLDOWN_MS: '500',
-    });
-  });
-  afterAll(async () => {
-    await h?.platform.resolve(JobQueues).close();
-    await h?.stop();
-    await cluster?.stop();
-  });
-
-  it('the replica takes over; validations keep answering (PostgreSQL fallback), no revoked session is accepted, no queued job is lost', async () => {
+  test('the replica takes over; validations keep answering (PostgreSQL fallback), no revoked session is accepted, no queued job is lost', async ({
+    flow: h,
+    cluster,
+  }) => {
     const redis = h.platform.resolve(RedisConnection).client as Cluster;
     const keys = h.platform.resolve(RedisKeys);
     const queues = h.platform.resolve(JobQueues);

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { TokenError } from '../../src/errors.js';
 import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
@@ -10,7 +10,11 @@ import { AccountRepository } from '../../src/postgres/repositories/account-repos
 import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { SessionCacheBreaker } from '../../src/redis/repositories/session-cache-breaker.js';
 import { requireStores } from '../support/require-stores.js';
-import { Figures, PASSWORD, outcome, sleep, startHarness, startPrivateRedis, type Harness, type PrivateRedis } from './reliability-support.js';
+import { Figures, outcome } from './reliability-support.js';
+import type { FlowHarness } from '../support/flow-harness.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
+import { sleep } from '../support/sleep.js';
+import { test } from '../support/fixtures.js';
 
 // Issue 16, item 7: a Redis outage cost ~2 s per validation (213 → 1.6 ops/s) and logouts answered
 // StoreUnavailableError although PostgreSQL had committed. Bounds here are this file's config:
@@ -29,7 +33,7 @@ const CONCURRENCY = 8;
 const ref = (s: Tracked) => ({ userId: s.userId, sessionId: s.sessionId });
 
 const figures = new Figures('faults');
-afterAll(() => figures.flush());
+test.afterAll(() => figures.flush());
 
 interface Tracked {
   readonly userId: string;
@@ -46,25 +50,22 @@ function expected(s: Tracked, started: number, ended: number): boolean | undefin
   return undefined;
 }
 
+// This file freezes, kills and restarts Redis: a redis-server of its own.
+test.override('envOverrides', ({ privateRedis }) => ({
+  REDIS_URL: privateRedis.url,
+  REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+  REDIS_BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
+  REDIS_BREAKER_FAILURE_THRESHOLD: String(THRESHOLD),
+  STORE_CONNECT_TIMEOUT_MS: '1000',
+}));
+
 describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logout during the outage, Redis back with its old data', () => {
-  let redis: PrivateRedis;
-  let h: Harness;
   let revoker: SessionRevoker;
   let signIn: PasswordSignIn;
   let validator: SessionValidator;
   let sessions: Tracked[];
 
-  beforeAll(async () => {
-    redis = await startPrivateRedis();
-    h = await startHarness({
-      env: {
-        REDIS_URL: redis.url,
-        REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
-        REDIS_BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
-        REDIS_BREAKER_FAILURE_THRESHOLD: String(THRESHOLD),
-        STORE_CONNECT_TIMEOUT_MS: '1000',
-      },
-    });
+  test.beforeAll(async ({ flow: h }) => {
     revoker = h.platform.resolve(SessionRevoker);
     signIn = h.platform.resolve(PasswordSignIn);
     validator = h.platform.resolve(SessionValidator);
@@ -79,11 +80,8 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     // Every session cached in Redis before the outage: the "old data" Redis comes back with.
     for (const s of sessions) expect((await validator.validate(ref(s))).source).toBe('cache');
   }, 120_000);
-  afterAll(async () => {
-    redis?.thaw();
-    await h?.stop();
-    await redis?.stop();
-  });
+  // A frozen server would hold up the platform's stop: thaw it first (the fixture then stops it).
+  test.afterAll(({ privateRedis }) => privateRedis.thaw());
 
   /** Runs validations of `pool` with CONCURRENCY callers for `ms`; every answer classified, every duration kept. */
   async function traffic(ms: number, pool: readonly Tracked[], during?: () => Promise<void>) {
@@ -114,7 +112,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
   }
 
   /** What validation costs with no Redis at all: the PostgreSQL reads of SessionValidator's fallback, same concurrency. */
-  async function postgresOnly(ms: number): Promise<number> {
+  async function postgresOnly(h: FlowHarness, ms: number): Promise<number> {
     const repo = h.platform.resolve(SessionRepository);
     const accounts = h.platform.resolve(AccountRepository);
     const security = h.platform.resolve(OrganizationSecurity);
@@ -133,10 +131,13 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     return Math.round(calls / ((performance.now() - started) / 1000));
   }
 
-  it('frozen Redis: validations go to PostgreSQL at PostgreSQL speed, logouts answer success, and revoked sessions stay revoked when Redis thaws with its old data', async () => {
+  test('frozen Redis: validations go to PostgreSQL at PostgreSQL speed, logouts answer success, and revoked sessions stay revoked when Redis thaws with its old data', async ({
+    flow: h,
+    privateRedis: redis,
+  }) => {
     const breaker = h.platform.resolve(SessionCacheBreaker);
     const healthy = await traffic(1_500, sessions);
-    const baselineBefore = await postgresOnly(1_500);
+    const baselineBefore = await postgresOnly(h, 1_500);
 
     redis.freeze();
     const logouts: Array<{ ok: boolean; ms: number }> = [];
@@ -161,7 +162,7 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     expect(breaker.state).toBe('closed');
     const after = await traffic(1_500, sessions);
     // The machine is shared: the better of two PostgreSQL-only runs, so load elsewhere does not flatter the ratio.
-    const baseline = Math.max(baselineBefore, await postgresOnly(1_500));
+    const baseline = Math.max(baselineBefore, await postgresOnly(h, 1_500));
 
     const ratio = open.opsPerSecond / Math.max(1, baseline);
     figures.set('c2-redis-breaker-freeze', {
@@ -190,11 +191,13 @@ describe.skipIf(!requireStores('postgres'))('Redis outage: circuit breaker, logo
     expect(after.cache).toBeGreaterThan(0);
   }, 60_000);
 
-  it('killed Redis: typed, bounded answers from PostgreSQL, and a new server on the same port serves the cache again after one cool-down', async () => {
+  test('killed Redis: typed, bounded answers from PostgreSQL, and a new server on the same port serves the cache again after one cool-down', async ({
+    privateRedis: redis,
+  }) => {
     const live = sessions.filter((s) => s.revokedAt === undefined);
     await redis.stop();
     const down = await traffic(2 * COOLDOWN_MS, live);
-    redis = await startPrivateRedis(redis.port);
+    await redis.start();
     const restarted = performance.now();
     await expect.poll(async () => (await validator.validate(ref(live[0]!))).source, { timeout: COOLDOWN_MS * 3 + 5_000, interval: 100 }).toBe('cache');
     const recoveredMs = performance.now() - restarted;

@@ -1,64 +1,8 @@
-import 'reflect-metadata';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
-import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
-import type { Logger } from '../../src/logger.js';
-import { createPlatform, type Platform } from '../../src/platform.js';
-import type { StoreName } from '../../src/errors.js';
-import { freePort } from '../../src/testing/free-port.js';
-import { probeTcp } from '../../src/testing/probe-tcp.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { AUTH_NOTIFIER } from '../../src/tokens.js';
-import { CapturingNotifier, PASSWORD } from '../support/auth-fixtures.js';
-
-// Shared with every harness; re-exported so the test files importing them from here stay as they are.
-export { CapturingNotifier, PASSWORD };
-
-const stack = inject('stack');
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export interface Harness {
-  readonly t: TestEnv;
-  readonly platform: Platform;
-  readonly notifier: CapturingNotifier;
-  /** Signs up an active user with {@link PASSWORD} and its own organization. */
-  user(): Promise<{ email: string; userId: string; organizationId: string }>;
-  stop(): Promise<void>;
-}
-
-/** A started platform on this file's own database, Mongo database, Qdrant prefix and Redis prefix. */
-export async function startHarness(options: { stores?: readonly StoreName[]; env?: Record<string, string>; logger?: Logger } = {}): Promise<Harness> {
-  const t = await createTestEnv();
-  const platform = createPlatform(loadConfig({ ...t.env, ...options.env }), {
-    stores: options.stores ?? ['postgres', 'redis'],
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
-  const notifier = new CapturingNotifier();
-  platform.container.registerInstance(AUTH_NOTIFIER, notifier);
-  await platform.start();
-  return {
-    t,
-    platform,
-    notifier,
-    user: async () => {
-      const email = `rel-${randomUUID().slice(0, 12)}@example.test`;
-      const { user, organization } = await platform
-        .resolve(SignUpService)
-        .createAccount({ email, password: PASSWORD, organizationName: 'Reliability', ageConfirmed: true, emailVerified: true });
-      return { email, userId: user.id, organizationId: organization.id };
-    },
-    stop: async () => {
-      await platform.stop();
-      await t.cleanup();
-    },
-  };
-}
 
 /** Settles `work` and classifies: the value, or the error (which must be a PlatformError, else the test fails). */
 export async function outcome<T>(work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: PlatformError }> {
@@ -74,52 +18,6 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-// ---------------------------------------------------------------------------
-// A private redis-server on a chosen port, so a test can stop it and start a
-// new one on the same port (FLUSHALL and shutdown would hurt the shared one).
-
-export interface PrivateRedis {
-  readonly port: number;
-  readonly url: string;
-  /** Stops the server (SIGKILL: an abrupt crash, not a graceful shutdown). Idempotent. */
-  stop(): Promise<void>;
-  /** SIGSTOP: the TCP port stays open, nothing answers (a frozen or partitioned server); `thaw()` resumes it with its data. */
-  freeze(): void;
-  thaw(): void;
-}
-
-async function redisAnswers(port: number): Promise<boolean> {
-  return probeTcp('127.0.0.1', port, { send: 'PING\r\n', timeoutMs: 500 }).then(
-    (r) => r.startsWith('+PONG'),
-    () => false,
-  );
-}
-
-/** Starts redis-server on `port` (default: a free one). @throws Error when it does not answer within 5 s */
-export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
-  const p = port ?? (await freePort());
-  const child: ChildProcess = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100 && !(await redisAnswers(p)); i++) {
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  if (!(await redisAnswers(p))) {
-    child.kill('SIGKILL');
-    throw new Error(`redis-server did not start on port ${p}`);
-  }
-  return {
-    port: p,
-    url: `redis://127.0.0.1:${p}/0`,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    freeze: () => child.kill('SIGSTOP'),
-    thaw: () => child.kill('SIGCONT'),
-  };
 }
 
 // ---------------------------------------------------------------------------

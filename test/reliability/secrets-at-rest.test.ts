@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EJSON } from 'bson';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { runDemo, type DemoResult } from '../../src/cli/demo/run-demo.js';
 import { loadConfig } from '../../src/config.js';
 import { ApiKeyAuthenticator } from '../../src/flows/auth/api-key-authenticator.js';
@@ -12,7 +12,9 @@ import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
 import { OAuthSignIn } from '../../src/flows/auth/oauth-sign-in.js';
 import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
-import { VerificationService } from '../../src/flows/auth/verification-service.js';
+import { PasswordResetRequest } from '../../src/flows/auth/password-reset-request.js';
+import { PasswordReset } from '../../src/flows/auth/password-reset.js';
+import { EmailVerification } from '../../src/flows/auth/email-verification.js';
 import { createLogger } from '../../src/logger.js';
 import { ConversationRepository } from '../../src/mongo/repositories/conversation-repository.js';
 import { MessageRepository } from '../../src/mongo/repositories/message-repository.js';
@@ -29,11 +31,13 @@ import { scanKeys, unlinkKeys } from '../../src/redis/scan-keys.js';
 import { generateRecoveryCodes } from '../../src/security/recovery-codes.js';
 import { Totp } from '../../src/security/totp.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { CapturingNotifier, Figures } from './reliability-support.js';
+import { type TestEnv } from '../support/test-env.js';
+import { Figures } from './reliability-support.js';
+import { CapturingNotifier } from '../support/auth-fixtures.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
 import { AUTH_NOTIFIER } from '../../src/tokens.js';
+import { test } from '../support/fixtures.js';
 
 const figures = new Figures('secrets-at-rest');
 
@@ -75,7 +79,6 @@ interface Finding {
 }
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets at rest: none in any store or log', () => {
-  let t: TestEnv;
   let platform: Platform;
   let demo: DemoResult | undefined;
   const logs: string[] = [];
@@ -84,8 +87,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
   const add = (kind: string, ...values: string[]) => secrets.set(kind, [...(secrets.get(kind) ?? []), ...values]);
   const CANARY = `canary-${randomBytes(12).toString('hex')}`;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     // 1. The lead's demo story, on this file's stores (all four from the environment, so it creates nothing of its own).
     const captured: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
@@ -115,29 +117,30 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     await platform.start();
     const rotation = platform.resolve(RefreshRotation);
     const signIn = platform.resolve(PasswordSignIn);
-    const verification = platform.resolve(VerificationService);
+    const resetRequest = platform.resolve(PasswordResetRequest);
+    const reset = platform.resolve(PasswordReset);
+    const emailVerification = platform.resolve(EmailVerification);
     const password = `Pw-${randomBytes(9).toString('base64url')}-x9`;
     const email = `secret-${randomUUID().slice(0, 8)}@example.test`;
     add('password', password);
     const { user, organization } = await platform.resolve(SignUpService).createAccount({ email, password, organizationName: 'Secrets', ageConfirmed: true });
-    await verification.requestEmailVerification(user.id);
-    await verification.settled();
+    await emailVerification.requestEmailVerification(user.id);
     const verifyToken = notifier.sent.at(-1)!.token;
     add('email verification token', verifyToken);
-    await verification.verifyEmail(verifyToken);
+    await emailVerification.verifyEmail(verifyToken);
     const wrong = `Wrong-${randomBytes(9).toString('base64url')}`;
     add('wrong password attempt', wrong);
     await signIn.login(email, wrong, { ip: '198.51.100.20' }).catch(() => undefined);
     const login = expectSignedIn(await signIn.login(email, password, { ip: '198.51.100.20' }));
     add('refresh token', login.refreshToken);
     add('refresh token', (await rotation.refresh(login.refreshToken, {})).refreshToken);
-    await verification.requestPasswordReset(email, {});
-    await verification.settled();
+    await resetRequest.requestPasswordReset(email, {});
+    await resetRequest.settled();
     const resetToken = notifier.sent.at(-1)!.token;
     add('password reset token', resetToken);
     const newPassword = `New-${randomBytes(9).toString('base64url')}-y7`;
     add('password', newPassword);
-    await verification.resetPassword(resetToken, newPassword);
+    await reset.resetPassword(resetToken, newPassword);
     add('refresh token', expectSignedIn(await signIn.login(email, newPassword, {})).refreshToken);
 
     const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner', scopes: [] });
@@ -203,7 +206,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     logs.push(JSON.stringify({ msg: CANARY }));
   }, 120_000);
 
-  afterAll(async () => {
+  test.afterAll(async () => {
     await demo?.stack?.stop();
     // The demo ran with keep (so the scan could read its data): remove its Redis keys here.
     const prefix = demo?.env.REDIS_KEY_PREFIX;
@@ -216,11 +219,11 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
       .close()
       .catch(() => undefined);
     await platform?.stop();
-    await t?.cleanup();
     await figures.flush();
   });
 
   async function scanAll(
+    t: TestEnv,
     needles: ReadonlyArray<{ secret: string; variants: readonly string[] }>,
   ): Promise<{ findings: Finding[]; scanned: Record<string, number> }> {
     const findings: Finding[] = [];
@@ -313,13 +316,15 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     return { findings, scanned };
   }
 
-  it('the scanner finds a planted plaintext canary in every store and in the logs (so a zero below means something)', async () => {
-    const { findings } = await scanAll([{ secret: CANARY, variants: [CANARY] }]);
+  test('the scanner finds a planted plaintext canary in every store and in the logs (so a zero below means something)', async ({ testEnv: t }) => {
+    const { findings } = await scanAll(t, [{ secret: CANARY, variants: [CANARY] }]);
     const stores = new Set(findings.map((f) => f.where.split(' ')[0]));
     expect([...stores].sort()).toEqual(['logs', 'mongo', 'postgres', 'qdrant', 'redis']);
   });
 
-  it('no password, refresh token, API key, verification/reset token, TOTP secret, recovery code, OAuth or integration token is stored or logged, in any encoding', async () => {
+  test('no password, refresh token, API key, verification/reset token, TOTP secret, recovery code, OAuth or integration token is stored or logged, in any encoding', async ({
+    testEnv: t,
+  }) => {
     const all = [...secrets.entries()].flatMap(([kind, values]) => values.map((secret) => ({ kind, secret, variants: encodings(secret) })));
     expect(demo?.ok).toBe(true);
     for (const kind of [
@@ -336,7 +341,7 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('secrets
     ]) {
       expect(secrets.get(kind)?.length ?? 0, kind).toBeGreaterThan(0);
     }
-    const { findings, scanned } = await scanAll(all);
+    const { findings, scanned } = await scanAll(t, all);
     const kinds = [...secrets.keys()].sort();
     figures.set('a-scan', {
       check: `${all.length} plaintext secrets of ${kinds.length} kinds (${kinds.join(', ')}) from the demo story plus the flows it does not cover; each searched as itself, hex, base64 and (for encoded tokens) its decoded bytes`,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
 import { SessionValidator } from '../../src/flows/auth/session-validator.js';
@@ -14,9 +14,11 @@ import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
 import { SecuritySettingsRepository } from '../../src/postgres/repositories/security-settings-repository.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
-import { Figures, PASSWORD, startHarness, type Harness } from './reliability-support.js';
+import { Figures } from './reliability-support.js';
+import { PASSWORD } from '../support/auth-fixtures.js';
 import { expectSignedIn } from '../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../support/require-stores.js';
+import { test } from '../support/fixtures.js';
 
 const figures = new Figures('soak');
 const OPERATIONS = 2000;
@@ -33,12 +35,13 @@ interface SoakUser {
   readonly sessions: Array<{ sessionId: string; jti: string }>;
 }
 
+// The mixed workload touches every store: the platform runs all four.
+test.override('flowStores', ['postgres', 'redis', 'mongo', 'qdrant']);
+
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a bounded mixed workload loses and duplicates nothing', () => {
-  let h: Harness;
   const users: SoakUser[] = [];
 
-  beforeAll(async () => {
-    h = await startHarness({ stores: ['postgres', 'redis', 'mongo', 'qdrant'] });
+  test.beforeAll(async ({ flow: h }) => {
     const boot = await bootstrapPlatform(h.platform, { waitMs: 10_000 });
     expect(boot.every((b) => b.status === 'provisioned')).toBe(true);
     const ingestion = h.platform.resolve(KnowledgeIngestion);
@@ -71,16 +74,17 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('soak: a
     }
   }, 90_000);
 
-  afterAll(async () => {
+  test.afterAll(async ({ flow: h }) => {
     await h?.platform
       .resolve(JobQueues)
       .close()
       .catch(() => undefined);
-    await h?.stop();
     await figures.flush();
   });
 
-  it(`${OPERATIONS} operations (logins, validations, message appends, searches), ${CONCURRENCY} at a time: counts match what was sent`, async () => {
+  test(`${OPERATIONS} operations (logins, validations, message appends, searches), ${CONCURRENCY} at a time: counts match what was sent`, async ({
+    flow: h,
+  }) => {
     const signIn = h.platform.resolve(PasswordSignIn);
     const validator = h.platform.resolve(SessionValidator);
     const messages = h.platform.resolve(MessageRepository);

@@ -1,28 +1,27 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { InvalidCredentialsError } from '../../src/errors.js';
 import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
-import { Figures, median, startHarness, type Harness } from './reliability-support.js';
+import { Figures, median } from './reliability-support.js';
 import { requireStores } from '../support/require-stores.js';
+import { test } from '../support/fixtures.js';
 
 const figures = new Figures('timing');
 const SAMPLES = 15;
 const WARM_UP = 2;
 
-describe.skipIf(!requireStores('postgres', 'redis'))('timing: login does not tell unknown emails from wrong passwords', () => {
-  let h: Harness;
+// The real default cost (the test environment lowers it to 4), and a lockout threshold the samples cannot reach.
+test.override('envOverrides', { BCRYPT_COST: '12', LOCKOUT_THRESHOLD: '100' });
 
-  beforeAll(async () => {
-    // The real default cost (the test environment lowers it to 4), and a lockout threshold the samples cannot reach.
-    h = await startHarness({ env: { BCRYPT_COST: '12', LOCKOUT_THRESHOLD: '100' } });
-  });
-  afterAll(async () => {
-    await h?.stop();
+describe.skipIf(!requireStores('postgres', 'redis'))('timing: login does not tell unknown emails from wrong passwords', () => {
+  test.afterAll(async () => {
     await figures.flush();
   });
 
-  it(`median time of an unknown email vs a known email with a wrong password: ratio within 0.8–1.25 (${SAMPLES} interleaved samples each, bcrypt cost 12)`, async () => {
+  test(`median time of an unknown email vs a known email with a wrong password: ratio within 0.8–1.25 (${SAMPLES} interleaved samples each, bcrypt cost 12)`, async ({
+    flow: h,
+  }) => {
     expect(h.platform.config.auth.bcryptCost).toBe(12);
     const signIn = h.platform.resolve(PasswordSignIn);
     const known = await h.user();

@@ -1,5 +1,5 @@
-import type { EmailChangeMessage, IdentityNotifier, SignInCodeMessage } from '../../src/flows/auth/identity-notifier.js';
-import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../src/flows/auth/auth-notifier.js';
+import type { EmailChangeMessage, IdentityNotifier, SignInCodeMessage } from '../../src/identity-notifier.js';
+import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../src/auth-notifier.js';
 
 /** A password every default policy accepts (12+ characters, not in the breached list, no personal data). */
 export const PASSWORD = 'Quartz-Lantern-47-river';

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll } from 'vitest';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Config } from '../../src/config.js';
@@ -12,7 +11,6 @@ import { MessageRepository } from '../../src/mongo/repositories/message-reposito
 import { MongoProvisioner } from '../../src/mongo/mongo-provisioner.js';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import type { PlatformOptions } from '../../src/platform-options.js';
-import { createTestEnv, type TestEnv } from './test-env.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../src/postgres/repositories/api-key-repository.js';
 import { AuditRepository } from '../../src/postgres/repositories/audit-repository.js';
@@ -199,36 +197,5 @@ export async function seedUserEverywhere(platform: Platform, organization?: { id
       'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
       session.accessTokenJti,
     ],
-  };
-}
-
-/**
- * Registers the file's beforeAll/afterAll: isolated stores (createTestEnv), a
- * started privacy platform, and at the end its Redis keys dropped, the
- * platform stopped and the database removed. Read the fields inside hooks or tests.
- */
-export function usePrivacyPlatform(): { readonly t: TestEnv; readonly platform: Platform } {
-  let state: { t: TestEnv; platform: Platform } | undefined;
-  let env: TestEnv | undefined;
-  beforeAll(async () => {
-    env = await createTestEnv();
-    state = { t: env, platform: await startPrivacyPlatform(env.config) };
-  });
-  afterAll(async () => {
-    if (state) await dropRedisKeys(state.platform);
-    await state?.platform.stop();
-    await env?.cleanup();
-  });
-  const get = () => {
-    if (!state) throw new Error('usePrivacyPlatform: read its fields inside tests or hooks');
-    return state;
-  };
-  return {
-    get t() {
-      return get().t;
-    },
-    get platform() {
-      return get().platform;
-    },
   };
 }

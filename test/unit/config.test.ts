@@ -91,6 +91,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the pool lifetime (default 1 h, 0 = none) and idle validation (default on, after 1 s), refusing values out of range', () => {
+    expect(loadConfig({}).postgres).toMatchObject({ maxLifetimeSeconds: 3_600, idleValidationAfterMs: 1_000 });
+    expect(loadConfig({ PG_POOL_MAX_LIFETIME_SECONDS: '0', PG_POOL_IDLE_VALIDATION: 'off' }).postgres).toMatchObject({
+      maxLifetimeSeconds: 0,
+      idleValidationAfterMs: undefined,
+    });
+    expect(loadConfig({ PG_POOL_IDLE_VALIDATION_AFTER_MS: '0' }).postgres.idleValidationAfterMs).toBe(0);
+    const error = (() => {
+      try {
+        loadConfig({ PG_POOL_MAX_LIFETIME_SECONDS: '-1', PG_POOL_IDLE_VALIDATION: 'sometimes', PG_POOL_IDLE_VALIDATION_AFTER_MS: '600001' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return expect.fail('accepted');
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.issues.map((i) => i.path).toSorted()).toEqual(['PG_POOL_IDLE_VALIDATION', 'PG_POOL_IDLE_VALIDATION_AFTER_MS', 'PG_POOL_MAX_LIFETIME_SECONDS']);
+  });
+
   it('requires a key ring in production and an active key that exists', () => {
     expect(() => loadConfig({ PLATFORM_ENV: 'production' })).toThrow(/PLATFORM_ENCRYPTION_KEYS: required in production/);
     expect(() => loadConfig({ PLATFORM_ENCRYPTION_KEYS: testKeyRing(['a']), PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'zz' })).toThrow(ConfigError);

@@ -8,8 +8,6 @@ const SRC = new URL('../../src/', import.meta.url).pathname;
 const STORES = ['postgres', 'mongo', 'qdrant', 'redis'];
 /** Root files that wire the folders together; every other root file imports root files only. */
 const COMPOSITION_ROOTS = ['index.ts', 'platform.ts', 'platform-options.ts'];
-/** Root files allowed `import type` from folders (erased at run time): the token hub names the types it carries. */
-const TYPE_HUBS = ['tokens.ts'];
 
 interface Edge {
   readonly from: string;
@@ -70,9 +68,7 @@ describe('import boundaries (docs/architecture.md)', () => {
     expect(violations((_, from, to) => to === 'cli' && from !== 'cli')).toEqual([]);
   });
 
-  it('root files import only root files, except the composition roots (and type-only imports in the token hub)', () => {
-    expect(
-      violations((e, from, to) => from === '.' && to !== '.' && !COMPOSITION_ROOTS.includes(e.from) && !(TYPE_HUBS.includes(e.from) && e.typeOnly)),
-    ).toEqual([]);
+  it('no root file imports a folder (type-only imports included), except the composition roots', () => {
+    expect(violations((e, from, to) => from === '.' && to !== '.' && !COMPOSITION_ROOTS.includes(e.from))).toEqual([]);
   });
 });

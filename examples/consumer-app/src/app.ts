@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import {
   AUTH_NOTIFIER,
   createPlatform,
+  EmailVerification,
   expectSignedIn,
   PasswordSignIn,
   PlatformError,
   SessionRevoker,
   SessionValidator,
-  VerificationService,
   type Config,
   type Platform,
 } from 'platform-data';
@@ -69,7 +69,7 @@ export async function startApp(config: Config, options: { port?: number; tokenSe
       return [202, { status: 'check your email' }];
     },
     'POST /verify-email': async (req) => {
-      const user = await platform.resolve(VerificationService).verifyEmail((await body(req)).token ?? '');
+      const user = await platform.resolve(EmailVerification).verifyEmail((await body(req)).token ?? '');
       return [200, { userId: user.id, status: user.status }];
     },
     'POST /login': async (req) => {

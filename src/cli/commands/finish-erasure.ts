@@ -1,4 +1,5 @@
-import type { ErasureFlow, ErasureRemainder } from '../../flows/privacy/erasure-flow.js';
+import type { ErasureFlow } from '../../flows/privacy/erasure-flow.js';
+import type { ErasureRemainder } from '../../flows/privacy/erasure-verification.js';
 import type { ErasureRequestRecord } from '../../postgres/repositories/erasure-request-repository.js';
 import { EXIT, out, printJson } from '../cli-output.js';
 

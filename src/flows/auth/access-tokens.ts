@@ -7,7 +7,7 @@ import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { CONFIG, SIGNING_KEY_OPTIONS } from '../../tokens.js';
 import { SessionValidator, type ValidatedSession } from './session-validator.js';
-import type { SigningKeyOptions } from './signing-key-options.js';
+import type { SigningKeyOptions } from '../../signing-key-options.js';
 import { SigningKeyRing } from './signing-key-ring.js';
 
 /** The session an access token is signed for: what sign-in / refresh returned (`SignInResult` fits). */

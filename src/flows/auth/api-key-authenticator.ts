@@ -7,7 +7,7 @@ import { ApiKeyRepository, type VerifiedApiKey } from '../../postgres/repositori
 import { RateLimiter, type RateLimitResult } from '../../redis/repositories/rate-limiter.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientContextSchema } from './client-context.js';
 import { OrganizationSecurity } from '../organizations/organization-security.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';

@@ -9,8 +9,8 @@ import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, LOGGER } from '../../tokens.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
-import type { EmailChangeMessage, IdentityNotifier } from './identity-notifier.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
+import type { EmailChangeMessage, IdentityNotifier } from '../../identity-notifier.js';
 import { SessionRevoker } from './session-revoker.js';
 
 const HOUR_MS = 3_600_000;

@@ -3,8 +3,9 @@ import { AccountStateError } from '../../errors.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import type { ParsedClientContext } from './client-context.js';
+import { loginSucceededAudit } from './login-succeeded-audit.js';
 import { MfaService, secondFactorDue, type MfaChallengeResult, type MfaEnrollmentRequiredResult } from './mfa-service.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 
@@ -56,16 +57,7 @@ export class FirstFactorSignIn {
     const result = await this.issuer.issue(user, client, options.organizationId, {
       target,
       mfaVerified: options.mfaSatisfied,
-      audit: (sessionId, organizationId) => [
-        {
-          eventType: 'auth.login.succeeded',
-          organizationId,
-          actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
-          details: { sessionId, method, mfa: options.mfaSatisfied },
-        },
-      ],
+      audit: loginSucceededAudit(user, client, { method, mfa: options.mfaSatisfied }),
     });
     return { status: 'signed_in', ...result };
   }

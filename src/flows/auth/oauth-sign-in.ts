@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { AccountStateError, ConflictError, ValidationError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
-import { IdentityRepository, type IdentityProvider } from '../../postgres/repositories/identity-repository.js';
+import {
+  IdentityRepository,
+  providerDiscriminatorInput,
+  providerUsernameInput,
+  type IdentityProvider,
+  type UpdateProviderTokensInput,
+} from '../../postgres/repositories/identity-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
@@ -11,7 +17,7 @@ import type { LoginResult } from './password-sign-in.js';
 import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
 import { MfaService, secondFactorDue } from './mfa-service.js';
 import { SessionIssuer } from './session-issuer.js';
-import { slugFor } from './sign-up-service.js';
+import { slugFor } from './account-creation.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** Providers this flow signs in with (the identities table also knows `github`, used for integrations, not sign-in). */
@@ -27,6 +33,10 @@ const profileInput = z
     /** Only true when the provider asserted it (`email_verified` claim); it decides linking. */
     emailVerified: z.boolean().default(false),
     displayName: z.string().trim().min(1).max(200).optional(),
+    /** The provider's handle, kept on the identity (e.g. Discord's `username`, GitHub's `login`). */
+    providerUsername: providerUsernameInput.optional(),
+    /** Discord's `discriminator` (`"0"` for migrated accounts). */
+    providerDiscriminator: providerDiscriminatorInput.optional(),
     accessToken: z.string().min(1).max(8192).optional(),
     refreshToken: z.string().min(1).max(8192).optional(),
     tokenExpiresAt: z.date().optional(),
@@ -34,6 +44,18 @@ const profileInput = z
   .strict();
 /** What the application extracted from the provider's verified ID token / userinfo. */
 export type OAuthProfile = z.input<typeof profileInput>;
+
+/** The identity's fields the profile carries (tokens, handle), without the undefined ones. */
+function identityFields(p: z.output<typeof profileInput>): UpdateProviderTokensInput {
+  const fields = {
+    accessToken: p.accessToken,
+    refreshToken: p.refreshToken,
+    tokenExpiresAt: p.tokenExpiresAt,
+    providerUsername: p.providerUsername,
+    providerDiscriminator: p.providerDiscriminator,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
 
 /** How the user was found: an existing identity, an identity linked now to an existing account, or a new account. */
 export type OAuthSignInOutcome = 'signed_in' | 'linked' | 'created';
@@ -91,13 +113,8 @@ export class OAuthSignIn {
     if (user.status === 'suspended') throw new AccountStateError('suspended');
     if (user.status === 'locked') throw new AccountStateError('locked');
     if (user.status === 'deleted' || user.deletedAt !== null) throw new AccountStateError('deleted');
-    if (outcome === 'signed_in' && (p.accessToken !== undefined || p.refreshToken !== undefined)) {
-      await this.identities.updateTokens(user.id, p.provider, {
-        ...(p.accessToken === undefined ? {} : { accessToken: p.accessToken }),
-        ...(p.refreshToken === undefined ? {} : { refreshToken: p.refreshToken }),
-        ...(p.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: p.tokenExpiresAt }),
-      });
-    }
+    const update = identityFields(p);
+    if (outcome === 'signed_in' && Object.keys(update).length > 0) await this.identities.updateTokens(user.id, p.provider, update);
     const [target, mfaEnabled] = await Promise.all([this.issuer.resolveTarget(user, client), this.mfa.isEnabled(user.id)]);
     const due = secondFactorDue(mfaEnabled, target.settings);
     if (due !== undefined) {
@@ -179,9 +196,7 @@ export class OAuthSignIn {
       provider: p.provider,
       providerUserId: p.providerUserId,
       ...(p.email === undefined ? {} : { email: p.email }),
-      ...(p.accessToken === undefined ? {} : { accessToken: p.accessToken }),
-      ...(p.refreshToken === undefined ? {} : { refreshToken: p.refreshToken }),
-      ...(p.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: p.tokenExpiresAt }),
+      ...identityFields(p),
     });
   }
 }

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { OutboxRepository } from '../../postgres/repositories/outbox-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from './auth-notifier.js';
+import type { AccountLockedNotice, AccountNotice, AuthMessage, AuthNotifier } from '../../auth-notifier.js';
 
 /** The topics the auth flows' emails have in the outbox. */
 export const AUTH_OUTBOX_TOPICS = {

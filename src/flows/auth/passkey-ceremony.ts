@@ -14,7 +14,7 @@ import { PasskeyRepository, type PasskeyRecord, type WebAuthnCeremony } from '..
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 
 const b64url = (max: number) =>
   z

@@ -14,7 +14,7 @@ import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 import { challengeBytes, PasskeyCeremony, userHandleOf } from './passkey-ceremony.js';
 
 /** Passkeys one account may hold; more is a script, not a person. */

@@ -10,10 +10,13 @@ import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS } from '../../tokens.js';
 import { clientContextSchema, type ClientContext } from './client-context.js';
+import { loginSucceededAudit } from './login-succeeded-audit.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
+import type { SecondFactorResult } from './mfa-sign-in.js';
 import { challengeBytes, PasskeyCeremony, passkeyUseAudit } from './passkey-ceremony.js';
-import { SessionIssuer, type SignInResult } from './session-issuer.js';
+import { PasswordChangeTickets } from './password-change-tickets.js';
+import { SessionIssuer } from './session-issuer.js';
 
 const HOUR_MS = 3_600_000;
 const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
@@ -23,6 +26,10 @@ const DEFAULT_MFA_CHALLENGE_MAX_ATTEMPTS = 5;
  * (usernameless: a discoverable credential names its user, so nothing is
  * asked before and nothing enumerates accounts), or as the second factor of
  * a sign-in that returned `mfa_required`.
+ *
+ * Nine dependencies, with a reason: the two uses share the ceremony, the stored passkeys and
+ * the throttle; the first-factor use ends like every first factor (user, first-factor sign-in,
+ * required-change ticket), the second-factor use in its challenge and the issuer.
  *
  * @example
  * const options = await passkeySignIn.beginSignIn({ ip });       // → navigator.credentials.get({ publicKey: options })
@@ -40,6 +47,7 @@ export class PasskeySignIn {
     @inject(FirstFactorSignIn) private readonly firstFactor: FirstFactorSignIn,
     @inject(RateLimiter) private readonly limiter: RateLimiter,
     @inject(IDENTITY_FLOW_OPTIONS) private readonly options: IdentityFlowOptions,
+    @inject(PasswordChangeTickets) private readonly tickets: PasswordChangeTickets,
   ) {}
 
   /**
@@ -109,15 +117,12 @@ export class PasskeySignIn {
   /**
    * Second step of a sign-in that returned `mfa_required`, with a passkey of
    * that user instead of a TOTP code: a refused passkey counts against the MFA
-   * challenge (closed after 5), and the challenge is used once.
+   * challenge (closed after 5), and the challenge is used once. Ends in a password-change ticket instead of a
+   * session when the password sign-in found the password must be changed (as `MfaSignIn.completeMfaLogin`).
    * @throws ValidationError; TokenError for either challenge; PasskeyError; AccountStateError; TenantAccessError
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async completeMfaLogin(
-    challengeToken: string,
-    response: AuthenticationResponseJSON,
-    context: ClientContext = {},
-  ): Promise<SignInResult & { readonly status: 'signed_in' }> {
+  async completeMfaLogin(challengeToken: string, response: AuthenticationResponseJSON, context: ClientContext = {}): Promise<SecondFactorResult> {
     const input = parseInput(z.object({ challengeToken: z.string().min(1).max(512), context: clientContextSchema }), { challengeToken, context });
     const client = input.context;
     const mfaChallenge = await this.challenges.findActive(input.challengeToken, 'sign_in');
@@ -132,19 +137,14 @@ export class PasskeySignIn {
     if (!user || user.status === 'deleted') throw new AccountStateError('deleted');
     if (user.status === 'suspended' || user.status === 'locked') throw new AccountStateError(user.status);
     if (!(await this.users.recordSuccessfulLogin(user.id, client.ip))) throw new AccountStateError('locked', user.lockedUntil ?? undefined);
+    if (mfaChallenge.passwordChangeDue) {
+      const reason = user.mustChangePassword ? 'must_change' : 'max_age';
+      return this.tickets.issue(user, mfaChallenge.organizationId, client, { reason, mfaVerified: true });
+    }
     const result = await this.issuer.issue(user, client, mfaChallenge.organizationId, {
       via: 'mfa',
       mfaVerified: true,
-      audit: (sessionId, organizationId) => [
-        {
-          eventType: 'auth.login.succeeded',
-          organizationId,
-          actorUserId: user.id,
-          ip: client.ip ?? null,
-          userAgent: client.userAgent ?? null,
-          details: { sessionId, mfa: 'passkey' },
-        },
-      ],
+      audit: loginSucceededAudit(user, client, { mfa: 'passkey' }),
     });
     return { status: 'signed_in', ...result };
   }

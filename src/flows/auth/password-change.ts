@@ -6,9 +6,12 @@ import { AccountRepository } from '../../postgres/repositories/account-repositor
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { ownSessionInput, passwordInput } from './auth-inputs.js';
+import { challengeTokenInput, ownSessionInput, passwordInput } from './auth-inputs.js';
 import { clientAuditFields, clientContextSchema, type ClientContext } from './client-context.js';
+import { PasswordChangeTickets } from './password-change-tickets.js';
 import { PasswordGate } from './password-gate.js';
+import type { SignedInResult } from './password-sign-in.js';
+import { SessionIssuer } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionValidator } from './session-validator.js';
 import { SignInBookkeeping } from './sign-in-bookkeeping.js';
@@ -20,7 +23,13 @@ export interface PasswordChanged {
   readonly revokedSessions: number;
 }
 
-/** The signed-in user's password change (a forgotten password is `VerificationService.resetPassword`). */
+const newPasswordInput = z.string().min(1).max(1024);
+
+/**
+ * The signed-in user's password change, and the required change a password sign-in answered with a ticket
+ * (a forgotten password is `PasswordReset.resetPassword`). Ten dependencies, with a reason: both
+ * changes share the policy, hashing and revocation; the required one also ends in a sign-in (tickets, issuer).
+ */
 @injectable()
 @accessControlled
 export class PasswordChange {
@@ -33,6 +42,8 @@ export class PasswordChange {
     @inject(SignInBookkeeping) private readonly bookkeeping: SignInBookkeeping,
     @inject(StrictestPasswordPolicy) private readonly strictest: StrictestPasswordPolicy,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
+    @inject(PasswordChangeTickets) private readonly tickets: PasswordChangeTickets,
+    @inject(SessionIssuer) private readonly issuer: SessionIssuer,
   ) {}
 
   /**
@@ -53,7 +64,7 @@ export class PasswordChange {
     context: ClientContext = {},
   ): Promise<PasswordChanged> {
     const input = parseInput(
-      z.object({ session: ownSessionInput, currentPassword: passwordInput, newPassword: z.string().min(1).max(1024), context: clientContextSchema }),
+      z.object({ session: ownSessionInput, currentPassword: passwordInput, newPassword: newPasswordInput, context: clientContextSchema }),
       { session, currentPassword, newPassword, context },
     );
     const client = input.context;
@@ -84,5 +95,62 @@ export class PasswordChange {
     });
     const revokedSessions = await this.revoker.revokeOtherSessions(user.id, live.sessionId, 'password_changed');
     return { revokedSessions };
+  }
+
+  /**
+   * Finishes a sign-in that answered `password_change_required`: the ticket (single use, 5 minutes) stands in for
+   * the current password and, when one was due, the second factor — both were proven when it was issued. The new
+   * password is checked as in {@link changePassword} (strictest policy of the user's organizations, breached list,
+   * history including the current one: OWASP ASVS v4 2.1.1/2.1.7/2.1.10, NIST SP 800-63B 5.1.1.2); a refused one
+   * leaves the ticket open for another try. Then, in order: the ticket is spent, the password replaced
+   * (`must_change_password` cleared, `auth.password.changed` with `via: 'required_change'` in that transaction),
+   * every session of the user revoked (`password_changed`), and a session issued as a sign-in does
+   * (`auth.login.succeeded` with `via: 'password_change'`; `mfaVerified` when the sign-in passed a second factor).
+   * @throws ValidationError naming `ticket` / `newPassword` (issues carry the broken rules as codes) / `context.*`
+   * @throws TokenError `invalid` / `consumed` / `expired` for the ticket
+   * @throws RateLimitedError; AccountStateError (e.g. `suspended` since the ticket); TenantAccessError (membership ended, IP allow-list)
+   */
+  @declareAccess({ preTenant: 'authentication: the caller holds a password-change ticket' })
+  async completeRequiredChange(ticket: string, newPassword: string, context: ClientContext = {}): Promise<SignedInResult> {
+    const input = parseInput(z.object({ ticket: challengeTokenInput, newPassword: newPasswordInput, context: clientContextSchema }), {
+      ticket,
+      newPassword,
+      context,
+    });
+    const client = input.context;
+    const open = await this.tickets.open(input.ticket);
+    const user = await this.users.getById(open.userId);
+    if (!user) throw new TokenError('invalid', 'Unknown password-change ticket');
+    await this.bookkeeping.checkThrottle(this.bookkeeping.attemptFor(user.email, client));
+    // Re-checked: the account may have been suspended or locked since the ticket was issued.
+    this.bookkeeping.assertMaySignIn(user);
+    const { historyDepth } = await this.strictest.assertNewPassword(user, input.newPassword);
+    const hash = await this.hasher.hash(input.newPassword);
+    // Single use: of two completions racing, one changes the password and signs in.
+    await this.tickets.consume(open);
+    await this.accounts.changePassword(user.id, hash, historyDepth, {
+      events: [
+        {
+          eventType: 'auth.password.changed',
+          organizationId: open.organizationId,
+          actorUserId: user.id,
+          ...clientAuditFields(client),
+          riskScore: 20,
+          details: { via: 'required_change', ticketId: open.id },
+        },
+      ],
+    });
+    // Sessions from before the change (a password past its max age may have some) end with it, as a reset ends them.
+    await this.revoker.revokeAllForUser(user.id, 'password_changed');
+    const changed = { ...user, mustChangePassword: false };
+    return this.bookkeeping.accept(changed, client, (loginSucceeded) =>
+      this.issuer.issue(changed, client, open.organizationId, {
+        via: open.mfaVerified ? 'mfa' : 'login',
+        mfaVerified: open.mfaVerified,
+        audit: (sessionId, organizationId) => [
+          loginSucceeded(sessionId, organizationId, { via: 'password_change', ...(open.mfaVerified ? { mfa: true } : {}) }),
+        ],
+      }),
+    );
   }
 }

@@ -5,7 +5,7 @@ import { UserRepository, type UserCredentials } from '../../postgres/repositorie
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { LOGGER } from '../../tokens.js';
-import { type AuthNotifier } from './auth-notifier.js';
+import { type AuthNotifier } from '../../auth-notifier.js';
 import { AUTH_NOTIFIER } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 

@@ -10,13 +10,13 @@ import { VerificationTokenRepository } from '../../postgres/repositories/verific
 import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, LIFECYCLE, LOGGER } from '../../tokens.js';
+import { backgroundWork, type BackgroundWork } from './background-work.js';
 import { clientContextSchema, type ClientContext, type ParsedClientContext } from './client-context.js';
 import { FirstFactorSignIn, type FirstFactorSignInResult } from './first-factor-sign-in.js';
-import type { IdentityFlowOptions } from './identity-flow-options.js';
-import type { IdentityNotifier } from './identity-notifier.js';
-import type { EmailRequestAccepted } from './verification-service.js';
+import type { IdentityFlowOptions } from '../../identity-flow-options.js';
+import type { IdentityNotifier } from '../../identity-notifier.js';
+import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 
-const ACCEPTED: EmailRequestAccepted = Object.freeze({ accepted: true });
 const HOUR_MS = 3_600_000;
 const emailInput = z.email().max(320);
 const signInContext = z.object({ organizationId: z.uuid().optional(), context: clientContextSchema });
@@ -36,6 +36,10 @@ export type EmailSignInMethod = 'link' | 'code';
  * does the lookup and delivery after answering; a code for an unknown address
  * is refused exactly like a wrong code.
  *
+ * Nine dependencies, with a reason: the two credentials live in two stores (link tokens,
+ * codes), delivery runs after answering (notifier, lifecycle, logger), and the rest is the
+ * user lookup, the throttle, the options and the shared first-factor ending.
+ *
  * @example
  * await passwordless.requestEmailSignIn(email, 'code', { ip });
  * const result = await passwordless.signInWithCode(email, codeFromUser, { ip });
@@ -43,7 +47,7 @@ export type EmailSignInMethod = 'link' | 'code';
 @injectable()
 @accessControlled
 export class PasswordlessSignIn {
-  readonly #pending = new Set<Promise<void>>();
+  readonly #background: BackgroundWork;
 
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
@@ -54,8 +58,9 @@ export class PasswordlessSignIn {
     @inject(IDENTITY_NOTIFIER) private readonly notifier: IdentityNotifier,
     @inject(IDENTITY_FLOW_OPTIONS) private readonly options: IdentityFlowOptions,
     @inject(LIFECYCLE) lifecycle: Lifecycle,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(LOGGER) logger: Logger,
   ) {
+    this.#background = backgroundWork(logger, 'background passwordless request failed');
     lifecycle.onStop('passwordless-sign-in', () => this.settled());
   }
 
@@ -68,7 +73,7 @@ export class PasswordlessSignIn {
   async requestEmailSignIn(email: string, method: EmailSignInMethod = 'link', context: ClientContext = {}): Promise<EmailRequestAccepted> {
     const d = parseInput(z.object({ email: emailInput, method: z.enum(['link', 'code']), context: clientContextSchema }), { email, method, context });
     await this.#limit(d.email, d.context, 'email_sign_in');
-    this.#background(async () => {
+    this.#background.run(async () => {
       const credentials = await this.users.findCredentialsByEmail(d.email);
       // Only accounts that could sign in get mail: a link must not become a way around a suspension.
       if (!credentials || credentials.user.status === 'suspended' || credentials.user.status === 'deleted' || credentials.user.status === 'locked') return;
@@ -81,7 +86,7 @@ export class PasswordlessSignIn {
         await this.notifier.signInCode({ userId: user.id, email: user.email, code, expiresAt });
       }
     });
-    return ACCEPTED;
+    return EMAIL_REQUEST_ACCEPTED;
   }
 
   /**
@@ -138,7 +143,7 @@ export class PasswordlessSignIn {
   /** Resolves when every background request has finished (platform stop awaits it; tests use it). */
   @declareAccess({ systemJob: 'tests and shutdown wait for queued notifications' })
   async settled(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#background.settled();
   }
 
   async #limit(email: string, client: ParsedClientContext, scope: string): Promise<void> {
@@ -146,12 +151,5 @@ export class PasswordlessSignIn {
     if (client.ip !== undefined) checks.push(this.limiter.consumeForIp(client.ip, scope, { limit: this.options.emailSignInPerHourPerIp, windowMs: HOUR_MS }));
     const refused = (await Promise.all(checks)).find((r) => !r.allowed);
     if (refused) throw new RateLimitedError('Too many requests', refused.retryAfterMs, refused.limit);
-  }
-
-  #background(work: () => Promise<void>): void {
-    const run = work()
-      .catch((error: unknown) => this.logger.error('background passwordless request failed', { error }))
-      .finally(() => this.#pending.delete(run));
-    this.#pending.add(run);
   }
 }

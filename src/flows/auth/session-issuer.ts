@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { Config } from '../../config.js';
-import { AccountStateError, TenantAccessError } from '../../errors.js';
+import { AccountStateError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { AccountRepository, type AccountMembership } from '../../postgres/repositories/account-repository.js';
+import type { AccountMembership } from '../../postgres/repositories/account-repository.js';
 import { AuditRepository, type AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { RefreshTokenRepository } from '../../postgres/repositories/refresh-token-repository.js';
-import type { SecuritySettings } from '../../postgres/repositories/security-settings-repository.js';
 import { SessionRepository } from '../../postgres/repositories/session-repository.js';
 import type { UserRecord } from '../../postgres/repositories/user-repository.js';
 import { SessionCache } from '../../redis/repositories/session-cache.js';
@@ -14,7 +13,8 @@ import { SessionRevoker } from './session-revoker.js';
 import { createTenantContext, type TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG, LOGGER } from '../../tokens.js';
 import type { ParsedClientContext } from './client-context.js';
-import { activeUntil, OrganizationSecurity } from '../organizations/organization-security.js';
+import { activeUntil } from '../organizations/organization-security.js';
+import { SignInTargetResolver, type SignInTarget } from './sign-in-target-resolver.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 /** An organization the signed-in user belongs to. */
@@ -32,24 +32,19 @@ export interface SignInResult {
   readonly accessTokenJti: string;
   /** Opaque refresh token, shown once; only its SHA-256 is stored. */
   readonly refreshToken: string;
-  /** When the session (and its access token) expires. */
+  /**
+   * When the session (and its access token) expires — provided it is used (validated or refreshed) before
+   * `confirmBy`; a session never used by then ends at `confirmBy` (docs/sessions.md, "Confirmation on first use").
+   */
   readonly expiresAt: Date;
+  /** The end of the confirmation window: SESSION_CONFIRM_WINDOW_SECONDS after the sign-in. */
+  readonly confirmBy: Date;
   readonly user: UserRecord;
   /** The organization this session acts in. */
   readonly organization: SessionOrganization;
   /** Every organization the user belongs to (to offer a switch). */
   readonly organizations: readonly SessionOrganization[];
   readonly context: TenantContext;
-}
-
-/**
- * Where a sign-in lands: the membership chosen, every membership, and that
- * organization's security settings (already checked against the client's IP).
- */
-export interface SignInTarget {
-  readonly membership: AccountMembership;
-  readonly memberships: readonly AccountMembership[];
-  readonly settings: SecuritySettings;
 }
 
 export interface IssueOptions {
@@ -78,9 +73,10 @@ function toOrganization(m: AccountMembership): SessionOrganization {
  * Creates a session after the caller authenticated the user (password login,
  * OAuth): one Postgres transaction (status check, session row, refresh token
  * hash, the sign-in's audit events, the organization's concurrent-session
- * limit) → Redis record (write-through). Nine dependencies, with a reason: the
- * sign-in's transaction is one unit (issue 16), so everything it writes is
- * reached from here; the revoker only evicts what the limit revoked. Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
+ * limit) → Redis record (write-through). Eight dependencies: the sign-in's
+ * transaction is one unit (issue 16), so everything it writes is reached from
+ * here; the revoker only evicts what the limit revoked. Choosing the
+ * organization (membership, IP allow-list) is {@link SignInTargetResolver}. Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
  */
 @injectable()
 @accessControlled
@@ -89,9 +85,8 @@ export class SessionIssuer {
     @inject(SessionRepository) private readonly sessions: SessionRepository,
     @inject(RefreshTokenRepository) private readonly refreshTokens: RefreshTokenRepository,
     @inject(AuditRepository) private readonly auditLog: AuditRepository,
-    @inject(AccountRepository) private readonly accounts: AccountRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
-    @inject(OrganizationSecurity) private readonly security: OrganizationSecurity,
+    @inject(SignInTargetResolver) private readonly targets: SignInTargetResolver,
     @inject(CONFIG) private readonly config: Config,
     @inject(LOGGER) private readonly logger: Logger,
     @inject(SessionRevoker) private readonly revoker: SessionRevoker,
@@ -99,30 +94,14 @@ export class SessionIssuer {
 
   /**
    * Picks the organization and applies its sign-in rules that do not depend
-   * on the second factor: membership, then the IP allow-list (read fresh from
-   * Postgres, so a tightened list applies to the next sign-in).
+   * on the second factor (`SignInTargetResolver.resolveTarget`).
    * @param organizationId the organization to act in; default the user's oldest membership
    * @throws TenantAccessError when the user belongs to no (such) organization, or (`permission: 'ip_allow_list'`)
    *   when the client's IP is outside the organization's allow-list (audited, risk 80)
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
-  async resolveTarget(user: UserRecord, client: ParsedClientContext, organizationId?: string, via: 'login' | 'mfa' = 'login'): Promise<SignInTarget> {
-    const memberships = await this.accounts.listMemberships(user.id);
-    const membership = organizationId === undefined ? memberships[0] : memberships.find((m) => m.organizationId === organizationId);
-    if (!membership) {
-      throw new TenantAccessError(organizationId === undefined ? 'The user belongs to no organization' : 'The user is not a member of that organization', {
-        permission: 'organization:read',
-      });
-    }
-    const settings = await this.security.current(membership.organizationId);
-    await this.security.assertIpAllowed(settings, {
-      organizationId: membership.organizationId,
-      ip: client.ip,
-      userAgent: client.userAgent,
-      actorUserId: user.id,
-      via,
-    });
-    return { membership, memberships, settings };
+  resolveTarget(user: UserRecord, client: ParsedClientContext, organizationId?: string, via: 'login' | 'mfa' = 'login'): Promise<SignInTarget> {
+    return this.targets.resolveTarget(user, client, organizationId, via);
   }
 
   /**
@@ -162,6 +141,9 @@ export class SessionIssuer {
         accessTokenJti: randomUUID(),
         // The organization may only shorten the platform's lifetime, never extend it.
         ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
+        // Unconfirmed until its first use: a session whose answer never reached the caller (the process died
+        // after the commit) ends with this window instead of living its full lifetime (issue 16).
+        confirmWindowSeconds: this.config.auth.sessionConfirmWindowSeconds,
         ...(client.deviceId === undefined ? {} : { device: client.deviceId }),
         ...(client.ip === undefined ? {} : { ip: client.ip }),
         ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
@@ -211,10 +193,12 @@ export class SessionIssuer {
             userId: user.id,
             organizationId: membership.organizationId,
             // The inactivity deadline, not the absolute expiry: validate slides it (docs/sessions.md).
+            // Unconfirmed, the session's expiry is still its confirmation window, so the record ends with it.
             expiresAt: activeUntil(session.expiresAt, settings, Date.now()),
             revocationEpoch: epoch,
             roles: [membership.role],
             mfaVerified: options.mfaVerified === true,
+            confirmed: session.confirmedAt !== null,
           },
           { jti: session.accessTokenJti, expiresAt: session.expiresAt.getTime() },
         )
@@ -225,7 +209,8 @@ export class SessionIssuer {
       sessionId: session.id,
       accessTokenJti: session.accessTokenJti,
       refreshToken: issued.token,
-      expiresAt: session.expiresAt,
+      expiresAt: session.absoluteExpiresAt,
+      confirmBy: session.expiresAt,
       user: current,
       organization: toOrganization(membership),
       organizations: memberships.map(toOrganization),

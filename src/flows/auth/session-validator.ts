@@ -68,6 +68,8 @@ export class SessionValidator {
 
   /** Session id → when this process next writes its activity back (see {@link ACTIVITY_WRITE_INTERVAL_MS}). */
   readonly #activityMemo = new Map<string, number>();
+  /** Session id → its confirmation in flight: concurrent first validations in this process share one write. */
+  readonly #confirming = new Map<string, Promise<SessionRecord | undefined>>();
 
   /**
    * Validates a session. `userId` is the access token's subject: keys are per
@@ -96,6 +98,8 @@ export class SessionValidator {
     if (cached.status === 'hit' && (r.sessionId === undefined || cached.session.sessionId === r.sessionId)) {
       const accepted = fromCache(cached.session);
       if (accepted) {
+        // A new session's first use confirms it: one PostgreSQL write, once (docs/sessions.md, "Confirmation on first use").
+        if (!cached.session.confirmed) return this.#confirmFirstUse(r, cached.session, accepted);
         this.#noteActivity(cached.session);
         return accepted;
       }
@@ -107,7 +111,9 @@ export class SessionValidator {
   async #fromPostgres(ref: SessionRef, repopulate: boolean, missEpoch?: number): Promise<ValidatedSession> {
     // The epoch is read BEFORE Postgres: a revoke-all between the two makes the put stale.
     const epoch = repopulate ? (missEpoch ?? (await this.cache.readEpoch(ref.userId).catch(() => undefined))) : undefined;
-    const live = assertLive(await this.#read(ref), ref);
+    const read = assertLive(await this.#read(ref), ref);
+    // An unconfirmed session is confirmed by this use, whichever path it took (a miss, a Redis outage).
+    const live = read.confirmedAt === null ? assertLive(await this.#confirm(read.id), ref) : read;
     const [membership, settings] = await Promise.all([
       this.accounts.findMembership(live.userId, live.organizationId),
       this.security.recent(live.organizationId),
@@ -148,6 +154,50 @@ export class SessionValidator {
     // The epoch moved while we read: a revoke-all ran. Postgres (already written by it) decides, uncached.
     if (outcome === 'stale') assertLive(await this.#read(ref), ref);
     return accepted;
+  }
+
+  /**
+   * The first use of a session found unconfirmed in the cache: confirm it in PostgreSQL (the UPDATE's condition
+   * makes one of two concurrent confirmations, in any processes, the writer; the other reads the confirmed row),
+   * then cache the record as confirmed with its new expiry. The answer stays the cache's (one more round trip
+   * to each store, once per session). With PostgreSQL unreachable the hit is answered unconfirmed (retried next time).
+   */
+  async #confirmFirstUse(ref: SessionRef, session: CachedSession, accepted: ValidatedSession): Promise<ValidatedSession> {
+    let confirmed: SessionRecord | undefined;
+    try {
+      confirmed = await this.#confirm(session.sessionId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      // PostgreSQL unreachable: the cached record is still the answer (as for any hit); the session stays
+      // unconfirmed, with its window as its end, and the next validation or refresh confirms it.
+      this.logger.warn('session confirmation deferred: Postgres unavailable', { sessionId: session.sessionId, error });
+      return accepted;
+    }
+    const live = assertLive(confirmed, ref);
+    const now = Date.now();
+    const settings = await this.security.recent(accepted.organizationId);
+    const deadline = activeUntil(live.expiresAt, settings, now);
+    const outcome = await this.cache
+      .put({ ...session, confirmed: true, expiresAt: deadline }, { jti: live.accessTokenJti, expiresAt: live.expiresAt.getTime() })
+      .catch((error: unknown) => {
+        this.logger.warn('session cache update after confirmation failed; the next validation confirms from Postgres', { error });
+        return 'skipped' as const;
+      });
+    if (outcome === 'revoked') throw new TokenError('revoked', 'Session is not valid');
+    // A revoke-all moved the epoch since the record was cached: Postgres decides, uncached.
+    if (outcome === 'stale') return this.#fromPostgres(ref, false);
+    this.#rememberActivity(session.sessionId, now + ACTIVITY_WRITE_INTERVAL_MS);
+    return { ...accepted, expiresAt: new Date(deadline) };
+  }
+
+  /** {@link SessionRepository.confirm}, shared by the concurrent callers of this process. */
+  #confirm(sessionId: string): Promise<SessionRecord | undefined> {
+    let pending = this.#confirming.get(sessionId);
+    if (pending === undefined) {
+      pending = this.sessions.confirm(sessionId).finally(() => this.#confirming.delete(sessionId));
+      this.#confirming.set(sessionId, pending);
+    }
+    return pending;
   }
 
   #read(ref: SessionRef): Promise<SessionRecord | undefined> {

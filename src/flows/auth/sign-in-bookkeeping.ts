@@ -9,14 +9,15 @@ import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
 import { LockoutPolicy } from '../../security/lockout-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AUTH_FLOW_OPTIONS, LOGGER } from '../../tokens.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { clientAuditFields, type ParsedClientContext } from './client-context.js';
 import { scoreFailedLoginRisk, scoreLoginRisk } from './login-risk.js';
 import { PasswordGate, type LockoutState } from './password-gate.js';
 import type { SignInResult } from './session-issuer.js';
 
-/** One sign-in attempt as the throttle counts it: per account (email) and per client IP. */
+/** One sign-in attempt as the throttle counts it: per account (as named: email or username) and per client IP. */
 export interface SignInAttempt {
+  /** The account as the sign-in named it: an email, or a username (password sign-in accepts both). */
   readonly email: string;
   readonly ip?: string;
 }
@@ -34,8 +35,15 @@ export interface SignInFailureOptions {
   readonly counted?: Partial<LockoutState>;
 }
 
-/** Builds the `auth.login.succeeded` event for the new session (details: `sessionId`, and `mfa` when a second factor finished it). */
-export type LoginSucceededEvent = (sessionId: string, organizationId: string, details?: { readonly mfa?: string }) => AuditEventInput;
+/**
+ * Builds the `auth.login.succeeded` event for the new session (details: `sessionId`, `mfa` when a second factor
+ * finished it, `via: 'password_change'` when a required password change did).
+ */
+export type LoginSucceededEvent = (
+  sessionId: string,
+  organizationId: string,
+  details?: { readonly mfa?: string | boolean; readonly via?: 'password_change' },
+) => AuditEventInput;
 
 /**
  * The bookkeeping every sign-in path shares (password, second factor,
@@ -80,7 +88,9 @@ export class SignInBookkeeping {
 
   /**
    * The account-state rules, told only after a correct password (a running lockout excepted: no password oracle).
-   * @throws AccountStateError `deleted` / `suspended` / `locked` / `pending_verification` / `password_change_required`
+   * A required password change is not refused here: the password sign-in answers it with a ticket
+   * (`PasswordChangeTickets`), after the second factor when one is due.
+   * @throws AccountStateError `deleted` / `suspended` / `locked` / `pending_verification`
    * @throws InvalidCredentialsError while the lockout runs
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
@@ -91,7 +101,6 @@ export class SignInBookkeeping {
     // A running lockout is told to nobody but the owner (AuthNotifier.accountLocked).
     if (this.lockout.isLocked(user.lockedUntil)) throw new InvalidCredentialsError();
     if (user.status === 'pending_verification' && this.options.requireVerifiedEmail) throw new AccountStateError('pending_verification');
-    if (user.mustChangePassword) throw new AccountStateError('password_change_required');
   }
 
   /**
@@ -146,6 +155,26 @@ export class SignInBookkeeping {
     issue: (loginSucceeded: LoginSucceededEvent) => Promise<SignInResult>,
     alongside?: Promise<unknown>,
   ): Promise<SignInResult & { readonly status: 'signed_in' }> {
+    return { status: 'signed_in', ...(await this.#accepted(user, client, issue, alongside)) };
+  }
+
+  /**
+   * {@link accept} for a sign-in whose credentials were right but whose password must be changed first: the same
+   * steps (lockout race, risk inputs, throttle reset — the same cost and timing as a sign-in), ending in
+   * `issueTicket` instead of a session.
+   * @throws InvalidCredentialsError when the lockout won the race; whatever `issueTicket` throws
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async acceptForPasswordChange<T>(user: UserRecord, client: ParsedClientContext, issueTicket: () => Promise<T>, alongside?: Promise<unknown>): Promise<T> {
+    return this.#accepted(user, client, issueTicket, alongside);
+  }
+
+  async #accepted<T>(
+    user: UserRecord,
+    client: ParsedClientContext,
+    issue: (loginSucceeded: LoginSucceededEvent) => Promise<T>,
+    alongside: Promise<unknown> | undefined,
+  ): Promise<T> {
     // Independent, one round-trip time: the lockout gate, and the sessions before this one (risk inputs).
     const [unlocked, risk] = await Promise.all([this.users.recordSuccessfulLogin(user.id, client.ip), this.#risk(user, client)]);
     if (!unlocked) throw new InvalidCredentialsError();
@@ -161,10 +190,13 @@ export class SignInBookkeeping {
     // From here the sign-in is accepted: the throttle reset never fails it, so it runs beside the session issue.
     const [result] = await Promise.all([
       issue(loginSucceeded),
-      this.throttle.reset({ email: user.email }).catch((error: unknown) => this.logger.warn('login throttle reset failed', { error })),
+      // Both names of the account: a sign-in by username counted its failures under the username.
+      Promise.all([user.email, ...(user.username === null ? [] : [user.username])].map((account) => this.throttle.reset({ email: account }))).catch(
+        (error: unknown) => this.logger.warn('login throttle reset failed', { error }),
+      ),
       alongside,
     ]);
-    return { status: 'signed_in', ...result };
+    return result;
   }
 
   async #risk(user: UserRecord, client: ParsedClientContext): Promise<{ score: number; newIp: boolean; newDevice: boolean }> {

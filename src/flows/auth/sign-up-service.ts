@@ -1,22 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
+import type { AuthNotifier } from '../../auth-notifier.js';
+import { ConflictError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
-import { AccountRepository } from '../../postgres/repositories/account-repository.js';
-import { ConflictError } from '../../errors.js';
-import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
-import { ConsentService, type CreateUserWithConsentInput } from '../privacy/consent-service.js';
-import { OrganizationRepository, type OrganizationRecord } from '../../postgres/repositories/organization-repository.js';
-import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
-import { PasswordHasher } from '../../security/password-hasher.js';
-import { PasswordPolicy } from '../../security/password-policy.js';
-import { LOGGER } from '../../tokens.js';
+import { UserRepository } from '../../postgres/repositories/user-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { type AuthNotifier } from './auth-notifier.js';
-import { AUTH_NOTIFIER } from '../../tokens.js';
-import { VerificationService, type EmailRequestAccepted } from './verification-service.js';
+import { AUTH_NOTIFIER, LOGGER } from '../../tokens.js';
+import { recordAuditEvent } from '../record-audit-event.js';
+import { AccountCreation, type CreatedAccount } from './account-creation.js';
+import { EmailVerification } from './email-verification.js';
+import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 
 const accountFields = {
   email: z.email().max(320),
@@ -40,39 +35,15 @@ const createAccountInput = z
     organizationSlug: z.string().min(1).max(63).optional(),
     /** Create the user `active` (e.g. seeded demo accounts, or an invitation that proved the email). Default: `pending_verification`. */
     emailVerified: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (a seeded administrator's): the sign-in answers with a ticket. */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type SignUpInput = z.input<typeof signUpInput>;
 export type CreateAccountInput = z.input<typeof createAccountInput>;
 
-/** What `createAccount` returns: the new owner and organization. */
-export interface CreatedAccount {
-  readonly user: UserRecord;
-  readonly organization: OrganizationRecord;
-}
-
-const ACCEPTED: EmailRequestAccepted = Object.freeze({ accepted: true });
-
-/** `Acme Corp!` → `acme-corp-7f3a`: readable, and the suffix makes collisions unlikely. */
-export function slugFor(name: string): string {
-  const base = name
-    .normalize('NFKD')
-    // Accents become their base letter (é → e) instead of a hyphen.
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 50)
-    .replace(/-+$/, '');
-  return `${base || 'org'}-${randomBytes(3).toString('hex')}`;
-}
-
 /**
- * Sign-up: a new organization with its first owner. The password policy runs
- * before anything is written; the hash is bcrypt. The user and the
- * organization are two owner-pool transactions (they belong to two
- * repositories); when the second fails (a taken slug), the user is deleted
- * again while it is still an orphan, so the email is not left blocked.
+ * Sign-up: a new organization with its first owner (written by `AccountCreation`).
  *
  * `signUp` is the self-service door and does not enumerate (OWASP ASVS v4
  * 2.2.1 / 3.x, "the same answer for a new and an existing address"); `createAccount`
@@ -82,14 +53,10 @@ export function slugFor(name: string): string {
 @accessControlled
 export class SignUpService {
   constructor(
+    @inject(AccountCreation) private readonly creation: AccountCreation,
     @inject(UserRepository) private readonly users: UserRepository,
-    @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
-    @inject(AccountRepository) private readonly accounts: AccountRepository,
-    @inject(PasswordHasher) private readonly hasher: PasswordHasher,
-    @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
     @inject(AuditWriter) private readonly audit: AuditWriter,
-    @inject(ConsentService) private readonly consent: ConsentService,
-    @inject(VerificationService) private readonly verification: VerificationService,
+    @inject(EmailVerification) private readonly verification: EmailVerification,
     @inject(AUTH_NOTIFIER) private readonly notifier: AuthNotifier,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -107,14 +74,14 @@ export class SignUpService {
     const d = parseInput(signUpInput, input);
     let created: CreatedAccount;
     try {
-      created = await this.#create({ ...d, emailVerified: false });
+      created = await this.creation.create({ ...d, emailVerified: false, mustChangePassword: false });
     } catch (error) {
       if (!(error instanceof ConflictError && error.constraint === 'users_email_key')) throw error;
       await this.#tellExistingOwner(d.email);
-      return ACCEPTED;
+      return EMAIL_REQUEST_ACCEPTED;
     }
     await this.verification.requestEmailVerification(created.user.id);
-    return ACCEPTED;
+    return EMAIL_REQUEST_ACCEPTED;
   }
 
   /**
@@ -126,43 +93,7 @@ export class SignUpService {
    */
   @declareAccess({ preTenant: 'account creation by a trusted caller (seeding, admin tools): the account and its first organization do not exist yet' })
   async createAccount(input: CreateAccountInput): Promise<CreatedAccount> {
-    return this.#create(parseInput(createAccountInput, input));
-  }
-
-  async #create(d: z.output<typeof createAccountInput>): Promise<CreatedAccount> {
-    await this.policy.assert(d.password, { email: d.email });
-    // The age rule is checked before anything is written; createUser checks it again and records the consents.
-    this.consent.checkAge({ birthDate: d.birthDate, ageConfirmed: d.ageConfirmed, guardianConsent: d.guardianConsent });
-    const passwordHash = await this.hasher.hash(d.password);
-    const { user } = await this.consent.createUser({
-      email: d.email,
-      passwordHash,
-      status: 'pending_verification',
-      ...(d.displayName === undefined ? {} : { displayName: d.displayName }),
-      ...(d.termsVersion === undefined ? {} : { termsVersion: d.termsVersion }),
-      ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),
-      ...(d.marketingConsentVersion === undefined ? {} : { marketingConsentVersion: d.marketingConsentVersion }),
-      ...(d.ageConfirmed === undefined ? {} : { ageConfirmed: d.ageConfirmed }),
-      ...(d.birthDate === undefined ? {} : { birthDate: d.birthDate }),
-      ...(d.guardianConsent === undefined ? {} : { guardianConsent: d.guardianConsent as CreateUserWithConsentInput['guardianConsent'] }),
-    });
-    let organization: OrganizationRecord;
-    try {
-      organization = await this.organizations.create({
-        name: d.organizationName,
-        slug: d.organizationSlug ?? slugFor(d.organizationName),
-        ownerUserId: user.id,
-      });
-    } catch (error) {
-      await this.accounts
-        .deleteOrphanUser(user.id)
-        .catch((cleanup: unknown) => this.logger.error('sign-up compensation failed: orphan user left', { userId: user.id, error: cleanup }));
-      throw error;
-    }
-    // setStatus stamps email_verified_at, which create does not.
-    const finalUser = d.emailVerified ? await this.users.setStatus(user.id, 'active') : user;
-    await this.#audit({ eventType: 'auth.signup', organizationId: organization.id, actorUserId: user.id, details: { method: 'password' } });
-    return { user: finalUser, organization };
+    return this.creation.create(parseInput(createAccountInput, input));
   }
 
   /** The address has an account: its owner hears of the attempt; the caller hears nothing different. */
@@ -173,10 +104,12 @@ export class SignUpService {
     await this.notifier
       .signUpWithExistingEmail({ userId: user.id, email: user.email })
       .catch((error: unknown) => this.logger.error('sign-up-with-existing-email notice not delivered', { userId: user.id, error }));
-    await this.#audit({ eventType: 'auth.signup.existing_email', organizationId: null, actorUserId: user.id, riskScore: 20, details: { method: 'password' } });
-  }
-
-  async #audit(event: AuditEventInput): Promise<void> {
-    await this.audit.record(event).catch((error: unknown) => this.logger.error('audit event not recorded', { eventType: event.eventType, error }));
+    await recordAuditEvent(this.audit, this.logger, {
+      eventType: 'auth.signup.existing_email',
+      organizationId: null,
+      actorUserId: user.id,
+      riskScore: 20,
+      details: { method: 'password' },
+    });
   }
 }

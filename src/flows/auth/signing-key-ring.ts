@@ -8,7 +8,7 @@ import { SigningKeyRepository, type NewSigningKey, type SigningAlgorithm, type S
 import { SecretBox } from '../../security/secret-box.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { CONFIG, LOGGER, SIGNING_KEY_OPTIONS } from '../../tokens.js';
-import type { SigningKeyOptions } from './signing-key-options.js';
+import type { SigningKeyOptions } from '../../signing-key-options.js';
 
 /** One public key of the JWKS (RFC 7517 §4): never a private member. */
 export interface PublicJwk {

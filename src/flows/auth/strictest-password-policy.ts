@@ -4,9 +4,9 @@ import { parseInput } from '../../parse-input.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
 import { SecuritySettingsRepository } from '../../postgres/repositories/security-settings-repository.js';
 import { BCRYPT_MAX_PASSWORD_BYTES } from '../../security/password-hasher.js';
-import { PasswordPolicy, type PasswordPolicyInput } from '../../security/password-policy.js';
+import { PasswordPolicy, type PasswordCheckContext, type PasswordPolicyInput } from '../../security/password-policy.js';
 import { ValidationError } from '../../errors.js';
-import type { AuthFlowOptions } from './auth-flow-options.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
 import { AUTH_FLOW_OPTIONS } from '../../tokens.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -40,22 +40,36 @@ export class StrictestPasswordPolicy {
    * @returns the history depth to keep when the password is stored
    * @throws ValidationError naming `newPassword` (issues carry the broken rules as codes)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async assertNewPassword(user: { readonly id: string; readonly email: string }, newPassword: string): Promise<UserPasswordPolicy> {
     const rules = await this.forUser(user.id);
     const previousHashes = await this.accounts.recentPasswordHashes(user.id, rules.historyDepth);
+    await this.#assert(newPassword, { email: user.email, previousHashes }, rules.options);
+    return rules;
+  }
+
+  /**
+   * Checks a new password against the package's default rules only (length, classes, breached
+   * list) — what can be checked before the account is known, e.g. before a reset link is spent.
+   * @throws ValidationError naming `newPassword` (issues carry the broken rules as codes)
+   */
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
+  async assertDefaultRules(newPassword: string): Promise<void> {
+    await this.#assert(newPassword, {});
+  }
+
+  async #assert(newPassword: string, context: PasswordCheckContext, options: PasswordPolicyInput = {}): Promise<void> {
     try {
-      await this.policy.assert(newPassword, { email: user.email, previousHashes }, rules.options);
+      await this.policy.assert(newPassword, context, options);
     } catch (error) {
       // The policy reports under `password`; the flows' field is `newPassword`.
       if (error instanceof ValidationError) throw new ValidationError(error.issues.map((i) => ({ ...i, path: 'newPassword' })));
       throw error;
     }
-    return rules;
   }
 
   /** @throws ValidationError naming `userId` */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async forUser(userId: string): Promise<UserPasswordPolicy> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const memberships = await this.accounts.listMemberships(id);

@@ -1,4 +1,4 @@
-import type { Embedder } from './embedder.js';
+import type { Embedder } from '../../embedder.js';
 
 export interface HashingEmbedderOptions {
   /** Vector length, 8–65536 (default 256). */

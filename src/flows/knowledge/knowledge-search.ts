@@ -8,7 +8,7 @@ import { EmbeddingIndex } from '../../qdrant/repositories/embedding-index.js';
 import { requireTenantContext } from '../../tenancy/require-tenant-context.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { EMBEDDER } from '../../tokens.js';
-import type { Embedder } from './embedder.js';
+import type { Embedder } from '../../embedder.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
 export interface SemanticSearchOptions {

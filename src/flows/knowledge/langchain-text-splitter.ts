@@ -1,6 +1,6 @@
 import type { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
 import { estimateTokenCount } from './estimate-token-count.js';
-import type { TextSplitter } from './text-splitter.js';
+import type { TextSplitter } from '../../text-splitter.js';
 
 export interface LangchainTextSplitterOptions {
   /** Maximum chunk length, measured by `lengthFunction` (default 256 estimated tokens ≈ 1000 characters of English). */

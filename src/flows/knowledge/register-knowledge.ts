@@ -1,7 +1,10 @@
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { EMBEDDER, EMBEDDING_DIMENSION, KNOWLEDGE_INGESTION_OPTIONS, TEXT_SPLITTER } from '../../tokens.js';
 import { HashingEmbedder } from './hashing-embedder.js';
+import { IngestionJobProcessor } from './ingestion-job-processor.js';
+import { KnowledgeConsistencyCheck } from './knowledge-consistency-check.js';
 import { KnowledgeIngestion } from './knowledge-ingestion.js';
+import { KnowledgeReconciler } from './knowledge-reconciler.js';
 import { KnowledgeSearch } from './knowledge-search.js';
 import { LangchainTextSplitter } from './langchain-text-splitter.js';
 
@@ -20,6 +23,9 @@ export function registerKnowledge(container: DependencyContainer): void {
   container.register(TEXT_SPLITTER, { useFactory: instanceCachingFactory(() => new LangchainTextSplitter()) });
   container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: {} });
   container.register(EMBEDDING_DIMENSION, { useFactory: (c) => c.resolve(EMBEDDER).dimension });
+  container.registerSingleton(IngestionJobProcessor);
+  container.registerSingleton(KnowledgeReconciler);
+  container.registerSingleton(KnowledgeConsistencyCheck);
   container.registerSingleton(KnowledgeIngestion);
   container.registerSingleton(KnowledgeSearch);
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inject, injectable } from 'tsyringe';
+import type { MaintenanceOptions } from '../../maintenance-options.js';
 import { z } from 'zod';
-import type { Config, MaintenanceConfig } from '../../config.js';
+import type { Config } from '../../config.js';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
@@ -21,17 +22,6 @@ import { CONFIG, LOGGER, MAINTENANCE_OPTIONS } from '../../tokens.js';
 /** Every maintenance job, in the order a pass runs them. */
 export const MAINTENANCE_JOBS = ['audit-partitions', 'audit-retention', ...MAINTENANCE_SWEEPS] as const;
 export type MaintenanceJob = (typeof MAINTENANCE_JOBS)[number];
-
-/** What `createPlatform(config, { maintenance })` may set over `config.maintenance`. */
-export interface MaintenanceOptions extends MaintenanceConfig {
-  /** Audit-log retention in days (default `config.retention.auditDays`, `AUDIT_RETENTION_DAYS`). */
-  readonly auditRetentionDays: number;
-  /**
-   * Deletes the audio of expired voice-cache entries (their storage URIs), which the
-   * application stores; without it only the metadata rows are removed (a warning says so).
-   */
-  readonly removeVoiceAudio?: (storageUris: readonly string[]) => Promise<void>;
-}
 
 /** The outcome of one job in one pass. */
 export interface MaintenanceJobResult {

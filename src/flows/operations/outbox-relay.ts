@@ -4,11 +4,12 @@ import { z } from 'zod';
 import type { Lifecycle } from '../../lifecycle.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
-import { OutboxRepository, type OutboxMessage } from '../../postgres/repositories/outbox-repository.js';
+import { OutboxRepository } from '../../postgres/repositories/outbox-repository.js';
+import { type OutboxMessage } from '../../outbox-message.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { LIFECYCLE, LOGGER, OUTBOX_EMAIL_SENDER, OUTBOX_RELAY_OPTIONS } from '../../tokens.js';
 import { withTimeout } from '../../with-timeout.js';
-import { outboxRelayOptionsSchema, type OutboxEmailSender, type OutboxRelayOptions } from './outbox-relay-options.js';
+import { outboxRelayOptionsSchema, type OutboxEmailSender, type OutboxRelayOptions } from '../../outbox-relay-options.js';
 
 /** What one round of the relay did. */
 export interface OutboxRound {

@@ -1,74 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
+import { DEFAULT_ERASURE_FLOW_OPTIONS, ERASURE_STEPS, type ErasureFlowOptions, type ErasureStep, type ErasureStepResult } from '../../erasure-flow-options.js';
 import { z } from 'zod';
 import { NotFoundError, PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { AnalyticsRepository } from '../../mongo/repositories/analytics-repository.js';
-import { ConversationRepository } from '../../mongo/repositories/conversation-repository.js';
-import { KnowledgeChunkRepository } from '../../mongo/repositories/knowledge-chunk-repository.js';
-import { KnowledgeDocumentRepository } from '../../mongo/repositories/knowledge-document-repository.js';
-import { MessageRepository } from '../../mongo/repositories/message-repository.js';
-import { OrganizationDataCounter } from '../../mongo/repositories/organization-data-counter.js';
 import { parseInput } from '../../parse-input.js';
-import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { ErasureRequestRepository, type ErasureRequestRecord, type ErasureSubjectType } from '../../postgres/repositories/erasure-request-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { refuseSoleOwnership, SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
-import { EmbeddingIndex } from '../../qdrant/repositories/embedding-index.js';
 import { JobQueues, type JobContext, type WorkerHandle, type WorkerOptions } from '../../redis/job-queues.js';
 import { ERASURE_QUEUE, type ErasureJobData } from './erasure-queue.js';
-import { LoginThrottle } from '../../redis/repositories/login-throttle.js';
-import { TaggedKeyScanner } from '../../redis/repositories/tagged-key-scanner.js';
 import { AdminScope } from '../../tenancy/admin-scope.js';
 import type { Lifecycle } from '../../lifecycle.js';
 import { ERASURE_FLOW_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
-import { SessionRevoker } from '../auth/session-revoker.js';
-import type { StoreName } from '../../errors.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-
-/**
- * The steps, in order, for both kinds of subject. Sessions go first so the
- * subject is locked out before anything else happens; Redis runs before
- * Postgres because the login-throttle key is derived from the email, which
- * only Postgres knows; Postgres goes last so a crash anywhere leaves the
- * request (and the subject's row, which the earlier steps may need) in place.
- */
-export const ERASURE_STEPS = ['sessions', 'mongo', 'qdrant', 'redis', 'postgres'] as const;
-export type ErasureStep = (typeof ERASURE_STEPS)[number];
-
-/** Where a step is when {@link ErasureFlowOptions.onStep} is called. */
-export interface ErasureStepEvent {
-  readonly requestId: string;
-  readonly step: ErasureStep;
-  /** `applied`: the step's deletes are done, not yet recorded; `recorded`: marked done in Postgres, next step not yet enqueued. */
-  readonly phase: 'applied' | 'recorded';
-}
-
-export interface ErasureFlowOptions {
-  /** Attempts per step job before it is dead-lettered (the reconciler revives it). Default 5. */
-  readonly attempts: number;
-  /** First retry delay, doubled per attempt. Default 1000 ms. */
-  readonly backoffMs: number;
-  /** Observation point between a step's effects and its bookkeeping (tests use it to simulate a crash there). */
-  readonly onStep?: (event: ErasureStepEvent) => void | Promise<void>;
-  /**
-   * Lease on a running step, renewed by a heartbeat every third of it; a worker killed mid-step
-   * loses the step this long after its last heartbeat. Default 15 000 ms.
-   */
-  readonly leaseMs?: number;
-  /** How often a started worker sweeps for steps nobody holds (expired lease, or pending this long). Default 5 000 ms. */
-  readonly sweepEveryMs?: number;
-}
-
-export const DEFAULT_ERASURE_FLOW_OPTIONS: ErasureFlowOptions = { attempts: 5, backoffMs: 1_000, leaseMs: 15_000, sweepEveryMs: 5_000 };
-
-/** Something still held about a subject after erasure: which store, what, how many. */
-export interface ErasureRemainder {
-  readonly store: StoreName;
-  readonly kind: string;
-  readonly count: number;
-}
+import { ErasureVerification, type ErasureRemainder } from './erasure-verification.js';
+import { OrganizationErasureSteps } from './organization-erasure-steps.js';
+import { UserErasureSteps } from './user-erasure-steps.js';
 
 export interface EraseOptions {
   /** Why (stored on the request; must not contain personal data). */
@@ -105,7 +54,14 @@ function errorText(error: unknown): string {
  * unfinished step of every open request from Postgres, reviving dead-lettered
  * jobs, so a crash anywhere (process, Redis flush) resumes and finishes.
  *
- * What each step does is documented in docs/privacy.md.
+ * What each step does is `UserErasureSteps` / `OrganizationErasureSteps`
+ * (documented in docs/privacy.md); counting what remains is `ErasureVerification`.
+ * Eleven dependencies, with a reason: this class is the orchestrator — the
+ * request ledger, the subjects' existence and ownership checks, its three
+ * parts, the queue, and its options, logger and lifecycle. About 390 lines, with
+ * a reason: the worker, the sweep and the reconciler all drive the same private
+ * step bookkeeping (`#runStep`, `#enqueueNext`, the lease), which is the
+ * durability argument above; split apart, it would have to become public.
  */
 @injectable()
 @accessControlled
@@ -115,17 +71,9 @@ export class ErasureFlow {
     @inject(SubjectDataRepository) private readonly subjects: SubjectDataRepository,
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
-    @inject(AuditRepository) private readonly audit: AuditRepository,
-    @inject(SessionRevoker) private readonly sessions: SessionRevoker,
-    @inject(ConversationRepository) private readonly conversations: ConversationRepository,
-    @inject(MessageRepository) private readonly messages: MessageRepository,
-    @inject(AnalyticsRepository) private readonly analytics: AnalyticsRepository,
-    @inject(KnowledgeDocumentRepository) private readonly documents: KnowledgeDocumentRepository,
-    @inject(KnowledgeChunkRepository) private readonly chunks: KnowledgeChunkRepository,
-    @inject(OrganizationDataCounter) private readonly mongoCounter: OrganizationDataCounter,
-    @inject(EmbeddingIndex) private readonly embeddings: EmbeddingIndex,
-    @inject(TaggedKeyScanner) private readonly taggedKeys: TaggedKeyScanner,
-    @inject(LoginThrottle) private readonly loginThrottle: LoginThrottle,
+    @inject(UserErasureSteps) private readonly userSteps: UserErasureSteps,
+    @inject(OrganizationErasureSteps) private readonly organizationSteps: OrganizationErasureSteps,
+    @inject(ErasureVerification) private readonly verification: ErasureVerification,
     @inject(JobQueues) private readonly queues: JobQueues,
     @inject(ERASURE_FLOW_OPTIONS) private readonly options: ErasureFlowOptions,
     @inject(LOGGER) private readonly logger: Logger,
@@ -256,7 +204,7 @@ export class ErasureFlow {
       Math.max(50, Math.floor(lease.ms / 3)),
     );
     heartbeat.unref();
-    let result: Record<string, number | string | boolean>;
+    let result: ErasureStepResult;
     try {
       result = await this.#apply(scope, request, step);
       await this.options.onStep?.({ requestId: request.id, step, phase: 'applied' });
@@ -274,78 +222,10 @@ export class ErasureFlow {
     return 'ran';
   }
 
-  async #apply(scope: AdminScope, request: ErasureRequestRecord, step: ErasureStep): Promise<Record<string, number | string | boolean>> {
-    return request.subjectType === 'user' ? this.#applyUser(scope, request.subjectId, step) : this.#applyOrganization(scope, request.subjectId, step);
+  async #apply(scope: AdminScope, request: ErasureRequestRecord, step: ErasureStep): Promise<ErasureStepResult> {
+    return request.subjectType === 'user' ? this.userSteps.apply(scope, request.subjectId, step) : this.organizationSteps.apply(scope, request.subjectId, step);
   }
 
-  async #applyUser(scope: AdminScope, userId: string, step: ErasureStep): Promise<Record<string, number | string | boolean>> {
-    switch (step) {
-      case 'sessions':
-        // SessionRevoker: Postgres revoked_at first, then the Redis epoch, the one safe order.
-        return { sessionsRevoked: await this.sessions.revokeAllForUser(userId, 'erasure') };
-      case 'mongo': {
-        const { conversations, messages } = await this.conversations.deleteAllForUser(scope, userId);
-        const analyticsEvents = await this.analytics.deleteAllForUser(scope, userId);
-        return { conversations, messages, analyticsEvents };
-      }
-      case 'qdrant':
-        // Points carry organizationId/documentId/version/ordinal only, and knowledge documents belong to the
-        // organization (no owner user in the model), so no point is personal data of a user: nothing to delete.
-        return { points: 0, reason: 'knowledge is organization-owned' };
-      case 'redis': {
-        const user = await this.users.getById(userId);
-        // The throttle key is sha256(email): only derivable while the user row (Postgres step, later) exists.
-        if (user) await this.loginThrottle.reset({ email: user.email });
-        return { keys: await this.taggedKeys.deleteAll({ user: userId }), loginThrottleReset: user !== undefined };
-      }
-      case 'postgres': {
-        const auditEvents = await this.audit.pseudonymiseUser(userId);
-        const deleted = await this.subjects.deleteUser(scope, userId);
-        return { auditEventsPseudonymised: auditEvents, ...deleted };
-      }
-    }
-  }
-
-  async #applyOrganization(scope: AdminScope, organizationId: string, step: ErasureStep): Promise<Record<string, number | string | boolean>> {
-    switch (step) {
-      case 'sessions': {
-        await this.subjects.markOrganizationDeleted(scope, organizationId);
-        const sessions = await this.subjects.revokeOrganizationSessions(scope, organizationId, 'organization deleted');
-        for (const s of sessions) await this.sessions.evictSession(s);
-        return { sessionsEvicted: sessions.length };
-      }
-      case 'mongo': {
-        // Messages and chunks before their parents, so a crash never leaves children without a parent to find them by.
-        const messages = await this.messages.deleteAllForOrganization(scope, organizationId);
-        const conversations = await this.conversations.deleteAllForOrganization(scope, organizationId);
-        const chunks = await this.chunks.deleteAllForOrganization(scope, organizationId);
-        const documents = await this.documents.deleteAllForOrganization(scope, organizationId);
-        const analyticsEvents = await this.analytics.deleteAllForOrganization(scope, organizationId);
-        return { messages: messages + conversations.messages, conversations: conversations.conversations, chunks, documents, analyticsEvents };
-      }
-      case 'qdrant': {
-        const points = await this.#qdrantCount(scope, organizationId);
-        if (points > 0) await this.embeddings.deleteByOrganization(scope, organizationId);
-        return { points };
-      }
-      case 'redis':
-        return { keys: await this.taggedKeys.deleteAll({ organization: organizationId }) };
-      case 'postgres':
-        return { ...(await this.subjects.deleteOrganization(scope, organizationId)) };
-    }
-  }
-
-  /** Points of the organization; 0 when the collection was never provisioned (then there is nothing to delete). */
-  async #qdrantCount(scope: AdminScope, organizationId: string): Promise<number> {
-    try {
-      return await this.embeddings.countByOrganization(scope, organizationId);
-    } catch (error) {
-      if (error instanceof NotFoundError) return 0;
-      throw error;
-    }
-  }
-
-  /** The queue processor: one step of one request. Exported through {@link startWorker}. */
   @declareAccess({ systemJob: 'queue worker or reconciler' })
   async process(job: JobContext<ErasureJobData>): Promise<void> {
     const scope = this.#scope(`erasure request ${job.data.requestId}`);
@@ -493,62 +373,22 @@ export class ErasureFlow {
   }
 
   /**
-   * Scans all four stores for anything still held about the user.
-   * Qdrant holds nothing per user by model (see the `qdrant` step), so only
-   * PostgreSQL, MongoDB and Redis can report remainders.
+   * Scans all four stores for anything still held about the user (`ErasureVerification.verifyErased`).
    * @returns remainders per store and kind; empty means erased
    * @throws ValidationError naming `userId`
    */
   @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async verifyErased(userId: string): Promise<ErasureRemainder[]> {
-    const id = parseInput(uuid, userId, 'userId');
-    const scope = this.#scope('erasure verification', 'erasure-verifier');
-    const countOf = async (items: AsyncIterable<unknown>): Promise<number> => {
-      let n = 0;
-      for await (const _ of items) n++;
-      return n;
-    };
-    const [postgres, conversations, messages, analytics, keys] = await Promise.all([
-      this.subjects.countUserRows(scope, id),
-      countOf(this.conversations.listAllForUser(scope, id)),
-      countOf(this.messages.listAllForUser(scope, id)),
-      countOf(this.analytics.listAllForUser(scope, id)),
-      this.taggedKeys.list({ user: id }),
-    ]);
-    return [
-      ...Object.entries(postgres).map(([kind, count]) => ({ store: 'postgres' as const, kind, count })),
-      ...[
-        { store: 'mongo' as const, kind: 'conversations', count: conversations },
-        { store: 'mongo' as const, kind: 'messages', count: messages },
-        { store: 'mongo' as const, kind: 'analytics_events', count: analytics },
-        { store: 'redis' as const, kind: 'user-tagged keys', count: keys.length },
-      ].filter((r) => r.count > 0),
-    ];
+    return this.verification.verifyErased(userId);
   }
 
   /**
-   * Scans all four stores for anything left of the organization (the audit
-   * log is kept until retention and not reported).
+   * Scans all four stores for anything left of the organization (`ErasureVerification.verifyOrganizationDeleted`).
    * @returns remainders per store and kind; empty means deleted
    * @throws ValidationError naming `organizationId`
    */
   @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async verifyOrganizationDeleted(organizationId: string): Promise<ErasureRemainder[]> {
-    const id = parseInput(uuid, organizationId, 'organizationId');
-    const scope = this.#scope('organization deletion verification', 'erasure-verifier');
-    const [postgres, mongo, points, keys] = await Promise.all([
-      this.subjects.countOrganizationRows(scope, id),
-      this.mongoCounter.count(scope, id),
-      this.#qdrantCount(scope, id),
-      this.taggedKeys.list({ organization: id }),
-    ]);
-    return [
-      ...Object.entries(postgres).map(([kind, count]) => ({ store: 'postgres' as const, kind, count })),
-      ...Object.entries(mongo).map(([kind, count]) => ({ store: 'mongo' as const, kind, count })),
-      ...[
-        { store: 'qdrant' as const, kind: 'points', count: points },
-        { store: 'redis' as const, kind: 'organization-tagged keys', count: keys.length },
-      ].filter((r) => r.count > 0),
-    ];
+    return this.verification.verifyOrganizationDeleted(organizationId);
   }
 }

@@ -1,6 +1,10 @@
 import type { DependencyContainer } from 'tsyringe';
 import { ConsentService } from './consent-service.js';
-import { DEFAULT_ERASURE_FLOW_OPTIONS, ErasureFlow } from './erasure-flow.js';
+import { DEFAULT_ERASURE_FLOW_OPTIONS } from '../../erasure-flow-options.js';
+import { ErasureFlow } from './erasure-flow.js';
+import { ErasureVerification } from './erasure-verification.js';
+import { OrganizationErasureSteps } from './organization-erasure-steps.js';
+import { UserErasureSteps } from './user-erasure-steps.js';
 import { UserExporter } from './user-exporter.js';
 import { ERASURE_FLOW_OPTIONS } from '../../tokens.js';
 
@@ -12,6 +16,9 @@ import { ERASURE_FLOW_OPTIONS } from '../../tokens.js';
  */
 export function registerPrivacyFlows(container: DependencyContainer): void {
   container.register(ERASURE_FLOW_OPTIONS, { useValue: DEFAULT_ERASURE_FLOW_OPTIONS });
+  container.registerSingleton(UserErasureSteps);
+  container.registerSingleton(OrganizationErasureSteps);
+  container.registerSingleton(ErasureVerification);
   container.registerSingleton(ErasureFlow);
   container.registerSingleton(UserExporter);
   container.registerSingleton(ConsentService);

@@ -11,7 +11,8 @@ import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } 
 import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
 import { MongoAccess } from './mongo-access.js';
-import { CONVERSATION_STATUSES, type ConversationDocument } from '../mongo-models.js';
+import { CONVERSATION_STATUSES, CONVERSATION_SUMMARY_MAX_LENGTH, type ConversationDocument } from '../mongo-models.js';
+import { jsonObjectInput } from '../../input-policy.js';
 import { allowCrossTenant } from '../tenant-plugin.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -27,8 +28,27 @@ export interface Conversation {
   readonly messageCount: number;
   readonly tokenCount: number;
   readonly lastMessageAt: Date;
+  /** A running summary of the conversation (e.g. written by the application's model), at most 10,000 characters. */
+  readonly summary: string | null;
+  /** The application's own JSON fields, at most 8 KiB serialized. */
+  readonly metadata: Readonly<Record<string, unknown>>;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/** What {@link ConversationRepository.create} takes. */
+export interface CreateConversationInput {
+  readonly title: string;
+  readonly personaId?: string;
+  readonly summary?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
+/** What {@link ConversationRepository.annotate} changes: an omitted field keeps its value; `summary: null` removes it. */
+export interface AnnotateConversationInput {
+  readonly summary?: string | null;
+  /** Replaces the whole metadata object. */
+  readonly metadata?: Record<string, unknown>;
 }
 
 /** A page of {@link KeysetPageInput} (`limit` 1–100, default 20) plus the filters. */
@@ -39,7 +59,15 @@ export interface ListConversationsOptions extends KeysetPageInput {
 }
 
 const title = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
-const createSchema = z.object({ title, personaId: mongoId.optional() }).strict();
+const summary = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(CONVERSATION_SUMMARY_MAX_LENGTH, `must be at most ${CONVERSATION_SUMMARY_MAX_LENGTH} characters`);
+// JSON values only, no `$`/`.` top-level keys (they would be read as operators or paths), 8 KiB: metadata rides on every read of the conversation.
+const metadata = jsonObjectInput(8_192, { mongoKeys: true });
+const createSchema = z.object({ title, personaId: mongoId.optional(), summary: summary.optional(), metadata: metadata.optional() }).strict();
+const annotateSchema = z.object({ summary: summary.nullable().optional(), metadata: metadata.optional() }).strict();
 const listSchema = keysetPageInput(100, 20)
   .extend({ userId: mongoId.optional(), status: z.enum(CONVERSATION_STATUSES).optional() })
   .strict();
@@ -57,6 +85,8 @@ export function toConversation(r: ConversationDocument): Conversation {
     messageCount: r.messageCount,
     tokenCount: r.tokenCount,
     lastMessageAt: r.lastMessageAt,
+    summary: r.summary ?? null,
+    metadata: r.metadata ?? {},
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
@@ -78,7 +108,7 @@ export class ConversationRepository {
 
   /** Starts a conversation owned by the context's user. @throws ValidationError */
   @declareAccess({ requires: 'conversations:write' })
-  async create(ctx: TenantContext, input: { title: string; personaId?: string }): Promise<Conversation> {
+  async create(ctx: TenantContext, input: CreateConversationInput): Promise<Conversation> {
     const { organizationId, userId } = requireTenantContext(ctx);
     const data = parseInput(createSchema, input);
     return this.#db.run(async () => {
@@ -98,6 +128,8 @@ export class ConversationRepository {
         lastSeq: 0,
         // Set at creation so keyset pagination never meets a null sort key.
         lastMessageAt: now,
+        summary: data.summary ?? null,
+        metadata: data.metadata ?? {},
       });
       return toConversation(doc.toObject());
     });
@@ -158,6 +190,19 @@ export class ConversationRepository {
   @declareAccess({ requires: 'conversations:write' })
   async rename(ctx: TenantContext, id: string, newTitle: string): Promise<Conversation> {
     return this.#update(ctx, id, { title: parseInput(title, newTitle, 'title') });
+  }
+
+  /**
+   * Sets the conversation's summary and/or metadata (one single-document update).
+   * @throws ValidationError naming `summary` (empty or over 10,000 characters) / `metadata` (not JSON, `$`/`.` keys, over 8 KiB); NotFoundError
+   */
+  @declareAccess({ requires: 'conversations:write' })
+  async annotate(ctx: TenantContext, id: string, input: AnnotateConversationInput): Promise<Conversation> {
+    const data = parseInput(annotateSchema, input);
+    return this.#update(ctx, id, {
+      ...(data.summary === undefined ? {} : { summary: data.summary }),
+      ...(data.metadata === undefined ? {} : { metadata: data.metadata }),
+    });
   }
 
   /** Archived conversations refuse new messages. @throws NotFoundError */

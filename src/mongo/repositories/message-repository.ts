@@ -10,7 +10,7 @@ import { keysetPageInput, toKeysetPage, type KeysetPage, type KeysetPageInput } 
 import { decodeMongoCursor, encodeMongoCursor, mongoId } from './mongo-inputs.js';
 import { MongoConnection } from '../mongo-connection.js';
 import { MongoAccess } from './mongo-access.js';
-import { MESSAGE_ROLES, type ConversationDocument, type MessageDocument } from '../mongo-models.js';
+import { MESSAGE_ROLES, MODEL_NAME_MAX_LENGTH, type ConversationDocument, type MessageDocument } from '../mongo-models.js';
 import { allowCrossTenant } from '../tenant-plugin.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -25,21 +25,47 @@ export interface Message {
   readonly role: MessageRole;
   readonly content: string;
   readonly tokenCount: number;
+  /** What produced the message (model, token counts, latency), or null. */
+  readonly metadata: MessageMetadata | null;
   readonly createdAt: Date;
+}
+
+/** What produced a message, as the application measured it; every field optional. */
+export interface MessageMetadata {
+  /** The model's name as its provider spells it (e.g. `gpt-4o-2024-08-06`), 1–200 characters. */
+  readonly model?: string;
+  /** Input tokens the model was billed for (OpenAI `usage.prompt_tokens`, Anthropic `usage.input_tokens`). */
+  readonly promptTokens?: number;
+  /** Output tokens (OpenAI `usage.completion_tokens`, Anthropic `usage.output_tokens`). */
+  readonly completionTokens?: number;
+  /** Time to the complete answer, in milliseconds. */
+  readonly latencyMs?: number;
 }
 
 export interface AppendMessageInput {
   readonly role: MessageRole;
   readonly content: string;
   readonly tokenCount?: number;
+  readonly metadata?: MessageMetadata;
 }
 
+const tokens = z.number().int('must be an integer').min(0).max(10_000_000);
 const appendSchema = z
   .object({
     role: z.enum(MESSAGE_ROLES),
     // Well below MongoDB's 16 MB document limit, leaving room for the other fields.
     content: z.string().min(1, 'must not be empty').max(1_000_000, 'must be at most 1,000,000 characters'),
     tokenCount: z.number().int('must be an integer').min(0).max(10_000_000).default(0),
+    metadata: z
+      .object({
+        model: z.string().trim().min(1).max(MODEL_NAME_MAX_LENGTH).optional(),
+        promptTokens: tokens.optional(),
+        completionTokens: tokens.optional(),
+        // An hour: no single answer is waited for longer (and a larger value is a unit mistake, seconds vs µs).
+        latencyMs: z.number().int('must be an integer').min(0).max(3_600_000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 const pageSchema = keysetPageInput(200, 50);
@@ -55,6 +81,7 @@ export function toMessage(r: MessageDocument): Message {
     role: r.role,
     content: r.content,
     tokenCount: r.tokenCount,
+    metadata: r.metadata ?? null,
     createdAt: r.createdAt,
   };
 }
@@ -109,6 +136,7 @@ export class MessageRepository {
         role: data.role,
         content: data.content,
         tokenCount: data.tokenCount,
+        metadata: data.metadata ?? null,
         createdAt: now,
       });
       return toMessage(doc.toObject());

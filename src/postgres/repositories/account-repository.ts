@@ -95,7 +95,7 @@ export class AccountRepository {
    * previous ones, newest first: what the policy's `reused` rule compares.
    * @throws ValidationError naming `userId` / `depth`
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async recentPasswordHashes(userId: string, depth: number): Promise<readonly string[]> {
     const d = parseInput(z.object({ userId: z.uuid(), depth: depthInput }), { userId, depth });
     return withPostgresErrors(() =>
@@ -116,7 +116,7 @@ export class AccountRepository {
    * @returns false for an unknown user (no event written)
    * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth` / `events.<i>.*`
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async changePassword(
     userId: string,
     passwordHash: string,
@@ -149,7 +149,7 @@ export class AccountRepository {
    * When the user's password was last set (`null`: never, e.g. an OAuth-only account).
    * @throws ValidationError naming `userId`
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async passwordChangedAt(userId: string): Promise<Date | null> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withPostgresErrors(() =>
@@ -166,7 +166,7 @@ export class AccountRepository {
    * @returns true when the hash was replaced
    * @throws ValidationError naming `userId` / `currentHash` / `newHash`
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async replacePasswordHash(userId: string, currentHash: string, newHash: string): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), currentHash: hashInput, newHash: hashInput }), { userId, currentHash, newHash });
     const row = await withPostgresErrors(() =>

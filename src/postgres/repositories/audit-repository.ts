@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -62,6 +61,7 @@ import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 /** Largest serialized `details` accepted: an audit row is a record, not a document store. */
 export const MAX_AUDIT_DETAILS_BYTES = 16_384;
@@ -71,10 +71,7 @@ export const AUDIT_SUBJECT_KEYS = ['userId', 'targetUserId', 'subjectUserId'] as
 /** Keys of `details` removed on pseudonymisation: they identify a person directly. */
 export const AUDIT_PII_KEYS = ['email', 'ip', 'userAgent', 'user_agent', 'name', 'displayName', 'display_name', 'phone'] as const;
 
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 const countryInput = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. "DE"');
 const regionInput = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{1,3}$/, 'must be an ISO 3166-2 subdivision code, e.g. "DE-BY"');
 

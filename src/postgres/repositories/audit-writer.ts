@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
+import type { AuditWriterOptions } from '../../audit-writer-options.js';
 import { z } from 'zod';
 import { PlatformError } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
@@ -8,22 +9,6 @@ import { AUDIT_WRITER_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-
-export interface AuditWriterOptions {
-  /** Events held in memory at most; when full, `record()` waits for a flush instead of dropping. */
-  readonly maxQueue: number;
-  /** Events per INSERT; reaching it triggers a flush at once. */
-  readonly maxBatch: number;
-  /** A non-empty queue is flushed at the latest this long after its first event. */
-  readonly flushIntervalMs: number;
-  /**
-   * INSERTs in flight at once (default 2). Batches then commit side by side on the server's cores
-   * instead of one after another; each is still committed before the `flush()` that started it resolves.
-   */
-  readonly flushConcurrency?: number;
-}
-
-export const DEFAULT_AUDIT_WRITER_OPTIONS: AuditWriterOptions = Object.freeze({ maxQueue: 10_000, maxBatch: 500, flushIntervalMs: 250, flushConcurrency: 2 });
 
 const optionsSchema = z
   .object({

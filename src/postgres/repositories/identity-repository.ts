@@ -22,6 +22,10 @@ export interface IdentityRecord {
   readonly provider: IdentityProvider;
   readonly providerUserId: string;
   readonly email: string | null;
+  /** The handle the provider shows (Discord username, GitHub login …): display only, it may change; the subject is the key. */
+  readonly providerUsername: string | null;
+  /** Discord's legacy four-digit discriminator (`"0"` for accounts moved to unique usernames in 2023). */
+  readonly providerDiscriminator: string | null;
   readonly hasAccessToken: boolean;
   readonly hasRefreshToken: boolean;
   readonly tokenExpiresAt: Date | null;
@@ -42,6 +46,8 @@ const recordRow = z
     provider: z.enum(IDENTITY_PROVIDERS),
     provider_user_id: z.string(),
     email: z.string().nullable(),
+    provider_username: z.string().nullable(),
+    provider_discriminator: z.string().nullable(),
     has_access_token: z.boolean(),
     has_refresh_token: z.boolean(),
     token_expires_at: z.date().nullable(),
@@ -54,6 +60,8 @@ const recordRow = z
     provider: r.provider,
     providerUserId: r.provider_user_id,
     email: r.email,
+    providerUsername: r.provider_username,
+    providerDiscriminator: r.provider_discriminator,
     hasAccessToken: r.has_access_token,
     hasRefreshToken: r.has_refresh_token,
     tokenExpiresAt: r.token_expires_at,
@@ -67,17 +75,24 @@ const secretRow = z.object({
   token_expires_at: z.date().nullable(),
 });
 
-const COLUMNS = sql.fragment`id, user_id, provider, provider_user_id, email::text AS email,
+const COLUMNS = sql.fragment`id, user_id, provider, provider_user_id, email::text AS email, provider_username, provider_discriminator,
   access_token_encrypted IS NOT NULL AS has_access_token, refresh_token_encrypted IS NOT NULL AS has_refresh_token,
   token_expires_at, created_at, updated_at`;
 
 const providerInput = z.enum(IDENTITY_PROVIDERS);
 const providerUserIdInput = z.string().min(1).max(255);
 const providerToken = z.string().min(1).max(8192);
+/** The handle the provider shows (Discord username, GitHub login …). */
+export const providerUsernameInput = z.string().trim().min(1).max(255);
+/** Digits only, 1–4 (Discord: `0001`–`9999`, or `0` after the 2023 username migration). */
+export const providerDiscriminatorInput = z.string().regex(/^[0-9]{1,4}$/, 'must be 1–4 digits');
 const tokensShape = {
   accessToken: providerToken.nullable().optional(),
   refreshToken: providerToken.nullable().optional(),
   tokenExpiresAt: z.date().nullable().optional(),
+  /** The provider's current handle; refreshed at each sign-in since the person may rename themselves there. */
+  providerUsername: providerUsernameInput.nullable().optional(),
+  providerDiscriminator: providerDiscriminatorInput.nullable().optional(),
 };
 const linkInput = z
   .object({
@@ -128,9 +143,10 @@ export class IdentityRepository {
     const refresh = data.refreshToken ? sql.binary(this.box.encrypt(data.refreshToken, aad(id, 'refresh_token'))) : null;
     return withUserScope(this.postgres.appPool, user, (tx) =>
       tx.one(sql.type(recordRow)`
-        INSERT INTO identities (id, user_id, provider, provider_user_id, email, access_token_encrypted, refresh_token_encrypted, token_expires_at)
-        VALUES (${id}, ${user}, ${data.provider}, ${data.providerUserId}, ${data.email ?? null}, ${access}, ${refresh},
-                ${data.tokenExpiresAt ? sql.timestamp(data.tokenExpiresAt) : null})
+        INSERT INTO identities (id, user_id, provider, provider_user_id, email, provider_username, provider_discriminator,
+                                access_token_encrypted, refresh_token_encrypted, token_expires_at)
+        VALUES (${id}, ${user}, ${data.provider}, ${data.providerUserId}, ${data.email ?? null}, ${data.providerUsername ?? null},
+                ${data.providerDiscriminator ?? null}, ${access}, ${refresh}, ${data.tokenExpiresAt ? sql.timestamp(data.tokenExpiresAt) : null})
         RETURNING ${COLUMNS}`),
     );
   }
@@ -184,7 +200,7 @@ export class IdentityRepository {
   }
 
   /**
-   * Replaces provider tokens after a provider refresh; omitted fields keep their value, `null` clears.
+   * Replaces provider tokens (after a provider refresh or sign-in) and the provider handle; omitted fields keep their value, `null` clears.
    * @throws ValidationError naming the invalid field
    * @throws NotFoundError when the user has no identity of that provider
    */
@@ -206,6 +222,8 @@ export class IdentityRepository {
         data.tokenExpiresAt === undefined
           ? undefined
           : sql.fragment`token_expires_at = ${data.tokenExpiresAt === null ? null : sql.timestamp(data.tokenExpiresAt)}`,
+        data.providerUsername === undefined ? undefined : sql.fragment`provider_username = ${data.providerUsername}`,
+        data.providerDiscriminator === undefined ? undefined : sql.fragment`provider_discriminator = ${data.providerDiscriminator}`,
       ].filter((s) => s !== undefined);
       const assignments = sets.length > 0 ? sets : [sql.fragment`updated_at = now()`];
       return tx.one(sql.type(recordRow)`

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
+import type { IntegrationTokenOptions, IntegrationTokenRefresher } from '../../integration-token-options.js';
 import { z } from 'zod';
-import { isIP } from 'node:net';
 import { NotFoundError, PlatformError } from '../../errors.js';
 import { INTEGRATION_TOKEN_OPTIONS } from '../../tokens.js';
 import { withTimeout } from '../../with-timeout.js';
@@ -17,6 +17,7 @@ import { parseInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 /** A user's grant for one integration in one organization, without its tokens. */
 export interface IntegrationTokenRecord {
@@ -43,42 +44,6 @@ export interface IntegrationTokenRecord {
   readonly refreshFailedAt: Date | null;
   readonly refreshError: string | null;
 }
-
-/** What an {@link IntegrationTokenRefresher} is handed: the grant, with its refresh token decrypted. */
-export interface IntegrationTokenRefreshRequest {
-  readonly organizationId: string;
-  readonly userId: string;
-  readonly integration: string;
-  readonly refreshToken: string;
-  readonly scopes: readonly string[];
-}
-
-/** What a refresher answers: the provider's new tokens (a missing `refreshToken` keeps the current one). */
-export interface IntegrationTokenRefreshResult {
-  readonly accessToken: string;
-  readonly refreshToken?: string | null;
-  readonly expiresAt: Date | null;
-  readonly tokenType?: string;
-  readonly scopes?: readonly string[];
-}
-
-/** Calls the provider's token endpoint (OAuth 2.0 `grant_type=refresh_token`, RFC 6749 §6); supplied by the application per integration. */
-export type IntegrationTokenRefresher = (request: IntegrationTokenRefreshRequest) => Promise<IntegrationTokenRefreshResult>;
-
-/** Refresh on read: the refreshers by integration name, and when and how long they may run. */
-export interface IntegrationTokenOptions {
-  readonly refreshers: Readonly<Record<string, IntegrationTokenRefresher>>;
-  /** A token expiring within this many seconds is refreshed when read (default 300). */
-  readonly refreshWithinSeconds: number;
-  /** Bound on one refresher call; the row stays locked meanwhile (default 10 000). */
-  readonly refreshTimeoutMs: number;
-}
-
-export const DEFAULT_INTEGRATION_TOKEN_OPTIONS: IntegrationTokenOptions = Object.freeze({
-  refreshers: {},
-  refreshWithinSeconds: 300,
-  refreshTimeoutMs: 10_000,
-});
 
 /** The record plus its decrypted tokens. */
 export interface IntegrationTokenSecrets extends IntegrationTokenRecord {
@@ -153,11 +118,7 @@ const saveInput = z
 // The reading client (a ClientContext: extra keys such as deviceId are ignored).
 const readerInput = z
   .object({
-    ip: z
-      .string()
-      .max(64)
-      .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address')
-      .optional(),
+    ip: ipAddressSchema.optional(),
     userAgent: z.string().max(1000).optional(),
   })
   .default({});

@@ -2,6 +2,7 @@ import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { parseInput } from '../../parse-input.js';
 import { PostgresConnection } from '../postgres-connection.js';
+import { lockoutInput } from './lockout-input.js';
 import { noRows } from './no-rows.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { preparedStatement } from '../prepared-statement.js';
@@ -23,15 +24,6 @@ export interface LoginAttemptReservation {
 const reservationRow = z
   .object({ id: z.uuid(), failed_login_count: z.number(), locked_until: z.date().nullable(), lock_us: z.number().nullable() })
   .transform((r): LoginAttemptReservation => ({ userId: r.id, failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until, lockMicros: r.lock_us }));
-const reserveInput = z.object({
-  userId: z.uuid(),
-  threshold: z.number().int().min(1).max(100),
-  lockSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(86_400 * 30),
-});
 const refundInput = z.object({ userId: z.uuid(), lockMicros: z.number().int().nullable() });
 
 /** $1 user, $2 threshold, $3 lock seconds. */
@@ -80,7 +72,7 @@ export class LoginAttemptRepository {
    */
   @declareAccess({ preTenant: 'authentication: the lockout counter is reserved before any caller is known' })
   async reserve(userId: string, policy: { threshold: number; lockSeconds: number }): Promise<LoginAttemptReservation | undefined> {
-    const d = parseInput(reserveInput, { userId, ...policy });
+    const d = parseInput(lockoutInput, { userId, ...policy });
     // On the application role, in the user's own scope (sql/0070: users' sign-in bookkeeping columns); the scope
     // and the one UPDATE in one round trip, committed at its Sync (PostgresConnection.scopedQuery).
     const [row] = await this.postgres.scopedQuery({ userId: d.userId }, RESERVE, [d.userId, d.threshold, d.lockSeconds]);

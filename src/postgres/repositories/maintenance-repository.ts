@@ -11,8 +11,9 @@ import { withPostgresErrors } from '../map-postgres-error.js';
  * The row sweeps of scheduled maintenance, each a bounded DELETE of rows
  * whose end (the earlier of revocation/consumption/answer and expiry) lies
  * more than `olderThanDays` in the past:
- * - `sessions` — ended sessions (revoked or expired), except those whose Redis
- *   revocation is still queued (sql/0065); their refresh tokens go with them (ON DELETE CASCADE);
+ * - `sessions` — ended sessions (revoked or expired), and at once (whatever `olderThanDays`) unconfirmed sessions
+ *   past their confirmation window — sign-ins whose answer never reached the caller (sql/0116) — except those
+ *   whose Redis revocation is still queued (sql/0065); their refresh tokens go with them (ON DELETE CASCADE);
  * - `refresh-token-families` — every token of a family none of whose tokens is usable;
  * - `rotated-refresh-tokens` — rotated tokens of live families (reuse of one
  *   that old is then refused as unknown, without revoking the family);
@@ -105,7 +106,7 @@ function victims(sweep: MaintenanceSweep, cutoff: ReturnType<typeof sql.fragment
     case 'sessions':
       return sql.fragment`DELETE FROM sessions WHERE id IN (
         SELECT s.id FROM sessions s
-        WHERE least(s.revoked_at, s.expires_at) < ${cutoff}
+        WHERE (least(s.revoked_at, s.expires_at) < ${cutoff} OR (s.confirmed_at IS NULL AND s.expires_at <= now()))
           AND NOT EXISTS (SELECT 1 FROM session_cache_revocations q WHERE q.session_id = s.id)
         LIMIT ${limit} FOR UPDATE OF s SKIP LOCKED) RETURNING id::text`;
     case 'refresh-token-families':

@@ -11,8 +11,17 @@ import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
-export const MFA_CHALLENGE_PURPOSES = ['sign_in', 'enrollment'] as const;
+/** `sign_in` / `enrollment`: a second factor is due; `password_change`: a required password change (0115), granting nothing else. */
+export const MFA_CHALLENGE_PURPOSES = ['sign_in', 'enrollment', 'password_change'] as const;
 export type MfaChallengePurpose = (typeof MFA_CHALLENGE_PURPOSES)[number];
+
+/** What the challenge carries to the step after it (0115). */
+export interface MfaChallengeFlags {
+  /** On a second-factor challenge: a required password change follows it. */
+  readonly passwordChangeDue?: boolean;
+  /** On a `password_change` ticket: the sign-in passed a second factor. */
+  readonly mfaVerified?: boolean;
+}
 
 /** Default lifetime: long enough to open an authenticator app, short enough that a leaked token is stale. */
 export const MFA_CHALLENGE_TTL_SECONDS = 5 * 60;
@@ -23,6 +32,8 @@ export interface MfaChallengeRecord {
   readonly organizationId: string;
   readonly purpose: MfaChallengePurpose;
   readonly failedAttempts: number;
+  readonly passwordChangeDue: boolean;
+  readonly mfaVerified: boolean;
   readonly expiresAt: Date;
   readonly consumedAt: Date | null;
   readonly createdAt: Date;
@@ -35,6 +46,8 @@ const recordRow = z
     organization_id: z.uuid(),
     purpose: z.enum(MFA_CHALLENGE_PURPOSES),
     failed_attempts: z.number(),
+    password_change_due: z.boolean(),
+    mfa_verified: z.boolean(),
     expires_at: z.date(),
     consumed_at: z.date().nullable(),
     created_at: z.date(),
@@ -45,12 +58,14 @@ const recordRow = z
     organizationId: r.organization_id,
     purpose: r.purpose,
     failedAttempts: r.failed_attempts,
+    passwordChangeDue: r.password_change_due,
+    mfaVerified: r.mfa_verified,
     expiresAt: r.expires_at,
     consumedAt: r.consumed_at,
     createdAt: r.created_at,
   }));
 
-const COLUMNS = sql.fragment`id, user_id, organization_id, purpose, failed_attempts, expires_at, consumed_at, created_at`;
+const COLUMNS = sql.fragment`id, user_id, organization_id, purpose, failed_attempts, password_change_due, mfa_verified, expires_at, consumed_at, created_at`;
 const tokenInput = z.string().min(1).max(512);
 const createInput = z
   .object({
@@ -58,6 +73,7 @@ const createInput = z
     organizationId: z.uuid(),
     purpose: z.enum(MFA_CHALLENGE_PURPOSES),
     ttlSeconds: z.number().int().min(30).max(3600),
+    flags: z.object({ passwordChangeDue: z.boolean().optional(), mfaVerified: z.boolean().optional() }).strict(),
   })
   .strict();
 
@@ -81,24 +97,25 @@ export class MfaChallengeRepository {
    * latest sign-in's challenge works (parallel challenges would multiply the
    * attempts an attacker with the password gets).
    * @returns the plaintext token (hand it to the client, never store or log it) and its row
-   * @throws ValidationError naming `userId` / `organizationId` / `purpose` / `ttlSeconds`
+   * @throws ValidationError naming `userId` / `organizationId` / `purpose` / `ttlSeconds` / `flags.*`
    * @throws ConflictError when the user or organization does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async create(
     userId: string,
     organizationId: string,
     purpose: MfaChallengePurpose,
     ttlSeconds: number = MFA_CHALLENGE_TTL_SECONDS,
+    flags: MfaChallengeFlags = {},
   ): Promise<{ token: string; challenge: MfaChallengeRecord }> {
-    const input = parseInput(createInput, { userId, organizationId, purpose, ttlSeconds });
+    const input = parseInput(createInput, { userId, organizationId, purpose, ttlSeconds, flags });
     const token = generateSecretToken();
     const challenge = await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
       await tx.query(sql.type(noRows)`DELETE FROM mfa_challenges WHERE user_id = ${input.userId} AND consumed_at IS NULL`);
       return tx.one(sql.type(recordRow)`
-        INSERT INTO mfa_challenges (user_id, organization_id, purpose, token_hash, expires_at)
+        INSERT INTO mfa_challenges (user_id, organization_id, purpose, token_hash, expires_at, password_change_due, mfa_verified)
         VALUES (${input.userId}, ${input.organizationId}, ${input.purpose}, ${sql.binary(hashToken(token))},
-                now() + make_interval(secs => ${input.ttlSeconds}))
+                now() + make_interval(secs => ${input.ttlSeconds}), ${input.flags.passwordChangeDue === true}, ${input.flags.mfaVerified === true})
         RETURNING ${COLUMNS}`);
     });
     return { token, challenge };
@@ -109,7 +126,7 @@ export class MfaChallengeRepository {
    * @throws ValidationError naming `token` / `purpose`
    * @throws TokenError `invalid` (unknown, or another purpose), `consumed`, `expired`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async findActive(token: string, purpose: MfaChallengePurpose): Promise<MfaChallengeRecord> {
     const input = parseInput(z.object({ token: tokenInput, purpose: z.enum(MFA_CHALLENGE_PURPOSES) }), { token, purpose });
     const row = await withPostgresErrors(() =>
@@ -128,7 +145,7 @@ export class MfaChallengeRepository {
    * @returns the new count, or `undefined` when the challenge was already closed
    * @throws ValidationError naming `id` / `maxAttempts`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async recordFailedAttempt(id: string, maxAttempts: number): Promise<{ failedAttempts: number; closed: boolean } | undefined> {
     const input = parseInput(z.object({ id: z.uuid(), maxAttempts: z.number().int().min(1).max(100) }), { id, maxAttempts });
     const row = await withPostgresErrors(() =>
@@ -144,7 +161,7 @@ export class MfaChallengeRepository {
    * @returns true for the winner
    * @throws ValidationError naming `id`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
     const row = await withPostgresErrors(() =>

@@ -80,7 +80,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId` / `secret`
    * @throws ConflictError `mfa_already_enabled` when MFA is enabled (disable it first)
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async enroll(userId: string, secret: string): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), secret: secretInput }), { userId, secret });
     const ciphertext = sql.binary(this.box.encrypt(input.secret, aad(input.userId)));
@@ -99,7 +99,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId`
    * @throws CryptoError when the ciphertext does not authenticate
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async getSecret(userId: string): Promise<TotpSecret | undefined> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const row = await withUserScope(this.postgres.appPool, id, (tx) =>
@@ -115,7 +115,7 @@ export class MfaRepository {
    * same code, exactly one gets `true`.
    * @throws ValidationError naming `userId` / `timeStep`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async recordTimeStep(userId: string, timeStep: number): Promise<boolean> {
     const input = parseInput(z.object({ userId: z.uuid(), timeStep: stepInput }), { userId, timeStep });
     const row = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
@@ -134,7 +134,7 @@ export class MfaRepository {
    * @throws ValidationError naming `userId` / `timeStep` / `hashes.<i>` / `events.<i>.*`
    * @throws NotFoundError when the user is not enrolled (nothing written)
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async enable(
     userId: string,
     timeStep: number,
@@ -162,7 +162,7 @@ export class MfaRepository {
    * @returns true when MFA was enrolled
    * @throws ValidationError naming `userId` / `events.<i>.*`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async disable(userId: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     return withUserScope(this.postgres.appPool, id, async (tx) => {
@@ -178,7 +178,7 @@ export class MfaRepository {
    * writing `options.events` in the same transaction.
    * @throws ValidationError naming `userId` / `hashes.<i>` / `events.<i>.*`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async replaceRecoveryCodes(userId: string, hashes: readonly Buffer[], options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), hashes: hashesInput }), { userId, hashes });
     await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
@@ -208,7 +208,7 @@ export class MfaRepository {
    * @returns true when the code was valid and unused (and is now used)
    * @throws ValidationError naming `userId`, or `recoveryCode` when the input cannot be a code
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async useRecoveryCode(userId: string, code: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const hash = hashRecoveryCode(parseInput(z.string().max(64), code, 'recoveryCode'));
@@ -227,7 +227,7 @@ export class MfaRepository {
    * Enrolment state and how many recovery codes are left.
    * @throws ValidationError naming `userId`
    */
-  @declareAccess({ preTenant: 'MFA flows of MfaService/MfaSignIn, which check the caller first' })
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async status(userId: string): Promise<MfaStatus> {
     const id = parseInput(z.uuid(), userId, 'userId');
     // Every sign-in reads this: the user's scope and the read in one round trip (PostgresConnection.scopedQuery).

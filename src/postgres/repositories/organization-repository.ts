@@ -43,6 +43,11 @@ export interface OrganizationRecord {
   readonly tier: OrganizationTier;
   readonly credits: number;
   readonly settings: OrganizationSettings;
+  /**
+   * The earliest verified of the organization's domains (OrganizationDomains: claim, DNS TXT check), or null.
+   * Derived, not stored: the domains are the source (docs/schema.md, "Organization domains").
+   */
+  readonly primaryDomain: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly deletedAt: Date | null;
@@ -56,6 +61,7 @@ const shape = {
   credits: z.number(),
   // Stored settings are parsed leniently (unknown keys dropped) so an old key never makes a row unreadable.
   settings: organizationSettingsSchema.strip(),
+  primary_domain: z.string().nullable(),
   created_at: z.date(),
   updated_at: z.date(),
   deleted_at: z.date().nullable(),
@@ -70,6 +76,7 @@ function toRecord(r: RawRow): OrganizationRecord {
     tier: r.tier,
     credits: r.credits,
     settings: r.settings,
+    primaryDomain: r.primary_domain,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deletedAt: r.deleted_at,
@@ -78,7 +85,8 @@ function toRecord(r: RawRow): OrganizationRecord {
 
 const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
-const COLUMNS = sql.fragment`id, name, slug::text AS slug, tier::text AS tier, credits, settings, created_at, updated_at, deleted_at`;
+const COLUMNS = sql.fragment`id, name, slug::text AS slug, tier::text AS tier, credits, settings,
+  platform_auth.organization_primary_domain(id) AS primary_domain, created_at, updated_at, deleted_at`;
 
 const slugInput = z
   .string()

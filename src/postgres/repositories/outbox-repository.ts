@@ -1,5 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { inject, injectable } from 'tsyringe';
+import type { OutboxMessage } from '../../outbox-message.js';
 import { z } from 'zod';
 import { jsonObjectInput } from '../../input-policy.js';
 import { parseInput } from '../../parse-input.js';
@@ -32,22 +33,6 @@ export const outboxMessageInputSchema = z
 export type OutboxMessageInput = z.input<typeof outboxMessageInputSchema>;
 
 /** A message as the relay and the dead-letter view see it (payload decrypted). */
-export interface OutboxMessage {
-  readonly id: number;
-  readonly kind: 'email' | 'webhook';
-  readonly topic: string;
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly idempotencyKey: string;
-  readonly organizationId: string | null;
-  readonly payload: Readonly<Record<string, unknown>>;
-  readonly status: 'pending' | 'delivered' | 'dead';
-  /** Delivery attempts so far (a claimed message counts its current attempt). */
-  readonly attempts: number;
-  readonly lastError: string | null;
-  readonly createdAt: Date;
-}
-
 const messageRow = z.object({
   id: z.number(),
   kind: z.enum(['email', 'webhook']),

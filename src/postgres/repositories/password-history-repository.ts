@@ -29,7 +29,7 @@ export class PasswordHistoryRepository {
    * @throws ValidationError naming `userId`, `passwordHash` (not bcrypt) or `keep`
    * @throws ConflictError when the user does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async add(userId: string, passwordHash: string, keep: number = MAX_PASSWORD_HISTORY): Promise<void> {
     const input = parseInput(z.object({ userId: z.uuid(), passwordHash: z.string().regex(BCRYPT_HASH, 'must be a bcrypt hash'), keep: keepInput }), {
       userId,
@@ -52,7 +52,7 @@ export class PasswordHistoryRepository {
    * The newest `limit` hashes, newest first.
    * @throws ValidationError naming `userId` / `limit`
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async recent(userId: string, limit: number): Promise<readonly string[]> {
     const input = parseInput(z.object({ userId: z.uuid(), limit: keepInput }), { userId, limit });
     if (input.limit === 0) return [];

@@ -240,9 +240,12 @@ export class RefreshTokenRepository {
       this.postgres.appPool.transaction(async (tx) => {
         // The token's own tenant scope, named by its hash, in the same round trip that sets it
         // (an unknown hash sets none, and the rotation then finds nothing).
-        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string() }))`
+        // Same statement: the first refresh of a new session confirms it (sql/0116: its absolute expiry), before the
+        // token's row is locked below — session first, then token, the lock order of a revocation (no deadlock).
+        await tx.any(sql.type(z.object({ organization_id: z.string(), user_id: z.string(), confirmed: z.number() }))`
           SELECT set_config('platform.organization_id', o.organization_id::text, true) AS organization_id,
-                 set_config('platform.user_id', o.user_id::text, true) AS user_id
+                 set_config('platform.user_id', o.user_id::text, true) AS user_id,
+                 (SELECT count(*)::int FROM platform_auth.confirm_session_of_refresh_token(${sql.binary(hash)})) AS confirmed
           FROM platform_auth.refresh_token_owner(${sql.binary(hash)}) o`);
         const o = await this.#rotateLocked(tx, hash);
         // The reuse verdict and its audit events commit together: a crash cannot keep one without the other.
@@ -364,7 +367,7 @@ export class RefreshTokenRepository {
     return tx.one(sql.type(recordRow)`
       INSERT INTO refresh_tokens (id, session_id, user_id, organization_id, token_hash, family_id, parent_id, expires_at)
       SELECT ${input.id}, s.id, s.user_id, s.organization_id, ${sql.binary(hashToken(input.token))},
-             ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), s.expires_at)
+             ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), coalesce(s.absolute_expires_at, s.expires_at))
       FROM sessions s WHERE s.id = ${input.sessionId}
       RETURNING ${COLUMNS}`);
   }

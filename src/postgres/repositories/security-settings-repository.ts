@@ -11,6 +11,7 @@ import { withTenant } from '../with-tenant.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 /** An organization's security policy. Organizations without a row get {@link DEFAULT_SECURITY_SETTINGS}. */
 export interface SecuritySettings {
@@ -242,10 +243,7 @@ export class SecuritySettingsRepository {
     const input = parseInput(
       z.object({
         organizationId: z.uuid(),
-        ip: z
-          .string()
-          .max(64)
-          .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address'),
+        ip: ipAddressSchema,
       }),
       { organizationId, ip },
     );

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -16,6 +15,7 @@ import { SessionCacheRevocationRepository } from './session-cache-revocation-rep
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 export interface SessionRecord {
   readonly id: string;
@@ -27,7 +27,12 @@ export interface SessionRecord {
   readonly userAgent: string | null;
   readonly createdAt: Date;
   readonly lastSeenAt: Date;
+  /** When the session ends: its confirmation window while unconfirmed, then its absolute expiry. */
   readonly expiresAt: Date;
+  /** When its first validation or refresh confirmed it (sql/0116); null while unconfirmed. */
+  readonly confirmedAt: Date | null;
+  /** The expiry confirmation gives (equal to `expiresAt` once confirmed). */
+  readonly absoluteExpiresAt: Date;
   readonly revokedAt: Date | null;
   readonly revokedReason: string | null;
 }
@@ -59,6 +64,8 @@ const shape = {
   created_at: z.date(),
   last_seen_at: z.date(),
   expires_at: z.date(),
+  confirmed_at: z.date().nullable(),
+  absolute_expires_at: z.date(),
   revoked_at: z.date().nullable(),
   revoked_reason: z.string().nullable(),
 };
@@ -76,6 +83,8 @@ function toRecord(r: RawRow): SessionRecord {
     createdAt: r.created_at,
     lastSeenAt: r.last_seen_at,
     expiresAt: r.expires_at,
+    confirmedAt: r.confirmed_at,
+    absoluteExpiresAt: r.absolute_expires_at,
     revokedAt: r.revoked_at,
     revokedReason: r.revoked_reason,
   };
@@ -86,10 +95,7 @@ const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ 
 const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 
 const createInput = z
   .object({
@@ -104,6 +110,11 @@ const createInput = z
       .min(60)
       .max(86_400 * 365)
       .optional(),
+    /**
+     * Create the session unconfirmed, living this many seconds (at most its lifetime) until its first
+     * validation or refresh confirms it ({@link SessionRepository.confirm}); default: confirmed at creation.
+     */
+    confirmWindowSeconds: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();
 export type CreateSessionInput = z.input<typeof createInput>;
@@ -111,7 +122,7 @@ export type CreateSessionInput = z.input<typeof createInput>;
 const reasonInput = z.string().min(1).max(200);
 
 const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
-  created_at, last_seen_at, expires_at, revoked_at, revoked_reason`;
+  created_at, last_seen_at, expires_at, confirmed_at, coalesce(absolute_expires_at, expires_at) AS absolute_expires_at, revoked_at, revoked_reason`;
 
 // The cache-miss path of every validation: named statements on the hot-path pool (docs/architecture.md, "Hot paths").
 // COLUMNS has no parameters, so its text is plain SQL.
@@ -176,11 +187,13 @@ export class SessionRepository {
   ): Promise<[SessionRecord, T]> {
     const data = parseInput(createInput, input);
     const ttl = data.ttlSeconds ?? this.config.auth.sessionTtlSeconds;
+    const window = data.confirmWindowSeconds === undefined ? undefined : Math.min(data.confirmWindowSeconds, ttl);
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const session = await tx.one(sql.type(recordRow)`
-        INSERT INTO sessions (user_id, organization_id, access_token_jti, device, ip, user_agent, expires_at)
+        INSERT INTO sessions (user_id, organization_id, access_token_jti, device, ip, user_agent, expires_at, absolute_expires_at, confirmed_at)
         VALUES (${ctx.userId}, ${ctx.organizationId}, ${data.accessTokenJti}, ${data.device ?? null},
-                ${data.ip ?? null}::inet, ${data.userAgent ?? null}, now() + make_interval(secs => ${ttl}))
+                ${data.ip ?? null}::inet, ${data.userAgent ?? null}, now() + make_interval(secs => ${window ?? ttl}),
+                now() + make_interval(secs => ${ttl}), ${window === undefined ? sql.fragment`now()` : null})
         RETURNING ${COLUMNS}`);
       return [session, await within(tx, session)];
     });
@@ -204,6 +217,21 @@ export class SessionRepository {
   async getByJti(jti: string): Promise<SessionRecord | undefined> {
     const value = parseInput(z.string().min(1).max(128), jti, 'jti');
     return this.postgres.preparedOne(SESSION_BY_JTI, [value]);
+  }
+
+  /**
+   * Confirms a new session at its first use (sql/0116): a live unconfirmed session gets its absolute expiry, in
+   * one UPDATE that of two concurrent confirmations only one performs. Any other session is returned as it is.
+   * @returns the session after the call (check `revokedAt` / `expiresAt` / `confirmedAt`), or `undefined` when unknown
+   * @throws ValidationError naming `id`
+   */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
+  async confirm(id: string): Promise<SessionRecord | undefined> {
+    const sessionId = parseInput(z.uuid(), id, 'id');
+    const row = await withPostgresErrors(() =>
+      this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.confirm_session(${sessionId})`),
+    );
+    return row ?? undefined;
   }
 
   /**

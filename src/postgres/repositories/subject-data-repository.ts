@@ -267,7 +267,9 @@ export class SubjectDataRepository {
     return withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { adminActor: scope.actor }).any(sql.type(exportRow)`
         SELECT 'profile' AS kind, jsonb_build_object(
-            'id', u.id, 'email', u.email, 'displayName', u.display_name, 'status', u.status, 'emailVerifiedAt', u.email_verified_at,
+            'id', u.id, 'email', u.email, 'displayName', u.display_name, 'username', u.username, 'firstName', u.first_name,
+            'lastName', u.last_name, 'avatarUrl', u.avatar_url, 'timezone', u.timezone, 'language', u.language,
+            'status', u.status, 'emailVerifiedAt', u.email_verified_at,
             'lastLoginAt', u.last_login_at, 'lastLoginIp', host(u.last_login_ip), 'termsVersion', u.terms_version,
             'termsAcceptedAt', u.terms_accepted_at, 'privacyVersion', u.privacy_version, 'privacyAcceptedAt', u.privacy_accepted_at,
             'marketingConsentVersion', u.marketing_consent_version, 'marketingConsentAt', u.marketing_consent_at,
@@ -279,6 +281,7 @@ export class SubjectDataRepository {
         FROM memberships m JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = ${id}
         UNION ALL
         SELECT 'identity', jsonb_build_object('id', i.id, 'provider', i.provider, 'providerUserId', i.provider_user_id, 'email', i.email,
+            'providerUsername', i.provider_username, 'providerDiscriminator', i.provider_discriminator,
             'createdAt', i.created_at), 2, i.created_at
         FROM identities i WHERE i.user_id = ${id}
         UNION ALL

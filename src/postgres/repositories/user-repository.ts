@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
 import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -10,9 +9,12 @@ import { preparedStatement } from '../prepared-statement.js';
 import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, parseKeysetPage, toKeysetPage } from './keyset-page.js';
+import { lockoutInput } from './lockout-input.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
+import { avatarUrlInput, languageInput, personNameInput, timezoneInput, usernameInput } from './profile-inputs.js';
+import { ipAddressSchema } from '../../ip-address.js';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'suspended', 'locked', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -22,6 +24,16 @@ export interface UserRecord {
   readonly id: string;
   readonly email: string;
   readonly displayName: string | null;
+  /** Optional, unique case-insensitively, stored lowercase; signs in wherever an email does (`PasswordSignIn.login`). */
+  readonly username: string | null;
+  readonly firstName: string | null;
+  readonly lastName: string | null;
+  /** An https URL. */
+  readonly avatarUrl: string | null;
+  /** An IANA time zone name, e.g. `Europe/Paris`. */
+  readonly timezone: string | null;
+  /** A BCP 47 language tag in canonical form, e.g. `en-US`. */
+  readonly language: string | null;
   readonly status: UserStatus;
   readonly emailVerifiedAt: Date | null;
   readonly failedLoginCount: number;
@@ -51,6 +63,12 @@ const shape = {
   id: z.uuid(),
   email: z.string(),
   display_name: z.string().nullable(),
+  username: z.string().nullable(),
+  first_name: z.string().nullable(),
+  last_name: z.string().nullable(),
+  avatar_url: z.string().nullable(),
+  timezone: z.string().nullable(),
+  language: z.string().nullable(),
   status: z.enum(USER_STATUSES),
   email_verified_at: z.date().nullable(),
   failed_login_count: z.number(),
@@ -76,6 +94,12 @@ function toRecord(r: RawRow): UserRecord {
     id: r.id,
     email: r.email,
     displayName: r.display_name,
+    username: r.username,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    avatarUrl: r.avatar_url,
+    timezone: r.timezone,
+    language: r.language,
     status: r.status,
     emailVerifiedAt: r.email_verified_at,
     failedLoginCount: r.failed_login_count,
@@ -105,7 +129,8 @@ const lockoutRow = z
   .object({ failed_login_count: z.number(), locked_until: z.date().nullable() })
   .transform((r) => ({ failedLoginCount: r.failed_login_count, lockedUntil: r.locked_until }));
 
-const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
+const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.username::text AS username, u.first_name, u.last_name,
+  u.avatar_url, u.timezone, u.language, u.status::text AS status, u.email_verified_at, u.failed_login_count,
   u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
   u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
   u.created_at, u.updated_at, u.deleted_at`;
@@ -114,6 +139,12 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.sta
 const CREDENTIALS_BY_EMAIL = preparedStatement(
   'pd_user_credentials_by_email',
   `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`,
+  credentialsRow,
+);
+/** Sign-in by username (PasswordSignIn): the same hot path as by email. */
+const CREDENTIALS_BY_USERNAME = preparedStatement(
+  'pd_user_credentials_by_username',
+  `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials_by_username($1) u`,
   credentialsRow,
 );
 /** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
@@ -144,10 +175,7 @@ const emailInput = z
   .transform((e) => e.toLowerCase());
 const versionInput = z.string().min(1).max(50);
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-const ipInput = z
-  .string()
-  .max(64)
-  .refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const ipInput = ipAddressSchema;
 
 const createInput = z
   .object({
@@ -161,6 +189,8 @@ const createInput = z
     marketingConsentVersion: versionInput.optional(),
     /** COPPA: the person confirmed they meet the minimum age. */
     ageConfirmed: z.boolean().default(false),
+    /** The password must be changed at the first sign-in (e.g. a seeded administrator's generated one). */
+    mustChangePassword: z.boolean().default(false),
   })
   .strict();
 export type CreateUserInput = z.input<typeof createInput>;
@@ -170,19 +200,28 @@ const profileInput = z
     displayName: z.string().trim().min(1).max(200).nullable().optional(),
     /** `null` withdraws marketing consent. */
     marketingConsentVersion: versionInput.nullable().optional(),
+    /** `null` removes it. @see usernameInput for the rule */
+    username: usernameInput.nullable().optional(),
+    firstName: personNameInput.nullable().optional(),
+    lastName: personNameInput.nullable().optional(),
+    avatarUrl: avatarUrlInput.nullable().optional(),
+    timezone: timezoneInput.nullable().optional(),
+    language: languageInput.nullable().optional(),
   })
   .strict();
+/** Each field: omitted keeps it, `null` clears it. */
 export type UpdateUserProfileInput = z.input<typeof profileInput>;
 
-const lockoutInput = z.object({
-  userId: z.uuid(),
-  threshold: z.number().int().min(1).max(100),
-  lockSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(86_400 * 30),
-});
+/** The self-service columns `updateProfile` writes as given (field → column). */
+const PROFILE_COLUMNS = [
+  ['displayName', 'display_name'],
+  ['username', 'username'],
+  ['firstName', 'first_name'],
+  ['lastName', 'last_name'],
+  ['avatarUrl', 'avatar_url'],
+  ['timezone', 'timezone'],
+  ['language', 'language'],
+] as const satisfies ReadonlyArray<readonly [keyof z.output<typeof profileInput>, string]>;
 
 /**
  * Users (a global table: one user spans organizations).
@@ -216,13 +255,13 @@ export class UserRepository {
         WITH u AS (
           INSERT INTO users (id, email, display_name, password_hash, status, password_changed_at,
                              terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
-                             marketing_consent_version, marketing_consent_at, age_confirmed_at)
+                             marketing_consent_version, marketing_consent_at, age_confirmed_at, must_change_password)
           VALUES (${id}, ${d.email}, ${d.displayName ?? null}, ${d.passwordHash ?? null}, ${d.status},
                   ${d.passwordHash === undefined ? null : sql.fragment`now()`},
                   ${d.termsVersion ?? null}, ${d.termsVersion === undefined ? null : sql.fragment`now()`},
                   ${d.privacyVersion ?? null}, ${d.privacyVersion === undefined ? null : sql.fragment`now()`},
                   ${d.marketingConsentVersion ?? null}, ${d.marketingConsentVersion === undefined ? null : sql.fragment`now()`},
-                  ${d.ageConfirmed ? sql.fragment`now()` : null})
+                  ${d.ageConfirmed ? sql.fragment`now()` : null}, ${d.mustChangePassword})
           RETURNING *)
         SELECT ${COLUMNS} FROM u`),
     );
@@ -236,6 +275,16 @@ export class UserRepository {
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
     const value = parseInput(emailInput, email, 'email');
     return this.postgres.preparedOne(CREDENTIALS_BY_EMAIL, [value]);
+  }
+
+  /**
+   * The user with this username (case-insensitive) and their password hash, for login.
+   * @throws ValidationError naming `username`
+   */
+  @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
+  async findCredentialsByUsername(username: string): Promise<UserCredentials | undefined> {
+    const value = parseInput(usernameInput, username, 'username');
+    return this.postgres.preparedOne(CREDENTIALS_BY_USERNAME, [value]);
   }
 
   /** @throws ValidationError naming `id` */
@@ -256,20 +305,31 @@ export class UserRepository {
   }
 
   /**
-   * Self-service profile edit of the current user.
-   * @throws ValidationError naming the invalid field; NotFoundError when the user is gone or deleted
+   * Self-service profile edit of the current user: display name, marketing consent, username, first and
+   * last name, avatar URL, time zone, language. Omitted fields keep their value, `null` clears one.
+   * @throws ValidationError naming the invalid field (`timezone`: not an IANA zone; `language`: not a BCP 47 tag;
+   *   `avatarUrl`: not https; `username`: see {@link usernameInput})
+   * @throws ConflictError `users_username_key` when the username is taken (case-insensitively)
+   * @throws NotFoundError when the user is gone or deleted
    */
   @declareAccess({ ownAccount: true })
   async updateProfile(ctx: TenantContext, input: UpdateUserProfileInput): Promise<UserRecord> {
     const d = parseInput(profileInput, input);
-    const consent =
-      d.marketingConsentVersion === undefined
-        ? sql.fragment``
-        : sql.fragment`, marketing_consent_version = ${d.marketingConsentVersion}, marketing_consent_at = ${d.marketingConsentVersion === null ? null : sql.fragment`now()`}`;
+    const assignments = [
+      ...PROFILE_COLUMNS.filter(([field]) => d[field] !== undefined).map(([field, column]) => sql.fragment`${sql.identifier([column])} = ${d[field] ?? null}`),
+      ...(d.marketingConsentVersion === undefined
+        ? []
+        : [
+            sql.fragment`marketing_consent_version = ${d.marketingConsentVersion}`,
+            sql.fragment`marketing_consent_at = ${d.marketingConsentVersion === null ? null : sql.fragment`now()`}`,
+          ]),
+    ];
+    // Nothing to change still answers with the row (and NotFoundError for a deleted user): a no-op SET.
+    const set = assignments.length === 0 ? sql.fragment`display_name = display_name` : sql.join(assignments, sql.fragment`, `);
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(recordRow)`
         WITH u AS (
-          UPDATE users SET display_name = ${d.displayName === undefined ? sql.fragment`display_name` : d.displayName} ${consent}
+          UPDATE users SET ${set}
           WHERE id = ${ctx.userId} AND deleted_at IS NULL
           RETURNING *)
         SELECT ${COLUMNS} FROM u`),

@@ -5,7 +5,6 @@ import { TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
-import { noRows } from './no-rows.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
@@ -68,26 +67,29 @@ export class VerificationTokenRepository {
   constructor(@inject(PostgresConnection) private readonly postgres: PostgresConnection) {}
 
   /**
-   * Creates a token for `purpose`, superseding (deleting) the user's unconsumed
-   * tokens of the same purpose, so only the latest email's link works.
+   * Creates a token for `purpose`, replacing the user's unconsumed token of the
+   * same purpose, so only the latest email's link works. One statement on the
+   * unique partial index of sql/0117 (`INSERT … ON CONFLICT … DO UPDATE`): of
+   * concurrent calls for one user and purpose, each replaces the one before,
+   * and exactly one live token remains.
    * @returns the plaintext token (send it, never store it) and its row
    * @throws ValidationError naming `userId` / `purpose`
    * @throws ConflictError when the user does not exist (foreign key)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async create(userId: string, purpose: VerificationPurpose): Promise<{ token: string; verificationToken: VerificationTokenRecord }> {
     const input = parseInput(createInput, { userId, purpose });
     const token = generateSecretToken();
     const ttl = VERIFICATION_TTL_SECONDS[input.purpose];
-    const verificationToken = await withUserScope(this.postgres.appPool, input.userId, async (tx) => {
-      await tx.query(sql.type(noRows)`
-        DELETE FROM verification_tokens
-        WHERE user_id = ${input.userId} AND purpose = ${input.purpose} AND consumed_at IS NULL`);
-      return tx.one(sql.type(recordRow)`
+    // The replaced row takes a new id and creation time: it is a new token, the old link is gone.
+    const verificationToken = await withUserScope(this.postgres.appPool, input.userId, (tx) =>
+      tx.one(sql.type(recordRow)`
         INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at)
         VALUES (${input.userId}, ${input.purpose}, ${sql.binary(hashToken(token))}, now() + make_interval(secs => ${ttl}))
-        RETURNING ${COLUMNS}`);
-    });
+        ON CONFLICT (user_id, purpose) WHERE consumed_at IS NULL
+        DO UPDATE SET id = EXCLUDED.id, token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
+        RETURNING ${COLUMNS}`),
+    );
     return { token, verificationToken };
   }
 
@@ -97,7 +99,7 @@ export class VerificationTokenRepository {
    * @throws ValidationError naming `purpose` / `token`
    * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
    */
-  @declareAccess({ preTenant: 'password flows of PasswordChange/VerificationService, which check the caller first' })
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
     const input = parseInput(consumeInput, { purpose, token });
     const hash = sql.binary(hashToken(input.token));

@@ -15,6 +15,11 @@ export const cachedSessionSchema = z.object({
   roles: z.array(z.string()).default([]),
   scopes: z.array(z.string()).default([]),
   mfaVerified: z.boolean().default(false),
+  /**
+   * False for a new session its first use has not confirmed yet (sql/0116): `SessionValidator` confirms it in
+   * PostgreSQL once, then caches `true`. Records of older releases are confirmed sessions.
+   */
+  confirmed: z.boolean().default(true),
 });
 export type CachedSession = z.output<typeof cachedSessionSchema>;
 export type CachedSessionInput = z.input<typeof cachedSessionSchema>;

@@ -1,6 +1,7 @@
 import { BSON, Long, UUID, type Document } from 'bson';
 import { BsonValues } from './bson-values.js';
 import { collectionName, GENERIC_ARGUMENTS, type CommandContext, type CommandHandler } from './command-context.js';
+import { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 import { MingoAdapter } from './mingo-adapter.js';
 import { MAX_MESSAGE_SIZE_BYTES } from './wire-codec.js';
@@ -94,7 +95,14 @@ export const adminCommands: Record<string, CommandHandler> = {
 
   create(context) {
     const name = collectionName(context);
-    context.catalog.create(context.database, name, stripGeneric(context.command, 'create'));
+    const options = stripGeneric(context.command, 'create');
+    // Like an index's, a collection's default collation is kept (and listed) in full; the simple one is none.
+    if (options.collation !== undefined) {
+      const collation = Collation.of(options.collation);
+      if (collation) options.collation = collation.described;
+      else delete options.collation;
+    }
+    context.catalog.create(context.database, name, options);
     return { ok: 1 };
   },
 
@@ -108,6 +116,15 @@ export const adminCommands: Record<string, CommandHandler> = {
     for (const [key, value] of Object.entries(changes)) {
       if (key === 'validator' || key === 'validationLevel' || key === 'validationAction') {
         options[key] = value;
+      } else if (key === 'changeStreamPreAndPostImages') {
+        // Manual, collMod → changeStreamPreAndPostImages: {enabled: <boolean>}; later writes record (or stop recording) images.
+        if (!BsonValues.isPlainObject(value) || typeof value.enabled !== 'boolean') {
+          throw new CommandError(
+            'TypeMismatch',
+            "BSON field 'collMod.changeStreamPreAndPostImages' is the wrong type, expected type 'object' with a boolean 'enabled'",
+          );
+        }
+        options[key] = { enabled: value.enabled };
       } else if (key === 'index' && BsonValues.isPlainObject(value)) {
         const target = (value.name ?? value.keyPattern) as string | Document | undefined;
         if (target === undefined) throw new CommandError('InvalidOptions', 'must specify either index name or key pattern');

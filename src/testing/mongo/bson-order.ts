@@ -1,5 +1,5 @@
 import { Binary, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document } from 'bson';
-import { BsonValues, MISSING } from './bson-values.js';
+import { BsonValues, exactNumber, MISSING, type ExactNumber } from './bson-values.js';
 import { Collation } from './collation.js';
 
 /**
@@ -112,16 +112,37 @@ function rank(value: unknown): number {
 
 function compareNumbers(a: unknown, b: unknown): number {
   if (a instanceof Long && b instanceof Long) return a.compare(b);
-  const x = numericValue(a);
-  const y = numericValue(b);
+  if (needsExactComparison(a) || needsExactComparison(b)) return compareExact(exactNumber(a)!, exactNumber(b)!);
+  const x = asDouble(a);
+  const y = asDouble(b);
   if (Number.isNaN(x) || Number.isNaN(y)) return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : -1) : 1; // NaN sorts below every number
   return x === y ? 0 : x < y ? -1 : 1;
 }
 
-function numericValue(value: unknown): number {
-  if (typeof value === 'number') return value;
-  if (value instanceof Decimal128) return Number(value.toString());
-  return (value as Long | Int32 | Double).valueOf() as number;
+/** A number within a double's exact range as a JS number (bson's Long has no numeric valueOf). */
+function asDouble(value: unknown): number {
+  if (value instanceof Long) return value.toNumber();
+  if (value instanceof Int32 || value instanceof Double) return value.value;
+  return value as number;
+}
+
+function needsExactComparison(value: unknown): boolean {
+  if (value instanceof Decimal128) return true;
+  if (!(value instanceof Long)) return false;
+  const n = value.toNumber();
+  return n > Number.MAX_SAFE_INTEGER || n < Number.MIN_SAFE_INTEGER;
+}
+
+/** NaN < -Infinity < finite values < Infinity (mongod's numeric order; NaN equals NaN). */
+function compareExact(a: ExactNumber, b: ExactNumber): number {
+  const rankOf = (x: ExactNumber): number => (x === 'NaN' ? 0 : x === '-Infinity' ? 1 : x === 'Infinity' ? 3 : 2);
+  const ra = rankOf(a);
+  const rb = rankOf(b);
+  if (ra !== rb || typeof a === 'string' || typeof b === 'string') return Math.sign(ra - rb);
+  const exponent = Math.min(a.exponent, b.exponent);
+  const x = a.coefficient * 10n ** BigInt(a.exponent - exponent);
+  const y = b.coefficient * 10n ** BigInt(b.exponent - exponent);
+  return x === y ? 0 : x < y ? -1 : 1;
 }
 
 function codePointCompare(a: string, b: string): number {

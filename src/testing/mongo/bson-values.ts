@@ -37,8 +37,9 @@ export const BsonValues = {
    */
   canonicalKey(value: unknown): string {
     if (value === MISSING || value === null || value === undefined) return 'n';
-    if (typeof value === 'number') return numberKey(value);
     if (typeof value === 'bigint') return `N${value.toString()}`;
+    const exact = exactNumber(value);
+    if (exact !== undefined) return numericKey(exact);
     if (typeof value === 'string') return `s${JSON.stringify(value)}`;
     if (typeof value === 'boolean') return value ? 'T' : 'F';
     if (value instanceof Date) return `d${value.getTime()}`;
@@ -46,12 +47,6 @@ export const BsonValues = {
     if (Array.isArray(value)) return `a[${value.map((v: unknown) => BsonValues.canonicalKey(v)).join(',')}]`;
     if (value instanceof ObjectId) return `o${value.toHexString()}`;
     if (value instanceof Timestamp) return `t${value.toString()}`;
-    if (value instanceof Long) return `N${value.toString()}`;
-    if (value instanceof Int32 || value instanceof Double) return numberKey(value.valueOf());
-    if (value instanceof Decimal128) {
-      const n = Number(value.toString());
-      return Number.isFinite(n) ? numberKey(n) : `D${value.toString()}`;
-    }
     if (value instanceof Binary) return `B${value.sub_type}:${Buffer.from(value.buffer).toString('base64')}`;
     if (value instanceof BSONRegExp) return `r/${value.pattern}/${value.options}`;
     if (BsonValues.isPlainObject(value)) {
@@ -136,12 +131,13 @@ export const BsonValues = {
   /**
    * Values reached by a dotted path, with mongod's array expansion: arrays
    * met on the way are traversed element by element (numeric components
-   * index into them), a terminal array contributes each element.
+   * index into them), a terminal array contributes each element (or itself,
+   * with `expandTerminal` false).
    * Returns `[MISSING]` when nothing is reached.
    */
-  valuesAtPath(doc: unknown, path: string): unknown[] {
+  valuesAtPath(doc: unknown, path: string, expandTerminal = true): unknown[] {
     const out: unknown[] = [];
-    collect(doc, path.split('.'), 0, out, true);
+    collect(doc, path.split('.'), 0, out, expandTerminal);
     return out.length === 0 ? [MISSING] : out;
   },
 
@@ -181,11 +177,50 @@ function serialize(doc: Document): Uint8Array {
 const viewCache = new WeakMap<object, unknown>();
 const originals = new WeakMap<object, unknown>();
 
-function numberKey(n: number): string {
-  if (Number.isNaN(n)) return 'NNaN';
-  if (Object.is(n, -0)) return 'N0';
-  if (Number.isInteger(n)) return `N${BigInt(n).toString()}`;
-  return `N${String(n)}`;
+/** Equal keys ⇔ equal numbers, across int32, int64, double and Decimal128 (mongod compares numbers by exact value). */
+function numericKey(exact: ExactNumber): string {
+  if (typeof exact === 'string') return `N${exact}`;
+  let { coefficient, exponent } = exact;
+  if (coefficient === 0n) return 'N0';
+  while (exponent < 0 && coefficient % 10n === 0n) {
+    coefficient /= 10n;
+    exponent += 1;
+  }
+  return exponent >= 0 ? `N${(coefficient * 10n ** BigInt(exponent)).toString()}` : `N${coefficient.toString()}e${exponent}`;
+}
+
+/** A number's exact value (coefficient · 10^exponent), or one of the non-finite values. */
+export type ExactNumber = { readonly coefficient: bigint; readonly exponent: number } | 'NaN' | 'Infinity' | '-Infinity';
+
+/**
+ * The exact value of a BSON number (int32, int64, double, Decimal128), so
+ * that numbers of different types compare by value as mongod does: a double
+ * is its binary value written in decimal, a Decimal128 its own digits.
+ * Undefined for a non-number.
+ */
+export function exactNumber(value: unknown): ExactNumber | undefined {
+  if (value instanceof Long) return { coefficient: value.toBigInt(), exponent: 0 };
+  if (value instanceof Decimal128) {
+    const text = value.toString();
+    const match = /^(-?)(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/.exec(text);
+    if (!match) return text === 'NaN' ? 'NaN' : text.startsWith('-') ? '-Infinity' : 'Infinity';
+    const fraction = match[3] ?? '';
+    return { coefficient: BigInt(`${match[1]}${match[2]}${fraction}`), exponent: Number(match[4] ?? 0) - fraction.length };
+  }
+  const n = value instanceof Double ? value.value : value instanceof Int32 ? value.value : typeof value === 'number' ? value : undefined;
+  if (n === undefined) return undefined;
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  if (Number.isInteger(n)) return { coefficient: BigInt(n), exponent: 0 };
+  // The double's exact binary value m·2^k written in decimal: m·5^-k · 10^k (k < 0 here).
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, n);
+  const bits = view.getBigUint64(0);
+  const exponentBits = Number((bits >> 52n) & 0x7ffn);
+  let mantissa = bits & ((1n << 52n) - 1n);
+  if (exponentBits !== 0) mantissa |= 1n << 52n;
+  const k = (exponentBits === 0 ? 1 : exponentBits) - 1075;
+  return { coefficient: (n < 0 ? -1n : 1n) * mantissa * 5n ** BigInt(-k), exponent: k };
 }
 
 function collect(value: unknown, parts: string[], index: number, out: unknown[], expandTerminal: boolean): void {

@@ -1,7 +1,8 @@
-import { Timestamp, type Document } from 'bson';
+import { Timestamp, type Document, type UUID } from 'bson';
 import { BsonValues } from './bson-values.js';
 import type { CollectionStore, StoreWrite } from './collection-store.js';
 import { CommandError } from './command-error.js';
+import { ResumeToken } from './resume-token.js';
 
 /** Change-event kinds the stand-in records (mongod's `operationType`s without showExpandedEvents). */
 export type ChangeKind = 'insert' | 'update' | 'replace' | 'delete' | 'drop' | 'rename' | 'dropDatabase';
@@ -10,7 +11,12 @@ export type ChangeKind = 'insert' | 'update' | 'replace' | 'delete' | 'drop' | '
 export interface LoggedChange {
   readonly seq: number;
   readonly kind: ChangeKind;
+  /** The oplog entry's time: one per write, shared by every write of a transaction's commit. */
   readonly clusterTime: Timestamp;
+  /** The write's position inside its transaction's commit (0 outside transactions). */
+  readonly txnOpIndex: number;
+  /** The collection's UUID (absent for dropDatabase). */
+  readonly uuid?: UUID | undefined;
   readonly wallTime: Date;
   readonly db: string;
   /** Absent for dropDatabase. */
@@ -30,7 +36,8 @@ export interface LoggedChange {
 
 /** How many changes are kept (a capped oplog); resuming from an older token fails with 286. */
 const CAPACITY = 10_000;
-const TOKEN_PATTERN = /^82([0-9A-F]{16})04$/;
+
+type NewChange = Omit<LoggedChange, 'seq' | 'clusterTime' | 'wallTime' | 'txnOpIndex'>;
 
 /**
  * The replica set's oplog as change streams see it: an ordered, capped list of
@@ -39,6 +46,9 @@ const TOKEN_PATTERN = /^82([0-9A-F]{16})04$/;
 export class ChangeLog {
   readonly #entries: LoggedChange[] = [];
   #seq = 0;
+  /** The increment of the last cluster time handed out (one per oplog entry; a commit is one entry). */
+  #tick = 0;
+  readonly #startedAt = Math.floor(Date.now() / 1000);
   #waiters = new Set<() => void>();
 
   /** Sequence number of the newest change (0 before the first). */
@@ -48,47 +58,56 @@ export class ChangeLog {
 
   /** The cluster time of the newest change (the replies' `operationTime`). */
   now(): Timestamp {
-    return ChangeLog.timestampOf(this.#seq);
+    return this.#entries.at(-1)?.clusterTime ?? new Timestamp({ t: this.#startedAt, i: 0 });
   }
 
-  record(change: Omit<LoggedChange, 'seq' | 'clusterTime' | 'wallTime'>): LoggedChange {
-    const seq = ++this.#seq;
-    const entry: LoggedChange = { ...change, seq, clusterTime: ChangeLog.timestampOf(seq), wallTime: new Date() };
-    this.#entries.push(entry);
+  record(change: NewChange): LoggedChange {
+    return this.#append([change], undefined)[0]!;
+  }
+
+  /** Records a transaction's writes as its commit does: one oplog entry, so one cluster time, `txnOpIndex` 0, 1, 2… */
+  recordTransaction(writes: ReadonlyArray<{ store: CollectionStore; write: StoreWrite }>, txn: { lsid: Document; txnNumber: unknown }): void {
+    if (writes.length > 0) this.#append(writes.map(({ store, write }) => writeChange(store, write, txn)));
+  }
+
+  #append(changes: readonly NewChange[], time: Timestamp = this.#nextTime()): LoggedChange[] {
+    const wallTime = new Date();
+    const out = changes.map((change, txnOpIndex) => ({ ...change, seq: ++this.#seq, clusterTime: time, txnOpIndex, wallTime }));
+    this.#entries.push(...out);
     if (this.#entries.length > CAPACITY) this.#entries.splice(0, this.#entries.length - CAPACITY);
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
-    return entry;
+    return out;
+  }
+
+  #nextTime(): Timestamp {
+    const last = this.now();
+    return new Timestamp({ t: Math.max(last.t, Math.floor(Date.now() / 1000)), i: ++this.#tick });
   }
 
   /** Records a document write (`txn` set when a transaction's commit applied it). */
-  recordWrite(store: CollectionStore, write: StoreWrite, txn: { lsid: Document; txnNumber: unknown } | undefined): void {
-    const images: unknown = store.options.changeStreamPreAndPostImages;
-    this.record({
-      kind: write.kind,
-      db: store.database,
-      coll: store.name,
-      id: write.id,
-      previous: write.previous,
-      next: write.next,
-      update: write.update,
-      imagesRecorded: BsonValues.isPlainObject(images) && images.enabled === true,
-      txn,
-    });
+  recordWrite(store: CollectionStore, write: StoreWrite): void {
+    this.record(writeChange(store, write, undefined));
   }
 
-  /** Records what a successful drop, dropDatabase (`dropping`: its collections) or renameCollection changed. */
-  recordCommand(name: string, database: string, command: Document, reply: Document, dropping: readonly string[]): void {
-    if (name === 'drop' && typeof reply.ns === 'string') this.record({ kind: 'drop', db: database, coll: String(command.drop) });
+  /**
+   * Records what a successful drop, dropDatabase or renameCollection changed;
+   * `dropping` names the collections it removed or renamed, with their UUIDs (read before the command ran).
+   */
+  recordCommand(name: string, database: string, command: Document, reply: Document, dropping: ReadonlyArray<{ name: string; uuid: UUID }>): void {
+    const uuidOf = (coll: string): UUID | undefined => dropping.find((d) => d.name === coll)?.uuid;
+    if (name === 'drop' && typeof reply.ns === 'string')
+      this.record({ kind: 'drop', db: database, coll: String(command.drop), uuid: uuidOf(String(command.drop)) });
     if (name === 'dropDatabase') {
-      for (const coll of dropping) this.record({ kind: 'drop', db: database, coll });
+      for (const { name: coll, uuid } of dropping) this.record({ kind: 'drop', db: database, coll, uuid });
       this.record({ kind: 'dropDatabase', db: database });
     }
     if (name === 'renameCollection') {
       const [fromDb = '', ...fromRest] = String(command.renameCollection).split('.');
       const [toDb = '', ...toRest] = String(command.to).split('.');
-      this.record({ kind: 'rename', db: fromDb, coll: fromRest.join('.'), to: { db: toDb, coll: toRest.join('.') } });
+      const coll = fromRest.join('.');
+      this.record({ kind: 'rename', db: fromDb, coll, uuid: uuidOf(coll), to: { db: toDb, coll: toRest.join('.') } });
     }
   }
 
@@ -116,28 +135,74 @@ export class ChangeLog {
     });
   }
 
-  /** A resume token (`{_data}`, hex like mongod's, opaque to drivers) for the point after change `seq`. */
-  static token(seq: number): Document {
-    return { _data: `82${seq.toString(16).toUpperCase().padStart(16, '0')}04` };
+  /** An event's resume token (mongod's v2 format; `fromInvalidate` for the invalidate event a change causes). */
+  static token(change: LoggedChange, fromInvalidate = false): Document {
+    const eventIdentifier: Document = { operationType: change.kind };
+    if (change.id !== undefined) eventIdentifier.documentKey = { _id: change.id };
+    if (change.kind === 'rename' && change.to) eventIdentifier.operationDescription = { to: change.to };
+    return ResumeToken.encode({
+      clusterTime: change.clusterTime,
+      tokenType: 'event',
+      txnOpIndex: change.txnOpIndex,
+      fromInvalidate,
+      uuid: change.uuid,
+      eventIdentifier,
+    });
   }
 
-  /** @throws CommandError 2 for a token this server did not issue. */
-  static seqOfToken(token: unknown): number {
-    const data: unknown = (token as { _data?: unknown } | null)?._data;
-    const match = typeof data === 'string' ? TOKEN_PATTERN.exec(data) : null;
-    if (!match) throw new CommandError('BadValue', 'Invalid resume token: not issued by this MongoDB stand-in');
-    return Number.parseInt(match[1]!, 16);
+  /** A high-water-mark token for the point after change `seq` (a `postBatchResumeToken` past the last event). */
+  highWaterMark(seq: number): Document {
+    const entry = this.#entries.find((e) => e.seq === seq);
+    const last = entry?.clusterTime ?? this.now();
+    return ResumeToken.encode({ clusterTime: new Timestamp({ t: last.t, i: last.i + 1 }), tokenType: 'highWaterMark', txnOpIndex: 0, fromInvalidate: false });
   }
 
-  /** Cluster time of change `seq`: seconds since start of the epoch and `seq` as the increment. */
-  static timestampOf(seq: number): Timestamp {
-    return new Timestamp({ t: Math.floor(Date.now() / 1000), i: seq });
+  /**
+   * The sequence number a stream resumes after, for `resumeAfter`/`startAfter` (`token`) or `startAtOperationTime`.
+   * @throws CommandError for a malformed token; 260 for `resumeAfter` an invalidate; 286 when the point fell off the log; 280 when an event token names no event.
+   */
+  resumePoint(start: { token: unknown; allowInvalidate: boolean } | { time: unknown }): number {
+    if ('time' in start) {
+      if (!(start.time instanceof Timestamp))
+        throw new CommandError('TypeMismatch', "BSON field '$changeStream.startAtOperationTime' is the wrong type, expected type 'timestamp'");
+      return this.#before(start.time);
+    }
+    const data = ResumeToken.decode(start.token);
+    if (data.tokenType === 'highWaterMark') return this.#before(data.clusterTime);
+    if (data.fromInvalidate && !start.allowInvalidate) {
+      throw new CommandError('InvalidResumeToken', "Attempting to resume a change stream using 'resumeAfter' is not allowed from an invalidate notification.");
+    }
+    const entry = this.#entries.find((e) => e.clusterTime.equals(data.clusterTime) && e.txnOpIndex === data.txnOpIndex);
+    if (entry) return entry.seq;
+    const first = this.#entries[0];
+    if (!first || data.clusterTime.lessThan(first.clusterTime)) return this.#before(data.clusterTime);
+    throw new CommandError('ChangeStreamFatalError', 'cannot resume stream; the resume token was not found.', {
+      errorLabels: ['NonResumableChangeStreamError'],
+    });
   }
 
-  /** The first change at or after a cluster time (its increment is the sequence number). */
-  static seqAtOrAfter(time: unknown): number {
-    if (!(time instanceof Timestamp))
-      throw new CommandError('TypeMismatch', "BSON field '$changeStream.startAtOperationTime' is the wrong type, expected type 'timestamp'");
-    return time.getLowBitsUnsigned() - 1;
+  /** The sequence number just before the first change at or after `time` (286 when older changes were dropped). */
+  #before(time: Timestamp): number {
+    const first = this.#entries[0];
+    if (first && first.seq > 1 && time.lessThan(first.clusterTime))
+      throw new CommandError('ChangeStreamHistoryLost', 'Resume of change stream was not possible, as the resume point may no longer be in the oplog.');
+    const at = this.#entries.find((e) => !e.clusterTime.lessThan(time));
+    return at ? at.seq - 1 : this.#seq;
   }
+}
+
+function writeChange(store: CollectionStore, write: StoreWrite, txn: { lsid: Document; txnNumber: unknown } | undefined): NewChange {
+  const images: unknown = store.options.changeStreamPreAndPostImages;
+  return {
+    kind: write.kind,
+    db: store.database,
+    coll: store.name,
+    uuid: store.uuid,
+    id: write.id,
+    previous: write.previous,
+    next: write.next,
+    update: write.update,
+    imagesRecorded: BsonValues.isPlainObject(images) && images.enabled === true,
+    txn,
+  };
 }

@@ -9,6 +9,42 @@ import { describeUpdate } from './update-description.js';
 
 /** Stages mongod allows after `$changeStream` (manual: "Modify Change Stream Output"). */
 const ALLOWED_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$unset', '$replaceRoot', '$replaceWith', '$redact']);
+/** Every stage name mongod 7.0 parses (manual: "Aggregation Stages"), to tell an unknown stage (40324) from a forbidden one. */
+const AGGREGATION_STAGES = new Set([
+  ...ALLOWED_STAGES,
+  '$addFields',
+  '$bucket',
+  '$bucketAuto',
+  '$changeStreamSplitLargeEvent',
+  '$collStats',
+  '$count',
+  '$densify',
+  '$documents',
+  '$facet',
+  '$fill',
+  '$geoNear',
+  '$graphLookup',
+  '$group',
+  '$indexStats',
+  '$limit',
+  '$listSampledQueries',
+  '$listSearchIndexes',
+  '$listSessions',
+  '$lookup',
+  '$merge',
+  '$out',
+  '$planCacheStats',
+  '$sample',
+  '$search',
+  '$searchMeta',
+  '$setWindowFields',
+  '$skip',
+  '$sort',
+  '$sortByCount',
+  '$unionWith',
+  '$unwind',
+  '$vectorSearch',
+]);
 const SPEC_FIELDS = new Set([
   'fullDocument',
   'fullDocumentBeforeChange',
@@ -38,6 +74,8 @@ interface StreamCursor {
   /** Sequence number of the last change looked at. */
   seq: number;
   invalidated: boolean;
+  /** The token of the last event returned, while no later change has been looked at. */
+  lastToken: Document | undefined;
 }
 
 /**
@@ -80,21 +118,28 @@ export class ChangeStreams {
     for (const stage of stages) {
       const name = Object.keys(stage)[0] ?? '';
       if (name === '$changeStream') throw new CommandError('Location40602', '$changeStream is only valid as the first stage in a pipeline');
+      // mongod parses the pipeline before checking what a change stream allows (change-streams-errors.yml: 40324).
+      if (!AGGREGATION_STAGES.has(name)) throw new CommandError('Location40324', `Unrecognized pipeline stage name: '${name}'`);
+      if (name === '$changeStreamSplitLargeEvent') throw new CommandError('CommandNotSupported', `${name} is not supported by the MongoDB stand-in`);
       if (!ALLOWED_STAGES.has(name)) throw new CommandError('IllegalOperation', `${name} is not permitted in a $changeStream pipeline`);
     }
     const scope = this.#scope(database, target, spec.allChangesForCluster === true);
     const starts = ['resumeAfter', 'startAfter', 'startAtOperationTime'].filter((k) => spec[k] !== undefined);
     if (starts.length > 1) throw new CommandError('Location40674', 'Only one type of resume option is allowed, but multiple were found.');
     let seq = this.#log.head;
-    if (spec.resumeAfter !== undefined) seq = ChangeLog.seqOfToken(spec.resumeAfter);
-    else if (spec.startAfter !== undefined) seq = ChangeLog.seqOfToken(spec.startAfter);
-    else if (spec.startAtOperationTime !== undefined) seq = ChangeLog.seqAtOrAfter(spec.startAtOperationTime);
+    if (spec.resumeAfter !== undefined) seq = this.#log.resumePoint({ token: spec.resumeAfter, allowInvalidate: false });
+    else if (spec.startAfter !== undefined) seq = this.#log.resumePoint({ token: spec.startAfter, allowInvalidate: true });
+    else if (spec.startAtOperationTime !== undefined) seq = this.#log.resumePoint({ time: spec.startAtOperationTime });
     const namespace = scope.coll === undefined ? `${database}.$cmd.aggregate` : `${database}.${scope.coll}`;
-    const cursor: StreamCursor = { namespace, scope, fullDocument, beforeChange, stages, seq, invalidated: false };
+    const cursor: StreamCursor = { namespace, scope, fullDocument, beforeChange, stages, seq, invalidated: false, lastToken: undefined };
     this.#log.after(seq); // 286 now, not at the first getMore, when the resume point is gone
     const batch = this.#next(cursor, batchSize ?? Number.POSITIVE_INFINITY);
     const id = this.#register(cursor);
-    return { cursor: { firstBatch: batch, postBatchResumeToken: ChangeLog.token(cursor.seq), id, ns: namespace }, operationTime: this.#log.now(), ok: 1 };
+    return {
+      cursor: { firstBatch: batch, postBatchResumeToken: this.#postBatchResumeToken(cursor), id, ns: namespace },
+      operationTime: this.#log.now(),
+      ok: 1,
+    };
   }
 
   has(id: Long): boolean {
@@ -119,7 +164,7 @@ export class ChangeStreams {
     const closed = cursor.invalidated;
     if (closed) this.#cursors.delete(key);
     return {
-      cursor: { nextBatch: batch, postBatchResumeToken: ChangeLog.token(cursor.seq), id: closed ? Long.ZERO : id, ns: namespace },
+      cursor: { nextBatch: batch, postBatchResumeToken: this.#postBatchResumeToken(cursor), id: closed ? Long.ZERO : id, ns: namespace },
       operationTime: this.#log.now(),
       ok: 1,
     };
@@ -155,12 +200,18 @@ export class ChangeStreams {
     return id;
   }
 
+  /** mongod's `postBatchResumeToken`: the last event's token, or a high-water mark past every change looked at. */
+  #postBatchResumeToken(cursor: StreamCursor): Document {
+    return cursor.lastToken ?? this.#log.highWaterMark(cursor.seq);
+  }
+
   #next(cursor: StreamCursor, limit: number): Document[] {
     const out: Document[] = [];
     if (cursor.invalidated) return out;
     for (const change of this.#log.after(cursor.seq)) {
       if (out.length >= limit) break;
       cursor.seq = change.seq;
+      cursor.lastToken = undefined;
       if (!this.#inScope(cursor.scope, change)) continue;
       const event = this.#event(cursor, change);
       const [shaped] = cursor.stages.length === 0 ? [event] : MingoAdapter.aggregate([event], cursor.stages, { resolver: () => [] });
@@ -171,9 +222,14 @@ export class ChangeStreams {
           { errorLabels: ['NonResumableChangeStreamError'] },
         );
       }
-      if (shaped) out.push(shaped);
+      if (shaped) {
+        out.push(shaped);
+        cursor.lastToken = event._id as Document;
+      }
       if (this.#invalidates(cursor.scope, change)) {
-        out.push({ _id: ChangeLog.token(change.seq), operationType: 'invalidate', clusterTime: change.clusterTime, wallTime: change.wallTime });
+        const token = ChangeLog.token(change, true);
+        out.push({ _id: token, operationType: 'invalidate', clusterTime: change.clusterTime, wallTime: change.wallTime });
+        cursor.lastToken = token;
         cursor.invalidated = true;
         break;
       }
@@ -195,7 +251,7 @@ export class ChangeStreams {
   }
 
   #event(cursor: StreamCursor, change: LoggedChange): Document {
-    const event: Document = { _id: ChangeLog.token(change.seq), operationType: change.kind, clusterTime: change.clusterTime, wallTime: change.wallTime };
+    const event: Document = { _id: ChangeLog.token(change), operationType: change.kind, clusterTime: change.clusterTime, wallTime: change.wallTime };
     if (change.txn) Object.assign(event, change.txn);
     const ns = { db: change.db, ...(change.coll === undefined ? {} : { coll: change.coll }) };
     if (change.kind === 'insert' || change.kind === 'replace') event.fullDocument = change.next;

@@ -21,7 +21,15 @@ export class Collation {
     this.#caseLevel = spec.caseLevel === true;
     const sensitivity = this.strength === 1 ? (this.#caseLevel ? 'case' : 'base') : this.strength === 2 ? 'accent' : 'variant';
     const caseFirst = spec.caseFirst === 'upper' || spec.caseFirst === 'lower' ? spec.caseFirst : 'false';
-    this.#collator = new Intl.Collator(String(spec.locale), { sensitivity, numeric: spec.numericOrdering === true, caseFirst, usage: 'sort' });
+    // V8's ignorePunctuation is ICU's alternate=shifted with the default maxVariable (punct), mongod's defaults too.
+    const ignorePunctuation = spec.alternate === 'shifted';
+    this.#collator = new Intl.Collator(String(spec.locale), {
+      sensitivity,
+      numeric: spec.numericOrdering === true,
+      caseFirst,
+      ignorePunctuation,
+      usage: 'sort',
+    });
   }
 
   /**
@@ -35,7 +43,39 @@ export class Collation {
       throw new CommandError('BadValue', 'Missing expected field "locale"');
     }
     if (spec.locale === 'simple') return undefined;
+    // What Intl.Collator cannot express is refused rather than silently ignored.
+    const unsupported =
+      typeof spec.strength === 'number' && spec.strength > 3
+        ? `strength ${spec.strength}`
+        : spec.backwards === true
+          ? 'backwards'
+          : spec.maxVariable === 'space'
+            ? "maxVariable 'space'"
+            : undefined;
+    if (unsupported) throw new CommandError('CommandNotSupported', `the collation option ${unsupported} is not supported by the MongoDB stand-in`);
     return new Collation(spec);
+  }
+
+  /**
+   * The collation as mongod reports it in listIndexes and listCollections:
+   * every option filled in with ICU's defaults (manual, reference/collation),
+   * `version` the ICU collator version mongod reports. Locale-specific
+   * defaults (e.g. `backwards` for fr_CA) are not filled in.
+   */
+  get described(): Document {
+    const spec = this.spec;
+    return {
+      locale: spec.locale,
+      caseLevel: spec.caseLevel === true,
+      caseFirst: typeof spec.caseFirst === 'string' ? spec.caseFirst : 'off',
+      strength: this.strength,
+      numericOrdering: spec.numericOrdering === true,
+      alternate: typeof spec.alternate === 'string' ? spec.alternate : 'non-ignorable',
+      maxVariable: typeof spec.maxVariable === 'string' ? spec.maxVariable : 'punct',
+      normalization: spec.normalization === true,
+      backwards: spec.backwards === true,
+      version: '57.1',
+    };
   }
 
   /** True when matching differs from binary comparison (strength 1 or 2). */

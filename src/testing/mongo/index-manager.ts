@@ -103,6 +103,12 @@ export class IndexManager {
       }
       if (option === 'background') continue;
       if ((option === 'unique' || option === 'sparse') && value === false) continue;
+      if (option === 'collation') {
+        // mongod stores (and listIndexes reports) the full collation; the simple collation is no collation.
+        const collation = Collation.of(value);
+        if (collation) spec.collation = collation.described;
+        continue;
+      }
       spec[option] = value;
     }
     if (name === '_id_' || keyEquals(key, { _id: 1 })) {

@@ -8,7 +8,7 @@ import type { Collation } from './collation.js';
 import { CommandError } from './command-error.js';
 import { FindProjection } from './find-projection.js';
 import { PipelineGuard } from './pipeline-guard.js';
-import { QUERY_CONTEXT, QueryOperators } from './query-operators.js';
+import { expressionPaths, holdsInexactNumber, QUERY_CONTEXT, QueryOperators } from './query-operators.js';
 import { UpdateOperators } from './update-operators.js';
 
 export interface SelectOptions {
@@ -51,33 +51,32 @@ export class MingoAdapter {
   }
 
   /** A reusable predicate for a filter (also used for validators and partial indexes). */
-  static matcher(filter: Document, extra?: { variables?: Document | undefined }): (doc: Document) => boolean {
-    const query = translate(() => new Query(BsonValues.toQueryView(QueryOperators.prepare(filter)), MingoAdapter.options(extra)), 'BadValue');
-    return (doc: Document) => translate(() => query.test(BsonValues.toQueryView(doc)), 'BadValue');
+  static matcher(filter: Document, extra: { variables?: Document | undefined; collation?: Collation | undefined } = {}): (doc: Document) => boolean {
+    const fold = extra.collation?.foldsForMatching ? extra.collation : undefined;
+    const context = { collation: extra.collation, compile: (nested: Document) => MingoAdapter.matcher(nested, extra) };
+    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter, context));
+    const query = translate(() => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: extra.variables })), 'BadValue');
+    return (doc: Document) =>
+      translate(() => {
+        let view = BsonValues.toQueryView(doc);
+        if (fold) {
+          view = fold.foldDeep(view);
+          BsonValues.linkView(view, doc);
+        }
+        return query.test(view);
+      }, 'BadValue');
   }
 
   /**
    * Documents matching `filter`, sorted/skipped/limited; returns the stored
    * objects themselves. Under a collation of strength 1 or 2 strings match
-   * folded (case- and, at 1, diacritic-insensitive); sorting follows mongod's
-   * BSON order (see BsonOrder) with the collation's string order.
+   * folded (case- and, at 1, diacritic-insensitive); ranges compare strings
+   * under the collation; sorting follows mongod's BSON order (see BsonOrder)
+   * with the collation's string order.
    */
   static select(docs: readonly Document[], filter: Document, options: SelectOptions = {}): Document[] {
-    const fold = options.collation?.foldsForMatching ? options.collation : undefined;
-    const prepared = BsonValues.toQueryView(QueryOperators.prepare(filter));
-    const query = translate(() => new Query(fold ? fold.foldDeep(prepared) : prepared, MingoAdapter.options({ variables: options.variables })), 'BadValue');
-    let selected = translate(
-      () =>
-        docs.filter((doc) => {
-          let view = BsonValues.toQueryView(doc);
-          if (fold) {
-            view = fold.foldDeep(view);
-            BsonValues.linkView(view, doc);
-          }
-          return query.test(view);
-        }),
-      'BadValue',
-    );
+    const matches = MingoAdapter.matcher(filter, { collation: options.collation, variables: options.variables });
+    let selected = docs.filter((doc) => matches(doc));
     const sort = normaliseSort(options.sort);
     if (sort.spec) selected = BsonOrder.sort(selected, sort.spec, options.collation);
     if (sort.reverse) selected = selected.reverse();
@@ -112,6 +111,7 @@ export class MingoAdapter {
   static applyUpdate(doc: Document, update: Document | Document[], context: UpdateContext): Document {
     const view = BsonValues.clone(BsonValues.toQueryView(doc));
     if (Array.isArray(update)) {
+      PipelineGuard.checkExpressions([doc], update, 'a pipeline update');
       const [out] = translate(
         () => new Aggregator(update, { ...MingoAdapter.options({ variables: context.variables }), processingMode: ProcessingMode.CLONE_INPUT }).run([view]),
         'BadValue',
@@ -158,7 +158,7 @@ export class MingoAdapter {
         );
       }
       const restored = BsonValues.restoreBsonTypes(doc, stripUndefined(view)) as Document;
-      UpdateOperators.applyTyped(restored, prepared.typed);
+      UpdateOperators.applyTyped(restored, prepared.typed, (filter) => MingoAdapter.matcher(filter, { variables: context.variables }));
       return restored;
     }
     // A replacement takes its values verbatim: no view, no Long restoration.
@@ -167,32 +167,88 @@ export class MingoAdapter {
     return stripUndefined(replacement);
   }
 
-  /** Runs a pipeline; `resolver` supplies other collections of the database for `$lookup` & co. */
+  /**
+   * Runs a pipeline; `resolver` supplies other collections of the database for
+   * `$lookup` & co. `$match` and `$sort` stages run here (the stand-in's
+   * matcher and mongod's BSON sort order, under the collation); the stages
+   * between them run in mingo.
+   */
   static aggregate(
     docs: readonly Document[],
     pipeline: Document[],
     extra: { resolver: (name: string) => Document[]; collation?: Collation | undefined; variables?: Document | undefined },
   ): Document[] {
     PipelineGuard.check(docs, pipeline, extra.collation);
-    const views = docs.map((d) => BsonValues.toQueryView(d));
-    const aggregator = translate(
-      () =>
-        new Aggregator(
-          pipeline.map((s) => BsonValues.toQueryView(s)),
-          {
-            ...MingoAdapter.options({
-              collation: extra.collation,
-              variables: extra.variables,
-              resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
-            }),
-            processingMode: ProcessingMode.CLONE_INPUT,
-          },
-        ),
-      'Location40324',
-    );
-    const out = translate(() => aggregator.run<Document>(views), 'BadValue');
-    return out.map((d) => idFirst(stripUndefined(d)));
+    let current: Document[] = docs.map((d) => BsonValues.toQueryView(d));
+    // While no mingo stage has run, `current` holds views linked to the stored documents, whose exact numbers the matcher reads.
+    let linked = true;
+    let inexact: boolean | undefined;
+    const refuseInexact = (stage: string, paths: readonly string[]): void => {
+      if (linked || paths.length === 0) return;
+      inexact ??= docs.some((doc) => holdsInexactNumber(doc));
+      if (inexact && docs.some((doc) => paths.some((path) => BsonValues.valuesAtPath(doc, path).some(holdsInexactNumber)))) {
+        throw new CommandError(
+          'CommandNotSupported',
+          `${stage} after stages that reshape documents, over int64 values beyond 2^53 or Decimal128 values (${paths.join(', ')}), is not supported by the MongoDB stand-in`,
+        );
+      }
+    };
+    let segment: Document[] = [];
+    const flush = (): void => {
+      if (segment.length === 0) return;
+      linked = false;
+      const stages = segment;
+      segment = [];
+      const aggregator = translate(
+        () =>
+          new Aggregator(
+            stages.map((s) => BsonValues.toQueryView(s)),
+            {
+              ...MingoAdapter.options({
+                collation: extra.collation,
+                variables: extra.variables,
+                resolver: (name) => extra.resolver(name).map((d) => BsonValues.toQueryView(d)),
+              }),
+              processingMode: ProcessingMode.CLONE_INPUT,
+            },
+          ),
+        'Location40324',
+      );
+      current = translate(() => aggregator.run<Document>(current), 'BadValue');
+    };
+    for (const stage of pipeline) {
+      const keys = Object.keys(stage);
+      if (keys.length === 1 && keys[0] === '$match' && BsonValues.isPlainObject(stage.$match)) {
+        flush();
+        refuseInexact('$match', filterPaths(stage.$match));
+        const matches = MingoAdapter.matcher(stage.$match, { collation: extra.collation, variables: extra.variables });
+        current = current.filter((doc) => matches(doc));
+      } else if (keys.length === 1 && keys[0] === '$sort' && BsonValues.isPlainObject(stage.$sort)) {
+        flush();
+        const sort = normaliseSort(stage.$sort);
+        if (!sort.spec) throw new CommandError('Location15976', '$sort stage must have at least one sort key');
+        refuseInexact('$sort', Object.keys(sort.spec));
+        current = BsonOrder.sort(current, sort.spec, extra.collation);
+      } else {
+        segment.push(stage);
+      }
+    }
+    flush();
+    // Without a mingo stage the documents are still the cached views of stored ones: hand out copies.
+    return current.map((d) => idFirst(stripUndefined(BsonValues.clone(d))));
   }
+}
+
+/** The field paths a filter tests (top level and under `$and`/`$or`/`$nor`), with `$expr`'s field references. */
+function filterPaths(filter: Document): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$expr') out.push(...expressionPaths(value).filter((p) => p !== ''));
+    else if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(value)) {
+      for (const f of value) if (BsonValues.isPlainObject(f)) out.push(...filterPaths(f));
+    } else if (!key.startsWith('$')) out.push(key);
+  }
+  return out;
 }
 
 const POSITIONAL_MARKER = '\u0000positional-target';

@@ -134,16 +134,19 @@ export const readCommands: Record<string, CommandHandler> = {
       collation,
       variables: cmd.let as Document | undefined,
     };
-    // A first $group's $sum/$avg over fields keep BSON number types (see TypedAccumulators).
-    const typed = stages[0] && !collation?.foldsForMatching ? TypedAccumulators.rewrite(stages[0]) : undefined;
+    // A first $group (behind stages that only select or order the stored documents) computes its field accumulators
+    // with BSON number types (see TypedAccumulators).
+    const groupAt = stages.findIndex((stage) => '$group' in stage);
+    const selectsOnly = stages.slice(0, Math.max(groupAt, 0)).every((stage) => DOCUMENT_PRESERVING.has(Object.keys(stage)[0] ?? ''));
+    const typed = groupAt >= 0 && selectsOnly && !collation?.foldsForMatching ? TypedAccumulators.rewrite(stages[groupAt]!) : undefined;
     let results: Document[];
     if (typed) {
-      results = MingoAdapter.aggregate(docs, [typed.stage], options);
+      results = MingoAdapter.aggregate(docs, [...stages.slice(0, groupAt), typed.stage], options);
       TypedAccumulators.finish(results, typed.fields, docs);
-      if (stages.length > 1) {
+      if (stages.length > groupAt + 1) {
         // Later stages see number views; groups that keep their _id get their BSON number types back.
         const groups = new Map(results.map((g) => [BsonValues.canonicalKey(BsonValues.toQueryView(g._id)), g]));
-        results = MingoAdapter.aggregate(results, stages.slice(1), options);
+        results = MingoAdapter.aggregate(results, stages.slice(groupAt + 1), options);
         const exact = [...groups.values()].some((g) => Object.values(g).some((v) => v instanceof Long || v instanceof Decimal128));
         for (const doc of results) {
           const group = '_id' in doc ? groups.get(BsonValues.canonicalKey(doc._id)) : undefined;
@@ -171,6 +174,9 @@ export const readCommands: Record<string, CommandHandler> = {
     return { cursor: { firstBatch: batch.batch, id: batch.id, ns: namespace }, ok: 1 };
   },
 };
+
+/** Stages that pass stored documents through unchanged (they only select or order them). */
+const DOCUMENT_PRESERVING = new Set(['$match', '$sort', '$limit', '$skip']);
 
 function filterOf(value: unknown): Document {
   if (value === undefined || value === null) return {};

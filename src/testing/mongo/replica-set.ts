@@ -188,7 +188,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
       if (doc) for (const unique of store.indexes.uniqueKeys(doc)) this.#lastWrite.set(`${store.namespace}\0${unique}`, clock);
     }
     this.#writesInCommand++;
-    if (!this.#committing) this.changes.recordWrite(store, write, undefined);
+    if (!this.#committing) this.changes.recordWrite(store, write);
   }
 
   // ---- ConflictPolicy for transactions ----
@@ -205,7 +205,8 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
       if (RETRYABLE_WRITES.has(name)) this.#dryRun(run);
     }
     if (DDL.has(name)) this.#preserveForDdl(name, database, command);
-    const dropping = name === 'dropDatabase' ? this.#catalog.collections(database).map((s) => s.name) : [];
+    // Their UUIDs go into the drop/rename events' resume tokens.
+    const dropping = DDL.has(name) ? this.#ddlTargets(name, database, command).map((s) => ({ name: s.name, uuid: s.uuid })) : [];
     this.#inCommand = true;
     this.#writesInCommand = 0;
     let reply: Document;
@@ -345,7 +346,7 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
     } finally {
       this.#committing = undefined;
     }
-    for (const { store, write } of txn.ops) this.changes.recordWrite(store, write, { lsid: txn.lsid, txnNumber: txn.txnNumber });
+    this.changes.recordTransaction(txn.ops, { lsid: txn.lsid, txnNumber: txn.txnNumber });
     txn.end('committed');
     return { ok: 1 };
   }
@@ -383,12 +384,14 @@ export class ReplicaSetMode implements StoreObserver, ConflictPolicy {
   }
 
   #preserveForDdl(name: string, database: string, command: Document): void {
-    const stores =
-      name === 'dropDatabase'
-        ? this.#catalog.collections(database)
-        : name === 'renameCollection'
-          ? this.#catalog.all().filter((s) => s.namespace === command.renameCollection)
-          : [this.#catalog.get(database, String(command[name]))].filter((s) => s !== undefined);
+    const stores = this.#ddlTargets(name, database, command);
     for (const txn of this.#activeTransactions()) for (const store of stores) txn.preserve(store);
+  }
+
+  /** The collections a DDL command changes, read before it runs. */
+  #ddlTargets(name: string, database: string, command: Document): CollectionStore[] {
+    if (name === 'dropDatabase') return this.#catalog.collections(database);
+    if (name === 'renameCollection') return this.#catalog.all().filter((s) => s.namespace === command.renameCollection);
+    return [this.#catalog.get(database, String(command[name]))].filter((s) => s !== undefined);
   }
 }

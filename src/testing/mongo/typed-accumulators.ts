@@ -1,10 +1,14 @@
 import { Decimal128, Double, Long, type Document } from 'bson';
+import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
 import { DecimalValue } from './decimal-value.js';
 
-/** The `$sum`/`$avg` accumulators of a `$group` that the stand-in computes itself (mingo's arithmetic is double-only). */
+/** The accumulators of a `$group` that the stand-in computes itself (mingo's arithmetic and comparisons are double-only). */
+type TypedOp = '$sum' | '$avg' | '$min' | '$max' | '$first' | '$last';
+const TYPED_OPS = new Set<string>(['$sum', '$avg', '$min', '$max', '$first', '$last']);
+
 interface TypedField {
-  readonly op: '$sum' | '$avg';
+  readonly op: TypedOp;
   readonly path: string;
 }
 
@@ -16,8 +20,9 @@ const RANK = { int: 0, long: 1, double: 2, decimal: 3 } as const;
 type Kind = keyof typeof RANK;
 
 /**
- * mongod's typed `$sum` and `$avg` over a field path in a pipeline's first
- * `$group` (manual, reference/operator/aggregation/sum and avg): the result
+ * mongod's typed `$sum`, `$avg`, `$min`, `$max`, `$first` and `$last` over a
+ * field path in a pipeline's first `$group`. `$sum`/`$avg` (manual,
+ * reference/operator/aggregation/sum and avg): the result
  * has the widest input type (int → long on overflow → double; any double →
  * double; any Decimal128 → exact Decimal128), non-numeric values and arrays
  * are ignored, `$avg` of no numbers is null. The stage is run by mingo with
@@ -36,12 +41,13 @@ export const TypedAccumulators = {
       if (
         name !== '_id' &&
         entries.length === 1 &&
-        (op === '$sum' || op === '$avg') &&
+        op !== undefined &&
+        TYPED_OPS.has(op) &&
         typeof arg === 'string' &&
         arg.startsWith('$') &&
         !arg.startsWith('$$')
       ) {
-        fields.set(name, { op, path: arg.slice(1) });
+        fields.set(name, { op: op as TypedOp, path: arg.slice(1) });
         group[name] = { $push: '$_id' };
       } else {
         group[name] = accumulator;
@@ -60,11 +66,37 @@ export const TypedAccumulators = {
           const doc = byId.get(BsonValues.canonicalKey(id));
           return doc ? BsonValues.getPath(doc, field.path) : MISSING;
         });
-        result[name] = field.op === '$sum' ? sum(values) : average(values);
+        result[name] = ACCUMULATE[field.op](values);
       }
     }
   },
 };
+
+/**
+ * Manual, aggregation/min and max: null and missing values are ignored (null when nothing is left), others compare in BSON
+ * order with their types kept; aggregation/first and last: the first/last document's value, null when missing.
+ */
+const ACCUMULATE: Readonly<Record<TypedOp, (values: readonly unknown[]) => unknown>> = {
+  $sum: sum,
+  $avg: average,
+  $min: (values) => extreme(values, -1),
+  $max: (values) => extreme(values, 1),
+  $first: (values) => present(values[0]),
+  $last: (values) => present(values.at(-1)),
+};
+
+function present(value: unknown): unknown {
+  return value === undefined || value === MISSING ? null : value;
+}
+
+function extreme(values: readonly unknown[], direction: 1 | -1): unknown {
+  let best: unknown = null;
+  for (const value of values) {
+    if (value === MISSING || value === null || value === undefined) continue;
+    if (best === null || BsonOrder.compare(value, best) * direction > 0) best = value;
+  }
+  return best;
+}
 
 function kindOf(value: unknown): Kind | undefined {
   if (value instanceof Decimal128) return 'decimal';

@@ -1,11 +1,19 @@
-import { Decimal128, Double, Long, Timestamp, type Document } from 'bson';
+import { Decimal128, Double, Int32, Long, Timestamp, type Document } from 'bson';
 import { BsonOrder } from './bson-order.js';
 import { BsonValues, MISSING } from './bson-values.js';
 import { CommandError } from './command-error.js';
 import { DecimalValue } from './decimal-value.js';
 
-/** Operators this module applies itself (BSON-typed), when their path has no positional part. */
-const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate']);
+/** Operators this module applies itself (BSON-typed, exact comparisons), when their path has no positional part. */
+const TYPED = new Set(['$inc', '$mul', '$min', '$max', '$addToSet', '$currentDate', '$pull', '$pullAll']);
+
+/** A `$push` with `$sort` is applied here too (mingo would sort rounded numbers). */
+function isTyped(op: string, arg: unknown): boolean {
+  return TYPED.has(op) || (op === '$push' && BsonValues.isPlainObject(arg) && '$each' in arg && '$sort' in arg);
+}
+
+/** Compiles a `$pull` condition into a test of stored values (the stand-in's matcher). */
+export type FilterCompiler = (filter: Document) => (doc: Document) => boolean;
 
 export interface PreparedUpdate {
   /** What is left for mingo (positional paths and the operators mingo gets right). */
@@ -29,6 +37,9 @@ export const UpdateOperators = {
    * @throws CommandError 40, 14, 2 or 28 before anything is changed.
    */
   prepare(doc: Document, update: Document, resolvePositional?: (path: string) => string[]): PreparedUpdate {
+    // mongod parses each modifier (its init checks the argument) before merging the paths (conflicts, 40).
+    for (const [op, spec] of Object.entries(update))
+      if (BsonValues.isPlainObject(spec)) for (const [path, arg] of Object.entries(spec)) checkArgument(op, path, arg);
     checkConflicts(update);
     const rest: Document = {};
     const typed: Array<[string, string, unknown]> = [];
@@ -41,11 +52,11 @@ export const UpdateOperators = {
       }
       const kept: Document = {};
       for (const [path, arg] of Object.entries(spec)) {
-        checkArgument(op, path, arg);
+        if (op === '$rename') checkRename(doc, path, arg as string);
         // A positional path (`a.$`, `a.$[]`, `a.$[x]`) is checked and, for typed operators, applied at each element it names.
         const targets = !isPositional(path) ? [path] : resolvePositional && op !== '$setOnInsert' ? resolvePositional(path) : undefined;
         for (const target of targets ?? []) checkTarget(doc, op, target);
-        if (TYPED.has(op) && targets) for (const target of targets) typed.push([op, target, arg]);
+        if (isTyped(op, arg) && targets) for (const target of targets) typed.push([op, target, arg]);
         else kept[path] = arg;
       }
       if (Object.keys(kept).length > 0) rest[op] = kept;
@@ -59,10 +70,12 @@ export const UpdateOperators = {
   },
 
   /** Applies the typed operators to `doc` in place (a copy the caller owns). */
-  applyTyped(doc: Document, typed: PreparedUpdate['typed']): void {
+  applyTyped(doc: Document, typed: PreparedUpdate['typed'], compile: FilterCompiler): void {
     for (const [op, path, arg] of typed) {
       const { parent, key } = resolveForWrite(doc, path);
       const current: unknown = Array.isArray(parent) ? parent[Number(key)] : (parent as Document)[key];
+      // Manual, update/pull and pullAll: a missing field stays missing.
+      if ((op === '$pull' || op === '$pullAll') && current === undefined) continue;
       let next: unknown;
       if (op === '$inc') next = current === undefined ? arg : arithmetic('$inc', current, arg, doc);
       else if (op === '$mul') next = current === undefined ? zeroLike(arg) : arithmetic('$mul', current, arg, doc);
@@ -70,6 +83,9 @@ export const UpdateOperators = {
       // Manual, update/min and update/max: BSON comparison order across types; the operand is stored as given.
       else if (op === '$min') next = current === undefined || BsonOrder.compare(arg, current) < 0 ? arg : current;
       else if (op === '$max') next = current === undefined || BsonOrder.compare(arg, current) > 0 ? arg : current;
+      else if (op === '$pull') next = pull(current as unknown[], arg, compile);
+      else if (op === '$pullAll') next = (current as unknown[]).filter((e) => !(arg as unknown[]).some((v) => sameValue(e, v)));
+      else if (op === '$push') next = pushSorted(current, arg as Document);
       else next = addToSet(current, arg);
       if (Array.isArray(parent)) {
         const index = Number(key);
@@ -105,7 +121,43 @@ function checkConflicts(update: Document): void {
   }
 }
 
+/** mongod update/rename_node.cpp: neither end of a rename may pass through an array. @throws CommandError 2. */
+function checkRename(doc: Document, from: string, to: string): void {
+  for (const [which, path] of [
+    ['source', from],
+    ['destination', to],
+  ] as const) {
+    const parts = path.split('.');
+    let current: unknown = doc;
+    for (const part of parts.slice(0, -1)) {
+      if (!BsonValues.isPlainObject(current) || !Object.hasOwn(current, part)) break;
+      current = current[part];
+      if (Array.isArray(current)) {
+        throw new CommandError(
+          'BadValue',
+          `The ${which} field cannot be an array element, '${path}' in doc with _id: ${BsonValues.format(doc._id)} has an array field called '${part}'`,
+        );
+      }
+    }
+  }
+}
+
+/** mongod's argument checks at parse time (rename_node.cpp, push_node.cpp, pull_all_node.cpp, arithmetic_node.cpp, current_date_node.cpp). */
 function checkArgument(op: string, path: string, arg: unknown): void {
+  if (op === '$rename') {
+    const expr = `${path}: ${BsonValues.format(arg)}`;
+    if (typeof arg !== 'string') throw new CommandError('BadValue', `The 'to' field for $rename must be a string: ${expr}`);
+    if (arg === path) throw new CommandError('BadValue', `The source and target field for $rename must differ: ${expr}`);
+    if (arg.startsWith(`${path}.`) || path.startsWith(`${arg}.`)) {
+      throw new CommandError('BadValue', `The source and target field for $rename must not be on the same path: ${expr}`);
+    }
+    if (isPositional(path)) throw new CommandError('BadValue', `The source field for $rename may not be dynamic: ${path}`);
+    if (isPositional(arg)) throw new CommandError('BadValue', `The destination field for $rename may not be dynamic: ${arg}`);
+  }
+  if (op === '$push' && BsonValues.isPlainObject(arg) && '$each' in arg && !Array.isArray(arg.$each)) {
+    throw new CommandError('BadValue', `The argument to $each in $push must be an array but it was of type: ${typeName(arg.$each)}`);
+  }
+  if (op === '$pullAll' && !Array.isArray(arg)) throw new CommandError('BadValue', `$pullAll requires an array argument but was given a ${typeName(arg)}`);
   if ((op === '$inc' || op === '$mul') && !isNumeric(arg)) {
     const verb = op === '$inc' ? 'increment' : 'multiply';
     throw new CommandError('TypeMismatch', `Cannot ${verb} with non-numeric argument: {${path}: ${BsonValues.format(arg)}}`);
@@ -154,6 +206,15 @@ function checkTarget(doc: Document, op: string, path: string): void {
       return;
     case '$pop':
       if (!Array.isArray(current)) throw new CommandError('TypeMismatch', `Path '${path}' contains an element of non-array type '${typeName(current)}'`);
+      return;
+    case '$bit':
+      // mongod update/bit_node.cpp.
+      if (!(current instanceof Long || current instanceof Int32 || (typeof current === 'number' && typeName(current) === 'int'))) {
+        throw new CommandError(
+          'BadValue',
+          `Cannot apply $bit to a value of non-integral type.${id} has the field ${parts[parts.length - 1]!} of non-integer type ${typeName(current)}`,
+        );
+      }
       return;
     default:
       return;
@@ -264,6 +325,50 @@ function currentDate(arg: unknown): unknown {
     return new Timestamp({ t: Math.floor(now / 1000), i: timestampIncrement });
   }
   return new Date(now);
+}
+
+/** mongod's value equality: BSON order says equal (numbers by exact value across types; documents field by field, in order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return BsonOrder.compare(a, b) === 0;
+}
+
+/**
+ * Manual, update/pull: a condition with operators applies to each element, a
+ * document without them is a query on embedded documents, any other value
+ * removes the elements equal to it.
+ */
+function pull(current: unknown[], arg: unknown, compile: FilterCompiler): unknown[] {
+  if (!BsonValues.isPlainObject(arg)) return current.filter((e) => !sameValue(e, arg));
+  const keys = Object.keys(arg);
+  if (keys.length > 0 && keys.every((k) => k.startsWith('$') && k !== '$and' && k !== '$or' && k !== '$nor')) {
+    const matches = compile({ v: arg });
+    return current.filter((e) => !matches({ v: e }));
+  }
+  const matches = compile(arg);
+  return current.filter((e) => !(BsonValues.isPlainObject(e) && matches(e)));
+}
+
+/** Manual, update/push: `$each` inserted at `$position`, then `$sort` (BSON order), then `$slice`. */
+function pushSorted(current: unknown, arg: Document): unknown[] {
+  const each = arg.$each as unknown[];
+  const out = Array.isArray(current) ? [...(current as unknown[])] : [];
+  const position = typeof arg.$position === 'number' ? arg.$position : out.length;
+  out.splice(position < 0 ? Math.max(0, out.length + position) : Math.min(position, out.length), 0, ...each.map((v) => BsonValues.clone(v)));
+  const sort: unknown = arg.$sort;
+  let sorted: unknown[];
+  if (sort === 1 || sort === -1) {
+    sorted = out
+      .map((value, index) => ({ value, index }))
+      .sort((x, y) => BsonOrder.compare(x.value, y.value) * sort || x.index - y.index)
+      .map((e) => e.value);
+  } else if (BsonValues.isPlainObject(sort) && Object.values(sort).every((d) => d === 1 || d === -1)) {
+    sorted = BsonOrder.sort(out as Document[], sort as Record<string, 1 | -1>);
+  } else {
+    throw new CommandError('BadValue', 'The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields');
+  }
+  const slice: unknown = arg.$slice;
+  if (typeof slice !== 'number') return sorted;
+  return slice >= 0 ? sorted.slice(0, slice) : sorted.slice(Math.max(0, sorted.length + slice));
 }
 
 function addToSet(current: unknown, arg: unknown): unknown[] {

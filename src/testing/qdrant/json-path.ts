@@ -46,39 +46,54 @@ export function parseJsonPath(path: string): JsonPathItem[] {
 }
 
 /**
+ * Walks `path` to every value that holds its last item (every match, for
+ * wildcards; a missing key or index ends that branch) and calls `atLast` with
+ * that value and the last item.
+ */
+function forEachLastParent(payload: JsonValue, path: readonly JsonPathItem[], atLast: (parent: JsonValue, item: JsonPathItem) => void): void {
+  const visit = (data: JsonValue, index: number): void => {
+    const item = path[index];
+    if (item === undefined) return;
+    if (index === path.length - 1) {
+      atLast(data, item);
+      return;
+    }
+    if (item.kind === 'key') {
+      if (isJsonObject(data) && Object.hasOwn(data, item.key)) visit(data[item.key] as JsonValue, index + 1);
+      return;
+    }
+    if (!Array.isArray(data)) return;
+    if (item.kind === 'index') {
+      if (item.index < data.length) visit(data[item.index] as JsonValue, index + 1);
+      return;
+    }
+    for (const element of data) visit(element, index + 1);
+  };
+  visit(payload, 0);
+}
+
+/**
  * The values found at `path`, or undefined when there are none. With `flat`,
  * an array found at the end is spread (what match/range conditions see); without
  * it arrays stay whole (what is_empty / values_count see).
  */
 export function valuesAtPath(payload: JsonValue, path: readonly JsonPathItem[], flat = true): JsonValue[] | undefined {
   const result: JsonValue[] = [];
-  const visit = (data: JsonValue, index: number): void => {
-    const item = path[index];
-    if (item === undefined) return;
-    const last = index === path.length - 1;
+  forEachLastParent(payload, path, (data, item) => {
     if (item.kind === 'key') {
       if (!isJsonObject(data) || !Object.hasOwn(data, item.key)) return;
       const value = data[item.key] as JsonValue;
-      if (last) {
-        if (Array.isArray(value) && flat) result.push(...value);
-        else result.push(value);
-      } else {
-        visit(value, index + 1);
-      }
+      if (Array.isArray(value) && flat) result.push(...value);
+      else result.push(value);
       return;
     }
     if (!Array.isArray(data)) return;
     if (item.kind === 'index') {
-      if (item.index >= data.length) return;
-      const value = data[item.index] as JsonValue;
-      if (last) result.push(value);
-      else visit(value, index + 1);
+      if (item.index < data.length) result.push(data[item.index] as JsonValue);
       return;
     }
-    if (last) result.push(...data);
-    else for (const element of data) visit(element, index + 1);
-  };
-  visit(payload, 0);
+    result.push(...data);
+  });
   return result.length > 0 ? result : undefined;
 }
 
@@ -116,25 +131,16 @@ export function mergeAtPath(payload: JsonObject, path: readonly JsonPathItem[], 
 
 /** Removes whatever `path` points at (every match, for wildcards). */
 export function deleteAtPath(payload: JsonObject, path: readonly JsonPathItem[]): void {
-  const visit = (data: JsonValue, index: number): void => {
-    const item = path[index];
-    if (item === undefined) return;
-    const last = index === path.length - 1;
+  forEachLastParent(payload, path, (data, item) => {
     if (item.kind === 'key') {
-      if (!isJsonObject(data) || !Object.hasOwn(data, item.key)) return;
-      if (last) delete data[item.key];
-      else visit(data[item.key] as JsonValue, index + 1);
+      if (isJsonObject(data) && Object.hasOwn(data, item.key)) delete data[item.key];
       return;
     }
     if (!Array.isArray(data)) return;
     if (item.kind === 'index') {
-      if (item.index >= data.length) return;
-      if (last) data.splice(item.index, 1);
-      else visit(data[item.index] as JsonValue, index + 1);
+      if (item.index < data.length) data.splice(item.index, 1);
       return;
     }
-    if (last) data.length = 0;
-    else for (const element of data) visit(element, index + 1);
-  };
-  visit(payload, 0);
+    data.length = 0;
+  });
 }

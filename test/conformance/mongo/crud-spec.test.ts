@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 
 /**
  * Cases transcribed (as facts, not code) from the MongoDB drivers' unified CRUD
@@ -13,15 +13,9 @@ import { useMongoDatabase } from './mongo-target.js';
 const { Binary, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp } = mongoose.mongo;
 type Document = mongoose.mongo.Document;
 
-const mongo = useMongoDatabase('conf_crud_spec');
-let db: mongoose.mongo.Db;
 let counter = 0;
 
-beforeAll(() => {
-  ({ db } = mongo);
-});
-
-async function seeded(documents: Document[]): Promise<mongoose.mongo.Collection> {
+async function seeded(db: mongoose.mongo.Db, documents: Document[]): Promise<mongoose.mongo.Collection> {
   counter += 1;
   const c = db.collection(`spec${counter}`);
   if (documents.length > 0) await c.insertMany(documents.map((d) => ({ ...d })));
@@ -36,8 +30,8 @@ describe('updateWithPipelines.yml', () => {
     { _id: 2, x: 2, y: 1 },
   ];
 
-  it('UpdateOne using pipelines', async () => {
-    const c = await seeded(initial);
+  test('UpdateOne using pipelines', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(db, initial);
     const result = await c.updateOne({ _id: 1 } as Document, [{ $replaceRoot: { newRoot: '$t' } }, { $addFields: { foo: 1 } }]);
     expect(result).toMatchObject({ matchedCount: 1, modifiedCount: 1, upsertedCount: 0 });
     expect(await c.find().toArray()).toEqual([
@@ -46,8 +40,8 @@ describe('updateWithPipelines.yml', () => {
     ]);
   });
 
-  it('UpdateMany using pipelines', async () => {
-    const c = await seeded(initial);
+  test('UpdateMany using pipelines', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(db, initial);
     const result = await c.updateMany({}, [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }]);
     expect(result).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 0 });
     expect(await c.find().toArray()).toEqual([
@@ -56,8 +50,8 @@ describe('updateWithPipelines.yml', () => {
     ]);
   });
 
-  it('FindOneAndUpdate using pipelines', async () => {
-    const c = await seeded(initial);
+  test('FindOneAndUpdate using pipelines', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(db, initial);
     await c.findOneAndUpdate({ _id: 1 } as Document, [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }]);
     expect(await c.find().toArray()).toEqual([
       { _id: 1, x: 1, foo: 1 },
@@ -65,8 +59,8 @@ describe('updateWithPipelines.yml', () => {
     ]);
   });
 
-  it('UpdateOne in bulk write using pipelines', async () => {
-    const c = await seeded(initial);
+  test('UpdateOne in bulk write using pipelines', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(db, initial);
     const result = await c.bulkWrite([
       { updateOne: { filter: { _id: 1 } as Document, update: [{ $replaceRoot: { newRoot: '$t' } }, { $addFields: { foo: 1 } }] } },
     ]);
@@ -77,8 +71,8 @@ describe('updateWithPipelines.yml', () => {
     ]);
   });
 
-  it('UpdateMany in bulk write using pipelines', async () => {
-    const c = await seeded(initial);
+  test('UpdateMany in bulk write using pipelines', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(db, initial);
     const result = await c.bulkWrite([{ updateMany: { filter: {}, update: [{ $project: { x: 1 } }, { $addFields: { foo: 1 } }] } }]);
     expect(result).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 0 });
     expect(await c.find().toArray()).toEqual([
@@ -89,8 +83,11 @@ describe('updateWithPipelines.yml', () => {
 });
 
 describe('find.yml', () => {
-  it('find with multiple batches works', async () => {
-    const c = await seeded([11, 22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 1, x })));
+  test('find with multiple batches works', async ({ mongoDatabase: { db } }) => {
+    const c = await seeded(
+      db,
+      [11, 22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 1, x })),
+    );
     expect(await c.find({ _id: { $gt: 1 } } as Document, { batchSize: 2 }).toArray()).toEqual([22, 33, 44, 55, 66, 77, 88].map((x, i) => ({ _id: i + 2, x })));
   });
 });
@@ -122,8 +119,8 @@ describe('create-id-types.yml', () => {
   ];
   const cases = types.flatMap(([type, make]) => operations.map(([op, run]) => [`inserting _id with type ${type} via ${op}`, make, run] as const));
 
-  it.each(cases)('%s', async (_title, make, run) => {
-    const c = await seeded([]);
+  test.for(cases)('%s', async ([, make, run], { mongoDatabase: { db } }) => {
+    const c = await seeded(db, []);
     await run(c, make());
     // toStrictEqual: the BSON class must match too, not only the fields.
     expect(await c.find({}, RAW).toArray()).toStrictEqual([{ _id: make() }]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import { afterAll, beforeAll, expect, inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { MongoStandIn } from '../../../src/testing/mongo-stand-in.js';
 
 export interface MongoTarget {
@@ -31,50 +31,12 @@ export function uniqueDatabaseName(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
 }
 
-/** A connected client and a fresh database for one test file, dropped afterwards. */
+/** A connected client and a fresh database for one test file (the `mongoDatabase` fixture drops it at the end). */
 export interface MongoDatabaseFixture {
   readonly target: MongoTarget;
   readonly client: InstanceType<typeof mongoose.mongo.MongoClient>;
   readonly db: mongoose.mongo.Db;
   readonly dbName: string;
-}
-
-/**
- * Registers the file's beforeAll/afterAll: connect to {@link mongoTarget},
- * open a database named `<prefix>_<random>`, and drop it, close and stop at
- * the end. Read the fields inside tests or hooks (they exist after beforeAll).
- */
-export function useMongoDatabase(prefix: string, options: { replicaSet?: boolean } = {}): MongoDatabaseFixture {
-  let state: MongoDatabaseFixture | undefined;
-  beforeAll(async () => {
-    const target = await mongoTarget(options);
-    const client = await new mongoose.mongo.MongoClient(target.uri).connect();
-    const dbName = uniqueDatabaseName(prefix);
-    state = { target, client, db: client.db(dbName), dbName };
-  });
-  afterAll(async () => {
-    await state?.db.dropDatabase().catch(() => undefined);
-    await state?.client.close();
-    await state?.target.stop();
-  });
-  const get = (): MongoDatabaseFixture => {
-    if (!state) throw new Error('useMongoDatabase: read its fields inside tests or hooks');
-    return state;
-  };
-  return {
-    get target() {
-      return get().target;
-    },
-    get client() {
-      return get().client;
-    },
-    get db() {
-      return get().db;
-    },
-    get dbName() {
-      return get().dbName;
-    },
-  };
 }
 
 /**
@@ -86,11 +48,11 @@ export function useMongoDatabase(prefix: string, options: { replicaSet?: boolean
 export async function realAnswerOrRefusal(
   target: MongoTarget,
   call: () => Promise<unknown>,
-  realAnswer: (result: unknown) => void,
+  realAnswer: (result: unknown) => void | Promise<void>,
   refusalCode = 115,
 ): Promise<void> {
   if (target.backend === 'real') {
-    realAnswer(await call());
+    await realAnswer(await call());
     return;
   }
   const error: unknown = await call().then(

@@ -1,6 +1,6 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 
 /**
  * What an ordinary mongoose application does, asserted as a real mongod
@@ -22,14 +22,11 @@ interface Org {
   plan: string;
 }
 
-let target: MongoTarget;
 let conn: Connection;
 let Users: Model<User>;
 let Orgs: Model<Org>;
-const dbName = uniqueDatabaseName('conf_models');
 
-beforeAll(async () => {
-  target = await mongoTarget();
+test.beforeAll(async ({ mongoDatabase: { target, dbName } }) => {
   conn = await mongoose.createConnection(target.uri, { dbName }).asPromise();
   const userSchema = new Schema<User>({
     email: { type: String, required: true, unique: true },
@@ -47,23 +44,22 @@ beforeAll(async () => {
   await Orgs.init();
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await conn?.dropDatabase().catch(() => undefined);
   await conn?.close();
-  await target?.stop();
 });
 
 describe('mongoose models', () => {
   let acme: mongoose.Types.ObjectId;
   let globex: mongoose.Types.ObjectId;
 
-  it('creates the indexes the schema declares', async () => {
+  test('creates the indexes the schema declares', async () => {
     const indexes = await Users.collection.indexes();
     expect(indexes.map((i) => i.name).sort()).toEqual(['_id_', 'email_1', 'orgId_1_age_-1']);
     expect(indexes.find((i) => i.name === 'email_1')).toMatchObject({ key: { email: 1 }, unique: true });
   });
 
-  it('creates documents with defaults and reads them back', async () => {
+  test('creates documents with defaults and reads them back', async () => {
     const [a, g] = await Orgs.create([
       { name: 'Acme', plan: 'pro' },
       { name: 'Globex', plan: 'free' },
@@ -83,11 +79,11 @@ describe('mongoose models', () => {
     expect(found?._id.equals(created._id)).toBe(true);
   });
 
-  it('rejects a document that fails schema validation before it reaches the server', async () => {
+  test('rejects a document that fails schema validation before it reaches the server', async () => {
     await expect(Users.create({ email: 'neg@x.test', name: 'Neg', age: -1 })).rejects.toBeInstanceOf(mongoose.Error.ValidationError);
   });
 
-  it('finds with filter, sort, skip, limit and projection', async () => {
+  test('finds with filter, sort, skip, limit and projection', async () => {
     const page = await Users.find({ age: { $gte: 20 } }, { name: 1, age: 1 })
       .sort({ age: -1 })
       .skip(1)
@@ -113,7 +109,7 @@ describe('mongoose models', () => {
     expect(regex.map((u) => u.name)).toEqual(['Di', 'Cy']);
   });
 
-  it('updateOne with upsert applies $setOnInsert only when inserting', async () => {
+  test('updateOne with upsert applies $setOnInsert only when inserting', async () => {
     const inserted = await Users.updateOne(
       { email: 'fay@new.test' },
       { $set: { name: 'Fay' }, $setOnInsert: { age: 22, createdVia: 'upsert' } },
@@ -133,7 +129,7 @@ describe('mongoose models', () => {
     expect(noop).toMatchObject({ matchedCount: 1, modifiedCount: 0 });
   });
 
-  it('updateMany with operators, arrayFilters and a pipeline update', async () => {
+  test('updateMany with operators, arrayFilters and a pipeline update', async () => {
     const res = await Users.updateMany({ orgId: acme }, { $inc: { loginCount: 2 }, $push: { tags: 'acme' } });
     expect(res).toMatchObject({ matchedCount: 2, modifiedCount: 2 });
     await Users.updateOne({ email: 'ed@none.test' }, { $set: { 'tags.$[t]': 'operations' } }, { arrayFilters: [{ t: 'ops' }] });
@@ -143,12 +139,12 @@ describe('mongoose models', () => {
     await Users.updateOne({ email: 'di@globex.test' }, { $set: { name: 'Di' } });
   });
 
-  it('positional $ update uses the matched array element', async () => {
+  test('positional $ update uses the matched array element', async () => {
     await Users.updateOne({ email: 'ada@acme.test', tags: 'dev' }, { $set: { 'tags.$': 'developer' } });
     expect((await Users.findOne({ email: 'ada@acme.test' }).lean())?.tags).toEqual(['admin', 'developer', 'acme']);
   });
 
-  it('findOneAndUpdate returns the document after or before the update', async () => {
+  test('findOneAndUpdate returns the document after or before the update', async () => {
     const after = await Users.findOneAndUpdate({ email: 'bob@acme.test' }, { $inc: { loginCount: 1 } }, { returnDocument: 'after' }).lean();
     expect(after?.loginCount).toBe(3);
     const before = await Users.findOneAndUpdate({ email: 'bob@acme.test' }, { $inc: { loginCount: 1 } }, { returnDocument: 'before' }).lean();
@@ -169,14 +165,14 @@ describe('mongoose models', () => {
     expect(await Users.exists({ email: 'gus@new.test' })).toBeNull();
   });
 
-  it('counts with countDocuments and estimatedDocumentCount', async () => {
+  test('counts with countDocuments and estimatedDocumentCount', async () => {
     expect(await Users.countDocuments()).toBe(6);
     expect(await Users.countDocuments({ orgId: globex })).toBe(2);
     expect(await Users.countDocuments({ age: { $gt: 100 } })).toBe(0);
     expect(await Users.estimatedDocumentCount()).toBe(6);
   });
 
-  it('distinct unwinds arrays and skips missing values', async () => {
+  test('distinct unwinds arrays and skips missing values', async () => {
     const tags = await Users.distinct('tags');
     expect([...tags].sort()).toEqual(['acme', 'admin', 'dev', 'developer', 'operations', 'ops']);
     const orgs = await Users.distinct('orgId');
@@ -184,7 +180,7 @@ describe('mongoose models', () => {
     expect(await Users.distinct('name', { age: { $lt: 20 } })).toEqual(['Di']);
   });
 
-  it('aggregates with $match, $group, $sort and $lookup/$unwind across collections', async () => {
+  test('aggregates with $match, $group, $sort and $lookup/$unwind across collections', async () => {
     const perOrg = await Users.aggregate<{ _id: mongoose.Types.ObjectId | null; n: number; avgAge: number }>([
       { $group: { _id: '$orgId', n: { $sum: 1 }, avgAge: { $avg: '$age' } } },
       { $sort: { n: -1, avgAge: 1 } },
@@ -241,7 +237,7 @@ describe('mongoose models', () => {
     expect(faceted).toEqual({ young: [{ name: 'Di' }, { name: 'Fay B' }], total: [{ n: 6 }] });
   });
 
-  it('populates references with a second query', async () => {
+  test('populates references with a second query', async () => {
     const users = await Users.find({ orgId: { $exists: true } })
       .sort({ name: 1 })
       .populate<{ orgId: Org }>('orgId')
@@ -254,7 +250,7 @@ describe('mongoose models', () => {
     ]);
   });
 
-  it('deletes with deleteOne and deleteMany', async () => {
+  test('deletes with deleteOne and deleteMany', async () => {
     const Temp = conn.model('Temp', new Schema({ k: Number }));
     await Temp.insertMany([{ k: 1 }, { k: 2 }, { k: 2 }, { k: 3 }]);
     expect(await Temp.deleteOne({ k: 2 })).toMatchObject({ deletedCount: 1 });
@@ -262,7 +258,7 @@ describe('mongoose models', () => {
     expect(await Temp.countDocuments()).toBe(1);
   });
 
-  it('bulkWrite mixes inserts, updates, upserts and deletes', async () => {
+  test('bulkWrite mixes inserts, updates, upserts and deletes', async () => {
     const Bulk = conn.model('Bulk', new Schema({ k: String, v: Number }));
     const res = await Bulk.bulkWrite([
       { insertOne: { document: { k: 'a', v: 1 } } },
@@ -283,7 +279,7 @@ describe('mongoose models', () => {
 });
 
 describe('cursors', () => {
-  it('iterates more than 101 documents through getMore', async () => {
+  test('iterates more than 101 documents through getMore', async () => {
     const Items = conn.model('Item', new Schema({ n: Number }));
     await Items.insertMany(Array.from({ length: 250 }, (_, n) => ({ n })));
     const seen: number[] = [];
@@ -297,7 +293,7 @@ describe('cursors', () => {
     expect(limited.map((d) => d.n)).toEqual(Array.from({ length: 120 }, (_, i) => i + 100));
   });
 
-  it('batches aggregate cursors too', async () => {
+  test('batches aggregate cursors too', async () => {
     const Items = conn.model('Item');
     const seen: number[] = [];
     for await (const doc of Items.aggregate<{ n: number }>([{ $match: { n: { $gte: 50 } } }, { $sort: { n: -1 } }, { $project: { _id: 0, n: 1 } }]).cursor({
@@ -308,7 +304,7 @@ describe('cursors', () => {
     expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => 249 - i));
   });
 
-  it('closes a cursor early with killCursors; a later getMore gets CursorNotFound', async () => {
+  test('closes a cursor early with killCursors; a later getMore gets CursorNotFound', async () => {
     const cursor = conn.collection('items').find({}, { batchSize: 10 });
     await cursor.next();
     const id = cursor.id;

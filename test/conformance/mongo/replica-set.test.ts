@@ -1,6 +1,10 @@
 import mongoose, { Schema } from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { realAnswerOrRefusal, useMongoDatabase } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { realAnswerOrRefusal } from './mongo-target.js';
+import { test } from '../../support/fixtures.js';
+
+// docker-compose's and testcontainers' MongoDB are replica sets; the stand-in is one only when asked.
+test.override('mongoReplicaSet', true);
 
 /**
  * Replica-set behaviour: sessions, multi-document transactions and change
@@ -16,17 +20,9 @@ type MongoClient = mongoose.mongo.MongoClient;
 type Document = mongoose.mongo.Document;
 type ChangeStream = mongoose.mongo.ChangeStream;
 
-const mongo = useMongoDatabase('conf_rs', { replicaSet: true });
-let client: MongoClient;
-let db: Db;
-
-beforeAll(() => {
-  ({ client, db } = mongo);
-});
-
 let collectionCounter = 0;
 /** A fresh, empty, existing collection per test (transactions do not create collections before 4.4). */
-async function freshCollection(prefix: string): Promise<mongoose.mongo.Collection> {
+async function freshCollection(db: mongoose.mongo.Db, prefix: string): Promise<mongoose.mongo.Collection> {
   const name = `${prefix}_${++collectionCounter}`;
   await db.createCollection(name);
   return db.collection(name);
@@ -45,7 +41,11 @@ async function failure(promise: Promise<unknown>): Promise<InstanceType<typeof M
 }
 
 /** Runs `fn` with `count` new sessions, ending them afterwards. */
-async function withSessions(count: number, fn: (...sessions: mongoose.mongo.ClientSession[]) => Promise<void>): Promise<void> {
+async function withSessions(
+  client: InstanceType<typeof mongoose.mongo.MongoClient>,
+  count: number,
+  fn: (...sessions: mongoose.mongo.ClientSession[]) => Promise<void>,
+): Promise<void> {
   const sessions = Array.from({ length: count }, () => client.startSession());
   try {
     await fn(...sessions);
@@ -62,7 +62,7 @@ async function opened(stream: ChangeStream): Promise<ChangeStream> {
 
 describe('topology', () => {
   // SDAM spec (source/server-discovery-and-monitoring): an RSPrimary answers setName, hosts, primary, me.
-  it('hello reports a replica-set primary, and the driver discovers it as ReplicaSetWithPrimary', async () => {
+  test('hello reports a replica-set primary, and the driver discovers it as ReplicaSetWithPrimary', async ({ mongoDatabase: { db, client } }) => {
     const hello = await db.admin().command({ hello: 1 });
     expect(hello).toMatchObject({ isWritablePrimary: true, secondary: false, setName: expect.any(String) as unknown });
     expect(hello.hosts).toContain(hello.primary);
@@ -74,9 +74,9 @@ describe('topology', () => {
 
 describe('transactions (mongodb/specifications source/transactions/tests/unified)', () => {
   // isolation.yml "one transaction"
-  it('a transaction sees its own insert; other sessions and unsessioned reads do not until commit', async () => {
-    const coll = await freshCollection('iso');
-    await withSessions(2, async (s0, s1) => {
+  test('a transaction sees its own insert; other sessions and unsessioned reads do not until commit', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'iso');
+    await withSessions(client, 2, async (s0, s1) => {
       s0.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
       expect(await coll.find({ _id: 1 } as Document, { session: s0 }).toArray()).toEqual([{ _id: 1 }]);
@@ -89,9 +89,9 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // isolation.yml "two transactions": a transaction started before another's commit keeps its snapshot.
-  it('a concurrent transaction keeps reading its snapshot after the other commits', async () => {
-    const coll = await freshCollection('iso2');
-    await withSessions(2, async (s0, s1) => {
+  test('a concurrent transaction keeps reading its snapshot after the other commits', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'iso2');
+    await withSessions(client, 2, async (s0, s1) => {
       s0.startTransaction();
       s1.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
@@ -104,9 +104,9 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // abort.yml "abort": nothing of an aborted transaction remains; the session can start another.
-  it('abortTransaction discards the writes', async () => {
-    const coll = await freshCollection('abort');
-    await withSessions(1, async (session) => {
+  test('abortTransaction discards the writes', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'abort');
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session });
       await session.abortTransaction();
@@ -118,9 +118,11 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // errors.yml "write conflict commit" / "write conflict abort"
-  it('a second transaction writing the same document gets WriteConflict (112, TransientTransactionError); its commit then gets NoSuchTransaction', async () => {
-    const coll = await freshCollection('conflict');
-    await withSessions(2, async (s0, s1) => {
+  test('a second transaction writing the same document gets WriteConflict (112, TransientTransactionError); its commit then gets NoSuchTransaction', async ({
+    mongoDatabase: { db, client },
+  }) => {
+    const coll = await freshCollection(db, 'conflict');
+    await withSessions(client, 2, async (s0, s1) => {
       s0.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session: s0 });
       s1.startTransaction();
@@ -138,7 +140,10 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
 
   // mongodb/mongo jstests/core/txns/transactions_write_conflicts_unique_indexes.js (both orderings of
   // jstests/core/txns/libs/write_conflicts.js): writers of one unique-index value under different _ids conflict.
-  it('transactions writing the same unique-index value conflict at the second write; the first wins', async () => {
+  test('transactions writing the same unique-index value conflict at the second write; the first wins', async ({
+    mongoDatabase: mongo,
+    mongoDatabase: { db, client },
+  }) => {
     const cases: Array<{
       init: Document[];
       t1: (c: mongoose.mongo.Collection, session: mongoose.mongo.ClientSession) => Promise<unknown>;
@@ -191,14 +196,14 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       },
     ];
     const seeded = async (init: Document[]): Promise<mongoose.mongo.Collection> => {
-      const coll = await freshCollection('uniq');
+      const coll = await freshCollection(db, 'uniq');
       await coll.createIndex({ x: 1 }, { unique: true });
       if (init.length > 0) await coll.insertMany(init);
       return coll;
     };
     for (const { init, t1, t2, expected } of cases) {
       const coll = await seeded(init);
-      await withSessions(2, async (s1, s2) => {
+      await withSessions(client, 2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
         await t1(coll, s1);
@@ -212,7 +217,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
 
       // "T2StartsSecondAndWins": T1 takes its snapshot (a find), T2 writes and commits, then T1's write conflicts.
       const again = await seeded(init);
-      await withSessions(2, async (s1, s2) => {
+      await withSessions(client, 2, async (s1, s2) => {
         s1.startTransaction();
         s2.startTransaction();
         await again.find({}, { session: s1 }).toArray();
@@ -226,9 +231,11 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // abort.yml "abort ignores TransactionAborted": a duplicate key aborts the server-side transaction.
-  it('a duplicate key inside a transaction is E11000 without TransientTransactionError; the next statement gets NoSuchTransaction', async () => {
-    const coll = await freshCollection('dup');
-    await withSessions(1, async (session) => {
+  test('a duplicate key inside a transaction is E11000 without TransientTransactionError; the next statement gets NoSuchTransaction', async ({
+    mongoDatabase: { db, client },
+  }) => {
+    const coll = await freshCollection(db, 'dup');
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       await coll.insertOne({ _id: 1 } as Document, { session });
       const duplicate: unknown = await coll.insertOne({ _id: 1 } as Document, { session }).catch((e: unknown) => e);
@@ -243,9 +250,9 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // count.yml: count is not allowed in a transaction (OperationNotSupportedInTransaction).
-  it('refuses count inside a transaction with OperationNotSupportedInTransaction', async () => {
-    const coll = await freshCollection('count');
-    await withSessions(1, async (session) => {
+  test('refuses count inside a transaction with OperationNotSupportedInTransaction', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'count');
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       const error = await failure(coll.estimatedDocumentCount({ session } as never).then(() => db.command({ count: coll.collectionName }, { session })));
       expect(error).toMatchObject({ code: 263, codeName: 'OperationNotSupportedInTransaction' });
@@ -254,7 +261,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
   });
 
   // create-index.yml "create index on a non-existing collection" / "… on a collection created within the same transaction"
-  it('creates a collection and its index inside a transaction, visible only after commit', async () => {
+  test('creates a collection and its index inside a transaction, visible only after commit', async ({ mongoDatabase: { db, client } }) => {
     const indexNames = async (name: string): Promise<string[]> =>
       (
         await db
@@ -265,7 +272,7 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       ).map((i) => String(i.name));
     for (const createFirst of [false, true]) {
       const name = `txn_index_${++collectionCounter}`;
-      await withSessions(1, async (session) => {
+      await withSessions(client, 1, async (session) => {
         session.startTransaction();
         if (createFirst) await db.createCollection(name, { session });
         await db.collection(name).createIndex({ x: 1 }, { name: 't_1', session });
@@ -275,8 +282,8 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
       expect(await indexNames(name)).toContain('t_1');
     }
     // Manual, "Create Collections and Indexes in a Transaction": not on a collection that already existed.
-    const existing = await freshCollection('txn_index_existing');
-    await withSessions(1, async (session) => {
+    const existing = await freshCollection(db, 'txn_index_existing');
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       const error = await failure(existing.createIndex({ x: 1 }, { session }));
       expect(error).toMatchObject({ code: 263, codeName: 'OperationNotSupportedInTransaction' });
@@ -286,10 +293,10 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
 
   // Manual, "Production Considerations → In-progress Transactions and Write Conflicts": a write outside
   // the transaction to a document the transaction modified waits until the transaction ends.
-  it('a write outside any transaction to a document a transaction holds waits for the commit', async () => {
-    const coll = await freshCollection('wait');
+  test('a write outside any transaction to a document a transaction holds waits for the commit', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'wait');
     await coll.insertOne({ _id: 1, n: 0 } as Document);
-    await withSessions(1, async (session) => {
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       await coll.updateOne({ _id: 1 } as Document, { $inc: { n: 1 } }, { session });
       let finished = false;
@@ -306,14 +313,14 @@ describe('transactions (mongodb/specifications source/transactions/tests/unified
 describe('operations outside transactions meet a transaction (MongoDB manual, "Production Considerations")', () => {
   // "In-progress Transactions and Write Conflicts": a write outside the transaction to a document the transaction
   // modified waits until the transaction ends — also a multi-document write that reaches it after other documents.
-  it('a multi-document write waits for the transaction holding one of its documents, then applies to all', async () => {
-    const coll = await freshCollection('multi');
+  test('a multi-document write waits for the transaction holding one of its documents, then applies to all', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'multi');
     await coll.insertMany([
       { _id: 1, n: 0 },
       { _id: 2, n: 0 },
       { _id: 3, n: 0 },
     ] as Document[]);
-    await withSessions(1, async (session) => {
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       await coll.updateOne({ _id: 3 } as Document, { $inc: { n: 10 } }, { session });
       let finished = false;
@@ -336,10 +343,10 @@ describe('operations outside transactions meet a transaction (MongoDB manual, "P
   });
 
   // "DDL Operations": a DDL operation on a collection a transaction uses waits for the transaction's lock.
-  it('dropping a collection a transaction has read waits until the transaction ends', async () => {
-    const coll = await freshCollection('ddl');
+  test('dropping a collection a transaction has read waits until the transaction ends', async ({ mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'ddl');
     await coll.insertOne({ _id: 1 } as Document);
-    await withSessions(1, async (session) => {
+    await withSessions(client, 1, async (session) => {
       session.startTransaction();
       expect(await coll.find({}, { session }).toArray()).toEqual([{ _id: 1 }]);
       let dropped = false;
@@ -356,8 +363,8 @@ describe('operations outside transactions meet a transaction (MongoDB manual, "P
 describe('write concern on a replica set', () => {
   // Server answer seen in the PHP and Java drivers' tests (writeConcernError 100 "Not enough data-bearing nodes",
   // UnsatisfiableWriteConcern) and the CRUD spec's write-concern tests: the write is applied, the concern reported unmet.
-  it('w above the number of members applies the write and reports writeConcernError 100', async () => {
-    const coll = await freshCollection('wc');
+  test('w above the number of members applies the write and reports writeConcernError 100', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'wc');
     const error: unknown = await coll.insertOne({ _id: 1 } as Document, { writeConcern: { w: 10 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(mongoose.mongo.MongoWriteConcernError);
     expect(error).toMatchObject({ code: 100, codeName: 'UnsatisfiableWriteConcern' });
@@ -367,7 +374,9 @@ describe('write concern on a replica set', () => {
 
 describe('mongoose on a replica set', () => {
   // mongoose docs, "Transactions": connection.transaction() wraps session.withTransaction, which retries on TransientTransactionError.
-  it('connection.transaction() commits, rolls back on a thrown error, and concurrent transactions on one document both land', async () => {
+  test('connection.transaction() commits, rolls back on a thrown error, and concurrent transactions on one document both land', async ({
+    mongoDatabase: mongo,
+  }) => {
     const conn = await mongoose.createConnection(mongo.target.uri, { dbName: mongo.dbName }).asPromise();
     try {
       const Account = conn.model('Account', new Schema({ owner: String, balance: Number }), `accounts_${++collectionCounter}`);
@@ -405,7 +414,7 @@ describe('mongoose on a replica set', () => {
 
   // Manual, "Change Events" (update event: updateDescription; fullDocument: 'updateLookup'), and the
   // transaction fields lsid/txnNumber on events of a committed transaction.
-  it('Model.watch() reports a transaction only after its commit, with updateDescription and the looked-up document', async () => {
+  test('Model.watch() reports a transaction only after its commit, with updateDescription and the looked-up document', async ({ mongoDatabase: mongo }) => {
     const conn = await mongoose.createConnection(mongo.target.uri, { dbName: mongo.dbName }).asPromise();
     try {
       const Item = conn.model('Item', new Schema({ sku: String, qty: Number }), `items_${++collectionCounter}`);
@@ -437,8 +446,8 @@ describe('mongoose on a replica set', () => {
 
 describe('change streams (mongodb/specifications source/change-streams/tests/unified/change-streams.yml)', () => {
   // "Test insert, update, replace, and delete event types"
-  it('reports insert, update, replace and delete', async () => {
-    const coll = await freshCollection('events');
+  test('reports insert, update, replace and delete', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'events');
     const stream = await opened(coll.watch([], { maxAwaitTimeMS: 100 }));
     try {
       await coll.insertOne({ x: 1 });
@@ -456,8 +465,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Test array truncation": a pipeline update that shortens an array reports truncatedArrays.
-  it('reports a shortened array as truncatedArrays', async () => {
-    const coll = await freshCollection('trunc');
+  test('reports a shortened array as truncatedArrays', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'trunc');
     await coll.insertOne({ _id: 1, a: 1, array: ['foo', { a: 'bar' }, 1, 2, 3] } as Document);
     const stream = await opened(coll.watch([], { maxAwaitTimeMS: 100 }));
     try {
@@ -472,8 +481,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Change Stream should allow valid aggregate pipeline stages"
-  it('applies a $match stage to the events', async () => {
-    const coll = await freshCollection('match');
+  test('applies a $match stage to the events', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'match');
     const stream = await opened(coll.watch([{ $match: { 'fullDocument.z': 3 } }], { maxAwaitTimeMS: 100 }));
     try {
       await coll.insertOne({ y: 2 });
@@ -485,7 +494,7 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Executing a watch helper on a Database results in notifications for changes to all collections in the specified database."
-  it('a database stream sees every collection of that database and no other database', async () => {
+  test('a database stream sees every collection of that database and no other database', async ({ mongoDatabase: { client, db } }) => {
     const other = client.db(`${db.databaseName}_other`);
     const stream = await opened(db.watch([], { maxAwaitTimeMS: 100 }));
     try {
@@ -501,15 +510,15 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Test drop and invalidate event types" and "Test rename and invalidate event types"
-  it('a collection stream ends with drop (or rename, with `to`) followed by invalidate', async () => {
-    const dropped = await freshCollection('drop');
+  test('a collection stream ends with drop (or rename, with `to`) followed by invalidate', async ({ mongoDatabase: { db } }) => {
+    const dropped = await freshCollection(db, 'drop');
     const dropStream = await opened(dropped.watch([], { maxAwaitTimeMS: 100 }));
     await dropped.drop();
     expect(await dropStream.next()).toMatchObject({ operationType: 'drop', ns: { db: db.databaseName, coll: dropped.collectionName } });
     expect(await dropStream.next()).toMatchObject({ operationType: 'invalidate' });
     await dropStream.close();
 
-    const renamed = await freshCollection('rename');
+    const renamed = await freshCollection(db, 'rename');
     const renameStream = await opened(renamed.watch([], { maxAwaitTimeMS: 100 }));
     await renamed.rename(`${renamed.collectionName}_to`);
     expect(await renameStream.next()).toMatchObject({
@@ -522,8 +531,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Test server error on projecting out _id": 280 ChangeStreamFatalError, NonResumableChangeStreamError.
-  it('refuses a pipeline that removes the resume token', async () => {
-    const coll = await freshCollection('noid');
+  test('refuses a pipeline that removes the resume token', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'noid');
     const stream = await opened(coll.watch([{ $project: { _id: 0 } }], { maxAwaitTimeMS: 100 }));
     try {
       await coll.insertOne({ _id: 1, a: 1 } as Document);
@@ -536,8 +545,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // Manual, "Resume a Change Stream": resumeAfter an event's _id continues with the next event.
-  it('resumes after a resume token', async () => {
-    const coll = await freshCollection('resume');
+  test('resumes after a resume token', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'resume');
     const stream = await opened(coll.watch([], { maxAwaitTimeMS: 100 }));
     await coll.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
     const first = (await stream.next()) as Document;
@@ -551,7 +560,7 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
     }
   });
   // "Executing a watch helper on a MongoClient results in notifications for changes to all collections in all databases in the cluster."
-  it('a client stream sees every database', async () => {
+  test('a client stream sees every database', async ({ mongoDatabase: { client, db } }) => {
     const other = client.db(`${db.databaseName}_cluster`);
     const stream = await opened(client.watch([{ $match: { 'ns.db': { $in: [db.databaseName, other.databaseName] } } }], { maxAwaitTimeMS: 100 }));
     try {
@@ -566,8 +575,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
   });
 
   // "Test projection in change stream returns expected fields"
-  it('applies a $project stage to the events', async () => {
-    const coll = await freshCollection('project');
+  test('applies a $project stage to the events', async ({ mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'project');
     const stream = await opened(coll.watch([{ $project: { optype: '$operationType', ns: 1, newField: 'value' } }], { maxAwaitTimeMS: 100 }));
     try {
       await coll.insertOne({ _id: 1, a: 1 } as Document);
@@ -581,7 +590,7 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
 
   // Manual, "Change Streams with Document Pre- and Post-Images": with changeStreamPreAndPostImages enabled,
   // fullDocumentBeforeChange: 'whenAvailable' gives the document before an update or delete.
-  it('gives pre-images when the collection records them', async () => {
+  test('gives pre-images when the collection records them', async ({ mongoDatabase: { db } }) => {
     const name = `images_${++collectionCounter}`;
     await db.createCollection(name, { changeStreamPreAndPostImages: { enabled: true } });
     const coll = db.collection(name);
@@ -600,8 +609,8 @@ describe('change streams (mongodb/specifications source/change-streams/tests/uni
 
 describe('replica-set features the stand-in refuses (docs/testing.md, divergence ledger)', () => {
   // Manual, "Read Concern snapshot": outside a transaction, reads of a snapshot session all see one point in time.
-  it('snapshot sessions', async () => {
-    const coll = await freshCollection('snap');
+  test('snapshot sessions', async ({ mongoDatabase: mongo, mongoDatabase: { db, client } }) => {
+    const coll = await freshCollection(db, 'snap');
     await coll.insertOne({ _id: 1 } as Document);
     const session = client.startSession({ snapshot: true });
     try {
@@ -616,8 +625,8 @@ describe('replica-set features the stand-in refuses (docs/testing.md, divergence
   });
 
   // Manual, "$changeStream → showExpandedEvents": DDL events (create, createIndexes, …).
-  it('showExpandedEvents', async () => {
-    const coll = await freshCollection('expanded');
+  test('showExpandedEvents', async ({ mongoDatabase: mongo, mongoDatabase: { db } }) => {
+    const coll = await freshCollection(db, 'expanded');
     const stream = coll.watch([], { showExpandedEvents: true, maxAwaitTimeMS: 100 });
     try {
       await realAnswerOrRefusal(

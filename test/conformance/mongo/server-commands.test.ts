@@ -1,6 +1,7 @@
 import mongoose, { Schema } from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { uniqueDatabaseName, useMongoDatabase, type MongoTarget } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { uniqueDatabaseName } from './mongo-target.js';
+import { test } from '../../support/fixtures.js';
 
 /** Server-level behaviour: handshake, catalog commands, validators, errors, transactions, concurrency, BSON fidelity. */
 
@@ -8,18 +9,8 @@ const { MongoClient, MongoServerError, Long, ObjectId } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 type Document = mongoose.mongo.Document;
 
-const mongo = useMongoDatabase('conf_server');
-let target: MongoTarget;
-let client: InstanceType<typeof MongoClient>;
-let db: Db;
-let dbName: string;
-
-beforeAll(() => {
-  ({ target, client, db, dbName } = mongo);
-});
-
 describe('handshake and diagnostics', () => {
-  it('answers hello, ping and buildInfo', async () => {
+  test('answers hello, ping and buildInfo', async ({ mongoDatabase: { db } }) => {
     const hello = await db.admin().command({ hello: 1 });
     expect(hello).toMatchObject({ ok: 1, isWritablePrimary: true });
     expect(hello.maxWireVersion).toBeGreaterThanOrEqual(21);
@@ -34,7 +25,7 @@ describe('handshake and diagnostics', () => {
     expect(status.connections.current).toBeGreaterThan(0);
   });
 
-  it('rejects an unknown command with CommandNotFound (59)', async () => {
+  test('rejects an unknown command with CommandNotFound (59)', async ({ mongoDatabase: { db } }) => {
     const error: unknown = await db.command({ frobnicate: 1 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MongoServerError);
     expect(error).toMatchObject({ code: 59, codeName: 'CommandNotFound', message: "no such command: 'frobnicate'" });
@@ -42,7 +33,7 @@ describe('handshake and diagnostics', () => {
 });
 
 describe('query, update and pipeline errors', () => {
-  it('reports unknown operators and stages with mongod codes', async () => {
+  test('reports unknown operators and stages with mongod codes', async ({ mongoDatabase: { db } }) => {
     const coll = db.collection('errors');
     await coll.insertOne({ a: 1 });
     await expect(coll.find({ a: { $frob: 1 } }).toArray()).rejects.toMatchObject({ code: 2, codeName: 'BadValue', message: 'unknown operator: $frob' });
@@ -58,7 +49,7 @@ describe('query, update and pipeline errors', () => {
     });
   });
 
-  it('change streams need a replica set', async () => {
+  test('change streams need a replica set', async ({ mongoDatabase: { db } }) => {
     const hello = await db.admin().command({ hello: 1 });
     const stream = db.collection('errors').watch();
     if (typeof hello.setName === 'string') {
@@ -71,7 +62,7 @@ describe('query, update and pipeline errors', () => {
 });
 
 describe('catalog commands', () => {
-  it('lists collections and databases, drops collections and the database', async () => {
+  test('lists collections and databases, drops collections and the database', async ({ mongoDatabase: { client } }) => {
     const other = client.db(uniqueDatabaseName('conf_server_drop'));
     await other.createCollection('alpha');
     await other.collection('beta').insertOne({ x: 1 });
@@ -92,7 +83,7 @@ describe('catalog commands', () => {
     expect(after.databases.map((d) => d.name)).not.toContain(other.databaseName);
   });
 
-  it('renames a collection', async () => {
+  test('renames a collection', async ({ mongoDatabase: { db } }) => {
     await db.collection('old_name').insertOne({ k: 1 });
     await db.renameCollection('old_name', 'new_name');
     expect(await db.collection('new_name').countDocuments()).toBe(1);
@@ -101,7 +92,7 @@ describe('catalog commands', () => {
 });
 
 describe('validators', () => {
-  it('enforces a $jsonSchema validator with DocumentValidationFailure (121)', async () => {
+  test('enforces a $jsonSchema validator with DocumentValidationFailure (121)', async ({ mongoDatabase: { db } }) => {
     await db.createCollection('accounts', {
       validator: {
         $jsonSchema: {
@@ -135,7 +126,7 @@ describe('validators', () => {
     expect((info as { options?: Document } | undefined)?.options).toHaveProperty('validator.$jsonSchema.required', ['email', 'ownerId']);
   });
 
-  it('accepts query-operator validators and collMod changes', async () => {
+  test('accepts query-operator validators and collMod changes', async ({ mongoDatabase: { db } }) => {
     await db.createCollection('scores', { validator: { score: { $gte: 0, $lte: 100 } } });
     const scores = db.collection('scores');
     await scores.insertOne({ score: 50 });
@@ -147,7 +138,7 @@ describe('validators', () => {
     expect(await scores.countDocuments()).toBe(3);
   });
 
-  it('mongoose surfaces server validation as MongoServerError 121', async () => {
+  test('mongoose surfaces server validation as MongoServerError 121', async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await mongoose.createConnection(target.uri, { dbName }).asPromise();
     try {
       // Create the collection before the model, whose init would otherwise create it without the validator.
@@ -163,7 +154,7 @@ describe('validators', () => {
 });
 
 describe('transactions', () => {
-  it('are rejected by a standalone server (code 20) and work on a replica set', async () => {
+  test('are rejected by a standalone server (code 20) and work on a replica set', async ({ mongoDatabase: { db, client } }) => {
     const hello = await db.admin().command({ hello: 1 });
     const session = client.startSession();
     try {
@@ -196,7 +187,7 @@ describe('transactions', () => {
 });
 
 describe('concurrency', () => {
-  it('500 parallel inserts over a pool of 20 connections all land exactly once', async () => {
+  test('500 parallel inserts over a pool of 20 connections all land exactly once', async ({ mongoDatabase: { target, dbName } }) => {
     const pooled = await new MongoClient(target.uri, { maxPoolSize: 20 }).connect();
     try {
       const coll = pooled.db(dbName).collection<{ _id: number; worker: number }>('parallel');
@@ -225,7 +216,7 @@ describe('concurrency', () => {
 });
 
 describe('BSON fidelity', () => {
-  it('keeps int64, Decimal128, dates, binary and nested order intact', async () => {
+  test('keeps int64, Decimal128, dates, binary and nested order intact', async ({ mongoDatabase: mongo, mongoDatabase: { db } }) => {
     const coll = db.collection('types');
     const big = Long.fromString('9007199254740993'); // 2^53 + 1: not representable as a double
     const when = new Date('2024-02-29T12:34:56.789Z');
@@ -264,7 +255,7 @@ describe('BSON fidelity', () => {
     expect(await coll.countDocuments({ small: 6 })).toBe(1);
   });
 
-  it('projects included fields in document order with _id first', async () => {
+  test('projects included fields in document order with _id first', async ({ mongoDatabase: { db } }) => {
     const coll = db.collection('order');
     await coll.insertOne({ c: 3, b: 2, a: 1, _id: 'x' } as never);
     const doc = await coll.findOne({ _id: 'x' } as never, { projection: { a: 1, c: 1 } });
@@ -273,7 +264,7 @@ describe('BSON fidelity', () => {
     expect(stored && Object.keys(stored)).toEqual(['_id', 'c', 'b', 'a']);
   });
 
-  it('rejects changing _id with ImmutableField (66)', async () => {
+  test('rejects changing _id with ImmutableField (66)', async ({ mongoDatabase: { db } }) => {
     const coll = db.collection('immutable');
     await coll.insertOne({ _id: 1, v: 1 } as never);
     await expect(coll.updateOne({ _id: 1 } as never, { $set: { _id: 2 } } as never)).rejects.toMatchObject({ code: 66 });

@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase, type MongoTarget } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 
 /**
  * TTL indexes really delete documents. mongod's TTL monitor runs every 60 s,
@@ -11,16 +11,7 @@ import { useMongoDatabase, type MongoTarget } from './mongo-target.js';
 const { MongoClient } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 
-const mongo = useMongoDatabase('conf_ttl');
-let target: MongoTarget;
-let client: InstanceType<typeof MongoClient>;
-let db: Db;
-let dbName: string;
 const TTL_TIMEOUT_MS = 150_000;
-
-beforeAll(() => {
-  ({ target, client, db, dbName } = mongo);
-});
 
 async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -31,7 +22,7 @@ async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number): Pr
 }
 
 describe('TTL indexes', () => {
-  it('delete documents whose date is past, and only those', { timeout: TTL_TIMEOUT_MS }, async () => {
+  test('delete documents whose date is past, and only those', { timeout: TTL_TIMEOUT_MS }, async ({ mongoDatabase: { db } }) => {
     const sessions = db.collection('sessions');
     await sessions.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0 });
     const now = Date.now();
@@ -47,7 +38,7 @@ describe('TTL indexes', () => {
     expect(left).toEqual(['future', 'missing', 'not-a-date']);
   });
 
-  it('expireAfterSeconds counts from the indexed date (mongoose `expires`)', { timeout: TTL_TIMEOUT_MS }, async () => {
+  test('expireAfterSeconds counts from the indexed date (mongoose `expires`)', { timeout: TTL_TIMEOUT_MS }, async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await mongoose.createConnection(target.uri, { dbName }).asPromise();
     try {
       const Token = conn.model('Token', new Schema({ value: String, createdAt: { type: Date, default: Date.now, expires: 1 } }));
@@ -64,7 +55,7 @@ describe('TTL indexes', () => {
     }
   });
 
-  it('a partial TTL index only expires matching documents', { timeout: TTL_TIMEOUT_MS }, async () => {
+  test('a partial TTL index only expires matching documents', { timeout: TTL_TIMEOUT_MS }, async ({ mongoDatabase: { db } }) => {
     const events = db.collection('events');
     await events.createIndex({ at: 1 }, { expireAfterSeconds: 0, partialFilterExpression: { kind: 'temp' } });
     const past = new Date(Date.now() - 60_000);

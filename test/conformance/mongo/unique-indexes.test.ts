@@ -1,24 +1,14 @@
 import mongoose, { Schema } from 'mongoose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { useMongoDatabase, type MongoTarget } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 
 /** Unique, compound, partial and sparse indexes, and the errors mongod gives for them. */
 
 const { MongoClient, MongoServerError, MongoBulkWriteError } = mongoose.mongo;
 type Db = mongoose.mongo.Db;
 
-const mongo = useMongoDatabase('conf_unique');
-let target: MongoTarget;
-let client: InstanceType<typeof MongoClient>;
-let db: Db;
-let dbName: string;
-
-beforeAll(() => {
-  ({ target, client, db, dbName } = mongo);
-});
-
 describe('unique index', () => {
-  it('rejects a duplicate insert with code 11000, keyPattern and keyValue', async () => {
+  test('rejects a duplicate insert with code 11000, keyPattern and keyValue', async ({ mongoDatabase: { db, dbName } }) => {
     const users = db.collection('users');
     expect(await users.createIndex({ email: 1 }, { unique: true })).toBe('email_1');
     await users.insertOne({ email: 'a@x.test', name: 'A' });
@@ -33,7 +23,7 @@ describe('unique index', () => {
     expect(await users.countDocuments()).toBe(1);
   });
 
-  it('reports duplicates of _id on the _id_ index', async () => {
+  test('reports duplicates of _id on the _id_ index', async ({ mongoDatabase: { db, dbName } }) => {
     const things = db.collection<{ _id: number; v?: number }>('things');
     await things.insertOne({ _id: 1 });
     await expect(things.insertOne({ _id: 1 })).rejects.toMatchObject({
@@ -44,7 +34,7 @@ describe('unique index', () => {
     });
   });
 
-  it('insertMany ordered stops at the first duplicate; unordered reports each with its index', async () => {
+  test('insertMany ordered stops at the first duplicate; unordered reports each with its index', async ({ mongoDatabase: { db } }) => {
     const codes = db.collection('codes');
     await codes.createIndex({ code: 1 }, { unique: true });
     const ordered: unknown = await codes.insertMany([{ code: 1 }, { code: 2 }, { code: 1 }, { code: 3 }]).catch((e: unknown) => e);
@@ -66,7 +56,7 @@ describe('unique index', () => {
     expect((await codes.find({}, { projection: { _id: 0 }, sort: { code: 1 } }).toArray()).map((d) => d.code)).toEqual([1, 2, 3, 4]);
   });
 
-  it('rejects an upsert that would insert a duplicate', async () => {
+  test('rejects an upsert that would insert a duplicate', async ({ mongoDatabase: { db } }) => {
     const users = db.collection('users');
     // No document has name 'Z', so the upsert inserts {name: 'Z', email: 'a@x.test'}.
     const error: unknown = await users.updateOne({ name: 'Z' }, { $set: { email: 'a@x.test' } }, { upsert: true }).catch((e: unknown) => e);
@@ -75,7 +65,7 @@ describe('unique index', () => {
     expect(await users.countDocuments({ name: 'Z' })).toBe(0);
   });
 
-  it('rejects an update that would create a duplicate and leaves the document unchanged', async () => {
+  test('rejects an update that would create a duplicate and leaves the document unchanged', async ({ mongoDatabase: { db } }) => {
     const users = db.collection('users');
     await users.insertOne({ email: 'b@x.test', name: 'B' });
     await expect(users.updateOne({ email: 'b@x.test' }, { $set: { email: 'a@x.test', name: 'changed' } })).rejects.toMatchObject({ code: 11000 });
@@ -86,13 +76,13 @@ describe('unique index', () => {
     });
   });
 
-  it('treats a missing field as null: only one document may lack it', async () => {
+  test('treats a missing field as null: only one document may lack it', async ({ mongoDatabase: { db } }) => {
     const users = db.collection('users');
     await users.insertOne({ name: 'no email 1' });
     await expect(users.insertOne({ name: 'no email 2' })).rejects.toMatchObject({ code: 11000, keyValue: { email: null } });
   });
 
-  it('builds fail with 11000 when existing documents already collide', async () => {
+  test('builds fail with 11000 when existing documents already collide', async ({ mongoDatabase: { db } }) => {
     const dupes = db.collection('dupes');
     await dupes.insertMany([{ k: 1 }, { k: 1 }]);
     await expect(dupes.createIndex({ k: 1 }, { unique: true })).rejects.toMatchObject({ code: 11000 });
@@ -101,7 +91,7 @@ describe('unique index', () => {
 });
 
 describe('compound, partial and sparse unique indexes', () => {
-  it('compound unique allows repeats of one field but not of the pair', async () => {
+  test('compound unique allows repeats of one field but not of the pair', async ({ mongoDatabase: { db, dbName } }) => {
     const members = db.collection('members');
     expect(await members.createIndex({ orgId: 1, userId: 1 }, { unique: true })).toBe('orgId_1_userId_1');
     await members.insertMany([
@@ -117,7 +107,7 @@ describe('compound, partial and sparse unique indexes', () => {
     });
   });
 
-  it('partial unique only constrains documents matching partialFilterExpression', async () => {
+  test('partial unique only constrains documents matching partialFilterExpression', async ({ mongoDatabase: { db } }) => {
     const slugs = db.collection('slugs');
     await slugs.createIndex({ slug: 1 }, { unique: true, partialFilterExpression: { deletedAt: { $exists: false } } });
     await slugs.insertOne({ slug: 'home' });
@@ -132,14 +122,14 @@ describe('compound, partial and sparse unique indexes', () => {
     expect(spec).toMatchObject({ name: 'slug_1', unique: true, partialFilterExpression: { deletedAt: { $exists: false } } });
   });
 
-  it('sparse unique ignores documents without the field', async () => {
+  test('sparse unique ignores documents without the field', async ({ mongoDatabase: { db } }) => {
     const handles = db.collection('handles');
     await handles.createIndex({ handle: 1 }, { unique: true, sparse: true });
     await handles.insertMany([{ n: 1 }, { n: 2 }, { handle: 'x' }]);
     await expect(handles.insertOne({ handle: 'x' })).rejects.toMatchObject({ code: 11000 });
   });
 
-  it('unique on an array field indexes each element (multikey)', async () => {
+  test('unique on an array field indexes each element (multikey)', async ({ mongoDatabase: { db } }) => {
     const aliases = db.collection('aliases');
     await aliases.createIndex({ names: 1 }, { unique: true });
     await aliases.insertOne({ names: ['a', 'b'] });
@@ -147,7 +137,7 @@ describe('compound, partial and sparse unique indexes', () => {
     await expect(aliases.insertOne({ names: ['d', 'b'] })).rejects.toMatchObject({ code: 11000, keyValue: { names: 'b' } });
   });
 
-  it('considers 1, 1.0 and NumberLong(1) the same key', async () => {
+  test('considers 1, 1.0 and NumberLong(1) the same key', async ({ mongoDatabase: { db } }) => {
     const nums = db.collection('nums');
     await nums.createIndex({ v: 1 }, { unique: true });
     await nums.insertOne({ v: 1 });
@@ -157,7 +147,7 @@ describe('compound, partial and sparse unique indexes', () => {
 });
 
 describe('index management', () => {
-  it('lists, conflicts on and drops indexes like mongod', async () => {
+  test('lists, conflicts on and drops indexes like mongod', async ({ mongoDatabase: { db } }) => {
     const coll = db.collection('managed');
     await coll.createIndex({ a: 1 }, { name: 'a_idx' });
     await coll.createIndex({ b: -1, c: 1 });
@@ -186,7 +176,7 @@ describe('index management', () => {
     await expect(db.collection('never_created').indexes()).rejects.toMatchObject({ code: 26, codeName: 'NamespaceNotFound' });
   });
 
-  it('mongoose syncIndexes creates missing and drops stale indexes', async () => {
+  test('mongoose syncIndexes creates missing and drops stale indexes', async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await mongoose.createConnection(target.uri, { dbName }).asPromise();
     try {
       const schema = new Schema({ sku: { type: String, unique: true }, price: Number });

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import mongoose from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongoTarget, uniqueDatabaseName, type MongoTarget } from './mongo-target.js';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 
 /**
  * The wire protocol below the driver: hand-built messages on a raw socket,
@@ -15,23 +15,6 @@ type Document = mongoose.mongo.BSON.Document;
 const OP_REPLY = 1;
 const OP_QUERY = 2004;
 const OP_MSG = 2013;
-
-let target: MongoTarget;
-const dbName = uniqueDatabaseName('conf_wire');
-
-beforeAll(async () => {
-  target = await mongoTarget();
-});
-
-afterAll(async () => {
-  const client = await new mongoose.mongo.MongoClient(target.uri).connect();
-  await client
-    .db(dbName)
-    .dropDatabase()
-    .catch(() => undefined);
-  await client.close();
-  await target?.stop();
-});
 
 /** A minimal wire client: sends raw messages, yields replies in order. */
 class RawConnection {
@@ -127,7 +110,7 @@ function msgBody(reply: { body: Buffer }): Document {
 }
 
 describe('wire protocol', () => {
-  it('answers a legacy OP_QUERY isMaster with an OP_REPLY', async () => {
+  test('answers a legacy OP_QUERY isMaster with an OP_REPLY', async ({ mongoDatabase: { target } }) => {
     const conn = await RawConnection.open(target.uri);
     try {
       const id = conn.sendQuery('admin.$cmd', { isMaster: 1, helloOk: true, client: { driver: { name: 'raw', version: '0' } } });
@@ -142,7 +125,7 @@ describe('wire protocol', () => {
     }
   });
 
-  it('accepts OP_MSG with a CRC-32C checksum and kind-1 document sequences', async () => {
+  test('accepts OP_MSG with a CRC-32C checksum and kind-1 document sequences', async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await RawConnection.open(target.uri);
     try {
       const pingId = conn.sendMsg({ ping: 1, $db: 'admin' }, { checksum: true });
@@ -157,7 +140,7 @@ describe('wire protocol', () => {
     }
   });
 
-  it('sends no reply to a moreToCome message, and applies it before the next command', async () => {
+  test('sends no reply to a moreToCome message, and applies it before the next command', async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await RawConnection.open(target.uri);
     try {
       conn.sendMsg({ insert: 'fire', documents: [{ _id: 'a' }], writeConcern: { w: 0 }, $db: dbName }, { moreToCome: true });
@@ -170,7 +153,7 @@ describe('wire protocol', () => {
     }
   });
 
-  it('returns cursor ids as int64', async () => {
+  test('returns cursor ids as int64', async ({ mongoDatabase: { target, dbName } }) => {
     const conn = await RawConnection.open(target.uri);
     try {
       conn.sendMsg({ insert: 'longs', documents: Array.from({ length: 5 }, (_, i) => ({ i })), $db: dbName });

@@ -1,31 +1,22 @@
-import type { QdrantClient } from '@qdrant/js-client-rest';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
+import { describe, expect } from 'vitest';
+import { expectQdrantError, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
+import { test } from '../../support/fixtures.js';
 
-let target: QdrantTarget;
-let client: QdrantClient;
-const qdrant = useQdrantTarget();
-
-function name(prefix: string): string {
+function name(qdrant: QdrantFixture, prefix: string): string {
   const n = uniqueCollection(prefix);
   qdrant.track(n);
   return n;
 }
 
-beforeAll(() => {
-  ({ target, client } = qdrant);
-});
-
 describe('collections', () => {
-  it('reports a version the installed client accepts', async () => {
+  test('reports a version the installed client accepts', async ({ qdrant: { client } }) => {
     const info = await client.versionInfo();
     expect(info.title).toBe('qdrant - vector search engine');
     expect(info.version).toMatch(/^1\.(18|19|20)\./);
   });
 
-  it('creates, describes, lists and deletes a collection', async () => {
-    const c = name('conf_coll');
+  test('creates, describes, lists and deletes a collection', async ({ qdrant, qdrant: { client } }) => {
+    const c = name(qdrant, 'conf_coll');
     await expect(client.createCollection(c, { vectors: { size: 4, distance: 'Cosine' } })).resolves.toBe(true);
     await expect(client.collectionExists(c)).resolves.toEqual({ exists: true });
 
@@ -45,35 +36,35 @@ describe('collections', () => {
     await expect(client.deleteCollection(c)).resolves.toBe(false);
   });
 
-  it('refuses a duplicate name with 409', async () => {
-    const c = name('conf_dup');
+  test('refuses a duplicate name with 409', async ({ qdrant, qdrant: { client } }) => {
+    const c = name(qdrant, 'conf_dup');
     await client.createCollection(c, { vectors: { size: 4, distance: 'Dot' } });
     const message = await expectQdrantError(client.createCollection(c, { vectors: { size: 4, distance: 'Dot' } }), 409);
     expect(message).toBe(`Wrong input: Collection \`${c}\` already exists!`);
   });
 
-  it('answers 404 for a missing collection', async () => {
+  test('answers 404 for a missing collection', async ({ qdrant: { client } }) => {
     const c = uniqueCollection('conf_missing');
     expect(await expectQdrantError(client.getCollection(c), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
     expect(await expectQdrantError(client.upsert(c, { points: [{ id: 1, vector: [1, 2, 3, 4] }] }), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
     expect(await expectQdrantError(client.query(c, { query: [1, 2, 3, 4] }), 404)).toBe(`Not found: Collection \`${c}\` doesn't exist!`);
   });
 
-  it('validates the vector size with 422', async () => {
+  test('validates the vector size with 422', async ({ qdrant: { client } }) => {
     const c = uniqueCollection('conf_size0');
     const message = await expectQdrantError(client.createCollection(c, { vectors: { size: 0, distance: 'Cosine' } }), 422);
     expect(message).toBe('Validation error in JSON body: [vectors.size: value 0 invalid, must be from 1 to 65536]');
   });
 
-  it('rejects an unknown distance as a JSON format error', async () => {
+  test('rejects an unknown distance as a JSON format error', async ({ qdrant: { client } }) => {
     const c = uniqueCollection('conf_dist');
     const vectors = { size: 4, distance: 'Hamming' } as unknown as { size: number; distance: 'Cosine' };
     const message = await expectQdrantError(client.createCollection(c, { vectors }), 400);
     expect(message.startsWith('Format error in JSON body: ')).toBe(true);
   });
 
-  it('keeps named vector configs', async () => {
-    const c = name('conf_named');
+  test('keeps named vector configs', async ({ qdrant, qdrant: { client } }) => {
+    const c = name(qdrant, 'conf_named');
     await client.createCollection(c, {
       vectors: { image: { size: 2, distance: 'Dot' }, text: { size: 3, distance: 'Cosine' } },
     });
@@ -81,14 +72,14 @@ describe('collections', () => {
     expect(info.config.params.vectors).toEqual({ image: { size: 2, distance: 'Dot' }, text: { size: 3, distance: 'Cosine' } });
   });
 
-  it('accepts a collection update', async () => {
-    const c = name('conf_update');
+  test('accepts a collection update', async ({ qdrant, qdrant: { client } }) => {
+    const c = name(qdrant, 'conf_update');
     await client.createCollection(c, { vectors: { size: 4, distance: 'Cosine' } });
     await expect(client.updateCollection(c, { optimizers_config: { indexing_threshold: 20000 } })).resolves.toBe(true);
   });
 
-  it('creates and deletes payload indexes', async () => {
-    const c = name('conf_index');
+  test('creates and deletes payload indexes', async ({ qdrant, qdrant: { client } }) => {
+    const c = name(qdrant, 'conf_index');
     await client.createCollection(c, { vectors: { size: 2, distance: 'Dot' } });
     await client.upsert(c, {
       points: [

@@ -1,13 +1,9 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
+import { describe, expect } from 'vitest';
+import { expectQdrantError, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
+import { test } from '../../support/fixtures.js';
 
-let target: QdrantTarget;
-let client: QdrantClient;
-const qdrant = useQdrantTarget();
-
-async function collection(prefix: string, distance: 'Cosine' | 'Euclid' | 'Dot' = 'Euclid'): Promise<string> {
+async function collection(qdrant: QdrantFixture, client: QdrantClient, prefix: string, distance: 'Cosine' | 'Euclid' | 'Dot' = 'Euclid'): Promise<string> {
   const n = uniqueCollection(prefix);
   qdrant.track(n);
   await client.createCollection(n, { vectors: { size: 4, distance } });
@@ -18,13 +14,9 @@ function byId<T extends { id: unknown }>(records: T[]): T[] {
   return [...records].sort((a, b) => String(a.id).localeCompare(String(b.id)));
 }
 
-beforeAll(() => {
-  ({ target, client } = qdrant);
-});
-
 describe('points', () => {
-  it('upserts in the points and batch forms and retrieves them exactly', async () => {
-    const c = await collection('conf_upsert');
+  test('upserts in the points and batch forms and retrieves them exactly', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_upsert');
     const first = await client.upsert(c, {
       wait: true,
       points: [
@@ -57,23 +49,23 @@ describe('points', () => {
     expect((await client.count(c)).count).toBe(4);
   });
 
-  it('replaces a point on a second upsert of the same id', async () => {
-    const c = await collection('conf_replace');
+  test('replaces a point on a second upsert of the same id', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_replace');
     await client.upsert(c, { points: [{ id: 7, vector: [1, 1, 1, 1], payload: { a: 1, b: 2 } }] });
     await client.upsert(c, { points: [{ id: 7, vector: [2, 2, 2, 2], payload: { c: 3 } }] });
     const [record] = await client.retrieve(c, { ids: [7], with_vector: true });
     expect(record).toEqual({ id: 7, payload: { c: 3 }, vector: [2, 2, 2, 2] });
   });
 
-  it("rejects a vector of the wrong size with Qdrant's text", async () => {
-    const c = await collection('conf_dim');
+  test("rejects a vector of the wrong size with Qdrant's text", async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_dim');
     const message = await expectQdrantError(client.upsert(c, { wait: true, points: [{ id: 1, vector: [1, 2, 3] }] }), 400);
     expect(message).toBe('Wrong input: Vector dimension error: expected dim: 4, got 3');
     expect((await client.count(c)).count).toBe(0);
   });
 
-  it('normalizes UUID ids and rejects other strings', async () => {
-    const c = await collection('conf_uuid');
+  test('normalizes UUID ids and rejects other strings', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_uuid');
     await client.upsert(c, { wait: true, points: [{ id: '936DA01F9ABD4d9d80C702AF85C822A8', vector: [1, 0, 0, 0] }] });
     const [record] = await client.retrieve(c, { ids: ['936da01f-9abd-4d9d-80c7-02af85c822a8'] });
     expect(record?.id).toBe('936da01f-9abd-4d9d-80c7-02af85c822a8');
@@ -82,8 +74,8 @@ describe('points', () => {
     expect(message).toMatch(/^Format error in JSON body: value not-a-uuid is not a valid point ID/);
   });
 
-  it('keeps unsigned 64-bit ids exact', async () => {
-    const c = await collection('conf_u64');
+  test('keeps unsigned 64-bit ids exact', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_u64');
     const big = 18446744073709551615n;
     const points = [{ id: big as unknown as number, vector: [1, 0, 0, 0] }];
     await client.upsert(c, { wait: true, points });
@@ -91,21 +83,21 @@ describe('points', () => {
     expect(page.map((p) => p.id)).toEqual([big]);
   });
 
-  it('answers 404 for a point that does not exist', async () => {
-    const c = await collection('conf_nopoint');
+  test('answers 404 for a point that does not exist', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_nopoint');
     const message = await expectQdrantError(client.api().getPoint({ collection_name: c, id: 999 }), 404);
     expect(message).toBe('Not found: No point with id 999 found');
   });
 
-  it('gets a single point with payload and vector', async () => {
-    const c = await collection('conf_getpoint');
+  test('gets a single point with payload and vector', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_getpoint');
     await client.upsert(c, { wait: true, points: [{ id: 5, vector: [1, 2, 3, 4], payload: { k: 'v' } }] });
     const response = await client.api().getPoint({ collection_name: c, id: 5 });
     expect(response.data.result).toEqual({ id: 5, payload: { k: 'v' }, vector: [1, 2, 3, 4] });
   });
 
-  it('deletes by ids and by filter', async () => {
-    const c = await collection('conf_delete');
+  test('deletes by ids and by filter', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_delete');
     await client.upsert(c, {
       wait: true,
       points: [1, 2, 3, 4, 5, 6].map((id) => ({ id, vector: [id, 0, 0, 0], payload: { group: id % 2 === 0 ? 'even' : 'odd' } })),
@@ -117,8 +109,8 @@ describe('points', () => {
     expect(points.map((p) => p.id)).toEqual([3, 5]);
   });
 
-  it('sets, overwrites, deletes and clears payload', async () => {
-    const c = await collection('conf_payload');
+  test('sets, overwrites, deletes and clears payload', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_payload');
     await client.upsert(c, {
       wait: true,
       points: [
@@ -144,8 +136,8 @@ describe('points', () => {
     expect(await payloadOf(2)).toEqual({});
   });
 
-  it('bumps a point version when it changes', async () => {
-    const c = await collection('conf_version');
+  test('bumps a point version when it changes', async ({ qdrant, qdrant: { client } }) => {
+    const c = await collection(qdrant, client, 'conf_version');
     await client.upsert(c, {
       wait: true,
       points: [

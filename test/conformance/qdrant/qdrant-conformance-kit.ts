@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { qdrantTarget, type QdrantTarget } from './qdrant-target.js';
+import { expect } from 'vitest';
+import type { QdrantTarget } from './qdrant-target.js';
 
 /** A collection name no other file or run uses. */
 export function uniqueCollection(prefix: string): string {
@@ -40,45 +40,12 @@ export async function expectQdrantError(call: Promise<unknown>, status: number):
   return text as string;
 }
 
-/** The target, a client and the collections one test file created (deleted at the end). */
+/** The target, a client and the collections one test file created (the `qdrant` fixture deletes them at the end). */
 export interface QdrantFixture {
   readonly target: QdrantTarget;
   readonly client: QdrantClient;
   /** Remembers a collection for deletion when the file ends; returns its name. */
   track(name: string): string;
-}
-
-/**
- * Registers the file's beforeAll/afterAll: the target from {@link qdrantTarget},
- * a client for it, and deletion of every tracked collection at the end.
- */
-export function useQdrantTarget(): QdrantFixture {
-  let state: { target: QdrantTarget; client: QdrantClient } | undefined;
-  const created: string[] = [];
-  beforeAll(async () => {
-    const target = await qdrantTarget();
-    state = { target, client: clientFor(target) };
-  });
-  afterAll(async () => {
-    for (const n of created) await state?.client.deleteCollection(n).catch(() => undefined);
-    await state?.target.stop();
-  });
-  const get = () => {
-    if (!state) throw new Error('useQdrantTarget: read its fields inside tests or hooks');
-    return state;
-  };
-  return {
-    get target() {
-      return get().target;
-    },
-    get client() {
-      return get().client;
-    },
-    track(name: string) {
-      created.push(name);
-      return name;
-    },
-  };
 }
 
 /**

@@ -1,11 +1,7 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { expectQdrantError, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
-
-let target: QdrantTarget;
-let client: QdrantClient;
-const qdrant = useQdrantTarget();
+import { describe, expect } from 'vitest';
+import { expectQdrantError, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
+import { test } from '../../support/fixtures.js';
 
 type Distance = 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
 
@@ -19,7 +15,7 @@ const POINTS = [
   { id: 6, vector: [-1, 0, 0, 0.5], payload: { color: 'green', n: 6 } },
 ];
 
-async function seeded(prefix: string, distance: Distance): Promise<string> {
+async function seeded(qdrant: QdrantFixture, client: QdrantClient, prefix: string, distance: Distance): Promise<string> {
   const n = uniqueCollection(prefix);
   qdrant.track(n);
   await client.createCollection(n, { vectors: { size: 4, distance } });
@@ -33,13 +29,9 @@ function cosine(a: number[], b: number[]): number {
   return dot / (norm(a) * norm(b));
 }
 
-beforeAll(() => {
-  ({ target, client } = qdrant);
-});
-
 describe('query', () => {
-  it('returns the true nearest neighbours by cosine, best first, within filter and limit', async () => {
-    const c = await seeded('conf_q_cos', 'Cosine');
+  test('returns the true nearest neighbours by cosine, best first, within filter and limit', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_cos', 'Cosine');
     const query = [1, 0.2, 0, 0];
     const { points } = await client.query(c, {
       query,
@@ -54,23 +46,23 @@ describe('query', () => {
     expect(points[0]).not.toHaveProperty('vector');
   });
 
-  it('accepts the {nearest} form and skips with offset', async () => {
-    const c = await seeded('conf_q_nearest', 'Cosine');
+  test('accepts the {nearest} form and skips with offset', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_nearest', 'Cosine');
     const all = await client.query(c, { query: { nearest: [1, 0.2, 0, 0] }, limit: 6 });
     expect(all.points.map((p) => p.id)).toEqual([2, 1, 3, 4, 5, 6]);
     const skipped = await client.query(c, { query: [1, 0.2, 0, 0], limit: 2, offset: 2 });
     expect(skipped.points.map((p) => p.id)).toEqual([3, 4]);
   });
 
-  it('drops results below score_threshold', async () => {
-    const c = await seeded('conf_q_threshold', 'Cosine');
+  test('drops results below score_threshold', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_threshold', 'Cosine');
     const { points } = await client.query(c, { query: [1, 0, 0, 0], score_threshold: 0.7, limit: 10 });
     expect(points.map((p) => p.id)).toEqual([1, 2, 3]);
     expect(points.every((p) => p.score >= 0.7)).toBe(true);
   });
 
-  it('orders Euclid by ascending distance and reports the distance as score', async () => {
-    const c = await seeded('conf_q_euclid', 'Euclid');
+  test('orders Euclid by ascending distance and reports the distance as score', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_euclid', 'Euclid');
     const { points } = await client.query(c, { query: [1, 0, 0, 0], limit: 3 });
     expect(points.map((p) => p.id)).toEqual([1, 2, 3]);
     expect(points[0]?.score).toBeCloseTo(0, 6);
@@ -79,8 +71,8 @@ describe('query', () => {
     expect(near.points.map((p) => p.id)).toEqual([1, 2]);
   });
 
-  it('orders Dot by descending raw dot product', async () => {
-    const c = await seeded('conf_q_dot', 'Dot');
+  test('orders Dot by descending raw dot product', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_dot', 'Dot');
     const { points } = await client.query(c, { query: [2, 1, 0, 0], limit: 3 });
     // 0.7·2 + 0.7·1 = 2.1, then 1·2 = 2, then 0.9·2 + 0.1·1 = 1.9.
     expect(points.map((p) => p.id)).toEqual([3, 1, 2]);
@@ -88,15 +80,15 @@ describe('query', () => {
     [2.1, 2, 1.9].forEach((expected, i) => expect(scores[i]).toBeCloseTo(expected, 5));
   });
 
-  it('orders Manhattan by ascending distance', async () => {
-    const c = await seeded('conf_q_manhattan', 'Manhattan');
+  test('orders Manhattan by ascending distance', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_manhattan', 'Manhattan');
     const { points } = await client.query(c, { query: [0, 1, 0, 0], limit: 2 });
     expect(points.map((p) => p.id)).toEqual([4, 3]);
     expect(points[1]?.score).toBeCloseTo(0.7 + 0.3, 5);
   });
 
-  it('selects payload with include lists and exclude selectors', async () => {
-    const c = await seeded('conf_q_payload', 'Cosine');
+  test('selects payload with include lists and exclude selectors', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_payload', 'Cosine');
     const included = await client.query(c, { query: [1, 0, 0, 0], limit: 1, with_payload: ['color'] });
     expect(included.points[0]?.payload).toEqual({ color: 'red' });
     const excluded = await client.query(c, { query: [1, 0, 0, 0], limit: 1, with_payload: { exclude: ['color'] } });
@@ -105,7 +97,7 @@ describe('query', () => {
     expect(everything.points[0]?.payload).toEqual({ color: 'red', n: 1 });
   });
 
-  it('returns stored Cosine vectors normalized', async () => {
+  test('returns stored Cosine vectors normalized', async ({ qdrant, qdrant: { client } }) => {
     const c = uniqueCollection('conf_q_norm');
     qdrant.track(c);
     await client.createCollection(c, { vectors: { size: 4, distance: 'Cosine' } });
@@ -118,14 +110,14 @@ describe('query', () => {
     expect(points[0]?.score).toBeCloseTo(cosine([1, 1, 0, 0], [3, 4, 0, 0]), 5);
   });
 
-  it('queries by point id, leaving that point out', async () => {
-    const c = await seeded('conf_q_byid', 'Cosine');
+  test('queries by point id, leaving that point out', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_byid', 'Cosine');
     const { points } = await client.query(c, { query: 1, limit: 2 });
     expect(points.map((p) => p.id)).toEqual([2, 3]);
   });
 
-  it('runs query batches in order', async () => {
-    const c = await seeded('conf_q_batch', 'Cosine');
+  test('runs query batches in order', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_batch', 'Cosine');
     const results = await client.queryBatch(c, {
       searches: [
         { query: [0, 1, 0, 0], limit: 1 },
@@ -137,14 +129,14 @@ describe('query', () => {
     expect(results[1]?.points[0]?.payload).toEqual({ color: 'red', n: 5 });
   });
 
-  it('without a query, returns points in id order', async () => {
-    const c = await seeded('conf_q_noquery', 'Cosine');
+  test('without a query, returns points in id order', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_noquery', 'Cosine');
     const { points } = await client.query(c, { filter: { must: [{ key: 'color', match: { value: 'blue' } }] }, with_payload: true });
     expect(points.map((p) => p.id)).toEqual([2, 4]);
     expect(points[0]?.payload).toEqual({ color: 'blue', n: 2 });
   });
 
-  it('searches a named vector with `using`', async () => {
+  test('searches a named vector with `using`', async ({ qdrant, qdrant: { client } }) => {
     const c = uniqueCollection('conf_q_named');
     qdrant.track(c);
     await client.createCollection(c, { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
@@ -163,8 +155,8 @@ describe('query', () => {
     expect(message).toBe('Wrong input: Not existing vector name error: missing');
   });
 
-  it('rejects a query vector of the wrong size and a zero limit', async () => {
-    const c = await seeded('conf_q_errors', 'Cosine');
+  test('rejects a query vector of the wrong size and a zero limit', async ({ qdrant, qdrant: { client } }) => {
+    const c = await seeded(qdrant, client, 'conf_q_errors', 'Cosine');
     expect(await expectQdrantError(client.query(c, { query: [1, 0, 0] }), 400)).toBe('Wrong input: Vector dimension error: expected dim: 4, got 3');
     expect(await expectQdrantError(client.query(c, { query: [1, 0, 0, 0], limit: 0 }), 422)).toBe(
       'Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]',

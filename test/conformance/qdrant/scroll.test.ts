@@ -1,17 +1,12 @@
-import type { QdrantClient } from '@qdrant/js-client-rest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, uniqueCollection } from './qdrant-conformance-kit.js';
-import { qdrantTarget, type QdrantTarget } from './qdrant-target.js';
+import { describe, expect } from 'vitest';
+import { uniqueCollection } from './qdrant-conformance-kit.js';
+import { test } from '../../support/fixtures.js';
 
-let target: QdrantTarget;
-let client: QdrantClient;
 let c: string;
 const TOTAL = 250;
 
-beforeAll(async () => {
-  target = await qdrantTarget();
-  client = clientFor(target);
-  c = uniqueCollection('conf_scroll');
+test.beforeAll(async ({ qdrant, qdrant: { client } }) => {
+  c = qdrant.track(uniqueCollection('conf_scroll'));
   await client.createCollection(c, { vectors: { size: 2, distance: 'Cosine' } });
   // Inserted out of order: scroll must still walk ids ascending.
   const points = Array.from({ length: TOTAL }, (_, i) => TOTAL - i).map((id) => ({
@@ -22,13 +17,8 @@ beforeAll(async () => {
   await client.upsert(c, { wait: true, points });
 });
 
-afterAll(async () => {
-  await client.deleteCollection(c).catch(() => undefined);
-  await target.stop();
-});
-
 describe('scroll and count', () => {
-  it('pages through more than 100 points with next_page_offset', async () => {
+  test('pages through more than 100 points with next_page_offset', async ({ qdrant: { client } }) => {
     const seen: unknown[] = [];
     const offsets: unknown[] = [];
     let offset: string | number | undefined | null;
@@ -42,7 +32,7 @@ describe('scroll and count', () => {
     expect(offsets).toEqual([101, 201, null]);
   });
 
-  it('scrolls with a filter and default payload', async () => {
+  test('scrolls with a filter and default payload', async ({ qdrant: { client } }) => {
     const page = await client.scroll(c, { filter: { must: [{ key: 'even', match: { value: true } }] }, limit: 3 });
     expect(page.points).toEqual([
       { id: 2, payload: { even: true, rank: 2 } },
@@ -52,12 +42,12 @@ describe('scroll and count', () => {
     expect(page.next_page_offset).toBe(8);
   });
 
-  it('counts exactly, with and without a filter', async () => {
+  test('counts exactly, with and without a filter', async ({ qdrant: { client } }) => {
     expect((await client.count(c)).count).toBe(TOTAL);
     expect((await client.count(c, { filter: { must: [{ key: 'rank', range: { gt: 200 } }] } })).count).toBe(50);
   });
 
-  it('orders integer ids before UUIDs', async () => {
+  test('orders integer ids before UUIDs', async ({ qdrant: { client } }) => {
     const mixed = uniqueCollection('conf_scroll_mixed');
     await client.createCollection(mixed, { vectors: { size: 2, distance: 'Dot' } });
     try {
@@ -77,7 +67,7 @@ describe('scroll and count', () => {
     }
   });
 
-  it('orders by an indexed payload field', async () => {
+  test('orders by an indexed payload field', async ({ qdrant: { client } }) => {
     await client.createPayloadIndex(c, { field_name: 'rank', field_schema: 'integer', wait: true });
     const page = await client.scroll(c, { limit: 3, order_by: { key: 'rank', direction: 'desc' }, with_payload: false });
     expect(page.points.map((p) => p.id)).toEqual([250, 249, 248]);

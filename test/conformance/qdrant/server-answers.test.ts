@@ -1,7 +1,7 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { expectQdrantError, realAnswerOrRefusal, uniqueCollection, useQdrantTarget } from './qdrant-conformance-kit.js';
-import type { QdrantTarget } from './qdrant-target.js';
+import { describe, expect } from 'vitest';
+import { expectQdrantError, realAnswerOrRefusal, uniqueCollection, type QdrantFixture } from './qdrant-conformance-kit.js';
+import { test } from '../../support/fixtures.js';
 
 /**
  * What a real Qdrant 1.19 answers to the endpoints the 1.19 client can call,
@@ -11,15 +11,7 @@ import type { QdrantTarget } from './qdrant-target.js';
  * server (QDRANT_URL).
  */
 
-let target: QdrantTarget;
-let client: QdrantClient;
-const qdrant = useQdrantTarget();
-
-beforeAll(() => {
-  ({ target, client } = qdrant);
-});
-
-async function collectionWithPoints(prefix: string): Promise<string> {
+async function collectionWithPoints(qdrant: QdrantFixture, client: QdrantClient, prefix: string): Promise<string> {
   const name = qdrant.track(uniqueCollection(prefix));
   await client.createCollection(name, { vectors: { size: 4, distance: 'Dot' } });
   await client.upsert(name, {
@@ -36,8 +28,8 @@ async function collectionWithPoints(prefix: string): Promise<string> {
 describe('aliases', () => {
   // qdrant/qdrant tests/openapi/test_alias.py (test_alias_operations, test_cant_create_alias_if_collection_exists,
   // test_cant_create_collection_if_alias_exists).
-  it('creates, lists, resolves and deletes an alias', async () => {
-    const name = await collectionWithPoints('alias');
+  test('creates, lists, resolves and deletes an alias', async ({ qdrant, qdrant: { client } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'alias');
     const alias = `${name}_alias`;
     await client.updateCollectionAliases({ actions: [{ create_alias: { alias_name: alias, collection_name: name } }] });
     expect((await client.getAliases()).aliases).toContainEqual({ alias_name: alias, collection_name: name });
@@ -48,9 +40,9 @@ describe('aliases', () => {
     await expectQdrantError(client.query(alias, { query: [0.2, 0.1, 0.9, 0.7], limit: 3 }), 404);
   });
 
-  it('refuses an alias named like a collection (409) and a collection named like an alias (400)', async () => {
-    const first = await collectionWithPoints('alias_a');
-    const second = await collectionWithPoints('alias_b');
+  test('refuses an alias named like a collection (409) and a collection named like an alias (400)', async ({ qdrant, qdrant: { client } }) => {
+    const first = await collectionWithPoints(qdrant, client, 'alias_a');
+    const second = await collectionWithPoints(qdrant, client, 'alias_b');
     await expectQdrantError(client.updateCollectionAliases({ actions: [{ create_alias: { alias_name: second, collection_name: first } }] }), 409);
     const third = qdrant.track(uniqueCollection('alias_c'));
     await client.updateCollectionAliases({ actions: [{ create_alias: { alias_name: third, collection_name: first } }] });
@@ -61,8 +53,8 @@ describe('aliases', () => {
 
 describe('batch update', () => {
   // qdrant/qdrant tests/openapi/test_batch_update.py (test_batch_update, test_batch_update_payload).
-  it('applies upserts, deletes and vector updates in order', async () => {
-    const name = await collectionWithPoints('batch');
+  test('applies upserts, deletes and vector updates in order', async ({ qdrant, qdrant: { client } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'batch');
     const results = await client.batchUpdate(name, {
       wait: true,
       operations: [
@@ -79,8 +71,8 @@ describe('batch update', () => {
     expect(points[0]?.vector).toEqual([9, 2, 4, 2]);
   });
 
-  it('applies payload operations on the same point in order', async () => {
-    const name = await collectionWithPoints('batch_payload');
+  test('applies payload operations on the same point in order', async ({ qdrant, qdrant: { client } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'batch_payload');
     await client.batchUpdate(name, {
       wait: true,
       operations: [
@@ -98,8 +90,8 @@ describe('batch update', () => {
 
 describe('filters', () => {
   // Qdrant OpenAPI: MatchValue.value is ValueVariants = string | integer | boolean; a float does not deserialize (400).
-  it('refuses a float match value with 400', async () => {
-    const name = await collectionWithPoints('float_match');
+  test('refuses a float match value with 400', async ({ qdrant, qdrant: { client } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'float_match');
     await expectQdrantError(client.count(name, { filter: { must: [{ key: 'price', match: { value: 1.5 } }] } } as never), 400);
     expect((await client.count(name, { filter: { must: [{ key: 'price', range: { gte: 1.5, lte: 1.5 } }] } })).count).toBe(1);
   });
@@ -107,15 +99,15 @@ describe('filters', () => {
 
 describe('collection settings', () => {
   // qdrant/qdrant tests/openapi/test_collection_update.py: a PATCH of optimizers_config is reported by GET /collections/{c}.
-  it('reports PATCHed optimizer and HNSW settings', async () => {
-    const name = await collectionWithPoints('patch');
+  test('reports PATCHed optimizer and HNSW settings', async ({ qdrant, qdrant: { client } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'patch');
     await client.updateCollection(name, { optimizers_config: { indexing_threshold: 800 }, hnsw_config: { m: 32 } });
     const info = await client.getCollection(name);
     expect(info.config.optimizer_config.indexing_threshold).toBe(800);
     expect(info.config.hnsw_config.m).toBe(32);
   });
 
-  it('strict mode is enforced by a real server and refused by the stand-in', async () => {
+  test('strict mode is enforced by a real server and refused by the stand-in', async ({ qdrant, qdrant: { target, client } }) => {
     // Qdrant docs "Administration → Strict mode": with unindexed_filtering_retrieve false, filtering on an unindexed key fails with 400.
     const name = qdrant.track(uniqueCollection('strict'));
     await realAnswerOrRefusal(
@@ -135,8 +127,8 @@ describe('collection settings', () => {
 describe('endpoints the stand-in does not implement answer a JSON error, never an empty 404', () => {
   // Qdrant OpenAPI (1.19): these paths exist; a real server answers them (qdrant/qdrant tests/openapi/test_group.py,
   // test_snapshot.py, test_facet*.py, test_search_matrix*.py).
-  it('query groups, facets, distance matrix and snapshots', async () => {
-    const name = await collectionWithPoints('unsupported');
+  test('query groups, facets, distance matrix and snapshots', async ({ qdrant, qdrant: { client, target } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'unsupported');
     // Qdrant docs "Search → Facet counts": facets need a keyword index on the key.
     await client.createPayloadIndex(name, { field_name: 'city', field_schema: 'keyword', wait: true });
     await realAnswerOrRefusal(
@@ -159,5 +151,32 @@ describe('endpoints the stand-in does not implement answer a JSON error, never a
       () => client.listSnapshots(name),
       (result) => expect(Array.isArray(result)).toBe(true),
     );
+  });
+
+  // Qdrant OpenAPI (1.19): every path the 1.19 client calls exists on a real server; those the stand-in lacks answer 400 with a
+  // JSON status.error naming the feature (never an empty 404). The answers of a real server depend on its deployment, so
+  // against one this case only checks that it does not answer 404.
+  test('named-vector changes, optimization progress, shard keys, quotas and cluster telemetry', async ({ qdrant, qdrant: { client, target } }) => {
+    const name = await collectionWithPoints(qdrant, client, 'unsupported_more');
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['createVectorName', () => client.createVectorName(name, 'extra', { size: 4, distance: 'Dot' } as never)],
+      ['deleteVectorName', () => client.deleteVectorName(name, 'extra')],
+      ['getOptimizations', () => client.getOptimizations(name, {} as never)],
+      ['listShardKeys', () => client.listShardKeys(name)],
+      ['getQuotas', () => client.getQuotas()],
+      ['clusterTelemetry', () => client.clusterTelemetry({} as never)],
+    ];
+    for (const [method, call] of calls) {
+      const outcome = await call().then(
+        () => undefined,
+        (e: unknown) => e as { status?: number; data?: { status?: { error?: string } } },
+      );
+      if (target.backend === 'real') {
+        expect(outcome?.status, method).not.toBe(404);
+        continue;
+      }
+      expect(outcome?.status, method).toBe(400);
+      expect(outcome?.data?.status?.error, method).toMatch(/not support/);
+    }
   });
 });

@@ -319,6 +319,7 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       // Naming B's user explicitly still lists only A's conversations.
       listByUser: (w) => w.platform.resolve(ConversationRepository).listByUser(w.a, { userId: w.b.userId }),
       rename: (w, s) => w.platform.resolve(ConversationRepository).rename(w.a, idOf(s, 'conversation'), 'A title'),
+      annotate: (w, s) => w.platform.resolve(ConversationRepository).annotate(w.a, idOf(s, 'conversation'), { summary: 'A summary', metadata: { by: 'A' } }),
       archive: (w, s) => w.platform.resolve(ConversationRepository).archive(w.a, idOf(s, 'conversation')),
       delete: (w, s) => w.platform.resolve(ConversationRepository).delete(w.a, idOf(s, 'conversation')),
       create: (w) => w.platform.resolve(ConversationRepository).create(w.a, { title: 'A conversation' }),

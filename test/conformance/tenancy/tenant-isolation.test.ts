@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { PlatformError } from '../../../src/errors.js';
-import type { Platform } from '../../../src/platform.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { addMember, createOrganization, createUser, dropRedisKeys, startPrivacyPlatform } from '../../support/privacy-fixture.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { addMember, createOrganization, createUser } from '../../support/privacy-fixture.js';
+import { test } from '../../support/fixtures.js';
 import { discoverTenantRepositories } from './discover-tenant-repositories.js';
 import { TENANT_ADAPTERS, type TenancyWorld } from './tenant-adapters.js';
 
@@ -20,7 +19,7 @@ import { TENANT_ADAPTERS, type TenancyWorld } from './tenant-adapters.js';
 const discovered = discoverTenantRepositories();
 
 describe('tenant repository discovery', () => {
-  it('finds the tenant repositories of all four stores', () => {
+  test('finds the tenant repositories of all four stores', () => {
     const stores = new Set(discovered.map((r) => r.store));
     expect([...stores].sort()).toEqual(['mongo', 'postgres', 'qdrant', 'redis']);
     // A floor, so a broken scan cannot pass by finding nothing.
@@ -38,7 +37,7 @@ describe('tenant repository discovery', () => {
     );
   });
 
-  it.each(discovered.map((r) => [r.className, r] as const))('%s has an adapter covering every tenant method', (_name, repository) => {
+  test.each(discovered.map((r) => [r.className, r] as const))('%s has an adapter covering every tenant method', (_name, repository) => {
     const adapter = TENANT_ADAPTERS[repository.className];
     expect(
       adapter,
@@ -48,19 +47,15 @@ describe('tenant repository discovery', () => {
     expect(missing, `${repository.className} methods without a tenancy check`).toEqual([]);
   });
 
-  it('has no adapter for a class that no longer exists (stale adapters hide gaps)', () => {
+  test('has no adapter for a class that no longer exists (stale adapters hide gaps)', () => {
     const names = new Set(discovered.map((r) => r.className));
     expect(Object.keys(TENANT_ADAPTERS).filter((n) => !names.has(n))).toEqual([]);
   });
 });
 
-let t: TestEnv;
-let platform: Platform;
 let world: TenancyWorld;
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  platform = await startPrivacyPlatform(t.config);
+test.beforeAll(async ({ privacy: { platform } }) => {
   const tenant = async () => {
     const org = await createOrganization(platform);
     const owner = await createUser(platform);
@@ -80,11 +75,6 @@ beforeAll(async () => {
     },
   };
 });
-afterAll(async () => {
-  if (platform) await dropRedisKeys(platform);
-  await platform?.stop();
-  await t?.cleanup();
-});
 
 /** JSON of a result or error with Buffers as text, so byte payloads are searched for markers too. */
 function visible(value: unknown): string {
@@ -102,7 +92,7 @@ describe.each(discovered.filter((r) => TENANT_ADAPTERS[r.className]).map((r) => 
   '%s %s as organization A',
   (_store, className, repository) => {
     const adapter = TENANT_ADAPTERS[className];
-    it('sees and touches nothing of organization B in any read, list, search, update or delete', async () => {
+    test('sees and touches nothing of organization B in any read, list, search, update or delete', async () => {
       if (!adapter) throw new Error('unreachable');
       const seed = await adapter.seed(world);
       expect(seed.markers.length + Object.keys(seed.ids).length).toBeGreaterThan(0);
@@ -135,7 +125,7 @@ describe.each(discovered.filter((r) => TENANT_ADAPTERS[r.className]).map((r) => 
 );
 
 describe('the tenant context itself', () => {
-  it('cannot be forged from a plain object at run time either', async () => {
+  test('cannot be forged from a plain object at run time either', async () => {
     const forged = { organizationId: randomUUID(), userId: randomUUID(), role: 'owner', scopes: [] } as unknown as ReturnType<typeof createTenantContext>;
     // Mongo/Qdrant repositories re-check the shape; the branded type stops it at compile time.
     expect(createTenantContext({ ...forged })).toMatchObject({ role: 'owner' });

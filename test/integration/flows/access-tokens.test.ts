@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { TokenError } from '../../../src/errors.js';
 import { AccessTokens } from '../../../src/flows/auth/access-tokens.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/flows/auth/signing-key-options.js';
-import { SIGNING_KEY_OPTIONS } from '../../../src/tokens.js';
+import { DEFAULT_SIGNING_KEY_OPTIONS } from '../../../src/signing-key-options.js';
 import { SigningKeyRing, type PublicJwk } from '../../../src/flows/auth/signing-key-ring.js';
 import { loadConfig } from '../../../src/config.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
@@ -15,8 +14,10 @@ import { SigningKeyRepository } from '../../../src/postgres/repositories/signing
 import { testKeyRing } from '../../support/test-env.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCacheBreaker } from '../../../src/redis/repositories/session-cache-breaker.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const b64 = (part: string): Buffer => Buffer.from(part, 'base64url');
 const header = (token: string): Record<string, unknown> => JSON.parse(b64(token.split('.')[0] ?? '').toString('utf8')) as Record<string, unknown>;
@@ -35,44 +36,41 @@ function independentlyVerifies(token: string, jwk: PublicJwk): boolean {
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signing key ring', () => {
-  let h: FlowHarness;
   let tokens: AccessTokens;
   let ring: SigningKeyRing;
   let second: Platform;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     tokens = h.platform.resolve(AccessTokens);
     ring = h.platform.resolve(SigningKeyRing);
     // A second "process" on the same database and Redis: its own container, key cache and pools.
     second = createPlatform(h.t.config, { stores: ['postgres', 'redis'] });
     await second.start();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await second?.stop();
-    await h?.stop();
   });
 
-  const signIn = async () => {
+  const signIn = async (h: FlowHarness) => {
     const u = await h.user();
     return expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ip: '203.0.113.9' }));
   };
-  const keyCount = () =>
+  const keyCount = (h: FlowHarness) =>
     h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM signing_keys`);
 
-  it('creates one first key when two processes sign at once (race-safe), and both sign with it', async () => {
+  test('creates one first key when two processes sign at once (race-safe), and both sign with it', async ({ flow: h }) => {
     const other = second.resolve(AccessTokens);
-    const [a, b] = await Promise.all([signIn(), signIn()]);
+    const [a, b] = await Promise.all([signIn(h), signIn(h)]);
     const [ta, tb] = await Promise.all([tokens.signAccessToken(a), other.signAccessToken(b)]);
     expect(ta.kid).toBe(tb.kid);
-    expect(await keyCount()).toBe(1);
+    expect(await keyCount(h)).toBe(1);
     // Each process verifies the other's token.
     expect((await other.verifyAccessToken(ta.token)).session.sessionId).toBe(a.sessionId);
     expect((await tokens.verifyAccessToken(tb.token)).session.sessionId).toBe(b.sessionId);
   });
 
-  it('signs an RFC 9068 access token with kid, EdDSA by default, that node:crypto verifies from the JWKS alone', async () => {
-    const s = await signIn();
+  test('signs an RFC 9068 access token with kid, EdDSA by default, that node:crypto verifies from the JWKS alone', async ({ flow: h }) => {
+    const s = await signIn(h);
     const signed = await tokens.signAccessToken(s);
     // RFC 9068 §2.1: typ "at+jwt"; RFC 7515 §4.1.4: kid names the key.
     expect(header(signed.token)).toEqual({ alg: 'EdDSA', kid: signed.kid, typ: 'at+jwt' });
@@ -101,7 +99,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     expect(verified).toMatchObject({ kid: signed.kid, jti: s.accessTokenJti, session: { sessionId: s.sessionId, userId: s.user.id } });
   });
 
-  it('stores the private key only as a SecretBox envelope', async () => {
+  test('stores the private key only as a SecretBox envelope', async ({ flow: h }) => {
     const rows = await h.platform.resolve(PostgresConnection).ownerPool.any(sql.type(z.object({ t: z.string(), k: z.instanceof(Buffer) }))`
       SELECT row_to_json(s)::text AS t, private_key AS k FROM signing_keys s`);
     expect(rows.length).toBeGreaterThan(0);
@@ -112,8 +110,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     }
   });
 
-  it('refuses tampered, unsigned, foreign-kid and malformed tokens with TokenError invalid', async () => {
-    const signed = await tokens.signAccessToken(await signIn());
+  test('refuses tampered, unsigned, foreign-kid and malformed tokens with TokenError invalid', async ({ flow: h }) => {
+    const signed = await tokens.signAccessToken(await signIn(h));
     const [hh = '', p = '', s = ''] = signed.token.split('.');
     const payload = JSON.parse(b64(p).toString('utf8')) as Record<string, unknown>;
     const forged = Buffer.from(JSON.stringify({ ...payload, org: '00000000-0000-4000-8000-000000000000' })).toString('base64url');
@@ -136,8 +134,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     }
   });
 
-  it('answers expired after exp (plus the clock tolerance), before any session lookup', async () => {
-    const signed = await tokens.signAccessToken(await signIn());
+  test('answers expired after exp (plus the clock tolerance), before any session lookup', async ({ flow: h }) => {
+    const signed = await tokens.signAccessToken(await signIn(h));
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       vi.setSystemTime(signed.expiresAt.getTime() + (DEFAULT_SIGNING_KEY_OPTIONS.clockToleranceSeconds + 1) * 1000);
@@ -145,16 +143,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     } finally {
       vi.useRealTimers();
     }
-    await expect(tokens.signAccessToken({ ...(await signIn()), expiresAt: new Date(Date.now() - 1000) })).rejects.toMatchObject({ reason: 'expired' });
+    await expect(tokens.signAccessToken({ ...(await signIn(h)), expiresAt: new Date(Date.now() - 1000) })).rejects.toMatchObject({ reason: 'expired' });
   });
 
-  it('ends a token with its session: logout, and revoke-all (the revocation epoch in Redis)', async () => {
-    const a = await signIn();
+  test('ends a token with its session: logout, and revoke-all (the revocation epoch in Redis)', async ({ flow: h }) => {
+    const a = await signIn(h);
     const ta = await tokens.signAccessToken(a);
     await h.revoker.logout(a.sessionId);
     await expect(tokens.verifyAccessToken(ta.token)).rejects.toMatchObject({ reason: 'revoked' });
 
-    const b = await signIn();
+    const b = await signIn(h);
     const tb = await tokens.signAccessToken(b);
     expect((await second.resolve(AccessTokens).verifyAccessToken(tb.token)).session.source).toBe('cache');
     await h.revoker.logoutEverywhere(b.user.id);
@@ -162,9 +160,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     await expect(second.resolve(AccessTokens).verifyAccessToken(tb.token)).rejects.toBeInstanceOf(TokenError);
   });
 
-  it('verifies against PostgreSQL while the session cache is unavailable, and still refuses a revoked session', async () => {
-    const live = await signIn();
-    const doomed = await signIn();
+  test('verifies against PostgreSQL while the session cache is unavailable, and still refuses a revoked session', async ({ flow: h }) => {
+    const live = await signIn(h);
+    const doomed = await signIn(h);
     const [tl, td] = await Promise.all([tokens.signAccessToken(live), tokens.signAccessToken(doomed)]);
     await h.revoker.logout(doomed.sessionId);
     // Open the breaker as a failed revocation would: Redis answers nothing until the cool-down and replay.
@@ -174,8 +172,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     await expect(tokens.verifyAccessToken(td.token)).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('rotates: the previous key stays in the JWKS and verifies its tokens until they expire, then neither', async () => {
-    const s = await signIn();
+  test('rotates: the previous key stays in the JWKS and verifies its tokens until they expire, then neither', async ({ flow: h }) => {
+    const s = await signIn(h);
     const old = await tokens.signAccessToken(s);
     const kid = await ring.rotate();
     expect(kid).not.toBe(old.kid);
@@ -204,13 +202,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     }
   });
 
-  it('signs ES256 when configured; node:crypto verifies the R||S signature from the P-256 JWK', async () => {
-    const es = createPlatform(h.t.config, { stores: ['postgres', 'redis'] });
-    es.container.register(SIGNING_KEY_OPTIONS, { useValue: { ...DEFAULT_SIGNING_KEY_OPTIONS, algorithm: 'ES256' } });
+  test('signs ES256 when configured; node:crypto verifies the R||S signature from the P-256 JWK', async ({ flow: h }) => {
+    const es = createPlatform(h.t.config, { stores: ['postgres', 'redis'], signingKeys: { algorithm: 'ES256' } });
     await es.start();
     try {
       await es.resolve(SigningKeyRing).rotate();
-      const signed = await es.resolve(AccessTokens).signAccessToken(await signIn());
+      const signed = await es.resolve(AccessTokens).signAccessToken(await signIn(h));
       expect(header(signed.token)).toMatchObject({ alg: 'ES256', kid: signed.kid });
       expect(b64(signed.token.split('.')[2] ?? '')).toHaveLength(64);
       const jwk = (await es.resolve(SigningKeyRing).jwks()).keys.find((k) => k.kid === signed.kid);
@@ -226,8 +223,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
     }
   });
 
-  it('re-encrypts the private keys under a new SecretBox key; tokens signed before still verify, new ones sign', async () => {
-    const signed = await tokens.signAccessToken(await signIn());
+  test('re-encrypts the private keys under a new SecretBox key; tokens signed before still verify, new ones sign', async ({ flow: h }) => {
+    const signed = await tokens.signAccessToken(await signIn(h));
     // Rotate the SecretBox ring: the old key stays (to decrypt), k2 becomes active.
     const env = { ...h.t.env, PLATFORM_ENCRYPTION_KEYS: `${h.t.env.PLATFORM_ENCRYPTION_KEYS},${testKeyRing(['k2'])}`, PLATFORM_ENCRYPTION_ACTIVE_KEY_ID: 'k2' };
     const rotated = createPlatform(loadConfig(env), { stores: ['postgres', 'redis'] });
@@ -238,7 +235,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('AccessTokens and the signi
       expect(result.rewritten).toBeGreaterThan(0);
       expect(await rotated.resolve(SigningKeyRepository).reencryptAll()).toEqual({ rewritten: 0, failedKids: [] });
       expect((await rotated.resolve(AccessTokens).verifyAccessToken(signed.token)).kid).toBe(signed.kid);
-      const again = await rotated.resolve(AccessTokens).signAccessToken(await signIn());
+      const again = await rotated.resolve(AccessTokens).signAccessToken(await signIn(h));
       expect((await tokens.verifyAccessToken(again.token)).kid).toBe(again.kid);
     } finally {
       await rotated.stop();

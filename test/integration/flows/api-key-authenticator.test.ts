@@ -1,31 +1,28 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { RateLimitedError, TokenError } from '../../../src/errors.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ApiKeyRepository } from '../../../src/postgres/repositories/api-key-repository.js';
 import { authorize } from '../../../src/tenancy/permission-policy.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () => {
-  let h: FlowHarness;
   let authenticator: ApiKeyAuthenticator;
   let keys: ApiKeyRepository;
   let owner: TenantContext;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     authenticator = h.platform.resolve(ApiKeyAuthenticator);
     keys = h.platform.resolve(ApiKeyRepository);
     const u = await h.user();
     owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
   });
-  afterAll(async () => h?.stop());
 
-  it("returns a tenant context with the key scopes under the creator's current role", async () => {
+  test("returns a tenant context with the key scopes under the creator's current role", async () => {
     const { key, apiKey } = await keys.create(owner, { name: 'ci', scopes: ['knowledge:read', 'knowledge:write'] });
     const auth = await authenticator.authenticate(key);
     expect(auth.context).toMatchObject({
@@ -41,7 +38,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
     expect(() => authorize(auth.context, 'members:manage')).toThrow();
   });
 
-  it('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys without echoing them', async () => {
+  test('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys without echoing them', async ({ flow: h }) => {
     const { key, apiKey } = await keys.create(owner, { name: 'k' });
     const wrong = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
     const errors = await Promise.all(
@@ -62,7 +59,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('ApiKeyAuthenticator', () =
     await expect(authenticator.authenticate(expiring.key)).rejects.toMatchObject({ reason: 'expired' });
   });
 
-  it('applies the key own rate limit exactly under concurrency (per minute + burst)', async () => {
+  test('applies the key own rate limit exactly under concurrency (per minute + burst)', async () => {
     const { key } = await keys.create(owner, { name: 'limited', rateLimitPerMinute: 20, rateLimitBurst: 5 });
     const results = await Promise.allSettled(Array.from({ length: 80 }, () => authenticator.authenticate(key)));
     const allowed = results.filter((r) => r.status === 'fulfilled');

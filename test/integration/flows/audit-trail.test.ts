@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { ConflictError } from '../../../src/errors.js';
@@ -10,7 +10,8 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 // Audit trail completeness (issue 20; OWASP ASVS 4.0.3 V7.2.2 "all authentication decisions are logged" and
 // V7.1.3 "security relevant events", OWASP Logging Cheat Sheet "which events to log": permission and role
@@ -18,7 +19,6 @@ import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platfo
 // the change, so it reads back at once — no writer flush — and a refused change writes none.
 
 describe('audit trail of security-relevant changes', () => {
-  let h: FlowHarness;
   let owner: TenantContext;
   let audit: AuditRepository;
 
@@ -26,17 +26,13 @@ describe('audit trail of security-relevant changes', () => {
   const events = async (ctx: TenantContext, ...types: string[]): Promise<AuditRecord[]> =>
     [...(await audit.query(ctx, { eventTypes: types }, { limit: 100 })).items].reverse();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     audit = h.platform.resolve(AuditRepository);
     const { userId, organizationId } = await h.user();
     owner = createTenantContext({ organizationId, userId, role: 'owner' });
   }, 60_000);
-  afterAll(async () => {
-    await h?.stop();
-  });
 
-  it('API keys: created, updated and revoked (once, however often revoke is repeated); the secret is never in the event', async () => {
+  test('API keys: created, updated and revoked (once, however often revoke is repeated); the secret is never in the event', async ({ flow: h }) => {
     const keys = h.platform.resolve(ApiKeyRepository);
     const { key, apiKey } = await keys.create(owner, { name: 'ci', scopes: ['knowledge:read'] });
     await keys.update(owner, apiKey.id, { scopes: ['knowledge:read', 'knowledge:write'] });
@@ -54,7 +50,7 @@ describe('audit trail of security-relevant changes', () => {
     expect(JSON.stringify(trail)).not.toContain(key.split('_').at(-1));
   });
 
-  it('an API key acting is named in the event (via apiKey, its id), with its creator as the actor', async () => {
+  test('an API key acting is named in the event (via apiKey, its id), with its creator as the actor', async ({ flow: h }) => {
     const keys = h.platform.resolve(ApiKeyRepository);
     const { apiKey } = await keys.create(owner, { name: 'automation', scopes: ['api_keys:manage'] });
     const asKey = createTenantContext({
@@ -68,7 +64,9 @@ describe('audit trail of security-relevant changes', () => {
     expect(created).toMatchObject({ actorUserId: owner.userId, details: { via: 'apiKey', apiKeyId: apiKey.id } });
   });
 
-  it('memberships: invited, accepted, role changed, removed, left; declined and revoked invitations; a refused change writes nothing', async () => {
+  test('memberships: invited, accepted, role changed, removed, left; declined and revoked invitations; a refused change writes nothing', async ({
+    flow: h,
+  }) => {
     const members = h.platform.resolve(MembershipRepository);
     const alice = await h.user();
     const bob = await h.user();
@@ -117,7 +115,7 @@ describe('audit trail of security-relevant changes', () => {
     expect(trail.find((e) => e.eventType === 'membership.removed')).toMatchObject({ actorUserId: owner.userId, details: { role: 'admin' } });
   });
 
-  it('security settings: each change with before and after; an update that changes nothing writes nothing', async () => {
+  test('security settings: each change with before and after; an update that changes nothing writes nothing', async ({ flow: h }) => {
     const settings = h.platform.resolve(SecuritySettingsRepository);
     await settings.update(owner, { mfaRequired: true, passwordMinLength: 14 });
     await settings.update(owner, { mfaRequired: true });
@@ -130,7 +128,7 @@ describe('audit trail of security-relevant changes', () => {
     expect(trail[0]).toMatchObject({ actorUserId: owner.userId, riskScore: 30 });
   });
 
-  it('organization deletion is recorded once', async () => {
+  test('organization deletion is recorded once', async ({ flow: h }) => {
     const { userId, organizationId } = await h.user();
     const ctx = createTenantContext({ organizationId, userId, role: 'owner' });
     const organizations = h.platform.resolve(OrganizationRepository);
@@ -143,15 +141,7 @@ describe('audit trail of security-relevant changes', () => {
 });
 
 describe('audit location (country/region from the ClientContext; no lookup)', () => {
-  let h: FlowHarness;
-  beforeAll(async () => {
-    h = await startFlowHarness();
-  }, 60_000);
-  afterAll(async () => {
-    await h?.stop();
-  });
-
-  it('records the country and region the application supplied on sign-in events, and nothing when it supplied none', async () => {
+  test('records the country and region the application supplied on sign-in events, and nothing when it supplied none', async ({ flow: h }) => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.signIn.login(u.email, PASSWORD, { ip: '198.51.100.4', country: 'DE', region: 'DE-BY' });
@@ -173,7 +163,7 @@ describe('audit location (country/region from the ClientContext; no lookup)', ()
     await expect(h.platform.resolve(AuditRepository).append([{ eventType: 'x.y', region: 'Bavaria' }])).rejects.toMatchObject({ fields: ['events.0.region'] });
   });
 
-  it('erasure pseudonymisation clears the location with the address', async () => {
+  test('erasure pseudonymisation clears the location with the address', async ({ flow: h }) => {
     const u = await h.user();
     const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.signIn.login(u.email, PASSWORD, { ip: '198.51.100.9', country: 'NL', region: 'NL-NH' });

@@ -1,34 +1,32 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { InvalidCredentialsError, TokenError, ValidationError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Harbor-Violet-83-meadow';
 const THIRD_PASSWORD = 'Copper-Thistle-29-canyon';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassword', () => {
-  let h: FlowHarness;
   let pg: PostgresConnection;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     pg = h.platform.resolve(PostgresConnection);
   });
-  afterAll(async () => h?.stop());
 
   const userRow = (userId: string) =>
     pg.ownerPool.one(sql.type(z.object({ must_change_password: z.boolean(), failed_login_count: z.number() }))`
       SELECT must_change_password, failed_login_count FROM users WHERE id = ${userId}`);
 
-  it('keeps the calling session, revokes every other one, and audits', async () => {
+  test('keeps the calling session, revokes every other one, and audits', async ({ flow: h }) => {
     const u = await h.user();
     const [mine, other1, other2] = await Promise.all(
       [1, 2, 3].map(async (d) => expectSignedIn(await h.signIn.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` }))),
@@ -49,7 +47,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     expect(revoked.sort()).toEqual([other1!.sessionId, other2!.sessionId].sort());
   });
 
-  it('refuses the current password and one from the history', async () => {
+  test('refuses the current password and one from the history', async ({ flow: h }) => {
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     const same = await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, PASSWORD, client).catch((e: unknown) => e);
@@ -65,7 +63,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     expect((back as Error).message).not.toContain(PASSWORD);
   });
 
-  it('counts a wrong current password like a failed sign-in', async () => {
+  test('counts a wrong current password like a failed sign-in', async ({ flow: h }) => {
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await expect(
@@ -76,7 +74,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     expect((await h.signIn.login(u.email, PASSWORD, client)).status).toBe('signed_in');
   });
 
-  it('applies the strictest policy of the user, names the field, and needs a live session', async () => {
+  test('applies the strictest policy of the user, names the field, and needs a live session', async ({ flow: h }) => {
     const u = await h.user();
     const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.platform.resolve(SecuritySettingsRepository).update(owner, { passwordMinLength: 30, passwordRequireSymbol: true });
@@ -95,11 +93,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordChange.changePassw
     ).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('clears must_change_password', async () => {
+  test('clears must_change_password', async ({ flow: h }) => {
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
     await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
-    await expect(h.signIn.login(u.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
+    await expect(h.signIn.login(u.email, PASSWORD, client)).resolves.toMatchObject({ status: 'password_change_required' });
     await h.passwordChange.changePassword({ userId: u.userId, sessionId: s.sessionId }, PASSWORD, NEW_PASSWORD, client);
     expect((await userRow(u.userId)).must_change_password).toBe(false);
     expect((await h.signIn.login(u.email, NEW_PASSWORD, client)).status).toBe('signed_in');

@@ -1,20 +1,17 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
 import { ageInYears, ConsentService } from '../../../src/flows/privacy/consent-service.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
-import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
+import { test } from '../../support/fixtures.js';
 
-let h: PostgresHarness;
+test.override('envOverrides', { MINIMUM_AGE: '13' });
+
 let consent: ConsentService;
 
-beforeAll(async () => {
-  h = await startPostgresHarness({ MINIMUM_AGE: '13' });
+test.beforeAll(async ({ postgres: h }) => {
   consent = h.platform.resolve(ConsentService);
-});
-afterAll(async () => {
-  await h?.stop();
 });
 
 const yearsAgo = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear() - n, 0, 1));
@@ -25,13 +22,13 @@ function paths(error: unknown): string[] {
 }
 
 describe('COPPA and consent', () => {
-  it('refuses a user under the minimum age without guardian consent, naming guardianConsent', async () => {
+  test('refuses a user under the minimum age without guardian consent, naming guardianConsent', async () => {
     const error = await consent.createUser({ email: email(), birthDate: yearsAgo(10) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect(paths(error)).toEqual(['guardianConsent']);
   });
 
-  it('self-service sign-up applies the same rule before writing anything, and records the consents it was given', async () => {
+  test('self-service sign-up applies the same rule before writing anything, and records the consents it was given', async ({ postgres: h }) => {
     const signUp = h.platform.resolve(SignUpService);
     const child = email();
     const base = { password: 'Correct-Horse-Battery-9', organizationName: 'Kids Club' };
@@ -45,11 +42,11 @@ describe('COPPA and consent', () => {
     expect(kinds).toEqual(['age_confirmation', 'terms']);
   });
 
-  it('refuses a user with neither a birth date nor an age confirmation, naming ageConfirmed', async () => {
+  test('refuses a user with neither a birth date nor an age confirmation, naming ageConfirmed', async () => {
     expect(paths(await consent.createUser({ email: email() }).catch((e: unknown) => e))).toEqual(['ageConfirmed']);
   });
 
-  it('creates a minor with verified guardian consent: no age confirmation, a guardian event without guardian identity', async () => {
+  test('creates a minor with verified guardian consent: no age confirmation, a guardian event without guardian identity', async () => {
     const { user, consents } = await consent.createUser({
       email: email(),
       birthDate: yearsAgo(10),
@@ -61,7 +58,7 @@ describe('COPPA and consent', () => {
     expect(consents[1]?.details).toEqual({ method: 'signed_form', reference: 'case-42' });
   });
 
-  it('keeps the history of grants and withdrawals and the current consent on the user', async () => {
+  test('keeps the history of grants and withdrawals and the current consent on the user', async ({ postgres: h }) => {
     const { user } = await consent.createUser({
       email: email(),
       birthDate: yearsAgo(30),
@@ -86,7 +83,7 @@ describe('COPPA and consent', () => {
     expect(paths(await consent.recordConsent(user.id, { kind: 'privacy', granted: true }).catch((e: unknown) => e))).toEqual(['version']);
   });
 
-  it('computes whole years on the UTC calendar', () => {
+  test('computes whole years on the UTC calendar', () => {
     expect(ageInYears(new Date(Date.UTC(2010, 5, 15)), new Date(Date.UTC(2023, 5, 14)))).toBe(12);
     expect(ageInYears(new Date(Date.UTC(2010, 5, 15)), new Date(Date.UTC(2023, 5, 15)))).toBe(13);
   });

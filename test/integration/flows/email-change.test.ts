@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { InvalidCredentialsError, ValidationError } from '../../../src/errors.js';
 import { EmailChangeService } from '../../../src/flows/auth/email-change-service.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/flows/auth/identity-flow-options.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/identity-flow-options.js';
 import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
 import type { Logger } from '../../../src/logger.js';
 import { EmailChangeRepository } from '../../../src/postgres/repositories/email-change-repository.js';
@@ -12,37 +12,36 @@ import { UserRepository } from '../../../src/postgres/repositories/user-reposito
 import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { IDENTITY_NOTIFIER, LOGGER } from '../../../src/tokens.js';
 import { CapturingIdentityNotifier } from '../../support/auth-fixtures.js';
-import { ownerQuery as ownerQueryOn } from '../../support/postgres-seed.js';
+import { ownerQuery as ownerQueryOn } from '../../support/postgres-harness.js';
 import { requireStores } from '../../support/require-stores.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
+import { test } from '../../support/fixtures.js';
 
 // Expected behaviour: OWASP ASVS v4.0.3 2.5.x / 3.x — an address change is confirmed through
 // the new channel, the old channel is told and can object; tokens are single use and expire.
 describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () => {
-  let h: FlowHarness;
   let changes: EmailChangeService;
   const mail = new CapturingIdentityNotifier();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     h.platform.container.registerInstance(IDENTITY_NOTIFIER, mail);
     changes = h.platform.resolve(EmailChangeService);
   });
-  afterAll(async () => h?.stop());
 
   const newAddress = (): string => `new-${randomUUID().slice(0, 8)}@example.test`;
   const linksFor = (userId: string, kind: 'confirm_new' | 'confirm_old' | 'revert') => mail.emailChanges.filter((m) => m.userId === userId && m.kind === kind);
 
-  async function signedIn() {
+  async function signedIn(h: FlowHarness) {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
     return { ...u, session, ctx: session.context };
   }
 
-  const ownerQuery = (text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
+  const ownerQuery = (h: FlowHarness, text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
 
-  it('changes the address only after both mailboxes confirm; sessions stay; the old address gets a revert link', async () => {
-    const u = await signedIn();
+  test('changes the address only after both mailboxes confirm; sessions stay; the old address gets a revert link', async ({ flow: h }) => {
+    const u = await signedIn(h);
     const target = newAddress();
     const requested = await changes.requestChange(u.ctx, target);
     expect(requested.confirmFromOldAddress).toBe(true);
@@ -65,12 +64,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     expect(revert!.email).toBe(u.email);
     expect((await h.auditEvents(u.ctx)).map((e) => e.eventType)).toContain('auth.email_change.requested');
     expect(
-      await ownerQuery(`SELECT count(*)::int AS n FROM audit_log WHERE actor_user_id = $1 AND event_type = 'auth.email_change.completed'`, [u.userId]),
+      await ownerQuery(h, `SELECT count(*)::int AS n FROM audit_log WHERE actor_user_id = $1 AND event_type = 'auth.email_change.completed'`, [u.userId]),
     ).toEqual([{ n: 1 }]);
   });
 
-  it('reverts from the old address within the window: address restored, every session revoked; once only', async () => {
-    const u = await signedIn();
+  test('reverts from the old address within the window: address restored, every session revoked; once only', async ({ flow: h }) => {
+    const u = await signedIn(h);
     const target = newAddress();
     await changes.requestChange(u.ctx, target);
     await changes.confirm(linksFor(u.userId, 'confirm_new')[0]!.token);
@@ -84,22 +83,22 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     await expect(changes.revert(token)).rejects.toMatchObject({ reason: 'consumed' });
   });
 
-  it('refuses a revert after its window and a confirmation after expiry', async () => {
-    const u = await signedIn();
+  test('refuses a revert after its window and a confirmation after expiry', async ({ flow: h }) => {
+    const u = await signedIn(h);
     await changes.requestChange(u.ctx, newAddress());
-    await ownerQuery(`UPDATE email_change_requests SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [u.userId]);
+    await ownerQuery(h, `UPDATE email_change_requests SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [u.userId]);
     await expect(changes.confirm(linksFor(u.userId, 'confirm_new')[0]!.token)).rejects.toMatchObject({ reason: 'expired' });
 
-    const v = await signedIn();
+    const v = await signedIn(h);
     await changes.requestChange(v.ctx, newAddress());
     await changes.confirm(linksFor(v.userId, 'confirm_new')[0]!.token);
     await changes.confirm(linksFor(v.userId, 'confirm_old')[0]!.token);
-    await ownerQuery(`UPDATE email_change_requests SET revert_expires_at = now() - interval '1 second' WHERE user_id = $1`, [v.userId]);
+    await ownerQuery(h, `UPDATE email_change_requests SET revert_expires_at = now() - interval '1 second' WHERE user_id = $1`, [v.userId]);
     await expect(changes.revert(linksFor(v.userId, 'revert')[0]!.token)).rejects.toMatchObject({ reason: 'expired' });
   });
 
-  it('answers the same for an address another account holds, and mails nothing to it', async () => {
-    const u = await signedIn();
+  test('answers the same for an address another account holds, and mails nothing to it', async ({ flow: h }) => {
+    const u = await signedIn(h);
     const other = await h.user();
     const free = await changes.requestChange(u.ctx, newAddress());
     const taken = await changes.requestChange(u.ctx, other.email);
@@ -109,8 +108,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     await expect(changes.confirm(linksFor(u.userId, 'confirm_new')[0]!.token)).rejects.toMatchObject({ reason: 'consumed' });
   });
 
-  it('a new request or a cancel ends the previous links; the current address is refused', async () => {
-    const u = await signedIn();
+  test('a new request or a cancel ends the previous links; the current address is refused', async ({ flow: h }) => {
+    const u = await signedIn(h);
     await changes.requestChange(u.ctx, newAddress());
     await changes.requestChange(u.ctx, newAddress());
     const [first, second] = linksFor(u.userId, 'confirm_new');
@@ -121,7 +120,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     await expect(changes.requestChange(u.ctx, u.email.toUpperCase())).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it('with confirmFromOldAddress off, the new mailbox alone completes the change (and the old one is still told, with a revert link)', async () => {
+  test('with confirmFromOldAddress off, the new mailbox alone completes the change (and the old one is still told, with a revert link)', async ({
+    flow: h,
+  }) => {
     const single = new EmailChangeService(
       h.platform.resolve(EmailChangeRepository),
       h.platform.resolve(UserRepository),
@@ -131,7 +132,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
       { ...DEFAULT_IDENTITY_FLOW_OPTIONS, emailChange: { ...DEFAULT_IDENTITY_FLOW_OPTIONS.emailChange, confirmFromOldAddress: false } },
       h.platform.resolve<Logger>(LOGGER),
     );
-    const u = await signedIn();
+    const u = await signedIn(h);
     const target = newAddress();
     await single.requestChange(u.ctx, target);
     expect(linksFor(u.userId, 'confirm_old')).toEqual([]);

@@ -2,23 +2,14 @@ import 'reflect-metadata';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
-import type { Platform } from '../../../src/platform.js';
 import { runCli } from '../../support/run-cli.js';
-import type { TestEnv } from '../../support/test-env.js';
-import { createOrganization, seedUserEverywhere, usePrivacyPlatform } from '../../support/privacy-fixture.js';
-
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
-
-beforeAll(async () => {
-  ({ t, platform } = privacy);
-});
+import { createOrganization, seedUserEverywhere } from '../../support/privacy-fixture.js';
+import { test } from '../../support/fixtures.js';
 
 describe('platform-data user / org commands', () => {
-  it('user export --out writes a 0600 JSON-lines file ending in a manifest; user erase --wait erases and verifies', async () => {
+  test('user export --out writes a 0600 JSON-lines file ending in a manifest; user erase --wait erases and verifies', async ({ privacy: { platform, t } }) => {
     const seeded = await seedUserEverywhere(platform);
     const file = join(mkdtempSync(join(tmpdir(), 'pd-export-')), 'user.jsonl');
     const exported = await runCli(['user', 'export', seeded.userId, '--out', file], { env: t.env });
@@ -34,7 +25,7 @@ describe('platform-data user / org commands', () => {
     expect(await platform.resolve(ErasureFlow).verifyErased(seeded.userId)).toEqual([]);
   });
 
-  it('org delete refuses a --confirm that is not the slug, and deletes with the right one', async () => {
+  test('org delete refuses a --confirm that is not the slug, and deletes with the right one', async ({ privacy: { platform, t } }) => {
     const org = await createOrganization(platform);
     await seedUserEverywhere(platform, org);
     const refused = await runCli(['org', 'delete', org.id, '--confirm', 'not-the-slug', '--wait'], { env: t.env });

@@ -1,27 +1,23 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
-import { ERASURE_STEPS, ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
-import type { Platform } from '../../../src/platform.js';
+import { ERASURE_STEPS } from '../../../src/erasure-flow-options.js';
+import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
-import type { TestEnv } from '../../support/test-env.js';
-import { seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
+import { seedUserEverywhere, startPrivacyPlatform } from '../../support/privacy-fixture.js';
 import { ERASURE_FLOW_OPTIONS } from '../../../src/tokens.js';
+import { test } from '../../support/fixtures.js';
 
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
 let flow: ErasureFlow;
 
-beforeAll(async () => {
-  ({ t, platform } = privacy);
+test.beforeAll(async ({ privacy: { platform } }) => {
   flow = platform.resolve(ErasureFlow);
 });
 
 describe('deleteOrganization', () => {
-  it('deletes the tenant in all four stores, verified, and leaves other tenants and the members’ accounts alone', async () => {
+  test('deletes the tenant in all four stores, verified, and leaves other tenants and the members’ accounts alone', async ({ privacy: { platform } }) => {
     const doomed = await seedUserEverywhere(platform);
     const other = await seedUserEverywhere(platform);
     const before = await flow.verifyOrganizationDeleted(doomed.organizationId);
@@ -68,7 +64,7 @@ describe('deleteOrganization', () => {
     expect(users).toHaveLength(2);
   });
 
-  it('resumes after a crash in the middle and ends verified', async () => {
+  test('resumes after a crash in the middle and ends verified', async ({ privacy: { platform, t } }) => {
     const doomed = await seedUserEverywhere(platform);
     const first = await startPrivacyPlatform(t.config);
     let requestId: string;

@@ -1,23 +1,19 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
-import { ERASURE_STEPS, ErasureFlow, type ErasureFlowOptions, type ErasureStep } from '../../../src/flows/privacy/erasure-flow.js';
-import type { Platform } from '../../../src/platform.js';
+import { ERASURE_STEPS, type ErasureFlowOptions, type ErasureStep } from '../../../src/erasure-flow-options.js';
+import { ErasureFlow } from '../../../src/flows/privacy/erasure-flow.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
-import type { TestEnv } from '../../support/test-env.js';
-import { addMember, createOrganization, createUser, seedUserEverywhere, startPrivacyPlatform, usePrivacyPlatform } from '../../support/privacy-fixture.js';
+import { addMember, createOrganization, createUser, seedUserEverywhere, startPrivacyPlatform } from '../../support/privacy-fixture.js';
 import { ERASURE_FLOW_OPTIONS } from '../../../src/tokens.js';
+import { test } from '../../support/fixtures.js';
 
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
 let flow: ErasureFlow;
 
-beforeAll(async () => {
-  ({ t, platform } = privacy);
+test.beforeAll(async ({ privacy: { platform } }) => {
   flow = platform.resolve(ErasureFlow);
 });
 
@@ -30,7 +26,7 @@ const auditRow = z.object({
 });
 
 describe('eraseUser', () => {
-  it('erases the user from all four stores, pseudonymises the audit log and leaves organization data alone', async () => {
+  test('erases the user from all four stores, pseudonymises the audit log and leaves organization data alone', async ({ privacy: { platform } }) => {
     const seeded = await seedUserEverywhere(platform);
     const before = await flow.verifyErased(seeded.userId);
     expect(before.map((r) => `${r.store}:${r.kind}`)).toEqual(
@@ -93,7 +89,7 @@ describe('eraseUser', () => {
     expect(again.status).toBe('completed');
   });
 
-  it('refuses the only owner of an organization, naming it, before recording anything', async () => {
+  test('refuses the only owner of an organization, naming it, before recording anything', async ({ privacy: { platform } }) => {
     const org = await createOrganization(platform, 'sole-owned');
     const user = await createUser(platform);
     await addMember(platform, org.id, user.id, 'owner');
@@ -104,7 +100,7 @@ describe('eraseUser', () => {
     expect(await flow.verifyErased(user.id)).toEqual(expect.arrayContaining([{ store: 'postgres', kind: 'users', count: 1 }]));
   });
 
-  it('validates its input and refuses unknown users', async () => {
+  test('validates its input and refuses unknown users', async () => {
     await expect(flow.eraseUser('not-a-uuid', { reason: 'x' })).rejects.toBeInstanceOf(ValidationError);
     await expect(flow.eraseUser('00000000-0000-4000-8000-000000000000', { reason: '' })).rejects.toBeInstanceOf(ValidationError);
     await expect(flow.eraseUser('00000000-0000-4000-8000-000000000000', { reason: 'x' })).rejects.toBeInstanceOf(NotFoundError);
@@ -118,9 +114,9 @@ class SimulatedCrash extends Error {
 const CRASH_POINTS = ERASURE_STEPS.flatMap((step) => (['applied', 'recorded'] as const).map((phase) => ({ step, phase })));
 
 describe('eraseUser after a crash at every step', () => {
-  it.each(CRASH_POINTS)(
+  test.for(CRASH_POINTS)(
     'killed after step $step ($phase) — a fresh platform resumes via the reconciler and finishes',
-    async ({ step, phase }: { step: ErasureStep; phase: 'applied' | 'recorded' }) => {
+    async ({ step, phase }: { step: ErasureStep; phase: 'applied' | 'recorded' }, { privacy: { platform, t } }) => {
       const seeded = await seedUserEverywhere(platform);
 
       // Process 1: dies at the crash point. One attempt per job, so nothing but the reconciler can revive the work.

@@ -1,18 +1,9 @@
 import 'reflect-metadata';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { NotFoundError } from '../../../src/errors.js';
 import { UserExporter, type ExportManifest } from '../../../src/flows/privacy/user-exporter.js';
-import type { Platform } from '../../../src/platform.js';
-import type { TestEnv } from '../../support/test-env.js';
-import { seedUserEverywhere, usePrivacyPlatform } from '../../support/privacy-fixture.js';
-
-let t: TestEnv;
-let platform: Platform;
-const privacy = usePrivacyPlatform();
-
-beforeAll(async () => {
-  ({ t, platform } = privacy);
-});
+import { seedUserEverywhere } from '../../support/privacy-fixture.js';
+import { test } from '../../support/fixtures.js';
 
 interface Line {
   kind: string;
@@ -21,7 +12,7 @@ interface Line {
 }
 
 describe('exportUser', () => {
-  it('lists every item seeded in the four stores, with a manifest of counts and no secrets', async () => {
+  test('lists every item seeded in the four stores, with a manifest of counts and no secrets', async ({ privacy: { platform } }) => {
     const seeded = await seedUserEverywhere(platform);
     const raw: string[] = [];
     for await (const l of platform.resolve(UserExporter).exportUser(seeded.userId)) raw.push(l);
@@ -56,7 +47,7 @@ describe('exportUser', () => {
     expect(text).not.toContain(seeded.ids.documentId);
   });
 
-  it('refuses an unknown user', async () => {
+  test('refuses an unknown user', async ({ privacy: { platform } }) => {
     const run = async () => {
       for await (const _ of platform.resolve(UserExporter).exportUser('00000000-0000-4000-8000-000000000001')) void _;
     };

@@ -1,21 +1,20 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
 import { createPlatform } from '../../../src/platform.js';
 import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { knowledgeCollectionName } from '../../../src/qdrant/knowledge-collection.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { startPostgresHarness, type PostgresHarness } from '../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../support/postgres-harness.js';
 import { runCli } from '../../support/run-cli.js';
+import { test } from '../../support/fixtures.js';
 
 // Each test spawns the CLI two or three times (a few seconds each on a loaded machine).
 describe('platform-data knowledge CLI', { timeout: 120_000 }, () => {
-  let h: PostgresHarness;
   let org: string;
   let viewer: string;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     const ctx = await h.tenant();
     org = ctx.organizationId;
     viewer = await h.user();
@@ -24,7 +23,7 @@ describe('platform-data knowledge CLI', { timeout: 120_000 }, () => {
     const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
     expect(results.every((r) => r.status === 'provisioned')).toBe(true);
   });
-  afterAll(async () => {
+  test.afterAll(async ({ postgres: h }) => {
     await using platform = createPlatform(h.t.config, { stores: ['qdrant', 'redis'] });
     await platform.start();
     await platform
@@ -34,45 +33,44 @@ describe('platform-data knowledge CLI', { timeout: 120_000 }, () => {
     const redis = platform.resolve(RedisConnection).client;
     const keys = await redis.keys(`${h.t.config.redis.keyPrefix}*`);
     if (keys.length) await redis.del(...keys);
-    await h?.stop();
   });
 
-  const cli = (args: string[]) => runCli(['knowledge', ...args], { env: h.t.env, timeoutMs: 90_000 });
+  const cli = (h: PostgresHarness, args: string[]) => runCli(['knowledge', ...args], { env: h.t.env, timeoutMs: 90_000 });
 
-  it('imports a folder, indexes it in-process, and a second import changes nothing', async () => {
-    const first = await cli(['import', 'docs/demo-knowledge', '--org', org]);
+  test('imports a folder, indexes it in-process, and a second import changes nothing', async ({ postgres: h }) => {
+    const first = await cli(h, ['import', 'docs/demo-knowledge', '--org', org]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('imported 4 files: 4 new, 0 updated, 0 unchanged');
     expect(first.stdout).toMatch(/indexed 4 \(\d+ chunks\), failed 0, still pending 0/);
 
-    const again = await cli(['import', 'docs/demo-knowledge/refund-policy.md', 'docs/demo-knowledge', '--org', org, '--json']);
+    const again = await cli(h, ['import', 'docs/demo-knowledge/refund-policy.md', 'docs/demo-knowledge', '--org', org, '--json']);
     expect(again.code).toBe(0);
     const summary = JSON.parse(again.stdout) as { files: number; created: number; unchanged: number; indexed: number };
     expect(summary).toMatchObject({ files: 4, created: 0, unchanged: 4, indexed: 0 });
   });
 
-  it('searches as any member and prints JSON hits, best first', async () => {
-    const result = await cli(['search', 'How long are audit events kept?', '--org', org, '--user', viewer, '--json', '--limit', '2']);
+  test('searches as any member and prints JSON hits, best first', async ({ postgres: h }) => {
+    const result = await cli(h, ['search', 'How long are audit events kept?', '--org', org, '--user', viewer, '--json', '--limit', '2']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const hits = JSON.parse(result.stdout) as Array<{ title: string; text: string; score: number }>;
     expect(hits).toHaveLength(2);
     expect(hits[0]?.title).toBe('Data retention and privacy');
-    const text = await cli(['search', 'refund', '--org', org]);
+    const text = await cli(h, ['search', 'refund', '--org', org]);
     expect(text.stdout).toMatch(/^score\s+title/);
     expect(text.stdout).toContain('Refund policy');
   });
 
-  it('reindexes every document; a viewer may not, and an unknown organization is one clear line', async () => {
-    const result = await cli(['reindex', '--org', org]);
+  test('reindexes every document; a viewer may not, and an unknown organization is one clear line', async ({ postgres: h }) => {
+    const result = await cli(h, ['reindex', '--org', org]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('reindexing 4 documents');
     expect(result.stdout).toMatch(/indexed 4 \(\d+ chunks\), failed 0, still pending 0/);
-    const denied = await cli(['reindex', '--org', org, '--user', viewer]);
+    const denied = await cli(h, ['reindex', '--org', org, '--user', viewer]);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/^error: .*knowledge:write/);
-    const unknown = await cli(['search', 'x', '--org', '00000000-0000-4000-8000-000000000000']);
+    const unknown = await cli(h, ['search', 'x', '--org', '00000000-0000-4000-8000-000000000000']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
     expect(unknown.stderr).toContain('not found');

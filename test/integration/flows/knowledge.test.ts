@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { InjectionToken } from 'tsyringe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
-import type { Embedder } from '../../../src/flows/knowledge/embedder.js';
+import type { Embedder } from '../../../src/embedder.js';
 import { HashingEmbedder } from '../../../src/flows/knowledge/hashing-embedder.js';
-import { KnowledgeIngestion, ingestionJobId, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
+import { ingestionJobId } from '../../../src/flows/knowledge/ingestion-queue.js';
+import { KnowledgeIngestion, type IngestDocumentResult } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.js';
 import { LangchainTextSplitter } from '../../../src/flows/knowledge/langchain-text-splitter.js';
 import { INGESTION_QUEUE } from '../../../src/flows/knowledge/ingestion-queue.js';
@@ -21,8 +22,9 @@ import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { type TestEnv } from '../../support/test-env.js';
 import { TEXT_SPLITTER } from '../../../src/tokens.js';
+import { test } from '../../support/fixtures.js';
 
 const DEMO_DIR = new URL('../../../docs/demo-knowledge/', import.meta.url);
 const DEMO = readdirSync(DEMO_DIR)
@@ -47,7 +49,6 @@ function knowledgePlatform(t: TestEnv, options: PlatformOptions = {}): Platform 
 }
 
 describe('knowledge ingestion and semantic search', () => {
-  let t: TestEnv;
   let platform: Platform;
   let ingestion: KnowledgeIngestion;
   let search: KnowledgeSearch;
@@ -55,8 +56,7 @@ describe('knowledge ingestion and semantic search', () => {
   let chunks: KnowledgeChunkRepository;
   let documents: KnowledgeDocumentRepository;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     platform = knowledgePlatform(t);
     const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
     expect(results.map((r) => `${r.store}:${r.status}${r.error ? ` ${r.error}` : ''}`).sort()).toEqual([
@@ -71,7 +71,7 @@ describe('knowledge ingestion and semantic search', () => {
     chunks = platform.resolve(KnowledgeChunkRepository);
     documents = platform.resolve(KnowledgeDocumentRepository);
   });
-  afterAll(async () => {
+  test.afterAll(async ({ testEnv: t }) => {
     await platform?.resolve(JobQueues).close();
     const redis = platform?.resolve(RedisConnection);
     const leftovers = await redis?.client.keys(`${t.config.redis.keyPrefix}*`);
@@ -81,7 +81,6 @@ describe('knowledge ingestion and semantic search', () => {
       .client.deleteCollection(index.collectionName)
       .catch(() => undefined);
     await platform?.stop();
-    await t?.cleanup();
   });
 
   /** Ingests, runs a worker until every new version is settled, and returns the results. */
@@ -103,14 +102,14 @@ describe('knowledge ingestion and semantic search', () => {
     return results;
   }
 
-  it('bootstrap provisions Qdrant with the embedder dimension, and health reports it provisioned', async () => {
+  test('bootstrap provisions Qdrant with the embedder dimension, and health reports it provisioned', async () => {
     const info = await platform.resolve(QdrantConnection).client.getCollection(index.collectionName);
     expect((info.config.params.vectors as { size: number }).size).toBe(256);
     const health = await platform.health();
     expect(health.stores.find((s) => s.store === 'qdrant')).toMatchObject({ status: 'up', provisioned: true, pending: [] });
   });
 
-  it('ingests the demo documents and search finds the right passage, best first, with titles and scores', async () => {
+  test('ingests the demo documents and search finds the right passage, best first, with titles and scores', async () => {
     const ctx = tenant();
     const results = await ingestAll(ctx, DEMO);
     expect(results.every((r) => r.created && r.changed && r.jobId === ingestionJobId(r.document.id, 1))).toBe(true);
@@ -136,7 +135,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect(await search.semanticSearch(ctx, 'refund', { scoreThreshold: 0.99 })).toEqual([]);
   });
 
-  it('re-ingesting the same content makes no version, no job and no new points; a new version leaves no old points or chunks', async () => {
+  test('re-ingesting the same content makes no version, no job and no new points; a new version leaves no old points or chunks', async () => {
     const ctx = tenant();
     const [first] = await ingestAll(ctx, [DEMO[0]!]);
     const id = first!.document.id;
@@ -165,7 +164,9 @@ describe('knowledge ingestion and semantic search', () => {
     expect(await ingestion.checkConsistency(ctx, id)).toMatchObject({ consistent: true });
   });
 
-  it('a worker killed after the Qdrant upsert and before the chunks are saved: a new worker ends with exactly one copy of each chunk and point', async () => {
+  test('a worker killed after the Qdrant upsert and before the chunks are saved: a new worker ends with exactly one copy of each chunk and point', async ({
+    testEnv: t,
+  }) => {
     const ctx = tenant();
     // A second process on the same stores whose chunk writes never return: it dies mid-job.
     const crashed = knowledgePlatform(t);
@@ -233,6 +234,7 @@ describe('knowledge ingestion and semantic search', () => {
    * (after the real call returned, or before it when `before`) until `release()` is called.
    */
   function pausedPlatform<T extends object>(
+    t: TestEnv,
     token: InjectionToken<T>,
     method: keyof T & string,
     callNo: number,
@@ -276,11 +278,13 @@ describe('knowledge ingestion and semantic search', () => {
   const V1 = `${KEEPER}Version one talks about the old brass telescope and the paper logbook kept in the lamp room.`;
   const V2 = `${KEEPER}Version two replaces the telescope with radar and a digital log that the harbour office reads live.`;
 
-  it('a slow version-1 worker that read the document before version 2 existed never deletes version 2 (v2 processed fully, then v1 cleans up)', async () => {
+  test('a slow version-1 worker that read the document before version 2 existed never deletes version 2 (v2 processed fully, then v1 cleans up)', async ({
+    testEnv: t,
+  }) => {
     const ctx = tenant();
     // Version 1's worker stops right after its cleanup read the document (still at version 1): the read is stale from here on.
     // `get` call 2 is that read (call 1 is the job's check for a stale job).
-    const slow = pausedPlatform(KnowledgeDocumentRepository, 'get', 2, 'after');
+    const slow = pausedPlatform(t, KnowledgeDocumentRepository, 'get', 2, 'after');
     await slow.platform.start();
     try {
       const { document } = await documents.upsert(ctx, { source: 'race.md', title: 'Race', content: V1 });
@@ -316,10 +320,10 @@ describe('knowledge ingestion and semantic search', () => {
     }
   });
 
-  it('a version-1 worker whose writes land after version 2 was indexed removes its own points and chunks, and only those', async () => {
+  test('a version-1 worker whose writes land after version 2 was indexed removes its own points and chunks, and only those', async ({ testEnv: t }) => {
     const ctx = tenant();
     // Version 1's worker stops before its first Qdrant upsert.
-    const slow = pausedPlatform(EmbeddingIndex, 'upsert', 1, 'before');
+    const slow = pausedPlatform(t, EmbeddingIndex, 'upsert', 1, 'before');
     await slow.platform.start();
     try {
       const { document } = await documents.upsert(ctx, { source: 'late.md', title: 'Late', content: V1 });
@@ -344,7 +348,9 @@ describe('knowledge ingestion and semantic search', () => {
     }
   });
 
-  it('a reindex of the same version with fewer chunks leaves no stale ordinals, and the document never has zero points or chunks meanwhile', async () => {
+  test('a reindex of the same version with fewer chunks leaves no stale ordinals, and the document never has zero points or chunks meanwhile', async ({
+    testEnv: t,
+  }) => {
     const ctx = tenant();
     const [r] = await ingestAll(ctx, [DEMO[0]!]);
     const id = r!.document.id;
@@ -398,7 +404,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect(seen.filter((s) => s.points === 0 || s.chunks === 0)).toEqual([]);
   });
 
-  it("a search for organization A never returns organization B's chunks", async () => {
+  test("a search for organization A never returns organization B's chunks", async () => {
     const a = tenant();
     const b = tenant();
     const secret = { source: 'b/secret.md', title: 'B only', content: 'Project Nightingale launch codes are stored in the blue vault under the harbour.' };
@@ -415,7 +421,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect(await search.semanticSearch(a, secret.content, { documentIds: [fromB[0]!.documentId] })).toEqual([]);
   });
 
-  it('the reconciler re-enqueues a document stuck in pending (its job lost), and JobQueues.reconcile runs it', async () => {
+  test('the reconciler re-enqueues a document stuck in pending (its job lost), and JobQueues.reconcile runs it', async () => {
     const ctx = tenant();
     // Stored but never enqueued: what a lost job (Redis flush, crash before enqueue) leaves behind.
     const { document } = await documents.upsert(ctx, {
@@ -449,7 +455,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect((await search.semanticSearch(ctx, 'lighthouse telescope', { limit: 1 }))[0]?.title).toBe('Stuck');
   });
 
-  it('reindex re-indexes every document of the organization under a new job id', async () => {
+  test('reindex re-indexes every document of the organization under a new job id', async () => {
     const ctx = tenant();
     const [r] = await ingestAll(ctx, [DEMO[2]!]);
     const run = await ingestion.reindex(ctx, 'test1');
@@ -464,7 +470,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect((await ingestion.checkConsistency(ctx)).consistent).toBe(true);
   });
 
-  it('the consistency check reports a document whose points went missing', async () => {
+  test('the consistency check reports a document whose points went missing', async () => {
     const ctx = tenant();
     const [r] = await ingestAll(ctx, [DEMO[3]!]);
     expect(await ingestion.checkConsistency(ctx)).toMatchObject({
@@ -477,7 +483,7 @@ describe('knowledge ingestion and semantic search', () => {
     expect(report.documents[0]).toMatchObject({ qdrantPoints: 0, consistent: false, problem: expect.stringContaining('0 points in Qdrant') });
   });
 
-  it('a failing embedder marks the document failed with a redacted reason, and the retry indexes it', async () => {
+  test('a failing embedder marks the document failed with a redacted reason, and the retry indexes it', async ({ testEnv: t }) => {
     let calls = 0;
     const inner = new HashingEmbedder();
     const flaky: Embedder = {
@@ -520,7 +526,7 @@ describe('knowledge ingestion and semantic search', () => {
     }
   });
 
-  it('an embedder of another dimension is refused by the provisioner with a ConfigError, never mixed in', async () => {
+  test('an embedder of another dimension is refused by the provisioner with a ConfigError, never mixed in', async ({ testEnv: t }) => {
     const p = createPlatform(t.config, { stores: ['qdrant'], embedder: new HashingEmbedder({ dimension: 64 }) });
     await p.start();
     try {

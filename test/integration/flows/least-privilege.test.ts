@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { AUTH_NOTIFIER } from '../../../src/tokens.js';
@@ -18,7 +18,7 @@ import { KnowledgeSearch } from '../../../src/flows/knowledge/knowledge-search.j
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { UserExporter } from '../../../src/flows/privacy/user-exporter.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
+import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import { MongoProvisioner } from '../../../src/mongo/mongo-provisioner.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -29,18 +29,16 @@ import { MembershipRepository } from '../../../src/postgres/repositories/members
 import { PersonaRepository } from '../../../src/postgres/repositories/persona-repository.js';
 import { requireStores } from '../../support/require-stores.js';
 import { dropRedisKeys } from '../../support/privacy-fixture.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { CapturingNotifier, PASSWORD } from './flow-test-platform.js';
+import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.9', userAgent: 'vitest', deviceId: 'lp-1' };
 
 describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least privilege at run time', () => {
-  let t: TestEnv;
   let platform: Platform;
   const notifier = new CapturingNotifier();
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     // No owner credentials anywhere in the configuration: only the application role's URL.
     const { DATABASE_URL: _owner, ...env } = t.env;
     const config = loadConfig(env);
@@ -54,15 +52,14 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     await platform.resolve(MongoProvisioner).provision();
     await platform.resolve(QdrantProvisioner).provision();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     if (platform) {
       await dropRedisKeys(platform);
       await platform.stop();
     }
-    await t?.cleanup();
   });
 
-  it('has no owner pool: owner work is a ConfigError naming DATABASE_URL', () => {
+  test('has no owner pool: owner work is a ConfigError naming DATABASE_URL', () => {
     const error = (() => {
       try {
         return platform.resolve(PostgresConnection).ownerPool;
@@ -74,12 +71,12 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['DATABASE_URL']);
   });
 
-  it('reports health, migrations included, without the owner', async () => {
+  test('reports health, migrations included, without the owner', async () => {
     const postgres = (await platform.health()).stores.find((s) => s.store === 'postgres');
     expect(postgres).toMatchObject({ status: 'up', provisioned: true, pending: [] });
   });
 
-  it('serves every flow on the application role alone', async () => {
+  test('serves every flow on the application role alone', async ({ testEnv: t }) => {
     const email = `lp-${t.id}@example.test`.toLowerCase();
     // Sign-up (user + organization + owner membership) and e-mail verification.
     const { user, organization } = await platform.resolve(SignUpService).createAccount({
@@ -89,11 +86,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
       ageConfirmed: true,
       emailVerified: false,
     });
-    const verification = platform.resolve(VerificationService);
-    await verification.requestEmailVerification(user.id);
-    await verification.settled();
+    const emailVerification = platform.resolve(EmailVerification);
+    await emailVerification.requestEmailVerification(user.id);
     const token = notifier.sent.filter((m) => m.userId === user.id && m.kind === 'email_verification').at(-1)?.token ?? '';
-    expect((await verification.verifyEmail(token)).status).toBe('active');
+    expect((await emailVerification.verifyEmail(token)).status).toBe('active');
 
     // Login (case-insensitive email), validate, refresh, logout.
     const mfaSignIn = platform.resolve(MfaSignIn);
@@ -109,10 +105,10 @@ describe.skipIf(!requireStores('postgres', 'redis', 'mongo', 'qdrant'))('least p
     const ctx = session.context;
 
     // MFA: enrol TOTP, then a password sign-in ends in a challenge that a code completes.
-    const mfa = platform.resolve(MfaService);
+    const enrollment = platform.resolve(MfaEnrollment);
     const totp = new Totp();
-    const { secret } = await mfa.beginTotpEnrollment(ctx);
-    await mfa.confirmTotpEnrollment(ctx, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(ctx);
+    await enrollment.confirmTotpEnrollment(ctx, await totp.generate(secret));
     const challenged = await signIn.login(email, PASSWORD, client);
     if (challenged.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${challenged.status}`);
     const nextCode = await totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));

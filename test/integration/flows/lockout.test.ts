@@ -1,11 +1,12 @@
 import 'reflect-metadata';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { InvalidCredentialsError, PlatformError, RateLimitedError } from '../../../src/errors.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { PasswordHasher } from '../../../src/security/password-hasher.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const WRONG = 'Wrong-password-123';
 
@@ -16,22 +17,21 @@ const WRONG = 'Wrong-password-123';
  * account is no password oracle (ASVS v4 2.2.1 / 3.x "generic" failures; 800-63B 5.2.2 wants
  * the limit on *attempts*, so a locked account evaluates no password at all).
  */
+// A burst of 200 sign-ins queues for the pool on a shared 2-core machine: generous connect slack.
+test.override('envOverrides', { STORE_CONNECT_TIMEOUT_MS: '60000' });
+
 describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracle (PasswordGate)', () => {
-  let h: FlowHarness;
   let threshold: number;
   let evaluated: ReturnType<typeof vi.spyOn>;
 
-  beforeAll(async () => {
-    // A burst of 200 sign-ins queues for the pool on a shared 2-core machine: generous connect slack.
-    h = await startFlowHarness({ STORE_CONNECT_TIMEOUT_MS: '60000' });
+  test.beforeAll(async ({ flow: h }) => {
     threshold = h.platform.config.auth.lockoutThreshold;
     // Real-hash evaluations only (unknown and locked accounts cost a dummy hash, which evaluates nothing).
     evaluated = vi.spyOn(h.platform.resolve(PasswordHasher), 'verify');
   });
-  afterEach(() => evaluated.mockClear());
-  afterAll(async () => h?.stop());
+  test.afterEach(() => evaluated.mockClear());
 
-  it(`a parallel burst of 200 guesses (one right) evaluates at most the threshold of passwords, and every refusal is the same`, async () => {
+  test(`a parallel burst of 200 guesses (one right) evaluates at most the threshold of passwords, and every refusal is the same`, async ({ flow: h }) => {
     expect(threshold).toBe(5);
     const u = await h.user();
     const guesses = Array.from({ length: 200 }, (_, i) => (i === 150 ? PASSWORD : `${WRONG}-${i}`));
@@ -44,7 +44,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
     expect(user?.failedLoginCount).toBeLessThanOrEqual(threshold);
   });
 
-  it('a locked account answers right and wrong passwords alike, evaluates neither, and its owner is told once', async () => {
+  test('a locked account answers right and wrong passwords alike, evaluates neither, and its owner is told once', async ({ flow: h }) => {
     const u = await h.user();
     for (let i = 0; i < threshold; i++) await expect(h.signIn.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
     const locked = await h.platform.resolve(UserRepository).getById(u.userId);
@@ -76,7 +76,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('lockout: no race, no oracl
     ]);
   });
 
-  it('a right password gives its reserved attempt back: the threshold-th attempt, if right, signs in', async () => {
+  test('a right password gives its reserved attempt back: the threshold-th attempt, if right, signs in', async ({ flow: h }) => {
     const u = await h.user();
     for (let i = 0; i < threshold - 1; i++) await expect(h.signIn.login(u.email, WRONG, {})).rejects.toBeInstanceOf(InvalidCredentialsError);
     await h.platform.resolve(LoginThrottle).reset({ email: u.email });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { MAINTENANCE_JOBS, Maintenance, type MaintenanceJobResult } from '../../../src/flows/operations/maintenance.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -12,13 +12,13 @@ import { JobQueues } from '../../../src/redis/job-queues.js';
 import { MAINTENANCE_QUEUE } from '../../../src/flows/operations/maintenance-queue.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { TenantAccessError } from '../../../src/errors.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 // Scheduled maintenance (issue 20): each job's effect on rows, the soak that made refresh_tokens grow
 // without bound, and two runners at once. "Ended past the retention" is made by moving timestamps back
 // with the owner role, as the days would.
 
-let h: FlowHarness;
 let owner: PostgresConnection;
 
 let raw: pg.Client;
@@ -32,26 +32,24 @@ const exec = async (text: string): Promise<void> => {
 const hash = () => `'\\x${randomBytes(32).toString('hex')}'::bytea`;
 const byJob = (results: readonly MaintenanceJobResult[]) => new Map(results.map((r) => [r.job, r]));
 
-beforeAll(async () => {
-  h = await startFlowHarness();
+test.beforeAll(async ({ flow: h }) => {
   owner = h.platform.resolve(PostgresConnection);
   raw = new pg.Client({ connectionString: h.t.databaseUrl });
   await raw.connect();
 }, 60_000);
-afterAll(async () => {
+test.afterAll(async () => {
   await raw?.end();
-  await h?.stop();
 });
 
 describe('Maintenance', () => {
-  it('refuses a person: only a system job may run it', async () => {
+  test('refuses a person: only a system job may run it', async ({ flow: h }) => {
     const { userId, organizationId } = await h.user();
     const ctx = createTenantContext({ organizationId, userId, role: 'owner' });
     const maintenance = h.platform.resolve(Maintenance) as unknown as { lastRuns(ctx: unknown): Promise<unknown> };
     await expect(maintenance.lastRuns(ctx)).rejects.toBeInstanceOf(TenantAccessError);
   });
 
-  it('soak: refresh_tokens stops growing once ended families past retention are swept (it grew every round before)', async () => {
+  test('soak: refresh_tokens stops growing once ended families past retention are swept (it grew every round before)', async ({ flow: h }) => {
     const { email } = await h.user();
     const keeper = await h.signIn.login(email, PASSWORD);
     if (keeper.status !== 'signed_in') throw new Error('expected a session');
@@ -87,7 +85,7 @@ describe('Maintenance', () => {
     await expect(h.rotation.refresh(token)).resolves.toMatchObject({ sessionId: keeper.sessionId });
   }, 120_000);
 
-  it('keeps what ended within the retention: a logout of today survives the sweep', async () => {
+  test('keeps what ended within the retention: a logout of today survives the sweep', async ({ flow: h }) => {
     const { email } = await h.user();
     const s = await h.signIn.login(email, PASSWORD);
     if (s.status !== 'signed_in') throw new Error('expected a session');
@@ -97,7 +95,7 @@ describe('Maintenance', () => {
     expect(await count('refresh_tokens', `session_id = '${s.sessionId}'`)).toBeGreaterThanOrEqual(1);
   });
 
-  it('each sweep deletes exactly the rows past its retention and keeps the rest', async () => {
+  test('each sweep deletes exactly the rows past its retention and keeps the rest', async ({ flow: h }) => {
     const { userId, organizationId } = await h.user();
     const u = `'${userId}'`;
     const o = `'${organizationId}'`;
@@ -149,11 +147,12 @@ describe('Maintenance', () => {
     expect(again.map((r) => r.rowsAffected)).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async () => {
+  test('deletes in bounded batches: 25 rows with batchSize 10 take 3 statements', async ({ flow: h }) => {
     const { userId } = await h.user();
+    // Consumed tokens: a user has at most one unconsumed token per purpose (sql/0117).
     for (let i = 0; i < 25; i++) {
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
     }
     const small = createPlatform(h.t.config, { stores: ['postgres'], maintenance: { batchSize: 10 } });
@@ -166,7 +165,7 @@ describe('Maintenance', () => {
     }
   });
 
-  it('audit partitions: creates the months ahead and drops those past the retention', async () => {
+  test('audit partitions: creates the months ahead and drops those past the retention', async ({ flow: h }) => {
     await exec(`CREATE TABLE audit_log_p201901 PARTITION OF audit_log FOR VALUES FROM ('2019-01-01 00:00+00') TO ('2019-02-01 00:00+00')`);
     const ahead = 6;
     const missing = async () =>
@@ -188,7 +187,7 @@ describe('Maintenance', () => {
     }
   });
 
-  it('records every run in maintenance_runs; lastRuns shows each job', async () => {
+  test('records every run in maintenance_runs; lastRuns shows each job', async ({ flow: h }) => {
     await h.platform.resolve(Maintenance).run();
     const last = await h.platform.resolve(Maintenance).lastRuns();
     expect(last.map((r) => r.job).sort()).toEqual([...MAINTENANCE_JOBS].sort());
@@ -198,7 +197,7 @@ describe('Maintenance', () => {
     }
   });
 
-  it('platform-data worker keeps one BullMQ job scheduler however many workers start, and its jobs run the pass', async () => {
+  test('platform-data worker keeps one BullMQ job scheduler however many workers start, and its jobs run the pass', async ({ flow: h }) => {
     const workers = [createPlatform(h.t.config, { stores: ['postgres', 'redis'] }), createPlatform(h.t.config, { stores: ['postgres', 'redis'] })];
     try {
       for (const p of workers) {
@@ -223,19 +222,19 @@ describe('Maintenance', () => {
 
   describe('two runners at once', () => {
     let second: Platform;
-    beforeAll(async () => {
+    test.beforeAll(async ({ flow: h }) => {
       second = createPlatform(h.t.config, { stores: ['postgres'] });
       await second.start();
     });
-    afterAll(async () => {
+    test.afterAll(async () => {
       await second?.stop();
     });
 
-    it('run each job once: one runner does it, the other skips it, and the rows are deleted once', async () => {
+    test('run each job once: one runner does it, the other skips it, and the rows are deleted once', async ({ flow: h }) => {
       const { userId } = await h.user();
       for (let i = 0; i < 5; i++) {
         await exec(
-          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+          `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
         );
       }
       const [a, b] = await Promise.all([h.platform.resolve(Maintenance).run(), second.resolve(Maintenance).run()]);
@@ -247,10 +246,10 @@ describe('Maintenance', () => {
       expect(deleted).toBe(5);
     }, 60_000);
 
-    it('a job whose lock another runner holds is skipped and its rows left alone', async () => {
+    test('a job whose lock another runner holds is skipped and its rows left alone', async ({ flow: h }) => {
       const { userId } = await h.user();
       await exec(
-        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days')`,
+        `INSERT INTO verification_tokens (user_id, purpose, token_hash, expires_at, consumed_at) VALUES ('${userId}', 'email_verification', ${hash()}, now() - interval '30 days', now() - interval '30 days')`,
       );
       // Another runner mid-job: the same session-level advisory lock, held on a connection of the test.
       await owner.ownerPool.connect(async (connection) => {

@@ -1,18 +1,21 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { InvalidMfaCodeError, RateLimitedError, AccountStateError, TokenError, ValidationError } from '../../../src/errors.js';
 import type { MfaChallengeResult } from '../../../src/flows/auth/mfa-service.js';
 import type { LoginResult } from '../../../src/flows/auth/password-sign-in.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
@@ -23,25 +26,24 @@ function challengeOf(result: LoginResult): MfaChallengeResult {
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
-  let h: FlowHarness;
   let pg: PostgresConnection;
   let mfa: MfaService;
+  let enrollment: MfaEnrollment;
   const totp = new Totp();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     pg = h.platform.resolve(PostgresConnection);
     mfa = h.platform.resolve(MfaService);
+    enrollment = h.platform.resolve(MfaEnrollment);
   });
-  afterAll(async () => h?.stop());
 
   /** A user with TOTP enabled through the signed-in enrolment; the current step is spent by the confirmation. */
-  async function enrolledUser() {
+  async function enrolledUser(h: FlowHarness) {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret, otpauthUri } = await mfa.beginTotpEnrollment(session.context);
+    const { secret, otpauthUri } = await enrollment.beginTotpEnrollment(session.context);
     expect(otpauthUri).toMatch(/^otpauth:\/\/totp\//);
-    const enabled = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const enabled = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     expect(enabled.recoveryCodes).toHaveLength(10);
     // The next step's code: inside the ±1 window and newer than the step the confirmation used.
     const nextCode = () => totp.generate(secret, new Date(Date.now() + STEP_MS));
@@ -53,8 +55,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
   const sessionCount = (userId: string) =>
     pg.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}`);
 
-  it('answers a challenge instead of a session, and a valid code completes the sign-in', async () => {
-    const u = await enrolledUser();
+  test('answers a challenge instead of a session, and a valid code completes the sign-in', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const before = await sessionCount(u.userId);
     const result = await h.signIn.login(u.email, PASSWORD, client);
     expect(result).toMatchObject({ status: 'mfa_required', methods: ['totp', 'recovery_code'] });
@@ -69,7 +71,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
       SELECT coalesce(string_agg(row_to_json(c)::text, ''), '') AS t FROM mfa_challenges c WHERE user_id = ${u.userId}`);
     expect(dump).not.toContain(challenge.challengeToken);
 
-    const session = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client);
+    const session = expectSignedIn(await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client));
     expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
     await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
     const events = await h.auditEvents(session.context);
@@ -81,8 +83,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     await expect(h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'consumed' });
   });
 
-  it('refuses a replayed TOTP code, counting it as a failed sign-in', async () => {
-    const u = await enrolledUser();
+  test('refuses a replayed TOTP code, counting it as a failed sign-in', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const code = await u.nextCode();
     await h.mfaSignIn.completeMfaLogin(challengeOf(await h.signIn.login(u.email, PASSWORD, client)).challengeToken, { code }, client);
     const second = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
@@ -92,8 +94,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(await failedCount(u.userId)).toBe(1);
   });
 
-  it('accepts one concurrent completion of the same code', async () => {
-    const u = await enrolledUser();
+  test('accepts one concurrent completion of the same code', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const code = await u.nextCode();
     const a = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
     // A second login supersedes the first challenge: only the latest works.
@@ -103,8 +105,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   });
 
-  it('uses each recovery code once', async () => {
-    const u = await enrolledUser();
+  test('uses each recovery code once', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const [first, second] = u.recoveryCodes;
     const signedIn = await h.mfaSignIn.completeMfaLogin(
       challengeOf(await h.signIn.login(u.email, PASSWORD, client)).challengeToken,
@@ -121,8 +123,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(await mfa.isEnabled(u.userId)).toBe(true);
   });
 
-  it('counts wrong codes like wrong passwords: lockout at the threshold, challenge closed', async () => {
-    const u = await enrolledUser();
+  test('counts wrong codes like wrong passwords: lockout at the threshold, challenge closed', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const challenge = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
     const wrong = String((Number(await u.nextCode()) + 1) % 1_000_000).padStart(6, '0');
     const first = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: wrong }, client).catch((e: unknown) => e);
@@ -140,8 +142,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(relogin instanceof RateLimitedError || relogin instanceof AccountStateError).toBe(true);
   });
 
-  it('does not reset the lockout counter at the password step', async () => {
-    const u = await enrolledUser();
+  test('does not reset the lockout counter at the password step', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const wrong = String((Number(await u.nextCode()) + 7) % 1_000_000).padStart(6, '0');
     const c1 = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
     await h.mfaSignIn.completeMfaLogin(c1.challengeToken, { code: wrong }, client).catch(() => undefined);
@@ -150,7 +152,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect(await failedCount(u.userId)).toBe(1);
   });
 
-  it('org requires MFA, user has none: enrolment challenge, then signed in with recovery codes', async () => {
+  test('org requires MFA, user has none: enrolment challenge, then signed in with recovery codes', async ({ flow: h }) => {
     const u = await h.user();
     const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.platform.resolve(SecuritySettingsRepository).update(owner, { mfaRequired: true });
@@ -161,8 +163,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     // An enrolment challenge is not a sign-in challenge.
     await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: '123456' }, client)).rejects.toMatchObject({ reason: 'invalid' });
 
-    const { secret } = await mfa.beginTotpEnrollment({ challengeToken: result.challengeToken });
-    const enrolled = await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
+    const { secret } = await enrollment.beginTotpEnrollment({ challengeToken: result.challengeToken });
+    const enrolled = expectSignedIn(await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client));
     expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
     expect(enrolled.recoveryCodes).toHaveLength(10);
     await expect(h.validator.validate({ userId: u.userId, sessionId: enrolled.sessionId })).resolves.toBeDefined();
@@ -170,8 +172,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA at sign-in', () => {
     expect((await h.signIn.login(u.email, PASSWORD, client)).status).toBe('mfa_required');
   });
 
-  it('validates the inputs naming the field', async () => {
-    const u = await enrolledUser();
+  test('validates the inputs naming the field', async ({ flow: h }) => {
+    const u = await enrolledUser(h);
     const challenge = challengeOf(await h.signIn.login(u.email, PASSWORD, client));
     const error = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, { code: 'abc' }, client).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);

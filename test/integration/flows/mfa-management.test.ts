@@ -1,48 +1,53 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, InvalidMfaCodeError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaManagement } from '../../../src/flows/auth/mfa-management.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { MfaRepository } from '../../../src/postgres/repositories/mfa-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.8', userAgent: 'vitest' };
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
 
 describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)', () => {
-  let h: FlowHarness;
   let mfa: MfaService;
+  let management: MfaManagement;
+  let enrollment: MfaEnrollment;
   let repo: MfaRepository;
   const totp = new Totp();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     mfa = h.platform.resolve(MfaService);
+    management = h.platform.resolve(MfaManagement);
+    enrollment = h.platform.resolve(MfaEnrollment);
     repo = h.platform.resolve(MfaRepository);
   });
-  afterAll(async () => h?.stop());
 
   /** A signed-in user with TOTP enabled; the current step is spent by the confirmation. */
-  async function enrolledUser() {
+  async function enrolledUser(h: FlowHarness) {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret } = await mfa.beginTotpEnrollment(session.context);
-    const { recoveryCodes } = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(session.context);
+    const { recoveryCodes } = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     const codeAt = (steps: number) => totp.generate(secret, new Date(Date.now() + steps * STEP_MS));
     const wrongCode = async () => String((Number(await codeAt(1)) + 3) % 1_000_000).padStart(6, '0');
     return { ...u, ctx: session.context, recoveryCodes, codeAt, wrongCode };
   }
 
   describe('disableTotp', () => {
-    it('requires a valid code, then removes the secret and the recovery codes', async () => {
-      const u = await enrolledUser();
-      await expect(mfa.disableTotp(u.ctx, { code: await u.wrongCode() })).rejects.toBeInstanceOf(InvalidMfaCodeError);
+    test('requires a valid code, then removes the secret and the recovery codes', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
+      await expect(management.disableTotp(u.ctx, { code: await u.wrongCode() })).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect(await mfa.isEnabled(u.userId)).toBe(true);
 
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(1) })).resolves.toMatchObject({ disabledAt: expect.any(Date) });
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(1) })).resolves.toMatchObject({ disabledAt: expect.any(Date) });
       expect(await mfa.isEnabled(u.userId)).toBe(false);
       expect(await repo.status(u.userId)).toMatchObject({ enrolled: false, remainingRecoveryCodes: 0 });
       expect(await repo.useRecoveryCode(u.userId, u.recoveryCodes[0]!)).toBe(false);
@@ -52,39 +57,39 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect(events.find((e) => e.eventType === 'auth.mfa.disabled')).toMatchObject({ actorUserId: u.userId, details: { method: 'totp' } });
       expect(events.some((e) => e.eventType === 'auth.mfa.verification_failed')).toBe(true);
       // Nothing left to disable.
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(1) })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(1) })).rejects.toBeInstanceOf(NotFoundError);
     });
 
-    it('accepts an unused recovery code instead of a TOTP code', async () => {
-      const u = await enrolledUser();
-      await mfa.disableTotp(u.ctx, { recoveryCode: u.recoveryCodes[3]! });
+    test('accepts an unused recovery code instead of a TOTP code', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
+      await management.disableTotp(u.ctx, { recoveryCode: u.recoveryCodes[3]! });
       expect(await repo.status(u.userId)).toMatchObject({ enrolled: false, remainingRecoveryCodes: 0 });
     });
 
-    it('refuses a replayed code', async () => {
-      const u = await enrolledUser();
+    test('refuses a replayed code', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
       // The confirmation spent the current step.
-      await expect(mfa.disableTotp(u.ctx, { code: await u.codeAt(0) })).rejects.toMatchObject({ reason: 'replayed' });
+      await expect(management.disableTotp(u.ctx, { code: await u.codeAt(0) })).rejects.toMatchObject({ reason: 'replayed' });
       expect(await mfa.isEnabled(u.userId)).toBe(true);
     });
 
-    it('refuses when the organization requires MFA', async () => {
-      const u = await enrolledUser();
+    test('refuses when the organization requires MFA', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
       await h.platform.resolve(SecuritySettingsRepository).update(u.ctx, { mfaRequired: true });
-      const error = await mfa.disableTotp(u.ctx, { code: await u.codeAt(1) }).catch((e: unknown) => e);
+      const error = await management.disableTotp(u.ctx, { code: await u.codeAt(1) }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConflictError);
       expect(error).toMatchObject({ constraint: 'mfa_required_by_organization' });
       expect(await mfa.isEnabled(u.userId)).toBe(true);
       expect((await repo.status(u.userId)).remainingRecoveryCodes).toBe(10);
     });
 
-    it('validates the inputs naming the field', async () => {
-      const u = await enrolledUser();
-      const error = await mfa.disableTotp(u.ctx, { code: 'abc' }).catch((e: unknown) => e);
+    test('validates the inputs naming the field', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
+      const error = await management.disableTotp(u.ctx, { code: 'abc' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).fields[0]).toMatch(/^proof/);
       // A copy of a context (here with another user id) is not a context: refused before anything is read.
-      await expect(mfa.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({
+      await expect(management.disableTotp({ ...u.ctx, userId: 'nope' }, { code: '123456' })).rejects.toMatchObject({
         code: 'TENANT_ACCESS_DENIED',
         permission: 'own_account',
       });
@@ -92,12 +97,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
   });
 
   describe('regenerateRecoveryCodes', () => {
-    it('requires a valid TOTP code, invalidates the old codes and returns new ones once', async () => {
-      const u = await enrolledUser();
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, await u.wrongCode())).rejects.toBeInstanceOf(InvalidMfaCodeError);
+    test('requires a valid TOTP code, invalidates the old codes and returns new ones once', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
+      await expect(management.regenerateRecoveryCodes(u.ctx, await u.wrongCode())).rejects.toBeInstanceOf(InvalidMfaCodeError);
       expect((await repo.status(u.userId)).remainingRecoveryCodes).toBe(10);
 
-      const { recoveryCodes } = await mfa.regenerateRecoveryCodes(u.ctx, await u.codeAt(1));
+      const { recoveryCodes } = await management.regenerateRecoveryCodes(u.ctx, await u.codeAt(1));
       expect(recoveryCodes).toHaveLength(10);
       expect(recoveryCodes.filter((c) => u.recoveryCodes.includes(c))).toHaveLength(0);
       expect(await repo.useRecoveryCode(u.userId, u.recoveryCodes[0]!)).toBe(false);
@@ -116,13 +121,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('MFA management (signed in)
       expect(events.some((e) => e.eventType === 'auth.mfa.recovery_codes_regenerated' && e.actorUserId === u.userId)).toBe(true);
     });
 
-    it('refuses a recovery code, a replayed code, and a user without MFA', async () => {
-      const u = await enrolledUser();
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, u.recoveryCodes[0]!)).rejects.toMatchObject({ fields: ['code'] });
-      await expect(mfa.regenerateRecoveryCodes(u.ctx, await u.codeAt(0))).rejects.toMatchObject({ reason: 'replayed' });
+    test('refuses a recovery code, a replayed code, and a user without MFA', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
+      await expect(management.regenerateRecoveryCodes(u.ctx, u.recoveryCodes[0]!)).rejects.toMatchObject({ fields: ['code'] });
+      await expect(management.regenerateRecoveryCodes(u.ctx, await u.codeAt(0))).rejects.toMatchObject({ reason: 'replayed' });
       const plain = await h.user();
       const session = expectSignedIn(await h.signIn.login(plain.email, PASSWORD, client));
-      await expect(mfa.regenerateRecoveryCodes(session.context, '123456')).rejects.toBeInstanceOf(NotFoundError);
+      await expect(management.regenerateRecoveryCodes(session.context, '123456')).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 });

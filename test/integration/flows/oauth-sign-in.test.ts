@@ -1,35 +1,34 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
-  let h: FlowHarness;
   let oauth: OAuthSignIn;
   let identities: IdentityRepository;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     oauth = h.platform.resolve(OAuthSignIn);
     identities = h.platform.resolve(IdentityRepository);
   });
-  afterAll(async () => h?.stop());
 
   const sub = () => `sub-${randomUUID()}`;
 
-  it('creates an account with a personal organization, then signs the same identity in', async () => {
+  test('creates an account with a personal organization, then signs the same identity in', async ({ flow: h }) => {
     const email = `new-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
     const created = expectSignedIn(
@@ -57,7 +56,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     expect((await identities.getTokens(created.user.id, 'google')).accessToken).toBe('ya29.rotated');
   });
 
-  it('links to an existing verified account only when the provider asserts the email is verified', async () => {
+  test('links to an existing verified account only when the provider asserts the email is verified', async ({ flow: h }) => {
     const u = await h.user({ verified: true });
     const refused = await oauth.signIn({ provider: 'discord', providerUserId: sub(), email: u.email, emailVerified: false }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ConflictError);
@@ -70,13 +69,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     expect(events.find((e) => e.eventType === 'auth.oauth.linked')?.riskScore).toBeGreaterThan(0);
   });
 
-  it('refuses to link an account whose own email is unverified (pre-registration takeover)', async () => {
+  test('refuses to link an account whose own email is unverified (pre-registration takeover)', async ({ flow: h }) => {
     const u = await h.user({ verified: false });
     await expect(oauth.signIn({ provider: 'apple', providerUserId: sub(), email: u.email, emailVerified: true })).rejects.toBeInstanceOf(ConflictError);
     expect(await identities.listForUser(u.userId)).toHaveLength(0);
   });
 
-  it('refuses suspended accounts, unsupported providers and a missing email for new accounts', async () => {
+  test('refuses suspended accounts, unsupported providers and a missing email for new accounts', async ({ flow: h }) => {
     const u = await h.user();
     const providerUserId = sub();
     await oauth.signIn({ provider: 'facebook', providerUserId, email: u.email, emailVerified: true });
@@ -88,7 +87,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     await expect(oauth.signIn({ provider: 'apple', providerUserId: sub() })).rejects.toMatchObject({ fields: ['email'] });
   });
 
-  it('settles two concurrent first sign-ins of one identity on one account', async () => {
+  test('settles two concurrent first sign-ins of one identity on one account', async () => {
     const email = `race-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
     const results = await Promise.allSettled([1, 2].map(() => oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true })));
@@ -99,26 +98,26 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
   describe('second factor', () => {
     const totp = new Totp();
     const client = { ip: '203.0.113.9', userAgent: 'vitest' };
-    const sessionCount = (userId: string) =>
+    const sessionCount = (h: FlowHarness, userId: string) =>
       h.platform
         .resolve(PostgresConnection)
         .ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}`);
 
     /** A verified user with TOTP enabled (the current step is spent by the confirmation). */
-    async function enrolledUser() {
+    async function enrolledUser(h: FlowHarness) {
       const u = await h.user();
-      const mfa = h.platform.resolve(MfaService);
+      const enrollment = h.platform.resolve(MfaEnrollment);
       const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-      const { secret } = await mfa.beginTotpEnrollment(session.context);
-      await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+      const { secret } = await enrollment.beginTotpEnrollment(session.context);
+      await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
       const nextCode = () => totp.generate(secret, new Date(Date.now() + TOTP_PERIOD_SECONDS * 1000));
       return { ...u, secret, nextCode };
     }
 
-    it('an MFA-enabled user signing in with Google gets mfa_required and no session until the code is given', async () => {
-      const u = await enrolledUser();
+    test('an MFA-enabled user signing in with Google gets mfa_required and no session until the code is given', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
       const providerUserId = sub();
-      const before = await sessionCount(u.userId);
+      const before = await sessionCount(h, u.userId);
       const linked = await oauth.signIn({ provider: 'google', providerUserId, email: u.email, emailVerified: true }, client);
       expect(linked).toMatchObject({ status: 'mfa_required', outcome: 'linked', methods: ['totp', 'recovery_code'] });
       expect(linked).not.toHaveProperty('sessionId');
@@ -128,37 +127,37 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
       const result = await oauth.signIn({ provider: 'google', providerUserId, email: u.email, emailVerified: true }, client);
       expect(result).toMatchObject({ status: 'mfa_required', outcome: 'signed_in' });
       if (result.status !== 'mfa_required') throw new Error('unreachable');
-      expect(await sessionCount(u.userId)).toBe(before);
+      expect(await sessionCount(h, u.userId)).toBe(before);
       // The newer challenge superseded the first; a wrong code gives nothing.
       await expect(h.mfaSignIn.completeMfaLogin(linked.challengeToken, { code: await u.nextCode() }, client)).rejects.toMatchObject({ reason: 'invalid' });
       const wrong = String((Number(await u.nextCode()) + 1) % 1_000_000).padStart(6, '0');
       await expect(h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: wrong }, client)).rejects.toBeInstanceOf(InvalidMfaCodeError);
-      expect(await sessionCount(u.userId)).toBe(before);
+      expect(await sessionCount(h, u.userId)).toBe(before);
 
-      const session = await h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client);
+      const session = expectSignedIn(await h.mfaSignIn.completeMfaLogin(result.challengeToken, { code: await u.nextCode() }, client));
       expect(session).toMatchObject({ status: 'signed_in', user: { id: u.userId }, organization: { id: u.organizationId } });
       await expect(h.validator.validate({ userId: u.userId, sessionId: session.sessionId })).resolves.toMatchObject({ sessionId: session.sessionId });
-      expect(await sessionCount(u.userId)).toBe(before + 1);
+      expect(await sessionCount(h, u.userId)).toBe(before + 1);
       const challenged = (await h.auditEvents(session.context)).filter((e) => e.eventType === 'auth.login.mfa_challenged');
       expect(challenged.some((e) => e.details['via'] === 'oauth' && e.details['provider'] === 'google')).toBe(true);
     });
 
-    it('an organization requiring MFA makes OAuth sign-in enrol first', async () => {
+    test('an organization requiring MFA makes OAuth sign-in enrol first', async ({ flow: h }) => {
       const u = await h.user();
       const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
       await h.platform.resolve(SecuritySettingsRepository).update(owner, { mfaRequired: true });
       const result = await oauth.signIn({ provider: 'microsoft', providerUserId: sub(), email: u.email, emailVerified: true }, client);
       expect(result).toMatchObject({ status: 'mfa_enrollment_required', outcome: 'linked' });
       if (result.status !== 'mfa_enrollment_required') throw new Error('unreachable');
-      expect(await sessionCount(u.userId)).toBe(0);
-      const { secret } = await h.platform.resolve(MfaService).beginTotpEnrollment({ challengeToken: result.challengeToken });
+      expect(await sessionCount(h, u.userId)).toBe(0);
+      const { secret } = await h.platform.resolve(MfaEnrollment).beginTotpEnrollment({ challengeToken: result.challengeToken });
       const enrolled = await h.mfaSignIn.completeMfaEnrollment(result.challengeToken, await totp.generate(secret), client);
       expect(enrolled).toMatchObject({ status: 'signed_in', user: { id: u.userId } });
       expect(enrolled.recoveryCodes).toHaveLength(10);
     });
 
-    it('expectSignedIn refuses an OAuth result that needs a second factor', async () => {
-      const u = await enrolledUser();
+    test('expectSignedIn refuses an OAuth result that needs a second factor', async ({ flow: h }) => {
+      const u = await enrolledUser(h);
       const result = await oauth.signIn({ provider: 'apple', providerUserId: sub(), email: u.email, emailVerified: true }, client);
       expect(() => expectSignedIn(result)).toThrow(expect.objectContaining({ code: 'MFA_REQUIRED' }));
     });

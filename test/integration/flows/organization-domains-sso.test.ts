@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, DnsLookupError, NotFoundError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { OrganizationDomains } from '../../../src/flows/organizations/organization-domains.js';
@@ -9,35 +9,33 @@ import { PostgresConnection } from '../../../src/postgres/postgres-connection.js
 import { AccountRepository } from '../../../src/postgres/repositories/account-repository.js';
 import { MembershipRepository } from '../../../src/postgres/repositories/membership-repository.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { loadConfig } from '../../../src/config.js';
 import { createPlatform } from '../../../src/platform.js';
 import { testKeyRing } from '../../support/test-env.js';
 import { requireStores } from '../../support/require-stores.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 const SAML_METADATA =
   '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.test/saml"><md:IDPSSODescriptor/></md:EntityDescriptor>';
 
 describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and SSO connections', () => {
-  let h: FlowHarness;
   let domains: OrganizationDomains;
   let sso: SsoConnections;
   const tag = () => Math.random().toString(36).slice(2, 10);
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     domains = h.platform.resolve(OrganizationDomains);
     sso = h.platform.resolve(SsoConnections);
   });
-  afterAll(async () => h?.stop());
 
-  const owner = async (): Promise<TenantContext> => {
+  const owner = async (h: FlowHarness): Promise<TenantContext> => {
     const u = await h.user();
     return createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
   };
-  const userAt = async (domain: string, verified: boolean) => {
+  const userAt = async (h: FlowHarness, domain: string, verified: boolean) => {
     const { user } = await h.platform
       .resolve(SignUpService)
       .createAccount({ email: `u-${tag()}@${domain}`, password: PASSWORD, organizationName: 'Own', ageConfirmed: true, emailVerified: verified });
@@ -46,8 +44,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
   /** The application's DNS callback, answering what the customer published. */
   const dnsWith = (records: Record<string, string[]>) => async (name: string) => records[name] ?? [];
 
-  it('verifies a domain only when the TXT record carries the challenge; audited in the same transaction', async () => {
-    const ctx = await owner();
+  test('verifies a domain only when the TXT record carries the challenge; audited in the same transaction', async ({ flow: h }) => {
+    const ctx = await owner(h);
     const d = await domains.addDomain(ctx, `Acme-${tag()}.Example.`);
     expect(d.domain).toMatch(/^acme-[a-z0-9]+\.example$/);
     expect(d.challenge.name).toBe(`_platform-data-challenge.${d.domain}`);
@@ -60,15 +58,15 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect(events).toEqual(expect.arrayContaining(['organization.domain.added', 'organization.domain.verified']));
   });
 
-  it('refuses consumer mailbox domains and malformed names (WorkOS refuses gmail.com)', async () => {
-    const ctx = await owner();
+  test('refuses consumer mailbox domains and malformed names (WorkOS refuses gmail.com)', async ({ flow: h }) => {
+    const ctx = await owner(h);
     for (const bad of ['gmail.com', 'not a domain', 'localhost', '-x.example']) {
       await expect(domains.addDomain(ctx, bad)).rejects.toBeInstanceOf(ValidationError);
     }
   });
 
-  it('lets only one organization hold a domain verified; another may claim it but not verify it', async () => {
-    const [a, b] = [await owner(), await owner()];
+  test('lets only one organization hold a domain verified; another may claim it but not verify it', async ({ flow: h }) => {
+    const [a, b] = [await owner(h), await owner(h)];
     const domain = `shared-${tag()}.example`;
     const da = await domains.addDomain(a, domain);
     const db = await domains.addDomain(b, domain);
@@ -78,8 +76,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     await expect(domains.verifyDomain(b, db.id, dnsWith({ [db.challenge.name]: [db.challenge.value] }))).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('keeps each organization to its own domains: another tenant sees, verifies and removes nothing', async () => {
-    const [a, b] = [await owner(), await owner()];
+  test('keeps each organization to its own domains: another tenant sees, verifies and removes nothing', async ({ flow: h }) => {
+    const [a, b] = [await owner(h), await owner(h)];
     const d = await domains.addDomain(b, `private-${tag()}.example`);
     expect(await domains.listDomains(a)).toEqual([]);
     await expect(domains.verifyDomain(a, d.id, dnsWith({ [d.challenge.name]: [d.challenge.value] }))).rejects.toBeInstanceOf(NotFoundError);
@@ -88,12 +86,12 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect((await domains.listDomains(b)).map((x) => x.id)).toEqual([d.id]);
   });
 
-  it('auto-joins verified emails at a verified domain with the configured role (never owner), audited', async () => {
-    const ctx = await owner();
+  test('auto-joins verified emails at a verified domain with the configured role (never owner), audited', async ({ flow: h }) => {
+    const ctx = await owner(h);
     const d = await domains.addDomain(ctx, `join-${tag()}.example`);
     await expect(domains.setAutoJoin(ctx, d.id, 'member')).rejects.toBeInstanceOf(ConflictError); // not verified yet
     await domains.verifyDomain(ctx, d.id, dnsWith({ [d.challenge.name]: [d.challenge.value] }));
-    const before = await userAt(d.domain, true);
+    const before = await userAt(h, d.domain, true);
     expect(await domains.joinByVerifiedDomain(before)).toEqual({ joined: false, reason: 'auto_join_off' });
     await expect(domains.setAutoJoin(ctx, d.id, 'owner' as never)).rejects.toBeInstanceOf(ValidationError);
     await domains.setAutoJoin(ctx, d.id, 'viewer');
@@ -102,9 +100,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect(await domains.joinByVerifiedDomain(before)).toEqual({ joined: false, reason: 'already_member' });
     expect((await h.platform.resolve(AccountRepository).findMembership(before, ctx.organizationId))?.role).toBe('viewer');
     // An unverified address proves nothing about the mailbox.
-    expect(await domains.joinByVerifiedDomain(await userAt(d.domain, false))).toEqual({ joined: false, reason: 'email_not_verified' });
-    expect(await domains.joinByVerifiedDomain(await userAt(`elsewhere-${tag()}.example`, true))).toEqual({ joined: false, reason: 'no_verified_domain' });
-    const suspended = await userAt(d.domain, true);
+    expect(await domains.joinByVerifiedDomain(await userAt(h, d.domain, false))).toEqual({ joined: false, reason: 'email_not_verified' });
+    expect(await domains.joinByVerifiedDomain(await userAt(h, `elsewhere-${tag()}.example`, true))).toEqual({ joined: false, reason: 'no_verified_domain' });
+    const suspended = await userAt(h, d.domain, true);
     await h.revoker.suspendUser(suspended, 'auto-join test');
     expect(await domains.joinByVerifiedDomain(suspended)).toEqual({ joined: false, reason: 'account_not_active' });
     const joined = (await h.auditEvents(ctx)).filter((e) => e.eventType === 'organization.domain.auto_joined');
@@ -112,8 +110,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect(joined[0]?.details).toMatchObject({ role: 'viewer', userId: before });
   });
 
-  it('only settings managers change domains and SSO; viewers and members are refused before any store is touched', async () => {
-    const ctx = await owner();
+  test('only settings managers change domains and SSO; viewers and members are refused before any store is touched', async ({ flow: h }) => {
+    const ctx = await owner(h);
     const u = await h.user();
     const { token } = await h.platform.resolve(MembershipRepository).add(ctx, { userId: u.userId, role: 'member' });
     await h.platform.resolve(MembershipRepository).acceptInvitation(token);
@@ -125,8 +123,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     expect(await domains.listDomains(member)).toEqual([]);
   });
 
-  it('stores the OIDC client secret encrypted, lists connections without it, and routes by verified domain only', async () => {
-    const ctx = await owner();
+  test('stores the OIDC client secret encrypted, lists connections without it, and routes by verified domain only', async ({ flow: h }) => {
+    const ctx = await owner(h);
     const d = await domains.addDomain(ctx, `sso-${tag()}.example`);
     const secret = `oidc-secret-${tag()}`;
     const oidc = await sso.createSsoConnection(ctx, {
@@ -164,7 +162,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     await sso.setSsoConnectionEnabled(ctx, oidc.id, false);
     expect((await sso.findSsoConnectionForEmail(`alice@${d.domain}`))?.connectionId).toBe(saml.id);
     await expect(sso.clientCredentials(oidc.id)).rejects.toBeInstanceOf(NotFoundError);
-    const other = await owner();
+    const other = await owner(h);
     expect(await sso.deleteSsoConnection(other, saml.id)).toBe(false);
     await expect(sso.setSsoConnectionEnabled(other, oidc.id, true)).rejects.toBeInstanceOf(NotFoundError);
     expect(await sso.deleteSsoConnection(ctx, saml.id)).toBe(true);
@@ -177,8 +175,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization domains and S
     ).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it('re-encrypts OIDC client secrets under a new SecretBox key; the credentials still read back', async () => {
-    const ctx = await owner();
+  test('re-encrypts OIDC client secrets under a new SecretBox key; the credentials still read back', async ({ flow: h }) => {
+    const ctx = await owner(h);
     const secret = `rotate-me-${tag()}`;
     const c = await sso.createSsoConnection(ctx, {
       protocol: 'oidc',

@@ -3,21 +3,23 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, TenantAccessError } from '../../../src/errors.js';
 import { OutboxAuthNotifier } from '../../../src/flows/auth/outbox-auth-notifier.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
+import { PasswordResetRequest } from '../../../src/flows/auth/password-reset-request.js';
 import { OutboxRelay } from '../../../src/flows/operations/outbox-relay.js';
-import { DEFAULT_OUTBOX_RELAY_OPTIONS, type OutboxEmailSender } from '../../../src/flows/operations/outbox-relay-options.js';
+import { DEFAULT_OUTBOX_RELAY_OPTIONS, type OutboxEmailSender } from '../../../src/outbox-relay-options.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
-import { OutboxRepository, type OutboxMessage, type OutboxMessageInput } from '../../../src/postgres/repositories/outbox-repository.js';
+import { OutboxRepository, type OutboxMessageInput } from '../../../src/postgres/repositories/outbox-repository.js';
+import { type OutboxMessage } from '../../../src/outbox-message.js';
 import { withTenant } from '../../../src/postgres/with-tenant.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { AUTH_NOTIFIER, OUTBOX_EMAIL_SENDER, OUTBOX_RELAY_OPTIONS } from '../../../src/tokens.js';
-import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 /** A Standard Webhooks test secret: `whsec_` + base64 of the key bytes (standardwebhooks.com, "Signature scheme"). */
 const SECRET = `whsec_${Buffer.from('a-32-byte-key-for-hmac-sha-256!!').toString('base64')}`;
@@ -29,7 +31,6 @@ interface Received {
 }
 
 describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and its relay', () => {
-  let h: FlowHarness;
   let outbox: OutboxRepository;
   let relay: OutboxRelay;
   let server: Server;
@@ -44,7 +45,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
   const admin = AdminScope.create({ actor: 'outbox-test', reason: 'inspect dead letters' });
   let ctx: TenantContext;
 
-  beforeAll(async () => {
+  test.beforeAll(async ({ flow: h }) => {
     server = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -58,7 +59,6 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-    h = await startFlowHarness();
     h.platform.container.register(OUTBOX_RELAY_OPTIONS, {
       useValue: {
         ...DEFAULT_OUTBOX_RELAY_OPTIONS,
@@ -78,11 +78,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     const u = await h.user();
     ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
   });
-  afterAll(async () => {
-    await h?.stop();
+  test.afterAll(async () => {
     await new Promise((resolve) => server?.close(resolve));
   });
-  beforeEach(async () => {
+  test.beforeEach(async () => {
     // Drain what earlier tests left (e.g. sign-up emails), so each test sees only its own messages.
     await drain();
     received.length = 0;
@@ -100,7 +99,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     payload: { url, body: { invoice: aggregateId, n } },
     ...extra,
   });
-  const pool = () => h.platform.resolve(PostgresConnection).appPool;
+  const pool = (h: FlowHarness) => h.platform.resolve(PostgresConnection).appPool;
   const drain = async () => {
     for (let i = 0; i < 20; i++) {
       const r = await relay.runOnce();
@@ -108,32 +107,32 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     }
   };
 
-  it('exists exactly when the change committed: written in the change’s transaction, gone with its rollback', async () => {
+  test('exists exactly when the change committed: written in the change’s transaction, gone with its rollback', async ({ flow: h }) => {
     const id = randomUUID();
     await expect(
-      withTenant(pool(), ctx, async (tx) => {
+      withTenant(pool(h), ctx, async (tx) => {
         await outbox.appendWithin(tx, [hook(id, 1)]);
         throw new Error('the change failed');
       }),
     ).rejects.toThrow('the change failed');
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)]));
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)]));
     await drain();
     expect(received.map((r) => (JSON.parse(r.body) as { data: { n: number } }).data.n)).toEqual([2]);
   });
 
-  it('refuses a tenant transaction writing another organization’s message (row-level security), and a reused idempotency key', async () => {
+  test('refuses a tenant transaction writing another organization’s message (row-level security), and a reused idempotency key', async ({ flow: h }) => {
     const other = await h.user();
     await expect(
-      withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(randomUUID(), 1, { organizationId: other.organizationId })])),
+      withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(randomUUID(), 1, { organizationId: other.organizationId })])),
     ).rejects.toBeInstanceOf(TenantAccessError);
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
-    await expect(withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]))).rejects.toBeInstanceOf(ConflictError);
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
+    await expect(withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]))).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('signs webhooks per Standard Webhooks; the receiver recomputes the HMAC; the payload is encrypted at rest', async () => {
+  test('signs webhooks per Standard Webhooks; the receiver recomputes the HMAC; the payload is encrypted at rest', async ({ flow: h }) => {
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1, { payload: { url, body: { secretMarker: `m-${id}` } } })]));
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1, { payload: { url, body: { secretMarker: `m-${id}` } } })]));
     const raw = await h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
       SELECT row_to_json(o)::text AS t FROM outbox_messages o WHERE idempotency_key = ${`invoice.updated:${id}:1`}`);
     expect(raw).not.toContain(`m-${id}`);
@@ -151,10 +150,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     expect(JSON.parse(r?.body ?? '{}')).toMatchObject({ type: 'invoice.updated', data: { secretMarker: `m-${id}` } });
   });
 
-  it('delivers one aggregate in order: a failing head holds back its successors, other aggregates go on', async () => {
+  test('delivers one aggregate in order: a failing head holds back its successors, other aggregates go on', async ({ flow: h }) => {
     const a = randomUUID();
     const b = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(a, 1), hook(a, 2), hook(b, 1), hook(a, 3)]));
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(a, 1), hook(a, 2), hook(b, 1), hook(a, 3)]));
     failOnce.add(`invoice.updated:${a}:1`);
     const first = await relay.runOnce();
     // One claim per aggregate: a1 (fails) and b1; a2 and a3 wait behind a1.
@@ -167,9 +166,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     expect(received.map((r) => String(r.headers['webhook-id'])).filter((k) => k === `invoice.updated:${a}:1`)).toHaveLength(2);
   });
 
-  it('retries, then moves a message to the dead letters, visible in admin scope only, and requeues it', async () => {
+  test('retries, then moves a message to the dead letters, visible in admin scope only, and requeues it', async ({ flow: h }) => {
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
     statuses = [503, 503, 503];
     await drain();
     expect(received).toHaveLength(3); // maxAttempts: 3
@@ -182,9 +181,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     expect((await outbox.deadLetters(admin)).filter((m) => m.aggregateId === id)).toEqual([]);
   });
 
-  it('gives a claim back after its lease when a relay dies mid-delivery (at least once)', async () => {
+  test('gives a claim back after its lease when a relay dies mid-delivery (at least once)', async ({ flow: h }) => {
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 1)]));
     const [claimed] = await outbox.claim({ limit: 10, leaseMs: 1_000 }); // a relay that then dies
     expect(claimed?.aggregateId).toBe(id);
     expect(await outbox.claim({ limit: 10, leaseMs: 1_000 })).toEqual([]); // leased: nobody else takes it
@@ -193,10 +192,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     expect(received.map((r) => r.headers['webhook-id'])).toEqual([`invoice.updated:${id}:1`]);
   });
 
-  it('the auth notifier writes to the outbox: a password-reset email reaches the mailer through the relay', async () => {
+  test('the auth notifier writes to the outbox: a password-reset email reaches the mailer through the relay', async ({ flow: h }) => {
     const u = await h.user();
-    await h.platform.resolve(VerificationService).requestPasswordReset(u.email, { ip: '203.0.113.5' });
-    await h.platform.resolve(VerificationService).settled();
+    await h.platform.resolve(PasswordResetRequest).requestPasswordReset(u.email, { ip: '203.0.113.5' });
+    await h.platform.resolve(PasswordResetRequest).settled();
     await drain();
     const mail = mailed.find((m) => m.topic === 'auth.password_reset' && m.aggregateId === u.userId);
     expect(mail?.payload).toMatchObject({ to: u.email, token: expect.any(String) });
@@ -205,13 +204,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('transactional outbox and i
     expect(raw).not.toContain(String(mail?.payload.token));
   });
 
-  it('deletes delivered messages after the retention age, never pending or dead ones', async () => {
+  test('deletes delivered messages after the retention age, never pending or dead ones', async ({ flow: h }) => {
     const id = randomUUID();
-    await withTenant(pool(), ctx, (tx) =>
+    await withTenant(pool(h), ctx, (tx) =>
       outbox.appendWithin(tx, [hook(id, 1), hook(randomUUID(), 1, { idempotencyKey: `pending-${id}`, payload: { url, body: {} } })]),
     );
     await relay.runOnce(); // both delivered
-    await withTenant(pool(), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)])); // stays pending
+    await withTenant(pool(h), ctx, (tx) => outbox.appendWithin(tx, [hook(id, 2)])); // stays pending
     const count = (status: string) =>
       h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM outbox_messages WHERE status = ${status} AND aggregate_id = ${id}`);

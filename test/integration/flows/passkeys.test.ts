@@ -1,34 +1,33 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { InvalidMfaCodeError, NotFoundError, PasskeyError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaService } from '../../../src/flows/auth/mfa-service.js';
 import { PasskeyService } from '../../../src/flows/auth/passkey-service.js';
 import { PasskeySignIn } from '../../../src/flows/auth/passkey-sign-in.js';
-import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/flows/auth/identity-flow-options.js';
+import { DEFAULT_IDENTITY_FLOW_OPTIONS } from '../../../src/identity-flow-options.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';
 import { SoftwareAuthenticator } from '../../support/software-authenticator.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
+import { test } from '../../support/fixtures.js';
 
 // Expected values: the WebAuthn Level 2 recommendation (https://www.w3.org/TR/webauthn-2/) —
 // §7.1 registration, §7.2 authentication, §6.1.1 signature counter, §13.4.3 challenges used once.
 const { rpId, origins } = DEFAULT_IDENTITY_FLOW_OPTIONS.webauthn;
 
 describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () => {
-  let h: FlowHarness;
   let passkeys: PasskeyService;
   let signIn: PasskeySignIn;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     passkeys = h.platform.resolve(PasskeyService);
     signIn = h.platform.resolve(PasskeySignIn);
   });
-  afterAll(async () => h?.stop());
 
-  async function signedInUser(): Promise<{ ctx: TenantContext; userId: string; email: string }> {
+  async function signedInUser(h: FlowHarness): Promise<{ ctx: TenantContext; userId: string; email: string }> {
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
     return { ctx: session.context, userId: u.userId, email: u.email };
@@ -41,8 +40,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     return authenticator;
   }
 
-  it('registers a discoverable credential, stores its flags and transports, lists it and audits it', async () => {
-    const { ctx } = await signedInUser();
+  test('registers a discoverable credential, stores its flags and transports, lists it and audits it', async ({ flow: h }) => {
+    const { ctx } = await signedInUser(h);
     const authenticator = new SoftwareAuthenticator({ rpId, origin: origins[0]! });
     const options = await passkeys.beginRegistration(ctx);
     // §5.4.6: a passkey is a discoverable credential; the user handle is opaque (no email in it, §14.6.1).
@@ -66,8 +65,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect((await h.auditEvents(ctx)).map((e) => e.eventType)).toContain('auth.passkey.registered');
   });
 
-  it('refuses a registration from another origin, and burns its challenge', async () => {
-    const { ctx } = await signedInUser();
+  test('refuses a registration from another origin, and burns its challenge', async ({ flow: h }) => {
+    const { ctx } = await signedInUser(h);
     const authenticator = new SoftwareAuthenticator({ rpId, origin: origins[0]! });
     const options = await passkeys.beginRegistration(ctx);
     const error = await passkeys.finishRegistration(ctx, authenticator.register(options, { origin: 'https://evil.example' })).catch((e: unknown) => e);
@@ -77,16 +76,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect(await passkeys.list(ctx)).toEqual([]);
   });
 
-  it("refuses another user's registration challenge", async () => {
-    const a = await signedInUser();
-    const b = await signedInUser();
+  test("refuses another user's registration challenge", async ({ flow: h }) => {
+    const a = await signedInUser(h);
+    const b = await signedInUser(h);
     const options = await passkeys.beginRegistration(a.ctx);
     const response = new SoftwareAuthenticator({ rpId, origin: origins[0]! }).register(options);
     await expect(passkeys.finishRegistration(b.ctx, response)).rejects.toMatchObject({ reason: 'invalid' });
   });
 
-  it('signs in without a username: the user handle names the account, UV makes it multi-factor, the counter is kept', async () => {
-    const { ctx, userId } = await signedInUser();
+  test('signs in without a username: the user handle names the account, UV makes it multi-factor, the counter is kept', async ({ flow: h }) => {
+    const { ctx, userId } = await signedInUser(h);
     const authenticator = await registered(ctx);
     const options = await signIn.beginSignIn({ ip: '203.0.113.50' });
     expect(options.allowCredentials ?? []).toEqual([]);
@@ -101,8 +100,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     await expect(signIn.finishSignIn(replay)).rejects.toMatchObject({ reason: 'consumed' });
   });
 
-  it('of concurrent uses of one challenge exactly one passes (single use, §13.4.3), and the counter ends at the winner’s value', async () => {
-    const { ctx } = await signedInUser();
+  test('of concurrent uses of one challenge exactly one passes (single use, §13.4.3), and the counter ends at the winner’s value', async ({ flow: h }) => {
+    const { ctx } = await signedInUser(h);
     const authenticator = await registered(ctx);
     const options = await signIn.beginSignIn();
     const assertion = authenticator.assert(options);
@@ -122,8 +121,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     ]);
   });
 
-  it('rejects and audits a signature counter that did not grow (§6.1.1: a possibly cloned authenticator)', async () => {
-    const { ctx } = await signedInUser();
+  test('rejects and audits a signature counter that did not grow (§6.1.1: a possibly cloned authenticator)', async ({ flow: h }) => {
+    const { ctx } = await signedInUser(h);
     const authenticator = await registered(ctx);
     expectSignedIn(await signIn.finishSignIn(authenticator.assert(await signIn.beginSignIn())));
     expectSignedIn(await signIn.finishSignIn(authenticator.assert(await signIn.beginSignIn())));
@@ -135,8 +134,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     expect(highRisk.map((e) => e.eventType)).toContain('auth.passkey.counter_regression');
   });
 
-  it('rejects a tampered signature and an unknown credential', async () => {
-    const { ctx } = await signedInUser();
+  test('rejects a tampered signature and an unknown credential', async ({ flow: h }) => {
+    const { ctx } = await signedInUser(h);
     const authenticator = await registered(ctx);
     await expect(signIn.finishSignIn(authenticator.assert(await signIn.beginSignIn(), { tamper: true }))).rejects.toMatchObject({
       reason: 'verification_failed',
@@ -146,9 +145,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     await expect(signIn.finishSignIn(stranger.assert(await signIn.beginSignIn()))).rejects.toMatchObject({ reason: 'unknown_credential' });
   });
 
-  it('answers an mfa_required sign-in as the second factor, only with that user’s passkey', async () => {
-    const a = await signedInUser();
-    const b = await signedInUser();
+  test('answers an mfa_required sign-in as the second factor, only with that user’s passkey', async ({ flow: h }) => {
+    const a = await signedInUser(h);
+    const b = await signedInUser(h);
     const keyA = await registered(a.ctx);
     const keyB = await registered(b.ctx);
     const user = (await h.platform.resolve(UserRepository).getById(a.userId))!;
@@ -159,7 +158,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     // Another user's passkey does not pass, and counts against the challenge.
     await expect(signIn.completeMfaLogin(challenge.challengeToken, keyB.assert(options))).rejects.toBeInstanceOf(PasskeyError);
     const options2 = await signIn.beginSecondFactor(challenge.challengeToken);
-    const result = await signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(options2));
+    const result = expectSignedIn(await signIn.completeMfaLogin(challenge.challengeToken, keyA.assert(options2)));
     expect(result.user.id).toBe(a.userId);
     // The MFA challenge is single-use.
     await expect(
@@ -167,9 +166,9 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
     ).rejects.toBeInstanceOf(TokenError);
   });
 
-  it('is an MfaProof: MfaSignIn.completeMfaLogin accepts { passkey } and counts a refused one like a wrong code', async () => {
-    const a = await signedInUser();
-    const b = await signedInUser();
+  test('is an MfaProof: MfaSignIn.completeMfaLogin accepts { passkey } and counts a refused one like a wrong code', async ({ flow: h }) => {
+    const a = await signedInUser(h);
+    const b = await signedInUser(h);
     const keyA = await registered(a.ctx);
     const keyB = await registered(b.ctx);
     const user = (await h.platform.resolve(UserRepository).getById(a.userId))!;
@@ -178,17 +177,19 @@ describe.skipIf(!requireStores('postgres', 'redis'))('passkeys (WebAuthn)', () =
       .completeMfaLogin(challenge.challengeToken, { passkey: keyB.assert(await signIn.beginSecondFactor(challenge.challengeToken)) })
       .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(InvalidMfaCodeError);
-    const result = await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, {
-      passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)),
-    });
+    const result = expectSignedIn(
+      await h.mfaSignIn.completeMfaLogin(challenge.challengeToken, {
+        passkey: keyA.assert(await signIn.beginSecondFactor(challenge.challengeToken)),
+      }),
+    );
     expect(result.user.id).toBe(a.userId);
     const events = await h.auditEvents(result.context);
     expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ mfa: 'passkey' });
   });
 
-  it('removes a passkey for its owner only; a removed passkey no longer signs in', async () => {
-    const a = await signedInUser();
-    const b = await signedInUser();
+  test('removes a passkey for its owner only; a removed passkey no longer signs in', async ({ flow: h }) => {
+    const a = await signedInUser(h);
+    const b = await signedInUser(h);
     const authenticator = await registered(a.ctx);
     const [passkey] = await passkeys.list(a.ctx);
     await expect(passkeys.remove(b.ctx, passkey!.id)).rejects.toBeInstanceOf(NotFoundError);

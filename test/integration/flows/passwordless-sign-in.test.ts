@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { AccountStateError, RateLimitedError, TokenError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { PasswordlessSignIn } from '../../../src/flows/auth/passwordless-sign-in.js';
@@ -8,30 +8,28 @@ import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
 import { EmailSignInCodeRepository } from '../../../src/postgres/repositories/email-sign-in-code-repository.js';
 import { IDENTITY_NOTIFIER } from '../../../src/tokens.js';
 import { CapturingIdentityNotifier } from '../../support/auth-fixtures.js';
-import { ownerQuery as ownerQueryOn } from '../../support/postgres-seed.js';
+import { ownerQuery as ownerQueryOn } from '../../support/postgres-harness.js';
 import { requireStores } from '../../support/require-stores.js';
-import { startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
+import { test } from '../../support/fixtures.js';
 
 // Expected behaviour from outside: OWASP ASVS v4.0.3 2.5.2 / 2.7.x (out-of-band and one-time
 // codes: single use, short expiry, rate limited) and NIST SP 800-63B 5.1.3.1 / 5.2.2 (look-up of
 // out-of-band secrets, throttling); no account enumeration (ASVS 2.2.1 / 3.x "same response").
 describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () => {
-  let h: FlowHarness;
   let passwordless: PasswordlessSignIn;
   const mail = new CapturingIdentityNotifier();
   let ipCounter = 0;
   const freshIp = (): string => `198.51.100.${++ipCounter}`;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     h.platform.container.registerInstance(IDENTITY_NOTIFIER, mail);
     passwordless = h.platform.resolve(PasswordlessSignIn);
   });
-  afterAll(async () => h?.stop());
 
-  const ownerQuery = (text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
+  const ownerQuery = (h: FlowHarness, text: string, values: unknown[]) => ownerQueryOn(h.t.databaseUrl, text, values);
 
-  it('answers the same for known and unknown addresses and mails only the known one', async () => {
+  test('answers the same for known and unknown addresses and mails only the known one', async ({ flow: h }) => {
     const u = await h.user();
     const ip = freshIp();
     const known = await passwordless.requestEmailSignIn(u.email, 'link', { ip });
@@ -42,7 +40,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     expect(mail.links.filter((m) => m.email.startsWith('ghost-'))).toEqual([]);
   });
 
-  it('signs in once with a magic link; the link is single use and only its hash is stored', async () => {
+  test('signs in once with a magic link; the link is single use and only its hash is stored', async ({ flow: h }) => {
     const u = await h.user();
     await passwordless.requestEmailSignIn(u.email, 'link', { ip: freshIp() });
     await passwordless.settled();
@@ -53,6 +51,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     // Stored as SHA-256 only (ARCHITECTURE rule 5): the row is found by the digest of the token.
     expect(
       await ownerQuery(
+        h,
         `SELECT count(*)::int AS n FROM verification_tokens WHERE user_id = $1 AND purpose = 'magic_link' AND token_hash = sha256(convert_to($2, 'UTF8'))`,
         [u.userId, token],
       ),
@@ -61,7 +60,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     expect(events.find((e) => e.eventType === 'auth.login.succeeded')?.details).toMatchObject({ method: 'magic_link' });
   });
 
-  it('a newer link supersedes the older one', async () => {
+  test('a newer link supersedes the older one', async ({ flow: h }) => {
     const u = await h.user();
     await passwordless.requestEmailSignIn(u.email, 'link', { ip: freshIp() });
     await passwordless.settled();
@@ -72,7 +71,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     expectSignedIn(await passwordless.signInWithLink(second!.token));
   });
 
-  it('signs in with an emailed code; wrong codes close it after the limit; unknown addresses fail alike', async () => {
+  test('signs in with an emailed code; wrong codes close it after the limit; unknown addresses fail alike', async ({ flow: h }) => {
     const u = await h.user();
     await passwordless.requestEmailSignIn(u.email, 'code', { ip: freshIp() });
     await passwordless.settled();
@@ -89,14 +88,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     await expect(passwordless.signInWithCode(u.email, code, { ip: freshIp() })).rejects.toBeInstanceOf(TokenError);
     // Stored as SHA-256(salt ‖ code) only.
     expect(
-      await ownerQuery(`SELECT count(*)::int AS n FROM email_sign_in_codes WHERE user_id = $1 AND code_hash = sha256(code_salt || convert_to($2, 'UTF8'))`, [
+      await ownerQuery(h, `SELECT count(*)::int AS n FROM email_sign_in_codes WHERE user_id = $1 AND code_hash = sha256(code_salt || convert_to($2, 'UTF8'))`, [
         u.userId,
         code,
       ]),
     ).toEqual([{ n: 1 }]);
   });
 
-  it('closes a code after 5 wrong guesses (NIST SP 800-63B 5.2.2): then even the right one fails', async () => {
+  test('closes a code after 5 wrong guesses (NIST SP 800-63B 5.2.2): then even the right one fails', async ({ flow: h }) => {
     const u = await h.user();
     const codes = h.platform.resolve(EmailSignInCodeRepository);
     const { code } = await codes.create(u.userId, 600);
@@ -114,7 +113,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     await expect(passwordless.signInWithCode(u.email, fresh, { ip: freshIp() })).rejects.toBeInstanceOf(RateLimitedError);
   });
 
-  it('throttles requests per address and per IP, for unknown addresses too', async () => {
+  test('throttles requests per address and per IP, for unknown addresses too', async () => {
     const ghost = `ghost-${randomUUID().slice(0, 8)}@example.test`;
     const perAddress = await Promise.allSettled(Array.from({ length: 7 }, () => passwordless.requestEmailSignIn(ghost, 'link', { ip: freshIp() })));
     expect(perAddress.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError)).toHaveLength(2);
@@ -126,7 +125,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordlessSignIn', () =>
     await passwordless.settled();
   });
 
-  it('sends nothing to a suspended account, and a link minted before the suspension does not sign in', async () => {
+  test('sends nothing to a suspended account, and a link minted before the suspension does not sign in', async ({ flow: h }) => {
     const u = await h.user();
     await passwordless.requestEmailSignIn(u.email, 'link', { ip: freshIp() });
     await passwordless.settled();

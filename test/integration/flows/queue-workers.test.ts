@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { bootstrapPlatform } from '../../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../../src/flows/knowledge/knowledge-ingestion.js';
 import { QueueWorkers } from '../../../src/flows/queue-workers.js';
@@ -8,27 +8,24 @@ import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/kno
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { KNOWLEDGE_INGESTION_OPTIONS } from '../../../src/tokens.js';
+import { test } from '../../support/fixtures.js';
 
 describe('QueueWorkers', () => {
-  let t: TestEnv;
   let platform: Platform;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     platform = createPlatform(t.config);
     // Every pending document counts as stuck at once, so the reconciler acts immediately.
     platform.container.register(KNOWLEDGE_INGESTION_OPTIONS, { useValue: { stuckAfterMs: 0 } });
     const results = await bootstrapPlatform(platform, { waitMs: 20_000 });
     expect(results.every((r) => r.status === 'provisioned')).toBe(true);
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await platform?.stop();
-    await t?.cleanup();
   });
 
-  it('re-creates an ingestion job lost with Redis from MongoDB state, walking organizations from PostgreSQL', async () => {
+  test('re-creates an ingestion job lost with Redis from MongoDB state, walking organizations from PostgreSQL', async ({ testEnv: t }) => {
     const { user, organization } = await platform.resolve(SignUpService).createAccount({
       email: `owner-${t.id}@example.com`,
       password: 'Correct-Horse-Battery-9',

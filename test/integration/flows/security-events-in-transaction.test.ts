@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
-import { MfaService } from '../../../src/flows/auth/mfa-service.js';
+import { MfaManagement } from '../../../src/flows/auth/mfa-management.js';
+import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { Totp } from '../../../src/security/totp.js';
 import { requireStores } from '../../support/require-stores.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.30', userAgent: 'vitest' };
 const NEW_PASSWORD = 'Another-Quartz-Lantern-91';
@@ -19,15 +21,12 @@ const NEW_PASSWORD = 'Another-Quartz-Lantern-91';
  * exists exactly when the change does — no batching window, no loss on SIGKILL.
  */
 describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in the transaction of their change', () => {
-  let h: FlowHarness;
   let owner: PostgresConnection['ownerPool'];
   const totp = new Totp();
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     owner = h.platform.resolve(PostgresConnection).ownerPool;
   });
-  afterAll(async () => h?.stop());
 
   const xid = z.object({ x: z.string() });
   const eventXmins = (eventType: string, userId: string) =>
@@ -35,7 +34,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
       SELECT xmin::text AS x FROM audit_log
       WHERE event_type = ${eventType} AND (actor_user_id = ${userId} OR details->>'userId' = ${userId} OR details->>'targetUserId' = ${userId})`);
 
-  it('password change, logout, suspension', async () => {
+  test('password change, logout, suspension', async ({ flow: h }) => {
     const u = await h.user();
     const [mine, other] = await Promise.all([1, 2].map(async () => expectSignedIn(await h.signIn.login(u.email, PASSWORD, client))));
     await h.passwordChange.changePassword({ userId: u.userId, sessionId: mine!.sessionId }, PASSWORD, NEW_PASSWORD, client);
@@ -53,12 +52,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
     expect(await eventXmins('auth.user.suspended', u.userId)).toEqual([suspendedXmin]);
   });
 
-  it('MFA enabled, recovery code used, recovery codes regenerated, disabled', async () => {
-    const mfa = h.platform.resolve(MfaService);
+  test('MFA enabled, recovery code used, recovery codes regenerated, disabled', async ({ flow: h }) => {
+    const management = h.platform.resolve(MfaManagement);
+    const enrollment = h.platform.resolve(MfaEnrollment);
     const u = await h.user();
     const session = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    const { secret } = await mfa.beginTotpEnrollment(session.context);
-    const { recoveryCodes } = await mfa.confirmTotpEnrollment(session.context, await totp.generate(secret));
+    const { secret } = await enrollment.beginTotpEnrollment(session.context);
+    const { recoveryCodes } = await enrollment.confirmTotpEnrollment(session.context, await totp.generate(secret));
     const enabledXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM user_mfa WHERE user_id = ${u.userId}`);
     expect(await eventXmins('auth.mfa.enabled', u.userId)).toEqual([enabledXmin]);
 
@@ -68,11 +68,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
     const usedXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM mfa_recovery_codes WHERE user_id = ${u.userId} AND used_at IS NOT NULL`);
     expect(await eventXmins('auth.mfa.recovery_code_used', u.userId)).toEqual([usedXmin]);
 
-    const regenerated = await mfa.regenerateRecoveryCodes(session.context, await totp.generate(secret, new Date(Date.now() + 30_000)));
+    const regenerated = await management.regenerateRecoveryCodes(session.context, await totp.generate(secret, new Date(Date.now() + 30_000)));
     const codesXmins = await owner.anyFirst(sql.type(xid)`SELECT DISTINCT xmin::text AS x FROM mfa_recovery_codes WHERE user_id = ${u.userId}`);
     expect(await eventXmins('auth.mfa.recovery_codes_regenerated', u.userId)).toEqual(codesXmins);
 
-    await mfa.disableTotp(session.context, { recoveryCode: regenerated.recoveryCodes[0]! });
+    await management.disableTotp(session.context, { recoveryCode: regenerated.recoveryCodes[0]! });
     // The rows are deleted with the event's transaction; without a flush of the batching writer, the event is there.
     expect(await eventXmins('auth.mfa.disabled', u.userId)).toHaveLength(1);
   });

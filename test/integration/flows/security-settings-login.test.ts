@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { InvalidCredentialsError, TenantAccessError, TokenError } from '../../../src/errors.js';
 import { ApiKeyAuthenticator } from '../../../src/flows/auth/api-key-authenticator.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
@@ -12,24 +12,26 @@ import { SessionRepository } from '../../../src/postgres/repositories/session-re
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const inside = { ip: '198.51.100.9', userAgent: 'vitest' };
 const outside = { ip: '203.0.113.7', userAgent: 'vitest' };
 
 describe.skipIf(!requireStores('postgres', 'redis'))('organization security settings at sign-in', () => {
-  let h: FlowHarness;
   let pg: PostgresConnection;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     pg = h.platform.resolve(PostgresConnection);
   });
-  afterAll(async () => h?.stop());
-  afterEach(() => vi.restoreAllMocks());
+  test.afterEach(() => vi.restoreAllMocks());
 
-  async function userWith(patch: SecuritySettingsPatch): Promise<{ email: string; userId: string; organizationId: string; owner: TenantContext }> {
+  async function userWith(
+    h: FlowHarness,
+    patch: SecuritySettingsPatch,
+  ): Promise<{ email: string; userId: string; organizationId: string; owner: TenantContext }> {
     const u = await h.user();
     const owner = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
     await h.platform.resolve(SecuritySettingsRepository).update(owner, patch);
@@ -37,8 +39,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
   }
 
   describe('IP allow-list', () => {
-    it('refuses a login from outside the list after the password, audited at high risk', async () => {
-      const u = await userWith({ ipAllowList: ['198.51.100.0/24', '2001:db8::/32'] });
+    test('refuses a login from outside the list after the password, audited at high risk', async ({ flow: h }) => {
+      const u = await userWith(h, { ipAllowList: ['198.51.100.0/24', '2001:db8::/32'] });
       // A wrong password from outside still looks like any wrong password.
       await expect(h.signIn.login(u.email, 'Wrong-password-123', outside)).rejects.toBeInstanceOf(InvalidCredentialsError);
       const error = await h.signIn.login(u.email, PASSWORD, outside).catch((e: unknown) => e);
@@ -58,8 +60,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       expect((await h.signIn.login(u.email, PASSWORD, { ip: '::ffff:198.51.100.20' })).status).toBe('signed_in');
     });
 
-    it('refuses an API key presented from outside the list when the caller passes its IP', async () => {
-      const u = await userWith({ ipAllowList: ['198.51.100.0/24'] });
+    test('refuses an API key presented from outside the list when the caller passes its IP', async ({ flow: h }) => {
+      const u = await userWith(h, { ipAllowList: ['198.51.100.0/24'] });
       const { key, apiKey } = await h.platform.resolve(ApiKeyRepository).create(u.owner, { name: 'ci' });
       const authenticator = h.platform.resolve(ApiKeyAuthenticator);
       await expect(authenticator.authenticate(key, { ip: outside.ip })).rejects.toMatchObject({ permission: 'ip_allow_list' });
@@ -74,8 +76,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
   });
 
   describe('session timeouts', () => {
-    it('caps the session expiry at the absolute timeout', async () => {
-      const u = await userWith({ sessionTimeoutMinutes: 5, inactivityTimeoutMinutes: 5 });
+    test('caps the session expiry at the absolute timeout', async ({ flow: h }) => {
+      const u = await userWith(h, { sessionTimeoutMinutes: 5, inactivityTimeoutMinutes: 5 });
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       const remaining = s.expiresAt.getTime() - Date.now();
       expect(remaining).toBeGreaterThan(4 * 60_000);
@@ -84,8 +86,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       expect(row?.expiresAt.getTime()).toBe(s.expiresAt.getTime());
     });
 
-    it('keeps the inactivity deadline in the cached record and rejects an idle session in validate', async () => {
-      const u = await userWith({ inactivityTimeoutMinutes: 1 });
+    test('keeps the inactivity deadline in the cached record and rejects an idle session in validate', async ({ flow: h }) => {
+      const u = await userWith(h, { inactivityTimeoutMinutes: 1 });
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       const hit = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       expect(hit.source).toBe('cache');
@@ -111,8 +113,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       await expect(h.rotation.refresh(s.refreshToken)).rejects.toMatchObject({ reason: 'expired' });
     });
 
-    it('a miss repopulates with a deadline from now and records the activity', async () => {
-      const u = await userWith({ inactivityTimeoutMinutes: 10 });
+    test('a miss repopulates with a deadline from now and records the activity', async ({ flow: h }) => {
+      const u = await userWith(h, { inactivityTimeoutMinutes: 10 });
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       await pg.ownerPool.query(sql.unsafe`UPDATE sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = ${s.sessionId}`);
       const keys = h.platform.resolve(RedisKeys);
@@ -129,8 +131,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('organization security sett
       expect(Math.abs(cached.expiresAt.getTime() - fromPg.expiresAt.getTime())).toBeLessThan(1000);
     });
 
-    it('slides the cached deadline on activity, at most once a minute', async () => {
-      const u = await userWith({ inactivityTimeoutMinutes: 2 });
+    test('slides the cached deadline on activity, at most once a minute', async ({ flow: h }) => {
+      const u = await userWith(h, { inactivityTimeoutMinutes: 2 });
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, inside));
       const first = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
       // 90 s later (by this process's clock; Redis still says the record is live): one request slides the deadline.

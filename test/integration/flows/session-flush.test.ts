@@ -1,27 +1,17 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { sleep } from '../../support/sleep.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 // FLUSHALL would wipe other files' keys on the shared Redis: this file runs its own redis-server.
+test.override('envOverrides', ({ privateRedis }) => ({ REDIS_URL: privateRedis.url }));
+
 describe.skipIf(!requireStores('postgres', 'redis'))('session flows after FLUSHALL', () => {
-  let stack: LocalStack;
-  let h: FlowHarness;
-
-  beforeAll(async () => {
-    stack = await startLocalStack({ stores: ['redis'], localServers: false, containers: false, env: {}, log: () => undefined });
-    if (!stack.urls.redis) throw new Error(`no private redis-server: ${stack.stores.redis.detail}`);
-    h = await startFlowHarness({ REDIS_URL: stack.urls.redis });
-  });
-  afterAll(async () => {
-    await h?.stop();
-    await stack?.stop();
-  });
-
-  it('loses no session (repopulated from Postgres) and accepts no revoked one', async () => {
+  test('loses no session (repopulated from Postgres) and accepts no revoked one', async ({ flow: h }) => {
     const client = { ip: '203.0.113.9', userAgent: 'vitest' };
     const a = await h.user();
     const b = await h.user();
@@ -62,10 +52,10 @@ describe.skipIf(!requireStores('postgres', 'redis'))('session flows after FLUSHA
     await expect(h.validator.validate({ userId: a.userId, sessionId: live.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('validates against Postgres while Redis is down', async () => {
+  test('validates against Postgres while Redis is down', async ({ flow: h, privateRedis }) => {
     const u = await h.user();
     const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, {}));
-    await stack.stop();
+    await privateRedis.stop();
     const v = await h.validator.validate({ userId: u.userId, sessionId: s.sessionId });
     expect(v.source).toBe('postgres');
   });

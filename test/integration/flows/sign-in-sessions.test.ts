@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { AccountStateError, InvalidCredentialsError, RateLimitedError, TokenError, ValidationError } from '../../../src/errors.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -9,24 +9,23 @@ import { UserRepository } from '../../../src/postgres/repositories/user-reposito
 import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
-import { PASSWORD, sleep, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { sleep } from '../../support/sleep.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const client = { ip: '203.0.113.7', userAgent: 'vitest', deviceId: 'device-1' };
 
 describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionValidator, RefreshRotation, SessionRevoker', () => {
-  let h: FlowHarness;
   let pg: PostgresConnection;
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     pg = h.platform.resolve(PostgresConnection);
   });
-  afterAll(async () => h?.stop());
 
   describe('login', () => {
-    it('creates a Postgres session, a refresh token and a cache entry, and audits it', async () => {
+    test('creates a Postgres session, a refresh token and a cache entry, and audits it', async ({ flow: h }) => {
       const u = await h.user();
       const result = expectSignedIn(await h.signIn.login(u.email.toUpperCase(), PASSWORD, client));
       expect(result).toMatchObject({ user: { id: u.userId }, organization: { id: u.organizationId, role: 'owner' } });
@@ -44,7 +43,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect(events.find((e) => e.eventType === 'auth.login.succeeded')).toMatchObject({ actorUserId: u.userId, ip: client.ip });
     });
 
-    it('gives unknown email and wrong password the same error class and message', async () => {
+    test('gives unknown email and wrong password the same error class and message', async ({ flow: h }) => {
       const u = await h.user();
       const unknown = await h.signIn.login(`nobody-${randomUUID().slice(0, 6)}@example.test`, PASSWORD, client).catch((e: unknown) => e);
       const wrong = await h.signIn.login(u.email, `${PASSWORD}x`, client).catch((e: unknown) => e);
@@ -54,15 +53,16 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect((wrong as Error).message).not.toContain(PASSWORD);
     });
 
-    it('validates input naming the field, without echoing the password', async () => {
-      const error = await h.signIn.login('not-an-email', 'secret-pw', client).catch((e: unknown) => e);
+    test('validates input naming the field, without echoing the password', async ({ flow: h }) => {
+      // Neither an email nor a username (`not-an-email` would be a well-formed username).
+      const error = await h.signIn.login('not an email', 'secret-pw', client).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ValidationError);
-      expect((error as ValidationError).fields).toEqual(['email']);
+      expect((error as ValidationError).fields).toEqual(['identifier']);
       expect((error as Error).message).not.toContain('secret-pw');
       await expect(h.signIn.login('a@example.test', 'x', { ip: 'not-an-ip' })).rejects.toMatchObject({ fields: ['context.ip'] });
     });
 
-    it('tells the account state only after a correct password', async () => {
+    test('tells the account state only after a correct password', async ({ flow: h }) => {
       const pending = await h.user({ verified: false });
       await expect(h.signIn.login(pending.email, 'Wrong-password-123', client)).rejects.toBeInstanceOf(InvalidCredentialsError);
       await expect(h.signIn.login(pending.email, PASSWORD, client)).rejects.toMatchObject({ state: 'pending_verification' });
@@ -71,10 +71,11 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       await expect(h.signIn.login(suspended.email, PASSWORD, client)).rejects.toMatchObject({ state: 'suspended' });
       const mustChange = await h.user();
       await pg.ownerPool.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${mustChange.userId}`);
-      await expect(h.signIn.login(mustChange.email, PASSWORD, client)).rejects.toMatchObject({ state: 'password_change_required' });
+      // A required change answers with a ticket and no session (test/integration/flows/required-password-change.test.ts).
+      await expect(h.signIn.login(mustChange.email, PASSWORD, client)).resolves.toMatchObject({ status: 'password_change_required', reason: 'must_change' });
     });
 
-    it('rehashes a password whose bcrypt cost differs from the configured one', async () => {
+    test('rehashes a password whose bcrypt cost differs from the configured one', async ({ flow: h }) => {
       const u = await h.user();
       const { default: bcrypt } = await import('bcrypt');
       const oldHash = await bcrypt.hash(PASSWORD, 5);
@@ -84,7 +85,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect(stored).toMatch(/^\$2b\$04\$/);
     });
 
-    it('locks at exactly the threshold under concurrency', async () => {
+    test('locks at exactly the threshold under concurrency', async ({ flow: h }) => {
       const threshold = h.platform.config.auth.lockoutThreshold;
       const users = h.platform.resolve(UserRepository);
 
@@ -120,7 +121,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect(burstUser?.failedLoginCount).toBeGreaterThanOrEqual(threshold);
     });
 
-    it('scores a new IP and device higher than a known one', async () => {
+    test('scores a new IP and device higher than a known one', async ({ flow: h }) => {
       const u = await h.user();
       const first = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
@@ -134,7 +135,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
   });
 
   describe('refresh', () => {
-    it('rotates; 100 concurrent refreshes of one token continue exactly one lineage', async () => {
+    test('rotates; 100 concurrent refreshes of one token continue exactly one lineage', async ({ flow: h }) => {
       const u = await h.user();
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       const results = await Promise.all(Array.from({ length: 100 }, () => h.rotation.refresh(s.refreshToken, client)));
@@ -148,7 +149,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect(next.refreshToken).not.toBe(results[0]!.refreshToken);
     });
 
-    it('revokes family and session on reuse outside the grace window, with a high-risk audit event', async () => {
+    test('revokes family and session on reuse outside the grace window, with a high-risk audit event', async ({ flow: h }) => {
       const u = await h.user();
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       const rotated = await h.rotation.refresh(s.refreshToken, client);
@@ -174,14 +175,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       });
     });
 
-    it('refuses unknown tokens and names the field for malformed ones', async () => {
+    test('refuses unknown tokens and names the field for malformed ones', async ({ flow: h }) => {
       await expect(h.rotation.refresh('x'.repeat(43))).rejects.toMatchObject({ reason: 'invalid' });
       await expect(h.rotation.refresh('')).rejects.toMatchObject({ fields: ['refreshToken'] });
     });
   });
 
   describe('validate and revoke', () => {
-    it('repopulates from Postgres on a miss and rejects revoked, foreign and unknown sessions', async () => {
+    test('repopulates from Postgres on a miss and rejects revoked, foreign and unknown sessions', async ({ flow: h }) => {
       const u = await h.user();
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       const keys = h.platform.resolve(RedisKeys);
@@ -198,7 +199,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
     });
 
     for (const cache of ['warm', 'cold'] as const) {
-      it(`never accepts a session after its revoke returned, with 50 validations racing (${cache} cache)`, async () => {
+      test(`never accepts a session after its revoke returned, with 50 validations racing (${cache} cache)`, async ({ flow: h }) => {
         const u = await h.user();
         const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
         if (cache === 'cold') await h.platform.resolve(RedisConnection).client.del(h.platform.resolve(RedisKeys).sessionRecord(u.userId, s.sessionId));
@@ -236,7 +237,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       });
     }
 
-    it('logoutEverywhere revokes every session of the user, also while validations race', async () => {
+    test('logoutEverywhere revokes every session of the user, also while validations race', async ({ flow: h }) => {
       const u = await h.user();
       const sessions = (await Promise.all([1, 2, 3].map((d) => h.signIn.login(u.email, PASSWORD, { ...client, deviceId: `d${d}` })))).map(expectSignedIn);
       let returned = false;
@@ -267,7 +268,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('PasswordSignIn, SessionVal
       expect((await h.validator.validate({ userId: u.userId, sessionId: fresh.sessionId })).source).toBe('cache');
     });
 
-    it('suspendUser sets the status and revokes all sessions at once', async () => {
+    test('suspendUser sets the status and revokes all sessions at once', async ({ flow: h }) => {
       const u = await h.user();
       const s = expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
       expect(await h.revoker.suspendUser(u.userId, 'abuse report')).toBe(1);

@@ -1,14 +1,15 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
-import { VerificationService } from '../../../src/flows/auth/verification-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
-import { PASSWORD, startFlowHarness, type FlowHarness } from './flow-test-platform.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
+import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 /**
  * Sign-up must not enumerate accounts: OWASP ASVS v4 2.2.1 / OWASP Authentication Cheat Sheet,
@@ -16,26 +17,25 @@ import { requireStores } from '../../support/require-stores.js';
  * the owner of the existing account is told out of band instead.
  */
 describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumeration', () => {
-  let h: FlowHarness;
   let signUp: SignUpService;
   const base = { password: PASSWORD, organizationName: 'Enumeration Test', ageConfirmed: true };
 
-  beforeAll(async () => {
-    h = await startFlowHarness();
+  test.beforeAll(async ({ flow: h }) => {
     signUp = h.platform.resolve(SignUpService);
   });
-  afterAll(async () => h?.stop());
 
-  async function counts(email: string): Promise<{ users: number; organizations: number }> {
+  async function counts(h: FlowHarness, email: string): Promise<{ users: number; organizations: number }> {
     return h.platform.resolve(PostgresConnection).ownerPool.one(sql.type(z.object({ users: z.number(), organizations: z.number() }))`
       SELECT (SELECT count(*) FROM users WHERE lower(email::text) = lower(${email}))::int AS users,
              (SELECT count(*) FROM organizations)::int AS organizations`);
   }
 
-  it('answers a new and an existing address (any letter case) alike; the existing owner is told, the new one gets a verification link', async () => {
+  test('answers a new and an existing address (any letter case) alike; the existing owner is told, the new one gets a verification link', async ({
+    flow: h,
+  }) => {
     const existing = await h.user();
     const fresh = `new-${randomUUID().slice(0, 8)}@example.test`;
-    const before = await counts(existing.email);
+    const before = await counts(h, existing.email);
 
     const forNew = await signUp.signUp({ ...base, email: fresh });
     const answers = [];
@@ -45,15 +45,14 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     for (const a of answers) expect(a).toEqual(forNew);
 
     // Nothing created for the existing address; one owner and one organization for the new one.
-    expect(await counts(existing.email)).toEqual({ users: 1, organizations: before.organizations + 1 });
+    expect(await counts(h, existing.email)).toEqual({ users: 1, organizations: before.organizations + 1 });
     expect(h.notifier.notices.filter((n) => n.userId === existing.userId)).toEqual(
       Array.from({ length: 3 }, () => ({ kind: 'sign_up_with_existing_email', userId: existing.userId, email: existing.email })),
     );
-    await h.platform.resolve(VerificationService).settled();
     expect(h.notifier.sent.filter((m) => m.email === fresh).map((m) => m.kind)).toEqual(['email_verification']);
   });
 
-  it('refuses a weak password alike for a new and an existing address (ValidationError, same fields)', async () => {
+  test('refuses a weak password alike for a new and an existing address (ValidationError, same fields)', async ({ flow: h }) => {
     const existing = await h.user();
     const errors: unknown[] = [];
     for (const email of [existing.email, `weak-${randomUUID().slice(0, 8)}@example.test`])
@@ -63,7 +62,7 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     expect(a?.issues.map((i) => i.code)).toEqual(b?.issues.map((i) => i.code));
   });
 
-  it('createAccount is the trusted door: it says the address is taken (ConflictError users_email_key)', async () => {
+  test('createAccount is the trusted door: it says the address is taken (ConflictError users_email_key)', async ({ flow: h }) => {
     const existing = await h.user();
     const error = await signUp.createAccount({ ...base, email: existing.email.toUpperCase() }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);

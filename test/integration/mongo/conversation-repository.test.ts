@@ -1,26 +1,23 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { ConversationRepository, type Conversation } from '../../../src/mongo/repositories/conversation-repository.js';
 import { MessageRepository, type Message } from '../../../src/mongo/repositories/message-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+import { tenant } from '../../support/mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
+import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
 
 describe('ConversationRepository and MessageRepository', () => {
-  let m: MongoTestPlatform;
   let conversations: ConversationRepository;
   let messages: MessageRepository;
-  beforeAll(async () => {
-    m = await startMongoPlatform();
+  test.beforeAll(async ({ mongo: m }) => {
     conversations = m.platform.resolve(ConversationRepository);
     messages = m.platform.resolve(MessageRepository);
   });
-  afterAll(async () => {
-    await m?.close();
-  });
 
-  it('creates, gets, renames and archives a conversation as plain objects', async () => {
+  test('creates, gets, renames and archives a conversation as plain objects', async () => {
     const ctx = tenant();
     const created = await conversations.create(ctx, { title: '  Plans  ' });
     expect(created).toMatchObject({
@@ -42,7 +39,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(messages.append(ctx, created.id, { role: 'user', content: 'hi' })).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('rejects bad input with a ValidationError naming the field', async () => {
+  test('rejects bad input with a ValidationError naming the field', async () => {
     const ctx = tenant();
     const error = await conversations.create(ctx, { title: '' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
@@ -52,7 +49,68 @@ describe('ConversationRepository and MessageRepository', () => {
     expect((bad as ValidationError).fields.sort()).toEqual(['role', 'tokenCount']);
   });
 
-  it('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
+  test('keeps a summary and metadata on the conversation, set at creation or later, and validates both', async () => {
+    const ctx = tenant();
+    const created = await conversations.create(ctx, { title: 'Support', metadata: { channel: 'web', tags: ['billing'] } });
+    expect(created).toMatchObject({ summary: null, metadata: { channel: 'web', tags: ['billing'] } });
+    const annotated = await conversations.annotate(ctx, created.id, { summary: '  The customer asks about invoices.  ' });
+    expect(annotated).toMatchObject({ summary: 'The customer asks about invoices.', metadata: { channel: 'web', tags: ['billing'] } });
+    expect(await conversations.get(ctx, created.id)).toEqual(annotated);
+    const replaced = await conversations.annotate(ctx, created.id, { summary: null, metadata: { channel: 'api' } });
+    expect(replaced).toMatchObject({ summary: null, metadata: { channel: 'api' } });
+    // Another organization's id is no conversation.
+    await expect(conversations.annotate(tenant(), created.id, { summary: 'x' })).rejects.toBeInstanceOf(NotFoundError);
+
+    const refused = async (input: Parameters<ConversationRepository['annotate']>[2]) =>
+      ((await conversations.annotate(ctx, created.id, input).catch((e: unknown) => e)) as ValidationError).fields;
+    expect(await refused({ summary: '' })).toEqual(['summary']);
+    expect(await refused({ summary: 'x'.repeat(10_001) })).toEqual(['summary']);
+    expect(await refused({ metadata: { $where: 'sleep(1000)' } })).toEqual(['metadata']);
+    expect(await refused({ metadata: { blob: 'x'.repeat(9_000) } })).toEqual(['metadata']);
+    expect(await refused({ metadata: { at: new Date() } as Record<string, unknown> })).toEqual(['metadata']);
+    expect(await conversations.get(ctx, created.id)).toEqual(replaced);
+  });
+
+  test('stores typed metadata on a message (model, prompt/completion tokens, latency) and refuses anything else', async ({ mongo: m }) => {
+    const ctx = tenant();
+    const c = await conversations.create(ctx, { title: 'Metered' });
+    const plain = await messages.append(ctx, c.id, { role: 'user', content: 'Hello?' });
+    expect(plain.metadata).toBeNull();
+    const metadata = { model: 'gpt-4o-2024-08-06', promptTokens: 12, completionTokens: 30, latencyMs: 840 };
+    const reply = await messages.append(ctx, c.id, { role: 'assistant', content: 'Hi!', tokenCount: 42, metadata });
+    expect(reply.metadata).toEqual(metadata);
+    expect((await messages.pageBackwards(ctx, c.id)).items.map((m) => m.metadata)).toEqual([null, metadata]);
+
+    const refused = async (bad: Record<string, unknown>) =>
+      (
+        (await messages
+          .append(ctx, c.id, { role: 'assistant', content: 'x', metadata: bad as NonNullable<Message['metadata']> })
+          .catch((e: unknown) => e)) as ValidationError
+      ).fields;
+    expect(await refused({ promptTokens: -1 })).toEqual(['metadata.promptTokens']);
+    expect(await refused({ completionTokens: 1.5 })).toEqual(['metadata.completionTokens']);
+    expect(await refused({ latencyMs: 'fast' })).toEqual(['metadata.latencyMs']);
+    expect(await refused({ model: '' })).toEqual(['metadata.model']);
+    expect(await refused({ temperature: 0.2 })).toEqual(['metadata']);
+    expect(await messages.countByConversation(ctx, c.id)).toBe(2);
+
+    // The collection's validator holds the same shape for writers that bypass the repository (MongoDB error 121).
+    const db = m.platform.resolve(MongoConnection).connection.db!;
+    const raw = {
+      _id: crypto.randomUUID(),
+      organizationId: ctx.organizationId,
+      conversationId: c.id,
+      seq: 99,
+      role: 'assistant',
+      content: 'x',
+      tokenCount: 0,
+      createdAt: new Date(),
+    };
+    await expect(db.collection('messages').insertOne({ ...raw, metadata: { promptTokens: 'twelve' } } as never)).rejects.toMatchObject({ code: 121 });
+    await expect(db.collection('messages').insertOne({ ...raw, metadata: { seed: 7 } } as never)).rejects.toMatchObject({ code: 121 });
+  });
+
+  test('appends 50 messages concurrently: seq 1..50 unique, counters exact', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'busy' });
     const appended = await Promise.all(
@@ -81,7 +139,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
-  it('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
+  test('lists by user with keyset pagination (lastMessageAt desc, id desc), stable and complete', async () => {
     const ctx = tenant();
     const other = createTenantContext({ ...ctx, actor: undefined, userId: crypto.randomUUID() });
     const made = [];
@@ -107,7 +165,7 @@ describe('ConversationRepository and MessageRepository', () => {
     await expect(conversations.listByUser(ctx, { cursor: 'nonsense' })).rejects.toMatchObject({ fields: ['cursor'] });
   });
 
-  it('organization A never sees or touches organization B', async () => {
+  test('organization A never sees or touches organization B', async () => {
     const a = tenant();
     const b = tenant();
     const bConversation = await conversations.create(b, { title: 'secret' });
@@ -129,7 +187,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await messages.countByConversation(b, bConversation.id)).toBe(1);
   });
 
-  it('deletes a conversation together with its messages', async () => {
+  test('deletes a conversation together with its messages', async () => {
     const ctx = tenant();
     const c = await conversations.create(ctx, { title: 'doomed' });
     for (let i = 0; i < 5; i++) await messages.append(ctx, c.id, { role: 'user', content: `${i}` });
@@ -139,7 +197,7 @@ describe('ConversationRepository and MessageRepository', () => {
     expect(await conversations.delete(ctx, c.id)).toBe(false);
   });
 
-  it('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
+  test('admin: lists and erases everything of one user across organizations, nothing of others', async () => {
     const scope = AdminScope.create({ actor: 'test', reason: 'gdpr' });
     const a = tenant();
     const sameUserInB = createTenantContext({ organizationId: crypto.randomUUID(), userId: a.userId, role: 'member', scopes: [] });

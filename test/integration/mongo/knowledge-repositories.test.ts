@@ -1,28 +1,24 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../../src/errors.js';
 import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
 import { knowledgeChunkId, KnowledgeChunkRepository } from '../../../src/mongo/repositories/knowledge-chunk-repository.js';
 import { KnowledgeDocumentRepository } from '../../../src/mongo/repositories/knowledge-document-repository.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
-import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+import { tenant } from '../../support/mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
 
 describe('knowledge and analytics repositories', () => {
-  let m: MongoTestPlatform;
   let documents: KnowledgeDocumentRepository;
   let chunks: KnowledgeChunkRepository;
   let analytics: AnalyticsRepository;
-  beforeAll(async () => {
-    m = await startMongoPlatform();
+  test.beforeAll(async ({ mongo: m }) => {
     documents = m.platform.resolve(KnowledgeDocumentRepository);
     chunks = m.platform.resolve(KnowledgeChunkRepository);
     analytics = m.platform.resolve(AnalyticsRepository);
   });
-  afterAll(async () => {
-    await m?.close();
-  });
 
-  it('upserts by deterministic id: same content is no change, new content is the next version, pending again', async () => {
+  test('upserts by deterministic id: same content is no change, new content is the next version, pending again', async () => {
     const ctx = tenant();
     const first = await documents.upsert(ctx, { source: 'docs/a.md', title: 'A', content: 'alpha' });
     expect(first).toMatchObject({ created: true, changed: true, document: { version: 1, status: 'pending', chunkCount: 0, content: 'alpha' } });
@@ -46,14 +42,14 @@ describe('knowledge and analytics repositories', () => {
     expect(other.document.id).not.toBe(first.document.id);
   });
 
-  it('concurrent upserts of new content give consecutive versions, none lost', async () => {
+  test('concurrent upserts of new content give consecutive versions, none lost', async () => {
     const ctx = tenant();
     await documents.upsert(ctx, { source: 's', title: 't', content: 'v0' });
     const results = await Promise.all(['v1', 'v2', 'v3'].map((content) => documents.upsert(ctx, { source: 's', title: 't', content })));
     expect(results.map((r) => r.document.version).sort()).toEqual([2, 3, 4]);
   });
 
-  it('validates document input and keeps organizations apart', async () => {
+  test('validates document input and keeps organizations apart', async () => {
     const a = tenant();
     const b = tenant();
     const error = await documents.upsert(a, { source: '', title: 't' }).catch((e: unknown) => e);
@@ -70,7 +66,7 @@ describe('knowledge and analytics repositories', () => {
     expect(await documents.get(b, bDoc.id)).toMatchObject({ status: 'pending', title: 'B' });
   });
 
-  it('lists with keyset pagination and finds stuck documents', async () => {
+  test('lists with keyset pagination and finds stuck documents', async () => {
     const ctx = tenant();
     for (let i = 0; i < 5; i++) await documents.upsert(ctx, { source: `f${i}`, title: `f${i}`, content: `${i}` });
     const first = await documents.list(ctx, { limit: 3 });
@@ -88,7 +84,7 @@ describe('knowledge and analytics repositories', () => {
     expect(await documents.findStuck(ctx, { olderThan: new Date(Date.now() - 60_000) })).toEqual([]);
   });
 
-  it('replaces chunks idempotently with deterministic ids, hydrates in the given order, drops older versions only', async () => {
+  test('replaces chunks idempotently with deterministic ids, hydrates in the given order, drops older versions only', async () => {
     const ctx = tenant();
     const doc = (await documents.upsert(ctx, { source: 'c.md', title: 'C', content: 'c' })).document;
     const texts = Array.from({ length: 6 }, (_, i) => ({ text: `chunk ${i}`, tokenCount: 2 }));
@@ -117,7 +113,7 @@ describe('knowledge and analytics repositories', () => {
     await expect(chunks.deleteVersionsBelow(ctx, doc.id, 0)).rejects.toMatchObject({ fields: ['belowVersion'] });
   });
 
-  it('deleteOrdinalsFrom removes the tail of one version only', async () => {
+  test('deleteOrdinalsFrom removes the tail of one version only', async () => {
     const ctx = tenant();
     const doc = (await documents.upsert(ctx, { source: 'tail.md', title: 'T', content: 't' })).document;
     const texts = (n: number) => Array.from({ length: n }, (_, i) => ({ text: `chunk ${i}` }));
@@ -138,7 +134,7 @@ describe('knowledge and analytics repositories', () => {
     await expect(chunks.deleteOrdinalsFrom(ctx, doc.id, 1, -1)).rejects.toMatchObject({ fields: ['fromOrdinal'] });
   });
 
-  it('records analytics and counts per UTC day', async () => {
+  test('records analytics and counts per UTC day', async () => {
     const ctx = tenant();
     const day = (d: string, h: number) => new Date(`${d}T${String(h).padStart(2, '0')}:00:00Z`);
     await analytics.record(ctx, { type: 'search', at: day('2026-03-01', 1), properties: { q: 'x' } });
@@ -154,7 +150,7 @@ describe('knowledge and analytics repositories', () => {
     await expect(analytics.record(ctx, { type: 'x', properties: { $where: 1 } })).rejects.toMatchObject({ fields: ['properties'] });
   });
 
-  it('deletes everything of one organization with an AdminScope, leaving others', async () => {
+  test('deletes everything of one organization with an AdminScope, leaving others', async () => {
     const a = tenant();
     const b = tenant();
     const scope = AdminScope.create({ actor: 'test', reason: 'org deletion' });

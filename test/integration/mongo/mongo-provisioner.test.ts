@@ -1,25 +1,24 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ValidationError } from '../../../src/errors.js';
 import { mapMongoError } from '../../../src/mongo/map-mongo-error.js';
 import { MongoConnection } from '../../../src/mongo/mongo-connection.js';
 import { mongoModels } from '../../../src/mongo/mongo-models.js';
 import { MongoProvisioner } from '../../../src/mongo/mongo-provisioner.js';
 import { createPlatform } from '../../../src/platform.js';
-import { startMongoPlatform, type MongoTestPlatform } from './mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
+
+// The provisioner's own subject: the file starts from an empty database.
+test.override('provisionMongo', false);
+test.override('envOverrides', { ANALYTICS_RETENTION_DAYS: '30' });
 
 describe('MongoProvisioner', () => {
-  let m: MongoTestPlatform;
   let provisioner: MongoProvisioner;
-  beforeAll(async () => {
-    m = await startMongoPlatform({ provision: false, env: { ANALYTICS_RETENTION_DAYS: '30' } });
+  test.beforeAll(async ({ mongo: m }) => {
     provisioner = m.platform.resolve(MongoProvisioner);
   });
-  afterAll(async () => {
-    await m?.close();
-  });
 
-  it('reports everything pending on an empty database, creates it, then reports no changes', async () => {
+  test('reports everything pending on an empty database, creates it, then reports no changes', async () => {
     const before = await provisioner.pending();
     expect(before).toContain('collection conversations missing');
     expect(before).toContain('index analytics_events.createdAt_ttl missing');
@@ -41,7 +40,7 @@ describe('MongoProvisioner', () => {
     expect((await provisioner.status()).every((c) => c.exists && c.validator === 'ok')).toBe(true);
   });
 
-  it('creates every index with organizationId first (TTL excepted) and the TTL from retention.analyticsDays', async () => {
+  test('creates every index with organizationId first (TTL excepted) and the TTL from retention.analyticsDays', async ({ mongo: m }) => {
     await provisioner.provision();
     const db = m.platform.resolve(MongoConnection).connection.db!;
     for (const name of ['conversations', 'messages', 'knowledge_documents', 'knowledge_chunks', 'analytics_events']) {
@@ -54,7 +53,7 @@ describe('MongoProvisioner', () => {
     expect(ttl?.expireAfterSeconds).toBe(30 * 86_400);
   });
 
-  it('updates a changed TTL in place and reports it', async () => {
+  test('updates a changed TTL in place and reports it', async ({ mongo: m }) => {
     const other = createPlatform({ ...m.t.config, retention: { ...m.t.config.retention, analyticsDays: 7 } }, { stores: ['mongo'] });
     await other.start();
     try {
@@ -70,7 +69,7 @@ describe('MongoProvisioner', () => {
     expect((await provisioner.provision()).filter((s) => s.changed)).toHaveLength(1);
   });
 
-  it('restores a validator that was removed (collMod) and reports it', async () => {
+  test('restores a validator that was removed (collMod) and reports it', async ({ mongo: m }) => {
     const db = m.platform.resolve(MongoConnection).connection.db!;
     await db.command({ collMod: 'messages', validator: {} });
     expect(await provisioner.pending()).toContain('validator messages missing');
@@ -78,7 +77,7 @@ describe('MongoProvisioner', () => {
     expect(steps.filter((s) => s.changed).map((s) => s.step)).toEqual(['validator messages']);
   });
 
-  it('the validator rejects a bad document inserted around the model; mapped to ValidationError', async () => {
+  test('the validator rejects a bad document inserted around the model; mapped to ValidationError', async ({ mongo: m }) => {
     await provisioner.provision();
     const { Conversation, Message } = mongoModels(m.platform.resolve(MongoConnection).connection);
     const now = new Date();

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { TenantAccessError } from '../../../src/errors.js';
 import { ConversationRepository } from '../../../src/mongo/repositories/conversation-repository.js';
 import { AnalyticsRepository } from '../../../src/mongo/repositories/analytics-repository.js';
@@ -9,23 +9,19 @@ import { mongoModels, type MongoModels } from '../../../src/mongo/mongo-models.j
 import { allowCrossTenant } from '../../../src/mongo/tenant-plugin.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { startMongoPlatform, tenant, type MongoTestPlatform } from './mongo-test-platform.js';
+import { tenant } from '../../support/mongo-test-platform.js';
+import { test } from '../../support/fixtures.js';
 
 describe('tenant plugin', () => {
-  let m: MongoTestPlatform;
   let models: MongoModels;
   /** Collection operations mongoose handed to the driver (its debug hook sits right before the driver call). */
   const sent: string[] = [];
-  beforeAll(async () => {
-    m = await startMongoPlatform();
+  test.beforeAll(async ({ mongo: m }) => {
     const connection = m.platform.resolve(MongoConnection).connection;
     connection.set('debug', (collection: string, method: string) => {
       sent.push(`${collection}.${method}`);
     });
     models = mongoModels(connection);
-  });
-  afterAll(async () => {
-    await m?.close();
   });
 
   async function refusedBeforeTheServer(run: () => Promise<unknown>): Promise<TenantAccessError> {
@@ -39,7 +35,7 @@ describe('tenant plugin', () => {
     return error as TenantAccessError;
   }
 
-  it('refuses every query, update, delete, count, distinct and aggregate without organizationId — nothing reaches the server', async () => {
+  test('refuses every query, update, delete, count, distinct and aggregate without organizationId — nothing reaches the server', async () => {
     const { Conversation, Message, AnalyticsEvent } = models;
     await refusedBeforeTheServer(() => Conversation.find({ userId: 'u' }).exec());
     await refusedBeforeTheServer(() => Conversation.findOne({ _id: 'x' }).exec());
@@ -63,7 +59,7 @@ describe('tenant plugin', () => {
     );
   });
 
-  it('refuses filters that do not pin a single organization', async () => {
+  test('refuses filters that do not pin a single organization', async () => {
     const { Conversation, AnalyticsEvent } = models;
     await refusedBeforeTheServer(() => Conversation.find({ organizationId: { $in: ['a', 'b'] } }).exec());
     await refusedBeforeTheServer(() => Conversation.find({ organizationId: { $ne: 'a' } }).exec());
@@ -77,7 +73,7 @@ describe('tenant plugin', () => {
   });
 
   // Issue 15, "What was seen" 5: each of these crossed or moved the boundary before the plugin became an allow-list.
-  it('checks pipelines recursively: cross-collection and writing stages are refused at any depth, unknown stages too', async () => {
+  test('checks pipelines recursively: cross-collection and writing stages are refused at any depth, unknown stages too', async () => {
     const { AnalyticsEvent } = models;
     const pinned = { $match: { organizationId: 'a' } };
     const lookup = { $lookup: { from: 'analytics_events', pipeline: [{ $match: { organizationId: 'b' } }], as: 'other' } };
@@ -103,7 +99,7 @@ describe('tenant plugin', () => {
     }
   });
 
-  it('refuses every update that touches organizationId: any operator, pipeline updates, bulkWrite, replacements; unknown operators too', async () => {
+  test('refuses every update that touches organizationId: any operator, pipeline updates, bulkWrite, replacements; unknown operators too', async () => {
     const { Conversation, KnowledgeChunk } = models;
     const f = { organizationId: 'a', _id: 'x' };
     // Mongoose 9 sends pipeline-style updates only with `updatePipeline: true`; the plugin refuses them either way.
@@ -128,7 +124,7 @@ describe('tenant plugin', () => {
     await refusedBeforeTheServer(() => KnowledgeChunk.bulkWrite([{ replaceOne: { filter: f, replacement: { _id: 'x', organizationId: 'b' } as never } }]));
   });
 
-  it('lets updates that leave organizationId alone through', async () => {
+  test('lets updates that leave organizationId alone through', async ({ mongo: m }) => {
     const ctx = tenant();
     const created = await m.platform.resolve(ConversationRepository).create(ctx, { title: 'before' });
     const f = { organizationId: ctx.organizationId, _id: created.id };
@@ -138,14 +134,14 @@ describe('tenant plugin', () => {
     expect(facet).toEqual([{ n: [{ n: 1 }] }]);
   });
 
-  it('lets pinned queries through, { $eq } included', async () => {
+  test('lets pinned queries through, { $eq } included', async () => {
     sent.length = 0;
     expect(await models.Conversation.find({ organizationId: 'a' }).exec()).toEqual([]);
     expect(await models.Conversation.countDocuments({ organizationId: { $eq: 'a' } }).exec()).toBe(0);
     expect(sent).toEqual(['conversations.find', 'conversations.countDocuments']);
   });
 
-  it('a loaded document cannot be saved into another organization', async () => {
+  test('a loaded document cannot be saved into another organization', async ({ mongo: m }) => {
     const ctx = tenant();
     const created = await m.platform.resolve(ConversationRepository).create(ctx, { title: 'mine' });
     const doc = await models.Conversation.findOne({ organizationId: ctx.organizationId, _id: created.id }).exec();
@@ -153,13 +149,13 @@ describe('tenant plugin', () => {
     await refusedBeforeTheServer(() => doc!.save());
   });
 
-  it('repositories refuse to run without a tenant context', async () => {
+  test('repositories refuse to run without a tenant context', async ({ mongo: m }) => {
     const conversations = m.platform.resolve(ConversationRepository);
     await refusedBeforeTheServer(() => conversations.listByUser(undefined as unknown as TenantContext));
     await refusedBeforeTheServer(() => conversations.get({ userId: 'u' } as unknown as TenantContext, 'x'));
   });
 
-  it('repositories check the role/scope policy and name the missing permission, before the server', async () => {
+  test('repositories check the role/scope policy and name the missing permission, before the server', async ({ mongo: m }) => {
     const conversations = m.platform.resolve(ConversationRepository);
     const documents = m.platform.resolve(KnowledgeDocumentRepository);
     const analytics = m.platform.resolve(AnalyticsRepository);
@@ -176,7 +172,7 @@ describe('tenant plugin', () => {
     expect((await refusedBeforeTheServer(() => conversations.create(key, { title: 't' }))).permission).toBe('conversations:write');
   });
 
-  it('cross-tenant admin operations need a real AdminScope', async () => {
+  test('cross-tenant admin operations need a real AdminScope', async ({ mongo: m }) => {
     const analytics = m.platform.resolve(AnalyticsRepository);
     const a = tenant();
     const b = tenant();

@@ -35,12 +35,46 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
     expect(first.stdout).toMatch(/^member member@example\.com: created \(role member\)$/m);
     expect(first.stdout).toMatch(/member password \(shown once, store it now\): \S{20,}/);
     expect(first.stdout).toMatch(/^personas: created Assistant, Support Agent, Tutor$/m);
+    expect(first.stdout).toMatch(/^admin admin@example\.com: created \(must change the password at the first sign-in\)$/m);
+    // Issue 20: the seeded admin must change its password at first sign-in; issue 17: the seed goes through the
+    // repositories and flows, so it leaves what they leave (the sign-up and invitation audit events).
+    const seeded = await withAdmin(databaseUrl(admin, name), async (c) => ({
+      users: (await c.query(`SELECT email, must_change_password, status FROM users ORDER BY email`)).rows,
+      roles: (
+        await c.query(`SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id JOIN organizations o ON o.id = m.organization_id
+                             WHERE o.slug = 'demo' ORDER BY u.email`)
+      ).rows,
+      organization: (await c.query(`SELECT tier, credits::int AS credits FROM organizations WHERE slug = 'demo'`)).rows,
+      events: (await c.query(`SELECT event_type FROM audit_log ORDER BY event_type`)).rows.map((r: { event_type: string }) => r.event_type),
+    }));
+    expect(seeded.users).toEqual([
+      { email: 'admin@example.com', must_change_password: true, status: 'active' },
+      { email: 'member@example.com', must_change_password: false, status: 'active' },
+    ]);
+    expect(seeded.roles).toEqual([
+      { email: 'admin@example.com', role: 'owner' },
+      { email: 'member@example.com', role: 'member' },
+    ]);
+    expect(seeded.organization).toEqual([{ tier: 'pro', credits: 1000 }]);
+    expect(seeded.events).toEqual(expect.arrayContaining(['auth.signup', 'membership.invited', 'membership.invitation_accepted']));
     const second = await runCli(['db', 'seed'], { env });
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('already exists (password unchanged)');
     expect(second.stdout).not.toContain('password (shown once');
     expect(second.stdout).toMatch(/^member member@example\.com: already exists \(password unchanged\)$/m);
     expect(second.stdout).toMatch(/^personas: already exist$/m);
+    // Two runs at once: both succeed and nothing is duplicated.
+    const [a, b] = await Promise.all([runCli(['db', 'seed'], { env }), runCli(['db', 'seed'], { env })]);
+    expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, '', '']);
+    const counts = await withAdmin(
+      databaseUrl(admin, name),
+      async (c) =>
+        (
+          await c.query(`SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM memberships) AS memberships,
+                             (SELECT count(*)::int FROM personas) AS personas`)
+        ).rows,
+    );
+    expect(counts).toEqual([{ users: 2, memberships: 2, personas: 3 }]);
 
     const refused = await runCli(['db', 'reset'], { env });
     expect(refused.code).toBe(1);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -14,7 +14,7 @@ import { SessionRepository } from '../../../src/postgres/repositories/session-re
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { test } from '../../support/fixtures.js';
 
 /** The catalog query of docs/security.md, "Least privilege at run time". */
 function auditQuery(): string {
@@ -28,20 +28,17 @@ function auditQuery(): string {
  * credentials are the only ones the process holds and need.
  */
 describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE_URL)', () => {
-  let t: TestEnv;
   let platform: Platform;
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     const { DATABASE_URL: _owner, ...env } = t.env;
     platform = createPlatform(loadConfig(env), { stores: ['postgres'] });
     await platform.start();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await platform?.stop();
-    await t?.cleanup();
   });
 
-  it('signs up, finds credentials case-insensitively, creates the organization and a session, and reads it back by id and jti', async () => {
+  test('signs up, finds credentials case-insensitively, creates the organization and a session, and reads it back by id and jti', async ({ testEnv: t }) => {
     const users = platform.resolve(UserRepository);
     const user = await users.create({ email: `LP-${t.id}@Example.test`, passwordHash: `$2b$04$${'a'.repeat(53)}`, status: 'active', ageConfirmed: true });
     const credentials = await users.findCredentialsByEmail(`lp-${t.id}@example.TEST`);
@@ -70,7 +67,7 @@ describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE
     expect((await sessions.revokeAllForUser(user.id, 'test')).map((s) => s.id)).toEqual([session.id]);
   });
 
-  it('has no owner pool: a ConfigError names DATABASE_URL', () => {
+  test('has no owner pool: a ConfigError names DATABASE_URL', () => {
     expect(() => platform.resolve(PostgresConnection).ownerPool).toThrow(ConfigError);
   });
 });
@@ -81,19 +78,16 @@ describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE
  * a superuser or bypass row-level security, or the function grants more than it names.
  */
 describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
-  let t: TestEnv;
   let db: pg.Client;
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     db = new pg.Client({ connectionString: t.databaseUrl });
     await db.connect();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await db?.end();
-    await t?.cleanup();
   });
 
-  it('are SECURITY DEFINER, with a fixed search_path, owned by a NOLOGIN non-superuser without BYPASSRLS, not executable by PUBLIC', async () => {
+  test('are SECURITY DEFINER, with a fixed search_path, owned by a NOLOGIN non-superuser without BYPASSRLS, not executable by PUBLIC', async () => {
     const { rows: functions } = await db.query<{ name: string; owner: string }>(`
       SELECT p.proname AS name, p.proowner::regrole::text AS owner FROM pg_proc p WHERE p.pronamespace = 'platform_auth'::regnamespace`);
     expect(functions.map((f) => f.name)).toEqual(
@@ -116,7 +110,7 @@ describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
     expect((await db.query(query)).rows).toEqual([]);
   });
 
-  it('the audit query catches a function that breaks the rules', async () => {
+  test('the audit query catches a function that breaks the rules', async () => {
     // A SECURITY DEFINER function without a fixed search_path, executable by PUBLIC (the default): must be reported.
     await db.query(`CREATE FUNCTION platform_auth.unsafe_probe() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`);
     try {
@@ -127,7 +121,7 @@ describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
     }
   });
 
-  it('cannot be called by a role other than platform_app', async () => {
+  test('cannot be called by a role other than platform_app', async ({ testEnv: t }) => {
     const role = `lp_probe_${t.id}`.slice(0, 60);
     await db.query(`CREATE ROLE ${role} NOLOGIN`);
     try {
@@ -141,7 +135,7 @@ describe.skipIf(!requireStores('postgres'))('platform_auth functions', () => {
     }
   });
 
-  it('leaves platform_app without superuser, BYPASSRLS or ownership of anything in the database', async () => {
+  test('leaves platform_app without superuser, BYPASSRLS or ownership of anything in the database', async () => {
     const { rows } = await db.query<{ super: boolean; bypass: boolean; owned: number }>(`
       SELECT r.rolsuper AS super, r.rolbypassrls AS bypass,
              (SELECT count(*)::int FROM pg_class c WHERE c.relowner = r.oid) + (SELECT count(*)::int FROM pg_proc p WHERE p.proowner = r.oid) AS owned

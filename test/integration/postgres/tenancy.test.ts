@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { createPool, sql, type DatabasePool, type Interceptor, type Query } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
@@ -10,14 +10,13 @@ import { preparedStatement } from '../../../src/postgres/prepared-statement.js';
 import { createResultParserInterceptor } from '../../../src/postgres/result-parser-interceptor.js';
 import { withTenant } from '../../../src/postgres/with-tenant.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { requireStores } from '../../support/require-stores.js';
+import { test } from '../../support/fixtures.js';
 
 const countRow = z.object({ n: z.number() });
 const nameRow = z.object({ name: z.string() });
 
 describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level security as platform_app)', () => {
-  let t: TestEnv;
   let postgres: PostgresConnection;
   let owner: DatabasePool;
   let app: DatabasePool;
@@ -29,8 +28,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
   let ctxA: TenantContext;
   let ctxB: TenantContext;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     postgres = new PostgresConnection(t.config, createLogger('silent'));
     await postgres.start();
     owner = postgres.ownerPool;
@@ -52,12 +50,11 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     ctxB = createTenantContext({ organizationId: orgB, userId: userB, role: 'owner', scopes: [] });
   });
 
-  afterAll(async () => {
+  test.afterAll(async () => {
     await postgres?.stop();
-    await t?.cleanup();
   });
 
-  it('connects as platform_app: LOGIN, no SUPERUSER, no BYPASSRLS, owns nothing', async () => {
+  test('connects as platform_app: LOGIN, no SUPERUSER, no BYPASSRLS, owns nothing', async () => {
     const role = await app.one(
       sql.type(z.object({ current_user: z.string(), rolsuper: z.boolean(), rolbypassrls: z.boolean(), rolcanlogin: z.boolean(), owned: z.number() }))`
         SELECT current_user, r.rolsuper, r.rolbypassrls, r.rolcanlogin,
@@ -67,7 +64,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     expect(role).toEqual({ current_user: 'platform_app', rolsuper: false, rolbypassrls: false, rolcanlogin: true, owned: 0 });
   });
 
-  it('with no tenant set, every tenant and global table reads as empty', async () => {
+  test('with no tenant set, every tenant and global table reads as empty', async () => {
     for (const table of ['personas', 'memberships', 'organizations', 'users', 'sessions', 'api_keys', 'audit_log', 'identities']) {
       const n = await app.oneFirst(sql.type(countRow)`SELECT count(*)::int AS n FROM ${sql.identifier([table])}`);
       expect({ table, n }).toEqual({ table, n: 0 });
@@ -76,7 +73,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     expect(await owner.oneFirst(sql.type(countRow)`SELECT count(*)::int AS n FROM personas`)).toBe(3);
   });
 
-  it('tenant A sees only its rows and cannot read, change or create tenant B rows', async () => {
+  test('tenant A sees only its rows and cannot read, change or create tenant B rows', async () => {
     const namesA = await withTenant(app, ctxA, (tx) => tx.manyFirst(sql.type(nameRow)`SELECT name FROM personas ORDER BY name`));
     expect(namesA).toEqual(['alpha', 'beta']);
     const namesB = await withTenant(app, ctxB, (tx) => tx.manyFirst(sql.type(nameRow)`SELECT name FROM personas ORDER BY name`));
@@ -99,7 +96,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     expect(emails.some((e) => e.startsWith('b-'))).toBe(false);
   });
 
-  it('never carries the tenant into the next transaction on a pooled connection', async () => {
+  test('never carries the tenant into the next transaction on a pooled connection', async ({ testEnv: t }) => {
     // In the pgbouncer project the URL is PgBouncer's (transaction pooling): the pool is then built as the package
     // builds it there (no startup timeouts, unnamed statements), and the same server backend must not carry the tenant either.
     const pooled = t.config.postgres.pooler === 'transaction';
@@ -144,22 +141,22 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     const failing = preparedStatement('test_tenant_failing', 'SELECT name FROM personas WHERE 1 / (length(name) - length(name)) = 1', nameRow);
     let single: PostgresConnection;
 
-    beforeAll(async () => {
+    test.beforeAll(async ({ testEnv: t }) => {
       // One hot-path connection (min(5, PG_POOL_SIZE)), so consecutive calls provably share it.
       single = new PostgresConnection({ ...t.config, postgres: { ...t.config.postgres, poolSize: 1 } }, createLogger('silent'));
       await single.start();
     });
 
-    afterAll(async () => {
+    test.afterAll(async () => {
       await single?.stop();
     });
 
-    it('confines the read to the tenant through row-level security', async () => {
+    test('confines the read to the tenant through row-level security', async () => {
       expect((await postgres.tenantQuery(ctxA, names, [])).map((r) => r.name)).toEqual(['alpha', 'beta']);
       expect((await postgres.tenantQuery(ctxB, names, [])).map((r) => r.name)).toEqual(['gamma']);
     });
 
-    it("parses rows with the hot pool's type parsers (int8 → number, timestamptz → Date), as preparedOne does", async () => {
+    test("parses rows with the hot pool's type parsers (int8 → number, timestamptz → Date), as preparedOne does", async () => {
       // The schema refuses pg's defaults (int8 as a string, and a string timestamp): the submittable must bring the pool's parsers.
       const typed = preparedStatement(
         'test_tenant_typed',
@@ -171,14 +168,14 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
       expect(row?.at).toBeInstanceOf(Date);
     });
 
-    it('a read on the same pool without the tenant setting sees nothing', async () => {
+    test('a read on the same pool without the tenant setting sees nothing', async () => {
       // The same statement through preparedOne (no settings) on the application role: RLS leaves no rows.
       const bare = await single.preparedOne(probe, []);
       expect(bare).toMatchObject({ n: 0 });
       expect(bare?.s ?? '').toBe('');
     });
 
-    it('never carries the tenant to the next statement on the same pooled connection', async () => {
+    test('never carries the tenant to the next statement on the same pooled connection', async () => {
       const [inside] = await single.tenantQuery(ctxA, probe, []);
       expect(inside).toMatchObject({ s: orgA, n: 2 });
       const after = await single.preparedOne(probe, []);
@@ -190,7 +187,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
       expect((await single.preparedOne(probe, []))?.n).toBe(0);
     });
 
-    it('a failing read rolls back with its settings and leaves nothing behind', async () => {
+    test('a failing read rolls back with its settings and leaves nothing behind', async () => {
       const error = await single.tenantQuery(ctxA, failing, []).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
       expect(String((error as Error).message)).toMatch(/division by zero/);
@@ -201,7 +198,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     });
   });
 
-  it('the app role cannot switch RLS off, alter tables, or become the owner', async () => {
+  test('the app role cannot switch RLS off, alter tables, or become the owner', async () => {
     const attempts = [
       sql.unsafe`ALTER TABLE personas DISABLE ROW LEVEL SECURITY`,
       sql.unsafe`ALTER TABLE personas NO FORCE ROW LEVEL SECURITY`,
@@ -223,7 +220,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     await expect(off).rejects.toBeInstanceOf(TenantAccessError);
   });
 
-  it('a TenantContext is validated and cannot be a plain object', () => {
+  test('a TenantContext is validated and cannot be a plain object', () => {
     expect(() => createTenantContext({ organizationId: 'not-a-uuid', userId: userA, role: 'owner' })).toThrow(ValidationError);
     try {
       createTenantContext({ organizationId: orgA, userId: userA, role: 'root' as 'owner' });
@@ -240,7 +237,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     expect(typeof plain).toBe('function');
   });
 
-  it('keeps at least one owner per organization, also under concurrent demotions', async () => {
+  test('keeps at least one owner per organization, also under concurrent demotions', async () => {
     const demote = (userId: string) =>
       withTenant(app, ctxA, (tx) => tx.query(sql.unsafe`UPDATE memberships SET role = 'admin' WHERE organization_id = ${orgA} AND user_id = ${userId}`));
     const results = await Promise.allSettled([demote(userA), demote(userA2)]);
@@ -259,7 +256,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     ).rejects.toMatchObject({ constraint: 'memberships_last_owner' });
   });
 
-  it('deleting an organization cascades past the owner rule; credits never go negative', async () => {
+  test('deleting an organization cascades past the owner rule; credits never go negative', async () => {
     const doomed = randomUUID();
     await owner.query(sql.unsafe`INSERT INTO organizations (id, name, slug) VALUES (${doomed}, 'Doomed', ${`d-${doomed.slice(0, 8)}`})`);
     await owner.query(sql.unsafe`INSERT INTO memberships (organization_id, user_id, role) VALUES (${doomed}, ${userB}, 'owner')`);
@@ -270,7 +267,7 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
     await expect(overdraw).rejects.toMatchObject({ constraint: 'organizations_credits_non_negative' });
   });
 
-  it('audit_log partitions: ensure is idempotent, retention drops only whole old months', async () => {
+  test('audit_log partitions: ensure is idempotent, retention drops only whole old months', async () => {
     expect(await owner.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT audit_log_ensure_partitions(3) AS n`)).toBe(0);
     await owner.query(sql.unsafe`CREATE TABLE audit_log_p200001 PARTITION OF audit_log FOR VALUES FROM ('2000-01-01 00:00+00') TO ('2000-02-01 00:00+00')`);
     await owner.query(sql.unsafe`INSERT INTO audit_log (created_at, event_type, organization_id) VALUES ('2000-01-15 00:00+00', 'auth.login', ${orgA})`);

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { ConfigError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
@@ -9,7 +10,7 @@ import { QdrantConnection } from '../../../src/qdrant/qdrant-connection.js';
 import { QdrantProvisioner } from '../../../src/qdrant/qdrant-provisioner.js';
 import { AdminScope } from '../../../src/tenancy/admin-scope.js';
 import { createTenantContext, type TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { createTestEnv } from '../../support/test-env.js';
 
 const DIM = 8;
 
@@ -26,23 +27,20 @@ function vec(i: number, j = (i + 1) % DIM, w = 0.1): number[] {
 }
 
 describe('QdrantProvisioner and EmbeddingIndex', () => {
-  let t: TestEnv;
   let platform: Platform;
   let provisioner: QdrantProvisioner;
   let index: EmbeddingIndex;
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     platform = createPlatform(t.config, { stores: ['qdrant'] });
     await platform.start();
     provisioner = platform.resolve(QdrantProvisioner);
     index = platform.resolve(EmbeddingIndex);
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await platform?.stop();
-    await t?.cleanup();
   });
 
-  it('provisions the collection with tenant payload indexes, and the second run changes nothing', async () => {
+  test('provisions the collection with tenant payload indexes, and the second run changes nothing', async ({ testEnv: t }) => {
     expect(await provisioner.forDimension(DIM).pending()).toEqual([`collection ${index.collectionName} missing`]);
     const first = await provisioner.forDimension(DIM).provision();
     expect(first.map((s) => [s.step, s.changed])).toEqual([
@@ -60,7 +58,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     expect(info.payload_schema?.version).toMatchObject({ data_type: 'integer' });
   });
 
-  it('adds the version index to a collection made before it existed, and reports it pending until then', async () => {
+  test('adds the version index to a collection made before it existed, and reports it pending until then', async () => {
     await provisioner.forDimension(DIM).provision();
     const client = platform.resolve(QdrantConnection).client;
     await client.deletePayloadIndex(index.collectionName, 'version', { wait: true });
@@ -72,7 +70,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     expect(await provisioner.forDimension(DIM).pending()).toEqual([]);
   });
 
-  it('refuses a dimension that differs from the existing collection with a ConfigError naming both sizes', async () => {
+  test('refuses a dimension that differs from the existing collection with a ConfigError naming both sizes', async () => {
     await provisioner.forDimension(DIM).provision();
     const error = await provisioner
       .forDimension(DIM * 2)
@@ -83,7 +81,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     expect(await provisioner.forDimension(DIM * 2).pending()).toEqual([expect.stringMatching(/vector size 8, embedder has 16/)]);
   });
 
-  it('upserts in batches with deterministic ids: a re-upsert adds no points', async () => {
+  test('upserts in batches with deterministic ids: a re-upsert adds no points', async () => {
     await provisioner.forDimension(DIM).provision();
     const ctx = tenant();
     const documentId = randomUUID();
@@ -98,7 +96,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     expect(stored[0]?.payload).toEqual({ organizationId: ctx.organizationId, documentId, version: 1, ordinal: 4 });
   });
 
-  it('validates points and search input', async () => {
+  test('validates points and search input', async () => {
     const ctx = tenant();
     const error = await index.upsert(ctx, [{ documentId: 'd', version: 0, ordinal: 0, vector: [Number.NaN] }]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
@@ -108,7 +106,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     await expect(index.search(ctx, vec(0), { limit: 0 })).rejects.toMatchObject({ fields: ['limit'] });
   });
 
-  it('search returns only the caller organization, ranked, filtered by documents and threshold', async () => {
+  test('search returns only the caller organization, ranked, filtered by documents and threshold', async () => {
     await provisioner.forDimension(DIM).provision();
     const a = tenant();
     const b = tenant();
@@ -146,7 +144,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
     });
   });
 
-  it('deleteVersionsBelow, deleteOrdinalsFrom and deleteByDocument delete only what they name, never in another organization', async () => {
+  test('deleteVersionsBelow, deleteOrdinalsFrom and deleteByDocument delete only what they name, never in another organization', async () => {
     await provisioner.forDimension(DIM).provision();
     const a = tenant();
     const b = tenant();
@@ -195,7 +193,7 @@ describe('QdrantProvisioner and EmbeddingIndex', () => {
 });
 
 describe('EmbeddingIndex with the HashingEmbedder', () => {
-  it('finds the passage that shares words with the query, for its own organization only', async () => {
+  test('finds the passage that shares words with the query, for its own organization only', async () => {
     const { HashingEmbedder } = await import('../../../src/flows/knowledge/hashing-embedder.js');
     const t = await createTestEnv();
     await using platform = createPlatform(t.config, { stores: ['qdrant'] });

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { z } from 'zod';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { CacheAside } from '../../../src/redis/repositories/cache-aside.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { VoiceCache } from '../../../src/redis/repositories/voice-cache.js';
-import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;
 let second: Platform;
@@ -14,21 +14,20 @@ let keys: RedisKeys;
 
 const settings = z.object({ plan: z.string(), seats: z.number() });
 
-beforeAll(async () => {
-  const env = await createTestEnv();
+test.beforeAll(async ({ testEnv: env }) => {
   platform = createPlatform(env.config, { stores: ['redis'] });
   second = createPlatform(env.config, { stores: ['redis'] });
   await Promise.all([platform.start(), second.start()]);
   cache = platform.resolve(CacheAside);
   keys = platform.resolve(RedisKeys);
 });
-afterAll(async () => {
+test.afterAll(async () => {
   await platform?.stop();
   await second?.stop();
 });
 
 describe('CacheAside', () => {
-  it('calls the loader once for 100 concurrent misses across two processes', async () => {
+  test('calls the loader once for 100 concurrent misses across two processes', async () => {
     const key = keys.cache('settings', 'org-stampede');
     let calls = 0;
     const loader = async () => {
@@ -44,7 +43,7 @@ describe('CacheAside', () => {
     expect(ttl).toBeGreaterThan(50);
   });
 
-  it('lets waiters load themselves when the lock holder dies', async () => {
+  test('lets waiters load themselves when the lock holder dies', async () => {
     const key = keys.cache('settings', 'org-dead-holder');
     // A holder that died: its lock is there, no value will ever come.
     await platform.resolve(RedisConnection).client.set(`${key}:lock`, 'dead', 'PX', 150);
@@ -56,7 +55,7 @@ describe('CacheAside', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
-  it('treats a corrupted entry as a miss and invalidates explicitly', async () => {
+  test('treats a corrupted entry as a miss and invalidates explicitly', async () => {
     const key = keys.cache('settings', 'org-corrupt');
     await platform.resolve(RedisConnection).client.set(key, '{"plan": 42', 'EX', 60);
     let version = 1;
@@ -70,7 +69,7 @@ describe('CacheAside', () => {
     expect(await cache.getOrLoad(key, 60, loader, settings)).toEqual({ plan: 'v2', seats: 1 });
   });
 
-  it('does not cache a value whose load raced an invalidate', async () => {
+  test('does not cache a value whose load raced an invalidate', async () => {
     const key = keys.cache('settings', 'org-race');
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
@@ -92,7 +91,7 @@ describe('CacheAside', () => {
 });
 
 describe('VoiceCache', () => {
-  it('round-trips audio bytes by content hash with a TTL, per organization', async () => {
+  test('round-trips audio bytes by content hash with a TTL, per organization', async () => {
     const voice = platform.resolve(VoiceCache);
     const request = { text: 'Hello there', voice: 'alloy', format: 'mp3' };
     const hash = VoiceCache.contentHash(request);

@@ -1,24 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { ValidationError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { checkRedisForQueues } from '../../../src/redis/check-redis-for-queues.js';
 import { JobQueues, defineQueue, type JobContext } from '../../../src/redis/job-queues.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { createTestEnv } from '../../support/test-env.js';
 import { deleteKeys, listKeys } from '../../support/redis-admin.js';
 
 let platform: Platform;
 let queues: JobQueues;
 let redis: RedisConnection;
 
-beforeAll(async () => {
-  const env = await createTestEnv();
+test.beforeAll(async ({ testEnv: env }) => {
   platform = createPlatform(env.config, { stores: ['redis'] });
   await platform.start();
   queues = platform.resolve(JobQueues);
   redis = platform.resolve(RedisConnection);
 });
-afterAll(async () => {
+test.afterAll(async () => {
   // Queue keys have no TTL by design: remove this file's keys from the shared Redis.
   await queues?.close();
   if (redis) await deleteKeys(redis.client, `${platform.config.redis.keyPrefix}*`);
@@ -45,7 +44,7 @@ const requestsQueue = defineQueue<{ readonly organizationId: string; readonly re
 const runs = (name: string) => `${platform.config.redis.keyPrefix}test:${name}`;
 
 describe('JobQueues', () => {
-  it('runs a job enqueued twice with the same id once; keys carry the queue hash tag', async () => {
+  test('runs a job enqueued twice with the same id once; keys carry the queue hash tag', async () => {
     const key = runs('dedup');
     const first = await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
     const second = await queues.enqueue(documentsQueue, { organizationId: 'o1', documentId: 'd1', version: 1 }, { jobId: 'd1-v1' });
@@ -62,15 +61,15 @@ describe('JobQueues', () => {
     expect(queueKeys.length).toBeGreaterThan(0);
   });
 
-  it('rejects a queue name that cannot sit in a hash tag', () => {
+  test('rejects a queue name that cannot sit in a hash tag', () => {
     for (const name of ['', 'a:b', 'a}b', 'x'.repeat(65)]) expect(() => defineQueue(name)).toThrow(ValidationError);
   });
 
-  it('rejects job ids BullMQ cannot store', async () => {
+  test('rejects job ids BullMQ cannot store', async () => {
     await expect(queues.enqueue(requestsQueue, { organizationId: 'o', requestId: 'r' }, { jobId: 'a:b' })).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it('a job survives a worker restart mid-flight and completes exactly once', async () => {
+  test('a job survives a worker restart mid-flight and completes exactly once', async () => {
     const started = runs('restart-started');
     const completed = runs('restart-completed');
     const hang = new Promise<void>(() => undefined);
@@ -105,7 +104,7 @@ describe('JobQueues', () => {
     expect(Number(await redis.client.get(started))).toBe(2);
   });
 
-  it('retries with exponential backoff, then lists the job as dead-lettered; retryFailed runs it again', async () => {
+  test('retries with exponential backoff, then lists the job as dead-lettered; retryFailed runs it again', async () => {
     const attempts: number[] = [];
     let healthy = false;
     const worker = await queues.startWorker(documentsQueue, async (job) => {
@@ -129,7 +128,7 @@ describe('JobQueues', () => {
     await worker.close();
   });
 
-  it('reconcile re-creates jobs from durable state with the same ids', async () => {
+  test('reconcile re-creates jobs from durable state with the same ids', async () => {
     const durable = [
       { organizationId: 'o2', requestId: 'r1' },
       { organizationId: 'o2', requestId: 'r2' },
@@ -143,7 +142,7 @@ describe('JobQueues', () => {
     expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBe(2);
   });
 
-  it('checkRedisForQueues reports the eviction policy', async () => {
+  test('checkRedisForQueues reports the eviction policy', async () => {
     const readiness = await checkRedisForQueues(redis);
     expect(readiness.version).toMatch(/^\d+\.\d+/);
     expect(readiness.ok).toBe(readiness.maxmemoryPolicy === 'noeviction');

@@ -1,24 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { RateLimitedError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { LoginThrottle } from '../../../src/redis/repositories/login-throttle.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
-import { createTestEnv } from '../../support/test-env.js';
 import { listKeys } from '../../support/redis-admin.js';
 
 let platform: Platform;
 let throttle: LoginThrottle;
 
-beforeAll(async () => {
-  const env = await createTestEnv({ LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '60' });
+test.override('envOverrides', { LOCKOUT_THRESHOLD: '3', LOCKOUT_SECONDS: '60' });
+
+test.beforeAll(async ({ testEnv: env }) => {
   platform = createPlatform(env.config, { stores: ['redis'] });
   await platform.start();
   throttle = platform.resolve(LoginThrottle);
 });
-afterAll(() => platform?.stop());
+test.afterAll(() => platform?.stop());
 
 describe('LoginThrottle', () => {
-  it('refuses an account after the lockout threshold, with retry-after, and resets on success', async () => {
+  test('refuses an account after the lockout threshold, with retry-after, and resets on success', async () => {
     const attempt = { email: 'Alice@Example.com', ip: '192.0.2.10' };
     for (let i = 0; i < 3; i++) {
       await throttle.check(attempt);
@@ -32,7 +33,7 @@ describe('LoginThrottle', () => {
     await expect(throttle.check(attempt)).resolves.toBeUndefined();
   });
 
-  it('refuses an IP spraying many accounts; reset does not clear the IP', async () => {
+  test('refuses an IP spraying many accounts; reset does not clear the IP', async () => {
     const strict = throttle.withPolicy({ ipLimit: 4 });
     for (let i = 0; i < 4; i++) await strict.recordFailure({ email: `user${i}@example.com`, ip: '192.0.2.99' });
     await strict.reset({ email: 'user0@example.com' });
@@ -40,7 +41,7 @@ describe('LoginThrottle', () => {
     await expect(strict.check({ email: 'fresh@example.com', ip: '192.0.2.100' })).resolves.toBeUndefined();
   });
 
-  it('never puts the email or IP in a key', async () => {
+  test('never puts the email or IP in a key', async () => {
     await throttle.recordFailure({ email: 'secret-person@example.com', ip: '192.0.2.77' });
     const keys = await listKeys(platform.resolve(RedisConnection).client, `${platform.config.redis.keyPrefix}*`);
     expect(keys.length).toBeGreaterThan(0);

@@ -1,26 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { ValidationError } from '../../../src/errors.js';
-import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;
 let limiter: RateLimiter;
 let keys: RedisKeys;
 
-beforeAll(async () => {
-  const env = await createTestEnv();
+test.beforeAll(async ({ testEnv: env }) => {
   platform = createPlatform(env.config, { stores: ['redis'] });
   await platform.start();
   limiter = platform.resolve(RateLimiter);
   keys = platform.resolve(RedisKeys);
 });
-afterAll(() => platform?.stop());
+test.afterAll(() => platform?.stop());
 
 describe('RateLimiter (sliding-window log)', () => {
-  it('allows exactly the limit out of 200 concurrent calls', async () => {
+  test('allows exactly the limit out of 200 concurrent calls', async () => {
     const results = await Promise.all(Array.from({ length: 200 }, () => limiter.consumeForApiKey('org1', 'key-concurrent', { limit: 50, windowMs: 60_000 })));
     expect(results.filter((r) => r.allowed)).toHaveLength(50);
     const remaining = results
@@ -36,7 +35,7 @@ describe('RateLimiter (sliding-window log)', () => {
     }
   });
 
-  it('allows exactly the limit across two connections (two app servers)', async () => {
+  test('allows exactly the limit across two connections (two app servers)', async () => {
     const other = createPlatform(platform.config, { stores: ['redis'] });
     await other.start();
     try {
@@ -50,7 +49,7 @@ describe('RateLimiter (sliding-window log)', () => {
     }
   });
 
-  it('gives a retry-after after which the call is admitted again', async () => {
+  test('gives a retry-after after which the call is admitted again', async () => {
     const options = { limit: 3, windowMs: 400 };
     for (let i = 0; i < 3; i++) expect((await limiter.consumeForIp('203.0.113.9', 'signup', options)).allowed).toBe(true);
     const denied = await limiter.consumeForIp('203.0.113.9', 'signup', options);
@@ -64,7 +63,7 @@ describe('RateLimiter (sliding-window log)', () => {
     expect(again.remaining).toBeLessThanOrEqual(2);
   });
 
-  it('counts cost and keeps a TTL on the key; hashes the IP', async () => {
+  test('counts cost and keeps a TTL on the key; hashes the IP', async () => {
     const key = keys.rateLimitIp('198.51.100.1', 'bulk');
     expect(key).not.toContain('198.51.100.1');
     expect((await limiter.consume(key, { limit: 10, windowMs: 5_000, cost: 7 })).remaining).toBe(3);
@@ -76,7 +75,7 @@ describe('RateLimiter (sliding-window log)', () => {
     expect(pttl).toBeLessThanOrEqual(5_000);
   });
 
-  it('rejects a cost above the limit', async () => {
+  test('rejects a cost above the limit', async () => {
     await expect(limiter.consumeForUser('u1', 'x', { limit: 2, windowMs: 1_000, cost: 3 })).rejects.toBeInstanceOf(ValidationError);
   });
 });

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config.js';
+import { describe, expect } from 'vitest';
 import { StoreUnavailableError } from '../../../src/errors.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { SessionCache } from '../../../src/redis/repositories/session-cache.js';
-import { startLocalStack, type LocalStack } from '../../../src/testing/start-local-stack.js';
-import { createTestEnv } from '../../support/test-env.js';
+import { test } from '../../support/fixtures.js';
 
 // FLUSHALL would wipe other test files' keys on the shared Redis: this file runs its own redis-server.
-let stack: LocalStack;
+test.override('envOverrides', ({ privateRedis }) => ({ REDIS_URL: privateRedis.url }));
+
 let platform: Platform;
 let sessions: SessionCache;
 
@@ -28,21 +27,15 @@ async function validateLikeAFlow(userId: string, sessionId: string): Promise<'va
   return 'valid';
 }
 
-beforeAll(async () => {
-  stack = await startLocalStack({ stores: ['redis'], localServers: false, containers: false, env: {}, log: () => undefined });
-  if (!stack.urls.redis) throw new Error(`no private redis-server: ${stack.stores.redis.detail}`);
-  const env = await createTestEnv();
-  platform = createPlatform(loadConfig({ ...env.env, REDIS_URL: stack.urls.redis }), { stores: ['redis'] });
+test.beforeAll(async ({ testEnv }) => {
+  platform = createPlatform(testEnv.config, { stores: ['redis'] });
   await platform.start();
   sessions = platform.resolve(SessionCache);
 });
-afterAll(async () => {
-  await platform?.stop();
-  await stack?.stop();
-});
+test.afterAll(() => platform?.stop());
 
 describe('SessionCache after FLUSHALL', () => {
-  it('returns miss (never hit) for revoked sessions; live sessions are repopulated; revoked stay rejected', async () => {
+  test('returns miss (never hit) for revoked sessions; live sessions are repopulated; revoked stay rejected', async () => {
     const userId = randomUUID();
     const live = randomUUID();
     const revoked = randomUUID();
@@ -77,8 +70,8 @@ describe('SessionCache after FLUSHALL', () => {
 });
 
 describe('SessionCache with Redis down', () => {
-  it('fails fast with StoreUnavailableError, so the flow can fall back to Postgres', async () => {
-    await stack.stop();
+  test('fails fast with StoreUnavailableError, so the flow can fall back to Postgres', async ({ privateRedis }) => {
+    await privateRedis.stop();
     const started = Date.now();
     const error = await sessions.validate({ userId: 'u-down', sessionId: 's-down' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);

@@ -1,23 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../support/fixtures.js';
 import { createPlatform, type Platform } from '../../../src/platform.js';
 import { RedisConnection } from '../../../src/redis/redis-connection.js';
 import { RedisKeys } from '../../../src/redis/redis-keys.js';
 import { SessionCache, type CachedSessionInput } from '../../../src/redis/repositories/session-cache.js';
-import { createTestEnv } from '../../support/test-env.js';
 
 let platform: Platform;
 let other: Platform;
 let sessions: SessionCache;
 
-beforeAll(async () => {
-  const env = await createTestEnv();
+test.beforeAll(async ({ testEnv: env }) => {
   platform = createPlatform(env.config, { stores: ['redis'] });
   other = createPlatform(env.config, { stores: ['redis'] });
   await Promise.all([platform.start(), other.start()]);
   sessions = platform.resolve(SessionCache);
 });
-afterAll(async () => {
+test.afterAll(async () => {
   await platform?.stop();
   await other?.stop();
 });
@@ -36,7 +35,7 @@ async function cachedSession(userId: string = randomUUID(), overrides: Partial<C
 }
 
 describe('SessionCache', () => {
-  it('validates hit / miss by session id and by jti, with a TTL of the remaining life', async () => {
+  test('validates hit / miss by session id and by jti, with a TTL of the remaining life', async () => {
     const record = await cachedSession();
     expect(await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).toEqual({ status: 'miss', epoch: record.revocationEpoch });
     const jti = randomUUID();
@@ -53,7 +52,7 @@ describe('SessionCache', () => {
     expect(await client.pttl(keys.sessionAccessToken(record.userId, jti))).toBeLessThanOrEqual(60_000);
   });
 
-  it('by session id and jti, answers a hit only when the jti points to that session', async () => {
+  test('by session id and jti, answers a hit only when the jti points to that session', async () => {
     // The access token proves which session it belongs to through its pointer (SessionCache.validate's contract).
     const record = await cachedSession();
     const jti = randomUUID();
@@ -70,7 +69,7 @@ describe('SessionCache', () => {
     expect(await sessions.validate({ userId: record.userId, sessionId: other.sessionId, jti: otherJti })).toMatchObject({ status: 'hit' });
   });
 
-  it('reports an expired record as revoked (expired), never as a hit', async () => {
+  test('reports an expired record as revoked (expired), never as a hit', async () => {
     const record = await cachedSession(undefined, { expiresAt: Date.now() + 300 });
     await sessions.put(record);
     await new Promise((r) => setTimeout(r, 320));
@@ -78,7 +77,7 @@ describe('SessionCache', () => {
     expect(result.status).not.toBe('hit');
   });
 
-  it('revokeSession: marker and jti denylist; a racing put cannot resurrect it', async () => {
+  test('revokeSession: marker and jti denylist; a racing put cannot resurrect it', async () => {
     const record = await cachedSession();
     const jti = randomUUID();
     await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 });
@@ -96,7 +95,7 @@ describe('SessionCache', () => {
     expect((await sessions.validate({ userId: record.userId, sessionId: record.sessionId })).status).toBe('revoked');
   });
 
-  it('no validation that starts after revokeSession returns is accepted (50 racing validations)', async () => {
+  test('no validation that starts after revokeSession returns is accepted (50 racing validations)', async () => {
     const record = await cachedSession();
     const jti = randomUUID();
     await sessions.put(record, { jti, expiresAt: Date.now() + 60_000 });
@@ -120,7 +119,7 @@ describe('SessionCache', () => {
     expect(observations.filter((o) => o.startedAt > revokedAt && o.status === 'hit')).toEqual([]);
   });
 
-  it('revokeAllForUser revokes every session of the user at once, and stale loads are refused', async () => {
+  test('revokeAllForUser revokes every session of the user at once, and stale loads are refused', async () => {
     const userId = randomUUID();
     const a = await cachedSession(userId);
     const b = await cachedSession(userId);
@@ -147,7 +146,7 @@ describe('SessionCache', () => {
     expect(await sessions.revokeAllForUser(userId)).toBeGreaterThan(epoch);
   });
 
-  it('a miss carries the epoch readEpoch answers at that moment, also after a revoke-all and by jti', async () => {
+  test('a miss carries the epoch readEpoch answers at that moment, also after a revoke-all and by jti', async () => {
     // The contract a loader relies on (put's observedEpoch must be read before Postgres): the miss's epoch is
     // read inside the same script, so it equals what readEpoch() would have answered right then.
     const record = await cachedSession();
@@ -163,7 +162,7 @@ describe('SessionCache', () => {
     expect(await sessions.put({ ...record, revocationEpoch: epoch })).toBe('stored');
   });
 
-  it('treats an undecodable record as a miss and keeps no token values', async () => {
+  test('treats an undecodable record as a miss and keeps no token values', async () => {
     const record = await cachedSession();
     const keys = platform.resolve(RedisKeys);
     const client = platform.resolve(RedisConnection).client;

@@ -5,6 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { createPlatform, SignUpService } from '../../../src/index.js';
 import { createTestEnvironment, type TestEnvironment } from '../../../src/testing/index.js';
 import { withAdmin } from '../../../src/testing/postgres-admin.js';
+import { PASSWORD } from '../../support/auth-fixtures.js';
 import { requireStores } from '../../support/require-stores.js';
 
 const stack = inject('stack');
@@ -50,7 +51,7 @@ async function qdrantCollections(prefix: string): Promise<string[]> {
 async function writeEverywhere(t: TestEnvironment, email: string): Promise<void> {
   await using platform = createPlatform(t.config, { stores: ['postgres', 'redis'] });
   await platform.start();
-  await platform.resolve(SignUpService).signUp({ email, password: 'Quartz-Lantern-47-river', organizationName: 'Isolation', ageConfirmed: true });
+  await platform.resolve(SignUpService).signUp({ email, password: PASSWORD, organizationName: 'Isolation', ageConfirmed: true });
   const redis = new Redis(t.env.REDIS_URL as string);
   await redis.set(`${t.redisKeyPrefix}probe`, '1');
   redis.disconnect();

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { seedDatabase } from '../../../src/cli/commands/db-command.js';
+import { seedDatabase } from '../../../src/cli/commands/seed-database.js';
 import type { Config } from '../../../src/config.js';
 
 // Refused before any connection is made: the config is never read (an empty one would fail to connect).

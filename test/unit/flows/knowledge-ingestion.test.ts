@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError, ValidationError } from '../../../src/errors.js';
-import { failureReason, ingestionJobId, ingestionWorkerContext, INGESTION_WORKER_USER_ID } from '../../../src/flows/knowledge/knowledge-ingestion.js';
+import { failureReason } from '../../../src/flows/knowledge/failure-reason.js';
+import { ingestionJobId } from '../../../src/flows/knowledge/ingestion-queue.js';
+import { ingestionWorkerContext, INGESTION_WORKER_USER_ID } from '../../../src/flows/knowledge/ingestion-worker-context.js';
 import { isAllowed } from '../../../src/tenancy/permission-policy.js';
 
 describe('ingestionJobId', () => {

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { scoreFailedLoginRisk, scoreLoginRisk } from '../../../src/flows/auth/login-risk.js';
-import { slugFor } from '../../../src/flows/auth/sign-up-service.js';
+import { slugFor } from '../../../src/flows/auth/account-creation.js';
 
 describe('scoreLoginRisk', () => {
   it('adds new IP, new device and failures, only new-ness of accounts with history counts', () => {

@@ -11,6 +11,7 @@ const record: CachedSession = {
   roles: ['member'],
   scopes: ['knowledge:read'],
   mfaVerified: true,
+  confirmed: true,
 };
 
 describe('cachedSessionCodec', () => {
@@ -39,6 +40,8 @@ describe('cachedSessionCodec', () => {
       roles: [],
       scopes: [],
       mfaVerified: false,
+      // A record of an older release is a confirmed session (sql/0116).
+      confirmed: true,
     });
     for (const bad of [
       { revoked: true, sessionId: 's-1' },

@@ -1,27 +1,24 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { NotFoundError, TokenError } from '../../../../src/errors.js';
 import { ApiKeyRepository } from '../../../../src/postgres/repositories/api-key-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
-  let h: PostgresHarness;
   let keys: ApiKeyRepository;
   let ctx: TenantContext;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     keys = h.platform.resolve(ApiKeyRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('creates a key shown once; stores prefix and hash only; verifies it', async () => {
+  test('creates a key shown once; stores prefix and hash only; verifies it', async ({ postgres: h }) => {
     const { key, apiKey } = await keys.create(ctx, { name: 'ci', scopes: ['knowledge:read'], rateLimitPerMinute: 600, rateLimitBurst: 50 });
     expect(key).toMatch(/^pd_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
     expect(apiKey).toMatchObject({
@@ -40,7 +37,7 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
     expect(await keys.verify(key)).toEqual({ ...apiKey, creatorRole: ctx.role });
   });
 
-  it('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys', async () => {
+  test('refuses wrong secrets, unknown prefixes, malformed, revoked and expired keys', async ({ postgres: h }) => {
     const { key, apiKey } = await keys.create(ctx, { name: 'k' });
     const wrong = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
     await expect(keys.verify(wrong)).rejects.toMatchObject({ reason: 'invalid' });
@@ -59,7 +56,7 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
     await expect(keys.verify(key)).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('touches last_used at most once per interval', async () => {
+  test('touches last_used at most once per interval', async () => {
     const { apiKey } = await keys.create(ctx, { name: 'touch' });
     expect(await keys.touchLastUsed(apiKey.id)).toBe(true);
     expect(await keys.touchLastUsed(apiKey.id)).toBe(false);
@@ -67,7 +64,7 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
     expect((await keys.get(ctx, apiKey.id)).lastUsedAt).toBeInstanceOf(Date);
   });
 
-  it('updates scopes and limits; lists by keyset; another tenant sees nothing', async () => {
+  test('updates scopes and limits; lists by keyset; another tenant sees nothing', async ({ postgres: h }) => {
     const other = await h.tenant();
     const created = [];
     for (let i = 0; i < 3; i++) created.push((await keys.create(other, { name: `k${i}` })).apiKey);
@@ -81,7 +78,7 @@ describe.skipIf(!requireStores('postgres'))('ApiKeyRepository', () => {
     await expect(keys.revoke(ctx, created[0]?.id ?? '')).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('validates input before SQL', async () => {
+  test('validates input before SQL', async () => {
     await expect(keys.create(ctx, { name: '' })).rejects.toMatchObject({ fields: ['name'] });
     await expect(keys.create(ctx, { name: 'x'.repeat(201) })).rejects.toMatchObject({ fields: ['name'] });
     await expect(keys.create(ctx, { name: 'x', scopes: ['Bad Scope'] })).rejects.toMatchObject({ fields: ['scopes.0'] });

@@ -1,26 +1,23 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
-  let h: PostgresHarness;
   let audit: AuditRepository;
   let ctx: TenantContext;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     audit = h.platform.resolve(AuditRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('appends a batch in one statement and queries with filters and keyset pages, newest first', async () => {
+  test('appends a batch in one statement and queries with filters and keyset pages, newest first', async ({ postgres: h }) => {
     const other = await h.tenant();
     const base = Date.now() - 60_000;
     const written = await audit.append([
@@ -58,14 +55,14 @@ describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
     expect((await audit.query(other)).items).toHaveLength(1);
   });
 
-  it('validates the filter and page', async () => {
+  test('validates the filter and page', async () => {
     await expect(audit.query(ctx, { minRiskScore: 101 })).rejects.toMatchObject({ fields: ['filter.minRiskScore'] });
     await expect(audit.query(ctx, { actorUserId: 'me' })).rejects.toMatchObject({ fields: ['filter.actorUserId'] });
     await expect(audit.query(ctx, { eventTypes: ['DROP TABLE'] })).rejects.toMatchObject({ fields: ['filter.eventTypes.0'] });
     await expect(audit.append([{ eventType: 'ok.one' }, { eventType: 'ok.two', riskScore: 200 }])).rejects.toMatchObject({ fields: ['events.1.riskScore'] });
   });
 
-  it('pseudonymises a user: actor, subject references, ip, user agent and PII details', async () => {
+  test('pseudonymises a user: actor, subject references, ip, user agent and PII details', async ({ postgres: h }) => {
     const victim = randomUUID();
     const bystander = randomUUID();
     await audit.append([
@@ -111,7 +108,7 @@ describe.skipIf(!requireStores('postgres'))('AuditRepository', () => {
     expect(await audit.pseudonymiseUser(victim)).toBe(0);
   });
 
-  it('ensures partitions ahead and drops partitions past retention', async () => {
+  test('ensures partitions ahead and drops partitions past retention', async ({ postgres: h }) => {
     const partitions = () =>
       h.postgres.ownerPool.anyFirst(sql.type(z.object({ name: z.string() }))`
         SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

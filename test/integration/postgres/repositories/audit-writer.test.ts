@@ -2,39 +2,38 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { PlatformError, StoreUnavailableError, ValidationError } from '../../../../src/errors.js';
 import { createPlatform } from '../../../../src/platform.js';
 import { AuditRepository, type AuditEventInput } from '../../../../src/postgres/repositories/audit-repository.js';
-import { AuditWriter, type AuditWriterOptions } from '../../../../src/postgres/repositories/audit-writer.js';
+import { AuditWriter } from '../../../../src/postgres/repositories/audit-writer.js';
+import { type AuditWriterOptions } from '../../../../src/audit-writer-options.js';
 import { createLogger } from '../../../../src/logger.js';
 import { Lifecycle } from '../../../../src/lifecycle.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
 import { AUDIT_WRITER_OPTIONS } from '../../../../src/tokens.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
-  let h: PostgresHarness;
   let repo: AuditRepository;
 
-  const countType = async (eventType: string) =>
+  const countType = async (h: PostgresHarness, eventType: string) =>
     h.postgres.ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_log WHERE event_type = ${eventType}`);
   const writer = (options: AuditWriterOptions, lifecycle = new Lifecycle()) => new AuditWriter(repo, lifecycle, createLogger('silent'), options);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     repo = h.platform.resolve(AuditRepository);
   });
-  afterAll(async () => h?.stop());
 
-  it('is a platform singleton with the default options', () => {
+  test('is a platform singleton with the default options', ({ postgres: h }) => {
     const w = h.platform.resolve(AuditWriter);
     expect(h.platform.resolve(AuditWriter)).toBe(w);
     expect(w.stats).toEqual({ flushes: 0, written: 0, failures: 0, queued: 0 });
   });
 
-  it('5 000 events: every row written, one INSERT per flush, queue never above its bound', async () => {
+  test('5 000 events: every row written, one INSERT per flush, queue never above its bound', async ({ postgres: h }) => {
     const options = { maxQueue: 1_000, maxBatch: 250, flushIntervalMs: 20 };
     const w = writer(options);
     // The writer's sink runs as the application role (no owner at run time: docs/security.md), one
@@ -57,7 +56,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
       );
       await w.flush();
       const inserts = transaction.mock.calls.length;
-      expect(await countType('test.bulk')).toBe(5_000);
+      expect(await countType(h, 'test.bulk')).toBe(5_000);
       expect(w.stats).toMatchObject({ written: 5_000, failures: 0, queued: 0 });
       expect(w.stats.flushes).toBe(inserts);
       expect(inserts).toBe(append.mock.calls.length);
@@ -73,7 +72,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     }
   });
 
-  it('runs up to flushConcurrency INSERTs at once, and flush() resolves only after every one committed', async () => {
+  test('runs up to flushConcurrency INSERTs at once, and flush() resolves only after every one committed', async ({ postgres: h }) => {
     const w = writer({ maxQueue: 1_000, maxBatch: 100, flushIntervalMs: 60_000, flushConcurrency: 2 });
     const append = vi.spyOn(repo, 'appendValidated');
     let inFlight = 0;
@@ -93,7 +92,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
       for (let i = 0; i < 450; i++) await w.record({ eventType: 'test.concurrent', organizationId: orgId, riskScore: 1 });
       await w.flush();
       // Counted by the owner right after flush() resolved: every batch has committed.
-      expect(await countType('test.concurrent')).toBe(450);
+      expect(await countType(h, 'test.concurrent')).toBe(450);
       expect(maxInFlight).toBe(2);
       expect(append.mock.calls.map(([events]) => events.length).sort((a, b) => a - b)).toEqual([50, 100, 100, 100, 100]);
     } finally {
@@ -102,15 +101,17 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     }
   });
 
-  it('flushes on the interval without an explicit flush', async () => {
+  test('flushes on the interval without an explicit flush', async ({ postgres: h }) => {
     const w = writer({ maxQueue: 100, maxBatch: 100, flushIntervalMs: 10 });
     await w.record({ eventType: 'test.timer' });
-    await vi.waitFor(async () => expect(await countType('test.timer')).toBe(1), { timeout: 2_000, interval: 20 });
+    await vi.waitFor(async () => expect(await countType(h, 'test.timer')).toBe(1), { timeout: 2_000, interval: 20 });
     // The row is visible as soon as the INSERT commits, a moment before the writer counts its flush.
     await vi.waitFor(() => expect(w.stats.flushes).toBe(1), { timeout: 2_000, interval: 5 });
   });
 
-  it('query with readYourWrites sees what was just recorded (the writer flushes first); the default read does not wait for it (issue 19)', async () => {
+  test('query with readYourWrites sees what was just recorded (the writer flushes first); the default read does not wait for it (issue 19)', async ({
+    postgres: h,
+  }) => {
     const w = writer({ maxQueue: 100, maxBatch: 100, flushIntervalMs: 60_000 });
     const ctx = await h.tenant();
     await w.record({ eventType: 'test.read_your_writes', organizationId: ctx.organizationId, details: {} });
@@ -123,7 +124,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     await w.close();
   });
 
-  it('validates before queuing: risk score 0–100, ip, event type, details size', async () => {
+  test('validates before queuing: risk score 0–100, ip, event type, details size', async () => {
     const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 1_000 });
     await expect(w.record({ eventType: 'x.y', riskScore: 101 })).rejects.toMatchObject({ fields: ['riskScore'] });
     await expect(w.record({ eventType: 'x.y', riskScore: -1 })).rejects.toBeInstanceOf(ValidationError);
@@ -136,7 +137,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     expect(() => writer({ maxQueue: 10, maxBatch: 20, flushIntervalMs: 1 })).toThrow(ValidationError);
   });
 
-  it('a failed INSERT keeps its events, in order, for the next flush; a full queue waits', async () => {
+  test('a failed INSERT keeps its events, in order, for the next flush; a full queue waits', async ({ postgres: h }) => {
     const w = writer({ maxQueue: 4, maxBatch: 4, flushIntervalMs: 60_000 });
     const append = vi.spyOn(repo, 'appendValidated').mockRejectedValueOnce(new StoreUnavailableError('postgres', 'down'));
     try {
@@ -155,7 +156,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     }
   });
 
-  it('a flush whose INSERT committed but whose answer was lost is retried without a duplicate row (issue 16, item 9)', async () => {
+  test('a flush whose INSERT committed but whose answer was lost is retried without a duplicate row (issue 16, item 9)', async ({ postgres: h }) => {
     const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 60_000 });
     const real = repo.appendValidated.bind(repo);
     // The INSERT commits, then the connection dies before the answer: the writer sees an error and keeps the events.
@@ -169,18 +170,18 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
       expect(w.stats).toMatchObject({ failures: 1, queued: 3 });
       await w.flush();
       expect(w.stats.queued).toBe(0);
-      expect(await countType('test.lost_answer')).toBe(3);
+      expect(await countType(h, 'test.lost_answer')).toBe(3);
       // The same event appended twice directly (same id and time) is stored once too.
       const event = { eventType: 'test.same_id', id: randomUUID(), occurredAt: new Date() };
       expect(await repo.append([event])).toBe(1);
       expect(await repo.append([event])).toBe(0);
-      expect(await countType('test.same_id')).toBe(1);
+      expect(await countType(h, 'test.same_id')).toBe(1);
     } finally {
       append.mockRestore();
     }
   });
 
-  it('platform.stop() flushes everything queued (nothing lost on a clean stop)', async () => {
+  test('platform.stop() flushes everything queued (nothing lost on a clean stop)', async ({ postgres: h }) => {
     const platform = createPlatform(h.t.config, { stores: ['postgres'] });
     platform.container.register(AUDIT_WRITER_OPTIONS, { useValue: { maxQueue: 10_000, maxBatch: 10_000, flushIntervalMs: 60_000 } });
     await platform.start();
@@ -190,7 +191,7 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     expect(w.stats.queued).toBe(1_234);
     await platform.stop();
     await expect(w.record({ eventType: 'test.stop' })).rejects.toMatchObject({ code: 'AUDIT_WRITER_CLOSED' });
-    expect(await countType('test.stop')).toBe(1_234);
+    expect(await countType(h, 'test.stop')).toBe(1_234);
     // Read through a separate connection too: the rows are committed, not just visible to one pool.
     const client = new pg.Client({ connectionString: h.t.databaseUrl });
     await client.connect();
@@ -202,12 +203,12 @@ describe.skipIf(!requireStores('postgres'))('AuditWriter', () => {
     }
   });
 
-  it('closed writers refuse events', async () => {
+  test('closed writers refuse events', async ({ postgres: h }) => {
     const lifecycle = new Lifecycle();
     const w = writer({ maxQueue: 10, maxBatch: 10, flushIntervalMs: 1_000 }, lifecycle);
     await w.record({ eventType: 'test.closed' });
     expect(await lifecycle.runStopHooks()).toEqual([]);
-    expect(await countType('test.closed')).toBe(1);
+    expect(await countType(h, 'test.closed')).toBe(1);
     await expect(w.record({ eventType: 'test.closed' })).rejects.toBeInstanceOf(PlatformError);
   });
 });

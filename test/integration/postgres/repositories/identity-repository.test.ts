@@ -1,32 +1,30 @@
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../../src/config.js';
 import { ConflictError, CryptoError, NotFoundError, ValidationError } from '../../../../src/errors.js';
 import { createPlatform } from '../../../../src/platform.js';
 import { IdentityRepository, type IdentityProvider } from '../../../../src/postgres/repositories/identity-repository.js';
 import { SecretBox } from '../../../../src/security/secret-box.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 const secrets = z.object({ id: z.uuid(), access_token_encrypted: z.instanceof(Buffer).nullable(), refresh_token_encrypted: z.instanceof(Buffer).nullable() });
 
 describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
-  let h: PostgresHarness;
   let identities: IdentityRepository;
 
-  const raw = (id: string) =>
+  const raw = (h: PostgresHarness, id: string) =>
     h.postgres.ownerPool.one(sql.type(secrets)`SELECT id, access_token_encrypted, refresh_token_encrypted FROM identities WHERE id = ${id}`);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     identities = h.platform.resolve(IdentityRepository);
   });
-  afterAll(async () => h?.stop());
 
-  it('links, finds by provider, lists without tokens, decrypts tokens, unlinks', async () => {
+  test('links, finds by provider, lists without tokens, decrypts tokens, unlinks', async ({ postgres: h }) => {
     const userId = await h.user();
     const access = `ya29.${randomBytes(24).toString('hex')}`;
     const refresh = `1//${randomBytes(24).toString('hex')}`;
@@ -45,7 +43,7 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     expect(await identities.listForUser(userId)).toEqual([linked]);
     expect(await identities.getTokens(userId, 'google')).toMatchObject({ accessToken: access, refreshToken: refresh });
 
-    const row = await raw(linked.id);
+    const row = await raw(h, linked.id);
     expect(row.access_token_encrypted?.includes(Buffer.from(access))).toBe(false);
     expect(row.refresh_token_encrypted?.toString('latin1')).not.toContain(refresh);
 
@@ -58,7 +56,7 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     await expect(identities.getTokens(userId, 'google')).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('binds ciphertexts to their row and column (AAD)', async () => {
+  test('binds ciphertexts to their row and column (AAD)', async ({ postgres: h }) => {
     const a = await identities.link(await h.user(), {
       provider: 'github',
       providerUserId: `gh-${randomUUID()}`,
@@ -67,19 +65,19 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     });
     const bUser = await h.user();
     const b = await identities.link(bUser, { provider: 'github', providerUserId: `gh-${randomUUID()}`, accessToken: 'token-b', refreshToken: 'refresh-b' });
-    const rowA = await raw(a.id);
+    const rowA = await raw(h, a.id);
     await h.postgres.ownerPool.query(
       sql.unsafe`UPDATE identities SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted ?? Buffer.alloc(0))} WHERE id = ${b.id}`,
     );
     await expect(identities.getTokens(bUser, 'github')).rejects.toBeInstanceOf(CryptoError);
     // Column swap within one row fails as well.
-    const rowB = await raw(b.id);
+    const rowB = await raw(h, b.id);
     await h.postgres.ownerPool.query(sql.unsafe`
       UPDATE identities SET access_token_encrypted = ${sql.binary(rowB.refresh_token_encrypted ?? Buffer.alloc(0))} WHERE id = ${b.id}`);
     await expect(identities.getTokens(bUser, 'github')).rejects.toBeInstanceOf(CryptoError);
   });
 
-  it('duplicates give ConflictError naming the constraint; bad input gives ValidationError', async () => {
+  test('duplicates give ConflictError naming the constraint; bad input gives ValidationError', async ({ postgres: h }) => {
     const userId = await h.user();
     const providerUserId = `d-${randomUUID()}`;
     await identities.link(userId, { provider: 'discord', providerUserId });
@@ -95,7 +93,7 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
     await expect(identities.link('nope', { provider: 'apple', providerUserId: 'x' })).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it('reencryptAll moves every token to the active key', async () => {
+  test('reencryptAll moves every token to the active key', async ({ postgres: h }) => {
     const userId = await h.user();
     const linked = await identities.link(userId, {
       provider: 'microsoft',
@@ -116,7 +114,7 @@ describe.skipIf(!requireStores('postgres'))('IdentityRepository', () => {
       expect(result.failedIds.length).toBeGreaterThanOrEqual(1);
       expect(result.failedIds).not.toContain(linked.id);
       const box = rotated.resolve(SecretBox);
-      const row = await raw(linked.id);
+      const row = await raw(h, linked.id);
       expect(box.keyIdOf(row.access_token_encrypted ?? Buffer.alloc(0))).toBe('k2');
       expect(box.keyIdOf(row.refresh_token_encrypted ?? Buffer.alloc(0))).toBe('k2');
       expect(await repo.getTokens(userId, 'microsoft')).toMatchObject({ accessToken: 'rotate-me', refreshToken: 'and-me' });

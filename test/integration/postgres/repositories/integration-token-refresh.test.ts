@@ -1,25 +1,21 @@
 import 'reflect-metadata';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { createPlatform, type Platform } from '../../../../src/platform.js';
 import { AuditRepository } from '../../../../src/postgres/repositories/audit-repository.js';
-import {
-  IntegrationTokenRepository,
-  type IntegrationTokenRefreshRequest,
-  type IntegrationTokenRefresher,
-} from '../../../../src/postgres/repositories/integration-token-repository.js';
+import { IntegrationTokenRepository } from '../../../../src/postgres/repositories/integration-token-repository.js';
+import { type IntegrationTokenRefreshRequest, type IntegrationTokenRefresher } from '../../../../src/integration-token-options.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { sleep } from '../../../support/sleep.js';
+import { test } from '../../../support/fixtures.js';
 
 // Refresh on read (issue 20, seed ProSprint): an OAuth 2.0 refresh (RFC 6749 §6) through the application's
 // refresher, once however many readers ask at the same time, and the usage columns.
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh on read and usage', () => {
-  let h: PostgresHarness;
   let a: Platform;
   let b: Platform;
   const calls: IntegrationTokenRefreshRequest[] = [];
@@ -36,29 +32,27 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
       tokenType: 'Bearer',
     };
   };
-  const expireIn = (id: string, interval: string) =>
+  const expireIn = (h: PostgresHarness, id: string, interval: string) =>
     h.postgres.ownerPool.query(sql.unsafe`UPDATE integration_tokens SET expires_at = now() + ${interval}::interval WHERE id = ${id}`);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     // Two platforms, two pools: like two processes of the application.
     a = createPlatform(h.t.config, { stores: ['postgres'], integrationTokens: { refreshers: { prosprint: refresher } } });
     b = createPlatform(h.t.config, { stores: ['postgres'], integrationTokens: { refreshers: { prosprint: refresher } } });
     await a.start();
     await b.start();
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await a?.stop();
     await b?.stop();
-    await h?.stop();
   });
 
   let ctx: TenantContext;
-  beforeAll(async () => {
+  test.beforeAll(async ({ postgres: h }) => {
     ctx = await h.tenant();
   });
 
-  it('stores token type and issue time, and records each read with the client IP and user agent', async () => {
+  test('stores token type and issue time, and records each read with the client IP and user agent', async () => {
     const repo = a.resolve(IntegrationTokenRepository);
     const issuedAt = new Date(Date.now() - 60_000);
     const saved = await repo.save(ctx, {
@@ -76,16 +70,16 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
     await expect(repo.get(ctx, 'github', { ip: 'not-an-ip' })).rejects.toMatchObject({ fields: ['client.ip'] });
   });
 
-  it('indexes the integration per organization', async () => {
+  test('indexes the integration per organization', async ({ postgres: h }) => {
     const columns = await h.postgres.ownerPool.oneFirst(sql.type(z.object({ def: z.string() }))`
       SELECT indexdef AS def FROM pg_indexes WHERE indexname = 'integration_tokens_org_integration_idx'`);
     expect(columns).toContain('(organization_id, integration)');
   });
 
-  it('refreshes a token expiring within 5 minutes when read, stores the new tokens encrypted, and leaves a fresh one alone', async () => {
+  test('refreshes a token expiring within 5 minutes when read, stores the new tokens encrypted, and leaves a fresh one alone', async ({ postgres: h }) => {
     const repo = a.resolve(IntegrationTokenRepository);
     const saved = await repo.save(ctx, { integration: 'prosprint', accessToken: 'old-access', refreshToken: 'old-refresh', scopes: ['tasks:read'] });
-    await expireIn(saved.id, '2 minutes');
+    await expireIn(h, saved.id, '2 minutes');
     // expiringWithin still finds it before the read.
     expect((await repo.expiringWithin(5)).map((t) => t.id)).toContain(saved.id);
     calls.length = 0;
@@ -106,10 +100,10 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
     expect((await repo.expiringWithin(5)).map((t) => t.id)).not.toContain(saved.id);
   });
 
-  it('single-flight: 8 concurrent reads from two processes refresh once and all get the new token', async () => {
+  test('single-flight: 8 concurrent reads from two processes refresh once and all get the new token', async ({ postgres: h }) => {
     const repo = a.resolve(IntegrationTokenRepository);
     const saved = await repo.save(ctx, { integration: 'prosprint', accessToken: 'old-access', refreshToken: 'old-refresh' });
-    await expireIn(saved.id, '1 minute');
+    await expireIn(h, saved.id, '1 minute');
     calls.length = 0;
     const readers = Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).resolve(IntegrationTokenRepository).get(ctx, 'prosprint'));
     const results = await Promise.all(readers);
@@ -117,10 +111,10 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
     expect(new Set(results.map((r) => r.accessToken))).toEqual(new Set(['new-access-1']));
   });
 
-  it('a failed refresh is recorded on the row and audited; the unexpired token is still returned, an expired one is refused', async () => {
+  test('a failed refresh is recorded on the row and audited; the unexpired token is still returned, an expired one is refused', async ({ postgres: h }) => {
     const repo = a.resolve(IntegrationTokenRepository);
     const saved = await repo.save(ctx, { integration: 'prosprint', accessToken: 'still-valid', refreshToken: 'revoked-refresh' });
-    await expireIn(saved.id, '2 minutes');
+    await expireIn(h, saved.id, '2 minutes');
     behaviour = 'fail';
     try {
       const read = await repo.get(ctx, 'prosprint');
@@ -132,7 +126,7 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository: refresh
         details: { integration: 'prosprint', tokenId: saved.id, error: 'provider answered 400 invalid_grant' },
       });
 
-      await expireIn(saved.id, '-1 minute');
+      await expireIn(h, saved.id, '-1 minute');
       await expect(repo.get(ctx, 'prosprint')).rejects.toMatchObject({ code: 'INTEGRATION_REFRESH_FAILED' });
       const after = await h.postgres.ownerPool.one(sql.type(z.object({ n: z.number() }))`
         SELECT count(*)::int AS n FROM audit_log WHERE event_type = 'integration_token.refresh_failed' AND organization_id = ${ctx.organizationId}`);

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../../src/config.js';
 import { CryptoError, NotFoundError } from '../../../../src/errors.js';
@@ -9,29 +9,27 @@ import { createPlatform } from '../../../../src/platform.js';
 import { IntegrationTokenRepository } from '../../../../src/postgres/repositories/integration-token-repository.js';
 import { SecretBox } from '../../../../src/security/secret-box.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 const secrets = z.object({ access_token_encrypted: z.instanceof(Buffer), refresh_token_encrypted: z.instanceof(Buffer).nullable() });
 
 describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => {
-  let h: PostgresHarness;
   let repo: IntegrationTokenRepository;
   let ctx: TenantContext;
 
-  const raw = (id: string) =>
+  const raw = (h: PostgresHarness, id: string) =>
     h.postgres.ownerPool.one(sql.type(secrets)`SELECT access_token_encrypted, refresh_token_encrypted FROM integration_tokens WHERE id = ${id}`);
-  const expireIn = (id: string, interval: string) =>
+  const expireIn = (h: PostgresHarness, id: string, interval: string) =>
     h.postgres.ownerPool.query(sql.unsafe`UPDATE integration_tokens SET expires_at = now() + ${interval}::interval WHERE id = ${id}`);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     repo = h.platform.resolve(IntegrationTokenRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('saves encrypted tokens, replaces them on save, decrypts them for their owner only', async () => {
+  test('saves encrypted tokens, replaces them on save, decrypts them for their owner only', async ({ postgres: h }) => {
     const access = `ghp_${randomBytes(20).toString('hex')}`;
     const saved = await repo.save(ctx, {
       integration: 'github',
@@ -41,7 +39,7 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
       expiresAt: new Date(Date.now() + 3600_000),
     });
     expect(saved).toMatchObject({ integration: 'github', hasRefreshToken: true, scopes: ['repo'] });
-    const row = await raw(saved.id);
+    const row = await raw(h, saved.id);
     expect(row.access_token_encrypted.includes(Buffer.from(access))).toBe(false);
     expect(row.refresh_token_encrypted?.toString('latin1')).not.toContain('ghr_refresh');
     expect(await repo.get(ctx, 'github')).toMatchObject({ accessToken: access, refreshToken: 'ghr_refresh' });
@@ -56,10 +54,10 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
     expect((await repo.list(ctx)).items.map((t) => t.integration)).toEqual(['github']);
   });
 
-  it('rejects a ciphertext copied to another row (AAD)', async () => {
+  test('rejects a ciphertext copied to another row (AAD)', async ({ postgres: h }) => {
     const a = await repo.save(ctx, { integration: 'slack', accessToken: 'xoxb-a' });
     const b = await repo.save(ctx, { integration: 'linear', accessToken: 'lin-b' });
-    const rowA = await raw(a.id);
+    const rowA = await raw(h, a.id);
     await h.postgres.ownerPool.query(
       sql.unsafe`UPDATE integration_tokens SET access_token_encrypted = ${sql.binary(rowA.access_token_encrypted)} WHERE id = ${b.id}`,
     );
@@ -67,16 +65,16 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
     await repo.delete(ctx, 'linear');
   });
 
-  it('finds tokens expiring within 5 minutes and deletes those expired over 30 days ago', async () => {
+  test('finds tokens expiring within 5 minutes and deletes those expired over 30 days ago', async ({ postgres: h }) => {
     const other = await h.tenant();
     const soon = await repo.save(other, { integration: 'soon', accessToken: 'a', refreshToken: 'r' });
     const later = await repo.save(other, { integration: 'later', accessToken: 'a', refreshToken: 'r' });
     const dead = await repo.save(other, { integration: 'dead', accessToken: 'a', refreshToken: 'r' });
     const old = await repo.save(other, { integration: 'old', accessToken: 'a', refreshToken: 'r' });
-    await expireIn(soon.id, '3 minutes');
-    await expireIn(later.id, '1 hour');
-    await expireIn(dead.id, '-1 day');
-    await expireIn(old.id, '-31 days');
+    await expireIn(h, soon.id, '3 minutes');
+    await expireIn(h, later.id, '1 hour');
+    await expireIn(h, dead.id, '-1 day');
+    await expireIn(h, old.id, '-31 days');
     const expiring = await repo.expiringWithin();
     expect(expiring.map((t) => t.id)).toEqual([soon.id]);
     expect(expiring[0]).toMatchObject({ refreshToken: 'r', accessToken: 'a' });
@@ -84,7 +82,7 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
     expect((await repo.list(other)).items.map((t) => t.integration).sort()).toEqual(['dead', 'later', 'soon']);
   });
 
-  it('validates input and re-encrypts to the active key', async () => {
+  test('validates input and re-encrypts to the active key', async ({ postgres: h }) => {
     await expect(repo.save(ctx, { integration: 'Not Valid', accessToken: 'a' })).rejects.toMatchObject({ fields: ['integration'] });
     await expect(repo.save(ctx, { integration: 'ok', accessToken: '' })).rejects.toMatchObject({ fields: ['accessToken'] });
     await expect(repo.save(ctx, { integration: 'ok', accessToken: 'a', scopes: ['x'.repeat(201)] })).rejects.toMatchObject({ fields: ['scopes.0'] });
@@ -102,7 +100,7 @@ describe.skipIf(!requireStores('postgres'))('IntegrationTokenRepository', () => 
       expect(result.failedIds).toEqual([]);
       expect(result.rewritten).toBeGreaterThanOrEqual(2);
       expect(await rotatedRepo.reencryptAll()).toEqual({ rewritten: 0, failedIds: [] });
-      const row = await raw(saved.id);
+      const row = await raw(h, saved.id);
       expect(rotated.resolve(SecretBox).keyIdOf(row.access_token_encrypted)).toBe('k2');
       expect(await rotatedRepo.get(ctx, 'rotate')).toMatchObject({ accessToken: 'rot-a', refreshToken: 'rot-r' });
     } finally {

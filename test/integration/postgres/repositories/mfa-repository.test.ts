@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../../src/config.js';
 import { ConflictError, CryptoError, NotFoundError } from '../../../../src/errors.js';
@@ -10,30 +10,29 @@ import { MfaRepository } from '../../../../src/postgres/repositories/mfa-reposit
 import { generateRecoveryCodes } from '../../../../src/security/recovery-codes.js';
 import { SecretBox } from '../../../../src/security/secret-box.js';
 import { Totp } from '../../../../src/security/totp.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 const secretRow = z.object({ totp_secret_encrypted: z.instanceof(Buffer) });
 
 describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
-  let h: PostgresHarness;
   let mfa: MfaRepository;
   const totp = new Totp();
 
-  const raw = (userId: string) => h.postgres.ownerPool.one(sql.type(secretRow)`SELECT totp_secret_encrypted FROM user_mfa WHERE user_id = ${userId}`);
+  const raw = (h: PostgresHarness, userId: string) =>
+    h.postgres.ownerPool.one(sql.type(secretRow)`SELECT totp_secret_encrypted FROM user_mfa WHERE user_id = ${userId}`);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     mfa = h.platform.resolve(MfaRepository);
   });
-  afterAll(async () => h?.stop());
 
-  it('enrols with an encrypted secret, enables after the first code, refuses replays', async () => {
+  test('enrols with an encrypted secret, enables after the first code, refuses replays', async ({ postgres: h }) => {
     const userId = await h.user();
     const secret = totp.generateSecret();
     expect(await mfa.status(userId)).toEqual({ enrolled: false, enabledAt: null, lastUsedStep: null, remainingRecoveryCodes: 0 });
     await mfa.enroll(userId, secret);
-    const stored = await raw(userId);
+    const stored = await raw(h, userId);
     expect(stored.totp_secret_encrypted.toString('latin1')).not.toContain(secret);
     const loaded = await mfa.getSecret(userId);
     expect(loaded).toEqual({ secret, enabledAt: null, lastUsedStep: null });
@@ -51,7 +50,7 @@ describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
     await expect(mfa.enroll(userId, totp.generateSecret())).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('recovery codes are hashed and single-use under concurrency', async () => {
+  test('recovery codes are hashed and single-use under concurrency', async ({ postgres: h }) => {
     const userId = await h.user();
     await mfa.enroll(userId, totp.generateSecret());
     const { codes, hashes } = generateRecoveryCodes(10);
@@ -77,13 +76,13 @@ describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
     await expect(mfa.enable(userId, 1)).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('binds the secret to its user (AAD) and re-encrypts to the active key', async () => {
+  test('binds the secret to its user (AAD) and re-encrypts to the active key', async ({ postgres: h }) => {
     const a = await h.user();
     const b = await h.user();
     await mfa.enroll(a, totp.generateSecret());
     await mfa.enroll(b, totp.generateSecret());
     await h.postgres.ownerPool.query(
-      sql.unsafe`UPDATE user_mfa SET totp_secret_encrypted = ${sql.binary((await raw(a)).totp_secret_encrypted)} WHERE user_id = ${b}`,
+      sql.unsafe`UPDATE user_mfa SET totp_secret_encrypted = ${sql.binary((await raw(h, a)).totp_secret_encrypted)} WHERE user_id = ${b}`,
     );
     await expect(mfa.getSecret(b)).rejects.toBeInstanceOf(CryptoError);
 
@@ -99,14 +98,14 @@ describe.skipIf(!requireStores('postgres'))('MfaRepository', () => {
       const result = await rotated.resolve(MfaRepository).reencryptAll();
       expect(result.failedIds).toEqual([b]);
       expect(result.rewritten).toBeGreaterThanOrEqual(2);
-      expect(rotated.resolve(SecretBox).keyIdOf((await raw(c)).totp_secret_encrypted)).toBe('k2');
+      expect(rotated.resolve(SecretBox).keyIdOf((await raw(h, c)).totp_secret_encrypted)).toBe('k2');
       expect((await rotated.resolve(MfaRepository).getSecret(c))?.secret).toBe(secret);
     } finally {
       await rotated.stop();
     }
   });
 
-  it('validates input before SQL', async () => {
+  test('validates input before SQL', async ({ postgres: h }) => {
     const userId = await h.user();
     await expect(mfa.enroll(userId, 'too-short')).rejects.toMatchObject({ fields: ['secret'] });
     await expect(mfa.enroll('x', totp.generateSecret())).rejects.toMatchObject({ fields: ['userId'] });

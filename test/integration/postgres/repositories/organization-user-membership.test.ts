@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { test } from '../../../support/fixtures.js';
 import { ConflictError, TenantAccessError, ValidationError } from '../../../../src/errors.js';
 import { createLogger } from '../../../../src/logger.js';
 import { PostgresConnection } from '../../../../src/postgres/postgres-connection.js';
@@ -10,7 +11,6 @@ import { OrganizationRepository } from '../../../../src/postgres/repositories/or
 import { UserRepository } from '../../../../src/postgres/repositories/user-repository.js';
 import { createTenantContext, type TenantContext } from '../../../../src/tenancy/tenant-context.js';
 import type { MembershipRole } from '../../../../src/tenancy/membership-role.js';
-import { createTestEnv, type TestEnv } from '../../../support/test-env.js';
 import { requireStores } from '../../../support/require-stores.js';
 
 const HASH = `$2b$04$${'a'.repeat(53)}`;
@@ -26,23 +26,20 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe.skipIf(!requireStores('postgres'))('organization, user and membership repositories', () => {
-  let t: TestEnv;
   let postgres: PostgresConnection;
   let users: UserRepository;
   let organizations: OrganizationRepository;
   let memberships: MembershipRepository;
 
-  beforeAll(async () => {
-    t = await createTestEnv();
+  test.beforeAll(async ({ testEnv: t }) => {
     postgres = new PostgresConnection(t.config, createLogger('silent'));
     await postgres.start();
     users = new UserRepository(postgres, new AuditRepository(postgres, t.config));
     organizations = new OrganizationRepository(postgres, new AuditRepository(postgres, t.config));
     memberships = new MembershipRepository(postgres, new AuditRepository(postgres, t.config));
   });
-  afterAll(async () => {
+  test.afterAll(async () => {
     await postgres?.stop();
-    await t?.cleanup();
   });
 
   const newUser = (prefix = 'u') =>
@@ -59,7 +56,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     return { ctx: ctxFor(org.id, owner.id, 'owner'), organizationId: org.id, ownerId: owner.id };
   }
 
-  it('users: create normalises the email; duplicates (any case) and bad input are typed errors', async () => {
+  test('users: create normalises the email; duplicates (any case) and bad input are typed errors', async () => {
     const email = `Mixed-${unique()}@Example.TEST`;
     const user = await users.create({ email, passwordHash: HASH, termsVersion: 'v1' });
     expect(user).toMatchObject({ email: email.toLowerCase(), status: 'pending_verification', termsVersion: 'v1' });
@@ -80,7 +77,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     expect(found?.passwordHash).toBe(HASH);
   });
 
-  it('organizations: create with first owner; slug conflicts name the constraint; settings are validated', async () => {
+  test('organizations: create with first owner; slug conflicts name the constraint; settings are validated', async () => {
     const { ctx, organizationId, ownerId } = await newOrganization();
     const current = await organizations.getCurrent(ctx);
     expect(current).toMatchObject({ id: organizationId, tier: 'free', credits: 0, settings: {} });
@@ -98,7 +95,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     expect(updated).toMatchObject({ name: 'Acme 2', settings: { locale: 'en-GB', features: { voice: true } } });
   });
 
-  it('credits: concurrent debits never overdraw; the loser gets ConflictError', async () => {
+  test('credits: concurrent debits never overdraw; the loser gets ConflictError', async () => {
     const { ctx } = await newOrganization(10);
     const results = await Promise.allSettled(Array.from({ length: 15 }, () => organizations.debitCredits(ctx, 1)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
@@ -110,7 +107,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     expect(await rejection(organizations.debitCredits(ctx, 0))).toMatchObject({ fields: ['amount'] });
   });
 
-  it('memberships: roles are enforced, the last owner is kept, and lists page by keyset', async () => {
+  test('memberships: roles are enforced, the last owner is kept, and lists page by keyset', async () => {
     const { ctx, organizationId, ownerId } = await newOrganization();
     const members = await Promise.all([newUser(), newUser(), newUser(), newUser()]);
     for (const m of members) await join(ctx, m.id, 'member');
@@ -155,7 +152,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     expect(paged.sort()).toEqual(expected);
   });
 
-  it('a user sees their organizations across tenants, and never another tenant’s members', async () => {
+  test('a user sees their organizations across tenants, and never another tenant’s members', async () => {
     const a = await newOrganization();
     const b = await newOrganization();
     await join(b.ctx, a.ownerId, 'viewer');
@@ -166,7 +163,7 @@ describe.skipIf(!requireStores('postgres'))('organization, user and membership r
     expect((await memberships.listForCurrentUser(a.ctx)).map((m) => m.organizationId).sort()).toEqual([a.organizationId, b.organizationId].sort());
   });
 
-  it('lockout: concurrent failures are counted exactly and lock at the threshold', async () => {
+  test('lockout: concurrent failures are counted exactly and lock at the threshold', async () => {
     const user = await newUser();
     const results = await Promise.all(Array.from({ length: 5 }, () => users.recordFailedLogin(user.id, { threshold: 3, lockSeconds: 60 })));
     expect(results.map((r) => r?.failedLoginCount).sort()).toEqual([1, 2, 3, 4, 5]);

@@ -1,24 +1,21 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError } from '../../../../src/errors.js';
 import { PasswordHistoryRepository } from '../../../../src/postgres/repositories/password-history-repository.js';
 import { PasswordHasher } from '../../../../src/security/password-hasher.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('PasswordHistoryRepository', () => {
-  let h: PostgresHarness;
   let history: PasswordHistoryRepository;
   const hasher = new PasswordHasher({ auth: { bcryptCost: 4 } });
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     history = h.platform.resolve(PasswordHistoryRepository);
   });
-  afterAll(async () => h?.stop());
 
-  it('keeps the newest N hashes, newest first, per user', async () => {
+  test('keeps the newest N hashes, newest first, per user', async ({ postgres: h }) => {
     const userId = await h.user();
     const other = await h.user();
     const hashes: string[] = [];
@@ -36,7 +33,7 @@ describe.skipIf(!requireStores('postgres'))('PasswordHistoryRepository', () => {
     expect(reused.some(Boolean)).toBe(true);
   });
 
-  it('validates input before SQL', async () => {
+  test('validates input before SQL', async ({ postgres: h }) => {
     const userId = await h.user();
     await expect(history.add(userId, 'plaintext-password')).rejects.toMatchObject({ fields: ['passwordHash'] });
     await expect(history.add('x', await hasher.hash('a'))).rejects.toMatchObject({ fields: ['userId'] });

@@ -1,28 +1,25 @@
 import 'reflect-metadata';
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConflictError, NotFoundError } from '../../../../src/errors.js';
 import { PersonaRepository } from '../../../../src/postgres/repositories/persona-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 const key = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
-  let h: PostgresHarness;
   let personas: PersonaRepository;
   let ctx: TenantContext;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     personas = h.platform.resolve(PersonaRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('creates, reads, updates, lists by keyset and soft-deletes personas', async () => {
+  test('creates, reads, updates, lists by keyset and soft-deletes personas', async ({ postgres: h }) => {
     const ada = await personas.create(ctx, { name: 'Ada', traits: { tone: 'precise', warmth: 0.4 }, voice: 'en-GB-1' });
     expect(ada).toMatchObject({
       organizationId: ctx.organizationId,
@@ -50,7 +47,7 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
     await expect(personas.get(other, more[0]?.id ?? '')).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('keeps one default preference per user', async () => {
+  test('keeps one default preference per user', async ({ postgres: h }) => {
     const a = await personas.create(ctx, { name: `A-${randomUUID()}` });
     const b = await personas.create(ctx, { name: `B-${randomUUID()}` });
     await personas.setPreference(ctx, a.id, { isDefault: true, settings: { speed: 1.2 } });
@@ -66,7 +63,7 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
     await expect(personas.setPreference(ctx, randomUUID(), {})).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('records voice cache metadata, counts hits, expires entries', async () => {
+  test('records voice cache metadata, counts hits, expires entries', async ({ postgres: h }) => {
     const persona = await personas.create(ctx, { name: `V-${randomUUID()}`, voice: 'alloy' });
     const entry = await personas.putVoiceCacheEntry(ctx, {
       personaId: persona.id,
@@ -100,7 +97,7 @@ describe.skipIf(!requireStores('postgres'))('PersonaRepository', () => {
     expect(await personas.deleteExpiredVoiceCacheEntries()).toEqual(['redis://tts/old']);
   });
 
-  it('validates input before SQL', async () => {
+  test('validates input before SQL', async () => {
     await expect(personas.create(ctx, { name: '' })).rejects.toMatchObject({ fields: ['name'] });
     await expect(personas.create(ctx, { name: 'x'.repeat(101) })).rejects.toMatchObject({ fields: ['name'] });
     await expect(personas.create(ctx, { name: 'ok', traits: { big: 'x'.repeat(40_000) } })).rejects.toMatchObject({ fields: ['traits'] });

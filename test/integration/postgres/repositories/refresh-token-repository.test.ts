@@ -1,15 +1,16 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { CryptoError, NotFoundError, TokenError, ValidationError } from '../../../../src/errors.js';
 import { RefreshTokenRepository } from '../../../../src/postgres/repositories/refresh-token-repository.js';
 import { RefreshTokenReusedError } from '../../../../src/postgres/repositories/refresh-token-reused-error.js';
 import { SessionRepository } from '../../../../src/postgres/repositories/session-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
+import { type PostgresHarness } from '../../../support/postgres-harness.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 const rawRow = z.object({
   id: z.uuid(),
@@ -20,61 +21,58 @@ const rawRow = z.object({
 });
 
 describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
-  let h: PostgresHarness;
   let tokens: RefreshTokenRepository;
   let sessions: SessionRepository;
   let ctx: TenantContext;
 
   const newSession = async () => (await sessions.create(ctx, { accessTokenJti: randomUUID() })).id;
-  const family = (familyId: string) =>
+  const family = (h: PostgresHarness, familyId: string) =>
     h.postgres.ownerPool.any(sql.type(rawRow)`
       SELECT id, token_hash, replacement_token_encrypted, replaced_by, revoked_at
       FROM refresh_tokens WHERE family_id = ${familyId} ORDER BY created_at, id`);
   /** Moves a rotation into the past, as if the grace window had passed. */
-  const ageRotation = (id: string, seconds: number) =>
+  const ageRotation = (h: PostgresHarness, id: string, seconds: number) =>
     h.postgres.ownerPool.query(sql.unsafe`UPDATE refresh_tokens SET rotated_at = rotated_at - make_interval(secs => ${seconds}) WHERE id = ${id}`);
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     tokens = h.platform.resolve(RefreshTokenRepository);
     sessions = h.platform.resolve(SessionRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('is a singleton of the platform container', () => {
+  test('is a singleton of the platform container', ({ postgres: h }) => {
     expect(h.platform.resolve(RefreshTokenRepository)).toBe(tokens);
   });
 
-  it('issues a token once and stores only its SHA-256', async () => {
+  test('issues a token once and stores only its SHA-256', async ({ postgres: h }) => {
     const sessionId = await newSession();
     const { token, refreshToken } = await tokens.issue(sessionId);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(refreshToken).toMatchObject({ sessionId, userId: ctx.userId, organizationId: ctx.organizationId, parentId: null });
-    const [row] = await family(refreshToken.familyId);
+    const [row] = await family(h, refreshToken.familyId);
     expect(row?.token_hash.length).toBe(32);
     const dump = await h.postgres.ownerPool.oneFirst(sql.type(z.object({ t: z.string() }))`
       SELECT row_to_json(r)::text AS t FROM refresh_tokens r WHERE id = ${refreshToken.id}`);
     expect(dump).not.toContain(token);
   });
 
-  it('rotates: marks the parent rotated and issues a child in the same family', async () => {
+  test('rotates: marks the parent rotated and issues a child in the same family', async ({ postgres: h }) => {
     const { token, refreshToken } = await tokens.issue(await newSession());
     const next = await tokens.rotate(token);
     expect(next.token).not.toBe(token);
     expect(next.replayed).toBe(false);
     expect(next.refreshToken).toMatchObject({ familyId: refreshToken.familyId, parentId: refreshToken.id });
-    const rows = await family(refreshToken.familyId);
+    const rows = await family(h, refreshToken.familyId);
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ id: refreshToken.id, replaced_by: next.refreshToken.id });
     const third = await tokens.rotate(next.token);
     expect(third.refreshToken.parentId).toBe(next.refreshToken.id);
   });
 
-  it('keeps the grace-window token encrypted at rest and bound to its row', async () => {
+  test('keeps the grace-window token encrypted at rest and bound to its row', async ({ postgres: h }) => {
     const { token, refreshToken } = await tokens.issue(await newSession());
     const next = await tokens.rotate(token);
-    const [parent] = await family(refreshToken.familyId);
+    const [parent] = await family(h, refreshToken.familyId);
     const cipher = parent?.replacement_token_encrypted;
     expect(cipher).toBeInstanceOf(Buffer);
     expect(cipher?.includes(Buffer.from(next.token))).toBe(false);
@@ -83,13 +81,13 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     // Copy the ciphertext to another rotated row: decryption must fail (AAD names the row).
     const other = await tokens.issue(await newSession());
     await tokens.rotate(other.token);
-    const [otherParent] = await family(other.refreshToken.familyId);
+    const [otherParent] = await family(h, other.refreshToken.familyId);
     await h.postgres.ownerPool.query(sql.unsafe`
       UPDATE refresh_tokens SET replacement_token_encrypted = ${sql.binary(cipher ?? Buffer.alloc(0))} WHERE id = ${otherParent?.id ?? ''}`);
     await expect(tokens.rotate(other.token)).rejects.toBeInstanceOf(CryptoError);
   });
 
-  it('100 concurrent rotations of one token yield exactly one new lineage; every caller gets the same token', async () => {
+  test('100 concurrent rotations of one token yield exactly one new lineage; every caller gets the same token', async ({ postgres: h }) => {
     const { token, refreshToken } = await tokens.issue(await newSession());
     const results = await Promise.allSettled(Array.from({ length: 100 }, () => tokens.rotate(token)));
     const rejected = results.filter((r) => r.status === 'rejected');
@@ -98,18 +96,18 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     expect(new Set(fulfilled.map((r) => r.token)).size).toBe(1);
     expect(new Set(fulfilled.map((r) => r.refreshToken.id)).size).toBe(1);
     expect(fulfilled.filter((r) => !r.replayed)).toHaveLength(1);
-    const rows = await family(refreshToken.familyId);
+    const rows = await family(h, refreshToken.familyId);
     expect(rows).toHaveLength(2);
     // The lineage continues from the shared token.
     const next = await tokens.rotate(fulfilled[0]?.token ?? '');
     expect(next.refreshToken.parentId).toBe(fulfilled[0]?.refreshToken.id);
   });
 
-  it('reuse after the grace window revokes the family and the session, and says so', async () => {
+  test('reuse after the grace window revokes the family and the session, and says so', async ({ postgres: h }) => {
     const sessionId = await newSession();
     const { token, refreshToken } = await tokens.issue(sessionId);
     const child = await tokens.rotate(token);
-    await ageRotation(refreshToken.id, 60);
+    await ageRotation(h, refreshToken.id, 60);
 
     const error = await tokens.rotate(token).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RefreshTokenReusedError);
@@ -123,7 +121,7 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
       revokedTokens: 2,
       sessionRevoked: true,
     });
-    const rows = await family(refreshToken.familyId);
+    const rows = await family(h, refreshToken.familyId);
     expect(rows.every((r) => r.revoked_at !== null && r.replacement_token_encrypted === null)).toBe(true);
     expect((await sessions.get(sessionId))?.revokedReason).toBe('refresh_token_reuse');
     // The stolen lineage is dead too.
@@ -131,10 +129,10 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     await expect(tokens.rotate(token)).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('concurrent reuse after the window: one detection, everyone refused', async () => {
+  test('concurrent reuse after the window: one detection, everyone refused', async ({ postgres: h }) => {
     const { token, refreshToken } = await tokens.issue(await newSession());
     await tokens.rotate(token);
-    await ageRotation(refreshToken.id, 60);
+    await ageRotation(h, refreshToken.id, 60);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => tokens.rotate(token)));
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     const reasons = results.map((r) => (r.status === 'rejected' ? (r.reason as TokenError).reason : 'ok'));
@@ -142,18 +140,18 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     expect(reasons.filter((r) => r === 'revoked')).toHaveLength(19);
   });
 
-  it('purges grace ciphertexts once the window has passed', async () => {
+  test('purges grace ciphertexts once the window has passed', async ({ postgres: h }) => {
     const { token, refreshToken } = await tokens.issue(await newSession());
     const child = await tokens.rotate(token);
-    await ageRotation(refreshToken.id, 60);
+    await ageRotation(h, refreshToken.id, 60);
     expect(await tokens.purgeGraceSecrets()).toBeGreaterThanOrEqual(1);
-    const [parent] = await family(refreshToken.familyId);
+    const [parent] = await family(h, refreshToken.familyId);
     expect(parent?.replacement_token_encrypted).toBeNull();
     // Rotation of the child also clears stale ciphertexts of its family.
     await tokens.rotate(child.token);
   });
 
-  it('refuses unknown, expired and revoked tokens and revoked sessions', async () => {
+  test('refuses unknown, expired and revoked tokens and revoked sessions', async ({ postgres: h }) => {
     await expect(tokens.rotate('x'.repeat(43))).rejects.toMatchObject({ reason: 'invalid' });
     const expired = await tokens.issue(await newSession());
     await h.postgres.ownerPool.query(sql.unsafe`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE id = ${expired.refreshToken.id}`);
@@ -170,7 +168,7 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     await expect(tokens.rotate(fam.token)).rejects.toMatchObject({ reason: 'revoked' });
   });
 
-  it('issues into an existing family of the same session only', async () => {
+  test('issues into an existing family of the same session only', async () => {
     const sessionId = await newSession();
     const first = await tokens.issue(sessionId);
     const second = await tokens.issue(sessionId, first.refreshToken.familyId);
@@ -179,7 +177,7 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
     await expect(tokens.issue(randomUUID())).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('validates input before SQL', async () => {
+  test('validates input before SQL', async () => {
     await expect(tokens.issue('not-a-uuid')).rejects.toMatchObject({ fields: ['sessionId'] });
     await expect(tokens.rotate('')).rejects.toBeInstanceOf(ValidationError);
     await expect(tokens.rotate('a'.repeat(600))).rejects.toMatchObject({ fields: ['token'] });
@@ -187,15 +185,11 @@ describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository', () => {
   });
 });
 
+// Its own database and platform: the grace window is read at start.
+const zeroGrace = test.extend('envOverrides', { scope: 'file' }, { REFRESH_REUSE_GRACE_SECONDS: '0' });
+
 describe.skipIf(!requireStores('postgres'))('RefreshTokenRepository with a zero grace window', () => {
-  let h: PostgresHarness;
-
-  beforeAll(async () => {
-    h = await startPostgresHarness({ REFRESH_REUSE_GRACE_SECONDS: '0' });
-  });
-  afterAll(async () => h?.stop());
-
-  it('treats any second use as reuse', async () => {
+  zeroGrace('treats any second use as reuse', async ({ postgres: h }) => {
     const ctx = await h.tenant();
     const sessions = h.platform.resolve(SessionRepository);
     const tokens = h.platform.resolve(RefreshTokenRepository);

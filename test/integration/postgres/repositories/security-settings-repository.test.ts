@@ -1,24 +1,21 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { DEFAULT_SECURITY_SETTINGS, SecuritySettingsRepository } from '../../../../src/postgres/repositories/security-settings-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => {
-  let h: PostgresHarness;
   let settings: SecuritySettingsRepository;
   let ctx: TenantContext;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     settings = h.platform.resolve(SecuritySettingsRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('returns defaults until changed, then upserts only the given fields', async () => {
+  test('returns defaults until changed, then upserts only the given fields', async ({ postgres: h }) => {
     expect(await settings.get(ctx)).toEqual(DEFAULT_SECURITY_SETTINGS);
     const first = await settings.update(ctx, { passwordMinLength: 16, mfaRequired: true });
     expect(first).toEqual({ ...DEFAULT_SECURITY_SETTINGS, passwordMinLength: 16, mfaRequired: true });
@@ -30,7 +27,7 @@ describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => 
     expect(await settings.get(other)).toEqual(DEFAULT_SECURITY_SETTINGS);
   });
 
-  it('decides IP allow-listing in SQL (inet <<= ANY(cidr[]))', async () => {
+  test('decides IP allow-listing in SQL (inet <<= ANY(cidr[]))', async ({ postgres: h }) => {
     const org = await h.tenant();
     expect(await settings.isIpAllowed(org.organizationId, '198.51.100.7')).toBe(true);
     expect(await settings.isIpAllowed(randomUUID(), '198.51.100.7')).toBe(true);
@@ -46,7 +43,7 @@ describe.skipIf(!requireStores('postgres'))('SecuritySettingsRepository', () => 
     expect(await settings.isIpAllowed(org.organizationId, '192.0.2.56')).toBe(true);
   });
 
-  it('validates settings before SQL, naming the field', async () => {
+  test('validates settings before SQL, naming the field', async () => {
     await expect(settings.update(ctx, { passwordMinLength: 4 })).rejects.toMatchObject({ fields: ['passwordMinLength'] });
     await expect(settings.update(ctx, { passwordHistoryCount: 25 })).rejects.toMatchObject({ fields: ['passwordHistoryCount'] });
     await expect(settings.update(ctx, { ipAllowList: ['10.0.0.0/8', '10.0.0.0/33'] })).rejects.toMatchObject({ fields: ['ipAllowList.1'] });

@@ -1,28 +1,25 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, ValidationError } from '../../../../src/errors.js';
 import { RefreshTokenRepository } from '../../../../src/postgres/repositories/refresh-token-repository.js';
 import { SessionRepository } from '../../../../src/postgres/repositories/session-repository.js';
 import type { TenantContext } from '../../../../src/tenancy/tenant-context.js';
-import { startPostgresHarness, type PostgresHarness } from '../../../support/postgres-seed.js';
 import { requireStores } from '../../../support/require-stores.js';
+import { test } from '../../../support/fixtures.js';
 
 describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
-  let h: PostgresHarness;
   let sessions: SessionRepository;
   let ctx: TenantContext;
 
-  beforeAll(async () => {
-    h = await startPostgresHarness();
+  test.beforeAll(async ({ postgres: h }) => {
     sessions = h.platform.resolve(SessionRepository);
     ctx = await h.tenant();
   });
-  afterAll(async () => h?.stop());
 
-  it('creates a session in the tenant and reads it by id and jti', async () => {
+  test('creates a session in the tenant and reads it by id and jti', async () => {
     const jti = randomUUID();
     const s = await sessions.create(ctx, { accessTokenJti: jti, device: 'laptop', ip: '2001:db8::1', userAgent: 'vitest', ttlSeconds: 3600 });
     expect(s).toMatchObject({ userId: ctx.userId, organizationId: ctx.organizationId, ip: '2001:db8::1', device: 'laptop', revokedAt: null });
@@ -32,7 +29,7 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
     expect(await sessions.get(randomUUID())).toBeUndefined();
   });
 
-  it('rejects bad input with ValidationError naming the field, duplicates with ConflictError', async () => {
+  test('rejects bad input with ValidationError naming the field, duplicates with ConflictError', async () => {
     await expect(sessions.create(ctx, { accessTokenJti: randomUUID(), ip: '999.1.1.1' })).rejects.toMatchObject({ fields: ['ip'] });
     await expect(sessions.create(ctx, { accessTokenJti: randomUUID(), userAgent: 'x'.repeat(1001) })).rejects.toMatchObject({ fields: ['userAgent'] });
     await expect(sessions.create(ctx, { accessTokenJti: '' })).rejects.toBeInstanceOf(ValidationError);
@@ -45,7 +42,7 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
     expect((error as ConflictError).constraint).toBe('sessions_access_token_jti_key');
   });
 
-  it('touch writes at most once per interval', async () => {
+  test('touch writes at most once per interval', async ({ postgres: h }) => {
     const s = await sessions.create(ctx, { accessTokenJti: randomUUID() });
     expect(await sessions.touch(s.id)).toBe(false);
     await h.postgres.ownerPool.query(sql.unsafe`UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE id = ${s.id}`);
@@ -54,7 +51,7 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
     expect(await sessions.touch(s.id, 0)).toBe(true);
   });
 
-  it('revoke revokes the session and its refresh tokens, once', async () => {
+  test('revoke revokes the session and its refresh tokens, once', async ({ postgres: h }) => {
     const tokens = h.platform.resolve(RefreshTokenRepository);
     const s = await sessions.create(ctx, { accessTokenJti: randomUUID() });
     const { refreshToken } = await tokens.issue(s.id);
@@ -68,7 +65,7 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
     expect(await sessions.touch(s.id, 0)).toBe(false);
   });
 
-  it('revokeAllForUser revokes across organizations and returns the jtis; lists page by keyset', async () => {
+  test('revokeAllForUser revokes across organizations and returns the jtis; lists page by keyset', async ({ postgres: h }) => {
     const userId = await h.user();
     const ctxA = await h.member(await h.org(), userId);
     const ctxB = await h.member(await h.org(), userId);
@@ -94,7 +91,7 @@ describe.skipIf(!requireStores('postgres'))('SessionRepository', () => {
     expect(await sessions.revokeAllForUser(userId, 'suspended')).toEqual([]);
   });
 
-  it('tenant B cannot list tenant A sessions', async () => {
+  test('tenant B cannot list tenant A sessions', async ({ postgres: h }) => {
     const other = await h.tenant();
     await sessions.create(ctx, { accessTokenJti: randomUUID() });
     const page = await sessions.listForOrganization(other);

@@ -1,6 +1,3 @@
-import { inject, injectable } from 'tsyringe';
-import type { Logger } from '../../logger.js';
-import { LOGGER } from '../../tokens.js';
 import type { AuthMessage } from './auth-notifier.js';
 
 /** A one-time sign-in code to deliver by email (6 digits). */
@@ -31,22 +28,4 @@ export interface IdentityNotifier {
   magicLink(message: AuthMessage): Promise<void>;
   signInCode(message: SignInCodeMessage): Promise<void>;
   emailChange(message: EmailChangeMessage): Promise<void>;
-}
-
-/** The default: delivers nothing and logs that a message was dropped (without its secret). */
-@injectable()
-export class DiscardingIdentityNotifier implements IdentityNotifier {
-  constructor(@inject(LOGGER) private readonly logger: Logger) {}
-
-  async magicLink(message: AuthMessage): Promise<void> {
-    this.logger.warn('no IdentityNotifier registered: magic link dropped', { userId: message.userId });
-  }
-
-  async signInCode(message: SignInCodeMessage): Promise<void> {
-    this.logger.warn('no IdentityNotifier registered: sign-in code dropped', { userId: message.userId });
-  }
-
-  async emailChange(message: EmailChangeMessage): Promise<void> {
-    this.logger.warn('no IdentityNotifier registered: email-change link dropped', { userId: message.userId, kind: message.kind });
-  }
 }

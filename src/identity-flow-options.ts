@@ -2,9 +2,9 @@ import { z } from 'zod';
 
 /**
  * Options of the passkey, passwordless and email-change flows. `registerFlows`
- * registers {@link DEFAULT_IDENTITY_FLOW_OPTIONS}; register your own value
- * (parsed with {@link identityFlowOptionsSchema}) under `IDENTITY_FLOW_OPTIONS`
- * before resolving a flow. `webauthn` must name the application's real RP ID and origins.
+ * registers {@link DEFAULT_IDENTITY_FLOW_OPTIONS}; set your own with
+ * `createPlatform(config, { identityFlows })` (merged over the defaults, nested
+ * objects too, and validated). `webauthn` must name the application's real RP ID and origins.
  */
 export const identityFlowOptionsSchema = z
   .object({

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Policy of the access-token signing keys. `registerFlows` registers
- * {@link DEFAULT_SIGNING_KEY_OPTIONS}; register your own value under
- * `SIGNING_KEY_OPTIONS` (src/tokens.ts) before resolving {@link AccessTokens} to change them.
+ * {@link DEFAULT_SIGNING_KEY_OPTIONS}; set your own with
+ * `createPlatform(config, { signingKeys })` (merged over the defaults, validated).
  */
 export const signingKeyOptionsSchema = z
   .object({

@@ -1,26 +1,22 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
-import { loadConfig } from '../../../src/config.js';
+import type { StoreName } from '../../src/errors.js';
+import { MfaSignIn } from '../../src/flows/auth/mfa-sign-in.js';
+import { PasswordChange } from '../../src/flows/auth/password-change.js';
+import { PasswordSignIn } from '../../src/flows/auth/password-sign-in.js';
+import { RefreshRotation } from '../../src/flows/auth/refresh-rotation.js';
+import { SessionRevoker } from '../../src/flows/auth/session-revoker.js';
+import { SessionValidator } from '../../src/flows/auth/session-validator.js';
+import { SignUpService } from '../../src/flows/auth/sign-up-service.js';
+import { createPlatform, type Platform } from '../../src/platform.js';
+import { AuditWriter } from '../../src/postgres/repositories/audit-writer.js';
+import { AuditRepository, type AuditRecord } from '../../src/postgres/repositories/audit-repository.js';
+import type { TenantContext } from '../../src/tenancy/tenant-context.js';
+import { AUTH_NOTIFIER } from '../../src/tokens.js';
+import { CapturingNotifier, PASSWORD } from './auth-fixtures.js';
+import type { TestEnv } from './test-env.js';
 
-import { MfaSignIn } from '../../../src/flows/auth/mfa-sign-in.js';
-import { PasswordChange } from '../../../src/flows/auth/password-change.js';
-import { PasswordSignIn } from '../../../src/flows/auth/password-sign-in.js';
-import { RefreshRotation } from '../../../src/flows/auth/refresh-rotation.js';
-import { SessionRevoker } from '../../../src/flows/auth/session-revoker.js';
-import { SessionValidator } from '../../../src/flows/auth/session-validator.js';
-import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
-import { createPlatform, type Platform } from '../../../src/platform.js';
-import { AuditWriter } from '../../../src/postgres/repositories/audit-writer.js';
-import { AuditRepository, type AuditRecord } from '../../../src/postgres/repositories/audit-repository.js';
-import type { TenantContext } from '../../../src/tenancy/tenant-context.js';
-import { createTestEnv, type TestEnv } from '../../support/test-env.js';
-import { AUTH_NOTIFIER } from '../../../src/tokens.js';
-import { CapturingNotifier, PASSWORD } from '../../support/auth-fixtures.js';
-
-// Shared with every harness; re-exported so the test files importing them from here stay as they are.
-export { CapturingNotifier, PASSWORD };
-
+/** A started platform for the auth flows, with the flows resolved and a notifier that captures what they send. */
 export interface FlowHarness {
   readonly t: TestEnv;
   readonly platform: Platform;
@@ -35,13 +31,11 @@ export interface FlowHarness {
   user(options?: { verified?: boolean }): Promise<{ email: string; userId: string; organizationId: string }>;
   /** Audit events of an organization (after flushing the writer). */
   auditEvents(ctx: TenantContext, minRiskScore?: number): Promise<readonly AuditRecord[]>;
-  stop(): Promise<void>;
 }
 
-/** A started postgres + redis platform on this file's own database and key prefix. */
-export async function startFlowHarness(overrides: Record<string, string> = {}): Promise<FlowHarness> {
-  const t = await createTestEnv();
-  const platform = createPlatform(loadConfig({ ...t.env, ...overrides }), { stores: ['postgres', 'redis'] });
+/** Starts a platform with `stores` on the test environment `t` (its database, key prefix …); the caller stops `platform`. */
+export async function startFlowHarness(t: TestEnv, stores: readonly StoreName[] = ['postgres', 'redis']): Promise<FlowHarness> {
+  const platform = createPlatform(t.config, { stores });
   const notifier = new CapturingNotifier();
   platform.container.registerInstance(AUTH_NOTIFIER, notifier);
   await platform.start();
@@ -71,11 +65,5 @@ export async function startFlowHarness(overrides: Record<string, string> = {}): 
       const page = await platform.resolve(AuditRepository).query(ctx, minRiskScore === undefined ? {} : { minRiskScore }, { limit: 100 });
       return page.items;
     },
-    stop: async () => {
-      await platform.stop();
-      await t.cleanup();
-    },
   };
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,16 +1,13 @@
 import { z } from 'zod';
-import type { OutboxMessage } from '../../postgres/repositories/outbox-repository.js';
+import type { OutboxMessage } from './outbox-message.js';
 
 /** Delivers an outbox email (the application's mailer). Throw to retry; the message's `idempotencyKey` identifies repeats. */
 export interface OutboxEmailSender {
   send(message: OutboxMessage): Promise<void>;
 }
 
-/**
- * The outbox relay's policy. `registerFlows` registers {@link DEFAULT_OUTBOX_RELAY_OPTIONS};
- * register your own value under `OUTBOX_RELAY_OPTIONS` (src/tokens.ts) before resolving OutboxRelay.
- */
-export const outboxRelayOptionsSchema = z
+/** The fields of {@link outboxRelayOptionsSchema}, without its cross-field rule (so `PlatformOptions` can take a partial). */
+export const outboxRelayOptionsFields = z
   .object({
     /** Messages claimed per round. */
     batchSize: z.number().int().min(1).max(1_000),
@@ -33,8 +30,16 @@ export const outboxRelayOptionsSchema = z
     /** Allow `http:` webhook URLs (tests, local development); default only `https:`. */
     allowInsecureWebhookUrls: z.boolean().default(false),
   })
-  .strict()
-  .refine((o) => o.leaseMs > o.deliveryTimeoutMs, { message: 'must exceed deliveryTimeoutMs', path: ['leaseMs'] });
+  .strict();
+
+/**
+ * The outbox relay's policy. `registerFlows` registers {@link DEFAULT_OUTBOX_RELAY_OPTIONS};
+ * set your own with `createPlatform(config, { outboxRelay })` (merged over the defaults, validated whole).
+ */
+export const outboxRelayOptionsSchema = outboxRelayOptionsFields.refine((o) => o.leaseMs > o.deliveryTimeoutMs, {
+  message: 'must exceed deliveryTimeoutMs',
+  path: ['leaseMs'],
+});
 export type OutboxRelayOptions = z.input<typeof outboxRelayOptionsSchema>;
 
 export const DEFAULT_OUTBOX_RELAY_OPTIONS: OutboxRelayOptions = Object.freeze({

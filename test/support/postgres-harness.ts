@@ -1,12 +1,11 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { sql } from 'slonik';
 import { createPlatform, type Platform } from '../../src/platform.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
-import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
+import type { TenantContext } from '../../src/tenancy/tenant-context.js';
 import type { MembershipRole } from '../../src/tenancy/membership-role.js';
-import { createTestEnv, type TestEnv } from './test-env.js';
+import { addMember, createOrganization, createUser } from './privacy-fixture.js';
+import type { TestEnv } from './test-env.js';
 
 /** A started postgres-only platform on this file's own database, plus seeding helpers (owner pool, bypasses RLS). */
 export interface PostgresHarness {
@@ -21,28 +20,16 @@ export interface PostgresHarness {
   member(organizationId: string, userId: string, role?: MembershipRole): Promise<TenantContext>;
   /** A fresh organization with one owner, as a tenant context. */
   tenant(): Promise<TenantContext>;
-  stop(): Promise<void>;
 }
 
-export async function startPostgresHarness(overrides: Record<string, string> = {}): Promise<PostgresHarness> {
-  const t = await createTestEnv(overrides);
+/** Starts a postgres-only platform on the test environment `t` (its own database); the caller stops `platform`. */
+export async function startPostgresHarness(t: TestEnv): Promise<PostgresHarness> {
   const platform = createPlatform(t.config, { stores: ['postgres'] });
   await platform.start();
   const postgres = platform.resolve(PostgresConnection);
-  const org = async () => {
-    const id = randomUUID();
-    await postgres.ownerPool.query(sql.unsafe`INSERT INTO organizations (id, name, slug) VALUES (${id}, 'Org', ${`o-${id}`})`);
-    return id;
-  };
-  const user = async () => {
-    const id = randomUUID();
-    await postgres.ownerPool.query(sql.unsafe`INSERT INTO users (id, email, status) VALUES (${id}, ${`u-${id}@example.test`}, 'active')`);
-    return id;
-  };
-  const member = async (organizationId: string, userId: string, role: MembershipRole = 'owner') => {
-    await postgres.ownerPool.query(sql.unsafe`INSERT INTO memberships (organization_id, user_id, role) VALUES (${organizationId}, ${userId}, ${role})`);
-    return createTenantContext({ organizationId, userId, role, scopes: [] });
-  };
+  const org = async () => (await createOrganization(platform)).id;
+  const user = async () => (await createUser(platform)).id;
+  const member = (organizationId: string, userId: string, role: MembershipRole = 'owner') => addMember(platform, organizationId, userId, role);
   return {
     t,
     platform,
@@ -51,10 +38,6 @@ export async function startPostgresHarness(overrides: Record<string, string> = {
     user,
     member,
     tenant: async () => member(await org(), await user()),
-    stop: async () => {
-      await platform.stop();
-      await t.cleanup();
-    },
   };
 }
 
