@@ -7,7 +7,7 @@ import type { TestEnv } from '../support/test-env.js';
 import { seedUserEverywhere } from '../support/privacy-fixture.js';
 import { test } from '../support/fixtures.js';
 import { sleep } from '../support/sleep.js';
-import { Figures } from './reliability-support.js';
+import { Figures, seededRandom } from './reliability-support.js';
 
 // Issue 16, item 4 and "Done when": erasure worker killed repeatedly at random points, then
 // "erasure finishes ≤ 60 s after a worker restart". erasure-restart.test.ts simulates the kills inside one
@@ -25,14 +25,6 @@ const SEED = 1616;
 
 const figures = new Figures('faults');
 test.afterAll(() => figures.flush());
-
-function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
-    return x / 2 ** 31;
-  };
-}
 
 interface Worker {
   /** Resolves with the kill point line once the child reports it (never, when it has none). */
@@ -71,7 +63,7 @@ describe('erasure worker processes SIGKILLed inside a step, repeatedly', () => {
   test(`${KILLS} kills at seeded points, then a restarted worker process reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async ({
     privacy: { t, platform },
   }) => {
-    const random = rng(SEED);
+    const random = seededRandom(SEED);
     const seeded = await seedUserEverywhere(platform);
     const flow = platform.resolve(ErasureFlow);
     const killedAt: string[] = [];

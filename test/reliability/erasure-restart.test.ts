@@ -4,7 +4,7 @@ import { ErasureFlow } from '../../src/flows/privacy/erasure-flow.js';
 import { type ErasureFlowOptions, type ErasureStepEvent } from '../../src/erasure-flow-options.js';
 import { ERASURE_FLOW_OPTIONS } from '../../src/tokens.js';
 import { seedUserEverywhere, startPrivacyPlatform } from '../support/privacy-fixture.js';
-import { Figures } from './reliability-support.js';
+import { Figures, seededRandom } from './reliability-support.js';
 import { sleep } from '../support/sleep.js';
 import { test } from '../support/fixtures.js';
 
@@ -21,19 +21,11 @@ const SEED = 16;
 const figures = new Figures('faults');
 test.afterAll(() => figures.flush());
 
-function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
-    return x / 2 ** 31;
-  };
-}
-
 describe('erasure worker killed repeatedly at random points', () => {
   test(`resumes by itself (step leases + sweep): ${KILLS} kills, then a restarted worker reaches verifyErased() = [] within ${RESTART_TO_ERASED_MS / 1000} s`, async ({
     privacy: { platform, t },
   }) => {
-    const random = rng(SEED);
+    const random = seededRandom(SEED);
     const seeded = await seedUserEverywhere(platform);
     const flow = platform.resolve(ErasureFlow);
     const killedAt: string[] = [];

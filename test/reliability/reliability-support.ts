@@ -14,6 +14,15 @@ export async function outcome<T>(work: () => Promise<T>): Promise<{ ok: true; va
   }
 }
 
+/** A deterministic "random" sequence in [0, 1) (a linear congruential generator): kill points a fixed seed reproduces. */
+export function seededRandom(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
+    return x / 2 ** 31;
+  };
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
