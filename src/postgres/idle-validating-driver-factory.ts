@@ -49,6 +49,9 @@ export function idleValidatingDriverFactory(options: { readonly afterMs: number;
     return {
       createClient: async () => {
         const client = await driver.createClient();
+        // Slonik removes its own 'error' listener when it destroys a client, but the connection can still report
+        // the server's termination after that (a destroy that outlived its graceful timeout): never an unhandled event.
+        client.on('error', () => undefined);
         let releasedAt: number | undefined;
         let checkDue = false;
         const validate = async (): Promise<void> => {

@@ -284,6 +284,11 @@ export class PostgresConnection implements StoreConnection {
       afterMs === undefined
         ? new pg.Pool(options)
         : new IdleValidatingPgPool(options, { afterMs, timeoutMs: this.config.connectTimeoutMs, url: this.redactedUrl });
+    // A checked-out client has no listener of pg-pool's between its queries, and a server that terminates the
+    // connection right then (restart, pg_terminate_backend) makes it emit 'error': unhandled, that would end the
+    // process. Callers learn of it through their query (pg fails the active query, and a client that is no longer
+    // queryable fails the next one and is discarded on release), so this listener only keeps the process alive.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     // An idle connection the server drops (restart, idle kill) is an 'error' event; unhandled it would end the process.
     pool.on('error', (error) =>
       this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }),
