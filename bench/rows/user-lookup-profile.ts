@@ -11,6 +11,11 @@ import { USER_BY_EMAIL_VIA_FUNCTION_SQL, benchUserRow, drizzlePrepared, rawPgNam
 
 const POOL_SIZE = 8;
 
+/** The lookup every Slonik layer runs, written once, through the tag of that layer (`sql.unsafe`, `sql.type(…)`, `sql.prepared(…)`). */
+function userByEmail<T>(tag: (parts: TemplateStringsArray, ...values: [string]) => T, email: string): T {
+  return tag`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`;
+}
+
 /**
  * Decomposes the cost of a Slonik lookup against raw `pg` with a named
  * prepared statement, one layer at a time, on private pools of equal size:
@@ -71,52 +76,24 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
   await compare(
     'profile: Slonik, no interceptors',
     'Slonik 49 maybeOne, sql.unsafe, default type parsers',
-    slonikSide(
-      { configured: false, keepSessionState: false },
-      (pool) => (email) =>
-        pool.maybeOne(
-          sql.unsafe`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
-        ),
-    ),
+    slonikSide({ configured: false, keepSessionState: false }, (pool) => (email) => pool.maybeOne(userByEmail(sql.unsafe, email))),
   );
   await compare(
     'profile: Slonik as configured',
     'Slonik 49 + result-parser interceptor + type parsers, sql.type (PostgresConnection today)',
-    slonikSide(
-      { configured: true, keepSessionState: false },
-      (pool) => (email) =>
-        pool.maybeOne(
-          sql.type(
-            benchUserRow,
-          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
-        ),
-    ),
+    slonikSide({ configured: true, keepSessionState: false }, (pool) => (email) => pool.maybeOne(userByEmail(sql.type(benchUserRow), email))),
   );
   await compare(
     'profile: Slonik as configured, no DISCARD ALL',
     'as configured + resetConnection no-op, sql.type',
-    slonikSide(
-      { configured: true, keepSessionState: true },
-      (pool) => (email) =>
-        pool.maybeOne(
-          sql.type(
-            benchUserRow,
-          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
-        ),
-    ),
+    slonikSide({ configured: true, keepSessionState: true }, (pool) => (email) => pool.maybeOne(userByEmail(sql.type(benchUserRow), email))),
   );
   await compare(
     'profile: proposed fast path',
     'as configured + resetConnection no-op + sql.prepared(name, schema)',
     slonikSide(
       { configured: true, keepSessionState: true },
-      (pool) => (email) =>
-        pool.maybeOne(
-          sql.prepared(
-            'bench_slonik_user_by_email',
-            benchUserRow,
-          )`SELECT id, email, display_name, password_hash, status, email_verified_at, failed_login_count, locked_until, created_at, updated_at FROM users WHERE email = ${email}`,
-        ),
+      (pool) => (email) => pool.maybeOne(userByEmail(sql.prepared('bench_slonik_user_by_email', benchUserRow), email)),
     ),
     'sql.prepared with the default reset fails ("prepared statement … does not exist"): DISCARD ALL deallocates it while pg still believes it is parsed',
   );
