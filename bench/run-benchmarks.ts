@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --out FILE] [-- --no-docs]`
+ * `npm run bench [-- --quick] [-- --out FILE] [-- --no-docs] [-- --only PATTERN]`
  *
  * Runs every benchmark row on the local stack (startLocalStack), in its own
  * PostgreSQL databases and Redis key prefixes, writes bench/results/latest.json
@@ -107,14 +107,21 @@ async function main(): Promise<void> {
       docs: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
       repeats: { type: 'string' },
+      only: { type: 'string' },
     },
     strict: true,
   });
   const quick = values.quick === true;
   const root = repoRoot();
+  // --only runs the row groups whose name matches (a trial while working on one hot path): it never
+  // writes the full run's results or docs either.
+  const only = values.only === undefined ? undefined : new RegExp(values.only, 'i');
+  const partial = quick || only !== undefined;
   // A quick run is a shape check with noisy figures: it never replaces the full run's results or docs.
-  const outFile = resolve(root, values.out ?? (quick ? 'test-results/bench-quick.json' : 'bench/results/latest.json'));
-  const docsFile = values['no-docs'] || (quick && values.docs === undefined) ? undefined : resolve(root, values.docs ?? 'docs/benchmarks.md');
+  const outFile = resolve(root, values.out ?? (only ? 'test-results/bench-only.json' : quick ? 'test-results/bench-quick.json' : 'bench/results/latest.json'));
+  const docsFile = values['no-docs'] || (partial && values.docs === undefined) ? undefined : resolve(root, values.docs ?? 'docs/benchmarks.md');
+  const group = (name: string, fallback: () => BenchRow[], fn: () => Promise<BenchRow[]>): Promise<BenchRow[]> =>
+    only && !only.test(name) ? Promise.resolve([]) : guarded(name, fallback, fn);
   const sizes = quick ? QUICK : FULL;
   // Full runs measure every row 3 times back to back (median and spread); quick runs once.
   const repeats = values.repeats === undefined ? (quick ? 1 : 3) : Math.max(1, Number.parseInt(values.repeats, 10) || 1);
@@ -199,7 +206,7 @@ async function main(): Promise<void> {
       prefixClient.disconnect();
     });
     let auditHistory: { large: { rows: number; orgs: string[] }; small: { rows: number; orgs: string[] } } | undefined;
-    if (sizes.largeAudit > 0) {
+    if (sizes.largeAudit > 0 && (only === undefined || only.test('audit growth'))) {
       t = performance.now();
       const [largeOrgs, smallOrgs] = [
         await seedAuditHistory(db.ownerUrl, sizes.largeAudit, sizes.auditOrgs),
@@ -247,7 +254,7 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [];
     log('rows');
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'user repository rows',
         () => [
           unavailableRow(
@@ -279,7 +286,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'session rows',
         () => [
           unavailableRow(
@@ -311,7 +318,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'audit row',
         () => [
           unavailableRow(
@@ -331,7 +338,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'login row',
         () => [
           unavailableRow(
@@ -351,7 +358,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'tenant rows',
         () => [
           unavailableRow(
@@ -371,7 +378,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'knowledge row',
         () => [
           unavailableRow(
@@ -389,7 +396,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'semantic search row',
         () => [
           unavailableRow(
@@ -410,7 +417,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'user growth',
         () => [
           unavailableRow(
@@ -431,7 +438,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'session growth',
         () => [
           unavailableRow(
@@ -445,7 +452,7 @@ async function main(): Promise<void> {
     if (auditHistory) {
       const history = auditHistory;
       rows.push(
-        ...(await guarded(
+        ...(await group(
           'audit growth',
           () => [
             unavailableRow(
@@ -468,7 +475,7 @@ async function main(): Promise<void> {
     }
     // Each scale-out row on its own: a missing pgbouncer must not discard the Redis Cluster row.
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'redis cluster row',
         () => [
           unavailableRow(
@@ -488,7 +495,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'pgbouncer row',
         () => [
           unavailableRow(
@@ -506,7 +513,7 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(
-      ...(await guarded(
+      ...(await group(
         'replica row',
         () => [
           unavailableRow(
@@ -525,22 +532,22 @@ async function main(): Promise<void> {
     );
     log('profile');
     const profile = [
-      ...(await guarded(
+      ...(await group(
         'user lookup profile',
         () => [],
         () => userLookupProfile(ctx),
       )),
-      ...(await guarded(
+      ...(await group(
         'tenant profile',
         () => [],
         () => tenantProfile(ctx),
       )),
-      ...(await guarded(
+      ...(await group(
         'session profile',
         () => [],
         () => sessionProfile(ctx, sizes.smallSessions),
       )),
-      ...(await guarded(
+      ...(await group(
         'login profile',
         () => [],
         async () => [await loginProfileRow(ctx)],
