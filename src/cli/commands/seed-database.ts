@@ -39,6 +39,7 @@ const STARTER_PERSONAS = [
 ] as const;
 
 const ORGANIZATION_SLUG = 'demo';
+const DEMO_CREDITS = 1000;
 const generatedPassword = () => randomBytes(18).toString('base64url');
 /** Another seed run (or process) created the row first: this run treats it as existing. */
 const isTaken = (error: unknown, constraint: string) => error instanceof ConflictError && error.constraint === constraint;
@@ -77,6 +78,7 @@ export async function seedDatabase(config: Config, env: Readonly<Record<string, 
   await platform.start();
   const admin = await seedAdmin(platform, adminEmail, given);
   const ctx = createTenantContext({ organizationId: admin.organizationId, userId: admin.user.id, role: 'owner' });
+  await seedDemoPlan(platform, ctx);
   const member = await seedMember(platform, ctx, memberEmail);
   const personasCreated = await seedPersonas(platform, ctx);
   return {
@@ -113,10 +115,6 @@ async function seedAdmin(
         // A generated or operator-chosen password is seen by whoever ran the seed: the admin replaces it (OWASP ASVS v4 2.1.x).
         mustChangePassword: true,
       });
-      const ctx = createTenantContext({ organizationId: organization.id, userId: user.id, role: 'owner' });
-      const organizations = platform.resolve(OrganizationRepository);
-      await organizations.update(ctx, { tier: 'pro' });
-      await organizations.addCredits(ctx, 1000);
       return { user, organizationId: organization.id, created: true, password };
     } catch (error) {
       if (!isTaken(error, 'users_email_key')) throw error;
@@ -126,6 +124,22 @@ async function seedAdmin(
   const membership = user && (await platform.resolve(AccountRepository).listMemberships(user.id)).find((m) => m.organizationSlug === ORGANIZATION_SLUG);
   if (!user || !membership) throw new ConflictError(`${email} exists but is not a member of organization "${ORGANIZATION_SLUG}"`, { store: 'postgres' });
   return { user, organizationId: membership.organizationId, created: false, password };
+}
+
+/**
+ * The demo organization's plan: tier `pro` with 1000 credits. Two writes, so
+ * they converge instead of relying on one run finishing: credits are topped up
+ * to 1000 first and the tier is written last, as the mark that the plan is in
+ * place — a run stopped between them (or before either) is completed by the
+ * next run, and an organization already on `pro` is left alone (its credits
+ * may have been spent since).
+ */
+async function seedDemoPlan(platform: Platform, ctx: TenantContext): Promise<void> {
+  const organizations = platform.resolve(OrganizationRepository);
+  const organization = await organizations.getCurrent(ctx);
+  if (organization.tier === 'pro') return;
+  if (organization.credits < DEMO_CREDITS) await organizations.addCredits(ctx, DEMO_CREDITS - organization.credits);
+  await organizations.update(ctx, { tier: 'pro' });
 }
 
 /** The member account, invited by the admin and accepting at once (the membership flow every member goes through). */

@@ -76,6 +76,21 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
     );
     expect(counts).toEqual([{ users: 2, memberships: 2, personas: 3 }]);
 
+    // A seed stopped part-way converges on the next run: the states a run stopped after the sign-up, or after the
+    // credits but before the tier, leaves behind; an organization already on its plan keeps its (spent) credits.
+    const demoPlanAfterSeed = async (tier: string, credits: number) => {
+      await withAdmin(databaseUrl(admin, name), (c) => c.query(`UPDATE organizations SET tier = $1, credits = $2 WHERE slug = 'demo'`, [tier, credits]));
+      const rerun = await runCli(['db', 'seed'], { env });
+      expect([rerun.code, rerun.stderr]).toEqual([0, '']);
+      return withAdmin(
+        databaseUrl(admin, name),
+        async (c) => (await c.query(`SELECT tier, credits::int AS credits FROM organizations WHERE slug = 'demo'`)).rows,
+      );
+    };
+    expect(await demoPlanAfterSeed('free', 0)).toEqual([{ tier: 'pro', credits: 1000 }]);
+    expect(await demoPlanAfterSeed('free', 1000)).toEqual([{ tier: 'pro', credits: 1000 }]);
+    expect(await demoPlanAfterSeed('pro', 5)).toEqual([{ tier: 'pro', credits: 5 }]);
+
     const refused = await runCli(['db', 'reset'], { env });
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toBe('error: db reset drops all data: re-run with --force');
