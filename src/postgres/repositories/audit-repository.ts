@@ -300,7 +300,8 @@ export class AuditRepository {
       e.outcome ?? null,
       e.failureReason ?? null,
     ]);
-    const result = await connection.query(sql.type(noRows)`
+    // Named: sql.unnest's text is the same for any number of events, and every sign-in runs it.
+    const result = await connection.query(sql.prepared('pd_audit_insert_within', noRows)`
       INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details, outcome, failure_reason)
       SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb', 'text', 'text'])}`);
     return result.rowCount;
