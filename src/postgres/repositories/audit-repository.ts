@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../time-ordered-uuid.js';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -31,7 +31,7 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const outcomes: (string | null)[] = [];
   const failureReasons: (string | null)[] = [];
   for (const e of valid) {
-    ids.push(e.id ?? randomUUID());
+    ids.push(e.id ?? timeOrderedUuid());
     createdAt.push(e.occurredAt?.toISOString() ?? now);
     types.push(e.eventType);
     orgs.push(e.organizationId ?? null);
@@ -286,7 +286,7 @@ export class AuditRepository {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
-      e.id ?? randomUUID(),
+      e.id ?? timeOrderedUuid(),
       e.occurredAt?.toISOString() ?? now,
       e.eventType,
       e.organizationId ?? null,
