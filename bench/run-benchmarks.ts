@@ -26,7 +26,7 @@ import { machineBasics, measureCeilings, postgresVersion } from './machine-info.
 import { renderResults, spliceResults } from './render-benchmarks-markdown.js';
 import { repoRoot } from './repo-root.js';
 import { sessionGrowthRow, userGrowthRow } from './rows/growth-rows.js';
-import { auditRow } from './rows/audit-rows.js';
+import { auditInsertProfileRow, auditRow } from './rows/audit-rows.js';
 import { auditGrowthRow, seedAuditHistory } from './rows/audit-growth-row.js';
 import { knowledgeRow } from './rows/knowledge-rows.js';
 import { semanticSearchRow } from './rows/semantic-search-row.js';
@@ -551,6 +551,11 @@ async function main(): Promise<void> {
         'login profile',
         () => [],
         async () => [await loginProfileRow(ctx)],
+      )),
+      ...(await group(
+        'audit profile',
+        () => [],
+        async () => [await auditInsertProfileRow(ctx)],
       )),
     ];
 

@@ -16,6 +16,12 @@ import { PasswordGate } from './password-gate.js';
 import { SessionIssuer, type SignInResult } from './session-issuer.js';
 import { SignInBookkeeping } from './sign-in-bookkeeping.js';
 
+/**
+ * Built once: a `z.object` built per call is compiled again by zod on its first parse (≈ 0.3 ms of CPU per
+ * login, measured with --cpu-prof; docs/benchmarks.md, "Login").
+ */
+const loginInput = z.object({ identifier: signInIdentifierInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema });
+
 /** A finished sign-in: the session exists. Contains the refresh token: hand it to the client, never log it. */
 export type SignedInResult = SignInResult & { readonly status: 'signed_in' };
 
@@ -76,15 +82,7 @@ export class PasswordSignIn {
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async login(identifier: string, password: string, context: ClientContext & { organizationId?: string } = {}): Promise<LoginResult> {
     const { organizationId, ...clientInput } = context;
-    const input = parseInput(
-      z.object({ identifier: signInIdentifierInput, password: passwordInput, organizationId: z.uuid().optional(), context: clientContextSchema }),
-      {
-        identifier,
-        password,
-        organizationId,
-        context: clientInput,
-      },
-    );
+    const input = parseInput(loginInput, { identifier, password, organizationId, context: clientInput });
     const client = input.context;
     const account = input.identifier;
     const attempt = this.bookkeeping.attemptFor(account.value, client);

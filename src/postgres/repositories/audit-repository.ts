@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../time-ordered-uuid.js';
 import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
@@ -31,7 +31,7 @@ function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const outcomes: (string | null)[] = [];
   const failureReasons: (string | null)[] = [];
   for (const e of valid) {
-    ids.push(e.id ?? randomUUID());
+    ids.push(e.id ?? timeOrderedUuid());
     createdAt.push(e.occurredAt?.toISOString() ?? now);
     types.push(e.eventType);
     orgs.push(e.organizationId ?? null);
@@ -286,7 +286,7 @@ export class AuditRepository {
     if (valid.length === 0) return 0;
     const now = new Date().toISOString();
     const tuples = valid.map((e) => [
-      e.id ?? randomUUID(),
+      e.id ?? timeOrderedUuid(),
       e.occurredAt?.toISOString() ?? now,
       e.eventType,
       e.organizationId ?? null,
@@ -300,7 +300,8 @@ export class AuditRepository {
       e.outcome ?? null,
       e.failureReason ?? null,
     ]);
-    const result = await connection.query(sql.type(noRows)`
+    // Named: sql.unnest's text is the same for any number of events, and every sign-in runs it.
+    const result = await connection.query(sql.prepared('pd_audit_insert_within', noRows)`
       INSERT INTO audit_log (id, created_at, event_type, organization_id, actor_user_id, ip, user_agent, country, region, risk_score, details, outcome, failure_reason)
       SELECT * FROM ${sql.unnest(tuples, ['uuid', 'timestamptz', 'text', 'uuid', 'uuid', 'inet', 'text', 'text', 'text', 'int2', 'jsonb', 'text', 'text'])}`);
     return result.rowCount;

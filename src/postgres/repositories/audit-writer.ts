@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { AuditWriterOptions } from '../../audit-writer-options.js';
 import { z } from 'zod';
@@ -9,6 +8,7 @@ import { AUDIT_WRITER_OPTIONS, LIFECYCLE, LOGGER } from '../../tokens.js';
 import { AuditRepository, type AuditEvent, type AuditEventInput } from './audit-repository.js';
 import { parseInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
+import { timeOrderedUuid } from '../../time-ordered-uuid.js';
 
 const optionsSchema = z
   .object({
@@ -88,7 +88,9 @@ export class AuditWriter {
   async record(event: AuditEventInput): Promise<void> {
     const valid = this.repository.validate(event);
     // Stamped once here, so every retry of the flush writes the same (id, created_at) key and a row lands once.
-    const stamped: AuditEvent = { ...valid, occurredAt: valid.occurredAt ?? new Date(), id: valid.id ?? randomUUID() };
+    // A time-ordered id: a batch's keys land on the rightmost primary-key pages, not one random page per event.
+    const occurredAt = valid.occurredAt ?? new Date();
+    const stamped: AuditEvent = { ...valid, occurredAt, id: valid.id ?? timeOrderedUuid(occurredAt.getTime()) };
     this.#assertOpen();
     while (this.#queue.length >= this.#options.maxQueue) {
       await this.#settleOne();

@@ -364,7 +364,8 @@ export class RefreshTokenRepository {
     input: { id: string; sessionId: string; familyId: string; parentId: string | null; token: string },
   ): Promise<RefreshTokenRecord> {
     const ttl = this.config.auth.sessionTtlSeconds;
-    return tx.one(sql.type(recordRow)`
+    // Named: every sign-in and refresh runs it, and its text never varies.
+    return tx.one(sql.prepared('pd_refresh_token_insert', recordRow)`
       INSERT INTO refresh_tokens (id, session_id, user_id, organization_id, token_hash, family_id, parent_id, expires_at)
       SELECT ${input.id}, s.id, s.user_id, s.organization_id, ${sql.binary(hashToken(input.token))},
              ${input.familyId}, ${input.parentId}, least(now() + make_interval(secs => ${ttl}), coalesce(s.absolute_expires_at, s.expires_at))

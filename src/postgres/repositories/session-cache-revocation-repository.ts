@@ -37,6 +37,8 @@ const row = z
 
 const idsInput = z.array(z.number().int().positive()).max(10_000);
 const revocationInput = z.object({ userId: z.uuid(), sessionId: z.uuid(), accessTokenJti: z.string().min(1).max(200), expiresAt: z.date() });
+/** Built once: parsed in every sign-in that revokes a session. */
+const revocationsInput = z.array(revocationInput).max(10_000);
 
 /**
  * The outbox of session revocations not yet applied to Redis (migration 0065).
@@ -57,7 +59,7 @@ export class SessionCacheRevocationRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: inside the revoking transaction' })
   async queueWithin(tx: CommonQueryMethods, revocations: readonly CacheRevocationInput[]): Promise<readonly CacheRevocation[]> {
-    const d = parseInput(z.array(revocationInput).max(10_000), revocations);
+    const d = parseInput(revocationsInput, revocations);
     if (d.length === 0) return [];
     return tx.any(sql.type(row)`
       INSERT INTO session_cache_revocations (user_id, session_id, access_token_jti, session_expires_at)

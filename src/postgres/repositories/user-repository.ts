@@ -222,6 +222,8 @@ const PROFILE_COLUMNS = [
   ['timezone', 'timezone'],
   ['language', 'language'],
 ] as const satisfies ReadonlyArray<readonly [keyof z.output<typeof profileInput>, string]>;
+/** Built once: parsed in every sign-in (a z.object built per call is compiled again on its first parse). */
+const successfulLoginInput = z.object({ userId: z.uuid(), ip: ipInput.optional() });
 
 /**
  * Users (a global table: one user spans organizations).
@@ -373,7 +375,7 @@ export class UserRepository {
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async recordSuccessfulLogin(userId: string, ip?: string): Promise<boolean> {
-    const d = parseInput(z.object({ userId: z.uuid(), ip: ipInput.optional() }), { userId, ip });
+    const d = parseInput(successfulLoginInput, { userId, ip });
     // Every sign-in: the user's scope and the one UPDATE in one round trip, committed at its Sync (scopedCommand).
     return (await this.postgres.scopedCommand({ userId: d.userId }, RECORD_SUCCESSFUL_LOGIN, [d.userId, d.ip ?? null])) > 0;
   }
