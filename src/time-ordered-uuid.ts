@@ -15,7 +15,10 @@ const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
  * page each, so a batch INSERT dirties a few index pages rather than one per
  * row (measured: a 250-event batch dirtied 6–8 buffers instead of 150–200;
  * docs/benchmarks.md, "Audit writes"). Not for secrets: the first 48 bits tell
- * when it was made.
+ * when it was made. Written here rather than taken from the `uuid` package
+ * (14.x, `v7()`): that one draws its random bytes per id and measured 3.8–5.3 µs
+ * per id against 0.24–0.42 µs here (Node 24, 300 000 ids, same process) — on
+ * the audit writer's path that is ~1 ms per 250-event batch.
  * @param unixMs the time to encode (default now); an integer from 0 to 2^48 − 1
  */
 export function timeOrderedUuid(unixMs: number = Date.now()): string {
