@@ -39,7 +39,8 @@ export const readCommands: Record<string, CommandHandler> = {
     const projection = cmd.projection as Document | undefined;
     if (projection) FindProjection.plan(projection); // surfaces an invalid projection now, not mid-cursor
     // Projected eagerly: a positional projection that finds no element fails the find itself.
-    const projected = projection ? docs.map((doc) => MingoAdapter.project(doc, projection, filter)) : docs;
+    const project = projection ? MingoAdapter.projector(projection, filter) : undefined;
+    const projected = project ? docs.map(project) : docs;
     const batch = context.cursors.open(namespace, projected, {
       batchSize: optionalNumber(cmd.batchSize, 'batchSize'),
       singleBatch,
