@@ -27,12 +27,13 @@ export const readCommands: Record<string, CommandHandler> = {
     const store = context.catalog.get(context.database, name);
     store?.checkHint(cmd.hint);
     const filter = filterOf(cmd.filter);
+    const collation = store ? Collation.of(cmd.collation, store.collation) : undefined;
     const docs = store
-      ? MingoAdapter.select(store.candidates(filter), filter, {
+      ? MingoAdapter.select(store.candidates(filter, { simpleCollation: collation === undefined }), filter, {
           sort: cmd.sort as Document | undefined,
           skip,
           limit,
-          collation: Collation.of(cmd.collation, store.collation),
+          collation,
           variables: cmd.let as Document | undefined,
         })
       : [];
