@@ -29,7 +29,7 @@ import { sessionGrowthRow, userGrowthRow } from './rows/growth-rows.js';
 import { auditInsertProfileRow, auditRow } from './rows/audit-rows.js';
 import { auditGrowthRow, seedAuditHistory } from './rows/audit-growth-row.js';
 import { knowledgeRow } from './rows/knowledge-rows.js';
-import { semanticSearchRow } from './rows/semantic-search-row.js';
+import { semanticSearchRows } from './rows/semantic-search-row.js';
 import { loginProfileRow, loginRow } from './rows/login-rows.js';
 import { repositoryUserLookup, userRepositoryRows } from './rows/user-repository-rows.js';
 import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/session-rows.js';
@@ -413,7 +413,7 @@ async function main(): Promise<void> {
             '',
           ),
         ],
-        async () => [await semanticSearchRow(ctx, runId, stack.urls.mongo)],
+        () => semanticSearchRows(ctx, runId, stack.urls.mongo),
       )),
     );
     rows.push(

@@ -4,6 +4,8 @@ import { bootstrapPlatform } from '../../src/flows/bootstrap-platform.js';
 import { KnowledgeIngestion } from '../../src/flows/knowledge/knowledge-ingestion.js';
 import { KnowledgeSearch } from '../../src/flows/knowledge/knowledge-search.js';
 import { EmbeddingIndex } from '../../src/qdrant/repositories/embedding-index.js';
+import { KnowledgeChunkRepository, knowledgeChunkId } from '../../src/mongo/repositories/knowledge-chunk-repository.js';
+import { KnowledgeDocumentRepository } from '../../src/mongo/repositories/knowledge-document-repository.js';
 import { QdrantConnection } from '../../src/qdrant/qdrant-connection.js';
 import { JobQueues } from '../../src/redis/job-queues.js';
 import { createTenantContext } from '../../src/tenancy/tenant-context.js';
@@ -27,10 +29,12 @@ const QUERIES = [
 
 /**
  * Semantic search end to end (validate, embed the query, Qdrant with the organization filter, hydrate
- * chunk texts and titles from MongoDB) vs the Qdrant query alone with a precomputed vector, p50.
+ * chunk texts and titles from MongoDB) vs the Qdrant query alone with a precomputed vector, p50; then,
+ * in the same setup, profile rows that give each stage's share of that p50 (embed + Qdrant, and the
+ * MongoDB hydration alone, each against the same Qdrant query).
  * The demo knowledge (docs/demo-knowledge) is ingested through the real pipeline first.
  */
-export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoUrl: string | undefined): Promise<BenchRow> {
+export async function semanticSearchRows(ctx: BenchContext, runId: string, mongoUrl: string | undefined): Promise<BenchRow[]> {
   const spec: RowSpec = {
     name: 'semantic search end to end vs the Qdrant query alone',
     unit: 'search',
@@ -42,7 +46,7 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
     backend: `${ctx.backends.qdrant}; MongoDB: the wire stand-in`,
     note: 'stand-ins: Qdrant and MongoDB are stand-in servers here, so this measures our layers and the request overhead, not real Qdrant or MongoDB work',
   };
-  if (!ctx.backends.qdrantUrl || !mongoUrl) return unavailableRow(spec, 'no Qdrant or MongoDB (nor a stand-in) in this run');
+  if (!ctx.backends.qdrantUrl || !mongoUrl) return [unavailableRow(spec, 'no Qdrant or MongoDB (nor a stand-in) in this run')];
   // Real servers run in processes of their own: so do the stand-ins for this row when they can, else the
   // run's in-process ones serve it (and the note says so), their work then sharing the client's event loop.
   let own: StandInProcess | undefined;
@@ -65,7 +69,7 @@ export async function semanticSearchRow(ctx: BenchContext, runId: string, mongoU
   }
 }
 
-async function measure(ctx: BenchContext, runId: string, spec: RowSpec, urls: { mongoUrl: string; qdrantUrl: string }): Promise<BenchRow> {
+async function measure(ctx: BenchContext, runId: string, spec: RowSpec, urls: { mongoUrl: string; qdrantUrl: string }): Promise<BenchRow[]> {
   const platform = await ctx.platformFor(
     {
       DATABASE_URL: ctx.db.ownerUrl,
@@ -119,7 +123,70 @@ async function measure(ctx: BenchContext, runId: string, spec: RowSpec, urls: { 
       },
       { ...ctx.timing, concurrency: 4 },
     );
-    return measuredRow(spec, result);
+    const rows = [measuredRow(spec, result)];
+
+    // Where the end-to-end p50 goes: the stages before hydration, then the hydration alone (the hits of each
+    // query found beforehand), each against the same Qdrant query, interleaved like the row itself.
+    const profileSpec = (name: string, oursLabel: string): RowSpec => ({
+      name,
+      unit: 'search',
+      oursLabel,
+      baselineLabel: spec.baselineLabel,
+      metric: 'p50',
+      backend: spec.backend,
+      note: spec.note,
+    });
+    const nextVectorB = keyCycle(vectors);
+    const qdrantAlone = async () => {
+      if ((await index.search(tenant, nextVectorB(), { limit: 5 })).length === 0) throw new Error('bench: Qdrant found nothing');
+    };
+    const nextQueryE = keyCycle(QUERIES);
+    ctx.log('  profile: semantic search, embed + Qdrant');
+    rows.push(
+      measuredRow(
+        profileSpec(
+          'profile: semantic search, embed + Qdrant vs the Qdrant query alone',
+          'HashingEmbedder.embed of the query, then EmbeddingIndex.search (no hydration)',
+        ),
+        await runInterleaved(
+          async () => {
+            const [vector] = await embedder.embed([nextQueryE()]);
+            if ((await index.search(tenant, vector ?? [], { limit: 5 })).length === 0) throw new Error('bench: Qdrant found nothing');
+          },
+          qdrantAlone,
+          { ...ctx.timing, concurrency: 4 },
+        ),
+      ),
+    );
+    const chunks = platform.resolve(KnowledgeChunkRepository);
+    const documents = platform.resolve(KnowledgeDocumentRepository);
+    const hitSets = await Promise.all(vectors.map((v) => index.search(tenant, v, { limit: 5 })));
+    const nextHits = keyCycle(hitSets);
+    ctx.log('  profile: semantic search, hydration alone');
+    rows.push(
+      measuredRow(
+        profileSpec(
+          'profile: semantic search, MongoDB hydration alone vs the Qdrant query alone',
+          "the hydration semanticSearch runs after Qdrant: KnowledgeChunkRepository.hydrate and KnowledgeDocumentRepository.getMany in parallel, for one query's 5 hits",
+        ),
+        await runInterleaved(
+          async () => {
+            const hits = nextHits();
+            const [found] = await Promise.all([
+              chunks.hydrate(
+                tenant,
+                hits.map((h) => knowledgeChunkId(h.documentId, h.version, h.ordinal)),
+              ),
+              documents.getMany(tenant, [...new Set(hits.map((h) => h.documentId))]),
+            ]);
+            if (found.length === 0) throw new Error('bench: hydration found nothing');
+          },
+          qdrantAlone,
+          { ...ctx.timing, concurrency: 4 },
+        ),
+      ),
+    );
+    return rows;
   } finally {
     await platform
       .resolve(JobQueues)

@@ -24,6 +24,68 @@ export const cachedSessionSchema = z.object({
 export type CachedSession = z.output<typeof cachedSessionSchema>;
 export type CachedSessionInput = z.input<typeof cachedSessionSchema>;
 
+/** The parsed `s1|` header: the two numbers validation checks before decoding, and where the JSON starts. */
+export interface CachedSessionHeader {
+  readonly expiresAt: number;
+  readonly revocationEpoch: number;
+  /** Index of the JSON body in the stored value. */
+  readonly bodyStart: number;
+}
+
+const PIPE = 0x7c;
+
+/** End of the run of ASCII digits starting at `from` (what `\d+` of a non-unicode RegExp matches). */
+function digitsEnd(raw: string, from: number): number {
+  let i = from;
+  for (let c = raw.charCodeAt(i); c >= 0x30 && c <= 0x39; c = raw.charCodeAt(++i));
+  return i;
+}
+
+/** The verdict of `z.array(z.string())` on a JSON value. */
+function isStringArray(value: unknown): value is string[] {
+  if (!Array.isArray(value)) return false;
+  for (const item of value) if (typeof item !== 'string') return false;
+  return true;
+}
+
+/**
+ * `cachedSessionSchema.safeParse(value)` for a value `JSON.parse` returned, written out: the same verdict and the
+ * same output (unknown keys dropped, defaults filled, keys in the schema's order) for every such value, which
+ * test/unit/redis/cached-session-codec.test.ts checks against the schema itself over valid, malformed and random
+ * records (and that the two name the same fields). Validation runs on every request; this costs a tenth of the
+ * schema's generic walk. JSON values only: no getters, prototypes or `undefined` members to consider.
+ */
+export function cachedSessionFromJson(value: unknown): CachedSession | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  const { sessionId, userId, organizationId, expiresAt, revocationEpoch } = v;
+  if (typeof sessionId !== 'string' || typeof userId !== 'string') return undefined;
+  if (organizationId !== null && typeof organizationId !== 'string') return undefined;
+  // zod 4: z.number() refuses ±Infinity (JSON's 1e999); .int() means a safe integer.
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
+  if (typeof revocationEpoch !== 'number' || !Number.isSafeInteger(revocationEpoch) || revocationEpoch < 0) return undefined;
+  const roles = v.roles === undefined ? [] : v.roles;
+  const scopes = v.scopes === undefined ? [] : v.scopes;
+  if (!isStringArray(roles) || !isStringArray(scopes)) return undefined;
+  const mfaVerified = v.mfaVerified === undefined ? false : v.mfaVerified;
+  const confirmed = v.confirmed === undefined ? true : v.confirmed;
+  if (typeof mfaVerified !== 'boolean' || typeof confirmed !== 'boolean') return undefined;
+  return { sessionId, userId, organizationId, expiresAt, revocationEpoch, roles, scopes, mfaVerified, confirmed };
+}
+
+/** The fields {@link cachedSessionFromJson} checks, in the schema's order (the test compares them with the schema's keys). */
+export const CACHED_SESSION_FIELDS = [
+  'sessionId',
+  'userId',
+  'organizationId',
+  'expiresAt',
+  'revocationEpoch',
+  'roles',
+  'scopes',
+  'mfaVerified',
+  'confirmed',
+] as const satisfies readonly (keyof CachedSession)[];
+
 /**
  * The stored form of a cached session: `s1|<expiresAt>|<revocationEpoch>|<JSON>`.
  *
@@ -36,8 +98,6 @@ export type CachedSessionInput = z.input<typeof cachedSessionSchema>;
  * Revocation markers and records written by older releases are plain JSON
  * (`{…`); the script still decodes those, so a rolling upgrade keeps working.
  */
-const HEADER = /^s1\|(\d+)\|(\d+)\|/;
-
 export const cachedSessionCodec = {
   /** The tag the script matches literally (`^s1|`): bump it when the layout changes. */
   tag: 's1',
@@ -48,25 +108,35 @@ export const cachedSessionCodec = {
     return `s1|${Math.floor(session.expiresAt).toFixed(0)}|${session.revocationEpoch.toFixed(0)}|${JSON.stringify(session)}`;
   },
 
-  /** Expiry and epoch from an `s1|` header (what validation checks before decoding), or undefined for any other value. */
-  header(raw: string): { readonly expiresAt: number; readonly revocationEpoch: number } | undefined {
-    const match = HEADER.exec(raw);
-    return match ? { expiresAt: Number(match[1]), revocationEpoch: Number(match[2]) } : undefined;
+  /**
+   * Expiry and epoch from an `s1|` header (what validation checks before decoding), or undefined for any other
+   * value: the header is `^s1\|(\d+)\|(\d+)\|`, read without a RegExp.
+   */
+  header(raw: string): CachedSessionHeader | undefined {
+    if (!raw.startsWith('s1|')) return undefined;
+    const expiresEnd = digitsEnd(raw, 3);
+    if (expiresEnd === 3 || raw.charCodeAt(expiresEnd) !== PIPE) return undefined;
+    const epochEnd = digitsEnd(raw, expiresEnd + 1);
+    if (epochEnd === expiresEnd + 1 || raw.charCodeAt(epochEnd) !== PIPE) return undefined;
+    return { expiresAt: Number(raw.slice(3, expiresEnd)), revocationEpoch: Number(raw.slice(expiresEnd + 1, epochEnd)), bodyStart: epochEnd + 1 };
   },
 
   /**
    * The record from a `hit` reply, or `undefined` when it is not one we can
    * trust (then the caller treats it as a miss and Postgres decides).
-   * Checked by `cachedSessionSchema` itself — one definition of the shape, so
-   * the read side cannot drift from the write side (a hand-written mirror did
-   * before); a parse of eight fields costs microseconds against the round trip.
+   * Checked by {@link cachedSessionFromJson}, which answers what
+   * `cachedSessionSchema` answers (a test holds the two together, so the read
+   * side cannot drift from the write side).
+   * @param bodyStart where the JSON starts, when the caller already read the header.
    */
-  decode(raw: string): CachedSession | undefined {
+  decode(raw: string, bodyStart?: number): CachedSession | undefined {
     let json = raw;
-    if (raw.startsWith('s1|')) {
-      const bodyStart = raw.indexOf('|', raw.indexOf('|', 3) + 1) + 1;
-      if (bodyStart === 0) return undefined;
+    if (bodyStart !== undefined) {
       json = raw.slice(bodyStart);
+    } else if (raw.startsWith('s1|')) {
+      const start = raw.indexOf('|', raw.indexOf('|', 3) + 1) + 1;
+      if (start === 0) return undefined;
+      json = raw.slice(start);
     }
     let value: unknown;
     try {
@@ -74,7 +144,6 @@ export const cachedSessionCodec = {
     } catch {
       return undefined;
     }
-    const parsed = cachedSessionSchema.safeParse(value);
-    return parsed.success ? parsed.data : undefined;
+    return cachedSessionFromJson(value);
   },
 } as const;

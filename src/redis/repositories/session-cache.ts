@@ -237,7 +237,8 @@ function judge(ref: SessionRef, reads: SessionReads): SessionValidation {
   let expiresAt: number;
   let recordEpoch: number;
   if (header) {
-    ({ expiresAt, revocationEpoch: recordEpoch } = header);
+    expiresAt = header.expiresAt;
+    recordEpoch = header.revocationEpoch;
   } else {
     // Revocation markers, and records of releases before the s1 header, are JSON.
     const json = parseJson(raw);
@@ -252,7 +253,7 @@ function judge(ref: SessionRef, reads: SessionReads): SessionValidation {
   if (recordEpoch < epoch) return { status: 'revoked', reason: 'epoch' };
   if (!reads.tokenMatches) return { status: 'miss', epoch };
   // A record that no longer has the expected shape (older release, corruption) is a miss: Postgres decides.
-  const session = cachedSessionCodec.decode(raw);
+  const session = cachedSessionCodec.decode(raw, header?.bodyStart);
   if (session === undefined || session.userId !== ref.userId) return { status: 'miss' };
   if (ref.sessionId !== undefined && session.sessionId !== ref.sessionId) return { status: 'miss' };
   return { status: 'hit', session };

@@ -87,10 +87,17 @@ export class CollectionStore {
 
   /**
    * The documents a filter can match: a direct `_id` lookup when the filter
-   * pins `_id` to one value (the common by-id read/update), else all.
+   * pins `_id` to one value (the common by-id read/update), the listed ids for
+   * `_id: {$in: [...]}` of plain strings, numbers or ObjectIds under the simple
+   * collation (`simpleCollation`; mongod answers both from the `_id` index
+   * instead of testing every document), else all.
    */
-  candidates(filter: Document): Document[] {
+  candidates(filter: Document, options: { readonly simpleCollation?: boolean } = {}): Document[] {
     const id: unknown = filter._id;
+    if (options.simpleCollation === true) {
+      const listed = this.#listedIds(id);
+      if (listed) return listed;
+    }
     if (id === undefined || id instanceof RegExp || Array.isArray(id)) return this.documents();
     if (BsonValues.isPlainObject(id) && Object.keys(id).some((k) => k.startsWith('$'))) return this.documents();
     const found = this.findById(id);
@@ -114,6 +121,23 @@ export class CollectionStore {
   /** The collection's default collation (`create {collation}`), if any. */
   get collation(): unknown {
     return this.#options.collation;
+  }
+
+  /** The documents whose `_id` an `{$in: [...]}` of plain values names, in natural order; undefined for any other condition. */
+  #listedIds(condition: unknown): Document[] | undefined {
+    if (!BsonValues.isPlainObject(condition)) return undefined;
+    const keys = Object.keys(condition);
+    const list: unknown = condition.$in;
+    if (keys.length !== 1 || !Array.isArray(list)) return undefined;
+    const wanted = new Set<string>();
+    for (const value of list) {
+      const plain = typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) || value instanceof ObjectId;
+      if (!plain) return undefined;
+      wanted.add(BsonValues.canonicalKey(value));
+    }
+    const found: Document[] = [];
+    for (const [key, doc] of this.#docs) if (wanted.has(key)) found.push(doc);
+    return found;
   }
 
   findById(id: unknown): Document | undefined {

@@ -1,5 +1,14 @@
 import type { Document } from 'bson';
-import { Aggregator, Query, update as mingoUpdate, ProcessingMode } from 'mingo';
+import { update as mingoUpdate, ProcessingMode } from 'mingo';
+import { Aggregator } from 'mingo/aggregator';
+import { Context } from 'mingo/core';
+import * as accumulatorOperators from 'mingo/operators/accumulator';
+import * as expressionOperators from 'mingo/operators/expression';
+import * as pipelineOperators from 'mingo/operators/pipeline';
+import * as projectionOperators from 'mingo/operators/projection';
+import * as queryOperators from 'mingo/operators/query';
+import * as windowOperators from 'mingo/operators/window';
+import { Query } from 'mingo/query';
 import type { AnyObject, Options } from 'mingo/types';
 import { BsonJsonSchema } from './bson-json-schema.js';
 import { BsonOrder } from './bson-order.js';
@@ -29,6 +38,24 @@ export interface UpdateContext {
 }
 
 /**
+ * mingo's default operators (what its `mingo` entry point loads) with the stand-in's own
+ * ({@link QUERY_CONTEXT}), merged once. The `mingo` entry point's `Query` merges the two contexts
+ * again for every query it builds — a copy of some 250 operator tables, most of the stand-in's cost
+ * per `find` (a mongod builds no operator table per query) — so the core classes get this one.
+ */
+const MERGED_CONTEXT = Context.from(
+  Context.init({
+    accumulator: accumulatorOperators,
+    expression: expressionOperators,
+    pipeline: pipelineOperators,
+    projection: projectionOperators,
+    query: queryOperators,
+    window: windowOperators,
+  }),
+  QUERY_CONTEXT,
+);
+
+/**
  * The one place that calls mingo, closing its known gaps against mongod:
  * Long/Decimal128 are compared as numbers through a query view, projected
  * fields keep the document's order with `_id` first, `$setOnInsert` is
@@ -39,7 +66,7 @@ export class MingoAdapter {
     extra: { collation?: Collation | undefined; variables?: Document | undefined; resolver?: ((name: string) => AnyObject[]) | undefined } = {},
   ): Partial<Options> {
     return {
-      context: QUERY_CONTEXT,
+      context: MERGED_CONTEXT,
       jsonSchemaValidator: (schema: AnyObject) => {
         const validate = BsonJsonSchema.compile(schema);
         return (doc: unknown) => validate(BsonValues.originalOf(doc));
@@ -92,16 +119,24 @@ export class MingoAdapter {
    * and the positional `field.$` are applied by FindProjection.
    */
   static project(doc: Document, projection: Document | undefined, filter: Document = {}): Document {
-    if (!projection || Object.keys(projection).length === 0) return doc;
+    return MingoAdapter.projector(projection, filter)(doc);
+  }
+
+  /** {@link project} for every document of one command: the projection is planned once, as mongod plans it once per query. */
+  static projector(projection: Document | undefined, filter: Document = {}): (doc: Document) => Document {
+    if (!projection || Object.keys(projection).length === 0) return (doc) => doc;
     const plan = FindProjection.plan(projection);
-    let projected: Document;
-    if (Object.keys(plan.rest).length === 0) {
-      projected = BsonValues.clone(doc);
-    } else {
-      const [out] = translate(() => new Query({}, MingoAdapter.options()).find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(), 'BadValue');
-      projected = BsonValues.restoreBsonTypes(doc, reorderLike(doc, out ?? {})) as Document;
-    }
-    return FindProjection.finish(doc, projected, plan, (candidate) => MingoAdapter.matcher(filter)(candidate));
+    const rest = Object.keys(plan.rest).length === 0 ? undefined : new Query({}, MingoAdapter.options());
+    return (doc) => {
+      let projected: Document;
+      if (rest === undefined) {
+        projected = BsonValues.clone(doc);
+      } else {
+        const [out] = translate(() => rest.find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(), 'BadValue');
+        projected = BsonValues.restoreBsonTypes(doc, reorderLike(doc, out ?? {})) as Document;
+      }
+      return FindProjection.finish(doc, projected, plan, (candidate) => MingoAdapter.matcher(filter)(candidate));
+    };
   }
 
   /**

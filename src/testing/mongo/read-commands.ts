@@ -27,19 +27,21 @@ export const readCommands: Record<string, CommandHandler> = {
     const store = context.catalog.get(context.database, name);
     store?.checkHint(cmd.hint);
     const filter = filterOf(cmd.filter);
+    const collation = store ? Collation.of(cmd.collation, store.collation) : undefined;
     const docs = store
-      ? MingoAdapter.select(store.candidates(filter), filter, {
+      ? MingoAdapter.select(store.candidates(filter, { simpleCollation: collation === undefined }), filter, {
           sort: cmd.sort as Document | undefined,
           skip,
           limit,
-          collation: Collation.of(cmd.collation, store.collation),
+          collation,
           variables: cmd.let as Document | undefined,
         })
       : [];
     const projection = cmd.projection as Document | undefined;
     if (projection) FindProjection.plan(projection); // surfaces an invalid projection now, not mid-cursor
     // Projected eagerly: a positional projection that finds no element fails the find itself.
-    const projected = projection ? docs.map((doc) => MingoAdapter.project(doc, projection, filter)) : docs;
+    const project = projection ? MingoAdapter.projector(projection, filter) : undefined;
+    const projected = project ? docs.map(project) : docs;
     const batch = context.cursors.open(namespace, projected, {
       batchSize: optionalNumber(cmd.batchSize, 'batchSize'),
       singleBatch,
