@@ -9,6 +9,7 @@ import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { runInterleaved } from '../interleaved-runner.js';
+import { applySharedCommandTimeout } from '../../src/redis/shared-command-timeout.js';
 
 const REDIS_CONCURRENCY = 16;
 const SEED_BATCH = 10_000;
@@ -168,6 +169,9 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
  * of record and epoch) against a bare GET, and the full validate against that
  * command (client side: header, expiry and epoch checks, JSON.parse, schema).
  */
+/** The platform's default REDIS_COMMAND_TIMEOUT_MS. */
+const COMMAND_BOUND_MS = 2_000;
+
 export async function sessionProfile(ctx: BenchContext, seeded: number): Promise<BenchRow[]> {
   const cache = ctx.platform.resolve(SessionCache);
   const keys = ctx.platform.resolve(RedisKeys);
@@ -203,6 +207,40 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
           result,
         ),
       );
+    }
+    {
+      // What the command bound costs per command: ioredis's commandTimeout (a timer per command, what the
+      // platform's client used before) against applySharedCommandTimeout (one timer per client, what it uses now).
+      const shared = new Redis(ctx.redisUrl, { lazyConnect: true });
+      applySharedCommandTimeout(shared, COMMAND_BOUND_MS);
+      const perCommand = new Redis(ctx.redisUrl, { lazyConnect: true, commandTimeout: COMMAND_BOUND_MS });
+      try {
+        await Promise.all([shared.connect(), perCommand.connect()]);
+        const mget = (client: Redis, n: number) => client.mget(keys.sessionRecord(sessionUserId(n), sessionId(n)), keys.sessionEpoch(sessionUserId(n)));
+        const a = keyCycle(ids);
+        const b = keyCycle(ids);
+        ctx.log('  profile: command bound');
+        const result = await runInterleaved(
+          async () => void (await mget(shared, a())),
+          async () => void (await mget(perCommand, b())),
+          options,
+        );
+        rows.push(
+          measuredRow(
+            {
+              name: 'profile: command bound, one timer per client vs one per command',
+              unit: 'validate',
+              oursLabel: `the MGET on a client bounded by applySharedCommandTimeout (${COMMAND_BOUND_MS} ms)`,
+              baselineLabel: `the same MGET on a client with ioredis commandTimeout (${COMMAND_BOUND_MS} ms)`,
+              backend: ctx.backends.redis,
+            },
+            result,
+          ),
+        );
+      } finally {
+        shared.disconnect();
+        perCommand.disconnect();
+      }
     }
     {
       const a = keyCycle(ids);

@@ -1,4 +1,5 @@
 import { PlatformError, StoreUnavailableError } from '../errors.js';
+import { RedisCommandTimeoutError } from './shared-command-timeout.js';
 
 interface RedisLikeError {
   name?: unknown;
@@ -16,7 +17,7 @@ export class RedisReplyError extends PlatformError<'REDIS_REPLY'> {
 }
 
 const UNAVAILABLE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|Command timed out|connect ETIMEDOUT|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|enableOfflineQueue/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|enableOfflineQueue/i;
 
 /**
  * Maps ioredis errors: connection failures, command timeouts, retries
@@ -26,6 +27,9 @@ const UNAVAILABLE =
  */
 export function mapRedisError(error: unknown, url?: string): PlatformError {
   if (error instanceof PlatformError) return error;
+  if (error instanceof RedisCommandTimeoutError) {
+    return new StoreUnavailableError('redis', `no reply within ${error.timeoutMs} ms`, { url, cause: error, reason: 'timeout' });
+  }
   const e = (error ?? {}) as RedisLikeError;
   const name = typeof e.name === 'string' ? e.name : '';
   const message = typeof e.message === 'string' ? e.message : String(error);

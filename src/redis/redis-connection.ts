@@ -8,6 +8,7 @@ import { storeUnavailable, type StoreConnection, type StoreHealth, type StoreNod
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { mapRedisError } from './map-redis-error.js';
+import { applySharedCommandTimeout } from './shared-command-timeout.js';
 
 /** Parses `INFO` output into a flat record. */
 function parseInfo(info: string): Record<string, string> {
@@ -96,7 +97,7 @@ export class RedisConnection implements StoreConnection {
     return {
       lazyConnect: true,
       connectTimeout: timeout,
-      commandTimeout: this.commandTimeoutMs,
+      // The command bound is applied by applySharedCommandTimeout (one timer per client, not one per command).
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
@@ -152,6 +153,7 @@ export class RedisConnection implements StoreConnection {
   async start(): Promise<void> {
     if (this.#client) return;
     const client = this.#create(this.#options());
+    applySharedCommandTimeout(client, this.commandTimeoutMs);
     // ioredis rejects connect() with a bare "Connection is closed."; the socket error before it names the cause.
     let socketError: NodeJS.ErrnoException | undefined;
     client.on('error', (error: NodeJS.ErrnoException) => {
@@ -179,7 +181,7 @@ export class RedisConnection implements StoreConnection {
     await this.ping();
   }
 
-  /** Bound on one command (ioredis `commandTimeout`): REDIS_COMMAND_TIMEOUT_MS. Callers of the blocking connection apply it themselves. */
+  /** Bound on one command (applySharedCommandTimeout): REDIS_COMMAND_TIMEOUT_MS. Callers of the blocking connection apply it themselves. */
   get commandTimeoutMs(): number {
     return this.config.redis.commandTimeoutMs;
   }
