@@ -2,6 +2,7 @@ import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
+import { preparedStatement } from '../../src/postgres/prepared-statement.js';
 import { USERS_FOR_ORGANIZATION, UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { withTenant } from '../../src/postgres/with-tenant.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
@@ -165,7 +166,29 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
     },
     { ...ctx.timing, concurrency: CONCURRENCY },
   );
+  const unvalidated = preparedStatement('bench_users_for_organization_unvalidated', USERS_FOR_ORGANIZATION.text, z.unknown());
+  const c = keyCycle(contexts);
+  const d = keyCycle(contexts);
+  ctx.log('  profile: tenant read, row validation');
+  const validation = await runInterleaved(
+    async () => void (await users.listForOrganization(c(), { limit: 50 })),
+    async () => {
+      const t = d();
+      await connection.tenantQuery(t, unvalidated, [t.organizationId, null, null, 51]);
+    },
+    { ...ctx.timing, concurrency: CONCURRENCY },
+  );
   return [
+    measuredRow(
+      {
+        name: 'profile: tenant read, row validation',
+        unit: 'read',
+        oursLabel: 'UserRepository.listForOrganization (access check, page input parsed, every row validated and mapped by zod, cursor encoded)',
+        baselineLabel: 'PostgresConnection.tenantQuery, the same statement and scope, a schema that accepts anything',
+        backend: ctx.backends.postgres,
+      },
+      validation,
+    ),
     measuredRow(
       {
         name: 'profile: tenant read, pipelined vs withTenant',

@@ -27,19 +27,28 @@ export class IdleValidatingPgPool extends pg.Pool {
     if (!callback) return this.#checkedOut();
     // pg-pool's own query() calls connect() with a callback. A client used within `afterMs` (every one, under
     // load) goes straight back to it: no promise hops on the hot path; only one that rested is checked first.
-    super.connect((error: Error | undefined, client: pg.PoolClient | undefined) => {
-      if (error !== undefined || client === undefined) {
+    super.connect((error: Error | null | undefined, client: pg.PoolClient | undefined) => {
+      if (error instanceof Error || client === undefined) {
         callback(error ?? new Error('pg-pool handed out no client'), undefined, () => undefined);
       } else if (!this.#rested(client)) {
         callback(undefined, client, (release) => client.release(release));
       } else {
-        this.#checkedOut(client).then(
-          (checked) => callback(undefined, checked, (release) => checked.release(release)),
-          (failure: unknown) => callback(failure instanceof Error ? failure : new Error(String(failure)), undefined, () => undefined),
-        );
+        void this.#handOverChecked(client, callback);
       }
     });
     return undefined;
+  }
+
+  /** Validates a client that rested (or takes others), then hands it to pg-pool's callback. */
+  async #handOverChecked(client: pg.PoolClient, callback: ConnectCallback): Promise<void> {
+    let checked: pg.PoolClient;
+    try {
+      checked = await this.#checkedOut(client);
+    } catch (error) {
+      callback(error instanceof Error ? error : new Error(String(error)), undefined, () => undefined);
+      return;
+    }
+    callback(undefined, checked, (release) => checked.release(release));
   }
 
   /** True when `client` rested in the pool at least `afterMs` since its last release (a new client never did). */
