@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { SessionRepository } from '../../src/postgres/repositories/session-repository.js';
+import { SESSION_BY_ID as SESSION_BY_ID_STATEMENT, SessionRepository } from '../../src/postgres/repositories/session-repository.js';
 import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { SessionCache, type CachedSession } from '../../src/redis/repositories/session-cache.js';
 import { cachedSessionCodec } from '../../src/redis/repositories/cached-session-codec.js';
@@ -66,9 +66,8 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
   return deleted;
 }
 
-/** The statement SessionRepository.get sends (through the platform_auth function), so the baseline moves the same bytes. */
-const SESSION_BY_ID = `SELECT id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
-  created_at, last_seen_at, expires_at, revoked_at, revoked_reason FROM platform_auth.session_by_id($1)`;
+/** The statement SessionRepository.get sends (through the platform_auth function; its text, imported, so the baseline moves the same bytes). */
+const SESSION_BY_ID = SESSION_BY_ID_STATEMENT.text;
 
 /**
  * The miss path as the validator runs it (validate → miss with its epoch → SessionRepository.get) and

@@ -2,7 +2,8 @@ import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
-import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
+import { preparedStatement } from '../../src/postgres/prepared-statement.js';
+import { USERS_FOR_ORGANIZATION, UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import { withTenant } from '../../src/postgres/with-tenant.js';
 import { createTenantContext, type TenantContext } from '../../src/tenancy/tenant-context.js';
 import type { BenchRow } from '../bench-result.js';
@@ -11,16 +12,8 @@ import { keyCycle, type BenchContext } from '../bench-context.js';
 import { withAdmin } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 
-/** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner. */
-const BARE_MEMBERS = `SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
-  u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
-  u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
-  u.created_at, u.updated_at, u.deleted_at, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
-   FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = $1::uuid
-   WHERE u.deleted_at IS NULL
-     AND ($2::int8 IS NULL OR (u.created_at, u.id) > (to_timestamp(0) + $2::int8 * interval '1 microsecond', $3::uuid))
-   ORDER BY u.created_at, u.id
-   LIMIT $4::int4`;
+/** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner (imported: a copy went stale when 0113 added six columns). */
+const BARE_MEMBERS = USERS_FOR_ORGANIZATION.text;
 
 const idRow = z.object({ id: z.string(), email: z.string() });
 
@@ -160,7 +153,8 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
       const t = b();
       await withTenant(app, t, (tx) =>
         tx.any(sql.prepared('bench_members_with_tenant', idRow)`
-          SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
+          SELECT u.id, u.email::text AS email, u.display_name, u.username::text AS username, u.first_name, u.last_name,
+            u.avatar_url, u.timezone, u.language, u.status::text AS status, u.email_verified_at, u.failed_login_count,
             u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
             u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
             u.created_at, u.updated_at, u.deleted_at, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
@@ -172,7 +166,29 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
     },
     { ...ctx.timing, concurrency: CONCURRENCY },
   );
+  const unvalidated = preparedStatement('bench_users_for_organization_unvalidated', USERS_FOR_ORGANIZATION.text, z.unknown());
+  const c = keyCycle(contexts);
+  const d = keyCycle(contexts);
+  ctx.log('  profile: tenant read, row validation');
+  const validation = await runInterleaved(
+    async () => void (await users.listForOrganization(c(), { limit: 50 })),
+    async () => {
+      const t = d();
+      await connection.tenantQuery(t, unvalidated, [t.organizationId, null, null, 51]);
+    },
+    { ...ctx.timing, concurrency: CONCURRENCY },
+  );
   return [
+    measuredRow(
+      {
+        name: 'profile: tenant read, row validation',
+        unit: 'read',
+        oursLabel: 'UserRepository.listForOrganization (access check, page input parsed, every row validated and mapped by zod, cursor encoded)',
+        baselineLabel: 'PostgresConnection.tenantQuery, the same statement and scope, a schema that accepts anything',
+        backend: ctx.backends.postgres,
+      },
+      validation,
+    ),
     measuredRow(
       {
         name: 'profile: tenant read, pipelined vs withTenant',

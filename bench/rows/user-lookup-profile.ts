@@ -2,6 +2,11 @@ import pg from 'pg';
 import { createPool, sql, type DatabasePool } from 'slonik';
 import { postgresTypeParsers } from '../../src/postgres/postgres-type-parsers.js';
 import { createResultParserInterceptor } from '../../src/postgres/result-parser-interceptor.js';
+import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
+import { preparedStatement } from '../../src/postgres/prepared-statement.js';
+import { pgTypeOverrides } from '../../src/postgres/pg-type-overrides.js';
+import { CREDENTIALS_BY_EMAIL, UserRepository } from '../../src/postgres/repositories/user-repository.js';
+import { z } from 'zod';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
@@ -27,6 +32,7 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
   const emails = sampleIds(ctx.largeUsers, 20_000, 7).map(benchEmail);
   const backend = ctx.backends.postgres;
   const rows: BenchRow[] = [];
+  rows.push(...(await hotPathLayers(ctx, emails)));
   /** Opens one pool for `ours` and one for the baseline, measures, and closes both (connections are scarce). */
   const compare = async (name: string, oursLabel: string, open: () => Promise<Side>, note?: string) => {
     const basePool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
@@ -115,4 +121,69 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
 interface Side {
   readonly lookup: (email: string) => Promise<unknown>;
   close(): Promise<void>;
+}
+
+/**
+ * UserRepository.findCredentialsByEmail one layer at a time, all on the application role through the same
+ * function and the same 27 columns (CREDENTIALS_BY_EMAIL): the repository against PostgresConnection.preparedOne
+ * with a schema that accepts anything (what input parsing, the access wrapper and row validation cost), and that
+ * against raw pg on a pool of the same size and type parsers (what the hot-path pool's bound and idle check cost).
+ */
+async function hotPathLayers(ctx: BenchContext, emails: readonly string[]): Promise<BenchRow[]> {
+  const HOT_POOL = 5;
+  const repository = ctx.platform.resolve(UserRepository);
+  const connection = ctx.platform.resolve(PostgresConnection);
+  const unvalidated = preparedStatement('bench_credentials_unvalidated', CREDENTIALS_BY_EMAIL.text, z.unknown());
+  const pool = new pg.Pool({ connectionString: ctx.db.appUrl, max: HOT_POOL, types: pgTypeOverrides });
+  const rows: BenchRow[] = [];
+  const options = { ...ctx.timing, concurrency: HOT_POOL };
+  try {
+    {
+      const a = keyCycle(emails);
+      const b = keyCycle(emails);
+      ctx.log('  profile: hot path, input and row validation');
+      const result = await runInterleaved(
+        async () => void (await repository.findCredentialsByEmail(a())),
+        async () => void (await connection.preparedOne(unvalidated, [b()])),
+        options,
+      );
+      rows.push(
+        measuredRow(
+          {
+            name: 'profile: hot path, input and row validation',
+            unit: 'lookup',
+            oursLabel: 'UserRepository.findCredentialsByEmail (access wrapper, email parsed, the 27-column row validated and mapped by zod)',
+            baselineLabel: 'PostgresConnection.preparedOne with the same statement text and a schema that accepts anything',
+            backend: ctx.backends.postgres,
+          },
+          result,
+        ),
+      );
+    }
+    {
+      const a = keyCycle(emails);
+      const b = keyCycle(emails);
+      ctx.log('  profile: hot path, pool bound and idle check');
+      const result = await runInterleaved(
+        async () => void (await connection.preparedOne(unvalidated, [a()])),
+        async () => void (await pool.query({ name: 'bench_credentials_raw_app', text: CREDENTIALS_BY_EMAIL.text, values: [b()] })),
+        options,
+      );
+      rows.push(
+        measuredRow(
+          {
+            name: 'profile: hot path, pool bound and idle check',
+            unit: 'lookup',
+            oursLabel: 'PostgresConnection.preparedOne, no validation (the bound of PG_QUERY_TIMEOUT_MS, the idle check, error mapping)',
+            baselineLabel: 'raw pg pool of the same size and type parsers, application role, the same named statement',
+            backend: ctx.backends.postgres,
+          },
+          result,
+        ),
+      );
+    }
+  } finally {
+    await pool.end();
+  }
+  return rows;
 }

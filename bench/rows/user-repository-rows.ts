@@ -2,7 +2,7 @@ import { eq, sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { boolean, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import pg from 'pg';
-import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
+import { CREDENTIALS_BY_EMAIL as CREDENTIALS_BY_EMAIL_STATEMENT, UserRepository } from '../../src/postgres/repositories/user-repository.js';
 import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, type RowSpec } from '../bench-row.js';
@@ -14,17 +14,20 @@ import type { UserLookup } from './growth-rows.js';
 /** PostgresConnection's hot-path pool has min(5, PG_POOL_SIZE) connections: baselines get the same, and as many callers. */
 const POOL_SIZE = 5;
 
-/** The exact statement UserRepository.findCredentialsByEmail sends, for the raw pg baseline. */
-const CREDENTIALS_BY_EMAIL = `SELECT u.id, u.email::text AS email, u.display_name, u.status::text AS status, u.email_verified_at, u.failed_login_count,
-  u.locked_until, u.must_change_password, u.last_login_at, host(u.last_login_ip) AS last_login_ip, u.terms_version, u.terms_accepted_at,
-  u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
-  u.created_at, u.updated_at, u.deleted_at, u.password_hash FROM platform_auth.user_credentials($1) u`;
+/** The exact statement UserRepository.findCredentialsByEmail sends (its text, imported: a copy went stale when 0113 added six columns), for the raw pg baseline. */
+const CREDENTIALS_BY_EMAIL = CREDENTIALS_BY_EMAIL_STATEMENT.text;
 
-/** Drizzle's view of the same 21 columns. */
+/** Drizzle's view of the same 27 columns. */
 const users = pgTable('users', {
   id: uuid('id').primaryKey(),
   email: text('email').notNull(),
   displayName: text('display_name'),
+  username: text('username'),
+  firstName: text('first_name'),
+  lastName: text('last_name'),
+  avatarUrl: text('avatar_url'),
+  timezone: text('timezone'),
+  language: text('language'),
   status: text('status').notNull(),
   emailVerifiedAt: timestamp('email_verified_at', { withTimezone: true }),
   failedLoginCount: integer('failed_login_count').notNull(),
@@ -98,7 +101,7 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
       name: 'user by email vs Drizzle',
       unit: 'lookup',
       oursLabel: 'UserRepository.findCredentialsByEmail (hot path: preparedOne, raw pg named statement + zod)',
-      baselineLabel: 'Drizzle ORM 0.45 select().where(eq).prepare() on the same 21 columns',
+      baselineLabel: 'Drizzle ORM 0.45 select().where(eq).prepare() on the same 27 columns',
       goal: '≥ 1.05×',
       goalMinRatio: 1.05,
       backend: ctx.backends.postgres,

@@ -25,26 +25,44 @@ export class IdleValidatingPgPool extends pg.Pool {
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
     if (!callback) return this.#checkedOut();
-    // pg-pool's own query() calls connect() with a callback.
-    void (async () => {
-      let client: pg.PoolClient;
-      try {
-        client = await this.#checkedOut();
-      } catch (error) {
-        callback(error instanceof Error ? error : new Error(String(error)), undefined, () => undefined);
-        return;
+    // pg-pool's own query() calls connect() with a callback. A client used within `afterMs` (every one, under
+    // load) goes straight back to it: no promise hops on the hot path; only one that rested is checked first.
+    super.connect((error: Error | null | undefined, client: pg.PoolClient | undefined) => {
+      if (error instanceof Error || client === undefined) {
+        callback(error ?? new Error('pg-pool handed out no client'), undefined, () => undefined);
+      } else if (!this.#rested(client)) {
+        callback(undefined, client, (release) => client.release(release));
+      } else {
+        void this.#handOverChecked(client, callback);
       }
-      callback(undefined, client, (release) => client.release(release));
-    })();
+    });
     return undefined;
   }
 
-  async #checkedOut(): Promise<pg.PoolClient> {
+  /** Validates a client that rested (or takes others), then hands it to pg-pool's callback. */
+  async #handOverChecked(client: pg.PoolClient, callback: ConnectCallback): Promise<void> {
+    let checked: pg.PoolClient;
+    try {
+      checked = await this.#checkedOut(client);
+    } catch (error) {
+      callback(error instanceof Error ? error : new Error(String(error)), undefined, () => undefined);
+      return;
+    }
+    callback(undefined, checked, (release) => checked.release(release));
+  }
+
+  /** True when `client` rested in the pool at least `afterMs` since its last release (a new client never did). */
+  #rested(client: pg.PoolClient): boolean {
+    const releasedAt = this.#releasedAt.get(client);
+    return releasedAt !== undefined && Date.now() - releasedAt >= this.#validation.afterMs;
+  }
+
+  /** A checked client: `first` (already checked out) or the pool's next, validated when it rested. */
+  async #checkedOut(first?: pg.PoolClient): Promise<pg.PoolClient> {
     const attempts = (this.options.max ?? 10) + 1;
     for (let attempt = 1; ; attempt++) {
-      const client = await super.connect();
-      const releasedAt = this.#releasedAt.get(client);
-      if (releasedAt === undefined || Date.now() - releasedAt < this.#validation.afterMs) return client;
+      const client = attempt === 1 && first !== undefined ? first : await super.connect();
+      if (!this.#rested(client)) return client;
       // Checked out, the client has no 'error' listener of the pool's: without this one a close during the check would throw.
       const ignore = (): void => undefined;
       client.on('error', ignore);

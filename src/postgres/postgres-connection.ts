@@ -10,6 +10,7 @@ import { storeUnavailable, type StoreConnection, type StoreHealth, type StoreNod
 import { CONFIG, LOGGER } from '../tokens.js';
 import { withTimeout } from '../with-timeout.js';
 import { boundPool } from './bound-pool.js';
+import { boundedQuery, type BoundedQuery } from './bounded-query.js';
 import { idleValidatingDriverFactory } from './idle-validating-driver-factory.js';
 import { IdleValidatingPgPool } from './idle-validating-pg-pool.js';
 import { mapPostgresError } from './map-postgres-error.js';
@@ -47,7 +48,7 @@ export class PostgresConnection implements StoreConnection {
   readonly store = 'postgres' as const;
   #owner: DatabasePool | undefined;
   #app: DatabasePool | undefined;
-  #hot: pg.Pool | undefined;
+  #hot: { readonly pool: pg.Pool; readonly query: BoundedQuery } | undefined;
   #replica: DatabasePool | undefined;
   #started = false;
   #stopped = false;
@@ -185,13 +186,13 @@ export class PostgresConnection implements StoreConnection {
    * @throws errors of mapPostgresError (StoreUnavailableError, STATEMENT_TIMEOUT, …)
    */
   async preparedOne<S extends z.ZodType>(statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S> | undefined> {
-    const pool = this.#hot;
-    if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    const hot = this.#hot;
+    if (!hot) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     let rows: unknown[];
     try {
       // Behind a transaction pooler the next call may land on a server connection that never saw the Parse: unnamed.
       const named = this.config.postgres.pooler !== 'transaction';
-      rows = (await pool.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })).rows;
+      rows = (await hot.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })).rows;
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }
@@ -243,11 +244,11 @@ export class PostgresConnection implements StoreConnection {
   }
 
   async #pipelined(scope: PostgresScope, statement: { readonly name: string; readonly text: string }, values: unknown[]): Promise<pg.QueryResult> {
-    const pool = this.#hot;
-    if (!pool) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
+    const hot = this.#hot;
+    if (!hot) throw new PlatformError('NOT_STARTED', 'PostgresConnection is not started');
     try {
       // pg.Pool.query hands a submittable to a client and discards that client if the query failed.
-      return await pool.query(
+      return await hot.query(
         new ScopedPipelineQuery(scope, statement, values, pgTypeOverrides, this.config.postgres.pooler === 'transaction') as unknown as pg.QueryConfig,
       );
     } catch (error) {
@@ -264,7 +265,7 @@ export class PostgresConnection implements StoreConnection {
     return parsed.data;
   }
 
-  #createHotPool(): pg.Pool {
+  #createHotPool(): { readonly pool: pg.Pool; readonly query: BoundedQuery } {
     const afterMs = this.config.postgres.idleValidationAfterMs;
     const options = {
       connectionString: this.config.postgres.appUrl,
@@ -293,7 +294,7 @@ export class PostgresConnection implements StoreConnection {
     pool.on('error', (error) =>
       this.logger.warn('postgres hot-path connection lost; the pool replaces it', { error: mapPostgresError(error, this.redactedUrl).message }),
     );
-    return boundPool(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer());
+    return { pool, query: boundedQuery(pool, this.config.postgres.queryTimeoutMs, () => this.#noAnswer()) };
   }
 
   /** @throws StoreUnavailableError when the server does not answer within the connect timeout */
@@ -362,7 +363,7 @@ export class PostgresConnection implements StoreConnection {
       const latencyMs = performance.now() - started;
       const state = this.#app?.state();
       const hot = this.#hot;
-      const hotPath = hot ? { total: hot.totalCount, idle: hot.idleCount, waiting: hot.waitingCount } : 'not started';
+      const hotPath = hot ? { total: hot.pool.totalCount, idle: hot.pool.idleCount, waiting: hot.pool.waitingCount } : 'not started';
       const nodes = this.config.postgres.replicaUrl !== undefined || this.config.postgres.pooler === 'transaction' ? await this.#nodes() : undefined;
       return {
         store: 'postgres',
@@ -445,6 +446,6 @@ export class PostgresConnection implements StoreConnection {
     this.#app = undefined;
     this.#owner = undefined;
     this.#hot = undefined;
-    await Promise.allSettled([...pools.map((p) => p.end()), ...(hot ? [hot.end()] : [])]);
+    await Promise.allSettled([...pools.map((p) => p.end()), ...(hot ? [hot.pool.end()] : [])]);
   }
 }

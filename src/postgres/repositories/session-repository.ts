@@ -129,8 +129,8 @@ const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, dev
   created_at, last_seen_at, expires_at, confirmed_at, coalesce(absolute_expires_at, expires_at) AS absolute_expires_at, revoked_at, revoked_reason`;
 
 // The cache-miss path of every validation: named statements on the hot-path pool (docs/architecture.md, "Hot paths").
-// COLUMNS has no parameters, so its text is plain SQL.
-const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, recordRow);
+// COLUMNS has no parameters, so its text is plain SQL. Exported (not from the package) for the benchmarks' baseline.
+export const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, recordRow);
 const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_jti($1)`, recordRow);
 /** $1 user, $2/$3 the keyset position (epoch microseconds, id) or nulls, $4 the limit. */
 const ACTIVE_SESSIONS_OF_USER = preparedStatement(

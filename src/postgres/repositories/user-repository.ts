@@ -135,8 +135,11 @@ const COLUMNS = sql.fragment`u.id, u.email::text AS email, u.display_name, u.use
   u.privacy_version, u.privacy_accepted_at, u.marketing_consent_version, u.marketing_consent_at, u.age_confirmed_at,
   u.created_at, u.updated_at, u.deleted_at`;
 
-/** Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL. */
-const CREDENTIALS_BY_EMAIL = preparedStatement(
+/**
+ * Every sign-in starts here: a named statement on the hot-path pool (docs/architecture.md, "Hot paths"). COLUMNS has no parameters, so its text is plain SQL.
+ * Exported (not from the package) for the benchmarks, whose baselines send this same text.
+ */
+export const CREDENTIALS_BY_EMAIL = preparedStatement(
   'pd_user_credentials_by_email',
   `SELECT ${COLUMNS.sql}, u.password_hash FROM platform_auth.user_credentials($1) u`,
   credentialsRow,
@@ -148,8 +151,8 @@ const CREDENTIALS_BY_USERNAME = preparedStatement(
   credentialsRow,
 );
 /** Every sign-in re-reads the user after creating its session (the suspension race check): hot path too. */
-/** A tenant read (PostgresConnection.tenantQuery): $1 organization, $2/$3 the keyset position or nulls, $4 the limit. */
-const USERS_FOR_ORGANIZATION = preparedStatement(
+/** A tenant read (PostgresConnection.tenantQuery): $1 organization, $2/$3 the keyset position or nulls, $4 the limit. Exported for the benchmarks' bare baseline. */
+export const USERS_FOR_ORGANIZATION = preparedStatement(
   'pd_users_for_organization_v2',
   `SELECT ${COLUMNS.sql}, (extract(epoch FROM u.created_at) * 1000000)::int8 AS sort_us
    FROM users u JOIN memberships m ON m.user_id = u.id AND m.organization_id = $1::uuid
