@@ -1,4 +1,5 @@
 import type { Cluster, Command, Redis } from 'ioredis';
+import { DeadlineTicker } from '../deadline-ticker.js';
 
 /**
  * What a Redis command that met REDIS_COMMAND_TIMEOUT_MS is rejected with: the
@@ -22,54 +23,23 @@ export class RedisCommandTimeoutError extends Error {
  * one without it (docs/benchmarks.md); the session check is one such command
  * per request.
  *
- * Commands are noted in the order they are sent, with the same bound, so their
- * deadlines are in that order too: each tick (every `ms / 20`, 1 to 50 ms)
- * drops the settled commands from the front and rejects the unsettled ones
- * whose deadline has passed, stopping at the first still within its bound —
- * none behind it can have passed theirs. A command is rejected at most one
- * tick late. The timer runs only while commands are outstanding, and never
- * keeps the process alive. A command sent again (offline queue, reconnection,
+ * Commands are bounded by a {@link DeadlineTicker}: rejected at most one
+ * tick (`ms / 20`, 1 to 50 ms) late, never early; the timer runs only while
+ * commands are outstanding. A command sent again (offline queue, reconnection,
  * cluster redirection) keeps its first deadline, like `commandTimeout`.
  *
  * Not for blocking commands (BLPOP, BullMQ's connections): those are made on
  * connections without a command bound.
  */
 export function applySharedCommandTimeout(client: Redis | Cluster, ms: number): void {
-  let commands: Command[] = [];
-  let deadlines: number[] = [];
-  let head = 0;
-  let ticker: NodeJS.Timeout | undefined;
-  const tickMs = Math.max(1, Math.min(50, Math.floor(ms / 20)));
-  const tick = () => {
-    const now = performance.now();
-    while (head < commands.length) {
-      const command = commands[head]!;
-      if (!command.isSettled) {
-        if (deadlines[head]! > now) break;
-        command.reject(new RedisCommandTimeoutError(ms));
-      }
-      head += 1;
-    }
-    if (head === commands.length) {
-      commands = [];
-      deadlines = [];
-      head = 0;
-      clearInterval(ticker);
-      ticker = undefined;
-    } else if (head > 4096 && head * 2 > commands.length) {
-      commands = commands.slice(head);
-      deadlines = deadlines.slice(head);
-      head = 0;
-    }
-  };
+  const ticker = new DeadlineTicker<Command>(
+    ms,
+    (command) => command.isSettled,
+    (command) => command.reject(new RedisCommandTimeoutError(ms)),
+  );
   const send = client.sendCommand;
   client.sendCommand = function (this: typeof client, command: Command, ...rest: unknown[]) {
-    commands.push(command);
-    deadlines.push(performance.now() + ms);
-    if (ticker === undefined) {
-      ticker = setInterval(tick, tickMs);
-      ticker.unref();
-    }
+    ticker.add(command);
     return (send as (this: typeof client, command: Command, ...rest: unknown[]) => unknown).call(this, command, ...rest);
   } as typeof client.sendCommand;
 }
