@@ -192,11 +192,22 @@ export class OAuthSignIn {
   }
 
   async #link(userId: string, p: z.output<typeof profileInput>): Promise<void> {
-    await this.identities.link(userId, {
-      provider: p.provider,
-      providerUserId: p.providerUserId,
-      ...(p.email === undefined ? {} : { email: p.email }),
-      ...identityFields(p),
-    });
+    try {
+      await this.identities.link(userId, {
+        provider: p.provider,
+        providerUserId: p.providerUserId,
+        ...(p.email === undefined ? {} : { email: p.email }),
+        ...identityFields(p),
+      });
+    } catch (error) {
+      // A concurrent first sign-in of the same identity linked it to this same account first (it found the
+      // account this one is creating): that is the link wanted here, and the creation must go on to its
+      // organization — failing now would leave an account with an identity and no organization.
+      if (error instanceof ConflictError) {
+        const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
+        if (identity?.userId === userId) return;
+      }
+      throw error;
+    }
   }
 }

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
-import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
+import { AccountStateError, ConflictError, InvalidMfaCodeError, TenantAccessError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
@@ -87,13 +87,48 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     await expect(oauth.signIn({ provider: 'apple', providerUserId: sub() })).rejects.toMatchObject({ fields: ['email'] });
   });
 
-  test('settles two concurrent first sign-ins of one identity on one account', async () => {
+  // Repeated: the race has several interleavings (the second caller may find the new account before or after its
+  // identity is linked); in every one the account ends whole — with its identity and its organization.
+  test('settles two concurrent first sign-ins of one identity on one account, which ends with its organization', { repeats: 10 }, async () => {
     const email = `race-${randomUUID().slice(0, 8)}@example.test`;
     const providerUserId = sub();
-    const results = await Promise.allSettled([1, 2].map(() => oauth.signIn({ provider: 'google', providerUserId, email, emailVerified: true })));
+    const profile = { provider: 'google', providerUserId, email, emailVerified: true } as const;
+    const results = await Promise.allSettled([1, 2].map(() => oauth.signIn(profile)));
     const ok = results.filter((r) => r.status === 'fulfilled').map((r) => expectSignedIn(r.value));
     expect(ok.length).toBeGreaterThanOrEqual(1);
     expect(new Set(ok.map((r) => r.user.id)).size).toBe(1);
+    // Nothing half-written: the next sign-in of the identity finds the account and its organization.
+    const again = await oauth.signIn(profile);
+    expect({ status: again.status, outcome: again.outcome }).toEqual({ status: 'signed_in', outcome: 'signed_in' });
+    expect(expectSignedIn(again).user.id).toBe(ok[0]!.user.id);
+  });
+  test('a first sign-in whose new account the other caller links first still creates its organization', async () => {
+    // The interleaving the repeated race above can only hit by chance, forced: the creating caller's link waits
+    // until a second caller has found the new (active, verified) account by its email and linked the identity.
+    const profile = { provider: 'google', providerUserId: sub(), email: `race-${randomUUID().slice(0, 8)}@example.test`, emailVerified: true } as const;
+    const link = identities.link.bind(identities);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const spy = vi.spyOn(identities, 'link').mockImplementation(async (...args) => {
+      calls += 1;
+      if (calls === 1) await gate;
+      return link(...args);
+    });
+    try {
+      const creating = oauth.signIn(profile);
+      await vi.waitFor(() => expect(calls).toBe(1), { timeout: 10_000 });
+      // The second caller links the identity, then finds no organization yet: a typed refusal, nothing written.
+      await expect(oauth.signIn(profile)).rejects.toBeInstanceOf(TenantAccessError);
+      release();
+      const created = expectSignedIn(await creating);
+      expect(created.outcome).toBe('created');
+      const again = expectSignedIn(await oauth.signIn(profile));
+      expect([again.outcome, again.user.id]).toEqual(['signed_in', created.user.id]);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
   });
   describe('second factor', () => {
     const totp = new Totp();
