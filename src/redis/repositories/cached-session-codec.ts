@@ -130,17 +130,12 @@ export const cachedSessionCodec = {
    * @param bodyStart where the JSON starts, when the caller already read the header.
    */
   decode(raw: string, bodyStart?: number): CachedSession | undefined {
-    let json = raw;
-    if (bodyStart !== undefined) {
-      json = raw.slice(bodyStart);
-    } else if (raw.startsWith('s1|')) {
-      const start = raw.indexOf('|', raw.indexOf('|', 3) + 1) + 1;
-      if (start === 0) return undefined;
-      json = raw.slice(start);
-    }
+    // Records of releases before the s1 header are JSON from the start.
+    const start = bodyStart ?? (raw.startsWith('s1|') ? cachedSessionCodec.header(raw)?.bodyStart : 0);
+    if (start === undefined) return undefined;
     let value: unknown;
     try {
-      value = JSON.parse(json);
+      value = JSON.parse(start === 0 ? raw : raw.slice(start));
     } catch {
       return undefined;
     }

@@ -127,6 +127,9 @@ export class MingoAdapter {
     if (!projection || Object.keys(projection).length === 0) return (doc) => doc;
     const plan = FindProjection.plan(projection);
     const rest = Object.keys(plan.rest).length === 0 ? undefined : new Query({}, MingoAdapter.options());
+    // Built at the first positional projection that needs it, then kept for the command's other documents.
+    let matches: ((candidate: Document) => boolean) | undefined;
+    const matchesFilter = (candidate: Document) => (matches ??= MingoAdapter.matcher(filter))(candidate);
     return (doc) => {
       let projected: Document;
       if (rest === undefined) {
@@ -135,7 +138,7 @@ export class MingoAdapter {
         const [out] = translate(() => rest.find<Document>([BsonValues.toQueryView(doc)], plan.rest).all(), 'BadValue');
         projected = BsonValues.restoreBsonTypes(doc, reorderLike(doc, out ?? {})) as Document;
       }
-      return FindProjection.finish(doc, projected, plan, (candidate) => MingoAdapter.matcher(filter)(candidate));
+      return FindProjection.finish(doc, projected, plan, matchesFilter);
     };
   }
 

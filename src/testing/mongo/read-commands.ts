@@ -5,7 +5,6 @@ import { ChangeStreams } from './change-streams.js';
 import { Collation } from './collation.js';
 import { collectionName, type CommandHandler } from './command-context.js';
 import { CommandError } from './command-error.js';
-import { FindProjection } from './find-projection.js';
 import { MingoAdapter } from './mingo-adapter.js';
 import { TypedAccumulators } from './typed-accumulators.js';
 
@@ -38,8 +37,8 @@ export const readCommands: Record<string, CommandHandler> = {
         })
       : [];
     const projection = cmd.projection as Document | undefined;
-    if (projection) FindProjection.plan(projection); // surfaces an invalid projection now, not mid-cursor
-    // Projected eagerly: a positional projection that finds no element fails the find itself.
+    // Planned here (an invalid projection fails the find now, not mid-cursor) and applied eagerly: a positional
+    // projection that finds no element fails the find itself.
     const project = projection ? MingoAdapter.projector(projection, filter) : undefined;
     const projected = project ? docs.map(project) : docs;
     const batch = context.cursors.open(namespace, projected, {
