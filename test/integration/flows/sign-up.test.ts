@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
 import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
@@ -72,5 +73,46 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
       .signUp({ ...base, email: 'x@example.test', emailVerified: true } as Parameters<SignUpService['signUp']>[0])
       .catch((e: unknown) => e)) as PlatformError;
     expect(refused).toBeInstanceOf(ValidationError);
+  });
+
+  // Faults inside the account's one transaction: whatever fails, nothing of the account survives — no user holding
+  // the email, no consent, no organization, no `auth.signup` event — and the same email signs up afterwards.
+  async function leftOf(h: FlowHarness, email: string) {
+    return h.platform.resolve(PostgresConnection).ownerPool.one(sql.type(z.object({ users: z.number(), consents: z.number(), signups: z.number() }))`
+      SELECT (SELECT count(*) FROM users WHERE email = ${email})::int AS users,
+             (SELECT count(*) FROM consent_events c JOIN users u ON u.id = c.user_id WHERE u.email = ${email})::int AS consents,
+             (SELECT count(*) FROM audit_log WHERE event_type = 'auth.signup')::int AS signups`);
+  }
+
+  test('a taken organization slug leaves no user, no consent and no audit event; the email stays free', async ({ flow: h }) => {
+    const taken = await h.user();
+    const slug = await h.platform
+      .resolve(PostgresConnection)
+      .ownerPool.oneFirst(sql.type(z.object({ slug: z.string() }))`SELECT slug::text AS slug FROM organizations WHERE id = ${taken.organizationId}`);
+    const email = `slug-${randomUUID().slice(0, 8)}@example.test`;
+    const before = await leftOf(h, email);
+    const error = await signUp.createAccount({ ...base, email, organizationSlug: slug, termsVersion: 't1', emailVerified: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).constraint).toBe('organizations_slug_key');
+    expect(await leftOf(h, email)).toEqual({ users: 0, consents: 0, signups: before.signups });
+
+    const created = await signUp.createAccount({ ...base, email, termsVersion: 't1', emailVerified: true });
+    expect(created.user).toMatchObject({ email, status: 'active' });
+    expect(created.user.emailVerifiedAt).not.toBeNull();
+    expect(await leftOf(h, email)).toEqual({ users: 1, consents: 2, signups: before.signups + 1 });
+  });
+
+  test('the signup audit event failing to insert rolls the whole account back', async ({ flow: h }) => {
+    const audit = h.platform.resolve(AuditRepository);
+    const spy = vi.spyOn(audit, 'appendWithin').mockRejectedValueOnce(new PlatformError('POSTGRES_ERROR', 'audit insert failed (injected)'));
+    const email = `audit-${randomUUID().slice(0, 8)}@example.test`;
+    const organizations = (await counts(h, email)).organizations;
+    try {
+      await expect(signUp.createAccount({ ...base, email })).rejects.toThrow('audit insert failed (injected)');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await counts(h, email)).toEqual({ users: 0, organizations });
+    expect((await leftOf(h, email)).consents).toBe(0);
   });
 });
