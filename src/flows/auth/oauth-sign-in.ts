@@ -11,6 +11,7 @@ import {
   type LinkIdentityInput,
   type UpdateProviderTokensInput,
 } from '../../postgres/repositories/identity-repository.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
@@ -97,6 +98,7 @@ export class OAuthSignIn {
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(MfaService) private readonly mfa: MfaService,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -184,7 +186,16 @@ export class OAuthSignIn {
           // setStatus stamps email_verified_at, which the insert does not.
           const user = p.emailVerified ? await this.users.setStatusWithin(tx, created.id, 'active') : created;
           await this.identities.linkWithin(tx, user.id, this.#linkInput(p));
-          await this.organizations.createWithin(tx, { name: `${name}'s workspace`.slice(0, 200), slug: slugFor(name), ownerUserId: user.id });
+          const organization = await this.organizations.createWithin(tx, {
+            name: `${name}'s workspace`.slice(0, 200),
+            slug: slugFor(name),
+            ownerUserId: user.id,
+          });
+          // As for a password sign-up (AccountCreation): the account's creation event exists exactly when the account does
+          // (`auth.oauth.signup`, written later with the first session, does not when the process dies before it).
+          await this.audit.appendWithin(tx, [
+            { eventType: 'auth.signup', organizationId: organization.id, actorUserId: user.id, details: { method: 'oauth', provider: p.provider } },
+          ]);
           return user;
         },
       );
