@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { describe, expect } from 'vitest';
@@ -12,7 +11,7 @@ import { requireStores } from '../support/require-stores.js';
 import { test } from '../support/fixtures.js';
 import { sleep } from '../support/sleep.js';
 import type { TestEnv } from '../support/test-env.js';
-import { Figures, seededRandom } from './reliability-support.js';
+import { Figures, seededRandom, startKillableChild } from './reliability-support.js';
 
 // Account creation is one transaction (AccountCreation, OAuthSignIn's first sign-in): a process SIGKILLed at any
 // point of a sign-up leaves either the whole account — user, consents, verified status, identity (OAuth),
@@ -34,22 +33,12 @@ interface Round {
   readonly untyped: number;
 }
 
-/** Runs the child until READY, lets it create accounts for `ms`, SIGKILLs it and parses what it had written. */
+/** Starts the child, lets it create accounts for `ms` after READY, SIGKILLs it and parses what it had written. */
 async function killRound(t: TestEnv, prefix: string, ms: number): Promise<Round> {
-  const child = spawn(process.execPath, [CHILD, prefix, String(CALLERS), PASSWORD], {
-    env: { ...process.env, ...t.env, LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 600 && !output.includes('READY') && child.exitCode === null; i++) await sleep(50);
-  expect(output, stderr).toContain('READY');
+  const child = await startKillableChild(CHILD, [prefix, String(CALLERS), PASSWORD], { ...t.env, LOG_LEVEL: 'silent' });
   await sleep(ms);
-  child.kill('SIGKILL');
-  await exited;
+  await child.kill();
+  const output = child.output();
   const begun = new Map<string, 'pw' | 'oauth'>();
   const answered = new Set<string>();
   let untyped = 0;

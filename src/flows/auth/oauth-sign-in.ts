@@ -180,7 +180,7 @@ export class OAuthSignIn {
     try {
       // One transaction: the user, its verified status, the identity and the personal organization commit together,
       // so a failure or a crash leaves no account without its identity or organization (and no email taken by one).
-      const [, user] = await this.users.createWith(
+      const [, owner] = await this.users.createWith(
         { email, status: 'pending_verification', ...(p.displayName === undefined ? {} : { displayName: p.displayName }) },
         async (tx, created) => {
           // setStatus stamps email_verified_at, which the insert does not.
@@ -199,7 +199,7 @@ export class OAuthSignIn {
           return user;
         },
       );
-      return { user, outcome: 'created' };
+      return { user: owner, outcome: 'created' };
     } catch (error) {
       // A concurrent first sign-in of the same identity committed its account first (this insert waited for it on
       // the email, then found it taken): that whole account — identity and organization included — is the one wanted.

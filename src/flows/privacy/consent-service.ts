@@ -125,10 +125,10 @@ export class ConsentService {
           ]
         : []),
     ];
-    const [user, [consents, result]] = await this.users.createWith({ ...rest, ageConfirmed: !minor }, async (tx, user) => {
-      const consents: ConsentEvent[] = [];
-      for (const e of events) consents.push(await this.consents.recordWithin(tx, user.id, { ...e, source: extras.source }));
-      return [consents, await within(tx, user)] as const;
+    const [user, [consents, result]] = await this.users.createWith({ ...rest, ageConfirmed: !minor }, async (tx, created) => {
+      const recorded: ConsentEvent[] = [];
+      for (const e of events) recorded.push(await this.consents.recordWithin(tx, created.id, { ...e, source: extras.source }));
+      return [recorded, await within(tx, created)] as const;
     });
     return [{ user, consents }, result];
   }
