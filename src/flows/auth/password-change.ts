@@ -12,7 +12,7 @@ import { PasswordChangeTickets } from './password-change-tickets.js';
 import { PasswordGate } from './password-gate.js';
 import type { SignedInResult } from './password-sign-in.js';
 import { SessionIssuer } from './session-issuer.js';
-import { SessionRevoker } from './session-revoker.js';
+import { SessionRevoker, type RevocationWithin } from './session-revoker.js';
 import { SessionValidator } from './session-validator.js';
 import { SignInBookkeeping } from './sign-in-bookkeeping.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
@@ -81,7 +81,10 @@ export class PasswordChange {
     }
     // The current password counts as used: "changing" to it would change nothing.
     const { historyDepth } = await this.strictest.assertNewPassword(user, input.newPassword);
-    await this.accounts.changePassword(user.id, await this.hasher.hash(input.newPassword), historyDepth, {
+    const hash = await this.hasher.hash(input.newPassword);
+    // The other sessions end in the change's transaction: no crash leaves the new password with the old sessions live.
+    let revocation: RevocationWithin | undefined;
+    await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [
         {
           eventType: 'auth.password.changed',
@@ -92,9 +95,12 @@ export class PasswordChange {
           details: { sessionId: live.sessionId },
         },
       ],
+      within: async (tx) => {
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_changed', { keepSessionId: live.sessionId });
+      },
     });
-    const revokedSessions = await this.revoker.revokeOtherSessions(user.id, live.sessionId, 'password_changed');
-    return { revokedSessions };
+    await revocation?.evict();
+    return { revokedSessions: revocation?.revoked ?? 0 };
   }
 
   /**
@@ -128,6 +134,8 @@ export class PasswordChange {
     const hash = await this.hasher.hash(input.newPassword);
     // Single use: of two completions racing, one changes the password and signs in.
     await this.tickets.consume(open);
+    // Sessions from before the change (a password past its max age may have some) end with it, in its transaction, as a reset ends them.
+    let revocation: RevocationWithin | undefined;
     await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [
         {
@@ -139,9 +147,11 @@ export class PasswordChange {
           details: { via: 'required_change', ticketId: open.id },
         },
       ],
+      within: async (tx) => {
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_changed');
+      },
     });
-    // Sessions from before the change (a password past its max age may have some) end with it, as a reset ends them.
-    await this.revoker.revokeAllForUser(user.id, 'password_changed');
+    await revocation?.evict();
     const changed = { ...user, mustChangePassword: false };
     return this.bookkeeping.accept(changed, client, (loginSucceeded) =>
       this.issuer.issue(changed, client, open.organizationId, {

@@ -8,7 +8,7 @@ import { VerificationTokenRepository } from '../../postgres/repositories/verific
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { verificationTokenInput } from './email-verification.js';
-import { SessionRevoker } from './session-revoker.js';
+import { SessionRevoker, type RevocationWithin } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 
 /**
@@ -49,11 +49,17 @@ export class PasswordReset {
     const user = await this.users.getById(consumed.userId);
     if (!user || user.status === 'deleted' || user.status === 'suspended') throw new TokenError('invalid', 'Reset token is no longer valid');
     const { historyDepth } = await this.strictest.assertNewPassword(user, d.newPassword);
-    await this.accounts.changePassword(user.id, await this.hasher.hash(d.newPassword), historyDepth, {
+    const hash = await this.hasher.hash(d.newPassword);
+    // The sessions the reset ends are revoked in its transaction (each with its `auth.session.revoked` event):
+    // no crash can leave the new password in place and the old sessions live. Their Redis half follows the commit.
+    let revocation: RevocationWithin | undefined;
+    await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [{ eventType: 'auth.password.reset', actorUserId: user.id, riskScore: 30, details: {} }],
+      within: async (tx) => {
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_reset');
+      },
     });
-    // Each revoked session has its own `auth.session.revoked` event, written with the revocation.
-    const revokedSessions = await this.revoker.revokeAllForUser(user.id, 'password_reset');
-    return { userId: user.id, revokedSessions };
+    await revocation?.evict();
+    return { userId: user.id, revokedSessions: revocation?.revoked ?? 0 };
   }
 }

@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
@@ -112,7 +112,10 @@ export class AccountRepository {
    * must-change flag and any lockout are cleared — all in one transaction
    * under the user's row lock, so two concurrent changes cannot interleave
    * their history writes. `options.events` (e.g. `auth.password.changed`) are
-   * written in the same transaction: they exist exactly when the change does.
+   * written in the same transaction: they exist exactly when the change does;
+   * so does `options.within(tx)` — what must commit with the new password, e.g.
+   * the revocation of the sessions it ends (`SessionRevoker.revokeAllForUserWithin`).
+   * An error in `within` rolls the change back.
    * @returns false for an unknown user (no event written)
    * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth` / `events.<i>.*`
    */
@@ -121,7 +124,7 @@ export class AccountRepository {
     userId: string,
     passwordHash: string,
     historyDepth: number,
-    options: { readonly events?: readonly AuditEventInput[] } = {},
+    options: { readonly events?: readonly AuditEventInput[]; readonly within?: (tx: DatabaseTransactionConnection) => Promise<void> } = {},
   ): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
     return withPostgresErrors(() =>
@@ -140,6 +143,7 @@ export class AccountRepository {
                            failed_login_count = 0, locked_until = NULL
           WHERE id = ${d.userId}`);
         if (options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
+        await options.within?.(tx);
         return true;
       }),
     );
