@@ -73,9 +73,9 @@ export type ConsentInput = z.input<typeof consentInputSchema>;
  * Consent history (`consent_events`, append-only) and the current consent on
  * `users` (version + time pairs, `age_confirmed_at`), kept in step: `record`
  * appends the event and updates the user's current columns in one
- * transaction. Owner pool for `record` — consent is written at sign-up,
- * before any tenant exists, and it changes columns the application role may
- * not update; reading one's own history is user-scoped (row-level security).
+ * transaction. Everything runs on the application role in the user's own
+ * scope (row-level security: their rows only) — consent is written at sign-up,
+ * before any tenant exists, in the new account's transaction (`recordWithin`).
  */
 @injectable()
 @accessControlled
