@@ -428,6 +428,23 @@ export class UserRepository {
     return this.#setStatus(tx, d.userId, d.status, options.events);
   }
 
+  /**
+   * An email verification's effect, in the caller's transaction `tx` (in the
+   * user's scope: `VerificationTokenRepository.consumeWith`'s): under the user's
+   * row lock, a `pending_verification` account becomes `active` (stamping
+   * `email_verified_at`); any other status stays as it is — a suspended account
+   * stays suspended.
+   * @returns the user after the change, or undefined for an unknown user
+   * @throws ValidationError naming `userId`
+   */
+  @declareAccess({ preTenant: 'email verification: the caller holds the verification link' })
+  async activatePendingWithin(tx: DatabaseTransactionConnection, userId: string): Promise<UserRecord | undefined> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const user = await tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${id} FOR UPDATE`);
+    if (user?.status !== 'pending_verification') return user ?? undefined;
+    return this.#setStatus(tx, id, 'active');
+  }
+
   async #setStatus(tx: DatabaseTransactionConnection, userId: string, status: UserStatus, events?: readonly AuditEventInput[]): Promise<UserRecord> {
     const updated = await tx.maybeOne(sql.type(recordRow)`
       WITH u AS (

@@ -9,6 +9,9 @@ import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
 import { PasswordReset } from '../../../src/flows/auth/password-reset.js';
 import { PasswordResetRequest } from '../../../src/flows/auth/password-reset-request.js';
+import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
+import type { PasswordChangeRequiredResult } from '../../../src/flows/auth/password-change-tickets.js';
+import { hashToken } from '../../../src/security/secret-token.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { Totp } from '../../../src/security/totp.js';
@@ -34,6 +37,8 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
   });
 
   const xid = z.object({ x: z.string() });
+  const tokenXmin = (table: 'verification_tokens' | 'mfa_challenges', token: string) =>
+    owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM ${sql.identifier([table])} WHERE token_hash = ${sql.binary(hashToken(token))}`);
   const eventXmins = (eventType: string, userId: string) =>
     owner.anyFirst(sql.type(xid)`
       SELECT xmin::text AS x FROM audit_log
@@ -96,6 +101,29 @@ describe.skipIf(!requireStores('postgres', 'redis'))('security events commit in 
     const sessionXmins = await owner.anyFirst(sql.type(xid)`SELECT DISTINCT xmin::text AS x FROM sessions WHERE id = ANY(${sql.array(sessions, 'uuid')})`);
     expect(sessionXmins).toEqual([userXmin]);
     expect(await eventXmins('auth.session.revoked', u.userId)).toEqual([userXmin, userXmin]);
+    // The link is spent by the same transaction: no crash can spend it without the change.
+    expect(await tokenXmin('verification_tokens', token)).toBe(userXmin);
+  });
+
+  test('email verification: the spent token, the activated user and auth.email.verified', async ({ flow: h }) => {
+    const u = await h.user({ verified: false });
+    await h.platform.resolve(EmailVerification).requestEmailVerification(u.userId);
+    const token = h.notifier.sent.filter((m) => m.userId === u.userId && m.kind === 'email_verification').at(-1)!.token;
+    await h.platform.resolve(EmailVerification).verifyEmail(token);
+    const userXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM users WHERE id = ${u.userId}`);
+    expect(await tokenXmin('verification_tokens', token)).toBe(userXmin);
+    expect(await eventXmins('auth.email.verified', u.userId)).toEqual([userXmin]);
+  });
+
+  test('required password change: the spent ticket, the new password and auth.password.changed', async ({ flow: h }) => {
+    const u = await h.user();
+    await owner.query(sql.unsafe`UPDATE users SET must_change_password = true WHERE id = ${u.userId}`);
+    const { passwordChangeTicket } = (await h.signIn.login(u.email, PASSWORD, client)) as PasswordChangeRequiredResult;
+    await h.passwordChange.completeRequiredChange(passwordChangeTicket, NEW_PASSWORD, client);
+    // The sign-in after the change records the login on the users row: password_history holds the change's xid.
+    const changeXmin = await owner.oneFirst(sql.type(xid)`SELECT xmin::text AS x FROM password_history WHERE user_id = ${u.userId}`);
+    expect(await tokenXmin('mfa_challenges', passwordChangeTicket)).toBe(changeXmin);
+    expect(await eventXmins('auth.password.changed', u.userId)).toEqual([changeXmin]);
   });
 
   test('account creation: user, consents, organization, membership, security settings and auth.signup; OAuth: with the identity', async ({ flow: h }) => {

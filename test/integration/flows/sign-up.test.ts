@@ -4,6 +4,7 @@ import { sql } from 'slonik';
 import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
+import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
@@ -114,5 +115,66 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     }
     expect(await counts(h, email)).toEqual({ users: 0, organizations });
     expect((await leftOf(h, email)).consents).toBe(0);
+  });
+
+  /**
+   * A link lost after the account committed (a crash before `requestEmailVerification`, a notifier down) is one
+   * repeated sign-up away. Peer: Supabase GoTrue, `internal/api/signup.go` `Signup` — for an existing user that is
+   * not confirmed it does "not update the user because we can't be sure of their claimed identity" and calls
+   * `sendConfirmation` again; a confirmed one gets no mail and the same sanitized answer.
+   */
+  const accountRow = (h: FlowHarness, userId: string) =>
+    h.platform.resolve(PostgresConnection).ownerPool.one(sql.type(
+      z.object({ x: z.string(), password_hash: z.string(), display_name: z.string().nullable(), consents: z.number() }),
+    )`
+      SELECT u.xmin::text AS x, u.password_hash, u.display_name, (SELECT count(*) FROM consent_events c WHERE c.user_id = u.id)::int AS consents
+      FROM users u WHERE u.id = ${userId}`);
+
+  test('a never-verified account signed up again gets a fresh verification link, and nothing of it changes; the same answer', async ({ flow: h }) => {
+    const email = `lost-${randomUUID().slice(0, 8)}@example.test`;
+    // What a crash between the account's commit and its link leaves: a pending account, no link sent.
+    const { user } = await signUp.createAccount({ ...base, email, termsVersion: 't1' });
+    const before = await accountRow(h, user.id);
+    const organizations = (await counts(h, email)).organizations;
+
+    const again = await signUp.signUp({
+      ...base,
+      email: email.toUpperCase(),
+      password: 'Other-Granite-Pass-58',
+      displayName: 'Intruder',
+      organizationName: 'Other',
+    });
+    const fresh = await signUp.signUp({ ...base, email: `fresh-${randomUUID().slice(0, 8)}@example.test` });
+    expect(again).toEqual({ accepted: true });
+    expect(again).toEqual(fresh);
+
+    expect(h.notifier.sent.filter((m) => m.userId === user.id).map((m) => m.kind)).toEqual(['email_verification']);
+    expect(h.notifier.notices.filter((n) => n.userId === user.id)).toEqual([]);
+    // The row was not written at all (same xmin): password, name, consents as they were; no organization for the retry.
+    expect(await accountRow(h, user.id)).toEqual(before);
+    expect((await counts(h, email)).organizations).toBe(organizations + 1);
+
+    const token = h.notifier.sent.filter((m) => m.userId === user.id).at(-1)!.token;
+    await expect(h.platform.resolve(EmailVerification).verifyEmail(token)).resolves.toMatchObject({ id: user.id, status: 'active' });
+    expect((await h.signIn.login(email, PASSWORD, {})).status).toBe('signed_in');
+
+    // Verified now: a further sign-up is told to the owner, and sends no link.
+    expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    expect(h.notifier.sent.filter((m) => m.userId === user.id)).toHaveLength(1);
+    expect(h.notifier.notices.filter((n) => n.userId === user.id).map((n) => n.kind)).toEqual(['sign_up_with_existing_email']);
+  });
+
+  test('a verification link that fails to go out does not change the answer; signing up again sends one', async ({ flow: h }) => {
+    const email = `down-${randomUUID().slice(0, 8)}@example.test`;
+    const spy = vi.spyOn(h.notifier, 'emailVerification').mockRejectedValueOnce(new Error('mail provider down (injected)'));
+    try {
+      expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(h.notifier.sent.filter((m) => m.email === email)).toEqual([]);
+    expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    const token = h.notifier.sent.filter((m) => m.email === email && m.kind === 'email_verification').at(-1)!.token;
+    await expect(h.platform.resolve(EmailVerification).verifyEmail(token)).resolves.toMatchObject({ email, status: 'active' });
   });
 });
