@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
-import { PlatformError } from '../../../src/errors.js';
+import { InvalidCredentialsError, PlatformError, TokenError } from '../../../src/errors.js';
 import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import type { PasswordChangeRequiredResult } from '../../../src/flows/auth/password-change-tickets.js';
 import { PasswordReset } from '../../../src/flows/auth/password-reset.js';
@@ -137,5 +137,32 @@ describe.skipIf(!requireStores('postgres', 'redis'))('a one-time token is spent 
       user: { id: u.userId, mustChangePassword: false },
     });
     expect(await tokenSpent(hashToken(passwordChangeTicket), 'mfa_challenges')).toBe(true);
+  });
+
+  // Single use holds with the consume moved into the effect's transaction (the reset's token is only read before bcrypt).
+  test('one link, two uses at once: one succeeds, the other is refused as consumed and changes nothing', async ({ flow: h }) => {
+    const verification = h.platform.resolve(EmailVerification);
+    const u = await pendingUserWithLink(h);
+    const verified = await Promise.allSettled([verification.verifyEmail(u.token), verification.verifyEmail(u.token)]);
+    expect(verified.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(verified.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.objectContaining({ reason: 'consumed' }) });
+    expect(
+      await owner.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM audit_log WHERE event_type = 'auth.email.verified' AND actor_user_id = ${u.userId}`),
+    ).toBe(1);
+
+    const resetRequest = h.platform.resolve(PasswordResetRequest);
+    await resetRequest.requestPasswordReset(u.email);
+    await resetRequest.settled();
+    const token = lastLink(h, u.userId, 'password_reset');
+    const passwords = [NEW_PASSWORD, 'Second-Racer-Meadow-74'];
+    const reset = await Promise.allSettled(passwords.map((p) => h.platform.resolve(PasswordReset).resetPassword(token, p)));
+    const winner = reset.findIndex((r) => r.status === 'fulfilled');
+    expect(reset.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = reset[1 - winner] as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(TokenError);
+    expect(refused.reason).toMatchObject({ reason: 'consumed' });
+    expect((await h.signIn.login(u.email, passwords[winner]!, client)).status).toBe('signed_in');
+    await expect(h.signIn.login(u.email, passwords[1 - winner]!, client)).rejects.toBeInstanceOf(InvalidCredentialsError);
   });
 });
