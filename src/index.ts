@@ -130,7 +130,7 @@ export { SignInTargetResolver } from './flows/auth/sign-in-target-resolver.js';
 export type { SignInResult, SessionOrganization, IssueOptions } from './flows/auth/session-issuer.js';
 export type { SignInTarget } from './flows/auth/sign-in-target-resolver.js';
 export { SessionRevoker } from './flows/auth/session-revoker.js';
-export type { SessionToEvict } from './flows/auth/session-revoker.js';
+export type { RevocationWithin, SessionToEvict } from './flows/auth/session-revoker.js';
 export { SignUpService } from './flows/auth/sign-up-service.js';
 export type { SignUpInput, CreateAccountInput } from './flows/auth/sign-up-service.js';
 export { AccountCreation } from './flows/auth/account-creation.js';

@@ -30,17 +30,31 @@ const settingsRow = z.object({ organization_id: z.string(), user_id: z.string(),
 export async function withScope<T>(pool: DatabasePool, scope: PostgresScope, fn: (connection: DatabaseTransactionConnection) => Promise<T>): Promise<T> {
   try {
     return await pool.transaction(async (connection) => {
-      await connection.one(
-        sql.prepared('pd_set_scope', settingsRow)`
-          SELECT set_config('platform.organization_id', ${scope.organizationId ?? ''}, true) AS organization_id,
-                 set_config('platform.user_id', ${scope.userId ?? ''}, true) AS user_id,
-                 set_config('platform.admin_actor', ${scope.adminActor ?? ''}, true) AS admin_actor`,
-      );
+      await enterScope(connection, scope);
       return fn(connection);
     });
   } catch (error) {
     throw mapPostgresError(error);
   }
+}
+
+/**
+ * Sets the settings of `scope` on the transaction `connection` runs in, for
+ * its remaining statements (unset ones are cleared): how a transaction moves
+ * from one scope to another between statements — account creation writes the
+ * new user in that user's own scope, then the new organization in its tenant
+ * scope, and commits both or neither. Row-level security is still what admits
+ * each statement; only the scope it is checked against changes.
+ *
+ * Ids must already be validated (uuids) by the caller.
+ */
+export async function enterScope(connection: DatabaseTransactionConnection, scope: PostgresScope): Promise<void> {
+  await connection.one(
+    sql.prepared('pd_set_scope', settingsRow)`
+      SELECT set_config('platform.organization_id', ${scope.organizationId ?? ''}, true) AS organization_id,
+             set_config('platform.user_id', ${scope.userId ?? ''}, true) AS user_id,
+             set_config('platform.admin_actor', ${scope.adminActor ?? ''}, true) AS admin_actor`,
+  );
 }
 
 /** Retention and clean-up jobs: admin scope under a fixed actor name. */

@@ -153,3 +153,36 @@ export async function startPrivatePostgres(port: number): Promise<PrivatePostgre
     },
   };
 }
+
+// ---------------------------------------------------------------------------
+// A child process of the suite (test/reliability/children/*.mjs, against the built package) that the test SIGKILLs.
+
+export interface KillableChild {
+  /** Everything the child wrote to stdout so far. */
+  output(): string;
+  /** SIGKILL, then wait for the exit: nothing of the process outlives this. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Spawns `script` (node) with `args` and `env` laid over this process's, and waits until it writes `READY`.
+ * @throws Error with the child's stderr when it exits or stays silent for `readyMs` first
+ */
+export async function startKillableChild(script: string, args: readonly string[], env: Record<string, string>, readyMs = 30_000): Promise<KillableChild> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let waited = 0; waited < readyMs && !output.includes('READY') && child.exitCode === null; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  if (!output.includes('READY')) {
+    await kill();
+    throw new Error(`${script} did not get ready: ${stderr || output}`);
+  }
+  return { output: () => output, kill };
+}

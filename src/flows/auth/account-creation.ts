@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
-import type { Logger } from '../../logger.js';
-import { AccountRepository } from '../../postgres/repositories/account-repository.js';
-import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { OrganizationRepository, type OrganizationRecord } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { PasswordPolicy } from '../../security/password-policy.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { LOGGER } from '../../tokens.js';
 import { ConsentService, type CreateUserWithConsentInput } from '../privacy/consent-service.js';
-import { recordAuditEvent } from '../record-audit-event.js';
 
 /** What `createAccount` returns: the new owner and organization. */
 export interface CreatedAccount {
@@ -51,11 +47,15 @@ export function slugFor(name: string): string {
 }
 
 /**
- * A new organization with its first owner. The password policy runs before
- * anything is written; the hash is bcrypt. The user and the organization are
- * two owner-pool transactions (they belong to two repositories); when the
- * second fails (a taken slug), the user is deleted again while it is still an
- * orphan, so the email is not left blocked.
+ * A new organization with its first owner. The password policy and the age
+ * rule run before anything is written, and the bcrypt hash is computed before
+ * the transaction opens (no transaction is held through bcrypt). Then ONE
+ * transaction on the application role writes the user with its consents, the
+ * verified status, the organization with the owner membership and default
+ * security settings, and the `auth.signup` audit event: the user's rows in the
+ * user's own scope, the organization's in its tenant scope (row-level security
+ * admits each statement, sql/0070). A failure (a taken slug) or a crash at any
+ * point leaves nothing — no orphan user holding the email.
  */
 @injectable()
 @accessControlled
@@ -63,59 +63,52 @@ export class AccountCreation {
   constructor(
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
-    @inject(AccountRepository) private readonly accounts: AccountRepository,
     @inject(PasswordHasher) private readonly hasher: PasswordHasher,
     @inject(PasswordPolicy) private readonly policy: PasswordPolicy,
     @inject(ConsentService) private readonly consent: ConsentService,
-    @inject(AuditWriter) private readonly audit: AuditWriter,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
-   * Writes the owner user (with consents) and the organization; a failure of the second deletes the
-   * first again while it is still an orphan. Callers parse and authorize first (`SignUpService`).
-   * @throws ValidationError (password policy, age rule); ConflictError `users_email_key` / `organizations_slug_key`
+   * Writes the owner user (with consents), the organization and the signup audit event in one transaction.
+   * Callers parse and authorize first (`SignUpService`).
+   * @throws ValidationError (password policy, age rule, organization name / slug); ConflictError `users_email_key` / `organizations_slug_key` (nothing written)
    */
   @declareAccess({ preTenant: 'account creation through SignUpService, which parses its input first' })
   async create(d: AccountCreationInput): Promise<CreatedAccount> {
     await this.policy.assert(d.password, { email: d.email });
-    // The age rule is checked before anything is written; createUser checks it again and records the consents.
+    // The age rule is checked before anything is written; createUserWith checks it again and records the consents.
     this.consent.checkAge({ birthDate: d.birthDate, ageConfirmed: d.ageConfirmed, guardianConsent: d.guardianConsent });
     const passwordHash = await this.hasher.hash(d.password);
-    const { user } = await this.consent.createUser({
-      email: d.email,
-      passwordHash,
-      status: 'pending_verification',
-      mustChangePassword: d.mustChangePassword,
-      ...(d.displayName === undefined ? {} : { displayName: d.displayName }),
-      ...(d.termsVersion === undefined ? {} : { termsVersion: d.termsVersion }),
-      ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),
-      ...(d.marketingConsentVersion === undefined ? {} : { marketingConsentVersion: d.marketingConsentVersion }),
-      ...(d.ageConfirmed === undefined ? {} : { ageConfirmed: d.ageConfirmed }),
-      ...(d.birthDate === undefined ? {} : { birthDate: d.birthDate }),
-      ...(d.guardianConsent === undefined ? {} : { guardianConsent: d.guardianConsent as CreateUserWithConsentInput['guardianConsent'] }),
-    });
-    let organization: OrganizationRecord;
-    try {
-      organization = await this.organizations.create({
-        name: d.organizationName,
-        slug: d.organizationSlug ?? slugFor(d.organizationName),
-        ownerUserId: user.id,
-      });
-    } catch (error) {
-      await this.accounts
-        .deleteOrphanUser(user.id)
-        .catch((cleanup: unknown) => this.logger.error('sign-up compensation failed: orphan user left', { userId: user.id, error: cleanup }));
-      throw error;
-    }
-    // setStatus stamps email_verified_at, which create does not.
-    const finalUser = d.emailVerified ? await this.users.setStatus(user.id, 'active') : user;
-    await recordAuditEvent(this.audit, this.logger, {
-      eventType: 'auth.signup',
-      organizationId: organization.id,
-      actorUserId: user.id,
-      details: { method: 'password' },
-    });
-    return { user: finalUser, organization };
+    const [, account] = await this.consent.createUserWith(
+      {
+        email: d.email,
+        passwordHash,
+        status: 'pending_verification',
+        mustChangePassword: d.mustChangePassword,
+        ...(d.displayName === undefined ? {} : { displayName: d.displayName }),
+        ...(d.termsVersion === undefined ? {} : { termsVersion: d.termsVersion }),
+        ...(d.privacyVersion === undefined ? {} : { privacyVersion: d.privacyVersion }),
+        ...(d.marketingConsentVersion === undefined ? {} : { marketingConsentVersion: d.marketingConsentVersion }),
+        ...(d.ageConfirmed === undefined ? {} : { ageConfirmed: d.ageConfirmed }),
+        ...(d.birthDate === undefined ? {} : { birthDate: d.birthDate }),
+        ...(d.guardianConsent === undefined ? {} : { guardianConsent: d.guardianConsent as CreateUserWithConsentInput['guardianConsent'] }),
+      },
+      async (tx, user): Promise<CreatedAccount> => {
+        // setStatus stamps email_verified_at, which the insert does not.
+        const owner = d.emailVerified ? await this.users.setStatusWithin(tx, user.id, 'active') : user;
+        const organization = await this.organizations.createWithin(tx, {
+          name: d.organizationName,
+          slug: d.organizationSlug ?? slugFor(d.organizationName),
+          ownerUserId: user.id,
+        });
+        // A security event of the change, in its transaction (the organization's scope now): it exists exactly when the account does.
+        await this.audit.appendWithin(tx, [
+          { eventType: 'auth.signup', organizationId: organization.id, actorUserId: user.id, details: { method: 'password' } },
+        ]);
+        return { user: owner, organization };
+      },
+    );
+    return account;
   }
 }

@@ -11,7 +11,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { IDENTITY_FLOW_OPTIONS, IDENTITY_NOTIFIER, LOGGER } from '../../tokens.js';
 import type { IdentityFlowOptions } from '../../identity-flow-options.js';
 import type { EmailChangeMessage, IdentityNotifier } from '../../identity-notifier.js';
-import { SessionRevoker } from './session-revoker.js';
+import { SessionRevoker, type RevocationWithin } from './session-revoker.js';
 
 const HOUR_MS = 3_600_000;
 /** Email-change requests one user may open per hour (each sends mail to a new address). */
@@ -132,11 +132,19 @@ export class EmailChangeService {
     const t = parseInput(tokenInput, token, 'token');
     const found = await this.requests.findByToken(t);
     if (found.link !== 'revert') return Promise.reject(new ValidationError([{ path: 'token', message: 'is not a revert link' }]));
-    const reverted = await this.requests.revert(found.userId, found.id, (request) => [
-      { eventType: 'auth.email_change.reverted', actorUserId: request.userId, riskScore: 70, details: { requestId: request.id } },
-    ]);
-    const revokedSessions = await this.revoker.revokeAllForUser(found.userId, 'email_change_reverted');
-    return { restoredEmail: reverted.oldEmail, revokedSessions };
+    // A revert answers a takeover: every session ends in the revert's transaction, so no crash leaves the address
+    // restored and the taker's sessions live. The Redis half follows the commit.
+    let revocation: RevocationWithin | undefined;
+    const reverted = await this.requests.revert(
+      found.userId,
+      found.id,
+      (request) => [{ eventType: 'auth.email_change.reverted', actorUserId: request.userId, riskScore: 70, details: { requestId: request.id } }],
+      async (tx) => {
+        revocation = await this.revoker.revokeAllForUserWithin(tx, found.userId, 'email_change_reverted');
+      },
+    );
+    await revocation?.evict();
+    return { restoredEmail: reverted.oldEmail, revokedSessions: revocation?.revoked ?? 0 };
   }
 
   /**

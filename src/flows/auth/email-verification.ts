@@ -1,14 +1,11 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { TokenError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
-import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository } from '../../postgres/repositories/verification-token-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { LOGGER } from '../../tokens.js';
-import { recordAuditEvent } from '../record-audit-event.js';
 import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 import { VerificationLinks } from './verification-links.js';
 
@@ -22,8 +19,7 @@ export class EmailVerification {
     @inject(UserRepository) private readonly users: UserRepository,
     @inject(VerificationTokenRepository) private readonly tokens: VerificationTokenRepository,
     @inject(VerificationLinks) private readonly links: VerificationLinks,
-    @inject(AuditWriter) private readonly audit: AuditWriter,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /**
@@ -39,18 +35,20 @@ export class EmailVerification {
   }
 
   /**
-   * Consumes an email-verification token and activates a pending account.
+   * Consumes an email-verification token and activates a pending account (any other status stays as it is),
+   * with the `auth.email.verified` event — all in ONE transaction: a failure or a crash leaves the token
+   * unspent and the account as it was, so the same link works again.
    * @throws ValidationError naming `token`; TokenError `invalid` / `consumed` / `expired`
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async verifyEmail(token: string): Promise<UserRecord> {
     const t = parseInput(verificationTokenInput, token, 'token');
-    const consumed = await this.tokens.consume('email_verification', t);
-    const user = await this.users.getById(consumed.userId);
-    if (!user) throw new TokenError('invalid', 'Verification token is no longer valid');
-    // Only a pending account becomes active; a suspended one stays suspended.
-    const verified = user.status === 'pending_verification' ? await this.users.setStatus(user.id, 'active') : user;
-    await recordAuditEvent(this.audit, this.logger, { eventType: 'auth.email.verified', actorUserId: user.id, details: {} });
+    const [, verified] = await this.tokens.consumeWith('email_verification', t, async (tx, consumed) => {
+      const user = await this.users.activatePendingWithin(tx, consumed.userId);
+      if (!user) throw new TokenError('invalid', 'Verification token is no longer valid');
+      await this.audit.appendWithin(tx, [{ eventType: 'auth.email.verified', actorUserId: user.id, details: {} }]);
+      return user;
+    });
     return verified;
   }
 }

@@ -8,8 +8,10 @@ import {
   providerDiscriminatorInput,
   providerUsernameInput,
   type IdentityProvider,
+  type LinkIdentityInput,
   type UpdateProviderTokensInput,
 } from '../../postgres/repositories/identity-repository.js';
+import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { OrganizationRepository } from '../../postgres/repositories/organization-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { LOGGER } from '../../tokens.js';
@@ -79,7 +81,8 @@ export type OAuthSignInResult = LoginResult & { readonly outcome: OAuthSignInOut
  *    account (takeover), and linking to an unverified local account would let
  *    someone who pre-registered the victim's email keep a password on it;
  * 3. otherwise a new account (active when the email is verified) with a
- *    personal organization is created and the identity linked. Provider
+ *    personal organization is created and the identity linked, all in one
+ *    transaction (nothing half-created survives a failure or a crash). Provider
  *    tokens are encrypted by the identity repository (SecretBox, AAD per row);
  * 4. then the same second-factor decision as password sign-in: TOTP enabled →
  *    `mfa_required`, organization requires MFA → `mfa_enrollment_required`,
@@ -95,6 +98,7 @@ export class OAuthSignIn {
     @inject(OrganizationRepository) private readonly organizations: OrganizationRepository,
     @inject(SessionIssuer) private readonly issuer: SessionIssuer,
     @inject(MfaService) private readonly mfa: MfaService,
+    @inject(AuditRepository) private readonly audit: AuditRepository,
     @inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -172,11 +176,33 @@ export class OAuthSignIn {
   }
 
   async #create(p: z.output<typeof profileInput>, email: string): Promise<{ user: UserRecord; outcome: 'created' | 'signed_in' }> {
-    let user: UserRecord;
+    const name = p.displayName ?? email.split('@')[0] ?? 'Personal';
     try {
-      user = await this.users.create({ email, status: 'pending_verification', ...(p.displayName === undefined ? {} : { displayName: p.displayName }) });
+      // One transaction: the user, its verified status, the identity and the personal organization commit together,
+      // so a failure or a crash leaves no account without its identity or organization (and no email taken by one).
+      const [, owner] = await this.users.createWith(
+        { email, status: 'pending_verification', ...(p.displayName === undefined ? {} : { displayName: p.displayName }) },
+        async (tx, created) => {
+          // setStatus stamps email_verified_at, which the insert does not.
+          const user = p.emailVerified ? await this.users.setStatusWithin(tx, created.id, 'active') : created;
+          await this.identities.linkWithin(tx, user.id, this.#linkInput(p));
+          const organization = await this.organizations.createWithin(tx, {
+            name: `${name}'s workspace`.slice(0, 200),
+            slug: slugFor(name),
+            ownerUserId: user.id,
+          });
+          // As for a password sign-up (AccountCreation): the account's creation event exists exactly when the account does
+          // (`auth.oauth.signup`, written later with the first session, does not when the process dies before it).
+          await this.audit.appendWithin(tx, [
+            { eventType: 'auth.signup', organizationId: organization.id, actorUserId: user.id, details: { method: 'oauth', provider: p.provider } },
+          ]);
+          return user;
+        },
+      );
+      return { user: owner, outcome: 'created' };
     } catch (error) {
-      // A concurrent first sign-in with the same profile created it: continue with theirs.
+      // A concurrent first sign-in of the same identity committed its account first (this insert waited for it on
+      // the email, then found it taken): that whole account — identity and organization included — is the one wanted.
       if (error instanceof ConflictError) {
         const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
         const user = identity ? await this.users.getById(identity.userId) : undefined;
@@ -184,25 +210,17 @@ export class OAuthSignIn {
       }
       throw error;
     }
-    if (p.emailVerified) user = await this.users.setStatus(user.id, 'active');
-    await this.#link(user.id, p);
-    const name = p.displayName ?? email.split('@')[0] ?? 'Personal';
-    await this.organizations.create({ name: `${name}'s workspace`.slice(0, 200), slug: slugFor(name), ownerUserId: user.id });
-    return { user, outcome: 'created' };
+  }
+
+  #linkInput(p: z.output<typeof profileInput>): LinkIdentityInput {
+    return { provider: p.provider, providerUserId: p.providerUserId, ...(p.email === undefined ? {} : { email: p.email }), ...identityFields(p) };
   }
 
   async #link(userId: string, p: z.output<typeof profileInput>): Promise<void> {
     try {
-      await this.identities.link(userId, {
-        provider: p.provider,
-        providerUserId: p.providerUserId,
-        ...(p.email === undefined ? {} : { email: p.email }),
-        ...identityFields(p),
-      });
+      await this.identities.link(userId, this.#linkInput(p));
     } catch (error) {
-      // A concurrent first sign-in of the same identity linked it to this same account first (it found the
-      // account this one is creating): that is the link wanted here, and the creation must go on to its
-      // organization — failing now would leave an account with an identity and no organization.
+      // A concurrent sign-in of the same identity linked it to this same existing account first: that is the link wanted here.
       if (error instanceof ConflictError) {
         const identity = await this.identities.findByProvider(p.provider, p.providerUserId);
         if (identity?.userId === userId) return;

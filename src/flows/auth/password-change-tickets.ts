@@ -1,3 +1,4 @@
+import type { DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { TokenError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -100,11 +101,12 @@ export class PasswordChangeTickets {
   }
 
   /**
-   * Spends the ticket: of two completions racing, one wins.
-   * @throws TokenError `consumed` for the loser (or an expired ticket)
+   * Spends the ticket in the caller's transaction `tx` — the password change's (`AccountRepository.changePassword`'s
+   * `within`), so the ticket is spent exactly when the new password commits: of two completions racing, one wins.
+   * @throws TokenError `consumed` for the loser (or an expired ticket), which rolls `tx` back
    */
   @declareAccess({ preTenant: 'authentication: the caller holds a password-change ticket' })
-  async consume(ticket: MfaChallengeRecord): Promise<void> {
-    if (!(await this.challenges.consume(ticket.id))) throw new TokenError('consumed', 'Password-change ticket was already used');
+  async consumeWithin(tx: DatabaseTransactionConnection, ticket: MfaChallengeRecord): Promise<void> {
+    if (!(await this.challenges.consumeWithin(tx, ticket.id))) throw new TokenError('consumed', 'Password-change ticket was already used');
   }
 }

@@ -12,7 +12,7 @@ import { PasswordChangeTickets } from './password-change-tickets.js';
 import { PasswordGate } from './password-gate.js';
 import type { SignedInResult } from './password-sign-in.js';
 import { SessionIssuer } from './session-issuer.js';
-import { SessionRevoker } from './session-revoker.js';
+import { SessionRevoker, type RevocationWithin } from './session-revoker.js';
 import { SessionValidator } from './session-validator.js';
 import { SignInBookkeeping } from './sign-in-bookkeeping.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
@@ -81,7 +81,10 @@ export class PasswordChange {
     }
     // The current password counts as used: "changing" to it would change nothing.
     const { historyDepth } = await this.strictest.assertNewPassword(user, input.newPassword);
-    await this.accounts.changePassword(user.id, await this.hasher.hash(input.newPassword), historyDepth, {
+    const hash = await this.hasher.hash(input.newPassword);
+    // The other sessions end in the change's transaction: no crash leaves the new password with the old sessions live.
+    let revocation: RevocationWithin | undefined;
+    await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [
         {
           eventType: 'auth.password.changed',
@@ -92,9 +95,12 @@ export class PasswordChange {
           details: { sessionId: live.sessionId },
         },
       ],
+      within: async (tx) => {
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_changed', { keepSessionId: live.sessionId });
+      },
     });
-    const revokedSessions = await this.revoker.revokeOtherSessions(user.id, live.sessionId, 'password_changed');
-    return { revokedSessions };
+    await revocation?.evict();
+    return { revokedSessions: revocation?.revoked ?? 0 };
   }
 
   /**
@@ -102,9 +108,9 @@ export class PasswordChange {
    * the current password and, when one was due, the second factor — both were proven when it was issued. The new
    * password is checked as in {@link changePassword} (strictest policy of the user's organizations, breached list,
    * history including the current one: OWASP ASVS v4 2.1.1/2.1.7/2.1.10, NIST SP 800-63B 5.1.1.2); a refused one
-   * leaves the ticket open for another try. Then, in order: the ticket is spent, the password replaced
-   * (`must_change_password` cleared, `auth.password.changed` with `via: 'required_change'` in that transaction),
-   * every session of the user revoked (`password_changed`), and a session issued as a sign-in does
+   * leaves the ticket open for another try. Then, in ONE transaction: the ticket is spent, the password replaced
+   * (`must_change_password` cleared, `auth.password.changed` with `via: 'required_change'`) and every session of
+   * the user revoked (`password_changed`); after it commits, a session issued as a sign-in does
    * (`auth.login.succeeded` with `via: 'password_change'`; `mfaVerified` when the sign-in passed a second factor).
    * @throws ValidationError naming `ticket` / `newPassword` (issues carry the broken rules as codes) / `context.*`
    * @throws TokenError `invalid` / `consumed` / `expired` for the ticket
@@ -126,9 +132,11 @@ export class PasswordChange {
     this.bookkeeping.assertMaySignIn(user);
     const { historyDepth } = await this.strictest.assertNewPassword(user, input.newPassword);
     const hash = await this.hasher.hash(input.newPassword);
-    // Single use: of two completions racing, one changes the password and signs in.
-    await this.tickets.consume(open);
-    await this.accounts.changePassword(user.id, hash, historyDepth, {
+    // The ticket is spent in the change's transaction (single use: of two completions racing, the second waits on the
+    // user's row lock, finds it spent and rolls back), and sessions from before the change (a password past its max age
+    // may have some) end with it, as a reset ends them: a crash leaves all of it or none.
+    let revocation: RevocationWithin | undefined;
+    const changedPassword = await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [
         {
           eventType: 'auth.password.changed',
@@ -139,9 +147,14 @@ export class PasswordChange {
           details: { via: 'required_change', ticketId: open.id },
         },
       ],
+      within: async (tx) => {
+        await this.tickets.consumeWithin(tx, open);
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_changed');
+      },
     });
-    // Sessions from before the change (a password past its max age may have some) end with it, as a reset ends them.
-    await this.revoker.revokeAllForUser(user.id, 'password_changed');
+    // The user is gone since the ticket was read: nothing was changed, nothing spent.
+    if (!changedPassword) throw new TokenError('invalid', 'Unknown password-change ticket');
+    await revocation?.evict();
     const changed = { ...user, mustChangePassword: false };
     return this.bookkeeping.accept(changed, client, (loginSucceeded) =>
       this.issuer.issue(changed, client, open.organizationId, {

@@ -8,13 +8,14 @@ import { VerificationTokenRepository } from '../../postgres/repositories/verific
 import { PasswordHasher } from '../../security/password-hasher.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { verificationTokenInput } from './email-verification.js';
-import { SessionRevoker } from './session-revoker.js';
+import { SessionRevoker, type RevocationWithin } from './session-revoker.js';
 import { StrictestPasswordPolicy } from './strictest-password-policy.js';
 
 /**
- * Sets a new password with a reset link from `PasswordResetRequest`: the token
- * is consumed once (SHA-256 stored, one atomic UPDATE), the password checked
- * and stored, and every session of the user revoked.
+ * Sets a new password with a reset link from `PasswordResetRequest`: the
+ * password checked and hashed, then ONE transaction consumes the token
+ * (SHA-256 stored, one atomic UPDATE), stores the password and revokes every
+ * session of the user.
  */
 @injectable()
 @accessControlled
@@ -29,15 +30,17 @@ export class PasswordReset {
   ) {}
 
   /**
-   * Sets a new password with a reset token: consumed once, then the policy
-   * (including the email and the last N passwords) and every session of the
-   * user revoked (Postgres, then Redis) — whoever had the old password is out.
+   * Sets a new password with a reset token: the policy (including the email
+   * and the last N passwords), then the token consumed once, the password
+   * stored and every session of the user revoked in one transaction (Redis
+   * after the commit) — whoever had the old password is out.
    *
-   * The default rules (length, classes, breached list) are checked before the
-   * token is consumed, so a too-weak password does not burn the link; the
-   * account-specific ones (the strictest policy of the user's organizations,
-   * contains the email, reused) can only be checked after, and then the user
-   * needs a new link.
+   * Every rule (length, classes, breached list, the strictest policy of the
+   * user's organizations, contains the email, reused) is checked and the bcrypt
+   * hash computed before the transaction opens (none is held through bcrypt),
+   * against the live token's user; a refused password does not spend the link.
+   * A failure or a crash in the transaction leaves the token unspent and the
+   * old password in place.
    * @throws ValidationError naming `token` / `newPassword` (issues carry the broken rules as codes)
    * @throws TokenError `invalid` / `consumed` / `expired`
    */
@@ -45,15 +48,27 @@ export class PasswordReset {
   async resetPassword(token: string, newPassword: string): Promise<{ userId: string; revokedSessions: number }> {
     const d = parseInput(z.object({ token: verificationTokenInput, newPassword: z.string().min(1).max(1024) }), { token, newPassword });
     await this.strictest.assertDefaultRules(d.newPassword);
-    const consumed = await this.tokens.consume('password_reset', d.token);
-    const user = await this.users.getById(consumed.userId);
+    // Read, not spent: the token is consumed in the change's transaction, after bcrypt.
+    const live = await this.tokens.findActive('password_reset', d.token);
+    const user = await this.users.getById(live.userId);
     if (!user || user.status === 'deleted' || user.status === 'suspended') throw new TokenError('invalid', 'Reset token is no longer valid');
     const { historyDepth } = await this.strictest.assertNewPassword(user, d.newPassword);
-    await this.accounts.changePassword(user.id, await this.hasher.hash(d.newPassword), historyDepth, {
+    const hash = await this.hasher.hash(d.newPassword);
+    // The token and the sessions the reset ends (each with its `auth.session.revoked` event) go in its transaction:
+    // no crash can spend the link without the change, or leave the new password with the old sessions live.
+    // Of two resets racing with one link, the second waits on the user's row lock and then finds the token spent.
+    // The Redis half follows the commit.
+    let revocation: RevocationWithin | undefined;
+    const changed = await this.accounts.changePassword(user.id, hash, historyDepth, {
       events: [{ eventType: 'auth.password.reset', actorUserId: user.id, riskScore: 30, details: {} }],
+      within: async (tx) => {
+        const consumed = await this.tokens.consumeWithin(tx, 'password_reset', d.token);
+        if (consumed.userId !== user.id) throw new TokenError('invalid', 'Reset token is no longer valid');
+        revocation = await this.revoker.revokeAllForUserWithin(tx, user.id, 'password_reset');
+      },
     });
-    // Each revoked session has its own `auth.session.revoked` event, written with the revocation.
-    const revokedSessions = await this.revoker.revokeAllForUser(user.id, 'password_reset');
-    return { userId: user.id, revokedSessions };
+    if (!changed) throw new TokenError('invalid', 'Reset token is no longer valid');
+    await revocation?.evict();
+    return { userId: user.id, revokedSessions: revocation?.revoked ?? 0 };
   }
 }

@@ -99,6 +99,8 @@ export class PasswordlessSignIn {
     const t = parseInput(z.string().min(1).max(512), token, 'token');
     const { organizationId, ...rest } = context;
     const input = parseInput(signInContext, { organizationId, context: rest });
+    // Spent before the sign-in, not with it: the sign-in is a session (SessionIssuer: PostgreSQL, then Redis) or a
+    // second-factor challenge, not one transaction to join. A crash between them costs a new link; nothing is half-written.
     const consumed = await this.tokens.consume('magic_link', t);
     const user = await this.users.getById(consumed.userId);
     if (!user) throw new TokenError('invalid', 'Magic link is no longer valid');

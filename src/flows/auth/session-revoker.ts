@@ -1,3 +1,4 @@
+import type { DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
@@ -34,6 +35,13 @@ function sessionRevoked(session: RevokedSession, reason: string): AuditEventInpu
 const REPLAY_BATCH = 500;
 
 /** A session to evict from Redis; `cacheRevocationId` when its revocation was queued in the revoking transaction. */
+/** What {@link SessionRevoker.revokeAllForUserWithin} returns: how many sessions the transaction revoked, and their Redis half. */
+export interface RevocationWithin {
+  readonly revoked: number;
+  /** Applies the Redis half; call it once the transaction has committed. */
+  evict(): Promise<void>;
+}
+
 export type SessionToEvict = Pick<RevokedSession, 'id' | 'userId' | 'accessTokenJti' | 'expiresAt'> & { readonly cacheRevocationId?: number };
 
 /**
@@ -185,14 +193,48 @@ export class SessionRevoker {
   async revokeAllForUser(userId: string, reason: string): Promise<number> {
     const d = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
     const revoked = await this.sessions.revokeAllForUser(d.userId, d.reason, { events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)) });
+    await this.#evictAllOf(d.userId, revoked);
+    return revoked.length;
+  }
+
+  /**
+   * The PostgreSQL half of {@link revokeAllForUser} — or, with `keepSessionId`, of {@link revokeOtherSessions} —
+   * in the caller's transaction `tx` (the user's scope: `AccountRepository.changePassword`'s `within`), so the
+   * sessions a password change or reset ends are revoked, with their `auth.session.revoked` events, exactly when
+   * the password changes. Run the returned `evict` once `tx` has committed: it applies the Redis half. Until it
+   * has (or if the process dies first), the rows the transaction queued in `session_cache_revocations` stand for
+   * it and are replayed before Redis answers again.
+   * @throws ValidationError naming `userId` / `reason` / `keepSessionId`
+   */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
+  async revokeAllForUserWithin(
+    tx: DatabaseTransactionConnection,
+    userId: string,
+    reason: string,
+    options: { readonly keepSessionId?: string } = {},
+  ): Promise<RevocationWithin> {
+    const d = parseInput(z.object({ userId: z.uuid(), reason: reasonInput }), { userId, reason });
+    const revoked = await this.sessions.revokeAllForUserWithin(tx, d.userId, d.reason, {
+      ...options,
+      events: (sessions) => sessions.map((s) => sessionRevoked(s, d.reason)),
+    });
+    return {
+      revoked: revoked.length,
+      // All of the user's sessions: the epoch; all but one: each session by itself, as revokeOtherSessions does.
+      evict: () =>
+        options.keepSessionId === undefined ? this.#evictAllOf(d.userId, revoked) : Promise.all(revoked.map((r) => this.evictSession(r))).then(() => undefined),
+    };
+  }
+
+  /** The Redis half of revoking every session of a user. */
+  async #evictAllOf(userId: string, revoked: readonly RevokedSession[]): Promise<void> {
     // The epoch covers every record of the user, cached or cached later from a stale read; the queued
     // per-session rows are what a replay applies if Redis does not take it.
     await this.#applyOrQueue(
-      () => this.cache.revokeAllForUser(d.userId),
+      () => this.cache.revokeAllForUser(userId),
       revoked.map((s) => s.cacheRevocationId),
       [],
     );
-    return revoked.length;
   }
 
   /**

@@ -65,8 +65,13 @@ export class SignUpService {
    * Self-service sign-up. Answers `{ accepted: true }` whether the address is
    * new or already has an account (in any letter case): a new account is
    * created `pending_verification` and sent a verification link
-   * (`AuthNotifier.emailVerification`); the owner of an existing one is told
-   * through `AuthNotifier.signUpWithExistingEmail` and nothing is created.
+   * (`AuthNotifier.emailVerification`); for an existing one nothing is created
+   * or changed, and its owner is told through `AuthNotifier.signUpWithExistingEmail`
+   * — unless it is `pending_verification` and was never verified: then it is
+   * sent a fresh verification link through the same path as a new account's
+   * (as Supabase GoTrue's signup does for an unconfirmed user), so a link lost
+   * to a crash or a bounce after the account committed is one retry away.
+   * A notifier or link failure is logged and does not change the answer.
    * @throws ValidationError naming the field (`email`, `password` with the broken rules as codes, `ageConfirmed` …) — for both cases alike
    */
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
@@ -77,10 +82,10 @@ export class SignUpService {
       created = await this.creation.create({ ...d, emailVerified: false, mustChangePassword: false });
     } catch (error) {
       if (!(error instanceof ConflictError && error.constraint === 'users_email_key')) throw error;
-      await this.#tellExistingOwner(d.email);
+      await this.#answerExistingAddress(d.email);
       return EMAIL_REQUEST_ACCEPTED;
     }
-    await this.verification.requestEmailVerification(created.user.id);
+    await this.#sendVerificationLink(created.user.id);
     return EMAIL_REQUEST_ACCEPTED;
   }
 
@@ -96,20 +101,36 @@ export class SignUpService {
     return this.creation.create(parseInput(createAccountInput, input));
   }
 
-  /** The address has an account: its owner hears of the attempt; the caller hears nothing different. */
-  async #tellExistingOwner(email: string): Promise<void> {
+  /**
+   * The address has an account: a never-verified one gets a fresh verification link (the password and all else of
+   * it stay as they are: whoever signs up again has not proven the address), any other's owner hears of the
+   * attempt; the caller hears nothing different.
+   */
+  async #answerExistingAddress(email: string): Promise<void> {
     const existing = await this.users.findCredentialsByEmail(email);
     if (!existing || existing.user.status === 'deleted') return;
     const { user } = existing;
-    await this.notifier
-      .signUpWithExistingEmail({ userId: user.id, email: user.email })
-      .catch((error: unknown) => this.logger.error('sign-up-with-existing-email notice not delivered', { userId: user.id, error }));
+    const unverified = user.status === 'pending_verification' && user.emailVerifiedAt === null;
+    if (unverified) {
+      await this.#sendVerificationLink(user.id);
+    } else {
+      await this.notifier
+        .signUpWithExistingEmail({ userId: user.id, email: user.email })
+        .catch((error: unknown) => this.logger.error('sign-up-with-existing-email notice not delivered', { userId: user.id, error }));
+    }
     await recordAuditEvent(this.audit, this.logger, {
       eventType: 'auth.signup.existing_email',
       organizationId: null,
       actorUserId: user.id,
       riskScore: 20,
-      details: { method: 'password' },
+      details: { method: 'password', ...(unverified ? { verificationResent: true } : {}) },
     });
+  }
+
+  /** The verification link of a new or a never-verified account; a failure is logged (a repeated sign-up sends another). */
+  async #sendVerificationLink(userId: string): Promise<void> {
+    await this.verification
+      .requestEmailVerification(userId)
+      .catch((error: unknown) => this.logger.error('sign-up verification link not delivered', { userId, error }));
   }
 }

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import type { DatabaseTransactionConnection } from 'slonik';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { ValidationError } from '../../errors.js';
@@ -91,10 +92,24 @@ export class ConsentService {
    */
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async createUser(input: CreateUserWithConsentInput): Promise<{ user: UserRecord; consents: readonly ConsentEvent[] }> {
+    const [created] = await this.createUserWith(input, async () => undefined);
+    return created;
+  }
+
+  /**
+   * {@link createUser}, the user and its consents in one transaction, plus `within(tx, user)` in it
+   * (`UserRepository.createWith`): sign-up adds the first organization and its audit event, so the
+   * account commits whole or not at all.
+   * @throws as {@link createUser}; whatever `within` throws (nothing is then written)
+   */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
+  async createUserWith<T>(
+    input: CreateUserWithConsentInput,
+    within: (tx: DatabaseTransactionConnection, user: UserRecord) => Promise<T>,
+  ): Promise<[{ user: UserRecord; consents: readonly ConsentEvent[] }, T]> {
     const { birthDate, guardianConsent, source, ageConfirmed, ...rest } = input;
     const extras = parseInput(signUpExtras, { birthDate, guardianConsent, source });
     const { minor } = this.checkAge({ birthDate: extras.birthDate, ageConfirmed, guardianConsent: extras.guardianConsent });
-    const user = await this.users.create({ ...rest, ageConfirmed: !minor });
     const events: ConsentInput[] = [
       ...(rest.termsVersion ? [{ kind: 'terms' as const, version: rest.termsVersion, granted: true }] : []),
       ...(rest.privacyVersion ? [{ kind: 'privacy' as const, version: rest.privacyVersion, granted: true }] : []),
@@ -110,9 +125,12 @@ export class ConsentService {
           ]
         : []),
     ];
-    const consents: ConsentEvent[] = [];
-    for (const e of events) consents.push(await this.consents.record(user.id, { ...e, source: extras.source }));
-    return { user, consents };
+    const [user, [consents, result]] = await this.users.createWith({ ...rest, ageConfirmed: !minor }, async (tx, created) => {
+      const recorded: ConsentEvent[] = [];
+      for (const e of events) recorded.push(await this.consents.recordWithin(tx, created.id, { ...e, source: extras.source }));
+      return [recorded, await within(tx, created)] as const;
+    });
+    return [{ user, consents }, result];
   }
 
   /**

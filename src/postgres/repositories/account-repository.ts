@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { MEMBERSHIP_ROLES, type MembershipRole } from '../../tenancy/membership-role.js';
@@ -47,8 +47,8 @@ const depthInput = z.number().int().min(0).max(24);
  * Pre-tenant account queries of the session flows that the aggregate
  * repositories do not offer (yet): a user's memberships across organizations
  * at sign-in (before any organization is chosen, so no `TenantContext` can
- * exist), password changes with history, and the compensation of a failed
- * sign-up. All on the owner pool; callers authenticate first (docs/schema.md,
+ * exist) and password changes with history. All on the application pool
+ * in the user's scope; callers authenticate first (docs/schema.md,
  * "Pre-tenant auth paths").
  *
  * Why a separate repository: `UserRepository` and `MembershipRepository`
@@ -112,7 +112,10 @@ export class AccountRepository {
    * must-change flag and any lockout are cleared — all in one transaction
    * under the user's row lock, so two concurrent changes cannot interleave
    * their history writes. `options.events` (e.g. `auth.password.changed`) are
-   * written in the same transaction: they exist exactly when the change does.
+   * written in the same transaction: they exist exactly when the change does;
+   * so does `options.within(tx)` — what must commit with the new password, e.g.
+   * the revocation of the sessions it ends (`SessionRevoker.revokeAllForUserWithin`).
+   * An error in `within` rolls the change back.
    * @returns false for an unknown user (no event written)
    * @throws ValidationError naming `userId` / `passwordHash` / `historyDepth` / `events.<i>.*`
    */
@@ -121,7 +124,7 @@ export class AccountRepository {
     userId: string,
     passwordHash: string,
     historyDepth: number,
-    options: { readonly events?: readonly AuditEventInput[] } = {},
+    options: { readonly events?: readonly AuditEventInput[]; readonly within?: (tx: DatabaseTransactionConnection) => Promise<void> } = {},
   ): Promise<boolean> {
     const d = parseInput(z.object({ userId: z.uuid(), passwordHash: hashInput, historyDepth: depthInput }), { userId, passwordHash, historyDepth });
     return withPostgresErrors(() =>
@@ -140,6 +143,7 @@ export class AccountRepository {
                            failed_login_count = 0, locked_until = NULL
           WHERE id = ${d.userId}`);
         if (options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
+        await options.within?.(tx);
         return true;
       }),
     );
@@ -172,26 +176,6 @@ export class AccountRepository {
     const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: d.userId }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE users SET password_hash = ${d.newHash} WHERE id = ${d.userId} AND password_hash = ${d.currentHash} RETURNING id`),
-    );
-    return row !== null;
-  }
-
-  /**
-   * Compensates a sign-up whose organization could not be created: deletes
-   * the user only while it has no membership and no session, so it can never
-   * remove a real account.
-   * @returns true when the user was deleted
-   * @throws ValidationError naming `userId`
-   */
-  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
-  async deleteOrphanUser(userId: string): Promise<boolean> {
-    const id = parseInput(z.uuid(), userId, 'userId');
-    const row = await withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        DELETE FROM users u WHERE u.id = ${id}
-          AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id)
-          AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
-        RETURNING u.id`),
     );
     return row !== null;
   }

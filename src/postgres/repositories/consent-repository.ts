@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
@@ -73,9 +73,9 @@ export type ConsentInput = z.input<typeof consentInputSchema>;
  * Consent history (`consent_events`, append-only) and the current consent on
  * `users` (version + time pairs, `age_confirmed_at`), kept in step: `record`
  * appends the event and updates the user's current columns in one
- * transaction. Owner pool for `record` — consent is written at sign-up,
- * before any tenant exists, and it changes columns the application role may
- * not update; reading one's own history is user-scoped (row-level security).
+ * transaction. Everything runs on the application role in the user's own
+ * scope (row-level security: their rows only) — consent is written at sign-up,
+ * before any tenant exists, in the new account's transaction (`recordWithin`).
  */
 @injectable()
 @accessControlled
@@ -90,19 +90,32 @@ export class ConsentRepository {
   async record(userId: string, input: ConsentInput): Promise<ConsentEvent> {
     const id = parseInput(z.uuid(), userId, 'userId');
     const d = parseInput(consentInputSchema, input);
-    return withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { userId: id }).transaction(async (tx) => {
-        const exists = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`SELECT id FROM users WHERE id = ${id} FOR UPDATE`);
-        if (exists === null) throw new NotFoundError('user', id);
-        const event = await tx.one(sql.type(eventRow)`
-          INSERT INTO consent_events (user_id, kind, version, granted, source, details)
-          VALUES (${id}, ${d.kind}, ${d.version ?? null}, ${d.granted}, ${d.source}, ${sql.jsonb(d.details)})
-          RETURNING ${COLUMNS}`);
-        const current = currentColumns(d.kind, d.granted, d.version ?? null);
-        if (current) await tx.query(sql.type(noRows)`UPDATE users SET ${current} WHERE id = ${id}`);
-        return event;
-      }),
-    );
+    return withPostgresErrors(() => scopedPool(this.postgres.appPool, { userId: id }).transaction((tx) => this.#record(tx, id, d)));
+  }
+
+  /**
+   * {@link record} in the caller's transaction `tx`, which must be in the user's
+   * scope: sign-up records the consents given with the new user (`ConsentService.createUserWith`).
+   * @throws ValidationError naming the field; NotFoundError for an unknown user
+   */
+  @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService records the user's own consent" })
+  async recordWithin(tx: DatabaseTransactionConnection, userId: string, input: ConsentInput): Promise<ConsentEvent> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const d = parseInput(consentInputSchema, input);
+    return this.#record(tx, id, d);
+  }
+
+  async #record(tx: DatabaseTransactionConnection, id: string, d: z.output<typeof consentInputSchema>): Promise<ConsentEvent> {
+    const exists = await tx.maybeOneFirst(sql.type(z.object({ id: z.uuid() }))`SELECT id FROM users WHERE id = ${id} FOR UPDATE`);
+    if (exists === null) throw new NotFoundError('user', id);
+    // clock_timestamp(), not the transaction's start: the consents of one sign-up share a transaction and keep their order in the history.
+    const event = await tx.one(sql.type(eventRow)`
+      INSERT INTO consent_events (user_id, kind, version, granted, source, details, recorded_at)
+      VALUES (${id}, ${d.kind}, ${d.version ?? null}, ${d.granted}, ${d.source}, ${sql.jsonb(d.details)}, clock_timestamp())
+      RETURNING ${COLUMNS}`);
+    const current = currentColumns(d.kind, d.granted, d.version ?? null);
+    if (current) await tx.query(sql.type(noRows)`UPDATE users SET ${current} WHERE id = ${id}`);
+    return event;
   }
 
   /** The user's consent history, oldest first (user-scoped: row-level security allows only their own). */

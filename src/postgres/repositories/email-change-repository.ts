@@ -205,11 +205,18 @@ export class EmailChangeRepository {
 
   /**
    * Undoes a completed change from the old address, within the revert window: `users.email` goes back (if it is still the new one).
+   * `within(tx)` runs in the same transaction (the user's scope): what must commit with the revert, e.g. the
+   * revocation of every session (`SessionRevoker.revokeAllForUserWithin`); an error in it rolls the revert back.
    * @throws ValidationError; TokenError `consumed` (reverted already) / `expired` (window over) / `invalid`
    * @throws ConflictError `users_email_key` when the old address was taken meanwhile; `email_changed_meanwhile`
    */
   @declareAccess({ preTenant: 'email change flows (EmailChangeService), which check the caller first' })
-  async revert(userId: string, requestId: string, audit: (request: EmailChangeRecord) => readonly AuditEventInput[]): Promise<EmailChangeRecord> {
+  async revert(
+    userId: string,
+    requestId: string,
+    audit: (request: EmailChangeRecord) => readonly AuditEventInput[],
+    within?: (tx: DatabaseTransactionConnection) => Promise<void>,
+  ): Promise<EmailChangeRecord> {
     const d = parseInput(z.object({ userId: z.uuid(), requestId: z.uuid() }), { userId, requestId });
     return withUserScope(this.postgres.appPool, d.userId, async (tx) => {
       const current = await this.#lock(tx, d.userId, d.requestId);
@@ -221,6 +228,7 @@ export class EmailChangeRepository {
       if (!changed) throw new ConflictError('The account address changed again since', { store: 'postgres', constraint: 'email_changed_meanwhile' });
       const reverted = await tx.one(sql.type(row)`UPDATE email_change_requests SET reverted_at = now() WHERE id = ${d.requestId} RETURNING ${COLUMNS}`);
       await this.auditLog.appendWithin(tx, audit(reverted));
+      await within?.(tx);
       return reverted;
     });
   }

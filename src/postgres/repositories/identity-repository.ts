@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
@@ -138,17 +138,31 @@ export class IdentityRepository {
   async link(userId: string, input: LinkIdentityInput): Promise<IdentityRecord> {
     const user = parseInput(z.uuid(), userId, 'userId');
     const data = parseInput(linkInput, input);
+    return withUserScope(this.postgres.appPool, user, (tx) => this.#link(tx, user, data));
+  }
+
+  /**
+   * {@link link} in the caller's transaction `tx`, which must be in the user's
+   * scope: an OAuth first sign-in links the identity with the account it creates
+   * (`UserRepository.createWith`), so neither exists without the other.
+   * @throws ValidationError naming the invalid field; ConflictError as {@link link}
+   */
+  @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
+  async linkWithin(tx: DatabaseTransactionConnection, userId: string, input: LinkIdentityInput): Promise<IdentityRecord> {
+    const user = parseInput(z.uuid(), userId, 'userId');
+    return this.#link(tx, user, parseInput(linkInput, input));
+  }
+
+  async #link(tx: DatabaseTransactionConnection, user: string, data: z.output<typeof linkInput>): Promise<IdentityRecord> {
     const id = randomUUID();
     const access = data.accessToken ? sql.binary(this.box.encrypt(data.accessToken, aad(id, 'access_token'))) : null;
     const refresh = data.refreshToken ? sql.binary(this.box.encrypt(data.refreshToken, aad(id, 'refresh_token'))) : null;
-    return withUserScope(this.postgres.appPool, user, (tx) =>
-      tx.one(sql.type(recordRow)`
-        INSERT INTO identities (id, user_id, provider, provider_user_id, email, provider_username, provider_discriminator,
-                                access_token_encrypted, refresh_token_encrypted, token_expires_at)
-        VALUES (${id}, ${user}, ${data.provider}, ${data.providerUserId}, ${data.email ?? null}, ${data.providerUsername ?? null},
-                ${data.providerDiscriminator ?? null}, ${access}, ${refresh}, ${data.tokenExpiresAt ? sql.timestamp(data.tokenExpiresAt) : null})
-        RETURNING ${COLUMNS}`),
-    );
+    return tx.one(sql.type(recordRow)`
+      INSERT INTO identities (id, user_id, provider, provider_user_id, email, provider_username, provider_discriminator,
+                              access_token_encrypted, refresh_token_encrypted, token_expires_at)
+      VALUES (${id}, ${user}, ${data.provider}, ${data.providerUserId}, ${data.email ?? null}, ${data.providerUsername ?? null},
+              ${data.providerDiscriminator ?? null}, ${access}, ${refresh}, ${data.tokenExpiresAt ? sql.timestamp(data.tokenExpiresAt) : null})
+      RETURNING ${COLUMNS}`);
   }
 
   /**

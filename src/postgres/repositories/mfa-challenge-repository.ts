@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { sql, type CommonQueryMethods, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { TokenError } from '../../errors.js';
@@ -164,10 +164,23 @@ export class MfaChallengeRepository {
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async consume(id: string): Promise<boolean> {
     const challengeId = parseInput(z.uuid(), id, 'id');
-    const row = await withPostgresErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(z.object({ id: z.uuid() }))`
-        SELECT id FROM platform_auth.consume_mfa_challenge(${challengeId}) AS c(id)`),
-    );
+    return withPostgresErrors(() => this.#consume(this.postgres.appPool, challengeId));
+  }
+
+  /**
+   * {@link consume} in the caller's transaction `tx` (any scope: the consuming function checks the id), so the
+   * challenge is spent exactly when the change it authorizes commits (`PasswordChangeTickets.consumeWithin`).
+   * @returns true for the winner
+   * @throws ValidationError naming `id`
+   */
+  @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
+  async consumeWithin(tx: DatabaseTransactionConnection, id: string): Promise<boolean> {
+    return this.#consume(tx, parseInput(z.uuid(), id, 'id'));
+  }
+
+  async #consume(connection: CommonQueryMethods, challengeId: string): Promise<boolean> {
+    const row = await connection.maybeOne(sql.type(z.object({ id: z.uuid() }))`
+      SELECT id FROM platform_auth.consume_mfa_challenge(${challengeId}) AS c(id)`);
     return row !== null;
   }
 

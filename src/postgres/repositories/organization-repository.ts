@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../errors.js';
@@ -7,7 +7,7 @@ import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js'
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
-import { scopedPool } from '../with-scope.js';
+import { enterScope, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
@@ -140,19 +140,34 @@ export class OrganizationRepository {
   async create(input: CreateOrganizationInput): Promise<OrganizationRecord> {
     const data = parseInput(createInput, input);
     // The id is chosen here so the transaction can run in the new organization's scope (sql/0070).
-    const id = randomUUID();
-    return withPostgresErrors(() =>
-      scopedPool(this.postgres.appPool, { organizationId: id }).transaction(async (tx) => {
-        const organization = await tx.one(sql.type(recordRow)`
-          INSERT INTO organizations (id, name, slug, tier, credits, settings)
-          VALUES (${id}, ${data.name}, ${data.slug}, ${data.tier}, ${data.credits}, ${sql.jsonb(data.settings)})
-          RETURNING ${COLUMNS}`);
-        await tx.query(sql.type(noRows)`
-          INSERT INTO memberships (organization_id, user_id, role) VALUES (${organization.id}, ${data.ownerUserId}, 'owner')`);
-        await tx.query(sql.type(noRows)`INSERT INTO organization_security_settings (organization_id) VALUES (${organization.id})`);
-        return organization;
-      }),
-    );
+    const scope = { organizationId: randomUUID(), userId: data.ownerUserId };
+    return withPostgresErrors(() => scopedPool(this.postgres.appPool, scope).transaction((tx) => this.#insert(tx, scope.organizationId, data)));
+  }
+
+  /**
+   * {@link create} in the caller's transaction `tx` (sign-up: `UserRepository.createWith`'s, so the owner and
+   * the organization commit together). `tx` enters the new organization's scope with its owner
+   * (`enterScope`; sql/0070 admits an organization only in its own scope) and stays there: what
+   * follows in `tx` is that tenant's work, e.g. the `auth.signup` audit event.
+   * @throws ValidationError naming the invalid field; ConflictError as {@link create}
+   */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
+  async createWithin(tx: DatabaseTransactionConnection, input: CreateOrganizationInput): Promise<OrganizationRecord> {
+    const data = parseInput(createInput, input);
+    const scope = { organizationId: randomUUID(), userId: data.ownerUserId };
+    await enterScope(tx, scope);
+    return this.#insert(tx, scope.organizationId, data);
+  }
+
+  async #insert(tx: DatabaseTransactionConnection, id: string, data: z.output<typeof createInput>): Promise<OrganizationRecord> {
+    const organization = await tx.one(sql.type(recordRow)`
+      INSERT INTO organizations (id, name, slug, tier, credits, settings)
+      VALUES (${id}, ${data.name}, ${data.slug}, ${data.tier}, ${data.credits}, ${sql.jsonb(data.settings)})
+      RETURNING ${COLUMNS}`);
+    await tx.query(sql.type(noRows)`
+      INSERT INTO memberships (organization_id, user_id, role) VALUES (${organization.id}, ${data.ownerUserId}, 'owner')`);
+    await tx.query(sql.type(noRows)`INSERT INTO organization_security_settings (organization_id) VALUES (${organization.id})`);
+    return organization;
   }
 
   /**

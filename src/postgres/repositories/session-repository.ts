@@ -283,6 +283,29 @@ export class SessionRepository {
   }
 
   /**
+   * {@link revokeAllForUser} in the caller's transaction `tx`, which must be in the user's own scope (e.g.
+   * `AccountRepository.changePassword`'s): the sessions a password change or reset ends are revoked by the
+   * transaction that changes the password, so no crash can leave the password changed and the old sessions live.
+   * `keepSessionId` spares the caller's own session (a password change by a signed-in user).
+   * @throws ValidationError naming `userId` / `reason` / `keepSessionId`
+   */
+  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
+  async revokeAllForUserWithin(
+    tx: DatabaseTransactionConnection,
+    userId: string,
+    reason: string,
+    options: RevokeOptions & { readonly keepSessionId?: string } = {},
+  ): Promise<readonly RevokedSession[]> {
+    const input = parseInput(z.object({ userId: z.uuid(), reason: reasonInput, keepSessionId: z.uuid().optional() }), {
+      userId,
+      reason,
+      keepSessionId: options.keepSessionId,
+    });
+    const keep = input.keepSessionId === undefined ? sql.fragment`` : sql.fragment`AND id <> ${input.keepSessionId}`;
+    return this.#revokeIn(tx, sql.fragment`user_id = ${input.userId} ${keep}`, input.reason, options);
+  }
+
+  /**
    * In the user's own scope (their sessions in every organization, nobody else's): revokes, and queues each
    * session's Redis half and writes the audit events in the same transaction.
    */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'slonik';
+import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
@@ -227,6 +227,7 @@ const PROFILE_COLUMNS = [
 ] as const satisfies ReadonlyArray<readonly [keyof z.output<typeof profileInput>, string]>;
 /** Built once: parsed in every sign-in (a z.object built per call is compiled again on its first parse). */
 const successfulLoginInput = z.object({ userId: z.uuid(), ip: ipInput.optional() });
+const statusInput = z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) });
 
 /**
  * Users (a global table: one user spans organizations).
@@ -252,11 +253,26 @@ export class UserRepository {
    */
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async create(input: CreateUserInput): Promise<UserRecord> {
+    const [user] = await this.createWith(input, async () => undefined);
+    return user;
+  }
+
+  /**
+   * {@link create}, plus `within(tx, user)` in the same transaction: what must
+   * exist together with the new user or not at all — consents, the verified
+   * status, an OAuth identity, the first organization and its audit event
+   * (`AccountCreation`, `OAuthSignIn`). `tx` starts in the user's own scope;
+   * an error in `within` rolls the user back, so a failure or a crash leaves
+   * no half-created account and no email taken by one.
+   * @throws ValidationError naming the invalid field; ConflictError `users_email_key`; whatever `within` throws
+   */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
+  async createWith<T>(input: CreateUserInput, within: (tx: DatabaseTransactionConnection, user: UserRecord) => Promise<T>): Promise<[UserRecord, T]> {
     const d = parseInput(createInput, input);
     // The id is chosen here so the insert can run in that user's own scope (sql/0070).
     const id = randomUUID();
-    return withScope(this.postgres.appPool, { userId: id }, (tx) =>
-      tx.one(sql.type(recordRow)`
+    return withScope(this.postgres.appPool, { userId: id }, async (tx) => {
+      const user = await tx.one(sql.type(recordRow)`
         WITH u AS (
           INSERT INTO users (id, email, display_name, password_hash, status, password_changed_at,
                              terms_version, terms_accepted_at, privacy_version, privacy_accepted_at,
@@ -268,8 +284,9 @@ export class UserRepository {
                   ${d.marketingConsentVersion ?? null}, ${d.marketingConsentVersion === undefined ? null : sql.fragment`now()`},
                   ${d.ageConfirmed ? sql.fragment`now()` : null}, ${d.mustChangePassword})
           RETURNING *)
-        SELECT ${COLUMNS} FROM u`),
-    );
+        SELECT ${COLUMNS} FROM u`);
+      return [user, await within(tx, user)];
+    });
   }
 
   /**
@@ -391,21 +408,55 @@ export class UserRepository {
    */
   @declareAccess({ systemJob: "operator action of the application, not a tenant's" })
   async setStatus(userId: string, status: UserStatus, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<UserRecord> {
-    const d = parseInput(z.object({ userId: z.uuid(), status: z.enum(USER_STATUSES) }), { userId, status });
-    const row = await withScope(this.postgres.appPool, { userId: d.userId }, async (tx) => {
-      const updated = await tx.maybeOne(sql.type(recordRow)`
-        WITH u AS (
-          UPDATE users SET status = ${d.status},
-            email_verified_at = CASE WHEN ${d.status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,
-            deleted_at = CASE WHEN ${d.status}::text = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
-          WHERE id = ${d.userId}
-          RETURNING *)
-        SELECT ${COLUMNS} FROM u`);
-      if (updated && options.events !== undefined && options.events.length > 0) await this.audit.appendWithin(tx, options.events);
-      return updated;
-    });
-    if (!row) throw new NotFoundError('user', d.userId);
-    return row;
+    const d = parseInput(statusInput, { userId, status });
+    return withScope(this.postgres.appPool, { userId: d.userId }, (tx) => this.#setStatus(tx, d.userId, d.status, options.events));
+  }
+
+  /**
+   * {@link setStatus} in the caller's transaction `tx`, which must be in the
+   * user's scope (`UserRepository.createWith`'s, or a tenant scope of that user).
+   * @throws ValidationError naming `userId` / `status` / `events.<i>.*`; NotFoundError for an unknown user
+   */
+  @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
+  async setStatusWithin(
+    tx: DatabaseTransactionConnection,
+    userId: string,
+    status: UserStatus,
+    options: { readonly events?: readonly AuditEventInput[] } = {},
+  ): Promise<UserRecord> {
+    const d = parseInput(statusInput, { userId, status });
+    return this.#setStatus(tx, d.userId, d.status, options.events);
+  }
+
+  /**
+   * An email verification's effect, in the caller's transaction `tx` (in the
+   * user's scope: `VerificationTokenRepository.consumeWith`'s): under the user's
+   * row lock, a `pending_verification` account becomes `active` (stamping
+   * `email_verified_at`); any other status stays as it is — a suspended account
+   * stays suspended.
+   * @returns the user after the change, or undefined for an unknown user
+   * @throws ValidationError naming `userId`
+   */
+  @declareAccess({ preTenant: 'email verification: the caller holds the verification link' })
+  async activatePendingWithin(tx: DatabaseTransactionConnection, userId: string): Promise<UserRecord | undefined> {
+    const id = parseInput(z.uuid(), userId, 'userId');
+    const user = await tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${id} FOR UPDATE`);
+    if (user?.status !== 'pending_verification') return user ?? undefined;
+    return this.#setStatus(tx, id, 'active');
+  }
+
+  async #setStatus(tx: DatabaseTransactionConnection, userId: string, status: UserStatus, events?: readonly AuditEventInput[]): Promise<UserRecord> {
+    const updated = await tx.maybeOne(sql.type(recordRow)`
+      WITH u AS (
+        UPDATE users SET status = ${status},
+          email_verified_at = CASE WHEN ${status}::text = 'active' THEN coalesce(email_verified_at, now()) ELSE email_verified_at END,
+          deleted_at = CASE WHEN ${status}::text = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
+        WHERE id = ${userId}
+        RETURNING *)
+      SELECT ${COLUMNS} FROM u`);
+    if (!updated) throw new NotFoundError('user', userId);
+    if (events !== undefined && events.length > 0) await this.audit.appendWithin(tx, events);
+    return updated;
   }
 
   /**

@@ -1,10 +1,10 @@
-import { sql } from 'slonik';
+import { sql, type CommonQueryMethods, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { TokenError } from '../../errors.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
-import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
+import { enterScope, MAINTENANCE_SCOPE, scopedPool, withScope } from '../with-scope.js';
 import { parseInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
@@ -52,14 +52,23 @@ const purposeInput = z.enum(VERIFICATION_PURPOSES);
 const createInput = z.object({ userId: z.uuid(), purpose: purposeInput }).strict();
 const consumeInput = z.object({ purpose: purposeInput, token: z.string().min(1).max(512) }).strict();
 
+/** Why a token cannot be used: unknown, spent, or (otherwise) past its time. */
+function whyNotLive(row: VerificationTokenRecord | null): TokenError {
+  if (!row) return new TokenError('invalid', 'Unknown verification token');
+  if (row.consumedAt !== null) return new TokenError('consumed', 'Verification token was already used');
+  return new TokenError('expired', 'Verification token has expired');
+}
+
 /**
  * One-time tokens for email verification (24 h), password reset (1 h) and
  * magic links (15 min). Only the SHA-256 of a token is stored.
  *
  * Pools: `create` runs on the application pool scoped to the user
  * (`withUserScope`); `consume` is the link being clicked — nothing but the
- * token is known — so it runs on the owner pool, where the token hash is the
- * credential (docs/schema.md, "Pre-tenant auth paths").
+ * token is known — so it goes through the narrow function
+ * `platform_auth.consume_verification_token` (sql/0070), where the token hash
+ * is the credential (docs/schema.md, "Pre-tenant auth paths"). `consumeWith` /
+ * `consumeWithin` spend the token in the transaction of its effect.
  */
 @injectable()
 @accessControlled
@@ -96,26 +105,79 @@ export class VerificationTokenRepository {
   /**
    * Consumes a token: ONE atomic `UPDATE … WHERE consumed_at IS NULL AND
    * expires_at > now()`, so of concurrent consumers exactly one wins.
+   * For a token whose effect is in PostgreSQL, prefer {@link consumeWith} or
+   * {@link consumeWithin}: a token spent here and an effect written after it
+   * can be split by a crash (the link spent, its effect never made).
    * @throws ValidationError naming `purpose` / `token`
    * @throws TokenError `consumed`, `expired` or `invalid` (unknown, or issued for another purpose)
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async consume(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
     const input = parseInput(consumeInput, { purpose, token });
-    const hash = sql.binary(hashToken(input.token));
-    const consumed = await withPostgresErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(recordRow)`
-        SELECT ${COLUMNS} FROM platform_auth.consume_verification_token(${input.purpose}, ${hash})`),
-    );
-    if (consumed) return consumed;
-    // Only the failure path reads again, to say why; the token is 256 random bits, so this reveals nothing guessable.
+    return withPostgresErrors(() => this.#consume(this.postgres.appPool, input.purpose, input.token));
+  }
+
+  /**
+   * {@link consume}, plus `within(tx, consumed)` in the same transaction, which
+   * is then in the token's user's own scope (`UserRepository.setStatusWithin`,
+   * `AuditRepository.appendWithin`): the token is spent exactly when its effect
+   * commits — an error in `within`, or a crash, leaves the token live for a retry.
+   * @throws ValidationError naming `purpose` / `token`; TokenError `consumed` / `expired` / `invalid`; whatever `within` throws
+   */
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
+  async consumeWith<T>(
+    purpose: VerificationPurpose,
+    token: string,
+    within: (tx: DatabaseTransactionConnection, consumed: VerificationTokenRecord) => Promise<T>,
+  ): Promise<[VerificationTokenRecord, T]> {
+    const input = parseInput(consumeInput, { purpose, token });
+    // No scope to start with: only the token is known, and the consuming function checks it (sql/0070).
+    return withScope(this.postgres.appPool, {}, async (tx) => {
+      const consumed = await this.#consume(tx, input.purpose, input.token);
+      await enterScope(tx, { userId: consumed.userId });
+      return [consumed, await within(tx, consumed)];
+    });
+  }
+
+  /**
+   * {@link consume} in the caller's transaction `tx` (any scope: the consuming
+   * function checks the token, not the scope), for an effect whose transaction
+   * the caller opens — e.g. `AccountRepository.changePassword`'s `within`.
+   * @throws ValidationError naming `purpose` / `token`; TokenError `consumed` / `expired` / `invalid`
+   */
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
+  async consumeWithin(tx: DatabaseTransactionConnection, purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
+    const input = parseInput(consumeInput, { purpose, token });
+    return this.#consume(tx, input.purpose, input.token);
+  }
+
+  /**
+   * The live token (unconsumed, unexpired) without spending it: for a flow that
+   * must do slow work (bcrypt) before the transaction that consumes it.
+   * @throws ValidationError naming `purpose` / `token`
+   * @throws TokenError `consumed`, `expired` or `invalid`
+   */
+  @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
+  async findActive(purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
+    const input = parseInput(consumeInput, { purpose, token });
     const existing = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(recordRow)`
-        SELECT ${COLUMNS} FROM platform_auth.verification_token(${input.purpose}, ${hash})`),
+        SELECT ${COLUMNS} FROM platform_auth.verification_token(${input.purpose}, ${sql.binary(hashToken(input.token))})`),
     );
-    if (!existing) throw new TokenError('invalid', 'Unknown verification token');
-    if (existing.consumedAt !== null) throw new TokenError('consumed', 'Verification token was already used');
-    throw new TokenError('expired', 'Verification token has expired');
+    // The consume in the effect's transaction checks the time again, on the database's clock.
+    if (existing && existing.consumedAt === null && existing.expiresAt.getTime() > Date.now()) return existing;
+    throw whyNotLive(existing);
+  }
+
+  async #consume(connection: CommonQueryMethods, purpose: VerificationPurpose, token: string): Promise<VerificationTokenRecord> {
+    const hash = sql.binary(hashToken(token));
+    const consumed = await connection.maybeOne(sql.type(recordRow)`
+      SELECT ${COLUMNS} FROM platform_auth.consume_verification_token(${purpose}, ${hash})`);
+    if (consumed) return consumed;
+    // Only the failure path reads again, to say why; the token is 256 random bits, so this reveals nothing guessable.
+    const existing = await connection.maybeOne(sql.type(recordRow)`
+      SELECT ${COLUMNS} FROM platform_auth.verification_token(${purpose}, ${hash})`);
+    throw whyNotLive(existing);
   }
 
   /**

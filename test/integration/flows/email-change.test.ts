@@ -78,6 +78,13 @@ describe.skipIf(!requireStores('postgres', 'redis'))('EmailChangeService', () =>
     const reverted = await changes.revert(token);
     expect(reverted.restoredEmail).toBe(u.email);
     expect(reverted.revokedSessions).toBeGreaterThanOrEqual(1);
+    // The revocation commits with the revert (one transaction id, PostgreSQL 15 manual, "System Columns": xmin).
+    const xmins = await ownerQuery(
+      h,
+      `SELECT DISTINCT xmin::text AS x FROM (SELECT xmin FROM sessions WHERE id = $1 UNION ALL SELECT xmin FROM email_change_requests WHERE user_id = $2 AND reverted_at IS NOT NULL) t`,
+      [u.session.sessionId, u.userId],
+    );
+    expect(xmins).toHaveLength(1);
     expect((await h.platform.resolve(UserRepository).getById(u.userId))!.email).toBe(u.email);
     await expect(h.validator.validate({ userId: u.userId, sessionId: u.session.sessionId })).rejects.toMatchObject({ reason: 'revoked' });
     await expect(changes.revert(token)).rejects.toMatchObject({ reason: 'consumed' });

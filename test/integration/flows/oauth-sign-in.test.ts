@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
-import { AccountStateError, ConflictError, InvalidMfaCodeError, TenantAccessError } from '../../../src/errors.js';
+import { AccountStateError, ConflictError, InvalidMfaCodeError } from '../../../src/errors.js';
 import { expectSignedIn } from '../../../src/flows/auth/expect-signed-in.js';
 import { MfaEnrollment } from '../../../src/flows/auth/mfa-enrollment.js';
 import { OAuthSignIn } from '../../../src/flows/auth/oauth-sign-in.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { IdentityRepository } from '../../../src/postgres/repositories/identity-repository.js';
+import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
 import { SecuritySettingsRepository } from '../../../src/postgres/repositories/security-settings-repository.js';
 import { TOTP_PERIOD_SECONDS, Totp } from '../../../src/security/totp.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
@@ -102,33 +103,70 @@ describe.skipIf(!requireStores('postgres', 'redis'))('OAuthSignIn', () => {
     expect({ status: again.status, outcome: again.outcome }).toEqual({ status: 'signed_in', outcome: 'signed_in' });
     expect(expectSignedIn(again).user.id).toBe(ok[0]!.user.id);
   });
-  test('a first sign-in whose new account the other caller links first still creates its organization', async () => {
-    // The interleaving the repeated race above can only hit by chance, forced: the creating caller's link waits
-    // until a second caller has found the new (active, verified) account by its email and linked the identity.
+  test('a first sign-in racing an uncommitted creation of the same identity waits for it and signs in to that whole account', async ({ flow: h }) => {
+    // The interleaving the repeated race above can only hit by chance, forced: the creating caller's transaction is
+    // held open after its user insert while a second caller signs in with the same profile. The new account is
+    // invisible to the second caller until it commits whole, so its own creation waits on the email, then finds it
+    // taken and signs in to the first caller's account — identity and organization included.
     const profile = { provider: 'google', providerUserId: sub(), email: `race-${randomUUID().slice(0, 8)}@example.test`, emailVerified: true } as const;
-    const link = identities.link.bind(identities);
+    const linkWithin = identities.linkWithin.bind(identities);
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
-    const spy = vi.spyOn(identities, 'link').mockImplementation(async (...args) => {
+    const spy = vi.spyOn(identities, 'linkWithin').mockImplementation(async (...args) => {
       calls += 1;
       if (calls === 1) await gate;
-      return link(...args);
+      return linkWithin(...args);
     });
+    const waitingOnLock = () =>
+      h.platform.resolve(PostgresConnection).ownerPool.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'`);
     try {
       const creating = oauth.signIn(profile);
       await vi.waitFor(() => expect(calls).toBe(1), { timeout: 10_000 });
-      // The second caller links the identity, then finds no organization yet: a typed refusal, nothing written.
-      await expect(oauth.signIn(profile)).rejects.toBeInstanceOf(TenantAccessError);
+      const second = oauth.signIn(profile);
+      await vi.waitFor(async () => expect(await waitingOnLock()).toBe(1), { timeout: 10_000, interval: 50 });
       release();
-      const created = expectSignedIn(await creating);
-      expect(created.outcome).toBe('created');
-      const again = expectSignedIn(await oauth.signIn(profile));
-      expect([again.outcome, again.user.id]).toEqual(['signed_in', created.user.id]);
+      const [created, joined] = [expectSignedIn(await creating), expectSignedIn(await second)];
+      expect([created.outcome, joined.outcome]).toEqual(['created', 'signed_in']);
+      expect(joined.user.id).toBe(created.user.id);
+      expect(joined.organization.id).toBe(created.organization.id);
+      // The second caller's attempt left nothing: one identity, linked once.
+      expect(calls).toBe(1);
+      expect((await identities.listForUser(created.user.id)).map((i) => i.providerUserId)).toEqual([profile.providerUserId]);
     } finally {
       release();
       spy.mockRestore();
     }
+  });
+
+  // Fault: the organization insert fails inside the creation (its slug taken — forced, since the personal
+  // organization's slug carries a random suffix). Nothing of the account may survive: no user, no identity.
+  test('a first sign-in whose organization cannot be created leaves no user and no identity, and the next one creates the account', async ({ flow: h }) => {
+    const taken = await h.user();
+    const owner = h.platform.resolve(PostgresConnection).ownerPool;
+    const takenSlug = await owner.oneFirst(
+      sql.type(z.object({ slug: z.string() }))`SELECT slug::text AS slug FROM organizations WHERE id = ${taken.organizationId}`,
+    );
+    const profile = { provider: 'discord', providerUserId: sub(), email: `fault-${randomUUID().slice(0, 8)}@example.test`, emailVerified: true } as const;
+    const organizations = h.platform.resolve(OrganizationRepository);
+    const createWithin = organizations.createWithin.bind(organizations);
+    const spy = vi.spyOn(organizations, 'createWithin').mockImplementation((tx, input) => createWithin(tx, { ...input, slug: takenSlug }));
+    let error: unknown;
+    try {
+      error = await oauth.signIn(profile).catch((e: unknown) => e);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).constraint).toBe('organizations_slug_key');
+    const left = await owner.one(sql.type(z.object({ users: z.number(), identities: z.number() }))`
+      SELECT (SELECT count(*) FROM users WHERE email = ${profile.email})::int AS users,
+             (SELECT count(*) FROM identities WHERE provider_user_id = ${profile.providerUserId})::int AS identities`);
+    expect(left).toEqual({ users: 0, identities: 0 });
+    const created = expectSignedIn(await oauth.signIn(profile));
+    expect(created).toMatchObject({ outcome: 'created', user: { email: profile.email, status: 'active' }, organization: { role: 'owner' } });
   });
   describe('second factor', () => {
     const totp = new Totp();

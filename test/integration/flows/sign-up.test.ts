@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
+import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
+import { AuditRepository } from '../../../src/postgres/repositories/audit-repository.js';
 import { PASSWORD } from '../../support/auth-fixtures.js';
 import { type FlowHarness } from '../../support/flow-harness.js';
 import { requireStores } from '../../support/require-stores.js';
@@ -72,5 +74,107 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
       .signUp({ ...base, email: 'x@example.test', emailVerified: true } as Parameters<SignUpService['signUp']>[0])
       .catch((e: unknown) => e)) as PlatformError;
     expect(refused).toBeInstanceOf(ValidationError);
+  });
+
+  // Faults inside the account's one transaction: whatever fails, nothing of the account survives — no user holding
+  // the email, no consent, no organization, no `auth.signup` event — and the same email signs up afterwards.
+  async function leftOf(h: FlowHarness, email: string) {
+    return h.platform.resolve(PostgresConnection).ownerPool.one(sql.type(z.object({ users: z.number(), consents: z.number(), signups: z.number() }))`
+      SELECT (SELECT count(*) FROM users WHERE email = ${email})::int AS users,
+             (SELECT count(*) FROM consent_events c JOIN users u ON u.id = c.user_id WHERE u.email = ${email})::int AS consents,
+             (SELECT count(*) FROM audit_log WHERE event_type = 'auth.signup')::int AS signups`);
+  }
+
+  test('a taken organization slug leaves no user, no consent and no audit event; the email stays free', async ({ flow: h }) => {
+    const taken = await h.user();
+    const slug = await h.platform
+      .resolve(PostgresConnection)
+      .ownerPool.oneFirst(sql.type(z.object({ slug: z.string() }))`SELECT slug::text AS slug FROM organizations WHERE id = ${taken.organizationId}`);
+    const email = `slug-${randomUUID().slice(0, 8)}@example.test`;
+    const before = await leftOf(h, email);
+    const error = await signUp.createAccount({ ...base, email, organizationSlug: slug, termsVersion: 't1', emailVerified: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).constraint).toBe('organizations_slug_key');
+    expect(await leftOf(h, email)).toEqual({ users: 0, consents: 0, signups: before.signups });
+
+    const created = await signUp.createAccount({ ...base, email, termsVersion: 't1', emailVerified: true });
+    expect(created.user).toMatchObject({ email, status: 'active' });
+    expect(created.user.emailVerifiedAt).not.toBeNull();
+    expect(await leftOf(h, email)).toEqual({ users: 1, consents: 2, signups: before.signups + 1 });
+  });
+
+  test('the signup audit event failing to insert rolls the whole account back', async ({ flow: h }) => {
+    const audit = h.platform.resolve(AuditRepository);
+    const spy = vi.spyOn(audit, 'appendWithin').mockRejectedValueOnce(new PlatformError('POSTGRES_ERROR', 'audit insert failed (injected)'));
+    const email = `audit-${randomUUID().slice(0, 8)}@example.test`;
+    const organizations = (await counts(h, email)).organizations;
+    try {
+      await expect(signUp.createAccount({ ...base, email })).rejects.toThrow('audit insert failed (injected)');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await counts(h, email)).toEqual({ users: 0, organizations });
+    expect((await leftOf(h, email)).consents).toBe(0);
+  });
+
+  /**
+   * A link lost after the account committed (a crash before `requestEmailVerification`, a notifier down) is one
+   * repeated sign-up away. Peer: Supabase GoTrue, `internal/api/signup.go` `Signup` — for an existing user that is
+   * not confirmed it does "not update the user because we can't be sure of their claimed identity" and calls
+   * `sendConfirmation` again; a confirmed one gets no mail and the same sanitized answer.
+   */
+  const accountRow = (h: FlowHarness, userId: string) =>
+    h.platform.resolve(PostgresConnection).ownerPool.one(sql.type(
+      z.object({ x: z.string(), password_hash: z.string(), display_name: z.string().nullable(), consents: z.number() }),
+    )`
+      SELECT u.xmin::text AS x, u.password_hash, u.display_name, (SELECT count(*) FROM consent_events c WHERE c.user_id = u.id)::int AS consents
+      FROM users u WHERE u.id = ${userId}`);
+
+  test('a never-verified account signed up again gets a fresh verification link, and nothing of it changes; the same answer', async ({ flow: h }) => {
+    const email = `lost-${randomUUID().slice(0, 8)}@example.test`;
+    // What a crash between the account's commit and its link leaves: a pending account, no link sent.
+    const { user } = await signUp.createAccount({ ...base, email, termsVersion: 't1' });
+    const before = await accountRow(h, user.id);
+    const organizations = (await counts(h, email)).organizations;
+
+    const again = await signUp.signUp({
+      ...base,
+      email: email.toUpperCase(),
+      password: 'Other-Granite-Pass-58',
+      displayName: 'Intruder',
+      organizationName: 'Other',
+    });
+    const fresh = await signUp.signUp({ ...base, email: `fresh-${randomUUID().slice(0, 8)}@example.test` });
+    expect(again).toEqual({ accepted: true });
+    expect(again).toEqual(fresh);
+
+    expect(h.notifier.sent.filter((m) => m.userId === user.id).map((m) => m.kind)).toEqual(['email_verification']);
+    expect(h.notifier.notices.filter((n) => n.userId === user.id)).toEqual([]);
+    // The row was not written at all (same xmin): password, name, consents as they were; no organization for the retry.
+    expect(await accountRow(h, user.id)).toEqual(before);
+    expect((await counts(h, email)).organizations).toBe(organizations + 1);
+
+    const token = h.notifier.sent.filter((m) => m.userId === user.id).at(-1)!.token;
+    await expect(h.platform.resolve(EmailVerification).verifyEmail(token)).resolves.toMatchObject({ id: user.id, status: 'active' });
+    expect((await h.signIn.login(email, PASSWORD, {})).status).toBe('signed_in');
+
+    // Verified now: a further sign-up is told to the owner, and sends no link.
+    expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    expect(h.notifier.sent.filter((m) => m.userId === user.id)).toHaveLength(1);
+    expect(h.notifier.notices.filter((n) => n.userId === user.id).map((n) => n.kind)).toEqual(['sign_up_with_existing_email']);
+  });
+
+  test('a verification link that fails to go out does not change the answer; signing up again sends one', async ({ flow: h }) => {
+    const email = `down-${randomUUID().slice(0, 8)}@example.test`;
+    const spy = vi.spyOn(h.notifier, 'emailVerification').mockRejectedValueOnce(new Error('mail provider down (injected)'));
+    try {
+      expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(h.notifier.sent.filter((m) => m.email === email)).toEqual([]);
+    expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
+    const token = h.notifier.sent.filter((m) => m.email === email && m.kind === 'email_verification').at(-1)!.token;
+    await expect(h.platform.resolve(EmailVerification).verifyEmail(token)).resolves.toMatchObject({ email, status: 'active' });
   });
 });

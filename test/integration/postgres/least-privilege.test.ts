@@ -12,6 +12,7 @@ import { AccountRepository } from '../../../src/postgres/repositories/account-re
 import { OrganizationRepository } from '../../../src/postgres/repositories/organization-repository.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
+import { withScope } from '../../../src/postgres/with-scope.js';
 import { createTenantContext } from '../../../src/tenancy/tenant-context.js';
 import { requireStores } from '../../support/require-stores.js';
 import { test } from '../../support/fixtures.js';
@@ -52,6 +53,11 @@ describe.skipIf(!requireStores('postgres'))('application role alone (no DATABASE
     // And the application role cannot read the table around the functions: no scope, no rows.
     expect(await app.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM users`)).toBe(0);
     await expect(users.create({ email: `lp-${t.id}@example.test`, status: 'active' })).rejects.toMatchObject({ constraint: 'users_email_key' });
+    // No DELETE in the user's own scope (sql/0118): a user row is deleted only by erasure, in admin scope.
+    const deleted = await withScope(app, { userId: user.id }, (tx) =>
+      tx.query(sql.type(z.object({ id: z.uuid() }))`DELETE FROM users WHERE id = ${user.id} RETURNING id`),
+    );
+    expect(deleted.rowCount).toBe(0);
 
     const organization = await platform
       .resolve(OrganizationRepository)
