@@ -90,14 +90,16 @@ function toRecord(r: RawRow): SessionRecord {
   };
 }
 
-const recordRow = z.object(shape).transform(toRecord);
+/** A `sessions` row (COLUMNS' shape) as a SessionRecord; also the issuing function's (SignInSessionRepository). */
+export const recordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
 const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
 const ipInput = ipAddressSchema;
 
-const createInput = z
+/** A new session's fields (also validated by SignInSessionRepository). */
+export const createInput = z
   .object({
     accessTokenJti: z.string().min(1).max(128),
     device: z.string().max(200).optional(),

@@ -16,6 +16,7 @@ import { SecuritySettingsRepository } from '../../../src/postgres/repositories/s
 import { OrganizationDomainRepository } from '../../../src/postgres/repositories/organization-domain-repository.js';
 import { SsoConnectionRepository } from '../../../src/postgres/repositories/sso-connection-repository.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
+import { SignInSessionRepository } from '../../../src/postgres/repositories/sign-in-session-repository.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
@@ -266,6 +267,25 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
           .createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, (tx, session) =>
             w.platform.resolve(SessionRepository).revokeOldestWithin(w.a, tx, { newSessionId: session.id, keepOthers: 0, reason: 'concurrent_session_limit' }),
           ),
+    },
+  },
+  SignInSessionRepository: {
+    async seed(w) {
+      const m = marker('jti');
+      const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
+      return { ids: { session: session.id }, markers: [m] };
+    },
+    snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+    methods: {
+      // A's sign-in with a limit of one session revokes A's other sessions, none of B's.
+      issue: (w) =>
+        w.platform.resolve(SignInSessionRepository).issue(w.a, {
+          sessionId: randomUUID(),
+          session: { accessTokenJti: `a-${randomUUID()}` },
+          keepOthers: 0,
+          revokeReason: 'concurrent_session_limit',
+          events: [],
+        }),
     },
   },
   UserRepository: {
