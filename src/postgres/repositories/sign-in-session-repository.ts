@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import { PlatformError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -10,7 +11,7 @@ import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { AuditRepository, auditColumns, type AuditEventInput } from './audit-repository.js';
-import { createInput, recordRow, type CreateSessionInput, type RevokedSession, type SessionRecord } from './session-repository.js';
+import { createSessionInput, sessionRecordRow, type CreateSessionInput, type RevokedSession, type SessionRecord } from './session-repository.js';
 
 /** What the sign-in's one statement wrote (or, for a user who may not hold a session, did not write). */
 export type SignInSessionOutcome =
@@ -98,12 +99,13 @@ export class SignInSessionRepository {
    * exist with it (see the class).
    * @returns the status found and, when it may hold a session, what was written; otherwise nothing was written
    * @throws ValidationError naming the invalid field (`sessionId`, `keepOthers`, `revokeReason`, the session's fields, `events.<i>.<field>`)
-   * @throws ConflictError `sessions_access_token_jti_key` when the jti is already used; StoreUnavailableError
+   * @throws ConflictError `sessions_access_token_jti_key` when the jti is already used; StoreUnavailableError;
+   *   PlatformError `RESULT_INVALID` when the row does not match its schema
    */
   @declareAccess({ ownAccount: true })
   async issue(ctx: TenantContext, request: SignInSessionInput): Promise<SignInSessionOutcome> {
     const d = parseInput(input, { sessionId: request.sessionId, keepOthers: request.keepOthers, revokeReason: request.revokeReason });
-    const data = parseInput(createInput, request.session);
+    const data = parseInput(createSessionInput, request.session);
     const events = auditColumns(request.events.map((e, i) => this.audit.validate(e, i)));
     const ttl = data.ttlSeconds ?? this.config.auth.sessionTtlSeconds;
     const window = data.confirmWindowSeconds === undefined ? null : Math.min(data.confirmWindowSeconds, ttl);
@@ -128,6 +130,9 @@ export class SignInSessionRepository {
       ...events,
     ]);
     if (row === undefined || row.id === null) return { status: row?.status ?? null };
-    return { status: row.status!, session: recordRow.parse(row), refreshToken: token, revoked: row.revoked ?? [] };
+    const session = sessionRecordRow.safeParse(row);
+    if (!session.success)
+      throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${session.error.message}`, { cause: session.error });
+    return { status: row.status!, session: session.data, refreshToken: token, revoked: row.revoked ?? [] };
   }
 }

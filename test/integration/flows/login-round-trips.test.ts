@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, vi } from 'vitest';
@@ -25,20 +26,33 @@ const REDIS_COMMANDS = 4;
 
 const client = { ip: '203.0.113.41', userAgent: 'vitest', deviceId: 'round-trips' };
 
-/** Every `pg` client call is one round trip here (a simple statement, or a pipeline ending in one Sync). */
+/**
+ * Every `pg` client call is one round trip here (a simple statement, or a pipeline ending in one Sync). Only calls
+ * made in `run`'s async context count: the platform's own timers (the revocation outbox check, the audit writer's
+ * flush) run beside it and are not the sign-in's.
+ */
 async function countRoundTrips<T>(run: () => Promise<T>): Promise<{ result: T; postgres: string[]; redis: string[] }> {
-  const query = vi.spyOn(pg.Client.prototype, 'query');
-  const send = vi.spyOn(Redis.prototype, 'sendCommand');
+  const inRun = new AsyncLocalStorage<true>();
+  const postgres: string[] = [];
+  const redis: string[] = [];
+  const query = pg.Client.prototype.query;
+  const sendCommand = Redis.prototype.sendCommand;
+  const queries = vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+    if (inRun.getStore()) {
+      const q = args[0] as { name?: string; text?: string; constructor: { name: string } } | string;
+      postgres.push(typeof q === 'string' ? q : (q.name ?? q.text ?? q.constructor.name));
+    }
+    return (query as (...a: unknown[]) => unknown).apply(this, args) as never;
+  });
+  const commands = vi.spyOn(Redis.prototype, 'sendCommand').mockImplementation(function (this: Redis, ...args: unknown[]) {
+    if (inRun.getStore()) redis.push((args[0] as { name: string }).name);
+    return (sendCommand as (...a: unknown[]) => unknown).apply(this, args) as never;
+  });
   try {
-    const result = await run();
-    const postgres = query.mock.calls.map(([q]) => {
-      const statement = q as unknown as { name?: string; text?: string; constructor: { name: string } } | string;
-      return typeof statement === 'string' ? statement : (statement.name ?? statement.text ?? statement.constructor.name);
-    });
-    return { result, postgres, redis: send.mock.calls.map(([command]) => (command as unknown as { name: string }).name) };
+    return { result: await inRun.run(true, run), postgres, redis };
   } finally {
-    query.mockRestore();
-    send.mockRestore();
+    queries.mockRestore();
+    commands.mockRestore();
   }
 }
 
