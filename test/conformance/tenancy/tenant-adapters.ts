@@ -80,6 +80,16 @@ const DIM = 8;
 const vector = Array.from({ length: DIM }, (_, i) => (i === 3 ? 1 : 0.05));
 
 /** Adapters by class name; the suite demands one for every discovered tenant repository and method. */
+/** One session of B's (its jti and user agent a marker), and B's sessions as the snapshot: both session writers' adapters. */
+const sessionOfB: Pick<TenantAdapter, 'seed' | 'snapshot'> = {
+  async seed(w) {
+    const m = marker('jti');
+    const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
+    return { ids: { session: session.id }, markers: [m] };
+  },
+  snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+};
+
 export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
   // ---------------------------------------------------------------- Postgres
   AuditRepository: {
@@ -246,12 +256,7 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     },
   },
   SessionRepository: {
-    async seed(w) {
-      const m = marker('jti');
-      const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
-      return { ids: { session: session.id }, markers: [m] };
-    },
-    snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+    ...sessionOfB,
     methods: {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
@@ -270,12 +275,7 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     },
   },
   SignInSessionRepository: {
-    async seed(w) {
-      const m = marker('jti');
-      const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
-      return { ids: { session: session.id }, markers: [m] };
-    },
-    snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+    ...sessionOfB,
     methods: {
       // A's sign-in with a limit of one session revokes A's other sessions, none of B's.
       issue: (w) =>
