@@ -56,20 +56,20 @@ async function countRoundTrips<T>(run: () => Promise<T>): Promise<{ result: T; p
   }
 }
 
-describe.skipIf(!requireStores('postgres', 'redis'))('login round trips (issue 22)', () => {
-  async function signedInUser(h: FlowHarness, maxConcurrentSessions?: number): Promise<string> {
-    const u = await h.user();
-    if (maxConcurrentSessions !== undefined) {
-      const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
-      await h.platform.resolve(SecuritySettingsRepository).update(ctx, { maxConcurrentSessions });
-    }
-    // Warm: the first call on a connection parses the named statements; the count is about every later one.
-    expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
-    // Not the sign-in's: the sign-up's batched audit events, which the writer would flush on its timer meanwhile.
-    await h.platform.resolve(AuditWriter).flush();
-    return u.email;
+async function signedInUser(h: FlowHarness, maxConcurrentSessions?: number): Promise<string> {
+  const u = await h.user();
+  if (maxConcurrentSessions !== undefined) {
+    const ctx = createTenantContext({ organizationId: u.organizationId, userId: u.userId, role: 'owner' });
+    await h.platform.resolve(SecuritySettingsRepository).update(ctx, { maxConcurrentSessions });
   }
+  // Warm: the first call on a connection parses the named statements; the count is about every later one.
+  expectSignedIn(await h.signIn.login(u.email, PASSWORD, client));
+  // Not the sign-in's: the sign-up's batched audit events, which the writer would flush on its timer meanwhile.
+  await h.platform.resolve(AuditWriter).flush();
+  return u.email;
+}
 
+describe.skipIf(!requireStores('postgres', 'redis'))('login round trips (issue 22)', () => {
   test('a password sign-in stays within its declared PostgreSQL and Redis budget', async ({ flow: h }) => {
     const email = await signedInUser(h);
     const { result, postgres, redis } = await countRoundTrips(() => h.signIn.login(email, PASSWORD, client));
