@@ -28,6 +28,8 @@ export type { AccountMembership } from './repositories/account-repository.js';
 export { SessionRepository } from './repositories/session-repository.js';
 export type { SessionRecord, RevokedSession, CreateSessionInput } from './repositories/session-repository.js';
 export { RefreshTokenRepository } from './repositories/refresh-token-repository.js';
+export { SignInSessionRepository } from './repositories/sign-in-session-repository.js';
+export type { SignInSessionInput, SignInSessionOutcome } from './repositories/sign-in-session-repository.js';
 export type { RefreshTokenRecord, IssuedRefreshToken, RotatedRefreshToken } from './repositories/refresh-token-repository.js';
 export { VerificationTokenRepository, VERIFICATION_PURPOSES, VERIFICATION_TTL_SECONDS } from './repositories/verification-token-repository.js';
 export type { VerificationPurpose, VerificationTokenRecord } from './repositories/verification-token-repository.js';

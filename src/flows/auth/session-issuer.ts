@@ -4,9 +4,8 @@ import type { Config } from '../../config.js';
 import { AccountStateError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { AccountMembership } from '../../postgres/repositories/account-repository.js';
-import { AuditRepository, type AuditEventInput } from '../../postgres/repositories/audit-repository.js';
-import { RefreshTokenRepository } from '../../postgres/repositories/refresh-token-repository.js';
-import { SessionRepository } from '../../postgres/repositories/session-repository.js';
+import type { AuditEventInput } from '../../postgres/repositories/audit-repository.js';
+import { SignInSessionRepository } from '../../postgres/repositories/sign-in-session-repository.js';
 import type { UserRecord } from '../../postgres/repositories/user-repository.js';
 import { SessionCache } from '../../redis/repositories/session-cache.js';
 import { SessionRevoker } from './session-revoker.js';
@@ -62,9 +61,6 @@ export interface IssueOptions {
   readonly audit?: (sessionId: string, organizationId: string) => readonly AuditEventInput[];
 }
 
-/** Statuses that may hold a session at all (pending_verification is the login policy's call, made before). */
-const LIVE_STATUSES: ReadonlySet<UserRecord['status']> = new Set(['active', 'pending_verification']);
-
 function toOrganization(m: AccountMembership): SessionOrganization {
   return { id: m.organizationId, name: m.organizationName, slug: m.organizationSlug, role: m.role };
 }
@@ -73,18 +69,15 @@ function toOrganization(m: AccountMembership): SessionOrganization {
  * Creates a session after the caller authenticated the user (password login,
  * OAuth): one Postgres transaction (status check, session row, refresh token
  * hash, the sign-in's audit events, the organization's concurrent-session
- * limit) → Redis record (write-through). Eight dependencies: the sign-in's
- * transaction is one unit (issue 16), so everything it writes is reached from
- * here; the revoker only evicts what the limit revoked. Choosing the
+ * limit) in one round trip ({@link SignInSessionRepository}) → Redis record
+ * (write-through). The revoker only evicts what the limit revoked. Choosing the
  * organization (membership, IP allow-list) is {@link SignInTargetResolver}. Shared by {@link PasswordSignIn}, {@link MfaSignIn} and {@link OAuthSignIn}.
  */
 @injectable()
 @accessControlled
 export class SessionIssuer {
   constructor(
-    @inject(SessionRepository) private readonly sessions: SessionRepository,
-    @inject(RefreshTokenRepository) private readonly refreshTokens: RefreshTokenRepository,
-    @inject(AuditRepository) private readonly auditLog: AuditRepository,
+    @inject(SignInSessionRepository) private readonly signInSessions: SignInSessionRepository,
     @inject(SessionCache) private readonly cache: SessionCache,
     @inject(SignInTargetResolver) private readonly targets: SignInTargetResolver,
     @inject(CONFIG) private readonly config: Config,
@@ -131,13 +124,16 @@ export class SessionIssuer {
     // its revoke-all then sees this session), the session row, its refresh token and the sign-in's
     // audit events. An error to the caller means none of them exists (issue 16: a PostgreSQL failure
     // between separate writes left live sessions without a refresh token that validate accepted).
+    // All of it is one statement sent with the tenant settings: one round trip (sql/0120; it was eight).
     // Keycloak's "User session limits" (Server Administration Guide, "Authentication sessions"/"User session
     // limits") offers "Deny new session" or "Terminate oldest session"; here the oldest is revoked, so a user who
     // lost a device can always sign in again (issue 20: allow_concurrent_sessions / max_concurrent_sessions, default 5).
     const limit = settings.allowConcurrentSessions ? settings.maxConcurrentSessions : 1;
-    const [session, { issued, current, overLimit }] = await this.sessions.createWith(
-      context,
-      {
+    // The session's id is chosen here, so the audit events can name it in the same statement.
+    const sessionId = randomUUID();
+    const outcome = await this.signInSessions.issue(context, {
+      sessionId,
+      session: {
         accessTokenJti: randomUUID(),
         // The organization may only shorten the platform's lifetime, never extend it.
         ttlSeconds: Math.min(this.config.auth.sessionTtlSeconds, settings.sessionTimeoutMinutes * 60),
@@ -148,35 +144,16 @@ export class SessionIssuer {
         ...(client.ip === undefined ? {} : { ip: client.ip }),
         ...(client.userAgent === undefined ? {} : { userAgent: client.userAgent }),
       },
-      async (tx, created) => {
-        // Serialises sign-ins of this user in this organization: two racing sign-ins cannot both see room under the limit.
-        const status = await this.sessions.lockSignInsWithin(context, tx);
-        if (status === null || !LIVE_STATUSES.has(status as UserRecord['status'])) {
-          throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
-        }
-        const events = options.audit?.(created.id, membership.organizationId) ?? [];
-        const [token] = await Promise.all([
-          this.refreshTokens.issueWithin(tx, created.id),
-          events.length > 0 ? this.auditLog.appendWithin(tx, events) : undefined,
-        ]);
-        const reason = 'concurrent_session_limit';
-        const revoked = await this.sessions.revokeOldestWithin(
-          context,
-          tx,
-          { newSessionId: created.id, keepOthers: limit - 1, reason },
-          {
-            events: (sessions) =>
-              sessions.map((s) => ({
-                eventType: 'auth.session.revoked',
-                organizationId: s.organizationId,
-                riskScore: 0,
-                details: { sessionId: s.id, userId: s.userId, reason, newSessionId: created.id },
-              })),
-          },
-        );
-        return { issued: token, current: { ...user, status: status as UserRecord['status'] }, overLimit: revoked };
-      },
-    );
+      keepOthers: limit - 1,
+      revokeReason: 'concurrent_session_limit',
+      events: options.audit?.(sessionId, membership.organizationId) ?? [],
+    });
+    if (outcome.session === undefined) {
+      const status = outcome.status;
+      throw new AccountStateError(status === 'suspended' ? 'suspended' : status === 'locked' ? 'locked' : 'deleted');
+    }
+    const { session, refreshToken, revoked: overLimit } = outcome;
+    const current: UserRecord = { ...user, status: outcome.status as UserRecord['status'] };
 
     // After the commit: the Redis half of the sessions the limit revoked (queued in the transaction, replayed if Redis fails).
     if (overLimit.length > 0) {
@@ -208,7 +185,7 @@ export class SessionIssuer {
     return {
       sessionId: session.id,
       accessTokenJti: session.accessTokenJti,
-      refreshToken: issued.token,
+      refreshToken,
       expiresAt: session.absoluteExpiresAt,
       confirmBy: session.expiresAt,
       user: current,

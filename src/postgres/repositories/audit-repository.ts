@@ -15,7 +15,7 @@ const AUDIT_WRITER_SCOPE: PostgresScope = Object.freeze({ adminActor: 'audit-wri
  * event written again (a retried flush) is skipped, not duplicated.
  */
 /** The thirteen column arrays of APPEND_DEDUPED (an event without id / occurredAt gets a fresh id / now). */
-function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
+export function auditColumns(valid: readonly AuditEvent[]): unknown[][] {
   const now = new Date().toISOString();
   const ids: string[] = [];
   const createdAt: string[] = [];

@@ -90,14 +90,16 @@ function toRecord(r: RawRow): SessionRecord {
   };
 }
 
-const recordRow = z.object(shape).transform(toRecord);
+/** A `sessions` row (COLUMNS' shape) as a SessionRecord; also the issuing function's (SignInSessionRepository). */
+export const sessionRecordRow = z.object(shape).transform(toRecord);
 const listRow = z.object({ ...shape, sort_us: z.number() }).transform((r) => ({ item: toRecord(r), position: { us: r.sort_us, id: r.id } }));
 const revokedRow = z.object({ id: z.uuid(), user_id: z.uuid(), organization_id: z.uuid(), access_token_jti: z.string(), expires_at: z.date() });
 
 // ip is text in, inet in the table: validated here so a typo is a ValidationError naming `ip`, not a driver error.
 const ipInput = ipAddressSchema;
 
-const createInput = z
+/** A new session's fields (also validated by SignInSessionRepository). */
+export const createSessionInput = z
   .object({
     accessTokenJti: z.string().min(1).max(128),
     device: z.string().max(200).optional(),
@@ -117,7 +119,7 @@ const createInput = z
     confirmWindowSeconds: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();
-export type CreateSessionInput = z.input<typeof createInput>;
+export type CreateSessionInput = z.input<typeof createSessionInput>;
 
 const reasonInput = z.string().min(1).max(200);
 // Built once (a z.object built per call is compiled again on its first parse): these run in every sign-in.
@@ -130,8 +132,8 @@ const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, dev
 
 // The cache-miss path of every validation: named statements on the hot-path pool (docs/architecture.md, "Hot paths").
 // COLUMNS has no parameters, so its text is plain SQL. Exported (not from the package) for the benchmarks' baseline.
-export const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, recordRow);
-const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_jti($1)`, recordRow);
+export const SESSION_BY_ID = preparedStatement('pd_session_by_id', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_id($1)`, sessionRecordRow);
+const SESSION_BY_JTI = preparedStatement('pd_session_by_jti', `SELECT ${COLUMNS.sql} FROM platform_auth.session_by_jti($1)`, sessionRecordRow);
 /** $1 user, $2/$3 the keyset position (epoch microseconds, id) or nulls, $4 the limit. */
 const ACTIVE_SESSIONS_OF_USER = preparedStatement(
   'pd_active_sessions_of_user',
@@ -189,12 +191,12 @@ export class SessionRepository {
     input: CreateSessionInput,
     within: (tx: DatabaseTransactionConnection, session: SessionRecord) => Promise<T>,
   ): Promise<[SessionRecord, T]> {
-    const data = parseInput(createInput, input);
+    const data = parseInput(createSessionInput, input);
     const ttl = data.ttlSeconds ?? this.config.auth.sessionTtlSeconds;
     const window = data.confirmWindowSeconds === undefined ? undefined : Math.min(data.confirmWindowSeconds, ttl);
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       // A named statement (one text for confirmed and unconfirmed sessions): parsed and planned once per connection.
-      const session = await tx.one(sql.prepared('pd_session_insert', recordRow)`
+      const session = await tx.one(sql.prepared('pd_session_insert', sessionRecordRow)`
         INSERT INTO sessions (user_id, organization_id, access_token_jti, device, ip, user_agent, expires_at, absolute_expires_at, confirmed_at)
         VALUES (${ctx.userId}, ${ctx.organizationId}, ${data.accessTokenJti}, ${data.device ?? null},
                 ${data.ip ?? null}::inet, ${data.userAgent ?? null}, now() + make_interval(secs => ${window ?? ttl}),
@@ -234,7 +236,7 @@ export class SessionRepository {
   async confirm(id: string): Promise<SessionRecord | undefined> {
     const sessionId = parseInput(z.uuid(), id, 'id');
     const row = await withPostgresErrors(() =>
-      this.postgres.appPool.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM platform_auth.confirm_session(${sessionId})`),
+      this.postgres.appPool.maybeOne(sql.type(sessionRecordRow)`SELECT ${COLUMNS} FROM platform_auth.confirm_session(${sessionId})`),
     );
     return row ?? undefined;
   }

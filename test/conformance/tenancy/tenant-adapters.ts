@@ -16,6 +16,7 @@ import { SecuritySettingsRepository } from '../../../src/postgres/repositories/s
 import { OrganizationDomainRepository } from '../../../src/postgres/repositories/organization-domain-repository.js';
 import { SsoConnectionRepository } from '../../../src/postgres/repositories/sso-connection-repository.js';
 import { SessionRepository } from '../../../src/postgres/repositories/session-repository.js';
+import { SignInSessionRepository } from '../../../src/postgres/repositories/sign-in-session-repository.js';
 import { UserRepository } from '../../../src/postgres/repositories/user-repository.js';
 import { EmbeddingIndex } from '../../../src/qdrant/repositories/embedding-index.js';
 import { RateLimiter } from '../../../src/redis/repositories/rate-limiter.js';
@@ -79,6 +80,16 @@ const DIM = 8;
 const vector = Array.from({ length: DIM }, (_, i) => (i === 3 ? 1 : 0.05));
 
 /** Adapters by class name; the suite demands one for every discovered tenant repository and method. */
+/** One session of B's (its jti and user agent a marker), and B's sessions as the snapshot: both session writers' adapters. */
+const sessionOfB: Pick<TenantAdapter, 'seed' | 'snapshot'> = {
+  async seed(w) {
+    const m = marker('jti');
+    const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
+    return { ids: { session: session.id }, markers: [m] };
+  },
+  snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+};
+
 export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
   // ---------------------------------------------------------------- Postgres
   AuditRepository: {
@@ -245,12 +256,7 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
     },
   },
   SessionRepository: {
-    async seed(w) {
-      const m = marker('jti');
-      const session = await w.platform.resolve(SessionRepository).create(w.b, { accessTokenJti: m, userAgent: m });
-      return { ids: { session: session.id }, markers: [m] };
-    },
-    snapshot: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.b),
+    ...sessionOfB,
     methods: {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
@@ -266,6 +272,20 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
           .createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, (tx, session) =>
             w.platform.resolve(SessionRepository).revokeOldestWithin(w.a, tx, { newSessionId: session.id, keepOthers: 0, reason: 'concurrent_session_limit' }),
           ),
+    },
+  },
+  SignInSessionRepository: {
+    ...sessionOfB,
+    methods: {
+      // A's sign-in with a limit of one session revokes A's other sessions, none of B's.
+      issue: (w) =>
+        w.platform.resolve(SignInSessionRepository).issue(w.a, {
+          sessionId: randomUUID(),
+          session: { accessTokenJti: `a-${randomUUID()}` },
+          keepOthers: 0,
+          revokeReason: 'concurrent_session_limit',
+          events: [],
+        }),
     },
   },
   UserRepository: {
