@@ -18,9 +18,10 @@ export interface PreparedStatement<S extends z.ZodType> {
    * A valid row takes generated code (one `typeof`/`instanceof`/regex test per column, no per-column
    * parse calls); an invalid one falls back to `schema`'s own parser, so the verdict, the output and
    * the issues are the schema's (test/unit/postgres/prepared-statement-rows.test.ts proves it for every
-   * statement). A schema zod cannot compile is kept as it is.
+   * statement). A schema zod cannot compile is kept as it is. Set by {@link preparedStatement}; a statement
+   * written as a literal without it is parsed with `schema`.
    */
-  readonly compiled: S;
+  readonly compiled?: S;
 }
 
 const defined = new Map<string, PreparedStatement<z.ZodType>>();
@@ -50,7 +51,7 @@ export function definedStatements(): readonly PreparedStatement<z.ZodType>[] {
  * @throws PlatformError `RESULT_INVALID` naming every offending column (the schema's issues; the ZodError is the cause)
  */
 export function parseStatementRow<S extends z.ZodType>(statement: PreparedStatement<S>, row: unknown): z.output<S> {
-  const parsed = statement.compiled.safeParse(row);
+  const parsed = (statement.compiled ?? statement.schema).safeParse(row);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
     throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });

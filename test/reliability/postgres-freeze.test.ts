@@ -8,10 +8,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { mapPostgresError } from '../../src/postgres/map-postgres-error.js';
 import { PostgresConnection } from '../../src/postgres/postgres-connection.js';
-import { preparedStatement } from '../../src/postgres/prepared-statement.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/testing/start-embedded-postgres.js';
-
-const PROBE_ONE = preparedStatement('freeze_probe_one', 'SELECT 1 AS one', z.object({ one: z.number() }));
 
 // Issue 16 item 2: with the server frozen (SIGSTOP: the kernel keeps the TCP connection open and
 // acknowledges keepalives, the server answers nothing) every call hung for the whole freeze, although
@@ -102,7 +99,7 @@ describe('a frozen PostgreSQL server: every call answers within PG_QUERY_TIMEOUT
         elapsed(() => postgres.ownerPool.oneFirst(sql.type(z.object({ one: z.number() }))`SELECT 1 AS one`)),
         elapsed(() => postgres.appPool.any(sql.unsafe`SELECT * FROM freeze_probe`)),
         elapsed(() => postgres.appPool.transaction((tx) => tx.query(sql.unsafe`SELECT 1`))),
-        elapsed(() => postgres.preparedOne(PROBE_ONE, [])),
+        elapsed(() => postgres.preparedOne({ name: 'freeze_probe_one', text: 'SELECT 1 AS one', schema: z.object({ one: z.number() }) }, [])),
       ]);
       const bound = Math.max(QUERY_TIMEOUT_MS, await reference) + SLACK_MS;
       for (const [i, call] of calls.entries()) {
@@ -115,6 +112,6 @@ describe('a frozen PostgreSQL server: every call answers within PG_QUERY_TIMEOUT
     // After the thaw: the abandoned transaction did not commit its first row, and both pools answer again.
     await expect.poll(() => postgres.ownerPool.anyFirst(sql.type(z.object({ id: z.number() }))`SELECT id FROM freeze_probe`), { timeout: 15_000 }).toEqual([]);
     expect(await postgres.appPool.oneFirst(sql.type(z.object({ one: z.number() }))`SELECT 1 AS one`)).toBe(1);
-    expect(await postgres.preparedOne(PROBE_ONE, [])).toEqual({ one: 1 });
+    expect(await postgres.preparedOne({ name: 'freeze_probe_one', text: 'SELECT 1 AS one', schema: z.object({ one: z.number() }) }, [])).toEqual({ one: 1 });
   }, 60_000);
 });
