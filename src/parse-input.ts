@@ -1,6 +1,12 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import { inputPolicyIssues } from './input-policy.js';
+
+/**
+ * An id input (`z.uuid()`), built once: the hot lookups (sign-in, a session cache miss) parse one per call, and
+ * building the schema per call cost ~15× parsing with it (docs/benchmarks.md, "Issue 22, fourth round").
+ */
+export const uuidInput = z.uuid();
 
 const joinPath = (...parts: ReadonlyArray<string | undefined>): string => parts.filter((p) => p !== undefined && p !== '').join('.');
 

@@ -16,7 +16,7 @@ import { IdleValidatingPgPool } from './idle-validating-pg-pool.js';
 import { mapPostgresError } from './map-postgres-error.js';
 import { pgTypeOverrides } from './pg-type-overrides.js';
 import { postgresTypeParsers } from './postgres-type-parsers.js';
-import type { PreparedStatement } from './prepared-statement.js';
+import { parseStatementRow, type PreparedStatement } from './prepared-statement.js';
 import { createResultParserInterceptor } from './result-parser-interceptor.js';
 import { ScopedPipelineQuery } from './scoped-pipeline-query.js';
 import type { PostgresScope } from './with-scope.js';
@@ -198,7 +198,7 @@ export class PostgresConnection implements StoreConnection {
     }
     if (rows.length === 0) return undefined;
     if (rows.length > 1) throw new PlatformError('POSTGRES_ERROR', `${statement.name} returned ${rows.length} rows, expected at most one`);
-    return this.#parseRow(statement, rows[0]);
+    return parseStatementRow(statement, rows[0]);
   }
 
   /**
@@ -228,7 +228,7 @@ export class PostgresConnection implements StoreConnection {
    */
   async scopedQuery<S extends z.ZodType>(scope: PostgresScope, statement: PreparedStatement<S>, values: unknown[]): Promise<z.output<S>[]> {
     const { rows } = await this.#pipelined(scope, statement, values);
-    return rows.map((row) => this.#parseRow(statement, row));
+    return rows.map((row) => parseStatementRow(statement, row));
   }
 
   /**
@@ -254,15 +254,6 @@ export class PostgresConnection implements StoreConnection {
     } catch (error) {
       throw mapPostgresError(error, this.redactedUrl);
     }
-  }
-
-  #parseRow<S extends z.ZodType>(statement: PreparedStatement<S>, row: unknown): z.output<S> {
-    const parsed = statement.schema.safeParse(row);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
-      throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });
-    }
-    return parsed.data;
   }
 
   #createHotPool(): { readonly pool: pg.Pool; readonly query: BoundedQuery } {

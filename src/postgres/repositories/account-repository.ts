@@ -6,7 +6,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
@@ -69,7 +69,7 @@ export class AccountRepository {
    */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async listMemberships(userId: string): Promise<readonly AccountMembership[]> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     // Every sign-in reads this: the user's scope and the read in one round trip (PostgresConnection.scopedQuery).
     return this.postgres.scopedQuery({ userId: id }, MEMBERSHIPS_OF_USER, [id]);
   }

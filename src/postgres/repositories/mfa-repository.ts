@@ -8,7 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withUserScope } from './with-user-scope.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
@@ -229,7 +229,7 @@ export class MfaRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async status(userId: string): Promise<MfaStatus> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     // Every sign-in reads this: the user's scope and the read in one round trip (PostgresConnection.scopedQuery).
     const [row] = await this.postgres.scopedQuery({ userId: id }, MFA_STATUS, [id]);
     if (!row) throw new PlatformError('POSTGRES_ERROR', `${MFA_STATUS.name} returned no row`);

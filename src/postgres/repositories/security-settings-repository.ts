@@ -8,7 +8,7 @@ import { PostgresConnection } from '../postgres-connection.js';
 import { preparedStatement } from '../prepared-statement.js';
 import { scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { ipAddressSchema } from '../../ip-address.js';
@@ -182,7 +182,7 @@ export class SecuritySettingsRepository {
    */
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getForOrganization(organizationId: string): Promise<SecuritySettings> {
-    const id = parseInput(z.uuid(), organizationId, 'organizationId');
+    const id = parseInput(uuidInput, organizationId, 'organizationId');
     // Every sign-in reads this: the organization's scope and the read in one round trip (PostgresConnection.scopedQuery).
     const [row] = await this.postgres.scopedQuery({ organizationId: id }, SETTINGS_OF_ORGANIZATION, [id]);
     return row ?? DEFAULT_SECURITY_SETTINGS;

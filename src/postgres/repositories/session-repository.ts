@@ -12,7 +12,7 @@ import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPa
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { noRows } from './no-rows.js';
 import { SessionCacheRevocationRepository } from './session-cache-revocation-repository.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { ipAddressSchema } from '../../ip-address.js';
@@ -122,6 +122,7 @@ export const createSessionInput = z
 export type CreateSessionInput = z.input<typeof createSessionInput>;
 
 const reasonInput = z.string().min(1).max(200);
+const jtiInput = z.string().min(1).max(128);
 // Built once (a z.object built per call is compiled again on its first parse): these run in every sign-in.
 const revokeOldestInput = z.object({ newSessionId: z.uuid(), keepOthers: z.number().int().min(0).max(1000), reason: reasonInput }).strict();
 const noColumns = z.object({});
@@ -212,7 +213,7 @@ export class SessionRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async get(id: string): Promise<SessionRecord | undefined> {
-    const sessionId = parseInput(z.uuid(), id, 'id');
+    const sessionId = parseInput(uuidInput, id, 'id');
     return this.postgres.preparedOne(SESSION_BY_ID, [sessionId]);
   }
 
@@ -222,7 +223,7 @@ export class SessionRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async getByJti(jti: string): Promise<SessionRecord | undefined> {
-    const value = parseInput(z.string().min(1).max(128), jti, 'jti');
+    const value = parseInput(jtiInput, jti, 'jti');
     return this.postgres.preparedOne(SESSION_BY_JTI, [value]);
   }
 
@@ -406,7 +407,7 @@ export class SessionRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async listActiveForUser(userId: string, page?: KeysetPageInput): Promise<KeysetPage<SessionRecord>> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const { limit, position } = parseKeysetPage(page);
     // Every sign-in reads this (the risk score's known devices): the user's scope and the read in one round trip.
     const rows = await this.postgres.scopedQuery({ userId: id }, ACTIVE_SESSIONS_OF_USER, [id, position?.us ?? null, position?.id ?? null, limit + 1]);

@@ -10,7 +10,7 @@ import { withScope } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, parseKeysetPage, toKeysetPage } from './keyset-page.js';
 import { lockoutInput } from './lockout-input.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { AuditRepository, type AuditEventInput } from './audit-repository.js';
 import { avatarUrlInput, languageInput, personNameInput, timezoneInput, usernameInput } from './profile-inputs.js';
@@ -312,7 +312,7 @@ export class UserRepository {
   /** @throws ValidationError naming `id` */
   @declareAccess({ preTenant: 'authentication: runs before any caller is known' })
   async getById(id: string): Promise<UserRecord | undefined> {
-    const userId = parseInput(z.uuid(), id, 'id');
+    const userId = parseInput(uuidInput, id, 'id');
     return this.postgres.preparedOne(USER_BY_ID, [userId]);
   }
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createPool, sql, type DatabasePool, type Interceptor, type Query } from 'slonik';
 import { describe, expect } from 'vitest';
 import { z } from 'zod';
-import { ConflictError, TenantAccessError, ValidationError } from '../../../src/errors.js';
+import { ConflictError, PlatformError, TenantAccessError, ValidationError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
 import { preparedStatement } from '../../../src/postgres/prepared-statement.js';
@@ -166,6 +166,17 @@ describe.skipIf(!requireStores('postgres'))('tenancy in PostgreSQL (row-level se
       const [row] = await postgres.tenantQuery(ctxA, typed, []);
       expect(row?.n).toBe(2);
       expect(row?.at).toBeInstanceOf(Date);
+    });
+
+    test('a row its schema refuses is RESULT_INVALID naming the column, through tenantQuery and preparedOne alike', async () => {
+      // Rows go through the statement's compiled schema (z.compile); a refused row still reports the schema's issue.
+      const misdeclared = preparedStatement('test_tenant_misdeclared', `SELECT 'alpha' AS name, 42 AS id`, z.object({ name: z.string(), id: z.uuid() }));
+      for (const read of [() => postgres.tenantQuery(ctxA, misdeclared, []), () => postgres.preparedOne(misdeclared, [])]) {
+        const error = await read().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(PlatformError);
+        expect((error as PlatformError).code).toBe('RESULT_INVALID');
+        expect((error as PlatformError).message).toMatch(/^Query result does not match its schema: id: /);
+      }
     });
 
     test('a read on the same pool without the tenant setting sees nothing', async () => {
