@@ -6,6 +6,7 @@ export { PostgresConnection } from './postgres-connection.js';
 export { PostgresProvisioner } from './postgres-provisioner.js';
 export { mapPostgresError } from './map-postgres-error.js';
 export { withTenant } from './with-tenant.js';
+export type { PostgresTransaction } from './postgres-transaction.js';
 export type { PostgresScope } from './with-scope.js';
 export { preparedStatement } from './prepared-statement.js';
 export type { PreparedStatement } from './prepared-statement.js';

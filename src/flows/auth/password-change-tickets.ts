@@ -1,4 +1,4 @@
-import type { DatabaseTransactionConnection } from 'slonik';
+import type { PostgresTransaction } from '../../postgres/postgres-transaction.js';
 import { inject, injectable } from 'tsyringe';
 import { TokenError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -106,7 +106,7 @@ export class PasswordChangeTickets {
    * @throws TokenError `consumed` for the loser (or an expired ticket), which rolls `tx` back
    */
   @declareAccess({ preTenant: 'authentication: the caller holds a password-change ticket' })
-  async consumeWithin(tx: DatabaseTransactionConnection, ticket: MfaChallengeRecord): Promise<void> {
+  async consumeWithin(tx: PostgresTransaction, ticket: MfaChallengeRecord): Promise<void> {
     if (!(await this.challenges.consumeWithin(tx, ticket.id))) throw new TokenError('consumed', 'Password-change ticket was already used');
   }
 }

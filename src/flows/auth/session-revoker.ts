@@ -1,4 +1,4 @@
-import type { DatabaseTransactionConnection } from 'slonik';
+import type { PostgresTransaction } from '../../postgres/postgres-transaction.js';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
@@ -208,7 +208,7 @@ export class SessionRevoker {
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async revokeAllForUserWithin(
-    tx: DatabaseTransactionConnection,
+    tx: PostgresTransaction,
     userId: string,
     reason: string,
     options: { readonly keepSessionId?: string } = {},

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import type { DatabaseTransactionConnection } from 'slonik';
+import type { PostgresTransaction } from '../../postgres/postgres-transaction.js';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { ValidationError } from '../../errors.js';
@@ -105,7 +105,7 @@ export class ConsentService {
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
   async createUserWith<T>(
     input: CreateUserWithConsentInput,
-    within: (tx: DatabaseTransactionConnection, user: UserRecord) => Promise<T>,
+    within: (tx: PostgresTransaction, user: UserRecord) => Promise<T>,
   ): Promise<[{ user: UserRecord; consents: readonly ConsentEvent[] }, T]> {
     const { birthDate, guardianConsent, source, ageConfirmed, ...rest } = input;
     const extras = parseInput(signUpExtras, { birthDate, guardianConsent, source });

@@ -124,9 +124,6 @@ export type CreateSessionInput = z.input<typeof createSessionInput>;
 const reasonInput = z.string().min(1).max(200);
 const jtiInput = z.string().min(1).max(128);
 // Built once (a z.object built per call is compiled again on its first parse): these run in every sign-in.
-const revokeOldestInput = z.object({ newSessionId: z.uuid(), keepOthers: z.number().int().min(0).max(1000), reason: reasonInput }).strict();
-const noColumns = z.object({});
-const statusRow = z.object({ status: z.string() });
 
 const COLUMNS = sql.fragment`id, user_id, organization_id, access_token_jti, device, host(ip) AS ip, user_agent,
   created_at, last_seen_at, expires_at, confirmed_at, coalesce(absolute_expires_at, expires_at) AS absolute_expires_at, revoked_at, revoked_reason`;
@@ -316,61 +313,14 @@ export class SessionRepository {
     return withScope(this.postgres.appPool, { userId }, (tx) => this.#revokeIn(tx, condition, reason, options));
   }
 
-  /**
-   * In the sign-in's own transaction `tx` (SessionIssuer): serialises sign-ins of
-   * the context's user in its organization (an advisory lock held until `tx` ends,
-   * so two racing sign-ins cannot both see room under the session limit) and reads
-   * the user's status under a share lock (a suspension racing the sign-in commits
-   * first and is seen, or waits for it).
-   * @returns the user's status, or null when the user row is gone
-   */
-  @declareAccess({ ownAccount: true })
-  async lockSignInsWithin(ctx: TenantContext, tx: DatabaseTransactionConnection): Promise<string | null> {
-    // Named statements: planning the row-level-security predicates anew in every sign-in cost more server CPU than running them.
-    await tx.query(
-      sql.prepared('pd_sign_in_lock', noColumns)`SELECT FROM pg_advisory_xact_lock(hashtextextended(${`sessions:${ctx.userId}:${ctx.organizationId}`}, 0))`,
-    );
-    return tx.maybeOneFirst(sql.prepared('pd_sign_in_user_status', statusRow)`SELECT status FROM users WHERE id = ${ctx.userId} FOR SHARE`);
-  }
-
-  /**
-   * In the sign-in's own transaction `tx` (SessionIssuer): revokes the user's
-   * oldest live sessions in the context's organization other than `newSessionId`
-   * so that at most `keepOthers` of them remain beside it, with their refresh tokens,
-   * queued Redis halves and `options.events`. The caller serialises concurrent
-   * sign-ins of the user first (an advisory lock), so the limit holds under races.
-   * @returns the sessions revoked (for the Redis half after the commit)
-   * @throws ValidationError naming `newSessionId` / `keepOthers` / `reason`
-   */
-  @declareAccess({ ownAccount: true })
-  async revokeOldestWithin(
-    ctx: TenantContext,
-    tx: DatabaseTransactionConnection,
-    input: { readonly newSessionId: string; readonly keepOthers: number; readonly reason: string },
-    options: RevokeOptions = {},
-  ): Promise<readonly RevokedSession[]> {
-    const d = parseInput(revokeOldestInput, input);
-    return this.#revokeIn(
-      tx,
-      sql.fragment`id IN (SELECT id FROM sessions WHERE user_id = ${ctx.userId} AND organization_id = ${ctx.organizationId} AND id <> ${d.newSessionId}
-                          AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC, id DESC OFFSET ${d.keepOthers})`,
-      d.reason,
-      options,
-      // Its condition's text is fixed, so it can be a named statement: it runs in every sign-in.
-      'pd_session_revoke_oldest',
-    );
-  }
-
-  /** @param statementName a name for the UPDATE (parsed and planned once per connection) when `condition`'s text never varies */
   async #revokeIn(
     tx: DatabaseTransactionConnection,
     condition: ReturnType<typeof sql.fragment>,
     reason: string,
     options: RevokeOptions,
-    statementName?: string,
   ): Promise<readonly RevokedSession[]> {
     {
-      const revoked = await tx.any((statementName === undefined ? sql.type(revokedRow) : sql.prepared(statementName, revokedRow))`
+      const revoked = await tx.any(sql.type(revokedRow)`
           UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
           WHERE ${condition} AND revoked_at IS NULL
           RETURNING id, user_id, organization_id, access_token_jti, expires_at`);

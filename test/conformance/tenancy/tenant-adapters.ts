@@ -261,17 +261,6 @@ export const TENANT_ADAPTERS: Readonly<Record<string, TenantAdapter>> = {
       listForOrganization: (w) => w.platform.resolve(SessionRepository).listForOrganization(w.a),
       create: (w) => w.platform.resolve(SessionRepository).create(w.a, { accessTokenJti: `a-${randomUUID()}` }),
       createWith: (w) => w.platform.resolve(SessionRepository).createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, async () => undefined),
-      lockSignInsWithin: (w) =>
-        w.platform
-          .resolve(SessionRepository)
-          .createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, (tx) => w.platform.resolve(SessionRepository).lockSignInsWithin(w.a, tx)),
-      // A's sign-in revoking "all other sessions" in its own transaction reaches none of B's.
-      revokeOldestWithin: (w) =>
-        w.platform
-          .resolve(SessionRepository)
-          .createWith(w.a, { accessTokenJti: `a-${randomUUID()}` }, (tx, session) =>
-            w.platform.resolve(SessionRepository).revokeOldestWithin(w.a, tx, { newSessionId: session.id, keepOthers: 0, reason: 'concurrent_session_limit' }),
-          ),
     },
   },
   SignInSessionRepository: {

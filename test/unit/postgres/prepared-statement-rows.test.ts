@@ -136,6 +136,8 @@ function plausible(schema: z.ZodType): fc.Arbitrary<unknown> {
     innerType?: z.ZodType;
     element?: z.ZodType;
     checks?: unknown[];
+    in?: z.ZodType;
+    shape?: Record<string, z.ZodType>;
   };
   switch (def.type) {
     case 'string':
@@ -167,6 +169,11 @@ function plausible(schema: z.ZodType): fc.Arbitrary<unknown> {
         { weight: 1, arbitrary: fc.uint8Array({ maxLength: 16 }) },
         { weight: 1, arbitrary: fc.string() },
       );
+    case 'pipe':
+      // An object or value mapped by `.transform` (e.g. the revoked sessions a sign-in returns as JSON): its input.
+      return plausible(def.in!);
+    case 'object':
+      return fc.record(Object.fromEntries(Object.entries(def.shape ?? {}).map(([key, column]) => [key, plausible(column)])));
     default:
       // A column kind without a generator: add one here rather than let its statement go untested.
       throw new Error(`no row generator for a zod "${def.type}" column`);
