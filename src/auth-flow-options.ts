@@ -14,7 +14,7 @@ export const authFlowOptionsSchema = z
     apiKeyDefaultRateLimitPerMinute: z.number().int().min(1).max(1_000_000),
     /** Previous passwords a new one may not repeat, for users in no organization (otherwise the deepest `password_history_count` of their organizations). */
     passwordHistoryDepth: z.number().int().min(0).max(24),
-    /** Password-reset / verification emails one client IP may request per hour. */
+    /** Password-reset / verification emails and self-service sign-ups one client IP may request per hour. */
     emailRequestsPerHourPerIp: z.number().int().min(1).max(10_000),
     /** Issuer shown by authenticator apps for TOTP enrolments (the otpauth URI's `issuer`); default `platform-data`. */
     totpIssuer: z

@@ -1,15 +1,18 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { AuthNotifier } from '../../auth-notifier.js';
-import { ConflictError } from '../../errors.js';
+import type { AuthFlowOptions } from '../../auth-flow-options.js';
+import { ConflictError, RateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseInput } from '../../parse-input.js';
 import { AuditWriter } from '../../postgres/repositories/audit-writer.js';
 import { UserRepository } from '../../postgres/repositories/user-repository.js';
+import { RateLimiter } from '../../redis/repositories/rate-limiter.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
-import { AUTH_NOTIFIER, LOGGER } from '../../tokens.js';
+import { AUTH_FLOW_OPTIONS, AUTH_NOTIFIER, LOGGER } from '../../tokens.js';
 import { recordAuditEvent } from '../record-audit-event.js';
 import { AccountCreation, type CreatedAccount } from './account-creation.js';
+import { clientContextSchema, type ClientContext } from './client-context.js';
 import { EmailVerification } from './email-verification.js';
 import { EMAIL_REQUEST_ACCEPTED, type EmailRequestAccepted } from './email-request-accepted.js';
 
@@ -28,6 +31,7 @@ const accountFields = {
 };
 // Self-service: no slug (a taken one would answer differently for a new and an existing address) and no "verified".
 const signUpInput = z.object(accountFields).strict();
+const HOUR_MS = 3_600_000;
 const createAccountInput = z
   .object({
     ...accountFields,
@@ -59,6 +63,8 @@ export class SignUpService {
     @inject(EmailVerification) private readonly verification: EmailVerification,
     @inject(AUTH_NOTIFIER) private readonly notifier: AuthNotifier,
     @inject(LOGGER) private readonly logger: Logger,
+    @inject(RateLimiter) private readonly limiter: RateLimiter,
+    @inject(AUTH_FLOW_OPTIONS) private readonly options: AuthFlowOptions,
   ) {}
 
   /**
@@ -72,11 +78,21 @@ export class SignUpService {
    * (as Supabase GoTrue's signup does for an unconfirmed user), so a link lost
    * to a crash or a bounce after the account committed is one retry away.
    * A notifier or link failure is logged and does not change the answer.
-   * @throws ValidationError naming the field (`email`, `password` with the broken rules as codes, `ageConfirmed` …) — for both cases alike
+   *
+   * With `context.ip`, sign-ups from one client IP are limited to
+   * `emailRequestsPerHourPerIp` an hour (each sends an email), counted before
+   * anything is hashed or written (OWASP ASVS v4 2.2.1, anti-automation).
+   * @throws ValidationError naming the field (`email`, `password` with the broken rules as codes, `ageConfirmed` …, `context.*`) — for both cases alike
+   * @throws RateLimitedError when the client IP signed up too often (same for new and existing addresses)
    */
   @declareAccess({ preTenant: 'sign-up: the account and its first organization do not exist yet' })
-  async signUp(input: SignUpInput): Promise<EmailRequestAccepted> {
+  async signUp(input: SignUpInput, context: ClientContext = {}): Promise<EmailRequestAccepted> {
     const d = parseInput(signUpInput, input);
+    const client = parseInput(clientContextSchema, context, 'context');
+    if (client.ip !== undefined) {
+      const result = await this.limiter.consumeForIp(client.ip, 'sign_up', { limit: this.options.emailRequestsPerHourPerIp, windowMs: HOUR_MS });
+      if (!result.allowed) throw new RateLimitedError('Too many requests', result.retryAfterMs, result.limit);
+    }
     let created: CreatedAccount;
     try {
       created = await this.creation.create({ ...d, emailVerified: false, mustChangePassword: false });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
-import { ConflictError, PlatformError, ValidationError } from '../../../src/errors.js';
+import { ConflictError, PlatformError, RateLimitedError, ValidationError } from '../../../src/errors.js';
 import { EmailVerification } from '../../../src/flows/auth/email-verification.js';
 import { SignUpService } from '../../../src/flows/auth/sign-up-service.js';
 import { PostgresConnection } from '../../../src/postgres/postgres-connection.js';
@@ -176,5 +176,32 @@ describe.skipIf(!requireStores('postgres', 'redis'))('SignUpService: no enumerat
     expect(await signUp.signUp({ ...base, email })).toEqual({ accepted: true });
     const token = h.notifier.sent.filter((m) => m.email === email && m.kind === 'email_verification').at(-1)!.token;
     await expect(h.platform.resolve(EmailVerification).verifyEmail(token)).resolves.toMatchObject({ email, status: 'active' });
+  });
+
+  // OWASP ASVS v4.0.3 2.2.1 (anti-automation on authentication endpoints, account creation among them); Supabase
+  // Auth limits sign-ups per client IP the same way (docs "Rate limits": sign-up and sign-in requests per IP).
+  // The limit is the default `emailRequestsPerHourPerIp` (20): every sign-up sends an email.
+  test('limits sign-ups per client IP before anything is hashed or written, alike for new and existing addresses; another IP is not affected', async ({
+    flow: h,
+  }) => {
+    const existing = await h.user();
+    // A documentation address (RFC 5737) of its own per run, so reruns against one Redis do not share a window.
+    const ip = `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
+    const other = `2001:db8::${randomUUID().slice(0, 4)}`;
+    // Existing addresses use the window up (nothing is created for them); the 20th is still answered.
+    for (let i = 0; i < 20; i++) expect(await signUp.signUp({ ...base, email: existing.email }, { ip })).toEqual({ accepted: true });
+    const fresh = `limited-${randomUUID().slice(0, 8)}@example.test`;
+    const refused: unknown[] = [];
+    for (const email of [fresh, existing.email]) refused.push(await signUp.signUp({ ...base, email }, { ip }).catch((e: unknown) => e));
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect((error as RateLimitedError).retryAfterMs).toBeGreaterThan(0);
+      expect((error as RateLimitedError).retryAfterMs).toBeLessThanOrEqual(3_600_000);
+    }
+    // Refused before anything was written: no user for the new address.
+    expect((await counts(h, fresh)).users).toBe(0);
+    expect(await signUp.signUp({ ...base, email: fresh }, { ip: other })).toEqual({ accepted: true });
+    expect((await counts(h, fresh)).users).toBe(1);
+    await expect(signUp.signUp({ ...base, email: fresh }, { ip: 'not an ip' })).rejects.toBeInstanceOf(ValidationError);
   });
 });
