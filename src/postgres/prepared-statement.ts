@@ -51,7 +51,15 @@ export function definedStatements(): readonly PreparedStatement<z.ZodType>[] {
  * @throws PlatformError `RESULT_INVALID` naming every offending column (the schema's issues; the ZodError is the cause)
  */
 export function parseStatementRow<S extends z.ZodType>(statement: PreparedStatement<S>, row: unknown): z.output<S> {
-  const parsed = (statement.compiled ?? statement.schema).safeParse(row);
+  return parseResultRow(statement.compiled ?? statement.schema, row);
+}
+
+/**
+ * One result row through `schema`, for a row that is not a statement's own (e.g. a record a function returns inside its row).
+ * @throws PlatformError `RESULT_INVALID` naming every offending column (the schema's issues; the ZodError is the cause)
+ */
+export function parseResultRow<S extends z.ZodType>(schema: S, row: unknown): z.output<S> {
+  const parsed = schema.safeParse(row);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
     throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${issues}`, { cause: parsed.error });

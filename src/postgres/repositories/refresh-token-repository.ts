@@ -204,19 +204,6 @@ export class RefreshTokenRepository {
   }
 
   /**
-   * Issues the first refresh token of a new family for a session created in
-   * `tx` (the caller's transaction, e.g. {@link SessionRepository.createWith}),
-   * so the session and its token commit together or not at all.
-   */
-  @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
-  async issueWithin(tx: DatabaseTransactionConnection, sessionId: string): Promise<IssuedRefreshToken> {
-    const id = parseInput(z.uuid(), sessionId, 'sessionId');
-    const token = generateSecretToken();
-    const refreshToken = await this.#insert(tx, { id: randomUUID(), sessionId: id, familyId: randomUUID(), parentId: null, token });
-    return { token, refreshToken };
-  }
-
-  /**
    * Exchanges a refresh token for its successor.
    *
    * - active → marked rotated, a child in the same family is returned;

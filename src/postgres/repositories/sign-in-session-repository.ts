@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import { PlatformError } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { CONFIG } from '../../tokens.js';
 import { PostgresConnection } from '../postgres-connection.js';
-import { preparedStatement } from '../prepared-statement.js';
+import { parseResultRow, preparedStatement } from '../prepared-statement.js';
 import { AuditRepository, auditColumns, type AuditEventInput } from './audit-repository.js';
 import { createSessionInput, sessionRecordRow, type CreateSessionInput, type RevokedSession, type SessionRecord } from './session-repository.js';
 
@@ -130,9 +129,6 @@ export class SignInSessionRepository {
       ...events,
     ]);
     if (row === undefined || row.id === null) return { status: row?.status ?? null };
-    const session = sessionRecordRow.safeParse(row);
-    if (!session.success)
-      throw new PlatformError('RESULT_INVALID', `Query result does not match its schema: ${session.error.message}`, { cause: session.error });
-    return { status: row.status!, session: session.data, refreshToken: token, revoked: row.revoked ?? [] };
+    return { status: row.status!, session: parseResultRow(sessionRecordRow, row), refreshToken: token, revoked: row.revoked ?? [] };
   }
 }
