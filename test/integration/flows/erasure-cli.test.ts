@@ -13,14 +13,14 @@ describe('platform-data user / org commands', () => {
     const seeded = await seedUserEverywhere(platform);
     const file = join(mkdtempSync(join(tmpdir(), 'pd-export-')), 'user.jsonl');
     const exported = await runCli(['user', 'export', seeded.userId, '--out', file], { env: t.env });
-    expect(exported.stderr).toContain('exported');
+    expect(exported.stderr, exported.stderr).toContain('exported');
     expect(exported.code).toBe(0);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({ kind: 'manifest', userId: seeded.userId });
 
-    const erased = await runCli(['user', 'erase', seeded.userId, '--wait', '--reason', 'cli test'], { env: t.env });
-    expect(erased.stdout).toContain('verified: nothing remains in any store');
+    const erased = await runCli(['user', 'erase', seeded.userId, '--wait', '--timeout', '50', '--reason', 'cli test'], { env: t.env });
+    expect(erased.stdout, erased.stderr).toContain('verified: nothing remains in any store');
     expect(erased.code).toBe(0);
     expect(await platform.resolve(ErasureFlow).verifyErased(seeded.userId)).toEqual([]);
   });
@@ -33,8 +33,8 @@ describe('platform-data user / org commands', () => {
     expect(refused.stderr).toMatch(/confirm/);
     expect(await platform.resolve(ErasureFlow).verifyOrganizationDeleted(org.id)).not.toEqual([]);
 
-    const deleted = await runCli(['org', 'delete', org.id, '--confirm', org.slug, '--wait'], { env: t.env });
-    expect(deleted.stdout).toContain('verified: nothing remains in any store');
+    const deleted = await runCli(['org', 'delete', org.id, '--confirm', org.slug, '--wait', '--timeout', '50'], { env: t.env });
+    expect(deleted.stdout, deleted.stderr).toContain('verified: nothing remains in any store');
     expect(deleted.code).toBe(0);
   });
 });
