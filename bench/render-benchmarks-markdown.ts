@@ -17,9 +17,9 @@ function met(row: BenchRow): string {
 }
 
 /** "0.80× (0.77–0.85)": the median ratio and, with repetitions, their spread. */
-function ratioText(ratio: number | null, runs: readonly number[] = [], metric?: BenchRow['metric']): string {
+function ratioText(ratio: number | null, runs: readonly number[] = [], metric?: BenchRow['metric'], digits = 2): string {
   const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)})` : '';
-  return ratio === null ? '—' : `${ratio.toFixed(2)}×${metric === 'p50' ? ' p50' : ''}${spread}`;
+  return ratio === null ? '—' : `${ratio.toFixed(digits)}×${metric === 'p50' ? ' p50' : ''}${spread}`;
 }
 
 function table(rows: readonly BenchRow[]): string[] {
@@ -37,13 +37,14 @@ function shortfalls(rows: readonly BenchRow[]): string[] {
   if (missed.length === 0) return [];
   const lines = ['**Goals not met, and what the same run measured**', ''];
   for (const r of missed) {
-    const head = `- **${r.name}**: ${ratioText(r.ratio, r.ratioRuns, r.metric)} against ${r.goal ?? '—'}`;
+    // Three digits: a median just under the goal would read as the goal itself at two.
+    const head = `- **${r.name}**: ${ratioText(r.ratio, r.ratioRuns, r.metric, 3)} against ${r.goal ?? '—'}`;
     if (!r.shortfall) {
       lines.push(`${head} — no reason declared for this row.`);
       continue;
     }
-    const evidence = r.shortfall.evidence.map((e) => `${e.profile}: ${e.ratio === null ? 'not measured in this run' : ratioText(e.ratio, e.ratioRuns)}`);
-    lines.push(`${head} — ${r.shortfall.reason}.${evidence.length > 0 ? ` Profile: ${evidence.join('; ')}.` : ''}`);
+    const evidence = r.shortfall.evidence.map((e) => `“${e.profile}” ${e.ratio === null ? 'not measured in this run' : ratioText(e.ratio, e.ratioRuns)}`);
+    lines.push(`${head} — ${r.shortfall.reason}.${evidence.length > 0 ? ` Same run: ${evidence.join('; ')}.` : ''}`);
   }
   return [...lines, ''];
 }
