@@ -8,6 +8,22 @@ export interface SideResult {
   readonly ops: number;
 }
 
+/** One profile row of the same run that shows why a goal row fell short. */
+export interface ShortfallEvidence {
+  /** The profile row's exact `name` in the report's `profile`. */
+  readonly profile: string;
+  /** That row's ratio in this run; null when it was not measured (e.g. left out by `--only`). */
+  readonly ratio: number | null;
+  readonly ratioRuns?: readonly number[];
+}
+
+/** Why a goal row missed its goal, with the profile rows of the same run that measure the cause. */
+export interface Shortfall {
+  readonly reason: string;
+  /** Empty only when no profile row isolates the cost (the reason then says so). */
+  readonly evidence: readonly ShortfallEvidence[];
+}
+
 export interface BenchRow {
   readonly name: string;
   /** What one operation is (e.g. "lookup", "event"). */
@@ -31,6 +47,8 @@ export interface BenchRow {
   readonly backend: string;
   /** Why the row is not measured ("not yet available: …"), or a caveat. */
   readonly note: string | null;
+  /** Set when `met` is false (null otherwise); absent in reports older than it and on profile rows. */
+  readonly shortfall?: Shortfall | null;
 }
 
 export interface Ceilings {

@@ -16,15 +16,37 @@ function met(row: BenchRow): string {
   return row.met ? '**yes**' : '**no**';
 }
 
+/** "0.80× (0.77–0.85)": the median ratio and, with repetitions, their spread. */
+function ratioText(ratio: number | null, runs: readonly number[] = [], metric?: BenchRow['metric'], digits = 2): string {
+  const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)})` : '';
+  return ratio === null ? '—' : `${ratio.toFixed(digits)}×${metric === 'p50' ? ' p50' : ''}${spread}`;
+}
+
 function table(rows: readonly BenchRow[]): string[] {
   const lines = ['| # | row | ours: ops/s · p50 / p99 ms | baseline: ops/s · p50 / p99 ms | ratio | goal | met |', '|---|---|---|---|---|---|---|'];
   rows.forEach((r, i) => {
-    const runs = r.ratioRuns ?? [];
-    const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)})` : '';
-    const ratio = r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×${r.metric === 'p50' ? ' p50' : ''}${spread}`;
+    const ratio = ratioText(r.ratio, r.ratioRuns, r.metric);
     lines.push(`| ${i + 1} | ${r.name} | ${side(r.ours)} | ${side(r.baseline)} | ${ratio} | ${r.goal ?? '—'} | ${met(r)} |`);
   });
   return lines;
+}
+
+/** Each missed goal with the reason its row declares and the ratios its profile rows measured in the same run. */
+function shortfalls(rows: readonly BenchRow[]): string[] {
+  const missed = rows.filter((r) => r.met === false);
+  if (missed.length === 0) return [];
+  const lines = ['**Goals not met, and what the same run measured**', ''];
+  for (const r of missed) {
+    // Three digits: a median just under the goal would read as the goal itself at two.
+    const head = `- **${r.name}**: ${ratioText(r.ratio, r.ratioRuns, r.metric, 3)} against ${r.goal ?? '—'}`;
+    if (!r.shortfall) {
+      lines.push(`${head} — no reason declared for this row.`);
+      continue;
+    }
+    const evidence = r.shortfall.evidence.map((e) => `“${e.profile}” ${e.ratio === null ? 'not measured in this run' : ratioText(e.ratio, e.ratioRuns)}`);
+    lines.push(`${head} — ${r.shortfall.reason}.${evidence.length > 0 ? ` Same run: ${evidence.join('; ')}.` : ''}`);
+  }
+  return [...lines, ''];
 }
 
 function details(rows: readonly BenchRow[]): string[] {
@@ -49,6 +71,7 @@ export function renderResults(report: BenchReport): string {
     '',
     "Ratio: ours ÷ baseline throughput, or for `p50` rows baseline p50 ÷ ours p50 — above 1 is better for ours either way. With repetitions, the ratio is the median of the repetitions' ratios and the range in brackets is their spread (lowest–highest); the ops/s and latency columns are over all repetitions.",
     '',
+    ...shortfalls(report.rows),
     ...details(report.rows),
     '',
     '### Profile rows (same run)',

@@ -61,6 +61,11 @@ export async function redisClusterRow(ctx: BenchContext): Promise<BenchRow> {
       baselineLabel: 'SessionCache.validate on one Redis node',
       goal: '≥ 0.9×',
       goalMinRatio: 0.9,
+      shortfall: {
+        reason:
+          'no profile row isolates it: six redis-server processes and the client share the machine’s cores against one server, and the cluster client routes each command by slot',
+        profiles: [],
+      },
       backend: 'redis-server 7.0 on loopback: 3 masters + 3 replicas (startRedisCluster) vs one private node',
       note: `${sessions.length.toLocaleString('en')} cached sessions; ${CONCURRENCY} concurrent callers each side`,
     };

@@ -10,6 +10,7 @@ import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { runInterleaved } from '../interleaved-runner.js';
 import { applySharedCommandTimeout } from '../../src/redis/shared-command-timeout.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 
 const REDIS_CONCURRENCY = 16;
 const SEED_BATCH = 10_000;
@@ -115,6 +116,11 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
       goalMinRatio: 0.8,
       backend: ctx.backends.redis,
       note: `${seeded.toLocaleString('en')} cached sessions; ${REDIS_CONCURRENCY} concurrent callers on one connection each side`,
+      shortfall: {
+        reason:
+          "the MGET of record and epoch alone vs a GET (Redis' side), then the record's checks in Node that a bare GET does not make: JSON.parse, revocation marker, expiry, epoch, schema",
+        profiles: [PROFILE_ROW.sessionCommand, PROFILE_ROW.sessionClientWork],
+      },
     };
     ctx.log(`  ${hitSpec.name}`);
     const hit = await runInterleaved(
@@ -141,6 +147,11 @@ export async function sessionRows(ctx: BenchContext, seeded: number): Promise<Be
       goalMinRatio: 0.7,
       backend: `${ctx.backends.redis}; ${ctx.backends.postgres}`,
       note: 'put() is left out so every call stays a miss; so are the membership and settings reads the validator makes after the row (not part of the lookup compared here)',
+      shortfall: {
+        reason:
+          "a miss must read the revocation epoch from Redis before PostgreSQL is trusted, so its floor is two sequential round trips (a GET, then the lookup) against the baseline's one; the profile row is ours against that floor, the rest of the gap is the floor itself",
+        profiles: [PROFILE_ROW.sessionMissFloor],
+      },
     };
     const path = await missPath(ctx, pgPool);
     if (path.sessions.length === 0) {
@@ -197,7 +208,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
       rows.push(
         measuredRow(
           {
-            name: 'profile: session validate command alone',
+            name: PROFILE_ROW.sessionCommand,
             unit: 'validate',
             oursLabel: 'MGET record + epoch (what validate by session id sends), reply unparsed',
             baselineLabel: 'bare ioredis GET',
@@ -256,7 +267,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
       rows.push(
         measuredRow(
           {
-            name: 'profile: session validate client-side work',
+            name: PROFILE_ROW.sessionClientWork,
             unit: 'validate',
             oursLabel: 'SessionCache.validate',
             baselineLabel: 'the same MGET, reply unparsed',
@@ -288,7 +299,7 @@ export async function sessionProfile(ctx: BenchContext, seeded: number): Promise
           rows.push(
             measuredRow(
               {
-                name: 'profile: session miss path vs its floor',
+                name: PROFILE_ROW.sessionMissFloor,
                 unit: 'validate',
                 oursLabel: 'the miss row: SessionCache.validate (miss) + SessionRepository.get',
                 baselineLabel: 'a bare GET, then the raw Postgres lookup: the two round trips a miss cannot avoid',

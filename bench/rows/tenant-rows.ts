@@ -11,6 +11,7 @@ import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';
 import { withAdmin } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 
 /** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner (imported: a copy went stale when 0113 added six columns). */
 const BARE_MEMBERS = USERS_FOR_ORGANIZATION.text;
@@ -36,6 +37,11 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     goal: '≤ 1.15× the cost (≥ 0.87×)',
     goalMinRatio: 0.87,
     backend: ctx.backends.postgres,
+    shortfall: {
+      reason:
+        "no profile row isolates RLS policy evaluation: both sides run the same repository code, so the gap is the policies' per-row checks (the users policy's EXISTS sub-plan) and the run's noise",
+      profiles: [],
+    },
   };
   const bareSpec: RowSpec = {
     name: 'tenant read with RLS vs bare owner read',
@@ -47,6 +53,11 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     goalMinRatio: 0.75,
     backend: ctx.backends.postgres,
     note: `${CONCURRENCY} callers; hot-path pool of min(5, PG_POOL_SIZE) connections vs a raw pg pool of 5`,
+    shortfall: {
+      reason:
+        'the baseline is a bare owner query (no tenant settings, no RLS, no validation); ours sends the settings with the read in one round trip, has RLS evaluated and validates every row: the validation profile prices the zod pass, the pipelined profile what the settings would cost through withTenant instead',
+      profiles: [PROFILE_ROW.tenantValidation, PROFILE_ROW.tenantPipelined],
+    },
   };
   const connection = ctx.platform.resolve(PostgresConnection);
   try {
@@ -181,7 +192,7 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
   return [
     measuredRow(
       {
-        name: 'profile: tenant read, row validation',
+        name: PROFILE_ROW.tenantValidation,
         unit: 'read',
         oursLabel: 'UserRepository.listForOrganization (access check, page input parsed, every row validated and mapped by zod, cursor encoded)',
         baselineLabel: 'PostgresConnection.tenantQuery, the same statement and scope, a schema that accepts anything',
@@ -191,7 +202,7 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
     ),
     measuredRow(
       {
-        name: 'profile: tenant read, pipelined vs withTenant',
+        name: PROFILE_ROW.tenantPipelined,
         unit: 'read',
         oursLabel: 'UserRepository.listForOrganization (tenantQuery: settings + read, one Sync, one round trip)',
         baselineLabel:

@@ -12,6 +12,7 @@ import { measuredRow } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved, type Operation } from '../interleaved-runner.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 import { USER_BY_EMAIL_VIA_FUNCTION_SQL, benchUserRow, drizzlePrepared, rawPgNamed, rawPgUnnamed } from './user-lookup-queries.js';
 
 const POOL_SIZE = 8;
@@ -103,11 +104,11 @@ export async function userLookupProfile(ctx: BenchContext): Promise<BenchRow[]> 
     ),
     'sql.prepared with the default reset fails ("prepared statement … does not exist"): DISCARD ALL deallocates it while pg still believes it is parsed',
   );
-  await compare('profile: Drizzle .prepare()', 'Drizzle ORM 0.45 select().prepare()', pgSide(drizzlePrepared));
+  await compare(PROFILE_ROW.drizzle, 'Drizzle ORM 0.45 select().prepare()', pgSide(drizzlePrepared));
   // Like with like: UserRepository must read through the least-privilege function on the application role
   // (sql/0070), while the Drizzle row reads the table directly as the owner. This row prices that difference alone.
   await compare(
-    'profile: least-privilege lookup (platform_auth function, application role)',
+    PROFILE_ROW.leastPrivilege,
     'raw pg named, the same columns FROM platform_auth.user_credentials($1) as the application role',
     pgSide(
       (pool) => async (email) => (await pool.query({ name: 'bench_user_credentials_fn', text: USER_BY_EMAIL_VIA_FUNCTION_SQL, values: [email] })).rows[0],
@@ -150,7 +151,7 @@ async function hotPathLayers(ctx: BenchContext, emails: readonly string[]): Prom
       rows.push(
         measuredRow(
           {
-            name: 'profile: hot path, input and row validation',
+            name: PROFILE_ROW.hotPathValidation,
             unit: 'lookup',
             oursLabel: 'UserRepository.findCredentialsByEmail (access wrapper, email parsed, the 27-column row validated and mapped by zod)',
             baselineLabel: 'PostgresConnection.preparedOne with the same statement text and a schema that accepts anything',
@@ -172,7 +173,7 @@ async function hotPathLayers(ctx: BenchContext, emails: readonly string[]): Prom
       rows.push(
         measuredRow(
           {
-            name: 'profile: hot path, pool bound and idle check',
+            name: PROFILE_ROW.hotPathPool,
             unit: 'lookup',
             oursLabel: 'PostgresConnection.preparedOne, no validation (the bound of PG_QUERY_TIMEOUT_MS, the idle check, error mapping)',
             baselineLabel: 'raw pg pool of the same size and type parsers, application role, the same named statement',

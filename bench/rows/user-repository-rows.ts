@@ -10,6 +10,7 @@ import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 import type { UserLookup } from './growth-rows.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 
 /** PostgresConnection's hot-path pool has min(5, PG_POOL_SIZE) connections: baselines get the same, and as many callers. */
 const POOL_SIZE = 5;
@@ -74,6 +75,11 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
       goalMinRatio: 0.95,
       backend: ctx.backends.postgres,
       note,
+      shortfall: {
+        reason:
+          'the baseline sends the same statement (through platform_auth.user_credentials), so the gap is our hot-path layers: input and row validation by zod, then the pool bound and idle check',
+        profiles: [PROFILE_ROW.hotPathValidation, PROFILE_ROW.hotPathPool],
+      },
     };
     const a = keyCycle(emails);
     const b = keyCycle(emails);
@@ -106,6 +112,11 @@ export async function userRepositoryRows(ctx: BenchContext): Promise<BenchRow[]>
       goalMinRatio: 1.05,
       backend: ctx.backends.postgres,
       note,
+      shortfall: {
+        reason:
+          'Drizzle reads the users table directly as the owner; ours calls the least-privilege function platform_auth.user_credentials on the application role (issue 15), whose price against an owner read is the least-privilege profile, while Drizzle itself runs at about raw pg speed: not reachable while the lookup stays least-privilege',
+        profiles: [PROFILE_ROW.leastPrivilege, PROFILE_ROW.drizzle, PROFILE_ROW.hotPathValidation],
+      },
     };
     const c = keyCycle(emails);
     const d = keyCycle(emails);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../../bench/bench-result.js';
+import { PROFILE_ROW, loginProfileRowName } from '../../bench/rows/profile-row-names.js';
 import { ROOT } from '../support/run-cli.js';
 
 const run = promisify(execFile);
@@ -82,6 +83,20 @@ describe('benchmarks (quick)', () => {
       ).toBe(true);
     }
     for (const row of [...report.rows, ...report.profile]) checkRow(row);
+    // Every profile row a goal row may cite is in the report under that exact name (the run's cost is 10).
+    const profiles = new Map(report.profile.map((p) => [p.name, p]));
+    for (const name of [...Object.values(PROFILE_ROW), loginProfileRowName(10)]) expect(profiles.has(name), `profile row "${name}"`).toBe(true);
+    // A missed goal says why, with the ratios of profile rows of this same report (or says that none isolates the cost).
+    for (const row of report.rows) {
+      if (row.met !== false) {
+        if (row.goalMinRatio !== null) expect(row.shortfall, row.name).toBeNull();
+        continue;
+      }
+      expect(row.shortfall?.reason, row.name).toMatch(/\S/);
+      const evidence = row.shortfall?.evidence ?? [];
+      if (evidence.length === 0) expect(row.shortfall?.reason, row.name).toMatch(/^no profile row isolates/);
+      for (const e of evidence) expect(e.ratio, `${row.name} cites "${e.profile}"`).toBe(profiles.get(e.profile)?.ratio);
+    }
     // A row that failed at run time is a defect of the suite, not a "not available" piece.
     expect([...report.rows, ...report.profile].filter((r) => r.note?.startsWith('failed in this run')).map((r) => `${r.name}: ${r.note}`)).toEqual([]);
   }, 480_000);

@@ -1,0 +1,21 @@
+/**
+ * Names of the profile rows that goal rows cite as evidence of a shortfall (RowSpec.shortfall): the profile
+ * row and the goal row take the name from here, so a renamed profile row cannot leave its citation behind.
+ */
+export const PROFILE_ROW = {
+  hotPathValidation: 'profile: hot path, input and row validation',
+  hotPathPool: 'profile: hot path, pool bound and idle check',
+  drizzle: 'profile: Drizzle .prepare()',
+  leastPrivilege: 'profile: least-privilege lookup (platform_auth function, application role)',
+  tenantValidation: 'profile: tenant read, row validation',
+  tenantPipelined: 'profile: tenant read, pipelined vs withTenant',
+  sessionCommand: 'profile: session validate command alone',
+  sessionClientWork: 'profile: session validate client-side work',
+  sessionMissFloor: 'profile: session miss path vs its floor',
+  auditInsert: 'profile: audit batch INSERT alone',
+  semanticEmbed: 'profile: semantic search, embed + Qdrant vs the Qdrant query alone',
+  semanticHydration: 'profile: semantic search, MongoDB hydration alone vs the Qdrant query alone',
+} as const;
+
+/** The login profile row's name: it runs at the run's BCRYPT_COST. */
+export const loginProfileRowName = (cost: number): string => `profile: login at bcrypt cost ${cost}`;
