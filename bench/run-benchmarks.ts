@@ -26,7 +26,7 @@ import { attachShortfalls } from './attach-shortfalls.js';
 import { machineBasics, measureCeilings, postgresVersion } from './machine-info.js';
 import { renderResults, spliceResults } from './render-benchmarks-markdown.js';
 import { repoRoot } from './repo-root.js';
-import { sessionGrowthRow, userGrowthRow } from './rows/growth-rows.js';
+import { sessionGrowthRow, userGrowthRow, userGrowthSameKeysProfile } from './rows/growth-rows.js';
 import { auditInsertProfileRow, auditRow } from './rows/audit-rows.js';
 import { auditGrowthRow, seedAuditHistory } from './rows/audit-growth-row.js';
 import { knowledgeRow } from './rows/knowledge-rows.js';
@@ -537,6 +537,11 @@ async function main(): Promise<void> {
         'user lookup profile',
         () => [],
         () => userLookupProfile(ctx),
+      )),
+      ...(await group(
+        'user growth profile',
+        () => [],
+        async () => [await userGrowthSameKeysProfile(ctx, repositoryUserLookup, 'UserRepository.findCredentialsByEmail')],
       )),
       ...(await group(
         'tenant profile',

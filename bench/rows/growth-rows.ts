@@ -6,6 +6,8 @@ import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 import { sessionId, sessionUserId } from './session-rows.js';
+import { withAdmin } from '../bench-database.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 
 const compact = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1_000} k`);
 
@@ -14,6 +16,7 @@ export type UserLookup = (platform: Platform) => (email: string) => Promise<unkn
 
 /** Row 8 (users): p50 of a lookup by email at `largeUsers` vs `smallUsers`, interleaved across two databases. */
 export async function userGrowthRow(ctx: BenchContext, lookup: UserLookup, lookupLabel: string, note?: string): Promise<BenchRow> {
+  const sizes = await relationSizes(ctx);
   const spec: RowSpec = {
     name: `growth: user by email, ${compact(ctx.largeUsers)} vs ${compact(ctx.smallUsers)} users`,
     unit: 'lookup',
@@ -25,15 +28,59 @@ export async function userGrowthRow(ctx: BenchContext, lookup: UserLookup, looku
     backend: ctx.backends.postgres,
     shortfall: {
       reason:
-        "no profile row isolates it: both sides run the same code on tables of different sizes, so the gap is the server's (a deeper index and colder pages of the larger table)",
-      profiles: [],
+        "both sides run the same code on tables of different sizes: the large side's keys spread over a table larger than shared_buffers (sizes in the note), so its lookups read pages from outside PostgreSQL's buffer cache; the profile row looks up the small side's keys on the large table — same code, same working set, only the table's size and index depth differ",
+      profiles: [PROFILE_ROW.userGrowthSameKeys],
     },
-    ...(note ? { note } : {}),
+    note: note ? `${note}; ${sizes}` : sizes,
   };
   const large = lookup(ctx.platform);
   const small = lookup(ctx.smallPlatform);
   const nextLarge = keyCycle(sampleIds(ctx.largeUsers, 20_000, 3).map(benchEmail));
   const nextSmall = keyCycle(sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail));
+  ctx.log(`  ${spec.name}`);
+  const result = await runInterleaved(
+    async () => {
+      if (!(await large(nextLarge()))) throw new Error('bench: user not found (large)');
+    },
+    async () => {
+      if (!(await small(nextSmall()))) throw new Error('bench: user not found (small)');
+    },
+    { ...ctx.timing, concurrency: 4 },
+  );
+  return measuredRow(spec, result);
+}
+
+/** The users table with its indexes on each side, and the server's buffer cache, as the row's note states them. */
+async function relationSizes(ctx: BenchContext): Promise<string> {
+  const size = (url: string) =>
+    withAdmin(url, async (c) => {
+      const { rows } = await c.query<{ total: string; buffers: string }>(
+        `SELECT pg_size_pretty(pg_total_relation_size('users')) AS total, current_setting('shared_buffers') AS buffers`,
+      );
+      return rows[0];
+    });
+  const [large, small] = await Promise.all([size(ctx.db.ownerUrl), size(ctx.smallDb.ownerUrl)]);
+  return `users table with indexes: ${large?.total ?? '?'} large, ${small?.total ?? '?'} small; shared_buffers ${large?.buffers ?? '?'}`;
+}
+
+/**
+ * Profile for the user growth row: the large table looked up with the small side's keys (users 1..smallUsers
+ * exist in both databases), so both sides touch the same number of rows and only the table's size differs.
+ */
+export async function userGrowthSameKeysProfile(ctx: BenchContext, lookup: UserLookup, lookupLabel: string): Promise<BenchRow> {
+  const spec: RowSpec = {
+    name: PROFILE_ROW.userGrowthSameKeys,
+    unit: 'lookup',
+    oursLabel: `${lookupLabel} on ${compact(ctx.largeUsers)} users, the small side's keys`,
+    baselineLabel: `the same keys on ${compact(ctx.smallUsers)} users`,
+    metric: 'p50',
+    backend: ctx.backends.postgres,
+  };
+  const large = lookup(ctx.platform);
+  const small = lookup(ctx.smallPlatform);
+  const keys = sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail);
+  const nextLarge = keyCycle(keys);
+  const nextSmall = keyCycle(keys);
   ctx.log(`  ${spec.name}`);
   const result = await runInterleaved(
     async () => {

@@ -14,6 +14,7 @@ export const PROFILE_ROW = {
   sessionMissFloor: 'profile: session miss path vs its floor',
   auditInsert: 'profile: audit batch INSERT alone',
   semanticEmbed: 'profile: semantic search, embed + Qdrant vs the Qdrant query alone',
+  userGrowthSameKeys: "profile: user growth, the small side's keys on the large table",
   semanticHydration: 'profile: semantic search, MongoDB hydration alone vs the Qdrant query alone',
 } as const;
 
