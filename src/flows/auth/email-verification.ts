@@ -1,7 +1,7 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { TokenError } from '../../errors.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { AuditRepository } from '../../postgres/repositories/audit-repository.js';
 import { UserRepository, type UserRecord } from '../../postgres/repositories/user-repository.js';
 import { VerificationTokenRepository } from '../../postgres/repositories/verification-token-repository.js';
@@ -28,7 +28,7 @@ export class EmailVerification {
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async requestEmailVerification(userId: string): Promise<EmailRequestAccepted> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const user = await this.users.getById(id);
     if (user && user.emailVerifiedAt === null && user.status === 'pending_verification') await this.links.send(user, 'email_verification');
     return EMAIL_REQUEST_ACCEPTED;

@@ -2,7 +2,7 @@ import { generateRegistrationOptions, type PublicKeyCredentialCreationOptionsJSO
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, PasskeyError } from '../../errors.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import {
   AUTHENTICATOR_TRANSPORTS,
   PasskeyRepository,
@@ -145,7 +145,7 @@ export class PasskeyService {
    */
   @declareAccess({ ownAccount: true })
   async remove(ctx: TenantContext, passkeyId: string): Promise<void> {
-    const id = parseInput(z.uuid(), passkeyId, 'passkeyId');
+    const id = parseInput(uuidInput, passkeyId, 'passkeyId');
     const removed = await this.passkeys.remove(ctx.userId, id, [
       { eventType: 'auth.passkey.removed', organizationId: ctx.organizationId, actorUserId: ctx.userId, riskScore: 20, details: { passkeyId: id } },
     ]);

@@ -1,6 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import { z } from 'zod';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { AccountRepository } from '../../postgres/repositories/account-repository.js';
 import { SecuritySettingsRepository } from '../../postgres/repositories/security-settings-repository.js';
 import { BCRYPT_MAX_PASSWORD_BYTES } from '../../security/password-hasher.js';
@@ -71,7 +70,7 @@ export class StrictestPasswordPolicy {
   /** @throws ValidationError naming `userId` */
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async forUser(userId: string): Promise<UserPasswordPolicy> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const memberships = await this.accounts.listMemberships(id);
     const all = await Promise.all(memberships.map((m) => this.securitySettings.getForOrganization(m.organizationId)));
     if (all.length === 0) return { options: {}, historyDepth: this.options.passwordHistoryDepth };

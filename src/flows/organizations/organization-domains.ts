@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { DnsLookupError, NotFoundError } from '../../errors.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { AUTO_JOIN_ROLES, OrganizationDomainRepository } from '../../postgres/repositories/organization-domain-repository.js';
 import type { AutoJoinRole, OrganizationDomain } from '../../postgres/repositories/organization-domain-repository.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -127,7 +127,7 @@ export class OrganizationDomains {
    */
   @declareAccess({ requires: 'settings:manage' })
   async verifyDomain(ctx: TenantContext, domainId: string, lookupTxt: TxtLookup): Promise<OrganizationDomain> {
-    const id = parseInput(z.uuid(), domainId, 'domainId');
+    const id = parseInput(uuidInput, domainId, 'domainId');
     const current = await this.domains.get(ctx, id);
     if (current.verifiedAt !== null) return current;
     let records: readonly string[];
@@ -151,7 +151,7 @@ export class OrganizationDomains {
    */
   @declareAccess({ requires: 'settings:manage' })
   async setAutoJoin(ctx: TenantContext, domainId: string, role: AutoJoinRole | null): Promise<OrganizationDomain> {
-    const id = parseInput(z.uuid(), domainId, 'domainId');
+    const id = parseInput(uuidInput, domainId, 'domainId');
     const r = parseInput(z.enum(AUTO_JOIN_ROLES).nullable(), role, 'role');
     return this.domains.setAutoJoin(ctx, id, r);
   }
@@ -162,7 +162,7 @@ export class OrganizationDomains {
    */
   @declareAccess({ requires: 'settings:manage' })
   async removeDomain(ctx: TenantContext, domainId: string): Promise<boolean> {
-    const id = parseInput(z.uuid(), domainId, 'domainId');
+    const id = parseInput(uuidInput, domainId, 'domainId');
     return this.domains.remove(ctx, id);
   }
 
@@ -176,7 +176,7 @@ export class OrganizationDomains {
    */
   @declareAccess({ preTenant: 'sign-in: the authenticated user joins the organization that verified their email domain' })
   async joinByVerifiedDomain(userId: string): Promise<DomainJoinResult> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const user = await this.domains.findJoinUser(id);
     if (!user || user.status === 'deleted') throw new NotFoundError('user', id);
     if (user.emailVerifiedAt === null) return { joined: false, reason: 'email_not_verified' };

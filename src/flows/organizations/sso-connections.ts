@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import type { ReencryptResult } from '../../postgres/repositories/reencrypt-columns.js';
 import { SsoConnectionRepository } from '../../postgres/repositories/sso-connection-repository.js';
 import type { SsoClientCredentials, SsoConnection, SsoRoute } from '../../postgres/repositories/sso-connection-repository.js';
@@ -88,7 +88,7 @@ export class SsoConnections {
    */
   @declareAccess({ requires: 'settings:manage' })
   async setSsoConnectionEnabled(ctx: TenantContext, connectionId: string, enabled: boolean): Promise<SsoConnection> {
-    const id = parseInput(z.uuid(), connectionId, 'connectionId');
+    const id = parseInput(uuidInput, connectionId, 'connectionId');
     const on = parseInput(z.boolean(), enabled, 'enabled');
     return this.connections.setEnabled(ctx, id, on);
   }
@@ -99,7 +99,7 @@ export class SsoConnections {
    */
   @declareAccess({ requires: 'settings:manage' })
   async deleteSsoConnection(ctx: TenantContext, connectionId: string): Promise<boolean> {
-    const id = parseInput(z.uuid(), connectionId, 'connectionId');
+    const id = parseInput(uuidInput, connectionId, 'connectionId');
     return this.connections.delete(ctx, id);
   }
 
@@ -123,7 +123,7 @@ export class SsoConnections {
    */
   @declareAccess({ preTenant: 'the SSO callback runs before a session exists; the connection id comes from findSsoConnectionForEmail' })
   async clientCredentials(connectionId: string): Promise<SsoClientCredentials> {
-    const id = parseInput(z.uuid(), connectionId, 'connectionId');
+    const id = parseInput(uuidInput, connectionId, 'connectionId');
     return this.connections.clientCredentials(id);
   }
 

@@ -1,10 +1,9 @@
 import { inject, injectable } from 'tsyringe';
-import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { AnalyticsRepository } from '../../mongo/repositories/analytics-repository.js';
 import { ConversationRepository } from '../../mongo/repositories/conversation-repository.js';
 import { MessageRepository } from '../../mongo/repositories/message-repository.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { SubjectDataRepository } from '../../postgres/repositories/subject-data-repository.js';
 import { TaggedKeyScanner } from '../../redis/repositories/tagged-key-scanner.js';
 import { AdminScope } from '../../tenancy/admin-scope.js';
@@ -56,7 +55,7 @@ export class UserExporter {
    */
   @declareAccess({ systemJob: "operator action of the application, not a tenant's (GDPR export)" })
   async *exportUser(userId: string, options: { requestedBy?: string } = {}): AsyncGenerator<string> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const scope = AdminScope.create({ actor: options.requestedBy ?? 'export', reason: 'GDPR export' });
     const counts: Record<string, number> = {};
     const line = (l: ExportLine): string => {

@@ -155,7 +155,7 @@ export class AccountRepository {
    */
   @declareAccess({ preTenant: 'password flows of PasswordChange/PasswordReset/EmailVerification, which check the caller first' })
   async passwordChangedAt(userId: string): Promise<Date | null> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { userId: id }).maybeOne(sql.type(z.object({ password_changed_at: z.date().nullable() }))`
         SELECT password_changed_at FROM users WHERE id = ${id}`),

@@ -11,7 +11,7 @@ import { AuditRepository, tenantAuditEvent } from './audit-repository.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -274,7 +274,7 @@ export class ApiKeyRepository {
    */
   @declareAccess({ requires: 'api_keys:manage' })
   async get(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
-    const keyId = parseInput(z.uuid(), id, 'id');
+    const keyId = parseInput(uuidInput, id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) => tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM api_keys WHERE id = ${keyId}`));
     if (!row) throw new NotFoundError('api key', keyId);
     return row;
@@ -306,7 +306,7 @@ export class ApiKeyRepository {
    */
   @declareAccess({ requires: 'api_keys:manage' })
   async update(ctx: TenantContext, id: string, patch: UpdateApiKeyInput): Promise<ApiKeyRecord> {
-    const keyId = parseInput(z.uuid(), id, 'id');
+    const keyId = parseInput(uuidInput, id, 'id');
     const data = parseInput(updateInput, patch);
     if (data.scopes !== undefined) assertScopesWithin(ctx, data.scopes);
     const sets = [
@@ -336,7 +336,7 @@ export class ApiKeyRepository {
    */
   @declareAccess({ requires: 'api_keys:manage' })
   async revoke(ctx: TenantContext, id: string): Promise<ApiKeyRecord> {
-    const keyId = parseInput(z.uuid(), id, 'id');
+    const keyId = parseInput(uuidInput, id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, async (tx) => {
       const newly = await tx.maybeOne(sql.type(recordRow)`
         UPDATE api_keys SET revoked_at = now() WHERE id = ${keyId} AND revoked_at IS NULL RETURNING ${COLUMNS}`);

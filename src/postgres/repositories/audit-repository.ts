@@ -57,7 +57,7 @@ const APPEND_DEDUPED = {
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
@@ -357,7 +357,7 @@ export class AuditRepository {
    */
   @declareAccess({ systemJob: 'erasure of a user' })
   async pseudonymiseUser(userId: string): Promise<number> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const subjectKeys = sql.array([...AUDIT_SUBJECT_KEYS], 'text');
     const piiKeys = sql.array([...AUDIT_PII_KEYS], 'text');
     return withPostgresErrors(() =>

@@ -5,7 +5,7 @@ import { NotFoundError } from '../../errors.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -88,7 +88,7 @@ export class ConsentRepository {
    */
   @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService records the user's own consent" })
   async record(userId: string, input: ConsentInput): Promise<ConsentEvent> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const d = parseInput(consentInputSchema, input);
     return withPostgresErrors(() => scopedPool(this.postgres.appPool, { userId: id }).transaction((tx) => this.#record(tx, id, d)));
   }
@@ -100,7 +100,7 @@ export class ConsentRepository {
    */
   @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService records the user's own consent" })
   async recordWithin(tx: DatabaseTransactionConnection, userId: string, input: ConsentInput): Promise<ConsentEvent> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const d = parseInput(consentInputSchema, input);
     return this.#record(tx, id, d);
   }
@@ -121,7 +121,7 @@ export class ConsentRepository {
   /** The user's consent history, oldest first (user-scoped: row-level security allows only their own). */
   @declareAccess({ preTenant: "sign-up: the account and its first organization do not exist yet; ConsentService reads the user's own history" })
   async history(userId: string): Promise<readonly ConsentEvent[]> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     return withUserScope(this.postgres.appPool, id, (tx) =>
       tx.any(sql.type(eventRow)`SELECT ${COLUMNS} FROM consent_events WHERE user_id = ${id} ORDER BY recorded_at, id`),
     );

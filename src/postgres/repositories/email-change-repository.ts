@@ -2,7 +2,7 @@ import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { ConflictError, TokenError } from '../../errors.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -239,7 +239,7 @@ export class EmailChangeRepository {
    */
   @declareAccess({ preTenant: 'email change flows (EmailChangeService), which check the caller first' })
   async findOpen(userId: string): Promise<EmailChangeRecord | undefined> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const found = await withUserScope(this.postgres.appPool, id, (tx) =>
       tx.maybeOne(sql.type(row)`SELECT ${COLUMNS} FROM email_change_requests WHERE user_id = ${id} AND completed_at IS NULL AND cancelled_at IS NULL`),
     );
@@ -253,7 +253,7 @@ export class EmailChangeRepository {
    */
   @declareAccess({ preTenant: 'email change flows (EmailChangeService), which check the caller first' })
   async cancelOpen(userId: string, audit: readonly AuditEventInput[] = []): Promise<boolean> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     return withUserScope(this.postgres.appPool, id, async (tx) => {
       const cancelled = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE email_change_requests SET cancelled_at = now()

@@ -6,7 +6,7 @@ import { assertAdminScope, type AdminScope } from '../../tenancy/admin-scope.js'
 import { PostgresConnection } from '../postgres-connection.js';
 import { scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -172,7 +172,7 @@ export class ErasureRequestRepository {
   @declareAccess({ adminScope: true })
   async get(scope: AdminScope, id: string): Promise<ErasureRequestRecord> {
     assertAdminScope(scope);
-    const requestId = parseInput(z.uuid(), id, 'id');
+    const requestId = parseInput(uuidInput, id, 'id');
     return withPostgresErrors(() => this.#load(scopedPool(this.postgres.appPool, { adminActor: scope.actor }), requestId));
   }
 
@@ -320,7 +320,7 @@ export class ErasureRequestRepository {
   @declareAccess({ adminScope: true })
   async completeIfDone(scope: AdminScope, requestId: string): Promise<boolean> {
     assertAdminScope(scope);
-    const id = parseInput(z.uuid(), requestId, 'requestId');
+    const id = parseInput(uuidInput, requestId, 'requestId');
     return withPostgresErrors(async () => {
       const status = await scopedPool(this.postgres.appPool, { adminActor: scope.actor }).maybeOneFirst(sql.type(
         z.object({ status: z.enum(ERASURE_REQUEST_STATUSES) }),

@@ -6,7 +6,7 @@ import { NotFoundError } from '../../errors.js';
 import { SecretBox } from '../../security/secret-box.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { reencryptColumns, type ReencryptResult } from './reencrypt-columns.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
@@ -136,7 +136,7 @@ export class IdentityRepository {
    */
   @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async link(userId: string, input: LinkIdentityInput): Promise<IdentityRecord> {
-    const user = parseInput(z.uuid(), userId, 'userId');
+    const user = parseInput(uuidInput, userId, 'userId');
     const data = parseInput(linkInput, input);
     return withUserScope(this.postgres.appPool, user, (tx) => this.#link(tx, user, data));
   }
@@ -149,7 +149,7 @@ export class IdentityRepository {
    */
   @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async linkWithin(tx: DatabaseTransactionConnection, userId: string, input: LinkIdentityInput): Promise<IdentityRecord> {
-    const user = parseInput(z.uuid(), userId, 'userId');
+    const user = parseInput(uuidInput, userId, 'userId');
     return this.#link(tx, user, parseInput(linkInput, input));
   }
 
@@ -185,7 +185,7 @@ export class IdentityRepository {
    */
   @declareAccess({ preTenant: 'OAuth sign-in of OAuthSignIn' })
   async listForUser(userId: string): Promise<readonly IdentityRecord[]> {
-    const user = parseInput(z.uuid(), userId, 'userId');
+    const user = parseInput(uuidInput, userId, 'userId');
     return withUserScope(this.postgres.appPool, user, (tx) =>
       tx.any(sql.type(recordRow)`SELECT ${COLUMNS} FROM identities WHERE user_id = ${user} ORDER BY created_at, id`),
     );

@@ -11,7 +11,7 @@ import type { TenantContext } from '../../tenancy/tenant-context.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { withScope } from '../with-scope.js';
 
@@ -267,7 +267,7 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:manage' })
   async revokeInvitation(ctx: TenantContext, id: string): Promise<boolean> {
-    const invitationId = parseInput(z.uuid(), id, 'id');
+    const invitationId = parseInput(uuidInput, id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx
         .maybeOne(
@@ -287,7 +287,7 @@ export class MembershipRepository {
   /** The membership of `userId` in the current organization. @throws ValidationError naming `userId` */
   @declareAccess({ requires: 'members:read' })
   async get(ctx: TenantContext, userId: string): Promise<MembershipRecord | undefined> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${id}`),
     );
@@ -325,7 +325,7 @@ export class MembershipRepository {
    */
   @declareAccess({ requires: 'members:read' })
   async remove(ctx: TenantContext, userId: string): Promise<boolean> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const current = await tx.maybeOneFirst(sql.type(z.object({ role: z.enum(MEMBERSHIP_ROLES) }))`
         SELECT role::text AS role FROM memberships WHERE organization_id = ${ctx.organizationId} AND user_id = ${id} FOR UPDATE`);

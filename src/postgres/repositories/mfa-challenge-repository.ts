@@ -6,7 +6,7 @@ import { generateSecretToken, hashToken } from '../../security/secret-token.js';
 import { PostgresConnection } from '../postgres-connection.js';
 import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { withUserScope } from './with-user-scope.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
@@ -163,7 +163,7 @@ export class MfaChallengeRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async consume(id: string): Promise<boolean> {
-    const challengeId = parseInput(z.uuid(), id, 'id');
+    const challengeId = parseInput(uuidInput, id, 'id');
     return withPostgresErrors(() => this.#consume(this.postgres.appPool, challengeId));
   }
 
@@ -175,7 +175,7 @@ export class MfaChallengeRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async consumeWithin(tx: DatabaseTransactionConnection, id: string): Promise<boolean> {
-    return this.#consume(tx, parseInput(z.uuid(), id, 'id'));
+    return this.#consume(tx, parseInput(uuidInput, id, 'id'));
   }
 
   async #consume(connection: CommonQueryMethods, challengeId: string): Promise<boolean> {

@@ -101,7 +101,7 @@ export class MfaRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async getSecret(userId: string): Promise<TotpSecret | undefined> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const row = await withUserScope(this.postgres.appPool, id, (tx) =>
       tx.maybeOne(sql.type(secretRow)`SELECT totp_secret_encrypted, enabled_at, last_used_step FROM user_mfa WHERE user_id = ${id}`),
     );
@@ -164,7 +164,7 @@ export class MfaRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async disable(userId: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     return withUserScope(this.postgres.appPool, id, async (tx) => {
       await tx.query(sql.type(noRows)`DELETE FROM mfa_recovery_codes WHERE user_id = ${id}`);
       const row = await tx.maybeOne(sql.type(userIdRow)`DELETE FROM user_mfa WHERE user_id = ${id} RETURNING user_id`);
@@ -210,7 +210,7 @@ export class MfaRepository {
    */
   @declareAccess({ preTenant: 'MFA flows (MfaService, MfaEnrollment, SecondFactorCheck, MfaSignIn), which check the caller first' })
   async useRecoveryCode(userId: string, code: string, options: { readonly events?: readonly AuditEventInput[] } = {}): Promise<boolean> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const hash = hashRecoveryCode(parseInput(z.string().max(64), code, 'recoveryCode'));
     const row = await withUserScope(this.postgres.appPool, id, async (tx) => {
       const used = await tx.maybeOne(sql.type(userIdRow)`

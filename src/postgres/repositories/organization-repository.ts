@@ -11,7 +11,7 @@ import { enterScope, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 
@@ -197,7 +197,7 @@ export class OrganizationRepository {
    */
   @declareAccess({ preTenant: 'sign-in checks of an organization before a context exists' })
   async getById(id: string): Promise<OrganizationRecord | undefined> {
-    const organizationId = parseInput(z.uuid(), id, 'id');
+    const organizationId = parseInput(uuidInput, id, 'id');
     const row = await withPostgresErrors(() =>
       scopedPool(this.postgres.appPool, { organizationId }).maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM organizations WHERE id = ${organizationId}`),
     );

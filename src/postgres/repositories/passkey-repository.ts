@@ -3,7 +3,7 @@ import { sql } from 'slonik';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import { TokenError } from '../../errors.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { hashToken } from '../../security/secret-token.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { PostgresConnection } from '../postgres-connection.js';
@@ -144,7 +144,7 @@ export class PasskeyRepository {
       ceremony,
       ttlSeconds,
     });
-    if (input.ceremony === 'registration' && input.userId === undefined) parseInput(z.uuid(), userId, 'userId');
+    if (input.ceremony === 'registration' && input.userId === undefined) parseInput(uuidInput, userId, 'userId');
     const challenge = randomBytes(CHALLENGE_BYTES).toString('base64url');
     const expiresAt = new Date(Date.now() + input.ttlSeconds * 1000);
     // No RETURNING: a usernameless row is visible to no SELECT policy of the application role.
@@ -220,7 +220,7 @@ export class PasskeyRepository {
    */
   @declareAccess({ preTenant: 'passkey flows (PasskeyService/PasskeySignIn), which check the caller first' })
   async listForUser(userId: string): Promise<readonly PasskeyRecord[]> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     return withUserScope(this.postgres.appPool, id, (tx) =>
       tx.any(sql.type(row)`SELECT ${COLUMNS} FROM passkey_credentials WHERE user_id = ${id} ORDER BY created_at, id`),
     );

@@ -8,7 +8,7 @@ import { MAINTENANCE_SCOPE, scopedPool } from '../with-scope.js';
 import { withTenant } from '../with-tenant.js';
 import { type KeysetPage, type KeysetPageInput, microsToTimestamp, parseKeysetPage, sortMicros, toKeysetPage } from './keyset-page.js';
 import { noRows } from './no-rows.js';
-import { parseInput } from '../../parse-input.js';
+import { parseInput, uuidInput } from '../../parse-input.js';
 import { withPostgresErrors } from '../map-postgres-error.js';
 import { accessControlled, declareAccess } from '../../tenancy/declare-access.js';
 import { jsonObjectInput } from '../../input-policy.js';
@@ -185,7 +185,7 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:read' })
   async get(ctx: TenantContext, id: string): Promise<PersonaRecord> {
-    const personaId = parseInput(z.uuid(), id, 'id');
+    const personaId = parseInput(uuidInput, id, 'id');
     const row = await withTenant(this.postgres.appPool, ctx, (tx) =>
       tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM personas WHERE id = ${personaId} AND deleted_at IS NULL`),
     );
@@ -219,7 +219,7 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:write' })
   async update(ctx: TenantContext, id: string, patch: UpdatePersonaInput): Promise<PersonaRecord> {
-    const personaId = parseInput(z.uuid(), id, 'id');
+    const personaId = parseInput(uuidInput, id, 'id');
     const data = parseInput(updateInput, patch);
     const sets = [
       data.name === undefined ? undefined : sql.fragment`name = ${data.name}`,
@@ -244,7 +244,7 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:write' })
   async delete(ctx: TenantContext, id: string): Promise<boolean> {
-    const personaId = parseInput(z.uuid(), id, 'id');
+    const personaId = parseInput(uuidInput, id, 'id');
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const row = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`
         UPDATE personas SET deleted_at = now() WHERE id = ${personaId} AND deleted_at IS NULL RETURNING id`);
@@ -260,7 +260,7 @@ export class PersonaRepository {
    */
   @declareAccess({ requires: 'personas:write' })
   async setPreference(ctx: TenantContext, personaId: string, input: PersonaPreferenceInput): Promise<PersonaPreference> {
-    const id = parseInput(z.uuid(), personaId, 'personaId');
+    const id = parseInput(uuidInput, personaId, 'personaId');
     const data = parseInput(preferenceInput, input);
     return withTenant(this.postgres.appPool, ctx, async (tx) => {
       const persona = await tx.maybeOne(sql.type(z.object({ id: z.uuid() }))`

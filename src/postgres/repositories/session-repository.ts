@@ -232,7 +232,7 @@ export class SessionRepository {
    */
   @declareAccess({ preTenant: 'session lifecycle: the caller holds the session or refresh token' })
   async confirm(id: string): Promise<SessionRecord | undefined> {
-    const sessionId = parseInput(z.uuid(), id, 'id');
+    const sessionId = parseInput(uuidInput, id, 'id');
     const row = await withPostgresErrors(() =>
       this.postgres.appPool.maybeOne(sql.type(sessionRecordRow)`SELECT ${COLUMNS} FROM platform_auth.confirm_session(${sessionId})`),
     );

@@ -439,7 +439,7 @@ export class UserRepository {
    */
   @declareAccess({ preTenant: 'email verification: the caller holds the verification link' })
   async activatePendingWithin(tx: DatabaseTransactionConnection, userId: string): Promise<UserRecord | undefined> {
-    const id = parseInput(z.uuid(), userId, 'userId');
+    const id = parseInput(uuidInput, userId, 'userId');
     const user = await tx.maybeOne(sql.type(recordRow)`SELECT ${COLUMNS} FROM users u WHERE u.id = ${id} FOR UPDATE`);
     if (user?.status !== 'pending_verification') return user ?? undefined;
     return this.#setStatus(tx, id, 'active');
