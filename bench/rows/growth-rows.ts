@@ -33,10 +33,15 @@ export async function userGrowthRow(ctx: BenchContext, lookup: UserLookup, looku
     },
     note: note ? `${note}; ${sizes}` : sizes,
   };
+  return measureLookups(ctx, spec, lookup, sampleIds(ctx.largeUsers, 20_000, 3).map(benchEmail), sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail));
+}
+
+/** `lookup` on the large platform with `largeKeys` vs on the small one with `smallKeys`, interleaved, 4 callers. */
+async function measureLookups(ctx: BenchContext, spec: RowSpec, lookup: UserLookup, largeKeys: string[], smallKeys: string[]): Promise<BenchRow> {
   const large = lookup(ctx.platform);
   const small = lookup(ctx.smallPlatform);
-  const nextLarge = keyCycle(sampleIds(ctx.largeUsers, 20_000, 3).map(benchEmail));
-  const nextSmall = keyCycle(sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail));
+  const nextLarge = keyCycle(largeKeys);
+  const nextSmall = keyCycle(smallKeys);
   ctx.log(`  ${spec.name}`);
   const result = await runInterleaved(
     async () => {
@@ -76,22 +81,8 @@ export async function userGrowthSameKeysProfile(ctx: BenchContext, lookup: UserL
     metric: 'p50',
     backend: ctx.backends.postgres,
   };
-  const large = lookup(ctx.platform);
-  const small = lookup(ctx.smallPlatform);
   const keys = sampleIds(ctx.smallUsers, 20_000, 3).map(benchEmail);
-  const nextLarge = keyCycle(keys);
-  const nextSmall = keyCycle(keys);
-  ctx.log(`  ${spec.name}`);
-  const result = await runInterleaved(
-    async () => {
-      if (!(await large(nextLarge()))) throw new Error('bench: user not found (large)');
-    },
-    async () => {
-      if (!(await small(nextSmall()))) throw new Error('bench: user not found (small)');
-    },
-    { ...ctx.timing, concurrency: 4 },
-  );
-  return measuredRow(spec, result);
+  return measureLookups(ctx, spec, lookup, keys, keys);
 }
 
 /** Row 8 (sessions): p50 of SessionCache.validate with `large` vs `small` cached sessions (two key prefixes). */
