@@ -3,10 +3,9 @@ import type { Platform } from '../../src/platform.js';
 import type { BenchRow } from '../bench-result.js';
 import { measuredRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
-import { benchEmail } from '../bench-database.js';
+import { benchEmail, withAdmin } from '../bench-database.js';
 import { runInterleaved } from '../interleaved-runner.js';
 import { sessionId, sessionUserId } from './session-rows.js';
-import { withAdmin } from '../bench-database.js';
 import { PROFILE_ROW } from './profile-row-names.js';
 
 const compact = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1_000} k`);
