@@ -29,7 +29,7 @@ describe.skipIf(!requireStores('postgres'))('platform-data db (built CLI)', () =
 
     // Seed: the generated password is printed exactly once; a second run changes nothing.
     const first = await runCli(['db', 'seed'], { env: { ...env, PLATFORM_ADMIN_PASSWORD: '' } });
-    expect(first.code).toBe(0);
+    expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/admin password \(shown once, store it now\): \S{20,}/);
     // Seed guides: a member account beside the owner (CAP Platform, Farout) and starter personas (NeuraFormAI).
     expect(first.stdout).toMatch(/^member member@example\.com: created \(role member\)$/m);
