@@ -8,6 +8,7 @@ export const PROFILE_ROW = {
   drizzle: 'profile: Drizzle .prepare()',
   leastPrivilege: 'profile: least-privilege lookup (platform_auth function, application role)',
   tenantValidation: 'profile: tenant read, row validation',
+  tenantPolicies: 'profile: tenant read, policy checks in server execution',
   tenantPipelined: 'profile: tenant read, pipelined vs withTenant',
   sessionCommand: 'profile: session validate command alone',
   sessionClientWork: 'profile: session validate client-side work',
@@ -15,6 +16,7 @@ export const PROFILE_ROW = {
   auditInsert: 'profile: audit batch INSERT alone',
   semanticEmbed: 'profile: semantic search, embed + Qdrant vs the Qdrant query alone',
   userGrowthSameKeys: "profile: user growth, the small side's keys on the large table",
+  clusterBareGet: 'profile: Redis Cluster, a bare GET vs one node',
   semanticHydration: 'profile: semantic search, MongoDB hydration alone vs the Qdrant query alone',
 } as const;
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { access, constants } from 'node:fs/promises';
 import { UserRepository } from '../../src/postgres/repositories/user-repository.js';
+import { RedisConnection } from '../../src/redis/redis-connection.js';
+import { RedisKeys } from '../../src/redis/redis-keys.js';
 import { SessionCache } from '../../src/redis/repositories/session-cache.js';
 import { startPgBouncer } from '../../src/testing/start-pgbouncer.js';
 import { startLocalStack } from '../../src/testing/start-local-stack.js';
@@ -10,7 +12,8 @@ import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, sampleIds, type BenchContext } from '../bench-context.js';
 import { benchEmail } from '../bench-database.js';
-import { runInterleaved } from '../interleaved-runner.js';
+import { runInterleaved, type InterleavedResult } from '../interleaved-runner.js';
+import { PROFILE_ROW } from './profile-row-names.js';
 import { portRange } from './port-range.js';
 
 const CONCURRENCY = 16;
@@ -40,9 +43,10 @@ async function seed(platforms: readonly Platform[], count: number): Promise<Arra
 /**
  * Scale-out row (docs/scaling.md): session validate on a real 3-master +
  * 3-replica Redis Cluster vs the one-node Redis. Starts its servers from the
- * machine's redis-server for the row and stops them after.
+ * machine's redis-server for the row and stops them after. Also returns the
+ * profile row that prices the cluster without SessionCache.
  */
-export async function redisClusterRow(ctx: BenchContext): Promise<BenchRow> {
+export async function redisClusterRows(ctx: BenchContext): Promise<BenchRow[]> {
   {
     // Both sides private and alike (redis-server 7, no persistence, loopback): the machine's shared Redis would
     // compare a loaded server with an idle one.
@@ -63,8 +67,8 @@ export async function redisClusterRow(ctx: BenchContext): Promise<BenchRow> {
       goalMinRatio: 0.9,
       shortfall: {
         reason:
-          'no profile row isolates it: six redis-server processes and the client share the machine’s cores against one server, and the cluster client routes each command by slot',
-        profiles: [],
+          'the cost is the cluster itself, not SessionCache: six redis-server processes and the client share the machine’s two cores against one server, and the ioredis Cluster client routes each command by slot; the bare-GET profile row measures the same two setups without SessionCache',
+        profiles: [PROFILE_ROW.clusterBareGet],
       },
       backend: 'redis-server 7.0 on loopback: 3 masters + 3 replicas (startRedisCluster) vs one private node',
       note: `${sessions.length.toLocaleString('en')} cached sessions; ${CONCURRENCY} concurrent callers each side`,
@@ -79,9 +83,41 @@ export async function redisClusterRow(ctx: BenchContext): Promise<BenchRow> {
       },
       { ...ctx.timing, concurrency: CONCURRENCY },
     );
+    const bareGet = await measureBareGets(ctx, onCluster, single, sessions);
     await Promise.all([onCluster.stop(), single.stop()]);
-    return measuredRow(spec, result);
+    return [
+      measuredRow(spec, result),
+      measuredRow(
+        {
+          name: PROFILE_ROW.clusterBareGet,
+          unit: 'GET',
+          oursLabel: 'a bare GET of a cached session record through the platform’s ioredis Cluster client (3 masters + 3 replicas)',
+          baselineLabel: 'the same GET through the one-node client',
+          backend: spec.backend,
+          note: `${CONCURRENCY} concurrent callers each side; no SessionCache code on either side`,
+        },
+        bareGet,
+      ),
+    ];
   }
+}
+
+/** A bare GET of each session's record key on the cluster and on the one node, through the platforms' own clients. */
+async function measureBareGets(
+  ctx: BenchContext,
+  onCluster: Platform,
+  single: Platform,
+  sessions: ReadonlyArray<{ userId: string; sessionId: string }>,
+): Promise<InterleavedResult> {
+  const getter = (platform: Platform) => {
+    const [client, keys] = [platform.resolve(RedisConnection).client, platform.resolve(RedisKeys)];
+    const next = keyCycle(sessions.map((s) => keys.sessionRecord(s.userId, s.sessionId)));
+    return async () => {
+      if ((await client.get(next())) === null) throw new Error('bench: bare GET missed a cached session');
+    };
+  };
+  ctx.log(`  ${PROFILE_ROW.clusterBareGet}`);
+  return runInterleaved(getter(onCluster), getter(single), { ...ctx.timing, concurrency: CONCURRENCY });
 }
 
 /**

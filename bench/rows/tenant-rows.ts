@@ -10,13 +10,76 @@ import type { BenchRow } from '../bench-result.js';
 import { measuredRow, unavailableRow, type RowSpec } from '../bench-row.js';
 import { keyCycle, type BenchContext } from '../bench-context.js';
 import { withAdmin } from '../bench-database.js';
-import { runInterleaved } from '../interleaved-runner.js';
+import { runInterleaved, type InterleavedResult } from '../interleaved-runner.js';
 import { PROFILE_ROW } from './profile-row-names.js';
 
 /** The text of UserRepository.listForOrganization's statement (first page), sent bare as the owner (imported: a copy went stale when 0113 added six columns). */
 const BARE_MEMBERS = USERS_FOR_ORGANIZATION.text;
 
 const idRow = z.object({ id: z.string(), email: z.string() });
+
+/** Tenant reads the server runs per call in the server-side profile row: enough that the round trip is a small share. */
+const SERVER_READS = 50;
+
+/**
+ * A PL/pgSQL function (created in the bench database by the owner) that runs the tenant read SERVER_READS
+ * times: the read is USERS_FOR_ORGANIZATION's text with the organization as a PL/pgSQL variable (a plan
+ * parameter, as $1 is) and the first page's bounds. PL/pgSQL caches the plan per connection, as the
+ * repository's named statement is, so the profile prices execution, not planning. It raises when a read
+ * does not return the tenant's members: the policies are priced on the rows they admit.
+ */
+function serverReadsFunction(members: number, appRole: string): string {
+  const read = USERS_FOR_ORGANIZATION.text
+    .replace('$1::uuid', 'org')
+    .replaceAll('$2::int8', 'NULL::int8')
+    .replace('$3::uuid', 'NULL::uuid')
+    .replace('$4::int4', '51');
+  return `CREATE OR REPLACE FUNCTION bench_tenant_reads() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE org uuid := current_setting('platform.organization_id')::uuid; n int;
+BEGIN
+  FOR i IN 1..${SERVER_READS} LOOP
+    SELECT count(*) INTO n FROM (${read}) page;
+    IF n <> ${members} THEN RAISE EXCEPTION 'bench: tenant read returned % rows, expected ${members}', n; END IF;
+  END LOOP;
+END $$;
+GRANT EXECUTE ON FUNCTION bench_tenant_reads() TO ${pg.escapeIdentifier(appRole)};`;
+}
+
+/** One round trip: the tenant settings and bench_tenant_reads() in one transaction (ids are uuids read from the seeded tables). */
+function serverReads(t: TenantContext): string {
+  return `BEGIN;
+SELECT set_config('platform.organization_id', '${t.organizationId}', true), set_config('platform.user_id', '${t.userId}', true);
+SELECT bench_tenant_reads();
+COMMIT;`;
+}
+
+const NO_RLS_FREE_BASELINE = 'the owner role is neither SUPERUSER nor BYPASSRLS here, so FORCE ROW LEVEL SECURITY applies to it too: no RLS-free baseline';
+
+async function ownerBypassesRls(ctx: BenchContext): Promise<boolean> {
+  return withAdmin(
+    ctx.db.ownerUrl,
+    async (c) =>
+      (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
+  );
+}
+
+/** {@link serverReads} on the app role vs the owner, each through its own raw pg pool of connections that keep their plans. */
+async function measureServerReads(ctx: BenchContext, contexts: readonly TenantContext[]): Promise<InterleavedResult> {
+  await withAdmin(ctx.db.ownerUrl, (c) => c.query(serverReadsFunction(ctx.membersPerOrg, decodeURIComponent(new URL(ctx.db.appUrl).username))));
+  const appRole = new pg.Pool({ connectionString: ctx.db.appUrl, max: CONCURRENCY });
+  const ownerRole = new pg.Pool({ connectionString: ctx.db.ownerUrl, max: CONCURRENCY });
+  try {
+    const [a, b] = [keyCycle(contexts), keyCycle(contexts)];
+    ctx.log(`  ${PROFILE_ROW.tenantPolicies}`);
+    return await runInterleaved(
+      async () => void (await appRole.query(serverReads(a()))),
+      async () => void (await ownerRole.query(serverReads(b()))),
+      { ...ctx.timing, concurrency: CONCURRENCY },
+    );
+  } finally {
+    await Promise.all([appRole.end(), ownerRole.end()]);
+  }
+}
 
 /** Below the owner pool's size (min(5, PG_POOL_SIZE)), so neither side queues for a connection. */
 const CONCURRENCY = 4;
@@ -39,8 +102,8 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     backend: ctx.backends.postgres,
     shortfall: {
       reason:
-        "no profile row isolates RLS policy evaluation: both sides run the same repository code, so the gap is the policies' per-row checks (the users policy's EXISTS sub-plan) and the run's noise",
-      profiles: [],
+        "both sides run the same repository code, pool and round trip, so the gap is the server's policy checks (the users policy's membership check, the memberships policy): the server-side profile row prices them on the server alone, where they are a larger share than in a whole call",
+      profiles: [PROFILE_ROW.tenantPolicies],
     },
   };
   const bareSpec: RowSpec = {
@@ -66,15 +129,7 @@ export async function tenantRows(ctx: BenchContext): Promise<BenchRow[]> {
     const reason = `app role cannot connect: ${(error as Error).message}`;
     return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
   }
-  const bypass = await withAdmin(
-    ctx.db.ownerUrl,
-    async (c) =>
-      (await c.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user')).rows[0]?.bypass ?? false,
-  );
-  if (!bypass) {
-    const reason = 'the owner role is neither SUPERUSER nor BYPASSRLS here, so FORCE ROW LEVEL SECURITY applies to it too: no RLS-free baseline';
-    return [unavailableRow(spec, reason), unavailableRow(bareSpec, reason)];
-  }
+  if (!(await ownerBypassesRls(ctx))) return [unavailableRow(spec, NO_RLS_FREE_BASELINE), unavailableRow(bareSpec, NO_RLS_FREE_BASELINE)];
   const owners = await withAdmin(
     ctx.db.ownerUrl,
     async (c) =>
@@ -189,7 +244,19 @@ export async function tenantProfile(ctx: BenchContext): Promise<BenchRow[]> {
     },
     { ...ctx.timing, concurrency: CONCURRENCY },
   );
+  const policiesSpec: RowSpec = {
+    name: PROFILE_ROW.tenantPolicies,
+    unit: `${SERVER_READS} reads`,
+    oursLabel: `the tenant read's statement ${SERVER_READS} times in one PL/pgSQL function call (plans cached per connection) on the app role, RLS applies, raw pg`,
+    baselineLabel: 'the same call as the owner (RLS bypassed)',
+    backend: ctx.backends.postgres,
+    note: `server execution only: one round trip and no client work per ${SERVER_READS} reads, so the ratio is what the policies cost the server`,
+  };
+  const policies = (await ownerBypassesRls(ctx))
+    ? measuredRow(policiesSpec, await measureServerReads(ctx, contexts))
+    : unavailableRow(policiesSpec, NO_RLS_FREE_BASELINE);
   return [
+    policies,
     measuredRow(
       {
         name: PROFILE_ROW.tenantValidation,
