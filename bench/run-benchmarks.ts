@@ -37,6 +37,7 @@ import { deletePrefix, seedSessions, sessionProfile, sessionRows } from './rows/
 import { tenantProfile, tenantRows } from './rows/tenant-rows.js';
 import { pgBouncerRow, redisClusterRows } from './rows/scale-out-rows.js';
 import { replicaReadRow } from './rows/replica-read-row.js';
+import { isProfileRow } from './rows/profile-row-names.js';
 import { userLookupProfile } from './rows/user-lookup-profile.js';
 
 interface Sizes {
@@ -416,7 +417,7 @@ async function main(): Promise<void> {
       ],
       () => semanticSearchRows(ctx, runId, stack.urls.mongo),
     );
-    rows.push(...semantic.filter((r) => !r.name.startsWith('profile: ')));
+    rows.push(...semantic.filter((r) => !isProfileRow(r)));
     rows.push(
       ...(await group(
         'user growth',
@@ -494,7 +495,7 @@ async function main(): Promise<void> {
       ],
       () => redisClusterRows(ctx),
     );
-    rows.push(...cluster.filter((r) => !r.name.startsWith('profile: ')));
+    rows.push(...cluster.filter((r) => !isProfileRow(r)));
     rows.push(
       ...(await group(
         'pgbouncer row',
@@ -563,8 +564,7 @@ async function main(): Promise<void> {
         () => [],
         async () => [await auditInsertProfileRow(ctx)],
       )),
-      ...semantic.filter((r) => r.name.startsWith('profile: ')),
-      ...cluster.filter((r) => r.name.startsWith('profile: ')),
+      ...[...semantic, ...cluster].filter(isProfileRow),
     ];
 
     const report: BenchReport = {

@@ -22,3 +22,6 @@ export const PROFILE_ROW = {
 
 /** The login profile row's name: it runs at the run's BCRYPT_COST. */
 export const loginProfileRowName = (cost: number): string => `profile: login at bcrypt cost ${cost}`;
+
+/** Profile rows measured inside a goal row's group (their servers live for that row) carry this prefix; they are reported with the other profile rows. */
+export const isProfileRow = (row: { readonly name: string }): boolean => row.name.startsWith('profile: ');

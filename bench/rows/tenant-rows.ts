@@ -18,6 +18,9 @@ const BARE_MEMBERS = USERS_FOR_ORGANIZATION.text;
 
 const idRow = z.object({ id: z.string(), email: z.string() });
 
+/** Below the owner pool's size (min(5, PG_POOL_SIZE)), so neither side queues for a connection. */
+const CONCURRENCY = 4;
+
 /** Tenant reads the server runs per call in the server-side profile row: enough that the round trip is a small share. */
 const SERVER_READS = 50;
 
@@ -80,9 +83,6 @@ async function measureServerReads(ctx: BenchContext, contexts: readonly TenantCo
     await Promise.all([appRole.end(), ownerRole.end()]);
   }
 }
-
-/** Below the owner pool's size (min(5, PG_POOL_SIZE)), so neither side queues for a connection. */
-const CONCURRENCY = 4;
 
 /**
  * Row 6: the price of row-level security. Both sides run the same code —
